@@ -1,0 +1,71 @@
+"""lossdsl: a symbolic loss compiler for Keras.
+
+Write a loss as math, get a checked SymPy expression, a Keras 3 `Loss`
+subclass (live and as a standalone module) and the formula's LaTeX.
+
+    import lossdsl
+    spec = lossdsl.compile("abs(e)*0.5*(1+abs(e))", name="PenalizedMAE")
+    spec.expr, spec.diagnostics, spec.latex(), spec.python_source()
+"""
+
+from lossdsl.compiled import CompiledLoss
+from lossdsl.errors import (
+    Diagnostic,
+    LossDomainError,
+    LossError,
+    LossLimitError,
+    LossNameError,
+    LossSyntaxError,
+    LossTypeError,
+    NoPredictionDependenceError,
+    NotDifferentiableError,
+)
+from lossdsl.pipeline import check, compile  # noqa: A004
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompiledLoss",
+    "Diagnostic",
+    "FormulaLoss",
+    "LossDomainError",
+    "LossError",
+    "LossLimitError",
+    "LossNameError",
+    "LossSyntaxError",
+    "LossTypeError",
+    "NoPredictionDependenceError",
+    "NotDifferentiableError",
+    "check",
+    "compile",
+    "library",
+    "loss",
+    "metric",
+]
+
+
+def loss(source: str, name: str | None = None, **kwargs):
+    """Shortcut: `compile(source, name).keras_loss(...)`; `name` names the class and the Keras object."""
+    from lossdsl.runtime import build_loss
+
+    return build_loss(source, name, **kwargs)
+
+
+def metric(source: str, name: str | None = None, **kwargs):
+    """Shortcut: `compile(source, name).keras_metric(...)`; `name` names the class and the Keras object."""
+    from lossdsl.runtime import build_metric
+
+    return build_metric(source, name, **kwargs)
+
+
+def __getattr__(attr: str):
+    # Keras is imported only when a Keras object is asked for.
+    if attr == "FormulaLoss":
+        from lossdsl.runtime import FormulaLoss
+
+        return FormulaLoss
+    if attr == "library":
+        import importlib
+
+        return importlib.import_module("lossdsl.library")
+    raise AttributeError(f"module 'lossdsl' has no attribute {attr!r}")

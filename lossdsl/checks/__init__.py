@@ -1,0 +1,39 @@
+"""Stage 4: the checks of LANGUAGE.md, as `Diagnostic`s.
+
+`run_checks(resolved, symbolic)` returns every finding, sorted by position:
+dependence on y_pred and dead terms (errors), domain hazards and `where`
+jumps (warnings), kinks (notes). A check that cannot finish on some exotic
+input reports a note instead of failing the compile.
+"""
+
+from __future__ import annotations
+
+from lossdsl.checks.dependence import check_dependence
+from lossdsl.checks.differentiability import check_dead_terms
+from lossdsl.checks.domain import check_domain
+from lossdsl.checks.smoothness import check_smoothness
+from lossdsl.errors import Diagnostic, LossError
+from lossdsl.semantics import Resolved
+from lossdsl.symbolic import SymbolicLoss
+
+__all__ = ["run_checks"]
+
+
+def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
+    """Every diagnostic for a resolved, translated program, sorted by position."""
+    found = check_dependence(resolved, symbolic)
+    if not found:
+        found += _guarded("dead-term", lambda: check_dead_terms(resolved), resolved)
+    found += _guarded("domain", lambda: check_domain(resolved), resolved)
+    found += _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
+    return sorted(found, key=lambda d: (d.line or 0, d.column or 0, d.level))
+
+
+def _guarded(name: str, check, resolved: Resolved) -> list[Diagnostic]:
+    try:
+        return check()
+    except LossError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, RecursionError) as err:
+        message = f"the {name} check could not finish on this program ({type(err).__name__})"
+        return [Diagnostic("note", message, None, None, name, None, resolved.source)]

@@ -1,0 +1,124 @@
+"""Check: no dead terms.
+
+A term is dead when it depends on y_pred only through step functions
+(`sign`, `floor`, `ceil`, `round`) or through a `where` whose branches do not
+depend on y_pred: its derivative with respect to y_pred is zero almost
+everywhere, so it adds nothing to the gradient. Terms are found by walking
+down from the loss through sums, differences, signs, `sum`/`mean`,
+bindings and the branches of `where`; the maximal dead term is reported,
+pointing at the step that kills it, with a smooth surrogate to use instead.
+"""
+
+from __future__ import annotations
+
+from lossdsl import nodes
+from lossdsl.errors import Diagnostic
+from lossdsl.semantics import Resolved
+
+# Step functions and the smooth surrogate each one suggests ({x} is the argument).
+SURROGATES = {
+    "sign": "tanh({x} / 0.1)",
+    "floor": "{x} (or a straight-through estimator)",
+    "ceil": "{x} (or a straight-through estimator)",
+    "round": "{x} (or a straight-through estimator)",
+}
+_LINEAR_CALLS = ("sum", "mean")
+_FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+
+
+def check_dead_terms(resolved: Resolved) -> list[Diagnostic]:
+    """An error for the loss, or each of its terms, whose gradient is zero almost everywhere."""
+    found: list[Diagnostic] = []
+    seen: set[int] = set()
+    stack: list[nodes.Node] = [resolved.result]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        info = resolved.of(node)
+        if not info.ok:
+            continue
+        if info.pred and not info.live:
+            found.append(_dead(resolved, node, whole=node is resolved.result))
+            continue
+        stack.extend(reversed(_terms(resolved, node)))
+    return found
+
+
+def _terms(resolved: Resolved, node: nodes.Node) -> list[nodes.Node]:
+    """The sub-terms of `node` that are terms of the loss in their own right."""
+    if isinstance(node, nodes.Chain) and node.kind == "add":
+        return list(node.operands)
+    if isinstance(node, nodes.Unary):
+        return [node.operand]
+    if isinstance(node, nodes.Call) and node.func in _LINEAR_CALLS:
+        return list(node.args)
+    if isinstance(node, nodes.Call) and node.func == "where":
+        return list(node.args[1:])
+    if isinstance(node, nodes.Name):
+        value = resolved.binding_value(node)
+        return [value] if value is not None else []
+    return []
+
+
+def _culprit(resolved: Resolved, node: nodes.Node) -> nodes.Node:
+    """The step function or constant-branch `where` inside a dead term."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, nodes.Call):
+            info = resolved.of(current)
+            if current.func in SURROGATES and info.pred:
+                return current
+            if current.func == "where" and info.pred and not info.live:
+                return current
+        if isinstance(current, nodes.Name):
+            value = resolved.binding_value(current)
+            if value is not None and resolved.of(value).pred:
+                stack.append(value)
+            continue
+        stack.extend(reversed([c for c in current.children if resolved.of(c).pred]))
+    return node
+
+
+def _dead(resolved: Resolved, term: nodes.Node, whole: bool) -> Diagnostic:
+    culprit = _culprit(resolved, term)
+    term_text = resolved.text(term)
+    culprit_text = resolved.text(culprit)
+    if whole:
+        head = f"the loss `{term_text}` has zero gradient with respect to y_pred almost everywhere"
+    else:
+        head = f"the term `{term_text}` has zero gradient with respect to y_pred almost everywhere"
+    why, surrogate = _explain(resolved, culprit)
+    message = f"{head}: {why}; use a smooth surrogate such as `{surrogate}` in place of `{culprit_text}`"
+    span = culprit.span
+    return Diagnostic("error", message, span.line, span.column, "not-differentiable", span, resolved.source)
+
+
+def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str]:
+    if isinstance(culprit, nodes.Call) and culprit.func in SURROGATES:
+        x = resolved.text(culprit.args[0])
+        why = f"`{culprit.func}` is a step function (flat between its jumps)"
+        return why, SURROGATES[culprit.func].format(x=x)
+    if isinstance(culprit, nodes.Call) and culprit.func == "where":
+        why = "this `where` picks between branches that do not depend on y_pred, so it is a step function"
+        return why, _soft_where(resolved, culprit)
+    return "it depends on y_pred only through flat pieces", "a smooth function of y_pred"
+
+
+def _soft_where(resolved: Resolved, call: nodes.Call) -> str:
+    """`where(l > r, a, b)` -> `b + (a - b) * sigmoid((l - r) / 0.1)`, simplified for 1 and 0."""
+    cond, a, b = call.args
+    if not isinstance(cond, nodes.Compare) or cond.op not in _FLIP:
+        return "sigmoid(k * (...)) for a soft step"
+    left, right = resolved.text(cond.left), resolved.text(cond.right)
+    if cond.op in ("<", "<="):
+        left, right = right, left
+    step = f"sigmoid(({left} - {right}) / 0.1)"
+    a_text, b_text = resolved.text(a), resolved.text(b)
+    if (a_text, b_text) == ("1", "0"):
+        return step
+    if (a_text, b_text) == ("0", "1"):
+        return f"1 - {step}"
+    return f"{b_text} + ({a_text} - {b_text}) * {step}"

@@ -1,0 +1,244 @@
+"""Check: `log`, `sqrt`, division and fractional powers away from 0 and below.
+
+Computes a real interval for every node (inputs range over all reals,
+parameters sit at their defaults) and warns where the argument of `log`,
+`sqrt`, `log1p`, `arcsin`/`arccos`, a divisor, or the base of a fractional
+or negative power can reach the edge of its domain. So `clip(x, eps, 1)`,
+`maximum(x, eps)`, `exp`, `softplus`, `sigmoid` and `x + eps` for x >= 0 are
+safe because of their ranges, not because of their names. Both branches of a
+`where` are analysed over their whole range: Keras evaluates both, and the
+branch not taken still feeds NaN into the gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+from lossdsl import nodes
+from lossdsl.checks import intervals as iv
+from lossdsl.checks.intervals import Interval
+from lossdsl.errors import Diagnostic
+from lossdsl.functions import float_sigmoid, float_softplus
+from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
+
+_MONOTONE = {
+    "exp": math.exp,
+    "log": math.log,
+    "log1p": math.log1p,
+    "expm1": math.expm1,
+    "sqrt": math.sqrt,
+    "sinh": math.sinh,
+    "tanh": math.tanh,
+    "arctan": math.atan,
+    "arcsin": math.asin,
+    "erf": math.erf,
+    "sigmoid": float_sigmoid,
+    "softplus": float_softplus,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "round": round,
+}
+_RANGES = {
+    "sin": Interval(-1.0, 1.0),
+    "cos": Interval(-1.0, 1.0),
+    "tan": iv.REALS,
+    "sign": Interval(-1.0, 1.0),
+    "arccos": Interval(0.0, math.pi),
+    "softmax": Interval(0.0, 1.0, lo_open=True),
+    "log_softmax": Interval(-iv.INF, 0.0),
+    "normalize": Interval(-1.0, 1.0),
+    "onehot": iv.UNIT,
+}
+_CLIP_HINT = "clip it away from 0 first, e.g. clip({x}, eps, 1 - eps) as Keras does, or add eps to a value >= 0"
+
+
+def check_domain(resolved: Resolved) -> list[Diagnostic]:
+    """Warnings where log, sqrt, division or a power can see 0 or a negative value."""
+    walker = _Ranges(resolved)
+    walker.range(resolved.result)
+    return walker.found
+
+
+class _Ranges:
+    def __init__(self, resolved: Resolved) -> None:
+        self.r = resolved
+        self.memo: dict[int, Interval] = {}
+        self.found: list[Diagnostic] = []
+
+    def warn(self, node: nodes.Node, message: str) -> None:
+        span = node.span
+        self.found.append(Diagnostic("warning", message, span.line, span.column, "domain", span, self.r.source))
+
+    def text(self, node: nodes.Node) -> str:
+        return self.r.text(node)
+
+    def range(self, node: nodes.Node) -> Interval:
+        key = id(node)
+        if key not in self.memo:
+            self.memo[key] = getattr(self, "range_" + type(node).__name__)(node)
+        return self.memo[key]
+
+    def range_Number(self, node: nodes.Number) -> Interval:
+        return Interval.point(node.value)
+
+    def range_Name(self, node: nodes.Name) -> Interval:
+        kind, name = self.r.refs.get(id(node), ("input", node.id))
+        if kind == "binding":
+            return self.range(self.r.bindings[name].value)
+        if kind == "param":
+            return Interval.point(self.r.params[name])
+        if kind == "builtin" and name in BUILTIN_CONSTANTS:
+            return Interval.point(BUILTIN_CONSTANTS[name])
+        return iv.REALS
+
+    def range_Unary(self, node: nodes.Unary) -> Interval:
+        value = self.range(node.operand)
+        return iv.neg(value) if node.op == "-" else value
+
+    def range_Chain(self, node: nodes.Chain) -> Interval:
+        result = self.range(node.operands[0])
+        for op, operand in zip(node.ops, node.operands[1:]):
+            value = self.range(operand)
+            if op == "+":
+                result = iv.add(result, value)
+            elif op == "-":
+                result = iv.add(result, iv.neg(value))
+            elif op == "*":
+                result = iv.mul(result, value)
+            else:
+                if value.reaches(0.0):
+                    self.warn(
+                        operand,
+                        f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
+                        f" keep it away from 0, e.g. add eps to a value >= 0 or use maximum(..., eps)",
+                    )
+                result = iv.mul(result, iv.reciprocal(value))
+        return result
+
+    def range_Power(self, node: nodes.Power) -> Interval:
+        base = self.range(node.base)
+        exponent = self.range(node.exponent)
+        if exponent.lo != exponent.hi:
+            if base.reaches_zero_or_below():
+                self.warn(
+                    node.base,
+                    f"`{self.text(node)}` raises `{self.text(node.base)}`, which can reach 0 or below"
+                    f" (it lies in {base.text()}), to a varying power; keep the base above 0",
+                )
+            return iv.REALS if base.lo <= 0 else Interval(0.0, iv.INF, lo_open=True)
+        p = exponent.lo
+        self.power_hazard(node, base, p)
+        return iv.power(base, p)
+
+    def power_hazard(self, node: nodes.Power, base: Interval, p: float) -> None:
+        where = f"`{self.text(node.base)}` (it lies in {base.text()})"
+        if float(p).is_integer():
+            if p < 0 and base.reaches(0.0):
+                self.warn(node, f"`{self.text(node)}` divides by {where}, which can be 0; keep it away from 0")
+            return
+        if p < 1 and base.reaches_zero_or_below():
+            self.warn(
+                node,
+                f"the fractional power `{self.text(node)}` of {where} can reach 0 or below,"
+                " where its value or gradient is not finite; keep the base above 0",
+            )
+        elif p > 1 and base.reaches_below(0.0):
+            self.warn(
+                node,
+                f"the fractional power `{self.text(node)}` of {where} can see a negative base,"
+                " where it is not a real number; keep the base at 0 or above",
+            )
+
+    def range_Compare(self, node: nodes.Compare) -> Interval:
+        self.range(node.left)
+        self.range(node.right)
+        return iv.UNIT
+
+    def range_BoolOp(self, node: nodes.BoolOp) -> Interval:
+        for operand in node.operands:
+            self.range(operand)
+        return iv.UNIT
+
+    def range_Not(self, node: nodes.Not) -> Interval:
+        self.range(node.operand)
+        return iv.UNIT
+
+    def range_Vector(self, node: nodes.Vector) -> Interval:
+        return iv.hull(*[self.range(item) for item in node.items])
+
+    def range_Call(self, node: nodes.Call) -> Interval:
+        name = node.func
+        args = [self.range(a) for a in node.args]
+        if name == "onehot":
+            return iv.UNIT
+        self.call_hazard(node, args)
+        if name == "where":
+            return iv.hull(args[1], args[2])
+        if name in _MONOTONE:
+            return iv.monotone(_MONOTONE[name], args[0])
+        if name in _RANGES:
+            return _RANGES[name]
+        x = args[0]
+        if name == "abs":
+            return iv.abs_(x)
+        if name == "square":
+            return iv.power(x, 2)
+        if name == "cosh":
+            return iv.monotone(math.cosh, iv.abs_(x))
+        if name == "relu":
+            return iv.maximum(x, Interval.point(0.0))
+        if name == "clip":
+            return iv.clip(*args)
+        if name == "pow":
+            return self.pow_call(node, args)
+        if name in ("maximum", "max") and len(args) > 1:
+            return iv.maximum(*args)
+        if name in ("minimum", "min") and len(args) > 1:
+            return iv.minimum(*args)
+        if name in ("max", "min", "mean"):
+            return x
+        if name == "sum":
+            return iv.total(x)
+        if name == "logsumexp":
+            return Interval(x.lo, iv.INF, x.lo_open)
+        return iv.REALS
+
+    def pow_call(self, node: nodes.Call, args: list[Interval]) -> Interval:
+        base, exponent = args
+        if exponent.lo == exponent.hi:
+            return iv.power(base, exponent.lo)
+        return iv.REALS
+
+    def call_hazard(self, node: nodes.Call, args: list[Interval]) -> None:
+        name = node.func
+        if not args:
+            return
+        x = args[0]
+        arg = self.text(node.args[0])
+        if name == "log" and x.reaches_zero_or_below():
+            self.warn(
+                node,
+                f"`log({arg})`: the argument can reach 0 or below (it lies in {x.text()}), giving -inf or NaN;"
+                f" {_CLIP_HINT.format(x=arg)}",
+            )
+        elif name == "sqrt" and x.reaches_zero_or_below():
+            self.warn(
+                node,
+                f"`sqrt({arg})`: the argument can reach 0 or below (it lies in {x.text()}),"
+                " where the gradient is infinite or NaN; add eps to a value >= 0, e.g. sqrt(x^2 + eps)",
+            )
+        elif name == "log1p" and x.reaches_below(-1.0) or (name == "log1p" and x.reaches(-1.0)):
+            self.warn(
+                node,
+                f"`log1p({arg})`: the argument can reach -1 or below (it lies in {x.text()}); keep it above -1",
+            )
+        elif name in ("arcsin", "arccos") and (x.lo < -1 or x.hi > 1 or x.reaches(1.0) or x.reaches(-1.0)):
+            self.warn(
+                node,
+                f"`{name}({arg})`: the argument can reach +-1 or beyond (it lies in {x.text()}),"
+                " where the gradient is infinite or NaN; clip it inside (-1, 1)",
+            )
+        elif name == "pow" and len(args) == 2 and args[1].lo == args[1].hi:
+            fake = nodes.Power(node.args[0], node.args[1], span=node.span)
+            self.memo[id(fake)] = iv.REALS
+            self.power_hazard(fake, x, args[1].lo)

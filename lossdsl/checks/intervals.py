@@ -1,0 +1,202 @@
+"""Real intervals with open or closed ends, for the domain check.
+
+`Interval(lo, hi, lo_open, hi_open)`; infinite ends are always open. The
+operations over-approximate: the true range of an expression lies inside
+the computed interval, which is what a "can reach 0 or below" warning needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A real interval; `lo_open`/`hi_open` say whether the ends are excluded."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __post_init__(self) -> None:
+        if math.isinf(self.lo):
+            object.__setattr__(self, "lo_open", True)
+        if math.isinf(self.hi):
+            object.__setattr__(self, "hi_open", True)
+
+    @classmethod
+    def point(cls, value: float) -> Interval:
+        return cls(value, value)
+
+    def reaches_zero_or_below(self) -> bool:
+        """True when some value in the interval is <= 0."""
+        return self.lo < 0 or (self.lo == 0 and not self.lo_open)
+
+    def reaches(self, value: float) -> bool:
+        """True when `value` lies in the interval."""
+        above = self.lo < value or (self.lo == value and not self.lo_open)
+        below = self.hi > value or (self.hi == value and not self.hi_open)
+        return above and below
+
+    def reaches_below(self, value: float) -> bool:
+        """True when some value in the interval is < `value`."""
+        return self.lo < value
+
+    def text(self) -> str:
+        """The interval in math notation, e.g. `(0, 1]`."""
+        left = "(" if self.lo_open else "["
+        right = ")" if self.hi_open else "]"
+        return f"{left}{_fmt(self.lo)}, {_fmt(self.hi)}{right}"
+
+
+REALS = Interval(-INF, INF)
+NONNEGATIVE = Interval(0.0, INF)
+UNIT = Interval(0.0, 1.0)
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "-inf" if x < 0 else "inf"
+    return f"{x:.6g}"
+
+
+def _end(value: float, is_open: bool) -> tuple[float, bool]:
+    if math.isnan(value):
+        return value, True
+    return value, is_open or math.isinf(value)
+
+
+def _lowest(candidates) -> tuple[float, bool]:
+    value = min(c[0] for c in candidates)
+    return value, all(c[1] for c in candidates if c[0] == value)
+
+
+def _highest(candidates) -> tuple[float, bool]:
+    value = max(c[0] for c in candidates)
+    return value, all(c[1] for c in candidates if c[0] == value)
+
+
+def _make(lo: tuple[float, bool], hi: tuple[float, bool]) -> Interval:
+    if math.isnan(lo[0]) or math.isnan(hi[0]):
+        return REALS
+    return Interval(lo[0], hi[0], lo[1], hi[1])
+
+
+def hull(*intervals: Interval) -> Interval:
+    """The smallest interval holding all of them."""
+    return _make(
+        _lowest([(i.lo, i.lo_open) for i in intervals]),
+        _highest([(i.hi, i.hi_open) for i in intervals]),
+    )
+
+
+def add(a: Interval, b: Interval) -> Interval:
+    return _make(
+        _end(a.lo + b.lo, a.lo_open or b.lo_open),
+        _end(a.hi + b.hi, a.hi_open or b.hi_open),
+    )
+
+
+def neg(a: Interval) -> Interval:
+    return Interval(-a.hi, -a.lo, a.hi_open, a.lo_open)
+
+
+def _times(x: float, y: float) -> float:
+    if x == 0 or y == 0:
+        return 0.0
+    return x * y
+
+
+def mul(a: Interval, b: Interval) -> Interval:
+    candidates = []
+    for x, xo in ((a.lo, a.lo_open), (a.hi, a.hi_open)):
+        for y, yo in ((b.lo, b.lo_open), (b.hi, b.hi_open)):
+            value = _times(x, y)
+            closed_zero = (x == 0 and not xo) or (y == 0 and not yo)
+            candidates.append(_end(value, (xo or yo) and not closed_zero))
+    return _make(_lowest(candidates), _highest(candidates))
+
+
+def reciprocal(a: Interval) -> Interval:
+    """1/a; the whole real line when a can be 0."""
+    if a.lo > 0 or (a.lo == 0 and a.lo_open):
+        lo = (1 / a.hi if a.hi != INF else 0.0, a.hi_open)
+        hi = (1 / a.lo if a.lo != 0 else INF, a.lo_open)
+        return _make(_end(*lo), _end(*hi))
+    if a.hi < 0 or (a.hi == 0 and a.hi_open):
+        return neg(reciprocal(neg(a)))
+    return REALS
+
+
+def monotone(f, a: Interval, increasing: bool = True) -> Interval:
+    """f over a monotone function; f is called on the ends (infinite ends as limits)."""
+    lo, hi = _call(f, a.lo), _call(f, a.hi)
+    if not increasing:
+        lo, hi = hi, lo
+        return _make(_end(lo, a.hi_open), _end(hi, a.lo_open))
+    return _make(_end(lo, a.lo_open), _end(hi, a.hi_open))
+
+
+def _call(f, x: float) -> float:
+    try:
+        return float(f(x))
+    except OverflowError:
+        return INF if x > 0 else -INF
+    except (ValueError, ZeroDivisionError):
+        return math.nan
+
+
+def power(a: Interval, p: float) -> Interval:
+    """a ** p for a constant exponent p."""
+    if p == 0:
+        return Interval.point(1.0)
+    if float(p).is_integer():
+        n = int(p)
+        if n < 0:
+            return reciprocal(power(a, -n))
+        if n % 2 == 1:
+            return monotone(lambda x: x**n, a)
+        low = abs_(a)
+        return monotone(lambda x: x**n, low)
+    base = Interval(max(a.lo, 0.0), max(a.hi, 0.0), a.lo_open and a.lo >= 0, a.hi_open)
+    if p > 0:
+        return monotone(lambda x: x**p, base)
+    return reciprocal(monotone(lambda x: x ** (-p), base))
+
+
+def abs_(a: Interval) -> Interval:
+    if a.lo >= 0:
+        return a
+    if a.hi <= 0:
+        return neg(a)
+    top = _highest([(-a.lo, a.lo_open), (a.hi, a.hi_open)])
+    return _make((0.0, False), top)
+
+
+def clip(a: Interval, lo: Interval, hi: Interval) -> Interval:
+    return minimum(maximum(a, lo), hi)
+
+
+def maximum(*items: Interval) -> Interval:
+    return _make(
+        _highest([(i.lo, i.lo_open) for i in items]),
+        _highest([(i.hi, i.hi_open) for i in items]),
+    )
+
+
+def minimum(*items: Interval) -> Interval:
+    return _make(
+        _lowest([(i.lo, i.lo_open) for i in items]),
+        _lowest([(i.hi, i.hi_open) for i in items]),
+    )
+
+
+def total(a: Interval) -> Interval:
+    """The range of a sum of one or more values from `a` (the count unknown)."""
+    lo = (a.lo, a.lo_open) if a.lo >= 0 else (-INF, True)
+    hi = (a.hi, a.hi_open) if a.hi <= 0 else (INF, True)
+    return _make(lo, hi)

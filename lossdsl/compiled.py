@@ -1,0 +1,111 @@
+"""`CompiledLoss`: a checked program and everything it can become.
+
+The front half (SymPy expression, gradient, diagnostics) is computed by the
+pipeline; the emitters (LaTeX, Keras source) and the Keras objects are
+produced on demand and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from lossdsl.errors import Diagnostic
+from lossdsl.semantics import Resolved
+from lossdsl.symbolic import SymbolicLoss
+
+
+class CompiledLoss:
+    """A compiled lossdsl program.
+
+    Attributes:
+        name: the generated class name.
+        source: the program text as given.
+        description: the leading comment lines ("" if none).
+        params: declared parameters and their defaults.
+        diagnostics: warnings and notes of the checks (errors were raised).
+        strict: whether warnings were treated as errors.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        resolved: Resolved,
+        symbolic: SymbolicLoss,
+        diagnostics: list[Diagnostic],
+        strict: bool = False,
+    ) -> None:
+        self.name = name
+        self.source = source
+        self.description = resolved.program.description
+        self.params = dict(resolved.params)
+        self.diagnostics = diagnostics
+        self.strict = strict
+        self.resolved = resolved
+        self.symbolic = symbolic
+
+    def __repr__(self) -> str:
+        return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
+
+    @property
+    def per_sample(self) -> bool:
+        """True when the loss is one value per sample as written (no implicit mean)."""
+        return self.symbolic.per_sample
+
+    @functools.cached_property
+    def expr(self) -> sp.Expr:
+        """The loss as written in SymPy: bindings inlined, symbols `y_true`, `y_pred` and the params."""
+        return self.symbolic.public(self.symbolic.plain())
+
+    def gradient(self) -> sp.Expr:
+        """d(expr)/d(y_pred) for one element."""
+        return self._gradient
+
+    @functools.cached_property
+    def _gradient(self) -> sp.Expr:
+        return self.symbolic.public(self.symbolic.gradient())
+
+    def latex(self, gradient: bool = False, *, display: bool | None = None, inline: bool | None = None) -> str:
+        """LaTeX of the loss as written (or of its gradient).
+
+        Args:
+            gradient: the gradient with respect to y_pred instead of the loss.
+            display: bindings as lines of an `aligned` block (default when there are bindings).
+            inline: one line, bindings substituted (the opposite of `display`).
+        """
+        from lossdsl.emit.latex import emit_latex
+
+        if display is None:
+            display = (not inline) if inline is not None else bool(self.resolved.bindings)
+        return emit_latex(self.resolved, self.symbolic, gradient=gradient, display=display)
+
+    def python_source(self) -> str:
+        """A standalone module (imports only keras) defining the loss class `name`."""
+        return self._python_source
+
+    @functools.cached_property
+    def _python_source(self) -> str:
+        from lossdsl.emit.keras import emit_keras
+
+        return emit_keras(self)
+
+    def keras_loss(self, **kwargs):
+        """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""
+        from lossdsl.runtime import loss_class
+
+        return loss_class(self)(**kwargs)
+
+    def keras_metric(self, **kwargs):
+        """A Keras metric averaging the same formula; kwargs: params and Metric's name, dtype."""
+        from lossdsl.runtime import make_metric
+
+        return make_metric(self, **kwargs)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex(display=True)}$$"
+
+    def _repr_markdown_(self) -> str:
+        head = f"**{self.name}**" + (f": {self.description}" if self.description else "")
+        return f"{head}\n\n$${self.latex(display=True)}$$\n"

@@ -1,0 +1,155 @@
+"""The error hierarchy and diagnostics.
+
+Every error the compiler raises is a `LossError` (a `ValueError`) with the
+1-based `line` and `column` of the part it is about (None where no place
+applies), a `message`, and a `str()` that shows the source line with a caret.
+Checks produce `Diagnostic` values; the pipeline raises once, listing every
+error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lossdsl.span import Span, caret_block
+
+LEVELS = ("error", "warning", "note")
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding of the compiler: level ("error", "warning" or "note"), message and place."""
+
+    level: str
+    message: str
+    line: int | None
+    column: int | None
+    code: str = ""
+    span: Span | None = field(default=None, compare=False, repr=False)
+    source: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"unknown diagnostic level {self.level!r}")
+
+    def format(self, source: str | None = None) -> str:
+        """`line:column: level: message`, then the source line with a caret."""
+        text = self.source if source is None else source
+        where = f"{self.line}:{self.column}: " if self.line is not None else ""
+        block = caret_block(text, self.line, self.column, _width(self.span))
+        head = f"{where}{self.level}: {self.message}"
+        return f"{head}\n{block}" if block else head
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def _width(span: Span | None) -> int:
+    if span is None or span.end_line != span.line:
+        return 1
+    return max(1, span.end - span.start)
+
+
+class LossError(ValueError):
+    """Base of every error lossdsl raises for a bad program."""
+
+    code = "error"
+
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        *,
+        span: Span | None = None,
+        source: str = "",
+        diagnostics: tuple[Diagnostic, ...] = (),
+    ) -> None:
+        if span is not None and line is None:
+            line, column = span.line, span.column
+        self.message = message
+        self.line = line
+        self.column = column
+        self.span = span
+        self.source = source
+        self.diagnostics = tuple(diagnostics)
+        super().__init__(message)
+
+    def with_source(self, source: str) -> LossError:
+        """Attach the program text (for the caret) and return self."""
+        self.source = source
+        return self
+
+    def as_diagnostic(self) -> Diagnostic:
+        """This error as an "error" diagnostic."""
+        return Diagnostic("error", self.message, self.line, self.column, self.code, self.span, self.source)
+
+    def __str__(self) -> str:
+        others = [d for d in self.diagnostics if d.level == "error"]
+        if len(others) <= 1:
+            return self.as_diagnostic().format(self.source)
+        return "\n".join(d.format(self.source) for d in others)
+
+    def __reduce__(self):
+        kwargs = {"span": self.span, "source": self.source, "diagnostics": self.diagnostics}
+        return (_rebuild, (type(self), self.message, self.line, self.column, kwargs))
+
+
+def _rebuild(cls, message, line, column, kwargs):
+    return cls(message, line, column, **kwargs)
+
+
+class LossSyntaxError(LossError):
+    """Text the grammar rejects; the message names the expected tokens."""
+
+    code = "syntax"
+
+
+class LossNameError(LossError):
+    """An unknown, misplaced or rebound name or function; suggests the closest known one."""
+
+    code = "name"
+
+
+class LossTypeError(LossError):
+    """Wrong arity, a condition used as a number, a bad onehot use, a bad parameter or class name."""
+
+    code = "type"
+
+
+class NoPredictionDependenceError(LossError):
+    """The loss does not depend on y_pred."""
+
+    code = "no-prediction"
+
+
+class NotDifferentiableError(LossError):
+    """The loss or one of its terms has zero gradient almost everywhere."""
+
+    code = "not-differentiable"
+
+
+class LossLimitError(LossError):
+    """Over the size, depth or constant-folding limits."""
+
+    code = "limit"
+
+
+class LossDomainError(LossError):
+    """A domain warning (log, sqrt, division of a value that can reach 0) under `strict=True`."""
+
+    code = "domain"
+
+
+ERROR_CLASSES = {
+    cls.code: cls
+    for cls in (
+        LossSyntaxError,
+        LossNameError,
+        LossTypeError,
+        NoPredictionDependenceError,
+        NotDifferentiableError,
+        LossLimitError,
+        LossDomainError,
+    )
+}

@@ -1,0 +1,397 @@
+"""Stage 1: program text -> `nodes.Program`.
+
+The grammar (grammar/lossdsl.lark, LALR) is loaded once from the installed
+package or from the checkout. A post-lexer turns newlines and `;` into
+statement separators (newlines inside brackets are dropped). Lark's errors
+become `LossSyntaxError`s that name the expected tokens in words.
+
+Limits enforced here: 10,000 characters of text and a nesting depth of 200
+(brackets, calls and nested operations alike); beyond them a `LossLimitError`.
+The tree is transformed without recursion, so no input can exhaust the stack.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
+
+from lossdsl import nodes
+from lossdsl.errors import LossError, LossLimitError, LossSyntaxError
+from lossdsl.span import Span
+
+MAX_CHARS = 10_000
+MAX_DEPTH = 200
+GRAMMAR_FILE = "lossdsl.lark"
+
+# How each terminal is named in an error message.
+TOKEN_WORDS = {
+    "RPAR": "`)`",
+    "LPAR": "`(`",
+    "RSQB": "`]`",
+    "LSQB": "`[`",
+    "COMMA": "`,`",
+    "EQUAL": "`=`",
+    "SIGN": "`+` or `-`",
+    "MULDIV": "`*` or `/`",
+    "POW": "`^`",
+    "COMPARE": "a comparison",
+    "AND": "`and`",
+    "OR": "`or`",
+    "NOT": "`not`",
+    "PARAM": "`param`",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "SEP": "a new line or `;`",
+    "$END": "the end of the program",
+}
+_OPERAND_TOKENS = {"NAME", "NUMBER", "LPAR", "LSQB", "SIGN", "NOT"}
+_OPERATOR_TOKENS = {"SIGN", "MULDIV", "POW", "COMPARE", "AND", "OR"}
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package first, then from the checkout."""
+    try:
+        return resources.files("lossdsl").joinpath("grammar").joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, OSError):
+        pass
+    checkout = Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE
+    return checkout.read_text(encoding="utf-8")
+
+
+class _Separators:
+    """Post-lexer: newlines and `;` become SEP; newlines inside brackets vanish.
+
+    Runs of separators collapse into one, and separators before the first and
+    after the last statement are dropped. Bracket nesting beyond MAX_DEPTH
+    raises `LossLimitError` here, before any tree is built.
+    """
+
+    always_accept = ("NEWLINE", "SEMICOLON")
+
+    def process(self, stream):
+        depth = 0
+        pending = None
+        started = False
+        for tok in stream:
+            if tok.type in ("NEWLINE", "SEMICOLON"):
+                if tok.type == "NEWLINE" and depth > 0:
+                    continue
+                if started and pending is None:
+                    pending = Token.new_borrow_pos("SEP", tok.value, tok)
+                continue
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise LossLimitError(
+                        f"brackets nested deeper than {MAX_DEPTH} levels",
+                        tok.line,
+                        tok.column,
+                    )
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            if pending is not None:
+                yield pending
+                pending = None
+            started = True
+            yield tok
+
+
+_parser: Lark | None = None
+_parser_lock = threading.Lock()
+
+
+def parser() -> Lark:
+    """The shared LALR parser, built on first use (thread-safe)."""
+    global _parser
+    if _parser is None:
+        with _parser_lock:
+            if _parser is None:
+                _parser = Lark(
+                    grammar_text(),
+                    start="program",
+                    parser="lalr",
+                    lexer="basic",
+                    propagate_positions=True,
+                    postlex=_Separators(),
+                    maybe_placeholders=False,
+                )
+    return _parser
+
+
+def parse(text: str) -> nodes.Program:
+    """Parse a program into nodes; raises `LossSyntaxError` or `LossLimitError`."""
+    if not isinstance(text, str):
+        raise TypeError(f"a lossdsl program is text (str), not {type(text).__name__}")
+    if len(text) > MAX_CHARS:
+        span = Span.at_offset(text, MAX_CHARS)
+        raise LossLimitError(
+            f"the program is {len(text):,} characters long; the limit is {MAX_CHARS:,}",
+            span=span,
+            source=text,
+        )
+    try:
+        tree = parser().parse(text)
+        program = _ToNodes(text).transform(tree)
+    except UnexpectedInput as err:
+        raise _syntax_error(text, err) from None
+    except VisitError as err:
+        inner = err.orig_exc
+        if isinstance(inner, LossError):
+            raise inner.with_source(text) from None
+        raise LossSyntaxError(f"cannot read the program: {inner}", source=text) from None
+    except LossError as err:
+        raise err.with_source(text) from None
+    except LarkError as err:  # any other parser failure is still a syntax error
+        raise LossSyntaxError(f"cannot read the program: {err}", source=text) from None
+    return program
+
+
+def description(text: str) -> str:
+    """The leading comment lines of a program, without their `#` markers."""
+    lines = []
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped and not lines:
+            continue
+        if not stripped.startswith("#"):
+            break
+        body = stripped[1:]
+        lines.append(body[1:] if body.startswith(" ") else body)
+    return "\n".join(lines).strip()
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        span = Span.at_offset(text, err.pos_in_stream)
+        return LossSyntaxError(_unexpected_character(ch), span=span, source=text)
+    if isinstance(err, UnexpectedToken):
+        tok = err.token
+        if tok.type == "$END":
+            offset = _end_of_last_token(text)
+            span = Span.at_offset(text, offset, 0)
+            found = "end of the program"
+        else:
+            offset = tok.start_pos
+            span = Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
+            found = _describe_token(tok)
+        if tok.type == "COMPARE":
+            return LossSyntaxError(
+                f"unexpected {found}: comparisons do not chain; join them with `and`",
+                span=span,
+                source=text,
+            )
+        expected = _expected_words(set(err.expected), _open_bracket(text, offset))
+        return LossSyntaxError(f"unexpected {found}: expected {expected}", span=span, source=text)
+    return LossSyntaxError(f"cannot read the program: {err}", source=text)
+
+
+def _unexpected_character(ch: str) -> str:
+    if not ch:
+        return "unexpected end of the program"
+    if ch.isprintable() and ch.isascii():
+        hint = ""
+        if ch in "\"'`":
+            hint = "; lossdsl has no strings"
+        elif ch == ".":
+            hint = "; lossdsl has no attributes (numbers are written like 0.5)"
+        return f"unexpected character `{ch}`{hint}"
+    name = unicodedata.name(ch, "")
+    code = f"U+{ord(ch):04X}"
+    label = f"{code} {name}" if name else code
+    hint = ""
+    ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+    if ascii_form and ascii_form.isprintable():
+        hint = f"; did you mean `{ascii_form}`?"
+    elif "MINUS" in name or "DASH" in name or "HYPHEN" in name:
+        hint = "; did you mean `-`?"
+    elif name.startswith(("CYRILLIC", "GREEK")):
+        hint = "; names use ASCII letters only"
+    return f"unexpected character {label}{hint}"
+
+
+def _expected_words(expected: set[str], bracket: str | None) -> str:
+    """The expected terminals in a user's words, given the innermost open bracket."""
+    words: list[str] = []
+    if "NAME" in expected:
+        words.append("an expression")
+    elif "NUMBER" in expected:
+        words.append("a number")
+    elif expected & _OPERATOR_TOKENS:
+        words.append("an operator")
+    if bracket == "LPAR" and "RPAR" in expected:
+        words.append("`)`")
+    if bracket == "LSQB" and "RSQB" in expected:
+        words.append("`]`")
+    if bracket and "COMMA" in expected:
+        words.append("`,`")
+    if bracket is None and (expected & {"SEP", "$END"}) and not (expected & {"NAME", "NUMBER"}):
+        words.append("the end of the statement")
+    if not words:
+        words = sorted(TOKEN_WORDS.get(t, t) for t in expected)
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "SEP":
+        return "`;`" if tok.value == ";" else "end of line"
+    if tok.type == "NAME":
+        return f"name `{tok.value}`"
+    if tok.type == "NUMBER":
+        return f"number `{tok.value}`"
+    return f"`{tok.value}`"
+
+
+def _open_bracket(text: str, offset: int) -> str | None:
+    """The type of the innermost bracket still open before `offset` ("LPAR", "LSQB" or None)."""
+    stack: list[str] = []
+    try:
+        for tok in parser().lex(text[:offset], dont_ignore=False):
+            if tok.type in ("LPAR", "LSQB"):
+                stack.append(tok.type)
+            elif tok.type in ("RPAR", "RSQB") and stack:
+                stack.pop()
+    except LarkError:
+        return None
+    return stack[-1] if stack else None
+
+
+def _end_of_last_token(text: str) -> int:
+    end = 0
+    try:
+        for tok in parser().lex(text, dont_ignore=False):
+            if tok.type not in ("NEWLINE", "SEMICOLON"):
+                end = tok.end_pos
+    except LarkError:
+        end = len(text.rstrip())
+    return end
+
+
+# ---------------------------------------------------------------- tree -> nodes
+
+
+def _span(meta) -> Span:
+    return Span(meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(tok: Token) -> Span:
+    return Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _number(tok: Token, sign: str = "") -> nodes.Number:
+    text = sign + tok.value
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise LossLimitError(f"the number {text} is too large for a float", span=_tok_span(tok))
+    return nodes.Number(value, text, span=_tok_span(tok))
+
+
+@v_args(meta=True)
+class _ToNodes(Transformer_NonRecursive):
+    """Lark tree -> nodes, checking the nesting depth as it builds bottom-up."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.depth: dict[int, int] = {}
+
+    def _node(self, node: nodes.Node) -> nodes.Node:
+        depth = 1 + max((self.depth.get(id(c), 1) for c in node.children), default=0)
+        if depth > MAX_DEPTH:
+            raise LossLimitError(f"the expression is nested deeper than {MAX_DEPTH} levels", span=node.span)
+        self.depth[id(node)] = depth
+        return node
+
+    # ---- leaves
+    def number(self, meta, children):
+        return self._node(_number(children[0]))
+
+    def signed_number(self, meta, children):
+        sign, tok = children
+        number = _number(tok, sign.value)
+        return nodes.Number(number.value, number.text, span=_span(meta))
+
+    def name(self, meta, children):
+        return self._node(nodes.Name(children[0].value, span=_tok_span(children[0])))
+
+    # ---- operators
+    def add_chain(self, meta, children):
+        return self._chain("add", meta, children)
+
+    def mul_chain(self, meta, children):
+        return self._chain("mul", meta, children)
+
+    def _chain(self, kind, meta, children):
+        operands = tuple(children[0::2])
+        ops = tuple(tok.value for tok in children[1::2])
+        return self._node(nodes.Chain(kind, operands, ops, span=_span(meta)))
+
+    def unary(self, meta, children):
+        sign, operand = children
+        return self._node(nodes.Unary(sign.value, operand, span=_span(meta)))
+
+    def power(self, meta, children):
+        base, _, exponent = children
+        return self._node(nodes.Power(base, exponent, span=_span(meta)))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return self._node(nodes.Compare(op.value, left, right, span=_span(meta)))
+
+    def and_op(self, meta, children):
+        return self._node(nodes.BoolOp("and", tuple(children), span=_span(meta)))
+
+    def or_op(self, meta, children):
+        return self._node(nodes.BoolOp("or", tuple(children), span=_span(meta)))
+
+    def not_op(self, meta, children):
+        return self._node(nodes.Not(children[0], span=_span(meta)))
+
+    def arguments(self, meta, children):
+        return tuple(children)
+
+    def call(self, meta, children):
+        name = children[0]
+        args = children[1] if len(children) > 1 else ()
+        return self._node(nodes.Call(name.value, args, span=_span(meta), name_span=_tok_span(name)))
+
+    def vector(self, meta, children):
+        items = children[0] if children else ()
+        return self._node(nodes.Vector(items, span=_span(meta)))
+
+    # ---- statements
+    def assign(self, meta, children):
+        name, value = children
+        return nodes.Assign(name.value, value, span=_span(meta), name_span=_tok_span(name))
+
+    def param(self, meta, children):
+        name, number = children
+        return nodes.Param(name.value, number.value, number.text, span=_span(meta), name_span=_tok_span(name))
+
+    def program(self, meta, children):
+        items = [c for c in children if not isinstance(c, Token)]
+        *statements, last = items
+        for item in statements:
+            if not isinstance(item, (nodes.Assign, nodes.Param)):
+                raise LossSyntaxError(
+                    "only the last line is the loss; bind this expression to a name (`name = ...`) or remove it",
+                    span=item.span,
+                )
+        if isinstance(last, (nodes.Assign, nodes.Param)):
+            raise LossSyntaxError(
+                f"the program ends with a {'parameter' if isinstance(last, nodes.Param) else 'binding'}"
+                f" of `{last.name}`; its last line must be the loss expression",
+                span=last.span,
+            )
+        return nodes.Program(tuple(statements), last, description(self.text), span=_span(meta))

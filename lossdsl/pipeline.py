@@ -1,0 +1,147 @@
+"""The recipe: text -> parse -> analyze -> SymPy -> checks -> `CompiledLoss`.
+
+`compile` raises one `LossError` listing every error; `check` returns the
+diagnostics and never raises for a bad program. The front half (everything
+up to the diagnostics) is cached per (source, strict), so compiling the same
+program twice costs a dictionary look-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+import sys
+import threading
+from dataclasses import dataclass
+
+from lossdsl.checks import run_checks
+from lossdsl.compiled import CompiledLoss
+from lossdsl.errors import (
+    ERROR_CLASSES,
+    Diagnostic,
+    LossError,
+    LossLimitError,
+    LossTypeError,
+)
+from lossdsl.parse import parse
+from lossdsl.semantics import Resolved, analyze
+from lossdsl.symbolic import SymbolicLoss, to_sympy
+
+DEFAULT_NAME = "FormulaLoss"
+# SymPy walks expressions recursively, several frames per level; nesting is
+# capped at 200 levels, which needs more than Python's default 1000 frames.
+_RECURSION_LIMIT = 20_000
+# Warnings that `strict=True` promotes, by diagnostic code -> error class code.
+_STRICT = {"domain": "domain", "jump": "not-differentiable"}
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """What the front half of the compiler knows of one program."""
+
+    resolved: Resolved
+    symbolic: SymbolicLoss
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def compile(source: str, name: str | None = None, *, strict: bool = False) -> CompiledLoss:  # noqa: A001
+    """Compile a lossdsl program into a `CompiledLoss`.
+
+    Args:
+        source: the program text.
+        name: the generated class name (a Python identifier, not a keyword);
+            default "FormulaLoss".
+        strict: turn warnings into errors.
+
+    Raises:
+        LossError: a subclass naming the first error, with all of them in `.diagnostics`.
+    """
+    class_name = validate_class_name(DEFAULT_NAME if name is None else name)
+    front = front_end(source, strict)
+    return CompiledLoss(class_name, source, front.resolved, front.symbolic, list(front.diagnostics), strict)
+
+
+def check(source: str, *, strict: bool = False) -> list[Diagnostic]:
+    """Every diagnostic of a program; never raises for a bad program."""
+    if not isinstance(source, str):
+        raise TypeError(f"a lossdsl program is text (str), not {type(source).__name__}")
+    try:
+        return list(front_end(source, strict).diagnostics)
+    except LossError as err:
+        return list(err.diagnostics) or [err.as_diagnostic()]
+
+
+def validate_class_name(name: object) -> str:
+    """`name` if it can name the generated class; LossTypeError otherwise."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
+        raise LossTypeError(f"{name!r} cannot name a Python class: use an identifier that is not a keyword")
+    return name
+
+
+def front_end(source: str, strict: bool = False) -> FrontEnd:
+    """Parse, analyze, translate and check `source`; raise once if there are errors."""
+    if not isinstance(source, str):
+        raise TypeError(f"a lossdsl program is text (str), not {type(source).__name__}")
+    return _front_end_cached(source, bool(strict))
+
+
+@functools.lru_cache(maxsize=512)
+def _front_end_cached(source: str, strict: bool) -> FrontEnd:
+    _ensure_recursion_room()
+    try:
+        program = parse(source)
+        resolved = analyze(program, source)
+        if resolved.errors:
+            raise _combined([e.as_diagnostic() for e in resolved.errors], source)
+        symbolic = to_sympy(resolved)
+        diagnostics = run_checks(resolved, symbolic)
+    except LossError as err:
+        if not err.diagnostics:
+            err.diagnostics = (err.as_diagnostic(),)
+        raise err.with_source(source) from None
+    except RecursionError:
+        raise LossLimitError("the program is nested too deeply to analyse", source=source) from None
+    if strict:
+        diagnostics = [_promote(d) for d in diagnostics]
+    if any(d.level == "error" for d in diagnostics):
+        raise _combined(diagnostics, source)
+    return FrontEnd(resolved, symbolic, tuple(diagnostics))
+
+
+def _promote(diagnostic: Diagnostic) -> Diagnostic:
+    if diagnostic.level != "warning":
+        return diagnostic
+    return Diagnostic(
+        "error",
+        diagnostic.message + " (an error under strict=True)",
+        diagnostic.line,
+        diagnostic.column,
+        _STRICT.get(diagnostic.code, "domain"),
+        diagnostic.span,
+        diagnostic.source,
+    )
+
+
+def _combined(diagnostics: list[Diagnostic], source: str) -> LossError:
+    """One error of the class of the first error diagnostic, carrying all of them."""
+    errors = [d for d in diagnostics if d.level == "error"]
+    first = min(errors, key=lambda d: (d.line or 0, d.column or 0))
+    cls = ERROR_CLASSES.get(first.code, LossError)
+    return cls(
+        first.message,
+        first.line,
+        first.column,
+        span=first.span,
+        source=source,
+        diagnostics=tuple(diagnostics),
+    )
+
+
+_recursion_lock = threading.Lock()
+
+
+def _ensure_recursion_room() -> None:
+    if sys.getrecursionlimit() < _RECURSION_LIMIT:
+        with _recursion_lock:
+            if sys.getrecursionlimit() < _RECURSION_LIMIT:
+                sys.setrecursionlimit(_RECURSION_LIMIT)

@@ -1,0 +1,443 @@
+"""Stage 2: `nodes.Program` -> `Resolved`.
+
+Resolves names (inputs, builtin constants, parameters, bindings: each bound
+once and before use), checks arity, keeps conditions where conditions belong,
+follows shapes (constant, constant vector, per element, per sample) through
+reductions and vector functions over the last axis, enforces the `onehot`
+rules, and records for every node whether it depends on `y_pred` and whether
+it does so through a differentiable path ("live").
+
+Errors are collected (several per program where they are independent) and
+returned with the result; the pipeline raises them.
+
+Limit: the loss with its bindings substituted may hold at most MAX_TREE_SIZE
+operations, so that later stages cannot blow up on shared bindings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+from dataclasses import dataclass, field
+
+from lossdsl import nodes
+from lossdsl.errors import LossError, LossLimitError, LossNameError, LossTypeError
+from lossdsl.functions import FUNCTIONS, kind_of
+
+MAX_TREE_SIZE = 50_000
+
+# Names that always exist, with what they are.
+INPUTS = ("y_true", "y_pred")
+BUILTIN_CONSTANTS = {"eps": 1e-7, "pi": 3.141592653589793}
+REBINDABLE = ("e", "eps")
+# Parameter names the generated constructor already uses.
+RESERVED_PARAMS = ("reduction", "name", "dtype", "self", "keras", "config")
+
+CONST, VECTOR, ELEM, SAMPLE = "const", "vector", "elem", "sample"
+_SHAPE_ORDER = {CONST: 0, VECTOR: 1, SAMPLE: 2, ELEM: 3}
+
+
+@dataclass(frozen=True)
+class Info:
+    """What semantics knows of one node."""
+
+    kind: str = "number"  # "number" or "condition"
+    shape: str = CONST
+    length: int | None = None  # for constant vectors
+    pred: bool = False  # mentions y_pred
+    true: bool = False  # mentions y_true
+    live: bool = False  # y_pred reaches it through a differentiable path
+    ok: bool = True  # False after an error below it (suppresses follow-on errors)
+
+
+UNKNOWN = Info(ok=False, shape=ELEM)
+
+
+@dataclass
+class Resolved:
+    """A program with its names resolved and every node described."""
+
+    program: nodes.Program
+    source: str
+    params: dict[str, float] = field(default_factory=dict)
+    bindings: dict[str, nodes.Assign] = field(default_factory=dict)
+    info: dict[int, Info] = field(default_factory=dict)
+    # id(Name node) -> ("input" | "builtin" | "param" | "binding", name)
+    refs: dict[int, tuple[str, str]] = field(default_factory=dict)
+    uses_onehot: bool = False
+    errors: list[LossError] = field(default_factory=list)
+
+    def of(self, node: nodes.Node) -> Info:
+        """The `Info` of a node."""
+        return self.info.get(id(node), UNKNOWN)
+
+    @property
+    def result(self) -> nodes.Node:
+        return self.program.result
+
+    @property
+    def per_sample(self) -> bool:
+        """True when the loss is already one value per sample."""
+        return self.of(self.result).shape == SAMPLE
+
+    def binding_value(self, name_node: nodes.Name) -> nodes.Node | None:
+        """The value a binding reference stands for, or None for other names."""
+        ref = self.refs.get(id(name_node))
+        if ref and ref[0] == "binding":
+            return self.bindings[ref[1]].value
+        return None
+
+    def text(self, node: nodes.Node) -> str:
+        """The source text of a node."""
+        return self.source[node.span.start : node.span.end]
+
+
+def analyze(program: nodes.Program, source: str) -> Resolved:
+    """Resolve and describe a parsed program; errors are in `Resolved.errors`."""
+    return _Analyzer(program, source).run()
+
+
+class _Analyzer:
+    def __init__(self, program: nodes.Program, source: str) -> None:
+        self.r = Resolved(program, source)
+        self.scope: dict[str, Info] = {
+            "y_true": Info(shape=ELEM, true=True),
+            "y_pred": Info(shape=ELEM, pred=True, live=True),
+            "e": Info(shape=ELEM, pred=True, true=True, live=True),
+            "eps": Info(),
+            "pi": Info(),
+        }
+        self.kinds: dict[str, str] = {"y_true": "input", "y_pred": "input", "e": "builtin", "eps": "builtin"}
+        self.kinds["pi"] = "builtin"
+        self.bound_at: dict[str, nodes.Node] = {}
+        self.used: dict[str, nodes.Name] = {}
+        self.later: dict[str, nodes.Node] = {}
+        for st in program.statements:
+            self.later.setdefault(st.name, st)
+        self.true_uses: list[nodes.Name] = []
+        self.onehot_calls: list[nodes.Call] = []
+        self.sizes: dict[str, int] = {}
+
+    def error(self, cls, message: str, node_or_span) -> None:
+        span = getattr(node_or_span, "span", node_or_span)
+        self.r.errors.append(cls(message, span=span, source=self.r.source))
+
+    def run(self) -> Resolved:
+        for statement in self.r.program.statements:
+            self.statement(statement)
+        result = self.r.program.result
+        info = self.visit(result)
+        if info.ok and info.kind == "condition":
+            self.error(
+                LossTypeError,
+                "the loss is a condition, not a number; use where(condition, a, b) to choose a value",
+                result,
+            )
+        self.check_onehot()
+        self.check_size(result)
+        return self.r
+
+    # ---------------------------------------------------------- statements
+
+    def statement(self, st: nodes.Assign | nodes.Param) -> None:
+        self.later.pop(st.name, None)
+        if isinstance(st, nodes.Param):
+            info = Info()
+            self.check_param_name(st)
+        else:
+            info = self.visit(st.value)
+        if not self.can_bind(st):
+            return
+        self.scope[st.name] = info
+        self.bound_at[st.name] = st
+        if isinstance(st, nodes.Param):
+            self.kinds[st.name] = "param"
+            self.r.params[st.name] = st.default
+        else:
+            self.kinds[st.name] = "binding"
+            self.r.bindings[st.name] = st
+            self.sizes[st.name] = self.tree_size(st.value)
+
+    def check_param_name(self, st: nodes.Param) -> None:
+        if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS:
+            self.error(
+                LossTypeError,
+                f"`{st.name}` cannot be a parameter name: the generated loss class uses it;"
+                f" call it `{st.name}_` or another name",
+                st.name_span,
+            )
+
+    def can_bind(self, st: nodes.Assign | nodes.Param) -> bool:
+        name = st.name
+        what = "parameter" if isinstance(st, nodes.Param) else "name"
+        if name in INPUTS or name == "pi":
+            self.error(LossNameError, f"`{name}` is built in and cannot be rebound", st.name_span)
+            return False
+        if name in FUNCTIONS:
+            self.error(LossNameError, f"`{name}` is a function and cannot be bound as a {what}", st.name_span)
+            return False
+        if name in self.bound_at:
+            first = self.bound_at[name].span
+            self.error(
+                LossNameError,
+                f"`{name}` is already bound on line {first.line}; a name is bound only once",
+                st.name_span,
+            )
+            return False
+        if name in REBINDABLE and name in self.used:
+            use = self.used[name].span
+            self.error(
+                LossNameError,
+                f"`{name}` is rebound after its use on line {use.line} as the builtin;"
+                " rebind it before its first use",
+                st.name_span,
+            )
+            return False
+        return True
+
+    # ---------------------------------------------------------- expressions
+
+    def visit(self, node: nodes.Node) -> Info:
+        info = getattr(self, "visit_" + type(node).__name__)(node)
+        self.r.info[id(node)] = info
+        return info
+
+    def visit_Number(self, node: nodes.Number) -> Info:
+        return Info()
+
+    def visit_Name(self, node: nodes.Name) -> Info:
+        name = node.id
+        if name in self.scope:
+            self.used.setdefault(name, node)
+            kind = self.kinds[name]
+            self.r.refs[id(node)] = (kind, name)
+            if name == "y_true" or (name == "e" and kind == "builtin"):
+                self.true_uses.append(node)
+            return self.scope[name]
+        if name in self.later:
+            line = self.later[name].span.line
+            self.error(LossNameError, f"`{name}` is used before its binding on line {line}", node)
+        elif name in FUNCTIONS:
+            self.error(LossNameError, f"`{name}` is a function; call it as `{name}(...)`", node)
+        else:
+            self.error(LossNameError, f"unknown name `{name}`{_suggest(name, self.scope)}", node)
+        return UNKNOWN
+
+    def visit_Unary(self, node: nodes.Unary) -> Info:
+        return self.numbers(node, [node.operand])
+
+    def visit_Chain(self, node: nodes.Chain) -> Info:
+        return self.numbers(node, list(node.operands))
+
+    def visit_Power(self, node: nodes.Power) -> Info:
+        return self.numbers(node, [node.base, node.exponent])
+
+    def visit_Compare(self, node: nodes.Compare) -> Info:
+        info = self.numbers(node, [node.left, node.right])
+        return Info("condition", info.shape, None, info.pred, info.true, False, info.ok)
+
+    def visit_BoolOp(self, node: nodes.BoolOp) -> Info:
+        return self.conditions(node, node.operands, f"`{node.op}`")
+
+    def visit_Not(self, node: nodes.Not) -> Info:
+        return self.conditions(node, (node.operand,), "`not`")
+
+    def conditions(self, node, operands, what: str) -> Info:
+        infos = [self.visit(o) for o in operands]
+        for operand, info in zip(operands, infos):
+            if info.ok and info.kind != "condition":
+                self.error(LossTypeError, f"{what} joins conditions such as `a > b`, not numbers", operand)
+        merged = _merge(infos)
+        return Info("condition", merged.shape, merged.length, merged.pred, merged.true, False, merged.ok)
+
+    def visit_Vector(self, node: nodes.Vector) -> Info:
+        if not node.items:
+            self.error(LossTypeError, "a list literal needs at least one number", node)
+            return UNKNOWN
+        infos = [self.visit(item) for item in node.items]
+        ok = all(i.ok for i in infos)
+        for item, info in zip(node.items, infos):
+            if not info.ok:
+                continue
+            if info.kind == "condition":
+                self.error(LossTypeError, _CONDITION_AS_NUMBER, item)
+                ok = False
+            elif info.shape != CONST:
+                self.error(
+                    LossTypeError,
+                    "a list literal holds constants (numbers and parameters), one per entry of the last axis",
+                    item,
+                )
+                ok = False
+        return Info(shape=VECTOR, length=len(node.items), ok=ok)
+
+    def visit_Call(self, node: nodes.Call) -> Info:
+        name = node.func
+        if name not in FUNCTIONS:
+            if name in self.scope or name in self.later:
+                self.error(LossNameError, f"`{name}` is not a function", node.name_span)
+            else:
+                self.error(
+                    LossNameError,
+                    f"unknown function `{name}`{_suggest(name, FUNCTIONS)}",
+                    node.name_span,
+                )
+            for arg in node.args:
+                self.visit(arg)
+            return UNKNOWN
+        fn = FUNCTIONS[name]
+        n = len(node.args)
+        if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
+            self.error(LossTypeError, f"`{name}` takes {fn.arity_text()}; {n} given", node.name_span)
+            for arg in node.args:
+                self.visit(arg)
+            return UNKNOWN
+        kind = kind_of(name, n)
+        if kind == "where":
+            return self.where(node)
+        if kind == "labels":
+            return self.onehot(node)
+        infos = self.number_args(node.args)
+        merged = _merge(infos)
+        if not merged.ok:
+            return UNKNOWN
+        live = merged.live and fn.smooth != "step"
+        if kind == "elementwise":
+            shape, length = self.broadcast(node, node.args, infos)
+            return Info(shape=shape, length=length, pred=merged.pred, true=merged.true, live=live, ok=True)
+        arg = infos[0]
+        if kind == "reduction":
+            if arg.shape == SAMPLE:
+                self.error(
+                    LossTypeError,
+                    f"`{name}` reduces over the last axis, but its argument is already one value per sample",
+                    node.args[0],
+                )
+                return UNKNOWN
+            if arg.shape == CONST:
+                self.error(
+                    LossTypeError,
+                    f"`{name}` reduces over the last axis; its argument must depend on y_true, y_pred or a list",
+                    node.args[0],
+                )
+                return UNKNOWN
+            shape = SAMPLE if arg.shape == ELEM else CONST
+            return Info(shape=shape, pred=arg.pred, true=arg.true, live=arg.live)
+        # vector functions
+        if arg.shape != ELEM:
+            self.error(
+                LossTypeError,
+                f"`{name}` works along the last axis of a tensor; its argument must depend on y_true or y_pred",
+                node.args[0],
+            )
+            return UNKNOWN
+        return Info(shape=ELEM, pred=arg.pred, true=arg.true, live=arg.live)
+
+    def where(self, node: nodes.Call) -> Info:
+        cond, a, b = node.args
+        ci = self.visit(cond)
+        if ci.ok and ci.kind != "condition":
+            self.error(
+                LossTypeError,
+                "the first argument of `where` must be a condition such as `a > b`",
+                cond,
+            )
+        ai, bi = self.number_args((a, b))
+        merged = _merge([ci, ai, bi])
+        if not merged.ok:
+            return UNKNOWN
+        shape, length = self.broadcast(node, node.args, [ci, ai, bi])
+        return Info(shape=shape, length=length, pred=merged.pred, true=merged.true, live=ai.live or bi.live)
+
+    def onehot(self, node: nodes.Call) -> Info:
+        arg = node.args[0]
+        self.onehot_calls.append(node)
+        self.r.uses_onehot = True
+        if not (isinstance(arg, nodes.Name) and arg.id == "y_true" and self.kinds.get("y_true") == "input"):
+            self.visit(arg)
+            self.error(LossTypeError, "`onehot` takes `y_true` itself: onehot(y_true)", arg)
+            return UNKNOWN
+        self.r.refs[id(arg)] = ("input", "y_true")
+        self.r.info[id(arg)] = Info(shape=ELEM, true=True)
+        return Info(shape=ELEM, true=True)
+
+    def number_args(self, args) -> list[Info]:
+        infos = []
+        for arg in args:
+            info = self.visit(arg)
+            if info.ok and info.kind == "condition":
+                self.error(LossTypeError, _CONDITION_AS_NUMBER, arg)
+                info = UNKNOWN
+            infos.append(info)
+        return infos
+
+    def numbers(self, node, operands) -> Info:
+        infos = self.number_args(operands)
+        merged = _merge(infos)
+        if not merged.ok:
+            return UNKNOWN
+        shape, length = self.broadcast(node, operands, infos)
+        return Info(shape=shape, length=length, pred=merged.pred, true=merged.true, live=merged.live)
+
+    def broadcast(self, node, operands, infos) -> tuple[str, int | None]:
+        shapes = [i.shape for i in infos]
+        lengths = {i.length for i in infos if i.shape == VECTOR}
+        if len(lengths) > 1:
+            self.error(LossTypeError, f"list literals of different lengths {sorted(lengths)} combined", node)
+        shape = max(shapes, key=_SHAPE_ORDER.__getitem__)
+        if shape == SAMPLE and VECTOR in shapes:
+            shape = ELEM
+        length = next(iter(lengths)) if shape == VECTOR and lengths else None
+        return shape, length
+
+    # ---------------------------------------------------------- whole-program rules
+
+    def check_onehot(self) -> None:
+        if not self.onehot_calls:
+            return
+        for use in self.true_uses:
+            what = "`e` (y_true - y_pred)" if use.id == "e" else "`y_true`"
+            self.error(
+                LossTypeError,
+                f"with onehot(y_true), y_true holds integer class ids, so {what} cannot appear elsewhere",
+                use,
+            )
+
+    def tree_size(self, node: nodes.Node) -> int:
+        total = 0
+        for n in nodes.walk(node):
+            ref = self.r.refs.get(id(n)) if isinstance(n, nodes.Name) else None
+            total += self.sizes.get(ref[1], 1) if ref and ref[0] == "binding" else 1
+        return total
+
+    def check_size(self, result: nodes.Node) -> None:
+        size = self.tree_size(result)
+        if size > MAX_TREE_SIZE:
+            self.error(
+                LossLimitError,
+                f"the loss holds {size:,} operations once its bindings are substituted;"
+                f" the limit is {MAX_TREE_SIZE:,}",
+                result,
+            )
+
+
+_CONDITION_AS_NUMBER = (
+    "a condition cannot be used as a number; conditions stand only as the first argument of"
+    " where(condition, a, b)"
+)
+
+
+def _merge(infos: list[Info]) -> Info:
+    return Info(
+        pred=any(i.pred for i in infos),
+        true=any(i.true for i in infos),
+        live=any(i.live for i in infos),
+        ok=all(i.ok for i in infos),
+    )
+
+
+def _suggest(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
