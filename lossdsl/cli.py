@@ -1,0 +1,223 @@
+"""The `lossdsl` command line: `main(argv) -> exit code`.
+
+Exit codes: 0 success; 1 the program was rejected (diagnostics with carets
+on stderr) or a command failed; 2 a usage error or an unreadable input file.
+Nothing prints a Python traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import lossdsl
+from lossdsl.errors import LossError
+
+EXAMPLES = {
+    "check": "lossdsl check -e 'abs(e)*0.5*(1+abs(e))'\n  lossdsl check huber.loss\n  cat huber.loss | lossdsl check -",
+    "compile": "lossdsl compile huber.loss --name Huber -o huber_loss.py",
+    "latex": "lossdsl latex -e 'mean(e^2)' --inline\n  lossdsl latex huber.loss --gradient",
+    "plot": "lossdsl plot huber.loss -o huber.png\n  lossdsl plot mse.loss huber.loss -o compare.svg",
+    "docs": "lossdsl docs losses/*.loss -o docs/losses.md",
+    "demo": "lossdsl demo",
+}
+DEMO_SOURCE = "# Penalized absolute error (seed 000)\nabs(e)*0.5*(1+abs(e))\n"
+
+
+class _UsageError(Exception):
+    """A command-line usage problem: exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2 with usage, never a traceback
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = _Parser(
+        prog="lossdsl",
+        description="lossdsl: write a loss as math; get checks, Keras code and LaTeX.",
+        epilog="example:\n  lossdsl demo\n  lossdsl check -e 'abs(e)*0.5*(1+abs(e))'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"lossdsl {lossdsl.__version__}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subs.required = True
+
+    def sub(name: str, help_text: str, program_input: bool = True) -> argparse.ArgumentParser:
+        p = subs.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if program_input:
+            p.add_argument("file", nargs="?", metavar="FILE", help="a .loss file, or - for standard input")
+            p.add_argument("-e", dest="program", metavar="PROGRAM", help="the program text itself")
+        return p
+
+    p = sub("check", "check a program and print its diagnostics")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    p = sub("compile", "write the Keras loss module for a program")
+    p.add_argument("--name", default=None, help="the class name (default: FormulaLoss)")
+    p.add_argument("-o", dest="output", metavar="OUT.py", help="write here instead of standard output")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    p = sub("latex", "print the LaTeX of a program")
+    p.add_argument("--gradient", action="store_true", help="the gradient with respect to y_pred")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--inline", action="store_true", help="one line, bindings substituted")
+    form.add_argument("--display", action="store_true", help="bindings as lines of an aligned block")
+
+    p = sub("plot", "plot losses and their gradients", program_input=False)
+    p.add_argument("files", nargs="*", metavar="FILE", help=".loss files (- for standard input)")
+    p.add_argument("-e", dest="programs", action="append", default=[], metavar="PROGRAM", help="a program text")
+    p.add_argument("-o", dest="output", required=True, metavar="OUT.(png|svg)")
+
+    p = sub("docs", "write a Markdown page for .loss files", program_input=False)
+    p.add_argument("files", nargs="+", metavar="FILE", help=".loss files")
+    p.add_argument("-o", dest="output", required=True, metavar="OUT.md")
+
+    p = sub("demo", "compile the seed formula, train a small model with it, show what happened", False)
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except _UsageError as err:
+        print(f"lossdsl {args.command}: {err}", file=sys.stderr)
+        return 2
+    except LossError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
+        print(f"lossdsl {args.command}: failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+
+
+def read_program(args) -> tuple[str, str]:
+    """(source, label) from -e, a file or standard input."""
+    if getattr(args, "program", None) is not None:
+        if args.file is not None:
+            raise _UsageError("give either FILE or -e PROGRAM, not both")
+        return args.program, "<-e>"
+    if args.file is None:
+        raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
+    return read_file(args.file)
+
+
+def read_file(name: str) -> tuple[str, str]:
+    """(text, label) of a file, or of standard input for -."""
+    if name == "-":
+        return sys.stdin.read(), "<stdin>"
+    path = Path(name)
+    try:
+        return path.read_text(encoding="utf-8"), name
+    except FileNotFoundError:
+        raise _UsageError(f"no such file: {name}") from None
+    except IsADirectoryError:
+        raise _UsageError(f"{name} is a directory, not a .loss file") from None
+    except UnicodeDecodeError:
+        raise _UsageError(f"{name} is not UTF-8 text") from None
+    except OSError as err:
+        raise _UsageError(f"cannot read {name}: {err.strerror}") from None
+
+
+def _print_diagnostics(diagnostics, source: str, label: str) -> None:
+    for d in diagnostics:
+        print(f"{label}:{d.format(source)}", file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    source, label = read_program(args)
+    diagnostics = lossdsl.check(source, strict=args.strict)
+    _print_diagnostics(diagnostics, source, label)
+    errors = sum(d.level == "error" for d in diagnostics)
+    warnings = sum(d.level == "warning" for d in diagnostics)
+    if errors:
+        print(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})", file=sys.stderr)
+        return 1
+    print(f"{label}: ok ({warnings} warning{'s' if warnings != 1 else ''})")
+    return 0
+
+
+def cmd_compile(args) -> int:
+    source, _ = read_program(args)
+    spec = lossdsl.compile(source, name=args.name, strict=args.strict)
+    code = spec.python_source()
+    if args.output:
+        Path(args.output).write_text(code, encoding="utf-8")
+        print(f"wrote {args.output} (class {spec.name})")
+    else:
+        sys.stdout.write(code)
+    return 0
+
+
+def cmd_latex(args) -> int:
+    source, _ = read_program(args)
+    spec = lossdsl.compile(source)
+    display = True if args.display else (False if args.inline else None)
+    print(spec.latex(gradient=args.gradient, display=display))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from lossdsl.plot import plot_losses
+
+    sources = [read_file(f) for f in args.files] + [(p, "<-e>") for p in args.programs]
+    if not sources:
+        raise _UsageError("give at least one FILE or -e PROGRAM")
+    specs = [lossdsl.compile(text) for text, _ in sources]
+    plot_losses(specs, args.output, labels=[label for _, label in sources])
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_docs(args) -> int:
+    from lossdsl.docs import write_docs
+
+    sources = [read_file(f) for f in args.files]
+    written = write_docs([(text, label) for text, label in sources], args.output)
+    print(f"wrote {args.output} and {len(written) - 1} image(s)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from lossdsl.demo import run_demo
+
+    return run_demo(epochs=args.epochs)
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "compile": cmd_compile,
+    "latex": cmd_latex,
+    "plot": cmd_plot,
+    "docs": cmd_docs,
+    "demo": cmd_demo,
+}
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry()
