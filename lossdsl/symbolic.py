@@ -54,15 +54,25 @@ class SymbolicLoss:
         """`expr` in plain symbols (no assumptions), as users build them with `sympy.Symbol(name)`."""
         if not self._public:
             self._public = {s: sp.Symbol(s.name) for s in (Y_TRUE, Y_PRED, *self.params.values())}
-        return expr.xreplace(self._public)
+        # Renaming symbols changes no structure: skip SymPy's re-evaluation, which
+        # costs seconds on deeply nested expressions.
+        with sp.evaluate(False):
+            return expr.xreplace(self._public)
 
     def plain(self) -> sp.Expr:
         """The inlined loss in plain SymPy, still in real symbols."""
-        return sf.plain(self.core)
+        with sp.evaluate(False):
+            return sf.plain(self.core)
 
     def gradient(self) -> sp.Expr:
-        """d(loss)/d(y_pred) for one element, in real symbols."""
-        return sp.diff(self.plain(), Y_PRED)
+        """d(loss)/d(y_pred) for one element, in real symbols.
+
+        Differentiated in the core form, whose heads have closed-form
+        derivatives (Sigmoid' = Sigmoid (1 - Sigmoid)), then made plain.
+        """
+        derivative = sp.diff(self.core, Y_PRED)
+        with sp.evaluate(False):
+            return sf.plain(derivative)
 
 
 def to_sympy(resolved: Resolved) -> SymbolicLoss:
