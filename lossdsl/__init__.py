@@ -65,7 +65,7 @@ def __getattr__(attr: str):
 
         return FormulaLoss
     if attr == "library":
-        import importlib
+        from lossdsl import library
 
-        return importlib.import_module("lossdsl.library")
+        return library
     raise AttributeError(f"module 'lossdsl' has no attribute {attr!r}")
