@@ -8,6 +8,8 @@ subclass (live and as a standalone module) and the formula's LaTeX.
     spec.expr, spec.diagnostics, spec.latex(), spec.python_source()
 """
 
+import sys as _sys
+
 from lossdsl.compiled import CompiledLoss
 from lossdsl.errors import (
     Diagnostic,
@@ -65,7 +67,15 @@ def __getattr__(attr: str):
 
         return FormulaLoss
     if attr == "library":
-        from lossdsl import library
+        # `from lossdsl import library` would ask this very hook for the attribute first.
+        import lossdsl.library as library
 
         return library
     raise AttributeError(f"module 'lossdsl' has no attribute {attr!r}")
+
+
+# Keras finds FormulaLoss in its registry only once lossdsl.runtime has run. When Keras is loaded
+# already, register it now, so that `import lossdsl` is enough to load a model saved with it;
+# otherwise the first use of a Keras object of lossdsl does it (Keras stays unimported until then).
+if "keras" in _sys.modules:
+    from lossdsl import runtime as _runtime  # noqa: F401

@@ -45,6 +45,7 @@ class CompiledLoss:
         self.strict = strict
         self.resolved = resolved
         self.symbolic = symbolic
+        self._latex: dict[tuple[bool, bool], str] = {}
 
     def __repr__(self) -> str:
         return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
@@ -79,7 +80,10 @@ class CompiledLoss:
 
         if display is None:
             display = (not inline) if inline is not None else bool(self.resolved.bindings)
-        return emit_latex(self.resolved, self.symbolic, gradient=gradient, display=display)
+        key = (bool(gradient), bool(display))
+        if key not in self._latex:
+            self._latex[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
+        return self._latex[key]
 
     def python_source(self) -> str:
         """A standalone module (imports only keras) defining the loss class `name`."""

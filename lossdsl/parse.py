@@ -88,11 +88,7 @@ class _Separators:
             if tok.type in ("LPAR", "LSQB"):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise LossLimitError(
-                        f"brackets nested deeper than {MAX_DEPTH} levels",
-                        tok.line,
-                        tok.column,
-                    )
+                    raise LossLimitError(f"brackets nested deeper than {MAX_DEPTH} levels", span=_tok_span(tok))
             elif tok.type in ("RPAR", "RSQB"):
                 depth = max(0, depth - 1)
             if pending is not None:

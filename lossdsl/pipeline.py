@@ -123,9 +123,15 @@ def _promote(diagnostic: Diagnostic) -> Diagnostic:
 
 
 def _combined(diagnostics: list[Diagnostic], source: str) -> LossError:
-    """One error of the class of the first error diagnostic, carrying all of them."""
+    """One error of the class of the first error diagnostic, carrying all of them in order of position.
+
+    (Semantic analysis finds some errors only after the walk, e.g. a second
+    use of y_true beside onehot; sorting keeps `str(err)`, which lists them,
+    starting with the one whose place the error carries.)
+    """
+    diagnostics = sorted(diagnostics, key=lambda d: (d.line or 0, d.column or 0))
     errors = [d for d in diagnostics if d.level == "error"]
-    first = min(errors, key=lambda d: (d.line or 0, d.column or 0))
+    first = errors[0]
     cls = ERROR_CLASSES.get(first.code, LossError)
     return cls(
         first.message,

@@ -10,8 +10,12 @@ it does so through a differentiable path ("live").
 Errors are collected (several per program where they are independent) and
 returned with the result; the pipeline raises them.
 
-Limit: the loss with its bindings substituted may hold at most MAX_TREE_SIZE
-operations, so that later stages cannot blow up on shared bindings.
+Limits: the loss with its bindings substituted may hold at most MAX_TREE_SIZE
+operations and be nested at most MAX_DEPTH levels deep (the parser's limit,
+which bindings would otherwise get around), so that later stages cannot blow
+up on shared or chained bindings. Powers may nest at most MAX_TOWER deep in
+exponents (`a^b^c^...`): SymPy's canonical form of such towers costs time
+cubic in their height (seconds at a height of 50).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from dataclasses import dataclass, field
 from lossdsl import nodes
 from lossdsl.errors import LossError, LossLimitError, LossNameError, LossTypeError
 from lossdsl.functions import FUNCTIONS, kind_of
+from lossdsl.parse import MAX_DEPTH
 
 MAX_TREE_SIZE = 50_000
+MAX_TOWER = 8
 
 # Names that always exist, with what they are.
 INPUTS = ("y_true", "y_pred")
@@ -117,6 +123,11 @@ class _Analyzer:
         self.true_uses: list[nodes.Name] = []
         self.onehot_calls: list[nodes.Call] = []
         self.sizes: dict[str, int] = {}
+        # binding name -> (depth, exponent tower height) of its value, bindings substituted
+        self.measures: dict[str, tuple[int, int]] = {}
+        self.over_limit = False
+        # The length of the last axis, once a list literal meets per-element data, and where.
+        self.axis_length: tuple[int, nodes.Node] | None = None
 
     def error(self, cls, message: str, node_or_span) -> None:
         span = getattr(node_or_span, "span", node_or_span)
@@ -135,6 +146,7 @@ class _Analyzer:
             )
         self.check_onehot()
         self.check_size(result)
+        self.check_nesting(result)
         return self.r
 
     # ---------------------------------------------------------- statements
@@ -157,6 +169,7 @@ class _Analyzer:
             self.kinds[st.name] = "binding"
             self.r.bindings[st.name] = st
             self.sizes[st.name] = self.tree_size(st.value)
+            self.measures[st.name] = self.check_nesting(st.value)
 
     def check_param_name(self, st: nodes.Param) -> None:
         if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS:
@@ -234,7 +247,7 @@ class _Analyzer:
 
     def visit_Compare(self, node: nodes.Compare) -> Info:
         info = self.numbers(node, [node.left, node.right])
-        return Info("condition", info.shape, None, info.pred, info.true, False, info.ok)
+        return Info("condition", info.shape, info.length, info.pred, info.true, False, info.ok)
 
     def visit_BoolOp(self, node: nodes.BoolOp) -> Info:
         return self.conditions(node, node.operands, f"`{node.op}`")
@@ -248,7 +261,9 @@ class _Analyzer:
             if info.ok and info.kind != "condition":
                 self.error(LossTypeError, f"{what} joins conditions such as `a > b`, not numbers", operand)
         merged = _merge(infos)
-        return Info("condition", merged.shape, merged.length, merged.pred, merged.true, False, merged.ok)
+        # The shape of `a and b` is that of its operands (`_merge` keeps no shape).
+        shape, length = self.broadcast(node, operands, infos) if merged.ok else (ELEM, None)
+        return Info("condition", shape, length, merged.pred, merged.true, False, merged.ok)
 
     def visit_Vector(self, node: nodes.Vector) -> Info:
         if not node.items:
@@ -380,14 +395,34 @@ class _Analyzer:
         return Info(shape=shape, length=length, pred=merged.pred, true=merged.true, live=merged.live)
 
     def broadcast(self, node, operands, infos) -> tuple[str, int | None]:
+        """The shape of combining `infos`, and the last-axis length a list literal in them fixes.
+
+        The length travels with per-element values too (`[1, 2] * y_pred` has
+        a last axis of 2), so that `[1, 2] + [1, 2, 3] * y_pred` is caught; and
+        as every per-element value shares one last axis, two list literals that
+        meet per-element values anywhere in the program must agree as well.
+        """
         shapes = [i.shape for i in infos]
-        lengths = {i.length for i in infos if i.shape == VECTOR}
+        lengths = {i.length for i in infos if i.shape in (VECTOR, ELEM) and i.length is not None}
         if len(lengths) > 1:
             self.error(LossTypeError, f"list literals of different lengths {sorted(lengths)} combined", node)
+            return max(shapes, key=_SHAPE_ORDER.__getitem__), None
         shape = max(shapes, key=_SHAPE_ORDER.__getitem__)
         if shape == SAMPLE and VECTOR in shapes:
             shape = ELEM
-        length = next(iter(lengths)) if shape == VECTOR and lengths else None
+        length = next(iter(lengths)) if shape in (VECTOR, ELEM) and lengths else None
+        if shape == ELEM and length is not None:
+            if self.axis_length is None:
+                self.axis_length = (length, node)
+            elif self.axis_length[0] != length:
+                first_length, first = self.axis_length
+                self.axis_length = (length, node)  # report the conflict once, not at every enclosing node
+                self.error(
+                    LossTypeError,
+                    f"a list literal of {length} entries meets y_true or y_pred here, but one of {first_length}"
+                    f" does at {first.span.line}:{first.span.column}: the last axis has one length",
+                    node,
+                )
         return shape, length
 
     # ---------------------------------------------------------- whole-program rules
@@ -409,6 +444,54 @@ class _Analyzer:
             ref = self.r.refs.get(id(n)) if isinstance(n, nodes.Name) else None
             total += self.sizes.get(ref[1], 1) if ref and ref[0] == "binding" else 1
         return total
+
+    def measure(self, node: nodes.Node) -> tuple[int, int]:
+        """(nesting depth, height of the tower of exponents) of `node`, bindings substituted; no recursion."""
+        memo: dict[int, tuple[int, int]] = {}
+        stack: list[tuple[nodes.Node, bool]] = [(node, False)]
+        while stack:
+            current, ready = stack.pop()
+            if id(current) in memo:
+                continue
+            if isinstance(current, nodes.Name):
+                ref = self.r.refs.get(id(current))
+                binding = ref is not None and ref[0] == "binding"
+                memo[id(current)] = self.measures.get(ref[1], (1, 0)) if binding else (1, 0)
+                continue
+            children = current.children
+            if not ready:
+                stack.append((current, True))
+                stack.extend((child, False) for child in children)
+                continue
+            depth = 1 + max((memo[id(c)][0] for c in children), default=0)
+            tower = max((memo[id(c)][1] for c in children), default=0)
+            if isinstance(current, nodes.Power) or (isinstance(current, nodes.Call) and current.func == "pow"):
+                if len(children) == 2:
+                    tower = max(tower, 1 + memo[id(children[1])][1])
+            memo[id(current)] = (depth, tower)
+        return memo[id(node)]
+
+    def check_nesting(self, node: nodes.Node) -> tuple[int, int]:
+        """The `measure` of `node`; a LossLimitError (the first only) when it is over a limit."""
+        depth, tower = self.measure(node)
+        if self.over_limit:
+            return depth, tower
+        if depth > MAX_DEPTH:
+            self.over_limit = True
+            self.error(
+                LossLimitError,
+                f"this expression is nested {depth} levels deep once its bindings are substituted;"
+                f" the limit is {MAX_DEPTH}",
+                node,
+            )
+        elif tower > MAX_TOWER:
+            self.over_limit = True
+            self.error(
+                LossLimitError,
+                f"powers are nested {tower} deep in exponents (a^b^c^...); the limit is {MAX_TOWER}",
+                node,
+            )
+        return depth, tower
 
     def check_size(self, result: nodes.Node) -> None:
         size = self.tree_size(result)

@@ -38,9 +38,22 @@ class Span:
         return Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of `text` as the parser counts them: split at "\n" only, without a trailing "\r".
+
+    (`str.splitlines` also splits at form feeds, U+2028 and others, which
+    the grammar treats as white space or rejects; the caret would land on
+    the wrong line.)
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def source_line(text: str, line: int) -> str:
     """Line `line` (1-based) of `text`, without its newline; "" if absent."""
-    lines = text.splitlines()
+    lines = source_lines(text)
     if 1 <= line <= len(lines):
         return lines[line - 1]
     return ""
@@ -58,7 +71,7 @@ def caret_block(text: str, line: int | None, column: int | None, width: int = 1)
     if line is None or column is None or not text:
         return ""
     src = source_line(text, line)
-    if not src and line > len(text.splitlines()):
+    if not src and line > len(source_lines(text)):
         return ""
     src = "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in src)
     if len(src) > WINDOW:

@@ -8,7 +8,21 @@ symbols named "y_true", "y_pred" and the parameters.
 
 Constant arithmetic is folded in Python floats, never in SymPy's exact
 integers, so `10^10^10` or `exp(exp(100))` stop at once with a
-`LossLimitError` instead of building a number with billions of digits.
+`LossLimitError` instead of building a number with billions of digits. SymPy
+also merges constants on its own (`10^308 * y_pred * 10` is `1e309*y_pred`,
+bindings that square themselves square their coefficients): every number in
+a built expression must stay within float range, or it is a `LossLimitError`
+too. Sums and products are built in one step (`Add(*terms)`), which keeps a
+long chain linear in its length.
+
+SymPy's automatic simplification costs time quadratic to cubic in the depth
+of what it is handed (assumption queries and `is_number` walk the whole
+argument, at every level): 95 nested `1/(1 + 2*...)` took seconds. So a
+sub-expression deeper than SHALLOW_DEPTH is handed on behind a stand-in
+symbol (`_Translator.shallow`); every operation still evaluates, on at most
+SHALLOW_DEPTH levels, and the stand-ins are put back at the end without
+re-evaluation (`_reveal`). A program nested less deeply than that (every
+real loss) is translated exactly as before.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ Y_PRED = sp.Symbol("y_pred", real=True)
 _EXACT_INT = 2**53
 
 _COMPARISONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
+SHALLOW_DEPTH = 16
 
 
 @dataclass
@@ -43,6 +58,13 @@ class SymbolicLoss:
     core: sp.Expr
     # binding symbol -> its inlined expression
     substitutions: dict[sp.Symbol, sp.Basic] = field(default_factory=dict, repr=False)
+    # id(node) -> the node's SymPy form over binding symbols and stand-ins (see `node_expr`)
+    node_exprs: dict[int, sp.Basic] = field(default_factory=dict, repr=False)
+    # stand-in symbol -> the deep sub-expression it stands for; binding symbol -> its inlined form with
+    # stand-ins; stand-in -> its revealed, inlined form (a cache for `node_expr`)
+    hidden: dict[sp.Symbol, sp.Basic] = field(default_factory=dict, repr=False)
+    inline: dict[sp.Symbol, sp.Basic] = field(default_factory=dict, repr=False)
+    revealed: dict[sp.Basic, sp.Basic] = field(default_factory=dict, repr=False)
     _public: dict[sp.Symbol, sp.Symbol] = field(default_factory=dict, repr=False)
 
     @property
@@ -82,6 +104,9 @@ def to_sympy(resolved: Resolved) -> SymbolicLoss:
 
 def node_expr(symbolic: SymbolicLoss, node: nodes.Node) -> sp.Basic:
     """The SymPy form of one node of the program, bindings inlined."""
+    known = symbolic.node_exprs.get(id(node))
+    if known is not None:
+        return _reveal(known, symbolic.hidden, symbolic.inline, symbolic.revealed)
     translator = _Translator(symbolic.resolved)
     for name, symbol, value in symbolic.bindings:
         if symbol is None:
@@ -97,28 +122,87 @@ class _Translator:
         self.params = {name: sp.Symbol(name, real=True) for name in resolved.params}
         self.binding_symbols: dict[str, sp.Symbol] = {}
         self.conditions: dict[str, sp.Basic] = {}
+        self.exprs: dict[int, sp.Basic] = {}
+        self.hidden: dict[sp.Symbol, sp.Basic] = {}
+        self._stand_ins: dict[sp.Basic, sp.Symbol] = {}
+        self._depths: dict[sp.Basic, int] = {}
 
     def run(self) -> SymbolicLoss:
-        bindings = []
+        shallow_bindings = []
         for name, st in self.r.bindings.items():
             value = self.visit(st.value)
             if self.r.of(st.value).kind == "condition":
                 self.conditions[name] = value
-                bindings.append((name, None, value))
+                shallow_bindings.append((name, None, value))
             else:
                 symbol = sp.Dummy(name, real=True)
                 self.binding_symbols[name] = symbol
-                bindings.append((name, symbol, value))
-        result = self.visit(self.r.result)
+                shallow_bindings.append((name, symbol, value))
+        shallow_result = self.visit(self.r.result)
         inline: dict[sp.Symbol, sp.Basic] = {}
-        for _, symbol, value in bindings:
+        for (_, symbol, value), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
             if symbol is not None:
-                inline[symbol] = value.xreplace(inline)
-        core = result.xreplace(inline)
-        return SymbolicLoss(self.r, self.params, bindings, result, core, inline)
+                inline[symbol] = self.shallow(_guarded(lambda v=value: v.xreplace(inline), st.value))
+        # Put the stand-ins back: in the bindings as written, and in the inlined forms.
+        as_written: dict[sp.Symbol, sp.Basic] = {}
+        bindings = [(n, sym, _reveal(v, self.hidden, {}, as_written)) for n, sym, v in shallow_bindings]
+        result = _reveal(shallow_result, self.hidden, {}, as_written)
+        revealed: dict[sp.Basic, sp.Basic] = {}
+        checked: set[sp.Basic] = set()
+        substitutions: dict[sp.Symbol, sp.Basic] = {}
+        for (_, symbol, _), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
+            if symbol is not None:
+                value = _guarded(lambda s=symbol: _reveal(inline[s], self.hidden, inline, revealed), st.value)
+                substitutions[symbol] = _finite_inside(value, st.value, checked)
+                # Later bindings hold this one's inlined form: reveal it once.
+                revealed[inline[symbol]] = value
+        core = _guarded(lambda: _reveal(shallow_result, self.hidden, inline, revealed), self.r.result)
+        core = _finite_inside(core, self.r.result, checked)
+        return SymbolicLoss(
+            self.r,
+            self.params,
+            bindings,
+            result,
+            core,
+            substitutions,
+            node_exprs=self.exprs,
+            hidden=self.hidden,
+            inline=inline,
+            revealed=revealed,
+        )
 
     def visit(self, node: nodes.Node) -> sp.Basic:
-        return getattr(self, "visit_" + type(node).__name__)(node)
+        value = getattr(self, "visit_" + type(node).__name__)(node)
+        self.exprs[id(node)] = value
+        return self.shallow(value)
+
+    def depth(self, expr: sp.Basic) -> int:
+        """The depth of a SymPy expression (stand-ins count 0), memoized; no recursion."""
+        depths = self._depths
+        stack = [(expr, False)]
+        while stack:
+            current, ready = stack.pop()
+            if current in depths:
+                continue
+            if not current.args:
+                depths[current] = 0
+            elif ready:
+                depths[current] = 1 + max(depths[a] for a in current.args)
+            else:
+                stack.append((current, True))
+                stack.extend((a, False) for a in current.args if a not in depths)
+        return depths[expr]
+
+    def shallow(self, expr: sp.Basic) -> sp.Basic:
+        """`expr`, or a stand-in symbol for it when it is deeper than SHALLOW_DEPTH (the same one each time)."""
+        if not isinstance(expr, sp.Expr) or not expr.args or self.depth(expr) <= SHALLOW_DEPTH:
+            return expr
+        stand_in = self._stand_ins.get(expr)
+        if stand_in is None:
+            stand_in = sp.Dummy("deep", real=True)
+            self._stand_ins[expr] = stand_in
+            self.hidden[stand_in] = expr
+        return stand_in
 
     def visit_Number(self, node: nodes.Number) -> sp.Expr:
         return _number(node.value, exact="." not in node.text and "e" not in node.text.lower())
@@ -130,7 +214,8 @@ class _Translator:
         if kind == "param":
             return self.params[name]
         if kind == "binding":
-            return self.conditions.get(name) or self.binding_symbols[name]
+            # A condition binding stands for its (inlined) relational; `or` would ask for its truth value.
+            return self.conditions[name] if name in self.conditions else self.binding_symbols[name]
         if name == "e":
             return Y_TRUE - Y_PRED
         if name == "pi":
@@ -139,31 +224,28 @@ class _Translator:
 
     def visit_Unary(self, node: nodes.Unary) -> sp.Expr:
         operand = self.visit(node.operand)
-        return -operand if node.op == "-" else operand
+        return _finite(-operand, node) if node.op == "-" else operand
 
     def visit_Chain(self, node: nodes.Chain) -> sp.Expr:
         values = [self.visit(o) for o in node.operands]
-        result = values[0]
+        parts = [values[0]]
         for op, operand, value in zip(node.ops, node.operands[1:], values[1:]):
-            if op == "+":
-                result = result + value
+            if op == "+" or op == "*":
+                parts.append(value)
             elif op == "-":
-                result = result - value
-            elif op == "*":
-                result = result * value
+                parts.append(-value)
             else:
-                if value.is_Number and value == 0:
+                if value.is_Number and value.is_zero:  # `Float(0.0) == 0` is False in SymPy
                     raise LossLimitError("division by the constant 0", span=operand.span)
-                result = result / value
-            if result.is_Number:
-                result = _checked(result, node)
-        return result
+                parts.append(1 / value)
+        result = sp.Add(*parts) if node.kind == "add" else sp.Mul(*parts)
+        return _finite(result, node)
 
     def visit_Power(self, node: nodes.Power) -> sp.Expr:
         base, exponent = self.visit(node.base), self.visit(node.exponent)
         if base.is_Number and exponent.is_Number:
             return _fold(math.pow, (base, exponent), node, exact=base.is_Integer and exponent.is_Integer)
-        return base**exponent
+        return _finite(base**exponent, node)
 
     def visit_Compare(self, node: nodes.Compare) -> sp.Basic:
         return _COMPARISONS[node.op](self.visit(node.left), self.visit(node.right))
@@ -182,9 +264,9 @@ class _Translator:
         args = [self.visit(a) for a in node.args]
         n = len(args)
         fn = FUNCTIONS[node.func]
-        if kind_of(node.func, n) == "elementwise" and fn.fold and all(a.is_Number for a in args):
+        if kind_of(node.func, n) == "elementwise" and fn.fold and all(a.is_number for a in args):
             return _fold(fn.fold, args, node)
-        return builder(node.func, n)(*args)
+        return _finite(builder(node.func, n)(*args), node)
 
 
 def _number(value: float, exact: bool = False) -> sp.Expr:
@@ -206,13 +288,112 @@ def _checked(value: sp.Expr, node: nodes.Node) -> sp.Expr:
     return value
 
 
+def _reveal(
+    expr: sp.Basic,
+    hidden: dict[sp.Symbol, sp.Basic],
+    inline: dict[sp.Symbol, sp.Basic],
+    cache: dict[sp.Basic, sp.Basic],
+) -> sp.Basic:
+    """`expr` with the bindings in `inline` substituted and every stand-in in it put back.
+
+    The substitution of bindings evaluates (all its parts are shallow); putting
+    stand-ins back does not (each part was evaluated when it was built). `cache`
+    holds the stand-ins (and other parts) already put back for this `inline`.
+    """
+    if inline:
+        expr = expr.xreplace(inline)
+    todo = [s for s in expr.atoms(sp.Dummy) if s in hidden and s not in cache]
+    while todo:
+        stand_in = todo[-1]
+        if stand_in in cache:
+            todo.pop()
+            continue
+        value = hidden[stand_in].xreplace(inline) if inline else hidden[stand_in]
+        missing = [s for s in value.atoms(sp.Dummy) if s in hidden and s not in cache]
+        if missing:
+            todo.extend(missing)
+            continue
+        with sp.evaluate(False):
+            cache[stand_in] = value.xreplace(cache)
+        todo.pop()
+    if not cache:
+        return expr
+    with sp.evaluate(False):
+        return expr.xreplace(cache)
+
+
+_NOT_FINITE = (
+    "a constant in this expression is not a finite number once its bindings are substituted"
+    " (too large for a float, or a division by 0)"
+)
+
+
+def _guarded(substitute, node: nodes.Node) -> sp.Basic:
+    """`substitute()`, where SymPy's own errors on a constant that is not finite become a LossLimitError.
+
+    (Substituting `a = y_pred - y_pred` into `max(1/a, y_pred)` makes `zoo`,
+    which `Max` refuses with a ValueError and a comparison with a TypeError.)
+    """
+    try:
+        return substitute()
+    except (TypeError, ValueError, ArithmeticError):
+        raise LossLimitError(_NOT_FINITE, span=node.span) from None
+
+
+def _is_constant(expr: sp.Basic) -> bool:
+    """A number, or a constant such as pi, zoo or nan."""
+    return expr.is_Atom and expr.is_number
+
+
+def _is_finite(number: sp.Expr) -> bool:
+    try:
+        return math.isfinite(float(number))
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
+def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
+    """`expr`, once the numbers SymPy merged at its top (coefficients, exponents) are within float range.
+
+    Only the top level is looked at: the operands were checked when they were built.
+    """
+    if expr.is_Number:
+        return _checked(expr, node)
+    for term in sp.Add.make_args(expr):
+        for factor in sp.Mul.make_args(term):
+            number = factor.exp if factor.is_Pow else factor
+            if _is_constant(number) and not _is_finite(number):
+                raise LossLimitError("this constant is too large for a float", span=node.span)
+    return expr
+
+
+def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: set[sp.Basic]) -> sp.Basic:
+    """`expr` (bindings inlined), once every number in it is within float range.
+
+    Sub-expressions already in `checked` are skipped, so checking a chain of
+    bindings costs the size of the result, not the sum of the sizes.
+    """
+    stack = [expr]
+    while stack:
+        current = stack.pop()
+        if current in checked:
+            continue
+        checked.add(current)
+        if _is_constant(current):
+            if not _is_finite(current):
+                raise LossLimitError(_NOT_FINITE, span=node.span)
+        else:
+            stack.extend(current.args)
+    return expr
+
+
 def _fold(function, args, node: nodes.Node, exact: bool = False) -> sp.Expr:
     """Apply `function` to numeric SymPy args in floats; LossLimitError if the result is not a finite real."""
     try:
         value = float(function(*[float(a) for a in args]))
     except OverflowError:
         raise LossLimitError("this constant overflows a float", span=node.span) from None
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, TypeError):
         raise LossLimitError("this constant is not a finite real number", span=node.span) from None
     if not math.isfinite(value):
         raise LossLimitError("this constant overflows a float", span=node.span)

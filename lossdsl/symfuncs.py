@@ -11,7 +11,8 @@ Two families:
 * Elementwise heads (`Sigmoid`, `Softplus`, `Relu`, `Clip`, `Log1p`, `Expm1`,
   `Round`) that the emitters keep as one operation. `plain()` rewrites each into
   ordinary SymPy (`Sigmoid(x)` -> `1/(1 + exp(-x))`), which is the form the
-  public `expr` uses. All of them evaluate on numbers.
+  public `expr` uses. All of them evaluate on constants (numbers, and `pi`
+  and expressions of it, which `Max` and `Min` must be able to compare).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class TensorFunction(sp.Function):
     nargs = 1
     is_real = True
     keras_name = ""
+
+    @property
+    def is_number(self) -> bool:
+        # A tensor, not a number, even of constants (`sum([1, 2])`): SymPy must not try
+        # to compare or evaluate it (`Max` raises "not comparable" on such a "number").
+        return False
 
 
 class ReduceSum(TensorFunction):
@@ -84,6 +91,11 @@ class Vector(sp.Function):
 
     is_real = True
 
+    @property
+    def is_number(self) -> bool:
+        # A vector of numbers is not a number (see `TensorFunction.is_number`).
+        return False
+
     @classmethod
     def eval(cls, *items):
         return None
@@ -103,7 +115,7 @@ class Sigmoid(Head):
 
     @classmethod
     def eval(cls, x):
-        if x.is_Number:
+        if x.is_number:
             return 1 / (1 + sp.exp(-x))
         return None
 
@@ -119,7 +131,7 @@ class Softplus(Head):
 
     @classmethod
     def eval(cls, x):
-        if x.is_Number:
+        if x.is_number:
             return sp.log(1 + sp.exp(x))
         return None
 
@@ -135,7 +147,7 @@ class Relu(Head):
 
     @classmethod
     def eval(cls, x):
-        if x.is_Number:
+        if x.is_number:
             return sp.Max(0, x)
         return None
 
@@ -151,7 +163,7 @@ class Clip(Head):
 
     @classmethod
     def eval(cls, x, lo, hi):
-        if x.is_Number and lo.is_Number and hi.is_Number:
+        if x.is_number and lo.is_number and hi.is_number:
             return sp.Min(sp.Max(x, lo), hi)
         return None
 
@@ -173,7 +185,7 @@ class Log1p(Head):
 
     @classmethod
     def eval(cls, x):
-        if x.is_Number:
+        if x.is_number:
             return sp.log(1 + x)
         return None
 
@@ -189,7 +201,7 @@ class Expm1(Head):
 
     @classmethod
     def eval(cls, x):
-        if x.is_Number:
+        if x.is_number:
             return sp.exp(x) - 1
         return None
 
@@ -207,8 +219,11 @@ class Round(Head):
 
     @classmethod
     def eval(cls, x):
-        if x.is_Number:
-            return sp.Integer(round(float(x)))
+        if x.is_number:
+            try:
+                return sp.Integer(round(float(x)))
+            except (TypeError, ValueError, OverflowError):  # zoo, nan, inf: leave it to the finiteness check
+                return None
         return None
 
     def fdiff(self, argindex=1):

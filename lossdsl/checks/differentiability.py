@@ -15,12 +15,12 @@ from lossdsl import nodes
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 
-# Step functions and the smooth surrogate each one suggests ({x} is the argument).
+# Step functions, the smooth surrogate each one suggests ({x} is the argument) and a remark.
 SURROGATES = {
-    "sign": "tanh({x} / 0.1)",
-    "floor": "{x} (or a straight-through estimator)",
-    "ceil": "{x} (or a straight-through estimator)",
-    "round": "{x} (or a straight-through estimator)",
+    "sign": ("tanh({x} / 0.1)", ""),
+    "floor": ("{x}", " (or a straight-through estimator)"),
+    "ceil": ("{x}", " (or a straight-through estimator)"),
+    "round": ("{x}", " (or a straight-through estimator)"),
 }
 _LINEAR_CALLS = ("sum", "mean")
 _FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
@@ -90,21 +90,23 @@ def _dead(resolved: Resolved, term: nodes.Node, whole: bool) -> Diagnostic:
         head = f"the loss `{term_text}` has zero gradient with respect to y_pred almost everywhere"
     else:
         head = f"the term `{term_text}` has zero gradient with respect to y_pred almost everywhere"
-    why, surrogate = _explain(resolved, culprit)
-    message = f"{head}: {why}; use a smooth surrogate such as `{surrogate}` in place of `{culprit_text}`"
+    why, surrogate, remark = _explain(resolved, culprit)
+    message = f"{head}: {why}; use a smooth surrogate such as `{surrogate}`{remark} in place of `{culprit_text}`"
     span = culprit.span
     return Diagnostic("error", message, span.line, span.column, "not-differentiable", span, resolved.source)
 
 
-def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str]:
+def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
+    """(why the term is dead, the surrogate to write, a remark after it)."""
     if isinstance(culprit, nodes.Call) and culprit.func in SURROGATES:
         x = resolved.text(culprit.args[0])
         why = f"`{culprit.func}` is a step function (flat between its jumps)"
-        return why, SURROGATES[culprit.func].format(x=x)
+        surrogate, remark = SURROGATES[culprit.func]
+        return why, surrogate.format(x=x), remark
     if isinstance(culprit, nodes.Call) and culprit.func == "where":
         why = "this `where` picks between branches that do not depend on y_pred, so it is a step function"
-        return why, _soft_where(resolved, culprit)
-    return "it depends on y_pred only through flat pieces", "a smooth function of y_pred"
+        return why, _soft_where(resolved, culprit), ""
+    return "it depends on y_pred only through flat pieces", "a smooth function of y_pred", ""
 
 
 def _soft_where(resolved: Resolved, call: nodes.Call) -> str:

@@ -4,8 +4,11 @@ A kink (`abs`, `relu`, `max`, `min`, `maximum`, `minimum`, `clip` of
 something that moves with y_pred) is fine for training and only noted. A
 jump is worse: the gradient cannot see it. For `where(l op r, a, b)` the
 check finds points on the boundary `l = r` numerically (bisection along
-y_pred, or along y_true when the boundary does not move with y_pred) and
-compares the two branches there.
+y_pred) and compares the two branches there. The condition may be written
+through a condition binding or under `not`; a compound condition (`and`,
+`or`) is not checked. A boundary that does not move with y_pred (a condition
+on y_true alone, as in class weights `where(y_true > 0.5, 2 * e^2, e^2)`) is
+no jump for training: for each sample one branch holds, whatever y_pred does.
 """
 
 from __future__ import annotations
@@ -59,13 +62,26 @@ def _note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
     return Diagnostic("note", message, span.line, span.column, "kink", span, resolved.source)
 
 
+def _comparison(resolved: Resolved, cond: nodes.Node) -> nodes.Compare | None:
+    """The comparison a condition comes down to, through condition bindings and `not`."""
+    while True:  # ends: `not` has finite depth and a binding refers only to earlier bindings
+        if isinstance(cond, nodes.Not):
+            cond = cond.operand
+        elif isinstance(cond, nodes.Name) and resolved.binding_value(cond) is not None:
+            cond = resolved.binding_value(cond)
+        else:
+            return cond if isinstance(cond, nodes.Compare) else None
+
+
 def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call) -> Diagnostic | None:
-    cond, a, b = node.args
-    if not isinstance(cond, nodes.Compare):
+    _, a, b = node.args
+    cond = _comparison(resolved, node.args[0])
+    if cond is None:
         return None
     try:
-        gap = node_expr(symbolic, cond.left) - node_expr(symbolic, cond.right)
-        diff = node_expr(symbolic, a) - node_expr(symbolic, b)
+        # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
+        gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right))
+        diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b))
         point = _boundary_jump(symbolic, gap, diff)
     except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
         return None
@@ -81,32 +97,39 @@ def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call) -> Diagn
     return Diagnostic("warning", message, span.line, span.column, "jump", span, resolved.source)
 
 
-def _boundary_jump(symbolic: SymbolicLoss, gap: sp.Expr, diff: sp.Expr):
+class _Difference:
+    """`left - right`, evaluated in floats."""
+
+    def __init__(self, left: sp.Basic, right: sp.Basic) -> None:
+        self.left, self.right = left, right
+        self.free_symbols = left.free_symbols | right.free_symbols
+
+    def at(self, env: dict) -> float:
+        return evaluate(self.left, env) - evaluate(self.right, env)
+
+
+def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference):
     """A (y_true, y_pred, |jump|) on the boundary gap == 0 where diff is not 0, or None."""
     env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values())}
-    free = gap.free_symbols
-    if Y_PRED in free:
-        axis, other = Y_PRED, Y_TRUE
-    elif Y_TRUE in free:
-        axis, other = Y_TRUE, Y_PRED
-    else:
+    if Y_PRED not in gap.free_symbols:
         return None
+    axis, other = Y_PRED, Y_TRUE
     for fixed in _OTHERS:
         env[other] = fixed
         for root in _roots(gap, axis, env):
             env[axis] = root
-            size = abs(evaluate(diff, env))
+            size = abs(diff.at(env))
             scale = 1.0 + abs(root) + abs(fixed)
             if math.isfinite(size) and size > 1e-6 * scale:
                 return (env[Y_TRUE], env[Y_PRED], size)
     return None
 
 
-def _roots(gap: sp.Expr, axis: sp.Symbol, env: dict) -> list[float]:
+def _roots(gap: _Difference, axis: sp.Symbol, env: dict) -> list[float]:
     values = []
     for x in _GRID:
         env[axis] = x
-        values.append(evaluate(gap, env))
+        values.append(gap.at(env))
     roots = []
     for (x0, g0), (x1, g1) in zip(zip(_GRID, values), zip(_GRID[1:], values[1:])):
         if not (math.isfinite(g0) and math.isfinite(g1)):
@@ -118,7 +141,7 @@ def _roots(gap: sp.Expr, axis: sp.Symbol, env: dict) -> list[float]:
             for _ in range(60):
                 mid = (lo + hi) / 2
                 env[axis] = mid
-                gm = evaluate(gap, env)
+                gm = gap.at(env)
                 if not math.isfinite(gm):
                     break
                 if (gm < 0) == (glo < 0):

@@ -1,0 +1,804 @@
+"""Stage 5 (Keras): `CompiledLoss` -> the source text of a standalone Keras module.
+
+Input: a compiled program (its SymPy core form, with elementwise heads such as
+`Sigmoid` kept whole). Output: a module that imports only `keras` and defines
+one class, `spec.name`, a `keras.losses.Loss` subclass whose `call()` uses
+`keras.ops` only. The class is registered with Keras under the package
+`GENERATED_PACKAGE` ("lossdsl_generated", never "lossdsl", where
+`lossdsl.FormulaLoss` lives) and the name `<class name>_<digest of the program>`,
+so two different programs that both default to the class name "FormulaLoss"
+do not replace each other in Keras's registry.
+
+How `call()` is printed:
+
+* the stable rewrites of `lossdsl.rewrites` are applied first;
+* bindings stay named locals (names that are Python keywords or that clash
+  with `keras`, `self`, `y_true`, `y_pred` get a trailing `_`); a binding that
+  nothing reads any more is left out;
+* common subexpressions are computed once (`sympy.cse`), as locals `t0, t1, ...`;
+* parameters are read from `self` and cast to `y_pred`'s dtype once; numbers
+  are printed from floats (`repr`), which Keras treats as weakly typed;
+* reductions work over `axis=-1`, with `keepdims=True` where their result meets
+  an elementwise value; an elementwise loss ends with the mean over the last axis;
+* every line fits in 88 columns (long expressions are split into temporaries),
+  so the module passes `ruff check` and `ruff format --check` as printed.
+
+The printer is SymPy's `Printer`, dispatching `_print_<Class>` along the MRO,
+with one table (`KERAS_OPS`) from SymPy class to `keras.ops` name. It is
+strict: a node it does not know raises `KerasEmitError`; no expression is ever
+turned into code through `str()`, and no user text reaches the code (the
+description and the LaTeX go into a docstring only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.printer import Printer
+
+from lossdsl import symfuncs as sf
+from lossdsl.errors import LossError, LossTypeError
+from lossdsl.rewrites import equals_number, stable_form
+from lossdsl.symbolic import Y_PRED, Y_TRUE
+
+GENERATED_PACKAGE = "lossdsl_generated"
+LINE_LENGTH = 88
+_BODY_INDENT = " " * 8
+# Longest expression text a node may print before its children move to temporaries:
+# `t123 = <text>` indented by 8 must still fit in LINE_LENGTH.
+_INNER = LINE_LENGTH - len(_BODY_INDENT) - len("t123 = ")
+_MAX_LOCAL_NAME = 30
+
+# One table: SymPy class -> keras.ops function.
+KERAS_OPS: dict[type, str] = {
+    sp.Abs: "abs",
+    sp.exp: "exp",
+    sp.log: "log",
+    sf.Log1p: "log1p",
+    sf.Expm1: "expm1",
+    sp.sin: "sin",
+    sp.cos: "cos",
+    sp.tan: "tan",
+    sp.sinh: "sinh",
+    sp.cosh: "cosh",
+    sp.tanh: "tanh",
+    sp.asin: "arcsin",
+    sp.acos: "arccos",
+    sp.atan: "arctan",
+    sp.erf: "erf",
+    sf.Sigmoid: "sigmoid",
+    # keras.ops.softplus is the stable log(1 + exp(x)) on every backend.
+    sf.Softplus: "softplus",
+    sf.Relu: "relu",
+    sf.Clip: "clip",
+    sp.sign: "sign",
+    sp.floor: "floor",
+    sp.ceiling: "ceil",
+    sf.Round: "round",
+    sp.Max: "maximum",
+    sp.Min: "minimum",
+    sf.ReduceSum: "sum",
+    sf.ReduceMean: "mean",
+    sf.ReduceMax: "max",
+    sf.ReduceMin: "min",
+    sf.LogSumExp: "logsumexp",
+    sf.Softmax: "softmax",
+    sf.LogSoftmax: "log_softmax",
+    sf.Normalize: "normalize",
+    sp.StrictLessThan: "less",
+    sp.LessThan: "less_equal",
+    sp.StrictGreaterThan: "greater",
+    sp.GreaterThan: "greater_equal",
+    sp.Equality: "equal",
+    sp.Unequality: "not_equal",
+    sp.And: "logical_and",
+    sp.Or: "logical_or",
+    sp.Not: "logical_not",
+    sp.Xor: "logical_xor",
+    # SymPy turns a comparison with a piecewise operand into ITE(condition, then, else).
+    sp.ITE: "where",
+}
+# Functions with more than two arguments in SymPy but two in keras.ops: nested.
+_BINARY_FOLDS = (sp.Max, sp.Min, sp.And, sp.Or)
+_AXIS_FUNCTIONS = (sf.Softmax, sf.LogSoftmax, sf.Normalize)
+
+# Names the generated call() cannot use for its locals.
+_RESERVED = frozenset(keyword.kwlist) | {"keras", "self", "y_true", "y_pred", "len", "super", "l", "O", "I"}
+# Loss attributes a parameter must not overwrite; such parameters are stored as `self.param_<name>`.
+_LOSS_ATTRIBUTES = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction"})
+
+# Shapes of values, as in semantics: constant, constant vector, per sample, per element.
+CONST, VECTOR, SAMPLE, ELEM = "const", "vector", "sample", "elem"
+# How a per-sample value is held: with its last axis kept (size 1) or dropped.
+KEPT, DROPPED = "kept", "dropped"
+
+# Python operator precedence, loosest to tightest.
+_ADD, _MUL, _UNARY, _ATOM = 10, 20, 30, 100
+
+
+class KerasEmitError(LossError):
+    """A program the Keras printer cannot express (a gap in lossdsl, not a user mistake)."""
+
+    code = "emit"
+
+
+def emit_keras(spec) -> str:
+    """The source text of a standalone module defining the Keras loss class `spec.name`.
+
+    Args:
+        spec: a `CompiledLoss`.
+
+    Raises:
+        KerasEmitError: the program holds an operation the printer cannot express.
+        LossTypeError: the class name would shadow a name the module needs.
+    """
+    if spec.name in ("keras", "super", "len"):
+        raise LossTypeError(f"{spec.name!r} cannot name the generated class: the module needs that name")
+    body = _CallBody(spec).lines()
+    return _module(spec, body)
+
+
+def snake_case(name: str) -> str:
+    """`FormulaLoss` -> `formula_loss`, as Keras names its own objects."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def camel_case(name: str) -> str:
+    """`my_mae` -> `MyMae`; a name without separators keeps its letters (`MyMAE` stays)."""
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
+    if len(parts) == 1 and name == parts[0] and name[:1].isupper():
+        return name
+    return "".join(p[:1].upper() + p[1:] for p in parts)
+
+
+def registered_name(spec) -> str:
+    """The name the generated class is registered under in `GENERATED_PACKAGE`."""
+    digest = hashlib.sha256(spec.source.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{spec.name}_{digest}"
+
+
+def param_attributes(params) -> dict[str, str]:
+    """Parameter name -> the attribute of the loss object that holds it."""
+    attributes: dict[str, str] = {}
+    for name in params:
+        attribute = name
+        if name in _LOSS_ATTRIBUTES or name.startswith("_"):
+            attribute = "param_" + name.lstrip("_")
+            while attribute in params or attribute in attributes.values():
+                attribute += "_"
+        attributes[name] = attribute
+    return attributes
+
+
+# --------------------------------------------------------------------- the module
+
+
+def _module(spec, body: list[str]) -> str:
+    name = spec.name
+    params = spec.params
+    attributes = param_attributes(params)
+    out = [
+        '"""A Keras loss generated by lossdsl; this module imports only keras."""',
+        "",
+        "import keras",
+        "",
+        "",
+        "@keras.saving.register_keras_serializable(",
+        f'    package="{GENERATED_PACKAGE}",',
+        f'    name="{registered_name(spec)}",',
+        ")",
+        f"class {name}(keras.losses.Loss):",
+        *_docstring(spec),
+        "",
+        "    def __init__(",
+        "        self,",
+        *(f"        {p}={_float(v)},{_E741 if p in ('l', 'O', 'I') else ''}" for p, v in params.items()),
+        '        reduction="sum_over_batch_size",',
+        f'        name="{snake_case(name)}",',
+        "        dtype=None,",
+        "    ):",
+    ]
+    base = "keras.losses.Loss" if "super" in params else None
+    if base:
+        out.append(f"        {base}.__init__(self, name=name, reduction=reduction, dtype=dtype)")
+    else:
+        out.append("        super().__init__(name=name, reduction=reduction, dtype=dtype)")
+    for p in params:
+        out += _assignment(f"self.{attributes[p]}", p)
+    out += [
+        "",
+        "    def get_config(self):",
+        f"        config = {base}.get_config(self)" if base else "        config = super().get_config()",
+        *(line for p in params for line in _assignment(f'config["{p}"]', f"self.{attributes[p]}")),
+        '        config["dtype"] = self.dtype',
+        "        return config",
+        "",
+        "    def call(self, y_true, y_pred):",
+        *(_BODY_INDENT + line if line else "" for line in body),
+    ]
+    return "\n".join(out) + "\n"
+
+
+_E741 = "  # noqa: E741"
+
+
+def _assignment(target: str, value: str) -> list[str]:
+    """`target = value` in a method body, parenthesised over three lines (as `ruff format` does) if too long."""
+    line = f"        {target} = {value}"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    return [f"        {target} = (", f"            {value}", "        )"]
+
+
+def _docstring(spec) -> list[str]:
+    """The class docstring (description, LaTeX, arguments) as a raw string, so backslashes stay."""
+    description = [_clean(line) for line in (spec.description or "").splitlines()]
+    while description and not description[0]:
+        description.pop(0)
+    lines = description or [f"The loss `{spec.name}`, compiled by lossdsl."]
+    latex = [line for line in (_clean(raw) for raw in _latex(spec).splitlines()) if line]
+    if latex:
+        lines += ["", "Formula (LaTeX):", ""] + ["    " + line for line in latex]
+    lines += ["", "Args:"]
+    lines += [f"    {p}: a parameter of the formula (default {_float(v)})." for p, v in spec.params.items()]
+    lines += [
+        "    reduction: the batch reduction, as in `keras.losses.Loss`.",
+        "    name: the name of the loss object.",
+        "    dtype: the dtype the loss computes in (default: Keras's floatx).",
+    ]
+    body = [("    " + line).rstrip() for line in lines]
+    body[0] = '    r"""' + (" " if lines[0].startswith('"') else "") + lines[0]  # as `ruff format` writes it
+    return [*body, '    """']
+
+
+def _latex(spec) -> str:
+    try:
+        return spec.latex()
+    except Exception:  # noqa: BLE001 - the LaTeX is documentation: failing to print it must not block the code
+        return ""
+
+
+def _clean(line: str) -> str:
+    """One docstring line: printable characters only, never three double quotes, no outer whitespace."""
+    text = "".join(ch if ch.isprintable() else " " for ch in line.replace("\t", "    "))
+    while '"""' in text:
+        text = text.replace('"""', "'''")
+    return text.strip()
+
+
+# --------------------------------------------------------------------- the body of call()
+
+
+@dataclass(frozen=True)
+class Code:
+    """Printed Python: its text and the precedence of its outermost operator."""
+
+    text: str
+    prec: int = _ATOM
+
+
+@dataclass
+class _Local:
+    """A local variable of call(): a binding or a common subexpression."""
+
+    symbol: sp.Symbol
+    value: sp.Basic
+    hint: str  # the binding's name, or "" for a temporary
+    name: str = ""
+    form: str = DROPPED
+
+
+class _CallBody:
+    """Plans and prints the statements of call()."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        symbolic = spec.symbolic
+        self.params = dict(symbolic.params)  # name -> Symbol
+        self.param_symbols = {s: n for n, s in self.params.items()}
+        self.attributes = param_attributes(spec.params)
+        self.taken: set[str] = set(_RESERVED)
+        self.param_locals = {name: self._allocate(name) for name in self.params}
+        bindings, result = stable_form(symbolic)
+        self.locals, self.result = _plan(bindings, result)
+        self.by_symbol = {local.symbol: local for local in self.locals}
+        for local in self.locals:  # the user's names first; temporaries take what is left
+            if local.hint:
+                local.name = self._allocate(local.hint)
+        self.shapes: dict[sp.Basic, str] = {}
+        self._choose_forms()
+        self.used_params: set[str] = set()
+        self.uses_y_true = False
+        self.uses_onehot = False
+        self.pending: list[str] = []
+        self._temp_count = 0
+        self.printer = KerasPrinter(self)
+
+    # names -----------------------------------------------------------------
+
+    def _allocate(self, hint: str) -> str:
+        if hint:
+            # A reserved name gets a trailing underscore (`lambda_`); names cut to the length
+            # limit that meet an earlier one get a number.
+            name = hint[:_MAX_LOCAL_NAME]
+            candidates = [name, name + "_"] + [f"{name}_{n}" for n in range(2, len(self.taken) + 3)]
+            name = next(c for c in candidates if c not in self.taken)
+            self.taken.add(name)
+            return name
+        while f"t{self._temp_count}" in self.taken:
+            self._temp_count += 1
+        name = f"t{self._temp_count}"
+        self.taken.add(name)
+        return name
+
+    def temporary(self, text: str) -> Code:
+        """A new local holding `text`, emitted before the statement being printed."""
+        name = self._allocate("")
+        self.pending.append(f"{name} = {text}")
+        return Code(name)
+
+    # shapes and forms ------------------------------------------------------
+
+    def shape(self, expr: sp.Basic) -> str:
+        """CONST, VECTOR, SAMPLE or ELEM: the shape of `expr`'s value."""
+        if expr in self.shapes:
+            return self.shapes[expr]
+        if expr in self.by_symbol:
+            shape = self.shape(self.by_symbol[expr].value)
+        elif expr in (Y_TRUE, Y_PRED) or isinstance(expr, (sf.OneHot, *_AXIS_FUNCTIONS)):
+            shape = ELEM
+        elif isinstance(expr, sf.Vector):
+            shape = VECTOR
+        elif isinstance(expr, sf.REDUCTIONS):
+            shape = SAMPLE if self.shape(expr.args[0]) == ELEM else CONST
+        elif not expr.args:
+            shape = CONST
+        else:
+            shapes = {self.shape(a) for a in expr.args}
+            if ELEM in shapes or {SAMPLE, VECTOR} <= shapes:
+                shape = ELEM
+            elif SAMPLE in shapes:
+                shape = SAMPLE
+            else:
+                shape = VECTOR if VECTOR in shapes else CONST
+        self.shapes[expr] = shape
+        return shape
+
+    def child_form(self, expr: sp.Basic, form: str) -> str:
+        """The form in which the per-sample children of `expr` are needed."""
+        if self.shape(expr) == ELEM or isinstance(expr, (*sf.REDUCTIONS, *_AXIS_FUNCTIONS)):
+            return KEPT
+        return form
+
+    def _choose_forms(self) -> None:
+        # Walk from the result back to the first statement; a per-sample local is
+        # kept (keepdims) when any use meets elementwise values, dropped otherwise.
+        needs: dict[sp.Basic, set[str]] = {local.symbol: set() for local in self.locals}
+        seen: set[tuple[sp.Basic, str]] = set()
+
+        def collect(expr: sp.Basic, form: str) -> None:
+            if (expr, form) in seen:
+                return
+            seen.add((expr, form))
+            if expr in needs:
+                needs[expr].add(form)
+                return
+            inner = self.child_form(expr, form)
+            for arg in expr.args:
+                collect(arg, inner)
+
+        collect(self.result, DROPPED if self.shape(self.result) == SAMPLE else KEPT)
+        for local in reversed(self.locals):
+            if self.shape(local.symbol) == SAMPLE and KEPT in needs[local.symbol]:
+                local.form = KEPT
+            collect(local.value, local.form)
+
+    # printing --------------------------------------------------------------
+
+    def lines(self) -> list[str]:
+        """The statements of call(), unindented."""
+        statements: list[str] = []
+        for local in self.locals:
+            local.name = local.name or self._allocate("")
+            code = self.statement(local.value, local.form, len(local.name) + len(" = "))
+            if _is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
+                code = Code(f"keras.ops.cast({code.text}, y_pred.dtype)")
+            statements += self.pending + [f"{local.name} = {code.text}"]
+            self.pending = []
+        shape = self.shape(self.result)
+        if shape not in (SAMPLE, ELEM) or (self.spec.per_sample and shape != SAMPLE):
+            raise KerasEmitError(f"the loss has shape {shape!r} but per_sample is {self.spec.per_sample}")
+        # An elementwise program that SymPy simplified to one value per sample (`cos(e/e) * max(y_pred)`)
+        # is returned as is: its mean over the last axis, where it is constant, is itself.
+        if shape == SAMPLE:
+            code = self.statement(self.result, DROPPED, len("return "))
+            statements += [*self.pending, f"return {code.text}"]
+        else:
+            code = self.statement(self.result, KEPT, len("return keras.ops.mean(, axis=-1)"))
+            statements += [*self.pending, f"return keras.ops.mean({code.text}, axis=-1)"]
+        return self.prelude() + statements
+
+    def statement(self, expr: sp.Basic, form: str, overhead: int) -> Code:
+        """`expr` printed to fit on one line after `overhead` characters."""
+        code = self.printer.code(expr, form)
+        if len(_BODY_INDENT) + overhead + len(code.text) > LINE_LENGTH and not _is_short(code.text):
+            code = self.temporary(code.text)
+        return code
+
+    def prelude(self) -> list[str]:
+        lines = ["y_pred = keras.ops.convert_to_tensor(y_pred)"]
+        if self.uses_onehot:
+            lines += [
+                "y_true = keras.ops.convert_to_tensor(y_true)",
+                "if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:",
+                "    y_true = keras.ops.squeeze(y_true, axis=-1)",
+                'y_true = keras.ops.cast(y_true, "int32")',
+                "y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])",
+                "y_true = keras.ops.cast(y_true, y_pred.dtype)",
+            ]
+        elif self.uses_y_true:
+            lines.append("y_true = keras.ops.cast(y_true, y_pred.dtype)")
+        for name in self.params:
+            if name not in self.used_params:
+                continue
+            local, attribute = self.param_locals[name], self.attributes[name]
+            line = f"{local} = keras.ops.cast(self.{attribute}, y_pred.dtype)"
+            if len(_BODY_INDENT) + len(line) <= LINE_LENGTH:
+                lines.append(line)
+            else:
+                lines += [f"{local} = keras.ops.cast(", f"    self.{attribute},", "    y_pred.dtype,", ")"]
+        return lines
+
+
+def _plan(bindings, result) -> tuple[list[_Local], sp.Basic]:
+    """Bindings and common subexpressions as locals, in an order that defines each before use."""
+    # Condition bindings get a symbol of their own so that they can be named locals too.
+    statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
+    # Re-share: where a later expression holds a binding's value verbatim (conditions
+    # are inlined by the front half, and users repeat themselves), read the binding.
+    shared: list[tuple[sp.Basic, sp.Symbol]] = []
+    reshared = []
+    for name, symbol, value in statements:
+        reshared.append((name, symbol, _reshare(value, shared)))
+        if not value.is_Atom:
+            shared.insert(0, (value, symbol))
+    result = _reshare(result, shared)
+    # Keep only the bindings that the result reads, directly or through other bindings.
+    live = set(result.free_symbols)
+    kept = []
+    for name, symbol, value in reversed(reshared):
+        if symbol in live:
+            live |= value.free_symbols
+            kept.append((name, symbol, value))
+    kept.reverse()
+    temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
+    replacements, reduced = sp.cse([value for _, _, value in kept] + [result], symbols=temporaries)
+    # A repeated constant (`cos(1)`, `-pi`) is no subexpression worth a local: put it back as a number.
+    numbers = {symbol: value for symbol, value in replacements if _is_literal(value)}
+    if numbers:
+        replacements = [(symbol, value.xreplace(numbers)) for symbol, value in replacements if symbol not in numbers]
+        reduced = [value.xreplace(numbers) for value in reduced]
+    definitions = {symbol: value for symbol, value in replacements}
+    ordered: list[_Local] = []
+    done: set[sp.Basic] = set()
+
+    def need(expr: sp.Basic) -> None:
+        for symbol in _symbols_in_order(expr):
+            if symbol in definitions and symbol not in done:
+                need(definitions[symbol])
+                done.add(symbol)
+                ordered.append(_Local(symbol, definitions[symbol], ""))
+
+    for (name, symbol, _), value in zip(kept, reduced[:-1]):
+        need(value)
+        done.add(symbol)
+        ordered.append(_Local(symbol, value, name))
+    need(reduced[-1])
+    return ordered, reduced[-1]
+
+
+def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Basic:
+    for value, symbol in shared:
+        expr = expr.xreplace({value: symbol})
+    return expr
+
+
+def _symbols_in_order(expr: sp.Basic) -> list[sp.Basic]:
+    found: dict[sp.Basic, None] = {}
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Symbol):
+            found.setdefault(node, None)
+    return list(found)
+
+
+def _is_name(text: str) -> bool:
+    return text.isidentifier()
+
+
+def _float(value) -> str:
+    """A finite number as a Python float literal, in the form `ruff format` keeps."""
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise KerasEmitError(f"the constant {value} is not a finite number")
+    return repr(number).replace("e+", "e")
+
+
+def _is_literal(expr: sp.Basic) -> bool:
+    return isinstance(expr, sp.Expr) and bool(expr.is_number) and not expr.has(sf.Vector, sf.TensorFunction)
+
+
+# --------------------------------------------------------------------- the printer
+
+
+class KerasPrinter(Printer):
+    """Prints SymPy expressions as `keras.ops` calls; `code(expr, form)` returns a `Code`."""
+
+    printmethod = "_lossdsl_keras"
+
+    def __init__(self, body: _CallBody) -> None:
+        super().__init__()
+        self.body = body
+
+    def code(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        """`expr` as Python, its per-sample parts in `form`."""
+        return self._print(expr, form=form)
+
+    def _print(self, expr, **kwargs) -> Code:
+        form = kwargs.get("form", DROPPED)
+        if expr in self.body.by_symbol:
+            return self._local(self.body.by_symbol[expr], form)
+        if _is_literal(expr):
+            return self._literal(expr)
+        return super()._print(expr, form=form)
+
+    def emptyPrinter(self, expr):  # noqa: N802 - SymPy's name
+        raise KerasEmitError(f"the Keras printer has no rule for {type(expr).__name__}")
+
+    # leaves ----------------------------------------------------------------
+
+    def _local(self, local: _Local, form: str) -> Code:
+        if self.body.shape(local.symbol) != SAMPLE or local.form == form:
+            return Code(local.name)
+        if form == KEPT:
+            return Code(f"keras.ops.expand_dims({local.name}, axis=-1)")
+        return Code(f"keras.ops.squeeze({local.name}, axis=-1)")
+
+    def _literal(self, expr: sp.Expr) -> Code:
+        try:
+            text = _float(sp.N(expr))
+        except (TypeError, ValueError) as err:
+            raise KerasEmitError(f"the constant {expr} is not a real number") from err
+        return Code(text, _UNARY if text.startswith("-") else _ATOM)
+
+    def _print_Symbol(self, expr: sp.Symbol, form: str = DROPPED) -> Code:
+        if expr == Y_PRED:
+            return Code("y_pred")
+        if expr == Y_TRUE:
+            self.body.uses_y_true = True
+            return Code("y_true")
+        if expr in self.body.param_symbols:
+            name = self.body.param_symbols[expr]
+            self.body.used_params.add(name)
+            return Code(self.body.param_locals[name])
+        raise KerasEmitError(f"the Keras printer does not know the symbol {expr.name!r}")
+
+    def _print_OneHot(self, expr: sf.OneHot, form: str = DROPPED) -> Code:
+        if expr.args[0] != Y_TRUE:
+            raise KerasEmitError("onehot() takes y_true only")
+        self.body.uses_onehot = True
+        return Code("y_true")
+
+    def _print_Vector(self, expr: sf.Vector, form: str = DROPPED) -> Code:
+        items = [self.code(item) for item in expr.args]
+        if all(_is_literal(item) for item in expr.args):
+            head, tail = "keras.ops.convert_to_tensor(", "dtype=y_pred.dtype"
+        else:
+            items = [self._tensor(item, code) for item, code in zip(expr.args, items)]
+            head, tail = "keras.ops.stack(", ""
+        inline = f"{head}[{', '.join(c.text for c in items)}]{', ' + tail if tail else ''})"
+        if len(inline) <= _INNER:
+            return Code(inline)
+        # Too long for one line: a temporary, one item per line (the form `ruff format` keeps).
+        name = self.body._allocate("")
+        lines = [f"{name} = {head}", "    ["] + [f"        {c.text}," for c in items] + ["    ],"]
+        lines += [f"    {tail},", ")"] if tail else [")"]
+        self.body.pending += lines
+        return Code(name)
+
+    def _tensor(self, expr: sp.Basic, code: Code) -> Code:
+        if _is_literal(expr):
+            return Code(f"keras.ops.cast({code.text}, y_pred.dtype)")
+        return code
+
+    # arithmetic ------------------------------------------------------------
+
+    def _print_Add(self, expr: sp.Add, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        terms = list(expr.as_ordered_terms())
+        numbers = [t for t in terms if _is_literal(t)]
+        others = [t for t in terms if not _is_literal(t)]
+        terms = others + numbers  # numbers last, as Keras writes `x + ... - log2`
+        positive = next((t for t in terms if not _negative(t)), None)
+        if positive is not None and _negative(terms[0]):
+            terms.remove(positive)  # `y_true - y_pred` and `1.0 - p`, not `-y_pred + y_true`
+            terms.insert(0, positive)
+        first = self.code(terms[0], inner)
+        signed = []
+        for term in terms[1:]:
+            negative = _negative(term)
+            signed.append((negative, self.code(-term if negative else term, inner)))
+        text = _wrap(first, _ADD)
+        for negative, code in signed:
+            candidate = f"{text} {'-' if negative else '+'} {_wrap(code, _ADD + 1)}"
+            if len(candidate) > _INNER and not _is_short(text):
+                text = self.body.temporary(text).text
+                candidate = f"{text} {'-' if negative else '+'} {_wrap(code, _ADD + 1)}"
+            if len(candidate) > _INNER and not _is_short(code.text):
+                code = self.body.temporary(code.text)
+                candidate = f"{text} {'-' if negative else '+'} {code.text}"
+            text = candidate
+        return Code(text, _ADD)
+
+    def _print_Mul(self, expr: sp.Mul, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        coefficient, factors = expr.as_coeff_mul()
+        negative = coefficient < 0
+        coefficient = -coefficient if negative else coefficient
+        numerator: list[Code] = []
+        denominator: list[Code] = []
+        if not equals_number(coefficient, 1.0):
+            if coefficient.is_Rational and not coefficient.is_Integer:
+                if coefficient.p != 1:
+                    numerator.append(self._literal(sp.Integer(coefficient.p)))
+                denominator.append(self._literal(sp.Integer(coefficient.q)))
+            else:
+                numerator.append(self._literal(coefficient))
+        for factor in factors:
+            if factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
+                denominator.append(self.code(factor.base ** (-factor.exp), inner))
+            else:
+                numerator.append(self.code(factor, inner))
+        if not numerator:
+            numerator.append(Code("1.0"))
+        num = self._product(numerator)
+        if negative:
+            if len(numerator) == 1 and not denominator:
+                return Code("-" + _wrap(num, _UNARY), _UNARY)
+            num = Code("-" + num.text, num.prec) if num.prec >= _MUL else Code("-" + _wrap(num, _UNARY), _UNARY)
+        if not denominator:
+            return num
+        den = self._product(denominator)
+        text = f"{_wrap(num, _MUL)} / {_wrap(den, _MUL + 1)}"
+        if len(text) > _INNER:
+            if not _is_short(den.text) and len(den.text) > len(num.text):
+                den = self.body.temporary(den.text)
+            elif not _is_short(num.text):
+                num = self.body.temporary(num.text)
+            text = f"{_wrap(num, _MUL)} / {_wrap(den, _MUL + 1)}"
+        return Code(text, _MUL)
+
+    def _product(self, factors: list[Code]) -> Code:
+        if len(factors) == 1:
+            return factors[0]
+        text = _wrap(factors[0], _MUL)
+        for code in factors[1:]:
+            candidate = f"{text} * {_wrap(code, _MUL)}"
+            if len(candidate) > _INNER and not _is_short(text):
+                text = self.body.temporary(text).text
+                candidate = f"{text} * {_wrap(code, _MUL)}"
+            if len(candidate) > _INNER and not _is_short(code.text):
+                candidate = f"{text} * {self.body.temporary(code.text).text}"
+            text = candidate
+        return Code(text, _MUL)
+
+    def _print_Pow(self, expr: sp.Pow, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        base, exponent = expr.base, expr.exp
+        if exponent.is_Number and exponent < 0:
+            den = self.code(base ** (-exponent), inner)
+            return self._fit([den], lambda c: f"1.0 / {_wrap(c[0], _MUL + 1)}", _MUL)[0]
+        if equals_number(exponent, 2.0):
+            return self._call("square", [self.code(base, inner)])
+        if equals_number(exponent, 0.5):
+            return self._call("sqrt", [self.code(base, inner)])
+        return self._call("power", [self.code(base, inner), self.code(exponent, inner)])
+
+    # functions -------------------------------------------------------------
+
+    def _print_Function(self, expr: sp.Function, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    # Max and Min are not Functions in SymPy; relationals are not Applications.
+    def _print_MinMaxBase(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _print_Relational(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _print_BooleanFunction(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _generic(self, expr: sp.Basic, form: str) -> Code:
+        op = KERAS_OPS.get(type(expr))
+        if op is None:
+            raise KerasEmitError(f"the Keras printer has no rule for {type(expr).__name__}")
+        inner = self.body.child_form(expr, form)
+        args = list(expr.args)
+        if isinstance(expr, (sp.Max, sp.Min)):
+            args.sort(key=_is_literal)  # tensors first: `keras.ops.maximum(x, 0.0)`
+        codes = [self.code(a, inner) for a in args]
+        if isinstance(expr, _BINARY_FOLDS):
+            result = codes[-1]
+            for code in reversed(codes[:-1]):
+                result = self._call(op, [code, result])
+            return result
+        keywords = []
+        if isinstance(expr, sf.REDUCTIONS):
+            keywords.append("axis=-1")
+            if self.body.shape(expr) == SAMPLE and form == KEPT:
+                keywords.append("keepdims=True")
+        elif isinstance(expr, _AXIS_FUNCTIONS):
+            keywords.append("axis=-1")
+        return self._call(op, codes, keywords)
+
+    def _print_Piecewise(self, expr: sp.Piecewise, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        pieces = list(expr.args)
+        if pieces[-1].cond != sp.true:
+            raise KerasEmitError("a piecewise expression without a default branch")
+        result = self.code(pieces[-1].expr, inner)
+        for piece in reversed(pieces[:-1]):
+            condition = self.code(piece.cond, inner)
+            result = self._call("where", [condition, self.code(piece.expr, inner), result])
+        return result
+
+    def _call(self, op: str, args: list[Code], keywords: list[str] | None = None) -> Code:
+        keywords = keywords or []
+        extra = "".join(", " + k for k in keywords)
+        head = f"keras.ops.{op}("
+        code, args = self._fit(args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", _ATOM)
+        if len(code.text) <= _INNER:
+            return code
+        # Only names are left and they still do not fit: one argument per line, with the
+        # trailing comma that makes `ruff format` keep that layout.
+        name = self.body._allocate("")
+        self.body.pending += [f"{name} = {head}", *(f"    {a.text}," for a in args), *(f"    {k}," for k in keywords), ")"]
+        return Code(name)
+
+    def _fit(self, codes: list[Code], assemble: Callable[[list[Code]], str], prec: int) -> tuple[Code, list[Code]]:
+        """Assemble `codes`; while the text is too long, move the longest argument to a temporary."""
+        codes = list(codes)
+        text = assemble(codes)
+        while len(text) > _INNER:
+            candidates = [i for i, c in enumerate(codes) if not _is_name(c.text) and not _is_number(c.text)]
+            if not candidates:
+                break
+            longest = max(candidates, key=lambda i: len(codes[i].text))
+            codes[longest] = self.body.temporary(codes[longest].text)
+            text = assemble(codes)
+        return Code(text, prec), codes
+
+
+def _negative(expr: sp.Basic) -> bool:
+    coefficient, _ = expr.as_coeff_Mul()
+    return bool(coefficient.is_negative)
+
+
+def _wrap(code: Code, prec: int) -> str:
+    return f"({code.text})" if code.prec < prec else code.text
+
+
+def _is_short(text: str) -> bool:
+    """A name or a number: moving it to a temporary would not shorten anything."""
+    return _is_name(text) or _is_number(text)
+
+
+def _is_number(text: str) -> bool:
+    return bool(re.fullmatch(r"-?[0-9][0-9.e-]*", text))

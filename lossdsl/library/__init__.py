@@ -1,0 +1,66 @@
+"""The bundled losses: lossdsl programs shipped as `lossdsl/library/<name>.loss`.
+
+Input: a loss name (Keras's snake_case names, e.g. "huber"). Output: the
+program text (`source`), its description, or the compiled loss (`compile`,
+whose class name is the CamelCase of the name, e.g. `Huber`).
+
+Each file starts with comment lines that describe it: what it computes,
+which Keras function it matches and where it differs. The set covers every
+Keras 3 built-in loss except CTC and Circle (whose labels and shapes the
+language cannot express), plus `penalized_absolute_error` (the seed formula),
+`weighted_mean_squared_error` and `poly1`. The files are read with
+`importlib.resources`, so they work from a wheel as well as from a checkout.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from importlib import resources
+
+__all__ = ["class_name", "compile", "description", "names", "source"]
+
+_SUFFIX = ".loss"
+
+
+@functools.cache
+def names() -> tuple[str, ...]:
+    """The names of the bundled losses, sorted."""
+    files = resources.files(__name__).iterdir()
+    return tuple(sorted(f.name[: -len(_SUFFIX)] for f in files if f.name.endswith(_SUFFIX)))
+
+
+def source(name: str) -> str:
+    """The program text of the bundled loss `name`.
+
+    Raises:
+        KeyError: no bundled loss has that name (the message suggests the closest).
+    """
+    if name not in names():
+        close = difflib.get_close_matches(str(name), names(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"no bundled loss named {name!r}{hint}")
+    return resources.files(__name__).joinpath(name + _SUFFIX).read_text(encoding="utf-8")
+
+
+def description(name: str) -> str:
+    """The leading comment lines of the bundled loss `name`, as text."""
+    lines = []
+    for line in source(name).splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    return "\n".join(lines)
+
+
+def class_name(name: str) -> str:
+    """The class name of a bundled loss: `mean_squared_error` -> `MeanSquaredError`."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def compile(name: str, **kwargs):  # noqa: A001 - mirrors lossdsl.compile
+    """The bundled loss `name`, compiled (`lossdsl.compile(source(name), class_name(name), ...)`)."""
+    from lossdsl.pipeline import compile as compile_program
+
+    kwargs.setdefault("name", class_name(name))
+    return compile_program(source(name), **kwargs)

@@ -1,0 +1,133 @@
+"""Numerically stable rewrites: `SymbolicLoss` -> bindings and result ready for code generation.
+
+Input: the SymPy form of a program (`SymbolicLoss.bindings` and `.result`,
+elementwise heads such as `Sigmoid` kept whole). Output: the same bindings
+and result with the forms of LANGUAGE.md's table replaced by stable ones:
+
+    log(sigmoid(x))       -> -softplus(-x)
+    log(1 - sigmoid(x))   -> -softplus(x)
+    log(softmax(x))       -> log_softmax(x)
+    log(sum(exp(x)))      -> logsumexp(x)
+    log(1 + exp(x))       -> softplus(x)          (an addition to the table)
+    log(1 + x)            -> log1p(x)
+    exp(x) - 1            -> expm1(x)
+    log(cosh(x))          -> x + softplus(-2 x) - log(2)
+
+Only code generation sees the result: `CompiledLoss.expr` and the LaTeX keep
+what the user wrote.
+
+Bindings: a pattern looks through binding symbols. With `p = sigmoid(y_pred)`,
+`log(p)` is rewritten to `-softplus(-y_pred)` although `p` is a separate
+binding; the binding itself is left as it is (it stays a named local if
+anything else still reads it, and the emitter drops it when nothing does).
+Bindings are not inlined wholesale, so the user's names survive in the
+generated code.
+
+Limits: the patterns match the forms of the table up to SymPy's canonical
+ordering (`1 - sigmoid(x)`, `-sigmoid(x) + 1` and `1 + -sigmoid(x)` are one
+form) and through any chain of bindings; they do not look for algebraically
+equal forms that SymPy does not produce by itself (e.g. `log(1/(1+exp(-x)))`).
+`log(1 + x)` becomes `log1p(x)` for any `x`, including `log(1 - p)` for a
+probability `p`; this is at least as accurate as what Keras computes.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from lossdsl import symfuncs as sf
+from lossdsl.symbolic import SymbolicLoss
+
+Binding = tuple[str, "sp.Symbol | None", sp.Basic]
+
+
+def stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basic]:
+    """The bindings and result of `symbolic` with the stable rewrites applied.
+
+    Returns:
+        (bindings, result): bindings as `(name, symbol or None, value)`, in order.
+    """
+    definitions = {symbol: value for _, symbol, value in symbolic.bindings if symbol is not None}
+    rewriter = Rewriter(definitions)
+    bindings = [(name, symbol, rewriter.rewrite(value)) for name, symbol, value in symbolic.bindings]
+    return bindings, rewriter.rewrite(symbolic.result)
+
+
+def rewrite(expr: sp.Basic, definitions: dict[sp.Symbol, sp.Basic] | None = None) -> sp.Basic:
+    """`expr` with the stable rewrites applied; `definitions` maps binding symbols to their values."""
+    return Rewriter(definitions or {}).rewrite(expr)
+
+
+class Rewriter:
+    """Applies the rewrite rules bottom-up, looking through binding symbols."""
+
+    def __init__(self, definitions: dict[sp.Symbol, sp.Basic]) -> None:
+        self.definitions = definitions
+        self._done: dict[sp.Basic, sp.Basic] = {}
+
+    def rewrite(self, expr: sp.Basic) -> sp.Basic:
+        """`expr`, rewritten (children first)."""
+        if expr in self._done:
+            return self._done[expr]
+        if expr.is_Atom or not expr.args:
+            result = expr
+        else:
+            args = [self.rewrite(a) for a in expr.args]
+            rebuilt = expr.func(*args) if any(a is not b for a, b in zip(args, expr.args)) else expr
+            result = self.rule(rebuilt)
+        self._done[expr] = result
+        return result
+
+    def resolve(self, expr: sp.Basic) -> sp.Basic:
+        """`expr`, or the value of the binding it names (followed through chains of bindings)."""
+        seen = 0
+        while expr in self.definitions and seen < len(self.definitions):
+            expr = self.definitions[expr]
+            seen += 1
+        return expr
+
+    def rule(self, expr: sp.Basic) -> sp.Basic:
+        """One rewrite at the top of `expr`, or `expr` itself."""
+        if isinstance(expr, sp.log) and len(expr.args) == 1:
+            return self.log_rule(expr)
+        if isinstance(expr, sp.Add):
+            return self.expm1_rule(expr)
+        return expr
+
+    def log_rule(self, expr: sp.log) -> sp.Basic:
+        inner = self.resolve(expr.args[0])
+        if isinstance(inner, sf.Sigmoid):
+            return -sf.Softplus(-inner.args[0])
+        if isinstance(inner, sf.Softmax):
+            return sf.LogSoftmax(inner.args[0])
+        if isinstance(inner, sf.ReduceSum):
+            summed = self.resolve(inner.args[0])
+            if isinstance(summed, sp.exp):
+                return sf.LogSumExp(summed.args[0])
+        if isinstance(inner, sp.cosh):
+            x = inner.args[0]
+            return x + sf.Softplus(-2 * x) - sp.log(2)
+        if isinstance(inner, sp.Add):
+            constant, rest = inner.as_coeff_Add()
+            if equals_number(constant, 1.0) and rest != 0:
+                if isinstance(self.resolve(-rest), sf.Sigmoid):
+                    return -sf.Softplus(self.resolve(-rest).args[0])
+                if isinstance(self.resolve(rest), sp.exp):
+                    return sf.Softplus(self.resolve(rest).args[0])
+                return sf.Log1p(rest)
+        return expr
+
+    def expm1_rule(self, expr: sp.Add) -> sp.Basic:
+        constant, rest = expr.as_coeff_Add()
+        if not equals_number(constant, -1.0):
+            return expr
+        for term in sp.Add.make_args(rest):
+            resolved = self.resolve(term)
+            if isinstance(resolved, sp.exp):
+                return sf.Expm1(resolved.args[0]) + (rest - term)
+        return expr
+
+
+def equals_number(number: sp.Basic, value: float) -> bool:
+    """`number` equals `value` (SymPy's `Float(1.0) == 1` is False, so compare as floats)."""
+    return bool(number.is_Number) and float(number) == value

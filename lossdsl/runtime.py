@@ -1,0 +1,208 @@
+"""Live Keras objects from compiled programs; the one place that runs generated code.
+
+Input: a `CompiledLoss` (or program text). Output: the generated loss class,
+metrics that average the same formula, and `FormulaLoss`.
+
+* `loss_class(spec)` writes `spec.python_source()` to a module file in a
+  private temporary directory (created with `tempfile.mkdtemp`, removed at
+  exit) and imports it with `importlib`; nothing is passed to `exec` or
+  `eval`. Classes are cached by source text, behind a lock.
+* Generated classes are registered with Keras under the package
+  "lossdsl_generated" (and a name that carries a digest of the program);
+  `FormulaLoss` and `FormulaMetric` are registered under "lossdsl". The
+  two never collide, although a generated class is called "FormulaLoss"
+  when no name is given.
+* `FormulaLoss(formula=..., **params)` keeps the formula text and the
+  parameters in its Keras config and compiles the formula again when a model
+  is loaded; a formula that no longer compiles raises its `LossError` then.
+
+Limits: a generated class lives as long as the process; a model saved with
+an instance of it loads in another process only where its module is imported
+again (use `FormulaLoss` for models that travel).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import threading
+
+import keras
+
+from lossdsl.emit.keras import camel_case, snake_case
+from lossdsl.pipeline import compile as compile_program
+
+__all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
+
+_LOCK = threading.RLock()
+_CLASSES: dict[str, type] = {}
+_DIRECTORY: list[str] = []
+# Keyword arguments of FormulaLoss / FormulaMetric that a parameter cannot share.
+_FORMULA_KEYWORDS = ("formula", "class_name")
+
+
+def loss_class(spec) -> type:
+    """The generated `keras.losses.Loss` subclass of `spec`, imported from its module file."""
+    source = spec.python_source()
+    with _LOCK:
+        cls = _CLASSES.get(source)
+        if cls is None:
+            cls = _import(source, spec.name)
+            _CLASSES[source] = cls
+        return cls
+
+
+def make_metric(spec, **kwargs) -> FormulaMetric:
+    """A `keras.metrics.Metric` averaging the per-sample values of `spec`'s formula.
+
+    Args:
+        spec: a `CompiledLoss`.
+        **kwargs: parameters of the formula, and the metric's `name` (default: the
+            snake_case of the class name) and `dtype`.
+    """
+    name = kwargs.pop("name", None)
+    dtype = kwargs.pop("dtype", None)
+    return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)
+
+
+def build_loss(source: str, name: str | None = None, **kwargs) -> keras.losses.Loss:
+    """`compile(source, class name).keras_loss(...)`; `name` names the class (CamelCase) and the object."""
+    class_name, object_name = _names(name)
+    if object_name is not None:
+        kwargs["name"] = object_name
+    return compile_program(source, class_name).keras_loss(**kwargs)
+
+
+def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetric:
+    """`compile(source, class name).keras_metric(...)`; `name` names the class (CamelCase) and the object."""
+    class_name, object_name = _names(name)
+    if object_name is not None:
+        kwargs["name"] = object_name
+    return compile_program(source, class_name).keras_metric(**kwargs)
+
+
+@keras.saving.register_keras_serializable(package="lossdsl")
+class FormulaLoss(keras.losses.Loss):
+    """A Keras loss whose config holds its lossdsl formula, compiled again when a model loads.
+
+    Args:
+        formula: the lossdsl program.
+        reduction: the batch reduction, as in `keras.losses.Loss`.
+        name: the name of the loss object (default "formula_loss").
+        dtype: the dtype the loss computes in.
+        **params: values for the parameters the formula declares.
+
+    Raises:
+        LossError: the formula does not compile.
+        TypeError: a parameter the formula does not declare.
+    """
+
+    def __init__(self, formula, reduction="sum_over_batch_size", name=None, dtype=None, **params):
+        spec = compile_program(_text(formula))
+        values = _parameters(spec, params)
+        super().__init__(name=name or "formula_loss", reduction=reduction, dtype=dtype)
+        self.formula = spec.source
+        self._values = values
+        self._loss = loss_class(spec)(reduction=reduction, dtype=dtype, **values)
+
+    def call(self, y_true, y_pred):
+        """Per-sample values of the formula."""
+        return self._loss.call(y_true, y_pred)
+
+    def get_config(self):
+        """The base config, the formula, each parameter under its own name, and the dtype."""
+        config = super().get_config()
+        config.update({"formula": self.formula, "dtype": self.dtype, **self._values})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="lossdsl")
+class FormulaMetric(keras.metrics.MeanMetricWrapper):
+    """A Keras metric: the mean of a lossdsl formula's per-sample values over everything seen.
+
+    Args:
+        formula: the lossdsl program.
+        name: the name of the metric (default: the snake_case of `class_name`).
+        dtype: the dtype of the metric's result.
+        class_name: the name of the generated loss class (default "FormulaLoss").
+        **params: values for the parameters the formula declares.
+    """
+
+    def __init__(self, formula, name=None, dtype=None, class_name=None, **params):
+        spec = compile_program(_text(formula), class_name)
+        values = _parameters(spec, params)
+        loss = loss_class(spec)(**values)
+        super().__init__(fn=loss.call, name=name or snake_case(spec.name), dtype=dtype)
+        self._direction = "down"  # a loss: smaller is better
+        self._lossdsl = (spec.source, spec.name, values)
+
+    def get_config(self):
+        """Name, dtype, the formula, the class name and each parameter under its own name."""
+        formula, class_name, values = self._lossdsl
+        return {"name": self.name, "dtype": self.dtype, "formula": formula, "class_name": class_name, **values}
+
+
+def _text(formula) -> str:
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be lossdsl program text (str), not {type(formula).__name__}")
+    return formula
+
+
+def _parameters(spec, given: dict) -> dict[str, float]:
+    """The formula's parameters with the given values in place of the defaults, as floats."""
+    unknown = sorted(set(given) - set(spec.params))
+    if unknown:
+        declared = ", ".join(spec.params) or "none"
+        raise TypeError(f"unknown parameter(s) {', '.join(unknown)}; the formula declares: {declared}")
+    clash = [p for p in spec.params if p in _FORMULA_KEYWORDS]
+    if clash:
+        raise TypeError(f"a parameter named {clash[0]!r} clashes with an argument of FormulaLoss; rename it")
+    values = {}
+    for key, default in spec.params.items():
+        value = given.get(key, default)
+        try:
+            values[key] = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"parameter {key!r} must be a number, not {value!r}") from None
+    return values
+
+
+def _names(name) -> tuple[str | None, str | None]:
+    """(class name, Keras object name) for a user's `name`: `my_mae` -> (`MyMae`, `my_mae`)."""
+    if name is None:
+        return None, None
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    return camel_case(name), name
+
+
+def _directory() -> str:
+    if not _DIRECTORY:
+        path = tempfile.mkdtemp(prefix="lossdsl-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        _DIRECTORY.append(path)
+    return _DIRECTORY[0]
+
+
+def _import(source: str, class_name: str) -> type:
+    """Write `source` to a module file and import it; the class it defines."""
+    module_name = "lossdsl_generated_" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    module = sys.modules.get(module_name)
+    if module is None:
+        path = os.path.join(_directory(), module_name + ".py")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(source)
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return getattr(module, class_name)

@@ -1,0 +1,495 @@
+"""The checks table of LANGUAGE.md: each row with programs it rejects or flags, and programs it passes.
+
+Expected places are marked in the input with `«` and `»` (STYLE.md section 8).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import lossdsl
+from lossdsl.errors import (
+    LossDomainError,
+    LossError,
+    LossLimitError,
+    NoPredictionDependenceError,
+    NotDifferentiableError,
+)
+
+
+def diagnostics_of(source: str, level: str, code: str | None = None):
+    spec = lossdsl.compile(source)
+    return [d for d in spec.diagnostics if d.level == level and (code is None or d.code == code)]
+
+
+# ----------------------------------------------------------------- dependence on y_pred
+
+NO_DEPENDENCE = [
+    "«y_true^2»",
+    "«y_pred - y_pred + y_true»",
+    "«y_true * 0 + 3»",
+    "«0 * y_pred + y_true»",
+    "«e + y_pred»",
+    "a = y_pred\nb = y_true - a\n«a + b»",
+    "«log(exp(y_pred)) - y_pred + y_true»",
+    "param k = 1\n«k * y_true^2»",
+    "«mean(y_true^2)»",
+]
+
+
+@pytest.mark.parametrize("text", NO_DEPENDENCE)
+def test_loss_without_y_pred_is_rejected(marked, text):
+    m = marked(text)
+    err = pytest.raises(NoPredictionDependenceError, lossdsl.compile, m.source).value
+    assert (err.line, err.column) == (m.line, m.column)
+    assert (err.span.start, err.span.end) == (m.start, m.end)
+    assert re.fullmatch(
+        r"the loss does not depend on y_pred \((y_pred does not appear in it|its terms in y_pred"
+        r" cancel)\), so training cannot move the predictions",
+        err.message,
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "y_pred - y_true",
+        "e^2",
+        "y_pred * 0.5 + y_pred * 0.5 - y_true",
+        "where(y_pred > 100, y_pred, 0)",
+        "mean(y_pred) - y_true",
+        "a = y_pred\na - 0",
+    ],
+)
+def test_loss_with_y_pred_passes(source):
+    spec = lossdsl.compile(source)
+    assert not [d for d in spec.diagnostics if d.code == "no-prediction"]
+
+
+# ----------------------------------------------------------------- dead terms
+
+DEAD = [
+    # (marked input: the culprit, the term the message names, the suggested surrogate)
+    ("«sign(y_pred)»", "the loss `sign(y_pred)`", "tanh(y_pred / 0.1)"),
+    ("«floor(y_pred)»", "the loss `floor(y_pred)`", "y_pred"),
+    ("«ceil(y_pred)»", "the loss `ceil(y_pred)`", "y_pred"),
+    ("«round(y_pred)»", "the loss `round(y_pred)`", "y_pred"),
+    ("e^2 + «sign(e)»", "the term `sign(e)`", "tanh(e / 0.1)"),
+    ("e^2 - 0.1 * «round(y_pred * 10)»", "the term `0.1 * round(y_pred * 10)`", "y_pred * 10"),
+    ("mean(e^2) + «floor(y_pred)»^2", "the term `floor(y_pred)^2`", "y_pred"),
+    ("«where(y_pred > y_true, 1, 0)»", "the loss `where(y_pred > y_true, 1, 0)`", "sigmoid((y_pred - y_true) / 0.1)"),
+    ("e^2 + «where(y_pred < 0.5, 1, 0)»", "the term `where(y_pred < 0.5, 1, 0)`", "sigmoid((0.5 - y_pred) / 0.1)"),
+    ("e^2 + «where(y_pred > 0.5, 0, 1)»", "the term `where(y_pred > 0.5, 0, 1)`", "1 - sigmoid((y_pred - 0.5) / 0.1)"),
+    (
+        "e^2 + «where(y_pred > 0, 2, -1)»",
+        "the term `where(y_pred > 0, 2, -1)`",
+        "-1 + (2 - -1) * sigmoid((y_pred - 0) / 0.1)",
+    ),
+    # the seeds' false-positive penalty
+    (
+        "param alpha = 0.5\nmean(e^2) + alpha * sum(«where(y_pred > y_true, 1, 0)»)",
+        "the term `alpha * sum(where(y_pred > y_true, 1, 0))`",
+        "sigmoid((y_pred - y_true) / 0.1)",
+    ),
+    # ... and the false-negative one, through a binding
+    (
+        "param beta = 2\nfn = «where(y_pred < y_true, 1, 0)»\nmean(e^2) + beta * mean(fn)",
+        "the term `beta * mean(fn)`",
+        "sigmoid((y_true - y_pred) / 0.1)",
+    ),
+    (
+        "c = y_pred > y_true\nmean(e^2) + «where(c, 1, 0)»",
+        "the term `where(c, 1, 0)`",
+        "sigmoid(k * (...)) for a soft step",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, term, surrogate", DEAD, ids=[d[0].replace("\n", " ")[:50] for d in DEAD])
+def test_dead_terms_are_rejected_with_a_surrogate(marked, text, term, surrogate):
+    m = marked(text)
+    err = pytest.raises(NotDifferentiableError, lossdsl.compile, m.source).value
+    assert (err.line, err.column) == (m.line, m.column)
+    assert (err.span.start, err.span.end) == (m.start, m.end)
+    culprit = m.source[m.start : m.end]
+    assert err.message.startswith(f"{term} has zero gradient with respect to y_pred almost everywhere: ")
+    assert f"use a smooth surrogate such as `{surrogate}`" in err.message
+    assert err.message.endswith(f" in place of `{culprit}`")
+
+
+def test_seed_penalty_message_names_the_where_term():
+    source = "param alpha = 0.5\nmean(e^2) + alpha * sum(where(y_pred > y_true, 1, 0))"
+    err = pytest.raises(NotDifferentiableError, lossdsl.compile, source).value
+    assert re.search(r"`where\(y_pred > y_true, 1, 0\)`", err.message)
+    assert re.search(r"smooth surrogate such as `sigmoid\(", err.message)
+    assert (err.line, err.column) == (2, 25)
+    assert "    mean(e^2) + alpha * sum(where(y_pred > y_true, 1, 0))\n" + " " * 28 + "^~~~" in str(err)
+
+
+LIVE = [
+    "y_pred * sign(y_true)",
+    "floor(y_true) * e^2",
+    "e^2 * round(y_true)",
+    "where(y_pred > 0, 1, 0) * y_pred",
+    "where(y_pred > y_true, 2, 1) * e^2",
+    "where(y_true > 0.5, 1, 0) * e^2 + where(y_pred > y_true, y_pred, y_true)",
+    "mean(e^2) + sum(where(y_true > 0, 1, 0)) * mean(abs(e))",
+    "param alpha = 0.5\nmean(e^2) + alpha * mean(sigmoid((y_pred - y_true) / 0.1))",
+]
+
+
+@pytest.mark.parametrize("source", LIVE)
+def test_steps_that_do_not_cut_y_pred_pass(source):
+    spec = lossdsl.compile(source)
+    assert not any(d.level == "error" for d in spec.diagnostics)
+
+
+# ----------------------------------------------------------------- domain
+
+DOMAIN = [
+    # (marked input: the warned node, key words of the message)
+    (
+        "«log(y_pred)»",
+        r"`log\(y_pred\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf or"
+        r" NaN; clip it away from 0 first, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does,"
+        r" or add eps to a value >= 0",
+    ),
+    ("e^2 + «log(1 - y_pred)»", r"`log\(1 - y_pred\)`: .*clip\(1 - y_pred, eps, 1 - eps\) as Keras does.*"),
+    (
+        "y_true / «y_pred»",
+        r"division by `y_pred`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0,"
+        r" e\.g\. add eps to a value >= 0 or use maximum\(\.\.\., eps\)",
+    ),
+    ("x = e\ny_true / «x»", r"division by `x`, which can be 0 .*"),
+    ("y_true / («e^2»)", r"division by `e\^2`, which can be 0 \(it lies in \[0, inf\)\).*"),
+    (
+        "«sqrt(y_pred)»",
+        r"`sqrt\(y_pred\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), where the"
+        r" gradient is infinite or NaN; add eps to a value >= 0, e\.g\. sqrt\(x\^2 \+ eps\)",
+    ),
+    ("«sqrt(e^2)»", r"`sqrt\(e\^2\)`: the argument can reach 0 or below \(it lies in \[0, inf\)\).*"),
+    (
+        "«y_pred^0.5»",
+        r"the fractional power `y_pred\^0\.5` of `y_pred` \(it lies in \(-inf, inf\)\) can reach 0 or"
+        r" below, where its value or gradient is not finite; keep the base above 0",
+    ),
+    ("«abs(e)^0.5»", r"the fractional power `abs\(e\)\^0\.5` of `abs\(e\)` \(it lies in \[0, inf\)\) can reach 0.*"),
+    (
+        "«y_pred^1.5»",
+        r"the fractional power `y_pred\^1\.5` of `y_pred` .* can see a negative base, where it is not a"
+        r" real number; keep the base at 0 or above",
+    ),
+    (
+        "«y_pred^-1»",
+        r"`y_pred\^-1` divides by `y_pred` \(it lies in \(-inf, inf\)\), which can be 0; keep it away"
+        r" from 0",
+    ),
+    ("«e^-2»", r"`e\^-2` divides by `e` .*"),
+    ("«y_pred^-1.5»", r"the fractional power `y_pred\^-1\.5` .*can reach 0 or below.*"),
+    ("«pow(y_pred, 0.5)»", r"the fractional power `pow\(y_pred, 0\.5\)` of `y_pred` .*"),
+    (
+        "«y_pred»^y_true",
+        r"`y_pred\^y_true` raises `y_pred`, which can reach 0 or below \(it lies in \(-inf, inf\)\),"
+        r" to a varying power; keep the base above 0",
+    ),
+    (
+        "«log1p(y_pred)»",
+        r"`log1p\(y_pred\)`: the argument can reach -1 or below \(it lies in \(-inf, inf\)\); keep it"
+        r" above -1",
+    ),
+    ("«log1p(-y_pred^2)»", r"`log1p\(-y_pred\^2\)`: the argument can reach -1 or below \(it lies in \(-inf, -0\]\).*"),
+    (
+        "«arcsin(y_pred)»",
+        r"`arcsin\(y_pred\)`: the argument can reach \+-1 or beyond \(it lies in \(-inf, inf\)\),"
+        r" where the gradient is infinite or NaN; clip it inside \(-1, 1\)",
+    ),
+    ("«arccos(tanh(y_pred) * 2)»", r"`arccos\(tanh\(y_pred\) \* 2\)`: the argument can reach \+-1 or beyond.*"),
+    ("«arcsin(clip(y_pred, -1, 1))»", r"`arcsin\(clip\(y_pred, -1, 1\)\)`: .*\[-1, 1\].*"),
+    ("param d = 0\ny_true / («e^2 + d»)", r"division by `e\^2 \+ d`, which can be 0 \(it lies in \[0, inf\)\).*"),
+    (
+        "param d = -1\n«log(e^2 + d)»",
+        r"`log\(e\^2 \+ d\)`: the argument can reach 0 or below \(it lies in \[-1, inf\)\).*",
+    ),
+    ("«log(clip(y_pred, 0, 1))»", r"`log\(clip\(y_pred, 0, 1\)\)`: .*\(it lies in \[0, 1\]\).*"),
+    ("«log(y_pred + eps)»", r"`log\(y_pred \+ eps\)`: .*"),
+    # Both branches of a where are analysed: Keras evaluates both.
+    ("where(y_pred > 0, «log(y_pred)», 0)", r"`log\(y_pred\)`: .*"),
+]
+
+
+@pytest.mark.parametrize("text, message", DOMAIN, ids=[d[0].replace("\n", " ") for d in DOMAIN])
+def test_domain_warnings(marked, text, message):
+    m = marked(text)
+    warnings = diagnostics_of(m.source, "warning", "domain")
+    assert len(warnings) == 1, warnings
+    w = warnings[0]
+    assert (w.line, w.column) == (m.line, m.column)
+    assert (w.span.start, w.span.end) == (m.start, m.end)
+    assert re.fullmatch(message, w.message), w.message
+    assert f"{m.line}:{m.column}: warning: " in str(w)
+
+
+SAFE = [
+    "-y_true * log(clip(y_pred, eps, 1 - eps))",
+    "log(clip(y_pred, eps, 1))",
+    "log(maximum(y_pred, eps))",
+    "log(max(y_pred, eps, y_true))",
+    "log(exp(y_pred) + 1)",
+    "log(softplus(y_pred))",
+    "log(softplus(y_pred) + eps)",
+    "log(sigmoid(y_pred))",
+    "log(1 - sigmoid(y_pred) + eps)",
+    "log(y_pred^2 + eps)",
+    "log(abs(y_pred) + eps)",
+    "log(relu(y_pred) + eps)",
+    "log(e^2 + 1)",
+    "log(cosh(e))",
+    "log(1 + exp(-y_pred))",
+    "sqrt(e^2 + eps)",
+    "sqrt(maximum(e^2, eps))",
+    "sqrt(abs(e) + eps)",
+    "sqrt(exp(y_pred))",
+    "y_true / (1 + e^2)",
+    "y_true / exp(y_pred)",
+    "y_true / sigmoid(y_pred)",
+    "y_true / (abs(y_pred) + eps)",
+    "param d = 0.5\ny_true / (e^2 + d)",
+    "(e^2 + eps)^-0.5",
+    "(e^2 + eps)^0.5",
+    "pow(abs(e) + eps, 1.5)",
+    "abs(e)^1.5",
+    "(e^2 + 1)^0.5",
+    "exp(y_pred)^y_true",
+    "log1p(exp(y_pred))",
+    "log1p(y_pred^2)",
+    "log1p(abs(e))",
+    "arcsin(tanh(e) * 0.5)",
+    "arcsin(clip(y_pred, -0.9, 0.9))",
+    "arctan(y_pred)",
+    "log(mean(exp(y_pred)))",
+    "log(sum(softmax(y_pred) * y_true^2) + eps)",
+    "-sum(onehot(y_true) * log(softmax(y_pred)))",
+    "x = e^2 + eps\ny_true / x + log(x)",
+]
+
+
+@pytest.mark.parametrize("source", SAFE)
+def test_safe_counterparts_get_no_domain_warning(source):
+    spec = lossdsl.compile(source, strict=True)
+    assert diagnostics_of(source, "warning") == []
+    assert all(d.level == "note" for d in spec.diagnostics)
+
+
+# ----------------------------------------------------------------- kinks and jumps
+
+KINKS = [
+    ("«abs(e)»", 1),
+    ("«relu(e)»", 1),
+    ("«max(e, 0)» + «min(e, 0)»", 2),
+    ("«maximum(y_pred, y_true)»", 1),
+    ("«minimum(e, 1)»", 1),
+    ("«clip(e, -1, 1)»", 1),
+    ("«max(e^2)»", 1),
+    ("a = «abs(e)»\na * (1 + a)", 1),
+]
+
+
+@pytest.mark.parametrize("text, count", KINKS)
+def test_kinks_are_notes(text, count):
+    # Several «» pairs: one per kink, in order of position.
+    spans = []
+    source = text
+    while "«" in source:
+        start = source.index("«")
+        source = source.replace("«", "", 1)
+        end = source.index("»")
+        source = source.replace("»", "", 1)
+        spans.append((start, end))
+    notes = diagnostics_of(source, "note", "kink")
+    assert [(n.span.start, n.span.end) for n in notes] == spans
+    assert len(notes) == count
+    for n in notes:
+        assert n.message == (
+            f"`{source[n.span.start : n.span.end]}` has a kink: its gradient changes abruptly there"
+            " (usually fine for training; a smooth alternative avoids it)"
+        )
+    assert all(n.line == source.count("\n", 0, n.span.start) + 1 for n in notes)
+    # Notes never stop a compile, even a strict one.
+    lossdsl.compile(source, strict=True)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["abs(y_true) * y_pred", "relu(y_true) * y_pred^2", "e^2 * max(y_true, 0)", "sqrt(e^2 + eps)", "softplus(e)"],
+)
+def test_kinks_that_do_not_move_with_y_pred_are_not_noted(source):
+    assert diagnostics_of(source, "note", "kink") == []
+
+
+JUMPS = [
+    ("«where(y_pred > 0.5, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
+    ("«where(y_pred > 0.5, y_pred^2, y_pred)»", "0.25", "y_pred > 0.5"),
+    ("«where(abs(e) < 1, 0.5*e^2, abs(e))»", "0.5", "abs(e) < 1"),
+    ("«where(y_pred > y_true, y_pred, 0)»", "1.3", "y_pred > y_true"),
+    ("c = y_pred > 0\n«where(c, y_pred, 1 + y_pred)»", "1", "y_pred > 0"),
+    ("«where(not y_pred > 0.5, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
+    ("param k = 2\nmean(«where(e > 0, k * e, e + 1)»)", "1", "e > 0"),
+    ("c = y_pred > 0.5\nd = not c\n«where(not not d, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
+]
+
+
+@pytest.mark.parametrize("text, size, flips", JUMPS, ids=[j[0].replace("\n", " ") for j in JUMPS])
+def test_where_jumps_are_warnings(marked, text, size, flips):
+    m = marked(text)
+    warnings = diagnostics_of(m.source, "warning", "jump")
+    assert len(warnings) == 1, warnings
+    w = warnings[0]
+    assert (w.line, w.column) == (m.line, m.column)
+    assert (w.span.start, w.span.end) == (m.start, m.end)
+    where = re.escape(m.source[m.start : m.end])
+    assert re.fullmatch(
+        rf"`{where}` jumps by {re.escape(size)} where `{re.escape(flips)}` flips \(e\.g\. at y_true=\S+, y_pred=\S+\);"
+        r" the gradient cannot see the jump, so make both branches agree at the boundary",
+        w.message,
+    ), w.message
+
+
+CONTINUOUS = [
+    "param delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",  # Huber
+    "where(abs(e) < 1, 0.5*e^2, abs(e) - 0.5)",
+    "where(y_pred > 0, y_pred, 0)",
+    "where(y_pred > 0, y_pred^2, y_pred)",
+    "where(e < 0, 0.9 * e^2, 0.1 * e^2)",
+    "param q = 0.8\nwhere(e >= 0, q * e, (q - 1) * e)",  # pinball
+    "where(y_true > 0.5, 2 * e^2, e^2)",  # a class weight: the boundary does not move with y_pred
+    "param w = 3\nwhere(y_true == 1, w * e^2, e^2)",
+    "where(y_pred > 0 and y_true > 0, y_pred^2, y_pred^2)",
+]
+
+
+@pytest.mark.parametrize("source", CONTINUOUS)
+def test_continuous_wheres_get_no_jump_warning(source):
+    assert diagnostics_of(source, "warning", "jump") == []
+    lossdsl.compile(source, strict=True)
+
+
+def test_huber_gives_only_the_kink_note():
+    source = "# Huber loss.\nparam delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))"
+    spec = lossdsl.compile(source, strict=True)
+    assert [(d.level, d.code, d.line, d.column) for d in spec.diagnostics] == [("note", "kink", 3, 5)]
+
+
+# ----------------------------------------------------------------- strict=True
+
+STRICT = [
+    ("«log(y_pred)»", LossDomainError),
+    ("y_true / «y_pred»", LossDomainError),
+    ("x = 1\n«sqrt(y_pred)» * x", LossDomainError),
+    ("«where(y_pred > 0.5, y_pred, y_pred + 1)»", NotDifferentiableError),
+]
+
+
+@pytest.mark.parametrize("text, cls", STRICT)
+def test_strict_turns_warnings_into_errors(marked, text, cls):
+    m = marked(text)
+    spec = lossdsl.compile(m.source)
+    assert [d.level for d in spec.diagnostics if d.level != "note"] == ["warning"]
+    err = pytest.raises(cls, lossdsl.compile, m.source, strict=True).value
+    assert isinstance(err, LossError) and isinstance(err, ValueError)
+    assert (err.line, err.column) == (m.line, m.column)
+    assert err.message.endswith(" (an error under strict=True)")
+    assert err.message.startswith(
+        spec.diagnostics[0].message
+        if spec.diagnostics[0].level == "warning"
+        else [d for d in spec.diagnostics if d.level == "warning"][0].message
+    )
+    assert f"{m.line}:{m.column}: error: " in str(err)
+
+
+def test_strict_compiles_the_keras_style_cross_entropy():
+    spec = lossdsl.compile("-y_true*log(clip(y_pred, eps, 1-eps))", strict=True)
+    assert spec.strict is True
+    assert [d.level for d in spec.diagnostics] == ["note"]
+
+
+def test_strict_reports_every_warning():
+    source = "log(y_pred) + sqrt(y_pred)"
+    err = pytest.raises(LossDomainError, lossdsl.compile, source, strict=True).value
+    assert [(d.level, d.column) for d in err.diagnostics] == [("error", 1), ("error", 15)]
+
+
+# ----------------------------------------------------------------- size
+
+
+def test_ten_thousand_characters_are_allowed_and_one_more_is_not():
+    loss = "abs(e)"
+    lossdsl.compile(" " * (10_000 - len(loss)) + loss)
+    err = pytest.raises(LossLimitError, lossdsl.compile, " " * (10_001 - len(loss)) + loss).value
+    assert err.message == "the program is 10,001 characters long; the limit is 10,000"
+    assert (err.line, err.column) == (1, 10_001)
+
+
+def test_a_long_program_over_many_lines_points_past_the_limit():
+    source = "a = abs(e)\n" + "# padding\n" * 1000 + "a"
+    err = pytest.raises(LossLimitError, lossdsl.compile, source).value
+    assert err.message == f"the program is {len(source):,} characters long; the limit is 10,000"
+    assert (err.line, err.column) == (1000, 10)  # where character 10,001 is (the end of a padding line)
+
+
+@pytest.mark.parametrize(
+    "build, limit_hit",
+    [
+        (lambda n: "(" * n + "y_pred" + ")" * n, "brackets nested deeper than 200 levels"),
+        (lambda n: "abs(" * n + "y_pred" + ")" * n, None),
+        (lambda n: "-" * n + "y_pred", "the expression is nested deeper than 200 levels"),
+        (lambda n: "[" * n + "1" + "]" * n + " * y_pred", None),
+    ],
+    ids=["parens", "calls", "unary-minus", "lists"],
+)
+def test_nesting_deeper_than_200_is_a_limit_error(build, limit_hit):
+    with pytest.raises(LossLimitError) as info:
+        lossdsl.compile(build(201))
+    assert info.value.line == 1
+    if limit_hit:
+        assert info.value.message == limit_hit
+
+
+@pytest.mark.parametrize(
+    "source", ["(" * 199 + "y_pred" + ")" * 199, "abs(" * 199 + "y_pred" + ")" * 199, "-" * 199 + "y_pred"]
+)
+def test_nesting_of_199_compiles(source):
+    lossdsl.compile(source)
+
+
+def test_bindings_do_not_get_around_the_depth_limit():
+    lines = ["a0 = y_pred"] + [f"a{k} = sin(a{k - 1})" for k in range(1, 300)]
+    source = "\n".join(lines + ["a299"])
+    err = pytest.raises(LossLimitError, lossdsl.compile, source).value
+    assert (
+        err.message == "this expression is nested 201 levels deep once its bindings are substituted; the limit is 200"
+    )
+    assert (err.line, err.column) == (201, 8)
+
+
+def test_bindings_that_double_are_a_limit_error():
+    lines = ["a1 = y_pred + y_true"] + [f"a{k} = a{k - 1} * a{k - 1} + a{k - 1}" for k in range(2, 30)]
+    err = pytest.raises(LossLimitError, lossdsl.compile, "\n".join(lines + ["a29"])).value
+    assert re.fullmatch(
+        r"the loss holds [\d,]+ operations once its bindings are substituted; the limit is 50,000", err.message
+    )
+
+
+def test_towers_of_powers_are_a_limit_error():
+    lossdsl.compile("y_pred" + "^y_pred" * 8)
+    err = pytest.raises(LossLimitError, lossdsl.compile, "y_pred" + "^-y_pred" * 9).value
+    assert err.message == "powers are nested 9 deep in exponents (a^b^c^...); the limit is 8"
+
+
+def test_diagnostics_are_sorted_by_position():
+    source = "x = log(y_pred)\nabs(e) + x + sqrt(y_pred) + 1 / y_pred"
+    spec = lossdsl.compile(source)
+    places = [(d.line, d.column) for d in spec.diagnostics]
+    assert places == sorted(places)
+    assert {d.code for d in spec.diagnostics} == {"domain", "kink"}

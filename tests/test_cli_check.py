@@ -1,0 +1,192 @@
+"""`lossdsl check`, run in process through `lossdsl.cli.main(argv)`, and once as `python -m lossdsl`.
+
+Exit codes: 0 accepted, 1 rejected (diagnostics with a caret on stderr), 2 a
+usage error or an unreadable file (named on stderr). Nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lossdsl.cli import main
+
+HUBER = "# Huber loss.\nparam delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))\n"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out and "Traceback" not in err
+    return code, out, err
+
+
+def test_program_on_the_command_line(capsys):
+    code, out, err = run(capsys, "check", "-e", "abs(e)")
+    assert code == 0
+    assert out == "<-e>: ok (0 warnings)\n"
+    assert "<-e>:1:1: note: `abs(e)` has a kink" in err
+    assert "    abs(e)\n    ^~~~~~" in err
+
+
+def test_clean_program_prints_nothing_on_stderr(capsys):
+    code, out, err = run(capsys, "check", "-e", "sqrt(e^2 + eps)")
+    assert (code, out, err) == (0, "<-e>: ok (0 warnings)\n", "")
+
+
+def test_warnings_are_printed_and_pass(capsys):
+    code, out, err = run(capsys, "check", "-e", "x = 1\nlog(y_pred) * x")
+    assert code == 0
+    assert out == "<-e>: ok (1 warning)\n"
+    assert "<-e>:2:1: warning: `log(y_pred)`: the argument can reach 0 or below" in err
+    assert "    log(y_pred) * x\n    ^~~~~~~~~~~" in err
+
+
+def test_strict_rejects_warnings(capsys):
+    code, out, err = run(capsys, "check", "--strict", "-e", "log(y_pred)")
+    assert code == 1
+    assert out == ""
+    assert "<-e>:1:1: error: `log(y_pred)`" in err and "(an error under strict=True)" in err
+    assert err.rstrip().endswith("<-e>: rejected (1 error)")
+
+
+def test_a_file(capsys, tmp_path):
+    path = tmp_path / "huber.loss"
+    path.write_text(HUBER, encoding="utf-8")
+    code, out, err = run(capsys, "check", str(path))
+    assert code == 0
+    assert out == f"{path}: ok (0 warnings)\n"
+    assert f"{path}:3:5: note: `abs(e)` has a kink" in err
+
+
+def test_standard_input(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(HUBER))
+    code, out, err = run(capsys, "check", "-")
+    assert code == 0
+    assert out == "<stdin>: ok (0 warnings)\n"
+    assert "<stdin>:3:5: note:" in err
+
+
+def test_standard_input_with_a_rejected_program(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y_true^2\n"))
+    code, out, err = run(capsys, "check", "-")
+    assert code == 1
+    assert "<stdin>:1:1: error: the loss does not depend on y_pred" in err
+
+
+def test_a_missing_file_is_exit_2_and_named(capsys, tmp_path):
+    missing = tmp_path / "nowhere.loss"
+    code, out, err = run(capsys, "check", str(missing))
+    assert code == 2
+    assert out == ""
+    assert str(missing) in err
+    assert "no such file" in err
+
+
+def test_a_directory_is_exit_2(capsys, tmp_path):
+    code, out, err = run(capsys, "check", str(tmp_path))
+    assert code == 2
+    assert str(tmp_path) in err
+
+
+def test_a_file_that_is_not_utf8_is_exit_2(capsys, tmp_path):
+    path = tmp_path / "latin1.loss"
+    path.write_bytes("abs(e) # caf\xe9".encode("latin-1"))
+    code, out, err = run(capsys, "check", str(path))
+    assert code == 2
+    assert str(path) in err and "UTF-8" in err
+
+
+REJECTED = [
+    ("abs(e", "1:6: error: unexpected end of the program: expected `)` or `,`", "    abs(e\n         ^"),
+    ("lgo(y_pred)", "1:1: error: unknown function `lgo`; did you mean `log`?", "    lgo(y_pred)\n    ^~~"),
+    ("a = e\nb = a^2\ny_true^2", "3:1: error: the loss does not depend on y_pred", "    y_true^2\n    ^~~~~~~~"),
+    (
+        "e^2 + sign(y_pred)",
+        "1:7: error: the term `sign(y_pred)` has zero gradient",
+        "    e^2 + sign(y_pred)\n          ^",
+    ),
+    (
+        "y_pred * 10^10^10",
+        "1:10: error: this constant overflows a float",
+        "    y_pred * 10^10^10\n             ^~~~~~~~",
+    ),
+]
+
+
+@pytest.mark.parametrize("program, head, caret", REJECTED)
+def test_rejected_programs_exit_1_with_a_caret(capsys, program, head, caret):
+    code, out, err = run(capsys, "check", "-e", program)
+    assert code == 1
+    assert out == ""
+    assert f"<-e>:{head}" in err
+    assert caret in err
+    assert err.rstrip().endswith("<-e>: rejected (1 error)")
+
+
+def test_several_errors_are_counted(capsys):
+    code, out, err = run(capsys, "check", "-e", "lgo(y_prd)")
+    assert code == 1
+    assert err.count("^") == 2
+    assert err.rstrip().endswith("<-e>: rejected (2 errors)")
+
+
+def test_a_rejected_file(capsys, tmp_path):
+    path = tmp_path / "bad.loss"
+    path.write_text("# bad\nx = e\nx + \n", encoding="utf-8")
+    code, out, err = run(capsys, "check", str(path))
+    assert code == 1
+    assert f"{path}:3:4: error: unexpected end of the program: expected an expression" in err
+
+
+USAGE = [
+    [],
+    ["check"],
+    ["check", "-e"],
+    ["check", "-e", "abs(e)", "extra.loss"],
+    ["check", "--frobnicate", "-e", "abs(e)"],
+    ["chekc", "-e", "abs(e)"],
+    ["check", "a.loss", "b.loss"],
+]
+
+
+@pytest.mark.parametrize("argv", USAGE, ids=[" ".join(a) or "<nothing>" for a in USAGE])
+def test_usage_errors_exit_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.strip()
+    assert out == ""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check", "--help"], ["--version"]])
+def test_help_and_version_exit_0(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 0
+    assert "lossdsl" in out
+
+
+@pytest.mark.parametrize("program", ["\x00", "у_pred", "(" * 300, "9^9^9^9", "y_pred" * 2000, "'; rm -rf /"])
+def test_hostile_programs_never_print_a_traceback(capsys, program):
+    code, out, err = run(capsys, "check", "-e", program)
+    assert code == 1
+    assert "rejected" in err
+
+
+def test_installed_module_runs_from_any_directory(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lossdsl", "check", "-e", "abs(e)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "<-e>: ok (0 warnings)\n"
+    assert "note: `abs(e)` has a kink" in proc.stderr
+    assert "Traceback" not in proc.stderr

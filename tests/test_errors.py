@@ -1,0 +1,499 @@
+"""Every error class, with its exact place, message and caret.
+
+Inputs mark the expected span with `«` and `»` (STYLE.md section 8; `<` and
+`>` are lossdsl operators). An empty `«»` marks a zero-width span (the end of
+the program). Each row asserts the class, `line`/`column`, the span's offsets
+and the whole message (a regex anchored at both ends), then that `str(err)`
+shows the source line with a caret under the column.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import pytest
+
+import lossdsl
+from lossdsl.errors import (
+    LossError,
+    LossLimitError,
+    LossNameError,
+    LossSyntaxError,
+    LossTypeError,
+    NoPredictionDependenceError,
+    NotDifferentiableError,
+)
+
+CLASSES = [
+    LossSyntaxError,
+    LossNameError,
+    LossTypeError,
+    NoPredictionDependenceError,
+    NotDifferentiableError,
+    LossLimitError,
+]
+
+_NO_DEPENDENCE = r"the loss does not depend on y_pred \({}\), so training cannot move the predictions"
+_CONDITION_AS_NUMBER = (
+    r"a condition cannot be used as a number; conditions stand only as the first argument of"
+    r" where\(condition, a, b\)"
+)
+
+# (class, marked input, whole-message regex)
+ERRORS = [
+    # ---- syntax: unexpected tokens name what was expected
+    (LossSyntaxError, "abs(e«»", r"unexpected end of the program: expected `\)` or `,`"),
+    (LossSyntaxError, "y_pred +«»", r"unexpected end of the program: expected an expression"),
+    (LossSyntaxError, "y_pred ^«»", r"unexpected end of the program: expected an expression"),
+    (LossSyntaxError, "(y_pred«»", r"unexpected end of the program: expected `\)`"),
+    (LossSyntaxError, "[1, 2«»", r"unexpected end of the program: expected `\]` or `,`"),
+    (LossSyntaxError, "where(y_pred > 0«»", r"unexpected end of the program: expected `\)` or `,`"),
+    (LossSyntaxError, "«»", r"unexpected end of the program: expected an expression"),
+    (LossSyntaxError, "«»# only a comment", r"unexpected end of the program: expected an expression"),
+    (LossSyntaxError, "y_pred «)»", r"unexpected `\)`: expected an operator or the end of the statement"),
+    (LossSyntaxError, "y_pred «y_true»", r"unexpected name `y_true`: expected an operator or the end of the statement"),
+    (LossSyntaxError, "y_pred «2»", r"unexpected number `2`: expected an operator or the end of the statement"),
+    (LossSyntaxError, "y_pred «,» 1", r"unexpected `,`: expected an operator or the end of the statement"),
+    (LossSyntaxError, "y_pred ** «**» 2", r"unexpected `\*\*`: expected an expression"),
+    (LossSyntaxError, "«*» y_pred", r"unexpected `\*`: expected an expression"),
+    (LossSyntaxError, "y_pred / «/» 2", r"unexpected `/`: expected an expression"),
+    (LossSyntaxError, "max(y_pred,«)»", r"unexpected `\)`: expected an expression"),
+    (LossSyntaxError, "f(y_pred«;» 2)", r"unexpected `;`: expected `\)` or `,`"),
+    (LossSyntaxError, "param a = «y_pred»", r"unexpected name `y_pred`: expected a number"),
+    (LossSyntaxError, "param «=» 3", r"unexpected `=`: expected an expression"),
+    (LossSyntaxError, "not «=» 1", r"unexpected `=`: expected an expression"),
+    (LossSyntaxError, "y_true < y_pred «<» 1", r"unexpected `<`: comparisons do not chain; join them with `and`"),
+    # ---- syntax: characters outside the language
+    (LossSyntaxError, "y_pred «@» 2", r"unexpected character `@`"),
+    (LossSyntaxError, "y_pred * «'»abc'", r"unexpected character `'`; lossdsl has no strings"),
+    (LossSyntaxError, 'y_pred * «"»abc"', r'unexpected character `"`; lossdsl has no strings'),
+    (
+        LossSyntaxError,
+        "y_pred«.»__class__",
+        r"unexpected character `\.`; lossdsl has no attributes \(numbers are written like 0\.5\)",
+    ),
+    (
+        LossSyntaxError,
+        "«у»_pred ^ 2",
+        r"unexpected character U\+0443 CYRILLIC SMALL LETTER U; names use ASCII letters only",
+    ),
+    (LossSyntaxError, "y_true «−» y_pred", r"unexpected character U\+2212 MINUS SIGN; did you mean `-`\?"),
+    (LossSyntaxError, "y_pred * «２»", r"unexpected character U\+FF12 FULLWIDTH DIGIT TWO; did you mean `2`\?"),
+    (LossSyntaxError, "y_pred«\u200b» + 1", r"unexpected character U\+200B ZERO WIDTH SPACE"),
+    (LossSyntaxError, "y_pred«\x00»", r"unexpected character U\+0000"),
+    # ---- syntax: statement structure
+    (
+        LossSyntaxError,
+        "«y_pred»\nlog(y_pred)",
+        r"only the last line is the loss; bind this expression to a name \(`name = \.\.\.`\) or remove it",
+    ),
+    (
+        LossSyntaxError,
+        "«a = y_pred»",
+        r"the program ends with a binding of `a`; its last line must be the loss expression",
+    ),
+    (
+        LossSyntaxError,
+        "x = e\n«param b = 2»",
+        r"the program ends with a parameter of `b`; its last line must be the loss expression",
+    ),
+    # ---- syntax on later lines
+    (LossSyntaxError, "a = y_pred\nb = (a\n  + 1«»", r"unexpected end of the program: expected `\)`"),
+    (
+        LossSyntaxError,
+        "a = abs(e)\nb = a «a»\nb",
+        r"unexpected name `a`: expected an operator or the end of the statement",
+    ),
+    (LossSyntaxError, "# comment\n\n  a = e\n  a^2 «$»", r"unexpected character `\$`"),
+    # ---- names: unknown names suggest the closest, misuse of bound names
+    (LossNameError, "«lgo»(y_pred)", r"unknown function `lgo`; did you mean `log`\?"),
+    (LossNameError, "y_pred * «softmax_cross»(y_true)", r"unknown function `softmax_cross`; did you mean `softmax`\?"),
+    (LossNameError, "«__import__»(y_pred)", r"unknown function `__import__`"),
+    (LossNameError, "«y_prd» ^ 2", r"unknown name `y_prd`; did you mean `y_pred`\?"),
+    (LossNameError, "«Y_PRED» ^ 2", r"unknown name `Y_PRED`; did you mean `y_pred`\?"),
+    (LossNameError, "y_pred + «alpha»", r"unknown name `alpha`"),
+    (LossNameError, "a = y_pred\nb = a^2\n«c» + b", r"unknown name `c`"),
+    (LossNameError, "b = «a» + y_pred\na = 1\nb", r"`a` is used before its binding on line 2"),
+    (LossNameError, "a = y_pred\n«a» = 2\na", r"`a` is already bound on line 1; a name is bound only once"),
+    (LossNameError, "«y_pred» = 1\ny_true", r"`y_pred` is built in and cannot be rebound"),
+    (LossNameError, "«pi» = 3\ny_pred", r"`pi` is built in and cannot be rebound"),
+    (LossNameError, "«log» = 1\nlog(y_pred)", r"`log` is a function and cannot be bound as a name"),
+    (LossNameError, "param «sum» = 1\ny_pred", r"`sum` is a function and cannot be bound as a parameter"),
+    (
+        LossNameError,
+        "x = e^2\n«e» = y_pred\nx + e",
+        r"`e` is rebound after its use on line 1 as the builtin; rebind it before its first use",
+    ),
+    (
+        LossNameError,
+        "x = eps * y_pred\nparam «eps» = 0.1\nx",
+        r"`eps` is rebound after its use on line 1 as the builtin; rebind it before its first use",
+    ),
+    (LossNameError, "«sin» + y_pred", r"`sin` is a function; call it as `sin\(\.\.\.\)`"),
+    (LossNameError, "x = y_pred\n«x»(y_pred)", r"`x` is not a function"),
+    # ---- types: arity, conditions as numbers, onehot, parameters, shapes
+    (LossTypeError, "«log»(y_pred, 2)", r"`log` takes 1 argument; 2 given"),
+    (LossTypeError, "«clip»(y_pred)", r"`clip` takes 3 arguments; 1 given"),
+    (LossTypeError, "«abs»()", r"`abs` takes 1 argument; 0 given"),
+    (LossTypeError, "«max»()", r"`max` takes 1 or more arguments; 0 given"),
+    (LossTypeError, "«where»(y_pred > 0, y_pred)", r"`where` takes 3 arguments; 2 given"),
+    (LossTypeError, "y_true * «pow»(y_pred)", r"`pow` takes 2 arguments; 1 given"),
+    (
+        LossTypeError,
+        "«y_pred > 0»",
+        r"the loss is a condition, not a number; use where\(condition, a, b\) to choose a value",
+    ),
+    (
+        LossTypeError,
+        "«y_pred > 0 and y_true > 0»",
+        r"the loss is a condition, not a number; use where\(condition, a, b\) to choose a value",
+    ),
+    (LossTypeError, "(«y_pred > 0») + 1", _CONDITION_AS_NUMBER),
+    (LossTypeError, "log(«y_pred > 0»)", _CONDITION_AS_NUMBER),
+    (LossTypeError, "[«y_pred > 0», 1] * y_pred", _CONDITION_AS_NUMBER),
+    (LossTypeError, "where(«y_pred», 1, y_pred)", r"the first argument of `where` must be a condition such as `a > b`"),
+    (
+        LossTypeError,
+        "where(y_pred > 0 and «y_pred», y_pred, 0)",
+        r"`and` joins conditions such as `a > b`, not numbers",
+    ),
+    (LossTypeError, "where(not «y_pred», y_pred, 0)", r"`not` joins conditions such as `a > b`, not numbers"),
+    (LossTypeError, "onehot(«y_pred»)", r"`onehot` takes `y_true` itself: onehot\(y_true\)"),
+    (LossTypeError, "onehot(«y_true + 1»)", r"`onehot` takes `y_true` itself: onehot\(y_true\)"),
+    (
+        LossTypeError,
+        "sum(onehot(y_true) * y_pred) + «y_true»",
+        r"with onehot\(y_true\), y_true holds integer class ids, so `y_true` cannot appear elsewhere",
+    ),
+    (
+        LossTypeError,
+        "sum(onehot(y_true) * log_softmax(y_pred) * «e»)",
+        r"with onehot\(y_true\), y_true holds integer class ids, so `e` \(y_true - y_pred\) cannot appear elsewhere",
+    ),
+    (
+        LossTypeError,
+        "param «lambda» = 1\ny_pred",
+        r"`lambda` cannot be a parameter name: the generated loss class uses it; call it `lambda_` or another name",
+    ),
+    (
+        LossTypeError,
+        "param «reduction» = 1\ny_pred",
+        r"`reduction` cannot be a parameter name: the generated loss class uses it;"
+        r" call it `reduction_` or another name",
+    ),
+    (LossTypeError, "«[]» * y_pred", r"a list literal needs at least one number"),
+    (
+        LossTypeError,
+        "[«y_pred», 1] * y_pred",
+        r"a list literal holds constants \(numbers and parameters\), one per entry of the last axis",
+    ),
+    (
+        LossTypeError,
+        "sum(«sum(y_pred)»)",
+        r"`sum` reduces over the last axis, but its argument is already one value per sample",
+    ),
+    (
+        LossTypeError,
+        "sum(«1»)",
+        r"`sum` reduces over the last axis; its argument must depend on y_true, y_pred or a list",
+    ),
+    (
+        LossTypeError,
+        "softmax(«mean(y_pred)»)",
+        r"`softmax` works along the last axis of a tensor; its argument must depend on y_true or y_pred",
+    ),
+    (LossTypeError, "(«[1, 2] + [1, 2, 3]») * y_pred", r"list literals of different lengths \[2, 3\] combined"),
+    (LossTypeError, "«[1, 2] + [1, 2, 3] * y_pred»", r"list literals of different lengths \[2, 3\] combined"),
+    (
+        LossTypeError,
+        "a = [1, 2] * y_pred\nb = «[1, 2, 3] * y_true»\na + b",
+        r"a list literal of 3 entries meets y_true or y_pred here, but one of 2 does at 1:5:"
+        r" the last axis has one length",
+    ),
+    (
+        LossTypeError,
+        "mean([1, 2] * e^2) + sum(«[1, 2, 3] * e^2»)",
+        r"a list literal of 3 entries meets y_true or y_pred here, but one of 2 does at 1:6:"
+        r" the last axis has one length",
+    ),
+    # ---- no dependence on y_pred
+    (NoPredictionDependenceError, "«y_true^2»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
+    (NoPredictionDependenceError, "«y_pred - y_pred + y_true»", _NO_DEPENDENCE.format("its terms in y_pred cancel")),
+    (NoPredictionDependenceError, "«1»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
+    (NoPredictionDependenceError, "a = y_true\n«a^2 + 1»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
+    (
+        NoPredictionDependenceError,
+        "# desc\nparam k = 2\na = y_pred * 0\n«k * y_true + a»",
+        _NO_DEPENDENCE.format("its terms in y_pred cancel"),
+    ),
+    # ---- dead terms
+    (
+        NotDifferentiableError,
+        "«sign(y_pred)»",
+        r"the loss `sign\(y_pred\)` has zero gradient with respect to y_pred almost everywhere: `sign` is a step"
+        r" function \(flat between its jumps\); use a smooth surrogate such as `tanh\(y_pred / 0\.1\)` in place of"
+        r" `sign\(y_pred\)`",
+    ),
+    (
+        NotDifferentiableError,
+        "e^2 + «floor(y_pred)»",
+        r"the term `floor\(y_pred\)` has zero gradient with respect to y_pred almost everywhere: `floor` is a step"
+        r" function \(flat between its jumps\); use a smooth surrogate such as `y_pred` \(or a straight-through"
+        r" estimator\) in place of `floor\(y_pred\)`",
+    ),
+    (
+        NotDifferentiableError,
+        "param alpha = 0.5\nmean(e^2) + alpha * sum(«where(y_pred > y_true, 1, 0)»)",
+        r"the term `alpha \* sum\(where\(y_pred > y_true, 1, 0\)\)` has zero gradient with respect to y_pred almost"
+        r" everywhere: this `where` picks between branches that do not depend on y_pred, so it is a step function;"
+        r" use a smooth surrogate such as `sigmoid\(\(y_pred - y_true\) / 0\.1\)` in place of"
+        r" `where\(y_pred > y_true, 1, 0\)`",
+    ),
+    # ---- limits
+    (LossLimitError, "y_pred * «10^10^10»", r"this constant overflows a float"),
+    (LossLimitError, "9^«9^9^9»", r"this constant overflows a float"),
+    (LossLimitError, "«1e309» * y_pred", r"the number 1e309 is too large for a float"),
+    (LossLimitError, "«10^308 * y_pred * 10»", r"this constant is too large for a float"),
+    (LossLimitError, "y_pred / «0»", r"division by the constant 0"),
+    (LossLimitError, "y_pred / «0.»", r"division by the constant 0"),
+    (LossLimitError, "y_pred * (0.0 / «0.0»)", r"division by the constant 0"),
+    (
+        LossLimitError,
+        "a = y_pred - y_pred\nb = «max(1 / a, y_pred)»\nb",
+        r"a constant in this expression is not a finite number once its bindings are substituted"
+        r" \(too large for a float, or a division by 0\)",
+    ),
+    (
+        LossLimitError,
+        "a = y_pred * 1e200\nb = «a * a»\nb",
+        r"a constant in this expression is not a finite number once its bindings are substituted"
+        r" \(too large for a float, or a division by 0\)",
+    ),
+    (LossLimitError, "x = 1\ny_pred * «log(0)»", r"this constant is not a finite real number"),
+    (LossLimitError, "(" * 200 + "«(»" + "y_pred" + ")" * 201, r"brackets nested deeper than 200 levels"),
+    (
+        LossLimitError,
+        "«y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred»",
+        r"powers are nested 9 deep in exponents \(a\^b\^c\^\.\.\.\); the limit is 8",
+    ),
+]
+
+
+def _id(row) -> str:
+    return f"{row[0].__name__}:{row[1][:40]!r}"
+
+
+def assert_caret(err: LossError, source: str, line: int, column: int) -> None:
+    """`str(err)` starts with `line:column: error: message`, then the source line and a caret under the column."""
+    text = str(err)
+    head, *block = text.split("\n")[:3]
+    assert head == f"{line}:{column}: error: {err.message}", text
+    if not source:
+        assert not block  # no line to show
+        return
+    src_line = source.split("\n")[line - 1].rstrip("\r")
+    shown = "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in src_line)
+    shown_line, caret_line = block
+    assert caret_line.lstrip(" \t").startswith("^"), text
+    caret = len(caret_line) - len(caret_line.lstrip(" \t"))
+    if len(shown) <= 76:
+        assert shown_line == "    " + shown, text
+        pad = "".join("\t" if ch == "\t" else " " for ch in shown[: column - 1]).ljust(column - 1)
+        assert caret_line.startswith("    " + pad + "^"), text
+    if column <= len(shown):  # a long line is shown in a window: the caret is still under the right character
+        assert shown_line[caret] == shown[column - 1], text
+
+
+@pytest.mark.parametrize("cls, text, message", ERRORS, ids=[_id(r) for r in ERRORS])
+def test_error_place_message_and_caret(marked, cls, text, message):
+    m = marked(text)
+    with pytest.raises(cls) as info:
+        lossdsl.compile(m.source)
+    err = info.value
+    assert type(err) is cls
+    assert (err.line, err.column) == (m.line, m.column)
+    assert err.span is not None
+    assert (err.span.start, err.span.end) == (m.start, m.end)
+    assert re.fullmatch(message, err.message), err.message
+    assert err.source == m.source
+    assert_caret(err, m.source, m.line, m.column)
+
+
+def test_every_error_class_is_in_the_table():
+    assert {row[0] for row in ERRORS} == set(CLASSES)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_every_error_class_on_a_later_line(cls):
+    rows = [r for r in ERRORS if r[0] is cls and r[1].index("«") > r[1].find("\n") >= 0]
+    assert rows, f"no multi-line example for {cls.__name__}"
+
+
+def test_the_span_is_long_enough_for_the_caret():
+    err = pytest.raises(LossNameError, lossdsl.compile, "y_pred * softmax_cross(y_true)").value
+    assert "    y_pred * softmax_cross(y_true)\n             ^~~~~~~~~~~~~" in str(err)
+
+
+def test_caret_line_keeps_tabs():
+    source = "a = e\n\tb = a +\t«y»\nb"
+    with pytest.raises(LossNameError) as info:
+        lossdsl.compile(source.replace("«", "").replace("»", ""))
+    err = info.value
+    assert (err.line, err.column) == (2, 10)
+    assert "    \tb = a +\ty\n    \t       \t^" in str(err)
+
+
+def test_a_long_line_is_shown_in_a_window_around_the_column():
+    source = "y_pred + " * 40 + "y_prd"
+    err = pytest.raises(LossNameError, lossdsl.compile, source).value
+    lines = str(err).split("\n")
+    assert len(lines[1]) <= 4 + 3 + 76 + 3
+    caret = lines[2].index("^")
+    assert lines[1][caret : caret + 5] == "y_prd"
+
+
+def test_several_errors_are_all_reported():
+    source = "a = lgo(y_pred)\nb = y_prd\na + b + c"
+    err = pytest.raises(LossNameError, lossdsl.compile, source).value
+    assert (err.line, err.column) == (1, 5)
+    assert [(d.line, d.column) for d in err.diagnostics] == [(1, 5), (2, 5), (3, 9)]
+    assert all(d.level == "error" for d in err.diagnostics)
+    text = str(err)
+    assert text.count("^") == 3
+    assert "did you mean `log`?" in text and "did you mean `y_pred`?" in text
+
+
+def test_the_first_error_by_position_sets_the_class():
+    err = pytest.raises(LossError, lossdsl.compile, "x = log(y_pred, 1)\nx + y_prd").value
+    assert type(err) is LossTypeError
+    assert [d.code for d in err.diagnostics] == ["type", "name"]
+
+
+# ----------------------------------------------------------------- the hierarchy, pickling
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_errors_are_value_errors_and_loss_errors(cls):
+    assert issubclass(cls, LossError)
+    assert issubclass(cls, ValueError)
+    assert getattr(lossdsl, cls.__name__) is cls
+
+
+@pytest.mark.parametrize(
+    "cls, text, message", ERRORS[::7] + ERRORS[-6:], ids=[_id(r) for r in ERRORS[::7] + ERRORS[-6:]]
+)
+def test_errors_pickle_round_trip(marked, cls, text, message):
+    m = marked(text)
+    err = pytest.raises(cls, lossdsl.compile, m.source).value
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is cls
+    assert (again.line, again.column, again.message, again.source) == (err.line, err.column, err.message, err.source)
+    assert again.span == err.span
+    assert again.diagnostics == err.diagnostics
+    assert str(again) == str(err)
+    assert again.args == err.args
+
+
+def test_a_bare_error_pickles_and_prints_without_a_place():
+    err = LossLimitError("too big")
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.line, again.column, str(again)) == (None, None, "error: too big")
+
+
+# ----------------------------------------------------------------- class names
+
+
+@pytest.mark.parametrize("name", ["", "class", "lambda", "None", "True", "1abc", "my-loss", "has space", "Ünïcode"])
+def test_bad_class_names_are_type_errors(name):
+    with pytest.raises(LossTypeError) as info:
+        lossdsl.compile("abs(e)", name=name)
+    assert info.value.line is None and info.value.column is None
+    assert repr(name) in info.value.message
+
+
+@pytest.mark.parametrize("name", [None, 3, ("Huber",)])
+def test_non_string_class_names_are_type_errors(name):
+    if name is None:
+        assert lossdsl.compile("abs(e)", name=name).name == "FormulaLoss"
+    else:
+        with pytest.raises(LossTypeError):
+            lossdsl.compile("abs(e)", name=name)
+
+
+@pytest.mark.parametrize("name", ["Huber", "_Private", "Loss2", "focal_loss"])
+def test_good_class_names(name):
+    assert lossdsl.compile("abs(e)", name=name).name == name
+
+
+def test_a_program_that_is_not_text_is_a_type_error():
+    with pytest.raises(TypeError):
+        lossdsl.compile(b"abs(e)")
+    with pytest.raises(TypeError):
+        lossdsl.check(None)
+
+
+# ----------------------------------------------------------------- check() never raises
+
+CHECKED = [
+    ("abs(e«»", "error"),
+    ("«lgo»(y_pred)", "error"),
+    ("«log»(y_pred, 2)", "error"),
+    ("«y_true^2»", "error"),
+    ("e^2 + «sign(y_pred)»", "error"),
+    ("y_pred * «10^10^10»", "error"),
+    ("x = 1\n«log(y_pred)»", "warning"),
+    ("«abs(e)»", "note"),
+]
+
+
+@pytest.mark.parametrize("text, level", CHECKED)
+def test_check_returns_diagnostics_with_places(marked, text, level):
+    m = marked(text)
+    diagnostics = lossdsl.check(m.source)
+    assert isinstance(diagnostics, list) and diagnostics
+    first = diagnostics[0]
+    assert isinstance(first, lossdsl.Diagnostic)
+    assert (first.level, first.line, first.column) == (level, m.line, m.column)
+    assert isinstance(first.message, str) and first.message
+    assert f"{m.line}:{m.column}: {level}: {first.message}" in str(first)
+
+
+def test_check_agrees_with_compile():
+    source = "a = lgo(y_pred)\nb = y_prd\na + b"
+    err = pytest.raises(LossError, lossdsl.compile, source).value
+    assert lossdsl.check(source) == list(err.diagnostics)
+
+
+def test_check_of_a_good_program_has_no_errors():
+    assert lossdsl.check("sqrt(e^2 + eps)") == []
+    assert [d.level for d in lossdsl.check("abs(e)")] == ["note"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["", "(((", "\x00", "y_pred" * 3000, "(" * 500, "-" * 500 + "y_pred", "9^9^9^9", "у_pred", "@#$%", "\ud800"],
+)
+def test_check_never_raises(source):
+    diagnostics = lossdsl.check(source)
+    assert isinstance(diagnostics, list)
+    assert all(d.level in ("error", "warning", "note") for d in diagnostics)
+    assert any(d.level == "error" for d in diagnostics)
+    with pytest.raises(LossError):
+        lossdsl.compile(source)
+
+
+def test_check_strict_reports_warnings_as_errors():
+    diagnostics = lossdsl.check("log(y_pred)", strict=True)
+    assert [d.level for d in diagnostics] == ["error"]
+    assert (diagnostics[0].line, diagnostics[0].column) == (1, 1)
+
+
+def test_errors_are_listed_in_order_of_position():
+    # The second use of y_true is found after the walk that finds `lgo`; the report is still in order.
+    source = "sum(onehot(y_true) * y_pred) + y_true + lgo(1)"
+    err = pytest.raises(LossTypeError, lossdsl.compile, source).value
+    assert (err.line, err.column) == (1, 32)
+    assert [(d.line, d.column) for d in err.diagnostics] == [(1, 32), (1, 41)]
+    assert str(err).startswith("1:32: error: with onehot(y_true)")
+    assert lossdsl.check(source) == list(err.diagnostics)

@@ -1,0 +1,534 @@
+"""LaTeX emitter: exact strings, golden files, and rendering in KaTeX and mathtext.
+
+Golden files (tests/golden/<case>.tex, tests/golden/library/<name>.tex) hold
+the inline, display and gradient forms of every program in tests/cases and
+in the bundled library. `pytest --update-golden` rewrites them; review the diff.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+import lossdsl
+from lossdsl import nodes
+from lossdsl import symfuncs as sf
+from lossdsl.emit.latex import LatexWriter, NamePolicy, emit_latex, preferred_name, tidy
+from lossdsl.errors import LossError
+from lossdsl.functions import FUNCTIONS as FUNCTIONS_TABLE
+from lossdsl.span import Span
+from lossdsl.symbolic import Y_PRED, Y_TRUE
+
+HERE = Path(__file__).resolve().parent
+CASES = HERE / "cases"
+GOLDEN = HERE / "golden"
+GRAD = r"\frac{\partial L}{\partial \hat{y}} = "
+
+# `\operatorname{...}` names the printers may produce; anything else is a SymPy class name leaking through.
+OPERATOR_NAMES = {"erf", "softplus", "relu", "clip", "sign", "round", "softmax", "normalize", "onehot", "sigmoid", "H"}
+
+
+@functools.cache
+def forms(source: str) -> dict[str, str]:
+    """Every LaTeX form of a program, by title (the gradient's inline form only where it differs)."""
+    spec = lossdsl.compile(source)
+    result = {
+        "inline": spec.latex(display=False),
+        "display": spec.latex(display=True),
+        "gradient": spec.latex(gradient=True, display=True),
+    }
+    gradient_inline = spec.latex(gradient=True, display=False)
+    if gradient_inline != result["gradient"]:
+        result["gradient, inline"] = gradient_inline
+    return result
+
+
+def inline(source: str) -> str:
+    return forms(source)["inline"]
+
+
+# ---------------------------------------------------------------- exact strings
+
+OPERATORS = [
+    ("(y_true - y_pred)^2", r"\left(y - \hat{y}\right)^{2}"),
+    ("-y_pred^2", r"-\hat{y}^{2}"),
+    ("(-y_pred)^2", r"\left(-\hat{y}\right)^{2}"),
+    ("y_true - (y_pred - 1)", r"y - \left(\hat{y} - 1\right)"),
+    ("y_true - (y_pred + 1)", r"y - \left(\hat{y} + 1\right)"),
+    ("y_true + (y_pred - 1)", r"y + \hat{y} - 1"),
+    ("y_true - y_pred - 1", r"y - \hat{y} - 1"),
+    ("y_true/(y_pred*2)", r"\frac{y}{\hat{y} \cdot 2}"),
+    ("(y_true + y_pred)*y_pred", r"\left(y + \hat{y}\right) \hat{y}"),
+    ("y_true*y_pred/2", r"\frac{y \hat{y}}{2}"),
+    ("y_pred/2*y_true", r"\frac{\hat{y}}{2} y"),
+    ("y_pred/2/y_true", r"\frac{\hat{y}}{2 y}"),
+    ("y_true*y_pred/3*y_true/4", r"\frac{y \hat{y}}{3} \frac{y}{4}"),
+    ("(y_pred + 1)/(y_true - 1)", r"\frac{\hat{y} + 1}{y - 1}"),
+    ("2^-1*y_pred", r"2^{-1} \hat{y}"),
+    ("y_pred^2^3", r"\hat{y}^{2^{3}}"),
+    ("y_pred**2**3", r"\hat{y}^{2^{3}}"),
+    ("(y_pred^2)^3", r"\left(\hat{y}^{2}\right)^{3}"),
+    ("(y_pred/2)^2", r"\left(\frac{\hat{y}}{2}\right)^{2}"),
+    ("y_pred^(1/2)", r"\hat{y}^{\frac{1}{2}}"),
+    ("y_pred * -y_true", r"\hat{y} \left(-y\right)"),
+    ("-y_pred * y_true", r"-\hat{y} y"),
+    ("y_true - -y_pred", r"y - \left(-\hat{y}\right)"),
+    ("y_true + -y_pred", r"y + \left(-\hat{y}\right)"),
+    ("y_true + +y_pred", r"y + \left(+\hat{y}\right)"),
+    ("-(-y_pred)", r"-\left(-\hat{y}\right)"),
+    ("-(y_pred*y_true)", r"-\hat{y} y"),
+    ("-(y_pred + y_true)", r"-\left(\hat{y} + y\right)"),
+    ("y_pred * (y_true * 2)", r"\hat{y} y \cdot 2"),
+    ("y_pred * (-y_true * 2)", r"\hat{y} \left(-y \cdot 2\right)"),
+    ("y_true + (-y_pred + 1)", r"y + \left(-\hat{y} + 1\right)"),
+    ("2 * 3 * y_pred", r"2 \cdot 3 \hat{y}"),
+    ("y_pred * 2", r"\hat{y} \cdot 2"),
+    ("2 * (1/y_pred)", r"2 \cdot \frac{1}{\hat{y}}"),
+]
+
+BUILTINS_AND_NUMBERS = [
+    ("e^2", r"\left(y - \hat{y}\right)^{2}"),
+    ("2*e", r"2 \left(y - \hat{y}\right)"),
+    ("e + 1", r"y - \hat{y} + 1"),
+    ("1 - e", r"1 - \left(y - \hat{y}\right)"),
+    ("-e", r"-\left(y - \hat{y}\right)"),
+    ("pi*y_pred", r"\pi \hat{y}"),
+    ("eps + y_pred", r"\epsilon + \hat{y}"),
+    ("0.5*y_pred", r"0.5 \hat{y}"),
+    (".5*y_pred", r"0.5 \hat{y}"),
+    ("3.*y_pred", r"3 \hat{y}"),
+    ("1e-3*y_pred", r"10^{-3} \hat{y}"),
+    ("y_pred*1e-3", r"\hat{y} \cdot 10^{-3}"),
+    ("2.5E+2*y_pred", r"2.5 \times 10^{2} \hat{y}"),
+    ("1e-3^y_pred", r"\left(10^{-3}\right)^{\hat{y}}"),
+]
+
+FUNCTIONS = [
+    ("abs(e)", r"\left|y - \hat{y}\right|"),
+    ("abs(e)^2", r"\left|y - \hat{y}\right|^{2}"),
+    ("sqrt(y_pred^2 + 1)", r"\sqrt{\hat{y}^{2} + 1}"),
+    ("square(e)", r"\left(y - \hat{y}\right)^{2}"),
+    ("pow(y_pred, 3)", r"\hat{y}^{3}"),
+    ("exp(-y_pred)", r"\exp\left(-\hat{y}\right)"),
+    ("log(y_pred)", r"\log\left(\hat{y}\right)"),
+    ("log1p(y_pred^2)", r"\log\left(1 + \hat{y}^{2}\right)"),
+    ("log1p(-y_pred)", r"\log\left(1 - \hat{y}\right)"),
+    ("log1p(-y_true*y_pred)", r"\log\left(1 - y \hat{y}\right)"),
+    ("log1p(-y_pred + 1)", r"\log\left(1 + \left(-\hat{y} + 1\right)\right)"),
+    ("expm1(y_pred)*2", r"\left(\exp\left(\hat{y}\right) - 1\right) \cdot 2"),
+    ("sin(y_pred) + cos(y_pred)", r"\sin\left(\hat{y}\right) + \cos\left(\hat{y}\right)"),
+    ("tanh(e)^2", r"\tanh\left(y - \hat{y}\right)^{2}"),
+    ("arctan(y_pred)", r"\arctan\left(\hat{y}\right)"),
+    ("erf(y_pred)", r"\operatorname{erf}\left(\hat{y}\right)"),
+    ("sigmoid(y_pred)", r"\sigma\left(\hat{y}\right)"),
+    ("softplus(y_pred)", r"\operatorname{softplus}\left(\hat{y}\right)"),
+    ("relu(1 - y_true*y_pred)", r"\operatorname{relu}\left(1 - y \hat{y}\right)"),
+    ("clip(y_pred, eps, 1 - eps)", r"\operatorname{clip}\left(\hat{y}, \epsilon, 1 - \epsilon\right)"),
+    ("maximum(y_pred, 0)", r"\max\left(\hat{y}, 0\right)"),
+    ("minimum(y_pred, y_true)", r"\min\left(\hat{y}, y\right)"),
+    ("max(y_pred, y_true, 0)", r"\max\left(\hat{y}, y, 0\right)"),
+    ("sign(e)*e", r"\operatorname{sign}\left(y - \hat{y}\right) \left(y - \hat{y}\right)"),
+    ("floor(y_true)*y_pred", r"\left\lfloor y \right\rfloor \hat{y}"),
+]
+
+REDUCTIONS = [
+    ("sum(e^2)", r"\sum_{c} \left(y_{c} - \hat{y}_{c}\right)^{2}"),
+    ("mean(abs(e))", r"\frac{1}{C}\sum_{c} \left|y_{c} - \hat{y}_{c}\right|"),
+    ("max(abs(e))", r"\max_{c} \left|y_{c} - \hat{y}_{c}\right|"),
+    ("min(y_pred)", r"\min_{c} \hat{y}_{c}"),
+    ("logsumexp(y_pred)", r"\log\sum_{c}\exp\left(\hat{y}_{c}\right)"),
+    ("sum(y_pred)^2", r"\left(\sum_{c} \hat{y}_{c}\right)^{2}"),
+    ("sum(y_pred)*2", r"\left(\sum_{c} \hat{y}_{c}\right) \cdot 2"),
+    ("2*sum(y_pred)", r"2 \sum_{c} \hat{y}_{c}"),
+    ("sum(y_pred) + 1", r"\sum_{c} \hat{y}_{c} + 1"),
+    ("1 - sum(y_pred)", r"1 - \sum_{c} \hat{y}_{c}"),
+    ("sum(y_pred + 1)", r"\sum_{c} \left(\hat{y}_{c} + 1\right)"),
+    ("sum(-y_pred)", r"\sum_{c} \left(-\hat{y}_{c}\right)"),
+    ("sum(y_pred)/2", r"\frac{\sum_{c} \hat{y}_{c}}{2}"),
+    (
+        "mean((y_pred - mean(y_pred))^2)",
+        r"\frac{1}{C}\sum_{c} \left(\hat{y}_{c} - \frac{1}{C}\sum_{c'} \hat{y}_{c'}\right)^{2}",
+    ),
+    (
+        "-sum(y_true * log(softmax(y_pred)))",
+        r"-\sum_{c} y_{c} \log\left(\operatorname{softmax}\left(\hat{y}\right)_{c}\right)",
+    ),
+    ("softmax(y_pred) * y_true", r"\operatorname{softmax}\left(\hat{y}\right) y"),
+    (
+        "-sum(onehot(y_true) * log_softmax(y_pred))",
+        r"-\sum_{c} \operatorname{onehot}\left(y\right)_{c} \log\operatorname{softmax}\left(\hat{y}\right)_{c}",
+    ),
+    ("sum(normalize(y_pred) * y_true)", r"\sum_{c} \operatorname{normalize}\left(\hat{y}\right)_{c} y_{c}"),
+    ("sum([0.3, 0.7] * y_pred)", r"\sum_{c} \left[0.3, 0.7\right]_{c} \hat{y}_{c}"),
+    ("[1, 2] * y_pred", r"\left[1, 2\right] \hat{y}"),
+]
+
+CONDITIONS = [
+    ("where(y_pred > 0, y_pred, 0)", r"\left[\hat{y} \;\mathrm{if}\; \hat{y} > 0 \;\mathrm{else}\; 0\right]"),
+    (
+        "where(y_pred >= 0 and y_true <= 1, y_pred, -y_pred)",
+        r"\left[\hat{y} \;\mathrm{if}\; \hat{y} \geq 0 \wedge y \leq 1 \;\mathrm{else}\; -\hat{y}\right]",
+    ),
+    (
+        "where(y_pred == 1 or y_pred != 2, y_pred, 0)",
+        r"\left[\hat{y} \;\mathrm{if}\; \hat{y} = 1 \vee \hat{y} \neq 2 \;\mathrm{else}\; 0\right]",
+    ),
+    (
+        "where((y_pred > 0 or y_true > 0) and y_pred < 1, y_pred, 0)",
+        r"\left[\hat{y} \;\mathrm{if}\; \left(\hat{y} > 0 \vee y > 0\right) \wedge \hat{y} < 1"
+        r" \;\mathrm{else}\; 0\right]",
+    ),
+    (
+        "where(y_pred > 0 or y_true > 0 and y_pred < 1, y_pred, 0)",
+        r"\left[\hat{y} \;\mathrm{if}\; \hat{y} > 0 \vee y > 0 \wedge \hat{y} < 1 \;\mathrm{else}\; 0\right]",
+    ),
+    (
+        "where(not y_pred > 0, y_pred, 0)",
+        r"\left[\hat{y} \;\mathrm{if}\; \neg \left(\hat{y} > 0\right) \;\mathrm{else}\; 0\right]",
+    ),
+    (
+        "where(not not y_pred > 0, y_pred, 0)",
+        r"\left[\hat{y} \;\mathrm{if}\; \neg \neg \left(\hat{y} > 0\right) \;\mathrm{else}\; 0\right]",
+    ),
+    (
+        "where(e > 1, e, where(e < -1, -e, e^2))",
+        r"\left[y - \hat{y} \;\mathrm{if}\; y - \hat{y} > 1 \;\mathrm{else}\; -\left(y - \hat{y}\right)"
+        r" \;\mathrm{if}\; y - \hat{y} < -1 \;\mathrm{else}\; \left(y - \hat{y}\right)^{2}\right]",
+    ),
+    ("where(y_pred > 0, y_pred, 0)^2", r"\left[\hat{y} \;\mathrm{if}\; \hat{y} > 0 \;\mathrm{else}\; 0\right]^{2}"),
+]
+
+NAMES = [
+    ("param alpha = 0.5\nalpha*e^2", r"\alpha \left(y - \hat{y}\right)^{2}"),
+    ("param Delta = 0.5\nDelta*y_pred", r"\Delta \hat{y}"),
+    ("param w_1 = 1\nw_1*y_pred", r"w_{1} \hat{y}"),
+    ("param w2 = 1\nw2*y_pred", r"w_{2} \hat{y}"),
+    ("param lambda_ = 1\nlambda_*y_pred", r"\lambda \hat{y}"),
+    ("param gamma_pos = 1\ngamma_pos*y_pred", r"\gamma_{\mathrm{pos}} \hat{y}"),
+    ("param scale = 2\nscale*y_pred", r"\mathrm{scale}\,\hat{y}"),
+    ("param eps = 0.1\neps*y_pred", r"\epsilon \hat{y}"),
+    (
+        "param epsilon = 0.1\nepsilon*clip(y_pred, eps, 1)",
+        r"\epsilon \operatorname{clip}\left(\hat{y}, 10^{-7}, 1\right)",
+    ),
+    ("param sigma = 2\nsigmoid(y_pred/sigma)", r"\operatorname{sigmoid}\left(\frac{\hat{y}}{\sigma}\right)"),
+    ("a = abs(e)\na^2", r"\left|y - \hat{y}\right|^{2}"),
+    ("d = y_true - y_pred\nd^2 + 2*d", r"\left(y - \hat{y}\right)^{2} + 2 \left(y - \hat{y}\right)"),
+    (
+        "big = y_pred > 1\nwhere(big, y_pred, 0)",
+        r"\left[\hat{y} \;\mathrm{if}\; \hat{y} > 1 \;\mathrm{else}\; 0\right]",
+    ),
+]
+
+EXACT = OPERATORS + BUILTINS_AND_NUMBERS + FUNCTIONS + REDUCTIONS + CONDITIONS + NAMES
+
+
+@pytest.mark.parametrize(("source", "expected"), EXACT, ids=[s for s, _ in EXACT])
+def test_inline(source, expected):
+    assert inline(source) == expected
+
+
+DISPLAY = [
+    ("(y_true - y_pred)^2", "\\begin{aligned}\nL(y, \\hat{y}) &= \\left(y - \\hat{y}\\right)^{2}\n\\end{aligned}"),
+    (
+        "d = y_true - y_pred\nd^2",
+        "\\begin{aligned}\nd &= y - \\hat{y} \\\\\nL(y, \\hat{y}) &= d^{2}\n\\end{aligned}",
+    ),
+    (
+        "param delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
+        "\\begin{aligned}\n"
+        "a &= \\left|y - \\hat{y}\\right| \\\\\n"
+        "L(y, \\hat{y}) &= \\begin{cases}\n"
+        "0.5 a^{2} & \\text{if } a \\leq \\delta \\\\\n"
+        "\\delta \\left(a - 0.5 \\delta\\right) & \\text{otherwise}\n"
+        "\\end{cases}\n"
+        "\\end{aligned}",
+    ),
+    (
+        "big = y_pred > 1\nwhere(big, y_pred, 0) + 1",
+        "\\begin{aligned}\n"
+        "\\mathrm{big} &\\iff \\hat{y} > 1 \\\\\n"
+        "L(y, \\hat{y}) &= \\left(\\begin{cases}\n"
+        "\\hat{y} & \\text{if } \\mathrm{big} \\\\\n"
+        "0 & \\text{otherwise}\n"
+        "\\end{cases}\\right) + 1\n"
+        "\\end{aligned}",
+    ),
+    (
+        "a = abs(e)\nmean(a^2) + a",
+        "\\begin{aligned}\na &= \\left|y - \\hat{y}\\right| \\\\\n"
+        "L(y, \\hat{y}) &= \\frac{1}{C}\\sum_{c} a_{c}^{2} + a\n\\end{aligned}",
+    ),
+    (
+        "y = y_pred^2\ne = y - y_true\nc = e\nL = c\nL",
+        "\\begin{aligned}\n\\mathrm{y} &= \\hat{y}^{2} \\\\\n\\mathrm{e} &= \\mathrm{y} - y \\\\\n"
+        "\\mathrm{c} &= \\mathrm{e} \\\\\n\\mathrm{L} &= \\mathrm{c} \\\\\n"
+        "L(y, \\hat{y}) &= \\mathrm{L}\n\\end{aligned}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), DISPLAY, ids=[s for s, _ in DISPLAY])
+def test_display(source, expected):
+    assert forms(source)["display"] == expected
+
+
+GRADIENTS = [
+    ("(y_true - y_pred)^2", GRAD + r"2 \left(\hat{y} - y\right)"),
+    ("mean(e^2)", GRAD + r"\frac{2 \left(\hat{y} - y\right)}{C}"),
+    ("param alpha = 0.5\nalpha*y_pred^2", GRAD + r"2 \alpha \hat{y}"),
+    ("log(y_pred)", GRAD + r"\frac{1}{\hat{y}}"),
+    ("relu(y_pred)", GRAD + r"\theta\left(\hat{y}\right)"),
+    ("param theta = 1\ntheta*relu(y_pred)", GRAD + r"\theta \operatorname{H}\left(\hat{y}\right)"),
+    ("arcsin(y_pred/2)", GRAD + r"\frac{1}{2 \sqrt{1 - \frac{\hat{y}^{2}}{4}}}"),
+    ("param w_1 = 1\nw_1 * y_pred^2", GRAD + r"2 w_{1} \hat{y}"),
+    (
+        "param tau = 0.9\nmaximum(tau * e, (tau - 1) * e)",
+        GRAD + r"\left(1 - \tau\right) \theta\left(\hat{y} - y\right) - \tau \theta\left(y - \hat{y}\right)",
+    ),
+    (
+        "param delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
+        GRAD + "\\begin{cases}\n\\hat{y} - y & \\text{if } \\delta \\geq \\left|{\\hat{y} - y}\\right| \\\\\n"
+        "\\delta \\operatorname{sign}\\left(\\hat{y} - y\\right) & \\text{otherwise}\n\\end{cases}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), GRADIENTS, ids=[s for s, _ in GRADIENTS])
+def test_gradient(source, expected):
+    assert forms(source)["gradient"] == expected
+
+
+def test_gradient_inline_has_no_environment():
+    source = "param delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))"
+    expected = GRAD + (
+        r"\left[\hat{y} - y \;\mathrm{if}\; \delta \geq \left|{\hat{y} - y}\right|"
+        r" \;\mathrm{else}\; \delta \operatorname{sign}\left(\hat{y} - y\right)\right]"
+    )
+    assert forms(source)["gradient, inline"] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("alpha", r"\alpha"),
+        ("Delta", r"\Delta"),
+        ("eps", r"\epsilon"),
+        ("w_1", "w_{1}"),
+        ("w2", "w_{2}"),
+        ("x", "x"),
+        ("y_hat", r"y_{\mathrm{hat}}"),
+        ("lambda_", r"\lambda"),
+        ("gamma_pos", r"\gamma_{\mathrm{pos}}"),
+        ("w_a_b", r"w_{a,b}"),
+        ("scale", r"\mathrm{scale}"),
+        ("_x", r"\mathrm{\_x}"),
+        ("a__b", r"\mathrm{a\_\_b}"),
+    ],
+)
+def test_preferred_name(name, expected):
+    assert preferred_name(name).tex() == expected
+
+
+def test_names_the_notation_uses_print_upright():
+    spec = lossdsl.compile("param w_1 = 1\nw1 = 2*y_pred\nC = w1 + w_1\nC")
+    policy = NamePolicy(spec.resolved)
+    assert {k: v.tex() for k, v in policy.names.items()} == {"w_1": "w_{1}", "w1": r"\mathrm{w1}", "C": r"\mathrm{C}"}
+
+
+def test_compiled_latex_defaults():
+    assert lossdsl.compile("abs(e)").latex() == r"\left|y - \hat{y}\right|"
+    with_binding = lossdsl.compile("a = abs(e)\na")
+    assert with_binding.latex().startswith("\\begin{aligned}")
+    assert with_binding.latex(inline=True) == r"\left|y - \hat{y}\right|"
+    assert with_binding.latex(gradient=True) == GRAD + r"\operatorname{sign}\left(\hat{y} - y\right)"
+
+
+def test_unknown_node_raises_with_its_span():
+    @dataclass(frozen=True)
+    class Strange(nodes.Node):
+        span: Span = field(default=Span(4, 7, 1, 5, 1, 8), compare=False)
+
+    spec = lossdsl.compile("abs(e)")
+    with pytest.raises(LossError, match="cannot print a Strange node") as info:
+        LatexWriter(spec.resolved, display=False).visit(Strange())
+    assert (info.value.line, info.value.column) == (1, 5)
+
+
+def test_options_are_keyword_only():
+    spec = lossdsl.compile("abs(e)")
+    with pytest.raises(TypeError):
+        emit_latex(spec.resolved, spec.symbolic, True)  # noqa: FBT003
+
+
+def test_shared_bindings_expand_inline():
+    # Each binding doubles the expanded tree, up to the semantic size limit.
+    lines = ["a0 = y_pred"] + [f"a{i} = a{i - 1} * a{i - 1}" for i in range(1, 14)]
+    spec = lossdsl.compile("\n".join(lines) + "\na13")
+    text = spec.latex(inline=True)
+    assert text.count(r"\hat{y}") == 2**13
+    assert spec.latex(display=True).count("\n") == 16
+
+
+# ---------------------------------------------------------------- the golden corpus
+
+
+@dataclass(frozen=True)
+class Case:
+    """One program of the golden corpus."""
+
+    id: str
+    label: str
+    source: str
+    golden: Path
+
+
+def library_cases() -> list[Case]:
+    """The bundled library's programs, if `lossdsl.library` exists yet."""
+    try:
+        library = importlib.import_module("lossdsl.library")
+    except ImportError:
+        return []
+    names, source = getattr(library, "names", None), getattr(library, "source", None)
+    if not callable(names) or not callable(source):
+        return []
+    return [Case(f"library/{n}", f"lossdsl.library: {n}", source(n), GOLDEN / "library" / f"{n}.tex") for n in names()]
+
+
+def corpus() -> list[Case]:
+    """tests/cases/*.loss, then the library."""
+    cases = [
+        Case(p.stem, f"tests/cases/{p.name}", p.read_text(encoding="utf-8"), GOLDEN / f"{p.stem}.tex")
+        for p in sorted(CASES.glob("*.loss"))
+    ]
+    return cases + library_cases()
+
+
+CORPUS = corpus()
+
+
+def golden_text(case: Case) -> str:
+    """The golden file: the source as comments, then each form under a `% title` line."""
+    lines = [f"% {case.label}"]
+    lines += [f"%   {line}".rstrip() for line in case.source.rstrip("\n").splitlines()]
+    for title, tex in forms(case.source).items():
+        lines += ["", f"% {title}", tex]
+    return "\n".join(lines) + "\n"
+
+
+def compiles(case: Case) -> bool:
+    try:
+        forms(case.source)
+    except lossdsl.LossError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c.id for c in CORPUS])
+def test_golden(case, update_golden):
+    if not compiles(case) and not case.golden.exists():
+        pytest.skip(f"{case.label} does not compile (an error case for another test)")
+    text = golden_text(case)
+    if update_golden:
+        case.golden.parent.mkdir(parents=True, exist_ok=True)
+        case.golden.write_text(text, encoding="utf-8")
+        return
+    assert case.golden.exists(), f"no golden file {case.golden}; run `pytest tests/test_latex.py --update-golden`"
+    assert text == case.golden.read_text(encoding="utf-8")
+
+
+def test_corpus_uses_every_function():
+    used = set()
+    for case in CORPUS:
+        used |= set(re.findall(r"([a-z_0-9]+)\(", case.source))
+    assert set(FUNCTIONS_TABLE) - used == set()
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c.id for c in CORPUS])
+def test_printed_gradient_is_the_gradient(case):
+    """The LaTeX gradient differentiates the loss with its heads kept whole; it must equal `spec.gradient()`."""
+    if not compiles(case):
+        pytest.skip(f"{case.label} does not compile")
+    spec = lossdsl.compile(case.source)
+    symbolic = spec.symbolic
+    printed = sf.plain(tidy(sp.diff(symbolic.core, Y_PRED)))
+    difference = printed - symbolic.gradient()
+    if difference.has(sf.TensorFunction, sf.Vector, sp.Derivative, sp.Subs):
+        pytest.skip("tensor functions have no numeric value per element")
+    values = {symbol: spec.params[name] for name, symbol in symbolic.params.items()}
+    for y_true, y_pred in [(0.3, 0.7), (1.0, -0.4), (0.0, 2.5)]:
+        point = {**values, Y_TRUE: y_true, Y_PRED: y_pred}
+        assert abs(complex(difference.xreplace(point).evalf())) < 1e-9, (y_true, y_pred)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One LaTeX string to render: where it comes from, and in which modes."""
+
+    where: str
+    tex: str
+    display: bool  # KaTeX display mode (the `aligned` and `cases` forms)
+    inline: bool  # must also render in mathtext
+
+
+def strings_of(where: str, source: str) -> list[Rendered]:
+    found = forms(source)
+    items = [
+        Rendered(f"{where}: inline", found["inline"], False, True),
+        Rendered(f"{where}: display", found["display"], True, False),
+    ]
+    # Without a separate inline gradient, the gradient is one line and serves both.
+    single_line = "gradient, inline" not in found
+    items.append(Rendered(f"{where}: gradient", found["gradient"], True, single_line))
+    if not single_line:
+        items.append(Rendered(f"{where}: gradient, inline", found["gradient, inline"], False, True))
+    return items
+
+
+@functools.cache
+def all_strings() -> tuple[Rendered, ...]:
+    """Every string the corpus and the tables above produce."""
+    items = []
+    for case in CORPUS:
+        if compiles(case):
+            items += strings_of(case.id, case.source)
+    for source, _ in EXACT + DISPLAY + GRADIENTS:
+        items += strings_of(repr(source), source)
+    return tuple(items)
+
+
+def test_no_input_names_or_sympy_classes_leak():
+    leaks = []
+    for item in all_strings():
+        names = set(re.findall(r"\\operatorname\{([^{}]*)\}", item.tex))
+        if "y_true" in item.tex or "y_pred" in item.tex or names - OPERATOR_NAMES or "Dummy" in item.tex:
+            leaks.append(f"{item.where}: {item.tex}")
+    assert not leaks, "\n".join(leaks)
+
+
+def test_katex_renders_everything(katex):
+    items = all_strings()
+    errors = katex([(item.tex, item.display) for item in items])
+    failures = [f"{item.where}: {error}\n  {item.tex}" for item, error in zip(items, errors, strict=True) if error]
+    assert not failures, "\n".join(failures)
+
+
+def test_mathtext_renders_every_inline_string():
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    parser = mathtext.MathTextParser("path")
+    failures = []
+    for item in all_strings():
+        if not item.inline:
+            continue
+        assert "\n" not in item.tex, item.where
+        try:
+            parser.parse(f"${item.tex}$")
+        except ValueError as err:
+            failures.append(f"{item.where}: {str(err).splitlines()[-1]}\n  {item.tex}")
+    assert not failures, "\n".join(failures)

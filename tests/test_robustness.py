@@ -1,0 +1,552 @@
+"""No input, however malformed, gets anything but a `LossError` out of lossdsl, or takes long.
+
+* Hypothesis builds random well-formed programs from the grammar's own parts
+  (names, numbers, operators, every function at its arity, `where` with
+  conditions, parameters, bindings, list literals): each compiles or raises a
+  `LossError`, and a compiled one has a `sympy.Expr`.
+* Random text, and token soup with random mutations: only `LossError` comes
+  out of `compile`, and `check` never raises.
+* A corpus of adversarial inputs (deep nesting, huge constants, long inputs,
+  unicode look-alikes, control characters, injection attempts, bindings that
+  double in size, huge lists) each answers `compile` and `check` in under a
+  second (the best of two runs, with lossdsl's and SymPy's caches cleared
+  before each) and raises only `LossError`.
+
+Hypothesis runs derandomized and without an example database, so CI is
+reproducible.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sympy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sympy.core.cache import clear_cache
+
+import lossdsl
+from lossdsl import pipeline
+from lossdsl.functions import FUNCTIONS
+
+SETTINGS = {
+    "deadline": None,
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+}
+
+
+def outcome(source: str, strict: bool = False):
+    """compile(source): the CompiledLoss or the LossError (anything else propagates)."""
+    try:
+        return lossdsl.compile(source, strict=strict)
+    except lossdsl.LossError as err:
+        return err
+
+
+def assert_only_loss_errors(source: str) -> None:
+    result = outcome(source)
+    if isinstance(result, lossdsl.LossError):
+        assert isinstance(result, ValueError)
+        assert isinstance(result.message, str) and result.message
+        assert result.line is None or (isinstance(result.line, int) and result.line >= 1)
+        assert result.column is None or (isinstance(result.column, int) and result.column >= 1)
+        str(result)  # renders
+    else:
+        assert isinstance(result.expr, sympy.Expr)
+    diagnostics = lossdsl.check(source)
+    assert isinstance(diagnostics, list)
+    for d in diagnostics:
+        assert isinstance(d, lossdsl.Diagnostic)
+        assert d.level in ("error", "warning", "note")
+        str(d)
+    assert any(d.level == "error" for d in diagnostics) == isinstance(result, lossdsl.LossError)
+
+
+# ----------------------------------------------------------------- (a) well-formed programs
+
+INPUT_NAMES = ["y_true", "y_pred", "e", "eps", "pi"]
+COMPARE_OPS = ["<", "<=", ">", ">=", "==", "!="]
+# One-argument names: elementwise functions, reductions (incl. max/min with one argument), vector functions.
+UNARY_FUNCS = sorted(
+    name for name, fn in FUNCTIONS.items() if fn.min_args <= 1 and (fn.max_args is None or fn.max_args >= 1)
+)
+UNARY_FUNCS.remove("onehot")  # onehot(y_true) is generated on its own
+FIXED_ARITY = {name: fn.min_args for name, fn in FUNCTIONS.items() if fn.min_args == fn.max_args and fn.min_args > 1}
+FIXED_ARITY.pop("where")
+
+
+def number_text():
+    """Numbers in every written form: 1, 0.5, .5, 1., 1e-3, 2.5E+2."""
+    ints = st.integers(min_value=0, max_value=1000).map(str)
+    floats = st.floats(min_value=0, max_value=1e4, allow_nan=False, allow_infinity=False)
+    return st.one_of(
+        ints,
+        floats.map(lambda x: f"{x:.3f}"),
+        floats.map(lambda x: f"{x:.2e}"),
+        floats.map(lambda x: f"{x:.2E}".replace("E+0", "E+")),
+        st.integers(min_value=0, max_value=99).map(lambda n: f".{n}"),
+        st.integers(min_value=0, max_value=99).map(lambda n: f"{n}."),
+    )
+
+
+BINARY_OPS = ["+", "-", "*", "/", "^", "**"]
+FORMS = ["binary", "binary", "unary", "paren", "call", "call", "fixed", "maxmin", "where", "list"]
+
+
+@st.composite
+def expressions(draw, names: list[str], budget: int = 4):
+    """A well-formed expression over `names` (inputs, params and bindings), nested at most `budget` deep."""
+    if budget <= 0 or draw(st.integers(min_value=0, max_value=3)) == 0:
+        pick = draw(st.integers(min_value=0, max_value=19))
+        if pick == 0:
+            return "onehot(y_true)"
+        if pick < 6:
+            return draw(number_text())
+        if pick < 14:
+            return draw(st.sampled_from(["y_pred", "e"]))  # most programs should depend on y_pred
+        return draw(st.sampled_from(names))
+
+    def sub() -> str:
+        return draw(expressions(names, budget - 1))
+
+    form = draw(st.sampled_from(FORMS))
+    if form == "binary":
+        return f"{sub()} {draw(st.sampled_from(BINARY_OPS))} {sub()}"
+    if form == "unary":
+        return f"{draw(st.sampled_from(['-', '+']))}{sub()}"
+    if form == "paren":
+        return f"({sub()})"
+    if form == "call":
+        return f"{draw(st.sampled_from(UNARY_FUNCS))}({sub()})"
+    if form == "fixed":
+        name = draw(st.sampled_from(sorted(FIXED_ARITY)))
+        return f"{name}({', '.join(sub() for _ in range(FIXED_ARITY[name]))})"
+    if form == "maxmin":
+        count = draw(st.integers(min_value=2, max_value=4))
+        return f"{draw(st.sampled_from(['max', 'min']))}({', '.join(sub() for _ in range(count))})"
+    if form == "where":
+        return f"where({draw(conditions(names, budget - 1))}, {sub()}, {sub()})"
+    items = draw(st.lists(number_text(), min_size=1, max_size=4))
+    return f"[{', '.join(items)}]"
+
+
+@st.composite
+def conditions(draw, names: list[str], budget: int):
+    """A condition: comparisons joined by `and`, `or`, `not`, in brackets or not."""
+    form = draw(st.sampled_from(["compare", "compare", "and", "or", "not", "paren"]))
+    if form == "compare" or budget <= 0:
+        left, right = draw(expressions(names, budget)), draw(expressions(names, budget))
+        return f"{left} {draw(st.sampled_from(COMPARE_OPS))} {right}"
+    if form in ("and", "or"):
+        return f"{draw(conditions(names, budget - 1))} {form} {draw(conditions(names, budget - 1))}"
+    if form == "not":
+        return f"not {draw(conditions(names, budget - 1))}"
+    return f"({draw(conditions(names, budget - 1))})"
+
+
+@st.composite
+def programs(draw):
+    """A program: parameters and bindings (each may use the ones before), then the loss."""
+    names = list(INPUT_NAMES)
+    lines = []
+    description = draw(st.sampled_from(["", "# A loss.\n", "# Two\n# lines\n", "#\n", "\n# After a blank line\n"]))
+    for i in range(draw(st.integers(min_value=0, max_value=3))):
+        if draw(st.booleans()):
+            sign = draw(st.sampled_from(["", "-", "+"]))
+            lines.append(f"param p{i} = {sign}{draw(number_text())}")
+            names.append(f"p{i}")
+        else:
+            lines.append(f"b{i} = {draw(expressions(names))}")
+            names.append(f"b{i}")
+    lines.append(draw(expressions(names)))
+    separator = draw(st.sampled_from(["\n", "; ", "\n\n", " ;\n", "\r\n"]))
+    return description + separator.join(lines)
+
+
+@settings(max_examples=250, **SETTINGS)
+@given(programs())
+def test_generated_programs_compile_or_raise_loss_errors(source):
+    result = outcome(source)
+    if not isinstance(result, lossdsl.LossError):
+        assert isinstance(result.expr, sympy.Expr)
+        assert isinstance(result.per_sample, bool)
+        assert set(result.params) <= {f"p{i}" for i in range(3)}
+        for d in result.diagnostics:
+            assert d.level in ("warning", "note")
+    assert_only_loss_errors(source)
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(programs())
+def test_generated_programs_under_strict(source):
+    result = outcome(source, strict=True)
+    if not isinstance(result, lossdsl.LossError):
+        assert all(d.level == "note" for d in result.diagnostics)
+
+
+# ----------------------------------------------------------------- (b) random text
+
+TOKENS = [
+    *"y_true y_pred e eps pi x alpha param and or not".split(),
+    *"+ - * / ^ ** < <= > >= == != = ( ) [ ] , ;".split(),
+    *["\n", "#", " ", "\t"],
+    *"1 0.5 .5 1e-3 2.5E+2 1e309 0".split(),
+    *sorted(FUNCTIONS),
+]
+
+
+@st.composite
+def token_soup(draw):
+    """Grammar tokens in random order, then random character-level mutations."""
+    text = "".join(draw(st.lists(st.sampled_from(TOKENS), max_size=30)))
+    for _ in range(draw(st.integers(min_value=0, max_value=4))):
+        if not text:
+            break
+        i = draw(st.integers(min_value=0, max_value=len(text) - 1))
+        action = draw(st.sampled_from(["delete", "insert", "swap", "duplicate"]))
+        if action == "delete":
+            text = text[:i] + text[i + 1 :]
+        elif action == "insert":
+            text = text[:i] + draw(st.characters()) + text[i:]
+        elif action == "swap" and i + 1 < len(text):
+            text = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+        else:
+            text = text[:i] + text[i:] * 2
+    return text
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(st.text(max_size=80))
+def test_random_text_raises_only_loss_errors(text):
+    assert_only_loss_errors(text)
+
+
+@settings(max_examples=400, **SETTINGS)
+@given(token_soup())
+def test_token_soup_raises_only_loss_errors(text):
+    assert_only_loss_errors(text)
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(programs(), st.data())
+def test_mutated_programs_raise_only_loss_errors(source, data):
+    i = data.draw(st.integers(min_value=0, max_value=max(0, len(source) - 1)))
+    j = data.draw(st.integers(min_value=i, max_value=min(len(source), i + 5)))
+    junk = data.draw(st.sampled_from(["", "(", ")", ",", "^", "=", "\x00", "\u2212", "<", "[", "]", "not", "#", ";"]))
+    assert_only_loss_errors(source[:i] + junk + source[j:])
+
+
+# ----------------------------------------------------------------- (c) adversarial inputs
+
+
+def _doubling(n: int, op: str = "*") -> str:
+    lines = ["a1 = y_pred + y_pred"]
+    lines += [f"a{k} = a{k - 1} {op} a{k - 1}" for k in range(2, n + 1)]
+    return "\n".join(lines + [f"a{n}"])
+
+
+def _growing(n: int) -> str:
+    lines = ["a1 = y_pred + y_true"]
+    lines += [f"a{k} = sin(a{k - 1}) + cos(a{k - 1}) * a{k - 1}" for k in range(2, n + 1)]
+    return "\n".join(lines + [f"a{n}"])
+
+
+def _chain(n: int) -> str:
+    lines = ["a1 = y_pred"]
+    lines += [f"a{k} = sin(a{k - 1})" for k in range(2, n + 1)]
+    return "\n".join(lines + [f"a{n}"])
+
+
+def _join_within(parts, separator: str = " + ", limit: int = 9_990) -> str:
+    """As many of `parts` joined by `separator` as fit in `limit` characters."""
+    text = ""
+    for part in parts:
+        candidate = f"{text}{separator}{part}" if text else part
+        if len(candidate) > limit:
+            break
+        text = candidate
+    return text
+
+
+def _nest(template: str, n: int) -> str:
+    """`template` applied n times around y_pred: _nest("log({})", 3) == "log(log(log(y_pred)))"."""
+    text = "y_pred"
+    for _ in range(n):
+        text = template.format(text)
+    return text
+
+
+def _padded(total: int, loss: str = "abs(e)") -> str:
+    return " " * (total - len(loss)) + loss
+
+
+ADVERSARIAL = {
+    # deep nesting: brackets, calls, unary signs, powers, conditions
+    **{f"parens-{n}": "(" * n + "y_pred" + ")" * n for n in (100, 199, 200, 201, 4000)},
+    **{
+        f"calls-{f}-{n}": f"{f}(" * n + "y_pred" + ")" * n
+        for f in ("abs", "exp", "log", "sigmoid", "sqrt", "softplus", "tanh", "relu")
+        for n in (60, 199)
+    },
+    **{f"calls-exp-{n}": "exp(" * n + "y_pred" + ")" * n for n in (200, 201, 2000)},
+    **{f"unary-minus-{n}": "-" * n + "y_pred" for n in (199, 200, 201, 9000)},
+    "unary-mixed": "-+" * 99 + "y_pred",
+    "unary-spaced": "- " * 150 + "y_pred",
+    **{f"power-chain-{n}": "y_pred" + "^y_pred" * n for n in (8, 9, 66, 199, 201)},
+    "power-chain-negated": "y_pred" + "^-y_pred" * 66,
+    "power-chain-negated-8": "y_pred" + "^-y_pred" * 8,
+    "power-chain-const": "2^" * 150 + "y_pred",
+    "power-tower-scaled-8": _nest("(y_pred + 1)^(-2 * {})", 8),
+    "power-of-parens": "(" * 60 + "y_pred" + "^2)" * 60,
+    "power-base-nest": _nest("({} + 1)^-0.5", 95),
+    "continued-fraction": _nest("1/(1 + 2*{})", 95),
+    "continued-fraction-plain": _nest("1/(1 + {})", 99),
+    "exp-of-negated-nest": _nest("exp(-2*{})", 95),
+    "log1p-square-nest": _nest("log(1 + {}^2)", 66),
+    "tanh-affine-nest": _nest("tanh(1 - {} / 2)", 66),
+    "where-else-nest": _nest("where(y_pred > y_true, y_pred, {})", 99),
+    "binding-chain-200": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 200)] + ["a199"]),
+    "binding-chain-201": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 201)] + ["a200"]),
+    "mean-nest": "mean(" + "abs(" * 150 + "e" + ")" * 150 + ")",
+    "where-nest-60": "where(y_pred > 0, " * 60 + "y_pred" + ", 0)" * 60,
+    "where-nest-99": "where(y_pred > 0, " * 99 + "y_pred" + ", 0)" * 99,
+    "where-nest-else": "where(y_pred > y_true, y_pred, " * 60 + "y_pred^2" + ")" * 60,
+    "where-jump-nest": "where(e > 0, 1 + " * 40 + "y_pred" + ", -y_pred)" * 40,
+    "not-nest": "where(" + "not " * 199 + "y_pred > 0, y_pred, 0)",
+    "not-nest-over": "where(" + "not " * 300 + "y_pred > 0, y_pred, 0)",
+    "list-nest": "[" * 150 + "1" + "]" * 150 + " * y_pred",
+    "mixed-nest": "-(" * 99 + "y_pred" + ")" * 99,
+    "call-unary-pow": "abs(-" * 66 + "y_pred^2" + ")" * 66,
+    # huge constants
+    "huge-power-tower": "y_pred * 10^10^10",
+    "nines-tower": "9^9^9^9",
+    "nines-tower-times": "y_pred * 9^9^9^9",
+    "huge-literal": "1e309 * y_pred",
+    "huge-literal-digits": "1" + "0" * 400 + " * y_pred",
+    "tiny-literal": "1e-400 * y_pred + y_pred",
+    "overflow-product": "1e308 * 10 * y_pred",
+    "overflow-after-merge": "10^308 * y_pred * 10",
+    "overflow-sum-merge": "1e308 * y_pred + 1e308 * y_pred",
+    "overflow-squared": "(1e200 * y_pred)^2",
+    "overflow-square-call": "square(1e200 * y_pred)",
+    "exp-exp": "exp(exp(100)) * y_pred",
+    "exp-1000": "exp(1000) * y_pred",
+    "huge-exponent": "y_pred^(10^10^10)",
+    "exponent-of-exponent": "(y_pred^1e300)^1e300",
+    "int-power": "2^1023 * 2 * y_pred",
+    "int-products": "y_pred" + " * 4503599627370495" * 30,
+    "zero-division": "y_pred / 0",
+    "zero-division-expr": "y_pred / (1 - 1)",
+    "zero-to-negative": "0^-1 * y_pred",
+    "negative-fraction-power": "(-8)^(1/3) * y_pred",
+    "log-zero": "log(0) * y_pred",
+    "long-number": "0." + "1" * 9000 + " * y_pred",
+    # long inputs
+    "len-10000": _padded(10_000),
+    "len-10001": _padded(10_001),
+    "len-100000": _padded(100_000),
+    "len-1000000": "y_pred+" * 150_000 + "1",
+    "comments-10000": "# c\n" * 2498 + "abs(e)",
+    "separators-10000": ";" * 9994 + "abs(e)",
+    "newlines-10000": "\n" * 9994 + "abs(e)",
+    "sum-flat": "+".join(["y_pred"] * 1400),
+    "sum-distinct-terms": _join_within(f"y_pred^{k}" for k in range(1, 5000)),
+    "sum-distinct-products": _join_within(f"{k}*y_pred*y_true^{k}" for k in range(1, 5000)),
+    "product-flat": "*".join(["y_pred"] * 1400),
+    "mixed-flat": "-".join(["y_pred*y_true/2"] * 600),
+    "where-flat": " + ".join(["where(y_pred > 0, y_pred, -y_pred)"] * 280),
+    "many-functions": _join_within(
+        f"{f}({k} * y_pred)" for k in range(1, 5000) for f in ("sin", "cos", "tanh", "exp", "sigmoid", "log", "sqrt")
+    ),
+    # bindings that double in size each line
+    "doubling-10": _doubling(10),
+    "doubling-16": _doubling(16),
+    "doubling-40": _doubling(40),
+    "doubling-add": _doubling(40, "+"),
+    "doubling-float": "a1 = y_pred * 10.5\n" + "\n".join(f"a{k} = a{k - 1} * a{k - 1}" for k in range(2, 14)) + "\na13",
+    "growing-10": _growing(10),
+    "growing-14": _growing(14),
+    "growing-30": _growing(30),
+    "binding-chain-600": _chain(600),
+    "many-params": "\n".join(f"param p{k} = {k}" for k in range(700)) + "\ny_pred * p1",
+    # huge list literals
+    "list-3000": "[" + ",".join(["1"] * 3000) + "] * y_pred",
+    "list-floats": "[" + ",".join(["0.5"] * 2400) + "] * e^2",
+    "list-mismatch": "[" + ",".join(["1"] * 1000) + "] + [" + ",".join(["1"] * 999) + "] * y_pred",
+    "list-in-sum": "sum([" + ",".join(["2"] * 3000) + "] * y_pred)",
+    # unicode look-alikes and invisible characters
+    "cyrillic-y": "у_pred ^ 2",
+    "cyrillic-e": "еps * y_pred",
+    "greek-alpha": "α * y_pred",
+    "unicode-minus": "y_true \u2212 y_pred",
+    "en-dash": "y_true \u2013 y_pred",
+    "fullwidth-digit": "y_pred * \uff12",
+    "fullwidth-name": "\uff59_pred ^ 2",
+    "arabic-digit": "y_pred * \u0663",
+    "superscript-two": "y_pred\u00b2",
+    "zero-width-space": "y_pred\u200b + 1",
+    "zero-width-joiner": "y_\u200dpred",
+    "rtl-mark": "\u200fy_pred * 2",
+    "rtl-override": "y_pred \u202e+ y_true",
+    "bom": "\ufeffabs(e)",
+    "nbsp": "y_pred\u00a0+ 1",
+    "line-separator": "a = y_pred\u2028a",
+    "combining": "y_pred\u0301",
+    "emoji": "y_pred * \U0001f525",
+    "lone-surrogate": "y_pred + \udcff",
+    "multiplication-sign": "y_pred \u00d7 2",
+    # control characters
+    "nul": "y_pred\x00",
+    "nul-inside": "y_p\x00red",
+    "nul-only": "\x00",
+    "escape-seq": "\x1b[31my_pred\x1b[0m",
+    "bell": "y_pred\x07",
+    "vertical-tab": "y_pred\x0b+ 1",
+    "form-feed-line": "x = y_pred\x0c\ny_pred + )",
+    "file-separator": "a = 1\x1c\nb = y_pred\ny_pred + )",
+    "carriage-return-only": "a = y_pred\ra",
+    "del": "y_pred\x7f",
+    "nel": "x = y_pred\x85\nx",
+    # injection attempts
+    "dunder-import": "__import__('os').system('echo hi')",
+    "dunder-import-call": "__import__(y_pred)",
+    "attribute": "y_pred.__class__",
+    "attribute-chain": "y_pred.__class__.__mro__[1].__subclasses__()",
+    "exec": 'exec("x")',
+    "exec-name": "exec(y_pred)",
+    "eval": "eval('1+1') * y_pred",
+    "lambda": "(lambda: 0)()",
+    "python-ternary": "y_pred if y_true else 0",
+    "comprehension": "[x for x in y_pred]",
+    "double-quotes": '"y_pred"',
+    "single-quotes": "'y_pred'",
+    "backticks": "`rm -rf /`",
+    "shell-subst": "$(whoami) * y_pred",
+    "shell-pipe": "y_pred | cat /etc/passwd",
+    "shell-and": "y_pred && ls",
+    "format-braces": "{} * y_pred",
+    "format-index": "{0.__class__} * y_pred",
+    "format-percent": "%s %d %(x)s * y_pred",
+    "template": "{{7*7}} * y_pred",
+    "dollar-template": "${7*7} * y_pred",
+    "sql-or": "' OR 1=1 --",
+    "sql-drop": "y_pred; DROP TABLE losses; --",
+    "sql-comment": "y_pred /* comment */",
+    "semicolon-import": "y_pred; import os",
+    "os-system": "os.system('ls')",
+    "dunder-binding": "__class__ = y_pred\n__class__",
+    "builtins-name": "__builtins__ * y_pred",
+    "backslash": "y_pred \\\n+ 1",
+    "at-operator": "y_pred @ y_true",
+    "walrus": "(x := y_pred)",
+    "keyword-args": "clip(y_pred, lo=0, hi=1)",
+    "star-args": "max(*y_pred)",
+    "sympy-names": "Symbol('x') * y_pred + oo + zoo + nan",
+    "sympy-function-name": "Integral(y_pred) + Function(y_pred)",
+}
+
+
+def test_adversarial_corpus_is_large_enough():
+    assert len(ADVERSARIAL) >= 100
+
+
+def _timed(source: str) -> tuple[float, object]:
+    pipeline._front_end_cached.cache_clear()
+    clear_cache()
+    start = time.perf_counter()
+    result = outcome(source)
+    diagnostics = lossdsl.check(source)
+    return time.perf_counter() - start, (result, diagnostics)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_parser():
+    lossdsl.compile("abs(e)")
+
+
+@pytest.mark.parametrize("source", list(ADVERSARIAL.values()), ids=list(ADVERSARIAL))
+def test_adversarial_input_answers_fast_with_loss_errors_only(source):
+    best = min(_timed(source)[0] for _ in range(2))
+    assert best < 1.0, f"took {best:.2f}s"
+    assert_only_loss_errors(source)
+
+
+# Expected outcomes for some of the corpus: the class of error (None: compiles).
+EXPECTED = {
+    "parens-199": None,
+    "parens-201": lossdsl.LossLimitError,
+    "calls-exp-201": lossdsl.LossLimitError,
+    "unary-minus-201": lossdsl.LossLimitError,
+    "power-chain-8": None,
+    "power-chain-9": lossdsl.LossLimitError,
+    "power-chain-201": lossdsl.LossLimitError,
+    "power-chain-negated-8": None,
+    "power-tower-scaled-8": None,
+    "power-base-nest": None,
+    "continued-fraction": None,
+    "where-else-nest": None,
+    "binding-chain-200": None,
+    "binding-chain-201": lossdsl.LossLimitError,
+    "binding-chain-600": lossdsl.LossLimitError,
+    "not-nest-over": lossdsl.LossLimitError,
+    "huge-power-tower": lossdsl.LossLimitError,
+    "nines-tower": lossdsl.LossLimitError,
+    "nines-tower-times": lossdsl.LossLimitError,
+    "huge-literal": lossdsl.LossLimitError,
+    "huge-literal-digits": lossdsl.LossLimitError,
+    "overflow-product": lossdsl.LossLimitError,
+    "overflow-after-merge": lossdsl.LossLimitError,
+    "overflow-sum-merge": lossdsl.LossLimitError,
+    "overflow-squared": lossdsl.LossLimitError,
+    "overflow-square-call": lossdsl.LossLimitError,
+    "exp-exp": lossdsl.LossLimitError,
+    "huge-exponent": lossdsl.LossLimitError,
+    "exponent-of-exponent": None,
+    "int-power": lossdsl.LossLimitError,
+    "int-products": lossdsl.LossLimitError,
+    "doubling-float": lossdsl.LossLimitError,
+    "len-10000": None,
+    "len-10001": lossdsl.LossLimitError,
+    "len-1000000": lossdsl.LossLimitError,
+    "comments-10000": None,
+    "separators-10000": None,
+    "newlines-10000": None,
+    "doubling-40": lossdsl.LossLimitError,
+    "growing-30": lossdsl.LossLimitError,
+    "list-mismatch": lossdsl.LossTypeError,
+    "cyrillic-y": lossdsl.LossSyntaxError,
+    "unicode-minus": lossdsl.LossSyntaxError,
+    "fullwidth-digit": lossdsl.LossSyntaxError,
+    "arabic-digit": lossdsl.LossSyntaxError,
+    "zero-width-space": lossdsl.LossSyntaxError,
+    "nul": lossdsl.LossSyntaxError,
+    "dunder-import": lossdsl.LossSyntaxError,
+    "dunder-import-call": lossdsl.LossNameError,
+    "attribute": lossdsl.LossSyntaxError,
+    "exec": lossdsl.LossSyntaxError,
+    "exec-name": lossdsl.LossNameError,
+    "format-braces": lossdsl.LossSyntaxError,
+    "format-percent": lossdsl.LossSyntaxError,
+    "backticks": lossdsl.LossSyntaxError,
+    "sql-or": lossdsl.LossSyntaxError,
+    "sympy-names": lossdsl.LossSyntaxError,
+    "sympy-function-name": lossdsl.LossNameError,
+}
+
+
+@pytest.mark.parametrize("name, expected", list(EXPECTED.items()), ids=list(EXPECTED))
+def test_adversarial_outcomes(name, expected):
+    result = outcome(ADVERSARIAL[name])
+    if expected is None:
+        assert isinstance(result, lossdsl.CompiledLoss), result
+    else:
+        assert type(result) is expected, result
+
+
+def test_line_breaks_other_than_newline_keep_the_caret_on_the_right_line():
+    err = outcome(ADVERSARIAL["form-feed-line"])
+    assert (err.line, err.column) == (2, 10)
+    assert "    y_pred + )\n             ^" in str(err)

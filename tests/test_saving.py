@@ -1,0 +1,214 @@
+"""Saving: models compiled with generated losses (and with FormulaLoss) reload in a fresh process.
+
+* Every bundled loss: its generated module is written to a temporary directory
+  and imported from there; a small model compiled with the loss is evaluated
+  and saved as `.keras`; ONE fresh Python process imports the modules from
+  that directory (and never `lossdsl`), loads every model and evaluates it to
+  the same loss.
+* `FormulaLoss` (and a lossdsl metric): the same, in a fresh process that
+  imports only `lossdsl` besides Keras and NumPy.
+* A saved FormulaLoss whose formula was tampered with fails to load with the
+  formula's `LossError`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lossdsl
+
+keras = pytest.importorskip("keras")
+
+# Keras on NumPy 2 warns about its own `__array__` use while evaluating; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+# The fresh interpreter must import the package from this checkout even when it is not installed.
+ROOT = Path(__file__).resolve().parent.parent
+
+SOFTMAX = {
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "kl_divergence",
+    "sparse_categorical_crossentropy",
+    "categorical_generalized_cross_entropy",
+}
+SIGMOID = {"binary_crossentropy", "binary_focal_crossentropy", "dice", "tversky"}
+SOFTPLUS = {"poisson", "mean_squared_logarithmic_error"}
+ONE_HOT = {
+    "categorical_crossentropy",
+    "categorical_crossentropy_from_logits",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
+    "poly1",
+}
+IDS = {
+    "sparse_categorical_crossentropy",
+    "sparse_categorical_crossentropy_from_logits",
+    "categorical_generalized_cross_entropy",
+}
+BINARY = {
+    "binary_crossentropy",
+    "binary_crossentropy_from_logits",
+    "binary_focal_crossentropy",
+    "dice",
+    "tversky",
+    "hinge",
+    "squared_hinge",
+}
+
+
+def data(name: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Inputs, targets and the output activation suited to the loss `name`."""
+    rng = np.random.default_rng(7)
+    width = 2 if name == "weighted_mean_squared_error" else 4
+    x = rng.normal(size=(16, 3)).astype("float32")
+    if name in ONE_HOT:
+        y = np.eye(width, dtype="float32")[rng.integers(0, width, 16)]
+    elif name in IDS:
+        y = rng.integers(0, width, 16).astype("int32")
+    elif name in BINARY:
+        y = rng.integers(0, 2, (16, width)).astype("float32")
+    elif name == "kl_divergence":
+        y = rng.dirichlet(np.ones(width), 16).astype("float32")
+    elif name in SOFTPLUS:
+        y = rng.uniform(0, 3, (16, width)).astype("float32")
+    else:
+        y = (rng.normal(size=(16, width)) + 2.0).astype("float32")
+    activation = (
+        "softmax" if name in SOFTMAX else "sigmoid" if name in SIGMOID else "softplus" if name in SOFTPLUS else None
+    )
+    return x, y, activation
+
+
+def model_with(loss, width: int, activation, metrics=()):
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(
+                width, activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+            ),
+        ]
+    )
+    model.compile(optimizer="sgd", loss=loss, metrics=list(metrics))
+    return model
+
+
+def run_fresh(script: str, *args: str) -> dict:
+    """Run `script` in a fresh interpreter (cwd outside the checkout); its last stdout line is JSON."""
+    env_path = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, env_path, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(args[0]) if args else None,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+LOAD_GENERATED = r"""
+import importlib, json, os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+generated, saved = sys.argv[2], sys.argv[3]
+sys.path.insert(0, generated)
+import keras
+import numpy as np
+results = {}
+for name in json.loads(open(os.path.join(saved, "names.json")).read()):
+    importlib.import_module("gen_" + name)
+    model = keras.models.load_model(os.path.join(saved, name + ".keras"))
+    arrays = np.load(os.path.join(saved, name + ".npz"))
+    results[name] = float(model.evaluate(arrays["x"], arrays["y"], verbose=0, batch_size=16))
+results["__lossdsl_imported__"] = any(m == "lossdsl" or m.startswith("lossdsl.") for m in sys.modules)
+print(json.dumps(results))
+"""
+
+
+def test_generated_modules_reload_in_a_fresh_process(library_modules, tmp_path):
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    expected = {}
+    for name, path in library_modules.items():
+        text = path.read_text(encoding="utf-8")
+        assert "import lossdsl" not in text and "from lossdsl" not in text
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        cls = getattr(module, lossdsl.library.class_name(name))
+        x, y, activation = data(name)
+        width = 2 if name == "weighted_mean_squared_error" else 4
+        model = model_with(cls(), width, activation)
+        expected[name] = float(model.evaluate(x, y, verbose=0, batch_size=16))
+        assert np.isfinite(expected[name]), name
+        model.save(saved / f"{name}.keras")
+        np.savez(saved / f"{name}.npz", x=x, y=y)
+    (saved / "names.json").write_text(json.dumps(sorted(library_modules)))
+    generated = next(iter(library_modules.values())).parent
+    results = run_fresh(LOAD_GENERATED, str(generated), str(saved))
+    assert results.pop("__lossdsl_imported__") is False
+    assert sorted(results) == sorted(library_modules)
+    for name, value in results.items():
+        assert np.isclose(value, expected[name], rtol=1e-6, atol=1e-7), name
+
+
+LOAD_FORMULA = r"""
+import json, os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, sys.argv[1])
+import keras
+import numpy as np
+import lossdsl
+saved = sys.argv[2]
+model = keras.models.load_model(os.path.join(saved, "formula.keras"))
+arrays = np.load(os.path.join(saved, "formula.npz"))
+values = model.evaluate(arrays["x"], arrays["y"], verbose=0, batch_size=16, return_dict=True)
+config = model.loss.get_config()
+print(json.dumps({"values": values, "config": config, "type": type(model.loss).__name__}))
+"""
+
+
+def formula_model():
+    program = lossdsl.library.source("huber")
+    loss = lossdsl.FormulaLoss(formula=program, delta=2.0)
+    metric = lossdsl.metric("abs(e)", name="formula_mae")
+    x, y, _ = data("huber")
+    return program, model_with(loss, 4, None, metrics=[metric]), x, y
+
+
+def test_formula_loss_reloads_with_only_lossdsl(tmp_path):
+    program, model, x, y = formula_model()
+    expected = model.evaluate(x, y, verbose=0, batch_size=16, return_dict=True)
+    model.save(tmp_path / "formula.keras")
+    np.savez(tmp_path / "formula.npz", x=x, y=y)
+    results = run_fresh(LOAD_FORMULA, str(tmp_path))
+    assert results["type"] == "FormulaLoss"
+    assert results["config"]["formula"] == program and results["config"]["delta"] == 2.0
+    assert set(results["values"]) == set(expected) and "formula_mae" in expected
+    for key, value in expected.items():
+        assert np.isclose(results["values"][key], value, rtol=1e-6), key
+
+
+def test_tampered_formula_fails_to_load(tmp_path):
+    _, model, _, _ = formula_model()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    tampered = tmp_path / "tampered.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(tampered, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(content)
+                config["compile_config"]["loss"]["config"]["formula"] = "abs(e"
+                content = json.dumps(config).encode()
+            target.writestr(item, content)
+    with pytest.raises(lossdsl.LossSyntaxError):
+        keras.models.load_model(tampered)
