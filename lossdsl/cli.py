@@ -128,7 +128,7 @@ def read_file(name: str) -> tuple[str, str]:
         return sys.stdin.read(), "<stdin>"
     path = Path(name)
     try:
-        return path.read_text(encoding="utf-8"), name
+        return path.read_text(encoding="utf-8-sig"), name
     except FileNotFoundError:
         raise _UsageError(f"no such file: {name}") from None
     except IsADirectoryError:

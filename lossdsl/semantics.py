@@ -94,8 +94,10 @@ class Resolved:
         return None
 
     def text(self, node: nodes.Node) -> str:
-        """The source text of a node."""
-        return self.source[node.span.start : node.span.end]
+        """The source text of a node, on one line (comments dropped, runs of white space as one space)."""
+        raw = self.source[node.span.start : node.span.end]
+        lines = [line.split("#", 1)[0].strip() for line in raw.splitlines()]
+        return " ".join(line for line in lines if line)
 
 
 def analyze(program: nodes.Program, source: str) -> Resolved:

@@ -323,6 +323,9 @@ def test_constant_arguments_fold(const, number):
 # ----------------------------------------------------------------- reductions, vector functions, onehot, lists
 
 R = sympy.symbols("r0:4")
+# Values the tensor functions (replaced by r0, r1, ...) take in the numeric checks.
+RS = (0.25, -1.5, 2.0, 0.75)
+R_VALUES = {r: sympy.Float(v) for r, v in zip(R, RS, strict=True)}
 
 
 def _unwrap(expr, classes):
@@ -428,26 +431,23 @@ def test_tensor_functions(src, classes, arg_refs, rest_ref, per_sample):
         if ref is None:
             continue
         assert len(inst.args) == 1
+        arg = inst.args[0].xreplace(R_VALUES)
         for t, p in POINTS:
-            env = {R[i]: sympy.Float(v) for i, v in enumerate((0.25, -1.5, 2.0, 0.75))}
-            arg = inst.args[0].xreplace(env)
-            got = value(arg, t, p)
-            assert close(got, ref(t, p, (0.25, -1.5, 2.0, 0.75))), (src, inst, t, p)
-    rs = (0.25, -1.5, 2.0, 0.75)
-    rest = rest.xreplace({R[i]: sympy.Float(v) for i, v in enumerate(rs)})
+            assert close(value(arg, t, p), ref(t, p, RS)), (src, inst, t, p)
+    rest = rest.xreplace(R_VALUES)
     for t, p in POINTS:
-        assert close(value(rest, t, p), rest_ref(t, p, rs)), (src, rest, t, p)
+        assert close(value(rest, t, p), rest_ref(t, p, RS)), (src, rest, t, p)
 
 
 def test_constant_tensors_compare_with_elements():
     # sum([1, 2]) is a constant but no SymPy number: max() must take it as it is.
     spec = lossdsl.compile("max(sum([1, 2]), y_pred) + minimum([0.5, 1], y_true)")
-    (vectors,) = [spec.expr.atoms(sf.Vector)]
-    assert {v.args for v in vectors} == {(1, 2), (0.5, 1)}
-    (total,), rest = _unwrap(spec.expr, [sf.ReduceSum])
-    rest = rest.subs(sf.Vector(sympy.Float(0.5), 1), sympy.Float(0.75))
+    assert {v.args for v in spec.expr.atoms(sf.Vector)} == {(1, 2), (0.5, 1)}
+    (total, vector), rest = _unwrap(spec.expr, [sf.ReduceSum, sf.Vector])
+    assert total.args == (sf.Vector(1, 2),) and vector.args == (0.5, 1)
+    rest = rest.xreplace({R[0]: sympy.Integer(3), R[1]: sympy.Float(0.75)})  # the sum, one entry of the list
     for t, p in POINTS:
-        assert close(value(rest.subs(R[0], 3), t, p), max(3, p) + min(0.75, t))
+        assert close(value(rest, t, p), max(3, p) + min(0.75, t))
 
 
 def test_normalize_structure():
