@@ -367,6 +367,12 @@ def test_options_are_keyword_only():
         emit_latex(spec.resolved, spec.symbolic, True)  # noqa: FBT003
 
 
+def test_gradient_with_huge_constants_prints_at_once():
+    # SymPy's Mul printer would simplify `-cosh(10^7 / e)^2` to place `exp(...)` in a fraction: minutes.
+    text = lossdsl.compile("erf(cosh(1e7 / e))").latex(gradient=True)
+    assert r"e^{- \cosh^{2}{\left(\frac{10000000}{y - \hat{y}}\right)}}" in text
+
+
 def test_shared_bindings_expand_inline():
     # Each binding doubles the expanded tree, up to the semantic size limit.
     lines = ["a0 = y_pred"] + [f"a{i} = a{i - 1} * a{i - 1}" for i in range(1, 14)]

@@ -703,10 +703,42 @@ class GradientPrinter(LatexPrinter):
         # As the loss prints numbers: `10^{-7}`, not `1.0 \cdot 10^{-7}`.
         return ("-" if value < 0 else "") + number_tex(f"{abs(value):.15g}").text
 
+    def _print_ExpOf(self, expr, exp=None):
+        return self._power(self._print(sp.exp(expr.args[0], evaluate=False)), exp, closed=False)
+
+    def _print_PowerOf(self, expr, exp=None):
+        return self._power(self._print(sp.Pow(*expr.args, evaluate=False)), exp, closed=False)
+
     def _print_Pow(self, expr, *args, **kwargs):
         if expr.base.is_Float:
             return paren(self._print(expr.base)) + "^{" + self._print(expr.exp) + "}"
         return super()._print_Pow(expr, *args, **kwargs)
+
+
+class ExpOf(sp.Function):
+    """`exp(z)` with a symbolic `z`, kept whole for printing (see `shield_powers`)."""
+
+    nargs = 1
+
+
+class PowerOf(sp.Function):
+    """`b^z` with a symbolic exponent `z`, kept whole for printing (see `shield_powers`)."""
+
+    nargs = 2
+
+
+def shield_powers(expr: sp.Basic) -> sp.Basic:
+    """`expr` with symbolic powers as inert heads that print the same.
+
+    SymPy's `LatexPrinter._print_Mul` asks `fraction(..., exact=True)` where
+    each factor goes, and for a power with a negative symbolic exponent that
+    runs `is_constant()`, which simplifies the exponent: with a large constant
+    inside (`exp(-cosh(10^7 / (y - \\hat{y}))^2)`, the derivative of
+    `erf(cosh(...))`) that never ends. Such a factor prints in the numerator
+    (`e^{-z}`) either way, so nothing changes but the time.
+    """
+    expr = expr.replace(lambda e: isinstance(e, sp.exp) and not e.args[0].is_number, lambda e: ExpOf(e.args[0]))
+    return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp))
 
 
 # Past this many nodes the gradient is printed as SymPy gives it (factoring costs time).
@@ -734,7 +766,7 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
     (`SymbolicLoss.core`), so it reads `\\sigma(\\hat{y}) (1 - \\sigma(\\hat{y}))`
     rather than in exponentials; it equals `SymbolicLoss.gradient()`.
     """
-    gradient = tidy(sp.diff(symbolic.core, Y_PRED))
+    gradient = shield_powers(tidy(sp.diff(symbolic.core, Y_PRED)))
     printer = GradientPrinter(NamePolicy(resolved), symbolic.params, display=display)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
