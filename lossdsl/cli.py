@@ -14,12 +14,19 @@ from pathlib import Path
 import lossdsl
 from lossdsl.errors import LossError
 
+# The choices of `plot --kind` and `docs --images` (lossdsl.plot.KINDS and
+# lossdsl.docs.IMAGE_FORMATS: those modules import matplotlib, so they load only when used).
+KINDS = ("regression", "positive", "probability", "logits")
+IMAGE_FORMATS = ("svg", "png")
+PLOT_FORMATS = (".png", ".svg")
+
 EXAMPLES = {
     "check": "lossdsl check -e 'abs(e)*0.5*(1+abs(e))'\n  lossdsl check huber.loss\n  cat huber.loss | lossdsl check -",
     "compile": "lossdsl compile huber.loss --name Huber -o huber_loss.py",
     "latex": "lossdsl latex -e 'mean(e^2)' --inline\n  lossdsl latex huber.loss --gradient",
-    "plot": "lossdsl plot huber.loss -o huber.png\n  lossdsl plot mse.loss huber.loss -o compare.svg",
-    "docs": "lossdsl docs losses/*.loss -o docs/losses.md",
+    "plot": "lossdsl plot huber.loss -o huber.png\n  lossdsl plot mse.loss huber.loss -o compare.svg\n"
+    "  lossdsl plot -e 'softplus(y_pred) - y_true * y_pred' --kind logits -o bce.png",
+    "docs": "lossdsl docs losses/*.loss -o docs/losses.md\n  lossdsl docs huber.loss -o huber.md --images png",
     "demo": "lossdsl demo",
 }
 DEMO_SOURCE = "# Penalized absolute error (seed 000)\nabs(e)*0.5*(1+abs(e))\n"
@@ -78,11 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub("plot", "plot losses and their gradients", program_input=False)
     p.add_argument("files", nargs="*", metavar="FILE", help=".loss files (- for standard input)")
     p.add_argument("-e", dest="programs", action="append", default=[], metavar="PROGRAM", help="a program text")
-    p.add_argument("-o", dest="output", required=True, metavar="OUT.(png|svg)")
+    p.add_argument("-o", dest="output", required=True, metavar="OUT.(png|svg)", help="the image to write")
+    p.add_argument(
+        "--kind",
+        choices=KINDS,
+        default=None,
+        help="the x axis: regression (against e), positive (against y_pred > 0), probability "
+        "(y_pred in (0, 1)) or logits; default: read from the program",
+    )
 
     p = sub("docs", "write a Markdown page for .loss files", program_input=False)
-    p.add_argument("files", nargs="+", metavar="FILE", help=".loss files")
-    p.add_argument("-o", dest="output", required=True, metavar="OUT.md")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".loss files (the file names name the losses)")
+    p.add_argument("-o", dest="output", required=True, metavar="OUT.md", help="the page to write")
+    p.add_argument(
+        "--images",
+        choices=IMAGE_FORMATS,
+        default="svg",
+        help="format of the plots written to OUT_files/ beside the page (default svg)",
+    )
 
     p = sub("demo", "compile the seed formula, train a small model with it, show what happened", False)
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
@@ -93,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_programs(sys.argv[1:] if argv is None else list(argv)))
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
@@ -104,11 +124,36 @@ def main(argv: list[str] | None = None) -> int:
     except LossError as err:
         print(str(err), file=sys.stderr)
         return 1
+    except _Rejected as err:
+        print(str(err), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
         print(f"lossdsl {args.command}: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+
+
+def _join_programs(argv: list[str]) -> list[str]:
+    """`-e PROGRAM` as `-e=PROGRAM` where the program starts with `-` (`-e '-y_true*log(y_pred)'`).
+
+    argparse would read such a program as an option and stop with a usage error.
+    """
+    joined, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-e" and i + 1 < len(argv) and _looks_like_program(argv[i + 1]):
+            joined.append("-e=" + argv[i + 1])
+            i += 2
+            continue
+        joined.append(arg)
+        i += 1
+    return joined
+
+
+def _looks_like_program(arg: str) -> bool:
+    """A leading `-` followed by something other than an option of this parser (`-o`, `--strict`)."""
+    return arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-e", "-o", "-h")
 
 
 def read_program(args) -> tuple[str, str]:
@@ -177,23 +222,56 @@ def cmd_latex(args) -> int:
     return 0
 
 
-def cmd_plot(args) -> int:
-    from lossdsl.plot import plot_losses
+def _compile_all(sources: list[tuple[str, str]]) -> list:
+    """Compile each (text, label); a rejected program prints its diagnostics, as `check` does, and stops."""
+    specs = []
+    for text, label in sources:
+        try:
+            specs.append(lossdsl.compile(text))
+        except LossError as err:
+            diagnostics = list(err.diagnostics) or [err.as_diagnostic()]
+            _print_diagnostics(diagnostics, text, label)
+            errors = sum(d.level == "error" for d in diagnostics)
+            raise _Rejected(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})") from None
+    return specs
 
+
+class _Rejected(Exception):
+    """A rejected program among several, its diagnostics printed already: exit 1."""
+
+
+def cmd_plot(args) -> int:
+    if Path(args.output).suffix.lower() not in PLOT_FORMATS:
+        raise _UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
     sources = [read_file(f) for f in args.files] + [(p, "<-e>") for p in args.programs]
     if not sources:
         raise _UsageError("give at least one FILE or -e PROGRAM")
-    specs = [lossdsl.compile(text) for text, _ in sources]
-    plot_losses(specs, args.output, labels=[label for _, label in sources])
+    specs = _compile_all(sources)
+    from lossdsl.plot import plot_losses
+
+    try:
+        plot_losses(specs, args.output, labels=[label for _, label in sources], kind=args.kind)
+    except LossError:
+        raise
+    except ValueError as err:
+        print(f"lossdsl plot: {err}", file=sys.stderr)
+        return 1
     print(f"wrote {args.output}")
     return 0
 
 
 def cmd_docs(args) -> int:
+    sources = [read_file(f) for f in args.files]
+    _compile_all(sources)
     from lossdsl.docs import write_docs
 
-    sources = [read_file(f) for f in args.files]
-    written = write_docs([(text, label) for text, label in sources], args.output)
+    try:
+        written = write_docs(sources, args.output, image_format=args.images)
+    except LossError:
+        raise
+    except ValueError as err:
+        print(f"lossdsl docs: {err}", file=sys.stderr)
+        return 1
     print(f"wrote {args.output} and {len(written) - 1} image(s)")
     return 0
 

@@ -111,5 +111,7 @@ class CompiledLoss:
         return f"$${self.latex(display=True)}$$"
 
     def _repr_markdown_(self) -> str:
-        head = f"**{self.name}**" + (f": {self.description}" if self.description else "")
-        return f"{head}\n\n$${self.latex(display=True)}$$\n"
+        from lossdsl.docs import paragraphs
+
+        blocks = [f"**{self.name}**", *paragraphs(self.description), f"$${self.latex(display=True)}$$"]
+        return "\n\n".join(blocks) + "\n"

@@ -1,0 +1,440 @@
+"""Plots of compiled losses: the loss and its gradient with respect to y_pred.
+
+Input: one or more `CompiledLoss` objects. Output: one PNG or SVG file (by
+the output's extension) with two panels, the loss and its gradient, one
+colour per loss. The values come from the generated Keras loss itself
+(`keras_loss().call` on small float32 tensors, gradients by
+`tf.GradientTape`), so the picture shows what users ship.
+
+The x axis depends on the kind of loss (`infer_kind` decides; `kind=`
+overrides):
+
+* "regression": against the error `e = y - y_hat` in [-3, 3], with y = 0
+  (so y_pred = -e); one curve per loss.
+* "positive": against y_pred in (0, 4], for y = 1 (solid) and y = 2
+  (dashed): losses on positive targets (rates, percentages, logarithms),
+  where y = 0 is a degenerate case.
+* "probability": against y_pred = p in (0, 1), for y = 1 (solid) and y = 0
+  (dashed). Programs over the last axis (reductions, vector functions,
+  `onehot`) get two classes: y_pred = [p, 1 - p], y_true one-hot (or class
+  ids for `onehot` programs), and "y = 1" means the first class is the true
+  one; the gradient is then the derivative along p.
+* "logits": against the logit z in [-6, 6], for y = 1 and y = 0; with two
+  classes y_pred = [z, 0] (so softmax gives sigmoid(z)).
+
+Non-finite values are left out of the curves; each panel's y range is
+clipped to the bulk of the values, so a gradient that blows up near 0 or 1
+runs off the panel instead of flattening the rest. Each legend entry shows
+the formula (`spec.latex(inline=True)` in mathtext), or the name when
+mathtext cannot parse it or it is too wide for the figure. SVG output is
+deterministic (fixed hash salt, no date), so it can be compared in tests.
+
+Limits: needs the TensorFlow backend of Keras (for `tf.GradientTape`);
+losses of different kinds share a figure only with `kind=` given.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+
+from lossdsl import nodes
+from lossdsl.functions import kind_of
+from lossdsl.semantics import SAMPLE
+
+__all__ = ["FORMATS", "KINDS", "Curve", "evaluate", "infer_kind", "legend_text", "plot_losses", "robust_limits"]
+
+KINDS = ("regression", "positive", "probability", "logits")
+FORMATS = (".png", ".svg")
+
+# Functions that read y_pred as logits (or scores) when applied to it directly.
+LOGIT_FUNCTIONS = frozenset({"sigmoid", "softmax", "log_softmax", "logsumexp", "softplus"})
+# Bundled losses whose program carries no signal `infer_kind` reads; keyed by name,
+# used only while the program text is the bundled one.
+BUNDLED_KINDS = {
+    "categorical_hinge": "logits",  # scores against one-hot labels
+    "cosine_similarity": "probability",  # a smooth curve on [p, 1 - p]; a step on [z, 0]
+    "dice": "probability",
+}
+
+# x grids: odd sizes, so that 0 (regression, logits) and 0.5 (probability) are on them.
+_POINTS = 201
+_GRIDS = {
+    "regression": (-3.0, 3.0),
+    "positive": (1e-3, 4.0),
+    "probability": (0.005, 0.995),
+    "logits": (-6.0, 6.0),
+}
+# The labels of the curves, and the y_true value each one stands for.
+_TARGETS = {
+    "regression": ((None, 0.0),),
+    "positive": (("$y = 1$", 1.0), ("$y = 2$", 2.0)),
+    "probability": (("$y = 1$", 1.0), ("$y = 0$", 0.0)),
+    "logits": (("$y = 1$", 1.0), ("$y = 0$", 0.0)),
+}
+_STYLES = ("-", "--")
+_X_LIMITS = {"probability": (0.0, 1.0), "positive": (0.0, 4.0)}
+_FIGSIZE = (10.0, 3.6)  # inches; each loss adds a legend line of _LEGEND_LINE
+_LEGEND_LINE = 0.4
+_LEGEND_SIZES = (9.0, 7.0)  # points: the formula's size, and a smaller one for long formulas
+_RC = {
+    "svg.hashsalt": "lossdsl",
+    "svg.fonttype": "path",
+    "path.simplify": False,  # which points survive simplification must not hang on rounding noise
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10.0,
+}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One curve of one loss: x values, the loss, the gradient, and which y_true it is for."""
+
+    x: np.ndarray
+    loss: np.ndarray
+    gradient: np.ndarray
+    target: str | None
+
+
+def infer_kind(spec) -> str:
+    """The kind of x axis that suits a compiled loss: one of KINDS.
+
+    Reads the program: `clip` of y_pred, `log(y_pred)`, `log(1 - y_pred)` or
+    `1 - y_pred` mean probabilities; `sigmoid`, `softmax`, `log_softmax`,
+    `logsumexp` or `softplus` of y_pred mean logits; `onehot` labels
+    without logits mean probabilities; a comparison of y_true with a constant
+    (labels such as `y_true == 0`) means scores, plotted as logits; a loss
+    that is a function of `e` alone is a regression loss; anything else is
+    plotted against positive y_pred.
+    """
+    from lossdsl import library
+
+    for name, kind in BUNDLED_KINDS.items():
+        if spec.source == library.source(name):
+            return kind
+    r = spec.resolved
+    every = list(nodes.walk(r.program))
+    calls = [n for n in every if isinstance(n, nodes.Call)]
+
+    def pred_only(node: nodes.Node) -> bool:
+        info = r.of(node)
+        return info.pred and not info.true
+
+    if (
+        any(c.func == "clip" and c.args and pred_only(c.args[0]) for c in calls)
+        or any(c.func == "log" and c.args and _probability_like(r, c.args[0]) for c in calls)
+        or any(_one_minus_pred(r, n) for n in every)
+    ):
+        return "probability"
+    if any(c.func in LOGIT_FUNCTIONS and c.args and pred_only(c.args[0]) for c in calls):
+        return "logits"
+    if r.uses_onehot:
+        return "probability"
+    if any(isinstance(n, nodes.Compare) and _label_test(r, n) for n in every):
+        return "logits"
+    if _function_of_e(spec.expr):
+        return "regression"
+    return "positive"
+
+
+def _deref(r, node: nodes.Node) -> nodes.Node:
+    """The value a binding reference stands for (followed through chains of bindings)."""
+    seen = 0
+    while isinstance(node, nodes.Name) and seen < 1000:
+        value = r.binding_value(node)
+        if value is None:
+            return node
+        node, seen = value, seen + 1
+    return node
+
+
+def _is_pred(r, node: nodes.Node) -> bool:
+    node = _deref(r, node)
+    return isinstance(node, nodes.Name) and r.refs.get(id(node)) == ("input", "y_pred")
+
+
+def _one_minus_pred(r, node: nodes.Node) -> bool:
+    """`1 - y_pred`, exactly."""
+    node = _deref(r, node)
+    return (
+        isinstance(node, nodes.Chain)
+        and node.kind == "add"
+        and node.ops == ("-",)
+        and isinstance(node.operands[0], nodes.Number)
+        and node.operands[0].value == 1
+        and _is_pred(r, node.operands[1])
+    )
+
+
+def _probability_like(r, node: nodes.Node) -> bool:
+    """y_pred, 1 - y_pred, or a clip of something that depends on y_pred alone."""
+    node = _deref(r, node)
+    if _is_pred(r, node) or _one_minus_pred(r, node):
+        return True
+    if isinstance(node, nodes.Call) and node.func == "clip" and node.args:
+        info = r.of(node.args[0])
+        return info.pred and not info.true
+    return False
+
+
+def _label_test(r, node: nodes.Compare) -> bool:
+    """A comparison of y_true with a constant (`y_true == 0`): y_true holds labels."""
+    left, right = r.of(node.left), r.of(node.right)
+    sides = ((left, right), (right, left))
+    return any(a.true and not a.pred and not b.pred and not b.true for a, b in sides)
+
+
+def _function_of_e(expr: sp.Expr) -> bool:
+    """True when the loss depends on y_true and y_pred only through y_true - y_pred."""
+    symbols = {s.name: s for s in expr.free_symbols if isinstance(s, sp.Symbol)}
+    y_true, y_pred = symbols.get("y_true"), symbols.get("y_pred")
+    if y_pred is None or y_true is None:
+        return False
+    error = sp.Dummy("e")
+    return y_pred not in expr.xreplace({y_true: y_pred + error}).free_symbols
+
+
+def _over_last_axis(spec) -> bool:
+    """True when the program works across the last axis (reductions, vector functions, onehot)."""
+    r = spec.resolved
+    for node in nodes.walk(r.program):
+        if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) in ("reduction", "vector", "labels"):
+            return True
+        if isinstance(node, nodes.Vector) or r.of(node).shape == SAMPLE:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate(spec, kind: str) -> list[Curve]:
+    """The curves of one loss for a kind of x axis, computed with its generated Keras loss."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"plotting needs Keras's TensorFlow backend (KERAS_BACKEND={keras.backend.backend()} is set)"
+        )
+    import tensorflow as tf
+
+    loss = spec.keras_loss()
+    lo, hi = _GRIDS[kind]
+    x = np.linspace(lo, hi, _POINTS)
+    two_classes = kind in ("probability", "logits") and _over_last_axis(spec)
+    ids = spec.resolved.uses_onehot
+    if ids and not two_classes:
+        raise ValueError(f"{_display_name(spec, None)} reads class ids (onehot): plot it as probability or logits")
+    curves = []
+    for target_label, target in _TARGETS[kind]:
+        # The variable differentiated: y_pred itself, or p / z of the two-class y_pred.
+        var = tf.constant(-x if kind == "regression" else x, dtype="float32")
+        if two_classes:
+            first = 0 if target == 1.0 else 1
+            y_true = np.full(len(x), first, "int32") if ids else np.eye(2, dtype="float32")[[first] * len(x)]
+        else:
+            y_true = np.full((len(x), 1), target, "float32")
+        with tf.GradientTape() as tape:
+            tape.watch(var)
+            if not two_classes:
+                y_pred = var[:, None]
+            elif kind == "probability":
+                y_pred = tf.stack([var, 1.0 - var], axis=-1)
+            else:
+                y_pred = tf.stack([var, tf.zeros_like(var)], axis=-1)
+            values = tf.reshape(loss.call(tf.constant(y_true), y_pred), [-1])
+        grads = tape.gradient(values, var)
+        grads = tf.zeros_like(var) if grads is None else grads
+        curves.append(Curve(x, _finite(values.numpy()), _finite(grads.numpy()), target_label))
+    return curves
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype="float64")
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def robust_limits(arrays: list[np.ndarray]) -> tuple[float, float] | None:
+    """A y range that holds the bulk of the values: the full range, unless a few values dwarf the rest.
+
+    Returns None when there is nothing finite to show.
+    """
+    values = np.concatenate([a[np.isfinite(a)] for a in arrays]) if arrays else np.array([])
+    if values.size == 0:
+        return None
+    full_lo, full_hi = float(values.min()), float(values.max())
+    lo, hi = (float(v) for v in np.quantile(values, [0.04, 0.96]))
+    span = hi - lo
+    if full_hi - full_lo <= 2.0 * span or span == 0.0:
+        lo, hi = full_lo, full_hi
+    else:
+        # Keep the whole side that does not run away.
+        if lo - full_lo <= 0.5 * span:
+            lo = full_lo
+        if full_hi - hi <= 0.5 * span:
+            hi = full_hi
+    if hi - lo < 1e-9 * max(1.0, abs(hi), abs(lo)):
+        pad = max(1.0, abs(hi)) * 0.1
+        return lo - pad, hi + pad
+    pad = 0.06 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def _display_name(spec, label: str | None) -> str | None:
+    """The name shown for a loss: a file's stem, None for programs given inline (`<-e>`, `<stdin>`)."""
+    if label is None:
+        return spec.name
+    if label.startswith("<") and label.endswith(">"):
+        return None
+    return Path(label).stem or label
+
+
+def legend_text(spec, label: str | None, max_width: float) -> tuple[str, float]:
+    """(text, font size) of a legend entry: `name: $formula$` in the largest of _LEGEND_SIZES that fits
+    within max_width points, or the name alone when mathtext cannot parse the formula or it fits in none.
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.mathtext import MathTextParser
+
+    name = _display_name(spec, label)
+    fallback = (name or spec.name, _LEGEND_SIZES[0])
+    try:
+        tex = spec.latex(inline=True)
+    except Exception:  # noqa: BLE001 - a name is always a usable label
+        return fallback
+    text = f"{name}: ${tex}$" if name else f"${tex}$"
+    parser = MathTextParser("path")
+    for size in _LEGEND_SIZES:
+        try:
+            width = parser.parse(text, dpi=72, prop=FontProperties(size=size)).width
+        except ValueError:
+            return fallback
+        if width <= max_width:
+            return text, size
+    return fallback
+
+
+_X_LABELS = {
+    "regression": r"error $e = y - \hat{y}$  (with $y = 0$)",
+    "positive": r"prediction $\hat{y}$",
+    "probability": r"probability $p$",
+    "logits": r"logit $z$",
+}
+
+
+def _x_label(kind: str, binary: bool, two_classes: bool) -> str:
+    if kind == "probability":
+        forms = ([r"$\hat{y} = p$"] if binary else []) + ([r"$\hat{y} = [p, 1 - p]$"] if two_classes else [])
+        return _X_LABELS[kind] + "  (" + " or ".join(forms) + ")"
+    if kind == "logits":
+        forms = ([r"$\hat{y} = z$"] if binary else []) + ([r"$\hat{y} = [z, 0]$"] if two_classes else [])
+        return _X_LABELS[kind] + "  (" + " or ".join(forms) + ")"
+    return _X_LABELS[kind]
+
+
+def _gradient_label(kind: str, binary: bool, two_classes: bool) -> str:
+    forms = [r"$\partial L / \partial \hat{y}$"] if binary else []
+    if two_classes:
+        forms.append({"probability": "$dL/dp$", "logits": "$dL/dz$"}[kind])
+    return " or ".join(forms)
+
+
+def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
+    """Write a figure of the losses and their gradients with respect to y_pred.
+
+    Args:
+        specs: CompiledLoss objects (one or more), drawn in one figure.
+        output: the file to write; its extension picks the format (.png or .svg).
+        labels: one label per loss (a file name shows as its stem; `<-e>` or
+            `<stdin>` shows the formula alone); default: the class names.
+        kind: the x axis, one of KINDS; default: `infer_kind` of each loss
+            (they must agree).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: an unknown format or kind, no losses, labels that do not
+            match, or losses of different kinds without `kind=`.
+    """
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"cannot write a plot as {output.name!r}: give a file name ending in .png or .svg")
+    specs = list(specs)
+    if not specs:
+        raise ValueError("nothing to plot: give at least one loss")
+    labels = [None] * len(specs) if labels is None else list(labels)
+    if len(labels) != len(specs):
+        raise ValueError(f"{len(labels)} labels for {len(specs)} losses")
+    if kind is None:
+        kinds = [infer_kind(s) for s in specs]
+        if len(set(kinds)) > 1:
+            listed = ", ".join(
+                f"{_display_name(s, lab) or 'formula'} ({k})" for s, lab, k in zip(specs, labels, kinds, strict=True)
+            )
+            raise ValueError(f"these losses need different x axes: {listed}; choose one with kind= (--kind)")
+        kind = kinds[0]
+    elif kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+
+    curves = [evaluate(s, kind) for s in specs]
+    over_axis = [kind in ("probability", "logits") and _over_last_axis(s) for s in specs]
+    _draw(specs, labels, curves, kind, binary=not all(over_axis), two_classes=any(over_axis), output=output)
+    return output
+
+
+def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> None:
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(_FIGSIZE[0], _FIGSIZE[1] + _LEGEND_LINE * len(specs)), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax_loss, ax_grad = fig.subplots(1, 2)
+        handles, sizes = [], []
+        max_width = _FIGSIZE[0] * 72 - 40
+        for i, (spec, label, loss_curves) in enumerate(zip(specs, labels, curves, strict=True)):
+            color = f"C{i % 10}"
+            for style, curve in zip(_STYLES, loss_curves, strict=False):
+                ax_loss.plot(curve.x, curve.loss, color=color, linestyle=style, linewidth=1.6)
+                ax_grad.plot(curve.x, curve.gradient, color=color, linestyle=style, linewidth=1.6)
+            text, size = legend_text(spec, label, max_width)
+            handles.append(Line2D([], [], color=color, linewidth=1.6, label=text))
+            sizes.append(size)
+        targets = [c.target for c in curves[0] if c.target]
+        for ax, attr, title in ((ax_loss, "loss", "loss"), (ax_grad, "gradient", "gradient")):
+            limits = robust_limits([getattr(c, attr) for cs in curves for c in cs])
+            if limits is not None:
+                ax.set_ylim(*limits)
+            ax.set_xlim(*_X_LIMITS.get(kind, (curves[0][0].x[0], curves[0][0].x[-1])))
+            ax.set_xlabel(_x_label(kind, binary, two_classes))
+            ax.set_title(title)
+            ax.axhline(0.0, color="0.4", linewidth=0.8, zorder=0)
+        ax_loss.set_ylabel("$L$")
+        ax_grad.set_ylabel(_gradient_label(kind, binary, two_classes))
+        if targets:
+            keys = [
+                Line2D([], [], color="0.25", linestyle=s, linewidth=1.6, label=t)
+                for s, t in zip(_STYLES, targets, strict=False)
+            ]
+            fig.legend(handles=keys, loc="outside upper center", ncols=len(keys), frameon=False)
+        legend = fig.legend(handles=handles, loc="outside lower center", ncols=1, frameon=False, fontsize=sizes[0])
+        for text, size in zip(legend.get_texts(), sizes, strict=True):
+            text.set_fontsize(size)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix.lower() == ".svg":
+            fig.savefig(output, format="svg", metadata={"Date": None})
+        else:
+            fig.savefig(output, format="png", dpi=100, metadata={"Software": None})

@@ -1,0 +1,299 @@
+"""The installed `lossdsl` console script, run as a subprocess from a temporary directory.
+
+Every subcommand (`check`, `compile`, `latex`, `plot`, `docs`, `demo`), `--version`
+and each `--help`, and every exit code: 0 success, 1 a rejected program (the
+caret on stderr) or a failed command, 2 a usage error or a missing file (named
+on stderr). No output ever holds a Python traceback. Standard input comes in
+through `-`. Only `plot`, `docs` and `demo` import TensorFlow (seconds per
+run), so they run a few times only. Also: the notebook displays of
+`CompiledLoss` (`_repr_latex_`, `_repr_markdown_`).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lossdsl
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+HUBER = lossdsl.library.source("huber")
+MSE = lossdsl.library.source("mean_squared_error")
+SUBCOMMANDS = ("check", "compile", "latex", "plot", "docs", "demo")
+
+
+def find_executable() -> str | None:
+    """The `lossdsl` script of the running interpreter's environment, else the one on PATH."""
+    here = Path(sys.executable).parent / ("lossdsl.exe" if os.name == "nt" else "lossdsl")
+    return str(here) if here.is_file() else shutil.which("lossdsl")
+
+
+EXECUTABLE = find_executable()
+pytestmark = pytest.mark.skipif(EXECUTABLE is None, reason="the lossdsl console script is not installed")
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Run `lossdsl ARGS` in tmp_path: returns (exit code, stdout, stderr); no output may hold a traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        proc = subprocess.run(
+            [EXECUTABLE, *args],
+            cwd=tmp_path,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert "Traceback" not in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+        return proc.returncode, proc.stdout, proc.stderr
+
+    (tmp_path / "huber.loss").write_text(HUBER, encoding="utf-8")
+    (tmp_path / "mse.loss").write_text(MSE, encoding="utf-8")
+    (tmp_path / "bad.loss").write_text("# bad\nx = e\nlgo(x)\n", encoding="utf-8")
+    return run
+
+
+# ---------------------------------------------------------------- version, help
+
+
+def test_version(cli):
+    assert cli("--version") == (0, f"lossdsl {lossdsl.__version__}\n", "")
+
+
+def test_help_lists_every_subcommand(cli):
+    code, out, err = cli("--help")
+    assert code == 0 and err == ""
+    for name in SUBCOMMANDS:
+        assert name in out
+    assert "example:" in out
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_help_of_each_subcommand_shows_an_example(cli, name):
+    code, out, err = cli(name, "--help")
+    assert code == 0 and err == ""
+    assert out.startswith(f"usage: lossdsl {name}")
+    assert f"example:\n  lossdsl {name}" in out
+
+
+# ---------------------------------------------------------------- check
+
+
+def test_check_accepts(cli):
+    code, out, err = cli("check", "huber.loss")
+    assert code == 0
+    assert out == "huber.loss: ok (0 warnings)\n"
+    assert "huber.loss:6:5: note: `abs(x)` has a kink" in err
+
+
+def test_check_rejects_with_a_caret(cli):
+    code, out, err = cli("check", "bad.loss")
+    assert code == 1 and out == ""
+    assert "bad.loss:3:1: error: unknown function `lgo`; did you mean `log`?" in err
+    assert "    lgo(x)\n    ^~~" in err
+    assert err.rstrip().endswith("bad.loss: rejected (1 error)")
+
+
+def test_check_reads_standard_input(cli):
+    assert cli("check", "-", stdin="e^2\n") == (0, "<stdin>: ok (0 warnings)\n", "")
+    code, _, err = cli("check", "-", stdin="y_true^2\n")
+    assert code == 1 and "<stdin>:1:1: error: the loss does not depend on y_pred" in err
+
+
+def test_check_strict(cli):
+    assert cli("check", "-e", "log(y_pred)")[0] == 0
+    code, _, err = cli("check", "--strict", "-e", "log(y_pred)")
+    assert code == 1 and "(an error under strict=True)" in err
+
+
+# ---------------------------------------------------------------- compile
+
+
+def test_compile_to_standard_output(cli):
+    code, out, err = cli("compile", "huber.loss", "--name", "Huber")
+    assert code == 0
+    module = ast.parse(out)
+    classes = [node.name for node in module.body if isinstance(node, ast.ClassDef)]
+    assert classes == ["Huber"]
+    assert "def call(self, y_true, y_pred):" in out and "import keras" in out
+
+
+def test_compile_default_name_and_stdin(cli):
+    code, out, _ = cli("compile", "-", stdin=MSE)
+    assert code == 0
+    assert "class FormulaLoss(keras.losses.Loss):" in out
+    ast.parse(out)
+
+
+def test_compile_to_a_file(cli, tmp_path):
+    code, out, err = cli("compile", "-e", "abs(e)*0.5*(1+abs(e))", "--name", "Seed", "-o", "seed_loss.py")
+    assert code == 0
+    assert out == "wrote seed_loss.py (class Seed)\n"
+    text = (tmp_path / "seed_loss.py").read_text(encoding="utf-8")
+    assert "class Seed(keras.losses.Loss):" in text
+    ast.parse(text)
+
+
+def test_compile_rejects(cli, tmp_path):
+    code, out, err = cli("compile", "bad.loss", "-o", "never.py")
+    assert code == 1 and out == ""
+    assert "3:1: error: unknown function `lgo`" in err and "^~~" in err
+    assert not (tmp_path / "never.py").exists()
+
+
+def test_compile_bad_class_name(cli):
+    code, out, err = cli("compile", "-e", "abs(e)", "--name", "class")
+    assert code == 1 and out == ""
+    assert "'class' cannot name a Python class" in err
+
+
+# ---------------------------------------------------------------- latex
+
+
+def test_latex(cli):
+    code, out, err = cli("latex", "-e", "mean(e^2)")
+    assert code == 0 and err == ""
+    assert r"\hat{y}" in out and r"\frac{1}{C}\sum_{c}" in out
+
+
+def test_latex_display_and_inline(cli):
+    code, out, _ = cli("latex", "huber.loss")
+    assert code == 0 and out.startswith(r"\begin{aligned}") and r"\begin{cases}" in out
+    assert cli("latex", "huber.loss", "--display")[1] == out
+    code, inline, _ = cli("latex", "huber.loss", "--inline")
+    assert code == 0
+    assert inline.count("\n") == 1 and r"\hat{y}" in inline and "aligned" not in inline
+
+
+def test_latex_gradient(cli):
+    code, out, _ = cli("latex", "-e", "e^2", "--gradient")
+    assert code == 0
+    assert out == "\\frac{\\partial L}{\\partial \\hat{y}} = 2 \\left(\\hat{y} - y\\right)\n"
+    code, out, _ = cli("latex", "huber.loss", "--gradient", "--inline")
+    assert code == 0 and out.startswith(r"\frac{\partial L}{\partial \hat{y}} = ") and "cases" not in out
+
+
+def test_a_program_starting_with_a_minus(cli):
+    code, out, _ = cli("latex", "-e", "-y_true*log(y_pred)")
+    assert (code, out) == (0, "-y \\log\\left(\\hat{y}\\right)\n")
+
+
+def test_latex_from_standard_input(cli):
+    code, out, _ = cli("latex", "-", "--inline", stdin="abs(e)\n")
+    assert (code, out) == (0, "\\left|y - \\hat{y}\\right|\n")
+
+
+# ---------------------------------------------------------------- usage errors and missing files
+
+USAGE = [
+    (),
+    ("frobnicate",),
+    ("check",),
+    ("check", "-e", "abs(e)", "huber.loss"),
+    ("compile", "--bogus", "huber.loss"),
+    ("latex", "huber.loss", "--inline", "--display"),
+    ("plot", "huber.loss"),
+    ("plot", "-o", "x.png"),
+    ("plot", "huber.loss", "-o", "x.gif"),
+    ("plot", "huber.loss", "--kind", "margin", "-o", "x.png"),
+    ("docs", "-o", "x.md"),
+    ("docs", "huber.loss", "--images", "gif", "-o", "x.md"),
+    ("demo", "--epochs", "three"),
+]
+
+
+@pytest.mark.parametrize("argv", USAGE, ids=[" ".join(a) or "<nothing>" for a in USAGE])
+def test_usage_errors_exit_2(cli, tmp_path, argv):
+    code, out, err = cli(*argv)
+    assert code == 2
+    assert out == ""
+    assert "error" in err or "give" in err or "cannot" in err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.md").exists()
+
+
+@pytest.mark.parametrize("command", ["check", "compile", "latex", "plot", "docs"])
+def test_a_missing_file_is_exit_2_and_named(cli, command):
+    extra = ("-o", "x.png") if command == "plot" else ("-o", "x.md") if command == "docs" else ()
+    code, out, err = cli(command, "nowhere.loss", *extra)
+    assert code == 2 and out == ""
+    assert err == f"lossdsl {command}: no such file: nowhere.loss\n"
+
+
+# ---------------------------------------------------------------- plot, docs, demo (these import TensorFlow)
+
+
+def test_plot_png(cli, tmp_path):
+    code, out, err = cli("plot", "huber.loss", "-o", "huber.png")
+    assert (code, out) == (0, "wrote huber.png\n"), err
+    assert (tmp_path / "huber.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_plot_two_files_and_a_program_to_svg(cli, tmp_path):
+    code, out, err = cli("plot", "mse.loss", "huber.loss", "-e", "log(cosh(e))", "-o", "cmp.svg")
+    assert (code, out) == (0, "wrote cmp.svg\n"), err
+    text = (tmp_path / "cmp.svg").read_text(encoding="utf-8")
+    assert text.startswith("<?xml") and "<svg" in text
+
+
+def test_plot_rejected_program_and_mixed_kinds_exit_1(cli, tmp_path):
+    code, out, err = cli("plot", "huber.loss", "bad.loss", "-o", "x.png")
+    assert code == 1 and out == ""
+    assert "bad.loss:3:1: error: unknown function `lgo`" in err and "^~~" in err
+    assert err.rstrip().endswith("bad.loss: rejected (1 error)")
+    code, out, err = cli("plot", "huber.loss", "-e", "-y_true*log(y_pred)", "-o", "x.png")
+    assert code == 1 and out == ""
+    assert err.startswith("lossdsl plot: these losses need different x axes: huber (regression), formula (probability)")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_docs(cli, tmp_path):
+    code, out, err = cli("docs", "mse.loss", "huber.loss", "-o", "site/losses.md")
+    assert (code, out) == (0, "wrote site/losses.md and 2 image(s)\n"), err
+    page = (tmp_path / "site" / "losses.md").read_text(encoding="utf-8")
+    assert page.index("## huber") < page.index("## mse")
+    assert "![huber: the loss and its gradient](losses_files/huber.svg)" in page
+    assert "| `delta` | $\\delta$ | `1.0` |" in page
+    assert (tmp_path / "site" / "losses_files" / "mse.svg").is_file()
+
+
+def test_docs_rejected_program_exit_1(cli, tmp_path):
+    code, out, err = cli("docs", "huber.loss", "bad.loss", "-o", "x.md")
+    assert code == 1 and out == ""
+    assert "bad.loss:3:1: error: unknown function `lgo`" in err
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_demo(cli):
+    code, out, err = cli("demo", "--epochs", "3")
+    assert code == 0, err
+    assert "== program" in out and "== generated Keras class (PenalizedAbsoluteError)" in out
+    assert "loss fell from" in out and "over 3 epochs" in out
+
+
+# ---------------------------------------------------------------- notebook display
+
+
+def test_repr_latex():
+    text = lossdsl.compile("abs(e)")._repr_latex_()
+    assert text.startswith("$$") and text.endswith("$$")
+    assert r"\left|y - \hat{y}\right|" in text
+
+
+def test_repr_markdown():
+    text = lossdsl.library.compile("huber")._repr_markdown_()
+    head, description, formula = text.split("\n\n")
+    assert head == "**Huber**"
+    assert description.startswith("Huber loss: 0.5 x^2 where |x| &lt;= delta")
+    assert formula.startswith("$$\\begin{aligned}") and formula.endswith("\\end{aligned}$$\n")
+    plain = lossdsl.compile("e^2 * 2")._repr_markdown_()
+    assert plain.split("\n\n")[0] == "**FormulaLoss**" and plain.count("$$") == 2

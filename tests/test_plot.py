@@ -1,0 +1,231 @@
+"""`lossdsl.plot`: the kind of x axis read from a program, the curves, the files written.
+
+The curves come from the generated Keras loss (`call` plus `tf.GradientTape`),
+so they are checked against closed forms: Huber and its gradient against e,
+binary cross-entropy against p, softmax cross-entropy on logits [z, 0].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lossdsl
+from lossdsl.plot import KINDS, evaluate, infer_kind, legend_text, plot_losses, robust_limits
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tensorflow")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+BUNDLED = {
+    "binary_crossentropy": "probability",
+    "binary_crossentropy_from_logits": "logits",
+    "binary_focal_crossentropy": "probability",
+    "categorical_crossentropy": "probability",
+    "categorical_crossentropy_from_logits": "logits",
+    "categorical_focal_crossentropy": "probability",
+    "categorical_generalized_cross_entropy": "probability",
+    "categorical_hinge": "logits",
+    "cosine_similarity": "probability",
+    "dice": "probability",
+    "hinge": "logits",
+    "huber": "regression",
+    "kl_divergence": "probability",
+    "log_cosh": "regression",
+    "mean_absolute_error": "regression",
+    "mean_absolute_percentage_error": "positive",
+    "mean_squared_error": "regression",
+    "mean_squared_logarithmic_error": "positive",
+    "penalized_absolute_error": "regression",
+    "poisson": "positive",
+    "poly1": "logits",
+    "sparse_categorical_crossentropy": "probability",
+    "sparse_categorical_crossentropy_from_logits": "logits",
+    "squared_hinge": "logits",
+    "tversky": "probability",
+    "weighted_mean_squared_error": "regression",
+}
+
+
+def test_every_bundled_loss_has_an_expected_kind():
+    assert set(BUNDLED) == set(lossdsl.library.names())
+    assert set(BUNDLED.values()) == set(KINDS)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_kind_of_bundled_losses(name):
+    assert infer_kind(lossdsl.library.compile(name)) == BUNDLED[name]
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("abs(e)*0.5*(1+abs(e))", "regression"),
+        ("sqrt(e^2 + 1) - 1", "regression"),
+        ("x = y_true - y_pred\nmean(x^2)", "regression"),
+        ("-(y_true*log(y_pred) + (1-y_true)*log(1-y_pred))", "probability"),
+        ("p = y_pred\n-y_true*log(p)", "probability"),
+        ("(y_pred - y_true)^2 * (1 - y_pred)", "probability"),
+        ("-(y_true*log(sigmoid(y_pred)) + (1-y_true)*log(1-sigmoid(y_pred)))", "logits"),
+        ("logsumexp(y_pred) - sum(y_true*y_pred)", "logits"),
+        ("1 - sum(onehot(y_true) * y_pred)", "probability"),
+        ("-sum(onehot(y_true) * log_softmax(y_pred))", "logits"),
+        ("maximum(1 - where(y_true == 0, -1, 1) * y_pred, 0)", "logits"),
+        ("(log1p(y_pred) - log1p(y_true))^2", "positive"),
+        ("y_pred - y_true*log(y_pred + eps)", "positive"),
+    ],
+)
+def test_kind_of_programs(source, kind):
+    assert infer_kind(lossdsl.compile(source)) == kind
+
+
+def test_a_changed_bundled_program_is_read_like_any_other():
+    source = lossdsl.library.source("dice") + "\n"
+    assert infer_kind(lossdsl.compile(source)) == "positive"
+
+
+# ---------------------------------------------------------------- curves
+
+
+def test_regression_curves_are_the_loss_against_e():
+    (curve,) = evaluate(lossdsl.library.compile("huber"), "regression")
+    e = curve.x
+    assert curve.target is None and e[0] == -3.0 and e[-1] == 3.0
+    np.testing.assert_allclose(curve.loss, np.where(abs(e) <= 1, 0.5 * e**2, abs(e) - 0.5), rtol=1e-5, atol=1e-6)
+    # y_pred = -e, so dL/dy_pred = -e inside the quadratic zone and -sign(e) outside.
+    np.testing.assert_allclose(curve.gradient, np.clip(-e, -1, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_probability_curves_for_both_labels():
+    one, zero = evaluate(lossdsl.library.compile("binary_crossentropy"), "probability")
+    p = one.x
+    assert (one.target, zero.target) == ("$y = 1$", "$y = 0$")
+    assert 0 < p[0] < p[-1] < 1
+    np.testing.assert_allclose(one.loss, -np.log(p), rtol=1e-4)
+    np.testing.assert_allclose(zero.loss, -np.log1p(-p), rtol=1e-4)
+    np.testing.assert_allclose(one.gradient, -1 / p, rtol=1e-3)
+    np.testing.assert_allclose(zero.gradient, 1 / (1 - p), rtol=1e-3)
+
+
+def test_two_class_programs_use_p_and_one_minus_p():
+    one, zero = evaluate(lossdsl.library.compile("categorical_crossentropy"), "probability")
+    np.testing.assert_allclose(one.loss, -np.log(one.x), rtol=1e-4)
+    np.testing.assert_allclose(zero.loss, -np.log1p(-zero.x), rtol=1e-4)
+    # Class ids for `onehot` programs give the same curves.
+    ids_one, ids_zero = evaluate(lossdsl.library.compile("sparse_categorical_crossentropy"), "probability")
+    np.testing.assert_allclose(ids_one.loss, one.loss, rtol=1e-4)
+    np.testing.assert_allclose(ids_zero.loss, zero.loss, rtol=1e-4)
+
+
+def test_two_class_logits_are_z_and_zero():
+    one, zero = evaluate(lossdsl.library.compile("categorical_crossentropy_from_logits"), "logits")
+    z = one.x
+    sigmoid = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(one.loss, np.logaddexp(0, -z), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(one.gradient, sigmoid - 1, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(zero.gradient, sigmoid, rtol=1e-4, atol=1e-6)
+
+
+def test_non_finite_values_are_left_out():
+    (curve,) = evaluate(lossdsl.compile("-(1 - y_true)*log(y_pred)"), "regression")
+    # y_true = 0 and y_pred = -e: log of 0 or of a negative number for e >= 0.
+    assert np.isnan(curve.loss[curve.x >= 0]).all()
+    assert np.isfinite(curve.loss[curve.x < 0]).all()
+
+
+def test_class_ids_need_two_classes():
+    spec = lossdsl.library.compile("sparse_categorical_crossentropy_from_logits")
+    with pytest.raises(ValueError, match=r"reads class ids \(onehot\): plot it as probability or logits"):
+        evaluate(spec, "regression")
+
+
+def test_robust_limits():
+    line = np.linspace(-6, 6, 101)
+    lo, hi = robust_limits([line])
+    assert lo < -6 and hi > 6 and hi - lo < 13.5
+    p = np.linspace(0.005, 0.995, 201)
+    lo, hi = robust_limits([-1 / p, 1 / (1 - p)])
+    assert -40 < lo < -5 and 5 < hi < 40
+    lo, hi = robust_limits([np.zeros(5)])
+    assert lo < 0 < hi
+    assert robust_limits([np.full(3, np.nan)]) is None
+
+
+# ---------------------------------------------------------------- legend
+
+
+def test_legend_shows_the_formula_after_the_name():
+    spec = lossdsl.library.compile("mean_squared_error")
+    assert legend_text(spec, "losses/mean_squared_error.loss", 600) == (
+        r"mean_squared_error: $\left(y - \hat{y}\right)^{2}$",
+        9.0,
+    )
+    assert legend_text(spec, "<-e>", 600) == (r"$\left(y - \hat{y}\right)^{2}$", 9.0)
+
+
+def test_long_formulas_shrink_then_give_way_to_the_name():
+    spec = lossdsl.library.compile("binary_focal_crossentropy")
+    text, size = legend_text(spec, "binary_focal_crossentropy.loss", 680)
+    assert text.startswith("binary_focal_crossentropy: $") and size == 7.0
+    assert legend_text(spec, "binary_focal_crossentropy.loss", 100) == ("binary_focal_crossentropy", 9.0)
+
+
+class _Unparsable:
+    name = "Odd"
+
+    def latex(self, **kwargs):
+        return r"\begin{cases} 1 & x \end{cases}"
+
+
+def test_formula_mathtext_cannot_parse_gives_the_name():
+    assert legend_text(_Unparsable(), "odd.loss", 600) == ("odd", 9.0)
+    assert legend_text(_Unparsable(), "<-e>", 600) == ("Odd", 9.0)
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_png(tmp_path):
+    out = plot_losses([lossdsl.library.compile("huber")], tmp_path / "huber.png")
+    assert out == tmp_path / "huber.png"
+    assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_svg_is_deterministic(tmp_path):
+    specs = [lossdsl.library.compile(n) for n in ("mean_squared_error", "huber", "log_cosh")]
+    first = plot_losses(specs, tmp_path / "a.svg").read_text(encoding="utf-8")
+    second = plot_losses(specs, tmp_path / "b.SVG").read_text(encoding="utf-8")
+    assert first == second
+    assert first.startswith("<?xml") and "<svg" in first
+    assert "<dc:date>" not in first
+
+
+def test_missing_folders_are_created(tmp_path):
+    out = plot_losses([lossdsl.compile("abs(e)")], tmp_path / "a" / "b" / "x.png", labels=["<-e>"])
+    assert out.is_file()
+
+
+@pytest.mark.parametrize("name", ["plot.pdf", "plot", "plot.png.txt"])
+def test_only_png_and_svg(tmp_path, name):
+    with pytest.raises(ValueError, match=r"give a file name ending in \.png or \.svg"):
+        plot_losses([lossdsl.compile("abs(e)")], tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+def test_losses_of_different_kinds_need_a_kind(tmp_path):
+    specs = [lossdsl.library.compile("huber"), lossdsl.library.compile("binary_crossentropy")]
+    labels = ["huber.loss", "bce.loss"]
+    with pytest.raises(ValueError, match=r"huber \(regression\), bce \(probability\); choose one with kind="):
+        plot_losses(specs, tmp_path / "x.png", labels)
+    assert plot_losses(specs, tmp_path / "x.png", labels, kind="probability").is_file()
+
+
+def test_bad_arguments(tmp_path):
+    spec = lossdsl.compile("abs(e)")
+    with pytest.raises(ValueError, match="unknown kind 'margin'"):
+        plot_losses([spec], tmp_path / "x.png", kind="margin")
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_losses([], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="2 labels for 1 losses"):
+        plot_losses([spec], tmp_path / "x.png", labels=["a", "b"])
