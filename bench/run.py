@@ -77,7 +77,7 @@ def timed_pairs(step_a, step_b, args, pairs: int, warmup: int = 3):
     for _ in range(pairs):
         ta.append(run_once(step_a, args))
         tb.append(run_once(step_b, args))
-    ratios = [a / b for a, b in zip(ta, tb)]
+    ratios = [a / b for a, b in zip(ta, tb, strict=True)]
     return statistics.median(ratios), statistics.median(ta), statistics.median(tb)
 
 
@@ -220,9 +220,7 @@ def markdown(result: dict) -> str:
             f"| **geometric mean** | **{summary['tf.function']['geomean']:.2f}** | **{summary['xla']['geomean']:.2f}** "
             f"| {summary['tf.function']['floor_geomean']:.2f} | {summary['xla']['floor_geomean']:.2f} |"
         )
-        lines.append(
-            f"| max | {summary['tf.function']['max']:.2f} | {summary['xla']['max']:.2f} | | |"
-        )
+        lines.append(f"| max | {summary['tf.function']['max']:.2f} | {summary['xla']['max']:.2f} | | |")
         lines.append("")
     comp = result["compile"]
     lines += [

@@ -32,8 +32,11 @@ def run_demo(epochs: int = 30, out=None) -> int:
     if spec.diagnostics:
         for d in spec.diagnostics:
             print(d.format(spec.source), file=out)
-    print(f"depends on y_pred: yes; dead terms: none; errors: 0; warnings: "
-          f"{sum(d.level == 'warning' for d in spec.diagnostics)}", file=out)
+    print(
+        f"depends on y_pred: yes; dead terms: none; errors: 0; warnings: "
+        f"{sum(d.level == 'warning' for d in spec.diagnostics)}",
+        file=out,
+    )
     print(f"SymPy:    L = {spec.expr}", file=out)
     print(f"gradient: dL/dy_pred = {spec.gradient()}", file=out)
 
@@ -47,8 +50,11 @@ def run_demo(epochs: int = 30, out=None) -> int:
     losses = _train(spec, epochs, out)
     first, last = losses[0], losses[-1]
     falling = last < first
-    print(f"loss fell from {first:.4f} to {last:.4f} over {len(losses)} epochs"
-          f" ({'falling' if falling else 'NOT falling'})", file=out)
+    print(
+        f"loss fell from {first:.4f} to {last:.4f} over {len(losses)} epochs"
+        f" ({'falling' if falling else 'NOT falling'})",
+        file=out,
+    )
     return 0 if falling else 1
 
 

@@ -203,8 +203,7 @@ class _Analyzer:
             use = self.used[name].span
             self.error(
                 LossNameError,
-                f"`{name}` is rebound after its use on line {use.line} as the builtin;"
-                " rebind it before its first use",
+                f"`{name}` is rebound after its use on line {use.line} as the builtin; rebind it before its first use",
                 st.name_span,
             )
             return False
@@ -259,7 +258,7 @@ class _Analyzer:
 
     def conditions(self, node, operands, what: str) -> Info:
         infos = [self.visit(o) for o in operands]
-        for operand, info in zip(operands, infos):
+        for operand, info in zip(operands, infos, strict=True):
             if info.ok and info.kind != "condition":
                 self.error(LossTypeError, f"{what} joins conditions such as `a > b`, not numbers", operand)
         merged = _merge(infos)
@@ -273,7 +272,7 @@ class _Analyzer:
             return UNKNOWN
         infos = [self.visit(item) for item in node.items]
         ok = all(i.ok for i in infos)
-        for item, info in zip(node.items, infos):
+        for item, info in zip(node.items, infos, strict=True):
             if not info.ok:
                 continue
             if info.kind == "condition":
@@ -500,15 +499,13 @@ class _Analyzer:
         if size > MAX_TREE_SIZE:
             self.error(
                 LossLimitError,
-                f"the loss holds {size:,} operations once its bindings are substituted;"
-                f" the limit is {MAX_TREE_SIZE:,}",
+                f"the loss holds {size:,} operations once its bindings are substituted; the limit is {MAX_TREE_SIZE:,}",
                 result,
             )
 
 
 _CONDITION_AS_NUMBER = (
-    "a condition cannot be used as a number; conditions stand only as the first argument of"
-    " where(condition, a, b)"
+    "a condition cannot be used as a number; conditions stand only as the first argument of where(condition, a, b)"
 )
 
 

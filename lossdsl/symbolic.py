@@ -229,7 +229,7 @@ class _Translator:
     def visit_Chain(self, node: nodes.Chain) -> sp.Expr:
         values = [self.visit(o) for o in node.operands]
         parts = [values[0]]
-        for op, operand, value in zip(node.ops, node.operands[1:], values[1:]):
+        for op, operand, value in zip(node.ops, node.operands[1:], values[1:], strict=True):
             if op == "+" or op == "*":
                 parts.append(value)
             elif op == "-":

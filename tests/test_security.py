@@ -42,8 +42,11 @@ def audit(text: str, filename: str = "<module>") -> list[str]:
                 found.append(f"{filename}:{node.lineno}: call to {name}")
             elif name == "compile" and bare and "compile" not in defined and "compile" not in imported_names:
                 found.append(f"{filename}:{node.lineno}: call to the builtin compile")
-            elif name == "S" and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
-                node.args[0].value, str
+            elif (
+                name == "S"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
             ):
                 found.append(f"{filename}:{node.lineno}: S() of a string parses it")
             elif name in LOADER_CALLS and not loader_ok:

@@ -97,7 +97,7 @@ class _Ranges:
 
     def range_Chain(self, node: nodes.Chain) -> Interval:
         result = self.range(node.operands[0])
-        for op, operand in zip(node.ops, node.operands[1:]):
+        for op, operand in zip(node.ops, node.operands[1:], strict=True):
             value = self.range(operand)
             if op == "+":
                 result = iv.add(result, value)

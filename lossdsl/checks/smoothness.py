@@ -110,7 +110,7 @@ class _Difference:
 
 def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference):
     """A (y_true, y_pred, |jump|) on the boundary gap == 0 where diff is not 0, or None."""
-    env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values())}
+    env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
     if Y_PRED not in gap.free_symbols:
         return None
     axis, other = Y_PRED, Y_TRUE
@@ -131,7 +131,8 @@ def _roots(gap: _Difference, axis: sp.Symbol, env: dict) -> list[float]:
         env[axis] = x
         values.append(gap.at(env))
     roots = []
-    for (x0, g0), (x1, g1) in zip(zip(_GRID, values), zip(_GRID[1:], values[1:])):
+    points = list(zip(_GRID, values, strict=True))
+    for (x0, g0), (x1, g1) in zip(points, points[1:], strict=False):
         if not (math.isfinite(g0) and math.isfinite(g1)):
             continue
         if g0 == 0:

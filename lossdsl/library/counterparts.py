@@ -129,9 +129,7 @@ COUNTERPARTS: dict[str, Counterpart] = {
     "huber/delta": Counterpart("huber", real, real, {"delta": 2.5}, {"delta": 2.5}),
     "categorical_crossentropy": Counterpart("categorical_crossentropy", one_hot, probabilities),
     "categorical_crossentropy/soft": Counterpart("categorical_crossentropy", probabilities, probabilities),
-    "categorical_crossentropy_from_logits": Counterpart(
-        "categorical_crossentropy", one_hot, logits, {}, _LOGITS
-    ),
+    "categorical_crossentropy_from_logits": Counterpart("categorical_crossentropy", one_hot, logits, {}, _LOGITS),
     "sparse_categorical_crossentropy": Counterpart("sparse_categorical_crossentropy", class_ids, probabilities),
     "sparse_categorical_crossentropy_from_logits": Counterpart(
         "sparse_categorical_crossentropy", class_ids, logits, {}, _LOGITS
@@ -150,7 +148,11 @@ COUNTERPARTS: dict[str, Counterpart] = {
     ),
     "categorical_focal_crossentropy": Counterpart("categorical_focal_crossentropy", one_hot, probabilities),
     "categorical_focal_crossentropy/params": Counterpart(
-        "categorical_focal_crossentropy", one_hot, probabilities, {"gamma": 3.0, "alpha": 0.3}, {"gamma": 3.0, "alpha": 0.3}
+        "categorical_focal_crossentropy",
+        one_hot,
+        probabilities,
+        {"gamma": 3.0, "alpha": 0.3},
+        {"gamma": 3.0, "alpha": 0.3},
     ),
     "kl_divergence": Counterpart("kl_divergence", probabilities, probabilities),
     "poisson": Counterpart("poisson", positive, rates),
