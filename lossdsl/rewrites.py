@@ -73,7 +73,7 @@ class Rewriter:
             result = expr
         else:
             args = [self.rewrite(a) for a in expr.args]
-            rebuilt = expr.func(*args) if any(a is not b for a, b in zip(args, expr.args)) else expr
+            rebuilt = expr.func(*args) if any(a is not b for a, b in zip(args, expr.args, strict=True)) else expr
             result = self.rule(rebuilt)
         self._done[expr] = result
         return result

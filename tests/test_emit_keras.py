@@ -48,13 +48,20 @@ PROGRAMS = {
     "conditions": "x = sum(y_pred)\nc = x > 1\nwhere(c and y_true > 0, e^2, e)",
     "not": "c = y_pred > 1 and y_true > 0\nd = not c\nwhere(d, e^2, e) + where(c or y_pred < -1, 1, 0) * y_pred",
     "mixed_forms": "s = sum(y_pred)\ns + sum(y_pred / s)",
-    "keywords": "lambda = abs(e)\nclass = lambda^2\nkeras = class + 1\nself = keras * 2\nlen = self\nl = len + 1\nl + lambda",
+    "keywords": "lambda = abs(e)\nclass = lambda^2\nkeras = class + 1\nself = keras * 2\nlen = self\nl = len + 1"
+    "\nl + lambda",
     "odd_params": "param call = 2\nparam _x = 1\nparam l = 0.5\ncall * pi * e^2 + _x*exp(-call)*y_pred + l*y_pred^2",
     "maxmin": "max(e, 0, y_pred) + min(y_pred, 1) + max(y_pred) - min(e) + maximum(e, 2) - minimum(y_pred, -1)",
     "powers": "abs(e)^3 + abs(e)^0.5 + 1/(1+y_pred^2) + 2^y_pred + abs(y_pred)^-2.5 + sqrt(abs(e) + 1)",
     "functions": "sin(e) + cos(e) + tan(e) + sinh(e) + cosh(e) + tanh(e) + arctan(e) + erf(e) + relu(e)"
     " + softplus(e) + clip(y_pred, -1, 1) + arcsin(clip(y_pred, -0.5, 0.5)) + arccos(clip(y_pred, -0.5, 0.5))",
     "reductions": "mean(e^2) + logsumexp(y_pred) + max(y_pred) - min(y_pred) + sum(normalize(y_pred) * y_true)",
+    # SymPy folds these to reductions of constants and to boolean constants inside conditions
+    "folded": "param k = 0.75\nb0 = y_pred - y_pred\nmean(y_pred * b0) + y_pred^2 + sum(k*(y_pred-y_pred)+k)"
+    " + max(softmax(y_pred*0))",
+    "boolean_constants": "where(where(y_true > y_pred, y_true, y_pred) > where(y_pred > y_pred, y_pred, y_pred),"
+    " where(y_true > y_pred, y_true, y_pred), y_pred) + y_pred * y_pred",
+    "simplified_to_per_sample": "cos(e / e) * max(maximum(e, 0.5))",
     "long": "abs(e)*0.5*(1+abs(e)) + sin(y_pred)*cos(y_true)*tanh(e)*sigmoid(y_pred*y_true)"
     " + exp(-y_pred^2)*log(1+y_pred^2)*arctan(e)/(1+abs(e)+square(y_pred)) - erf(e)"
     " + sum(y_true*log_softmax(y_pred))*exp(-abs(e))/(2 + sum(abs(y_pred))) + y_pred^4 - y_true^3*y_pred",
@@ -478,7 +485,7 @@ ORACLE = {
 def oracle(spec, y_true, y_pred, params):
     """The per-sample loss of `spec`, evaluated node by node from its SymPy core form in float64 NumPy."""
     width = y_pred.shape[-1]
-    env = {Y_TRUE: y_true, Y_PRED: y_pred, **dict(zip(spec.symbolic.params.values(), params))}
+    env = {Y_TRUE: y_true, Y_PRED: y_pred, **dict(zip(spec.symbolic.params.values(), params, strict=True))}
 
     def value(expr):
         if expr in env:
@@ -494,7 +501,10 @@ def oracle(spec, y_true, y_pred, params):
             return bool(expr)
         if expr.is_number and not expr.has(sf.Vector, sf.TensorFunction):
             return float(expr)
-        return ORACLE[type(expr)](*[value(a) for a in expr.args])
+        args = [value(a) for a in expr.args]
+        if isinstance(expr, sf.TensorFunction) and np.ndim(args[0]) == 0:
+            args[0] = np.broadcast_to(args[0], y_pred.shape)  # a constant spread over the last axis
+        return ORACLE[type(expr)](*args)
 
     with np.errstate(all="ignore"):
         result = np.broadcast_to(value(spec.symbolic.core), y_pred.shape)
@@ -518,7 +528,7 @@ def assert_matches_oracle(spec, seed=0):
         y_true = rng.uniform(0.1, 0.9, (3, width))
     params = [v + 0.125 for v in spec.params.values()]
     expected = oracle(spec, y_true, y_pred, params)
-    obj = spec.keras_loss(**{p: v for p, v in zip(spec.params, params)})
+    obj = spec.keras_loss(**{p: v for p, v in zip(spec.params, params, strict=True)})
     got = keras.ops.convert_to_numpy(obj.call(y_true.astype("float32"), y_pred.astype("float32")))
     assert got.shape == expected.shape
     finite = np.isfinite(expected) & (np.abs(expected) < 1e30)
@@ -560,7 +570,7 @@ def safe_programs(draw):
         if kind == 4:
             return f"{draw(st.sampled_from(VECTOR))}(y_pred + {a})"
         if kind == 5:
-            return f"where({a} > {b}, {a}, y_pred)"
+            return f"where(y_pred * {a} > {b}, {a}, y_pred)"
         if kind == 6:
             return f"{draw(st.sampled_from(['maximum', 'minimum']))}({a}, {b})"
         return f"clip({a}, -1, 1)"
@@ -573,7 +583,8 @@ def safe_programs(draw):
     return "\n".join(lines)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: the same examples every run, so that a failure is reproducible (and never flaky).
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(safe_programs())
 def test_random_programs_compute_their_formula(program):
     keras = pytest.importorskip("keras")  # noqa: F841 - the oracle comparison runs Keras

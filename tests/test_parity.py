@@ -1,5 +1,8 @@
 """Parity: every bundled loss with a Keras counterpart against that Keras function.
 
+The pairs and their data come from `lossdsl.library.counterparts` (shared with the
+benchmark, so what is benchmarked is what is proven equal).
+
 Each loss is compared on data from its domain (probabilities including values
 at and beyond 0 and 1, one-hot and soft labels, integer class ids, {-1, 1} and
 {0, 1} labels, logits up to +-200, regression targets near 0): per-sample
@@ -20,6 +23,17 @@ import numpy as np
 import pytest
 
 import lossdsl
+from lossdsl.library.counterparts import (
+    COUNTERPARTS,
+    NO_COUNTERPART,
+    binary,
+    library_name,
+    logits,
+    one_hot,
+    probabilities,
+    real,
+    soft,
+)
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
@@ -34,149 +48,10 @@ def _rng():
     return np.random.default_rng(20240611)
 
 
-def probabilities(rng, extreme=True):
-    """Rows that sum to 1; some are sharp enough that entries fall below eps or above 1 - eps."""
-    scale = rng.choice([0.5, 3.0, 40.0], size=(B, 1))
-    p = tf.nn.softmax(rng.normal(size=(B, C)) * scale).numpy()
-    if extreme:
-        p[0] = [1.0, 0.0, 0.0, 0.0, 0.0]
-        p[1] = [1 - 4e-8, 1e-8, 1e-8, 1e-8, 1e-8]
-    return p.astype("float32")
-
-
-def unit_interval(rng):
-    """Values in [0, 1], with 0, 1 and values within 1e-8 of them."""
-    p = rng.uniform(0, 1, (B, C))
-    p[0] = [0.0, 1.0, 1e-8, 1 - 1e-8, 0.5]
-    p[1] = [1e-6, 1 - 1e-6, 1e-3, 0.999, 1e-30]
-    return p.astype("float32")
-
-
-def one_hot(rng):
-    return np.eye(C, dtype="float32")[rng.integers(0, C, B)]
-
-
-def binary(rng):
-    return rng.integers(0, 2, (B, C)).astype("float32")
-
-
-def signs(rng):
-    return 2 * binary(rng) - 1
-
-
-def class_ids(rng):
-    return rng.integers(0, C, B).astype("int64")
-
-
-def logits(rng):
-    x = rng.normal(size=(B, C)) * rng.choice([0.1, 3.0, 60.0], size=(B, 1))
-    x[0] = [200.0, -200.0, 0.25, 150.0, -150.0]
-    x[1] = [-200.0, -200.0, -200.0, 200.0, 200.0]
-    return x.astype("float32")
-
-
-def real(rng):
-    x = rng.normal(size=(B, C)) * rng.choice([1e-4, 1.0, 30.0], size=(B, 1))
-    x[0] = [0.0, 1e-7, -1e-7, 5.0, -5.0]
-    return x.astype("float32")
-
-
-def positive(rng):
-    x = rng.uniform(0, 5, (B, C))
-    x[0] = [0.0, 1e-7, 1e-3, 100.0, 3.0]
-    return x.astype("float32")
-
-
-def rates(rng):
-    x = rng.uniform(1e-3, 5, (B, C))
-    x[0] = [1e-6, 1e-3, 0.0, 50.0, 3.0]
-    return x.astype("float32")
-
-
-def soft(rng):
-    return rng.uniform(0, 1, (B, C)).astype("float32")
-
-
-# name in the library -> (Keras function, y_true maker, y_pred maker, lossdsl params, Keras kwargs)
-CASES = {
-    "mean_squared_error": (L.mean_squared_error, real, real),
-    "mean_absolute_error": (L.mean_absolute_error, real, real),
-    "mean_absolute_percentage_error": (L.mean_absolute_percentage_error, real, real),
-    "mean_squared_logarithmic_error": (L.mean_squared_logarithmic_error, positive, positive),
-    "hinge/signs": (L.hinge, signs, real),
-    "hinge/binary": (L.hinge, binary, real),
-    "squared_hinge/signs": (L.squared_hinge, signs, real),
-    "squared_hinge/binary": (L.squared_hinge, binary, real),
-    "categorical_hinge": (L.categorical_hinge, one_hot, real),
-    "log_cosh": (L.log_cosh, real, real),
-    "huber": (L.huber, real, real),
-    "huber/delta": (L.huber, real, real, {"delta": 2.5}, {"delta": 2.5}),
-    "categorical_crossentropy": (L.categorical_crossentropy, one_hot, probabilities),
-    "categorical_crossentropy/soft": (L.categorical_crossentropy, probabilities, probabilities),
-    "categorical_crossentropy_from_logits": (L.categorical_crossentropy, one_hot, logits, {}, {"from_logits": True}),
-    "sparse_categorical_crossentropy": (L.sparse_categorical_crossentropy, class_ids, probabilities),
-    "sparse_categorical_crossentropy_from_logits": (
-        L.sparse_categorical_crossentropy,
-        class_ids,
-        logits,
-        {},
-        {"from_logits": True},
-    ),
-    "binary_crossentropy": (L.binary_crossentropy, binary, unit_interval),
-    "binary_crossentropy/soft": (L.binary_crossentropy, soft, unit_interval),
-    "binary_crossentropy_from_logits": (L.binary_crossentropy, binary, logits, {}, {"from_logits": True}),
-    "binary_crossentropy_from_logits/soft": (L.binary_crossentropy, soft, logits, {}, {"from_logits": True}),
-    "binary_focal_crossentropy": (L.binary_focal_crossentropy, binary, unit_interval),
-    "binary_focal_crossentropy/params": (
-        L.binary_focal_crossentropy,
-        binary,
-        unit_interval,
-        {"gamma": 3.0, "alpha": 0.3, "apply_class_balancing": 1.0},
-        {"gamma": 3.0, "alpha": 0.3, "apply_class_balancing": True},
-    ),
-    "categorical_focal_crossentropy": (L.categorical_focal_crossentropy, one_hot, probabilities),
-    "categorical_focal_crossentropy/params": (
-        L.categorical_focal_crossentropy,
-        one_hot,
-        probabilities,
-        {"gamma": 3.0, "alpha": 0.3},
-        {"gamma": 3.0, "alpha": 0.3},
-    ),
-    "kl_divergence": (L.kl_divergence, probabilities, probabilities),
-    "poisson": (L.poisson, positive, rates),
-    "cosine_similarity": (L.cosine_similarity, real, real),
-    "dice": (L.dice, binary, unit_interval, {}, {"axis": -1}),
-    "tversky": (L.tversky, binary, unit_interval, {}, {"axis": -1}),
-    "tversky/params": (
-        L.tversky,
-        binary,
-        unit_interval,
-        {"alpha": 0.3, "beta": 0.7},
-        {"alpha": 0.3, "beta": 0.7, "axis": -1},
-    ),
-    "categorical_generalized_cross_entropy": (
-        L.categorical_generalized_cross_entropy,
-        class_ids,
-        lambda rng: probabilities(rng, extreme=False),
-        {},
-        {"q": 0.5},
-    ),
-    "categorical_generalized_cross_entropy/q": (
-        L.categorical_generalized_cross_entropy,
-        class_ids,
-        lambda rng: probabilities(rng, extreme=False),
-        {"q": 0.7},
-        {"q": 0.7},
-    ),
-}
-
-# Library losses without a Keras counterpart.
-NO_COUNTERPART = {"penalized_absolute_error", "weighted_mean_squared_error", "poly1"}
-
-
 def test_every_library_loss_is_compared():
-    compared = {key.split("/")[0] for key in CASES}
+    compared = {library_name(key) for key in COUNTERPARTS}
     assert compared | NO_COUNTERPART == set(lossdsl.library.names())
+    assert not compared & NO_COUNTERPART
 
 
 def values_and_gradients(fn, y_true, y_pred):
@@ -199,19 +74,19 @@ def assert_parity(ours, reference, y_true, y_pred):
     np.testing.assert_allclose(gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
-@pytest.mark.parametrize("key", sorted(CASES))
+@pytest.mark.parametrize("key", sorted(COUNTERPARTS))
 def test_library_loss_matches_keras(key):
-    reference, make_true, make_pred, *rest = CASES[key]
-    params, keras_kwargs = (rest + [{}, {}])[:2] if rest else ({}, {})
+    case = COUNTERPARTS[key]
+    reference = getattr(L, case.keras_name)
     rng = _rng()
-    y_true, y_pred = make_true(rng), make_pred(rng)
-    ours = lossdsl.library.compile(key.split("/")[0]).keras_loss(**params)
-    assert_parity(ours.call, lambda t, p: reference(t, p, **keras_kwargs), y_true, y_pred)
+    y_true, y_pred = case.make_true(rng, B, C), case.make_pred(rng, B, C)
+    ours = lossdsl.library.compile(library_name(key)).keras_loss(**case.params)
+    assert_parity(ours.call, lambda t, p: reference(t, p, **case.keras_kwargs), y_true, y_pred)
 
 
 def test_reduction_and_sample_weight_match_keras_classes():
     rng = _rng()
-    y_true, y_pred = real(rng), real(rng)
+    y_true, y_pred = real(rng, B, C), real(rng, B, C)
     weights = rng.uniform(0, 2, B).astype("float32")
     for reduction in ("sum_over_batch_size", "sum", None):
         ours = lossdsl.library.compile("huber").keras_loss(delta=2.5, reduction=reduction)
@@ -226,7 +101,7 @@ NAIVE_CCE = "-sum(y_true*log(softmax(y_pred)))"
 @pytest.mark.parametrize("labels", [binary, soft])
 def test_naive_binary_crossentropy_on_logits_is_stable(labels):
     rng = _rng()
-    y_true, y_pred = labels(rng), logits(rng)
+    y_true, y_pred = labels(rng, B, C), logits(rng, B, C)
     assert np.abs(y_pred).max() == 200.0
     ours = lossdsl.compile(NAIVE_BCE).keras_loss()
     assert_parity(ours.call, lambda t, p: L.binary_crossentropy(t, p, from_logits=True), y_true, y_pred)
@@ -235,14 +110,14 @@ def test_naive_binary_crossentropy_on_logits_is_stable(labels):
 @pytest.mark.parametrize("labels", [one_hot, probabilities])
 def test_naive_categorical_crossentropy_on_logits_is_stable(labels):
     rng = _rng()
-    y_true, y_pred = labels(rng), logits(rng)
+    y_true, y_pred = labels(rng, B, C), logits(rng, B, C)
     ours = lossdsl.compile(NAIVE_CCE).keras_loss()
     assert_parity(ours.call, lambda t, p: L.categorical_crossentropy(t, p, from_logits=True), y_true, y_pred)
 
 
 def test_losses_without_counterpart_follow_their_formulas():
     rng = _rng()
-    y_true, y_pred = real(rng), real(rng)
+    y_true, y_pred = real(rng, B, C), real(rng, B, C)
     e = y_true - y_pred
     penalized = lossdsl.library.compile("penalized_absolute_error").keras_loss().call(y_true, y_pred)
     np.testing.assert_allclose(penalized, np.mean(np.abs(e) * 0.5 * (1 + np.abs(e)), axis=-1), rtol=1e-5)
@@ -250,7 +125,7 @@ def test_losses_without_counterpart_follow_their_formulas():
     weighted = lossdsl.library.compile("weighted_mean_squared_error").keras_loss().call(two_true, two_pred)
     expected = 0.3 * (two_true[:, 0] - two_pred[:, 0]) ** 2 + 0.7 * (two_true[:, 1] - two_pred[:, 1]) ** 2
     np.testing.assert_allclose(weighted, expected, rtol=1e-5)
-    labels, scores = one_hot(rng), logits(rng)
+    labels, scores = one_hot(rng, B, C), logits(rng, B, C)
     poly = lossdsl.library.compile("poly1").keras_loss(epsilon=2.0)
     ce = L.categorical_crossentropy(labels, scores, from_logits=True).numpy()
     p_t = np.sum(labels * tf.nn.softmax(scores).numpy(), axis=-1)

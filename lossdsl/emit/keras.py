@@ -357,7 +357,8 @@ class _CallBody:
         elif isinstance(expr, sf.Vector):
             shape = VECTOR
         elif isinstance(expr, sf.REDUCTIONS):
-            shape = SAMPLE if self.shape(expr.args[0]) == ELEM else CONST
+            # A constant argument (SymPy may fold `y_pred - y_pred` to 0) is spread over y_pred's shape.
+            shape = CONST if self.shape(expr.args[0]) == VECTOR else SAMPLE
         elif not expr.args:
             shape = CONST
         else:
@@ -413,7 +414,9 @@ class _CallBody:
             statements += self.pending + [f"{local.name} = {code.text}"]
             self.pending = []
         shape = self.shape(self.result)
-        if shape not in (SAMPLE, ELEM) or (self.spec.per_sample and shape != SAMPLE):
+        if shape in (CONST, VECTOR):
+            raise KerasEmitError(f"the loss simplifies to {self.result}, which does not depend on y_pred")
+        if self.spec.per_sample and shape != SAMPLE:
             raise KerasEmitError(f"the loss has shape {shape!r} but per_sample is {self.spec.per_sample}")
         # An elementwise program that SymPy simplified to one value per sample (`cos(e/e) * max(y_pred)`)
         # is returned as is: its mean over the last axis, where it is constant, is itself.
@@ -496,7 +499,7 @@ def _plan(bindings, result) -> tuple[list[_Local], sp.Basic]:
                 done.add(symbol)
                 ordered.append(_Local(symbol, definitions[symbol], ""))
 
-    for (name, symbol, _), value in zip(kept, reduced[:-1]):
+    for (name, symbol, _), value in zip(kept, reduced[:-1], strict=True):
         need(value)
         done.add(symbol)
         ordered.append(_Local(symbol, value, name))
@@ -589,6 +592,13 @@ class KerasPrinter(Printer):
             return Code(self.body.param_locals[name])
         raise KerasEmitError(f"the Keras printer does not know the symbol {expr.name!r}")
 
+    # SymPy folds some conditions to constants (`ITE(c, x > y, False)`).
+    def _print_BooleanTrue(self, expr, form: str = DROPPED) -> Code:
+        return Code("True")
+
+    def _print_BooleanFalse(self, expr, form: str = DROPPED) -> Code:
+        return Code("False")
+
     def _print_OneHot(self, expr: sf.OneHot, form: str = DROPPED) -> Code:
         if expr.args[0] != Y_TRUE:
             raise KerasEmitError("onehot() takes y_true only")
@@ -600,7 +610,7 @@ class KerasPrinter(Printer):
         if all(_is_literal(item) for item in expr.args):
             head, tail = "keras.ops.convert_to_tensor(", "dtype=y_pred.dtype"
         else:
-            items = [self._tensor(item, code) for item, code in zip(expr.args, items)]
+            items = [self._tensor(item, code) for item, code in zip(expr.args, items, strict=True)]
             head, tail = "keras.ops.stack(", ""
         inline = f"{head}[{', '.join(c.text for c in items)}]{', ' + tail if tail else ''})"
         if len(inline) <= _INNER:
@@ -734,6 +744,9 @@ class KerasPrinter(Printer):
         if isinstance(expr, (sp.Max, sp.Min)):
             args.sort(key=_is_literal)  # tensors first: `keras.ops.maximum(x, 0.0)`
         codes = [self.code(a, inner) for a in args]
+        if isinstance(expr, (*sf.REDUCTIONS, *_AXIS_FUNCTIONS)) and self.body.shape(args[0]) == CONST:
+            # Over the last axis a constant still has y_pred's shape: sum(0 * y_pred) folds to sum(0).
+            codes[0] = Code(f"keras.ops.zeros_like(y_pred) + {_wrap(codes[0], _ADD + 1)}", _ADD)
         if isinstance(expr, _BINARY_FOLDS):
             result = codes[-1]
             for code in reversed(codes[:-1]):
@@ -769,7 +782,8 @@ class KerasPrinter(Printer):
         # Only names are left and they still do not fit: one argument per line, with the
         # trailing comma that makes `ruff format` keep that layout.
         name = self.body._allocate("")
-        self.body.pending += [f"{name} = {head}", *(f"    {a.text}," for a in args), *(f"    {k}," for k in keywords), ")"]
+        lines = [f"{name} = {head}", *(f"    {a.text}," for a in args), *(f"    {k}," for k in keywords), ")"]
+        self.body.pending += lines
         return Code(name)
 
     def _fit(self, codes: list[Code], assemble: Callable[[list[Code]], str], prec: int) -> tuple[Code, list[Code]]:
