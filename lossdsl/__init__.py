@@ -8,13 +8,14 @@ subclass (live and as a standalone module) and the formula's LaTeX.
     spec.expr, spec.diagnostics, spec.latex(), spec.python_source()
 """
 
-import sys as _sys
 
+from lossdsl import keras_hook as _keras_hook
 from lossdsl.compiled import CompiledLoss
 from lossdsl.errors import (
     Diagnostic,
     LossDomainError,
     LossError,
+    LossInternalError,
     LossLimitError,
     LossNameError,
     LossSyntaxError,
@@ -32,6 +33,7 @@ __all__ = [
     "FormulaLoss",
     "LossDomainError",
     "LossError",
+    "LossInternalError",
     "LossLimitError",
     "LossNameError",
     "LossSyntaxError",
@@ -74,8 +76,7 @@ def __getattr__(attr: str):
     raise AttributeError(f"module 'lossdsl' has no attribute {attr!r}")
 
 
-# Keras finds FormulaLoss in its registry only once lossdsl.runtime has run. When Keras is loaded
-# already, register it now, so that `import lossdsl` is enough to load a model saved with it;
-# otherwise the first use of a Keras object of lossdsl does it (Keras stays unimported until then).
-if "keras" in _sys.modules:
-    from lossdsl import runtime as _runtime  # noqa: F401
+# Keras finds FormulaLoss in its registry only once lossdsl.runtime has run: register it now if
+# Keras is loaded, or as soon as it is (see keras_hook), so `import lossdsl` is enough to load a
+# saved model in either import order, while Keras stays unimported until someone imports it.
+_keras_hook.install()

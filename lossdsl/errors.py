@@ -141,6 +141,12 @@ class LossDomainError(LossError):
     code = "domain"
 
 
+class LossInternalError(LossError):
+    """A program lossdsl cannot handle because of a gap in lossdsl (or SymPy), not a mistake in the program."""
+
+    code = "internal"
+
+
 ERROR_CLASSES = {
     cls.code: cls
     for cls in (
@@ -151,5 +157,6 @@ ERROR_CLASSES = {
         NotDifferentiableError,
         LossLimitError,
         LossDomainError,
+        LossInternalError,
     )
 }

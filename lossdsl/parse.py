@@ -151,7 +151,7 @@ def parse(text: str) -> nodes.Program:
 def description(text: str) -> str:
     """The leading comment lines of a program, without their `#` markers."""
     lines = []
-    for raw in text.splitlines():
+    for raw in text.split("\n"):  # the grammar's only line break; splitlines() also breaks at \x0b, U+2028
         stripped = raw.strip()
         if not stripped and not lines:
             continue

@@ -20,6 +20,7 @@ from lossdsl.errors import (
     ERROR_CLASSES,
     Diagnostic,
     LossError,
+    LossInternalError,
     LossLimitError,
     LossTypeError,
 )
@@ -101,6 +102,12 @@ def _front_end_cached(source: str, strict: bool) -> FrontEnd:
         raise err.with_source(source) from None
     except RecursionError:
         raise LossLimitError("the program is nested too deeply to analyse", source=source) from None
+    except Exception as err:  # noqa: BLE001 - the contract: nothing but a LossError escapes
+        raise LossInternalError(
+            f"lossdsl could not analyse this program ({type(err).__name__}: {err});"
+            " this is a gap in lossdsl, not necessarily a mistake in the program",
+            source=source,
+        ) from None
     if strict:
         diagnostics = [_promote(d) for d in diagnostics]
     if any(d.level == "error" for d in diagnostics):

@@ -34,13 +34,16 @@ import sympy as sp
 
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
-from lossdsl.errors import LossLimitError
+from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.functions import FUNCTIONS, builder, kind_of
 from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
 
 Y_TRUE = sp.Symbol("y_true", real=True)
 Y_PRED = sp.Symbol("y_pred", real=True)
 _EXACT_INT = 2**53
+
+# Exceptions SymPy raises when it cannot build or canonicalise an expression.
+_SYMPY_FAILURES = (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, NotImplementedError)
 
 _COMPARISONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
 SHALLOW_DEPTH = 16
@@ -172,7 +175,18 @@ class _Translator:
         )
 
     def visit(self, node: nodes.Node) -> sp.Basic:
-        value = getattr(self, "visit_" + type(node).__name__)(node)
+        try:
+            value = getattr(self, "visit_" + type(node).__name__)(node)
+        except LossError:
+            raise
+        except _SYMPY_FAILURES as err:
+            # SymPy gave up on this node (e.g. a Piecewise whose condition holds another
+            # where over a constant vector): a gap to report, never a crash.
+            raise LossInternalError(
+                f"lossdsl cannot represent this part in SymPy ({type(err).__name__}: {err});"
+                " this is a gap in lossdsl, not necessarily a mistake in the program",
+                span=node.span,
+            ) from None
         self.exprs[id(node)] = value
         return self.shallow(value)
 

@@ -497,3 +497,18 @@ def test_errors_are_listed_in_order_of_position():
     assert [(d.line, d.column) for d in err.diagnostics] == [(1, 32), (1, 41)]
     assert str(err).startswith("1:32: error: with onehot(y_true)")
     assert lossdsl.check(source) == list(err.diagnostics)
+
+
+def test_a_sympy_gap_is_a_loss_internal_error_at_its_node():
+    """SymPy cannot canonicalise a Piecewise whose condition holds another where over a constant vector."""
+    source = "where(where(0.5 > [0.3, 0.7], 0.5, y_pred) > y_pred, y_pred, 0) + y_pred^2"
+    with pytest.raises(lossdsl.LossInternalError) as caught:
+        lossdsl.compile(source)
+    err = caught.value
+    assert isinstance(err, lossdsl.LossError) and (err.line, err.column) == (1, 1)
+    assert "gap in lossdsl" in err.message
+    assert [d.level for d in lossdsl.check(source)] == ["error"]
+
+
+def test_description_breaks_only_at_newlines():
+    assert lossdsl.compile("# a\x0bb\n# c\ny_pred").description == "a\x0bb\nc"

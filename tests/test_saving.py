@@ -164,9 +164,8 @@ LOAD_FORMULA = r"""
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, sys.argv[1])
-import keras
+IMPORTS
 import numpy as np
-import lossdsl
 saved = sys.argv[2]
 model = keras.models.load_model(os.path.join(saved, "formula.keras"))
 arrays = np.load(os.path.join(saved, "formula.npz"))
@@ -184,12 +183,21 @@ def formula_model():
     return program, model_with(loss, 4, None, metrics=[metric]), x, y
 
 
-def test_formula_loss_reloads_with_only_lossdsl(tmp_path):
+# `import lossdsl` must be enough in any order: lossdsl registers FormulaLoss when Keras loads.
+IMPORT_ORDERS = {
+    "keras-first": "import keras\nimport lossdsl",
+    "lossdsl-first": "import lossdsl\nimport keras",
+    "tf.keras": "import lossdsl\nimport tensorflow as tf\nkeras = tf.keras",
+}
+
+
+@pytest.mark.parametrize("order", sorted(IMPORT_ORDERS))
+def test_formula_loss_reloads_with_only_lossdsl(tmp_path, order):
     program, model, x, y = formula_model()
     expected = model.evaluate(x, y, verbose=0, batch_size=16, return_dict=True)
     model.save(tmp_path / "formula.keras")
     np.savez(tmp_path / "formula.npz", x=x, y=y)
-    results = run_fresh(LOAD_FORMULA, str(tmp_path))
+    results = run_fresh(LOAD_FORMULA.replace("IMPORTS", IMPORT_ORDERS[order]), str(tmp_path))
     assert results["type"] == "FormulaLoss"
     assert results["config"]["formula"] == program and results["config"]["delta"] == 2.0
     assert set(results["values"]) == set(expected) and "formula_mae" in expected

@@ -1,0 +1,66 @@
+"""Register lossdsl's Keras classes with Keras as soon as Keras is imported.
+
+Input: nothing; `install()` is called once by `import lossdsl`. Output: when
+`keras` is (or becomes) imported, `lossdsl.runtime` is loaded, whose
+decorators register `FormulaLoss` and `FormulaMetric` under the package
+`lossdsl`. So `import lossdsl` is enough for `keras.models.load_model` to
+rebuild a saved `FormulaLoss`, in either import order, while `import lossdsl`
+alone never pays for importing Keras (seconds) and the CLI stays fast.
+
+Limits: it wraps only Keras's own module loader (the `keras` package), once;
+it imports nothing named by users.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+_lock = threading.Lock()
+
+
+def _register() -> None:
+    from lossdsl import runtime  # noqa: F401 - importing it registers the classes
+
+
+class _AfterKerasImport:
+    """A meta-path finder that lets Keras's own finder load `keras`, then registers lossdsl's classes."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        # Stay installed until Keras has really been loaded: a probe such as
+        # importlib.util.find_spec("keras") asks for a spec and discards it.
+        for finder in sys.meta_path:
+            if finder is self:
+                continue
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find else None
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        load = getattr(loader, "exec_module", None)
+        if load is None:
+            return spec
+
+        def load_then_register(module):
+            load(module)
+            with _lock:
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+            _register()
+
+        loader.exec_module = load_then_register
+        return spec
+
+
+def install() -> None:
+    """Register now if Keras is loaded; otherwise as soon as it is."""
+    if "keras" in sys.modules:
+        _register()
+        return
+    with _lock:
+        if not any(isinstance(f, _AfterKerasImport) for f in sys.meta_path):
+            sys.meta_path.insert(0, _AfterKerasImport())
