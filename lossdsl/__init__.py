@@ -8,7 +8,6 @@ subclass (live and as a standalone module) and the formula's LaTeX.
     spec.expr, spec.diagnostics, spec.latex(), spec.python_source()
 """
 
-
 from lossdsl import keras_hook as _keras_hook
 from lossdsl.compiled import CompiledLoss
 from lossdsl.errors import (
