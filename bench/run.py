@@ -11,7 +11,20 @@ input once, write the gradient once): ours/floor says how far a loss is from
 the memory-bound limit. Compile latency (parse, checks, SymPy, Keras source,
 LaTeX; caches cleared) is the median per bundled program after a warm-up.
 
-    python bench/run.py [--quick] [--json OUT.json] [--markdown OUT.md]
+Other Keras backends: `--backend jax` or `--backend torch` measures the same
+ratios against Keras's built-ins ON THAT BACKEND (KERAS_BACKEND is set before
+Keras is imported; the script starts itself again with it when Keras was
+already imported with another one). The step is the backend's own autodiff:
+
+* JAX: `jax.value_and_grad` of the summed loss, eager and under `jax.jit`
+  (results are waited for with `block_until_ready`);
+* PyTorch: `torch.autograd.grad` of the summed loss, eager; `--torch-compile`
+  adds a `torch.compile` column. It works on the CPU but compiles each step
+  for seconds (about 20 s for the first, 3-5 s for each after it), minutes
+  for the whole table, so it is not on by default.
+
+    python bench/run.py [--quick] [--backend tensorflow|jax|torch] [--torch-compile]
+                        [--json OUT.json] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -31,6 +44,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SIZES = ((8192, 128), (256, 10))
 QUICK_SIZES = ((256, 10),)
 MODES = (("tf.function", False), ("xla", True))
+BACKENDS = ("tensorflow", "jax", "torch")
+# Backend -> its modes: (name, compiled). TensorFlow's are MODES.
+BACKEND_MODES = {
+    "tensorflow": MODES,
+    "jax": (("eager", False), ("jax.jit", True)),
+    "torch": (("eager", False), ("torch.compile", True)),
+}
+# Column headings where they differ from the mode's name.
+LABELS = {"xla": "XLA"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +62,40 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--markdown", metavar="OUT.md", help="write the table as Markdown")
     parser.add_argument("--pairs", type=int, default=None, help="timed A/B pairs per case (default 25; quick 5)")
     parser.add_argument("--only", nargs="*", default=None, help="bundled loss names to run (default: all)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="tensorflow",
+        help="the Keras backend to measure on (sets KERAS_BACKEND; default tensorflow)",
+    )
+    parser.add_argument(
+        "--torch-compile",
+        action="store_true",
+        help="with --backend torch: also time torch.compile (seconds of compiling per step)",
+    )
     return parser.parse_args(argv)
+
+
+def modes_of(args) -> tuple[tuple[str, bool], ...]:
+    """The (mode, compiled) pairs measured for `args.backend`."""
+    modes = BACKEND_MODES[args.backend]
+    if args.backend == "torch" and not args.torch_compile:
+        modes = tuple(m for m in modes if not m[1])
+    return modes
+
+
+def select_backend(backend: str, argv) -> None:
+    """Make `backend` Keras's backend: set KERAS_BACKEND, or start this script again with it set."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        os.environ["KERAS_BACKEND"] = backend
+        return
+    if keras.backend.backend() == backend:
+        return
+    if argv is not None:
+        raise SystemExit(f"Keras is already imported with the {keras.backend.backend()} backend, not {backend}")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
 
 
 def geomean(values) -> float:
@@ -49,7 +104,7 @@ def geomean(values) -> float:
 
 
 def step_function(tf, fn, jit: bool):
-    """A compiled step: the per-sample loss summed, and its gradient with respect to y_pred."""
+    """A compiled step (TensorFlow): the per-sample loss summed, and its gradient with respect to y_pred."""
 
     @tf.function(jit_compile=jit, reduce_retracing=True)
     def step(y_true, y_pred):
@@ -61,10 +116,56 @@ def step_function(tf, fn, jit: bool):
     return step
 
 
+def jax_step_function(fn, jit: bool):
+    """The JAX step: `value_and_grad` of the summed loss with respect to y_pred, eager or under `jax.jit`."""
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.value_and_grad(lambda y_true, y_pred: jnp.sum(fn(y_true, y_pred)), argnums=1)
+    return jax.jit(step) if jit else step
+
+
+def torch_step_function(fn, compiled: bool):
+    """The PyTorch step: the summed loss and `torch.autograd.grad` of it, eager or under `torch.compile`."""
+    import torch
+
+    def step(y_true, y_pred):
+        y_pred = y_pred.detach().requires_grad_(True)
+        total = torch.sum(fn(y_true, y_pred))
+        (grad,) = torch.autograd.grad(total, y_pred)
+        return total.detach(), grad
+
+    return torch.compile(step) if compiled else step
+
+
+def make_step(backend: str, fn, compiled: bool):
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return step_function(tf, fn, compiled)
+    if backend == "jax":
+        return jax_step_function(fn, compiled)
+    return torch_step_function(fn, compiled)
+
+
+def to_tensor(backend: str, array):
+    """A NumPy array as the backend's tensor (TensorFlow: `tf.constant`, as before)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.constant(array)
+    import keras
+
+    return keras.ops.convert_to_tensor(array)
+
+
 def run_once(step, args) -> float:
     start = time.perf_counter()
     total, grad = step(*args)
-    total.numpy()
+    if hasattr(total, "numpy") and not hasattr(grad, "block_until_ready"):
+        total.numpy()  # TensorFlow (eager tensors); PyTorch on the CPU has finished already
+    else:
+        grad.block_until_ready()  # JAX dispatches asynchronously
     return time.perf_counter() - start
 
 
@@ -84,10 +185,11 @@ def timed_pairs(step_a, step_b, args, pairs: int, warmup: int = 3):
 def bench_losses(args) -> list[dict]:
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import lossdsl
     from lossdsl.library.counterparts import COUNTERPARTS
+
+    backend = args.backend
 
     sizes = QUICK_SIZES if args.quick else SIZES
     pairs = args.pairs or (5 if args.quick else 25)
@@ -98,21 +200,21 @@ def bench_losses(args) -> list[dict]:
     for b, c in sizes:
         rng = np.random.default_rng(0)
         floor_fn = lambda t, p: keras.ops.mean(p, axis=-1)  # noqa: E731
-        for mode, jit in MODES:
+        for mode, jit in modes_of(args):
             floors = {}
             for name, case in cases.items():
-                y_true = tf.constant(case.make_true(rng, b, c))
-                y_pred = tf.constant(case.make_pred(rng, b, c))
+                y_true = to_tensor(backend, case.make_true(rng, b, c))
+                y_pred = to_tensor(backend, case.make_pred(rng, b, c))
                 ours = lossdsl.library.compile(name).keras_loss(**case.params).call
                 reference = getattr(keras.losses, case.keras_name)
                 kwargs = dict(case.keras_kwargs)
                 theirs = lambda t, p, f=reference, kw=kwargs: f(t, p, **kw)  # noqa: E731
-                step_ours = step_function(tf, ours, jit)
-                step_theirs = step_function(tf, theirs, jit)
+                step_ours = make_step(backend, ours, jit)
+                step_theirs = make_step(backend, theirs, jit)
                 ratio, t_ours, t_theirs = timed_pairs(step_ours, step_theirs, (y_true, y_pred), pairs)
                 key = (tuple(y_pred.shape), str(y_pred.dtype))
                 if key not in floors:
-                    step_floor = step_function(tf, floor_fn, jit)
+                    step_floor = make_step(backend, floor_fn, jit)
                     floors[key] = timed_pairs(step_floor, step_floor, (y_true, y_pred), pairs, warmup=3)[1]
                 rows.append(
                     {
@@ -171,7 +273,7 @@ def bench_compile(args) -> dict:
     }
 
 
-def machine() -> str:
+def machine(backend: str = "tensorflow") -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -182,11 +284,23 @@ def machine() -> str:
     except OSError:
         pass
     import keras
-    import tensorflow as tf
 
+    if backend == "jax":
+        import jax
+        import jaxlib
+
+        framework = f"JAX {jax.__version__} (jaxlib {jaxlib.__version__})"
+    elif backend == "torch":
+        import torch
+
+        framework = f"PyTorch {torch.__version__}"
+    else:
+        import tensorflow as tf
+
+        framework = f"TensorFlow {tf.__version__}"
     return (
         f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__} ({keras.backend.backend()} backend)"
+        f"{framework}, Keras {keras.__version__} ({keras.backend.backend()} backend)"
     )
 
 
@@ -198,29 +312,28 @@ def markdown(result: dict) -> str:
         "",
     ]
     rows = result["rows"]
+    modes = result.get("modes", [m for m, _ in MODES])
+    labels = [LABELS.get(m, m) for m in modes]
     for b, c in sorted({(r["batch"], r["classes"]) for r in rows}, reverse=True):
         lines += [
             f"### {b} x {c}",
             "",
-            "| loss | ours/Keras tf.function | ours/Keras XLA | ours/floor tf.function | ours/floor XLA |",
-            "|---|---:|---:|---:|---:|",
+            "| loss | " + " | ".join([f"ours/Keras {m}" for m in labels] + [f"ours/floor {m}" for m in labels]) + " |",
+            "|---|" + "---:|" * (2 * len(modes)),
         ]
         by_loss: dict[str, dict] = {}
         for r in rows:
             if (r["batch"], r["classes"]) == (b, c):
                 by_loss.setdefault(r["loss"], {})[r["mode"]] = r
-        for name, modes in sorted(by_loss.items()):
-            tf_row, xla_row = modes.get("tf.function"), modes.get("xla")
-            lines.append(
-                f"| {name} | {tf_row['ratio']:.2f} | {xla_row['ratio']:.2f} "
-                f"| {tf_row['ours_over_floor']:.2f} | {xla_row['ours_over_floor']:.2f} |"
-            )
+        for name, found in sorted(by_loss.items()):
+            ratios = [f"{found[m]['ratio']:.2f}" for m in modes]
+            floors = [f"{found[m]['ours_over_floor']:.2f}" for m in modes]
+            lines.append(f"| {name} | " + " | ".join(ratios + floors) + " |")
         summary = result["summary"][f"{b}x{c}"]
-        lines.append(
-            f"| **geometric mean** | **{summary['tf.function']['geomean']:.2f}** | **{summary['xla']['geomean']:.2f}** "
-            f"| {summary['tf.function']['floor_geomean']:.2f} | {summary['xla']['floor_geomean']:.2f} |"
-        )
-        lines.append(f"| max | {summary['tf.function']['max']:.2f} | {summary['xla']['max']:.2f} | | |")
+        means = [f"**{summary[m]['geomean']:.2f}**" for m in modes]
+        floor_means = [f"{summary[m]['floor_geomean']:.2f}" for m in modes]
+        lines.append("| **geometric mean** | " + " | ".join(means + floor_means) + " |")
+        lines.append("| max | " + " | ".join(f"{summary[m]['max']:.2f}" for m in modes) + " |" + " |" * len(modes))
         lines.append("")
     comp = result["compile"]
     lines += [
@@ -234,11 +347,11 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize(rows: list[dict], modes=MODES) -> dict:
     summary = {}
     for b, c in {(r["batch"], r["classes"]) for r in rows}:
         per_mode = {}
-        for mode, _ in MODES:
+        for mode, _ in modes:
             sel = [r for r in rows if (r["batch"], r["classes"], r["mode"]) == (b, c, mode)]
             per_mode[mode] = {
                 "geomean": geomean(r["ratio"] for r in sel),
@@ -252,14 +365,17 @@ def summarize(rows: list[dict]) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    select_backend(args.backend, argv)
     command = "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = bench_losses(args)
     result = {
-        "machine": machine(),
+        "machine": machine(args.backend),
         "date": datetime.date.today().isoformat(),
         "command": command.strip(),
+        "backend": args.backend,
+        "modes": [m for m, _ in modes_of(args)],
         "rows": rows,
-        "summary": summarize(rows),
+        "summary": summarize(rows, modes_of(args)),
         "compile": bench_compile(args),
     }
     table = markdown(result)

@@ -94,10 +94,10 @@ FUNCTIONS: dict[str, Function] = {
         _elementwise("relu", sf.Relu, lambda x: max(x, 0.0), "kink"),
         _elementwise("clip", sf.Clip, lambda x, lo, hi: min(max(x, lo), hi), "kink", n=3),
         _elementwise("pow", lambda a, b: a**b, math.pow, n=2),
-        _elementwise("maximum", sp.Max, max, "kink", n=2),
-        _elementwise("minimum", sp.Min, min, "kink", n=2),
-        Function("max", 1, None, "elementwise", "kink", sp.Max, max),
-        Function("min", 1, None, "elementwise", "kink", sp.Min, min),
+        _elementwise("maximum", sf.maximum, max, "kink", n=2),
+        _elementwise("minimum", sf.minimum, min, "kink", n=2),
+        Function("max", 1, None, "elementwise", "kink", sf.maximum, max),
+        Function("min", 1, None, "elementwise", "kink", sf.minimum, min),
         # Step functions parse so that the compiler can explain why they are rejected.
         _elementwise("sign", sp.sign, float_sign, "step"),
         _elementwise("floor", sp.floor, math.floor, "step"),
@@ -110,7 +110,7 @@ FUNCTIONS: dict[str, Function] = {
         Function("log_softmax", 1, 1, "vector", "smooth", sf.LogSoftmax),
         Function("normalize", 1, 1, "vector", "smooth", sf.Normalize),
         Function("onehot", 1, 1, "labels", "smooth", sf.OneHot),
-        Function("where", 3, 3, "where", "step", lambda c, a, b: sp.Piecewise((a, c), (b, True))),
+        Function("where", 3, 3, "where", "step", sf.where),
     )
 }
 

@@ -289,8 +289,15 @@ def _number(tok: Token, sign: str = "") -> nodes.Number:
     text = sign + tok.value
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise LossLimitError(f"the number {text} is too large for a float", span=_tok_span(tok))
+        raise LossLimitError(f"the number {_shown(text)} is too large for a float", span=_tok_span(tok))
     return nodes.Number(value, text, span=_tok_span(tok))
+
+
+def _shown(text: str, limit: int = 24) -> str:
+    """A number as a message shows it: long ones (thousands of digits) cut in the middle."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:12]}...{text[-6:]} ({len(text):,} characters)"
 
 
 @v_args(meta=True)

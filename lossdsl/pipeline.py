@@ -2,12 +2,14 @@
 
 `compile` raises one `LossError` listing every error; `check` returns the
 diagnostics and never raises for a bad program. The front half (everything
-up to the diagnostics) is cached per (source, strict), so compiling the same
-program twice costs a dictionary look-up.
+up to the diagnostics) is cached per (source, strict), its errors included,
+so compiling the same program twice, or checking one that failed to compile,
+costs a dictionary look-up.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import keyword
 import sys
@@ -30,8 +32,14 @@ from lossdsl.symbolic import SymbolicLoss, to_sympy
 
 DEFAULT_NAME = "FormulaLoss"
 # SymPy walks expressions recursively, several frames per level; nesting is
-# capped at 200 levels, which needs more than Python's default 1000 frames.
-_RECURSION_LIMIT = 20_000
+# capped at 200 levels, which needs more than Python's default 1000 frames
+# (the deepest programs allowed need under 2,500 to compile, print and
+# differentiate). The limit must stay well below what the C stack holds: SymPy
+# can also recurse without end (a `where` whose condition compares with
+# another `where` sends Piecewise's canonicalization round in a loop), and at
+# 20,000 frames that overflowed the 8 MB stack and killed the process before
+# Python's RecursionError could stop it.
+_RECURSION_LIMIT = 4000
 # Warnings that `strict=True` promotes, by diagnostic code -> error class code.
 _STRICT = {"domain": "domain", "jump": "not-differentiable"}
 
@@ -83,11 +91,24 @@ def front_end(source: str, strict: bool = False) -> FrontEnd:
     """Parse, analyze, translate and check `source`; raise once if there are errors."""
     if not isinstance(source, str):
         raise TypeError(f"a lossdsl program is text (str), not {type(source).__name__}")
-    return _front_end_cached(source, bool(strict))
+    result = _front_end_cached(source, bool(strict))
+    if isinstance(result, LossError):
+        # A copy: the cached error is shared, and raising an exception writes to it.
+        raise copy.copy(result) from None
+    return result
 
 
 @functools.lru_cache(maxsize=512)
-def _front_end_cached(source: str, strict: bool) -> FrontEnd:
+def _front_end_cached(source: str, strict: bool) -> FrontEnd | LossError:
+    """The front end of `source`, or its error: errors are cached too, so that `check()` after a
+    failed `compile()` (as the CLI and editors do) costs a look-up, not a second analysis."""
+    try:
+        return _analyse(source, strict)
+    except LossError as err:
+        return err
+
+
+def _analyse(source: str, strict: bool) -> FrontEnd:
     _ensure_recursion_room()
     try:
         program = parse(source)
@@ -101,7 +122,11 @@ def _front_end_cached(source: str, strict: bool) -> FrontEnd:
             err.diagnostics = (err.as_diagnostic(),)
         raise err.with_source(source) from None
     except RecursionError:
-        raise LossLimitError("the program is nested too deeply to analyse", source=source) from None
+        raise LossLimitError(
+            "the program is nested too deeply, or is too intricate, to analyse"
+            " (SymPy's simplification ran past its recursion limit)",
+            source=source,
+        ) from None
     except Exception as err:  # noqa: BLE001 - the contract: nothing but a LossError escapes
         raise LossInternalError(
             f"lossdsl could not analyse this program ({type(err).__name__}: {err});"

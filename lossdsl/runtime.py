@@ -15,6 +15,11 @@ metrics that average the same formula, and `FormulaLoss`.
 * `FormulaLoss(formula=..., **params)` keeps the formula text and the
   parameters in its Keras config and compiles the formula again when a model
   is loaded; a formula that no longer compiles raises its `LossError` then.
+  A saved config is read strictly (`from_config`): a key that is neither a
+  base argument nor a parameter the formula declares, a formula that is not
+  text, or a parameter that is not a number is a `LossTypeError` (a
+  `ValueError`: Keras rewraps a `TypeError` from `from_config` into a generic
+  message), raised before anything is built. Nothing in a config is ever run.
 
 Limits: a generated class lives as long as the process; a model saved with
 an instance of it loads in another process only where its module is imported
@@ -35,6 +40,7 @@ import threading
 import keras
 
 from lossdsl.emit.keras import camel_case, snake_case
+from lossdsl.errors import LossTypeError
 from lossdsl.pipeline import compile as compile_program
 
 __all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
@@ -120,6 +126,11 @@ class FormulaLoss(keras.losses.Loss):
         config.update({"formula": self.formula, "dtype": self.dtype, **self._values})
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        """A FormulaLoss from a saved config, read strictly (see the module docstring)."""
+        return cls(**_checked_config(config, ("name", "reduction", "dtype")))
+
 
 @keras.saving.register_keras_serializable(package="lossdsl")
 class FormulaMetric(keras.metrics.MeanMetricWrapper):
@@ -145,6 +156,39 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
         """Name, dtype, the formula, the class name and each parameter under its own name."""
         formula, class_name, values = self._lossdsl
         return {"name": self.name, "dtype": self.dtype, "formula": formula, "class_name": class_name, **values}
+
+    @classmethod
+    def from_config(cls, config):
+        """A FormulaMetric from a saved config, read strictly (see the module docstring)."""
+        return cls(**_checked_config(config, ("name", "dtype", "class_name")))
+
+
+def _checked_config(config, base_keys: tuple[str, ...]) -> dict:
+    """A saved config of FormulaLoss or FormulaMetric, once its keys and values are what one holds.
+
+    Raises:
+        LossTypeError: not a dict, no formula or one that is not text, a key that is neither in
+            `base_keys` nor a parameter of the formula, or a parameter that is not a number.
+        LossError: the formula does not compile.
+    """
+    if not isinstance(config, dict):
+        raise LossTypeError(f"a saved lossdsl config is a dict, not {type(config).__name__}")
+    formula = config.get("formula")
+    if not isinstance(formula, str):
+        raise LossTypeError(f"the saved config holds no formula text (formula={formula!r:.80})")
+    spec = compile_program(formula, config.get("class_name") if "class_name" in base_keys else None)
+    unknown = sorted(str(key) for key in set(config) - {"formula", *base_keys, *spec.params})
+    if unknown:
+        declared = ", ".join(spec.params) or "none"
+        raise LossTypeError(
+            f"the saved config has unknown key(s) {', '.join(unknown)[:200]}; the formula declares the"
+            f" parameters: {declared}"
+        )
+    for key in spec.params:
+        value = config.get(key, spec.params[key])
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise LossTypeError(f"the saved parameter {key!r} is not a number: {value!r:.80}")
+    return dict(config)
 
 
 def _text(formula) -> str:

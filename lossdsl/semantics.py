@@ -31,6 +31,8 @@ from lossdsl.parse import MAX_DEPTH
 
 MAX_TREE_SIZE = 50_000
 MAX_TOWER = 8
+# Longest excerpt of the program (a term, a name) that a message quotes whole.
+MAX_EXCERPT = 120
 
 # Names that always exist, with what they are.
 INPUTS = ("y_true", "y_pred")
@@ -94,10 +96,24 @@ class Resolved:
         return None
 
     def text(self, node: nodes.Node) -> str:
-        """The source text of a node, on one line (comments dropped, runs of white space as one space)."""
+        """The source text of a node for a message: on one line (comments dropped, runs of white space as
+        one space), and cut in the middle beyond MAX_EXCERPT characters."""
         raw = self.source[node.span.start : node.span.end]
         lines = [line.split("#", 1)[0].strip() for line in raw.splitlines()]
-        return " ".join(line for line in lines if line)
+        return shorten(" ".join(line for line in lines if line))
+
+
+def shorten(text: str, limit: int | None = None) -> str:
+    """`text`, or its start and end around ` ... ` when it is longer than `limit` (default MAX_EXCERPT).
+
+    Messages quote the user's names and terms; a program of 10,000 characters must
+    not make a message of 30,000 (a dead term is quoted three times).
+    """
+    limit = MAX_EXCERPT if limit is None else limit
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return f"{text[: limit - tail - 5].rstrip()} ... {text[-tail:].lstrip()}"
 
 
 def analyze(program: nodes.Program, source: str) -> Resolved:
@@ -181,6 +197,15 @@ class _Analyzer:
                 f" call it `{st.name}_` or another name",
                 st.name_span,
             )
+        elif st.name.startswith("__"):
+            # Inside a class, Python renames `__x` (the constructor would take `_Name__x`, not `__x`),
+            # and `__class__` is the cell that `super()` needs.
+            self.error(
+                LossTypeError,
+                f"`{shorten(st.name)}` cannot be a parameter name: Python reserves names that start with `__`"
+                f" inside a class; call it `{shorten(st.name.lstrip('_') or 'p')}` or another name",
+                st.name_span,
+            )
 
     def can_bind(self, st: nodes.Assign | nodes.Param) -> bool:
         name = st.name
@@ -195,7 +220,7 @@ class _Analyzer:
             first = self.bound_at[name].span
             self.error(
                 LossNameError,
-                f"`{name}` is already bound on line {first.line}; a name is bound only once",
+                f"`{shorten(name)}` is already bound on line {first.line}; a name is bound only once",
                 st.name_span,
             )
             return False
@@ -230,11 +255,11 @@ class _Analyzer:
             return self.scope[name]
         if name in self.later:
             line = self.later[name].span.line
-            self.error(LossNameError, f"`{name}` is used before its binding on line {line}", node)
+            self.error(LossNameError, f"`{shorten(name)}` is used before its binding on line {line}", node)
         elif name in FUNCTIONS:
             self.error(LossNameError, f"`{name}` is a function; call it as `{name}(...)`", node)
         else:
-            self.error(LossNameError, f"unknown name `{name}`{_suggest(name, self.scope)}", node)
+            self.error(LossNameError, f"unknown name `{shorten(name)}`{_suggest(name, self.scope)}", node)
         return UNKNOWN
 
     def visit_Unary(self, node: nodes.Unary) -> Info:
@@ -291,11 +316,11 @@ class _Analyzer:
         name = node.func
         if name not in FUNCTIONS:
             if name in self.scope or name in self.later:
-                self.error(LossNameError, f"`{name}` is not a function", node.name_span)
+                self.error(LossNameError, f"`{shorten(name)}` is not a function", node.name_span)
             else:
                 self.error(
                     LossNameError,
-                    f"unknown function `{name}`{_suggest(name, FUNCTIONS)}",
+                    f"unknown function `{shorten(name)}`{_suggest(name, FUNCTIONS)}",
                     node.name_span,
                 )
             for arg in node.args:

@@ -47,6 +47,10 @@ _SYMPY_FAILURES = (ArithmeticError, LookupError, TypeError, ValueError, Attribut
 
 _COMPARISONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
 SHALLOW_DEPTH = 16
+# Programs with more comparisons, `where`s, `max`es and `min`s than this are built without
+# SymPy's simplification of them (see `decides` and `symfuncs.deciding`).
+MAX_DECIDED = 32
+_SIMPLIFIED_CALLS = ("where", "max", "min", "maximum", "minimum")
 
 
 @dataclass
@@ -69,6 +73,8 @@ class SymbolicLoss:
     inline: dict[sp.Symbol, sp.Basic] = field(default_factory=dict, repr=False)
     revealed: dict[sp.Basic, sp.Basic] = field(default_factory=dict, repr=False)
     _public: dict[sp.Symbol, sp.Symbol] = field(default_factory=dict, repr=False)
+    # whether SymPy simplified the comparisons, `where`s, `max`es and `min`s (see `decides`)
+    decide: bool = True
 
     @property
     def per_sample(self) -> bool:
@@ -102,21 +108,54 @@ class SymbolicLoss:
 
 def to_sympy(resolved: Resolved) -> SymbolicLoss:
     """Translate a resolved program into SymPy."""
-    return _Translator(resolved).run()
+    decide = decides(resolved)
+    with sf.deciding(decide):
+        symbolic = _Translator(resolved).run()
+    symbolic.decide = decide
+    return symbolic
 
 
 def node_expr(symbolic: SymbolicLoss, node: nodes.Node) -> sp.Basic:
     """The SymPy form of one node of the program, bindings inlined."""
-    known = symbolic.node_exprs.get(id(node))
-    if known is not None:
-        return _reveal(known, symbolic.hidden, symbolic.inline, symbolic.revealed)
-    translator = _Translator(symbolic.resolved)
-    for name, symbol, value in symbolic.bindings:
-        if symbol is None:
-            translator.conditions[name] = value
-        else:
-            translator.binding_symbols[name] = symbol
-    return translator.visit(node).xreplace(symbolic.substitutions)
+    with sf.deciding(symbolic.decide):
+        known = symbolic.node_exprs.get(id(node))
+        if known is not None:
+            return _reveal(known, symbolic.hidden, symbolic.inline, symbolic.revealed)
+        translator = _Translator(symbolic.resolved)
+        for name, symbol, value in symbolic.bindings:
+            if symbol is None:
+                translator.conditions[name] = value
+            else:
+                translator.binding_symbols[name] = symbol
+        return sf.substitute(translator.visit(node), symbolic.substitutions)
+
+
+def decides(resolved: Resolved) -> bool:
+    """Whether SymPy may simplify the comparisons, `where`s, `max`es and `min`s of this program.
+
+    Yes for up to MAX_DECIDED of them, bindings substituted (each use of a binding
+    builds its value again); beyond, they are built cheaply (see `symfuncs.deciding`).
+    """
+    counts: dict[str, int] = {}
+
+    def count(root: nodes.Node) -> int:
+        total = 0
+        for node in nodes.walk(root):
+            if isinstance(node, nodes.Compare):
+                total += 1
+            elif isinstance(node, nodes.Call) and node.func in _SIMPLIFIED_CALLS:
+                total += 1
+            elif isinstance(node, nodes.Name):
+                ref = resolved.refs.get(id(node))
+                if ref and ref[0] == "binding":
+                    total += counts.get(ref[1], 0)
+            if total > MAX_DECIDED:
+                break
+        return total
+
+    for name, st in resolved.bindings.items():
+        counts[name] = count(st.value)
+    return count(resolved.result) <= MAX_DECIDED
 
 
 class _Translator:
@@ -145,13 +184,13 @@ class _Translator:
         inline: dict[sp.Symbol, sp.Basic] = {}
         for (_, symbol, value), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
             if symbol is not None:
-                inline[symbol] = self.shallow(_guarded(lambda v=value: v.xreplace(inline), st.value))
+                inline[symbol] = self.shallow(_guarded(lambda v=value: sf.substitute(v, inline), st.value))
         # Put the stand-ins back: in the bindings as written, and in the inlined forms.
         as_written: dict[sp.Symbol, sp.Basic] = {}
         bindings = [(n, sym, _reveal(v, self.hidden, {}, as_written)) for n, sym, v in shallow_bindings]
         result = _reveal(shallow_result, self.hidden, {}, as_written)
         revealed: dict[sp.Basic, sp.Basic] = {}
-        checked: set[sp.Basic] = set()
+        checked = _Checked()
         substitutions: dict[sp.Symbol, sp.Basic] = {}
         for (_, symbol, _), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
             if symbol is not None:
@@ -259,10 +298,13 @@ class _Translator:
         base, exponent = self.visit(node.base), self.visit(node.exponent)
         if base.is_Number and exponent.is_Number:
             return _fold(math.pow, (base, exponent), node, exact=base.is_Integer and exponent.is_Integer)
+        if _is_constant_expression(base) and _is_constant_expression(exponent):
+            # `pi^4140` or `(pi - 4)^0.5`: kept exact (`pi**2`), but it must be a finite real all the same.
+            _fold(math.pow, (base, exponent), node)
         return _finite(base**exponent, node)
 
     def visit_Compare(self, node: nodes.Compare) -> sp.Basic:
-        return _COMPARISONS[node.op](self.visit(node.left), self.visit(node.right))
+        return sf.relation(_COMPARISONS[node.op], self.visit(node.left), self.visit(node.right))
 
     def visit_BoolOp(self, node: nodes.BoolOp) -> sp.Basic:
         values = [self.visit(o) for o in node.operands]
@@ -315,14 +357,14 @@ def _reveal(
     holds the stand-ins (and other parts) already put back for this `inline`.
     """
     if inline:
-        expr = expr.xreplace(inline)
+        expr = sf.substitute(expr, inline)
     todo = [s for s in expr.atoms(sp.Dummy) if s in hidden and s not in cache]
     while todo:
         stand_in = todo[-1]
         if stand_in in cache:
             todo.pop()
             continue
-        value = hidden[stand_in].xreplace(inline) if inline else hidden[stand_in]
+        value = sf.substitute(hidden[stand_in], inline)
         missing = [s for s in value.atoms(sp.Dummy) if s in hidden and s not in cache]
         if missing:
             todo.extend(missing)
@@ -350,6 +392,8 @@ def _guarded(substitute, node: nodes.Node) -> sp.Basic:
     """
     try:
         return substitute()
+    except sf.Unsettled as err:
+        raise LossInternalError(f"lossdsl cannot represent this part in SymPy: {err}", span=node.span) from None
     except (TypeError, ValueError, ArithmeticError):
         raise LossLimitError(_NOT_FINITE, span=node.span) from None
 
@@ -381,23 +425,61 @@ def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
     return expr
 
 
-def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: set[sp.Basic]) -> sp.Basic:
-    """`expr` (bindings inlined), once every number in it is within float range.
+def _is_constant_expression(expr: sp.Basic) -> bool:
+    """A number or an expression of numbers and constants such as pi (not a tensor of them)."""
+    return isinstance(expr, sp.Expr) and bool(expr.is_number)
 
-    Sub-expressions already in `checked` are skipped, so checking a chain of
-    bindings costs the size of the result, not the sum of the sizes.
+
+@dataclass
+class _Checked:
+    """What `_finite_inside` has seen: constness of every sub-expression, and the constant parts found finite."""
+
+    constant: dict[sp.Basic, bool] = field(default_factory=dict)
+    finite: set[sp.Basic] = field(default_factory=set)
+
+
+def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: _Checked) -> sp.Basic:
+    """`expr` (bindings inlined), once every number in it, and every constant part of it, is a finite real.
+
+    A constant part is a largest sub-expression without symbols (`1.0e+308*pi`,
+    `pi**4140`, `exp(100*pi**2)`): the Keras printer writes each one as a single
+    float, so each must be one. Constness is found bottom-up in one pass (SymPy's
+    `is_number` would walk the tree again at every level) and remembered in
+    `checked` with the parts found finite, so checking a chain of bindings costs
+    the size of the result, not the sum of the sizes.
     """
-    stack = [expr]
+    constant = checked.constant
+    new: list[sp.Basic] = []
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
     while stack:
-        current = stack.pop()
-        if current in checked:
+        current, ready = stack.pop()
+        if current in constant:
             continue
-        checked.add(current)
-        if _is_constant(current):
-            if not _is_finite(current):
-                raise LossLimitError(_NOT_FINITE, span=node.span)
+        if current.is_Atom:
+            constant[current] = bool(current.is_number)
+            new.append(current)
+        elif not ready:
+            stack.append((current, True))
+            stack.extend((a, False) for a in current.args if a not in constant)
         else:
-            stack.extend(current.args)
+            constant[current] = (
+                isinstance(current, sp.Expr)
+                and not isinstance(current, (sf.TensorFunction, sf.Vector))
+                and all(constant[a] for a in current.args)
+            )
+            new.append(current)
+    parts = [expr] if constant[expr] else []
+    for current in new:
+        if current.is_Atom:
+            if constant[current]:
+                parts.append(current)
+        elif not constant[current]:
+            parts += [a for a in current.args if constant[a]]
+    for part in parts:
+        if part not in checked.finite:
+            if not _is_finite(part):
+                raise LossLimitError(_NOT_FINITE, span=node.span)
+            checked.finite.add(part)
     return expr
 
 

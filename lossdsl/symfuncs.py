@@ -17,6 +17,9 @@ Two families:
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import sympy as sp
 
 # The size of the last axis, for the element gradient of `mean`.
@@ -231,6 +234,193 @@ class Round(Head):
 
     def plain(self):
         return self
+
+
+# ------------------------------------------------------------------ cheap construction
+#
+# SymPy simplifies Max, Min, comparisons and Piecewise when it builds them, through its
+# assumptions system: Max and Min compare every pair of arguments (`_find_localzeros`, with
+# `factor_terms` on each difference: seconds for `max` of 40 powers of `e`, minutes for 900),
+# a comparison asks whether `a - b` is positive (milliseconds for `exp(-k y_pred) > k`), and a
+# Piecewise rewrites every comparison in its conditions again. A real loss holds a handful of
+# these and keeps SymPy's simplifications. A program that holds more (hundreds fit in 10,000
+# characters) is built cheaply instead: arguments flattened and deduplicated, numbers merged,
+# comparisons decided only between numbers, `where` simplified only when its condition is
+# decided or its branches are equal; everything else stays as written. The translator says
+# which, per program, with `deciding(...)` (thread-local, so threads do not mix programs).
+SMALL_MINMAX = 4
+# Operands of a comparison beyond this many nodes are never handed to the assumptions system.
+SMALL_OPERAND = 24
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def deciding(decide: bool):
+    """Within the block, build Max, Min, comparisons and `where` with SymPy's simplifications or without."""
+    before = getattr(_state, "decide", True)
+    _state.decide = decide
+    try:
+        yield
+    finally:
+        _state.decide = before
+
+
+def _deciding() -> bool:
+    return getattr(_state, "decide", True)
+
+
+def _small(expr: sp.Basic, limit: int = SMALL_OPERAND) -> bool:
+    """`expr` has at most `limit` nodes (counted without recursion, stopping early)."""
+    count, stack = 0, [expr]
+    while stack:
+        count += 1
+        if count > limit:
+            return False
+        stack.extend(stack.pop().args)
+    return True
+
+
+def _small_conditions(cond: sp.Basic) -> bool:
+    return all(_small(side) for rel in cond.atoms(sp.core.relational.Relational) for side in rel.args)
+
+
+# How often SymPy's Piecewise may rebuild itself while it canonicalizes its conditions.
+MAX_SETTLE = 40
+
+
+class Unsettled(ValueError):
+    """SymPy's canonical form of a `where` condition did not settle."""
+
+
+class _SettlingPiecewise(sp.Piecewise):
+    """A Piecewise whose evaluation may rebuild itself at most MAX_SETTLE times over.
+
+    SymPy turns a comparison with a Piecewise operand into `ITE(...)`, and for
+    some of those the canonical form flips between two forms for ever
+    (`Ne(2*y_pred - y_true, y_true - y_pred)` and its mirror): Piecewise.eval
+    rebuilds itself until the recursion limit, which took a second. Built as this
+    class, that loop stops at once with `Unsettled`; what settles is handed back
+    as an ordinary Piecewise.
+    """
+
+    @classmethod
+    def eval(cls, *args):
+        depth = getattr(_state, "settle", 0)
+        if depth >= MAX_SETTLE:
+            raise Unsettled("SymPy's canonical form of this `where` condition does not settle")
+        _state.settle = depth + 1
+        try:
+            return super().eval(*args)
+        finally:
+            _state.settle = depth
+
+
+def _sympy_piecewise(pairs) -> sp.Expr:
+    """`sp.Piecewise(*pairs)`, evaluated, with the loop guard of `_SettlingPiecewise`."""
+    result = _SettlingPiecewise(*pairs)
+    if isinstance(result, _SettlingPiecewise):
+        return sp.Piecewise(*result.args, evaluate=False)
+    return result
+
+
+def minmax(cls: type, args) -> sp.Expr:
+    """`cls(*args)` for `cls` Max or Min (see the section comment)."""
+    flat: list[sp.Expr] = []
+    for arg in args:
+        flat.extend(arg.args if type(arg) is cls else (arg,))
+    decide = _deciding()
+    if decide and len(flat) <= SMALL_MINMAX:
+        return cls(*flat)
+    numbers = [a for a in flat if a.is_Number]
+    others = list(dict.fromkeys(a for a in flat if not a.is_Number))
+    if numbers:
+        others.append(max(numbers) if cls is sp.Max else min(numbers))
+    if decide and len(others) <= SMALL_MINMAX:
+        return cls(*others)
+    if len(others) == 1:
+        return others[0]
+    return cls(*others, evaluate=False)
+
+
+def maximum(*args) -> sp.Expr:
+    """Elementwise `max(a, b, ...)` as SymPy's Max (see `minmax`)."""
+    return minmax(sp.Max, args)
+
+
+def minimum(*args) -> sp.Expr:
+    """Elementwise `min(a, b, ...)` as SymPy's Min (see `minmax`)."""
+    return minmax(sp.Min, args)
+
+
+def relation(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic:
+    """`cls(left, right)` for a SymPy relational (see the section comment)."""
+    if left.is_Number and right.is_Number or (_deciding() and _small(left) and _small(right)):
+        return cls(left, right)
+    difference = left - right
+    if difference.is_Number:
+        return cls(difference, 0)
+    return cls(left, right, evaluate=False)
+
+
+def where(cond: sp.Basic, a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    """`where(cond, a, b)` as `Piecewise((a, cond), (b, True))` (see the section comment)."""
+    return _piecewise([(a, cond), (b, sp.true)])
+
+
+def _piecewise(pairs) -> sp.Expr:
+    """A Piecewise of (value, condition) pairs, the last condition True (see the section comment)."""
+    if _deciding() and all(_small_conditions(cond) for _, cond in pairs):
+        return _sympy_piecewise(pairs)
+    kept = []
+    for value, cond in pairs:
+        if cond == sp.false:
+            continue
+        kept.append((value, cond))
+        if cond == sp.true:
+            break
+    if not kept or kept[-1][1] != sp.true:
+        return sp.Piecewise(*pairs)  # no default branch: let SymPy say what it makes of it
+    if len({value for value, _ in kept}) == 1:
+        return kept[0][0]
+    return sp.Piecewise(*kept, evaluate=False)
+
+
+def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """`expr.xreplace(mapping)`, without recursion, rebuilding Max and Min through `minmax`
+    and comparisons through `relation`.
+
+    (`xreplace` rebuilds a changed node with `func(*args)`, which would hand a Max of
+    many arguments back to SymPy's pairwise comparisons.)
+    """
+    if not mapping:
+        return expr
+    done: dict[sp.Basic, sp.Basic] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        if node in mapping:
+            done[node] = mapping[node]
+        elif not node.args:
+            done[node] = node
+        elif not ready:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+        else:
+            args = [done[a] for a in node.args]
+            if all(new is old for new, old in zip(args, node.args, strict=True)):
+                done[node] = node
+            elif isinstance(node, (sp.Max, sp.Min)):
+                done[node] = minmax(type(node), args)
+            elif isinstance(node, sp.core.relational.Relational):
+                done[node] = relation(type(node), *args)
+            elif isinstance(node, sp.Piecewise):
+                done[node] = _piecewise([pair.args for pair in args])
+            else:
+                done[node] = node.func(*args)
+    return done[expr]
 
 
 def plain(expr: sp.Expr) -> sp.Expr:

@@ -38,6 +38,8 @@ def audit(text: str, filename: str = "<module>") -> list[str]:
             if name is None:
                 continue
             bare = isinstance(func, ast.Name)
+            if name == "eval" and _is_super_call(func):
+                continue  # `super().eval(...)`: SymPy's classmethod of that name, in a subclass of a SymPy function
             if name in ("eval", "exec", "__import__", "sympify", "parse_expr", "lambdify"):
                 found.append(f"{filename}:{node.lineno}: call to {name}")
             elif name == "compile" and bare and "compile" not in defined and "compile" not in imported_names:
@@ -61,6 +63,18 @@ def audit(text: str, filename: str = "<module>") -> list[str]:
                     if alias.name in ("sympify", "parse_expr", "lambdify"):
                         found.append(f"{filename}:{node.lineno}: import of {alias.name}")
     return found
+
+
+def _is_super_call(func: ast.expr) -> bool:
+    """`func` is `super().<attribute>` (zero-argument super, inside a class)."""
+    value = func.value if isinstance(func, ast.Attribute) else None
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id == "super"
+        and not value.args
+        and not value.keywords
+    )
 
 
 def package_modules() -> list[Path]:
@@ -97,6 +111,13 @@ def test_audit_catches_an_inserted_forbidden_call(snippet: str, what: str):
     text = module.read_text(encoding="utf-8") + "\n\n" + snippet
     findings = audit(text, str(module))
     assert len(findings) == 1 and what in findings[0], findings
+
+
+def test_audit_allows_sympys_eval_classmethod_through_super_only():
+    allowed = "class P(Piecewise):\n    @classmethod\n    def eval(cls, *args):\n        return super().eval(*args)\n"
+    assert audit(allowed, "symfuncs.py") == []
+    for call in ("builtins.eval('1')", "self.eval('1')", "super(x).eval('1')"):
+        assert audit(f"import builtins\n{call}\n", "symfuncs.py") == ["symfuncs.py:2: call to eval"]
 
 
 def test_audit_allows_the_packages_own_compile_function():

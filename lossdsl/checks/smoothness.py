@@ -9,6 +9,12 @@ through a condition binding or under `not`; a compound condition (`and`,
 `or`) is not checked. A boundary that does not move with y_pred (a condition
 on y_true alone, as in class weights `where(y_true > 0.5, 2 * e^2, e^2)`) is
 no jump for training: for each sample one branch holds, whatever y_pred does.
+
+Limits: the bisections evaluate the condition's two sides at hundreds of
+points, so the whole check may spend at most MAX_EVALUATIONS node evaluations
+(an operation of the expression at one point); a program that needs more
+(dozens of `where`s on a long condition) has its remaining `where`s left
+unchecked, and says so in a note.
 """
 
 from __future__ import annotations
@@ -26,12 +32,32 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
 _GRID = [x / 4 for x in range(-40, 41)]
 _OTHERS = (-1.3, 0.0, 0.4, 1.0, 2.7)
+# About a tenth of a second of float evaluation; each evaluation of a difference costs
+# its size plus _CALL_COST (the calls and conversions around the walk).
+MAX_EVALUATIONS = 200_000
+_CALL_COST = 20
+
+
+class _OutOfBudget(Exception):
+    """The jump check has spent its MAX_EVALUATIONS."""
+
+
+class _Budget:
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def spend(self, cost: int) -> None:
+        self.left -= cost
+        if self.left < 0:
+            raise _OutOfBudget
 
 
 def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """Notes for kinks in y_pred, warnings for `where` jumps."""
     found: list[Diagnostic] = []
     seen: set[int] = set()
+    budget = _Budget(MAX_EVALUATIONS)
+    unchecked: list[nodes.Call] = []
     stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
     while stack:
         node = stack.pop()
@@ -47,9 +73,24 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if FUNCTIONS[node.func].smooth == "kink":
             found.append(_note(resolved, node))
         if node.func == "where":
-            jump = _jump(resolved, symbolic, node)
+            if unchecked:
+                unchecked.append(node)
+                continue
+            try:
+                jump = _jump(resolved, symbolic, node, budget)
+            except _OutOfBudget:
+                unchecked.append(node)
+                continue
             if jump:
                 found.append(jump)
+    if unchecked:
+        first = min(unchecked, key=lambda n: n.span.start)
+        span = first.span
+        message = (
+            f"{len(unchecked)} `where`(s) were not checked for jumps between their branches:"
+            " the program is too large to check them all"
+        )
+        found.append(Diagnostic("note", message, span.line, span.column, "jump-unchecked", span, resolved.source))
     return found
 
 
@@ -73,15 +114,15 @@ def _comparison(resolved: Resolved, cond: nodes.Node) -> nodes.Compare | None:
             return cond if isinstance(cond, nodes.Compare) else None
 
 
-def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call) -> Diagnostic | None:
+def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget) -> Diagnostic | None:
     _, a, b = node.args
     cond = _comparison(resolved, node.args[0])
     if cond is None:
         return None
     try:
         # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
-        gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right))
-        diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b))
+        gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
+        diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b), budget)
         point = _boundary_jump(symbolic, gap, diff)
     except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
         return None
@@ -100,12 +141,25 @@ def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call) -> Diagn
 class _Difference:
     """`left - right`, evaluated in floats."""
 
-    def __init__(self, left: sp.Basic, right: sp.Basic) -> None:
+    def __init__(self, left: sp.Basic, right: sp.Basic, budget: _Budget) -> None:
         self.left, self.right = left, right
         self.free_symbols = left.free_symbols | right.free_symbols
+        self.budget = budget
+        self.cost = _size(left) + _size(right) + _CALL_COST
 
     def at(self, env: dict) -> float:
+        self.budget.spend(self.cost)
         return evaluate(self.left, env) - evaluate(self.right, env)
+
+
+def _size(expr: sp.Basic) -> int:
+    """The number of operations `evaluate` goes through (shared parts count at every use), without recursion."""
+    total, stack = 0, [expr]
+    while stack and total <= MAX_EVALUATIONS:
+        node = stack.pop()
+        total += 1
+        stack.extend(node.args)
+    return total
 
 
 def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference):

@@ -20,6 +20,9 @@ How `call()` is printed:
   are printed from floats (`repr`), which Keras treats as weakly typed;
 * reductions work over `axis=-1`, with `keepdims=True` where their result meets
   an elementwise value; an elementwise loss ends with the mean over the last axis;
+* `abs` of a difference is printed in `e`'s orientation, `abs(y_true - y_pred)`, as
+  Keras writes its own losses (SymPy keeps the other): the value is the same, but
+  JAX's gradient of abs at 0 is 1, so the orientation decides the sign there;
 * every line fits in 88 columns (long expressions are split into temporaries),
   so the module passes `ruff check` and `ruff format --check` as printed.
 
@@ -723,6 +726,18 @@ class KerasPrinter(Printer):
     # functions -------------------------------------------------------------
 
     def _print_Function(self, expr: sp.Function, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _print_Abs(self, expr: sp.Abs, form: str = DROPPED) -> Code:
+        # SymPy keeps one orientation of a difference under Abs: `abs(e)` becomes
+        # Abs(y_pred - y_true). The value is the same either way, but the gradient at 0 is
+        # a convention of the backend (JAX takes abs'(0) = 1, TensorFlow and PyTorch 0), so
+        # `e`'s orientation, y_true - y_pred (as Keras writes its own losses), is printed.
+        arg = expr.args[0]
+        if isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)):
+            flipped = -arg
+            if isinstance(flipped, sp.Add):
+                return self._call("abs", [self.code(flipped, self.body.child_form(expr, form))])
         return self._generic(expr, form)
 
     # Max and Min are not Functions in SymPy; relationals are not Applications.

@@ -1,0 +1,101 @@
+"""Training smoke tests that run unchanged on every Keras 3 backend.
+
+Every bundled loss (the generated class that `keras_loss()` returns), a
+`FormulaLoss` with a lossdsl metric, and a loss with integer class ids train a
+small model for a few full-batch steps through `model.fit` on the active
+backend (`KERAS_BACKEND`: TensorFlow in the main run; tests/test_backends.py
+runs this module under JAX and PyTorch too): the loss is finite and falls.
+Targets come from each loss's domain (the data makers of
+lossdsl/library/counterparts.py), the output activation from its input domain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lossdsl
+from lossdsl.library import counterparts as cp
+
+keras = pytest.importorskip("keras")
+
+# Keras (on NumPy 2; PyTorch's tensors in particular) warns about its own `__array__` use; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+SAMPLES, FEATURES, WIDTH, EPOCHS = 32, 3, 4, 6
+
+# The output activation that puts predictions in a loss's input domain.
+ACTIVATIONS = {
+    cp.probabilities: "softmax",
+    cp.smooth_probabilities: "softmax",
+    cp.unit_interval: "sigmoid",
+    cp.positive: "softplus",
+    cp.rates: "softplus",
+    cp.real: None,
+    cp.logits: None,
+}
+
+# Bundled loss -> (target maker, activation, width): from the counterpart table, plus the losses without one.
+CASES = {
+    cp.library_name(key): (case.make_true, ACTIVATIONS[case.make_pred], WIDTH)
+    for key, case in cp.COUNTERPARTS.items()
+    if "/" not in key
+}
+CASES.update(
+    {
+        "penalized_absolute_error": (cp.real, None, WIDTH),
+        "weighted_mean_squared_error": (cp.real, None, 2),
+        "poly1": (cp.one_hot, None, WIDTH),
+    }
+)
+
+
+def test_every_bundled_loss_has_a_case():
+    assert set(CASES) == set(lossdsl.library.names())
+
+
+def train(loss, make_true, activation, width: int, metrics=()) -> dict[str, list[float]]:
+    """Fit a one-layer model with `loss` for EPOCHS full-batch steps; the history."""
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(SAMPLES, FEATURES)).astype("float32")
+    y = make_true(rng, SAMPLES, width)
+    if y.dtype.kind == "f":
+        y = np.clip(y, -10.0, 10.0)  # the makers' edges (targets of 100) only slow a smoke test down
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(
+                width, activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+            ),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05), loss=loss, metrics=list(metrics))
+    history = model.fit(x, y, epochs=EPOCHS, batch_size=SAMPLES, verbose=0, shuffle=False)
+    return history.history
+
+
+def assert_falls(values: list[float], what: str) -> None:
+    assert np.isfinite(values).all(), f"{what}: not finite on {keras.backend.backend()}: {values}"
+    assert values[-1] < values[0], f"{what}: did not fall on {keras.backend.backend()}: {values}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bundled_loss_trains(name):
+    make_true, activation, width = CASES[name]
+    history = train(lossdsl.library.compile(name).keras_loss(), make_true, activation, width)
+    assert_falls(history["loss"], name)
+
+
+def test_formula_loss_and_metric_train():
+    loss = lossdsl.FormulaLoss(formula=lossdsl.library.source("huber"), delta=0.5)
+    metric = lossdsl.metric("abs(e)", name="formula_mae")
+    history = train(loss, cp.real, None, WIDTH, metrics=[metric])
+    assert_falls(history["loss"], "FormulaLoss")
+    assert_falls(history["formula_mae"], "the lossdsl metric")
+
+
+def test_integer_class_ids_train():
+    loss = lossdsl.loss("-sum(onehot(y_true) * log_softmax(y_pred))", name="sparse_from_logits")
+    history = train(loss, lambda rng, b, c: cp.class_ids(rng, b, c).astype("int32"), None, WIDTH)
+    assert_falls(history["loss"], "onehot of integer class ids")

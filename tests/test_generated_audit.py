@@ -1,0 +1,208 @@
+"""Generated-code audit: the Keras modules lossdsl writes hold only what its emitter writes.
+
+For every bundled loss, for programs drawn by the fuzzer (tests/fuzzgen.py) and
+for programs with hostile names and descriptions, `python_source()` is parsed
+with `ast` and checked by `codeaudit.audit` (tests/codeaudit.py): node kinds from
+a fixed whitelist, names only `keras`, `self`, the function's arguments and
+locals (plus `super` and `len`, called), calls only of `keras.ops` and the base
+class, no attribute that starts with `_` but `__init__`, finite numbers, and
+strings only in the docstrings, the registration, the defaults of `reduction`
+and `name` and the config keys. The whitelist is tight: every kind in it occurs
+in what the emitter wrote here. And the audit is shown to fail when a forbidden
+construct is put into a real generated module (a lambda, an `eval` call, an
+`__import__` attribute, an f-string, ...).
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from codeaudit import KERAS_OPS, NODE_KINDS, audit
+from fuzzgen import Fuzzer
+
+import lossdsl
+
+FUZZED = 300
+# Programs that reach every corner of the emitter, with names and descriptions that try to break out.
+CRAFTED = [
+    "param delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
+    "-sum(onehot(y_true) * log_softmax(y_pred))",
+    "x = y_pred > 0 and y_true < 1 or not e == 0\nwhere(x, y_pred^2, [1, 2, 3] * y_pred)",
+    "param w0 = 0.3\nparam w1 = 0.7\n[w0, w1] * e^2",
+    "max(y_pred) * y_pred + min(y_pred, y_true, 0.5) + mean(softmax(y_pred)) + logsumexp(y_pred)",
+    "clip(y_pred, eps, 1 - eps) + normalize(y_pred) + relu(-y_pred) + sigmoid(y_pred) * softplus(y_pred)",
+    "param super = 1\nparam call = 2\nparam l = 3\nparam _x = 4\nsuper * call * l * _x * y_pred",
+    "param eval = 1\nparam exec = 2\nparam len = 3\nparam get_config = 4\neval * exec * len * get_config * e^2",
+    "param from_config = 1\nparam cls = 2\nparam t0 = 3\nfrom_config * cls * t0 * y_pred^2 + t0",
+    "lambda_ = y_pred\nself_ = 2 * lambda_\nkeras_ = self_ + 1\nt0 = keras_ * keras_\nt0 + sin(t0) * t0",
+    "__class__ = y_pred\n__x = 2 * __class__\n__import__ = __x + 1\n__import__ * __import__",
+    "eval = y_pred\nexec = eval * 2\nopen = exec + 1\nprint = open * open\nprint + sin(print)",
+    '# """ + __import__("os").system("echo pwned") + """\nabs(e)',
+    "# '''\n# \"\"\"\n# \\\nabs(e)",
+    "# a description that ends with a backslash \\\nabs(e)",
+    '#"\n#""\n#"""\n#""""\nabs(e)',
+    "# \x00\x1b[31m\x07 control \u202e characters \u2028 and \udcff\nabs(e)",
+    "# \\N{BULLET} \\u0041 \\x41 {y_pred} {0} %s\nabs(e)",
+    "# `rm -rf /` $(id) ${HOME}\n# y_pred.__class__.__mro__\nabs(e)",
+    "param p = -1e-300\nparam q = 1e300\np * q * y_pred + 1e300 * y_pred - 1e-300",
+    "y_pred * 1.7976931348623157e308 + 4.9e-324 * y_true",
+    "where(y_pred > 0, pi^2 * y_pred, exp(1) * y_pred)",
+    "max(" + ", ".join(f"e^{k}" for k in range(1, 8)) + ")",
+]
+
+
+def _specs() -> list:
+    specs = [lossdsl.library.compile(name) for name in lossdsl.library.names()]
+    specs += [lossdsl.compile(source, name=f"Crafted{i}") for i, source in enumerate(CRAFTED)]
+    fuzzer = Fuzzer(777)
+    fuzzed = []
+    while len(fuzzed) < FUZZED:
+        try:
+            fuzzed.append(lossdsl.compile(fuzzer.valid()))
+        except lossdsl.LossError:
+            continue
+    return specs + fuzzed
+
+
+@pytest.fixture(scope="module")
+def generated() -> list[tuple[object, str]]:
+    """(spec, python_source()) for the bundled losses, the crafted programs and FUZZED fuzzed ones."""
+    return [(spec, spec.python_source()) for spec in _specs()]
+
+
+def test_every_generated_module_passes_the_audit(generated):
+    failures = {}
+    for spec, source in generated:
+        findings = audit(source, spec)
+        if findings:
+            failures[spec.source[:120]] = findings[:3]
+    assert not failures, failures
+    assert len(generated) >= len(lossdsl.library.names()) + len(CRAFTED) + FUZZED
+
+
+def test_the_whitelist_is_what_the_emitter_writes(generated):
+    kinds = {type(node) for _, source in generated for node in ast.walk(ast.parse(source))}
+    assert kinds == NODE_KINDS, {"unused": sorted(k.__name__ for k in NODE_KINDS - kinds)}
+
+
+def test_every_allowed_op_is_a_keras_op():
+    keras = pytest.importorskip("keras")
+    assert all(callable(getattr(keras.ops, op, None)) for op in KERAS_OPS)
+
+
+def test_user_text_reaches_only_the_docstring(generated):
+    """The description, however hostile, is in the class docstring and nowhere else."""
+    marker = 'system("echo pwned")'
+    spec, source = next((s, t) for s, t in generated if marker in s.source)
+    tree = ast.parse(source)
+    cls = next(node for node in tree.body if isinstance(node, ast.ClassDef))
+    assert marker in ast.get_docstring(cls, clean=False)
+    assert source.count("pwned") == 1
+    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert sum("pwned" in text for text in strings) == 1
+
+
+# ------------------------------------------------------------------- the audit fails on forbidden code
+
+FORBIDDEN = [
+    ("f = lambda x: x", "Lambda"),
+    ('eval("1 + 1")', "a call of eval()"),
+    ('exec("import os")', "a call of exec()"),
+    ("x = y_pred.__class__", "the attribute y_pred.__class__"),
+    ('x = keras.ops.__import__("os")', "the attribute keras.ops.__import__"),
+    ('x = __import__("os")', "a call of __import__()"),
+    ('x = f"{y_pred}"', "JoinedStr"),
+    ('x = open("/etc/passwd")', "a call of open()"),
+    ('x = getattr(y_pred, "dtype")', "a call of getattr()"),
+    ("x = os", "the name 'os'"),
+    ("import os", "Import"),
+    ("from os import system", "ImportFrom"),
+    ('x = "rm -rf /"', "the string constant 'rm -rf /'"),
+    ("x = keras.src.ops.abs(y_pred)", "keras.src"),
+    ("x = keras.ops.numpy.abs(y_pred)", "keras.ops.numpy"),
+    ("x = keras.ops.vectorized_map(y_pred, y_pred)", "keras.ops.vectorized_map"),
+    ("x = self.call", "self.call"),
+    ("x = [y for y in y_pred]", "ListComp"),
+    ("x = y_pred[0:1]", "Slice"),
+    ("x = y_pred ** 2", "Pow"),
+    ("x = 1e999 * y_pred", "not finite"),
+    ("assert y_pred", "Assert"),
+    ("del y_pred", "Delete"),
+    ("global keras", "Global"),
+    ("while True:\n            pass", "While"),
+    ("try:\n            pass\n        except Exception:\n            pass", "Try"),
+    ("y_pred.dtype", "an expression statement"),
+    ("x = y_pred if True else y_true", "IfExp"),
+    ("x = (yield y_pred)", "Yield"),
+    ("x = super().call(y_true, y_pred)", "super().call"),
+    ("x = len.__self__", "the attribute len.__self__"),
+    ("x = b'bytes'", "a constant of type bytes"),
+]
+
+
+def _insert_into_call(source: str, line: str) -> str:
+    head = "    def call(self, y_true, y_pred):\n"
+    assert head in source
+    return source.replace(head, head + "        " + line + "\n", 1)
+
+
+@pytest.fixture(scope="module")
+def huber():
+    spec = lossdsl.library.compile("huber")
+    return spec, spec.python_source()
+
+
+def test_the_untouched_module_passes(huber):
+    assert audit(huber[1], huber[0]) == []
+
+
+@pytest.mark.parametrize("line, what", FORBIDDEN, ids=[what for _, what in FORBIDDEN])
+def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
+    spec, source = huber
+    findings = audit(_insert_into_call(source, line), spec)
+    assert findings and any(what in finding for finding in findings), findings
+
+
+@pytest.mark.parametrize(
+    "old, new, what",
+    [
+        ("import keras\n", "import keras\nimport os\n", "not a docstring, `import keras` and one class"),
+        ("import keras\n", "import keras, os\n", "not keras alone"),
+        ('package="lossdsl_generated"', 'package="evil"', "registration package"),
+        ("class Huber(keras.losses.Loss):", "class Huber(keras.losses.Loss, object):", "derive"),
+        ('reduction="sum_over_batch_size"', 'reduction="none"', "default reduction"),
+        ("        dtype=None,\n", '        dtype="float64",\n', "default dtype"),
+        ("    def get_config(self):", "    x = 1\n\n    def get_config(self):", "the class body holds"),
+        ("delta=1.0,", "delta=__import__('os'),", "the default of delta is not a float"),
+        ('config["delta"]', 'config["__class__"]', "which is not a parameter"),
+        ("self.delta = delta", "self.call = delta", "stores a parameter over self.call"),
+        ("    def call(self, y_true, y_pred):", "    @staticmethod\n    def call(self, y_true, y_pred):", "decorators"),
+        ("    def call(self, y_true, y_pred):", "    def call(self, y_true, y_pred, *args):", "starred"),
+        (
+            '"""A Keras loss generated by lossdsl; this module imports only keras."""',
+            '"""A Keras loss."""\nimport os',
+            "the module holds",
+        ),
+    ],
+    ids=[
+        "second-import",
+        "import-list",
+        "package",
+        "bases",
+        "reduction",
+        "dtype",
+        "class-attribute",
+        "default",
+        "config-key",
+        "self-store",
+        "decorator",
+        "varargs",
+        "module-statement",
+    ],
+)
+def test_the_audit_fails_on_a_changed_layout(huber, old, new, what):
+    spec, source = huber
+    assert old in source
+    findings = audit(source.replace(old, new, 1), spec)
+    assert findings and any(what in finding for finding in findings), findings

@@ -1,0 +1,210 @@
+"""Resource limits under attack, and what the fuzzer found past them.
+
+Every limit of LANGUAGE.md answers an attack with a `LossLimitError` whose
+message names the limit, at a place in the program, fast: deep nesting
+(brackets, calls, unary signs, `not`, list literals, chains of bindings),
+long inputs, power towers, constant folding past float range (`10^10^10`,
+`pi^4140`), huge list literals, bindings that double and many bindings.
+Within the limits, the largest programs compile fast (a list of 4,995
+entries, 600 bindings, 650 parameters, `max` of 800 or 1,300 arguments,
+hundreds of comparisons and `where`s).
+
+The rest pins the bugs the fuzz suite and the hostile corpus found in the
+front half: messages that quoted 10,000 characters of the program, constants
+that escaped the float check and broke the Keras printer, parameter names that
+Python mangles inside a class, SymPy's `max`/`min` and `where` simplification
+taking minutes, the `where` jump check taking seconds, a SymPy loop that
+overflowed the C stack, and a second analysis of a failing program by `check()`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sympy.core.cache import clear_cache
+
+import lossdsl
+from lossdsl import pipeline
+
+LIMITS = [
+    ("brackets", "(" * 201 + "y_pred" + ")" * 201, (1, 201), "brackets nested deeper than 200 levels"),
+    ("calls", "exp(" * 201 + "y_pred" + ")" * 201, (1, 804), "brackets nested deeper than 200 levels"),
+    ("lists", "[" * 201 + "1" + "]" * 201, (1, 201), "brackets nested deeper than 200 levels"),
+    ("unary", "-" * 201 + "y_pred", (1, 2), "the expression is nested deeper than 200 levels"),
+    ("not", "where(" + "not " * 300 + "y_pred > 0, y_pred, 0)", (1, 411), "nested deeper than 200 levels"),
+    (
+        "binding-chain",
+        "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 201)] + ["a200"]),
+        (201, 8),
+        "this expression is nested 201 levels deep once its bindings are substituted; the limit is 200",
+    ),
+    ("length", " " * 9995 + "abs(e)", (1, 10001), "the program is 10,001 characters long; the limit is 10,000"),
+    (
+        "list-length",
+        "[" + ",".join(["1"] * 5001) + "] * y_pred",
+        (1, 10001),
+        "the program is 10,012 characters long; the limit is 10,000",
+    ),
+    ("tower", "y_pred" + "^y_pred" * 9, (1, 1), "powers are nested 9 deep in exponents (a^b^c^...); the limit is 8"),
+    ("constant-tower", "y_pred * 10^10^10", (1, 10), "this constant overflows a float"),
+    ("pi-power", "y_pred * pi^4140", (1, 10), "this constant overflows a float"),
+    ("pi-power-in-max", "max(y_pred, pi^1e300)", (1, 13), "this constant overflows a float"),
+    ("complex-constant", "y_pred * (pi - 4)^0.5", (1, 10), "this constant is not a finite real number"),
+    (
+        "doubling",
+        "\n".join(["a1 = y_pred + y_pred"] + [f"a{k} = a{k - 1} * a{k - 1}" for k in range(2, 41)] + ["a40"]),
+        (41, 1),
+        "the loss holds 2,199,023,255,551 operations once its bindings are substituted; the limit is 50,000",
+    ),
+    (
+        "digits",
+        "9" * 9000 + " * y_pred",
+        (1, 1),
+        "the number 999999999999...999999 (9,000 characters) is too large for a float",
+    ),
+    (
+        "constant-through-bindings",
+        "a = pi * 5e307\ny_pred + a * 1.5",
+        (2, 1),
+        "a constant in this expression is not a finite number once its bindings are substituted",
+    ),
+]
+
+
+@pytest.mark.parametrize("source, place, message", [c[1:] for c in LIMITS], ids=[c[0] for c in LIMITS])
+def test_an_attack_on_a_limit_is_a_clear_limit_error(source, place, message):
+    pipeline._front_end_cached.cache_clear()
+    clear_cache()
+    start = time.perf_counter()
+    with pytest.raises(lossdsl.LossLimitError) as info:
+        lossdsl.compile(source)
+    assert time.perf_counter() - start < 1.0
+    err = info.value
+    assert message in err.message
+    assert (err.line, err.column) == place
+    assert len(err.message) < 200  # a clear message, however long the program
+
+
+LARGE = {
+    "list-4995": "[" + ",".join(["1"] * 4995) + "] * y_pred",
+    "bindings-600": "\n".join(f"a{k}=y_pred*{k}" for k in range(600)) + "\na599",
+    "params-650": ";".join(f"param p{k}={k}" for k in range(650)) + "\ny_pred * p649",
+    "max-800": "max(" + ", ".join(f"y_pred*{k}" for k in range(800)) + ")",
+    "max-powers": "max(" + ", ".join(f"e^{k}" for k in range(1300)) + ")",
+    "comparisons": "where(" + " or ".join(f"exp(-y_pred*{k}) > {k}" for k in range(380)) + ", y_pred, 0)",
+    "wheres": " + ".join(f"where(exp(-y_pred*{k}) > {k}, y_pred, {k})" for k in range(220)),
+    "wheres-on-a-binding": "a = "
+    + " + ".join(f"sin(y_pred*{k})" for k in range(200))
+    + "\n"
+    + " + ".join(f"where(a > {k}, y_pred, 0)" for k in range(40)),
+}
+
+
+@pytest.mark.parametrize("source", list(LARGE.values()), ids=list(LARGE))
+def test_the_largest_programs_within_the_limits_compile_fast(source):
+    assert len(source) <= 10_000
+    pipeline._front_end_cached.cache_clear()
+    clear_cache()
+    start = time.perf_counter()
+    spec = lossdsl.compile(source)
+    lossdsl.check(source)
+    assert time.perf_counter() - start < 1.0
+    assert spec.expr.has(*spec.expr.free_symbols)
+
+
+# ----------------------------------------------------------------------------- what the fuzzer found
+
+
+def test_messages_quote_long_program_text_shortened():
+    long_name = "a" * 5000
+    term = "+".join(["y_pred"] * 1300)
+    for source in [f"{long_name} * y_pred", f"sign({term})", f"log({term})", f"abs({term})"]:
+        for d in lossdsl.check(source):
+            assert len(d.message) < 700, (source[:20], len(d.message))
+            assert " ... " in d.message
+
+
+@pytest.mark.parametrize("name", ["__x", "__class__", "__y_", "__", "__init__"])
+def test_parameters_that_python_reserves_inside_a_class_are_rejected(name):
+    # `param __x` made a constructor argument that Python renames to `_FormulaLoss__x` (so
+    # `cls(**config)` failed), and `param __class__` broke `super()` in the generated class.
+    with pytest.raises(lossdsl.LossTypeError, match="Python reserves names that start with `__`"):
+        lossdsl.compile(f"param {name} = 1\ny_pred * {name}")
+
+
+@pytest.mark.parametrize("name", ["_x", "_", "x__", "eval", "super", "call"])
+def test_other_unusual_parameter_names_still_compile(name):
+    assert name in lossdsl.compile(f"param {name} = 2\ny_pred * {name}").params
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "y_pred * pi^4140",
+        "max(y_pred, pi^1e300)",
+        "a = pi * 5e307\ny_pred + a * 1.5",
+        "a = pi^2\ny_pred * exp(a * 100)",
+    ],
+)
+def test_a_constant_past_float_range_never_reaches_the_printer(source):
+    # These compiled, and python_source() then failed (or leaked decimal.InvalidOperation).
+    with pytest.raises(lossdsl.LossLimitError):
+        lossdsl.compile(source)
+
+
+def test_constants_within_float_range_stay_exact():
+    assert str(lossdsl.compile("y_pred + pi^2").expr) == "y_pred + pi**2"
+    assert lossdsl.compile("y_pred * 1e308 * pi").expr.has(lossdsl.compile("y_pred * pi").expr.args[0])
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "where(y_pred - e != where(e != 1e-7, e, y_true), 2, y_true) * y_pred",
+        "where((e <= 1e-7) or y_pred - e != where(e != 1e-7, e, y_true), +2289.635, --y_true) * y_pred",
+    ],
+)
+def test_a_sympy_loop_is_a_fast_loss_error_not_a_crash(source):
+    # SymPy's canonical form of `Ne(2*y_pred - y_true, y_true - y_pred)` flips for ever inside
+    # Piecewise.eval: with a recursion limit of 20,000 that overflowed the C stack (a segfault);
+    # then it took a second to reach the limit. Now the loop is cut short.
+    pipeline._front_end_cached.cache_clear()
+    clear_cache()
+    start = time.perf_counter()
+    with pytest.raises(lossdsl.LossInternalError, match="does not settle"):
+        lossdsl.compile(source)
+    assert lossdsl.check(source)[0].level == "error"
+    assert time.perf_counter() - start < 0.5
+
+
+def test_the_recursion_limit_leaves_room_on_the_c_stack():
+    import sys
+
+    lossdsl.compile("abs(e)")
+    assert sys.getrecursionlimit() <= 5000 or pipeline._RECURSION_LIMIT <= 5000
+
+
+def test_a_failing_program_is_analysed_once():
+    source = "where(y_pred - e != where(e != 1e-7, e, y_true), 2, y_true) * y_pred + 0 * " + "+".join(["e"] * 50)
+    pipeline._front_end_cached.cache_clear()
+    with pytest.raises(lossdsl.LossError) as first:
+        lossdsl.compile(source)
+    hits = pipeline._front_end_cached.cache_info().hits
+    with pytest.raises(lossdsl.LossError) as second:
+        lossdsl.compile(source)
+    lossdsl.check(source)
+    assert pipeline._front_end_cached.cache_info().hits == hits + 2
+    assert first.value is not second.value  # each raise gets its own copy
+    assert (type(first.value), first.value.message, first.value.line) == (
+        type(second.value),
+        second.value.message,
+        second.value.line,
+    )
+
+
+def test_many_where_jumps_are_checked_within_a_budget():
+    # 40 `where`s on one long condition: the jump check took 6 s; past its budget it stops and says so.
+    source = LARGE["wheres-on-a-binding"]
+    diagnostics = lossdsl.check(source)
+    assert any(d.code == "jump-unchecked" and d.level == "note" for d in diagnostics)
