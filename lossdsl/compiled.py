@@ -46,6 +46,7 @@ class CompiledLoss:
         self.resolved = resolved
         self.symbolic = symbolic
         self._latex: dict[tuple[bool, bool], str] = {}
+        self._python_sources: dict[bool, str] = {}
 
     def __repr__(self) -> str:
         return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
@@ -85,15 +86,17 @@ class CompiledLoss:
             self._latex[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
         return self._latex[key]
 
-    def python_source(self) -> str:
-        """A standalone module (imports only keras) defining the loss class `name`."""
-        return self._python_source
+    def python_source(self, fast: bool = True) -> str:
+        """A standalone module (imports only keras) defining the loss class `name`.
 
-    @functools.cached_property
-    def _python_source(self) -> str:
-        from lossdsl.emit.keras import emit_keras
+        `fast=False` leaves out the speed-ups the benchmark measures (fused gradients, fused
+        kernels for idioms): the stable form, differentiated by autodiff (see `emit.keras`).
+        """
+        if fast not in self._python_sources:
+            from lossdsl.emit.keras import emit_keras
 
-        return emit_keras(self)
+            self._python_sources[fast] = emit_keras(self, fast=bool(fast))
+        return self._python_sources[fast]
 
     def keras_loss(self, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""

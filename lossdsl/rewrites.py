@@ -73,7 +73,7 @@ class Rewriter:
             result = expr
         else:
             args = [self.rewrite(a) for a in expr.args]
-            rebuilt = expr.func(*args) if any(a is not b for a, b in zip(args, expr.args, strict=True)) else expr
+            rebuilt = _rebuilt(expr, args) if any(a is not b for a, b in zip(args, expr.args, strict=True)) else expr
             result = self.rule(rebuilt)
         self._done[expr] = result
         return result
@@ -91,7 +91,30 @@ class Rewriter:
         if isinstance(expr, sp.log) and len(expr.args) == 1:
             return self.log_rule(expr)
         if isinstance(expr, sp.Add):
-            return self.expm1_rule(expr)
+            expr = self.expm1_rule(expr)
+            return self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
+        return expr
+
+    def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:
+        """`a softplus(-x) + b softplus(x)` -> `(a + b) softplus(x) - a x` (softplus(-x) = softplus(x) - x).
+
+        The binary cross-entropy on logits, `y softplus(-x) + (1 - y) softplus(x)`, becomes
+        `softplus(x) - y x`, as Keras computes it: one softplus instead of two.
+        """
+        found: dict[sp.Basic, dict[bool, list[sp.Basic]]] = {}
+        for term in expr.args:
+            heads = [f for f in sp.Mul.make_args(term) if isinstance(f, sf.Softplus)]
+            if len(heads) == 1:
+                arg = heads[0].args[0]
+                negated = arg.could_extract_minus_sign()
+                found.setdefault(-arg if negated else arg, {True: [], False: []})[negated].append(term)
+        for x, sides in found.items():
+            if len(sides[True]) == 1 and len(sides[False]) == 1:
+                (negative,), (positive,) = sides[True], sides[False]
+                a = negative / sf.Softplus(-x)
+                b = positive / sf.Softplus(x)
+                rest = [t for t in expr.args if t is not negative and t is not positive]
+                return sp.Add(sp.expand(a + b) * sf.Softplus(x) - a * x, *rest)
         return expr
 
     def log_rule(self, expr: sp.log) -> sp.Basic:
@@ -126,6 +149,18 @@ class Rewriter:
             if isinstance(resolved, sp.exp):
                 return sf.Expm1(resolved.args[0]) + (rest - term)
         return expr
+
+
+def _rebuilt(expr: sp.Basic, args: list) -> sp.Basic:
+    """`expr.func(*args)`; Max and Min without evaluation.
+
+    A rewrite keeps the value of what it rewrites, so a Max or Min has no more to simplify
+    than when it was built, and evaluating it again compares every pair of its arguments
+    (minutes for `max` of 300 terms).
+    """
+    if isinstance(expr, (sp.Max, sp.Min)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
 
 
 def equals_number(number: sp.Basic, value: float) -> bool:

@@ -11,7 +11,10 @@ metrics that average the same formula, and `FormulaLoss`.
   "lossdsl_generated" (and a name that carries a digest of the program);
   `FormulaLoss` and `FormulaMetric` are registered under "lossdsl". The
   two never collide, although a generated class is called "FormulaLoss"
-  when no name is given.
+  when no name is given. Several class objects can carry one registered
+  name (another import of the same module file); `loss_class` makes the
+  registry map the name to the class it returns, so that a config round
+  trip gives back that class.
 * `FormulaLoss(formula=..., **params)` keeps the formula text and the
   parameters in its Keras config and compiles the formula again when a model
   is loaded; a formula that no longer compiles raises its `LossError` then.
@@ -52,15 +55,33 @@ _DIRECTORY: list[str] = []
 _FORMULA_KEYWORDS = ("formula", "class_name")
 
 
-def loss_class(spec) -> type:
-    """The generated `keras.losses.Loss` subclass of `spec`, imported from its module file."""
-    source = spec.python_source()
+def loss_class(spec, fast: bool = True) -> type:
+    """The generated `keras.losses.Loss` subclass of `spec`, imported from its module file.
+
+    `fast=False`: the class as `spec.python_source(fast=False)` writes it (autodiff gradients).
+    """
+    source = spec.python_source(fast=fast)
     with _LOCK:
         cls = _CLASSES.get(source)
         if cls is None:
             cls = _import(source, spec.name)
             _CLASSES[source] = cls
+        _claim(cls)
         return cls
+
+
+def _claim(cls: type) -> None:
+    """Make Keras's registry map the name `cls` was registered under to `cls` (again).
+
+    Other class objects can carry the same registered name: any other import of the same
+    module file (the saving tests import the files themselves), or another variant of the
+    program that the emitter names alike. Whichever was imported last held the name, so a
+    config round trip of an object made earlier came back as an object of another class,
+    depending on the order of earlier calls. Now the class `loss_class` hands out holds it.
+    """
+    package, _, name = keras.saving.get_registered_name(cls).partition(">")
+    if name and keras.saving.get_custom_objects().get(f"{package}>{name}") is not cls:
+        keras.saving.register_keras_serializable(package=package, name=name)(cls)
 
 
 def make_metric(spec, **kwargs) -> FormulaMetric:

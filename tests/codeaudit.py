@@ -16,6 +16,17 @@ what the Keras emitter produces, which is this and nothing else:
 * statements: assignments, one `if` (the squeeze before `onehot`), `return`
   and the bare `super().__init__(...)` call (or `keras.losses.Loss.__init__`
   when a parameter is called `super`);
+* a fused gradient, in call() only and in this layout alone:
+  `def forward(y_pred):` holding assignments, then
+  `def backward(*args, upstream=None):` (whose body starts with
+  `if upstream is None: (upstream,) = args`, then assignments, then
+  `if gradient.shape[-1] != y_pred.shape[-1]: gradient = <its sum or mean>`
+  and `return gradient`),
+  then `return <value>, backward`; call() then ends with
+  `if keras.backend.backend() == "jax": return forward(y_pred)[0]` and
+  `return keras.ops.custom_gradient(forward)(y_pred)`.
+  Those are the only tuples, the only `is` comparison, and the only calls of
+  a local;
 * expressions: names, attributes, calls, keywords, constants, `+ - * /`,
   unary minus, subscripts, list literals, `==` and `and` (node kinds in
   `NODE_KINDS`);
@@ -47,7 +58,7 @@ NODE_KINDS = frozenset(
         ast.Module, ast.Expr, ast.Import, ast.alias, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg,
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
         ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Subscript, ast.List,
-        ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Load, ast.Store,
+        ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq,
     }
 )  # fmt: skip
 
@@ -56,7 +67,8 @@ KERAS_OPS = frozenset(
     """abs exp log log1p expm1 sin cos tan sinh cosh tanh arcsin arccos arctan erf sigmoid softplus relu clip
     sign floor ceil round maximum minimum sum mean max min logsumexp softmax log_softmax normalize less
     less_equal greater greater_equal equal not_equal logical_and logical_or logical_not logical_xor where
-    square sqrt power cast convert_to_tensor expand_dims squeeze one_hot shape zeros_like stack""".split()
+    square sqrt power cast convert_to_tensor expand_dims squeeze one_hot shape zeros_like stack custom_gradient
+    broadcast_to categorical_crossentropy""".split()
 )
 METHODS = ("__init__", "get_config", "call")
 ARGUMENTS = {"get_config": ["self"], "call": ["self", "y_true", "y_pred"]}
@@ -85,6 +97,9 @@ class _Audit:
         self.found: list[str] = []
         self.allowed_strings: set[int] = set()  # id() of the Constant nodes whose strings are in place
         self.stored: set[str] = set()  # attributes __init__ stores on self
+        self.forward: ast.FunctionDef | None = None  # the fused gradient's forward function
+        self.sanctioned: set[int] = set()  # id() of the tuples and `is` comparisons of that layout
+        self.allowed_calls: set[int] = set()  # id() of that layout's calls of a local or of the backend
 
     def fail(self, node: ast.AST, what: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what}")
@@ -94,6 +109,12 @@ class _Audit:
             if type(node) not in NODE_KINDS:
                 self.fail(node, f"a {type(node).__name__} node, which the emitter never writes")
         self.module(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Tuple) or (
+                isinstance(node, ast.Compare) and any(type(op) in (ast.Is, ast.NotEq) for op in node.ops)
+            ):
+                if id(node) not in self.sanctioned:
+                    self.fail(node, f"{ast.unparse(node)}: a tuple or `is` outside the fused layout")
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant):
                 self.constant(node)
@@ -177,6 +198,12 @@ class _Audit:
         for node in ast.walk(function):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 local.add(node.id)
+            elif isinstance(node, ast.FunctionDef) and node is not function:  # the fused layout's
+                local.add(node.name)
+                arguments = node.args
+                local.update(a.arg for a in [*arguments.args, *arguments.kwonlyargs])
+                if arguments.vararg:
+                    local.add(arguments.vararg.arg)
         if function.name == "get_config" and "config" not in local:
             self.fail(function, "get_config does not build `config`")
         for statement in function.body:
@@ -226,6 +253,8 @@ class _Audit:
         elif isinstance(node, ast.Return):
             if function.name == "__init__" or node.value is None:
                 self.fail(node, "a return in __init__, or a bare return")
+        elif isinstance(node, ast.FunctionDef):
+            self.fused(function, node)
         elif isinstance(node, ast.If):
             if function.name != "call" or node.orelse:
                 self.fail(node, "an if outside call(), or with an else")
@@ -233,6 +262,93 @@ class _Audit:
                 self.statement(function, inner)
         else:
             self.fail(node, f"a {type(node).__name__} statement")
+
+    def fused(self, call: ast.FunctionDef, forward: ast.FunctionDef) -> None:
+        """`@keras.ops.custom_gradient def forward(y_pred): ...` in call(), and nothing else."""
+        if call.name != "call" or forward.name != "forward" or self.forward is not None:
+            self.fail(forward, f"a nested function {forward.name} in {call.name}()")
+            return
+        self.forward = forward
+        if forward.decorator_list:
+            self.fail(forward, "forward() is decorated")
+        if not _plain_arguments(forward.args, ["y_pred"]) or forward.returns:
+            self.fail(forward, "forward() does not take y_pred alone")
+        body = forward.body
+        nested = [n for n in body if isinstance(n, ast.FunctionDef)]
+        if len(nested) != 1 or len(body) < 2 or body[-2] is not nested[0] or not isinstance(body[-1], ast.Return):
+            self.fail(forward, "forward() does not end with `def backward` and its return")
+            return
+        for statement in body[:-2]:
+            if not isinstance(statement, ast.Assign):
+                self.fail(statement, f"a {type(statement).__name__} statement in forward()")
+            self.statement(call, statement)
+        self.backward(call, nested[0])
+        value = body[-1].value
+        if not (isinstance(value, ast.Tuple) and len(value.elts) == 2 and ast.unparse(value.elts[1]) == "backward"):
+            self.fail(body[-1], "forward() does not return (value, backward)")
+        else:
+            self.sanctioned.add(id(value))
+        ending = [ast.unparse(n) for n in call.body[-2:]]
+        expected = [
+            "if keras.backend.backend() == 'jax':\n    return forward(y_pred)[0]",
+            "return keras.ops.custom_gradient(forward)(y_pred)",
+        ]
+        if len(call.body) < 3 or call.body[-3] is not forward or ending != expected:
+            self.fail(call.body[-1], "call() with a fused gradient does not end as the emitter writes it")
+        else:
+            switch = call.body[-2].test
+            self.allowed_strings.add(id(switch.comparators[0]))
+            self.allowed_calls.update({id(switch.left), id(call.body[-2].body[0].value.value)})
+            self.allowed_calls.update({id(call.body[-1].value), id(call.body[-1].value.func)})
+
+    def backward(self, call: ast.FunctionDef, backward: ast.FunctionDef) -> None:
+        arguments = backward.args
+        upstream = [a.arg for a in arguments.kwonlyargs]
+        defaults = [ast.unparse(d) for d in arguments.kw_defaults]
+        if (
+            backward.name != "backward"
+            or backward.decorator_list
+            or backward.returns
+            or arguments.args
+            or arguments.posonlyargs
+            or arguments.kwarg
+            or arguments.vararg is None
+            or arguments.vararg.arg != "args"
+            or upstream != ["upstream"]
+            or defaults != ["None"]
+        ):
+            self.fail(backward, "the backward pass is not `def backward(*args, upstream=None)`")
+            return
+        body = backward.body
+        first = body[0] if body else None
+        if not (
+            isinstance(first, ast.If)
+            and ast.unparse(first.test) == "upstream is None"
+            and not first.orelse
+            and len(first.body) == 1
+            and ast.unparse(first.body[0]).replace("(", "").replace(")", "") == "upstream, = args"
+            and isinstance(body[-1], ast.Return)
+            and len(body) >= 3
+        ):
+            self.fail(backward, "backward() does not start with the upstream unpacking and end with a return")
+            return
+        self.sanctioned.update({id(first.test), id(first.body[0].targets[0])})
+        *statements, reduce, last = body[1:]
+        for statement in statements:
+            if not isinstance(statement, ast.Assign):
+                self.fail(statement, f"a {type(statement).__name__} statement in backward()")
+            self.statement(call, statement)
+        sums = {
+            "if gradient.shape[-1] != y_pred.shape[-1]:\n"
+            f"    gradient = keras.ops.{op}(gradient, axis=-1, keepdims=True)"
+            for op in ("sum", "mean")
+        }
+        if ast.unparse(reduce) not in sums:
+            self.fail(reduce, "backward() does not sum a broadcast gradient back as the emitter does")
+        else:
+            self.sanctioned.add(id(reduce.test))
+        if ast.unparse(last) != "return gradient":
+            self.fail(last, "backward() does not end with `return gradient`")
 
     def self_store(self, function: ast.FunctionDef, target: ast.Attribute) -> None:
         if function.name != "__init__" or ast.unparse(target.value) != "self":
@@ -261,6 +377,8 @@ class _Audit:
     # ---------------------------------------------------------------- expressions
 
     def call(self, node: ast.Call) -> None:
+        if id(node) in self.allowed_calls:
+            return
         func = node.func
         text = ast.unparse(func)
         if isinstance(func, ast.Name):
@@ -269,6 +387,9 @@ class _Audit:
             if text == "len" and len(node.args) == 1 and not node.keywords:
                 return
             self.fail(node, f"a call of {text}()")
+            return
+        if not isinstance(func, ast.Attribute):
+            self.fail(node, f"a call of {text}")
             return
         if text.startswith("keras.ops.") and text.count(".") == 2 and func.attr in KERAS_OPS:
             if func.attr == "cast" and len(node.args) == 2 and _is_string(node.args[1]):
@@ -291,11 +412,13 @@ class _Audit:
             if node.attr not in self.stored and node.attr != "dtype":
                 self.fail(node, f"self.{node.attr}, which __init__ does not store")
             return
-        if isinstance(base, ast.Name) and base.id in ("y_true", "y_pred"):
+        if isinstance(base, ast.Name) and base.id in ("y_true", "y_pred", "gradient"):
             if node.attr not in ("dtype", "shape"):
                 self.fail(node, f"the attribute {text}")
             return
         if text in ("keras.ops", "keras.losses", "keras.saving", "keras.losses.Loss", "super().get_config"):
+            return
+        if text in ("keras.backend", "keras.backend.backend") and self.forward is not None:
             return
         if text in ("keras.saving.register_keras_serializable", "keras.losses.Loss.get_config"):
             return
@@ -324,6 +447,16 @@ class _Audit:
                 self.fail(node, f"the constant {value}, which is not finite")
         else:
             self.fail(node, f"a constant of type {type(value).__name__}")
+
+
+def _plain_arguments(arguments: ast.arguments, names: list[str]) -> bool:
+    """The arguments are `names`, positional, without defaults, annotations or starred ones."""
+    return (
+        [a.arg for a in arguments.args] == names
+        and not any(a.annotation for a in arguments.args)
+        and not (arguments.vararg or arguments.kwarg or arguments.kwonlyargs or arguments.defaults)
+        and not arguments.posonlyargs
+    )
 
 
 def _is_string(node: ast.AST) -> bool:

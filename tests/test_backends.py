@@ -38,7 +38,7 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKEND_NEUTRAL = ["tests/test_parity.py", "tests/test_backend_training.py"]
+BACKEND_NEUTRAL = ["tests/test_parity.py", "tests/test_backend_training.py", "tests/test_fused.py"]
 # Backend name -> the package it needs, and the extra that installs it.
 PACKAGES = {"tensorflow": ("tensorflow", ""), "jax": ("jax", "jax"), "torch": ("torch", "torch")}
 OTHER_BACKENDS = [name for name in PACKAGES if name != keras.backend.backend()]

@@ -184,6 +184,14 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
             '"""A Keras loss."""\nimport os',
             "the module holds",
         ),
+        # the fused gradient's layout (huber's call() is fused)
+        ("        def forward(y_pred):", "        @print\n        def forward(y_pred):", "forward() is decorated"),
+        ("def forward(y_pred):", "def forward(y_pred, hook=print):", "does not take y_pred alone"),
+        ("def backward(*args, upstream=None):", "def backward(*args, upstream=print):", "backward(*args"),
+        ("(upstream,) = args", "(upstream,) = args[::-1]", "upstream unpacking"),
+        ("(forward)(y_pred)", "(forward)(y_true)", "does not end as the emitter writes it"),
+        ('== "jax"', '== "torch"', "does not end as the emitter writes it"),
+        ("            x = y_pred - y_true", "            x, _ = y_pred - y_true, 0", "assignment to a Tuple"),
     ],
     ids=[
         "second-import",
@@ -199,6 +207,13 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         "decorator",
         "varargs",
         "module-statement",
+        "fused-decorator",
+        "forward-arguments",
+        "backward-default",
+        "upstream-unpacking",
+        "fused-return",
+        "fused-backend",
+        "stray-tuple",
     ],
 )
 def test_the_audit_fails_on_a_changed_layout(huber, old, new, what):

@@ -45,6 +45,7 @@ import sympy as sp
 from sympy.printing.printer import Printer
 
 from lossdsl import symfuncs as sf
+from lossdsl.emit.fused import element_gradient
 from lossdsl.errors import LossError, LossTypeError
 from lossdsl.rewrites import equals_number, stable_form
 from lossdsl.symbolic import Y_PRED, Y_TRUE
@@ -52,6 +53,8 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE
 GENERATED_PACKAGE = "lossdsl_generated"
 LINE_LENGTH = 88
 _BODY_INDENT = " " * 8
+# The extra indentation of a fused call(): its forward and backward functions.
+_NESTED_INDENT = " " * 4
 # Longest expression text a node may print before its children move to temporaries:
 # `t123 = <text>` indented by 8 must still fit in LINE_LENGTH.
 _INNER = LINE_LENGTH - len(_BODY_INDENT) - len("t123 = ")
@@ -112,6 +115,8 @@ _AXIS_FUNCTIONS = (sf.Softmax, sf.LogSoftmax, sf.Normalize)
 
 # Names the generated call() cannot use for its locals.
 _RESERVED = frozenset(keyword.kwlist) | {"keras", "self", "y_true", "y_pred", "len", "super", "l", "O", "I"}
+# ... and the names a fused call() defines around them.
+_RESERVED |= {"forward", "backward", "args", "upstream", "classes", "gradient"}
 # Loss attributes a parameter must not overwrite; such parameters are stored as `self.param_<name>`.
 _LOSS_ATTRIBUTES = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction"})
 
@@ -130,11 +135,15 @@ class KerasEmitError(LossError):
     code = "emit"
 
 
-def emit_keras(spec) -> str:
+def emit_keras(spec, fast: bool = True) -> str:
     """The source text of a standalone module defining the Keras loss class `spec.name`.
 
     Args:
         spec: a `CompiledLoss`.
+        fast: apply the measured speed-ups: fused kernels for idioms (`-sum(onehot(y_true) *
+            log_softmax(x))` -> `keras.ops.categorical_crossentropy`), and the backward pass written as the
+            symbolic gradient (`keras.ops.custom_gradient`) where `lossdsl.emit.fused` allows it.
+            False: the stable form as the rewrites leave it, differentiated by autodiff.
 
     Raises:
         KerasEmitError: the program holds an operation the printer cannot express.
@@ -142,8 +151,15 @@ def emit_keras(spec) -> str:
     """
     if spec.name in ("keras", "super", "len"):
         raise LossTypeError(f"{spec.name!r} cannot name the generated class: the module needs that name")
-    body = _CallBody(spec).lines()
-    return _module(spec, body)
+    body = None
+    if fast:
+        try:
+            body = _CallBody(spec, fast=True).lines()
+        except KerasEmitError:  # a gradient the printer cannot write: autodiff, as everywhere else
+            body = None
+    if body is None:
+        body = _CallBody(spec).lines()
+    return _module(spec, body, fast)
 
 
 def snake_case(name: str) -> str:
@@ -161,10 +177,14 @@ def camel_case(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in parts)
 
 
-def registered_name(spec) -> str:
-    """The name the generated class is registered under in `GENERATED_PACKAGE`."""
+def registered_name(spec, fast: bool = True) -> str:
+    """The name the generated class is registered under in `GENERATED_PACKAGE`.
+
+    The autodiff-only class (`fast=False`) has a name of its own, so that loading it does not
+    replace the default class in Keras's registry.
+    """
     digest = hashlib.sha256(spec.source.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{spec.name}_{digest}"
+    return f"{spec.name}_{digest}" if fast else f"{spec.name}_{digest}_autodiff"
 
 
 def param_attributes(params) -> dict[str, str]:
@@ -183,7 +203,7 @@ def param_attributes(params) -> dict[str, str]:
 # --------------------------------------------------------------------- the module
 
 
-def _module(spec, body: list[str]) -> str:
+def _module(spec, body: list[str], fast: bool = True) -> str:
     name = spec.name
     params = spec.params
     attributes = param_attributes(params)
@@ -195,7 +215,7 @@ def _module(spec, body: list[str]) -> str:
         "",
         "@keras.saving.register_keras_serializable(",
         f'    package="{GENERATED_PACKAGE}",',
-        f'    name="{registered_name(spec)}",',
+        f'    name="{registered_name(spec, fast)}",',
         ")",
         f"class {name}(keras.losses.Loss):",
         *_docstring(spec),
@@ -301,8 +321,9 @@ class _Local:
 class _CallBody:
     """Plans and prints the statements of call()."""
 
-    def __init__(self, spec) -> None:
+    def __init__(self, spec, fast: bool = False) -> None:
         self.spec = spec
+        self.indent = len(_BODY_INDENT)
         symbolic = spec.symbolic
         self.params = dict(symbolic.params)  # name -> Symbol
         self.param_symbols = {s: n for n, s in self.params.items()}
@@ -310,7 +331,17 @@ class _CallBody:
         self.taken: set[str] = set(_RESERVED)
         self.param_locals = {name: self._allocate(name) for name in self.params}
         bindings, result = stable_form(symbolic)
-        self.locals, self.result = _plan(bindings, result)
+        gradient = None
+        if fast:
+            bindings = [(name, symbol, _idioms(value)) for name, symbol, value in bindings]
+            result = _idioms(result)
+            gradient = element_gradient(bindings, result, elementwise=not spec.per_sample)
+            if gradient is not None:
+                bindings = [(name, symbol, _oriented(value)) for name, symbol, value in bindings]
+                result = _oriented(result)
+        if gradient is not None:
+            self.indent += 2 * len(_NESTED_INDENT)  # backward() sits inside forward()
+        self.locals, self.result, self.gradient, self.forward_count = _plan(bindings, result, gradient)
         self.by_symbol = {local.symbol: local for local in self.locals}
         for local in self.locals:  # the user's names first; temporaries take what is left
             if local.hint:
@@ -325,6 +356,12 @@ class _CallBody:
         self.printer = KerasPrinter(self)
 
     # names -----------------------------------------------------------------
+
+    @property
+    def inner(self) -> int:
+        """Longest expression text a node may print before its children move to temporaries:
+        `t123 = <text>` at the body's indentation must still fit in LINE_LENGTH."""
+        return LINE_LENGTH - self.indent - len("t123 = ")
 
     def _allocate(self, hint: str) -> str:
         if hint:
@@ -344,7 +381,7 @@ class _CallBody:
     def temporary(self, text: str) -> Code:
         """A new local holding `text`, emitted before the statement being printed."""
         name = self._allocate("")
-        self.pending.append(f"{name} = {text}")
+        self.pending.append(f"{name} = {_unwrap(text)}")
         return Code(name)
 
     # shapes and forms ------------------------------------------------------
@@ -359,6 +396,8 @@ class _CallBody:
             shape = ELEM
         elif isinstance(expr, sf.Vector):
             shape = VECTOR
+        elif isinstance(expr, _SoftmaxCrossEntropy):
+            shape = SAMPLE
         elif isinstance(expr, sf.REDUCTIONS):
             # A constant argument (SymPy may fold `y_pred - y_pred` to 0) is spread over y_pred's shape.
             shape = CONST if self.shape(expr.args[0]) == VECTOR else SAMPLE
@@ -377,7 +416,7 @@ class _CallBody:
 
     def child_form(self, expr: sp.Basic, form: str) -> str:
         """The form in which the per-sample children of `expr` are needed."""
-        if self.shape(expr) == ELEM or isinstance(expr, (*sf.REDUCTIONS, *_AXIS_FUNCTIONS)):
+        if self.shape(expr) == ELEM or isinstance(expr, (*sf.REDUCTIONS, *_AXIS_FUNCTIONS, _SoftmaxCrossEntropy)):
             return KEPT
         return form
 
@@ -399,6 +438,8 @@ class _CallBody:
                 collect(arg, inner)
 
         collect(self.result, DROPPED if self.shape(self.result) == SAMPLE else KEPT)
+        if self.gradient is not None:
+            collect(self.gradient, KEPT)
         for local in reversed(self.locals):
             if self.shape(local.symbol) == SAMPLE and KEPT in needs[local.symbol]:
                 local.form = KEPT
@@ -408,33 +449,88 @@ class _CallBody:
 
     def lines(self) -> list[str]:
         """The statements of call(), unindented."""
+        forward = self._statements(self.locals[: self.forward_count])
+        shape = self.shape(self.result)
+        if shape in (CONST, VECTOR):
+            raise KerasEmitError(f"the loss simplifies to {self.result}, which does not depend on y_pred")
+        if self.spec.per_sample and shape != SAMPLE:
+            raise KerasEmitError(f"the loss has shape {shape!r} but per_sample is {self.spec.per_sample}")
+        tail = "" if self.gradient is None else ", backward"
+        # An elementwise program that SymPy simplified to one value per sample (`cos(e/e) * max(y_pred)`)
+        # is returned as is: its mean over the last axis, where it is constant, is itself.
+        if shape == SAMPLE:
+            value = self.statement(self.result, DROPPED, len("return ") + len(tail)).text
+        else:
+            code = self.statement(self.result, KEPT, len("return keras.ops.mean(, axis=-1)") + len(tail))
+            value = f"keras.ops.mean({code.text}, axis=-1)"
+        forward += self.pending
+        self.pending = []
+        if self.gradient is None:
+            return self.prelude() + forward + [f"return {value}"]
+        backward = self._statements(self.locals[self.forward_count :])
+        code = self.statement(self.gradient, KEPT, len("gradient = upstream * ()"))
+        backward += self.pending
+        gradient = f"upstream * {_wrap(code, _MUL)}"
+        if self.shape(self.gradient) != ELEM:
+            gradient = f"keras.ops.broadcast_to({gradient}, keras.ops.shape(y_pred))"
+        # Where y_pred (one column) was broadcast along the last axis against y_true's or a
+        # constant vector's several columns, the chain rule sums the gradient back over that
+        # axis; for an elementwise loss, whose mean was over the broadcast axis (`upstream` was
+        # divided by y_pred's 1 column), that sum divided by the columns is their mean.
+        reduction = "mean" if shape == ELEM else "sum"
+        summed = f"keras.ops.{reduction}(gradient, axis=-1, keepdims=True)"
+        # The upstream gradient is per sample; an elementwise loss's mean over the last axis
+        # scales it by 1/C.
+        scale = []
+        if shape == ELEM:
+            scale = [
+                "classes = keras.ops.cast(keras.ops.shape(y_pred)[-1], y_pred.dtype)",
+                "upstream = upstream / classes",
+            ]
+        nested = [
+            "def backward(*args, upstream=None):",
+            *_indent(
+                [
+                    "if upstream is None:",
+                    "    (upstream,) = args",
+                    "upstream = keras.ops.expand_dims(upstream, axis=-1)",
+                    *scale,
+                    *backward,
+                    f"gradient = {gradient}",
+                    "if gradient.shape[-1] != y_pred.shape[-1]:",
+                    f"    gradient = {summed}",
+                    "return gradient",
+                ]
+            ),
+        ]
+        # JAX keeps autodiff: jax.jit fuses the elementwise chain by itself, and JAX's autodiff
+        # has its own conventions at kinks (abs'(0) = 1), which Keras's losses on JAX follow.
+        return [
+            *self.prelude(),
+            "",
+            "def forward(y_pred):",
+            *_indent([*forward, *([""] if forward else []), *nested, "", f"return {value}, backward"]),
+            "",
+            'if keras.backend.backend() == "jax":',
+            "    return forward(y_pred)[0]",
+            "return keras.ops.custom_gradient(forward)(y_pred)",
+        ]
+
+    def _statements(self, locals_: list[_Local]) -> list[str]:
         statements: list[str] = []
-        for local in self.locals:
+        for local in locals_:
             local.name = local.name or self._allocate("")
             code = self.statement(local.value, local.form, len(local.name) + len(" = "))
             if _is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
                 code = Code(f"keras.ops.cast({code.text}, y_pred.dtype)")
             statements += self.pending + [f"{local.name} = {code.text}"]
             self.pending = []
-        shape = self.shape(self.result)
-        if shape in (CONST, VECTOR):
-            raise KerasEmitError(f"the loss simplifies to {self.result}, which does not depend on y_pred")
-        if self.spec.per_sample and shape != SAMPLE:
-            raise KerasEmitError(f"the loss has shape {shape!r} but per_sample is {self.spec.per_sample}")
-        # An elementwise program that SymPy simplified to one value per sample (`cos(e/e) * max(y_pred)`)
-        # is returned as is: its mean over the last axis, where it is constant, is itself.
-        if shape == SAMPLE:
-            code = self.statement(self.result, DROPPED, len("return "))
-            statements += [*self.pending, f"return {code.text}"]
-        else:
-            code = self.statement(self.result, KEPT, len("return keras.ops.mean(, axis=-1)"))
-            statements += [*self.pending, f"return keras.ops.mean({code.text}, axis=-1)"]
-        return self.prelude() + statements
+        return statements
 
     def statement(self, expr: sp.Basic, form: str, overhead: int) -> Code:
         """`expr` printed to fit on one line after `overhead` characters."""
         code = self.printer.code(expr, form)
-        if len(_BODY_INDENT) + overhead + len(code.text) > LINE_LENGTH and not _is_short(code.text):
+        if self.indent + overhead + len(code.text) > LINE_LENGTH and not _is_short(code.text):
             code = self.temporary(code.text)
         return code
 
@@ -463,8 +559,67 @@ class _CallBody:
         return lines
 
 
-def _plan(bindings, result) -> tuple[list[_Local], sp.Basic]:
-    """Bindings and common subexpressions as locals, in an order that defines each before use."""
+class _SoftmaxCrossEntropy(sp.Function):
+    """`-sum(onehot(y_true) * log_softmax(x))` over the last axis: `keras.ops.categorical_crossentropy(
+    onehot, x, from_logits=True)`, the backend's fused kernel (TensorFlow's softmax cross-entropy),
+    which XLA compiles to faster code than log_softmax, a product and a sum (bench/run.py)."""
+
+    nargs = 2
+    is_real = True
+
+
+class _OrientedAbs(sp.Function):
+    """`abs(y_true - ...)` kept in that orientation through common subexpression elimination.
+
+    In a fused call() the gradient holds `sign(y_pred - y_true)`, and CSE would hand the forward
+    pass's `abs` the same temporary, `y_pred - y_true`: the value is the same, but on JAX, which
+    differentiates the forward pass, the gradient of abs at 0 is a convention that follows the
+    orientation (see `KerasPrinter._print_Abs`).
+    """
+
+    nargs = 1
+    is_real = True
+
+
+def _oriented(expr: sp.Basic) -> sp.Basic:
+    def flips(node: sp.Basic) -> bool:
+        arg = node.args[0] if isinstance(node, sp.Abs) else None
+        return isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)) and isinstance(-arg, sp.Add)
+
+    return expr.replace(flips, lambda node: _OrientedAbs(-node.args[0]))
+
+
+def _idioms(expr: sp.Basic) -> sp.Basic:
+    """`expr` with the idioms that have a fused `keras.ops` function replaced by a head for it."""
+    return expr.replace(
+        lambda e: _cross_entropy_parts(e) is not None, lambda e: -_SoftmaxCrossEntropy(*_cross_entropy_parts(e))
+    )
+
+
+def _cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
+    """(t, x) where `expr` is `sum(t * log_softmax(x))` with `t = onehot(y_true)`."""
+    if not isinstance(expr, sf.ReduceSum):
+        return None
+    factors = sp.Mul.make_args(expr.args[0])
+    logs = [f for f in factors if isinstance(f, sf.LogSoftmax)]
+    if len(logs) != 1:
+        return None
+    labels = sp.Mul(*(f for f in factors if f is not logs[0]))
+    # One-hot labels only: the fused kernel's gradient, softmax(x) - t, is the gradient of the
+    # formula only where each row of t sums to 1 (for t = 0 it is softmax(x), not 0), and that
+    # is known of `onehot(y_true)` (of a valid class id), not of labels in general.
+    if labels != sf.OneHot(Y_TRUE):
+        return None
+    return labels, logs[0].args[0]
+
+
+def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.Basic | None, int]:
+    """Bindings and common subexpressions as locals, in an order that defines each before use.
+
+    Returns:
+        (locals, result, gradient, n): the first `n` locals are what the result needs; the rest,
+        what only the gradient (None when not fused) needs, in the backward pass.
+    """
     # Condition bindings get a symbol of their own so that they can be named locals too.
     statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
     # Re-share: where a later expression holds a binding's value verbatim (conditions
@@ -476,43 +631,75 @@ def _plan(bindings, result) -> tuple[list[_Local], sp.Basic]:
         if not value.is_Atom:
             shared.insert(0, (value, symbol))
     result = _reshare(result, shared)
-    # Keep only the bindings that the result reads, directly or through other bindings.
-    live = set(result.free_symbols)
-    kept = []
-    for name, symbol, value in reversed(reshared):
-        if symbol in live:
-            live |= value.free_symbols
-            kept.append((name, symbol, value))
-    kept.reverse()
+    outputs = [result] if gradient is None else [result, _reshare(gradient, shared)]
+    # Keep only the bindings that the result (or its gradient) reads, directly or through others.
+    live = _live(reshared, set().union(*(output.free_symbols for output in outputs)))
+    forward_live = _live(reshared, set(result.free_symbols))
+    kept = [(name, symbol, value) for name, symbol, value in reshared if symbol in live]
     temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
-    replacements, reduced = sp.cse([value for _, _, value in kept] + [result], symbols=temporaries)
+    # Max and Min come back from cse unevaluated (SymPy would compare all their arguments again).
+    replacements, reduced = sf.cse([value for _, _, value in kept] + outputs, symbols=temporaries)
     # A repeated constant (`cos(1)`, `-pi`) is no subexpression worth a local: put it back as a number.
     numbers = {symbol: value for symbol, value in replacements if _is_literal(value)}
     if numbers:
-        replacements = [(symbol, value.xreplace(numbers)) for symbol, value in replacements if symbol not in numbers]
-        reduced = [value.xreplace(numbers) for value in reduced]
+        replacements = [(s, sf.substitute(value, numbers)) for s, value in replacements if s not in numbers]
+        reduced = [sf.substitute(value, numbers) for value in reduced]
     definitions = {symbol: value for symbol, value in replacements}
     ordered: list[_Local] = []
     done: set[sp.Basic] = set()
 
+    def symbols_in_order(expr: sp.Basic) -> list[sp.Basic]:
+        # Preorder along `.args`: `sympy.preorder_traversal` walks Max, Min, And and Or in the order
+        # of their argument sets, a hash order that changed the locals' order from compile to compile.
+        found: dict[sp.Basic, None] = {}
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, sp.Symbol):
+                found.setdefault(node, None)
+            stack.extend(reversed(node.args))
+        return list(found)
+
     def need(expr: sp.Basic) -> None:
-        for symbol in _symbols_in_order(expr):
+        for symbol in symbols_in_order(expr):
             if symbol in definitions and symbol not in done:
                 need(definitions[symbol])
                 done.add(symbol)
                 ordered.append(_Local(symbol, definitions[symbol], ""))
 
-    for (name, symbol, _), value in zip(kept, reduced[:-1], strict=True):
-        need(value)
-        done.add(symbol)
-        ordered.append(_Local(symbol, value, name))
-    need(reduced[-1])
-    return ordered, reduced[-1]
+    def define(forward: bool) -> None:
+        # The forward pass defines what the result reads; the backward pass, the rest.
+        for (name, symbol, _), value in zip(kept, reduced[: len(kept)], strict=True):
+            if (symbol in forward_live) == forward:
+                need(value)
+                done.add(symbol)
+                ordered.append(_Local(symbol, value, name))
+
+    define(forward=True)
+    result = reduced[len(kept)]
+    need(result)
+    forward_count = len(ordered)
+    if gradient is None:
+        return ordered, result, None, forward_count
+    define(forward=False)
+    gradient = reduced[len(kept) + 1]
+    need(gradient)
+    return ordered, result, gradient, forward_count
+
+
+def _live(statements, reads: set) -> set:
+    """The symbols of `statements` that `reads` needs, directly or through other statements."""
+    live = set(reads)
+    for _, symbol, value in reversed(statements):
+        if symbol in live:
+            live |= value.free_symbols
+    return live
 
 
 def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Basic:
+    # Through `substitute`: a large Max or Min is rebuilt without comparing all its arguments again.
     for value, symbol in shared:
-        expr = expr.xreplace({value: symbol})
+        expr = sf.substitute(expr, {value: symbol})
     return expr
 
 
@@ -522,6 +709,22 @@ def _symbols_in_order(expr: sp.Basic) -> list[sp.Basic]:
         if isinstance(node, sp.Symbol):
             found.setdefault(node, None)
     return list(found)
+
+
+def _unwrap(text: str) -> str:
+    """`text` without parentheses that enclose all of it (`(a - b)` -> `a - b`)."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and i < len(text) - 1:
+            return text  # `(a) * (b)`: the first parenthesis closes early
+    return text[1:-1]
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return [_NESTED_INDENT + line if line else "" for line in lines]
 
 
 def _is_name(text: str) -> bool:
@@ -589,6 +792,8 @@ class KerasPrinter(Printer):
         if expr == Y_TRUE:
             self.body.uses_y_true = True
             return Code("y_true")
+        if expr == sf.C:  # the size of the last axis (the gradient of `mean`)
+            return Code("keras.ops.cast(keras.ops.shape(y_pred)[-1], y_pred.dtype)")
         if expr in self.body.param_symbols:
             name = self.body.param_symbols[expr]
             self.body.used_params.add(name)
@@ -616,7 +821,7 @@ class KerasPrinter(Printer):
             items = [self._tensor(item, code) for item, code in zip(expr.args, items, strict=True)]
             head, tail = "keras.ops.stack(", ""
         inline = f"{head}[{', '.join(c.text for c in items)}]{', ' + tail if tail else ''})"
-        if len(inline) <= _INNER:
+        if len(inline) <= self.body.inner:
             return Code(inline)
         # Too long for one line: a temporary, one item per line (the form `ruff format` keeps).
         name = self.body._allocate("")
@@ -650,10 +855,10 @@ class KerasPrinter(Printer):
         text = _wrap(first, _ADD)
         for negative, code in signed:
             candidate = f"{text} {'-' if negative else '+'} {_wrap(code, _ADD + 1)}"
-            if len(candidate) > _INNER and not _is_short(text):
+            if len(candidate) > self.body.inner and not _is_short(text):
                 text = self.body.temporary(text).text
                 candidate = f"{text} {'-' if negative else '+'} {_wrap(code, _ADD + 1)}"
-            if len(candidate) > _INNER and not _is_short(code.text):
+            if len(candidate) > self.body.inner and not _is_short(code.text):
                 code = self.body.temporary(code.text)
                 candidate = f"{text} {'-' if negative else '+'} {code.text}"
             text = candidate
@@ -662,6 +867,8 @@ class KerasPrinter(Printer):
     def _print_Mul(self, expr: sp.Mul, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
         coefficient, factors = expr.as_coeff_mul()
+        if factors and factors[0].is_Number and coefficient == 1:  # an unevaluated Mul(1.0, x)
+            coefficient, factors = factors[0] * coefficient, factors[1:]
         negative = coefficient < 0
         coefficient = -coefficient if negative else coefficient
         numerator: list[Code] = []
@@ -689,7 +896,7 @@ class KerasPrinter(Printer):
             return num
         den = self._product(denominator)
         text = f"{_wrap(num, _MUL)} / {_wrap(den, _MUL + 1)}"
-        if len(text) > _INNER:
+        if len(text) > self.body.inner:
             if not _is_short(den.text) and len(den.text) > len(num.text):
                 den = self.body.temporary(den.text)
             elif not _is_short(num.text):
@@ -703,10 +910,10 @@ class KerasPrinter(Printer):
         text = _wrap(factors[0], _MUL)
         for code in factors[1:]:
             candidate = f"{text} * {_wrap(code, _MUL)}"
-            if len(candidate) > _INNER and not _is_short(text):
+            if len(candidate) > self.body.inner and not _is_short(text):
                 text = self.body.temporary(text).text
                 candidate = f"{text} * {_wrap(code, _MUL)}"
-            if len(candidate) > _INNER and not _is_short(code.text):
+            if len(candidate) > self.body.inner and not _is_short(code.text):
                 candidate = f"{text} * {self.body.temporary(code.text).text}"
             text = candidate
         return Code(text, _MUL)
@@ -739,6 +946,27 @@ class KerasPrinter(Printer):
             if isinstance(flipped, sp.Add):
                 return self._call("abs", [self.code(flipped, self.body.child_form(expr, form))])
         return self._generic(expr, form)
+
+    def _print__OrientedAbs(self, expr: _OrientedAbs, form: str = DROPPED) -> Code:
+        return self._call("abs", [self.code(expr.args[0], self.body.child_form(expr, form))])
+
+    def _print__SoftmaxCrossEntropy(self, expr: _SoftmaxCrossEntropy, form: str = DROPPED) -> Code:
+        labels, logits = (self.code(arg, KEPT) for arg in expr.args)
+        code = self._call("categorical_crossentropy", [labels, logits], ["from_logits=True"])
+        return self._call("expand_dims", [code], ["axis=-1"]) if form == KEPT else code
+
+    def _print_Heaviside(self, expr: sp.Heaviside, form: str = DROPPED) -> Code:
+        # Only fused gradients hold steps: `[z >= 0]` (`maximum`, `clip`: TensorFlow passes the
+        # gradient at ties), or `[z > 0]` where the value at 0 is 0 (`relu`).
+        inner = self.body.child_form(expr, form)
+        strict = len(expr.args) > 1 and expr.args[1] == 0
+        constant, rest = expr.args[0].as_coeff_Add()
+        if _negative(rest):  # c - r >= 0: r <= c
+            op, left, right = ("less" if strict else "less_equal"), -rest, constant
+        else:
+            op, left, right = ("greater" if strict else "greater_equal"), rest, -constant
+        test = self._call(op, [self.code(left, inner), self.code(right, inner)])
+        return self._call("cast", [test, Code("y_pred.dtype")])
 
     # Max and Min are not Functions in SymPy; relationals are not Applications.
     def _print_MinMaxBase(self, expr: sp.Basic, form: str = DROPPED) -> Code:
@@ -792,7 +1020,7 @@ class KerasPrinter(Printer):
         extra = "".join(", " + k for k in keywords)
         head = f"keras.ops.{op}("
         code, args = self._fit(args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", _ATOM)
-        if len(code.text) <= _INNER:
+        if len(code.text) <= self.body.inner:
             return code
         # Only names are left and they still do not fit: one argument per line, with the
         # trailing comma that makes `ruff format` keep that layout.
@@ -805,7 +1033,7 @@ class KerasPrinter(Printer):
         """Assemble `codes`; while the text is too long, move the longest argument to a temporary."""
         codes = list(codes)
         text = assemble(codes)
-        while len(text) > _INNER:
+        while len(text) > self.body.inner:
             candidates = [i for i, c in enumerate(codes) if not _is_name(c.text) and not _is_number(c.text)]
             if not candidates:
                 break

@@ -1,0 +1,211 @@
+"""Fused gradients: the element gradient that the Keras emitter writes as the backward pass.
+
+Input: the stable form of a program (bindings and result, as the Keras emitter
+prints them). Output: `d(per-sample loss) / d(y_pred)` for one element, in terms
+of the same binding symbols (so that it shares the forward pass's locals and
+common subexpressions), or None where the compiler does not fuse.
+
+The emitter then writes `call()` as a `keras.ops.custom_gradient` function
+whose backward pass is that expression times the upstream gradient: one
+elementwise pass instead of the chain of kernels autodiff builds, which the
+benchmark (`bench/run.py`) shows is faster under `tf.function`.
+
+When it fuses: the Jacobian of the per-sample loss must be diagonal in the last
+axis, so that one element's gradient is an elementwise expression:
+
+* an elementwise loss (the mean over the last axis is implicit) with no
+  reduction of `y_pred` anywhere in it;
+* a per-sample loss whose reductions of `y_pred` (`sum`, `mean`) are not nested
+  inside one another (Dice: `1 - 2 sum(y p) / (sum(y) + sum(p))`), and with no
+  other tensor function of `y_pred` (softmax, logsumexp, max, normalize).
+
+And the program and its gradient must be small (MAX_NODES; no `max`/`min` of
+more than two terms): differentiating costs SymPy time that grows with them.
+Everything else keeps autodiff, as does any program whose gradient holds
+something the printer cannot write (the emitter falls back).
+
+Kinks follow TensorFlow's gradients, as Keras's losses on TensorFlow do:
+`abs'(0) = sign(0) = 0`, `relu'(0) = 0`, `maximum(x, c)' = [x >= c]`, and
+`clip(x, lo, hi)'` is 1 on the closed interval [lo, hi].
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from lossdsl import symfuncs as sf
+from lossdsl.symbolic import Y_PRED
+
+# Programs with more nodes than this (bindings counted once) keep autodiff.
+MAX_NODES = 400
+_REDUCTIONS = (sf.ReduceSum, sf.ReduceMean)
+
+
+class _TFRelu(sf.Relu):
+    """`relu` differentiated as TensorFlow does: 0 at 0."""
+
+    def fdiff(self, argindex=1):
+        return sp.Heaviside(self.args[0], 0)
+
+
+class _Power(sp.Function):
+    """`x^a` for an exponent free of y_pred, differentiated as `a x^(a - 1)`.
+
+    (SymPy writes `a x^a / x`, which is 0/0 at x = 0 where `a x^(a - 1)` is 0 for a > 1:
+    the focal factor `(1 - p_t)^gamma` at a perfect prediction.)
+    """
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        base, exponent = self.args
+        if argindex == 1:
+            return exponent * _Power(base, exponent - 1)
+        return _Power(base, exponent) * sp.log(base)
+
+
+def element_gradient(bindings, result: sp.Basic, elementwise: bool) -> sp.Expr | None:
+    """The element gradient of the per-sample loss through `bindings`, or None where it is not fused.
+
+    Args:
+        bindings: `(name, symbol or None, value)` in order, as `rewrites.stable_form` returns them.
+        result: the loss expression over those symbols.
+        elementwise: the loss is elementwise (its per-sample value is the mean over the last axis,
+            which the caller applies, as it applies 1/C to the gradient).
+    """
+    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
+    if _size([result, *definitions.values()]) > MAX_NODES:
+        return None
+    depends = _dependent_symbols(bindings)
+    exprs = (result, *definitions.values())
+    if any(len(m.args) > 2 for expr in exprs for m in expr.atoms(sp.Max, sp.Min)):
+        # The gradient of a max of n terms holds n steps, each against the max of the others.
+        return None
+    if any(expr.has(sf.OneHot) for expr in exprs):
+        # The gradient of a label's column is a gather's: exactly 0 in the other columns, where a
+        # product with the one-hot row would give 0 * inf = nan beside a label with p = 0.
+        return None
+    if not _diagonal(result, definitions, depends, inside=elementwise):
+        return None
+    derivatives: dict[sp.Basic, sp.Expr] = {}
+    try:
+        for _, symbol, value in bindings:
+            if symbol is not None and symbol in depends:
+                derivatives[symbol] = _total(value, derivatives)
+        gradient = _total(result, derivatives)
+    except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
+        return None
+    if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
+        return None
+    gradient = _restored(gradient)
+    # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`): evaluate them.
+    gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
+    return gradient.replace(lambda e: e.is_Mul and e.has(sp.Heaviside), _masked)
+
+
+def _masked(product: sp.Mul) -> sp.Expr:
+    """`A * H(z1) * H(z2)` -> `where(z1 >= 0 and z2 >= 0, A, 0)`.
+
+    A select, as TensorFlow's own gradients of `relu`, `maximum` and `clip` are: where the
+    step is 0, an infinite or undefined `A` (the gradient of `log(p)` at the clipped p = 0)
+    is dropped, where a product would give `0 * inf = nan`.
+    """
+    steps = [f for f in product.args if isinstance(f, sp.Heaviside)]
+    rest = sp.Mul(*(f for f in product.args if not isinstance(f, sp.Heaviside)))
+    if not steps or rest.has(sp.Heaviside):
+        return product
+    conditions = [_step_condition(step) for step in steps]
+    condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
+    return sp.Piecewise((rest, condition), (sp.Integer(0), True), evaluate=False)
+
+
+def _step_condition(step: sp.Heaviside) -> sp.Basic:
+    """Where `step` is 1: `z >= 0`, or `z > 0` for a step that is 0 at 0, as `x >= c` or `x <= c`."""
+    strict = len(step.args) > 1 and step.args[1] == 0
+    constant, rest = step.args[0].as_coeff_Add()
+    if rest.could_extract_minus_sign():  # c - x >= 0: x <= c
+        relation = sp.StrictLessThan if strict else sp.LessThan
+        return relation(-rest, constant, evaluate=False)
+    relation = sp.StrictGreaterThan if strict else sp.GreaterThan
+    return relation(rest, -constant, evaluate=False)
+
+
+def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr]) -> sp.Expr:
+    """d expr / d y_pred, where the binding symbols in `derivatives` depend on y_pred."""
+    expr = _prepared(expr, derivatives.keys())
+    total = sp.diff(expr, Y_PRED)
+    for symbol in sorted(expr.free_symbols & derivatives.keys(), key=str):
+        if derivatives[symbol] != 0:
+            total += sp.diff(expr, symbol) * derivatives[symbol]
+    return total
+
+
+def _prepared(expr: sp.Basic, depends) -> sp.Basic:
+    """`expr` with the heads whose derivatives are written differently (`_TFRelu`, `_Power`)."""
+    relus = {node: _TFRelu(*node.args) for node in expr.atoms(sf.Relu)}
+    expr = expr.xreplace(relus) if relus else expr
+    pred = {Y_PRED, *depends}
+
+    def constant_power(node: sp.Basic) -> bool:
+        return node.is_Pow and not node.exp.is_Number and not (node.exp.free_symbols & pred)
+
+    return expr.replace(constant_power, lambda node: _Power(*node.args))
+
+
+def _restored(expr: sp.Basic) -> sp.Basic:
+    """`expr` with `_TFRelu` and `_Power` back as `Relu` and `Pow`."""
+    expr = expr.replace(lambda node: isinstance(node, _Power), lambda node: sp.Pow(*node.args))
+    return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
+
+
+def _dependent_symbols(bindings) -> set[sp.Basic]:
+    """The binding symbols whose values depend on y_pred, directly or through other bindings."""
+    found: set[sp.Basic] = {Y_PRED}
+    for _, symbol, value in bindings:
+        if symbol is not None and value.free_symbols & found:
+            found.add(symbol)
+    found.discard(Y_PRED)
+    return found
+
+
+def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool) -> bool:
+    """No tensor function of y_pred but `sum`/`mean`, and those not inside another reduction.
+
+    `inside`: `expr` is already under a reduction (the implicit mean of an elementwise loss).
+    """
+    seen: set[tuple[sp.Basic, bool]] = set()
+    stack = [(expr, inside)]
+    while stack:
+        node, under = stack.pop()
+        if (node, under) in seen:
+            continue
+        seen.add((node, under))
+        if node in definitions:
+            stack.append((definitions[node], under))
+            continue
+        if isinstance(node, sf.TensorFunction) and not isinstance(node, (sf.OneHot,)):
+            if _reads_prediction(node, definitions, depends):
+                if under or not isinstance(node, _REDUCTIONS):
+                    return False
+                stack.append((node.args[0], True))
+            continue
+        stack.extend((arg, under) for arg in node.args)
+    return True
+
+
+def _reads_prediction(expr: sp.Basic, definitions: dict, depends: set) -> bool:
+    symbols = expr.free_symbols
+    return Y_PRED in symbols or bool(symbols & depends)
+
+
+def _size(exprs: list[sp.Basic]) -> int:
+    """Distinct nodes in `exprs`, counted up to MAX_NODES + 1."""
+    seen: set[sp.Basic] = set()
+    stack = list(exprs)
+    while stack and len(seen) <= MAX_NODES:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.args)
+    return len(seen)

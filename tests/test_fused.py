@@ -1,0 +1,154 @@
+"""Fused gradients equal autodiff, on every bundled loss's domain, extremes included.
+
+`python_source()` writes the backward pass of a loss whose Jacobian is diagonal as
+its symbolic gradient (`keras.ops.custom_gradient`) on TensorFlow and PyTorch; on
+JAX the same module keeps autodiff (jax.jit fuses the elementwise chain itself,
+and JAX's autodiff has its own conventions at kinks, which Keras's losses on JAX
+follow). `python_source(fast=False)` is the same loss left to autodiff on every
+backend. On the active backend (this file runs under
+TensorFlow, and again under JAX and PyTorch through tests/test_backends.py) both
+classes get the same data: the counterpart's own random data from its domain,
+then the edges of the domain (0, 1, eps, 1 - eps, +-1e4, +-200, all-zero rows)
+on TensorFlow, whose conventions at kinks the fused gradients follow (on JAX
+and PyTorch, `maximum` and `clip` split or pass the gradient differently at an
+exact tie, a set of measure zero that the random data avoids). Values must agree
+within rtol 1e-5 and gradients within rtol 2e-4, with the same non-finite
+positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from backend_autodiff import backend, values_and_gradients
+from test_edges import DOMAIN, EDGES, edge_rows, labels
+
+import lossdsl
+from lossdsl.library import counterparts as cp
+from lossdsl.runtime import loss_class
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+# The bundled losses whose generated call() carries a fused gradient: every one whose
+# Jacobian is diagonal and that holds no one-hot labels (see lossdsl/emit/fused.py).
+FUSED = {
+    "binary_crossentropy",
+    "binary_crossentropy_from_logits",
+    "binary_focal_crossentropy",
+    "dice",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "penalized_absolute_error",
+    "poisson",
+    "squared_hinge",
+    "tversky",
+    "weighted_mean_squared_error",
+}
+B, C = 16, 4
+
+
+def _classes(name: str, params: dict):
+    spec = lossdsl.library.compile(name)
+    fast = loss_class(spec)(reduction=None, **params)
+    plain = loss_class(spec, fast=False)(reduction=None, **params)
+    return fast, plain
+
+
+def _assert_same(fast, plain, y_true, y_pred, what: str):
+    values, gradients = values_and_gradients(fast, y_true, y_pred)
+    expected, expected_gradients = values_and_gradients(plain, y_true, y_pred)
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-6, err_msg=f"values, {what}")
+    np.testing.assert_allclose(gradients, expected_gradients, rtol=2e-4, atol=1e-6, err_msg=f"gradients, {what}")
+
+
+def test_the_fused_table_is_what_the_emitter_does():
+    fused = {
+        name for name in lossdsl.library.names() if "custom_gradient" in lossdsl.library.compile(name).python_source()
+    }
+    assert fused == FUSED
+    for name in lossdsl.library.names():
+        assert "custom_gradient" not in lossdsl.library.compile(name).python_source(fast=False)
+
+
+@pytest.mark.parametrize("key", sorted(cp.COUNTERPARTS))
+def test_fused_gradients_equal_autodiff_on_the_domain(key):
+    case = cp.COUNTERPARTS[key]
+    name = cp.library_name(key)
+    fast, plain = _classes(name, case.params)
+    rng = np.random.default_rng(5)
+    y_true, y_pred = case.make_true(rng, B, C), case.make_pred(rng, B, C)
+    _assert_same(fast, plain, y_true, y_pred, f"{key} on its domain")
+    if backend() != "tensorflow":
+        return
+    y_pred = edge_rows(EDGES[DOMAIN[case.make_pred]])
+    for what, y_true in labels(case, len(y_pred)):
+        _assert_same(fast, plain, y_true, y_pred, f"{key}, {what} at the edges")
+
+
+@pytest.mark.parametrize("name", sorted(cp.NO_COUNTERPART))
+def test_fused_gradients_equal_autodiff_without_a_counterpart(name):
+    fast, plain = _classes(name, {})
+    rng = np.random.default_rng(6)
+    width = 2 if name == "weighted_mean_squared_error" else C
+    y_pred = rng.normal(0, 3, (B, width)).astype("float32")
+    y_true = rng.normal(0, 3, (B, width)).astype("float32")
+    if name == "poly1":
+        y_true = cp.one_hot(rng, B, width)
+    _assert_same(fast, plain, y_true, y_pred, name)
+
+
+def test_a_fused_gradient_is_the_symbolic_one():
+    # d/dy_pred of mean((y_pred - y_true)^2) is 2 (y_pred - y_true) / C: the backward pass holds it.
+    source = lossdsl.compile("e^2").python_source()
+    assert "return keras.ops.custom_gradient(forward)(y_pred)" in source
+    assert "gradient = upstream * (2.0 * y_pred - 2.0 * y_true)" in source
+    fast = lossdsl.compile("e^2").keras_loss(reduction=None)
+    y_true = np.array([[0.0, 1.0, 2.0]], dtype="float32")
+    y_pred = np.array([[1.0, 1.0, 1.0]], dtype="float32")
+    values, gradients = values_and_gradients(fast, y_true, y_pred)
+    np.testing.assert_allclose(values, [2.0 / 3.0], rtol=1e-6)
+    np.testing.assert_allclose(gradients, [[2.0 / 3.0, 0.0, -2.0 / 3.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "program", ["e^2", "log(cosh(e))", "sum([0.3, 0.7, 0.1] * e^2)", "abs(e) * 0.5 * (1 + abs(e))"]
+)
+def test_a_broadcast_prediction_gets_its_summed_gradient(program):
+    # y_pred with one column against y_true's three: autodiff sums the broadcast gradient back
+    # to y_pred's shape, and so does the fused backward pass.
+    spec = lossdsl.compile(program)
+    assert "custom_gradient" in spec.python_source()
+    fast = loss_class(spec)(reduction=None)
+    plain = loss_class(spec, fast=False)(reduction=None)
+    rng = np.random.default_rng(8)
+    y_true = rng.normal(size=(5, 3)).astype("float32")
+    y_pred = rng.normal(size=(5, 1)).astype("float32")
+    values, gradients = values_and_gradients(fast, y_true, y_pred)
+    assert gradients.shape == (5, 1)
+    _assert_same(fast, plain, y_true, y_pred, program)
+
+
+def test_which_backends_take_the_fused_gradient():
+    # abs'(0): the fused gradient is sign(0) = 0; JAX's autodiff, which JAX keeps, has its own.
+    source = lossdsl.compile("abs(e)").python_source()
+    assert 'if keras.backend.backend() == "jax":\n            return forward(y_pred)[0]' in source
+    fast = loss_class(lossdsl.compile("abs(e)"))(reduction=None)
+    y_true = np.zeros((2, 3), dtype="float32")
+    y_pred = np.zeros((2, 3), dtype="float32")
+    _, gradients = values_and_gradients(fast, y_true, y_pred)
+
+    def autodiff(t, p):
+        return keras.ops.mean(keras.ops.abs(keras.ops.cast(t, p.dtype) - p), axis=-1)
+
+    _, expected = values_and_gradients(autodiff, y_true, y_pred)
+    if backend() == "jax":
+        np.testing.assert_array_equal(gradients, expected)
+    else:
+        np.testing.assert_array_equal(gradients, np.zeros_like(y_pred))
