@@ -31,11 +31,13 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 # The bundled losses whose generated call() carries a fused gradient: every one whose
-# Jacobian is diagonal and that holds no one-hot labels (see lossdsl/emit/fused.py).
+# Jacobian is diagonal, or whose softmax cross-entropy has a closed-form gradient, and that
+# holds no one-hot labels (see lossdsl/emit/fused.py).
 FUSED = {
     "binary_crossentropy",
     "binary_crossentropy_from_logits",
     "binary_focal_crossentropy",
+    "categorical_crossentropy_from_logits",
     "dice",
     "hinge",
     "huber",

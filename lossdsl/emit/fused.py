@@ -48,6 +48,23 @@ class _TFRelu(sf.Relu):
         return sp.Heaviside(self.args[0], 0)
 
 
+class _CrossEntropySum(sf.ReduceSum):
+    """`sum(t * log_softmax(x))` over the last axis, for labels `t` free of y_pred.
+
+    Its gradient in x is elementwise in closed form, `t - softmax(x) sum(t)` (written with
+    `exp(log_softmax(x))`, which the forward pass has computed), so a loss built on it fuses as
+    one whose reductions are sums: the softmax cross-entropy on logits, for any labels.
+    """
+
+    nargs = 2
+
+    def fdiff(self, argindex=2):
+        labels, logits = self.args
+        if argindex == 1:
+            return sf.LogSoftmax(logits)
+        return labels - sp.exp(sf.LogSoftmax(logits)) * sf.ReduceSum(labels)
+
+
 class _Power(sp.Function):
     """`x^a` for an exponent free of y_pred, differentiated as `a x^(a - 1)`.
 
@@ -77,6 +94,9 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool) -> sp.Expr |
     if _size([result, *definitions.values()]) > MAX_NODES:
         return None
     depends = _dependent_symbols(bindings)
+    bindings = [(name, symbol, _cross_entropies(value, depends)) for name, symbol, value in bindings]
+    result = _cross_entropies(result, depends)
+    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
     if any(len(m.args) > 2 for expr in exprs for m in expr.atoms(sp.Max, sp.Min)):
         # The gradient of a max of n terms holds n steps, each against the max of the others.
@@ -98,6 +118,8 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool) -> sp.Expr |
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
         return None
     gradient = _restored(gradient)
+    if gradient.has(_CrossEntropySum):
+        return None
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`): evaluate them.
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     return gradient.replace(lambda e: e.is_Mul and e.has(sp.Heaviside), _masked)
@@ -128,6 +150,25 @@ def _step_condition(step: sp.Heaviside) -> sp.Basic:
         return relation(-rest, constant, evaluate=False)
     relation = sp.StrictGreaterThan if strict else sp.GreaterThan
     return relation(rest, -constant, evaluate=False)
+
+
+def _cross_entropies(expr: sp.Basic, depends: set) -> sp.Basic:
+    """`expr` with each `sum(t * log_softmax(x))` whose labels are free of y_pred as a `_CrossEntropySum`."""
+    pred = {Y_PRED, *depends}
+
+    def parts(node: sp.Basic):
+        if type(node) is not sf.ReduceSum:
+            return None
+        factors = sp.Mul.make_args(node.args[0])
+        logs = [f for f in factors if isinstance(f, sf.LogSoftmax)]
+        if len(logs) != 1:
+            return None
+        labels = sp.Mul(*(f for f in factors if f is not logs[0]))
+        if labels.free_symbols & pred or labels.has(sf.TensorFunction):
+            return None
+        return labels, logs[0].args[0]
+
+    return expr.replace(lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
 
 
 def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr]) -> sp.Expr:
@@ -187,7 +228,7 @@ def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool) -> 
             if _reads_prediction(node, definitions, depends):
                 if under or not isinstance(node, _REDUCTIONS):
                     return False
-                stack.append((node.args[0], True))
+                stack.extend((arg, True) for arg in node.args)
             continue
         stack.extend((arg, under) for arg in node.args)
     return True

@@ -338,7 +338,7 @@ class _CallBody:
             gradient = element_gradient(bindings, result, elementwise=not spec.per_sample)
             if gradient is not None:
                 bindings = [(name, symbol, _oriented(value)) for name, symbol, value in bindings]
-                result = _oriented(result)
+                result, gradient = _oriented(result), _oriented(gradient)
         if gradient is not None:
             self.indent += 2 * len(_NESTED_INDENT)  # backward() sits inside forward()
         self.locals, self.result, self.gradient, self.forward_count = _plan(bindings, result, gradient)
@@ -468,9 +468,11 @@ class _CallBody:
         if self.gradient is None:
             return self.prelude() + forward + [f"return {value}"]
         backward = self._statements(self.locals[self.forward_count :])
-        code = self.statement(self.gradient, KEPT, len("gradient = upstream * ()"))
+        # A negative gradient negates the upstream (one value per sample), not the elements.
+        negative = _negative(self.gradient)
+        code = self.statement(-self.gradient if negative else self.gradient, KEPT, len("gradient = -upstream * ()"))
         backward += self.pending
-        gradient = f"upstream * {_wrap(code, _MUL)}"
+        gradient = f"{'-' if negative else ''}upstream * {_wrap(code, _MUL)}"
         if self.shape(self.gradient) != ELEM:
             gradient = f"keras.ops.broadcast_to({gradient}, keras.ops.shape(y_pred))"
         # Where y_pred (one column) was broadcast along the last axis against y_true's or a
@@ -581,12 +583,27 @@ class _OrientedAbs(sp.Function):
     is_real = True
 
 
+class _OrientedSign(sp.Function):
+    """`sign(y_true - ...)`, kept in that orientation (SymPy writes `-sign(y_pred - y_true)`), so
+    that the gradient of `abs(e)` shares `y_true - y_pred` with the forward pass."""
+
+    nargs = 1
+    is_real = True
+
+
 def _oriented(expr: sp.Basic) -> sp.Basic:
+    """`expr` with `abs` and `sign` of differences in `e`'s orientation, `y_true - y_pred`."""
+
     def flips(node: sp.Basic) -> bool:
-        arg = node.args[0] if isinstance(node, sp.Abs) else None
+        arg = node.args[0] if isinstance(node, (sp.Abs, sp.sign)) else None
         return isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)) and isinstance(-arg, sp.Add)
 
-    return expr.replace(flips, lambda node: _OrientedAbs(-node.args[0]))
+    def flipped(node: sp.Basic) -> sp.Basic:
+        if isinstance(node, sp.Abs):
+            return _OrientedAbs(-node.args[0])
+        return -_OrientedSign(-node.args[0])
+
+    return expr.replace(flips, flipped)
 
 
 def _idioms(expr: sp.Basic) -> sp.Basic:
@@ -949,6 +966,9 @@ class KerasPrinter(Printer):
 
     def _print__OrientedAbs(self, expr: _OrientedAbs, form: str = DROPPED) -> Code:
         return self._call("abs", [self.code(expr.args[0], self.body.child_form(expr, form))])
+
+    def _print__OrientedSign(self, expr: _OrientedSign, form: str = DROPPED) -> Code:
+        return self._call("sign", [self.code(expr.args[0], self.body.child_form(expr, form))])
 
     def _print__SoftmaxCrossEntropy(self, expr: _SoftmaxCrossEntropy, form: str = DROPPED) -> Code:
         labels, logits = (self.code(arg, KEPT) for arg in expr.args)
