@@ -23,7 +23,8 @@ what the Keras emitter produces, which is this and nothing else:
   `if gradient.shape[-1] != y_pred.shape[-1]: gradient = <its sum or mean>`
   and `return gradient`),
   then `return <value>, backward`; call() then ends with
-  `if keras.backend.backend() == "jax": return forward(y_pred)[0]` and
+  `if keras.backend.backend() == "jax": return forward(y_pred)[0]` (or
+  `in ("jax", "torch")`) and
   `return keras.ops.custom_gradient(forward)(y_pred)`.
   Those are the only tuples, the only `is` comparison, and the only calls of
   a local;
@@ -58,7 +59,7 @@ NODE_KINDS = frozenset(
         ast.Module, ast.Expr, ast.Import, ast.alias, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg,
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
         ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Subscript, ast.List,
-        ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq,
+        ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
     }
 )  # fmt: skip
 
@@ -111,7 +112,7 @@ class _Audit:
         self.module(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Tuple) or (
-                isinstance(node, ast.Compare) and any(type(op) in (ast.Is, ast.NotEq) for op in node.ops)
+                isinstance(node, ast.Compare) and any(type(op) in (ast.Is, ast.NotEq, ast.In) for op in node.ops)
             ):
                 if id(node) not in self.sanctioned:
                     self.fail(node, f"{ast.unparse(node)}: a tuple or `is` outside the fused layout")
@@ -289,15 +290,21 @@ class _Audit:
         else:
             self.sanctioned.add(id(value))
         ending = [ast.unparse(n) for n in call.body[-2:]]
-        expected = [
-            "if keras.backend.backend() == 'jax':\n    return forward(y_pred)[0]",
-            "return keras.ops.custom_gradient(forward)(y_pred)",
+        endings = [
+            [
+                f"if keras.backend.backend() {test}:\n    return forward(y_pred)[0]",
+                "return keras.ops.custom_gradient(forward)(y_pred)",
+            ]
+            for test in ("== 'jax'", "in ('jax', 'torch')")
         ]
-        if len(call.body) < 3 or call.body[-3] is not forward or ending != expected:
+        if len(call.body) < 3 or call.body[-3] is not forward or ending not in endings:
             self.fail(call.body[-1], "call() with a fused gradient does not end as the emitter writes it")
         else:
             switch = call.body[-2].test
-            self.allowed_strings.add(id(switch.comparators[0]))
+            backends = switch.comparators[0]
+            self.allowed_strings.update(id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant))
+            if isinstance(backends, ast.Tuple):
+                self.sanctioned.update({id(backends), id(switch)})
             self.allowed_calls.update({id(switch.left), id(call.body[-2].body[0].value.value)})
             self.allowed_calls.update({id(call.body[-1].value), id(call.body[-1].value.func)})
 

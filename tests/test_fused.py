@@ -1,10 +1,11 @@
 """Fused gradients equal autodiff, on every bundled loss's domain, extremes included.
 
 `python_source()` writes the backward pass of a loss whose Jacobian is diagonal as
-its symbolic gradient (`keras.ops.custom_gradient`) on TensorFlow and PyTorch; on
-JAX the same module keeps autodiff (jax.jit fuses the elementwise chain itself,
-and JAX's autodiff has its own conventions at kinks, which Keras's losses on JAX
-follow). `python_source(fast=False)` is the same loss left to autodiff on every
+its symbolic gradient (`keras.ops.custom_gradient`) on TensorFlow, and on PyTorch
+for elementwise losses; on JAX (and on PyTorch for losses with reductions) the
+same module keeps autodiff (jax.jit fuses the elementwise chain itself, and JAX's
+autodiff has its own conventions at kinks, which Keras's losses on JAX follow;
+PyTorch's own backward kernels for softmax and sums are faster there). `python_source(fast=False)` is the same loss left to autodiff on every
 backend. On the active backend (this file runs under
 TensorFlow, and again under JAX and PyTorch through tests/test_backends.py) both
 classes get the same data: the counterpart's own random data from its domain,
@@ -154,3 +155,10 @@ def test_which_backends_take_the_fused_gradient():
         np.testing.assert_array_equal(gradients, expected)
     else:
         np.testing.assert_array_equal(gradients, np.zeros_like(y_pred))
+
+
+def test_pytorch_keeps_autodiff_for_losses_with_reductions():
+    per_sample = lossdsl.library.compile("tversky").python_source()
+    elementwise = lossdsl.library.compile("huber").python_source()
+    assert 'if keras.backend.backend() in ("jax", "torch"):' in per_sample
+    assert 'if keras.backend.backend() == "jax":' in elementwise

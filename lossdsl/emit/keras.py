@@ -507,13 +507,16 @@ class _CallBody:
         ]
         # JAX keeps autodiff: jax.jit fuses the elementwise chain by itself, and JAX's autodiff
         # has its own conventions at kinks (abs'(0) = 1), which Keras's losses on JAX follow.
+        # PyTorch keeps it for a loss with reductions: its eager backward kernels (a softmax's,
+        # a sum's) beat the several keras.ops calls of the fused gradient (bench/run.py).
+        switch = '== "jax"' if shape == ELEM else 'in ("jax", "torch")'
         return [
             *self.prelude(),
             "",
             "def forward(y_pred):",
             *_indent([*forward, *([""] if forward else []), *nested, "", f"return {value}, backward"]),
             "",
-            'if keras.backend.backend() == "jax":',
+            f"if keras.backend.backend() {switch}:",
             "    return forward(y_pred)[0]",
             "return keras.ops.custom_gradient(forward)(y_pred)",
         ]
