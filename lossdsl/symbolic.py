@@ -75,6 +75,7 @@ class SymbolicLoss:
     _public: dict[sp.Symbol, sp.Symbol] = field(default_factory=dict, repr=False)
     # whether SymPy simplified the comparisons, `where`s, `max`es and `min`s (see `decides`)
     decide: bool = True
+    _derivative: sp.Expr | None = field(default=None, repr=False, compare=False)
 
     @property
     def per_sample(self) -> bool:
@@ -87,8 +88,7 @@ class SymbolicLoss:
             self._public = {s: sp.Symbol(s.name) for s in (Y_TRUE, Y_PRED, *self.params.values())}
         # Renaming symbols changes no structure: skip SymPy's re-evaluation, which
         # costs seconds on deeply nested expressions.
-        with sp.evaluate(False):
-            return expr.xreplace(self._public)
+        return sf.replace(expr, self._public)
 
     def plain(self) -> sp.Expr:
         """The inlined loss in plain SymPy, still in real symbols."""
@@ -101,9 +101,15 @@ class SymbolicLoss:
         Differentiated in the core form, whose heads have closed-form
         derivatives (Sigmoid' = Sigmoid (1 - Sigmoid)), then made plain.
         """
-        derivative = sp.diff(self.core, Y_PRED)
+        derivative = self.derivative()  # outside the block: differentiating must evaluate
         with sp.evaluate(False):
             return sf.plain(derivative)
+
+    def derivative(self) -> sp.Expr:
+        """d(core)/d(y_pred), heads kept whole; computed once (the gradient and its LaTeX both need it)."""
+        if self._derivative is None:
+            self._derivative = sp.diff(self.core, Y_PRED)
+        return self._derivative
 
 
 def to_sympy(resolved: Resolved) -> SymbolicLoss:
@@ -353,8 +359,9 @@ def _reveal(
     """`expr` with the bindings in `inline` substituted and every stand-in in it put back.
 
     The substitution of bindings evaluates (all its parts are shallow); putting
-    stand-ins back does not (each part was evaluated when it was built). `cache`
-    holds the stand-ins (and other parts) already put back for this `inline`.
+    stand-ins back does not (each part was evaluated when it was built), and
+    does not clear SymPy's cache either (`symfuncs.replace`). `cache` holds the
+    stand-ins (and other parts) already put back for this `inline`.
     """
     if inline:
         expr = sf.substitute(expr, inline)
@@ -369,13 +376,9 @@ def _reveal(
         if missing:
             todo.extend(missing)
             continue
-        with sp.evaluate(False):
-            cache[stand_in] = value.xreplace(cache)
+        cache[stand_in] = sf.replace(value, cache)
         todo.pop()
-    if not cache:
-        return expr
-    with sp.evaluate(False):
-        return expr.xreplace(cache)
+    return sf.replace(expr, cache)
 
 
 _NOT_FINITE = (

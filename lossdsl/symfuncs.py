@@ -426,3 +426,143 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
 def plain(expr: sp.Expr) -> sp.Expr:
     """`expr` with every elementwise head rewritten into ordinary SymPy."""
     return expr.replace(lambda e: isinstance(e, Head) and not isinstance(e, Round), lambda e: e.plain())
+
+
+# ------------------------------------------------------------------ rebuilding without evaluation
+#
+# `with sympy.evaluate(False):` clears SymPy's whole cache on the way in and again on the way out
+# (its results were built under the other setting), which makes every later SymPy operation in
+# the process start cold. The functions below build what such a block builds, node by node, with
+# `evaluate=False` passed to each constructor instead; where SymPy's result would depend on the
+# global setting itself (boolean operators, a condition that holds a Piecewise), they fall back
+# to the block.
+
+_EXPLICITLY_UNEVALUATED = (sp.Add, sp.Mul, sp.Pow, sp.Function, sp.Piecewise, sp.core.relational.Relational)
+
+
+def _unevaluated(node: sp.Basic, args: list) -> sp.Basic | None:
+    """`node.func(*args)` as SymPy builds it under `evaluate(False)`, or None where only the block can."""
+    if isinstance(node, sp.Piecewise):
+        if any(pair.cond.has(sp.Piecewise) for pair in args):
+            return None
+        return sp.Piecewise(*args, evaluate=False)
+    if isinstance(node, (*_EXPLICITLY_UNEVALUATED, sp.Max, sp.Min)):
+        return node.func(*args, evaluate=False)
+    if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair):
+        # Built alike either way unless the condition holds a Piecewise (folded first).
+        return None if args[1].has(sp.Piecewise) else node.func(*args)
+    return None
+
+
+def replace(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """`expr.xreplace(mapping)` under `sympy.evaluate(False)`, without clearing SymPy's cache.
+
+    Entries that map a node to itself change nothing and are skipped. Without recursion.
+    """
+    mapping = {old: new for old, new in mapping.items() if old is not new}
+    if not mapping or not isinstance(expr, sp.Basic):
+        return expr
+    done: dict[sp.Basic, sp.Basic] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        if node in mapping:
+            done[node] = mapping[node]
+        elif not node.args:
+            done[node] = node
+        elif not ready:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+        else:
+            args = [done[a] for a in node.args]
+            if all(new is old for new, old in zip(args, node.args, strict=True)):
+                done[node] = node
+                continue
+            rebuilt = _unevaluated(node, args)
+            if rebuilt is None:
+                with sp.evaluate(False):
+                    return expr.xreplace(mapping)
+            done[node] = rebuilt
+    return done[expr]
+
+
+class _Inert(sp.Function):
+    """A stand-in for a Max or Min (`wraps`) that SymPy rebuilds without comparing its arguments.
+
+    It has the name of the class it stands for and sorts as that class does, so that SymPy
+    orders the arguments of sums and products that hold it as it orders the original.
+    """
+
+    wraps: type = sp.Basic
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+    @classmethod
+    def _should_evalf(cls, arg):
+        return -1
+
+    @classmethod
+    def class_key(cls):
+        return cls.wraps.class_key()
+
+
+_INERT: dict[type, type] = {cls: type(cls.__name__, (_Inert,), {"wraps": cls}) for cls in (sp.Max, sp.Min)}
+
+
+def cse(exprs: list, symbols) -> tuple[list, list]:
+    """`sympy.cse(exprs, symbols=symbols)`, without evaluating the Max and Min it rebuilds.
+
+    `sympy.cse` rebuilds every node whose arguments it replaced with `func(*args)`: for Max
+    and Min that compares every pair of arguments again (minutes for `max` of 300 terms,
+    milliseconds for a single `maximum(x, 0)`). Here they go through cse as inert stand-ins
+    and come back unevaluated, holding what cse made of their arguments (a Max or Min that
+    SymPy could simplify was simplified when it was first built).
+    """
+    if not any(isinstance(e, sp.Basic) and e.has(*_INERT) for e in exprs):
+        return sp.cse(exprs, symbols=symbols)
+    wrapped = [_rebuild(e, _to_inert) for e in exprs]
+    replacements, reduced = sp.cse(wrapped, symbols=symbols)
+    return [(symbol, _rebuild(value, _from_inert)) for symbol, value in replacements], [
+        _rebuild(e, _from_inert) for e in reduced
+    ]
+
+
+def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
+    return _INERT[node.func](*args) if node.func in _INERT else None
+
+
+def _from_inert(node: sp.Basic, args: list) -> sp.Basic | None:
+    return node.wraps(*args, evaluate=False) if isinstance(node, _Inert) else None
+
+
+def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
+    """`expr` bottom-up, each node `convert(node, new args)`, or else (where that is None) the node
+    itself if its arguments did not change, rebuilt without evaluation if they did; no recursion."""
+    if not isinstance(expr, sp.Basic):
+        return expr
+    done: dict[sp.Basic, sp.Basic] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        if not node.args:
+            done[node] = node
+        elif not ready:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+        else:
+            args = [done[a] for a in node.args]
+            converted = convert(node, args)
+            if converted is not None:
+                done[node] = converted
+            elif all(new is old for new, old in zip(args, node.args, strict=True)):
+                done[node] = node
+            else:
+                rebuilt = _unevaluated(node, args)
+                done[node] = node.func(*args) if rebuilt is None else rebuilt
+    return done[expr]

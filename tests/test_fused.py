@@ -5,9 +5,10 @@ its symbolic gradient (`keras.ops.custom_gradient`) on TensorFlow, and on PyTorc
 for elementwise losses; on JAX (and on PyTorch for losses with reductions) the
 same module keeps autodiff (jax.jit fuses the elementwise chain itself, and JAX's
 autodiff has its own conventions at kinks, which Keras's losses on JAX follow;
-PyTorch's own backward kernels for softmax and sums are faster there). `python_source(fast=False)` is the same loss left to autodiff on every
-backend. On the active backend (this file runs under
-TensorFlow, and again under JAX and PyTorch through tests/test_backends.py) both
+PyTorch's own backward kernels for softmax and sums are faster there).
+`python_source(fast=False)` is the same loss left to autodiff on every backend.
+On the active backend (this file runs under TensorFlow, and again under JAX and
+PyTorch through tests/test_backends.py) both
 classes get the same data: the counterpart's own random data from its domain,
 then the edges of the domain (0, 1, eps, 1 - eps, +-1e4, +-200, all-zero rows)
 on TensorFlow, whose conventions at kinks the fused gradients follow (on JAX

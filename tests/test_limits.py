@@ -208,3 +208,29 @@ def test_many_where_jumps_are_checked_within_a_budget():
     source = LARGE["wheres-on-a-binding"]
     diagnostics = lossdsl.check(source)
     assert any(d.code == "jump-unchecked" and d.level == "note" for d in diagnostics)
+
+
+def _nested(function: str, depth: int) -> str:
+    source = "y_pred"
+    for k in range(2, depth + 2):
+        source = f"{function}({source}, y_pred*{k})"
+    return source
+
+
+# name -> (program, the keras.ops function it prints, how many calls of it the loss needs)
+MANY_ARGUMENTS = {
+    "max-300": ("max(" + ", ".join(f"y_pred*{k}" for k in range(300)) + ")", "maximum", 299),
+    "min-300": ("min(" + ", ".join(f"y_pred*{k}" for k in range(300)) + ")", "minimum", 299),
+    "maximum-nested-100": (_nested("maximum", 100), "maximum", 100),
+    "minimum-nested-100": (_nested("minimum", 100), "minimum", 100),
+}
+
+
+@pytest.mark.parametrize("source, op, calls", list(MANY_ARGUMENTS.values()), ids=list(MANY_ARGUMENTS))
+def test_a_max_of_many_arguments_prints_without_comparing_them_again(source, op, calls):
+    # `max` of 300 terms compiled at once but took minutes to print: sympy.cse and the stable rewrites
+    # rebuilt the Max with evaluation, which compares every pair of its arguments (quadratic, each
+    # comparison an assumption query). Now they rebuild it as it is; a hang would show as a slow test.
+    spec = lossdsl.compile(source)
+    assert spec.python_source().count(f"keras.ops.{op}(") == calls
+    assert spec.python_source(fast=False).count(f"keras.ops.{op}(") == calls

@@ -133,7 +133,21 @@ print(json.dumps(results))
 """
 
 
-def test_generated_modules_reload_in_a_fresh_process(library_modules, tmp_path):
+@pytest.fixture
+def keras_registry():
+    """Keras's registry of custom objects, put back as it was after the test.
+
+    Importing a generated module file here registers a second class under the name the
+    runtime's import of the same source registered: later tests in this process must find
+    the registry as it was.
+    """
+    saved = dict(keras.saving.get_custom_objects())
+    yield
+    keras.saving.get_custom_objects().clear()
+    keras.saving.get_custom_objects().update(saved)
+
+
+def test_generated_modules_reload_in_a_fresh_process(library_modules, tmp_path, keras_registry):
     saved = tmp_path / "saved"
     saved.mkdir()
     expected = {}

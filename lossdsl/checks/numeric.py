@@ -1,8 +1,15 @@
 """A float evaluator for SymPy trees of lossdsl's elementwise functions.
 
 The checks sample expressions at points (boundaries of `where`, dependence
-probes). This walks the tree with Python's `math`: no code generation, no
-`lambdify`. Tensor operations raise `Unsupported`; domain errors give NaN.
+probes). `evaluate` walks the tree with Python's `math`: no code generation,
+no `lambdify`. Tensor operations raise `Unsupported`; domain errors give NaN.
+
+`compiled(expr)` is the same function for an expression evaluated at many
+points (the jump check bisects hundreds of times): the tree is turned once
+into nested Python closures, one per node, which then compute exactly what
+`evaluate` computes, in the same order, raising the same errors (an
+unsupported operation only when its value is asked for), at a fraction of the
+cost of dispatching on every node at every point.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import math
 
 import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from lossdsl import symfuncs as sf
 from lossdsl.functions import float_sigmoid, float_softplus
@@ -116,3 +124,119 @@ def _eval(expr, env):
     if func is sp.Not:
         return not _eval(expr.args[0], env)
     raise Unsupported(f"cannot evaluate {func}")
+
+
+def compiled(expr: sp.Basic):
+    """A function `env -> float` equal to `lambda env: evaluate(expr, env)` (see the module docstring)."""
+    root = _closure_tree(expr)
+
+    def value(env: dict[sp.Symbol, float]) -> float:
+        try:
+            return float(root(env))
+        except (ValueError, ZeroDivisionError):
+            return math.nan
+        except OverflowError:
+            return math.inf
+
+    return value
+
+
+def _closure_tree(expr: sp.Basic):
+    """The closure computing `_eval(expr, env)`, built bottom-up without recursion."""
+    done: dict[sp.Basic, object] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        if not ready and node.args:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+            continue
+        done[node] = _closure(node, [done.get(a) for a in node.args])
+    return done[expr]
+
+
+def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in its order
+    """The closure for one node of `_eval`, given the closures of its arguments."""
+    if expr.is_Symbol:
+
+        def symbol(env, expr=expr):
+            if expr not in env:
+                raise Unsupported(f"no value for {expr}")
+            return env[expr]
+
+        return symbol
+    if expr.is_Number or isinstance(expr, sp.NumberSymbol):
+        try:
+            constant = float(expr)
+        except Exception:  # noqa: BLE001 - raised again, as `_eval` raises it, when the value is asked for
+            return lambda env, expr=expr: float(expr)
+        return lambda env: constant
+    if expr is sp.true:
+        return lambda env: True
+    if expr is sp.false:
+        return lambda env: False
+    func = expr.func
+    if func is sp.Add:
+        return lambda env: math.fsum(part(env) for part in parts)
+    if func is sp.Mul:
+
+        def product(env):
+            result = 1.0
+            for part in parts:
+                result *= part(env)
+            return result
+
+        return product
+    if func is sp.Pow:
+        base_part, exponent_part = parts
+
+        def power(env):
+            base, exponent = base_part(env), exponent_part(env)
+            if base == 0 and exponent < 0:
+                return math.inf
+            return math.pow(base, exponent)
+
+        return power
+    if func in UNARY:
+        function, (inner,) = UNARY[func], parts[:1]
+        return lambda env: function(inner(env))
+    if func is sp.Max:
+        return lambda env: max(part(env) for part in parts)
+    if func is sp.Min:
+        return lambda env: min(part(env) for part in parts)
+    if func is sf.Clip:
+
+        def clip(env):
+            x, lo, hi = (part(env) for part in parts)
+            return min(max(x, lo), hi)
+
+        return clip
+    if func is sp.Piecewise:
+        branches = parts  # the (value, condition) closures of its ExprCondPairs
+
+        def piecewise(env):
+            for value, cond in branches:
+                if cond(env):
+                    return value(env)
+            return math.nan
+
+        return piecewise
+    if isinstance(expr, ExprCondPair):
+        return tuple(parts)  # read by the Piecewise above; `_eval` never evaluates a pair by itself
+    if func in RELATIONS:
+        relation, (left, right) = RELATIONS[func], parts[:2]
+        return lambda env: relation(left(env), right(env))
+    if func is sp.And:
+        return lambda env: all(part(env) for part in parts)
+    if func is sp.Or:
+        return lambda env: any(part(env) for part in parts)
+    if func is sp.Not:
+        (inner,) = parts[:1]
+        return lambda env: not inner(env)
+
+    def unsupported(env):
+        raise Unsupported(f"cannot evaluate {func}")
+
+    return unsupported

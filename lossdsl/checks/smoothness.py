@@ -24,7 +24,7 @@ import math
 import sympy as sp
 
 from lossdsl import nodes
-from lossdsl.checks.numeric import Unsupported, evaluate
+from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS
 from lossdsl.semantics import Resolved
@@ -139,17 +139,21 @@ def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: 
 
 
 class _Difference:
-    """`left - right`, evaluated in floats."""
+    """`left - right`, evaluated in floats (each side compiled once into closures, on first use)."""
 
     def __init__(self, left: sp.Basic, right: sp.Basic, budget: _Budget) -> None:
         self.left, self.right = left, right
         self.free_symbols = left.free_symbols | right.free_symbols
         self.budget = budget
         self.cost = _size(left) + _size(right) + _CALL_COST
+        self._sides = None
 
     def at(self, env: dict) -> float:
         self.budget.spend(self.cost)
-        return evaluate(self.left, env) - evaluate(self.right, env)
+        if self._sides is None:
+            self._sides = (compiled(self.left), compiled(self.right))
+        left, right = self._sides
+        return left(env) - right(env)
 
 
 def _size(expr: sp.Basic) -> int:

@@ -723,14 +723,6 @@ def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Bas
     return expr
 
 
-def _symbols_in_order(expr: sp.Basic) -> list[sp.Basic]:
-    found: dict[sp.Basic, None] = {}
-    for node in sp.preorder_traversal(expr):
-        if isinstance(node, sp.Symbol):
-            found.setdefault(node, None)
-    return list(found)
-
-
 def _unwrap(text: str) -> str:
     """`text` without parentheses that enclose all of it (`(a - b)` -> `a - b`)."""
     if not (text.startswith("(") and text.endswith(")")):

@@ -766,7 +766,7 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
     (`SymbolicLoss.core`), so it reads `\\sigma(\\hat{y}) (1 - \\sigma(\\hat{y}))`
     rather than in exponentials; it equals `SymbolicLoss.gradient()`.
     """
-    gradient = shield_powers(tidy(sp.diff(symbolic.core, Y_PRED)))
+    gradient = shield_powers(tidy(symbolic.derivative()))
     printer = GradientPrinter(NamePolicy(resolved), symbolic.params, display=display)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
