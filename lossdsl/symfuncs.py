@@ -395,6 +395,26 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
     """
     if not mapping:
         return expr
+
+    def rebuild(node: sp.Basic, args: list) -> sp.Basic:
+        if isinstance(node, (sp.Max, sp.Min)):
+            return minmax(type(node), args)
+        if isinstance(node, sp.core.relational.Relational):
+            return relation(type(node), *args)
+        if isinstance(node, sp.Piecewise):
+            return _piecewise([pair.args for pair in args])
+        return node.func(*args)
+
+    return _bottom_up(expr, mapping, rebuild)
+
+
+class _CannotRebuild(Exception):
+    """`_bottom_up`'s rebuild function has no way to rebuild a node."""
+
+
+def _bottom_up(expr: sp.Basic, mapping: dict, rebuild) -> sp.Basic:
+    """`expr` with the nodes in `mapping` replaced, every changed node above them made again by
+    `rebuild(node, new_args)` (which may raise `_CannotRebuild`), without recursion."""
     done: dict[sp.Basic, sp.Basic] = {}
     stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
     while stack:
@@ -410,16 +430,8 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
             stack.extend((a, False) for a in node.args if a not in done)
         else:
             args = [done[a] for a in node.args]
-            if all(new is old for new, old in zip(args, node.args, strict=True)):
-                done[node] = node
-            elif isinstance(node, (sp.Max, sp.Min)):
-                done[node] = minmax(type(node), args)
-            elif isinstance(node, sp.core.relational.Relational):
-                done[node] = relation(type(node), *args)
-            elif isinstance(node, sp.Piecewise):
-                done[node] = _piecewise([pair.args for pair in args])
-            else:
-                done[node] = node.func(*args)
+            same = all(new is old for new, old in zip(args, node.args, strict=True))
+            done[node] = node if same else rebuild(node, args)
     return done[expr]
 
 
@@ -462,30 +474,18 @@ def replace(expr: sp.Basic, mapping: dict) -> sp.Basic:
     mapping = {old: new for old, new in mapping.items() if old is not new}
     if not mapping or not isinstance(expr, sp.Basic):
         return expr
-    done: dict[sp.Basic, sp.Basic] = {}
-    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
-    while stack:
-        node, ready = stack.pop()
-        if node in done:
-            continue
-        if node in mapping:
-            done[node] = mapping[node]
-        elif not node.args:
-            done[node] = node
-        elif not ready:
-            stack.append((node, True))
-            stack.extend((a, False) for a in node.args if a not in done)
-        else:
-            args = [done[a] for a in node.args]
-            if all(new is old for new, old in zip(args, node.args, strict=True)):
-                done[node] = node
-                continue
-            rebuilt = _unevaluated(node, args)
-            if rebuilt is None:
-                with sp.evaluate(False):
-                    return expr.xreplace(mapping)
-            done[node] = rebuilt
-    return done[expr]
+
+    def rebuild(node: sp.Basic, args: list) -> sp.Basic:
+        rebuilt = _unevaluated(node, args)
+        if rebuilt is None:
+            raise _CannotRebuild
+        return rebuilt
+
+    try:
+        return _bottom_up(expr, mapping, rebuild)
+    except _CannotRebuild:
+        with sp.evaluate(False):
+            return expr.xreplace(mapping)
 
 
 class _Inert(sp.Function):

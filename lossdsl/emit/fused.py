@@ -152,21 +152,26 @@ def _step_condition(step: sp.Heaviside) -> sp.Basic:
     return relation(rest, -constant, evaluate=False)
 
 
+def cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
+    """(t, x) where `expr` is `sum(t * log_softmax(x))` over the last axis, or None."""
+    if type(expr) is not sf.ReduceSum:
+        return None
+    factors = sp.Mul.make_args(expr.args[0])
+    logs = [f for f in factors if isinstance(f, sf.LogSoftmax)]
+    if len(logs) != 1:
+        return None
+    return sp.Mul(*(f for f in factors if f is not logs[0])), logs[0].args[0]
+
+
 def _cross_entropies(expr: sp.Basic, depends: set) -> sp.Basic:
     """`expr` with each `sum(t * log_softmax(x))` whose labels are free of y_pred as a `_CrossEntropySum`."""
     pred = {Y_PRED, *depends}
 
     def parts(node: sp.Basic):
-        if type(node) is not sf.ReduceSum:
+        found = cross_entropy_parts(node)
+        if found is None or found[0].free_symbols & pred or found[0].has(sf.TensorFunction):
             return None
-        factors = sp.Mul.make_args(node.args[0])
-        logs = [f for f in factors if isinstance(f, sf.LogSoftmax)]
-        if len(logs) != 1:
-            return None
-        labels = sp.Mul(*(f for f in factors if f is not logs[0]))
-        if labels.free_symbols & pred or labels.has(sf.TensorFunction):
-            return None
-        return labels, logs[0].args[0]
+        return found
 
     return expr.replace(lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
 

@@ -45,7 +45,7 @@ import sympy as sp
 from sympy.printing.printer import Printer
 
 from lossdsl import symfuncs as sf
-from lossdsl.emit.fused import element_gradient
+from lossdsl.emit.fused import cross_entropy_parts, element_gradient
 from lossdsl.errors import LossError, LossTypeError
 from lossdsl.rewrites import equals_number, stable_form
 from lossdsl.symbolic import Y_PRED, Y_TRUE
@@ -618,19 +618,16 @@ def _idioms(expr: sp.Basic) -> sp.Basic:
 
 def _cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
     """(t, x) where `expr` is `sum(t * log_softmax(x))` with `t = onehot(y_true)`."""
-    if not isinstance(expr, sf.ReduceSum):
+    found = cross_entropy_parts(expr)
+    if found is None:
         return None
-    factors = sp.Mul.make_args(expr.args[0])
-    logs = [f for f in factors if isinstance(f, sf.LogSoftmax)]
-    if len(logs) != 1:
-        return None
-    labels = sp.Mul(*(f for f in factors if f is not logs[0]))
+    labels, logits = found
     # One-hot labels only: the fused kernel's gradient, softmax(x) - t, is the gradient of the
     # formula only where each row of t sums to 1 (for t = 0 it is softmax(x), not 0), and that
     # is known of `onehot(y_true)` (of a valid class id), not of labels in general.
     if labels != sf.OneHot(Y_TRUE):
         return None
-    return labels, logs[0].args[0]
+    return labels, logits
 
 
 def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.Basic | None, int]:
