@@ -163,3 +163,14 @@ def test_pytorch_keeps_autodiff_for_losses_with_reductions():
     elementwise = lossdsl.library.compile("huber").python_source()
     assert 'if keras.backend.backend() in ("jax", "torch"):' in per_sample
     assert 'if keras.backend.backend() == "jax":' in elementwise
+
+
+def test_deep_programs_keep_autodiff():
+    # 60 nested sigmoids: the chain rule would be a product of 60 factors that SymPy takes
+    # seconds to build; the emitter leaves such a program to autodiff (MAX_DEPTH).
+    program = "sigmoid(" * 60 + "y_pred" + ")" * 60
+    source = lossdsl.compile(program).python_source()
+    assert "custom_gradient" not in source
+    assert source.count("keras.ops.sigmoid(") == 60
+    shallow = lossdsl.compile("sigmoid(" * 3 + "y_pred" + ")" * 3).python_source()
+    assert "keras.ops.custom_gradient(forward)" in shallow

@@ -19,8 +19,9 @@ axis, so that one element's gradient is an elementwise expression:
   inside one another (Dice: `1 - 2 sum(y p) / (sum(y) + sum(p))`), and with no
   other tensor function of `y_pred` (softmax, logsumexp, max, normalize).
 
-And the program and its gradient must be small (MAX_NODES; no `max`/`min` of
-more than two terms): differentiating costs SymPy time that grows with them.
+And the program and its gradient must be small (MAX_NODES, MAX_DEPTH; no
+`max`/`min` of more than two terms): differentiating costs SymPy time that
+grows with them.
 Everything else keeps autodiff, as does any program whose gradient holds
 something the printer cannot write (the emitter falls back).
 
@@ -36,8 +37,9 @@ import sympy as sp
 from lossdsl import symfuncs as sf
 from lossdsl.symbolic import Y_PRED
 
-# Programs with more nodes than this (bindings counted once) keep autodiff.
+# Programs with more nodes than this (bindings counted once), or nested deeper, keep autodiff.
 MAX_NODES = 400
+MAX_DEPTH = 40
 _REDUCTIONS = (sf.ReduceSum, sf.ReduceMean)
 
 
@@ -91,7 +93,8 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool) -> sp.Expr |
             which the caller applies, as it applies 1/C to the gradient).
     """
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-    if _size([result, *definitions.values()]) > MAX_NODES:
+    if _size([result, *definitions.values()]) > MAX_NODES or _depth([result, *definitions.values()]) > MAX_DEPTH:
+        # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
     depends = _dependent_symbols(bindings)
     bindings = [(name, symbol, _cross_entropies(value, depends)) for name, symbol, value in bindings]
@@ -242,6 +245,21 @@ def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool) -> 
 def _reads_prediction(expr: sp.Basic, definitions: dict, depends: set) -> bool:
     symbols = expr.free_symbols
     return Y_PRED in symbols or bool(symbols & depends)
+
+
+def _depth(exprs: list[sp.Basic]) -> int:
+    """The nesting depth of `exprs` (binding symbols count as leaves), counted up to MAX_DEPTH + 1."""
+    deepest = 0
+    stack = [(expr, 1) for expr in exprs]
+    seen: set[tuple[sp.Basic, int]] = set()
+    while stack and deepest <= MAX_DEPTH:
+        node, depth = stack.pop()
+        if (node, depth) in seen:
+            continue
+        seen.add((node, depth))
+        deepest = max(deepest, depth)
+        stack.extend((arg, depth + 1) for arg in node.args)
+    return deepest
 
 
 def _size(exprs: list[sp.Basic]) -> int:
