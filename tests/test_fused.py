@@ -174,3 +174,20 @@ def test_deep_programs_keep_autodiff():
     assert source.count("keras.ops.sigmoid(") == 60
     shallow = lossdsl.compile("sigmoid(" * 3 + "y_pred" + ")" * 3).python_source()
     assert "keras.ops.custom_gradient(forward)" in shallow
+
+
+def test_a_sympy_failure_while_fusing_falls_back_to_autodiff():
+    # Found by bench/fuzz.py --emit: building the masked gradient of this program makes SymPy's
+    # Piecewise raise KeyError; the fused path is an optimization, so the module is written
+    # without it (and python_source() raises nothing).
+    program = (
+        "scale0 = min(--e * where(.5 >= y_true, 2.5E+2, y_true) * y_pred)\n\n"
+        "margin1 = where(y_pred - e != 0.1, 1e-400, +y_true) +normalize (y_true) - +y_true\n\n"
+        "param locals = -1e-7\n\n"
+        "clip(sqrt(where([642, 609] <= 2, y_pred, (y_true))), locals * clip(y_true, y_pred, 2.5E+2)"
+        " + where(e > 541 and y_true == margin1, -e, maximum(y_true, 3)), sigmoid(e))"
+    )
+    spec = lossdsl.compile(program)
+    source = spec.python_source()
+    assert "custom_gradient" not in source
+    assert source == spec.python_source(fast=False).replace("_autodiff", "")
