@@ -671,3 +671,16 @@ def test_random_programs_compute_their_formula(program):
     source = spec.python_source()
     ast.parse(source)
     assert_matches_oracle(spec)
+
+
+def test_the_real_part_sympy_adds_prints_as_the_value():
+    # abs(pi^(v^e)) becomes pi^re(v^e) in SymPy (found by bench/fuzz.py --emit): a real tensor.
+    spec = lossdsl.compile("param k0 = .5\nabs(pi ^ [1e-3, k0, 1E-0, k0] ^ e)")
+    body = ast.unparse(forward_pass(spec.python_source()))
+    assert "re(" not in body and "keras.ops.power(3.141592653589793" in body
+    y_true = np.array([[0.5, 1.0, -1.0, 2.0]], dtype="float32")
+    y_pred = np.array([[0.0, 2.0, 1.0, 1.5]], dtype="float32")
+    v = np.array([1e-3, 0.5, 1.0, 0.5])
+    expected = np.mean(np.abs(np.pi ** (v ** (y_true - y_pred))), axis=-1)
+    got = np.asarray(spec.keras_loss(reduction=None)(y_true, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)

@@ -957,6 +957,10 @@ class KerasPrinter(Printer):
                 return self._call("abs", [self.code(flipped, self.body.child_form(expr, form))])
         return self._generic(expr, form)
 
+    def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
+        # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
+        return self.code(expr.args[0], form)
+
     def _print__OrientedAbs(self, expr: _OrientedAbs, form: str = DROPPED) -> Code:
         return self._call("abs", [self.code(expr.args[0], self.body.child_form(expr, form))])
 
