@@ -412,9 +412,10 @@ class _CannotRebuild(Exception):
     """`_bottom_up`'s rebuild function has no way to rebuild a node."""
 
 
-def _bottom_up(expr: sp.Basic, mapping: dict, rebuild) -> sp.Basic:
-    """`expr` with the nodes in `mapping` replaced, every changed node above them made again by
-    `rebuild(node, new_args)` (which may raise `_CannotRebuild`), without recursion."""
+def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False) -> sp.Basic:
+    """`expr` with the nodes in `mapping` replaced, every changed node above them (every node
+    with arguments, if `every`) made again by `rebuild(node, new_args)` (which may raise
+    `_CannotRebuild`), without recursion."""
     done: dict[sp.Basic, sp.Basic] = {}
     stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
     while stack:
@@ -431,7 +432,7 @@ def _bottom_up(expr: sp.Basic, mapping: dict, rebuild) -> sp.Basic:
         else:
             args = [done[a] for a in node.args]
             same = all(new is old for new, old in zip(args, node.args, strict=True))
-            done[node] = node if same else rebuild(node, args)
+            done[node] = node if same and not every else rebuild(node, args)
     return done[expr]
 
 
@@ -544,25 +545,14 @@ def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
     itself if its arguments did not change, rebuilt without evaluation if they did; no recursion."""
     if not isinstance(expr, sp.Basic):
         return expr
-    done: dict[sp.Basic, sp.Basic] = {}
-    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
-    while stack:
-        node, ready = stack.pop()
-        if node in done:
-            continue
-        if not node.args:
-            done[node] = node
-        elif not ready:
-            stack.append((node, True))
-            stack.extend((a, False) for a in node.args if a not in done)
-        else:
-            args = [done[a] for a in node.args]
-            converted = convert(node, args)
-            if converted is not None:
-                done[node] = converted
-            elif all(new is old for new, old in zip(args, node.args, strict=True)):
-                done[node] = node
-            else:
-                rebuilt = _unevaluated(node, args)
-                done[node] = node.func(*args) if rebuilt is None else rebuilt
-    return done[expr]
+
+    def rebuild(node: sp.Basic, args: list) -> sp.Basic:
+        converted = convert(node, args)
+        if converted is not None:
+            return converted
+        if all(new is old for new, old in zip(args, node.args, strict=True)):
+            return node
+        rebuilt = _unevaluated(node, args)
+        return node.func(*args) if rebuilt is None else rebuilt
+
+    return _bottom_up(expr, {}, rebuild, every=True)
