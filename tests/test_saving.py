@@ -17,11 +17,11 @@ import importlib.util
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tamper import tampered_copy
 
 import lossdsl
 
@@ -223,14 +223,6 @@ def test_tampered_formula_fails_to_load(tmp_path):
     _, model, _, _ = formula_model()
     path = tmp_path / "model.keras"
     model.save(path)
-    tampered = tmp_path / "tampered.keras"
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(tampered, "w") as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename == "config.json":
-                config = json.loads(content)
-                config["compile_config"]["loss"]["config"]["formula"] = "abs(e"
-                content = json.dumps(config).encode()
-            target.writestr(item, content)
+    tampered = tampered_copy(path, tmp_path / "tampered.keras", formula="abs(e")
     with pytest.raises(lossdsl.LossSyntaxError):
         keras.models.load_model(tampered)

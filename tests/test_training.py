@@ -31,13 +31,13 @@ import random
 import subprocess
 import sys
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sympy as sp
 from sympy.core.cache import clear_cache
+from tamper import tampered_copy
 
 import lossdsl
 from lossdsl import parse, pipeline
@@ -323,17 +323,7 @@ def test_a_saved_model_with_a_tampered_formula_runs_nothing(tmp_path):
         ("abs(e)", {}, lossdsl.LossTypeError),  # a valid loss that does not declare the saved `delta`
         (lossdsl.library.source("huber"), {"evil": 1}, lossdsl.LossTypeError),
     ]:
-        tampered = tmp_path / "tampered.keras"
-        with zipfile.ZipFile(path) as source, zipfile.ZipFile(tampered, "w") as target:
-            for item in source.infolist():
-                content = source.read(item.filename)
-                if item.filename == "config.json":
-                    config = json.loads(content)
-                    loss_config = config["compile_config"]["loss"]["config"]
-                    loss_config["formula"] = formula
-                    loss_config.update(extra)
-                    content = json.dumps(config).encode()
-                target.writestr(item, content)
+        tampered = tampered_copy(path, tmp_path / "tampered.keras", formula=formula, **extra)
         with pytest.raises(error):
             keras.models.load_model(tampered)
         assert not marker.exists()
