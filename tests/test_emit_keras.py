@@ -684,3 +684,61 @@ def test_the_real_part_sympy_adds_prints_as_the_value():
     expected = np.mean(np.abs(np.pi ** (v ** (y_true - y_pred))), axis=-1)
     got = np.asarray(spec.keras_loss(reduction=None)(y_true, y_pred))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+LOG1P_DIFFERENCES = [
+    # both arguments known >= 0 (max with a positive eps, abs, a square): one logarithm
+    (
+        "(log(1 + maximum(y_pred, eps)) - log(1 + maximum(y_true, eps)))^2",
+        1,
+        lambda t, p: (np.log1p(np.maximum(p, 1e-7)) - np.log1p(np.maximum(t, 1e-7))) ** 2,
+    ),
+    ("log(1 + abs(y_pred)) - log(1 + y_true^2)", 1, lambda t, p: np.log1p(np.abs(p)) - np.log1p(t**2)),
+    (
+        "a = abs(y_pred)\nb = y_true^2\n2 * log(1 + a) - 2 * log(1 + b) + a",
+        1,
+        lambda t, p: 2 * np.log1p(np.abs(p)) - 2 * np.log1p(t**2) + np.abs(p),
+    ),
+    # not known >= 0: two, so that y_pred < -1 stays NaN as the formula says
+    ("log(1 + y_pred) - log(1 + y_true)", 2, lambda t, p: np.log1p(p) - np.log1p(t)),
+    ("log(1 + abs(y_pred)) + log(1 + y_true^2)", 2, lambda t, p: np.log1p(np.abs(p)) + np.log1p(t**2)),
+]
+
+
+@pytest.mark.parametrize("program, logs, formula", LOG1P_DIFFERENCES)
+def test_difference_of_log1p_takes_one_logarithm(program, logs, formula):
+    spec = lossdsl.compile(program)
+    for fast in (True, False):
+        body = ast.unparse(forward_pass(spec.python_source(fast=fast)))
+        assert body.count("keras.ops.log1p(") == logs, body
+    y_true = np.array([[0.0, 3.0, 1e-6, 2.0, 4e5, 0.25, 0.5]], dtype="float32")
+    y_pred = np.array([[0.0, 3.0000002, 2e-6, -0.5, 4e5 + 64, 1e-7, -3.0]], dtype="float32")
+    with np.errstate(invalid="ignore"):  # log1p(-3): NaN, in the formula and in the loss
+        expected = np.mean(formula(y_true.astype("float64"), y_pred.astype("float64")), axis=-1)
+    got = np.asarray(spec.keras_loss(reduction=None)(y_true, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-12)  # NaN where expected is NaN
+
+
+def test_difference_of_log1p_is_accurate_where_two_logarithms_cancel():
+    # log1p(a) - log1p(b) for a close to b: two float32 logarithms keep only the difference of
+    # their roundings; the one log1p of (a - b) / (1 + b) keeps the digits.
+    spec = lossdsl.compile("log(1 + abs(y_pred)) - log(1 + abs(y_true))")
+    y_true = np.array([[1000.0, 0.5, 3e-5]], dtype="float32")
+    y_pred = np.array([[1000.0625, 0.50000006, 3.0000002e-5]], dtype="float32")
+    t, p = y_true.astype("float64"), y_pred.astype("float64")
+    expected = np.log1p(np.abs(p)) - np.log1p(np.abs(t))
+    loss = spec.keras_loss(reduction=None)
+    for j in range(3):
+        got = float(np.asarray(loss(y_true[:, j : j + 1], y_pred[:, j : j + 1]))[0])
+        assert got == pytest.approx(float(expected[0, j]), rel=1e-5)
+
+
+def test_fused_code_shares_a_denominator_not_a_reciprocal():
+    # MAPE: forward and backward both divide by max(|y_true|, eps); a shared 100 / max(...) is
+    # written to memory and read back under XLA, a shared max(...) is not.
+    source = lossdsl.library.compile("mean_absolute_percentage_error").python_source()
+    body = ast.unparse(forward_pass(source))
+    assert "t0 = keras.ops.maximum(keras.ops.abs(y_true), 1e-07)" in body
+    assert "100.0 / keras.ops.maximum" not in body
+    assert "100.0 * keras.ops.abs(t1) / t0" in body
+    assert "keras.ops.sign(t1) / t0" in ast.unparse(call_body(source))

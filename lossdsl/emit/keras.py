@@ -662,6 +662,8 @@ def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.B
     if numbers:
         replacements = [(s, sf.substitute(value, numbers)) for s, value in replacements if s not in numbers]
         reduced = [sf.substitute(value, numbers) for value in reduced]
+    if gradient is not None:
+        replacements, reduced = _share_denominators(replacements, reduced)
     definitions = {symbol: value for symbol, value in replacements}
     ordered: list[_Local] = []
     done: set[sp.Basic] = set()
@@ -703,6 +705,33 @@ def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.B
     gradient = reduced[len(kept) + 1]
     need(gradient)
     return ordered, result, gradient, forward_count
+
+
+def _share_denominators(replacements: list, reduced: list) -> tuple[list, list]:
+    """Fused code: a shared `c / d` (c a number) becomes a shared `d`, divided at each use.
+
+    Under XLA a value that both the forward and the backward pass read is written to memory
+    and read back when it is costly to compute, and a division is (XLA does not repeat it in
+    each pass); a maximum, an absolute value or a sum it repeats for free. The mean absolute
+    percentage error's `100 / max(|y_true|, eps)` so cost 30-40% more than Keras's loss under
+    XLA; dividing by the shared `max(|y_true|, eps)` at each use costs the same number of
+    operations without XLA, and nothing extra with it.
+    """
+    scaled = {}
+    for symbol, value in replacements:
+        if not isinstance(value, (sp.Mul, sp.Pow)):
+            continue
+        numerator, denominator = value.as_numer_denom()
+        if numerator.is_Number and not denominator.is_Number and denominator != 1:
+            scaled[symbol] = (numerator, denominator)
+    if not scaled:
+        return replacements, reduced
+    uses = {symbol: numerator / symbol for symbol, (numerator, _) in scaled.items()}
+    replacements = [
+        (symbol, sf.substitute(scaled[symbol][1] if symbol in scaled else value, uses))
+        for symbol, value in replacements
+    ]
+    return replacements, [sf.substitute(value, uses) for value in reduced]
 
 
 def _live(statements, reads: set) -> set:
@@ -956,6 +985,10 @@ class KerasPrinter(Printer):
             if isinstance(flipped, sp.Add):
                 return self._call("abs", [self.code(flipped, self.body.child_form(expr, form))])
         return self._generic(expr, form)
+
+    def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
+        a, b = expr.args
+        return self._generic(sf.Log1p((a - b) / (1 + b)), form)
 
     def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
         # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
