@@ -6,9 +6,11 @@ respect to y_pred) of the generated loss and of the Keras built-in on the same
 tensors, in the same process, interleaved A B A B, and reports the median of
 the per-pair ratios ours/Keras, under `tf.function` and under
 `tf.function(jit_compile=True)` (XLA), at batch x classes 8192 x 128 and
-256 x 10. The floor column is the same step for `mean(y_pred)` (read the
-input once, write the gradient once): ours/floor says how far a loss is from
-the memory-bound limit. Compile latency (parse, checks, SymPy, Keras source,
+256 x 10; under XLA a second time for the code `python_source(xla=True)`
+writes (spelled for XLA: softplus/sigmoid and log_softmax/softmax share one
+exp). The floor column is the same step for `mean(y_pred)` (read the input
+once, write the gradient once): ours/floor says how far a loss is from the
+memory-bound limit. Compile latency (parse, checks, SymPy, Keras source,
 LaTeX; caches cleared) is the median per bundled program after a warm-up.
 
 Other Keras backends: `--backend jax` or `--backend torch` measures the same
@@ -43,7 +45,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SIZES = ((8192, 128), (256, 10))
 QUICK_SIZES = ((256, 10),)
-MODES = (("tf.function", False), ("xla", True))
+# "xla-spelled": XLA again, timing the code `python_source(xla=True)` writes (spelled for XLA).
+SPELLED = "xla-spelled"
+MODES = (("tf.function", False), ("xla", True), (SPELLED, True))
 BACKENDS = ("tensorflow", "jax", "torch")
 # Backend -> its modes: (name, compiled). TensorFlow's are MODES.
 BACKEND_MODES = {
@@ -52,7 +56,7 @@ BACKEND_MODES = {
     "torch": (("eager", False), ("torch.compile", True)),
 }
 # Column headings where they differ from the mode's name.
-LABELS = {"xla": "XLA"}
+LABELS = {"xla": "XLA", SPELLED: "XLA, xla=True code"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -188,6 +192,7 @@ def bench_losses(args) -> list[dict]:
 
     import lossdsl
     from lossdsl.library.counterparts import COUNTERPARTS
+    from lossdsl.runtime import loss_class
 
     backend = args.backend
 
@@ -205,7 +210,8 @@ def bench_losses(args) -> list[dict]:
             for name, case in cases.items():
                 y_true = to_tensor(backend, case.make_true(rng, b, c))
                 y_pred = to_tensor(backend, case.make_pred(rng, b, c))
-                ours = lossdsl.library.compile(name).keras_loss(**case.params).call
+                spec = lossdsl.library.compile(name)
+                ours = loss_class(spec, xla=mode == SPELLED)(**case.params).call
                 reference = getattr(keras.losses, case.keras_name)
                 kwargs = dict(case.keras_kwargs)
                 theirs = lambda t, p, f=reference, kw=kwargs: f(t, p, **kw)  # noqa: E731

@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="the class name (default: FormulaLoss)")
     p.add_argument("-o", dest="output", metavar="OUT.py", help="write here instead of standard output")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument(
+        "--xla",
+        action="store_true",
+        help="spell the code for XLA (softplus/sigmoid, log_softmax/softmax written out to share one exp)",
+    )
 
     p = sub("latex", "print the LaTeX of a program")
     p.add_argument("--gradient", action="store_true", help="the gradient with respect to y_pred")
@@ -205,7 +210,7 @@ def cmd_check(args) -> int:
 def cmd_compile(args) -> int:
     source, _ = read_program(args)
     spec = lossdsl.compile(source, name=args.name, strict=args.strict)
-    code = spec.python_source()
+    code = spec.python_source(xla=args.xla)
     if args.output:
         Path(args.output).write_text(code, encoding="utf-8")
         print(f"wrote {args.output} (class {spec.name})")

@@ -46,7 +46,7 @@ class CompiledLoss:
         self.resolved = resolved
         self.symbolic = symbolic
         self._latex: dict[tuple[bool, bool], str] = {}
-        self._python_sources: dict[bool, str] = {}
+        self._python_sources: dict[tuple[bool, bool], str] = {}
 
     def __repr__(self) -> str:
         return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
@@ -86,17 +86,22 @@ class CompiledLoss:
             self._latex[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
         return self._latex[key]
 
-    def python_source(self, fast: bool = True) -> str:
+    def python_source(self, fast: bool = True, *, xla: bool = False) -> str:
         """A standalone module (imports only keras) defining the loss class `name`.
 
         `fast=False` leaves out the speed-ups the benchmark measures (fused gradients, fused
         kernels for idioms): the stable form, differentiated by autodiff (see `emit.keras`).
+        `xla=True` spells the code for XLA (`tf.function(jit_compile=True)`): `softplus` with
+        `sigmoid`, and `log_softmax` with `softmax`, written out to share one exponential between
+        the passes, equally accurate; it runs everywhere, and its class has a registered name of
+        its own.
         """
-        if fast not in self._python_sources:
+        key = (bool(fast) or bool(xla), bool(xla))
+        if key not in self._python_sources:
             from lossdsl.emit.keras import emit_keras
 
-            self._python_sources[fast] = emit_keras(self, fast=bool(fast))
-        return self._python_sources[fast]
+            self._python_sources[key] = emit_keras(self, fast=key[0], xla=key[1])
+        return self._python_sources[key]
 
     def keras_loss(self, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""

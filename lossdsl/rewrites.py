@@ -12,8 +12,6 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     log(1 + x)            -> log1p(x)
     exp(x) - 1            -> expm1(x)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
-    log1p(a) - log1p(b)   -> log1p((a - b) / (1 + b))   for a, b >= 0 (an addition: one
-                             logarithm instead of two, and no cancellation when a ~ b)
 
 Only code generation sees the result: `CompiledLoss.expr` and the LaTeX keep
 what the user wrote.
@@ -94,8 +92,7 @@ class Rewriter:
             return self.log_rule(expr)
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
-            expr = self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
-            return self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
+            return self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
         return expr
 
     def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:
@@ -119,32 +116,6 @@ class Rewriter:
                 rest = [t for t in expr.args if t is not negative and t is not positive]
                 return sp.Add(sp.expand(a + b) * sf.Softplus(x) - a * x, *rest)
         return expr
-
-    def log1p_difference_rule(self, expr: sp.Add) -> sp.Basic:
-        """`c log1p(a) - c log1p(b)` -> `c log1p((a - b) / (1 + b))` where `a` and `b` are known >= 0.
-
-        The mean squared logarithmic error, `(log1p(max(y_pred, eps)) - log1p(max(y_true, eps)))^2`,
-        then takes one logarithm per element, as Keras's `log(x + 1)` form does, and stays accurate
-        where Keras's loses digits (`a` close to `b`, or both tiny). `a, b >= 0` keeps the quotient
-        in `[-1 + 1/(1 + b), a]`: no overflow, and no NaN turned into a number.
-        """
-        logs = [(term.as_coeff_Mul(), term) for term in expr.args]
-        logs = [(c, f.args[0], term) for (c, f), term in logs if isinstance(f, sf.Log1p)]
-        for c, a, first in logs:
-            for d, b, second in logs:
-                if d == -c and first is not second and self.nonnegative(a) and self.nonnegative(b):
-                    rest = [t for t in expr.args if t is not first and t is not second]
-                    return sp.Add(c * sf.Log1pDiff(a, b), *rest)
-        return expr
-
-    def nonnegative(self, expr: sp.Basic) -> bool:
-        """`expr` is known to be >= 0 (SymPy's assumptions, through the bindings it reads)."""
-        for _ in range(len(self.definitions) + 1):
-            inlined = expr.xreplace(self.definitions)
-            if inlined == expr:
-                break
-            expr = inlined
-        return bool(expr.is_nonnegative)
 
     def log_rule(self, expr: sp.log) -> sp.Basic:
         inner = self.resolve(expr.args[0])

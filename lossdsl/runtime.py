@@ -55,12 +55,13 @@ _DIRECTORY: list[str] = []
 _FORMULA_KEYWORDS = ("formula", "class_name")
 
 
-def loss_class(spec, fast: bool = True) -> type:
+def loss_class(spec, fast: bool = True, xla: bool = False) -> type:
     """The generated `keras.losses.Loss` subclass of `spec`, imported from its module file.
 
-    `fast=False`: the class as `spec.python_source(fast=False)` writes it (autodiff gradients).
+    `fast=False`: the class as `spec.python_source(fast=False)` writes it (autodiff gradients);
+    `xla=True`: as `spec.python_source(xla=True)` writes it (spelled for XLA).
     """
-    source = spec.python_source(fast=fast)
+    source = spec.python_source(fast=fast, xla=xla)
     with _LOCK:
         cls = _CLASSES.get(source)
         if cls is None:

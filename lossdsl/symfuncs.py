@@ -8,8 +8,8 @@ Two families:
   `CompiledLoss.expr`; the element gradient of a reduction is defined through
   `fdiff` (`sum` -> 1, `mean` -> 1/C, `logsumexp` -> softmax), where `C` is the
   size of the last axis.
-* Elementwise heads (`Sigmoid`, `Softplus`, `Relu`, `Clip`, `Log1p`, `Log1pDiff`,
-  `Expm1`, `Round`) that the emitters keep as one operation. `plain()` rewrites each into
+* Elementwise heads (`Sigmoid`, `Softplus`, `Relu`, `Clip`, `Log1p`, `Expm1`,
+  `Round`) that the emitters keep as one operation. `plain()` rewrites each into
   ordinary SymPy (`Sigmoid(x)` -> `1/(1 + exp(-x))`), which is the form the
   public `expr` uses. All of them evaluate on constants (numbers, and `pi`
   and expressions of it, which `Max` and `Min` must be able to compare).
@@ -197,30 +197,6 @@ class Log1p(Head):
 
     def plain(self):
         return sp.log(1 + self.args[0])
-
-
-class Log1pDiff(Head):
-    """`log1p(a) - log1p(b)`, computed as one `log1p((a - b) / (1 + b))`.
-
-    Only `rewrites` builds it, for `a, b >= 0` (so `1 + a` and `1 + b` are at least 1): one
-    log1p instead of two, and no cancellation between two close logarithms.
-    """
-
-    nargs = 2
-
-    @classmethod
-    def eval(cls, a, b):
-        if a.is_number and b.is_number:
-            return sp.log(1 + a) - sp.log(1 + b)
-        return None
-
-    def fdiff(self, argindex=1):
-        a, b = self.args
-        return 1 / (1 + a) if argindex == 1 else -1 / (1 + b)
-
-    def plain(self):
-        a, b = self.args
-        return sp.log(1 + a) - sp.log(1 + b)
 
 
 class Expm1(Head):

@@ -144,6 +144,16 @@ def test_compile_to_a_file(cli, tmp_path):
     ast.parse(text)
 
 
+def test_compile_spelled_for_xla(cli):
+    program = "y_true * softplus(-y_pred) + (1 - y_true) * softplus(y_pred)"
+    code, default, _ = cli("compile", "-e", program)
+    assert code == 0 and "keras.ops.softplus(" in default and '_xla"' not in default
+    code, out, _ = cli("compile", "-e", program, "--xla")
+    assert code == 0 and "keras.ops.softplus(" not in out and "keras.ops.sigmoid(" not in out
+    assert "keras.ops.exp(-keras.ops.abs(y_pred))" in out and '_xla",' in out
+    ast.parse(out)
+
+
 def test_compile_rejects(cli, tmp_path):
     code, out, err = cli("compile", "bad.loss", "-o", "never.py")
     assert code == 1 and out == ""
