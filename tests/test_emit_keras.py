@@ -712,3 +712,7 @@ def test_fused_code_shares_a_denominator_not_a_reciprocal():
     assert "100.0 / keras.ops.maximum" not in body
     assert "100.0 * keras.ops.abs(t1) / t0" in body
     assert "keras.ops.sign(t1) / t0" in ast.unparse(call_body(source))
+    # Dice's denominator is one sum per row: its reciprocal stays shared, so that the backward
+    # pass multiplies each element instead of dividing it.
+    dice = ast.unparse(call_body(lossdsl.library.compile("dice").python_source()))
+    assert "y_true / " not in dice and "y_true * t" in dice

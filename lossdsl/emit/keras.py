@@ -674,7 +674,8 @@ def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.B
         replacements = [(s, sf.substitute(value, numbers)) for s, value in replacements if s not in numbers]
         reduced = [sf.substitute(value, numbers) for value in reduced]
     if gradient is not None:
-        replacements, reduced = _share_denominators(replacements, reduced)
+        bound = {symbol: value for (_, symbol, _), value in zip(kept, reduced, strict=False)}
+        replacements, reduced = _share_denominators(replacements, reduced, bound)
     definitions = {symbol: value for symbol, value in replacements}
     ordered: list[_Local] = []
     done: set[sp.Basic] = set()
@@ -756,22 +757,25 @@ def _shared_exponentials(bindings, result, gradient):
     return bindings, sf.substitute(result, rules), sf.substitute(gradient, rules)
 
 
-def _share_denominators(replacements: list, reduced: list) -> tuple[list, list]:
-    """Fused code: a shared `c / d` (c a number) becomes a shared `d`, divided at each use.
+def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple[list, list]:
+    """Fused code: a shared `c / d` (c a number, d a full tensor) becomes a shared `d`, divided at each use.
 
     Under XLA a value that both the forward and the backward pass read is written to memory
     and read back when it is costly to compute, and a division is (XLA does not repeat it in
     each pass); a maximum, an absolute value or a sum it repeats for free. The mean absolute
     percentage error's `100 / max(|y_true|, eps)` so cost 30-40% more than Keras's loss under
     XLA; dividing by the shared `max(|y_true|, eps)` at each use costs the same number of
-    operations without XLA, and nothing extra with it.
+    operations without XLA, and nothing extra with it. A per-sample `d` (Dice's sums) keeps its
+    reciprocal: one value per row costs nothing to keep, and a product is cheaper than a division
+    of every element. `bound`: the binding symbols and their values, for the shapes.
     """
+    definitions = {**bound, **dict(replacements)}
     scaled = {}
     for symbol, value in replacements:
         if not isinstance(value, (sp.Mul, sp.Pow)):
             continue
         numerator, denominator = value.as_numer_denom()
-        if numerator.is_Number and not denominator.is_Number and denominator != 1:
+        if numerator.is_Number and _elementwise(denominator, definitions):
             scaled[symbol] = (numerator, denominator)
     if not scaled:
         return replacements, reduced
@@ -781,6 +785,23 @@ def _share_denominators(replacements: list, reduced: list) -> tuple[list, list]:
         for symbol, value in replacements
     ]
     return replacements, [sf.substitute(value, uses) for value in reduced]
+
+
+def _elementwise(expr: sp.Basic, definitions: dict) -> bool:
+    """`expr` has a value per element: it reads y_true or y_pred outside a reduction over the last axis."""
+    stack = [expr]
+    seen: set[sp.Basic] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen or isinstance(node, sf.REDUCTIONS):
+            continue
+        seen.add(node)
+        if node in (Y_TRUE, Y_PRED):
+            return True
+        if node in definitions:
+            stack.append(definitions[node])
+        stack.extend(node.args)
+    return False
 
 
 def _live(statements, reads: set) -> set:
