@@ -690,17 +690,18 @@ def test_msle_is_accurate_for_predictions_orders_of_magnitude_off():
     from lossdsl.runtime import loss_class
 
     # Writing log1p(a) - log1p(b) as one log1p((a - b) / (1 + b)) (one logarithm instead of two)
-    # loses the digits where (1 + a) / (1 + b) is near 0: y_true = 1e6, y_pred = 0 gave 2.6% off.
+    # loses the digits where (1 + a) / (1 + b) is near 0: y_true = 0, y_pred = 1e6 gave 190.50 for
+    # 190.87. The code spelled for XLA takes one log1p of a quotient >= 0 (symfuncs.Log1pDiff).
     spec = lossdsl.library.compile("mean_squared_logarithmic_error")
     y_true = np.array([[1e6, 0.0, 3e4, 1e-3, 5.0, 2e38]], dtype="float32")
     y_pred = np.array([[0.0, 1e6, 3.1e4, 2e-3, 5.0, 1e-7]], dtype="float32")
     t, p = y_true.astype("float64"), y_pred.astype("float64")
     expected = (np.log1p(np.maximum(p, 1e-7)) - np.log1p(np.maximum(t, 1e-7))) ** 2
-    for fast in (True, False):
-        loss = loss_class(spec, fast=fast)(reduction=None)
+    for fast, xla in ((True, False), (False, False), (True, True)):
+        loss = loss_class(spec, fast=fast, xla=xla)(reduction=None)
         for j in range(y_true.shape[1]):
             got = float(np.asarray(loss(y_true[:, j : j + 1], y_pred[:, j : j + 1]))[0])
-            assert got == pytest.approx(expected[0, j], rel=1e-4, abs=1e-12), (fast, j)
+            assert got == pytest.approx(expected[0, j], rel=1e-4, abs=1e-12), (fast, xla, j)
 
 
 def test_fused_code_shares_a_denominator_not_a_reciprocal():

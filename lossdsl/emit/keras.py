@@ -340,7 +340,7 @@ class _CallBody:
         self.attributes = param_attributes(spec.params)
         self.taken: set[str] = set(_RESERVED)
         self.param_locals = {name: self._allocate(name) for name in self.params}
-        bindings, result = stable_form(symbolic)
+        bindings, result = stable_form(symbolic, xla=xla)
         gradient = None
         if fast:
             bindings = [(name, symbol, _idioms(value)) for name, symbol, value in bindings]
@@ -1055,6 +1055,18 @@ class KerasPrinter(Printer):
             if isinstance(flipped, sp.Add):
                 return self._call("abs", [self.code(flipped, self.body.child_form(expr, form))])
         return self._generic(expr, form)
+
+    def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        a, b = (self.code(arg, inner) for arg in expr.args)
+        d = self.body.temporary(f"{_wrap(a, _ADD)} - {_wrap(b, _ADD + 1)}")
+        up = self.body.temporary(self._call("greater_equal", [d, Code("0.0")]).text)
+        numerator = self._call("where", [up, d, Code(f"-{d.text}", _UNARY)])
+        denominator = self._call(
+            "where", [up, Code(f"{_wrap(b, _ADD)} + 1.0", _ADD), Code(f"{_wrap(a, _ADD)} + 1.0", _ADD)]
+        )
+        r = self.body.temporary(self._call("log1p", [Code(f"{numerator.text} / {denominator.text}", _MUL)]).text)
+        return self._call("where", [up, r, Code(f"-{r.text}", _UNARY)])
 
     def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
         # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
