@@ -4,13 +4,14 @@ For every bundled loss with a Keras counterpart (lossdsl/library/counterparts.py
 it times one forward+backward step (per-sample loss summed, gradient with
 respect to y_pred) of the generated loss and of the Keras built-in on the same
 tensors, in the same process, interleaved A B A B, and reports the median of
-the per-pair ratios ours/Keras, under `tf.function` and under
-`tf.function(jit_compile=True)` (XLA), at batch x classes 8192 x 128 and
-256 x 10; under XLA a second time for the code `python_source(xla=True)`
-writes (spelled for XLA: softplus/sigmoid and log_softmax/softmax share one
-exp). The floor column is the same step for `mean(y_pred)` (read the input
-once, write the gradient once): ours/floor says how far a loss is from the
-memory-bound limit. Compile latency (parse, checks, SymPy, Keras source,
+the per-pair ratios ours/Keras (the pairs taken in 5 rounds over all cases),
+under `tf.function` and under `tf.function(jit_compile=True)` (XLA), at batch
+x classes 8192 x 128 and 256 x 10; under XLA a second time for the code
+`python_source(xla=True)` writes (spelled for XLA: softplus/sigmoid and
+log_softmax/softmax share one exp, one log1p for a difference of two). The
+floor column is the same step for `mean(y_pred)` (read the input once, write
+the gradient once): ours/floor says how far a loss is from the memory-bound
+limit. Compile latency (parse, checks, SymPy, Keras source,
 LaTeX; caches cleared) is the median per bundled program after a warm-up.
 
 Other Keras backends: `--backend jax` or `--backend torch` measures the same
@@ -173,8 +174,14 @@ def run_once(step, args) -> float:
     return time.perf_counter() - start
 
 
-def timed_pairs(step_a, step_b, args, pairs: int, warmup: int = 3):
-    """Median of per-pair ratios a/b and the median times of a and b (interleaved A B A B)."""
+# Each case's pairs are timed in this many rounds, each round over every case in turn: a slow
+# spell of this shared 2-core machine then touches every case a little instead of one case a
+# lot (one case's median read 1.17 in one run and 1.00 in the next with the same code).
+ROUNDS = 5
+
+
+def pair_times(step_a, step_b, args, pairs: int, warmup: int = 3) -> tuple[list[float], list[float]]:
+    """The times of `pairs` interleaved runs A B A B (after `warmup` untimed pairs)."""
     for _ in range(warmup):
         run_once(step_a, args)
         run_once(step_b, args)
@@ -182,8 +189,7 @@ def timed_pairs(step_a, step_b, args, pairs: int, warmup: int = 3):
     for _ in range(pairs):
         ta.append(run_once(step_a, args))
         tb.append(run_once(step_b, args))
-    ratios = [a / b for a, b in zip(ta, tb, strict=True)]
-    return statistics.median(ratios), statistics.median(ta), statistics.median(tb)
+    return ta, tb
 
 
 def bench_losses(args) -> list[dict]:
@@ -198,6 +204,8 @@ def bench_losses(args) -> list[dict]:
 
     sizes = QUICK_SIZES if args.quick else SIZES
     pairs = args.pairs or (5 if args.quick else 25)
+    rounds = 1 if args.quick else ROUNDS
+    per_round = math.ceil(pairs / rounds)
     cases = {k: v for k, v in COUNTERPARTS.items() if "/" not in k}
     if args.only:
         cases = {k: v for k, v in cases.items() if k in args.only}
@@ -205,8 +213,8 @@ def bench_losses(args) -> list[dict]:
     for b, c in sizes:
         rng = np.random.default_rng(0)
         floor_fn = lambda t, p: keras.ops.mean(p, axis=-1)  # noqa: E731
+        timed, floors = [], {}
         for mode, jit in modes_of(args):
-            floors = {}
             for name, case in cases.items():
                 y_true = to_tensor(backend, case.make_true(rng, b, c))
                 y_pred = to_tensor(backend, case.make_pred(rng, b, c))
@@ -215,30 +223,38 @@ def bench_losses(args) -> list[dict]:
                 reference = getattr(keras.losses, case.keras_name)
                 kwargs = dict(case.keras_kwargs)
                 theirs = lambda t, p, f=reference, kw=kwargs: f(t, p, **kw)  # noqa: E731
-                step_ours = make_step(backend, ours, jit)
-                step_theirs = make_step(backend, theirs, jit)
-                ratio, t_ours, t_theirs = timed_pairs(step_ours, step_theirs, (y_true, y_pred), pairs)
-                key = (tuple(y_pred.shape), str(y_pred.dtype))
+                key = (mode, tuple(y_pred.shape), str(y_pred.dtype))
                 if key not in floors:
-                    step_floor = make_step(backend, floor_fn, jit)
-                    floors[key] = timed_pairs(step_floor, step_floor, (y_true, y_pred), pairs, warmup=3)[1]
-                rows.append(
-                    {
-                        "loss": name,
-                        "batch": b,
-                        "classes": c,
-                        "mode": mode,
-                        "ours_s": t_ours,
-                        "keras_s": t_theirs,
-                        "ratio": ratio,
-                        "floor_s": floors[key],
-                        "ours_over_floor": t_ours / floors[key],
-                    }
-                )
-                print(
-                    f"  {mode:12s} {b}x{c} {name:45s} ours/keras {ratio:5.2f}  ours/floor {t_ours / floors[key]:5.2f}",
-                    file=sys.stderr,
-                )
+                    floors[key] = (make_step(backend, floor_fn, jit), (y_true, y_pred), [])
+                steps = (make_step(backend, ours, jit), make_step(backend, theirs, jit))
+                timed.append({"mode": mode, "loss": name, "steps": steps, "args": (y_true, y_pred), "floor": key})
+        for round_ in range(rounds):
+            warmup = 3 if round_ == 0 else 1
+            for case in timed:
+                ta, tb = pair_times(*case["steps"], case["args"], per_round, warmup)
+                case.setdefault("ta", []).extend(ta)
+                case.setdefault("tb", []).extend(tb)
+            for step, tensors, times in floors.values():
+                times.extend(pair_times(step, step, tensors, per_round, warmup)[0])
+        for case in timed:
+            ratio = statistics.median(a / b for a, b in zip(case["ta"], case["tb"], strict=True))
+            t_ours, t_theirs = statistics.median(case["ta"]), statistics.median(case["tb"])
+            floor = statistics.median(floors[case["floor"]][2])
+            rows.append(
+                {
+                    "loss": case["loss"],
+                    "batch": b,
+                    "classes": c,
+                    "mode": case["mode"],
+                    "ours_s": t_ours,
+                    "keras_s": t_theirs,
+                    "ratio": ratio,
+                    "floor_s": floor,
+                    "ours_over_floor": t_ours / floor,
+                }
+            )
+            label = f"{case['mode']:12s} {b}x{c} {case['loss']:45s}"
+            print(f"  {label} ours/keras {ratio:5.2f}  ours/floor {t_ours / floor:5.2f}", file=sys.stderr)
     return rows
 
 
