@@ -711,9 +711,44 @@ def test_fused_code_shares_a_denominator_not_a_reciprocal():
     body = ast.unparse(forward_pass(source))
     assert "t0 = keras.ops.maximum(keras.ops.abs(y_true), 1e-07)" in body
     assert "100.0 / keras.ops.maximum" not in body
-    assert "100.0 * keras.ops.abs(t1) / t0" in body
+    assert "keras.ops.abs(t1 / t0)" in body and "return (100.0 * keras.ops.mean(" in body
     assert "keras.ops.sign(t1) / t0" in ast.unparse(call_body(source))
     # Dice's denominator is one sum per row: its reciprocal stays shared, so that the backward
     # pass multiplies each element instead of dividing it.
     dice = ast.unparse(call_body(lossdsl.library.compile("dice").python_source()))
     assert "y_true / " not in dice and "y_true * t" in dice
+
+
+@pytest.mark.parametrize(
+    "program, present, absent, formula",
+    [
+        # a positive denominator goes back inside the abs, as written (JAX compiles it faster);
+        # a constant factor scales the mean instead of every element
+        (
+            "3 * abs(e / maximum(abs(y_true), 1))",
+            ["3.0 * keras.ops.mean(keras.ops.abs(", "(y_true - y_pred) / keras.ops.maximum("],
+            ["keras.ops.abs(y_true - y_pred) /"],
+            lambda t, p: 3 * np.abs((t - p) / np.maximum(np.abs(t), 1)),
+        ),
+        # a denominator of unknown sign stays outside: |x| / d is not |x / d| for d < 0
+        (
+            "abs(e) / y_true",
+            ["keras.ops.abs(y_true - y_pred) / y_true"],
+            ["keras.ops.abs((y_true - y_pred) /"],
+            lambda t, p: np.abs(t - p) / t,
+        ),
+        ("-0.5 * e^2", ["-0.5 * keras.ops.mean(keras.ops.square("], [], lambda t, p: -0.5 * (t - p) ** 2),
+    ],
+)
+def test_constant_factors_and_positive_denominators(program, present, absent, formula):
+    spec = lossdsl.compile(program)
+    body = ast.unparse(call_body(spec.python_source(fast=False)))
+    for text in present:
+        assert text in body, body
+    for text in absent:
+        assert text not in body, body
+    y_true = np.array([[0.5, -2.0, 3.0]], dtype="float32")
+    y_pred = np.array([[1.0, 1.0, -1.0]], dtype="float32")
+    expected = formula(y_true.astype("float64"), y_pred.astype("float64")).mean(axis=-1)
+    got = np.asarray(spec.keras_loss(reduction=None)(y_true, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)

@@ -398,6 +398,18 @@ class _CallBody:
 
     # shapes and forms ------------------------------------------------------
 
+    def positive(self, expr: sp.Basic) -> bool:
+        """`expr` is known to be > 0 (SymPy's assumptions, through the locals it reads)."""
+        if expr in self.by_symbol:
+            return self.positive(self.by_symbol[expr].value)
+        if expr.free_symbols & set(self.by_symbol):
+            return bool(
+                expr.xreplace(
+                    {s: self.by_symbol[s].value for s in expr.free_symbols if s in self.by_symbol}
+                ).is_positive
+            )
+        return bool(expr.is_positive)
+
     def shape(self, expr: sp.Basic) -> str:
         """CONST, VECTOR, SAMPLE or ELEM: the shape of `expr`'s value."""
         if expr in self.shapes:
@@ -473,8 +485,13 @@ class _CallBody:
         if shape == SAMPLE:
             value = self.statement(self.result, DROPPED, len("return ") + len(tail)).text
         else:
-            code = self.statement(self.result, KEPT, len("return keras.ops.mean(, axis=-1)") + len(tail))
-            value = f"keras.ops.mean({code.text}, axis=-1)"
+            # A constant factor scales the mean (one product per sample, not per element).
+            factor, elements = self.result.as_coeff_Mul()
+            if not factor.is_Number or elements.is_Number or self.shape(elements) != ELEM:
+                factor, elements = sp.Integer(1), self.result
+            scale = "" if factor == 1 else ("-" if factor == -1 else f"{_wrap(self.printer.code(factor), _MUL)} * ")
+            overhead = len("return  * keras.ops.mean(, axis=-1)") + len(scale) + len(tail)
+            value = f"{scale}keras.ops.mean({self.statement(elements, KEPT, overhead).text}, axis=-1)"
         forward += self.pending
         self.pending = []
         if self.gradient is None:
@@ -989,6 +1006,7 @@ class KerasPrinter(Printer):
                 denominator.append(self._literal(sp.Integer(coefficient.q)))
             else:
                 numerator.append(self._literal(coefficient))
+        factors = self._quotient_inside_abs(list(factors), inner, numerator)
         for factor in factors:
             if factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
                 denominator.append(self.code(factor.base ** (-factor.exp), inner))
@@ -1012,6 +1030,25 @@ class KerasPrinter(Printer):
                 num = self.body.temporary(num.text)
             text = f"{_wrap(num, _MUL)} / {_wrap(den, _MUL + 1)}"
         return Code(text, _MUL)
+
+    def _quotient_inside_abs(self, factors: list, inner: str, numerator: list[Code]) -> list:
+        """`|x| / d` with `d > 0` prints as `abs(x / d)`, as the user wrote it before SymPy took `d` out.
+
+        (The mean absolute percentage error, `abs(e / maximum(abs(y_true), eps))`.) JAX's jit
+        compiles the quotient inside faster, 2.1x -> 1.0x of Keras's loss, which writes it so, and
+        TensorFlow's kernels do not mind. Returns the factors left to print; the abs is appended
+        to `numerator`.
+        """
+        absolute = [f for f in factors if type(f) in (sp.Abs, _OrientedAbs)]
+        below = [f for f in factors if f.is_Pow and f.exp.is_Number and f.exp < 0]
+        if len(absolute) != 1 or not below or not all(self.body.positive(f.base) for f in below):
+            return factors
+        arg = absolute[0].args[0]
+        if type(absolute[0]) is sp.Abs and isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)):
+            arg = -arg if isinstance(-arg, sp.Add) else arg  # `e`'s orientation, as `_print_Abs` prints it
+        quotient = sp.Mul(arg, *below, evaluate=False)
+        numerator.append(self._call("abs", [self.code(quotient, inner)]))
+        return [f for f in factors if f is not absolute[0] and not any(f is b for b in below)]
 
     def _product(self, factors: list[Code]) -> Code:
         if len(factors) == 1:
