@@ -145,12 +145,7 @@ class Rewriter:
 
     def nonnegative(self, expr: sp.Basic) -> bool:
         """`expr` is known to be >= 0 (SymPy's assumptions, through the bindings it reads)."""
-        for _ in range(len(self.definitions) + 1):
-            inlined = expr.xreplace(self.definitions)
-            if inlined == expr:
-                break
-            expr = inlined
-        return bool(expr.is_nonnegative)
+        return bool(sf.inlined(expr, self.definitions).is_nonnegative)
 
     def log_rule(self, expr: sp.log) -> sp.Basic:
         inner = self.resolve(expr.args[0])

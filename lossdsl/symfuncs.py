@@ -414,6 +414,16 @@ def _piecewise(pairs) -> sp.Expr:
     return sp.Piecewise(*kept, evaluate=False)
 
 
+def inlined(expr: sp.Basic, definitions: dict) -> sp.Basic:
+    """`expr` with the symbols of `definitions` replaced by their values, and theirs in turn."""
+    for _ in range(len(definitions) + 1):
+        replaced = expr.xreplace(definitions)
+        if replaced == expr:
+            break
+        expr = replaced
+    return expr
+
+
 def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
     """`expr.xreplace(mapping)`, without recursion, rebuilding Max and Min through `minmax`
     and comparisons through `relation`.

@@ -400,15 +400,7 @@ class _CallBody:
 
     def positive(self, expr: sp.Basic) -> bool:
         """`expr` is known to be > 0 (SymPy's assumptions, through the locals it reads)."""
-        if expr in self.by_symbol:
-            return self.positive(self.by_symbol[expr].value)
-        if expr.free_symbols & set(self.by_symbol):
-            return bool(
-                expr.xreplace(
-                    {s: self.by_symbol[s].value for s in expr.free_symbols if s in self.by_symbol}
-                ).is_positive
-            )
-        return bool(expr.is_positive)
+        return bool(sf.inlined(expr, {s: local.value for s, local in self.by_symbol.items()}).is_positive)
 
     def shape(self, expr: sp.Basic) -> str:
         """CONST, VECTOR, SAMPLE or ELEM: the shape of `expr`'s value."""
