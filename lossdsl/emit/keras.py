@@ -619,8 +619,7 @@ def _oriented(expr: sp.Basic) -> sp.Basic:
     """`expr` with `abs` and `sign` of differences in `e`'s orientation, `y_true - y_pred`."""
 
     def flips(node: sp.Basic) -> bool:
-        arg = node.args[0] if isinstance(node, (sp.Abs, sp.sign)) else None
-        return isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)) and isinstance(-arg, sp.Add)
+        return isinstance(node, (sp.Abs, sp.sign)) and _e_oriented(node.args[0]) is not node.args[0]
 
     def flipped(node: sp.Basic) -> sp.Basic:
         if isinstance(node, sp.Abs):
@@ -628,6 +627,17 @@ def _oriented(expr: sp.Basic) -> sp.Basic:
         return -_OrientedSign(-node.args[0])
 
     return expr.replace(flips, flipped)
+
+
+def _e_oriented(arg: sp.Basic) -> sp.Basic:
+    """`-arg` where `arg` is a difference with y_true subtracted (`y_pred - y_true`), else `arg`.
+
+    The value of `abs` or `sign` does not care, but the gradient at 0 is a backend convention,
+    so the printed difference keeps `e`'s orientation, `y_true - y_pred`, as Keras writes it.
+    """
+    if isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)) and isinstance(-arg, sp.Add):
+        return -arg
+    return arg
 
 
 def _idioms(expr: sp.Basic) -> sp.Basic:
@@ -1036,8 +1046,8 @@ class KerasPrinter(Printer):
         if len(absolute) != 1 or not below or not all(self.body.positive(f.base) for f in below):
             return factors
         arg = absolute[0].args[0]
-        if type(absolute[0]) is sp.Abs and isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)):
-            arg = -arg if isinstance(-arg, sp.Add) else arg  # `e`'s orientation, as `_print_Abs` prints it
+        if type(absolute[0]) is sp.Abs:
+            arg = _e_oriented(arg)  # as `_print_Abs` prints it
         quotient = sp.Mul(arg, *below, evaluate=False)
         numerator.append(self._call("abs", [self.code(quotient, inner)]))
         return [f for f in factors if f is not absolute[0] and not any(f is b for b in below)]
@@ -1078,11 +1088,9 @@ class KerasPrinter(Printer):
         # Abs(y_pred - y_true). The value is the same either way, but the gradient at 0 is
         # a convention of the backend (JAX takes abs'(0) = 1, TensorFlow and PyTorch 0), so
         # `e`'s orientation, y_true - y_pred (as Keras writes its own losses), is printed.
-        arg = expr.args[0]
-        if isinstance(arg, sp.Add) and _negative(arg.coeff(Y_TRUE)):
-            flipped = -arg
-            if isinstance(flipped, sp.Add):
-                return self._call("abs", [self.code(flipped, self.body.child_form(expr, form))])
+        oriented = _e_oriented(expr.args[0])
+        if oriented is not expr.args[0]:
+            return self._call("abs", [self.code(oriented, self.body.child_form(expr, form))])
         return self._generic(expr, form)
 
     def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
