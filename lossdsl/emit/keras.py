@@ -1093,6 +1093,34 @@ class KerasPrinter(Printer):
             return self._call("abs", [self.code(oriented, self.body.child_form(expr, form))])
         return self._generic(expr, form)
 
+    def _print_Log1p(self, expr: sf.Log1p, form: str = DROPPED) -> Code:
+        if not self.body.xla:
+            return self._generic(expr, form)
+        x = expr.args[0]
+        if x.could_extract_minus_sign():
+            return self._log1p_spelled_for_xla(self.code(-x, self.body.child_form(expr, form)), "-")
+        return self._log1p_spelled_for_xla(self.code(x, self.body.child_form(expr, form)), "+")
+
+    def _log1p_spelled_for_xla(self, a: Code, sign: str) -> Code:
+        """`log1p(x)` for `x = sign a` as `log(u) + (((1 - u) + x) if u <= 2 else 0)`, `u = 1 + x`.
+
+        XLA's CPU log1p costs about two logs (a log and a rational function, then a select).
+        For `-1 <= x <= 1` the subtraction is exact, so `(1 - u) + x` is what rounding `1 + x`
+        lost, and `log(1 + x) = log(u) + ((1 - u) + x) / u`; the division is left out, as `u`
+        is within a few units of the last place of 1 wherever the correction is not 0. Above
+        `u = 2` rounding `1 + x` costs log(u) nothing it can show (and `(1 - u) + x` is not
+        that error any more), so the correction is 0 there; at `x = inf` it is NaN, and not
+        selected. Accurate to about a unit in the last place, as log1p is.
+        """
+        if not a.text.isidentifier():
+            a = self.body.temporary(a.text)
+        u = self.body.temporary(f"1.0 {sign} {_wrap(a, _ADD + 1)}")
+        # Written `(1 - u) + x`: jax.jit's XLA folds `x - (u - 1)` to 0.
+        lost = f"(1.0 - {u.text}) {sign} {a.text}"
+        small = self._call("less_equal", [u, Code("2.0")])
+        correction = self._call("where", [small, Code(lost, _ADD), Code("0.0")])
+        return Code(f"{self._call('log', [u]).text} + {correction.text}", _ADD)
+
     def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
         a, b = (self.code(arg, inner) for arg in expr.args)
@@ -1102,8 +1130,14 @@ class KerasPrinter(Printer):
         denominator = self._call(
             "where", [up, Code(f"{_wrap(b, _ADD)} + 1.0", _ADD), Code(f"{_wrap(a, _ADD)} + 1.0", _ADD)]
         )
-        r = self.body.temporary(self._call("log1p", [Code(f"{numerator.text} / {denominator.text}", _MUL)]).text)
+        quotient = self.body.temporary(f"{numerator.text} / {denominator.text}")
+        r = self.body.temporary(self._log1p_spelled_for_xla(quotient, "+").text)
         return self._call("where", [up, r, Code(f"-{r.text}", _UNARY)])
+
+    def _print_LogOneMinus(self, expr: sf.LogOneMinus, form: str = DROPPED) -> Code:
+        p = self.code(expr.args[0], self.body.child_form(expr, form))
+        q = self.body.temporary(f"1.0 - {_wrap(p, _ADD + 1)}")
+        return Code(f"{self._call('log', [q]).text} + ((1.0 - {q.text}) - {_wrap(p, _ADD + 1)})", _ADD)
 
     def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
         # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
