@@ -8,7 +8,8 @@ the per-pair ratios ours/Keras (the pairs taken in 5 rounds over all cases),
 under `tf.function` and under `tf.function(jit_compile=True)` (XLA), at batch
 x classes 8192 x 128 and 256 x 10; under XLA a second time for the code
 `python_source(xla=True)` writes (spelled for XLA: softplus/sigmoid and
-log_softmax/softmax share one exp, one log1p for a difference of two). The
+log_softmax/softmax share one exp, one log for a difference of two log1p,
+log1p as a log and its rounding error). The
 floor column is the same step for `mean(y_pred)` (read the input once, write
 the gradient once): ours/floor says how far a loss is from the memory-bound
 limit. Compile latency (parse, checks, SymPy, Keras source,
@@ -20,7 +21,8 @@ Keras is imported; the script starts itself again with it when Keras was
 already imported with another one). The step is the backend's own autodiff:
 
 * JAX: `jax.value_and_grad` of the summed loss, eager and under `jax.jit`
-  (results are waited for with `block_until_ready`);
+  (results are waited for with `block_until_ready`), and under `jax.jit` for
+  the code spelled for XLA;
 * PyTorch: `torch.autograd.grad` of the summed loss, eager; `--torch-compile`
   adds a `torch.compile` column. It works on the CPU but compiles each step
   for seconds (about 20 s for the first, 3-5 s for each after it), minutes
@@ -46,18 +48,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SIZES = ((8192, 128), (256, 10))
 QUICK_SIZES = ((256, 10),)
-# "xla-spelled": XLA again, timing the code `python_source(xla=True)` writes (spelled for XLA).
+# "xla-spelled" and "jax.jit-spelled": XLA again, timing the code `python_source(xla=True)`
+# writes (spelled for XLA).
 SPELLED = "xla-spelled"
+JAX_SPELLED = "jax.jit-spelled"
 MODES = (("tf.function", False), ("xla", True), (SPELLED, True))
 BACKENDS = ("tensorflow", "jax", "torch")
 # Backend -> its modes: (name, compiled). TensorFlow's are MODES.
 BACKEND_MODES = {
     "tensorflow": MODES,
-    "jax": (("eager", False), ("jax.jit", True)),
+    "jax": (("eager", False), ("jax.jit", True), (JAX_SPELLED, True)),
     "torch": (("eager", False), ("torch.compile", True)),
 }
 # Column headings where they differ from the mode's name.
-LABELS = {"xla": "XLA", SPELLED: "XLA, xla=True code"}
+LABELS = {"xla": "XLA", SPELLED: "XLA, xla=True code", JAX_SPELLED: "jax.jit, xla=True code"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -219,7 +223,7 @@ def bench_losses(args) -> list[dict]:
                 y_true = to_tensor(backend, case.make_true(rng, b, c))
                 y_pred = to_tensor(backend, case.make_pred(rng, b, c))
                 spec = lossdsl.library.compile(name)
-                ours = loss_class(spec, xla=mode == SPELLED)(**case.params).call
+                ours = loss_class(spec, xla=mode in (SPELLED, JAX_SPELLED))(**case.params).call
                 reference = getattr(keras.losses, case.keras_name)
                 kwargs = dict(case.keras_kwargs)
                 theirs = lambda t, p, f=reference, kw=kwargs: f(t, p, **kw)  # noqa: E731
