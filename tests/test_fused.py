@@ -131,54 +131,80 @@ def test_one_log1p_for_a_difference_of_two_when_spelled_for_xla(program):
     _assert_same(fast, plain, y_true, y_pred, program)
 
 
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _sigmoid(x):
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
 LOG1P_POINTS = {
-    # program: points (one per row), where its log1p argument is `sign * y_pred`
-    "-log(1 - clip(y_pred, 0, 1))": [1e-7, 2e-9, 1e-5, 3e-4, 0.01, 0.3, 0.5, 0.7, 0.9999, 0.0],
-    "log(1 + y_pred)": [
-        *(1e-7, 2e-9, 1e-5, 0.3, 0.999, 1.0, 1.5, 3.0, 1e6, 3e38, np.inf),
-        *(-1e-7, -3e-4, -0.3, -0.9999, -1.0, -2.0, np.nan),
-    ],
+    # program: its points (one per row), its value and its gradient as functions of y_pred
+    "-log(1 - clip(y_pred, 0, 1))": (
+        [1e-7, 2e-9, 1e-5, 3e-4, 0.01, 0.3, 0.5, 0.7, 0.9999, 0.0],
+        lambda x: -np.log1p(-x),
+        lambda x: 1 / (1 - x),
+    ),
+    "log(1 + y_pred)": (
+        [1e-7, 2e-9, 1e-5, 0.3, 0.999, 1.0, 1.5, 3.0, 1e6, 3e38, np.inf]
+        + [-1e-7, -3e-4, -0.3, -0.9999, -1.0, -2.0, np.nan],
+        np.log1p,
+        lambda x: 1 / (1 + x),
+    ),
+    # one log1p of a quotient >= 0 (symfuncs.Log1pDiff); y_true = 0
+    "log(1 + maximum(y_pred, 0)) - log(1 + maximum(y_true, 0))": (
+        [1e-7, 2e-9, 1e-5, 0.3, 0.999, 1.0, 1.5, 3.0, 1e6, 3e38, np.inf, 0.0],
+        np.log1p,
+        lambda x: 1 / (1 + x),
+    ),
+    # softplus written out with sigmoid's exponential: relu(x) + log1p(exp(-|x|))
+    "softplus(y_pred)": ([-20.0, -80.0, -1e-7, 0.0, 3.0, 100.0, 1e30, -np.inf, np.inf, np.nan], _softplus, _sigmoid),
 }
 
 
 @pytest.mark.parametrize("program", sorted(LOG1P_POINTS))
 def test_log1p_keeps_its_digits_when_spelled_for_xla(program):
-    # The code spelled for XLA writes log1p(x) as log(u) + ((1 - u) + x), u = 1 + x (the
+    # The code spelled for XLA writes log1p(-a) as log(u) + ((1 - u) - a), u = 1 - a (the
     # correction 0 above u = 2): float32 log(1 - p) alone is 20% off at p = 1e-7 and 0.1% at
-    # 1e-5. Compared with float64 log1p (inf, -1, below -1 and NaN too), eagerly and compiled
-    # (tf.function with XLA, jax.jit): jax.jit folds x - (u - 1) to 0, and failed here.
+    # 1e-5, softplus(-20) 100% off if the correction were lost or counted twice. Compared with
+    # float64 (inf, -1, below -1 and NaN too), eagerly and compiled (tf.function with its
+    # graph optimizer, XLA, jax.jit): jax.jit folds x - (u - 1) to 0, TensorFlow's graph
+    # optimizer turns log(1 - (-x)) into log1p(x) (and failed here, counting the correction
+    # twice) and folds (u - 1) - x.
     spec = lossdsl.compile(program)
-    assert "keras.ops.log1p(" in spec.python_source()
     assert "keras.ops.log1p(" not in spec.python_source(xla=True)
+    points, value, gradient = LOG1P_POINTS[program]
     fast = loss_class(spec, xla=True)(reduction=None)
-    y_pred = np.array(LOG1P_POINTS[program], dtype="float32")[:, None]
+    y_pred = np.array(points, dtype="float32")[:, None]
     y_true = np.zeros_like(y_pred)
-    sign = -1.0 if program.startswith("-") else 1.0
-    x = sign * y_pred.astype("float64")[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        expected = sign * np.log1p(x)
+    x = y_pred.astype("float64")[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        expected, expected_gradients = value(x), gradient(x)
     values, gradients = values_and_gradients(fast, y_true, y_pred)
     np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg="values, eager")
-    # Gradients away from p = 0 (the clip's bound: JAX splits its gradient there) and x <= -1.
+    # Gradients away from y_pred = 0 (a bound of clip or maximum: JAX splits the gradient
+    # there), below -1 and at the infinities.
     inside = (x > -1) & (x != 0) & np.isfinite(x)
-    np.testing.assert_allclose(gradients[inside, 0], 1 / (1 + x[inside]), rtol=4e-7, atol=1e-37, err_msg="gradients")
-    compiled = _jit_compiled(fast)
-    if compiled is not None:
+    np.testing.assert_allclose(
+        gradients[inside, 0], expected_gradients[inside], rtol=4e-7, atol=1e-37, err_msg="gradients"
+    )
+    for mode, compiled in _compiled(fast).items():
         values = to_numpy(compiled(y_true, y_pred))
-        np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg="values, compiled")
+        np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg=f"values, {mode}")
 
 
-def _jit_compiled(fn):
-    """`fn` compiled by XLA on TensorFlow (tf.function with jit_compile) and JAX (jax.jit)."""
+def _compiled(fn) -> dict:
+    """`fn` compiled: TensorFlow's graph (with its graph optimizer) and XLA, and jax.jit."""
     if backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=True)
+        return {"tf.function": tf.function(fn), "XLA": tf.function(fn, jit_compile=True)}
     if backend() == "jax":
         import jax
 
-        return jax.jit(fn)
-    return None
+        return {"jax.jit": jax.jit(fn)}
+    return {}
 
 
 @pytest.mark.parametrize(

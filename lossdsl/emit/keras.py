@@ -24,7 +24,9 @@ How `call()` is printed:
   Keras writes its own losses (SymPy keeps the other): the value is the same, but
   JAX's gradient of abs at 0 is 1, so the orientation decides the sign there;
 * every line fits in 88 columns (long expressions are split into temporaries),
-  so the module passes `ruff check` and `ruff format --check` as printed.
+  so the module passes `ruff check` and `ruff format --check` as printed;
+* spelled for XLA (`xla=True`), what saves a transcendental under XLA is
+  written out (see `emit_keras`).
 
 The printer is SymPy's `Printer`, dispatching `_print_<Class>` along the MRO,
 with one table (`KERAS_OPS`) from SymPy class to `keras.ops` name. It is
@@ -145,10 +147,12 @@ def emit_keras(spec, fast: bool = True, xla: bool = False) -> str:
             symbolic gradient (`keras.ops.custom_gradient`) where `lossdsl.emit.fused` allows it.
             False: the stable form as the rewrites leave it, differentiated by autodiff.
         xla: spell for XLA (implies `fast`): where a fused gradient reads `softplus` and `sigmoid`,
-            or `log_softmax` and `softmax`, of one tensor, both are written out in `exp`, `log1p`
-            and arithmetic that share one exponential (`_shared_exponentials`). As accurate, and
-            faster with XLA and without it; not the default because the rewrite table's function
-            names then no longer appear in the code.
+            or `log_softmax` and `softmax`, of one tensor, both are written out in `exp`, `log`
+            and arithmetic that share one exponential (`_shared_exponentials`); one log for a
+            difference of two log1p (`rewrites`); every log1p as a log and the rounding error
+            of its argument (`_log1p_spelled_for_xla`). As accurate; faster under XLA, and not
+            the default because the rewrite table's function names then no longer appear in
+            the code and the log1p forms cost kernels without XLA.
 
     Raises:
         KerasEmitError: the program holds an operation the printer cannot express.
@@ -1098,27 +1102,32 @@ class KerasPrinter(Printer):
             return self._generic(expr, form)
         x = expr.args[0]
         if x.could_extract_minus_sign():
-            return self._log1p_spelled_for_xla(self.code(-x, self.body.child_form(expr, form)), "-")
-        return self._log1p_spelled_for_xla(self.code(x, self.body.child_form(expr, form)), "+")
+            return self._log1p_of_negated(self.code(-x, self.body.child_form(expr, form)))
+        # `x * -1.0`, not `-x`: TensorFlow's graph optimizer turns `1 - (-x)` into `1 + x`, then
+        # `log(1 + x)` into `log1p(x)`, and the correction would count twice.
+        x = self.code(x, self.body.child_form(expr, form))
+        return self._log1p_of_negated(self.body.temporary(f"{_wrap(x, _MUL)} * -1.0"))
 
-    def _log1p_spelled_for_xla(self, a: Code, sign: str) -> Code:
-        """`log1p(x)` for `x = sign a` as `log(u) + (((1 - u) + x) if u <= 2 else 0)`, `u = 1 + x`.
+    def _log1p_of_negated(self, a: Code) -> Code:
+        """`log1p(-a)`, spelled for XLA: `log(u) + (((1 - u) - a) if u <= 2 else 0)`, `u = 1 - a`.
 
         XLA's CPU log1p costs about two logs (a log and a rational function, then a select).
-        For `-1 <= x <= 1` the subtraction is exact, so `(1 - u) + x` is what rounding `1 + x`
-        lost, and `log(1 + x) = log(u) + ((1 - u) + x) / u`; the division is left out, as `u`
-        is within a few units of the last place of 1 wherever the correction is not 0. Above
-        `u = 2` rounding `1 + x` costs log(u) nothing it can show (and `(1 - u) + x` is not
-        that error any more), so the correction is 0 there; at `x = inf` it is NaN, and not
-        selected. Accurate to about a unit in the last place, as log1p is.
+        For `-1 <= a <= 1` the subtraction `1 - u` is exact, so `(1 - u) - a` is what rounding
+        `1 - a` lost, and `log(1 - a) = log(u) + ((1 - u) - a) / u`; the division is left out,
+        as `u` is within a few units of the last place of 1 wherever the correction is not 0.
+        Above `u = 2` rounding `u` moves log(u) by less than its own last place (and
+        `(1 - u) - a` is not that error any more), so the correction is 0 there; at `a = -inf`
+        it is NaN, and not selected. Accurate to about a unit in the last place, as log1p is.
+
+        The spelling is what compilers leave alone: TensorFlow's graph optimizer turns
+        `log(1 + x)` (and `log(1 - (-x))`) into `log1p(x)`, where the correction would count
+        twice, and folds `(u - 1) - x` to 0; jax.jit's XLA folds `x - (u - 1)` to 0.
         """
         if not a.text.isidentifier():
             a = self.body.temporary(a.text)
-        u = self.body.temporary(f"1.0 {sign} {_wrap(a, _ADD + 1)}")
-        # Written `(1 - u) + x`: jax.jit's XLA folds `x - (u - 1)` to 0.
-        lost = f"(1.0 - {u.text}) {sign} {a.text}"
+        u = self.body.temporary(f"1.0 - {a.text}")
         small = self._call("less_equal", [u, Code("2.0")])
-        correction = self._call("where", [small, Code(lost, _ADD), Code("0.0")])
+        correction = self._call("where", [small, Code(f"(1.0 - {u.text}) - {a.text}", _ADD), Code("0.0")])
         return Code(f"{self._call('log', [u]).text} + {correction.text}", _ADD)
 
     def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
@@ -1126,18 +1135,13 @@ class KerasPrinter(Printer):
         a, b = (self.code(arg, inner) for arg in expr.args)
         d = self.body.temporary(f"{_wrap(a, _ADD)} - {_wrap(b, _ADD + 1)}")
         up = self.body.temporary(self._call("greater_equal", [d, Code("0.0")]).text)
-        numerator = self._call("where", [up, d, Code(f"-{d.text}", _UNARY)])
+        negated = self._call("where", [up, Code(f"-{d.text}", _UNARY), d])
         denominator = self._call(
             "where", [up, Code(f"{_wrap(b, _ADD)} + 1.0", _ADD), Code(f"{_wrap(a, _ADD)} + 1.0", _ADD)]
         )
-        quotient = self.body.temporary(f"{numerator.text} / {denominator.text}")
-        r = self.body.temporary(self._log1p_spelled_for_xla(quotient, "+").text)
+        # log1p(|d| / (1 + the smaller side)), as log1p(-(-|d| / ...))
+        r = self.body.temporary(self._log1p_of_negated(Code(f"{negated.text} / {denominator.text}", _MUL)).text)
         return self._call("where", [up, r, Code(f"-{r.text}", _UNARY)])
-
-    def _print_LogOneMinus(self, expr: sf.LogOneMinus, form: str = DROPPED) -> Code:
-        p = self.code(expr.args[0], self.body.child_form(expr, form))
-        q = self.body.temporary(f"1.0 - {_wrap(p, _ADD + 1)}")
-        return Code(f"{self._call('log', [q]).text} + ((1.0 - {q.text}) - {_wrap(p, _ADD + 1)})", _ADD)
 
     def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
         # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
