@@ -238,11 +238,31 @@ def test_fused_gradients_equal_autodiff_without_a_counterpart(name):
     _assert_same(fast, plain, y_true, y_pred, name)
 
 
+def test_a_numeric_factor_of_the_gradient_scales_the_upstream_gradient():
+    # SymPy writes d/dy_pred of 3 e^2 as 6 y_pred - 6 y_true (two products per element); the
+    # backward pass scales the upstream gradient (one value per sample) by -6 and reads e.
+    spec = lossdsl.compile("3 * e^2")
+    source = spec.python_source()
+    assert "gradient = -6.0 * upstream * t0\n" in source and "t0 = y_true - y_pred\n" in source
+    y_true = np.array([[0.0, 1.0, 2.0], [4.0, -1.0, 0.5]], dtype="float32")
+    y_pred = np.array([[1.0, 1.0, 1.0], [0.0, 2.0, 0.5]], dtype="float32")
+    values, gradients = values_and_gradients(spec.keras_loss(reduction=None), y_true, y_pred)
+    np.testing.assert_allclose(values, 3 * np.mean((y_true - y_pred) ** 2, axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(gradients, -6 * (y_true - y_pred) / 3, rtol=1e-6)
+    # Where the gradient reads a sum over the last axis, the factor stays on its per-sample
+    # terms (moving it cost the Dice loss kernels under tf.function).
+    dice = lossdsl.library.compile("dice").python_source()
+    assert "gradient = upstream * (2.0 * t0 / keras.ops.square(t1) - y_true * t3)" in dice
+
+
 def test_a_fused_gradient_is_the_symbolic_one():
-    # d/dy_pred of mean((y_pred - y_true)^2) is 2 (y_pred - y_true) / C: the backward pass holds it.
+    # d/dy_pred of mean((y_true - y_pred)^2) is -2 (y_true - y_pred) / C: the backward pass holds
+    # it, the factor on the upstream gradient (one value per sample) and e shared with forward.
     source = lossdsl.compile("e^2").python_source()
     assert "return keras.ops.custom_gradient(forward)(y_pred)" in source
-    assert "gradient = upstream * (2.0 * y_pred - 2.0 * y_true)" in source
+    assert "t0 = y_true - y_pred\n" in source
+    assert "return keras.ops.mean(keras.ops.square(t0), axis=-1), backward" in source
+    assert "gradient = -2.0 * upstream * t0\n" in source
     fast = lossdsl.compile("e^2").keras_loss(reduction=None)
     y_true = np.array([[0.0, 1.0, 2.0]], dtype="float32")
     y_pred = np.array([[1.0, 1.0, 1.0]], dtype="float32")

@@ -355,6 +355,9 @@ class _CallBody:
                 result, gradient = _oriented(result), _oriented(gradient)
                 if xla:
                     bindings, result, gradient = _shared_exponentials(bindings, result, gradient)
+        self.gradient_factor = sp.Integer(1)
+        if gradient is not None and not _reads_a_reduction(gradient, bindings):
+            self.gradient_factor, gradient = _numeric_factor(gradient)
         if gradient is not None:
             self.indent += 2 * len(_NESTED_INDENT)  # backward() sits inside forward()
         self.locals, self.result, self.gradient, self.forward_count = _plan(bindings, result, gradient)
@@ -493,11 +496,15 @@ class _CallBody:
         if self.gradient is None:
             return self.prelude() + forward + [f"return {value}"]
         backward = self._statements(self.locals[self.forward_count :])
-        # A negative gradient negates the upstream (one value per sample), not the elements.
-        negative = _negative(self.gradient)
-        code = self.statement(-self.gradient if negative else self.gradient, KEPT, len("gradient = -upstream * ()"))
+        # A numeric factor of the gradient, its sign included, scales the upstream (one value
+        # per sample), not the elements.
+        factor, elements = self.gradient_factor, self.gradient
+        if _negative(elements):
+            factor, elements = -factor, -elements
+        scale = "" if factor == 1 else ("-" if factor == -1 else f"{_wrap(self.printer.code(factor), _MUL)} * ")
+        code = self.statement(elements, KEPT, len("gradient = upstream * ()") + len(scale))
         backward += self.pending
-        gradient = f"{'-' if negative else ''}upstream * {_wrap(code, _MUL)}"
+        gradient = f"{scale}upstream * {_wrap(code, _MUL)}"
         if self.shape(self.gradient) != ELEM:
             gradient = f"keras.ops.broadcast_to({gradient}, keras.ops.shape(y_pred))"
         # Where y_pred (one column) was broadcast along the last axis against y_true's or a
@@ -631,6 +638,37 @@ def _oriented(expr: sp.Basic) -> sp.Basic:
         return -_OrientedSign(-node.args[0])
 
     return expr.replace(flips, flipped)
+
+
+def _reads_a_reduction(expr: sp.Basic, bindings) -> bool:
+    """`expr` reads a reduction over the last axis, directly or through the bindings."""
+    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
+    return sf.inlined(expr, definitions).has(*sf.REDUCTIONS)
+
+
+def _numeric_factor(expr: sp.Basic) -> tuple[sp.Number, sp.Basic]:
+    """`(c, rest)` with `expr = c * rest` and the number `c` taken out, `rest` in `e`'s orientation.
+
+    SymPy distributes a number over a sum (`-2 (y_true - y_pred)` is `2 y_pred - 2 y_true`);
+    printed so, each element takes two products, where the factor belongs to the upstream
+    gradient (one value per sample) and the difference is `e`, which the forward pass has
+    computed already. MSE's step under XLA: 1.17 ms -> 0.87 ms (Keras 0.94 ms). Not taken
+    for a gradient that reads a reduction (`_reads_a_reduction`): there the factor was on
+    per-sample terms already, and moving it cost the Dice loss kernels (0.99x -> 1.1x Keras
+    under tf.function).
+    """
+    if isinstance(expr, sp.Mul):
+        factor, rest = expr.as_coeff_Mul()
+        return (factor, rest) if factor.is_Number else (sp.Integer(1), expr)
+    if not isinstance(expr, sp.Add):
+        return sp.Integer(1), expr
+    terms = [term.as_coeff_Mul() for term in expr.args]
+    size = abs(terms[0][0])
+    if size == 1 or any(abs(c) != size or rest.is_Number for c, rest in terms):
+        return sp.Integer(1), expr
+    rest = sp.Add(*(r if c > 0 else -r for c, r in terms))
+    oriented = _e_oriented(rest)
+    return (-size, oriented) if oriented is not rest else (size, rest)
 
 
 def _e_oriented(arg: sp.Basic) -> sp.Basic:
