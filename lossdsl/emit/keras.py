@@ -150,7 +150,7 @@ def emit_keras(spec, fast: bool = True, xla: bool = False) -> str:
             or `log_softmax` and `softmax`, of one tensor, both are written out in `exp`, `log`
             and arithmetic that share one exponential (`_shared_exponentials`); one log for a
             difference of two log1p (`rewrites`); every log1p as a log and the rounding error
-            of its argument (`_log1p_spelled_for_xla`). As accurate; faster under XLA, and not
+            of its argument (`KerasPrinter._log1p_of_negated`). As accurate; faster under XLA, and not
             the default because the rewrite table's function names then no longer appear in
             the code and the log1p forms cost kernels without XLA.
 
@@ -501,7 +501,9 @@ class _CallBody:
         factor, elements = self.gradient_factor, self.gradient
         if _negative(elements):
             factor, elements = -factor, -elements
-        scale = "" if factor == 1 else ("-" if factor == -1 else f"{_wrap(self.printer.code(factor), _MUL)} * ")
+        scale = f"{_wrap(self.printer.code(factor), _MUL)} * "
+        if equals_number(factor, 1.0) or equals_number(factor, -1.0):
+            scale = "" if factor > 0 else "-"
         code = self.statement(elements, KEPT, len("gradient = upstream * ()") + len(scale))
         backward += self.pending
         gradient = f"{scale}upstream * {_wrap(code, _MUL)}"
@@ -659,12 +661,12 @@ def _numeric_factor(expr: sp.Basic) -> tuple[sp.Number, sp.Basic]:
     """
     if isinstance(expr, sp.Mul):
         factor, rest = expr.as_coeff_Mul()
-        return (factor, rest) if factor.is_Number else (sp.Integer(1), expr)
+        return (factor, rest) if factor.is_Number and not equals_number(factor, 1.0) else (sp.Integer(1), expr)
     if not isinstance(expr, sp.Add):
         return sp.Integer(1), expr
     terms = [term.as_coeff_Mul() for term in expr.args]
     size = abs(terms[0][0])
-    if size == 1 or any(abs(c) != size or rest.is_Number for c, rest in terms):
+    if equals_number(size, 1.0) or any(abs(c) != size or rest.is_Number for c, rest in terms):
         return sp.Integer(1), expr
     rest = sp.Add(*(r if c > 0 else -r for c, r in terms))
     oriented = _e_oriented(rest)
