@@ -172,6 +172,32 @@ def test_generated_modules_pass_ruff(tmp_path, library_modules):
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+# Names long enough to push every line the XLA spelling writes past 88 columns unless it
+# splits them: log1p as a log and its correction, the one-log form of a log1p difference, the
+# shared exponential of softplus and sigmoid, a per-sample gradient broadcast back.
+LONG = "probabilities_of_the_positive_class"
+LONG_PROGRAMS = [
+    f"{LONG} = y_pred * y_true\nlog(1 - {LONG})",
+    f"{LONG} = abs(y_pred)\nlog(1 + {LONG}) - log(1 + y_true^2)",
+    f"{LONG} = y_pred * 3\nsoftplus({LONG}) - y_true * {LONG}",
+    f"{LONG} = sum(y_pred)\nlog1p({LONG} * {LONG})",
+]
+
+
+def test_code_spelled_for_xla_passes_ruff_with_long_names(tmp_path):
+    for n, program in enumerate(LONG_PROGRAMS):
+        spec = lossdsl.compile(program)
+        (tmp_path / f"long_{n}.py").write_text(spec.python_source(), encoding="utf-8")
+        (tmp_path / f"long_{n}_xla.py").write_text(spec.python_source(xla=True), encoding="utf-8")
+    for name in lossdsl.library.names():
+        source = lossdsl.library.compile(name).python_source(xla=True)
+        (tmp_path / f"xla_{name}.py").write_text(source, encoding="utf-8")
+    exe = ruff()
+    for args in (RUFF_CHECK, RUFF_FORMAT):
+        proc = subprocess.run([exe, *args, str(tmp_path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def _dir(files: dict[str, Path]) -> Path:
     return next(iter(files.values())).parent
 

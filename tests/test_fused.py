@@ -140,26 +140,35 @@ def _sigmoid(x):
 
 
 LOG1P_POINTS = {
-    # program: its points (one per row), its value and its gradient as functions of y_pred
+    # program: its points (one per row), its value and gradient as functions of y_pred, and
+    # whether y_pred = 0 is a bound of clip or maximum (JAX splits the gradient there)
     "-log(1 - clip(y_pred, 0, 1))": (
         [1e-7, 2e-9, 1e-5, 3e-4, 0.01, 0.3, 0.5, 0.7, 0.9999, 0.0],
         lambda x: -np.log1p(-x),
         lambda x: 1 / (1 - x),
+        True,
     ),
     "log(1 + y_pred)": (
         [1e-7, 2e-9, 1e-5, 0.3, 0.999, 1.0, 1.5, 3.0, 1e6, 3e38, np.inf]
         + [-1e-7, -3e-4, -0.3, -0.9999, -1.0, -2.0, np.nan],
         np.log1p,
         lambda x: 1 / (1 + x),
+        False,
     ),
     # one log1p of a quotient >= 0 (symfuncs.Log1pDiff); y_true = 0
     "log(1 + maximum(y_pred, 0)) - log(1 + maximum(y_true, 0))": (
         [1e-7, 2e-9, 1e-5, 0.3, 0.999, 1.0, 1.5, 3.0, 1e6, 3e38, np.inf, 0.0],
         np.log1p,
         lambda x: 1 / (1 + x),
+        True,
     ),
-    # softplus written out with sigmoid's exponential: relu(x) + log1p(exp(-|x|))
-    "softplus(y_pred)": ([-20.0, -80.0, -1e-7, 0.0, 3.0, 100.0, 1e30, -np.inf, np.inf, np.nan], _softplus, _sigmoid),
+    # softplus written out with sigmoid's exponential: where(x >= 0, x, 0) + log1p(exp(-|x|))
+    "softplus(y_pred)": (
+        [-20.0, -80.0, -1e-7, 0.0, 3.0, 100.0, 1e30, -np.inf, np.inf, np.nan],
+        _softplus,
+        _sigmoid,
+        False,
+    ),
 }
 
 
@@ -174,37 +183,77 @@ def test_log1p_keeps_its_digits_when_spelled_for_xla(program):
     # twice) and folds (u - 1) - x.
     spec = lossdsl.compile(program)
     assert "keras.ops.log1p(" not in spec.python_source(xla=True)
-    points, value, gradient = LOG1P_POINTS[program]
+    points, value, gradient, bound_at_zero = LOG1P_POINTS[program]
     fast = loss_class(spec, xla=True)(reduction=None)
     y_pred = np.array(points, dtype="float32")[:, None]
     y_true = np.zeros_like(y_pred)
     x = y_pred.astype("float64")[:, 0]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         expected, expected_gradients = value(x), gradient(x)
-    values, gradients = values_and_gradients(fast, y_true, y_pred)
-    np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg="values, eager")
-    # Gradients away from y_pred = 0 (a bound of clip or maximum: JAX splits the gradient
-    # there), below -1 and at the infinities.
-    inside = (x > -1) & (x != 0) & np.isfinite(x)
-    np.testing.assert_allclose(
-        gradients[inside, 0], expected_gradients[inside], rtol=4e-7, atol=1e-37, err_msg="gradients"
-    )
-    for mode, compiled in _compiled(fast).items():
-        values = to_numpy(compiled(y_true, y_pred))
+    # Gradients where they are finite numbers: not below -1, at the infinities, or at a bound.
+    checked = (x > -1) & np.isfinite(x) & ((x != 0) | (not bound_at_zero))
+    for mode, step in {"eager": values_and_gradients, **_compiled_steps(fast)}.items():
+        values, gradients = step(fast, y_true, y_pred)
         np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg=f"values, {mode}")
+        np.testing.assert_allclose(
+            gradients[checked, 0], expected_gradients[checked], rtol=4e-7, atol=1e-37, err_msg=f"gradients, {mode}"
+        )
 
 
-def _compiled(fn) -> dict:
-    """`fn` compiled: TensorFlow's graph (with its graph optimizer) and XLA, and jax.jit."""
+def test_log1p_spelled_for_xla_keeps_an_infinite_gradient():
+    # d/dx sqrt(log1p(x)) is inf at x = 0. Autodiff through the correction (JAX always, and
+    # PyTorch for a per-sample loss) gave g - g = NaN there before it was a stop_gradient.
+    for program in ("sqrt(log(1 + y_pred))", "sqrt(log(1 + sum(y_pred)))"):
+        spec = lossdsl.compile(program)
+        y_pred = np.array([[0.0, 0.0], [0.5, 1.0]], dtype="float32")
+        for fn in (loss_class(spec, xla=True)(reduction=None), loss_class(spec, fast=False)(reduction=None)):
+            with np.errstate(divide="ignore"):
+                _, gradients = values_and_gradients(fn, np.zeros_like(y_pred), y_pred)
+            assert np.isposinf(gradients[0]).all(), (program, gradients)
+            assert np.isfinite(gradients[1]).all(), (program, gradients)
+
+
+def _compiled_steps(fn) -> dict:
+    """Values and gradients with `fn` compiled: TensorFlow's graph (with its graph optimizer)
+    and XLA; jax.jit."""
     if backend() == "tensorflow":
         import tensorflow as tf
 
-        return {"tf.function": tf.function(fn), "XLA": tf.function(fn, jit_compile=True)}
+        def step(y_true, y_pred):
+            with tf.GradientTape() as tape:
+                tape.watch(y_pred)
+                values = fn(y_true, y_pred)
+                total = tf.reduce_sum(values)
+            return values, tape.gradient(total, y_pred)
+
+        graphs = {"tf.function": tf.function(step), "XLA": tf.function(step, jit_compile=True)}
+        return {mode: _numpy_step(graph, tf.constant) for mode, graph in graphs.items()}
     if backend() == "jax":
         import jax
+        import jax.numpy as jnp
 
-        return {"jax.jit": jax.jit(fn)}
+        def total(y_true, y_pred):
+            values = fn(y_true, y_pred)
+            return jnp.sum(values), values
+
+        jitted = jax.jit(jax.value_and_grad(total, argnums=1, has_aux=True))
+
+        def jax_step(y_true, y_pred):
+            (_, values), gradients = jitted(y_true, y_pred)
+            return values, gradients
+
+        return {"jax.jit": _numpy_step(jax_step, jnp.asarray)}
     return {}
+
+
+def _numpy_step(step, tensor):
+    """`step` taking and returning NumPy arrays, called as `values_and_gradients` is."""
+
+    def run(_fn, y_true, y_pred):
+        values, gradients = step(tensor(y_true), tensor(y_pred))
+        return to_numpy(values), to_numpy(gradients)
+
+    return run
 
 
 @pytest.mark.parametrize(

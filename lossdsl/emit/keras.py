@@ -506,9 +506,9 @@ class _CallBody:
             scale = "" if factor > 0 else "-"
         code = self.statement(elements, KEPT, len("gradient = upstream * ()") + len(scale))
         backward += self.pending
-        gradient = f"{scale}upstream * {_wrap(code, _MUL)}"
-        if self.shape(self.gradient) != ELEM:
-            gradient = f"keras.ops.broadcast_to({gradient}, keras.ops.shape(y_pred))"
+        gradient = [f"gradient = {scale}upstream * {_wrap(code, _MUL)}"]
+        if self.shape(self.gradient) != ELEM:  # one value per sample: y_pred's shape again
+            gradient.append("gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))")
         # Where y_pred (one column) was broadcast along the last axis against y_true's or a
         # constant vector's several columns, the chain rule sums the gradient back over that
         # axis; for an elementwise loss, whose mean was over the broadcast axis (`upstream` was
@@ -532,7 +532,7 @@ class _CallBody:
                     "upstream = keras.ops.expand_dims(upstream, axis=-1)",
                     *scale,
                     *backward,
-                    f"gradient = {gradient}",
+                    *gradient,
                     "if gradient.shape[-1] != y_pred.shape[-1]:",
                     f"    gradient = {summed}",
                     "return gradient",
@@ -808,8 +808,11 @@ def _shared_exponentials(bindings, result, gradient):
         return bindings, result, gradient
     rules: dict[sp.Basic, sp.Basic] = {}
     for x in logistic:
-        u = sp.exp(-sp.Abs(x))
-        rules[sf.Softplus(x)] = sf.Relu(x) + sf.Log1p(u)
+        # Both kinks on the side x >= 0, so that autodiff through the written-out form (JAX;
+        # PyTorch for per-sample losses) gives softplus'(0) = 1/2 whatever the backend takes
+        # for relu'(0) and abs'(0) (JAX: 0 and 1, which made it -1/2).
+        u = sp.exp(sp.Piecewise((-x, x >= 0), (x, True)))
+        rules[sf.Softplus(x)] = sp.Piecewise((x, x >= 0), (0, True)) + sf.Log1p(u)
         rules[sf.Sigmoid(x)] = sp.Piecewise((1, x >= 0), (u, True)) / (1 + u)
     for x in normalized:
         z = x - sf.ReduceMax(x)
@@ -1168,7 +1171,11 @@ class KerasPrinter(Printer):
         u = self.body.temporary(f"1.0 - {a.text}")
         small = self._call("less_equal", [u, Code("2.0")])
         correction = self._call("where", [small, Code(f"(1.0 - {u.text}) - {a.text}", _ADD), Code("0.0")])
-        return Code(f"{self._call('log', [u]).text} + {correction.text}", _ADD)
+        # The correction's derivative is 0, and autodiff would make it `g - g`: NaN for an
+        # infinite upstream `g` (`sqrt(log1p(x))` at x = 0), where log1p's gradient is inf.
+        correction = self._call("stop_gradient", [correction])
+        terms = [self._call("log", [u]), correction]
+        return self._fit(terms, lambda c: f"{c[0].text} + {c[1].text}", _ADD)[0]
 
     def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
@@ -1180,7 +1187,8 @@ class KerasPrinter(Printer):
             "where", [up, Code(f"{_wrap(b, _ADD)} + 1.0", _ADD), Code(f"{_wrap(a, _ADD)} + 1.0", _ADD)]
         )
         # log1p(|d| / (1 + the smaller side)), as log1p(-(-|d| / ...))
-        r = self.body.temporary(self._log1p_of_negated(Code(f"{negated.text} / {denominator.text}", _MUL)).text)
+        quotient, _ = self._fit([negated, denominator], lambda c: f"{c[0].text} / {c[1].text}", _MUL)
+        r = self.body.temporary(self._log1p_of_negated(quotient).text)
         return self._call("where", [up, r, Code(f"-{r.text}", _UNARY)])
 
     def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
