@@ -787,7 +787,7 @@ def _shared_exponentials(bindings, result, gradient):
 
     * `softplus(x)` forward and `sigmoid(x)` backward: with `u = exp(-|x|)`, softplus is
       `relu(x) + log1p(u)` and sigmoid is `where(x >= 0, 1, u) / (1 + u)`, both stable for any x
-      (the binary cross-entropy on logits);
+      (the binary cross-entropy on logits); `relu` and `|x|` as selections on `x >= 0`;
     * `log_softmax(x)` forward and `softmax(x)` (as `exp(log_softmax(x))`) backward: with
       `z = x - max(x)` and `s = sum(exp(z))`, they are `z - log(s)` and `exp(z) / s` (the
       categorical cross-entropy on logits, any labels).
