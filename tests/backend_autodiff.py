@@ -35,41 +35,63 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(x))
 
 
-def values_and_gradients(fn, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample values of `fn` and d(sum of them)/d(y_pred), on the active backend."""
+# Compiled modes per backend, besides "eager": TensorFlow's graph (with its graph optimizer)
+# and XLA, and jax.jit.
+COMPILED_MODES = {"tensorflow": ("tf.function", "XLA"), "jax": ("jax.jit",), "torch": ()}
+
+
+def compiled_modes() -> tuple[str, ...]:
+    """The compiled modes `values_and_gradients` offers on the active backend."""
+    return COMPILED_MODES.get(backend(), ())
+
+
+def values_and_gradients(
+    fn, y_true: np.ndarray, y_pred: np.ndarray, mode: str = "eager"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample values of `fn` and d(sum of them)/d(y_pred), on the active backend.
+
+    `mode`: "eager", or one of `compiled_modes()`: the step compiled as a whole.
+    """
     name = backend()
+    if mode != "eager" and mode not in compiled_modes():
+        raise ValueError(f"no mode {mode!r} on the Keras backend {name!r}")
     if name == "tensorflow":
-        return _tensorflow(fn, y_true, y_pred)
+        return _tensorflow(fn, y_true, y_pred, mode)
     if name == "jax":
-        return _jax(fn, y_true, y_pred)
+        return _jax(fn, y_true, y_pred, mode)
     if name == "torch":
         return _torch(fn, y_true, y_pred)
     raise NotImplementedError(f"no autodiff helper for the Keras backend {name!r}")
 
 
-def _tensorflow(fn, y_true, y_pred):
+def _tensorflow(fn, y_true, y_pred, mode="eager"):
     import tensorflow as tf
 
-    y_true = tf.constant(y_true)
-    y_pred = tf.constant(y_pred)
-    with tf.GradientTape() as tape:
-        tape.watch(y_pred)
-        values = fn(y_true, y_pred)
-        total = tf.reduce_sum(values)
-    return values.numpy(), tape.gradient(total, y_pred).numpy()
+    def step(y_true, y_pred):
+        with tf.GradientTape() as tape:
+            tape.watch(y_pred)
+            values = fn(y_true, y_pred)
+            total = tf.reduce_sum(values)
+        return values, tape.gradient(total, y_pred)
+
+    if mode != "eager":
+        step = tf.function(step, jit_compile=mode == "XLA")
+    values, gradient = step(tf.constant(y_true), tf.constant(y_pred))
+    return values.numpy(), gradient.numpy()
 
 
-def _jax(fn, y_true, y_pred):
+def _jax(fn, y_true, y_pred, mode="eager"):
     import jax
     import jax.numpy as jnp
 
-    y_true = jnp.asarray(y_true)
-
-    def total(p):
+    def total(y_true, p):
         values = fn(y_true, p)
         return jnp.sum(values), values
 
-    (_, values), gradient = jax.value_and_grad(total, has_aux=True)(jnp.asarray(y_pred))
+    step = jax.value_and_grad(total, argnums=1, has_aux=True)
+    if mode == "jax.jit":
+        step = jax.jit(step)
+    (_, values), gradient = step(jnp.asarray(y_true), jnp.asarray(y_pred))
     return np.asarray(values), np.asarray(gradient)
 
 

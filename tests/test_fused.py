@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backend_autodiff import backend, to_numpy, values_and_gradients
+from backend_autodiff import backend, compiled_modes, values_and_gradients
 from test_edges import DOMAIN, EDGES, edge_rows, labels
 
 import lossdsl
@@ -192,8 +192,8 @@ def test_log1p_keeps_its_digits_when_spelled_for_xla(program):
         expected, expected_gradients = value(x), gradient(x)
     # Gradients where they are finite numbers: not below -1, at the infinities, or at a bound.
     checked = (x > -1) & np.isfinite(x) & ((x != 0) | (not bound_at_zero))
-    for mode, step in {"eager": values_and_gradients, **_compiled_steps(fast)}.items():
-        values, gradients = step(fast, y_true, y_pred)
+    for mode in ("eager", *compiled_modes()):
+        values, gradients = values_and_gradients(fast, y_true, y_pred, mode)
         np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg=f"values, {mode}")
         np.testing.assert_allclose(
             gradients[checked, 0], expected_gradients[checked], rtol=4e-7, atol=1e-37, err_msg=f"gradients, {mode}"
@@ -211,49 +211,6 @@ def test_log1p_spelled_for_xla_keeps_an_infinite_gradient():
                 _, gradients = values_and_gradients(fn, np.zeros_like(y_pred), y_pred)
             assert np.isposinf(gradients[0]).all(), (program, gradients)
             assert np.isfinite(gradients[1]).all(), (program, gradients)
-
-
-def _compiled_steps(fn) -> dict:
-    """Values and gradients with `fn` compiled: TensorFlow's graph (with its graph optimizer)
-    and XLA; jax.jit."""
-    if backend() == "tensorflow":
-        import tensorflow as tf
-
-        def step(y_true, y_pred):
-            with tf.GradientTape() as tape:
-                tape.watch(y_pred)
-                values = fn(y_true, y_pred)
-                total = tf.reduce_sum(values)
-            return values, tape.gradient(total, y_pred)
-
-        graphs = {"tf.function": tf.function(step), "XLA": tf.function(step, jit_compile=True)}
-        return {mode: _numpy_step(graph, tf.constant) for mode, graph in graphs.items()}
-    if backend() == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        def total(y_true, y_pred):
-            values = fn(y_true, y_pred)
-            return jnp.sum(values), values
-
-        jitted = jax.jit(jax.value_and_grad(total, argnums=1, has_aux=True))
-
-        def jax_step(y_true, y_pred):
-            (_, values), gradients = jitted(y_true, y_pred)
-            return values, gradients
-
-        return {"jax.jit": _numpy_step(jax_step, jnp.asarray)}
-    return {}
-
-
-def _numpy_step(step, tensor):
-    """`step` taking and returning NumPy arrays, called as `values_and_gradients` is."""
-
-    def run(_fn, y_true, y_pred):
-        values, gradients = step(tensor(y_true), tensor(y_pred))
-        return to_numpy(values), to_numpy(gradients)
-
-    return run
 
 
 @pytest.mark.parametrize(
