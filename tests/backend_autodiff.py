@@ -9,6 +9,10 @@ both as NumPy arrays:
 * JAX: `jax.value_and_grad` of the sum, the values carried as auxiliary output;
 * PyTorch: `torch.autograd` (`backward()` of the sum into a leaf tensor).
 
+`values_and_gradients(fn, y_true, y_pred, mode)` with one of `compiled_modes()`
+compiles the whole step instead: `tf.function` (TensorFlow's graph optimizer)
+and XLA (`jit_compile=True`) on TensorFlow, `jax.jit` on JAX; PyTorch has none.
+
 The backend is the one Keras was imported with (`KERAS_BACKEND`, fixed for the
 process), so a test module written against this helper runs unchanged on each.
 """
