@@ -28,6 +28,11 @@ what the Keras emitter produces, which is this and nothing else:
   `return keras.ops.custom_gradient(forward)(y_pred)`.
   Those are the only tuples, the only `is` comparison, and the only calls of
   a local;
+* where one-hot labels are read only by softmax cross-entropies, in call()
+  and in this layout alone: after the label cast to "int32",
+  `if keras.backend.backend() == "torch":` holding assignments and a return,
+  the only place `keras.ops.sparse_categorical_crossentropy` is called, then
+  `y_true = keras.ops.one_hot(...)`;
 * expressions: names, attributes, calls, keywords, constants, `+ - * /`,
   unary minus, subscripts, list literals, `==` and `and` (node kinds in
   `NODE_KINDS`);
@@ -69,7 +74,7 @@ KERAS_OPS = frozenset(
     sign floor ceil round maximum minimum sum mean max min logsumexp softmax log_softmax normalize less
     less_equal greater greater_equal equal not_equal logical_and logical_or logical_not logical_xor where
     square sqrt power cast convert_to_tensor expand_dims squeeze one_hot shape zeros_like stack custom_gradient
-    broadcast_to categorical_crossentropy""".split()
+    broadcast_to categorical_crossentropy sparse_categorical_crossentropy""".split()
 )
 METHODS = ("__init__", "get_config", "call")
 ARGUMENTS = {"get_config": ["self"], "call": ["self", "y_true", "y_pred"]}
@@ -101,6 +106,7 @@ class _Audit:
         self.forward: ast.FunctionDef | None = None  # the fused gradient's forward function
         self.sanctioned: set[int] = set()  # id() of the tuples and `is` comparisons of that layout
         self.allowed_calls: set[int] = set()  # id() of that layout's calls of a local or of the backend
+        self.torch_branch: ast.If | None = None  # the sparse cross-entropy's branch
 
     def fail(self, node: ast.AST, what: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what}")
@@ -259,10 +265,32 @@ class _Audit:
         elif isinstance(node, ast.If):
             if function.name != "call" or node.orelse:
                 self.fail(node, "an if outside call(), or with an else")
+            if ast.unparse(node.test) == "keras.backend.backend() == 'torch'":
+                self.sparse_branch(function, node)
             for inner in node.body:
                 self.statement(function, inner)
         else:
             self.fail(node, f"a {type(node).__name__} statement")
+
+    def sparse_branch(self, call: ast.FunctionDef, branch: ast.If) -> None:
+        """`if keras.backend.backend() == "torch":` (assignments, a return) between the label cast and one_hot."""
+        lines = [ast.unparse(n) for n in call.body]
+        at = call.body.index(branch) if branch in call.body else -1
+        cast, one_hot = "y_true = keras.ops.cast(y_true, 'int32')", "y_true = keras.ops.one_hot("
+        if (
+            self.torch_branch is not None
+            or at < 0
+            or cast not in lines[:at]
+            or not any(line.startswith(one_hot) for line in lines[at + 1 :])
+            or any(line.startswith(one_hot) for line in lines[:at])
+            or not isinstance(branch.body[-1], ast.Return)
+            or not all(isinstance(n, ast.Assign) for n in branch.body[:-1])
+        ):
+            self.fail(branch, "a backend branch outside the sparse cross-entropy's layout")
+            return
+        self.torch_branch = branch
+        self.allowed_strings.add(id(branch.test.comparators[0]))
+        self.allowed_calls.add(id(branch.test.left))
 
     def fused(self, call: ast.FunctionDef, forward: ast.FunctionDef) -> None:
         """`@keras.ops.custom_gradient def forward(y_pred): ...` in call(), and nothing else."""
@@ -399,6 +427,8 @@ class _Audit:
             self.fail(node, f"a call of {text}")
             return
         if text.startswith("keras.ops.") and text.count(".") == 2 and func.attr in KERAS_OPS:
+            if func.attr == "sparse_categorical_crossentropy" and not self.in_torch_branch(node):
+                self.fail(node, "a sparse cross-entropy outside its PyTorch branch")
             if func.attr == "cast" and len(node.args) == 2 and _is_string(node.args[1]):
                 if node.args[1].value == "int32":
                     self.allowed_strings.add(id(node.args[1]))
@@ -425,13 +455,16 @@ class _Audit:
             return
         if text in ("keras.ops", "keras.losses", "keras.saving", "keras.losses.Loss", "super().get_config"):
             return
-        if text in ("keras.backend", "keras.backend.backend") and self.forward is not None:
+        if text in ("keras.backend", "keras.backend.backend") and (self.forward or self.in_torch_branch(node)):
             return
         if text in ("keras.saving.register_keras_serializable", "keras.losses.Loss.get_config"):
             return
         if text.startswith("keras.ops.") and node.attr in KERAS_OPS and text.count(".") == 2:
             return
         self.fail(node, f"the attribute {text}")
+
+    def in_torch_branch(self, node: ast.AST) -> bool:
+        return self.torch_branch is not None and any(n is node for n in ast.walk(self.torch_branch))
 
     def subscript(self, node: ast.Subscript) -> None:
         if id(node.slice) in self.allowed_strings:

@@ -225,3 +225,18 @@ def test_losses_without_counterpart_follow_their_formulas():
     ce = to_numpy(L.categorical_crossentropy(labels, scores, from_logits=True))
     p_t = np.sum(labels * to_numpy(keras.ops.softmax(scores, axis=-1)), axis=-1)
     np.testing.assert_allclose(to_numpy(poly.call(labels, scores)), ce + 2.0 * (1 - p_t), rtol=RTOL, atol=ATOL)
+
+
+def test_softmax_cross_entropy_in_a_larger_loss_matches_keras():
+    """A sum of softmax cross-entropies with other terms: on PyTorch the generated code reads the class
+    ids (the sparse kernel), elsewhere the one-hot labels; both are Keras's sparse cross-entropy."""
+    rng = _rng()
+    ids, scores = class_ids(rng, B, C), logits(rng, B, C) / 20
+    # elementwise: the per-sample loss is the mean of `0.5 * cross-entropy + 0.1 * y_pred^2` over the classes
+    ours = lossdsl.compile("0.5 * -sum(onehot(y_true) * log_softmax(2 * y_pred)) + 0.1 * y_pred^2").keras_loss()
+
+    def theirs(t, p):
+        cross_entropy = L.sparse_categorical_crossentropy(t, 2 * p, from_logits=True)
+        return 0.5 * cross_entropy + 0.1 * keras.ops.mean(keras.ops.square(p), axis=-1)
+
+    assert_parity(ours.call, theirs, ids, scores)

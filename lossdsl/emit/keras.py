@@ -370,6 +370,9 @@ class _CallBody:
         self.used_params: set[str] = set()
         self.uses_y_true = False
         self.uses_onehot = False
+        # Printing `_SoftmaxCrossEntropy` as the sparse kernel, which reads the class ids.
+        self.class_ids = False
+        self.temporaries: dict[str, str] = {}  # text -> name, of the temporaries printed so far
         self.pending: list[str] = []
         self._temp_count = 0
         self.printer = KerasPrinter(self)
@@ -398,9 +401,17 @@ class _CallBody:
         return name
 
     def temporary(self, text: str) -> Code:
-        """A new local holding `text`, emitted before the statement being printed."""
+        """A new local holding `text`, emitted before the statement being printed.
+
+        In the sparse branch (`_sparse_branch`), which follows every statement printed before
+        it, a temporary that already holds `text` is read instead.
+        """
+        if self.class_ids and text in self.temporaries:
+            return Code(self.temporaries[text])
         name = self._allocate("")
         self.pending.append(f"{name} = {_unwrap(text)}")
+        if not self.class_ids:
+            self.temporaries[text] = name
         return Code(name)
 
     # shapes and forms ------------------------------------------------------
@@ -479,18 +490,11 @@ class _CallBody:
         if self.spec.per_sample and shape != SAMPLE:
             raise KerasEmitError(f"the loss has shape {shape!r} but per_sample is {self.spec.per_sample}")
         tail = "" if self.gradient is None else ", backward"
-        # An elementwise program that SymPy simplified to one value per sample (`cos(e/e) * max(y_pred)`)
-        # is returned as is: its mean over the last axis, where it is constant, is itself.
-        if shape == SAMPLE:
-            value = self.statement(self.result, DROPPED, len("return ") + len(tail)).text
-        else:
-            # A constant factor scales the mean (one product per sample, not per element).
-            factor, elements = self.result.as_coeff_Mul()
-            if not factor.is_Number or elements.is_Number or self.shape(elements) != ELEM:
-                factor, elements = sp.Integer(1), self.result
-            scale = "" if factor == 1 else ("-" if factor == -1 else f"{_wrap(self.printer.code(factor), _MUL)} * ")
-            overhead = len("return  * keras.ops.mean(, axis=-1)") + len(scale) + len(tail)
-            value = f"{scale}keras.ops.mean({self.statement(elements, KEPT, overhead).text}, axis=-1)"
+        # Printed before the value, whose temporaries may read the one-hot labels built after it.
+        sparse = self._sparse_branch(shape) if self.gradient is None and self._class_ids_suffice() else []
+        value = self._value(shape, tail)
+        if sparse:
+            return self.prelude(one_hot=False) + forward + sparse + self._one_hot() + self.pending + [f"return {value}"]
         forward += self.pending
         self.pending = []
         if self.gradient is None:
@@ -555,6 +559,20 @@ class _CallBody:
             "return keras.ops.custom_gradient(forward)(y_pred)",
         ]
 
+    def _value(self, shape: str, tail: str) -> str:
+        """The per-sample loss, printed to follow `return ` (and precede `tail`)."""
+        # An elementwise program that SymPy simplified to one value per sample (`cos(e/e) * max(y_pred)`)
+        # is returned as is: its mean over the last axis, where it is constant, is itself.
+        if shape == SAMPLE:
+            return self.statement(self.result, DROPPED, len("return ") + len(tail)).text
+        # A constant factor scales the mean (one product per sample, not per element).
+        factor, elements = self.result.as_coeff_Mul()
+        if not factor.is_Number or elements.is_Number or self.shape(elements) != ELEM:
+            factor, elements = sp.Integer(1), self.result
+        scale = "" if factor == 1 else ("-" if factor == -1 else f"{_wrap(self.printer.code(factor), _MUL)} * ")
+        overhead = len("return  * keras.ops.mean(, axis=-1)") + len(scale) + len(tail)
+        return f"{scale}keras.ops.mean({self.statement(elements, KEPT, overhead).text}, axis=-1)"
+
     def _statements(self, locals_: list[_Local]) -> list[str]:
         statements: list[str] = []
         for local in locals_:
@@ -573,7 +591,47 @@ class _CallBody:
             code = self.temporary(code.text)
         return code
 
-    def prelude(self) -> list[str]:
+    def _class_ids_suffice(self) -> bool:
+        """`onehot(y_true)` is read only as the labels of softmax cross-entropies in the result."""
+        if any(local.value.has(sf.OneHot) for local in self.locals):
+            return False
+        found = self.result.atoms(_SoftmaxCrossEntropy)
+        rest = self.result.xreplace({node: sp.Dummy() for node in found})
+        return bool(found) and not rest.has(sf.OneHot)
+
+    def _sparse_branch(self, shape: str) -> list[str]:
+        """On PyTorch, the result with each softmax cross-entropy as the sparse kernel.
+
+        Printed after the locals (which do not read the labels) and before the one-hot labels.
+
+        PyTorch's `cross_entropy` reads the class ids; the one-hot matrix and the dense
+        cross-entropy cost it 2.8x the step at 8192 x 128 (bench/run.py). TensorFlow's sparse
+        kernel is slower than its dense one without XLA, JAX's builds the one-hot matrix itself:
+        they keep the dense form.
+        """
+        self.class_ids = True
+        self.indent += len(_NESTED_INDENT)
+        try:
+            value = self._value(shape, "")
+        finally:
+            self.class_ids = False
+            self.indent -= len(_NESTED_INDENT)
+        branch, self.pending = self.pending, []
+        # `t0 = <call>` as the last statement (one line, or one argument per line): return the call.
+        starts = [i for i, line in enumerate(branch) if not line.startswith((" ", ")"))]
+        if starts and branch[starts[-1]].startswith(f"{value} = "):
+            branch[starts[-1]] = "return " + branch[starts[-1]][len(f"{value} = ") :]
+        else:
+            branch.append(f"return {value}")
+        return ['if keras.backend.backend() == "torch":', *_indent(branch)]
+
+    def _one_hot(self) -> list[str]:
+        return [
+            "y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])",
+            "y_true = keras.ops.cast(y_true, y_pred.dtype)",
+        ]
+
+    def prelude(self, one_hot: bool = True) -> list[str]:
         lines = ["y_pred = keras.ops.convert_to_tensor(y_pred)"]
         if self.uses_onehot:
             lines += [
@@ -581,8 +639,7 @@ class _CallBody:
                 "if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:",
                 "    y_true = keras.ops.squeeze(y_true, axis=-1)",
                 'y_true = keras.ops.cast(y_true, "int32")',
-                "y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])",
-                "y_true = keras.ops.cast(y_true, y_pred.dtype)",
+                *(self._one_hot() if one_hot else []),
             ]
         elif self.uses_y_true:
             lines.append("y_true = keras.ops.cast(y_true, y_pred.dtype)")
@@ -1202,8 +1259,12 @@ class KerasPrinter(Printer):
         return self._call("sign", [self.code(expr.args[0], self.body.child_form(expr, form))])
 
     def _print__SoftmaxCrossEntropy(self, expr: _SoftmaxCrossEntropy, form: str = DROPPED) -> Code:
-        labels, logits = (self.code(arg, KEPT) for arg in expr.args)
-        code = self._call("categorical_crossentropy", [labels, logits], ["from_logits=True"])
+        logits = self.code(expr.args[1], KEPT)
+        if self.body.class_ids:
+            code = self._call("sparse_categorical_crossentropy", [Code("y_true"), logits], ["from_logits=True"])
+        else:
+            labels = self.code(expr.args[0], KEPT)
+            code = self._call("categorical_crossentropy", [labels, logits], ["from_logits=True"])
         return self._call("expand_dims", [code], ["axis=-1"]) if form == KEPT else code
 
     def _print_Heaviside(self, expr: sp.Heaviside, form: str = DROPPED) -> Code:
