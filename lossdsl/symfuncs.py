@@ -18,6 +18,7 @@ Two families:
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 
 import sympy as sp
@@ -38,6 +39,61 @@ class TensorFunction(sp.Function):
         # A tensor, not a number, even of constants (`sum([1, 2])`): SymPy must not try
         # to compare or evaluate it (`Max` raises "not comparable" on such a "number").
         return False
+
+    def has(self, *patterns) -> bool:
+        """As SymPy's, except that a Piecewise inside is not reported to SymPy's `piecewise_fold`.
+
+        SymPy folds a condition that holds a Piecewise (every `ExprCondPair` does), and
+        `piecewise_fold` pulls a Piecewise out of any function whose arguments hold one,
+        `f(Piecewise((a, c), (b, True)))` -> `Piecewise((f(a), c), (f(b), True))`: right for a
+        function of one element, wrong over an axis (`max(where(y_pred > 0, y_pred, -5)) > 0`
+        became an elementwise condition). `piecewise_fold` asks the function itself whether it
+        holds a Piecewise, and leaves it whole when it does not.
+        """
+        if sp.Piecewise in patterns and _called_from_piecewise_fold(sys._getframe(1)):
+            patterns = tuple(p for p in patterns if p is not sp.Piecewise)
+            if not patterns:
+                return False
+        return super().has(*patterns)
+
+    @classmethod
+    def eval(cls, *args):
+        # `where` nested in a `where` inside the argument, flattened (exactly), so that no
+        # Piecewise under the axis holds another: `piecewise_fold`, which leaves the function
+        # whole (`has`), would fold such a pair again and again until the recursion limit.
+        flat = [_flat_piecewise(arg) if arg.has(sp.Piecewise) else arg for arg in args]
+        if any(new is not old for new, old in zip(flat, args, strict=True)):
+            return cls(*flat)
+        return None
+
+
+_PIECEWISE_MODULE = sys.modules[sp.piecewise_fold.__module__].__dict__
+
+
+def _called_from_piecewise_fold(frame) -> bool:
+    """`frame` runs SymPy's `piecewise_fold` (or a generator expression inside it)."""
+    code = frame.f_code
+    return frame.f_globals is _PIECEWISE_MODULE and code.co_qualname.split(".")[0] == "piecewise_fold"
+
+
+def _flat_piecewise(expr: sp.Basic) -> sp.Basic:
+    """`expr` with every Piecewise value that is itself a Piecewise merged into its parent:
+    `Piecewise((Piecewise((a, c), (b, True)), d), (f, True))` is `Piecewise((a, d & c), (b, d), (f, True))`."""
+
+    def nested(node: sp.Basic) -> bool:
+        return isinstance(node, sp.Piecewise) and any(isinstance(pair.expr, sp.Piecewise) for pair in node.args)
+
+    def merged(node: sp.Piecewise) -> sp.Piecewise:
+        pairs = []
+        for value, cond in node.args:
+            inner = merged(value) if nested(value) else value
+            if isinstance(inner, sp.Piecewise):
+                pairs += [(v, sp.And(cond, c)) for v, c in inner.args]
+            else:
+                pairs.append((value, cond))
+        return sp.Piecewise(*pairs, evaluate=False)
+
+    return expr.replace(nested, merged) if any(nested(node) for node in sp.preorder_traversal(expr)) else expr
 
 
 class ReduceSum(TensorFunction):

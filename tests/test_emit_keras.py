@@ -63,6 +63,9 @@ PROGRAMS = {
     "boolean_constants": "where(where(y_true > y_pred, y_true, y_pred) > where(y_pred > y_pred, y_pred, y_pred),"
     " where(y_true > y_pred, y_true, y_pred), y_pred) + y_pred * y_pred",
     "simplified_to_per_sample": "cos(e / e) * max(maximum(e, 0.5))",
+    # (the values: test_where_under_a_reduction_in_a_condition_stays_there)
+    "nested_where_under_reduction": "where(max(where(y_pred > 0.5, where(y_pred > 0.7, y_pred, 2 * y_pred),"
+    " -y_pred)) > 1.5, mean(y_pred^2), min(y_pred))",
     "long": "abs(e)*0.5*(1+abs(e)) + sin(y_pred)*cos(y_true)*tanh(e)*sigmoid(y_pred*y_true)"
     " + exp(-y_pred^2)*log(1+y_pred^2)*arctan(e)/(1+abs(e)+square(y_pred)) - erf(e)"
     " + sum(y_true*log_softmax(y_pred))*exp(-abs(e))/(2 + sum(abs(y_pred))) + y_pred^4 - y_true^3*y_pred",
@@ -181,6 +184,11 @@ LONG_PROGRAMS = [
     f"{LONG} = abs(y_pred)\nlog(1 + {LONG}) - log(1 + y_true^2)",
     f"{LONG} = y_pred * 3\nsoftplus({LONG}) - y_true * {LONG}",
     f"{LONG} = sum(y_pred)\nlog1p({LONG} * {LONG})",
+    # the PyTorch branch's `return` is longer than the temporary it replaces (`t10 = `): with
+    # ten params named t0..t9 the temporary is t10, and the product is at the limit
+    "\n".join(f"param t{i} = 1.0" for i in range(10))
+    + f"\nparam {'a' * 30} = 2.0\nparam {'b' * 30} = 3.0"
+    + f"\n{'a' * 30} * {'b' * 30} * sum(onehot(y_true) * log_softmax(y_pred))",
 ]
 
 
@@ -796,3 +804,44 @@ def test_softmax_cross_entropy_reads_class_ids_on_pytorch():
     other = lossdsl.compile("-sum(onehot(y_true) * log_softmax(y_pred)) - 0.1 * sum(onehot(y_true) * y_pred)")
     body = ast.unparse(call_body(other.python_source()))
     assert "torch" not in body and "sparse" not in body and "keras.ops.one_hot(" in body
+
+
+def _where(cond, a, b):
+    return np.where(cond, a, b)
+
+
+@pytest.mark.parametrize(
+    "program, formula",
+    [
+        (
+            "where(max(where(y_pred > 0, y_pred, y_pred - 5)) > 0, y_pred^2, y_pred)",
+            lambda p: _where(_where(p > 0, p, p - 5).max(-1, keepdims=True) > 0, p**2, p).mean(-1),
+        ),
+        (
+            "where(sum(where(y_pred > 0, y_pred, 4 * y_pred)) > -3 and y_pred < 0, y_pred^2, y_pred)",
+            lambda p: _where((_where(p > 0, p, 4 * p).sum(-1, keepdims=True) > -3) & (p < 0), p**2, p).mean(-1),
+        ),
+        (
+            "m = mean(where(y_pred > 1.5, y_pred, -y_pred))\nwhere(m > 0, sum(y_pred^2), mean(y_pred))",
+            lambda p: _where(_where(p > 1.5, p, -p).mean(-1) > 0, (p**2).sum(-1), p.mean(-1)),
+        ),
+        (  # a where nested in a where under the reduction
+            "where(max(where(y_pred > 0, where(y_pred > 1, y_pred, 2*y_pred), -y_pred)) > 2, y_pred^2, y_pred)",
+            lambda p: _where(_where(p > 0, _where(p > 1, p, 2 * p), -p).max(-1, keepdims=True) > 2, p**2, p).mean(-1),
+        ),
+        (  # a reduction of a where as a value of the where under the reduction
+            "where(max(where(y_pred > 0, sum(where(y_pred > 1, y_pred, 0)), -y_pred)) > 1, y_pred^2, y_pred)",
+            lambda p: _where(
+                _where(p > 0, _where(p > 1, p, 0).sum(-1, keepdims=True), -p).max(-1, keepdims=True) > 1, p**2, p
+            ).mean(-1),
+        ),
+    ],
+)
+def test_where_under_a_reduction_in_a_condition_stays_there(keras, program, formula):
+    # SymPy folds every condition that holds a Piecewise, pulling it out of any function around
+    # it: `max(where(c, a, b)) > 0` became `where(c, max(a) > 0, max(b) > 0)`, elementwise.
+    y_pred = np.array([[1.5, -1.0, -3.0], [-0.5, -2.0, 0.25], [0.5, 2.5, -0.25]], dtype="float32")
+    spec = lossdsl.compile(program)
+    assert not any(isinstance(c, sp.logic.boolalg.ITE) for c in sp.preorder_traversal(spec.expr)), spec.expr
+    got = keras.ops.convert_to_numpy(spec.keras_loss(reduction=None).call(np.zeros_like(y_pred), y_pred))
+    np.testing.assert_allclose(got, formula(y_pred.astype("float64")), rtol=1e-6)
