@@ -74,13 +74,14 @@ KERAS_OPS = frozenset(
     sign floor ceil round maximum minimum sum mean max min logsumexp softmax log_softmax normalize less
     less_equal greater greater_equal equal not_equal logical_and logical_or logical_not logical_xor where
     square sqrt power cast convert_to_tensor expand_dims squeeze one_hot shape zeros_like stack custom_gradient
-    broadcast_to categorical_crossentropy sparse_categorical_crossentropy""".split()
+    broadcast_to categorical_crossentropy sparse_categorical_crossentropy stop_gradient""".split()
 )
 METHODS = ("__init__", "get_config", "call")
 ARGUMENTS = {"get_config": ["self"], "call": ["self", "y_true", "y_pred"]}
 # Attributes of the Loss that a parameter must never be stored over.
 LOSS_API = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction", "compute_dtype"})
-_REGISTERED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*_[0-9a-f]{8}")
+# <class name>_<digest>, and for the code spelled for XLA or left to autodiff, a suffix.
+_REGISTERED = re.compile(r"(?P<cls>[A-Za-z_][A-Za-z0-9_]*)_[0-9a-f]{8}(_xla|_autodiff)?")
 
 
 def audit(text: str, spec) -> list[str]:
@@ -184,7 +185,8 @@ class _Audit:
         package, name = keywords["package"], keywords["name"]
         if not (_is_string(package) and package.value == PACKAGE):
             self.fail(package, "the registration package is not lossdsl_generated")
-        if not (_is_string(name) and _REGISTERED.fullmatch(name.value) and name.value[:-9] == self.name):
+        registered = _REGISTERED.fullmatch(name.value) if _is_string(name) else None
+        if not (registered and registered["cls"] == self.name):
             self.fail(name, "the registration name is not <class name>_<digest>")
         self.allowed_strings.update({id(package), id(name)})
 

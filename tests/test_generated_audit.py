@@ -81,6 +81,17 @@ def test_every_generated_module_passes_the_audit(generated):
     assert len(generated) >= len(lossdsl.library.names()) + len(CRAFTED) + FUZZED
 
 
+def test_the_other_spellings_pass_the_audit(generated):
+    """The code spelled for XLA and the code left to autodiff, of the bundled and crafted programs."""
+    failures = {}
+    for spec, _ in generated[: len(lossdsl.library.names()) + len(CRAFTED)]:
+        for spelling in ({"xla": True}, {"fast": False}):
+            findings = audit(spec.python_source(**spelling), spec)
+            if findings:
+                failures[(spec.source[:120], str(spelling))] = findings[:3]
+    assert not failures, failures
+
+
 def test_the_whitelist_is_what_the_emitter_writes(generated):
     kinds = {type(node) for _, source in generated for node in ast.walk(ast.parse(source))}
     assert kinds == NODE_KINDS, {"unused": sorted(k.__name__ for k in NODE_KINDS - kinds)}

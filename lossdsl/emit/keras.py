@@ -372,7 +372,6 @@ class _CallBody:
         self.uses_onehot = False
         # Printing `_SoftmaxCrossEntropy` as the sparse kernel, which reads the class ids.
         self.class_ids = False
-        self.temporaries: dict[str, str] = {}  # text -> name, of the temporaries printed so far
         self.pending: list[str] = []
         self._temp_count = 0
         self.printer = KerasPrinter(self)
@@ -401,17 +400,9 @@ class _CallBody:
         return name
 
     def temporary(self, text: str) -> Code:
-        """A new local holding `text`, emitted before the statement being printed.
-
-        In the sparse branch (`_sparse_branch`), which follows every statement printed before
-        it, a temporary that already holds `text` is read instead.
-        """
-        if self.class_ids and text in self.temporaries:
-            return Code(self.temporaries[text])
+        """A new local holding `text`, emitted before the statement being printed."""
         name = self._allocate("")
         self.pending.append(f"{name} = {_unwrap(text)}")
-        if not self.class_ids:
-            self.temporaries[text] = name
         return Code(name)
 
     # shapes and forms ------------------------------------------------------
@@ -617,10 +608,13 @@ class _CallBody:
             self.class_ids = False
             self.indent -= len(_NESTED_INDENT)
         branch, self.pending = self.pending, []
-        # `t0 = <call>` as the last statement (one line, or one argument per line): return the call.
+        # `t0 = <call>` as the last statement (one line, or one argument per line): return the
+        # call, where `return ` (longer than `t0 = `) still fits.
         starts = [i for i, line in enumerate(branch) if not line.startswith((" ", ")"))]
-        if starts and branch[starts[-1]].startswith(f"{value} = "):
-            branch[starts[-1]] = "return " + branch[starts[-1]][len(f"{value} = ") :]
+        last = branch[starts[-1]] if starts else ""
+        returned = "return " + last[len(f"{value} = ") :]
+        if last.startswith(f"{value} = ") and self.indent + len(_NESTED_INDENT) + len(returned) <= LINE_LENGTH:
+            branch[starts[-1]] = returned
         else:
             branch.append(f"return {value}")
         return ['if keras.backend.backend() == "torch":', *_indent(branch)]
