@@ -84,6 +84,9 @@ def validate_class_name(name: object) -> str:
     """`name` if it can name the generated class; LossTypeError otherwise."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
         raise LossTypeError(f"{name!r} cannot name a Python class: use an identifier that is not a keyword")
+    if name.startswith("__") and name.endswith("__"):
+        # `__class__`, `__dict__`, ...: the generated module's own attributes, not its class
+        raise LossTypeError(f"{name!r} cannot name the generated class: names of the form __x__ are Python's own")
     return name
 
 

@@ -244,7 +244,10 @@ def _names(name) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
-    return camel_case(name), name
+    class_name = camel_case(name)
+    if not class_name:  # `_`, `__`, `-`: no letters or digits to make a class name of
+        raise LossTypeError(f"{name!r} cannot name a loss: it needs a letter or a digit for its class name")
+    return class_name, name
 
 
 def _directory() -> str:

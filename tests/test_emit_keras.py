@@ -63,6 +63,9 @@ PROGRAMS = {
     "boolean_constants": "where(where(y_true > y_pred, y_true, y_pred) > where(y_pred > y_pred, y_pred, y_pred),"
     " where(y_true > y_pred, y_true, y_pred), y_pred) + y_pred * y_pred",
     "simplified_to_per_sample": "cos(e / e) * max(maximum(e, 0.5))",
+    # keras.ops.clip takes its first argument for a tensor of the result's shape
+    "clip_of_a_constant": "clip(1, y_pred, 2) + clip([0.5, 2], y_pred, 1.5) + clip(sum(y_pred), y_pred, 3)"
+    " + clip(1, 0, y_pred)",
     # (the values: test_where_under_a_reduction_in_a_condition_stays_there)
     "nested_where_under_reduction": "where(max(where(y_pred > 0.5, where(y_pred > 0.7, y_pred, 2 * y_pred),"
     " -y_pred)) > 1.5, mean(y_pred^2), min(y_pred))",
@@ -331,6 +334,14 @@ def test_class_name_that_would_shadow_keras_is_refused():
         lossdsl.compile("abs(e)", name="keras").python_source()
 
 
+@pytest.mark.parametrize("name", ["__class__", "__dict__", "__init__", "__x__"])
+def test_dunder_class_names_are_refused(name):
+    # the generated module's own attributes: the class could not be looked up by its name
+    with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name the generated class"):
+        lossdsl.compile("abs(e)", name=name)
+    assert lossdsl.compile("abs(e)", name="__Private").name == "__Private"
+
+
 def test_names():
     assert snake_case("FormulaLoss") == "formula_loss"
     assert snake_case("BinaryFocalCrossentropy") == "binary_focal_crossentropy"
@@ -499,6 +510,9 @@ def test_loss_and_metric_names(keras):
     assert lossdsl.compile("abs(e)", name="PenalizedMAE").keras_metric().name == "penalized_mae"
     with pytest.raises(lossdsl.LossTypeError):
         lossdsl.loss("abs(e)", name="1x")
+    for name in ("_", "__", "-"):  # nothing to make a class name of: the message quotes the user's name
+        with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name a loss"):
+            lossdsl.loss("abs(e)", name=name)
 
 
 def test_metric_averages_the_formula(keras):

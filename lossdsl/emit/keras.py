@@ -1191,6 +1191,17 @@ class KerasPrinter(Printer):
             return self._call("abs", [self.code(oriented, self.body.child_form(expr, form))])
         return self._generic(expr, form)
 
+    def _print_Clip(self, expr: sf.Clip, form: str = DROPPED) -> Code:
+        x, lo, hi = expr.args
+        if self.body.shape(x) == ELEM:
+            return self._generic(expr, form)
+        # `clip(1, y_pred, 2)`, `clip([0.5, 2], y_pred, 1.5)`: keras.ops.clip takes its first
+        # argument for a tensor (TensorFlow reads its dtype) of the result's shape (TensorFlow
+        # checks it); a constant, a list or one value per sample is neither.
+        inner = self.body.child_form(expr, form)
+        low = self._call("maximum", [self.code(lo, inner), self.code(x, inner)])
+        return self._call("minimum", [low, self.code(hi, inner)])
+
     def _print_Log1p(self, expr: sf.Log1p, form: str = DROPPED) -> Code:
         if not self.body.xla:
             return self._generic(expr, form)
