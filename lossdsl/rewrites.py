@@ -57,13 +57,24 @@ def stable_form(symbolic: SymbolicLoss, xla: bool = False) -> tuple[list[Binding
     """
     definitions = {symbol: value for _, symbol, value in symbolic.bindings if symbol is not None}
     rewriter = Rewriter(definitions, xla=xla)
-    bindings = [(name, symbol, rewriter.rewrite(value)) for name, symbol, value in symbolic.bindings]
-    return bindings, rewriter.rewrite(symbolic.result)
+    bindings: list[Binding] = []
+    for name, symbol, value in symbolic.bindings:
+        value = rewriter.rewrite(value)
+        bindings += rewriter.take_introduced()
+        bindings.append((name, symbol, value))
+    result = rewriter.rewrite(symbolic.result)
+    return bindings + rewriter.take_introduced(), result
 
 
 def rewrite(expr: sp.Basic, definitions: dict[sp.Symbol, sp.Basic] | None = None) -> sp.Basic:
-    """`expr` with the stable rewrites applied; `definitions` maps binding symbols to their values."""
-    return Rewriter(definitions or {}).rewrite(expr)
+    """`expr` with the stable rewrites applied; `definitions` maps binding symbols to their values.
+
+    (The bindings a rewrite introduces, `Rewriter.shared`, are substituted back.)
+    """
+    rewriter = Rewriter(dict(definitions or {}))
+    rewritten = rewriter.rewrite(expr)
+    introduced = {symbol: value for _, symbol, value in rewriter.take_introduced()}
+    return sf.inlined(rewritten, introduced)
 
 
 class Rewriter:
@@ -73,6 +84,29 @@ class Rewriter:
         self.definitions = definitions
         self.xla = xla
         self._done: dict[sp.Basic, sp.Basic] = {}
+        self._introduced: list[Binding] = []
+        self._shared: dict[sp.Basic, sp.Symbol] = {}
+
+    def shared(self, expr: sp.Basic) -> sp.Basic:
+        """`expr`, or where it is an expression, the symbol of a new binding that holds it.
+
+        For a rewrite that reads its argument twice (`log(cosh(x))`): nested, the copies would
+        double the expression at each level (2^22 copies of `e` for 22 levels, which every later
+        pass walks), where a binding is written once and read twice.
+        """
+        if expr.is_Atom:
+            return expr
+        if expr not in self._shared:
+            symbol = sp.Dummy("shared", real=True)
+            self._shared[expr] = symbol
+            self.definitions[symbol] = expr
+            self._introduced.append(("", symbol, expr))
+        return self._shared[expr]
+
+    def take_introduced(self) -> list[Binding]:
+        """The bindings `shared` made since the last call, in order (each reads only earlier ones)."""
+        introduced, self._introduced = self._introduced, []
+        return introduced
 
     def rewrite(self, expr: sp.Basic) -> sp.Basic:
         """`expr`, rewritten (children first)."""
@@ -158,7 +192,7 @@ class Rewriter:
             if isinstance(summed, sp.exp):
                 return sf.LogSumExp(summed.args[0])
         if isinstance(inner, sp.cosh):
-            x = inner.args[0]
+            x = self.shared(inner.args[0])
             return x + sf.Softplus(-2 * x) - sp.log(2)
         if isinstance(inner, sp.Add):
             constant, rest = inner.as_coeff_Add()

@@ -465,11 +465,44 @@ class _Analyzer:
             )
 
     def tree_size(self, node: nodes.Node) -> int:
-        total = 0
-        for n in nodes.walk(node):
-            ref = self.r.refs.get(id(n)) if isinstance(n, nodes.Name) else None
-            total += self.sizes.get(ref[1], 1) if ref and ref[0] == "binding" else 1
-        return total
+        """The operations under `node` with the bindings substituted, as code generation sees them:
+        the stable rewrite of `log(cosh(x))`, `x + softplus(-2 x) - log(2)`, holds `x` twice
+        (nested, that doubles at each level). Without recursion."""
+        sizes: dict[int, int] = {}
+        stack: list[tuple[nodes.Node, bool]] = [(node, False)]
+        while stack:
+            current, ready = stack.pop()
+            if id(current) in sizes:
+                continue
+            if isinstance(current, nodes.Name):
+                ref = self.r.refs.get(id(current))
+                sizes[id(current)] = self.sizes.get(ref[1], 1) if ref and ref[0] == "binding" else 1
+                continue
+            if not ready:
+                stack.append((current, True))
+                stack.extend((child, False) for child in current.children)
+                continue
+            size = 1 + sum(sizes[id(child)] for child in current.children)
+            cosh = self._cosh_under_log(current)
+            if cosh is not None:
+                argument = cosh.args[0]
+                size += sizes[id(argument)] if id(argument) in sizes else self.tree_size(argument)
+            sizes[id(current)] = size
+        return sizes[id(node)]
+
+    def _cosh_under_log(self, node: nodes.Node) -> nodes.Call | None:
+        """The `cosh(x)` of `log(cosh(x))` at `node`, looking through bindings, or None."""
+        if not (isinstance(node, nodes.Call) and node.func == "log" and len(node.args) == 1):
+            return None
+        inner = node.args[0]
+        for _ in range(len(self.r.bindings) + 1):
+            ref = self.r.refs.get(id(inner)) if isinstance(inner, nodes.Name) else None
+            if not (ref and ref[0] == "binding" and ref[1] in self.r.bindings):
+                break
+            inner = self.r.bindings[ref[1]].value
+        if isinstance(inner, nodes.Call) and inner.func == "cosh" and len(inner.args) == 1:
+            return inner
+        return None
 
     def measure(self, node: nodes.Node) -> tuple[int, int]:
         """(nesting depth, height of the tower of exponents) of `node`, bindings substituted; no recursion."""

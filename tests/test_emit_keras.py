@@ -63,6 +63,8 @@ PROGRAMS = {
     "boolean_constants": "where(where(y_true > y_pred, y_true, y_pred) > where(y_pred > y_pred, y_pred, y_pred),"
     " where(y_true > y_pred, y_true, y_pred), y_pred) + y_pred * y_pred",
     "simplified_to_per_sample": "cos(e / e) * max(maximum(e, 0.5))",
+    # the rewrite of log(cosh(x)) reads x twice: a binding of its own
+    "log_cosh_nest": "log(cosh(2 * log(cosh(e)) + y_pred)) + log(cosh(y_pred))",
     # keras.ops.clip takes its first argument for a tensor of the result's shape
     "clip_of_a_constant": "clip(1, y_pred, 2) + clip([0.5, 2], y_pred, 1.5) + clip(sum(y_pred), y_pred, 3)"
     " + clip(1, 0, y_pred)",

@@ -57,6 +57,18 @@ LIMITS = [
         (41, 1),
         "the loss holds 2,199,023,255,551 operations once its bindings are substituted; the limit is 50,000",
     ),
+    (  # the stable rewrite `x + softplus(-2 x) - log(2)` writes x twice: 2^22 copies of `e`
+        "log-cosh-nest",
+        "log(cosh(" * 22 + "e" + "))" * 22,
+        (1, 1),
+        "the loss holds 12,582,910 operations once its bindings are substituted; the limit is 50,000",
+    ),
+    (
+        "log-cosh-bindings",
+        "a0 = e\n" + "\n".join(f"a{k} = log(cosh(a{k - 1}))" for k in range(1, 31)) + "\na30",
+        (32, 1),
+        "the loss holds 3,221,225,470 operations once its bindings are substituted; the limit is 50,000",
+    ),
     (
         "digits",
         "9" * 9000 + " * y_pred",
@@ -111,6 +123,26 @@ def test_the_largest_programs_within_the_limits_compile_fast(source):
     lossdsl.check(source)
     assert time.perf_counter() - start < 1.0
     assert spec.expr.has(*spec.expr.free_symbols)
+
+
+NEST = "log(cosh(" * 13 + "e" + "))" * 13  # the deepest nest within the size limit
+
+
+@pytest.mark.parametrize(
+    "source",
+    [NEST, f"log(1 + {NEST}) - log(1 + y_true^2)", f"y_pred / (1 + {NEST})", f"sqrt({NEST}) + abs(e) / {NEST}"],
+    ids=["nest", "log1p-difference", "denominator", "sqrt-and-quotient"],
+)
+def test_a_rewrite_that_copies_its_argument_emits_fast(source):
+    # Each level of log(cosh(x)) reads x twice once rewritten; the code generator keeps x in one
+    # local (and reads bindings binding by binding), where it once walked every copy: 22 levels
+    # took two minutes.
+    start = time.perf_counter()
+    spec = lossdsl.compile(source)
+    texts = [spec.python_source(), spec.python_source(xla=True), spec.python_source(fast=False)]
+    spec.latex(gradient=True)
+    assert time.perf_counter() - start < 10.0
+    assert all(text.count("keras.ops.softplus(") <= 13 for text in texts[::2])
 
 
 # ----------------------------------------------------------------------------- what the fuzzer found
@@ -234,3 +266,29 @@ def test_a_max_of_many_arguments_prints_without_comparing_them_again(source, op,
     spec = lossdsl.compile(source)
     assert spec.python_source().count(f"keras.ops.{op}(") == calls
     assert spec.python_source(fast=False).count(f"keras.ops.{op}(") == calls
+
+
+@pytest.mark.parametrize(
+    "source, y_true, y_pred, expected",
+    [
+        # max(k e) for k = 1..30 at e = 0.4 is 30 e: d/dy_pred = -30
+        ("max(" + ", ".join(f"{k}*e" for k in range(1, 31)) + ")", 0.7, 0.3, -30.0),
+        # min(|e - k|) at e = 2.25 is |e - 2|: d/dy_pred = -sign(e - 2) = -1
+        ("min(" + ", ".join(f"abs(e-{k})" for k in range(30)) + ")", 2.5, 0.25, -1.0),
+        # max(y_pred, 0.5 y_pred, e^2) + min(y_pred, e) at y_true = 1, y_pred = 2 (e = -1): d(y_pred) + d(e) = 0
+        ("max(y_pred, 0.5*y_pred, e^2) + min(y_pred, e)", 1.0, 2.0, 1.0 - 1.0),
+    ],
+    ids=["max-30", "min-30", "three-and-two"],
+)
+def test_the_gradient_of_a_max_of_many_arguments_does_not_compare_them_again(source, y_true, y_pred, expected):
+    # SymPy differentiates max(a1..an) as sum_i H(ai - max(others)), each max(others) built evaluated:
+    # n^3 comparisons, 10 s for 30 arguments (gradient() and latex(gradient=True), `lossdsl docs`).
+    start = time.perf_counter()
+    spec = lossdsl.compile(source)
+    gradient = spec.gradient()
+    latex = spec.latex(gradient=True)
+    assert time.perf_counter() - start < 5.0
+    symbols = {s.name: s for s in gradient.free_symbols}
+    value = gradient.xreplace({symbols["y_true"]: y_true, symbols["y_pred"]: y_pred})
+    assert float(value) == pytest.approx(expected)
+    assert "\\max" in latex or "\\min" in latex

@@ -694,9 +694,15 @@ def _oriented(expr: sp.Basic) -> sp.Basic:
 
 
 def _reads_a_reduction(expr: sp.Basic, bindings) -> bool:
-    """`expr` reads a reduction over the last axis, directly or through the bindings."""
-    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-    return sf.inlined(expr, definitions).has(*sf.REDUCTIONS)
+    """`expr` reads a reduction over the last axis, directly or through the bindings.
+
+    (Binding by binding: inlined, a binding read twice at each of n levels is 2^n copies.)
+    """
+    reads: dict[sp.Basic, bool] = {}
+    for _, symbol, value in bindings:
+        if symbol is not None:
+            reads[symbol] = value.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in value.free_symbols)
+    return expr.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in expr.free_symbols)
 
 
 def _numeric_factor(expr: sp.Basic) -> tuple[sp.Number, sp.Basic]:
