@@ -108,7 +108,7 @@ class SymbolicLoss:
     def derivative(self) -> sp.Expr:
         """d(core)/d(y_pred), heads kept whole; computed once (the gradient and its LaTeX both need it)."""
         if self._derivative is None:
-            self._derivative = sp.diff(self.core, Y_PRED)
+            self._derivative = sf.differentiated(self.core, Y_PRED)
         return self._derivative
 
 

@@ -650,3 +650,54 @@ def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
         return node.func(*args) if rebuilt is None else rebuilt
 
     return _bottom_up(expr, {}, rebuild, every=True)
+
+
+# ------------------------------------------------------------------ differentiating max and min
+#
+# SymPy differentiates `Max(a1, ..., an)` as the sum over i of `Heaviside(ai - Max(others))`,
+# building each `Max(others)` evaluated: it compares every pair of the other arguments, n times
+# over (`max` of 30 terms took ten seconds, of 50 a minute). The stand-ins below build them as
+# they are, and `differentiated` puts SymPy's classes back.
+
+
+class _ArgumentsMax(sp.Max):
+    def fdiff(self, argindex=1):
+        return sp.Heaviside(self.args[argindex - 1] - _others(sp.Max, self.args, argindex))
+
+
+class _ArgumentsMin(sp.Min):
+    def fdiff(self, argindex=1):
+        return sp.Heaviside(_others(sp.Min, self.args, argindex) - self.args[argindex - 1])
+
+
+def _others(cls: type, args: tuple, argindex: int) -> sp.Basic:
+    if not 0 < argindex <= len(args):
+        raise sp.core.function.ArgumentIndexError(cls, argindex)
+    others = args[: argindex - 1] + args[argindex:]
+    return others[0] if len(others) == 1 else cls(*others, evaluate=False)
+
+
+_DIFFERENTIABLE = {sp.Max: _ArgumentsMax, sp.Min: _ArgumentsMin}
+_ORIGINAL = {stand_in: cls for cls, stand_in in _DIFFERENTIABLE.items()}
+
+
+def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
+    """`sympy.diff(expr, symbol)`, with each Max and Min of more than two arguments differentiated
+    without comparing its arguments again."""
+    if not any(len(m.args) > 2 for m in expr.atoms(sp.Max, sp.Min)):
+        return sp.diff(expr, symbol)
+    derivative = sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol)
+    return _swapped(derivative, _ORIGINAL)
+
+
+def _swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:
+    """`expr` with every node of a class in `table` rebuilt, unevaluated, as the class it maps to."""
+
+    def rebuild(node: sp.Basic, args: list) -> sp.Basic:
+        if type(node) in table:
+            return table[type(node)](*args, evaluate=False)
+        if all(new is old for new, old in zip(args, node.args, strict=True)):
+            return node
+        return _unevaluated(node, args) or node.func(*args)
+
+    return _bottom_up(expr, {}, rebuild, every=True)
