@@ -105,8 +105,11 @@ class CompiledLoss:
 
     def keras_loss(self, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""
-        from lossdsl.runtime import loss_class
+        from lossdsl.runtime import loss_class, parameter_value
 
+        # The generated class stores what it is given, as Keras's own classes do; through
+        # lossdsl a parameter is checked here, so that a bad one fails now, not at the first call.
+        kwargs = {k: parameter_value(k, v) if k in self.params else v for k, v in kwargs.items()}
         return loss_class(self)(**kwargs)
 
     def keras_metric(self, **kwargs):

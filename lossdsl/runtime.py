@@ -227,15 +227,18 @@ def _parameters(spec, given: dict) -> dict[str, float]:
         raise TypeError(f"unknown parameter(s) {', '.join(unknown)}; the formula declares: {declared}")
     clash = [p for p in spec.params if p in _FORMULA_KEYWORDS]
     if clash:
-        raise TypeError(f"a parameter named {clash[0]!r} clashes with an argument of FormulaLoss; rename it")
-    values = {}
-    for key, default in spec.params.items():
-        value = given.get(key, default)
-        try:
-            values[key] = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"parameter {key!r} must be a number, not {value!r}") from None
-    return values
+        raise LossTypeError(f"a parameter named {clash[0]!r} clashes with an argument of FormulaLoss; rename it")
+    return {key: parameter_value(key, given.get(key, default)) for key, default in spec.params.items()}
+
+
+def parameter_value(key: str, value) -> float:
+    """`value` as the float a parameter holds; LossTypeError for what is not a real number."""
+    if isinstance(value, (str, bytes)):  # float("1.5") would pass: a parameter is a number, not text
+        raise LossTypeError(f"parameter {key!r} must be a number, not {value!r:.80}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise LossTypeError(f"parameter {key!r} must be a real number within float range, not {value!r:.80}") from None
 
 
 def _names(name) -> tuple[str | None, str | None]:

@@ -537,6 +537,10 @@ def test_formula_loss(keras):
     assert isinstance(rebuilt, lossdsl.FormulaLoss) and rebuilt.get_config() == config
     with pytest.raises(TypeError, match="unknown parameter"):
         lossdsl.FormulaLoss(formula=program, gamma=1.0)
+    with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a number, not '2.5'"):
+        lossdsl.FormulaLoss(formula=program, delta="2.5")
+    with pytest.raises(lossdsl.LossTypeError, match="clashes with an argument of FormulaLoss"):
+        lossdsl.FormulaLoss(formula="param formula = 1\nformula * e")
     tampered = keras.saving.serialize_keras_object(loss)
     tampered["config"]["formula"] = "abs(e"
     with pytest.raises(lossdsl.LossSyntaxError):
@@ -861,3 +865,18 @@ def test_where_under_a_reduction_in_a_condition_stays_there(keras, program, form
     assert not any(isinstance(c, sp.logic.boolalg.ITE) for c in sp.preorder_traversal(spec.expr)), spec.expr
     got = keras.ops.convert_to_numpy(spec.keras_loss(reduction=None).call(np.zeros_like(y_pred), y_pred))
     np.testing.assert_allclose(got, formula(y_pred.astype("float64")), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", None, [1.0], 1 + 2j, 10**400])
+def test_a_parameter_that_is_not_a_number_is_refused_at_once(keras, value):
+    # It used to be stored as given (in get_config too) and fail at the first call, in the backend.
+    spec = lossdsl.library.compile("huber")
+    with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a"):
+        spec.keras_loss(delta=value)
+    with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a"):
+        lossdsl.metric(spec.source, delta=value)
+
+
+def test_a_parameter_is_stored_as_a_float(keras):
+    loss = lossdsl.library.compile("huber").keras_loss(delta=np.float32(2.0))
+    assert type(loss.get_config()["delta"]) is float and loss.get_config()["delta"] == 2.0
