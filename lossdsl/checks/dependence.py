@@ -1,22 +1,29 @@
 """Check: the loss depends on `y_pred`.
 
 Judged on SymPy's canonical form, in which `y_pred - y_pred` has already
-cancelled. (Numeric probing was rejected: a loss such as
-`where(y_pred > 100, y_pred, 0)` is flat at any finite set of sample points
-and still depends on y_pred.)
+cancelled, and for a small polynomial in y_pred on its expansion, where
+`(y_pred + 1)^2 - y_pred^2 - 2 y_pred` cancels too. (Numeric probing was
+rejected: a loss such as `where(y_pred > 100, y_pred, 0)` is flat at any
+finite set of sample points and still depends on y_pred.)
 """
 
 from __future__ import annotations
+
+import sympy as sp
 
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, SymbolicLoss
 
+# Expanded only up to this many nodes and this power: (a + b + c)^n has (n + 1)(n + 2)/2 terms.
+MAX_EXPANDED_NODES = 200
+MAX_EXPANDED_POWER = 12
+
 
 def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """An error when the loss does not depend on y_pred."""
     result = resolved.result
-    if Y_PRED in symbolic.core.free_symbols:
+    if Y_PRED in symbolic.core.free_symbols and not _cancels_when_expanded(symbolic.core):
         return []
     mentioned = resolved.of(result).pred
     reason = "its terms in y_pred cancel" if mentioned else "y_pred does not appear in it"
@@ -31,3 +38,17 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             resolved.source,
         )
     ]
+
+
+def _cancels_when_expanded(expr: sp.Basic) -> bool:
+    """`expr` is a small polynomial in y_pred whose expansion does not hold y_pred."""
+    size = 0
+    for node in sp.preorder_traversal(expr):
+        size += 1
+        if size > MAX_EXPANDED_NODES:
+            return False
+        if isinstance(node, sp.Pow) and not (node.exp.is_Integer and 0 < node.exp <= MAX_EXPANDED_POWER):
+            return False
+    if not (isinstance(expr, sp.Expr) and expr.is_polynomial(Y_PRED)):
+        return False
+    return Y_PRED not in sp.expand(expr, power_base=False, power_exp=False, log=False).free_symbols
