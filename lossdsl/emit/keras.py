@@ -641,11 +641,18 @@ class _CallBody:
             if name not in self.used_params:
                 continue
             local, attribute = self.param_locals[name], self.attributes[name]
-            line = f"{local} = keras.ops.cast(self.{attribute}, y_pred.dtype)"
+            # convert_to_tensor, not cast: a value past float32's range becomes inf, as in
+            # Keras's own losses (`Huber(delta=1e39)`), where TensorFlow refuses to cast it.
+            line = f"{local} = keras.ops.convert_to_tensor(self.{attribute}, dtype=y_pred.dtype)"
             if len(_BODY_INDENT) + len(line) <= LINE_LENGTH:
                 lines.append(line)
             else:
-                lines += [f"{local} = keras.ops.cast(", f"    self.{attribute},", "    y_pred.dtype,", ")"]
+                lines += [
+                    f"{local} = keras.ops.convert_to_tensor(",
+                    f"    self.{attribute},",
+                    "    dtype=y_pred.dtype,",
+                    ")",
+                ]
         return lines
 
 
