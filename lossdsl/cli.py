@@ -1,14 +1,23 @@
 """The `lossdsl` command line: `main(argv) -> exit code`.
 
 Exit codes: 0 success; 1 the program was rejected (diagnostics with carets
-on stderr) or a command failed; 2 a usage error or an unreadable input file.
-Nothing prints a Python traceback.
+on stderr) or a command failed (an output that cannot be written: its folder
+missing, say); 2 a usage error, an unreadable input file, or an output that
+would overwrite an input. Nothing prints a Python traceback, and a command
+that fails leaves no partial output behind.
+
+Every program is read as Python reads a text file: a leading byte-order mark
+dropped, `\r\n` and `\r` read as `\n`, whether it comes from a FILE, from
+standard input or from `-e`; so the three give the same diagnostics, at the
+columns an editor shows.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import lossdsl
@@ -30,6 +39,8 @@ EXAMPLES = {
     "demo": "lossdsl demo",
 }
 DEMO_SOURCE = "# Penalized absolute error (seed 000)\nabs(e)*0.5*(1+abs(e))\n"
+# `demo --epochs`: the demo compares the first epoch's loss with the last, so at least two.
+MIN_EPOCHS, MAX_EPOCHS = 2, 10_000
 
 
 class _UsageError(Exception):
@@ -110,8 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub("demo", "compile the seed formula, train a small model with it, show what happened", False)
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    p.add_argument(
+        "--epochs",
+        type=_epochs,
+        default=30,
+        help=f"training epochs, {MIN_EPOCHS} to {MAX_EPOCHS:,} (default 30)",
+    )
     return parser
+
+
+def _epochs(text: str) -> int:
+    """`demo --epochs`: a whole number from MIN_EPOCHS to MAX_EPOCHS (argparse reports the error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of epochs, not {text!r}") from None
+    if not MIN_EPOCHS <= value <= MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(
+            f"{value} is out of range: give {MIN_EPOCHS} to {MAX_EPOCHS:,} epochs"
+            " (the demo compares the first epoch's loss with the last)"
+        )
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except _Rejected as err:
         print(str(err), file=sys.stderr)
+        return 1
+    except _OutputError as err:
+        print(f"lossdsl {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -166,19 +199,19 @@ def read_program(args) -> tuple[str, str]:
     if getattr(args, "program", None) is not None:
         if args.file is not None:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        return args.program, "<-e>"
+        return as_read(args.program), "<-e>"
     if args.file is None:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     return read_file(args.file)
 
 
 def read_file(name: str) -> tuple[str, str]:
-    """(text, label) of a file, or of standard input for -."""
+    """(text, label) of a file, or of standard input for -; both read as `as_read` says."""
     if name == "-":
-        return sys.stdin.read(), "<stdin>"
+        return as_read(sys.stdin.read()), "<stdin>"
     path = Path(name)
     try:
-        return path.read_text(encoding="utf-8-sig"), name
+        return as_read(path.read_text(encoding="utf-8-sig")), name
     except FileNotFoundError:
         raise _UsageError(f"no such file: {name}") from None
     except IsADirectoryError:
@@ -187,6 +220,81 @@ def read_file(name: str) -> tuple[str, str]:
         raise _UsageError(f"{name} is not UTF-8 text") from None
     except OSError as err:
         raise _UsageError(f"cannot read {name}: {err.strerror}") from None
+
+
+def as_read(text: str) -> str:
+    """A program as a text file reads: without a leading BOM, with `\r\n` and `\r` as `\n`.
+
+    (`open()`'s universal newlines and the utf-8-sig codec do this for a FILE;
+    standard input and `-e` get the same, so that the caret block of a
+    diagnostic shows the right line. The parser itself accepts either form.)
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def check_output(output: str | os.PathLike, inputs: list[str], *, others: tuple = ()) -> Path:
+    """The path to write, once it is known to be writable without harm.
+
+    `_UsageError` (exit 2) if it is one of the input files (a FILE, not `-`),
+    counting links to it: writing would destroy the program. `_OutputError`
+    (exit 1) if its folder does not exist or is not a folder: lossdsl creates
+    no folders it was not asked for. `others` are further files the command
+    would write (the plots of `docs`), checked against the inputs alike.
+    """
+    path = Path(output)
+    for target, shown in ((path, os.fspath(output)), *((other, str(other)) for other in others)):
+        for name in inputs:
+            if name != "-" and _same_file(target, Path(name)):
+                raise _UsageError(f"refusing to write {shown}: it is the input file {name}; choose another -o")
+    folder = path.parent
+    if not folder.is_dir():
+        what = f"{folder} is not a folder" if folder.exists() else f"the folder {folder} does not exist"
+        raise _OutputError(f"cannot write {os.fspath(output)}: {what}")
+    if path.is_dir():
+        raise _OutputError(f"cannot write {os.fspath(output)}: it is a folder")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` are one file (through links too); False where either does not exist."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then move it there: no partial file, ever.
+
+    The file gets the mode `open()` would give it (an existing file's own, else 0o666 less the umask).
+    """
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(temporary, _mode_for(path))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+class _OutputError(Exception):
+    """An output that cannot be written (its folder is missing, say): exit 1."""
 
 
 def _print_diagnostics(diagnostics, source: str, label: str) -> None:
@@ -209,10 +317,14 @@ def cmd_check(args) -> int:
 
 def cmd_compile(args) -> int:
     source, _ = read_program(args)
+    output = check_output(args.output, [args.file] if args.file else []) if args.output else None
     spec = lossdsl.compile(source, name=args.name, strict=args.strict)
     code = spec.python_source(xla=args.xla)
-    if args.output:
-        Path(args.output).write_text(code, encoding="utf-8")
+    if output is not None:
+        try:
+            write_text_atomically(output, code)
+        except OSError as err:
+            raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
         print(f"wrote {args.output} (class {spec.name})")
     else:
         sys.stdout.write(code)
@@ -248,35 +360,42 @@ class _Rejected(Exception):
 def cmd_plot(args) -> int:
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
         raise _UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
-    sources = [read_file(f) for f in args.files] + [(p, "<-e>") for p in args.programs]
+    sources = [read_file(f) for f in args.files] + [(as_read(p), "<-e>") for p in args.programs]
     if not sources:
         raise _UsageError("give at least one FILE or -e PROGRAM")
+    output = check_output(args.output, args.files)
     specs = _compile_all(sources)
     from lossdsl.plot import plot_losses
 
     try:
-        plot_losses(specs, args.output, labels=[label for _, label in sources], kind=args.kind)
+        plot_losses(specs, output, labels=[label for _, label in sources], kind=args.kind)
     except LossError:
         raise
     except ValueError as err:
         print(f"lossdsl plot: {err}", file=sys.stderr)
         return 1
+    except OSError as err:
+        raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
     print(f"wrote {args.output}")
     return 0
 
 
 def cmd_docs(args) -> int:
     sources = [read_file(f) for f in args.files]
-    _compile_all(sources)
-    from lossdsl.docs import write_docs
+    from lossdsl.docs import image_paths, write_docs
 
+    images = image_paths([label for _, label in sources], args.output, args.images)
+    output = check_output(args.output, args.files, others=tuple(images))
+    _compile_all(sources)
     try:
-        written = write_docs(sources, args.output, image_format=args.images)
+        written = write_docs(sources, output, image_format=args.images)
     except LossError:
         raise
     except ValueError as err:
         print(f"lossdsl docs: {err}", file=sys.stderr)
         return 1
+    except OSError as err:
+        raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
     print(f"wrote {args.output} and {len(written) - 1} image(s)")
     return 0
 

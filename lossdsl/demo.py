@@ -21,7 +21,12 @@ def _section(title: str, out) -> None:
 
 
 def run_demo(epochs: int = 30, out=None) -> int:
-    """Run the demo, printing to `out` (standard output by default); returns an exit code."""
+    """Run the demo, printing to `out` (standard output by default); returns an exit code.
+
+    Raises ValueError for fewer than 2 epochs (the demo compares the first epoch's loss with the last).
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 2:
+        raise ValueError(f"the demo needs a whole number of epochs, at least 2, not {epochs!r}")
     out = out or sys.stdout
     spec = lossdsl.compile(SEED_SOURCE, name="PenalizedAbsoluteError")
 

@@ -22,7 +22,9 @@ other names are not removed.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import lossdsl
@@ -129,7 +131,8 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
         image_format: "svg" (default) or "png".
 
     Returns:
-        The files written: the page first, then the plots in page order.
+        The files written: the page first, then the plots in page order. Each is
+        written whole; when a step fails, the plots this call created are removed.
 
     Raises:
         LossError: a program does not compile.
@@ -158,11 +161,43 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
     output = Path(output)
     image_dir = output.parent / f"{output.stem}_files"
     images, written = {}, []
-    for name, spec, _ in entries:
-        path = image_dir / f"{name}.{image_format}"
-        plot_losses([spec], path, labels=[name])
-        images[name] = f"{image_dir.name}/{path.name}"
-        written.append(path)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_page(entries, title, images), encoding="utf-8")
-    return [output, *written]
+    new_dir = not image_dir.exists()
+    try:
+        for name, spec, _ in entries:
+            path = image_dir / f"{name}.{image_format}"
+            existed = path.exists()
+            plot_losses([spec], path, labels=[name])
+            images[name] = f"{image_dir.name}/{path.name}"
+            if not existed:
+                written.append(path)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _write_text(output, render_page(entries, title, images))
+    except BaseException:  # no half-written documentation: the plots this call created go too
+        for path in written:
+            path.unlink(missing_ok=True)
+        if new_dir and image_dir.is_dir() and not any(image_dir.iterdir()):
+            image_dir.rmdir()
+        raise
+    return [output, *(image_dir / Path(images[name]).name for name, _, _ in entries)]
+
+
+def image_paths(labels, output, image_format: str = "svg") -> list[Path]:
+    """The plots `write_docs` writes for sources with these labels (the page is `output`)."""
+    output = Path(output)
+    image_dir = output.parent / f"{output.stem}_files"
+    return [image_dir / f"{loss_name(label)}.{image_format}" for label in labels]
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then move it there: never a partial page."""
+    from lossdsl.plot import _mode_for
+
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, _mode_for(path))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -8,10 +8,17 @@ become `LossSyntaxError`s that name the expected tokens in words.
 Limits enforced here: 10,000 characters of text and a nesting depth of 200
 (brackets, calls and nested operations alike); beyond them a `LossLimitError`.
 The tree is transformed without recursion, so no input can exhaust the stack.
+
+Every entry point (the API, the command line's `-e`, standard input and
+files) comes through `parse`, so the text's normalization lives here
+(`lexer_text`): a leading byte-order mark is ignored, and `\r\n`, `\r` and
+`\n` are line breaks alike (Python's universal newlines). It keeps the
+text's length, so every offset, line and column is one of the text as given.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from importlib import resources
@@ -120,38 +127,61 @@ def parser() -> Lark:
     return _parser
 
 
+BOM = "\ufeff"
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def lexer_text(text: str) -> str:
+    """`text` as the lexer reads it: a leading BOM as a space, every `\r` not before `\n` as `\n`.
+
+    The result has the length of `text`, character for character, so the
+    offsets, lines and columns found in it are those of `text` as given (a
+    BOM at the start is column 1 of line 1: it is a character of the str).
+    """
+    if text.startswith(BOM):
+        text = " " + text[1:]
+    if "\r" in text:
+        text = _LONE_CR.sub("\n", text)
+    return text
+
+
 def parse(text: str) -> nodes.Program:
     """Parse a program into nodes; raises `LossSyntaxError` or `LossLimitError`."""
     if not isinstance(text, str):
         raise TypeError(f"a lossdsl program is text (str), not {type(text).__name__}")
+    given, text = text, lexer_text(text)
     if len(text) > MAX_CHARS:
         span = Span.at_offset(text, MAX_CHARS)
         raise LossLimitError(
             f"the program is {len(text):,} characters long; the limit is {MAX_CHARS:,}",
             span=span,
-            source=text,
+            source=given,
         )
     try:
         tree = parser().parse(text)
         program = _ToNodes(text).transform(tree)
     except UnexpectedInput as err:
-        raise _syntax_error(text, err) from None
+        raise _syntax_error(text, err).with_source(given) from None
     except VisitError as err:
         inner = err.orig_exc
         if isinstance(inner, LossError):
-            raise inner.with_source(text) from None
-        raise LossSyntaxError(f"cannot read the program: {inner}", source=text) from None
+            raise inner.with_source(given) from None
+        raise LossSyntaxError(f"cannot read the program: {inner}", source=given) from None
     except LossError as err:
-        raise err.with_source(text) from None
+        raise err.with_source(given) from None
     except LarkError as err:  # any other parser failure is still a syntax error
-        raise LossSyntaxError(f"cannot read the program: {err}", source=text) from None
+        raise LossSyntaxError(f"cannot read the program: {err}", source=given) from None
     return program
 
 
 def description(text: str) -> str:
-    """The leading comment lines of a program, without their `#` markers."""
+    """The leading comment lines of a program, without their `#` markers.
+
+    Lines break where the parser breaks them (`lexer_text`: `\n`, `\r\n`, `\r`;
+    not at the other breaks of `str.splitlines`, \x0b or U+2028), and a leading BOM is ignored.
+    """
     lines = []
-    for raw in text.split("\n"):  # the grammar's only line break; splitlines() also breaks at \x0b, U+2028
+    for raw in lexer_text(text).split("\n"):
         stripped = raw.strip()
         if not stripped and not lines:
             continue

@@ -36,6 +36,7 @@ losses of different kinds share a figure only with `kind=` given.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -360,7 +361,8 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
             (they must agree).
 
     Returns:
-        The path written.
+        The path written (whole: through a temporary file beside it; missing
+        folders are created, which `lossdsl plot` refuses before it gets here).
 
     Raises:
         ValueError: an unknown format or kind, no losses, labels that do not
@@ -433,8 +435,31 @@ def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> 
         legend = fig.legend(handles=handles, loc="outside lower center", ncols=1, frameon=False, fontsize=sizes[0])
         for text, size in zip(legend.get_texts(), sizes, strict=True):
             text.set_fontsize(size)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if output.suffix.lower() == ".svg":
-            fig.savefig(output, format="svg", metadata={"Date": None})
-        else:
-            fig.savefig(output, format="png", dpi=100, metadata={"Software": None})
+        output.parent.mkdir(parents=True, exist_ok=True)  # `lossdsl plot` checks the folder exists first
+        _save(fig, output)
+
+
+def _save(fig, output: Path) -> None:
+    """Save the figure to a temporary file beside `output`, then move it there: never a partial image."""
+    fd, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if output.suffix.lower() == ".svg":
+                fig.savefig(handle, format="svg", metadata={"Date": None})
+            else:
+                fig.savefig(handle, format="png", dpi=100, metadata={"Software": None})
+        os.chmod(temporary, _mode_for(output))
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """The mode `open()` would give `path`: an existing file's own, else 0o666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -8,6 +8,7 @@ shows it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -39,16 +40,19 @@ class Span:
 
 
 def source_lines(text: str) -> list[str]:
-    """The lines of `text` as the parser counts them: split at "\n" only, without a trailing "\r".
+    """The lines of `text` as the parser counts them: split at "\r\n", "\r" and "\n" only.
 
     (`str.splitlines` also splits at form feeds, U+2028 and others, which
     the grammar treats as white space or rejects; the caret would land on
     the wrong line.)
     """
-    lines = text.split("\n")
+    lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def source_line(text: str, line: int) -> str:

@@ -219,6 +219,8 @@ USAGE = [
     ("docs", "-o", "x.md"),
     ("docs", "huber.loss", "--images", "gif", "-o", "x.md"),
     ("demo", "--epochs", "three"),
+    ("demo", "--epochs", "0"),
+    ("demo", "--epochs=-1"),
 ]
 
 
@@ -237,6 +239,108 @@ def test_a_missing_file_is_exit_2_and_named(cli, command):
     code, out, err = cli(command, "nowhere.loss", *extra)
     assert code == 2 and out == ""
     assert err == f"lossdsl {command}: no such file: nowhere.loss\n"
+
+
+# ---------------------------------------------------------------- outputs: never over an input, never a new folder
+
+
+@pytest.mark.parametrize(
+    "argv, target",
+    [
+        (("compile", "huber.loss", "-o", "huber.loss"), "huber.loss"),
+        (("compile", "huber.loss", "-o", "./sub/../huber.loss"), "./sub/../huber.loss"),
+        (("compile", "huber.loss", "-o", "link.loss"), "link.loss"),
+        (("compile", "link.loss", "-o", "huber.loss"), "huber.loss"),
+        (("compile", "huber.loss", "-o", "hard.loss"), "hard.loss"),
+        (("plot", "curve.png", "-o", "curve.png"), "curve.png"),
+        (("plot", "mse.loss", "-e", "abs(e)", "-o", "link.svg"), "link.svg"),
+        (("docs", "mse.loss", "huber.loss", "-o", "huber.loss"), "huber.loss"),
+        (("docs", "page_files/huber.svg", "-o", "page.md"), "page_files/huber.svg"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,
+)
+def test_an_output_that_is_an_input_is_refused(cli, tmp_path, argv, target):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.loss").symlink_to("huber.loss")
+    os.link(tmp_path / "huber.loss", tmp_path / "hard.loss")
+    (tmp_path / "curve.png").write_text(MSE, encoding="utf-8")  # a program with an odd name
+    (tmp_path / "link.svg").symlink_to("mse.loss")
+    (tmp_path / "page_files").mkdir()
+    (tmp_path / "page_files" / "huber.svg").write_text(HUBER, encoding="utf-8")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    code, out, err = cli(*argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"lossdsl {argv[0]}: refusing to write {target}: it is the input file ")
+    assert err.endswith("; choose another -o\n")
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # the input untouched, nothing else written
+
+
+@pytest.mark.parametrize("command", ["compile", "plot", "docs"])
+@pytest.mark.parametrize("folder", ["missing", "missing/deeper", "huber.loss"])
+def test_an_output_in_a_missing_folder_is_exit_1_and_creates_nothing(cli, tmp_path, command, folder):
+    name = {"compile": "x.py", "plot": "x.png", "docs": "x.md"}[command]
+    before = sorted(tmp_path.rglob("*"))
+    code, out, err = cli(command, "huber.loss", "-o", f"{folder}/{name}")
+    assert (code, out) == (1, "")
+    why = f"{folder} is not a folder" if folder == "huber.loss" else f"the folder {folder} does not exist"
+    assert err == f"lossdsl {command}: cannot write {folder}/{name}: {why}\n"
+    assert sorted(tmp_path.rglob("*")) == before  # no folder made, no partial file
+
+
+def test_an_output_that_is_a_folder_is_exit_1(cli, tmp_path):
+    (tmp_path / "out").mkdir()
+    code, out, err = cli("compile", "huber.loss", "-o", "out")
+    assert (code, out, err) == (1, "", "lossdsl compile: cannot write out: it is a folder\n")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_compile_replaces_an_output_whole_and_leaves_no_temporary_file(cli, tmp_path):
+    (tmp_path / "out.py").write_text("old\n" * 10_000, encoding="utf-8")
+    os.chmod(tmp_path / "out.py", 0o640)
+    code, out, _ = cli("compile", "huber.loss", "-o", "out.py")
+    assert (code, out) == (0, "wrote out.py (class FormulaLoss)\n")
+    text = (tmp_path / "out.py").read_text(encoding="utf-8")
+    assert "old" not in text and "class FormulaLoss(keras.losses.Loss):" in text
+    assert (tmp_path / "out.py").stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.loss", "huber.loss", "mse.loss", "out.py"]
+
+
+# ---------------------------------------------------------------- one program, however it arrives
+
+
+@pytest.mark.parametrize(
+    "program, head, caret",
+    [
+        ("x = 1\r\n  abs(e", "2:8: error: unexpected end of the program", "      abs(e\n           ^"),
+        ("x = 1\r  abs(e", "2:8: error: unexpected end of the program", "      abs(e\n           ^"),
+        ("x = 1\r\ny = 2\rabs(e) +* x", "3:9: error: unexpected `*`", "    abs(e) +* x\n            ^"),
+        ("\ufeffabs(e", "1:6: error: unexpected end of the program", "    abs(e\n         ^"),
+        ("\ufeffx = 1\r\nlgo(x)", "2:1: error: unknown function `lgo`", "    lgo(x)\n    ^~~"),
+    ],
+    ids=["crlf", "cr", "mixed", "bom", "bom-crlf"],
+)
+def test_file_stdin_and_e_read_a_program_alike(cli, tmp_path, program, head, caret):
+    """A BOM and \\r line breaks: the same diagnostics, at the columns an editor shows, from all three."""
+    (tmp_path / "p.loss").write_bytes(program.encode("utf-8"))
+    results = {
+        "p.loss": cli("check", "p.loss"),
+        "<stdin>": cli("check", "-", stdin=program),
+        "<-e>": cli("check", "-e", program),
+    }
+    for label, (code, out, err) in results.items():
+        assert (code, out) == (1, ""), label
+        assert f"{label}:{head}" in err and caret in err, err
+    errs = {label: err.replace(label, "LABEL") for label, (_, _, err) in results.items()}
+    assert len(set(errs.values())) == 1, errs
+
+
+def test_a_program_with_a_bom_and_cr_line_breaks_compiles_alike(cli, tmp_path):
+    program = "\ufeff# Absolute error.\ra = e\r\nabs(a)\r"
+    (tmp_path / "p.loss").write_bytes(program.encode("utf-8"))
+    outputs = [cli("compile", "p.loss"), cli("compile", "-", stdin=program), cli("compile", "-e", program)]
+    assert outputs[0][0] == 0 and "Absolute error." in outputs[0][1]
+    assert outputs[1:] == [outputs[0]] * 2
 
 
 # ---------------------------------------------------------------- plot, docs, demo (these import TensorFlow)
@@ -267,6 +371,7 @@ def test_plot_rejected_program_and_mixed_kinds_exit_1(cli, tmp_path):
 
 
 def test_docs(cli, tmp_path):
+    (tmp_path / "site").mkdir()
     code, out, err = cli("docs", "mse.loss", "huber.loss", "-o", "site/losses.md")
     assert (code, out) == (0, "wrote site/losses.md and 2 image(s)\n"), err
     page = (tmp_path / "site" / "losses.md").read_text(encoding="utf-8")
@@ -281,6 +386,27 @@ def test_docs_rejected_program_exit_1(cli, tmp_path):
     assert code == 1 and out == ""
     assert "bad.loss:3:1: error: unknown function `lgo`" in err
     assert not (tmp_path / "x.md").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1", "1.5", "10001", "99999999999999999999", ""])
+def test_demo_epochs_out_of_range_is_a_usage_error(capsys, value):
+    from lossdsl.cli import main
+
+    code = main(["demo", f"--epochs={value}"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: lossdsl demo ")
+    assert "lossdsl demo: error: argument --epochs: " in err
+    assert "give 2 to 10,000 epochs" in err or f"expected a whole number of epochs, not {value!r}" in err
+    assert "KeyError" not in err and "failed" not in err
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1, 2.5, True, "3"])
+def test_run_demo_refuses_a_bad_number_of_epochs(epochs):
+    from lossdsl.demo import run_demo
+
+    with pytest.raises(ValueError, match=r"the demo needs a whole number of epochs, at least 2, not "):
+        run_demo(epochs=epochs)
 
 
 def test_demo(cli):

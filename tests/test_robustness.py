@@ -534,6 +534,10 @@ EXPECTED = {
     "sql-or": lossdsl.LossSyntaxError,
     "sympy-names": lossdsl.LossSyntaxError,
     "sympy-function-name": lossdsl.LossNameError,
+    "bom": None,
+    "carriage-return-only": None,
+    "rtl-mark": lossdsl.LossSyntaxError,
+    "line-separator": lossdsl.LossSyntaxError,
 }
 
 
@@ -550,3 +554,71 @@ def test_line_breaks_other_than_newline_keep_the_caret_on_the_right_line():
     err = outcome(ADVERSARIAL["form-feed-line"])
     assert (err.line, err.column) == (2, 10)
     assert "    y_pred + )\n             ^" in str(err)
+
+
+# ---------------------------------------------------------------- a BOM and \r line breaks, through the API
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_every_line_break_is_a_newline(newline):
+    source = newline.join(["# Absolute error,", "# halved.", "a = e", "abs(a) / 2", ""])
+    spec = lossdsl.compile(source)
+    assert spec.source == source  # the text as given
+    assert spec.description == "Absolute error,\nhalved."
+    assert spec.expr == lossdsl.compile("a = e\nabs(a) / 2").expr
+    assert lossdsl.check(source) == lossdsl.check(source.replace(newline, "\n"))
+
+
+def test_a_comment_ends_at_a_lone_carriage_return():
+    # Python reads `# note\rx` as a comment, then `x` on the next line.
+    assert lossdsl.compile("# note\rabs(e)").expr == lossdsl.compile("abs(e)").expr
+
+
+@pytest.mark.parametrize(
+    "source, line, column, token",
+    [
+        ("x = 1\r\n  abs(e) +* x", 2, 11, "*"),
+        ("x = 1\r  abs(e) +* x", 2, 11, "*"),
+        ("x = 1\r\r\ny = 2\rlgo(x)", 4, 1, "lgo"),
+        ("x = 1\r\n\ry = 2\n\rabs(e) +* y", 5, 9, "*"),
+    ],
+    ids=["crlf", "cr", "cr-crlf", "mixed"],
+)
+def test_an_error_after_other_line_breaks_has_the_right_line_and_column(source, line, column, token):
+    err = outcome(source)
+    assert isinstance(err, lossdsl.LossError)
+    assert (err.line, err.column) == (line, column)
+    assert err.source == source
+    assert source[err.span.start : err.span.start + len(token)] == token  # offsets index the text as given
+    assert [(d.line, d.column) for d in lossdsl.check(source) if d.level == "error"] == [(line, column)]
+    # the caret block shows the line that line:column names, under the column
+    shown = str(err).split("\n")
+    assert shown[1] == "    " + _line_of(source, line)
+    assert shown[2].index("^") == len("    ") + column - 1
+
+
+def _line_of(source: str, line: int) -> str:
+    return source.replace("\r\n", "\n").replace("\r", "\n").split("\n")[line - 1]
+
+
+def test_a_leading_bom_is_ignored_and_counts_as_the_column_it_takes():
+    source = "\ufeff# Absolute error.\nabs(e)"
+    spec = lossdsl.compile(source)
+    assert spec.source == source and spec.description == "Absolute error."
+    assert spec.expr == lossdsl.compile("abs(e)").expr
+    assert [(d.code, d.line, d.column) for d in lossdsl.check("\ufeffabs(e)")] == [("kink", 1, 2)]
+    # The BOM is a character of the str given: column 1 of line 1, shown as `?` in the caret line,
+    # so the caret is under the character the column names. Later lines are not shifted.
+    err = outcome("\ufeffabs(e")
+    assert (err.line, err.column) == (1, 7)
+    assert "    ?abs(e\n          ^" in str(err)
+    err = outcome("\ufeffx = 1\nabs(e")
+    assert (err.line, err.column) == (2, 6)
+
+
+@pytest.mark.parametrize("source", ["abs(e)\ufeff", "x = 1\n\ufeffabs(e)", "\ufeff\ufeffabs(e)"])
+def test_a_bom_anywhere_but_first_is_still_an_error(source):
+    err = outcome(source)
+    assert isinstance(err, lossdsl.LossSyntaxError)
+    assert err.message == "unexpected character U+FEFF ZERO WIDTH NO-BREAK SPACE"
+    assert source[err.span.start] == "\ufeff"
