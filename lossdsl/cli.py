@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import lossdsl
 from lossdsl.errors import LossError
+from lossdsl.outputs import write_text
 
 # The choices of `plot --kind` and `docs --images` (lossdsl.plot.KINDS and
 # lossdsl.docs.IMAGE_FORMATS: those modules import matplotlib, so they load only when used).
@@ -268,31 +268,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then move it there: no partial file, ever.
-
-    The file gets the mode `open()` would give it (an existing file's own, else 0o666 less the umask).
-    """
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _mode_for(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 class _OutputError(Exception):
     """An output that cannot be written (its folder is missing, say): exit 1."""
 
@@ -322,7 +297,7 @@ def cmd_compile(args) -> int:
     code = spec.python_source(xla=args.xla)
     if output is not None:
         try:
-            write_text_atomically(output, code)
+            write_text(output, code)
         except OSError as err:
             raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
         print(f"wrote {args.output} (class {spec.name})")

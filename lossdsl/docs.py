@@ -22,15 +22,14 @@ other names are not removed.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import lossdsl
 from lossdsl import library
 from lossdsl.emit.latex import NamePolicy
 from lossdsl.library.counterparts import COUNTERPARTS, NO_COUNTERPART
+from lossdsl.outputs import write_text
 
 __all__ = ["IMAGE_FORMATS", "loss_name", "render_page", "write_docs"]
 
@@ -171,7 +170,7 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
             if not existed:
                 written.append(path)
         output.parent.mkdir(parents=True, exist_ok=True)
-        _write_text(output, render_page(entries, title, images))
+        write_text(output, render_page(entries, title, images))
     except BaseException:  # no half-written documentation: the plots this call created go too
         for path in written:
             path.unlink(missing_ok=True)
@@ -186,18 +185,3 @@ def image_paths(labels, output, image_format: str = "svg") -> list[Path]:
     output = Path(output)
     image_dir = output.parent / f"{output.stem}_files"
     return [image_dir / f"{loss_name(label)}.{image_format}" for label in labels]
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then move it there: never a partial page."""
-    from lossdsl.plot import _mode_for
-
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

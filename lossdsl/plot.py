@@ -36,7 +36,6 @@ losses of different kinds share a figure only with `kind=` given.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +44,7 @@ import sympy as sp
 
 from lossdsl import nodes
 from lossdsl.functions import kind_of
+from lossdsl.outputs import write_atomically
 from lossdsl.semantics import SAMPLE
 
 __all__ = ["FORMATS", "KINDS", "Curve", "evaluate", "infer_kind", "legend_text", "plot_losses", "robust_limits"]
@@ -440,26 +440,12 @@ def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> 
 
 
 def _save(fig, output: Path) -> None:
-    """Save the figure to a temporary file beside `output`, then move it there: never a partial image."""
-    fd, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if output.suffix.lower() == ".svg":
-                fig.savefig(handle, format="svg", metadata={"Date": None})
-            else:
-                fig.savefig(handle, format="png", dpi=100, metadata={"Software": None})
-        os.chmod(temporary, _mode_for(output))
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Save the figure whole or not at all: never a partial image."""
 
+    def write(handle) -> None:
+        if output.suffix.lower() == ".svg":
+            fig.savefig(handle, format="svg", metadata={"Date": None})
+        else:
+            fig.savefig(handle, format="png", dpi=100, metadata={"Software": None})
 
-def _mode_for(path: Path) -> int:
-    """The mode `open()` would give `path`: an existing file's own, else 0o666 less the umask."""
-    try:
-        return path.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    write_atomically(output, write, binary=True)

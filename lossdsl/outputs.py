@@ -1,0 +1,42 @@
+"""Output files written whole or not at all (the command line's `-o`, `lossdsl docs`, plots).
+
+Each is written to a temporary file beside its target, then moved onto it, so a
+failure part way leaves the old file or none, never a partial one; the file
+gets the mode `open()` would give it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
+    """Call `write(handle)` on a temporary file beside `path`, then move the file onto `path`."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+        os.chmod(temporary, _mode_for(path))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """`text` into `path`, UTF-8, whole or not at all."""
+    write_atomically(path, lambda handle: handle.write(text))
+
+
+def _mode_for(path: Path) -> int:
+    """The mode `open()` would give `path`: an existing file's own, else 0o666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
