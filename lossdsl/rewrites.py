@@ -66,17 +66,6 @@ def stable_form(symbolic: SymbolicLoss, xla: bool = False) -> tuple[list[Binding
     return bindings + rewriter.take_introduced(), result
 
 
-def rewrite(expr: sp.Basic, definitions: dict[sp.Symbol, sp.Basic] | None = None) -> sp.Basic:
-    """`expr` with the stable rewrites applied; `definitions` maps binding symbols to their values.
-
-    (The bindings a rewrite introduces, `Rewriter.shared`, are substituted back.)
-    """
-    rewriter = Rewriter(dict(definitions or {}))
-    rewritten = rewriter.rewrite(expr)
-    introduced = {symbol: value for _, symbol, value in rewriter.take_introduced()}
-    return sf.inlined(rewritten, introduced)
-
-
 class Rewriter:
     """Applies the rewrite rules bottom-up, looking through binding symbols."""
 
