@@ -16,6 +16,7 @@ construct is put into a real generated module (a lambda, an `eval` call, an
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 from codeaudit import KERAS_OPS, NODE_KINDS, audit
@@ -90,6 +91,40 @@ def test_the_other_spellings_pass_the_audit(generated):
             if findings:
                 failures[(spec.source[:120], str(spelling))] = findings[:3]
     assert not failures, failures
+
+
+ALIAS_PROGRAMS = [
+    # `1 / min(...)` shared by both passes: its denominator is already a local.
+    "log(maximum(y_pred, y_true) / minimum(y_pred, y_true))^2",
+    "a = y_pred + 1\nb = y_true + 1\nwhere(a >= b, log(a / b), log(b / a))^2",
+    # A list too long for one line, the whole value of a local.
+    "[0.0, 0.5, 0.5, 0.0, 250.0, 1717.95, 3.25, 4.5, 1.125, 7.0625, 10.5, 11.75] * abs(e)",
+]
+
+
+def _aliases(spec, source: str) -> list[str]:
+    """Assignments `t1 = t0` of one local to another that the user did not write (`a = b` is kept)."""
+    bound = {name.rstrip("_") for name in re.findall(r"(?:^|;)\s*([A-Za-z_]\w*)\s*=(?!=)", spec.source, re.M)}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        local = isinstance(node, ast.Assign) and all(isinstance(target, ast.Name) for target in node.targets)
+        if local and isinstance(node.value, ast.Name) and node.targets[0].id.rstrip("_") not in bound:
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_no_local_is_a_second_name_for_another(generated):
+    pairs = list(generated)
+    for program in ALIAS_PROGRAMS:
+        spec = lossdsl.compile(program)
+        pairs += [(spec, spec.python_source()), (spec, spec.python_source(xla=True))]
+    aliases = {spec.source: found for spec, source in pairs if (found := _aliases(spec, source))}
+    assert not aliases, aliases
+    # The shared denominator is divided by at each use; a list too long for a line opens its local.
+    body = lossdsl.compile(ALIAS_PROGRAMS[0]).python_source()
+    assert "t0 = keras.ops.minimum(y_pred, y_true)" in body and "keras.ops.log(t1 / t0)" in body
+    body = lossdsl.compile(ALIAS_PROGRAMS[2]).python_source()
+    assert "t0 = keras.ops.convert_to_tensor(\n" in body and "upstream * t0" in body
 
 
 def test_the_whitelist_is_what_the_emitter_writes(generated):

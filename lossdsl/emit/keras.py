@@ -571,9 +571,27 @@ class _CallBody:
             code = self.statement(local.value, local.form, len(local.name) + len(" = "))
             if _is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
                 code = Code(f"keras.ops.cast({code.text}, y_pred.dtype)")
-            statements += self.pending + [f"{local.name} = {code.text}"]
+            if self._adopt(local.name, code):
+                statements += self.pending
+            else:
+                statements += self.pending + [f"{local.name} = {code.text}"]
             self.pending = []
         return statements
+
+    def _adopt(self, name: str, code: Code) -> bool:
+        """Where `code` is a temporary that the pending lines open (a list or call too long for
+        one line, one item per line), let `name` open them instead of `name = t1` after them."""
+        opening = f"{code.text} = "
+        if not _is_name(code.text) or not self.pending:
+            return False
+        starts = [i for i, line in enumerate(self.pending) if line.startswith(opening)]
+        if not starts:
+            return False
+        line = f"{name} = {self.pending[starts[-1]][len(opening) :]}"
+        if self.indent + len(line) > LINE_LENGTH:
+            return False
+        self.pending[starts[-1]] = line
+        return True
 
     def statement(self, expr: sp.Basic, form: str, overhead: int) -> Code:
         """`expr` printed to fit on one line after `overhead` characters."""
@@ -909,10 +927,16 @@ def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple
             scaled[symbol] = (numerator, denominator)
     if not scaled:
         return replacements, reduced
-    uses = {symbol: numerator / symbol for symbol, (numerator, _) in scaled.items()}
+    # A denominator that is already a name (`1 / t0`) is divided by at each use: a local for it
+    # would be a second name for the same value (`t1 = t0`).
+    uses = {
+        symbol: numerator / (denominator if denominator.is_Symbol else symbol)
+        for symbol, (numerator, denominator) in scaled.items()
+    }
     replacements = [
         (symbol, sf.substitute(scaled[symbol][1] if symbol in scaled else value, uses))
         for symbol, value in replacements
+        if not (symbol in scaled and scaled[symbol][1].is_Symbol)
     ]
     return replacements, [sf.substitute(value, uses) for value in reduced]
 
