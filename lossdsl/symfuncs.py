@@ -76,6 +76,36 @@ def _called_from_piecewise_fold(frame) -> bool:
     return frame.f_globals is _PIECEWISE_MODULE and code.co_qualname.split(".")[0] == "piecewise_fold"
 
 
+def folded_condition(cond: sp.Basic) -> sp.Basic:
+    """`cond` folded as SymPy's `ExprCondPair` folds a condition that holds a Piecewise, with
+    each tensor function that holds one left whole.
+
+    `where(where(c, y_pred, max(where(...))) <= 1, ...)`: SymPy folds the condition into
+    `Piecewise((y_pred <= 1, c), (max(...) <= 1, True))` and, while any of its values still holds
+    a Piecewise (`max(...) <= 1` does, under the axis, where `has` cannot hide it), folds it
+    again, until the recursion limit (a second, then a LossLimitError). Here each such tensor
+    function stands aside as a symbol while the condition folds; the result is SymPy's, which
+    folds no further.
+    """
+    if not isinstance(cond, sp.Basic) or not cond.has(sp.Piecewise):
+        return cond
+    hidden: dict[sp.Basic, sp.Dummy] = {}
+    stack = [cond]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, TensorFunction):
+            if sp.Basic.has(node, sp.Piecewise) and node not in hidden:
+                hidden[node] = sp.Dummy()
+            continue
+        stack.extend(node.args)
+    if not hidden:
+        return cond
+    folded = sp.piecewise_fold(cond.xreplace(hidden))
+    if isinstance(folded, sp.Piecewise):
+        folded = folded.rewrite(sp.ITE)
+    return folded.xreplace({stand_in: node for node, stand_in in hidden.items()})
+
+
 def _flat_piecewise(expr: sp.Basic) -> sp.Basic:
     """`expr` with every Piecewise value that is itself a Piecewise merged into its parent:
     `Piecewise((Piecewise((a, c), (b, True)), d), (f, True))` is `Piecewise((a, d & c), (b, d), (f, True))`."""
@@ -454,6 +484,7 @@ def where(cond: sp.Basic, a: sp.Expr, b: sp.Expr) -> sp.Expr:
 
 def _piecewise(pairs) -> sp.Expr:
     """A Piecewise of (value, condition) pairs, the last condition True (see the section comment)."""
+    pairs = [(value, folded_condition(cond)) for value, cond in pairs]
     if _deciding() and all(_small_conditions(cond) for _, cond in pairs):
         return _sympy_piecewise(pairs)
     kept = []
@@ -497,6 +528,8 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
             return relation(type(node), *args)
         if isinstance(node, sp.Piecewise):
             return _piecewise([pair.args for pair in args])
+        if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair):
+            return node.func(args[0], folded_condition(args[1]))
         return node.func(*args)
 
     return _bottom_up(expr, mapping, rebuild)
@@ -553,6 +586,11 @@ def _unevaluated(node: sp.Basic, args: list) -> sp.Basic | None:
         if any(pair.cond.has(sp.Piecewise) for pair in args):
             return None
         return sp.Piecewise(*args, evaluate=False)
+    if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair) and args[1].has(sp.Piecewise):
+        cond = folded_condition(args[1])
+        # Built alike either way once the condition is folded; SymPy's fold of what is left
+        # (a Piecewise under an axis) returns it as it is.
+        return None if cond is args[1] else node.func(args[0], cond)
     if isinstance(node, (*_EXPLICITLY_UNEVALUATED, sp.Max, sp.Min)):
         return node.func(*args, evaluate=False)
     if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair):

@@ -867,6 +867,44 @@ def test_where_under_a_reduction_in_a_condition_stays_there(keras, program, form
     np.testing.assert_allclose(got, formula(y_pred.astype("float64")), rtol=1e-6)
 
 
+def _inner(p):
+    return _where(p < 3, 0, p).max(-1, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    "program, formula",
+    [
+        (
+            "where(where(y_true < y_pred, y_pred, max(where(y_pred < 3, 0, y_pred))) <= 1, 2, e) * y_pred",
+            lambda t, p: (_where(_where(t < p, p, _inner(p)) <= 1, 2, t - p) * p).mean(-1),
+        ),
+        (
+            "s = where(y_pred > 1, e, max(where(y_pred < 3, 0.0, y_pred)))\n"
+            "where(where(y_true < y_pred, y_pred, s) <= 1, 0.5, e) * y_pred",
+            lambda t, p: (_where(_where(t < p, p, _where(p > 1, t - p, _inner(p))) <= 1, 0.5, t - p) * p).mean(-1),
+        ),
+        (
+            "where(where(y_true < y_pred, y_pred, sum(where(y_pred < 3, 0, y_pred)) * y_pred) <= 1, 2, e) * y_pred",
+            lambda t, p: (
+                _where(_where(t < p, p, _where(p < 3, 0, p).sum(-1, keepdims=True) * p) <= 1, 2, t - p) * p
+            ).mean(-1),
+        ),
+    ],
+)
+def test_a_where_holding_a_reduction_of_a_where_in_a_condition(keras, program, formula):
+    # SymPy folds the condition `where(c, a, max(where(...))) <= 1` into a Piecewise whose values
+    # still hold a Piecewise (under the axis, where it stays), and folded that again and again:
+    # a second to the recursion limit, then a LossLimitError for a program of one line.
+    y_true = np.array([[0.5, 3.0, -1.0], [2.0, -2.0, 4.0], [0.0, 0.5, 1.0]], dtype="float32")
+    y_pred = np.array([[1.5, -1.0, 3.5], [-0.5, 4.0, 0.25], [0.5, 2.5, -0.25]], dtype="float32")
+    spec = lossdsl.compile(program)
+    got = keras.ops.convert_to_numpy(spec.keras_loss(reduction=None).call(y_true, y_pred))
+    np.testing.assert_allclose(got, formula(y_true.astype("float64"), y_pred.astype("float64")), rtol=1e-6)
+    autodiff = lossdsl.runtime.loss_class(spec, fast=False)(reduction=None)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(autodiff.call(y_true, y_pred)), got, rtol=1e-6)
+    assert ("\\max" in spec.latex()) != ("\\sum_{c}" in spec.latex()) and spec.gradient().has(sp.Piecewise)
+
+
 @pytest.mark.parametrize("value", ["abc", "1.5", None, [1.0], 1 + 2j, 10**400])
 def test_a_parameter_that_is_not_a_number_is_refused_at_once(keras, value):
     # It used to be stored as given (in get_config too) and fail at the first call, in the backend.
