@@ -11,9 +11,36 @@ import functools
 
 import sympy as sp
 
-from lossdsl.errors import Diagnostic
+from lossdsl.errors import Diagnostic, LossError, LossInternalError, LossLimitError
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
+
+
+def _contained(what: str):
+    """A method that raises LossErrors only, as INTERFACE.md asks of every input: anything else
+    from SymPy or the emitters, a gap in lossdsl, becomes a LossInternalError naming it."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def contained(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except LossError:
+                raise
+            except RecursionError:
+                raise LossLimitError(
+                    f"the program is too intricate to {what} (SymPy ran past its recursion limit)", source=self.source
+                ) from None
+            except Exception as err:  # noqa: BLE001 - the contract: nothing but a LossError escapes
+                raise LossInternalError(
+                    f"lossdsl could not {what} this program ({type(err).__name__}: {err});"
+                    " this is a gap in lossdsl, not necessarily a mistake in the program",
+                    source=self.source,
+                ) from None
+
+        return contained
+
+    return wrap
 
 
 class CompiledLoss:
@@ -57,6 +84,7 @@ class CompiledLoss:
         return self.symbolic.per_sample
 
     @functools.cached_property
+    @_contained("write as a SymPy expression")
     def expr(self) -> sp.Expr:
         """The loss as written in SymPy: bindings inlined, symbols `y_true`, `y_pred` and the params."""
         return self.symbolic.public(self.symbolic.plain())
@@ -66,9 +94,11 @@ class CompiledLoss:
         return self._gradient
 
     @functools.cached_property
+    @_contained("differentiate")
     def _gradient(self) -> sp.Expr:
         return self.symbolic.public(self.symbolic.gradient())
 
+    @_contained("write as LaTeX")
     def latex(self, gradient: bool = False, *, display: bool | None = None, inline: bool | None = None) -> str:
         """LaTeX of the loss as written (or of its gradient).
 
@@ -86,6 +116,7 @@ class CompiledLoss:
             self._latex[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
         return self._latex[key]
 
+    @_contained("write as Keras code")
     def python_source(self, fast: bool = True, *, xla: bool = False) -> str:
         """A standalone module (imports only keras) defining the loss class `name`.
 

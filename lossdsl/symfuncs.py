@@ -736,6 +736,7 @@ def _swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:
             return table[type(node)](*args, evaluate=False)
         if all(new is old for new, old in zip(args, node.args, strict=True)):
             return node
-        return _unevaluated(node, args) or node.func(*args)
+        rebuilt = _unevaluated(node, args)  # a relational has no truth value: no `or` here
+        return node.func(*args) if rebuilt is None else rebuilt
 
     return _bottom_up(expr, {}, rebuild, every=True)

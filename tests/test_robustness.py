@@ -622,3 +622,54 @@ def test_a_bom_anywhere_but_first_is_still_an_error(source):
     assert isinstance(err, lossdsl.LossSyntaxError)
     assert err.message == "unexpected character U+FEFF ZERO WIDTH NO-BREAK SPACE"
     assert source[err.span.start] == "\ufeff"
+
+
+@pytest.mark.parametrize(
+    "source, points",
+    [
+        # (y_true, y_pred, d/dy_pred) at each point
+        ("where(max(1, y_true, y_pred) > 2, 1, y_pred)", [(0, 0.5, 1), (0, 3, 0)]),
+        ("where(y_pred > min(1, y_true, y_pred), y_pred, 1)", [(0, 0.5, 1), (2, -1, 0)]),
+        ("where(eps == eps * y_pred, min(eps, y_true, 1) + y_pred, 0)", [(0.5, 1, 1), (0.5, 2, 0)]),
+    ],
+)
+def test_a_condition_on_a_max_of_three_differentiates(source, points):
+    # The gradient of a max or min of more than two arguments is built with stand-ins for SymPy's
+    # classes; rebuilding a comparison took its truth value (`rebuilt or ...`): a TypeError
+    # from gradient() and latex(gradient=True), after compile() had succeeded.
+    spec = lossdsl.compile(source)
+    gradient = spec.gradient()
+    symbols = {s.name: s for s in gradient.free_symbols}
+    for y_true, y_pred, expected in points:
+        values = {symbols["y_pred"]: y_pred, **({symbols["y_true"]: y_true} if "y_true" in symbols else {})}
+        assert float(gradient.subs(values)) == expected, (source, y_true, y_pred)
+    assert spec.latex(gradient=True).startswith(r"\frac{\partial L}{\partial \hat{y}} = \left[")
+
+
+@pytest.mark.parametrize(
+    "method, target",
+    [
+        (lambda spec: spec.latex(gradient=True), "lossdsl.emit.latex.emit_latex"),
+        (lambda spec: spec.python_source(), "lossdsl.emit.keras.emit_keras"),
+        (lambda spec: spec.gradient(), "lossdsl.symbolic.SymbolicLoss.gradient"),
+    ],
+)
+def test_a_gap_past_compile_is_a_loss_error(monkeypatch, method, target):
+    # INTERFACE.md: no input may raise anything but a LossError, from compile() or after it.
+    def broken(*args, **kwargs):
+        raise TypeError("cannot determine truth value of Relational")
+
+    monkeypatch.setattr(target, broken)
+    spec = lossdsl.compile("abs(e) + 0.25 * y_pred^2")
+    with pytest.raises(lossdsl.LossError) as caught:
+        method(spec)
+    assert type(caught.value).__name__ == "LossInternalError"
+    assert "TypeError: cannot determine truth value" in caught.value.message
+    assert "gap in lossdsl" in caught.value.message
+
+    def deep(*args, **kwargs):
+        raise RecursionError
+
+    monkeypatch.setattr(target, deep)
+    with pytest.raises(lossdsl.LossLimitError, match="too intricate"):
+        method(lossdsl.compile("abs(e) + 0.5 * y_pred^2"))
