@@ -194,6 +194,10 @@ LONG_PROGRAMS = [
     "\n".join(f"param t{i} = 1.0" for i in range(10))
     + f"\nparam {'a' * 30} = 2.0\nparam {'b' * 30} = 3.0"
     + f"\n{'a' * 30} * {'b' * 30} * sum(onehot(y_true) * log_softmax(y_pred))",
+    # a quotient whose numerator went to a temporary and whose denominator still did not fit
+    # (89 columns; found by fuzzing)
+    "sigma=where(((where(y_pred>=e,1.5,y_pred)))!=([1.000000e-03,3,.5]/(10)),(pi),(pow(e-3,y_pred)))\n"
+    "eps=1.0;min((y_pred**eps),e*(y_pred-0.1**3))/(max(log1p(y_true),eps,[0.5,0.1,0.001])/(sigma+y_pred))",
 ]
 
 

@@ -1160,10 +1160,11 @@ class KerasPrinter(Printer):
             return num
         den = self._product(denominator)
         text = f"{_wrap(num, _MUL)} / {_wrap(den, _MUL + 1)}"
-        if len(text) > self.body.inner:
-            if not _is_short(den.text) and len(den.text) > len(num.text):
+        while len(text) > self.body.inner and not (_is_short(num.text) and _is_short(den.text)):
+            # The longer side to a temporary, then the other if it still does not fit.
+            if not _is_short(den.text) and (len(den.text) > len(num.text) or _is_short(num.text)):
                 den = self.body.temporary(den.text)
-            elif not _is_short(num.text):
+            else:
                 num = self.body.temporary(num.text)
             text = f"{_wrap(num, _MUL)} / {_wrap(den, _MUL + 1)}"
         return Code(text, _MUL)
