@@ -2,7 +2,8 @@
 
 Each is written to a temporary file beside its target, then moved onto it, so a
 failure part way leaves the old file or none, never a partial one; the file
-gets the mode `open()` would give it.
+gets the mode `open()` would give it. A symbolic link is written through, and
+a device or FIFO written directly, as `open()` writes them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from typing import IO
 
 
 def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
-    """Call `write(handle)` on a temporary file beside `path`, then move the file onto `path`."""
+    """Call `write(handle)` on a temporary file beside `path`, then move the file onto `path`.
+
+    As `open()` would: through a symbolic link (onto the file it names, the link kept), and into
+    what is not a regular file (`/dev/null`, a FIFO) directly, which a move would replace.
+    """
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file() and not path.is_dir():
+        with open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+        return
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

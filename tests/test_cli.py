@@ -14,8 +14,10 @@ from __future__ import annotations
 import ast
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -304,6 +306,32 @@ def test_compile_replaces_an_output_whole_and_leaves_no_temporary_file(cli, tmp_
     assert "old" not in text and "class FormulaLoss(keras.losses.Loss):" in text
     assert (tmp_path / "out.py").stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.loss", "huber.loss", "mse.loss", "out.py"]
+
+
+def test_an_output_through_a_symbolic_link_is_written_where_it_points(cli, tmp_path):
+    (tmp_path / "real.py").write_text("old\n", encoding="utf-8")
+    (tmp_path / "link.py").symlink_to("real.py")
+    code, out, _ = cli("compile", "huber.loss", "-o", "link.py")
+    assert (code, out) == (0, "wrote link.py (class FormulaLoss)\n")
+    assert (tmp_path / "link.py").is_symlink() and os.readlink(tmp_path / "link.py") == "real.py"
+    assert "class FormulaLoss(keras.losses.Loss):" in (tmp_path / "real.py").read_text(encoding="utf-8")
+
+
+def test_an_output_that_is_a_fifo_is_written_into_not_replaced(cli, tmp_path):
+    # The temporary file moved onto the output replaced a FIFO, and /dev/null itself (as root).
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text(encoding="utf-8")), daemon=True)
+    reader.start()
+    code, out, _ = cli("compile", "huber.loss", "-o", "out.fifo")
+    reader.join(timeout=30)
+    if reader.is_alive():  # the command never opened the FIFO: let the reader go
+        with open(fifo, "w", encoding="utf-8"):
+            pass
+    assert (code, out) == (0, "wrote out.fifo (class FormulaLoss)\n")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert received and "class FormulaLoss(keras.losses.Loss):" in received[0]
 
 
 # ---------------------------------------------------------------- one program, however it arrives
