@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from backend_autodiff import values_and_gradients
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -478,6 +479,41 @@ def test_low_precision_dtype(keras, dtype):
     ids = np.array([1, 0])
     sparse = lossdsl.library.compile("sparse_categorical_crossentropy").keras_loss(dtype=dtype)
     assert keras.backend.standardize_dtype(sparse(ids, y_pred).dtype) == dtype
+
+
+NUMBER_BRANCHES = [
+    "where(e > 0, 1.0, 2.0) * e^2",
+    "where(e > 0, 1, where(e < -1, 3, 2)) * e",
+    "where(e > 0 or y_pred > 2, 0.5, 1) * e^2",
+    "relu(e)",  # the gradients below are where()s of two numbers
+    "max(e, 0)",
+    "max(sum(e), 0)",
+    "clip(sum(e), 0, 1)",
+    "where(e > 0 and y_pred < 1, e, -e)",
+    "where(y_pred > 0.5, y_pred, 0.0)",
+]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_a_where_of_two_numbers_computes_in_the_losss_dtype(keras, dtype):
+    # `keras.ops.where(c, 1.0, 2.0)` is float32 whatever y_pred is: on TensorFlow a float16 loss
+    # then multiplied float16 by float32 and failed, in the forward pass or in the fused backward.
+    from lossdsl.runtime import loss_class
+
+    y_true = np.array([[0.5, -1.0, 2.0], [0.0, 1.5, -0.5]], dtype="float32")
+    y_pred = np.array([[0.25, 0.5, 3.0], [-1.5, 1.0, 0.75]], dtype="float32")
+    tolerance = {"float16": 1e-2, "bfloat16": 5e-2, "float64": 1e-6}[dtype]
+    for program in NUMBER_BRANCHES:
+        spec = lossdsl.compile(program)
+        for fast in (True, False):
+            low = loss_class(spec, fast=fast)(dtype=dtype, reduction=None)
+            reference = loss_class(spec, fast=fast)(reduction=None)
+            assert keras.backend.standardize_dtype(low(y_true, y_pred).dtype) == dtype, (program, fast)
+            value, gradient = values_and_gradients(low, y_true, y_pred)
+            expected, expected_gradient = values_and_gradients(reference, y_true, y_pred)
+            for got, want in ((value, expected), (gradient, expected_gradient)):
+                got = np.asarray(got).astype("float32")
+                np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance, err_msg=f"{program} {fast}")
 
 
 def test_runtime_cache_is_shared_and_thread_safe(keras):

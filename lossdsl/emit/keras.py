@@ -1365,9 +1365,16 @@ class KerasPrinter(Printer):
         if pieces[-1].cond != sp.true:
             raise KerasEmitError("a piecewise expression without a default branch")
         result = self.code(pieces[-1].expr, inner)
+        numbers = _is_literal(pieces[-1].expr)
         for piece in reversed(pieces[:-1]):
             condition = self.code(piece.cond, inner)
-            result = self._call("where", [condition, self.code(piece.expr, inner), result])
+            value = self.code(piece.expr, inner)
+            if numbers and _is_literal(piece.expr):
+                # `where(c, 1.0, 2.0)` of two numbers is a float32 tensor: y_pred's dtype instead,
+                # or a float16 loss multiplies float16 by float32 (TensorFlow refuses).
+                value = Code(f"keras.ops.cast({value.text}, y_pred.dtype)", _ATOM)
+            numbers = False
+            result = self._call("where", [condition, value, result])
         return result
 
     def _call(self, op: str, args: list[Code], keywords: list[str] | None = None) -> Code:
