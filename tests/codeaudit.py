@@ -20,7 +20,9 @@ what the Keras emitter produces, which is this and nothing else:
   `def forward(y_pred):` holding assignments, then
   `def backward(*args, upstream=None):` (whose body starts with
   `if upstream is None: (upstream,) = args`, then assignments, then
-  `if gradient.shape[-1] != y_pred.shape[-1]: gradient = <its sum or mean>`
+  `if gradient.shape[-1] != y_pred.shape[-1] and y_pred.shape[-1] == 1:
+  gradient = <its sum or mean>` `elif gradient.shape[-1] != y_pred.shape[-1]:
+  gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))`
   and `return gradient`),
   then `return <value>, backward`; call() then ends with
   `if keras.backend.backend() == "jax": return forward(y_pred)[0]` (or
@@ -376,14 +378,16 @@ class _Audit:
                 self.fail(statement, f"a {type(statement).__name__} statement in backward()")
             self.statement(call, statement)
         sums = {
-            "if gradient.shape[-1] != y_pred.shape[-1]:\n"
-            f"    gradient = keras.ops.{op}(gradient, axis=-1, keepdims=True)"
+            "if gradient.shape[-1] != y_pred.shape[-1] and y_pred.shape[-1] == 1:\n"
+            f"    gradient = keras.ops.{op}(gradient, axis=-1, keepdims=True)\n"
+            "elif gradient.shape[-1] != y_pred.shape[-1]:\n"
+            "    gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))"
             for op in ("sum", "mean")
         }
         if ast.unparse(reduce) not in sums:
             self.fail(reduce, "backward() does not sum a broadcast gradient back as the emitter does")
         else:
-            self.sanctioned.add(id(reduce.test))
+            self.sanctioned.update({id(reduce.test), id(reduce.test.values[0]), id(reduce.orelse[0].test)})
         if ast.unparse(last) != "return gradient":
             self.fail(last, "backward() does not end with `return gradient`")
 

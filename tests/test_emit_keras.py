@@ -516,6 +516,63 @@ def test_a_where_of_two_numbers_computes_in_the_losss_dtype(keras, dtype):
                 np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance, err_msg=f"{program} {fast}")
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "y_pred * y_true",
+        "e^2",
+        "abs(e) * [1, 2, 3, 4]",
+        "sum(y_pred * [1, 2, 3, 4])",
+        "huber = abs(e)\nhuber^2 + y_pred",
+    ],
+)
+def test_the_fused_gradient_has_y_preds_shape_when_y_true_broadcasts(keras, program):
+    # y_true of one column against y_pred's four: the gradient kept y_true's one column (and a
+    # model's optimizer refused it); it is y_pred's shape, as autodiff's.
+    from lossdsl.runtime import loss_class
+
+    y_true = np.array([[0.5], [-1.0], [2.0]], dtype="float32")
+    y_pred = np.array([[0.25, 0.5, 3.0, -1.0], [-1.5, 1.0, 0.75, 2.0], [0.0, 1.0, 2.0, 3.0]], dtype="float32")
+    spec = lossdsl.compile(program)
+    fused = values_and_gradients(loss_class(spec)(reduction=None), y_true, y_pred)
+    autodiff = values_and_gradients(loss_class(spec, fast=False)(reduction=None), y_true, y_pred)
+    assert fused[1].shape == y_pred.shape
+    for got, want in zip(fused, autodiff, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("program", ["sum(y_pred * [1, 2, 3, 4])", "e^2 * [1, 2, 3, 4]", "abs(e)"])
+def test_the_fused_gradient_when_the_last_axis_is_unknown_while_tracing(keras, program):
+    # tf.function with an input signature of unknown sizes: `4 != None` took the gradient's mean
+    # over the last axis, [[10.], [10.]] instead of [[1, 2, 3, 4], ...].
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("shapes unknown while tracing are TensorFlow's")
+    import tensorflow as tf
+
+    from lossdsl.runtime import loss_class
+
+    y_true = np.array([[0.5, -1.0, 2.0, 0.0], [0.0, 1.5, -0.5, 1.0]], dtype="float32")
+    y_pred = np.array([[0.25, 0.5, 3.0, -1.0], [-1.5, 1.0, 0.75, 2.0]], dtype="float32")
+    spec = lossdsl.compile(program)
+    results = []
+    for fast in (True, False):
+        loss = loss_class(spec, fast=fast)(reduction=None)
+        unknown = [tf.TensorSpec([None, None], tf.float32)] * 2
+
+        @tf.function(input_signature=unknown)
+        def step(y_true, y_pred, loss=loss):
+            with tf.GradientTape() as tape:
+                tape.watch(y_pred)
+                total = tf.reduce_sum(loss(y_true, y_pred))
+            return total, tape.gradient(total, y_pred)
+
+        results.append([r.numpy() for r in step(y_true, y_pred)])
+    (total, gradient), (expected_total, expected_gradient) = results
+    assert gradient.shape == y_pred.shape
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-6)
+    np.testing.assert_allclose(total, expected_total, rtol=1e-6)
+
+
 def test_runtime_cache_is_shared_and_thread_safe(keras):
     from lossdsl.runtime import loss_class
 

@@ -507,9 +507,17 @@ class _CallBody:
         # Where y_pred (one column) was broadcast along the last axis against y_true's or a
         # constant vector's several columns, the chain rule sums the gradient back over that
         # axis; for an elementwise loss, whose mean was over the broadcast axis (`upstream` was
-        # divided by y_pred's 1 column), that sum divided by the columns is their mean.
+        # divided by y_pred's 1 column), that sum divided by the columns is their mean. Where
+        # y_true (one column) was broadcast against y_pred's columns, or y_pred's last axis is not
+        # known while tracing, the gradient takes y_pred's shape (a no-op where it has it).
         reduction = "mean" if shape == ELEM else "sum"
         summed = f"keras.ops.{reduction}(gradient, axis=-1, keepdims=True)"
+        reshaped = [
+            "if gradient.shape[-1] != y_pred.shape[-1] and y_pred.shape[-1] == 1:",
+            f"    gradient = {summed}",
+            "elif gradient.shape[-1] != y_pred.shape[-1]:",
+            "    gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))",
+        ]
         # The upstream gradient is per sample; an elementwise loss's mean over the last axis
         # scales it by 1/C.
         scale = []
@@ -528,8 +536,7 @@ class _CallBody:
                     *scale,
                     *backward,
                     *gradient,
-                    "if gradient.shape[-1] != y_pred.shape[-1]:",
-                    f"    gradient = {summed}",
+                    *reshaped,
                     "return gradient",
                 ]
             ),
