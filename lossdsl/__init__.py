@@ -12,6 +12,7 @@ from lossdsl import keras_hook as _keras_hook
 from lossdsl.compiled import CompiledLoss
 from lossdsl.errors import (
     Diagnostic,
+    LossArgumentError,
     LossDomainError,
     LossError,
     LossInternalError,
@@ -30,6 +31,7 @@ __all__ = [
     "CompiledLoss",
     "Diagnostic",
     "FormulaLoss",
+    "LossArgumentError",
     "LossDomainError",
     "LossError",
     "LossInternalError",

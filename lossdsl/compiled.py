@@ -136,10 +136,11 @@ class CompiledLoss:
 
     def keras_loss(self, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""
-        from lossdsl.runtime import loss_class, parameter_value
+        from lossdsl.runtime import loss_class, parameter_value, unknown_arguments
 
         # The generated class stores what it is given, as Keras's own classes do; through
         # lossdsl a parameter is checked here, so that a bad one fails now, not at the first call.
+        unknown_arguments(self, kwargs, ("reduction", "name", "dtype"))
         kwargs = {k: parameter_value(k, v) if k in self.params else v for k, v in kwargs.items()}
         return loss_class(self)(**kwargs)
 

@@ -117,6 +117,13 @@ class LossTypeError(LossError):
     code = "type"
 
 
+class LossArgumentError(LossTypeError, TypeError):
+    """A keyword argument the loss does not take: a LossTypeError (a bad parameter), and a
+    TypeError as Python's own for an unexpected keyword argument."""
+
+    code = "type"
+
+
 class NoPredictionDependenceError(LossError):
     """The loss does not depend on y_pred."""
 

@@ -43,7 +43,7 @@ import threading
 import keras
 
 from lossdsl.emit.keras import camel_case, snake_case
-from lossdsl.errors import LossTypeError
+from lossdsl.errors import LossArgumentError, LossTypeError
 from lossdsl.pipeline import compile as compile_program
 
 __all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
@@ -127,7 +127,7 @@ class FormulaLoss(keras.losses.Loss):
 
     Raises:
         LossError: the formula does not compile.
-        TypeError: a parameter the formula does not declare.
+        LossArgumentError: a parameter the formula does not declare (a LossTypeError and a TypeError).
     """
 
     def __init__(self, formula, reduction="sum_over_batch_size", name=None, dtype=None, **params):
@@ -221,14 +221,22 @@ def _text(formula) -> str:
 
 def _parameters(spec, given: dict) -> dict[str, float]:
     """The formula's parameters with the given values in place of the defaults, as floats."""
-    unknown = sorted(set(given) - set(spec.params))
-    if unknown:
-        declared = ", ".join(spec.params) or "none"
-        raise TypeError(f"unknown parameter(s) {', '.join(unknown)}; the formula declares: {declared}")
+    unknown_arguments(spec, given)
     clash = [p for p in spec.params if p in _FORMULA_KEYWORDS]
     if clash:
         raise LossTypeError(f"a parameter named {clash[0]!r} clashes with an argument of FormulaLoss; rename it")
     return {key: parameter_value(key, given.get(key, default)) for key, default in spec.params.items()}
+
+
+def unknown_arguments(spec, given: dict, takes: tuple[str, ...] = ()) -> None:
+    """LossArgumentError for a keyword in `given` that is neither a parameter nor in `takes`."""
+    unknown = sorted(str(key) for key in set(given) - set(spec.params) - set(takes))
+    if unknown:
+        declared = ", ".join(spec.params) or "none"
+        also = f"; and {', '.join(takes)}" if takes else ""
+        raise LossArgumentError(
+            f"unknown parameter(s) {', '.join(unknown)[:200]}; the formula declares: {declared}{also}"
+        )
 
 
 def parameter_value(key: str, value) -> float:

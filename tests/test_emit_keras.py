@@ -573,6 +573,25 @@ def test_the_fused_gradient_when_the_last_axis_is_unknown_while_tracing(keras, p
     np.testing.assert_allclose(total, expected_total, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda source: lossdsl.loss(source, j=1.0),
+        lambda source: lossdsl.metric(source, j=1.0),
+        lambda source: lossdsl.compile(source).keras_loss(j=1.0),
+        lambda source: lossdsl.compile(source).keras_metric(j=1.0),
+        lambda source: lossdsl.FormulaLoss(formula=source, j=1.0),
+    ],
+    ids=["loss", "metric", "keras_loss", "keras_metric", "FormulaLoss"],
+)
+def test_an_unknown_keyword_is_a_loss_type_error_and_a_type_error(keras, build):
+    # INTERFACE.md: a bad parameter is a LossTypeError; Python: an unexpected keyword is a
+    # TypeError. It was a plain TypeError (from the generated __init__ for keras_loss()).
+    with pytest.raises(lossdsl.LossTypeError, match=r"unknown parameter\(s\) j; the formula declares: k") as caught:
+        build("param k = 1.0\nk * abs(e)")
+    assert isinstance(caught.value, TypeError) and isinstance(caught.value, lossdsl.LossArgumentError)
+
+
 def test_runtime_cache_is_shared_and_thread_safe(keras):
     from lossdsl.runtime import loss_class
 
