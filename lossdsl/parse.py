@@ -340,7 +340,8 @@ class _ToNodes(Transformer_NonRecursive):
         self.depth: dict[int, int] = {}
 
     def _node(self, node: nodes.Node) -> nodes.Node:
-        depth = 1 + max((self.depth.get(id(c), 1) for c in node.children), default=0)
+        # Levels of operations: a name or a number is 0, `abs(y_pred)` 1, 200 nested calls 200.
+        depth = 1 + max((self.depth.get(id(c), 0) for c in node.children), default=-1)
         if depth > MAX_DEPTH:
             raise LossLimitError(f"the expression is nested deeper than {MAX_DEPTH} levels", span=node.span)
         self.depth[id(node)] = depth

@@ -515,14 +515,15 @@ class _Analyzer:
             if isinstance(current, nodes.Name):
                 ref = self.r.refs.get(id(current))
                 binding = ref is not None and ref[0] == "binding"
-                memo[id(current)] = self.measures.get(ref[1], (1, 0)) if binding else (1, 0)
+                memo[id(current)] = self.measures.get(ref[1], (0, 0)) if binding else (0, 0)
                 continue
             children = current.children
             if not ready:
                 stack.append((current, True))
                 stack.extend((child, False) for child in children)
                 continue
-            depth = 1 + max((memo[id(c)][0] for c in children), default=0)
+            # Levels of operations, as the parser counts them: a name or a number is 0.
+            depth = 1 + max((memo[id(c)][0] for c in children), default=-1)
             tower = max((memo[id(c)][1] for c in children), default=0)
             if isinstance(current, nodes.Power) or (isinstance(current, nodes.Call) and current.func == "pow"):
                 if len(children) == 2:

@@ -308,8 +308,9 @@ ADVERSARIAL = {
     "log1p-square-nest": _nest("log(1 + {}^2)", 66),
     "tanh-affine-nest": _nest("tanh(1 - {} / 2)", 66),
     "where-else-nest": _nest("where(y_pred > y_true, y_pred, {})", 99),
-    "binding-chain-200": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 200)] + ["a199"]),
-    "binding-chain-201": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 201)] + ["a200"]),
+    # 200 and 201 levels of log once the bindings are substituted
+    "binding-chain-200": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 201)] + ["a200"]),
+    "binding-chain-201": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 202)] + ["a201"]),
     "mean-nest": "mean(" + "abs(" * 150 + "e" + ")" * 150 + ")",
     "where-nest-60": "where(y_pred > 0, " * 60 + "y_pred" + ", 0)" * 60,
     "where-nest-99": "where(y_pred > 0, " * 99 + "y_pred" + ", 0)" * 99,
