@@ -257,12 +257,13 @@ class Clip(Head):
         return None
 
     def fdiff(self, argindex=1):
+        # Of min(max(x, lo), hi), right where the bounds cross too (the upper one wins).
         x, lo, hi = self.args
         if argindex == 1:
             return sp.Heaviside(x - lo) * sp.Heaviside(hi - x)
         if argindex == 2:
-            return sp.Heaviside(lo - x)
-        return sp.Heaviside(x - hi)
+            return sp.Heaviside(lo - x) * sp.Heaviside(hi - lo)
+        return sp.Heaviside(x - hi) * sp.Heaviside(x - lo) + sp.Heaviside(lo - hi) * sp.Heaviside(lo - x)
 
     def plain(self):
         x, lo, hi = self.args

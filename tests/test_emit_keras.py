@@ -592,6 +592,45 @@ def test_an_unknown_keyword_is_a_loss_type_error_and_a_type_error(keras, build):
     assert isinstance(caught.value, TypeError) and isinstance(caught.value, lossdsl.LossArgumentError)
 
 
+def _clip(x, lo, hi):
+    return np.minimum(np.maximum(x, lo), hi)  # NumPy's np.clip: the upper bound wins where they cross
+
+
+CROSSING_BOUNDS = {
+    "clip(y_pred, 1, 0) * y_pred": lambda t, p: _clip(p, 1, 0) * p,
+    "clip(eps, y_pred, y_true)": lambda t, p: _clip(1e-7, p, t),
+    "clip(y_true, y_pred, 1)": lambda t, p: _clip(t, p, 1),
+    "clip(y_pred, y_true, 1) * y_pred": lambda t, p: _clip(p, t, 1) * p,
+    "clip(2 * y_true, 0.5, y_pred)": lambda t, p: _clip(2 * t, 0.5, p),
+    "param lo = 1.0\nclip(y_pred, lo, 0.5) + y_pred": lambda t, p: _clip(p, 1, 0.5) + p,
+}
+
+
+@pytest.mark.parametrize("program", list(CROSSING_BOUNDS))
+def test_clip_is_min_of_max_where_the_bounds_cross(keras, program):
+    # keras.ops.clip lets the lower bound win on TensorFlow, SymPy's form and NumPy the upper one,
+    # and the gradient with respect to a bound ignored the other: four answers for one program.
+    from lossdsl.runtime import loss_class
+
+    y_true = np.array([[0.5, 3.0, -1.0], [2.0, 0.25, 4.0]])
+    y_pred = np.array([[2.0, -1.0, 3.5], [-0.5, 1.25, 0.75]])
+    formula = CROSSING_BOUNDS[program]
+    expected = formula(y_true, y_pred).mean(-1)
+    # central differences, away from every kink of these points
+    h, expected_gradient = 1e-4, np.zeros_like(y_pred)
+    for i in np.ndindex(y_pred.shape):
+        step = np.zeros_like(y_pred)
+        step[i] = h
+        up, down = formula(y_true, y_pred + step).mean(-1), formula(y_true, y_pred - step).mean(-1)
+        expected_gradient[i] = (up.sum() - down.sum()) / (2 * h)
+    spec = lossdsl.compile(program)
+    for spelling in ({}, {"fast": False}, {"xla": True}):
+        loss = loss_class(spec, **spelling)(reduction=None)
+        value, gradient = values_and_gradients(loss, y_true.astype("float32"), y_pred.astype("float32"))
+        np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-6, err_msg=str(spelling))
+        np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-4, atol=1e-5, err_msg=str(spelling))
+
+
 def test_runtime_cache_is_shared_and_thread_safe(keras):
     from lossdsl.runtime import loss_class
 

@@ -1238,11 +1238,14 @@ class KerasPrinter(Printer):
 
     def _print_Clip(self, expr: sf.Clip, form: str = DROPPED) -> Code:
         x, lo, hi = expr.args
-        if self.body.shape(x) == ELEM:
+        if self.body.shape(x) == ELEM and _is_literal(lo) and _is_literal(hi) and float(lo) <= float(hi):
             return self._generic(expr, form)
         # `clip(1, y_pred, 2)`, `clip([0.5, 2], y_pred, 1.5)`: keras.ops.clip takes its first
         # argument for a tensor (TensorFlow reads its dtype) of the result's shape (TensorFlow
-        # checks it); a constant, a list or one value per sample is neither.
+        # checks it); a constant, a list or one value per sample is neither. And bounds that may
+        # cross (`clip(eps, y_pred, y_true)`, a parameter): clip is `min(max(x, lo), hi)`, as
+        # NumPy, JAX and PyTorch have it (the upper bound wins), where TensorFlow's keras.ops.clip
+        # lets the lower bound win.
         inner = self.body.child_form(expr, form)
         low = self._call("maximum", [self.code(lo, inner), self.code(x, inner)])
         return self._call("minimum", [low, self.code(hi, inner)])
