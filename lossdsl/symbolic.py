@@ -36,7 +36,7 @@ from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.functions import FUNCTIONS, builder, kind_of
-from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
+from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
 
 Y_TRUE = sp.Symbol("y_true", real=True)
 Y_PRED = sp.Symbol("y_pred", real=True)
@@ -108,6 +108,16 @@ class SymbolicLoss:
     def derivative(self) -> sp.Expr:
         """d(core)/d(y_pred), heads kept whole; computed once (the gradient and its LaTeX both need it)."""
         if self._derivative is None:
+            # The derivative of a max or min of n arguments holds n steps, each against the max
+            # of the other n - 1: about 2 n^2 operations (300 arguments: 180,000, four seconds,
+            # and six more for its LaTeX). Over the operation limit, a LossLimitError at once.
+            terms = sum(len(m.args) ** 2 for m in self.core.atoms(sp.Max, sp.Min))
+            if 2 * terms > MAX_TREE_SIZE:
+                largest = max(len(m.args) for m in self.core.atoms(sp.Max, sp.Min))
+                raise LossLimitError(
+                    f"the gradient of this loss's max or min of {largest:,} arguments would hold about"
+                    f" {2 * terms:,} operations; the limit is {MAX_TREE_SIZE:,}"
+                )
             self._derivative = sf.differentiated(self.core, Y_PRED)
         return self._derivative
 
