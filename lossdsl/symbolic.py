@@ -317,6 +317,10 @@ class _Translator:
         if _is_constant_expression(base) and _is_constant_expression(exponent):
             # `pi^4140` or `(pi - 4)^0.5`: kept exact (`pi**2`), but it must be a finite real all the same.
             _fold(math.pow, (base, exponent), node)
+        if exponent.is_Number and exponent.is_zero:
+            # `y_pred^0.0` (or `^1e-400`, 0 once read) is 1, as `y_pred^0` is: SymPy keeps a
+            # Float exponent of 0 unevaluated, and the loss seemed to depend on y_pred.
+            return sp.Integer(1)
         return _finite(base**exponent, node)
 
     def visit_Compare(self, node: nodes.Compare) -> sp.Basic:
