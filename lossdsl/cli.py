@@ -208,7 +208,7 @@ def read_program(args) -> tuple[str, str]:
 def read_file(name: str) -> tuple[str, str]:
     """(text, label) of a file, or of standard input for -; both read as `as_read` says."""
     if name == "-":
-        return as_read(sys.stdin.read()), "<stdin>"
+        return as_read(_standard_input()), "<stdin>"
     path = Path(name)
     try:
         return as_read(path.read_text(encoding="utf-8-sig")), name
@@ -220,6 +220,18 @@ def read_file(name: str) -> tuple[str, str]:
         raise _UsageError(f"{name} is not UTF-8 text") from None
     except OSError as err:
         raise _UsageError(f"cannot read {name}: {err.strerror}") from None
+
+
+def _standard_input() -> str:
+    """Standard input as UTF-8 text, as a FILE is read (not the locale's codec, whose escapes of
+    bytes that are not UTF-8 reached the parser as characters U+DC80-U+DCFF)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # replaced by a text stream (a test, an embedding application)
+        return sys.stdin.read()
+    try:
+        return stream.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _UsageError("standard input is not UTF-8 text") from None
 
 
 def as_read(text: str) -> str:

@@ -363,6 +363,21 @@ def test_file_stdin_and_e_read_a_program_alike(cli, tmp_path, program, head, car
     assert len(set(errs.values())) == 1, errs
 
 
+def test_bytes_that_are_not_utf8_are_a_usage_error_from_stdin_as_from_a_file(cli, tmp_path):
+    # Standard input was read with the locale's codec, whose escapes of such bytes reached the
+    # parser: "unexpected character U+DCFE", exit 1, where the same bytes in a FILE are exit 2.
+    data = b"abs(e)\xfe\xff"
+    (tmp_path / "binary.loss").write_bytes(data)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    piped = subprocess.run([EXECUTABLE, "check", "-"], input=data, capture_output=True, cwd=tmp_path, env=env)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (
+        2,
+        b"",
+        b"lossdsl check: standard input is not UTF-8 text\n",
+    )
+    assert cli("check", "binary.loss") == (2, "", "lossdsl check: binary.loss is not UTF-8 text\n")
+
+
 def test_a_program_with_a_bom_and_cr_line_breaks_compiles_alike(cli, tmp_path):
     program = "\ufeff# Absolute error.\ra = e\r\nabs(a)\r"
     (tmp_path / "p.loss").write_bytes(program.encode("utf-8"))
