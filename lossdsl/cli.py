@@ -303,9 +303,9 @@ def cmd_check(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    source, _ = read_program(args)
+    source, label = read_program(args)
     output = check_output(args.output, [args.file] if args.file else []) if args.output else None
-    spec = lossdsl.compile(source, name=args.name, strict=args.strict)
+    spec = _compiled(source, label, name=args.name, strict=args.strict)
     code = spec.python_source(xla=args.xla)
     if output is not None:
         try:
@@ -319,8 +319,8 @@ def cmd_compile(args) -> int:
 
 
 def cmd_latex(args) -> int:
-    source, _ = read_program(args)
-    spec = lossdsl.compile(source)
+    source, label = read_program(args)
+    spec = _compiled(source, label)
     display = True if args.display else (False if args.inline else None)
     print(spec.latex(gradient=args.gradient, display=display))
     return 0
@@ -328,16 +328,19 @@ def cmd_latex(args) -> int:
 
 def _compile_all(sources: list[tuple[str, str]]) -> list:
     """Compile each (text, label); a rejected program prints its diagnostics, as `check` does, and stops."""
-    specs = []
-    for text, label in sources:
-        try:
-            specs.append(lossdsl.compile(text))
-        except LossError as err:
-            diagnostics = list(err.diagnostics) or [err.as_diagnostic()]
-            _print_diagnostics(diagnostics, text, label)
-            errors = sum(d.level == "error" for d in diagnostics)
-            raise _Rejected(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})") from None
-    return specs
+    return [_compiled(text, label) for text, label in sources]
+
+
+def _compiled(text: str, label: str, **options):
+    """`lossdsl.compile(text, **options)`; when rejected, its diagnostics printed as `check` prints
+    them (each after the label: FILE, <stdin> or <-e>), then _Rejected."""
+    try:
+        return lossdsl.compile(text, **options)
+    except LossError as err:
+        diagnostics = list(err.diagnostics) or [err.as_diagnostic()]
+        _print_diagnostics(diagnostics, text, label)
+        errors = sum(d.level == "error" for d in diagnostics)
+        raise _Rejected(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})") from None
 
 
 class _Rejected(Exception):

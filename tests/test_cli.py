@@ -163,6 +163,18 @@ def test_compile_rejects(cli, tmp_path):
     assert not (tmp_path / "never.py").exists()
 
 
+@pytest.mark.parametrize("source", [("bad.loss",), ("-e", "x = e\nlgo(x)")], ids=["file", "-e"])
+def test_check_compile_and_latex_report_a_rejected_program_alike(cli, source):
+    # compile and latex printed `3:1: error: ...` with no label and no "rejected" line.
+    label = "bad.loss" if source[0] == "bad.loss" else "<-e>"
+    results = [cli(command, *source) for command in ("check", "compile", "latex")]
+    assert {(code, out) for code, out, _ in results} == {(1, "")}
+    assert len({err for _, _, err in results}) == 1
+    err = results[0][2]
+    assert f"{label}:" in err and "error: unknown function `lgo`" in err
+    assert err.rstrip().endswith(f"{label}: rejected (1 error)")
+
+
 def test_compile_bad_class_name(cli):
     code, out, err = cli("compile", "-e", "abs(e)", "--name", "class")
     assert code == 1 and out == ""
