@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(_join_programs(sys.argv[1:] if argv is None else list(argv)))
+        args = parser.parse_args(_join_programs(sys.argv[1:] if argv is None else list(argv), _options(parser)))
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
@@ -172,15 +172,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _join_programs(argv: list[str]) -> list[str]:
-    """`-e PROGRAM` as `-e=PROGRAM` where the program starts with `-` (`-e '-y_true*log(y_pred)'`).
+def _join_programs(argv: list[str], options: set[str]) -> list[str]:
+    """`-e PROGRAM` as `-e=PROGRAM` where the program starts with `-` (`-e '-y_true*log(y_pred)'`,
+    `-e '--y_pred'`) and is not one of `options`.
 
     argparse would read such a program as an option and stop with a usage error.
     """
     joined, i = [], 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "-e" and i + 1 < len(argv) and _looks_like_program(argv[i + 1]):
+        # `-e -e`: the program `-e` (minus the error), which argparse would take for a second -e
+        if arg == "-e" and i + 1 < len(argv) and (argv[i + 1] == "-e" or _looks_like_program(argv[i + 1], options)):
             joined.append("-e=" + argv[i + 1])
             i += 2
             continue
@@ -189,9 +191,22 @@ def _join_programs(argv: list[str]) -> list[str]:
     return joined
 
 
-def _looks_like_program(arg: str) -> bool:
+def _looks_like_program(arg: str, options: set[str]) -> bool:
     """A leading `-` followed by something other than an option of this parser (`-o`, `--strict`)."""
-    return arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-e", "-o", "-h")
+    return arg.startswith("-") and arg != "-" and arg.split("=", 1)[0] not in options
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of `parser` and its subcommands (`-o`, `--strict`, `--epochs`, ...)."""
+    found: set[str] = set()
+    stack = [parser]
+    while stack:
+        current = stack.pop()
+        for action in current._actions:  # argparse keeps its actions here; there is no public list
+            found.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    return found
 
 
 def read_program(args) -> tuple[str, str]:

@@ -210,6 +210,10 @@ def test_latex_gradient(cli):
 def test_a_program_starting_with_a_minus(cli):
     code, out, _ = cli("latex", "-e", "-y_true*log(y_pred)")
     assert (code, out) == (0, "-y \\log\\left(\\hat{y}\\right)\n")
+    # two minus signs, and the program `-e`, were read as options (a usage error, exit 2)
+    assert cli("latex", "-e", "--y_pred", "--inline") == (0, "-\\left(-\\hat{y}\\right)\n", "")
+    assert cli("latex", "-e", "-e", "--inline") == (0, "-\\left(y - \\hat{y}\\right)\n", "")
+    assert cli("check", "-e", "--strict")[0] == 2  # an option is still an option
 
 
 def test_latex_from_standard_input(cli):
