@@ -21,11 +21,11 @@ def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = Fal
     As `open()` would: through a symbolic link (onto the file it names, the link kept), and into
     what is not a regular file (`/dev/null`, a FIFO) directly, which a move would replace.
     """
-    path = Path(os.path.realpath(path))
-    if path.exists() and not path.is_file() and not path.is_dir():
+    if path.exists() and not path.is_file() and not path.is_dir():  # through links: /dev/stdout
         with open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="") as handle:
             write(handle)
         return
+    path = Path(os.path.realpath(path))
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

@@ -333,6 +333,13 @@ def test_an_output_through_a_symbolic_link_is_written_where_it_points(cli, tmp_p
     assert "class FormulaLoss(keras.losses.Loss):" in (tmp_path / "real.py").read_text(encoding="utf-8")
 
 
+def test_an_output_of_dev_stdout_into_a_pipe_is_written_there(cli):
+    # /dev/stdout resolves to /proc/self/fd/1, then to "pipe:[N]", which is no path to write beside.
+    code, out, err = cli("compile", "huber.loss", "-o", "/dev/stdout")
+    assert (code, err) == (0, "")
+    assert "class FormulaLoss(keras.losses.Loss):" in out and out.endswith("wrote /dev/stdout (class FormulaLoss)\n")
+
+
 def test_an_output_that_is_a_fifo_is_written_into_not_replaced(cli, tmp_path):
     # The temporary file moved onto the output replaced a FIFO, and /dev/null itself (as root).
     fifo = tmp_path / "out.fifo"
