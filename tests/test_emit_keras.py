@@ -631,6 +631,22 @@ def test_clip_is_min_of_max_where_the_bounds_cross(keras, program):
         np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-4, atol=1e-5, err_msg=str(spelling))
 
 
+@pytest.mark.parametrize(
+    "program", ["clip(y_pred, 0, 1)", "param lo = 0.0\nclip(y_pred, lo, 1)", "clip(y_pred, y_true, 1)"]
+)
+def test_clip_passes_the_gradient_of_a_tie_with_a_bound_to_x(keras, program):
+    # As keras.ops.clip does on TensorFlow; minimum(maximum(lo, x), hi) gave a tie at lo to lo.
+    from lossdsl.runtime import loss_class
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient of a tie is each backend's own convention")
+    y_true, y_pred = np.zeros((1, 3), "float32"), np.array([[0.0, 0.5, 1.0]], "float32")
+    spec = lossdsl.compile(program)
+    for spelling in ({}, {"fast": False}):
+        _, gradient = values_and_gradients(loss_class(spec, **spelling)(reduction=None), y_true, y_pred)
+        np.testing.assert_allclose(gradient * 3, [[1.0, 1.0, 1.0]], err_msg=str(spelling))
+
+
 def test_runtime_cache_is_shared_and_thread_safe(keras):
     from lossdsl.runtime import loss_class
 

@@ -1246,8 +1246,11 @@ class KerasPrinter(Printer):
         # cross (`clip(eps, y_pred, y_true)`, a parameter): clip is `min(max(x, lo), hi)`, as
         # NumPy, JAX and PyTorch have it (the upper bound wins), where TensorFlow's keras.ops.clip
         # lets the lower bound win.
+        # x first where it is not a number: TensorFlow's maximum and minimum pass the gradient of a
+        # tie to their first argument, so x at a bound keeps it, as under keras.ops.clip.
         inner = self.body.child_form(expr, form)
-        low = self._call("maximum", [self.code(lo, inner), self.code(x, inner)])
+        pair = [self.code(lo, inner), self.code(x, inner)]
+        low = self._call("maximum", pair if _is_literal(x) else pair[::-1])
         return self._call("minimum", [low, self.code(hi, inner)])
 
     def _print_Log1p(self, expr: sf.Log1p, form: str = DROPPED) -> Code:
