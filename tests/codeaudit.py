@@ -66,7 +66,7 @@ NODE_KINDS = frozenset(
         ast.Module, ast.Expr, ast.Import, ast.alias, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg,
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
         ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Subscript, ast.List,
-        ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
+        ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Or, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
     }
 )  # fmt: skip
 
@@ -321,24 +321,45 @@ class _Audit:
             self.fail(body[-1], "forward() does not return (value, backward)")
         else:
             self.sanctioned.add(id(value))
-        ending = [ast.unparse(n) for n in call.body[-2:]]
-        endings = [
-            [
-                f"if keras.backend.backend() {test}:\n    return forward(y_pred)[0]",
-                "return keras.ops.custom_gradient(forward)(y_pred)",
-            ]
-            for test in ("== 'jax'", "in ('jax', 'torch')")
-        ]
-        if len(call.body) < 3 or call.body[-3] is not forward or ending not in endings:
+        if len(call.body) < 5 or call.body[-5] is not forward or not self.fused_ending(call.body[-4:]):
             self.fail(call.body[-1], "call() with a fused gradient does not end as the emitter writes it")
-        else:
-            switch = call.body[-2].test
-            backends = switch.comparators[0]
-            self.allowed_strings.update(id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant))
-            if isinstance(backends, ast.Tuple):
-                self.sanctioned.update({id(backends), id(switch)})
-            self.allowed_calls.update({id(switch.left), id(call.body[-2].body[0].value.value)})
-            self.allowed_calls.update({id(call.body[-1].value), id(call.body[-1].value.func)})
+
+    def fused_ending(self, ending: list[ast.stmt]) -> bool:
+        """After forward(): the backend switch, then `columns = y_pred.shape[-1]` and the widths the
+        fused gradient takes (`columns is None or columns != y_true.shape[-1] or columns != 4`), each
+        returning `forward(y_pred)[0]`, then `return keras.ops.custom_gradient(forward)(y_pred)`."""
+        switch, width, widths, last = ending
+        fallback = "\n    return forward(y_pred)[0]"
+        tests = {f"if keras.backend.backend() {test}:{fallback}" for test in ("== 'jax'", "in ('jax', 'torch')")}
+        if ast.unparse(switch) not in tests or ast.unparse(last) != "return keras.ops.custom_gradient(forward)(y_pred)":
+            return False
+        if not (isinstance(width, ast.Assign) and ast.unparse(width.value) == "y_pred.shape[-1]"):
+            return False
+        columns = ast.unparse(width.targets[0])
+        parts = widths.test.values if isinstance(widths.test, ast.BoolOp) else [widths.test]
+        allowed = {f"{columns} is None", f"{columns} != y_true.shape[-1]"}
+        if not (
+            isinstance(widths, ast.If)
+            and not widths.orelse
+            and ast.unparse(widths.body[0]) == "return forward(y_pred)[0]"
+            and len(widths.body) == 1
+            and ast.unparse(parts[0]) == f"{columns} is None"
+            and all(
+                ast.unparse(p) in allowed or re.fullmatch(rf"{columns} != [1-9][0-9]*", ast.unparse(p)) for p in parts
+            )
+            and (not isinstance(widths.test, ast.BoolOp) or isinstance(widths.test.op, ast.Or))
+        ):
+            return False
+        backends = switch.test.comparators[0]
+        self.allowed_strings.update(id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant))
+        if isinstance(backends, ast.Tuple):
+            self.sanctioned.update({id(backends), id(switch.test)})
+        self.sanctioned.update(id(p) for p in parts)
+        self.allowed_calls.update(
+            {id(switch.test.left), id(switch.body[0].value.value), id(widths.body[0].value.value)}
+        )
+        self.allowed_calls.update({id(last.value), id(last.value.func)})
+        return True
 
     def backward(self, call: ast.FunctionDef, backward: ast.FunctionDef) -> None:
         arguments = backward.args
@@ -377,17 +398,14 @@ class _Audit:
             if not isinstance(statement, ast.Assign):
                 self.fail(statement, f"a {type(statement).__name__} statement in backward()")
             self.statement(call, statement)
-        sums = {
-            "if gradient.shape[-1] != y_pred.shape[-1] and y_pred.shape[-1] == 1:\n"
-            f"    gradient = keras.ops.{op}(gradient, axis=-1, keepdims=True)\n"
-            "elif gradient.shape[-1] != y_pred.shape[-1]:\n"
+        reshape = (
+            "if gradient.shape != y_pred.shape:\n"
             "    gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))"
-            for op in ("sum", "mean")
-        }
-        if ast.unparse(reduce) not in sums:
-            self.fail(reduce, "backward() does not sum a broadcast gradient back as the emitter does")
+        )
+        if ast.unparse(reduce) != reshape:
+            self.fail(reduce, "backward() does not give the gradient y_pred's shape as the emitter does")
         else:
-            self.sanctioned.update({id(reduce.test), id(reduce.test.values[0]), id(reduce.orelse[0].test)})
+            self.sanctioned.add(id(reduce.test))
         if ast.unparse(last) != "return gradient":
             self.fail(last, "backward() does not end with `return gradient`")
 

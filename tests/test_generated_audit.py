@@ -237,6 +237,10 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         ("(upstream,) = args", "(upstream,) = args[::-1]", "upstream unpacking"),
         ("(forward)(y_pred)", "(forward)(y_true)", "does not end as the emitter writes it"),
         ('== "jax"', '== "torch"', "does not end as the emitter writes it"),
+        ("columns = y_pred.shape[-1]", "columns = y_true.shape[-1]", "does not end as the emitter writes it"),
+        ("if columns is None or", "if columns is not None or", "does not end as the emitter writes it"),
+        ("columns != y_true.shape[-1]", "columns != y_true.shape[-1] or print()", "does not end as the emitter"),
+        ("if gradient.shape != y_pred.shape:", "if gradient.shape is y_pred.shape:", "give the gradient y_pred's"),
         ("            x = y_pred - y_true", "            x, _ = y_pred - y_true, 0", "assignment to a Tuple"),
     ],
     ids=[
@@ -259,6 +263,10 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         "upstream-unpacking",
         "fused-return",
         "fused-backend",
+        "fused-width-of-y-true",
+        "fused-width-is-not-none",
+        "fused-width-call",
+        "fused-reshape",
         "stray-tuple",
     ],
 )

@@ -502,20 +502,11 @@ class _CallBody:
         code = self.statement(elements, KEPT, len("gradient = upstream * ()") + len(scale))
         backward += self.pending
         gradient = [f"gradient = {scale}upstream * {_wrap(code, _MUL)}"]
-        if self.shape(self.gradient) != ELEM:  # one value per sample: y_pred's shape again
-            gradient.append("gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))")
-        # Where y_pred (one column) was broadcast along the last axis against y_true's or a
-        # constant vector's several columns, the chain rule sums the gradient back over that
-        # axis; for an elementwise loss, whose mean was over the broadcast axis (`upstream` was
-        # divided by y_pred's 1 column), that sum divided by the columns is their mean. Where
-        # y_true (one column) was broadcast against y_pred's columns, or y_pred's last axis is not
-        # known while tracing, the gradient takes y_pred's shape (a no-op where it has it).
-        reduction = "mean" if shape == ELEM else "sum"
-        summed = f"keras.ops.{reduction}(gradient, axis=-1, keepdims=True)"
+        # call() takes this path only where y_pred's last axis is known and is the loss's own (y_true's,
+        # a list's): the gradient then has y_pred's shape, or broadcasts to it (one value per sample,
+        # a constant, y_true of one row).
         reshaped = [
-            "if gradient.shape[-1] != y_pred.shape[-1] and y_pred.shape[-1] == 1:",
-            f"    gradient = {summed}",
-            "elif gradient.shape[-1] != y_pred.shape[-1]:",
+            "if gradient.shape != y_pred.shape:",
             "    gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))",
         ]
         # The upstream gradient is per sample; an elementwise loss's mean over the last axis
@@ -546,6 +537,13 @@ class _CallBody:
         # PyTorch keeps it for a loss with reductions: its eager backward kernels (a softmax's,
         # a sum's) beat the several keras.ops calls of the fused gradient (bench/run.py).
         switch = '== "jax"' if shape == ELEM else 'in ("jax", "torch")'
+        # Autodiff, too, where y_pred's last axis is not known while tracing, or is not the loss's
+        # own: one column broadcast against y_true's or a list's several, whose gradient sums back.
+        columns = self._allocate("columns")
+        widths = [f"{columns} is None"]
+        if self.uses_y_true:
+            widths.append(f"{columns} != y_true.shape[-1]")
+        widths += [f"{columns} != {n}" for n in sorted(self._list_lengths())]
         return [
             *self.prelude(),
             "",
@@ -554,8 +552,16 @@ class _CallBody:
             "",
             f"if keras.backend.backend() {switch}:",
             "    return forward(y_pred)[0]",
+            f"{columns} = y_pred.shape[-1]",
+            *_condition(" or ".join(widths), self.indent - 2 * len(_NESTED_INDENT)),
+            "    return forward(y_pred)[0]",
             "return keras.ops.custom_gradient(forward)(y_pred)",
         ]
+
+    def _list_lengths(self) -> set[int]:
+        """The lengths of the list literals the loss reads (one per program)."""
+        exprs = [self.result, self.gradient, *(local.value for local in self.locals)]
+        return {len(vector.args) for expr in exprs if expr is not None for vector in expr.atoms(sf.Vector)}
 
     def _value(self, shape: str, tail: str) -> str:
         """The per-sample loss, printed to follow `return ` (and precede `tail`)."""
@@ -1416,6 +1422,15 @@ class KerasPrinter(Printer):
             codes[longest] = self.body.temporary(codes[longest].text)
             text = assemble(codes)
         return Code(text, prec), codes
+
+
+def _condition(test: str, indent: int) -> list[str]:
+    """`if <test>:` at `indent`, split over lines as `ruff format` splits it where it is too long."""
+    line = f"if {test}:"
+    if indent + len(line) <= LINE_LENGTH:
+        return [line]
+    first, *rest = test.split(" or ")
+    return ["if (", f"    {first}", *(f"    or {part}" for part in rest), "):"]
 
 
 def _negative(expr: sp.Basic) -> bool:
