@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(_join_programs(sys.argv[1:] if argv is None else list(argv), _options(parser)))
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = parser.parse_args(_join_programs(argv, _options(parser, argv)))
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
@@ -196,16 +197,15 @@ def _looks_like_program(arg: str, options: set[str]) -> bool:
     return arg.startswith("-") and arg != "-" and arg.split("=", 1)[0] not in options
 
 
-def _options(parser: argparse.ArgumentParser) -> set[str]:
-    """Every option string of `parser` and its subcommands (`-o`, `--strict`, `--epochs`, ...)."""
+def _options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The option strings of `parser` and of the subcommand `argv` names (`check`: `-e`, `--strict`)."""
     found: set[str] = set()
-    stack = [parser]
-    while stack:
-        current = stack.pop()
-        for action in current._actions:  # argparse keeps its actions here; there is no public list
-            found.update(action.option_strings)
-            if isinstance(action, argparse._SubParsersAction):
-                stack.extend(action.choices.values())
+    for action in parser._actions:  # argparse keeps its actions here; there is no public list
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            command = next((arg for arg in argv if arg in action.choices), None)
+            if command is not None:
+                found.update(o for a in action.choices[command]._actions for o in a.option_strings)
     return found
 
 
@@ -240,6 +240,8 @@ def read_file(name: str) -> tuple[str, str]:
 def _standard_input() -> str:
     """Standard input as UTF-8 text, as a FILE is read (not the locale's codec, whose escapes of
     bytes that are not UTF-8 reached the parser as characters U+DC80-U+DCFF)."""
+    if sys.stdin is None:  # closed when Python started (`lossdsl check - <&-`)
+        raise _UsageError("standard input is closed")
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:  # replaced by a text stream (a test, an embedding application)
         return sys.stdin.read()

@@ -93,6 +93,7 @@ def make_metric(spec, **kwargs) -> FormulaMetric:
         **kwargs: parameters of the formula, and the metric's `name` (default: the
             snake_case of the class name) and `dtype`.
     """
+    unknown_arguments(spec, kwargs, ("name", "dtype"))
     name = kwargs.pop("name", None)
     dtype = kwargs.pop("dtype", None)
     return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)

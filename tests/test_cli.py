@@ -214,6 +214,22 @@ def test_a_program_starting_with_a_minus(cli):
     assert cli("latex", "-e", "--y_pred", "--inline") == (0, "-\\left(-\\hat{y}\\right)\n", "")
     assert cli("latex", "-e", "-e", "--inline") == (0, "-\\left(y - \\hat{y}\\right)\n", "")
     assert cli("check", "-e", "--strict")[0] == 2  # an option is still an option
+    # another command's option is a program here: `check` has no --epochs
+    code, _, err = cli("check", "-e", "--epochs")
+    assert code == 1 and "unknown name `epochs`; did you mean `eps`?" in err
+
+
+def test_a_closed_standard_input_is_a_usage_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [EXECUTABLE, "check", "-"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", "lossdsl check: standard input is closed\n")
 
 
 def test_latex_from_standard_input(cli):
