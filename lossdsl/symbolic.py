@@ -232,7 +232,9 @@ class _Translator:
     def visit(self, node: nodes.Node) -> sp.Basic:
         try:
             value = getattr(self, "visit_" + type(node).__name__)(node)
-        except LossError:
+        except LossError as err:
+            if err.line is None and err.span is None:  # raised below the nodes: this one is its place
+                raise type(err)(err.message, span=node.span) from None
             raise
         except _SYMPY_FAILURES as err:
             # SymPy gave up on this node (e.g. a Piecewise whose condition holds another
@@ -409,6 +411,10 @@ def _guarded(substitute, node: nodes.Node) -> sp.Basic:
     """
     try:
         return substitute()
+    except LossError as err:
+        if err.line is None and err.span is None:
+            raise type(err)(err.message, span=node.span) from None
+        raise
     except sf.Unsettled as err:
         raise LossInternalError(f"lossdsl cannot represent this part in SymPy: {err}", span=node.span) from None
     except (TypeError, ValueError, ArithmeticError):

@@ -23,6 +23,8 @@ import threading
 
 import sympy as sp
 
+from lossdsl.errors import LossLimitError
+
 # The size of the last axis, for the element gradient of `mean`.
 C = sp.Symbol("C", positive=True, integer=True)
 
@@ -89,6 +91,7 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
     """
     if not isinstance(cond, sp.Basic) or not cond.has(sp.Piecewise):
         return cond
+    _check_cases(cond)
     hidden: dict[sp.Basic, sp.Dummy] = {}
     stack = [cond]
     while stack:
@@ -104,6 +107,28 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
     if isinstance(folded, sp.Piecewise):
         folded = folded.rewrite(sp.ITE)
     return folded.xreplace({stand_in: node for node, stand_in in hidden.items()})
+
+
+# How many cases a `where` condition may fold into: each `where` in it doubles them (SymPy folds
+# a condition that holds a Piecewise into one that does not); 2^8 took 1.7 to 5 seconds.
+MAX_CASES = 64
+
+
+def _check_cases(cond: sp.Basic) -> None:
+    """LossLimitError where folding `cond` would make more than MAX_CASES cases."""
+    cases, count, stack = 1, 0, [cond]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, TensorFunction):  # left whole by the fold
+            continue
+        if isinstance(node, sp.Piecewise):
+            cases *= len(node.args)
+            count += 1
+        stack.extend(node.args)
+    if cases > MAX_CASES:
+        raise LossLimitError(
+            f"this `where` condition holds {count} `where`s, {cases:,} cases once folded; the limit is {MAX_CASES}"
+        )
 
 
 def _flat_piecewise(expr: sp.Basic) -> sp.Basic:

@@ -69,6 +69,14 @@ LIMITS = [
         (32, 1),
         "the loss holds 3,221,225,470 operations once its bindings are substituted; the limit is 50,000",
     ),
+    (  # each where in a condition doubles the cases SymPy folds it into: 2^9 took 3.7 s, 2^10 minutes
+        "wheres-in-a-condition",
+        "where("
+        + " + ".join(f"where(y_true < {k}*y_pred, y_pred, max(where(y_pred < 3, 0, y_pred)))" for k in range(1, 11))
+        + " <= 1, 2, e) * y_pred",
+        (1, 1),
+        "this `where` condition holds 10 `where`s, 1,024 cases once folded; the limit is 64",
+    ),
     (
         "digits",
         "9" * 9000 + " * y_pred",
