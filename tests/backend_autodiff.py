@@ -108,4 +108,8 @@ def _torch(fn, y_true, y_pred):
     y_pred = keras.ops.convert_to_tensor(y_pred).detach().requires_grad_(True)
     values = fn(y_true, y_pred)
     torch.sum(values).backward()
-    return values.detach().cpu().numpy(), y_pred.grad.detach().cpu().numpy()
+    # NumPy has no bfloat16: low-precision values come back as float32 (exactly).
+    values = values.detach().cpu()
+    if values.dtype == torch.bfloat16:
+        values = values.to(torch.float32)
+    return values.numpy(), y_pred.grad.detach().cpu().numpy()
