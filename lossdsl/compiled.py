@@ -11,34 +11,21 @@ import functools
 
 import sympy as sp
 
-from lossdsl.errors import Diagnostic, LossError, LossInternalError, LossLimitError
+from lossdsl.errors import Diagnostic, contained
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
 
 
 def _contained(what: str):
-    """A method that raises LossErrors only, as INTERFACE.md asks of every input: anything else
-    from SymPy or the emitters, a gap in lossdsl, becomes a LossInternalError naming it."""
+    """A method that raises LossErrors only (`errors.contained`)."""
 
     def wrap(method):
         @functools.wraps(method)
-        def contained(self, *args, **kwargs):
-            try:
+        def contained_method(self, *args, **kwargs):
+            with contained(what, self.source):
                 return method(self, *args, **kwargs)
-            except LossError:
-                raise
-            except RecursionError:
-                raise LossLimitError(
-                    f"the program is too intricate to {what} (SymPy ran past its recursion limit)", source=self.source
-                ) from None
-            except Exception as err:  # noqa: BLE001 - the contract: nothing but a LossError escapes
-                raise LossInternalError(
-                    f"lossdsl could not {what} this program ({type(err).__name__}: {err});"
-                    " this is a gap in lossdsl, not necessarily a mistake in the program",
-                    source=self.source,
-                ) from None
 
-        return contained
+        return contained_method
 
     return wrap
 

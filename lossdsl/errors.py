@@ -9,6 +9,7 @@ error.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from lossdsl.span import Span, caret_block
@@ -167,3 +168,23 @@ ERROR_CLASSES = {
         LossInternalError,
     )
 }
+
+
+@contextlib.contextmanager
+def contained(what: str, source: str, too_deep: str = ""):
+    """Let only LossErrors out, as INTERFACE.md asks of every input: a RecursionError becomes a
+    LossLimitError (`too_deep`, or one that says it could not `what`), anything else from SymPy
+    or an emitter, a gap in lossdsl, a LossInternalError that names it."""
+    try:
+        yield
+    except LossError:
+        raise
+    except RecursionError:
+        message = too_deep or f"the program is too intricate to {what} (SymPy ran past its recursion limit)"
+        raise LossLimitError(message, source=source) from None
+    except Exception as err:  # noqa: BLE001 - the contract: nothing but a LossError escapes
+        raise LossInternalError(
+            f"lossdsl could not {what} this program ({type(err).__name__}: {err});"
+            " this is a gap in lossdsl, not necessarily a mistake in the program",
+            source=source,
+        ) from None

@@ -22,9 +22,8 @@ from lossdsl.errors import (
     ERROR_CLASSES,
     Diagnostic,
     LossError,
-    LossInternalError,
-    LossLimitError,
     LossTypeError,
+    contained,
 )
 from lossdsl.parse import parse
 from lossdsl.semantics import Resolved, analyze
@@ -113,29 +112,22 @@ def _front_end_cached(source: str, strict: bool) -> FrontEnd | LossError:
 
 def _analyse(source: str, strict: bool) -> FrontEnd:
     _ensure_recursion_room()
-    try:
-        program = parse(source)
-        resolved = analyze(program, source)
-        if resolved.errors:
-            raise _combined([e.as_diagnostic() for e in resolved.errors], source)
-        symbolic = to_sympy(resolved)
-        diagnostics = run_checks(resolved, symbolic)
-    except LossError as err:
-        if not err.diagnostics:
-            err.diagnostics = (err.as_diagnostic(),)
-        raise err.with_source(source) from None
-    except RecursionError:
-        raise LossLimitError(
-            "the program is nested too deeply, or is too intricate, to analyse"
-            " (SymPy's simplification ran past its recursion limit)",
-            source=source,
-        ) from None
-    except Exception as err:  # noqa: BLE001 - the contract: nothing but a LossError escapes
-        raise LossInternalError(
-            f"lossdsl could not analyse this program ({type(err).__name__}: {err});"
-            " this is a gap in lossdsl, not necessarily a mistake in the program",
-            source=source,
-        ) from None
+    too_deep = (
+        "the program is nested too deeply, or is too intricate, to analyse"
+        " (SymPy's simplification ran past its recursion limit)"
+    )
+    with contained("analyse", source, too_deep):
+        try:
+            program = parse(source)
+            resolved = analyze(program, source)
+            if resolved.errors:
+                raise _combined([e.as_diagnostic() for e in resolved.errors], source)
+            symbolic = to_sympy(resolved)
+            diagnostics = run_checks(resolved, symbolic)
+        except LossError as err:
+            if not err.diagnostics:
+                err.diagnostics = (err.as_diagnostic(),)
+            raise err.with_source(source) from None
     if strict:
         diagnostics = [_promote(d) for d in diagnostics]
     if any(d.level == "error" for d in diagnostics):
