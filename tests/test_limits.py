@@ -1,11 +1,11 @@
 """Resource limits under attack, and what the fuzzer found past them.
 
 Every limit of LANGUAGE.md answers an attack with a `LossLimitError` whose
-message names the limit, at a place in the program, fast: deep nesting
+message names the limit, at a place in the program: deep nesting
 (brackets, calls, unary signs, `not`, list literals, chains of bindings),
 long inputs, power towers, constant folding past float range (`10^10^10`,
 `pi^4140`), huge list literals, bindings that double and many bindings.
-Within the limits, the largest programs compile fast (a list of 4,995
+Within the limits, the largest programs compile (a list of 4,995
 entries, 600 bindings, 650 parameters, `max` of 800 or 1,300 arguments,
 hundreds of comparisons and `where`s).
 
@@ -19,9 +19,8 @@ overflowed the C stack, and a second analysis of a failing program by `check()`.
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from hangguard import NoAnswer, answers_within
 from sympy.core.cache import clear_cache
 
 import lossdsl
@@ -96,10 +95,8 @@ LIMITS = [
 def test_an_attack_on_a_limit_is_a_clear_limit_error(source, place, message):
     pipeline._front_end_cached.cache_clear()
     clear_cache()
-    start = time.perf_counter()
-    with pytest.raises(lossdsl.LossLimitError) as info:
+    with answers_within(), pytest.raises(lossdsl.LossLimitError) as info:
         lossdsl.compile(source)
-    assert time.perf_counter() - start < 1.0
     err = info.value
     assert message in err.message
     assert (err.line, err.column) == place
@@ -122,14 +119,13 @@ LARGE = {
 
 
 @pytest.mark.parametrize("source", list(LARGE.values()), ids=list(LARGE))
-def test_the_largest_programs_within_the_limits_compile_fast(source):
+def test_the_largest_programs_within_the_limits_compile(source):
     assert len(source) <= 10_000
     pipeline._front_end_cached.cache_clear()
     clear_cache()
-    start = time.perf_counter()
-    spec = lossdsl.compile(source)
-    lossdsl.check(source)
-    assert time.perf_counter() - start < 1.0
+    with answers_within():
+        spec = lossdsl.compile(source)
+        lossdsl.check(source)
     assert spec.expr.has(*spec.expr.free_symbols)
 
 
@@ -161,15 +157,14 @@ NEST = "log(cosh(" * 13 + "e" + "))" * 13  # the deepest nest within the size li
     [NEST, f"log(1 + {NEST}) - log(1 + y_true^2)", f"y_pred / (1 + {NEST})", f"sqrt({NEST}) + abs(e) / {NEST}"],
     ids=["nest", "log1p-difference", "denominator", "sqrt-and-quotient"],
 )
-def test_a_rewrite_that_copies_its_argument_emits_fast(source):
+def test_a_rewrite_that_copies_its_argument_emits_in_linear_time(source):
     # Each level of log(cosh(x)) reads x twice once rewritten; the code generator keeps x in one
     # local (and reads bindings binding by binding), where it once walked every copy: 22 levels
     # took two minutes.
-    start = time.perf_counter()
-    spec = lossdsl.compile(source)
-    texts = [spec.python_source(), spec.python_source(xla=True), spec.python_source(fast=False)]
-    spec.latex(gradient=True)
-    assert time.perf_counter() - start < 10.0
+    with answers_within():
+        spec = lossdsl.compile(source)
+        texts = [spec.python_source(), spec.python_source(xla=True), spec.python_source(fast=False)]
+        spec.latex(gradient=True)
     assert all(text.count("keras.ops.softplus(") <= 13 for text in texts[::2])
 
 
@@ -225,17 +220,16 @@ def test_constants_within_float_range_stay_exact():
         "where((e <= 1e-7) or y_pred - e != where(e != 1e-7, e, y_true), +2289.635, --y_true) * y_pred",
     ],
 )
-def test_a_sympy_loop_is_a_fast_loss_error_not_a_crash(source):
+def test_a_sympy_loop_is_a_loss_error_not_a_crash(source):
     # SymPy's canonical form of `Ne(2*y_pred - y_true, y_true - y_pred)` flips for ever inside
     # Piecewise.eval: with a recursion limit of 20,000 that overflowed the C stack (a segfault);
     # then it took a second to reach the limit. Now the loop is cut short.
     pipeline._front_end_cached.cache_clear()
     clear_cache()
-    start = time.perf_counter()
-    with pytest.raises(lossdsl.LossInternalError, match="does not settle"):
-        lossdsl.compile(source)
-    assert lossdsl.check(source)[0].level == "error"
-    assert time.perf_counter() - start < 0.5
+    with answers_within():
+        with pytest.raises(lossdsl.LossInternalError, match="does not settle"):
+            lossdsl.compile(source)
+        assert lossdsl.check(source)[0].level == "error"
 
 
 def test_the_recursion_limit_leaves_room_on_the_c_stack():
@@ -290,10 +284,11 @@ MANY_ARGUMENTS = {
 def test_a_max_of_many_arguments_prints_without_comparing_them_again(source, op, calls):
     # `max` of 300 terms compiled at once but took minutes to print: sympy.cse and the stable rewrites
     # rebuilt the Max with evaluation, which compares every pair of its arguments (quadratic, each
-    # comparison an assumption query). Now they rebuild it as it is; a hang would show as a slow test.
-    spec = lossdsl.compile(source)
-    assert spec.python_source().count(f"keras.ops.{op}(") == calls
-    assert spec.python_source(fast=False).count(f"keras.ops.{op}(") == calls
+    # comparison an assumption query). Now they rebuild it as it is.
+    with answers_within():
+        spec = lossdsl.compile(source)
+        assert spec.python_source().count(f"keras.ops.{op}(") == calls
+        assert spec.python_source(fast=False).count(f"keras.ops.{op}(") == calls
 
 
 @pytest.mark.parametrize(
@@ -311,11 +306,10 @@ def test_a_max_of_many_arguments_prints_without_comparing_them_again(source, op,
 def test_the_gradient_of_a_max_of_many_arguments_does_not_compare_them_again(source, y_true, y_pred, expected):
     # SymPy differentiates max(a1..an) as sum_i H(ai - max(others)), each max(others) built evaluated:
     # n^3 comparisons, 10 s for 30 arguments (gradient() and latex(gradient=True), `lossdsl docs`).
-    start = time.perf_counter()
-    spec = lossdsl.compile(source)
-    gradient = spec.gradient()
-    latex = spec.latex(gradient=True)
-    assert time.perf_counter() - start < 5.0
+    with answers_within():
+        spec = lossdsl.compile(source)
+        gradient = spec.gradient()
+        latex = spec.latex(gradient=True)
     symbols = {s.name: s for s in gradient.free_symbols}
     value = gradient.xreplace({symbols["y_true"]: y_true, symbols["y_pred"]: y_pred})
     assert float(value) == pytest.approx(expected)
@@ -334,3 +328,14 @@ def test_the_gradient_of_a_max_of_hundreds_of_arguments_is_a_limit_error_at_once
     # within the limit, the gradient is there
     small = lossdsl.compile("max(" + ", ".join(f"y_pred*{k}" for k in range(40)) + ")")
     assert float(small.gradient().subs(small.gradient().free_symbols.pop(), 2.0)) == 39.0
+
+
+def test_the_hang_guard_stops_a_runaway_through_the_compilers_own_handlers():
+    # The guard's exception is a BaseException: lossdsl turns any Exception into a LossInternalError,
+    # which would hide a hang as an ordinary failure of the program.
+    with pytest.raises(NoAnswer, match="no answer within 0.05 s"), answers_within(0.05):
+        while True:
+            try:
+                lossdsl.compile("abs(e)")
+            except Exception:  # noqa: BLE001, S112 - what lossdsl's own handlers do
+                continue

@@ -1,4 +1,4 @@
-"""No input, however malformed, gets anything but a `LossError` out of lossdsl, or takes long.
+"""No input, however malformed, gets anything but a `LossError` out of lossdsl, or hangs it.
 
 * Hypothesis builds random well-formed programs from the grammar's own parts
   (names, numbers, operators, every function at its arity, `where` with
@@ -8,9 +8,11 @@
   out of `compile`, and `check` never raises.
 * A corpus of adversarial inputs (deep nesting, huge constants, long inputs,
   unicode look-alikes, control characters, injection attempts, bindings that
-  double in size, huge lists) each answers `compile` and `check` in under a
-  second (the best of two runs, with lossdsl's and SymPy's caches cleared
-  before each) and raises only `LossError`.
+  double in size, huge lists) each answers `compile` and `check`, with
+  lossdsl's and SymPy's caches cleared, and raises only `LossError`. The
+  tests guard against hangs only (tests/hangguard.py); the corpus is part of
+  tests/corpus/hostile.json, which `bench/fuzz.py --corpus` times against its
+  goal of a second per input.
 
 Hypothesis runs derandomized and without an example database, so CI is
 reproducible.
@@ -18,10 +20,9 @@ reproducible.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import sympy
+from hangguard import answers_within
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sympy.core.cache import clear_cache
@@ -454,25 +455,17 @@ def test_adversarial_corpus_is_large_enough():
     assert len(ADVERSARIAL) >= 100
 
 
-def _timed(source: str) -> tuple[float, object]:
-    pipeline._front_end_cached.cache_clear()
-    clear_cache()
-    start = time.perf_counter()
-    result = outcome(source)
-    diagnostics = lossdsl.check(source)
-    return time.perf_counter() - start, (result, diagnostics)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _warm_parser():
     lossdsl.compile("abs(e)")
 
 
 @pytest.mark.parametrize("source", list(ADVERSARIAL.values()), ids=list(ADVERSARIAL))
-def test_adversarial_input_answers_fast_with_loss_errors_only(source):
-    best = min(_timed(source)[0] for _ in range(2))
-    assert best < 1.0, f"took {best:.2f}s"
-    assert_only_loss_errors(source)
+def test_adversarial_input_answers_with_loss_errors_only(source):
+    pipeline._front_end_cached.cache_clear()
+    clear_cache()
+    with answers_within():
+        assert_only_loss_errors(source)
 
 
 # Expected outcomes for some of the corpus: the class of error (None: compiles).
