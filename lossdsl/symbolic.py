@@ -36,6 +36,7 @@ from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.functions import FUNCTIONS, builder, kind_of
+from lossdsl.gradient import element_gradient
 from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
 
 Y_TRUE = sp.Symbol("y_true", real=True)
@@ -118,7 +119,7 @@ class SymbolicLoss:
                     f"the gradient of this loss's max or min of {largest:,} arguments would hold about"
                     f" {2 * terms:,} operations; the limit is {MAX_TREE_SIZE:,}"
                 )
-            self._derivative = sf.differentiated(self.core, Y_PRED)
+            self._derivative = element_gradient(self.core, Y_TRUE, Y_PRED, self.per_sample)
         return self._derivative
 
 

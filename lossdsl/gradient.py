@@ -1,0 +1,144 @@
+"""The element gradient: d(loss)/d(y_pred) for one element, through the last axis.
+
+Input: the core SymPy form of a loss (`SymbolicLoss.core`: heads kept whole,
+bindings inlined) and whether it is one value per sample. Output: the
+derivative with respect to one element `y_pred_j`, as an expression in the
+element symbols (`y_pred`, `y_true` standing for element j) and in reductions
+over the last axis.
+
+What it is the derivative of: for a per-sample loss (`sum(...)`, `mean(...)`
+at the top), of that value; for an elementwise loss (the mean over the last
+axis implicit), of its sum over the last axis, so that an elementwise loss
+without reductions has its plain derivative (`e^2` -> `2 y_pred - 2 y_true`)
+and one that reads a reduction counts every element the reduction feeds
+(`y_pred * sum(y_pred)` -> `2 sum(y_pred)`).
+
+SymPy's own `diff` knows one element only: `sum(x)'` as `x'` is right at the
+top of a loss, wrong where a reduction sits inside another term, whose other
+elements also read it (the variance `mean((y_pred - mean(y_pred))^2)` got a
+factor `1 - 1/C` too many). Here each tensor function is a node of a small
+reverse-mode pass over the last axis: a term holding a reduction `r` passes
+`sum_c d(term_c)/dr` to it (a number per sample), a vector function passes
+its vector-Jacobian product to its argument (`softmax(a)` with upstream `u`:
+`softmax(a) (u - sum(u softmax(a)))`), each as a weight on the argument's own
+element derivative.
+
+Conventions at kinks are those of the subgradient: `max(x)` and `min(x)` pass
+the gradient to every element equal to the extreme (TensorFlow divides it
+among ties); `normalize` is `x / sqrt(sum(x^2))` (Keras clamps the squared
+norm at its epsilon, below which the gradient differs).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from lossdsl import symfuncs as sf
+from lossdsl.errors import LossLimitError
+from lossdsl.semantics import MAX_TREE_SIZE
+
+_ELEMENT = (sf.Vector, *sf.VECTOR_FUNCTIONS, sf.OneHot)
+
+
+def element_gradient(core: sp.Expr, y_true: sp.Symbol, y_pred: sp.Symbol, per_sample: bool) -> sp.Expr:
+    """d(core)/d(y_pred_j) (per sample) or d(sum over the last axis of core)/d(y_pred_j) (elementwise)."""
+    return _Pass(y_true, y_pred).weighted(core, sp.Integer(1), elementwise=not per_sample)
+
+
+class _Pass:
+    def __init__(self, y_true: sp.Symbol, y_pred: sp.Symbol):
+        self.y_pred = y_pred
+        self.elements = (y_true, y_pred)
+
+    def weighted(self, expr: sp.Expr, weight: sp.Expr, elementwise: bool) -> sp.Expr:
+        """d/d(y_pred_j) of `sum_c weight_c expr_c` (elementwise) or of `weight expr`, the weight held fixed."""
+        terms = _outermost_tensor_terms(expr, self.y_pred)
+        if not terms:
+            return weight * sf.differentiated(expr, self.y_pred)
+        stand_ins = {term: sp.Dummy(f"t{k}", real=True) for k, term in enumerate(terms)}
+        back = {symbol: term for term, symbol in stand_ins.items()}
+        opened = sf.substitute(expr, stand_ins)
+        total = weight * sf.differentiated(opened, self.y_pred)
+        for term, symbol in stand_ins.items():
+            upstream = sf.substitute(weight * sf.differentiated(opened, symbol), back)
+            if upstream == 0:
+                continue
+            _check_size(upstream)
+            if isinstance(term, sf.VECTOR_FUNCTIONS):
+                total += self.vector_product(term, upstream)
+            else:
+                total += self.summed(upstream, elementwise) * self.reduction(term)
+            _check_size(total)
+        return sf.substitute(total, back)
+
+    def reduction(self, term: sp.Expr) -> sp.Expr:
+        """d(term)/d(y_pred_j) for a reduction over the last axis."""
+        (argument,) = term.args
+        if isinstance(term, sf.ReduceSum):
+            return self.weighted(argument, sp.Integer(1), elementwise=True)
+        if isinstance(term, sf.ReduceMean):
+            return self.weighted(argument, sp.Integer(1), elementwise=True) / sf.C
+        if isinstance(term, sf.LogSumExp):
+            return self.weighted(argument, sp.exp(argument - term), elementwise=True)
+        if isinstance(term, (sf.ReduceMax, sf.ReduceMin)):
+            at_extreme = sp.Piecewise((1, sp.Eq(argument, term)), (0, True))
+            return self.weighted(argument, at_extreme, elementwise=True)
+        raise TypeError(f"no element gradient for {type(term).__name__}")
+
+    def vector_product(self, term: sp.Expr, upstream: sp.Expr) -> sp.Expr:
+        """d/d(y_pred_j) of `sum_c upstream_c term_c` for a vector function, the upstream held fixed."""
+        (argument,) = term.args
+        if isinstance(term, sf.Softmax):
+            if not self.varies_along_axis(upstream):
+                return sp.Integer(0)  # softmax sums to 1: a constant upstream passes nothing
+            weight = term * upstream - term * sf.ReduceSum(upstream * term)  # distributed: s (y / s) is y
+        elif isinstance(term, sf.LogSoftmax):
+            weight = upstream - sf.Softmax(argument) * self.summed(upstream, True)
+        elif isinstance(term, sf.Normalize):
+            weight = (upstream - term * sf.ReduceSum(upstream * term)) / sp.sqrt(sf.ReduceSum(argument**2))
+        else:
+            raise TypeError(f"no element gradient for {type(term).__name__}")
+        _check_size(weight)  # it reads the upstream twice: nested vector functions double it
+        return self.weighted(argument, weight, elementwise=True)
+
+    def summed(self, expr: sp.Expr, elementwise: bool) -> sp.Expr:
+        """`sum_c expr_c` over the elements of an elementwise term (`C expr` where expr is one per sample)."""
+        if not elementwise:
+            return expr
+        return sf.ReduceSum(expr) if self.varies_along_axis(expr) else sf.C * expr
+
+    def varies_along_axis(self, expr: sp.Basic) -> bool:
+        """Whether `expr` has a value per element (an element symbol or vector outside every reduction)."""
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _ELEMENT) or node in self.elements:
+                return True
+            if not isinstance(node, sf.REDUCTIONS):
+                stack.extend(node.args)
+        return False
+
+
+def _outermost_tensor_terms(expr: sp.Basic, y_pred: sp.Symbol) -> list[sp.Basic]:
+    """The tensor functions of `expr` that depend on y_pred and sit inside no other, in a fixed order."""
+    found: dict[sp.Basic, None] = {}
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sf.TensorFunction):
+            if node.has(y_pred):
+                found[node] = None
+            continue
+        stack.extend(reversed(node.args))
+    return list(found)
+
+
+def _check_size(expr: sp.Basic) -> None:
+    size = 0
+    for _ in sp.preorder_traversal(expr):
+        size += 1
+        if size > MAX_TREE_SIZE:
+            raise LossLimitError(
+                f"the gradient of this loss would hold more than {MAX_TREE_SIZE:,} operations"
+                " (its tensor functions nest too deeply)"
+            )
