@@ -667,7 +667,7 @@ class _CallBody:
                 *(self._one_hot() if one_hot else []),
             ]
         elif self.uses_y_true:
-            lines.append("y_true = keras.ops.cast(y_true, y_pred.dtype)")
+            lines += ["y_true = keras.ops.cast(y_true, y_pred.dtype)", *_SAME_RANK]
         for name in self.params:
             if name not in self.used_params:
                 continue
@@ -685,6 +685,21 @@ class _CallBody:
                     ")",
                 ]
         return lines
+
+
+# Ranks that differ by a last axis of 1 are matched as Keras's own losses match them
+# (`squeeze_or_expand_to_same_rank`): a target of shape (N,) against a Dense(1) output of
+# (N, 1) would otherwise broadcast to (N, N).
+_SAME_RANK = [
+    "if len(y_true.shape) == 1 and len(y_pred.shape) == 2 and y_pred.shape[-1] == 1:",
+    "    y_true = keras.ops.expand_dims(y_true, axis=-1)",
+    "if len(y_pred.shape) == 1 and len(y_true.shape) == 2 and y_true.shape[-1] == 1:",
+    "    y_pred = keras.ops.expand_dims(y_pred, axis=-1)",
+    "if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:",
+    "    y_pred = keras.ops.squeeze(y_pred, axis=-1)",
+    "if len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:",
+    "    y_true = keras.ops.squeeze(y_true, axis=-1)",
+]
 
 
 class _SoftmaxCrossEntropy(sp.Function):
