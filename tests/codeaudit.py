@@ -18,12 +18,13 @@ what the Keras emitter produces, which is this and nothing else:
   when a parameter is called `super`);
 * a fused gradient, in call() only and in this layout alone:
   `def forward(y_pred):` holding assignments, then
-  `def backward(*args, upstream=None):` (whose body starts with
+  `def backward(*args, upstream=None, variables=None):` (whose body starts with
   `if upstream is None: (upstream,) = args`, then assignments, then
   `if gradient.shape[-1] != y_pred.shape[-1] and y_pred.shape[-1] == 1:
   gradient = <its sum or mean>` `elif gradient.shape[-1] != y_pred.shape[-1]:
-  gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))`
-  and `return gradient`),
+  gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))`,
+  `if variables: return gradient, [None] * len(variables)` and
+  `return gradient`),
   then `return <value>, backward`; call() then ends with
   `if keras.backend.backend() == "jax": return forward(y_pred)[0]` (or
   `in ("jax", "torch")`) and
@@ -374,10 +375,10 @@ class _Audit:
             or arguments.kwarg
             or arguments.vararg is None
             or arguments.vararg.arg != "args"
-            or upstream != ["upstream"]
-            or defaults != ["None"]
+            or upstream != ["upstream", "variables"]
+            or defaults != ["None", "None"]
         ):
-            self.fail(backward, "the backward pass is not `def backward(*args, upstream=None)`")
+            self.fail(backward, "the backward pass is not `def backward(*args, upstream=None, variables=None)`")
             return
         body = backward.body
         first = body[0] if body else None
@@ -388,12 +389,12 @@ class _Audit:
             and len(first.body) == 1
             and ast.unparse(first.body[0]).replace("(", "").replace(")", "") == "upstream, = args"
             and isinstance(body[-1], ast.Return)
-            and len(body) >= 3
+            and len(body) >= 4
         ):
             self.fail(backward, "backward() does not start with the upstream unpacking and end with a return")
             return
         self.sanctioned.update({id(first.test), id(first.body[0].targets[0])})
-        *statements, reduce, last = body[1:]
+        *statements, reduce, variables, last = body[1:]
         for statement in statements:
             if not isinstance(statement, ast.Assign):
                 self.fail(statement, f"a {type(statement).__name__} statement in backward()")
@@ -406,6 +407,10 @@ class _Audit:
             self.fail(reduce, "backward() does not give the gradient y_pred's shape as the emitter does")
         else:
             self.sanctioned.add(id(reduce.test))
+        if ast.unparse(variables) != "if variables:\n    return (gradient, [None] * len(variables))":
+            self.fail(variables, "backward() does not answer TensorFlow's variables as the emitter does")
+        else:
+            self.sanctioned.add(id(variables.body[0].value))
         if ast.unparse(last) != "return gradient":
             self.fail(last, "backward() does not end with `return gradient`")
 

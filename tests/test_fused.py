@@ -347,3 +347,24 @@ def test_a_sympy_failure_while_fusing_falls_back_to_autodiff():
     source = spec.python_source()
     assert "custom_gradient" not in source
     assert source == spec.python_source(fast=False).replace("_autodiff", "")
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="tf.Variable and tf.GradientTape are TensorFlow's")
+@pytest.mark.parametrize("source", ["e^2", "abs(e)", "-(y_true*log(y_pred) + (1-y_true)*log(1-y_pred))"])
+def test_a_variable_as_y_true_is_read_as_a_target(source):
+    # tf.custom_gradient passes `variables` to the backward pass when the forward pass reads a
+    # tf.Variable (here y_true, which keras.ops.cast returns as it is): the generated backward pass
+    # refused it ("grad_fn must accept keyword argument 'variables'"), found by a parity review.
+    import tensorflow as tf
+
+    y_true = tf.Variable([[0.25, 1.0, 0.0]])
+    y_pred = tf.Variable([[0.5, 0.75, 0.125]])
+    fused, autodiff = (loss_class(lossdsl.compile(source), fast=fast)() for fast in (True, False))
+    assert "custom_gradient" in lossdsl.compile(source).python_source()
+    results = []
+    for loss in (fused, autodiff):
+        with tf.GradientTape() as tape:
+            value = loss(y_true, y_pred)
+        results.append((float(value), tape.gradient(value, y_pred).numpy()))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5)

@@ -233,7 +233,8 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         # the fused gradient's layout (huber's call() is fused)
         ("        def forward(y_pred):", "        @print\n        def forward(y_pred):", "forward() is decorated"),
         ("def forward(y_pred):", "def forward(y_pred, hook=print):", "does not take y_pred alone"),
-        ("def backward(*args, upstream=None):", "def backward(*args, upstream=print):", "backward(*args"),
+        ("upstream=None, variables=None):", "upstream=print):", "backward(*args"),
+        ("[None] * len(variables)", "[print] * len(variables)", "answer TensorFlow's variables"),
         ("(upstream,) = args", "(upstream,) = args[::-1]", "upstream unpacking"),
         ("(forward)(y_pred)", "(forward)(y_true)", "does not end as the emitter writes it"),
         ('== "jax"', '== "torch"', "does not end as the emitter writes it"),
@@ -260,6 +261,7 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         "fused-decorator",
         "forward-arguments",
         "backward-default",
+        "backward-variables",
         "upstream-unpacking",
         "fused-return",
         "fused-backend",

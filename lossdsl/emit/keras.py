@@ -518,7 +518,7 @@ class _CallBody:
                 "upstream = upstream / classes",
             ]
         nested = [
-            "def backward(*args, upstream=None):",
+            "def backward(*args, upstream=None, variables=None):",
             *_indent(
                 [
                     "if upstream is None:",
@@ -528,6 +528,10 @@ class _CallBody:
                     *backward,
                     *gradient,
                     *reshaped,
+                    # TensorFlow passes `variables` when y_true is a tf.Variable, which the
+                    # forward pass reads: it is a target, with no gradient (see docs/decisions.md).
+                    "if variables:",
+                    "    return gradient, [None] * len(variables)",
                     "return gradient",
                 ]
             ),
