@@ -297,6 +297,11 @@ GRADIENTS = [
         GRAD + "\\begin{cases}\n\\hat{y} - y & \\text{if } \\delta \\geq \\left|{\\hat{y} - y}\\right| \\\\\n"
         "\\delta \\operatorname{sign}\\left(\\hat{y} - y\\right) & \\text{otherwise}\n\\end{cases}",
     ),
+    # log1p of a sum prints `1 + x` as one sum (it printed `1 - \hat{y} - 1` for `log1p(1 - y_pred)`)
+    ("log1p(1 - y_pred)^2", GRAD + r"- \frac{2 \log\left(2 - \hat{y}\right)}{2 - \hat{y}}"),
+    ("log1p(e)^2", GRAD + r"- \frac{2 \log\left(y + 1 - \hat{y}\right)}{y + 1 - \hat{y}}"),
+    ("y_pred*log1p(-y_pred - y_true)", GRAD + r"\log\left(1 - \hat{y} - y\right) - \frac{\hat{y}}{1 - \hat{y} - y}"),
+    ("y_pred*log1p(-2*y_pred)", GRAD + r"\log\left(1 - 2 \hat{y}\right) - \frac{2 \hat{y}}{1 - 2 \hat{y}}"),
 ]
 
 

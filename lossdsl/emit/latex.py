@@ -687,8 +687,11 @@ class GradientPrinter(LatexPrinter):
 
     def _print_Log1p(self, expr, exp=None):
         x = expr.args[0]
-        if x.could_extract_minus_sign():
-            inner = "1 - " + self.parenthesize(-x, PRECEDENCE["Add"], strict=True)
+        if x.is_Add or (-x).is_Add:
+            # One sum: `1 + (1 - \hat{y})` is `2 - \hat{y}`, `1 + -(a + b)` is `1 - a - b`.
+            inner = self._print(1 + x if x.is_Add else 1 - (-x))
+        elif x.could_extract_minus_sign():
+            inner = "1 - " + self.parenthesize(-x, PRECEDENCE["Add"])
         else:
             inner = "1 + " + self._print(x)
         return self._power(r"\log" + paren(inner), exp)
