@@ -19,7 +19,7 @@ import sympy as sp
 import lossdsl
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
-from lossdsl.emit.latex import LatexWriter, NamePolicy, emit_latex, preferred_name, tidy
+from lossdsl.emit.latex import GradientPrinter, LatexWriter, NamePolicy, emit_latex, preferred_name, tidy
 from lossdsl.errors import LossError
 from lossdsl.functions import FUNCTIONS as FUNCTIONS_TABLE
 from lossdsl.span import Span
@@ -345,6 +345,18 @@ def test_names_the_notation_uses_print_upright():
     spec = lossdsl.compile("param w_1 = 1\nw1 = 2*y_pred\nC = w1 + w_1\nC")
     policy = NamePolicy(spec.resolved)
     assert {k: v.tex() for k, v in policy.names.items()} == {"w_1": "w_{1}", "w1": r"\mathrm{w1}", "C": r"\mathrm{C}"}
+
+
+def test_gradient_with_every_dummy_name_taken():
+    # The point of a `Subs` is named u, v, s, t or xi; with all five taken by parameters it printed
+    # nothing (StopIteration) even where no `Subs` appears.
+    source = "param u = 1; param v = 1; param s = 1; param t = 1; param xi = 1; y_pred^2"
+    spec = lossdsl.compile(source)
+    assert spec.latex(gradient=True) == GRAD + r"2 \hat{y}"
+    printer = GradientPrinter(NamePolicy(spec.resolved), spec.symbolic.params, display=False)
+    x = sp.Symbol("x")
+    subs = sp.Subs(sp.Function("f")(x).diff(x), x, Y_PRED)
+    assert printer.doprint(subs) == r"\left. \frac{d}{d u'} f{\left(u' \right)} \right|_{u' = \hat{y}}"
 
 
 def test_compiled_latex_defaults():

@@ -30,6 +30,7 @@ nesting beyond what Python's recursion allows raises `LossLimitError`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -540,8 +541,7 @@ class GradientPrinter(LatexPrinter):
         self.sigmoid = r"\operatorname{sigmoid}" if policy.claims(r"\sigma") else r"\sigma"
         self.heaviside = r"\operatorname{H}" if policy.claims(r"\theta") else r"\theta"
         self.dirac = r"\delta_{\mathrm{D}}" if policy.claims(r"\delta") else r"\delta"
-        taken = set(names.values())
-        self.dummy = next(n for n in ("u", "v", "s", "t", r"\xi") if n not in taken)
+        self.taken = set(names.values())
         self.index: str | None = None
         self.depth = 0
 
@@ -602,12 +602,18 @@ class GradientPrinter(LatexPrinter):
             return tex
         return (tex if closed else paren(tex)) + "^{" + str(exp) + "}"
 
+    def _dummy(self) -> str:
+        """The name of a `Subs` point: the first of u, v, s, t, \\xi, u', u'', ... that nothing else prints as."""
+        primed = ("u" + "'" * k for k in itertools.count(1))
+        return next(n for n in itertools.chain(("u", "v", "s", "t", r"\xi"), primed) if n not in self.taken)
+
     def _print_Subs(self, subs):
         expr, old, new = subs.args
+        dummy = self._dummy()
         fresh = {o: sp.Symbol(f"lossdsl_dummy_{i}") for i, o in enumerate(old)}
-        self._settings["symbol_names"].update({s: self.dummy for s in fresh.values()})
+        self._settings["symbol_names"].update({s: dummy for s in fresh.values()})
         body = self._print(expr.xreplace(fresh))
-        points = ", ".join(f"{self.dummy} = {self._print(n)}" for n in new)
+        points = ", ".join(f"{dummy} = {self._print(n)}" for n in new)
         return r"\left. " + body + r" \right|_{" + points + "}"
 
     def _reduce(self, template: str, expr, closed: bool = False) -> str:
