@@ -224,6 +224,10 @@ NAMES = [
         "big = y_pred > 1\nwhere(big, y_pred, 0)",
         r"\left[\hat{y} \;\mathrm{if}\; \hat{y} > 1 \;\mathrm{else}\; 0\right]",
     ),
+    # a name that would print like an element of y prints upright, as `y` itself does
+    ("param y_c = 2\ny_c * sum(y_true * y_pred)", r"\mathrm{y\_c}\,\sum_{c} y_{c} \hat{y}_{c}"),
+    ("param y_1 = 1\ny_1*y_pred", r"\mathrm{y\_1}\,\hat{y}"),
+    ("param y2 = 1\ny2*y_pred", r"\mathrm{y2}\,\hat{y}"),
 ]
 
 EXACT = OPERATORS + BUILTINS_AND_NUMBERS + FUNCTIONS + REDUCTIONS + CONDITIONS + NAMES
@@ -270,6 +274,11 @@ DISPLAY = [
         "\\begin{aligned}\n\\mathrm{y} &= \\hat{y}^{2} \\\\\n\\mathrm{e} &= \\mathrm{y} - y \\\\\n"
         "\\mathrm{c} &= \\mathrm{e} \\\\\n\\mathrm{L} &= \\mathrm{c} \\\\\n"
         "L(y, \\hat{y}) &= \\mathrm{L}\n\\end{aligned}",
+    ),
+    (
+        "y_c = y_pred^2\nsum(y_c*y_true)",
+        "\\begin{aligned}\n\\mathrm{y\\_c} &= \\hat{y}^{2} \\\\\n"
+        "L(y, \\hat{y}) &= \\sum_{c} \\mathrm{y\\_c}_{c} y_{c}\n\\end{aligned}",
     ),
 ]
 
@@ -345,6 +354,13 @@ def test_names_the_notation_uses_print_upright():
     spec = lossdsl.compile("param w_1 = 1\nw1 = 2*y_pred\nC = w1 + w_1\nC")
     policy = NamePolicy(spec.resolved)
     assert {k: v.tex() for k, v in policy.names.items()} == {"w_1": "w_{1}", "w1": r"\mathrm{w1}", "C": r"\mathrm{C}"}
+
+
+def test_names_that_print_like_an_element_of_y_print_upright():
+    spec = lossdsl.compile("param y_c = 1\nparam y_hat = 1\nparam c_1 = 1\ny_c*y_hat*c_1*y_pred")
+    policy = NamePolicy(spec.resolved)
+    names = {k: v.tex() for k, v in policy.names.items()}
+    assert names == {"y_c": r"\mathrm{y\_c}", "y_hat": r"\mathrm{y\_hat}", "c_1": r"\mathrm{c\_1}"}
 
 
 def test_gradient_with_every_dummy_name_taken():

@@ -105,6 +105,9 @@ GREEK["eps"] = r"\epsilon"
 # What the notation itself uses: a user name that would print as one of these
 # prints upright instead (`y` -> `\mathrm{y}`); `e` is kept for Euler's number.
 RESERVED = frozenset({Y_TEX, Y_HAT_TEX, "c", "C", "L", "e", r"\pi"})
+# Nor may a user name print as one of these with subscripts (`y_c` -> `\mathrm{y\_c}`, not `y_{c}`,
+# an element of y_true).
+RESERVED_HEADS = frozenset({Y_TEX, "c", "C", "L"})
 
 
 # ---------------------------------------------------------------- names
@@ -161,7 +164,8 @@ class NamePolicy:
     """How each parameter and binding prints, with no two names alike.
 
     A name whose preferred form is taken (by the notation or by an earlier
-    name) prints upright (`\\mathrm{name}`), then with primes.
+    name) or would read as the notation with subscripts (`y_{c}`) prints
+    upright (`\\mathrm{name}`), then with primes.
     """
 
     def __init__(self, resolved: Resolved) -> None:
@@ -169,7 +173,8 @@ class NamePolicy:
         taken = set(RESERVED)
         for st in resolved.program.statements:
             candidates = [preferred_name(st.name), upright(st.name)]
-            choice = next((c for c in candidates if c.tex() not in taken), None)
+            free = (c for c in candidates if c.tex() not in taken and not (c.subs and c.head in RESERVED_HEADS))
+            choice = next(free, None)
             while choice is None or choice.tex() in taken:
                 base = choice or candidates[-1]
                 choice = TexName(base.head + "'", base.subs)
