@@ -165,6 +165,12 @@ REDUCTIONS = [
         r"-\sum_{c} \operatorname{onehot}\left(y\right)_{c} \log\operatorname{softmax}\left(\hat{y}\right)_{c}",
     ),
     ("sum(normalize(y_pred) * y_true)", r"\sum_{c} \operatorname{normalize}\left(\hat{y}\right)_{c} y_{c}"),
+    # `\log` runs to the right: a factor after log_softmax would read as inside the log
+    (
+        "sum(log_softmax(y_pred) * y_true)",
+        r"\sum_{c} \left(\log\operatorname{softmax}\left(\hat{y}\right)_{c}\right) y_{c}",
+    ),
+    ("log_softmax(y_pred)*y_true", r"\left(\log\operatorname{softmax}\left(\hat{y}\right)\right) y"),
     ("sum([0.3, 0.7] * y_pred)", r"\sum_{c} \left[0.3, 0.7\right]_{c} \hat{y}_{c}"),
     ("[1, 2] * y_pred", r"\left[1, 2\right] \hat{y}"),
 ]
@@ -305,6 +311,13 @@ GRADIENTS = [
         "param delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
         GRAD + "\\begin{cases}\n\\hat{y} - y & \\text{if } \\delta \\geq \\left|{\\hat{y} - y}\\right| \\\\\n"
         "\\delta \\operatorname{sign}\\left(\\hat{y} - y\\right) & \\text{otherwise}\n\\end{cases}",
+    ),
+    (
+        "sigmoid(y_pred)*log_softmax(y_pred)",
+        GRAD + r"\left(1 - \sigma\left(\hat{y}\right)\right)"
+        r" \left(\log\operatorname{softmax}\left(\hat{y}\right)\right) \sigma\left(\hat{y}\right)"
+        r" + \sigma\left(\hat{y}\right)"
+        r" - \left(\sum_{c} \sigma\left(\hat{y}_{c}\right)\right) \operatorname{softmax}\left(\hat{y}\right)",
     ),
     # log1p of a sum prints `1 + x` as one sum (it printed `1 - \hat{y} - 1` for `log1p(1 - y_pred)`)
     ("log1p(1 - y_pred)^2", GRAD + r"- \frac{2 \log\left(2 - \hat{y}\right)}{2 - \hat{y}}"),

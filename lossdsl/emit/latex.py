@@ -464,8 +464,11 @@ class LatexWriter:
             return self.reduction(name, args[0])
         if name in VECTOR_FUNCTIONS:
             text = self.indexed(VECTOR_FUNCTIONS[name] + paren(self.unindexed(args[0]).text))
-            # `\log\operatorname{softmax}(x)^{2}` would read as the log of a square.
-            return Fragment(text, PREC_POW if name == "log_softmax" else PREC_ATOM)
+            if name == "log_softmax":
+                # `\log` runs to the right: `\log\operatorname{softmax}(x)^{2}` or `... y` would read as
+                # the log of a square or of a product.
+                return Fragment(text, PREC_POW, tail="big")
+            return Fragment(text, PREC_ATOM)
         frags = [self.visit(a) for a in args]
         if name in SPECIAL_FUNCTIONS:
             return SPECIAL_FUNCTIONS[name](self, frags)
@@ -551,8 +554,9 @@ class GradientPrinter(LatexPrinter):
         self.depth = 0
 
     def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
-        # A reduction or a derivative runs to the right: `(\sum_{c} x) y`, not `\sum_{c} x y`.
-        if not last and isinstance(expr, (*sf.REDUCTIONS, sp.Derivative, sp.Subs)):
+        # A reduction, a derivative or `\log\operatorname{softmax}` runs to the right: `(\sum_{c} x) y`,
+        # not `\sum_{c} x y`.
+        if not last and isinstance(expr, (*sf.REDUCTIONS, sf.LogSoftmax, sp.Derivative, sp.Subs)):
             return True
         if isinstance(expr, sp.Piecewise) and not self.display:
             return False  # `[a if c else b]` is closed
