@@ -741,14 +741,22 @@ def _others(cls: type, args: tuple, argindex: int) -> sp.Basic:
     return others[0] if len(others) == 1 else cls(*others, evaluate=False)
 
 
-_DIFFERENTIABLE = {sp.Max: _ArgumentsMax, sp.Min: _ArgumentsMin}
+class _RealAbs(sp.Abs):
+    # Every value of a loss is real: |u|' = sign(u) u'. SymPy, not knowing `y_pred^0.5` or
+    # `log(y_pred)` to be real, writes it with re, im and atan2.
+    def _eval_derivative(self, x):
+        return sp.sign(self.args[0]) * sp.diff(self.args[0], x)
+
+
+_DIFFERENTIABLE = {sp.Max: _ArgumentsMax, sp.Min: _ArgumentsMin, sp.Abs: _RealAbs}
 _ORIGINAL = {stand_in: cls for cls, stand_in in _DIFFERENTIABLE.items()}
 
 
 def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     """`sympy.diff(expr, symbol)`, with each Max and Min of more than two arguments differentiated
-    without comparing its arguments again."""
-    if not any(len(m.args) > 2 for m in expr.atoms(sp.Max, sp.Min)):
+    without comparing its arguments again, and each Abs as that of a real value."""
+    found = expr.atoms(sp.Max, sp.Min, sp.Abs)
+    if not any(len(m.args) > 2 or (isinstance(m, sp.Abs) and not m.args[0].is_extended_real) for m in found):
         return sp.diff(expr, symbol)
     derivative = sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol)
     return _swapped(derivative, _ORIGINAL)

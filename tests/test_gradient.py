@@ -62,6 +62,13 @@ PROGRAMS = [
     "e^2",
     "mean(e^2)",
     "1 - 2*sum(y_true*y_pred)/(sum(y_true)+sum(y_pred))",
+    # abs of what SymPy does not know to be real: sign(u) u', not its complex formula
+    "abs(y_pred^0.5)",
+    "abs(sqrt(y_pred))",
+    "abs(log(y_pred))",
+    # a `where` inside a condition: SymPy's ITE
+    "where(where(y_pred > 0, y_pred, y_true) > 1, y_pred, 0)",
+    "where(where(1e-3 >= y_true, 0.5, y_pred) >= 1, 3*y_pred, y_pred)",
 ]
 
 
@@ -114,6 +121,7 @@ ELEMENTWISE = {
     sp.And: lambda *a: all(a),
     sp.Or: lambda *a: any(a),
     sp.Not: lambda a: not a,
+    sp.ITE: lambda c, a, b: a if c else b,
 }
 
 
@@ -208,6 +216,13 @@ Y_TRUE, Y_PRED = sp.Symbol("y_true"), sp.Symbol("y_pred")
 def test_the_gradient_in_closed_form(source, expected):
     gradient = lossdsl.compile(source).gradient()
     assert sp.expand(gradient - expected) == 0, gradient
+
+
+@pytest.mark.parametrize("source", ["abs(y_pred^0.5)", "abs(sqrt(y_pred))", "abs(log(y_pred))", "abs(exp(y_pred) - 2)"])
+def test_the_gradient_of_abs_is_real(source):
+    # Every value of a loss is real: |u|' is sign(u) u', without SymPy's re, im, arg or atan2.
+    gradient = lossdsl.compile(source).gradient()
+    assert not gradient.has(sp.re, sp.im, sp.arg, sp.atan2, sp.conjugate), gradient
 
 
 def test_a_gradient_that_doubles_with_each_nested_softmax_is_a_limit_error():

@@ -595,6 +595,11 @@ class GradientPrinter(LatexPrinter):
         tail = last_value if last_cond_true else rf"{last_value} \;\mathrm{{if}}\; {last_cond}"
         return r"\left[" + chain + tail + r"\right]"
 
+    def _print_ITE(self, expr):
+        # SymPy folds a `where` inside a condition into `ITE(c, a, b)`: `(c \wedge a) \vee (\neg c \wedge b)`.
+        cond, then, other = expr.args
+        return self._print(sp.Or(sp.And(cond, then), sp.And(sp.Not(cond), other)))
+
     def _print_Heaviside(self, expr, exp=None):
         return self._power(self.heaviside + paren(self._print(expr.args[0])), exp)
 
