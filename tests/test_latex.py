@@ -19,7 +19,16 @@ import sympy as sp
 import lossdsl
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
-from lossdsl.emit.latex import GradientPrinter, LatexWriter, NamePolicy, emit_latex, preferred_name, tidy
+from lossdsl.emit.latex import (
+    KATEX_MAX_EXPAND,
+    GradientPrinter,
+    LatexWriter,
+    NamePolicy,
+    emit_latex,
+    katex_expansions,
+    preferred_name,
+    tidy,
+)
 from lossdsl.errors import LossError
 from lossdsl.functions import FUNCTIONS as FUNCTIONS_TABLE
 from lossdsl.span import Span
@@ -600,3 +609,36 @@ def test_mathtext_renders_every_inline_string():
         except ValueError as err:
             failures.append(f"{item.where}: {str(err).splitlines()[-1]}\n  {item.tex}")
     assert not failures, "\n".join(failures)
+
+
+# KaTeX expands at most 1,000 macros per string; `\operatorname` costs 3 of them (found by a
+# LaTeX review: 334 relus, or bindings that double, failed with "Too many expansions").
+LARGE_FOR_KATEX = {
+    "relu-333": " + ".join(["relu(y_pred)"] * 333),  # 999 expansions: the usual spelling still fits
+    "relu-334": " + ".join(["relu(y_pred)"] * 334),
+    "doubling-bindings": "a = relu(y_pred)\n"
+    + "\n".join(f"a{k} = a{k - 1 or ''}*a{k - 1 or ''}" for k in range(1, 10))
+    + "\na9",
+    "not-equal-300": "+".join(f"where(e!={k},e,0)" for k in range(300)),
+    "erf-and-where": " + ".join(f"where(y_pred > {k}, erf(y_pred), softplus(e))" for k in range(120)),
+}
+
+
+@pytest.mark.parametrize("source", list(LARGE_FOR_KATEX.values()), ids=list(LARGE_FOR_KATEX))
+def test_large_programs_render_in_katex_and_mathtext(source, katex):
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    items = strings_of("large", source)
+    errors = katex([(item.tex, item.display) for item in items])
+    assert errors == [None] * len(items), [e for e in errors if e][:1]
+    for item in items:
+        assert katex_expansions(item.tex) <= KATEX_MAX_EXPAND
+        if item.inline:
+            mathtext.MathTextParser("path").parse(f"${item.tex}$")
+
+
+def test_the_usual_spelling_is_kept_within_the_budget():
+    assert inline(LARGE_FOR_KATEX["relu-333"]).count(r"\operatorname{relu}") == 333
+    assert katex_expansions(inline(LARGE_FOR_KATEX["relu-333"])) == 999
+    cheap = inline(LARGE_FOR_KATEX["relu-334"])
+    assert r"\operatorname" not in cheap and cheap.count(r"\mathrm{relu}") == 334
+    assert r"\not=" in inline(LARGE_FOR_KATEX["not-equal-300"])

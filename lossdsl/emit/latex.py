@@ -815,7 +815,43 @@ def emit_latex(resolved: Resolved, symbolic: SymbolicLoss, *, gradient: bool = F
     """
     try:
         if gradient:
-            return gradient_latex(resolved, symbolic, display=display)
-        return LatexWriter(resolved, display=display).loss()
+            tex = gradient_latex(resolved, symbolic, display=display)
+        else:
+            tex = LatexWriter(resolved, display=display).loss()
     except RecursionError:
         raise LossLimitError("the program is nested too deeply to print as LaTeX", source=resolved.source) from None
+    return within_katex_budget(tex)
+
+
+# KaTeX expands at most 1,000 macros in one string (its `maxExpand`; past it "Too many
+# expansions"). Of what the printers write, these are macros, with what each costs (measured with
+# KaTeX 0.16); everything else (`\\frac`, `\\left`, `\\mathrm`, `\\ `, symbols) costs nothing.
+KATEX_MAX_EXPAND = 1000
+_MACRO = re.compile(r"\\(operatorname|neq|not|quad)(?![a-zA-Z])|\\[;,!]")
+_MACRO_COST = {r"\operatorname": 3, r"\neq": 4, r"\not": 2, r"\quad": 1, r"\;": 3, r"\,": 3, r"\!": 3}
+# The spelling for a string past the budget, which mathtext reads too: upright names without an
+# operator's spacing, plain spaces, `\not=` for `\neq`.
+_CHEAP = {r"\operatorname": r"\mathrm", r"\neq": r"\not=", r"\quad": r"\ \ ", r"\;": r"\ ", r"\,": r"\ ", r"\!": ""}
+
+
+def katex_expansions(tex: str) -> int:
+    """How many macro expansions KaTeX makes rendering `tex` (of what the printers write)."""
+    return sum(_MACRO_COST[m.group(0)] for m in _MACRO.finditer(tex))
+
+
+def within_katex_budget(tex: str) -> str:
+    r"""`tex`, or where KaTeX would expand more than KATEX_MAX_EXPAND macros, its cheap spelling.
+
+    A long program (334 `relu`s), or bindings that double (`a1 = a * a` ... `a9`, 512 copies of `a`
+    once substituted), passed the limit with `\operatorname` alone.
+    """
+    if katex_expansions(tex) <= KATEX_MAX_EXPAND:
+        return tex
+    cheap = _MACRO.sub(lambda m: _CHEAP.get(m.group(0), m.group(0)), tex)
+    needed = katex_expansions(cheap)
+    if needed > KATEX_MAX_EXPAND:
+        raise LossLimitError(
+            f"this loss's LaTeX would need {needed:,} macro expansions in KaTeX, which makes at most"
+            f" {KATEX_MAX_EXPAND:,} (it holds too many `!=` comparisons)"
+        )
+    return cheap
