@@ -23,9 +23,8 @@ its vector-Jacobian product to its argument (`softmax(a)` with upstream `u`:
 `softmax(a) (u - sum(u softmax(a)))`), each as a weight on the argument's own
 element derivative.
 
-Conventions at kinks are those of the subgradient: `max(x)` and `min(x)` pass
-the gradient to every element equal to the extreme (TensorFlow divides it
-among ties); `normalize` is `x / sqrt(sum(x^2))` (Keras clamps the squared
+Conventions at kinks: `max(x)` and `min(x)` share the gradient among the
+elements equal to the extreme, as TensorFlow does; `normalize` is `x / sqrt(sum(x^2))` (Keras clamps the squared
 norm at its epsilon, below which the gradient differs).
 """
 
@@ -81,8 +80,12 @@ class _Pass:
         if isinstance(term, sf.LogSumExp):
             return self.weighted(argument, sp.exp(argument - term), elementwise=True)
         if isinstance(term, (sf.ReduceMax, sf.ReduceMin)):
-            at_extreme = sp.Piecewise((1, sp.Eq(argument, term)), (0, True))
-            return self.weighted(argument, at_extreme, elementwise=True)
+            # 1 where the element is the extreme (`H(0) = 1`; the argument never passes it), shared
+            # among the elements that tie for it, as TensorFlow shares it. A step, not a Piecewise:
+            # SymPy folds a condition that holds a Piecewise (`max(where(...))`) without end.
+            gap = argument - term if isinstance(term, sf.ReduceMax) else term - argument
+            at_extreme = sp.Heaviside(gap, 1)
+            return self.weighted(argument, at_extreme / sf.ReduceSum(at_extreme), elementwise=True)
         raise TypeError(f"no element gradient for {type(term).__name__}")
 
     def vector_product(self, term: sp.Expr, upstream: sp.Expr) -> sp.Expr:
