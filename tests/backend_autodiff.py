@@ -113,3 +113,46 @@ def _torch(fn, y_true, y_pred):
     if values.dtype == torch.bfloat16:
         values = values.to(torch.float32)
     return values.numpy(), y_pred.grad.detach().cpu().numpy()
+
+
+def target_gradients(fn, y_true: np.ndarray, y_pred: np.ndarray, mode: str = "eager") -> np.ndarray:
+    """d(sum of the per-sample values of `fn`)/d(y_true), on the active backend (a target that a
+    trainable model computes needs it)."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        def step(y_true, y_pred):
+            with tf.GradientTape() as tape:
+                tape.watch(y_true)
+                total = tf.reduce_sum(fn(y_true, y_pred))
+            return tape.gradient(total, y_true)
+
+        if mode != "eager":
+            step = tf.function(step, jit_compile=mode == "XLA")
+        gradient = step(tf.constant(y_true), tf.constant(y_pred))
+        return np.zeros_like(y_true) if gradient is None else gradient.numpy()  # None: no path (int labels)
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        if not np.issubdtype(np.asarray(y_true).dtype, np.inexact):
+            return np.zeros_like(y_true)  # class ids: no gradient
+        step = jax.grad(lambda t, p: jnp.sum(fn(t, p)))
+        if mode == "jax.jit":
+            step = jax.jit(step)
+        return np.asarray(step(jnp.asarray(y_true), jnp.asarray(y_pred)))
+    if name == "torch":
+        import keras
+        import torch
+
+        t = keras.ops.convert_to_tensor(y_true).detach()
+        if not t.is_floating_point():
+            return np.zeros_like(y_true)  # class ids: no gradient
+        t.requires_grad_(True)
+        total = torch.sum(fn(t, keras.ops.convert_to_tensor(y_pred)))
+        if not total.requires_grad:
+            return np.zeros_like(y_true)
+        total.backward()
+        return np.zeros_like(y_true) if t.grad is None else t.grad.detach().cpu().to(torch.float32).numpy()
+    raise NotImplementedError(f"no autodiff helper for the Keras backend {name!r}")

@@ -17,18 +17,21 @@ what the Keras emitter produces, which is this and nothing else:
   and the bare `super().__init__(...)` call (or `keras.losses.Loss.__init__`
   when a parameter is called `super`);
 * a fused gradient, in call() only and in this layout alone:
-  `def forward(y_pred):` holding assignments, then
+  `def forward(y_pred):` (or `def forward(y_true, y_pred):` where y_true's
+  gradient is fused too) holding assignments, then
   `def backward(*args, upstream=None, variables=None):` (whose body starts with
   `if upstream is None: (upstream,) = args`, then assignments, then
   `if gradient.shape[-1] != y_pred.shape[-1] and y_pred.shape[-1] == 1:
   gradient = <its sum or mean>` `elif gradient.shape[-1] != y_pred.shape[-1]:
   gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))`,
+  (where y_true's is fused: its assignments and
+  `if target.shape != y_true.shape: target = keras.ops.broadcast_to(...)`),
   `if variables: return gradient, [None] * len(variables)` and
-  `return gradient`),
+  `return gradient` (or the pair `target, gradient`)),
   then `return <value>, backward`; call() then ends with
   `if keras.backend.backend() == "jax": return forward(y_pred)[0]` (or
   `in ("jax", "torch")`) and
-  `return keras.ops.custom_gradient(forward)(y_pred)`.
+  `return keras.ops.custom_gradient(forward)(y_pred)` (or `(y_true, y_pred)`).
   Those are the only tuples, the only `is` comparison, and the only calls of
   a local;
 * where one-hot labels are read only by softmax cross-entropies, in call()
@@ -66,7 +69,7 @@ NODE_KINDS = frozenset(
     {
         ast.Module, ast.Expr, ast.Import, ast.alias, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg,
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
-        ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Subscript, ast.List,
+        ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Not, ast.Subscript, ast.List,
         ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Or, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
     }
 )  # fmt: skip
@@ -111,6 +114,8 @@ class _Audit:
         self.sanctioned: set[int] = set()  # id() of the tuples and `is` comparisons of that layout
         self.allowed_calls: set[int] = set()  # id() of that layout's calls of a local or of the backend
         self.torch_branch: ast.If | None = None  # the sparse cross-entropy's branch
+        self.torch_skip: ast.If | None = None  # the fused backward pass's skip of y_true's gradient
+        self.allowed_attributes: set[int] = set()  # id() of that skip's `args[0].requires_grad`
 
     def fail(self, node: ast.AST, what: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what}")
@@ -305,8 +310,13 @@ class _Audit:
         self.forward = forward
         if forward.decorator_list:
             self.fail(forward, "forward() is decorated")
-        if not _plain_arguments(forward.args, ["y_pred"]) or forward.returns:
-            self.fail(forward, "forward() does not take y_pred alone")
+        inputs = [a.arg for a in forward.args.args]
+        if inputs not in (["y_pred"], ["y_true", "y_pred"]) or not _plain_arguments(forward.args, inputs):
+            self.fail(forward, "forward() does not take y_pred alone, or y_true and y_pred")
+            return
+        if forward.returns:
+            self.fail(forward, "forward() is annotated")
+        self.inputs = ", ".join(inputs)
         body = forward.body
         nested = [n for n in body if isinstance(n, ast.FunctionDef)]
         if len(nested) != 1 or len(body) < 2 or body[-2] is not nested[0] or not isinstance(body[-1], ast.Return):
@@ -322,27 +332,32 @@ class _Audit:
             self.fail(body[-1], "forward() does not return (value, backward)")
         else:
             self.sanctioned.add(id(value))
-        if len(call.body) < 5 or call.body[-5] is not forward or not self.fused_ending(call.body[-4:]):
+        if len(call.body) < 5 or call.body[-5] is not forward or not self.fused_ending(call.body[-4:], self.inputs):
             self.fail(call.body[-1], "call() with a fused gradient does not end as the emitter writes it")
 
-    def fused_ending(self, ending: list[ast.stmt]) -> bool:
+    def fused_ending(self, ending: list[ast.stmt], inputs: str) -> bool:
         """After forward(): the backend switch, then `columns = y_pred.shape[-1]` and the widths the
         fused gradient takes (`columns is None or columns != y_true.shape[-1] or columns != 4`), each
         returning `forward(y_pred)[0]`, then `return keras.ops.custom_gradient(forward)(y_pred)`."""
         switch, width, widths, last = ending
-        fallback = "\n    return forward(y_pred)[0]"
+        fallback = f"\n    return forward({inputs})[0]"
         tests = {f"if keras.backend.backend() {test}:{fallback}" for test in ("== 'jax'", "in ('jax', 'torch')")}
-        if ast.unparse(switch) not in tests or ast.unparse(last) != "return keras.ops.custom_gradient(forward)(y_pred)":
+        if (
+            ast.unparse(switch) not in tests
+            or ast.unparse(last) != f"return keras.ops.custom_gradient(forward)({inputs})"
+        ):
             return False
         if not (isinstance(width, ast.Assign) and ast.unparse(width.value) == "y_pred.shape[-1]"):
             return False
         columns = ast.unparse(width.targets[0])
         parts = widths.test.values if isinstance(widths.test, ast.BoolOp) else [widths.test]
         allowed = {f"{columns} is None", f"{columns} != y_true.shape[-1]"}
+        if inputs != "y_pred":
+            allowed.add("y_true.shape != y_pred.shape")
         if not (
             isinstance(widths, ast.If)
             and not widths.orelse
-            and ast.unparse(widths.body[0]) == "return forward(y_pred)[0]"
+            and ast.unparse(widths.body[0]) == f"return forward({inputs})[0]"
             and len(widths.body) == 1
             and ast.unparse(parts[0]) == f"{columns} is None"
             and all(
@@ -394,25 +409,52 @@ class _Audit:
             self.fail(backward, "backward() does not start with the upstream unpacking and end with a return")
             return
         self.sanctioned.update({id(first.test), id(first.body[0].targets[0])})
-        *statements, reduce, variables, last = body[1:]
+        target = self.inputs != "y_pred"  # y_true's gradient is fused too
+        reshapes = [
+            i for i, node in enumerate(body) if isinstance(node, ast.If) and ast.unparse(node.test).endswith(".shape")
+        ]
+        if len(reshapes) != 1 + target or len(body) < reshapes[-1] + 3:
+            self.fail(backward, "backward() does not reshape its gradients as the emitter does")
+            return
+        statements = body[1 : reshapes[0]]
+        if target:
+            torch = body[reshapes[0] + 1]
+            skip = "if keras.backend.backend() == 'torch' and (not args[0].requires_grad):\n    return (None, gradient)"
+            if ast.unparse(torch) != skip:
+                self.fail(torch, "backward() does not skip y_true's gradient on PyTorch as the emitter does")
+            else:
+                self.torch_skip = torch
+                self.sanctioned.add(id(torch.body[0].value))
+                self.allowed_calls.add(id(torch.test.values[0].left))
+                self.allowed_strings.add(id(torch.test.values[0].comparators[0]))
+                self.allowed_attributes.add(id(torch.test.values[1].operand))
+            statements += body[reshapes[0] + 2 : reshapes[-1]]
         for statement in statements:
             if not isinstance(statement, ast.Assign):
                 self.fail(statement, f"a {type(statement).__name__} statement in backward()")
             self.statement(call, statement)
-        reshape = (
-            "if gradient.shape != y_pred.shape:\n"
-            "    gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))"
-        )
-        if ast.unparse(reduce) != reshape:
-            self.fail(reduce, "backward() does not give the gradient y_pred's shape as the emitter does")
-        else:
-            self.sanctioned.add(id(reduce.test))
-        if ast.unparse(variables) != "if variables:\n    return (gradient, [None] * len(variables))":
+        for index, (name, of) in zip(reshapes, [("gradient", "y_pred"), ("target", "y_true")], strict=False):
+            reshape = (
+                f"if {name}.shape != {of}.shape:\n    {name} = keras.ops.broadcast_to({name}, keras.ops.shape({of}))"
+            )
+            if ast.unparse(body[index]) != reshape:
+                self.fail(body[index], f"backward() does not give the {name} {of}'s shape as the emitter does")
+            else:
+                self.sanctioned.add(id(body[index].test))
+        variables, last = body[reshapes[-1] + 1 :] if len(body) == reshapes[-1] + 3 else (body[-2], body[-1])
+        returned = "(target, gradient)" if target else "gradient"
+        if ast.unparse(variables) != f"if variables:\n    return ({returned}, [None] * len(variables))":
             self.fail(variables, "backward() does not answer TensorFlow's variables as the emitter does")
         else:
             self.sanctioned.add(id(variables.body[0].value))
-        if ast.unparse(last) != "return gradient":
-            self.fail(last, "backward() does not end with `return gradient`")
+            if target:
+                self.sanctioned.add(id(variables.body[0].value.elts[0]))
+        if ast.unparse(last) != f"return {returned}":
+            self.fail(last, f"backward() does not end with `return {returned}`")
+        elif target:
+            self.sanctioned.add(id(last.value))
+        if len(body) != reshapes[-1] + 3:
+            self.fail(backward, "backward() holds more than the emitter writes after its reshapes")
 
     def self_store(self, function: ast.FunctionDef, target: ast.Attribute) -> None:
         if function.name != "__init__" or ast.unparse(target.value) != "self":
@@ -467,6 +509,8 @@ class _Audit:
         self.fail(node, f"a call of {text}")
 
     def attribute(self, node: ast.Attribute) -> None:
+        if id(node) in self.allowed_attributes:
+            return
         text = ast.unparse(node)
         if node.attr.startswith("_"):
             if node.attr == "__init__" and text in ("super().__init__", "keras.losses.Loss.__init__"):
@@ -478,7 +522,7 @@ class _Audit:
             if node.attr not in self.stored and node.attr != "dtype":
                 self.fail(node, f"self.{node.attr}, which __init__ does not store")
             return
-        if isinstance(base, ast.Name) and base.id in ("y_true", "y_pred", "gradient"):
+        if isinstance(base, ast.Name) and base.id in ("y_true", "y_pred", "gradient", "target"):
             if node.attr not in ("dtype", "shape"):
                 self.fail(node, f"the attribute {text}")
             return

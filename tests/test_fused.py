@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backend_autodiff import backend, compiled_modes, values_and_gradients
+from backend_autodiff import backend, compiled_modes, target_gradients, values_and_gradients
 from test_edges import DOMAIN, EDGES, edge_rows, labels
 
 import lossdsl
@@ -79,6 +79,14 @@ def _assert_same(fast, plain, y_true, y_pred, what: str):
     expected, expected_gradients = values_and_gradients(plain, y_true, y_pred)
     np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-6, err_msg=f"values, {what}")
     np.testing.assert_allclose(gradients, expected_gradients, rtol=2e-4, atol=1e-6, err_msg=f"gradients, {what}")
+    # y_true's gradient too (a target computed by a trainable model): fused where y_pred's is.
+    # Near 0 both are rounding: the absolute tolerance scales with the largest entry.
+    target, expected_target = target_gradients(fast, y_true, y_pred), target_gradients(plain, y_true, y_pred)
+    finite = np.isfinite(expected_target)
+    scale = max(1.0, float(np.abs(expected_target[finite]).max(initial=0.0)))
+    np.testing.assert_allclose(
+        target, expected_target, rtol=2e-4, atol=1e-6 * scale, err_msg=f"gradients with respect to y_true, {what}"
+    )
 
 
 def test_the_fused_table_is_what_the_emitter_does():
@@ -100,8 +108,10 @@ def test_the_code_spelled_for_xla_differs_where_it_saves_a_transcendental():
             for function in ("softplus", "sigmoid", "log_softmax", "softmax("):
                 assert f"keras.ops.{function}" not in xla, (name, function)
         if name in LOG1P_AS_LOG:
-            assert default.count("keras.ops.log1p(") == 1 and default.count("keras.ops.log(") == 1, name
-            assert "keras.ops.log1p(" not in xla and xla.count("keras.ops.log(") == 2, name
+            # In the forward pass (y_true's gradient, computed only where it is asked for, has its own).
+            forward, forward_xla = (text[: text.index("def backward")] for text in (default, xla))
+            assert forward.count("keras.ops.log1p(") == 1 and forward.count("keras.ops.log(") == 1, name
+            assert "keras.ops.log1p(" not in xla and forward_xla.count("keras.ops.log(") == 2, name
         assert "keras.ops.log1p(" not in xla, name  # a log and its rounding error instead
     msle = lossdsl.library.compile("mean_squared_logarithmic_error")
     assert msle.python_source().count("keras.ops.log1p(") == 2
@@ -258,14 +268,15 @@ def test_a_numeric_factor_of_the_gradient_scales_the_upstream_gradient():
     # Where the gradient reads a sum over the last axis, the factor stays on its per-sample
     # terms (moving it cost the Dice loss kernels under tf.function).
     dice = lossdsl.library.compile("dice").python_source()
-    assert "gradient = upstream * (2.0 * t0 / keras.ops.square(t1) - y_true * t3)" in dice
+    assert "t5 = 2.0 * t0 / keras.ops.square(t1)\n" in dice and "gradient = upstream * (t5 - y_true * t3)\n" in dice
 
 
 def test_a_fused_gradient_is_the_symbolic_one():
     # d/dy_pred of mean((y_true - y_pred)^2) is -2 (y_true - y_pred) / C: the backward pass holds
     # it, the factor on the upstream gradient (one value per sample) and e shared with forward.
     source = lossdsl.compile("e^2").python_source()
-    assert "return keras.ops.custom_gradient(forward)(y_pred)" in source
+    assert "return keras.ops.custom_gradient(forward)(y_true, y_pred)" in source
+    assert "target = -gradient\n" in source  # a loss of e alone: the target's gradient is the negated one
     assert "t0 = y_true - y_pred\n" in source
     assert "return keras.ops.mean(keras.ops.square(t0), axis=-1), backward" in source
     assert "gradient = -2.0 * upstream * t0\n" in source
@@ -298,7 +309,7 @@ def test_a_broadcast_prediction_gets_its_summed_gradient(program):
 def test_which_backends_take_the_fused_gradient():
     # abs'(0): the fused gradient is sign(0) = 0; JAX's autodiff, which JAX keeps, has its own.
     source = lossdsl.compile("abs(e)").python_source()
-    assert 'if keras.backend.backend() == "jax":\n            return forward(y_pred)[0]' in source
+    assert 'if keras.backend.backend() == "jax":\n            return forward(y_true, y_pred)[0]' in source
     fast = loss_class(lossdsl.compile("abs(e)"))(reduction=None)
     y_true = np.zeros((2, 3), dtype="float32")
     y_pred = np.zeros((2, 3), dtype="float32")
@@ -368,3 +379,29 @@ def test_a_variable_as_y_true_is_read_as_a_target(source):
         results.append((float(value), tape.gradient(value, y_pred).numpy()))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_the_target_gets_its_gradient_when_compiled(name):
+    # y_true was captured by the fused forward pass, not one of its inputs: under tf.function and
+    # XLA (and on PyTorch) it got no gradient at all, where Keras's losses give one (a target
+    # computed by a trained model: distillation, consistency losses; found by a parity review).
+    key = next((k for k in sorted(cp.COUNTERPARTS) if cp.library_name(k) == name), None)
+    rng = np.random.default_rng(8)
+    if key is None:
+        width = 2 if name == "weighted_mean_squared_error" else C
+        y_true, y_pred = (rng.normal(0, 3, (B, width)).astype("float32") for _ in range(2))
+    else:
+        case = cp.COUNTERPARTS[key]
+        y_true, y_pred = case.make_true(rng, B, C), case.make_pred(rng, B, C)
+    source = lossdsl.library.compile(name).python_source()
+    assert "custom_gradient(forward)(y_true, y_pred)" in source
+    fast, plain = _classes(name, {})
+    for mode in ("eager", *compiled_modes()):
+        expected = target_gradients(plain, y_true, y_pred, mode)
+        scale = float(np.abs(expected).max())
+        assert scale > 0, (name, mode)
+        # XLA rounds a quotient's gradient differently from autodiff's: the tolerance scales with it.
+        np.testing.assert_allclose(
+            target_gradients(fast, y_true, y_pred, mode), expected, rtol=2e-4, atol=1e-6 * max(1.0, scale)
+        )

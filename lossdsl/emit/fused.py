@@ -1,7 +1,7 @@
 """Fused gradients: the element gradient that the Keras emitter writes as the backward pass.
 
 Input: the stable form of a program (bindings and result, as the Keras emitter
-prints them). Output: `d(per-sample loss) / d(y_pred)` for one element, in terms
+prints them). Output: `d(per-sample loss) / d(y_pred)` (or `/ d(y_true)`) for one element, in terms
 of the same binding symbols (so that it shares the forward pass's locals and
 common subexpressions), or None where the compiler does not fuse.
 
@@ -83,7 +83,7 @@ class _Power(sp.Function):
         return _Power(base, exponent) * sp.log(base)
 
 
-def element_gradient(bindings, result: sp.Basic, elementwise: bool) -> sp.Expr | None:
+def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol = Y_PRED) -> sp.Expr | None:
     """The element gradient of the per-sample loss through `bindings`, or None where it is not fused.
 
     Args:
@@ -91,14 +91,17 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool) -> sp.Expr |
         result: the loss expression over those symbols.
         elementwise: the loss is elementwise (its per-sample value is the mean over the last axis,
             which the caller applies, as it applies 1/C to the gradient).
+        wrt: `Y_PRED`, or `Y_TRUE` for the gradient with respect to the target (a target computed
+            from trainable weights needs it too).
     """
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     if _size([result, *definitions.values()]) > MAX_NODES or _depth([result, *definitions.values()]) > MAX_DEPTH:
         # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
-    depends = _dependent_symbols(bindings)
-    bindings = [(name, symbol, _cross_entropies(value, depends)) for name, symbol, value in bindings]
-    result = _cross_entropies(result, depends)
+    predicted = _dependent_symbols(bindings, Y_PRED)
+    bindings = [(name, symbol, _cross_entropies(value, predicted)) for name, symbol, value in bindings]
+    result = _cross_entropies(result, predicted)
+    depends = _dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
     if any(len(m.args) > 2 for expr in exprs for m in expr.atoms(sp.Max, sp.Min)):
@@ -108,14 +111,14 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool) -> sp.Expr |
         # The gradient of a label's column is a gather's: exactly 0 in the other columns, where a
         # product with the one-hot row would give 0 * inf = nan beside a label with p = 0.
         return None
-    if not _diagonal(result, definitions, depends, inside=elementwise):
+    if not _diagonal(result, definitions, depends, inside=elementwise, wrt=wrt):
         return None
     derivatives: dict[sp.Basic, sp.Expr] = {}
     try:
         for _, symbol, value in bindings:
             if symbol is not None and symbol in depends:
-                derivatives[symbol] = _total(value, derivatives)
-        gradient = _total(result, derivatives)
+                derivatives[symbol] = _total(value, derivatives, wrt)
+        gradient = _total(result, derivatives, wrt)
     except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
         return None
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
@@ -179,21 +182,21 @@ def _cross_entropies(expr: sp.Basic, depends: set) -> sp.Basic:
     return expr.replace(lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
 
 
-def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr]) -> sp.Expr:
-    """d expr / d y_pred, where the binding symbols in `derivatives` depend on y_pred."""
-    expr = _prepared(expr, derivatives.keys())
-    total = sp.diff(expr, Y_PRED)
+def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol) -> sp.Expr:
+    """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt`."""
+    expr = _prepared(expr, derivatives.keys(), wrt)
+    total = sp.diff(expr, wrt)
     for symbol in sorted(expr.free_symbols & derivatives.keys(), key=str):
         if derivatives[symbol] != 0:
             total += sp.diff(expr, symbol) * derivatives[symbol]
     return total
 
 
-def _prepared(expr: sp.Basic, depends) -> sp.Basic:
+def _prepared(expr: sp.Basic, depends, wrt: sp.Symbol) -> sp.Basic:
     """`expr` with the heads whose derivatives are written differently (`_TFRelu`, `_Power`)."""
     relus = {node: _TFRelu(*node.args) for node in expr.atoms(sf.Relu)}
     expr = expr.xreplace(relus) if relus else expr
-    pred = {Y_PRED, *depends}
+    pred = {wrt, *depends}
 
     def constant_power(node: sp.Basic) -> bool:
         return node.is_Pow and not node.exp.is_Number and not (node.exp.free_symbols & pred)
@@ -207,18 +210,18 @@ def _restored(expr: sp.Basic) -> sp.Basic:
     return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
 
 
-def _dependent_symbols(bindings) -> set[sp.Basic]:
-    """The binding symbols whose values depend on y_pred, directly or through other bindings."""
-    found: set[sp.Basic] = {Y_PRED}
+def _dependent_symbols(bindings, wrt: sp.Symbol) -> set[sp.Basic]:
+    """The binding symbols whose values depend on `wrt`, directly or through other bindings."""
+    found: set[sp.Basic] = {wrt}
     for _, symbol, value in bindings:
         if symbol is not None and value.free_symbols & found:
             found.add(symbol)
-    found.discard(Y_PRED)
+    found.discard(wrt)
     return found
 
 
-def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool) -> bool:
-    """No tensor function of y_pred but `sum`/`mean`, and those not inside another reduction.
+def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool, wrt: sp.Symbol) -> bool:
+    """No tensor function of `wrt` but `sum`/`mean`, and those not inside another reduction.
 
     `inside`: `expr` is already under a reduction (the implicit mean of an elementwise loss).
     """
@@ -233,7 +236,7 @@ def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool) -> 
             stack.append((definitions[node], under))
             continue
         if isinstance(node, sf.TensorFunction) and not isinstance(node, (sf.OneHot,)):
-            if _reads_prediction(node, definitions, depends):
+            if _reads(node, wrt, depends):
                 if under or not isinstance(node, _REDUCTIONS):
                     return False
                 stack.extend((arg, True) for arg in node.args)
@@ -242,9 +245,9 @@ def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool) -> 
     return True
 
 
-def _reads_prediction(expr: sp.Basic, definitions: dict, depends: set) -> bool:
+def _reads(expr: sp.Basic, wrt: sp.Symbol, depends: set) -> bool:
     symbols = expr.free_symbols
-    return Y_PRED in symbols or bool(symbols & depends)
+    return wrt in symbols or bool(symbols & depends)
 
 
 def _depth(exprs: list[sp.Basic]) -> int:

@@ -118,7 +118,7 @@ _AXIS_FUNCTIONS = (sf.Softmax, sf.LogSoftmax, sf.Normalize)
 # Names the generated call() cannot use for its locals.
 _RESERVED = frozenset(keyword.kwlist) | {"keras", "self", "y_true", "y_pred", "len", "super", "l", "O", "I"}
 # ... and the names a fused call() defines around them.
-_RESERVED |= {"forward", "backward", "args", "upstream", "classes", "gradient"}
+_RESERVED |= {"forward", "backward", "args", "upstream", "classes", "gradient", "target"}
 # Loss attributes a parameter must not overwrite; such parameters are stored as `self.param_<name>`.
 _LOSS_ATTRIBUTES = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction"})
 
@@ -347,22 +347,38 @@ class _CallBody:
         self.taken: set[str] = set(_RESERVED)
         self.param_locals = {name: self._allocate(name) for name in self.params}
         bindings, result = stable_form(symbolic, xla=xla)
-        gradient = None
+        gradient = target = None
         if fast:
             bindings = [(name, symbol, _idioms(value)) for name, symbol, value in bindings]
             result = _idioms(result)
             gradient = element_gradient(bindings, result, elementwise=not spec.per_sample)
+            if gradient is not None and _reads_target(result, bindings):
+                # y_true gets its gradient too (a target computed from trainable weights needs
+                # it); where it cannot be fused, neither is y_pred's: autodiff gives both.
+                target = element_gradient(bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE)
+                gradient = None if target is None else gradient
             if gradient is not None:
                 bindings = [(name, symbol, _oriented(value)) for name, symbol, value in bindings]
                 result, gradient = _oriented(result), _oriented(gradient)
+                target = None if target is None else _oriented(target)
                 if xla:
-                    bindings, result, gradient = _shared_exponentials(bindings, result, gradient)
+                    bindings, result, gradient, target = _shared_exponentials(bindings, result, gradient, target)
         self.gradient_factor = sp.Integer(1)
         if gradient is not None and not _reads_a_reduction(gradient, bindings):
             self.gradient_factor, gradient = _numeric_factor(gradient)
+        # The target's gradient, as a multiple of the prediction's where it is one (a loss of `e`
+        # alone: `-gradient`, one negation), else its own expression.
+        self.target_factor = None
+        if target is not None:
+            ratio = sp.expand(target - (-1) * self.gradient_factor * gradient)
+            if ratio == 0:
+                self.target_factor, target = sp.Integer(-1), None
         if gradient is not None:
             self.indent += 2 * len(_NESTED_INDENT)  # backward() sits inside forward()
-        self.locals, self.result, self.gradient, self.forward_count = _plan(bindings, result, gradient)
+        self.fused_target = gradient is not None and (target is not None or self.target_factor is not None)
+        self.locals, self.result, self.gradient, self.target, self.forward_count = _plan(
+            bindings, result, gradient, target
+        )
         self.by_symbol = {local.symbol: local for local in self.locals}
         for local in self.locals:  # the user's names first; temporaries take what is left
             if local.hint:
@@ -467,6 +483,8 @@ class _CallBody:
         collect(self.result, DROPPED if self.shape(self.result) == SAMPLE else KEPT)
         if self.gradient is not None:
             collect(self.gradient, KEPT)
+        if self.target is not None:
+            collect(self.target, KEPT)
         for local in reversed(self.locals):
             if self.shape(local.symbol) == SAMPLE and KEPT in needs[local.symbol]:
                 local.form = KEPT
@@ -503,7 +521,26 @@ class _CallBody:
             scale = "" if factor > 0 else "-"
         code = self.statement(elements, KEPT, len("gradient = upstream * ()") + len(scale))
         backward += self.pending
+        self.pending = []
         gradient = [f"gradient = {scale}upstream * {_wrap(code, _MUL)}"]
+        target: list[str] = []
+        if self.target is not None:
+            code = self.statement(self.target, KEPT, len("target = upstream * ()"))
+            target = [*self.pending, f"target = upstream * {_wrap(code, _MUL)}"]
+            self.pending = []
+        elif self.fused_target:
+            target = ["target = -gradient"]
+        if target:
+            target = [
+                # PyTorch hands backward() the inputs and takes a gradient for each: none for a
+                # y_true that needs none (eager, every step), rather than computing it for nothing.
+                'if keras.backend.backend() == "torch" and not args[0].requires_grad:',
+                "    return None, gradient",
+                *target,
+                "if target.shape != y_true.shape:",
+                "    target = keras.ops.broadcast_to(target, keras.ops.shape(y_true))",
+            ]
+        returned = "target, gradient" if target else "gradient"
         # call() takes this path only where y_pred's last axis is known and is the loss's own (y_true's,
         # a list's): the gradient then has y_pred's shape, or broadcasts to it (one value per sample,
         # a constant, y_true of one row).
@@ -530,11 +567,12 @@ class _CallBody:
                     *backward,
                     *gradient,
                     *reshaped,
-                    # TensorFlow passes `variables` when y_true is a tf.Variable, which the
-                    # forward pass reads: it is a target, with no gradient (see docs/decisions.md).
+                    *target,
+                    # TensorFlow passes `variables` when the forward pass reads a tf.Variable
+                    # that is not one of its inputs: no gradient for it.
                     "if variables:",
-                    "    return gradient, [None] * len(variables)",
-                    "return gradient",
+                    f"    return {f'({returned})' if target else returned}, [None] * len(variables)",
+                    f"return {returned}",
                 ]
             ),
         ]
@@ -550,23 +588,27 @@ class _CallBody:
         if self.uses_y_true:
             widths.append(f"{columns} != y_true.shape[-1]")
         widths += [f"{columns} != {n}" for n in sorted(self._list_lengths())]
+        # With y_true an input of its own (its gradient fused too), the two have one shape.
+        inputs = "y_true, y_pred" if target else "y_pred"
+        if target:
+            widths.append("y_true.shape != y_pred.shape")
         return [
             *self.prelude(),
             "",
-            "def forward(y_pred):",
+            f"def forward({inputs}):",
             *_indent([*forward, *([""] if forward else []), *nested, "", f"return {value}, backward"]),
             "",
             f"if keras.backend.backend() {switch}:",
-            "    return forward(y_pred)[0]",
+            f"    return forward({inputs})[0]",
             f"{columns} = y_pred.shape[-1]",
             *_condition(" or ".join(widths), self.indent - 2 * len(_NESTED_INDENT)),
-            "    return forward(y_pred)[0]",
-            "return keras.ops.custom_gradient(forward)(y_pred)",
+            f"    return forward({inputs})[0]",
+            f"return keras.ops.custom_gradient(forward)({inputs})",
         ]
 
     def _list_lengths(self) -> set[int]:
         """The lengths of the list literals the loss reads (one per program)."""
-        exprs = [self.result, self.gradient, *(local.value for local in self.locals)]
+        exprs = [self.result, self.gradient, self.target, *(local.value for local in self.locals)]
         return {len(vector.args) for expr in exprs if expr is not None for vector in expr.atoms(sf.Vector)}
 
     def _value(self, shape: str, tail: str) -> str:
@@ -752,6 +794,15 @@ def _oriented(expr: sp.Basic) -> sp.Basic:
     return expr.replace(flips, flipped)
 
 
+def _reads_target(expr: sp.Basic, bindings) -> bool:
+    """`expr` reads y_true, directly or through the bindings."""
+    reads: set[sp.Basic] = {Y_TRUE}
+    for _, symbol, value in bindings:
+        if symbol is not None and value.free_symbols & reads:
+            reads.add(symbol)
+    return bool(expr.free_symbols & reads)
+
+
 def _reads_a_reduction(expr: sp.Basic, bindings) -> bool:
     """`expr` reads a reduction over the last axis, directly or through the bindings.
 
@@ -821,12 +872,15 @@ def _cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
     return labels, logits
 
 
-def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.Basic | None, int]:
+def _plan(
+    bindings, result, gradient=None, target=None
+) -> tuple[list[_Local], sp.Basic, sp.Basic | None, sp.Basic | None, int]:
     """Bindings and common subexpressions as locals, in an order that defines each before use.
 
     Returns:
-        (locals, result, gradient, n): the first `n` locals are what the result needs; the rest,
-        what only the gradient (None when not fused) needs, in the backward pass.
+        (locals, result, gradient, target, n): the first `n` locals are what the result needs; the
+        rest, what only the gradients (None when not fused; the target's None when it is not
+        printed on its own) need, in the backward pass.
     """
     # Condition bindings get a symbol of their own so that they can be named locals too.
     statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
@@ -840,8 +894,10 @@ def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.B
             shared.insert(0, (value, symbol))
     result = _reshare(result, shared)
     outputs = [result] if gradient is None else [result, _reshare(gradient, shared)]
-    # Keep only the bindings that the result (or its gradient) reads, directly or through others.
-    live = _live(reshared, set().union(*(output.free_symbols for output in outputs)))
+    target = None if target is None else _reshare(target, shared)
+    # Keep only the bindings that the result (or its gradients) reads, directly or through others.
+    read = [*outputs, *([target] if target is not None else [])]
+    live = _live(reshared, set().union(*(output.free_symbols for output in read)))
     forward_live = _live(reshared, set(result.free_symbols))
     kept = [(name, symbol, value) for name, symbol, value in reshared if symbol in live]
     temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
@@ -891,14 +947,34 @@ def _plan(bindings, result, gradient=None) -> tuple[list[_Local], sp.Basic, sp.B
     need(result)
     forward_count = len(ordered)
     if gradient is None:
-        return ordered, result, None, forward_count
+        return ordered, result, None, None, forward_count
     define(forward=False)
     gradient = reduced[len(kept) + 1]
+    if target is not None:
+        # Planned after the forward pass, so that it is what it is without the target (their common
+        # subexpressions would change it: MAPE's `100 |e|` taken out of its mean); it reads the
+        # temporaries where it holds their values, and shares what it can with y_pred's gradient.
+        target = _reuse_temporaries(target, replacements)
+        extra, (gradient, target) = sf.cse([gradient, target], symbols=temporaries)
+        definitions.update(extra)
     need(gradient)
-    return ordered, result, gradient, forward_count
+    if target is not None:
+        need(target)
+    return ordered, result, gradient, target, forward_count
 
 
-def _shared_exponentials(bindings, result, gradient):
+def _reuse_temporaries(expr: sp.Basic, replacements: list) -> sp.Basic:
+    """`expr` reading the temporaries of `replacements` (cse's, in order) where it holds their values."""
+    full: dict[sp.Basic, sp.Basic] = {}
+    for symbol, value in replacements:
+        full[symbol] = sf.substitute(value, full)
+    for symbol, value in sorted(full.items(), key=lambda item: -sp.count_ops(item[1])):
+        if not value.is_Atom:
+            expr = sf.substitute(expr, {value: symbol})
+    return expr
+
+
+def _shared_exponentials(bindings, result, gradient, target=None):
     """Spelled for XLA: the forward and backward passes of fused code share one exponential.
 
     * `softplus(x)` forward and `sigmoid(x)` backward: with `u = exp(-|x|)`, softplus is
@@ -917,11 +993,12 @@ def _shared_exponentials(bindings, result, gradient):
     forward = [value for _, _, value in bindings] + [result]
     softplus = {f.args[0] for value in forward for f in value.atoms(sf.Softplus)}
     log_softmax = {f.args[0] for value in forward for f in value.atoms(sf.LogSoftmax)}
-    logistic = {f.args[0] for f in gradient.atoms(sf.Sigmoid)} & softplus
-    normalized = {f.args[0].args[0] for f in gradient.atoms(sp.exp) if isinstance(f.args[0], sf.LogSoftmax)}
+    gradients = [gradient] if target is None else [gradient, target]
+    logistic = {f.args[0] for g in gradients for f in g.atoms(sf.Sigmoid)} & softplus
+    normalized = {f.args[0].args[0] for g in gradients for f in g.atoms(sp.exp) if isinstance(f.args[0], sf.LogSoftmax)}
     normalized &= log_softmax
     if not logistic and not normalized:
-        return bindings, result, gradient
+        return bindings, result, gradient, target
     rules: dict[sp.Basic, sp.Basic] = {}
     for x in logistic:
         # Both kinks on the side x >= 0, so that autodiff through the written-out form (JAX;
@@ -936,7 +1013,8 @@ def _shared_exponentials(bindings, result, gradient):
         rules[sp.exp(sf.LogSoftmax(x))] = sp.exp(z) / total
         rules[sf.LogSoftmax(x)] = z - sp.log(total)
     bindings = [(name, symbol, sf.substitute(value, rules)) for name, symbol, value in bindings]
-    return bindings, sf.substitute(result, rules), sf.substitute(gradient, rules)
+    target = None if target is None else sf.substitute(target, rules)
+    return bindings, sf.substitute(result, rules), sf.substitute(gradient, rules), target
 
 
 def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple[list, list]:
