@@ -165,7 +165,11 @@ def test_a_rewrite_that_copies_its_argument_emits_in_linear_time(source):
         spec = lossdsl.compile(source)
         texts = [spec.python_source(), spec.python_source(xla=True), spec.python_source(fast=False)]
         spec.latex(gradient=True)
-    assert all(text.count("keras.ops.softplus(") <= 13 for text in texts[::2])
+    # One softplus per level in the forward pass; the backward pass (y_true's gradient) may hold
+    # its own, no more than as many again.
+    forward = [text.split("def backward")[0] for text in texts[::2]]
+    assert all(text.count("keras.ops.softplus(") <= 13 for text in forward)
+    assert all(text.count("keras.ops.softplus(") <= 26 for text in texts)
 
 
 # ----------------------------------------------------------------------------- what the fuzzer found
