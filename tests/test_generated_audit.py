@@ -244,7 +244,7 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         ),
         ("if target.shape != y_true.shape:", "if target.shape != y_pred.shape:", "give the target y_true's"),
         ("return target, gradient", "return gradient, target", "does not end with `return (target, gradient)`"),
-        ("not args[0].requires_grad", "args[0].requires_grad", "skip y_true's gradient on PyTorch"),
+        ("not args[0].requires_grad", "args[0].requires_grad", "a If statement in backward()"),
         ("upstream=None, variables=None):", "upstream=print):", "backward(*args"),
         ("[None] * len(variables)", "[print] * len(variables)", "answer TensorFlow's variables"),
         ("(upstream,) = args", "(upstream,) = args[::-1]", "upstream unpacking"),

@@ -19,6 +19,10 @@ axis, so that one element's gradient is an elementwise expression:
   inside one another (Dice: `1 - 2 sum(y p) / (sum(y) + sum(p))`), and with no
   other tensor function of `y_pred` (softmax, logsumexp, max, normalize).
 
+And where the loss reads y_true, its gradient with respect to y_true must fuse
+too (the same conditions for y_true: `e^2 / mean(y_true^2)` keeps autodiff),
+so that a target computed by a trained model gets its gradient.
+
 And the program and its gradient must be small (MAX_NODES, MAX_DEPTH; no
 `max`/`min` of more than two terms): differentiating costs SymPy time that
 grows with them.
@@ -68,7 +72,7 @@ class _CrossEntropySum(sf.ReduceSum):
 
 
 class _Power(sp.Function):
-    """`x^a` for an exponent free of y_pred, differentiated as `a x^(a - 1)`.
+    """`x^a` for an exponent free of the variable, differentiated as `a x^(a - 1)`.
 
     (SymPy writes `a x^a / x`, which is 0/0 at x = 0 where `a x^(a - 1)` is 0 for a > 1:
     the focal factor `(1 - p_t)^gamma` at a perfect prediction.)

@@ -369,16 +369,14 @@ class _CallBody:
         # The target's gradient, as a multiple of the prediction's where it is one (a loss of `e`
         # alone: `-gradient`, one negation), else its own expression.
         self.target_factor = None
-        if target is not None:
-            ratio = sp.expand(target - (-1) * self.gradient_factor * gradient)
-            if ratio == 0:
-                self.target_factor, target = sp.Integer(-1), None
+        if target is not None and target + self.gradient_factor * gradient == 0:
+            # Compared as built, not expanded: expanding a power of a sum took seconds.
+            self.target_factor, target = sp.Integer(-1), None
         if gradient is not None:
             self.indent += 2 * len(_NESTED_INDENT)  # backward() sits inside forward()
-        self.fused_target = gradient is not None and (target is not None or self.target_factor is not None)
-        self.locals, self.result, self.gradient, self.target, self.forward_count = _plan(
-            bindings, result, gradient, target
-        )
+        self.fused_target = target is not None or self.target_factor is not None
+        planned = _plan(bindings, result, gradient, target)
+        self.locals, self.result, self.gradient, self.target, self.forward_count, self.gradient_count = planned
         self.by_symbol = {local.symbol: local for local in self.locals}
         for local in self.locals:  # the user's names first; temporaries take what is left
             if local.hint:
@@ -510,7 +508,7 @@ class _CallBody:
         self.pending = []
         if self.gradient is None:
             return self.prelude() + forward + [f"return {value}"]
-        backward = self._statements(self.locals[self.forward_count :])
+        backward = self._statements(self.locals[self.forward_count : self.gradient_count])
         # A numeric factor of the gradient, its sign included, scales the upstream (one value
         # per sample), not the elements.
         factor, elements = self.gradient_factor, self.gradient
@@ -525,17 +523,21 @@ class _CallBody:
         gradient = [f"gradient = {scale}upstream * {_wrap(code, _MUL)}"]
         target: list[str] = []
         if self.target is not None:
+            target = self._statements(self.locals[self.gradient_count :])  # what only the target reads
             code = self.statement(self.target, KEPT, len("target = upstream * ()"))
-            target = [*self.pending, f"target = upstream * {_wrap(code, _MUL)}"]
+            target += [*self.pending, f"target = upstream * {_wrap(code, _MUL)}"]
             self.pending = []
         elif self.fused_target:
             target = ["target = -gradient"]
         if target:
-            target = [
-                # PyTorch hands backward() the inputs and takes a gradient for each: none for a
-                # y_true that needs none (eager, every step), rather than computing it for nothing.
+            # PyTorch (which fuses elementwise losses only) hands backward() the inputs and takes a
+            # gradient for each: none for a y_true that needs none, rather than computing it for nothing.
+            skip = [
                 'if keras.backend.backend() == "torch" and not args[0].requires_grad:',
                 "    return None, gradient",
+            ]
+            target = [
+                *(skip if shape == ELEM else []),
                 *target,
                 "if target.shape != y_true.shape:",
                 "    target = keras.ops.broadcast_to(target, keras.ops.shape(y_true))",
@@ -874,13 +876,13 @@ def _cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
 
 def _plan(
     bindings, result, gradient=None, target=None
-) -> tuple[list[_Local], sp.Basic, sp.Basic | None, sp.Basic | None, int]:
+) -> tuple[list[_Local], sp.Basic, sp.Basic | None, sp.Basic | None, int, int]:
     """Bindings and common subexpressions as locals, in an order that defines each before use.
 
     Returns:
-        (locals, result, gradient, target, n): the first `n` locals are what the result needs; the
-        rest, what only the gradients (None when not fused; the target's None when it is not
-        printed on its own) need, in the backward pass.
+        (locals, result, gradient, target, n, m): the first `n` locals are what the result needs;
+        up to `m`, what y_pred's gradient needs besides (None when not fused); the rest, what only
+        y_true's (None when it is not printed on its own) needs, in the backward pass.
     """
     # Condition bindings get a symbol of their own so that they can be named locals too.
     statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
@@ -947,7 +949,7 @@ def _plan(
     need(result)
     forward_count = len(ordered)
     if gradient is None:
-        return ordered, result, None, None, forward_count
+        return ordered, result, None, None, forward_count, forward_count
     define(forward=False)
     gradient = reduced[len(kept) + 1]
     if target is not None:
@@ -958,9 +960,10 @@ def _plan(
         extra, (gradient, target) = sf.cse([gradient, target], symbols=temporaries)
         definitions.update(extra)
     need(gradient)
+    gradient_count = len(ordered)
     if target is not None:
         need(target)
-    return ordered, result, gradient, target, forward_count
+    return ordered, result, gradient, target, forward_count, gradient_count
 
 
 def _reuse_temporaries(expr: sp.Basic, replacements: list) -> sp.Basic:
