@@ -9,6 +9,8 @@ finite set of sample points and still depends on y_pred.)
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from lossdsl.errors import Diagnostic
@@ -51,4 +53,30 @@ def _cancels_when_expanded(expr: sp.Basic) -> bool:
             return False
     if not (isinstance(expr, sp.Expr) and expr.is_polynomial(Y_PRED)):
         return False
+    if _expanded_terms(expr) > MAX_EXPANDED_TERMS:
+        # A product of powers of sums (`(e + 1)^9 (y_true + y_pred + 5)^9 ...`) expands to
+        # millions of terms (15 s for five factors): too large to be a cancellation anyone wrote.
+        return False
     return Y_PRED not in sp.expand(expr, power_base=False, power_exp=False, log=False).free_symbols
+
+
+MAX_EXPANDED_TERMS = 5_000
+
+
+def _expanded_terms(expr: sp.Basic) -> int:
+    """An upper bound on the number of terms of `expr` expanded (a sum's add, a product's
+    multiply), past MAX_EXPANDED_TERMS reported as just past it."""
+    if isinstance(expr, sp.Add):
+        total = sum(_expanded_terms(a) for a in expr.args)
+    elif isinstance(expr, sp.Mul):
+        total = 1
+        for a in expr.args:
+            total *= _expanded_terms(a)
+            if total > MAX_EXPANDED_TERMS:
+                break
+    elif isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        base = _expanded_terms(expr.base)  # (a_1 + ... + a_n)^k has at most C(n + k - 1, k) terms
+        total = math.comb(base + int(expr.exp) - 1, int(expr.exp)) if base < MAX_EXPANDED_TERMS else base
+    else:
+        total = 1
+    return min(total, MAX_EXPANDED_TERMS + 1)
