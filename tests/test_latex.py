@@ -621,6 +621,10 @@ LARGE_FOR_KATEX = {
     + "\na9",
     "not-equal-300": "+".join(f"where(e!={k},e,0)" for k in range(300)),
     "erf-and-where": " + ".join(f"where(y_pred > {k}, erf(y_pred), softplus(e))" for k in range(120)),
+    # a condition binding prints `k \iff ...` in the display form: 8 expansions each
+    "condition-bindings": "\n".join(f"k{i} = y_pred > {i}" for i in range(130))
+    + "\n"
+    + " + ".join(f"where(k{i}, y_pred, 0)" for i in range(130)),
 }
 
 

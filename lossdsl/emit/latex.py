@@ -827,11 +827,19 @@ def emit_latex(resolved: Resolved, symbolic: SymbolicLoss, *, gradient: bool = F
 # expansions"). Of what the printers write, these are macros, with what each costs (measured with
 # KaTeX 0.16); everything else (`\\frac`, `\\left`, `\\mathrm`, `\\ `, symbols) costs nothing.
 KATEX_MAX_EXPAND = 1000
-_MACRO = re.compile(r"\\(operatorname|neq|not|quad)(?![a-zA-Z])|\\[;,!]")
-_MACRO_COST = {r"\operatorname": 3, r"\neq": 4, r"\not": 2, r"\quad": 1, r"\;": 3, r"\,": 3, r"\!": 3}
+_MACRO = re.compile(r"\\(operatorname|neq|not|quad|iff)(?![a-zA-Z])|\\[;,!]")
+_MACRO_COST = {r"\operatorname": 3, r"\neq": 4, r"\not": 2, r"\quad": 1, r"\iff": 8, r"\;": 3, r"\,": 3, r"\!": 3}
 # The spelling for a string past the budget, which mathtext reads too: upright names without an
 # operator's spacing, plain spaces, `\not=` for `\neq`.
-_CHEAP = {r"\operatorname": r"\mathrm", r"\neq": r"\not=", r"\quad": r"\ \ ", r"\;": r"\ ", r"\,": r"\ ", r"\!": ""}
+_CHEAP = {
+    r"\operatorname": r"\mathrm",
+    r"\neq": r"\not=",
+    r"\quad": r"\ \ ",
+    r"\iff": r"\ \Longleftrightarrow\ ",  # display only (a condition binding's line)
+    r"\;": r"\ ",
+    r"\,": r"\ ",
+    r"\!": "",
+}
 
 
 def katex_expansions(tex: str) -> int:
