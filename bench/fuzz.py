@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import signal
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import codeaudit  # noqa: E402
 import fuzzgen  # noqa: E402
+from hangguard import NoAnswer, answers_within  # noqa: E402
 from sympy.core.cache import clear_cache  # noqa: E402
 
 import lossdsl  # noqa: E402
@@ -61,28 +61,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class _Timeout(Exception):
-    pass
-
-
-def _alarm(signum, frame):
-    raise _Timeout
-
-
 def emit_failure(spec, timeout: int) -> tuple[str | None, str]:
     """What is wrong with the Keras module of a compiled program (None if nothing), and a traceback."""
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(timeout)
+    # The hang guard's NoAnswer is a BaseException: lossdsl, which turns any Exception into a
+    # LossInternalError, cannot report a slow emission as a failure of its own.
     try:
-        source = spec.python_source()
-    except _Timeout:
+        with answers_within(timeout):
+            source = spec.python_source()
+    except NoAnswer:
         return f"python_source() took over {timeout}s", traceback.format_exc()
     except lossdsl.LossError as err:
         return f"python_source() raised {type(err).__name__}: {err.message}", traceback.format_exc()
     except Exception as err:  # noqa: BLE001 - what the fuzzer hunts for
         return f"python_source() raised {type(err).__name__}: {err}", traceback.format_exc()
-    finally:
-        signal.alarm(0)
     try:
         findings = codeaudit.audit(source, spec)
     except SyntaxError as err:
