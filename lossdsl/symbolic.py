@@ -97,7 +97,8 @@ class SymbolicLoss:
             return sf.plain(self.core)
 
     def gradient(self) -> sp.Expr:
-        """d(loss)/d(y_pred) for one element, in real symbols.
+        """d(loss)/d(y_pred) for one element, in real symbols (for an elementwise loss, of its sum
+        over the last axis: lossdsl/gradient.py).
 
         Differentiated in the core form, whose heads have closed-form
         derivatives (Sigmoid' = Sigmoid (1 - Sigmoid)), then made plain.

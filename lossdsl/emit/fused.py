@@ -102,10 +102,10 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     if _size([result, *definitions.values()]) > MAX_NODES or _depth([result, *definitions.values()]) > MAX_DEPTH:
         # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
-    predicted = _dependent_symbols(bindings, Y_PRED)
+    predicted = dependent_symbols(bindings, Y_PRED)
     bindings = [(name, symbol, _cross_entropies(value, predicted)) for name, symbol, value in bindings]
     result = _cross_entropies(result, predicted)
-    depends = _dependent_symbols(bindings, wrt)
+    depends = dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
     if any(len(m.args) > 2 for expr in exprs for m in expr.atoms(sp.Max, sp.Min)):
@@ -214,7 +214,7 @@ def _restored(expr: sp.Basic) -> sp.Basic:
     return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
 
 
-def _dependent_symbols(bindings, wrt: sp.Symbol) -> set[sp.Basic]:
+def dependent_symbols(bindings, wrt: sp.Symbol) -> set[sp.Basic]:
     """The binding symbols whose values depend on `wrt`, directly or through other bindings."""
     found: set[sp.Basic] = {wrt}
     for _, symbol, value in bindings:

@@ -47,7 +47,7 @@ import sympy as sp
 from sympy.printing.printer import Printer
 
 from lossdsl import symfuncs as sf
-from lossdsl.emit.fused import cross_entropy_parts, element_gradient
+from lossdsl.emit.fused import cross_entropy_parts, dependent_symbols, element_gradient
 from lossdsl.errors import LossError, LossTypeError
 from lossdsl.rewrites import equals_number, stable_form
 from lossdsl.symbolic import Y_PRED, Y_TRUE
@@ -352,7 +352,7 @@ class _CallBody:
             bindings = [(name, symbol, _idioms(value)) for name, symbol, value in bindings]
             result = _idioms(result)
             gradient = element_gradient(bindings, result, elementwise=not spec.per_sample)
-            if gradient is not None and _reads_target(result, bindings):
+            if gradient is not None and result.free_symbols & {Y_TRUE, *dependent_symbols(bindings, Y_TRUE)}:
                 # y_true gets its gradient too (a target computed from trainable weights needs
                 # it); where it cannot be fused, neither is y_pred's: autodiff gives both.
                 target = element_gradient(bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE)
@@ -794,15 +794,6 @@ def _oriented(expr: sp.Basic) -> sp.Basic:
         return -_OrientedSign(-node.args[0])
 
     return expr.replace(flips, flipped)
-
-
-def _reads_target(expr: sp.Basic, bindings) -> bool:
-    """`expr` reads y_true, directly or through the bindings."""
-    reads: set[sp.Basic] = {Y_TRUE}
-    for _, symbol, value in bindings:
-        if symbol is not None and value.free_symbols & reads:
-            reads.add(symbol)
-    return bool(expr.free_symbols & reads)
 
 
 def _reads_a_reduction(expr: sp.Basic, bindings) -> bool:
