@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from lossdsl.checks import run_checks
 from lossdsl.compiled import CompiledLoss
+from lossdsl.emit.keras import MODULE_NAMES
 from lossdsl.errors import (
     ERROR_CLASSES,
     Diagnostic,
@@ -82,7 +83,9 @@ def check(source: str, *, strict: bool = False) -> list[Diagnostic]:
 def validate_class_name(name: object) -> str:
     """`name` if it can name the generated class; LossTypeError otherwise."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
-        raise LossTypeError(f"{name!r} cannot name a Python class: use an identifier that is not a keyword")
+        raise LossTypeError(f"{name!r} cannot name a Python class: use an ASCII identifier that is not a keyword")
+    if name in MODULE_NAMES:
+        raise LossTypeError(f"{name!r} cannot name the generated class: the module needs that name")
     if name.startswith("__") and name.endswith("__"):
         # `__class__`, `__dict__`, ...: the generated module's own attributes, not its class
         raise LossTypeError(f"{name!r} cannot name the generated class: names of the form __x__ are Python's own")

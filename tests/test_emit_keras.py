@@ -345,9 +345,20 @@ def test_unmapped_node_raises():
         emit_keras(odd)
 
 
-def test_class_name_that_would_shadow_keras_is_refused():
-    with pytest.raises(lossdsl.LossTypeError):
-        lossdsl.compile("abs(e)", name="keras").python_source()
+@pytest.mark.parametrize("name", ["keras", "super", "len"])
+def test_class_name_that_would_shadow_keras_is_refused(name):
+    # by compile() itself, as every other bad class name (it was refused only when emitting)
+    with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name the generated class") as raised:
+        lossdsl.compile("abs(e)", name=name)
+    assert (raised.value.line, raised.value.column) == (None, None)
+    # loss() and metric() name the class in CamelCase: their Keras object may be called so
+    assert type(lossdsl.loss("abs(e)", name=name)).__name__ == name.capitalize()
+
+
+@pytest.mark.parametrize("name", ["Ñame", "ℌuber", "1Loss", "my-loss"])
+def test_class_names_outside_ascii_identifiers_are_refused_with_the_reason(name):
+    with pytest.raises(lossdsl.LossTypeError, match="use an ASCII identifier that is not a keyword"):
+        lossdsl.compile("abs(e)", name=name)
 
 
 @pytest.mark.parametrize("name", ["__class__", "__dict__", "__init__", "__x__"])

@@ -381,6 +381,33 @@ def test_a_variable_as_y_true_is_read_as_a_target(source):
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "variables = e\nvariables^2",
+        "param variables = 1.0\nvariables * e^2",
+        "columns = e\nupstream = columns^2\nupstream + abs(columns)",
+    ],
+)
+def test_names_the_fused_call_uses_are_free_for_bindings_and_params(source):
+    # A binding named `variables` hid the backward pass's own `variables` argument (which
+    # tf.custom_gradient fills with None): the gradient came out None and fit() failed with
+    # "None values not supported" (found by a conformance review).
+    y_true = np.array([[0.25, 1.0, 0.0], [2.0, -1.0, 0.5]], "float32")
+    y_pred = np.array([[0.5, 0.75, 0.125], [1.0, 1.0, -1.5]], "float32")
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source()
+    (value, gradient), (value_ad, gradient_ad) = (
+        values_and_gradients(loss_class(spec, fast=fast)().call, y_true, y_pred) for fast in (True, False)
+    )
+    e = y_true - y_pred
+    expected = np.mean(e**2 + (abs(e) if "abs" in source else 0), axis=-1)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+    np.testing.assert_allclose(value_ad, expected, rtol=1e-6)
+    assert gradient is not None and np.all(np.isfinite(gradient))
+    np.testing.assert_allclose(gradient, gradient_ad, rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(FUSED))
 def test_the_target_gets_its_gradient_when_compiled(name):
     # y_true was captured by the fused forward pass, not one of its inputs: under tf.function and

@@ -115,10 +115,12 @@ KERAS_OPS: dict[type, str] = {
 _BINARY_FOLDS = (sp.Max, sp.Min, sp.And, sp.Or)
 _AXIS_FUNCTIONS = (sf.Softmax, sf.LogSoftmax, sf.Normalize)
 
+# Module-level names the generated code reads: the class cannot take one of them.
+MODULE_NAMES = frozenset({"keras", "super", "len"})
 # Names the generated call() cannot use for its locals.
 _RESERVED = frozenset(keyword.kwlist) | {"keras", "self", "y_true", "y_pred", "len", "super", "l", "O", "I"}
 # ... and the names a fused call() defines around them.
-_RESERVED |= {"forward", "backward", "args", "upstream", "classes", "gradient", "target"}
+_RESERVED |= {"forward", "backward", "args", "upstream", "variables", "classes", "columns", "gradient", "target"}
 # Loss attributes a parameter must not overwrite; such parameters are stored as `self.param_<name>`.
 _LOSS_ATTRIBUTES = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction"})
 
@@ -158,7 +160,7 @@ def emit_keras(spec, fast: bool = True, xla: bool = False) -> str:
         KerasEmitError: the program holds an operation the printer cannot express.
         LossTypeError: the class name would shadow a name the module needs.
     """
-    if spec.name in ("keras", "super", "len"):
+    if spec.name in MODULE_NAMES:
         raise LossTypeError(f"{spec.name!r} cannot name the generated class: the module needs that name")
     body = None
     fast = fast or xla
