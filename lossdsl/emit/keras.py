@@ -232,7 +232,7 @@ def _module(spec, body: list[str], registered: str) -> str:
         f'    package="{GENERATED_PACKAGE}",',
         f'    name="{registered}",',
         ")",
-        f"class {name}(keras.losses.Loss):",
+        *_class_line(name),
         *_docstring(spec),
         "",
         "    def __init__(",
@@ -270,11 +270,28 @@ _E741 = "  # noqa: E741, RUF100"
 
 
 def _assignment(target: str, value: str) -> list[str]:
-    """`target = value` in a method body, parenthesised over three lines (as `ruff format` does) if too long."""
+    """`target = value` in a method body, laid out as `ruff format` lays it out.
+
+    On one line if it fits; else the value parenthesised over three lines if `target = (`
+    fits; else a subscript target split at its brackets; else (a long attribute) one line.
+    """
     line = f"        {target} = {value}"
     if len(line) <= LINE_LENGTH:
         return [line]
-    return [f"        {target} = (", f"            {value}", "        )"]
+    if len(f"        {target} = (") <= LINE_LENGTH:
+        return [f"        {target} = (", f"            {value}", "        )"]
+    if target.endswith("]"):
+        container, key = target[:-1].split("[", 1)
+        return [f"        {container}[", f"            {key}", f"        ] = {value}"]
+    return [line]
+
+
+def _class_line(name: str) -> list[str]:
+    """The class statement, its base on a line of its own where the statement is too long (ruff format)."""
+    line = f"class {name}(keras.losses.Loss):"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    return [f"class {name}(", "    keras.losses.Loss", "):"]
 
 
 def _docstring(spec) -> list[str]:
