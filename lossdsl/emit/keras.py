@@ -120,7 +120,7 @@ MODULE_NAMES = frozenset({"keras", "super", "len"})
 # Names the generated call() cannot use for its locals.
 _RESERVED = frozenset(keyword.kwlist) | {"keras", "self", "y_true", "y_pred", "len", "super", "l", "O", "I"}
 # ... and the names a fused call() defines around them.
-_RESERVED |= {"forward", "backward", "args", "upstream", "variables", "classes", "columns", "gradient", "target"}
+_RESERVED |= {"forward", "backward", "args", "upstream", "variables", "classes", "gradient", "target"}
 # Loss attributes a parameter must not overwrite; such parameters are stored as `self.param_<name>`.
 _LOSS_ATTRIBUTES = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction"})
 
