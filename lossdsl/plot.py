@@ -317,7 +317,7 @@ def legend_text(spec, label: str | None, max_width: float) -> tuple[str, float]:
     for size in _LEGEND_SIZES:
         try:
             width = parser.parse(text, dpi=72, prop=FontProperties(size=size)).width
-        except ValueError:
+        except (ValueError, RecursionError):  # mathtext's parser recurses into every group
             return fallback
         if width <= max_width:
             return text, size

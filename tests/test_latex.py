@@ -29,6 +29,7 @@ from lossdsl.emit.latex import (
     preferred_name,
     tidy,
 )
+from lossdsl.emit.mathtext import MATHTEXT_MAX_DEPTH, nesting_depth, within_mathtext_depth
 from lossdsl.errors import LossError
 from lossdsl.functions import FUNCTIONS as FUNCTIONS_TABLE
 from lossdsl.span import Span
@@ -638,6 +639,75 @@ def test_large_programs_render_in_katex_and_mathtext(source, katex):
         assert katex_expansions(item.tex) <= KATEX_MAX_EXPAND
         if item.inline:
             mathtext.MathTextParser("path").parse(f"${item.tex}$")
+
+
+# mathtext recurses into every group and ran out of Python's recursion limit at about 30 nested
+# `\left(` pairs and 22 nested fractions: 32 nested calls, which the language allows up to 200,
+# raised RecursionError, and `lossdsl plot` failed on them (found by a conformance review).
+DEEP_FOR_MATHTEXT = {
+    "sin-150": "sin(" * 150 + "y_pred" + ")" * 150,
+    "sin-32": "sin(" * 32 + "e" + ")" * 32,
+    "negation-150": "-" * 150 + "y_pred",
+    "abs-150": "abs(" * 150 + "e" + ")" * 150,
+    "sqrt-60": "sqrt(" * 60 + "abs(e)" + ")" * 60,
+    "fraction-40": "1/(1+" * 40 + "abs(y_pred)" + ")" * 40,
+    "exp-40": "exp(" * 40 + "y_pred" + ")" * 40,
+    "softmax-6": "sum(y_true * " + "softmax(" * 6 + "y_pred" + ")" * 6 + ")",
+}
+
+
+def _parse_with_frames_taken(parser, tex: str, frames: int) -> None:
+    """mathtext's parse of `tex`, called `frames` calls deep (a figure's draw calls it so)."""
+    if frames:
+        return _parse_with_frames_taken(parser, tex, frames - 1)
+    parser.parse(f"${tex}$")
+
+
+@pytest.mark.parametrize("source", list(DEEP_FOR_MATHTEXT.values()), ids=list(DEEP_FOR_MATHTEXT))
+def test_deeply_nested_programs_render_in_katex_and_mathtext(source, katex):
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    items = strings_of("deep", source)
+    errors = katex([(item.tex, item.display) for item in items])
+    assert errors == [None] * len(items), [e for e in errors if e][:1]
+    for item in items:
+        if item.inline:
+            assert nesting_depth(item.tex) <= MATHTEXT_MAX_DEPTH, item.where
+            _parse_with_frames_taken(mathtext.MathTextParser("path"), item.tex, 100)
+
+
+def test_deep_strings_are_spelled_flat():
+    assert inline("sin(" * 40 + "y_pred" + ")" * 40) == "\\sin(" * 40 + "\\hat{y}" + ")" * 40
+    assert inline("-" * 20 + "y_pred") == "-(" * 19 + "-\\hat{y}" + ")" * 19
+    assert inline("abs(" * 20 + "e" + ")" * 20) == "|" * 20 + "y - \\hat{y}" + "|" * 20
+    assert inline("1/(1+" * 20 + "y_pred" + ")" * 20) == "1/(1 + " * 20 + "\\hat{y}" + ")" * 20
+    gradient = lossdsl.compile("sin(" * 20 + "y_pred" + ")" * 20).latex(gradient=True)
+    assert gradient.startswith(r"\frac{\partial L}{\partial \hat{y}} = \cos(\hat{y}) \cos(\sin(\hat{y}))")
+    # ... and what fits keeps its usual spelling
+    assert inline("sin(" * 5 + "y_pred" + ")" * 5) == r"\sin\left(" * 5 + r"\hat{y}" + r"\right)" * 5
+
+
+def test_flat_spelling_of_fractions_and_roots():
+    deep = r"\left(" * MATHTEXT_MAX_DEPTH
+    closing = r"\right)" * MATHTEXT_MAX_DEPTH
+    tex = deep + r"\frac{\sqrt{x + 1}}{2 \frac{a}{b}} + \sqrt{\frac{1}{y}} + \cos{\left(x\right)}" + closing
+    flat = "(" * MATHTEXT_MAX_DEPTH + "(x + 1)^{1/2}/(2 a/b) + (1/y)^{1/2} + \\cos(x)" + ")" * MATHTEXT_MAX_DEPTH
+    assert within_mathtext_depth(tex) == flat
+    within = r"\left(" * 10 + r"\frac{\sqrt{x + 1}}{2}" + r"\right)" * 10
+    assert nesting_depth(within) == MATHTEXT_MAX_DEPTH
+    assert within_mathtext_depth(within) == within
+    assert (
+        within_mathtext_depth(deep + r"e^{e^{x}} + \hat{e}^{2}" + closing)
+        == "(" * 12 + r"\exp(\exp(x)) + \hat{e}^{2}" + ")" * 12
+    )
+    # a root's braces are its argument, not a function's parenthesised one
+    assert within_mathtext_depth(deep + r"\sqrt{\left(x\right)}" + closing).endswith("(x)^{1/2}" + ")" * 12)
+
+
+def test_library_strings_keep_their_usual_spelling():
+    for name in lossdsl.library.names():
+        spec = lossdsl.library.compile(name)
+        for tex in (spec.latex(), spec.latex(gradient=True)):
+            assert nesting_depth(tex) <= MATHTEXT_MAX_DEPTH, name
 
 
 def test_the_usual_spelling_is_kept_within_the_budget():

@@ -41,6 +41,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
+from lossdsl.emit.mathtext import within_mathtext_depth
 from lossdsl.errors import LossError, LossLimitError
 from lossdsl.functions import kind_of
 from lossdsl.semantics import BUILTIN_CONSTANTS, ELEM, VECTOR, Resolved
@@ -820,7 +821,8 @@ def emit_latex(resolved: Resolved, symbolic: SymbolicLoss, *, gradient: bool = F
             tex = LatexWriter(resolved, display=display).loss()
     except RecursionError:
         raise LossLimitError("the program is nested too deeply to print as LaTeX", source=resolved.source) from None
-    return within_katex_budget(tex)
+    tex = within_katex_budget(tex)
+    return tex if display else within_mathtext_depth(tex)
 
 
 # KaTeX expands at most 1,000 macros in one string (its `maxExpand`; past it "Too many
