@@ -41,7 +41,7 @@ DEFAULT_NAME = "FormulaLoss"
 # Python's RecursionError could stop it.
 _RECURSION_LIMIT = 4000
 # Warnings that `strict=True` promotes, by diagnostic code -> error class code.
-_STRICT = {"domain": "domain", "jump": "not-differentiable"}
+_STRICT = {"domain": "domain", "jump": "not-differentiable", "no-prediction": "no-prediction"}
 
 
 @dataclass(frozen=True)

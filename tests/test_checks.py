@@ -46,6 +46,9 @@ NO_DEPENDENCE = [
     "«y_pred^0.0»",
     "«y_pred^1e-400»",
     "«pow(y_pred, 0.0) * y_true»",
+    # a softmax sums to 1 over its axis (passed with a zero gradient; found by a conformance review)
+    "«sum(softmax(y_pred)) * y_true»",
+    "«mean(softmax(y_pred * 2)) + y_true»",
 ]
 
 
@@ -74,11 +77,46 @@ def test_loss_without_y_pred_is_rejected(marked, text):
         "(y_pred + 1)^2 - y_pred^2",
         "(y_pred + y_true + 1)^12 - y_pred^12",
         "(y_pred + 1)^13 - y_pred^13",  # past the expansion's power limit: taken as written
+        "param k = 0.0\nk * y_pred + y_true",  # flat at the default only
+        "sum(softmax(y_pred) * y_true)",
+        "exp(-y_pred^2) * 1e-6 + y_true",
     ],
 )
 def test_loss_with_y_pred_passes(source):
     spec = lossdsl.compile(source)
     assert not [d for d in spec.diagnostics if d.code == "no-prediction"]
+
+
+# Identities SymPy does not apply: flat at every y_pred tried, a warning (a loss flat at finitely
+# many points may still depend on y_pred), an error with strict=True.
+LOOKS_CONSTANT = [
+    "«sin(y_pred)^2 + cos(y_pred)^2 + y_true»",
+    "«sigmoid(y_pred) + sigmoid(-y_pred) + y_true»",
+    "«softplus(y_pred) - softplus(-y_pred) - y_pred + y_true»",
+    "«clip(y_pred, 1, 0) * y_true»",  # bounds the wrong way round: always 0
+    "a = tanh(y_pred)\n«a - 2 * sigmoid(2 * y_pred) + 1 + y_true^2»",
+    "«where(y_pred > 1e10, y_pred, 0) + y_true»",  # beyond the values tried, as documented
+]
+
+
+@pytest.mark.parametrize("text", LOOKS_CONSTANT)
+def test_loss_that_looks_constant_in_y_pred_is_a_warning(marked, text):
+    m = marked(text)
+    spec = lossdsl.compile(m.source)
+    found = [d for d in spec.diagnostics if d.code == "no-prediction"]
+    assert [(d.level, d.line, d.column) for d in found] == [("warning", m.line, m.column)]
+    assert found[0].message == (
+        "the loss has the same value at all 35 values of y_pred tried (from -1e9 to 1e9, for several"
+        " y_true and parameter values): it looks constant in y_pred (terms that cancel?), so training"
+        " cannot move the predictions"
+    )
+    err = pytest.raises(NoPredictionDependenceError, lossdsl.compile, m.source, strict=True).value
+    assert (err.line, err.column) == (m.line, m.column)
+
+
+def test_library_losses_do_not_look_constant():
+    for name in lossdsl.library.names():
+        assert not [d for d in lossdsl.library.compile(name).diagnostics if d.code == "no-prediction"], name
 
 
 # ----------------------------------------------------------------- dead terms

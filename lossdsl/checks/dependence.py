@@ -2,9 +2,12 @@
 
 Judged on SymPy's canonical form, in which `y_pred - y_pred` has already
 cancelled, and for a small polynomial in y_pred on its expansion, where
-`(y_pred + 1)^2 - y_pred^2 - 2 y_pred` cancels too. (Numeric probing was
-rejected: a loss such as `where(y_pred > 100, y_pred, 0)` is flat at any
-finite set of sample points and still depends on y_pred.)
+`(y_pred + 1)^2 - y_pred^2 - 2 y_pred` cancels too: an error. An identity
+SymPy does not apply (`sin(y_pred)^2 + cos(y_pred)^2`, `sigmoid(y_pred) +
+sigmoid(-y_pred)`) is found by evaluating the loss at y_pred from -1e9 to 1e9:
+the same value at every point is a warning, not an error, since a loss flat
+at any finite set of points may still depend on y_pred (`where(y_pred > 1e10,
+y_pred, 0)`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import math
 
 import sympy as sp
 
+from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
-from lossdsl.symbolic import Y_PRED, SymbolicLoss
+from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
 # Expanded only up to this many nodes and this power: (a + b + c)^n has (n + 1)(n + 2)/2 terms.
 MAX_EXPANDED_NODES = 200
@@ -23,10 +27,24 @@ MAX_EXPANDED_POWER = 12
 
 
 def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
-    """An error when the loss does not depend on y_pred."""
+    """An error when the loss does not depend on y_pred; a warning when it looks constant."""
     result = resolved.result
     if Y_PRED in symbolic.core.free_symbols and not _cancels_when_expanded(symbolic.core):
-        return []
+        if not _looks_constant(symbolic):
+            return []
+        return [
+            Diagnostic(
+                "warning",
+                f"the loss has the same value at all {len(PROBE_PREDICTIONS)} values of y_pred tried"
+                " (from -1e9 to 1e9, for several y_true and parameter values): it looks constant in"
+                " y_pred (terms that cancel?), so training cannot move the predictions",
+                result.span.line,
+                result.span.column,
+                "no-prediction",
+                result.span,
+                resolved.source,
+            )
+        ]
     mentioned = resolved.of(result).pred
     reason = "its terms in y_pred cancel" if mentioned else "y_pred does not appear in it"
     return [
@@ -80,3 +98,64 @@ def _expanded_terms(expr: sp.Basic) -> int:
     else:
         total = 1
     return min(total, MAX_EXPANDED_TERMS + 1)
+
+
+# The values of y_pred at which a loss is evaluated, for each of the y_true values and parameter
+# shifts below; both signs, from far below 1 to far above, and the values of a probability.
+PROBE_PREDICTIONS = tuple(
+    sign * x
+    for x in (0.0, 1e-6, 1e-3, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999, 1.0, 1.5, 2.0, 3.0, 7.0, 30.0, 1e3, 1e6, 1e9)
+    for sign in ((1.0,) if x == 0 else (1.0, -1.0))
+)
+PROBE_TRUES = (0.0, 1.0, 0.4, -1.3, 2.7)
+PARAM_SHIFTS = (0.0, 0.37)
+# A probe stops at the first two values that differ (at once for almost every loss); a loss that
+# looks constant costs every point: at most this many node evaluations in all (a larger program
+# that looks constant is not reported).
+MAX_PROBE_EVALUATIONS = 100_000
+# Values this close (relative to their size, or to 1) are the same value up to rounding.
+SAME_VALUE = 1e-12
+
+
+def _looks_constant(symbolic: SymbolicLoss) -> bool:
+    """True if, for each y_true and parameter value tried, the loss has one value (up to rounding)
+    at every y_pred in PROBE_PREDICTIONS where it is finite.
+
+    False too where the probe cannot tell: an operation over the last axis, no finite value, or
+    a program too large to evaluate everywhere within MAX_PROBE_EVALUATIONS.
+    """
+    expr = symbolic.core
+    params = list(symbolic.params.values())
+    if not expr.free_symbols <= {Y_TRUE, Y_PRED, *params}:
+        return False
+    size = 0
+    for _ in sp.preorder_traversal(expr):
+        size += 1
+        if size > MAX_PROBE_EVALUATIONS // 20:
+            return False  # not even 20 points within the budget
+    budget = MAX_PROBE_EVALUATIONS
+    value_at = compiled(expr)
+    defaults = [float(v) for v in symbolic.resolved.params.values()]
+    finite = False
+    try:
+        for shift in PARAM_SHIFTS:
+            env = {symbol: default + shift for symbol, default in zip(params, defaults, strict=True)}
+            for y_true in PROBE_TRUES:
+                env[Y_TRUE] = y_true
+                first = None
+                for y_pred in PROBE_PREDICTIONS:
+                    env[Y_PRED] = y_pred
+                    budget -= size
+                    if budget < 0:
+                        return False
+                    value = value_at(env)
+                    if not math.isfinite(value):
+                        continue
+                    if first is None:
+                        first = value
+                    elif abs(value - first) > SAME_VALUE * max(1.0, abs(value), abs(first)):
+                        return False
+                finite = finite or first is not None
+    except Unsupported:
+        return False
+    return finite
