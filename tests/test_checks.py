@@ -388,6 +388,14 @@ JUMPS = [
     ("«where(not y_pred > 0.5, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
     ("param k = 2\nmean(«where(e > 0, k * e, e + 1)»)", "1", "e > 0"),
     ("c = y_pred > 0.5\nd = not c\n«where(not not d, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
+    # compound conditions (were not checked; found by a conformance review): the boundaries of
+    # each comparison, where the whole condition flips
+    ("«where(y_pred > 1 and y_pred > 1, y_pred, 0)»", "1", "y_pred > 1 and y_pred > 1"),
+    ("«where(y_pred > 0 and y_pred < 1, y_pred, 0)»", "1", "y_pred > 0 and y_pred < 1"),
+    ("«where(y_pred > 0 or y_pred < -1, y_pred, 0)»", "1", "y_pred > 0 or y_pred < -1"),
+    ("«where(y_pred >= -1 and y_pred <= 1, y_pred^2, 2)»", "1", "y_pred >= -1 and y_pred <= 1"),
+    ("«where(not (y_pred > 1 and y_true > 5), 0, y_pred)»", "1", "not (y_pred > 1 and y_true > 5)"),
+    ("c = y_pred > 2\n«where(c or y_pred < -2, e, e + 1)»", "1", "c or y_pred < -2"),
 ]
 
 
@@ -417,6 +425,9 @@ CONTINUOUS = [
     "where(y_true > 0.5, 2 * e^2, e^2)",  # a class weight: the boundary does not move with y_pred
     "param w = 3\nwhere(y_true == 1, w * e^2, e^2)",
     "where(y_pred > 0 and y_true > 0, y_pred^2, y_pred^2)",
+    "where(y_pred > 0 and y_pred < 1, y_pred * (1 - y_pred), 0)",  # agrees at both ends
+    "c = y_pred > 0 and y_true > 0\nwhere(c, y_pred, 0)",
+    "where(not (y_pred > 1 or y_pred < -1), y_pred^2, 1)",
 ]
 
 

@@ -5,8 +5,9 @@ something that moves with y_pred) is fine for training and only noted. A
 jump is worse: the gradient cannot see it. For `where(l op r, a, b)` the
 check finds points on the boundary `l = r` numerically (bisection along
 y_pred) and compares the two branches there. The condition may be written
-through a condition binding or under `not`; a compound condition (`and`,
-`or`) is not checked. A boundary that does not move with y_pred (a condition
+through a condition binding or under `not`; for a compound condition (`and`,
+`or`) the boundaries of each comparison in it are found, and those where the
+whole condition flips are compared. A boundary that does not move with y_pred (a condition
 on y_true alone, as in class weights `where(y_true > 0.5, 2 * e^2, e^2)`) is
 no jump for training: for each sample one branch holds, whatever y_pred does.
 
@@ -32,6 +33,7 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
 _GRID = [x / 4 for x in range(-40, 41)]
 _OTHERS = (-1.3, 0.0, 0.4, 1.0, 2.7)
+_FAR_OTHERS = (-9.5, 9.5)
 # About a tenth of a second of float evaluation; each evaluation of a difference costs
 # its size plus _CALL_COST (the calls and conversions around the walk).
 MAX_EVALUATIONS = 200_000
@@ -114,16 +116,46 @@ def _comparison(resolved: Resolved, cond: nodes.Node) -> nodes.Compare | None:
             return cond if isinstance(cond, nodes.Compare) else None
 
 
+def _comparisons(resolved: Resolved, cond: nodes.Node) -> list[nodes.Compare] | None:
+    """The comparisons a compound condition (`and`, `or`, `not`) is made of, or None if not all are."""
+    found: list[nodes.Compare] = []
+    stack = [cond]
+    while stack:  # ends: a binding refers only to earlier bindings
+        current = stack.pop()
+        if isinstance(current, nodes.BoolOp):
+            stack.extend(reversed(current.operands))
+        elif isinstance(current, nodes.Not):
+            stack.append(current.operand)
+        elif isinstance(current, nodes.Name) and resolved.binding_value(current) is not None:
+            stack.append(resolved.binding_value(current))
+        elif isinstance(current, nodes.Compare):
+            found.append(current)
+        else:
+            return None
+    return found
+
+
 def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget) -> Diagnostic | None:
     _, a, b = node.args
     cond = _comparison(resolved, node.args[0])
+    compound = None
     if cond is None:
-        return None
+        compound = _comparisons(resolved, node.args[0])
+        if not compound:
+            return None
     try:
         # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
-        gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
         diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b), budget)
-        point = _boundary_jump(symbolic, gap, diff)
+        if compound is None:
+            gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
+            point = _boundary_jump(symbolic, gap, diff)
+        else:
+            whole = _Truth(node_expr(symbolic, node.args[0]), budget)
+            point = None
+            for part in compound:
+                gap = _Difference(node_expr(symbolic, part.left), node_expr(symbolic, part.right), budget)
+                point = point or _boundary_jump(symbolic, gap, diff, flips=whole)
+            cond = node.args[0]
     except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
         return None
     if point is None:
@@ -156,6 +188,22 @@ class _Difference:
         return left(env) - right(env)
 
 
+class _Truth:
+    """A condition, evaluated in floats (compiled once into closures, on first use)."""
+
+    def __init__(self, cond: sp.Basic, budget: _Budget) -> None:
+        self.cond = cond
+        self.budget = budget
+        self.cost = _size(cond) + _CALL_COST
+        self._value = None
+
+    def at(self, env: dict) -> bool:
+        self.budget.spend(self.cost)
+        if self._value is None:
+            self._value = compiled(self.cond)
+        return bool(self._value(env))
+
+
 def _size(expr: sp.Basic) -> int:
     """The number of operations `evaluate` goes through (shared parts count at every use), without recursion."""
     total, stack = 0, [expr]
@@ -166,21 +214,37 @@ def _size(expr: sp.Basic) -> int:
     return total
 
 
-def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference):
-    """A (y_true, y_pred, |jump|) on the boundary gap == 0 where diff is not 0, or None."""
+def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference, flips: _Truth | None = None):
+    """A (y_true, y_pred, |jump|) on the boundary gap == 0 where diff is not 0, or None.
+
+    With `flips` (a compound condition of which gap is one comparison): only where that
+    condition takes different values on the two sides of the boundary.
+    """
     env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
     if Y_PRED not in gap.free_symbols:
         return None
     axis, other = Y_PRED, Y_TRUE
-    for fixed in _OTHERS:
+    # A compound condition may hold only for larger targets (`y_pred > 1 and y_true > 5`).
+    for fixed in _OTHERS if flips is None else _OTHERS + _FAR_OTHERS:
         env[other] = fixed
         for root in _roots(gap, axis, env):
+            if flips is not None and not _flips_at(flips, env, axis, root):
+                continue
             env[axis] = root
             size = abs(diff.at(env))
             scale = 1.0 + abs(root) + abs(fixed)
             if math.isfinite(size) and size > 1e-6 * scale:
                 return (env[Y_TRUE], env[Y_PRED], size)
     return None
+
+
+def _flips_at(cond: _Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
+    """Whether `cond` differs just below and just above `root` along `axis`."""
+    step = 1e-6 * (1.0 + abs(root))
+    env[axis] = root - step
+    below = cond.at(env)
+    env[axis] = root + step
+    return below != cond.at(env)
 
 
 def _roots(gap: _Difference, axis: sp.Symbol, env: dict) -> list[float]:
