@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
+        if args.command in _NEED_KERAS:
+            _start_keras_quietly()
         return COMMANDS[args.command](args)
     except _UsageError as err:
         print(f"lossdsl {args.command}: {err}", file=sys.stderr)
@@ -303,7 +305,8 @@ class _OutputError(Exception):
 
 def _print_diagnostics(diagnostics, source: str, label: str) -> None:
     for d in diagnostics:
-        print(f"{label}:{d.format(source)}", file=sys.stderr)
+        # `FILE:line:column: level: ...`, as compilers print it; `FILE: level: ...` without a place
+        print(f"{label}:{'' if d.line is not None else ' '}{d.format(source)}", file=sys.stderr)
 
 
 def cmd_check(args) -> int:
@@ -421,6 +424,33 @@ COMMANDS = {
     "docs": cmd_docs,
     "demo": cmd_demo,
 }
+
+
+# Commands that run Keras (to evaluate or train a loss).
+_NEED_KERAS = ("plot", "docs", "demo")
+
+
+def _start_keras_quietly() -> None:
+    """Import Keras and start its backend with the process's native standard error closed.
+
+    TensorFlow's C++ side prints its start-up lines (oneDNN, CUDA drivers, `cuInit` on a
+    machine without a GPU) before its logging reads TF_CPP_MIN_LOG_LEVEL, which TensorFlow
+    2.21 does not honour for them: seven lines of noise before `lossdsl demo` says anything.
+    Python's own errors still reach standard error (sys.stderr is flushed, and file
+    descriptor 2 restored, before any exception leaves this function).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        import keras
+
+        keras.ops.convert_to_tensor(0.0)  # the first operation starts the backend's devices
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def entry() -> None:

@@ -175,10 +175,18 @@ def test_check_compile_and_latex_report_a_rejected_program_alike(cli, source):
     assert err.rstrip().endswith(f"{label}: rejected (1 error)")
 
 
-def test_compile_bad_class_name(cli):
-    code, out, err = cli("compile", "-e", "abs(e)", "--name", "class")
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("class", "'class' cannot name a Python class: use an ASCII identifier that is not a keyword"),
+        ("keras", "'keras' cannot name the generated class: the module needs that name"),
+    ],
+)
+def test_compile_bad_class_name(cli, name, message):
+    code, out, err = cli("compile", "-e", "abs(e)", "--name", name)
     assert code == 1 and out == ""
-    assert "'class' cannot name a Python class" in err
+    # no place in the program: `FILE: error: ...` (it read `<-e>:error: ...`)
+    assert err.splitlines() == [f"<-e>: error: {message}", "<-e>: rejected (1 error)"]
 
 
 # ---------------------------------------------------------------- latex
@@ -432,6 +440,9 @@ def test_plot_png(cli, tmp_path):
     code, out, err = cli("plot", "huber.loss", "-o", "huber.png")
     assert (code, out) == (0, "wrote huber.png\n"), err
     assert (tmp_path / "huber.png").read_bytes().startswith(PNG_MAGIC)
+    # TensorFlow's native start-up lines (oneDNN, CUDA drivers, cuInit), which it prints whatever
+    # TF_CPP_MIN_LOG_LEVEL says, stay out of the command's output
+    assert err == ""
 
 
 def test_plot_two_files_and_a_program_to_svg(cli, tmp_path):
@@ -496,6 +507,7 @@ def test_demo(cli):
     assert code == 0, err
     assert "== program" in out and "== generated Keras class (PenalizedAbsoluteError)" in out
     assert "loss fell from" in out and "over 3 epochs" in out
+    assert err == ""
 
 
 # ---------------------------------------------------------------- notebook display
