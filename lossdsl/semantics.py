@@ -392,12 +392,13 @@ class _Analyzer:
 
     def onehot(self, node: nodes.Call) -> Info:
         arg = node.args[0]
-        self.onehot_calls.append(node)
         self.r.uses_onehot = True
         if not (isinstance(arg, nodes.Name) and arg.id == "y_true" and self.kinds.get("y_true") == "input"):
             self.visit(arg)
             self.error(LossTypeError, "`onehot` takes `y_true` itself: onehot(y_true)", arg)
             return UNKNOWN
+        # (only a well-formed onehot makes y_true class ids: `onehot(y_true + 1)` is one error, not two)
+        self.onehot_calls.append(node)
         self.r.refs[id(arg)] = ("input", "y_true")
         self.r.info[id(arg)] = Info(shape=ELEM, true=True)
         return Info(shape=ELEM, true=True)

@@ -364,6 +364,14 @@ def test_several_errors_are_all_reported():
     assert "did you mean `log`?" in text and "did you mean `y_pred`?" in text
 
 
+@pytest.mark.parametrize("source", ["onehot(y_true + 1) * y_pred", "sum(onehot(2 * y_true) * y_pred) + y_true"])
+def test_a_malformed_onehot_is_one_error(source):
+    # it was reported twice: the y_true in its argument also counted as a use "elsewhere"
+    # (found by a conformance review)
+    err = pytest.raises(LossTypeError, lossdsl.compile, source).value
+    assert [d.message for d in err.diagnostics] == ["`onehot` takes `y_true` itself: onehot(y_true)"]
+
+
 def test_the_first_error_by_position_sets_the_class():
     err = pytest.raises(LossError, lossdsl.compile, "x = log(y_pred, 1)\nx + y_prd").value
     assert type(err) is LossTypeError
