@@ -267,3 +267,35 @@ def test_ranks_that_differ_by_a_last_axis_of_one_match_keras(key, true_shape, pr
         # Keras's loss classes match the ranks (LossFunctionWrapper.call); some functions do not.
         theirs = getattr(L, case.keras_name.title().replace("_", ""))(reduction=None, **case.keras_kwargs)
         assert_parity(ours.call, theirs.call, y_true, y_pred)
+
+
+# ... also where the loss does not read y_true: its shape still tells the layout, as in Keras's
+# losses (a (N, 1) target made a (N,) prediction's per-sample mean one mean over the batch, a
+# scalar; found by a numeric review).
+@pytest.mark.parametrize(
+    "source, reference",
+    [
+        ("y_pred^2", lambda p: keras.ops.mean(keras.ops.square(p), axis=-1)),
+        ("logsumexp(y_pred) - y_pred", lambda p: keras.ops.logsumexp(p, axis=-1) - keras.ops.mean(p, axis=-1)),
+    ],
+)
+@pytest.mark.parametrize("true_shape, pred_shape", RANKS, ids=[f"{t}-vs-{p}" for t, p in RANKS])
+def test_ranks_are_matched_for_losses_that_do_not_read_y_true(source, reference, true_shape, pred_shape):
+    rng = _rng()
+    y_true = rng.normal(size=true_shape).astype("float32")
+    y_pred = rng.normal(size=pred_shape).astype("float32")
+    # squeeze_or_expand_to_same_rank: a rank-1 prediction grows a last axis; a prediction one rank
+    # above the target loses its last axis of 1 (unless the target has rank 1, which grows one)
+    if len(pred_shape) == 1 and len(true_shape) == 2:
+        expected_pred = y_pred[..., None]
+    elif len(pred_shape) == len(true_shape) + 1 and len(true_shape) > 1:
+        expected_pred = y_pred[..., 0]
+    else:
+        expected_pred = y_pred
+
+    def theirs(t, p):
+        return reference(keras.ops.reshape(p, expected_pred.shape))
+
+    for fast in (True, False):
+        ours = lossdsl.runtime.loss_class(lossdsl.compile(source), fast=fast)()
+        assert_parity(ours.call, theirs, y_true, y_pred)

@@ -735,7 +735,9 @@ class _CallBody:
                 'y_true = keras.ops.cast(y_true, "int32")',
                 *(self._one_hot() if one_hot else []),
             ]
-        elif self.uses_y_true:
+        else:
+            # also where the loss does not read y_true: its shape tells y_pred's (a (N, 1)
+            # target against a (N,) prediction makes the prediction (N, 1), as in Keras's losses)
             lines += ["y_true = keras.ops.cast(y_true, y_pred.dtype)", *_SAME_RANK]
         for name in self.params:
             if name not in self.used_params:
