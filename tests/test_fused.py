@@ -432,3 +432,24 @@ def test_the_target_gets_its_gradient_when_compiled(name):
         np.testing.assert_allclose(
             target_gradients(fast, y_true, y_pred, mode), expected, rtol=2e-4, atol=1e-6 * max(1.0, scale)
         )
+
+
+@pytest.mark.parametrize(
+    "source, derivative",
+    [
+        # d/dy_pred of each, for one element (e = y_true - y_pred)
+        ("1 - 2^(-e^2/2)", lambda e: -np.log(2.0) * e * 2.0 ** (-(e**2) / 2)),
+        ("pow(10, -abs(e))", lambda e: np.log(10.0) * np.sign(e) * 10.0 ** (-abs(e))),
+    ],
+)
+def test_a_power_with_a_negative_exponent_is_not_written_as_a_reciprocal(source, derivative):
+    # The fused module shared `2^(-x)` between its passes as `1 / 2^x`: 2^x overflows where
+    # 2^(-x) is 0, and autodiff through `1 / inf` (JAX's path, and TensorFlow's without a known
+    # width) gave NaN gradients at e = 40 (found by a numeric review).
+    spec = lossdsl.compile(source)
+    code = spec.python_source()
+    assert "1.0 / keras.ops.power" not in code and "/ t1" not in code
+    e = np.array([[1.0, 12.0, 40.0, -40.0]], "float32")
+    y_pred = np.zeros_like(e)
+    values, gradient = values_and_gradients(loss_class(spec)().call, e, y_pred)
+    np.testing.assert_allclose(gradient, derivative(e.astype("float64")) / e.shape[-1], rtol=1e-4, atol=1e-30)

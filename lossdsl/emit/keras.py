@@ -1050,7 +1050,9 @@ def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple
         if not isinstance(value, (sp.Mul, sp.Pow)):
             continue
         numerator, denominator = value.as_numer_denom()
-        if numerator.is_Number and _elementwise(denominator, definitions):
+        # Not a power with a symbolic exponent (`2^(-x)`, whose `1 / 2^x` overflows where it is 0).
+        powers = [f for f in sp.Mul.make_args(denominator) if f.is_Pow and not f.exp.is_Number]
+        if numerator.is_Number and not powers and _elementwise(denominator, definitions):
             scaled[symbol] = (numerator, denominator)
     if not scaled:
         return replacements, reduced
