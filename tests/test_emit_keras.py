@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import importlib.util
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -536,6 +537,59 @@ NUMBER_BRANCHES = [
 ]
 
 
+def _float64_skip(keras) -> None:
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            pytest.skip("JAX computes in float32 unless jax_enable_x64 is set")
+
+
+def test_numbers_keep_their_float64_value(keras):
+    # TensorFlow's keras.ops.cast(0.1, "float64"), equal(x, 0.1) and where(c, 0.1, ...) make a
+    # float32 tensor of 0.1 first: in float64 `y_true == 0.1` was false at y_true = 0.1 and the
+    # loss took the other branch (0.1 instead of 0.28; found by a numeric review).
+    from lossdsl.runtime import loss_class
+
+    _float64_skip(keras)
+
+    y_true = np.array([[0.1, 0.5]])
+    y_pred = np.array([[0.3, 0.9]])
+    cases = [
+        ("where(y_true == 0.1, 10 * e^2, e^2)", [0.28], [[2.0, 0.4]]),
+        ("c = 0.1\n(e - c)^2", [0.17], [[0.3, 0.5]]),
+        ("sum([0.1, 0.7] * e^2)", [0.116], [[0.04, 0.56]]),
+        ("where(y_pred > 0.5, 0.1, 0.7) * y_pred", [0.15], [[0.35, 0.05]]),
+    ]
+    # (PyTorch's keras.ops.mean sums float64 in float32, as Keras's own losses there: 1e-7)
+    rtol = 1e-12 if keras.backend.backend() == "tensorflow" else 1e-6
+    for program, expected, expected_gradient in cases:
+        for fast in (True, False):
+            loss = loss_class(lossdsl.compile(program), fast=fast)(dtype="float64", reduction=None)
+            value, gradient = values_and_gradients(loss, y_true, y_pred)
+            assert keras.backend.standardize_dtype(loss(y_true, y_pred).dtype) == "float64"
+            np.testing.assert_allclose(value, expected, rtol=rtol, err_msg=f"{program} {fast}")
+            np.testing.assert_allclose(gradient, expected_gradient, rtol=rtol, err_msg=f"{program} {fast}")
+
+
+def test_the_binary_cross_entropy_has_its_gradient_up_to_the_clip_bounds_in_float64(keras):
+    # The forward pass clipped at the exact float64 bounds and the fused backward pass compared
+    # with float32-rounded ones: a zero gradient for y_pred in [1e-7, 1.0000000117e-7).
+    from lossdsl.runtime import loss_class
+
+    _float64_skip(keras)
+
+    y_true = np.array([[1.0, 0.0, 1.0, 0.0]])
+    y_pred = np.array([[0.99999989, 0.99999989, 1.00000001e-7, 1.00000001e-7]])
+    spec = lossdsl.library.compile("binary_crossentropy")
+    gradients = [
+        values_and_gradients(loss_class(spec, fast=fast)(dtype="float64", reduction=None), y_true, y_pred)[1]
+        for fast in (True, False)
+    ]
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-9)
+    assert np.all(np.abs(gradients[0]) > 0.2)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 def test_a_where_of_two_numbers_computes_in_the_losss_dtype(keras, dtype):
     # `keras.ops.where(c, 1.0, 2.0)` is float32 whatever y_pred is: on TensorFlow a float16 loss
@@ -905,7 +959,9 @@ def test_the_real_part_sympy_adds_prints_as_the_value():
     # abs(pi^(v^e)) becomes pi^re(v^e) in SymPy (found by bench/fuzz.py --emit): a real tensor.
     spec = lossdsl.compile("param k0 = .5\nabs(pi ^ [1e-3, k0, 1E-0, k0] ^ e)")
     body = ast.unparse(forward_pass(spec.python_source()))
-    assert "re(" not in body and "keras.ops.power(3.141592653589793" in body
+    # pi is no float32 number: a tensor of y_pred's dtype made from the Python float
+    assert not re.search(r"\bre\(", body)
+    assert "keras.ops.convert_to_tensor(3.141592653589793, dtype=y_pred.dtype)" in body
     y_true = np.array([[0.5, 1.0, -1.0, 2.0]], dtype="float32")
     y_pred = np.array([[0.0, 2.0, 1.0, 1.5]], dtype="float32")
     v = np.array([1e-3, 0.5, 1.0, 0.5])
@@ -937,10 +993,11 @@ def test_fused_code_shares_a_denominator_not_a_reciprocal():
     # written to memory and read back under XLA, a shared max(...) is not.
     source = lossdsl.library.compile("mean_absolute_percentage_error").python_source()
     body = ast.unparse(forward_pass(source))
-    assert "t0 = keras.ops.maximum(keras.ops.abs(y_true), 1e-07)" in body
+    assert "t0 = keras.ops.maximum(keras.ops.abs(y_true), t1)" in body
+    assert "t1 = keras.ops.convert_to_tensor(1e-07, dtype=y_pred.dtype)" in body
     assert "100.0 / keras.ops.maximum" not in body
-    assert "keras.ops.abs(t1 / t0)" in body and "return (100.0 * keras.ops.mean(" in body
-    assert "keras.ops.sign(t1) / t0" in ast.unparse(call_body(source))
+    assert "keras.ops.abs(t2 / t0)" in body and "return (100.0 * keras.ops.mean(" in body
+    assert "keras.ops.sign(t2) / t0" in ast.unparse(call_body(source))
     # Dice's denominator is one sum per row: its reciprocal stays shared, so that the backward
     # pass multiplies each element instead of dividing it.
     dice = ast.unparse(call_body(lossdsl.library.compile("dice").python_source()))

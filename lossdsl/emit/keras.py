@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import keyword
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -437,7 +438,7 @@ class _CallBody:
     def temporary(self, text: str) -> Code:
         """A new local holding `text`, emitted before the statement being printed."""
         name = self._allocate("")
-        self.pending.append(f"{name} = {_unwrap(text)}")
+        self.pending += self._assignment(name, text)
         return Code(name)
 
     # shapes and forms ------------------------------------------------------
@@ -652,13 +653,21 @@ class _CallBody:
             local.name = local.name or self._allocate("")
             code = self.statement(local.value, local.form, len(local.name) + len(" = "))
             if _is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
-                code = Code(f"keras.ops.cast({code.text}, y_pred.dtype)")
+                code = _typed(code)
             if self._adopt(local.name, code):
                 statements += self.pending
             else:
-                statements += self.pending + [f"{local.name} = {code.text}"]
+                statements += self.pending + self._assignment(local.name, code.text)
             self.pending = []
         return statements
+
+    def _assignment(self, name: str, text: str) -> list[str]:
+        """`name = text`; a typed constant too long for the line split as `ruff format` splits it."""
+        line = f"{name} = {_unwrap(text)}"
+        typed = _TYPED.fullmatch(text)
+        if typed is None or self.indent + len(line) <= LINE_LENGTH:
+            return [line]
+        return [f"{name} = keras.ops.convert_to_tensor(", f"    {typed.group(1)}, dtype=y_pred.dtype", ")"]
 
     def _adopt(self, name: str, code: Code) -> bool:
         """Where `code` is a temporary that the pending lines open (a list or call too long for
@@ -1131,6 +1140,31 @@ def _float(value) -> str:
     return repr(number).replace("e+", "e")
 
 
+def _typed(code: Code) -> Code:
+    """A number as a tensor of y_pred's dtype, converted from the Python float itself.
+
+    Not `keras.ops.cast(0.1, dtype)`, nor the number as an argument of `keras.ops.where`,
+    `equal`, `maximum` (or PyTorch's `clip`): those make a float32 tensor of it first, so that
+    in float64 `0.1` was 0.10000000149 (`where(y_true == 0.1, ...)` took the wrong branch; the
+    binary cross-entropy's fused gradient was 0 just inside its clip bounds, where the forward
+    pass's clip kept the exact bound and the backward pass's comparison did not). Every number
+    that float32 does not hold exactly is passed so, so that the passes agree on every backend.
+    """
+    return Code(f"keras.ops.convert_to_tensor({code.text}, dtype=y_pred.dtype)", _ATOM)
+
+
+_TYPED = re.compile(r"keras\.ops\.convert_to_tensor\(([-0-9.e]+), dtype=y_pred\.dtype\)")
+
+
+def _exact_in_float32(text: str) -> bool:
+    """Whether the float literal `text` is a float32 number (so no precision is lost through one)."""
+    value = float(text)
+    try:
+        return struct.unpack("f", struct.pack("f", value))[0] == value
+    except OverflowError:
+        return False
+
+
 def _is_literal(expr: sp.Basic) -> bool:
     return isinstance(expr, sp.Expr) and bool(expr.is_number) and not expr.has(sf.Vector, sf.TensorFunction)
 
@@ -1223,9 +1257,7 @@ class KerasPrinter(Printer):
         return Code(name)
 
     def _tensor(self, expr: sp.Basic, code: Code) -> Code:
-        if _is_literal(expr):
-            return Code(f"keras.ops.cast({code.text}, y_pred.dtype)")
-        return code
+        return _typed(code) if _is_literal(expr) else code
 
     # arithmetic ------------------------------------------------------------
 
@@ -1507,13 +1539,14 @@ class KerasPrinter(Printer):
             if numbers and _is_literal(piece.expr):
                 # `where(c, 1.0, 2.0)` of two numbers is a float32 tensor: y_pred's dtype instead,
                 # or a float16 loss multiplies float16 by float32 (TensorFlow refuses).
-                value = Code(f"keras.ops.cast({value.text}, y_pred.dtype)", _ATOM)
+                value = _typed(value)
             numbers = False
             result = self._call("where", [condition, value, result])
         return result
 
     def _call(self, op: str, args: list[Code], keywords: list[str] | None = None) -> Code:
         keywords = keywords or []
+        args = [_typed(a) if _is_number(a.text) and not _exact_in_float32(a.text) else a for a in args]
         extra = "".join(", " + k for k in keywords)
         head = f"keras.ops.{op}("
         code, args = self._fit(args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", _ATOM)
