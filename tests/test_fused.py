@@ -453,3 +453,20 @@ def test_a_power_with_a_negative_exponent_is_not_written_as_a_reciprocal(source,
     y_pred = np.zeros_like(e)
     values, gradient = values_and_gradients(loss_class(spec)().call, e, y_pred)
     np.testing.assert_allclose(gradient, derivative(e.astype("float64")) / e.shape[-1], rtol=1e-4, atol=1e-30)
+
+
+@pytest.mark.parametrize("source", ["y_true^y_pred", "sum([2, 0.5, 0] ^ y_pred)", "param b = 0.0\n(b + y_true)^y_pred"])
+def test_the_gradient_of_a_power_of_a_zero_base_is_zero(source):
+    # d/dx b^x = b^x log(b) was printed as a product, 0 * -inf = nan at b = 0 (labels of 0), where
+    # autodiff on every backend, and the limit, give 0 (found by a numeric review).
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source()
+    y_true = np.array([[0.0, 0.5, 1.0], [0.0, 2.0, 0.25]], "float32")
+    y_pred = np.array([[0.5, 0.5, 0.5], [1.5, -0.5, 2.0]], "float32")
+    fused, autodiff = (
+        values_and_gradients(loss_class(spec, fast=fast)().call, y_true, y_pred) for fast in (True, False)
+    )
+    assert np.all(np.isfinite(fused[1]))
+    np.testing.assert_allclose(fused[1], autodiff[1], rtol=1e-5, atol=1e-7)
+    if source == "y_true^y_pred":
+        assert fused[1][0, 0] == 0.0

@@ -132,7 +132,24 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         return None
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`): evaluate them.
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
-    return gradient.replace(lambda e: e.is_Mul and e.has(sp.Heaviside), _masked)
+    gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.Heaviside), _masked)
+    return gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
+
+
+def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
+    """`b^x * log(b) * ...` -> `b^x * where(b > 0, log(b), 0) * ...`, as TensorFlow's gradient of `pow`.
+
+    d/dx b^x = b^x log(b) is `0 * -inf = nan` at b = 0, where the limit (and autodiff on every
+    backend) is 0: `y_true^y_pred` with labels of 0 had NaN gradients (found by a numeric review).
+    """
+    bases = {f.base for f in product.args if f.is_Pow and not f.exp.is_Number}
+    guarded = [
+        sp.Piecewise((f, sp.StrictGreaterThan(f.args[0], 0)), (0, True))
+        if isinstance(f, sp.log) and f.args[0] in bases and not f.args[0].is_positive
+        else f
+        for f in product.args
+    ]
+    return product if guarded == list(product.args) else sp.Mul(*guarded)
 
 
 def _masked(product: sp.Mul) -> sp.Expr:
