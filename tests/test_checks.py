@@ -80,6 +80,15 @@ def test_loss_without_y_pred_is_rejected(marked, text):
         "param k = 0.0\nk * y_pred + y_true",  # flat at the default only
         "sum(softmax(y_pred) * y_true)",
         "exp(-y_pred^2) * 1e-6 + y_true",
+        # flat in y_pred except past a y_true the program names, a tiny scale, a large offset,
+        # finite at one point only: none looks constant (found by a review)
+        "where(y_true > 3, abs(e), 0)",
+        "where(y_true == 3, square(e), 0)",
+        "param k = 5\nwhere(y_true > k, square(e), 0)",
+        "1e-13 * sigmoid(y_pred)",
+        "1e13 + sigmoid(y_pred)",
+        "log(y_pred - 1e6)",
+        "sqrt(y_pred - 1e8)",
     ],
 )
 def test_loss_with_y_pred_passes(source):
@@ -112,6 +121,14 @@ def test_loss_that_looks_constant_in_y_pred_is_a_warning(marked, text):
     )
     err = pytest.raises(NoPredictionDependenceError, lossdsl.compile, m.source, strict=True).value
     assert (err.line, err.column) == (m.line, m.column)
+
+
+@pytest.mark.parametrize("source", ["sign(y_pred - 1e10) + y_true", "where(y_pred > 1e10, 1, 0) * y_true + y_true^2"])
+def test_a_dead_term_is_an_error_when_the_loss_also_looks_constant(source):
+    # the dead-term check ran only where the dependence check found nothing, and the constancy
+    # warning is something: the error became a warning
+    with pytest.raises(NotDifferentiableError):
+        lossdsl.compile(source)
 
 
 def test_library_losses_do_not_look_constant():
@@ -396,6 +413,9 @@ JUMPS = [
     ("«where(y_pred >= -1 and y_pred <= 1, y_pred^2, 2)»", "1", "y_pred >= -1 and y_pred <= 1"),
     ("«where(not (y_pred > 1 and y_true > 5), 0, y_pred)»", "1", "not (y_pred > 1 and y_true > 5)"),
     ("c = y_pred > 2\n«where(c or y_pred < -2, e, e + 1)»", "1", "c or y_pred < -2"),
+    # an equality holds at its boundary alone: the condition differs there, not on either side
+    ("«where(y_pred == 1 or y_true > 100, 0, y_pred)»", "1", "y_pred == 1 or y_true > 100"),
+    ("«where(y_pred != 1 and y_true < 100, y_pred, 0)»", "1", "y_pred != 1 and y_true < 100"),
 ]
 
 
@@ -435,6 +455,20 @@ CONTINUOUS = [
 def test_continuous_wheres_get_no_jump_warning(source):
     assert diagnostics_of(source, "warning", "jump") == []
     lossdsl.compile(source, strict=True)
+
+
+BIG_COMPOUND = "where(" + " or ".join(f"y_pred > {i}" for i in range(60)) + ", y_pred, 0)"
+
+
+@pytest.mark.parametrize("order", ["jump first", "compound first"])
+def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
+    # compound conditions shared the plain ones' evaluation budget: one with 60 comparisons
+    # used it up, and a jump after it went unchecked (found by a review)
+    jump = "where(y_pred > 0, y_pred, y_pred + 1)"
+    source = f"{jump} + {BIG_COMPOUND}" if order == "jump first" else f"{BIG_COMPOUND} + {jump}"
+    assert len(diagnostics_of(source, "warning", "jump")) == 1
+    with pytest.raises(NotDifferentiableError):
+        lossdsl.compile(source, strict=True)
 
 
 def test_huber_gives_only_the_kink_note():

@@ -108,18 +108,26 @@ PROBE_PREDICTIONS = tuple(
     for sign in ((1.0,) if x == 0 else (1.0, -1.0))
 )
 PROBE_TRUES = (0.0, 1.0, 0.4, -1.3, 2.7)
+# ... and each number the program holds (a parameter's default among them), and it plus and
+# minus 0.5: a loss may be flat in y_pred except where y_true passes one (`where(y_true > 3, ...)`,
+# `where(y_true == k, ...)`).
+PROBE_OFFSETS = (0.0, 0.5, -0.5)
+# A (y_true, parameters) pair shows a loss flat only with this many finite values.
+MIN_FINITE = 3
 PARAM_SHIFTS = (0.0, 0.37)
 # A probe stops at the first two values that differ (at once for almost every loss); a loss that
 # looks constant costs every point: at most this many node evaluations in all (a larger program
 # that looks constant is not reported).
 MAX_PROBE_EVALUATIONS = 100_000
-# Values this close (relative to their size, or to 1) are the same value up to rounding.
-SAME_VALUE = 1e-12
+# Values this close (relative to their size, or to 1) are the same value up to rounding
+# (`softplus(x) - softplus(-x) - x` is 1.4e-15 off 0 at x = 30); a loss scaled by 1e-13 varies more.
+SAME_VALUE = 1e-14
 
 
 def _looks_constant(symbolic: SymbolicLoss) -> bool:
     """True if, for each y_true and parameter value tried, the loss has one value (up to rounding)
-    at every y_pred in PROBE_PREDICTIONS where it is finite.
+    at every y_pred in PROBE_PREDICTIONS where it is finite, and at MIN_FINITE of them at least
+    for one of those.
 
     False too where the probe cannot tell: an operation over the last axis, no finite value, or
     a program too large to evaluate everywhere within MAX_PROBE_EVALUATIONS.
@@ -136,13 +144,15 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     budget = MAX_PROBE_EVALUATIONS
     value_at = compiled(expr)
     defaults = [float(v) for v in symbolic.resolved.params.values()]
-    finite = False
+    numbers = {float(n) for n in expr.atoms(sp.Number) if n.is_finite} | set(defaults)
+    trues = sorted({*PROBE_TRUES, *(n + d for n in numbers for d in PROBE_OFFSETS if abs(n) < 1e300)})
+    flat = False
     try:
         for shift in PARAM_SHIFTS:
             env = {symbol: default + shift for symbol, default in zip(params, defaults, strict=True)}
-            for y_true in PROBE_TRUES:
+            for y_true in trues:
                 env[Y_TRUE] = y_true
-                first = None
+                first, finite = None, 0
                 for y_pred in PROBE_PREDICTIONS:
                     env[Y_PRED] = y_pred
                     budget -= size
@@ -151,11 +161,12 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
                     value = value_at(env)
                     if not math.isfinite(value):
                         continue
+                    finite += 1
                     if first is None:
                         first = value
                     elif abs(value - first) > SAME_VALUE * max(1.0, abs(value), abs(first)):
                         return False
-                finite = finite or first is not None
+                flat = flat or finite >= MIN_FINITE
     except Unsupported:
         return False
-    return finite
+    return flat

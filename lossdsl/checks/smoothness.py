@@ -58,8 +58,11 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     """Notes for kinks in y_pred, warnings for `where` jumps."""
     found: list[Diagnostic] = []
     seen: set[int] = set()
-    budget = _Budget(MAX_EVALUATIONS)
-    unchecked: list[nodes.Call] = []
+    # Conditions that come down to one comparison first, then compound ones (`and`, `or`), each
+    # kind with a budget of its own: the many comparisons of a compound condition cannot use up
+    # the budget of a plain `where` met after it.
+    plain: list[nodes.Call] = []
+    compound: list[nodes.Call] = []
     stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
     while stack:
         node = stack.pop()
@@ -75,14 +78,16 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if FUNCTIONS[node.func].smooth == "kink":
             found.append(_note(resolved, node))
         if node.func == "where":
-            if unchecked:
-                unchecked.append(node)
-                continue
+            (plain if _comparison(resolved, node.args[0]) is not None else compound).append(node)
+    unchecked: list[nodes.Call] = []
+    for wheres in (plain, compound):
+        budget = _Budget(MAX_EVALUATIONS)
+        for index, node in enumerate(wheres):
             try:
                 jump = _jump(resolved, symbolic, node, budget)
             except _OutOfBudget:
-                unchecked.append(node)
-                continue
+                unchecked += wheres[index:]
+                break
             if jump:
                 found.append(jump)
     if unchecked:
@@ -239,12 +244,14 @@ def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference, 
 
 
 def _flips_at(cond: _Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
-    """Whether `cond` differs just below and just above `root` along `axis`."""
+    """Whether `cond` changes at `root` along `axis`: just below, at and just above it (an
+    equality holds at the root alone)."""
     step = 1e-6 * (1.0 + abs(root))
-    env[axis] = root - step
-    below = cond.at(env)
-    env[axis] = root + step
-    return below != cond.at(env)
+    values = set()
+    for x in (root - step, root, root + step):
+        env[axis] = x
+        values.add(cond.at(env))
+    return len(values) > 1
 
 
 def _roots(gap: _Difference, axis: sp.Symbol, env: dict) -> list[float]:
