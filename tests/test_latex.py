@@ -653,6 +653,12 @@ DEEP_FOR_MATHTEXT = {
     "fraction-40": "1/(1+" * 40 + "abs(y_pred)" + ")" * 40,
     "exp-40": "exp(" * 40 + "y_pred" + ")" * 40,
     "softmax-6": "sum(y_true * " + "softmax(" * 6 + "y_pred" + ")" * 6 + ")",
+    # SymPy's `\operatorname{erf}{(x)}`, past the KaTeX budget `\mathrm{erf}{(x)}`, and
+    # `\sin^{2}{(x)}`; a power of a root, `(x^{1/2})^{3}` (a review found all three)
+    "erf-14": "erf(" * 14 + "y_pred" + ")" * 14,
+    "erf-40": "erf(" * 40 + "y_pred" + ")" * 40,
+    "sin-squared-14": "sin(" * 14 + "y_pred^2" + ")" * 14 + "^2",
+    "root-power-13": "sin(" * 13 + "sqrt(abs(y_pred))^3" + ")" * 13,
 }
 
 

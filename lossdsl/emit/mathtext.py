@@ -26,9 +26,11 @@ _GROUP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\[{}]|[{}]")
 _SIZED_DELIMITER = re.compile(r"\\(?:left|right)(?=[()|\[\]])")
 # A function's name followed by a brace group (`\\cos{`), not a command that reads the group as
 # its argument (`\\sqrt{(x)}` is not `\\sqrt(x)`).
+# (`\\operatorname{erf}{(x)}` too, and a power of one: `\\sin^{2}{(x)}`.)
 _COMMAND_BRACE = re.compile(
-    r"\\(?!(?:sqrt|frac|hat|bar|tilde|vec|overline|mathrm|mathit|mathbf|operatorname|text)(?![a-zA-Z]))"
-    r"[a-zA-Z]+\{(?=\()"
+    r"(?:\\(?:operatorname|mathrm)\{[a-zA-Z]+\}"
+    r"|\\(?!(?:sqrt|frac|hat|bar|tilde|vec|overline|mathrm|mathit|mathbf|operatorname|text)(?![a-zA-Z]))[a-zA-Z]+)"
+    r"(?:\^\{[^{}]*\})?\{(?=\()"
 )
 # SymPy's exponential (`e^{x}`): an `e` that is not the end of a name or a command.
 _EXPONENTIAL = re.compile(r"(?<![a-zA-Z\\])e\^\{")
@@ -126,6 +128,8 @@ def _flat_fractions(tex: str) -> str:
         else:
             close = end
             flat = f"{_operand(numerator, base=True)}^{{1/2}}"
+            if tex.startswith("^", close + 1):  # a power of the root: `(x^{1/2})^{3}`
+                flat = f"({flat})"
         tex = tex[:start] + flat + tex[close + 1 :]
 
 
