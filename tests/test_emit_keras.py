@@ -209,6 +209,8 @@ LONG_PROGRAMS = [
     # (89 columns; found by fuzzing)
     "sigma=where(((where(y_pred>=e,1.5,y_pred)))!=([1.000000e-03,3,.5]/(10)),(pi),(pow(e-3,y_pred)))\n"
     "eps=1.0;min((y_pred**eps),e*(y_pred-0.1**3))/(max(log1p(y_true),eps,[0.5,0.1,0.001])/(sigma+y_pred))",
+    # the fused `return <value>, backward` past 88 columns with a name in it (found by a review)
+    f"{'b' * 30} = e^2\n{'b' * 30} * 1e-07",
 ]
 
 

@@ -522,6 +522,11 @@ class _CallBody:
         # Printed before the value, whose temporaries may read the one-hot labels built after it.
         sparse = self._sparse_branch(shape) if self.gradient is None and self._class_ids_suffice() else []
         value = self._value(shape, tail)
+        # The return line (in forward() where fused) too long with a name in it that cannot be
+        # split: the value to a local first, as `ruff format` would otherwise split the call.
+        depth = len(_BODY_INDENT) + (len(_NESTED_INDENT) if tail else 0)
+        if depth + len(f"return {value}{tail}") > LINE_LENGTH:
+            value = self.temporary(value).text
         if sparse:
             return self.prelude(one_hot=False) + forward + sparse + self._one_hot() + self.pending + [f"return {value}"]
         forward += self.pending
