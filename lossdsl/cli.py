@@ -353,14 +353,17 @@ def _compile_all(sources: list[tuple[str, str]]) -> list:
 
 def _compiled(text: str, label: str, **options):
     """`lossdsl.compile(text, **options)`; when rejected, its diagnostics printed as `check` prints
-    them (each after the label: FILE, <stdin> or <-e>), then _Rejected."""
+    them (each after the label: FILE, <stdin> or <-e>), then _Rejected; when accepted, its warnings."""
     try:
-        return lossdsl.compile(text, **options)
+        spec = lossdsl.compile(text, **options)
     except LossError as err:
         diagnostics = list(err.diagnostics) or [err.as_diagnostic()]
         _print_diagnostics(diagnostics, text, label)
         errors = sum(d.level == "error" for d in diagnostics)
         raise _Rejected(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})") from None
+    # Accepted: its warnings (not its notes) printed as `check` prints them, and the command goes on.
+    _print_diagnostics([d for d in spec.diagnostics if d.level == "warning"], text, label)
+    return spec
 
 
 class _Rejected(Exception):

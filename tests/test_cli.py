@@ -459,7 +459,9 @@ def test_plot_rejected_program_and_mixed_kinds_exit_1(cli, tmp_path):
     assert err.rstrip().endswith("bad.loss: rejected (1 error)")
     code, out, err = cli("plot", "huber.loss", "-e", "-y_true*log(y_pred)", "-o", "x.png")
     assert code == 1 and out == ""
-    assert err.startswith("lossdsl plot: these losses need different x axes: huber (regression), formula (probability)")
+    # (after the second program's domain warning)
+    assert err.startswith("<-e>:1:9: warning: `log(y_pred)`")
+    assert "\nlossdsl plot: these losses need different x axes: huber (regression), formula (probability)" in err
     assert not (tmp_path / "x.png").exists()
 
 
@@ -527,3 +529,16 @@ def test_repr_markdown():
     assert formula.startswith("$$\\begin{aligned}") and formula.endswith("\\end{aligned}$$\n")
     plain = lossdsl.compile("e^2 * 2")._repr_markdown_()
     assert plain.split("\n\n")[0] == "**FormulaLoss**" and plain.count("$$") == 2
+
+
+@pytest.mark.parametrize("command", [("compile", "-o", "x.py"), ("latex",)])
+def test_an_accepted_program_with_warnings_prints_them_and_goes_on(cli, tmp_path, command):
+    # compile, latex, plot and docs said nothing of a warning (found by a new-user walkthrough)
+    code, out, err = cli(command[0], "-e", "log(y_pred)", *command[1:])
+    assert code == 0
+    assert err.splitlines()[0].startswith("<-e>:1:1: warning: `log(y_pred)`: the argument can reach 0 or below")
+    assert err.splitlines()[1:] == ["    log(y_pred)", "    ^~~~~~~~~~~"]
+    assert out == ("wrote x.py (class FormulaLoss)\n" if command[0] == "compile" else "\\log\\left(\\hat{y}\\right)\n")
+    # notes (a kink) are for `check`
+    code, out, err = cli(command[0], "-e", "abs(e)", *command[1:])
+    assert (code, err) == (0, "")
