@@ -3,7 +3,7 @@
 Large errors cost |e| + e^2/2, small ones about |e|: robust like MAE near the
 target, pushing hard on outliers. Compiles the formula, prints its checks and
 its LaTeX, trains a small dense model on synthetic data, and writes the
-generated Keras module next to this script's output directory.
+generated Keras module to a fresh temporary folder (the path is printed).
 """
 
 import tempfile
