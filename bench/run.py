@@ -292,9 +292,10 @@ def bench_compile(args) -> dict:
             times.append(time.perf_counter() - start)
         per_program[name] = statistics.median(times)
     # Passes over the whole library, caches cleared before each: the median pass (one pass is
-    # a fifth of a second, and a busy spell of the machine moved it by a third).
+    # a fifth of a second, and a busy spell of the machine moved it by a third; --quick takes 3:
+    # its one pass read 33 per second in a clean-clone CI run on a busy machine, 123 quiet).
     passes = []
-    for _ in range(1 if args.quick else 7):
+    for _ in range(3 if args.quick else 7):
         pipeline._front_end_cached.cache_clear()
         start = time.perf_counter()
         for name in names:
