@@ -164,6 +164,11 @@ def _masked(product: sp.Mul) -> sp.Expr:
     if not steps or rest.has(sp.Heaviside):
         return product
     conditions = [_step_condition(step) for step in steps]
+    if any(c.has(sp.Piecewise) for c in conditions):
+        # SymPy folds a `where` out of a condition (`e <= exp(3^where(y_pred > 0, 1e10, 1))` into
+        # one condition per branch), evaluating the constants it builds: exp(3^1e10) ran mpmath
+        # for minutes (found by a review). The product of steps is printed as it is.
+        return product
     condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
     return sp.Piecewise((rest, condition), (sp.Integer(0), True), evaluate=False)
 
