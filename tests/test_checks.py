@@ -89,6 +89,10 @@ def test_loss_without_y_pred_is_rejected(marked, text):
         "1e13 + sigmoid(y_pred)",
         "log(y_pred - 1e6)",
         "sqrt(y_pred - 1e8)",
+        # a threshold computed from a parameter, a number SymPy stores negated (a second review)
+        "param k = 5\nwhere(y_true > 2 * k, square(e), 0)",
+        "where(abs(y_true - 7) < 0.1, square(e), 0)",
+        "relu(y_true - 3) * square(e)",
     ],
 )
 def test_loss_with_y_pred_passes(source):
@@ -105,6 +109,10 @@ LOOKS_CONSTANT = [
     "«clip(y_pred, 1, 0) * y_true»",  # bounds the wrong way round: always 0
     "a = tanh(y_pred)\n«a - 2 * sigmoid(2 * y_pred) + 1 + y_true^2»",
     "«where(y_pred > 1e10, y_pred, 0) + y_true»",  # beyond the values tried, as documented
+    # scaled: the rounding grows with the terms (missed with a tolerance relative to the value)
+    "«100 * sigmoid(y_pred) + 100 * sigmoid(-y_pred) - 100»",
+    "«1000 * (sin(y_pred)^2 + cos(y_pred)^2) - 1000 + y_true»",
+    "«cosh(y_pred) - sinh(y_pred) - exp(-y_pred)»",
 ]
 
 

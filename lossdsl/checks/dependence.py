@@ -12,6 +12,7 @@ y_pred, 0)`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import sympy as sp
@@ -119,9 +120,12 @@ PARAM_SHIFTS = (0.0, 0.37)
 # looks constant costs every point: at most this many node evaluations in all (a larger program
 # that looks constant is not reported).
 MAX_PROBE_EVALUATIONS = 100_000
-# Values this close (relative to their size, or to 1) are the same value up to rounding
-# (`softplus(x) - softplus(-x) - x` is 1.4e-15 off 0 at x = 30); a loss scaled by 1e-13 varies more.
+# Values this close, relative to the largest of them and of the loss's terms, are the same value
+# up to rounding (`softplus(x) - softplus(-x) - x` is 1.4e-15 off 0 at x = 30, with terms of 30);
+# `1e13 + sigmoid(y_pred)` varies by 0.5, more than 1e-14 of 1e13.
 SAME_VALUE = 1e-14
+# Targets taken from the program's numbers and comparisons, at most (each costs a pass of the probe).
+MAX_THRESHOLDS = 24
 
 
 def _looks_constant(symbolic: SymbolicLoss) -> bool:
@@ -143,9 +147,13 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
             return False  # not even 20 points within the budget
     budget = MAX_PROBE_EVALUATIONS
     value_at = compiled(expr)
+    # Each term of the sum too: rounding scales with the largest of them (`100 sigmoid(x) +
+    # 100 sigmoid(-x) - 100` is 100 times 1e-16 off 0).
+    terms = [compiled(term) for term in sp.Add.make_args(expr)] if isinstance(expr, sp.Add) else []
+    size *= 2 if terms else 1
     defaults = [float(v) for v in symbolic.resolved.params.values()]
-    numbers = {float(n) for n in expr.atoms(sp.Number) if n.is_finite} | set(defaults)
-    trues = sorted({*PROBE_TRUES, *(n + d for n in numbers for d in PROBE_OFFSETS if abs(n) < 1e300)})
+    env = {symbol: default for symbol, default in zip(params, defaults, strict=True)}
+    trues = sorted({*PROBE_TRUES, *(t + d for t in _thresholds(expr, env) for d in PROBE_OFFSETS)})
     flat = False
     try:
         for shift in PARAM_SHIFTS:
@@ -162,11 +170,29 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
                     if not math.isfinite(value):
                         continue
                     finite += 1
+                    scale = max([abs(value), *(abs(term(env)) for term in terms)])
                     if first is None:
-                        first = value
-                    elif abs(value - first) > SAME_VALUE * max(1.0, abs(value), abs(first)):
+                        first, first_scale = value, scale
+                    elif abs(value - first) > SAME_VALUE * max(scale, first_scale, abs(first)):
                         return False
                 flat = flat or finite >= MIN_FINITE
     except Unsupported:
         return False
     return flat
+
+
+def _thresholds(expr: sp.Basic, env: dict) -> list[float]:
+    """Targets where a loss flat elsewhere may change: the numbers of the program, with both signs
+    (SymPy writes `y_true - 7` as `y_true + (-7)`), and the sides of its comparisons that hold
+    neither y_true nor y_pred (`y_true > 2 k`), at the parameters' defaults; at most
+    MAX_THRESHOLDS of them, the comparisons' first."""
+    found: list[float] = []
+    for relation in expr.atoms(sp.Rel):
+        for side in relation.args:
+            if not side.has(Y_TRUE, Y_PRED):
+                with contextlib.suppress(Unsupported, TypeError, ValueError, OverflowError):
+                    found.append(compiled(side)(env))
+    found += [float(n) for n in expr.atoms(sp.Number) if n.is_finite]
+    found += list(env.values())
+    signed = dict.fromkeys(x for value in found if math.isfinite(value) and abs(value) < 1e300 for x in (value, -value))
+    return list(signed)[:MAX_THRESHOLDS]
