@@ -424,6 +424,10 @@ JUMPS = [
     # an equality holds at its boundary alone: the condition differs there, not on either side
     ("«where(y_pred == 1 or y_true > 100, 0, y_pred)»", "1", "y_pred == 1 or y_true > 100"),
     ("«where(y_pred != 1 and y_true < 100, y_pred, 0)»", "1", "y_pred != 1 and y_true < 100"),
+    # ... also where bisection finds the root only approximately (a second review)
+    ("«where(y_pred == 0.3 or y_true > 100, 0, y_pred)»", "0.3", "y_pred == 0.3 or y_true > 100"),
+    ("«where(y_pred * 3 == 1 or y_true > 100, 0, y_pred)»", "0.333", "y_pred * 3 == 1 or y_true > 100"),
+    ("«where(y_pred != 0.3 and y_true < 100, y_pred, 0)»", "0.3", "y_pred != 0.3 and y_true < 100"),
 ]
 
 

@@ -155,11 +155,20 @@ def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: 
             gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
             point = _boundary_jump(symbolic, gap, diff)
         else:
-            whole = _Truth(node_expr(symbolic, node.args[0]), budget)
+            condition = node_expr(symbolic, node.args[0])
+            whole = _Truth(condition, budget)
             point = None
             for part in compound:
                 gap = _Difference(node_expr(symbolic, part.left), node_expr(symbolic, part.right), budget)
-                point = point or _boundary_jump(symbolic, gap, diff, flips=whole)
+                relation = node_expr(symbolic, part)
+                # Where the part holds on its boundary only (an equality), no point beside the
+                # bisected root shows the condition flip: compare the condition with the part
+                # taken as true and as false instead, where SymPy kept the part as written.
+                sides = None
+                if isinstance(relation, (sp.Eq, sp.Ne)) and condition.has(relation):
+                    taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
+                    sides = tuple(_Truth(side, budget) for side in taken)
+                point = point or _boundary_jump(symbolic, gap, diff, flips=whole, sides=sides)
             cond = node.args[0]
     except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
         return None
@@ -219,11 +228,18 @@ def _size(expr: sp.Basic) -> int:
     return total
 
 
-def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference, flips: _Truth | None = None):
+def _boundary_jump(
+    symbolic: SymbolicLoss,
+    gap: _Difference,
+    diff: _Difference,
+    flips: _Truth | None = None,
+    sides: tuple[_Truth, _Truth] | None = None,
+):
     """A (y_true, y_pred, |jump|) on the boundary gap == 0 where diff is not 0, or None.
 
     With `flips` (a compound condition of which gap is one comparison): only where that
-    condition takes different values on the two sides of the boundary.
+    condition takes different values on the two sides of the boundary; with `sides` (that
+    condition with the comparison taken as true, and as false): only where those differ.
     """
     env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
     if Y_PRED not in gap.free_symbols:
@@ -233,7 +249,11 @@ def _boundary_jump(symbolic: SymbolicLoss, gap: _Difference, diff: _Difference, 
     for fixed in _OTHERS if flips is None else _OTHERS + _FAR_OTHERS:
         env[other] = fixed
         for root in _roots(gap, axis, env):
-            if flips is not None and not _flips_at(flips, env, axis, root):
+            if sides is not None:
+                env[axis] = root
+                if sides[0].at(env) == sides[1].at(env):
+                    continue
+            elif flips is not None and not _flips_at(flips, env, axis, root):
                 continue
             env[axis] = root
             size = abs(diff.at(env))
