@@ -34,6 +34,10 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 _GRID = [x / 4 for x in range(-40, 41)]
 _OTHERS = (-1.3, 0.0, 0.4, 1.0, 2.7)
 _FAR_OTHERS = (-9.5, 9.5)
+# A compound condition's equalities are judged by rebuilding it with each taken as true and as
+# false only up to this many comparisons (SymPy re-evaluates the whole `or` each time: 200
+# equalities took minutes); past it, by the points beside each root.
+_MAX_TAKEN = 16
 # About a tenth of a second of float evaluation; each evaluation of a difference costs
 # its size plus _CALL_COST (the calls and conversions around the walk).
 MAX_EVALUATIONS = 200_000
@@ -165,7 +169,7 @@ def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: 
                 # bisected root shows the condition flip: compare the condition with the part
                 # taken as true and as false instead, where SymPy kept the part as written.
                 sides = None
-                if isinstance(relation, (sp.Eq, sp.Ne)) and condition.has(relation):
+                if isinstance(relation, (sp.Eq, sp.Ne)) and len(compound) <= _MAX_TAKEN and condition.has(relation):
                     taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
                     sides = tuple(_Truth(side, budget) for side in taken)
                 point = point or _boundary_jump(symbolic, gap, diff, flips=whole, sides=sides)
