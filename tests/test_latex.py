@@ -629,12 +629,18 @@ LARGE_FOR_KATEX = {
 }
 
 
+def rendered_in_katex(where: str, source: str, katex) -> list[Rendered]:
+    """Every LaTeX string of `source`, each asserted to render in KaTeX."""
+    items = strings_of(where, source)
+    errors = katex([(item.tex, item.display) for item in items])
+    assert errors == [None] * len(items), [e for e in errors if e][:1]
+    return items
+
+
 @pytest.mark.parametrize("source", list(LARGE_FOR_KATEX.values()), ids=list(LARGE_FOR_KATEX))
 def test_large_programs_render_in_katex_and_mathtext(source, katex):
     mathtext = pytest.importorskip("matplotlib.mathtext")
-    items = strings_of("large", source)
-    errors = katex([(item.tex, item.display) for item in items])
-    assert errors == [None] * len(items), [e for e in errors if e][:1]
+    items = rendered_in_katex("large", source, katex)
     for item in items:
         assert katex_expansions(item.tex) <= KATEX_MAX_EXPAND
         if item.inline:
@@ -672,9 +678,7 @@ def _parse_with_frames_taken(parser, tex: str, frames: int) -> None:
 @pytest.mark.parametrize("source", list(DEEP_FOR_MATHTEXT.values()), ids=list(DEEP_FOR_MATHTEXT))
 def test_deeply_nested_programs_render_in_katex_and_mathtext(source, katex):
     mathtext = pytest.importorskip("matplotlib.mathtext")
-    items = strings_of("deep", source)
-    errors = katex([(item.tex, item.display) for item in items])
-    assert errors == [None] * len(items), [e for e in errors if e][:1]
+    items = rendered_in_katex("deep", source, katex)
     for item in items:
         if item.inline:
             assert nesting_depth(item.tex) <= MATHTEXT_MAX_DEPTH, item.where

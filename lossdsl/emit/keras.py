@@ -438,7 +438,7 @@ class _CallBody:
     def temporary(self, text: str) -> Code:
         """A new local holding `text`, emitted before the statement being printed."""
         name = self._allocate("")
-        self.pending += self._assignment(name, text)
+        self.pending += self._assignment_lines(name, text)
         return Code(name)
 
     # shapes and forms ------------------------------------------------------
@@ -662,11 +662,11 @@ class _CallBody:
             if self._adopt(local.name, code):
                 statements += self.pending
             else:
-                statements += self.pending + self._assignment(local.name, code.text)
+                statements += self.pending + self._assignment_lines(local.name, code.text)
             self.pending = []
         return statements
 
-    def _assignment(self, name: str, text: str) -> list[str]:
+    def _assignment_lines(self, name: str, text: str) -> list[str]:
         """`name = text`; a typed constant too long for the line split as `ruff format` splits it."""
         line = f"{name} = {_unwrap(text)}"
         typed = _TYPED.fullmatch(text)
