@@ -990,6 +990,36 @@ def test_msle_is_accurate_for_predictions_orders_of_magnitude_off():
             assert got == pytest.approx(expected[0, j], rel=1e-4, abs=1e-12), (fast, xla, j)
 
 
+@pytest.mark.parametrize("name", lossdsl.library.names())
+def test_a_number_is_converted_to_a_tensor_once_per_module(name):
+    # 1e-7 is no float32 number, so it is passed as a tensor of y_pred's dtype; the MSLE module
+    # converted it five times (once per keras.ops call reading it), KL divergence four.
+    spec = lossdsl.library.compile(name)
+    for xla in (False, True):
+        source = spec.python_source(xla=xla)
+        numbers = re.findall(r"convert_to_tensor\(\s*([-0-9.e]+), dtype", source)
+        assert len(numbers) == len(set(numbers)), (xla, numbers)
+    if name == "mean_squared_logarithmic_error":
+        body = ast.unparse(call_body(spec.python_source()))
+        assert body.count("keras.ops.convert_to_tensor(1e-07, dtype=y_pred.dtype)") == 1
+        assert "keras.ops.greater_equal(y_pred, t1)" in body and "keras.ops.maximum(y_true, t1)" in body
+
+
+def test_a_converted_number_is_not_shared_out_of_the_torch_branch():
+    # The sparse branch returns: a tensor it converts is not defined after it, so the dense path
+    # converts the number again.
+    spec = lossdsl.compile("-sum(onehot(y_true) * log_softmax(y_pred)) + sum(maximum(y_pred, 0.1))")
+    source = spec.python_source()
+    assert source.count("keras.ops.convert_to_tensor(0.1, dtype=y_pred.dtype)") == 2
+    y_true = np.array([1, 0])
+    y_pred = np.array([[0.3, 0.5], [0.05, 2.0]], dtype="float32")
+    p = y_pred.astype("float64")
+    logsumexp = np.log(np.exp(p).sum(axis=-1))
+    expected = logsumexp - p[[0, 1], y_true] + np.maximum(p, 0.1).sum(axis=-1)
+    got = np.asarray(spec.keras_loss(reduction=None)(y_true, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
 def test_fused_code_shares_a_denominator_not_a_reciprocal():
     # MAPE: forward and backward both divide by max(|y_true|, eps); a shared 100 / max(...) is
     # written to memory and read back under XLA, a shared max(...) is not.

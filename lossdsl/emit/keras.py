@@ -409,6 +409,8 @@ class _CallBody:
         # Printing `_SoftmaxCrossEntropy` as the sparse kernel, which reads the class ids.
         self.class_ids = False
         self.pending: list[str] = []
+        # A number as a tensor of y_pred's dtype, converted once: its text -> the local holding it.
+        self.constants: dict[str, str] = {}
         self._temp_count = 0
         self.printer = KerasPrinter(self)
 
@@ -440,6 +442,14 @@ class _CallBody:
         name = self._allocate("")
         self.pending += self._assignment_lines(name, text)
         return Code(name)
+
+    def typed(self, code: Code) -> Code:
+        """The number `code` as a tensor of y_pred's dtype (`_typed`), in a local that every
+        later statement in scope shares: one conversion however often the passes read it."""
+        text = _typed(code).text
+        if text not in self.constants:
+            self.constants[text] = self.temporary(text).text
+        return Code(self.constants[text])
 
     # shapes and forms ------------------------------------------------------
 
@@ -663,6 +673,7 @@ class _CallBody:
                 statements += self.pending
             else:
                 statements += self.pending + self._assignment_lines(local.name, code.text)
+                self.constants.setdefault(code.text, local.name)
             self.pending = []
         return statements
 
@@ -678,7 +689,7 @@ class _CallBody:
         """Where `code` is a temporary that the pending lines open (a list or call too long for
         one line, one item per line), let `name` open them instead of `name = t1` after them."""
         opening = f"{code.text} = "
-        if not _is_name(code.text) or not self.pending:
+        if not _is_name(code.text) or not self.pending or code.text in self.constants.values():
             return False
         starts = [i for i, line in enumerate(self.pending) if line.startswith(opening)]
         if not starts:
@@ -716,11 +727,13 @@ class _CallBody:
         """
         self.class_ids = True
         self.indent += len(_NESTED_INDENT)
+        constants = dict(self.constants)  # the branch's locals are not defined after it
         try:
             value = self._value(shape, "")
         finally:
             self.class_ids = False
             self.indent -= len(_NESTED_INDENT)
+            self.constants = constants
         branch, self.pending = self.pending, []
         # `t0 = <call>` as the last statement (one line, or one argument per line): return the
         # call, where `return ` (longer than `t0 = `) still fits.
@@ -1262,7 +1275,7 @@ class KerasPrinter(Printer):
         return Code(name)
 
     def _tensor(self, expr: sp.Basic, code: Code) -> Code:
-        return _typed(code) if _is_literal(expr) else code
+        return self.body.typed(code) if _is_literal(expr) else code
 
     # arithmetic ------------------------------------------------------------
 
@@ -1544,14 +1557,14 @@ class KerasPrinter(Printer):
             if numbers and _is_literal(piece.expr):
                 # `where(c, 1.0, 2.0)` of two numbers is a float32 tensor: y_pred's dtype instead,
                 # or a float16 loss multiplies float16 by float32 (TensorFlow refuses).
-                value = _typed(value)
+                value = self.body.typed(value)
             numbers = False
             result = self._call("where", [condition, value, result])
         return result
 
     def _call(self, op: str, args: list[Code], keywords: list[str] | None = None) -> Code:
         keywords = keywords or []
-        args = [_typed(a) if _is_number(a.text) and not _exact_in_float32(a.text) else a for a in args]
+        args = [self.body.typed(a) if _is_number(a.text) and not _exact_in_float32(a.text) else a for a in args]
         extra = "".join(", " + k for k in keywords)
         head = f"keras.ops.{op}("
         code, args = self._fit(args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", _ATOM)
