@@ -149,6 +149,12 @@ class LossDomainError(LossError):
     code = "domain"
 
 
+class KerasEmitError(LossError):
+    """A program the Keras printer cannot express (a gap in lossdsl, not a user mistake)."""
+
+    code = "emit"
+
+
 class LossInternalError(LossError):
     """A program lossdsl cannot handle because of a gap in lossdsl (or SymPy), not a mistake in the program."""
 

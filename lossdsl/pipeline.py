@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from lossdsl.checks import run_checks
 from lossdsl.compiled import CompiledLoss
-from lossdsl.emit.keras import MODULE_NAMES
+from lossdsl.emit.names import MODULE_NAMES
 from lossdsl.errors import (
     ERROR_CLASSES,
     Diagnostic,

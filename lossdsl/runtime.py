@@ -42,7 +42,7 @@ import threading
 
 import keras
 
-from lossdsl.emit.keras import camel_case, snake_case
+from lossdsl.emit.names import camel_case, snake_case
 from lossdsl.errors import LossArgumentError, LossTypeError
 from lossdsl.pipeline import compile as compile_program
 

@@ -33,7 +33,9 @@ from hypothesis import strategies as st
 import lossdsl
 from lossdsl import symfuncs as sf
 from lossdsl.compiled import CompiledLoss
-from lossdsl.emit.keras import GENERATED_PACKAGE, KerasEmitError, camel_case, emit_keras, snake_case
+from lossdsl.emit.keras import GENERATED_PACKAGE, emit_keras
+from lossdsl.emit.names import camel_case, snake_case
+from lossdsl.errors import KerasEmitError
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 
 CASES = Path(__file__).resolve().parent / "cases"
@@ -342,9 +344,9 @@ def test_numbers_are_printed_as_floats():
     ids=str,
 )
 def test_constants_print_as_python_float_literals(value):
-    from lossdsl.emit.keras import _float
+    from lossdsl.emit.pytext import float_literal
 
-    text = _float(value)
+    text = float_literal(value)
     literal = ast.literal_eval(text)
     assert type(literal) is float and literal == float(value) and text == repr(float(value)).replace("e+", "e")
 

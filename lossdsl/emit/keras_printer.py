@@ -1,0 +1,510 @@
+"""Stage 5 (Keras), the printer: SymPy expressions as `keras.ops` calls.
+
+SymPy's `Printer`, dispatching `_print_<Class>` along the MRO, one method per
+node kind, with one table (`KERAS_OPS`) from SymPy class to `keras.ops` name.
+It is strict: a node it does not know raises `KerasEmitError`; no expression
+is ever turned into code through `str()`. What it prints goes into the
+statements `call_body.CallBody` lays out: a child too long for its line moves
+to a temporary there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import sympy as sp
+from sympy.printing.printer import Printer
+
+from lossdsl import symfuncs as sf
+from lossdsl.emit.plan import (
+    AXIS_FUNCTIONS,
+    CONST,
+    DROPPED,
+    ELEM,
+    KEPT,
+    SAMPLE,
+    Local,
+    _OrientedAbs,
+    _OrientedSign,
+    _SoftmaxCrossEntropy,
+    e_oriented,
+    has_negative_coefficient,
+    is_literal,
+)
+from lossdsl.emit.pytext import (
+    PREC_ADD,
+    PREC_ATOM,
+    PREC_MUL,
+    PREC_UNARY,
+    Code,
+    exact_in_float32,
+    float_literal,
+    is_name,
+    is_number_text,
+    is_short,
+    wrap,
+)
+from lossdsl.errors import KerasEmitError
+from lossdsl.rewrites import equals_number
+from lossdsl.symbolic import Y_PRED, Y_TRUE
+
+if TYPE_CHECKING:
+    from lossdsl.emit.call_body import CallBody
+
+# One table: SymPy class -> keras.ops function.
+KERAS_OPS: dict[type, str] = {
+    sp.Abs: "abs",
+    sp.exp: "exp",
+    sp.log: "log",
+    sf.Log1p: "log1p",
+    sf.Expm1: "expm1",
+    sp.sin: "sin",
+    sp.cos: "cos",
+    sp.tan: "tan",
+    sp.sinh: "sinh",
+    sp.cosh: "cosh",
+    sp.tanh: "tanh",
+    sp.asin: "arcsin",
+    sp.acos: "arccos",
+    sp.atan: "arctan",
+    sp.erf: "erf",
+    sf.Sigmoid: "sigmoid",
+    # keras.ops.softplus is the stable log(1 + exp(x)) on every backend.
+    sf.Softplus: "softplus",
+    sf.Relu: "relu",
+    sf.Clip: "clip",
+    sp.sign: "sign",
+    sp.floor: "floor",
+    sp.ceiling: "ceil",
+    sf.Round: "round",
+    sp.Max: "maximum",
+    sp.Min: "minimum",
+    sf.ReduceSum: "sum",
+    sf.ReduceMean: "mean",
+    sf.ReduceMax: "max",
+    sf.ReduceMin: "min",
+    sf.LogSumExp: "logsumexp",
+    sf.Softmax: "softmax",
+    sf.LogSoftmax: "log_softmax",
+    sf.Normalize: "normalize",
+    sp.StrictLessThan: "less",
+    sp.LessThan: "less_equal",
+    sp.StrictGreaterThan: "greater",
+    sp.GreaterThan: "greater_equal",
+    sp.Equality: "equal",
+    sp.Unequality: "not_equal",
+    sp.And: "logical_and",
+    sp.Or: "logical_or",
+    sp.Not: "logical_not",
+    sp.Xor: "logical_xor",
+    # SymPy turns a comparison with a piecewise operand into ITE(condition, then, else).
+    sp.ITE: "where",
+}
+# Functions with more than two arguments in SymPy but two in keras.ops: nested.
+_BINARY_FOLDS = (sp.Max, sp.Min, sp.And, sp.Or)
+
+
+class KerasPrinter(Printer):
+    """Prints SymPy expressions as `keras.ops` calls; `code(expr, form)` returns a `Code`."""
+
+    printmethod = "_lossdsl_keras"
+
+    def __init__(self, body: CallBody) -> None:
+        super().__init__()
+        self.body = body
+
+    def code(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        """`expr` as Python, its per-sample parts in `form`."""
+        return self._print(expr, form=form)
+
+    def _print(self, expr, **kwargs) -> Code:
+        form = kwargs.get("form", DROPPED)
+        if expr in self.body.by_symbol:
+            return self._local(self.body.by_symbol[expr], form)
+        if is_literal(expr):
+            return self._literal(expr)
+        return super()._print(expr, form=form)
+
+    def emptyPrinter(self, expr):  # noqa: N802 - SymPy's name
+        raise KerasEmitError(f"the Keras printer has no rule for {type(expr).__name__}")
+
+    # leaves ----------------------------------------------------------------
+
+    def _local(self, local: Local, form: str) -> Code:
+        if self.body.shape(local.symbol) != SAMPLE or local.form == form:
+            return Code(local.name)
+        if form == KEPT:
+            return Code(f"keras.ops.expand_dims({local.name}, axis=-1)")
+        return Code(f"keras.ops.squeeze({local.name}, axis=-1)")
+
+    def _literal(self, expr: sp.Expr) -> Code:
+        try:
+            text = float_literal(sp.N(expr))
+        except (TypeError, ValueError) as err:
+            raise KerasEmitError(f"the constant {expr} is not a real number") from err
+        return Code(text, PREC_UNARY if text.startswith("-") else PREC_ATOM)
+
+    def _print_Symbol(self, expr: sp.Symbol, form: str = DROPPED) -> Code:
+        if expr == Y_PRED:
+            return Code("y_pred")
+        if expr == Y_TRUE:
+            self.body.uses_y_true = True
+            return Code("y_true")
+        if expr == sf.C:  # the size of the last axis (the gradient of `mean`)
+            return Code("keras.ops.cast(keras.ops.shape(y_pred)[-1], y_pred.dtype)")
+        if expr in self.body.param_symbols:
+            name = self.body.param_symbols[expr]
+            self.body.used_params.add(name)
+            return Code(self.body.param_locals[name])
+        raise KerasEmitError(f"the Keras printer does not know the symbol {expr.name!r}")
+
+    # SymPy folds some conditions to constants (`ITE(c, x > y, False)`).
+    def _print_BooleanTrue(self, expr, form: str = DROPPED) -> Code:
+        return Code("True")
+
+    def _print_BooleanFalse(self, expr, form: str = DROPPED) -> Code:
+        return Code("False")
+
+    def _print_OneHot(self, expr: sf.OneHot, form: str = DROPPED) -> Code:
+        if expr.args[0] != Y_TRUE:
+            raise KerasEmitError("onehot() takes y_true only")
+        self.body.uses_onehot = True
+        return Code("y_true")
+
+    def _print_Vector(self, expr: sf.Vector, form: str = DROPPED) -> Code:
+        items = [self.code(item) for item in expr.args]
+        if all(is_literal(item) for item in expr.args):
+            head, tail = "keras.ops.convert_to_tensor(", "dtype=y_pred.dtype"
+        else:
+            items = [self._tensor(item, code) for item, code in zip(expr.args, items, strict=True)]
+            head, tail = "keras.ops.stack(", ""
+        inline = f"{head}[{', '.join(c.text for c in items)}]{', ' + tail if tail else ''})"
+        if len(inline) <= self.body.inner:
+            return Code(inline)
+        # Too long for one line: a temporary, one item per line (the form `ruff format` keeps).
+        name = self.body._allocate("")
+        lines = [f"{name} = {head}", "    ["] + [f"        {c.text}," for c in items] + ["    ],"]
+        lines += [f"    {tail},", ")"] if tail else [")"]
+        self.body.pending += lines
+        return Code(name)
+
+    def _tensor(self, expr: sp.Basic, code: Code) -> Code:
+        return self.body.typed(code) if is_literal(expr) else code
+
+    # arithmetic ------------------------------------------------------------
+
+    def _print_Add(self, expr: sp.Add, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        terms = list(expr.as_ordered_terms())
+        numbers = [t for t in terms if is_literal(t)]
+        others = [t for t in terms if not is_literal(t)]
+        terms = others + numbers  # numbers last, as Keras writes `x + ... - log2`
+        positive = next((t for t in terms if not has_negative_coefficient(t)), None)
+        if positive is not None and has_negative_coefficient(terms[0]):
+            terms.remove(positive)  # `y_true - y_pred` and `1.0 - p`, not `-y_pred + y_true`
+            terms.insert(0, positive)
+        first = self.code(terms[0], inner)
+        signed = []
+        for term in terms[1:]:
+            negative = has_negative_coefficient(term)
+            signed.append((negative, self.code(-term if negative else term, inner)))
+        text = wrap(first, PREC_ADD)
+        for negative, code in signed:
+            candidate = f"{text} {'-' if negative else '+'} {wrap(code, PREC_ADD + 1)}"
+            if len(candidate) > self.body.inner and not is_short(text):
+                text = self.body.temporary(text).text
+                candidate = f"{text} {'-' if negative else '+'} {wrap(code, PREC_ADD + 1)}"
+            if len(candidate) > self.body.inner and not is_short(code.text):
+                code = self.body.temporary(code.text)
+                candidate = f"{text} {'-' if negative else '+'} {code.text}"
+            text = candidate
+        return Code(text, PREC_ADD)
+
+    def _print_Mul(self, expr: sp.Mul, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        coefficient, factors = expr.as_coeff_mul()
+        if factors and factors[0].is_Number and coefficient == 1:  # an unevaluated Mul(1.0, x)
+            coefficient, factors = factors[0] * coefficient, factors[1:]
+        negative = coefficient < 0
+        coefficient = -coefficient if negative else coefficient
+        numerator: list[Code] = []
+        denominator: list[Code] = []
+        if not equals_number(coefficient, 1.0):
+            if coefficient.is_Rational and not coefficient.is_Integer:
+                if coefficient.p != 1:
+                    numerator.append(self._literal(sp.Integer(coefficient.p)))
+                denominator.append(self._literal(sp.Integer(coefficient.q)))
+            else:
+                numerator.append(self._literal(coefficient))
+        factors = self._quotient_inside_abs(list(factors), inner, numerator)
+        for factor in factors:
+            if factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
+                denominator.append(self.code(factor.base ** (-factor.exp), inner))
+            else:
+                numerator.append(self.code(factor, inner))
+        if not numerator:
+            numerator.append(Code("1.0"))
+        num = self._product(numerator)
+        if negative:
+            if len(numerator) == 1 and not denominator:
+                return Code("-" + wrap(num, PREC_UNARY), PREC_UNARY)
+            num = (
+                Code("-" + num.text, num.prec)
+                if num.prec >= PREC_MUL
+                else Code("-" + wrap(num, PREC_UNARY), PREC_UNARY)
+            )
+        if not denominator:
+            return num
+        den = self._product(denominator)
+        text = f"{wrap(num, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}"
+        while len(text) > self.body.inner and not (is_short(num.text) and is_short(den.text)):
+            # The longer side to a temporary, then the other if it still does not fit.
+            if not is_short(den.text) and (len(den.text) > len(num.text) or is_short(num.text)):
+                den = self.body.temporary(den.text)
+            else:
+                num = self.body.temporary(num.text)
+            text = f"{wrap(num, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}"
+        return Code(text, PREC_MUL)
+
+    def _quotient_inside_abs(self, factors: list, inner: str, numerator: list[Code]) -> list:
+        """`|x| / d` with `d > 0` prints as `abs(x / d)`, as the user wrote it before SymPy took `d` out.
+
+        (The mean absolute percentage error, `abs(e / maximum(abs(y_true), eps))`.) JAX's jit
+        compiles the quotient inside faster, 2.1x -> 1.0x of Keras's loss, which writes it so, and
+        TensorFlow's kernels do not mind. Returns the factors left to print; the abs is appended
+        to `numerator`.
+        """
+        absolute = [f for f in factors if type(f) in (sp.Abs, _OrientedAbs)]
+        below = [f for f in factors if f.is_Pow and f.exp.is_Number and f.exp < 0]
+        if len(absolute) != 1 or not below or not all(self.body.positive(f.base) for f in below):
+            return factors
+        arg = absolute[0].args[0]
+        if type(absolute[0]) is sp.Abs:
+            arg = e_oriented(arg)  # as `_print_Abs` prints it
+        quotient = sp.Mul(arg, *below, evaluate=False)
+        numerator.append(self._call("abs", [self.code(quotient, inner)]))
+        return [f for f in factors if f is not absolute[0] and not any(f is b for b in below)]
+
+    def _product(self, factors: list[Code]) -> Code:
+        if len(factors) == 1:
+            return factors[0]
+        text = wrap(factors[0], PREC_MUL)
+        for code in factors[1:]:
+            candidate = f"{text} * {wrap(code, PREC_MUL)}"
+            if len(candidate) > self.body.inner and not is_short(text):
+                text = self.body.temporary(text).text
+                candidate = f"{text} * {wrap(code, PREC_MUL)}"
+            if len(candidate) > self.body.inner and not is_short(code.text):
+                candidate = f"{text} * {self.body.temporary(code.text).text}"
+            text = candidate
+        return Code(text, PREC_MUL)
+
+    def _print_Pow(self, expr: sp.Pow, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        base, exponent = expr.base, expr.exp
+        if exponent.is_Number and exponent < 0:
+            den = self.code(base ** (-exponent), inner)
+            return self._fit([den], lambda c: f"1.0 / {wrap(c[0], PREC_MUL + 1)}", PREC_MUL)[0]
+        if equals_number(exponent, 2.0):
+            return self._call("square", [self.code(base, inner)])
+        if equals_number(exponent, 0.5):
+            return self._call("sqrt", [self.code(base, inner)])
+        return self._call("power", [self.code(base, inner), self.code(exponent, inner)])
+
+    # functions -------------------------------------------------------------
+
+    def _print_Function(self, expr: sp.Function, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _print_Abs(self, expr: sp.Abs, form: str = DROPPED) -> Code:
+        # SymPy keeps one orientation of a difference under Abs: `abs(e)` becomes
+        # Abs(y_pred - y_true). The value is the same either way, but the gradient at 0 is
+        # a convention of the backend (JAX takes abs'(0) = 1, TensorFlow and PyTorch 0), so
+        # `e`'s orientation, y_true - y_pred (as Keras writes its own losses), is printed.
+        oriented = e_oriented(expr.args[0])
+        if oriented is not expr.args[0]:
+            return self._call("abs", [self.code(oriented, self.body.child_form(expr, form))])
+        return self._generic(expr, form)
+
+    def _print_Clip(self, expr: sf.Clip, form: str = DROPPED) -> Code:
+        x, lo, hi = expr.args
+        if self.body.shape(x) == ELEM and is_literal(lo) and is_literal(hi) and float(lo) <= float(hi):
+            return self._generic(expr, form)
+        # `clip(1, y_pred, 2)`, `clip([0.5, 2], y_pred, 1.5)`: keras.ops.clip takes its first
+        # argument for a tensor (TensorFlow reads its dtype) of the result's shape (TensorFlow
+        # checks it); a constant, a list or one value per sample is neither. And bounds that may
+        # cross (`clip(eps, y_pred, y_true)`, a parameter): clip is `min(max(x, lo), hi)`, as
+        # NumPy, JAX and PyTorch have it (the upper bound wins), where TensorFlow's keras.ops.clip
+        # lets the lower bound win.
+        # x first where it is not a number: TensorFlow's maximum and minimum pass the gradient of a
+        # tie to their first argument, so x at a bound keeps it, as under keras.ops.clip.
+        inner = self.body.child_form(expr, form)
+        pair = [self.code(lo, inner), self.code(x, inner)]
+        low = self._call("maximum", pair if is_literal(x) else pair[::-1])
+        return self._call("minimum", [low, self.code(hi, inner)])
+
+    def _print_Log1p(self, expr: sf.Log1p, form: str = DROPPED) -> Code:
+        if not self.body.xla:
+            return self._generic(expr, form)
+        x = expr.args[0]
+        if x.could_extract_minus_sign():
+            return self._log1p_of_negated(self.code(-x, self.body.child_form(expr, form)))
+        # `x * -1.0`, not `-x`: TensorFlow's graph optimizer turns `1 - (-x)` into `1 + x`, then
+        # `log(1 + x)` into `log1p(x)`, and the correction would count twice.
+        x = self.code(x, self.body.child_form(expr, form))
+        return self._log1p_of_negated(self.body.temporary(f"{wrap(x, PREC_MUL)} * -1.0"))
+
+    def _log1p_of_negated(self, a: Code) -> Code:
+        """`log1p(-a)`, spelled for XLA: `log(u) + (((1 - u) - a) if u <= 2 else 0)`, `u = 1 - a`.
+
+        XLA's CPU log1p costs about two logs (a log and a rational function, then a select).
+        For `-1 <= a <= 1` the subtraction `1 - u` is exact, so `(1 - u) - a` is what rounding
+        `1 - a` lost, and `log(1 - a) = log(u) + ((1 - u) - a) / u`; the division is left out,
+        as `u` is within a few units of the last place of 1 wherever the correction is not 0.
+        Above `u = 2` rounding `u` moves log(u) by less than its own last place (and
+        `(1 - u) - a` is not that error any more), so the correction is 0 there; at `a = -inf`
+        it is NaN, and not selected. Accurate to about a unit in the last place, as log1p is.
+
+        The spelling is what compilers leave alone: TensorFlow's graph optimizer turns
+        `log(1 + x)` (and `log(1 - (-x))`) into `log1p(x)`, where the correction would count
+        twice, and folds `(u - 1) - x` to 0; jax.jit's XLA folds `x - (u - 1)` to 0.
+        """
+        if not a.text.isidentifier():
+            a = self.body.temporary(a.text)
+        u = self.body.temporary(f"1.0 - {a.text}")
+        small = self._call("less_equal", [u, Code("2.0")])
+        correction = self._call("where", [small, Code(f"(1.0 - {u.text}) - {a.text}", PREC_ADD), Code("0.0")])
+        # The correction's derivative is 0, and autodiff would make it `g - g`: NaN for an
+        # infinite upstream `g` (`sqrt(log1p(x))` at x = 0), where log1p's gradient is inf.
+        correction = self._call("stop_gradient", [correction])
+        terms = [self._call("log", [u]), correction]
+        return self._fit(terms, lambda c: f"{c[0].text} + {c[1].text}", PREC_ADD)[0]
+
+    def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        a, b = (self.code(arg, inner) for arg in expr.args)
+        d = self.body.temporary(f"{wrap(a, PREC_ADD)} - {wrap(b, PREC_ADD + 1)}")
+        up = self.body.temporary(self._call("greater_equal", [d, Code("0.0")]).text)
+        negated = self._call("where", [up, Code(f"-{d.text}", PREC_UNARY), d])
+        denominator = self._call(
+            "where", [up, Code(f"{wrap(b, PREC_ADD)} + 1.0", PREC_ADD), Code(f"{wrap(a, PREC_ADD)} + 1.0", PREC_ADD)]
+        )
+        # log1p(|d| / (1 + the smaller side)), as log1p(-(-|d| / ...))
+        quotient, _ = self._fit([negated, denominator], lambda c: f"{c[0].text} / {c[1].text}", PREC_MUL)
+        r = self.body.temporary(self._log1p_of_negated(quotient).text)
+        return self._call("where", [up, r, Code(f"-{r.text}", PREC_UNARY)])
+
+    def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
+        # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
+        return self.code(expr.args[0], form)
+
+    def _print__OrientedAbs(self, expr: _OrientedAbs, form: str = DROPPED) -> Code:
+        return self._call("abs", [self.code(expr.args[0], self.body.child_form(expr, form))])
+
+    def _print__OrientedSign(self, expr: _OrientedSign, form: str = DROPPED) -> Code:
+        return self._call("sign", [self.code(expr.args[0], self.body.child_form(expr, form))])
+
+    def _print__SoftmaxCrossEntropy(self, expr: _SoftmaxCrossEntropy, form: str = DROPPED) -> Code:
+        logits = self.code(expr.args[1], KEPT)
+        if self.body.class_ids:
+            code = self._call("sparse_categorical_crossentropy", [Code("y_true"), logits], ["from_logits=True"])
+        else:
+            labels = self.code(expr.args[0], KEPT)
+            code = self._call("categorical_crossentropy", [labels, logits], ["from_logits=True"])
+        return self._call("expand_dims", [code], ["axis=-1"]) if form == KEPT else code
+
+    def _print_Heaviside(self, expr: sp.Heaviside, form: str = DROPPED) -> Code:
+        # Only fused gradients hold steps: `[z >= 0]` (`maximum`, `clip`: TensorFlow passes the
+        # gradient at ties), or `[z > 0]` where the value at 0 is 0 (`relu`).
+        inner = self.body.child_form(expr, form)
+        strict = len(expr.args) > 1 and expr.args[1] == 0
+        constant, rest = expr.args[0].as_coeff_Add()
+        if has_negative_coefficient(rest):  # c - r >= 0: r <= c
+            op, left, right = ("less" if strict else "less_equal"), -rest, constant
+        else:
+            op, left, right = ("greater" if strict else "greater_equal"), rest, -constant
+        test = self._call(op, [self.code(left, inner), self.code(right, inner)])
+        return self._call("cast", [test, Code("y_pred.dtype")])
+
+    # Max and Min are not Functions in SymPy; relationals are not Applications.
+    def _print_MinMaxBase(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _print_Relational(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _print_BooleanFunction(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        return self._generic(expr, form)
+
+    def _generic(self, expr: sp.Basic, form: str) -> Code:
+        op = KERAS_OPS.get(type(expr))
+        if op is None:
+            raise KerasEmitError(f"the Keras printer has no rule for {type(expr).__name__}")
+        inner = self.body.child_form(expr, form)
+        args = list(expr.args)
+        if isinstance(expr, (sp.Max, sp.Min)):
+            args.sort(key=is_literal)  # tensors first: `keras.ops.maximum(x, 0.0)`
+        codes = [self.code(a, inner) for a in args]
+        if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self.body.shape(args[0]) == CONST:
+            # Over the last axis a constant still has y_pred's shape: sum(0 * y_pred) folds to sum(0).
+            codes[0] = Code(f"keras.ops.zeros_like(y_pred) + {wrap(codes[0], PREC_ADD + 1)}", PREC_ADD)
+        if isinstance(expr, _BINARY_FOLDS):
+            result = codes[-1]
+            for code in reversed(codes[:-1]):
+                result = self._call(op, [code, result])
+            return result
+        keywords = []
+        if isinstance(expr, sf.REDUCTIONS):
+            keywords.append("axis=-1")
+            if self.body.shape(expr) == SAMPLE and form == KEPT:
+                keywords.append("keepdims=True")
+        elif isinstance(expr, AXIS_FUNCTIONS):
+            keywords.append("axis=-1")
+        return self._call(op, codes, keywords)
+
+    def _print_Piecewise(self, expr: sp.Piecewise, form: str = DROPPED) -> Code:
+        inner = self.body.child_form(expr, form)
+        pieces = list(expr.args)
+        if pieces[-1].cond != sp.true:
+            raise KerasEmitError("a piecewise expression without a default branch")
+        result = self.code(pieces[-1].expr, inner)
+        numbers = is_literal(pieces[-1].expr)
+        for piece in reversed(pieces[:-1]):
+            condition = self.code(piece.cond, inner)
+            value = self.code(piece.expr, inner)
+            if numbers and is_literal(piece.expr):
+                # `where(c, 1.0, 2.0)` of two numbers is a float32 tensor: y_pred's dtype instead,
+                # or a float16 loss multiplies float16 by float32 (TensorFlow refuses).
+                value = self.body.typed(value)
+            numbers = False
+            result = self._call("where", [condition, value, result])
+        return result
+
+    def _call(self, op: str, args: list[Code], keywords: list[str] | None = None) -> Code:
+        keywords = keywords or []
+        args = [self.body.typed(a) if is_number_text(a.text) and not exact_in_float32(a.text) else a for a in args]
+        extra = "".join(", " + k for k in keywords)
+        head = f"keras.ops.{op}("
+        code, args = self._fit(args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", PREC_ATOM)
+        if len(code.text) <= self.body.inner:
+            return code
+        # Only names are left and they still do not fit: one argument per line, with the
+        # trailing comma that makes `ruff format` keep that layout.
+        name = self.body._allocate("")
+        lines = [f"{name} = {head}", *(f"    {a.text}," for a in args), *(f"    {k}," for k in keywords), ")"]
+        self.body.pending += lines
+        return Code(name)
+
+    def _fit(self, codes: list[Code], assemble: Callable[[list[Code]], str], prec: int) -> tuple[Code, list[Code]]:
+        """Assemble `codes`; while the text is too long, move the longest argument to a temporary."""
+        codes = list(codes)
+        text = assemble(codes)
+        while len(text) > self.body.inner:
+            candidates = [i for i, c in enumerate(codes) if not is_name(c.text) and not is_number_text(c.text)]
+            if not candidates:
+                break
+            longest = max(candidates, key=lambda i: len(codes[i].text))
+            codes[longest] = self.body.temporary(codes[longest].text)
+            text = assemble(codes)
+        return Code(text, prec), codes

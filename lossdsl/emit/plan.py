@@ -1,0 +1,381 @@
+"""Stage 5 (Keras), the plan: what call() computes, before any text is printed.
+
+Input: the stable form of a program (`lossdsl.rewrites`). Output: its bindings
+and common subexpressions as `Local`s in an order that defines each before use
+(`plan`), with the idioms that have a fused `keras.ops` kernel replaced by heads
+for them (`idioms`), `abs` and `sign` of differences in `e`'s orientation
+(`oriented`), and, for code spelled for XLA, the exponentials both passes share
+(`shared_exponentials`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from lossdsl import symfuncs as sf
+from lossdsl.emit.fused import cross_entropy_parts
+from lossdsl.rewrites import equals_number
+from lossdsl.symbolic import Y_PRED, Y_TRUE
+
+# Shapes of values, as in semantics: constant, constant vector, per sample, per element.
+CONST, VECTOR, SAMPLE, ELEM = "const", "vector", "sample", "elem"
+# How a per-sample value is held: with its last axis kept (size 1) or dropped.
+KEPT, DROPPED = "kept", "dropped"
+AXIS_FUNCTIONS = (sf.Softmax, sf.LogSoftmax, sf.Normalize)
+
+
+@dataclass
+class Local:
+    """A local variable of call(): a binding or a common subexpression."""
+
+    symbol: sp.Symbol
+    value: sp.Basic
+    hint: str  # the binding's name, or "" for a temporary
+    name: str = ""
+    form: str = DROPPED
+
+
+# The heads below keep their leading underscore although other modules read them: SymPy
+# orders a product's factors by class name, so the name decides the printed order.
+
+
+class _SoftmaxCrossEntropy(sp.Function):
+    """`-sum(onehot(y_true) * log_softmax(x))` over the last axis: `keras.ops.categorical_crossentropy(
+    onehot, x, from_logits=True)`, the backend's fused kernel (TensorFlow's softmax cross-entropy),
+    which XLA compiles to faster code than log_softmax, a product and a sum (bench/run.py)."""
+
+    nargs = 2
+    is_real = True
+
+
+class _OrientedAbs(sp.Function):
+    """`abs(y_true - ...)` kept in that orientation through common subexpression elimination.
+
+    In a fused call() the gradient holds `sign(y_pred - y_true)`, and CSE would hand the forward
+    pass's `abs` the same temporary, `y_pred - y_true`: the value is the same, but on JAX, which
+    differentiates the forward pass, the gradient of abs at 0 is a convention that follows the
+    orientation (see `KerasPrinter._print_Abs`).
+    """
+
+    nargs = 1
+    is_real = True
+
+
+class _OrientedSign(sp.Function):
+    """`sign(y_true - ...)`, kept in that orientation (SymPy writes `-sign(y_pred - y_true)`), so
+    that the gradient of `abs(e)` shares `y_true - y_pred` with the forward pass."""
+
+    nargs = 1
+    is_real = True
+
+
+def oriented(expr: sp.Basic) -> sp.Basic:
+    """`expr` with `abs` and `sign` of differences in `e`'s orientation, `y_true - y_pred`."""
+
+    def flips(node: sp.Basic) -> bool:
+        return isinstance(node, (sp.Abs, sp.sign)) and e_oriented(node.args[0]) is not node.args[0]
+
+    def flipped(node: sp.Basic) -> sp.Basic:
+        if isinstance(node, sp.Abs):
+            return _OrientedAbs(-node.args[0])
+        return -_OrientedSign(-node.args[0])
+
+    return expr.replace(flips, flipped)
+
+
+def reads_a_reduction(expr: sp.Basic, bindings) -> bool:
+    """`expr` reads a reduction over the last axis, directly or through the bindings.
+
+    (Binding by binding: inlined, a binding read twice at each of n levels is 2^n copies.)
+    """
+    reads: dict[sp.Basic, bool] = {}
+    for _, symbol, value in bindings:
+        if symbol is not None:
+            reads[symbol] = value.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in value.free_symbols)
+    return expr.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in expr.free_symbols)
+
+
+def numeric_factor(expr: sp.Basic) -> tuple[sp.Number, sp.Basic]:
+    """`(c, rest)` with `expr = c * rest` and the number `c` taken out, `rest` in `e`'s orientation.
+
+    SymPy distributes a number over a sum (`-2 (y_true - y_pred)` is `2 y_pred - 2 y_true`);
+    printed so, each element takes two products, where the factor belongs to the upstream
+    gradient (one value per sample) and the difference is `e`, which the forward pass has
+    computed already. MSE's step under XLA: 1.17 ms -> 0.87 ms (Keras 0.94 ms). Not taken
+    for a gradient that reads a reduction (`reads_a_reduction`): there the factor was on
+    per-sample terms already, and moving it cost the Dice loss kernels (0.99x -> 1.1x Keras
+    under tf.function).
+    """
+    if isinstance(expr, sp.Mul):
+        factor, rest = expr.as_coeff_Mul()
+        return (factor, rest) if factor.is_Number and not equals_number(factor, 1.0) else (sp.Integer(1), expr)
+    if not isinstance(expr, sp.Add):
+        return sp.Integer(1), expr
+    terms = [term.as_coeff_Mul() for term in expr.args]
+    size = abs(terms[0][0])
+    if equals_number(size, 1.0) or any(abs(c) != size or rest.is_Number for c, rest in terms):
+        return sp.Integer(1), expr
+    rest = sp.Add(*(r if c > 0 else -r for c, r in terms))
+    oriented = e_oriented(rest)
+    return (-size, oriented) if oriented is not rest else (size, rest)
+
+
+def e_oriented(arg: sp.Basic) -> sp.Basic:
+    """`-arg` where `arg` is a difference with y_true subtracted (`y_pred - y_true`), else `arg`.
+
+    The value of `abs` or `sign` does not care, but the gradient at 0 is a backend convention,
+    so the printed difference keeps `e`'s orientation, `y_true - y_pred`, as Keras writes it.
+    """
+    if isinstance(arg, sp.Add) and has_negative_coefficient(arg.coeff(Y_TRUE)) and isinstance(-arg, sp.Add):
+        return -arg
+    return arg
+
+
+def idioms(expr: sp.Basic) -> sp.Basic:
+    """`expr` with the idioms that have a fused `keras.ops` function replaced by a head for it."""
+    return expr.replace(
+        lambda e: _cross_entropy_parts(e) is not None,
+        lambda e: -_SoftmaxCrossEntropy(*_cross_entropy_parts(e)),
+    )
+
+
+def _cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
+    """(t, x) where `expr` is `sum(t * log_softmax(x))` with `t = onehot(y_true)`."""
+    found = cross_entropy_parts(expr)
+    if found is None:
+        return None
+    labels, logits = found
+    # One-hot labels only: the fused kernel's gradient, softmax(x) - t, is the gradient of the
+    # formula only where each row of t sums to 1 (for t = 0 it is softmax(x), not 0), and that
+    # is known of `onehot(y_true)` (of a valid class id), not of labels in general.
+    if labels != sf.OneHot(Y_TRUE):
+        return None
+    return labels, logits
+
+
+def plan(
+    bindings, result, gradient=None, target=None
+) -> tuple[list[Local], sp.Basic, sp.Basic | None, sp.Basic | None, int, int]:
+    """Bindings and common subexpressions as locals, in an order that defines each before use.
+
+    Returns:
+        (locals, result, gradient, target, n, m): the first `n` locals are what the result needs;
+        up to `m`, what y_pred's gradient needs besides (None when not fused); the rest, what only
+        y_true's (None when it is not printed on its own) needs, in the backward pass.
+    """
+    # Condition bindings get a symbol of their own so that they can be named locals too.
+    statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
+    # Re-share: where a later expression holds a binding's value verbatim (conditions
+    # are inlined by the front half, and users repeat themselves), read the binding.
+    shared: list[tuple[sp.Basic, sp.Symbol]] = []
+    reshared = []
+    for name, symbol, value in statements:
+        reshared.append((name, symbol, _reshare(value, shared)))
+        if not value.is_Atom:
+            shared.insert(0, (value, symbol))
+    result = _reshare(result, shared)
+    outputs = [result] if gradient is None else [result, _reshare(gradient, shared)]
+    target = None if target is None else _reshare(target, shared)
+    # Keep only the bindings that the result (or its gradients) reads, directly or through others.
+    read = [*outputs, *([target] if target is not None else [])]
+    live = _live(reshared, set().union(*(output.free_symbols for output in read)))
+    forward_live = _live(reshared, set(result.free_symbols))
+    kept = [(name, symbol, value) for name, symbol, value in reshared if symbol in live]
+    temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
+    # Max and Min come back from cse unevaluated (SymPy would compare all their arguments again).
+    replacements, reduced = sf.cse([value for _, _, value in kept] + outputs, symbols=temporaries)
+    # A repeated constant (`cos(1)`, `-pi`) is no subexpression worth a local: put it back as a number.
+    numbers = {symbol: value for symbol, value in replacements if is_literal(value)}
+    if numbers:
+        replacements = [(s, sf.substitute(value, numbers)) for s, value in replacements if s not in numbers]
+        reduced = [sf.substitute(value, numbers) for value in reduced]
+    if gradient is not None:
+        bound = {symbol: value for (_, symbol, _), value in zip(kept, reduced, strict=False)}
+        replacements, reduced = _share_denominators(replacements, reduced, bound)
+    definitions = {symbol: value for symbol, value in replacements}
+    ordered: list[Local] = []
+    done: set[sp.Basic] = set()
+
+    def symbols_in_order(expr: sp.Basic) -> list[sp.Basic]:
+        # Preorder along `.args`: `sympy.preorder_traversal` walks Max, Min, And and Or in the order
+        # of their argument sets, a hash order that changed the locals' order from compile to compile.
+        found: dict[sp.Basic, None] = {}
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, sp.Symbol):
+                found.setdefault(node, None)
+            stack.extend(reversed(node.args))
+        return list(found)
+
+    def need(expr: sp.Basic) -> None:
+        for symbol in symbols_in_order(expr):
+            if symbol in definitions and symbol not in done:
+                need(definitions[symbol])
+                done.add(symbol)
+                ordered.append(Local(symbol, definitions[symbol], ""))
+
+    def define(forward: bool) -> None:
+        # The forward pass defines what the result reads; the backward pass, the rest.
+        for (name, symbol, _), value in zip(kept, reduced[: len(kept)], strict=True):
+            if (symbol in forward_live) == forward:
+                need(value)
+                done.add(symbol)
+                ordered.append(Local(symbol, value, name))
+
+    define(forward=True)
+    result = reduced[len(kept)]
+    need(result)
+    forward_count = len(ordered)
+    if gradient is None:
+        return ordered, result, None, None, forward_count, forward_count
+    define(forward=False)
+    gradient = reduced[len(kept) + 1]
+    if target is not None:
+        # Planned after the forward pass, so that it is what it is without the target (their common
+        # subexpressions would change it: MAPE's `100 |e|` taken out of its mean); it reads the
+        # temporaries where it holds their values, and shares what it can with y_pred's gradient.
+        target = _reuse_temporaries(target, replacements)
+        extra, (gradient, target) = sf.cse([gradient, target], symbols=temporaries)
+        definitions.update(extra)
+    need(gradient)
+    gradient_count = len(ordered)
+    if target is not None:
+        need(target)
+    return ordered, result, gradient, target, forward_count, gradient_count
+
+
+def _reuse_temporaries(expr: sp.Basic, replacements: list) -> sp.Basic:
+    """`expr` reading the temporaries of `replacements` (cse's, in order) where it holds their values."""
+    full: dict[sp.Basic, sp.Basic] = {}
+    for symbol, value in replacements:
+        full[symbol] = sf.substitute(value, full)
+    for symbol, value in sorted(full.items(), key=lambda item: -sp.count_ops(item[1])):
+        if not value.is_Atom:
+            expr = sf.substitute(expr, {value: symbol})
+    return expr
+
+
+def shared_exponentials(bindings, result, gradient, target=None):
+    """Spelled for XLA: the forward and backward passes of fused code share one exponential.
+
+    * `softplus(x)` forward and `sigmoid(x)` backward: with `u = exp(-|x|)`, softplus is
+      `relu(x) + log1p(u)` and sigmoid is `where(x >= 0, 1, u) / (1 + u)`, both stable for any x
+      (the binary cross-entropy on logits); `relu` and `|x|` as selections on `x >= 0`;
+    * `log_softmax(x)` forward and `softmax(x)` (as `exp(log_softmax(x))`) backward: with
+      `z = x - max(x)` and `s = sum(exp(z))`, they are `z - log(s)` and `exp(z) / s` (the
+      categorical cross-entropy on logits, any labels).
+
+    `keras.ops.softplus`, `sigmoid`, `log_softmax` and `softmax` each compute their own
+    exponential; written out, one `exp` serves both passes. Measured (bench/run.py, 8192 x 128):
+    the binary cross-entropy on logits 1.25 -> 1.04 of Keras's time under XLA, the categorical
+    one 1.10 -> 0.89; faster without XLA too. Not the default only because LANGUAGE.md's rewrite
+    table names `softplus` and `log_softmax` as what is emitted.
+    """
+    forward = [value for _, _, value in bindings] + [result]
+    softplus = {f.args[0] for value in forward for f in value.atoms(sf.Softplus)}
+    log_softmax = {f.args[0] for value in forward for f in value.atoms(sf.LogSoftmax)}
+    gradients = [gradient] if target is None else [gradient, target]
+    logistic = {f.args[0] for g in gradients for f in g.atoms(sf.Sigmoid)} & softplus
+    normalized = {f.args[0].args[0] for g in gradients for f in g.atoms(sp.exp) if isinstance(f.args[0], sf.LogSoftmax)}
+    normalized &= log_softmax
+    if not logistic and not normalized:
+        return bindings, result, gradient, target
+    rules: dict[sp.Basic, sp.Basic] = {}
+    for x in logistic:
+        # Both kinks on the side x >= 0, so that autodiff through the written-out form (JAX;
+        # PyTorch for per-sample losses) gives softplus'(0) = 1/2 whatever the backend takes
+        # for relu'(0) and abs'(0) (JAX: 0 and 1, which made it -1/2).
+        u = sp.exp(sp.Piecewise((-x, x >= 0), (x, True)))
+        rules[sf.Softplus(x)] = sp.Piecewise((x, x >= 0), (0, True)) + sf.Log1p(u)
+        rules[sf.Sigmoid(x)] = sp.Piecewise((1, x >= 0), (u, True)) / (1 + u)
+    for x in normalized:
+        z = x - sf.ReduceMax(x)
+        total = sf.ReduceSum(sp.exp(z))
+        rules[sp.exp(sf.LogSoftmax(x))] = sp.exp(z) / total
+        rules[sf.LogSoftmax(x)] = z - sp.log(total)
+    bindings = [(name, symbol, sf.substitute(value, rules)) for name, symbol, value in bindings]
+    target = None if target is None else sf.substitute(target, rules)
+    return bindings, sf.substitute(result, rules), sf.substitute(gradient, rules), target
+
+
+def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple[list, list]:
+    """Fused code: a shared `c / d` (c a number, d a full tensor) becomes a shared `d`, divided at each use.
+
+    Under XLA a value that both the forward and the backward pass read is written to memory
+    and read back when it is costly to compute, and a division is (XLA does not repeat it in
+    each pass); a maximum, an absolute value or a sum it repeats for free. The mean absolute
+    percentage error's `100 / max(|y_true|, eps)` so cost 30-40% more than Keras's loss under
+    XLA; dividing by the shared `max(|y_true|, eps)` at each use costs the same number of
+    operations without XLA, and nothing extra with it. A per-sample `d` (Dice's sums) keeps its
+    reciprocal: one value per row costs nothing to keep, and a product is cheaper than a division
+    of every element. `bound`: the binding symbols and their values, for the shapes.
+    """
+    definitions = {**bound, **dict(replacements)}
+    scaled = {}
+    for symbol, value in replacements:
+        if not isinstance(value, (sp.Mul, sp.Pow)):
+            continue
+        numerator, denominator = value.as_numer_denom()
+        # Not a power with a symbolic exponent (`2^(-x)`, whose `1 / 2^x` overflows where it is 0).
+        powers = [f for f in sp.Mul.make_args(denominator) if f.is_Pow and not f.exp.is_Number]
+        if numerator.is_Number and not powers and _elementwise(denominator, definitions):
+            scaled[symbol] = (numerator, denominator)
+    if not scaled:
+        return replacements, reduced
+    # A denominator that is already a name (`1 / t0`) is divided by at each use: a local for it
+    # would be a second name for the same value (`t1 = t0`).
+    uses = {
+        symbol: numerator / (denominator if denominator.is_Symbol else symbol)
+        for symbol, (numerator, denominator) in scaled.items()
+    }
+    replacements = [
+        (symbol, sf.substitute(scaled[symbol][1] if symbol in scaled else value, uses))
+        for symbol, value in replacements
+        if not (symbol in scaled and scaled[symbol][1].is_Symbol)
+    ]
+    return replacements, [sf.substitute(value, uses) for value in reduced]
+
+
+def _elementwise(expr: sp.Basic, definitions: dict) -> bool:
+    """`expr` has a value per element: it reads y_true or y_pred outside a reduction over the last axis."""
+    stack = [expr]
+    seen: set[sp.Basic] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen or isinstance(node, sf.REDUCTIONS):
+            continue
+        seen.add(node)
+        if node in (Y_TRUE, Y_PRED):
+            return True
+        if node in definitions:
+            stack.append(definitions[node])
+        stack.extend(node.args)
+    return False
+
+
+def _live(statements, reads: set) -> set:
+    """The symbols of `statements` that `reads` needs, directly or through other statements."""
+    live = set(reads)
+    for _, symbol, value in reversed(statements):
+        if symbol in live:
+            live |= value.free_symbols
+    return live
+
+
+def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Basic:
+    # Through `substitute`: a large Max or Min is rebuilt without comparing all its arguments again.
+    for value, symbol in shared:
+        expr = sf.substitute(expr, {value: symbol})
+    return expr
+
+
+def has_negative_coefficient(expr: sp.Basic) -> bool:
+    coefficient, _ = expr.as_coeff_Mul()
+    return bool(coefficient.is_negative)
+
+
+def is_literal(expr: sp.Basic) -> bool:
+    return isinstance(expr, sp.Expr) and bool(expr.is_number) and not expr.has(sf.Vector, sf.TensorFunction)
