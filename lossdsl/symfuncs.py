@@ -101,12 +101,56 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
                 hidden[node] = sp.Dummy()
             continue
         stack.extend(node.args)
-    if not hidden:
-        return cond
-    folded = sp.piecewise_fold(cond.xreplace(hidden))
+    folded = sp.piecewise_fold(cond.xreplace(hidden) if hidden else cond)
     if isinstance(folded, sp.Piecewise):
-        folded = folded.rewrite(sp.ITE)
-    return folded.xreplace({stand_in: node for node, stand_in in hidden.items()})
+        folded = _if_then_else(folded)
+    if _tree_size(folded) > MAX_FOLDED_SIZE:
+        raise LossLimitError(
+            "this `where` condition reads `where`s whose conditions read `where`s in turn: folded into one"
+            f" condition it has over {MAX_FOLDED_SIZE:,} terms; the limit is {MAX_FOLDED_SIZE:,}"
+        )
+    return folded.xreplace({stand_in: node for node, stand_in in hidden.items()}) if hidden else folded
+
+
+def _if_then_else(folded: sp.Piecewise) -> sp.Basic:
+    """A Piecewise of conditions `((v1, c1), (v2, c2), ..., (vn, True))` as one condition,
+    `(c1 & v1) | (~c1 & ITE(c2, v2, ...))`.
+
+    SymPy's own `rewrite(ITE)`, which ExprCondPair applies, first searches every condition for
+    one that always holds (`as_set`, solving inequalities), and `piecewise_fold` puts a condition
+    that is an ITE in conjunctive normal form (`simplify_logic`) each time it is folded again: a
+    chain of seven `where`s, each reading the last in its condition, took 20 s (found by a
+    fuzzing review). The same values; `~c1` is SymPy's negation (`~(x < 1)` is `x >= 1`).
+    """
+    pairs = list(folded.args)
+    if pairs[-1].cond != sp.true:
+        return folded.rewrite(sp.ITE)  # no default branch: SymPy's own checks
+    rest = pairs[-1].expr
+    for value, cond in reversed(pairs[1:-1]):
+        rest = sp.ITE(cond, value, rest)
+    (first, cond), *_ = pairs
+    folded = sp.Or(sp.And(cond, first), sp.And(sp.Not(cond), rest))
+    return folded.xreplace({r: r.canonical for r in folded.atoms(sp.core.relational.Relational)})
+
+
+# A folded condition's size (nodes, a shared part counted at each use) past which the checks and the
+# printers would take seconds over it.
+MAX_FOLDED_SIZE = 2000
+
+
+def _tree_size(expr: sp.Basic) -> int:
+    sizes: dict[sp.Basic, int] = {}
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in sizes:
+            continue
+        if ready or not node.args:
+            sizes[node] = 1 + sum(sizes[a] for a in node.args)
+        else:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in sizes)
+    return sizes[expr]
 
 
 # How many cases a `where` condition may fold into: each `where` in it doubles them (SymPy folds
@@ -654,11 +698,17 @@ def replace(expr: sp.Basic, mapping: dict) -> sp.Basic:
             raise _CannotRebuild
         return rebuilt
 
+    def rebuild_in_block(node: sp.Basic, args: list) -> sp.Basic:
+        # As xreplace under the block, but a condition that holds a Piecewise folded here (SymPy's
+        # own fold searched conditions with `as_set` for minutes).
+        rebuilt = _unevaluated(node, args)
+        return node.func(*args) if rebuilt is None else rebuilt
+
     try:
         return _bottom_up(expr, mapping, rebuild)
     except _CannotRebuild:
         with sp.evaluate(False):
-            return expr.xreplace(mapping)
+            return _bottom_up(expr, mapping, rebuild_in_block)
 
 
 class _Inert(sp.Function):

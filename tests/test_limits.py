@@ -19,6 +19,7 @@ overflowed the C stack, and a second analysis of a failing program by `check()`.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hangguard import NoAnswer, answers_within
 from sympy.core.cache import clear_cache
@@ -75,6 +76,30 @@ LIMITS = [
         + " <= 1, 2, e) * y_pred",
         (1, 1),
         "this `where` condition holds 10 `where`s, 1,024 cases once folded; the limit is 64",
+    ),
+    (  # each condition reads the last where: SymPy's own fold took 20 s for seven (found by fuzzing)
+        "where-chain",
+        "\n".join(
+            ["s0 = y_pred"]
+            + [f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)" for k in range(7)]
+            + ["s7"]
+        ),
+        (7, 6),
+        "this `where` condition reads `where`s whose conditions read `where`s in turn: folded into one"
+        " condition it has over 2,000 terms; the limit is 2,000",
+    ),
+    (
+        "where-chain-with-targets",
+        "\n".join(
+            ["s0 = y_pred"]
+            + [
+                f"s{k + 1} = where(y_pred == {k} or y_true == {k} and s{k} > {k}, s{k}, sigmoid(-e) + sigmoid(e))"
+                for k in range(8)
+            ]
+            + ["s8"]
+        ),
+        (6, 6),
+        "folded into one condition it has over 2,000 terms",
     ),
     (
         "digits",
@@ -343,3 +368,21 @@ def test_the_hang_guard_stops_a_runaway_through_the_compilers_own_handlers():
                 lossdsl.compile("abs(e)")
             except Exception:  # noqa: BLE001, S112 - what lossdsl's own handlers do
                 continue
+
+
+def test_a_where_chain_through_conditions_within_the_limit_keeps_its_values():
+    # Four `where`s, each reading the last in its condition: folded without SymPy's search of
+    # every condition (as_set), to the same values.
+    source = "\n".join(
+        ["s0 = y_pred"]
+        + [f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)" for k in range(4)]
+        + ["s4"]
+    )
+    with answers_within():
+        spec = lossdsl.compile(source)
+    y_pred = np.array([[-2.0, 0.0, 0.5, 1.0, 2.0, 2.5, 3.0, 4.5]], dtype="float32")
+    s = y_pred.astype("float64")
+    for k in range(4):
+        s = np.where((y_pred == k) | (s > k), s, 1 - y_pred)
+    got = np.asarray(spec.keras_loss(reduction=None)(np.zeros_like(y_pred), y_pred))
+    np.testing.assert_allclose(got, s.mean(axis=-1), rtol=1e-6)
