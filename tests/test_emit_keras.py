@@ -213,6 +213,11 @@ LONG_PROGRAMS = [
     "eps=1.0;min((y_pred**eps),e*(y_pred-0.1**3))/(max(log1p(y_true),eps,[0.5,0.1,0.001])/(sigma+y_pred))",
     # the fused `return <value>, backward` past 88 columns with a name in it (found by a review)
     f"{'b' * 30} = e^2\n{'b' * 30} * 1e-07",
+    # a number converted to a tensor in forward(), 85 to 88 columns there: split as if it sat in
+    # backward(), one level deeper, which ruff format joined again (found by fuzzing)
+    "maximum(y_pred, 0.11111111111111113)",
+    "minimum(y_pred, tanh(1e-7))",
+    "maximum(y_pred, 3.141592653589793e-07)",
 ]
 
 

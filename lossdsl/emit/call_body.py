@@ -109,6 +109,7 @@ class CallBody:
         # Printing `_SoftmaxCrossEntropy` as the sparse kernel, which reads the class ids.
         self.class_ids = False
         self.pending: list[str] = []
+        self.in_backward = False  # printing backward()'s statements
         # A number as a tensor of y_pred's dtype, converted once: its text -> the local holding it.
         self.constants: dict[str, str] = {}
         self._temp_count = 0
@@ -243,6 +244,7 @@ class CallBody:
         self.pending = []
         if self.gradient is None:
             return self.prelude() + forward + [f"return {value}"]
+        self.in_backward = True
         backward = self._statements(self.locals[self.forward_count : self.gradient_count])
         # A numeric factor of the gradient, its sign included, scales the upstream (one value
         # per sample), not the elements.
@@ -378,12 +380,20 @@ class CallBody:
         return statements
 
     def _assignment_lines(self, name: str, text: str) -> list[str]:
-        """`name = text`; a typed constant too long for the line split as `ruff format` splits it."""
+        """`name = text`; a typed constant too long for its line split one argument per line, with
+        the trailing comma that keeps `ruff format` from joining it again at any indentation."""
         line = f"{name} = {unwrap(text)}"
         typed = TYPED_NUMBER.fullmatch(text)
-        if typed is None or self.indent + len(line) <= LINE_LENGTH:
+        if typed is None or self.statement_indent + len(line) <= LINE_LENGTH:
             return [line]
-        return [f"{name} = keras.ops.convert_to_tensor(", f"    {typed.group(1)}, dtype=y_pred.dtype", ")"]
+        return [f"{name} = keras.ops.convert_to_tensor(", f"    {typed.group(1)},", "    dtype=y_pred.dtype,", ")"]
+
+    @property
+    def statement_indent(self) -> int:
+        """The indentation of the statement being printed: in a fused call(), forward()'s
+        statements sit one level above backward()'s (`indent`, what every line must fit)."""
+        fused_forward = self.gradient is not None and not self.in_backward
+        return self.indent - (len(NESTED_INDENT) if fused_forward else 0)
 
     def _adopt(self, name: str, code: Code) -> bool:
         """Where `code` is a temporary that the pending lines open (a list or call too long for
