@@ -585,6 +585,11 @@ def _piecewise(pairs) -> sp.Expr:
     return sp.Piecewise(*kept, evaluate=False)
 
 
+def is_literal(expr: sp.Basic) -> bool:
+    """A number (not a list, not a function of a tensor): printed as a Python float."""
+    return isinstance(expr, sp.Expr) and bool(expr.is_number) and not expr.has(Vector, TensorFunction)
+
+
 def inlined(expr: sp.Basic, definitions: dict) -> sp.Basic:
     """`expr` with the symbols of `definitions` replaced by their values, and theirs in turn."""
     for _ in range(len(definitions) + 1):

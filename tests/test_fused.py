@@ -472,6 +472,40 @@ def test_the_gradient_of_a_power_of_a_zero_base_is_zero(source):
         assert fused[1][0, 0] == 0.0
 
 
+# Both arguments of a max, min or clip read y_pred, and tie (for y_pred > 0 everywhere in the first
+# four); powers whose base reaches 0 and whose exponent reads y_pred. Found by fuzzing: the fused
+# gradient counted a tie twice (2 for 1), and was NaN at a zero base.
+TIES_AND_POWERS = {
+    "maximum(y_pred, relu(y_pred))": [0.0, 0.2, 0.0, 0.2, 0.2],
+    "minimum(y_pred, -relu(-y_pred))": [0.2, 0.0, 0.2, 0.0, 0.0],
+    "a = relu(y_pred)\nmaximum(a, y_pred)": [0.0, 0.2, 0.0, 0.2, 0.2],
+    "clip(y_pred, relu(y_pred), 5)": [0.0, 0.2, 0.0, 0.2, 0.2],
+    "clip(y_true, y_pred, 2 * y_pred)": None,
+    "maximum(y_true, y_pred)": None,
+    "relu(y_pred) ^ (y_pred + 2)": None,
+    "abs(y_pred) ^ (y_pred^2 + 1)": None,
+    "relu(e) ^ (e^2 + 1)": None,
+}
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="ties follow TensorFlow's convention; JAX and PyTorch split them")
+@pytest.mark.parametrize("source", list(TIES_AND_POWERS))
+def test_a_tie_counts_once_and_a_zero_base_has_a_finite_gradient(source):
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source()
+    y_true = np.array([[1.0, 1.0, 0.0, 2.0, 1.0]], "float32")
+    y_pred = np.array([[-0.5, 0.7, -1.0, 1.5, 1.0]], "float32")
+    fused, autodiff = (
+        values_and_gradients(loss_class(spec, fast=fast)().call, y_true, y_pred) for fast in (True, False)
+    )
+    assert np.all(np.isfinite(fused[1])), fused[1]
+    np.testing.assert_allclose(fused[0], autodiff[0], rtol=1e-6)
+    np.testing.assert_allclose(fused[1], autodiff[1], rtol=1e-5, atol=1e-7)
+    expected = TIES_AND_POWERS[source]
+    if expected is not None:
+        np.testing.assert_allclose(fused[1][0], expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "source", ["clip(0, e, exp(3^where(y_pred > 0, 1e10, 1)))", "clip(0, e, cosh(pow(3, where(y_pred > 0, 1e10, 1))))"]
 )

@@ -31,7 +31,12 @@ something the printer cannot write (the emitter falls back).
 
 Kinks follow TensorFlow's gradients, as Keras's losses on TensorFlow do:
 `abs'(0) = sign(0) = 0`, `relu'(0) = 0`, `maximum(x, c)' = [x >= c]`, and
-`clip(x, lo, hi)'` is 1 on the closed interval [lo, hi].
+`clip(x, lo, hi)'` is 1 on the closed interval [lo, hi]. A tie between two
+arguments that both read y_pred goes to the one printed first, as TensorFlow's
+`maximum(a, b)` gives it to `a` (`_TieMax`, `_TieMin`, `_TieClip`), so it counts
+once; a power `b^x` is differentiated as TensorFlow's `pow`, `x b^(x - 1) b' +
+b^x log(b) x'` with `log(b)` taken as 0 where `b <= 0` (`_Power`), so a zero
+base has a finite gradient.
 """
 
 from __future__ import annotations
@@ -54,6 +59,51 @@ class _TFRelu(sf.Relu):
         return sp.Heaviside(self.args[0], 0)
 
 
+class _TieMax(sp.Function):
+    """`max(a, b)` differentiated as TensorFlow differentiates `keras.ops.maximum(a, b)`: a tie
+    goes to `a`, the argument printed first (`[a >= b]` and `[b > a]`). SymPy's `H(a - b)` and
+    `H(b - a)`, printed as steps that are 1 at 0, counted a tie twice: `maximum(y_pred,
+    relu(y_pred))` had the gradient 2 for y_pred > 0 (found by fuzzing)."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return sp.Heaviside(a - b) if argindex == 1 else sp.Heaviside(b - a, 0)
+
+
+class _TieMin(sp.Function):
+    """`min(a, b)` as TensorFlow differentiates `keras.ops.minimum(a, b)`: `[a <= b]`, `[b < a]`."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return sp.Heaviside(b - a) if argindex == 1 else sp.Heaviside(a - b, 0)
+
+
+class _TieClip(sp.Function):
+    """`clip(x, lo, hi)` with bounds that are not numbers, as TensorFlow differentiates the
+    `minimum(maximum(x, lo), hi)` it is printed as (`maximum(lo, x)` where x is a number); with
+    numbers for bounds only x's derivative is read, `[lo <= x <= hi]`, as `keras.ops.clip`'s."""
+
+    nargs = 3
+
+    def fdiff(self, argindex=1):
+        x, lo, hi = self.args
+        if sf.is_literal(x):  # maximum(lo, x): the tie goes to lo
+            at_lo, above_lo = sp.Heaviside(lo - x), sp.Heaviside(x - lo, 0)
+            low = sp.Max(lo, x)
+        else:
+            at_lo, above_lo = sp.Heaviside(lo - x, 0), sp.Heaviside(x - lo)
+            low = sp.Max(x, lo)
+        if argindex == 1:
+            return above_lo * sp.Heaviside(hi - x)
+        if argindex == 2:
+            return at_lo * sp.Heaviside(hi - lo)
+        return sp.Heaviside(low - hi, 0)
+
+
 class _CrossEntropySum(sf.ReduceSum):
     """`sum(t * log_softmax(x))` over the last axis, for labels `t` free of y_pred.
 
@@ -72,10 +122,12 @@ class _CrossEntropySum(sf.ReduceSum):
 
 
 class _Power(sp.Function):
-    """`x^a` for an exponent free of the variable, differentiated as `a x^(a - 1)`.
+    """`x^a` for an exponent that is not a number, differentiated as TensorFlow's `pow`: `a x^(a - 1)`
+    in x, `x^a log(x)` in a (its log guarded by `_guarded_logs_of_bases`).
 
     (SymPy writes `a x^a / x`, which is 0/0 at x = 0 where `a x^(a - 1)` is 0 for a > 1:
-    the focal factor `(1 - p_t)^gamma` at a perfect prediction.)
+    the focal factor `(1 - p_t)^gamma` at a perfect prediction; and for an exponent that reads
+    y_pred as well, `x^a (a' log(x) + a x' / x)`, NaN at x = 0: `relu(y_pred)^(y_pred + 2)`.)
     """
 
     nargs = 2
@@ -210,7 +262,7 @@ def _cross_entropies(expr: sp.Basic, depends: set) -> sp.Basic:
 
 def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol) -> sp.Expr:
     """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt`."""
-    expr = _prepared(expr, derivatives.keys(), wrt)
+    expr = _prepared(expr)
     total = sp.diff(expr, wrt)
     for symbol in sorted(expr.free_symbols & derivatives.keys(), key=str):
         if derivatives[symbol] != 0:
@@ -218,21 +270,31 @@ def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol)
     return total
 
 
-def _prepared(expr: sp.Basic, depends, wrt: sp.Symbol) -> sp.Basic:
-    """`expr` with the heads whose derivatives are written differently (`_TFRelu`, `_Power`)."""
+def _prepared(expr: sp.Basic) -> sp.Basic:
+    """`expr` with the heads whose derivatives are written differently (`_TFRelu`, `_Power`,
+    `_TieMax`, `_TieMin`, `_TieClip`)."""
     relus = {node: _TFRelu(*node.args) for node in expr.atoms(sf.Relu)}
     expr = expr.xreplace(relus) if relus else expr
-    pred = {wrt, *depends}
 
-    def constant_power(node: sp.Basic) -> bool:
-        return node.is_Pow and not node.exp.is_Number and not (node.exp.free_symbols & pred)
+    def power(node: sp.Basic) -> bool:
+        return node.is_Pow and not node.exp.is_Number
 
-    return expr.replace(constant_power, lambda node: _Power(*node.args))
+    def tie(node: sp.Basic) -> bool:
+        return isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2 or isinstance(node, sf.Clip)
+
+    def tie_head(node: sp.Basic) -> sp.Basic:
+        if isinstance(node, sf.Clip):
+            return _TieClip(*node.args)
+        first, second = sorted(node.args, key=sf.is_literal)  # as the printer orders them
+        return (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
+
+    return expr.replace(power, lambda node: _Power(*node.args)).replace(tie, tie_head)
 
 
 def _restored(expr: sp.Basic) -> sp.Basic:
-    """`expr` with `_TFRelu` and `_Power` back as `Relu` and `Pow`."""
-    expr = expr.replace(lambda node: isinstance(node, _Power), lambda node: sp.Pow(*node.args))
+    """`expr` with the heads of `_prepared` back as SymPy's and lossdsl's own."""
+    heads = {_Power: sp.Pow, _TieMax: sp.Max, _TieMin: sp.Min, _TieClip: sf.Clip}
+    expr = expr.replace(lambda node: type(node) in heads, lambda node: heads[type(node)](*node.args))
     return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
 
 

@@ -18,6 +18,7 @@ from lossdsl import symfuncs as sf
 from lossdsl.emit.fused import cross_entropy_parts
 from lossdsl.rewrites import equals_number
 from lossdsl.symbolic import Y_PRED, Y_TRUE
+from lossdsl.symfuncs import is_literal
 
 # Shapes of values, as in semantics: constant, constant vector, per sample, per element.
 CONST, VECTOR, SAMPLE, ELEM = "const", "vector", "sample", "elem"
@@ -375,7 +376,3 @@ def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Bas
 def has_negative_coefficient(expr: sp.Basic) -> bool:
     coefficient, _ = expr.as_coeff_Mul()
     return bool(coefficient.is_negative)
-
-
-def is_literal(expr: sp.Basic) -> bool:
-    return isinstance(expr, sp.Expr) and bool(expr.is_number) and not expr.has(sf.Vector, sf.TensorFunction)
