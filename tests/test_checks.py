@@ -460,6 +460,10 @@ CONTINUOUS = [
     "where(y_pred > 0 and y_pred < 1, y_pred * (1 - y_pred), 0)",  # agrees at both ends
     "c = y_pred > 0 and y_true > 0\nwhere(c, y_pred, 0)",
     "where(not (y_pred > 1 or y_pred < -1), y_pred^2, 1)",
+    # conditions that always hold: no boundary at all (each was warned of, found by fuzzing)
+    "where(y_pred == y_pred, y_pred, 1)",
+    "where(exp(y_pred) == exp(y_pred), y_pred, 0)",
+    "where(y_pred >= y_pred, y_pred, 1)",
 ]
 
 

@@ -285,11 +285,16 @@ def _roots(gap: _Difference, axis: sp.Symbol, env: dict) -> list[float]:
         values.append(gap.at(env))
     roots = []
     points = list(zip(_GRID, values, strict=True))
+    previous = math.nan
     for (x0, g0), (x1, g1) in zip(points, points[1:], strict=False):
+        before, previous = previous, g0
         if not (math.isfinite(g0) and math.isfinite(g1)):
             continue
         if g0 == 0:
-            roots.append(x0)
+            # A root at a grid point, unless the sides are equal on both sides of it too (`y_pred ==
+            # y_pred`, always true, was warned of as a jump; found by fuzzing).
+            if g1 != 0 or (math.isfinite(before) and before != 0):
+                roots.append(x0)
         elif g0 * g1 < 0:
             lo, hi, glo = x0, x1, g0
             for _ in range(60):
