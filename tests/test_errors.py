@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 import re
 
+import numpy as np
 import pytest
 
 import lossdsl
@@ -507,15 +508,35 @@ def test_errors_are_listed_in_order_of_position():
     assert lossdsl.check(source) == list(err.diagnostics)
 
 
-def test_a_sympy_gap_is_a_loss_internal_error_at_its_node():
-    """SymPy cannot canonicalise a Piecewise whose condition holds another where over a constant vector."""
-    source = "where(where(0.5 > [0.3, 0.7], 0.5, y_pred) > y_pred, y_pred, 0) + y_pred^2"
+def test_a_sympy_gap_is_a_loss_internal_error_at_its_node(monkeypatch):
+    """A SymPy failure while a node is built is reported at that node as a gap in lossdsl."""
+    from lossdsl import pipeline, symfuncs
+
+    def gap(cond):
+        raise NotImplementedError("SymPy cannot fold this")
+
+    monkeypatch.setattr(symfuncs, "folded_condition", gap)
+    pipeline._front_end_cached.cache_clear()
+    source = "y_pred^2 + where(where(y_true > 0.3, 0.5, y_pred) > y_pred, y_pred, 0)"
     with pytest.raises(lossdsl.LossInternalError) as caught:
         lossdsl.compile(source)
     err = caught.value
-    assert isinstance(err, lossdsl.LossError) and (err.line, err.column) == (1, 1)
-    assert "gap in lossdsl" in err.message
+    assert isinstance(err, lossdsl.LossError) and (err.line, err.column) == (1, 18)  # the inner where
+    assert "gap in lossdsl" in err.message and "NotImplementedError: SymPy cannot fold this" in err.message
     assert [d.level for d in lossdsl.check(source)] == ["error"]
+    pipeline._front_end_cached.cache_clear()
+
+
+def test_a_where_over_a_list_in_a_condition_compiles_to_its_values():
+    # SymPy's own fold could not canonicalise this condition (a where over a constant list in it),
+    # and it was a LossInternalError; lossdsl's fold (symfuncs.folded_condition) handles it.
+    source = "where(where(0.5 > [0.3, 0.7], 0.5, y_pred) > y_pred, y_pred, 0) + y_pred^2"
+    spec = lossdsl.compile(source)
+    y_pred = np.array([[0.2, 0.4], [0.9, -1.0], [0.5, 0.5]], "float32")
+    inner = np.where(0.5 > np.array([0.3, 0.7]), 0.5, y_pred)
+    expected = (np.where(inner > y_pred, y_pred, 0) + y_pred.astype("float64") ** 2).mean(axis=-1)
+    got = np.asarray(spec.keras_loss(reduction=None)(np.zeros_like(y_pred), y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
 def test_description_breaks_only_at_newlines():
