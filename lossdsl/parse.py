@@ -320,6 +320,9 @@ def _number(tok: Token, sign: str = "") -> nodes.Number:
     value = float(text)
     if value in (float("inf"), float("-inf")):
         raise LossLimitError(f"the number {_shown(text)} is too large for a float", span=_tok_span(tok))
+    if value == 0 and any(digit in "123456789" for digit in text.lower().split("e")[0]):
+        # 1e-400 is 0 in floats: said here, not as "its terms in y_pred cancel" (found by fuzzing)
+        raise LossLimitError(f"the number {_shown(text)} is too small for a float (it would be 0)", span=_tok_span(tok))
     return nodes.Number(value, text, span=_tok_span(tok))
 
 
