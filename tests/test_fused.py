@@ -349,7 +349,7 @@ def test_a_sympy_failure_while_fusing_falls_back_to_autodiff():
     # without it (and python_source() raises nothing).
     program = (
         "scale0 = min(--e * where(.5 >= y_true, 2.5E+2, y_true) * y_pred)\n\n"
-        "margin1 = where(y_pred - e != 0.1, 1e-400, +y_true) +normalize (y_true) - +y_true\n\n"
+        "margin1 = where(y_pred - e != 0.1, 0.0, +y_true) +normalize (y_true) - +y_true\n\n"
         "param locals = -1e-7\n\n"
         "clip(sqrt(where([642, 609] <= 2, y_pred, (y_true))), locals * clip(y_true, y_pred, 2.5E+2)"
         " + where(e > 541 and y_true == margin1, -e, maximum(y_true, 3)), sigmoid(e))"
@@ -481,6 +481,10 @@ TIES_AND_POWERS = {
     "a = relu(y_pred)\nmaximum(a, y_pred)": [0.0, 0.2, 0.0, 0.2, 0.2],
     "clip(y_pred, relu(y_pred), 5)": [0.0, 0.2, 0.0, 0.2, 0.2],
     "clip(y_true, y_pred, 2 * y_pred)": None,
+    # a bound that is x itself: its step cancels to H(0), which SymPy evaluates to 1/2 (0.5 for 1)
+    "clip(y_pred, y_pred, 2)": [0.2, 0.2, 0.2, 0.2, 0.2],
+    "clip(y_pred, 0, y_pred)": [0.2, 0.2, 0.2, 0.2, 0.2],  # crossed bounds: the upper one, y_pred
+    "clip(y_pred, y_pred - 1, y_pred)": [0.2, 0.2, 0.2, 0.2, 0.2],
     "maximum(y_true, y_pred)": None,
     "relu(y_pred) ^ (y_pred + 2)": None,
     "abs(y_pred) ^ (y_pred^2 + 1)": None,

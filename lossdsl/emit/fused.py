@@ -69,7 +69,7 @@ class _TieMax(sp.Function):
 
     def fdiff(self, argindex=1):
         a, b = self.args
-        return sp.Heaviside(a - b) if argindex == 1 else sp.Heaviside(b - a, 0)
+        return sp.Heaviside(a - b, 1) if argindex == 1 else sp.Heaviside(b - a, 0)
 
 
 class _TieMin(sp.Function):
@@ -79,7 +79,7 @@ class _TieMin(sp.Function):
 
     def fdiff(self, argindex=1):
         a, b = self.args
-        return sp.Heaviside(b - a) if argindex == 1 else sp.Heaviside(a - b, 0)
+        return sp.Heaviside(b - a, 1) if argindex == 1 else sp.Heaviside(a - b, 0)
 
 
 class _TieClip(sp.Function):
@@ -92,15 +92,15 @@ class _TieClip(sp.Function):
     def fdiff(self, argindex=1):
         x, lo, hi = self.args
         if sf.is_literal(x):  # maximum(lo, x): the tie goes to lo
-            at_lo, above_lo = sp.Heaviside(lo - x), sp.Heaviside(x - lo, 0)
+            at_lo, above_lo = sp.Heaviside(lo - x, 1), sp.Heaviside(x - lo, 0)
             low = sp.Max(lo, x)
         else:
-            at_lo, above_lo = sp.Heaviside(lo - x, 0), sp.Heaviside(x - lo)
+            at_lo, above_lo = sp.Heaviside(lo - x, 0), sp.Heaviside(x - lo, 1)
             low = sp.Max(x, lo)
         if argindex == 1:
-            return above_lo * sp.Heaviside(hi - x)
+            return above_lo * sp.Heaviside(hi - x, 1)
         if argindex == 2:
-            return at_lo * sp.Heaviside(hi - lo)
+            return at_lo * sp.Heaviside(hi - lo, 1)
         return sp.Heaviside(low - hi, 0)
 
 
