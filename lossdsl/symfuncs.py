@@ -100,37 +100,41 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
             if sp.Basic.has(node, sp.Piecewise) and node not in hidden:
                 hidden[node] = sp.Dummy()
             continue
+        if isinstance(node, sp.ITE) and not node.has(sp.Piecewise):
+            # An earlier fold's: `piecewise_fold` would put it in conjunctive normal form.
+            hidden.setdefault(node, sp.Dummy())
+            continue
         stack.extend(node.args)
     folded = sp.piecewise_fold(cond.xreplace(hidden) if hidden else cond)
     if isinstance(folded, sp.Piecewise):
         folded = _if_then_else(folded)
+    if hidden:
+        folded = folded.xreplace({stand_in: node for node, stand_in in hidden.items()})
     if _tree_size(folded) > MAX_FOLDED_SIZE:
         raise LossLimitError(
             "this `where` condition reads `where`s whose conditions read `where`s in turn: folded into one"
             f" condition it has over {MAX_FOLDED_SIZE:,} terms; the limit is {MAX_FOLDED_SIZE:,}"
         )
-    return folded.xreplace({stand_in: node for node, stand_in in hidden.items()}) if hidden else folded
+    return folded
 
 
 def _if_then_else(folded: sp.Piecewise) -> sp.Basic:
-    """A Piecewise of conditions `((v1, c1), (v2, c2), ..., (vn, True))` as one condition,
-    `(c1 & v1) | (~c1 & ITE(c2, v2, ...))`.
+    """A Piecewise of conditions `((v1, c1), ..., (vn, True))` as nested `ITE(c1, v1, ITE(...))`,
+    as SymPy's `rewrite(ITE)` writes it (printed as `where`: a condition that is False on NaN
+    takes the other branch, as NumPy's `where` does), without its search for an earlier condition
+    that always holds (`as_set` on every condition, solving inequalities).
 
-    SymPy's own `rewrite(ITE)`, which ExprCondPair applies, first searches every condition for
-    one that always holds (`as_set`, solving inequalities), and `piecewise_fold` puts a condition
-    that is an ITE in conjunctive normal form (`simplify_logic`) each time it is folded again: a
-    chain of seven `where`s, each reading the last in its condition, took 20 s (found by a
-    fuzzing review). The same values; `~c1` is SymPy's negation (`~(x < 1)` is `x >= 1`).
+    With the ITEs of earlier folds hidden from `piecewise_fold` (`folded_condition`), which puts
+    each in conjunctive normal form (`simplify_logic`): a chain of seven `where`s, each reading the
+    last in its condition, took 20 s (found by a fuzzing review).
     """
     pairs = list(folded.args)
     if pairs[-1].cond != sp.true:
         return folded.rewrite(sp.ITE)  # no default branch: SymPy's own checks
-    rest = pairs[-1].expr
-    for value, cond in reversed(pairs[1:-1]):
-        rest = sp.ITE(cond, value, rest)
-    (first, cond), *_ = pairs
-    folded = sp.Or(sp.And(cond, first), sp.And(sp.Not(cond), rest))
-    return folded.xreplace({r: r.canonical for r in folded.atoms(sp.core.relational.Relational)})
+    last = pairs[-1].expr
+    for value, cond in reversed(pairs[:-1]):
+        last = sp.ITE(cond, value, last)
+    return last.xreplace({r: r.canonical for r in last.atoms(sp.core.relational.Relational)})
 
 
 # A folded condition's size (nodes, a shared part counted at each use) past which the checks and the

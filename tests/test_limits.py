@@ -81,25 +81,22 @@ LIMITS = [
         "where-chain",
         "\n".join(
             ["s0 = y_pred"]
-            + [f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)" for k in range(7)]
-            + ["s7"]
+            + [f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)" for k in range(8)]
+            + ["s8"]
+        ),
+        (9, 6),
+        "this `where` condition holds 7 `where`s, 128 cases once folded; the limit is 64",
+    ),
+    (
+        "where-chain-terms",
+        "\n".join(
+            ["s0 = y_pred"]
+            + [f"s{k + 1} = where(not (s{k} != {k}) or y_true == {k}, s{k} + 1, y_pred)" for k in range(6)]
+            + ["s6"]
         ),
         (7, 6),
         "this `where` condition reads `where`s whose conditions read `where`s in turn: folded into one"
         " condition it has over 2,000 terms; the limit is 2,000",
-    ),
-    (
-        "where-chain-with-targets",
-        "\n".join(
-            ["s0 = y_pred"]
-            + [
-                f"s{k + 1} = where(y_pred == {k} or y_true == {k} and s{k} > {k}, s{k}, sigmoid(-e) + sigmoid(e))"
-                for k in range(8)
-            ]
-            + ["s8"]
-        ),
-        (6, 6),
-        "folded into one condition it has over 2,000 terms",
     ),
     ("underflow", "y_pred * 1e-400", (1, 10), "the number 1e-400 is too small for a float (it would be 0)"),
     ("underflow-param", "param a = -0.5e-330\na * e^2", (1, 12), "the number -0.5e-330 is too small for a float"),
@@ -388,3 +385,25 @@ def test_a_where_chain_through_conditions_within_the_limit_keeps_its_values():
         s = np.where((y_pred == k) | (s > k), s, 1 - y_pred)
     got = np.asarray(spec.keras_loss(reduction=None)(np.zeros_like(y_pred), y_pred))
     np.testing.assert_allclose(got, s.mean(axis=-1), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "where(where(y_true > 0.5, y_true, 1) > 0, y_pred^2, 2*y_pred^2)",
+        "where(where(y_true > 0.5, y_true, 1) > 0 and y_pred > 0, y_pred^2, 2*y_pred^2)",
+    ],
+)
+def test_a_folded_condition_takes_the_other_branch_on_nan_as_numpy_does(source):
+    # The fold keeps `where(c, a, b)` (an ITE): written `(c & a) | (~c & b)` with `~c` as the
+    # opposite comparison, both sides were False for a NaN target (found by a review).
+    spec = lossdsl.compile(source)
+    y_true = np.array([[np.nan], [1.0], [0.2]], "float32")
+    y_pred = np.array([[1.0], [1.0], [-1.0]], "float32")
+    t, p = y_true.astype("float64"), y_pred.astype("float64")
+    condition = np.where(t > 0.5, t, 1) > 0
+    if "and" in source:
+        condition &= p > 0
+    expected = np.where(condition, p**2, 2 * p**2).mean(axis=-1)
+    got = np.asarray(spec.keras_loss(reduction=None)(y_true, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
