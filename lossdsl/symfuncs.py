@@ -86,8 +86,11 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
     `Piecewise((y_pred <= 1, c), (max(...) <= 1, True))` and, while any of its values still holds
     a Piecewise (`max(...) <= 1` does, under the axis, where `has` cannot hide it), folds it
     again, until the recursion limit (a second, then a LossLimitError). Here each such tensor
-    function stands aside as a symbol while the condition folds; the result is SymPy's, which
-    folds no further.
+    function stands aside as a symbol while the condition folds, as does each `ITE` of an earlier
+    fold; the result is written as SymPy writes it (`_if_then_else`), and folds no further.
+
+    Raises:
+        LossLimitError: more than MAX_CASES cases, or a result over MAX_FOLDED_SIZE terms.
     """
     if not isinstance(cond, sp.Basic) or not cond.has(sp.Piecewise):
         return cond
