@@ -34,7 +34,9 @@ Kinks follow TensorFlow's gradients, as Keras's losses on TensorFlow do:
 `clip(x, lo, hi)'` is 1 on the closed interval [lo, hi]. A tie between two
 arguments that both read y_pred goes to the one printed first, as TensorFlow's
 `maximum(a, b)` gives it to `a` (`_TieMax`, `_TieMin`, `_TieClip`), so it counts
-once; a power `b^x` is differentiated as TensorFlow's `pow`, `x b^(x - 1) b' +
+once, and each step compares the two operands the forward pass compares
+(`_AtLeast`, `_Above`), not a difference SymPy has rearranged, which rounds
+apart near a tie; a power `b^x` is differentiated as TensorFlow's `pow`, `x b^(x - 1) b' +
 b^x log(b) x'` with `log(b)` taken as 0 where `b <= 0` (`_Power`), so a zero
 base has a finite gradient.
 """
@@ -59,6 +61,40 @@ class _TFRelu(sf.Relu):
         return sp.Heaviside(self.args[0], 0)
 
 
+class _AtLeast(sp.Function):
+    """`[a >= b]`: a step between the operands the forward pass compares, printed as their
+    comparison. (A Heaviside of `a - b` is printed as SymPy rearranges the difference, which
+    rounds apart from the forward pass's own comparison near a tie: `clip(-e, e, delta)` gave
+    the gradient to neither side where `y_pred - y_true` rounded to delta; found by a review.)"""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        gap = a - b
+        return (sp.Integer(1) if gap >= 0 else sp.Integer(0)) if gap.is_number and gap.is_comparable else None
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+class _Above(sp.Function):
+    """`[a > b]` (see `_AtLeast`)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        gap = a - b
+        return (sp.Integer(1) if gap > 0 else sp.Integer(0)) if gap.is_number and gap.is_comparable else None
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+_STEPS = (sp.Heaviside, _AtLeast, _Above)
+
+
 class _TieMax(sp.Function):
     """`max(a, b)` differentiated as TensorFlow differentiates `keras.ops.maximum(a, b)`: a tie
     goes to `a`, the argument printed first (`[a >= b]` and `[b > a]`). SymPy's `H(a - b)` and
@@ -69,7 +105,7 @@ class _TieMax(sp.Function):
 
     def fdiff(self, argindex=1):
         a, b = self.args
-        return sp.Heaviside(a - b, 1) if argindex == 1 else sp.Heaviside(b - a, 0)
+        return _AtLeast(a, b) if argindex == 1 else _Above(b, a)
 
 
 class _TieMin(sp.Function):
@@ -79,29 +115,28 @@ class _TieMin(sp.Function):
 
     def fdiff(self, argindex=1):
         a, b = self.args
-        return sp.Heaviside(b - a, 1) if argindex == 1 else sp.Heaviside(a - b, 0)
+        return _AtLeast(b, a) if argindex == 1 else _Above(a, b)
 
 
 class _TieClip(sp.Function):
-    """`clip(x, lo, hi)` with bounds that are not numbers, as TensorFlow differentiates the
-    `minimum(maximum(x, lo), hi)` it is printed as (`maximum(lo, x)` where x is a number); with
-    numbers for bounds only x's derivative is read, `[lo <= x <= hi]`, as `keras.ops.clip`'s."""
+    """`clip(x, lo, hi)` as TensorFlow differentiates what it is printed as: `keras.ops.clip` for
+    numbers as bounds (`[lo <= x <= hi]` for x), else `minimum(maximum(x, lo), hi)`
+    (`maximum(lo, x)` where x is a number: the tie goes to lo). Each step compares two of the
+    operands themselves (`maximum(x, lo)` is x or lo exactly)."""
 
     nargs = 3
 
     def fdiff(self, argindex=1):
         x, lo, hi = self.args
-        if sf.is_literal(x):  # maximum(lo, x): the tie goes to lo
-            at_lo, above_lo = sp.Heaviside(lo - x, 1), sp.Heaviside(x - lo, 0)
-            low = sp.Max(lo, x)
+        if sf.is_literal(x):  # maximum(lo, x)
+            low_is_x, low_is_lo = _Above(x, lo), _AtLeast(lo, x)
         else:
-            at_lo, above_lo = sp.Heaviside(lo - x, 0), sp.Heaviside(x - lo, 1)
-            low = sp.Max(x, lo)
+            low_is_x, low_is_lo = _AtLeast(x, lo), _Above(lo, x)
         if argindex == 1:
-            return above_lo * sp.Heaviside(hi - x, 1)
+            return low_is_x * _AtLeast(hi, x)
         if argindex == 2:
-            return at_lo * sp.Heaviside(hi - lo, 1)
-        return sp.Heaviside(low - hi, 0)
+            return low_is_lo * _AtLeast(hi, lo)
+        return low_is_x * _Above(x, hi) + low_is_lo * _Above(lo, hi)
 
 
 class _CrossEntropySum(sf.ReduceSum):
@@ -184,7 +219,7 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         return None
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`): evaluate them.
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
-    gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.Heaviside), _masked)
+    gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
     return gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
 
 
@@ -211,9 +246,9 @@ def _masked(product: sp.Mul) -> sp.Expr:
     step is 0, an infinite or undefined `A` (the gradient of `log(p)` at the clipped p = 0)
     is dropped, where a product would give `0 * inf = nan`.
     """
-    steps = [f for f in product.args if isinstance(f, sp.Heaviside)]
-    rest = sp.Mul(*(f for f in product.args if not isinstance(f, sp.Heaviside)))
-    if not steps or rest.has(sp.Heaviside):
+    steps = [f for f in product.args if isinstance(f, _STEPS)]
+    rest = sp.Mul(*(f for f in product.args if not isinstance(f, _STEPS)))
+    if not steps or rest.has(*_STEPS):
         return product
     conditions = [_step_condition(step) for step in steps]
     if any(c.has(sp.Piecewise) for c in conditions):
@@ -225,8 +260,12 @@ def _masked(product: sp.Mul) -> sp.Expr:
     return sp.Piecewise((rest, condition), (sp.Integer(0), True), evaluate=False)
 
 
-def _step_condition(step: sp.Heaviside) -> sp.Basic:
-    """Where `step` is 1: `z >= 0`, or `z > 0` for a step that is 0 at 0, as `x >= c` or `x <= c`."""
+def _step_condition(step: sp.Basic) -> sp.Basic:
+    """Where `step` is 1: `a >= b` or `a > b` for `_AtLeast` and `_Above`; for a Heaviside, `z >= 0`,
+    or `z > 0` for a step that is 0 at 0, as `x >= c` or `x <= c`."""
+    if isinstance(step, (_AtLeast, _Above)):
+        relation = sp.GreaterThan if isinstance(step, _AtLeast) else sp.StrictGreaterThan
+        return relation(*step.args, evaluate=False)
     strict = len(step.args) > 1 and step.args[1] == 0
     constant, rest = step.args[0].as_coeff_Add()
     if rest.could_extract_minus_sign():  # c - x >= 0: x <= c

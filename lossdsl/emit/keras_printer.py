@@ -427,6 +427,18 @@ class KerasPrinter(Printer):
         test = self._call(op, [self.code(left, inner), self.code(right, inner)])
         return self._call("cast", [test, Code("y_pred.dtype")])
 
+    def _print__AtLeast(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        # A fused gradient's step between two operands the forward pass compares (emit.fused).
+        return self._step("greater_equal", expr, form)
+
+    def _print__Above(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        return self._step("greater", expr, form)
+
+    def _step(self, op: str, expr: sp.Basic, form: str) -> Code:
+        inner = self.body.child_form(expr, form)
+        test = self._call(op, [self.code(arg, inner) for arg in expr.args])
+        return self._call("cast", [test, Code("y_pred.dtype")])
+
     # Max and Min are not Functions in SymPy; relationals are not Applications.
     def _print_MinMaxBase(self, expr: sp.Basic, form: str = DROPPED) -> Code:
         return self._generic(expr, form)
