@@ -492,6 +492,26 @@ TIES_AND_POWERS = {
 }
 
 
+@pytest.mark.skipif(backend() != "tensorflow", reason="tf.Variable and tf.GradientTape are TensorFlow's")
+def test_a_zero_base_held_in_an_unselected_branch_has_a_zero_gradient():
+    # d(a^g) = g a^(g - 1) a' + ...: at a = y_true = 0 (the where's other branch, a' = 0) with
+    # g < 1 the fused product was inf * 0 = NaN, where autodiff's masks give 0 (found by a review).
+    import tensorflow as tf
+
+    spec = lossdsl.compile("a = where(y_pred < 0.25, tanh(y_pred), y_true)\na^clip(y_pred, 0.1, 0.9)")
+    assert "custom_gradient" in spec.python_source()
+    gradients = []
+    for fast in (True, False):
+        loss = loss_class(spec, fast=fast)(reduction="sum")
+        y_true = tf.constant([[0.0, 0.5]])
+        y_pred = tf.Variable([[0.54, 0.1]])
+        with tf.GradientTape() as tape:
+            value = loss(y_true, y_pred)
+        gradients.append(tape.gradient(value, y_pred).numpy())
+    assert gradients[0][0, 0] == 0.0
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-6)
+
+
 # Near a clip bound, the backward pass compared a difference SymPy rearranged (`delta - y_pred +
 # y_true >= 0`) where the forward pass compared `y_pred - y_true` with delta: one rounding apart,
 # the gradient went to neither side or to both (found by a review). Points one unit in the last

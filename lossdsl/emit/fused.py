@@ -305,8 +305,19 @@ def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol)
     total = sp.diff(expr, wrt)
     for symbol in sorted(expr.free_symbols & derivatives.keys(), key=str):
         if derivatives[symbol] != 0:
-            total += sp.diff(expr, symbol) * derivatives[symbol]
+            total += _chained(sp.diff(expr, symbol), derivatives[symbol])
     return total
+
+
+def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
+    """`outer * inner` for a binding's derivative `inner`; where that is a `where` with a branch of
+    0, `outer` moves into the other branches, so that the product is 0 there even where `outer` is
+    infinite, as autodiff's masks make it (`a^g` with `g < 1` at a binding `a = where(c, ...,
+    y_true)` of 0: `inf * 0` was NaN; found by a differential review)."""
+    if isinstance(inner, sp.Piecewise) and any(value == 0 for value, _ in inner.args):
+        pairs = [(value if value == 0 else outer * value, cond) for value, cond in inner.args]
+        return sp.Piecewise(*pairs, evaluate=False)
+    return outer * inner
 
 
 def _prepared(expr: sp.Basic) -> sp.Basic:
