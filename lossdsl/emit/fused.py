@@ -61,38 +61,38 @@ class _TFRelu(sf.Relu):
         return sp.Heaviside(self.args[0], 0)
 
 
-class _AtLeast(sp.Function):
-    """`[a >= b]`: a step between the operands the forward pass compares, printed as their
-    comparison. (A Heaviside of `a - b` is printed as SymPy rearranges the difference, which
-    rounds apart from the forward pass's own comparison near a tie: `clip(-e, e, delta)` gave
-    the gradient to neither side where `y_pred - y_true` rounded to delta; found by a review.)"""
+class _Step(sp.Function):
+    """A step between the operands the forward pass compares, printed as their comparison: `[a >= b]`
+    (`_AtLeast`) or `[a > b]` (`_Above`). (A Heaviside of `a - b` is printed as SymPy rearranges the
+    difference, which rounds apart from the forward pass's own comparison near a tie:
+    `clip(-e, e, delta)` gave the gradient to neither side where `y_pred - y_true` rounded to
+    delta; found by a review.)"""
 
     nargs = 2
+    strict = False
 
     @classmethod
     def eval(cls, a, b):
         gap = a - b
-        return (sp.Integer(1) if gap >= 0 else sp.Integer(0)) if gap.is_number and gap.is_comparable else None
+        if not (gap.is_number and gap.is_comparable):
+            return None
+        return sp.Integer(1) if (gap > 0 if cls.strict else gap >= 0) else sp.Integer(0)
 
     def fdiff(self, argindex=1):
         return sp.Integer(0)
 
 
-class _Above(sp.Function):
-    """`[a > b]` (see `_AtLeast`)."""
-
-    nargs = 2
-
-    @classmethod
-    def eval(cls, a, b):
-        gap = a - b
-        return (sp.Integer(1) if gap > 0 else sp.Integer(0)) if gap.is_number and gap.is_comparable else None
-
-    def fdiff(self, argindex=1):
-        return sp.Integer(0)
+class _AtLeast(_Step):
+    """`[a >= b]`."""
 
 
-_STEPS = (sp.Heaviside, _AtLeast, _Above)
+class _Above(_Step):
+    """`[a > b]`."""
+
+    strict = True
+
+
+_STEPS = (sp.Heaviside, _Step)
 
 
 class _TieMax(sp.Function):
@@ -263,8 +263,8 @@ def _masked(product: sp.Mul) -> sp.Expr:
 def _step_condition(step: sp.Basic) -> sp.Basic:
     """Where `step` is 1: `a >= b` or `a > b` for `_AtLeast` and `_Above`; for a Heaviside, `z >= 0`,
     or `z > 0` for a step that is 0 at 0, as `x >= c` or `x <= c`."""
-    if isinstance(step, (_AtLeast, _Above)):
-        relation = sp.GreaterThan if isinstance(step, _AtLeast) else sp.StrictGreaterThan
+    if isinstance(step, _Step):
+        relation = sp.StrictGreaterThan if step.strict else sp.GreaterThan
         return relation(*step.args, evaluate=False)
     strict = len(step.args) > 1 and step.args[1] == 0
     constant, rest = step.args[0].as_coeff_Add()
