@@ -228,9 +228,17 @@ def evaluate(spec, kind: str) -> list[Curve]:
     loss = spec.keras_loss()
     lo, hi = _GRIDS[kind]
     x = np.linspace(lo, hi, _POINTS)
-    two_classes = kind in ("probability", "logits") and _over_last_axis(spec)
+    # Two classes per row, unless a list sets another width (`[0, 1, 0.5] != y_true`: a column
+    # of y_pred is broadcast against it instead; found by a review).
+    widths = {len(node.items) for node in nodes.walk(spec.resolved.program) if isinstance(node, nodes.Vector)}
+    two_classes = kind in ("probability", "logits") and _over_last_axis(spec) and widths <= {2}
     ids = spec.resolved.uses_onehot
     if ids and not two_classes:
+        if not widths <= {2}:
+            raise ValueError(
+                f"{_display_name(spec, None)} reads class ids (onehot) and a list of {max(widths)} values:"
+                " it has no two-class plot"
+            )
         raise ValueError(f"{_display_name(spec, None)} reads class ids (onehot): plot it as probability or logits")
     curves = []
     for target_label, target in _TARGETS[kind]:

@@ -140,6 +140,20 @@ def test_class_ids_need_two_classes():
         evaluate(spec, "regression")
 
 
+def test_a_list_of_three_values_is_plotted_per_column():
+    # Two classes per row met the list's three columns (TensorFlow: incompatible shapes [201,2]
+    # vs. [3]); a column of y_pred is broadcast against the list instead (found by a review).
+    spec = lossdsl.compile("where([0, 1, 0.5] != y_true or y_pred > 0, y_pred^2, y_pred)")
+    kind = infer_kind(spec)
+    curves = evaluate(spec, kind)
+    for curve in curves:
+        assert curve.loss.shape == curve.x.shape and np.isfinite(curve.loss).all()
+    with pytest.raises(
+        ValueError, match=r"reads class ids \(onehot\) and a list of 3 values: it has no two-class plot"
+    ):
+        evaluate(lossdsl.compile("-sum(onehot(y_true) * log_softmax(y_pred * [1, 2, 3]))"), "logits")
+
+
 def test_robust_limits():
     line = np.linspace(-6, 6, 101)
     lo, hi = robust_limits([line])
