@@ -205,8 +205,12 @@ class _Translator:
                 inline[symbol] = self.shallow(_guarded(lambda v=value: sf.substitute(v, inline), st.value))
         # Put the stand-ins back: in the bindings as written, and in the inlined forms.
         as_written: dict[sp.Symbol, sp.Basic] = {}
-        bindings = [(n, sym, _reveal(v, self.hidden, {}, as_written)) for n, sym, v in shallow_bindings]
-        result = _reveal(shallow_result, self.hidden, {}, as_written)
+        # (Guarded: folding a condition on the way may meet a limit, which then has its place.)
+        bindings = [
+            (n, sym, _guarded(lambda v=v: _reveal(v, self.hidden, {}, as_written), st.value))
+            for (n, sym, v), st in zip(shallow_bindings, self.r.bindings.values(), strict=True)
+        ]
+        result = _guarded(lambda: _reveal(shallow_result, self.hidden, {}, as_written), self.r.result)
         revealed: dict[sp.Basic, sp.Basic] = {}
         checked = _Checked()
         substitutions: dict[sp.Symbol, sp.Basic] = {}

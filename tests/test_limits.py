@@ -407,3 +407,25 @@ def test_a_folded_condition_takes_the_other_branch_on_nan_as_numpy_does(source):
     expected = np.where(condition, p**2, 2 * p**2).mean(axis=-1)
     got = np.asarray(spec.keras_loss(reduction=None)(y_true, y_pred))
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_a_limit_met_while_deep_parts_are_put_back_has_its_place():
+    # A generated program (found by a review): the limit was met while deep parts were put back
+    # into a condition, outside any node, and the error had no line or column.
+    source = "param delta = 2\n" + (
+        "where(delta <= maximum(where(y_pred > delta, minimum(where(0 == where((where(y_pred^2 >= e"
+        ", delta, y_pred^2) == [0.5, 0.5, 2] and where(y_pred != e, y_true, y_pred) <= e), y_pred, "
+        "y_pred), where(delta >= minimum(2, delta), maximum(delta, y_true), minimum(y_pred^2, y_tru"
+        "e)), where(where(where(maximum(e, y_true) <= e, y_true, y_pred^2) >= 0, delta, y_pred) == "
+        "y_pred, (delta + y_pred), minimum([0.3, 0.7, 0.5], [0, 1, 0.5]))), where(not minimum(y_pre"
+        "d, delta) > y_pred, where(where(y_pred != y_pred, e, y_pred) < y_true, y_pred^2, where(y_p"
+        "red < clip(e, 0.5, 0.5), delta, y_true)), (y_pred - where([0.5, 0.5, 2] >= where(where(whe"
+        "re(where(maximum(y_true, e) <= y_true, delta, [0, 1, 0.5]) > y_true, delta, y_pred) >= e, "
+        "[0.5, 0.5, 2], e) == delta, e, y_true), 2, y_pred)))), clip(y_pred, 0.5, 0.5)), y_pred), y"
+        "_pred^2, where(e == -1, e, where([0.3, 0.7, 0.5] != y_pred, -1, delta))) + y_pred^2"
+    )
+    pipeline._front_end_cached.cache_clear()
+    with answers_within(), pytest.raises(lossdsl.LossLimitError) as info:
+        lossdsl.compile(source)
+    assert (info.value.line, info.value.column) == (2, 1)
+    assert "holds 8 `where`s, 256 cases once folded; the limit is 64" in info.value.message
