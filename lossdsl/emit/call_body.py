@@ -26,7 +26,6 @@ from lossdsl.emit.plan import (
     _SoftmaxCrossEntropy,
     has_negative_coefficient,
     idioms,
-    is_literal,
     numeric_factor,
     oriented,
     plan,
@@ -369,7 +368,7 @@ class CallBody:
         for local in locals_:
             local.name = local.name or self._allocate("")
             code = self.statement(local.value, local.form, len(local.name) + len(" = "))
-            if is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
+            if sf.is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
                 code = typed_number(code)
             if self._adopt(local.name, code):
                 statements += self.pending

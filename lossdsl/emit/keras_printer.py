@@ -30,7 +30,6 @@ from lossdsl.emit.plan import (
     _SoftmaxCrossEntropy,
     e_oriented,
     has_negative_coefficient,
-    is_literal,
 )
 from lossdsl.emit.pytext import (
     PREC_ADD,
@@ -122,7 +121,7 @@ class KerasPrinter(Printer):
         form = kwargs.get("form", DROPPED)
         if expr in self.body.by_symbol:
             return self._local(self.body.by_symbol[expr], form)
-        if is_literal(expr):
+        if sf.is_literal(expr):
             return self._literal(expr)
         return super()._print(expr, form=form)
 
@@ -174,7 +173,7 @@ class KerasPrinter(Printer):
 
     def _print_Vector(self, expr: sf.Vector, form: str = DROPPED) -> Code:
         items = [self.code(item) for item in expr.args]
-        if all(is_literal(item) for item in expr.args):
+        if all(sf.is_literal(item) for item in expr.args):
             head, tail = "keras.ops.convert_to_tensor(", "dtype=y_pred.dtype"
         else:
             items = [self._tensor(item, code) for item, code in zip(expr.args, items, strict=True)]
@@ -190,15 +189,15 @@ class KerasPrinter(Printer):
         return Code(name)
 
     def _tensor(self, expr: sp.Basic, code: Code) -> Code:
-        return self.body.typed(code) if is_literal(expr) else code
+        return self.body.typed(code) if sf.is_literal(expr) else code
 
     # arithmetic ------------------------------------------------------------
 
     def _print_Add(self, expr: sp.Add, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
         terms = list(expr.as_ordered_terms())
-        numbers = [t for t in terms if is_literal(t)]
-        others = [t for t in terms if not is_literal(t)]
+        numbers = [t for t in terms if sf.is_literal(t)]
+        others = [t for t in terms if not sf.is_literal(t)]
         terms = others + numbers  # numbers last, as Keras writes `x + ... - log2`
         positive = next((t for t in terms if not has_negative_coefficient(t)), None)
         if positive is not None and has_negative_coefficient(terms[0]):
@@ -329,7 +328,7 @@ class KerasPrinter(Printer):
 
     def _print_Clip(self, expr: sf.Clip, form: str = DROPPED) -> Code:
         x, lo, hi = expr.args
-        if self.body.shape(x) == ELEM and is_literal(lo) and is_literal(hi) and float(lo) <= float(hi):
+        if self.body.shape(x) == ELEM and sf.is_literal(lo) and sf.is_literal(hi) and float(lo) <= float(hi):
             return self._generic(expr, form)
         # `clip(1, y_pred, 2)`, `clip([0.5, 2], y_pred, 1.5)`: keras.ops.clip takes its first
         # argument for a tensor (TensorFlow reads its dtype) of the result's shape (TensorFlow
@@ -341,7 +340,7 @@ class KerasPrinter(Printer):
         # tie to their first argument, so x at a bound keeps it, as under keras.ops.clip.
         inner = self.body.child_form(expr, form)
         pair = [self.code(lo, inner), self.code(x, inner)]
-        low = self._call("maximum", pair if is_literal(x) else pair[::-1])
+        low = self._call("maximum", pair if sf.is_literal(x) else pair[::-1])
         return self._call("minimum", [low, self.code(hi, inner)])
 
     def _print_Log1p(self, expr: sf.Log1p, form: str = DROPPED) -> Code:
@@ -456,7 +455,7 @@ class KerasPrinter(Printer):
         inner = self.body.child_form(expr, form)
         args = list(expr.args)
         if isinstance(expr, (sp.Max, sp.Min)):
-            args.sort(key=is_literal)  # tensors first: `keras.ops.maximum(x, 0.0)`
+            args.sort(key=sf.is_literal)  # tensors first: `keras.ops.maximum(x, 0.0)`
         codes = [self.code(a, inner) for a in args]
         if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self.body.shape(args[0]) == CONST:
             # Over the last axis a constant still has y_pred's shape: sum(0 * y_pred) folds to sum(0).
@@ -481,11 +480,11 @@ class KerasPrinter(Printer):
         if pieces[-1].cond != sp.true:
             raise KerasEmitError("a piecewise expression without a default branch")
         result = self.code(pieces[-1].expr, inner)
-        numbers = is_literal(pieces[-1].expr)
+        numbers = sf.is_literal(pieces[-1].expr)
         for piece in reversed(pieces[:-1]):
             condition = self.code(piece.cond, inner)
             value = self.code(piece.expr, inner)
-            if numbers and is_literal(piece.expr):
+            if numbers and sf.is_literal(piece.expr):
                 # `where(c, 1.0, 2.0)` of two numbers is a float32 tensor: y_pred's dtype instead,
                 # or a float16 loss multiplies float16 by float32 (TensorFlow refuses).
                 value = self.body.typed(value)
