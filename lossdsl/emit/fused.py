@@ -205,16 +205,17 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     if not _diagonal(result, definitions, depends, inside=elementwise, wrt=wrt):
         return None
     derivatives: dict[sp.Basic, sp.Expr] = {}
+    originals: dict[sp.Basic, sp.Basic] = {}
     try:
         for _, symbol, value in bindings:
             if symbol is not None and symbol in depends:
-                derivatives[symbol] = _total(value, derivatives, wrt)
-        gradient = _total(result, derivatives, wrt)
+                derivatives[symbol] = _total(value, derivatives, wrt, originals)
+        gradient = _total(result, derivatives, wrt, originals)
     except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
         return None
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
         return None
-    gradient = _restored(gradient)
+    gradient = _restored(gradient, originals)
     if gradient.has(_CrossEntropySum):
         return None
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`): evaluate them.
@@ -299,9 +300,10 @@ def _cross_entropies(expr: sp.Basic, depends: set) -> sp.Basic:
     return expr.replace(lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
 
 
-def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol) -> sp.Expr:
-    """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt`."""
-    expr = _prepared(expr)
+def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict) -> sp.Expr:
+    """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals`: as
+    `_prepared`'s)."""
+    expr = _prepared(expr, originals)
     total = sp.diff(expr, wrt)
     for symbol in sorted(expr.free_symbols & derivatives.keys(), key=str):
         if derivatives[symbol] != 0:
@@ -320,9 +322,12 @@ def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
     return outer * inner
 
 
-def _prepared(expr: sp.Basic) -> sp.Basic:
+def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
     """`expr` with the heads whose derivatives are written differently (`_TFRelu`, `_Power`,
-    `_TieMax`, `_TieMin`, `_TieClip`)."""
+    `_TieMax`, `_TieMin`, `_TieClip`); each stand-in -> the node it stands for goes into
+    `originals`, so that `_restored` puts a node whose arguments are unchanged back as it was
+    (rebuilding a Max or Min compares its arguments again: a tenth of the library's compile
+    time)."""
     relus = {node: _TFRelu(*node.args) for node in expr.atoms(sf.Relu)}
     expr = expr.xreplace(relus) if relus else expr
 
@@ -334,17 +339,31 @@ def _prepared(expr: sp.Basic) -> sp.Basic:
 
     def tie_head(node: sp.Basic) -> sp.Basic:
         if isinstance(node, sf.Clip):
-            return _TieClip(*node.args)
-        first, second = sorted(node.args, key=sf.is_literal)  # as the printer orders them
-        return (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
+            head = _TieClip(*node.args)
+        else:
+            first, second = sorted(node.args, key=sf.is_literal)  # as the printer orders them
+            head = (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
+        originals.setdefault(head, node)
+        return head
 
-    return expr.replace(power, lambda node: _Power(*node.args)).replace(tie, tie_head)
+    def power_head(node: sp.Basic) -> sp.Basic:
+        head = _Power(*node.args)
+        originals.setdefault(head, node)
+        return head
+
+    return expr.replace(power, power_head).replace(tie, tie_head)
 
 
-def _restored(expr: sp.Basic) -> sp.Basic:
-    """`expr` with the heads of `_prepared` back as SymPy's and lossdsl's own."""
+def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
+    """`expr` with the heads of `_prepared` back as SymPy's and lossdsl's own: the node each stood
+    for (`originals`) where its arguments are as they were, else built anew."""
     heads = {_Power: sp.Pow, _TieMax: sp.Max, _TieMin: sp.Min, _TieClip: sf.Clip}
-    expr = expr.replace(lambda node: type(node) in heads, lambda node: heads[type(node)](*node.args))
+
+    def restored(node: sp.Basic) -> sp.Basic:
+        original = originals.get(node)
+        return heads[type(node)](*node.args) if original is None else original
+
+    expr = expr.replace(lambda node: type(node) in heads, restored)
     return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
 
 
