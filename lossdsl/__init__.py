@@ -22,6 +22,7 @@ from lossdsl.errors import (
     LossTypeError,
     NoPredictionDependenceError,
     NotDifferentiableError,
+    UnknownLossError,
 )
 from lossdsl.pipeline import check, compile  # noqa: A004
 
@@ -41,6 +42,7 @@ __all__ = [
     "LossTypeError",
     "NoPredictionDependenceError",
     "NotDifferentiableError",
+    "UnknownLossError",
     "check",
     "compile",
     "library",

@@ -119,10 +119,25 @@ class LossTypeError(LossError):
 
 
 class LossArgumentError(LossTypeError, TypeError):
-    """A keyword argument the loss does not take: a LossTypeError (a bad parameter), and a
-    TypeError as Python's own for an unexpected keyword argument."""
+    """An argument of lossdsl's API that it does not take: a keyword argument the loss does not
+    declare, or a program that is not text. A LossTypeError, and a TypeError as Python's own for
+    an unexpected keyword argument or an argument of the wrong type."""
 
     code = "type"
+
+
+def require_text(source: object) -> str:
+    """`source` if it is a program's text (a str); LossArgumentError otherwise."""
+    if not isinstance(source, str):
+        raise LossArgumentError(f"a lossdsl program is text (str), not {type(source).__name__}")
+    return source
+
+
+class UnknownLossError(LossNameError, KeyError):
+    """No bundled loss has the name asked for: a LossNameError, and a KeyError as a mapping's
+    failed lookup."""
+
+    code = "name"
 
 
 class NoPredictionDependenceError(LossError):

@@ -29,7 +29,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from lark.visitors import Transformer_NonRecursive
 
 from lossdsl import nodes
-from lossdsl.errors import LossError, LossLimitError, LossSyntaxError
+from lossdsl.errors import LossError, LossLimitError, LossSyntaxError, require_text
 from lossdsl.span import Span
 
 MAX_CHARS = 10_000
@@ -147,8 +147,7 @@ def lexer_text(text: str) -> str:
 
 def parse(text: str) -> nodes.Program:
     """Parse a program into nodes; raises `LossSyntaxError` or `LossLimitError`."""
-    if not isinstance(text, str):
-        raise TypeError(f"a lossdsl program is text (str), not {type(text).__name__}")
+    require_text(text)
     given, text = text, lexer_text(text)
     if len(text) > MAX_CHARS:
         span = Span.at_offset(text, MAX_CHARS)

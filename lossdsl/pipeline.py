@@ -25,6 +25,7 @@ from lossdsl.errors import (
     LossError,
     LossTypeError,
     contained,
+    require_text,
 )
 from lossdsl.parse import parse
 from lossdsl.semantics import Resolved, analyze
@@ -71,9 +72,8 @@ def compile(source: str, name: str | None = None, *, strict: bool = False) -> Co
 
 
 def check(source: str, *, strict: bool = False) -> list[Diagnostic]:
-    """Every diagnostic of a program; never raises for a bad program."""
-    if not isinstance(source, str):
-        raise TypeError(f"a lossdsl program is text (str), not {type(source).__name__}")
+    """Every diagnostic of a program; never raises for a bad program (one that is not text is one
+    error diagnostic)."""
     try:
         return list(front_end(source, strict).diagnostics)
     except LossError as err:
@@ -94,8 +94,7 @@ def validate_class_name(name: object) -> str:
 
 def front_end(source: str, strict: bool = False) -> FrontEnd:
     """Parse, analyze, translate and check `source`; raise once if there are errors."""
-    if not isinstance(source, str):
-        raise TypeError(f"a lossdsl program is text (str), not {type(source).__name__}")
+    require_text(source)
     result = _front_end_cached(source, bool(strict))
     if isinstance(result, LossError):
         # A copy: the cached error is shared, and raising an exception writes to it.

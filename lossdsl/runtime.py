@@ -216,7 +216,7 @@ def _checked_config(config, base_keys: tuple[str, ...]) -> dict:
 
 def _text(formula) -> str:
     if not isinstance(formula, str):
-        raise TypeError(f"formula must be lossdsl program text (str), not {type(formula).__name__}")
+        raise LossArgumentError(f"formula must be lossdsl program text (str), not {type(formula).__name__}")
     return formula
 
 

@@ -435,11 +435,30 @@ def test_good_class_names(name):
     assert lossdsl.compile("abs(e)", name=name).name == name
 
 
-def test_a_program_that_is_not_text_is_a_type_error():
-    with pytest.raises(TypeError):
-        lossdsl.compile(b"abs(e)")
-    with pytest.raises(TypeError):
-        lossdsl.check(None)
+@pytest.mark.parametrize("given, kind", [(b"abs(e)", "bytes"), (None, "NoneType"), (3, "int"), (["abs(e)"], "list")])
+def test_a_program_that_is_not_text_is_a_loss_error_and_a_type_error(given, kind):
+    message = f"a lossdsl program is text (str), not {kind}"
+    with pytest.raises(lossdsl.LossArgumentError) as raised:
+        lossdsl.compile(given)
+    assert isinstance(raised.value, LossTypeError) and isinstance(raised.value, TypeError)
+    assert raised.value.message == message and raised.value.line is None
+    # check() never raises: the same error as its one diagnostic.
+    (diagnostic,) = lossdsl.check(given)
+    assert (diagnostic.level, diagnostic.message, diagnostic.line, diagnostic.column) == ("error", message, None, None)
+
+
+def test_a_formula_loss_of_no_text_is_a_loss_error_and_a_type_error():
+    with pytest.raises(lossdsl.LossArgumentError, match=r"formula must be lossdsl program text \(str\), not int"):
+        lossdsl.FormulaLoss(formula=3)
+
+
+def test_an_unknown_library_name_is_a_loss_name_error_and_a_key_error():
+    with pytest.raises(lossdsl.UnknownLossError) as raised:
+        lossdsl.library.source("hubr")
+    assert isinstance(raised.value, lossdsl.LossNameError) and isinstance(raised.value, KeyError)
+    assert raised.value.message == "no bundled loss named 'hubr'; did you mean 'huber'?"
+    with pytest.raises(KeyError):
+        lossdsl.library.compile("no_such_loss")
 
 
 # ----------------------------------------------------------------- check() never raises

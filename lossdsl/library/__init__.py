@@ -34,12 +34,15 @@ def source(name: str) -> str:
     """The program text of the bundled loss `name`.
 
     Raises:
-        KeyError: no bundled loss has that name (the message suggests the closest).
+        UnknownLossError: no bundled loss has that name (the message suggests the closest); a
+            LossNameError and a KeyError.
     """
     if name not in names():
+        from lossdsl.errors import UnknownLossError
+
         close = difflib.get_close_matches(str(name), names(), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"no bundled loss named {name!r}{hint}")
+        raise UnknownLossError(f"no bundled loss named {name!r}{hint}")
     return resources.files(__name__).joinpath(name + _SUFFIX).read_text(encoding="utf-8")
 
 
