@@ -9,22 +9,6 @@ subclass (live and as a standalone module) and the formula's LaTeX.
 """
 
 from lossdsl import keras_hook as _keras_hook
-from lossdsl.compiled import CompiledLoss
-from lossdsl.errors import (
-    Diagnostic,
-    LossArgumentError,
-    LossDomainError,
-    LossError,
-    LossInternalError,
-    LossLimitError,
-    LossNameError,
-    LossSyntaxError,
-    LossTypeError,
-    NoPredictionDependenceError,
-    NotDifferentiableError,
-    UnknownLossError,
-)
-from lossdsl.pipeline import check, compile  # noqa: A004
 
 __version__ = "0.1.0"
 
@@ -65,12 +49,40 @@ def metric(source: str, name: str | None = None, **kwargs):
     return build_metric(source, name, **kwargs)
 
 
-def __getattr__(attr: str):
-    # Keras is imported only when a Keras object is asked for.
-    if attr == "FormulaLoss":
-        from lossdsl.runtime import FormulaLoss
+# Everything is imported when first asked for, so that `import lossdsl` costs next to nothing:
+# the wheel's lossdsl.pth runs it at every interpreter start-up, so that a model saved with a
+# FormulaLoss reloads wherever lossdsl is installed (keras_hook); the compiler (SymPy, Lark) takes
+# half a second to import, Keras seconds.
+_ERRORS = [
+    "Diagnostic",
+    "LossArgumentError",
+    "LossDomainError",
+    "LossError",
+    "LossInternalError",
+    "LossLimitError",
+    "LossNameError",
+    "LossSyntaxError",
+    "LossTypeError",
+    "NoPredictionDependenceError",
+    "NotDifferentiableError",
+    "UnknownLossError",
+]
+_LAZY = {
+    **dict.fromkeys(_ERRORS, "lossdsl.errors"),
+    "check": "lossdsl.pipeline",
+    "compile": "lossdsl.pipeline",
+    "CompiledLoss": "lossdsl.compiled",
+    "FormulaLoss": "lossdsl.runtime",  # Keras is imported only when a Keras object is asked for
+}
 
-        return FormulaLoss
+
+def __getattr__(attr: str):
+    if attr in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[attr]), attr)
+        globals()[attr] = value
+        return value
     if attr == "library":
         # `from lossdsl import library` would ask this very hook for the attribute first.
         import lossdsl.library as library
@@ -83,3 +95,7 @@ def __getattr__(attr: str):
 # Keras is loaded, or as soon as it is (see keras_hook), so `import lossdsl` is enough to load a
 # saved model in either import order, while Keras stays unimported until someone imports it.
 _keras_hook.install()
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,11 +1,15 @@
 """Register lossdsl's Keras classes with Keras as soon as Keras is imported.
 
-Input: nothing; `install()` is called once by `import lossdsl`. Output: when
-`keras` is (or becomes) imported, `lossdsl.runtime` is loaded, whose
-decorators register `FormulaLoss` and `FormulaMetric` under the package
-`lossdsl`. So `import lossdsl` is enough for `keras.models.load_model` to
-rebuild a saved `FormulaLoss`, in either import order, while `import lossdsl`
-alone never pays for importing Keras (seconds) and the CLI stays fast.
+Input: nothing; `install()` is called once by `import lossdsl`, which the
+installed wheel's `lossdsl.pth` runs at every interpreter start-up (unless
+LOSSDSL_NO_KERAS_HOOK is set). Output: when `keras` is (or becomes) imported,
+`lossdsl.runtime` is loaded, whose decorators register `FormulaLoss` and
+`FormulaMetric` under the package `lossdsl`. So where lossdsl is installed,
+`keras.models.load_model` rebuilds a saved `FormulaLoss` with no `import
+lossdsl` at all (INTERFACE.md: "reloads wherever lossdsl is importable"), and
+`import lossdsl` is enough in either import order elsewhere; `import lossdsl`
+alone imports neither Keras (seconds) nor the compiler (SymPy and Lark, half a
+second), so start-up pays about 2 ms and the CLI stays fast.
 
 Limits: it wraps only Keras's own module loader (the `keras` package), once;
 it imports nothing named by users.
@@ -13,10 +17,10 @@ it imports nothing named by users.
 
 from __future__ import annotations
 
+import _thread
 import sys
-import threading
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # not `threading`: this module is imported at every start-up (lossdsl.pth)
 
 
 def _register() -> None:

@@ -44,9 +44,17 @@ import keras
 
 from lossdsl.emit.names import camel_case, snake_case
 from lossdsl.errors import LossArgumentError, LossTypeError
-from lossdsl.pipeline import compile as compile_program
 
 __all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
+
+
+def _compile(source: str, name: str | None = None):
+    """`lossdsl.compile`, imported on first use: keras_hook imports this module as soon as Keras is
+    imported, and the compiler (SymPy, Lark) would add half a second to that."""
+    from lossdsl.pipeline import compile as compile_source
+
+    return compile_source(source, name)
+
 
 _LOCK = threading.RLock()
 _CLASSES: dict[str, type] = {}
@@ -104,7 +112,7 @@ def build_loss(source: str, name: str | None = None, **kwargs) -> keras.losses.L
     class_name, object_name = _names(name)
     if object_name is not None:
         kwargs["name"] = object_name
-    return compile_program(source, class_name).keras_loss(**kwargs)
+    return _compile(source, class_name).keras_loss(**kwargs)
 
 
 def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetric:
@@ -112,7 +120,7 @@ def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetri
     class_name, object_name = _names(name)
     if object_name is not None:
         kwargs["name"] = object_name
-    return compile_program(source, class_name).keras_metric(**kwargs)
+    return _compile(source, class_name).keras_metric(**kwargs)
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
@@ -132,7 +140,7 @@ class FormulaLoss(keras.losses.Loss):
     """
 
     def __init__(self, formula, reduction="sum_over_batch_size", name=None, dtype=None, **params):
-        spec = compile_program(_text(formula))
+        spec = _compile(_text(formula))
         values = _parameters(spec, params)
         super().__init__(name=name or "formula_loss", reduction=reduction, dtype=dtype)
         self.formula = spec.source
@@ -168,7 +176,7 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
     """
 
     def __init__(self, formula, name=None, dtype=None, class_name=None, **params):
-        spec = compile_program(_text(formula), class_name)
+        spec = _compile(_text(formula), class_name)
         values = _parameters(spec, params)
         loss = loss_class(spec)(**values)
         super().__init__(fn=loss.call, name=name or snake_case(spec.name), dtype=dtype)
@@ -199,7 +207,7 @@ def _checked_config(config, base_keys: tuple[str, ...]) -> dict:
     formula = config.get("formula")
     if not isinstance(formula, str):
         raise LossTypeError(f"the saved config holds no formula text (formula={formula!r:.80})")
-    spec = compile_program(formula, config.get("class_name") if "class_name" in base_keys else None)
+    spec = _compile(formula, config.get("class_name") if "class_name" in base_keys else None)
     unknown = sorted(str(key) for key in set(config) - {"formula", *base_keys, *spec.params})
     if unknown:
         declared = ", ".join(spec.params) or "none"

@@ -54,8 +54,10 @@ def require(backend: str) -> None:
 
 
 def run_under(backend: str, args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """`python <args>` in a fresh process with KERAS_BACKEND=backend."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    """`python <args>` in a fresh process with KERAS_BACKEND=backend, without the installed
+    lossdsl.pth's `import lossdsl` at start-up (as where lossdsl is not installed: the scripts
+    import it themselves where they use it)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "LOSSDSL_NO_KERAS_HOOK": "1"}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,15 +102,20 @@ def model_with(loss, width: int, activation, metrics=()):
     return model
 
 
-def run_fresh(script: str, *args: str) -> dict:
-    """Run `script` in a fresh interpreter (cwd outside the checkout); its last stdout line is JSON."""
+def run_fresh(script: str, *args: str, startup_hook: bool = True) -> dict:
+    """Run `script` in a fresh interpreter (cwd outside the checkout); its last stdout line is JSON.
+
+    `startup_hook=False`: without the installed lossdsl.pth's `import lossdsl` at start-up (as
+    where lossdsl is not installed), by its switch LOSSDSL_NO_KERAS_HOOK."""
     env_path = str(ROOT)
+    env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": ""} if startup_hook else {**os.environ, "LOSSDSL_NO_KERAS_HOOK": "1"}
     proc = subprocess.run(
         [sys.executable, "-c", script, env_path, *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=Path(args[0]) if args else None,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -167,7 +173,7 @@ def test_generated_modules_reload_in_a_fresh_process(library_modules, tmp_path, 
         np.savez(saved / f"{name}.npz", x=x, y=y)
     (saved / "names.json").write_text(json.dumps(sorted(library_modules)))
     generated = next(iter(library_modules.values())).parent
-    results = run_fresh(LOAD_GENERATED, str(generated), str(saved))
+    results = run_fresh(LOAD_GENERATED, str(generated), str(saved), startup_hook=False)
     assert results.pop("__lossdsl_imported__") is False
     assert sorted(results) == sorted(library_modules)
     for name, value in results.items():
@@ -197,8 +203,11 @@ def formula_model():
     return program, model_with(loss, 4, None, metrics=[metric]), x, y
 
 
-# `import lossdsl` must be enough in any order: lossdsl registers FormulaLoss when Keras loads.
+# `import lossdsl` must be enough in any order: lossdsl registers FormulaLoss when Keras loads;
+# and where lossdsl is installed, not even that (INTERFACE.md: "reloads wherever lossdsl is
+# importable"): the wheel's lossdsl.pth sets the hook at start-up.
 IMPORT_ORDERS = {
+    "keras-only": "import keras",
     "keras-first": "import keras\nimport lossdsl",
     "lossdsl-first": "import lossdsl\nimport keras",
     "tf.keras": "import lossdsl\nimport tensorflow as tf\nkeras = tf.keras",
