@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 import lossdsl
-from lossdsl.errors import LossError
+from lossdsl import library
+from lossdsl.errors import LossError, UnknownLossError
 from lossdsl.outputs import write_text
 
 # The choices of `plot --kind` and `docs --images` (lossdsl.plot.KINDS and
@@ -35,8 +36,9 @@ EXAMPLES = {
     "latex": "lossdsl latex -e 'mean(e^2)' --inline\n  lossdsl latex huber.loss --gradient",
     "plot": "lossdsl plot huber.loss -o huber.png\n  lossdsl plot mse.loss huber.loss -o compare.svg\n"
     "  lossdsl plot -e 'softplus(y_pred) - y_true * y_pred' --kind logits -o bce.png",
-    "docs": "lossdsl docs losses/*.loss -o docs/losses.md\n  lossdsl docs huber.loss -o huber.md --images png",
+    "docs": "lossdsl docs huber.loss mse.loss -o losses.md\n  lossdsl docs huber.loss -o huber.md --images png",
     "demo": "lossdsl demo",
+    "library": "lossdsl library\n  lossdsl library huber > huber.loss",
 }
 DEMO_SOURCE = "# Penalized absolute error (seed 000)\nabs(e)*0.5*(1+abs(e))\n"
 # `demo --epochs`: the demo compares the first epoch's loss with the last, so at least two.
@@ -119,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="svg",
         help="format of the plots written to OUT_files/ beside the page (default svg)",
     )
+
+    p = sub("library", "list the bundled losses, or print one's program (a file to start from)", False)
+    p.add_argument("name", nargs="?", metavar="NAME", help="a bundled loss (default: list their names)")
 
     p = sub("demo", "compile the seed formula, train a small model with it, show what happened", False)
     p.add_argument(
@@ -413,6 +418,18 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_library(args) -> int:
+    if args.name is None:
+        print("\n".join(library.names()))
+        return 0
+    try:
+        text = library.source(args.name)
+    except UnknownLossError as err:
+        raise _UsageError(err.message) from None
+    sys.stdout.write(text)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from lossdsl.demo import run_demo
 
@@ -426,6 +443,7 @@ COMMANDS = {
     "plot": cmd_plot,
     "docs": cmd_docs,
     "demo": cmd_demo,
+    "library": cmd_library,
 }
 
 

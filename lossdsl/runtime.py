@@ -263,10 +263,10 @@ def _names(name) -> tuple[str | None, str | None]:
     if name is None:
         return None, None
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str, not {type(name).__name__}")
+        raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
     class_name = camel_case(name)
     if not class_name:  # `_`, `__`, `-`: no letters or digits to make a class name of
-        raise LossTypeError(f"{name!r} cannot name a loss: it needs a letter or a digit for its class name")
+        raise LossTypeError(f"{name!r} cannot name a loss or a metric: it needs a letter or a digit for its class name")
     return class_name, name
 
 

@@ -191,10 +191,11 @@ class _Analyzer:
 
     def check_param_name(self, st: nodes.Param) -> None:
         if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS:
+            reason = "it is a Python keyword" if keyword.iskeyword(st.name) else "the generated loss class uses it"
             self.error(
                 LossTypeError,
-                f"`{st.name}` cannot be a parameter name: the generated loss class uses it;"
-                f" call it `{st.name}_` or another name",
+                f"`{st.name}` cannot be a parameter name: {reason} (a parameter is a keyword argument"
+                f" of the generated class); call it `{st.name}_` or another name",
                 st.name_span,
             )
         elif st.name.startswith("__"):

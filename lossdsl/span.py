@@ -70,12 +70,12 @@ def caret_block(text: str, line: int | None, column: int | None, width: int = 1)
     """The source line and a caret line under `column`, indented by four spaces.
 
     Tabs before the column are kept so that the caret lines up in a terminal.
-    Returns "" when there is no position or no such line.
+    Returns "" when there is no position or no such line (an empty program has an empty line 1).
     """
-    if line is None or column is None or not text:
+    if line is None or column is None:
         return ""
     src = source_line(text, line)
-    if not src and line > len(source_lines(text)):
+    if not src and line > max(1, len(source_lines(text))):
         return ""
     src = "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in src)
     if len(src) > WINDOW:

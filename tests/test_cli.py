@@ -27,7 +27,7 @@ import lossdsl
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HUBER = lossdsl.library.source("huber")
 MSE = lossdsl.library.source("mean_squared_error")
-SUBCOMMANDS = ("check", "compile", "latex", "plot", "docs", "demo")
+SUBCOMMANDS = ("check", "compile", "latex", "plot", "docs", "demo", "library")
 
 
 def find_executable() -> str | None:
@@ -89,6 +89,22 @@ def test_help_of_each_subcommand_shows_an_example(cli, name):
 
 
 # ---------------------------------------------------------------- check
+
+
+def test_library_lists_and_prints_the_bundled_losses(cli, tmp_path):
+    code, out, err = cli("library")
+    assert (code, err) == (0, "") and tuple(out.splitlines()) == lossdsl.library.names()
+    code, out, err = cli("library", "huber")
+    assert (code, out, err) == (0, HUBER, "")
+    # what it prints is a file to start from
+    (tmp_path / "copy.loss").write_text(out, encoding="utf-8")
+    assert cli("check", "copy.loss")[0] == 0
+
+
+def test_library_of_an_unknown_name_is_a_usage_error(cli):
+    code, out, err = cli("library", "hubr")
+    assert (code, out) == (2, "")
+    assert err == "lossdsl library: no bundled loss named 'hubr'; did you mean 'huber'?\n"
 
 
 def test_check_accepts(cli):

@@ -750,8 +750,11 @@ def test_loss_and_metric_names(keras):
     with pytest.raises(lossdsl.LossTypeError):
         lossdsl.loss("abs(e)", name="1x")
     for name in ("_", "__", "-"):  # nothing to make a class name of: the message quotes the user's name
-        with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name a loss"):
+        with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name a loss or a metric"):
             lossdsl.loss("abs(e)", name=name)
+    for make in (lossdsl.loss, lossdsl.metric):  # a name that is not text: lossdsl's error, and a TypeError
+        with pytest.raises(lossdsl.LossArgumentError, match="name must be a str, not int"):
+            make("abs(e)", name=3)
 
 
 def test_metric_averages_the_formula(keras):

@@ -175,13 +175,14 @@ ERRORS = [
     (
         LossTypeError,
         "param «lambda» = 1\ny_pred",
-        r"`lambda` cannot be a parameter name: the generated loss class uses it; call it `lambda_` or another name",
+        r"`lambda` cannot be a parameter name: it is a Python keyword \(a parameter is a keyword argument of the"
+        r" generated class\); call it `lambda_` or another name",
     ),
     (
         LossTypeError,
         "param «reduction» = 1\ny_pred",
-        r"`reduction` cannot be a parameter name: the generated loss class uses it;"
-        r" call it `reduction_` or another name",
+        r"`reduction` cannot be a parameter name: the generated loss class uses it \(a parameter is a keyword"
+        r" argument of the generated class\); call it `reduction_` or another name",
     ),
     (LossTypeError, "«[]» * y_pred", r"a list literal needs at least one number"),
     (
@@ -291,7 +292,7 @@ def assert_caret(err: LossError, source: str, line: int, column: int) -> None:
     head, *block = text.split("\n")[:3]
     assert head == f"{line}:{column}: error: {err.message}", text
     if not source:
-        assert not block  # no line to show
+        assert block == ["    ", "    ^"], text  # an empty line 1, and the caret under its start
         return
     src_line = source.split("\n")[line - 1].rstrip("\r")
     shown = "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in src_line)
@@ -334,6 +335,12 @@ def test_every_error_class_on_a_later_line(cls):
 def test_the_span_is_long_enough_for_the_caret():
     err = pytest.raises(LossNameError, lossdsl.compile, "y_pred * softmax_cross(y_true)").value
     assert "    y_pred * softmax_cross(y_true)\n             ^~~~~~~~~~~~~" in str(err)
+
+
+def test_an_empty_program_has_its_caret_too():
+    for source in ("", "\n"):
+        err = pytest.raises(lossdsl.LossSyntaxError, lossdsl.compile, source).value
+        assert str(err) == "1:1: error: unexpected end of the program: expected an expression\n    \n    ^"
 
 
 def test_caret_line_keeps_tabs():
