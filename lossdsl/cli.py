@@ -21,8 +21,9 @@ from pathlib import Path
 
 import lossdsl
 from lossdsl import library
-from lossdsl.errors import LossError, UnknownLossError
+from lossdsl.errors import LossError, LossLimitError, UnknownLossError
 from lossdsl.outputs import write_text
+from lossdsl.parse import MAX_CHARS
 
 # The choices of `plot --kind` and `docs --images` (lossdsl.plot.KINDS and
 # lossdsl.docs.IMAGE_FORMATS: those modules import matplotlib, so they load only when used).
@@ -227,13 +228,27 @@ def read_program(args) -> tuple[str, str]:
     return read_file(args.file)
 
 
+# The most bytes a program within the size limit can take: four per character in UTF-8 and a BOM.
+# A FILE or standard input is read no further (`lossdsl check /dev/zero` read until memory ran out).
+MAX_BYTES = 4 * MAX_CHARS + 3
+
+
+def _decoded(data: bytes, label: str) -> str:
+    """`data` (at most MAX_BYTES + 1 bytes read) as UTF-8 text, or LossLimitError where it is longer
+    than any program within the limit."""
+    if len(data) > MAX_BYTES:
+        raise LossLimitError(f"{label} holds more than {MAX_BYTES:,} bytes; the limit is {MAX_CHARS:,} characters")
+    return data.decode("utf-8-sig")
+
+
 def read_file(name: str) -> tuple[str, str]:
     """(text, label) of a file, or of standard input for -; both read as `as_read` says."""
     if name == "-":
         return as_read(_standard_input()), "<stdin>"
     path = Path(name)
     try:
-        return as_read(path.read_text(encoding="utf-8-sig")), name
+        with path.open("rb") as stream:
+            return as_read(_decoded(stream.read(MAX_BYTES + 1), name)), name
     except FileNotFoundError:
         raise _UsageError(f"no such file: {name}") from None
     except IsADirectoryError:
@@ -251,9 +266,12 @@ def _standard_input() -> str:
         raise _UsageError("standard input is closed")
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:  # replaced by a text stream (a test, an embedding application)
-        return sys.stdin.read()
+        text = sys.stdin.read(MAX_CHARS + 2)
+        if len(text) > MAX_CHARS + 1:  # a BOM, then more than the limit
+            raise LossLimitError(f"standard input holds more than {MAX_CHARS:,} characters, the limit")
+        return text
     try:
-        return stream.read().decode("utf-8-sig")
+        return _decoded(stream.read(MAX_BYTES + 1), "standard input")
     except UnicodeDecodeError:
         raise _UsageError("standard input is not UTF-8 text") from None
 

@@ -107,6 +107,21 @@ def test_library_of_an_unknown_name_is_a_usage_error(cli):
     assert err == "lossdsl library: no bundled loss named 'hubr'; did you mean 'huber'?\n"
 
 
+def test_an_endless_or_huge_input_is_read_no_further_than_the_limit(cli, tmp_path):
+    limit = "more than 40,003 bytes; the limit is 10,000 characters"
+    if Path("/dev/zero").exists():  # an endless file: read until memory ran out
+        code, out, err = cli("check", "/dev/zero")
+        assert (code, out) == (1, "") and f"error: /dev/zero holds {limit}" in err
+    (tmp_path / "huge.loss").write_bytes(b"e+" * 1_000_000 + b"e")
+    code, out, err = cli("latex", "huge.loss")
+    assert (code, out) == (1, "") and f"error: huge.loss holds {limit}" in err
+    code, out, err = cli("check", "-", stdin="e+" * 1_000_000 + "e")
+    assert (code, out) == (1, "") and f"error: standard input holds {limit}" in err
+    # Within the byte limit, the character limit is the parser's, with its place.
+    code, out, err = cli("check", "-", stdin="e+" * 10_000 + "e")
+    assert code == 1 and "1:10001: error: the program is 20,001 characters long; the limit is 10,000" in err
+
+
 def test_check_accepts(cli):
     code, out, err = cli("check", "huber.loss")
     assert code == 0

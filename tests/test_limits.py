@@ -285,6 +285,17 @@ def test_a_failing_program_is_analysed_once():
     )
 
 
+def test_a_program_far_over_the_size_limit_is_not_cached():
+    pipeline._front_end_cached.cache_clear()
+    for n in range(3):
+        source = "e+" * 50_000 + str(n)
+        with pytest.raises(lossdsl.LossLimitError, match="the program is 100,001 characters long; the limit is 10,000"):
+            lossdsl.compile(source)
+        (diagnostic,) = lossdsl.check(source)
+        assert (diagnostic.level, diagnostic.line, diagnostic.column) == ("error", 1, 10_001)
+    assert pipeline._front_end_cached.cache_info().currsize == 0
+
+
 def test_many_where_jumps_are_checked_within_a_budget():
     # 40 `where`s on one long condition: the jump check took 6 s; past its budget it stops and says so.
     source = LARGE["wheres-on-a-binding"]
