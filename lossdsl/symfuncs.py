@@ -113,7 +113,7 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
         folded = _if_then_else(folded)
     if hidden:
         folded = folded.xreplace({stand_in: node for node, stand_in in hidden.items()})
-    if _tree_size(folded) > MAX_FOLDED_SIZE:
+    if tree_size(folded) > MAX_FOLDED_SIZE:
         raise LossLimitError(
             "this `where` condition reads `where`s whose conditions read `where`s in turn: folded into one"
             f" condition it has over {MAX_FOLDED_SIZE:,} terms; the limit is {MAX_FOLDED_SIZE:,}"
@@ -145,7 +145,9 @@ def _if_then_else(folded: sp.Piecewise) -> sp.Basic:
 MAX_FOLDED_SIZE = 2000
 
 
-def _tree_size(expr: sp.Basic) -> int:
+def tree_size(expr: sp.Basic) -> int:
+    """The number of nodes of `expr` written out as a tree (each shared part counted where it is
+    used), counted over its distinct parts."""
     sizes: dict[sp.Basic, int] = {}
     stack = [(expr, False)]
     while stack:

@@ -626,6 +626,8 @@ LARGE_FOR_KATEX = {
     "condition-bindings": "\n".join(f"k{i} = y_pred > {i}" for i in range(130))
     + "\n"
     + " + ".join(f"where(k{i}, y_pred, 0)" for i in range(130)),
+    # each `where` in a condition folds into an ITE in the gradient's conditions
+    "where-in-conditions-30": "where(" * 30 + "e>0" + ",e,-e)>0" * 29 + ",e,-e)",
 }
 
 
@@ -683,6 +685,33 @@ def test_deeply_nested_programs_render_in_katex_and_mathtext(source, katex):
         if item.inline:
             assert nesting_depth(item.tex) <= MATHTEXT_MAX_DEPTH, item.where
             _parse_with_frames_taken(mathtext.MathTextParser("path"), item.tex, 100)
+
+
+def test_a_where_folded_into_a_condition_prints_once():
+    # Printed as `(c and a) or (not c and b)`, each ITE printed its condition twice: 2^n copies.
+    for n in (2, 15, 30):
+        spec = lossdsl.compile("where(" * n + "e>0" + ",e,-e)>0" * (n - 1) + ",e,-e)")
+        tex = spec.latex(gradient=True)
+        assert 2 * n - 1 <= tex.count(r"\hat{y} - y") <= 3 * n and len(tex) < 120 * n, tex[:300]
+        assert r"\text{False}" not in tex and r"\text{True}" not in tex
+    spec = lossdsl.compile("where(where(where(e > 0, e, -e) > 1, e, 0) > 2, e, 0)")
+    assert spec.latex(gradient=True, inline=True) == (
+        r"\frac{\partial L}{\partial \hat{y}} = \left[-1 \;\mathrm{if}\; \left(\left(\hat{y} - y \geq 0 \wedge"
+        r" \hat{y} - y > 1\right) \vee \left(\hat{y} - y < -1 \wedge \hat{y} - y < 0\right)\right) \wedge"
+        r" \hat{y} - y < -2 \;\mathrm{else}\; 0\right]"
+    )
+
+
+def test_a_gradient_too_long_to_write_out_is_a_limit_error_at_the_result():
+    # Its parts are shared; written out, 13 links of this chain made 9 MB of LaTeX in 28 s.
+    links = "".join(f"a{i} = tanh(a{i - 1})*a{i - 1}\n" for i in range(1, 11))
+    spec = lossdsl.compile("a0 = y_pred\n" + links + "a10")
+    with pytest.raises(lossdsl.LossLimitError) as raised:
+        spec.latex(gradient=True)
+    assert raised.value.message == "the gradient's LaTeX would write out 90,109 operations; the limit is 50,000"
+    assert (raised.value.line, raised.value.column) == (12, 1)
+    links = "".join(f"a{i} = tanh(a{i - 1})*a{i - 1}\n" for i in range(1, 9))
+    assert lossdsl.compile("a0 = y_pred\n" + links + "a8").latex(gradient=True).count(r"\tanh") > 100
 
 
 def test_deep_strings_are_spelled_flat():

@@ -44,7 +44,7 @@ from lossdsl import symfuncs as sf
 from lossdsl.emit.mathtext import within_mathtext_depth
 from lossdsl.errors import LossError, LossLimitError
 from lossdsl.functions import kind_of
-from lossdsl.semantics import BUILTIN_CONSTANTS, ELEM, VECTOR, Resolved
+from lossdsl.semantics import BUILTIN_CONSTANTS, ELEM, MAX_TREE_SIZE, VECTOR, Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
 # ---------------------------------------------------------------- precedence
@@ -597,9 +597,24 @@ class GradientPrinter(LatexPrinter):
         return r"\left[" + chain + tail + r"\right]"
 
     def _print_ITE(self, expr):
-        # SymPy folds a `where` inside a condition into `ITE(c, a, b)`: `(c \wedge a) \vee (\neg c \wedge b)`.
+        # SymPy folds a `where` inside a condition into `ITE(c, a, b)`: `(c \wedge a) \vee (\neg c
+        # \wedge b)`, which prints c twice. Where c holds another ITE that doubles at each level
+        # (2^n copies: a 600-character program took 30 s to print 4 MB; found by a review), so
+        # such an ITE prints as a `where` does inline, `[a if c else b]`, c once.
         cond, then, other = expr.args
-        return self._print(sp.Or(sp.And(cond, then), sp.And(sp.Not(cond), other)))
+        if not cond.has(sp.ITE):
+            return self._print(sp.Or(sp.And(cond, then), sp.And(sp.Not(cond), other)))
+        once = {  # a branch that is True or False: c once, in a plain and/or
+            (sp.false, None): lambda: sp.And(sp.Not(cond), other),
+            (sp.true, None): lambda: sp.Or(cond, other),
+            (None, sp.false): lambda: sp.And(cond, then),
+            (None, sp.true): lambda: sp.Or(sp.Not(cond), then),
+        }
+        for (a, b), form in once.items():
+            if (a is None or then == a) and (b is None or other == b):
+                return self._print(form())
+        cond, then, other = (self._print(arg) for arg in (cond, then, other))
+        return rf"\left[{then} \;\mathrm{{if}}\; {cond} \;\mathrm{{else}}\; {other}\right]"
 
     def _print_Heaviside(self, expr, exp=None):
         return self._power(self.heaviside + paren(self._print(expr.args[0])), exp)
@@ -790,7 +805,17 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
     (`SymbolicLoss.core`), so it reads `\\sigma(\\hat{y}) (1 - \\sigma(\\hat{y}))`
     rather than in exponentials; it equals `SymbolicLoss.gradient()`.
     """
-    gradient = shield_powers(tidy(symbolic.derivative()))
+    gradient = symbolic.derivative()
+    size = sf.tree_size(gradient)
+    if size > MAX_TREE_SIZE:
+        # The derivative shares its parts; printed, each is written out where it is used (the
+        # chain `a{k} = tanh(a{k-1}) * a{k-1}`, 13 links: 9 MB of LaTeX in 28 s; found by a review).
+        raise LossLimitError(
+            f"the gradient's LaTeX would write out {size:,} operations; the limit is {MAX_TREE_SIZE:,}",
+            span=resolved.program.result.span,
+            source=resolved.source,
+        )
+    gradient = shield_powers(tidy(gradient))
     printer = GradientPrinter(NamePolicy(resolved), symbolic.params, display=display)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
