@@ -237,8 +237,14 @@ class KerasPrinter(Printer):
             else:
                 numerator.append(self._literal(coefficient))
         factors = self._quotient_inside_abs(list(factors), inner, numerator)
+        if self.body.in_backward:
+            factors = self._divided_before_squaring(factors, inner, numerator)
+        divided = False  # the denominator divides in turn (a power of it in the backward pass)
         for factor in factors:
-            if factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
+            if self.body.in_backward and _repeated_divisor(factor):
+                denominator.extend(self.code(factor.base, inner) for _ in range(int(-factor.exp)))
+                divided = True
+            elif factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
                 denominator.append(self.code(factor.base ** (-factor.exp), inner))
             else:
                 numerator.append(self.code(factor, inner))
@@ -255,6 +261,13 @@ class KerasPrinter(Printer):
             )
         if not denominator:
             return num
+        if divided:
+            quotient = num
+            for den in denominator:
+                if len(quotient.text) + len(den.text) + 3 > self.body.inner and not is_short(quotient.text):
+                    quotient = self.body.temporary(quotient.text)
+                quotient = Code(f"{wrap(quotient, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}", PREC_MUL)
+            return quotient
         den = self._product(denominator)
         text = f"{wrap(num, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}"
         while len(text) > self.body.inner and not (is_short(num.text) and is_short(den.text)):
@@ -284,6 +297,30 @@ class KerasPrinter(Printer):
         quotient = sp.Mul(arg, *below, evaluate=False)
         numerator.append(self._call("abs", [self.code(quotient, inner)]))
         return [f for f in factors if f is not absolute[0] and not any(f is b for b in below)]
+
+    def _divided_before_squaring(self, factors: list, inner: str, numerator: list[Code]) -> list:
+        """In the backward pass, `a b / d^2` prints as `a / d * b / d`, and `a^2 / d^2` (or
+        `exp(2 x) / d^2`) as `square(a / d)` (`d^3` and `d^4` as divisions in turn, after the
+        first factor's): the quotient rule's `d^2` overflows where `d` does not (at `y_pred` = 45
+        for `exp(y_pred) / (1 + exp(y_pred))` in float32, at 16.5 for `e^2 / (e^2 + 1)` in
+        float16: NaN, or a gradient 300 times too large, where autodiff, which divides twice, is
+        finite; found by a review). Returns the factors left to print; the quotients are
+        appended to `numerator`."""
+        for below in [f for f in factors if _repeated_divisor(f)]:
+            rest = [f for f in factors if f is not below]
+            squared = next((f for f in rest if _square_root(f) is not None), None)
+            if below.exp == -2 and squared is not None:
+                quotient = sp.Mul(_square_root(squared), sp.Pow(below.base, -1))
+                numerator.append(self._call("square", [self.code(quotient, inner)]))
+                factors = [f for f in rest if f is not squared]
+                continue
+            first = next((f for f in rest if not (f.is_Pow and f.exp.is_Number and f.exp < 0)), None)
+            if first is None:
+                continue
+            numerator.append(self.code(sp.Mul(first, sp.Pow(below.base, -1)), inner))
+            left = sp.Pow(below.base, below.exp + 1)
+            factors = [left if f is below else f for f in factors if f is not first]
+        return factors
 
     def _product(self, factors: list[Code]) -> Code:
         if len(factors) == 1:
@@ -519,3 +556,20 @@ class KerasPrinter(Printer):
             codes[longest] = self.body.temporary(codes[longest].text)
             text = assemble(codes)
         return Code(text, prec), codes
+
+
+def _repeated_divisor(factor: sp.Basic) -> bool:
+    """`d^-n` for n from 2 to 4 and a `d` that is not a number: in the backward pass, divided by `d`
+    n times rather than by `d^n` (see `_divided_before_squaring`)."""
+    return factor.is_Pow and factor.exp.is_Integer and -4 <= factor.exp <= -2 and not factor.base.is_number
+
+
+def _square_root(factor: sp.Basic) -> sp.Basic | None:
+    """`a` for a factor `a^2` or `exp(2 x)` (as `exp(x)^2`) that does not depend on numbers alone, else None."""
+    if factor.is_Pow and factor.exp == 2 and not factor.base.is_number:
+        return factor.base
+    if isinstance(factor, sp.exp):
+        coefficient, rest = factor.args[0].as_coeff_Mul()
+        if coefficient == 2 and not rest.is_number:
+            return sp.exp(rest)
+    return None
