@@ -59,8 +59,6 @@ def _compile(source: str, name: str | None = None):
 _LOCK = threading.RLock()
 _CLASSES: dict[str, type] = {}
 _DIRECTORY: list[str] = []
-# Keyword arguments of FormulaLoss / FormulaMetric that a parameter cannot share.
-_FORMULA_KEYWORDS = ("formula", "class_name")
 
 
 def loss_class(spec, fast: bool = True, xla: bool = False) -> type:
@@ -231,9 +229,6 @@ def _text(formula) -> str:
 def _parameters(spec, given: dict) -> dict[str, float]:
     """The formula's parameters with the given values in place of the defaults, as floats."""
     unknown_arguments(spec, given)
-    clash = [p for p in spec.params if p in _FORMULA_KEYWORDS]
-    if clash:
-        raise LossTypeError(f"a parameter named {clash[0]!r} clashes with an argument of FormulaLoss; rename it")
     return {key: parameter_value(key, given.get(key, default)) for key, default in spec.params.items()}
 
 

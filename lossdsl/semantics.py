@@ -40,6 +40,8 @@ BUILTIN_CONSTANTS = {"eps": 1e-7, "pi": 3.141592653589793}
 REBINDABLE = ("e", "eps")
 # Parameter names the generated constructor already uses.
 RESERVED_PARAMS = ("reduction", "name", "dtype", "self", "keras", "config")
+# Arguments of lossdsl.FormulaLoss and the formula metrics, beside the generated class's.
+FORMULA_ARGUMENTS = ("formula", "class_name")
 
 CONST, VECTOR, ELEM, SAMPLE = "const", "vector", "elem", "sample"
 _SHAPE_ORDER = {CONST: 0, VECTOR: 1, SAMPLE: 2, ELEM: 3}
@@ -190,8 +192,14 @@ class _Analyzer:
             self.measures[st.name] = self.check_nesting(st.value)
 
     def check_param_name(self, st: nodes.Param) -> None:
-        if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS:
-            reason = "it is a Python keyword" if keyword.iskeyword(st.name) else "the generated loss class uses it"
+        if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS + FORMULA_ARGUMENTS:
+            reason = (
+                "it is a Python keyword"
+                if keyword.iskeyword(st.name)
+                else "FormulaLoss and lossdsl.metric() take an argument of that name"
+                if st.name in FORMULA_ARGUMENTS
+                else "the generated loss class uses it"
+            )
             self.error(
                 LossTypeError,
                 f"`{st.name}` cannot be a parameter name: {reason} (a parameter is a keyword argument"

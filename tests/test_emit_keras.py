@@ -779,8 +779,11 @@ def test_formula_loss(keras):
         lossdsl.FormulaLoss(formula=program, gamma=1.0)
     with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a number, not '2.5'"):
         lossdsl.FormulaLoss(formula=program, delta="2.5")
-    with pytest.raises(lossdsl.LossTypeError, match="clashes with an argument of FormulaLoss"):
-        lossdsl.FormulaLoss(formula="param formula = 1\nformula * e")
+    for name in ("formula", "class_name"):  # rejected by compile(), so no use of the program meets it later
+        with pytest.raises(lossdsl.LossTypeError, match=f"`{name}` cannot be a parameter name: FormulaLoss and"):
+            lossdsl.compile(f"param {name} = 1\n{name} * e")
+        with pytest.raises(lossdsl.LossTypeError, match=f"`{name}` cannot be a parameter name"):
+            lossdsl.FormulaLoss(formula=f"param {name} = 1\n{name} * e")
     tampered = keras.saving.serialize_keras_object(loss)
     tampered["config"]["formula"] = "abs(e"
     with pytest.raises(lossdsl.LossSyntaxError):
