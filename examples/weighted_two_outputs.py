@@ -31,7 +31,8 @@ def main() -> None:
     report(history, "formula_mae")
 
     pred = model.predict(x[:4], verbose=0)
-    print("per-sample loss of 4 rows:", np.round(np.asarray(loss.call(y[:4], pred)), 4).tolist())
+    per_sample = np.asarray(loss.call(y[:4], pred), dtype="float64")
+    print("per-sample loss of 4 rows:", ", ".join(f"{v:.3g}" for v in per_sample))
     print("ok" if last < first else "loss did not fall")
 
 

@@ -238,3 +238,8 @@ def test_a_gradient_that_doubles_with_each_nested_softmax_is_a_limit_error():
     spec = lossdsl.compile(source)
     with pytest.raises(lossdsl.LossLimitError, match="gradient of this loss would hold more than"):
         spec.gradient()
+    # The limit falls between 10 nested softmaxes and 11 (docs/decisions.md).
+    nested = {n: "sum(y_true*" + "softmax(" * n + "y_pred" + ")" * n + ")" for n in (10, 11)}
+    assert lossdsl.compile(nested[10]).gradient().has(sf.Softmax)
+    with pytest.raises(lossdsl.LossLimitError):
+        lossdsl.compile(nested[11]).gradient()
