@@ -159,8 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
-        if args.command in _NEED_KERAS:
-            _start_keras_quietly()
         return COMMANDS[args.command](args)
     except _UsageError as err:
         print(f"lossdsl {args.command}: {err}", file=sys.stderr)
@@ -393,7 +391,13 @@ class _Rejected(Exception):
     """A rejected program among several, its diagnostics printed already: exit 1."""
 
 
+def _stdin_once(files: list[str]) -> None:
+    if files.count("-") > 1:  # the second read found nothing: "unexpected end of the program"
+        raise _UsageError("standard input can be read once: give - at most once")
+
+
 def cmd_plot(args) -> int:
+    _stdin_once(args.files)
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
         raise _UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
     sources = [read_file(f) for f in args.files] + [(as_read(p), "<-e>") for p in args.programs]
@@ -401,6 +405,7 @@ def cmd_plot(args) -> int:
         raise _UsageError("give at least one FILE or -e PROGRAM")
     output = check_output(args.output, args.files)
     specs = _compile_all(sources)
+    _start_keras_quietly()  # seconds: once the arguments, the output and the programs are known good
     from lossdsl.plot import plot_losses
 
     try:
@@ -417,12 +422,14 @@ def cmd_plot(args) -> int:
 
 
 def cmd_docs(args) -> int:
+    _stdin_once(args.files)
     sources = [read_file(f) for f in args.files]
     from lossdsl.docs import image_paths, write_docs
 
     images = image_paths([label for _, label in sources], args.output, args.images)
     output = check_output(args.output, args.files, others=tuple(images))
     _compile_all(sources)
+    _start_keras_quietly()
     try:
         written = write_docs(sources, output, image_format=args.images)
     except LossError:
@@ -431,7 +438,11 @@ def cmd_docs(args) -> int:
         print(f"lossdsl docs: {err}", file=sys.stderr)
         return 1
     except OSError as err:
-        raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
+        # the page, or the folder of its images or one of them: the path the system named (the
+        # target, where a finished temporary file was moved onto it)
+        named = [f for f in (err.filename2, err.filename) if isinstance(f, str)]
+        where = named[0] if named else args.output
+        raise _OutputError(f"cannot write {where}: {err.strerror or err}") from None
     print(f"wrote {args.output} and {len(written) - 1} image(s)")
     return 0
 
@@ -449,6 +460,7 @@ def cmd_library(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    _start_keras_quietly()
     from lossdsl.demo import run_demo
 
     return run_demo(epochs=args.epochs)
@@ -463,10 +475,6 @@ COMMANDS = {
     "demo": cmd_demo,
     "library": cmd_library,
 }
-
-
-# Commands that run Keras (to evaluate or train a loss).
-_NEED_KERAS = ("plot", "docs", "demo")
 
 
 def _start_keras_quietly() -> None:

@@ -507,6 +507,22 @@ def test_docs(cli, tmp_path):
     assert (tmp_path / "site" / "losses_files" / "mse.svg").is_file()
 
 
+@pytest.mark.parametrize("command", ["plot", "docs"])
+def test_standard_input_is_read_once(cli, command):
+    code, out, err = cli(command, "-", "-", "-o", "x.png" if command == "plot" else "x.md", stdin=HUBER)
+    assert (code, out, err) == (2, "", f"lossdsl {command}: standard input can be read once: give - at most once\n")
+
+
+def test_docs_names_the_image_that_cannot_be_written(cli, tmp_path):
+    (tmp_path / "page_files").write_text("in the way", encoding="utf-8")
+    code, out, err = cli("docs", "huber.loss", "-o", "page.md")
+    assert (code, out) == (1, "") and err == "lossdsl docs: cannot write page_files: File exists\n"
+    (tmp_path / "page_files").unlink()
+    (tmp_path / "page_files" / "huber.svg").mkdir(parents=True)
+    code, out, err = cli("docs", "huber.loss", "-o", "page.md")
+    assert (code, out) == (1, "") and err.endswith("page_files/huber.svg: Is a directory\n"), err
+
+
 def test_docs_rejected_program_exit_1(cli, tmp_path):
     code, out, err = cli("docs", "huber.loss", "bad.loss", "-o", "x.md")
     assert code == 1 and out == ""
