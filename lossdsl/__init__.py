@@ -67,20 +67,44 @@ _ERRORS = [
     "NotDifferentiableError",
     "UnknownLossError",
 ]
+
+
+def _errors():
+    from lossdsl import errors
+
+    return errors
+
+
+def _pipeline():
+    from lossdsl import pipeline
+
+    return pipeline
+
+
+def _compiled():
+    from lossdsl import compiled
+
+    return compiled
+
+
+def _runtime():  # Keras is imported only when a Keras object is asked for
+    from lossdsl import runtime
+
+    return runtime
+
+
 _LAZY = {
-    **dict.fromkeys(_ERRORS, "lossdsl.errors"),
-    "check": "lossdsl.pipeline",
-    "compile": "lossdsl.pipeline",
-    "CompiledLoss": "lossdsl.compiled",
-    "FormulaLoss": "lossdsl.runtime",  # Keras is imported only when a Keras object is asked for
+    **dict.fromkeys(_ERRORS, _errors),
+    "check": _pipeline,
+    "compile": _pipeline,
+    "CompiledLoss": _compiled,
+    "FormulaLoss": _runtime,
 }
 
 
 def __getattr__(attr: str):
     if attr in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[attr]), attr)
+        value = getattr(_LAZY[attr](), attr)
         globals()[attr] = value
         return value
     if attr == "library":
