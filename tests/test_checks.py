@@ -615,3 +615,38 @@ def test_a_product_of_powers_too_large_to_expand_is_not_expanded():
         assert lossdsl.compile(source).expr.has(sp.Symbol("y_pred"))
     with pytest.raises(lossdsl.NoPredictionDependenceError):
         lossdsl.compile("(y_pred - y_true)^12 - (y_true - y_pred)^12")
+
+
+# ----------------------------------------------------------------- numbers float32 cannot hold
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "«1e39»*e^2",
+            "`1e39` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
+        ),
+        (
+            "[«1e308», 1]*e^2",
+            "`1e308` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
+        ),
+        (
+            "«param a = 1e300»\na*e^2",
+            "`1e300` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
+        ),
+        ("e^2/«1e-46»", "`1e-46` is below float32's smallest number (about 1.4e-45): a float32 loss reads it as 0"),
+    ],
+)
+def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
+    m = marked(text)
+    found = [d for d in lossdsl.check(m.source) if d.code == "float32"]
+    assert [(d.level, d.message, d.line, d.column) for d in found] == [("warning", message, m.line, m.column)]
+    assert (found[0].span.start, found[0].span.end) == (m.start, m.end)
+    with pytest.raises(lossdsl.LossError, match="float32"):
+        lossdsl.compile(m.source, strict=True)
+
+
+@pytest.mark.parametrize("source", ["3e38*e^2", "1e-40*e^2", "e^2 + 1e-45", "param a = -3.4e38\na*e^2"])
+def test_numbers_float32_holds_are_not_warned_of(source):
+    assert [d for d in lossdsl.check(source) if d.code == "float32"] == []

@@ -1,8 +1,8 @@
 """Stage 4: the checks of LANGUAGE.md, as `Diagnostic`s.
 
 `run_checks(resolved, symbolic)` returns every finding, sorted by position:
-dependence on y_pred and dead terms (errors), domain hazards and `where`
-jumps (warnings), kinks (notes). A check that cannot finish on some exotic
+dependence on y_pred and dead terms (errors), domain hazards, `where`
+jumps and numbers float32 cannot hold (warnings), kinks (notes). A check that cannot finish on some exotic
 input reports a note instead of failing the compile.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from lossdsl.checks.dependence import check_dependence
 from lossdsl.checks.differentiability import check_dead_terms
 from lossdsl.checks.domain import check_domain
+from lossdsl.checks.precision import check_float32
 from lossdsl.checks.smoothness import check_smoothness
 from lossdsl.errors import Diagnostic, LossError
 from lossdsl.semantics import Resolved
@@ -26,6 +27,7 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
         found += _guarded("dead-term", lambda: check_dead_terms(resolved), resolved)
     found += _guarded("domain", lambda: check_domain(resolved), resolved)
     found += _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
+    found += check_float32(resolved)
     return sorted(found, key=lambda d: (d.line or 0, d.column or 0, d.level))
 
 
