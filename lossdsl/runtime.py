@@ -247,6 +247,9 @@ def parameter_value(key: str, value) -> float:
     """`value` as the float a parameter holds; LossTypeError for what is not a real number."""
     if isinstance(value, (str, bytes)):  # float("1.5") would pass: a parameter is a number, not text
         raise LossTypeError(f"parameter {key!r} must be a number, not {value!r:.80}")
+    if isinstance(value, bool) or "bool" in str(getattr(value, "dtype", "")):  # numpy, TensorFlow, torch
+        # True would pass as 1.0, where a saved config holding it is rejected: one rule for both
+        raise LossTypeError(f"parameter {key!r} must be a number, not a boolean ({value!r:.80})")
     try:
         return float(value)
     except (TypeError, ValueError, OverflowError):
@@ -260,8 +263,10 @@ def _names(name) -> tuple[str | None, str | None]:
     if not isinstance(name, str):
         raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
     class_name = camel_case(name)
-    if not class_name:  # `_`, `__`, `-`: no letters or digits to make a class name of
-        raise LossTypeError(f"{name!r} cannot name a loss or a metric: it needs a letter or a digit for its class name")
+    if not class_name:  # `_`, `__`, `-`, `üüü`: no ASCII letters or digits to make a class name of
+        raise LossTypeError(
+            f"{name!r} cannot name a loss or a metric: it needs an ASCII letter or digit for its class name"
+        )
     return class_name, name
 
 

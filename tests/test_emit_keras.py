@@ -779,6 +779,11 @@ def test_formula_loss(keras):
         lossdsl.FormulaLoss(formula=program, gamma=1.0)
     with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a number, not '2.5'"):
         lossdsl.FormulaLoss(formula=program, delta="2.5")
+    for flag in (True, np.bool_(False)):  # as a saved config holding one is rejected
+        with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a number, not a boolean"):
+            lossdsl.library.compile("huber").keras_loss(delta=flag)
+    with pytest.raises(lossdsl.LossTypeError, match="'üüü' cannot name a loss or a metric: it needs an ASCII"):
+        lossdsl.loss("abs(e)", name="üüü")
     for name in ("formula", "class_name"):  # rejected by compile(), so no use of the program meets it later
         with pytest.raises(lossdsl.LossTypeError, match=f"`{name}` cannot be a parameter name: FormulaLoss and"):
             lossdsl.compile(f"param {name} = 1\n{name} * e")
