@@ -220,6 +220,9 @@ def read_program(args) -> tuple[str, str]:
     if getattr(args, "program", None) is not None:
         if args.file is not None:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
+        if any("\udc80" <= ch <= "\udcff" for ch in args.program):
+            # bytes that are not UTF-8, as Python escapes them in arguments: what a FILE gets
+            raise _UsageError("-e PROGRAM is not UTF-8 text")
         return as_read(args.program), "<-e>"
     if args.file is None:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")

@@ -122,6 +122,12 @@ def test_an_endless_or_huge_input_is_read_no_further_than_the_limit(cli, tmp_pat
     assert code == 1 and "1:10001: error: the program is 20,001 characters long; the limit is 10,000" in err
 
 
+def test_a_program_argument_that_is_not_utf8_is_a_usage_error_as_a_file_is(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([EXECUTABLE, "check", "-e", b"abs(e)\xff"], capture_output=True, env=env, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, b"", b"lossdsl check: -e PROGRAM is not UTF-8 text\n")
+
+
 def test_check_accepts(cli):
     code, out, err = cli("check", "huber.loss")
     assert code == 0
