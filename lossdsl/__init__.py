@@ -12,10 +12,8 @@ from lossdsl import keras_hook as _keras_hook
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CompiledLoss",
+_ERRORS = [
     "Diagnostic",
-    "FormulaLoss",
     "LossArgumentError",
     "LossDomainError",
     "LossError",
@@ -27,12 +25,9 @@ __all__ = [
     "NoPredictionDependenceError",
     "NotDifferentiableError",
     "UnknownLossError",
-    "check",
-    "compile",
-    "library",
-    "loss",
-    "metric",
 ]
+
+__all__ = sorted([*_ERRORS, "CompiledLoss", "FormulaLoss", "check", "compile", "library", "loss", "metric"])
 
 
 def loss(source: str, name: str | None = None, **kwargs):
@@ -53,20 +48,6 @@ def metric(source: str, name: str | None = None, **kwargs):
 # the wheel's lossdsl.pth runs it at every interpreter start-up, so that a model saved with a
 # FormulaLoss reloads wherever lossdsl is installed (keras_hook); the compiler (SymPy, Lark) takes
 # half a second to import, Keras seconds.
-_ERRORS = [
-    "Diagnostic",
-    "LossArgumentError",
-    "LossDomainError",
-    "LossError",
-    "LossInternalError",
-    "LossLimitError",
-    "LossNameError",
-    "LossSyntaxError",
-    "LossTypeError",
-    "NoPredictionDependenceError",
-    "NotDifferentiableError",
-    "UnknownLossError",
-]
 
 
 def _errors():
