@@ -18,6 +18,7 @@ Two families:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import threading
 
@@ -836,13 +837,17 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     of one-argument functions as one product (see `_Chain`)."""
     stand_ins: dict[sp.Basic, sp.Basic] = {}  # each _Chain -> the chain it stands for
     expr = _chains_folded(expr, stand_ins)
-    found = expr.atoms(sp.Max, sp.Min, sp.Abs)
-    if not any(len(m.args) > 2 or (isinstance(m, sp.Abs) and not m.args[0].is_extended_real) for m in found):
-        derivative = sp.diff(expr, symbol)
-    else:
-        derivative = _swapped(sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)
-    while stand_ins and derivative.has(_Chain):  # a chain inside another's argument: once per level
-        derivative = derivative.xreplace(stand_ins)
+    try:
+        found = expr.atoms(sp.Max, sp.Min, sp.Abs)
+        if not any(len(m.args) > 2 or (isinstance(m, sp.Abs) and not m.args[0].is_extended_real) for m in found):
+            derivative = sp.diff(expr, symbol)
+        else:
+            derivative = _swapped(sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)
+        while stand_ins and derivative.has(_Chain):  # a chain inside another's argument: once per level
+            derivative = derivative.xreplace(stand_ins)
+    finally:
+        for stand_in in stand_ins:
+            _CHAIN_LINKS.pop(int(stand_in.args[1]), None)
     return derivative
 
 
@@ -850,20 +855,24 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
 MIN_CHAIN = 16
 
 
+# The links of each chain a `_Chain` stands for, by its number, while `differentiated` runs.
+_CHAIN_LINKS: dict[int, list[sp.Basic]] = {}
+_chain_numbers = itertools.count()  # unique across calls and threads
+
+
 class _Chain(sp.Function):
-    """`_Chain(a, k)` stands for a chain `f1(f2(...fm(a)))` of one-argument functions (the k-th of
-    `_Chain.links`) while SymPy differentiates: its derivative is the product of the links'
+    """`_Chain(a, k)` stands for a chain `f1(f2(...fm(a)))` of one-argument functions (its links
+    are `_CHAIN_LINKS[k]`) while SymPy differentiates: its derivative is the product of the links'
     derivatives, built at once. (SymPy's chain rule multiplies one factor in at each level,
     re-sorting the growing product with deep comparisons each time: 199 nested sigmoids took 15 to
     24 seconds; found by a review.)"""
 
     nargs = 2
-    links: list[list[sp.Basic]] = []  # per stand-in, the chain's links (set by `_chains_folded`)
 
     def fdiff(self, argindex=1):
         if argindex != 1:
             return sp.Integer(0)
-        return sp.Mul(*(link.fdiff(1) for link in self.links[int(self.args[1])]))
+        return sp.Mul(*(link.fdiff(1) for link in _CHAIN_LINKS[int(self.args[1])]))
 
 
 def _chain_link(node: sp.Basic) -> bool:
@@ -886,21 +895,21 @@ def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
         if node in seen:
             continue
         seen.add(node)
-        links = []
-        while _chain_link(node if not links else links[-1].args[0]):
-            links.append(node if not links else links[-1].args[0])
+        links, link = [], node
+        while _chain_link(link):
+            links.append(link)
+            link = link.args[0]
         if len(links) >= MIN_CHAIN:
             found[node] = links
             continue
         stack.extend(node.args)
     if not found:
         return expr
-    if not stand_ins:
-        _Chain.links = []
     mapping = {}
     for node, links in found.items():
-        _Chain.links.append(links)
-        stand_in = _Chain(_chains_folded(links[-1].args[0], stand_ins), sp.Integer(len(_Chain.links) - 1))
+        number = next(_chain_numbers)
+        _CHAIN_LINKS[number] = links
+        stand_in = _Chain(_chains_folded(links[-1].args[0], stand_ins), sp.Integer(number))
         stand_ins[stand_in] = node
         mapping[node] = stand_in
     return expr.xreplace(mapping)
