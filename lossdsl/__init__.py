@@ -44,10 +44,8 @@ def metric(source: str, name: str | None = None, **kwargs):
     return build_metric(source, name, **kwargs)
 
 
-# Everything is imported when first asked for, so that `import lossdsl` costs next to nothing:
-# the wheel's lossdsl.pth runs it at every interpreter start-up, so that a model saved with a
-# FormulaLoss reloads wherever lossdsl is installed (keras_hook); the compiler (SymPy, Lark) takes
-# half a second to import, Keras seconds.
+# Everything is imported when first asked for, so that `import lossdsl` costs next to nothing
+# (the compiler, SymPy and Lark, takes half a second to import, Keras seconds).
 
 
 def _errors():

@@ -220,10 +220,7 @@ def read_program(args) -> tuple[str, str]:
     if getattr(args, "program", None) is not None:
         if args.file is not None:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        if any("\udc80" <= ch <= "\udcff" for ch in args.program):
-            # bytes that are not UTF-8, as Python escapes them in arguments: what a FILE gets
-            raise _UsageError("-e PROGRAM is not UTF-8 text")
-        return as_read(args.program), "<-e>"
+        return _argument(args.program), "<-e>"
     if args.file is None:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     return read_file(args.file)
@@ -240,6 +237,14 @@ def _decoded(data: bytes, label: str) -> str:
     if len(data) > MAX_BYTES:
         raise LossLimitError(f"{label} holds more than {MAX_BYTES:,} bytes; the limit is {MAX_CHARS:,} characters")
     return data.decode("utf-8-sig")
+
+
+def _argument(program: str) -> str:
+    """An -e PROGRAM as read; bytes that are not UTF-8 (which Python escapes in arguments) are a
+    usage error, as in a FILE."""
+    if any("\udc80" <= ch <= "\udcff" for ch in program):
+        raise _UsageError("-e PROGRAM is not UTF-8 text")
+    return as_read(program)
 
 
 def read_file(name: str) -> tuple[str, str]:
@@ -403,7 +408,7 @@ def cmd_plot(args) -> int:
     _stdin_once(args.files)
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
         raise _UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
-    sources = [read_file(f) for f in args.files] + [(as_read(p), "<-e>") for p in args.programs]
+    sources = [read_file(f) for f in args.files] + [(_argument(p), "<-e>") for p in args.programs]
     if not sources:
         raise _UsageError("give at least one FILE or -e PROGRAM")
     output = check_output(args.output, args.files)

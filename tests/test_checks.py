@@ -647,6 +647,8 @@ def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
         lossdsl.compile(m.source, strict=True)
 
 
-@pytest.mark.parametrize("source", ["3e38*e^2", "1e-40*e^2", "e^2 + 1e-45", "param a = -3.4e38\na*e^2"])
+@pytest.mark.parametrize(
+    "source", ["3e38*e^2", "1e-40*e^2", "e^2 + 1e-45", "param a = -3.4e38\na*e^2", "e^2 * 3.4028235e38"]
+)
 def test_numbers_float32_holds_are_not_warned_of(source):
     assert [d for d in lossdsl.check(source) if d.code == "float32"] == []

@@ -126,6 +126,10 @@ def test_a_program_argument_that_is_not_utf8_is_a_usage_error_as_a_file_is(tmp_p
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([EXECUTABLE, "check", "-e", b"abs(e)\xff"], capture_output=True, env=env, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (2, b"", b"lossdsl check: -e PROGRAM is not UTF-8 text\n")
+    proc = subprocess.run(
+        [EXECUTABLE, "plot", "-e", b"abs(e)\xff", "-o", "x.png"], capture_output=True, env=env, timeout=60, cwd=tmp_path
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, b"", b"lossdsl plot: -e PROGRAM is not UTF-8 text\n")
 
 
 def test_check_accepts(cli):

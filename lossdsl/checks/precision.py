@@ -13,7 +13,8 @@ from lossdsl import nodes
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 
-FLOAT32_MAX = 3.4028234663852886e38
+# float32's largest number plus half a unit in its last place: anything larger rounds to inf.
+FLOAT32_INF_FROM = 3.4028235677973366e38
 # Half of float32's smallest subnormal (1.4e-45): anything nonzero below it rounds to 0.
 FLOAT32_ZERO_BELOW = 7.006492321624085e-46
 
@@ -28,7 +29,7 @@ def check_float32(resolved: Resolved) -> list[Diagnostic]:
             value, text = node.default, node.text
         else:
             continue
-        if abs(value) > FLOAT32_MAX:
+        if abs(value) >= FLOAT32_INF_FROM:
             message = (
                 f"`{text}` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf"
             )
