@@ -1,18 +1,15 @@
 """Register lossdsl's Keras classes with Keras as soon as Keras is imported.
 
-Input: nothing; `install()` is called by `import lossdsl`, and at every
-interpreter start-up by the installed wheel's `lossdsl.pth` (unless
-LOSSDSL_NO_KERAS_HOOK is set), through a copy of this module at the wheel's
-root, `_lossdsl_keras_hook`: it imports no `lossdsl`, so the `lossdsl` that
-Keras's import later loads is the first on `sys.path` (a checkout in the
-current directory, say), not the installed one. Output: when `keras` is (or becomes) imported,
+Input: nothing; `install()` is called once by `import lossdsl`, which the
+installed wheel's `lossdsl.pth` runs at every interpreter start-up (unless
+LOSSDSL_NO_KERAS_HOOK is set). Output: when `keras` is (or becomes) imported,
 `lossdsl.runtime` is loaded, whose decorators register `FormulaLoss` and
 `FormulaMetric` under the package `lossdsl`. So where lossdsl is installed,
 `keras.models.load_model` rebuilds a saved `FormulaLoss` with no `import
 lossdsl` at all (INTERFACE.md: "reloads wherever lossdsl is importable"), and
 `import lossdsl` is enough in either import order elsewhere; `import lossdsl`
 alone imports neither Keras (seconds) nor the compiler (SymPy and Lark, half a
-second), and start-up pays well under a millisecond. An error while
+second), so start-up pays about 2 ms. An error while
 registering is a warning: `import keras` never fails for lossdsl's sake.
 
 Limits: it wraps only Keras's own module loader (the `keras` package), once;
@@ -24,7 +21,7 @@ from __future__ import annotations
 import _thread
 import sys
 
-_lock = _thread.allocate_lock()  # not `threading`: a copy of this module runs at every start-up (lossdsl.pth)
+_lock = _thread.allocate_lock()  # not `threading`: this module is imported at every start-up (lossdsl.pth)
 
 
 def _register() -> None:
@@ -75,6 +72,5 @@ def install() -> None:
         _register()
         return
     with _lock:
-        # by name: the wheel's start-up copy of this module (_lossdsl_keras_hook) has its own class
-        if not any(type(f).__name__ == "_AfterKerasImport" for f in sys.meta_path):
+        if not any(isinstance(f, _AfterKerasImport) for f in sys.meta_path):
             sys.meta_path.insert(0, _AfterKerasImport())
