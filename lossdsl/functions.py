@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from lossdsl import hyperbolic
 from lossdsl import symfuncs as sf
 
 
@@ -82,9 +83,9 @@ FUNCTIONS: dict[str, Function] = {
         _elementwise("sin", sp.sin, math.sin),
         _elementwise("cos", sp.cos, math.cos),
         _elementwise("tan", sp.tan, math.tan),
-        _elementwise("sinh", sp.sinh, math.sinh),
-        _elementwise("cosh", sp.cosh, math.cosh),
-        _elementwise("tanh", sp.tanh, math.tanh),
+        _elementwise("sinh", hyperbolic.sinh, math.sinh),
+        _elementwise("cosh", hyperbolic.cosh, math.cosh),
+        _elementwise("tanh", hyperbolic.tanh, math.tanh),
         _elementwise("arcsin", sp.asin, math.asin),
         _elementwise("arccos", sp.acos, math.acos),
         _elementwise("arctan", sp.atan, math.atan),

@@ -24,6 +24,7 @@ import threading
 
 import sympy as sp
 
+from lossdsl import hyperbolic
 from lossdsl.errors import LossLimitError
 
 # The size of the last axis, for the element gradient of `mean`.
@@ -663,8 +664,11 @@ def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False) -> s
 
 
 def plain(expr: sp.Expr) -> sp.Expr:
-    """`expr` with every elementwise head rewritten into ordinary SymPy."""
-    return expr.replace(lambda e: isinstance(e, Head) and not isinstance(e, Round), lambda e: e.plain())
+    """`expr` with every elementwise head rewritten into ordinary SymPy, and SymPy's own hyperbolic
+    functions for lossdsl's (lossdsl/hyperbolic.py)."""
+    return expr.replace(
+        lambda e: isinstance(e, (Head, *hyperbolic.CLASSES)) and not isinstance(e, Round), lambda e: e.plain()
+    )
 
 
 # ------------------------------------------------------------------ rebuilding without evaluation

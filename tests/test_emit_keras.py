@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lossdsl
+from lossdsl import hyperbolic
 from lossdsl import symfuncs as sf
 from lossdsl.compiled import CompiledLoss
 from lossdsl.emit.keras import GENERATED_PACKAGE, emit_keras
@@ -837,9 +838,9 @@ ORACLE = {
     sp.sin: np.sin,
     sp.cos: np.cos,
     sp.tan: np.tan,
-    sp.sinh: np.sinh,
-    sp.cosh: np.cosh,
-    sp.tanh: np.tanh,
+    hyperbolic.sinh: np.sinh,
+    hyperbolic.cosh: np.cosh,
+    hyperbolic.tanh: np.tanh,
     sp.asin: np.arcsin,
     sp.acos: np.arccos,
     sp.atan: np.arctan,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy as sp
 from hangguard import NoAnswer, answers_within
 from sympy.core.cache import clear_cache
 
@@ -458,3 +459,37 @@ def test_a_long_chain_of_functions_is_differentiated_as_one_product(monkeypatch,
     with answers_within():
         deepest = lossdsl.compile(f"{head}(" * 199 + "y_pred" + ")" * 199).gradient()
     assert deepest.is_Mul and len(deepest.args) >= 199
+
+
+def _nested(heads: list[str], inner: str) -> str:
+    return "".join(f"{h}(" for h in heads) + inner + ")" * len(heads)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        _nested(["tanh"] * 30, "log(y_pred)"),
+        _nested(["sinh"] * 30, "log(y_pred)"),
+        _nested(["cosh"] * 30, "log(y_pred)"),
+        _nested(["tanh", "sinh", "cosh"] * 10, "log(y_pred) + e"),
+        f"where(y_pred > 0.5, {_nested(['tanh'] * 16, 'e')}, e^2) * max(y_pred)",
+    ],
+    ids=["tanh", "sinh", "cosh", "mixed", "where-times-max"],
+)
+def test_nested_hyperbolic_functions_compile_and_emit_without_a_hang(source):
+    # SymPy's sinh, cosh and tanh decide whether they are real from the real and imaginary parts of
+    # their argument; nested around an argument it cannot call real (log(y_pred), or a common
+    # subexpression's symbol in code generation) that took exponential time: 11 nested tanh,
+    # minutes in compile() or python_source().
+    with answers_within():
+        spec = lossdsl.compile(source)
+        texts = [spec.python_source(), spec.python_source(xla=True), spec.python_source(fast=False)]
+        spec.latex()
+    heads = {name: source.count(f"{name}(") for name in ("sinh", "cosh", "tanh")}
+    forward = texts[2].split("def backward")[0]
+    for name, count in heads.items():
+        assert forward.count(f"keras.ops.{name}(") == count
+    # What users get back holds SymPy's own functions, as they would build them.
+    found = [node for node in sp.preorder_traversal(spec.expr) if isinstance(node, (sp.sinh, sp.cosh, sp.tanh))]
+    assert len(found) == sum(heads.values())
+    assert {type(node) for node in found} <= {sp.sinh, sp.cosh, sp.tanh}

@@ -19,6 +19,7 @@ import math
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
+from lossdsl import hyperbolic
 from lossdsl import symfuncs as sf
 from lossdsl.functions import float_sigmoid, float_softplus
 
@@ -38,9 +39,9 @@ UNARY = {
     sp.sin: math.sin,
     sp.cos: math.cos,
     sp.tan: math.tan,
-    sp.sinh: math.sinh,
-    sp.cosh: math.cosh,
-    sp.tanh: math.tanh,
+    hyperbolic.sinh: math.sinh,
+    hyperbolic.cosh: math.cosh,
+    hyperbolic.tanh: math.tanh,
     sp.asin: math.asin,
     sp.acos: math.acos,
     sp.atan: math.atan,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 from sympy.printing.printer import Printer
 
+from lossdsl import hyperbolic
 from lossdsl import symfuncs as sf
 from lossdsl.emit.plan import (
     AXIS_FUNCTIONS,
@@ -61,9 +62,9 @@ KERAS_OPS: dict[type, str] = {
     sp.sin: "sin",
     sp.cos: "cos",
     sp.tan: "tan",
-    sp.sinh: "sinh",
-    sp.cosh: "cosh",
-    sp.tanh: "tanh",
+    hyperbolic.sinh: "sinh",
+    hyperbolic.cosh: "cosh",
+    hyperbolic.tanh: "tanh",
     sp.asin: "arcsin",
     sp.acos: "arccos",
     sp.atan: "arctan",
