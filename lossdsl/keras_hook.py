@@ -1,8 +1,8 @@
 """Register lossdsl's Keras classes with Keras as soon as Keras is imported.
 
-Input: nothing; `install()` is called once by `import lossdsl`, which the
-installed wheel's `lossdsl.pth` runs at every interpreter start-up (unless
-LOSSDSL_NO_KERAS_HOOK is set). Output: when `keras` is (or becomes) imported,
+Input: nothing; `install()` is called by `import lossdsl`, and
+`install_at_startup()` by the installed wheel's `lossdsl.pth` at every
+interpreter start-up (unless LOSSDSL_NO_KERAS_HOOK is set). Output: when `keras` is (or becomes) imported,
 `lossdsl.runtime` is loaded, whose decorators register `FormulaLoss` and
 `FormulaMetric` under the package `lossdsl`. So where lossdsl is installed,
 `keras.models.load_model` rebuilds a saved `FormulaLoss` with no `import
@@ -35,6 +35,8 @@ def _register() -> None:
 
 class _AfterKerasImport:
     """A meta-path finder that lets Keras's own finder load `keras`, then registers lossdsl's classes."""
+
+    registers_lossdsl = True
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras":
@@ -72,5 +74,19 @@ def install() -> None:
         _register()
         return
     with _lock:
-        if not any(isinstance(f, _AfterKerasImport) for f in sys.meta_path):
+        # By a mark, not the class: the finder set at start-up is another import's class.
+        if not any(getattr(f, "registers_lossdsl", False) for f in sys.meta_path):
             sys.meta_path.insert(0, _AfterKerasImport())
+
+
+def install_at_startup() -> None:
+    """What lossdsl.pth runs: install, then forget the modules imported to do it.
+
+    So a later `import lossdsl` (the hook's own, once Keras loads, included) finds whichever
+    lossdsl comes first on `sys.path` by then, as it would with no hook: a checkout in the
+    current directory, not the installed copy that start-up found before the script's folder
+    was on the path.
+    """
+    install()
+    for name in ("lossdsl.keras_hook", "lossdsl"):
+        sys.modules.pop(name, None)

@@ -228,6 +228,22 @@ def test_formula_loss_reloads_with_only_lossdsl(tmp_path, order):
         assert np.isclose(results["values"][key], value, rtol=1e-6), key
 
 
+def test_the_startup_hook_does_not_hide_a_checkout_in_the_current_folder(tmp_path):
+    # lossdsl.pth imports lossdsl at start-up to set the hook, before the script's folder is on
+    # sys.path; it forgets that import again, so a script run in a checkout's folder imports the
+    # checkout's lossdsl, as it would with no hook (it imported the installed copy).
+    package = tmp_path / "lossdsl"
+    package.mkdir()
+    (package / "__init__.py").write_text('WHERE = "checkout"\n')
+    script = "import lossdsl; print(getattr(lossdsl, 'WHERE', 'installed'))"
+    env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": ""}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "checkout"
+
+
 def test_tampered_formula_fails_to_load(tmp_path):
     _, model, _, _ = formula_model()
     path = tmp_path / "model.keras"
