@@ -413,7 +413,14 @@ class _ToNodes(Transformer_NonRecursive):
 
     def param(self, meta, children):
         name, number = children
-        return nodes.Param(name.value, number.value, number.text, span=_span(meta), name_span=_tok_span(name))
+        return nodes.Param(
+            name.value,
+            number.value,
+            number.text,
+            span=_span(meta),
+            name_span=_tok_span(name),
+            value_span=number.span,
+        )
 
     def program(self, meta, children):
         items = [c for c in children if not isinstance(c, Token)]

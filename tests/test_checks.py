@@ -632,10 +632,37 @@ def test_a_product_of_powers_too_large_to_expand_is_not_expanded():
             "`1e308` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
         ),
         (
-            "«param a = 1e300»\na*e^2",
+            "param a = «1e300»\na*e^2",
             "`1e300` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
         ),
         ("e^2/«1e-46»", "`1e-46` is below float32's smallest number (about 1.4e-45): a float32 loss reads it as 0"),
+        # constants the compiler folds, at the smallest part that makes them (the emitted code
+        # holds the folded number: inf in float32)
+        (
+            "«1e20*1e20*e^2»",
+            "this part holds the constant 1e+40 once folded, beyond float32's range (about 3.4e38): a float32 loss,"
+            " Keras's default, reads it as inf",
+        ),
+        (
+            "e^2 + «exp(100)»*y_pred",
+            "this part holds the constant 2.68812e+43 once folded, beyond float32's range (about 3.4e38): a float32"
+            " loss, Keras's default, reads it as inf",
+        ),
+        (
+            "a = «2^200»\na*e^2",
+            "this part holds the constant 1.60694e+60 once folded, beyond float32's range (about 3.4e38): a float32"
+            " loss, Keras's default, reads it as inf",
+        ),
+        (
+            "e^2 + «exp(-200)»*y_pred",
+            "this part holds the constant 1.3839e-87 once folded, below float32's smallest number (about 1.4e-45): a"
+            " float32 loss reads it as 0",
+        ),
+        # a number already warned of is not warned of again where it is folded
+        (
+            "«1e39»*2*e^2",
+            "`1e39` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
+        ),
     ],
 )
 def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
@@ -648,7 +675,17 @@ def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
 
 
 @pytest.mark.parametrize(
-    "source", ["3e38*e^2", "1e-40*e^2", "e^2 + 1e-45", "param a = -3.4e38\na*e^2", "e^2 * 3.4028235e38"]
+    "source",
+    [
+        "3e38*e^2",
+        "1e-40*e^2",
+        "e^2 + 1e-45",
+        "param a = -3.4e38\na*e^2",
+        "e^2 * 3.4028235e38",
+        "1e19*1e19*e^2",
+        "exp(80)*e^2 + exp(-80)*y_pred",
+        "param c = 1e30\nc*c*e^2",
+    ],
 )
 def test_numbers_float32_holds_are_not_warned_of(source):
     assert [d for d in lossdsl.check(source) if d.code == "float32"] == []

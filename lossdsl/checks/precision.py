@@ -1,42 +1,71 @@
 """Numbers a float32 loss cannot hold: a warning at each one.
 
-Input: a resolved program. Output: a `float32` warning at every number written
-(or parameter default) beyond float32's range, which a float32 loss (Keras's
-default dtype) reads as inf, and at every nonzero one so small that it reads as
-0. The compile itself is exact in float64, where `1e39` is an ordinary number;
-the generated code converts each number to the loss's dtype (docs/decisions.md).
+Input: a resolved program and its SymPy translation. Output: a `float32`
+warning at every number written (or parameter default) beyond float32's range,
+which a float32 loss (Keras's default dtype) reads as inf, and at every nonzero
+one so small that it reads as 0; and likewise at every constant the compiler
+folds out of numbers that float32 holds (`1e20 * 1e20`, `exp(100)`, `2^200`),
+at the smallest part of the program that makes it. The compile itself is
+exact in float64, where `1e39` is an ordinary number; the generated code
+converts each number to the loss's dtype (docs/decisions.md).
 """
 
 from __future__ import annotations
 
+import sympy as sp
+
 from lossdsl import nodes
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
+from lossdsl.symbolic import SymbolicLoss
 
 # float32's largest number plus half a unit in its last place: anything larger rounds to inf.
 FLOAT32_INF_FROM = 3.4028235677973366e38
 # Half of float32's smallest subnormal (1.4e-45): anything nonzero below it rounds to 0.
 FLOAT32_ZERO_BELOW = 7.006492321624085e-46
 
+_INF = "beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf"
+_ZERO = "below float32's smallest number (about 1.4e-45): a float32 loss reads it as 0"
 
-def check_float32(resolved: Resolved) -> list[Diagnostic]:
-    """A warning at each number of the program that float32 reads as inf or as 0."""
+
+def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
+    """A warning at each number of the program, written or folded, that float32 reads as inf or as 0."""
     found = []
-    for node in nodes.walk(resolved.program):
-        if isinstance(node, nodes.Number):
-            value, text = node.value, node.text
-        elif isinstance(node, nodes.Param):
-            value, text = node.default, node.text
-        else:
-            continue
-        if abs(value) >= FLOAT32_INF_FROM:
-            message = (
-                f"`{text}` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf"
-            )
-        elif 0 < abs(value) < FLOAT32_ZERO_BELOW:
-            message = f"`{text}` is below float32's smallest number (about 1.4e-45): a float32 loss reads it as 0"
-        else:
-            continue
-        span = node.span
+
+    def warn(message: str, span) -> None:
         found.append(Diagnostic("warning", message, span.line, span.column, "float32", span, resolved.source))
+
+    built = symbolic.node_exprs
+    for node in nodes.walk(resolved.program):
+        if isinstance(node, (nodes.Number, nodes.Param)):
+            value = node.value if isinstance(node, nodes.Number) else node.default
+            span = node.span if isinstance(node, nodes.Number) else node.value_span
+            problem = _problem(value)
+            if problem:
+                warn(f"`{node.text}` is {problem}", span)
+            continue
+        if id(node) not in built:
+            continue
+        # A folded constant is warned of where it is first made, and not above a number already warned of.
+        if any(_outside(built[id(c)]) for c in node.children if id(c) in built):
+            continue
+        for value in sorted(_outside(built[id(node)])):
+            warn(f"this part holds the constant {value:.6g} once folded, {_problem(value)}", node.span)
     return found
+
+
+def _problem(value: float) -> str | None:
+    if abs(value) >= FLOAT32_INF_FROM:
+        return _INF
+    if 0 < abs(value) < FLOAT32_ZERO_BELOW:
+        return _ZERO
+    return None
+
+
+def _outside(expr: sp.Basic) -> set[float]:
+    """The magnitudes of the numbers at the top of `expr` (itself, or its terms' coefficients) that
+    float32 cannot hold."""
+    if not isinstance(expr, sp.Expr):
+        return set()
+    numbers = [expr] if expr.is_Number else [term.as_coeff_Mul()[0] for term in sp.Add.make_args(expr)]
+    return {abs(float(n)) for n in numbers if n.is_Number and _problem(float(n))}
