@@ -386,13 +386,18 @@ def _compiled(text: str, label: str, **options):
     try:
         spec = lossdsl.compile(text, **options)
     except LossError as err:
-        diagnostics = list(err.diagnostics) or [err.as_diagnostic()]
-        _print_diagnostics(diagnostics, text, label)
-        errors = sum(d.level == "error" for d in diagnostics)
-        raise _Rejected(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})") from None
+        _reject(err, text, label)
     # Accepted: its warnings (not its notes) printed as `check` prints them, and the command goes on.
     _print_diagnostics([d for d in spec.diagnostics if d.level == "warning"], text, label)
     return spec
+
+
+def _reject(err: LossError, text: str, label: str):
+    """Print `err`'s diagnostics after `label`, as `check` does, and raise _Rejected."""
+    diagnostics = list(err.diagnostics) or [err.as_diagnostic()]
+    _print_diagnostics(diagnostics, text, label)
+    errors = sum(d.level == "error" for d in diagnostics)
+    raise _Rejected(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})") from None
 
 
 class _Rejected(Exception):
@@ -432,11 +437,20 @@ def cmd_plot(args) -> int:
 def cmd_docs(args) -> int:
     _stdin_once(args.files)
     sources = [read_file(f) for f in args.files]
-    from lossdsl.docs import image_paths, write_docs
+    from lossdsl.docs import image_paths, named_sources, write_docs
 
+    try:
+        named_sources(sources)
+    except ValueError as err:
+        print(f"lossdsl docs: {err}", file=sys.stderr)
+        return 1
     images = image_paths([label for _, label in sources], args.output, args.images)
     output = check_output(args.output, args.files, others=tuple(images))
-    _compile_all(sources)
+    for spec, (text, label) in zip(_compile_all(sources), sources, strict=True):
+        try:  # the page holds each gradient's LaTeX, which may be over the size limit
+            spec.latex(gradient=True)
+        except LossError as err:
+            _reject(err, text, label)
     _start_keras_quietly()
     try:
         written = write_docs(sources, output, image_format=args.images)

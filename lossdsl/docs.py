@@ -141,15 +141,7 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
 
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"unknown image format {image_format!r}: use one of {', '.join(IMAGE_FORMATS)}")
-    sources = list(sources)
-    if not sources:
-        raise ValueError("no programs to document")
-    named: dict[str, tuple[str, str]] = {}
-    for text, label in sources:
-        name = loss_name(label)
-        if name in named:
-            raise ValueError(f"two programs are named {name!r} ({named[name][1]} and {label}): rename one")
-        named[name] = (text, label)
+    named = named_sources(sources)
     entries = []
     for name in sorted(named):
         text, _ = named[name]
@@ -178,6 +170,23 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
             image_dir.rmdir()
         raise
     return [output, *(image_dir / Path(images[name]).name for name, _, _ in entries)]
+
+
+def named_sources(sources) -> dict[str, tuple[str, str]]:
+    """Each (program text, label) of `sources` by the name its label gives it (`loss_name`).
+
+    Raises:
+        ValueError: no sources, or two with the same name.
+    """
+    named: dict[str, tuple[str, str]] = {}
+    for text, label in sources:
+        name = loss_name(label)
+        if name in named:
+            raise ValueError(f"two programs are named {name!r} ({named[name][1]} and {label}): rename one")
+        named[name] = (text, label)
+    if not named:
+        raise ValueError("no programs to document")
+    return named
 
 
 def image_paths(labels, output, image_format: str = "svg") -> list[Path]:

@@ -540,6 +540,42 @@ def test_docs_rejected_program_exit_1(cli, tmp_path):
     assert not (tmp_path / "x.md").exists()
 
 
+CHAIN = "a0 = e\n" + "".join(f"a{k} = tanh(a{k - 1}) * a{k - 1}\n" for k in range(1, 14)) + "a13\n"
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        # the page's gradient LaTeX over the size limit: named by its file, before the plots
+        (
+            {"chain.loss": CHAIN},
+            "chain.loss:15:1: error: the gradient's LaTeX would write out 2,101,436 operations; the limit is 50,000",
+        ),
+        (
+            {"a/huber.loss": HUBER, "b/huber.loss": HUBER},
+            "lossdsl docs: two programs are named 'huber' (a/huber.loss and b/huber.loss): rename one",
+        ),
+    ],
+    ids=["gradient-latex-limit", "same-name"],
+)
+def test_docs_finds_what_it_can_before_starting_keras(capsys, monkeypatch, tmp_path, files, message):
+    from lossdsl import cli
+
+    def keras_started():
+        raise AssertionError("Keras was started before the programs were known good")
+
+    monkeypatch.setattr(cli, "_start_keras_quietly", keras_started)
+    monkeypatch.chdir(tmp_path)
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    code = cli.main(["docs", *files, "-o", "page.md"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err.startswith(message), err
+    assert not (tmp_path / "page.md").exists() and not (tmp_path / "page_files").exists()
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "1", "1.5", "10001", "99999999999999999999", ""])
 def test_demo_epochs_out_of_range_is_a_usage_error(capsys, value):
     from lossdsl.cli import main
