@@ -463,6 +463,8 @@ def test_a_power_with_a_negative_exponent_is_not_written_as_a_reciprocal(source,
         ("(exp(y_pred) - exp(-y_pred)) / (exp(y_pred) + exp(-y_pred)) * y_true - y_pred^2", "float32", 1.0, [45, -60]),
         ("param c = 1.0\ne^2 / (e^2 + c^2)", "float16", [0.0, 0.0, 0.0], [16.5, 20.0, 0.5]),
         ("y_pred / (1 + e^2)^2", "float16", [0.0, 0.0], [9.0, 0.25]),
+        # ... also where cse shared `1 / d^2` between y_pred's gradient and y_true's (NaN at 45)
+        ("exp(y_pred) / (1 + exp(y_pred) + y_true)", "float32", [0.0, 1.0, 0.0], [45.0, 60.0, -60.0]),
         ("1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)", "float16", None, None),
     ],
 )

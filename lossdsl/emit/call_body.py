@@ -97,6 +97,7 @@ class CallBody:
         planned = plan(bindings, result, gradient, target)
         self.locals, self.result, self.gradient, self.target, self.forward_count, self.gradient_count = planned
         self.by_symbol = {local.symbol: local for local in self.locals}
+        self._forward_values: dict[sp.Basic, sp.Basic] | None = None
         for local in self.locals:  # the user's names first; temporaries take what is left
             if local.hint:
                 local.name = self._allocate(local.hint)
@@ -150,6 +151,13 @@ class CallBody:
         if text not in self.constants:
             self.constants[text] = self.temporary(text).text
         return Code(self.constants[text])
+
+    def named(self, expr: sp.Basic) -> sp.Basic:
+        """The forward pass's local whose value is `expr`, else `expr` (for what the printer builds
+        after cse: the backward pass reads such a value rather than computing it again)."""
+        if self._forward_values is None:
+            self._forward_values = {local.value: local.symbol for local in self.locals[: self.forward_count]}
+        return self._forward_values.get(expr, expr)
 
     # shapes and forms ------------------------------------------------------
 

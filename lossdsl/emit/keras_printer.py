@@ -31,6 +31,7 @@ from lossdsl.emit.plan import (
     _SoftmaxCrossEntropy,
     e_oriented,
     has_negative_coefficient,
+    repeated_divisor,
 )
 from lossdsl.emit.pytext import (
     PREC_ADD,
@@ -242,7 +243,7 @@ class KerasPrinter(Printer):
             factors = self._divided_before_squaring(factors, inner, numerator)
         divided = False  # the denominator divides in turn (a power of it in the backward pass)
         for factor in factors:
-            if self.body.in_backward and _repeated_divisor(factor):
+            if self.body.in_backward and repeated_divisor(factor):
                 denominator.extend(self.code(factor.base, inner) for _ in range(int(-factor.exp)))
                 divided = True
             elif factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
@@ -307,11 +308,13 @@ class KerasPrinter(Printer):
         float16: NaN, or a gradient 300 times too large, where autodiff, which divides twice, is
         finite; found by a review). Returns the factors left to print; the quotients are
         appended to `numerator`."""
-        for below in [f for f in factors if _repeated_divisor(f)]:
+        for below in [f for f in factors if repeated_divisor(f)]:
             rest = [f for f in factors if f is not below]
             squared = next((f for f in rest if _square_root(f) is not None), None)
             if below.exp == -2 and squared is not None:
-                quotient = sp.Mul(_square_root(squared), sp.Pow(below.base, -1))
+                # Read from the forward pass where it holds them: `exp(x)` (SymPy made `exp(2 x)` of
+                # `exp(x)^2`) and the quotient itself (`square(t2)` for the logistic's `t2 = t0 / t1`).
+                quotient = self.body.named(sp.Mul(self.body.named(_square_root(squared)), sp.Pow(below.base, -1)))
                 numerator.append(self._call("square", [self.code(quotient, inner)]))
                 factors = [f for f in rest if f is not squared]
                 continue
@@ -557,12 +560,6 @@ class KerasPrinter(Printer):
             codes[longest] = self.body.temporary(codes[longest].text)
             text = assemble(codes)
         return Code(text, prec), codes
-
-
-def _repeated_divisor(factor: sp.Basic) -> bool:
-    """`d^-n` for n from 2 to 4 and a `d` that is not a number: in the backward pass, divided by `d`
-    n times rather than by `d^n` (see `_divided_before_squaring`)."""
-    return factor.is_Pow and factor.exp.is_Integer and -4 <= factor.exp <= -2 and not factor.base.is_number
 
 
 def _square_root(factor: sp.Basic) -> sp.Basic | None:

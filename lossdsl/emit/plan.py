@@ -195,6 +195,11 @@ def plan(
     if gradient is not None:
         bound = {symbol: value for (_, symbol, _), value in zip(kept, reduced, strict=False)}
         replacements, reduced = _share_denominators(replacements, reduced, bound)
+        # What the forward pass reads keeps its locals (a loss written with `1 / d^2` computes it so).
+        forward = [value for (_, symbol, _), value in zip(kept, reduced, strict=False) if symbol in forward_live]
+        reads = set().union(*(value.free_symbols for value in [*forward, reduced[len(kept)]]))
+        keep = _live([(None, symbol, value) for symbol, value in replacements], reads)
+        replacements, reduced = _divided_at_each_use(replacements, reduced, keep)
     definitions = {symbol: value for symbol, value in replacements}
     ordered: list[Local] = []
     done: set[sp.Basic] = set()
@@ -240,12 +245,35 @@ def plan(
         # temporaries where it holds their values, and shares what it can with y_pred's gradient.
         target = _reuse_temporaries(target, replacements)
         extra, (gradient, target) = sf.cse([gradient, target], symbols=temporaries)
+        extra, (gradient, target) = _divided_at_each_use(extra, [gradient, target], set())
         definitions.update(extra)
     need(gradient)
     gradient_count = len(ordered)
     if target is not None:
         need(target)
     return ordered, result, gradient, target, forward_count, gradient_count
+
+
+def repeated_divisor(factor: sp.Basic) -> bool:
+    """`d^-n` for n from 2 to 4 and a `d` that is not a number: in the backward pass, divided by `d`
+    n times rather than by `d^n` (keras_printer's `_divided_before_squaring`)."""
+    return factor.is_Pow and factor.exp.is_Integer and -4 <= factor.exp <= -2 and not factor.base.is_number
+
+
+def _divided_at_each_use(replacements: list, outputs: list, keep: set) -> tuple[list, list]:
+    """The temporaries of `replacements` that hold `d^-n` (`repeated_divisor`) put back into their
+    uses, except those in `keep` (what the forward pass reads).
+
+    cse shares the quotient rule's `1 / d^2` between the terms of a gradient, or between y_pred's
+    and y_true's, as a local; written so it overflows where `d` does not (`1 / square(t1)` at
+    y_pred = 45 for `exp(y_pred) / (1 + exp(y_pred) + y_true)` in float32: NaN where autodiff,
+    which divides twice, is finite). Put back, each use divides by `d` in turn.
+    """
+    inline = {s: value for s, value in replacements if s not in keep and repeated_divisor(value)}
+    if not inline:
+        return replacements, outputs
+    replacements = [(s, sf.substitute(value, inline)) for s, value in replacements if s not in inline]
+    return replacements, [sf.substitute(value, inline) for value in outputs]
 
 
 def _reuse_temporaries(expr: sp.Basic, replacements: list) -> sp.Basic:
