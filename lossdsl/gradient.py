@@ -31,6 +31,7 @@ norm at its epsilon, below which the gradient differs).
 from __future__ import annotations
 
 import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossLimitError
@@ -145,3 +146,51 @@ def _check_size(expr: sp.Basic) -> None:
                 f"the gradient of this loss would hold more than {MAX_TREE_SIZE:,} operations"
                 " (its tensor functions nest too deeply)"
             )
+
+
+# The most operations a gradient may hold written out (each shared part counted where it is used),
+# as `derivative_size` estimates it before differentiating: the limit of the gradient's LaTeX.
+MAX_GRADIENT_SIZE = MAX_TREE_SIZE
+
+
+def derivative_size(expr: sp.Basic, wrt: sp.Symbol) -> int:
+    """About how many operations d(expr)/d(wrt) holds written out, from `expr`'s shape alone.
+
+    The rules write each part's derivative out: a sum's is its terms'; a product's, for each
+    factor that depends on `wrt`, its derivative times the other factors; a function's or a
+    power's, its derivative at its arguments (counted as the node again) times theirs; a `where`'s,
+    its branches'. Over the library it is within 0.5x-2.4x of the derivative SymPy builds;
+    bindings used twice double the tree at each level (`a{k} = erf(a{k-1}) + a{k-1}`: 69,000 at
+    12 levels, for a derivative of 101,000 that took SymPy 7 to 9 seconds), which this finds in
+    milliseconds. Without recursion.
+    """
+    sizes: dict[sp.Basic, int] = {}
+    derivatives: dict[sp.Basic, int] = {}
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in derivatives:
+            continue
+        if node.args and not ready:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in derivatives)
+            continue
+        size = 1 + sum(sizes[a] for a in node.args)
+        sizes[node] = size
+        live = [a for a in node.args if derivatives[a]]
+        if not node.args:
+            derivative = 1 if node == wrt else 0
+        elif not live or isinstance(node, sp.logic.boolalg.Boolean):  # a condition selects, no more
+            derivative = 0
+        elif isinstance(node, ExprCondPair):  # a branch: its derivative, under its condition
+            derivative = derivatives[node.args[0]] + sizes[node.args[1]] if derivatives[node.args[0]] else 0
+        elif isinstance(node, sp.Piecewise):
+            derivative = sum(derivatives[a] for a in live) + len(node.args)
+        elif isinstance(node, sp.Add):
+            derivative = sum(derivatives[a] for a in live) + len(live) - 1
+        elif isinstance(node, sp.Mul):
+            derivative = sum(derivatives[a] + size - sizes[a] for a in live) + len(live) - 1
+        else:
+            derivative = sum(derivatives[a] + size for a in live) + len(live) - 1
+        derivatives[node] = derivative
+    return derivatives[expr]

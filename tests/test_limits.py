@@ -493,3 +493,55 @@ def test_nested_hyperbolic_functions_compile_and_emit_without_a_hang(source):
     found = [node for node in sp.preorder_traversal(spec.expr) if isinstance(node, (sp.sinh, sp.cosh, sp.tanh))]
     assert len(found) == sum(heads.values())
     assert {type(node) for node in found} <= {sp.sinh, sp.cosh, sp.tanh}
+
+
+def _nested_abs(depth: int) -> str:
+    source = "y_pred"
+    for _ in range(depth):
+        source = f"abs({source} + log(y_pred))"
+    return source
+
+
+def test_nested_abs_of_what_sympy_cannot_call_real_emits_without_a_hang():
+    # The fused gradient differentiated `|u|` of a `u` holding log(y_pred) through SymPy's re and
+    # im: the time doubled with each level (16 levels: 36 s; 19, more than 150 s; found by fuzzing).
+    source = _nested_abs(19)
+    with answers_within():
+        spec = lossdsl.compile(source)
+        text = spec.python_source()
+        spec.python_source(xla=True)
+    assert "custom_gradient" in text and text.count("keras.ops.abs(") == 19
+    assert text.split("def backward")[1].count("keras.ops.sign(") == 19  # |u|' = sign(u) u', as for a real u
+
+
+def _doubling_chain(link: str, depth: int) -> str:
+    lines = ["a0 = y_pred"] + [f"a{k} = " + link.format(a=f"a{k - 1}") for k in range(1, depth + 1)]
+    return "\n".join(lines) + f"\na{depth}\n"
+
+
+@pytest.mark.parametrize(
+    "link, depth, estimate",
+    [("erf({a}) + {a}", 14, 315_423), ("{a} * exp({a})", 14, 1_822_928), ("clip({a}, -1, 1) * {a}", 13, 1_486_926)],
+    ids=["erf", "exp", "clip"],
+)
+def test_a_gradient_that_doubles_at_each_binding_is_a_limit_error_at_once(link, depth, estimate):
+    # Each binding reads the one before twice, so the written-out gradient doubles at each: SymPy
+    # took 27-40 s over these (and spent them before the LaTeX limit said no). The loss itself
+    # compiles and emits (code keeps the bindings as locals).
+    source = _doubling_chain(link, depth)
+    with answers_within():
+        spec = lossdsl.compile(source)
+        assert "custom_gradient" in spec.python_source()
+        for attempt in (spec.gradient, lambda: spec.latex(gradient=True)):
+            with pytest.raises(lossdsl.LossLimitError) as info:
+                attempt()
+            assert info.value.message == (
+                f"the gradient of this loss would hold about {estimate:,} operations written out; the limit is 50,000"
+            )
+            assert (info.value.line, info.value.column) == (depth + 2, 1)
+
+
+def test_a_gradient_within_the_estimate_limit_is_still_computed():
+    spec = lossdsl.compile(_doubling_chain("erf({a}) + {a}", 6))
+    gradient = spec.gradient()
+    assert gradient.count(sp.erf) > 0 and gradient.has(sp.Symbol("y_pred"))

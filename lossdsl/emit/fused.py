@@ -304,10 +304,12 @@ def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol,
     """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals`: as
     `_prepared`'s)."""
     expr = _prepared(expr, originals)
-    total = sp.diff(expr, wrt)
+    # `symfuncs.differentiated`, not `sympy.diff`: SymPy differentiates `|u|` of a `u` it cannot
+    # call real (`log(y_pred)` inside) through re and im, in time that doubled with each nested abs.
+    total = sf.differentiated(expr, wrt)
     for symbol in sorted(expr.free_symbols & derivatives.keys(), key=str):
         if derivatives[symbol] != 0:
-            total += _chained(sp.diff(expr, symbol), derivatives[symbol])
+            total += _chained(sf.differentiated(expr, symbol), derivatives[symbol])
     return total
 
 
