@@ -24,7 +24,17 @@ import sys
 _lock = _thread.allocate_lock()  # not `threading`: this module is imported at every start-up (lossdsl.pth)
 
 
+# The installed lossdsl modules that `install_at_startup` imported, then set aside.
+_set_aside: dict[str, object] = {}
+
+
 def _register() -> None:
+    # A script that has not imported lossdsl by the time Keras loads gets the installed copy that
+    # start-up found, never a folder named lossdsl that happens to be on the path then (a plain
+    # `import keras` would have run it); one that has imported its own keeps it.
+    if "lossdsl" not in sys.modules:
+        for name, module in _set_aside.items():
+            sys.modules.setdefault(name, module)
     try:
         from lossdsl import runtime  # noqa: F401 - importing it registers the classes
     except Exception as err:  # noqa: BLE001 - never break `import keras` for lossdsl's sake
@@ -80,13 +90,14 @@ def install() -> None:
 
 
 def install_at_startup() -> None:
-    """What lossdsl.pth runs: install, then forget the modules imported to do it.
+    """What lossdsl.pth runs: install, then set aside the modules imported to do it.
 
-    So a later `import lossdsl` (the hook's own, once Keras loads, included) finds whichever
-    lossdsl comes first on `sys.path` by then, as it would with no hook: a checkout in the
-    current directory, not the installed copy that start-up found before the script's folder
-    was on the path.
+    So a later `import lossdsl` by the script finds whichever lossdsl comes first on `sys.path`
+    by then, as it would with no hook: a checkout in the current directory, not the installed
+    copy that start-up found before the script's folder was on the path. Keras loaded first
+    gets the installed copy back (`_register`).
     """
     install()
     for name in ("lossdsl.keras_hook", "lossdsl"):
-        sys.modules.pop(name, None)
+        if name in sys.modules:
+            _set_aside[name] = sys.modules.pop(name)

@@ -228,7 +228,7 @@ def test_formula_loss_reloads_with_only_lossdsl(tmp_path, order):
         assert np.isclose(results["values"][key], value, rtol=1e-6), key
 
 
-def test_the_startup_hook_does_not_hide_a_checkout_in_the_current_folder(tmp_path):
+def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current_one(tmp_path):
     # lossdsl.pth imports lossdsl at start-up to set the hook, before the script's folder is on
     # sys.path; it forgets that import again, so a script run in a checkout's folder imports the
     # checkout's lossdsl, as it would with no hook (it imported the installed copy).
@@ -242,6 +242,15 @@ def test_the_startup_hook_does_not_hide_a_checkout_in_the_current_folder(tmp_pat
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "checkout"
+    # ... while Keras, imported first, registers the installed lossdsl's FormulaLoss and never runs
+    # the folder's (a plain `import keras` ran it, and then warned that it had no runtime).
+    (package / "__init__.py").write_text('print("the folder\'s lossdsl ran")\n')
+    script = "import keras; print(keras.saving.get_registered_object('lossdsl>FormulaLoss').__module__)"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "lossdsl.runtime" and "could not register" not in proc.stderr
 
 
 def test_tampered_formula_fails_to_load(tmp_path):
