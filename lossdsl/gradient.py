@@ -149,8 +149,10 @@ def _check_size(expr: sp.Basic) -> None:
 
 
 # The most operations a gradient may hold written out (each shared part counted where it is used),
-# as `derivative_size` estimates it before differentiating: the limit of the gradient's LaTeX.
-MAX_GRADIENT_SIZE = MAX_TREE_SIZE
+# as `derivative_size` estimates it before differentiating: twice the limit of the gradient's LaTeX,
+# which counts what SymPy built (`gradient()` returns it with its parts shared: a `max` of 100
+# linear pieces, about 65,000 written out, in a second or two).
+MAX_GRADIENT_SIZE = 2 * MAX_TREE_SIZE
 
 
 def derivative_size(expr: sp.Basic, wrt: sp.Symbol) -> int:
