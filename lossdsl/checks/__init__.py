@@ -27,7 +27,7 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
         found += _guarded("dead-term", lambda: check_dead_terms(resolved), resolved)
     found += _guarded("domain", lambda: check_domain(resolved), resolved)
     found += _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
-    found += check_float32(resolved, symbolic)
+    found += _guarded("float32", lambda: check_float32(resolved, symbolic), resolved)
     return sorted(found, key=lambda d: (d.line or 0, d.column or 0, d.level))
 
 

@@ -36,6 +36,9 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
         found.append(Diagnostic("warning", message, span.line, span.column, "float32", span, resolved.source))
 
     built = symbolic.node_exprs
+    # Only what the loss still holds once folded whole: `y_pred / (1e20 * 1e20)` holds 1e-40,
+    # `log(2^200)` 138.6 (the emitted code is printed from it).
+    kept = _outside(symbolic.core, everywhere=True)
     for node in nodes.walk(resolved.program):
         if isinstance(node, (nodes.Number, nodes.Param)):
             value = node.value if isinstance(node, nodes.Number) else node.default
@@ -49,7 +52,7 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
         # A folded constant is warned of where it is first made, and not above a number already warned of.
         if any(_outside(built[id(c)]) for c in node.children if id(c) in built):
             continue
-        for value in sorted(_outside(built[id(node)])):
+        for value in sorted(_outside(built[id(node)]) & kept):
             warn(f"this part holds the constant {value:.6g} once folded, {_problem(value)}", node.span)
     return found
 
@@ -62,10 +65,13 @@ def _problem(value: float) -> str | None:
     return None
 
 
-def _outside(expr: sp.Basic) -> set[float]:
-    """The magnitudes of the numbers at the top of `expr` (itself, or its terms' coefficients) that
-    float32 cannot hold."""
-    if not isinstance(expr, sp.Expr):
+def _outside(expr: sp.Basic, everywhere: bool = False) -> set[float]:
+    """The magnitudes of the numbers at the top of `expr` (itself, or its terms' coefficients; with
+    `everywhere`, anywhere in it) that float32 cannot hold."""
+    if everywhere:
+        numbers = list(expr.atoms(sp.Number))
+    elif not isinstance(expr, sp.Expr):
         return set()
-    numbers = [expr] if expr.is_Number else [term.as_coeff_Mul()[0] for term in sp.Add.make_args(expr)]
+    else:
+        numbers = [expr] if expr.is_Number else [term.as_coeff_Mul()[0] for term in sp.Add.make_args(expr)]
     return {abs(float(n)) for n in numbers if n.is_Number and _problem(float(n))}
