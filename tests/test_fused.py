@@ -477,6 +477,10 @@ def test_a_power_with_a_negative_exponent_is_not_written_as_a_reciprocal(source,
         ("y_pred / (1 + e^2)^2", "float16", [0.0, 0.0], [9.0, 0.25]),
         # ... also where cse shared `1 / d^2` between y_pred's gradient and y_true's (NaN at 45)
         ("exp(y_pred) / (1 + exp(y_pred) + y_true)", "float32", [0.0, 1.0, 0.0], [45.0, 60.0, -60.0]),
+        # ... and where SymPy writes the square of exp(a + b) as exp(2 a + 2 b) (found by a review)
+        ("exp(y_pred + 2) / (1 + exp(y_pred + 2) + y_true)", "float32", [1.0, 0.0], [43.0, -60.0]),
+        ("exp(2*y_pred) / (1 + exp(2*y_pred) + y_true)", "float32", [1.0, 0.0], [23.0, -30.0]),
+        ("exp(e) / (1 + exp(e) + 0.5)", "float32", [20.70376, 0.0], [-25.648355, 1.0]),
         ("1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)", "float16", None, None),
     ],
 )

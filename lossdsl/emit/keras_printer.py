@@ -563,11 +563,12 @@ class KerasPrinter(Printer):
 
 
 def _square_root(factor: sp.Basic) -> sp.Basic | None:
-    """`a` for a factor `a^2` or `exp(2 x)` (as `exp(x)^2`) that does not depend on numbers alone, else None."""
+    """`a` for a factor `a^2` or `exp(2 x)` (as `exp(x)^2`; also `exp(2 a + 2 b)`, as SymPy writes
+    `exp(a + b)^2`) that does not depend on numbers alone, else None."""
     if factor.is_Pow and factor.exp == 2 and not factor.base.is_number:
         return factor.base
-    if isinstance(factor, sp.exp):
-        coefficient, rest = factor.args[0].as_coeff_Mul()
-        if coefficient == 2 and not rest.is_number:
-            return sp.exp(rest)
+    if isinstance(factor, sp.exp) and not factor.args[0].is_number:
+        terms = [term.as_coeff_Mul() for term in sp.Add.make_args(factor.args[0])]
+        if all(c.is_Integer and c % 2 == 0 for c, _ in terms):
+            return sp.exp(sp.Add(*(c / 2 * rest for c, rest in terms)))
     return None
