@@ -773,6 +773,15 @@ def cse(exprs: list, symbols) -> tuple[list, list]:
     ]
 
 
+def with_inert_minmax(transform, expr: sp.Basic) -> sp.Basic:
+    """`transform(expr)` with each Max and Min in `expr` passed through it as an inert stand-in and
+    rebuilt unevaluated (a `replace` rebuilds them with evaluation, comparing their arguments again:
+    seconds for a gradient with thousands of `minimum`s)."""
+    if not expr.has(*_INERT):
+        return transform(expr)
+    return _rebuild(transform(_rebuild(expr, _to_inert)), _from_inert)
+
+
 def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
     return _INERT[node.func](*args) if node.func in _INERT else None
 

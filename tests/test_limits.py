@@ -549,3 +549,25 @@ def test_a_gradient_within_the_estimate_limit_is_still_computed():
     pieces = ", ".join(f"{1 + k / 7:.3f}*e - {k / 3:.3f}" for k in range(100))
     gradient = lossdsl.compile(f"max({pieces})").gradient()
     assert gradient.count(sp.Heaviside) == 100
+
+
+def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch):
+    # The LaTeX printer's stand-ins for powers went in by `replace`, which rebuilt every `minimum`
+    # above them with evaluation, comparing its arguments again: 60 links of
+    # `a{k} = minimum(exp(a{k-1}), 2)` took 12 of their 17 s there (found by fuzzing).
+    from lossdsl.emit import latex
+
+    source = _doubling_chain("minimum(exp({a}), 2)", 20)
+    derivative = lossdsl.compile(source).symbolic.derivative()
+    calls = []
+    compare = sp.Min._find_localzeros.__func__
+
+    def counted(cls, values, **options):
+        calls.append(len(values))
+        return compare(cls, values, **options)
+
+    monkeypatch.setattr(sp.Min, "_find_localzeros", classmethod(counted))
+    shielded = latex.shield_powers(derivative)
+    assert calls == []
+    assert shielded.count(latex.ExpOf) == derivative.count(sp.exp) > 20 and not shielded.has(sp.exp)
+    assert shielded.count(sp.Min) == derivative.count(sp.Min)

@@ -776,8 +776,12 @@ def shield_powers(expr: sp.Basic) -> sp.Basic:
     `erf(cosh(...))`) that never ends. Such a factor prints in the numerator
     (`e^{-z}`) either way, so nothing changes but the time.
     """
-    expr = expr.replace(lambda e: isinstance(e, sp.exp) and not e.args[0].is_number, lambda e: ExpOf(e.args[0]))
-    return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp))
+
+    def shielded(expr: sp.Basic) -> sp.Basic:
+        expr = expr.replace(lambda e: isinstance(e, sp.exp) and not e.args[0].is_number, lambda e: ExpOf(e.args[0]))
+        return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp))
+
+    return sf.with_inert_minmax(shielded, expr)
 
 
 # Past this many nodes the gradient is printed as SymPy gives it (factoring costs time).
