@@ -20,28 +20,39 @@ import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
 
-# Lower-case, as SymPy's: printers, LaTeX and SymPy's ordering of terms read the class name.
-class sinh(sp.sinh):
-    def fdiff(self, argindex=1):
-        if argindex != 1:
-            raise ArgumentIndexError(self, argindex)
-        return cosh(self.args[0])
+class _ByArgument:
+    """What the three share: real where the argument is real, SymPy's own class for `plain()`, and
+    `fdiff` through `_derivative` (SymPy's builds SymPy's classes)."""
+
+    sympy_class: type
 
     def _eval_is_real(self):
         return True if self.args[0].is_real else None
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise ArgumentIndexError(self, argindex)
+        return self._derivative(self.args[0])
 
     def plain(self) -> sp.Expr:
-        return sp.sinh(self.args[0])
+        return self.sympy_class(self.args[0])
 
 
-class cosh(sp.cosh):
-    def fdiff(self, argindex=1):
-        if argindex != 1:
-            raise ArgumentIndexError(self, argindex)
-        return sinh(self.args[0])
+# Lower-case, as SymPy's: printers, LaTeX and SymPy's ordering of terms read the class name.
+class sinh(_ByArgument, sp.sinh):
+    sympy_class = sp.sinh
 
-    def _eval_is_real(self):
-        return True if self.args[0].is_real else None
+    @staticmethod
+    def _derivative(x):
+        return cosh(x)
+
+
+class cosh(_ByArgument, sp.cosh):
+    sympy_class = sp.cosh
+
+    @staticmethod
+    def _derivative(x):
+        return sinh(x)
 
     def _eval_is_positive(self):
         return True if self.args[0].is_real else None
@@ -49,24 +60,16 @@ class cosh(sp.cosh):
     def _eval_is_nonnegative(self):
         return True if self.args[0].is_real else None
 
-    def plain(self) -> sp.Expr:
-        return sp.cosh(self.args[0])
 
+class tanh(_ByArgument, sp.tanh):
+    sympy_class = sp.tanh
 
-class tanh(sp.tanh):
-    def fdiff(self, argindex=1):
-        if argindex != 1:
-            raise ArgumentIndexError(self, argindex)
-        return 1 - tanh(self.args[0]) ** 2
-
-    def _eval_is_real(self):
-        return True if self.args[0].is_real else None
+    @staticmethod
+    def _derivative(x):
+        return 1 - tanh(x) ** 2
 
     def _eval_is_finite(self):
         return True if self.args[0].is_extended_real else None
-
-    def plain(self) -> sp.Expr:
-        return sp.tanh(self.args[0])
 
 
 CLASSES = (sinh, cosh, tanh)
