@@ -150,18 +150,24 @@ MAX_FOLDED_SIZE = 2000
 def tree_size(expr: sp.Basic) -> int:
     """The number of nodes of `expr` written out as a tree (each shared part counted where it is
     used), counted over its distinct parts."""
-    sizes: dict[sp.Basic, int] = {}
+    return folded_up(expr, lambda node, sizes: 1 + sum(sizes))
+
+
+def folded_up(expr: sp.Basic, combine):
+    """`combine(node, [the values of its arguments])` for each distinct part of `expr`, arguments
+    first; the value of `expr` itself. Without recursion."""
+    values: dict[sp.Basic, object] = {}
     stack = [(expr, False)]
     while stack:
         node, ready = stack.pop()
-        if node in sizes:
+        if node in values:
             continue
         if ready or not node.args:
-            sizes[node] = 1 + sum(sizes[a] for a in node.args)
+            values[node] = combine(node, [values[a] for a in node.args])
         else:
             stack.append((node, True))
-            stack.extend((a, False) for a in node.args if a not in sizes)
-    return sizes[expr]
+            stack.extend((a, False) for a in node.args if a not in values)
+    return values[expr]
 
 
 # How many cases a `where` condition may fold into: each `where` in it doubles them (SymPy folds
