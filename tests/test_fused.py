@@ -280,7 +280,7 @@ def test_a_numeric_factor_of_the_gradient_scales_the_upstream_gradient():
     # Where the gradient reads a sum over the last axis, the factor stays on its per-sample
     # terms (moving it cost the Dice loss kernels under tf.function).
     dice = lossdsl.library.compile("dice").python_source()
-    assert "t5 = 2.0 * t0 / t1 / t1\n" in dice and "gradient = upstream * (t5 - y_true * t3)\n" in dice
+    assert "t5 = 2.0 * t2 / t0 / t0\n" in dice and "gradient = upstream * (t5 - y_true * t4)\n" in dice
 
 
 def test_a_fused_gradient_is_the_symbolic_one():
@@ -504,6 +504,25 @@ def test_a_fused_gradient_divides_where_autodiff_divides(source, dtype, y_true, 
     # the two orders of rounding differ by up to a fifth there (the failures were 0, NaN, 270x).
     rtol = 0.3 if dtype == "float16" else 1e-4
     np.testing.assert_allclose(gradients, expected_gradients, rtol=rtol, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["dice", "tversky"])
+def test_a_per_sample_quotient_divides_in_the_forward_pass(name):
+    # The fused code shares the backward pass's per-sample reciprocal (`2 / d`) with the forward
+    # pass; in float16 `2 / eps` overflows on a row of zeros, and `0 * inf` made the loss NaN where
+    # Keras's, which divides, gives 1. The forward pass divides; the backward keeps the reciprocal.
+    import keras
+
+    spec = lossdsl.library.compile(name)
+    assert "custom_gradient" in spec.python_source()
+    y_true = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 1.0]], "float32")
+    y_pred = np.array([[0.0, 0.0, 0.0], [0.75, 0.25, 0.5]], "float32")
+    keras_fn = getattr(keras.losses, name)
+    for dtype in ("float16", "float32"):
+        values = spec.keras_loss(reduction=None, dtype=dtype)(y_true, y_pred)
+        expected = keras_fn(y_true.astype(dtype), y_pred.astype(dtype), axis=-1)
+        np.testing.assert_allclose(np.asarray(values, "float32"), np.asarray(expected, "float32"), rtol=2e-3)
+        assert float(values[0]) == 1.0
 
 
 @pytest.mark.parametrize("source", ["y_true^y_pred", "sum([2, 0.5, 0] ^ y_pred)", "param b = 0.0\n(b + y_true)^y_pred"])

@@ -195,6 +195,7 @@ def plan(
     if gradient is not None:
         bound = {symbol: value for (_, symbol, _), value in zip(kept, reduced, strict=False)}
         replacements, reduced = _share_denominators(replacements, reduced, bound)
+        replacements, reduced = _divided_in_forward(replacements, reduced, bound, kept, forward_live)
         # What the forward pass reads keeps its locals (a loss written with `1 / d^2` computes it so).
         forward = [value for (_, symbol, _), value in zip(kept, reduced, strict=False) if symbol in forward_live]
         reads = set().union(*(value.free_symbols for value in [*forward, reduced[len(kept)]]))
@@ -366,6 +367,36 @@ def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple
         if not (symbol in scaled and scaled[symbol][1].is_Symbol)
     ]
     return replacements, [sf.substitute(value, uses) for value in reduced]
+
+
+def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: list, forward_live: set):
+    """Fused code: the forward pass divides by a per-sample `d` where cse shared `c / d` with the backward.
+
+    The backward pass multiplies every element by the reciprocal (`_share_denominators` keeps it);
+    the forward pass, which reads it a few times per row, divides as the loss is written: `t0 * (2 / t1)`
+    is `0 * inf = nan` where `2 / t1` overflows and `2 t0 / t1` is 0 (Dice and Tversky in float16 on a
+    row of zeros, `2 / eps`; Keras's give 1). `reduced`: the bindings' values (as `kept`), the result,
+    the gradients.
+    """
+    definitions = {**bound, **dict(replacements)}
+    reciprocals = {}
+    for symbol, value in replacements:
+        if not isinstance(value, (sp.Mul, sp.Pow)):
+            continue
+        numerator, denominator = value.as_numer_denom()
+        if numerator.is_Number and not denominator.is_number and not _elementwise(denominator, definitions):
+            reciprocals[symbol] = value
+    forward = [i for i, (_, symbol, _) in enumerate(kept) if symbol in forward_live] + [len(kept)]
+    reads = set().union(*(reduced[i].free_symbols for i in forward))
+    temporaries = _live([(None, symbol, value) for symbol, value in replacements], reads)
+    put_back = {symbol: value for symbol, value in reciprocals.items() if symbol in temporaries}
+    if not put_back:
+        return replacements, reduced
+    replacements = [
+        (symbol, sf.substitute(value, put_back) if symbol in temporaries else value) for symbol, value in replacements
+    ]
+    forward = set(forward)
+    return replacements, [sf.substitute(value, put_back) if i in forward else value for i, value in enumerate(reduced)]
 
 
 def _elementwise(expr: sp.Basic, definitions: dict) -> bool:
