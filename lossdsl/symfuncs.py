@@ -290,6 +290,19 @@ class Vector(sp.Function):
         return None
 
 
+def step(x: sp.Expr) -> sp.Expr:
+    """`Heaviside(x)`, evaluated only where the sign of `x` is known.
+
+    Where it is not, SymPy's Heaviside asks whether `x` has an imaginary part, which it answers by
+    taking `im` of every level of `x` (`log` of a `clip` of a `log` ...): the steps of 100 chained
+    `clip(log(a), -1, 1)` took 7 s to build. A loss's values are real; built unevaluated, the step
+    is what SymPy builds once it has found no imaginary part.
+    """
+    if x.is_extended_negative or x.is_zero or x.is_extended_positive or x is sp.nan:
+        return sp.Heaviside(x)
+    return sp.Heaviside(x, evaluate=False)
+
+
 class Head(sp.Function):
     """An elementwise operation kept whole for code generation."""
 
@@ -341,7 +354,7 @@ class Relu(Head):
         return None
 
     def fdiff(self, argindex=1):
-        return sp.Heaviside(self.args[0])
+        return step(self.args[0])
 
     def plain(self):
         return sp.Max(0, self.args[0])
@@ -360,10 +373,10 @@ class Clip(Head):
         # Of min(max(x, lo), hi), right where the bounds cross too (the upper one wins).
         x, lo, hi = self.args
         if argindex == 1:
-            return sp.Heaviside(x - lo) * sp.Heaviside(hi - x)
+            return step(x - lo) * step(hi - x)
         if argindex == 2:
-            return sp.Heaviside(lo - x) * sp.Heaviside(hi - lo)
-        return sp.Heaviside(x - hi) * sp.Heaviside(x - lo) + sp.Heaviside(lo - hi) * sp.Heaviside(lo - x)
+            return step(lo - x) * step(hi - lo)
+        return step(x - hi) * step(x - lo) + step(lo - hi) * step(lo - x)
 
     def plain(self):
         x, lo, hi = self.args
@@ -672,9 +685,18 @@ def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False) -> s
 def plain(expr: sp.Expr) -> sp.Expr:
     """`expr` with every elementwise head rewritten into ordinary SymPy, and SymPy's own hyperbolic
     functions for lossdsl's (lossdsl/hyperbolic.py)."""
-    return expr.replace(
-        lambda e: isinstance(e, (Head, *hyperbolic.CLASSES)) and not isinstance(e, Round), lambda e: e.plain()
-    )
+
+    def rebuild(node: sp.Basic, args: list) -> sp.Basic:
+        # As `expr.replace` rebuilds (with evaluation, where an argument changed), once per
+        # distinct subexpression: replace walks a shared one at every use (a gradient of 100
+        # nested clips holds each inner clip in every factor: 4 s).
+        if tuple(args) != node.args:
+            node = node.func(*args)
+        if isinstance(node, (Head, *hyperbolic.CLASSES)) and not isinstance(node, Round):
+            return node.plain()
+        return node
+
+    return _bottom_up(expr, {}, rebuild, every=True)
 
 
 # ------------------------------------------------------------------ rebuilding without evaluation
@@ -824,12 +846,12 @@ def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
 
 class _ArgumentsMax(sp.Max):
     def fdiff(self, argindex=1):
-        return sp.Heaviside(self.args[argindex - 1] - _others(sp.Max, self.args, argindex))
+        return step(self.args[argindex - 1] - _others(sp.Max, self.args, argindex))
 
 
 class _ArgumentsMin(sp.Min):
     def fdiff(self, argindex=1):
-        return sp.Heaviside(_others(sp.Min, self.args, argindex) - self.args[argindex - 1])
+        return step(_others(sp.Min, self.args, argindex) - self.args[argindex - 1])
 
 
 def _others(cls: type, args: tuple, argindex: int) -> sp.Basic:
@@ -891,17 +913,28 @@ class _Chain(sp.Function):
     def fdiff(self, argindex=1):
         if argindex != 1:
             return sp.Integer(0)
-        return sp.Mul(*(link.fdiff(1) for link in _CHAIN_LINKS[int(self.args[1])]))
+        return sp.Mul(*(_link_derivative(link) for link in _CHAIN_LINKS[int(self.args[1])]))
 
 
-def _chain_link(node: sp.Basic) -> bool:
-    """A one-argument function that SymPy differentiates by its own rule, `f'(a) a'`."""
-    return (
-        isinstance(node, sp.Function)
-        and len(node.args) == 1
-        and type(node)._eval_derivative is sp.Function._eval_derivative
-        and not node.args[0].is_number
-    )
+# What differentiates a function by the chain rule, `f'(a) a'`, in SymPy: a link of a chain.
+_CHAIN_RULES = (sp.Function._eval_derivative, sp.Max._eval_derivative)
+
+
+def _chain_inner(node: sp.Basic) -> int | None:
+    """The index of the argument of a function of one argument (any others numbers: `clip(a, -1, 1)`,
+    `minimum(a, 2)`) that SymPy differentiates by the chain rule; None for any other node."""
+    if not isinstance(node, (sp.Function, sp.Max, sp.Min)) or type(node)._eval_derivative not in _CHAIN_RULES:
+        return None
+    inner = [i for i, arg in enumerate(node.args) if not arg.is_number]
+    return inner[0] if len(inner) == 1 else None
+
+
+def _link_derivative(link: sp.Basic) -> sp.Expr:
+    """`f'(a)` of a link `f(a)`, as SymPy's chain rule takes it (a max or min's step as `step` builds it)."""
+    index = _chain_inner(link) + 1
+    if isinstance(link, (sp.Max, sp.Min)):
+        return _DIFFERENTIABLE[type(link)].fdiff(link, index)
+    return link.fdiff(index)
 
 
 def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
@@ -915,9 +948,9 @@ def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
             continue
         seen.add(node)
         links, link = [], node
-        while _chain_link(link):
+        while (inner := _chain_inner(link)) is not None:
             links.append(link)
-            link = link.args[0]
+            link = link.args[inner]
         if len(links) >= MIN_CHAIN:
             found[node] = links
             continue
@@ -928,7 +961,7 @@ def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
     for node, links in found.items():
         number = next(_chain_numbers)
         _CHAIN_LINKS[number] = links
-        stand_in = _Chain(_chains_folded(links[-1].args[0], stand_ins), sp.Integer(number))
+        stand_in = _Chain(_chains_folded(links[-1].args[_chain_inner(links[-1])], stand_ins), sp.Integer(number))
         stand_ins[stand_in] = node
         mapping[node] = stand_in
     return expr.xreplace(mapping)
