@@ -500,12 +500,15 @@ def test_integer_labels(keras):
     assert np.allclose(ours.call(y_true, y_pred), keras.losses.mean_squared_error(y_true, y_pred))
 
 
-@pytest.mark.parametrize("shape", [(4,), (4, 1)])
+@pytest.mark.parametrize("shape", [(4,), (4, 1), (4, 1, 1)])
 def test_integer_class_ids_for_onehot(keras, shape):
+    # (4, 1, 1) too: Keras's loss classes squeeze a last axis of 1 from labels one rank above the
+    # predictions, then the sparse cross-entropy squeezes the next.
     ids = np.array([0, 2, 1, 2], dtype="int64").reshape(shape)
     logits = np.array([[1.0, 2.0, 3.0], [3.0, 1.0, 0.0], [0.5, 0.5, 0.5], [-1.0, 4.0, 2.0]], dtype="float32")
     ours = lossdsl.library.compile("sparse_categorical_crossentropy_from_logits").keras_loss()
-    reference = keras.losses.sparse_categorical_crossentropy(ids, logits, from_logits=True)
+    reference = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(ids, logits)
+    assert keras.ops.shape(reference) == (4,) and keras.ops.shape(ours.call(ids, logits)) == (4,)
     assert np.allclose(ours.call(ids, logits), reference, rtol=1e-6)
     assert np.allclose(ours(ids, logits), np.mean(keras.ops.convert_to_numpy(reference)), rtol=1e-6)
 

@@ -474,6 +474,10 @@ class CallBody:
         if self.uses_onehot:
             lines += [
                 "y_true = keras.ops.convert_to_tensor(y_true)",
+                # Class ids of shape (N,), (N, 1) or (N, 1, 1) against (N, C), as Keras's loss
+                # classes take them (`squeeze_or_expand_to_same_rank`, then the sparse loss's own).
+                "if len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:",
+                "    y_true = keras.ops.squeeze(y_true, axis=-1)",
                 "if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:",
                 "    y_true = keras.ops.squeeze(y_true, axis=-1)",
                 'y_true = keras.ops.cast(y_true, "int32")',
