@@ -447,8 +447,8 @@ def cmd_docs(args) -> int:
     images = image_paths([label for _, label in sources], args.output, args.images)
     output = check_output(args.output, args.files, others=tuple(images))
     for spec, (text, label) in zip(_compile_all(sources), sources, strict=True):
-        try:  # the page holds each gradient's LaTeX, which may be over the size limit
-            spec.latex(gradient=True)
+        try:  # the page holds each gradient's LaTeX (as written here: built once), which may be over the size limit
+            spec.latex(gradient=True, display=True)
         except LossError as err:
             _reject(err, text, label)
     _start_keras_quietly()

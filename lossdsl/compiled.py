@@ -59,7 +59,6 @@ class CompiledLoss:
         self.strict = strict
         self.resolved = resolved
         self.symbolic = symbolic
-        self._latex: dict[tuple[bool, bool], str] = {}
         self._python_sources: dict[tuple[bool, bool], str] = {}
 
     def __repr__(self) -> str:
@@ -99,9 +98,10 @@ class CompiledLoss:
         if display is None:
             display = (not inline) if inline is not None else bool(self.resolved.bindings)
         key = (bool(gradient), bool(display))
-        if key not in self._latex:
-            self._latex[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
-        return self._latex[key]
+        written = self.symbolic.latex
+        if key not in written:
+            written[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
+        return written[key]
 
     @_contained("write as Keras code")
     def python_source(self, fast: bool = True, *, xla: bool = False) -> str:

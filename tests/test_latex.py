@@ -755,3 +755,21 @@ def test_the_usual_spelling_is_kept_within_the_budget():
     cheap = inline(LARGE_FOR_KATEX["relu-334"])
     assert r"\operatorname" not in cheap and cheap.count(r"\mathrm{relu}") == 334
     assert r"\not=" in inline(LARGE_FOR_KATEX["not-equal-300"])
+
+
+def test_the_latex_of_one_program_is_written_once(monkeypatch):
+    # `lossdsl docs` checks each gradient's LaTeX before starting Keras, then writes the page from
+    # a loss compiled again under its class name: the same program, the same LaTeX, built once
+    # (a gradient's LaTeX can take seconds).
+    from lossdsl.emit import latex
+
+    calls = []
+    emit = latex.emit_latex
+    monkeypatch.setattr(latex, "emit_latex", lambda *args, **kwargs: calls.append(kwargs) or emit(*args, **kwargs))
+    source = "# written once\na = log(1 + exp(-y_pred * y_true))\na^2 + 0.25 * e^2"
+    first = lossdsl.compile(source).latex(gradient=True)
+    second = lossdsl.compile(source, name="Named").latex(gradient=True, display=True)
+    assert second == first and first.startswith(r"\frac{\partial L}{\partial \hat{y}} = ")
+    assert calls == [{"gradient": True, "display": True}]
+    lossdsl.compile(source).latex(inline=True)
+    assert len(calls) == 2 and calls[1] == {"gradient": False, "display": False}
