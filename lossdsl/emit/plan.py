@@ -346,13 +346,12 @@ def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple
     definitions = {**bound, **dict(replacements)}
     scaled = {}
     for symbol, value in replacements:
-        if not isinstance(value, (sp.Mul, sp.Pow)):
+        if (quotient := _number_over(value)) is None:
             continue
-        numerator, denominator = value.as_numer_denom()
         # Not a power with a symbolic exponent (`2^(-x)`, whose `1 / 2^x` overflows where it is 0).
-        powers = [f for f in sp.Mul.make_args(denominator) if f.is_Pow and not f.exp.is_Number]
-        if numerator.is_Number and not powers and _elementwise(denominator, definitions):
-            scaled[symbol] = (numerator, denominator)
+        powers = [f for f in sp.Mul.make_args(quotient[1]) if f.is_Pow and not f.exp.is_Number]
+        if not powers and _elementwise(quotient[1], definitions):
+            scaled[symbol] = quotient
     if not scaled:
         return replacements, reduced
     # A denominator that is already a name (`1 / t0`) is divided by at each use: a local for it
@@ -381,10 +380,8 @@ def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: li
     definitions = {**bound, **dict(replacements)}
     reciprocals = {}
     for symbol, value in replacements:
-        if not isinstance(value, (sp.Mul, sp.Pow)):
-            continue
-        numerator, denominator = value.as_numer_denom()
-        if numerator.is_Number and not denominator.is_number and not _elementwise(denominator, definitions):
+        quotient = _number_over(value)
+        if quotient is not None and not _elementwise(quotient[1], definitions):
             reciprocals[symbol] = value
     forward = [i for i, (_, symbol, _) in enumerate(kept) if symbol in forward_live] + [len(kept)]
     reads = set().union(*(reduced[i].free_symbols for i in forward))
@@ -397,6 +394,14 @@ def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: li
     ]
     forward = set(forward)
     return replacements, [sf.substitute(value, put_back) if i in forward else value for i, value in enumerate(reduced)]
+
+
+def _number_over(value: sp.Basic) -> tuple[sp.Number, sp.Basic] | None:
+    """(c, d) for a value `c / d`, c a number and d not; None for any other value."""
+    if not isinstance(value, (sp.Mul, sp.Pow)):
+        return None
+    numerator, denominator = value.as_numer_denom()
+    return (numerator, denominator) if numerator.is_Number and not denominator.is_number else None
 
 
 def _elementwise(expr: sp.Basic, definitions: dict) -> bool:
