@@ -105,7 +105,12 @@ class Rewriter:
             result = expr
         else:
             args = [self.rewrite(a) for a in expr.args]
-            rebuilt = _rebuilt(expr, args) if any(a is not b for a, b in zip(args, expr.args, strict=True)) else expr
+            # Changed means unequal, not another object: the tree may hold equal copies of a part
+            # (SymPy's cache hands back an equal object that an earlier program built), and
+            # `_done` answers every copy with the first one's result; rebuilt with evaluation, the
+            # node was then put into SymPy's canonical form, by what the process compiled before.
+            changed = any(a is not b and a != b for a, b in zip(args, expr.args, strict=True))
+            rebuilt = _rebuilt(expr, args) if changed else expr
             result = self.rule(rebuilt)
         self._done[expr] = result
         return result

@@ -677,9 +677,15 @@ def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False) -> s
             stack.extend((a, False) for a in node.args if a not in done)
         else:
             args = [done[a] for a in node.args]
-            same = all(new is old for new, old in zip(args, node.args, strict=True))
+            same = _unchanged(args, node.args)
             done[node] = node if same and not every else rebuild(node, args)
     return done[expr]
+
+
+def _unchanged(new_args: list, old_args: tuple) -> bool:
+    """Each new argument equals the old one. Equal, not the same object: a tree may hold equal
+    copies of a part, and the rebuild answers every copy with the first one's result."""
+    return all(new is old or new == old for new, old in zip(new_args, old_args, strict=True))
 
 
 def plain(expr: sp.Expr) -> sp.Expr:
@@ -828,7 +834,7 @@ def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
         converted = convert(node, args)
         if converted is not None:
             return converted
-        if all(new is old for new, old in zip(args, node.args, strict=True)):
+        if _unchanged(args, node.args):
             return node
         rebuilt = _unevaluated(node, args)
         return node.func(*args) if rebuilt is None else rebuilt
@@ -973,7 +979,7 @@ def _swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:
     def rebuild(node: sp.Basic, args: list) -> sp.Basic:
         if type(node) in table:
             return table[type(node)](*args, evaluate=False)
-        if all(new is old for new, old in zip(args, node.args, strict=True)):
+        if _unchanged(args, node.args):
             return node
         rebuilt = _unevaluated(node, args)  # a relational has no truth value: no `or` here
         return node.func(*args) if rebuilt is None else rebuilt

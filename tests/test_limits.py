@@ -634,3 +634,36 @@ def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch
     assert calls == []
     assert shielded.count(latex.ExpOf) == derivative.count(sp.exp) > 20 and not shielded.has(sp.exp)
     assert shielded.count(sp.Min) == derivative.count(sp.Min)
+
+
+_HISTORY = """
+import hashlib, json, sys
+import lossdsl
+sys.setrecursionlimit(10000)
+program = json.load(open(sys.argv[1]))[664]
+if sys.argv[2] == "primed":
+    # Each of these leaves SymPy's cache holding different objects: the `e` inside `e^1` below
+    # was then an equal copy of the program's own `e`, not the same object.
+    lossdsl.compile("where(e^1 > 1, y_pred, 1)").python_source()
+    for j in range(4):
+        lossdsl.compile(" + ".join(f"log(y_pred + {j}{k})" for k in range(300)))
+print(hashlib.sha256(lossdsl.compile(program).python_source().encode()).hexdigest())
+"""
+
+
+def test_generated_code_does_not_depend_on_what_the_process_compiled_before():
+    # The stable rewrites rebuilt (with evaluation) every node whose rewritten argument was another
+    # object, even an equal one that SymPy's cache handed back from an earlier program; the code of
+    # hostile.json[664] then depended on the process's history (found by a helper's fuzzing).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    corpus = str(Path(__file__).resolve().parent / "corpus" / "hostile.json")
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", _HISTORY, corpus, history], capture_output=True, text=True, check=True, timeout=300
+        ).stdout
+        for history in ("fresh", "primed")
+    ]
+    assert len(digests[0]) == 65 and digests[0] == digests[1]
