@@ -510,7 +510,13 @@ def _small(expr: sp.Basic, limit: int = SMALL_OPERAND) -> bool:
 
 
 def _small_conditions(cond: sp.Basic) -> bool:
-    return all(_small(side) for rel in cond.atoms(sp.core.relational.Relational) for side in rel.args)
+    """Each comparison in `cond` is of small operands that SymPy may compare: not one it knows is
+    not real (`log(-1 - y_pred^2) > 0`: SymPy's Piecewise raises where it rewrites it)."""
+    return all(
+        _small(side) and side.is_extended_real is not False
+        for rel in cond.atoms(sp.core.relational.Relational)
+        for side in rel.args
+    )
 
 
 # How often SymPy's Piecewise may rebuild itself while it canonicalizes its conditions.
@@ -557,7 +563,7 @@ def minmax(cls: type, args) -> sp.Expr:
     flat: list[sp.Expr] = []
     for arg in args:
         flat.extend(arg.args if type(arg) is cls else (arg,))
-    decide = _deciding()
+    decide = _deciding() and all(a.is_extended_real is not False for a in flat)
     if decide and len(flat) <= SMALL_MINMAX:
         return cls(*flat)
     numbers = [a for a in flat if a.is_Number]
@@ -583,6 +589,8 @@ def minimum(*args) -> sp.Expr:
 
 def relation(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic:
     """`cls(left, right)` for a SymPy relational (see the section comment)."""
+    if left.is_extended_real is False or right.is_extended_real is False:
+        return cls(left, right, evaluate=False)
     if left.is_Number and right.is_Number or (_deciding() and _small(left) and _small(right)):
         return cls(left, right)
     difference = left - right
@@ -789,6 +797,39 @@ class _Inert(sp.Function):
 _INERT: dict[type, type] = {cls: type(cls.__name__, (_Inert,), {"wraps": cls}) for cls in (sp.Max, sp.Min)}
 
 
+class _InertCondition(sp.logic.boolalg.BooleanFunction):
+    """A stand-in for a comparison, as `_Inert` is for a Max or Min."""
+
+    wraps: type = sp.Basic
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+    @classmethod
+    def class_key(cls):
+        return cls.wraps.class_key()
+
+
+# What SymPy raises on when it builds it evaluated with an argument it knows is not real: a
+# comparison (`log(-1 - y_pred^2) > 0`, False in Keras, where the log is NaN) and a step
+# (`Heaviside(3 y_pred - log(-exp(y_pred)))`, from the gradient of a maximum), held as inert
+# stand-ins where SymPy rebuilds what holds them (cse, diff, factor_terms).
+_COMPARISONS = (sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge)
+_NOT_REAL_ARGUMENT: dict[type, type] = {
+    **{cls: type(cls.__name__, (_InertCondition,), {"wraps": cls}) for cls in _COMPARISONS},
+    sp.Heaviside: type("Heaviside", (_Inert,), {"wraps": sp.Heaviside}),
+}
+
+
+def _takes_non_real(node: sp.Basic) -> bool:
+    return node.func in _NOT_REAL_ARGUMENT and any(arg.is_extended_real is False for arg in node.args)
+
+
+def _holds_non_real_arguments(expr: sp.Basic) -> bool:
+    return any(map(_takes_non_real, expr.atoms(*_NOT_REAL_ARGUMENT)))
+
+
 def cse(exprs: list, symbols) -> tuple[list, list]:
     """`sympy.cse(exprs, symbols=symbols)`, without evaluating the Max and Min it rebuilds.
 
@@ -798,7 +839,7 @@ def cse(exprs: list, symbols) -> tuple[list, list]:
     and come back unevaluated, holding what cse made of their arguments (a Max or Min that
     SymPy could simplify was simplified when it was first built).
     """
-    if not any(isinstance(e, sp.Basic) and e.has(*_INERT) for e in exprs):
+    if not any(isinstance(e, sp.Basic) and (e.has(*_INERT) or _holds_non_real_arguments(e)) for e in exprs):
         return sp.cse(exprs, symbols=symbols)
     wrapped = [_rebuild(e, _to_inert) for e in exprs]
     replacements, reduced = sp.cse(wrapped, symbols=symbols)
@@ -816,12 +857,24 @@ def with_inert_minmax(transform, expr: sp.Basic) -> sp.Basic:
     return _rebuild(transform(_rebuild(expr, _to_inert)), _from_inert)
 
 
+def with_inert_non_real(transform, expr: sp.Basic) -> sp.Basic:
+    """`transform(expr)` with each comparison or step of a value SymPy knows is not real passed
+    through it as an inert stand-in and rebuilt unevaluated (see `_NOT_REAL_ARGUMENT`)."""
+    if not _holds_non_real_arguments(expr):
+        return transform(expr)
+    return _rebuild(transform(_rebuild(expr, _to_inert_non_real)), _from_inert)
+
+
 def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
-    return _INERT[node.func](*args) if node.func in _INERT else None
+    return _INERT[node.func](*args) if node.func in _INERT else _to_inert_non_real(node, args)
+
+
+def _to_inert_non_real(node: sp.Basic, args: list) -> sp.Basic | None:
+    return _NOT_REAL_ARGUMENT[node.func](*args) if _takes_non_real(node) else None
 
 
 def _from_inert(node: sp.Basic, args: list) -> sp.Basic | None:
-    return node.wraps(*args, evaluate=False) if isinstance(node, _Inert) else None
+    return node.wraps(*args, evaluate=False) if isinstance(node, (_Inert, _InertCondition)) else None
 
 
 def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
@@ -878,6 +931,15 @@ _DIFFERENTIABLE = {sp.Max: _ArgumentsMax, sp.Min: _ArgumentsMin, sp.Abs: _RealAb
 _ORIGINAL = {stand_in: cls for cls, stand_in in _DIFFERENTIABLE.items()}
 
 
+def _stand_in_differentiates(node: sp.Basic) -> bool:
+    """SymPy's own derivative of this Max, Min or Abs is slow or wrong: a Max or Min of more than
+    two arguments, or of one that SymPy knows is not real (its Heaviside raises: `maximum(-1,
+    log(-1 - y_pred^2))`), or an Abs of what SymPy does not know is real."""
+    if isinstance(node, sp.Abs):
+        return not node.args[0].is_extended_real
+    return len(node.args) > 2 or any(a.is_extended_real is False for a in node.args)
+
+
 def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     """`sympy.diff(expr, symbol)`, with each Max and Min of more than two arguments differentiated
     without comparing its arguments again, each Abs as that of a real value, and each long chain
@@ -885,17 +947,20 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     stand_ins: dict[sp.Basic, sp.Basic] = {}  # each _Chain -> the chain it stands for
     expr = _chains_folded(expr, stand_ins)
     try:
-        found = expr.atoms(sp.Max, sp.Min, sp.Abs)
-        if not any(len(m.args) > 2 or (isinstance(m, sp.Abs) and not m.args[0].is_extended_real) for m in found):
-            derivative = sp.diff(expr, symbol)
-        else:
-            derivative = _swapped(sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)
+        derivative = with_inert_non_real(lambda e: _diff(e, symbol), expr)
         while stand_ins and derivative.has(_Chain):  # a chain inside another's argument: once per level
             derivative = derivative.xreplace(stand_ins)
     finally:
         for stand_in in stand_ins:
             _CHAIN_LINKS.pop(int(stand_in.args[1]), None)
     return derivative
+
+
+def _diff(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
+    found = expr.atoms(sp.Max, sp.Min, sp.Abs)
+    if not any(_stand_in_differentiates(m) for m in found):
+        return sp.diff(expr, symbol)
+    return _swapped(sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)
 
 
 # A chain of one-argument functions this long is differentiated as one product.

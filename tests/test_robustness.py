@@ -641,6 +641,56 @@ def test_a_condition_on_a_max_of_three_differentiates(source, points):
 
 
 @pytest.mark.parametrize(
+    "source, column, y_pred, value, slope",
+    [
+        # SymPy knows `log(minimum(y_pred, 0))` is never real (log(0) is complex infinity to it):
+        # its Max raised "not comparable" at compile. In Keras, log(0) = -inf loses to -1.
+        ("maximum(-1, log(minimum(y_pred, 0)))", 13, [0.0, 2.0, 5.0], -1.0, 0.0),
+        ("minimum(-1, -log(minimum(y_pred, 0)))", 14, [0.0, 2.0, 5.0], -1.0, 0.0),
+        # A comparison of a never-real value: SymPy raised "Invalid comparison of non-real" when
+        # it built the `where`, its code's common subexpressions, or its derivative. In Keras
+        # the comparison of NaN or -inf is False everywhere: the loss is the other branch.
+        ("where(log(-1 - y_pred^2) > 0, 1, y_pred)", 7, [-1.0, 0.0, 2.0], 1 / 3, 1 / 3),
+        ("where(log(minimum(y_pred, 0)) >= -1, y_pred, 2 * y_pred)", 7, [-1.0, 0.0, 2.0], 2 / 3, 2 / 3),
+    ],
+)
+def test_a_value_sympy_knows_is_never_real_compiles_with_its_domain_warning(source, column, y_pred, value, slope):
+    keras = pytest.importorskip("keras")
+    tf = pytest.importorskip("tensorflow")
+    spec = lossdsl.compile(source)
+    domain = [d for d in spec.diagnostics if d.level == "warning"]
+    assert [(d.line, d.column) for d in domain] == [(1, column)] and "0 or below" in domain[0].message
+    gradient = spec.gradient()
+    assert gradient.has(sympy.Symbol("y_pred")) and not gradient.has(sympy.I)
+    assert spec.latex(gradient=True).startswith(r"\frac{\partial L}{\partial \hat{y}} =")
+    if keras.backend.backend() != "tensorflow":
+        return
+    loss = spec.keras_loss(reduction=None)
+    x = tf.Variable([y_pred])
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(loss(tf.zeros_like(x), x))
+    assert total.numpy() == pytest.approx(value)
+    assert tape.gradient(total, x).numpy()[0].tolist() == pytest.approx([slope] * len(y_pred))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "maximum(log(-exp(y_pred)), 3 * y_pred)",
+        "where(sqrt(-1 - y_pred^2) > 0, y_pred^2, y_pred) + minimum(3 * y_pred, -log(-exp(y_pred)))",
+    ],
+)
+def test_the_gradient_of_a_step_of_a_never_real_value_is_written(source):
+    # The gradient's steps compare a value SymPy knows is not real; SymPy's Heaviside raised
+    # ("defined only for Real Values") where the gradient's LaTeX factored the sum holding it.
+    spec = lossdsl.compile(source)
+    gradient = spec.gradient()
+    assert gradient.count(sympy.Heaviside) == 2 and not gradient.has(sympy.I)
+    assert spec.latex(gradient=True).startswith(r"\frac{\partial L}{\partial \hat{y}} =")
+    assert "keras.ops.log(-keras.ops.exp(y_pred))" in spec.python_source()
+
+
+@pytest.mark.parametrize(
     "method, target",
     [
         (lambda spec: spec.latex(gradient=True), "lossdsl.emit.latex.emit_latex"),

@@ -798,7 +798,7 @@ def tidy(expr: sp.Basic) -> sp.Basic:
     if floats:
         expr = expr.xreplace(floats)
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
-        expr = sp.factor_terms(expr)
+        expr = sf.with_inert_non_real(sp.factor_terms, expr)
     return expr
 
 
