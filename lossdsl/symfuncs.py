@@ -1011,7 +1011,7 @@ def _link_derivative(link: sp.Basic) -> sp.Expr:
 def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
     """`expr` with each chain of at least MIN_CHAIN links as a `_Chain` of its innermost argument
     (itself folded so); each stand-in -> its chain goes into `stand_ins`."""
-    found: dict[sp.Basic, list[sp.Basic]] = {}
+    found: dict[sp.Basic, tuple[list[sp.Basic], sp.Basic]] = {}  # chain -> its links, its argument
     stack, seen = [expr], set()
     while stack:
         node = stack.pop()
@@ -1023,16 +1023,16 @@ def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
             links.append(link)
             link = link.args[inner]
         if len(links) >= MIN_CHAIN:
-            found[node] = links
+            found[node] = links, link
             continue
         stack.extend(node.args)
     if not found:
         return expr
     mapping = {}
-    for node, links in found.items():
+    for node, (links, argument) in found.items():
         number = next(_chain_numbers)
         _CHAIN_LINKS[number] = links
-        stand_in = _Chain(_chains_folded(links[-1].args[_chain_inner(links[-1])], stand_ins), sp.Integer(number))
+        stand_in = _Chain(_chains_folded(argument, stand_ins), sp.Integer(number))
         stand_ins[stand_in] = node
         mapping[node] = stand_in
     return expr.xreplace(mapping)
