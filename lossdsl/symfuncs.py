@@ -608,7 +608,10 @@ def _piecewise(pairs) -> sp.Expr:
     """A Piecewise of (value, condition) pairs, the last condition True (see the section comment)."""
     pairs = [(value, folded_condition(cond)) for value, cond in pairs]
     if _deciding() and all(_small_conditions(cond) for _, cond in pairs):
-        return _sympy_piecewise(pairs)
+        try:
+            return _sympy_piecewise(pairs)
+        except Unsettled:
+            pass  # built as it is written, below
     kept = []
     for value, cond in pairs:
         if cond == sp.false:
