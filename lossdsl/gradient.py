@@ -85,7 +85,7 @@ class _Pass:
             # among the elements that tie for it, as TensorFlow shares it. A step, not a Piecewise:
             # SymPy folds a condition that holds a Piecewise (`max(where(...))`) without end.
             gap = argument - term if isinstance(term, sf.ReduceMax) else term - argument
-            at_extreme = sp.Heaviside(gap, 1)
+            at_extreme = sf.step(gap, sp.Integer(1))
             return self.weighted(argument, at_extreme / sf.ReduceSum(at_extreme), elementwise=True)
         raise TypeError(f"no element gradient for {type(term).__name__}")
 

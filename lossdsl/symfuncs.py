@@ -290,8 +290,8 @@ class Vector(sp.Function):
         return None
 
 
-def step(x: sp.Expr) -> sp.Expr:
-    """`Heaviside(x)`, evaluated only where the sign of `x` is known.
+def step(x: sp.Expr, *at_zero: sp.Expr) -> sp.Expr:
+    """`Heaviside(x)` (or `Heaviside(x, at_zero)`), evaluated only where the sign of `x` is known.
 
     Where it is not, SymPy's Heaviside asks whether `x` has an imaginary part, which it answers by
     taking `im` of every level of `x` (`log` of a `clip` of a `log` ...): the steps of 100 chained
@@ -299,8 +299,8 @@ def step(x: sp.Expr) -> sp.Expr:
     is what SymPy builds once it has found no imaginary part.
     """
     if x.is_extended_negative or x.is_zero or x.is_extended_positive or x is sp.nan:
-        return sp.Heaviside(x)
-    return sp.Heaviside(x, evaluate=False)
+        return sp.Heaviside(x, *at_zero)
+    return sp.Heaviside(x, *at_zero, evaluate=False)
 
 
 class Head(sp.Function):

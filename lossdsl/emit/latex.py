@@ -798,7 +798,13 @@ def tidy(expr: sp.Basic) -> sp.Basic:
     if floats:
         expr = expr.xreplace(floats)
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
-        expr = sf.with_inert_non_real(sp.factor_terms, expr)
+        try:
+            expr = sp.factor_terms(expr)
+        except (TypeError, ValueError):
+            # SymPy rebuilds what it factors with evaluation, and refuses to compare a value it
+            # knows is not real: `maximum(log(-exp(y_pred)), 3 y_pred)`'s steps, or `(-1 -
+            # y_pred^2)^0.5` once factored as `I (1 + y_pred^2)^0.5`. Printed as it is.
+            pass
     return expr
 
 
