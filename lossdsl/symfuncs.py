@@ -660,6 +660,8 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
             return _piecewise([pair.args for pair in args])
         if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair):
             return node.func(args[0], folded_condition(args[1]))
+        if type(node) is sp.Heaviside:
+            return step(*args)
         return node.func(*args)
 
     return _bottom_up(expr, mapping, rebuild)
@@ -868,6 +870,19 @@ def with_inert_non_real(transform, expr: sp.Basic) -> sp.Basic:
     return _rebuild(transform(_rebuild(expr, _to_inert_non_real)), _from_inert)
 
 
+def with_inert_steps(transform, expr: sp.Basic) -> sp.Basic:
+    """`transform(expr)` with each Heaviside passed through it as an inert stand-in and rebuilt
+    unevaluated: SymPy's Heaviside, rebuilt with evaluation, takes `im` of its argument, which
+    expands a power of a sum (`maximum(e, a)^987` with `a` a power of `e`: minutes; see `step`)."""
+    if not expr.has(sp.Heaviside):
+        return transform(expr)
+    return _rebuild(transform(_rebuild(expr, _to_inert_step)), _from_inert)
+
+
+def _to_inert_step(node: sp.Basic, args: list) -> sp.Basic | None:
+    return _NOT_REAL_ARGUMENT[sp.Heaviside](*args) if type(node) is sp.Heaviside else None
+
+
 def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
     return _INERT[node.func](*args) if node.func in _INERT else _to_inert_non_real(node, args)
 
@@ -930,17 +945,48 @@ class _RealAbs(sp.Abs):
         return sp.sign(self.args[0]) * sp.diff(self.args[0], x)
 
 
-_DIFFERENTIABLE = {sp.Max: _ArgumentsMax, sp.Min: _ArgumentsMin, sp.Abs: _RealAbs}
+class _FlatFloor(sp.floor):
+    def _eval_derivative(self, x):
+        return sp.Integer(0)
+
+
+class _FlatCeiling(sp.ceiling):
+    def _eval_derivative(self, x):
+        return sp.Integer(0)
+
+
+class _FlatSign(sp.sign):
+    def _eval_derivative(self, x):
+        return sp.Integer(0)
+
+
+# Steps are flat almost everywhere, and TensorFlow's gradient of each is 0 (as lossdsl's `Round`
+# is): SymPy left `floor` and `ceil` as unevaluated derivatives, which it could not take with
+# respect to a reduction (`y_pred * floor(sum(y_pred))`: "Can't calculate derivative wrt
+# ReduceSum(y_pred)"), and took `sign`'s as a DiracDelta.
+_DIFFERENTIABLE = {
+    sp.Max: _ArgumentsMax,
+    sp.Min: _ArgumentsMin,
+    sp.Abs: _RealAbs,
+    sp.floor: _FlatFloor,
+    sp.ceiling: _FlatCeiling,
+    sp.sign: _FlatSign,
+}
+_STEPS = (sp.floor, sp.ceiling, sp.sign)
 _ORIGINAL = {stand_in: cls for cls, stand_in in _DIFFERENTIABLE.items()}
 
 
 def _stand_in_differentiates(node: sp.Basic) -> bool:
-    """SymPy's own derivative of this Max, Min or Abs is slow or wrong: a Max or Min of more than
-    two arguments, or of one that SymPy knows is not real (its Heaviside raises: `maximum(-1,
-    log(-1 - y_pred^2))`), or an Abs of what SymPy does not know is real."""
+    """SymPy's own derivative of this Max, Min, Abs or step is slow or wrong: a Max or Min of more
+    than two arguments, or of one that SymPy does not know is real (its Heaviside takes `im` of
+    the argument, which raises where it is not real, `maximum(-1, log(-1 - y_pred^2))`, and
+    expands a power, `minimum(maximum(e, a)^987, y_true)` with `a` a power of `e`: minutes), an
+    Abs of what SymPy does not know is real, or any step."""
+    if isinstance(node, _STEPS):
+        return True
     if isinstance(node, sp.Abs):
         return not node.args[0].is_extended_real
-    return len(node.args) > 2 or any(a.is_extended_real is False for a in node.args)
+    return len(node.args) > 2 or not all(a.is_extended_real for a in node.args)
 
 
 def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
@@ -961,7 +1007,7 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
 
 def _diff(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     """`sympy.diff`, through the stand-ins of `_DIFFERENTIABLE` where `_stand_in_differentiates`."""
-    found = expr.atoms(sp.Max, sp.Min, sp.Abs)
+    found = expr.atoms(sp.Max, sp.Min, sp.Abs, *_STEPS)
     if not any(_stand_in_differentiates(m) for m in found):
         return sp.diff(expr, symbol)
     return _swapped(sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)

@@ -677,3 +677,29 @@ def test_generated_code_does_not_depend_on_what_the_process_compiled_before():
         for history in ("fresh", "primed")
     ]
     assert len(digests[0]) == 65 and digests[0] == digests[1]
+
+
+_POWER_UNDER_A_STEP = """
+import sympy
+import lossdsl
+spec = lossdsl.compile(
+    "a = e ^ clip(e, 0.25, y_true) ** min(y_true, 1) ^ mean(e * y_pred)\\n"
+    "min(maximum(e, a) ** 987 / y_true, y_true)"
+)
+gradient = spec.gradient()
+print(gradient.count(sympy.Heaviside), spec.latex(gradient=True)[:30])
+"""
+
+
+def test_a_step_of_a_high_power_is_built_without_expanding_the_power():
+    # SymPy's Heaviside, built with evaluation, takes `im` of its argument, which expands
+    # `maximum(e, a)^987` as a polynomial: gradient() and latex(gradient=True) ran for minutes, in
+    # code a SIGALRM did not interrupt (found by a helper's fuzzing). Hence a child process.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _POWER_UNDER_A_STEP], capture_output=True, text=True, timeout=120, check=True
+    )
+    steps, tex = result.stdout.split(" ", 1)
+    assert int(steps) >= 2 and tex.startswith(r"\frac{\partial L}{\partial")

@@ -781,7 +781,7 @@ def shield_powers(expr: sp.Basic) -> sp.Basic:
         expr = expr.replace(lambda e: isinstance(e, sp.exp) and not e.args[0].is_number, lambda e: ExpOf(e.args[0]))
         return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp))
 
-    return sf.with_inert_minmax(shielded, expr)
+    return sf.with_inert_steps(lambda e: sf.with_inert_minmax(shielded, e), expr)
 
 
 # Past this many nodes the gradient is printed as SymPy gives it (factoring costs time).
@@ -794,6 +794,10 @@ def tidy(expr: sp.Basic) -> sp.Basic:
     Floats with integer values become integers (`1.0 \\hat{y}` -> `\\hat{y}`), and
     common factors come out of sums (`2 \\hat{y} - 2 y` -> `2 (\\hat{y} - y)`).
     """
+    return sf.with_inert_steps(_tidied, expr)
+
+
+def _tidied(expr: sp.Basic) -> sp.Basic:
     floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer() and abs(f) < 2**53}
     if floats:
         expr = expr.xreplace(floats)
