@@ -307,7 +307,10 @@ def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol,
     # `symfuncs.differentiated`, not `sympy.diff`: SymPy differentiates `|u|` of a `u` it cannot
     # call real (`log(y_pred)` inside) through re and im, in time that doubled with each nested abs.
     total = sf.differentiated(expr, wrt)
-    for symbol in sorted(expr.free_symbols & derivatives.keys(), key=str):
+    # In the bindings' order (their names may print alike: the rewrites' `shared` symbols), so
+    # that the sum is built in the same order in every process.
+    read = expr.free_symbols
+    for symbol in [s for s in derivatives if s in read]:
         if derivatives[symbol] != 0:
             total += _chained(sf.differentiated(expr, symbol), derivatives[symbol])
     return total
