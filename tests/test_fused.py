@@ -141,6 +141,26 @@ def test_one_log1p_for_a_difference_of_two_when_spelled_for_xla(program):
     _assert_same(fast, plain, y_true, y_pred, program)
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "sign(e)*e + floor(y_true)*y_pred + ceil(y_true)*y_pred + round(y_true)*y_pred",
+        "y_pred * ceil(y_pred) + e^2",
+        "abs(e) * sign(y_pred)",
+    ],
+)
+def test_steps_fuse_with_a_zero_derivative_as_autodiff_gives(program):
+    # floor, ceil and sign have derivative 0 (TensorFlow's gradient of each): their programs fuse
+    # (they kept autodiff while SymPy wrote the derivative as a Derivative or a DiracDelta).
+    spec = lossdsl.compile(program)
+    assert "custom_gradient" in spec.python_source()
+    fast = loss_class(spec)(reduction=None)
+    plain = loss_class(spec, fast=False)(reduction=None)
+    y_true = np.array([[2.5, -0.5, 1.0, 0.0, 3.2, -2.7], [0.4, 1e-3, -1e4, 7.0, 2.0, 0.0]], dtype="float32")
+    y_pred = np.array([[2.0, 1.5, -0.3, 0.0, 3.2, 1e4], [-0.7, 0.0316, 1.5, -7.0, 0.0, 2.5]], dtype="float32")
+    _assert_same(fast, plain, y_true, y_pred, program)
+
+
 def _softplus(x):
     return np.logaddexp(0.0, x)
 
