@@ -945,34 +945,19 @@ class _RealAbs(sp.Abs):
         return sp.sign(self.args[0]) * sp.diff(self.args[0], x)
 
 
-class _FlatFloor(sp.floor):
-    def _eval_derivative(self, x):
-        return sp.Integer(0)
-
-
-class _FlatCeiling(sp.ceiling):
-    def _eval_derivative(self, x):
-        return sp.Integer(0)
-
-
-class _FlatSign(sp.sign):
-    def _eval_derivative(self, x):
-        return sp.Integer(0)
+def _zero_derivative(self, x):
+    return sp.Integer(0)
 
 
 # Steps are flat almost everywhere, and TensorFlow's gradient of each is 0 (as lossdsl's `Round`
 # is): SymPy left `floor` and `ceil` as unevaluated derivatives, which it could not take with
 # respect to a reduction (`y_pred * floor(sum(y_pred))`: "Can't calculate derivative wrt
-# ReduceSum(y_pred)"), and took `sign`'s as a DiracDelta.
-_DIFFERENTIABLE = {
-    sp.Max: _ArgumentsMax,
-    sp.Min: _ArgumentsMin,
-    sp.Abs: _RealAbs,
-    sp.floor: _FlatFloor,
-    sp.ceiling: _FlatCeiling,
-    sp.sign: _FlatSign,
+# ReduceSum(y_pred)"), and took `sign`'s as a DiracDelta. Stand-ins of the same name sort alike.
+_FLAT_STEPS = {
+    cls: type(cls.__name__, (cls,), {"_eval_derivative": _zero_derivative}) for cls in (sp.floor, sp.ceiling, sp.sign)
 }
-_STEPS = (sp.floor, sp.ceiling, sp.sign)
+_STEPS = tuple(_FLAT_STEPS)
+_DIFFERENTIABLE = {sp.Max: _ArgumentsMax, sp.Min: _ArgumentsMin, sp.Abs: _RealAbs, **_FLAT_STEPS}
 _ORIGINAL = {stand_in: cls for cls, stand_in in _DIFFERENTIABLE.items()}
 
 
