@@ -109,8 +109,7 @@ class Rewriter:
             # (SymPy's cache hands back an equal object that an earlier program built), and
             # `_done` answers every copy with the first one's result; rebuilt with evaluation, the
             # node was then put into SymPy's canonical form, by what the process compiled before.
-            changed = any(a is not b and a != b for a, b in zip(args, expr.args, strict=True))
-            rebuilt = _rebuilt(expr, args) if changed else expr
+            rebuilt = expr if sf.unchanged(args, expr.args) else _rebuilt(expr, args)
             result = self.rule(rebuilt)
         self._done[expr] = result
         return result

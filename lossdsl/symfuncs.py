@@ -690,12 +690,12 @@ def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False) -> s
             stack.extend((a, False) for a in node.args if a not in done)
         else:
             args = [done[a] for a in node.args]
-            same = _unchanged(args, node.args)
+            same = unchanged(args, node.args)
             done[node] = node if same and not every else rebuild(node, args)
     return done[expr]
 
 
-def _unchanged(new_args: list, old_args: tuple) -> bool:
+def unchanged(new_args: list, old_args: tuple) -> bool:
     """Each new argument equals the old one. Equal, not the same object: a tree may hold equal
     copies of a part, and the rebuild answers every copy with the first one's result."""
     return all(new is old or new == old for new, old in zip(new_args, old_args, strict=True))
@@ -857,9 +857,7 @@ def with_inert_minmax(transform, expr: sp.Basic) -> sp.Basic:
     """`transform(expr)` with each Max and Min in `expr` passed through it as an inert stand-in and
     rebuilt unevaluated (a `replace` rebuilds them with evaluation, comparing their arguments again:
     seconds for a gradient with thousands of `minimum`s)."""
-    if not expr.has(*_INERT):
-        return transform(expr)
-    return _rebuild(transform(_rebuild(expr, _to_inert)), _from_inert)
+    return _through_inert(transform, expr, _to_inert) if expr.has(*_INERT) else transform(expr)
 
 
 def with_inert_non_real(transform, expr: sp.Basic) -> sp.Basic:
@@ -867,16 +865,19 @@ def with_inert_non_real(transform, expr: sp.Basic) -> sp.Basic:
     through it as an inert stand-in and rebuilt unevaluated (see `_NOT_REAL_ARGUMENT`)."""
     if not _holds_non_real_arguments(expr):
         return transform(expr)
-    return _rebuild(transform(_rebuild(expr, _to_inert_non_real)), _from_inert)
+    return _through_inert(transform, expr, _to_inert_non_real)
 
 
 def with_inert_steps(transform, expr: sp.Basic) -> sp.Basic:
     """`transform(expr)` with each Heaviside passed through it as an inert stand-in and rebuilt
     unevaluated: SymPy's Heaviside, rebuilt with evaluation, takes `im` of its argument, which
     expands a power of a sum (`maximum(e, a)^987` with `a` a power of `e`: minutes; see `step`)."""
-    if not expr.has(sp.Heaviside):
-        return transform(expr)
-    return _rebuild(transform(_rebuild(expr, _to_inert_step)), _from_inert)
+    return _through_inert(transform, expr, _to_inert_step) if expr.has(sp.Heaviside) else transform(expr)
+
+
+def _through_inert(transform, expr: sp.Basic, to_inert) -> sp.Basic:
+    """`transform(expr)`, with what `to_inert` converts held as inert stand-ins through it."""
+    return _rebuild(transform(_rebuild(expr, to_inert)), _from_inert)
 
 
 def _to_inert_step(node: sp.Basic, args: list) -> sp.Basic | None:
@@ -905,7 +906,7 @@ def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
         converted = convert(node, args)
         if converted is not None:
             return converted
-        if _unchanged(args, node.args):
+        if unchanged(args, node.args):
             return node
         rebuilt = _unevaluated(node, args)
         return node.func(*args) if rebuilt is None else rebuilt
@@ -1079,7 +1080,7 @@ def _swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:
     def rebuild(node: sp.Basic, args: list) -> sp.Basic:
         if type(node) in table:
             return table[type(node)](*args, evaluate=False)
-        if _unchanged(args, node.args):
+        if unchanged(args, node.args):
             return node
         rebuilt = _unevaluated(node, args)  # a relational has no truth value: no `or` here
         return node.func(*args) if rebuilt is None else rebuilt
