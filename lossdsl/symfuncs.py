@@ -207,7 +207,7 @@ def _flat_piecewise(expr: sp.Basic) -> sp.Basic:
                 pairs += [(v, sp.And(cond, c)) for v, c in inner.args]
             else:
                 pairs.append((value, cond))
-        return sp.Piecewise(*pairs, evaluate=False)
+        return node.func(*pairs, evaluate=False)
 
     return expr.replace(nested, merged) if any(nested(node) for node in sp.preorder_traversal(expr)) else expr
 
@@ -527,7 +527,27 @@ class Unsettled(ValueError):
     """SymPy's canonical form of a `where` condition did not settle."""
 
 
-class _SettlingPiecewise(sp.Piecewise):
+class Where(sp.Piecewise):
+    """A `where`: SymPy's Piecewise, except that a power of it stays a power of it.
+
+    Piecewise takes a power into its branches: `sqrt(where(y_pred > 0, y_pred, 1))` became
+    `Piecewise((sqrt(y_pred), y_pred > 0), (1, True))` and `y_true / where(...)` a quotient in
+    each branch, so the code took the root, or divided, in the branch the user had guarded
+    against, where autodiff's gradient is 0 * inf = NaN. A power of a Where is built as written;
+    its derivative is taken through the Where (`Where^(-1/2) * Where((1, c), (0, True)) / 2`),
+    which never reads the guarded branch.
+    """
+
+    def _eval_power(self, exponent):
+        return None
+
+
+# SymPy's printers look up a Function subclass's print method by its own name only: named as
+# its parent, a Where prints as a Piecewise everywhere (pickle finds the class by its qualname).
+Where.__name__ = "Piecewise"
+
+
+class _SettlingPiecewise(Where):
     """A Piecewise whose evaluation may rebuild itself at most MAX_SETTLE times over.
 
     SymPy turns a comparison with a Piecewise operand into `ITE(...)`, and for
@@ -554,7 +574,7 @@ def _sympy_piecewise(pairs) -> sp.Expr:
     """`sp.Piecewise(*pairs)`, evaluated, with the loop guard of `_SettlingPiecewise`."""
     result = _SettlingPiecewise(*pairs)
     if isinstance(result, _SettlingPiecewise):
-        return sp.Piecewise(*result.args, evaluate=False)
+        return Where(*result.args, evaluate=False)
     return result
 
 
@@ -620,10 +640,10 @@ def _piecewise(pairs) -> sp.Expr:
         if cond == sp.true:
             break
     if not kept or kept[-1][1] != sp.true:
-        return sp.Piecewise(*pairs)  # no default branch: let SymPy say what it makes of it
+        return Where(*pairs)  # no default branch: let SymPy say what it makes of it
     if len({value for value, _ in kept}) == 1:
         return kept[0][0]
-    return sp.Piecewise(*kept, evaluate=False)
+    return Where(*kept, evaluate=False)
 
 
 def is_literal(expr: sp.Basic) -> bool:
@@ -735,7 +755,7 @@ def _unevaluated(node: sp.Basic, args: list) -> sp.Basic | None:
     if isinstance(node, sp.Piecewise):
         if any(pair.cond.has(sp.Piecewise) for pair in args):
             return None
-        return sp.Piecewise(*args, evaluate=False)
+        return node.func(*args, evaluate=False)
     if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair) and args[1].has(sp.Piecewise):
         cond = folded_condition(args[1])
         # Built alike either way once the condition is folded; SymPy's fold of what is left

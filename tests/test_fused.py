@@ -666,3 +666,30 @@ def test_a_step_whose_condition_holds_a_where_of_huge_constants_does_not_hang(so
     )
     np.testing.assert_allclose(fused[0], autodiff[0], rtol=1e-6)
     np.testing.assert_allclose(fused[1], autodiff[1], rtol=1e-5)
+
+
+# A function applied to a guarding `where` (`y_true / where(y_pred > 0, y_pred, 1)`): SymPy's
+# Piecewise took powers into its branches, so the code divided by y_pred, or took its square root,
+# in the branch the user had guarded against; autodiff's gradient there (JAX's always, the other
+# backends' with fast=False) was 0 * inf = NaN (found by a review of the decisions' known issues).
+GUARDED = {
+    "y_true / where(y_pred > 0, y_pred, 1)": lambda t, p: np.where(p > 0, -t / np.where(p > 0, p, 1) ** 2, 0),
+    "sqrt(where(y_pred > 0, y_pred, 1))": lambda t, p: np.where(p > 0, 0.5 / np.sqrt(np.where(p > 0, p, 1)), 0),
+    "where(y_pred > 0, y_pred, 1)^-0.5": lambda t, p: np.where(p > 0, -0.5 * np.where(p > 0, p, 1) ** -1.5, 0),
+    "y_true * where(y_pred > 0, y_pred, 1)^y_true": lambda t, p: np.where(
+        p > 0, t * t * np.where(p > 0, p, 1) ** (t - 1), 0
+    ),
+}
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("source", sorted(GUARDED))
+def test_a_function_of_a_guarding_where_is_taken_of_the_where(source, fast):
+    spec = lossdsl.compile(source)
+    loss = loss_class(spec, fast=fast)(reduction=None)
+    y_true = np.array([[2.0, 3.0, 0.5, 1.0]], dtype="float32")
+    y_pred = np.array([[0.0, -1.0, 4.0, -0.0]], dtype="float32")
+    values, gradients = values_and_gradients(loss, y_true, y_pred)
+    assert np.isfinite(values).all() and np.isfinite(gradients).all(), (values, gradients)
+    expected = GUARDED[source](y_true.astype("float64"), y_pred.astype("float64")) / y_pred.shape[-1]
+    np.testing.assert_allclose(gradients, expected, rtol=1e-6, atol=1e-7)

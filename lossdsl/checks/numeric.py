@@ -111,7 +111,7 @@ def _eval(expr, env):
     if func is sf.Clip:
         x, lo, hi = (_eval(a, env) for a in expr.args)
         return min(max(x, lo), hi)
-    if func is sp.Piecewise:
+    if issubclass(func, sp.Piecewise):
         for value, cond in expr.args:
             if _eval(cond, env):
                 return _eval(value, env)
@@ -214,7 +214,7 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
             return min(max(x, lo), hi)
 
         return clip
-    if func is sp.Piecewise:
+    if issubclass(func, sp.Piecewise):
         branches = parts  # the (value, condition) closures of its ExprCondPairs
 
         def piecewise(env):

@@ -232,7 +232,7 @@ def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
     """
     bases = {f.base for f in product.args if f.is_Pow and not f.exp.is_Number}
     guarded = [
-        sp.Piecewise((f, sp.StrictGreaterThan(f.args[0], 0)), (0, True))
+        sf.Where((f, sp.StrictGreaterThan(f.args[0], 0)), (0, True))
         if isinstance(f, sp.log) and f.args[0] in bases and not f.args[0].is_positive
         else f
         for f in product.args
@@ -258,7 +258,7 @@ def _masked(product: sp.Mul) -> sp.Expr:
         # for minutes (found by a review). The product of steps is printed as it is.
         return product
     condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
-    return sp.Piecewise((rest, condition), (sp.Integer(0), True), evaluate=False)
+    return sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False)
 
 
 def _step_condition(step: sp.Basic) -> sp.Basic:
@@ -323,7 +323,7 @@ def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
     y_true)` of 0: `inf * 0` was NaN; found by a differential review)."""
     if isinstance(inner, sp.Piecewise) and any(value == 0 for value, _ in inner.args):
         pairs = [(value if value == 0 else outer * value, cond) for value, cond in inner.args]
-        return sp.Piecewise(*pairs, evaluate=False)
+        return sf.Where(*pairs, evaluate=False)
     return outer * inner
 
 

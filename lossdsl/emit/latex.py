@@ -580,7 +580,7 @@ class GradientPrinter(LatexPrinter):
             return f"{text}_{{{self.index}}}"
         return text
 
-    def _print_Piecewise(self, expr):
+    def _print_Piecewise(self, expr, exp=None):
         pairs = list(expr.args)
         # A Piecewise in the `otherwise` branch continues the same list of cases.
         while pairs[-1].cond == sp.true and isinstance(pairs[-1].expr, sp.Piecewise):
@@ -591,10 +591,11 @@ class GradientPrinter(LatexPrinter):
         if self.display:
             lines = [f"{v} & \\text{{if }} {c}" for v, c in conditional]
             lines.append(f"{last_value} & " + ("\\text{otherwise}" if last_cond_true else f"\\text{{if }} {last_cond}"))
-            return "\\begin{cases}\n" + " \\\\\n".join(lines) + "\n\\end{cases}"
+            cases = "\\begin{cases}\n" + " \\\\\n".join(lines) + "\n\\end{cases}"
+            return self._power(cases, exp, closed=False)  # a power of a `where` (symfuncs.Where)
         chain = "".join(rf"{v} \;\mathrm{{if}}\; {c} \;\mathrm{{else}}\; " for v, c in conditional)
         tail = last_value if last_cond_true else rf"{last_value} \;\mathrm{{if}}\; {last_cond}"
-        return r"\left[" + chain + tail + r"\right]"
+        return self._power(r"\left[" + chain + tail + r"\right]", exp)
 
     def _print_ITE(self, expr):
         # SymPy folds a `where` inside a condition into `ITE(c, a, b)`: `(c \wedge a) \vee (\neg c

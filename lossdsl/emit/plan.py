@@ -318,9 +318,9 @@ def shared_exponentials(bindings, result, gradient, target=None):
         # Both kinks on the side x >= 0, so that autodiff through the written-out form (JAX;
         # PyTorch for per-sample losses) gives softplus'(0) = 1/2 whatever the backend takes
         # for relu'(0) and abs'(0) (JAX: 0 and 1, which made it -1/2).
-        u = sp.exp(sp.Piecewise((-x, x >= 0), (x, True)))
-        rules[sf.Softplus(x)] = sp.Piecewise((x, x >= 0), (0, True)) + sf.Log1p(u)
-        rules[sf.Sigmoid(x)] = sp.Piecewise((1, x >= 0), (u, True)) / (1 + u)
+        u = sp.exp(sf.Where((-x, x >= 0), (x, True)))
+        rules[sf.Softplus(x)] = sf.Where((x, x >= 0), (0, True)) + sf.Log1p(u)
+        rules[sf.Sigmoid(x)] = sf.Where((1, x >= 0), (u, True)) / (1 + u)
     for x in normalized:
         z = x - sf.ReduceMax(x)
         total = sf.ReduceSum(sp.exp(z))
