@@ -221,6 +221,7 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`): evaluate them.
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
+    gradient = gradient.replace(lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), _selected)
     return gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
 
 
@@ -259,6 +260,29 @@ def _masked(product: sp.Mul) -> sp.Expr:
         return product
     condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
     return sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False)
+
+
+def _selects(factor: sp.Basic) -> bool:
+    """`factor` is a `where` with a branch of 0 (the derivative of a `where` with a constant branch)."""
+    return isinstance(factor, sp.Piecewise) and any(value == 0 for value, _ in factor.args)
+
+
+def _unbounded(expr: sp.Basic) -> bool:
+    """`expr` holds a logarithm or a power that may be infinite or NaN (a negative or fractional
+    exponent): a product with it must select, where a product with a bounded factor may multiply."""
+    return expr.has(sp.log) or any(not (p.exp.is_Integer and p.exp >= 0) for p in expr.atoms(sp.Pow))
+
+
+def _selected(product: sp.Mul) -> sp.Expr:
+    """`where(c, a, 0) * B` -> `where(c, a * B, 0)`, a select, as autodiff's gradient of a `where` is.
+
+    The chain rule through a function of a `where` multiplies the `where`'s derivative by the
+    function's: `log(where(y_pred > 0, y_pred, 0))'` is `where(c, 1, 0) / where(c, y_pred, 0)`,
+    0 / 0 = NaN where c fails, and autodiff gives 0 there (found by a review).
+    """
+    index = next(i for i, factor in enumerate(product.args) if _selects(factor))
+    rest = sp.Mul(*(factor for i, factor in enumerate(product.args) if i != index))
+    return _chained(rest, product.args[index])
 
 
 def _step_condition(step: sp.Basic) -> sp.Basic:
