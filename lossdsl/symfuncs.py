@@ -31,18 +31,8 @@ from lossdsl.errors import LossLimitError
 C = sp.Symbol("C", positive=True, integer=True)
 
 
-class TensorFunction(sp.Function):
-    """An operation over the last axis: stays unevaluated."""
-
-    nargs = 1
-    is_real = True
-    keras_name = ""
-
-    @property
-    def is_number(self) -> bool:
-        # A tensor, not a number, even of constants (`sum([1, 2])`): SymPy must not try
-        # to compare or evaluate it (`Max` raises "not comparable" on such a "number").
-        return False
+class _WholeInFolds(sp.Function):
+    """A function that SymPy's `piecewise_fold` leaves whole, with any Piecewise inside it."""
 
     def has(self, *patterns) -> bool:
         """As SymPy's, except that a Piecewise inside is not reported to SymPy's `piecewise_fold`.
@@ -59,6 +49,20 @@ class TensorFunction(sp.Function):
             if not patterns:
                 return False
         return super().has(*patterns)
+
+
+class TensorFunction(_WholeInFolds):
+    """An operation over the last axis: stays unevaluated."""
+
+    nargs = 1
+    is_real = True
+    keras_name = ""
+
+    @property
+    def is_number(self) -> bool:
+        # A tensor, not a number, even of constants (`sum([1, 2])`): SymPy must not try
+        # to compare or evaluate it (`Max` raises "not comparable" on such a "number").
+        return False
 
     @classmethod
     def eval(cls, *args):
@@ -110,7 +114,10 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
             hidden.setdefault(node, sp.Dummy())
             continue
         stack.extend(node.args)
-    folded = sp.piecewise_fold(cond.xreplace(hidden) if hidden else cond)
+    try:
+        folded = sp.piecewise_fold(cond.xreplace(hidden) if hidden else cond)
+    except TypeError:  # a branch SymPy cannot compare: `log(0) > -10` is `zoo > -10`
+        return _held(cond)
     if isinstance(folded, sp.Piecewise):
         folded = _if_then_else(folded)
     if hidden:
@@ -121,6 +128,43 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
             f" condition it has over {MAX_FOLDED_SIZE:,} terms; the limit is {MAX_FOLDED_SIZE:,}"
         )
     return folded
+
+
+class Held(_WholeInFolds):
+    """A `where` that a condition reads, held whole instead of folded out: `log(Held(where(c, y_pred,
+    0))) > -10`, for a branch whose comparison SymPy refuses (`log(0)` is zoo, `sqrt(-1)` is I),
+    where Keras compares -inf or NaN as it comes. Its value, derivative and printed forms are
+    those of the `where` it holds."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, arg):
+        return arg if arg.is_Number or not arg.has(sp.Piecewise) else None
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+    def _eval_derivative(self, symbol):
+        return self.args[0].diff(symbol)
+
+    def _sympystr(self, printer, **options) -> str:
+        return printer._print(self.args[0], **options)  # options: LaTeX's `exp` of a power
+
+    _latex = _numpycode = _pythoncode = _sympystr
+
+
+def _held(cond: sp.Basic) -> sp.Basic:
+    """`cond` with each `where` it reads, outside a tensor function, held whole (`Held`)."""
+    mapping: dict[sp.Basic, sp.Basic] = {}
+    stack = [cond]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sp.Piecewise):
+            mapping[node] = Held(node)
+        elif not isinstance(node, _WholeInFolds):
+            stack.extend(node.args)
+    return cond.xreplace(mapping)
 
 
 def _if_then_else(folded: sp.Piecewise) -> sp.Basic:

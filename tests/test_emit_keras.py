@@ -830,6 +830,7 @@ ORACLE = {
     sf.Log1p: np.log1p,
     sf.Expm1: np.expm1,
     sf.Round: np.round,
+    sf.Held: lambda x: x,
     sp.Add: lambda *a: functools.reduce(np.add, a),
     sp.Mul: lambda *a: functools.reduce(np.multiply, a),
     sp.Pow: lambda a, b: np.power(a, b),
@@ -1188,6 +1189,48 @@ def test_a_where_holding_a_reduction_of_a_where_in_a_condition(keras, program, f
     autodiff = lossdsl.runtime.loss_class(spec, fast=False)(reduction=None)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(autodiff.call(y_true, y_pred)), got, rtol=1e-6)
     assert ("\\max" in spec.latex()) != ("\\sum_{c}" in spec.latex()) and spec.gradient().has(sp.Piecewise)
+
+
+def _log_or_floor(p):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.log(np.where(p > 0, p, 0))
+    return np.where(a > -10, a, -10)
+
+
+@pytest.mark.parametrize(
+    "program, formula",
+    [
+        (  # log(0) in the guarded branch: SymPy's zoo, which it cannot compare
+            "a = where(y_pred > 0, y_pred, 0)\nwhere(log(a) > -10, log(a), -10)",
+            lambda t, p: _log_or_floor(p).mean(-1),
+        ),
+        (  # 1 / 0: inf in Keras, greater than 1
+            "where(1 / where(y_pred > 0, 0, 3) > 1, y_pred, 0)",
+            lambda t, p: _where(p > 0, p, 0).mean(-1),
+        ),
+        (  # sqrt(-1): NaN in Keras, not greater than 1; SymPy's I
+            "where(sqrt(where(y_pred > 0, -1, 3)) > 1, y_pred * y_true, 0)",
+            lambda t, p: _where(p > 0, 0, p * t).mean(-1),
+        ),
+    ],
+)
+def test_a_condition_on_a_where_whose_branch_is_not_finite_keeps_the_where(keras, program, formula):
+    # SymPy folds a `where` out of a condition, one comparison per branch: `log(0) > -10` is a
+    # comparison of zoo, which it refuses (a TypeError), so these programs were refused as a
+    # LossLimitError ("a constant ... is not a finite number") or a LossInternalError. Keras
+    # compares log(0) = -inf, 1 / 0 = inf and sqrt(-1) = NaN as they come.
+    y_true = np.array([[0.5, 3.0, -1.0, 2.0], [2.0, -2.0, 4.0, 1.0]], dtype="float32")
+    y_pred = np.array([[0.0, 0.5, 2.0, -1.0], [1e-6, -0.0, 3.0, 0.25]], dtype="float32")
+    spec = lossdsl.compile(program)
+    expected = formula(y_true.astype("float64"), y_pred.astype("float64"))
+    for fast in (True, False):
+        loss = lossdsl.runtime.loss_class(spec, fast=fast)(reduction=None)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loss.call(y_true, y_pred)), expected, rtol=1e-6)
+    values, gradients = values_and_gradients(spec.keras_loss(reduction=None), y_true, y_pred)
+    _, autodiff = values_and_gradients(lossdsl.runtime.loss_class(spec, fast=False)(reduction=None), y_true, y_pred)
+    np.testing.assert_allclose(gradients, autodiff, rtol=1e-6)
+    assert np.isfinite(gradients).all()
+    assert "\\partial" in spec.latex(gradient=True) and spec.gradient().has(sp.Piecewise)
 
 
 @pytest.mark.parametrize("value", ["abc", "1.5", None, [1.0], 1 + 2j, 10**400])

@@ -56,6 +56,7 @@ UNARY = {
     sf.Log1p: math.log1p,
     sf.Expm1: math.expm1,
     sf.Round: round,
+    sf.Held: lambda x: x,
 }
 
 RELATIONS = {

@@ -439,6 +439,9 @@ class KerasPrinter(Printer):
         # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
         return self.code(expr.args[0], form)
 
+    def _print_Held(self, expr: sf.Held, form: str = DROPPED) -> Code:
+        return self.code(expr.args[0], form)
+
     def _print__OrientedAbs(self, expr: _OrientedAbs, form: str = DROPPED) -> Code:
         return self._call("abs", [self.code(expr.args[0], self.body.child_form(expr, form))])
 
