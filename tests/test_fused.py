@@ -719,3 +719,25 @@ def test_the_gradient_through_a_where_with_a_zero_branch_is_a_select(source, fas
     _, gradients = values_and_gradients(loss, y_true, y_pred)
     expected = ZERO_GUARDED[source](y_true.astype("float64"), y_pred.astype("float64")) / y_pred.shape[-1]
     np.testing.assert_allclose(gradients, expected, rtol=1e-6, atol=1e-7)
+
+
+# Found by a differential fuzzing review (2026-12-01): fused gradients that autodiff's did not equal.
+AUTODIFF_POINTS = {
+    # a relu inside a relu kept SymPy's derivative, 1 at 0, where TensorFlow's relu' is 0
+    "relu(relu(y_pred) + 1)": ([[1.0, 1.0, 1.0, 1.0]], [[0.0, -0.0, 1.0, -1.0]]),
+    "relu(relu(e)^y_true + y_pred)": ([[1.0, 2.0, 1.0, 3.0]], [[1.0, 2.0, 0.0, 4.0]]),
+    # a fractional power of a product: SymPy's `1.5 b^1.5 b' / b` is 0/0 at b = 0
+    "(y_pred*y_true)^1.5": ([[1.0, 0.0, 0.0, 2.0]], [[0.0, 1.0, 0.0, 0.5]]),
+    "(e*y_true)^1.5": ([[1.0, 0.5, 0.0, 2.0]], [[1.0, 0.5, 0.0, 0.5]]),
+}
+
+
+@pytest.mark.parametrize("source", sorted(AUTODIFF_POINTS))
+def test_fused_gradients_equal_autodiff_where_a_review_found_them_apart(source):
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source()
+    fast = loss_class(spec)(reduction=None)
+    plain = loss_class(spec, fast=False)(reduction=None)
+    y_true, y_pred = (np.array(rows, dtype="float32") for rows in AUTODIFF_POINTS[source])
+    _assert_same(fast, plain, y_true, y_pred, source)
+    assert np.isfinite(values_and_gradients(fast, y_true, y_pred)[1]).all()

@@ -157,7 +157,7 @@ class _CrossEntropySum(sf.ReduceSum):
 
 
 class _Power(sp.Function):
-    """`x^a` for an exponent that is not a number, differentiated as TensorFlow's `pow`: `a x^(a - 1)`
+    """`x^a` for an exponent that is not a number (or a fractional power of a product), differentiated as TensorFlow's `pow`: `a x^(a - 1)`
     in x, `x^a log(x)` in a (its log guarded by `_guarded_logs_of_bases`).
 
     (SymPy writes `a x^a / x`, which is 0/0 at x = 0 where `a x^(a - 1)` is 0 for a > 1:
@@ -357,11 +357,13 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
     `originals`, so that `_restored` puts a node whose arguments are unchanged back as it was
     (rebuilding a Max or Min compares its arguments again: a tenth of the library's compile
     time)."""
-    relus = {node: _TFRelu(*node.args) for node in expr.atoms(sf.Relu)}
-    expr = expr.xreplace(relus) if relus else expr
+    if expr.has(sf.Relu):  # bottom up: a relu inside a relu is TensorFlow's too
+        expr = expr.replace(lambda node: type(node) is sf.Relu, lambda node: _TFRelu(*node.args))
 
     def power(node: sp.Basic) -> bool:
-        return node.is_Pow and not node.exp.is_Number
+        # A fractional power of a product too: SymPy's `b^a a b' / b` divides by one factor of
+        # b (`1 / (y_pred y_true)` is `1 / y_pred * 1 / y_true`), 0/0 where `a b^(a - 1) b'` is 0.
+        return node.is_Pow and (not node.exp.is_Number or node.base.is_Mul and not node.exp.is_Integer)
 
     def tie(node: sp.Basic) -> bool:
         return isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2 or isinstance(node, sf.Clip)
