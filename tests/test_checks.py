@@ -179,6 +179,23 @@ DEAD = [
         "the term `where(c, 1, 0)`",
         "sigmoid(k * (...)) for a soft step",
     ),
+    # branches that read y_pred only until SymPy cancels it (found by a fuzzing review: the
+    # loss compiled, and its gradient was None)
+    (
+        "«where(1 - y_pred == 0.5, 1, y_pred - y_pred)»",
+        "the loss `where(1 - y_pred == 0.5, 1, y_pred - y_pred)`",
+        "sigmoid(k * (...)) for a soft step",
+    ),
+    (
+        "sqrt(«where(y_pred - y_true != 0, -1, e + y_pred)»)",
+        "the loss `sqrt(where(y_pred - y_true != 0, -1, e + y_pred))`",
+        "sigmoid(k * (...)) for a soft step",
+    ),
+    (
+        "a = y_pred - y_pred\ne^2 + 3 * «where(y_pred > 0.5, a, 2)»",
+        "the term `3 * where(y_pred > 0.5, a, 2)`",
+        "2 + (a - 2) * sigmoid((y_pred - 0.5) / 0.1)",
+    ),
 ]
 
 
@@ -212,6 +229,8 @@ LIVE = [
     "where(y_true > 0.5, 1, 0) * e^2 + where(y_pred > y_true, y_pred, y_true)",
     "mean(e^2) + sum(where(y_true > 0, 1, 0)) * mean(abs(e))",
     "param alpha = 0.5\nmean(e^2) + alpha * mean(sigmoid((y_pred - y_true) / 0.1))",
+    "where(y_pred > 0, y_pred - y_pred + y_true, y_pred)",
+    "e^2 + where(y_pred > 0, 1, y_pred - y_pred + y_pred)",
 ]
 
 

@@ -24,7 +24,7 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """Every diagnostic for a resolved, translated program, sorted by position."""
     found = check_dependence(resolved, symbolic)
     if not any(d.level == "error" for d in found):  # (a loss that only looks constant may have dead terms)
-        found += _guarded("dead-term", lambda: check_dead_terms(resolved), resolved)
+        found += _guarded("dead-term", lambda: check_dead_terms(resolved, symbolic), resolved)
     found += _guarded("domain", lambda: check_domain(resolved), resolved)
     found += _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
     found += _guarded("float32", lambda: check_float32(resolved, symbolic), resolved)

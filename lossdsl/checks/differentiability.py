@@ -11,9 +11,12 @@ pointing at the step that kills it, with a smooth surrogate to use instead.
 
 from __future__ import annotations
 
+import sympy as sp
+
 from lossdsl import nodes
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
+from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
 
 # Step functions, the smooth surrogate each one suggests ({x} is the argument) and a remark.
 SURROGATES = {
@@ -26,8 +29,11 @@ _LINEAR_CALLS = ("sum", "mean")
 _FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
 
 
-def check_dead_terms(resolved: Resolved) -> list[Diagnostic]:
-    """An error for the loss, or each of its terms, whose gradient is zero almost everywhere."""
+def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> list[Diagnostic]:
+    """An error for the loss, or each of its terms, whose gradient is zero almost everywhere.
+
+    With `symbolic`, a term that reads y_pred outside conditions only until SymPy cancels it
+    (`where(y_pred > 0.5, y_pred - y_pred, 2)`) is dead too."""
     found: list[Diagnostic] = []
     seen: set[int] = set()
     stack: list[nodes.Node] = [resolved.result]
@@ -42,8 +48,52 @@ def check_dead_terms(resolved: Resolved) -> list[Diagnostic]:
         if info.pred and not info.live:
             found.append(_dead(resolved, node, whole=node is resolved.result))
             continue
+        if info.pred and symbolic is not None and _flat_once_simplified(resolved, symbolic, node):
+            found.append(_dead(resolved, node, whole=node is resolved.result, culprit=_switch(resolved, node)))
+            continue
         stack.extend(reversed(_terms(resolved, node)))
     return found
+
+
+def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> bool:
+    """`node` reads y_pred in a `where` condition, and its SymPy form reads y_pred nowhere else."""
+    if _switch(resolved, node) is None:
+        return False
+    expr = node_expr(symbolic, node)
+    stack, seen = [expr], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue  # a shared part (bindings that double): once
+        seen.add(current)
+        if current == Y_PRED:
+            return False
+        if isinstance(current, sp.logic.boolalg.Boolean):
+            continue  # a condition: flat in y_pred almost everywhere
+        if isinstance(current, sp.functions.elementary.piecewise.ExprCondPair):
+            stack.append(current.expr)
+            continue
+        stack.extend(current.args)
+    return Y_PRED in expr.free_symbols
+
+
+def _switch(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
+    """The first `where` in `node` (through bindings) whose condition reads y_pred, or None."""
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, nodes.Call) and current.func == "where" and resolved.of(current.args[0]).pred:
+            return current
+        if isinstance(current, nodes.Name):
+            value = resolved.binding_value(current)
+            if value is not None and resolved.of(value).pred:
+                stack.append(value)
+            continue
+        stack.extend(reversed([c for c in current.children if resolved.of(c).pred]))
+    return None
 
 
 def _terms(resolved: Resolved, node: nodes.Node) -> list[nodes.Node]:
@@ -82,8 +132,8 @@ def _culprit(resolved: Resolved, node: nodes.Node) -> nodes.Node:
     return node
 
 
-def _dead(resolved: Resolved, term: nodes.Node, whole: bool) -> Diagnostic:
-    culprit = _culprit(resolved, term)
+def _dead(resolved: Resolved, term: nodes.Node, whole: bool, culprit: nodes.Node | None = None) -> Diagnostic:
+    culprit = culprit or _culprit(resolved, term)
     term_text = resolved.text(term)
     culprit_text = resolved.text(culprit)
     if whole:
