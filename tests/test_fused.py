@@ -729,6 +729,10 @@ AUTODIFF_POINTS = {
     # a fractional power of a product: SymPy's `1.5 b^1.5 b' / b` is 0/0 at b = 0
     "(y_pred*y_true)^1.5": ([[1.0, 0.0, 0.0, 2.0]], [[0.0, 1.0, 0.0, 0.5]]),
     "(e*y_true)^1.5": ([[1.0, 0.5, 0.0, 2.0]], [[1.0, 0.5, 0.0, 0.5]]),
+    # a tie goes to the argument printed first; the code's temporaries reordered the printed ones
+    "maximum(e, -e)": ([[0.5, 1.0, 0.0, 2.0]], [[0.5, 1.0, 0.0, 1.0]]),
+    "square(e) + minimum(e, -e)": ([[0.5, 1.0, 0.0, 2.0]], [[0.5, 1.0, 0.0, 1.0]]),
+    "exp(2*y_pred) + maximum(2*y_pred, y_pred)": ([[0.5, 1.0, 0.0, 2.0]], [[0.0, 1.0, -0.0, -1.0]]),
 }
 
 

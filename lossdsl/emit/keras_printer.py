@@ -499,7 +499,7 @@ class KerasPrinter(Printer):
         inner = self.body.child_form(expr, form)
         args = list(expr.args)
         if isinstance(expr, (sp.Max, sp.Min)):
-            args.sort(key=sf.is_literal)  # tensors first: `keras.ops.maximum(x, 0.0)`
+            args = self.body.tie_order(args)  # tensors first: `keras.ops.maximum(x, 0.0)`
         codes = [self.code(a, inner) for a in args]
         if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self.body.shape(args[0]) == CONST:
             # Over the last axis a constant still has y_pred's shape: sum(0 * y_pred) folds to sum(0).
