@@ -157,8 +157,9 @@ class _CrossEntropySum(sf.ReduceSum):
 
 
 class _Power(sp.Function):
-    """`x^a` for an exponent that is not a number (or a fractional power of a product), differentiated as TensorFlow's `pow`: `a x^(a - 1)`
-    in x, `x^a log(x)` in a (its log guarded by `_guarded_logs_of_bases`).
+    """`x^a` for an exponent that is not a number (or a fractional power of a product),
+    differentiated as TensorFlow's `pow`: `a x^(a - 1)` in x, `x^a log(x)` in a (its log guarded
+    by `_guarded_logs_of_bases`).
 
     (SymPy writes `a x^a / x`, which is 0/0 at x = 0 where `a x^(a - 1)` is 0 for a > 1:
     the focal factor `(1 - p_t)^gamma` at a perfect prediction; and for an exponent that reads
