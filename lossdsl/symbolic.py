@@ -92,7 +92,7 @@ class SymbolicLoss:
             self._public = {s: sp.Symbol(s.name) for s in (Y_TRUE, Y_PRED, *self.params.values())}
         # Renaming symbols changes no structure: skip SymPy's re-evaluation, which
         # costs seconds on deeply nested expressions.
-        return sf.replace(expr, self._public)
+        return sf.replace(sf.as_sympy_piecewise(expr), self._public)
 
     def plain(self) -> sp.Expr:
         """The inlined loss in plain SymPy, still in real symbols."""

@@ -105,7 +105,7 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
     stack = [cond]
     while stack:
         node = stack.pop()
-        if isinstance(node, TensorFunction):
+        if isinstance(node, _WholeInFolds):  # a tensor function, or a `where` held whole
             if sp.Basic.has(node, sp.Piecewise) and node not in hidden:
                 hidden[node] = sp.Dummy()
             continue
@@ -114,6 +114,14 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
             hidden.setdefault(node, sp.Dummy())
             continue
         stack.extend(node.args)
+    if any(isinstance(node, Held) for node in hidden) and cond.xreplace(hidden).has(sp.Piecewise):
+        # Folded into cases, a condition that holds a `Held` one sends SymPy's `piecewise_fold` round
+        # and round (its own `has` sees into the Held) to the recursion limit.
+        raise LossLimitError(
+            "this `where` condition reads a `where` whose own condition compares a value that is not"
+            " finite in its other branch (`log(0)`, `1 / 0`): lossdsl cannot fold the two into one"
+            " condition; keep the inner value finite (e.g. clip it away from 0)"
+        )
     try:
         folded = sp.piecewise_fold(cond.xreplace(hidden) if hidden else cond)
     except TypeError:  # a branch SymPy cannot compare: `log(0) > -10` is `zoo > -10`
@@ -148,10 +156,10 @@ class Held(_WholeInFolds):
     def _eval_derivative(self, symbol):
         return self.args[0].diff(symbol)
 
-    def _sympystr(self, printer, **options) -> str:
+    def _print_held(self, printer, **options) -> str:
         return printer._print(self.args[0], **options)  # options: LaTeX's `exp` of a power
 
-    _latex = _numpycode = _pythoncode = _sympystr
+    _sympystr = _latex = _numpycode = _pythoncode = _print_held
 
 
 def _held(cond: sp.Basic) -> sp.Basic:
@@ -1136,6 +1144,14 @@ def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
         stand_ins[stand_in] = node
         mapping[node] = stand_in
     return expr.xreplace(mapping)
+
+
+def as_sympy_piecewise(expr: sp.Basic) -> sp.Basic:
+    """`expr` with each `Where` as SymPy's own Piecewise, built unevaluated (a power of it stays a
+    power of it), so that the public form equals the expression a user builds."""
+    if not isinstance(expr, sp.Basic) or not expr.has(Where):
+        return expr
+    return _swapped(expr, {Where: sp.Piecewise, _SettlingPiecewise: sp.Piecewise})
 
 
 def _swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:

@@ -1233,6 +1233,15 @@ def test_a_condition_on_a_where_whose_branch_is_not_finite_keeps_the_where(keras
     assert "\\partial" in spec.latex(gradient=True) and spec.gradient().has(sp.Piecewise)
 
 
+def test_a_condition_on_such_a_where_inside_another_condition_is_a_limit():
+    # Folded into the outer condition, the inner one (held whole) sent SymPy's piecewise_fold
+    # round to the recursion limit; it was an AssertionError inside SymPy before (found by a review).
+    source = "a = where(y_pred > 0, y_pred, 0)\nb = where(log(a) > -10, log(a), -10)\nwhere(b > -5, b, y_pred)"
+    with pytest.raises(lossdsl.LossLimitError, match="cannot fold the two into one condition") as caught:
+        lossdsl.compile(source)
+    assert (caught.value.line, caught.value.column) == (3, 1)
+
+
 @pytest.mark.parametrize("value", ["abc", "1.5", None, [1.0], 1 + 2j, 10**400])
 def test_a_parameter_that_is_not_a_number_is_refused_at_once(keras, value):
     # It used to be stored as given (in get_config too) and fail at the first call, in the backend.

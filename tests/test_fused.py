@@ -733,6 +733,9 @@ AUTODIFF_POINTS = {
     "maximum(e, -e)": ([[0.5, 1.0, 0.0, 2.0]], [[0.5, 1.0, 0.0, 1.0]]),
     "square(e) + minimum(e, -e)": ([[0.5, 1.0, 0.0, 2.0]], [[0.5, 1.0, 0.0, 1.0]]),
     "exp(2*y_pred) + maximum(2*y_pred, y_pred)": ([[0.5, 1.0, 0.0, 2.0]], [[0.0, 1.0, -0.0, -1.0]]),
+    # ... in SymPy's order, which counts nodes before it compares keys
+    "x = exp(y_pred)\nmaximum(x, 1/x)": ([[0.5, 1.0, 0.0, 2.0]], [[0.0, 1.0, -0.0, -1.0]]),
+    "maximum(sigmoid(y_pred), 1 - sigmoid(y_pred))": ([[0.5, 1.0, 0.0, 2.0]], [[0.0, 1.0, -0.0, -1.0]]),
 }
 
 

@@ -174,6 +174,18 @@ def test_conditions(src, ref):
     assert_matches(expr, ref, EDGES + POINTS)
 
 
+def test_a_where_in_expr_is_sympys_own_piecewise():
+    # Inside, a `where` is lossdsl's Piecewise subclass (a power of it stays a power of it); the
+    # public form is SymPy's own, so it equals the expression a user builds (found by a review).
+    expr = lossdsl.compile("where(y_pred > 0, y_pred, 0) + y_true").expr
+    assert expr == sympy.Piecewise((P, P > 0), (0, True)) + T
+    assert all(type(p) is sympy.Piecewise for p in expr.atoms(sympy.Piecewise))
+    assert sympy.sympify(sympy.srepr(expr)) == expr
+    root = lossdsl.compile("sqrt(where(y_pred > 0, y_pred, 1))").expr
+    assert root == sympy.sqrt(sympy.Piecewise((P, P > 0), (1, True)), evaluate=False)
+    assert root.subs({P: 4, T: 0}) == 2 and root.subs({P: -1, T: 0}) == 1
+
+
 # ----------------------------------------------------------------- numbers
 
 NUMBERS = [

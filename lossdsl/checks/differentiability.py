@@ -29,11 +29,11 @@ _LINEAR_CALLS = ("sum", "mean")
 _FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
 
 
-def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> list[Diagnostic]:
+def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """An error for the loss, or each of its terms, whose gradient is zero almost everywhere.
 
-    With `symbolic`, a term that reads y_pred outside conditions only until SymPy cancels it
-    (`where(y_pred > 0.5, y_pred - y_pred, 2)`) is dead too."""
+    A term that reads y_pred outside conditions only until SymPy cancels it (`where(y_pred > 0.5,
+    y_pred - y_pred, 2)`) is dead too: it is judged on its SymPy form in `symbolic`."""
     found: list[Diagnostic] = []
     seen: set[int] = set()
     stack: list[nodes.Node] = [resolved.result]
@@ -48,8 +48,8 @@ def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss | None = None) -
         if info.pred and not info.live:
             found.append(_dead(resolved, node, whole=node is resolved.result))
             continue
-        if info.pred and symbolic is not None and _flat_once_simplified(resolved, symbolic, node):
-            found.append(_dead(resolved, node, whole=node is resolved.result, culprit=_switch(resolved, node)))
+        if info.pred and _flat_once_simplified(resolved, symbolic, node):
+            found.append(_dead(resolved, node, whole=node is resolved.result, culprit=_deciding_where(resolved, node)))
             continue
         stack.extend(reversed(_terms(resolved, node)))
     return found
@@ -57,7 +57,7 @@ def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss | None = None) -
 
 def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> bool:
     """`node` reads y_pred in a `where` condition, and its SymPy form reads y_pred nowhere else."""
-    if _switch(resolved, node) is None:
+    if _deciding_where(resolved, node) is None:
         return False
     expr = node_expr(symbolic, node)
     stack, seen = [expr], set()
@@ -77,7 +77,7 @@ def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: node
     return Y_PRED in expr.free_symbols
 
 
-def _switch(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
+def _deciding_where(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
     """The first `where` in `node` (through bindings) whose condition reads y_pred, or None."""
     stack, seen = [node], set()
     while stack:

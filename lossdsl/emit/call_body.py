@@ -161,7 +161,8 @@ class CallBody:
 
     def tie_order(self, args: list) -> list:
         """The arguments of a Max or Min in the order to print them: tensors first, and two tensors
-        in SymPy's order of what they were before the temporaries named their parts, the order in
+        in SymPy's order (`sympy.ordered`, as Max orders its arguments) of what they were before the
+        temporaries named their parts, the order in
         which the fused gradient gave a tie to the first (`fused._prepared`), as TensorFlow does.
         (Named, `maximum(e, -e)` is `Max(t0, -t0)` with `t0 = y_pred - y_true`, in the other order.)"""
         args = sorted(args, key=sf.is_literal)
@@ -169,7 +170,7 @@ class CallBody:
             return args
         temporaries = {s: local.value for s, local in self.by_symbol.items() if not local.hint}
         before = [sf.inlined(arg, temporaries) for arg in args]
-        return args if sp.default_sort_key(before[0]) <= sp.default_sort_key(before[1]) else args[::-1]
+        return args if next(iter(sp.ordered(before))) == before[0] else args[::-1]
 
     # shapes and forms ------------------------------------------------------
 

@@ -346,7 +346,7 @@ def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
     0, `outer` moves into the other branches, so that the product is 0 there even where `outer` is
     infinite, as autodiff's masks make it (`a^g` with `g < 1` at a binding `a = where(c, ...,
     y_true)` of 0: `inf * 0` was NaN; found by a differential review)."""
-    if isinstance(inner, sp.Piecewise) and any(value == 0 for value, _ in inner.args):
+    if _selects(inner):
         pairs = [(value if value == 0 else outer * value, cond) for value, cond in inner.args]
         return sf.Where(*pairs, evaluate=False)
     return outer * inner
