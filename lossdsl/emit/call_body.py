@@ -161,10 +161,10 @@ class CallBody:
 
     def tie_order(self, args: list) -> list:
         """The arguments of a Max or Min in the order to print them: tensors first, and two tensors
-        in SymPy's order (`sympy.ordered`, as Max orders its arguments) of what they were before the
-        temporaries named their parts, the order in
-        which the fused gradient gave a tie to the first (`fused._prepared`), as TensorFlow does.
-        (Named, `maximum(e, -e)` is `Max(t0, -t0)` with `t0 = y_pred - y_true`, in the other order.)"""
+        in SymPy's order (`sympy.ordered`, as Max orders its arguments) of what they were before
+        the temporaries named their parts. That is the order in which the fused gradient gave a
+        tie to the first (`fused._prepared`), as TensorFlow does. (Named, `maximum(e, -e)` is
+        `Max(t0, -t0)` with `t0 = y_pred - y_true`, in the other order.)"""
         args = sorted(args, key=sf.is_literal)
         if len(args) != 2 or sf.is_literal(args[1]):
             return args
