@@ -310,6 +310,12 @@ DOMAIN = [
     ("«log(y_pred + eps)»", r"`log\(y_pred \+ eps\)`: .*"),
     # Both branches of a where are analysed: Keras evaluates both.
     ("where(y_pred > 0, «log(y_pred)», 0)", r"`log\(y_pred\)`: .*"),
+    # ... and the value of a where is narrowed by its condition only as far as it goes
+    (
+        "«log(where(y_pred >= 0, y_pred, 1))»",
+        r"`log\(where\(y_pred >= 0, y_pred, 1\)\)`: .*\(it lies in \[0, inf\)\).*",
+    ),
+    ("«log(where(y_pred > 0, y_pred, y_true))»", r"`log\(where\(.*\)\)`: .*\(it lies in \(-inf, inf\)\).*"),
 ]
 
 
@@ -366,6 +372,11 @@ SAFE = [
     "log(sum(softmax(y_pred) * y_true^2) + eps)",
     "-sum(onehot(y_true) * log(softmax(y_pred)))",
     "x = e^2 + eps\ny_true / x + log(x)",
+    # a where whose condition keeps the branch it selects on the safe side of a constant
+    "sqrt(where(y_pred > 1, y_pred, 1))",
+    "log(where(1 <= y_pred, y_pred, 1))",
+    "y_true / where(y_pred < -1, y_pred, -1)",
+    "a = where(y_pred > eps, y_pred, eps)\nlog(a) + y_true / a",
 ]
 
 

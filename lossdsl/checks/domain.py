@@ -7,7 +7,9 @@ or negative power can reach the edge of its domain. So `clip(x, eps, 1)`,
 `maximum(x, eps)`, `exp`, `softplus`, `sigmoid` and `x + eps` for x >= 0 are
 safe because of their ranges, not because of their names. Both branches of a
 `where` are analysed over their whole range: Keras evaluates both, and the
-branch not taken still feeds NaN into the gradient.
+branch not taken still feeds NaN into the gradient. The value of a `where`
+is narrowed where its condition compares a branch itself with a constant
+(`where(y_pred > 0, y_pred, 1)` is above 0, so its `sqrt` is safe).
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from lossdsl.checks.intervals import Interval
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import float_sigmoid, float_softplus
 from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
+
+# A comparison `x op c` keeps x on one side of c: (lo_open, None) for above, (None, hi_open) for below.
+_SIDES = {">": (True, None), ">=": (False, None), "<": (None, True), "<=": (None, False)}
+_MIRRORED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}  # c op x is x op' c
+_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}  # where the comparison fails
 
 _MONOTONE = {
     "exp": math.exp,
@@ -166,6 +173,32 @@ class _Ranges:
     def range_Vector(self, node: nodes.Vector) -> Interval:
         return iv.hull(*[self.range(item) for item in node.items])
 
+    def where_range(self, node: nodes.Call, a: Interval, b: Interval) -> Interval:
+        """The values `where(cond, a, b)` takes: a branch that the condition compares with a constant
+        takes only the values on its side (`where(y_pred > 0, y_pred, 1)` is above 0)."""
+        kept = [self.narrowed(node.args[0], node.args[1], a, True), self.narrowed(node.args[0], node.args[2], b, False)]
+        kept = [k for k in kept if k is not None]
+        return iv.hull(*kept) if kept else iv.hull(a, b)
+
+    def narrowed(self, cond: nodes.Node, branch: nodes.Node, values: Interval, holds: bool) -> Interval | None:
+        """`values` of `branch` where `cond` is `holds`: narrowed when `cond` compares the branch
+        itself with a constant (`x > c`, `c <= x`), else as they are; None when none is left."""
+        if not isinstance(cond, nodes.Compare) or cond.op not in _SIDES:
+            return values
+        op, left, right = cond.op, cond.left, cond.right
+        if self.text(right) == self.text(branch):
+            op, left, right = _MIRRORED[op], right, left
+        bound = self.range(right)
+        if self.text(left) != self.text(branch) or bound.lo != bound.hi or math.isinf(bound.lo):
+            return values
+        if not holds:
+            op = _NEGATED[op]
+        lo_open, hi_open = _SIDES[op]
+        side = Interval(bound.lo, math.inf, lo_open, True) if lo_open is not None else None
+        if side is None:
+            side = Interval(-math.inf, bound.lo, True, hi_open)
+        return iv.meet(values, side)
+
     def range_Call(self, node: nodes.Call) -> Interval:
         name = node.func
         args = [self.range(a) for a in node.args]
@@ -173,7 +206,7 @@ class _Ranges:
             return iv.UNIT
         self.call_hazard(node, args)
         if name == "where":
-            return iv.hull(args[1], args[2])
+            return self.where_range(node, args[1], args[2])
         if name in _MONOTONE:
             return iv.monotone(_MONOTONE[name], args[0])
         if name in _RANGES:

@@ -94,6 +94,15 @@ def hull(*intervals: Interval) -> Interval:
     )
 
 
+def meet(a: Interval, b: Interval) -> Interval | None:
+    """The values in both `a` and `b`, or None when they share none."""
+    lo = max((a.lo, a.lo_open), (b.lo, b.lo_open))  # at one end, an open one excludes more
+    hi = min((a.hi, not a.hi_open), (b.hi, not b.hi_open))
+    if lo[0] > hi[0] or (lo[0] == hi[0] and (lo[1] or not hi[1])):
+        return None
+    return Interval(lo[0], hi[0], lo[1], not hi[1])
+
+
 def add(a: Interval, b: Interval) -> Interval:
     return _make(
         _end(a.lo + b.lo, a.lo_open or b.lo_open),
