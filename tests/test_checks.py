@@ -380,6 +380,18 @@ SAFE = [
 ]
 
 
+def test_the_meet_of_two_intervals_keeps_which_ends_are_open():
+    from lossdsl.checks.intervals import Interval, meet
+
+    inf = float("inf")
+    assert meet(Interval(-inf, inf), Interval(0.0, inf, lo_open=True)) == Interval(0.0, inf, True, True)
+    assert meet(Interval(0.0, 2.0), Interval(0.0, 1.0, lo_open=True)) == Interval(0.0, 1.0, True, False)
+    assert meet(Interval(0.0, 1.0, hi_open=True), Interval(-1.0, 1.0)) == Interval(0.0, 1.0, False, True)
+    assert meet(Interval(0.0, 1.0), Interval(1.0, 2.0)) == Interval(1.0, 1.0)
+    assert meet(Interval(0.0, 1.0, hi_open=True), Interval(1.0, 2.0)) is None
+    assert meet(Interval(0.0, 1.0), Interval(2.0, 3.0)) is None
+
+
 @pytest.mark.parametrize("source", SAFE)
 def test_safe_counterparts_get_no_domain_warning(source):
     spec = lossdsl.compile(source, strict=True)
