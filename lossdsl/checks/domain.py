@@ -194,10 +194,9 @@ class _Ranges:
         if not holds:
             op = _NEGATED[op]
         lo_open, hi_open = _SIDES[op]
-        side = Interval(bound.lo, math.inf, lo_open, True) if lo_open is not None else None
-        if side is None:
-            side = Interval(-math.inf, bound.lo, True, hi_open)
-        return iv.meet(values, side)
+        if lo_open is None:
+            return iv.meet(values, Interval(-math.inf, bound.lo, True, hi_open))
+        return iv.meet(values, Interval(bound.lo, math.inf, lo_open, True))
 
     def range_Call(self, node: nodes.Call) -> Interval:
         name = node.func
