@@ -1064,11 +1064,26 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
 
 
 def _diff(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
-    """`sympy.diff`, through the stand-ins of `_DIFFERENTIABLE` where `_stand_in_differentiates`."""
+    """`sympy.diff`, through the stand-ins of `_DIFFERENTIABLE` where `_stand_in_differentiates`,
+    and of `_ZeroPower`."""
+    zero_powers = {p: _ZeroPower(p.exp) for p in expr.atoms(sp.Pow) if p.base.is_zero and not p.exp.is_number}
+    if zero_powers:
+        derivative = _diff(expr.xreplace(zero_powers), symbol)
+        return derivative.xreplace({stand_in: power for power, stand_in in zero_powers.items()})
     found = expr.atoms(sp.Max, sp.Min, sp.Abs, *_STEPS)
     if not any(_stand_in_differentiates(m) for m in found):
         return sp.diff(expr, symbol)
     return _swapped(sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)
+
+
+class _ZeroPower(sp.Function):
+    """`0^u` while SymPy differentiates: a step in `u` (0 where u > 0, 1 at 0, inf where u < 0), flat
+    wherever it is finite, so its derivative is 0, as every Keras backend's gradient of `power`
+    with respect to the exponent at a base of 0. (SymPy's is `0^u log(0)`: NaN; `y_pred + 0^e * e`
+    had a NaN gradient and emitted no code; found by fuzzing.)"""
+
+    nargs = 1
+    _eval_derivative = _zero_derivative
 
 
 # A chain of one-argument functions this long is differentiated as one product.

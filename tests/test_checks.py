@@ -48,6 +48,15 @@ NO_DEPENDENCE = [
     # a softmax sums to 1 over its axis (passed with a zero gradient; found by a conformance review)
     "«sum(softmax(y_pred)) * y_true»",
     "«mean(softmax(y_pred * 2)) + y_true»",
+    # ... and the implicit mean of an elementwise program is one of them, taken term by term with
+    # the other sums and means over the axis (each compiled with no diagnostic; found by a
+    # conformance review)
+    "«softmax(y_pred)»",
+    "«2 * softmax(y_pred) + y_true»",
+    "«y_pred - mean(y_pred)»",
+    "a = y_pred - mean(y_pred)\n«a + y_true^2»",
+    "«sum(y_pred - mean(y_pred)) * y_true»",
+    "«sum(softmax(y_pred) * 3 * mean(y_true))»",
 ]
 
 
@@ -92,6 +101,14 @@ def test_loss_without_y_pred_is_rejected(marked, text):
         "param k = 5\nwhere(y_true > 2 * k, square(e), 0)",
         "where(abs(y_true - 7) < 0.1, square(e), 0)",
         "relu(y_true - 3) * square(e)",
+        # over the last axis: evaluated on rows whose positions move at rates of their own
+        "softmax(y_pred) * y_true",
+        "sum(y_pred) * mean(y_true)",
+        "max(y_pred) - min(y_pred)",
+        "sum(y_pred * [1, -2])",
+        "sum(y_pred * [1, 0, 0, 0, 0, -1])",
+        "sum(normalize(y_pred) * y_true)",
+        "y_pred - mean(y_pred) + y_true * y_pred",
     ],
 )
 def test_loss_with_y_pred_passes(source):
@@ -128,6 +145,48 @@ def test_loss_that_looks_constant_in_y_pred_is_a_warning(marked, text):
     )
     err = pytest.raises(NoPredictionDependenceError, lossdsl.compile, m.source, strict=True).value
     assert (err.line, err.column) == (m.line, m.column)
+
+
+# ... and over the last axis, on rows of values (identities of the functions over the axis).
+LOOKS_CONSTANT_OVER_THE_AXIS = [
+    "«sum(normalize(y_pred)^2)»",
+    "«sum(exp(log_softmax(y_pred)))»",
+    "«log_softmax(y_pred) - y_pred + logsumexp(y_pred) + y_true»",
+    "«(logsumexp(log_softmax(y_pred * 3)) + 2) * mean(y_true)»",
+]
+
+
+@pytest.mark.parametrize("text", LOOKS_CONSTANT_OVER_THE_AXIS)
+def test_loss_over_the_axis_that_looks_constant_in_y_pred_is_a_warning(marked, text):
+    m = marked(text)
+    found = [d for d in lossdsl.compile(m.source).diagnostics if d.code == "no-prediction"]
+    assert [(d.level, d.line, d.column) for d in found] == [("warning", m.line, m.column)]
+    assert found[0].message.startswith("the loss has the same value at all 35 rows of y_pred tried (from -1e9")
+    err = pytest.raises(NoPredictionDependenceError, lossdsl.compile, m.source, strict=True).value
+    assert (err.line, err.column) == (m.line, m.column)
+
+
+def test_rows_are_evaluated_as_keras_computes_the_functions_over_the_axis():
+    import numpy as np
+
+    from lossdsl.checks.numeric import compiled_rows
+    from lossdsl.symbolic import Y_PRED, Y_TRUE
+
+    pred, true = (0.3, -1.2, 2.0), (0.1, 0.5, 0.4)
+    env = {Y_PRED: pred, Y_TRUE: true}
+    p, t = np.array(pred), np.array(true)
+    softmax = np.exp(p) / np.exp(p).sum()
+    cases = {
+        "y_true * log(softmax(y_pred)) + mean(y_pred)": np.mean(t * np.log(softmax) + p.mean()),
+        "max(y_pred) - logsumexp(y_pred) * y_true": np.mean(p.max() - np.log(np.exp(p).sum()) * t),
+        "-sum(y_true * log_softmax(y_pred))": -np.sum(t * (p - np.log(np.exp(p).sum()))),
+        "sum(normalize(y_pred) * [1, 2, 3]) + min(y_true)": np.sum(p / np.linalg.norm(p) * [1, 2, 3]) + t.min(),
+        "where(y_pred > mean(y_pred), y_pred, 0)": np.mean(np.where(p > p.mean(), p, 0)),
+    }
+    for source, expected in cases.items():
+        symbolic = lossdsl.compile(source).symbolic
+        value = compiled_rows(symbolic.core, 3, symbolic.per_sample)(env)
+        assert value == pytest.approx(expected, rel=1e-12), source
 
 
 @pytest.mark.parametrize("source", ["sign(y_pred - 1e10) + y_true", "where(y_pred > 1e10, 1, 0) * y_true + y_true^2"])
@@ -196,6 +255,12 @@ DEAD = [
         "the term `3 * where(y_pred > 0.5, a, 2)`",
         "2 + (a - 2) * sigmoid((y_pred - 0.5) / 0.1)",
     ),
+    # a power of 0 is 0, 1 or inf: a step in its exponent (compiled with a NaN gradient; found by
+    # fuzzing), also where the 0 is folded from a binding or a sum
+    ("e^2 + «0^e»", "the term `0^e`", "exp(-e / 0.1)"),
+    ("«0.0^abs(e)» + y_pred", "the term `0.0^abs(e)`", "exp(-abs(e) / 0.1)"),
+    ("a = 0\nsquare(e) + «a^(y_pred - 1)»", "the term `a^(y_pred - 1)`", "exp(-(y_pred - 1) / 0.1)"),
+    ("«(1 - 1)^y_pred» * y_true + e^2", "the term `(1 - 1)^y_pred * y_true`", "exp(-y_pred / 0.1)"),
 ]
 
 
@@ -231,6 +296,9 @@ LIVE = [
     "param alpha = 0.5\nmean(e^2) + alpha * mean(sigmoid((y_pred - y_true) / 0.1))",
     "where(y_pred > 0, y_pred - y_pred + y_true, y_pred)",
     "e^2 + where(y_pred > 0, 1, y_pred - y_pred + y_pred)",
+    "y_pred + 0^e * e",  # a power of 0 times e: the factor e reads y_pred
+    "param k = 0\nk^y_pred + e^2",  # a parameter may be set to another base
+    "0^2 * y_pred + e^2",
 ]
 
 

@@ -293,7 +293,7 @@ def test_unused_bindings_and_params_are_left_out():
 
 
 def test_reductions_keepdims_only_where_they_meet_elements():
-    per_element = lossdsl.compile("y_pred / sum(y_pred) - y_true").python_source()
+    per_element = lossdsl.compile("(y_pred / sum(y_pred) - y_true)^2").python_source()
     assert "keras.ops.sum(y_pred, axis=-1, keepdims=True)" in per_element
     assert "keras.ops.mean(" in per_element
     per_sample = lossdsl.compile("sum(e^2) / (1 + max(y_pred))").python_source()
@@ -648,6 +648,25 @@ def test_the_fused_gradient_has_y_preds_shape_when_y_true_broadcasts(keras, prog
     assert fused[1].shape == y_pred.shape
     for got, want in zip(fused, autodiff, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_a_power_of_zero_passes_no_gradient_through_its_exponent(keras):
+    # `0^e * e` is 0 where e > 0. SymPy's derivative of `0^u` is `0^u log(0)`, NaN, and the forward
+    # pass, written over the temporary `t0 = y_pred - y_true`, held `zoo^t0` (SymPy's `0^(-t0)`): a
+    # NaN gradient and a KerasEmitError (found by fuzzing). Every backend's gradient of `power`
+    # with respect to the exponent at a base of 0 is 0.
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile("y_pred + 0^e * e")
+    y_true, y_pred = sp.Symbol("y_true"), sp.Symbol("y_pred")
+    assert spec.gradient() == 1 - sp.Pow(0, y_true - y_pred)
+    assert "keras.ops.power(0.0, -t0) * t0" in spec.python_source()
+    y_true = np.array([[1.0, 2.0, 0.5]], dtype="float32")
+    y_pred = np.array([[0.25, -1.0, 0.0]], dtype="float32")
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
+        np.testing.assert_allclose(values, [np.mean(y_pred)], rtol=1e-6)
+        np.testing.assert_allclose(gradients, np.full_like(y_pred, 1 / 3), rtol=1e-6)
 
 
 UNKNOWN_WIDTHS = [

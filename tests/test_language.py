@@ -370,10 +370,10 @@ TENSOR_ROWS = [
     ),
     (
         "broadcast-back",
-        "e^2 - mean(e^2)",
+        "(e^2 - mean(e^2))^2",  # (its implicit mean without the square is 0: no dependence on y_pred)
         [sf.ReduceMean],
         [lambda t, p, r: (t - p) ** 2],
-        lambda t, p, r: (t - p) ** 2 - r[0],
+        lambda t, p, r: ((t - p) ** 2 - r[0]) ** 2,
         False,
     ),
     ("softmax", "softmax(y_pred) * y_true", [sf.Softmax], [lambda t, p, r: p], lambda t, p, r: r[0] * t, False),

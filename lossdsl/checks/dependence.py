@@ -8,6 +8,11 @@ sigmoid(-y_pred)`) is found by evaluating the loss at y_pred from -1e9 to 1e9:
 the same value at every point is a warning, not an error, since a loss flat
 at any finite set of points may still depend on y_pred (`where(y_pred > 1e10,
 y_pred, 0)`).
+
+The loss judged is the per-sample one: a sum or mean over the last axis is
+taken term by term, and a softmax sums to 1 over it, so `y_pred - mean(y_pred)`
+(whose implicit mean is 0) and `softmax(y_pred)` (1/C) are errors too; a loss
+over the last axis is evaluated on rows of values.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import math
 
 import sympy as sp
 
-from lossdsl.checks.numeric import Unsupported, compiled
+from lossdsl import symfuncs as sf
+from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
@@ -30,13 +36,18 @@ MAX_EXPANDED_POWER = 12
 def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """An error when the loss does not depend on y_pred; a warning when it looks constant."""
     result = resolved.result
-    if Y_PRED in symbolic.core.free_symbols and not _cancels_when_expanded(symbolic.core):
+    if (
+        Y_PRED in symbolic.core.free_symbols
+        and Y_PRED in _per_sample_split(symbolic).free_symbols
+        and not _cancels_when_expanded(symbolic.core)
+    ):
         if not _looks_constant(symbolic):
             return []
+        tried = "rows" if _over_axis(symbolic.core) else "values"
         return [
             Diagnostic(
                 "warning",
-                f"the loss has the same value at all {len(PROBE_PREDICTIONS)} values of y_pred tried"
+                f"the loss has the same value at all {len(PROBE_PREDICTIONS)} {tried} of y_pred tried"
                 " (from -1e9 to 1e9, for several y_true and parameter values): it looks constant in"
                 " y_pred (terms that cancel?), so training cannot move the predictions",
                 result.span.line,
@@ -59,6 +70,57 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             resolved.source,
         )
     ]
+
+
+def _per_sample_split(symbolic: SymbolicLoss) -> sp.Expr:
+    """The per-sample loss with each sum and mean over the last axis taken term by term (exact:
+    they are linear), a factor constant along the axis taken out of it and a softmax's sum as 1;
+    other operations as they are. An elementwise program's implicit mean is one of them."""
+    core = symbolic.core
+    if not _over_axis(core):
+        return core  # one element's loss: its mean depends on y_pred where it does
+    return _split(core) if symbolic.per_sample else _reduced(sf.ReduceMean, core)
+
+
+def _over_axis(expr: sp.Basic) -> bool:
+    return expr.has(sf.TensorFunction, sf.Vector)
+
+
+def _split(expr: sp.Basic) -> sp.Basic:
+    if isinstance(expr, (sf.ReduceSum, sf.ReduceMean)):
+        return _reduced(type(expr), expr.args[0])
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)) and _over_axis(expr):
+        return expr.func(*map(_split, expr.args))
+    return expr
+
+
+def _reduced(reduction: type, arg: sp.Expr) -> sp.Expr:
+    """`reduction(arg)` over the last axis, split term by term."""
+    terms = []
+    for term in sp.Add.make_args(arg):
+        factors = sp.Mul.make_args(term)
+        outside = [_split(f) for f in factors if _constant_along_axis(f)]
+        inside = sp.Mul(*[f for f in factors if not _constant_along_axis(f)])
+        if inside == 1:
+            value = sf.C if reduction is sf.ReduceSum else sp.Integer(1)
+        elif isinstance(inside, sf.Softmax):
+            value = sp.Integer(1) if reduction is sf.ReduceSum else 1 / sf.C
+        else:  # a mean as a sum over C, so that `sum(y_pred - mean(y_pred))` cancels
+            value = sf.ReduceSum(_split(inside)) / (1 if reduction is sf.ReduceSum else sf.C)
+        terms.append(sp.Mul(*outside, value))
+    return sp.Add(*terms)
+
+
+def _constant_along_axis(expr: sp.Basic) -> bool:
+    """`expr` reads the inputs only inside sums, means and the other reductions over the last axis."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node in (Y_TRUE, Y_PRED) or isinstance(node, (sf.Vector, sf.OneHot)):
+            return False
+        if not isinstance(node, sf.REDUCTIONS):
+            stack.extend(node.args)
+    return True
 
 
 def _cancels_when_expanded(expr: sp.Basic) -> bool:
@@ -131,25 +193,33 @@ MAX_THRESHOLDS = 24
 def _looks_constant(symbolic: SymbolicLoss) -> bool:
     """True if, for each y_true and parameter value tried, the loss has one value (up to rounding)
     at every y_pred in PROBE_PREDICTIONS where it is finite, and at MIN_FINITE of them at least
-    for one of those.
+    for one of those. A loss over the last axis is evaluated per sample, on rows (`_row`).
 
-    False too where the probe cannot tell: an operation over the last axis, no finite value, or
-    a program too large to evaluate everywhere within MAX_PROBE_EVALUATIONS.
+    False too where the probe cannot tell: labels (`onehot`), no finite value, or a program too
+    large to evaluate everywhere within MAX_PROBE_EVALUATIONS.
     """
     expr = symbolic.core
     params = list(symbolic.params.values())
-    if not expr.free_symbols <= {Y_TRUE, Y_PRED, *params}:
+    rows = _over_axis(expr)
+    if not expr.free_symbols <= {Y_TRUE, Y_PRED, *params, *([sf.C] if rows else [])}:
         return False
     size = 0
     for _ in sp.preorder_traversal(expr):
         size += 1
         if size > MAX_PROBE_EVALUATIONS // 20:
             return False  # not even 20 points within the budget
+    if rows:
+        length = _row_length(expr)
+        size *= length  # each position of the row (a function over the axis once for the row)
+        value_of = lambda e: compiled_rows(e, length, symbolic.per_sample)  # noqa: E731
+        at = lambda x: _row(x, length)  # noqa: E731
+    else:
+        value_of, at = compiled, lambda x: x  # noqa: E731
     budget = MAX_PROBE_EVALUATIONS
-    value_at = compiled(expr)
+    value_at = value_of(expr)
     # Each term of the sum too: rounding scales with the largest of them (`100 sigmoid(x) +
     # 100 sigmoid(-x) - 100` is 100 times 1e-16 off 0).
-    terms = [compiled(term) for term in sp.Add.make_args(expr)] if isinstance(expr, sp.Add) else []
+    terms = [value_of(term) for term in sp.Add.make_args(expr)] if isinstance(expr, sp.Add) else []
     size *= 2 if terms else 1
     defaults = [float(v) for v in symbolic.resolved.params.values()]
     env = {symbol: default for symbol, default in zip(params, defaults, strict=True)}
@@ -159,10 +229,10 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
         for shift in PARAM_SHIFTS:
             env = {symbol: default + shift for symbol, default in zip(params, defaults, strict=True)}
             for y_true in trues:
-                env[Y_TRUE] = y_true
+                env[Y_TRUE] = at(y_true)
                 first, finite = None, 0
                 for y_pred in PROBE_PREDICTIONS:
-                    env[Y_PRED] = y_pred
+                    env[Y_PRED] = at(y_pred)
                     budget -= size
                     if budget < 0:
                         return False
@@ -179,6 +249,21 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     except Unsupported:
         return False
     return flat
+
+
+# A row of the probe: the value tried at its first position, then values that move with it at
+# other rates, each its own (so that a softmax, a max or a weighted sum over the row changes too).
+ROW_LENGTH = 3
+
+
+def _row(x: float, length: int) -> tuple[float, ...]:
+    return tuple((-1) ** j * (1 + 0.377 * j) * x + 0.7 * j for j in range(length))
+
+
+def _row_length(expr: sp.Basic) -> int:
+    """The length of the program's list literals (all one, or the shapes check said no), else ROW_LENGTH."""
+    vector = next(iter(expr.atoms(sf.Vector)), None)
+    return len(vector.args) if vector is not None else ROW_LENGTH
 
 
 def _thresholds(expr: sp.Basic, env: dict) -> list[float]:

@@ -1,8 +1,8 @@
 """Check: no dead terms.
 
 A term is dead when it depends on y_pred only through step functions
-(`sign`, `floor`, `ceil`, `round`) or through a `where` whose branches do not
-depend on y_pred: its derivative with respect to y_pred is zero almost
+(`sign`, `floor`, `ceil`, `round`, a power of 0: `0^x` is 0, 1 or inf) or
+through a `where` whose branches do not depend on y_pred: its derivative with respect to y_pred is zero almost
 everywhere, so it adds nothing to the gradient. Terms are found by walking
 down from the loss through sums, differences, signs, `sum`/`mean`,
 bindings and the branches of `where`; the maximal dead term is reported,
@@ -48,17 +48,20 @@ def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if info.pred and not info.live:
             found.append(_dead(resolved, node, whole=node is resolved.result))
             continue
-        if info.pred and _flat_once_simplified(resolved, symbolic, node):
-            found.append(_dead(resolved, node, whole=node is resolved.result, culprit=_deciding_where(resolved, node)))
+        culprit = _flat_once_simplified(resolved, symbolic, node) if info.pred else None
+        if culprit is not None:
+            found.append(_dead(resolved, node, whole=node is resolved.result, culprit=culprit))
             continue
         stack.extend(reversed(_terms(resolved, node)))
     return found
 
 
-def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> bool:
-    """`node` reads y_pred in a `where` condition, and its SymPy form reads y_pred nowhere else."""
-    if _deciding_where(resolved, node) is None:
-        return False
+def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> nodes.Node | None:
+    """The `where` condition or power of 0 in `node` that reads y_pred, where the SymPy form of
+    `node` reads y_pred nowhere else (or None)."""
+    culprit = _deciding_where(resolved, node) or _zero_power(resolved, symbolic, node)
+    if culprit is None:
+        return None
     expr = node_expr(symbolic, node)
     stack, seen = [expr], set()
     while stack:
@@ -67,14 +70,14 @@ def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: node
             continue  # a shared part (bindings that double): once
         seen.add(current)
         if current == Y_PRED:
-            return False
-        if isinstance(current, sp.logic.boolalg.Boolean):
-            continue  # a condition: flat in y_pred almost everywhere
+            return None
+        if isinstance(current, sp.logic.boolalg.Boolean) or (isinstance(current, sp.Pow) and current.base.is_zero):
+            continue  # a condition, a power of 0: flat in y_pred almost everywhere
         if isinstance(current, sp.functions.elementary.piecewise.ExprCondPair):
             stack.append(current.expr)
             continue
         stack.extend(current.args)
-    return Y_PRED in expr.free_symbols
+    return culprit if Y_PRED in expr.free_symbols else None
 
 
 def _deciding_where(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
@@ -82,6 +85,16 @@ def _deciding_where(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
     for current in _parts_reading_pred(resolved, node):
         if isinstance(current, nodes.Call) and current.func == "where" and resolved.of(current.args[0]).pred:
             return current
+    return None
+
+
+def _zero_power(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> nodes.Power | None:
+    """The first power in `node` (through bindings) whose exponent reads y_pred and whose base is 0."""
+    for current in _parts_reading_pred(resolved, node):
+        if isinstance(current, nodes.Power) and resolved.of(current.exponent).pred:
+            base = node_expr(symbolic, current.base)
+            if isinstance(base, sp.Expr) and base.is_zero:
+                return current
     return None
 
 
@@ -154,6 +167,12 @@ def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
     if isinstance(culprit, nodes.Call) and culprit.func == "where":
         why = "this `where` picks between branches that do not depend on y_pred, so it is a step function"
         return why, _soft_where(resolved, culprit), ""
+    if isinstance(culprit, nodes.Power):
+        x = resolved.text(culprit.exponent)
+        if not isinstance(culprit.exponent, (nodes.Name, nodes.Number, nodes.Call)):
+            x = f"({x})"
+        why = "a power of 0 is a step function of its exponent (0 where it is positive, 1 at 0, inf below)"
+        return why, f"exp(-{x} / 0.1)", ""
     return "it depends on y_pred only through flat pieces", "a smooth function of y_pred", ""
 
 

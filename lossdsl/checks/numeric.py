@@ -10,6 +10,11 @@ into nested Python closures, one per node, which then compute exactly what
 `evaluate` computes, in the same order, raising the same errors (an
 unsupported operation only when its value is asked for), at a fraction of the
 cost of dispatching on every node at every point.
+
+`compiled_rows(expr, size, per_sample)` evaluates the per-sample loss of a
+program that works over the last axis (sums, means, softmax, list literals)
+on one row of `size` values of each input: an elementwise node is computed at
+one position of the row, a function over the axis at every position.
 """
 
 from __future__ import annotations
@@ -143,8 +148,10 @@ def compiled(expr: sp.Basic):
     return value
 
 
-def _closure_tree(expr: sp.Basic):
-    """The closure computing `_eval(expr, env)`, built bottom-up without recursion."""
+def _closure_tree(expr: sp.Basic, make=None):
+    """The closure computing `_eval(expr, env)`, built bottom-up without recursion (each node's by
+    `make(node, argument closures)`, `_closure` unless given)."""
+    make = make or _closure
     done: dict[sp.Basic, object] = {}
     stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
     while stack:
@@ -155,7 +162,7 @@ def _closure_tree(expr: sp.Basic):
             stack.append((node, True))
             stack.extend((a, False) for a in node.args if a not in done)
             continue
-        done[node] = _closure(node, [done.get(a) for a in node.args])
+        done[node] = make(node, [done.get(a) for a in node.args])
     return done[expr]
 
 
@@ -237,8 +244,93 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
     if func is sp.Not:
         (inner,) = parts[:1]
         return lambda env: not inner(env)
+    return _unsupported(func)
 
+
+def _unsupported(func):
     def unsupported(env):
         raise Unsupported(f"cannot evaluate {func}")
 
     return unsupported
+
+
+# ------------------------------------------------------------------ rows
+
+# The keys of an environment of `compiled_rows` that hold the position in the row being computed,
+# and the values over the row computed so far (the same at every position).
+_AT = "position"
+_ROW_VALUES = "row values"
+
+
+def compiled_rows(expr: sp.Basic, size: int, per_sample: bool):
+    """A function `env -> float`: the per-sample loss of `expr` on one row, where `env` maps y_true
+    and y_pred to tuples of `size` floats (parameters to floats): the mean over the row of an
+    elementwise loss, or the loss itself where it is already one value per sample."""
+    root = _closure_tree(expr, lambda node, parts: _row_closure(node, parts, size))
+    positions = range(size) if not per_sample else range(1)
+
+    def value(env: dict) -> float:
+        try:
+            env = {**env, sf.C: float(size), _ROW_VALUES: {}}
+            values = [root({**env, _AT: at}) for at in positions]
+            return float(math.fsum(values) / len(values))
+        except (ValueError, ZeroDivisionError):
+            return math.nan
+        except OverflowError:
+            return math.inf
+
+    return value
+
+
+def _logsumexp(row: list[float]) -> float:
+    top = max(row)
+    if math.isinf(top):
+        return top
+    return top + math.log(math.fsum(math.exp(x - top) for x in row))
+
+
+# Each function over the last axis, from the row of its argument to its value(s).
+_REDUCE = {
+    sf.ReduceSum: math.fsum,
+    sf.ReduceMean: lambda row: math.fsum(row) / len(row),
+    sf.ReduceMax: max,
+    sf.ReduceMin: min,
+    sf.LogSumExp: _logsumexp,
+}
+_ALONG = {
+    sf.Softmax: lambda row: [math.exp(x - _logsumexp(row)) for x in row],
+    sf.LogSoftmax: lambda row: [x - _logsumexp(row) for x in row],
+    sf.Normalize: lambda row: [x / math.sqrt(max(math.fsum(v * v for v in row), 1e-12)) for x in row],
+}
+
+
+def _row_closure(expr, parts, size: int):
+    """`_closure` for one position of a row (`env[_AT]`), with the functions over the last axis."""
+    if expr.is_Symbol:
+
+        def symbol(env, expr=expr):
+            if expr not in env:
+                raise Unsupported(f"no value for {expr}")
+            value = env[expr]
+            return value[env[_AT]] if isinstance(value, tuple) else value
+
+        return symbol
+    if isinstance(expr, sf.Vector):
+        if len(parts) != size:
+            return _unsupported(sf.Vector)  # a list of another length than the row's
+        return lambda env: parts[env[_AT]](env)
+    func = expr.func
+    if func in _REDUCE or func in _ALONG:
+        (inner,) = parts
+        over_row = _REDUCE.get(func) or _ALONG[func]
+
+        def computed(env):
+            found = env[_ROW_VALUES]
+            if computed not in found:
+                found[computed] = over_row([inner({**env, _AT: at}) for at in range(size)])
+            return found[computed]
+
+        if func in _REDUCE:
+            return computed
+        return lambda env: computed(env)[env[_AT]]
+    return _closure(expr, parts)

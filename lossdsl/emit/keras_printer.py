@@ -343,6 +343,9 @@ class KerasPrinter(Printer):
     def _print_Pow(self, expr: sp.Pow, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
         base, exponent = expr.base, expr.exp
+        if base is sp.zoo:
+            # SymPy writes `0^(-t)` as `zoo^t` (as `(1/0)^t`) when `t` is substituted for a temporary
+            base, exponent = sp.Integer(0), -exponent
         if exponent.is_Number and exponent < 0:
             den = self.code(base ** (-exponent), inner)
             return self._fit([den], lambda c: f"1.0 / {wrap(c[0], PREC_MUL + 1)}", PREC_MUL)[0]
