@@ -588,7 +588,41 @@ def _merge(infos: list[Info]) -> Info:
 
 
 def _suggest(name: str, known) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    """`; did you mean `k`?` with the known name `k` closest to `name` (LANGUAGE.md: an unknown name
+    names the closest known one): a close spelling, in any case; else one that `name` begins
+    (`y` -> `y_pred`) or holds (`reduce_sum` -> `sum`; names of three letters or more); else the
+    fewest edits (`x` -> `e`)."""
+    known = sorted(known, key=lambda k: k != "y_pred")  # the input a loss must read, first of equals
+    if not known:
+        return ""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if not close:
-        close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=1, cutoff=0.6)
-    return f"; did you mean `{close[0]}`?" if close else ""
+        lowered = {k.lower(): k for k in reversed(known)}
+        close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
+    return f"; did you mean `{close[0] if close else _nearest(name.lower(), known)}`?"
+
+
+# Names are compared on this many characters at most (an edit distance costs their product).
+_COMPARED = 64
+
+
+def _nearest(name: str, known: list[str]) -> str:
+    name = name[:_COMPARED]
+    begun = [k for k in known if k.lower().startswith(name)]
+    if begun:
+        return min(begun, key=len)
+    held = [k for k in known if len(k) >= 3 and k.lower() in name]
+    if held:
+        return max(held, key=len)
+    return min(known, key=lambda k: _edits(name, k.lower()[:_COMPARED]))
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions that turn `a` into `b`."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]

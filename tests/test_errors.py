@@ -110,11 +110,17 @@ ERRORS = [
     # ---- names: unknown names suggest the closest, misuse of bound names
     (LossNameError, "«lgo»(y_pred)", r"unknown function `lgo`; did you mean `log`\?"),
     (LossNameError, "y_pred * «softmax_cross»(y_true)", r"unknown function `softmax_cross`; did you mean `softmax`\?"),
-    (LossNameError, "«__import__»(y_pred)", r"unknown function `__import__`"),
+    (LossNameError, "«__import__»(y_pred)", r"unknown function `__import__`; did you mean `sqrt`\?"),
     (LossNameError, "«y_prd» ^ 2", r"unknown name `y_prd`; did you mean `y_pred`\?"),
     (LossNameError, "«Y_PRED» ^ 2", r"unknown name `Y_PRED`; did you mean `y_pred`\?"),
-    (LossNameError, "y_pred + «alpha»", r"unknown name `alpha`"),
-    (LossNameError, "a = y_pred\nb = a^2\n«c» + b", r"unknown name `c`"),
+    (LossNameError, "y_pred + «alpha»", r"unknown name `alpha`; did you mean `eps`\?"),
+    (LossNameError, "a = y_pred\nb = a^2\n«c» + b", r"unknown name `c`; did you mean `e`\?"),
+    # ... every one of them, spelled close or not (LANGUAGE.md; these had no suggestion, found by a
+    # conformance review): a name it begins, one it holds, the fewest edits; a binding in its case
+    (LossNameError, "«x» ^ 2", r"unknown name `x`; did you mean `e`\?"),
+    (LossNameError, "«y» * y_pred", r"unknown name `y`; did you mean `y_pred`\?"),
+    (LossNameError, "«reduce_sum»(y_pred)", r"unknown function `reduce_sum`; did you mean `sum`\?"),
+    (LossNameError, "MYBINDING = y_pred\n«mybinding»", r"unknown name `mybinding`; did you mean `MYBINDING`\?"),
     (LossNameError, "b = «a» + y_pred\na = 1\nb", r"`a` is used before its binding on line 2"),
     (LossNameError, "a = y_pred\n«a» = 2\na", r"`a` is already bound on line 1; a name is bound only once"),
     (LossNameError, "«y_pred» = 1\ny_true", r"`y_pred` is built in and cannot be rebound"),
