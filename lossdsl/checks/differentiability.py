@@ -2,8 +2,8 @@
 
 A term is dead when it depends on y_pred only through step functions
 (`sign`, `floor`, `ceil`, `round`, a power of 0: `0^x` is 0, 1 or inf) or
-through a `where` whose branches do not depend on y_pred: its derivative with respect to y_pred is zero almost
-everywhere, so it adds nothing to the gradient. Terms are found by walking
+through a `where` whose branches do not depend on y_pred: its derivative with
+respect to y_pred is zero almost everywhere, so it adds nothing to the gradient. Terms are found by walking
 down from the loss through sums, differences, signs, `sum`/`mean`,
 bindings and the branches of `where`; the maximal dead term is reported,
 pointing at the step that kills it, with a smooth surrogate to use instead.

@@ -297,10 +297,22 @@ _REDUCE = {
     sf.ReduceMin: min,
     sf.LogSumExp: _logsumexp,
 }
+
+
+def _log_softmax(row: list[float]) -> list[float]:
+    total = _logsumexp(row)
+    return [x - total for x in row]
+
+
+def _normalize(row: list[float]) -> list[float]:
+    norm = math.sqrt(max(math.fsum(x * x for x in row), 1e-12))
+    return [x / norm for x in row]
+
+
 _ALONG = {
-    sf.Softmax: lambda row: [math.exp(x - _logsumexp(row)) for x in row],
-    sf.LogSoftmax: lambda row: [x - _logsumexp(row) for x in row],
-    sf.Normalize: lambda row: [x / math.sqrt(max(math.fsum(v * v for v in row), 1e-12)) for x in row],
+    sf.Softmax: lambda row: [math.exp(x) for x in _log_softmax(row)],
+    sf.LogSoftmax: _log_softmax,
+    sf.Normalize: _normalize,
 }
 
 
