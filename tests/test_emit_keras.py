@@ -669,6 +669,38 @@ def test_a_power_of_zero_passes_no_gradient_through_its_exponent(keras):
         np.testing.assert_allclose(gradients, np.full_like(y_pred, 1 / 3), rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "program, expected",
+    [
+        # y_true = [0.1, 0.2, 0.3], y_pred = [0.5, -0.25, 1.0]: sum(y_pred) = 1.25, C = 3
+        ("sum(sum(y_pred) + 0 * y_true)", 3 * 1.25),
+        ("sum(where(pi > 1, sum(y_pred), y_true))", 3 * 1.25),
+        ("sum(y_pred / y_pred * mean(y_true * y_pred))", 3 * 0.1),
+        ("logsumexp(mean(y_pred) + 0 * e)", 1.25 / 3 + math.log(3)),
+        ("x = where(eps > 1, e, 2)\nlogsumexp(logsumexp(x) - x) * y_pred", 2 * math.log(3) * 1.25 / 3),
+        ("softmax(sum(y_pred) + 0 * y_true) * y_pred", 1.25 / 9),
+        ("sum(y_pred * normalize(mean(y_pred) + 0 * y_true))", 1.25 / math.sqrt(3)),
+        ("mean(sum(y_pred) + 0 * y_true) + max(sum(y_pred) * y_pred / y_pred)", 2 * 1.25),
+    ],
+)
+def test_a_function_over_the_axis_of_one_value_per_sample_reads_it_at_every_element(keras, program, expected):
+    # The language broadcasts what it reads: `sum(sum(y_pred) + 0 * y_true)` sums C copies of the
+    # inner sum. SymPy cancels `0 * y_true` (or `y_pred / y_pred`, a decided `where`), and the
+    # code reduced the per-sample value over an axis of 1: the inner sum, without its factor C
+    # (log C for logsumexp), in the fused and the autodiff code alike (found by a differential
+    # review against a NumPy reading of the program).
+    from lossdsl.runtime import loss_class
+
+    y_true = np.array([[0.1, 0.2, 0.3]], dtype="float32")
+    y_pred = np.array([[0.5, -0.25, 1.0]], dtype="float32")
+    spec = lossdsl.compile(program)
+    fused = values_and_gradients(loss_class(spec)(reduction=None), y_true, y_pred)
+    autodiff = values_and_gradients(loss_class(spec, fast=False)(reduction=None), y_true, y_pred)
+    np.testing.assert_allclose(fused[0], [expected], rtol=1e-6)
+    for got, want in zip(fused, autodiff, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
 UNKNOWN_WIDTHS = [
     # program, y_true's and y_pred's columns, the traced signature's last axes (None: unknown)
     ("sum(y_pred * [1, 2, 3, 4])", 4, 4, (None, None)),

@@ -504,8 +504,7 @@ class KerasPrinter(Printer):
         if isinstance(expr, (sp.Max, sp.Min)):
             args = self.body.tie_order(args)  # tensors first: `keras.ops.maximum(x, 0.0)`
         codes = [self.code(a, inner) for a in args]
-        if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self.body.shape(args[0]) == CONST:
-            # Over the last axis a constant still has y_pred's shape: sum(0 * y_pred) folds to sum(0).
+        if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self._spread(expr, args[0]):
             codes[0] = Code(f"keras.ops.zeros_like(y_pred) + {wrap(codes[0], PREC_ADD + 1)}", PREC_ADD)
         if isinstance(expr, _BINARY_FOLDS):
             result = codes[-1]
@@ -520,6 +519,19 @@ class KerasPrinter(Printer):
         elif isinstance(expr, AXIS_FUNCTIONS):
             keywords.append("axis=-1")
         return self._call(op, codes, keywords)
+
+    def _spread(self, expr: sp.Basic, arg: sp.Basic) -> bool:
+        """Whether the argument of a function over the last axis is read spread over y_pred's shape.
+
+        Over the last axis a constant, or one value per sample (kept: it broadcasts), still has
+        y_pred's shape: SymPy folds `sum(0 * y_pred)` to `sum(0)`, and `sum(sum(y_pred) + 0 *
+        y_true)` to `sum(sum(y_pred))`, which is C times the inner sum (the code took the inner sum
+        alone; found by a differential review). A mean, max or min of equal values is that value.
+        """
+        shape = self.body.shape(arg)
+        if shape == CONST:
+            return True
+        return shape == SAMPLE and not isinstance(expr, (sf.ReduceMean, sf.ReduceMax, sf.ReduceMin))
 
     def _print_Piecewise(self, expr: sp.Piecewise, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
