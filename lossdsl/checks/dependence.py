@@ -25,6 +25,7 @@ import sympy as sp
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic
+from lossdsl.rewrites import stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
@@ -43,20 +44,8 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     ):
         if not _looks_constant(symbolic):
             return []
-        tried = "rows" if _over_axis(symbolic.core) else "values"
-        return [
-            Diagnostic(
-                "warning",
-                f"the loss has the same value at all {len(PROBE_PREDICTIONS)} {tried} of y_pred tried"
-                " (from -1e9 to 1e9, for several y_true and parameter values): it looks constant in"
-                " y_pred (terms that cancel?), so training cannot move the predictions",
-                result.span.line,
-                result.span.column,
-                "no-prediction",
-                result.span,
-                resolved.source,
-            )
-        ]
+        if Y_PRED in _stable_form(symbolic).free_symbols:
+            return [_looks_constant_warning(resolved, symbolic)]
     mentioned = resolved.of(result).pred
     reason = "its terms in y_pred cancel" if mentioned else "y_pred does not appear in it"
     return [
@@ -70,6 +59,30 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             resolved.source,
         )
     ]
+
+
+def _stable_form(symbolic: SymbolicLoss) -> sp.Basic:
+    """The loss as the code computes it, after the stable rewrites (rewrites.py), bindings inlined:
+    an identity SymPy does not apply may cancel there (`softplus(x) - softplus(-x) - x`, as the
+    code computes `softplus(-x)` from `softplus(x) - x`), and then the code has no y_pred to read."""
+    bindings, result = stable_form(symbolic)
+    return sf.inlined(result, {symbol: value for _, symbol, value in bindings if symbol is not None})
+
+
+def _looks_constant_warning(resolved: Resolved, symbolic: SymbolicLoss) -> Diagnostic:
+    result = resolved.result
+    tried = "rows" if _over_axis(symbolic.core) else "values"
+    return Diagnostic(
+        "warning",
+        f"the loss has the same value at all {len(PROBE_PREDICTIONS)} {tried} of y_pred tried"
+        " (from -1e9 to 1e9, for several y_true and parameter values): it looks constant in"
+        " y_pred (terms that cancel?), so training cannot move the predictions",
+        result.span.line,
+        result.span.column,
+        "no-prediction",
+        result.span,
+        resolved.source,
+    )
 
 
 def _per_sample_split(symbolic: SymbolicLoss) -> sp.Expr:
