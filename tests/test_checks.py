@@ -153,6 +153,16 @@ def test_loss_that_looks_constant_in_y_pred_is_a_warning(marked, text):
     assert (err.line, err.column) == (m.line, m.column)
 
 
+def test_a_long_chain_of_bindings_that_converges_looks_constant():
+    # cos iterated 160 times is the fixed point of cos (0.739...) for every y_pred: flat at every
+    # value tried, a warning. (Its stable form was inlined binding by binding to see whether it
+    # still read y_pred: seconds; bench/fuzz.py found it, and the corpus holds the chain.)
+    lines = ["a0 = y_pred"] + [f"a{i} = cos(a{i - 1})" for i in range(1, 160)]
+    spec = lossdsl.compile("\n".join(lines) + "\na159")
+    found = [d for d in spec.diagnostics if d.code == "no-prediction"]
+    assert [(d.level, d.line, d.column) for d in found] == [("warning", 161, 1)]
+
+
 # ... and over the last axis, on rows of values (identities of the functions over the axis).
 LOOKS_CONSTANT_OVER_THE_AXIS = [
     "«sum(normalize(y_pred)^2)»",

@@ -44,7 +44,7 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     ):
         if not _looks_constant(symbolic):
             return []
-        if Y_PRED in _stable_form(symbolic).free_symbols:
+        if _stable_form_reads_pred(symbolic):
             return [_looks_constant_warning(resolved, symbolic)]
     mentioned = resolved.of(result).pred
     reason = "its terms in y_pred cancel" if mentioned else "y_pred does not appear in it"
@@ -61,12 +61,18 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     ]
 
 
-def _stable_form(symbolic: SymbolicLoss) -> sp.Basic:
-    """The loss as the code computes it, after the stable rewrites (rewrites.py), bindings inlined:
-    an identity SymPy does not apply may cancel there (`softplus(x) - softplus(-x) - x`, as the
-    code computes `softplus(-x)` from `softplus(x) - x`), and then the code has no y_pred to read."""
+def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
+    """Whether the loss as the code computes it, after the stable rewrites (rewrites.py), reads
+    y_pred, through its bindings: an identity SymPy does not apply may cancel there
+    (`softplus(x) - softplus(-x) - x`, as the code computes `softplus(-x)` from `softplus(x) - x`),
+    and then the code has no y_pred to read. (Followed, not inlined: a chain of bindings inlined
+    is a tree SymPy rebuilds at each level, seconds for 160 nested `cos`.)"""
     bindings, result = stable_form(symbolic)
-    return sf.inlined(result, {symbol: value for _, symbol, value in bindings if symbol is not None})
+    reading = {Y_PRED}
+    for _, symbol, value in bindings:
+        if symbol is not None and value.free_symbols & reading:
+            reading.add(symbol)
+    return bool(result.free_symbols & reading)
 
 
 def _looks_constant_warning(resolved: Resolved, symbolic: SymbolicLoss) -> Diagnostic:
