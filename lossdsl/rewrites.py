@@ -9,6 +9,8 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     log(softmax(x))       -> log_softmax(x)
     log(sum(exp(x)))      -> logsumexp(x)
     log(1 + exp(x))       -> softplus(x)          (an addition to the table)
+    a softplus(-x) + b softplus(x) -> where(x >= 0, b, -a) x + (a + b) softplus(-|x|)
+                                               (one softplus; an addition)
     log(1 + x)            -> log1p(x)
     exp(x) - 1            -> expm1(x)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
@@ -133,10 +135,12 @@ class Rewriter:
         return expr
 
     def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:
-        """`a softplus(-x) + b softplus(x)` -> `(a + b) softplus(x) - a x` (softplus(-x) = softplus(x) - x).
+        """`a softplus(-x) + b softplus(x)` -> `where(x >= 0, b, -a) x + (a + b) softplus(-|x|)`
+        (softplus(x) = relu(x) + softplus(-|x|)).
 
         The binary cross-entropy on logits, `y softplus(-x) + (1 - y) softplus(x)`, becomes
-        `softplus(x) - y x`, as Keras computes it: one softplus instead of two.
+        `where(x >= 0, 1 - y, -y) x + softplus(-|x|)`, Keras's formula: one softplus instead of
+        two, and no cancellation (`symfuncs.softplus_pair`).
         """
         found: dict[sp.Basic, dict[bool, list[sp.Basic]]] = {}
         for term in expr.args:
@@ -151,7 +155,7 @@ class Rewriter:
                 a = negative / sf.Softplus(-x)
                 b = positive / sf.Softplus(x)
                 rest = [t for t in expr.args if t is not negative and t is not positive]
-                return sp.Add(sp.expand(a + b) * sf.Softplus(x) - a * x, *rest)
+                return sp.Add(sf.softplus_pair(x, a, b), *rest)
         return expr
 
     def log1p_difference_rule(self, expr: sp.Add) -> sp.Basic:

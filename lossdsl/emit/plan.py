@@ -315,6 +315,11 @@ def shared_exponentials(bindings, result, gradient, target=None):
         return bindings, result, gradient, target
     rules: dict[sp.Basic, sp.Basic] = {}
     for x in logistic:
+        if sf.negative_abs_argument(x) is not None:  # `softplus_pair`'s softplus(-|x|): x <= 0
+            u = sp.exp(x)
+            rules[sf.Softplus(x)] = sf.Log1p(u)
+            rules[sf.Sigmoid(x)] = u / (1 + u)
+            continue
         # Both kinks on the side x >= 0, so that autodiff through the written-out form (JAX;
         # PyTorch for per-sample losses) gives softplus'(0) = 1/2 whatever the backend takes
         # for relu'(0) and abs'(0) (JAX: 0 and 1, which made it -1/2).
