@@ -37,8 +37,6 @@ from lossdsl import symfuncs as sf
 from lossdsl.errors import LossLimitError
 from lossdsl.semantics import MAX_TREE_SIZE
 
-_ELEMENT = (sf.Vector, *sf.VECTOR_FUNCTIONS, sf.OneHot)
-
 
 def element_gradient(core: sp.Expr, y_true: sp.Symbol, y_pred: sp.Symbol, per_sample: bool) -> sp.Expr:
     """d(core)/d(y_pred_j) (per sample) or d(sum over the last axis of core)/d(y_pred_j) (elementwise)."""
@@ -112,15 +110,7 @@ class _Pass:
         return sf.ReduceSum(expr) if self.varies_along_axis(expr) else sf.C * expr
 
     def varies_along_axis(self, expr: sp.Basic) -> bool:
-        """Whether `expr` has a value per element (an element symbol or vector outside every reduction)."""
-        stack = [expr]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, _ELEMENT) or node in self.elements:
-                return True
-            if not isinstance(node, sf.REDUCTIONS):
-                stack.extend(node.args)
-        return False
+        return sf.varies_along_axis(expr, self.elements)
 
 
 def _outermost_tensor_terms(expr: sp.Basic, y_pred: sp.Symbol) -> list[sp.Basic]:

@@ -327,6 +327,19 @@ REDUCTIONS = (ReduceSum, ReduceMean, ReduceMax, ReduceMin, LogSumExp)
 VECTOR_FUNCTIONS = (Softmax, LogSoftmax, Normalize)
 
 
+def varies_along_axis(expr: sp.Basic, elements: tuple) -> bool:
+    """Whether `expr` has a value per element: one of `elements` (the input symbols), a list or a
+    vector function outside every reduction over the last axis."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (Vector, *VECTOR_FUNCTIONS, OneHot)) or node in elements:
+            return True
+        if not isinstance(node, REDUCTIONS):
+            stack.extend(node.args)
+    return False
+
+
 class Vector(sp.Function):
     """A constant vector along the last axis: `[0.3, 0.7]`."""
 

@@ -117,29 +117,17 @@ def _reduced(reduction: type, arg: sp.Expr) -> sp.Expr:
     """`reduction(arg)` over the last axis, split term by term."""
     terms = []
     for term in sp.Add.make_args(arg):
-        factors = sp.Mul.make_args(term)
-        outside = [_split(f) for f in factors if _constant_along_axis(f)]
-        inside = sp.Mul(*[f for f in factors if not _constant_along_axis(f)])
-        if inside == 1:
-            value = sf.C if reduction is sf.ReduceSum else sp.Integer(1)
-        elif isinstance(inside, sf.Softmax):
-            value = sp.Integer(1) if reduction is sf.ReduceSum else 1 / sf.C
-        else:  # a mean as a sum over C, so that `sum(y_pred - mean(y_pred))` cancels
-            value = sf.ReduceSum(_split(inside)) / (1 if reduction is sf.ReduceSum else sf.C)
-        terms.append(sp.Mul(*outside, value))
+        outside, inside = [], []
+        for factor in sp.Mul.make_args(term):
+            if sf.varies_along_axis(factor, (Y_TRUE, Y_PRED)):
+                inside.append(factor)
+            else:
+                outside.append(_split(factor))
+        # the sum of a factor constant along the axis is C times it; a mean as a sum over C, so
+        # that `sum(y_pred - mean(y_pred))` cancels (and a softmax sums to 1: `ReduceSum.eval`)
+        value = sf.ReduceSum(_split(sp.Mul(*inside))) if inside else sf.C
+        terms.append(sp.Mul(*outside, value if reduction is sf.ReduceSum else value / sf.C))
     return sp.Add(*terms)
-
-
-def _constant_along_axis(expr: sp.Basic) -> bool:
-    """`expr` reads the inputs only inside sums, means and the other reductions over the last axis."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node in (Y_TRUE, Y_PRED) or isinstance(node, (sf.Vector, sf.OneHot)):
-            return False
-        if not isinstance(node, sf.REDUCTIONS):
-            stack.extend(node.args)
-    return True
 
 
 def _cancels_when_expanded(expr: sp.Basic) -> bool:
