@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -193,7 +194,10 @@ def test_compile_spelled_for_xla(cli):
     assert code == 0 and "keras.ops.softplus(" in default and '_xla"' not in default
     code, out, _ = cli("compile", "-e", program, "--xla")
     assert code == 0 and "keras.ops.softplus(" not in out and "keras.ops.sigmoid(" not in out
-    assert "keras.ops.exp(keras.ops.where(t0, -y_pred, y_pred))" in out and '_xla",' in out
+    # exp(-|x|), with -|x| as x times the sign selection that the backward pass reads too
+    sign = re.search(r"(t\d+) = keras\.ops\.where\(t0, (t\d+), 1\.0\)", out)
+    assert sign and f"{sign[2]} = keras.ops.convert_to_tensor(-1.0, dtype=y_pred.dtype)" in out
+    assert f"keras.ops.exp(y_pred * {sign[1]})" in out and '_xla",' in out
     ast.parse(out)
 
 

@@ -547,6 +547,7 @@ NUMBER_BRANCHES = [
     "clip(sum(e), 0, 1)",
     "where(e > 0 and y_pred < 1, e, -e)",
     "where(y_pred > 0.5, y_pred, 0.0)",
+    "where(y_pred > 0, 2 - y_true, -y_true) * y_pred",  # printed `where(c, 2, 0) - y_true`
 ]
 
 
@@ -601,6 +602,46 @@ def test_the_binary_cross_entropy_has_its_gradient_up_to_the_clip_bounds_in_floa
     ]
     np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-9)
     assert np.all(np.abs(gradients[0]) > 0.2)
+
+
+STEP_SELECTIONS = [  # program, the number selected, what is added, the per-element loss in NumPy
+    ("where(y_pred > 0, 2 - y_true, -y_true) * y_pred", "2.0", "- y_true", lambda t, p: np.where(p > 0, 2 - t, -t) * p),
+    (
+        "where(e >= 1, y_pred * y_true + 0.5, y_pred * y_true)^2",
+        "0.5",
+        "+ t0",
+        lambda t, p: np.where(t - p >= 1, p * t + 0.5, p * t) ** 2,
+    ),
+    (
+        "where(y_pred > 0, 1 + y_true^2, y_true^2) * y_pred",
+        "1.0",
+        "+ t0",
+        lambda t, p: np.where(p > 0, 1 + t * t, t * t) * p,
+    ),
+    ("where(y_pred > 0, 1 + y_true, y_true) * y_pred", "1.0", "+ y_true", lambda t, p: np.where(p > 0, 1 + t, t) * p),
+]
+
+
+@pytest.mark.parametrize("program, step, rest, reference", STEP_SELECTIONS)
+def test_a_where_of_one_term_and_it_plus_a_number_selects_the_number(keras, program, step, rest, reference):
+    # `where(c, q + k, q)` is printed `where(c, k, 0) + q`: one kernel fewer without XLA (the
+    # binary cross-entropy on logits' `where(x >= 0, 1 - y, -y)`), the same value.
+    from lossdsl.runtime import loss_class
+
+    source = lossdsl.compile(program).python_source(fast=False)
+    selection = re.search(r"keras\.ops\.where\((.*), (t\d+), 0\.0\) ([-+] [^\n]*)", source)
+    assert selection, source
+    assert f"{selection[2]} = keras.ops.convert_to_tensor({step}, dtype=y_pred.dtype)" in source
+    assert selection[3].startswith(rest), selection[3]
+    assert source.count("keras.ops.where(") == 1  # no selection of two tensors
+    y_true = np.array([[0.5, -1.0, 2.0, 0.0], [0.0, 1.5, -0.5, 3.0]], dtype="float32")
+    y_pred = np.array([[0.25, -0.5, 3.0, 0.0], [-1.5, 1.0, 0.75, 4.0]], dtype="float32")
+    expected = np.mean(reference(y_true, y_pred), axis=-1)
+    for fast in (True, False):
+        values, _ = values_and_gradients(
+            loss_class(lossdsl.compile(program), fast=fast)(reduction=None), y_true, y_pred
+        )
+        np.testing.assert_allclose(np.asarray(values), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])

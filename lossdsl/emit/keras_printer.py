@@ -538,6 +538,18 @@ class KerasPrinter(Printer):
         pieces = list(expr.args)
         if pieces[-1].cond != sp.true:
             raise KerasEmitError("a piecewise expression without a default branch")
+        if (step := _step_of(pieces)) is not None:
+            # `where(c, q + k, q)` as `where(c, k, 0) + q`, k a number and q one term: the same
+            # value (one rounding either way) with one kernel fewer without XLA, as the binary
+            # cross-entropy's `where(x >= 0, 1 - y, -y)` (docs/decisions.md).
+            default = pieces[-1].expr
+            negative = has_negative_coefficient(default)
+            selection = self._call(
+                "where",
+                [self.code(pieces[0].cond, inner), self.body.typed(self._literal(step)), self._literal(sp.Integer(0))],
+            )
+            rest = self.code(-default if negative else default, inner)
+            return Code(f"{wrap(selection, PREC_ADD)} {'-' if negative else '+'} {wrap(rest, PREC_ADD + 1)}", PREC_ADD)
         result = self.code(pieces[-1].expr, inner)
         numbers = sf.is_literal(pieces[-1].expr)
         for piece in reversed(pieces[:-1]):
@@ -589,4 +601,18 @@ def _square_root(factor: sp.Basic) -> sp.Basic | None:
         terms = [term.as_coeff_Mul() for term in sp.Add.make_args(factor.args[0])]
         if all(c.is_Integer and c % 2 == 0 for c, _ in terms):
             return sp.exp(sp.Add(*(c / 2 * rest for c, rest in terms)))
+    return None
+
+
+def _step_of(pieces) -> sp.Number | None:
+    """`k` for a where of one condition, `where(c, q + k, q)`, k a nonzero finite number and q one
+    term that is not a number; else None."""
+    if len(pieces) != 2:
+        return None
+    default = pieces[-1].expr
+    if default.is_Add or sf.is_literal(default) or default.is_number:
+        return None
+    step = sp.expand(pieces[0].expr - default)
+    if step.is_Number and step.is_finite and step != 0:
+        return step
     return None
