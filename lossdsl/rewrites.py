@@ -155,7 +155,7 @@ class Rewriter:
                 a = negative / sf.Softplus(-x)
                 b = positive / sf.Softplus(x)
                 rest = [t for t in expr.args if t is not negative and t is not positive]
-                return sp.Add(sf.softplus_pair(x, a, b), *rest)
+                return sp.Add(sf.softplus_pair(x, a, b, bind=self.shared), *rest)
         return expr
 
     def log1p_difference_rule(self, expr: sp.Add) -> sp.Basic:

@@ -492,7 +492,7 @@ class Log1pDiff(Head):
         return sp.log(1 + a) - sp.log(1 + b)
 
 
-def softplus_pair(x: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Expr:
+def softplus_pair(x: sp.Expr, a: sp.Expr, b: sp.Expr, bind=lambda value: value) -> sp.Expr:
     """`a softplus(-x) + b softplus(x)` (the binary cross-entropy on logits: a = y, b = 1 - y) with
     one softplus, as Keras's `sigmoid_cross_entropy_with_logits` computes it, `relu(x) - y x +
     log1p(exp(-|x|))`, but with `relu(x) - y x` as `where(x >= 0, 1 - y, -y) x`:
@@ -501,25 +501,30 @@ def softplus_pair(x: sp.Expr, a: sp.Expr, b: sp.Expr) -> sp.Expr:
     No large terms cancel, in the value or in any order in which autodiff adds up the
     derivative's parts: `softplus(x) - a x` lost every digit at a = 1 and x = 15 in float32 (0 for
     3.1e-7; found by a differential review), and `relu(x) - a x + ...` its gradient's on JAX.
-    `-|x|` too is a selection on x >= 0, so that autodiff gives the derivative, `(a + b) / 2 - a`,
-    at x = 0 whatever a backend takes for abs'(0).
+    `-|x|` is `x` times the sign `1 - 2 step(x)`, `step(x) = where(x >= 0, 1, 0)`, so that autodiff
+    gives the derivative, `(a + b) / 2 - a`, at x = 0 whatever a backend takes for abs'(0).
+
+    As operations: the step is a cast (a selection is a slow kernel on PyTorch's CPU), the sign
+    is read by the derivative too, and where `a + b` is a number the coefficient of `x` is
+    `(a + b) step(x) - a`, put through `bind` (the rewriter's shared binding: a value the
+    derivative reads whole, `coefficient + sign sigmoid(-|x|)`, in that order, so that nothing
+    cancels there either). Measured in docs/decisions.md.
     """
     up = x >= 0
-    # `-|x|` as `x` times the sign selection, which the derivative reads too: one selection
-    # for both passes (measured in docs/decisions.md).
-    return Where((b, up), (-a, True)) * x + sp.expand(a + b) * Softplus(Where((-1, up), (1, True)) * x)
+    step = Where((1, up), (0, True))
+    total = sp.expand(a + b)
+    coefficient = bind(total * step - a) if total.is_number else Where((b, up), (-a, True))
+    return coefficient * x + total * Softplus((1 - 2 * step) * x)
 
 
 def negative_abs_argument(expr: sp.Basic) -> sp.Basic | None:
-    """`x` where `expr` is `softplus_pair`'s `-|x|`, `where(x >= 0, -1, 1) x`; else None."""
+    """`x` where `expr` is `softplus_pair`'s `-|x|`, `(1 - 2 where(x >= 0, 1, 0)) x`; else None."""
     if not isinstance(expr, sp.Mul) or len(expr.args) != 2:
         return None
-    sign, x = expr.args if isinstance(expr.args[0], Where) else expr.args[::-1]
-    if isinstance(sign, Where) and len(sign.args) == 2:
-        (low, up), (high, rest) = sign.args
-        if rest == sp.true and low == -1 and high == 1 and up == (x >= 0):
-            return x
-    return None
+    sign, x = expr.args if isinstance(expr.args[0], sp.Add) else expr.args[::-1]
+    if x.is_Add or sign != 1 - 2 * Where((1, x >= 0), (0, True)):
+        return None
+    return x
 
 
 class Expm1(Head):

@@ -194,10 +194,11 @@ def test_compile_spelled_for_xla(cli):
     assert code == 0 and "keras.ops.softplus(" in default and '_xla"' not in default
     code, out, _ = cli("compile", "-e", program, "--xla")
     assert code == 0 and "keras.ops.softplus(" not in out and "keras.ops.sigmoid(" not in out
-    # exp(-|x|), with -|x| as x times the sign selection that the backward pass reads too
-    sign = re.search(r"(t\d+) = keras\.ops\.where\(t0, (t\d+), 1\.0\)", out)
-    assert sign and f"{sign[2]} = keras.ops.convert_to_tensor(-1.0, dtype=y_pred.dtype)" in out
-    assert f"keras.ops.exp(y_pred * {sign[1]})" in out and '_xla",' in out
+    # exp(-|x|), with -|x| as x times the sign 1 - 2 step(x) that the backward pass reads too
+    step = re.search(r"(t\d+) = keras\.ops\.cast\(keras\.ops\.greater_equal\(y_pred, 0\.0\), y_pred\.dtype\)", out)
+    step = step or re.search(r"(t\d+) = keras\.ops\.cast\((t\d+), y_pred\.dtype\)", out)
+    sign = step and re.search(rf"(t\d+) = 1\.0 - 2\.0 \* {step[1]}\n", out)
+    assert sign and f"keras.ops.exp(y_pred * {sign[1]})" in out and '_xla",' in out
     ast.parse(out)
 
 

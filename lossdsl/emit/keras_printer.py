@@ -538,16 +538,17 @@ class KerasPrinter(Printer):
         pieces = list(expr.args)
         if pieces[-1].cond != sp.true:
             raise KerasEmitError("a piecewise expression without a default branch")
+        if len(pieces) == 2 and pieces[0].expr == 1 and pieces[1].expr == 0:
+            # `where(c, 1, 0)` as the condition cast to the loss's dtype: the same values, and
+            # a selection is a slow kernel on PyTorch's CPU (2 ms for 8192 x 128, a cast 0.3).
+            return self._call("cast", [self.code(pieces[0].cond, inner), Code("y_pred.dtype")])
         if (step := _step_of(pieces)) is not None:
             # `where(c, q + k, q)` as `where(c, k, 0) + q`, k a number and q one term: the same
             # value (one rounding either way) with one kernel fewer without XLA, as the binary
             # cross-entropy's `where(x >= 0, 1 - y, -y)` (docs/decisions.md).
             default = pieces[-1].expr
             negative = has_negative_coefficient(default)
-            selection = self._call(
-                "where",
-                [self.code(pieces[0].cond, inner), self.body.typed(self._literal(step)), self._literal(sp.Integer(0))],
-            )
+            selection = self.code(sf.Where((step, pieces[0].cond), (0, True), evaluate=False), inner)
             rest = self.code(-default if negative else default, inner)
             return Code(f"{wrap(selection, PREC_ADD)} {'-' if negative else '+'} {wrap(rest, PREC_ADD + 1)}", PREC_ADD)
         result = self.code(pieces[-1].expr, inner)
