@@ -505,16 +505,20 @@ def softplus_pair(x: sp.Expr, a: sp.Expr, b: sp.Expr, bind=lambda value: value) 
     gives the derivative, `(a + b) / 2 - a`, at x = 0 whatever a backend takes for abs'(0).
 
     As operations: the step is a cast (a selection is a slow kernel on PyTorch's CPU), the sign
-    is read by the derivative too, and where `a + b` is a number the coefficient of `x` is
-    `(a + b) step(x) - a`, put through `bind` (the rewriter's shared binding: a value the
-    derivative reads whole, `coefficient + sign sigmoid(-|x|)`, in that order, so that nothing
-    cancels there either). Measured in docs/decisions.md.
+    is read by the derivative too, and where `a + b` is a number and `a` one term (`y`, `2 y`,
+    not `1 - y`) the coefficient of `x` is `(a + b) step(x) - a`, one rounding (`step - (1 - y)`
+    would print `step + y - 1`, which loses a label of 1e-8 in 1). Put through `bind` (the
+    rewriter's shared binding), the derivative reads it whole, `coefficient + sign sigmoid(-|x|)`,
+    so that nothing cancels there either. Measured in docs/decisions.md.
     """
     up = x >= 0
     step = Where((1, up), (0, True))
     total = sp.expand(a + b)
-    coefficient = bind(total * step - a) if total.is_number else Where((b, up), (-a, True))
-    return coefficient * x + total * Softplus((1 - 2 * step) * x)
+    if total.is_number and not a.is_Add:
+        coefficient = total * step - a
+    else:
+        coefficient = Where((b, up), (-a, True))
+    return bind(coefficient) * x + total * Softplus((1 - 2 * step) * x)
 
 
 def negative_abs_argument(expr: sp.Basic) -> sp.Basic | None:

@@ -651,6 +651,25 @@ def test_a_where_of_one_term_and_it_plus_a_number_selects_the_number(keras, prog
         np.testing.assert_allclose(np.asarray(values), expected, rtol=1e-6)
 
 
+def test_a_where_whose_branches_differ_by_a_number_only_once_expanded_stays_a_where(keras):
+    # `(y + 1)^2` is `y (y + 2) + 1` expanded, not as written: printed `where(c, 1, 0) + y (y + 2)`
+    # it was 0 for 1.0e-8 at y = -0.9999 (found by a review). Only a branch written `q + k` is.
+    from lossdsl.runtime import loss_class
+
+    program = "where(y_true > 0, (y_pred + 1)^2, y_pred * (y_pred + 2))"
+    source = lossdsl.compile(program).python_source(fast=False)
+    assert "keras.ops.square(y_pred + 1.0)" in source and "keras.ops.cast(keras.ops.greater" not in source
+    y_true = np.array([[1.0, 1.0, 0.0]], dtype="float32")
+    y_pred = np.array([[-0.9999, -0.99999, -0.9999]], dtype="float32")
+    exact = y_pred.astype("float64")
+    expected = np.where(y_true > 0, (exact + 1) ** 2, exact * (exact + 2))
+    for fast in (True, False):
+        ours = loss_class(lossdsl.compile(program), fast=fast)(reduction=None)
+        for column in range(3):
+            values, _ = values_and_gradients(ours, y_true[:, column : column + 1], y_pred[:, column : column + 1])
+            np.testing.assert_allclose(values, expected[:, column], rtol=1e-3, err_msg=f"{fast} {column}")
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 def test_a_where_of_two_numbers_computes_in_the_losss_dtype(keras, dtype):
     # `keras.ops.where(c, 1.0, 2.0)` is float32 whatever y_pred is: on TensorFlow a float16 loss

@@ -225,6 +225,36 @@ def test_binary_crossentropy_on_logits_keeps_its_digits_where_the_prediction_is_
         np.testing.assert_allclose(gradients, (1 - y) * up - y * down, rtol=2e-6, atol=0)
 
 
+MIRRORED_BCE = [
+    "(1 - y_true) * softplus(-y_pred) + y_true * softplus(y_pred)",
+    "-((1 - y_true) * log(sigmoid(y_pred)) + y_true * log(1 - sigmoid(y_pred)))",
+]
+
+
+@pytest.mark.parametrize("source", MIRRORED_BCE)
+@pytest.mark.parametrize("fast", [True, False], ids=["fused", "autodiff"])
+def test_binary_crossentropy_with_the_labels_the_other_way_round_keeps_small_labels(source, fast):
+    # With a = 1 - y on softplus(-x), the coefficient of x written `step(x) - (1 - y)` printed
+    # `t0 + y_true - 1.0`, which lost a label of 1e-8 in 1 (0 for 1e-4 at x = 1e4; found by a
+    # review): it stays the selection `where(x >= 0, y, y - 1)`.
+    from lossdsl.runtime import loss_class
+
+    x = np.array([[-40.0, -15.0, 0.0, 15.0, 40.0, 1e4]], dtype="float32").T
+    ours = loss_class(lossdsl.compile(source), fast=fast)(reduction=None)
+    exact = x.astype("float64")
+
+    def softplus(z):
+        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+    for y in (0.0, 1.0, 0.25, 1e-3, 1e-8):
+        y_true = np.full_like(x, y)
+        values, gradients = values_and_gradients(ours, y_true, x)
+        expected = (1 - y) * softplus(-exact) + y * softplus(exact)
+        slope = -(1 - y) / (1 + np.exp(np.minimum(exact, 700))) + y / (1 + np.exp(-exact))
+        np.testing.assert_allclose(values, expected.ravel(), rtol=2e-6, atol=0, err_msg=f"y = {y}")
+        np.testing.assert_allclose(gradients, slope, rtol=2e-6, atol=1e-30, err_msg=f"y = {y}")
+
+
 @pytest.mark.parametrize("labels", [one_hot, probabilities])
 def test_naive_categorical_crossentropy_on_logits_is_stable(labels):
     rng = _rng()

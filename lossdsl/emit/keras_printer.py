@@ -606,14 +606,15 @@ def _square_root(factor: sp.Basic) -> sp.Basic | None:
 
 
 def _step_of(pieces) -> sp.Number | None:
-    """`k` for a where of one condition, `where(c, q + k, q)`, k a nonzero finite number and q one
-    term that is not a number; else None."""
+    """`k` for a where of one condition, `where(c, q + k, q)` as written (the first branch the
+    sum of k and the default, not a form equal to it once expanded), k a nonzero finite number
+    and q one term that is not a number; else None."""
     if len(pieces) != 2:
         return None
-    default = pieces[-1].expr
-    if default.is_Add or sf.is_literal(default) or default.is_number:
+    first, default = pieces[0].expr, pieces[-1].expr
+    if default.is_Add or sf.is_literal(default) or default.is_number or not first.is_Add:
         return None
-    step = sp.expand(pieces[0].expr - default)
-    if step.is_Number and step.is_finite and step != 0:
+    step, rest = first.as_coeff_Add()
+    if step.is_Number and step.is_finite and step != 0 and rest == default:
         return step
     return None
