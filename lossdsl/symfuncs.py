@@ -505,16 +505,17 @@ def softplus_pair(x: sp.Expr, a: sp.Expr, b: sp.Expr, bind=lambda value: value) 
     gives the derivative, `(a + b) / 2 - a`, at x = 0 whatever a backend takes for abs'(0).
 
     As operations: the step is a cast (a selection is a slow kernel on PyTorch's CPU), the sign
-    is read by the derivative too, and where `a + b` is a number and `a` one term (`y`, `2 y`,
-    not `1 - y`) the coefficient of `x` is `(a + b) step(x) - a`, one rounding (`step - (1 - y)`
-    would print `step + y - 1`, which loses a label of 1e-8 in 1). Put through `bind` (the
+    is read by the derivative too, and where `a + b` is a number, `b` is written as that number
+    less `a` and `a` is one term (`y`, `2 y`, not `1 - y`), the coefficient of `x` is
+    `(a + b) step(x) - a`, one rounding (`step - (1 - y)` would print `step + y - 1`, which loses
+    a label of 1e-8 in 1; a `b` written otherwise keeps its own form). Put through `bind` (the
     rewriter's shared binding), the derivative reads it whole, `coefficient + sign sigmoid(-|x|)`,
     so that nothing cancels there either. Measured in docs/decisions.md.
     """
     up = x >= 0
     step = Where((1, up), (0, True))
     total = sp.expand(a + b)
-    if total.is_number and not a.is_Add:
+    if total.is_number and not a.is_Add and b == total - a:
         coefficient = total * step - a
     else:
         coefficient = Where((b, up), (-a, True))
