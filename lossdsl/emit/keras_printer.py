@@ -612,7 +612,7 @@ def _step_of(pieces) -> sp.Number | None:
     if len(pieces) != 2:
         return None
     first, default = pieces[0].expr, pieces[-1].expr
-    if default.is_Add or sf.is_literal(default) or default.is_number or not first.is_Add:
+    if default.is_Add or default.is_number or not first.is_Add:
         return None
     step, rest = first.as_coeff_Add()
     if step.is_Number and step.is_finite and step != 0 and rest == default:
