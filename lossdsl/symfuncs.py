@@ -25,6 +25,7 @@ import threading
 import sympy as sp
 
 from lossdsl import hyperbolic
+from lossdsl.derivative import derivative as chain_rule_derivative
 from lossdsl.errors import LossLimitError
 
 # The size of the last axis, for the element gradient of `mean`.
@@ -1144,8 +1145,8 @@ def _diff(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
         return derivative.xreplace({stand_in: power for power, stand_in in zero_powers.items()})
     found = expr.atoms(sp.Max, sp.Min, sp.Abs, *_STEPS)
     if not any(_stand_in_differentiates(m) for m in found):
-        return sp.diff(expr, symbol)
-    return _swapped(sp.diff(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)
+        return chain_rule_derivative(expr, symbol)
+    return _swapped(chain_rule_derivative(_swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)
 
 
 class _ZeroPower(sp.Function):
