@@ -812,6 +812,30 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
     return _bottom_up(expr, mapping, rebuild)
 
 
+def substitute_in_turn(expr: sp.Basic, pairs) -> sp.Basic:
+    """`expr` with `substitute(expr, {value: replacement})` applied for each `(value, replacement)`
+    of `pairs` in order. A value that is not a subexpression of `expr` as it then stands is
+    skipped without walking and rebuilding the tree (the substitution would change nothing)."""
+    present = _subexpressions(expr)
+    for value, replacement in pairs:
+        if value in present:
+            expr = substitute(expr, {value: replacement})
+            present = _subexpressions(expr)
+    return expr
+
+
+def _subexpressions(expr: sp.Basic) -> set:
+    """Every node of `expr`, without recursion."""
+    found = {expr}
+    stack = [expr]
+    while stack:
+        for arg in stack.pop().args:
+            if arg not in found:
+                found.add(arg)
+                stack.append(arg)
+    return found
+
+
 class _CannotRebuild(Exception):
     """`_bottom_up`'s rebuild function has no way to rebuild a node."""
 

@@ -282,10 +282,8 @@ def _reuse_temporaries(expr: sp.Basic, replacements: list) -> sp.Basic:
     full: dict[sp.Basic, sp.Basic] = {}
     for symbol, value in replacements:
         full[symbol] = sf.substitute(value, full)
-    for symbol, value in sorted(full.items(), key=lambda item: -sp.count_ops(item[1])):
-        if not value.is_Atom:
-            expr = sf.substitute(expr, {value: symbol})
-    return expr
+    largest_first = sorted(full.items(), key=lambda item: -sp.count_ops(item[1]))
+    return sf.substitute_in_turn(expr, [(value, symbol) for symbol, value in largest_first if not value.is_Atom])
 
 
 def shared_exponentials(bindings, result, gradient, target=None):
@@ -437,9 +435,7 @@ def _live(statements, reads: set) -> set:
 
 def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Basic:
     # Through `substitute`: a large Max or Min is rebuilt without comparing all its arguments again.
-    for value, symbol in shared:
-        expr = sf.substitute(expr, {value: symbol})
-    return expr
+    return sf.substitute_in_turn(expr, shared)
 
 
 def has_negative_coefficient(expr: sp.Basic) -> bool:
