@@ -333,6 +333,33 @@ def test_stable_rewrites(program, present, absent):
         assert text not in body
 
 
+def backward_pass(source: str) -> str:
+    """The text of the fused gradient's backward()."""
+    found = [n for n in ast.walk(call_body(source)) if isinstance(n, ast.FunctionDef) and n.name == "backward"]
+    assert len(found) == 1
+    return ast.unparse(found[0])
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "-sum(y_true * log_softmax(y_pred))",
+        "-sum(y_true * log(softmax(y_pred)))",
+        "-0.5 * sum(y_true * log_softmax(y_pred)) + sum(y_pred^2)",
+        "-sum(y_true * log_softmax(y_pred)) - 0.1 * sum(log_softmax(y_pred))",
+    ],
+)
+def test_the_cross_entropys_gradient_reads_softmax_not_exp_of_log_softmax(program):
+    # The fused gradient's `exp(log_softmax(x))` prints as `softmax(x)` (one kernel; under XLA it
+    # shares log_softmax's exponentials); the forward pass keeps its one log_softmax.
+    source = lossdsl.compile(program).python_source()
+    backward = backward_pass(source)
+    assert "keras.ops.softmax(y_pred, axis=-1)" in backward
+    assert "keras.ops.exp(" not in backward
+    assert ast.unparse(forward_pass(source)).count("keras.ops.log_softmax(") == 1
+    assert "keras.ops.softmax(" not in ast.unparse(forward_pass(source))
+
+
 def test_rewrites_keep_the_expression_as_written():
     spec = lossdsl.compile("-(y_true*log(sigmoid(y_pred)) + (1-y_true)*log(1-sigmoid(y_pred)))")
     spec.python_source()

