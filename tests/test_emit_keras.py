@@ -360,6 +360,24 @@ def test_the_cross_entropys_gradient_reads_softmax_not_exp_of_log_softmax(progra
     assert "keras.ops.softmax(" not in ast.unparse(forward_pass(source))
 
 
+@pytest.mark.parametrize(
+    "program, fast",
+    [
+        # the forward pass: a user's `exp` of a log_softmax binding stays `exp` (as softmax, the
+        # binding would be computed and never read)
+        ("ls = log_softmax(y_pred)\np = exp(ls)\nsum((p - y_true)^2)", False),
+        ("ls = log_softmax(y_pred)\np = exp(ls)\nsum((p - y_true)^2)", True),
+        # the backward pass, where `softmax(x)` would print (and compute) `x` again
+        ("-sum(y_true * log_softmax(where(y_pred > 0, y_pred, 0)))", True),
+    ],
+)
+def test_exp_of_log_softmax_stays_exp_where_softmax_would_compute_more(program, fast):
+    source = lossdsl.compile(program).python_source(fast=fast)
+    assert "keras.ops.softmax(" not in source
+    assert source.count("keras.ops.log_softmax(") == 1
+    assert "keras.ops.exp(" in source
+
+
 def test_rewrites_keep_the_expression_as_written():
     spec = lossdsl.compile("-(y_true*log(sigmoid(y_pred)) + (1-y_true)*log(1-sigmoid(y_pred)))")
     spec.python_source()

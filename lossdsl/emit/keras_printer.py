@@ -361,15 +361,18 @@ class KerasPrinter(Printer):
         return self._generic(expr, form)
 
     def _print_exp(self, expr: sp.exp, form: str = DROPPED) -> Code:
-        # `exp(log_softmax(x))`, as the fused gradient of a cross-entropy on logits reads the
-        # forward pass's `log_softmax(x)`: `softmax(x)`, the same value. Under XLA the two share
+        # In the backward pass, `exp` of the forward pass's `log_softmax(x)` (the fused gradient
+        # of a cross-entropy on logits) is `softmax(x)`, the same value. Under XLA the two share
         # their exponentials (one per element, as in Keras's fused kernel), and without XLA it
         # is one kernel as `exp` is: the categorical cross-entropy on logits 1.14 -> 1.02 of
-        # Keras's time under XLA, 0.95 -> 0.84 under `tf.function` (8192 x 128).
+        # Keras's time under XLA, 0.95 -> 0.84 under `tf.function` (8192 x 128). Only where `x`
+        # is a name (printed again, an expression would be computed again), and not in the
+        # forward pass (a user's `exp(log_softmax(x))` there would leave the log_softmax unread).
         local = self.body.by_symbol.get(expr.args[0])
-        value = expr.args[0] if local is None else local.value
-        if isinstance(value, sf.LogSoftmax):
-            return self._print(sf.Softmax(*value.args), form=form)
+        if self.body.in_backward and local is not None and isinstance(local.value, sf.LogSoftmax):
+            (x,) = local.value.args
+            if isinstance(x, sp.Symbol):
+                return self._print(sf.Softmax(x), form=form)
         return self._generic(expr, form)
 
     def _print_Abs(self, expr: sp.Abs, form: str = DROPPED) -> Code:
