@@ -9,9 +9,9 @@ pass over the library that took about 270 ms, 31 ms through this module (2026-12
 Here sums, products, powers and functions differentiated by the chain rule are taken by the
 same rules SymPy's own methods apply (`Add`, `Pow` and `Function._eval_derivative`, and for a
 product `Mul._eval_derivative_n_times`, the Leibniz rule, each term one `Mul` of all the
-factors), written out so that the recursion
-stays here (each subtree is visited once per rule, not re-entered through `Derivative`); any
-other node (Piecewise, Abs, a class with a derivative of its own) goes to `sympy.diff`. The
+factors), written out so that the recursion stays here (each subtree is visited once per
+rule, not re-entered through `Derivative`); any other node (Piecewise, Abs, a class with a
+derivative of its own) goes to `sympy.diff`. The
 result is the expression `sympy.diff` builds, node for node: the rules call the same
 constructors on the same arguments in the same order.
 """
@@ -24,6 +24,11 @@ from sympy.ntheory.multinomial import multinomial_coefficients_iterator
 
 # The chain rule `f'(a) a'` as SymPy's functions and its Max and Min apply it.
 _CHAIN_RULES = (sp.Function._eval_derivative, sp.Max._eval_derivative)
+
+
+def by_chain_rule(node: sp.Basic) -> bool:
+    """SymPy differentiates `node` by the chain rule, `sum_i f_i'(args) args_i'` (`fdiff`)."""
+    return isinstance(node, (sp.Function, sp.Max, sp.Min)) and type(node)._eval_derivative in _CHAIN_RULES
 
 
 def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
@@ -58,7 +63,7 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
         if kind is sp.Pow:  # Pow._eval_derivative
             base, exponent = node.args
             return node * (d(exponent) * sp.log(base) + d(base) * exponent / base)
-        if isinstance(node, (sp.Function, sp.Max, sp.Min)) and kind._eval_derivative in _CHAIN_RULES:
+        if by_chain_rule(node):
             terms = []
             for i, arg in enumerate(node.args, 1):
                 darg = d(arg)

@@ -25,6 +25,7 @@ import threading
 import sympy as sp
 
 from lossdsl import hyperbolic
+from lossdsl.derivative import by_chain_rule
 from lossdsl.derivative import derivative as chain_rule_derivative
 from lossdsl.errors import LossLimitError
 
@@ -1207,14 +1208,10 @@ class _Chain(sp.Function):
         return sp.Mul(*(_link_derivative(link) for link in _CHAIN_LINKS[int(self.args[1])]))
 
 
-# What differentiates a function by the chain rule, `f'(a) a'`, in SymPy: a link of a chain.
-_CHAIN_RULES = (sp.Function._eval_derivative, sp.Max._eval_derivative)
-
-
 def _chain_inner(node: sp.Basic) -> int | None:
     """The index of the argument of a function of one argument (any others numbers: `clip(a, -1, 1)`,
     `minimum(a, 2)`) that SymPy differentiates by the chain rule; None for any other node."""
-    if not isinstance(node, (sp.Function, sp.Max, sp.Min)) or type(node)._eval_derivative not in _CHAIN_RULES:
+    if not by_chain_rule(node):
         return None
     inner = [i for i, arg in enumerate(node.args) if not arg.is_number]
     return inner[0] if len(inner) == 1 else None
