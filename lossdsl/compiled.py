@@ -112,7 +112,8 @@ class CompiledLoss:
         `xla=True` spells the code for XLA (`tf.function(jit_compile=True)`): `softplus` with
         `sigmoid`, and `log_softmax` with `softmax`, written out to share one exponential between
         the passes, equally accurate; it runs everywhere, and its class has a registered name of
-        its own.
+        its own. (The default code takes the same `log1p` and `softplus` forms by itself while
+        TensorFlow traces it for XLA: `emit.xla_forms`.)
         """
         key = (bool(fast) or bool(xla), bool(xla))
         if key not in self._python_sources:

@@ -15,10 +15,10 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     exp(x) - 1            -> expm1(x)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
 
-and, for code spelled for XLA only (`stable_form(..., xla=True)`):
-
-    log1p(a) - log1p(b)   -> log1p_difference(a, b)   for a, b >= 0: one log1p of a
-                             quotient >= 0 (see `symfuncs.Log1pDiff`)
+    log1p(a) - log1p(b)   -> log1p_difference(a, b)   for a, b >= 0 (an addition: the
+                             printer writes it as the two log1p, except where the code is
+                             traced for XLA, where it takes one log1p of a quotient >= 0;
+                             see `symfuncs.Log1pDiff` and `emit.xla_forms`)
 
 Only code generation sees the result: `CompiledLoss.expr` and the LaTeX keep
 what the user wrote.
@@ -48,17 +48,14 @@ from lossdsl.symbolic import SymbolicLoss
 Binding = tuple[str, "sp.Symbol | None", sp.Basic]
 
 
-def stable_form(symbolic: SymbolicLoss, xla: bool = False) -> tuple[list[Binding], sp.Basic]:
+def stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basic]:
     """The bindings and result of `symbolic` with the stable rewrites applied.
-
-    `xla`: also the rewrites that spend cheap operations to save a transcendental, which pays
-    under XLA (compute-bound) and not without it (a kernel per operation).
 
     Returns:
         (bindings, result): bindings as `(name, symbol or None, value)`, in order.
     """
     definitions = {symbol: value for _, symbol, value in symbolic.bindings if symbol is not None}
-    rewriter = Rewriter(definitions, xla=xla)
+    rewriter = Rewriter(definitions)
     bindings: list[Binding] = []
     for name, symbol, value in symbolic.bindings:
         value = rewriter.rewrite(value)
@@ -71,9 +68,8 @@ def stable_form(symbolic: SymbolicLoss, xla: bool = False) -> tuple[list[Binding
 class Rewriter:
     """Applies the rewrite rules bottom-up, looking through binding symbols."""
 
-    def __init__(self, definitions: dict[sp.Symbol, sp.Basic], xla: bool = False) -> None:
+    def __init__(self, definitions: dict[sp.Symbol, sp.Basic]) -> None:
         self.definitions = definitions
-        self.xla = xla
         self._done: dict[sp.Basic, sp.Basic] = {}
         self._introduced: list[Binding] = []
         self._shared: dict[sp.Basic, sp.Symbol] = {}
@@ -131,7 +127,7 @@ class Rewriter:
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
             expr = self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
-            return self.log1p_difference_rule(expr) if self.xla and isinstance(expr, sp.Add) else expr
+            return self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
         return expr
 
     def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:

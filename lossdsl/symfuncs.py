@@ -473,8 +473,9 @@ class Log1pDiff(Head):
     The quotient is >= 0 on both sides, so log1p keeps its accuracy (`log1p(d / (1 + b))` alone
     is not accurate where `(1 + a) / (1 + b)` is near 0: MSLE with y_true = 0 and y_pred = 1e6
     came out 190.50 for 190.87); the sides are chosen on the arguments, each smooth, so autodiff
-    through it gives `1 / (1 + a)` at `a = b` too. Only `rewrites` builds it, for code spelled
-    for XLA.
+    through it gives `1 / (1 + a)` at `a = b` too. Only `rewrites` builds it; the Keras printer
+    writes it as one log1p in code spelled for XLA, else as a call that takes that form only while
+    TensorFlow traces for XLA (`emit.xla_forms`) and the two log1p elsewhere.
     """
 
     nargs = 2

@@ -20,6 +20,8 @@ positions.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from backend_autodiff import backend, compiled_modes, target_gradients, values_and_gradients
@@ -74,14 +76,15 @@ def _classes(name: str, params: dict, xla: bool = False):
     return fast, plain
 
 
-def _assert_same(fast, plain, y_true, y_pred, what: str):
-    values, gradients = values_and_gradients(fast, y_true, y_pred)
+def _assert_same(fast, plain, y_true, y_pred, what: str, mode: str = "eager"):
+    """`fast` (run in `mode`) and `plain` (eagerly) give the same values and gradients."""
+    values, gradients = values_and_gradients(fast, y_true, y_pred, mode)
     expected, expected_gradients = values_and_gradients(plain, y_true, y_pred)
     np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-6, err_msg=f"values, {what}")
     np.testing.assert_allclose(gradients, expected_gradients, rtol=2e-4, atol=1e-6, err_msg=f"gradients, {what}")
     # y_true's gradient too (a target computed by a trainable model): fused where y_pred's is.
     # Near 0 both are rounding: the absolute tolerance scales with the largest entry.
-    target, expected_target = target_gradients(fast, y_true, y_pred), target_gradients(plain, y_true, y_pred)
+    target, expected_target = target_gradients(fast, y_true, y_pred, mode), target_gradients(plain, y_true, y_pred)
     finite = np.isfinite(expected_target)
     scale = max(1.0, float(np.abs(expected_target[finite]).max(initial=0.0)))
     np.testing.assert_allclose(
@@ -98,11 +101,102 @@ def test_the_fused_table_is_what_the_emitter_does():
         assert "custom_gradient" not in lossdsl.library.compile(name).python_source(fast=False)
 
 
+# The bundled losses whose default code calls the trace-time functions of emit.xla_forms
+# (`_log1p`, `_softplus`, `_sigmoid`, `_log1p_difference`): while TensorFlow traces for XLA they
+# take the forms spelled for XLA, everywhere else keras.ops's own functions.
+XLA_FORMS = {
+    "binary_crossentropy",
+    "binary_crossentropy_from_logits",
+    "binary_focal_crossentropy",
+    "log_cosh",
+    "mean_squared_logarithmic_error",
+}
+
+
+def test_the_xla_forms_table_is_what_the_emitter_does():
+    called = {
+        name for name in lossdsl.library.names() if "def _traced_for_xla(" in lossdsl.library.compile(name).python_source()
+    }
+    assert called == XLA_FORMS
+
+
+def test_the_default_code_takes_the_xla_forms_only_where_tensorflow_traces_for_xla():
+    spec = lossdsl.compile("log(1 + abs(y_pred)) + softplus(y_pred)")
+    cls = loss_class(spec)
+    module = sys.modules[cls.__module__]
+    seen = []
+
+    def probe(x):
+        seen.append(module._traced_for_xla(x))
+        return x * 2.0
+
+    x = keras.ops.convert_to_tensor(np.ones(2, "float32"))
+    probe(x)
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.function(probe)(x)
+        tf.function(probe, jit_compile=True)(x)
+        # A function without XLA called inside one with it is compiled by XLA too.
+        tf.function(lambda v: tf.function(probe)(v), jit_compile=True)(x)
+        assert seen == [False, False, True, True]
+        # What each trace of the step holds: keras.ops's log1p, softplus and sigmoid (the fused
+        # backward pass) without XLA; logs and one exponential (shared by both passes) with it.
+        fn = cls(reduction=None)
+        y_true = tf.zeros((2, 3))
+        y_pred = tf.constant(np.linspace(-1.0, 1.0, 6, dtype="float32").reshape(2, 3))
+        for jit, expected in ((False, ["Log1p", "Sigmoid", "Softplus"]), (True, ["Exp", "Log"])):
+
+            @tf.function(jit_compile=jit)
+            def step(y_true, y_pred):
+                with tf.GradientTape() as tape:
+                    tape.watch(y_pred)
+                    total = tf.reduce_sum(fn(y_true, y_pred))
+                return total, tape.gradient(total, y_pred)
+
+            step(y_true, y_pred)
+            graph = step.get_concrete_function(y_true, y_pred).graph
+            kinds = {op.type for op in graph.get_operations()}
+            for function in graph._functions.values():  # the custom gradient's functions
+                kinds |= {node.op for node in function.definition.node_def}
+            found = sorted(kinds & {"Exp", "Log", "Log1p", "Sigmoid", "Softplus"})
+            assert found == expected, (jit, found)
+    elif backend() == "jax":
+        import jax
+
+        jax.jit(probe)(x)
+        assert seen == [False, False]
+    else:
+        assert seen == [False]
+
+
+@pytest.mark.parametrize("key", sorted(k for k in cp.COUNTERPARTS if cp.library_name(k) in XLA_FORMS))
+def test_the_xla_forms_equal_autodiff_on_the_domain(key):
+    # The default code compiled (TensorFlow: XLA, where it takes the forms spelled for XLA; JAX:
+    # jax.jit) against the autodiff class run eagerly, on the domain and at its edges.
+    case = cp.COUNTERPARTS[key]
+    fast, plain = _classes(cp.library_name(key), case.params)
+    mode = (compiled_modes() or ("eager",))[-1]
+    rng = np.random.default_rng(7)
+    y_true, y_pred = case.make_true(rng, B, C), case.make_pred(rng, B, C)
+    _assert_same(fast, plain, y_true, y_pred, f"{key} on its domain, {mode}", mode)
+    if backend() != "tensorflow":
+        return
+    y_pred = edge_rows(EDGES[DOMAIN[case.make_pred]])
+    for what, y_true in labels(case, len(y_pred)):
+        _assert_same(fast, plain, y_true, y_pred, f"{key}, {what} at the edges, {mode}", mode)
+
+
+def _class_text(source: str) -> str:
+    """The generated class, without the module-level functions above it (emit.xla_forms)."""
+    return source[source.index("@keras.saving") :]
+
+
 def test_the_code_spelled_for_xla_differs_where_it_saves_a_transcendental():
     for name in lossdsl.library.names():
         spec = lossdsl.library.compile(name)
-        default, xla = spec.python_source(), spec.python_source(xla=True)
-        assert xla.replace('_xla",', '",') == default or name in SPELLED_FOR_XLA, name
+        default, xla = _class_text(spec.python_source()), spec.python_source(xla=True)
+        assert _class_text(xla.replace('_xla",', '",')) == default or name in SPELLED_FOR_XLA, name
         if name in SHARED_EXPONENTIAL:
             assert "custom_gradient" in xla and xla.count("keras.ops.exp(") == 1, name
             for function in ("softplus", "sigmoid", "log_softmax", "softmax("):
@@ -110,11 +204,12 @@ def test_the_code_spelled_for_xla_differs_where_it_saves_a_transcendental():
         if name in LOG1P_AS_LOG:
             # In the forward pass (y_true's gradient, computed only where it is asked for, has its own).
             forward, forward_xla = (text[: text.index("def backward")] for text in (default, xla))
-            assert forward.count("keras.ops.log1p(") == 1 and forward.count("keras.ops.log(") == 1, name
+            assert forward.count("_log1p(") == 1 and forward.count("keras.ops.log(") == 1, name
             assert "keras.ops.log1p(" not in xla and forward_xla.count("keras.ops.log(") == 2, name
         assert "keras.ops.log1p(" not in xla, name  # a log and its rounding error instead
+        assert "\ndef _" not in xla, name  # the trace-time functions: the default code's only
     msle = lossdsl.library.compile("mean_squared_logarithmic_error")
-    assert msle.python_source().count("keras.ops.log1p(") == 2
+    assert _class_text(msle.python_source()).count("_log1p_difference(") == 1
     assert msle.python_source(xla=True).count("keras.ops.log(") == 1
 
 
@@ -202,19 +297,22 @@ LOG1P_POINTS = {
 }
 
 
+@pytest.mark.parametrize("xla", [True, False])
 @pytest.mark.parametrize("program", sorted(LOG1P_POINTS))
-def test_log1p_keeps_its_digits_when_spelled_for_xla(program):
+def test_log1p_keeps_its_digits_when_spelled_for_xla(program, xla):
     # The code spelled for XLA writes log1p(-a) as log(u) + ((1 - u) - a), u = 1 - a (the
     # correction 0 above u = 2): float32 log(1 - p) alone is 20% off at p = 1e-7 and 0.1% at
     # 1e-5, softplus(-20) 100% off if the correction were lost or counted twice. Compared with
     # float64 (inf, -1, below -1 and NaN too), eagerly and compiled (tf.function with its
     # graph optimizer, XLA, jax.jit): jax.jit folds x - (u - 1) to 0, TensorFlow's graph
     # optimizer turns log(1 - (-x)) into log1p(x) (and failed here, counting the correction
-    # twice) and folds (u - 1) - x.
+    # twice) and folds (u - 1) - x. The default code (`xla=False`) takes the same forms where
+    # TensorFlow traces it for XLA (emit.xla_forms), keras.ops's log1p and softplus elsewhere.
     spec = lossdsl.compile(program)
     assert "keras.ops.log1p(" not in spec.python_source(xla=True)
     points, value, gradient, bound_at_zero = LOG1P_POINTS[program]
-    fast = loss_class(spec, xla=True)(reduction=None)
+    # The default code's autodiff class too: autodiff through the forms (softplus'(0) = 1/2).
+    classes = [loss_class(spec, xla=xla)] + ([] if xla else [loss_class(spec, fast=False)])
     y_pred = np.array(points, dtype="float32")[:, None]
     y_true = np.zeros_like(y_pred)
     x = y_pred.astype("float64")[:, 0]
@@ -222,12 +320,14 @@ def test_log1p_keeps_its_digits_when_spelled_for_xla(program):
         expected, expected_gradients = value(x), gradient(x)
     # Gradients where they are finite numbers: not below -1, at the infinities, or at a bound.
     checked = (x > -1) & np.isfinite(x) & ((x != 0) | (not bound_at_zero))
-    for mode in ("eager", *compiled_modes()):
-        values, gradients = values_and_gradients(fast, y_true, y_pred, mode)
-        np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg=f"values, {mode}")
-        np.testing.assert_allclose(
-            gradients[checked, 0], expected_gradients[checked], rtol=4e-7, atol=1e-37, err_msg=f"gradients, {mode}"
-        )
+    for cls in classes:
+        for mode in ("eager", *compiled_modes()):
+            what = f"{mode}, {keras.saving.get_registered_name(cls)}"
+            values, gradients = values_and_gradients(cls(reduction=None), y_true, y_pred, mode)
+            np.testing.assert_allclose(values, expected, rtol=4e-7, atol=0, err_msg=f"values, {what}")
+            np.testing.assert_allclose(
+                gradients[checked, 0], expected_gradients[checked], rtol=4e-7, atol=1e-37, err_msg=f"gradients, {what}"
+            )
 
 
 def test_log1p_spelled_for_xla_keeps_an_infinite_gradient():

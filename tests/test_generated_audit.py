@@ -19,7 +19,7 @@ import ast
 import re
 
 import pytest
-from codeaudit import KERAS_OPS, NODE_KINDS, audit
+from codeaudit import KERAS_OPS, NODE_KINDS, audit, without_xla_forms
 from fuzzgen import Fuzzer
 
 import lossdsl
@@ -128,7 +128,9 @@ def test_no_local_is_a_second_name_for_another(generated):
 
 
 def test_the_whitelist_is_what_the_emitter_writes(generated):
-    kinds = {type(node) for _, source in generated for node in ast.walk(ast.parse(source))}
+    # Outside the functions of xla_forms, which the audit compares with that module's text.
+    trees = [without_xla_forms(ast.parse(source))[0] for _, source in generated]
+    kinds = {type(node) for tree in trees for node in ast.walk(tree)}
     assert kinds == NODE_KINDS, {"unused": sorted(k.__name__ for k in NODE_KINDS - kinds)}
 
 
@@ -323,3 +325,50 @@ def test_the_sparse_branch_passes_only_in_its_layout(sparse, huber):
     # anything but assignments before its return
     hooked = source.replace('== "torch":\n', '== "torch":\n            print(y_true)\n')
     assert any("outside the sparse cross-entropy's layout" in f for f in audit(hooked, spec))
+
+
+# ----------------------------------------------- the module's xla_forms functions, and only those
+
+
+@pytest.fixture(scope="module")
+def bce():
+    """The binary cross-entropy on logits: its module defines xla_forms's _softplus and _sigmoid."""
+    spec = lossdsl.library.compile("binary_crossentropy_from_logits")
+    return spec, spec.python_source()
+
+
+def test_a_module_with_xla_forms_passes(bce):
+    spec, source = bce
+    assert "\ndef _traced_for_xla(*tensors):\n" in source and "_softplus(t4)" in source
+    assert audit(source, spec) == []
+
+
+@pytest.mark.parametrize(
+    "old, new, what",
+    [
+        # a changed statement, a changed name, a changed attribute read
+        ("        return keras.ops.softplus(x)\n", "        return print(x)\n", "_softplus() is not xla_forms's"),
+        ("def _sigmoid(x):", "def _sigmoid_(x):", "a module-level function _sigmoid_()"),
+        ("context.IsXLAContext()", "context.__class__()", "_traced_for_xla() is not xla_forms's"),
+        # a function of the emitter's own name and text, but after the class
+        ("\n\ndef _sigmoid(x):", "\n\ndef _unused(x):", "a module-level function _unused()"),
+        # a call of a name the module does not define as one of them
+        ("_softplus(t4)", "print(t4)", "a call of print()"),
+        ("_softplus(t4)", "_softplus(*[t4])", "a call of _softplus()"),
+    ],
+    ids=["statement", "name", "attribute", "unknown", "undefined-call", "starred-call"],
+)
+def test_the_audit_fails_on_a_changed_xla_form(bce, old, new, what):
+    spec, source = bce
+    assert old in source
+    findings = audit(source.replace(old, new, 1), spec)
+    assert findings and any(what in finding for finding in findings), findings
+
+
+def test_the_audit_fails_on_an_xla_form_after_the_class(bce):
+    spec, source = bce
+    start = source.index("\n\ndef _sigmoid(x):")
+    end = source.index("\n\n@keras.saving")
+    moved = source[:start] + source[end:] + source[start:end] + "\n"
+    findings = audit(moved, spec)
+    assert any("_sigmoid() after the class" in finding for finding in findings), findings

@@ -65,7 +65,7 @@ class CallBody:
         self.attributes = param_attributes(spec.params)
         self.taken: set[str] = set(RESERVED)
         self.param_locals = {name: self._allocate(name) for name in self.params}
-        bindings, result = stable_form(symbolic, xla=xla)
+        bindings, result = stable_form(symbolic)
         gradient = target = None
         if fast:
             bindings = [(name, symbol, idioms(value)) for name, symbol, value in bindings]
@@ -113,6 +113,11 @@ class CallBody:
         # A number as a tensor of y_pred's dtype, converted once: its text -> the local holding it.
         self.constants: dict[str, str] = {}
         self._temp_count = 0
+        # The module's trace-time functions (`xla_forms`) the printed code calls, and the
+        # arguments of its softplus (a sigmoid of one of them shares its exponential).
+        self.helpers: set[str] = set()
+        values = [local.value for local in self.locals] + [self.result]
+        self.softplus_arguments = {f.args[0] for value in values for f in value.atoms(sf.Softplus)}
         self.printer = KerasPrinter(self)
 
     # names -----------------------------------------------------------------

@@ -404,7 +404,7 @@ class KerasPrinter(Printer):
 
     def _print_Log1p(self, expr: sf.Log1p, form: str = DROPPED) -> Code:
         if not self.body.xla:
-            return self._generic(expr, form)
+            return self._xla_form("_log1p", [self.code(expr.args[0], self.body.child_form(expr, form))])
         x = expr.args[0]
         if x.could_extract_minus_sign():
             return self._log1p_of_negated(self.code(-x, self.body.child_form(expr, form)))
@@ -442,6 +442,8 @@ class KerasPrinter(Printer):
     def _print_Log1pDiff(self, expr: sf.Log1pDiff, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
         a, b = (self.code(arg, inner) for arg in expr.args)
+        if not self.body.xla:
+            return self._xla_form("_log1p_difference", [a, b])
         d = self.body.temporary(f"{wrap(a, PREC_ADD)} - {wrap(b, PREC_ADD + 1)}")
         up = self.body.temporary(self._call("greater_equal", [d, Code("0.0")]).text)
         negated = self._call("where", [up, Code(f"-{d.text}", PREC_UNARY), d])
@@ -452,6 +454,17 @@ class KerasPrinter(Printer):
         quotient, _ = self._fit([negated, denominator], lambda c: f"{c[0].text} / {c[1].text}", PREC_MUL)
         r = self.body.temporary(self._log1p_of_negated(quotient).text)
         return self._call("where", [up, r, Code(f"-{r.text}", PREC_UNARY)])
+
+    def _print_Softplus(self, expr: sf.Softplus, form: str = DROPPED) -> Code:
+        if self.body.xla:  # `shared_exponentials` wrote out the ones the backward pass shares
+            return self._generic(expr, form)
+        return self._xla_form("_softplus", [self.code(expr.args[0], self.body.child_form(expr, form))])
+
+    def _print_Sigmoid(self, expr: sf.Sigmoid, form: str = DROPPED) -> Code:
+        # With a softplus of the same argument only: alone, XLA's own sigmoid is faster.
+        if self.body.xla or expr.args[0] not in self.body.softplus_arguments:
+            return self._generic(expr, form)
+        return self._xla_form("_sigmoid", [self.code(expr.args[0], self.body.child_form(expr, form))])
 
     def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
         # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
@@ -580,10 +593,19 @@ class KerasPrinter(Printer):
         return result
 
     def _call(self, op: str, args: list[Code], keywords: list[str] | None = None) -> Code:
+        return self._apply(f"keras.ops.{op}", args, keywords)
+
+    def _xla_form(self, function: str, args: list[Code]) -> Code:
+        """A call of one of the module's trace-time functions (`xla_forms`), which the module
+        then defines."""
+        self.body.helpers.add(function)
+        return self._apply(function, args)
+
+    def _apply(self, function: str, args: list[Code], keywords: list[str] | None = None) -> Code:
         keywords = keywords or []
         args = [self.body.typed(a) if is_number_text(a.text) and not exact_in_float32(a.text) else a for a in args]
         extra = "".join(", " + k for k in keywords)
-        head = f"keras.ops.{op}("
+        head = f"{function}("
         code, args = self._fit(args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", PREC_ATOM)
         if len(code.text) <= self.body.inner:
             return code

@@ -6,10 +6,12 @@ from __future__ import annotations
 import keyword
 import re
 
+from lossdsl.emit.xla_forms import FUNCTION_NAMES
+
 # Module-level names the generated code reads: the class cannot take one of them.
-MODULE_NAMES = frozenset({"keras", "super", "len"})
+MODULE_NAMES = frozenset({"keras", "super", "len"}) | FUNCTION_NAMES
 # Names the generated call() cannot use for its locals.
-RESERVED = frozenset(keyword.kwlist) | {"keras", "self", "y_true", "y_pred", "len", "super", "l", "O", "I"}
+RESERVED = frozenset(keyword.kwlist) | MODULE_NAMES | {"self", "y_true", "y_pred", "l", "O", "I"}
 # ... and the names a fused call() defines around them.
 RESERVED |= {"forward", "backward", "args", "upstream", "variables", "classes", "gradient", "target"}
 MAX_LOCAL_NAME = 30
