@@ -221,8 +221,14 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         return None
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`): evaluate them.
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
-    gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
-    gradient = gradient.replace(lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), _selected)
+    # Each pass below only where what its query looks for is there (a walk of `has` costs less
+    # than one of `replace`).
+    if gradient.has(*_STEPS):
+        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
+    if gradient.has(sp.Piecewise):
+        gradient = gradient.replace(lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), _selected)
+    if not gradient.has(sp.log):
+        return gradient
     return gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
 
 
@@ -315,6 +321,8 @@ def cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
 def _cross_entropies(expr: sp.Basic, depends: set) -> sp.Basic:
     """`expr` with each `sum(t * log_softmax(x))` whose labels are free of y_pred as a `_CrossEntropySum`."""
     pred = {Y_PRED, *depends}
+    if not expr.has(sf.LogSoftmax):
+        return expr
 
     def parts(node: sp.Basic):
         found = cross_entropy_parts(node)
@@ -383,7 +391,9 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
         originals.setdefault(head, node)
         return head
 
-    return expr.replace(power, power_head).replace(tie, tie_head)
+    if expr.has(sp.Pow):
+        expr = expr.replace(power, power_head)
+    return expr.replace(tie, tie_head) if expr.has(sp.Max, sp.Min, sf.Clip) else expr
 
 
 def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
@@ -395,7 +405,8 @@ def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
         original = originals.get(node)
         return heads[type(node)](*node.args) if original is None else original
 
-    expr = expr.replace(lambda node: type(node) in heads, restored)
+    if expr.has(*heads):
+        expr = expr.replace(lambda node: type(node) in heads, restored)
     return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
 
 
