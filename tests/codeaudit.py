@@ -46,7 +46,8 @@ what the Keras emitter produces, which is this and nothing else:
 * expressions: names, attributes, calls, keywords, constants, `+ - * /`,
   unary minus, subscripts, list literals, `==` and `and` (node kinds in
   `NODE_KINDS`);
-* names: `keras`, `self`, `super` and `len` (called only), the function's own
+* names: `keras`, `self`, `super`, `len` and the module's `xla_forms`
+  functions (these four called only, never assigned), the function's own
   arguments and the locals it assigns;
 * calls: `keras.ops.<op>` for the ops in `KERAS_OPS`, `super()`, `len(x)`, the
   base class's `__init__`/`get_config`, the registration decorator, and the
@@ -156,6 +157,8 @@ class _Audit:
 
     def run(self, tree: ast.Module) -> list[str]:
         tree, self.module_functions, self.found = without_xla_forms(tree)
+        # id() of the names that are called (the function of a call), for `name_use`.
+        self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         for node in ast.walk(tree):
             if type(node) not in NODE_KINDS:
                 self.fail(node, f"a {type(node).__name__} node, which the emitter never writes")
@@ -510,10 +513,17 @@ class _Audit:
             self.allowed_strings.add(id(key))
 
     def name_use(self, function: ast.FunctionDef, node: ast.Name, local: set[str]) -> None:
+        called = isinstance(node.ctx, ast.Load) and id(node) in self.called  # how: checked with the calls
+        if node.id in xla_forms.FUNCTION_NAMES:  # the module's own, called only, never bound as a local
+            if not (called and node.id in self.module_functions and node.id not in local):
+                self.fail(node, f"the name {node.id!r} in {function.name}(), other than in a call of the function")
+            return
         if node.id in ("keras", "self") or node.id in local:
             return
-        if node.id in ("super", "len", *self.module_functions) and isinstance(node.ctx, ast.Load):
-            return  # that they are only called, and how, is checked with the calls
+        if node.id in ("super", "len"):
+            if not called:
+                self.fail(node, f"the name {node.id!r} in {function.name}(), other than in a call of it")
+            return
         self.fail(node, f"the name {node.id!r} in {function.name}(), which is neither an argument nor a local")
 
     # ---------------------------------------------------------------- expressions

@@ -199,6 +199,9 @@ def test_generated_modules_pass_ruff(tmp_path, library_modules):
 # shared exponential of softplus and sigmoid, a per-sample gradient broadcast back.
 LONG = "probabilities_of_the_positive_class"
 LONG_PROGRAMS = [
+    # a difference of two log1p, one of a long name, spelled for XLA (89 columns; found by review)
+    "vhbfeccfccjiedighhiiecijiejd = log(1 + sum(y_pred))\n"
+    "softplus((log(1 + abs(vhbfeccfccjiedighhiiecijiejd)) - log(1 + abs(e)))^2)",
     f"{LONG} = y_pred * y_true\nlog(1 - {LONG})",
     f"{LONG} = abs(y_pred)\nlog(1 + {LONG}) - log(1 + y_true^2)",
     f"{LONG} = y_pred * 3\nsoftplus({LONG}) - y_true * {LONG}",

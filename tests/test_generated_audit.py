@@ -355,8 +355,16 @@ def test_a_module_with_xla_forms_passes(bce):
         # a call of a name the module does not define as one of them
         ("_softplus(t4)", "print(t4)", "a call of print()"),
         ("_softplus(t4)", "_softplus(*[t4])", "a call of _softplus()"),
+        # a local of one of their names, or a reference other than a call
+        (
+            "            t1 = keras.ops.greater_equal(",
+            "            _softplus = keras.ops.exp\n            t1 = keras.ops.greater_equal(",
+            "the name '_softplus'",
+        ),
+        ("_softplus(t4)", "keras.ops.where(t1, _softplus, t4)", "the name '_softplus'"),
+        ("[None] * len(variables)", "[None] * len", "the name 'len'"),
     ],
-    ids=["statement", "name", "attribute", "unknown", "undefined-call", "starred-call"],
+    ids=["statement", "name", "attribute", "unknown", "undefined-call", "starred-call", "shadowed", "reference", "len"],
 )
 def test_the_audit_fails_on_a_changed_xla_form(bce, old, new, what):
     spec, source = bce

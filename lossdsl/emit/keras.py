@@ -26,10 +26,10 @@ How `call()` is printed:
   JAX's gradient of abs at 0 is 1, so the orientation decides the sign there;
 * every line fits in 88 columns (long expressions are split into temporaries),
   so the module passes `ruff check` and `ruff format --check` as printed;
-* `log1p`, `softplus` (and a `sigmoid` sharing its argument) are calls of
-  functions defined above the class (`xla_forms`) that take cheaper, equally
-  accurate forms while TensorFlow traces the code for XLA, `keras.ops`'s own
-  functions elsewhere;
+* `log1p`, `softplus`, a `sigmoid` sharing a softplus's argument and a
+  difference of two `log1p` (`Log1pDiff`) are calls of functions defined above
+  the class (`xla_forms`) that take cheaper, equally accurate forms while
+  TensorFlow traces the code for XLA, `keras.ops`'s own functions elsewhere;
 * spelled for XLA (`xla=True`), what saves a transcendental under XLA is
   written out, whatever runs it (see `emit_keras`).
 

@@ -57,11 +57,12 @@ _LOG_ONE_MINUS = '''
 def _log_one_minus(a):
     """`log1p(-a)` as a `log` and the rounding error of `u = 1 - a`.
 
-    For `-1 <= a <= 1`, `(1 - u) - a` is exactly what rounding `1 - a` lost, so
-    `log(u)` plus it is as accurate as log1p (`u` is within a few units in the last
-    place of 1 wherever it is not 0); above `u = 2` rounding moves `log(u)` by less
-    than its own last place. Its derivative is 0: stop_gradient keeps autodiff from
-    computing `g - g` (NaN where log1p's gradient is infinite).
+    For `-1 <= a <= 1`, `(1 - u) - a` is exactly what rounding `1 - a` lost, at
+    most half a unit in the last place of `u`, and 0 unless `1/2 < u <= 2`; added
+    without its division by `u` it leaves `log(u)` within about two units in the
+    last place of log1p. Above `u = 2` rounding moves `log(u)` by less than its own
+    last place. Its derivative is 0: stop_gradient keeps autodiff from computing
+    `g - g` (NaN where log1p's gradient is infinite).
     """
     u = 1.0 - a
     lost = keras.ops.where(keras.ops.less_equal(u, 2.0), (1.0 - u) - a, 0.0)
