@@ -350,7 +350,7 @@ def test_a_module_with_xla_forms_passes(bce):
         ("        return keras.ops.softplus(x)\n", "        return print(x)\n", "_softplus() is not xla_forms's"),
         ("def _sigmoid(x):", "def _sigmoid_(x):", "a module-level function _sigmoid_()"),
         ("context.IsXLAContext()", "context.__class__()", "_traced_for_xla() is not xla_forms's"),
-        # a function of the emitter's own name and text, but after the class
+        # a function xla_forms does not hold (its text otherwise _sigmoid's)
         ("\n\ndef _sigmoid(x):", "\n\ndef _unused(x):", "a module-level function _unused()"),
         # a call of a name the module does not define as one of them
         ("_softplus(t4)", "print(t4)", "a call of print()"),

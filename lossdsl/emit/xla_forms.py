@@ -2,7 +2,7 @@
 `log1p`, `softplus`, `sigmoid` and a difference of two `log1p`s the cheaper way when TensorFlow
 traces for XLA.
 
-Input: the names the printer called (`KerasPrinter._helper`). Output: the source text of those
+Input: the names the printer called (`KerasPrinter._xla_form`). Output: the source text of those
 functions and of the ones they call, in a fixed order, for `keras._module` to put above the class.
 
 Why: XLA's CPU `log1p` costs about two `log`s (a log and a rational function, then a select), and
