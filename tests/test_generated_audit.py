@@ -293,7 +293,11 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
     ],
 )
 def test_the_audit_fails_on_a_changed_layout(huber, old, new, what):
-    spec, source = huber
+    _assert_found(*huber, old, new, what)
+
+
+def _assert_found(spec, source: str, old: str, new: str, what: str) -> None:
+    """The audit of `source` with `old` changed to `new` reports `what`."""
     assert old in source
     findings = audit(source.replace(old, new, 1), spec)
     assert findings and any(what in finding for finding in findings), findings
@@ -367,10 +371,7 @@ def test_a_module_with_xla_forms_passes(bce):
     ids=["statement", "name", "attribute", "unknown", "undefined-call", "starred-call", "shadowed", "reference", "len"],
 )
 def test_the_audit_fails_on_a_changed_xla_form(bce, old, new, what):
-    spec, source = bce
-    assert old in source
-    findings = audit(source.replace(old, new, 1), spec)
-    assert findings and any(what in finding for finding in findings), findings
+    _assert_found(*bce, old, new, what)
 
 
 def test_the_audit_fails_on_an_xla_form_after_the_class(bce):
