@@ -844,3 +844,25 @@ def _assert_same_at(source: str, rows) -> None:
     y_true, y_pred = (np.array(r, dtype="float32") for r in rows)
     _assert_same(fast, plain, y_true, y_pred, source)
     assert np.isfinite(values_and_gradients(fast, y_true, y_pred)[1]).all()
+
+
+@pytest.mark.parametrize(
+    "program", ["l = log_softmax(y_pred)\n-sum(y_true * l)", "l = log_softmax(y_pred)\nm = l\n-sum(y_true * m)"]
+)
+def test_a_cross_entropy_through_a_binding_fuses_as_written_inline(program):
+    # The binding of the log_softmax is read through: the loss fuses as `-sum(y_true *
+    # log_softmax(y_pred))` does (it kept autodiff before), the backward pass with softmax.
+    spec = lossdsl.compile(program)
+    source = spec.python_source()
+    assert "custom_gradient" in source and "keras.ops.softmax(y_pred, axis=-1) - y_true" in source
+    rng = np.random.default_rng(8)
+    y_true = rng.uniform(0, 1, (B, 5)).astype("float32")
+    y_pred = np.concatenate([rng.normal(0, 3, (B - 2, 5)), [[60.0, -60, 0, 1, 2], [0, 0, 0, 0, 0]]]).astype("float32")
+    fast, plain = loss_class(spec)(reduction=None), loss_class(spec, fast=False)(reduction=None)
+    _assert_same(fast, plain, y_true, y_pred, program)
+
+
+def test_a_log_softmax_binding_read_elsewhere_keeps_autodiff():
+    # Read outside a cross-entropy too, its gradient is no longer elementwise.
+    source = lossdsl.compile("l = log_softmax(y_pred)\n-sum(y_true * l) + mean(l)").python_source()
+    assert "custom_gradient" not in source

@@ -191,8 +191,13 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
     predicted = dependent_symbols(bindings, Y_PRED)
-    bindings = [(name, symbol, _cross_entropies(value, predicted)) for name, symbol, value in bindings]
-    result = _cross_entropies(result, predicted)
+    # A binding of a log_softmax is read through (`l = log_softmax(y_pred)`, `-sum(y_true * l)`),
+    # so that its sums take the closed form too; a binding that nothing reads then is left out.
+    logs = _log_softmax_bindings(definitions)
+    bindings = [(name, symbol, _cross_entropies(value, predicted, logs)) for name, symbol, value in bindings]
+    result = _cross_entropies(result, predicted, logs)
+    if logs:
+        bindings = _read_by(result, bindings)
     depends = dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
@@ -307,30 +312,57 @@ def _step_condition(step: sp.Basic) -> sp.Basic:
     return relation(rest, -constant, evaluate=False)
 
 
-def cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
-    """(t, x) where `expr` is `sum(t * log_softmax(x))` over the last axis, or None."""
+def cross_entropy_parts(expr: sp.Basic, aliases: dict | None = None) -> tuple[sp.Basic, sp.Basic] | None:
+    """(t, x) where `expr` is `sum(t * log_softmax(x))` over the last axis, or None (`aliases`:
+    binding symbols read as the log_softmax they hold)."""
     if type(expr) is not sf.ReduceSum:
         return None
-    factors = sp.Mul.make_args(expr.args[0])
+    factors = [(aliases or {}).get(f, f) for f in sp.Mul.make_args(expr.args[0])]
     logs = [f for f in factors if isinstance(f, sf.LogSoftmax)]
     if len(logs) != 1:
         return None
     return sp.Mul(*(f for f in factors if f is not logs[0])), logs[0].args[0]
 
 
-def _cross_entropies(expr: sp.Basic, depends: set) -> sp.Basic:
-    """`expr` with each `sum(t * log_softmax(x))` whose labels are free of y_pred as a `_CrossEntropySum`."""
+def _cross_entropies(expr: sp.Basic, depends: set, logs: dict) -> sp.Basic:
+    """`expr` with each `sum(t * log_softmax(x))` whose labels are free of y_pred as a `_CrossEntropySum`
+    (`logs`: binding symbols that hold a log_softmax, read as it)."""
     pred = {Y_PRED, *depends}
-    if not expr.has(sf.LogSoftmax):
+    if not expr.has(sf.LogSoftmax, *logs):
         return expr
 
     def parts(node: sp.Basic):
-        found = cross_entropy_parts(node)
+        found = cross_entropy_parts(node, logs)
         if found is None or found[0].free_symbols & pred or found[0].has(sf.TensorFunction):
             return None
         return found
 
     return expr.replace(lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
+
+
+def _log_softmax_bindings(definitions: dict) -> dict:
+    """Binding symbol -> the log_softmax it holds, directly or through a chain of bindings."""
+    logs = {}
+    for symbol, value in definitions.items():
+        seen = 0
+        while value in definitions and seen < len(definitions):
+            value, seen = definitions[value], seen + 1
+        if isinstance(value, sf.LogSoftmax):
+            logs[symbol] = value
+    return logs
+
+
+def _read_by(result: sp.Basic, bindings: list) -> list:
+    """The bindings that `result` reads, directly or through others (and those without a symbol)."""
+    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
+    read: set[sp.Basic] = set()
+    stack = [s for s in result.free_symbols if s in definitions]
+    while stack:
+        symbol = stack.pop()
+        if symbol not in read:
+            read.add(symbol)
+            stack.extend(s for s in definitions[symbol].free_symbols if s in definitions)
+    return [(name, symbol, value) for name, symbol, value in bindings if symbol is None or symbol in read]
 
 
 def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict) -> sp.Expr:
