@@ -354,14 +354,7 @@ def _log_softmax_bindings(definitions: dict) -> dict:
 
 def _read_by(result: sp.Basic, bindings: list) -> list:
     """The bindings that `result` reads, directly or through others (and those without a symbol)."""
-    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-    read: set[sp.Basic] = set()
-    stack = [s for s in result.free_symbols if s in definitions]
-    while stack:
-        symbol = stack.pop()
-        if symbol not in read:
-            read.add(symbol)
-            stack.extend(s for s in definitions[symbol].free_symbols if s in definitions)
+    read = live_symbols(bindings, result.free_symbols)
     return [(name, symbol, value) for name, symbol, value in bindings if symbol is None or symbol in read]
 
 
@@ -440,6 +433,16 @@ def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
     if expr.has(*heads):
         expr = expr.replace(lambda node: type(node) in heads, restored)
     return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
+
+
+def live_symbols(statements, reads: set) -> set:
+    """The symbols of `statements` (`(name, symbol, value)` in order) that `reads` needs, directly or
+    through other statements, with `reads` itself: `dependent_symbols` the other way round."""
+    live = set(reads)
+    for _, symbol, value in reversed(statements):
+        if symbol in live:
+            live |= value.free_symbols
+    return live
 
 
 def dependent_symbols(bindings, wrt: sp.Symbol) -> set[sp.Basic]:

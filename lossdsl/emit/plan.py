@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from lossdsl import symfuncs as sf
-from lossdsl.emit.fused import cross_entropy_parts
+from lossdsl.emit.fused import cross_entropy_parts, live_symbols
 from lossdsl.rewrites import equals_number
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 from lossdsl.symfuncs import is_literal
@@ -181,8 +181,8 @@ def plan(
     target = None if target is None else _reshare(target, shared)
     # Keep only the bindings that the result (or its gradients) reads, directly or through others.
     read = [*outputs, *([target] if target is not None else [])]
-    live = _live(reshared, set().union(*(output.free_symbols for output in read)))
-    forward_live = _live(reshared, set(result.free_symbols))
+    live = live_symbols(reshared, set().union(*(output.free_symbols for output in read)))
+    forward_live = live_symbols(reshared, set(result.free_symbols))
     kept = [(name, symbol, value) for name, symbol, value in reshared if symbol in live]
     temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
     # Max and Min come back from cse unevaluated (SymPy would compare all their arguments again).
@@ -199,7 +199,7 @@ def plan(
         # What the forward pass reads keeps its locals (a loss written with `1 / d^2` computes it so).
         forward = [value for (_, symbol, _), value in zip(kept, reduced, strict=False) if symbol in forward_live]
         reads = set().union(*(value.free_symbols for value in [*forward, reduced[len(kept)]]))
-        keep = _live([(None, symbol, value) for symbol, value in replacements], reads)
+        keep = live_symbols([(None, symbol, value) for symbol, value in replacements], reads)
         replacements, reduced = _divided_at_each_use(replacements, reduced, keep)
     definitions = {symbol: value for symbol, value in replacements}
     ordered: list[Local] = []
@@ -388,7 +388,7 @@ def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: li
             reciprocals[symbol] = value
     forward = [i for i, (_, symbol, _) in enumerate(kept) if symbol in forward_live] + [len(kept)]
     reads = set().union(*(reduced[i].free_symbols for i in forward))
-    temporaries = _live([(None, symbol, value) for symbol, value in replacements], reads)
+    temporaries = live_symbols([(None, symbol, value) for symbol, value in replacements], reads)
     put_back = {symbol: value for symbol, value in reciprocals.items() if symbol in temporaries}
     if not put_back:
         return replacements, reduced
@@ -422,15 +422,6 @@ def _elementwise(expr: sp.Basic, definitions: dict) -> bool:
             stack.append(definitions[node])
         stack.extend(node.args)
     return False
-
-
-def _live(statements, reads: set) -> set:
-    """The symbols of `statements` that `reads` needs, directly or through other statements."""
-    live = set(reads)
-    for _, symbol, value in reversed(statements):
-        if symbol in live:
-            live |= value.free_symbols
-    return live
 
 
 def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Basic:
