@@ -35,13 +35,16 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 # The bundled losses whose generated call() carries a fused gradient: every one whose
-# Jacobian is diagonal, or whose softmax cross-entropy has a closed-form gradient, and that
-# holds no one-hot labels (see lossdsl/emit/fused.py).
+# Jacobian is diagonal, or a diagonal plus a column per sum inside a sum (`y_pred / sum(y_pred)`),
+# or whose softmax cross-entropy has a closed-form gradient, and that holds no one-hot labels
+# (see lossdsl/emit/fused.py).
 FUSED = {
     "binary_crossentropy",
     "binary_crossentropy_from_logits",
     "binary_focal_crossentropy",
+    "categorical_crossentropy",
     "categorical_crossentropy_from_logits",
+    "categorical_focal_crossentropy",
     "dice",
     "hinge",
     "huber",
@@ -374,6 +377,60 @@ def test_fused_gradients_equal_autodiff_without_a_counterpart(name):
     _assert_same(fast, plain, y_true, y_pred, name)
 
 
+# A sum or mean of y_pred inside another reduction (or inside an elementwise loss's implicit mean):
+# the Jacobian is a diagonal plus one column per such reduction, and the gradient fuses
+# (emit.fused._hoisted), through bindings too, and for y_true's reductions.
+INNER_REDUCTIONS = [
+    "-sum(y_true * log(y_pred / sum(y_pred)))",
+    "(y_true - y_pred / sum(y_pred))^2",
+    "sum(y_true * (y_pred - mean(y_pred))^2)",
+    "s = sum(y_pred)\nq = y_pred / s\n-sum(y_true * log(q))",
+    "s = sum(y_pred)\nlog(s) + sum(y_true * y_pred / s)",
+    "p = clip(y_pred / sum(y_pred), 0.05, 0.5)\n-sum(y_true * log(p)) + mean(p^2)",
+    "sum(y_true * y_pred) / sum(y_pred / mean(y_pred + 1))",
+    "sum(y_pred * y_true / sum(y_true))",
+]
+
+
+@pytest.mark.parametrize("source", INNER_REDUCTIONS)
+def test_a_reduction_inside_a_reduction_fuses_and_equals_autodiff(source):
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source()
+    fast = loss_class(spec)(reduction=None)
+    plain = loss_class(spec, fast=False)(reduction=None)
+    rng = np.random.default_rng(12)
+    y_true = rng.uniform(0.0, 1.0, (B, C)).astype("float32")
+    y_pred = rng.uniform(0.1, 2.0, (B, C)).astype("float32")
+    _assert_same(fast, plain, y_true, y_pred, source)
+    if backend() == "tensorflow":  # rows that sum to 0: NaN where autodiff has NaN
+        y_pred[0] = [0.0] * C
+        y_true[1] = [0.0] * C
+        with np.errstate(divide="ignore", invalid="ignore"):
+            _assert_same(fast, plain, y_true, y_pred, f"{source}, rows of zeros")
+
+
+def test_the_gradient_divides_by_an_inner_sum_after_the_forward_pass_did():
+    # d/ds of y_pred / s is written -(y_pred / s) / s, the forward pass's quotient (t1 below)
+    # divided again: SymPy's -y_pred / s^2 multiplied by y_true / p first, which underflowed to 0
+    # for y_true = y_pred = 1e-30 and left a categorical cross-entropy's gradient -1 where it is 0.
+    spec = lossdsl.library.compile("categorical_crossentropy")
+    source = spec.python_source()
+    assert "t1 = y_pred / t0\n" in source and "-t1 * t5" in source, source
+    if backend() != "tensorflow":
+        return  # JAX and PyTorch keep autodiff for a per-sample loss (JAX's overflows to inf here)
+    tiny = np.full((1, C), 1e-30, dtype="float32")
+    _, gradients = values_and_gradients(spec.keras_loss(reduction=None), tiny, tiny)
+    np.testing.assert_allclose(gradients, np.zeros((1, C)), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["sum(y_true * y_pred / sum(y_pred / sum(y_pred)))", "-sum(y_true * log_softmax(y_pred / sum(y_pred)))"],
+)
+def test_a_reduction_two_levels_deep_keeps_autodiff(source):
+    assert "custom_gradient" not in lossdsl.compile(source).python_source()
+
+
 def test_nested_abs_of_what_sympy_cannot_call_real_has_the_autodiff_gradient():
     # Differentiated as the abs of a real value (sign(u) u'), as symfuncs.differentiated does,
     # not through SymPy's re and im (which took time that doubled per level).
@@ -460,8 +517,11 @@ def test_which_backends_take_the_fused_gradient():
 def test_pytorch_keeps_autodiff_for_losses_with_reductions():
     per_sample = lossdsl.library.compile("tversky").python_source()
     elementwise = lossdsl.library.compile("huber").python_source()
+    summing = lossdsl.compile("(y_pred / sum(y_pred) - y_true)^2").python_source()  # its gradient sums
     assert 'if keras.backend.backend() in ("jax", "torch"):' in per_sample
     assert 'if keras.backend.backend() == "jax":' in elementwise
+    assert 'if keras.backend.backend() in ("jax", "torch"):' in summing
+    assert "requires_grad" in elementwise and "requires_grad" not in summing
 
 
 def test_deep_programs_keep_autodiff():

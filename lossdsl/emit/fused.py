@@ -198,6 +198,10 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     result = _cross_entropies(result, predicted, logs)
     if logs:
         bindings = _read_by(result, bindings)
+    hoisted = _hoisted(bindings, result, elementwise, wrt)
+    if hoisted is None:
+        return None
+    bindings, result, inner = hoisted
     depends = dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
@@ -208,7 +212,9 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         # The gradient of a label's column is a gather's: exactly 0 in the other columns, where a
         # product with the one-hot row would give 0 * inf = nan beside a label with p = 0.
         return None
-    if not _diagonal(result, definitions, depends, inside=elementwise, wrt=wrt):
+    if not _diagonal(result, definitions, depends | set(inner), inside=elementwise, wrt=wrt):
+        return None
+    if not all(_diagonal(r, definitions, depends, inside=False, wrt=wrt) for r in inner.values()):
         return None
     derivatives: dict[sp.Basic, sp.Expr] = {}
     originals: dict[sp.Basic, sp.Basic] = {}
@@ -217,6 +223,12 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
             if symbol is not None and symbol in depends:
                 derivatives[symbol] = _total(value, derivatives, wrt, originals)
         gradient = _total(result, derivatives, wrt, originals)
+        for symbol, reduction in inner.items():
+            adjoint = _adjoint(result, bindings, symbol, elementwise, originals)
+            if adjoint is None:
+                return None
+            if adjoint != 0:
+                gradient += _chained(adjoint, _total(reduction, derivatives, wrt, originals))
     except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
         return None
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
@@ -228,13 +240,166 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
+    # A factor of inner reductions alone (`1 / sum(y_pred)`) stays outside the selects, as autodiff
+    # applies it after them: NaN for a row whose sum is 0, as autodiff's.
+    outside = frozenset(inner)
     if gradient.has(*_STEPS):
-        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
+        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), lambda e: _masked(e, outside))
     if gradient.has(sp.Piecewise):
-        gradient = gradient.replace(lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), _selected)
-    if not gradient.has(sp.log):
-        return gradient
-    return gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
+        gradient = gradient.replace(
+            lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), lambda e: _selected(e, outside)
+        )
+    if gradient.has(sp.log):
+        gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
+    return gradient.xreplace(inner) if inner else gradient
+
+
+def _split_off(factors, outside: frozenset) -> tuple[list, list]:
+    """`factors` as (those of the symbols in `outside` alone, the others)."""
+    kept = [f for f in factors if outside and f.free_symbols and f.free_symbols <= outside]
+    return kept, [f for f in factors if not any(f is k for k in kept)]
+
+
+class _RowSum(sf.ReduceSum):
+    """A sum over the last axis differentiated with respect to a value of one sample (an inner
+    reduction's symbol, `_adjoint`): the sum of its argument's derivatives, where `ReduceSum`'s own
+    rule gives one element's."""
+
+    def _eval_derivative(self, symbol):
+        return sf.ReduceSum(sf.differentiated(self.args[0], symbol))
+
+
+class _RowMean(sf.ReduceMean):
+    """`_RowSum` for a mean."""
+
+    def _eval_derivative(self, symbol):
+        return sf.ReduceMean(sf.differentiated(self.args[0], symbol))
+
+
+class Quotient(sp.Function):
+    """`x / s` for an inner reduction `s` (`_hoisted`), kept whole: its derivative in `s` is
+    `-Quotient(x, s) / s`, the quotient the forward pass computed divided once more, where SymPy's
+    `-x / s^2` multiplies first and underflows (`x * w` for x = w = 1e-30 in float32 is 0, then
+    `-w / s` alone gave a categorical cross-entropy's gradient -1 where it is 0). The printer writes it
+    as the division, and `shared_quotients` makes the forward pass's equal division this node, so that
+    both passes compute it once."""
+
+    nargs = 2
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        x, s = self.args
+        return 1 / s if argindex == 1 else -self / s
+
+
+def shared_quotients(exprs, gradients) -> list:
+    """`exprs` with each `x / s` that one of `gradients` holds as a `Quotient` written as it."""
+    quotients = {q.args[0] / q.args[1]: q for g in gradients if g is not None for q in g.atoms(Quotient)}
+    if not quotients:
+        return list(exprs)
+    return [e.xreplace(quotients) for e in exprs]
+
+
+_ROW = {sf.ReduceSum: _RowSum, sf.ReduceMean: _RowMean}
+# The inlined copies a program may make of its bindings to differentiate by an inner reduction.
+MAX_INLINED = 4 * MAX_NODES
+
+
+def _hoisted(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol):
+    """`(bindings, result, inner)` with each sum or mean of `wrt` that sits inside another reduction
+    (or, in an elementwise loss, inside its implicit mean) replaced by a symbol of its own, `inner`
+    mapping those symbols to the reductions in order; None where such a reduction holds another.
+
+    The Jacobian of `y_pred / sum(y_pred)` is not diagonal, but it is a diagonal plus one column per
+    inner reduction: with such a reduction held fixed as a symbol `s`, the loss's gradient is
+    elementwise, and each `s` adds `dL/ds` (one value per sample, `_adjoint`) times the element
+    gradient of the reduction itself. The categorical cross-entropy on probabilities,
+    `-sum(y_true * log(clip(y_pred / sum(y_pred), eps, 1 - eps)))`, fuses so.
+    """
+    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
+    depends = dependent_symbols(bindings, wrt)
+    found: dict[sp.Basic, None] = {}
+    seen: set[tuple[sp.Basic, bool]] = set()
+    stack = [(result, elementwise)]
+    while stack:
+        node, under = stack.pop()
+        if (node, under) in seen:
+            continue
+        seen.add((node, under))
+        if node in definitions:
+            stack.append((definitions[node], under))
+        elif isinstance(node, _REDUCTIONS) and _reads(node, wrt, depends):
+            if under:
+                found[node] = None
+            else:
+                stack.extend((arg, True) for arg in node.args)
+        else:
+            stack.extend((arg, under) for arg in node.args)
+    if not found:
+        return bindings, result, {}
+    inner = {sp.Dummy(f"inner{i}", real=True): node for i, node in enumerate(found)}
+    hoist = {node: symbol for symbol, node in inner.items()}
+    if any(arg.has(*hoist) for node in hoist for arg in node.args):  # a reduction inside another inner one
+        return None
+    def quotients(expr: sp.Basic) -> sp.Basic:
+        expr = expr.xreplace(hoist)
+        if not expr.has(sp.Pow):
+            return expr
+        return expr.replace(lambda node: node.is_Mul and _over(node, inner), lambda node: _as_quotient(node, inner))
+
+    bindings = [(name, symbol, quotients(value)) for name, symbol, value in bindings]
+    return bindings, quotients(result), inner
+
+
+def _over(product: sp.Mul, inner: dict) -> bool:
+    """`product` divides by one of the `inner` symbols, once."""
+    return any(f.is_Pow and f.exp == -1 and f.base in inner for f in product.args)
+
+
+def _as_quotient(product: sp.Mul, inner: dict) -> sp.Basic:
+    divisor = next(f for f in product.args if f.is_Pow and f.exp == -1 and f.base in inner)
+    return Quotient(sp.Mul(*(f for f in product.args if f is not divisor)), divisor.base)
+
+
+def _adjoint(result: sp.Basic, bindings, inner: sp.Symbol, elementwise: bool, originals: dict) -> sp.Expr | None:
+    """d(per-sample loss) / d`inner` for one sample (times C for an elementwise loss, whose gradient
+    the caller scales by 1/C), written with the binding symbols again; None where it is not fused.
+
+    The bindings that read `inner` are inlined, so that each reduction over them differentiates as
+    the sum of its argument's derivatives (`_RowSum`).
+    """
+    reading = dependent_symbols(bindings, inner)
+    expr = result
+    for _, symbol, value in reversed(bindings):
+        if symbol in reading and expr.has(symbol):
+            expr = expr.xreplace({symbol: value})
+            if _tree_size(expr) > MAX_INLINED:
+                return None
+    if any(isinstance(f, sf.TensorFunction) and type(f) not in _ROW and f.has(inner) for f in expr.atoms(sp.Function)):
+        return None  # a cross-entropy's closed form, another tensor function: autodiff
+    expr = expr.replace(lambda node: type(node) in _ROW and node.has(inner), lambda node: _ROW[type(node)](*node.args))
+    adjoint = _total(expr, {}, inner, originals)
+    if adjoint.has(_RowSum, _RowMean):
+        adjoint = adjoint.replace(lambda node: type(node) in (_RowSum, _RowMean), lambda node: node.func.__base__(*node.args))
+    adjoint = _restored(adjoint, originals)
+    if elementwise:
+        adjoint = sf.ReduceSum(adjoint)
+    inlined = {}
+    for _, symbol, value in bindings:
+        if symbol in reading:
+            inlined[symbol] = value.xreplace(inlined)
+    return adjoint.xreplace({value: symbol for symbol, value in reversed(inlined.items())})
+
+
+def _tree_size(expr: sp.Basic) -> int:
+    """Nodes of `expr` counted with repeats (as the chain rule visits them), up to MAX_INLINED + 1."""
+    count = 0
+    stack = [expr]
+    while stack and count <= MAX_INLINED:
+        node = stack.pop()
+        count += 1
+        stack.extend(node.args)
+    return count
 
 
 def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
@@ -253,7 +418,7 @@ def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
     return product if guarded == list(product.args) else sp.Mul(*guarded)
 
 
-def _masked(product: sp.Mul) -> sp.Expr:
+def _masked(product: sp.Mul, outside: frozenset = frozenset()) -> sp.Expr:
     """`A * H(z1) * H(z2)` -> `where(z1 >= 0 and z2 >= 0, A, 0)`.
 
     A select, as TensorFlow's own gradients of `relu`, `maximum` and `clip` are: where the
@@ -261,7 +426,8 @@ def _masked(product: sp.Mul) -> sp.Expr:
     is dropped, where a product would give `0 * inf = nan`.
     """
     steps = [f for f in product.args if isinstance(f, _STEPS)]
-    rest = sp.Mul(*(f for f in product.args if not isinstance(f, _STEPS)))
+    kept, others = _split_off([f for f in product.args if not isinstance(f, _STEPS)], outside)
+    rest = sp.Mul(*others)
     if not steps or rest.has(*_STEPS):
         return product
     conditions = [_step_condition(step) for step in steps]
@@ -271,7 +437,7 @@ def _masked(product: sp.Mul) -> sp.Expr:
         # for minutes (found by a review). The product of steps is printed as it is.
         return product
     condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
-    return sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False)
+    return sp.Mul(*kept, sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False))
 
 
 def _selects(factor: sp.Basic) -> bool:
@@ -285,7 +451,7 @@ def _unbounded(expr: sp.Basic) -> bool:
     return expr.has(sp.log) or any(not (p.exp.is_Integer and p.exp >= 0) for p in expr.atoms(sp.Pow))
 
 
-def _selected(product: sp.Mul) -> sp.Expr:
+def _selected(product: sp.Mul, outside: frozenset = frozenset()) -> sp.Expr:
     """`where(c, a, 0) * B` -> `where(c, a * B, 0)`, a select, as autodiff's gradient of a `where` is.
 
     The chain rule through a function of a `where` multiplies the `where`'s derivative by the
@@ -293,8 +459,8 @@ def _selected(product: sp.Mul) -> sp.Expr:
     0 / 0 = NaN where c fails, and autodiff gives 0 there (found by a review).
     """
     index = next(i for i, factor in enumerate(product.args) if _selects(factor))
-    rest = sp.Mul(*(factor for i, factor in enumerate(product.args) if i != index))
-    return _chained(rest, product.args[index])
+    kept, others = _split_off([factor for i, factor in enumerate(product.args) if i != index], outside)
+    return sp.Mul(*kept, _chained(sp.Mul(*others), product.args[index]))
 
 
 def _step_condition(step: sp.Basic) -> sp.Basic:
