@@ -87,8 +87,8 @@ class CallBody:
         self.gradient_factor = sp.Integer(1)
         # An elementwise loss whose gradient sums (a reduction inside its mean) keeps autodiff on
         # PyTorch, as a loss with reductions does.
-        self.gradient_reduces = gradient is not None and reads_a_reduction(gradient, bindings)
-        if gradient is not None and not self.gradient_reduces:
+        self.gradient_reduces = gradient is not None and reads_a_reduction(gradient, bindings, of_symbols=True)
+        if gradient is not None and not reads_a_reduction(gradient, bindings):
             self.gradient_factor, gradient = numeric_factor(gradient)
         # The target's gradient, as a multiple of the prediction's where it is one (a loss of `e`
         # alone: `-gradient`, one negation), else its own expression.

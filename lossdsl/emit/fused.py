@@ -11,13 +11,17 @@ elementwise pass instead of the chain of kernels autodiff builds, which the
 benchmark (`bench/run.py`) shows is faster under `tf.function`.
 
 When it fuses: the Jacobian of the per-sample loss must be diagonal in the last
-axis, so that one element's gradient is an elementwise expression:
+axis, so that one element's gradient is an elementwise expression, or a diagonal
+plus one column per sum or mean of `y_pred` that sits inside another reduction:
 
-* an elementwise loss (the mean over the last axis is implicit) with no
-  reduction of `y_pred` anywhere in it;
-* a per-sample loss whose reductions of `y_pred` (`sum`, `mean`) are not nested
-  inside one another (Dice: `1 - 2 sum(y p) / (sum(y) + sum(p))`), and with no
-  other tensor function of `y_pred` (softmax, logsumexp, max, normalize).
+* an elementwise loss (the mean over the last axis is implicit);
+* a per-sample loss whose reductions of `y_pred` (`sum`, `mean`) are at most one
+  inside another (Dice: `1 - 2 sum(y p) / (sum(y) + sum(p))`; the categorical
+  cross-entropy on probabilities: `-sum(y log(clip(y_pred / sum(y_pred), ...)))`),
+  and with no other tensor function of `y_pred` (softmax, logsumexp, max,
+  normalize). An inner reduction `s` is held as a symbol (`_hoisted`): with it
+  fixed the gradient is diagonal, and `s` adds `dL/ds`, one value per sample
+  (`_adjoint`), times its own element gradient (1 for a sum).
 
 And where the loss reads y_true, its gradient with respect to y_true must fuse
 too (the same conditions for y_true: `e^2 / mean(y_true^2)` keeps autodiff),
@@ -251,7 +255,57 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         )
     if gradient.has(sp.log):
         gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
-    return gradient.xreplace(inner) if inner else gradient
+    return _factored(gradient, outside).xreplace(inner) if inner else gradient
+
+
+def _factored(gradient: sp.Expr, outside: frozenset) -> sp.Expr:
+    """`gradient` with the factors of inner reductions alone taken out of each sum or mean, then out
+    of its terms: `(w - sum(w q)) / s` as autodiff computes it, where the terms came as `w / s -
+    sum(w q / s)` (one product per element more in each, and a difference of two large values
+    where `s` is small)."""
+
+    def common(add: sp.Add) -> tuple[sp.Expr, sp.Expr] | None:
+        shared = set.intersection(*(set(_split_off(sp.Mul.make_args(t), outside)[0]) for t in add.args))
+        if not shared:
+            return None
+        factor = sp.Mul(*sorted(shared, key=sp.default_sort_key))
+        return factor, sp.Add(*(term / factor for term in add.args))
+
+    def pulled(reduction: sp.Basic) -> sp.Expr:
+        arg = reduction.args[0]
+        if arg.is_Add:
+            found = common(arg)
+            return reduction if found is None else found[0] * reduction.func(found[1])
+        kept, others = _split_off(sp.Mul.make_args(arg), outside)
+        return sp.Mul(*kept) * reduction.func(sp.Mul(*others)) if kept else reduction
+
+    averages = (sf.ReduceSum, sf.ReduceMean)
+    gradient = gradient.replace(lambda n: type(n) in averages and (n.args[0].is_Mul or n.args[0].is_Add), pulled)
+    found = common(gradient) if gradient.is_Add else None
+    if found is not None:
+        gradient = sp.Mul(*found)
+    if not gradient.has(sp.Piecewise):
+        return gradient
+    return gradient.replace(lambda n: n.is_Add and n.has(sp.Piecewise), _merged_selects)
+
+
+def _merged_selects(add: sp.Add) -> sp.Expr:
+    """`where(c, a, 0) + where(c, b, 0) + ...` -> `where(c, a + b, 0) + ...`: one select per condition
+    (the same values: both are `a + b` where c holds and 0 elsewhere)."""
+    groups: dict[sp.Basic, list] = {}
+    rest = []
+    for term in add.args:
+        if _selects(term) and len(term.args) == 2 and term.args[1][1] == sp.true and term.args[1][0] == 0:
+            groups.setdefault(term.args[0][1], []).append(term.args[0][0])
+        else:
+            rest.append(term)
+    if all(len(values) == 1 for values in groups.values()):
+        return add
+    merged = [
+        sf.Where((sp.factor_terms(sp.Add(*values)), c), (sp.Integer(0), True), evaluate=False)
+        for c, values in groups.items()
+    ]
+    return sp.Add(*rest, *merged)
 
 
 def _split_off(factors, outside: frozenset) -> tuple[list, list]:
@@ -341,6 +395,7 @@ def _hoisted(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol):
     hoist = {node: symbol for symbol, node in inner.items()}
     if any(arg.has(*hoist) for node in hoist for arg in node.args):  # a reduction inside another inner one
         return None
+
     def quotients(expr: sp.Basic) -> sp.Basic:
         expr = expr.xreplace(hoist)
         if not expr.has(sp.Pow):
@@ -380,7 +435,9 @@ def _adjoint(result: sp.Basic, bindings, inner: sp.Symbol, elementwise: bool, or
     expr = expr.replace(lambda node: type(node) in _ROW and node.has(inner), lambda node: _ROW[type(node)](*node.args))
     adjoint = _total(expr, {}, inner, originals)
     if adjoint.has(_RowSum, _RowMean):
-        adjoint = adjoint.replace(lambda node: type(node) in (_RowSum, _RowMean), lambda node: node.func.__base__(*node.args))
+        adjoint = adjoint.replace(
+            lambda node: type(node) in (_RowSum, _RowMean), lambda node: node.func.__base__(*node.args)
+        )
     adjoint = _restored(adjoint, originals)
     if elementwise:
         adjoint = sf.ReduceSum(adjoint)
