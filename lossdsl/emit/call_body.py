@@ -77,7 +77,9 @@ class CallBody:
                 target = element_gradient(bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE)
                 gradient = None if target is None else gradient
             if gradient is not None:
-                *values, result = shared_quotients([value for _, _, value in bindings] + [result], (gradient, target))
+                *values, result, gradient, target = shared_quotients(
+                    [value for _, _, value in bindings] + [result, gradient, target]
+                )
                 bindings = [(name, symbol, value) for (name, symbol, _), value in zip(bindings, values, strict=True)]
                 bindings = [(name, symbol, oriented(value)) for name, symbol, value in bindings]
                 result, gradient = oriented(result), oriented(gradient)
@@ -87,7 +89,9 @@ class CallBody:
         self.gradient_factor = sp.Integer(1)
         # An elementwise loss whose gradient sums (a reduction inside its mean) keeps autodiff on
         # PyTorch, as a loss with reductions does.
-        self.gradient_reduces = gradient is not None and reads_a_reduction(gradient, bindings, of_symbols=True)
+        self.gradient_reduces = any(
+            g is not None and reads_a_reduction(g, bindings, of_symbols=True) for g in (gradient, target)
+        )
         if gradient is not None and not reads_a_reduction(gradient, bindings):
             self.gradient_factor, gradient = numeric_factor(gradient)
         # The target's gradient, as a multiple of the prediction's where it is one (a loss of `e`

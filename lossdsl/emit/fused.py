@@ -50,7 +50,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import symfuncs as sf
-from lossdsl.symbolic import Y_PRED
+from lossdsl.symbolic import Y_PRED, Y_TRUE
 
 # Programs with more nodes than this (bindings counted once), or nested deeper, keep autodiff.
 MAX_NODES = 400
@@ -202,10 +202,13 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     result = _cross_entropies(result, predicted, logs)
     if logs:
         bindings = _read_by(result, bindings)
-    hoisted = _hoisted(bindings, result, elementwise, wrt)
+    try:
+        hoisted = _hoisted(bindings, result, elementwise, wrt)
+    except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
+        return None
     if hoisted is None:
         return None
-    bindings, result, inner = hoisted
+    bindings, result, inner, scalars = hoisted
     depends = dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
@@ -225,14 +228,15 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     try:
         for _, symbol, value in bindings:
             if symbol is not None and symbol in depends:
-                derivatives[symbol] = _total(value, derivatives, wrt, originals)
-        gradient = _total(result, derivatives, wrt, originals)
+                derivatives[symbol] = _total(value, derivatives, wrt, originals, inner)
+        gradient = _total(result, derivatives, wrt, originals, inner)
+        budget = [MAX_INLINED]  # the inlined nodes all the adjoints may differentiate
         for symbol, reduction in inner.items():
-            adjoint = _adjoint(result, bindings, symbol, elementwise, originals)
+            adjoint = _adjoint(result, bindings, symbol, inner, elementwise, originals, budget)
             if adjoint is None:
                 return None
             if adjoint != 0:
-                gradient += _chained(adjoint, _total(reduction, derivatives, wrt, originals))
+                gradient += _chained(adjoint, _total(reduction, derivatives, wrt, originals, inner))
     except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
         return None
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
@@ -244,9 +248,9 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
-    # A factor of inner reductions alone (`1 / sum(y_pred)`) stays outside the selects, as autodiff
-    # applies it after them: NaN for a row whose sum is 0, as autodiff's.
-    outside = frozenset(inner)
+    # A factor of inner reductions alone (`1 / sum(y_pred)`, or a binding of one) stays outside the
+    # selects, as autodiff applies it after them: NaN for a row whose sum is 0, as autodiff's.
+    outside = frozenset(scalars)
     if gradient.has(*_STEPS):
         gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), lambda e: _masked(e, outside))
     if gradient.has(sp.Piecewise):
@@ -255,14 +259,20 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         )
     if gradient.has(sp.log):
         gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
-    return _factored(gradient, outside).xreplace(inner) if inner else gradient
+    if not inner:
+        return gradient
+    try:
+        return _factored(gradient, outside).xreplace(inner)
+    except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
+        return None
 
 
 def _factored(gradient: sp.Expr, outside: frozenset) -> sp.Expr:
     """`gradient` with the factors of inner reductions alone taken out of each sum or mean, then out
-    of its terms: `(w - sum(w q)) / s` as autodiff computes it, where the terms came as `w / s -
-    sum(w q / s)` (one product per element more in each, and a difference of two large values
-    where `s` is small)."""
+    of its terms, and selects of one condition in a sum merged: the categorical cross-entropy's
+    `w / s - sum(w q / s)` (one product per element more in each term, and a difference of two
+    large values where `s` is small) becomes `(w - sum(w q)) / s`, as autodiff computes it. (Where
+    SymPy has expanded `w` into several terms, those stay apart.)"""
 
     def common(add: sp.Add) -> tuple[sp.Expr, sp.Expr] | None:
         shared = set.intersection(*(set(_split_off(sp.Mul.make_args(t), outside)[0]) for t in add.args))
@@ -346,23 +356,28 @@ class Quotient(sp.Function):
         return 1 / s if argindex == 1 else -self / s
 
 
-def shared_quotients(exprs, gradients) -> list:
-    """`exprs` with each `x / s` that one of `gradients` holds as a `Quotient` written as it."""
-    quotients = {q.args[0] / q.args[1]: q for g in gradients if g is not None for q in g.atoms(Quotient)}
+def shared_quotients(exprs) -> list:
+    """`exprs` (None kept) with each `x / s` that one of them holds as a `Quotient` written as it: the
+    forward pass's and the target gradient's quotients then are the one the gradient divides again."""
+    quotients = {q.args[0] / q.args[1]: q for e in exprs if e is not None for q in e.atoms(Quotient)}
     if not quotients:
         return list(exprs)
-    return [e.xreplace(quotients) for e in exprs]
+    return [None if e is None else e.xreplace(quotients) for e in exprs]
 
 
 _ROW = {sf.ReduceSum: _RowSum, sf.ReduceMean: _RowMean}
-# The inlined copies a program may make of its bindings to differentiate by an inner reduction.
-MAX_INLINED = 4 * MAX_NODES
+# Inner reductions (`_hoisted`) a fused program may hold, and the nodes (counted with repeats) of
+# the inlined expressions all of their adjoints may differentiate (`_adjoint`).
+MAX_INNER = 4
+MAX_INLINED = 2 * MAX_NODES
 
 
 def _hoisted(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol):
     """`(bindings, result, inner)` with each sum or mean of `wrt` that sits inside another reduction
     (or, in an elementwise loss, inside its implicit mean) replaced by a symbol of its own, `inner`
-    mapping those symbols to the reductions in order; None where such a reduction holds another.
+    mapping those symbols to the reductions in order, and the symbols of one value per sample that
+    are functions of them (themselves and bindings such as `s = sum(y_pred)`); None where such a
+    reduction reads another, directly or through bindings, or there are more than MAX_INNER.
 
     The Jacobian of `y_pred / sum(y_pred)` is not diagonal, but it is a diagonal plus one column per
     inner reduction: with such a reduction held fixed as a symbol `s`, the loss's gradient is
@@ -390,57 +405,74 @@ def _hoisted(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol):
         else:
             stack.extend((arg, under) for arg in node.args)
     if not found:
-        return bindings, result, {}
-    inner = {sp.Dummy(f"inner{i}", real=True): node for i, node in enumerate(found)}
-    hoist = {node: symbol for symbol, node in inner.items()}
-    if any(arg.has(*hoist) for node in hoist for arg in node.args):  # a reduction inside another inner one
+        return bindings, result, {}, set()
+    if len(found) > MAX_INNER:
         return None
+    inner = {sp.Dummy(f"inner{i:03d}", real=True): node for i, node in enumerate(found)}
+    hoist = {node: symbol for symbol, node in inner.items()}
+    bindings = [(name, symbol, value.xreplace(hoist)) for name, symbol, value in bindings]
+    reading = set(inner)
+    for symbol in inner:
+        reading |= dependent_symbols(bindings, symbol)
+    if any(arg.has(*hoist) or arg.free_symbols & reading for node in hoist for arg in node.args):
+        return None  # a reduction inside another inner one: `b = y_pred / sum(y_pred)`, `sum(b / sum(b))`
+    scalars = set(inner)
+    inputs = {Y_PRED, Y_TRUE, *definitions}
+    for _, symbol, value in bindings:
+        free = value.free_symbols
+        if symbol is not None and free & scalars and not (free - scalars) & inputs and not value.has(sf.TensorFunction):
+            scalars.add(symbol)
 
     def quotients(expr: sp.Basic) -> sp.Basic:
-        expr = expr.xreplace(hoist)
         if not expr.has(sp.Pow):
             return expr
-        return expr.replace(lambda node: node.is_Mul and _over(node, inner), lambda node: _as_quotient(node, inner))
+        return expr.replace(lambda node: node.is_Mul and _over(node, scalars), lambda node: _as_quotient(node, scalars))
 
     bindings = [(name, symbol, quotients(value)) for name, symbol, value in bindings]
-    return bindings, quotients(result), inner
+    return bindings, quotients(result.xreplace(hoist)), inner, scalars
 
 
-def _over(product: sp.Mul, inner: dict) -> bool:
-    """`product` divides by one of the `inner` symbols, once."""
-    return any(f.is_Pow and f.exp == -1 and f.base in inner for f in product.args)
+def _over(product: sp.Mul, scalars: set) -> bool:
+    """`product` divides by one of the `scalars` (an inner reduction or a binding of one), once."""
+    return any(f.is_Pow and f.exp == -1 and f.base in scalars for f in product.args)
 
 
-def _as_quotient(product: sp.Mul, inner: dict) -> sp.Basic:
-    divisor = next(f for f in product.args if f.is_Pow and f.exp == -1 and f.base in inner)
+def _as_quotient(product: sp.Mul, scalars: set) -> sp.Basic:
+    divisor = next(f for f in product.args if f.is_Pow and f.exp == -1 and f.base in scalars)
     return Quotient(sp.Mul(*(f for f in product.args if f is not divisor)), divisor.base)
 
 
-def _adjoint(result: sp.Basic, bindings, inner: sp.Symbol, elementwise: bool, originals: dict) -> sp.Expr | None:
+def _adjoint(
+    result: sp.Basic, bindings, inner: sp.Symbol, reductions: dict, elementwise: bool, originals: dict, budget: list
+) -> sp.Expr | None:
     """d(per-sample loss) / d`inner` for one sample (times C for an elementwise loss, whose gradient
     the caller scales by 1/C), written with the binding symbols again; None where it is not fused.
 
     The bindings that read `inner` are inlined, so that each reduction over them differentiates as
-    the sum of its argument's derivatives (`_RowSum`).
+    the sum of its argument's derivatives (`_RowSum`). `budget[0]`: the inlined nodes left to all
+    the adjoints of the program (differentiating them is what costs); None past it.
     """
     reading = dependent_symbols(bindings, inner)
     expr = result
     for _, symbol, value in reversed(bindings):
         if symbol in reading and expr.has(symbol):
             expr = expr.xreplace({symbol: value})
-            if _tree_size(expr) > MAX_INLINED:
+            if _tree_size(expr, budget[0]) > budget[0]:
                 return None
+    budget[0] -= _tree_size(expr, budget[0])
     if any(isinstance(f, sf.TensorFunction) and type(f) not in _ROW and f.has(inner) for f in expr.atoms(sp.Function)):
         return None  # a cross-entropy's closed form, another tensor function: autodiff
     expr = expr.replace(lambda node: type(node) in _ROW and node.has(inner), lambda node: _ROW[type(node)](*node.args))
-    adjoint = _total(expr, {}, inner, originals)
+    adjoint = _total(expr, {}, inner, originals, reductions)
     if adjoint.has(_RowSum, _RowMean):
         adjoint = adjoint.replace(
             lambda node: type(node) in (_RowSum, _RowMean), lambda node: node.func.__base__(*node.args)
         )
     adjoint = _restored(adjoint, originals)
-    if elementwise:
-        adjoint = sf.ReduceSum(adjoint)
+    if elementwise:  # summed over the row: C times a value of the sample alone
+        tensors = {Y_PRED, Y_TRUE, *(symbol for _, symbol, _ in bindings)}
+        constant = not (adjoint.free_symbols - {inner}) & tensors and not adjoint.has(sf.TensorFunction)
+        adjoint = sf.C * adjoint if constant else sf.ReduceSum(adjoint)
     inlined = {}
     for _, symbol, value in bindings:
         if symbol in reading:
@@ -448,11 +480,11 @@ def _adjoint(result: sp.Basic, bindings, inner: sp.Symbol, elementwise: bool, or
     return adjoint.xreplace({value: symbol for symbol, value in reversed(inlined.items())})
 
 
-def _tree_size(expr: sp.Basic) -> int:
-    """Nodes of `expr` counted with repeats (as the chain rule visits them), up to MAX_INLINED + 1."""
+def _tree_size(expr: sp.Basic, limit: int) -> int:
+    """Nodes of `expr` counted with repeats (as the chain rule visits them), up to `limit` + 1."""
     count = 0
     stack = [expr]
-    while stack and count <= MAX_INLINED:
+    while stack and count <= limit:
         node = stack.pop()
         count += 1
         stack.extend(node.args)
@@ -581,10 +613,12 @@ def _read_by(result: sp.Basic, bindings: list) -> list:
     return [(name, symbol, value) for name, symbol, value in bindings if symbol is None or symbol in read]
 
 
-def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict) -> sp.Expr:
-    """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals`: as
-    `_prepared`'s)."""
-    expr = _prepared(expr, originals)
+def _total(
+    expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict, inner: dict | None = None
+) -> sp.Expr:
+    """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals` and
+    `inner`: as `_prepared`'s)."""
+    expr = _prepared(expr, originals, inner)
     # `symfuncs.differentiated`, not `sympy.diff`: SymPy differentiates `|u|` of a `u` it cannot
     # call real (`log(y_pred)` inside) through re and im, in time that doubled with each nested abs.
     total = sf.differentiated(expr, wrt)
@@ -608,12 +642,13 @@ def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
     return outer * inner
 
 
-def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
+def _prepared(expr: sp.Basic, originals: dict, inner: dict | None = None) -> sp.Basic:
     """`expr` with the heads whose derivatives are written differently (`_TFRelu`, `_Power`,
     `_TieMax`, `_TieMin`, `_TieClip`); each stand-in -> the node it stands for goes into
     `originals`, so that `_restored` puts a node whose arguments are unchanged back as it was
     (rebuilding a Max or Min compares its arguments again: a tenth of the library's compile
-    time)."""
+    time). `inner`: the symbols that stand for inner reductions (`_hoisted`) -> those reductions;
+    a tie is ordered as the printer orders the max or min that holds the reductions themselves."""
     if expr.has(sf.Relu):  # bottom up: a relu inside a relu is TensorFlow's too
         expr = expr.replace(lambda node: type(node) is sf.Relu, lambda node: _TFRelu(*node.args))
 
@@ -629,7 +664,7 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
         if isinstance(node, sf.Clip):
             head = _TieClip(*node.args)
         else:
-            first, second = sorted(node.args, key=sf.is_literal)  # as the printer orders them
+            first, second = sorted(_printed_order(node, inner), key=sf.is_literal)  # as the printer orders them
             head = (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
         originals.setdefault(head, node)
         return head
@@ -642,6 +677,18 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
     if expr.has(sp.Pow):
         expr = expr.replace(power, power_head)
     return expr.replace(tie, tie_head) if expr.has(sp.Max, sp.Min, sf.Clip) else expr
+
+
+def _printed_order(node: sp.Basic, inner: dict | None) -> tuple:
+    """The arguments of a two-argument max or min in the order of the one the printer sees, where
+    `inner`'s symbols are their reductions again (SymPy orders a symbol and a reduction apart)."""
+    if not inner or not node.free_symbols & set(inner):
+        return node.args
+    printed = [arg.xreplace(inner) for arg in node.args]
+    order = node.func(*printed, evaluate=False).args
+    if len(order) != len(printed) or any(arg not in printed for arg in order):
+        return node.args
+    return tuple(node.args[printed.index(arg)] for arg in order)
 
 
 def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
