@@ -394,6 +394,7 @@ INNER_REDUCTIONS = [
     "sum(y_pred * y_true / sum(y_true))",
     "s = sum(y_pred)\np = clip(y_pred / s, eps, 1 - eps)\n-sum(y_true * log(p))",
     "e^2 + sum(y_pred)^2",
+    "sum(e^2) * [1, 2, 3, 4]",
     "sum(y_true * maximum(y_pred, mean(y_pred))) + sum(minimum(mean(y_pred), y_pred))",
 ]
 

@@ -471,7 +471,7 @@ def _adjoint(
     adjoint = _restored(adjoint, originals)
     if elementwise:  # summed over the row: C times a value of the sample alone
         tensors = {Y_PRED, Y_TRUE, *(symbol for _, symbol, _ in bindings)}
-        constant = not (adjoint.free_symbols - {inner}) & tensors and not adjoint.has(sf.TensorFunction)
+        constant = not (adjoint.free_symbols - {inner}) & tensors and not adjoint.has(sf.TensorFunction, sf.Vector)
         adjoint = sf.C * adjoint if constant else sf.ReduceSum(adjoint)
     inlined = {}
     for _, symbol, value in bindings:
