@@ -441,6 +441,21 @@ def test_a_finite_loss_of_a_row_that_sums_to_0_has_autodiffs_nan_gradient(source
     assert np.isfinite(values).all() and np.isnan(gradients).all(), (values, gradients)
 
 
+@pytest.mark.parametrize(
+    "source",
+    ["mean(abs(y_pred)) + where(0 < pi, 2, y_true)", "max(sqrt(where(pi != 0.25, sum(y_true * y_pred), y_pred)), 0.5)"],
+)
+def test_an_elementwise_loss_simplified_to_one_value_per_sample_fuses_as_one(source):
+    # The `where` folds away: the result is one value per sample, which the code does not average
+    # over the last axis (fuzzing found the gradient C times autodiff's when fused as elementwise).
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source() and "upstream / classes" not in spec.python_source()
+    rng = np.random.default_rng(13)
+    y_true = rng.uniform(0.0, 1.0, (B, C)).astype("float32")
+    y_pred = rng.uniform(0.1, 2.0, (B, C)).astype("float32")
+    _assert_same(loss_class(spec)(reduction=None), loss_class(spec, fast=False)(reduction=None), y_true, y_pred, source)
+
+
 def test_the_gradient_divides_by_an_inner_sum_after_the_forward_pass_did():
     # d/ds of y_pred / s is written -(y_pred / s) / s, the forward pass's quotient (t1 below)
     # divided again: SymPy's -y_pred / s^2 multiplied by y_true / p first, which underflowed to 0

@@ -191,6 +191,10 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
             from trainable weights needs it too).
     """
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
+    if elementwise and not _reads_elements(result, definitions):
+        # SymPy simplified the elementwise loss to one value per sample (`mean(abs(y_pred)) + 2`):
+        # the emitter writes it as one, without the mean's 1/C, and so is it differentiated.
+        elementwise = False
     if _size([result, *definitions.values()]) > MAX_NODES or _depth([result, *definitions.values()]) > MAX_DEPTH:
         # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
@@ -362,7 +366,7 @@ def shared_quotients(exprs) -> list:
     quotients = {q.args[0] / q.args[1]: q for e in exprs if e is not None for q in e.atoms(Quotient)}
     if not quotients:
         return list(exprs)
-    return [None if e is None else e.xreplace(quotients) for e in exprs]
+    return [None if e is None else _outside_ties(e, lambda e: e.xreplace(quotients)) for e in exprs]
 
 
 _ROW = {sf.ReduceSum: _RowSum, sf.ReduceMean: _RowMean}
@@ -426,10 +430,26 @@ def _hoisted(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol):
     def quotients(expr: sp.Basic) -> sp.Basic:
         if not expr.has(sp.Pow):
             return expr
-        return expr.replace(lambda node: node.is_Mul and _over(node, scalars), lambda node: _as_quotient(node, scalars))
+        return _outside_ties(
+            expr,
+            lambda e: e.replace(
+                lambda node: node.is_Mul and _over(node, scalars), lambda node: _as_quotient(node, scalars)
+            ),
+        )
 
     bindings = [(name, symbol, quotients(value)) for name, symbol, value in bindings]
     return bindings, quotients(result.xreplace(hoist)), inner, scalars
+
+
+def _outside_ties(expr: sp.Basic, transform) -> sp.Basic:
+    """`transform(expr)` with each max and min held whole: SymPy orders their arguments by their
+    form, and a tie goes to the one printed first, so the forward pass and both gradients must see
+    them in one form (a `Quotient` inside one for the gradient of y_true and not for that of y_pred
+    gave a tie to the other argument; found by fuzzing)."""
+    ties = {m: sp.Dummy() for m in expr.atoms(sp.Max, sp.Min)}
+    if not ties:
+        return transform(expr)
+    return transform(expr.xreplace(ties)).xreplace({d: m for m, d in ties.items()})
 
 
 def _over(product: sp.Mul, scalars: set) -> bool:
@@ -748,6 +768,27 @@ def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool, wrt
             continue
         stack.extend((arg, under) for arg in node.args)
     return True
+
+
+def _reads_elements(expr: sp.Basic, definitions: dict) -> bool:
+    """`expr` reads y_pred, y_true, a list or a tensor function of the last axis's shape (softmax)
+    outside a reduction, directly or through the bindings: its value has one per element."""
+    seen: set[sp.Basic] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in definitions:
+            stack.append(definitions[node])
+        elif isinstance(node, sf.REDUCTIONS):
+            continue
+        elif node in (Y_PRED, Y_TRUE) or isinstance(node, (sf.Vector, sf.TensorFunction)):
+            return True
+        else:
+            stack.extend(node.args)
+    return False
 
 
 def _reads(expr: sp.Basic, wrt: sp.Symbol, depends: set) -> bool:
