@@ -456,6 +456,19 @@ def test_an_elementwise_loss_simplified_to_one_value_per_sample_fuses_as_one(sou
     _assert_same(loss_class(spec)(reduction=None), loss_class(spec, fast=False)(reduction=None), y_true, y_pred, source)
 
 
+def test_sharing_the_quotient_leaves_the_forward_pass_as_written():
+    # The forward pass reads the gradient's quotient without being rebuilt around it: rebuilt,
+    # SymPy split the power of a product with a positive factor into two powers, NaN where the
+    # autodiff class's forward pass gives 0 (found by a differential fuzz).
+    spec = lossdsl.compile("(eps ** (y_pred / sum(y_pred)) / y_true) ** 8714.374")
+    assert "keras.ops.power(keras.ops.power(t2, t1) / y_true, t3)" in spec.python_source()
+    rng = np.random.default_rng(14)
+    y_true = rng.uniform(0.0, 1.0, (B, C)).astype("float32")
+    y_pred = rng.uniform(0.1, 2.0, (B, C)).astype("float32")
+    with np.errstate(over="ignore", invalid="ignore"):
+        _assert_same(loss_class(spec)(reduction=None), loss_class(spec, fast=False)(reduction=None), y_true, y_pred, "")
+
+
 def test_the_gradient_divides_by_an_inner_sum_after_the_forward_pass_did():
     # d/ds of y_pred / s is written -(y_pred / s) / s, the forward pass's quotient (t1 below)
     # divided again: SymPy's -y_pred / s^2 multiplied by y_true / p first, which underflowed to 0
