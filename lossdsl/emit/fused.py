@@ -316,10 +316,21 @@ def _merged_selects(add: sp.Add) -> sp.Expr:
     if all(len(values) == 1 for values in groups.values()):
         return add
     merged = [
-        sf.Where((sp.factor_terms(sp.Add(*values)), c), (sp.Integer(0), True), evaluate=False)
+        sf.Where((_common_factors_out(values), c), (sp.Integer(0), True), evaluate=False)
         for c, values in groups.items()
     ]
     return sp.Add(*rest, *merged)
+
+
+def _common_factors_out(terms: list) -> sp.Expr:
+    """The sum of `terms` with the factors all of them share taken out (`q a - q b` -> `q (a - b)`),
+    as SymPy's `factor_terms` would, for a tenth of its time."""
+    shared = set.intersection(*(set(sp.Mul.make_args(t)) for t in terms)) - {sp.Integer(1), sp.Integer(-1)}
+    shared = {f for f in shared if not f.is_Number}
+    if not shared:
+        return sp.Add(*terms)
+    factor = sp.Mul(*sorted(shared, key=sp.default_sort_key))
+    return factor * sp.Add(*(t / factor for t in terms))
 
 
 def _split_off(factors, outside: frozenset) -> tuple[list, list]:
@@ -333,12 +344,18 @@ class _RowSum(sf.ReduceSum):
     reduction's symbol, `_adjoint`): the sum of its argument's derivatives, where `ReduceSum`'s own
     rule gives one element's."""
 
+    def derivative_from_args(self, d):  # derivative.py: within its recursion, without sympy.diff
+        return sf.ReduceSum(d(self.args[0]))
+
     def _eval_derivative(self, symbol):
         return sf.ReduceSum(sf.differentiated(self.args[0], symbol))
 
 
 class _RowMean(sf.ReduceMean):
     """`_RowSum` for a mean."""
+
+    def derivative_from_args(self, d):
+        return sf.ReduceMean(d(self.args[0]))
 
     def _eval_derivative(self, symbol):
         return sf.ReduceMean(sf.differentiated(self.args[0], symbol))
