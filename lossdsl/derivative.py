@@ -9,10 +9,9 @@ pass over the library that took about 270 ms, 31 ms through this module (2026-12
 Here sums, products, powers and functions differentiated by the chain rule are taken by the
 same rules SymPy's own methods apply (`Add`, `Pow` and `Function._eval_derivative`, and for a
 product `Mul._eval_derivative_n_times`, the Leibniz rule, each term one `Mul` of all the
-factors; a class with a `derivative_from_args(d)` method, by it), written out so that the
-recursion stays here (each subtree is visited once per rule, not re-entered through
-`Derivative`); any other node (Piecewise, Abs, a class with a derivative of its own) goes to
-`sympy.diff`. The
+factors), written out so that the recursion stays here (each subtree is visited once per
+rule, not re-entered through `Derivative`); any other node (Piecewise, Abs, a class with a
+derivative of its own) goes to `sympy.diff`. The
 result is the expression `sympy.diff` builds, node for node: the rules call the same
 constructors on the same arguments in the same order.
 """
@@ -64,9 +63,6 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
         if kind is sp.Pow:  # Pow._eval_derivative
             base, exponent = node.args
             return node * (d(exponent) * sp.log(base) + d(base) * exponent / base)
-        own = getattr(kind, "derivative_from_args", None)
-        if own is not None:  # a class that builds its derivative from its arguments' (emit.fused._RowSum)
-            return own(node, d)
         if by_chain_rule(node):
             terms = []
             for i, arg in enumerate(node.args, 1):

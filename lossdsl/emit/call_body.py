@@ -11,7 +11,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import symfuncs as sf
-from lossdsl.emit.fused import dependent_symbols, element_gradient, shared_quotients
+from lossdsl.emit.fused import dependent_symbols, element_gradient
 from lossdsl.emit.keras_printer import KerasPrinter
 from lossdsl.emit.names import MAX_LOCAL_NAME, RESERVED, param_attributes
 from lossdsl.emit.plan import (
@@ -77,21 +77,12 @@ class CallBody:
                 target = element_gradient(bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE)
                 gradient = None if target is None else gradient
             if gradient is not None:
-                *values, result, gradient, target = shared_quotients(
-                    [value for _, _, value in bindings] + [result, gradient, target]
-                )
-                bindings = [(name, symbol, value) for (name, symbol, _), value in zip(bindings, values, strict=True)]
                 bindings = [(name, symbol, oriented(value)) for name, symbol, value in bindings]
                 result, gradient = oriented(result), oriented(gradient)
                 target = None if target is None else oriented(target)
                 if xla:
                     bindings, result, gradient, target = shared_exponentials(bindings, result, gradient, target)
         self.gradient_factor = sp.Integer(1)
-        # An elementwise loss whose gradient sums (a reduction inside its mean) keeps autodiff on
-        # PyTorch, as a loss with reductions does.
-        self.gradient_reduces = any(
-            g is not None and reads_a_reduction(g, bindings, of_symbols=True) for g in (gradient, target)
-        )
         if gradient is not None and not reads_a_reduction(gradient, bindings):
             self.gradient_factor, gradient = numeric_factor(gradient)
         # The target's gradient, as a multiple of the prediction's where it is one (a loss of `e`
@@ -308,7 +299,7 @@ class CallBody:
                 "    return None, gradient",
             ]
             target = [
-                *(skip if shape == ELEM and not self.gradient_reduces else []),
+                *(skip if shape == ELEM else []),
                 *target,
                 "if target.shape != y_true.shape:",
                 "    target = keras.ops.broadcast_to(target, keras.ops.shape(y_true))",
@@ -353,7 +344,7 @@ class CallBody:
         # has its own conventions at kinks (abs'(0) = 1), which Keras's losses on JAX follow.
         # PyTorch keeps it for a loss with reductions: its eager backward kernels (a softmax's,
         # a sum's) beat the several keras.ops calls of the fused gradient (bench/run.py).
-        switch = '== "jax"' if shape == ELEM and not self.gradient_reduces else 'in ("jax", "torch")'
+        switch = '== "jax"' if shape == ELEM else 'in ("jax", "torch")'
         # Autodiff, too, where y_pred's last axis is not known while tracing, or is not the loss's
         # own: one column broadcast against y_true's or a list's several, whose gradient sums back.
         columns = self._allocate("columns")

@@ -11,17 +11,13 @@ elementwise pass instead of the chain of kernels autodiff builds, which the
 benchmark (`bench/run.py`) shows is faster under `tf.function`.
 
 When it fuses: the Jacobian of the per-sample loss must be diagonal in the last
-axis, so that one element's gradient is an elementwise expression, or a diagonal
-plus one column per sum or mean of `y_pred` that sits inside another reduction:
+axis, so that one element's gradient is an elementwise expression:
 
-* an elementwise loss (the mean over the last axis is implicit);
-* a per-sample loss whose reductions of `y_pred` (`sum`, `mean`) are at most one
-  inside another (Dice: `1 - 2 sum(y p) / (sum(y) + sum(p))`; the categorical
-  cross-entropy on probabilities: `-sum(y log(clip(y_pred / sum(y_pred), ...)))`),
-  and with no other tensor function of `y_pred` (softmax, logsumexp, max,
-  normalize). An inner reduction `s` is held as a symbol (`_hoisted`): with it
-  fixed the gradient is diagonal, and `s` adds `dL/ds`, one value per sample
-  (`_adjoint`), times its own element gradient (1 for a sum).
+* an elementwise loss (the mean over the last axis is implicit) with no
+  reduction of `y_pred` anywhere in it;
+* a per-sample loss whose reductions of `y_pred` (`sum`, `mean`) are not nested
+  inside one another (Dice: `1 - 2 sum(y p) / (sum(y) + sum(p))`), and with no
+  other tensor function of `y_pred` (softmax, logsumexp, max, normalize).
 
 And where the loss reads y_true, its gradient with respect to y_true must fuse
 too (the same conditions for y_true: `e^2 / mean(y_true^2)` keeps autodiff),
@@ -50,7 +46,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import symfuncs as sf
-from lossdsl.symbolic import Y_PRED, Y_TRUE
+from lossdsl.symbolic import Y_PRED
 
 # Programs with more nodes than this (bindings counted once), or nested deeper, keep autodiff.
 MAX_NODES = 400
@@ -191,10 +187,6 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
             from trainable weights needs it too).
     """
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-    if elementwise and not _reads_elements(result, definitions):
-        # SymPy simplified the elementwise loss to one value per sample (`mean(abs(y_pred)) + 2`):
-        # the emitter writes it as one, without the mean's 1/C, and so is it differentiated.
-        elementwise = False
     if _size([result, *definitions.values()]) > MAX_NODES or _depth([result, *definitions.values()]) > MAX_DEPTH:
         # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
@@ -206,13 +198,6 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     result = _cross_entropies(result, predicted, logs)
     if logs:
         bindings = _read_by(result, bindings)
-    try:
-        hoisted = _hoisted(bindings, result, elementwise, wrt)
-    except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
-        return None
-    if hoisted is None:
-        return None
-    bindings, result, inner, scalars = hoisted
     depends = dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
@@ -223,24 +208,15 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         # The gradient of a label's column is a gather's: exactly 0 in the other columns, where a
         # product with the one-hot row would give 0 * inf = nan beside a label with p = 0.
         return None
-    if not _diagonal(result, definitions, depends | set(inner), inside=elementwise, wrt=wrt):
-        return None
-    if not all(_diagonal(r, definitions, depends, inside=False, wrt=wrt) for r in inner.values()):
+    if not _diagonal(result, definitions, depends, inside=elementwise, wrt=wrt):
         return None
     derivatives: dict[sp.Basic, sp.Expr] = {}
     originals: dict[sp.Basic, sp.Basic] = {}
     try:
         for _, symbol, value in bindings:
             if symbol is not None and symbol in depends:
-                derivatives[symbol] = _total(value, derivatives, wrt, originals, inner)
-        gradient = _total(result, derivatives, wrt, originals, inner)
-        budget = [MAX_INLINED]  # the inlined nodes all the adjoints may differentiate
-        for symbol, reduction in inner.items():
-            adjoint = _adjoint(result, bindings, symbol, inner, elementwise, originals, budget)
-            if adjoint is None:
-                return None
-            if adjoint != 0:
-                gradient += _chained(adjoint, _total(reduction, derivatives, wrt, originals, inner))
+                derivatives[symbol] = _total(value, derivatives, wrt, originals)
+        gradient = _total(result, derivatives, wrt, originals)
     except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
         return None
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
@@ -252,284 +228,13 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
-    # A factor of inner reductions alone (`1 / sum(y_pred)`, or a binding of one) stays outside the
-    # selects, as autodiff applies it after them: NaN for a row whose sum is 0, as autodiff's.
-    outside = frozenset(scalars)
     if gradient.has(*_STEPS):
-        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), lambda e: _masked(e, outside))
+        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
     if gradient.has(sp.Piecewise):
-        gradient = gradient.replace(
-            lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), lambda e: _selected(e, outside)
-        )
-    if gradient.has(sp.log):
-        gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
-    if not inner:
+        gradient = gradient.replace(lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), _selected)
+    if not gradient.has(sp.log):
         return gradient
-    try:
-        return _factored(gradient, outside).xreplace(inner)
-    except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
-        return None
-
-
-def _factored(gradient: sp.Expr, outside: frozenset) -> sp.Expr:
-    """`gradient` with the factors of inner reductions alone taken out of each sum or mean, then out
-    of its terms, and selects of one condition in a sum merged: the categorical cross-entropy's
-    `w / s - sum(w q / s)` (one product per element more in each term, and a difference of two
-    large values where `s` is small) becomes `(w - sum(w q)) / s`, as autodiff computes it. (Where
-    SymPy has expanded `w` into several terms, those stay apart.)"""
-
-    def common(add: sp.Add) -> tuple[sp.Expr, sp.Expr] | None:
-        shared = set.intersection(*(set(_split_off(sp.Mul.make_args(t), outside)[0]) for t in add.args))
-        if not shared:
-            return None
-        factor = sp.Mul(*sorted(shared, key=sp.default_sort_key))
-        return factor, sp.Add(*(term / factor for term in add.args))
-
-    def pulled(reduction: sp.Basic) -> sp.Expr:
-        arg = reduction.args[0]
-        if arg.is_Add:
-            found = common(arg)
-            return reduction if found is None else found[0] * reduction.func(found[1])
-        kept, others = _split_off(sp.Mul.make_args(arg), outside)
-        return sp.Mul(*kept) * reduction.func(sp.Mul(*others)) if kept else reduction
-
-    averages = (sf.ReduceSum, sf.ReduceMean)
-    gradient = gradient.replace(lambda n: type(n) in averages and (n.args[0].is_Mul or n.args[0].is_Add), pulled)
-    found = common(gradient) if gradient.is_Add else None
-    if found is not None:
-        gradient = sp.Mul(*found)
-    if not gradient.has(sp.Piecewise):
-        return gradient
-    return gradient.replace(lambda n: n.is_Add and n.has(sp.Piecewise), _merged_selects)
-
-
-def _merged_selects(add: sp.Add) -> sp.Expr:
-    """`where(c, a, 0) + where(c, b, 0) + ...` -> `where(c, a + b, 0) + ...`: one select per condition
-    (the same values: both are `a + b` where c holds and 0 elsewhere)."""
-    groups: dict[sp.Basic, list] = {}
-    rest = []
-    for term in add.args:
-        if _selects(term) and len(term.args) == 2 and term.args[1][1] == sp.true and term.args[1][0] == 0:
-            groups.setdefault(term.args[0][1], []).append(term.args[0][0])
-        else:
-            rest.append(term)
-    if all(len(values) == 1 for values in groups.values()):
-        return add
-    merged = [
-        sf.Where((_common_factors_out(values), c), (sp.Integer(0), True), evaluate=False)
-        for c, values in groups.items()
-    ]
-    return sp.Add(*rest, *merged)
-
-
-def _common_factors_out(terms: list) -> sp.Expr:
-    """The sum of `terms` with the factors all of them share taken out (`q a - q b` -> `q (a - b)`),
-    as SymPy's `factor_terms` would, for a tenth of its time."""
-    shared = set.intersection(*(set(sp.Mul.make_args(t)) for t in terms)) - {sp.Integer(1), sp.Integer(-1)}
-    shared = {f for f in shared if not f.is_Number}
-    if not shared:
-        return sp.Add(*terms)
-    factor = sp.Mul(*sorted(shared, key=sp.default_sort_key))
-    return factor * sp.Add(*(t / factor for t in terms))
-
-
-def _split_off(factors, outside: frozenset) -> tuple[list, list]:
-    """`factors` as (those of the symbols in `outside` alone, the others)."""
-    kept = [f for f in factors if outside and f.free_symbols and f.free_symbols <= outside]
-    return kept, [f for f in factors if not any(f is k for k in kept)]
-
-
-class _RowSum(sf.ReduceSum):
-    """A sum over the last axis differentiated with respect to a value of one sample (an inner
-    reduction's symbol, `_adjoint`): the sum of its argument's derivatives, where `ReduceSum`'s own
-    rule gives one element's."""
-
-    def derivative_from_args(self, d):  # derivative.py: within its recursion, without sympy.diff
-        return sf.ReduceSum(d(self.args[0]))
-
-    def _eval_derivative(self, symbol):
-        return sf.ReduceSum(sf.differentiated(self.args[0], symbol))
-
-
-class _RowMean(sf.ReduceMean):
-    """`_RowSum` for a mean."""
-
-    def derivative_from_args(self, d):
-        return sf.ReduceMean(d(self.args[0]))
-
-    def _eval_derivative(self, symbol):
-        return sf.ReduceMean(sf.differentiated(self.args[0], symbol))
-
-
-class Quotient(sp.Function):
-    """`x / s` for an inner reduction `s` (`_hoisted`), kept whole: its derivative in `s` is
-    `-Quotient(x, s) / s`, the quotient the forward pass computed divided once more, where SymPy's
-    `-x / s^2` multiplies first and underflows (`x * w` for x = w = 1e-30 in float32 is 0, then
-    `-w / s` alone gave a categorical cross-entropy's gradient -1 where it is 0). The printer writes it
-    as the division, and `shared_quotients` makes the forward pass's equal division this node, so that
-    both passes compute it once."""
-
-    nargs = 2
-    is_real = True
-
-    def fdiff(self, argindex=1):
-        x, s = self.args
-        return 1 / s if argindex == 1 else -self / s
-
-
-def shared_quotients(exprs) -> list:
-    """`exprs` (None kept) with each `x / s` that one of them holds as a `Quotient` written as it: the
-    forward pass's and the target gradient's quotients then are the one the gradient divides again."""
-    quotients = {q.args[0] / q.args[1]: q for e in exprs if e is not None for q in e.atoms(Quotient)}
-    if not quotients:
-        return list(exprs)
-    # Swapped in without evaluating what holds them: rebuilt with evaluation, a power of a product
-    # with a positive factor (`(eps^(y_pred / s) / y_true)^8714`) was split into two powers, another
-    # forward pass than the autodiff class's (found by a differential fuzz).
-    with sp.evaluate(False):
-        return [None if e is None else _outside_ties(e, lambda e: e.xreplace(quotients)) for e in exprs]
-
-
-_ROW = {sf.ReduceSum: _RowSum, sf.ReduceMean: _RowMean}
-# Inner reductions (`_hoisted`) a fused program may hold, and the nodes (counted with repeats) of
-# the inlined expressions all of their adjoints may differentiate (`_adjoint`).
-MAX_INNER = 4
-MAX_INLINED = 2 * MAX_NODES
-
-
-def _hoisted(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol):
-    """`(bindings, result, inner)` with each sum or mean of `wrt` that sits inside another reduction
-    (or, in an elementwise loss, inside its implicit mean) replaced by a symbol of its own, `inner`
-    mapping those symbols to the reductions in order, and the symbols of one value per sample that
-    are functions of them (themselves and bindings such as `s = sum(y_pred)`); None where such a
-    reduction reads another, directly or through bindings, or there are more than MAX_INNER.
-
-    The Jacobian of `y_pred / sum(y_pred)` is not diagonal, but it is a diagonal plus one column per
-    inner reduction: with such a reduction held fixed as a symbol `s`, the loss's gradient is
-    elementwise, and each `s` adds `dL/ds` (one value per sample, `_adjoint`) times the element
-    gradient of the reduction itself. The categorical cross-entropy on probabilities,
-    `-sum(y_true * log(clip(y_pred / sum(y_pred), eps, 1 - eps)))`, fuses so.
-    """
-    definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-    depends = dependent_symbols(bindings, wrt)
-    found: dict[sp.Basic, None] = {}
-    seen: set[tuple[sp.Basic, bool]] = set()
-    stack = [(result, elementwise)]
-    while stack:
-        node, under = stack.pop()
-        if (node, under) in seen:
-            continue
-        seen.add((node, under))
-        if node in definitions:
-            stack.append((definitions[node], under))
-        elif isinstance(node, _REDUCTIONS) and _reads(node, wrt, depends):
-            if under:
-                found[node] = None
-            else:
-                stack.extend((arg, True) for arg in node.args)
-        else:
-            stack.extend((arg, under) for arg in node.args)
-    if not found:
-        return bindings, result, {}, set()
-    if len(found) > MAX_INNER:
-        return None
-    inner = {sp.Dummy(f"inner{i:03d}", real=True): node for i, node in enumerate(found)}
-    hoist = {node: symbol for symbol, node in inner.items()}
-    bindings = [(name, symbol, value.xreplace(hoist)) for name, symbol, value in bindings]
-    reading = set(inner)
-    for symbol in inner:
-        reading |= dependent_symbols(bindings, symbol)
-    if any(arg.has(*hoist) or arg.free_symbols & reading for node in hoist for arg in node.args):
-        return None  # a reduction inside another inner one: `b = y_pred / sum(y_pred)`, `sum(b / sum(b))`
-    scalars = set(inner)
-    inputs = {Y_PRED, Y_TRUE, *definitions}
-    for _, symbol, value in bindings:
-        free = value.free_symbols
-        if symbol is not None and free & scalars and not (free - scalars) & inputs and not value.has(sf.TensorFunction):
-            scalars.add(symbol)
-
-    def quotients(expr: sp.Basic) -> sp.Basic:
-        if not expr.has(sp.Pow):
-            return expr
-        return _outside_ties(
-            expr,
-            lambda e: e.replace(
-                lambda node: node.is_Mul and _over(node, scalars), lambda node: _as_quotient(node, scalars)
-            ),
-        )
-
-    bindings = [(name, symbol, quotients(value)) for name, symbol, value in bindings]
-    return bindings, quotients(result.xreplace(hoist)), inner, scalars
-
-
-def _outside_ties(expr: sp.Basic, transform) -> sp.Basic:
-    """`transform(expr)` with each max and min held whole: SymPy orders their arguments by their
-    form, and a tie goes to the one printed first, so the forward pass and both gradients must see
-    them in one form (a `Quotient` inside one for the gradient of y_true and not for that of y_pred
-    gave a tie to the other argument; found by fuzzing)."""
-    ties = {m: sp.Dummy() for m in expr.atoms(sp.Max, sp.Min)}
-    if not ties:
-        return transform(expr)
-    return transform(expr.xreplace(ties)).xreplace({d: m for m, d in ties.items()})
-
-
-def _over(product: sp.Mul, scalars: set) -> bool:
-    """`product` divides by one of the `scalars` (an inner reduction or a binding of one), once."""
-    return any(f.is_Pow and f.exp == -1 and f.base in scalars for f in product.args)
-
-
-def _as_quotient(product: sp.Mul, scalars: set) -> sp.Basic:
-    divisor = next(f for f in product.args if f.is_Pow and f.exp == -1 and f.base in scalars)
-    return Quotient(sp.Mul(*(f for f in product.args if f is not divisor)), divisor.base)
-
-
-def _adjoint(
-    result: sp.Basic, bindings, inner: sp.Symbol, reductions: dict, elementwise: bool, originals: dict, budget: list
-) -> sp.Expr | None:
-    """d(per-sample loss) / d`inner` for one sample (times C for an elementwise loss, whose gradient
-    the caller scales by 1/C), written with the binding symbols again; None where it is not fused.
-
-    The bindings that read `inner` are inlined, so that each reduction over them differentiates as
-    the sum of its argument's derivatives (`_RowSum`). `budget[0]`: the inlined nodes left to all
-    the adjoints of the program (differentiating them is what costs); None past it.
-    """
-    reading = dependent_symbols(bindings, inner)
-    expr = result
-    for _, symbol, value in reversed(bindings):
-        if symbol in reading and expr.has(symbol):
-            expr = expr.xreplace({symbol: value})
-            if _tree_size(expr, budget[0]) > budget[0]:
-                return None
-    budget[0] -= _tree_size(expr, budget[0])
-    if any(isinstance(f, sf.TensorFunction) and type(f) not in _ROW and f.has(inner) for f in expr.atoms(sp.Function)):
-        return None  # a cross-entropy's closed form, another tensor function: autodiff
-    expr = expr.replace(lambda node: type(node) in _ROW and node.has(inner), lambda node: _ROW[type(node)](*node.args))
-    adjoint = _total(expr, {}, inner, originals, reductions)
-    if adjoint.has(_RowSum, _RowMean):
-        adjoint = adjoint.replace(
-            lambda node: type(node) in (_RowSum, _RowMean), lambda node: node.func.__base__(*node.args)
-        )
-    adjoint = _restored(adjoint, originals)
-    if elementwise:  # summed over the row: C times a value of the sample alone
-        tensors = {Y_PRED, Y_TRUE, *(symbol for _, symbol, _ in bindings)}
-        constant = not (adjoint.free_symbols - {inner}) & tensors and not adjoint.has(sf.TensorFunction, sf.Vector)
-        adjoint = sf.C * adjoint if constant else sf.ReduceSum(adjoint)
-    inlined = {}
-    for _, symbol, value in bindings:
-        if symbol in reading:
-            inlined[symbol] = value.xreplace(inlined)
-    return adjoint.xreplace({value: symbol for symbol, value in reversed(inlined.items())})
-
-
-def _tree_size(expr: sp.Basic, limit: int) -> int:
-    """Nodes of `expr` counted with repeats (as the chain rule visits them), up to `limit` + 1."""
-    count = 0
-    stack = [expr]
-    while stack and count <= limit:
-        node = stack.pop()
-        count += 1
-        stack.extend(node.args)
-    return count
+    return gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
 
 
 def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
@@ -548,7 +253,7 @@ def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
     return product if guarded == list(product.args) else sp.Mul(*guarded)
 
 
-def _masked(product: sp.Mul, outside: frozenset = frozenset()) -> sp.Expr:
+def _masked(product: sp.Mul) -> sp.Expr:
     """`A * H(z1) * H(z2)` -> `where(z1 >= 0 and z2 >= 0, A, 0)`.
 
     A select, as TensorFlow's own gradients of `relu`, `maximum` and `clip` are: where the
@@ -556,8 +261,7 @@ def _masked(product: sp.Mul, outside: frozenset = frozenset()) -> sp.Expr:
     is dropped, where a product would give `0 * inf = nan`.
     """
     steps = [f for f in product.args if isinstance(f, _STEPS)]
-    kept, others = _split_off([f for f in product.args if not isinstance(f, _STEPS)], outside)
-    rest = sp.Mul(*others)
+    rest = sp.Mul(*(f for f in product.args if not isinstance(f, _STEPS)))
     if not steps or rest.has(*_STEPS):
         return product
     conditions = [_step_condition(step) for step in steps]
@@ -567,7 +271,7 @@ def _masked(product: sp.Mul, outside: frozenset = frozenset()) -> sp.Expr:
         # for minutes (found by a review). The product of steps is printed as it is.
         return product
     condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
-    return sp.Mul(*kept, sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False))
+    return sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False)
 
 
 def _selects(factor: sp.Basic) -> bool:
@@ -581,7 +285,7 @@ def _unbounded(expr: sp.Basic) -> bool:
     return expr.has(sp.log) or any(not (p.exp.is_Integer and p.exp >= 0) for p in expr.atoms(sp.Pow))
 
 
-def _selected(product: sp.Mul, outside: frozenset = frozenset()) -> sp.Expr:
+def _selected(product: sp.Mul) -> sp.Expr:
     """`where(c, a, 0) * B` -> `where(c, a * B, 0)`, a select, as autodiff's gradient of a `where` is.
 
     The chain rule through a function of a `where` multiplies the `where`'s derivative by the
@@ -589,8 +293,8 @@ def _selected(product: sp.Mul, outside: frozenset = frozenset()) -> sp.Expr:
     0 / 0 = NaN where c fails, and autodiff gives 0 there (found by a review).
     """
     index = next(i for i, factor in enumerate(product.args) if _selects(factor))
-    kept, others = _split_off([factor for i, factor in enumerate(product.args) if i != index], outside)
-    return sp.Mul(*kept, _chained(sp.Mul(*others), product.args[index]))
+    rest = sp.Mul(*(factor for i, factor in enumerate(product.args) if i != index))
+    return _chained(rest, product.args[index])
 
 
 def _step_condition(step: sp.Basic) -> sp.Basic:
@@ -654,12 +358,10 @@ def _read_by(result: sp.Basic, bindings: list) -> list:
     return [(name, symbol, value) for name, symbol, value in bindings if symbol is None or symbol in read]
 
 
-def _total(
-    expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict, inner: dict | None = None
-) -> sp.Expr:
-    """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals` and
-    `inner`: as `_prepared`'s)."""
-    expr = _prepared(expr, originals, inner)
+def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict) -> sp.Expr:
+    """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals`: as
+    `_prepared`'s)."""
+    expr = _prepared(expr, originals)
     # `symfuncs.differentiated`, not `sympy.diff`: SymPy differentiates `|u|` of a `u` it cannot
     # call real (`log(y_pred)` inside) through re and im, in time that doubled with each nested abs.
     total = sf.differentiated(expr, wrt)
@@ -683,13 +385,12 @@ def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
     return outer * inner
 
 
-def _prepared(expr: sp.Basic, originals: dict, inner: dict | None = None) -> sp.Basic:
+def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
     """`expr` with the heads whose derivatives are written differently (`_TFRelu`, `_Power`,
     `_TieMax`, `_TieMin`, `_TieClip`); each stand-in -> the node it stands for goes into
     `originals`, so that `_restored` puts a node whose arguments are unchanged back as it was
     (rebuilding a Max or Min compares its arguments again: a tenth of the library's compile
-    time). `inner`: the symbols that stand for inner reductions (`_hoisted`) -> those reductions;
-    a tie is ordered as the printer orders the max or min that holds the reductions themselves."""
+    time)."""
     if expr.has(sf.Relu):  # bottom up: a relu inside a relu is TensorFlow's too
         expr = expr.replace(lambda node: type(node) is sf.Relu, lambda node: _TFRelu(*node.args))
 
@@ -705,7 +406,7 @@ def _prepared(expr: sp.Basic, originals: dict, inner: dict | None = None) -> sp.
         if isinstance(node, sf.Clip):
             head = _TieClip(*node.args)
         else:
-            first, second = sorted(_printed_order(node, inner), key=sf.is_literal)  # as the printer orders them
+            first, second = sorted(node.args, key=sf.is_literal)  # as the printer orders them
             head = (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
         originals.setdefault(head, node)
         return head
@@ -718,18 +419,6 @@ def _prepared(expr: sp.Basic, originals: dict, inner: dict | None = None) -> sp.
     if expr.has(sp.Pow):
         expr = expr.replace(power, power_head)
     return expr.replace(tie, tie_head) if expr.has(sp.Max, sp.Min, sf.Clip) else expr
-
-
-def _printed_order(node: sp.Basic, inner: dict | None) -> tuple:
-    """The arguments of a two-argument max or min in the order of the one the printer sees, where
-    `inner`'s symbols are their reductions again (SymPy orders a symbol and a reduction apart)."""
-    if not inner or not node.free_symbols & set(inner):
-        return node.args
-    printed = [arg.xreplace(inner) for arg in node.args]
-    order = node.func(*printed, evaluate=False).args
-    if len(order) != len(printed) or any(arg not in printed for arg in order):
-        return node.args
-    return tuple(node.args[printed.index(arg)] for arg in order)
 
 
 def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
@@ -789,27 +478,6 @@ def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool, wrt
             continue
         stack.extend((arg, under) for arg in node.args)
     return True
-
-
-def _reads_elements(expr: sp.Basic, definitions: dict) -> bool:
-    """`expr` reads y_pred, y_true, a list or a tensor function of the last axis's shape (softmax)
-    outside a reduction, directly or through the bindings: its value has one per element."""
-    seen: set[sp.Basic] = set()
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if node in definitions:
-            stack.append(definitions[node])
-        elif isinstance(node, sf.REDUCTIONS):
-            continue
-        elif node in (Y_PRED, Y_TRUE) or isinstance(node, (sf.Vector, sf.TensorFunction)):
-            return True
-        else:
-            stack.extend(node.args)
-    return False
 
 
 def _reads(expr: sp.Basic, wrt: sp.Symbol, depends: set) -> bool:

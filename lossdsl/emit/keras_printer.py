@@ -504,13 +504,6 @@ class KerasPrinter(Printer):
         test = self._call(op, [self.code(left, inner), self.code(right, inner)])
         return self._call("cast", [test, Code("y_pred.dtype")])
 
-    def _print_Quotient(self, expr: sp.Basic, form: str = DROPPED) -> Code:
-        # A fused gradient's division by an inner reduction (emit.fused.Quotient), kept whole: in
-        # parentheses as a factor of a product, so that it divides before the product multiplies.
-        numerator, divisor = expr.args
-        code = self.code(sp.Mul(numerator, sp.Pow(divisor, -1)), form)
-        return Code(code.text, min(code.prec, PREC_MUL - 1))
-
     def _print__AtLeast(self, expr: sp.Basic, form: str = DROPPED) -> Code:
         # A fused gradient's step between two operands the forward pass compares (emit.fused).
         return self._step("greater_equal", expr, form)

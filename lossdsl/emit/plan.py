@@ -86,23 +86,16 @@ def oriented(expr: sp.Basic) -> sp.Basic:
     return expr.replace(flips, flipped)
 
 
-def reads_a_reduction(expr: sp.Basic, bindings, of_symbols: bool = False) -> bool:
-    """`expr` reads a reduction over the last axis, directly or through the bindings (`of_symbols`:
-    only one whose argument reads a symbol, not of a constant vector).
+def reads_a_reduction(expr: sp.Basic, bindings) -> bool:
+    """`expr` reads a reduction over the last axis, directly or through the bindings.
 
     (Binding by binding: inlined, a binding read twice at each of n levels is 2^n copies.)
     """
-
-    def holds(e: sp.Basic) -> bool:
-        if not e.has(*sf.REDUCTIONS):
-            return False
-        return not of_symbols or any(r.free_symbols for r in e.atoms(*sf.REDUCTIONS))
-
     reads: dict[sp.Basic, bool] = {}
     for _, symbol, value in bindings:
         if symbol is not None:
-            reads[symbol] = holds(value) or any(reads.get(s, False) for s in value.free_symbols)
-    return holds(expr) or any(reads.get(s, False) for s in expr.free_symbols)
+            reads[symbol] = value.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in value.free_symbols)
+    return expr.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in expr.free_symbols)
 
 
 def numeric_factor(expr: sp.Basic) -> tuple[sp.Number, sp.Basic]:
