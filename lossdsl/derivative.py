@@ -24,6 +24,9 @@ from sympy.ntheory.multinomial import multinomial_coefficients_iterator
 
 # The chain rule `f'(a) a'` as SymPy's functions and its Max and Min apply it.
 _CHAIN_RULES = (sp.Function._eval_derivative, sp.Max._eval_derivative)
+# Where an expression holds none of these, no factor of it is infinite (`is_finite` is False
+# only for them among the values a program builds): a product with 0 is 0.
+_INFINITE = (sp.S.Infinity, sp.S.NegativeInfinity, sp.S.ComplexInfinity, sp.S.NaN)
 
 
 def by_chain_rule(node: sp.Basic) -> bool:
@@ -56,13 +59,21 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
             return sp.Add(*[d(arg) for arg in node.args])
         if kind is sp.Mul:  # Mul._eval_derivative_n_times: the Leibniz rule, in its order
             terms = []
+            finite = not node.has(*_INFINITE)
             for orders, coefficient in multinomial_coefficients_iterator(len(node.args), 1):
                 factors = [d(arg) if order else arg for order, arg in zip(orders, node.args, strict=True)]
+                if finite and any(f is sp.S.Zero for f in factors):
+                    continue  # 0 times finite factors: SymPy's product asks each factor whether it is finite
                 terms.append(coefficient * sp.Mul(*factors))
             return sp.Add(*terms)
         if kind is sp.Pow:  # Pow._eval_derivative
             base, exponent = node.args
-            return node * (d(exponent) * sp.log(base) + d(base) * exponent / base)
+            d_exponent = d(exponent)
+            if d_exponent is sp.S.Zero and not node.has(*_INFINITE) and base.is_zero is not True:
+                # 0 * log(base) is 0 for a base that is not 0, where log(base) is finite: SymPy builds
+                # the logarithm (its evaluation asks about the base) and asks the product whether it is.
+                return node * (d(base) * exponent / base)
+            return node * (d_exponent * sp.log(base) + d(base) * exponent / base)
         if by_chain_rule(node):
             terms = []
             for i, arg in enumerate(node.args, 1):

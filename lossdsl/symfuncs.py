@@ -1165,7 +1165,7 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
 def _diff(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     """`sympy.diff`, through the stand-ins of `_DIFFERENTIABLE` where `_stand_in_differentiates`,
     and of `_ZeroPower`."""
-    zero_powers = {p: _ZeroPower(p.exp) for p in expr.atoms(sp.Pow) if p.base.is_zero and not p.exp.is_number}
+    zero_powers = {p: _ZeroPower(p.exp) for p in expr.atoms(sp.Pow) if not p.exp.is_number and p.base.is_zero}
     if zero_powers:
         derivative = _diff(expr.xreplace(zero_powers), symbol)
         return derivative.xreplace({stand_in: power for power, stand_in in zero_powers.items()})

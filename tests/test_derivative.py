@@ -36,6 +36,14 @@ EXPRESSIONS = [
     sf.Clip(x, 0.1, 0.9) * sp.log(x + 1),
     sp.Heaviside(x - y) * x,
     sp.Abs(sp.log(x)),
+    # Factors and powers whose derivative is 0 (skipped without asking whether the rest is finite),
+    # and the same beside an infinity, where SymPy's product with 0 is NaN.
+    (x + y) ** 3 * sp.exp(y) * sp.cos(y),
+    (sp.Abs(x) + 1) ** y,
+    sp.oo * x * y,
+    sp.zoo * x**2,
+    sp.Mul(sp.oo, x, y**2, evaluate=False),
+    sp.Pow(x + sp.oo * y, 2, evaluate=False),
 ]
 
 
