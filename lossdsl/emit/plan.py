@@ -83,7 +83,7 @@ def oriented(expr: sp.Basic) -> sp.Basic:
             return _OrientedAbs(-node.args[0])
         return -_OrientedSign(-node.args[0])
 
-    return expr.replace(flips, flipped)
+    return expr.replace(flips, flipped) if expr.has(sp.Abs, sp.sign) else expr
 
 
 def reads_a_reduction(expr: sp.Basic, bindings) -> bool:
@@ -136,6 +136,8 @@ def e_oriented(arg: sp.Basic) -> sp.Basic:
 
 def idioms(expr: sp.Basic) -> sp.Basic:
     """`expr` with the idioms that have a fused `keras.ops` function replaced by a head for it."""
+    if not expr.has(sf.LogSoftmax):  # a `has` walk costs less than a `replace`, which finds none
+        return expr
     return expr.replace(
         lambda e: _cross_entropy_parts(e) is not None,
         lambda e: -_SoftmaxCrossEntropy(*_cross_entropy_parts(e)),
