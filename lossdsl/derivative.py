@@ -37,6 +37,8 @@ def by_chain_rule(node: sp.Basic) -> bool:
 def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     """d expr / d symbol, as `sympy.diff(expr, symbol)` builds it."""
     reads: dict[sp.Basic, bool] = {}
+    # One walk for the whole expression (a walk per product costs the depth times the size).
+    finite = isinstance(expr, sp.Basic) and not expr.has(*_INFINITE)
 
     def depends(node: sp.Basic) -> bool:
         found = reads.get(node)
@@ -59,7 +61,6 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
             return sp.Add(*[d(arg) for arg in node.args])
         if kind is sp.Mul:  # Mul._eval_derivative_n_times: the Leibniz rule, in its order
             terms = []
-            finite = not node.has(*_INFINITE)
             for orders, coefficient in multinomial_coefficients_iterator(len(node.args), 1):
                 factors = [d(arg) if order else arg for order, arg in zip(orders, node.args, strict=True)]
                 if finite and any(f is sp.S.Zero for f in factors):
@@ -69,7 +70,7 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
         if kind is sp.Pow:  # Pow._eval_derivative
             base, exponent = node.args
             d_exponent = d(exponent)
-            if d_exponent is sp.S.Zero and not node.has(*_INFINITE) and base.is_zero is not True:
+            if d_exponent is sp.S.Zero and finite and base.is_zero is not True:
                 # 0 * log(base) is 0 for a base that is not 0, where log(base) is finite: SymPy builds
                 # the logarithm (its evaluation asks about the base) and asks the product whether it is.
                 return node * (d(base) * exponent / base)
