@@ -569,6 +569,32 @@ def test_the_target_gets_its_gradient_when_compiled(name):
 
 
 @pytest.mark.parametrize(
+    "source, negated",
+    [
+        ("param tau = 0.9\nmaximum(tau * e, (tau - 1) * e)", True),  # pinball: e alone
+        ("w = [0.3, 0.7]\nsum(w * e^2) + sum([1/3, 2/3] * abs(e))", True),
+        ("x = y_pred - y_true\nwhere(abs(x) < 1, x^2, abs(x))", True),  # y_pred - y_true, either way round
+        ("e^2 + 0.5 * y_true * y_pred", False),  # y_true outside e: its own gradient
+        ("log(cosh(e)) + y_pred^2", False),
+    ],
+)
+def test_a_loss_of_e_alone_negates_the_gradient_for_the_target(source, negated):
+    # A loss read through y_pred - y_true only has d/dy_true = -d/dy_pred: the backward pass
+    # negates y_pred's gradient instead of differentiating again (compile time; before, such a
+    # target was differentiated and printed as its own expression where SymPy built it in another form).
+    spec = lossdsl.compile(source)
+    text = spec.python_source()
+    assert "custom_gradient(forward)(y_true, y_pred)" in text
+    assert ("target = -gradient\n" in text) is negated
+    rng = np.random.default_rng(3)
+    y_true, y_pred = (rng.normal(0, 2, (4, 2)).astype("float32") for _ in range(2))
+    fast, plain = (loss_class(spec, fast=fast)(reduction=None) for fast in (True, False))
+    expected = target_gradients(plain, y_true, y_pred)
+    assert float(np.abs(expected).max()) > 0
+    np.testing.assert_allclose(target_gradients(fast, y_true, y_pred), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
     "source, derivative",
     [
         # d/dy_pred of each, for one element (e = y_true - y_pred)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import symfuncs as sf
-from lossdsl.emit.fused import dependent_symbols, element_gradient
+from lossdsl.emit.fused import dependent_symbols, element_gradient, through_the_error
 from lossdsl.emit.keras_printer import KerasPrinter
 from lossdsl.emit.names import MAX_LOCAL_NAME, RESERVED, param_attributes
 from lossdsl.emit.plan import (
@@ -73,8 +73,12 @@ class CallBody:
             gradient = element_gradient(bindings, result, elementwise=not spec.per_sample)
             if gradient is not None and result.free_symbols & {Y_TRUE, *dependent_symbols(bindings, Y_TRUE)}:
                 # y_true gets its gradient too (a target computed from trainable weights needs
-                # it); where it cannot be fused, neither is y_pred's: autodiff gives both.
-                target = element_gradient(bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE)
+                # it); where it cannot be fused, neither is y_pred's: autodiff gives both. A loss of
+                # `y_pred - y_true` alone has y_pred's negated (printed as one negation, below).
+                if through_the_error(bindings, result):
+                    target = -gradient
+                else:
+                    target = element_gradient(bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE)
                 gradient = None if target is None else gradient
             if gradient is not None:
                 bindings = [(name, symbol, oriented(value)) for name, symbol, value in bindings]

@@ -46,7 +46,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import symfuncs as sf
-from lossdsl.symbolic import Y_PRED
+from lossdsl.symbolic import Y_PRED, Y_TRUE
 
 # Programs with more nodes than this (bindings counted once), or nested deeper, keep autodiff.
 MAX_NODES = 400
@@ -446,6 +446,26 @@ def live_symbols(statements, reads: set) -> set:
         if symbol in live:
             live |= value.free_symbols
     return live
+
+
+_ERRORS = (Y_PRED - Y_TRUE, Y_TRUE - Y_PRED)
+
+
+def through_the_error(bindings, result: sp.Basic) -> bool:
+    """y_true and y_pred enter `result` and `bindings` only as `y_pred - y_true` (either way round):
+    the loss is `f(y_pred - y_true)`, and its gradient with respect to y_true is that with respect
+    to y_pred negated, without differentiating again."""
+    stack = [result, *(value for _, _, value in bindings)]
+    seen: set[sp.Basic] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen or node in _ERRORS:
+            continue
+        if node is Y_PRED or node is Y_TRUE:
+            return False
+        seen.add(node)
+        stack.extend(node.args)
+    return True
 
 
 def dependent_symbols(bindings, wrt: sp.Symbol) -> set[sp.Basic]:
