@@ -224,11 +224,11 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     gradient = _restored(gradient, originals)
     if gradient.has(_CrossEntropySum):
         return None
-    if any(expr.has(sp.Piecewise) for expr in exprs):
-        # Differentiating a Piecewise may leave products unevaluated (`Mul(1.0, x)`): evaluate
-        # them. (Only there: re-evaluating every product of a gradient, which changed none of the
-        # 1,388 corpus programs' 2,426 gradients, was 3% of the library's compile time.)
-        gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
+    # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`), and so does SymPy's
+    # `Abs` for what it simplifies inside (`abs(-maximum(e, 1))` holds `Mul(-1, y_pred - y_true)`,
+    # unevaluated, with no `abs` left): evaluate them. (Everywhere: run only where a Piecewise was
+    # differentiated, the abs programs' code changed, one of them computing a sigmoid twice.)
+    gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
     if gradient.has(*_STEPS):
