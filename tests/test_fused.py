@@ -568,6 +568,25 @@ def test_the_target_gets_its_gradient_when_compiled(name):
         )
 
 
+def test_products_sympy_leaves_unevaluated_under_an_abs_are_evaluated_in_the_gradient():
+    # SymPy simplifies abs(-maximum(e, 1)) to maximum(1, -(y_pred - y_true)) with the product left
+    # unevaluated; the gradient's products are evaluated, so its step compares the forward pass's
+    # own difference (evaluated only where a Piecewise was differentiated, the code compared
+    # y_true - y_pred, a second difference; found by a review).
+    spec = lossdsl.compile("abs(-maximum(e, 1))")
+    text = spec.python_source()
+    assert "t0 = y_pred - y_true\n" in text
+    assert "t2 = keras.ops.where(keras.ops.less_equal(t0, -1.0), t1, 0.0)\n" in text
+    assert "y_true - y_pred" not in text
+    y_true = np.array([[0.0, 0.0, 3.0, 1.0]], "float32")
+    y_pred = np.array([[-2.0, 0.5, 2.0, 2.0]], "float32")  # e = y_true - y_pred: 2, -0.5, 1 (a tie), -1
+    fast, plain = (loss_class(spec, fast=fast)(reduction=None) for fast in (True, False))
+    (value, gradient), (value_ad, gradient_ad) = (values_and_gradients(f, y_true, y_pred) for f in (fast, plain))
+    np.testing.assert_allclose(value, value_ad, rtol=1e-6)
+    np.testing.assert_allclose(gradient, gradient_ad, rtol=1e-6)
+    np.testing.assert_allclose(gradient, [[-0.25, 0.0, -0.25, 0.0]], rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "source, negated",
     [
