@@ -227,7 +227,7 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`), and so does SymPy's
     # `Abs` for what it simplifies inside (`abs(-maximum(e, 1))` holds `Mul(-1, y_pred - y_true)`,
     # unevaluated, with no `abs` left): evaluate them. (Everywhere: run only where a Piecewise was
-    # differentiated, the abs programs' code changed, one of them computing a sigmoid twice.)
+    # differentiated, the code of such programs changed.)
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
@@ -461,7 +461,7 @@ def through_the_error(bindings, result: sp.Basic) -> bool:
         node = stack.pop()
         if node in seen or node in _ERRORS:
             continue
-        if node is Y_PRED or node is Y_TRUE:
+        if node in (Y_PRED, Y_TRUE):
             return False
         seen.add(node)
         stack.extend(node.args)
