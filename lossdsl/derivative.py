@@ -91,7 +91,12 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
 
     if not isinstance(expr, sp.Basic) or not isinstance(symbol, sp.Symbol):
         return sp.diff(expr, symbol)
-    result = d(expr)
+    try:
+        result = d(expr)
+    finally:
+        # `d` and `depends` reach themselves through their closure: a cycle that would keep `reads`
+        # (every node of the expression) until the garbage collector runs. Cleared, it is freed now.
+        d = depends = None
     if result.has(sp.Derivative):  # as Derivative leaves what it could not take
         result = result.replace(lambda x: isinstance(x, sp.Derivative), lambda x: x.canonical)
     return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import gc
 import importlib.util
 import math
 import re
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -1435,3 +1437,21 @@ def test_a_parameter_past_float32_range_is_infinite_as_in_keras(keras, value):
     assert float(ours(y_true, y_pred)) == float(theirs(y_true, y_pred)) == 0.5
     got = lossdsl.compile("param a = 1.0\na * e^2").keras_loss(a=value, reduction=None)(y_true, y_pred)
     assert np.all(np.asarray(got) == np.copysign(np.inf, value))
+
+
+def test_a_compiled_loss_is_freed_when_dropped_without_the_garbage_collector():
+    # Emitting its code left a cycle (the call body and its printer, closures that call
+    # themselves) that held the program, its nodes and its SymPy expressions until a collection:
+    # a search over thousands of candidates kept them all that long, and the collector walked them.
+    gc.collect()
+    gc.disable()
+    try:
+        spec = lossdsl.library.compile("binary_focal_crossentropy")
+        assert "custom_gradient" in spec.python_source()
+        spec.python_source(xla=True)
+        spec.latex()
+        ref = weakref.ref(spec)
+        del spec
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -247,6 +247,7 @@ class CallBody:
             if self.shape(local.symbol) == SAMPLE and KEPT in needs[local.symbol]:
                 local.form = KEPT
             collect(local.value, local.form)
+        collect = None  # a closure that calls itself: cleared, so that its cycle does not outlive the call
 
     # printing --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ to a temporary there.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -113,7 +114,9 @@ class KerasPrinter(Printer):
 
     def __init__(self, body: CallBody) -> None:
         super().__init__()
-        self.body = body
+        # A proxy: the body holds its printer, and a printer holding the body would make the pair a
+        # cycle, which keeps the program and its SymPy expressions until the garbage collector runs.
+        self.body = weakref.proxy(body)
 
     def code(self, expr: sp.Basic, form: str = DROPPED) -> Code:
         """`expr` as Python, its per-sample parts in `form`."""
