@@ -336,11 +336,14 @@ def _row_closure(expr, parts, size: int):
         (inner,) = parts
         over_row = _REDUCE.get(func) or _ALONG[func]
 
+        key = object()  # this node's entry in the row's values (the function itself would be a
+        # closure that reaches itself: a cycle holding the closures below it until a collection)
+
         def computed(env):
             found = env[_ROW_VALUES]
-            if computed not in found:
-                found[computed] = over_row([inner({**env, _AT: at}) for at in range(size)])
-            return found[computed]
+            if key not in found:
+                found[key] = over_row([inner({**env, _AT: at}) for at in range(size)])
+            return found[key]
 
         if func in _REDUCE:
             return computed
