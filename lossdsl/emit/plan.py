@@ -239,7 +239,7 @@ def plan(
     need(result)
     forward_count = len(ordered)
     if gradient is None:
-        need = define = None  # closures that call themselves: cleared, as in `derivative`
+        need = define = None  # `need` calls itself through its closure: cleared, as in `derivative`
         return ordered, result, None, None, forward_count, forward_count
     define(forward=False)
     gradient = reduced[len(kept) + 1]
@@ -255,7 +255,7 @@ def plan(
     gradient_count = len(ordered)
     if target is not None:
         need(target)
-    need = define = None  # closures that call themselves: cleared, as in `derivative`
+    need = define = None  # `need` calls itself through its closure: cleared, as in `derivative`
     return ordered, result, gradient, target, forward_count, gradient_count
 
 
