@@ -49,11 +49,19 @@ Binding = tuple[str, "sp.Symbol | None", sp.Basic]
 
 
 def stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basic]:
-    """The bindings and result of `symbolic` with the stable rewrites applied.
+    """The bindings and result of `symbolic` with the stable rewrites applied (computed once per
+    `SymbolicLoss`, which the front end's cache shares between compiles of one program).
 
     Returns:
         (bindings, result): bindings as `(name, symbol or None, value)`, in order.
     """
+    if symbolic.stable is None:
+        symbolic.stable = _rewritten(symbolic)
+    bindings, result = symbolic.stable
+    return list(bindings), result
+
+
+def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     definitions = {symbol: value for _, symbol, value in symbolic.bindings if symbol is not None}
     rewriter = Rewriter(definitions)
     bindings: list[Binding] = []
@@ -62,7 +70,7 @@ def stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basic]:
         bindings += rewriter.take_introduced()
         bindings.append((name, symbol, value))
     result = rewriter.rewrite(symbolic.result)
-    return bindings + rewriter.take_introduced(), result
+    return tuple(bindings + rewriter.take_introduced()), result
 
 
 class Rewriter:

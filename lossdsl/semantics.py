@@ -40,8 +40,12 @@ BUILTIN_CONSTANTS = {"eps": 1e-7, "pi": 3.141592653589793}
 REBINDABLE = ("e", "eps")
 # Parameter names the generated constructor already uses.
 RESERVED_PARAMS = ("reduction", "name", "dtype", "self", "keras", "config")
-# Arguments of lossdsl.FormulaLoss and the formula metrics, beside the generated class's.
-FORMULA_ARGUMENTS = ("formula", "class_name")
+# Arguments of the API's own beside the generated class's: name -> what takes it.
+FORMULA_ARGUMENTS = {
+    "formula": "FormulaLoss and lossdsl.metric()",
+    "class_name": "FormulaLoss and lossdsl.metric()",
+    "source": "lossdsl.loss() and lossdsl.metric()",
+}
 
 CONST, VECTOR, ELEM, SAMPLE = "const", "vector", "elem", "sample"
 _SHAPE_ORDER = {CONST: 0, VECTOR: 1, SAMPLE: 2, ELEM: 3}
@@ -192,11 +196,11 @@ class _Analyzer:
             self.measures[st.name] = self.check_nesting(st.value)
 
     def check_param_name(self, st: nodes.Param) -> None:
-        if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS + FORMULA_ARGUMENTS:
+        if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS or st.name in FORMULA_ARGUMENTS:
             reason = (
                 "it is a Python keyword"
                 if keyword.iskeyword(st.name)
-                else "FormulaLoss and lossdsl.metric() take an argument of that name"
+                else f"{FORMULA_ARGUMENTS[st.name]} take an argument of that name"
                 if st.name in FORMULA_ARGUMENTS
                 else "the generated loss class uses it"
             )

@@ -77,6 +77,9 @@ class SymbolicLoss:
     # whether SymPy simplified the comparisons, `where`s, `max`es and `min`s (see `decides`)
     decide: bool = True
     _derivative: sp.Expr | None = field(default=None, repr=False, compare=False)
+    # rewrites.stable_form's (bindings, result), computed once: the checks ask whether the code's form
+    # still reads y_pred, and the emitter writes it
+    stable: tuple | None = field(default=None, repr=False, compare=False)
     # (gradient, display) -> the LaTeX written for it: the front end is cached by program text, so
     # every CompiledLoss of one program (under any class name) shares it
     latex: dict[tuple[bool, bool], str] = field(default_factory=dict, repr=False, compare=False)

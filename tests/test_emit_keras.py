@@ -275,6 +275,14 @@ def test_bindings_stay_named_locals():
     assert {"lambda_", "class_", "keras_", "self_", "len_", "l_"} <= set(kw)
 
 
+def test_a_binding_named_like_a_name_python_cannot_assign_is_renamed():
+    # `__debug__` is not in keyword.kwlist, and `__debug__ = ...` is a SyntaxError (found by fuzzing)
+    source = lossdsl.compile("__debug__ = abs(e)\n__debug__").python_source()
+    compile(source, "<generated>", "exec")
+    assert "__debug___" in assigned(source)
+    assert "__debug__" not in assigned(source)
+
+
 def test_condition_bindings_are_locals():
     names = assigned(source_of("conditions"))
     assert {"x", "c"} <= set(names)
@@ -961,6 +969,9 @@ def test_formula_loss(keras):
     for name in ("formula", "class_name"):  # rejected by compile(), so no use of the program meets it later
         with pytest.raises(lossdsl.LossTypeError, match=f"`{name}` cannot be a parameter name: FormulaLoss and"):
             lossdsl.compile(f"param {name} = 1\n{name} * e")
+    # lossdsl.loss(src, source=3) would bind the program text twice (a plain TypeError before)
+    with pytest.raises(lossdsl.LossTypeError, match="`source` cannot be a parameter name: lossdsl.loss"):
+        lossdsl.compile("param source = 2\nsource * square(e)")
         with pytest.raises(lossdsl.LossTypeError, match=f"`{name}` cannot be a parameter name"):
             lossdsl.FormulaLoss(formula=f"param {name} = 1\n{name} * e")
     tampered = keras.saving.serialize_keras_object(loss)

@@ -279,6 +279,23 @@ ERRORS = [
         r" \(too large for a float, or a division by 0\)",
     ),
     (LossLimitError, "x = 1\ny_pred * «log(0)»", r"this constant is not a finite real number"),
+    # ... and a division by 0 that only the code's stable forms show: two spellings of one function
+    # (python_source() raised a KerasEmitError, or a LossInternalError from a complex clip bound,
+    # on programs that compiled; found by fuzzing)
+    (
+        LossLimitError,
+        "«y_pred * 1 / (log(1 + y_pred) - log1p(y_pred))»",
+        r"division by the constant 0 once the code writes the loss's terms in their stable forms"
+        r" \(`log\(1 \+ x\)` as `log1p\(x\)`, `exp\(x\) - 1` as `expm1\(x\)`, \.\.\.\), where two spellings of"
+        r" one function cancel: the code would hold zoo, which is not a real number",
+    ),
+    (LossLimitError, "«clip(y_pred, 0, 1 / (exp(y_pred) - 1 - expm1(y_pred)))»", r"division by the constant 0 once .*zoo.*"),
+    (LossLimitError, "«y_pred + 1 / (log(1 + y_pred) - log1p(y_pred))»", r"division by the constant 0 once .*zoo.*"),
+    (
+        LossLimitError,
+        "«a = 2 / (log(sigmoid(y_pred)) + softplus(-y_pred))»\nb = a + 1\nwhere(y_pred > 0, y_pred, b)",
+        r"division by the constant 0 once .* would hold zoo, which is not a real number",
+    ),
     (LossLimitError, "(" * 200 + "«(»" + "y_pred" + ")" * 201, r"brackets nested deeper than 200 levels"),
     (
         LossLimitError,

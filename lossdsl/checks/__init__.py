@@ -1,13 +1,15 @@
 """Stage 4: the checks of LANGUAGE.md, as `Diagnostic`s.
 
 `run_checks(resolved, symbolic)` returns every finding, sorted by position:
-dependence on y_pred and dead terms (errors), domain hazards, `where`
+a constant the code's stable forms make infinite, dependence on y_pred and
+dead terms (errors), domain hazards, `where`
 jumps and numbers float32 cannot hold (warnings), kinks (notes). A check that cannot finish on some exotic
 input reports a note instead of failing the compile.
 """
 
 from __future__ import annotations
 
+from lossdsl.checks.code_constants import check_code_constants
 from lossdsl.checks.dependence import check_dependence
 from lossdsl.checks.differentiability import check_dead_terms
 from lossdsl.checks.domain import check_domain
@@ -22,7 +24,11 @@ __all__ = ["run_checks"]
 
 def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """Every diagnostic for a resolved, translated program, sorted by position."""
-    found = check_dependence(resolved, symbolic)
+    # (a zoo in the code's form first: `y_pred + 1 / (log(1 + y_pred) - log1p(y_pred))` is a
+    # division by 0 there before it is a loss without y_pred)
+    found = check_code_constants(resolved, symbolic)
+    if not found:
+        found = check_dependence(resolved, symbolic)
     if not any(d.level == "error" for d in found):  # (a loss that only looks constant may have dead terms)
         found += _guarded("dead-term", lambda: check_dead_terms(resolved, symbolic), resolved)
     found += _guarded("domain", lambda: check_domain(resolved), resolved)

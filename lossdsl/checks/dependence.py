@@ -37,17 +37,26 @@ MAX_EXPANDED_POWER = 12
 def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """An error when the loss does not depend on y_pred; a warning when it looks constant."""
     result = resolved.result
+    in_code = True
     if (
         Y_PRED in symbolic.core.free_symbols
         and Y_PRED in _per_sample_split(symbolic).free_symbols
         and not _cancels_when_expanded(symbolic.core)
     ):
-        if not _looks_constant(symbolic):
+        in_code = _stable_form_reads_pred(symbolic)
+        if in_code and not _looks_constant(symbolic):
             return []
-        if _stable_form_reads_pred(symbolic):
+        if in_code:
             return [_looks_constant_warning(resolved, symbolic)]
     mentioned = resolved.of(result).pred
-    reason = "its terms in y_pred cancel" if mentioned else "y_pred does not appear in it"
+    reason = (
+        "y_pred does not appear in it"
+        if not mentioned
+        else "its terms in y_pred cancel"
+        if in_code
+        else "its terms in y_pred cancel once the code writes them in their stable forms:"
+        " `log(1 + x)` as `log1p(x)`, `log(sigmoid(x))` as `-softplus(-x)`, ..."
+    )
     return [
         Diagnostic(
             "error",
@@ -64,8 +73,9 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
 def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
     """Whether the loss as the code computes it, after the stable rewrites (rewrites.py), reads
     y_pred, through its bindings: an identity SymPy does not apply may cancel there
-    (`softplus(x) - softplus(-x) - x`, as the code computes `softplus(-x)` from `softplus(x) - x`),
-    and then the code has no y_pred to read. (Followed, not inlined: a chain of bindings inlined
+    (`softplus(x) - softplus(-x) - x`, as the code computes `softplus(-x)` from `softplus(x) - x`;
+    `log(1 + y_pred) - log1p(y_pred)`, two spellings of one function, which the numeric probe
+    finds apart by a rounding), and then the code has no y_pred to read. (Followed, not inlined: a chain of bindings inlined
     is a tree SymPy rebuilds at each level, seconds for 160 nested `cos`.)"""
     bindings, result = stable_form(symbolic)
     reading = {Y_PRED}

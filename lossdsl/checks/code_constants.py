@@ -1,0 +1,69 @@
+"""Check: the loss as the code computes it holds only real constants.
+
+The stable rewrites (rewrites.py) write `log(1 + x)` as `log1p(x)`, `exp(x) - 1`
+as `expm1(x)`, `log(sigmoid(x))` as `-softplus(-x)`, and so on. Where a program
+spells one function both ways, SymPy sees two functions in its own form and
+one in the code's, so a difference of the two spellings is 0 there: a division
+by it is `zoo` (`y_pred / (log(1 + y_pred) - log1p(y_pred))`), which no code can
+compute. The front end folds a division by a constant 0 that SymPy sees
+(`LossLimitError`, "division by the constant 0"); this is the same error for
+one that only the code's form shows. The loss as a whole cancelling there is
+the dependence check's (checks/dependence.py).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from lossdsl.errors import Diagnostic
+from lossdsl.rewrites import stable_form
+from lossdsl.semantics import Resolved
+from lossdsl.symbolic import SymbolicLoss
+
+_NOT_REAL = (sp.S.ComplexInfinity, sp.S.NaN, sp.S.Infinity, sp.S.NegativeInfinity)
+
+
+def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
+    """An error when the code's form of the loss, through the bindings it reads, holds zoo, nan or
+    oo; placed at the first binding that holds one, or at the loss."""
+    bindings, result = stable_form(symbolic)
+    holding: dict[sp.Symbol, tuple[sp.Basic, str]] = {}  # binding symbol -> (the constant, where)
+    for name, symbol, value in bindings:
+        constant = _not_real(value)
+        held = constant, name
+        if constant is None:
+            held = next((holding[s] for s in value.free_symbols if s in holding), None)
+        if held is not None and symbol is not None:
+            holding[symbol] = held
+    constant = _not_real(result)
+    where = ""
+    if constant is None:
+        read = [holding[s] for s in result.free_symbols if s in holding]
+        if not read:
+            return []
+        constant, where = read[0]
+    statement = resolved.bindings.get(where) if where else None
+    span = statement.span if statement is not None else resolved.result.span
+    return [
+        Diagnostic(
+            "error",
+            "division by the constant 0 once the code writes the loss's terms in their stable forms"
+            " (`log(1 + x)` as `log1p(x)`, `exp(x) - 1` as `expm1(x)`, ...), where two spellings of"
+            f" one function cancel: the code would hold {constant}, which is not a real number",
+            span.line,
+            span.column,
+            "limit",
+            span,
+            resolved.source,
+        )
+    ]
+
+
+def _not_real(expr: sp.Basic):
+    """The first of zoo, nan, oo, -oo that `expr` holds, or None."""
+    if not expr.has(*_NOT_REAL):
+        return None
+    for constant in _NOT_REAL:
+        if expr.has(constant):
+            return constant
+    return None
