@@ -75,8 +75,9 @@ def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
     y_pred, through its bindings: an identity SymPy does not apply may cancel there
     (`softplus(x) - softplus(-x) - x`, as the code computes `softplus(-x)` from `softplus(x) - x`;
     `log(1 + y_pred) - log1p(y_pred)`, two spellings of one function, which the numeric probe
-    finds apart by a rounding), and then the code has no y_pred to read. (Followed, not inlined: a chain of bindings inlined
-    is a tree SymPy rebuilds at each level, seconds for 160 nested `cos`.)"""
+    finds apart by a rounding), and then the code has no y_pred to read. (Followed, not inlined:
+    a chain of bindings inlined is a tree SymPy rebuilds at each level, seconds for 160 nested
+    `cos`.)"""
     bindings, result = stable_form(symbolic)
     reading = {Y_PRED}
     for _, symbol, value in bindings:
