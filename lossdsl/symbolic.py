@@ -78,8 +78,9 @@ class SymbolicLoss:
     decide: bool = True
     _derivative: sp.Expr | None = field(default=None, repr=False, compare=False)
     # rewrites.stable_form's (bindings, result), computed once: the checks ask whether the code's form
-    # still reads y_pred, and the emitter writes it
-    stable: tuple | None = field(default=None, repr=False, compare=False)
+    # still reads y_pred, and the emitter writes it (not an init field: `dataclasses.replace` of another
+    # result starts without it)
+    stable: tuple | None = field(default=None, init=False, repr=False, compare=False)
     # (gradient, display) -> the LaTeX written for it: the front end is cached by program text, so
     # every CompiledLoss of one program (under any class name) shares it
     latex: dict[tuple[bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
