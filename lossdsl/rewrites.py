@@ -40,6 +40,8 @@ probability `p`; this is at least as accurate as what Keras computes.
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from lossdsl import symfuncs as sf
@@ -73,11 +75,36 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     return tuple(bindings + rewriter.take_introduced()), result
 
 
+# Nested `log(cosh(x))` rewrites read `x` twice each: written out (`inlined_code_form`), more than
+# this many would double the expression too often.
+MAX_INLINED_COSH = 6
+# The reductions that give 0 over zeros (a logsumexp gives log C).
+_OF_ZEROS_ZERO = (sf.ReduceSum, sf.ReduceMean, sf.ReduceMax, sf.ReduceMin)
+
+
+def inlined_code_form(symbolic: SymbolicLoss) -> sp.Basic | None:
+    """The inlined loss (`symbolic.core`) in the stable forms the code computes, or None where
+    writing it out would be too large (more than `MAX_INLINED_COSH` `cosh`s, each rewritten into a
+    form that reads its argument twice).
+
+    For the checks: two spellings of one function (`log(1 + x)` and `log1p(x)`, through any
+    bindings) are one function here, as in the code, where the emitter reads the second from the
+    first's local, so a difference of them is 0 here as there.
+    """
+    if len(symbolic.core.atoms(sp.cosh)) > MAX_INLINED_COSH:
+        return None
+    form = Rewriter({}, share=False).rewrite(symbolic.core)
+    # A sum, mean, max or min of a difference that cancelled is one of zeros: 0 (SymPy keeps it whole)
+    zeros = {node: sp.S.Zero for node in form.atoms(*_OF_ZEROS_ZERO) if node.args[0] == 0}
+    return sf.substitute(form, zeros) if zeros else form
+
+
 class Rewriter:
     """Applies the rewrite rules bottom-up, looking through binding symbols."""
 
-    def __init__(self, definitions: dict[sp.Symbol, sp.Basic]) -> None:
+    def __init__(self, definitions: dict[sp.Symbol, sp.Basic], share: bool = True) -> None:
         self.definitions = definitions
+        self.share = share
         self._done: dict[sp.Basic, sp.Basic] = {}
         self._introduced: list[Binding] = []
         self._shared: dict[sp.Basic, sp.Symbol] = {}
@@ -89,7 +116,7 @@ class Rewriter:
         double the expression at each level (2^22 copies of `e` for 22 levels, which every later
         pass walks), where a binding is written once and read twice.
         """
-        if expr.is_Atom:
+        if expr.is_Atom or not self.share:
             return expr
         if expr not in self._shared:
             symbol = sp.Dummy("shared", real=True)
@@ -194,7 +221,9 @@ class Rewriter:
                 return sf.LogSumExp(summed.args[0])
         if isinstance(inner, sp.cosh):
             x = self.shared(inner.args[0])
-            return x + sf.Softplus(-2 * x) - sp.log(2)
+            # log(2) as the float the front end folds it to (symbolic.py), so that a program
+            # that also writes the rewritten form out cancels it exactly
+            return x + sf.Softplus(-2 * x) - sp.Float(math.log(2))
         if isinstance(inner, sp.Add):
             constant, rest = inner.as_coeff_Add()
             if equals_number(constant, 1.0) and rest != 0:

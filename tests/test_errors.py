@@ -291,6 +291,9 @@ ERRORS = [
     ),
     (LossLimitError, "«clip(y_pred, 0, 1 / (exp(y_pred) - 1 - expm1(y_pred)))»", r"division by the constant 0 .*zoo.*"),
     (LossLimitError, "«y_pred + 1 / (log(1 + y_pred) - log1p(y_pred))»", r"division by the constant 0 once .*zoo.*"),
+    (LossLimitError, "a = log(1 + y_pred)\nb = log1p(y_pred)\n«y_pred / (a - b)»", r"division by .*zoo.*"),
+    (LossLimitError, "d = log(1 + y_pred) - log1p(y_pred)\n«y_pred / d»", r"division by the constant 0 .*zoo.*"),
+    (LossLimitError, "«sum(y_pred) / sum(log(1 + y_pred) - log1p(y_pred))»", r"division by the constant 0 .*zoo.*"),
     (
         LossLimitError,
         "«a = 2 / (log(sigmoid(y_pred)) + softplus(-y_pred))»\nb = a + 1\nwhere(y_pred > 0, y_pred, b)",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import stable_form
+from lossdsl.rewrites import inlined_code_form, stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
 
@@ -39,9 +39,15 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
     where = ""
     if constant is None:
         read = [holding[s] for s in result.free_symbols if s in holding]
-        if not read:
+        if read:
+            constant, where = read[0]
+    if constant is None:
+        # through the bindings: `d = log(1 + y_pred) - log1p(y_pred)` is 0, and `y_pred / d` divides
+        # by it; `a - b` of two bindings that spell one function is 0 in the code too
+        inlined = inlined_code_form(symbolic)
+        constant = None if inlined is None else _not_real(inlined)
+        if constant is None:
             return []
-        constant, where = read[0]
     statement = resolved.bindings.get(where) if where else None
     span = statement.span if statement is not None else resolved.result.span
     return [

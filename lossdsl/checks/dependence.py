@@ -25,7 +25,7 @@ import sympy as sp
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import stable_form
+from lossdsl.rewrites import inlined_code_form, stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
@@ -43,7 +43,7 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         and Y_PRED in _per_sample_split(symbolic).free_symbols
         and not _cancels_when_expanded(symbolic.core)
     ):
-        in_code = _stable_form_reads_pred(symbolic)
+        in_code = _code_reads_pred(symbolic)
         if in_code and not _looks_constant(symbolic):
             return []
         if in_code:
@@ -68,6 +68,17 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             resolved.source,
         )
     ]
+
+
+def _code_reads_pred(symbolic: SymbolicLoss) -> bool:
+    """Whether the loss as the code computes it reads y_pred: judged on the inlined stable form,
+    where two spellings of one function cancel through any bindings (`a = log(1 + y_pred)`,
+    `b = log1p(y_pred)`, `a - b`: the code reads `b` from `a`'s local, and it was always 0), else,
+    where that form would be too large to write out, through the bindings."""
+    form = inlined_code_form(symbolic)
+    if form is None:
+        return _stable_form_reads_pred(symbolic)
+    return Y_PRED in form.free_symbols
 
 
 def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
