@@ -40,8 +40,6 @@ probability `p`; this is at least as accurate as what Keras computes.
 
 from __future__ import annotations
 
-import math
-
 import sympy as sp
 
 from lossdsl import symfuncs as sf
@@ -73,6 +71,24 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
         bindings.append((name, symbol, value))
     result = rewriter.rewrite(symbolic.result)
     return tuple(bindings + rewriter.take_introduced()), result
+
+
+def reshared(bindings: list[Binding], *exprs: sp.Basic | None) -> tuple[list[Binding], list]:
+    """The bindings and `exprs` where each later expression that holds an earlier binding's value
+    verbatim reads the binding instead (conditions are inlined by the front half, users repeat
+    themselves, and two spellings of one function are one in the stable forms). Condition
+    bindings get a symbol of their own, so that they can be named locals too. The emitter
+    (emit/plan.py) prints this; the checks judge it (checks/dependence.py, code_constants.py).
+    """
+    statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
+    shared: list[tuple[sp.Basic, sp.Symbol]] = []
+    out = []
+    for name, symbol, value in statements:
+        # Through `substitute`: a large Max or Min is rebuilt without comparing all its arguments again.
+        out.append((name, symbol, sf.substitute_in_turn(value, shared)))
+        if not value.is_Atom:
+            shared.insert(0, (value, symbol))
+    return out, [None if expr is None else sf.substitute_in_turn(expr, shared) for expr in exprs]
 
 
 # Nested `log(cosh(x))` rewrites read `x` twice each: written out (`inlined_code_form`), more than
@@ -221,9 +237,7 @@ class Rewriter:
                 return sf.LogSumExp(summed.args[0])
         if isinstance(inner, sp.cosh):
             x = self.shared(inner.args[0])
-            # log(2) as the float the front end folds it to (symbolic.py), so that a program
-            # that also writes the rewritten form out cancels it exactly
-            return x + sf.Softplus(-2 * x) - sp.Float(math.log(2))
+            return x + sf.Softplus(-2 * x) - sp.log(2)
         if isinstance(inner, sp.Add):
             constant, rest = inner.as_coeff_Add()
             if equals_number(constant, 1.0) and rest != 0:

@@ -147,9 +147,9 @@ def test_loss_with_y_pred_passes(source):
         "log(1 + y_pred) - log1p(y_pred) + y_pred",
         "a = log(1 + y_pred)\nb = log1p(y_pred)\na - b + y_pred^2",
         "y_pred / logsumexp(log(1 + y_pred) - log1p(y_pred))",  # logsumexp of zeros is log C
-        # the rewrite's log(2) is the float the program's `log(2)` folds to: they cancel exactly (an
-        # exact log(2) left sqrt(1.38629436111989 - 2 log(2)), "not a real number", in python_source)
-        "sqrt(2 * log(cosh(abs(y_pred))) - 2 * (abs(y_pred) + softplus(-2 * abs(y_pred)) - log(2))) + y_pred",
+        # the rewrites compose: log(cosh(x)) is x + softplus(-2 x) - log(2) with log(2) exact, so
+        # that `log(1 + log(cosh(x)))` is still a log1p
+        "b = log1p(log(cosh(e)))\n(log(1 + log(cosh(e))) - b) * y_pred + y_pred",
     ],
 )
 def test_two_spellings_that_cancel_in_part_compile_to_code(source):

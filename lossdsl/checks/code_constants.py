@@ -16,7 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import inlined_code_form, stable_form
+from lossdsl.rewrites import inlined_code_form, reshared, stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
 
@@ -26,14 +26,14 @@ _NOT_REAL = (sp.S.ComplexInfinity, sp.S.NaN, sp.S.Infinity, sp.S.NegativeInfinit
 def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """An error when the code's form of the loss, through the bindings it reads, holds zoo, nan or
     oo; placed at the first binding that holds one, or at the loss."""
-    bindings, result = stable_form(symbolic)
+    statements, (result,) = reshared(*stable_form(symbolic))  # as the emitter re-shares them
     holding: dict[sp.Symbol, tuple[sp.Basic, str]] = {}  # binding symbol -> (the constant, where)
-    for name, symbol, value in bindings:
+    for name, symbol, value in statements:
         constant = _not_real(value)
         held = constant, name
         if constant is None:
             held = next((holding[s] for s in value.free_symbols if s in holding), None)
-        if held is not None and symbol is not None:
+        if held is not None:
             holding[symbol] = held
     constant = _not_real(result)
     where = ""

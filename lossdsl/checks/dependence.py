@@ -25,7 +25,7 @@ import sympy as sp
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import inlined_code_form, stable_form
+from lossdsl.rewrites import inlined_code_form, reshared, stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
@@ -71,14 +71,15 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
 
 
 def _code_reads_pred(symbolic: SymbolicLoss) -> bool:
-    """Whether the loss as the code computes it reads y_pred: judged on the inlined stable form,
-    where two spellings of one function cancel through any bindings (`a = log(1 + y_pred)`,
-    `b = log1p(y_pred)`, `a - b`: the code reads `b` from `a`'s local, and it was always 0), else,
-    where that form would be too large to write out, through the bindings."""
-    form = inlined_code_form(symbolic)
-    if form is None:
-        return _stable_form_reads_pred(symbolic)
-    return Y_PRED in form.free_symbols
+    """Whether the loss as the code computes it reads y_pred: through the bindings of the stable
+    form, and on the inlined stable form, where two spellings of one function cancel through any
+    bindings (`a = log(1 + y_pred)`, `b = log1p(y_pred)`, `a - b`: the code reads `b` from `a`'s
+    local, and it was always 0). Each may show a cancellation the other does not: inlined, SymPy
+    may have taken a sign out of an `abs` (`1 - exp(x) + expm1(x)`, which no rewrite matches)."""
+    if not _stable_form_reads_pred(symbolic):
+        return False
+    form = inlined_code_form(symbolic)  # (it may match fewer forms: SymPy takes a sign out of `abs`)
+    return form is None or Y_PRED in form.free_symbols
 
 
 def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
@@ -89,10 +90,10 @@ def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
     finds apart by a rounding), and then the code has no y_pred to read. (Followed, not inlined:
     a chain of bindings inlined is a tree SymPy rebuilds at each level, seconds for 160 nested
     `cos`.)"""
-    bindings, result = stable_form(symbolic)
+    statements, (result,) = reshared(*stable_form(symbolic))  # as the emitter re-shares them
     reading = {Y_PRED}
-    for _, symbol, value in bindings:
-        if symbol is not None and value.free_symbols & reading:
+    for _, symbol, value in statements:
+        if value.free_symbols & reading:
             reading.add(symbol)
     return bool(result.free_symbols & reading)
 

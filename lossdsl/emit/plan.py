@@ -16,7 +16,7 @@ import sympy as sp
 
 from lossdsl import symfuncs as sf
 from lossdsl.emit.fused import cross_entropy_parts, live_symbols
-from lossdsl.rewrites import equals_number
+from lossdsl.rewrites import equals_number, reshared
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 from lossdsl.symfuncs import is_literal
 
@@ -168,24 +168,14 @@ def plan(
         up to `m`, what y_pred's gradient needs besides (None when not fused); the rest, what only
         y_true's (None when it is not printed on its own) needs, in the backward pass.
     """
-    # Condition bindings get a symbol of their own so that they can be named locals too.
-    statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
-    # Re-share: where a later expression holds a binding's value verbatim (conditions
-    # are inlined by the front half, and users repeat themselves), read the binding.
-    shared: list[tuple[sp.Basic, sp.Symbol]] = []
-    reshared = []
-    for name, symbol, value in statements:
-        reshared.append((name, symbol, _reshare(value, shared)))
-        if not value.is_Atom:
-            shared.insert(0, (value, symbol))
-    result = _reshare(result, shared)
-    outputs = [result] if gradient is None else [result, _reshare(gradient, shared)]
-    target = None if target is None else _reshare(target, shared)
+    # Re-share: where a later expression holds a binding's value verbatim, read the binding.
+    statements, (result, gradient, target) = reshared(bindings, result, gradient, target)
+    outputs = [result] if gradient is None else [result, gradient]
     # Keep only the bindings that the result (or its gradients) reads, directly or through others.
     read = [*outputs, *([target] if target is not None else [])]
-    live = live_symbols(reshared, set().union(*(output.free_symbols for output in read)))
-    forward_live = live_symbols(reshared, set(result.free_symbols))
-    kept = [(name, symbol, value) for name, symbol, value in reshared if symbol in live]
+    live = live_symbols(statements, set().union(*(output.free_symbols for output in read)))
+    forward_live = live_symbols(statements, set(result.free_symbols))
+    kept = [(name, symbol, value) for name, symbol, value in statements if symbol in live]
     temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
     # Max and Min come back from cse unevaluated (SymPy would compare all their arguments again).
     replacements, reduced = sf.cse([value for _, _, value in kept] + outputs, symbols=temporaries)
@@ -426,11 +416,6 @@ def _elementwise(expr: sp.Basic, definitions: dict) -> bool:
             stack.append(definitions[node])
         stack.extend(node.args)
     return False
-
-
-def _reshare(expr: sp.Basic, shared: list[tuple[sp.Basic, sp.Symbol]]) -> sp.Basic:
-    # Through `substitute`: a large Max or Min is rebuilt without comparing all its arguments again.
-    return sf.substitute_in_turn(expr, shared)
 
 
 def has_negative_coefficient(expr: sp.Basic) -> bool:
