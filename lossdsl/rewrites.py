@@ -12,7 +12,7 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     a softplus(-x) + b softplus(x) -> where(x >= 0, b, -a) x + (a + b) softplus(-|x|)
                                                (one softplus; an addition)
     log(1 + x)            -> log1p(x)
-    exp(x) - 1            -> expm1(x)
+    exp(x) - 1            -> expm1(x)          (k exp(x) - k -> k expm1(x), as SymPy orders and distributes it)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
 
     log1p(a) - log1p(b)   -> log1p_difference(a, b)   for a, b >= 0 (an addition: the
@@ -249,13 +249,16 @@ class Rewriter:
         return expr
 
     def expm1_rule(self, expr: sp.Add) -> sp.Basic:
+        """`k exp(x) - k` -> `k expm1(x)`: `exp(x) - 1`, and as SymPy orders or distributes it,
+        `1 - exp(x)` (its negation) and `2 exp(x) - 2` (`2 (exp(x) - 1)`)."""
         constant, rest = expr.as_coeff_Add()
-        if not equals_number(constant, -1.0):
+        if constant == 0:
             return expr
         for term in sp.Add.make_args(rest):
-            resolved = self.resolve(term)
-            if isinstance(resolved, sp.exp):
-                return sf.Expm1(resolved.args[0]) + (rest - term)
+            k, factor = term.as_coeff_Mul()
+            resolved = self.resolve(factor)
+            if isinstance(resolved, sp.exp) and k.is_Number and float(k) == -float(constant):
+                return k * sf.Expm1(resolved.args[0]) + (rest - term)
         return expr
 
 

@@ -71,6 +71,9 @@ NO_DEPENDENCE = [
     "«log(softmax(y_pred)) - log_softmax(y_pred)»",
     "«logsumexp(y_pred) - log(sum(exp(y_pred)))»",
     "«exp(y_pred) - 1 - expm1(y_pred)»",
+    "«expm1(y_pred) - (exp(y_pred) - 1)»",  # SymPy's order, `expm1(x) - exp(x) + 1`
+    "b = expm1(y_pred)\n«abs(exp(y_pred) - 1 - b) + y_true»",
+    "a = exp(y_pred) - 1\n«2 * (a - expm1(y_pred))»",
     "p = 1 + y_pred\n«log(p) - log1p(y_pred) + y_true»",
     # ... through bindings (judged on the inlined stable form: the code read `b` from `a`'s local
     # and printed `a - b`, always 0, with no word; found by fuzzing); the softplus pair in a binding
