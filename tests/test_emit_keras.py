@@ -339,6 +339,13 @@ def test_list_literal_is_a_constant_tensor():
         ("2 * (exp(y_pred) - 1) - y_true", ["expm1"], ["ops.exp("]),
         ("u = exp(y_pred)\n0.5 * u - 0.5 - y_true", ["expm1"], ["ops.exp("]),
         ("z = sum(exp(y_pred))\nlog(z) - sum(y_true * y_pred)", ["logsumexp"], ["ops.exp("]),
+        # a softplus pair of a `where`: the argument is one local, read by the pair's own condition
+        (
+            "y_true*softplus(-where(y_pred > 0, y_pred, 2*y_pred))"
+            " + (1-y_true)*softplus(where(y_pred > 0, y_pred, 2*y_pred))",
+            ["softplus"],
+            ["ops.log("],
+        ),
     ],
 )
 def test_stable_rewrites(program, present, absent):
@@ -975,11 +982,12 @@ def test_formula_loss(keras):
     for name in ("formula", "class_name"):  # rejected by compile(), so no use of the program meets it later
         with pytest.raises(lossdsl.LossTypeError, match=f"`{name}` cannot be a parameter name: FormulaLoss and"):
             lossdsl.compile(f"param {name} = 1\n{name} * e")
-    # lossdsl.loss(src, source=3) would bind the program text twice (a plain TypeError before)
-    with pytest.raises(lossdsl.LossTypeError, match="`source` cannot be a parameter name: lossdsl.loss"):
-        lossdsl.compile("param source = 2\nsource * square(e)")
         with pytest.raises(lossdsl.LossTypeError, match=f"`{name}` cannot be a parameter name"):
             lossdsl.FormulaLoss(formula=f"param {name} = 1\n{name} * e")
+    # lossdsl.loss(src, source=3) would bind the program text twice (a plain TypeError before)
+    for build in (lossdsl.compile, lambda text: lossdsl.FormulaLoss(formula=text)):
+        with pytest.raises(lossdsl.LossTypeError, match="`source` cannot be a parameter name: lossdsl.loss"):
+            build("param source = 2\nsource * square(e)")
     tampered = keras.saving.serialize_keras_object(loss)
     tampered["config"]["formula"] = "abs(e"
     with pytest.raises(lossdsl.LossSyntaxError):

@@ -26,7 +26,7 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """Every diagnostic for a resolved, translated program, sorted by position."""
     # (a zoo in the code's form first: `y_pred + 1 / (log(1 + y_pred) - log1p(y_pred))` is a
     # division by 0 there before it is a loss without y_pred)
-    found = check_code_constants(resolved, symbolic)
+    found = _guarded("code-constant", lambda: check_code_constants(resolved, symbolic), resolved)
     if not found:
         found = check_dependence(resolved, symbolic)
     if not any(d.level == "error" for d in found):  # (a loss that only looks constant may have dead terms)

@@ -27,20 +27,20 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
     """An error when the code's form of the loss, through the bindings it reads, holds zoo, nan or
     oo; placed at the first binding that holds one, or at the loss."""
     statements, (result,) = reshared(*stable_form(symbolic))  # as the emitter re-shares them
-    holding: dict[sp.Symbol, tuple[sp.Basic, str]] = {}  # binding symbol -> (the constant, where)
-    for name, symbol, value in statements:
+    # binding symbol -> (index of the first statement that holds one, the constant, the user's binding
+    # there: "" for one the rewrites made, whose value a user's later binding reads)
+    holding: dict[sp.Symbol, tuple[int, sp.Basic, str]] = {}
+    for index, (name, symbol, value) in enumerate(statements):
         constant = _not_real(value)
-        held = constant, name
-        if constant is None:
-            held = next((holding[s] for s in value.free_symbols if s in holding), None)
+        held = (index, constant, name) if constant is not None else _first(holding, value)
         if held is not None:
-            holding[symbol] = held
+            holding[symbol] = held if held[2] else (held[0], held[1], name)
     constant = _not_real(result)
     where = ""
     if constant is None:
-        read = [holding[s] for s in result.free_symbols if s in holding]
-        if read:
-            constant, where = read[0]
+        read = _first(holding, result)
+        if read is not None:
+            _, constant, where = read
     if constant is None:
         # through the bindings: `d = log(1 + y_pred) - log1p(y_pred)` is 0, and `y_pred / d` divides
         # by it; `a - b` of two bindings that spell one function is 0 in the code too
@@ -53,9 +53,10 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
     return [
         Diagnostic(
             "error",
-            "division by the constant 0 once the code writes the loss's terms in their stable forms"
-            " (`log(1 + x)` as `log1p(x)`, `exp(x) - 1` as `expm1(x)`, ...), where two spellings of"
-            f" one function cancel: the code would hold {constant}, which is not a real number",
+            "division by, or the logarithm of, the constant 0 once the code writes the loss's terms"
+            " in their stable forms (`log(1 + x)` as `log1p(x)`, `exp(x) - 1` as `expm1(x)`, ...),"
+            " where two spellings of one function cancel: the code would hold"
+            f" {constant}, which is not a real number",
             span.line,
             span.column,
             "limit",
@@ -63,6 +64,12 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
             resolved.source,
         )
     ]
+
+
+def _first(holding: dict, expr: sp.Basic) -> tuple | None:
+    """Of the bindings `expr` reads that hold a constant, the entry of the earliest statement."""
+    read = [holding[s] for s in expr.free_symbols if s in holding]
+    return min(read, key=lambda entry: entry[0]) if read else None
 
 
 def _not_real(expr: sp.Basic):
