@@ -810,13 +810,28 @@ def is_literal(expr: sp.Basic) -> bool:
 
 
 def inlined(expr: sp.Basic, definitions: dict) -> sp.Basic:
-    """`expr` with the symbols of `definitions` replaced by their values, and theirs in turn."""
+    """`expr` with the symbols of `definitions` replaced by their values, and theirs in turn: for
+    questions about its value (sign, order), not for printing. A Max, Min, comparison or `where`
+    whose arguments changed is built as it stands, not compared or folded again (with `xreplace`,
+    SymPy compared each rebuilt `maximum(x, y_true)` of a nested program's large `x`: minutes for
+    four levels of `softplus(maximum(...))`); sums, products and the rest are built as SymPy builds
+    them, so that `sympy.ordered` sorts what was built before as it did then."""
     for _ in range(len(definitions) + 1):
-        replaced = expr.xreplace(definitions)
+        replaced = _bottom_up(expr, definitions, _as_it_stands)
         if replaced == expr:
             break
         expr = replaced
     return expr
+
+
+def _as_it_stands(node: sp.Basic, args: list) -> sp.Basic:
+    if isinstance(node, (sp.Max, sp.Min, sp.core.relational.Relational)):
+        return node.func(*args, evaluate=False)
+    if isinstance(node, (sp.Piecewise, sp.functions.elementary.piecewise.ExprCondPair)):
+        return sp.Basic.__new__(type(node), *args)  # (SymPy folds a `where` in a condition)
+    if type(node) is sp.Heaviside:
+        return step(*args)
+    return node.func(*args)
 
 
 def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
@@ -895,6 +910,12 @@ def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False) -> s
             same = unchanged(args, node.args)
             done[node] = node if same and not every else rebuild(node, args)
     return done[expr]
+
+
+def each_rebuilt(expr: sp.Basic, rebuild) -> sp.Basic:
+    """`expr` bottom-up, every node with arguments made by `rebuild(node, new_args)`, each distinct
+    node once (`Basic.replace` walks a shared one at every use), without recursion."""
+    return _bottom_up(expr, {}, rebuild, every=True)
 
 
 def unchanged(new_args: list, old_args: tuple) -> bool:

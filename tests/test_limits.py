@@ -235,6 +235,41 @@ def test_nested_softplus_pairs_are_checked_without_a_hang(source, pairs):
     assert forward.count("_softplus(") == pairs if "\n" in source else forward.count("_softplus(") <= pairs
 
 
+def _pairs_of_maximum(levels: int) -> str:
+    x = "y_pred"
+    for _ in range(levels):
+        x = f"softplus(maximum({x}, y_true)) + softplus(-maximum({x}, y_true))"
+    return x
+
+
+def _log1p_differences_of_maximum(links: int) -> str:
+    link = "a{k1} = log(1 + abs(maximum(a{k}, y_true))) - log(1 + relu(maximum(a{k}, y_true)))"
+    lines = ["a0 = y_pred"] + [link.format(k=k, k1=k + 1) for k in range(links)]
+    return "\n".join(lines + [f"a{links}"])
+
+
+@pytest.mark.parametrize(
+    "source, levels, heads",
+    [(_pairs_of_maximum(5), 5, {"_softplus(": 5}), (_log1p_differences_of_maximum(8), 8, {"_log1p(": 16})],
+    ids=["softplus-pairs", "log1p-differences"],
+)
+def test_a_maximum_of_two_tensors_nested_in_rewrites_is_not_compared_again(source, levels, heads):
+    # A `maximum(x, y_true)` at each level of a nested rewrite: the questions the code generator
+    # and the rewrites ask of it (its sign, the order of its arguments: symfuncs.inlined) and the
+    # fused gradient's stand-ins (fused._prepared, _restored) rebuilt every Max above a changed
+    # one, and SymPy compared its large arguments each time: the pairs took 16 s to print at four
+    # levels, over 20 s at five; the differences 16 s to compile at seven links, over 20 s at
+    # eight (a hang-fuzzing review).
+    with answers_within():
+        spec = lossdsl.compile(source)
+        texts = [spec.python_source(), spec.python_source(xla=True)]
+        spec.latex()
+    forwards = [text.split("def forward")[1].split("def backward")[0] for text in texts]
+    assert [forward.count("keras.ops.maximum(") for forward in forwards] == [levels, levels]
+    for head, count in heads.items():  # (the XLA spelling writes them out)
+        assert forwards[0].count(head) == count
+
+
 # ----------------------------------------------------------------------------- what the fuzzer found
 
 

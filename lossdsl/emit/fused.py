@@ -393,9 +393,11 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
     `_TieMax`, `_TieMin`, `_TieClip`); each stand-in -> the node it stands for goes into
     `originals`, so that `_restored` puts a node whose arguments are unchanged back as it was
     (rebuilding a Max or Min compares its arguments again: a tenth of the library's compile
-    time)."""
-    if expr.has(sf.Relu):  # bottom up: a relu inside a relu is TensorFlow's too
-        expr = expr.replace(lambda node: type(node) is sf.Relu, lambda node: _TFRelu(*node.args))
+    time). One pass, bottom up (a relu inside a relu is TensorFlow's too), each stand-in made
+    from its node's prepared arguments: a Max inside a Max is not built again as a Max on the way
+    (SymPy compared the arguments of each: seconds for five levels of `maximum(x, y_true)`)."""
+    if not expr.has(sf.Relu, sp.Pow, sp.Max, sp.Min, sf.Clip):
+        return expr
 
     def power(node: sp.Basic) -> bool:
         # A fractional power of a product too: SymPy's `b^a a b' / b` divides by one factor of
@@ -405,37 +407,50 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
     def tie(node: sp.Basic) -> bool:
         return isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2 or isinstance(node, sf.Clip)
 
-    def tie_head(node: sp.Basic) -> sp.Basic:
-        if isinstance(node, sf.Clip):
-            head = _TieClip(*node.args)
-        else:
-            first, second = sorted(node.args, key=sf.is_literal)  # as the printer orders them
+    def prepared(node: sp.Basic, args: list) -> sp.Basic:
+        if type(node) is sf.Relu:
+            return _TFRelu(*args)
+        if power(node):
+            head = _Power(*args)
+        elif tie(node) and isinstance(node, sf.Clip):
+            head = _TieClip(*args)
+        elif tie(node):
+            first, second = sorted(args, key=sf.is_literal)  # as the printer orders them
             head = (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
+        else:
+            return node if sf.unchanged(args, node.args) else node.func(*args)
         originals.setdefault(head, node)
         return head
 
-    def power_head(node: sp.Basic) -> sp.Basic:
-        head = _Power(*node.args)
-        originals.setdefault(head, node)
-        return head
-
-    if expr.has(sp.Pow):
-        expr = expr.replace(power, power_head)
-    return expr.replace(tie, tie_head) if expr.has(sp.Max, sp.Min, sf.Clip) else expr
+    return sf.each_rebuilt(expr, prepared)
 
 
 def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
     """`expr` with the heads of `_prepared` back as SymPy's and lossdsl's own: the node each stood
-    for (`originals`) where its arguments are as they were, else built anew."""
+    for (`originals`) where its arguments, restored, are as they were, else built anew. (A head
+    inside a head: restored inner first, the outer's arguments are its original's; as `replace`
+    did it, the outer was built anew, and SymPy compared the arguments of every `maximum(x,
+    y_true)` of a nested program again: seconds at five levels.)"""
     heads = {_Power: sp.Pow, _TieMax: sp.Max, _TieMin: sp.Min, _TieClip: sf.Clip}
 
-    def restored(node: sp.Basic) -> sp.Basic:
-        original = originals.get(node)
-        return heads[type(node)](*node.args) if original is None else original
+    def restored(node: sp.Basic, args: list) -> sp.Basic:
+        if type(node) is _TFRelu:
+            return sf.Relu(*args)
+        if type(node) in heads:
+            original = originals.get(node)
+            if original is not None and _same_arguments(original, args):
+                return original
+            return heads[type(node)](*args)
+        return node if sf.unchanged(args, node.args) else node.func(*args)
 
-    if expr.has(*heads):
-        expr = expr.replace(lambda node: type(node) in heads, restored)
-    return expr.xreplace({node: sf.Relu(*node.args) for node in expr.atoms(_TFRelu)})
+    return sf.each_rebuilt(expr, restored) if expr.has(_TFRelu, *heads) else expr
+
+
+def _same_arguments(original: sp.Basic, args: list) -> bool:
+    """`args`, restored, are `original`'s own (a Max or Min in any order: `_prepared` sorted them)."""
+    if isinstance(original, (sp.Max, sp.Min)):
+        return set(args) == set(original.args)
+    return sf.unchanged(args, original.args)
 
 
 def live_symbols(statements, reads: set) -> set:
