@@ -101,8 +101,7 @@ _OF_ZEROS_ZERO = (sf.ReduceSum, sf.ReduceMean, sf.ReduceMax, sf.ReduceMin)
 def inlined_code_form(symbolic: SymbolicLoss) -> sp.Basic | None:
     """The inlined loss (`symbolic.core`) in the stable forms the code computes, or None where
     writing it out would be too large: more than `MAX_INLINED_COSH` `cosh`s, each rewritten into a
-    form that reads its argument twice, or a softplus pair of an argument that holds a `where`
-    (computed once per `SymbolicLoss`).
+    form that reads its argument twice (computed once per `SymbolicLoss`).
 
     For the checks: two spellings of one function (`log(1 + x)` and `log1p(x)`, through any
     bindings) are one function here, as in the code, where the emitter reads the second from the
@@ -116,17 +115,10 @@ def inlined_code_form(symbolic: SymbolicLoss) -> sp.Basic | None:
 def _inlined(symbolic: SymbolicLoss) -> sp.Basic | None:
     if len(symbolic.core.atoms(sp.cosh)) > MAX_INLINED_COSH:
         return None
-    try:
-        form = Rewriter({}, share=False).rewrite(symbolic.core)
-    except _TooLarge:
-        return None
+    form = Rewriter({}, share=False).rewrite(symbolic.core)
     # A sum, mean, max or min of a difference that cancelled is one of zeros: 0 (SymPy keeps it whole)
     zeros = {node: sp.S.Zero for node in form.atoms(*_OF_ZEROS_ZERO) if node.args[0] == 0}
     return sf.substitute(form, zeros) if zeros else form
-
-
-class _TooLarge(Exception):
-    """Written out, a rewrite would cost SymPy too much (`Rewriter.softplus_pair_rule`)."""
 
 
 class Rewriter:
@@ -220,9 +212,10 @@ class Rewriter:
                     # A `where` in `x` would land in the condition of the pair's `where`, and SymPy
                     # folds the two, simplifying every condition: nested pairs took 9 s at five
                     # levels (`a{k+1} = softplus(a{k}) + softplus(-a{k})` written out, as the
-                    # checks write it), minutes at eight. The code reads `x` from a local.
+                    # checks write it), minutes at eight. The code reads `x` from a local; written
+                    # out, the pair stays as it is (the same value; the other terms are rewritten).
                     if not self.share:
-                        raise _TooLarge
+                        return expr
                     x = self.shared(x)
                 return sp.Add(sf.softplus_pair(x, a, b, bind=self.shared), *rest)
         return expr

@@ -83,6 +83,10 @@ NO_DEPENDENCE = [
     "p = y_pred\na0 = log(1 + p)\na1 = a0\na2 = 2 * a1\n«a2 - 2 * log1p(p)»",
     "«log(cosh(sin(y_pred))) - sin(y_pred) - softplus(-2 * sin(y_pred))»",
     "a = softplus(-y_pred)\n«softplus(y_pred) - a - y_pred + y_true»",
+    # ... with a softplus pair of a `where` of y_true beside them (the checks do not write that
+    # pair's stable form out; the rest they do)
+    "a = log(1 + y_pred)\nb = log1p(y_pred)\n«(a - b) * y_pred + softplus(where(y_true > 0, y_true, 2*y_true))"
+    " + softplus(-where(y_true > 0, y_true, 2*y_true))»",
 ]
 
 

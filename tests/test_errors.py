@@ -318,6 +318,21 @@ ERRORS = [
         "a + b + c + d",
         ZERO_IN_CODE,
     ),
+    (
+        LossLimitError,
+        "c = y_pred^3\n«b = 2 * log(cosh(y_pred / (log(1 + y_pred) - log1p(y_pred))))»\n"
+        "a = y_pred / (log(1 + y_pred) - log1p(y_pred))\na + b + c",
+        ZERO_IN_CODE,
+    ),
+    # ... and through bindings with a softplus pair of a `where` beside them (its stable form is
+    # not written out there; the rest is)
+    (
+        LossLimitError,
+        "a = log(1 + y_pred)\nb = log1p(y_pred)\n"
+        "«y_pred / (a - b) + y_true*softplus(-where(y_pred > 0, y_pred, 2*y_pred))"
+        " + (1-y_true)*softplus(where(y_pred > 0, y_pred, 2*y_pred))»",
+        ZERO_IN_CODE,
+    ),
     (LossLimitError, "(" * 200 + "«(»" + "y_pred" + ")" * 201, r"brackets nested deeper than 200 levels"),
     (
         LossLimitError,

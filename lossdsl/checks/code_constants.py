@@ -34,7 +34,8 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
         constant = _not_real(value)
         held = (index, constant, name) if constant is not None else _first(holding, value)
         if held is not None:
-            holding[symbol] = held if held[2] else (held[0], held[1], name)
+            # (a user's binding that reads a rewrite's holds it itself, at its own place)
+            holding[symbol] = held if held[2] else (index, held[1], name)
     constant = _not_real(result)
     where = ""
     if constant is None:
@@ -69,7 +70,7 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
 def _first(holding: dict, expr: sp.Basic) -> tuple | None:
     """Of the bindings `expr` reads that hold a constant, the entry of the earliest statement."""
     read = [holding[s] for s in expr.free_symbols if s in holding]
-    return min(read, key=lambda entry: entry[0]) if read else None
+    return min(read, key=lambda entry: (entry[0], entry[2])) if read else None
 
 
 def _not_real(expr: sp.Basic):
