@@ -938,7 +938,7 @@ def plain(expr: sp.Expr) -> sp.Expr:
             return node.plain()
         return node
 
-    return _bottom_up(expr, {}, rebuild, every=True)
+    return each_rebuilt(expr, rebuild)
 
 
 # ------------------------------------------------------------------ rebuilding without evaluation

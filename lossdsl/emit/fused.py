@@ -404,17 +404,14 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
         # b (`1 / (y_pred y_true)` is `1 / y_pred * 1 / y_true`), 0/0 where `a b^(a - 1) b'` is 0.
         return node.is_Pow and (not node.exp.is_Number or node.base.is_Mul and not node.exp.is_Integer)
 
-    def tie(node: sp.Basic) -> bool:
-        return isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2 or isinstance(node, sf.Clip)
-
     def prepared(node: sp.Basic, args: list) -> sp.Basic:
         if type(node) is sf.Relu:
             return _TFRelu(*args)
         if power(node):
             head = _Power(*args)
-        elif tie(node) and isinstance(node, sf.Clip):
+        elif isinstance(node, sf.Clip):
             head = _TieClip(*args)
-        elif tie(node):
+        elif isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2:
             first, second = sorted(args, key=sf.is_literal)  # as the printer orders them
             head = (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
         else:
