@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from lossdsl import hyperbolic
+from lossdsl import construct, hyperbolic
 from lossdsl import symfuncs as sf
 
 
@@ -95,10 +95,10 @@ FUNCTIONS: dict[str, Function] = {
         _elementwise("relu", sf.Relu, lambda x: max(x, 0.0), "kink"),
         _elementwise("clip", sf.Clip, lambda x, lo, hi: min(max(x, lo), hi), "kink", n=3),
         _elementwise("pow", lambda a, b: sp.Integer(1) if b.is_Number and b.is_zero else a**b, math.pow, n=2),
-        _elementwise("maximum", sf.maximum, max, "kink", n=2),
-        _elementwise("minimum", sf.minimum, min, "kink", n=2),
-        Function("max", 1, None, "elementwise", "kink", sf.maximum, max),
-        Function("min", 1, None, "elementwise", "kink", sf.minimum, min),
+        _elementwise("maximum", construct.maximum, max, "kink", n=2),
+        _elementwise("minimum", construct.minimum, min, "kink", n=2),
+        Function("max", 1, None, "elementwise", "kink", construct.maximum, max),
+        Function("min", 1, None, "elementwise", "kink", construct.minimum, min),
         # Step functions parse so that the compiler can explain why they are rejected.
         _elementwise("sign", sp.sign, float_sign, "step"),
         _elementwise("floor", sp.floor, math.floor, "step"),
@@ -111,7 +111,7 @@ FUNCTIONS: dict[str, Function] = {
         Function("log_softmax", 1, 1, "vector", "smooth", sf.LogSoftmax),
         Function("normalize", 1, 1, "vector", "smooth", sf.Normalize),
         Function("onehot", 1, 1, "labels", "smooth", sf.OneHot),
-        Function("where", 3, 3, "where", "step", sf.where),
+        Function("where", 3, 3, "where", "step", construct.where),
     )
 }
 

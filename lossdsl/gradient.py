@@ -33,7 +33,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
+from lossdsl import construct, rebuild
 from lossdsl import symfuncs as sf
+from lossdsl.derivative import differentiated
 from lossdsl.errors import LossLimitError
 from lossdsl.semantics import MAX_TREE_SIZE
 
@@ -52,13 +54,13 @@ class _Pass:
         """d/d(y_pred_j) of `sum_c weight_c expr_c` (elementwise) or of `weight expr`, the weight held fixed."""
         terms = _outermost_tensor_terms(expr, self.y_pred)
         if not terms:
-            return weight * sf.differentiated(expr, self.y_pred)
+            return weight * differentiated(expr, self.y_pred)
         stand_ins = {term: sp.Dummy(f"t{k}", real=True) for k, term in enumerate(terms)}
         back = {symbol: term for term, symbol in stand_ins.items()}
-        opened = sf.substitute(expr, stand_ins)
-        total = weight * sf.differentiated(opened, self.y_pred)
+        opened = rebuild.substitute(expr, stand_ins)
+        total = weight * differentiated(opened, self.y_pred)
         for term, symbol in stand_ins.items():
-            upstream = sf.substitute(weight * sf.differentiated(opened, symbol), back)
+            upstream = rebuild.substitute(weight * differentiated(opened, symbol), back)
             if upstream == 0:
                 continue
             _check_size(upstream)
@@ -67,7 +69,7 @@ class _Pass:
             else:
                 total += self.summed(upstream, elementwise) * self.reduction(term)
             _check_size(total)
-        return sf.substitute(total, back)
+        return rebuild.substitute(total, back)
 
     def reduction(self, term: sp.Expr) -> sp.Expr:
         """d(term)/d(y_pred_j) for a reduction over the last axis."""
@@ -177,4 +179,4 @@ def derivative_size(expr: sp.Basic, wrt: sp.Symbol) -> int:
             derivative = sum(d + size for _, d in live) + len(live) - 1
         return size, derivative
 
-    return sf.folded_up(expr, combine)[1]
+    return construct.folded_up(expr, combine)[1]

@@ -11,7 +11,7 @@ The language's values are real (or NaN outside a domain), so the classes here an
 questions from the argument's own assumptions alone: real where the argument is real, and
 otherwise "unknown", which SymPy reads as "may be complex", the safe side. They carry the same
 names as SymPy's (printers, LaTeX and SymPy's ordering of terms read the class name), and
-`symfuncs.plain` turns them back into SymPy's own for `spec.expr` and `spec.gradient()`.
+`rebuild.plain` turns them back into SymPy's own for `spec.expr` and `spec.gradient()`.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from lossdsl import rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.symbolic import SymbolicLoss
 
@@ -85,10 +86,10 @@ def reshared(bindings: list[Binding], *exprs: sp.Basic | None) -> tuple[list[Bin
     out = []
     for name, symbol, value in statements:
         # Through `substitute`: a large Max or Min is rebuilt without comparing all its arguments again.
-        out.append((name, symbol, sf.substitute_in_turn(value, shared)))
+        out.append((name, symbol, rebuild.substitute_in_turn(value, shared)))
         if not value.is_Atom:
             shared.insert(0, (value, symbol))
-    return out, [None if expr is None else sf.substitute_in_turn(expr, shared) for expr in exprs]
+    return out, [None if expr is None else rebuild.substitute_in_turn(expr, shared) for expr in exprs]
 
 
 # Nested `log(cosh(x))` rewrites read `x` twice each: written out (`inlined_code_form`), more than
@@ -118,7 +119,7 @@ def _inlined(symbolic: SymbolicLoss) -> sp.Basic | None:
     form = Rewriter({}, share=False).rewrite(symbolic.core)
     # A sum, mean, max or min of a difference that cancelled is one of zeros: 0 (SymPy keeps it whole)
     zeros = {node: sp.S.Zero for node in form.atoms(*_OF_ZEROS_ZERO) if node.args[0] == 0}
-    return sf.substitute(form, zeros) if zeros else form
+    return rebuild.substitute(form, zeros) if zeros else form
 
 
 class Rewriter:
@@ -164,7 +165,7 @@ class Rewriter:
             # (SymPy's cache hands back an equal object that an earlier program built), and
             # `_done` answers every copy with the first one's result; rebuilt with evaluation, the
             # node was then put into SymPy's canonical form, by what the process compiled before.
-            rebuilt = expr if sf.unchanged(args, expr.args) else _rebuilt(expr, args)
+            rebuilt = expr if rebuild.unchanged(args, expr.args) else _rebuilt(expr, args)
             result = self.rule(rebuilt)
         self._done[expr] = result
         return result
@@ -238,7 +239,7 @@ class Rewriter:
 
     def nonnegative(self, expr: sp.Basic) -> bool:
         """`expr` is known to be >= 0 (SymPy's assumptions, through the bindings it reads)."""
-        return bool(sf.inlined(expr, self.definitions).is_nonnegative)
+        return bool(rebuild.inlined(expr, self.definitions).is_nonnegative)
 
     def log_rule(self, expr: sp.log) -> sp.Basic:
         inner = self.resolve(expr.args[0])

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from lossdsl import nodes
+from lossdsl import construct, nodes, rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.functions import FUNCTIONS, builder, kind_of
@@ -49,7 +49,7 @@ _SYMPY_FAILURES = (ArithmeticError, LookupError, TypeError, ValueError, Attribut
 _COMPARISONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
 SHALLOW_DEPTH = 16
 # Programs with more comparisons, `where`s, `max`es and `min`s than this are built without
-# SymPy's simplification of them (see `decides` and `symfuncs.deciding`).
+# SymPy's simplification of them (see `decides` and `construct.deciding`).
 MAX_DECIDED = 32
 _SIMPLIFIED_CALLS = ("where", "max", "min", "maximum", "minimum")
 
@@ -98,12 +98,12 @@ class SymbolicLoss:
             self._public = {s: sp.Symbol(s.name) for s in (Y_TRUE, Y_PRED, *self.params.values())}
         # Renaming symbols changes no structure: skip SymPy's re-evaluation, which
         # costs seconds on deeply nested expressions.
-        return sf.replace(sf.as_sympy_piecewise(expr), self._public)
+        return rebuild.replace(rebuild.as_sympy_piecewise(expr), self._public)
 
     def plain(self) -> sp.Expr:
         """The inlined loss in plain SymPy, still in real symbols."""
         with sp.evaluate(False):
-            return sf.plain(self.core)
+            return rebuild.plain(self.core)
 
     def gradient(self) -> sp.Expr:
         """d(loss)/d(y_pred) for one element, in real symbols (for an elementwise loss, of its sum
@@ -114,7 +114,7 @@ class SymbolicLoss:
         """
         derivative = self.derivative()  # outside the block: differentiating must evaluate
         with sp.evaluate(False):
-            return sf.plain(derivative)
+            return rebuild.plain(derivative)
 
     def derivative(self) -> sp.Expr:
         """d(core)/d(y_pred), heads kept whole; computed once (the gradient and its LaTeX both need it)."""
@@ -146,7 +146,7 @@ class SymbolicLoss:
 def to_sympy(resolved: Resolved) -> SymbolicLoss:
     """Translate a resolved program into SymPy."""
     decide = decides(resolved)
-    with sf.deciding(decide):
+    with construct.deciding(decide):
         symbolic = _Translator(resolved).run()
     symbolic.decide = decide
     return symbolic
@@ -154,7 +154,7 @@ def to_sympy(resolved: Resolved) -> SymbolicLoss:
 
 def node_expr(symbolic: SymbolicLoss, node: nodes.Node) -> sp.Basic:
     """The SymPy form of one node of the program, bindings inlined."""
-    with sf.deciding(symbolic.decide):
+    with construct.deciding(symbolic.decide):
         known = symbolic.node_exprs.get(id(node))
         if known is not None:
             return _reveal(known, symbolic.hidden, symbolic.inline, symbolic.revealed)
@@ -164,14 +164,14 @@ def node_expr(symbolic: SymbolicLoss, node: nodes.Node) -> sp.Basic:
                 translator.conditions[name] = value
             else:
                 translator.binding_symbols[name] = symbol
-        return sf.substitute(translator.visit(node), symbolic.substitutions)
+        return rebuild.substitute(translator.visit(node), symbolic.substitutions)
 
 
 def decides(resolved: Resolved) -> bool:
     """Whether SymPy may simplify the comparisons, `where`s, `max`es and `min`s of this program.
 
     Yes for up to MAX_DECIDED of them, bindings substituted (each use of a binding
-    builds its value again); beyond, they are built cheaply (see `symfuncs.deciding`).
+    builds its value again); beyond, they are built cheaply (see `construct.deciding`).
     """
     counts: dict[str, int] = {}
 
@@ -221,7 +221,7 @@ class _Translator:
         inline: dict[sp.Symbol, sp.Basic] = {}
         for (_, symbol, value), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
             if symbol is not None:
-                inline[symbol] = self.shallow(_guarded(lambda v=value: sf.substitute(v, inline), st.value))
+                inline[symbol] = self.shallow(_guarded(lambda v=value: rebuild.substitute(v, inline), st.value))
         # Put the stand-ins back: in the bindings as written, and in the inlined forms.
         as_written: dict[sp.Symbol, sp.Basic] = {}
         # (Guarded: folding a condition on the way may meet a limit, which then has its place.)
@@ -351,7 +351,7 @@ class _Translator:
         return _finite(base**exponent, node)
 
     def visit_Compare(self, node: nodes.Compare) -> sp.Basic:
-        return sf.relation(_COMPARISONS[node.op], self.visit(node.left), self.visit(node.right))
+        return construct.relation(_COMPARISONS[node.op], self.visit(node.left), self.visit(node.right))
 
     def visit_BoolOp(self, node: nodes.BoolOp) -> sp.Basic:
         values = [self.visit(o) for o in node.operands]
@@ -401,25 +401,25 @@ def _reveal(
 
     The substitution of bindings evaluates (all its parts are shallow); putting
     stand-ins back does not (each part was evaluated when it was built), and
-    does not clear SymPy's cache either (`symfuncs.replace`). `cache` holds the
+    does not clear SymPy's cache either (`rebuild.replace`). `cache` holds the
     stand-ins (and other parts) already put back for this `inline`.
     """
     if inline:
-        expr = sf.substitute(expr, inline)
+        expr = rebuild.substitute(expr, inline)
     todo = [s for s in expr.atoms(sp.Dummy) if s in hidden and s not in cache]
     while todo:
         stand_in = todo[-1]
         if stand_in in cache:
             todo.pop()
             continue
-        value = sf.substitute(hidden[stand_in], inline)
+        value = rebuild.substitute(hidden[stand_in], inline)
         missing = [s for s in value.atoms(sp.Dummy) if s in hidden and s not in cache]
         if missing:
             todo.extend(missing)
             continue
-        cache[stand_in] = sf.replace(value, cache)
+        cache[stand_in] = rebuild.replace(value, cache)
         todo.pop()
-    return sf.replace(expr, cache)
+    return rebuild.replace(expr, cache)
 
 
 _NOT_FINITE = (
@@ -440,7 +440,7 @@ def _guarded(substitute, node: nodes.Node) -> sp.Basic:
         if err.line is None and err.span is None:
             raise type(err)(err.message, span=node.span) from None
         raise
-    except sf.Unsettled as err:
+    except construct.Unsettled as err:
         raise LossInternalError(f"lossdsl cannot represent this part in SymPy: {err}", span=node.span) from None
     except (TypeError, ValueError, ArithmeticError):
         raise LossLimitError(_NOT_FINITE, span=node.span) from None

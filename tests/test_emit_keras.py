@@ -298,6 +298,21 @@ def test_common_subexpressions_are_computed_once():
     assert source.count("keras.ops.sin(") == 1
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_rewrites_binding_that_cse_gives_a_temporary_is_not_copied(keras, fast):
+    # softplus(x) + softplus(-x): the pair's coefficient, `2 step(x) - 1`, is its own binding, and
+    # also the sign in `softplus(-|x|)`, so CSE gives it a temporary; printed, it was `t3 = t1`.
+    spec = lossdsl.compile("mean(log(1 + exp(y_pred - y_true)) + log(1 + exp(y_true - y_pred)))")
+    source = spec.python_source(fast)
+    copies = [line.strip() for line in source.splitlines() if re.fullmatch(r"\s*\w+ = \w+", line)]
+    assert copies == []
+    assert source.count("greater_equal(t0, 0.0)") == 1 and source.count("2.0 * _softplus(") == 1
+    x = np.array([[-30.0, -1.5, 0.0, 0.25, 40.0]], dtype="float32")
+    got = keras.ops.convert_to_numpy(spec.keras_loss().call(np.zeros_like(x), x))
+    expected = np.mean(np.logaddexp(0.0, x.astype("float64")) + np.logaddexp(0.0, -x.astype("float64")), axis=-1)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
 def test_unused_bindings_and_params_are_left_out():
     source = lossdsl.compile("param k = 2.0\nunused = y_true^2\nabs(e)").python_source()
     assert "unused" not in assigned(source)

@@ -596,12 +596,12 @@ def test_errors_are_listed_in_order_of_position():
 
 def test_a_sympy_gap_is_a_loss_internal_error_at_its_node(monkeypatch):
     """A SymPy failure while a node is built is reported at that node as a gap in lossdsl."""
-    from lossdsl import pipeline, symfuncs
+    from lossdsl import construct, pipeline
 
     def gap(cond):
         raise NotImplementedError("SymPy cannot fold this")
 
-    monkeypatch.setattr(symfuncs, "folded_condition", gap)
+    monkeypatch.setattr(construct, "folded_condition", gap)
     pipeline._front_end_cached.cache_clear()
     source = "y_pred^2 + where(where(y_true > 0.3, 0.5, y_pred) > y_pred, y_pred, 0)"
     with pytest.raises(lossdsl.LossInternalError) as caught:
@@ -615,7 +615,7 @@ def test_a_sympy_gap_is_a_loss_internal_error_at_its_node(monkeypatch):
 
 def test_a_where_over_a_list_in_a_condition_compiles_to_its_values():
     # SymPy's own fold could not canonicalise this condition (a where over a constant list in it),
-    # and it was a LossInternalError; lossdsl's fold (symfuncs.folded_condition) handles it.
+    # and it was a LossInternalError; lossdsl's fold (construct.folded_condition) handles it.
     source = "where(where(0.5 > [0.3, 0.7], 0.5, y_pred) > y_pred, y_pred, 0) + y_pred^2"
     spec = lossdsl.compile(source)
     y_pred = np.array([[0.2, 0.4], [0.9, -1.0], [0.5, 0.5]], "float32")

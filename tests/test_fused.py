@@ -377,7 +377,7 @@ def test_fused_gradients_equal_autodiff_without_a_counterpart(name):
 
 
 def test_nested_abs_of_what_sympy_cannot_call_real_has_the_autodiff_gradient():
-    # Differentiated as the abs of a real value (sign(u) u'), as symfuncs.differentiated does,
+    # Differentiated as the abs of a real value (sign(u) u'), as derivative.differentiated does,
     # not through SymPy's re and im (which took time that doubled per level).
     spec = lossdsl.compile("abs(abs(abs(y_pred + log(y_pred)) - 2 * log(y_pred)) + log(y_pred) - 1)")
     fast = loss_class(spec)(reduction=None)

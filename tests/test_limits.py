@@ -26,7 +26,7 @@ from hangguard import NoAnswer, answers_within
 from sympy.core.cache import clear_cache
 
 import lossdsl
-from lossdsl import pipeline, symfuncs
+from lossdsl import derivative, pipeline, rebuild, symfuncs
 
 LIMITS = [
     ("brackets", "(" * 201 + "y_pred" + ")" * 201, (1, 201), "brackets nested deeper than 200 levels"),
@@ -255,7 +255,7 @@ def _log1p_differences_of_maximum(links: int) -> str:
 )
 def test_a_maximum_of_two_tensors_nested_in_rewrites_is_not_compared_again(source, levels, heads):
     # A `maximum(x, y_true)` at each level of a nested rewrite: the questions the code generator
-    # and the rewrites ask of it (its sign, the order of its arguments: symfuncs.inlined) and the
+    # and the rewrites ask of it (its sign, the order of its arguments: rebuild.inlined) and the
     # fused gradient's stand-ins (fused._prepared, _restored) rebuilt every Max above a changed
     # one, and SymPy compared its large arguments each time: the pairs took 16 s to print at four
     # levels, over 20 s at five; the differences 16 s to compile at seven links, over 20 s at
@@ -532,7 +532,7 @@ def test_a_long_chain_of_functions_is_differentiated_as_one_product(monkeypatch,
     # 24 s); lossdsl builds it at once, the same expression.
     source = f"{head}(" * 30 + "e" + ")" * 30
     fast = lossdsl.compile(source).gradient()
-    monkeypatch.setattr(symfuncs, "MIN_CHAIN", 10**9)
+    monkeypatch.setattr(derivative, "MIN_CHAIN", 10**9)
     pipeline._front_end_cached.cache_clear()
     assert lossdsl.compile(source).gradient() == fast
     monkeypatch.undo()
@@ -568,9 +568,9 @@ def test_a_chain_through_clip_minimum_or_maximum_is_differentiated_as_one_produc
     for _ in range(20):
         chain = CHAIN_LINKS[link](chain)
     stand_ins: dict = {}
-    symfuncs._chains_folded(chain, stand_ins)
+    derivative._chains_folded(chain, stand_ins)
     assert list(stand_ins.values()) == [chain]
-    assert symfuncs.differentiated(chain, y) == sp.diff(chain, y)
+    assert derivative.differentiated(chain, y) == sp.diff(chain, y)
 
 
 def test_a_step_of_unknown_sign_is_built_without_its_imaginary_part(monkeypatch):
@@ -602,7 +602,7 @@ def test_plain_rewrites_each_shared_head_once(monkeypatch):
     calls = []
     rewrite = symfuncs.Clip.plain
     monkeypatch.setattr(symfuncs.Clip, "plain", lambda self: calls.append(self) or rewrite(self))
-    plain = symfuncs.plain(product)
+    plain = rebuild.plain(product)
     assert len(calls) == 30 and not plain.has(symfuncs.Clip)
     assert plain.has(sp.Min(sp.Max(y, -1), 1))
 

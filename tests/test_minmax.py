@@ -1,4 +1,4 @@
-"""`symfuncs.maximum` / `minimum` of an expression and a number decide as SymPy's Max and Min do.
+"""`construct.maximum` / `minimum` of an expression and a number decide as SymPy's Max and Min do.
 
 `minmax` answers `max(x, c)` from two assumption queries, and skips them where
 `_takes_both_signs` sees that `x - c` takes both signs (a term `k * s` in a real
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from lossdsl import symfuncs as sf
+from lossdsl import construct
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 
 t = sp.Dummy("t", real=True)
@@ -40,8 +40,8 @@ EXPRESSIONS = [
 @pytest.mark.parametrize("number", [0, sp.Float(1e-7), -3])
 @pytest.mark.parametrize("which", ["max", "min"])
 def test_a_pair_with_a_number_decides_as_sympy(x, number, which):
-    ours, theirs = (sf.maximum, sp.Max) if which == "max" else (sf.minimum, sp.Min)
-    with sf.deciding(True):
+    ours, theirs = (construct.maximum, sp.Max) if which == "max" else (construct.minimum, sp.Min)
+    with construct.deciding(True):
         got = ours(x, sp.sympify(number))
     expected = theirs(x, number)
     if isinstance(expected, theirs):  # SymPy keeps the pair: so does lossdsl, unevaluated
@@ -66,7 +66,7 @@ def test_a_pair_with_a_number_decides_as_sympy(x, number, which):
     ids=str,
 )
 def test_both_signs_is_seen_only_where_neither_sign_is_provable(x, both):
-    assert sf._takes_both_signs(x) is both
+    assert construct._takes_both_signs(x) is both
     if both:
         assert x.is_extended_nonnegative is not True
         assert x.is_extended_nonpositive is not True

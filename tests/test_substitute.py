@@ -1,4 +1,4 @@
-"""`symfuncs.substitute_in_turn` is `symfuncs.substitute` applied pair by pair, node for node.
+"""`rebuild.substitute_in_turn` is `rebuild.substitute` applied pair by pair, node for node.
 
 The emitter re-shares bindings and reuses temporaries through it (lossdsl/emit/plan.py); it
 skips a pair whose value is not in the expression as it then stands, which must change nothing.
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from lossdsl import library
-from lossdsl import symfuncs as sf
+from lossdsl import library, rebuild
 from lossdsl.rewrites import stable_form
 
 x = sp.Symbol("x", real=True)
@@ -20,7 +19,7 @@ b = sp.Dummy("b", real=True)
 
 def in_turn(expr, pairs):
     for value, replacement in pairs:
-        expr = sf.substitute(expr, {value: replacement})
+        expr = rebuild.substitute(expr, {value: replacement})
     return expr
 
 
@@ -28,14 +27,14 @@ def test_a_value_taken_by_an_earlier_pair_is_not_substituted_again():
     expr = sp.exp(x + y) * sp.log(x + y) + (x + y) ** 2 * x
     # `x + y` goes first: `x` then survives only as the lone factor of the last term.
     pairs = [(x + y, a), (x, b), (sp.exp(x + y), b)]
-    got = sf.substitute_in_turn(expr, pairs)
+    got = rebuild.substitute_in_turn(expr, pairs)
     assert got == in_turn(expr, pairs) == sp.exp(a) * sp.log(a) + a**2 * b
     assert sp.srepr(got) == sp.srepr(in_turn(expr, pairs))
 
 
 def test_absent_values_leave_the_expression_as_it_is():
     expr = sp.Max(x, 0) * sp.log(y)
-    assert sf.substitute_in_turn(expr, [(x + 1, a), (sp.exp(y), b)]) is expr
+    assert rebuild.substitute_in_turn(expr, [(x + 1, a), (sp.exp(y), b)]) is expr
 
 
 def test_library_formulas_reshare_as_substitute_does():
@@ -45,10 +44,10 @@ def test_library_formulas_reshare_as_substitute_does():
     for name in library.names():
         bindings, result = stable_form(library.compile(name).symbolic)
         definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-        shared = [(sf.inlined(value, definitions), symbol) for symbol, value in definitions.items()]
+        shared = [(rebuild.inlined(value, definitions), symbol) for symbol, value in definitions.items()]
         shared = [(value, symbol) for value, symbol in reversed(shared) if not value.is_Atom]
-        inline_result = sf.inlined(result, definitions)
-        got = sf.substitute_in_turn(inline_result, shared)
+        inline_result = rebuild.inlined(result, definitions)
+        got = rebuild.substitute_in_turn(inline_result, shared)
         assert sp.srepr(got) == sp.srepr(in_turn(inline_result, shared)), name
         changed += got != inline_result
     assert changed >= 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from lossdsl import rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.emit.fused import dependent_symbols, element_gradient, through_the_error
 from lossdsl.emit.keras_printer import KerasPrinter
@@ -178,14 +179,14 @@ class CallBody:
         if len(args) != 2 or sf.is_literal(args[1]):
             return args
         temporaries = {s: local.value for s, local in self.by_symbol.items() if not local.hint}
-        before = [sf.inlined(arg, temporaries) for arg in args]
+        before = [rebuild.inlined(arg, temporaries) for arg in args]
         return args if next(iter(sp.ordered(before))) == before[0] else args[::-1]
 
     # shapes and forms ------------------------------------------------------
 
     def positive(self, expr: sp.Basic) -> bool:
         """`expr` is known to be > 0 (SymPy's assumptions, through the locals it reads)."""
-        return bool(sf.inlined(expr, {s: local.value for s, local in self.by_symbol.items()}).is_positive)
+        return bool(rebuild.inlined(expr, {s: local.value for s, local in self.by_symbol.items()}).is_positive)
 
     def shape(self, expr: sp.Basic) -> str:
         """CONST, VECTOR, SAMPLE or ELEM: the shape of `expr`'s value."""

@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import sympy as sp
 
+from lossdsl import rebuild
 from lossdsl import symfuncs as sf
+from lossdsl.derivative import differentiated
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 
 # Programs with more nodes than this (bindings counted once), or nested deeper, keep autodiff.
@@ -365,15 +367,15 @@ def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol,
     """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals`: as
     `_prepared`'s)."""
     expr = _prepared(expr, originals)
-    # `symfuncs.differentiated`, not `sympy.diff`: SymPy differentiates `|u|` of a `u` it cannot
+    # `derivative.differentiated`, not `sympy.diff`: SymPy differentiates `|u|` of a `u` it cannot
     # call real (`log(y_pred)` inside) through re and im, in time that doubled with each nested abs.
-    total = sf.differentiated(expr, wrt)
+    total = differentiated(expr, wrt)
     # In the bindings' order (their names may print alike: the rewrites' `shared` symbols), so
     # that the sum is built in the same order in every process.
     read = expr.free_symbols
     for symbol in [s for s in derivatives if s in read]:
         if derivatives[symbol] != 0:
-            total += _chained(sf.differentiated(expr, symbol), derivatives[symbol])
+            total += _chained(differentiated(expr, symbol), derivatives[symbol])
     return total
 
 
@@ -415,11 +417,11 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
             first, second = sorted(args, key=sf.is_literal)  # as the printer orders them
             head = (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
         else:
-            return node if sf.unchanged(args, node.args) else node.func(*args)
+            return node if rebuild.unchanged(args, node.args) else node.func(*args)
         originals.setdefault(head, node)
         return head
 
-    return sf.each_rebuilt(expr, prepared)
+    return rebuild.each_rebuilt(expr, prepared)
 
 
 def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
@@ -438,16 +440,16 @@ def _restored(expr: sp.Basic, originals: dict) -> sp.Basic:
             if original is not None and _same_arguments(original, args):
                 return original
             return heads[type(node)](*args)
-        return node if sf.unchanged(args, node.args) else node.func(*args)
+        return node if rebuild.unchanged(args, node.args) else node.func(*args)
 
-    return sf.each_rebuilt(expr, restored) if expr.has(_TFRelu, *heads) else expr
+    return rebuild.each_rebuilt(expr, restored) if expr.has(_TFRelu, *heads) else expr
 
 
 def _same_arguments(original: sp.Basic, args: list) -> bool:
     """`args`, restored, are `original`'s own (a Max or Min in any order: `_prepared` sorted them)."""
     if isinstance(original, (sp.Max, sp.Min)):
         return set(args) == set(original.args)
-    return sf.unchanged(args, original.args)
+    return rebuild.unchanged(args, original.args)
 
 
 def live_symbols(statements, reads: set) -> set:

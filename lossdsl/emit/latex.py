@@ -39,7 +39,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from lossdsl import nodes
+from lossdsl import construct, nodes, rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.emit.mathtext import within_mathtext_depth
 from lossdsl.errors import LossError, LossLimitError
@@ -782,7 +782,7 @@ def shield_powers(expr: sp.Basic) -> sp.Basic:
         expr = expr.replace(lambda e: isinstance(e, sp.exp) and not e.args[0].is_number, lambda e: ExpOf(e.args[0]))
         return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp))
 
-    return sf.with_inert_steps(lambda e: sf.with_inert_minmax(shielded, e), expr)
+    return rebuild.with_inert_steps(lambda e: rebuild.with_inert_minmax(shielded, e), expr)
 
 
 # Past this many nodes the gradient is printed as SymPy gives it (factoring costs time).
@@ -795,7 +795,7 @@ def tidy(expr: sp.Basic) -> sp.Basic:
     Floats with integer values become integers (`1.0 \\hat{y}` -> `\\hat{y}`), and
     common factors come out of sums (`2 \\hat{y} - 2 y` -> `2 (\\hat{y} - y)`).
     """
-    return sf.with_inert_steps(_tidied, expr)
+    return rebuild.with_inert_steps(_tidied, expr)
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
@@ -821,7 +821,7 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
     rather than in exponentials; it equals `SymbolicLoss.gradient()`.
     """
     gradient = symbolic.derivative()
-    size = sf.tree_size(gradient)
+    size = construct.tree_size(gradient)
     if size > MAX_TREE_SIZE:
         # The derivative shares its parts; printed, each is written out where it is used (the
         # chain `a{k} = tanh(a{k-1}) * a{k-1}`, 13 links: 9 MB of LaTeX in 28 s; found by a review).

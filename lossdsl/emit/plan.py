@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from lossdsl import rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.emit.fused import cross_entropy_parts, live_symbols
 from lossdsl.rewrites import equals_number, reshared
@@ -178,12 +179,15 @@ def plan(
     kept = [(name, symbol, value) for name, symbol, value in statements if symbol in live]
     temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
     # Max and Min come back from cse unevaluated (SymPy would compare all their arguments again).
-    replacements, reduced = sf.cse([value for _, _, value in kept] + outputs, symbols=temporaries)
+    replacements, reduced = rebuild.cse([value for _, _, value in kept] + outputs, symbols=temporaries)
     # A repeated constant (`cos(1)`, `-pi`) is no subexpression worth a local: put it back as a number.
     numbers = {symbol: value for symbol, value in replacements if is_literal(value)}
     if numbers:
-        replacements = [(s, sf.substitute(value, numbers)) for s, value in replacements if s not in numbers]
-        reduced = [sf.substitute(value, numbers) for value in reduced]
+        replacements = [(s, rebuild.substitute(value, numbers)) for s, value in replacements if s not in numbers]
+        reduced = [rebuild.substitute(value, numbers) for value in reduced]
+    kept, replacements, reduced, aliases = _without_aliases(kept, replacements, reduced)
+    if target is not None:
+        target = rebuild.substitute(target, aliases)
     if gradient is not None:
         bound = {symbol: value for (_, symbol, _), value in zip(kept, reduced, strict=False)}
         replacements, reduced = _share_denominators(replacements, reduced, bound)
@@ -238,7 +242,7 @@ def plan(
         # subexpressions would change it: MAPE's `100 |e|` taken out of its mean); it reads the
         # temporaries where it holds their values, and shares what it can with y_pred's gradient.
         target = _reuse_temporaries(target, replacements)
-        extra, (gradient, target) = sf.cse([gradient, target], symbols=temporaries)
+        extra, (gradient, target) = rebuild.cse([gradient, target], symbols=temporaries)
         extra, (gradient, target) = _divided_at_each_use(extra, [gradient, target], set())
         definitions.update(extra)
     need(gradient)
@@ -247,6 +251,31 @@ def plan(
         need(target)
     need = define = None  # `need` calls itself through its closure: cleared, as in `derivative`
     return ordered, result, gradient, target, forward_count, gradient_count
+
+
+def _without_aliases(kept: list, replacements: list, reduced: list) -> tuple[list, list, list, dict]:
+    """A binding made by a rewrite whose value is, after CSE, another local's symbol is that symbol.
+
+    (`softplus(x) + softplus(-x)`: the pair's binding holds its coefficient, `2 step(x) - 1`, and
+    CSE gives that to a temporary, which the softplus's `-|x|` reads too; printed, the binding was
+    `t3 = t1`.) A binding the user wrote keeps its name, whatever it holds. Returns the locals
+    without them, and the map from each such binding to the symbol that stands for it.
+    """
+    aliases: dict[sp.Basic, sp.Basic] = {}
+    for (name, symbol, _), value in zip(kept, reduced, strict=False):
+        if not name and isinstance(value, sp.Symbol):
+            aliases[symbol] = aliases.get(value, value)
+    if not aliases:
+        return kept, replacements, reduced, aliases
+    rest = [(binding, value) for binding, value in zip(kept, reduced, strict=False) if binding[1] not in aliases]
+    outputs = [rebuild.substitute(value, aliases) for value in reduced[len(kept) :]]
+    replacements = [(symbol, rebuild.substitute(value, aliases)) for symbol, value in replacements]
+    return (
+        [binding for binding, _ in rest],
+        replacements,
+        [rebuild.substitute(value, aliases) for _, value in rest] + outputs,
+        aliases,
+    )
 
 
 def repeated_divisor(factor: sp.Basic) -> bool:
@@ -267,17 +296,17 @@ def _divided_at_each_use(replacements: list, outputs: list, keep: set) -> tuple[
     inline = {s: value for s, value in replacements if s not in keep and repeated_divisor(value)}
     if not inline:
         return replacements, outputs
-    replacements = [(s, sf.substitute(value, inline)) for s, value in replacements if s not in inline]
-    return replacements, [sf.substitute(value, inline) for value in outputs]
+    replacements = [(s, rebuild.substitute(value, inline)) for s, value in replacements if s not in inline]
+    return replacements, [rebuild.substitute(value, inline) for value in outputs]
 
 
 def _reuse_temporaries(expr: sp.Basic, replacements: list) -> sp.Basic:
     """`expr` reading the temporaries of `replacements` (cse's, in order) where it holds their values."""
     full: dict[sp.Basic, sp.Basic] = {}
     for symbol, value in replacements:
-        full[symbol] = sf.substitute(value, full)
+        full[symbol] = rebuild.substitute(value, full)
     largest_first = sorted(full.items(), key=lambda item: -sp.count_ops(item[1]))
-    return sf.substitute_in_turn(expr, [(value, symbol) for symbol, value in largest_first if not value.is_Atom])
+    return rebuild.substitute_in_turn(expr, [(value, symbol) for symbol, value in largest_first if not value.is_Atom])
 
 
 def shared_exponentials(bindings, result, gradient, target=None):
@@ -323,9 +352,9 @@ def shared_exponentials(bindings, result, gradient, target=None):
         total = sf.ReduceSum(sp.exp(z))
         rules[sp.exp(sf.LogSoftmax(x))] = sp.exp(z) / total
         rules[sf.LogSoftmax(x)] = z - sp.log(total)
-    bindings = [(name, symbol, sf.substitute(value, rules)) for name, symbol, value in bindings]
-    target = None if target is None else sf.substitute(target, rules)
-    return bindings, sf.substitute(result, rules), sf.substitute(gradient, rules), target
+    bindings = [(name, symbol, rebuild.substitute(value, rules)) for name, symbol, value in bindings]
+    target = None if target is None else rebuild.substitute(target, rules)
+    return bindings, rebuild.substitute(result, rules), rebuild.substitute(gradient, rules), target
 
 
 def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple[list, list]:
@@ -358,11 +387,11 @@ def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple
         for symbol, (numerator, denominator) in scaled.items()
     }
     replacements = [
-        (symbol, sf.substitute(scaled[symbol][1] if symbol in scaled else value, uses))
+        (symbol, rebuild.substitute(scaled[symbol][1] if symbol in scaled else value, uses))
         for symbol, value in replacements
         if not (symbol in scaled and scaled[symbol][1].is_Symbol)
     ]
-    return replacements, [sf.substitute(value, uses) for value in reduced]
+    return replacements, [rebuild.substitute(value, uses) for value in reduced]
 
 
 def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: list, forward_live: set):
@@ -387,10 +416,13 @@ def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: li
     if not put_back:
         return replacements, reduced
     replacements = [
-        (symbol, sf.substitute(value, put_back) if symbol in temporaries else value) for symbol, value in replacements
+        (symbol, rebuild.substitute(value, put_back) if symbol in temporaries else value)
+        for symbol, value in replacements
     ]
     forward = set(forward)
-    return replacements, [sf.substitute(value, put_back) if i in forward else value for i, value in enumerate(reduced)]
+    return replacements, [
+        rebuild.substitute(value, put_back) if i in forward else value for i, value in enumerate(reduced)
+    ]
 
 
 def _number_over(value: sp.Basic) -> tuple[sp.Number, sp.Basic] | None:
