@@ -301,7 +301,7 @@ def with_inert_non_real(transform, expr: sp.Basic) -> sp.Basic:
 def with_inert_steps(transform, expr: sp.Basic) -> sp.Basic:
     """`transform(expr)` with each Heaviside passed through it as an inert stand-in and rebuilt
     unevaluated: SymPy's Heaviside, rebuilt with evaluation, takes `im` of its argument, which
-    expands a power of a sum (`maximum(e, a)^987` with `a` a power of `e`: minutes; see `step`)."""
+    expands a power of a sum (`maximum(e, a)^987` with `a` a power of `e`: minutes; see `symfuncs.step`)."""
     return _through_inert(transform, expr, _to_inert_step) if expr.has(sp.Heaviside) else transform(expr)
 
 

@@ -376,14 +376,16 @@ DOMAIN = [
     (
         "y_true / «y_pred»",
         r"division by `y_pred`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0,"
-        r" e\.g\. add eps to a value >= 0 or use maximum\(\.\.\., eps\)",
+        r" e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for probabilities, add eps to a value >= 0,"
+        r" or use maximum\(\.\.\., eps\)",
     ),
     ("x = e\ny_true / «x»", r"division by `x`, which can be 0 .*"),
     ("y_true / («e^2»)", r"division by `e\^2`, which can be 0 \(it lies in \[0, inf\)\).*"),
     (
         "«sqrt(y_pred)»",
         r"`sqrt\(y_pred\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), where the"
-        r" gradient is infinite or NaN; add eps to a value >= 0, e\.g\. sqrt\(x\^2 \+ eps\)",
+        r" gradient is infinite or NaN; keep it above 0, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for"
+        r" probabilities, or add eps to a value >= 0 \(sqrt\(x\^2 \+ eps\)\)",
     ),
     ("«sqrt(e^2)»", r"`sqrt\(e\^2\)`: the argument can reach 0 or below \(it lies in \[0, inf\)\).*"),
     (
@@ -634,6 +636,59 @@ CONTINUOUS = [
 def test_continuous_wheres_get_no_jump_warning(source):
     assert diagnostics_of(source, "warning", "jump") == []
     lossdsl.compile(source, strict=True)
+
+
+# A `where` whose branches do not read y_pred jumps where its condition does: the warning names the
+# nearest node that reads y_pred through it (found by a conformance review: none was given).
+# (marked where, the node named in the message, jump size, condition)
+SWITCH_JUMPS = [
+    ("«where(y_pred > 0, 1, 2)»*e^2", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
+    ("y_pred*«where(y_pred > 0.5, 1, 0)»", "y_pred*where(y_pred > 0.5, 1, 0)", "0.5", "y_pred > 0.5"),
+    ("mean(«where(y_pred > 0.2, 1, 2)»*e^2)", "where(y_pred > 0.2, 1, 2)*e^2", "2.25", "y_pred > 0.2"),
+    ("exp(«where(y_pred > 0, 0, 1)»)*e^2", "exp(where(y_pred > 0, 0, 1))*e^2", "2.9", "y_pred > 0"),
+    ("w = «where(y_pred > 0.5, 3, 1)»\nw*e^2", "w*e^2", "6.48", "y_pred > 0.5"),
+    ("«where(y_pred > 0 and y_true > 0, 1, 2)»*e^2", None, "0.16", "y_pred > 0 and y_true > 0"),
+]
+
+
+@pytest.mark.parametrize(
+    "text, context, size, flips", SWITCH_JUMPS, ids=[j[0].replace("\n", " ") for j in SWITCH_JUMPS]
+)
+def test_a_where_of_constants_that_switches_a_factor_is_a_jump(marked, text, context, size, flips):
+    m = marked(text)
+    warnings = diagnostics_of(m.source, "warning", "jump")
+    assert len(warnings) == 1, warnings
+    w = warnings[0]
+    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    context = context or m.source
+    assert re.fullmatch(
+        rf"`{re.escape(context)}` jumps by {re.escape(size)} where `{re.escape(flips)}` flips"
+        r" \(e\.g\. at y_true=\S+, y_pred=\S+\); the gradient cannot see the jump, so make both branches"
+        r" agree at the boundary",
+        w.message,
+    ), w.message
+    with pytest.raises(NotDifferentiableError):
+        lossdsl.compile(m.source, strict=True)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "param q = 0.8\ne * where(e >= 0, q, q - 1)",  # pinball, written as a switched slope
+        "where(e > 0, 2, 1) * e^2",  # an asymmetric weight on a loss that is 0 at the boundary
+        "where(y_true > 0.5, 2, 1) * e^2",  # a class weight
+        "w = where(e < 0, 0.9, 0.1)\nw * abs(e)",
+    ],
+)
+def test_a_where_of_constants_is_no_jump_where_what_it_scales_is_0_at_the_boundary(source):
+    assert diagnostics_of(source, "warning", "jump") == []
+    lossdsl.compile(source, strict=True)
+
+
+def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_alone():
+    # A sum is not followed: the term's own gradient is 0, which the dead-term check reports.
+    found = lossdsl.check("e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * (1 - y_true)")
+    assert [(d.level, d.code) for d in found] == [("error", "not-differentiable")]
 
 
 BIG_COMPOUND = "where(" + " or ".join(f"y_pred > {i}" for i in range(60)) + ", y_pred, 0)"

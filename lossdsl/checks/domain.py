@@ -117,7 +117,8 @@ class _Ranges:
                     self.warn(
                         operand,
                         f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
-                        f" keep it away from 0, e.g. add eps to a value >= 0 or use maximum(..., eps)",
+                        f" keep it away from 0, e.g. clip({self.text(operand)}, eps, 1 - eps) as Keras does for"
+                        " probabilities, add eps to a value >= 0, or use maximum(..., eps)",
                     )
                 result = iv.mul(result, iv.reciprocal(value))
         return result
@@ -257,7 +258,8 @@ class _Ranges:
             self.warn(
                 node,
                 f"`sqrt({arg})`: the argument can reach 0 or below (it lies in {x.text()}),"
-                " where the gradient is infinite or NaN; add eps to a value >= 0, e.g. sqrt(x^2 + eps)",
+                f" where the gradient is infinite or NaN; keep it above 0, e.g. clip({arg}, eps, 1 - eps) as Keras"
+                " does for probabilities, or add eps to a value >= 0 (sqrt(x^2 + eps))",
             )
         elif name == "log1p" and x.reaches_below(-1.0) or (name == "log1p" and x.reaches(-1.0)):
             self.warn(

@@ -24,10 +24,10 @@ import math
 
 import sympy as sp
 
-from lossdsl import nodes
+from lossdsl import nodes, rebuild
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
-from lossdsl.functions import FUNCTIONS
+from lossdsl.functions import FUNCTIONS, kind_of
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
@@ -65,32 +65,45 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     # Conditions that come down to one comparison first, then compound ones (`and`, `or`), each
     # kind with a budget of its own: the many comparisons of a compound condition cannot use up
     # the budget of a plain `where` met after it.
-    plain: list[nodes.Call] = []
-    compound: list[nodes.Call] = []
+    # Each `where` with the live node whose jump it is: itself, or for one whose branches do not
+    # read y_pred (`where(y_pred > 0, 1, 2) * e^2`), the nearest live node it is a factor of.
+    plain: list[tuple[nodes.Call, nodes.Node]] = []
+    compound: list[tuple[nodes.Call, nodes.Node]] = []
+    parents: dict[int, list[nodes.Node]] = {}
     stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
+    switches: list[nodes.Call] = []
     while stack:
         node = stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
         stack.extend(node.children)
+        for child in node.children:
+            parents.setdefault(id(child), []).append(node)
+        if isinstance(node, nodes.Name) and resolved.binding_value(node) is not None:
+            parents.setdefault(id(resolved.binding_value(node)), []).append(node)
         if not isinstance(node, nodes.Call) or node.func not in FUNCTIONS:
             continue
         info = resolved.of(node)
+        if info.ok and not info.live and info.pred and node.func == "where":
+            switches.append(node)
         if not (info.ok and info.live):
             continue
         if FUNCTIONS[node.func].smooth == "kink":
             found.append(_note(resolved, node))
         if node.func == "where":
-            (plain if _comparison(resolved, node.args[0]) is not None else compound).append(node)
+            (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, node))
+    for node in switches:
+        for context in _factor_contexts(resolved, node, parents):
+            (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, context))
     unchecked: list[nodes.Call] = []
     for wheres in (plain, compound):
         budget = _Budget(MAX_EVALUATIONS)
-        for index, node in enumerate(wheres):
+        for index, (node, context) in enumerate(wheres):
             try:
-                jump = _jump(resolved, symbolic, node, budget)
+                jump = _jump(resolved, symbolic, node, budget, context)
             except _OutOfBudget:
-                unchecked += wheres[index:]
+                unchecked += [where for where, _ in wheres[index:]]
                 break
             if jump:
                 found.append(jump)
@@ -144,7 +157,40 @@ def _comparisons(resolved: Resolved, cond: nodes.Node) -> list[nodes.Compare] | 
     return found
 
 
-def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget) -> Diagnostic | None:
+def _factor_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
+    """The nearest live nodes above `node` (a `where` that y_pred does not reach through its
+    branches) through products, quotients, powers, signs and elementwise functions only, each
+    binding followed to where it is read. Not through a sum (a term of its own is the dead-term
+    check's) or a condition, reduction or list."""
+    found: list[nodes.Node] = []
+    seen: set[int] = set()
+    stack = list(parents.get(id(node), []))
+    while stack:
+        above = stack.pop()
+        if id(above) in seen:
+            continue
+        seen.add(id(above))
+        if isinstance(above, nodes.Chain) and above.kind != "mul":
+            continue
+        if isinstance(above, nodes.Call) and (
+            above.func not in FUNCTIONS or kind_of(above.func, len(above.args)) not in ("elementwise", "where")
+        ):
+            continue
+        if not isinstance(above, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
+            continue  # a comparison, `and`, `or`, `not`, a list
+        info = resolved.of(above)
+        if info.ok and info.live and not isinstance(above, nodes.Name):
+            found.append(above)
+        elif info.ok:
+            stack.extend(parents.get(id(above), []))
+    return found
+
+
+def _jump(
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
+) -> Diagnostic | None:
+    """A warning where the value of `context` (the `where` itself, or a node it is a factor of)
+    differs between the `where`'s branches somewhere on the boundary of its condition."""
     _, a, b = node.args
     cond = _comparison(resolved, node.args[0])
     compound = None
@@ -154,7 +200,14 @@ def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: 
             return None
     try:
         # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
-        diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b), budget)
+        if context is node:
+            diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b), budget)
+        else:
+            switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
+            sides = [rebuild.substitute(whole, {switch: node_expr(symbolic, branch)}) for branch in (a, b)]
+            if sides[0] == whole or sides[0] == sides[1]:
+                return None  # the `where` was folded into its context (or its branches are equal)
+            diff = _Difference(*sides, budget)
         if compound is None:
             gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
             point = _boundary_jump(symbolic, gap, diff)
@@ -181,7 +234,7 @@ def _jump(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: 
     span = node.span
     t, p, size = point
     message = (
-        f"`{resolved.text(node)}` jumps by {size:.3g} where `{resolved.text(cond)}` flips"
+        f"`{resolved.text(context)}` jumps by {size:.3g} where `{resolved.text(cond)}` flips"
         f" (e.g. at y_true={t:.3g}, y_pred={p:.3g}); the gradient cannot see the jump,"
         " so make both branches agree at the boundary"
     )
