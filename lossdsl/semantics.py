@@ -379,9 +379,11 @@ class _Analyzer:
             return Info(shape=shape, pred=arg.pred, true=arg.true, live=arg.live)
         # vector functions
         if arg.shape != ELEM:
+            per_sample = " (this one is one value per sample)" if arg.shape == SAMPLE else ""
             self.error(
                 LossTypeError,
-                f"`{name}` works along the last axis of a tensor; its argument must depend on y_true or y_pred",
+                f"`{name}` works along the last axis of a tensor; its argument must have a value per element,"
+                f" reading y_true or y_pred outside every reduction{per_sample}",
                 node.args[0],
             )
             return UNKNOWN
@@ -570,9 +572,15 @@ class _Analyzer:
     def check_size(self, result: nodes.Node) -> None:
         size = self.tree_size(result)
         if size > MAX_TREE_SIZE:
+            # Say what made it grow: bindings read more than once, `log(cosh(x))` (see `tree_size`).
+            how = ["its bindings are substituted"] if self.r.bindings else []
+            roots = [result, *(st.value for st in self.r.bindings.values())]
+            if any(self._cosh_under_log(node) is not None for root in roots for node in nodes.walk(root)):
+                how.append("each `log(cosh(x))` is in its stable form, which reads x twice")
             self.error(
                 LossLimitError,
-                f"the loss holds {size:,} operations once its bindings are substituted; the limit is {MAX_TREE_SIZE:,}",
+                f"the loss holds {size:,} operations once {' and '.join(how) or 'written out'};"
+                f" the limit is {MAX_TREE_SIZE:,}",
                 result,
             )
 
