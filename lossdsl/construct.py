@@ -3,7 +3,8 @@
 SymPy simplifies these when it builds them, through its assumptions system (see the section
 comment below); a program that holds hundreds of them is built cheaply instead, and a `where`
 condition that reads another `where` is folded here (`folded_condition`), not by SymPy's
-`piecewise_fold`, which can loop. Used by the translator (`symbolic`) and by `rebuild`.
+`piecewise_fold`, which can loop. Used by the translator (`symbolic`), `rebuild`, the
+function table, the gradient and the LaTeX printer.
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ class _InertCondition(sp.logic.boolalg.BooleanFunction):
 # What SymPy raises on when it builds it evaluated with an argument it knows is not real: a
 # comparison (`log(-1 - y_pred^2) > 0`, False in Keras, where the log is NaN) and a step
 # (`Heaviside(3 y_pred - log(-exp(y_pred)))`, from the gradient of a maximum), held as inert
-# stand-ins where SymPy rebuilds what holds them (`cse`, `differentiated`).
+# stand-ins where SymPy rebuilds what holds them (`cse`, `derivative.differentiated`).
 _COMPARISONS = (sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge)
 _NOT_REAL_ARGUMENT: dict[type, type] = {
     **{cls: type(cls.__name__, (_InertCondition,), {"wraps": cls}) for cls in _COMPARISONS},

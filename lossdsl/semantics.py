@@ -379,12 +379,14 @@ class _Analyzer:
             return Info(shape=shape, pred=arg.pred, true=arg.true, live=arg.live)
         # vector functions
         if arg.shape != ELEM:
-            per_sample = " (this one is one value per sample)" if arg.shape == SAMPLE else ""
+            need = (
+                "must have a value per element, reading y_true or y_pred outside every reduction (this one is"
+                " one value per sample)"
+                if arg.shape == SAMPLE
+                else "must depend on y_true or y_pred"
+            )
             self.error(
-                LossTypeError,
-                f"`{name}` works along the last axis of a tensor; its argument must have a value per element,"
-                f" reading y_true or y_pred outside every reduction{per_sample}",
-                node.args[0],
+                LossTypeError, f"`{name}` works along the last axis of a tensor; its argument {need}", node.args[0]
             )
             return UNKNOWN
         return Info(shape=ELEM, pred=arg.pred, true=arg.true, live=arg.live)

@@ -376,7 +376,7 @@ DOMAIN = [
     (
         "y_true / «y_pred»",
         r"division by `y_pred`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0,"
-        r" e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for probabilities, add eps to a value >= 0,"
+        r" e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for probabilities, or add eps to a value >= 0"
         r" or use maximum\(\.\.\., eps\)",
     ),
     ("x = e\ny_true / «x»", r"division by `x`, which can be 0 .*"),
@@ -386,6 +386,11 @@ DOMAIN = [
         r"`sqrt\(y_pred\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), where the"
         r" gradient is infinite or NaN; keep it above 0, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for"
         r" probabilities, or add eps to a value >= 0 \(sqrt\(x\^2 \+ eps\)\)",
+    ),
+    (  # known >= 0 (a norm): no clip to 1 - eps
+        "«sqrt(sum(y_pred^2))» + e^2",
+        r"`sqrt\(sum\(y_pred\^2\)\)`: the argument can reach 0 or below \(it lies in \[0, inf\)\), where the"
+        r" gradient is infinite or NaN; keep it above 0, e\.g\. add eps to a value >= 0 \(sqrt\(x\^2 \+ eps\)\)",
     ),
     ("«sqrt(e^2)»", r"`sqrt\(e\^2\)`: the argument can reach 0 or below \(it lies in \[0, inf\)\).*"),
     (
@@ -638,9 +643,10 @@ def test_continuous_wheres_get_no_jump_warning(source):
     lossdsl.compile(source, strict=True)
 
 
-# A `where` whose branches do not read y_pred jumps where its condition does: the warning names the
-# nearest node that reads y_pred through it (found by a conformance review: none was given).
-# (marked where, the node named in the message, jump size, condition)
+# A `where` whose branches do not read y_pred jumps where its condition does: it is checked in the
+# outermost elementwise node above it (the loss, or what a reduction reads), which the warning
+# names (found by a conformance review: none was given; then by a review of that: sums, enclosing
+# `abs` and `where`s). (marked where, the node named in the message, jump size, condition)
 SWITCH_JUMPS = [
     ("«where(y_pred > 0, 1, 2)»*e^2", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
     ("y_pred*«where(y_pred > 0.5, 1, 0)»", "y_pred*where(y_pred > 0.5, 1, 0)", "0.5", "y_pred > 0.5"),
@@ -648,25 +654,37 @@ SWITCH_JUMPS = [
     ("exp(«where(y_pred > 0, 0, 1)»)*e^2", "exp(where(y_pred > 0, 0, 1))*e^2", "2.9", "y_pred > 0"),
     ("w = «where(y_pred > 0.5, 3, 1)»\nw*e^2", "w*e^2", "6.48", "y_pred > 0.5"),
     ("«where(y_pred > 0 and y_true > 0, 1, 2)»*e^2", None, "0.16", "y_pred > 0 and y_true > 0"),
+    ("(1 + «where(y_pred > 0, 1, 0)») * e^2", None, "1.69", "y_pred > 0"),
+    ("e^2 * («where(y_pred > 0, 0.5, 1)» - 0.1)", None, "0.845", "y_pred > 0"),
+    ("w = «where(y_pred > 0, 1, 2)»*e^2\nw", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
+    # only where the outer branch is taken: the point found has y_true > 0
+    ("where(y_true > 0, e^2 * «where(y_pred > 0, 1, 2)», e^2)", None, "0.16", "y_pred > 0"),
+    # a binding read 30 times: one warning
+    ("w = «where(y_pred > 0, 1, 2)»\n" + " + ".join(f"w*e^{k}" for k in range(2, 32)), None, None, "y_pred > 0"),
 ]
 
 
 @pytest.mark.parametrize(
-    "text, context, size, flips", SWITCH_JUMPS, ids=[j[0].replace("\n", " ") for j in SWITCH_JUMPS]
+    "text, context, size, flips", SWITCH_JUMPS, ids=[j[0].replace("\n", " ")[:60] for j in SWITCH_JUMPS]
 )
-def test_a_where_of_constants_that_switches_a_factor_is_a_jump(marked, text, context, size, flips):
+def test_a_where_of_constants_that_switches_the_loss_is_a_jump(marked, text, context, size, flips):
     m = marked(text)
     warnings = diagnostics_of(m.source, "warning", "jump")
     assert len(warnings) == 1, warnings
     w = warnings[0]
     assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
-    context = context or m.source
-    assert re.fullmatch(
-        rf"`{re.escape(context)}` jumps by {re.escape(size)} where `{re.escape(flips)}` flips"
-        r" \(e\.g\. at y_true=\S+, y_pred=\S+\); the gradient cannot see the jump, so make both branches"
+    quoted = re.escape(context) if context else re.escape(m.source.split("\n")[-1])
+    if context is None and len(m.source) > 120:
+        quoted = r"[^`]+"  # quoted in part: the start and the end around ` ... `
+    found = re.fullmatch(
+        rf"`{quoted}` jumps by {re.escape(size) if size else '[0-9.e+]+'} where `{re.escape(flips)}` flips"
+        r" \(e\.g\. at y_true=(\S+), y_pred=\S+\); the gradient cannot see the jump, so make both branches"
         r" agree at the boundary",
         w.message,
-    ), w.message
+    )
+    assert found, w.message
+    if "y_true > 0" in text:
+        assert float(found.group(1)) > 0
     with pytest.raises(NotDifferentiableError):
         lossdsl.compile(m.source, strict=True)
 
@@ -678,17 +696,25 @@ def test_a_where_of_constants_that_switches_a_factor_is_a_jump(marked, text, con
         "where(e > 0, 2, 1) * e^2",  # an asymmetric weight on a loss that is 0 at the boundary
         "where(y_true > 0.5, 2, 1) * e^2",  # a class weight
         "w = where(e < 0, 0.9, 0.1)\nw * abs(e)",
+        # what is above the switched product removes the jump (the nearest such node did not)
+        "abs(where(y_pred > 0.5, 1, -1) * e)",
+        "log(cosh(where(y_pred > 0.5, 1, -1) * e))",
+        "(where(y_pred > 0.5, 1, -1) * e)^2",
+        "where(y_pred > 1, e^2 * where(y_pred > 0, 1, 2), e^2)",  # the inner one is read for y_pred > 1 only
+        "softmax(where(y_pred > 0, 1, 2) * y_pred) * e^2",  # 0 at the boundary
     ],
 )
-def test_a_where_of_constants_is_no_jump_where_what_it_scales_is_0_at_the_boundary(source):
+def test_a_where_of_constants_is_no_jump_where_the_loss_does_not_jump(source):
     assert diagnostics_of(source, "warning", "jump") == []
     lossdsl.compile(source, strict=True)
 
 
-def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_alone():
-    # A sum is not followed: the term's own gradient is 0, which the dead-term check reports.
+def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_and_a_jump():
     found = lossdsl.check("e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * (1 - y_true)")
-    assert [(d.level, d.code) for d in found] == [("error", "not-differentiable")]
+    assert [(d.level, d.code, d.column) for d in found] == [
+        ("error", "not-differentiable", 13),
+        ("warning", "jump", 13),
+    ]
 
 
 BIG_COMPOUND = "where(" + " or ".join(f"y_pred > {i}" for i in range(60)) + ", y_pred, 0)"

@@ -59,6 +59,12 @@ _RANGES = {
 _CLIP_HINT = "clip it away from 0 first, e.g. clip({x}, eps, 1 - eps) as Keras does, or add eps to a value >= 0"
 
 
+def _clip_hint(text: str, value: Interval) -> str:
+    """Keras's clip, for a value that may be negative (a prediction); not for one known to be >= 0,
+    which may be a norm or a count (clipped to 1 - eps, `sqrt(sum(y_pred^2))` would be capped at 1)."""
+    return f"clip({text}, eps, 1 - eps) as Keras does for probabilities, or " if value.lo < 0 else ""
+
+
 def check_domain(resolved: Resolved) -> list[Diagnostic]:
     """Warnings where log, sqrt, division or a power can see 0 or a negative value."""
     walker = _Ranges(resolved)
@@ -117,8 +123,8 @@ class _Ranges:
                     self.warn(
                         operand,
                         f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
-                        f" keep it away from 0, e.g. clip({self.text(operand)}, eps, 1 - eps) as Keras does for"
-                        " probabilities, add eps to a value >= 0, or use maximum(..., eps)",
+                        f" keep it away from 0, e.g. {_clip_hint(self.text(operand), value)}add eps to a value >= 0"
+                        " or use maximum(..., eps)",
                     )
                 result = iv.mul(result, iv.reciprocal(value))
         return result
@@ -258,8 +264,8 @@ class _Ranges:
             self.warn(
                 node,
                 f"`sqrt({arg})`: the argument can reach 0 or below (it lies in {x.text()}),"
-                f" where the gradient is infinite or NaN; keep it above 0, e.g. clip({arg}, eps, 1 - eps) as Keras"
-                " does for probabilities, or add eps to a value >= 0 (sqrt(x^2 + eps))",
+                f" where the gradient is infinite or NaN; keep it above 0, e.g. {_clip_hint(arg, x)}add eps to a"
+                " value >= 0 (sqrt(x^2 + eps))",
             )
         elif name == "log1p" and x.reaches_below(-1.0) or (name == "log1p" and x.reaches(-1.0)):
             self.warn(

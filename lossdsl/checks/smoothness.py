@@ -11,11 +11,19 @@ whole condition flips are compared. A boundary that does not move with y_pred (a
 on y_true alone, as in class weights `where(y_true > 0.5, 2 * e^2, e^2)`) is
 no jump for training: for each sample one branch holds, whatever y_pred does.
 
+A `where` that y_pred reaches through its condition only (`where(y_pred > 0, 1, 2) * e^2`)
+has branches that agree or not whatever the loss does with them: it is checked in the outermost
+elementwise node above it (the loss, or the argument of a reduction), computed with the `where`
+taken as each branch, so that `abs(where(y_pred > 0, 1, -1) * e)` passes and
+`(1 + where(y_pred > 0, 1, 0)) * e^2` does not. One warning per `where`.
+
 Limits: the bisections evaluate the condition's two sides at hundreds of
-points, so the whole check may spend at most MAX_EVALUATIONS node evaluations
-(an operation of the expression at one point); a program that needs more
-(dozens of `where`s on a long condition) has its remaining `where`s left
-unchecked, and says so in a note.
+points, so each kind of check may spend at most MAX_EVALUATIONS node evaluations
+(an operation of the expression at one point; building a node with a `where`
+taken as a branch costs _SUBSTITUTION_COST per operation); a program that needs
+more (dozens of `where`s on a long condition) has its remaining `where`s left
+unchecked, and says so in a note. Boundaries are looked for along y_pred in
+[-10, 10].
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import nodes, rebuild
+from lossdsl import construct, nodes, rebuild
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
@@ -42,6 +50,8 @@ _MAX_TAKEN = 16
 # its size plus _CALL_COST (the calls and conversions around the walk).
 MAX_EVALUATIONS = 200_000
 _CALL_COST = 20
+# Building a `where`'s node with the `where` taken as one branch, in evaluations per operation.
+_SUBSTITUTION_COST = 10
 
 
 class _OutOfBudget(Exception):
@@ -62,13 +72,14 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     """Notes for kinks in y_pred, warnings for `where` jumps."""
     found: list[Diagnostic] = []
     seen: set[int] = set()
-    # Conditions that come down to one comparison first, then compound ones (`and`, `or`), each
-    # kind with a budget of its own: the many comparisons of a compound condition cannot use up
-    # the budget of a plain `where` met after it.
-    # Each `where` with the live node whose jump it is: itself, or for one whose branches do not
-    # read y_pred (`where(y_pred > 0, 1, 2) * e^2`), the nearest live node it is a factor of.
+    # Conditions that come down to one comparison first, then compound ones (`and`, `or`), then the
+    # `where`s whose branches do not read y_pred (`_switch_contexts`), each kind with a budget of its
+    # own: the many comparisons of a compound condition cannot use up the budget of a plain `where`
+    # met after it. Each entry: a `where` and the node whose jump is checked (the `where` itself, or
+    # for a switch, a node above it).
     plain: list[tuple[nodes.Call, nodes.Node]] = []
     compound: list[tuple[nodes.Call, nodes.Node]] = []
+    switched: list[tuple[nodes.Call, nodes.Node]] = []
     parents: dict[int, list[nodes.Node]] = {}
     stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
     switches: list[nodes.Call] = []
@@ -93,22 +104,25 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             found.append(_note(resolved, node))
         if node.func == "where":
             (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, node))
-    for node in switches:
-        for context in _factor_contexts(resolved, node, parents):
-            (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, context))
-    unchecked: list[nodes.Call] = []
-    for wheres in (plain, compound):
+    for node in sorted(switches, key=lambda n: n.span.start):
+        switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
+    unchecked: dict[int, nodes.Call] = {}
+    warned: set[int] = set()
+    for wheres in (plain, compound, switched):
         budget = _Budget(MAX_EVALUATIONS)
         for index, (node, context) in enumerate(wheres):
+            if id(node) in warned:
+                continue  # one warning for each `where`
             try:
                 jump = _jump(resolved, symbolic, node, budget, context)
             except _OutOfBudget:
-                unchecked += [where for where, _ in wheres[index:]]
+                unchecked.update((id(where), where) for where, _ in wheres[index:] if id(where) not in warned)
                 break
             if jump:
                 found.append(jump)
+                warned.add(id(node))
     if unchecked:
-        first = min(unchecked, key=lambda n: n.span.start)
+        first = min(unchecked.values(), key=lambda n: n.span.start)
         span = first.span
         message = (
             f"{len(unchecked)} `where`(s) were not checked for jumps between their branches:"
@@ -157,40 +171,64 @@ def _comparisons(resolved: Resolved, cond: nodes.Node) -> list[nodes.Compare] | 
     return found
 
 
-def _factor_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
-    """The nearest live nodes above `node` (a `where` that y_pred does not reach through its
-    branches) through products, quotients, powers, signs and elementwise functions only, each
-    binding followed to where it is read. Not through a sum (a term of its own is the dead-term
-    check's) or a condition, reduction or list."""
-    found: list[nodes.Node] = []
+def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
+    """Where to check a `where` that y_pred reaches through its condition only (`where(y_pred > 0, 1,
+    2) * e^2`): the outermost nodes above it, climbing through sums, products, powers, signs,
+    elementwise functions, the branches of a `where` and bindings (to each place one is read), up
+    to the loss itself or the argument of a reduction or vector function; of those, the ones y_pred
+    reaches through a differentiable path. None where it stands in a condition (the `where` that
+    reads that condition is checked itself) or in a list."""
+    found: dict[int, nodes.Node] = {}
     seen: set[int] = set()
-    stack = list(parents.get(id(node), []))
+    stack: list[nodes.Node] = [node]
     while stack:
-        above = stack.pop()
-        if id(above) in seen:
+        current = stack.pop()
+        if id(current) in seen:
             continue
-        seen.add(id(above))
-        if isinstance(above, nodes.Chain) and above.kind != "mul":
-            continue
-        if isinstance(above, nodes.Call) and (
-            above.func not in FUNCTIONS or kind_of(above.func, len(above.args)) not in ("elementwise", "where")
-        ):
-            continue
-        if not isinstance(above, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
-            continue  # a comparison, `and`, `or`, `not`, a list
-        info = resolved.of(above)
-        if info.ok and info.live and not isinstance(above, nodes.Name):
-            found.append(above)
-        elif info.ok:
-            stack.extend(parents.get(id(above), []))
-    return found
+        seen.add(id(current))
+        above = parents.get(id(current), [])
+        if current is resolved.result:
+            above = [*above, None]  # the top
+        for parent in above:
+            if isinstance(parent, nodes.Call) and parent.func not in FUNCTIONS:
+                continue
+            if parent is None or (
+                isinstance(parent, nodes.Call) and kind_of(parent.func, len(parent.args)) in ("reduction", "vector")
+            ):
+                top = resolved.binding_value(current) if isinstance(current, nodes.Name) else current
+                info = resolved.of(top) if top is not None else None
+                if info is not None and info.ok and info.live:
+                    found[id(top)] = top
+            elif isinstance(parent, nodes.Call) and parent.func == "where" and parent.args[0] is current:
+                continue  # a condition
+            elif isinstance(parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
+                stack.append(parent)
+            # else: a comparison, `and`, `or`, `not`, a list: not followed
+    return list(found.values())
+
+
+def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget) -> _Difference | None:
+    """`context` with the `where` `node` taken as its first branch, less `context` with it taken as
+    its second; None where they are the same expression, or the condition's sides do not read y_pred
+    (no boundary to find along it). Building them walks `context` twice, charged to `budget`."""
+    condition = node_expr(symbolic, node.args[0])
+    if Y_PRED not in condition.free_symbols:
+        return None
+    switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
+    budget.spend(_SUBSTITUTION_COST * _size(whole))
+    with construct.deciding(symbolic.decide):
+        sides = [rebuild.substitute(whole, {switch: node_expr(symbolic, branch)}) for branch in node.args[1:]]
+    if sides[0] == whole or sides[0] == sides[1]:
+        return None  # the `where` was folded into its context, or its branches are equal
+    return _Difference(*sides, budget)
 
 
 def _jump(
     resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
 ) -> Diagnostic | None:
-    """A warning where the value of `context` (the `where` itself, or a node it is a factor of)
-    differs between the `where`'s branches somewhere on the boundary of its condition."""
+    """A warning where the value of `context` (the `where` itself, or for a `where` that y_pred
+    reaches through its condition only, a node above it) differs between the `where`'s branches
+    somewhere on the boundary of its condition."""
     _, a, b = node.args
     cond = _comparison(resolved, node.args[0])
     compound = None
@@ -203,11 +241,9 @@ def _jump(
         if context is node:
             diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b), budget)
         else:
-            switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
-            sides = [rebuild.substitute(whole, {switch: node_expr(symbolic, branch)}) for branch in (a, b)]
-            if sides[0] == whole or sides[0] == sides[1]:
-                return None  # the `where` was folded into its context (or its branches are equal)
-            diff = _Difference(*sides, budget)
+            diff = _switched(symbolic, node, context, budget)
+            if diff is None:
+                return None
         if compound is None:
             gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
             point = _boundary_jump(symbolic, gap, diff)

@@ -254,7 +254,8 @@ def plan(
 
 
 def _without_aliases(kept: list, replacements: list, reduced: list) -> tuple[list, list, list, dict]:
-    """A binding made by a rewrite whose value is, after CSE, another local's symbol is that symbol.
+    """A binding made by a rewrite whose value is, after CSE, a symbol (a local, an input, a
+    parameter) is that symbol.
 
     (`softplus(x) + softplus(-x)`: the pair's binding holds its coefficient, `2 step(x) - 1`, and
     CSE gives that to a temporary, which the softplus's `-|x|` reads too; printed, the binding was
