@@ -387,7 +387,11 @@ DOMAIN = [
         r" gradient is infinite or NaN; keep it above 0, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for"
         r" probabilities, or add eps to a value >= 0 \(sqrt\(x\^2 \+ eps\)\)",
     ),
-    (  # known >= 0 (a norm): no clip to 1 - eps
+    (
+        "y_true / («1 - y_pred»)",
+        r"division by `1 - y_pred`, .* e\.g\. clip\(1 - y_pred, eps, 1 - eps\) as Keras.*",
+    ),
+    (  # a norm: no clip to 1 - eps
         "«sqrt(sum(y_pred^2))» + e^2",
         r"`sqrt\(sum\(y_pred\^2\)\)`: the argument can reach 0 or below \(it lies in \[0, inf\)\), where the"
         r" gradient is infinite or NaN; keep it above 0, e\.g\. add eps to a value >= 0 \(sqrt\(x\^2 \+ eps\)\)",

@@ -59,10 +59,19 @@ _RANGES = {
 _CLIP_HINT = "clip it away from 0 first, e.g. clip({x}, eps, 1 - eps) as Keras does, or add eps to a value >= 0"
 
 
-def _clip_hint(text: str, value: Interval) -> str:
-    """Keras's clip, for a value that may be negative (a prediction); not for one known to be >= 0,
-    which may be a norm or a count (clipped to 1 - eps, `sqrt(sum(y_pred^2))` would be capped at 1)."""
-    return f"clip({text}, eps, 1 - eps) as Keras does for probabilities, or " if value.lo < 0 else ""
+def _clip_hint(node: nodes.Node, text: str) -> str:
+    """Keras's clip, for `y_pred` or `1 - y_pred` (a probability, as Keras clips them); not for other
+    values, which may be a norm or a sum (clipped to 1 - eps, `sqrt(sum(y_pred^2))` would be capped at 1)."""
+    one_minus = (
+        isinstance(node, nodes.Chain)
+        and node.ops == ("-",)
+        and isinstance(node.operands[0], nodes.Number)
+        and node.operands[0].value == 1
+    )
+    inner = node.operands[1] if one_minus else node
+    if isinstance(inner, nodes.Name) and inner.id == "y_pred":
+        return f"clip({text}, eps, 1 - eps) as Keras does for probabilities, or "
+    return ""
 
 
 def check_domain(resolved: Resolved) -> list[Diagnostic]:
@@ -123,7 +132,7 @@ class _Ranges:
                     self.warn(
                         operand,
                         f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
-                        f" keep it away from 0, e.g. {_clip_hint(self.text(operand), value)}add eps to a value >= 0"
+                        f" keep it away from 0, e.g. {_clip_hint(operand, self.text(operand))}add eps to a value >= 0"
                         " or use maximum(..., eps)",
                     )
                 result = iv.mul(result, iv.reciprocal(value))
@@ -264,8 +273,8 @@ class _Ranges:
             self.warn(
                 node,
                 f"`sqrt({arg})`: the argument can reach 0 or below (it lies in {x.text()}),"
-                f" where the gradient is infinite or NaN; keep it above 0, e.g. {_clip_hint(arg, x)}add eps to a"
-                " value >= 0 (sqrt(x^2 + eps))",
+                " where the gradient is infinite or NaN; keep it above 0, e.g."
+                f" {_clip_hint(node.args[0], arg)}add eps to a value >= 0 (sqrt(x^2 + eps))",
             )
         elif name == "log1p" and x.reaches_below(-1.0) or (name == "log1p" and x.reaches(-1.0)):
             self.warn(
