@@ -713,6 +713,17 @@ def test_a_where_of_constants_is_no_jump_where_the_loss_does_not_jump(source):
     lossdsl.compile(source, strict=True)
 
 
+@pytest.mark.parametrize(
+    "source",
+    ["exp(3^where(y_pred > 0, 1e10, 1)) * e^2", "clip(0, e, cosh(pow(3, where(y_pred > 0, 1e10, 1))))"],
+)
+def test_a_where_of_huge_constants_is_switched_in_floats(source):
+    # Built as an expression with the branch in its place, the first was 3^10000000000, which SymPy
+    # computed exactly (a hang, found by tests/test_fused.py under JAX); in floats it is inf, no jump.
+    with answers_within():
+        assert diagnostics_of(source, "warning", "jump") == []
+
+
 def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_and_a_jump():
     found = lossdsl.check("e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * (1 - y_true)")
     assert [(d.level, d.code, d.column) for d in found] == [

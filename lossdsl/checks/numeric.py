@@ -133,9 +133,15 @@ def _eval(expr, env):
     raise Unsupported(f"cannot evaluate {func}")
 
 
-def compiled(expr: sp.Basic):
-    """A function `env -> float` equal to `lambda env: evaluate(expr, env)` (see the module docstring)."""
-    root = _closure_tree(expr)
+def compiled(expr: sp.Basic, stand_ins: dict[sp.Basic, sp.Symbol] | None = None):
+    """A function `env -> float` equal to `lambda env: evaluate(expr, env)` (see the module docstring);
+    each part of `expr` that is a key of `stand_ins` is read from `env` under its symbol instead."""
+
+    def make(node: sp.Basic, parts: list):
+        symbol = stand_ins.get(node)
+        return _closure(node, parts) if symbol is None else _closure(symbol, [])
+
+    root = _closure_tree(expr, make if stand_ins else None)
 
     def value(env: dict[sp.Symbol, float]) -> float:
         try:

@@ -19,8 +19,7 @@ taken as each branch, so that `abs(where(y_pred > 0, 1, -1) * e)` passes and
 
 Limits: the bisections evaluate the condition's two sides at hundreds of
 points, so each kind of check may spend at most MAX_EVALUATIONS node evaluations
-(an operation of the expression at one point; building a node with a `where`
-taken as a branch costs _SUBSTITUTION_COST per operation); a program that needs
+(an operation of the expression at one point); a program that needs
 more (dozens of `where`s on a long condition) has its remaining `where`s left
 unchecked, and says so in a note. Boundaries are looked for along y_pred in
 [-10, 10].
@@ -32,7 +31,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import construct, nodes, rebuild
+from lossdsl import nodes
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
@@ -50,8 +49,6 @@ _MAX_TAKEN = 16
 # its size plus _CALL_COST (the calls and conversions around the walk).
 MAX_EVALUATIONS = 200_000
 _CALL_COST = 20
-# Building a `where`'s node with the `where` taken as one branch, in evaluations per operation.
-_SUBSTITUTION_COST = 10
 
 
 class _OutOfBudget(Exception):
@@ -207,20 +204,19 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
     return list(found.values())
 
 
-def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget) -> _Difference | None:
-    """`context` with the `where` `node` taken as its first branch, less `context` with it taken as
-    its second; None where they are the same expression, or the condition's sides do not read y_pred
-    (no boundary to find along it). Building them walks `context` twice, charged to `budget`."""
+def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget) -> _Switched | None:
+    """`context` with the `where` `node` taken as its first branch, less with it taken as its second;
+    None where the condition does not read y_pred (no boundary to find along it), the branches are
+    the same, or the `where` is not in `context` as written (SymPy folded it)."""
     condition = node_expr(symbolic, node.args[0])
     if Y_PRED not in condition.free_symbols:
         return None
     switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
-    budget.spend(_SUBSTITUTION_COST * _size(whole))
-    with construct.deciding(symbolic.decide):
-        sides = [rebuild.substitute(whole, {switch: node_expr(symbolic, branch)}) for branch in node.args[1:]]
-    if sides[0] == whole or sides[0] == sides[1]:
-        return None  # the `where` was folded into its context, or its branches are equal
-    return _Difference(*sides, budget)
+    a, b = (node_expr(symbolic, branch) for branch in node.args[1:])
+    budget.spend(_size(whole))
+    if a == b or not whole.has(switch):
+        return None
+    return _Switched(whole, switch, a, b, budget)
 
 
 def _jump(
@@ -293,6 +289,31 @@ class _Difference:
             self._sides = (compiled(self.left), compiled(self.right))
         left, right = self._sides
         return left(env) - right(env)
+
+
+class _Switched:
+    """`context` with `switch` taken as `a`, less with it taken as `b`, in floats: compiled once, with
+    `switch` read from a symbol that takes each branch's value in turn. (Built as two expressions,
+    `3^where(y_pred > 0, 1e10, 1)` became `3^10000000000`, which SymPy computed exactly: a hang.)"""
+
+    def __init__(self, context: sp.Basic, switch: sp.Basic, a: sp.Basic, b: sp.Basic, budget: _Budget) -> None:
+        self.context, self.switch, self.branches = context, switch, (a, b)
+        self.free_symbols = context.free_symbols | a.free_symbols | b.free_symbols
+        self.budget = budget
+        self.cost = 2 * _size(context) + _size(a) + _size(b) + 3 * _CALL_COST
+        self.symbol = sp.Dummy("switch", real=True)
+        self._parts = None
+
+    def at(self, env: dict) -> float:
+        self.budget.spend(self.cost)
+        if self._parts is None:
+            whole = compiled(self.context, {self.switch: self.symbol})
+            self._parts = (whole, *(compiled(branch) for branch in self.branches))
+        whole, a, b = self._parts
+        env[self.symbol] = a(env)
+        first = whole(env)
+        env[self.symbol] = b(env)
+        return first - whole(env)
 
 
 class _Truth:
