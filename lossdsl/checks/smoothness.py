@@ -32,6 +32,7 @@ import math
 import sympy as sp
 
 from lossdsl import nodes
+from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
@@ -206,10 +207,11 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
 
 def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget) -> _Switched | None:
     """`context` with the `where` `node` taken as its first branch, less with it taken as its second;
-    None where the condition does not read y_pred (no boundary to find along it), the branches are
-    the same, or the `where` is not in `context` as written (SymPy folded it)."""
+    None where the condition does not read y_pred (no boundary to find along it) or reads it through
+    a function over the last axis (not evaluated at a point), the branches are the same, or the
+    `where` is not in `context` as written (SymPy folded it)."""
     condition = node_expr(symbolic, node.args[0])
-    if Y_PRED not in condition.free_symbols:
+    if Y_PRED not in condition.free_symbols or condition.has(sf.TensorFunction, sf.Vector):
         return None
     switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
     a, b = (node_expr(symbolic, branch) for branch in node.args[1:])
