@@ -588,9 +588,9 @@ def test_a_step_of_unknown_sign_is_built_without_its_imaginary_part(monkeypatch)
         return evaluate(arg) if arg.is_number else pytest.fail(f"im({arg}) taken")
 
     monkeypatch.setattr(complexes.im, "eval", classmethod(im_of_a_number))
-    derivative = symfuncs.Clip(sp.log(inner), -1, 1).fdiff(1)
+    step = symfuncs.Clip(sp.log(inner), -1, 1).fdiff(1)
     monkeypatch.undo()
-    assert derivative == sp.Heaviside(sp.log(inner) + 1) * sp.Heaviside(1 - sp.log(inner))
+    assert step == sp.Heaviside(sp.log(inner) + 1) * sp.Heaviside(1 - sp.log(inner))
     assert symfuncs.step(sp.exp(inner)) == 1 and symfuncs.step(-sp.exp(inner)) == 0
     assert symfuncs.step(sp.Integer(0)) == sp.Rational(1, 2)
 
@@ -706,7 +706,7 @@ def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch
     from lossdsl.emit import latex
 
     source = _doubling_chain("minimum(exp({a}), 2)", 20)
-    derivative = lossdsl.compile(source).symbolic.derivative()
+    slope = lossdsl.compile(source).symbolic.derivative()
     calls = []
     compare = sp.Min._find_localzeros.__func__
 
@@ -715,10 +715,10 @@ def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch
         return compare(cls, values, **options)
 
     monkeypatch.setattr(sp.Min, "_find_localzeros", classmethod(counted))
-    shielded = latex.shield_powers(derivative)
+    shielded = latex.shield_powers(slope)
     assert calls == []
-    assert shielded.count(latex.ExpOf) == derivative.count(sp.exp) > 20 and not shielded.has(sp.exp)
-    assert shielded.count(sp.Min) == derivative.count(sp.Min)
+    assert shielded.count(latex.ExpOf) == slope.count(sp.exp) > 20 and not shielded.has(sp.exp)
+    assert shielded.count(sp.Min) == slope.count(sp.Min)
 
 
 _HISTORY = """
