@@ -197,11 +197,10 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
                 info = resolved.of(top) if top is not None else None
                 if info is not None and info.ok and info.live:
                     found[id(top)] = top
-            elif isinstance(parent, nodes.Call) and parent.func == "where" and parent.args[0] is current:
-                continue  # a condition
             elif isinstance(parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
                 stack.append(parent)
-            # else: a comparison, `and`, `or`, `not`, a list: not followed
+            # else: a comparison, `and`, `or`, `not` (a value in a condition reaches a `where` only
+            # through one of them), a list: not followed
     return list(found.values())
 
 
