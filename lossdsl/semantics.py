@@ -574,10 +574,18 @@ class _Analyzer:
     def check_size(self, result: nodes.Node) -> None:
         size = self.tree_size(result)
         if size > MAX_TREE_SIZE:
-            # Say what made it grow: bindings read more than once, `log(cosh(x))` (see `tree_size`).
-            how = ["its bindings are substituted"] if self.r.bindings else []
+            # Say what made it grow: bindings read more than once (one read once adds what it is
+            # written with, no more), `log(cosh(x))` (see `tree_size`).
             roots = [result, *(st.value for st in self.r.bindings.values())]
-            if any(self._cosh_under_log(node) is not None for root in roots for node in nodes.walk(root)):
+            reads: dict[str, int] = {}
+            stable_cosh = False
+            for root in roots:
+                for node in nodes.walk(root):
+                    if isinstance(node, nodes.Name) and node.id in self.r.bindings:
+                        reads[node.id] = reads.get(node.id, 0) + 1
+                    stable_cosh = stable_cosh or self._cosh_under_log(node) is not None
+            how = ["its bindings are substituted"] if any(count > 1 for count in reads.values()) else []
+            if stable_cosh:
                 how.append("each `log(cosh(x))` is in its stable form, which reads x twice")
             self.error(
                 LossLimitError,
