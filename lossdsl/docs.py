@@ -27,7 +27,7 @@ from pathlib import Path
 
 import lossdsl
 from lossdsl import library
-from lossdsl.emit.latex import NamePolicy
+from lossdsl.emit.tex_names import NamePolicy
 from lossdsl.library.counterparts import COUNTERPARTS, NO_COUNTERPART
 from lossdsl.outputs import write_text
 

@@ -19,17 +19,11 @@ import sympy as sp
 import lossdsl
 from lossdsl import nodes, rebuild
 from lossdsl import symfuncs as sf
-from lossdsl.emit.latex import (
-    KATEX_MAX_EXPAND,
-    GradientPrinter,
-    LatexWriter,
-    NamePolicy,
-    emit_latex,
-    katex_expansions,
-    preferred_name,
-    tidy,
-)
+from lossdsl.emit.katex_budget import KATEX_MAX_EXPAND, katex_expansions
+from lossdsl.emit.latex import LatexWriter, emit_latex
+from lossdsl.emit.latex_gradient import GradientPrinter, tidy
 from lossdsl.emit.mathtext import MATHTEXT_MAX_DEPTH, nesting_depth, within_mathtext_depth
+from lossdsl.emit.tex_names import NamePolicy, preferred_name
 from lossdsl.errors import LossError
 from lossdsl.functions import FUNCTIONS as FUNCTIONS_TABLE
 from lossdsl.span import Span

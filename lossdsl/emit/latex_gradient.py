@@ -1,0 +1,337 @@
+"""The gradient's LaTeX: `SymbolicLoss` -> `\\frac{\\partial L}{\\partial \\hat{y}} = ...`.
+
+Input: a resolved program (for the name policy and the error's source) and
+its SymPy form, whose `derivative()` is printed (the loss's elementwise heads
+kept whole). Output: one LaTeX string, printed by SymPy's `LatexPrinter`
+(which orders terms its own way) through `GradientPrinter`, with the loss's
+names and notation: `Piecewise` prints as `cases` (display) or `[a if c else
+b]` (inline, mathtext-safe). Before printing, `tidy` writes integral floats
+as integers and takes common factors out of sums (below TIDY_LIMIT nodes), and
+`shield_powers` keeps symbolic powers whole (`ExpOf`, `PowerOf`) so that SymPy
+does not simplify their exponents.
+
+Limits: a gradient that would write out more than semantics.MAX_TREE_SIZE
+operations raises `LossLimitError`; `latex.emit_latex` turns a
+`RecursionError` into one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from lossdsl import construct, rebuild
+from lossdsl import symfuncs as sf
+from lossdsl.emit.tex_names import NamePolicy
+from lossdsl.emit.tex_notation import GRADIENT_LHS, VECTOR_FUNCTIONS, Y_HAT_TEX, Y_TEX, number_tex, paren
+from lossdsl.errors import LossLimitError
+from lossdsl.semantics import MAX_TREE_SIZE, Resolved
+from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
+
+
+class GradientPrinter(LatexPrinter):
+    """SymPy's LaTeX printer with lossdsl's names and functions.
+
+    Inputs and parameters print as in the loss; the tensor functions of
+    `symfuncs` print as in the loss; `Piecewise` prints as `cases` (display)
+    or `[a if c else b]` (inline); sums put positive terms first.
+    """
+
+    def __init__(self, policy: NamePolicy, params: dict[str, sp.Symbol], *, display: bool) -> None:
+        names = {Y_TRUE: Y_TEX, Y_PRED: Y_HAT_TEX}
+        names.update({symbol: policy.names[name].tex() for name, symbol in params.items()})
+        super().__init__({"symbol_names": names, "inv_trig_style": "full"})
+        self.display = display
+        self.sigmoid = r"\operatorname{sigmoid}" if policy.claims(r"\sigma") else r"\sigma"
+        self.heaviside = r"\operatorname{H}" if policy.claims(r"\theta") else r"\theta"
+        self.dirac = r"\delta_{\mathrm{D}}" if policy.claims(r"\delta") else r"\delta"
+        self.taken = set(names.values())
+        self.index: str | None = None
+        self.depth = 0
+
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        # A reduction, a derivative or `\log\operatorname{softmax}` runs to the right: `(\sum_{c} x) y`,
+        # not `\sum_{c} x y`.
+        if not last and isinstance(expr, (*sf.REDUCTIONS, sf.LogSoftmax, sp.Derivative, sp.Subs)):
+            return True
+        if isinstance(expr, sp.Piecewise) and not self.display:
+            return False  # `[a if c else b]` is closed
+        return super()._needs_mul_brackets(expr, first=first, last=last)
+
+    def _print_Mul(self, expr):
+        # `-\left(a + b\right)` with stretchy parentheses (SymPy writes `- (a + b)`).
+        if expr.could_extract_minus_sign() and (-expr).is_Add:
+            return "-" + paren(self._print(-expr))
+        return super()._print_Mul(expr)
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = super()._as_ordered_terms(expr, order=order)
+        # Leading positive terms read better: `y - \hat{y}`, not `- \hat{y} + y`.
+        return sorted(terms, key=lambda t: t.could_extract_minus_sign())
+
+    def _print_Symbol(self, expr, style="plain"):
+        text = super()._print_Symbol(expr, style)
+        if self.index and expr in (Y_TRUE, Y_PRED):
+            return f"{text}_{{{self.index}}}"
+        return text
+
+    def _print_Piecewise(self, expr, exp=None):
+        pairs = list(expr.args)
+        # A Piecewise in the `otherwise` branch continues the same list of cases.
+        while pairs[-1].cond == sp.true and isinstance(pairs[-1].expr, sp.Piecewise):
+            pairs[-1:] = pairs[-1].expr.args
+        rows = [(self._print(e), self._print(c)) for e, c in pairs]
+        *conditional, (last_value, last_cond) = rows
+        last_cond_true = pairs[-1].cond == sp.true
+        if self.display:
+            lines = [f"{v} & \\text{{if }} {c}" for v, c in conditional]
+            lines.append(f"{last_value} & " + ("\\text{otherwise}" if last_cond_true else f"\\text{{if }} {last_cond}"))
+            cases = "\\begin{cases}\n" + " \\\\\n".join(lines) + "\n\\end{cases}"
+            return self._power(cases, exp, closed=False)  # a power of a `where` (symfuncs.Where)
+        chain = "".join(rf"{v} \;\mathrm{{if}}\; {c} \;\mathrm{{else}}\; " for v, c in conditional)
+        tail = last_value if last_cond_true else rf"{last_value} \;\mathrm{{if}}\; {last_cond}"
+        return self._power(r"\left[" + chain + tail + r"\right]", exp)
+
+    def _print_ITE(self, expr):
+        # SymPy folds a `where` inside a condition into `ITE(c, a, b)`: `(c \wedge a) \vee (\neg c
+        # \wedge b)`, which prints c twice. Where c holds another ITE that doubles at each level
+        # (2^n copies: a 600-character program took 30 s to print 4 MB; found by a review), so
+        # such an ITE prints as a `where` does inline, `[a if c else b]`, c once.
+        cond, then, other = expr.args
+        if not cond.has(sp.ITE):
+            return self._print(sp.Or(sp.And(cond, then), sp.And(sp.Not(cond), other)))
+        once = {  # a branch that is True or False: c once, in a plain and/or
+            (sp.false, None): lambda: sp.And(sp.Not(cond), other),
+            (sp.true, None): lambda: sp.Or(cond, other),
+            (None, sp.false): lambda: sp.And(cond, then),
+            (None, sp.true): lambda: sp.Or(sp.Not(cond), then),
+        }
+        for (a, b), form in once.items():
+            if (a is None or then == a) and (b is None or other == b):
+                return self._print(form())
+        cond, then, other = (self._print(arg) for arg in (cond, then, other))
+        return rf"\left[{then} \;\mathrm{{if}}\; {cond} \;\mathrm{{else}}\; {other}\right]"
+
+    def _print_Heaviside(self, expr, exp=None):
+        return self._power(self.heaviside + paren(self._print(expr.args[0])), exp)
+
+    def _print_DiracDelta(self, expr, exp=None):
+        return self._power(self.dirac + paren(self._print(expr.args[0])), exp)
+
+    def _print_sign(self, expr, exp=None):
+        return self._power(r"\operatorname{sign}" + paren(self._print(expr.args[0])), exp)
+
+    @staticmethod
+    def _power(tex: str, exp, *, closed: bool = True) -> str:
+        """`tex` raised to `exp` (SymPy passes the exponent of a function's power); open forms get parentheses."""
+        if exp is None:
+            return tex
+        return (tex if closed else paren(tex)) + "^{" + str(exp) + "}"
+
+    def _dummy(self) -> str:
+        """The name of a `Subs` point: the first of u, v, s, t, \\xi, u', u'', ... that nothing else prints as."""
+        primed = ("u" + "'" * k for k in itertools.count(1))
+        return next(n for n in itertools.chain(("u", "v", "s", "t", r"\xi"), primed) if n not in self.taken)
+
+    def _print_Subs(self, subs):
+        expr, old, new = subs.args
+        dummy = self._dummy()
+        fresh = {o: sp.Symbol(f"lossdsl_dummy_{i}") for i, o in enumerate(old)}
+        self._settings["symbol_names"].update({s: dummy for s in fresh.values()})
+        body = self._print(expr.xreplace(fresh))
+        points = ", ".join(f"{dummy} = {self._print(n)}" for n in new)
+        return r"\left. " + body + r" \right|_{" + points + "}"
+
+    def _reduce(self, template: str, expr, closed: bool = False) -> str:
+        index = "c" + "'" * self.depth
+        saved = self.index
+        self.index, self.depth = index, self.depth + 1
+        operand = expr.args[0]
+        arg = self._print(operand)
+        if not closed and (operand.is_Add or operand.could_extract_minus_sign() or isinstance(operand, sp.Piecewise)):
+            arg = paren(arg)
+        self.index, self.depth = saved, self.depth - 1
+        return template.replace("INDEX", index) + (paren(arg) if closed else " " + arg)
+
+    def _print_reduction(self, template: str, expr, exp, closed: bool = False) -> str:
+        return self._power(self._reduce(template, expr, closed), exp, closed=False)
+
+    def _print_ReduceSum(self, expr, exp=None):
+        return self._print_reduction(r"\sum_{INDEX}", expr, exp)
+
+    def _print_ReduceMean(self, expr, exp=None):
+        return self._print_reduction(r"\frac{1}{C}\sum_{INDEX}", expr, exp)
+
+    def _print_ReduceMax(self, expr, exp=None):
+        return self._print_reduction(r"\max_{INDEX}", expr, exp)
+
+    def _print_ReduceMin(self, expr, exp=None):
+        return self._print_reduction(r"\min_{INDEX}", expr, exp)
+
+    def _print_LogSumExp(self, expr, exp=None):
+        return self._print_reduction(r"\log\sum_{INDEX}\exp", expr, exp, closed=True)
+
+    def _vector(self, name: str, expr, exp=None) -> str:
+        index, self.index = self.index, None
+        text = VECTOR_FUNCTIONS[name] + paren(", ".join(self._print(a) for a in expr.args))
+        self.index = index
+        if index:
+            text += f"_{{{index}}}"
+        return self._power(text, exp, closed=name != "log_softmax")
+
+    def _print_Softmax(self, expr, exp=None):
+        return self._vector("softmax", expr, exp)
+
+    def _print_LogSoftmax(self, expr, exp=None):
+        return self._vector("log_softmax", expr, exp)
+
+    def _print_Normalize(self, expr, exp=None):
+        return self._vector("normalize", expr, exp)
+
+    def _print_OneHot(self, expr, exp=None):
+        return self._vector("onehot", expr, exp)
+
+    def _print_Vector(self, expr, exp=None):
+        index, self.index = self.index, None
+        text = r"\left[" + ", ".join(self._print(a) for a in expr.args) + r"\right]"
+        self.index = index
+        return self._power(text + (f"_{{{index}}}" if index else ""), exp)
+
+    def _print_Round(self, expr, exp=None):
+        return self._power(r"\operatorname{round}" + paren(self._print(expr.args[0])), exp)
+
+    # ---- the elementwise heads the loss keeps whole (their derivatives are heads too)
+
+    def _named(self, name: str, expr, exp=None) -> str:
+        return self._power(name + paren(", ".join(self._print(a) for a in expr.args)), exp)
+
+    def _print_Sigmoid(self, expr, exp=None):
+        return self._named(self.sigmoid, expr, exp)
+
+    def _print_Softplus(self, expr, exp=None):
+        return self._named(r"\operatorname{softplus}", expr, exp)
+
+    def _print_Relu(self, expr, exp=None):
+        return self._named(r"\operatorname{relu}", expr, exp)
+
+    def _print_Clip(self, expr, exp=None):
+        return self._named(r"\operatorname{clip}", expr, exp)
+
+    def _print_Log1p(self, expr, exp=None):
+        x = expr.args[0]
+        if x.is_Add or (-x).is_Add:
+            # One sum: `1 + (1 - \hat{y})` is `2 - \hat{y}`, `1 + -(a + b)` is `1 - a - b`.
+            inner = self._print(1 + x if x.is_Add else 1 - (-x))
+        elif x.could_extract_minus_sign():
+            inner = "1 - " + self.parenthesize(-x, PRECEDENCE["Add"])
+        else:
+            inner = "1 + " + self._print(x)
+        return self._power(r"\log" + paren(inner), exp)
+
+    def _print_Expm1(self, expr, exp=None):
+        return self._power(paren(self._print(sp.exp(expr.args[0])) + " - 1"), exp)
+
+    def _print_Float(self, expr):
+        value = float(expr)
+        if not math.isfinite(value):
+            return super()._print_Float(expr)
+        # As the loss prints numbers: `10^{-7}`, not `1.0 \cdot 10^{-7}`.
+        return ("-" if value < 0 else "") + number_tex(f"{abs(value):.15g}").text
+
+    def _print_ExpOf(self, expr, exp=None):
+        return self._power(self._print(sp.exp(expr.args[0], evaluate=False)), exp, closed=False)
+
+    def _print_PowerOf(self, expr, exp=None):
+        return self._power(self._print(sp.Pow(*expr.args, evaluate=False)), exp, closed=False)
+
+    def _print_Pow(self, expr, *args, **kwargs):
+        if expr.base.is_Float:
+            return paren(self._print(expr.base)) + "^{" + self._print(expr.exp) + "}"
+        return super()._print_Pow(expr, *args, **kwargs)
+
+
+class ExpOf(sp.Function):
+    """`exp(z)` with a symbolic `z`, kept whole for printing (see `shield_powers`)."""
+
+    nargs = 1
+
+
+class PowerOf(sp.Function):
+    """`b^z` with a symbolic exponent `z`, kept whole for printing (see `shield_powers`)."""
+
+    nargs = 2
+
+
+def shield_powers(expr: sp.Basic) -> sp.Basic:
+    """`expr` with symbolic powers as inert heads that print the same.
+
+    SymPy's `LatexPrinter._print_Mul` asks `fraction(..., exact=True)` where
+    each factor goes, and for a power with a negative symbolic exponent that
+    runs `is_constant()`, which simplifies the exponent: with a large constant
+    inside (`exp(-cosh(10^7 / (y - \\hat{y}))^2)`, the derivative of
+    `erf(cosh(...))`) that never ends. Such a factor prints in the numerator
+    (`e^{-z}`) either way, so nothing changes but the time.
+    """
+
+    def shielded(expr: sp.Basic) -> sp.Basic:
+        expr = expr.replace(lambda e: isinstance(e, sp.exp) and not e.args[0].is_number, lambda e: ExpOf(e.args[0]))
+        return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp))
+
+    return rebuild.with_inert_steps(lambda e: rebuild.with_inert_minmax(shielded, e), expr)
+
+
+# Past this many nodes the gradient is printed as SymPy gives it (factoring costs time).
+TIDY_LIMIT = 2_000
+
+
+def tidy(expr: sp.Basic) -> sp.Basic:
+    """The gradient in a form that reads better, with the same value.
+
+    Floats with integer values become integers (`1.0 \\hat{y}` -> `\\hat{y}`), and
+    common factors come out of sums (`2 \\hat{y} - 2 y` -> `2 (\\hat{y} - y)`).
+    """
+    return rebuild.with_inert_steps(_tidied, expr)
+
+
+def _tidied(expr: sp.Basic) -> sp.Basic:
+    floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer() and abs(f) < 2**53}
+    if floats:
+        expr = expr.xreplace(floats)
+    if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
+        try:
+            expr = sp.factor_terms(expr)
+        except (TypeError, ValueError):
+            # SymPy rebuilds what it factors with evaluation, and refuses to compare a value it
+            # knows is not real: `maximum(log(-exp(y_pred)), 3 y_pred)`'s steps, or `(-1 -
+            # y_pred^2)^0.5` once factored as `I (1 + y_pred^2)^0.5`. Printed as it is.
+            pass
+    return expr
+
+
+def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool) -> str:
+    """`\\frac{\\partial L}{\\partial \\hat{y}} = ...` for one element.
+
+    The derivative is taken of the loss with its elementwise heads kept whole
+    (`SymbolicLoss.core`), so it reads `\\sigma(\\hat{y}) (1 - \\sigma(\\hat{y}))`
+    rather than in exponentials; it equals `SymbolicLoss.gradient()`.
+    """
+    gradient = symbolic.derivative()
+    size = construct.tree_size(gradient)
+    if size > MAX_TREE_SIZE:
+        # The derivative shares its parts; printed, each is written out where it is used (the
+        # chain `a{k} = tanh(a{k-1}) * a{k-1}`, 13 links: 9 MB of LaTeX in 28 s; found by a review).
+        raise LossLimitError(
+            f"the gradient's LaTeX would write out {size:,} operations; the limit is {MAX_TREE_SIZE:,}",
+            span=resolved.program.result.span,
+            source=resolved.source,
+        )
+    gradient = shield_powers(tidy(gradient))
+    printer = GradientPrinter(NamePolicy(resolved), symbolic.params, display=display)
+    text = printer.doprint(gradient)
+    # SymPy writes `\left(x \right)`; drop the space before `\right`.
+    text = text.replace(r" \right", r"\right")
+    return f"{GRADIENT_LHS} = {text}"

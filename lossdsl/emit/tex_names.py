@@ -1,0 +1,111 @@
+"""How names print in LaTeX: the user's parameters and bindings, no two alike.
+
+Input: a resolved program (its statements, in order). Output: a `TexName`
+for each parameter and binding (`NamePolicy.names`), used by the loss
+(`latex.LatexWriter`), the gradient (`latex_gradient.GradientPrinter`) and
+the docs pages (`docs.py`).
+
+Names after Greek letters print as Greek (`alpha` -> `\\alpha`), a letter or
+a Greek letter with a suffix takes it as subscripts (`w_1` -> `w_{1}`), other
+names print upright (`\\mathrm{bce}`). A name never prints as the notation
+itself (`y`, `\\hat{y}`, `c`, `C`, `L`, `e`, `\\pi`; RESERVED) nor as an
+element of it (`y_{c}`; RESERVED_HEADS), nor as an earlier name: such a name
+prints upright, then with primes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lossdsl.emit.tex_notation import Y_HAT_TEX, Y_TEX
+from lossdsl.semantics import Resolved
+
+GREEK = {
+    name: "\\" + name
+    for name in (
+        "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau"
+        " upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
+    ).split()
+}
+GREEK["eps"] = r"\epsilon"
+# What the notation itself uses: a user name that would print as one of these
+# prints upright instead (`y` -> `\mathrm{y}`); `e` is kept for Euler's number.
+RESERVED = frozenset({Y_TEX, Y_HAT_TEX, "c", "C", "L", "e", r"\pi"})
+# Nor may a user name print as one of these with subscripts (`y_c` -> `\mathrm{y\_c}`, not `y_{c}`,
+# an element of y_true).
+RESERVED_HEADS = frozenset({Y_TEX, "c", "C", "L"})
+
+
+@dataclass(frozen=True)
+class TexName:
+    """A printed name: head (`w`, `\\alpha`, `\\mathrm{loss}`) and subscripts."""
+
+    head: str
+    subs: tuple[str, ...] = ()
+
+    def tex(self, index: str | None = None) -> str:
+        """The name, with the reduction index appended to its subscripts."""
+        subs = self.subs + ((index,) if index else ())
+        return self.head + ("_{" + ",".join(subs) + "}" if subs else "")
+
+
+def _part_tex(part: str) -> str:
+    if part in GREEK:
+        return GREEK[part]
+    if part.isdigit() or len(part) == 1:
+        return part
+    return r"\mathrm{" + part + "}"
+
+
+def upright(name: str) -> TexName:
+    """The whole name in upright letters: `\\mathrm{class\\_weight}`."""
+    return TexName(r"\mathrm{" + name.replace("_", r"\_") + "}")
+
+
+def preferred_name(name: str) -> TexName:
+    """How a user name prints when nothing else claims that form.
+
+    A letter or a Greek letter name takes the rest as subscripts: `alpha` ->
+    `\\alpha`, `w_1` -> `w_{1}`, `w2` -> `w_{2}`, `p_t` -> `p_{t}`, `y_hat` ->
+    `y_{\\mathrm{hat}}`, `alpha_pos` -> `\\alpha_{\\mathrm{pos}}`; a trailing
+    underscore, as in Python, is dropped (`lambda_` -> `\\lambda`). Other names
+    print upright as a whole: `bce` -> `\\mathrm{bce}`, `class_weight` ->
+    `\\mathrm{class\\_weight}`.
+    """
+    core = name.rstrip("_") or name
+    parts = core.split("_")
+    head, subs = parts[0], parts[1:]
+    digits = re.fullmatch(r"([A-Za-z]+?)(\d+)", head)
+    if digits and not subs:
+        head, subs = digits.group(1), [digits.group(2)]
+    if any(not p for p in parts) or not (len(head) == 1 or head in GREEK):
+        return upright(core)
+    return TexName(_part_tex(head), tuple(_part_tex(s) for s in subs))
+
+
+class NamePolicy:
+    """How each parameter and binding prints, with no two names alike.
+
+    A name whose preferred form is taken (by the notation or by an earlier
+    name) or would read as the notation with subscripts (`y_{c}`) prints
+    upright (`\\mathrm{name}`), then with primes.
+    """
+
+    def __init__(self, resolved: Resolved) -> None:
+        self.names: dict[str, TexName] = {}
+        taken = set(RESERVED)
+        for st in resolved.program.statements:
+            candidates = [preferred_name(st.name), upright(st.name)]
+            free = (c for c in candidates if c.tex() not in taken and not (c.subs and c.head in RESERVED_HEADS))
+            choice = next(free, None)
+            while choice is None or choice.tex() in taken:
+                base = choice or candidates[-1]
+                choice = TexName(base.head + "'", base.subs)
+            self.names[st.name] = choice
+            taken.add(choice.tex())
+        self.heads = {n.head for n in self.names.values() if not n.subs}
+
+    def claims(self, tex: str) -> bool:
+        """True when a user name prints as `tex` (so a builtin must print otherwise)."""
+        return tex in self.heads
