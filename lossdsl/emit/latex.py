@@ -63,6 +63,8 @@ from lossdsl.emit.tex_notation import (
     juxtapose,
     number_tex,
     paren,
+    reduction_index,
+    sigmoid_tex,
     tail_of,
     wrap,
 )
@@ -88,7 +90,7 @@ class LatexWriter:
         self.r = resolved
         self.display = display
         self.names = NamePolicy(resolved)
-        self.sigmoid = r"\operatorname{sigmoid}" if self.names.claims(r"\sigma") else r"\sigma"
+        self.sigmoid = sigmoid_tex(self.names.claims(r"\sigma"))
         # The builtin eps prints as its value when a user name is epsilon.
         self.eps = number_tex(repr(BUILTIN_CONSTANTS["eps"])) if self.names.claims(r"\epsilon") else None
         # The index of the last axis inside a reduction (None outside one) and the reduction depth.
@@ -293,7 +295,7 @@ class LatexWriter:
 
     def reduction(self, name: str, arg: nodes.Node) -> Fragment:
         """`\\sum_{c} x`, `\\frac{1}{C}\\sum_{c} x`, `\\max_{c} x` or `\\log\\sum_{c}\\exp(x)`; `x` indexed by `c`."""
-        index = "c" + "'" * self.depth
+        index = reduction_index(self.depth)
         saved = self.index
         self.index, self.depth = index, self.depth + 1
         try:
@@ -301,7 +303,7 @@ class LatexWriter:
         finally:
             self.index, self.depth = saved, self.depth - 1
         if name == "logsumexp":
-            return Fragment(r"\log\sum_{" + index + r"}\exp" + paren(operand.text), PREC_MUL, tail="big")
+            return Fragment(REDUCTIONS[name] % index + paren(operand.text), PREC_MUL, tail="big")
         body = wrap(operand, PREC_MUL, sign_ok=False)
         # A `cases` block at the end keeps its stricter tail: nothing may follow it.
         tail = "cases" if tail_of(operand, body) == "cases" else "big"

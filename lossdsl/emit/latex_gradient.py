@@ -27,7 +27,18 @@ from sympy.printing.precedence import PRECEDENCE
 from lossdsl import construct, rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.emit.tex_names import NamePolicy
-from lossdsl.emit.tex_notation import GRADIENT_LHS, VECTOR_FUNCTIONS, Y_HAT_TEX, Y_TEX, number_tex, paren
+from lossdsl.emit.tex_notation import (
+    GRADIENT_LHS,
+    NAMED_FUNCTIONS,
+    REDUCTIONS,
+    VECTOR_FUNCTIONS,
+    Y_HAT_TEX,
+    Y_TEX,
+    number_tex,
+    paren,
+    reduction_index,
+    sigmoid_tex,
+)
 from lossdsl.errors import LossLimitError
 from lossdsl.semantics import MAX_TREE_SIZE, Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
@@ -46,7 +57,7 @@ class GradientPrinter(LatexPrinter):
         names.update({symbol: policy.names[name].tex() for name, symbol in params.items()})
         super().__init__({"symbol_names": names, "inv_trig_style": "full"})
         self.display = display
-        self.sigmoid = r"\operatorname{sigmoid}" if policy.claims(r"\sigma") else r"\sigma"
+        self.sigmoid = sigmoid_tex(policy.claims(r"\sigma"))
         self.heaviside = r"\operatorname{H}" if policy.claims(r"\theta") else r"\theta"
         self.dirac = r"\delta_{\mathrm{D}}" if policy.claims(r"\delta") else r"\delta"
         self.taken = set(names.values())
@@ -123,7 +134,7 @@ class GradientPrinter(LatexPrinter):
         return self._power(self.dirac + paren(self._print(expr.args[0])), exp)
 
     def _print_sign(self, expr, exp=None):
-        return self._power(r"\operatorname{sign}" + paren(self._print(expr.args[0])), exp)
+        return self._power(NAMED_FUNCTIONS["sign"] + paren(self._print(expr.args[0])), exp)
 
     @staticmethod
     def _power(tex: str, exp, *, closed: bool = True) -> str:
@@ -146,39 +157,43 @@ class GradientPrinter(LatexPrinter):
         points = ", ".join(f"{dummy} = {self._print(n)}" for n in new)
         return r"\left. " + body + r" \right|_{" + points + "}"
 
-    def _reduce(self, template: str, expr, closed: bool = False) -> str:
-        index = "c" + "'" * self.depth
+    def _reduce(self, name: str, expr, closed: bool = False) -> str:
+        index = reduction_index(self.depth)
         saved = self.index
         self.index, self.depth = index, self.depth + 1
         operand = expr.args[0]
-        arg = self._print(operand)
+        try:
+            arg = self._print(operand)
+        finally:
+            self.index, self.depth = saved, self.depth - 1
         if not closed and (operand.is_Add or operand.could_extract_minus_sign() or isinstance(operand, sp.Piecewise)):
             arg = paren(arg)
-        self.index, self.depth = saved, self.depth - 1
-        return template.replace("INDEX", index) + (paren(arg) if closed else " " + arg)
+        return REDUCTIONS[name] % index + (paren(arg) if closed else " " + arg)
 
-    def _print_reduction(self, template: str, expr, exp, closed: bool = False) -> str:
-        return self._power(self._reduce(template, expr, closed), exp, closed=False)
+    def _print_reduction(self, name: str, expr, exp, closed: bool = False) -> str:
+        return self._power(self._reduce(name, expr, closed), exp, closed=False)
 
     def _print_ReduceSum(self, expr, exp=None):
-        return self._print_reduction(r"\sum_{INDEX}", expr, exp)
+        return self._print_reduction("sum", expr, exp)
 
     def _print_ReduceMean(self, expr, exp=None):
-        return self._print_reduction(r"\frac{1}{C}\sum_{INDEX}", expr, exp)
+        return self._print_reduction("mean", expr, exp)
 
     def _print_ReduceMax(self, expr, exp=None):
-        return self._print_reduction(r"\max_{INDEX}", expr, exp)
+        return self._print_reduction("max", expr, exp)
 
     def _print_ReduceMin(self, expr, exp=None):
-        return self._print_reduction(r"\min_{INDEX}", expr, exp)
+        return self._print_reduction("min", expr, exp)
 
     def _print_LogSumExp(self, expr, exp=None):
-        return self._print_reduction(r"\log\sum_{INDEX}\exp", expr, exp, closed=True)
+        return self._print_reduction("logsumexp", expr, exp, closed=True)
 
     def _vector(self, name: str, expr, exp=None) -> str:
         index, self.index = self.index, None
-        text = VECTOR_FUNCTIONS[name] + paren(", ".join(self._print(a) for a in expr.args))
-        self.index = index
+        try:
+            text = VECTOR_FUNCTIONS[name] + paren(", ".join(self._print(a) for a in expr.args))
+        finally:
+            self.index = index
         if index:
             text += f"_{{{index}}}"
         return self._power(text, exp, closed=name != "log_softmax")
@@ -197,12 +212,14 @@ class GradientPrinter(LatexPrinter):
 
     def _print_Vector(self, expr, exp=None):
         index, self.index = self.index, None
-        text = r"\left[" + ", ".join(self._print(a) for a in expr.args) + r"\right]"
-        self.index = index
+        try:
+            text = r"\left[" + ", ".join(self._print(a) for a in expr.args) + r"\right]"
+        finally:
+            self.index = index
         return self._power(text + (f"_{{{index}}}" if index else ""), exp)
 
     def _print_Round(self, expr, exp=None):
-        return self._power(r"\operatorname{round}" + paren(self._print(expr.args[0])), exp)
+        return self._power(NAMED_FUNCTIONS["round"] + paren(self._print(expr.args[0])), exp)
 
     # ---- the elementwise heads the loss keeps whole (their derivatives are heads too)
 
@@ -213,13 +230,13 @@ class GradientPrinter(LatexPrinter):
         return self._named(self.sigmoid, expr, exp)
 
     def _print_Softplus(self, expr, exp=None):
-        return self._named(r"\operatorname{softplus}", expr, exp)
+        return self._named(NAMED_FUNCTIONS["softplus"], expr, exp)
 
     def _print_Relu(self, expr, exp=None):
-        return self._named(r"\operatorname{relu}", expr, exp)
+        return self._named(NAMED_FUNCTIONS["relu"], expr, exp)
 
     def _print_Clip(self, expr, exp=None):
-        return self._named(r"\operatorname{clip}", expr, exp)
+        return self._named(NAMED_FUNCTIONS["clip"], expr, exp)
 
     def _print_Log1p(self, expr, exp=None):
         x = expr.args[0]

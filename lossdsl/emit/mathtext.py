@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from lossdsl.emit.tex_notation import GRADIENT_LHS
+
 # Nested groups a string may hold and keep its usual spelling. mathtext parsed 31 nested
 # `\left(` and 22 nested `\frac` from a fresh interpreter (matplotlib 3.10); a caller's own
 # frames (pytest, a figure's draw) take some of the limit, and a `\frac` costs more than a pair.
@@ -36,7 +38,7 @@ _COMMAND_BRACE = re.compile(
 _EXPONENTIAL = re.compile(r"(?<![a-zA-Z\\])e\^\{")
 _FLAT_HEADS = (r"\frac{", r"\sqrt{")
 # The head of a gradient's string: a fraction at the top level, kept as written.
-_DERIVATIVE = "\\frac{\\partial L}{\\partial \\hat{y}} = "
+_DERIVATIVE = GRADIENT_LHS + " = "
 
 
 def nesting_depth(tex: str) -> int:

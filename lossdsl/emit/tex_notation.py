@@ -65,7 +65,24 @@ VECTOR_FUNCTIONS = {
     "normalize": r"\operatorname{normalize}",
     "onehot": r"\operatorname{onehot}",
 }
-REDUCTIONS = {"sum": r"\sum_{%s}", "mean": r"\frac{1}{C}\sum_{%s}", "max": r"\max_{%s}", "min": r"\min_{%s}"}
+# Reductions over the last axis, `%s` standing for the index (`logsumexp`'s operand in brackets).
+REDUCTIONS = {
+    "sum": r"\sum_{%s}",
+    "mean": r"\frac{1}{C}\sum_{%s}",
+    "max": r"\max_{%s}",
+    "min": r"\min_{%s}",
+    "logsumexp": r"\log\sum_{%s}\exp",
+}
+
+
+def reduction_index(depth: int) -> str:
+    """The index of the last axis inside `depth` enclosing reductions: `c`, `c'`, `c''`, ..."""
+    return "c" + "'" * depth
+
+
+def sigmoid_tex(claimed: bool) -> str:
+    """`\\sigma`, or `\\operatorname{sigmoid}` where a user's name prints as `\\sigma`."""
+    return r"\operatorname{sigmoid}" if claimed else r"\sigma"
 
 
 # ---------------------------------------------------------------- fragments
