@@ -15,6 +15,11 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     exp(x) - 1            -> expm1(x)          (k exp(x) - k -> k expm1(x), as SymPy orders and distributes it)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
 
+    1 - sigmoid(x)        -> sigmoid(-x)          (additions: forms that lose their precision
+    1 / (1 + exp(-x))     -> sigmoid(x)            or overflow in float32; the log rules then
+    exp(x) / (1 + exp(x)) -> sigmoid(x)            apply to what they make, so that a
+    exp(x) / sum(exp(x))  -> softmax(x)            written-out cross-entropy becomes Keras's)
+
     log1p(a) - log1p(b)   -> log1p_difference(a, b)   for a, b >= 0 (an addition: the
                              printer writes it as the two log1p, except where the code is
                              traced for XLA, where it takes one log1p of a quotient >= 0;
@@ -33,7 +38,8 @@ generated code.
 Limits: the patterns match the forms of the table up to SymPy's canonical
 ordering (`1 - sigmoid(x)`, `-sigmoid(x) + 1` and `1 + -sigmoid(x)` are one
 form) and through any chain of bindings; they do not look for algebraically
-equal forms that SymPy does not produce by itself (e.g. `log(1/(1+exp(-x)))`).
+equal forms that SymPy does not produce by itself (`(1 + exp(-x))^-1` is
+matched, `2 / (2 + 2 exp(-x))` is not).
 `log(1 + x)` becomes `log1p(x)` for any `x`, including `log(1 - p)` for a
 probability `p`; this is at least as accurate as what Keras computes.
 """
@@ -184,8 +190,71 @@ class Rewriter:
             return self.log_rule(expr)
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
+            expr = self.sigmoid_complement_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
             return self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
+        if isinstance(expr, sp.Pow):
+            return self.logistic_rule(expr)
+        if isinstance(expr, sp.Mul):
+            return self.normalized_exp_rule(expr)
+        return expr
+
+    def sigmoid_complement_rule(self, expr: sp.Add) -> sp.Basic:
+        """`1 - sigmoid(x)` -> `sigmoid(-x)` (an addition to the table).
+
+        In float32 `1 - sigmoid(x)` is 0 for x above about 17, where `sigmoid(-x)` is still
+        about 1e-8: a power of it (`(1 - p)^gamma` of a focal loss on logits, gamma < 1) had an
+        infinite derivative there, and its gradient was NaN (found by a user test)."""
+        constant, rest = expr.as_coeff_Add()
+        if not equals_number(constant, 1.0):
+            return expr
+        for term in sp.Add.make_args(rest):
+            k, factor = term.as_coeff_Mul()
+            resolved = self.resolve(factor)
+            if isinstance(resolved, sf.Sigmoid) and equals_number(k, -1.0):
+                return sf.Sigmoid(-resolved.args[0]) + (rest - term)
+        return expr
+
+    def logistic_rule(self, expr: sp.Pow) -> sp.Basic:
+        """`1 / (1 + exp(-x))` -> `sigmoid(x)` (an addition: the logistic function written out,
+        whose exponential overflows for x below about -88, and its gradient with it)."""
+        base, exponent = expr.args
+        if not (equals_number(exponent, -1.0) and isinstance(base, sp.Add)):
+            return expr
+        constant, rest = base.as_coeff_Add()
+        resolved = self.resolve(rest)
+        if equals_number(constant, 1.0) and isinstance(resolved, sp.exp) and not resolved.args[0].is_number:
+            return sf.Sigmoid(-resolved.args[0])
+        return expr
+
+    def normalized_exp_rule(self, expr: sp.Mul) -> sp.Basic:
+        """`exp(x) / sum(exp(x))` -> `softmax(x)` (`x` has a value per element: the semantics
+        rejects a sum of one value per sample), and `exp(x) sigmoid(-x)` (`exp(x) / (1 + exp(x))`,
+        once `logistic_rule` has run) -> `sigmoid(x)` (additions: the softmax and the logistic
+        function written out, whose exponentials overflow; `log` of the first then becomes `log_softmax(x)`)."""
+        factors = list(expr.args)
+        exps = {}
+        for index, factor in enumerate(factors):
+            resolved = self.resolve(factor)
+            if isinstance(resolved, sp.exp):
+                exps.setdefault(resolved.args[0], index)
+        if not exps:
+            return expr
+        for index, factor in enumerate(factors):
+            found = None
+            if isinstance(factor, sf.Sigmoid) and -factor.args[0] in exps:
+                x = -factor.args[0]
+                found = (exps[x], sf.Sigmoid(x))
+            elif isinstance(factor, sp.Pow) and equals_number(factor.args[1], -1.0):
+                total = self.resolve(factor.args[0])
+                summed = self.resolve(total.args[0]) if isinstance(total, sf.ReduceSum) else None
+                if isinstance(summed, sp.exp) and summed.args[0] in exps:
+                    x = summed.args[0]
+                    found = (exps[x], sf.Softmax(x))
+            if found is not None:
+                first, replacement = found
+                rest = [f for i, f in enumerate(factors) if i not in (first, index)]
+                return sp.Mul(replacement, *rest)
         return expr
 
     def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:

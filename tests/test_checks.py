@@ -369,8 +369,13 @@ DOMAIN = [
     (
         "«log(y_pred)»",
         r"`log\(y_pred\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf or"
-        r" NaN; clip it away from 0 first, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does,"
-        r" or add eps to a value >= 0",
+        r" NaN; keep it above 0, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for probabilities,"
+        r" or add eps to a value >= 0 or use maximum\(\.\.\., eps\)",
+    ),
+    (  # a rate (the Poisson loss): no clip to 1 - eps
+        "y_pred - y_true * «log(y_pred + eps)»",
+        r"`log\(y_pred \+ eps\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf"
+        r" or NaN; keep it above 0, e\.g\. add eps to a value >= 0 or use maximum\(\.\.\., eps\)",
     ),
     ("e^2 + «log(1 - y_pred)»", r"`log\(1 - y_pred\)`: .*clip\(1 - y_pred, eps, 1 - eps\) as Keras does.*"),
     (

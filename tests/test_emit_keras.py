@@ -354,6 +354,21 @@ def test_list_literal_is_a_constant_tensor():
         ("2 * (exp(y_pred) - 1) - y_true", ["expm1"], ["ops.exp("]),
         ("u = exp(y_pred)\n0.5 * u - 0.5 - y_true", ["expm1"], ["ops.exp("]),
         ("z = sum(exp(y_pred))\nlog(z) - sum(y_true * y_pred)", ["logsumexp"], ["ops.exp("]),
+        # `1 - sigmoid(x)` as `sigmoid(-x)`, through a binding
+        ("p = sigmoid(y_pred)\ny_true * (1 - p)^0.5 + p^0.5", ["keras.ops.sigmoid(-y_pred)"], ["1.0 - p"]),
+        # the logistic function and the softmax written out, through bindings too
+        (
+            "-(y_true*log(1/(1+exp(-y_pred))) + (1-y_true)*log(1 - 1/(1+exp(-y_pred))))",
+            ["softplus"],
+            ["ops.exp(", "ops.log(", "sigmoid"],
+        ),
+        ("u = exp(-y_pred)\n(1 / (1 + u) - y_true)^2", ["keras.ops.sigmoid(y_pred)"], ["ops.exp("]),
+        ("mean(-y_true*log(exp(y_pred)/(1+exp(y_pred))))", ["softplus"], ["ops.exp(", "ops.log("]),
+        ("-sum(y_true * log(exp(y_pred) / sum(exp(y_pred))))", ["log_softmax"], ["ops.exp(", "ops.log("]),
+        ("z = exp(y_pred)\n-sum(y_true * log(z / sum(z)))", ["log_softmax"], ["ops.exp(", "ops.log("]),
+        ("sum((exp(y_pred) / sum(exp(y_pred)) - y_true)^2)", ["keras.ops.softmax(y_pred"], ["ops.exp("]),
+        # another argument in the sum: as written
+        ("sum((exp(y_pred) / sum(exp(2 * y_pred)) - y_true)^2)", ["ops.exp("], ["softmax"]),
         # a softplus pair of a `where`: the argument is one local, which the pair's own condition
         # compares (SymPy no longer folds the `where` into it: `y_pred >= 0` here, seconds nested)
         (
@@ -671,6 +686,46 @@ def test_numbers_keep_their_float64_value(keras):
             assert keras.backend.standardize_dtype(loss(y_true, y_pred).dtype) == "float64"
             np.testing.assert_allclose(value, expected, rtol=rtol, err_msg=f"{program} {fast}")
             np.testing.assert_allclose(gradient, expected_gradient, rtol=rtol, err_msg=f"{program} {fast}")
+
+
+WRITTEN_OUT = [  # program, y_true, y_pred: logits where the forms as written overflow or round to 0
+    (
+        "param alpha = 0.25\nparam gamma = 0.5\np = sigmoid(y_pred)\n"
+        "-(alpha * y_true * (1 - p)^gamma * log(p) + (1 - alpha) * (1 - y_true) * p^gamma * log(1 - p))",
+        [[0.0, 1.0, 1.0, 0.0, 1.0]],
+        [[20.0, -20.0, 30.0, -30.0, 0.5]],
+    ),
+    (
+        "-(y_true*log(1/(1+exp(-y_pred))) + (1-y_true)*log(1 - 1/(1+exp(-y_pred))))",
+        [[0.0, 1.0, 1.0, 0.0]],
+        [[1000.0, -1000.0, 30.0, -0.5]],
+    ),
+    (
+        "z = exp(y_pred)\n-sum(y_true * log(z / sum(z)))",
+        [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.3, 0.7]],
+        [[1000.0, -1000.0, 0.0], [50.0, 0.0, -50.0], [-1.0, 0.5, 2.0]],
+    ),
+]
+
+
+@pytest.mark.parametrize("program, y_true, y_pred", WRITTEN_OUT, ids=["focal-logits", "logistic", "softmax"])
+def test_written_out_sigmoids_and_softmaxes_are_finite_in_float32(keras, program, y_true, y_pred):
+    # Written out, `1 - sigmoid(x)` is 0 in float32 from x of about 17 (the focal loss's `(1 -
+    # p)^0.5` then had an infinite derivative times 0: NaN), and `exp(1000)` overflows; the code
+    # writes them as `sigmoid(-x)`, `sigmoid(x)` and `softmax(x)`. In float32 the values and
+    # gradients are those of float64 (found by a user test).
+    from lossdsl.runtime import loss_class
+
+    _float64_skip(keras)
+    y_true, y_pred = np.array(y_true), np.array(y_pred)
+    spec = lossdsl.compile(program)
+    for fast in (True, False):
+        cls = loss_class(spec, fast=fast)
+        value, gradient = values_and_gradients(cls(reduction=None), y_true.astype("float32"), y_pred.astype("float32"))
+        exact, exact_gradient = values_and_gradients(cls(dtype="float64", reduction=None), y_true, y_pred)
+        assert np.all(np.isfinite(value)) and np.all(np.isfinite(gradient)), (fast, value, gradient)
+        np.testing.assert_allclose(value, exact, rtol=1e-5, atol=1e-6, err_msg=f"fast={fast}")
+        np.testing.assert_allclose(gradient, exact_gradient, rtol=1e-4, atol=1e-6, err_msg=f"fast={fast}")
 
 
 def test_the_binary_cross_entropy_has_its_gradient_up_to_the_clip_bounds_in_float64(keras):

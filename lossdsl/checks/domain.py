@@ -56,7 +56,6 @@ _RANGES = {
     "normalize": Interval(-1.0, 1.0),
     "onehot": iv.UNIT,
 }
-_CLIP_HINT = "clip it away from 0 first, e.g. clip({x}, eps, 1 - eps) as Keras does, or add eps to a value >= 0"
 
 
 def _clip_hint(node: nodes.Node, text: str) -> str:
@@ -267,7 +266,8 @@ class _Ranges:
             self.warn(
                 node,
                 f"`log({arg})`: the argument can reach 0 or below (it lies in {x.text()}), giving -inf or NaN;"
-                f" {_CLIP_HINT.format(x=arg)}",
+                f" keep it above 0, e.g. {_clip_hint(node.args[0], arg)}add eps to a value >= 0 or use"
+                " maximum(..., eps)",
             )
         elif name == "sqrt" and x.reaches_zero_or_below():
             self.warn(
