@@ -215,9 +215,28 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
                 span=span,
                 source=text,
             )
-        expected = _expected_words(set(err.expected), _open_bracket(text, offset))
-        return LossSyntaxError(f"unexpected {found}: expected {expected}", span=span, source=text)
+        bracket = _open_bracket(text, offset)
+        expected = _expected_words(set(err.expected), bracket)
+        hint = _token_hint(text, tok, bracket)
+        return LossSyntaxError(f"unexpected {found}: expected {expected}{hint}", span=span, source=text)
     return LossSyntaxError(f"cannot read the program: {err}", source=text)
+
+
+# A parameter's declaration up to its number: what may come after it is the end of the statement.
+_PARAM_PREFIX = re.compile(
+    r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*=[ \t]*[-+]?[ \t]*[0-9.]+(?:[eE][-+]?[0-9]+)?[ \t]*$"
+)
+
+
+def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
+    """What a Python or NumPy user most likely meant, for a token the grammar does not take there."""
+    if tok.type == "EQUAL" and bracket == "LPAR":
+        return "; calls take no keyword arguments (every reduction is over the last axis)"
+    if tok.type == "NAME" and tok.value in ("if", "else"):
+        return "; lossdsl has no `if`: write `where(condition, a, b)`"
+    if tok.type in ("SIGN", "MULDIV", "POW") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
+        return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
+    return ""
 
 
 def _unexpected_character(ch: str) -> str:

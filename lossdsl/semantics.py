@@ -272,7 +272,12 @@ class _Analyzer:
         elif name in FUNCTIONS:
             self.error(LossNameError, f"`{name}` is a function; call it as `{name}(...)`", node)
         else:
-            self.error(LossNameError, f"unknown name `{shorten(name)}`{_suggest(name, self.scope)}", node)
+            suggestion = _suggest(name, self.scope)
+            if not _close(name, self.scope) and name.isidentifier():
+                # (no close spelling: most likely a parameter used without its declaration)
+                declared = f"`param {shorten(name)} = 1.0`"
+                suggestion = f"{suggestion[:-1]}, or a parameter, declared before its use ({declared})?"
+            self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)
         return UNKNOWN
 
     def visit_Unary(self, node: nodes.Unary) -> Info:
@@ -333,7 +338,7 @@ class _Analyzer:
             else:
                 self.error(
                     LossNameError,
-                    f"unknown function `{shorten(name)}`{_suggest(name, FUNCTIONS)}",
+                    f"unknown function `{shorten(name)}`{_suggest(name, FUNCTIONS)}{_bundled_hint(name)}",
                     node.name_span,
                 )
             for arg in node.args:
@@ -617,11 +622,31 @@ def _suggest(name: str, known) -> str:
     known = sorted(known, key=lambda k: k != "y_pred")  # the input a loss must read, first of equals
     if not known:
         return ""
+    close = _close(name, known)
+    return f"; did you mean `{close or _nearest(name.lower(), known)}`?"
+
+
+def _close(name: str, known) -> str | None:
+    """The known name of a close spelling of `name` (difflib's, then in any case), or None."""
+    known = sorted(known, key=lambda k: k != "y_pred")
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if not close:
         lowered = {k.lower(): k for k in reversed(known)}
         close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
-    return f"; did you mean `{close[0] if close else _nearest(name.lower(), known)}`?"
+    return close[0] if close else None
+
+
+def _bundled_hint(name: str) -> str:
+    """For a call of a bundled loss's name or initials (`huber(e)`, `mse(...)`): where its program is.
+    Losses are programs, not functions."""
+    from lossdsl import library  # (reads the package's file names only; cached)
+
+    lowered = name.lower()
+    for loss in library.names():
+        initials = "".join(word[0] for word in loss.split("_"))
+        if lowered in (loss, initials):
+            return f" (`{loss}` is a bundled loss, a program, not a function: `lossdsl library {loss}` prints it)"
+    return ""
 
 
 # Names are compared on this many characters at most (an edit distance costs their product).

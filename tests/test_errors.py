@@ -110,18 +110,53 @@ ERRORS = [
         r"unexpected name `a`: expected an operator or the end of the statement",
     ),
     (LossSyntaxError, "# comment\n\n  a = e\n  a^2 «$»", r"unexpected character `\$`"),
+    # ---- what a Python or NumPy user meant
+    (
+        LossSyntaxError,
+        "sum(e^2, axis«=»-1)",
+        r"unexpected `=`: expected an operator, `\)` or `,`; calls take no keyword arguments \(every reduction is"
+        r" over the last axis\)",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred «if» y_true > 0 else 1",
+        r"unexpected name `if`: expected an operator or the end of the statement; lossdsl has no `if`: write"
+        r" `where\(condition, a, b\)`",
+    ),
+    (
+        LossSyntaxError,
+        "x = e; param gamma = -2.5e-3 «*» 2\ngamma * x",
+        r"unexpected `\*`: expected the end of the statement; a parameter's default is one number \(`param k ="
+        r" 0\.5`\); compute with it in a binding",
+    ),
+    (  # no hint where none fits
+        LossSyntaxError,
+        "x = 2 «y_pred»\nx",
+        r"unexpected name `y_pred`: expected an operator or the end of the statement",
+    ),
     # ---- names: unknown names suggest the closest, misuse of bound names
     (LossNameError, "«lgo»(y_pred)", r"unknown function `lgo`; did you mean `log`\?"),
     (LossNameError, "y_pred * «softmax_cross»(y_true)", r"unknown function `softmax_cross`; did you mean `softmax`\?"),
     (LossNameError, "«__import__»(y_pred)", r"unknown function `__import__`; did you mean `sqrt`\?"),
-    (LossNameError, "«y_prd» ^ 2", r"unknown name `y_prd`; did you mean `y_pred`\?"),
+    (LossNameError, "«y_prd» ^ 2", r"unknown name `y_prd`; did you mean `y_pred`\?"),  # a close spelling: no parameter
+    (
+        LossNameError,
+        "«huber»(e)",
+        r"unknown function `huber`; did you mean `where`\? \(`huber` is a bundled loss, a program, not a function:"
+        r" `lossdsl library huber` prints it\)",
+    ),
+    (LossNameError, "«MSE»(e)", r"unknown function `MSE`; .* `lossdsl library mean_squared_error` prints it\)"),
     (LossNameError, "«Y_PRED» ^ 2", r"unknown name `Y_PRED`; did you mean `y_pred`\?"),
-    (LossNameError, "y_pred + «alpha»", r"unknown name `alpha`; did you mean `eps`\?"),
-    (LossNameError, "a = y_pred\nb = a^2\n«c» + b", r"unknown name `c`; did you mean `e`\?"),
+    (
+        LossNameError,
+        "y_pred + «alpha»",
+        r"unknown name `alpha`; did you mean `eps`, or a parameter, declared before its use \(`param alpha = 1\.0`\)\?",
+    ),
+    (LossNameError, "a = y_pred\nb = a^2\n«c» + b", r"unknown name `c`; did you mean `e`, or a parameter, .*\?"),
     # ... every one of them, spelled close or not (LANGUAGE.md; these had no suggestion, found by a
     # conformance review): a name it begins, one it holds, the fewest edits; a binding in its case
-    (LossNameError, "«x» ^ 2", r"unknown name `x`; did you mean `e`\?"),
-    (LossNameError, "«y» * y_pred", r"unknown name `y`; did you mean `y_pred`\?"),
+    (LossNameError, "«x» ^ 2", r"unknown name `x`; did you mean `e`, or a parameter, .*\(`param x = 1\.0`\)\?"),
+    (LossNameError, "«y» * y_pred", r"unknown name `y`; did you mean `y_pred`, or a parameter, .*\?"),
     (LossNameError, "«reduce_sum»(y_pred)", r"unknown function `reduce_sum`; did you mean `sum`\?"),
     (LossNameError, "MYBINDING = y_pred\n«mybinding»", r"unknown name `mybinding`; did you mean `MYBINDING`\?"),
     (LossNameError, "b = «a» + y_pred\na = 1\nb", r"`a` is used before its binding on line 2"),
