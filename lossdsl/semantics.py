@@ -79,6 +79,8 @@ class Resolved:
     # id(Name node) -> ("input" | "builtin" | "param" | "binding", name)
     refs: dict[int, tuple[str, str]] = field(default_factory=dict)
     uses_onehot: bool = False
+    # the length of the last axis that the list literals fix, where one meets y_true or y_pred
+    axis_length: int | None = None
     errors: list[LossError] = field(default_factory=list)
 
     def of(self, node: nodes.Node) -> Info:
@@ -171,6 +173,7 @@ class _Analyzer:
         self.check_onehot()
         self.check_size(result)
         self.check_nesting(result)
+        self.r.axis_length = None if self.axis_length is None else self.axis_length[0]
         return self.r
 
     # ---------------------------------------------------------- statements

@@ -78,8 +78,11 @@ NODE_KINDS = frozenset(
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
         ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Not, ast.Subscript, ast.List,
         ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Or, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
+        ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue,
     }
 )  # fmt: skip
+# Allowed only in the check of the last axis against the program's lists (`_Audit.axis_check`).
+AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue)
 
 # keras.ops functions the emitter calls.
 KERAS_OPS = frozenset(
@@ -151,6 +154,8 @@ class _Audit:
         self.torch_skip: ast.If | None = None  # the fused backward pass's skip of y_true's gradient
         self.allowed_attributes: set[int] = set()  # id() of that skip's `args[0].requires_grad`
         self.module_functions: list[str] = []  # the xla_forms functions the module defines
+        self.axis_length = spec.resolved.axis_length  # the last axis the program's lists fix, or None
+        self.axis_checked: set[int] = set()  # id() of every node of the checks of that axis
 
     def fail(self, node: ast.AST, what: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what}")
@@ -163,6 +168,9 @@ class _Audit:
             if type(node) not in NODE_KINDS:
                 self.fail(node, f"a {type(node).__name__} node, which the emitter never writes")
         self.module(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, AXIS_CHECK_KINDS) and id(node) not in self.axis_checked:
+                self.fail(node, f"a {type(node).__name__} node outside the check of the last axis")
         for node in ast.walk(tree):
             if isinstance(node, ast.Tuple) or (
                 isinstance(node, ast.Compare) and any(type(op) in (ast.Is, ast.NotEq, ast.In) for op in node.ops)
@@ -315,10 +323,33 @@ class _Audit:
                 self.fail(node, "an if outside call(), or with an else")
             if ast.unparse(node.test) == "keras.backend.backend() == 'torch'":
                 self.sparse_branch(function, node)
+            if self.axis_check(function, node):
+                return
             for inner in node.body:
                 self.statement(function, inner)
         else:
             self.fail(node, f"a {type(node).__name__} statement")
+
+    def axis_check(self, function: ast.FunctionDef, branch: ast.If) -> bool:
+        """Whether `branch` is, to the letter, call()'s check of an input's last axis against the
+        length the program's lists fix (`if y_pred.shape[-1] not in (None, 1, 3): raise
+        ValueError(...)`); if so its nodes are allowed, its strings and the one raise among them."""
+        if self.axis_length is None or function.name != "call":
+            return False
+        for name in ("y_pred", "y_true"):
+            expected = (
+                f"if {name}.shape[-1] not in (None, 1, {self.axis_length}):\n"
+                f"    raise ValueError(f\"the formula's lists need a last axis of {self.axis_length}"
+                f' in {name}, not {{{name}.shape[-1]}}")'
+            )
+            if ast.unparse(branch) == expected:
+                inner = list(ast.walk(branch))
+                self.axis_checked.update(id(n) for n in inner)
+                self.sanctioned.update(id(n) for n in inner if isinstance(n, (ast.Tuple, ast.Compare)))
+                self.allowed_strings.update(id(n) for n in inner if isinstance(n, ast.Constant))
+                self.allowed_calls.update(id(n) for n in inner if isinstance(n, ast.Call))
+                return True
+        return False
 
     def sparse_branch(self, call: ast.FunctionDef, branch: ast.If) -> None:
         """`if keras.backend.backend() == "torch":` (assignments, a return) between the label cast and one_hot."""
@@ -519,6 +550,8 @@ class _Audit:
                 self.fail(node, f"the name {node.id!r} in {function.name}(), other than in a call of the function")
             return
         if node.id in ("keras", "self") or node.id in local:
+            return
+        if node.id == "ValueError" and id(node) in self.axis_checked and node.id not in local:
             return
         if node.id in ("super", "len"):
             if not called:

@@ -330,6 +330,24 @@ def test_reductions_keepdims_only_where_they_meet_elements():
     assert "keras.ops.squeeze(s, axis=-1)" in mixed
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_list_against_another_number_of_classes_is_a_clear_error(keras, fast):
+    # TensorFlow's "Incompatible shapes: [4,4] vs. [3]" did not name the list, and a last axis of 1
+    # broadcast silently to three columns (found by a user test).
+    from lossdsl.runtime import loss_class
+
+    loss = loss_class(lossdsl.compile("w = [0.2, 0.3, 0.5]\nsum(w * e^2)"), fast=fast)(reduction=None)
+    three, four = np.ones((2, 3), "float32"), np.zeros((2, 4), "float32")
+    for y_true, y_pred, name in ((three, four, "y_pred"), (four, three, "y_true")):
+        with pytest.raises(ValueError, match=rf"^the formula's lists need a last axis of 3 in {name}, not 4$"):
+            loss(y_true, y_pred)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(three - 1, three)), [1.0, 1.0], rtol=1e-6)
+    # one column broadcasts against the list (test_the_fused_gradient_of_one_column_against_a_list)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(three, three[:, :1] - 2)), [4.0, 4.0], rtol=1e-6)
+    # a list that meets no per-element value fixes no axis: no check
+    assert "shape[-1] not in" not in lossdsl.compile("mean(y_pred) * sum([1, 2, 3])").python_source()
+
+
 def test_list_literal_is_a_constant_tensor():
     assert "keras.ops.convert_to_tensor([0.3, 0.7], dtype=y_pred.dtype)" in source_of("vector")
     assert "keras.ops.stack([a, 1.0 - a])" in source_of("param_vector")

@@ -381,3 +381,30 @@ def test_the_audit_fails_on_an_xla_form_after_the_class(bce):
     moved = source[:start] + source[end:] + source[start:end] + "\n"
     findings = audit(moved, spec)
     assert any("_sigmoid() after the class" in finding for finding in findings), findings
+
+
+# ----------------------------------------------- the check of the last axis against the lists
+
+
+@pytest.fixture(scope="module")
+def weighted():
+    spec = lossdsl.compile("w = [0.2, 0.3, 0.5]\nsum(w * e^2)")
+    return spec, spec.python_source()
+
+
+def test_the_check_of_the_lists_axis_passes_only_as_written(weighted, huber):
+    spec, source = weighted
+    check = "        if y_pred.shape[-1] not in (None, 1, 3):\n            raise ValueError(\n"
+    assert check in source and audit(source, spec) == []
+    # another length, another message, another exception, or the raise anywhere else
+    for old, new in [
+        ("(None, 1, 3)", "(None, 1, 4)"),
+        ("need a last axis", "need an axis"),
+        ("raise ValueError(", "raise KeyError("),
+    ]:
+        _assert_found(spec, source, old, new, "")
+    raised = _insert_into_call(huber[1], 'raise ValueError(f"{y_pred}")')
+    findings = audit(raised, huber[0])
+    assert any("a Raise node outside the check of the last axis" in f for f in findings), findings
+    # a program without lists has no such check
+    assert "raise" not in huber[1]

@@ -511,6 +511,20 @@ class CallBody:
             # also where the loss does not read y_true: its shape tells y_pred's (a (N, 1)
             # target against a (N,) prediction makes the prediction (N, 1), as in Keras's losses)
             lines += ["y_true = keras.ops.cast(y_true, y_pred.dtype)", *_SAME_RANK]
+        resolved = self.spec.resolved
+        if resolved.axis_length is not None:
+            # A list of weights per class against another number of classes was TensorFlow's
+            # "Incompatible shapes: [4,4] vs. [3]" (found by a user test). One column broadcasts.
+            reads_targets = not resolved.uses_onehot and resolved.of(resolved.result).true
+            inputs = ["y_pred", "y_true"] if reads_targets else ["y_pred"]
+            for name in inputs:
+                lines += [
+                    f"if {name}.shape[-1] not in (None, 1, {resolved.axis_length}):",
+                    "    raise ValueError(",
+                    f'        "the formula\'s lists need a last axis of {resolved.axis_length}"',
+                    f'        f" in {name}, not {{{name}.shape[-1]}}"',
+                    "    )",
+                ]
         for name in self.params:
             if name not in self.used_params:
                 continue
