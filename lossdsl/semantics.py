@@ -275,11 +275,7 @@ class _Analyzer:
         elif name in FUNCTIONS:
             self.error(LossNameError, f"`{name}` is a function; call it as `{name}(...)`", node)
         else:
-            suggestion = _suggest(name, self.scope)
-            if not _close(name, self.scope) and name.isidentifier():
-                # (no close spelling: most likely a parameter used without its declaration)
-                declared = f"`param {shorten(name)} = 1.0`"
-                suggestion = f"{suggestion[:-1]}, or a parameter, declared before its use ({declared})?"
+            suggestion = _suggest(name, self.scope, parameter=name.isidentifier())
             self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)
         return UNKNOWN
 
@@ -617,26 +613,26 @@ def _merge(infos: list[Info]) -> Info:
     )
 
 
-def _suggest(name: str, known) -> str:
+def _suggest(name: str, known, parameter: bool = False) -> str:
     """`; did you mean `k`?` with the known name `k` closest to `name` (LANGUAGE.md: an unknown name
     names the closest known one): a close spelling, in any case; else one that `name` begins
     (`y` -> `y_pred`) or holds (`reduce_sum` -> `sum`; names of three letters or more); else the
-    fewest edits (`x` -> `e`)."""
+    fewest edits (`x` -> `e`). With `parameter`, a name with no close spelling is offered as a
+    parameter too."""
     known = sorted(known, key=lambda k: k != "y_pred")  # the input a loss must read, first of equals
     if not known:
         return ""
-    close = _close(name, known)
-    return f"; did you mean `{close or _nearest(name.lower(), known)}`?"
-
-
-def _close(name: str, known) -> str | None:
-    """The known name of a close spelling of `name` (difflib's, then in any case), or None."""
-    known = sorted(known, key=lambda k: k != "y_pred")
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if not close:
         lowered = {k.lower(): k for k in reversed(known)}
         close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
-    return close[0] if close else None
+    if close:
+        return f"; did you mean `{close[0]}`?"
+    nearest = _nearest(name.lower(), known)
+    if parameter:
+        # (no close spelling: most likely a parameter used without its declaration)
+        return f"; did you mean `{nearest}`, or a parameter, declared before its use (`param {shorten(name)} = 1.0`)?"
+    return f"; did you mean `{nearest}`?"
 
 
 def _bundled_hint(name: str) -> str:
