@@ -670,6 +670,12 @@ SWITCH_JUMPS = [
     ("where(y_true > 0, e^2 * «where(y_pred > 0, 1, 2)», e^2)", None, "0.16", "y_pred > 0"),
     # a binding read 30 times: one warning
     ("w = «where(y_pred > 0, 1, 2)»\n" + " + ".join(f"w*e^{k}" for k in range(2, 32)), None, None, "y_pred > 0"),
+    # read through a reduction only: checked above it, for a last axis of one element (a jump there
+    # is one the loss has for that shape); other reductions in the node too
+    ("sum(«where(y_pred > 0, 1, 2)»)*e^2", None, "1.69", "y_pred > 0"),
+    ("max(«where(y_pred > 0, 1, 2)»)*e^2", None, "1.69", "y_pred > 0"),
+    ("w = mean(«where(y_pred > 0, 1, 3)»)\nw*e^2 + mean(w*y_pred^2)", "w*e^2 + mean(w*y_pred^2)", "3.38", "y_pred > 0"),
+    ("«where(y_pred > 0, 1, 2)»*e^2*mean(e^2)", None, "2.86", "y_pred > 0"),
 ]
 
 
@@ -711,6 +717,9 @@ def test_a_where_of_constants_that_switches_the_loss_is_a_jump(marked, text, con
         "(where(y_pred > 0.5, 1, -1) * e)^2",
         "where(y_pred > 1, e^2 * where(y_pred > 0, 1, 2), e^2)",  # the inner one is read for y_pred > 1 only
         "softmax(where(y_pred > 0, 1, 2) * y_pred) * e^2",  # 0 at the boundary
+        "sum(where(y_pred > 0, 1, 2) * y_pred^2) * e^2",  # 0 at the boundary, through a sum
+        "logsumexp(where(y_pred > 0, 1, 2) * y_pred) * e^2",
+        "sum(where(y_true > 0, 1, 2)) * e^2",  # the condition does not read y_pred
     ],
 )
 def test_a_where_of_constants_is_no_jump_where_the_loss_does_not_jump(source):

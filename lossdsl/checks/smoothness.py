@@ -15,7 +15,10 @@ A `where` that y_pred reaches through its condition only (`where(y_pred > 0, 1, 
 has branches that agree or not whatever the loss does with them: it is checked in the outermost
 elementwise node above it (the loss, or the argument of a reduction), computed with the `where`
 taken as each branch, so that `abs(where(y_pred > 0, 1, -1) * e)` passes and
-`(1 + where(y_pred > 0, 1, 0)) * e^2` does not. One warning per `where`.
+`(1 + where(y_pred > 0, 1, 0)) * e^2` does not. One warning per `where`. A reduction of such a
+`where` (`sum(where(y_pred > 0, 1, 2)) * e^2`) is a switch too: the climb goes on above it, and a
+node that holds reductions is computed for a last axis of one element (a jump there is one the
+loss has for that shape).
 
 Limits: the bisections evaluate the condition's two sides at hundreds of
 points, so each kind of check may spend at most MAX_EVALUATIONS node evaluations
@@ -174,7 +177,8 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
     2) * e^2`): the outermost nodes above it, climbing through sums, products, powers, signs,
     elementwise functions, the branches of a `where` and bindings (to each place one is read), up
     to the loss itself or the argument of a reduction or vector function; of those, the ones y_pred
-    reaches through a differentiable path. None where it stands in a condition (the `where` that
+    reaches through a differentiable path (past a reduction of a node it does not: that reduction
+    switches too). None where it stands in a condition (the `where` that
     reads that condition is checked itself) or in a list."""
     found: dict[int, nodes.Node] = {}
     seen: set[int] = set()
@@ -190,13 +194,14 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
         for parent in above:
             if isinstance(parent, nodes.Call) and parent.func not in FUNCTIONS:
                 continue
-            if parent is None or (
-                isinstance(parent, nodes.Call) and kind_of(parent.func, len(parent.args)) in ("reduction", "vector")
-            ):
+            kind = kind_of(parent.func, len(parent.args)) if isinstance(parent, nodes.Call) else None
+            if parent is None or kind in ("reduction", "vector"):
                 top = resolved.binding_value(current) if isinstance(current, nodes.Name) else current
                 info = resolved.of(top) if top is not None else None
                 if info is not None and info.ok and info.live:
                     found[id(top)] = top
+                elif kind == "reduction":
+                    stack.append(parent)  # `sum(where(y_pred > 0, 1, 2)) * e^2`: a switch still
             elif isinstance(parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
                 stack.append(parent)
             # else: a comparison, `and`, `or`, `not` (a value in a condition reaches a `where` only
@@ -217,7 +222,20 @@ def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, bud
     budget.spend(_size(whole))
     if a == b or not whole.has(switch):
         return None
+    if whole.has(*_REDUCTIONS):
+        whole = _one_column(whole)
+        if not whole.has(switch):
+            return None
     return _Switched(whole, switch, a, b, budget)
+
+
+_REDUCTIONS = (sf.ReduceSum, sf.ReduceMean, sf.ReduceMax, sf.ReduceMin, sf.LogSumExp)
+
+
+def _one_column(expr: sp.Basic) -> sp.Basic:
+    """`expr` for a last axis of one element, where each reduction is its argument (and C is 1): a
+    jump there is one a loss over that shape has. Vector functions stay (not evaluated at a point)."""
+    return expr.replace(lambda e: isinstance(e, _REDUCTIONS), lambda e: e.args[0]).xreplace({sf.C: sp.Integer(1)})
 
 
 def _jump(
