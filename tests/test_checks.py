@@ -454,6 +454,23 @@ DOMAIN = [
         r"`log\(where\(y_pred >= 0, y_pred, 1\)\)`: .*\(it lies in \[0, inf\)\).*",
     ),
     ("«log(where(y_pred > 0, y_pred, y_true))»", r"`log\(where\(.*\)\)`: .*\(it lies in \(-inf, inf\)\).*"),
+    # free of y_pred: 0 is in the domain (the value is 0, no gradient goes through it), below 0 is not
+    (
+        "(«sqrt(y_true)» - softplus(y_pred))^2",
+        r"`sqrt\(y_true\)`: the argument can be negative \(it lies in \(-inf, inf\)\), where its value is NaN;"
+        r" keep it at 0 or above, e\.g\. abs\(\.\.\.\) or maximum\(\.\.\., 0\)",
+    ),
+    (
+        "«y_true^0.5» * e^2",
+        r"the fractional power `y_true\^0\.5` of `y_true` \(it lies in \(-inf, inf\)\) can see a negative base,"
+        r" where it is not a real number; keep the base at 0 or above",
+    ),
+    ("«abs(y_true)^-0.5» * e^2", r"the fractional power `abs\(y_true\)\^-0\.5` of .* can reach 0 or below, .*"),
+    (
+        "«arcsin(y_true)» * e^2",
+        r"`arcsin\(y_true\)`: the argument can lie beyond \+-1 \(it lies in \(-inf, inf\)\), where its value"
+        r" is NaN; clip it into \[-1, 1\]",
+    ),
 ]
 
 
@@ -515,6 +532,11 @@ SAFE = [
     "log(where(1 <= y_pred, y_pred, 1))",
     "y_true / where(y_pred < -1, y_pred, -1)",
     "a = where(y_pred > eps, y_pred, eps)\nlog(a) + y_true / a",
+    # free of y_pred, at 0: a value of 0 and no gradient through it (a Hellinger-style distance)
+    "(sqrt(abs(y_true)) - sqrt(softplus(y_pred)))^2",
+    "abs(y_true)^0.5 * e^2",
+    "arccos(clip(y_true, -1, 1)) * e^2",
+    "param a = 0.0\nsqrt(a) * e^2 + e^2",
 ]
 
 

@@ -746,6 +746,24 @@ def test_written_out_sigmoids_and_softmaxes_are_finite_in_float32(keras, program
         np.testing.assert_allclose(gradient, exact_gradient, rtol=1e-4, atol=1e-6, err_msg=f"fast={fast}")
 
 
+def test_a_root_of_the_target_alone_is_finite_at_a_target_of_zero(keras):
+    # The domain check passes `sqrt(abs(y_true))` (no gradient goes through it, and its value at 0
+    # is 0): the loss and its gradient are finite there, fused or not.
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile("(sqrt(abs(y_true)) - sqrt(softplus(y_pred)))^2", strict=True)
+    y_true = np.array([[0.0, 1.0, 4.0]], dtype="float32")
+    y_pred = np.array([[0.0, -3.0, 5.0]], dtype="float32")
+    softplus = np.log1p(np.exp(y_pred.astype("float64")))
+    expected = (np.sqrt(y_true) - np.sqrt(softplus)) ** 2
+    # d/dx (r - sqrt(s))^2 = -(r - sqrt(s)) / sqrt(s) * sigmoid(x), over the mean of 3
+    expected_gradient = -(np.sqrt(y_true) - np.sqrt(softplus)) / np.sqrt(softplus) / (1 + np.exp(-y_pred)) / 3
+    for fast in (True, False):
+        value, gradient = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
+        np.testing.assert_allclose(value, expected.mean(axis=-1), rtol=1e-5, err_msg=f"fast={fast}")
+        np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-5, err_msg=f"fast={fast}")
+
+
 def test_the_binary_cross_entropy_has_its_gradient_up_to_the_clip_bounds_in_float64(keras):
     # The forward pass clipped at the exact float64 bounds and the fused backward pass compared
     # with float32-rounded ones: a zero gradient for y_pred in [1e-7, 1.0000000117e-7).

@@ -158,7 +158,13 @@ class _Ranges:
             if p < 0 and base.reaches(0.0):
                 self.warn(node, f"`{self.text(node)}` divides by {where}, which can be 0; keep it away from 0")
             return
-        if p < 1 and base.reaches_zero_or_below():
+        if 0 < p < 1 and not self.r.of(node.base).pred and base.reaches_below(0.0):
+            self.warn(
+                node,
+                f"the fractional power `{self.text(node)}` of {where} can see a negative base,"
+                " where it is not a real number; keep the base at 0 or above",
+            )
+        elif p < 1 and (self.r.of(node.base).pred or p < 0) and base.reaches_zero_or_below():
             self.warn(
                 node,
                 f"the fractional power `{self.text(node)}` of {where} can reach 0 or below,"
@@ -269,7 +275,14 @@ class _Ranges:
                 f" keep it above 0, e.g. {_clip_hint(node.args[0], arg)}add eps to a value >= 0 or use"
                 " maximum(..., eps)",
             )
-        elif name == "sqrt" and x.reaches_zero_or_below():
+        elif name == "sqrt" and not self.r.of(node.args[0]).pred and x.reaches_below(0.0):
+            # Free of y_pred (`sqrt(y_true)`): 0 is fine (its value is 0, and no gradient goes through it).
+            self.warn(
+                node,
+                f"`sqrt({arg})`: the argument can be negative (it lies in {x.text()}), where its value is"
+                " NaN; keep it at 0 or above, e.g. abs(...) or maximum(..., 0)",
+            )
+        elif name == "sqrt" and self.r.of(node.args[0]).pred and x.reaches_zero_or_below():
             self.warn(
                 node,
                 f"`sqrt({arg})`: the argument can reach 0 or below (it lies in {x.text()}),"
@@ -281,7 +294,17 @@ class _Ranges:
                 node,
                 f"`log1p({arg})`: the argument can reach -1 or below (it lies in {x.text()}); keep it above -1",
             )
-        elif name in ("arcsin", "arccos") and (x.lo < -1 or x.hi > 1 or x.reaches(1.0) or x.reaches(-1.0)):
+        elif name in ("arcsin", "arccos") and not self.r.of(node.args[0]).pred and (x.lo < -1 or x.hi > 1):
+            self.warn(
+                node,
+                f"`{name}({arg})`: the argument can lie beyond +-1 (it lies in {x.text()}), where its value"
+                " is NaN; clip it into [-1, 1]",
+            )
+        elif (
+            name in ("arcsin", "arccos")
+            and self.r.of(node.args[0]).pred
+            and (x.lo < -1 or x.hi > 1 or x.reaches(1.0) or x.reaches(-1.0))
+        ):
             self.warn(
                 node,
                 f"`{name}({arg})`: the argument can reach +-1 or beyond (it lies in {x.text()}),"
