@@ -32,7 +32,8 @@ IMAGE_FORMATS = ("svg", "png")
 PLOT_FORMATS = (".png", ".svg")
 
 EXAMPLES = {
-    "check": "lossdsl check -e 'abs(e)*0.5*(1+abs(e))'\n  lossdsl check huber.loss\n  cat huber.loss | lossdsl check -",
+    "check": "lossdsl check -e 'abs(e)*0.5*(1+abs(e))'\n  lossdsl check huber.loss\n  lossdsl check *.loss\n"
+    "  cat huber.loss | lossdsl check -",
     "compile": "lossdsl compile huber.loss --name Huber -o huber_loss.py",
     "latex": "lossdsl latex -e 'mean(e^2)' --inline\n  lossdsl latex huber.loss --gradient",
     "plot": "lossdsl plot huber.loss -o huber.png\n  lossdsl plot mse.loss huber.loss -o compare.svg\n"
@@ -82,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-e", dest="program", metavar="PROGRAM", help="the program text itself")
         return p
 
-    p = sub("check", "check a program and print its diagnostics")
+    p = sub("check", "check programs and print their diagnostics", program_input=False)
+    p.add_argument("files", nargs="*", metavar="FILE", help=".loss files, each checked in turn (- for standard input)")
+    p.add_argument("-e", dest="program", metavar="PROGRAM", help="the program text itself")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     p = sub("compile", "write the Keras loss module for a program")
@@ -339,16 +342,30 @@ def _print_diagnostics(diagnostics, source: str, label: str) -> None:
 
 
 def cmd_check(args) -> int:
-    source, label = read_program(args)
-    diagnostics = lossdsl.check(source, strict=args.strict)
-    _print_diagnostics(diagnostics, source, label)
-    errors = sum(d.level == "error" for d in diagnostics)
-    warnings = sum(d.level == "warning" for d in diagnostics)
-    if errors:
-        print(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})", file=sys.stderr)
-        return 1
-    print(f"{label}: ok ({warnings} warning{'s' if warnings != 1 else ''})")
-    return 0
+    """Each FILE (or the -e PROGRAM) checked in turn: its diagnostics, then `ok` or `rejected`; exit 1
+    if any was rejected. Every file is read before the first is checked, so that one that cannot be
+    read is a usage error (exit 2) before any output."""
+    if args.program is not None:
+        if args.files:
+            raise _UsageError("give either FILE or -e PROGRAM, not both")
+        sources = [(_argument(args.program), "<-e>")]
+    elif not args.files:
+        raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
+    else:
+        _stdin_once(args.files)
+        sources = [read_file(name) for name in args.files]
+    rejected = 0
+    for source, label in sources:
+        diagnostics = lossdsl.check(source, strict=args.strict)
+        _print_diagnostics(diagnostics, source, label)
+        errors = sum(d.level == "error" for d in diagnostics)
+        warnings = sum(d.level == "warning" for d in diagnostics)
+        if errors:
+            print(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})", file=sys.stderr)
+            rejected += 1
+        else:
+            print(f"{label}: ok ({warnings} warning{'s' if warnings != 1 else ''})")
+    return 1 if rejected else 0
 
 
 def cmd_compile(args) -> int:

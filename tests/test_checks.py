@@ -760,12 +760,24 @@ def test_a_where_of_huge_constants_is_switched_in_floats(source):
         assert diagnostics_of(source, "warning", "jump") == []
 
 
-def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_and_a_jump():
-    found = lossdsl.check("e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * (1 - y_true)")
-    assert [(d.level, d.code, d.column) for d in found] == [
-        ("error", "not-differentiable", 13),
-        ("warning", "jump", 13),
-    ]
+@pytest.mark.parametrize(
+    "source, live, column",
+    [
+        ("e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * (1 - y_true)", "e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * e^2", 13),
+        # through a reduction (the README's example)
+        (
+            "mean(e^2) + 0.5 * sum(where(y_pred > y_true, 1, 0))",
+            "mean(e^2) + 0.5 * sum(where(y_pred > 0, 1, 0)) * e^2",
+            23,
+        ),
+    ],
+)
+def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_alone(source, live, column):
+    # The error names the `where` as a step function; a jump warning at the same place said it again.
+    found = lossdsl.check(source)
+    assert [(d.level, d.code, d.column) for d in found] == [("error", "not-differentiable", column)]
+    # the same `where` scaling a term that is not dead jumps, and is warned of
+    assert [(d.code, d.column) for d in lossdsl.check(live)] == [("jump", column)]
 
 
 BIG_COMPOUND = "where(" + " or ".join(f"y_pred > {i}" for i in range(60)) + ", y_pred, 0)"

@@ -143,6 +143,29 @@ def test_a_rejected_file(capsys, tmp_path):
     assert f"{path}:3:4: error: unexpected end of the program: expected an expression" in err
 
 
+def test_several_files_are_checked_in_turn(capsys, tmp_path):
+    good, bad, warned = tmp_path / "huber.loss", tmp_path / "bad.loss", tmp_path / "root.loss"
+    good.write_text(HUBER, encoding="utf-8")
+    bad.write_text("x = e\nx + \n", encoding="utf-8")
+    warned.write_text("sqrt(y_pred)\n", encoding="utf-8")
+    code, out, err = run(capsys, "check", str(good), str(bad), str(warned))
+    assert code == 1
+    assert out.splitlines() == [f"{good}: ok (0 warnings)", f"{warned}: ok (1 warning)"]
+    assert f"{bad}:2:4: error: unexpected end of the program" in err
+    assert f"{bad}: rejected (1 error)" in err
+    assert f"{warned}:1:1: warning: `sqrt(y_pred)`" in err
+    code, out, err = run(capsys, "check", str(good), str(warned))
+    assert (code, len(out.splitlines())) == (0, 2)
+
+
+def test_an_unreadable_file_among_several_is_exit_2_before_any_check(capsys, tmp_path):
+    good = tmp_path / "huber.loss"
+    good.write_text(HUBER, encoding="utf-8")
+    code, out, err = run(capsys, "check", str(good), str(tmp_path / "missing.loss"))
+    assert (code, out) == (2, "")
+    assert err.strip() == f"lossdsl check: no such file: {tmp_path / 'missing.loss'}"
+
+
 USAGE = [
     [],
     ["check"],
@@ -150,7 +173,7 @@ USAGE = [
     ["check", "-e", "abs(e)", "extra.loss"],
     ["check", "--frobnicate", "-e", "abs(e)"],
     ["chekc", "-e", "abs(e)"],
-    ["check", "a.loss", "b.loss"],
+    ["check", "-", "-"],
 ]
 
 

@@ -32,7 +32,13 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     if not any(d.level == "error" for d in found):  # (a loss that only looks constant may have dead terms)
         found += _guarded("dead-term", lambda: check_dead_terms(resolved, symbolic), resolved)
     found += _guarded("domain", lambda: check_domain(resolved), resolved)
-    found += _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
+    # A `where` that the dead-term error names as a step function needs no jump warning as well.
+    steps = {(d.span.start, d.span.end) for d in found if d.code == "not-differentiable" and d.span is not None}
+    found += [
+        d
+        for d in _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
+        if not (d.code == "jump" and d.span is not None and (d.span.start, d.span.end) in steps)
+    ]
     found += _guarded("float32", lambda: check_float32(resolved, symbolic), resolved)
     return sorted(found, key=lambda d: (d.line or 0, d.column or 0, d.level))
 
