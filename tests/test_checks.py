@@ -698,6 +698,8 @@ SWITCH_JUMPS = [
     ("max(«where(y_pred > 0, 1, 2)»)*e^2", None, "1.69", "y_pred > 0"),
     ("w = mean(«where(y_pred > 0, 1, 3)»)\nw*e^2 + mean(w*y_pred^2)", "w*e^2 + mean(w*y_pred^2)", "3.38", "y_pred > 0"),
     ("«where(y_pred > 0, 1, 2)»*e^2*mean(e^2)", None, "2.86", "y_pred > 0"),
+    ("«where(y_pred > 0, 1, 2)»*e^2*sum(softmax(y_pred))", None, "1.69", "y_pred > 0"),
+    ("y_true * log_softmax(«where(y_pred > 0, 1, 2)»*e^2)", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
 ]
 
 
@@ -742,6 +744,13 @@ def test_a_where_of_constants_that_switches_the_loss_is_a_jump(marked, text, con
         "sum(where(y_pred > 0, 1, 2) * y_pred^2) * e^2",  # 0 at the boundary, through a sum
         "logsumexp(where(y_pred > 0, 1, 2) * y_pred) * e^2",
         "sum(where(y_true > 0, 1, 2)) * e^2",  # the condition does not read y_pred
+        # a reduction of a switch is the same in every element: a shift or scale that an outer
+        # softmax, log_softmax, normalize or `x - mean(x)` cancels (found by a review)
+        "-sum(y_true * log_softmax(y_pred + sum(where(y_pred > 1, 1, 2))))",
+        "softmax(sum(where(y_pred > 1, 1, 2)) + y_pred) * e^2",
+        "normalize(sum(where(y_pred > 1, 1, 2)) * y_pred) * e^2",
+        "d = sum(where(y_pred > 1, 1, 2)) + y_pred\n(d - mean(d))^2",
+        "d = max(where(y_pred > 1, 1, 2)) + y_pred\n(d - max(d))^2 + e^2",
     ],
 )
 def test_a_where_of_constants_is_no_jump_where_the_loss_does_not_jump(source):

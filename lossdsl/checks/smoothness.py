@@ -16,9 +16,10 @@ has branches that agree or not whatever the loss does with them: it is checked i
 elementwise node above it (the loss, or the argument of a reduction), computed with the `where`
 taken as each branch, so that `abs(where(y_pred > 0, 1, -1) * e)` passes and
 `(1 + where(y_pred > 0, 1, 0)) * e^2` does not. One warning per `where`. A reduction of such a
-`where` (`sum(where(y_pred > 0, 1, 2)) * e^2`) is a switch too: the climb goes on above it, and a
-node that holds reductions is computed for a last axis of one element (a jump there is one the
-loss has for that shape).
+`where` (`sum(where(y_pred > 0, 1, 2)) * e^2`) is a switch too, the same in every element: the
+climb goes on above it to the loss itself (an outer `softmax` or `x - mean(x)` cancels such a
+shift). A node that holds reductions or vector functions is computed for a last axis of one
+element (a jump there is one the loss has for that shape).
 
 Limits: the bisections evaluate the condition's two sides at hundreds of
 points, so each kind of check may spend at most MAX_EVALUATIONS node evaluations
@@ -177,17 +178,21 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
     2) * e^2`): the outermost nodes above it, climbing through sums, products, powers, signs,
     elementwise functions, the branches of a `where` and bindings (to each place one is read), up
     to the loss itself or the argument of a reduction or vector function; of those, the ones y_pred
-    reaches through a differentiable path (past a reduction of a node it does not: that reduction
-    switches too). None where it stands in a condition (the `where` that
-    reads that condition is checked itself) or in a list."""
+    reaches through a differentiable path. None where it stands in a condition (the `where` that
+    reads that condition is checked itself) or in a list.
+
+    A reduction of a node y_pred does not reach that way (`sum(where(y_pred > 0, 1, 2))`) switches
+    too, and the same in every element: a shift or scale that an outer `softmax`, `log_softmax`,
+    `normalize` or `x - mean(x)` may cancel. Past it the climb goes on to the loss itself."""
     found: dict[int, nodes.Node] = {}
-    seen: set[int] = set()
-    stack: list[nodes.Node] = [node]
+    seen: set[tuple[int, bool]] = set()
+    # (node, whether the climb passed a reduction of a switch: then only the loss itself is checked)
+    stack: list[tuple[nodes.Node, bool]] = [(node, False)]
     while stack:
-        current = stack.pop()
-        if id(current) in seen:
+        current, uniform = stack.pop()
+        if (id(current), uniform) in seen:
             continue
-        seen.add(id(current))
+        seen.add((id(current), uniform))
         above = parents.get(id(current), [])
         if current is resolved.result:
             above = [*above, None]  # the top
@@ -195,15 +200,15 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
             if isinstance(parent, nodes.Call) and parent.func not in FUNCTIONS:
                 continue
             kind = kind_of(parent.func, len(parent.args)) if isinstance(parent, nodes.Call) else None
-            if parent is None or kind in ("reduction", "vector"):
+            if parent is None or (kind in ("reduction", "vector") and not uniform):
                 top = resolved.binding_value(current) if isinstance(current, nodes.Name) else current
                 info = resolved.of(top) if top is not None else None
                 if info is not None and info.ok and info.live:
                     found[id(top)] = top
                 elif kind == "reduction":
-                    stack.append(parent)  # `sum(where(y_pred > 0, 1, 2)) * e^2`: a switch still
+                    stack.append((parent, True))  # `sum(where(y_pred > 0, 1, 2)) * e^2`: a switch still
             elif isinstance(parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
-                stack.append(parent)
+                stack.append((parent, uniform))
             # else: a comparison, `and`, `or`, `not` (a value in a condition reaches a `where` only
             # through one of them), a list: not followed
     return list(found.values())
@@ -222,20 +227,34 @@ def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, bud
     budget.spend(_size(whole))
     if a == b or not whole.has(switch):
         return None
-    if whole.has(*_REDUCTIONS):
-        whole = _one_column(whole)
+    if whole.has(*_ONE_COLUMN):
+        # the `where` named before the reductions go (taken out, they let SymPy merge nested ones)
+        named = sp.Dummy("switched", real=True)
+        switch, whole = named, _one_column(whole.xreplace({switch: named}))
         if not whole.has(switch):
             return None
     return _Switched(whole, switch, a, b, budget)
 
 
-_REDUCTIONS = (sf.ReduceSum, sf.ReduceMean, sf.ReduceMax, sf.ReduceMin, sf.LogSumExp)
+# For a last axis of one element: a reduction is its argument, a softmax 1, its logarithm 0, and
+# `normalize` the sign.
+_ONE_COLUMN = {
+    sf.ReduceSum: lambda x: x,
+    sf.ReduceMean: lambda x: x,
+    sf.ReduceMax: lambda x: x,
+    sf.ReduceMin: lambda x: x,
+    sf.LogSumExp: lambda x: x,
+    sf.Softmax: lambda x: sp.Integer(1),
+    sf.LogSoftmax: lambda x: sp.Integer(0),
+    sf.Normalize: sp.sign,
+}
 
 
 def _one_column(expr: sp.Basic) -> sp.Basic:
-    """`expr` for a last axis of one element, where each reduction is its argument (and C is 1): a
-    jump there is one a loss over that shape has. Vector functions stay (not evaluated at a point)."""
-    return expr.replace(lambda e: isinstance(e, _REDUCTIONS), lambda e: e.args[0]).xreplace({sf.C: sp.Integer(1)})
+    """`expr` for a last axis of one element (C is 1): a jump there is one a loss over that shape
+    has. `onehot` and lists stay (not evaluated at a point)."""
+    taken = expr.replace(lambda e: type(e) in _ONE_COLUMN, lambda e: _ONE_COLUMN[type(e)](e.args[0]))
+    return taken.xreplace({sf.C: sp.Integer(1)})
 
 
 def _jump(
