@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub("check", "check programs and print their diagnostics", program_input=False)
     p.add_argument("files", nargs="*", metavar="FILE", help=".loss files, each checked in turn (- for standard input)")
-    p.add_argument("-e", dest="program", metavar="PROGRAM", help="the program text itself")
+    p.add_argument(
+        "-e", dest="programs", action="append", default=[], metavar="PROGRAM", help="a program text (repeatable)"
+    )
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     p = sub("compile", "write the Keras loss module for a program")
@@ -342,13 +344,13 @@ def _print_diagnostics(diagnostics, source: str, label: str) -> None:
 
 
 def cmd_check(args) -> int:
-    """Each FILE (or the -e PROGRAM) checked in turn: its diagnostics, then `ok` or `rejected`; exit 1
+    """Each FILE (or each -e PROGRAM) checked in turn: its diagnostics, then `ok` or `rejected`; exit 1
     if any was rejected. Every file is read before the first is checked, so that one that cannot be
     read is a usage error (exit 2) before any output."""
-    if args.program is not None:
+    if args.programs:
         if args.files:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        sources = [(_argument(args.program), "<-e>")]
+        sources = [(_argument(program), "<-e>") for program in args.programs]
     elif not args.files:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     else:

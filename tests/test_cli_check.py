@@ -158,6 +158,15 @@ def test_several_files_are_checked_in_turn(capsys, tmp_path):
     assert (code, len(out.splitlines())) == (0, 2)
 
 
+def test_several_programs_are_checked_in_turn(capsys):
+    code, out, err = run(capsys, "check", "-e", "abs(e)", "-e", "-log(y_pred)", "-e", "e^")
+    assert code == 1
+    assert out.splitlines() == ["<-e>: ok (0 warnings)", "<-e>: ok (1 warning)"]
+    assert "<-e>:1:2: warning: `log(y_pred)`" in err
+    assert "<-e>:1:3: error: unexpected end of the program" in err
+    assert err.rstrip().endswith("<-e>: rejected (1 error)")
+
+
 def test_an_unreadable_file_among_several_is_exit_2_before_any_check(capsys, tmp_path):
     good = tmp_path / "huber.loss"
     good.write_text(HUBER, encoding="utf-8")
