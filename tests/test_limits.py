@@ -729,6 +729,34 @@ def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch
     assert shielded.count(sp.Min) == slope.count(sp.Min)
 
 
+def test_the_gradient_latex_does_not_compare_a_max_s_arguments_again_when_it_tidies(monkeypatch):
+    # Factoring the gradient for print rebuilt each `max` with evaluation, comparing every pair of
+    # its arguments again: 213 characters, a max of 20 terms with square roots, took 20 s in
+    # latex(gradient=True) (found by fuzzing). Now they pass through as inert stand-ins.
+    from lossdsl.emit import latex_gradient
+
+    source = "p = y_pred\nmax(" + ",".join(f"{k}^.5*p-{k}" for k in range(20)) + ")"
+    spec = lossdsl.compile(source)
+    slope = spec.symbolic.derivative()
+    calls = []
+    compare = sp.Max._find_localzeros.__func__
+
+    def counted(cls, values, **options):
+        calls.append(len(values))
+        return compare(cls, values, **options)
+
+    monkeypatch.setattr(sp.Max, "_find_localzeros", classmethod(counted))
+    tidied = latex_gradient.tidy(slope)
+    assert calls == []
+    assert tidied.count(sp.Max) == slope.count(sp.Max) == 19  # one step for each term in p
+    monkeypatch.undo()
+    with answers_within():
+        tex = spec.latex(gradient=True)
+    # the arguments factored as before: 16^0.5 p - 16 = 4 (p - 4)
+    head = r"\frac{\partial L}{\partial \hat{y}} = \theta\left(\hat{y} - \max\left(0, 4 \left(\hat{y} - 4\right)"
+    assert tex.startswith(head)
+
+
 _HISTORY = """
 import hashlib, json, sys
 import lossdsl

@@ -311,7 +311,9 @@ def tidy(expr: sp.Basic) -> sp.Basic:
     Floats with integer values become integers (`1.0 \\hat{y}` -> `\\hat{y}`), and
     common factors come out of sums (`2 \\hat{y} - 2 y` -> `2 (\\hat{y} - y)`).
     """
-    return rebuild.with_inert_steps(_tidied, expr)
+    # Max and Min pass through as inert stand-ins: factored, each was rebuilt with evaluation, which
+    # compares every pair of its arguments (a `max` of 20 terms with square roots: 20 s).
+    return rebuild.with_inert_steps(lambda e: rebuild.with_inert_minmax(_tidied, e), expr)
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
