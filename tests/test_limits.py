@@ -707,6 +707,19 @@ def test_a_gradient_within_the_estimate_limit_is_still_computed():
     assert gradient.count(sp.Heaviside) == 100
 
 
+def _comparisons_counted(monkeypatch, cls) -> list[int]:
+    """The sizes of the argument lists that `cls` (Max or Min) compares from now on, as they come."""
+    calls: list[int] = []
+    compare = cls._find_localzeros.__func__
+
+    def counted(cls, values, **options):
+        calls.append(len(values))
+        return compare(cls, values, **options)
+
+    monkeypatch.setattr(cls, "_find_localzeros", classmethod(counted))
+    return calls
+
+
 def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch):
     # The LaTeX printer's stand-ins for powers went in by `replace`, which rebuilt every `minimum`
     # above them with evaluation, comparing its arguments again: 60 links of
@@ -715,14 +728,7 @@ def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch
 
     source = _doubling_chain("minimum(exp({a}), 2)", 20)
     slope = lossdsl.compile(source).symbolic.derivative()
-    calls = []
-    compare = sp.Min._find_localzeros.__func__
-
-    def counted(cls, values, **options):
-        calls.append(len(values))
-        return compare(cls, values, **options)
-
-    monkeypatch.setattr(sp.Min, "_find_localzeros", classmethod(counted))
+    calls = _comparisons_counted(monkeypatch, sp.Min)
     shielded = latex_gradient.shield_powers(slope)
     assert calls == []
     assert shielded.count(latex_gradient.ExpOf) == slope.count(sp.exp) > 20 and not shielded.has(sp.exp)
@@ -738,14 +744,7 @@ def test_the_gradient_latex_does_not_compare_a_max_s_arguments_again_when_it_tid
     source = "p = y_pred\nmax(" + ",".join(f"{k}^.5*p-{k}" for k in range(20)) + ")"
     spec = lossdsl.compile(source)
     slope = spec.symbolic.derivative()
-    calls = []
-    compare = sp.Max._find_localzeros.__func__
-
-    def counted(cls, values, **options):
-        calls.append(len(values))
-        return compare(cls, values, **options)
-
-    monkeypatch.setattr(sp.Max, "_find_localzeros", classmethod(counted))
+    calls = _comparisons_counted(monkeypatch, sp.Max)
     tidied = latex_gradient.tidy(slope)
     assert calls == []
     assert tidied.count(sp.Max) == slope.count(sp.Max) == 19  # one step for each term in p
