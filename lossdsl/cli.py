@@ -179,9 +179,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
     except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
         print(f"lossdsl {args.command}: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+
+
+def _closed_pipe() -> int:
+    """Standard output was closed by its reader (`lossdsl library | head -1`): stop quietly, with
+    the status of a process that SIGPIPE ended, as `cat` and `ls` do; what is still buffered goes
+    to /dev/null, so that Python's flush at exit prints no error either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a descriptor (a test's capture)
+        pass
+    return 128 + 13  # SIGPIPE
 
 
 def _join_programs(argv: list[str], options: set[str]) -> list[str]:
@@ -344,20 +358,30 @@ def _print_diagnostics(diagnostics, source: str, label: str) -> None:
 
 
 def cmd_check(args) -> int:
-    """Each FILE (or each -e PROGRAM) checked in turn: its diagnostics, then `ok` or `rejected`; exit 1
-    if any was rejected. Every file is read before the first is checked, so that one that cannot be
-    read is a usage error (exit 2) before any output."""
+    """Each FILE (or each -e PROGRAM) checked in turn: its diagnostics, then `ok` or `rejected`. A
+    FILE that cannot be read is said so where it comes, and the others are checked all the same
+    (as linters go on past a missing file). Exit 2 if one could not be read, else 1 if any was
+    rejected, else 0."""
     if args.programs:
         if args.files:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        sources = [(_argument(program), "<-e>") for program in args.programs]
+        sources = [lambda program=program: (_argument(program), "<-e>") for program in args.programs]
     elif not args.files:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     else:
         _stdin_once(args.files)
-        sources = [read_file(name) for name in args.files]
-    rejected = 0
-    for source, label in sources:
+        sources = [lambda name=name: read_file(name) for name in args.files]
+    rejected = unreadable = 0
+    for read in sources:
+        if len(sources) == 1:
+            source, label = read()  # one program: a usage error as for every other command
+        else:
+            try:
+                source, label = read()
+            except _UsageError as err:
+                print(f"lossdsl check: {err}", file=sys.stderr)
+                unreadable += 1
+                continue
         diagnostics = lossdsl.check(source, strict=args.strict)
         _print_diagnostics(diagnostics, source, label)
         errors = sum(d.level == "error" for d in diagnostics)
@@ -367,7 +391,7 @@ def cmd_check(args) -> int:
             rejected += 1
         else:
             print(f"{label}: ok ({warnings} warning{'s' if warnings != 1 else ''})")
-    return 1 if rejected else 0
+    return 2 if unreadable else (1 if rejected else 0)
 
 
 def cmd_compile(args) -> int:
@@ -543,7 +567,12 @@ def _start_keras_quietly() -> None:
 
 def entry() -> None:
     """Console-script entry point."""
-    raise SystemExit(main())
+    code = main()
+    try:
+        sys.stdout.flush()  # what is still buffered: its reader may have gone too
+    except BrokenPipeError:
+        code = _closed_pipe()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

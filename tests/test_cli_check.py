@@ -167,12 +167,23 @@ def test_several_programs_are_checked_in_turn(capsys):
     assert err.rstrip().endswith("<-e>: rejected (1 error)")
 
 
-def test_an_unreadable_file_among_several_is_exit_2_before_any_check(capsys, tmp_path):
-    good = tmp_path / "huber.loss"
+def test_an_unreadable_file_among_several_is_said_and_the_others_are_checked(capsys, tmp_path):
+    # as linters go on past a missing file (a user test: one typo hid every other file's result)
+    good, bad = tmp_path / "huber.loss", tmp_path / "bad.loss"
     good.write_text(HUBER, encoding="utf-8")
-    code, out, err = run(capsys, "check", str(good), str(tmp_path / "missing.loss"))
-    assert (code, out) == (2, "")
-    assert err.strip() == f"lossdsl check: no such file: {tmp_path / 'missing.loss'}"
+    bad.write_text("e^\n", encoding="utf-8")
+    missing = tmp_path / "missing.loss"
+    code, out, err = run(capsys, "check", str(missing), str(good), str(tmp_path), str(bad))
+    assert code == 2  # a file that cannot be read is a usage error, before a rejected program's 1
+    assert out == f"{good}: ok (0 warnings)\n"
+    lines = [line for line in err.splitlines() if line.startswith("lossdsl check:") or "rejected" in line]
+    assert lines == [
+        f"lossdsl check: no such file: {missing}",
+        f"lossdsl check: {tmp_path} is a directory, not a .loss file",
+        f"{bad}: rejected (1 error)",
+    ]
+    code, out, err = run(capsys, "check", str(good), str(bad))
+    assert code == 1
 
 
 USAGE = [
@@ -222,3 +233,25 @@ def test_installed_module_runs_from_any_directory(tmp_path):
     assert proc.stdout == "<-e>: ok (0 warnings)\n"
     assert "note: `abs(e)` has a kink" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["library"], ["library", "huber"], ["check", "-e", "e^2"]])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path, argv):
+    # `lossdsl library | head -1`: the reader goes; exit as SIGPIPE ends `cat` (141), without a
+    # message (was `failed: BrokenPipeError`, exit 1, found by a user test).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lossdsl", *argv],
+            cwd=tmp_path,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
