@@ -462,12 +462,14 @@ def cmd_plot(args) -> int:
     output = check_output(args.output, args.files)
     specs = _compile_all(sources)
     _start_keras_quietly()  # seconds: once the arguments, the output and the programs are known good
-    from lossdsl.plot import plot_losses
+    from lossdsl.plot import MixedKinds, plot_losses
 
     try:
         plot_losses(specs, output, labels=[label for _, label in sources], kind=args.kind)
     except LossError:
         raise
+    except MixedKinds as err:  # a choice the command line asks for: a usage error
+        raise _UsageError(f"these losses need different x axes: {err.listed}; choose one with --kind") from None
     except ValueError as err:
         print(f"lossdsl plot: {err}", file=sys.stderr)
         return 1
@@ -489,6 +491,8 @@ def cmd_docs(args) -> int:
         return 1
     images = image_paths([label for _, label in sources], args.output, args.images)
     output = check_output(args.output, args.files, others=tuple(images))
+    if output.suffix.lower() not in (".md", ".markdown"):
+        raise _UsageError(f"the page is Markdown: give -o a file name ending in .md, not {args.output}")
     for spec, (text, label) in zip(_compile_all(sources), sources, strict=True):
         try:  # the page holds each gradient's LaTeX (as written here: built once), which may be over the size limit
             spec.latex(gradient=True, display=True)

@@ -102,6 +102,14 @@ class Curve:
     target: str | None
 
 
+class MixedKinds(ValueError):
+    """Losses that need different x axes, plotted together without a `kind`."""
+
+    def __init__(self, listed: str) -> None:
+        self.listed = listed  # each loss with its kind: "huber (regression), formula (probability)"
+        super().__init__(f"these losses need different x axes: {listed}; choose one with kind=")
+
+
 def infer_kind(spec) -> str:
     """The kind of x axis that suits a compiled loss: one of KINDS.
 
@@ -392,7 +400,7 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
             listed = ", ".join(
                 f"{_display_name(s, lab) or 'formula'} ({k})" for s, lab, k in zip(specs, labels, kinds, strict=True)
             )
-            raise ValueError(f"these losses need different x axes: {listed}; choose one with kind= (--kind)")
+            raise MixedKinds(listed)
         kind = kinds[0]
     elif kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")

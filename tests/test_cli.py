@@ -498,17 +498,28 @@ def test_plot_two_files_and_a_program_to_svg(cli, tmp_path):
     assert text.startswith("<?xml") and "<svg" in text
 
 
-def test_plot_rejected_program_and_mixed_kinds_exit_1(cli, tmp_path):
+def test_plot_rejected_program_exit_1_and_mixed_kinds_exit_2(cli, tmp_path):
     code, out, err = cli("plot", "huber.loss", "bad.loss", "-o", "x.png")
     assert code == 1 and out == ""
     assert "bad.loss:3:1: error: unknown function `lgo`" in err and "^~~" in err
     assert err.rstrip().endswith("bad.loss: rejected (1 error)")
     code, out, err = cli("plot", "huber.loss", "-e", "-y_true*log(y_pred)", "-o", "x.png")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""  # the choice of --kind is the command line's (exit 1 until a user test)
     # (after the second program's domain warning)
     assert err.startswith("<-e>:1:9: warning: `log(y_pred)`")
-    assert "\nlossdsl plot: these losses need different x axes: huber (regression), formula (probability)" in err
+    assert err.endswith(
+        "\nlossdsl plot: these losses need different x axes: huber (regression), formula (probability);"
+        " choose one with --kind\n"
+    )
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("output", ["page.html", "page", "page.txt"])
+def test_docs_writes_markdown_only(cli, tmp_path, output):
+    code, out, err = cli("docs", "huber.loss", "-o", output)
+    assert (code, out) == (2, "")
+    assert err == f"lossdsl docs: the page is Markdown: give -o a file name ending in .md, not {output}\n"
+    assert not (tmp_path / output).exists()
 
 
 def test_docs(cli, tmp_path):
