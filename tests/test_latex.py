@@ -767,3 +767,12 @@ def test_the_latex_of_one_program_is_written_once(monkeypatch):
     assert calls == [{"gradient": True, "display": True}]
     lossdsl.compile(source).latex(inline=True)
     assert len(calls) == 2 and calls[1] == {"gradient": False, "display": False}
+
+
+def test_factoring_the_gradient_leaves_no_whole_float_behind():
+    # `0.5 a^2 / beta` differentiates to `0.5 (2 y_pred - 2 y_true) / beta`; factored, that was
+    # `1.0 (y_pred - y_true) / beta`, printed `\frac{1 \left(\hat{y} - y\right)}{\beta}` (a user test).
+    spec = lossdsl.compile("param beta = 1.0\na = abs(e)\nwhere(a < beta, 0.5 * a^2 / beta, a - 0.5 * beta)")
+    assert spec.latex(gradient=True, display=True).split("\n")[1] == (
+        r"\frac{\hat{y} - y}{\beta} & \text{if } \beta > \left|{\hat{y} - y}\right| \\"
+    )

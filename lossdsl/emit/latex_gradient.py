@@ -317,18 +317,23 @@ def tidy(expr: sp.Basic) -> sp.Basic:
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
-    floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer() and abs(f) < 2**53}
-    if floats:
-        expr = expr.xreplace(floats)
+    expr = _whole_floats(expr)
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
         try:
-            expr = sp.factor_terms(expr)
+            # (and whole floats again: factoring makes them, `0.5 * (2 x - 2 y)` -> `1.0 (x - y)`)
+            expr = _whole_floats(sp.factor_terms(expr))
         except (TypeError, ValueError):
             # SymPy rebuilds what it factors with evaluation, and refuses to compare a value it
             # knows is not real: `maximum(log(-exp(y_pred)), 3 y_pred)`'s steps, or `(-1 -
             # y_pred^2)^0.5` once factored as `I (1 + y_pred^2)^0.5`. Printed as it is.
             pass
     return expr
+
+
+def _whole_floats(expr: sp.Basic) -> sp.Basic:
+    """`expr` with each float of an integer value as that integer (`1.0 x` -> `x`)."""
+    floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer() and abs(f) < 2**53}
+    return expr.xreplace(floats) if floats else expr
 
 
 def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool) -> str:
