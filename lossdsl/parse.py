@@ -198,7 +198,7 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
         span = Span.at_offset(text, err.pos_in_stream)
-        return LossSyntaxError(_unexpected_character(ch), span=span, source=text)
+        return LossSyntaxError(_unexpected_character(ch, text[: err.pos_in_stream]), span=span, source=text)
     if isinstance(err, UnexpectedToken):
         tok = err.token
         if tok.type == "$END":
@@ -239,15 +239,30 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     return ""
 
 
-def _unexpected_character(ch: str) -> str:
+# Python's and C's spellings of what lossdsl writes otherwise (a user test).
+_CHARACTER_HINTS = {
+    "|": "; write `abs(x)` for |x|, and `or` for ||",
+    "&": "; write `and`",
+    "!": "; write `not` (`!=` is not equal)",
+    "%": "; lossdsl has no remainder",
+    "@": "; lossdsl has no matrix product (a loss is elementwise; `sum` reduces the last axis)",
+}
+# A parameter's name, then a colon (`param delta: 1.0`).
+_PARAM_NAME = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*$")
+
+
+def _unexpected_character(ch: str, before: str = "") -> str:
+    """The message for a character the grammar has no token for; `before` is the text up to it."""
     if not ch:
         return "unexpected end of the program"
     if ch.isprintable() and ch.isascii():
-        hint = ""
+        hint = _CHARACTER_HINTS.get(ch, "")
         if ch in "\"'`":
             hint = "; lossdsl has no strings"
         elif ch == ".":
             hint = "; lossdsl has no attributes (numbers are written like 0.5)"
+        elif ch == ":" and _PARAM_NAME.search(before):
+            hint = "; a parameter is declared with `=`: `param delta = 1.0`"
         return f"unexpected character `{ch}`{hint}"
     name = unicodedata.name(ch, "")
     code = f"U+{ord(ch):04X}"

@@ -335,11 +335,8 @@ class _Analyzer:
             if name in self.scope or name in self.later:
                 self.error(LossNameError, f"`{shorten(name)}` is not a function", node.name_span)
             else:
-                self.error(
-                    LossNameError,
-                    f"unknown function `{shorten(name)}`{_suggest(name, FUNCTIONS)}{_bundled_hint(name)}",
-                    node.name_span,
-                )
+                hint = _HABITS.get(name) or f"{_suggest(name, FUNCTIONS)}{_bundled_hint(name)}"
+                self.error(LossNameError, f"unknown function `{shorten(name)}`{hint}", node.name_span)
             for arg in node.args:
                 self.visit(arg)
             return UNKNOWN
@@ -633,6 +630,13 @@ def _suggest(name: str, known, parameter: bool = False) -> str:
         # (no close spelling: most likely a parameter used without its declaration)
         return f"; did you mean `{nearest}`, or a parameter, declared before its use (`param {shorten(name)} = 1.0`)?"
     return f"; did you mean `{nearest}`?"
+
+
+# Functions a Python user reaches for, where lossdsl has another way (a user test: `sum(e^2) /
+# len(e)` was offered `log`).
+_HABITS = {
+    "len": "; the number of classes is not a value: `mean(x)` is `sum(x)` divided by it",
+}
 
 
 def _bundled_hint(name: str) -> str:

@@ -69,7 +69,7 @@ ERRORS = [
     (LossSyntaxError, "not «=» 1", r"unexpected `=`: expected an expression"),
     (LossSyntaxError, "y_true < y_pred «<» 1", r"unexpected `<`: comparisons do not chain; join them with `and`"),
     # ---- syntax: characters outside the language
-    (LossSyntaxError, "y_pred «@» 2", r"unexpected character `@`"),
+    (LossSyntaxError, "y_pred «$» 2", r"unexpected character `\$`"),
     (LossSyntaxError, "y_pred * «'»abc'", r"unexpected character `'`; lossdsl has no strings"),
     (LossSyntaxError, 'y_pred * «"»abc"', r'unexpected character `"`; lossdsl has no strings'),
     (
@@ -128,6 +128,26 @@ ERRORS = [
         "x = e; param gamma = -2.5e-3 «*» 2\ngamma * x",
         r"unexpected `\*`: expected the end of the statement; a parameter's default is one number \(`param k ="
         r" 0\.5`\); compute with it in a binding",
+    ),
+    # C's and Python's operators (a user test)
+    (LossSyntaxError, "«|»e|", r"unexpected character `\|`; write `abs\(x\)` for \|x\|, and `or` for \|\|"),
+    (LossSyntaxError, "e^2 «&»& y_pred > 0", r"unexpected character `&`; write `and`"),
+    (
+        LossSyntaxError,
+        "where(«!»(y_pred > 0), 1, 2) * e^2",
+        r"unexpected character `!`; write `not` \(`!=` is not equal\)",
+    ),
+    (LossSyntaxError, "y_pred «@» y_true", r"unexpected character `@`; lossdsl has no matrix product .*"),
+    (
+        LossSyntaxError,
+        "param delta«:» 1.0\nabs(e) * delta",
+        r"unexpected character `:`; a parameter is declared with `=`: `param delta = 1\.0`",
+    ),
+    (LossSyntaxError, "x = e«:» 1", r"unexpected character `:`"),  # a colon elsewhere: no parameter hint
+    (
+        LossNameError,
+        "sum(e^2) / «len»(e)",
+        r"unknown function `len`; the number of classes is not a value: `mean\(x\)` is `sum\(x\)` divided by it",
     ),
     (  # no hint where none fits
         LossSyntaxError,
