@@ -492,7 +492,6 @@ SAFE = [
     "log(maximum(y_pred, eps))",
     "log(max(y_pred, eps, y_true))",
     "log(exp(y_pred) + 1)",
-    "log(softplus(y_pred))",
     "log(softplus(y_pred) + eps)",
     "log(sigmoid(y_pred))",
     "log(1 - sigmoid(y_pred) + eps)",
@@ -507,8 +506,6 @@ SAFE = [
     "sqrt(abs(e) + eps)",
     "sqrt(exp(y_pred))",
     "y_true / (1 + e^2)",
-    "y_true / exp(y_pred)",
-    "y_true / sigmoid(y_pred)",
     "y_true / (abs(y_pred) + eps)",
     "param d = 0.5\ny_true / (e^2 + d)",
     "(e^2 + eps)^-0.5",
@@ -533,11 +530,69 @@ SAFE = [
     "y_true / where(y_pred < -1, y_pred, -1)",
     "a = where(y_pred > eps, y_pred, eps)\nlog(a) + y_true / a",
     # free of y_pred, at 0: a value of 0 and no gradient through it (a Hellinger-style distance)
-    "(sqrt(abs(y_true)) - sqrt(softplus(y_pred)))^2",
+    "(sqrt(abs(y_true)) - sqrt(softplus(y_pred) + eps))^2",
     "abs(y_true)^0.5 * e^2",
     "arccos(clip(y_true, -1, 1)) * e^2",
     "param a = 0.0\nsqrt(a) * e^2 + e^2",
 ]
+
+
+# Zero in float32 though not in the reals: a sigmoid, exp, softplus or softmax that saturates (a
+# user test: these passed the domain check, and were inf or NaN at logits of +-200). (marked
+# hazard, message)
+FLOAT32_ZEROS = [
+    (
+        "y_true / «sigmoid(y_pred)»",
+        r"`sigmoid\(y_pred\)`: in float32 the divisor rounds to 0 where its `sigmoid` saturates \(e\.g\. at"
+        r" y_true=-1, y_pred=-200\), dividing by 0 \(inf or NaN\); add eps to it or use maximum\(\.\.\., eps\)",
+    ),
+    ("y_true / «exp(y_pred)»", r"`exp\(y_pred\)`: in float32 the divisor rounds to 0 where its `exp` saturates .*"),
+    (
+        "«log(softplus(y_pred))»",
+        r"`log\(softplus\(y_pred\)\)`: in float32 the argument rounds to 0 where its `softplus` saturates"
+        r" \(e\.g\. at y_true=-1, y_pred=-200\), giving -inf or NaN; write it with `log_softmax` or `softplus`"
+        r" \(`log\(sigmoid\(x\)\)` is computed as `-softplus\(-x\)`\), or add eps to it",
+    ),
+    ("«log(sigmoid(y_pred) * sigmoid(y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
+    (  # a focal term with a fractional gamma at its default; 1 - sigmoid is computed as sigmoid(-x)
+        "param gamma = 0.5\n«(1 - sigmoid(y_pred))^gamma» * y_true",
+        r"`\(1 - sigmoid\(y_pred\)\)\^gamma`: in float32 the base rounds to 0 where its `sigmoid` saturates"
+        r" \(e\.g\. at y_true=-1, y_pred=200\), where the power or its gradient is infinite or NaN; add eps to it",
+    ),
+    ("p = sigmoid(y_pred)\ny_true / «p»", r"`p`: in float32 the divisor rounds to 0 .*"),  # through a binding
+    (
+        "y_true * «log(where(y_true > 0, softmax(y_pred), 1))»",
+        r".* where its `softmax` saturates for logits about 200 apart.*",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, message", FLOAT32_ZEROS, ids=[z[0].replace("\n", " ") for z in FLOAT32_ZEROS])
+def test_values_that_are_zero_in_float32_only_are_warned_of(marked, text, message):
+    m = marked(text)
+    warnings = lossdsl.check(m.source)
+    assert [(w.level, w.code) for w in warnings if w.level != "note"] == [("warning", "float32-zero")]
+    w = next(w for w in warnings if w.code == "float32-zero")
+    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    assert re.fullmatch(message, w.message), w.message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "log(sigmoid(y_pred))",  # computed as -softplus(-y_pred)
+        "p = sigmoid(y_pred)\n-(y_true * log(p) + (1 - y_true) * log(1 - p))",  # the stable rewrites
+        "-sum(y_true * log(softmax(y_pred)))",
+        "z = exp(y_pred)\n-sum(y_true * log(z / sum(z)))",
+        "param gamma = 2.0\n(1 - sigmoid(y_pred))^gamma * y_true",  # a whole power: 0 is fine
+        "y_true / sigmoid(clip(y_pred, -5, 5))",  # never saturates
+        "log(softplus(y_pred) + eps)",
+        "sqrt(exp(y_pred))",  # SymPy's exp(y_pred / 2): no root is taken
+        "y_pred / sigmoid(y_true)",  # free of y_pred: the data's own
+    ],
+)
+def test_values_that_float32_keeps_from_zero_are_not_warned_of(source):
+    assert [d.code for d in lossdsl.check(source) if d.level == "warning"] == []
 
 
 def test_the_meet_of_two_intervals_keeps_which_ends_are_open():

@@ -751,13 +751,13 @@ def test_a_root_of_the_target_alone_is_finite_at_a_target_of_zero(keras):
     # is 0): the loss and its gradient are finite there, fused or not.
     from lossdsl.runtime import loss_class
 
-    spec = lossdsl.compile("(sqrt(abs(y_true)) - sqrt(softplus(y_pred)))^2", strict=True)
+    spec = lossdsl.compile("(sqrt(abs(y_true)) - sqrt(softplus(y_pred) + 1))^2", strict=True)
     y_true = np.array([[0.0, 1.0, 4.0]], dtype="float32")
     y_pred = np.array([[0.0, -3.0, 5.0]], dtype="float32")
-    softplus = np.log1p(np.exp(y_pred.astype("float64")))
-    expected = (np.sqrt(y_true) - np.sqrt(softplus)) ** 2
-    # d/dx (r - sqrt(s))^2 = -(r - sqrt(s)) / sqrt(s) * sigmoid(x), over the mean of 3
-    expected_gradient = -(np.sqrt(y_true) - np.sqrt(softplus)) / np.sqrt(softplus) / (1 + np.exp(-y_pred)) / 3
+    root = np.sqrt(np.log1p(np.exp(y_pred.astype("float64"))) + 1)
+    expected = (np.sqrt(y_true) - root) ** 2
+    # d/dx (r - sqrt(s + 1))^2 = -(r - sqrt(s + 1)) / sqrt(s + 1) * sigmoid(x), over the mean of 3
+    expected_gradient = -(np.sqrt(y_true) - root) / root / (1 + np.exp(-y_pred)) / 3
     for fast in (True, False):
         value, gradient = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
         np.testing.assert_allclose(value, expected.mean(axis=-1), rtol=1e-5, err_msg=f"fast={fast}")

@@ -2,8 +2,8 @@
 
 `run_checks(resolved, symbolic)` returns every finding, sorted by position:
 a constant the code's stable forms make infinite, dependence on y_pred and
-dead terms (errors), domain hazards, `where`
-jumps and numbers float32 cannot hold (warnings), kinks (notes). A check that cannot finish on some exotic
+dead terms (errors), domain hazards (in the reals, and values float32 rounds to 0),
+`where` jumps and numbers float32 cannot hold (warnings), kinks (notes). A check that cannot finish on some exotic
 input reports a note instead of failing the compile.
 """
 
@@ -14,6 +14,7 @@ from lossdsl.checks.dependence import check_dependence
 from lossdsl.checks.differentiability import check_dead_terms
 from lossdsl.checks.domain import check_domain
 from lossdsl.checks.precision import check_float32
+from lossdsl.checks.saturation import check_saturation
 from lossdsl.checks.smoothness import check_smoothness
 from lossdsl.errors import Diagnostic, LossError
 from lossdsl.semantics import Resolved
@@ -31,7 +32,15 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
         found = check_dependence(resolved, symbolic)
     if not any(d.level == "error" for d in found):  # (a loss that only looks constant may have dead terms)
         found += _guarded("dead-term", lambda: check_dead_terms(resolved, symbolic), resolved)
-    found += _guarded("domain", lambda: check_domain(resolved), resolved)
+    domain = _guarded("domain", lambda: check_domain(resolved), resolved)
+    found += domain
+    # (where the real numbers reach 0 already, the domain warning says so)
+    warned = {(d.span.start, d.span.end) for d in domain if d.span is not None}
+    found += [
+        d
+        for d in _guarded("float32-zero", lambda: check_saturation(resolved, symbolic), resolved)
+        if (d.span.start, d.span.end) not in warned
+    ]
     # A `where` that the dead-term error names as a step function needs no jump warning as well.
     steps = {(d.span.start, d.span.end) for d in found if d.code == "not-differentiable" and d.span is not None}
     found += [

@@ -1,0 +1,168 @@
+"""Check: a logarithm, division or root of a value that float32 rounds to 0 where it saturates.
+
+The domain check reasons over the real numbers, where `sigmoid`, `exp`,
+`softplus` and `softmax` never reach 0. In float32 they do: `exp(x)` is 0
+below x of about -87 (and `softplus(x)` with it), `sigmoid(x)` below about
+-88.7, a `softmax` entry where its logit is about 88 below the largest. So
+`1 / sigmoid(y_pred)` is inf at y_pred = -200, and `log(sigmoid(y_pred)^2)`
+is -inf there. Each `log`, divisor, `sqrt` and negative or fractional power
+is judged in the form the code computes, the stable rewrites applied (so
+`log(sigmoid(x))`, which is printed `-softplus(-x)`, passes), and warned of
+where its argument is such a value: a product or positive power of one of
+those functions (either branch of a `where`) whose argument reaches the
+saturating side at some probe point. Probe points: y_pred at +-200 and
++-1e4, y_true at -1, 0, 1 and 5, parameters at their defaults. A warning the
+domain check already gives at the same place is not repeated (checks/__init__).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import sympy as sp
+
+from lossdsl import nodes
+from lossdsl import symfuncs as sf
+from lossdsl.checks.numeric import Unsupported, compiled
+from lossdsl.errors import Diagnostic
+from lossdsl.rewrites import Rewriter
+from lossdsl.semantics import Resolved
+from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
+
+# Below these arguments float32 rounds the function to 0 (exp: its smallest normal number, e^-87.3;
+# sigmoid: 1 / (1 + exp(-x)) once exp(-x) overflows, x < -88.72).
+_ZERO_BELOW = {sp.exp: -87.3, sf.Softplus: -87.3, sf.Sigmoid: -88.7}
+_PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (-1.0, 0.0, 1.0, 5.0)]
+# At most this many operations are evaluated at the probe points in all (hostile programs hold
+# thousands of divisions, each over the ones inside it); past it the check stops.
+MAX_PROBED = 100_000
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.left = MAX_PROBED
+
+    def spend(self, expr: sp.Basic) -> bool:
+        """Whether the probes of `expr` fit in what is left (and if so, count them)."""
+        cost = len(_PROBES) * sum(1 for _ in itertools.islice(sp.preorder_traversal(expr), MAX_PROBED))
+        self.left -= cost
+        return self.left >= 0
+
+
+def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
+    """A warning at each `log`, divisor, `sqrt` or negative or fractional power whose argument float32
+    rounds to 0 where a sigmoid, exp, softplus or softmax in it saturates."""
+    defaults = {symbolic.params[name]: sp.Float(value) for name, value in resolved.params.items()}
+    env = {symbol: float(value) for symbol, value in defaults.items()}
+    rewriter = Rewriter({}, share=False)  # one for all: nested hazards share their rewritten parts
+    budget = _Budget()
+    found: list[Diagnostic] = []
+    seen: set[int] = set()
+    stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(node.children)
+        for target, kind in _hazards(resolved, node):
+            if not resolved.of(target).pred:
+                continue  # (a value free of y_pred: no gradient through it, and the data's own NaN)
+            try:
+                stable = rewriter.rewrite(node_expr(symbolic, target))
+                point = _saturated(_argument(stable, kind, defaults), env, budget)
+            except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
+                continue
+            if budget.left < 0:
+                break
+            if point is not None:
+                found.append(_warning(resolved, target, kind, point))
+    return found
+
+
+def _hazards(resolved: Resolved, node: nodes.Node):
+    """(node, kind) for each place in `node` where a value of 0 is a hazard: the `log` or `sqrt` call,
+    the divisor, the power with a negative or fractional exponent."""
+    if isinstance(node, nodes.Call) and node.func in ("log", "sqrt") and len(node.args) == 1:
+        yield node, node.func
+    elif isinstance(node, nodes.Chain) and node.kind == "mul":
+        for op, operand in zip(node.ops, node.operands[1:], strict=True):
+            if op == "/":
+                yield operand, "divisor"
+    elif isinstance(node, nodes.Power):
+        yield node, "power"
+    elif isinstance(node, nodes.Call) and node.func == "pow" and len(node.args) == 2:
+        yield node, "power"
+
+
+def _argument(stable: sp.Basic, kind: str, defaults: dict) -> sp.Basic | None:
+    """What must not be 0 in the computed form `stable` of a hazard, or None where nothing is
+    (the rewrites took the `log` away, the exponent is a whole positive number at the parameters'
+    defaults)."""
+    if kind == "divisor":
+        return stable
+    if kind == "log":
+        return stable.args[0] if isinstance(stable, sp.log) else None
+    exponent = stable.exp.xreplace(defaults) if isinstance(stable, sp.Pow) else None
+    if exponent is not None and exponent.is_number:
+        p = float(exponent)
+        if p < 0 or (0 < p < 1):
+            return stable.base
+    return None
+
+
+def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, float, float] | None:
+    """(function, y_true, y_pred) where `expr` is 0 in float32 because that function in it saturates:
+    `expr` a product or positive power of such functions (either branch of a `where`); else None."""
+    if expr is None:
+        return None
+    if isinstance(expr, sp.Mul):
+        return next((found for f in expr.args if (found := _saturated(f, env, budget)) is not None), None)
+    if isinstance(expr, sp.Pow) and expr.exp.is_number and float(expr.exp) > 0:
+        return _saturated(expr.base, env, budget)
+    if isinstance(expr, sp.Piecewise):
+        return next((found for e, _ in expr.args if (found := _saturated(e, env, budget)) is not None), None)
+    if isinstance(expr, sf.Softmax):
+        if Y_PRED in expr.free_symbols:
+            return ("softmax", 0.0, 200.0)  # logits 200 apart: the smaller entry's exp(-200) is 0
+        return None
+    below = next((limit for cls, limit in _ZERO_BELOW.items() if isinstance(expr, cls)), None)
+    if below is None:
+        return None
+    if not budget.spend(expr.args[0]):
+        return None
+    argument = compiled(expr.args[0])
+    for t, p in _PROBES:
+        value = argument({**env, Y_TRUE: t, Y_PRED: p})
+        if math.isfinite(value) and value < below or value == -math.inf:
+            return (_NAMES[type(expr)], t, p)
+    return None
+
+
+_NAMES = {sp.exp: "exp", sf.Sigmoid: "sigmoid", sf.Softplus: "softplus"}
+
+# kind: (what must not be 0, what a 0 does, the advice)
+_CONSEQUENCES = {
+    "log": (
+        "the argument",
+        "giving -inf or NaN",
+        "write it with `log_softmax` or `softplus` (`log(sigmoid(x))` is computed as `-softplus(-x)`),"
+        " or add eps to it",
+    ),
+    "sqrt": ("the argument", "where the gradient is infinite or NaN", "add eps to it"),
+    "power": ("the base", "where the power or its gradient is infinite or NaN", "add eps to it"),
+    "divisor": ("the divisor", "dividing by 0 (inf or NaN)", "add eps to it or use maximum(..., eps)"),
+}
+
+
+def _warning(resolved: Resolved, node: nodes.Node, kind: str, point: tuple[str, float, float]) -> Diagnostic:
+    function, t, p = point
+    what, consequence, hint = _CONSEQUENCES[kind]
+    where = "for logits about 200 apart" if function == "softmax" else f"(e.g. at y_true={t:g}, y_pred={p:g})"
+    message = (
+        f"`{resolved.text(node)}`: in float32 {what} rounds to 0 where its `{function}` saturates {where},"
+        f" {consequence}; {hint}"
+    )
+    span = node.span
+    return Diagnostic("warning", message, span.line, span.column, "float32-zero", span, resolved.source)
