@@ -1,18 +1,26 @@
-"""Check: a logarithm, division or root of a value that float32 rounds to 0 where it saturates.
+"""Check: a logarithm, divisor or negative power of a value that float32 rounds to 0 where it saturates.
 
 The domain check reasons over the real numbers, where `sigmoid`, `exp`,
 `softplus` and `softmax` never reach 0. In float32 they do: `exp(x)` is 0
 below x of about -87 (and `softplus(x)` with it), `sigmoid(x)` below about
 -88.7, a `softmax` entry where its logit is about 88 below the largest. So
 `1 / sigmoid(y_pred)` is inf at y_pred = -200, and `log(sigmoid(y_pred)^2)`
-is -inf there. Each `log`, divisor, `sqrt` and negative or fractional power
-is judged in the form the code computes, the stable rewrites applied (so
-`log(sigmoid(x))`, which is printed `-softplus(-x)`, passes), and warned of
-where its argument is such a value: a product or positive power of one of
-those functions (either branch of a `where`) whose argument reaches the
-saturating side at some probe point. Probe points: y_pred at +-200 and
-+-1e4, y_true at -1, 0, 1 and 5, parameters at their defaults. A warning the
-domain check already gives at the same place is not repeated (checks/__init__).
+is -inf there. Each `log`, divisor and negative power is judged in the form
+the code computes, the stable rewrites applied (so `log(sigmoid(x))`, printed
+`-softplus(-x)`, passes, and so does what SymPy simplified away:
+`log(1 / exp(x)^2)` is `-2 x`), and warned of where what must not be 0 is
+a product or positive power of one of those functions whose argument reaches
+the saturating side at some probe point (for a softmax: logits further apart
+than that). Probe points: y_pred at +-200 and +-1e4, y_true at 0, 1, -1 and
+5, parameters at their defaults.
+
+Not warned of: a `where` in the argument (a guard such as `log(where(y_pred >
+0, sigmoid(y_pred), 1))` is finite), a hazard inside a condition (no
+gradient goes through it), roots and positive fractional powers (their value
+at 0 is 0; the fused gradient is finite where SymPy simplifies it, as in
+`sqrt(sigmoid(x))`, and autodiff's is NaN: backend by backend, not the
+program's). A warning the domain check already gives at the same place is not
+repeated (checks/__init__).
 """
 
 from __future__ import annotations
@@ -26,14 +34,14 @@ from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import Rewriter
+from lossdsl.rewrites import Rewriter, inlined_code_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
 # Below these arguments float32 rounds the function to 0 (exp: its smallest normal number, e^-87.3;
 # sigmoid: 1 / (1 + exp(-x)) once exp(-x) overflows, x < -88.72).
 _ZERO_BELOW = {sp.exp: -87.3, sf.Softplus: -87.3, sf.Sigmoid: -88.7}
-_PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (-1.0, 0.0, 1.0, 5.0)]
+_PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (0.0, 1.0, -1.0, 5.0)]
 # At most this many operations are evaluated at the probe points in all (hostile programs hold
 # thousands of divisions, each over the ones inside it); past it the check stops.
 MAX_PROBED = 100_000
@@ -51,27 +59,35 @@ class _Budget:
 
 
 def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
-    """A warning at each `log`, divisor, `sqrt` or negative or fractional power whose argument float32
-    rounds to 0 where a sigmoid, exp, softplus or softmax in it saturates."""
+    """A warning at each `log`, divisor or negative power whose argument float32 rounds to 0 where a
+    sigmoid, exp, softplus or softmax in it saturates, and which the code computes."""
     defaults = {symbolic.params[name]: sp.Float(value) for name, value in resolved.params.items()}
     env = {symbol: float(value) for symbol, value in defaults.items()}
     rewriter = Rewriter({}, share=False)  # one for all: nested hazards share their rewritten parts
+    code = inlined_code_form(symbolic)  # the loss as the code computes it (None where too large)
     budget = _Budget()
     found: list[Diagnostic] = []
     seen: set[int] = set()
-    stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
+    # (node, whether it is inside a condition: a comparison of inf is no hazard, no gradient goes there)
+    stack = [(resolved.result, False), *((st.value, False) for st in resolved.bindings.values())]
     while stack:
-        node = stack.pop()
+        node, in_condition = stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
-        stack.extend(node.children)
-        for target, kind in _hazards(resolved, node):
+        inside = in_condition or isinstance(node, (nodes.Compare, nodes.BoolOp, nodes.Not))
+        stack.extend((child, inside) for child in node.children)
+        if inside:
+            continue
+        for target, kind in _hazards(node):
             if not resolved.of(target).pred:
                 continue  # (a value free of y_pred: no gradient through it, and the data's own NaN)
             try:
                 stable = rewriter.rewrite(node_expr(symbolic, target))
-                point = _saturated(_argument(stable, kind, defaults), env, budget)
+                hazard, argument = _hazard(stable, kind, defaults, rewriter, symbolic, target)
+                if argument is None or (code is not None and not _computes(code, hazard)):
+                    continue  # nothing to fear, or the code does not compute it (`log(1 / exp(x))` is -x)
+                point = _saturated(argument, env, budget)
             except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
                 continue
             if budget.left < 0:
@@ -81,35 +97,45 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     return found
 
 
-def _hazards(resolved: Resolved, node: nodes.Node):
-    """(node, kind) for each place in `node` where a value of 0 is a hazard: the `log` or `sqrt` call,
-    the divisor, the power with a negative or fractional exponent."""
-    if isinstance(node, nodes.Call) and node.func in ("log", "sqrt") and len(node.args) == 1:
-        yield node, node.func
+def _computes(code: sp.Basic, hazard: sp.Basic) -> bool:
+    """Whether the code's form `code` computes `hazard`: holds it, or for a negative power of `b`,
+    any negative power of `b` (`1 / sigmoid(x)` is in `sigmoid(x)^-2`)."""
+    if code.has(hazard):
+        return True
+    if isinstance(hazard, sp.Pow) and hazard.exp.is_negative:
+        return any(p.base == hazard.base and p.exp.is_negative for p in code.atoms(sp.Pow))
+    return False
+
+
+def _hazards(node: nodes.Node):
+    """(node, kind) for each place in `node` where a value of 0 is infinite: the `log` call, the
+    divisor, the power (kept where its exponent is negative)."""
+    if isinstance(node, nodes.Call) and node.func == "log" and len(node.args) == 1:
+        yield node, "log"
     elif isinstance(node, nodes.Chain) and node.kind == "mul":
         for op, operand in zip(node.ops, node.operands[1:], strict=True):
             if op == "/":
                 yield operand, "divisor"
-    elif isinstance(node, nodes.Power):
-        yield node, "power"
-    elif isinstance(node, nodes.Call) and node.func == "pow" and len(node.args) == 2:
+    elif isinstance(node, nodes.Power) or (isinstance(node, nodes.Call) and node.func == "pow" and len(node.args) == 2):
         yield node, "power"
 
 
-def _argument(stable: sp.Basic, kind: str, defaults: dict) -> sp.Basic | None:
-    """What must not be 0 in the computed form `stable` of a hazard, or None where nothing is
-    (the rewrites took the `log` away, the exponent is a whole positive number at the parameters'
-    defaults)."""
+def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, symbolic: SymbolicLoss, target):
+    """(what the code computes, what must not be 0 in it) for a hazard whose computed form is
+    `stable`; (None, None) where nothing must be (the rewrites took the `log` away, the exponent is
+    not negative at the parameters' defaults, the power is not of the base as written: SymPy's
+    `sigmoid(x)^-2` for `(1 / sigmoid(x))^2`, whose divisor is warned of)."""
     if kind == "divisor":
-        return stable
+        return 1 / stable, stable
     if kind == "log":
-        return stable.args[0] if isinstance(stable, sp.log) else None
-    exponent = stable.exp.xreplace(defaults) if isinstance(stable, sp.Pow) else None
-    if exponent is not None and exponent.is_number:
-        p = float(exponent)
-        if p < 0 or (0 < p < 1):
-            return stable.base
-    return None
+        return (stable, stable.args[0]) if isinstance(stable, sp.log) else (None, None)
+    if not isinstance(stable, sp.Pow):
+        return None, None
+    exponent = stable.exp.xreplace(defaults)
+    base = target.base if isinstance(target, nodes.Power) else target.args[0]
+    if exponent.is_number and float(exponent) < 0 and rewriter.rewrite(node_expr(symbolic, base)) == stable.base:
+        return stable, stable.base
+    return None, None
 
 
 def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, float, float] | None:
@@ -121,12 +147,14 @@ def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, 
         return next((found for f in expr.args if (found := _saturated(f, env, budget)) is not None), None)
     if isinstance(expr, sp.Pow) and expr.exp.is_number and float(expr.exp) > 0:
         return _saturated(expr.base, env, budget)
-    if isinstance(expr, sp.Piecewise):
-        return next((found for e, _ in expr.args if (found := _saturated(e, env, budget)) is not None), None)
     if isinstance(expr, sf.Softmax):
-        if Y_PRED in expr.free_symbols:
-            return ("softmax", 0.0, 200.0)  # logits 200 apart: the smaller entry's exp(-200) is 0
-        return None
+        # its entries are 0 where the logits lie further apart than exp's range: the probe points
+        # stand in for the columns of a row
+        if not budget.spend(expr.args[0]):
+            return None
+        logit = compiled(expr.args[0])
+        values = [v for t, p in _PROBES if math.isfinite(v := logit({**env, Y_TRUE: t, Y_PRED: p}))]
+        return ("softmax", 0.0, 200.0) if values and max(values) - min(values) > -_ZERO_BELOW[sp.exp] else None
     below = next((limit for cls, limit in _ZERO_BELOW.items() if isinstance(expr, cls)), None)
     if below is None:
         return None
