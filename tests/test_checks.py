@@ -372,11 +372,19 @@ DOMAIN = [
         r" NaN; keep it above 0, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for probabilities,"
         r" or add eps to a value >= 0 or use maximum\(\.\.\., eps\)",
     ),
-    (  # a rate (the Poisson loss): no clip to 1 - eps
+    (  # a rate (the Poisson loss): no clip to 1 - eps, and eps added already (a user test read the advice
+        # to add eps as circular)
         "y_pred - y_true * «log(y_pred + eps)»",
         r"`log\(y_pred \+ eps\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf"
-        r" or NaN; keep it above 0, e\.g\. add eps to a value >= 0 or use maximum\(\.\.\., eps\)",
+        r" or NaN; keep it above 0, `y_pred` can be negative, where adding eps is not enough: e\.g\."
+        r" maximum\(y_pred, eps\)",
     ),
+    (
+        "y_true / («e + eps»)",
+        r"division by `e \+ eps`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0, `e` can be"
+        r" negative, where adding eps is not enough: e\.g\. maximum\(e, eps\)",
+    ),
+    ("«sqrt(e^2 + y_pred + eps)»", r"`sqrt\(.*\)`: .* keep it above 0, `e\^2 \+ y_pred` can be negative, .*"),
     ("e^2 + «log(1 - y_pred)»", r"`log\(1 - y_pred\)`: .*clip\(1 - y_pred, eps, 1 - eps\) as Keras does.*"),
     (
         "y_true / «y_pred»",

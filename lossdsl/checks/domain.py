@@ -58,6 +58,9 @@ _RANGES = {
 }
 
 
+_ADD_EPS = "add eps to a value >= 0 or use maximum(..., eps)"
+
+
 def _clip_hint(node: nodes.Node, text: str) -> str:
     """Keras's clip, for `y_pred` or `1 - y_pred` (a probability, as Keras clips them); not for other
     values, which may be a norm or a sum (clipped to 1 - eps, `sqrt(sum(y_pred^2))` would be capped at 1)."""
@@ -92,6 +95,19 @@ class _Ranges:
 
     def text(self, node: nodes.Node) -> str:
         return self.r.text(node)
+
+    def advice(self, node: nodes.Node, generic: str) -> str:
+        """How to keep `node` above 0: `generic` (after Keras's clip where it fits), or where `node`
+        is `x + eps` already, that `x` can be negative (a user test read "add eps" as circular)."""
+        if (
+            isinstance(node, nodes.Chain)
+            and set(node.ops) == {"+"}
+            and isinstance(node.operands[-1], nodes.Name)
+            and self.r.refs.get(id(node.operands[-1])) == ("builtin", "eps")
+        ):
+            x = self.r.source[node.operands[0].span.start : node.operands[-2].span.end]
+            return f"`{x}` can be negative, where adding eps is not enough: e.g. maximum({x}, eps)"
+        return f"e.g. {_clip_hint(node, self.text(node))}{generic}"
 
     def range(self, node: nodes.Node) -> Interval:
         key = id(node)
@@ -131,8 +147,7 @@ class _Ranges:
                     self.warn(
                         operand,
                         f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
-                        f" keep it away from 0, e.g. {_clip_hint(operand, self.text(operand))}add eps to a value >= 0"
-                        " or use maximum(..., eps)",
+                        f" keep it away from 0, {self.advice(operand, _ADD_EPS)}",
                     )
                 result = iv.mul(result, iv.reciprocal(value))
         return result
@@ -272,8 +287,7 @@ class _Ranges:
             self.warn(
                 node,
                 f"`log({arg})`: the argument can reach 0 or below (it lies in {x.text()}), giving -inf or NaN;"
-                f" keep it above 0, e.g. {_clip_hint(node.args[0], arg)}add eps to a value >= 0 or use"
-                " maximum(..., eps)",
+                f" keep it above 0, {self.advice(node.args[0], _ADD_EPS)}",
             )
         elif name == "sqrt" and not self.r.of(node.args[0]).pred and x.reaches_below(0.0):
             # Free of y_pred (`sqrt(y_true)`): 0 is fine (its value is 0, and no gradient goes through it).
@@ -286,8 +300,8 @@ class _Ranges:
             self.warn(
                 node,
                 f"`sqrt({arg})`: the argument can reach 0 or below (it lies in {x.text()}),"
-                " where the gradient is infinite or NaN; keep it above 0, e.g."
-                f" {_clip_hint(node.args[0], arg)}add eps to a value >= 0 (sqrt(x^2 + eps))",
+                " where the gradient is infinite or NaN; keep it above 0,"
+                f" {self.advice(node.args[0], 'add eps to a value >= 0 (sqrt(x^2 + eps))')}",
             )
         elif name == "log1p" and x.reaches_below(-1.0) or (name == "log1p" and x.reaches(-1.0)):
             self.warn(
