@@ -234,9 +234,18 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; calls take no keyword arguments (every reduction is over the last axis)"
     if tok.type == "NAME" and tok.value in ("if", "else"):
         return "; lossdsl has no `if`: write `where(condition, a, b)`"
-    if tok.type in ("SIGN", "MULDIV", "POW") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
+    if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
+    if tok.type == "NAME" and _NUMBER_DOT.search(text, 0, tok.start_pos):
+        return f"; lossdsl has no attributes or methods: write `{tok.value}(x)`, not `x.{tok.value}()`"
+    if tok.type in ("NAME", "LPAR") and _NUMBER_BEFORE.search(text, 0, tok.start_pos):
+        return "; a product needs `*` (`2*e`, not `2e` or `2 e`)"
     return ""
+
+
+# A number just before a token (`2e`, `0.5 y_pred`, `2(e)`), and one that ends in a dot (`x^2.mean()`).
+_NUMBER_BEFORE = re.compile(r"(?<![\w.])[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?[ \t]*$")
+_NUMBER_DOT = re.compile(r"[0-9]\.$")
 
 
 # Python's and C's spellings of what lossdsl writes otherwise (a user test).

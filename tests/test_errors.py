@@ -149,9 +149,23 @@ ERRORS = [
         "sum(e^2) / «len»(e)",
         r"unknown function `len`; the number of classes is not a value: `mean\(x\)` is `sum\(x\)` divided by it",
     ),
-    (  # no hint where none fits
+    (  # a number, then what it multiplies
         LossSyntaxError,
         "x = 2 «y_pred»\nx",
+        r"unexpected name `y_pred`: expected an operator or the end of the statement; a product needs `\*`"
+        r" \(`2\*e`, not `2e` or `2 e`\)",
+    ),
+    (LossSyntaxError, "0.5«e»^2", r"unexpected name `e`: .*; a product needs `\*` .*"),
+    (LossSyntaxError, "2«(»e + 1)", r"unexpected `\(`: .*; a product needs `\*` .*"),
+    (
+        LossSyntaxError,
+        "e^2.«mean»()",
+        r"unexpected name `mean`: expected an operator or the end of the statement; lossdsl has no attributes or"
+        r" methods: write `mean\(x\)`, not `x\.mean\(\)`",
+    ),
+    (  # no hint where none fits
+        LossSyntaxError,
+        "x2 «y_pred»",
         r"unexpected name `y_pred`: expected an operator or the end of the statement",
     ),
     # ---- names: unknown names suggest the closest, misuse of bound names
