@@ -35,21 +35,19 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     domain = _guarded("domain", lambda: check_domain(resolved), resolved)
     found += domain
     # (where the real numbers reach 0 already, the domain warning says so)
-    warned = {(d.span.start, d.span.end) for d in domain if d.span is not None}
-    found += [
-        d
-        for d in _guarded("float32-zero", lambda: check_saturation(resolved, symbolic), resolved)
-        if (d.span.start, d.span.end) not in warned
-    ]
+    found += _apart(_guarded("float32-zero", lambda: check_saturation(resolved, symbolic), resolved), domain)
     # A `where` that the dead-term error names as a step function needs no jump warning as well.
-    steps = {(d.span.start, d.span.end) for d in found if d.code == "not-differentiable" and d.span is not None}
-    found += [
-        d
-        for d in _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
-        if not (d.code == "jump" and d.span is not None and (d.span.start, d.span.end) in steps)
-    ]
+    steps = [d for d in found if d.code == "not-differentiable"]
+    smoothness = _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
+    found += [d for d in smoothness if d.code != "jump"] + _apart([d for d in smoothness if d.code == "jump"], steps)
     found += _guarded("float32", lambda: check_float32(resolved, symbolic), resolved)
     return sorted(found, key=lambda d: (d.line or 0, d.column or 0, d.level))
+
+
+def _apart(diagnostics: list[Diagnostic], said: list[Diagnostic]) -> list[Diagnostic]:
+    """`diagnostics` less those at the very place of one of `said` (what says the same again there)."""
+    places = {(d.span.start, d.span.end) for d in said if d.span is not None}
+    return [d for d in diagnostics if d.span is None or (d.span.start, d.span.end) not in places]
 
 
 def _guarded(name: str, check, resolved: Resolved) -> list[Diagnostic]:

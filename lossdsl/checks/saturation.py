@@ -38,9 +38,10 @@ from lossdsl.rewrites import Rewriter, inlined_code_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
-# Below these arguments float32 rounds the function to 0 (exp: its smallest normal number, e^-87.3;
-# sigmoid: 1 / (1 + exp(-x)) once exp(-x) overflows, x < -88.72).
-_ZERO_BELOW = {sp.exp: -87.3, sf.Softplus: -87.3, sf.Sigmoid: -88.7}
+# Each function's name, and the argument below which float32 rounds it to 0 (exp: its smallest
+# normal number, e^-87.3; sigmoid: 1 / (1 + exp(-x)) once exp(-x) overflows, x < -88.72).
+_SATURATING = {sp.exp: ("exp", -87.3), sf.Softplus: ("softplus", -87.3), sf.Sigmoid: ("sigmoid", -88.7)}
+_EXP_RANGE = 87.3  # logits further apart than this: the smaller one's softmax entry is 0
 _PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (0.0, 1.0, -1.0, 5.0)]
 # At most this many operations are evaluated at the probe points in all (hostile programs hold
 # thousands of divisions, each over the ones inside it); past it the check stops.
@@ -154,21 +155,19 @@ def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, 
             return None
         logit = compiled(expr.args[0])
         values = [v for t, p in _PROBES if math.isfinite(v := logit({**env, Y_TRUE: t, Y_PRED: p}))]
-        return ("softmax", 0.0, 200.0) if values and max(values) - min(values) > -_ZERO_BELOW[sp.exp] else None
-    below = next((limit for cls, limit in _ZERO_BELOW.items() if isinstance(expr, cls)), None)
-    if below is None:
+        return ("softmax", 0.0, 200.0) if values and max(values) - min(values) > _EXP_RANGE else None
+    if type(expr) not in _SATURATING:
         return None
+    name, below = _SATURATING[type(expr)]
     if not budget.spend(expr.args[0]):
         return None
     argument = compiled(expr.args[0])
     for t, p in _PROBES:
         value = argument({**env, Y_TRUE: t, Y_PRED: p})
         if math.isfinite(value) and value < below or value == -math.inf:
-            return (_NAMES[type(expr)], t, p)
+            return (name, t, p)
     return None
 
-
-_NAMES = {sp.exp: "exp", sf.Sigmoid: "sigmoid", sf.Softplus: "softplus"}
 
 # kind: (what must not be 0, what a 0 does, the advice)
 _CONSEQUENCES = {
@@ -178,7 +177,6 @@ _CONSEQUENCES = {
         "write it with `log_softmax` or `softplus` (`log(sigmoid(x))` is computed as `-softplus(-x)`),"
         " or add eps to it",
     ),
-    "sqrt": ("the argument", "where the gradient is infinite or NaN", "add eps to it"),
     "power": ("the base", "where the power or its gradient is infinite or NaN", "add eps to it"),
     "divisor": ("the divisor", "dividing by 0 (inf or NaN)", "add eps to it or use maximum(..., eps)"),
 }
