@@ -1080,3 +1080,26 @@ def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
 )
 def test_numbers_float32_holds_are_not_warned_of(source):
     assert [d for d in lossdsl.check(source) if d.code == "float32"] == []
+
+
+def test_a_check_that_could_not_finish_keeps_its_note_beside_the_domain_warnings(monkeypatch):
+    # The float32-zero warnings are left out where the domain check warns at the same place; a note
+    # without a place (a check that could not finish) is kept, not read for its span.
+    import lossdsl.checks as checks
+
+    def fails(resolved, symbolic):
+        raise ArithmeticError("a stand-in for a check that cannot finish")
+
+    from lossdsl import pipeline
+
+    monkeypatch.setattr(checks, "check_saturation", fails)
+    pipeline._front_end_cached.cache_clear()  # (compiled afresh, and not kept for later tests)
+    try:
+        found = lossdsl.check("log(y_pred) + y_true / sigmoid(y_pred)")
+    finally:
+        pipeline._front_end_cached.cache_clear()
+    assert [(d.level, d.code, d.column) for d in found] == [
+        ("note", "float32-zero", None),
+        ("warning", "domain", 1),
+    ]
+    assert found[0].message == "the float32-zero check could not finish on this program (ArithmeticError)"
