@@ -523,7 +523,7 @@ def cmd_library(args) -> int:
     try:
         text = library.source(args.name)
     except UnknownLossError as err:
-        raise _UsageError(err.message) from None
+        raise _UsageError(f"{err.message} (`lossdsl library` lists them)") from None
     sys.stdout.write(text)
     return 0
 

@@ -644,12 +644,10 @@ def _bundled_hint(name: str) -> str:
     Losses are programs, not functions."""
     from lossdsl import library  # (reads the package's file names only; cached)
 
-    lowered = name.lower()
-    for loss in library.names():
-        initials = "".join(word[0] for word in loss.split("_"))
-        if lowered in (loss, initials):
-            return f" (`{loss}` is a bundled loss, a program, not a function: `lossdsl library {loss}` prints it)"
-    return ""
+    loss = library.expand(name)
+    if loss is None:
+        return ""
+    return f" (`{loss}` is a bundled loss, a program, not a function: `lossdsl library {loss}` prints it)"
 
 
 # Names are compared on this many characters at most (an edit distance costs their product).

@@ -105,7 +105,16 @@ def test_library_lists_and_prints_the_bundled_losses(cli, tmp_path):
 def test_library_of_an_unknown_name_is_a_usage_error(cli):
     code, out, err = cli("library", "hubr")
     assert (code, out) == (2, "")
-    assert err == "lossdsl library: no bundled loss named 'hubr'; did you mean 'huber'?\n"
+    assert err == (
+        "lossdsl library: no bundled loss named 'hubr'; did you mean 'huber'? (`lossdsl library` lists them)\n"
+    )
+    code, out, err = cli("library", "focal")
+    assert (code, out) == (2, "")
+    assert err == (
+        "lossdsl library: no bundled loss named 'focal'; did you mean 'binary_focal_crossentropy' or "
+        "'categorical_focal_crossentropy'? (`lossdsl library` lists them)\n"
+    )
+    assert cli("library", "zzzz")[2] == "lossdsl library: no bundled loss named 'zzzz' (`lossdsl library` lists them)\n"
 
 
 def test_an_endless_or_huge_input_is_read_no_further_than_the_limit(cli, tmp_path):

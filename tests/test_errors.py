@@ -163,6 +163,13 @@ ERRORS = [
         r"unexpected name `mean`: expected an operator or the end of the statement; lossdsl has no attributes or"
         r" methods: write `mean\(x\)`, not `x\.mean\(\)`",
     ),
+    (  # another language's comments
+        LossSyntaxError,
+        "mean(e^2) /«/» squared error",
+        r"unexpected `/`: expected an expression; a comment starts with `#` \(lossdsl has no `//` or `/\* \*/`\)$",
+    ),
+    (LossSyntaxError, "e /«*» note */", r"unexpected `\*`: expected an expression; a comment starts with `#` .*"),
+    (LossSyntaxError, "e / «/»2", r"unexpected `/`: expected an expression$"),  # not adjacent: no hint
     (  # no hint where none fits
         LossSyntaxError,
         "x2 «y_pred»",
@@ -601,6 +608,28 @@ def test_an_unknown_library_name_is_a_loss_name_error_and_a_key_error():
     assert raised.value.message == "no bundled loss named 'hubr'; did you mean 'huber'?"
     with pytest.raises(KeyError):
         lossdsl.library.compile("no_such_loss")
+
+
+@pytest.mark.parametrize(
+    ("asked", "meant"),
+    [
+        ("mse", ["mean_squared_error"]),  # initials
+        ("MAPE", ["mean_absolute_percentage_error"]),
+        ("kld", ["kl_divergence"]),  # Keras's aliases
+        ("logcosh", ["log_cosh"]),
+        ("bce", ["binary_crossentropy"]),
+        ("scce", ["sparse_categorical_crossentropy"]),
+        ("focal", ["binary_focal_crossentropy", "categorical_focal_crossentropy"]),  # a word of the name
+        ("hinge", ["hinge"]),
+        ("hubr", ["huber"]),  # a spelling
+        ("zzzz", []),
+    ],
+)
+def test_the_library_suggests_the_loss_a_short_or_misspelt_name_means(asked, meant):
+    assert lossdsl.library.suggest(asked) == meant
+    if meant and len(meant) == 1 and asked.lower() != meant[0]:
+        with pytest.raises(lossdsl.UnknownLossError, match=f"did you mean {meant[0]!r}"):
+            lossdsl.library.source(asked)
 
 
 # ----------------------------------------------------------------- check() never raises

@@ -18,7 +18,7 @@ import difflib
 import functools
 from importlib import resources
 
-__all__ = ["class_name", "compile", "description", "names", "source"]
+__all__ = ["class_name", "compile", "description", "expand", "names", "source", "suggest"]
 
 _SUFFIX = ".loss"
 
@@ -28,6 +28,44 @@ def names() -> tuple[str, ...]:
     """The names of the bundled losses, sorted."""
     files = resources.files(__name__).iterdir()
     return tuple(sorted(f.name[: -len(_SUFFIX)] for f in files if f.name.endswith(_SUFFIX)))
+
+
+# Short names that are not a bundled name's initials: Keras's own (`keras.losses.get("kld")`)
+# and the cross-entropies' usual ones.
+_ALIASES = {
+    "kld": "kl_divergence",
+    "logcosh": "log_cosh",
+    "bce": "binary_crossentropy",
+    "cce": "categorical_crossentropy",
+    "scce": "sparse_categorical_crossentropy",
+}
+
+
+def expand(name: str) -> str | None:
+    """The bundled loss whose name, initials or Keras alias `name` is (`mse`, `bce`, `kld`,
+    `logcosh`, `Huber`), else None."""
+    lowered = name.strip().lower().replace("-", "_")
+    if lowered in _ALIASES:
+        return _ALIASES[lowered]
+    for loss in names():
+        if lowered in (loss, loss.replace("_", ""), "".join(w[0] for w in loss.split("_"))):
+            return loss
+    return None
+
+
+def suggest(name: str) -> list[str]:
+    """The bundled losses a user most likely meant by `name`, best first (at most 3): the one
+    `expand` finds, else those that hold it as a word (`focal`), else the closest spelling;
+    [] if none is near."""
+    expanded = expand(name)
+    if expanded is not None:
+        return [expanded]
+    lowered = name.strip().lower().replace("-", "_")
+    if len(lowered) >= 3:
+        holding = [loss for loss in names() if lowered in loss.split("_") or lowered + "_" in loss]
+        if holding:
+            return sorted(holding, key=len)[:3]
+    return difflib.get_close_matches(lowered, names(), n=1)
 
 
 def source(name: str) -> str:
@@ -40,8 +78,8 @@ def source(name: str) -> str:
     if name not in names():
         from lossdsl.errors import UnknownLossError
 
-        close = difflib.get_close_matches(str(name), names(), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = suggest(str(name))
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UnknownLossError(f"no bundled loss named {name!r}{hint}")
     return resources.files(__name__).joinpath(name + _SUFFIX).read_text(encoding="utf-8")
 
