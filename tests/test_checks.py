@@ -385,6 +385,20 @@ DOMAIN = [
         r" negative, where adding eps is not enough: e\.g\. maximum\(e, eps\)",
     ),
     ("«sqrt(e^2 + y_pred + eps)»", r"`sqrt\(.*\)`: .* keep it above 0, `e\^2 \+ y_pred` can be negative, .*"),
+    (  # a focal loss's pt mixes a sigmoid into a sum: the logits' spelling, not eps (a user test followed
+        # "add eps", and a confidently wrong prediction got no gradient)
+        "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n-(1 - pt)^2 * «log(pt)»",
+        r"`log\(pt\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf or NaN; keep"
+        r" it above 0, e\.g\. for a cross-entropy on logits `y_true \* log\(p\) \+ \(1 - y_true\) \* log\(1 - p\)`"
+        r" with `p = sigmoid\(\.\.\.\)`, which is computed from the logit, finite with a gradient at any size"
+        r" \(eps is no cure: a sigmoid that has rounded to 0 in float32 has no gradient\)",
+    ),
+    (
+        "-«log(sum(y_true * softmax(y_pred)) + eps)»",
+        r"`log\(.*\)`: .* keep it above 0, e\.g\. for a cross-entropy on logits"
+        r" `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no cure:"
+        r" a softmax that has rounded to 0 in float32 has no gradient\)",
+    ),
     ("e^2 + «log(1 - y_pred)»", r"`log\(1 - y_pred\)`: .*clip\(1 - y_pred, eps, 1 - eps\) as Keras does.*"),
     (
         "y_true / «y_pred»",
@@ -503,6 +517,10 @@ SAFE = [
     "log(softplus(y_pred) + eps)",
     "log(sigmoid(y_pred))",
     "log(1 - sigmoid(y_pred) + eps)",
+    # the spelling the focal loss's warning offers (above): no warning, at any logit
+    "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n"
+    "-(1 - pt)^2 * (y_true * log(p) + (1 - y_true) * log(1 - p))",
+    "-sum(y_true * log_softmax(y_pred))",
     "log(y_pred^2 + eps)",
     "log(abs(y_pred) + eps)",
     "log(relu(y_pred) + eps)",

@@ -130,3 +130,26 @@ def test_losses_without_a_counterpart_are_finite_at_the_edges(name):
         values, gradients = values_and_gradients(ours, y_true, y_pred)
         assert values.shape == y_pred.shape[:1], what
         assert np.isfinite(values).all() and np.isfinite(gradients).all(), (what, values, gradients)
+
+
+def test_the_focal_spelling_the_domain_warning_offers_keeps_a_gradient_at_any_logit():
+    # The warning on `log(pt)` (tests/test_checks.py) offers this spelling in place of eps: a
+    # confidently wrong logit gets the full loss and a gradient, where `log(pt + eps)` had
+    # the value log(eps) and a gradient of 0 (a user test).
+    offered = lossdsl.loss(
+        "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n"
+        "-(1 - pt)^2 * (y_true * log(p) + (1 - y_true) * log(1 - p))",
+        reduction=None,
+    )
+    with_eps = lossdsl.loss(
+        "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n-(1 - pt)^2 * log(pt + eps)",
+        reduction=None,
+    )
+    y_true = np.array([[0.0, 1.0]], dtype="float32")
+    y_pred = np.array([[100.0, -100.0]], dtype="float32")  # both wrong, by a logit of 100
+    values, gradients = values_and_gradients(offered, y_true, y_pred)
+    np.testing.assert_allclose(values, [100.0], rtol=1e-6)  # (1 - pt)^2 = 1, -log(p) = 100: the mean of two
+    np.testing.assert_allclose(gradients, [[0.5, -0.5]], rtol=1e-6)  # d/dx of softplus(x) / 2, saturated
+    values, gradients = values_and_gradients(with_eps, y_true, y_pred)
+    np.testing.assert_allclose(values, [-np.log(np.float32(1e-7))], rtol=1e-5)
+    assert (gradients == 0).all()

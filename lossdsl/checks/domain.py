@@ -109,6 +109,46 @@ class _Ranges:
             return f"`{x}` can be negative, where adding eps is not enough: e.g. maximum({x}, eps)"
         return f"e.g. {_clip_hint(node, self.text(node))}{generic}"
 
+    def logit_hint(self, node: nodes.Node) -> str:
+        """Where a logarithm's argument mixes a `sigmoid` or `softmax` of y_pred into a sum or product
+        (a focal loss's `pt = y_true * p + (1 - y_true) * (1 - p)`): the spelling the stable rewrites
+        compute from the logits. eps is no cure there: past logits of about +-17 to +-88 the
+        probability rounds to 0 or 1 in float32 and its gradient with it (a user test)."""
+        held = self.saturating_calls(node)
+        if "sigmoid" in held:
+            return (
+                "e.g. for a cross-entropy on logits `y_true * log(p) + (1 - y_true) * log(1 - p)` with"
+                " `p = sigmoid(...)`, which is computed from the logit, finite with a gradient at any size"
+                " (eps is no cure: a sigmoid that has rounded to 0 in float32 has no gradient)"
+            )
+        if "softmax" in held:
+            return (
+                "e.g. for a cross-entropy on logits `sum(y_true * log_softmax(y_pred))`, finite with a gradient"
+                " at any size (eps is no cure: a softmax that has rounded to 0 in float32 has no gradient)"
+            )
+        return ""
+
+    def saturating_calls(self, node: nodes.Node) -> set[str]:
+        """The names among `sigmoid` and `softmax` called on y_pred inside `node`, bindings followed;
+        none where `node` is such a call itself (the stable rewrites take `log(sigmoid(x))`)."""
+        if isinstance(node, nodes.Call) and node.func in ("sigmoid", "softmax"):
+            return set()
+        found: set[str] = set()
+        seen: set[int] = set()
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            if isinstance(current, nodes.Call) and current.func in ("sigmoid", "softmax"):
+                if self.r.of(current).pred:
+                    found.add(current.func)
+                continue
+            bound = self.r.binding_value(current) if isinstance(current, nodes.Name) else None
+            stack.extend([bound] if bound is not None else current.children)
+        return found
+
     def range(self, node: nodes.Node) -> Interval:
         key = id(node)
         if key not in self.memo:
@@ -287,7 +327,7 @@ class _Ranges:
             self.warn(
                 node,
                 f"`log({arg})`: the argument can reach 0 or below (it lies in {x.text()}), giving -inf or NaN;"
-                f" keep it above 0, {self.advice(node.args[0], _ADD_EPS)}",
+                f" keep it above 0, {self.logit_hint(node.args[0]) or self.advice(node.args[0], _ADD_EPS)}",
             )
         elif name == "sqrt" and not self.r.of(node.args[0]).pred and x.reaches_below(0.0):
             # Free of y_pred (`sqrt(y_true)`): 0 is fine (its value is 0, and no gradient goes through it).
