@@ -40,3 +40,24 @@ def test_readme_command_line_programs_are_golden_cases():
     assert accepted, "the README shows command-line programs"
     for program in accepted:
         assert program in cases, f"add this README program to tests/cases/readme_*.loss: {program}"
+
+
+def test_the_python_block_runs_and_shows_what_it_prints(tmp_path):
+    # The "From Python" block as a user pastes it, in a fresh interpreter; then its comments'
+    # values are compared with what the objects hold.
+    import subprocess
+    import sys
+
+    block = re.search(r"## From Python\n.*?```python\n(.*?)```", README, flags=re.S).group(1)
+    shown = dict(re.findall(r"^(spec\.expr|spec\.latex\(\))  # (.*?)(?:  \(SymPy\))?$", block, flags=re.M))
+    script = tmp_path / "readme_block.py"
+    script.write_text(
+        block + "\nprint(repr(str(spec.expr)))\nprint(repr(spec.latex()))\nprint(type(model.loss).__name__)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expr, latex, loss_class = done.stdout.strip().splitlines()[-3:]
+    assert expr == repr(shown["spec.expr"])
+    assert latex == repr(shown["spec.latex()"])
+    assert loss_class == "PenalizedMAE"
