@@ -17,7 +17,8 @@ what the Keras emitter produces, which is this and nothing else:
 * the class: its docstring (the only place for the user's text), then
   `__init__(self, <params with float defaults>, reduction=..., name=...,
   dtype=None)`, `get_config(self)` and `call(self, y_true, y_pred)`, nothing more;
-* statements: assignments, one `if` (the squeeze before `onehot`), `return`
+* statements: assignments, the `if`s of the squeeze before `onehot` and of
+  the checks that its labels are class ids, `return`
   and the bare `super().__init__(...)` call (or `keras.losses.Loss.__init__`
   when a parameter is called `super`);
 * a fused gradient, in call() only and in this layout alone:
@@ -78,11 +79,11 @@ NODE_KINDS = frozenset(
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
         ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Not, ast.Subscript, ast.List,
         ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Or, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
-        ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue,
+        ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt,
     }
 )  # fmt: skip
-# Allowed only in the check of the last axis against the program's lists (`_Audit.axis_check`).
-AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue)
+# Allowed only in the checks of the inputs' last axes (`_Audit.axis_check`).
+AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt)
 
 # keras.ops functions the emitter calls.
 KERAS_OPS = frozenset(
@@ -155,6 +156,7 @@ class _Audit:
         self.allowed_attributes: set[int] = set()  # id() of that skip's `args[0].requires_grad`
         self.module_functions: list[str] = []  # the xla_forms functions the module defines
         self.axis_length = spec.resolved.axis_length  # the last axis the program's lists fix, or None
+        self.uses_onehot = spec.resolved.uses_onehot  # call() then checks the labels are class ids
         self.axis_checked: set[int] = set()  # id() of every node of the checks of that axis
 
     def fail(self, node: ast.AST, what: str) -> None:
@@ -331,17 +333,28 @@ class _Audit:
             self.fail(node, f"a {type(node).__name__} statement")
 
     def axis_check(self, function: ast.FunctionDef, branch: ast.If) -> bool:
-        """Whether `branch` is, to the letter, call()'s check of an input's last axis against the
-        length the program's lists fix (`if y_pred.shape[-1] not in (None, 1, 3): raise
-        ValueError(...)`); if so its nodes are allowed, its strings and the one raise among them."""
-        if self.axis_length is None or function.name != "call":
+        """Whether `branch` is, to the letter, one of call()'s checks of its inputs' last axes: against
+        the length the program's lists fix (`if y_pred.shape[-1] not in (None, 1, 3): raise
+        ValueError(...)`), or that the labels `onehot` reads are class ids, not one-hot rows; if so its
+        nodes are allowed, its strings and the one raise among them."""
+        if function.name != "call":
             return False
-        for name in ("y_pred", "y_true"):
-            expected = (
+        expected_texts = []
+        if self.axis_length is not None:
+            expected_texts += [
                 f"if {name}.shape[-1] not in (None, 1, {self.axis_length}):\n"
                 f"    raise ValueError(f\"the formula's lists need a last axis of {self.axis_length}"
                 f' in {name}, not {{{name}.shape[-1]}}")'
+                for name in ("y_pred", "y_true")
+            ]
+        if self.uses_onehot:
+            expected_texts.append(
+                "if y_true.shape[-1] and len(y_true.shape) == len(y_pred.shape) > 1:\n"
+                '    raise ValueError(f"onehot(y_true) reads class ids, one per sample; these labels have shape'
+                " {tuple(y_true.shape)} against y_pred's {tuple(y_pred.shape)}: for one-hot labels, write y_true"
+                ' in place of onehot(y_true)")'
             )
+        for expected in expected_texts:
             if ast.unparse(branch) == expected:
                 inner = list(ast.walk(branch))
                 self.axis_checked.update(id(n) for n in inner)
@@ -551,7 +564,7 @@ class _Audit:
             return
         if node.id in ("keras", "self") or node.id in local:
             return
-        if node.id == "ValueError" and id(node) in self.axis_checked and node.id not in local:
+        if node.id in ("ValueError", "tuple") and id(node) in self.axis_checked and node.id not in local:
             return
         if node.id in ("super", "len"):
             if not called:

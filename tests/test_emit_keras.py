@@ -633,6 +633,24 @@ def test_integer_class_ids_for_onehot(keras, shape):
     assert np.allclose(ours(ids, logits), np.mean(keras.ops.convert_to_numpy(reference)), rtol=1e-6)
 
 
+def test_one_hot_labels_for_onehot_say_what_onehot_reads(keras):
+    # One column per class where onehot() reads class ids: Keras's own sparse loss fails inside
+    # its cross-entropy ("target and output must have the same rank"); ours says what to write.
+    one_hot = np.eye(3, dtype="float32")[[0, 2, 1, 2]]
+    logits = np.zeros((4, 3), dtype="float32")
+    ours = lossdsl.library.compile("sparse_categorical_crossentropy_from_logits").keras_loss()
+    message = (
+        r"onehot\(y_true\) reads class ids, one per sample; these labels have shape \(4, 3\) against"
+        r" y_pred's \(4, 3\): for one-hot labels, write y_true in place of onehot\(y_true\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        ours(one_hot, logits)
+    with pytest.raises(ValueError, match=message):  # as a metric too
+        lossdsl.metric("-sum(onehot(y_true) * log_softmax(y_pred))").update_state(one_hot, logits)
+    # a batch of one sample is class ids still
+    assert np.allclose(ours(np.array([[2]]), logits[:1]), np.log(3.0), rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_low_precision_dtype(keras, dtype):
     """`dtype=` makes the loss compute in low precision, as Keras's own classes do with the same argument."""

@@ -504,6 +504,14 @@ class CallBody:
                 "    y_true = keras.ops.squeeze(y_true, axis=-1)",
                 "if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:",
                 "    y_true = keras.ops.squeeze(y_true, axis=-1)",
+                # One-hot labels, one column per class, were Keras's "target and output must
+                # have the same rank" from inside its cross-entropy (a user test).
+                "if y_true.shape[-1] and len(y_true.shape) == len(y_pred.shape) > 1:",
+                "    raise ValueError(",
+                '        "onehot(y_true) reads class ids, one per sample; these labels have "',
+                '        f"shape {tuple(y_true.shape)} against y_pred\'s {tuple(y_pred.shape)}: "',
+                '        "for one-hot labels, write y_true in place of onehot(y_true)"',
+                "    )",
                 'y_true = keras.ops.cast(y_true, "int32")',
                 *(self._one_hot() if one_hot else []),
             ]
