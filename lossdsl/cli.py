@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub("docs", "write a Markdown page for .loss files", program_input=False)
-    p.add_argument("files", nargs="+", metavar="FILE", help=".loss files (the file names name the losses)")
+    p.add_argument("files", nargs="*", metavar="FILE", help=".loss files (the file names name the losses)")
+    # A page names each loss after its file: -e is answered with that (a user test tried it).
+    p.add_argument("-e", dest="programs", action="append", default=[], help=argparse.SUPPRESS)
+    p.usage = f"%(prog)s [-h] -o OUT.md [--images {{{','.join(IMAGE_FORMATS)}}}] FILE [FILE ...]"
     p.add_argument("-o", dest="output", required=True, metavar="OUT.md", help="the page to write")
     p.add_argument(
         "--images",
@@ -480,6 +483,10 @@ def cmd_plot(args) -> int:
 
 
 def cmd_docs(args) -> int:
+    if args.programs:
+        raise _UsageError("a page names each loss after its file: save the program as NAME.loss and give the file")
+    if not args.files:
+        raise _UsageError("give the .loss FILEs to document (lossdsl docs huber.loss -o page.md)")
     _stdin_once(args.files)
     sources = [read_file(f) for f in args.files]
     from lossdsl.docs import image_paths, named_sources, write_docs

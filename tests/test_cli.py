@@ -531,6 +531,21 @@ def test_docs_writes_markdown_only(cli, tmp_path, output):
     assert not (tmp_path / output).exists()
 
 
+def test_docs_takes_files_only_and_says_so(cli, tmp_path):
+    code, out, err = cli("docs", "-e", "mean(e^2)", "-o", "page.md")
+    assert (code, out) == (2, "")
+    assert err == (
+        "lossdsl docs: a page names each loss after its file: save the program as NAME.loss and give the file\n"
+    )
+    code, out, err = cli("docs", "-o", "page.md")
+    assert (code, out, err) == (
+        2,
+        "",
+        "lossdsl docs: give the .loss FILEs to document (lossdsl docs huber.loss -o page.md)\n",
+    )
+    assert not (tmp_path / "page.md").exists()
+
+
 def test_docs(cli, tmp_path):
     (tmp_path / "site").mkdir()
     code, out, err = cli("docs", "mse.loss", "huber.loss", "-o", "site/losses.md")
