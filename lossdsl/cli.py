@@ -15,6 +15,7 @@ columns an editor shows.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from pathlib import Path
@@ -158,8 +159,30 @@ def _epochs(text: str) -> int:
     return value
 
 
+class _ClosedOutput(io.TextIOBase):
+    """Standard output or error that the shell closed (`lossdsl latex -e X >&-`), where Python
+    leaves `sys.stdout` None: a write fails as writing to a closed descriptor does (`cat`'s
+    "write error: Bad file descriptor"), and main() reports it without a traceback."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        raise _OutputError(f"cannot write to standard {self.name}: it is closed")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput("output")
+    if sys.stderr is None:  # print(file=None) would write to standard output
+        sys.stderr = io.StringIO()
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)

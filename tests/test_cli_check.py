@@ -255,3 +255,25 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path, argv):
     finally:
         os.close(write)
     assert (proc.returncode, proc.stderr) == (141, "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "wrote"),
+    [(["latex", "-e", "abs(e)"], False), (["compile", "-e", "abs(e)", "-o", "out.py"], True)],
+)
+def test_a_closed_standard_output_is_an_error_without_a_traceback(tmp_path, argv, wrote):
+    # `lossdsl latex -e X >&-`: Python's sys.stdout is None; it was `failed: AttributeError` and a
+    # traceback from the last flush (found by fuzzing). As `cat` says "write error", exit 1.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lossdsl", *argv],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        env=env,
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - closes the child's descriptor 1 only
+    )
+    assert (proc.returncode, proc.stderr) == (1, f"lossdsl {argv[0]}: cannot write to standard output: it is closed\n")
+    assert (tmp_path / "out.py").exists() == wrote  # -o was written before the closing line failed
