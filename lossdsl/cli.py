@@ -440,7 +440,11 @@ def cmd_latex(args) -> int:
     source, label = read_program(args)
     spec = _compiled(source, label)
     display = True if args.display else (False if args.inline else None)
-    print(spec.latex(gradient=args.gradient, display=display))
+    try:  # within the limits of the program, its LaTeX may still be over KaTeX's
+        tex = spec.latex(gradient=args.gradient, display=display)
+    except LossError as err:
+        _reject(err, source, label)
+    print(tex)
     return 0
 
 

@@ -270,6 +270,17 @@ def test_latex_gradient(cli):
     assert code == 0 and out.startswith(r"\frac{\partial L}{\partial \hat{y}} = ") and "cases" not in out
 
 
+def test_latex_over_katex_limits_is_a_rejection_with_the_file_name(cli, tmp_path):
+    chain = "a0 = y_pred\n" + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145)) + "\na144"
+    (tmp_path / "erf.loss").write_text(chain, encoding="utf-8")
+    code, out, err = cli("latex", "erf.loss", "--gradient")
+    assert (code, out) == (1, "")
+    assert err == (
+        "erf.loss: error: this LaTeX would hold a group of 125,756 tokens, more than KaTeX reads in one argument"
+        " (100,000)\nerf.loss: rejected (1 error)\n"
+    )
+
+
 def test_a_program_starting_with_a_minus(cli):
     code, out, _ = cli("latex", "-e", "-y_true*log(y_pred)")
     assert (code, out) == (0, "-y \\log\\left(\\hat{y}\\right)\n")

@@ -813,3 +813,24 @@ def test_a_step_of_a_high_power_is_built_without_expanding_the_power():
     )
     steps, tex = result.stdout.split(" ", 1)
     assert int(steps) >= 2 and tex.startswith(r"\frac{\partial L}{\partial")
+
+
+def _erf_chain(links: int) -> str:
+    return "a0 = y_pred\n" + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, links)) + f"\na{links - 1}"
+
+
+def test_latex_with_a_group_too_long_for_katex_is_a_limit_error(katex):
+    # The gradient of 145 chained erfs is one \frac whose numerator KaTeX cannot read ("Maximum
+    # call stack size exceeded" at about 125,000 tokens; found by fuzzing). Such LaTeX is a limit
+    # error; a shorter chain stays within it and renders, and the inline line has no such group.
+    from lossdsl.emit.katex_budget import MAX_GROUP_TOKENS, longest_group
+
+    spec = lossdsl.compile(_erf_chain(145))
+    limit = r"a group of 125,756 tokens, more than KaTeX reads in one argument \(100,000\)"
+    with pytest.raises(lossdsl.LossLimitError, match=limit):
+        spec.latex(gradient=True, display=True)
+    assert katex([(spec.latex(gradient=True, inline=True), False)]) == [None]
+    within = lossdsl.compile(_erf_chain(120)).latex(gradient=True, display=True)
+    assert 80_000 < longest_group(within) <= MAX_GROUP_TOKENS
+    assert katex([(within, True)]) == [None]
+    assert longest_group(r"{\mathrm{x} + y} \{" + "z" * 10 + r"\}") == 8  # \mathrm { x } ' ' + ' ' y

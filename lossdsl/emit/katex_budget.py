@@ -38,19 +38,61 @@ def katex_expansions(tex: str) -> int:
     return sum(_MACRO_COST[m.group(0)] for m in _MACRO.finditer(tex))
 
 
+# KaTeX (0.16, on Node 20's default stack) reads a macro's argument by spreading its tokens into
+# one call (`MacroExpander.pushTokens`): a `\frac` numerator of about 125,000 tokens overflows the
+# stack ("Maximum call stack size exceeded").
+MAX_GROUP_TOKENS = 100_000
+# KaTeX's tokens: a control word or symbol, a run of white space, any other character.
+_TOKEN = re.compile(r"\\[a-zA-Z]+|\\.|\s+|.", re.S)
+_BRACE = re.compile(r"\\.|[{}]", re.S)
+
+
+def longest_group(tex: str) -> int:
+    """The number of KaTeX tokens in the longest `{...}` group of `tex` (braces escaped as `\\{`
+    are text, not groups)."""
+    spans, opened = [], []
+    for m in _BRACE.finditer(tex):
+        if m.group() == "{":
+            opened.append(m.start())
+        elif m.group() == "}" and opened:
+            start = opened.pop() + 1
+            spans.append((m.start() - start, start, m.start()))
+    longest = 0
+    for chars, start, end in sorted(spans, reverse=True):
+        if chars <= longest:  # a group has no more tokens than characters
+            break
+        longest = max(longest, sum(1 for _ in _TOKEN.finditer(tex, start, end)))
+    return longest
+
+
 def within_katex_budget(tex: str) -> str:
     r"""`tex`, or where KaTeX would expand more than KATEX_MAX_EXPAND macros, its cheap spelling.
 
     A long program (334 `relu`s), or bindings that double (`a1 = a * a` ... `a9`, 512 copies of `a`
     once substituted), passed the limit with `\operatorname` alone.
     """
-    if katex_expansions(tex) <= KATEX_MAX_EXPAND:
-        return tex
-    cheap = _MACRO.sub(lambda m: _CHEAP.get(m.group(0), m.group(0)), tex)
-    needed = katex_expansions(cheap)
-    if needed > KATEX_MAX_EXPAND:
+    if katex_expansions(tex) > KATEX_MAX_EXPAND:
+        tex = _MACRO.sub(lambda m: _CHEAP.get(m.group(0), m.group(0)), tex)
+        needed = katex_expansions(tex)
+        if needed > KATEX_MAX_EXPAND:
+            raise LossLimitError(
+                f"this loss's LaTeX would need {needed:,} macro expansions in KaTeX, which makes at most"
+                f" {KATEX_MAX_EXPAND:,} (it holds too many `!=` comparisons)"
+            )
+    return tex
+
+
+def within_katex_groups(tex: str) -> str:
+    """`tex`, where no group is longer than KaTeX reads (MAX_GROUP_TOKENS): the gradient of 145
+    chained `erf`s, a `\\frac` of 280,000 characters, overflowed KaTeX's stack (found by fuzzing).
+
+    Raises:
+        LossLimitError: a longer group.
+    """
+    group = longest_group(tex)
+    if group > MAX_GROUP_TOKENS:
         raise LossLimitError(
-            f"this loss's LaTeX would need {needed:,} macro expansions in KaTeX, which makes at most"
-            f" {KATEX_MAX_EXPAND:,} (it holds too many `!=` comparisons)"
+            f"this LaTeX would hold a group of {group:,} tokens, more than KaTeX reads in one"
+            f" argument ({MAX_GROUP_TOKENS:,})"
         )
-    return cheap
+    return tex

@@ -37,7 +37,7 @@ nesting beyond what Python's recursion allows raises `LossLimitError`.
 from __future__ import annotations
 
 from lossdsl import nodes
-from lossdsl.emit.katex_budget import within_katex_budget
+from lossdsl.emit.katex_budget import within_katex_budget, within_katex_groups
 from lossdsl.emit.latex_gradient import gradient_latex
 from lossdsl.emit.mathtext import within_mathtext_depth
 from lossdsl.emit.tex_names import NamePolicy
@@ -371,4 +371,4 @@ def emit_latex(resolved: Resolved, symbolic: SymbolicLoss, *, gradient: bool = F
     except RecursionError:
         raise LossLimitError("the program is nested too deeply to print as LaTeX", source=resolved.source) from None
     tex = within_katex_budget(tex)
-    return tex if display else within_mathtext_depth(tex)
+    return within_katex_groups(tex if display else within_mathtext_depth(tex))
