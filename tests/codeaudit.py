@@ -79,19 +79,27 @@ NODE_KINDS = frozenset(
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
         ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Not, ast.Subscript, ast.List,
         ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Or, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
-        ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt,
+        ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt, ast.Slice,
     }
 )  # fmt: skip
-# Allowed only in the checks of the inputs' last axes (`_Audit.axis_check`).
-AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt)
+# Allowed only in the checks of the inputs' last axes (`_Audit.axis_check`) and the squeezes of
+# class ids (ONEHOT_SQUEEZES).
+AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt, ast.Slice)
 
 # keras.ops functions the emitter calls.
 KERAS_OPS = frozenset(
     """abs exp log log1p expm1 sin cos tan sinh cosh tanh arcsin arccos arctan erf sigmoid softplus relu clip
     sign floor ceil round maximum minimum sum mean max min logsumexp softmax log_softmax normalize less
     less_equal greater greater_equal equal not_equal logical_and logical_or logical_not logical_xor where
-    square sqrt power cast convert_to_tensor expand_dims squeeze one_hot shape zeros_like stack custom_gradient
+    square sqrt power cast convert_to_tensor expand_dims squeeze reshape one_hot shape zeros_like stack custom_gradient
     broadcast_to categorical_crossentropy sparse_categorical_crossentropy stop_gradient""".split()
+)
+# The squeezes of the class ids before `onehot`, to the letter: their `in (1, None)` and `[:-1]`
+# are their own.
+ONEHOT_SQUEEZES = frozenset(
+    f"if len(y_true.shape) == len(y_pred.shape){plus} and y_true.shape[-1] in (1, None):\n"
+    "    y_true = keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])"
+    for plus in (" + 1", "")
 )
 METHODS = ("__init__", "get_config", "call")
 ARGUMENTS = {"get_config": ["self"], "call": ["self", "y_true", "y_pred"]}
@@ -325,6 +333,11 @@ class _Audit:
                 self.fail(node, "an if outside call(), or with an else")
             if ast.unparse(node.test) == "keras.backend.backend() == 'torch'":
                 self.sparse_branch(function, node)
+            if self.uses_onehot and ast.unparse(node) in ONEHOT_SQUEEZES:
+                inner = list(ast.walk(node))
+                self.axis_checked.update(id(n) for n in inner)
+                self.sanctioned.update(id(n) for n in inner if isinstance(n, (ast.Tuple, ast.Compare)))
+                return
             if self.axis_check(function, node):
                 return
             for inner in node.body:
@@ -637,6 +650,8 @@ class _Audit:
     def subscript(self, node: ast.Subscript) -> None:
         if id(node.slice) in self.allowed_strings:
             return  # a config key
+        if id(node) in self.axis_checked and ast.unparse(node) == "keras.ops.shape(y_true)[:-1]":
+            return  # a squeeze of class ids
         index = node.slice
         if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub):
             index = index.operand

@@ -633,6 +633,33 @@ def test_integer_class_ids_for_onehot(keras, shape):
     assert np.allclose(ours(ids, logits), np.mean(keras.ops.convert_to_numpy(reference)), rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "-sum(onehot(y_true) * log(clip(softmax(y_pred), eps, 1 - eps)))",
+        "-sum(onehot(y_true) * log_softmax(y_pred))",
+        "sum(where(onehot(y_true) > 0.5, 0, softplus(y_pred)))",
+    ],
+)
+def test_class_ids_whose_last_axis_is_unknown_while_tracing_are_squeezed(keras, source):
+    # A graph traced with labels of shape (None, None): the last axis is 1 when it runs. It was
+    # kept, and the one-hot rows of (4, 1, 3) broadcast against (4, 3): values of shape (4, 4)
+    # (found by fuzzing).
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("a traced graph with unknown dimensions: TensorFlow's tf.function")
+    ids = np.array([[0], [2], [1], [2]], dtype="int32")
+    logits = np.array([[1.0, 2.0, 3.0], [3.0, 1.0, 0.0], [0.5, 0.5, 0.5], [-1.0, 4.0, 2.0]], dtype="float32")
+    loss = lossdsl.loss(source, reduction=None)
+    traced = tf.function(
+        loss.call,
+        input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, 3], tf.float32)],
+    )
+    values = traced(ids, logits).numpy()
+    assert values.shape == (4,)
+    np.testing.assert_allclose(values, keras.ops.convert_to_numpy(loss.call(ids, logits)), rtol=1e-6)
+
+
 def test_one_hot_labels_for_onehot_say_what_onehot_reads(keras):
     # One column per class where onehot() reads class ids: Keras's own sparse loss fails inside
     # its cross-entropy ("target and output must have the same rank"); ours says what to write.

@@ -499,11 +499,14 @@ class CallBody:
             lines += [
                 "y_true = keras.ops.convert_to_tensor(y_true)",
                 # Class ids of shape (N,), (N, 1) or (N, 1, 1) against (N, C), as Keras's loss
-                # classes take them (`squeeze_or_expand_to_same_rank`, then the sparse loss's own).
-                "if len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:",
-                "    y_true = keras.ops.squeeze(y_true, axis=-1)",
-                "if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:",
-                "    y_true = keras.ops.squeeze(y_true, axis=-1)",
+                # classes take them (`squeeze_or_expand_to_same_rank`, then the sparse loss's own);
+                # a last axis unknown while tracing (None) too, which must be 1 when it runs (a
+                # reshape: Keras's squeeze refuses an axis it cannot see is 1). Kept, it broadcast
+                # the one-hot rows of (N, 1, C) against (N, C) (found by fuzzing).
+                "if len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] in (1, None):",
+                "    y_true = keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])",
+                "if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] in (1, None):",
+                "    y_true = keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])",
                 # One-hot labels, one column per class, were Keras's "target and output must
                 # have the same rank" from inside its cross-entropy (a user test).
                 "if y_true.shape[-1] and len(y_true.shape) == len(y_pred.shape) > 1:",
