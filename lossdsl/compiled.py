@@ -124,12 +124,13 @@ class CompiledLoss:
 
     def keras_loss(self, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""
-        from lossdsl.runtime import loss_class, parameter_value, unknown_arguments
+        from lossdsl.runtime import keras_arguments, loss_class, parameter_value, unknown_arguments
 
         # The generated class stores what it is given, as Keras's own classes do; through
         # lossdsl a parameter is checked here, so that a bad one fails now, not at the first call.
         unknown_arguments(self, kwargs, ("reduction", "name", "dtype"))
         kwargs = {k: parameter_value(k, v) if k in self.params else v for k, v in kwargs.items()}
+        keras_arguments(**{k: v for k, v in kwargs.items() if k not in self.params})
         return loss_class(self)(**kwargs)
 
     def keras_metric(self, **kwargs):

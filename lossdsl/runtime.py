@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import importlib.util
+import math
 import os
 import shutil
 import sys
@@ -102,6 +103,7 @@ def make_metric(spec, **kwargs) -> FormulaMetric:
     unknown_arguments(spec, kwargs, ("name", "dtype"))
     name = kwargs.pop("name", None)
     dtype = kwargs.pop("dtype", None)
+    keras_arguments(name=name, dtype=dtype)
     return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)
 
 
@@ -140,6 +142,7 @@ class FormulaLoss(keras.losses.Loss):
     def __init__(self, formula, reduction="sum_over_batch_size", name=None, dtype=None, **params):
         spec = _compile(_text(formula))
         values = _parameters(spec, params)
+        keras_arguments(reduction, name, dtype)
         super().__init__(name=name or "formula_loss", reduction=reduction, dtype=dtype)
         self.formula = spec.source
         self._values = values
@@ -243,6 +246,28 @@ def unknown_arguments(spec, given: dict, takes: tuple[str, ...] = ()) -> None:
         )
 
 
+# The batch reductions of keras.losses.Loss (Keras 3's `standardize_reduction`).
+_REDUCTIONS = (None, "none", "sum", "sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+
+def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None) -> None:
+    """LossArgumentError for a `reduction`, `name` or `dtype` Keras would refuse, or (an integer or
+    boolean dtype) that would fail at the first call: one error type for every bad argument."""
+    if reduction not in _REDUCTIONS:
+        allowed = ", ".join(repr(r) for r in _REDUCTIONS)
+        raise LossArgumentError(f"reduction must be one of {allowed}, not {reduction!r:.80}")
+    if name is not None and not isinstance(name, str):
+        raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
+    if dtype is None or not isinstance(dtype, str):  # a keras.DTypePolicy, or a dtype object
+        return
+    try:
+        standard = keras.backend.standardize_dtype(dtype)
+    except (ValueError, TypeError):
+        standard = None
+    if standard is None or not standard.startswith(("float", "bfloat")):
+        raise LossArgumentError(f"dtype must be a float type (float32, float16, bfloat16, float64), not {dtype!r:.80}")
+
+
 def parameter_value(key: str, value) -> float:
     """`value` as the float a parameter holds; LossTypeError for what is not a real number."""
     if isinstance(value, (str, bytes)):  # float("1.5") would pass: a parameter is a number, not text
@@ -251,9 +276,12 @@ def parameter_value(key: str, value) -> float:
         # True would pass as 1.0, where a saved config holding it is rejected: one rule for both
         raise LossTypeError(f"parameter {key!r} must be a number, not a boolean ({value!r:.80})")
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise LossTypeError(f"parameter {key!r} must be a real number within float range, not {value!r:.80}") from None
+        number = math.nan
+    if not math.isfinite(number):  # NaN made every value NaN; inf, NaN where a where unselects it
+        raise LossTypeError(f"parameter {key!r} must be a real number within float range, not {value!r:.80}")
+    return number
 
 
 def _names(name) -> tuple[str | None, str | None]:

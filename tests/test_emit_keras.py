@@ -1589,7 +1589,7 @@ def test_a_condition_on_such_a_where_inside_another_condition_is_a_limit():
     assert (caught.value.line, caught.value.column) == (3, 1)
 
 
-@pytest.mark.parametrize("value", ["abc", "1.5", None, [1.0], 1 + 2j, 10**400])
+@pytest.mark.parametrize("value", ["abc", "1.5", None, [1.0], 1 + 2j, 10**400, float("nan"), float("inf")])
 def test_a_parameter_that_is_not_a_number_is_refused_at_once(keras, value):
     # It used to be stored as given (in get_config too) and fail at the first call, in the backend.
     spec = lossdsl.library.compile("huber")
@@ -1597,6 +1597,36 @@ def test_a_parameter_that_is_not_a_number_is_refused_at_once(keras, value):
         spec.keras_loss(delta=value)
     with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a"):
         lossdsl.metric(spec.source, delta=value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"reduction": "bogus"}, r"reduction must be one of None, 'none', 'sum', 'sum_over_batch_size', .*not 'bogus'"),
+        ({"name": 5}, r"name must be a str, not int"),
+        ({"dtype": "bogus"}, r"dtype must be a float type \(float32, float16, bfloat16, float64\), not 'bogus'"),
+        ({"dtype": "int32"}, r"dtype must be a float type .*, not 'int32'"),  # failed at the first call
+    ],
+)
+def test_keras_arguments_that_keras_would_refuse_are_loss_argument_errors(keras, arguments, message):
+    # Keras's own ValueError (or a TypeError at the first call) came through before (found by fuzzing).
+    spec = lossdsl.library.compile("huber")
+    with pytest.raises(lossdsl.LossArgumentError, match=message):
+        spec.keras_loss(**arguments)
+    with pytest.raises(lossdsl.LossArgumentError, match=message):
+        lossdsl.FormulaLoss(formula=spec.source, **arguments)
+    if "reduction" not in arguments:
+        with pytest.raises(lossdsl.LossArgumentError, match=message):
+            spec.keras_metric(**arguments)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64", None])
+def test_float_dtypes_and_dtype_policies_are_taken(keras, dtype):
+    spec = lossdsl.library.compile("huber")
+    y_true, y_pred = np.zeros((2, 3), "float32"), np.ones((2, 3), "float32")
+    assert float(spec.keras_loss(dtype=dtype, reduction="sum")(y_true, y_pred)) == 1.0
+    policy = keras.DTypePolicy("mixed_float16")
+    assert float(spec.keras_loss(dtype=policy)(y_true, y_pred)) == 0.5
 
 
 def test_a_parameter_is_stored_as_a_float(keras):
