@@ -154,6 +154,9 @@ class _Analyzer:
         self.over_limit = False
         # The length of the last axis, once a list literal meets per-element data, and where.
         self.axis_length: tuple[int, nodes.Node] | None = None
+        # The statement being read (a binding's name; None for the loss), and the length each fixes.
+        self.reading: str | None = None
+        self.fixed_by: dict[str | None, int] = {}
 
     def error(self, cls, message: str, node_or_span) -> None:
         span = getattr(node_or_span, "span", node_or_span)
@@ -161,7 +164,9 @@ class _Analyzer:
 
     def run(self) -> Resolved:
         for statement in self.r.program.statements:
+            self.reading = statement.name
             self.statement(statement)
+        self.reading = None
         result = self.r.program.result
         info = self.visit(result)
         if info.ok and info.kind == "condition":
@@ -173,8 +178,24 @@ class _Analyzer:
         self.check_onehot()
         self.check_size(result)
         self.check_nesting(result)
-        self.r.axis_length = None if self.axis_length is None else self.axis_length[0]
+        # The generated code checks the last axis against a length only a binding the loss reads
+        # fixes (`a = [1, 2] * e` unused, the check refused every input of 3 classes; fuzzing).
+        used = self.used_bindings(result)
+        lengths = [length for owner, length in self.fixed_by.items() if owner is None or owner in used]
+        self.r.axis_length = lengths[0] if lengths else None
         return self.r
+
+    def used_bindings(self, result: nodes.Node) -> set[str]:
+        """The names of the bindings the loss reads, directly or through other bindings."""
+        used: set[str] = set()
+        stack = [result]
+        while stack:
+            for node in nodes.walk(stack.pop()):
+                ref = self.r.refs.get(id(node)) if isinstance(node, nodes.Name) else None
+                if ref and ref[0] == "binding" and ref[1] not in used and ref[1] in self.r.bindings:
+                    used.add(ref[1])
+                    stack.append(self.r.bindings[ref[1]].value)
+        return used
 
     # ---------------------------------------------------------- statements
 
@@ -457,6 +478,7 @@ class _Analyzer:
             shape = ELEM
         length = next(iter(lengths)) if shape in (VECTOR, ELEM) and lengths else None
         if shape == ELEM and length is not None:
+            self.fixed_by.setdefault(self.reading, length)
             if self.axis_length is None:
                 self.axis_length = (length, node)
             elif self.axis_length[0] != length:

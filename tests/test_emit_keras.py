@@ -346,6 +346,12 @@ def test_a_list_against_another_number_of_classes_is_a_clear_error(keras, fast):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(three, three[:, :1] - 2)), [4.0, 4.0], rtol=1e-6)
     # a list that meets no per-element value fixes no axis: no check
     assert "shape[-1] not in" not in lossdsl.compile("mean(y_pred) * sum([1, 2, 3])").python_source()
+    # nor does one in a binding the loss never reads: its check refused every input of 3 classes
+    # (found by fuzzing); read through another binding, it does
+    unused = lossdsl.compile("a = [1, 2] * e\ne^2")
+    assert unused.resolved.axis_length is None and "shape[-1] not in" not in unused.python_source()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(unused.keras_loss()(three - 1, three)), 1.0, rtol=1e-6)
+    assert lossdsl.compile("a = [1, 2] * e\nb = a\nmean(b^2)").resolved.axis_length == 2
 
 
 def test_list_literal_is_a_constant_tensor():
