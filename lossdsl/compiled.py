@@ -11,7 +11,7 @@ import functools
 
 import sympy as sp
 
-from lossdsl.errors import Diagnostic, contained
+from lossdsl.errors import Diagnostic, LossArgumentError, contained
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
 
@@ -95,6 +95,8 @@ class CompiledLoss:
         """
         from lossdsl.emit.latex import emit_latex
 
+        if display is not None and inline is not None and bool(display) == bool(inline):
+            raise LossArgumentError(f"display={display!r} and inline={inline!r} contradict: give one of them")
         if display is None:
             display = (not inline) if inline is not None else bool(self.resolved.bindings)
         key = (bool(gradient), bool(display))

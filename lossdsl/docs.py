@@ -50,8 +50,12 @@ def loss_name(label: str) -> str:
 
 
 def escape(text: str) -> str:
-    """Text that Markdown shows as written (no emphasis, code, HTML or math)."""
-    return _MARKUP.sub(lambda m: _ENTITIES.get(m.group(), "\\" + m.group()), text)
+    """Text that Markdown shows as written (no emphasis, code, HTML, math or links)."""
+    text = _MARKUP.sub(lambda m: _ENTITIES.get(m.group(), "\\" + m.group()), text)
+    # A link needs `](` (`[x](javascript:...)` was a live link; fuzzing), a reference definition a
+    # `[` that starts the paragraph: as character references they are text. `[eps, 1 - eps]` stays.
+    text = text.replace("](", "]&#40;")
+    return "&#91;" + text[1:] if text.startswith("[") else text
 
 
 def paragraphs(description: str) -> list[str]:

@@ -171,6 +171,11 @@ def test_escape():
     assert escape("_a_ b_c") == "\\_a\\_ b_c"
     assert paragraphs("- a\nb\n\n1. c\n\n\n# d") == ["\\- a b", "1\\. c", "\\# d"]
     assert paragraphs("-(x) and 0.5 y") == ["-(x) and 0.5 y"]
+    # no links from a description (found by fuzzing); brackets alone stay as written
+    assert escape("[x](javascript:alert(1)) in [eps, 1 - eps]") == (
+        "&#91;x]&#40;javascript:alert(1)) in [eps, 1 - eps]"
+    )
+    assert paragraphs("[1]: javascript:alert(1)\nsee [x][1]") == ["&#91;1]: javascript:alert(1) see [x][1]"]
 
 
 def test_descriptions_read_as_written_in_commonmark():

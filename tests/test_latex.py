@@ -413,6 +413,11 @@ def test_compiled_latex_defaults():
     assert with_binding.latex().startswith("\\begin{aligned}")
     assert with_binding.latex(inline=True) == r"\left|y - \hat{y}\right|"
     assert with_binding.latex(gradient=True) == GRAD + r"\operatorname{sign}\left(\hat{y} - y\right)"
+    assert with_binding.latex(display=False, inline=True) == with_binding.latex(inline=True)
+    assert with_binding.latex(display=True, inline=False) == with_binding.latex()
+    for both in (True, False):  # opposites that agree contradict (found by fuzzing: one was ignored)
+        with pytest.raises(lossdsl.LossArgumentError, match=f"display={both} and inline={both} contradict"):
+            with_binding.latex(display=both, inline=both)
 
 
 def test_unknown_node_raises_with_its_span():
