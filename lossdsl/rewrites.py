@@ -8,6 +8,8 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     log(1 - sigmoid(x))   -> -softplus(x)
     log(softmax(x))       -> log_softmax(x)
     log(sum(exp(x)))      -> logsumexp(x)
+    log(k mean(exp(x)))   -> logsumexp(x) + log(k) - log(C)   (k > 0, a number; also log(k sum(exp(x))):
+                                                     additions)
     log(1 + exp(x))       -> softplus(x)          (an addition to the table)
     a softplus(-x) + b softplus(x) -> where(x >= 0, b, -a) x + (a + b) softplus(-|x|)
                                                (one softplus; an addition)
@@ -312,14 +314,18 @@ class Rewriter:
 
     def log_rule(self, expr: sp.log) -> sp.Basic:
         inner = self.resolve(expr.args[0])
+        k, factor = inner.as_coeff_Mul() if isinstance(inner, sp.Mul) else (sp.Integer(1), inner)
+        if k.is_Number and k > 0 and isinstance(factor, (sf.ReduceSum, sf.ReduceMean)):
+            # log(k sum(exp(x))) and log(k mean(exp(x))) (a log-mean-exp): exp(x) overflowed past
+            # x = 88 in float32 (found by fuzzing)
+            exponential = self.resolve(factor.args[0])
+            if isinstance(exponential, sp.exp):
+                shift = sp.log(k) - (sp.log(sf.C) if isinstance(factor, sf.ReduceMean) else 0)
+                return sf.LogSumExp(exponential.args[0]) + shift
         if isinstance(inner, sf.Sigmoid):
             return -sf.Softplus(-inner.args[0])
         if isinstance(inner, sf.Softmax):
             return sf.LogSoftmax(inner.args[0])
-        if isinstance(inner, sf.ReduceSum):
-            summed = self.resolve(inner.args[0])
-            if isinstance(summed, sp.exp):
-                return sf.LogSumExp(summed.args[0])
         if isinstance(inner, sp.cosh):
             x = self.shared(inner.args[0])
             return x + sf.Softplus(-2 * x) - sp.log(2)

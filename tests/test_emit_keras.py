@@ -378,6 +378,11 @@ def test_list_literal_is_a_constant_tensor():
         ("2 * (exp(y_pred) - 1) - y_true", ["expm1"], ["ops.exp("]),
         ("u = exp(y_pred)\n0.5 * u - 0.5 - y_true", ["expm1"], ["ops.exp("]),
         ("z = sum(exp(y_pred))\nlog(z) - sum(y_true * y_pred)", ["logsumexp"], ["ops.exp("]),
+        # a log-mean-exp, and a positive multiple of a sum: logsumexp and constants (found by fuzzing)
+        ("log(mean(exp(y_pred))) - mean(y_true * y_pred)", ["logsumexp", "keras.ops.shape(y_pred)[-1]"], ["ops.exp("]),
+        ("log(sum(exp(y_pred)) * 2) - sum(y_true * y_pred)", ["logsumexp", "0.6931471805599453"], ["ops.exp("]),
+        ("a = exp(y_pred)\nlog(0.5 * mean(a)) + e^2", ["logsumexp"], ["ops.exp("]),
+        ("log(-2 * sum(exp(y_pred))) + e^2", ["ops.exp("], ["logsumexp"]),  # the log of a negative: as written
         # `1 - sigmoid(x)` as `sigmoid(-x)`, through a binding
         ("p = sigmoid(y_pred)\ny_true * (1 - p)^0.5 + p^0.5", ["keras.ops.sigmoid(-y_pred)"], ["1.0 - p"]),
         # the logistic function and the softmax written out, through bindings too
@@ -412,6 +417,23 @@ def test_stable_rewrites(program, present, absent):
     body = ast.unparse(forward_pass(source))
     for text in absent:
         assert text not in body
+
+
+def test_a_log_mean_exp_is_finite_where_exp_overflows(keras):
+    # exp(1000) is inf in float32: the value was inf and the gradient NaN (found by fuzzing).
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("gradients through tf.GradientTape")
+    loss = lossdsl.loss("log(mean(exp(y_pred)))", reduction=None)
+    y_pred = tf.constant([[1000.0, 999.0, -5.0], [0.0, 0.0, 0.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(y_pred)
+        values = loss(tf.zeros((2, 3)), y_pred)
+        total = tf.reduce_sum(values)
+    gradient = tape.gradient(total, y_pred).numpy()
+    expected = [1000.0 + np.log1p(np.exp(-1.0)) - np.log(3.0), 0.0]
+    np.testing.assert_allclose(values.numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gradient, tf.nn.softmax(y_pred).numpy(), rtol=1e-5, atol=1e-7)
 
 
 def backward_pass(source: str) -> str:
