@@ -288,7 +288,12 @@ def _argument(program: str) -> str:
     """An -e PROGRAM as read; bytes that are not UTF-8 (which Python escapes in arguments) are a
     usage error, as in a FILE."""
     if any("\udc80" <= ch <= "\udcff" for ch in program):
-        raise _UsageError("-e PROGRAM is not UTF-8 text")
+        # Under a locale that is not UTF-8 (LANG=C without Python's UTF-8 mode) Python escapes every
+        # byte past ASCII, UTF-8 too (`-e "abs(é)"` was "not UTF-8 text"; fuzzing): the bytes given.
+        try:
+            program = os.fsencode(program).decode("utf-8")
+        except (UnicodeError, ValueError):
+            raise _UsageError("-e PROGRAM is not UTF-8 text") from None
     return as_read(program)
 
 

@@ -277,3 +277,16 @@ def test_a_closed_standard_output_is_an_error_without_a_traceback(tmp_path, argv
     )
     assert (proc.returncode, proc.stderr) == (1, f"lossdsl {argv[0]}: cannot write to standard output: it is closed\n")
     assert (tmp_path / "out.py").exists() == wrote  # -o was written before the closing line failed
+
+
+def test_a_utf8_program_under_a_c_locale_is_read_as_given(tmp_path):
+    # LANG=C without Python's UTF-8 mode: Python escapes every byte past ASCII in the arguments, and
+    # `-e "abs(é)"` was "not UTF-8 text", exit 2 (found by fuzzing). Bytes that are not UTF-8 still are.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(LANG="C", LC_ALL="C", PYTHONUTF8="0")
+    run = [sys.executable, "-m", "lossdsl", "check", "-e"]
+    given = subprocess.run([*run, "abs(\u00e9)"], cwd=tmp_path, capture_output=True, timeout=120, env=env)
+    assert given.returncode == 1
+    assert b"unexpected character U+00E9 LATIN SMALL LETTER E WITH ACUTE" in given.stderr
+    broken = subprocess.run([*run, b"abs(\xff)"], cwd=tmp_path, capture_output=True, timeout=120, env=env)
+    assert (broken.returncode, broken.stderr) == (2, b"lossdsl check: -e PROGRAM is not UTF-8 text\n")
