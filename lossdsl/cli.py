@@ -174,7 +174,7 @@ class _ClosedOutput(io.TextIOBase):
     def write(self, text: str) -> int:
         if not text:
             return 0
-        raise _OutputError(f"cannot write to standard {self.name}: it is closed")
+        raise _ClosedOutputError(f"cannot write to standard {self.name}: it is closed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,6 +380,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 class _OutputError(Exception):
     """An output that cannot be written (its folder is missing, say): exit 1."""
+
+
+class _ClosedOutputError(_OutputError, OSError):
+    """A write to a closed standard output: an OSError too, which argparse's `--help` and
+    `--version` pass over as they do a failed write (a traceback otherwise; a review)."""
 
 
 def _print_diagnostics(diagnostics, source: str, label: str) -> None:

@@ -232,7 +232,8 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     """What a Python or NumPy user most likely meant, for a token the grammar does not take there."""
     if tok.type == "EQUAL" and bracket == "LPAR":
         return "; calls take no keyword arguments (every reduction is over the last axis)"
-    if tok.type == "MULDIV" and text[tok.start_pos - 1 : tok.start_pos] == "/" and tok.value in "/*":
+    pair = (text[tok.start_pos - 1 : tok.start_pos + 1], text[tok.start_pos : tok.start_pos + 2])
+    if tok.type == "MULDIV" and any(p in ("//", "/*") for p in pair):
         return "; a comment starts with `#` (lossdsl has no `//` or `/* */`)"
     if tok.type == "NAME" and tok.value in ("if", "else"):
         return "; lossdsl has no `if`: write `where(condition, a, b)`"

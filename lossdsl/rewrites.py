@@ -8,8 +8,8 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     log(1 - sigmoid(x))   -> -softplus(x)
     log(softmax(x))       -> log_softmax(x)
     log(sum(exp(x)))      -> logsumexp(x)
-    log(k mean(exp(x)))   -> logsumexp(x) + log(k) - log(C)   (k > 0, a number; also log(k sum(exp(x))):
-                                                     additions)
+    log(k mean(exp(x)))   -> logsumexp(x) + log(k) - log(C)   (k > 0, a number, x free of y_true and
+                                                     lists; also log(k sum(exp(x))): additions)
     log(1 + exp(x))       -> softplus(x)          (an addition to the table)
     a softplus(-x) + b softplus(x) -> where(x >= 0, b, -a) x + (a + b) softplus(-|x|)
                                                (one softplus; an addition)
@@ -52,7 +52,7 @@ import sympy as sp
 
 from lossdsl import rebuild
 from lossdsl import symfuncs as sf
-from lossdsl.symbolic import SymbolicLoss
+from lossdsl.symbolic import Y_TRUE, SymbolicLoss
 
 Binding = tuple[str, "sp.Symbol | None", sp.Basic]
 
@@ -308,6 +308,12 @@ class Rewriter:
                     return sp.Add(c * sf.Log1pDiff(a, b), *rest)
         return expr
 
+    def along_y_pred(self, expr: sp.Basic) -> bool:
+        """The last axis of `expr` is y_pred's: it reads no y_true, list or one-hot labels, which may
+        broadcast a y_pred of one column to more (the code's `C` is y_pred's last axis)."""
+        inlined = rebuild.inlined(expr, self.definitions)
+        return not inlined.has(Y_TRUE, sf.Vector, sf.OneHot)
+
     def nonnegative(self, expr: sp.Basic) -> bool:
         """`expr` is known to be >= 0 (SymPy's assumptions, through the bindings it reads)."""
         return bool(rebuild.inlined(expr, self.definitions).is_nonnegative)
@@ -319,9 +325,9 @@ class Rewriter:
             # log(k sum(exp(x))) and log(k mean(exp(x))) (a log-mean-exp): exp(x) overflowed past
             # x = 88 in float32 (found by fuzzing)
             exponential = self.resolve(factor.args[0])
-            if isinstance(exponential, sp.exp):
-                shift = sp.log(k) - (sp.log(sf.C) if isinstance(factor, sf.ReduceMean) else 0)
-                return sf.LogSumExp(exponential.args[0]) + shift
+            mean = isinstance(factor, sf.ReduceMean)
+            if isinstance(exponential, sp.exp) and (not mean or self.along_y_pred(exponential.args[0])):
+                return sf.LogSumExp(exponential.args[0]) + sp.log(k) - (sp.log(sf.C) if mean else 0)
         if isinstance(inner, sf.Sigmoid):
             return -sf.Softplus(-inner.args[0])
         if isinstance(inner, sf.Softmax):

@@ -260,8 +260,8 @@ def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None) -> N
         raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
     if dtype is None or not isinstance(dtype, str):  # a keras.DTypePolicy, or a dtype object
         return
-    try:
-        standard = keras.backend.standardize_dtype(dtype)
+    try:  # a dtype's name, or a dtype policy's ("mixed_float16" computes in float16)
+        standard = keras.DTypePolicy(dtype).compute_dtype
     except (ValueError, TypeError):
         standard = None
     if standard is None or not standard.startswith(("float", "bfloat")):

@@ -362,7 +362,7 @@ class _Audit:
             ]
         if self.uses_onehot:
             expected_texts.append(
-                "if y_true.shape[-1] and len(y_true.shape) == len(y_pred.shape) > 1:\n"
+                "if len(y_true.shape) == len(y_pred.shape) > 1 and y_true.shape[-1]:\n"
                 '    raise ValueError(f"onehot(y_true) reads class ids, one per sample; these labels have shape'
                 " {tuple(y_true.shape)} against y_pred's {tuple(y_pred.shape)}: for one-hot labels, write y_true"
                 ' in place of onehot(y_true)")'

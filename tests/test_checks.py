@@ -385,19 +385,26 @@ DOMAIN = [
         r" negative, where adding eps is not enough: e\.g\. maximum\(e, eps\)",
     ),
     ("«sqrt(e^2 + y_pred + eps)»", r"`sqrt\(.*\)`: .* keep it above 0, `e\^2 \+ y_pred` can be negative, .*"),
-    (  # a focal loss's pt mixes a sigmoid into a sum: the logits' spelling, not eps (a user test followed
-        # "add eps", and a confidently wrong prediction got no gradient)
+    (  # a focal loss's pt mixes a sigmoid into a sum: the logits' spelling after the advice (a user
+        # test followed "add eps", and a confidently wrong prediction got no gradient)
         "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n-(1 - pt)^2 * «log(pt)»",
         r"`log\(pt\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf or NaN; keep"
-        r" it above 0, e\.g\. for a cross-entropy on logits `y_true \* log\(p\) \+ \(1 - y_true\) \* log\(1 - p\)`"
-        r" with `p = sigmoid\(\.\.\.\)`, which is computed from the logit, finite with a gradient at any size"
-        r" \(eps is no cure: a sigmoid that has rounded to 0 in float32 has no gradient\)",
+        r" it above 0, e\.g\. add eps to a value >= 0 or use maximum\(\.\.\., eps\); or, for a cross-entropy"
+        r" on logits, `y_true \* log\(p\) \+ \(1 - y_true\) \* log\(1 - p\)` with `p = sigmoid\(\.\.\.\)`, which is"
+        r" computed from the logit, finite with a gradient at any size \(eps is no cure: a sigmoid that has"
+        r" rounded to 0 in float32 has no gradient\)",
     ),
     (
         "-«log(sum(y_true * softmax(y_pred)) + eps)»",
-        r"`log\(.*\)`: .* keep it above 0, e\.g\. for a cross-entropy on logits"
-        r" `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no cure:"
-        r" a softmax that has rounded to 0 in float32 has no gradient\)",
+        r"`log\(.*\)`: .* keep it above 0, `sum\(y_true \* softmax\(y_pred\)\)` can be negative, where adding"
+        r" eps is not enough: e\.g\. maximum\(sum\(y_true \* softmax\(y_pred\)\), eps\); or, for a cross-entropy"
+        r" on logits, `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no"
+        r" cure: a softmax that has rounded to 0 in float32 has no gradient\)",
+    ),
+    (  # the advice stands where the argument can be negative (a review)
+        "«log(sigmoid(y_pred) - 0.5)»",
+        r"`log\(sigmoid\(y_pred\) - 0\.5\)`: .* \(it lies in \(-0\.5, 0\.5\)\), .* e\.g\. add eps to a value >= 0"
+        r" or use maximum\(\.\.\., eps\); or, for a cross-entropy on logits, .*",
     ),
     ("e^2 + «log(1 - y_pred)»", r"`log\(1 - y_pred\)`: .*clip\(1 - y_pred, eps, 1 - eps\) as Keras does.*"),
     (

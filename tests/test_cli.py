@@ -276,8 +276,8 @@ def test_latex_over_katex_limits_is_a_rejection_with_the_file_name(cli, tmp_path
     code, out, err = cli("latex", "erf.loss", "--gradient")
     assert (code, out) == (1, "")
     assert err == (
-        "erf.loss: error: this LaTeX would hold a group of 125,756 tokens, more than KaTeX reads in one argument"
-        " (100,000)\nerf.loss: rejected (1 error)\n"
+        "erf.loss: error: this LaTeX would hold a group of 125,756 tokens; the limit is 100,000 (KaTeX overflows its"
+        " stack reading a \\frac argument of about 125,000)\nerf.loss: rejected (1 error)\n"
     )
 
 

@@ -279,6 +279,23 @@ def test_a_closed_standard_output_is_an_error_without_a_traceback(tmp_path, argv
     assert (tmp_path / "out.py").exists() == wrote  # -o was written before the closing line failed
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["latex", "--help"], ["--version"]])
+def test_help_to_a_closed_standard_output_prints_no_traceback(tmp_path, argv):
+    # argparse passes over an OSError from its write; the closed-output error is one (a review).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lossdsl", *argv],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        env=env,
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - closes the child's descriptor 1 only
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
 def test_a_utf8_program_under_a_c_locale_is_read_as_given(tmp_path):
     # LANG=C without Python's UTF-8 mode: Python escapes every byte past ASCII in the arguments, and
     # `-e "abs(é)"` was "not UTF-8 text", exit 2 (found by fuzzing). Bytes that are not UTF-8 still are.

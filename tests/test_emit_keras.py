@@ -383,6 +383,9 @@ def test_list_literal_is_a_constant_tensor():
         ("log(sum(exp(y_pred)) * 2) - sum(y_true * y_pred)", ["logsumexp", "0.6931471805599453"], ["ops.exp("]),
         ("a = exp(y_pred)\nlog(0.5 * mean(a)) + e^2", ["logsumexp"], ["ops.exp("]),
         ("log(-2 * sum(exp(y_pred))) + e^2", ["ops.exp("], ["logsumexp"]),  # the log of a negative: as written
+        # a mean over what y_true or a list may widen: its length is not y_pred's (a review)
+        ("log(mean(exp(y_pred - y_true)))", ["ops.exp("], ["logsumexp"]),
+        ("log(mean(exp(y_pred * [1, 2, 3])))", ["ops.exp("], ["logsumexp"]),
         # `1 - sigmoid(x)` as `sigmoid(-x)`, through a binding
         ("p = sigmoid(y_pred)\ny_true * (1 - p)^0.5 + p^0.5", ["keras.ops.sigmoid(-y_pred)"], ["1.0 - p"]),
         # the logistic function and the softmax written out, through bindings too
@@ -434,6 +437,12 @@ def test_a_log_mean_exp_is_finite_where_exp_overflows(keras):
     expected = [1000.0 + np.log1p(np.exp(-1.0)) - np.log(3.0), 0.0]
     np.testing.assert_allclose(values.numpy(), expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(gradient, tf.nn.softmax(y_pred).numpy(), rtol=1e-5, atol=1e-7)
+    # a y_pred of one column that y_true widens: the mean over y_true's 3 columns (the rewrite's
+    # log(C) would be y_pred's 1: a review)
+    widened = lossdsl.loss("log(mean(exp(y_pred - y_true)))", reduction=None)
+    y_true, one_column = np.array([[0.0, 1.0, 2.0]], "float32"), np.array([[0.5]], "float32")
+    expected = np.log(np.mean(np.exp(one_column - y_true), axis=-1))
+    np.testing.assert_allclose(widened(y_true, one_column).numpy(), expected, rtol=1e-6)
 
 
 def backward_pass(source: str) -> str:
@@ -702,6 +711,9 @@ def test_one_hot_labels_for_onehot_say_what_onehot_reads(keras):
         ours(one_hot, logits)
     with pytest.raises(ValueError, match=message):  # as a metric too
         lossdsl.metric("-sum(onehot(y_true) * log_softmax(y_pred))").update_state(one_hot, logits)
+    # one label against one row of logits (rank 0 against rank 1): no check to make (it read
+    # shape[-1] of a shape () before: an IndexError; a review)
+    assert np.allclose(ours(np.int64(2), logits[0]), np.log(3.0), rtol=1e-6)
     # a batch of one sample is class ids still
     assert np.allclose(ours(np.array([[2]]), logits[:1]), np.log(3.0), rtol=1e-6)
 
@@ -1655,6 +1667,9 @@ def test_float_dtypes_and_dtype_policies_are_taken(keras, dtype):
     assert float(spec.keras_loss(dtype=dtype, reduction="sum")(y_true, y_pred)) == 1.0
     policy = keras.DTypePolicy("mixed_float16")
     assert float(spec.keras_loss(dtype=policy)(y_true, y_pred)) == 0.5
+    for name in ("mixed_float16", "mixed_bfloat16"):  # a policy by its name, as Keras takes it (a review)
+        assert float(spec.keras_loss(dtype=name)(y_true, y_pred)) == 0.5
+        assert lossdsl.FormulaLoss(formula=spec.source, dtype=name).dtype == name.split("_")[1]
 
 
 def test_a_parameter_is_stored_as_a_float(keras):

@@ -170,6 +170,7 @@ ERRORS = [
     ),
     (LossSyntaxError, "e /«*» note */", r"unexpected `\*`: expected an expression; a comment starts with `#` .*"),
     (LossSyntaxError, "e / «/»2", r"unexpected `/`: expected an expression$"),  # not adjacent: no hint
+    (LossSyntaxError, "«/»/ huber\nabs(e)", r"unexpected `/`: expected an expression; a comment starts with `#` .*"),
     (  # no hint where none fits
         LossSyntaxError,
         "x2 «y_pred»",
@@ -621,6 +622,8 @@ def test_an_unknown_library_name_is_a_loss_name_error_and_a_key_error():
         ("scce", ["sparse_categorical_crossentropy"]),
         ("focal", ["binary_focal_crossentropy", "categorical_focal_crossentropy"]),  # a word of the name
         ("hinge", ["hinge"]),
+        ("kl", ["kl_divergence"]),
+        ("categ", ["categorical_hinge", "categorical_crossentropy", "categorical_focal_crossentropy"]),  # a start
         ("hubr", ["huber"]),  # a spelling
         ("zzzz", []),
     ],

@@ -826,7 +826,7 @@ def test_latex_with_a_group_too_long_for_katex_is_a_limit_error(katex):
     from lossdsl.emit.katex_budget import MAX_GROUP_TOKENS, longest_group
 
     spec = lossdsl.compile(_erf_chain(145))
-    limit = r"a group of 125,756 tokens, more than KaTeX reads in one argument \(100,000\)"
+    limit = r"a group of 125,756 tokens; the limit is 100,000 \(KaTeX overflows its stack reading a \\frac argument"
     with pytest.raises(lossdsl.LossLimitError, match=limit):
         spec.latex(gradient=True, display=True)
     assert katex([(spec.latex(gradient=True, inline=True), False)]) == [None]

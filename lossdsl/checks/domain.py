@@ -109,6 +109,14 @@ class _Ranges:
             return f"`{x}` can be negative, where adding eps is not enough: e.g. maximum({x}, eps)"
         return f"e.g. {_clip_hint(node, self.text(node))}{generic}"
 
+    def log_advice(self, node: nodes.Node) -> str:
+        """How to keep a log's argument above 0: the usual advice, then the logits' spelling where a
+        sigmoid or softmax of y_pred in it may round to 0 (`logit_hint`; in place of the advice,
+        it had replaced what `log(sigmoid(y_pred) - 0.5)` needs: a review)."""
+        advice = self.advice(node, _ADD_EPS)
+        hint = self.logit_hint(node)
+        return f"{advice}; or, {hint}" if hint else advice
+
     def logit_hint(self, node: nodes.Node) -> str:
         """Where a logarithm's argument mixes a `sigmoid` or `softmax` of y_pred into a sum or product
         (a focal loss's `pt = y_true * p + (1 - y_true) * (1 - p)`): the spelling the stable rewrites
@@ -117,13 +125,13 @@ class _Ranges:
         held = self.saturating_calls(node)
         if "sigmoid" in held:
             return (
-                "e.g. for a cross-entropy on logits `y_true * log(p) + (1 - y_true) * log(1 - p)` with"
+                "for a cross-entropy on logits, `y_true * log(p) + (1 - y_true) * log(1 - p)` with"
                 " `p = sigmoid(...)`, which is computed from the logit, finite with a gradient at any size"
                 " (eps is no cure: a sigmoid that has rounded to 0 in float32 has no gradient)"
             )
         if "softmax" in held:
             return (
-                "e.g. for a cross-entropy on logits `sum(y_true * log_softmax(y_pred))`, finite with a gradient"
+                "for a cross-entropy on logits, `sum(y_true * log_softmax(y_pred))`, finite with a gradient"
                 " at any size (eps is no cure: a softmax that has rounded to 0 in float32 has no gradient)"
             )
         return ""
@@ -327,7 +335,7 @@ class _Ranges:
             self.warn(
                 node,
                 f"`log({arg})`: the argument can reach 0 or below (it lies in {x.text()}), giving -inf or NaN;"
-                f" keep it above 0, {self.logit_hint(node.args[0]) or self.advice(node.args[0], _ADD_EPS)}",
+                f" keep it above 0, {self.log_advice(node.args[0])}",
             )
         elif name == "sqrt" and not self.r.of(node.args[0]).pred and x.reaches_below(0.0):
             # Free of y_pred (`sqrt(y_true)`): 0 is fine (its value is 0, and no gradient goes through it).

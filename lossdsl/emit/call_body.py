@@ -509,7 +509,7 @@ class CallBody:
                 "    y_true = keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])",
                 # One-hot labels, one column per class, were Keras's "target and output must
                 # have the same rank" from inside its cross-entropy (a user test).
-                "if y_true.shape[-1] and len(y_true.shape) == len(y_pred.shape) > 1:",
+                "if len(y_true.shape) == len(y_pred.shape) > 1 and y_true.shape[-1]:",
                 "    raise ValueError(",
                 '        "onehot(y_true) reads class ids, one per sample; these labels have "',
                 '        f"shape {tuple(y_true.shape)} against y_pred\'s {tuple(y_pred.shape)}: "',

@@ -10,6 +10,7 @@ raises `LossLimitError`.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from lossdsl.errors import LossLimitError
@@ -49,19 +50,16 @@ _BRACE = re.compile(r"\\.|[{}]", re.S)
 
 def longest_group(tex: str) -> int:
     """The number of KaTeX tokens in the longest `{...}` group of `tex` (braces escaped as `\\{`
-    are text, not groups)."""
-    spans, opened = [], []
+    are text, not groups). Linear in the text: the tokens are found once, and a group's count is
+    the difference of two positions among them."""
+    starts = [m.start() for m in _TOKEN.finditer(tex)]
+    longest, opened = 0, []
     for m in _BRACE.finditer(tex):
         if m.group() == "{":
-            opened.append(m.start())
+            opened.append(m.start() + 1)
         elif m.group() == "}" and opened:
-            start = opened.pop() + 1
-            spans.append((m.start() - start, start, m.start()))
-    longest = 0
-    for chars, start, end in sorted(spans, reverse=True):
-        if chars <= longest:  # a group has no more tokens than characters
-            break
-        longest = max(longest, sum(1 for _ in _TOKEN.finditer(tex, start, end)))
+            inside = bisect.bisect_left(starts, m.start()) - bisect.bisect_left(starts, opened.pop())
+            longest = max(longest, inside)
     return longest
 
 
@@ -89,10 +87,12 @@ def within_katex_groups(tex: str) -> str:
     Raises:
         LossLimitError: a longer group.
     """
+    if len(tex) <= MAX_GROUP_TOKENS:  # no more tokens than characters
+        return tex
     group = longest_group(tex)
     if group > MAX_GROUP_TOKENS:
         raise LossLimitError(
-            f"this LaTeX would hold a group of {group:,} tokens, more than KaTeX reads in one"
-            f" argument ({MAX_GROUP_TOKENS:,})"
+            f"this LaTeX would hold a group of {group:,} tokens; the limit is {MAX_GROUP_TOKENS:,} (KaTeX"
+            " overflows its stack reading a \\frac argument of about 125,000)"
         )
     return tex

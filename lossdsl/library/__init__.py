@@ -34,6 +34,7 @@ def names() -> tuple[str, ...]:
 # and the cross-entropies' usual ones.
 _ALIASES = {
     "kld": "kl_divergence",
+    "kl": "kl_divergence",
     "logcosh": "log_cosh",
     "bce": "binary_crossentropy",
     "cce": "categorical_crossentropy",
@@ -55,16 +56,23 @@ def expand(name: str) -> str | None:
 
 def suggest(name: str) -> list[str]:
     """The bundled losses a user most likely meant by `name`, best first (at most 3): the one
-    `expand` finds, else those that hold it as a word (`focal`), else the closest spelling;
+    `expand` finds, else those that hold it as a word (`focal`), as the start of one (`categ`) or
+    anywhere (`entropy`), shortest first, else the closest spelling;
     [] if none is near."""
     expanded = expand(name)
     if expanded is not None:
         return [expanded]
     lowered = name.strip().lower().replace("-", "_")
     if len(lowered) >= 3:
-        holding = [loss for loss in names() if lowered in loss.split("_") or lowered + "_" in loss]
-        if holding:
-            return sorted(holding, key=len)[:3]
+        words = {loss: loss.split("_") for loss in names()}
+        for holds in (
+            lambda loss: lowered in words[loss],  # a word: `hinge`, `focal`
+            lambda loss: any(word.startswith(lowered) for word in words[loss]),  # its start: `categ`
+            lambda loss: len(lowered) >= 4 and lowered in loss,  # inside: `entropy`
+        ):
+            holding = [loss for loss in names() if holds(loss)]
+            if holding:
+                return sorted(holding, key=len)[:3]
     return difflib.get_close_matches(lowered, names(), n=1)
 
 
