@@ -257,6 +257,21 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path, argv):
     assert (proc.returncode, proc.stderr) == (141, "")
 
 
+def _run_with_standard_output_closed(tmp_path, argv: list[str]) -> subprocess.CompletedProcess:
+    """`lossdsl ARGV >&-`: the command in a child whose descriptor 1 is closed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, "-m", "lossdsl", *argv],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        env=env,
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - closes the child's descriptor 1 only
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "wrote"),
     [(["latex", "-e", "abs(e)"], False), (["compile", "-e", "abs(e)", "-o", "out.py"], True)],
@@ -264,17 +279,7 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path, argv):
 def test_a_closed_standard_output_is_an_error_without_a_traceback(tmp_path, argv, wrote):
     # `lossdsl latex -e X >&-`: Python's sys.stdout is None; it was `failed: AttributeError` and a
     # traceback from the last flush (found by fuzzing). As `cat` says "write error", exit 1.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "lossdsl", *argv],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=120,
-        env=env,
-        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - closes the child's descriptor 1 only
-    )
+    proc = _run_with_standard_output_closed(tmp_path, argv)
     assert (proc.returncode, proc.stderr) == (1, f"lossdsl {argv[0]}: cannot write to standard output: it is closed\n")
     assert (tmp_path / "out.py").exists() == wrote  # -o was written before the closing line failed
 
@@ -282,17 +287,7 @@ def test_a_closed_standard_output_is_an_error_without_a_traceback(tmp_path, argv
 @pytest.mark.parametrize("argv", [["--help"], ["latex", "--help"], ["--version"]])
 def test_help_to_a_closed_standard_output_prints_no_traceback(tmp_path, argv):
     # argparse passes over an OSError from its write; the closed-output error is one (a review).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "lossdsl", *argv],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=120,
-        env=env,
-        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - closes the child's descriptor 1 only
-    )
+    proc = _run_with_standard_output_closed(tmp_path, argv)
     assert (proc.returncode, proc.stderr) == (0, "")
 
 
