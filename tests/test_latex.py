@@ -420,6 +420,17 @@ def test_compiled_latex_defaults():
             with_binding.latex(display=both, inline=both)
 
 
+def test_a_scaled_mean_in_the_gradient_prints_as_a_sum():
+    # d/dy of log(mean(exp(y))) is exp(y) / (C mean(exp(y))): it read `C \frac{1}{C}\sum_{c}`.
+    spec = lossdsl.compile("log(mean(exp(y_pred)))")
+    assert spec.latex(gradient=True) == GRAD + r"\frac{e^{\hat{y}}}{\sum_{c} e^{\hat{y}_{c}}}"
+    # a power of C against another power of the mean stays as it is
+    assert spec.gradient().has(lossdsl.symfuncs.C)
+    assert (
+        lossdsl.compile("mean(y_pred)^2").latex(gradient=True) == GRAD + r"\frac{2 \frac{1}{C}\sum_{c} \hat{y}_{c}}{C}"
+    )
+
+
 def test_unknown_node_raises_with_its_span():
     @dataclass(frozen=True)
     class Strange(nodes.Node):

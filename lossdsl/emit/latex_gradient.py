@@ -317,7 +317,7 @@ def tidy(expr: sp.Basic) -> sp.Basic:
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
-    expr = _whole_floats(expr)
+    expr = _whole_floats(_sums_for_scaled_means(expr))
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
         try:
             # (and whole floats again: factoring makes them, `0.5 * (2 x - 2 y)` -> `1.0 (x - y)`)
@@ -328,6 +328,32 @@ def _tidied(expr: sp.Basic) -> sp.Basic:
             # y_pred^2)^0.5` once factored as `I (1 + y_pred^2)^0.5`. Printed as it is.
             pass
     return expr
+
+
+def _sums_for_scaled_means(expr: sp.Basic) -> sp.Basic:
+    """`C^k mean(x)^k` as `sum(x)^k` in a product: the gradient of `log(mean(exp(x)))` read
+    `\\frac{e^{x}}{C \\frac{1}{C}\\sum_{c} e^{x_c}}`."""
+    if not expr.has(sf.C) or not expr.has(sf.ReduceMean):
+        return expr
+
+    def powers(e: sp.Mul) -> tuple[sp.Basic | None, sp.Basic | None]:
+        """(the factor that is a power of C, one that is the same power of a mean), or Nones."""
+        scale = next((a for a in e.args if a.as_base_exp()[0] == sf.C), None)
+        if scale is None:
+            return None, None
+        k = scale.as_base_exp()[1]
+        mean = next(
+            (a for a in e.args if isinstance(a.as_base_exp()[0], sf.ReduceMean) and a.as_base_exp()[1] == k), None
+        )
+        return (scale, mean) if mean is not None else (None, None)
+
+    def as_sum(e: sp.Mul) -> sp.Basic:
+        scale, mean = powers(e)
+        base, k = mean.as_base_exp()
+        rest = [a for a in e.args if a is not scale and a is not mean]
+        return sp.Mul(*rest, sp.Pow(sf.ReduceSum(*base.args), k))
+
+    return expr.replace(lambda e: isinstance(e, sp.Mul) and powers(e)[0] is not None, as_sum)
 
 
 def _whole_floats(expr: sp.Basic) -> sp.Basic:
