@@ -288,8 +288,7 @@ def _names(name) -> tuple[str | None, str | None]:
     """(class name, Keras object name) for a user's `name`: `my_mae` -> (`MyMae`, `my_mae`)."""
     if name is None:
         return None, None
-    if not isinstance(name, str):
-        raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
+    keras_arguments(name=name)
     class_name = camel_case(name)
     if not class_name:  # `_`, `__`, `-`, `üüü`: no ASCII letters or digits to make a class name of
         raise LossTypeError(

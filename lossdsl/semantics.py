@@ -103,6 +103,22 @@ class Resolved:
             return self.bindings[ref[1]].value
         return None
 
+    def parts_reading_pred(self, node: nodes.Node):
+        """`node` and the parts of it that read y_pred, through bindings, left to right, each once."""
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            yield current
+            if isinstance(current, nodes.Name):
+                value = self.binding_value(current)
+                if value is not None and self.of(value).pred:
+                    stack.append(value)
+                continue
+            stack.extend(reversed([c for c in current.children if self.of(c).pred]))
+
     def text(self, node: nodes.Node) -> str:
         """The source text of a node for a message: on one line (comments dropped, runs of white space as
         one space), and cut in the middle beyond MAX_EXCERPT characters."""

@@ -82,7 +82,7 @@ def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: node
 
 def _deciding_where(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
     """The first `where` in `node` (through bindings) whose condition reads y_pred, or None."""
-    for current in _parts_reading_pred(resolved, node):
+    for current in resolved.parts_reading_pred(node):
         if isinstance(current, nodes.Call) and current.func == "where" and resolved.of(current.args[0]).pred:
             return current
     return None
@@ -90,29 +90,12 @@ def _deciding_where(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
 
 def _zero_power(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> nodes.Power | None:
     """The first power in `node` (through bindings) whose exponent reads y_pred and whose base is 0."""
-    for current in _parts_reading_pred(resolved, node):
+    for current in resolved.parts_reading_pred(node):
         if isinstance(current, nodes.Power) and resolved.of(current.exponent).pred:
             base = node_expr(symbolic, current.base)
             if isinstance(base, sp.Expr) and base.is_zero:
                 return current
     return None
-
-
-def _parts_reading_pred(resolved: Resolved, node: nodes.Node):
-    """`node` and the parts of it that read y_pred, through bindings, left to right, each once."""
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, nodes.Name):
-            value = resolved.binding_value(current)
-            if value is not None and resolved.of(value).pred:
-                stack.append(value)
-            continue
-        stack.extend(reversed([c for c in current.children if resolved.of(c).pred]))
 
 
 def _terms(resolved: Resolved, node: nodes.Node) -> list[nodes.Node]:
@@ -133,7 +116,7 @@ def _terms(resolved: Resolved, node: nodes.Node) -> list[nodes.Node]:
 
 def _culprit(resolved: Resolved, node: nodes.Node) -> nodes.Node:
     """The step function or constant-branch `where` inside a dead term."""
-    for current in _parts_reading_pred(resolved, node):
+    for current in resolved.parts_reading_pred(node):
         if isinstance(current, nodes.Call):
             info = resolved.of(current)
             if current.func in SURROGATES and info.pred:

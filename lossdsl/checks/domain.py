@@ -141,21 +141,11 @@ class _Ranges:
         none where `node` is such a call itself (the stable rewrites take `log(sigmoid(x))`)."""
         if isinstance(node, nodes.Call) and node.func in ("sigmoid", "softmax"):
             return set()
-        found: set[str] = set()
-        seen: set[int] = set()
-        stack = [node]
-        while stack:
-            current = stack.pop()
-            if id(current) in seen:
-                continue
-            seen.add(id(current))
-            if isinstance(current, nodes.Call) and current.func in ("sigmoid", "softmax"):
-                if self.r.of(current).pred:
-                    found.add(current.func)
-                continue
-            bound = self.r.binding_value(current) if isinstance(current, nodes.Name) else None
-            stack.extend([bound] if bound is not None else current.children)
-        return found
+        return {
+            part.func
+            for part in self.r.parts_reading_pred(node)
+            if isinstance(part, nodes.Call) and part.func in ("sigmoid", "softmax")
+        }
 
     def range(self, node: nodes.Node) -> Interval:
         key = id(node)
