@@ -160,8 +160,8 @@ def _epochs(text: str) -> int:
 
 
 class _ClosedOutput(io.TextIOBase):
-    """Standard output or error that the shell closed (`lossdsl latex -e X >&-`), where Python
-    leaves `sys.stdout` None: a write fails as writing to a closed descriptor does (`cat`'s
+    """Standard output that the shell closed (`lossdsl latex -e X >&-`), where Python leaves
+    `sys.stdout` None: a write fails as writing to a closed descriptor does (`cat`'s
     "write error: Bad file descriptor"), and main() reports it without a traceback."""
 
     def __init__(self, name: str) -> None:

@@ -320,7 +320,7 @@ class Rewriter:
 
     def log_rule(self, expr: sp.log) -> sp.Basic:
         inner = self.resolve(expr.args[0])
-        k, factor = inner.as_coeff_Mul() if isinstance(inner, sp.Mul) else (sp.Integer(1), inner)
+        k, factor = inner.as_coeff_Mul()
         if k.is_Number and k > 0 and isinstance(factor, (sf.ReduceSum, sf.ReduceMean)):
             # log(k sum(exp(x))) and log(k mean(exp(x))) (a log-mean-exp): exp(x) overflowed past
             # x = 88 in float32 (found by fuzzing)
