@@ -4,8 +4,10 @@ KaTeX expands at most KATEX_MAX_EXPAND macros in one string and fails past
 that. `within_katex_budget` counts what the printers write that KaTeX expands
 (`\\operatorname`, `\\neq`, `\\;` ...) and, over the budget, spells those
 macros cheaply (`\\mathrm`, `\\not=`, plain spaces), which mathtext reads
-too. Limits: a string still over the budget when cheap (too many `!=`)
-raises `LossLimitError`.
+too. `within_katex_groups` refuses a string with a group of more tokens
+than KaTeX reads in one argument (MAX_GROUP_TOKENS). Limits: a string still
+over the budget when cheap (too many `!=`), or with such a group, raises
+`LossLimitError`.
 """
 
 from __future__ import annotations
