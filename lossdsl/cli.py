@@ -212,6 +212,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _write_utf8(text: str) -> None:
+    """A file's text (a Python module, a program) to standard output in UTF-8, the encoding of
+    the file it stands for, whatever the locale's: under `LC_ALL=C` a program's non-ASCII
+    description could not be encoded, and `lossdsl compile x.loss > x.py` failed."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:  # the whole text failed to encode: nothing of it was written
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:
+            raise
+        sys.stdout.flush()
+        buffer.write(text.encode("utf-8"))
+
+
 def _closed_pipe() -> int:
     """Standard output was closed by its reader (`lossdsl library | head -1`): stop quietly, with
     the status of a process that SIGPIPE ended, as `cat` and `ls` do; what is still buffered goes
@@ -442,7 +456,7 @@ def cmd_compile(args) -> int:
             raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
         print(f"wrote {args.output} (class {spec.name})")
     else:
-        sys.stdout.write(code)
+        _write_utf8(code)
     return 0
 
 
@@ -568,7 +582,7 @@ def cmd_library(args) -> int:
         text = library.source(args.name)
     except UnknownLossError as err:
         raise _UsageError(f"{err.message} (`lossdsl library` lists them)") from None
-    sys.stdout.write(text)
+    _write_utf8(text)
     return 0
 
 

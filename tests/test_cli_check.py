@@ -302,3 +302,19 @@ def test_a_utf8_program_under_a_c_locale_is_read_as_given(tmp_path):
     assert b"unexpected character U+00E9 LATIN SMALL LETTER E WITH ACUTE" in given.stderr
     broken = subprocess.run([*run, b"abs(\xff)"], cwd=tmp_path, capture_output=True, timeout=120, env=env)
     assert (broken.returncode, broken.stderr) == (2, b"lossdsl check: -e PROGRAM is not UTF-8 text\n")
+
+
+def test_a_non_ascii_description_compiles_to_an_ascii_standard_output(tmp_path):
+    # `lossdsl compile x.loss > x.py` under LC_ALL=C: the module's docstring holds the description,
+    # which the locale's ASCII could not encode ("failed: UnicodeEncodeError", exit 1). The module
+    # is UTF-8, as the file -o writes.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(LANG="C", LC_ALL="C", PYTHONUTF8="0", PYTHONIOENCODING="ascii")
+    program = tmp_path / "u.loss"
+    program.write_text("# Pseudo-Huber \u03b4 loss, d\u00e9j\u00e0 vu\nabs(y_pred - y_true)\n", encoding="utf-8")
+    run = [sys.executable, "-m", "lossdsl", "compile", "u.loss"]
+    proc = subprocess.run(run, cwd=tmp_path, capture_output=True, timeout=120, env=env)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    subprocess.run([*run, "-o", "written.py"], cwd=tmp_path, check=True, timeout=120, env=env)
+    assert proc.stdout == (tmp_path / "written.py").read_bytes()
+    assert "Pseudo-Huber \u03b4 loss, d\u00e9j\u00e0 vu" in proc.stdout.decode("utf-8")
