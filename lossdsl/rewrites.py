@@ -10,7 +10,8 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     log(sum(exp(x)))      -> logsumexp(x)
     log(k mean(exp(x)))   -> logsumexp(x) + log(k) - log(C)   (k > 0, a number, x free of y_true and
                                                      lists; also log(k sum(exp(x))): additions)
-    log(1 + exp(x))       -> softplus(x)          (an addition to the table)
+    log(1 + exp(x))       -> softplus(x)          (an addition to the table; also log1p(exp(x)),
+                                                     log(c + k exp(x)) and log(k exp(a) + m exp(b)))
     a softplus(-x) + b softplus(x) -> where(x >= 0, b, -a) x + (a + b) softplus(-|x|)
                                                (one softplus; an addition)
     log(1 + x)            -> log1p(x)
@@ -190,6 +191,8 @@ class Rewriter:
         """One rewrite at the top of `expr`, or `expr` itself."""
         if isinstance(expr, sp.log) and len(expr.args) == 1:
             return self.log_rule(expr)
+        if isinstance(expr, sf.Log1p):
+            return self.softplus_rule(sp.S.One, expr.args[0]) or expr
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
             expr = self.sigmoid_complement_rule(expr) if isinstance(expr, sp.Add) else expr
@@ -337,13 +340,55 @@ class Rewriter:
             return x + sf.Softplus(-2 * x) - sp.log(2)
         if isinstance(inner, sp.Add):
             constant, rest = inner.as_coeff_Add()
+            softplus = self.softplus_rule(constant, rest) or self.logaddexp_rule(inner)
+            if softplus is not None:
+                return softplus
             if equals_number(constant, 1.0) and rest != 0:
                 if isinstance(self.resolve(-rest), sf.Sigmoid):
                     return -sf.Softplus(self.resolve(-rest).args[0])
-                if isinstance(self.resolve(rest), sp.exp):
-                    return sf.Softplus(self.resolve(rest).args[0])
                 return sf.Log1p(rest)
         return expr
+
+    def exponential_term(self, term: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
+        """`(k, x)` where `term` is `k exp(x)` (through bindings) for a number `k > 0`; else None."""
+        k, factor = term.as_coeff_Mul()
+        exponential = self.resolve(factor)
+        if k.is_Number and k > 0 and isinstance(exponential, sp.exp) and not exponential.args[0].is_number:
+            return k, exponential.args[0]
+        return None
+
+    def softplus_rule(self, constant: sp.Basic, rest: sp.Basic) -> sp.Basic | None:
+        """`log(c + k exp(x))` -> `softplus(x + log(k / c)) + log(c)` for numbers `c, k > 0`
+        (`log1p(exp(x))` and `log(1 + exp(x))` -> `softplus(x)`); else None.
+
+        Written out, `exp(x)` overflows float32 past x = 88 and the loss was inf with no word
+        (`log1p(exp(y_pred))`, `log(0.5 + 0.5 exp(y_pred))`; found by fuzzing)."""
+        found = self.exponential_term(rest)
+        if found is None or not (constant.is_Number and constant > 0):
+            return None
+        k, x = found
+        return sf.Softplus(x + sp.log(k / constant)) + sp.log(constant)
+
+    def logaddexp_rule(self, inner: sp.Add) -> sp.Basic | None:
+        """`log(k exp(a) + m exp(b))` -> `b' + softplus(a' - b')` with `a' = a + log(k)`,
+        `b' = b + log(m)`, the softplus as `softplus_pair` writes it (`where(d >= 0, 1, 0) d +
+        softplus(-|d|)`, `d = a' - b'`), so that neither side's gradient is `1 - sigmoid(d)`, which
+        rounds to 0 past d = 17; else None. Written out, either exponential overflowed past 88
+        (`log(exp(y_pred) + exp(y_true))`; found by fuzzing)."""
+        if len(inner.args) != 2:
+            return None
+        first, second = (self.exponential_term(term) for term in inner.args)
+        if first is None or second is None:
+            return None
+        a = first[1] + sp.log(first[0])
+        b = second[1] + sp.log(second[0])
+        d = a - b
+        if d.has(sp.Piecewise):
+            # As in `softplus_pair_rule`: a `where` in `d` would be folded into the pair's condition.
+            if not self.share:
+                return None
+            d = self.shared(d)
+        return b + sf.softplus_pair(d, sp.S.Zero, sp.S.One, bind=self.shared)
 
     def expm1_rule(self, expr: sp.Add) -> sp.Basic:
         """`k exp(x) - k` -> `k expm1(x)`: `exp(x) - 1`, and as SymPy orders or distributes it,

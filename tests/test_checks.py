@@ -456,6 +456,11 @@ DOMAIN = [
         r" to a varying power; keep the base above 0",
     ),
     (
+        "pow(«y_pred - 5», y_pred)",
+        r"`pow\(y_pred - 5, y_pred\)` raises `y_pred - 5`, which can reach 0 or below \(it lies in"
+        r" \(-inf, inf\)\), to a varying power; keep the base above 0",
+    ),
+    (
         "«log1p(y_pred)»",
         r"`log1p\(y_pred\)`: the argument can reach -1 or below \(it lies in \(-inf, inf\)\); keep it"
         r" above -1",

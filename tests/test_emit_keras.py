@@ -369,6 +369,12 @@ def test_list_literal_is_a_constant_tensor():
         ("(exp(e) - 1)^2", ["expm1"], ["ops.exp("]),
         ("log(cosh(e))", ["softplus", "0.6931471805599453"], ["cosh", "ops.log("]),
         ("log(1 + exp(y_pred)) - y_true * y_pred", ["softplus"], ["ops.exp(", "ops.log"]),
+        # log1p of an exponential, a log of a constant plus one, and of two (found by fuzzing)
+        ("log1p(exp(y_pred)) - y_true * y_pred", ["softplus"], ["ops.exp(", "ops.log"]),
+        ("log(0.5 + 0.5 * exp(y_pred)) - y_true * y_pred", ["_softplus(y_pred)", "- 0.6931471805599453"], ["ops.exp("]),
+        ("log(exp(y_pred) + exp(y_true))", ["softplus"], ["ops.exp(", "ops.log"]),
+        ("u = exp(y_pred)\nlog(2 * u + 3 * exp(-y_pred))", ["softplus"], ["ops.exp(", "ops.log"]),
+        ("log(exp(y_pred) - exp(y_true))", ["ops.exp(", "ops.log("], ["softplus"]),  # a difference: as written
         # through bindings: p is read only inside the logs, so it disappears
         ("p = sigmoid(y_pred)\n-(y_true*log(p) + (1-y_true)*log(1-p))", ["softplus"], ["sigmoid", "p ="]),
         ("s = softmax(y_pred)\n-sum(y_true*log(s))", ["log_softmax"], ["ops.softmax"]),
@@ -420,6 +426,36 @@ def test_stable_rewrites(program, present, absent):
     body = ast.unparse(forward_pass(source))
     for text in absent:
         assert text not in body
+
+
+@pytest.mark.parametrize(
+    "program, expected, gradient",
+    [
+        # values and gradients in float64 by hand; written out, exp(y_pred) overflowed past 88
+        ("log1p(exp(y_pred))", lambda t, p: np.logaddexp(0.0, p), lambda t, p: 1 / (1 + np.exp(-p))),
+        (
+            "log(0.5 + 0.5 * exp(y_pred))",
+            lambda t, p: np.logaddexp(0.0, p) + np.log(0.5),
+            lambda t, p: 1 / (1 + np.exp(-p)),
+        ),
+        ("log(exp(y_pred) + exp(y_true))", lambda t, p: np.logaddexp(t, p), lambda t, p: 1 / (1 + np.exp(t - p))),
+    ],
+)
+def test_a_log_of_exponentials_is_finite_where_exp_overflows(keras, program, expected, gradient):
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("gradients through tf.GradientTape")
+    loss = lossdsl.loss(program, reduction=None)
+    y_true = np.array([[0.0, 1.0, 200.0, -300.0, 2.0]])
+    y_pred = np.array([[100.0, -200.0, 0.0, 500.0, 2.0]])
+    y_pred_tensor = tf.constant(y_pred, dtype="float32")
+    with tf.GradientTape() as tape:
+        tape.watch(y_pred_tensor)
+        values = loss(tf.constant(y_true, dtype="float32"), y_pred_tensor)
+        total = tf.reduce_sum(values)
+    got = tape.gradient(total, y_pred_tensor).numpy()
+    np.testing.assert_allclose(values.numpy(), expected(y_true, y_pred).mean(axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(got, gradient(y_true, y_pred) / 5, rtol=1e-5, atol=1e-30)
 
 
 def test_a_log_mean_exp_is_finite_where_exp_overflows(keras):

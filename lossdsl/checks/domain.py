@@ -194,16 +194,21 @@ class _Ranges:
         base = self.range(node.base)
         exponent = self.range(node.exponent)
         if exponent.lo != exponent.hi:
-            if base.reaches_zero_or_below():
-                self.warn(
-                    node.base,
-                    f"`{self.text(node)}` raises `{self.text(node.base)}`, which can reach 0 or below"
-                    f" (it lies in {base.text()}), to a varying power; keep the base above 0",
-                )
-            return iv.REALS if base.lo <= 0 else Interval(0.0, iv.INF, lo_open=True)
+            return self.varying_power(node, node.base, base)
         p = exponent.lo
         self.power_hazard(node, base, p)
         return iv.power(base, p)
+
+    def varying_power(self, node: nodes.Node, base_node: nodes.Node, base: Interval) -> Interval:
+        """The range of `base ^ exponent` (`node`, written `^` or `pow`) for an exponent that varies,
+        with a warning where the base can reach 0 or below (its value or gradient is NaN there)."""
+        if base.reaches_zero_or_below():
+            self.warn(
+                base_node,
+                f"`{self.text(node)}` raises `{self.text(base_node)}`, which can reach 0 or below"
+                f" (it lies in {base.text()}), to a varying power; keep the base above 0",
+            )
+        return iv.REALS if base.lo <= 0 else Interval(0.0, iv.INF, lo_open=True)
 
     def power_hazard(self, node: nodes.Power, base: Interval, p: float) -> None:
         where = f"`{self.text(node.base)}` (it lies in {base.text()})"
@@ -313,7 +318,7 @@ class _Ranges:
         base, exponent = args
         if exponent.lo == exponent.hi:
             return iv.power(base, exponent.lo)
-        return iv.REALS
+        return self.varying_power(node, node.args[0], base)
 
     def call_hazard(self, node: nodes.Call, args: list[Interval]) -> None:
         name = node.func
