@@ -860,6 +860,16 @@ AUTODIFF_POINTS = {
     # a fractional power of a product: SymPy's `1.5 b^1.5 b' / b` is 0/0 at b = 0
     "(y_pred*y_true)^1.5": ([[1.0, 0.0, 0.0, 2.0]], [[0.0, 1.0, 0.0, 0.5]]),
     "(e*y_true)^1.5": ([[1.0, 0.5, 0.0, 2.0]], [[1.0, 0.5, 0.0, 0.5]]),
+    # a maximum's step times the other side's infinite derivative (sqrt' at 0), whose step compares
+    # a `where`: the product was 0 * NaN, where autodiff selects (found by fuzzing, 2026-12-03)
+    "maximum(y_pred, where(y_pred > 2, y_pred, sqrt(y_true*y_pred)))": (
+        [[0.0, 1.0, 0.0, 4.0]],
+        [[0.5, 3.0, 0.0, 0.25]],
+    ),
+    "minimum(-y_pred, where(y_pred > 2, -y_pred, -sqrt(y_true*y_pred)))": (
+        [[0.0, 1.0, 0.0, 4.0]],
+        [[0.5, 3.0, 0.0, 0.25]],
+    ),
 }
 # A tie goes to the argument printed first, as TensorFlow gives it; the code's temporaries reordered
 # the printed ones (JAX and PyTorch split a tie: their autodiff is not this convention).

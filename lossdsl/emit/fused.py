@@ -273,10 +273,38 @@ def _masked(product: sp.Mul) -> sp.Expr:
     if any(c.has(sp.Piecewise) for c in conditions):
         # SymPy folds a `where` out of a condition (`e <= exp(3^where(y_pred > 0, 1e10, 1))` into
         # one condition per branch), evaluating the constants it builds: exp(3^1e10) ran mpmath
-        # for minutes (found by a review). The product of steps is printed as it is.
-        return product
+        # for minutes (found by a review). The select is a `_Masked`, which holds the steps'
+        # operands; a product with a bounded `A` is printed as it is.
+        if not _unbounded(rest):
+            return product
+        return _Masked(rest, *(part for step in steps for part in _step_operands(step)))
     condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
     return sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False)
+
+
+class _Masked(sp.Function):
+    """`_Masked(A, a1, b1, strict1, a2, b2, strict2, ...)`: `A` where every `a_i >= b_i` (`a_i > b_i`
+    where `strict_i` is 1), else 0, printed as a select (`keras.ops.where`) of the comparisons,
+    for steps that compare a `where`, which a SymPy condition would fold (see `_masked`); the
+    operands are arguments of their own, which cse may share as it shares any value.
+
+    Multiplied, an infinite or undefined `A` gave NaN where a step was 0: the gradient of
+    `maximum(y_pred, where(y_pred > 2, y_pred, sqrt(y_true * y_pred)))` at y_true = 0 (found by
+    fuzzing), where autodiff selects."""
+
+    def fdiff(self, argindex=1):
+        raise NotImplementedError("a fused gradient is not differentiated again")
+
+
+def _step_operands(step: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Integer]:
+    """`(a, b, strict)` where `step` is 1: `a >= b`, or `a > b` for a strict step (as `_step_condition`)."""
+    if isinstance(step, _Step):
+        return (*step.args, sp.Integer(step.strict))
+    strict = sp.Integer(len(step.args) > 1 and step.args[1] == 0)
+    constant, rest = step.args[0].as_coeff_Add()
+    if rest.could_extract_minus_sign():  # c - x >= 0: c >= x
+        return constant, -rest, strict
+    return rest, -constant, strict
 
 
 def _selects(factor: sp.Basic) -> bool:

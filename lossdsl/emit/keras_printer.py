@@ -507,6 +507,18 @@ class KerasPrinter(Printer):
         test = self._call(op, [self.code(left, inner), self.code(right, inner)])
         return self._call("cast", [test, Code("y_pred.dtype")])
 
+    def _print__Masked(self, expr: sp.Basic, form: str = DROPPED) -> Code:
+        # A fused gradient's select: the value where every comparison holds, else 0 (emit.fused._Masked).
+        inner = self.body.child_form(expr, form)
+        value, *operands = expr.args
+        test = None
+        for index in range(0, len(operands), 3):
+            left, right, strict = operands[index : index + 3]
+            op = "greater" if strict else "greater_equal"
+            comparison = self._call(op, [self.code(left, inner), self.code(right, inner)])
+            test = comparison if test is None else self._call("logical_and", [test, comparison])
+        return self._call("where", [test, self.code(value, inner), Code("0.0")])
+
     def _print__AtLeast(self, expr: sp.Basic, form: str = DROPPED) -> Code:
         # A fused gradient's step between two operands the forward pass compares (emit.fused).
         return self._step("greater_equal", expr, form)
