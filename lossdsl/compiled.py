@@ -8,6 +8,7 @@ produced on demand and cached.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import sympy as sp
 
@@ -17,17 +18,34 @@ from lossdsl.symbolic import SymbolicLoss
 
 
 def _contained(what: str):
-    """A method that raises LossErrors only (`errors.contained`)."""
+    """A method that raises LossErrors only (`errors.contained`); arguments it does not take are a
+    LossArgumentError (a TypeError too, as Python's own), not a gap in lossdsl."""
 
     def wrap(method):
+        signature = inspect.signature(method)
+
         @functools.wraps(method)
         def contained_method(self, *args, **kwargs):
+            try:
+                signature.bind(self, *args, **kwargs)
+            except TypeError as err:
+                raise LossArgumentError(f"{method.__name__}(): {err}") from None
             with contained(what, self.source):
                 return method(self, *args, **kwargs)
 
         return contained_method
 
     return wrap
+
+
+def _flag(name: str, value: object) -> bool:
+    """`value` as a bool, for a keyword that takes True or False (an int, or a NumPy scalar of
+    one, too); anything else is a LossArgumentError: `bool("no")` is True, and `bool()` of an
+    array of two raises NumPy's ValueError."""
+    scalar = getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", "") in "bi"
+    if isinstance(value, int) or scalar:
+        return bool(value)
+    raise LossArgumentError(f"{name}= takes True or False, not {type(value).__name__}")
 
 
 class CompiledLoss:
@@ -95,11 +113,14 @@ class CompiledLoss:
         """
         from lossdsl.emit.latex import emit_latex
 
-        if display is not None and inline is not None and bool(display) == bool(inline):
+        gradient = _flag("gradient", gradient)
+        display = None if display is None else _flag("display", display)
+        inline = None if inline is None else _flag("inline", inline)
+        if display is not None and inline is not None and display == inline:
             raise LossArgumentError(f"display={display!r} and inline={inline!r} contradict: give one of them")
         if display is None:
             display = (not inline) if inline is not None else bool(self.resolved.bindings)
-        key = (bool(gradient), bool(display))
+        key = (gradient, display)
         written = self.symbolic.latex
         if key not in written:
             written[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
@@ -117,7 +138,8 @@ class CompiledLoss:
         its own. (The default code takes the same `log1p` and `softplus` forms by itself while
         TensorFlow traces it for XLA: `emit.xla_forms`.)
         """
-        key = (bool(fast) or bool(xla), bool(xla))
+        fast, xla = _flag("fast", fast), _flag("xla", xla)
+        key = (fast or xla, xla)
         if key not in self._python_sources:
             from lossdsl.emit.keras import emit_keras
 

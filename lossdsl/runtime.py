@@ -258,13 +258,15 @@ def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None) -> N
         raise LossArgumentError(f"reduction must be one of {allowed}, not {reduction!r:.80}")
     if name is not None and not isinstance(name, str):
         raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
-    if dtype is None or not isinstance(dtype, str):  # a keras.DTypePolicy, or a dtype object
+    if dtype is None:
         return
-    try:  # a dtype's name, or a dtype policy's ("mixed_float16" computes in float16)
-        standard = keras.DTypePolicy(dtype).compute_dtype
-    except (ValueError, TypeError):
+    try:
+        # A dtype's name, or a dtype policy's ("mixed_float16" computes in float16); a DTypePolicy,
+        # or one serialized as a dict (a saved config's): what Keras's Loss reads it with.
+        standard = keras.dtype_policies.get(dtype).compute_dtype
+    except (ValueError, TypeError, KeyError, AttributeError):
         standard = None
-    if standard is None or not standard.startswith(("float", "bfloat")):
+    if not isinstance(standard, str) or not standard.startswith(("float", "bfloat")):
         raise LossArgumentError(f"dtype must be a float type (float32, float16, bfloat16, float64), not {dtype!r:.80}")
 
 

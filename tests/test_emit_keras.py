@@ -1682,6 +1682,9 @@ def test_a_parameter_that_is_not_a_number_is_refused_at_once(keras, value):
         ({"name": 5}, r"name must be a str, not int"),
         ({"dtype": "bogus"}, r"dtype must be a float type \(float32, float16, bfloat16, float64\), not 'bogus'"),
         ({"dtype": "int32"}, r"dtype must be a float type .*, not 'int32'"),  # failed at the first call
+        # not a dtype: Keras's own ValueError came through (from a saved config; found by fuzzing)
+        ({"dtype": {"a": 1}}, r"dtype must be a float type .*, not \{'a': 1\}"),
+        ({"dtype": 3}, r"dtype must be a float type .*, not 3"),
     ],
 )
 def test_keras_arguments_that_keras_would_refuse_are_loss_argument_errors(keras, arguments, message):
@@ -1694,6 +1697,18 @@ def test_keras_arguments_that_keras_would_refuse_are_loss_argument_errors(keras,
     if "reduction" not in arguments:
         with pytest.raises(lossdsl.LossArgumentError, match=message):
             spec.keras_metric(**arguments)
+
+
+def test_a_saved_config_with_a_bad_dtype_is_a_loss_type_error(keras):
+    # from_config passed a dict that is no dtype policy on to Keras, whose ValueError came out
+    with pytest.raises(lossdsl.LossTypeError, match=r"dtype must be a float type .*, not \{'a': 1\}"):
+        lossdsl.FormulaLoss.from_config({"formula": "abs(e)", "dtype": {"a": 1}})
+    # a policy serialized as a dict, as a saved config may hold it, is taken
+    policy = keras.dtype_policies.serialize(keras.DTypePolicy("float16"))
+    assert isinstance(policy, dict)
+    loss = lossdsl.FormulaLoss.from_config({"formula": "abs(e)", "dtype": policy})
+    assert loss.dtype == "float16"
+    assert "float16" in str(loss(np.zeros((2, 2)), np.ones((2, 2))).dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64", None])

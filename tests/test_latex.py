@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -418,6 +419,27 @@ def test_compiled_latex_defaults():
     for both in (True, False):  # opposites that agree contradict (found by fuzzing: one was ignored)
         with pytest.raises(lossdsl.LossArgumentError, match=f"display={both} and inline={both} contradict"):
             with_binding.latex(display=both, inline=both)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        # arguments the methods do not take were a LossInternalError, "a gap in lossdsl" (fuzzing)
+        (lambda spec: spec.latex(foo=1), r"latex\(\): got an unexpected keyword argument 'foo'"),
+        (lambda spec: spec.latex(True, 2, 3), r"latex\(\): too many positional arguments"),
+        (lambda spec: spec.python_source(bad=1), r"python_source\(\): got an unexpected keyword argument 'bad'"),
+        (lambda spec: spec.latex(display=np.array([1, 2])), r"display= takes True or False, not ndarray"),
+        (lambda spec: spec.latex(gradient="no"), r"gradient= takes True or False, not str"),
+        (lambda spec: spec.python_source(xla="yes"), r"xla= takes True or False, not str"),
+    ],
+)
+def test_arguments_the_outputs_do_not_take_are_argument_errors(call, message):
+    spec = lossdsl.compile("a = abs(e)\na")
+    with pytest.raises(lossdsl.LossArgumentError, match=message) as caught:
+        call(spec)
+    assert isinstance(caught.value, TypeError)
+    # flags that are ints or NumPy booleans are taken as Python takes them
+    assert spec.latex(np.bool_(True), display=0) == spec.latex(gradient=True, inline=True)
 
 
 def test_a_scaled_mean_in_the_gradient_prints_as_a_sum():
