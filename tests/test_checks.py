@@ -173,7 +173,6 @@ def test_two_spellings_that_cancel_in_part_compile_to_code(source):
 LOOKS_CONSTANT = [
     "«sin(y_pred)^2 + cos(y_pred)^2 + y_true»",
     "«sigmoid(y_pred) + sigmoid(-y_pred) + y_true»",
-    "«clip(y_pred, 1, 0) * y_true»",  # bounds the wrong way round: always 0
     "a = tanh(y_pred)\n«a - 2 * sigmoid(2 * y_pred) + 1 + y_true^2»",
     "«where(y_pred > 1e10, y_pred, 0) + y_true»",  # beyond the values tried, as documented
     # scaled: the rounding grows with the terms (missed with a tolerance relative to the value)
@@ -315,6 +314,20 @@ DEAD = [
     ("«0.0^abs(e)» + y_pred", "the term `0.0^abs(e)`", "exp(-abs(e) / 0.1)"),
     ("a = 0\nsquare(e) + «a^(y_pred - 1)»", "the term `a^(y_pred - 1)`", "exp(-(y_pred - 1) / 0.1)"),
     ("«(1 - 1)^y_pred» * y_true + e^2", "the term `(1 - 1)^y_pred * y_true`", "exp(-y_pred / 0.1)"),
+    # a relu, clip, maximum or minimum that is constant over every value its argument takes (found
+    # by fuzzing: they compiled, the whole loss with a "looks constant" warning only)
+    ("«clip(y_pred, 2, 1)» + square(e)", "the term `clip(y_pred, 2, 1)`", "y_pred"),
+    ("«clip(y_pred, 1, 0)» * y_true", "the loss `clip(y_pred, 1, 0) * y_true`", "y_pred"),  # bounds reversed
+    ("«clip(sigmoid(y_pred), 2, 3)» + abs(e)", "the term `clip(sigmoid(y_pred), 2, 3)`", "sigmoid(y_pred)"),
+    ("«relu(-square(e))» + abs(e)", "the term `relu(-square(e))`", "softplus(-square(e))"),
+    ("a = «relu(-abs(e) - 1)»\na + e^2", "the term `a`", "softplus(-abs(e) - 1)"),
+    ("«min(softplus(y_pred), 0)» + square(e)", "the term `min(softplus(y_pred), 0)`", "-softplus(-softplus(y_pred))"),
+    ("«maximum(sigmoid(y_pred), 2)»", "the loss `maximum(sigmoid(y_pred), 2)`", "2 + softplus(sigmoid(y_pred) - 2)"),
+    (
+        "«minimum(exp(y_pred) + 1, 1)» + e^2",
+        "the term `minimum(exp(y_pred) + 1, 1)`",
+        "1 - softplus(1 - (exp(y_pred) + 1))",
+    ),
 ]
 
 
@@ -353,6 +366,13 @@ LIVE = [
     "y_pred + 0^e * e",  # a power of 0 times e: the factor e reads y_pred
     "param k = 0\nk^y_pred + e^2",  # a parameter may be set to another base
     "0^2 * y_pred + e^2",
+    # capped pieces that vary somewhere: over a parameter's values (not only its default), y_true's
+    "param m = 5\nmaximum(sigmoid(y_pred), m) + e^2",
+    "maximum(sigmoid(y_pred), 0.5) + e^2",
+    "relu(y_true - square(e)) + abs(e)",
+    "clip(y_pred, 0, 1) + e^2",
+    "clip(sigmoid(y_pred), 0.5, 2) + e^2",
+    "minimum(softplus(y_pred), 1e-3) + e^2",
 ]
 
 

@@ -7,6 +7,11 @@ respect to y_pred is zero almost everywhere, so it adds nothing to the gradient.
 down from the loss through sums, differences, signs, `sum`/`mean`,
 bindings and the branches of `where`; the maximal dead term is reported,
 pointing at the step that kills it, with a smooth surrogate to use instead.
+
+So is a term that reads y_pred only through pieces that are constant over every
+value their arguments can take (interval arithmetic, every parameter anywhere):
+`relu(x)` of an `x <= 0`, `maximum(x, c)` of an `x <= c`, `minimum` likewise, and
+`clip(x, lo, hi)` of an `x` outside `[lo, hi]` or with `lo >= hi`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import nodes
+from lossdsl.checks.domain import value_ranges
+from lossdsl.checks.intervals import Interval
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
@@ -26,6 +33,8 @@ SURROGATES = {
     "round": ("{x}", " (or a straight-through estimator)"),
 }
 _LINEAR_CALLS = ("sum", "mean")
+# Pieces that are constant where their arguments keep to one side (`_flat`).
+_CAPPED = ("relu", "clip", "maximum", "minimum", "max", "min")
 _FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
 
 
@@ -36,6 +45,7 @@ def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     y_pred - y_pred, 2)`) is dead too: it is judged on its SymPy form in `symbolic`."""
     found: list[Diagnostic] = []
     seen: set[int] = set()
+    flat = _FlatPieces(resolved)
     stack: list[nodes.Node] = [resolved.result]
     while stack:
         node = stack.pop()
@@ -49,11 +59,74 @@ def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             found.append(_dead(resolved, node, whole=node is resolved.result))
             continue
         culprit = _flat_once_simplified(resolved, symbolic, node) if info.pred else None
+        if culprit is None and info.pred:
+            culprit = flat.culprit(node)
         if culprit is not None:
             found.append(_dead(resolved, node, whole=node is resolved.result, culprit=culprit))
             continue
         stack.extend(reversed(_terms(resolved, node)))
     return found
+
+
+class _FlatPieces:
+    """The `relu`, `clip`, `maximum` and `minimum` calls of a program that are constant over every
+    value their arguments take, and whether y_pred reaches a node other than through them."""
+
+    def __init__(self, resolved: Resolved) -> None:
+        self.r = resolved
+        capped = [
+            n
+            for n in nodes.walk(resolved.program)
+            if isinstance(n, nodes.Call) and n.func in _CAPPED and resolved.of(n).pred
+        ]
+        self.ranges = value_ranges(resolved) if capped else None
+        self.flat = {id(n) for n in capped if self.ranges is not None and _flat(resolved, n, self.ranges)}
+        self._live: dict[int, bool] = {}
+
+    def culprit(self, node: nodes.Node) -> nodes.Call | None:
+        """The first flat piece in `node` where y_pred reaches `node` through no other differentiable path."""
+        if not self.flat or self.live(node):
+            return None
+        return next(p for p in self.r.parts_reading_pred(node) if id(p) in self.flat)
+
+    def live(self, node: nodes.Node) -> bool:
+        """y_pred reaches `node` through a differentiable path that passes no flat piece."""
+        key = id(node)
+        if key not in self._live:
+            self._live[key] = False  # (a cycle cannot occur: bindings read only earlier ones)
+            info = self.r.of(node)
+            if key in self.flat or not info.live:
+                live = False
+            elif isinstance(node, nodes.Name):
+                value = self.r.binding_value(node)
+                live = True if value is None else self.live(value)
+            elif isinstance(node, nodes.Call) and node.func == "where":
+                live = any(self.live(branch) for branch in node.args[1:])
+            elif node.children:
+                live = any(self.live(child) for child in node.children)
+            else:
+                live = True
+            self._live[key] = live
+        return self._live[key]
+
+
+def _flat(resolved: Resolved, call: nodes.Call, ranges) -> bool:
+    """`call` (a relu, clip, maximum or minimum) is constant over every value its arguments take."""
+    reads = [resolved.of(a).pred for a in call.args]
+    spans: list[Interval] = [ranges(a) for a in call.args]
+    if call.func == "relu":
+        return spans[0].hi <= 0
+    if call.func == "clip" and len(spans) == 3 and reads == [True, False, False]:
+        x, lo, hi = spans
+        return lo.lo >= hi.hi or x.hi <= lo.lo or x.lo >= hi.hi
+    if call.func in ("clip", "relu") or len(spans) < 2 or all(reads):
+        return False
+    others = [s for s, pred in zip(spans, reads, strict=True) if not pred]
+    if call.func in ("maximum", "max"):
+        floor = max(s.lo for s in others)
+        return all(s.hi <= floor for s, pred in zip(spans, reads, strict=True) if pred)
+    ceiling = min(s.hi for s in others)
+    return all(s.lo >= ceiling for s, pred in zip(spans, reads, strict=True) if pred)
 
 
 def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> nodes.Node | None:
@@ -150,6 +223,8 @@ def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
     if isinstance(culprit, nodes.Call) and culprit.func == "where":
         why = "this `where` picks between branches that do not depend on y_pred, so it is a step function"
         return why, _soft_where(resolved, culprit), ""
+    if isinstance(culprit, nodes.Call) and culprit.func in _CAPPED:
+        return _explain_flat(resolved, culprit)
     if isinstance(culprit, nodes.Power):
         x = resolved.text(culprit.exponent)
         if not isinstance(culprit.exponent, (nodes.Name, nodes.Number, nodes.Call)):
@@ -157,6 +232,31 @@ def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
         why = "a power of 0 is a step function of its exponent (0 where it is positive, 1 at 0, inf below)"
         return why, f"exp(-{x} / 0.1)", ""
     return "it depends on y_pred only through flat pieces", "a smooth function of y_pred", ""
+
+
+def _explain_flat(resolved: Resolved, call: nodes.Call) -> tuple[str, str, str]:
+    """(why, surrogate, remark) for a relu, clip, maximum or minimum that is constant."""
+    texts = [resolved.text(a) for a in call.args]
+    pred = [t for a, t in zip(call.args, texts, strict=True) if resolved.of(a).pred]
+    rest = [t for a, t in zip(call.args, texts, strict=True) if not resolved.of(a).pred]
+    x = pred[0]
+    # `other` and `x` inside a larger expression: parenthesised unless a name, number or call
+    simple = {t for a, t in zip(call.args, texts, strict=True) if isinstance(a, (nodes.Name, nodes.Number, nodes.Call))}
+    if call.func == "relu":
+        return f"`{x}` is never above 0, where relu is 0", f"softplus({x})", ""
+    if call.func == "clip":
+        lo, hi = rest
+        why = f"`{x}` never lies between the bounds {lo} and {hi}, so the clip is always a bound"
+        return why, x, " (or bounds that it lies between)"
+    other = rest[0] if len(rest) == 1 else f"{call.func}({', '.join(rest)})"
+    if len(rest) > 1:
+        simple.add(other)
+    inner_x, inner_other = (t if t in simple else f"({t})" for t in (x, other))
+    if call.func in ("maximum", "max"):
+        why = f"`{x}` is never above `{other}`, so the {call.func} is always `{other}`"
+        return why, f"softplus({x})" if other == "0" else f"{other} + softplus({x} - {inner_other})", ""
+    why = f"`{x}` is never below `{other}`, so the {call.func} is always `{other}`"
+    return why, f"-softplus(-{inner_x})" if other == "0" else f"{other} - softplus({other} - {inner_x})", ""
 
 
 def _soft_where(resolved: Resolved, call: nodes.Call) -> str:

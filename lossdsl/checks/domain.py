@@ -15,6 +15,7 @@ is narrowed where its condition compares a branch itself with a constant
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from lossdsl import nodes
 from lossdsl.checks import intervals as iv
@@ -81,6 +82,15 @@ def check_domain(resolved: Resolved) -> list[Diagnostic]:
     walker = _Ranges(resolved)
     walker.range(resolved.result)
     return walker.found
+
+
+def value_ranges(resolved: Resolved) -> Callable[[nodes.Node], Interval]:
+    """The range of a node's values over every input and every parameter value (its defaults are
+    not the only values a parameter takes), without diagnostics: where a piece of the loss is
+    constant (checks/differentiability.py)."""
+    walker = _AnyParameters(resolved)
+    walker.range(resolved.result)
+    return walker.range
 
 
 class _Ranges:
@@ -371,3 +381,11 @@ class _Ranges:
             fake = nodes.Power(node.args[0], node.args[1], span=node.span)
             self.memo[id(fake)] = iv.REALS
             self.power_hazard(fake, x, args[1].lo)
+
+
+class _AnyParameters(_Ranges):
+    """`_Ranges` with each parameter anywhere in the reals."""
+
+    def range_Name(self, node: nodes.Name) -> Interval:
+        kind, _ = self.r.refs.get(id(node), ("input", node.id))
+        return iv.REALS if kind == "param" else super().range_Name(node)
