@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
-        args = parser.parse_args(_join_programs(argv, _options(parser, argv)))
+        args, extra = parser.parse_known_args(_join_programs(argv, _options(parser, argv)))
+        if extra:  # the subcommand's usage, not the top level's (`latex -o`)
+            _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
@@ -260,6 +262,12 @@ def _join_programs(argv: list[str], options: set[str]) -> list[str]:
 def _looks_like_program(arg: str, options: set[str]) -> bool:
     """A leading `-` followed by something other than an option of this parser (`-o`, `--strict`)."""
     return arg.startswith("-") and arg != "-" and arg.split("=", 1)[0] not in options
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of the subcommand `command`."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[command]
 
 
 def _options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
@@ -446,6 +454,8 @@ def cmd_check(args) -> int:
 
 def cmd_compile(args) -> int:
     source, label = read_program(args)
+    if args.output == "":
+        raise _UsageError("-o takes a file name (without -o, the code goes to standard output)")
     output = check_output(args.output, [args.file] if args.file else []) if args.output else None
     spec = _compiled(source, label, name=args.name, strict=args.strict)
     code = spec.python_source(xla=args.xla)

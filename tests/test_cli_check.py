@@ -318,3 +318,27 @@ def test_a_non_ascii_description_compiles_to_an_ascii_standard_output(tmp_path):
     subprocess.run([*run, "-o", "written.py"], cwd=tmp_path, check=True, timeout=120, env=env)
     assert proc.stdout == (tmp_path / "written.py").read_bytes()
     assert "Pseudo-Huber \u03b4 loss, d\u00e9j\u00e0 vu" in proc.stdout.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "argv, usage, unknown",
+    [
+        (["latex", "-e", "abs(e)", "-o", "f.tex"], "usage: lossdsl latex ", "-o"),
+        (["check", "-e", "abs(e)", "--frob"], "usage: lossdsl check ", "--frob"),
+    ],
+)
+def test_an_unknown_option_shows_the_subcommand_s_usage(capsys, argv, usage, unknown):
+    # The top level's usage came with it (`usage: lossdsl [-h] [--version] COMMAND ...`; fuzzing).
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(usage)
+    assert err.rstrip().endswith(f"lossdsl {argv[0]}: error: unrecognized arguments: {unknown}")
+
+
+def test_compile_to_an_empty_file_name_is_a_usage_error(capsys):
+    # `-o ""` wrote the code to standard output with no word (found by fuzzing).
+    assert run(capsys, "compile", "-e", "abs(e)", "-o", "") == (
+        2,
+        "",
+        "lossdsl compile: -o takes a file name (without -o, the code goes to standard output)\n",
+    )
