@@ -456,7 +456,9 @@ def cmd_compile(args) -> int:
     source, label = read_program(args)
     if args.output == "":
         raise _UsageError("-o takes a file name (without -o, the code goes to standard output)")
-    output = check_output(args.output, [args.file] if args.file else []) if args.output else None
+    # `-o -` is standard output, as FILE `-` is standard input
+    to_file = args.output not in (None, "-")
+    output = check_output(args.output, [args.file] if args.file else []) if to_file else None
     spec = _compiled(source, label, name=args.name, strict=args.strict)
     code = spec.python_source(xla=args.xla)
     if output is not None:
