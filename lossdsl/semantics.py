@@ -120,11 +120,17 @@ class Resolved:
             stack.extend(reversed([c for c in current.children if self.of(c).pred]))
 
     def text(self, node: nodes.Node) -> str:
-        """The source text of a node for a message: on one line (comments dropped, runs of white space as
-        one space), and cut in the middle beyond MAX_EXCERPT characters."""
+        """The source text of a node for a message: `whole_text`, cut in the middle beyond
+        MAX_EXCERPT characters."""
+        return shorten(self.whole_text(node))
+
+    def whole_text(self, node: nodes.Node) -> str:
+        """The source text of a node on one line (comments dropped, runs of white space as one
+        space), whole: to tell whether two nodes are written alike (`text`, cut short, makes two
+        long ones that differ in the middle alike)."""
         raw = self.source[node.span.start : node.span.end]
         lines = [line.split("#", 1)[0].strip() for line in raw.splitlines()]
-        return shorten(" ".join(line for line in lines if line))
+        return " ".join(line for line in lines if line)
 
 
 def shorten(text: str, limit: int | None = None) -> str:

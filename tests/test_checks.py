@@ -372,6 +372,9 @@ LIVE = [
     "relu(y_true - square(e)) + abs(e)",
     "clip(y_pred, 0, 1) + e^2",
     "clip(sigmoid(y_pred), 0.5, 2) + e^2",
+    # a condition and a branch that differ in the middle only: their texts, cut short for
+    # messages, were alike, and the `where` was narrowed by the wrong one (found by fuzzing)
+    "relu(-where(y_pred{s}+1000{s} > 0, y_pred{s}-1000{s}, 1))".format(s="+0*y_true" * 12),
     "minimum(softplus(y_pred), 1e-3) + e^2",
 ]
 

@@ -275,10 +275,11 @@ class _Ranges:
         if not isinstance(cond, nodes.Compare) or cond.op not in _SIDES:
             return values
         op, left, right = cond.op, cond.left, cond.right
-        if self.text(right) == self.text(branch):
+        written = self.r.whole_text(branch)
+        if self.r.whole_text(right) == written:
             op, left, right = _MIRRORED[op], right, left
         bound = self.range(right)
-        if self.text(left) != self.text(branch) or bound.lo != bound.hi or math.isinf(bound.lo):
+        if self.r.whole_text(left) != written or bound.lo != bound.hi or math.isinf(bound.lo):
             return values
         if not holds:
             op = _NEGATED[op]
