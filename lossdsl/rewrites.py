@@ -331,6 +331,9 @@ class Rewriter:
             mean = isinstance(factor, sf.ReduceMean)
             if isinstance(exponential, sp.exp) and (not mean or self.along_y_pred(exponential.args[0])):
                 return sf.LogSumExp(exponential.args[0]) + sp.log(k) - (sp.log(sf.C) if mean else 0)
+        if isinstance(self.resolve(factor), sp.exp) and k.is_Number and k > 0:
+            # log(k exp(x)) = x + log(k): `log(u + u)` of `u = exp(y_pred)` overflowed (a review)
+            return self.resolve(factor).args[0] + sp.log(k)
         if isinstance(inner, sf.Sigmoid):
             return -sf.Softplus(-inner.args[0])
         if isinstance(inner, sf.Softmax):
@@ -370,11 +373,15 @@ class Rewriter:
         return sf.Softplus(x + sp.log(k / constant)) + sp.log(constant)
 
     def logaddexp_rule(self, inner: sp.Add) -> sp.Basic | None:
-        """`log(k exp(a) + m exp(b))` -> `b' + softplus(a' - b')` with `a' = a + log(k)`,
-        `b' = b + log(m)`, the softplus as `softplus_pair` writes it (`where(d >= 0, 1, 0) d +
-        softplus(-|d|)`, `d = a' - b'`), so that neither side's gradient is `1 - sigmoid(d)`, which
-        rounds to 0 past d = 17; else None. Written out, either exponential overflowed past 88
-        (`log(exp(y_pred) + exp(y_true))`; found by fuzzing)."""
+        """`log(k exp(a) + m exp(b))` -> `max(a', b') + softplus(-|d|)` with `a' = a + log(k)`,
+        `b' = b + log(m)`, `d = a' - b'`; else None. Written out, either exponential overflowed
+        past 88 (`log(exp(y_pred) + exp(y_true))`; found by fuzzing).
+
+        The maximum is a select, `where(d >= 0, a', b')`, and `-|d|` is `(1 - 2 step) d` with
+        `step = where(d >= 0, 1, 0)`, as `softplus_pair` writes it: no large terms cancel in the
+        value (`b' + softplus(d)` computed 0.1 as 0.0996 at b' = -1e4 in float32; a review), the
+        smaller side's gradient is `sigmoid(-|d|)`, not `1 - sigmoid(d)` (0 past d = 17), and at a
+        tie autodiff gives each side 1/2."""
         if len(inner.args) != 2:
             return None
         first, second = (self.exponential_term(term) for term in inner.args)
@@ -388,7 +395,9 @@ class Rewriter:
             if not self.share:
                 return None
             d = self.shared(d)
-        return b + sf.softplus_pair(d, sp.S.Zero, sp.S.One, bind=self.shared)
+        up = d >= 0
+        step = sf.Where((1, up), (0, True))
+        return sf.Where((a, up), (b, True)) + sf.Softplus((1 - 2 * step) * d)
 
     def expm1_rule(self, expr: sp.Add) -> sp.Basic:
         """`k exp(x) - k` -> `k expm1(x)`: `exp(x) - 1`, and as SymPy orders or distributes it,
