@@ -873,6 +873,11 @@ SELECTED_STEPS = {
         [[0.0, 1.0, 0.0, 4.0]],
         [[0.5, 3.0, 0.0, 0.25]],
     ),
+    # ... and where SymPy gathered the steps' terms over the root's derivative, `(s1/2 + s2/2) /
+    # sqrt(...)`: 0 / 0 for every y_pred < 0 (a review)
+    "sqrt(maximum(y_pred, where(y_pred > 2, y_pred, 0)))": ([[0.0, 1.0, 0.0, 4.0]], [[-1.0, 3.0, 0.5, -0.25]]),
+    "sqrt(clip(y_pred, where(y_pred > 2, y_pred, 0), 5))": ([[0.0, 1.0, 0.0, 4.0]], [[-1.0, 3.0, 0.5, -0.25]]),
+    "log(maximum(y_pred, where(y_pred > 2, y_pred, 0)))": ([[0.0, 1.0, 0.0, 4.0]], [[-1.0, 3.0, 0.5, -0.25]]),
 }
 # A tie goes to the argument printed first, as TensorFlow gives it; the code's temporaries reordered
 # the printed ones (JAX and PyTorch split a tie: their autodiff is not this convention).

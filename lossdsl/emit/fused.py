@@ -233,6 +233,8 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
+    if gradient.has(*_STEPS, sp.Piecewise):
+        gradient = gradient.replace(_gated_sum_times_unbounded, _distributed)
     if gradient.has(*_STEPS):
         gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
     if gradient.has(sp.Piecewise):
@@ -256,6 +258,30 @@ def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
         for f in product.args
     ]
     return product if guarded == list(product.args) else sp.Mul(*guarded)
+
+
+def _gated(expr: sp.Basic) -> bool:
+    """`expr` holds a step or a select (a `where` with a branch of 0)."""
+    return expr.has(*_STEPS) or any(_selects(p) for p in expr.atoms(sp.Piecewise))
+
+
+def _gated_sum_times_unbounded(expr: sp.Basic) -> bool:
+    """`expr` is `(s1 A + s2 B + ...) C`: a sum whose terms hold steps or selects, times factors
+    that may be infinite (`_distributed` takes it apart)."""
+    if not expr.is_Mul:
+        return False
+    sums = [f for f in expr.args if f.is_Add and _gated(f)]
+    return bool(sums) and _unbounded(sp.Mul(*(f for f in expr.args if f is not sums[0])))
+
+
+def _distributed(product: sp.Mul) -> sp.Expr:
+    """`(s1 A + s2 B) C` -> `s1 A C + s2 B C`, so that each step or select gates its own product
+    (`_masked`, `_selected`): SymPy gathers the chain rule's terms over a common factor, and
+    `sqrt(maximum(y_pred, where(y_pred > 2, y_pred, 0)))'` was `(s1/2 + s2/2) / sqrt(...)`, 0 / 0 =
+    NaN for every y_pred < 0, where autodiff selects 0 (a review)."""
+    total = next(f for f in product.args if f.is_Add and _gated(f))
+    rest = [f for f in product.args if f is not total]
+    return sp.Add(*(sp.Mul(term, *rest) for term in total.args))
 
 
 def _masked(product: sp.Mul) -> sp.Expr:
