@@ -320,6 +320,8 @@ DEAD = [
     ("«clip(y_pred, 1, 0)» * y_true", "the loss `clip(y_pred, 1, 0) * y_true`", "y_pred"),  # bounds reversed
     ("«clip(sigmoid(y_pred), 2, 3)» + abs(e)", "the term `clip(sigmoid(y_pred), 2, 3)`", "sigmoid(y_pred)"),
     ("«relu(-square(e))» + abs(e)", "the term `relu(-square(e))`", "softplus(-square(e))"),
+    # log's limit at 0 is -inf (Python's math.log raises there: the range was all the reals; a review)
+    ("«relu(log(sigmoid(y_pred)))» + e^2", "the term `relu(log(sigmoid(y_pred)))`", "softplus(log(sigmoid(y_pred)))"),
     ("a = «relu(-abs(e) - 1)»\na + e^2", "the term `a`", "softplus(-abs(e) - 1)"),
     ("«min(softplus(y_pred), 0)» + square(e)", "the term `min(softplus(y_pred), 0)`", "-softplus(-softplus(y_pred))"),
     ("«maximum(sigmoid(y_pred), 2)»", "the loss `maximum(sigmoid(y_pred), 2)`", "2 + softplus(sigmoid(y_pred) - 2)"),

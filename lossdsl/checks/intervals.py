@@ -150,13 +150,18 @@ def monotone(f, a: Interval, increasing: bool = True) -> Interval:
     return _make(_end(lo, a.lo_open), _end(hi, a.hi_open))
 
 
+# Where a function's limit at an end is -inf, which Python's raises at (`math.log(0)`): without
+# it the range of `log(sigmoid(x))` was all the reals, not (-inf, 0).
+_POLES = {(math.log, 0.0): -math.inf, (math.log1p, -1.0): -math.inf}
+
+
 def _call(f, x: float) -> float:
     try:
         return float(f(x))
     except OverflowError:
         return INF if x > 0 else -INF
     except (ValueError, ZeroDivisionError):
-        return math.nan
+        return _POLES.get((f, x), math.nan)
 
 
 def power(a: Interval, p: float) -> Interval:
