@@ -14,7 +14,7 @@ import sympy as sp
 
 from lossdsl.errors import Diagnostic, LossArgumentError, contained
 from lossdsl.semantics import Resolved
-from lossdsl.symbolic import SymbolicLoss
+from lossdsl.symbolic import SYMPY_LOCK, SymbolicLoss
 
 
 def _contained(what: str):
@@ -30,7 +30,7 @@ def _contained(what: str):
                 signature.bind(self, *args, **kwargs)
             except TypeError as err:
                 raise LossArgumentError(f"{method.__name__}(): {err}") from None
-            with contained(what, self.source):
+            with SYMPY_LOCK, contained(what, self.source):
                 return method(self, *args, **kwargs)
 
         return contained_method

@@ -30,7 +30,7 @@ from lossdsl.errors import (
 )
 from lossdsl.parse import MAX_CHARS, parse
 from lossdsl.semantics import Resolved, analyze
-from lossdsl.symbolic import SymbolicLoss, to_sympy
+from lossdsl.symbolic import SYMPY_LOCK, SymbolicLoss, to_sympy
 
 DEFAULT_NAME = "FormulaLoss"
 # SymPy walks expressions recursively, several frames per level; nesting is
@@ -96,12 +96,13 @@ def validate_class_name(name: object) -> str:
 def front_end(source: str, strict: bool = False) -> FrontEnd:
     """Parse, analyze, translate and check `source`; raise once if there are errors."""
     require_text(source)
-    if len(source) > 2 * MAX_CHARS:
-        # Over the limit even with every `\r\n` read as one character: rejected, and not cached
-        # (512 cached texts of any length held their memory for ever; found by a review).
-        _analyse(source, bool(strict))
-        raise LossInternalError("a program over the size limit was not rejected")
-    result = _front_end_cached(source, bool(strict))
+    with SYMPY_LOCK:
+        if len(source) > 2 * MAX_CHARS:
+            # Over the limit even with every `\r\n` read as one character: rejected, and not cached
+            # (512 cached texts of any length held their memory for ever; found by a review).
+            _analyse(source, bool(strict))
+            raise LossInternalError("a program over the size limit was not rejected")
+        result = _front_end_cached(source, bool(strict))
     if isinstance(result, LossError):
         # A copy: the cached error is shared, and raising an exception writes to it.
         raise copy.copy(result) from None

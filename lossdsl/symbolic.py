@@ -28,6 +28,7 @@ real loss) is translated exactly as before.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -38,6 +39,15 @@ from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.functions import FUNCTIONS, builder, kind_of
 from lossdsl.gradient import MAX_GRADIENT_SIZE, derivative_size, element_gradient
 from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
+
+# Held around every SymPy computation of a compile and of a compiled loss's outputs (pipeline.py,
+# compiled.py): SymPy is not thread-safe. Its cache hands every thread the same objects, whose
+# assumptions it computes lazily into a dict on each object. Compiling from four threads at once,
+# Piecewise's canonicalization of the `!=` conditions of a `where` went round until the C stack
+# overflowed (a segfault in the many-threads test, 1 run in 8 after the modules were touched),
+# and a compile gave other code than a serial one (2 runs in 65); never in one thread. Reentrant:
+# an output may compile.
+SYMPY_LOCK = threading.RLock()
 
 Y_TRUE = sp.Symbol("y_true", real=True)
 Y_PRED = sp.Symbol("y_pred", real=True)
