@@ -25,17 +25,23 @@ def _contained(what: str):
         signature = inspect.signature(method)
 
         @functools.wraps(method)
-        def contained_method(self, *args, **kwargs):
+        def contained_method(*args, **kwargs):  # `self` too, so that `latex(self=1)` is bound here
             try:
-                signature.bind(self, *args, **kwargs)
+                signature.bind(*args, **kwargs)
             except TypeError as err:
                 raise LossArgumentError(f"{method.__name__}(): {err}") from None
-            with SYMPY_LOCK, contained(what, self.source):
-                return method(self, *args, **kwargs)
+            with SYMPY_LOCK, contained(what, args[0].source):
+                return method(*args, **kwargs)
 
         return contained_method
 
     return wrap
+
+
+def _keywords_only(method: str, args: tuple, keywords: str) -> None:
+    """A LossArgumentError for positional arguments to a method that takes keywords only."""
+    if args:
+        raise LossArgumentError(f"{method}() takes keyword arguments only ({keywords}), not {len(args)} positional")
 
 
 def _flag(name: str, value: object) -> bool:
@@ -146,10 +152,11 @@ class CompiledLoss:
             self._python_sources[key] = emit_keras(self, fast=key[0], xla=key[1])
         return self._python_sources[key]
 
-    def keras_loss(self, **kwargs):
+    def keras_loss(self, *args, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""
         from lossdsl.runtime import keras_arguments, loss_class, parameter_value, unknown_arguments
 
+        _keywords_only("keras_loss", args, "parameters, reduction, name, dtype")
         # The generated class stores what it is given, as Keras's own classes do; through
         # lossdsl a parameter is checked here, so that a bad one fails now, not at the first call.
         unknown_arguments(self, kwargs, ("reduction", "name", "dtype"))
@@ -157,10 +164,11 @@ class CompiledLoss:
         keras_arguments(**{k: v for k, v in kwargs.items() if k not in self.params})
         return loss_class(self)(**kwargs)
 
-    def keras_metric(self, **kwargs):
+    def keras_metric(self, *args, **kwargs):
         """A Keras metric averaging the same formula; kwargs: params and Metric's name, dtype."""
         from lossdsl.runtime import make_metric
 
+        _keywords_only("keras_metric", args, "parameters, name, dtype")
         return make_metric(self, **kwargs)
 
     def _repr_latex_(self) -> str:

@@ -431,6 +431,12 @@ def test_compiled_latex_defaults():
         (lambda spec: spec.latex(display=np.array([1, 2])), r"display= takes True or False, not ndarray"),
         (lambda spec: spec.latex(gradient="no"), r"gradient= takes True or False, not str"),
         (lambda spec: spec.python_source(xla="yes"), r"xla= takes True or False, not str"),
+        (lambda spec: spec.latex(self=1), r"latex\(\): multiple values for argument 'self'"),
+        (
+            lambda spec: spec.keras_loss(1),
+            r"keras_loss\(\) takes keyword arguments only \(parameters, reduction, name, dtype\), not 1 positional",
+        ),
+        (lambda spec: spec.keras_metric(1, 2), r"keras_metric\(\) takes keyword arguments only .*, not 2 positional"),
     ],
 )
 def test_arguments_the_outputs_do_not_take_are_argument_errors(call, message):

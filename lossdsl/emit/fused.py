@@ -233,15 +233,20 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
+    gathered = gradient
     if gradient.has(*_STEPS, sp.Piecewise):
         gradient = gradient.replace(_gated_sum_times_unbounded, _distributed)
     if gradient.has(*_STEPS):
         gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
     if gradient.has(sp.Piecewise):
         gradient = gradient.replace(lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), _selected)
-    if not gradient.has(sp.log):
-        return gradient
-    return gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
+    if gradient.has(sp.log):
+        gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
+    if gathered.has(*_STEPS, sp.Piecewise) and _size([gradient]) > MAX_NODES:
+        # Taken apart and selected at every level of a nesting that reads the level below twice,
+        # the gradient grew with each (53,000 characters of code for seven levels, 3 s): autodiff.
+        return None
+    return gradient
 
 
 def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
