@@ -331,9 +331,9 @@ class Rewriter:
             mean = isinstance(factor, sf.ReduceMean)
             if isinstance(exponential, sp.exp) and (not mean or self.along_y_pred(exponential.args[0])):
                 return sf.LogSumExp(exponential.args[0]) + sp.log(k) - (sp.log(sf.C) if mean else 0)
-        if isinstance(self.resolve(factor), sp.exp) and k.is_Number and k > 0:
+        if (single := self.exponential_term(inner)) is not None:
             # log(k exp(x)) = x + log(k): `log(u + u)` of `u = exp(y_pred)` overflowed (a review)
-            return self.resolve(factor).args[0] + sp.log(k)
+            return single[1] + sp.log(single[0])
         if isinstance(inner, sf.Sigmoid):
             return -sf.Softplus(-inner.args[0])
         if isinstance(inner, sf.Softmax):
@@ -361,8 +361,9 @@ class Rewriter:
         return None
 
     def softplus_rule(self, constant: sp.Basic, rest: sp.Basic) -> sp.Basic | None:
-        """`log(c + k exp(x))` -> `softplus(x + log(k / c)) + log(c)` for numbers `c, k > 0`
-        (`log1p(exp(x))` and `log(1 + exp(x))` -> `softplus(x)`); else None.
+        """`log(1 + k exp(x))` -> `softplus(x + log(k))` (`log1p(exp(x))` and `log(1 + exp(x))` ->
+        `softplus(x)`), and `log(c + k exp(x))` for another `c` -> `logaddexp(log(c), x + log(k))`,
+        for numbers `c, k > 0`; else None.
 
         Written out, `exp(x)` overflows float32 past x = 88 and the loss was inf with no word
         (`log1p(exp(y_pred))`, `log(0.5 + 0.5 exp(y_pred))`; found by fuzzing)."""
@@ -403,9 +404,7 @@ class Rewriter:
             if not self.share:
                 return None
             d = self.shared(d)
-        up = d >= 0
-        step = sf.Where((1, up), (0, True))
-        return sf.Where((a, up), (b, True)) + sf.Softplus((1 - 2 * step) * d)
+        return sf.Where((a, d >= 0), (b, True)) + sf.Softplus(sf.negative_abs(d))
 
     def expm1_rule(self, expr: sp.Add) -> sp.Basic:
         """`k exp(x) - k` -> `k expm1(x)`: `exp(x) - 1`, and as SymPy orders or distributes it,

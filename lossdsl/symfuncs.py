@@ -375,21 +375,33 @@ def softplus_pair(x: sp.Expr, a: sp.Expr, b: sp.Expr, bind=lambda value: value) 
     so that nothing cancels there either. Measured in docs/decisions.md.
     """
     up = x >= 0
-    step = Where((1, up), (0, True))
+    step = _nonnegative_step(x)
     total = sp.expand(a + b)
     if total.is_number and not a.is_Add and b == total - a:
         coefficient = total * step - a
     else:
         coefficient = Where((b, up), (-a, True))
-    return bind(coefficient) * x + total * Softplus((1 - 2 * step) * x)
+    return bind(coefficient) * x + total * Softplus(negative_abs(x))
+
+
+def _nonnegative_step(x: sp.Expr) -> sp.Expr:
+    """`where(x >= 0, 1, 0)`."""
+    return Where((1, x >= 0), (0, True))
+
+
+def negative_abs(x: sp.Expr) -> sp.Expr:
+    """`-|x|` as `(1 - 2 where(x >= 0, 1, 0)) x`, so that autodiff gives `softplus(-|x|)`'s
+    derivative at x = 0 whatever a backend takes for abs'(0) (`softplus_pair`, and the rewrites'
+    `logaddexp`)."""
+    return (1 - 2 * _nonnegative_step(x)) * x
 
 
 def negative_abs_argument(expr: sp.Basic) -> sp.Basic | None:
-    """`x` where `expr` is `softplus_pair`'s `-|x|`, `(1 - 2 where(x >= 0, 1, 0)) x`; else None."""
+    """`x` where `expr` is `negative_abs(x)`; else None."""
     if not isinstance(expr, sp.Mul) or len(expr.args) != 2:
         return None
     sign, x = expr.args if isinstance(expr.args[0], sp.Add) else expr.args[::-1]
-    if x.is_Add or sign != 1 - 2 * Where((1, x >= 0), (0, True)):
+    if x.is_Add or sign != 1 - 2 * _nonnegative_step(x):
         return None
     return x
 

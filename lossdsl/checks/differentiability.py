@@ -79,8 +79,8 @@ class _FlatPieces:
             for n in nodes.walk(resolved.program)
             if isinstance(n, nodes.Call) and n.func in _CAPPED and resolved.of(n).pred
         ]
-        self.ranges = value_ranges(resolved) if capped else None
-        self.flat = {id(n) for n in capped if self.ranges is not None and _flat(resolved, n, self.ranges)}
+        ranges = value_ranges(resolved) if capped else None
+        self.flat = {id(n) for n in capped if _flat(resolved, n, ranges)}
         self._live: dict[int, bool] = {}
 
     def culprit(self, node: nodes.Node) -> nodes.Call | None:
@@ -119,7 +119,7 @@ def _flat(resolved: Resolved, call: nodes.Call, ranges) -> bool:
     if call.func == "clip" and len(spans) == 3 and reads == [True, False, False]:
         x, lo, hi = spans
         return lo.lo >= hi.hi or x.hi <= lo.lo or x.lo >= hi.hi
-    if call.func in ("clip", "relu") or len(spans) < 2 or all(reads):
+    if call.func == "clip" or len(spans) < 2 or all(reads):
         return False
     others = [s for s, pred in zip(spans, reads, strict=True) if not pred]
     if call.func in ("maximum", "max"):
