@@ -81,6 +81,14 @@ class LossError(ValueError):
         self.source = source
         return self
 
+    def placed(self, span: Span | None, source: str) -> LossError:
+        """Give an error raised without a place `span` (and the program text); return self."""
+        if self.line is None and span is not None:
+            self.span, self.line, self.column = span, span.line, span.column
+        if not self.source:
+            self.source = source
+        return self
+
     def as_diagnostic(self) -> Diagnostic:
         """This error as an "error" diagnostic."""
         return Diagnostic("error", self.message, self.line, self.column, self.code, self.span, self.source)

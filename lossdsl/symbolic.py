@@ -129,28 +129,35 @@ class SymbolicLoss:
     def derivative(self) -> sp.Expr:
         """d(core)/d(y_pred), heads kept whole; computed once (the gradient and its LaTeX both need it)."""
         if self._derivative is None:
-            # The derivative of a max or min of n arguments holds n steps, each against the max
-            # of the other n - 1: about 2 n^2 operations (300 arguments: 180,000, four seconds,
-            # and six more for its LaTeX). Over the operation limit, a LossLimitError at once.
-            terms = sum(len(m.args) ** 2 for m in self.core.atoms(sp.Max, sp.Min))
-            if 2 * terms > MAX_TREE_SIZE:
-                largest = max(len(m.args) for m in self.core.atoms(sp.Max, sp.Min))
-                raise LossLimitError(
-                    f"the gradient of this loss's max or min of {largest:,} arguments would hold about"
-                    f" {2 * terms:,} operations; the limit is {MAX_TREE_SIZE:,}"
-                )
-            # Bindings used twice double the written-out derivative at each level: SymPy took
-            # 7-40 s over such a chain of 12-14 (found by a fuzzing review). Estimated first.
-            estimate = derivative_size(self.core, Y_PRED)
-            if estimate > MAX_GRADIENT_SIZE:
-                raise LossLimitError(
-                    f"the gradient of this loss would hold about {estimate:,} operations written out;"
-                    f" the limit is {MAX_GRADIENT_SIZE:,}",
-                    span=self.resolved.program.result.span,
-                    source=self.resolved.source,
-                )
-            self._derivative = element_gradient(self.core, Y_TRUE, Y_PRED, self.per_sample)
+            try:
+                self._derivative = self._differentiate()
+            except LossLimitError as err:  # a limit found inside the gradient's code has no place
+                raise err.placed(self.resolved.program.result.span, self.resolved.source) from None
         return self._derivative
+
+    def _differentiate(self) -> sp.Expr:
+        """d(core)/d(y_pred), or a LossLimitError where it would be too large to build."""
+        # The derivative of a max or min of n arguments holds n steps, each against the max
+        # of the other n - 1: about 2 n^2 operations (300 arguments: 180,000, four seconds,
+        # and six more for its LaTeX). Over the operation limit, a LossLimitError at once.
+        terms = sum(len(m.args) ** 2 for m in self.core.atoms(sp.Max, sp.Min))
+        if 2 * terms > MAX_TREE_SIZE:
+            largest = max(len(m.args) for m in self.core.atoms(sp.Max, sp.Min))
+            raise LossLimitError(
+                f"the gradient of this loss's max or min of {largest:,} arguments would hold about"
+                f" {2 * terms:,} operations; the limit is {MAX_TREE_SIZE:,}"
+            )
+        # Bindings used twice double the written-out derivative at each level: SymPy took
+        # 7-40 s over such a chain of 12-14 (found by a fuzzing review). Estimated first.
+        estimate = derivative_size(self.core, Y_PRED)
+        if estimate > MAX_GRADIENT_SIZE:
+            raise LossLimitError(
+                f"the gradient of this loss would hold about {estimate:,} operations written out;"
+                f" the limit is {MAX_GRADIENT_SIZE:,}",
+                span=self.resolved.program.result.span,
+                source=self.resolved.source,
+            )
+        return element_gradient(self.core, Y_TRUE, Y_PRED, self.per_sample)
 
 
 def to_sympy(resolved: Resolved) -> SymbolicLoss:

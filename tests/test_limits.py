@@ -456,11 +456,32 @@ def test_the_gradient_of_a_max_of_hundreds_of_arguments_is_a_limit_error_at_once
     spec = lossdsl.compile(source)
     assert "def call(self, y_true, y_pred):" in spec.python_source()  # the code is fine
     for attempt in (spec.gradient, lambda: spec.latex(gradient=True)):
-        with pytest.raises(lossdsl.LossLimitError, match="max or min of 500 arguments would hold about 500,000 op"):
+        with pytest.raises(lossdsl.LossLimitError, match="max or min of 500 arguments would hold about 500,000 op") as info:
             attempt()
+        assert (info.value.line, info.value.column) == (1, 1)  # the loss's expression
     # within the limit, the gradient is there
     small = lossdsl.compile("max(" + ", ".join(f"y_pred*{k}" for k in range(40)) + ")")
     assert float(small.gradient().subs(small.gradient().free_symbols.pop(), 2.0)) == 39.0
+
+
+def test_nested_vector_functions_past_the_gradient_limit_are_a_limit_error_with_a_place():
+    # Each nested softmax doubles the gradient's vector-Jacobian product: 10 are within the limit,
+    # 11 are over it. The loss compiles (its code is autodiff's); gradient() and its LaTeX say no,
+    # at the loss's expression (it had no place: found by a spec audit).
+    def nested(levels, line=""):
+        return line + "softmax(" * levels + "y_pred" + ")" * levels + " * y_true"
+
+    assert "{softmax}" in lossdsl.compile(nested(10)).latex(gradient=True)
+    spec = lossdsl.compile(nested(11, "param k = 1\n"))
+    assert "def call(self, y_true, y_pred):" in spec.python_source()
+    for attempt in (spec.gradient, lambda: spec.latex(gradient=True)):
+        with pytest.raises(lossdsl.LossLimitError) as info:
+            attempt()
+        assert info.value.message == (
+            "the gradient of this loss would hold more than 50,000 operations (its tensor functions nest too deeply)"
+        )
+        assert (info.value.line, info.value.column) == (2, 1)
+        assert str(info.value).startswith("2:1: error: the gradient")
 
 
 def test_the_hang_guard_stops_a_runaway_through_the_compilers_own_handlers():
