@@ -25,6 +25,7 @@ from lossdsl import library
 from lossdsl.errors import LossError, LossLimitError, UnknownLossError
 from lossdsl.outputs import write_text
 from lossdsl.parse import MAX_CHARS
+from lossdsl.pipeline import validate_class_name
 
 # The choices of `plot --kind` and `docs --images` (lossdsl.plot.KINDS and
 # lossdsl.docs.IMAGE_FORMATS: those modules import matplotlib, so they load only when used).
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if program_input:
             p.add_argument("file", nargs="?", metavar="FILE", help="a .loss file, or - for standard input")
-            p.add_argument("-e", dest="program", metavar="PROGRAM", help="the program text itself")
+            p.add_argument("-e", dest="program", action="append", metavar="PROGRAM", help="the program text itself")
         return p
 
     p = sub("check", "check programs and print their diagnostics", program_input=False)
@@ -287,7 +288,9 @@ def read_program(args) -> tuple[str, str]:
     if getattr(args, "program", None) is not None:
         if args.file is not None:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        return _argument(args.program), "<-e>"
+        if len(args.program) > 1:  # the last one alone was compiled, silently (a spec audit)
+            raise _UsageError(f"give one -e PROGRAM, not {len(args.program)}: `{args.command}` takes one program")
+        return _argument(args.program[0]), "<-e>"
     if args.file is None:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     return read_file(args.file)
@@ -456,6 +459,11 @@ def cmd_compile(args) -> int:
     source, label = read_program(args)
     if args.output == "":
         raise _UsageError("-o takes a file name (without -o, the code goes to standard output)")
+    if args.name is not None:  # an option's value, not the program: a usage error
+        try:
+            validate_class_name(args.name)
+        except LossError as err:
+            raise _UsageError(f"--name: {err.message}") from None
     # `-o -` is standard output, as FILE `-` is standard input
     to_file = args.output not in (None, "-")
     output = check_output(args.output, [args.file] if args.file else []) if to_file else None

@@ -12,7 +12,7 @@ import inspect
 
 import sympy as sp
 
-from lossdsl.errors import Diagnostic, LossArgumentError, contained
+from lossdsl.errors import Diagnostic, LossArgumentError, contained, require_flag
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SYMPY_LOCK, SymbolicLoss
 
@@ -42,16 +42,6 @@ def _keywords_only(method: str, args: tuple, keywords: str) -> None:
     """A LossArgumentError for positional arguments to a method that takes keywords only."""
     if args:
         raise LossArgumentError(f"{method}() takes keyword arguments only ({keywords}), not {len(args)} positional")
-
-
-def _flag(name: str, value: object) -> bool:
-    """`value` as a bool, for a keyword that takes True or False (an int, or a NumPy scalar of
-    one, too); anything else is a LossArgumentError: `bool("no")` is True, and `bool()` of an
-    array of two raises NumPy's ValueError."""
-    scalar = getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", "") in "bi"
-    if isinstance(value, int) or scalar:
-        return bool(value)
-    raise LossArgumentError(f"{name}= takes True or False, not {type(value).__name__}")
 
 
 class CompiledLoss:
@@ -119,9 +109,9 @@ class CompiledLoss:
         """
         from lossdsl.emit.latex import emit_latex
 
-        gradient = _flag("gradient", gradient)
-        display = None if display is None else _flag("display", display)
-        inline = None if inline is None else _flag("inline", inline)
+        gradient = require_flag("gradient", gradient)
+        display = None if display is None else require_flag("display", display)
+        inline = None if inline is None else require_flag("inline", inline)
         if display is not None and inline is not None and display == inline:
             raise LossArgumentError(f"display={display!r} and inline={inline!r} contradict: give one of them")
         if display is None:
@@ -144,7 +134,7 @@ class CompiledLoss:
         its own. (The default code takes the same `log1p` and `softplus` forms by itself while
         TensorFlow traces it for XLA: `emit.xla_forms`.)
         """
-        fast, xla = _flag("fast", fast), _flag("xla", xla)
+        fast, xla = require_flag("fast", fast), require_flag("xla", xla)
         key = (fast or xla, xla)
         if key not in self._python_sources:
             from lossdsl.emit.keras import emit_keras

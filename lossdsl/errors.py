@@ -141,6 +141,16 @@ def require_text(source: object) -> str:
     return source
 
 
+def require_flag(name: str, value: object) -> bool:
+    """`value` as a bool, for a keyword that takes True or False (an int, or a NumPy scalar of
+    one, too); anything else is a LossArgumentError: `bool("no")` is True, and `bool()` of an
+    array of two raises NumPy's ValueError."""
+    scalar = getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", "") in "bi"
+    if isinstance(value, int) or scalar:
+        return bool(value)
+    raise LossArgumentError(f"{name}= takes True or False, not {type(value).__name__}")
+
+
 class UnknownLossError(LossNameError, KeyError):
     """No bundled loss has the name asked for: a LossNameError, and a KeyError as a mapping's
     failed lookup."""

@@ -239,11 +239,21 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; lossdsl has no `if`: write `where(condition, a, b)`"
     if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
+    if tok.type == "NAME" and tok.value == "where":  # `e^2 where e = ...`, as in Haskell or SQL
+        return "; `where` is a function, `where(condition, a, b)`, and a binding is a statement before the loss"
+    if tok.type == "NAME" and tok.value.startswith("_") and text[tok.start_pos - 1 : tok.start_pos].isdigit():
+        return f"; numbers have no `_` between digits (write `{_digits_joined(text, tok)}`)"
     if tok.type == "NAME" and _NUMBER_DOT.search(text, 0, tok.start_pos):
         return f"; lossdsl has no attributes or methods: write `{tok.value}(x)`, not `x.{tok.value}()`"
     if tok.type in ("NAME", "LPAR") and _NUMBER_BEFORE.search(text, 0, tok.start_pos):
         return "; a product needs `*` (`2*e`, not `2e` or `2 e`)"
     return ""
+
+
+def _digits_joined(text: str, tok: Token) -> str:
+    """`1_000` as `1000`: the number before `tok` and the digits of `tok` (`_000`), without `_`."""
+    number = re.search(r"[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?$", text[: tok.start_pos]).group()
+    return (number + tok.value).replace("_", "")
 
 
 # A number just before a token (`2e`, `0.5 y_pred`, `2(e)`), and one that ends in a dot (`x^2.mean()`).

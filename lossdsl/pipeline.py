@@ -26,6 +26,7 @@ from lossdsl.errors import (
     LossInternalError,
     LossTypeError,
     contained,
+    require_flag,
     require_text,
 )
 from lossdsl.parse import MAX_CHARS, parse
@@ -68,6 +69,7 @@ def compile(source: str, name: str | None = None, *, strict: bool = False) -> Co
         LossError: a subclass naming the first error, with all of them in `.diagnostics`.
     """
     class_name = validate_class_name(DEFAULT_NAME if name is None else name)
+    strict = require_flag("strict", strict)
     front = front_end(source, strict)
     return CompiledLoss(class_name, source, front.resolved, front.symbolic, list(front.diagnostics), strict)
 
@@ -76,7 +78,7 @@ def check(source: str, *, strict: bool = False) -> list[Diagnostic]:
     """Every diagnostic of a program; never raises for a bad program (one that is not text is one
     error diagnostic)."""
     try:
-        return list(front_end(source, strict).diagnostics)
+        return list(front_end(source, require_flag("strict", strict)).diagnostics)
     except LossError as err:
         return list(err.diagnostics) or [err.as_diagnostic()]
 

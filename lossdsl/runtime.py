@@ -241,6 +241,8 @@ def unknown_arguments(spec, given: dict, takes: tuple[str, ...] = ()) -> None:
     if unknown:
         declared = ", ".join(spec.params) or "none"
         also = f"; and {', '.join(takes)}" if takes else ""
+        if "strict" in unknown:  # compile()'s flag, not the loss object's
+            also += "; strict= is compile()'s: lossdsl.compile(source, strict=True).keras_loss()"
         raise LossArgumentError(
             f"unknown parameter(s) {', '.join(unknown)[:200]}; the formula declares: {declared}{also}"
         )
@@ -295,6 +297,10 @@ def _names(name) -> tuple[str | None, str | None]:
     if not class_name:  # `_`, `__`, `-`, `üüü`: no ASCII letters or digits to make a class name of
         raise LossTypeError(
             f"{name!r} cannot name a loss or a metric: it needs an ASCII letter or digit for its class name"
+        )
+    if class_name[0].isdigit():  # `2fast`: said as a class name's fault, it read as if `name` were one
+        raise LossTypeError(
+            f"{name!r} cannot name a loss or a metric: its class name, {class_name!r}, would begin with a digit"
         )
     return class_name, name
 

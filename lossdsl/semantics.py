@@ -317,6 +317,13 @@ class _Analyzer:
             self.error(LossNameError, f"`{shorten(name)}` is used before its binding on line {line}", node)
         elif name in FUNCTIONS:
             self.error(LossNameError, f"`{name}` is a function; call it as `{name}(...)`", node)
+        elif name == self.reading:  # `a = a + 1`: not unknown, but not bound yet (a spec audit)
+            self.error(
+                LossNameError,
+                f"`{shorten(name)}` is used in its own binding, before it has a value; a binding reads"
+                f" only names bound before it (a parameter: declare it first, `param {shorten(name)} = 1.0`)",
+                node,
+            )
         else:
             suggestion = _suggest(name, self.scope, parameter=name.isidentifier())
             self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)

@@ -237,11 +237,19 @@ def test_check_compile_and_latex_report_a_rejected_program_alike(cli, source):
         ("keras", "'keras' cannot name the generated class: the module needs that name"),
     ],
 )
-def test_compile_bad_class_name(cli, name, message):
+def test_compile_bad_class_name_is_a_usage_error(cli, name, message):
+    # An option's value, not the program: exit 2, as a usage error (it was exit 1, "rejected").
     code, out, err = cli("compile", "-e", "abs(e)", "--name", name)
-    assert code == 1 and out == ""
-    # no place in the program: `FILE: error: ...` (it read `<-e>:error: ...`)
-    assert err.splitlines() == [f"<-e>: error: {message}", "<-e>: rejected (1 error)"]
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"lossdsl compile: --name: {message}"]
+
+
+@pytest.mark.parametrize("command", ["compile", "latex"])
+def test_a_command_of_one_program_refuses_a_second_e(cli, command):
+    # argparse kept the last -e and dropped the first, silently (found by a spec audit)
+    code, out, err = cli(command, "-e", "e^2", "-e", "abs(e)")
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"lossdsl {command}: give one -e PROGRAM, not 2: `{command}` takes one program"]
 
 
 # ---------------------------------------------------------------- latex

@@ -1185,7 +1185,7 @@ def test_loss_and_metric_names(keras):
     assert lossdsl.loss("abs(e)").name == "formula_loss"
     assert lossdsl.loss("abs(e)", name="Pmae").name == "Pmae"
     assert lossdsl.compile("abs(e)", name="PenalizedMAE").keras_metric().name == "penalized_mae"
-    with pytest.raises(lossdsl.LossTypeError):
+    with pytest.raises(lossdsl.LossTypeError, match="'1x' cannot name a loss or a metric: its class name, '1x', would"):
         lossdsl.loss("abs(e)", name="1x")
     for name in ("_", "__", "-"):  # nothing to make a class name of: the message quotes the user's name
         with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name a loss or a metric"):

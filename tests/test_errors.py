@@ -157,6 +157,23 @@ ERRORS = [
     ),
     (LossSyntaxError, "0.5«e»^2", r"unexpected name `e`: .*; a product needs `\*` .*"),
     (LossSyntaxError, "2«(»e + 1)", r"unexpected `\(`: .*; a product needs `\*` .*"),
+    # after a number, these read as "a product needs `*`" (a spec audit)
+    (
+        LossSyntaxError,
+        "e^2 «where»",
+        r"unexpected name `where`: expected an operator or the end of the statement; `where` is a function,"
+        r" `where\(condition, a, b\)`, and a binding is a statement before the loss$",
+    ),
+    (
+        LossSyntaxError,
+        "1«_000»*y_pred",
+        r"unexpected name `_000`: .*; numbers have no `_` between digits \(write `1000`\)$",
+    ),
+    (
+        LossSyntaxError,
+        "2 - 1e5«_0»*e",
+        r"unexpected name `_0`: .*; numbers have no `_` between digits \(write `1e50`\)$",
+    ),
     (
         LossSyntaxError,
         "e^2.«mean»()",
@@ -193,6 +210,12 @@ ERRORS = [
         LossNameError,
         "y_pred + «alpha»",
         r"unknown name `alpha`; did you mean `eps`, or a parameter, declared before its use \(`param alpha = 1\.0`\)\?",
+    ),
+    (  # not unknown: the name being bound (it read "unknown name `a`; ... declared before its use")
+        LossNameError,
+        "a = «a» + 1\na * e^2",
+        r"`a` is used in its own binding, before it has a value; a binding reads only names bound before it"
+        r" \(a parameter: declare it first, `param a = 1\.0`\)$",
     ),
     (LossNameError, "a = y_pred\nb = a^2\n«c» + b", r"unknown name `c`; did you mean `e`, or a parameter, .*\?"),
     # ... every one of them, spelled close or not (LANGUAGE.md; these had no suggestion, found by a

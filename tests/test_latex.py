@@ -421,6 +421,20 @@ def test_compiled_latex_defaults():
             with_binding.latex(display=both, inline=both)
 
 
+def test_strict_takes_true_or_false_and_belongs_to_compile():
+    # `strict="no"` was taken as True (bool() of it); check() returns it as its one diagnostic
+    with pytest.raises(lossdsl.LossArgumentError, match="strict= takes True or False, not str"):
+        lossdsl.compile("log(y_pred)", strict="no")
+    [diagnostic] = lossdsl.check("log(y_pred)", strict="no")
+    assert (diagnostic.level, diagnostic.message) == ("error", "strict= takes True or False, not str")
+    assert lossdsl.compile("log(y_pred)", strict=np.bool_(False)).strict is False
+    assert [d.level for d in lossdsl.check("log(y_pred)", strict=1)] == ["error"]  # the domain warning, strict
+    # loss() and metric() pass their keywords to the loss object: the error says where strict= goes
+    for shortcut in (lossdsl.loss, lossdsl.metric):
+        with pytest.raises(lossdsl.LossArgumentError, match=r"unknown parameter\(s\) strict; .*; strict= is compile"):
+            shortcut("abs(e)", strict=True)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
