@@ -403,6 +403,8 @@ def _checked(value: sp.Expr, node: nodes.Node) -> sp.Expr:
         as_float = math.inf
     if not math.isfinite(as_float):
         raise LossLimitError("this constant is too large for a float", span=node.span)
+    if as_float == 0 and value.is_zero is False:
+        raise LossLimitError(_TOO_SMALL.format(number=_shown(value)), span=node.span)
     if value.is_Integer and abs(as_float) >= _EXACT_INT:
         return sp.Float(as_float)
     return value
@@ -445,6 +447,17 @@ _NOT_FINITE = (
 )
 
 
+_TOO_SMALL = (
+    "the numbers of this expression multiply out to {number}, too small for a float (it would be 0):"
+    " SymPy writes `(x / 1000)^120` as `1.0e-360 * x^120`"
+)
+
+
+def _shown(number: sp.Expr) -> str:
+    """A constant as a message shows it: `1.0e-360`."""
+    return sp.sstr(sp.Float(number, 2)) if number.is_Number else sp.sstr(number)[:60]
+
+
 def _guarded(substitute, node: nodes.Node) -> sp.Basic:
     """`substitute()`, where SymPy's own errors on a constant that is not finite become a LossLimitError.
 
@@ -475,6 +488,15 @@ def _is_finite(number: sp.Expr) -> bool:
         return False
 
 
+def _underflows(number: sp.Expr) -> bool:
+    """A constant that is not 0 but is 0 as a float: SymPy multiplies `(y_pred / 1000)^120` out
+    to `1.0e-360 * y_pred^120`, which the code would print as `0.0 * y_pred^120` (found by fuzzing)."""
+    try:
+        return float(number) == 0 and number.is_zero is False
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
 def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
     """`expr`, once the numbers SymPy merged at its top (coefficients, exponents) are within float range.
 
@@ -487,6 +509,8 @@ def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
             number = factor.exp if factor.is_Pow else factor
             if _is_constant(number) and not _is_finite(number):
                 raise LossLimitError("this constant is too large for a float", span=node.span)
+            if _is_constant(number) and _underflows(number):
+                raise LossLimitError(_TOO_SMALL.format(number=_shown(number)), span=node.span)
     return expr
 
 
@@ -544,6 +568,8 @@ def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: _Checked) -> sp.Ba
         if part not in checked.finite:
             if not _is_finite(part):
                 raise LossLimitError(_NOT_FINITE, span=node.span)
+            if _underflows(part):
+                raise LossLimitError(_TOO_SMALL.format(number=_shown(part)), span=node.span)
             checked.finite.add(part)
     return expr
 

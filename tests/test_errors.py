@@ -372,6 +372,18 @@ ERRORS = [
     (LossLimitError, "9^«9^9^9»", r"this constant overflows a float"),
     (LossLimitError, "«1e309» * y_pred", r"the number 1e309 is too large for a float"),
     (LossLimitError, "«10^308 * y_pred * 10»", r"this constant is too large for a float"),
+    # ... and too small: SymPy multiplies the numbers out, and the code printed `0.0 * y_pred^120`
+    # (a loss of 0 and a gradient of 0, NaN past y_pred = 500; found by fuzzing)
+    (
+        LossLimitError,
+        "«(y_pred / 1000.)^120»",
+        r"the numbers of this expression multiply out to 1\.0e-360, too small for a float \(it would be 0\):"
+        r" SymPy writes `\(x / 1000\)\^120` as `1\.0e-360 \* x\^120`$",
+    ),
+    (LossLimitError, "e^2 + «(eps*y_pred)^50»", r"the numbers of this expression multiply out to 1\.0e-350, too .*"),
+    (LossLimitError, "«1e-200 * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
+    (LossLimitError, "«1e-200 * y_pred * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
+    (LossLimitError, "a = y_pred / 1000\n«a^120»", r"the numbers of this expression multiply out to 1\.0e-360, too .*"),
     (LossLimitError, "y_pred / «0»", r"division by the constant 0"),
     (LossLimitError, "y_pred / «0.»", r"division by the constant 0"),
     (LossLimitError, "y_pred * (0.0 / «0.0»)", r"division by the constant 0"),
