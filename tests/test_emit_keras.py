@@ -224,6 +224,10 @@ LONG_PROGRAMS = [
     "maximum(y_pred, 0.11111111111111113)",
     "minimum(y_pred, tanh(1e-7))",
     "maximum(y_pred, 3.141592653589793e-07)",
+    # a reduction spread over y_pred's shape, and log1p's negated argument in the XLA spelling,
+    # were assembled past the line without moving their argument out (found by fuzzing)
+    "sum(y_pred^0 + mean(e))",
+    "log1p(mean(y_pred) - (eps + 2.24) + maximum(pi, y_pred)**3.03)",
 ]
 
 

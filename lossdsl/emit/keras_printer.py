@@ -414,7 +414,8 @@ class KerasPrinter(Printer):
         # `x * -1.0`, not `-x`: TensorFlow's graph optimizer turns `1 - (-x)` into `1 + x`, then
         # `log(1 + x)` into `log1p(x)`, and the correction would count twice.
         x = self.code(x, self.body.child_form(expr, form))
-        return self._log1p_of_negated(self.body.temporary(f"{wrap(x, PREC_MUL)} * -1.0"))
+        negated = self._fit([x], lambda c: f"{wrap(c[0], PREC_MUL)} * -1.0", PREC_MUL)[0]
+        return self._log1p_of_negated(self.body.temporary(negated.text))
 
     def _log1p_of_negated(self, a: Code) -> Code:
         """`log1p(-a)`, spelled for XLA: `log(u) + (((1 - u) - a) if u <= 2 else 0)`, `u = 1 - a`.
@@ -551,7 +552,9 @@ class KerasPrinter(Printer):
             args = self.body.tie_order(args)  # tensors first: `keras.ops.maximum(x, 0.0)`
         codes = [self.code(a, inner) for a in args]
         if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self._spread(expr, args[0]):
-            codes[0] = Code(f"keras.ops.zeros_like(y_pred) + {wrap(codes[0], PREC_ADD + 1)}", PREC_ADD)
+            codes[0] = self._fit(
+                codes[:1], lambda c: f"keras.ops.zeros_like(y_pred) + {wrap(c[0], PREC_ADD + 1)}", PREC_ADD
+            )[0]
         if isinstance(expr, _BINARY_FOLDS):
             result = codes[-1]
             for code in reversed(codes[:-1]):
