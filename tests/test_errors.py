@@ -500,6 +500,19 @@ def test_error_place_message_and_caret(marked, cls, text, message):
     assert_caret(err, m.source, m.line, m.column)
 
 
+MULTILINE = [r for r in ERRORS if "\n" in r[1]] + [(LossSyntaxError, "x = «»\nabs(e)", "")]
+
+
+@pytest.mark.parametrize("cls, text, message", MULTILINE, ids=[_id(r) for r in MULTILINE])
+def test_an_error_has_the_same_place_with_crlf_line_endings(marked, cls, text, message):
+    # The lexer's white space took the `\r` of `\r\n`: a place at the end of a line was one
+    # column past it, with the caret after the line (found by fuzzing)
+    unix = pytest.raises(cls, lossdsl.compile, marked(text).source).value
+    windows = pytest.raises(cls, lossdsl.compile, marked(text).source.replace("\n", "\r\n")).value
+    assert (windows.line, windows.column, windows.message) == (unix.line, unix.column, unix.message)
+    assert str(windows) == str(unix)
+
+
 def test_every_error_class_is_in_the_table():
     assert {row[0] for row in ERRORS} == set(CLASSES)
 
