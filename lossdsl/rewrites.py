@@ -21,7 +21,11 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     1 - sigmoid(x)        -> sigmoid(-x)          (additions: forms that lose their precision
     1 / (1 + exp(-x))     -> sigmoid(x)            or overflow in float32; the log rules then
     exp(x) / (1 + exp(x)) -> sigmoid(x)            apply to what they make, so that a
-    exp(x) / sum(exp(x))  -> softmax(x)            written-out cross-entropy becomes Keras's)
+    exp(x) / sum(exp(x))  -> softmax(x)            written-out cross-entropy becomes Keras's;
+                                                   also their powers, as SymPy multiplies them
+                                                   out: `exp(2 x) / sum(exp(x))^2`, and
+    exp(x) / (1 + exp(x))^2 -> sigmoid(x) sigmoid(-x); `sigmoid(x) - 1` -> `-sigmoid(-x)`,
+    log1p(-sigmoid(x))    -> -softplus(x))
 
     log1p(a) - log1p(b)   -> log1p_difference(a, b)   for a, b >= 0 (an addition: the
                              printer writes it as the two log1p, except where the code is
@@ -192,6 +196,8 @@ class Rewriter:
         if isinstance(expr, sp.log) and len(expr.args) == 1:
             return self.log_rule(expr)
         if isinstance(expr, sf.Log1p):
+            if isinstance(self.resolve(-expr.args[0]), sf.Sigmoid):  # log1p(-sigmoid(x)) = -softplus(x)
+                return -sf.Softplus(self.resolve(-expr.args[0]).args[0])
             return self.softplus_rule(sp.S.One, expr.args[0]) or expr
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
@@ -211,25 +217,31 @@ class Rewriter:
         about 1e-8: a power of it (`(1 - p)^gamma` of a focal loss on logits, gamma < 1) had an
         infinite derivative there, and its gradient was NaN (found by a user test)."""
         constant, rest = expr.as_coeff_Add()
-        if not equals_number(constant, 1.0):
+        sign = 1 if equals_number(constant, 1.0) else -1 if equals_number(constant, -1.0) else 0
+        if not sign:
             return expr
+        # `sigmoid(x) - 1` -> `-sigmoid(-x)` too: SymPy writes `abs(-log(1 - sigmoid(x)))` as
+        # `abs(log(-(sigmoid(x) - 1)))`, and the log rule did not see its `1 - sigmoid(x)` (fuzzing)
         for term in sp.Add.make_args(rest):
             k, factor = term.as_coeff_Mul()
             resolved = self.resolve(factor)
-            if isinstance(resolved, sf.Sigmoid) and equals_number(k, -1.0):
-                return sf.Sigmoid(-resolved.args[0]) + (rest - term)
+            if isinstance(resolved, sf.Sigmoid) and equals_number(k, -sign):
+                return sign * sf.Sigmoid(-resolved.args[0]) + (rest - term)
         return expr
 
     def logistic_rule(self, expr: sp.Pow) -> sp.Basic:
         """`1 / (1 + exp(-x))` -> `sigmoid(x)` (an addition: the logistic function written out,
-        whose exponential overflows for x below about -88, and its gradient with it)."""
+        whose exponential overflows for x below about -88, and its gradient with it); and a
+        power of it, `(1 + exp(-x))^-n` -> `sigmoid(x)^n` for any n > 0, as SymPy writes
+        `(1 / (1 + exp(-x)))^3` (found by fuzzing)."""
         base, exponent = expr.args
-        if not (equals_number(exponent, -1.0) and isinstance(base, sp.Add)):
+        if not (exponent.is_Number and exponent < 0 and isinstance(base, sp.Add)):
             return expr
         constant, rest = base.as_coeff_Add()
         resolved = self.resolve(rest)
         if equals_number(constant, 1.0) and isinstance(resolved, sp.exp) and not resolved.args[0].is_number:
-            return sf.Sigmoid(-resolved.args[0])
+            logistic = sf.Sigmoid(-resolved.args[0])
+            return logistic if equals_number(exponent, -1.0) else logistic ** (-exponent)
         return expr
 
     def normalized_exp_rule(self, expr: sp.Mul) -> sp.Basic:
@@ -246,20 +258,25 @@ class Rewriter:
         if not exps:
             return expr
         for index, factor in enumerate(factors):
-            found = None
-            if isinstance(factor, sf.Sigmoid) and -factor.args[0] in exps:
-                x = -factor.args[0]
-                found = (exps[x], sf.Sigmoid(x))
-            elif isinstance(factor, sp.Pow) and equals_number(factor.args[1], -1.0):
-                total = self.resolve(factor.args[0])
+            # a power n of either, as SymPy writes `(exp(x) / (1 + exp(x)))^2`: `exp(2 x)
+            # sigmoid(-x)^2` -> `sigmoid(x)^2`, and `exp(2 x) / sum(exp(x))^2` -> `softmax(x)^2`
+            # (found by fuzzing)
+            head, n = (factor.args[0], factor.args[1]) if factor.is_Pow else (factor, sp.S.One)
+            if isinstance(head, sf.Sigmoid) and n.is_Number and n > 0:
+                # `exp(m x) sigmoid(-x)^n` -> `sigmoid(x)^m sigmoid(-x)^(n - m)` for 0 < m <= n
+                # (`exp(x) / (1 + exp(x))^2`, the logistic function's derivative written out)
+                x = -head.args[0]
+                m = next((m for m in _multiples(x, exps) if 0 < m <= n), None)
+                if m is not None:
+                    rest = [f for i, f in enumerate(factors) if i not in (exps[m * x], index)]
+                    return sp.Mul(_power(sf.Sigmoid(x), m), _power(head, n - m), *rest)
+            elif factor.is_Pow and n.is_Number and n < 0:
+                total = self.resolve(head)
                 summed = self.resolve(total.args[0]) if isinstance(total, sf.ReduceSum) else None
-                if isinstance(summed, sp.exp) and summed.args[0] in exps:
+                if isinstance(summed, sp.exp) and -n * summed.args[0] in exps:
                     x = summed.args[0]
-                    found = (exps[x], sf.Softmax(x))
-            if found is not None:
-                first, replacement = found
-                rest = [f for i, f in enumerate(factors) if i not in (first, index)]
-                return sp.Mul(replacement, *rest)
+                    rest = [f for i, f in enumerate(factors) if i not in (exps[-n * x], index)]
+                    return sp.Mul(_power(sf.Softmax(x), -n), *rest)
         return expr
 
     def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:
@@ -418,6 +435,20 @@ class Rewriter:
             if isinstance(resolved, sp.exp) and k.is_Number and float(k) == -float(constant):
                 return k * sf.Expm1(resolved.args[0]) + (rest - term)
         return expr
+
+
+def _multiples(x: sp.Basic, exps: dict[sp.Basic, int]) -> list[sp.Basic]:
+    """The numbers m for which `m x` is one of the arguments in `exps`."""
+    found = []
+    for argument in exps:
+        m = argument.as_coeff_Mul()[0] / x.as_coeff_Mul()[0]
+        if m.is_Number and argument == m * x:
+            found.append(m)
+    return found
+
+
+def _power(base: sp.Basic, exponent: sp.Basic) -> sp.Basic:
+    return base if equals_number(exponent, 1.0) else base**exponent
 
 
 def _rebuilt(expr: sp.Basic, args: list) -> sp.Basic:

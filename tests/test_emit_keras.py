@@ -412,6 +412,13 @@ def test_list_literal_is_a_constant_tensor():
         ("sum((exp(y_pred) / sum(exp(y_pred)) - y_true)^2)", ["keras.ops.softmax(y_pred"], ["ops.exp("]),
         # another argument in the sum: as written
         ("sum((exp(y_pred) / sum(exp(2 * y_pred)) - y_true)^2)", ["ops.exp("], ["softmax"]),
+        # ... and in the forms SymPy gives them under a power, `abs` of a negation, or log1p (fuzzing)
+        ("(exp(y_pred) / (1 + exp(y_pred)))^2 - y_true", ["keras.ops.sigmoid(y_pred)"], ["ops.exp("]),
+        ("(1 / (1 + exp(-y_pred)))^3 * y_true", ["keras.ops.sigmoid(y_pred)"], ["ops.exp("]),
+        ("exp(e) / (1 + exp(e))^2", ["keras.ops.sigmoid("], ["ops.exp("]),
+        ("sum(square(exp(y_pred) / sum(exp(y_pred))) * y_true)", ["keras.ops.softmax(y_pred"], ["ops.exp("]),
+        ("abs(-log(1 - sigmoid(y_pred)))", ["softplus"], ["ops.log(", "sigmoid"]),
+        ("log1p(-sigmoid(y_pred)) * y_true", ["softplus"], ["log1p", "sigmoid"]),
         # a softplus pair of a `where`: the argument is one local, which the pair's own condition
         # compares (SymPy no longer folds the `where` into it: `y_pred >= 0` here, seconds nested)
         (
@@ -431,6 +438,29 @@ def test_stable_rewrites(program, present, absent):
     body = ast.unparse(forward_pass(source))
     for text in absent:
         assert text not in body
+
+
+@pytest.mark.parametrize(
+    "program, exact",
+    [
+        ("(exp(y_pred) / (1 + exp(y_pred)))^2", lambda t, p: (1 / (1 + np.exp(-p))) ** 2),
+        ("(1 / (1 + exp(-y_pred)))^3", lambda t, p: (1 / (1 + np.exp(-p))) ** 3),
+        ("exp(y_pred) / (1 + exp(y_pred))^2", lambda t, p: 1 / (2 + np.exp(p) + np.exp(-p))),
+        ("abs(-log(1 - sigmoid(y_pred)))", lambda t, p: np.logaddexp(0, p)),
+        ("log1p(-sigmoid(y_pred))", lambda t, p: -np.logaddexp(0, p)),
+    ],
+)
+def test_a_written_out_logistic_under_a_power_stays_finite(program, exact):
+    # SymPy's `exp(2 x) / (exp(x) + 1)^2` was NaN from x = 100 in float32 (800 in float64), and
+    # `log(-(sigmoid(x) - 1))` inf from 17 (found by fuzzing); as sigmoids and softplus they hold
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    y_pred = np.array([[-100.0, -30.0, -1.0, 0.5, 30.0, 100.0]], "float32")
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None).call, y_pred, y_pred)
+        np.testing.assert_allclose(values, exact(None, y_pred.astype("float64")).mean(axis=-1), rtol=1e-5)
+        assert np.isfinite(gradients).all(), (fast, gradients)
 
 
 def test_a_log_of_a_small_constant_plus_an_exponential_keeps_its_digits(keras):
