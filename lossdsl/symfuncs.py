@@ -139,6 +139,14 @@ class ReduceSum(TensorFunction):
     def fdiff(self, argindex=1):
         return sp.Integer(1)
 
+    def _eval_is_positive(self):
+        # a sum of positive elements (`sum(exp(x))`): `abs(exp(x) / sum(exp(x)))` is then the
+        # softmax, not `exp(x) abs(1 / sum(exp(x)))`, whose exponential overflowed (fuzzing)
+        return True if self.args[0].is_positive else None
+
+    def _eval_is_nonnegative(self):
+        return True if self.args[0].is_nonnegative else None
+
 
 class ReduceMean(TensorFunction):
     keras_name = "mean"
@@ -151,6 +159,12 @@ class ReduceMean(TensorFunction):
 
     def fdiff(self, argindex=1):
         return 1 / C
+
+    def _eval_is_positive(self):
+        return True if self.args[0].is_positive else None
+
+    def _eval_is_nonnegative(self):
+        return True if self.args[0].is_nonnegative else None
 
 
 class ReduceMax(TensorFunction):

@@ -418,6 +418,7 @@ def test_list_literal_is_a_constant_tensor():
         ("exp(e) / (1 + exp(e))^2", ["keras.ops.sigmoid("], ["ops.exp("]),
         ("sum(square(exp(y_pred) / sum(exp(y_pred))) * y_true)", ["keras.ops.softmax(y_pred"], ["ops.exp("]),
         ("abs(-log(1 - sigmoid(y_pred)))", ["softplus"], ["ops.log(", "sigmoid"]),
+        ("sum(y_true * abs(exp(y_pred) / sum(exp(y_pred))))", ["keras.ops.softmax(y_pred"], ["ops.exp(", "abs"]),
         ("log1p(-sigmoid(y_pred)) * y_true", ["softplus"], ["log1p", "sigmoid"]),
         # a softplus pair of a `where`: the argument is one local, which the pair's own condition
         # compares (SymPy no longer folds the `where` into it: `y_pred >= 0` here, seconds nested)

@@ -37,6 +37,7 @@ import sympy as sp
 
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
+from lossdsl.checks.domain import value_ranges
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
@@ -85,6 +86,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     parents: dict[int, list[nodes.Node]] = {}
     stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
     switches: list[nodes.Call] = []
+    signs = _Signs(resolved)
     while stack:
         node = stack.pop()
         if id(node) in seen:
@@ -102,7 +104,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             switches.append(node)
         if not (info.ok and info.live):
             continue
-        if FUNCTIONS[node.func].smooth == "kink":
+        if FUNCTIONS[node.func].smooth == "kink" and not signs.constant(node):
             found.append(_note(resolved, node))
         if node.func == "where":
             (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, node))
@@ -132,6 +134,23 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         )
         found.append(Diagnostic("note", message, span.line, span.column, "jump-unchecked", span, resolved.source))
     return found
+
+
+class _Signs:
+    """Whether an `abs` or `relu` reads an argument of one sign, where it has no kink: `abs(exp(x))`,
+    `relu(y_pred^2)` (they were noted as kinks)."""
+
+    def __init__(self, resolved: Resolved) -> None:
+        self.resolved = resolved
+        self.ranges = None
+
+    def constant(self, node: nodes.Call) -> bool:
+        if node.func not in ("abs", "relu"):
+            return False
+        if self.ranges is None:  # computed once, where a program has an abs or a relu
+            self.ranges = value_ranges(self.resolved)
+        interval = self.ranges(node.args[0])
+        return interval.lo >= 0 or interval.hi <= 0
 
 
 def _note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
