@@ -275,7 +275,7 @@ DEAD = [
     (
         "e^2 + «where(y_pred > 0, 2, -1)»",
         "the term `where(y_pred > 0, 2, -1)`",
-        "-1 + (2 - -1) * sigmoid((y_pred - 0) / 0.1)",
+        "-1 + (2 - (-1)) * sigmoid((y_pred - 0) / 0.1)",
     ),
     # the seeds' false-positive penalty
     (
@@ -332,6 +332,19 @@ DEAD = [
         "«minimum(exp(y_pred) + 1, 1)» + e^2",
         "the term `minimum(exp(y_pred) + 1, 1)`",
         "1 - softplus(1 - (exp(y_pred) + 1))",
+    ),
+    # a sum after a `-` or before a `/` in brackets: `tanh(y_pred - y_true / 0.1)` was suggested
+    # for `sign(y_pred - y_true)` (found by a review of the checks)
+    ("«sign(y_pred - y_true)» + e^2", "the term `sign(y_pred - y_true)`", "tanh((y_pred - y_true) / 0.1)"),
+    (
+        "«where(y_pred > y_true + 1, 1, 0)» + e^2",
+        "the term `where(y_pred > y_true + 1, 1, 0)`",
+        "sigmoid((y_pred - (y_true + 1)) / 0.1)",
+    ),
+    (
+        "«where(y_pred > 0.5, 2, y_true - 1)» + e^2",
+        "the term `where(y_pred > 0.5, 2, y_true - 1)`",
+        "y_true - 1 + (2 - (y_true - 1)) * sigmoid((y_pred - 0.5) / 0.1)",
     ),
 ]
 

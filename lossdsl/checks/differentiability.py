@@ -25,9 +25,10 @@ from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
 
-# Step functions, the smooth surrogate each one suggests ({x} is the argument) and a remark.
+# Step functions, the smooth surrogate each one suggests ({x} is the argument, {operand} the
+# argument in brackets unless a name, number or call) and a remark.
 SURROGATES = {
-    "sign": ("tanh({x} / 0.1)", ""),
+    "sign": ("tanh({operand} / 0.1)", ""),
     "floor": ("{x}", " (or a straight-through estimator)"),
     "ceil": ("{x}", " (or a straight-through estimator)"),
     "round": ("{x}", " (or a straight-through estimator)"),
@@ -216,10 +217,10 @@ def _dead(resolved: Resolved, term: nodes.Node, whole: bool, culprit: nodes.Node
 def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
     """(why the term is dead, the surrogate to write, a remark after it)."""
     if isinstance(culprit, nodes.Call) and culprit.func in SURROGATES:
-        x = resolved.text(culprit.args[0])
         why = f"`{culprit.func}` is a step function (flat between its jumps)"
         surrogate, remark = SURROGATES[culprit.func]
-        return why, surrogate.format(x=x), remark
+        x = culprit.args[0]
+        return why, surrogate.format(x=resolved.text(x), operand=_operand(resolved, x)), remark
     if isinstance(culprit, nodes.Call) and culprit.func == "where":
         why = "this `where` picks between branches that do not depend on y_pred, so it is a step function"
         return why, _soft_where(resolved, culprit), ""
@@ -264,13 +265,21 @@ def _soft_where(resolved: Resolved, call: nodes.Call) -> str:
     cond, a, b = call.args
     if not isinstance(cond, nodes.Compare) or cond.op not in _FLIP:
         return "sigmoid(k * (...)) for a soft step"
-    left, right = resolved.text(cond.left), resolved.text(cond.right)
+    left, right = cond.left, cond.right
     if cond.op in ("<", "<="):
         left, right = right, left
-    step = f"sigmoid(({left} - {right}) / 0.1)"
+    # what follows a `-` or a `/` in brackets unless a name, number or call: the surrogate of
+    # `where(y_pred > y_true + 1, 1, 0)` read `sigmoid((y_pred - y_true + 1) / 0.1)` (a review)
+    step = f"sigmoid(({resolved.text(left)} - {_operand(resolved, right)}) / 0.1)"
     a_text, b_text = resolved.text(a), resolved.text(b)
     if (a_text, b_text) == ("1", "0"):
         return step
     if (a_text, b_text) == ("0", "1"):
         return f"1 - {step}"
-    return f"{b_text} + ({a_text} - {b_text}) * {step}"
+    return f"{b_text} + ({a_text} - {_operand(resolved, b)}) * {step}"
+
+
+def _operand(resolved: Resolved, node: nodes.Node) -> str:
+    """The text of `node` as the operand of a `-`, `*` or `/`: in brackets unless a name, number or call."""
+    text = resolved.text(node)
+    return text if isinstance(node, (nodes.Name, nodes.Number, nodes.Call)) else f"({text})"
