@@ -181,23 +181,38 @@ class _Ranges:
         return iv.neg(value) if node.op == "-" else value
 
     def range_Chain(self, node: nodes.Chain) -> Interval:
+        if node.kind == "mul":
+            return self.product(node)
         result = self.range(node.operands[0])
         for op, operand in zip(node.ops, node.operands[1:], strict=True):
             value = self.range(operand)
-            if op == "+":
-                result = iv.add(result, value)
-            elif op == "-":
-                result = iv.add(result, iv.neg(value))
-            elif op == "*":
-                result = iv.mul(result, value)
-            else:
-                if value.reaches(0.0):
-                    self.warn(
-                        operand,
-                        f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
-                        f" keep it away from 0, {self.advice(operand, _ADD_EPS)}",
-                    )
-                result = iv.mul(result, iv.reciprocal(value))
+            result = iv.add(result, value if op == "+" else iv.neg(value))
+        return result
+
+    def product(self, node: nodes.Chain) -> Interval:
+        """A product's range, an operand written more than once taken as its power: `e*e` is
+        `e^2`, never negative (as independent factors it reached all the reals, and `sqrt(e*e +
+        eps)` was warned of; found by a review of the checks)."""
+        powers: dict[str, tuple[nodes.Node, int]] = {}
+        negated = False
+        for op, operand in zip(("*", *node.ops), node.operands, strict=True):
+            value = self.range(operand)
+            if op == "/" and value.reaches(0.0):
+                self.warn(
+                    operand,
+                    f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
+                    f" keep it away from 0, {self.advice(operand, _ADD_EPS)}",
+                )
+            while isinstance(operand, nodes.Unary):  # `-y_pred * y_pred`: a sign, and y_pred twice
+                negated ^= operand.op == "-"
+                operand = operand.operand
+            text = self.text(operand)  # the same text in one expression: the same value
+            count = powers.get(text, (operand, 0))[1]
+            powers[text] = (operand, count + (1 if op == "*" else -1))
+        result = Interval.point(-1.0 if negated else 1.0)
+        for operand, count in powers.values():
+            value = self.range(operand)
+            result = iv.mul(result, value if count == 1 else iv.power(value, count))
         return result
 
     def range_Power(self, node: nodes.Power) -> Interval:
