@@ -81,6 +81,8 @@ class Resolved:
     uses_onehot: bool = False
     # the length of the last axis that the list literals fix, where one meets y_true or y_pred
     axis_length: int | None = None
+    # the names of the bindings the loss reads, directly or through others (the code holds no other)
+    read: set[str] = field(default_factory=set)
     errors: list[LossError] = field(default_factory=list)
 
     def of(self, node: nodes.Node) -> Info:
@@ -202,7 +204,7 @@ class _Analyzer:
         self.check_nesting(result)
         # The generated code checks the last axis against a length only a binding the loss reads
         # fixes (`a = [1, 2] * e` unused, the check refused every input of 3 classes; fuzzing).
-        used = self.used_bindings(result)
+        used = self.r.read = self.used_bindings(result)
         lengths = [length for owner, length in self.fixed_by.items() if owner is None or owner in used]
         self.r.axis_length = lengths[0] if lengths else None
         return self.r

@@ -39,7 +39,13 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
     # Only what the loss still holds once folded whole: `y_pred / (1e20 * 1e20)` holds 1e-40,
     # `log(2^200)` 138.6 (the emitted code is printed from it).
     kept = _outside(symbolic.core, everywhere=True)
+    # not in a binding the loss does not read, which the code leaves out (`a = 1e39 * y_pred`
+    # then `e^2` was warned of; a review)
+    unread = [st for st in resolved.program.statements if isinstance(st, nodes.Assign) and st.name not in resolved.read]
+    skipped = {id(node) for st in unread for node in nodes.walk(st)}
     for node in nodes.walk(resolved.program):
+        if id(node) in skipped:
+            continue
         if isinstance(node, (nodes.Number, nodes.Param)):
             value = node.value if isinstance(node, nodes.Number) else node.default
             span = node.span if isinstance(node, nodes.Number) else node.value_span

@@ -84,7 +84,9 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     compound: list[tuple[nodes.Call, nodes.Node]] = []
     switched: list[tuple[nodes.Call, nodes.Node]] = []
     parents: dict[int, list[nodes.Node]] = {}
-    stack: list[nodes.Node] = [resolved.result, *(st.value for st in resolved.bindings.values())]
+    # from the loss, through the bindings it reads: a binding nothing reads is not in the code
+    # (`a = where(y_pred > 0, e^2 + 1, e^2)` then `e^2` was warned of a jump; a review)
+    stack: list[nodes.Node] = [resolved.result]
     switches: list[nodes.Call] = []
     signs = _Signs(resolved)
     while stack:
@@ -97,6 +99,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             parents.setdefault(id(child), []).append(node)
         if isinstance(node, nodes.Name) and resolved.binding_value(node) is not None:
             parents.setdefault(id(resolved.binding_value(node)), []).append(node)
+            stack.append(resolved.binding_value(node))
         if not isinstance(node, nodes.Call) or node.func not in FUNCTIONS:
             continue
         info = resolved.of(node)
