@@ -443,6 +443,11 @@ DOMAIN = [
         r" on logits, `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no"
         r" cure: a softmax that has rounded to 0 in float32 has no gradient\)",
     ),
+    (  # class ids: the spelling reads them one-hot, as the program does (a review of the checks)
+        "-«log(sum(onehot(y_true) * softmax(y_pred)))»",
+        r"`log\(.*\)`: .*; or, for a cross-entropy on logits, `sum\(onehot\(y_true\) \* log_softmax\(y_pred\)\)`,"
+        r" finite .*",
+    ),
     (  # the advice stands where the argument can be negative (a review)
         "«log(sigmoid(y_pred) - 0.5)»",
         r"`log\(sigmoid\(y_pred\) - 0\.5\)`: .* \(it lies in \(-0\.5, 0\.5\)\), .* e\.g\. add eps to a value >= 0"

@@ -133,15 +133,18 @@ class _Ranges:
         compute from the logits. eps is no cure there: past logits of about +-17 to +-88 the
         probability rounds to 0 or 1 in float32 and its gradient with it (a user test)."""
         held = self.saturating_calls(node)
+        # class ids one-hot encoded where the program reads them so (`sum(y_true * ...)` would be
+        # another loss there: a review)
+        y = "onehot(y_true)" if self.r.uses_onehot else "y_true"
         if "sigmoid" in held:
             return (
-                "for a cross-entropy on logits, `y_true * log(p) + (1 - y_true) * log(1 - p)` with"
+                f"for a cross-entropy on logits, `{y} * log(p) + (1 - {y}) * log(1 - p)` with"
                 " `p = sigmoid(...)`, which is computed from the logit, finite with a gradient at any size"
                 " (eps is no cure: a sigmoid that has rounded to 0 in float32 has no gradient)"
             )
         if "softmax" in held:
             return (
-                "for a cross-entropy on logits, `sum(y_true * log_softmax(y_pred))`, finite with a gradient"
+                f"for a cross-entropy on logits, `sum({y} * log_softmax(y_pred))`, finite with a gradient"
                 " at any size (eps is no cure: a softmax that has rounded to 0 in float32 has no gradient)"
             )
         return ""
