@@ -723,6 +723,8 @@ KINKS = [
     ("a = «abs(e)»\na * (1 + a)", 1),
     ("«abs(sigmoid(y_pred) - 0.5)»", 1),
     ("param k = 1\n«abs(k * y_pred^2)»", 1),  # a parameter may be negative: of either sign
+    ("«maximum(e^2, 1)»", 1),  # the pieces meet at |e| = 1
+    ("«clip(sigmoid(y_pred), 0.1, 1)» * y_true", 1),
 ]
 
 
@@ -778,7 +780,19 @@ def test_a_binding_the_loss_does_not_read_has_no_diagnostics(source):
 
 @pytest.mark.parametrize(
     "source",
-    ["abs(exp(y_pred)) * y_true", "abs(y_pred^2)", "abs(-exp(y_pred)) + e^2", "relu(y_pred^2) + e^2", "abs(mean(e^2))"],
+    [
+        "abs(exp(y_pred)) * y_true",
+        "abs(y_pred^2)",
+        "abs(-exp(y_pred)) + e^2",
+        "relu(y_pred^2) + e^2",
+        "abs(mean(e^2))",
+        "abs(e*e)",
+        # ... and a maximum or minimum whose one argument is never passed, a clip never reached
+        "maximum(e^2, 0)",
+        "max(exp(y_pred), 0, -1) * y_true",
+        "minimum(sigmoid(y_pred), 1) * y_true",
+        "clip(sigmoid(y_pred), 0, 1) * y_true",
+    ],
 )
 def test_an_abs_or_relu_of_one_sign_has_no_kink(source):
     # the identity or its negation there, smooth; they were noted as kinks (seen in a fuzzing review)

@@ -140,20 +140,33 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
 
 
 class _Signs:
-    """Whether an `abs` or `relu` reads an argument of one sign, where it has no kink: `abs(exp(x))`,
-    `relu(y_pred^2)` (they were noted as kinks)."""
+    """Whether a kink's pieces never meet, where it has none: an `abs` or `relu` of one sign
+    (`abs(exp(x))`, `relu(y_pred^2)`), a `maximum`, `minimum`, `max` or `min` of several whose one
+    argument is never passed (`maximum(e^2, 0)`), a `clip` whose argument keeps between its bounds
+    (they were noted as kinks; a review of the checks)."""
 
     def __init__(self, resolved: Resolved) -> None:
         self.resolved = resolved
         self.ranges = None
 
     def constant(self, node: nodes.Call) -> bool:
-        if node.func not in ("abs", "relu"):
-            return False
-        if self.ranges is None:  # computed once, where a program has an abs or a relu
+        if node.func not in ("abs", "relu", "clip", "maximum", "minimum") and len(node.args) < 2:
+            return False  # `max(x)` over the last axis: a kink where two elements tie
+        if self.ranges is None:  # computed once, where a program has such a call
             self.ranges = value_ranges(self.resolved)
-        interval = self.ranges(node.args[0])
-        return interval.lo >= 0 or interval.hi <= 0
+        args = [self.ranges(a) for a in node.args]
+        if node.func in ("abs", "relu"):
+            return args[0].lo >= 0 or args[0].hi <= 0
+        if node.func == "clip":
+            x, lo, hi = args
+            return x.lo >= lo.hi and x.hi <= hi.lo
+        for index, top in enumerate(args):
+            others = args[:index] + args[index + 1 :]
+            if node.func in ("maximum", "max") and all(top.lo >= o.hi for o in others):
+                return True
+            if node.func in ("minimum", "min") and all(top.hi <= o.lo for o in others):
+                return True
+        return False
 
 
 def _note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
