@@ -823,6 +823,10 @@ JUMPS = [
     ("«where(y_pred == 0.3 or y_true > 100, 0, y_pred)»", "0.3", "y_pred == 0.3 or y_true > 100"),
     ("«where(y_pred * 3 == 1 or y_true > 100, 0, y_pred)»", "0.333", "y_pred * 3 == 1 or y_true > 100"),
     ("«where(y_pred != 0.3 and y_true < 100, y_pred, 0)»", "0.3", "y_pred != 0.3 and y_true < 100"),
+    # boundaries beyond y_pred = +-10, found on a sparser grid after it (were not looked for; a review)
+    ("«where(y_pred > 11, 0, y_pred)»", "11", "y_pred > 11"),
+    ("«where(y_pred < -500, y_pred + 1, y_pred)»", "1", "y_pred < -500"),
+    ("param delta = 20\n«where(abs(e) <= delta, 0.5*e^2, delta*abs(e))»", "200", "abs(e) <= delta"),
 ]
 
 
@@ -859,6 +863,9 @@ CONTINUOUS = [
     "where(y_pred == y_pred, y_pred, 1)",
     "where(exp(y_pred) == exp(y_pred), y_pred, 0)",
     "where(y_pred >= y_pred, y_pred, 1)",
+    # far out, the branches still agree to their rounding
+    "param delta = 1e5\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
+    "where(y_pred > 300, 2 * y_pred - 300, y_pred)",
 ]
 
 

@@ -26,7 +26,8 @@ points, so each kind of check may spend at most MAX_EVALUATIONS node evaluations
 (an operation of the expression at one point); a program that needs
 more (dozens of `where`s on a long condition) has its remaining `where`s left
 unchecked, and says so in a note. Boundaries are looked for along y_pred in
-[-10, 10].
+[-10, 10] in steps of 0.25, then beyond it at 12, 15, 20, ... 1e6 (and their
+negatives): a boundary in a band narrower than the grid's step is not found.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
 _GRID = [x / 4 for x in range(-40, 41)]
+# Beyond it, sparser, searched after it: a boundary at y_pred = 11 (`where(y_pred > 11, 0, e^2)`),
+# or one that a large parameter puts far out (a Huber's `delta = 20` with its branches swapped),
+# was not looked for (a review of the checks).
+_FAR = (10.0, 12.0, 15.0, 20.0, 30.0, 50.0, 100.0, 300.0, 1e3, 1e4, 1e6)
+_FAR_GRIDS = ([-x for x in _FAR], list(_FAR))
 _OTHERS = (-1.3, 0.0, 0.4, 1.0, 2.7)
 _FAR_OTHERS = (-9.5, 9.5)
 # A compound condition's equalities are judged by rebuilding it with each taken as true and as
@@ -462,12 +468,17 @@ def _flips_at(cond: _Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
 
 
 def _roots(gap: _Difference, axis: sp.Symbol, env: dict) -> list[float]:
+    """Up to three roots of `gap` along `axis` in [-10, 10], then up to three further out on each side."""
+    return [root for grid in (_GRID, *_FAR_GRIDS) for root in _grid_roots(gap, axis, env, grid)]
+
+
+def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float]) -> list[float]:
     values = []
-    for x in _GRID:
+    for x in grid:
         env[axis] = x
         values.append(gap.at(env))
     roots = []
-    points = list(zip(_GRID, values, strict=True))
+    points = list(zip(grid, values, strict=True))
     previous = math.nan
     for (x0, g0), (x1, g1) in zip(points, points[1:], strict=False):
         before, previous = previous, g0
