@@ -427,6 +427,10 @@ DOMAIN = [
         r" negative, where adding eps is not enough: e\.g\. maximum\(e, eps\)",
     ),
     ("«sqrt(e^2 + y_pred + eps)»", r"`sqrt\(.*\)`: .* keep it above 0, `e\^2 \+ y_pred` can be negative, .*"),
+    # ... eps first, in the middle, or a parameter of that name (told to add eps; a review of the checks)
+    ("«log(eps + y_pred)»", r".* keep it above 0, `y_pred` can be negative, where adding eps is not enough: .*"),
+    ("«log(y_true + eps + y_pred)»", r".* above 0, `y_true \+ y_pred` can be negative, where adding eps .*"),
+    ("param eps = 1e-6\n«log(y_pred + eps)»", r".* keep it above 0, `y_pred` can be negative, where adding eps .*"),
     (  # a focal loss's pt mixes a sigmoid into a sum: the logits' spelling after the advice (a user
         # test followed "add eps", and a confidently wrong prediction got no gradient)
         "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n-(1 - pt)^2 * «log(pt)»",

@@ -109,14 +109,13 @@ class _Ranges:
     def advice(self, node: nodes.Node, generic: str) -> str:
         """How to keep `node` above 0: `generic` (after Keras's clip where it fits), or where `node`
         is `x + eps` already, that `x` can be negative (a user test read "add eps" as circular)."""
-        if (
-            isinstance(node, nodes.Chain)
-            and set(node.ops) == {"+"}
-            and isinstance(node.operands[-1], nodes.Name)
-            and self.r.refs.get(id(node.operands[-1])) == ("builtin", "eps")
-        ):
-            x = self.r.source[node.operands[0].span.start : node.operands[-2].span.end]
-            return f"`{x}` can be negative, where adding eps is not enough: e.g. maximum({x}, eps)"
+        if isinstance(node, nodes.Chain) and set(node.ops) == {"+"}:
+            # eps anywhere in the sum, the builtin or a parameter or binding of that name (`eps +
+            # y_pred` was told to add eps; a review of the checks)
+            eps = [o for o in node.operands if isinstance(o, nodes.Name) and o.id == "eps"]
+            if eps:
+                x = " + ".join(self.text(o) for o in node.operands if o is not eps[0])
+                return f"`{x}` can be negative, where adding eps is not enough: e.g. maximum({x}, eps)"
         return f"e.g. {_clip_hint(node, self.text(node))}{generic}"
 
     def log_advice(self, node: nodes.Node) -> str:
