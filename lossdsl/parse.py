@@ -239,9 +239,15 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; lossdsl has no `if`: write `where(condition, a, b)`"
     if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
-    if tok.type == "NAME" and tok.value == "where":  # `e^2 where e = ...`, as in Haskell or SQL
+    called = text[tok.end_pos :].lstrip(" \t").startswith("(")
+    if tok.type == "NAME" and tok.value == "where" and not called:  # `e^2 where e = ...`, as in Haskell or SQL
         return "; `where` is a function, `where(condition, a, b)`, and a binding is a statement before the loss"
-    if tok.type == "NAME" and tok.value.startswith("_") and text[tok.start_pos - 1 : tok.start_pos].isdigit():
+    if (
+        tok.type == "NAME"
+        and tok.value[:1] == "_"
+        and tok.value[1:].isdigit()
+        and text[tok.start_pos - 1 : tok.start_pos].isdigit()
+    ):
         return f"; numbers have no `_` between digits (write `{_digits_joined(text, tok)}`)"
     if tok.type == "NAME" and _NUMBER_DOT.search(text, 0, tok.start_pos):
         return f"; lossdsl has no attributes or methods: write `{tok.value}(x)`, not `x.{tok.value}()`"

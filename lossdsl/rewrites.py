@@ -265,12 +265,14 @@ class Rewriter:
             if isinstance(head, sf.Sigmoid) and n.is_Number and n > 0:
                 # `exp(m x) sigmoid(-x)^n` -> `sigmoid(x)^m sigmoid(-x)^(n - m)` for 0 < m <= n
                 # (`exp(x) / (1 + exp(x))^2`, the logistic function's derivative written out)
+                # m and n - m each 0 or at least 1: a power in (0, 1) of a sigmoid that rounds to
+                # 0 has an infinite slope there (and its value loses what exp kept; a review)
                 x = -head.args[0]
-                m = next((m for m in _multiples(x, exps) if 0 < m <= n), None)
+                m = next((m for m in _multiples(x, exps) if 1 <= m <= n and (m == n or n - m >= 1)), None)
                 if m is not None:
                     rest = [f for i, f in enumerate(factors) if i not in (exps[m * x], index)]
                     return sp.Mul(_power(sf.Sigmoid(x), m), _power(head, n - m), *rest)
-            elif factor.is_Pow and n.is_Number and n < 0:
+            elif factor.is_Pow and n.is_Number and n <= -1:  # `sqrt(softmax(x))`: NaN where it is 0
                 total = self.resolve(head)
                 summed = self.resolve(total.args[0]) if isinstance(total, sf.ReduceSum) else None
                 if isinstance(summed, sp.exp) and -n * summed.args[0] in exps:
@@ -438,12 +440,13 @@ class Rewriter:
 
 
 def _multiples(x: sp.Basic, exps: dict[sp.Basic, int]) -> list[sp.Basic]:
-    """The numbers m for which `m x` is one of the arguments in `exps`."""
+    """The numbers m for which `m x` is one of the arguments in `exps` (`2 y_pred`, and `2 y_true -
+    2 y_pred` for `x = y_true - y_pred`, whose common factor `as_coeff_Mul` does not see)."""
     found = []
     for argument in exps:
-        m = argument.as_coeff_Mul()[0] / x.as_coeff_Mul()[0]
-        if m.is_Number and argument == m * x:
-            found.append(m)
+        for m in {argument.as_coeff_Mul()[0] / x.as_coeff_Mul()[0], argument.primitive()[0] / x.primitive()[0]}:
+            if m.is_Number and argument == m * x:
+                found.append(m)
     return found
 
 

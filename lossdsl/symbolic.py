@@ -449,7 +449,7 @@ _NOT_FINITE = (
 
 _TOO_SMALL = (
     "the numbers of this expression multiply out to {number}, too small for a float (it would be 0):"
-    " SymPy writes `(x / 1000)^120` as `1.0e-360 * x^120`"
+    " SymPy multiplies a product's numbers together, and takes a power of a product factor by factor"
 )
 
 

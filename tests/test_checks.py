@@ -431,6 +431,9 @@ DOMAIN = [
     ("«log(eps + y_pred)»", r".* keep it above 0, `y_pred` can be negative, where adding eps is not enough: .*"),
     ("«log(y_true + eps + y_pred)»", r".* above 0, `y_true \+ y_pred` can be negative, where adding eps .*"),
     ("param eps = 1e-6\n«log(y_pred + eps)»", r".* keep it above 0, `y_pred` can be negative, where adding eps .*"),
+    # ... only where eps is above 0: here `e^2` is not negative, eps is not positive (a review)
+    ("param eps = 0\n«log(e^2 + eps)»", r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*"),
+    ("eps = y_true\n«log(e^2 + eps)»", r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*"),
     (  # a focal loss's pt mixes a sigmoid into a sum: the logits' spelling after the advice (a user
         # test followed "add eps", and a confidently wrong prediction got no gradient)
         "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n-(1 - pt)^2 * «log(pt)»",

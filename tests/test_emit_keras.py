@@ -416,6 +416,11 @@ def test_list_literal_is_a_constant_tensor():
         ("(exp(y_pred) / (1 + exp(y_pred)))^2 - y_true", ["keras.ops.sigmoid(y_pred)"], ["ops.exp("]),
         ("(1 / (1 + exp(-y_pred)))^3 * y_true", ["keras.ops.sigmoid(y_pred)"], ["ops.exp("]),
         ("exp(e) / (1 + exp(e))^2", ["keras.ops.sigmoid("], ["ops.exp("]),
+        ("(exp(e) / (1 + exp(e)))^2", ["keras.ops.sigmoid("], ["ops.exp("]),  # 2 y_true - 2 y_pred: a review
+        # a power below 1 of either stays as written: a sqrt of a softmax rounded to 0 has an infinite
+        # slope, where `exp(x / 2) / sqrt(sum(exp(x)))` is finite (a review)
+        ("sum((sqrt(exp(y_pred) / sum(exp(y_pred))) - sqrt(y_true))^2)", ["ops.exp("], ["softmax"]),
+        ("exp(y_pred / 2) * sigmoid(-y_pred)", ["ops.exp("], ["sigmoid(y_pred)"]),
         ("sum(square(exp(y_pred) / sum(exp(y_pred))) * y_true)", ["keras.ops.softmax(y_pred"], ["ops.exp("]),
         ("abs(-log(1 - sigmoid(y_pred)))", ["softplus"], ["ops.log(", "sigmoid"]),
         ("sum(y_true * abs(exp(y_pred) / sum(exp(y_pred))))", ["keras.ops.softmax(y_pred"], ["ops.exp(", "abs"]),
@@ -447,6 +452,7 @@ def test_stable_rewrites(program, present, absent):
         ("(exp(y_pred) / (1 + exp(y_pred)))^2", lambda t, p: (1 / (1 + np.exp(-p))) ** 2),
         ("(1 / (1 + exp(-y_pred)))^3", lambda t, p: (1 / (1 + np.exp(-p))) ** 3),
         ("exp(y_pred) / (1 + exp(y_pred))^2", lambda t, p: 1 / (2 + np.exp(p) + np.exp(-p))),
+        ("(exp(y_pred - 1) / (1 + exp(y_pred - 1)))^2", lambda t, p: (1 / (1 + np.exp(1 - p))) ** 2),
         ("abs(-log(1 - sigmoid(y_pred)))", lambda t, p: np.logaddexp(0, p)),
         ("log1p(-sigmoid(y_pred))", lambda t, p: -np.logaddexp(0, p)),
     ],

@@ -164,6 +164,9 @@ ERRORS = [
         r"unexpected name `where`: expected an operator or the end of the statement; `where` is a function,"
         r" `where\(condition, a, b\)`, and a binding is a statement before the loss$",
     ),
+    # ... but a `where` called after a number is a missing `*`, and `_a` no digits (a review)
+    (LossSyntaxError, "e^2 + 0.5 «where»(y_pred > 0, 1, 0)", r"unexpected name `where`: .*; a product needs `\*` .*"),
+    (LossSyntaxError, "2«_a» * e", r"unexpected name `_a`: .*; a product needs `\*` .*"),
     (
         LossSyntaxError,
         "1«_000»*y_pred",
@@ -378,7 +381,7 @@ ERRORS = [
         LossLimitError,
         "«(y_pred / 1000.)^120»",
         r"the numbers of this expression multiply out to 1\.0e-360, too small for a float \(it would be 0\):"
-        r" SymPy writes `\(x / 1000\)\^120` as `1\.0e-360 \* x\^120`$",
+        r" SymPy multiplies a product's numbers together, and takes a power of a product factor by factor$",
     ),
     (LossLimitError, "e^2 + «(eps*y_pred)^50»", r"the numbers of this expression multiply out to 1\.0e-350, too .*"),
     (LossLimitError, "«1e-200 * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),

@@ -113,7 +113,9 @@ class _Ranges:
             # eps anywhere in the sum, the builtin or a parameter or binding of that name (`eps +
             # y_pred` was told to add eps; a review of the checks)
             eps = [o for o in node.operands if isinstance(o, nodes.Name) and o.id == "eps"]
-            if eps:
+            # only an eps above 0 tells that the rest can be negative (`param eps = 0`, `eps = y_true`
+            # were told so of `e^2`; a review)
+            if eps and not self.range(eps[0]).reaches_zero_or_below():
                 x = " + ".join(self.text(o) for o in node.operands if o is not eps[0])
                 return f"`{x}` can be negative, where adding eps is not enough: e.g. maximum({x}, eps)"
         return f"e.g. {_clip_hint(node, self.text(node))}{generic}"
