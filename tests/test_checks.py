@@ -1188,6 +1188,17 @@ def test_a_product_of_powers_too_large_to_expand_is_not_expanded():
             "«1e39»*2*e^2",
             "`1e39` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
         ),
+        # made only where bindings meet, at the loss (the code's `a * a` is inf; a review of the checks)
+        (
+            "a = 1e20\n«e^2*a*a»",
+            "the loss holds the constant 1e+40 once its bindings are substituted, beyond float32's range (about"
+            " 3.4e38): a float32 loss, Keras's default, reads it as inf",
+        ),
+        (
+            "k = 1e-25\nb = k*k\n«e^2*b»",
+            "the loss holds the constant 1e-50 once its bindings are substituted, below float32's smallest number"
+            " (about 1.4e-45): a float32 loss reads it as 0",
+        ),
     ],
 )
 def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):

@@ -43,6 +43,7 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
     # then `e^2` was warned of; a review)
     unread = [st for st in resolved.program.statements if isinstance(st, nodes.Assign) and st.name not in resolved.read]
     skipped = {id(node) for st in unread for node in nodes.walk(st)}
+    warned: set[float] = set()
     for node in nodes.walk(resolved.program):
         if id(node) in skipped:
             continue
@@ -52,14 +53,22 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
             problem = _problem(value)
             if problem:
                 warn(f"`{node.text}` is {problem}", span)
+                warned.add(abs(float(value)))
             continue
         if id(node) not in built:
             continue
         # A folded constant is warned of where it is first made, and not above a number already warned of.
         if any(_outside(built[id(c)]) for c in node.children if id(c) in built):
+            warned |= _outside(built[id(node)])
             continue
         for value in sorted(_outside(built[id(node)]) & kept):
             warn(f"this part holds the constant {value:.6g} once folded, {_problem(value)}", node.span)
+            warned.add(value)
+    # Made only where bindings meet (`a = 1e20` then `e^2 * a * a`: the code's `a * a` is inf in
+    # float32), so no part holds it: at the loss (a review of the checks).
+    for value in sorted(kept - warned):
+        message = f"the loss holds the constant {value:.6g} once its bindings are substituted, {_problem(value)}"
+        warn(message, resolved.result.span)
     return found
 
 
