@@ -263,10 +263,10 @@ class Rewriter:
             # (found by fuzzing)
             head, n = (factor.args[0], factor.args[1]) if factor.is_Pow else (factor, sp.S.One)
             if isinstance(head, sf.Sigmoid) and n.is_Number and n > 0:
-                # `exp(m x) sigmoid(-x)^n` -> `sigmoid(x)^m sigmoid(-x)^(n - m)` for 0 < m <= n
-                # (`exp(x) / (1 + exp(x))^2`, the logistic function's derivative written out)
-                # m and n - m each 0 or at least 1: a power in (0, 1) of a sigmoid that rounds to
-                # 0 has an infinite slope there (and its value loses what exp kept; a review)
+                # `exp(m x) sigmoid(-x)^n` -> `sigmoid(x)^m sigmoid(-x)^(n - m)` (`exp(x) / (1 +
+                # exp(x))^2`, the logistic function's derivative written out), for m >= 1 and n - m
+                # 0 or at least 1: a power in (0, 1) of a sigmoid that rounds to 0 has an infinite
+                # slope there (and its value loses what exp kept; a review)
                 x = -head.args[0]
                 m = next((m for m in _multiples(x, exps) if 1 <= m <= n and (m == n or n - m >= 1)), None)
                 if m is not None:
