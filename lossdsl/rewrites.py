@@ -357,6 +357,10 @@ class Rewriter:
             return -sf.Softplus(-inner.args[0])
         if isinstance(inner, sf.Softmax):
             return sf.LogSoftmax(inner.args[0])
+        if inner.is_Pow and inner.exp.is_Number and isinstance(self.resolve(inner.base), (sf.Sigmoid, sf.Softmax)):
+            # log(p^n) = n log(p) for p > 0: `log(sigmoid(x)^2)`, as SymPy keeps it, was -inf where
+            # the sigmoid rounds to 0 (found by fuzzing)
+            return inner.exp * self.log_rule(sp.log(self.resolve(inner.base)))
         if isinstance(inner, sp.cosh):
             x = self.shared(inner.args[0])
             return x + sf.Softplus(-2 * x) - sp.log(2)

@@ -453,6 +453,18 @@ _TOO_SMALL = (
 )
 
 
+def _unreal(number: sp.Expr) -> str:
+    """The message for a constant that is not real (SymPy writes `sqrt(-x)` of an `x` it knows is
+    positive, `sum(exp(y_pred))` say, as `I sqrt(x)`; "too large for a float" said otherwise: a
+    review), or "" for another."""
+    if number.is_extended_real is not False or number.is_finite is False or number.has(sp.zoo, sp.nan):
+        return ""  # real, or a division by 0 (`1/0` is zoo, complex infinity)
+    return (
+        "this expression is not a real number for any input: it takes a root or a fractional power of"
+        " a value that is never positive"
+    )
+
+
 def _shown(number: sp.Expr) -> str:
     """A constant as a message shows it: `1.0e-360`."""
     return sp.sstr(sp.Float(number, 2)) if number.is_Number else sp.sstr(number)[:60]
@@ -508,7 +520,7 @@ def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
         for factor in sp.Mul.make_args(term):
             number = factor.exp if factor.is_Pow else factor
             if _is_constant(number) and not _is_finite(number):
-                raise LossLimitError("this constant is too large for a float", span=node.span)
+                raise LossLimitError(_unreal(number) or "this constant is too large for a float", span=node.span)
             if _is_constant(number) and _underflows(number):
                 raise LossLimitError(_TOO_SMALL.format(number=_shown(number)), span=node.span)
     return expr
@@ -567,7 +579,7 @@ def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: _Checked) -> sp.Ba
     for part in parts:
         if part not in checked.finite:
             if not _is_finite(part):
-                raise LossLimitError(_NOT_FINITE, span=node.span)
+                raise LossLimitError(_unreal(part) or _NOT_FINITE, span=node.span)
             if _underflows(part):
                 raise LossLimitError(_TOO_SMALL.format(number=_shown(part)), span=node.span)
             checked.finite.add(part)

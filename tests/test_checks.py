@@ -870,6 +870,13 @@ CONTINUOUS = [
     "where(y_pred == y_pred, y_pred, 1)",
     "where(exp(y_pred) == exp(y_pred), y_pred, 0)",
     "where(y_pred >= y_pred, y_pred, 1)",
+    # a gap that is 0 where the condition does not flip: tanh is 1.0 in floats at y_pred = 20, and
+    # `<= 1` holds on both sides (warned of, once the grid reached 20; a review); or SymPy decides
+    # the condition, and the code has no `where`
+    "where(tanh(y_pred) <= 1, y_pred, e)",
+    "where(relu(y_pred) >= 0, e^2, 0)",
+    "where(clip(y_pred, -1, 1) <= 1, e^2, 0)",
+    "where(exp(y_pred) >= 0, e^2, 2*e^2)",
     # far out, the branches still agree to their rounding
     "param delta = 1e5\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
     "where(y_pred > 300, 2 * y_pred - 300, y_pred)",

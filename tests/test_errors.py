@@ -387,6 +387,14 @@ ERRORS = [
     (LossLimitError, "«1e-200 * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
     (LossLimitError, "«1e-200 * y_pred * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
     (LossLimitError, "a = y_pred / 1000\n«a^120»", r"the numbers of this expression multiply out to 1\.0e-360, too .*"),
+    # a root of what is never positive: imaginary to SymPy, which said "too large for a float" (a review)
+    (
+        LossLimitError,
+        "«sqrt(-sum(exp(y_pred)))»",
+        r"this expression is not a real number for any input: it takes a root or a fractional power of a value"
+        r" that is never positive",
+    ),
+    (LossLimitError, "a = -exp(y_pred)\n«sqrt(a)»", r"this expression is not a real number for any input: .*"),
     (LossLimitError, "y_pred / «0»", r"division by the constant 0"),
     (LossLimitError, "y_pred / «0.»", r"division by the constant 0"),
     (LossLimitError, "y_pred * (0.0 / «0.0»)", r"division by the constant 0"),

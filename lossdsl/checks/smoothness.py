@@ -320,8 +320,15 @@ def _jump(
             if diff is None:
                 return None
         if compound is None:
+            relation = node_expr(symbolic, cond)
+            if isinstance(relation, sp.logic.boolalg.BooleanAtom):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
+                return None
             gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
-            point = _boundary_jump(symbolic, gap, diff)
+            # a root of the gap where the condition does not flip is no boundary: `tanh(y_pred) <= 1`
+            # at y_pred = 20, where tanh is 1.0 in floats (a review); an equality holds at its root
+            # alone, which bisection finds only approximately: not confirmed so
+            flips = None if isinstance(relation, (sp.Eq, sp.Ne)) else _Truth(relation, budget)
+            point = _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False)
         else:
             condition = node_expr(symbolic, node.args[0])
             whole = _Truth(condition, budget)
@@ -427,6 +434,7 @@ def _boundary_jump(
     diff: _Difference,
     flips: _Truth | None = None,
     sides: tuple[_Truth, _Truth] | None = None,
+    far_targets: bool = True,
 ):
     """A (y_true, y_pred, |jump|) on the boundary gap == 0 where diff is not 0, or None.
 
@@ -439,7 +447,7 @@ def _boundary_jump(
         return None
     axis, other = Y_PRED, Y_TRUE
     # A compound condition may hold only for larger targets (`y_pred > 1 and y_true > 5`).
-    for fixed in _OTHERS if flips is None else _OTHERS + _FAR_OTHERS:
+    for fixed in _OTHERS + _FAR_OTHERS if flips is not None and far_targets else _OTHERS:
         env[other] = fixed
         for root in _roots(gap, axis, env):
             if sides is not None:
