@@ -651,7 +651,7 @@ FLOAT32_ZEROS = [
         r" \(e\.g\. at y_true=0, y_pred=-200\), giving -inf or NaN; write it with `log_softmax` or `softplus`"
         r" \(`log\(sigmoid\(x\)\)` is computed as `-softplus\(-x\)`\), or add eps to it",
     ),
-    ("«log(sigmoid(y_pred) * sigmoid(y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
+    ("«log(sigmoid(y_pred) * sigmoid(2 * y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
     (
         "«sigmoid(y_pred)^-0.5» * y_true",
         r"`sigmoid\(y_pred\)\^-0\.5`: in float32 the base rounds to 0 where its `sigmoid` saturates \(e\.g\. at"
@@ -692,6 +692,7 @@ def test_values_that_are_zero_in_float32_only_are_warned_of(marked, text, messag
         "where(1 / sigmoid(y_pred) > 2, y_pred, 0) + e^2",  # in a condition
         "1 / softmax(tanh(y_pred))",  # logits less than 2 apart
         "log(1 / exp(y_pred)^2) + e^2",  # computed as -2 y_pred
+        "log(sigmoid(y_pred) * sigmoid(y_pred))",  # a power of a sigmoid: computed as -2 softplus(-y_pred)
     ],
 )
 def test_values_that_float32_keeps_from_zero_are_not_warned_of(source):
