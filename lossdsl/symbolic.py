@@ -151,11 +151,9 @@ class SymbolicLoss:
         # 7-40 s over such a chain of 12-14 (found by a fuzzing review). Estimated first.
         estimate = derivative_size(self.core, Y_PRED)
         if estimate > MAX_GRADIENT_SIZE:
-            raise LossLimitError(
+            raise LossLimitError(  # placed by `derivative`
                 f"the gradient of this loss would hold about {estimate:,} operations written out;"
-                f" the limit is {MAX_GRADIENT_SIZE:,}",
-                span=self.resolved.program.result.span,
-                source=self.resolved.source,
+                f" the limit is {MAX_GRADIENT_SIZE:,}"
             )
         return element_gradient(self.core, Y_TRUE, Y_PRED, self.per_sample)
 
@@ -403,8 +401,7 @@ def _checked(value: sp.Expr, node: nodes.Node) -> sp.Expr:
         as_float = math.inf
     if not math.isfinite(as_float):
         raise LossLimitError("this constant is too large for a float", span=node.span)
-    if as_float == 0 and value.is_zero is False:
-        raise LossLimitError(_TOO_SMALL.format(number=_shown(value)), span=node.span)
+    _not_too_small(value, node)
     if value.is_Integer and abs(as_float) >= _EXACT_INT:
         return sp.Float(as_float)
     return value
@@ -500,13 +497,16 @@ def _is_finite(number: sp.Expr) -> bool:
         return False
 
 
-def _underflows(number: sp.Expr) -> bool:
-    """A constant that is not 0 but is 0 as a float: SymPy multiplies `(y_pred / 1000)^120` out
-    to `1.0e-360 * y_pred^120`, which the code would print as `0.0 * y_pred^120` (found by fuzzing)."""
+def _not_too_small(number: sp.Expr, node: nodes.Node) -> None:
+    """A LossLimitError at `node` for a constant that is not 0 but is 0 as a float: SymPy multiplies
+    `(y_pred / 1000)^120` out to `1.0e-360 * y_pred^120`, which the code would print as `0.0 *
+    y_pred^120` (found by fuzzing)."""
     try:
-        return float(number) == 0 and number.is_zero is False
+        underflows = float(number) == 0 and number.is_zero is False
     except (OverflowError, TypeError, ValueError):
-        return False
+        return
+    if underflows:
+        raise LossLimitError(_TOO_SMALL.format(number=_shown(number)), span=node.span)
 
 
 def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
@@ -519,10 +519,10 @@ def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
     for term in sp.Add.make_args(expr):
         for factor in sp.Mul.make_args(term):
             number = factor.exp if factor.is_Pow else factor
-            if _is_constant(number) and not _is_finite(number):
-                raise LossLimitError(_unreal(number) or "this constant is too large for a float", span=node.span)
-            if _is_constant(number) and _underflows(number):
-                raise LossLimitError(_TOO_SMALL.format(number=_shown(number)), span=node.span)
+            if _is_constant(number):
+                if not _is_finite(number):
+                    raise LossLimitError(_unreal(number) or "this constant is too large for a float", span=node.span)
+                _not_too_small(number, node)
     return expr
 
 
@@ -580,8 +580,7 @@ def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: _Checked) -> sp.Ba
         if part not in checked.finite:
             if not _is_finite(part):
                 raise LossLimitError(_unreal(part) or _NOT_FINITE, span=node.span)
-            if _underflows(part):
-                raise LossLimitError(_TOO_SMALL.format(number=_shown(part)), span=node.span)
+            _not_too_small(part, node)
             checked.finite.add(part)
     return expr
 
