@@ -20,7 +20,7 @@ import sympy as sp
 
 from lossdsl import nodes
 from lossdsl.checks.domain import value_ranges
-from lossdsl.checks.intervals import Interval
+from lossdsl.checks.intervals import Interval, extreme, settles
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
@@ -122,12 +122,10 @@ def _flat(resolved: Resolved, call: nodes.Call, ranges) -> bool:
         return lo.lo >= hi.hi or x.hi <= lo.lo or x.lo >= hi.hi
     if call.func == "clip" or len(spans) < 2 or all(reads):
         return False
-    others = [s for s, pred in zip(spans, reads, strict=True) if not pred]
-    if call.func in ("maximum", "max"):
-        floor = max(s.lo for s in others)
-        return all(s.hi <= floor for s, pred in zip(spans, reads, strict=True) if pred)
-    ceiling = min(s.hi for s in others)
-    return all(s.lo >= ceiling for s, pred in zip(spans, reads, strict=True) if pred)
+    # the arguments that do not read y_pred always win over those that do
+    constant = extreme(call.func, [s for s, pred in zip(spans, reads, strict=True) if not pred])
+    varying = extreme(call.func, [s for s, pred in zip(spans, reads, strict=True) if pred])
+    return settles(call.func, constant, varying)
 
 
 def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> nodes.Node | None:

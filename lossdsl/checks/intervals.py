@@ -209,6 +209,21 @@ def minimum(*items: Interval) -> Interval:
     )
 
 
+def settles(func: str, winner: Interval, loser: Interval) -> bool:
+    """Whether a `max` (`func` "maximum" or "max") or `min` of one value from each interval is
+    always `winner`'s: every value of `winner` at least (for a `min`, at most) every value of
+    `loser`. The no-kink note (smoothness.py) and the dead-gradient check (differentiability.py)
+    both ask it."""
+    if func in ("maximum", "max"):
+        return winner.lo >= loser.hi
+    return winner.hi <= loser.lo
+
+
+def extreme(func: str, items: list[Interval]) -> Interval:
+    """The range of the `max` (`func` "maximum" or "max") or `min` of one value from each."""
+    return maximum(*items) if func in ("maximum", "max") else minimum(*items)
+
+
 def total(a: Interval) -> Interval:
     """The range of a sum of one or more values from `a` (the count unknown)."""
     lo = (a.lo, a.lo_open) if a.lo >= 0 else (-INF, True)

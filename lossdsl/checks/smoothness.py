@@ -39,6 +39,7 @@ import sympy as sp
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import value_ranges
+from lossdsl.checks.intervals import extreme, settles
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
@@ -166,13 +167,10 @@ class _Signs:
         if node.func == "clip":
             x, lo, hi = args
             return x.lo >= lo.hi and x.hi <= hi.lo
-        for index, top in enumerate(args):
-            others = args[:index] + args[index + 1 :]
-            if node.func in ("maximum", "max") and all(top.lo >= o.hi for o in others):
-                return True
-            if node.func in ("minimum", "min") and all(top.hi <= o.lo for o in others):
-                return True
-        return False
+        return any(
+            settles(node.func, top, extreme(node.func, args[:index] + args[index + 1 :]))
+            for index, top in enumerate(args)
+        )
 
 
 def _note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
