@@ -119,9 +119,32 @@ def render_page(entries, title: str = "Losses", images: dict[str, str] | None = 
     lines = [HEADER, "", f"# {escape(title)}", ""]
     count = len(entries)
     lines += [f"{count} loss{'es' if count != 1 else ''}: the formula, the gradient and a plot of each.", ""]
+    sections: list[str] = []
     for name, spec, bundled in entries:
-        lines += _section(name, spec, images.get(name), bundled)
-    return "\n".join(lines).rstrip("\n") + "\n"
+        sections += _section(name, spec, images.get(name), bundled)
+    notation = _notation("\n".join(sections))
+    if notation:
+        lines += [notation, ""]
+    return "\n".join(lines + sections).rstrip("\n") + "\n"
+
+
+# The symbols a reader may not know, each explained where the page's math holds it (a review:
+# the gradients' step function was unexplained, and `eps` printed as 10^{-7} there).
+_SYMBOLS = (
+    (r"\hat{y}", r"$y$ is `y_true` and $\hat{y}$ is `y_pred`"),
+    (r"\sum_{c}", r"$\sum_{c}$ sums over the last axis, and $y_{c}$ is its $c$-th element"),
+    (r"\frac{1}{C}", r"$C$ is the length of the last axis"),
+    (r"\epsilon", r"$\epsilon$ is `eps`, $10^{-7}$, unless a parameter table gives the symbol to a parameter"),
+    (r"\theta\left(", r"$\theta(x)$ is the step function, 1 where $x > 0$ and 0 where $x < 0$"),
+    (r"\operatorname{H}\left(", r"$\operatorname{H}(x)$ is the step function, 1 where $x > 0$ and 0 where $x < 0$"),
+    (r"\operatorname{sign}", r"$\operatorname{sign}(x)$ is -1, 0 or 1 as $x$ is negative, 0 or positive"),
+)
+
+
+def _notation(text: str) -> str:
+    """A paragraph explaining the symbols of `_SYMBOLS` that `text` holds, or ""."""
+    used = [meaning for marker, meaning in _SYMBOLS if marker in text]
+    return "Notation: " + "; ".join(used) + "." if used else ""
 
 
 def write_docs(sources, output, *, title: str = "Losses", image_format: str = "svg") -> list[Path]:
