@@ -17,6 +17,8 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     log(1 + x)            -> log1p(x)
     exp(x) - 1            -> expm1(x)          (k exp(x) - k -> k expm1(x), as SymPy orders and distributes it)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
+    log(where(c, a, b))   -> where(c, log(a), log(b))  where each branch's log has a stable form
+                                                     free of `log` (sigmoids, softmaxes, numbers > 0)
 
     1 - sigmoid(x)        -> sigmoid(-x)          (additions: forms that lose their precision
     1 / (1 + exp(-x))     -> sigmoid(x)            or overflow in float32; the log rules then
@@ -55,7 +57,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from lossdsl import rebuild
+from lossdsl import construct, rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.symbolic import Y_TRUE, SymbolicLoss
 
@@ -361,6 +363,8 @@ class Rewriter:
             # log(p^n) = n log(p) for p > 0: `log(sigmoid(x)^2)`, as SymPy keeps it, was -inf where
             # the sigmoid rounds to 0 (found by fuzzing)
             return inner.exp * self.log_rule(sp.log(self.resolve(inner.base)))
+        if isinstance(inner, sp.Piecewise) and (pushed := self.log_of_branches(inner)) is not None:
+            return pushed
         if isinstance(inner, sp.cosh):
             x = self.shared(inner.args[0])
             return x + sf.Softplus(-2 * x) - sp.log(2)
@@ -374,6 +378,23 @@ class Rewriter:
                     return -sf.Softplus(self.resolve(-rest).args[0])
                 return sf.Log1p(rest)
         return expr
+
+    def log_of_branches(self, inner: sp.Piecewise) -> sp.Basic | None:
+        """`log(where(c, a, b))` -> `where(c, log(a), log(b))` where the log of every branch has a
+        stable form free of `log` (a sigmoid, a softmax, a power of either, a positive number):
+        the focal loss's `log(where(y_true > 0.5, p, 1 - p))` of `p = sigmoid(y_pred)` was inf
+        from |y_pred| = 88 in float32 (found by fuzzing). A branch whose log stays a `log` keeps
+        the `where` outside it: the branch not taken may be 0 there, and the gradient of its
+        `log` (inf times the 0 the `where` passes it) NaN."""
+        branches = []
+        for value, condition in inner.args:
+            logged = sp.log(value)  # a number where SymPy folds it (`log(1)` is 0, `log(0)` zoo)
+            logged = self.log_rule(logged) if isinstance(logged, sp.log) else logged
+            stable = logged.is_finite and logged.is_real if logged.is_number else not logged.has(sp.log, sf.Log1p)
+            if not stable:
+                return None
+            branches.append((logged, condition))
+        return construct.piecewise(branches)
 
     def exponential_term(self, term: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
         """`(k, x)` where `term` is `k exp(x)` (through bindings) for a number `k > 0`; else None."""

@@ -474,6 +474,53 @@ def test_a_written_out_logistic_under_a_power_stays_finite(program, exact):
         assert np.isfinite(gradients).all(), (fast, gradients)
 
 
+@pytest.mark.parametrize(
+    "program, exact",
+    [
+        (
+            "-log(where(y_true > 0.5, sigmoid(y_pred), sigmoid(-y_pred)))",
+            lambda t, p: np.where(t > 0.5, np.logaddexp(0, -p), np.logaddexp(0, p)),
+        ),
+        (  # the focal loss's p_t, through bindings, with `1 - p` for the other class
+            "p = sigmoid(y_pred)\npt = where(y_true > 0.5, p, 1 - p)\n-(1 - pt)^2 * log(pt)",
+            lambda t, p: (
+                np.where(t > 0.5, np.exp(-np.logaddexp(0, p)) ** 2 * np.logaddexp(0, -p), 0)
+                + np.where(t > 0.5, 0, np.exp(-np.logaddexp(0, -p)) ** 2 * np.logaddexp(0, p))
+            ),
+        ),
+        (
+            "-log(where(y_true > 0.5, sigmoid(y_pred), 2))",
+            lambda t, p: np.where(t > 0.5, np.logaddexp(0, -p), -np.log(2)),
+        ),
+    ],
+)
+def test_a_log_of_a_where_of_sigmoids_stays_finite(program, exact):
+    # the log of a `where` between sigmoids was inf from |y_pred| = 88 in float32 with no
+    # diagnostic (found by fuzzing): the log goes into the branches, each a softplus
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    assert spec.diagnostics == []
+    assert "ops.log(" not in ast.unparse(forward_pass(spec.python_source()))
+    y_pred = np.array([[-150.0], [-89.0], [-1.0], [0.5], [88.0], [150.0]] * 2, "float32")
+    y_true = np.repeat(np.array([[0.0], [1.0]], "float32"), 6, axis=0)
+    expected = exact(y_true.astype("float64"), y_pred.astype("float64"))[:, 0]
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None).call, y_true, y_pred)
+        np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-30)
+        assert np.isfinite(gradients).all(), (fast, gradients)
+
+
+def test_a_log_of_a_where_keeps_the_where_outside_a_branch_without_a_stable_log():
+    # `log(0)` in the branch not taken would make the gradient inf * 0 = NaN
+    for program in (
+        "-log(where(y_pred > 0, sigmoid(y_pred), 0))",
+        "-log(where(y_true > 0, sigmoid(y_pred), y_pred^2 + 1))",
+    ):
+        body = ast.unparse(forward_pass(lossdsl.compile(program).python_source()))
+        assert body.count("keras.ops.where(") == 1 and "keras.ops.log(" in body, body
+
+
 def test_a_log_of_a_small_constant_plus_an_exponential_keeps_its_digits(keras):
     # `softplus(x + log(k/c)) + log(c)` cancelled two large terms for a small c: 0.0156 for 0.01
     # in float16 (a review); as a log of two exponentials nothing cancels
