@@ -60,6 +60,18 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _Once(argparse.Action):
+    """An option that takes one value: given twice, a usage error (argparse keeps the last one
+    silently: `-o a.py -o b.py` wrote b.py alone, `--name A --name B` named the class B; fuzzing)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, "_given_once", set())
+        if self.dest in given:
+            parser.error(f"{option_string} given twice: give it once")
+        namespace._given_once = given | {self.dest}
+        setattr(namespace, self.dest, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(
@@ -93,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     p = sub("compile", "write the Keras loss module for a program")
-    p.add_argument("--name", default=None, help="the class name (default: FormulaLoss)")
-    p.add_argument("-o", dest="output", metavar="OUT.py", help="write here instead of standard output")
+    p.add_argument("--name", action=_Once, default=None, help="the class name (default: FormulaLoss)")
+    p.add_argument("-o", dest="output", action=_Once, metavar="OUT.py", help="write here instead of standard output")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.add_argument(
         "--xla",
@@ -111,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub("plot", "plot losses and their gradients", program_input=False)
     p.add_argument("files", nargs="*", metavar="FILE", help=".loss files (- for standard input)")
     p.add_argument("-e", dest="programs", action="append", default=[], metavar="PROGRAM", help="a program text")
-    p.add_argument("-o", dest="output", required=True, metavar="OUT.(png|svg)", help="the image to write")
+    p.add_argument("-o", dest="output", action=_Once, required=True, metavar="OUT.(png|svg)", help="the image to write")
     p.add_argument(
         "--kind",
+        action=_Once,
         choices=KINDS,
         default=None,
         help="the x axis: regression (against e), positive (against y_pred > 0), probability "
@@ -125,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     # A page names each loss after its file: -e is answered with that (a user test tried it).
     p.add_argument("-e", dest="programs", action="append", default=[], help=argparse.SUPPRESS)
     p.usage = f"%(prog)s [-h] -o OUT.md [--images {{{','.join(IMAGE_FORMATS)}}}] FILE [FILE ...]"
-    p.add_argument("-o", dest="output", required=True, metavar="OUT.md", help="the page to write")
+    p.add_argument("-o", dest="output", action=_Once, required=True, metavar="OUT.md", help="the page to write")
     p.add_argument(
         "--images",
+        action=_Once,
         choices=IMAGE_FORMATS,
         default="svg",
         help="format of the plots written to OUT_files/ beside the page (default svg)",
@@ -139,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub("demo", "compile the seed formula, train a small model with it, show what happened", False)
     p.add_argument(
         "--epochs",
+        action=_Once,
         type=_epochs,
         default=30,
         help=f"training epochs, {MIN_EPOCHS} to {MAX_EPOCHS:,} (default 30)",

@@ -252,6 +252,25 @@ def test_a_command_of_one_program_refuses_a_second_e(cli, command):
     assert err.splitlines() == [f"lossdsl {command}: give one -e PROGRAM, not 2: `{command}` takes one program"]
 
 
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (("compile", "-e", "e^2", "-o", "a.py", "-o", "b.py"), "-o"),
+        (("compile", "-e", "e^2", "--name", "A", "--name", "B"), "--name"),
+        (("plot", "-e", "e^2", "--kind", "logits", "--kind", "regression", "-o", "p.svg"), "--kind"),
+        (("plot", "-e", "e^2", "-o", "p.svg", "-o", "q.svg"), "-o"),
+        (("docs", "mse.loss", "-o", "a.md", "--images", "png", "--images", "svg"), "--images"),
+        (("demo", "--epochs", "3", "--epochs", "4"), "--epochs"),
+    ],
+)
+def test_an_option_of_one_value_given_twice_is_a_usage_error(cli, tmp_path, args, option):
+    # argparse kept the last value silently: `-o a.py -o b.py` wrote b.py alone (fuzzing)
+    code, out, err = cli(*args)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == f"lossdsl {args[0]}: error: {option} given twice: give it once"
+    assert not any(tmp_path.glob("*.py")) and not any(tmp_path.glob("*.svg"))
+
+
 # ---------------------------------------------------------------- latex
 
 
