@@ -30,18 +30,30 @@ _ERRORS = [
 __all__ = sorted([*_ERRORS, "CompiledLoss", "FormulaLoss", "check", "compile", "library", "loss", "metric"])
 
 
-def loss(source: str, name: str | None = None, **kwargs):
+def loss(source: str, name: str | None = None, *args, **kwargs):
     """Shortcut: `compile(source, name).keras_loss(...)`; `name` names the class and the Keras object."""
+    _positional("loss", args)
     from lossdsl.runtime import build_loss
 
     return build_loss(source, name, **kwargs)
 
 
-def metric(source: str, name: str | None = None, **kwargs):
+def metric(source: str, name: str | None = None, *args, **kwargs):
     """Shortcut: `compile(source, name).keras_metric(...)`; `name` names the class and the Keras object."""
+    _positional("metric", args)
     from lossdsl.runtime import build_metric
 
     return build_metric(source, name, **kwargs)
+
+
+def _positional(function: str, args: tuple) -> None:
+    """A LossArgumentError for positional arguments past `source` and `name` (Python's TypeError
+    before; fuzzing): parameters and Keras's arguments are keywords."""
+    if args:
+        raise _errors().LossArgumentError(
+            f"{function}() takes 2 positional arguments (source, name), not {2 + len(args)}:"
+            " give parameters and Keras's arguments as keywords"
+        )
 
 
 # Everything is imported when first asked for, so that `import lossdsl` costs next to nothing

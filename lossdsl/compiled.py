@@ -8,11 +8,10 @@ produced on demand and cached.
 from __future__ import annotations
 
 import functools
-import inspect
 
 import sympy as sp
 
-from lossdsl.errors import Diagnostic, LossArgumentError, contained, require_flag
+from lossdsl.errors import Diagnostic, LossArgumentError, checked_arguments, contained, require_flag
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SYMPY_LOCK, SymbolicLoss
 
@@ -22,14 +21,9 @@ def _contained(what: str):
     LossArgumentError (a TypeError too, as Python's own), not a gap in lossdsl."""
 
     def wrap(method):
-        signature = inspect.signature(method)
-
+        @checked_arguments
         @functools.wraps(method)
         def contained_method(*args, **kwargs):  # `self` too, so that `latex(self=1)` is bound here
-            try:
-                signature.bind(*args, **kwargs)
-            except TypeError as err:
-                raise LossArgumentError(f"{method.__name__}(): {err}") from None
             with SYMPY_LOCK, contained(what, args[0].source):
                 return method(*args, **kwargs)
 
@@ -89,6 +83,7 @@ class CompiledLoss:
         """The loss as written in SymPy: bindings inlined, symbols `y_true`, `y_pred` and the params."""
         return self.symbolic.public(self.symbolic.plain())
 
+    @checked_arguments
     def gradient(self) -> sp.Expr:
         """d(expr)/d(y_pred) for one element."""
         return self._gradient

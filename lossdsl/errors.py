@@ -10,6 +10,8 @@ error.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from dataclasses import dataclass, field
 
 from lossdsl.span import Span, caret_block
@@ -149,6 +151,23 @@ def require_flag(name: str, value: object) -> bool:
     if isinstance(value, int) or scalar:
         return bool(value)
     raise LossArgumentError(f"{name}= takes True or False, not {type(value).__name__}")
+
+
+def checked_arguments(function):
+    """`function`, where arguments it does not take (an unknown keyword, one positional too
+    many) are a LossArgumentError, as the outputs' methods have it, not Python's bare TypeError
+    (`compile("abs(e)", foo=1)`; fuzzing)."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise LossArgumentError(f"{function.__name__}(): {err}") from None
+        return function(*args, **kwargs)
+
+    return checked
 
 
 class UnknownLossError(LossNameError, KeyError):

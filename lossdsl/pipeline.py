@@ -25,6 +25,7 @@ from lossdsl.errors import (
     LossError,
     LossInternalError,
     LossTypeError,
+    checked_arguments,
     contained,
     require_flag,
     require_text,
@@ -56,6 +57,7 @@ class FrontEnd:
     diagnostics: tuple[Diagnostic, ...]
 
 
+@checked_arguments
 def compile(source: str, name: str | None = None, *, strict: bool = False) -> CompiledLoss:  # noqa: A001
     """Compile a lossdsl program into a `CompiledLoss`.
 
@@ -74,6 +76,7 @@ def compile(source: str, name: str | None = None, *, strict: bool = False) -> Co
     return CompiledLoss(class_name, source, front.resolved, front.symbolic, list(front.diagnostics), strict)
 
 
+@checked_arguments
 def check(source: str, *, strict: bool = False) -> list[Diagnostic]:
     """Every diagnostic of a program; never raises for a bad program (one that is not text is one
     error diagnostic)."""

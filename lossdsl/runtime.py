@@ -103,7 +103,7 @@ def make_metric(spec, **kwargs) -> FormulaMetric:
     unknown_arguments(spec, kwargs, ("name", "dtype"))
     name = kwargs.pop("name", None)
     dtype = kwargs.pop("dtype", None)
-    keras_arguments(name=name, dtype=dtype)
+    keras_arguments(name=name, dtype=dtype, loss=False)
     return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)
 
 
@@ -252,14 +252,18 @@ def unknown_arguments(spec, given: dict, takes: tuple[str, ...] = ()) -> None:
 _REDUCTIONS = (None, "none", "sum", "sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 
-def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None) -> None:
+def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None, *, loss: bool = True) -> None:
     """LossArgumentError for a `reduction`, `name` or `dtype` Keras would refuse, or (an integer or
-    boolean dtype) that would fail at the first call: one error type for every bad argument."""
+    boolean dtype, a loss's name with a `/`) that would fail at the first call: one error type for
+    every bad argument. `loss=False`: a metric's (whose name may hold a `/`)."""
     if reduction not in _REDUCTIONS:
         allowed = ", ".join(repr(r) for r in _REDUCTIONS)
         raise LossArgumentError(f"reduction must be one of {allowed}, not {reduction!r:.80}")
     if name is not None and not isinstance(name, str):
         raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
+    if loss and name is not None and "/" in name:
+        # Keras's Loss takes it and refuses it in its name scope at the first call (fuzzing)
+        raise LossArgumentError(f"a loss's name cannot contain `/` (Keras's name scopes refuse it): {name!r:.80}")
     if dtype is None:
         return
     try:
@@ -292,7 +296,7 @@ def _names(name) -> tuple[str | None, str | None]:
     """(class name, Keras object name) for a user's `name`: `my_mae` -> (`MyMae`, `my_mae`)."""
     if name is None:
         return None, None
-    keras_arguments(name=name)
+    keras_arguments(name=name, loss=False)  # a loss's name is checked by keras_loss()
     class_name = camel_case(name)
     if not class_name:  # `_`, `__`, `-`, `üüü`: no ASCII letters or digits to make a class name of
         raise LossTypeError(

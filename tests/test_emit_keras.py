@@ -1806,6 +1806,23 @@ def test_keras_arguments_that_keras_would_refuse_are_loss_argument_errors(keras,
             spec.keras_metric(**arguments)
 
 
+def test_a_loss_name_with_a_slash_is_refused_where_it_is_given(keras):
+    # Keras's Loss takes it and its name scope refuses it at the first call, a bare ValueError
+    # (a third fuzzing round); a metric's name may hold one
+    message = r"a loss's name cannot contain `/` \(Keras's name scopes refuse it\): 'a/b'"
+    spec = lossdsl.compile("e^2")
+    for make in (
+        lambda: spec.keras_loss(name="a/b"),
+        lambda: lossdsl.loss("e^2", name="a/b"),
+        lambda: lossdsl.FormulaLoss(formula="e^2", name="a/b"),
+    ):
+        with pytest.raises(lossdsl.LossArgumentError, match=message):
+            make()
+    metric = lossdsl.metric("e^2", name="a/b")
+    metric.update_state(np.ones((2, 1)), np.zeros((2, 1)))
+    assert (metric.name, float(metric.result())) == ("a/b", 1.0)
+
+
 def test_a_saved_config_with_a_bad_dtype_is_a_loss_type_error(keras):
     # from_config passed a dict that is no dtype policy on to Keras, whose ValueError came out
     with pytest.raises(lossdsl.LossTypeError, match=r"dtype must be a float type .*, not \{'a': 1\}"):

@@ -451,6 +451,18 @@ def test_strict_takes_true_or_false_and_belongs_to_compile():
             r"keras_loss\(\) takes keyword arguments only \(parameters, reduction, name, dtype\), not 1 positional",
         ),
         (lambda spec: spec.keras_metric(1, 2), r"keras_metric\(\) takes keyword arguments only .*, not 2 positional"),
+        # and to the entry points, Python's bare TypeError (a third fuzzing round)
+        (lambda spec: spec.gradient(1), r"gradient\(\): too many positional arguments"),
+        (lambda spec: lossdsl.compile(spec.source, foo=1), r"compile\(\): got an unexpected keyword argument 'foo'"),
+        (lambda spec: lossdsl.compile(spec.source, "X", True), r"compile\(\): too many positional arguments"),
+        (lambda spec: lossdsl.compile(), r"compile\(\): missing a required argument: 'source'"),
+        (lambda spec: lossdsl.check(spec.source, True), r"check\(\): too many positional arguments"),
+        (lambda spec: lossdsl.check(spec.source, foo=1), r"check\(\): got an unexpected keyword argument 'foo'"),
+        (
+            lambda spec: lossdsl.loss(spec.source, "X", 1),
+            r"loss\(\) takes 2 positional arguments \(source, name\), not 3",
+        ),
+        (lambda spec: lossdsl.metric(spec.source, "X", 1, 2), r"metric\(\) takes 2 positional arguments .*, not 4"),
     ],
 )
 def test_arguments_the_outputs_do_not_take_are_argument_errors(call, message):
