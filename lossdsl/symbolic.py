@@ -354,11 +354,10 @@ class _Translator:
 
     def visit_Power(self, node: nodes.Power) -> sp.Expr:
         base, exponent = self.visit(node.base), self.visit(node.exponent)
-        if base.is_Number and exponent.is_Number:
-            return _fold(math.pow, (base, exponent), node, exact=base.is_Integer and exponent.is_Integer)
         if _is_constant_expression(base) and _is_constant_expression(exponent):
-            # `pi^4140` or `(pi - 4)^0.5`: kept exact (`pi**2`), but it must be a finite real all the same.
-            _fold(math.pow, (base, exponent), node)
+            folded = _constant_power(base, exponent, node, exact=base.is_Integer and exponent.is_Integer)
+            if base.is_Number and exponent.is_Number:
+                return folded
         if exponent.is_Number and exponent.is_zero:
             # `y_pred^0.0` (or `^1e-400`, 0 once read) is 1, as `y_pred^0` is: SymPy keeps a
             # Float exponent of 0 unevaluated, and the loss seemed to depend on y_pred.
@@ -382,6 +381,8 @@ class _Translator:
         args = [self.visit(a) for a in node.args]
         n = len(args)
         fn = FUNCTIONS[node.func]
+        if node.func == "pow" and n == 2 and all(a.is_number for a in args):
+            return _constant_power(*args, node)  # as `a^b` is (a Float, no `pi` kept: as pow() folded)
         if kind_of(node.func, n) == "elementwise" and fn.fold and all(a.is_number for a in args):
             return _fold(fn.fold, args, node)
         return _finite(builder(node.func, n)(*args), node)
@@ -583,6 +584,18 @@ def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: _Checked) -> sp.Ba
             _not_too_small(part, node)
             checked.finite.add(part)
     return expr
+
+
+def _constant_power(base: sp.Expr, exponent: sp.Expr, node: nodes.Node, exact: bool = False) -> sp.Expr:
+    """`base^exponent` of constants folded in floats, where it must be a finite real and not 0 as a
+    float where it is not 0 (`pi^4140`, `(pi - 4)^0.5` are rejected; `2^-1080` was 0 silently, and
+    `pi^-1000`, which SymPy keeps exact, was rejected at the expression holding it, with a message
+    about products; fuzzing). The caller keeps `pi^2` exact."""
+    folded = _fold(math.pow, (base, exponent), node, exact=exact)
+    if folded.is_zero and base.is_zero is False:
+        shown = _shown(base**exponent if base.is_Number and exponent.is_Number else sp.Pow(base, exponent))
+        raise LossLimitError(f"this constant, {shown}, is too small for a float (it would be 0)", span=node.span)
+    return folded
 
 
 def _fold(function, args, node: nodes.Node, exact: bool = False) -> sp.Expr:

@@ -387,6 +387,18 @@ ERRORS = [
     (LossLimitError, "«1e-200 * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
     (LossLimitError, "«1e-200 * y_pred * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
     (LossLimitError, "a = y_pred / 1000\n«a^120»", r"the numbers of this expression multiply out to 1\.0e-360, too .*"),
+    # a constant power that is 0 as a float, at the power: `2^-1080` was 0 silently, `pi^-1000`
+    # rejected at the whole loss, with the message of a product (a third fuzzing round)
+    (LossLimitError, "e^2 + «2^-1080»", r"^this constant, 7\.7e-326, is too small for a float \(it would be 0\)$"),
+    (LossLimitError, "e^2 + «0.1^400»", r"^this constant, 1\.0e-400, is too small for a float \(it would be 0\)$"),
+    (
+        LossLimitError,
+        "e^2 + «pi^-1000»",
+        r"^this constant, pi\*\*\(-1000\), is too small for a float \(it would be 0\)$",
+    ),
+    (LossLimitError, "e^2 + y_pred * «pi^-700»", r"^this constant, pi\*\*\(-700\), is too small .*"),
+    (LossLimitError, "sum(y_pred * «pow(pi, -1000)»)", r"^this constant, pi\*\*\(-1000\), is too small .*"),
+    (LossLimitError, "e^2 + «pow(0.1, 400)»", r"^this constant, 1\.0e-400, is too small .*"),
     # a root of what is never positive: imaginary to SymPy, which said "too large for a float" (a review)
     (
         LossLimitError,
