@@ -519,7 +519,7 @@ DOMAIN = [
         r"`log1p\(y_pred\)`: the argument can reach -1 or below \(it lies in \(-inf, inf\)\); keep it"
         r" above -1",
     ),
-    ("«log1p(-y_pred^2)»", r"`log1p\(-y_pred\^2\)`: the argument can reach -1 or below \(it lies in \(-inf, -0\]\).*"),
+    ("«log1p(-y_pred^2)»", r"`log1p\(-y_pred\^2\)`: the argument can reach -1 or below \(it lies in \(-inf, 0\]\).*"),
     (
         "«arcsin(y_pred)»",
         r"`arcsin\(y_pred\)`: the argument can reach \+-1 or beyond \(it lies in \(-inf, inf\)\),"
@@ -559,6 +559,19 @@ DOMAIN = [
         r"`arcsin\(y_true\)`: the argument can lie beyond \+-1 \(it lies in \(-inf, inf\)\), where its value"
         r" is NaN; clip it into \[-1, 1\]",
     ),
+    # the interval arithmetic's corners (a mutation audit): a product with a closed 0 reaches 0, a
+    # clip to -1 reaches log1p's -1, a `where`'s other branch is read under the negated condition
+    ("«log(y_true^2 * exp(y_pred))»", r"`log\(y_true\^2 \* exp\(y_pred\)\)`: .* \(it lies in \[0, inf\)\), .*"),
+    (
+        "«log1p(clip(y_pred, -1, 1))»",
+        r"`log1p\(clip\(y_pred, -1, 1\)\)`: .* reach -1 or below \(it lies in \[-1, 1\]\).*",
+    ),
+    (
+        "«sqrt(where(y_pred > 0, 1, y_pred))»",
+        r"`sqrt\(where\(y_pred > 0, 1, y_pred\)\)`: .* \(it lies in \(-inf, 1\]\).*",
+    ),
+    # a quotient `x / x` is no square: the division is warned of, the log not
+    ("log(exp(y_pred) * y_true / «y_true»)", r"division by `y_true`, which can be 0 \(it lies in \(-inf, inf\)\).*"),
 ]
 
 
@@ -709,6 +722,27 @@ def test_the_meet_of_two_intervals_keeps_which_ends_are_open():
     assert meet(Interval(0.0, 1.0), Interval(1.0, 2.0)) == Interval(1.0, 1.0)
     assert meet(Interval(0.0, 1.0, hi_open=True), Interval(1.0, 2.0)) is None
     assert meet(Interval(0.0, 1.0), Interval(2.0, 3.0)) is None
+
+
+@pytest.mark.parametrize("source", ["y_true / (-exp(y_pred))", "log(1 / softplus(y_pred))", "log(-(-exp(y_pred)))"])
+def test_open_ends_at_zero_are_not_zero(source):
+    # `-exp(y_pred)` lies in (-inf, 0), `1 / softplus(y_pred)` in (0, inf): neither reaches 0 (a
+    # mutation audit); float32's rounding to 0 is another check's
+    assert diagnostics_of(source, "warning", "domain") == []
+    assert [d.code for d in lossdsl.check(source) if d.level == "warning"] in ([], ["float32-zero"])
+
+
+def test_a_varying_power_of_what_reaches_zero_is_warned_of_twice():
+    # the log of it, and the power itself (a mutation audit)
+    found = [(d.line, d.column) for d in diagnostics_of("log(square(y_pred)^y_true)", "warning", "domain")]
+    assert found == [(1, 1), (1, 5)]
+
+
+def test_an_interval_prints_no_negative_zero():
+    # `(-inf, -0)` (a mutation audit)
+    messages = [d.message for d in diagnostics_of("log(-exp(y_pred)) + sqrt(-relu(y_pred))", "warning", "domain")]
+    assert len(messages) == 2
+    assert "(it lies in (-inf, 0))" in messages[0] and "(it lies in (-inf, 0])" in messages[1]
 
 
 @pytest.mark.parametrize("source", SAFE)

@@ -1543,6 +1543,16 @@ def test_msle_is_accurate_for_predictions_orders_of_magnitude_off():
             assert got == pytest.approx(expected[0, j], rel=1e-4, abs=1e-12), (fast, xla, j)
 
 
+def test_one_log_for_a_difference_of_log1p_only_for_arguments_known_nonnegative():
+    # the XLA spelling's one log of (1 + a) / (1 + b) holds for a, b >= 0 alone: of arguments of
+    # any sign it could make a number of a NaN (a mutation audit: the guard was untested)
+    def logs(program: str) -> int:
+        return ast.unparse(forward_pass(lossdsl.compile(program).python_source(xla=True))).count("keras.ops.log(")
+
+    assert logs("log1p(y_pred) - log1p(y_true)") == 2
+    assert logs("log1p(abs(y_pred)) - log1p(abs(y_true))") == 1
+
+
 @pytest.mark.parametrize("name", lossdsl.library.names())
 def test_a_number_is_converted_to_a_tensor_once_per_module(name):
     # 1e-7 is no float32 number, so it is passed as a tensor of y_pred's dtype; the MSLE module

@@ -61,7 +61,7 @@ UNIT = Interval(0.0, 1.0)
 def _fmt(x: float) -> str:
     if math.isinf(x):
         return "-inf" if x < 0 else "inf"
-    return f"{x:.6g}"
+    return f"{x + 0.0:.6g}"  # -0.0 + 0.0 is 0.0: `(-inf, -0)` read as a typo (a mutation audit)
 
 
 def _end(value: float, is_open: bool) -> tuple[float, bool]:
