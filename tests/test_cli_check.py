@@ -167,6 +167,64 @@ def test_several_programs_are_checked_in_turn(capsys):
     assert err.rstrip().endswith("<-e>: rejected (1 error)")
 
 
+def test_the_program_minus_e_after_e_is_a_program_not_a_second_option(capsys):
+    # `-e -e`: the loss `-e` (y_pred - y_true), which argparse would read as -e without its program
+    assert run(capsys, "check", "-e", "-e") == (0, "<-e>: ok (0 warnings)\n", "")
+    code, out, err = run(capsys, "check", "-e", "-e", "-e", "e^")
+    assert (code, out) == (1, "<-e>: ok (0 warnings)\n")
+    assert err.startswith("<-e>:1:3: error: unexpected end of the program: expected an expression\n")
+
+
+def test_a_command_of_one_program_refuses_a_second_e_in_process(capsys):
+    # as test_cli.py's test of the installed script, in this process (whose code a test can change)
+    assert run(capsys, "compile", "-e", "e^2", "-e", "abs(e)") == (
+        2,
+        "",
+        "lossdsl compile: give one -e PROGRAM, not 2: `compile` takes one program\n",
+    )
+    assert run(capsys, "latex", "-e", "e^2", "-e", "abs(e)", "-e", "e") == (
+        2,
+        "",
+        "lossdsl latex: give one -e PROGRAM, not 3: `latex` takes one program\n",
+    )
+
+
+def test_a_lone_carriage_return_in_a_program_argument_is_a_line_break(capsys):
+    # `\r` alone is a line break, as in a FILE: the program compiles to the very module of its
+    # `\n` spelling (the class's registered name is a hash of the program text)...
+    compiled = run(capsys, "compile", "-e", "# Absolute error.\ra = e\rabs(a)\r")
+    assert compiled == run(capsys, "compile", "-e", "# Absolute error.\na = e\nabs(a)\n")
+    assert compiled[0] == 0 and 'r"""Absolute error.\n' in compiled[1]
+    # ... and the caret block shows line 2 as an editor does
+    code, out, err = run(capsys, "check", "-e", "x = e^2\rfoo")
+    assert (code, out) == (1, "")
+    assert err == (
+        "<-e>:2:1: error: unknown name `foo`; did you mean `e`, or a parameter, declared before its use"
+        " (`param foo = 1.0`)?\n"
+        "    foo\n"
+        "    ^~~\n"
+        "<-e>: rejected (1 error)\n"
+    )
+
+
+def test_a_diagnostic_without_a_place_follows_the_label_after_a_space(capsys, tmp_path, monkeypatch):
+    from lossdsl.cli import _print_diagnostics
+    from lossdsl.errors import Diagnostic
+
+    _print_diagnostics([Diagnostic("note", "m", None, None), Diagnostic("note", "n", 1, 1)], "abs(e)", "x.loss")
+    assert capsys.readouterr() == ("", "x.loss: note: m\nx.loss:1:1: note: n\n    abs(e)\n    ^\n")
+    # as `latex` prints a limit of the LaTeX, which has no place in the program
+    chain = "a0 = y_pred\n" + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145)) + "\na144"
+    (tmp_path / "erf.loss").write_text(chain, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "latex", "erf.loss", "--gradient") == (
+        1,
+        "",
+        "erf.loss: error: this LaTeX would hold a group of 125,756 tokens; the limit is 100,000 (KaTeX overflows its"
+        " stack reading a \\frac argument of about 125,000)\nerf.loss: rejected (1 error)\n",
+    )
+
+
 def test_an_unreadable_file_among_several_is_said_and_the_others_are_checked(capsys, tmp_path):
     # as linters go on past a missing file (a user test: one typo hid every other file's result)
     good, bad = tmp_path / "huber.loss", tmp_path / "bad.loss"

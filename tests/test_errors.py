@@ -44,6 +44,10 @@ _CONDITION_AS_NUMBER = (
 # (class, marked input, whole-message regex)
 # a 0 that only the code's stable forms show (checks/code_constants.py)
 ZERO_IN_CODE = r"division by, or the logarithm of, the constant 0 once .*zoo.*"
+# names longer than a message quotes whole (semantics.MAX_EXCERPT, 120), and one just within it
+_LONG_NAME = "head" + "m" * 141 + "_tail"
+_NAME_OF_120 = "s" * 119 + "q"
+assert (len(_LONG_NAME), len(_NAME_OF_120)) == (150, 120)
 
 ERRORS = [
     # ---- syntax: unexpected tokens name what was expected
@@ -72,6 +76,7 @@ ERRORS = [
     (LossSyntaxError, "y_pred «$» 2", r"unexpected character `\$`"),
     (LossSyntaxError, "y_pred * «'»abc'", r"unexpected character `'`; lossdsl has no strings"),
     (LossSyntaxError, 'y_pred * «"»abc"', r'unexpected character `"`; lossdsl has no strings'),
+    (LossSyntaxError, "y_pred * «`»2`", r"unexpected character ```; lossdsl has no strings$"),
     (
         LossSyntaxError,
         "y_pred«.»__class__",
@@ -83,6 +88,12 @@ ERRORS = [
         r"unexpected character U\+0443 CYRILLIC SMALL LETTER U; names use ASCII letters only",
     ),
     (LossSyntaxError, "y_true «−» y_pred", r"unexpected character U\+2212 MINUS SIGN; did you mean `-`\?"),
+    (LossSyntaxError, "y_pred «\u2010» y_true", r"unexpected character U\+2010 HYPHEN; did you mean `-`\?$"),
+    (
+        LossSyntaxError,
+        "abs(«α»)",
+        r"unexpected character U\+03B1 GREEK SMALL LETTER ALPHA; names use ASCII letters only$",
+    ),
     (LossSyntaxError, "y_pred * «２»", r"unexpected character U\+FF12 FULLWIDTH DIGIT TWO; did you mean `2`\?"),
     (LossSyntaxError, "y_pred«\u200b» + 1", r"unexpected character U\+200B ZERO WIDTH SPACE"),
     (LossSyntaxError, "y_pred«\x00»", r"unexpected character U\+0000"),
@@ -128,6 +139,12 @@ ERRORS = [
         "x = e; param gamma = -2.5e-3 «*» 2\ngamma * x",
         r"unexpected `\*`: expected the end of the statement; a parameter's default is one number \(`param k ="
         r" 0\.5`\); compute with it in a binding",
+    ),
+    (  # ... a power too, not only a product
+        LossSyntaxError,
+        "param k = 0.5 «^» 2\nk * e",
+        r"unexpected `\^`: expected the end of the statement; a parameter's default is one number \(`param k ="
+        r" 0\.5`\); compute with it in a binding$",
     ),
     # C's and Python's operators (a user test)
     (LossSyntaxError, "«|»e|", r"unexpected character `\|`; write `abs\(x\)` for \|x\|, and `or` for \|\|"),
@@ -227,6 +244,25 @@ ERRORS = [
     (LossNameError, "«y» * y_pred", r"unknown name `y`; did you mean `y_pred`, or a parameter, .*\?"),
     (LossNameError, "«reduce_sum»(y_pred)", r"unknown function `reduce_sum`; did you mean `sum`\?"),
     (LossNameError, "MYBINDING = y_pred\n«mybinding»", r"unknown name `mybinding`; did you mean `MYBINDING`\?"),
+    # a known name inside the unknown one counts from 3 letters (not `e` in `temperature`); the longest wins
+    (
+        LossNameError,
+        "«temperature» * e",
+        r"unknown name `temperature`; did you mean `y_true`, or a parameter, declared before its use"
+        r" \(`param temperature = 1\.0`\)\?$",
+    ),
+    (
+        LossNameError,
+        "«tf_reduce_logsumexp_v2»(y_pred)",
+        r"unknown function `tf_reduce_logsumexp_v2`; did you mean `logsumexp`\?$",
+    ),
+    # a long name is quoted as its start, ` ... ` and its end; one of 120 characters whole
+    (
+        LossNameError,
+        f"«{_LONG_NAME}»(y_pred)",
+        rf"unknown function `head{'m' * 81} \.\.\. {'m' * 25}_tail`; did you mean `[a-z_]+`\?$",
+    ),
+    (LossNameError, f"«{_NAME_OF_120}»(y_pred)", rf"unknown function `{_NAME_OF_120}`; did you mean `[a-z_]+`\?$"),
     (LossNameError, "b = «a» + y_pred\na = 1\nb", r"`a` is used before its binding on line 2"),
     (LossNameError, "a = y_pred\n«a» = 2\na", r"`a` is already bound on line 1; a name is bound only once"),
     (LossNameError, "«y_pred» = 1\ny_true", r"`y_pred` is built in and cannot be rebound"),
@@ -311,6 +347,11 @@ ERRORS = [
         LossTypeError,
         "sum(«1»)",
         r"`sum` reduces over the last axis; its argument must depend on y_true, y_pred or a list",
+    ),
+    (  # a reduction of a list is a constant, not one value per sample
+        LossTypeError,
+        "sum(«sum([1, 2])»)",
+        r"`sum` reduces over the last axis; its argument must depend on y_true, y_pred or a list$",
     ),
     (
         LossTypeError,
@@ -594,6 +635,33 @@ def test_a_malformed_onehot_is_one_error(source):
     assert [d.message for d in err.diagnostics] == ["`onehot` takes `y_true` itself: onehot(y_true)"]
 
 
+def test_a_list_length_conflict_is_one_error_not_one_per_enclosing_node():
+    # `exp(...)` around the conflicting product carries its length of 3 on: it is not reported again
+    source = "a = [1, 2] * y_pred\nb = exp([1, 2, 3] * y_true)\nmean(b) + e"
+    err = pytest.raises(LossTypeError, lossdsl.compile, source).value
+    assert [(d.level, d.line, d.column, d.message) for d in err.diagnostics] == [
+        (
+            "error",
+            2,
+            9,
+            "a list literal of 3 entries meets y_true or y_pred here, but one of 2 does at 1:5: the last axis has"
+            " one length",
+        )
+    ]
+    assert (err.span.start, err.span.end) == (28, 46)  # `[1, 2, 3] * y_true`
+
+
+def test_a_signed_parameter_default_is_placed_at_its_sign():
+    source = "param a = -1e300\na * e"
+    message = "`-1e300` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf"
+    assert lossdsl.check(source) == [lossdsl.Diagnostic("warning", message, 1, 11, "float32")]
+    err = pytest.raises(LossError, lossdsl.compile, source, strict=True).value
+    assert (err.line, err.column, err.span.start, err.span.end) == (1, 11, 10, 16)
+    assert (
+        str(err) == f"1:11: error: {message} (an error under strict=True)\n    param a = -1e300\n              ^~~~~~"
+    )
+
+
 def test_the_first_error_by_position_sets_the_class():
     err = pytest.raises(LossError, lossdsl.compile, "x = log(y_pred, 1)\nx + y_prd").value
     assert type(err) is LossTypeError
@@ -716,6 +784,7 @@ CHECKED = [
     ("e^2 + «sign(y_pred)»", "error"),
     ("y_pred * «10^10^10»", "error"),
     ("x = 1\n«log(y_pred)»", "warning"),
+    ("param a = «-1e300»\na * e", "warning"),  # the place of a signed number is its sign
     ("«abs(e)»", "note"),
 ]
 
@@ -789,6 +858,32 @@ def test_a_sympy_gap_is_a_loss_internal_error_at_its_node(monkeypatch):
     assert "gap in lossdsl" in err.message and "NotImplementedError: SymPy cannot fold this" in err.message
     assert [d.level for d in lossdsl.check(source)] == ["error"]
     pipeline._front_end_cached.cache_clear()
+
+
+def test_contained_lets_only_loss_errors_out():
+    """errors.contained: a LossError passes as it is, a RecursionError is a LossLimitError, anything
+    else a LossInternalError that says it is a gap in lossdsl."""
+    from lossdsl import errors
+
+    own = LossNameError("mine")
+    with pytest.raises(LossNameError) as caught, errors.contained("print", "abs(e)"):
+        raise own
+    assert caught.value is own
+    with pytest.raises(LossLimitError) as caught, errors.contained("print", "abs(e)"):
+        raise RecursionError("maximum recursion depth exceeded")
+    assert type(caught.value) is LossLimitError
+    assert caught.value.message == "the program is too intricate to print (SymPy ran past its recursion limit)"
+    assert caught.value.source == "abs(e)"
+    with pytest.raises(LossLimitError) as caught, errors.contained("print", "abs(e)", too_deep="too deep"):
+        raise RecursionError
+    assert caught.value.message == "too deep"
+    with pytest.raises(lossdsl.LossInternalError) as caught, errors.contained("print", "abs(e)"):
+        raise ValueError("no such form")
+    assert caught.value.message == (
+        "lossdsl could not print this program (ValueError: no such form); this is a gap in lossdsl, not"
+        " necessarily a mistake in the program"
+    )
+    assert (caught.value.source, caught.value.line) == ("abs(e)", None)
 
 
 def test_a_where_over_a_list_in_a_condition_compiles_to_its_values():

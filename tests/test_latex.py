@@ -148,6 +148,11 @@ REDUCTIONS = [
     ("max(abs(e))", r"\max_{c} \left|y_{c} - \hat{y}_{c}\right|"),
     ("min(y_pred)", r"\min_{c} \hat{y}_{c}"),
     ("logsumexp(y_pred)", r"\log\sum_{c}\exp\left(\hat{y}_{c}\right)"),
+    # `\log` runs to the right: a factor after the log-sum-exp would read as inside the log
+    (
+        "logsumexp(y_pred) * mean(y_true)",
+        r"\left(\log\sum_{c}\exp\left(\hat{y}_{c}\right)\right) \frac{1}{C}\sum_{c} y_{c}",
+    ),
     ("sum(y_pred)^2", r"\left(\sum_{c} \hat{y}_{c}\right)^{2}"),
     ("sum(y_pred)*2", r"\left(\sum_{c} \hat{y}_{c}\right) \cdot 2"),
     ("2*sum(y_pred)", r"2 \sum_{c} \hat{y}_{c}"),
@@ -271,6 +276,15 @@ DISPLAY = [
         "\\mathrm{big} &\\iff \\hat{y} > 1 \\\\\n"
         "L(y, \\hat{y}) &= \\left(\\begin{cases}\n"
         "\\hat{y} & \\text{if } \\mathrm{big} \\\\\n"
+        "0 & \\text{otherwise}\n"
+        "\\end{cases}\\right) + 1\n"
+        "\\end{aligned}",
+    ),
+    (  # a `cases` block at the end of a reduction keeps its brackets: nothing may follow it
+        "sum(where(y_pred > 0, y_pred, 0)) + 1",
+        "\\begin{aligned}\n"
+        "L(y, \\hat{y}) &= \\left(\\sum_{c} \\begin{cases}\n"
+        "\\hat{y}_{c} & \\text{if } \\hat{y}_{c} > 0 \\\\\n"
         "0 & \\text{otherwise}\n"
         "\\end{cases}\\right) + 1\n"
         "\\end{aligned}",
@@ -428,6 +442,12 @@ def test_strict_takes_true_or_false_and_belongs_to_compile():
     [diagnostic] = lossdsl.check("log(y_pred)", strict="no")
     assert (diagnostic.level, diagnostic.message) == ("error", "strict= takes True or False, not str")
     assert lossdsl.compile("log(y_pred)", strict=np.bool_(False)).strict is False
+    # a NumPy integer is taken as an int is
+    assert lossdsl.compile("abs(e)", strict=np.int64(1)).strict is True
+    assert lossdsl.compile("log(y_pred)", strict=np.int64(0)).strict is False
+    with pytest.raises(lossdsl.LossArgumentError) as raised:
+        lossdsl.compile("abs(e)", strict=np.float64(1))
+    assert raised.value.message == "strict= takes True or False, not float64"
     assert [d.level for d in lossdsl.check("log(y_pred)", strict=1)] == ["error"]  # the domain warning, strict
     # loss() and metric() pass their keywords to the loss object: the error says where strict= goes
     for shortcut in (lossdsl.loss, lossdsl.metric):

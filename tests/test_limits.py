@@ -184,6 +184,27 @@ def test_nesting_of_200_levels_is_within_the_limit(source):
     assert "def call(self, y_true, y_pred):" in spec.python_source()
 
 
+def program_of_operations(extra: int) -> str:
+    """A program whose loss holds 50,000 - 1,975 + `extra` operations, bindings substituted (a name
+    or a number is one, an operation one more than its operands): `a` is 100, `b` 2,001, the loss
+    1 + 24 * 2,001 + `extra`."""
+    return "\n".join(
+        ["a = " + "+".join(["e"] * 99), "b = " + "+".join(["a"] * 20), "+".join(["b"] * 24 + ["e"] * extra)]
+    )
+
+
+def test_a_loss_of_exactly_the_size_limit_compiles_and_one_more_operation_does_not():
+    at_limit = lossdsl.compile(program_of_operations(1975))  # 50,000 operations
+    assert str(at_limit.expr) == "-49495*y_pred + 49495*y_true"  # 24 * 20 * 99 + 1,975 copies of e
+    assert lossdsl.check(program_of_operations(1975)) == []
+    with pytest.raises(lossdsl.LossLimitError) as info:
+        lossdsl.compile(program_of_operations(1976))
+    assert info.value.message == (
+        "the loss holds 50,001 operations once its bindings are substituted; the limit is 50,000"
+    )
+    assert (info.value.line, info.value.column) == (3, 1)
+
+
 NEST = "log(cosh(" * 13 + "e" + "))" * 13  # the deepest nest within the size limit
 
 
