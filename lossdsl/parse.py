@@ -376,15 +376,17 @@ def _tok_span(tok: Token) -> Span:
     return Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-def _number(tok: Token, sign: str = "") -> nodes.Number:
+def _number(tok: Token, sign: str = "", span: Span | None = None) -> nodes.Number:
+    """The number of `tok`, with `sign` before it; `span` covers both (the token's by default)."""
     text = sign + tok.value
     value = float(text)
+    span = span or _tok_span(tok)
     if value in (float("inf"), float("-inf")):
-        raise LossLimitError(f"the number {_shown(text)} is too large for a float", span=_tok_span(tok))
+        raise LossLimitError(f"the number {_shown(text)} is too large for a float", span=span)
     if value == 0 and any(digit in "123456789" for digit in text.lower().split("e")[0]):
         # 1e-400 is 0 in floats: said here, not as "its terms in y_pred cancel" (found by fuzzing)
-        raise LossLimitError(f"the number {_shown(text)} is too small for a float (it would be 0)", span=_tok_span(tok))
-    return nodes.Number(value, text, span=_tok_span(tok))
+        raise LossLimitError(f"the number {_shown(text)} is too small for a float (it would be 0)", span=span)
+    return nodes.Number(value, text, span=span)
 
 
 def _shown(text: str, limit: int = 24) -> str:
@@ -417,8 +419,9 @@ class _ToNodes(Transformer_NonRecursive):
 
     def signed_number(self, meta, children):
         sign, tok = children
-        number = _number(tok, sign.value)
-        return nodes.Number(number.value, number.text, span=_span(meta))
+        # placed at the sign, as the float32 check places its warning (a mutation audit: an
+        # underflow was placed one past it)
+        return _number(tok, sign.value, span=_span(meta))
 
     def name(self, meta, children):
         return self._node(nodes.Name(children[0].value, span=_tok_span(children[0])))

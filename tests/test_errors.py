@@ -415,6 +415,13 @@ ERRORS = [
     (LossLimitError, "y_pred * «10^10^10»", r"this constant overflows a float"),
     (LossLimitError, "9^«9^9^9»", r"this constant overflows a float"),
     (LossLimitError, "«1e309» * y_pred", r"the number 1e309 is too large for a float"),
+    # a parameter's signed default is placed at its sign, as the float32 warning is (a mutation audit)
+    (LossLimitError, "param a = «-1e309»\na * e", r"the number -1e309 is too large for a float$"),
+    (
+        LossLimitError,
+        "param a = «-0.5e-330»\na * e",
+        r"the number -0\.5e-330 is too small for a float \(it would be 0\)$",
+    ),
     (LossLimitError, "«10^308 * y_pred * 10»", r"this constant is too large for a float"),
     # ... and too small: SymPy multiplies the numbers out, and the code printed `0.0 * y_pred^120`
     # (a loss of 0 and a gradient of 0, NaN past y_pred = 500; found by fuzzing)

@@ -110,7 +110,7 @@ LIMITS = [
         " condition it has over 2,000 terms; the limit is 2,000",
     ),
     ("underflow", "y_pred * 1e-400", (1, 10), "the number 1e-400 is too small for a float (it would be 0)"),
-    ("underflow-param", "param a = -0.5e-330\na * e^2", (1, 12), "the number -0.5e-330 is too small for a float"),
+    ("underflow-param", "param a = -0.5e-330\na * e^2", (1, 11), "the number -0.5e-330 is too small for a float"),
     (
         "digits",
         "9" * 9000 + " * y_pred",
