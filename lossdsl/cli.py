@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -346,13 +347,21 @@ def read_file(name: str) -> tuple[str, str]:
         with path.open("rb") as stream:
             return as_read(_decoded(stream.read(MAX_BYTES + 1), name)), name
     except FileNotFoundError:
-        raise _UsageError(f"no such file: {name}") from None
+        raise _UsageError(f"no such file: {name}{_formula_hint(name)}") from None
     except IsADirectoryError:
         raise _UsageError(f"{name} is a directory, not a .loss file") from None
     except UnicodeDecodeError:
         raise _UsageError(f"{name} is not UTF-8 text") from None
     except OSError as err:
         raise _UsageError(f"cannot read {name}: {err.strerror}") from None
+
+
+def _formula_hint(name: str) -> str:
+    """For a missing FILE that reads as a formula (`lossdsl check 'log(y_pred)'`, a newcomer's first
+    try): where a program written out goes."""
+    if name.endswith(".loss") or not any(ch in name for ch in "()+*^"):
+        return ""
+    return f"; a program written out goes after -e: -e {shlex.quote(name)}"
 
 
 def _standard_input() -> str:

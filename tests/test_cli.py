@@ -714,3 +714,20 @@ def test_an_accepted_program_with_warnings_prints_them_and_goes_on(cli, tmp_path
     # notes (a kink) are for `check`
     code, out, err = cli(command[0], "-e", "abs(e)", *command[1:])
     assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        ("log(y_pred)", "; a program written out goes after -e: -e 'log(y_pred)'"),
+        ("e^2", "; a program written out goes after -e: -e 'e^2'"),
+        ("abs(e)'s", "; a program written out goes after -e: -e 'abs(e)'\"'\"'s'"),
+        ("nowhere", ""),
+        ("sub dir/no-where", ""),
+        ("f(x).loss", ""),
+    ],
+)
+def test_a_missing_file_that_reads_as_a_formula_points_to_e(cli, name, hint):
+    code, out, err = cli("check", name)
+    assert (code, out) == (2, "")
+    assert err == f"lossdsl check: no such file: {name}{hint}\n"
