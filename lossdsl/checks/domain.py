@@ -234,7 +234,7 @@ class _Ranges:
         if base.reaches_zero_or_below():
             self.warn(
                 base_node,
-                f"`{self.text(node)}` raises `{self.text(base_node)}`, which can reach 0 or below"
+                f"`{self.text(node)}` raises `{self.text(base_node)}`, which can reach {_zero_or_below(base)}"
                 f" (it lies in {base.text()}), to a varying power; keep the base above 0",
             )
         return iv.REALS if base.lo <= 0 else Interval(0.0, iv.INF, lo_open=True)
@@ -254,7 +254,7 @@ class _Ranges:
         elif p < 1 and (self.r.of(node.base).pred or p < 0) and base.reaches_zero_or_below():
             self.warn(
                 node,
-                f"the fractional power `{self.text(node)}` of {where} can reach 0 or below,"
+                f"the fractional power `{self.text(node)}` of {where} can reach {_zero_or_below(base)},"
                 " where its value or gradient is not finite; keep the base above 0",
             )
         elif p > 1 and base.reaches_below(0.0):
@@ -359,7 +359,7 @@ class _Ranges:
         if name == "log" and x.reaches_zero_or_below():
             self.warn(
                 node,
-                f"`log({arg})`: the argument can reach 0 or below (it lies in {x.text()}), giving -inf or NaN;"
+                f"`log({arg})`: the argument can reach {_zero_or_below(x)} (it lies in {x.text()}), giving -inf or NaN;"
                 f" keep it above 0, {self.log_advice(node.args[0])}",
             )
         elif name == "sqrt" and not self.r.of(node.args[0]).pred and x.reaches_below(0.0):
@@ -372,7 +372,7 @@ class _Ranges:
         elif name == "sqrt" and self.r.of(node.args[0]).pred and x.reaches_zero_or_below():
             self.warn(
                 node,
-                f"`sqrt({arg})`: the argument can reach 0 or below (it lies in {x.text()}),"
+                f"`sqrt({arg})`: the argument can reach {_zero_or_below(x)} (it lies in {x.text()}),"
                 " where the gradient is infinite or NaN; keep it above 0,"
                 f" {self.advice(node.args[0], 'add eps to a value >= 0 (sqrt(x^2 + eps))')}",
             )
@@ -409,3 +409,9 @@ class _AnyParameters(_Ranges):
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, _ = self.r.refs.get(id(node), ("input", node.id))
         return iv.REALS if kind == "param" else super().range_Name(node)
+
+
+def _zero_or_below(x: Interval) -> str:
+    """How far down `x` reaches, for a warning that it reaches 0 or below: `0` where 0 is its least
+    value (`sqrt(e^2)`, in [0, inf)), `0 or below` where it goes under."""
+    return "0 or below" if x.reaches_below(0.0) else "0"
