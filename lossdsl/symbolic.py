@@ -593,9 +593,23 @@ def _constant_power(base: sp.Expr, exponent: sp.Expr, node: nodes.Node, exact: b
     about products; fuzzing). The caller keeps `pi^2` exact."""
     folded = _fold(math.pow, (base, exponent), node, exact=exact)
     if folded.is_zero and base.is_zero is False:
-        shown = _shown(base**exponent if base.is_Number and exponent.is_Number else sp.Pow(base, exponent))
+        shown = _shown_power(base, exponent)
         raise LossLimitError(f"this constant, {shown}, is too small for a float (it would be 0)", span=node.span)
     return folded
+
+
+def _shown_power(base: sp.Expr, exponent: sp.Expr) -> str:
+    """`base^exponent` as a message shows it: its value to two digits (`7.7e-326`) where both are
+    numbers, taken in arbitrary-precision floats (`base**exponent` of an integer or a fraction is
+    exact: `2^-123456789012`, the size of a small program, ran out of memory; a review), or the
+    power as written where that value would be longer than the power, or where it is not a number
+    (`pi**(-1000)`)."""
+    power = sp.Pow(base, exponent, evaluate=False)
+    if base.is_Number and exponent.is_Number:
+        value = _shown(power.evalf(2))
+        if len(value) <= 24:
+            return value
+    return sp.sstr(power)[:60]
 
 
 def _fold(function, args, node: nodes.Node, exact: bool = False) -> sp.Expr:

@@ -447,6 +447,11 @@ ERRORS = [
     (LossLimitError, "e^2 + y_pred * «pi^-700»", r"^this constant, pi\*\*\(-700\), is too small .*"),
     (LossLimitError, "sum(y_pred * «pow(pi, -1000)»)", r"^this constant, pi\*\*\(-1000\), is too small .*"),
     (LossLimitError, "e^2 + «pow(0.1, 400)»", r"^this constant, 1\.0e-400, is too small .*"),
+    # its value shown in arbitrary-precision floats: SymPy's exact 3^-123456789012 ran out of memory
+    # (a review); the power as written where the value would be longer
+    (LossLimitError, "y_pred * «(1/3)^123456789012»", r"^this constant, 8\.6e-58903858078, is too small .*"),
+    (LossLimitError, "y_pred * «pow(2, -123456789012)»", r"^this constant, 1\.1e-37164196661, is too small .*"),
+    (LossLimitError, "y_pred * «2^-1e300»", r"^this constant, 2\*\*\(-1\.0e\+300\), is too small .*"),
     # a root of what is never positive: imaginary to SymPy, which said "too large for a float" (a review)
     (
         LossLimitError,
