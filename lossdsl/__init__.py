@@ -8,6 +8,8 @@ subclass (live and as a standalone module) and the formula's LaTeX.
     spec.expr, spec.diagnostics, spec.latex(), spec.python_source()
 """
 
+import functools as _functools
+
 from lossdsl import keras_hook as _keras_hook
 
 __version__ = "0.1.0"
@@ -30,6 +32,18 @@ _ERRORS = [
 __all__ = sorted([*_ERRORS, "CompiledLoss", "FormulaLoss", "check", "compile", "library", "loss", "metric"])
 
 
+def _checked(function):
+    """`function`, its arguments checked as `errors.checked_arguments` does (`loss()` was Python's
+    bare TypeError; a review), the errors module imported at the first call."""
+
+    @_functools.wraps(function)
+    def checked(*args, **kwargs):
+        return _errors().checked_arguments(function)(*args, **kwargs)
+
+    return checked
+
+
+@_checked
 def loss(source: str, name: str | None = None, *args, **kwargs):
     """Shortcut: `compile(source, name).keras_loss(...)`; `name` names the class and the Keras object."""
     _positional("loss", args)
@@ -38,6 +52,7 @@ def loss(source: str, name: str | None = None, *args, **kwargs):
     return build_loss(source, name, **kwargs)
 
 
+@_checked
 def metric(source: str, name: str | None = None, *args, **kwargs):
     """Shortcut: `compile(source, name).keras_metric(...)`; `name` names the class and the Keras object."""
     _positional("metric", args)

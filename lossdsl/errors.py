@@ -158,13 +158,15 @@ def checked_arguments(function):
     many) are a LossArgumentError, as the outputs' methods have it, not Python's bare TypeError
     (`compile("abs(e)", foo=1)`; fuzzing)."""
     signature = inspect.signature(function)
+    # (a constructor by its class's name: `FormulaLoss(): missing a required argument: 'formula'`)
+    label = function.__qualname__.rsplit(".", 2)[-2] if function.__name__ == "__init__" else function.__name__
 
     @functools.wraps(function)
     def checked(*args, **kwargs):
         try:
             signature.bind(*args, **kwargs)
         except TypeError as err:
-            raise LossArgumentError(f"{function.__name__}(): {err}") from None
+            raise LossArgumentError(f"{label}(): {err}") from None
         return function(*args, **kwargs)
 
     return checked

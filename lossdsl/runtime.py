@@ -36,6 +36,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -44,7 +45,7 @@ import threading
 import keras
 
 from lossdsl.emit.names import camel_case, snake_case
-from lossdsl.errors import LossArgumentError, LossTypeError
+from lossdsl.errors import LossArgumentError, LossTypeError, checked_arguments
 
 __all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
 
@@ -139,6 +140,7 @@ class FormulaLoss(keras.losses.Loss):
         LossArgumentError: a parameter the formula does not declare (a LossTypeError and a TypeError).
     """
 
+    @checked_arguments
     def __init__(self, formula, reduction="sum_over_batch_size", name=None, dtype=None, **params):
         spec = _compile(_text(formula))
         values = _parameters(spec, params)
@@ -176,6 +178,7 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
         **params: values for the parameters the formula declares.
     """
 
+    @checked_arguments
     def __init__(self, formula, name=None, dtype=None, class_name=None, **params):
         spec = _compile(_text(formula), class_name)
         values = _parameters(spec, params)
@@ -252,6 +255,11 @@ def unknown_arguments(spec, given: dict, takes: tuple[str, ...] = ()) -> None:
 _REDUCTIONS = (None, "none", "sum", "sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 
+# A name TensorFlow's graph takes as a root name scope, as a loss called in a user's own
+# `tf.function` opens one (`a b`, `a:b`, `é`, `a\b`, and `_x` and `>x` at the root, fail).
+_TF_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.>-]*")
+
+
 def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None, *, loss: bool = True) -> None:
     """LossArgumentError for a `reduction`, `name` or `dtype` Keras would refuse, or (an integer or
     boolean dtype, a loss's name with a `/`) that would fail at the first call: one error type for
@@ -264,6 +272,12 @@ def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None, *, l
     if loss and name is not None and "/" in name:
         # Keras's Loss takes it and refuses it in its name scope at the first call (fuzzing)
         raise LossArgumentError(f"a loss's name cannot contain `/` (Keras's name scopes refuse it): {name!r:.80}")
+    if loss and name and keras.backend.backend() == "tensorflow" and not _TF_SCOPE_NAME.fullmatch(name):
+        # TensorFlow's name scopes refuse them at the first call, as for Keras's own losses (a review)
+        raise LossArgumentError(
+            "on the TensorFlow backend a loss's name begins with an ASCII letter, a digit or `.`, and holds"
+            f" only those, `_`, `-` and `>` (its name scopes refuse others at the first call): {name!r:.80}"
+        )
     if dtype is None:
         return
     try:

@@ -1833,6 +1833,37 @@ def test_a_loss_name_with_a_slash_is_refused_where_it_is_given(keras):
     assert (metric.name, float(metric.result())) == ("a/b", 1.0)
 
 
+@pytest.mark.parametrize("name", ["a b", "a:b", "é", "a\\b", "_x", ">x"])
+def test_a_loss_name_tensorflow_refuses_is_refused_where_it_is_given(keras, name):
+    # TensorFlow's name scopes refuse it at the first call, a bare ValueError, as for Keras's own
+    # losses (a review); a metric's name is not a scope, and takes it
+    import tensorflow as tf
+
+    y, y_hat = np.ones((2, 2), "float32"), np.zeros((2, 2), "float32")
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="not a valid root scope|invalid char"):
+        own = keras.losses.MeanSquaredError(name=name)
+        tf.function(lambda a, b: own(a, b))(y, y_hat)
+    message = "on the TensorFlow backend a loss's name begins with an ASCII letter, a digit or `.`, and holds only"
+    spec = lossdsl.compile("e^2")
+    for make in (
+        lambda: spec.keras_loss(name=name),
+        lambda: lossdsl.FormulaLoss(formula="e^2", name=name),
+    ):
+        with pytest.raises(lossdsl.LossArgumentError, match=re.escape(message)) as caught:
+            make()
+        assert caught.value.message.endswith(f": {name!r}")
+    assert float(spec.keras_metric(name=name)(y, y_hat)) == 1.0
+
+
+@pytest.mark.parametrize("name", ["a-b", "x.", ".x", "1x", "a>b", "A_1"])
+def test_a_loss_name_tensorflow_takes_is_taken(keras, name):
+    import tensorflow as tf
+
+    loss = lossdsl.compile("e^2").keras_loss(name=name)
+    value = tf.function(lambda a, b: loss(a, b))(np.ones((2, 2), "float32"), np.zeros((2, 2), "float32"))
+    assert (loss.name, float(value)) == (name, 1.0)
+
+
 def test_a_saved_config_with_a_bad_dtype_is_a_loss_type_error(keras):
     # from_config passed a dict that is no dtype policy on to Keras, whose ValueError came out
     with pytest.raises(lossdsl.LossTypeError, match=r"dtype must be a float type .*, not \{'a': 1\}"):

@@ -483,6 +483,20 @@ def test_strict_takes_true_or_false_and_belongs_to_compile():
             r"loss\(\) takes 2 positional arguments \(source, name\), not 3",
         ),
         (lambda spec: lossdsl.metric(spec.source, "X", 1, 2), r"metric\(\) takes 2 positional arguments .*, not 4"),
+        # and the shortcuts, constructors and library functions past the positional count (a review)
+        (lambda spec: lossdsl.loss(), r"loss\(\): missing a required argument: 'source'"),
+        (lambda spec: lossdsl.loss(name="X"), r"loss\(\): missing a required argument: 'source'"),
+        (lambda spec: lossdsl.metric(spec.source, "A", name="B"), r"metric\(\): multiple values for argument 'name'"),
+        (lambda spec: lossdsl.FormulaLoss(), r"FormulaLoss\(\): missing a required argument: 'formula'"),
+        (lambda spec: lossdsl.FormulaLoss(spec.source, 1, 2, 3, 4), r"FormulaLoss\(\): too many positional arguments"),
+        (
+            lambda spec: importlib.import_module("lossdsl.runtime").FormulaMetric(),
+            r"FormulaMetric\(\): missing a required argument: 'formula'",
+        ),
+        (lambda spec: lossdsl.library.source(), r"source\(\): missing a required argument: 'name'"),
+        (lambda spec: lossdsl.library.names(1), r"names\(\): too many positional arguments"),
+        (lambda spec: lossdsl.library.compile(), r"compile\(\): missing a required argument: 'name'"),
+        (lambda spec: lossdsl.library.description("huber", 1), r"description\(\): too many positional arguments"),
     ],
 )
 def test_arguments_the_outputs_do_not_take_are_argument_errors(call, message):

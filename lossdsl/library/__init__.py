@@ -18,11 +18,14 @@ import difflib
 import functools
 from importlib import resources
 
+from lossdsl.errors import UnknownLossError, checked_arguments
+
 __all__ = ["class_name", "compile", "description", "expand", "names", "source", "suggest"]
 
 _SUFFIX = ".loss"
 
 
+@checked_arguments
 @functools.cache
 def names() -> tuple[str, ...]:
     """The names of the bundled losses, sorted."""
@@ -76,6 +79,7 @@ def suggest(name: str) -> list[str]:
     return difflib.get_close_matches(lowered, names(), n=1)
 
 
+@checked_arguments
 def source(name: str) -> str:
     """The program text of the bundled loss `name`.
 
@@ -84,14 +88,13 @@ def source(name: str) -> str:
             LossNameError and a KeyError.
     """
     if name not in names():
-        from lossdsl.errors import UnknownLossError
-
         close = suggest(str(name))
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UnknownLossError(f"no bundled loss named {name!r}{hint}")
     return resources.files(__name__).joinpath(name + _SUFFIX).read_text(encoding="utf-8")
 
 
+@checked_arguments
 def description(name: str) -> str:
     """The leading comment lines of the bundled loss `name`, as text."""
     lines = []
@@ -107,6 +110,7 @@ def class_name(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
+@checked_arguments
 def compile(name: str, **kwargs):  # noqa: A001 - mirrors lossdsl.compile
     """The bundled loss `name`, compiled (`lossdsl.compile(source(name), class_name(name), ...)`)."""
     from lossdsl.pipeline import compile as compile_program
