@@ -71,9 +71,13 @@ def paragraphs(description: str) -> list[str]:
     return blocks
 
 
-def _bundled(name: str, text: str) -> bool:
-    """True when the program is the bundled loss of that name, unchanged."""
-    return name in library.names() and text == library.source(name)
+def _bundled(name: str, text: str) -> str | None:
+    """The bundled loss the program is, unchanged: the one of its name, or one whose text it is
+    (`lossdsl library binary_crossentropy > bce.loss` had no Keras counterpart line; a new-user
+    trial); else None."""
+    if name in library.names() and text == library.source(name):
+        return name
+    return next((loss for loss in library.names() if text == library.source(loss)), None)
 
 
 def counterpart_text(name: str) -> str | None:
@@ -87,7 +91,7 @@ def counterpart_text(name: str) -> str | None:
     return f"Keras counterpart: `keras.losses.{match.keras_name}({args})`."
 
 
-def _section(name: str, spec, image: str | None, bundled: bool) -> list[str]:
+def _section(name: str, spec, image: str | None, bundled: str | None) -> list[str]:
     lines = [f"## {escape(name)}", ""]
     if spec.description:
         for block in paragraphs(spec.description):
@@ -99,7 +103,7 @@ def _section(name: str, spec, image: str | None, bundled: bool) -> list[str]:
         lines += [f"| `{p}` | ${symbols[p].tex()}$ | `{v!r}` |" for p, v in spec.params.items()]
         lines.append("")
     lines += ["Gradient with respect to the prediction:", "", "$$", spec.latex(gradient=True, display=True), "$$", ""]
-    counterpart = counterpart_text(name) if bundled else None
+    counterpart = counterpart_text(bundled) if bundled else None
     if counterpart:
         lines += [counterpart, ""]
     if image is not None:
@@ -111,7 +115,8 @@ def render_page(entries, title: str = "Losses", images: dict[str, str] | None = 
     """The Markdown text of a page.
 
     Args:
-        entries: (name, CompiledLoss, bundled) triples, in page order.
+        entries: (name, CompiledLoss, bundled) triples, in page order; `bundled` is the bundled
+            loss the program is (None for another program).
         title: the page's title.
         images: name -> relative path of its plot (no image where missing).
     """
@@ -173,7 +178,7 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
     for name in sorted(named):
         text, _ = named[name]
         bundled = _bundled(name, text)
-        class_name = library.class_name(name) if bundled else None
+        class_name = library.class_name(bundled) if bundled else None
         entries.append((name, lossdsl.compile(text, name=class_name), bundled))
 
     output = Path(output)

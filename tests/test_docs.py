@@ -134,8 +134,16 @@ def test_a_changed_bundled_loss_claims_no_counterpart(tmp_path):
     assert "Keras counterpart" not in (tmp_path / "p.md").read_text(encoding="utf-8")
 
 
+def test_a_bundled_loss_under_another_file_name_has_its_counterpart(tmp_path):
+    # `lossdsl library binary_crossentropy > bce.loss` (the README's) had no counterpart line
+    write_docs([(lossdsl.library.source("binary_crossentropy"), "bce.loss")], tmp_path / "p.md", image_format="png")
+    text = (tmp_path / "p.md").read_text(encoding="utf-8")
+    assert "\n## bce\n" in text
+    assert "Keras counterpart: `keras.losses.binary_crossentropy(y_true, y_pred)`." in text
+
+
 def test_sections_are_sorted_whatever_the_order_given():
-    entries = [(n, lossdsl.library.compile(n), True) for n in ("mean_squared_error", "huber")]
+    entries = [(n, lossdsl.library.compile(n), n) for n in ("mean_squared_error", "huber")]
     page = render_page(entries)
     assert page.index("## mean_squared_error") < page.index("## huber")  # render_page keeps the order it is given
     assert page.endswith("\n") and not page.endswith("\n\n")
