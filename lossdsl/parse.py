@@ -228,8 +228,19 @@ _PARAM_PREFIX = re.compile(
 )
 
 
+# A parameter's declaration up to its `=` (`param w = [0.3, 0.7]`).
+_PARAM_EQUALS = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*=[ \t]*$")
+# A statement that begins as a Python function does, up to the name after its keyword (`lambda
+# y_true, y_pred: ...`, `return ...`; `lambda` alone may name a value).
+_PYTHON_FUNCTION = re.compile(r"(?:^|[\r\n;])[ \t]*(?:lambda|def|return)[ \t]+$")
+
+
 def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     """What a Python or NumPy user most likely meant, for a token the grammar does not take there."""
+    if _PYTHON_FUNCTION.search(text, 0, tok.start_pos):
+        return "; a program is the formula itself, not a Python function: write the expression alone (`abs(e)`)"
+    if tok.value == "[" and _PARAM_EQUALS.search(text, 0, tok.start_pos):
+        return "; a parameter is one number (a list of constants is bound without `param`: `w = [0.3, 0.7]`)"
     if tok.type == "EQUAL" and bracket == "LPAR":
         return "; calls take no keyword arguments (every reduction is over the last axis)"
     pair = (text[tok.start_pos - 1 : tok.start_pos + 1], text[tok.start_pos : tok.start_pos + 2])
@@ -274,7 +285,10 @@ _CHARACTER_HINTS = {
     "!": "; write `not` (`!=` is not equal)",
     "%": "; lossdsl has no remainder",
     "@": "; lossdsl has no matrix product (a loss is elementwise; `sum` reduces the last axis)",
+    "?": "; lossdsl has no `c ? a : b`: write `where(c, a, b)`",
 }
+# A name just before a `.`: a module or an object (`np.log`, `K.mean`), not a number's point.
+_NAME_BEFORE = re.compile(r"(?<![\w.])[A-Za-z_]\w*[ \t]*$")
 # A parameter's name, then a colon (`param delta: 1.0`).
 _PARAM_NAME = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*$")
 
@@ -287,6 +301,8 @@ def _unexpected_character(ch: str, before: str = "") -> str:
         hint = _CHARACTER_HINTS.get(ch, "")
         if ch in "\"'`":
             hint = "; lossdsl has no strings"
+        elif ch == "." and _NAME_BEFORE.search(before):
+            hint = "; lossdsl has no modules or attributes: call a function by its own name (`log(x)`, not `np.log(x)`)"
         elif ch == ".":
             hint = "; lossdsl has no attributes (numbers are written like 0.5)"
         elif ch == ":" and _PARAM_NAME.search(before):
@@ -297,7 +313,9 @@ def _unexpected_character(ch: str, before: str = "") -> str:
     label = f"{code} {name}" if name else code
     hint = ""
     ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-    if ascii_form and ascii_form.isprintable():
+    if ch == "\u0177":  # ŷ, as the LaTeX writes the prediction
+        hint = "; write `y_pred` (the LaTeX's ŷ)"
+    elif ascii_form and ascii_form.isprintable():
         hint = f"; did you mean `{ascii_form}`?"
     elif "MINUS" in name or "DASH" in name or "HYPHEN" in name:
         hint = "; did you mean `-`?"
@@ -492,10 +510,7 @@ class _ToNodes(Transformer_NonRecursive):
         *statements, last = items
         for item in statements:
             if not isinstance(item, (nodes.Assign, nodes.Param)):
-                raise LossSyntaxError(
-                    "only the last line is the loss; bind this expression to a name (`name = ...`) or remove it",
-                    span=item.span,
-                )
+                raise LossSyntaxError(_not_last(last), span=item.span)
         if isinstance(last, (nodes.Assign, nodes.Param)):
             raise LossSyntaxError(
                 f"the program ends with a {'parameter' if isinstance(last, nodes.Param) else 'binding'}"
@@ -503,3 +518,17 @@ class _ToNodes(Transformer_NonRecursive):
                 span=last.span,
             )
         return nodes.Program(tuple(statements), last, description(self.text), span=_span(meta))
+
+
+def _not_last(last: nodes.Node) -> str:
+    """The message for an expression before the last line, given the program's last item."""
+    if isinstance(last, nodes.Param):  # the loss first, then its declarations
+        ending = f"`param {last.name}`"
+    elif isinstance(last, nodes.Assign):
+        ending = f"the binding of `{last.name}`"
+    else:
+        return "only the last line is the loss; bind this expression to a name (`name = ...`) or remove it"
+    return (
+        f"only the last line is the loss, and the program ends with {ending} (line {last.span.line}):"
+        " declare parameters and bindings before the loss"
+    )

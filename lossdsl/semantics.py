@@ -327,7 +327,7 @@ class _Analyzer:
                 node,
             )
         else:
-            suggestion = _suggest(name, self.scope, parameter=name.isidentifier())
+            suggestion = _NAME_HABITS.get(name) or _suggest(name, self.scope, parameter=name.isidentifier())
             self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)
         return UNKNOWN
 
@@ -687,6 +687,15 @@ def _suggest(name: str, known, parameter: bool = False) -> str:
 
 # Functions a Python user reaches for, where lossdsl has another way (a user test: `sum(e^2) /
 # len(e)` was offered `log`).
+# Names a reader of the LaTeX or of other libraries reaches for (a new-user trial: `y` was offered
+# `y_pred`, the LaTeX's y being `y_true`; `C` was offered `e`).
+_NAME_HABITS = {
+    "y": "; did you mean `y_true` (the LaTeX's y), or `y_pred` (its ŷ)?",
+    "y_hat": "; did you mean `y_pred` (the LaTeX's ŷ)?",
+    "yhat": "; did you mean `y_pred` (the LaTeX's ŷ)?",
+    "C": "; the number of classes has no name: `mean(x)` is `sum(x)` divided by it"
+    " (or, for a parameter, declare it before its use: `param C = 1.0`)",
+}
 _HABITS = {
     "len": "; the number of classes is not a value: `mean(x)` is `sum(x)` divided by it",
 }

@@ -101,7 +101,9 @@ def test_loss_without_y_pred_is_rejected(marked, text):
     assert (err.span.start, err.span.end) == (m.start, m.end)
     assert re.fullmatch(
         r"the loss does not depend on y_pred \((y_pred does not appear in it|its terms in y_pred"
-        r" cancel|its terms in y_pred cancel once the code writes them in their stable forms: `log\(1 \+ x\)`"
+        r" cancel|its mean over the last axis does not change with y_pred: a softmax sums to 1 there, and"
+        r" `x - mean\(x\)` averages to 0|its terms in y_pred cancel once the code writes them in their stable"
+        r" forms: `log\(1 \+ x\)`"
         r" as `log1p\(x\)`, `log\(sigmoid\(x\)\)` as `-softplus\(-x\)`, \.\.\.)\), so training cannot move"
         r" the predictions",
         err.message,
@@ -418,19 +420,19 @@ DOMAIN = [
         # to add eps as circular)
         "y_pred - y_true * «log(y_pred + eps)»",
         r"`log\(y_pred \+ eps\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf"
-        r" or NaN; keep it above 0, `y_pred` can be negative, where adding eps is not enough: e\.g\."
+        r" or NaN; keep it above 0, but `y_pred` can be negative, so adding eps is not enough: e\.g\."
         r" maximum\(y_pred, eps\)",
     ),
     (
         "y_true / («e + eps»)",
-        r"division by `e \+ eps`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0, `e` can be"
-        r" negative, where adding eps is not enough: e\.g\. maximum\(e, eps\)",
+        r"division by `e \+ eps`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0, but `e` can be"
+        r" negative, so adding eps is not enough: e\.g\. maximum\(e, eps\)",
     ),
-    ("«sqrt(e^2 + y_pred + eps)»", r"`sqrt\(.*\)`: .* keep it above 0, `e\^2 \+ y_pred` can be negative, .*"),
+    ("«sqrt(e^2 + y_pred + eps)»", r"`sqrt\(.*\)`: .* keep it above 0, but `e\^2 \+ y_pred` can be negative, .*"),
     # ... eps first, in the middle, or a parameter of that name (told to add eps; a review of the checks)
-    ("«log(eps + y_pred)»", r".* keep it above 0, `y_pred` can be negative, where adding eps is not enough: .*"),
-    ("«log(y_true + eps + y_pred)»", r".* above 0, `y_true \+ y_pred` can be negative, where adding eps .*"),
-    ("param eps = 1e-6\n«log(y_pred + eps)»", r".* keep it above 0, `y_pred` can be negative, where adding eps .*"),
+    ("«log(eps + y_pred)»", r".* keep it above 0, but `y_pred` can be negative, so adding eps is not enough: .*"),
+    ("«log(y_true + eps + y_pred)»", r".* above 0, but `y_true \+ y_pred` can be negative, so adding eps .*"),
+    ("param eps = 1e-6\n«log(y_pred + eps)»", r".* keep it above 0, but `y_pred` can be negative, so adding eps .*"),
     # ... only where eps is above 0: here `e^2` is not negative, eps is not positive (a review)
     ("param eps = 0\n«log(e^2 + eps)»", r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*"),
     ("eps = y_true\n«log(e^2 + eps)»", r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*"),
@@ -445,7 +447,7 @@ DOMAIN = [
     ),
     (
         "-«log(sum(y_true * softmax(y_pred)) + eps)»",
-        r"`log\(.*\)`: .* keep it above 0, `sum\(y_true \* softmax\(y_pred\)\)` can be negative, where adding"
+        r"`log\(.*\)`: .* keep it above 0, but `sum\(y_true \* softmax\(y_pred\)\)` can be negative, so adding"
         r" eps is not enough: e\.g\. maximum\(sum\(y_true \* softmax\(y_pred\)\), eps\); or, for a cross-entropy"
         r" on logits, `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no"
         r" cure: a softmax that has rounded to 0 in float32 has no gradient\)",

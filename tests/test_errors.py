@@ -80,7 +80,48 @@ ERRORS = [
     (
         LossSyntaxError,
         "y_pred«.»__class__",
+        r"unexpected character `\.`; lossdsl has no modules or attributes: call a function by its own name .*",
+    ),
+    (
+        LossSyntaxError,
+        "e * .5«.»",
         r"unexpected character `\.`; lossdsl has no attributes \(numbers are written like 0\.5\)",
+    ),
+    # ... a module's function, a conditional expression, the LaTeX's ŷ (a new-user trial)
+    (
+        LossSyntaxError,
+        "np«.»log(y_pred)",
+        r"unexpected character `\.`; lossdsl has no modules or attributes: call a function by its own name"
+        r" \(`log\(x\)`, not `np\.log\(x\)`\)$",
+    ),
+    (LossSyntaxError, "K «.»mean(e)", r"unexpected character `\.`; lossdsl has no modules or attributes: .*"),
+    (
+        LossSyntaxError,
+        "e > 0 «?» e : -e",
+        r"unexpected character `\?`; lossdsl has no `c \? a : b`: write `where\(c, a, b\)`$",
+    ),
+    (
+        LossSyntaxError,
+        "«ŷ» - y_true",
+        r"unexpected character U\+0177 LATIN SMALL LETTER Y WITH CIRCUMFLEX; write `y_pred` .*",
+    ),
+    (
+        LossSyntaxError,
+        "lambda «y_true», y_pred: abs(e)",
+        r"unexpected name `y_true`: expected an operator or the end of the statement; a program is the formula"
+        r" itself, not a Python function: write the expression alone \(`abs\(e\)`\)$",
+    ),
+    (LossSyntaxError, "x = e\n  return «abs»(x)", r"unexpected name `abs`: .*; a program is the formula itself, .*"),
+    (
+        LossSyntaxError,
+        "lambda = 0.5 «0.3»\ne",
+        r"unexpected number `0\.3`: expected an operator or the end of the statement$",
+    ),
+    (
+        LossSyntaxError,
+        "param w = «[»0.3, 0.7]\nsum(w * e^2)",
+        r"unexpected `\[`: expected a number; a parameter is one number \(a list of constants is bound without"
+        r" `param`: `w = \[0\.3, 0\.7\]`\)$",
     ),
     (
         LossSyntaxError,
@@ -102,6 +143,18 @@ ERRORS = [
         LossSyntaxError,
         "«y_pred»\nlog(y_pred)",
         r"only the last line is the loss; bind this expression to a name \(`name = \.\.\.`\) or remove it",
+    ),
+    # ... the loss first, then its declarations (a new-user trial: it was told to bind the loss)
+    (
+        LossSyntaxError,
+        "«delta * e^2»\nparam delta = 2",
+        r"only the last line is the loss, and the program ends with `param delta` \(line 2\): declare parameters"
+        r" and bindings before the loss$",
+    ),
+    (
+        LossSyntaxError,
+        "«e^2»\na = 1",
+        r"only the last line is the loss, and the program ends with the binding of `a` .*",
     ),
     (
         LossSyntaxError,
@@ -241,7 +294,19 @@ ERRORS = [
     # ... every one of them, spelled close or not (LANGUAGE.md; these had no suggestion, found by a
     # conformance review): a name it begins, one it holds, the fewest edits; a binding in its case
     (LossNameError, "«x» ^ 2", r"unknown name `x`; did you mean `e`, or a parameter, .*\(`param x = 1\.0`\)\?"),
-    (LossNameError, "«y» * y_pred", r"unknown name `y`; did you mean `y_pred`, or a parameter, .*\?"),
+    # ... where the LaTeX's names are read back (a new-user trial: `y` was offered `y_pred`)
+    (
+        LossNameError,
+        "«y» * y_pred",
+        r"unknown name `y`; did you mean `y_true` \(the LaTeX's y\), or `y_pred` \(its ŷ\)\?$",
+    ),
+    (LossNameError, "y_true - «y_hat»", r"unknown name `y_hat`; did you mean `y_pred` \(the LaTeX's ŷ\)\?$"),
+    (
+        LossNameError,
+        "sum(y_pred) / «C»",
+        r"unknown name `C`; the number of classes has no name: `mean\(x\)` is `sum\(x\)` divided by it \(or,"
+        r" for a parameter, declare it before its use: `param C = 1\.0`\)$",
+    ),
     (LossNameError, "«reduce_sum»(y_pred)", r"unknown function `reduce_sum`; did you mean `sum`\?"),
     (LossNameError, "MYBINDING = y_pred\n«mybinding»", r"unknown name `mybinding`; did you mean `MYBINDING`\?"),
     # a known name inside the unknown one counts from 3 letters (not `e` in `temperature`); the longest wins
@@ -382,6 +447,15 @@ ERRORS = [
     (NoPredictionDependenceError, "«y_true^2»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
     (NoPredictionDependenceError, "«y_pred - y_pred + y_true»", _NO_DEPENDENCE.format("its terms in y_pred cancel")),
     (NoPredictionDependenceError, "«1»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
+    # ... a mean over the last axis that is constant (a new-user trial: nothing there cancels)
+    (
+        NoPredictionDependenceError,
+        "«softmax(y_pred)»",
+        _NO_DEPENDENCE.format(
+            "its mean over the last axis does not change with y_pred: a softmax sums to 1 there, and `x - mean\\(x\\)`"
+            " averages to 0"
+        ),
+    ),
     (NoPredictionDependenceError, "a = y_true\n«a^2 + 1»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
     (
         NoPredictionDependenceError,

@@ -38,11 +38,9 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     """An error when the loss does not depend on y_pred; a warning when it looks constant."""
     result = resolved.result
     in_code = True
-    if (
-        Y_PRED in symbolic.core.free_symbols
-        and Y_PRED in _per_sample_split(symbolic).free_symbols
-        and not _cancels_when_expanded(symbolic.core)
-    ):
+    written = Y_PRED in symbolic.core.free_symbols
+    per_sample = written and Y_PRED in _per_sample_split(symbolic).free_symbols
+    if per_sample and not _cancels_when_expanded(symbolic.core):
         in_code = _code_reads_pred(symbolic)
         if in_code and not _looks_constant(symbolic):
             return []
@@ -52,6 +50,9 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     reason = (
         "y_pred does not appear in it"
         if not mentioned
+        else "its mean over the last axis does not change with y_pred: a softmax sums to 1 there,"
+        " and `x - mean(x)` averages to 0"
+        if written and not per_sample
         else "its terms in y_pred cancel"
         if in_code
         else "its terms in y_pred cancel once the code writes them in their stable forms:"

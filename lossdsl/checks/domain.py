@@ -117,7 +117,7 @@ class _Ranges:
             # were told so of `e^2`; a review)
             if eps and not self.range(eps[0]).reaches_zero_or_below():
                 x = " + ".join(self.text(o) for o in node.operands if o is not eps[0])
-                return f"`{x}` can be negative, where adding eps is not enough: e.g. maximum({x}, eps)"
+                return f"but `{x}` can be negative, so adding eps is not enough: e.g. maximum({x}, eps)"
         return f"e.g. {_clip_hint(node, self.text(node))}{generic}"
 
     def log_advice(self, node: nodes.Node) -> str:
