@@ -327,7 +327,9 @@ class _Analyzer:
                 node,
             )
         else:
-            suggestion = _NAME_HABITS.get(name) or _suggest(name, self.scope, parameter=name.isidentifier())
+            # (a habit gives way to a bound name in another case: `C` where `c` is bound)
+            habit = not any(k.lower() == name.lower() for k in self.scope) and _NAME_HABITS.get(name)
+            suggestion = habit or _suggest(name, self.scope, parameter=name.isidentifier())
             self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)
         return UNKNOWN
 

@@ -301,6 +301,7 @@ ERRORS = [
         r"unknown name `y`; did you mean `y_true` \(the LaTeX's y\), or `y_pred` \(its ŷ\)\?$",
     ),
     (LossNameError, "y_true - «y_hat»", r"unknown name `y_hat`; did you mean `y_pred` \(the LaTeX's ŷ\)\?$"),
+    (LossNameError, "c = 3\nsum(y_pred) / «C»", r"unknown name `C`; did you mean `c`\?$"),
     (
         LossNameError,
         "sum(y_pred) / «C»",
