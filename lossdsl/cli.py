@@ -338,8 +338,10 @@ def _argument(program: str) -> str:
     return as_read(program)
 
 
-def read_file(name: str) -> tuple[str, str]:
-    """(text, label) of a file, or of standard input for -; both read as `as_read` says."""
+def read_file(name: str, formula_hint: bool = True) -> tuple[str, str]:
+    """(text, label) of a file, or of standard input for -; both read as `as_read` says.
+    `formula_hint`: a missing FILE that reads as a formula says where one goes (not for `docs`,
+    whose sections are named after files)."""
     if name == "-":
         return as_read(_standard_input()), "<stdin>"
     path = Path(name)
@@ -347,7 +349,7 @@ def read_file(name: str) -> tuple[str, str]:
         with path.open("rb") as stream:
             return as_read(_decoded(stream.read(MAX_BYTES + 1), name)), name
     except FileNotFoundError:
-        raise _UsageError(f"no such file: {name}{_formula_hint(name)}") from None
+        raise _UsageError(f"no such file: {name}{_formula_hint(name) if formula_hint else ''}") from None
     except IsADirectoryError:
         raise _UsageError(f"{name} is a directory, not a .loss file") from None
     except UnicodeDecodeError:
@@ -583,7 +585,7 @@ def cmd_docs(args) -> int:
     if not args.files:
         raise _UsageError("give the .loss FILEs to document (lossdsl docs huber.loss -o page.md)")
     _stdin_once(args.files)
-    sources = [read_file(f) for f in args.files]
+    sources = [read_file(f, formula_hint=False) for f in args.files]
     from lossdsl.docs import image_paths, named_sources, write_docs
 
     try:

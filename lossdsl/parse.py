@@ -231,13 +231,14 @@ _PARAM_PREFIX = re.compile(
 # A parameter's declaration up to its `=` (`param w = [0.3, 0.7]`).
 _PARAM_EQUALS = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*=[ \t]*$")
 # A statement that begins as a Python function does, up to the name after its keyword (`lambda
-# y_true, y_pred: ...`, `return ...`; `lambda` alone may name a value).
-_PYTHON_FUNCTION = re.compile(r"(?:^|[\r\n;])[ \t]*(?:lambda|def|return)[ \t]+$")
+# y_true, y_pred: ...`, `return ...`), unless the program names a value so (`param lambda = 0.1`).
+_PYTHON_FUNCTION = re.compile(r"(?:^|[\r\n;])[ \t]*(lambda|def|return)[ \t]+$")
 
 
 def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     """What a Python or NumPy user most likely meant, for a token the grammar does not take there."""
-    if _PYTHON_FUNCTION.search(text, 0, tok.start_pos):
+    python = _PYTHON_FUNCTION.search(text, 0, tok.start_pos)
+    if python and not re.search(rf"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?{python[1]}[ \t]*=", text):
         return "; a program is the formula itself, not a Python function: write the expression alone (`abs(e)`)"
     if tok.value == "[" and _PARAM_EQUALS.search(text, 0, tok.start_pos):
         return "; a parameter is one number (a list of constants is bound without `param`: `w = [0.3, 0.7]`)"

@@ -327,8 +327,8 @@ class _Analyzer:
                 node,
             )
         else:
-            # (a habit gives way to a bound name in another case: `C` where `c` is bound)
-            habit = not any(k.lower() == name.lower() for k in self.scope) and _NAME_HABITS.get(name)
+            # (a habit gives way to a close spelling: `C` where `c` is bound, `y_hat` where `yhat` is)
+            habit = _close_spelling(name, self.scope) is None and _NAME_HABITS.get(name)
             suggestion = habit or _suggest(name, self.scope, parameter=name.isidentifier())
             self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)
         return UNKNOWN
@@ -674,17 +674,25 @@ def _suggest(name: str, known, parameter: bool = False) -> str:
     known = sorted(known, key=lambda k: k != "y_pred")  # the input a loss must read, first of equals
     if not known:
         return ""
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if not close:
-        lowered = {k.lower(): k for k in reversed(known)}
-        close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
-    if close:
-        return f"; did you mean `{close[0]}`?"
+    close = _close_spelling(name, known)
+    if close is not None:
+        return f"; did you mean `{close}`?"
     nearest = _nearest(name.lower(), known)
     if parameter:
         # (no close spelling: most likely a parameter used without its declaration)
         return f"; did you mean `{nearest}`, or a parameter, declared before its use (`param {shorten(name)} = 1.0`)?"
     return f"; did you mean `{nearest}`?"
+
+
+def _close_spelling(name: str, known) -> str | None:
+    """The known name spelled closest to `name`, in its case or any (difflib's ratio 0.6 or more),
+    `y_pred` first of equals; None if none is that close."""
+    known = sorted(known, key=lambda k: k != "y_pred")
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in reversed(known)}
+        close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
+    return close[0] if close else None
 
 
 # Functions a Python user reaches for, where lossdsl has another way (a user test: `sum(e^2) /

@@ -605,11 +605,18 @@ def _shown_power(base: sp.Expr, exponent: sp.Expr) -> str:
     power as written where that value would be longer than the power, or where it is not a number
     (`pi**(-1000)`)."""
     power = sp.Pow(base, exponent, evaluate=False)
-    if base.is_Number and exponent.is_Number:
-        value = _shown(power.evalf(2))
-        if len(value) <= 24:
-            return value
-    return sp.sstr(power)[:60]
+    if not (base.is_Number and exponent.is_Number):
+        return sp.sstr(power)[:60]
+    value = _shown(power.evalf(2))
+    if len(value) <= 24:
+        return value
+    # each number with all its digits (SymPy's 15 made `0.9999999999999999^1e300` read `1.0**1.0e+300`)
+    base_text, exponent_text = (repr(float(x)) if x.is_Float else sp.sstr(x) for x in (base, exponent))
+    if "-" in base_text or "/" in base_text:
+        base_text = f"({base_text})"
+    if "/" in exponent_text:
+        exponent_text = f"({exponent_text})"
+    return f"{base_text}^{exponent_text}"[:60]
 
 
 def _fold(function, args, node: nodes.Node, exact: bool = False) -> sp.Expr:

@@ -731,3 +731,9 @@ def test_a_missing_file_that_reads_as_a_formula_points_to_e(cli, name, hint):
     code, out, err = cli("check", name)
     assert (code, out) == (2, "")
     assert err == f"lossdsl check: no such file: {name}{hint}\n"
+
+
+def test_a_missing_file_that_reads_as_a_formula_in_docs_gets_no_e_hint(cli, tmp_path):
+    # `docs` names each section after its file and refuses -e: the hint would send a user there (a review)
+    code, out, err = cli("docs", "log(y_pred)", "-o", str(tmp_path / "x.md"))
+    assert (code, out, err) == (2, "", "lossdsl docs: no such file: log(y_pred)\n")

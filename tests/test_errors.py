@@ -117,6 +117,13 @@ ERRORS = [
         "lambda = 0.5 «0.3»\ne",
         r"unexpected number `0\.3`: expected an operator or the end of the statement$",
     ),
+    # ... not where the program names a value so (a review: a missing `*` was told it was a function)
+    (
+        LossSyntaxError,
+        "param lambda = 0.1\nlambda «abs»(e)",
+        r"unexpected name `abs`: expected an operator .* statement$",
+    ),
+    (LossSyntaxError, "def = 2\ndef «e»", r"unexpected name `e`: expected an operator or the end of the statement$"),
     (
         LossSyntaxError,
         "param w = «[»0.3, 0.7]\nsum(w * e^2)",
@@ -304,6 +311,11 @@ ERRORS = [
     (LossNameError, "c = 3\nsum(y_pred) / «C»", r"unknown name `C`; did you mean `c`\?$"),
     (
         LossNameError,
+        "yhat = sigmoid(y_pred)\nmean((y_true - «y_hat»)^2)",
+        r"unknown name `y_hat`; did you mean `yhat`\?$",
+    ),
+    (
+        LossNameError,
         "sum(y_pred) / «C»",
         r"unknown name `C`; the number of classes has no name: `mean\(x\)` is `sum\(x\)` divided by it \(or,"
         r" for a parameter, declare it before its use: `param C = 1\.0`\)$",
@@ -452,11 +464,15 @@ ERRORS = [
     (
         NoPredictionDependenceError,
         "«softmax(y_pred)»",
-        _NO_DEPENDENCE.format(
-            "its mean over the last axis does not change with y_pred: a softmax sums to 1 there, and `x - mean\\(x\\)`"
-            " averages to 0"
-        ),
+        _NO_DEPENDENCE.format("its mean over the last axis does not change with y_pred: a softmax sums to 1 there"),
     ),
+    # ... and only with a softmax: sums that cancel term by term are said to (a review)
+    (
+        NoPredictionDependenceError,
+        "«sum(2*y_pred) - 2*sum(y_pred)»",
+        _NO_DEPENDENCE.format("its terms in y_pred cancel"),
+    ),
+    (NoPredictionDependenceError, "«y_pred - mean(y_pred)»", _NO_DEPENDENCE.format("its terms in y_pred cancel")),
     (NoPredictionDependenceError, "a = y_true\n«a^2 + 1»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
     (
         NoPredictionDependenceError,
@@ -526,7 +542,10 @@ ERRORS = [
     # (a review); the power as written where the value would be longer
     (LossLimitError, "y_pred * «(1/3)^123456789012»", r"^this constant, 8\.6e-58903858078, is too small .*"),
     (LossLimitError, "y_pred * «pow(2, -123456789012)»", r"^this constant, 1\.1e-37164196661, is too small .*"),
-    (LossLimitError, "y_pred * «2^-1e300»", r"^this constant, 2\*\*\(-1\.0e\+300\), is too small .*"),
+    (LossLimitError, "y_pred * «2^-1e300»", r"^this constant, 2\^-1e\+300, is too small .*"),
+    # ... each number with all its digits (`1.0**1.0e+300`; a review)
+    (LossLimitError, "abs(e) + «0.9999999999999999^1e300»", r"^this constant, 0\.9999999999999999\^1e\+300, is .*"),
+    (LossLimitError, "y_pred * «(2/3)^1e300»", r"^this constant, \(2/3\)\^1e\+300, is too small .*"),
     # a root of what is never positive: imaginary to SymPy, which said "too large for a float" (a review)
     (
         LossLimitError,

@@ -50,9 +50,8 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     reason = (
         "y_pred does not appear in it"
         if not mentioned
-        else "its mean over the last axis does not change with y_pred: a softmax sums to 1 there,"
-        " and `x - mean(x)` averages to 0"
-        if written and not per_sample
+        else "its mean over the last axis does not change with y_pred: a softmax sums to 1 there"
+        if written and not per_sample and symbolic.core.has(sf.Softmax)
         else "its terms in y_pred cancel"
         if in_code
         else "its terms in y_pred cancel once the code writes them in their stable forms:"

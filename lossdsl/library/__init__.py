@@ -25,8 +25,8 @@ __all__ = ["class_name", "compile", "description", "expand", "names", "source", 
 _SUFFIX = ".loss"
 
 
-@checked_arguments
 @functools.cache
+@checked_arguments
 def names() -> tuple[str, ...]:
     """The names of the bundled losses, sorted."""
     files = resources.files(__name__).iterdir()
