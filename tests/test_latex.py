@@ -882,3 +882,23 @@ def test_factoring_the_gradient_leaves_no_whole_float_behind():
     assert spec.latex(gradient=True, display=True).split("\n")[1] == (
         r"\frac{\hat{y} - y}{\beta} & \text{if } \beta > \left|{\hat{y} - y}\right| \\"
     )
+
+
+@pytest.mark.parametrize(
+    "source, gradient",
+    [
+        # the builtin eps reads as the loss's LaTeX writes it (a new-user trial: `10^{-7}`, `0.9999999`)
+        ("log(clip(y_pred, eps, 1 - eps))", r"\frac{\theta\left(\hat{y} - \epsilon\right) \theta\left(1 - \epsilon"),
+        ("1 / (y_pred^2 + eps)", r"- \frac{2 \hat{y}}{\left(\epsilon + \hat{y}^{2}\right)^{2}}"),
+        # ... not where a user's name is epsilon (the loss writes eps's value there too)
+        (
+            "param epsilon = 0.5\nepsilon / (y_pred^2 + eps)",
+            r"- \frac{2 \epsilon \hat{y}}{\left(\hat{y}^{2} + 10^{-7}\right)^{2}}",
+        ),
+        # ... nor a program that does not read the builtin eps
+        ("1 / (y_pred^2 + 1e-7)", r"- \frac{2 \hat{y}}{\left(\hat{y}^{2} + 10^{-7}\right)^{2}}"),
+        ("eps = 1e-6\n1 / (y_pred^2 + eps)", r"- \frac{2 \hat{y}}{\left(\hat{y}^{2} + 10^{-6}\right)^{2}}"),
+    ],
+)
+def test_the_gradient_writes_the_builtin_eps_as_epsilon(source, gradient):
+    assert lossdsl.compile(source).latex(gradient=True).startswith(GRAD + gradient)

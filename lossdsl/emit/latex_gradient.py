@@ -40,8 +40,12 @@ from lossdsl.emit.tex_notation import (
     sigmoid_tex,
 )
 from lossdsl.errors import LossLimitError
-from lossdsl.semantics import MAX_TREE_SIZE, Resolved
+from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
+
+# The builtin eps, for printing: the derivative holds its value (1e-7, and 0.9999999 for `1 - eps`),
+# which reads as `\epsilon` again where the loss's LaTeX writes it so.
+EPS = sp.Symbol("eps_builtin", positive=True)
 
 
 class GradientPrinter(LatexPrinter):
@@ -53,7 +57,7 @@ class GradientPrinter(LatexPrinter):
     """
 
     def __init__(self, policy: NamePolicy, params: dict[str, sp.Symbol], *, display: bool) -> None:
-        names = {Y_TRUE: Y_TEX, Y_PRED: Y_HAT_TEX}
+        names = {Y_TRUE: Y_TEX, Y_PRED: Y_HAT_TEX, EPS: r"\epsilon"}
         names.update({symbol: policy.names[name].tex() for name, symbol in params.items()})
         super().__init__({"symbol_names": names, "inv_trig_style": "full"})
         self.display = display
@@ -362,6 +366,17 @@ def _whole_floats(expr: sp.Basic) -> sp.Basic:
     return expr.xreplace(floats) if floats else expr
 
 
+def eps_named(expr: sp.Expr) -> sp.Expr:
+    r"""`expr` with the builtin eps's value as `EPS` (`10^{-7}` -> `\epsilon`, `0.9999999` -> `1 -
+    \epsilon`, as the loss's LaTeX writes them; a new-user trial found a focal loss's gradient
+    unreadable in numbers). For printing only: a literal `1e-7` reads as `\epsilon` too, the same
+    value, in a program that reads the builtin eps."""
+    eps = BUILTIN_CONSTANTS["eps"]
+    forms = {eps: EPS, -eps: -EPS, 1 - eps: 1 - EPS, eps - 1: EPS - 1}
+    floats = {f: forms[float(f)] for f in expr.atoms(sp.Float) if float(f) in forms}
+    return expr.xreplace(floats) if floats else expr
+
+
 def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool) -> str:
     """`\\frac{\\partial L}{\\partial \\hat{y}} = ...` for one element.
 
@@ -380,7 +395,10 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
             source=resolved.source,
         )
     gradient = shield_powers(tidy(gradient))
-    printer = GradientPrinter(NamePolicy(resolved), symbolic.params, display=display)
+    policy = NamePolicy(resolved)
+    if ("builtin", "eps") in resolved.refs.values() and not policy.claims(r"\epsilon"):
+        gradient = eps_named(gradient)
+    printer = GradientPrinter(policy, symbolic.params, display=display)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
     text = text.replace(r" \right", r"\right")
