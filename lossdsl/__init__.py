@@ -34,11 +34,15 @@ __all__ = sorted([*_ERRORS, "CompiledLoss", "FormulaLoss", "check", "compile", "
 
 def _checked(function):
     """`function`, its arguments checked as `errors.checked_arguments` does (`loss()` was Python's
-    bare TypeError; a review), the errors module imported at the first call."""
+    bare TypeError; a review), the errors module imported and the check made at the first call."""
+
+    @_functools.cache
+    def check():
+        return _errors().checked_arguments(function)
 
     @_functools.wraps(function)
     def checked(*args, **kwargs):
-        return _errors().checked_arguments(function)(*args, **kwargs)
+        return check()(*args, **kwargs)
 
     return checked
 

@@ -695,8 +695,6 @@ def _close_spelling(name: str, known) -> str | None:
     return close[0] if close else None
 
 
-# Functions a Python user reaches for, where lossdsl has another way (a user test: `sum(e^2) /
-# len(e)` was offered `log`).
 # Names a reader of the LaTeX or of other libraries reaches for (a new-user trial: `y` was offered
 # `y_pred`, the LaTeX's y being `y_true`; `C` was offered `e`).
 _NAME_HABITS = {
@@ -706,6 +704,8 @@ _NAME_HABITS = {
     "C": "; the number of classes has no name: `mean(x)` is `sum(x)` divided by it"
     " (or, for a parameter, declare it before its use: `param C = 1.0`)",
 }
+# Functions a Python user reaches for, where lossdsl has another way (a user test: `sum(e^2) /
+# len(e)` was offered `log`).
 _HABITS = {
     "len": "; the number of classes is not a value: `mean(x)` is `sum(x)` divided by it",
 }
