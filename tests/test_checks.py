@@ -713,6 +713,91 @@ def test_values_that_float32_keeps_from_zero_are_not_warned_of(source):
     assert [d for d in lossdsl.check(source) if d.code == "float32-zero"] == []
 
 
+# A part past float32's range where the loss is not: float32 computes it as NaN or inf. (marked
+# part, message)
+OVERFLOWS = [
+    (
+        "«exp(y_pred)» / (1 + exp(y_pred))^1.5",  # computed as exp(y_pred) * sigmoid(-y_pred)^1.5: inf * 0
+        r"`exp\(y_pred\)` overflows float32 \(its value is about 7\.2e\+86 at y_true=0, y_pred=200; float32 holds"
+        r" up to about 3\.4e38\), and there the loss is NaN in float32 though its value is about 3\.7e-44; write it"
+        r" with `sigmoid`, `softplus`, `logsumexp` or `log_softmax`, which do not overflow, or clip the argument",
+    ),
+    (
+        "x = y_pred - y_true\nmean(«exp(x)» / (1 + exp(x))^1.5)",  # over a row: [200, 0] against [0, 1]
+        r"`exp\(x\)` overflows float32 \(its value is about 7\.2e\+86 at y_true=\[0, 1\], y_pred=\[200, 0\];"
+        r" .*\), and there the loss is NaN in float32 though its value is about 0\.11; .*",
+    ),
+    (
+        "«y_pred^20» / (1 + y_pred^20)",
+        r"`y_pred\^20` overflows float32 \(its value is about 1e\+46 at y_true=0, y_pred=-200; .*\), and there the"
+        r" loss is NaN in float32 though its value is about 1; clip the base, or write the loss so that no part of"
+        r" it leaves float32's range",
+    ),
+    (
+        "«cosh(y_pred)» / (1 + cosh(y_pred))",
+        r"`cosh\(y_pred\)` overflows float32 \(its value is about 3\.6e\+86 at y_true=0, y_pred=-200; .*\), and"
+        r" there the loss is NaN in float32 though its value is about 1; write it with .*",
+    ),
+    ("param b = 10\n«b^y_pred» / (1 + b^y_pred)", r"`b\^y_pred` overflows float32 .* the loss is NaN .* about 1; .*"),
+]
+
+
+@pytest.mark.parametrize("text, message", OVERFLOWS, ids=[o[0].replace("\n", " ") for o in OVERFLOWS])
+def test_parts_that_overflow_float32_where_the_loss_does_not_are_warned_of(marked, text, message):
+    m = marked(text)
+    warnings = [w for w in lossdsl.check(m.source) if w.code == "float32-overflow"]
+    assert len(warnings) == 1, warnings  # one for each part, at its first place
+    w = warnings[0]
+    assert (w.level, w.line, w.column, w.span.start, w.span.end) == ("warning", m.line, m.column, m.start, m.end)
+    assert re.fullmatch(message, w.message), w.message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "exp(y_pred)",  # the loss itself is past the range there: inf, as it is
+        "mean(exp(-y_true * y_pred))",
+        "exp(y_pred) - exp(y_pred - 0.001)",  # 7e83 at y_pred = 200: the difference is past the range too
+        "exp(y_pred) / (1 + exp(y_pred))",  # computed as sigmoid(y_pred)
+        "-sum(y_true * log(exp(y_pred) / sum(exp(y_pred))))",  # computed with log_softmax
+        "log(1 + exp(y_pred))",  # computed as softplus(y_pred)
+        "where(y_pred > 50, 1, exp(y_pred) / (1 + exp(y_pred))^1.5) + e^2",  # the code takes the other branch
+        "where(exp(y_pred) > 1, y_pred, 0) + e^2",  # in a condition
+        "sigmoid(y_pred) * sigmoid(-y_pred)^0.5",  # the first program written without overflow
+        "y_pred^9 / (1 + y_pred^8)",  # 1e4^9 is 1e36: float32 holds it
+        "exp(y_true) * e^2",  # free of y_pred: the data's
+    ],
+)
+def test_parts_that_overflow_only_where_the_loss_does_are_not_warned_of(source):
+    assert [d for d in lossdsl.check(source) if d.code == "float32-overflow"] == []
+
+
+def test_the_float32_evaluator_rounds_each_operation_as_float32_does():
+    from lossdsl.checks.numeric import compiled_rows, to_float32
+    from lossdsl.symbolic import Y_PRED
+
+    assert to_float32(0.1) == 0.10000000149011612
+    assert to_float32(3.5e38) == float("inf") and to_float32(-3.5e38) == float("-inf")
+    assert to_float32(1e-46) == 0.0
+    x = Y_PRED
+
+    def at(expr, value, float32=True):
+        return compiled_rows(expr, 1, False, float32=float32)({Y_PRED: (value,)})
+
+    assert at(sp.exp(x), 88.0) == pytest.approx(1.65e38, rel=1e-3)
+    assert at(sp.exp(x), 89.0) == float("inf") and at(sp.exp(x), 89.0, float32=False) == pytest.approx(4.49e38, 1e-3)
+    assert at(sp.exp(x), 800.0) == float("inf")  # past Python's own float: inf, not an error
+    assert at(sp.exp(x) * sp.exp(-x), 100.0) == 1.0  # SymPy folds it to 1
+    product = sp.Mul(sp.exp(x), sp.exp(-2 * x), evaluate=False)
+    assert str(at(product, 100.0)) == "nan"  # inf * 0
+    assert at(product, 100.0, float32=False) == pytest.approx(3.72e-44, rel=1e-2)
+    assert at(x**3, -1e13) == float("-inf")  # past float32's range: -inf, keeping its sign
+    assert at(x**3, -1e200) == float("-inf")  # past Python's own float too
+    assert at(x**4, -1e200) == float("inf")
+    assert at(sp.log(x), 0.0) == float("-inf")
+    assert str(at(sp.log(x), -1.0)) == "nan"
+
+
 def test_the_meet_of_two_intervals_keeps_which_ends_are_open():
     from lossdsl.checks.intervals import Interval, meet
 

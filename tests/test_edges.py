@@ -153,3 +153,27 @@ def test_the_focal_spelling_the_domain_warning_offers_keeps_a_gradient_at_any_lo
     values, gradients = values_and_gradients(with_eps, y_true, y_pred)
     np.testing.assert_allclose(values, [-np.log(np.float32(1e-7))], rtol=1e-5)
     assert (gradients == 0).all()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "exp(y_pred) / (1 + exp(y_pred))^1.5",
+        "x = y_pred - y_true\nmean(exp(x) / (1 + exp(x))^1.5)",
+        "y_pred^20 / (1 + y_pred^20)",
+        "cosh(y_pred) / (1 + cosh(y_pred))",
+    ],
+)
+def test_an_overflow_warning_names_a_point_where_keras_computes_no_number_in_float32_and_one_in_float64(source):
+    import re
+
+    (warning,) = [d for d in lossdsl.check(source) if d.code == "float32-overflow"]
+    point = re.search(r"at y_true=(\[.*?\]|[^,]+), y_pred=(\[.*?\]|[^;]+);", warning.message)
+    y_true, y_pred = ([[float(v) for v in text.strip("[]").split(",")]] for text in point.groups())
+    stated = float(re.search(r"though its value is about (\S+);", warning.message).group(1))
+    in_float32 = lossdsl.loss(source, reduction=None)(np.array(y_true, "float32"), np.array(y_pred, "float32"))
+    in_float64 = lossdsl.loss(source, reduction=None, dtype="float64")(
+        np.array(y_true, "float64"), np.array(y_pred, "float64")
+    )
+    assert not np.isfinite(np.asarray(in_float32)).all()
+    np.testing.assert_allclose(np.mean(np.asarray(in_float64)), stated, rtol=0.05)

@@ -2,9 +2,10 @@
 
 `run_checks(resolved, symbolic)` returns every finding, sorted by position:
 a constant the code's stable forms make infinite, dependence on y_pred and
-dead terms (errors), domain hazards (in the reals, and values float32 rounds to 0),
-`where` jumps and numbers float32 cannot hold (warnings), kinks (notes). A check that cannot finish on some exotic
-input reports a note instead of failing the compile.
+dead terms (errors), domain hazards (in the reals, and values float32 rounds
+to 0), `where` jumps, numbers float32 cannot hold and parts that overflow it
+(warnings), kinks (notes). A check that cannot finish on some exotic input
+reports a note instead of failing the compile.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from lossdsl.checks.code_constants import check_code_constants
 from lossdsl.checks.dependence import check_dependence
 from lossdsl.checks.differentiability import check_dead_terms
 from lossdsl.checks.domain import check_domain
+from lossdsl.checks.overflow import check_overflow
 from lossdsl.checks.precision import check_float32
 from lossdsl.checks.saturation import check_saturation
 from lossdsl.checks.smoothness import check_smoothness
@@ -41,6 +43,7 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     smoothness = _guarded("smoothness", lambda: check_smoothness(resolved, symbolic), resolved)
     found += [d for d in smoothness if d.code != "jump"] + _apart([d for d in smoothness if d.code == "jump"], steps)
     found += _guarded("float32", lambda: check_float32(resolved, symbolic), resolved)
+    found += _guarded("float32-overflow", lambda: check_overflow(resolved, symbolic), resolved)
     return sorted(found, key=lambda d: (d.line or 0, d.column or 0, d.level))
 
 

@@ -14,12 +14,16 @@ cost of dispatching on every node at every point.
 `compiled_rows(expr, size, per_sample)` evaluates the per-sample loss of a
 program that works over the last axis (sums, means, softmax, list literals)
 on one row of `size` values of each input: an elementwise node is computed at
-one position of the row, a function over the axis at every position.
+one position of the row, a function over the axis at every position. With
+`float32=True` each operation's value is rounded to float32 as a float32
+computation would give it: inf past float32's range, 0 below its smallest
+number, NaN where an operation meets inf it cannot resolve (`inf * 0`).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
@@ -268,11 +272,17 @@ _AT = "position"
 _ROW_VALUES = "row values"
 
 
-def compiled_rows(expr: sp.Basic, size: int, per_sample: bool):
+def compiled_rows(expr: sp.Basic, size: int, per_sample: bool, float32: bool = False):
     """A function `env -> float`: the per-sample loss of `expr` on one row, where `env` maps y_true
     and y_pred to tuples of `size` floats (parameters to floats): the mean over the row of an
-    elementwise loss, or the loss itself where it is already one value per sample."""
-    root = _closure_tree(expr, lambda node, parts: _row_closure(node, parts, size))
+    elementwise loss, or the loss itself where it is already one value per sample; with `float32`,
+    each operation rounded to float32 (see the module docstring)."""
+
+    def make(node, parts):
+        closure = _row_closure(node, parts, size)
+        return _in_float32(node, closure, parts) if float32 and callable(closure) else closure
+
+    root = _closure_tree(expr, make)
     positions = range(size) if not per_sample else range(1)
 
     def value(env: dict) -> float:
@@ -286,6 +296,49 @@ def compiled_rows(expr: sp.Basic, size: int, per_sample: bool):
             return math.inf
 
     return value
+
+
+# float32's largest number plus half a unit in its last place: anything larger rounds to inf.
+FLOAT32_INF_FROM = 3.4028235677973366e38
+_FLOAT32 = struct.Struct("f")
+
+
+def to_float32(value: float) -> float:
+    """`value` rounded to the nearest float32 (inf past its range, 0 below its smallest number)."""
+    if not math.isfinite(value):
+        return value
+    if abs(value) >= FLOAT32_INF_FROM:
+        return math.copysign(math.inf, value)
+    return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+
+
+def _in_float32(node: sp.Basic, closure, parts):
+    """`closure`, its value rounded to float32; where Python's float overflows, the float32 value
+    (inf with its sign); where it raises a domain error, NaN (a logarithm of 0: -inf)."""
+
+    def rounded(env):
+        try:
+            value = closure(env)
+        except OverflowError:
+            return _overflow(node, parts, env)
+        except (ValueError, ZeroDivisionError):
+            if node.func in (sp.log, sf.Log1p) and parts[0](env) == (0.0 if node.func is sp.log else -1.0):
+                return -math.inf
+            return math.nan
+        return value if isinstance(value, bool) else to_float32(float(value))
+
+    return rounded
+
+
+def _overflow(node: sp.Basic, parts, env) -> float:
+    """The infinite value of `node` where computing it overflowed Python's float."""
+    if node.func is sp.Pow:
+        base, exponent = parts[0](env), parts[1](env)
+        odd = float(exponent).is_integer() and int(exponent) % 2 == 1
+        return -math.inf if base < 0 and odd else math.inf
+    if node.func is hyperbolic.sinh:
+        return math.copysign(math.inf, parts[0](env))
+    return math.inf
 
 
 def _logsumexp(row: list[float]) -> float:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import nodes
+from lossdsl.checks.numeric import FLOAT32_INF_FROM
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
 
-# float32's largest number plus half a unit in its last place: anything larger rounds to inf.
-FLOAT32_INF_FROM = 3.4028235677973366e38
 # Half of float32's smallest subnormal (1.4e-45): anything nonzero below it rounds to 0.
 FLOAT32_ZERO_BELOW = 7.006492321624085e-46
 
