@@ -101,7 +101,8 @@ def test_loss_without_y_pred_is_rejected(marked, text):
     assert (err.span.start, err.span.end) == (m.start, m.end)
     assert re.fullmatch(
         r"the loss does not depend on y_pred \((y_pred does not appear in it|its terms in y_pred"
-        r" cancel|its mean over the last axis does not change with y_pred: a softmax sums to 1 there|its terms in"
+        r" cancel|its mean over the last axis does not change with y_pred: a softmax sums to 1 there|a softmax sums"
+        r" to 1 over the last axis: `.*` is (1|1/C \(C the length of the last axis\)) whatever y_pred is|its terms in"
         r" y_pred cancel once the code writes them in their stable forms: `log\(1 \+ x\)`"
         r" as `log1p\(x\)`, `log\(sigmoid\(x\)\)` as `-softplus\(-x\)`, \.\.\.)\), so training cannot move"
         r" the predictions",
@@ -647,6 +648,24 @@ SAFE = [
     "arccos(clip(y_true, -1, 1)) * e^2",
     "param a = 0.0\nsqrt(a) * e^2 + e^2",
 ]
+
+
+@pytest.mark.parametrize(
+    "source, sum_text, value",
+    [
+        ("«sum(softmax(y_pred))»", "sum(softmax(y_pred))", "1"),
+        ("«mean(softmax(y_pred * 2)) + y_true»", "mean(softmax(y_pred * 2))", "1/C (C the length of the last axis)"),
+        ("p = softmax(y_pred)\n«-sum(p) * y_true»", "sum(p)", "1"),  # through a binding
+    ],
+)
+def test_a_sum_of_a_softmax_is_named_as_the_reason(marked, source, sum_text, value):
+    m = marked(source)
+    err = pytest.raises(NoPredictionDependenceError, lossdsl.compile, m.source).value
+    assert (err.line, err.column, err.span.end) == (m.line, m.column, m.end)
+    assert err.message == (
+        f"the loss does not depend on y_pred (a softmax sums to 1 over the last axis: `{sum_text}` is {value}"
+        " whatever y_pred is), so training cannot move the predictions"
+    )
 
 
 # Zero in float32 though not in the reals: a sigmoid, exp, softplus or softmax that saturates (a

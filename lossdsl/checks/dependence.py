@@ -22,6 +22,7 @@ import math
 
 import sympy as sp
 
+from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic
@@ -47,11 +48,15 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if in_code:
             return [_looks_constant_warning(resolved, symbolic)]
     mentioned = resolved.of(result).pred
+    summed = None if written else _summed_softmax(resolved)
     reason = (
         "y_pred does not appear in it"
         if not mentioned
         else "its mean over the last axis does not change with y_pred: a softmax sums to 1 there"
         if written and not per_sample and symbolic.core.has(sf.Softmax)
+        else f"a softmax sums to 1 over the last axis: `{resolved.text(summed)}` is"
+        f" {'1' if summed.func == 'sum' else '1/C (C the length of the last axis)'} whatever y_pred is"
+        if summed is not None
         else "its terms in y_pred cancel"
         if in_code
         else "its terms in y_pred cancel once the code writes them in their stable forms:"
@@ -68,6 +73,19 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             resolved.source,
         )
     ]
+
+
+def _summed_softmax(resolved: Resolved) -> nodes.Call | None:
+    """The first `sum` or `mean` of the program whose argument is a `softmax` (directly or through
+    a binding): SymPy folds it to 1 or 1/C, so the loss has no y_pred left for that reason."""
+    for node in resolved.parts_reading_pred(resolved.result):
+        if isinstance(node, nodes.Call) and node.func in ("sum", "mean") and len(node.args) == 1:
+            argument = node.args[0]
+            if isinstance(argument, nodes.Name):
+                argument = resolved.binding_value(argument) or argument
+            if isinstance(argument, nodes.Call) and argument.func == "softmax":
+                return node
+    return None
 
 
 def _code_reads_pred(symbolic: SymbolicLoss) -> bool:
