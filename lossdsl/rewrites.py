@@ -83,6 +83,11 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     bindings: list[Binding] = []
     for name, symbol, value in symbolic.bindings:
         value = rewriter.rewrite(value)
+        if symbol is not None:
+            # later rules look through the symbol at the value the code computes: `log(p)` of
+            # `p = 1 / (1 + exp(-y_pred))` is of a sigmoid there (it was of the logistic function
+            # written out, and stayed `log(p)`: inf in float32 from y_pred of about 17; a review)
+            definitions[symbol] = value
         bindings += rewriter.take_introduced()
         bindings.append((name, symbol, value))
     result = rewriter.rewrite(symbolic.result)

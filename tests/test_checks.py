@@ -737,27 +737,43 @@ def test_values_that_float32_keeps_from_zero_are_not_warned_of(source):
 OVERFLOWS = [
     (
         "«exp(y_pred)» / (1 + exp(y_pred))^1.5",  # computed as exp(y_pred) * sigmoid(-y_pred)^1.5: inf * 0
-        r"`exp\(y_pred\)` overflows float32 \(its value is about 7\.2e\+86 at y_true=0, y_pred=200; float32 holds"
-        r" up to about 3\.4e38\), and there the loss is NaN in float32 though its value is about 3\.7e-44; write it"
-        r" with `sigmoid`, `softplus`, `logsumexp` or `log_softmax`, which do not overflow, or clip the argument",
+        r"`exp\(y_pred\)` overflows float32 \(its value is about 2\.7e\+43 at y_true=0, y_pred=100; float32 holds"
+        r" up to about 3\.4e38\), and there the loss is NaN in float32 though its value is about 1\.9e-22; write it"
+        r" with `sigmoid`, `softplus`, `softmax`, `log_softmax` or `logsumexp`, which do not overflow, or clip the"
+        r" argument",
     ),
     (
-        "x = y_pred - y_true\nmean(«exp(x)» / (1 + exp(x))^1.5)",  # over a row: [200, 0] against [0, 1]
-        r"`exp\(x\)` overflows float32 \(its value is about 7\.2e\+86 at y_true=\[0, 1\], y_pred=\[200, 0\];"
+        "x = y_pred - y_true\nmean(«exp(x)» / (1 + exp(x))^1.5)",  # over a row: [100, 0] against [0, 1]
+        r"`exp\(x\)` overflows float32 \(its value is about 2\.7e\+43 at y_true=\[0, 1\], y_pred=\[100, 0\];"
         r" .*\), and there the loss is NaN in float32 though its value is about 0\.11; .*",
     ),
     (
         "«y_pred^20» / (1 + y_pred^20)",
-        r"`y_pred\^20` overflows float32 \(its value is about 1e\+46 at y_true=0, y_pred=-200; .*\), and there the"
-        r" loss is NaN in float32 though its value is about 1; clip the base, or write the loss so that no part of"
-        r" it leaves float32's range",
+        r"`y_pred\^20` overflows float32 \(its value is about 1e\+40 at y_true=0, y_pred=100; .*\), and there the"
+        r" loss is NaN in float32 though its value is about 1; clip the base",
     ),
     (
         "«cosh(y_pred)» / (1 + cosh(y_pred))",
-        r"`cosh\(y_pred\)` overflows float32 \(its value is about 3\.6e\+86 at y_true=0, y_pred=-200; .*\), and"
-        r" there the loss is NaN in float32 though its value is about 1; write it with .*",
+        r"`cosh\(y_pred\)` overflows float32 \(its value is about 1\.3e\+43 at y_true=0, y_pred=100; .*\), and"
+        r" there the loss is NaN in float32 though its value is about 1; write it with `tanh` or `softplus` .*",
     ),
-    ("param b = 10\n«b^y_pred» / (1 + b^y_pred)", r"`b\^y_pred` overflows float32 .* the loss is NaN .* about 1; .*"),
+    (
+        "param b = 10\n«b^y_pred» / (1 + b^y_pred)",
+        r"`b\^y_pred` overflows float32 .* the loss is NaN .* about 1; clip the exponent \(or write `b\^x / \(1 \+"
+        r" b\^x\)` as `sigmoid\(x \* log\(b\)\)`\)",
+    ),
+    # as the code computes it: the binding is a local, squared (SymPy's inlined form folds it into
+    # `exp(2 e)`, and the rewrites into an `expm1` and a sigmoid; a review)
+    ("s = «exp(e)»\n(s^2 - 1) / (s^2 + 1)", r"`exp\(e\)` overflows float32 .* y_pred=-100; .* the loss is NaN .*"),
+    ("x = exp(y_pred / 4)\n«x^2» / (1 + x^2)", r"`x\^2` overflows float32 .* y_pred=200; .*; clip the base"),
+    # the one whose inf makes the loss NaN: `-inf / 1.3e43` would be -inf, `-1.3e43 / inf` is 0
+    ("«sinh(e)» / cosh(e)", r"`sinh\(e\)` overflows .*; write it with `tanh` \(`sinh\(x\) / cosh\(x\)`\), .*"),
+    # not the exp: the tanh of its inf is 1 (a review)
+    ("tanh(exp(-y_pred)) + «cosh(e)» / (1 + cosh(e))", r"`cosh\(e\)` overflows float32 .*"),
+    # where the exp overflows float32 only: at y_pred = 20
+    ("param k = 5\n«exp(k * y_pred)» / (1 + exp(k * y_pred))^1.5", r"`exp\(k \* y_pred\)` .* y_pred=20; .*"),
+    # computed as exp(y_pred / 2) (a review)
+    ("«sqrt(exp(y_pred))» * sigmoid(-y_pred)", r"`sqrt\(exp\(y_pred\)\)` overflows float32 .*; keep each part .*"),
 ]
 
 
@@ -780,11 +796,13 @@ def test_parts_that_overflow_float32_where_the_loss_does_not_are_warned_of(marke
         "exp(y_pred) / (1 + exp(y_pred))",  # computed as sigmoid(y_pred)
         "-sum(y_true * log(exp(y_pred) / sum(exp(y_pred))))",  # computed with log_softmax
         "log(1 + exp(y_pred))",  # computed as softplus(y_pred)
-        "where(y_pred > 50, 1, exp(y_pred) / (1 + exp(y_pred))^1.5) + e^2",  # the code takes the other branch
+        "where(y_pred > 5, 1, exp(y_pred) / (1 + exp(y_pred))^1.5) + e^2",  # the code takes the other branch
         "where(exp(y_pred) > 1, y_pred, 0) + e^2",  # in a condition
         "sigmoid(y_pred) * sigmoid(-y_pred)^0.5",  # the first program written without overflow
-        "y_pred^9 / (1 + y_pred^8)",  # 1e4^9 is 1e36: float32 holds it
+        "y_pred^2 / (1 + y_pred^2)",
         "exp(y_true) * e^2",  # free of y_pred: the data's
+        "y_pred * exp(floor(-exp(y_pred)))",  # floor(-inf) is -inf, and exp of it 0 (a review)
+        "tanh(exp(-y_pred)) + e^2",  # the tanh of inf is 1
     ],
 )
 def test_parts_that_overflow_only_where_the_loss_does_are_not_warned_of(source):
@@ -810,11 +828,30 @@ def test_the_float32_evaluator_rounds_each_operation_as_float32_does():
     product = sp.Mul(sp.exp(x), sp.exp(-2 * x), evaluate=False)
     assert str(at(product, 100.0)) == "nan"  # inf * 0
     assert at(product, 100.0, float32=False) == pytest.approx(3.72e-44, rel=1e-2)
+    assert at(sp.floor(-sp.exp(x)), 800.0) == float("-inf")  # floor(-inf) is -inf
     assert at(x**3, -1e13) == float("-inf")  # past float32's range: -inf, keeping its sign
     assert at(x**3, -1e200) == float("-inf")  # past Python's own float too
     assert at(x**4, -1e200) == float("inf")
     assert at(sp.log(x), 0.0) == float("-inf")
     assert str(at(sp.log(x), -1.0)) == "nan"
+
+
+def test_the_float32_evaluator_computes_bindings_records_overflows_and_can_leave_the_range_open():
+    from lossdsl.checks.numeric import OVERFLOWED, compiled_rows
+    from lossdsl.symbolic import Y_PRED
+
+    s = sp.Symbol("s")
+    code, bound, env = s**2 / (s**2 + 1), [(s, sp.exp(Y_PRED))], {Y_PRED: (100.0,)}
+    overflowed = []
+    assert str(compiled_rows(code, 1, False, float32=True, bound=bound)({**env, OVERFLOWED: overflowed})) == "nan"
+    assert set(overflowed) == {sp.exp(Y_PRED)}  # where the inf began; the square of inf is none
+    scaled = s * sp.Float(1e-10)  # e^100 (2.7e43) past float32's range, then back within it
+    assert compiled_rows(scaled, 1, False, float32=True, bound=bound)(env) == float("inf")
+    kept = compiled_rows(scaled, 1, False, float32=True, bound=bound, overflow=False)(env)
+    assert kept == pytest.approx(2.69e33, 1e-3)
+    fixed = compiled_rows(code, 1, False, float32=True, bound=bound, fixed={sp.exp(Y_PRED): 2.0})(env)
+    assert fixed == 0.800000011920929  # 4 / 5 in float32
+    assert compiled_rows(code, 1, False, bound=bound)(env) == 1.0  # float64 holds e^200
 
 
 def test_the_meet_of_two_intervals_keeps_which_ends_are_open():

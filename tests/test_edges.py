@@ -162,6 +162,10 @@ def test_the_focal_spelling_the_domain_warning_offers_keeps_a_gradient_at_any_lo
         "x = y_pred - y_true\nmean(exp(x) / (1 + exp(x))^1.5)",
         "y_pred^20 / (1 + y_pred^20)",
         "cosh(y_pred) / (1 + cosh(y_pred))",
+        "s = exp(e)\n(s^2 - 1) / (s^2 + 1)",
+        "sinh(e) / cosh(e)",
+        "param k = 5\nexp(k * y_pred) / (1 + exp(k * y_pred))^1.5",
+        "sqrt(exp(y_pred)) * sigmoid(-y_pred)",
     ],
 )
 def test_an_overflow_warning_names_a_point_where_keras_computes_no_number_in_float32_and_one_in_float64(source):

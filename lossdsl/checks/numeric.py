@@ -272,16 +272,38 @@ _AT = "position"
 _ROW_VALUES = "row values"
 
 
-def compiled_rows(expr: sp.Basic, size: int, per_sample: bool, float32: bool = False):
+def compiled_rows(
+    expr: sp.Basic,
+    size: int,
+    per_sample: bool,
+    float32: bool = False,
+    bound: list[tuple[sp.Symbol, sp.Basic]] = (),
+    fixed: dict[sp.Basic, float] | None = None,
+    overflow: bool = True,
+):
     """A function `env -> float`: the per-sample loss of `expr` on one row, where `env` maps y_true
     and y_pred to tuples of `size` floats (parameters to floats): the mean over the row of an
-    elementwise loss, or the loss itself where it is already one value per sample; with `float32`,
-    each operation rounded to float32 (see the module docstring)."""
+    elementwise loss, or the loss itself where it is already one value per sample.
+
+    With `float32`, each operation is rounded to float32 (see the module docstring), and where one
+    gives inf from finite arguments, the node is appended to `env[OVERFLOWED]` if there is one;
+    without `overflow`, a value past float32's range is kept as it is, not rounded to inf.
+    `bound`: (symbol, value) pairs, each value reading only earlier symbols, computed where `expr`
+    reads the symbol (a program's bindings, as its code computes them). `fixed`: nodes computed as
+    the given constant instead."""
+    fixed = fixed or {}
+    made: dict[sp.Symbol, object] = {}
 
     def make(node, parts):
+        if node in fixed:
+            return lambda env, value=fixed[node]: value
+        if node in made:
+            return made[node]
         closure = _row_closure(node, parts, size)
-        return _in_float32(node, closure, parts) if float32 and callable(closure) else closure
+        return _in_float32(node, closure, parts, overflow) if float32 and callable(closure) else closure
 
+    for symbol, value in bound:
+        made[symbol] = _closure_tree(value, make)
     root = _closure_tree(expr, make)
     positions = range(size) if not per_sample else range(1)
 
@@ -312,22 +334,43 @@ def to_float32(value: float) -> float:
     return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
 
 
-def _in_float32(node: sp.Basic, closure, parts):
+# The key of an environment of `compiled_rows(float32=True)` under which a list collects each node
+# that gave inf from finite arguments.
+OVERFLOWED = "overflowed"
+
+
+def _in_float32(node: sp.Basic, closure, parts, overflow: bool = True):
     """`closure`, its value rounded to float32; where Python's float overflows, the float32 value
-    (inf with its sign); where it raises a domain error, NaN (a logarithm of 0: -inf)."""
+    (inf with its sign); where it raises a domain error, NaN (a logarithm of 0: -inf). Without
+    `overflow`, a value past float32's range stays as it is."""
 
     def rounded(env):
         try:
             value = closure(env)
         except OverflowError:
-            return _overflow(node, parts, env)
+            value = _overflow(node, parts, env)
         except (ValueError, ZeroDivisionError):
             if node.func in (sp.log, sf.Log1p) and parts[0](env) == (0.0 if node.func is sp.log else -1.0):
                 return -math.inf
             return math.nan
-        return value if isinstance(value, bool) else to_float32(float(value))
+        if isinstance(value, bool):
+            return value
+        value = float(value)
+        if not overflow and abs(value) >= FLOAT32_INF_FROM:
+            return value
+        value = to_float32(value)
+        if math.isinf(value) and OVERFLOWED in env and all(_finite(part, env) for part in parts):
+            env[OVERFLOWED].append(node)
+        return value
 
     return rounded
+
+
+def _finite(part, env) -> bool:
+    if not callable(part):
+        return True
+    value = part(env)
+    return isinstance(value, bool) or math.isfinite(value)
 
 
 def _overflow(node: sp.Basic, parts, env) -> float:
@@ -338,6 +381,8 @@ def _overflow(node: sp.Basic, parts, env) -> float:
         return -math.inf if base < 0 and odd else math.inf
     if node.func is hyperbolic.sinh:
         return math.copysign(math.inf, parts[0](env))
+    if node.func in (sp.floor, sp.ceiling, sf.Round):  # of an infinite value: that value
+        return parts[0](env)
     return math.inf
 
 
