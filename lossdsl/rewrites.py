@@ -94,6 +94,16 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     return tuple(bindings + rewriter.take_introduced()), result
 
 
+def reshared_stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basic]:
+    """`reshared(*stable_form(symbolic))` as (statements, result): the program as its code computes
+    it, computed once per `SymbolicLoss` (seconds for hundreds of bindings, and three checks read it)."""
+    if symbolic.reshared is None:
+        statements, (result,) = reshared(*stable_form(symbolic))
+        symbolic.reshared = (tuple(statements), result)
+    statements, result = symbolic.reshared
+    return list(statements), result
+
+
 def reshared(bindings: list[Binding], *exprs: sp.Basic | None) -> tuple[list[Binding], list]:
     """The bindings and `exprs` where each later expression that holds an earlier binding's value
     verbatim reads the binding instead (conditions are inlined by the front half, users repeat

@@ -91,6 +91,8 @@ class SymbolicLoss:
     # still reads y_pred, and the emitter writes it (not an init field: `dataclasses.replace` of another
     # result starts without it)
     stable: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    # rewrites.reshared_stable_form's (statements, result), computed once: three checks read it
+    reshared: tuple | None = field(default=None, init=False, repr=False, compare=False)
     # rewrites.inlined_code_form's answer as a 1-tuple (it may be None), computed once: two checks read it
     inlined: tuple | None = field(default=None, init=False, repr=False, compare=False)
     # (gradient, display) -> the LaTeX written for it: the front end is cached by program text, so

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import inlined_code_form, reshared, stable_form
+from lossdsl.rewrites import inlined_code_form, reshared_stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
 
@@ -26,7 +26,7 @@ _NOT_REAL = (sp.S.ComplexInfinity, sp.S.NaN, sp.S.Infinity, sp.S.NegativeInfinit
 def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """An error when the code's form of the loss, through the bindings it reads, holds zoo, nan or
     oo; placed at the first binding that holds one, or at the loss."""
-    statements, (result,) = reshared(*stable_form(symbolic))  # as the emitter re-shares them
+    statements, result = reshared_stable_form(symbolic)  # as the emitter re-shares them
     # binding symbol -> (index of the first statement that holds one, the constant, the user's binding
     # there: "" for one the rewrites made, whose value a user's later binding reads)
     holding: dict[sp.Symbol, tuple[int, sp.Basic, str]] = {}

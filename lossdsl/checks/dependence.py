@@ -26,7 +26,7 @@ from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import inlined_code_form, reshared, stable_form
+from lossdsl.rewrites import inlined_code_form, reshared_stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
@@ -108,7 +108,7 @@ def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
     finds apart by a rounding), and then the code has no y_pred to read. (Followed, not inlined:
     a chain of bindings inlined is a tree SymPy rebuilds at each level, seconds for 160 nested
     `cos`.)"""
-    statements, (result,) = reshared(*stable_form(symbolic))  # as the emitter re-shares them
+    statements, result = reshared_stable_form(symbolic)  # as the emitter re-shares them
     reading = {Y_PRED}
     for _, symbol, value in statements:
         if value.free_symbols & reading:

@@ -344,7 +344,17 @@ def _in_float32(node: sp.Basic, closure, parts, overflow: bool = True):
     (inf with its sign); where it raises a domain error, NaN (a logarithm of 0: -inf). Without
     `overflow`, a value past float32's range stays as it is."""
 
+    last: list = [None, None]  # (env, value) of the last call: a part is asked again for its value
+    # where its parent overflows (`_finite`), which without this doubles the work at each level
+
     def rounded(env):
+        if last[0] is env:
+            return last[1]
+        value = _rounded(env)
+        last[0], last[1] = env, value
+        return value
+
+    def _rounded(env):
         try:
             value = closure(env)
         except OverflowError:

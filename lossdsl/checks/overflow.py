@@ -39,7 +39,7 @@ from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import FLOAT32_INF_FROM, OVERFLOWED, Unsupported, compiled_rows
 from lossdsl.checks.saturation import MAX_PROBED
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import Rewriter, inlined_code_form, reshared, stable_form
+from lossdsl.rewrites import Rewriter, inlined_code_form, reshared_stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
@@ -47,6 +47,8 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 PROBES = [
     (t, sign * p) for p in (20.0, 100.0, 200.0, 500.0, 1e4) for sign in (1.0, -1.0) for t in (0.0, 1.0, -1.0, 5.0)
 ]
+# At most this many parts that overflowed are tried as the cause, at one probe point.
+MAX_TRIED = 8
 _GROWING_FORMS = (sp.exp, hyperbolic.cosh, hyperbolic.sinh, sf.Expm1)
 
 _EXPONENTIAL_HINT = (
@@ -73,7 +75,7 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
     inlined = inlined_code_form(symbolic)
     if inlined is None or not _fits(inlined):
         return []
-    statements, (code,) = reshared(*stable_form(symbolic))
+    statements, code = reshared_stable_form(symbolic)
     bound = [(symbol, value) for _, symbol, value in statements]
     if not any(_can_overflow(value) for value in [code, *(value for _, value in bound)]):
         return []
@@ -96,7 +98,8 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
                 continue
             if not overflowed or not math.isfinite(unbounded(env)):
                 continue  # no overflow made it NaN or inf: float32's range is not the matter
-            signs = {part: _sign(part, bound, env, size) for part in dict.fromkeys(overflowed)}
+            # (each tried rebuilds the evaluator: the first few, in the order they overflowed)
+            signs = {part: _sign(part, bound, env, size) for part in list(dict.fromkeys(overflowed))[:MAX_TRIED]}
             causes = [
                 part for part in signs if not math.isfinite(loss(overflow=False, fixed={part: signs[part]})(env))
             ] or list(signs)
