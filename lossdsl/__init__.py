@@ -24,6 +24,7 @@ _ERRORS = [
     "LossNameError",
     "LossSyntaxError",
     "LossTypeError",
+    "LossWarning",
     "NoPredictionDependenceError",
     "NotDifferentiableError",
     "UnknownLossError",

@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import os
+import sys
+import warnings
 from dataclasses import dataclass, field
 
 from lossdsl.span import Span, caret_block
@@ -45,6 +48,31 @@ class Diagnostic:
 
     def __str__(self) -> str:
         return self.format()
+
+
+class LossWarning(UserWarning):
+    """A warning of the checks about a program made into a Keras object (`loss()`, `metric()`,
+    `FormulaLoss`, `FormulaMetric`), where nobody reads `spec.diagnostics`: `str()` is the
+    diagnostic with its caret. Silence it with `warnings.filterwarnings("ignore", category=...)`."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_of(diagnostics) -> None:
+    """Each diagnostic of level "warning" as a `LossWarning`, attributed to the first caller outside
+    lossdsl (notes are not warned of: a kink is usually fine)."""
+    for diagnostic in diagnostics:
+        if diagnostic.level == "warning":
+            warnings.warn(LossWarning(str(diagnostic)), stacklevel=_outside())
+
+
+def _outside() -> int:
+    """The `stacklevel` of `warnings.warn`, called from `warn_of`, that names the first frame outside lossdsl."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _width(span: Span | None) -> int:

@@ -45,7 +45,7 @@ import threading
 import keras
 
 from lossdsl.emit.names import camel_case, snake_case
-from lossdsl.errors import LossArgumentError, LossTypeError, checked_arguments
+from lossdsl.errors import LossArgumentError, LossTypeError, checked_arguments, warn_of
 
 __all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
 
@@ -55,7 +55,9 @@ def _compile(source: str, name: str | None = None):
     imported, and the compiler (SymPy, Lark) would add half a second to that."""
     from lossdsl.pipeline import compile as compile_source
 
-    return compile_source(source, name)
+    spec = compile_source(source, name)
+    warn_of(spec.diagnostics)  # (a Keras object is made of it: nobody reads its diagnostics)
+    return spec
 
 
 _LOCK = threading.RLock()

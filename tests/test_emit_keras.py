@@ -1274,6 +1274,64 @@ def test_registry_names_do_not_collide(keras):
     assert keras.saving.get_registered_name(lossdsl.FormulaLoss) == "lossdsl>FormulaLoss"
 
 
+def test_the_registered_name_follows_what_the_program_computes_not_its_comments_or_spacing(keras):
+    # A module written again after its comment was edited was registered under another name, and
+    # the models saved with the first no longer loaded: "Could not locate class 'Pinball'" (a user test)
+    from lossdsl.emit.keras import registered_name
+    from lossdsl.runtime import loss_class
+
+    first = "# Pinball loss\nparam tau = 0.5\nx = e\nmean(where(x > 0, tau*x, (tau-1)*x))"
+    edited = (
+        "# Pinball loss, tau = 0.3 in training\nparam tau = 0.5\n\nx = e  # the error\n"
+        "mean(where(x>0, tau * x, (tau - 1)*x))"
+    )
+    others = [
+        first.replace("(tau-1)", "(tau-2)"),  # what it computes
+        first.replace("0.5", "0.25"),  # a default
+        first.replace("x", "d"),  # a local's name, which the code holds
+    ]
+    name = registered_name(lossdsl.compile(first, name="Pinball"))
+    assert name.startswith("Pinball_") and registered_name(lossdsl.compile(edited, name="Pinball")) == name
+    assert all(registered_name(lossdsl.compile(text, name="Pinball")) != name for text in others)
+    saved = keras.saving.serialize_keras_object(loss_class(lossdsl.compile(first, name="Pinball"))(tau=0.3))
+    registry = dict(keras.saving.get_custom_objects())
+    try:
+        keras.saving.get_custom_objects().clear()  # a fresh process, then the module written again
+        cls = loss_class(lossdsl.compile(edited, name="Pinball"))
+        rebuilt = keras.saving.deserialize_keras_object(saved)
+        assert type(rebuilt) is cls and rebuilt.get_config()["tau"] == 0.3
+    finally:
+        keras.saving.get_custom_objects().clear()
+        keras.saving.get_custom_objects().update(registry)
+
+
+def test_a_keras_object_made_of_a_program_warns_of_the_checks_warnings(keras):
+    # `loss="..."` straight into model.compile never showed the log(0) warning (a user test)
+    import warnings
+
+    from lossdsl.runtime import FormulaMetric
+
+    with pytest.warns(lossdsl.LossWarning) as record:
+        lossdsl.loss("log(y_pred)")
+    (warning,) = record
+    assert warning.filename == __file__  # the caller's line, not lossdsl's
+    assert str(warning.message) == str(lossdsl.check("log(y_pred)")[0])
+    assert str(warning.message).startswith("1:1: warning: `log(y_pred)`: the argument can reach 0 or below")
+    assert issubclass(lossdsl.LossWarning, UserWarning)
+    makers = [
+        lambda: lossdsl.metric("log(y_pred)"),
+        lambda: lossdsl.FormulaLoss(formula="log(y_pred)"),
+        lambda: FormulaMetric(formula="log(y_pred)"),
+    ]
+    for make in makers:
+        with pytest.warns(lossdsl.LossWarning, match="can reach 0 or below"):
+            make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lossdsl.loss("abs(e)")  # a kink is a note: not warned of
+        lossdsl.compile("log(y_pred)")  # its diagnostics are at hand
+
+
 def test_loss_and_metric_names(keras):
     assert lossdsl.metric("abs(e)", name="my_mae").name == "my_mae"
     loss = lossdsl.loss("abs(e)", name="my_mae")

@@ -45,6 +45,7 @@ into a docstring only.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from lossdsl.emit.call_body import CallBody
@@ -98,10 +99,14 @@ def emit_keras(spec, fast: bool = True, xla: bool = False) -> str:
 def registered_name(spec, fast: bool = True, xla: bool = False) -> str:
     """The name the generated class is registered under in `GENERATED_PACKAGE`.
 
-    The autodiff-only class (`fast=False`) and the class spelled for XLA (`xla=True`) have names
-    of their own, so that loading one does not replace the default class in Keras's registry.
+    The class name and a digest of the program: of its syntax tree, so that comments, spacing and
+    line breaks do not change it (a module written again after its comment was edited still loads
+    the models saved with the one before), and any change to what it computes does. The
+    autodiff-only class (`fast=False`) and the class spelled for XLA (`xla=True`) have names of
+    their own, so that loading one does not replace the default class in Keras's registry.
     """
-    digest = hashlib.sha256(spec.source.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    program = dataclasses.replace(spec.resolved.program, description="")  # (a repr holds no positions)
+    digest = hashlib.sha256(repr(program).encode("utf-8", "surrogatepass")).hexdigest()[:8]
     if xla:
         return f"{spec.name}_{digest}_xla"
     return f"{spec.name}_{digest}" if fast else f"{spec.name}_{digest}_autodiff"
