@@ -77,16 +77,24 @@ def stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basic]:
     return list(bindings), result
 
 
+# What a binding written out may become, which the rules then look through its name at.
+_HEADS = (sf.Sigmoid, sf.Softmax)
+
+
 def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     definitions = {symbol: value for _, symbol, value in symbolic.bindings if symbol is not None}
     rewriter = Rewriter(definitions)
     bindings: list[Binding] = []
     for name, symbol, value in symbolic.bindings:
         value = rewriter.rewrite(value)
-        if symbol is not None:
-            # later rules look through the symbol at the value the code computes: `log(p)` of
-            # `p = 1 / (1 + exp(-y_pred))` is of a sigmoid there (it was of the logistic function
-            # written out, and stayed `log(p)`: inf in float32 from y_pred of about 17; a review)
+        if symbol is not None and isinstance(value, _HEADS):
+            # A sigmoid or a softmax, written or written out: later rules look through the name at
+            # it as rewritten (`log(p)` of `p = 1 / (1 + exp(-y_pred))` stayed `log(p)`, inf in
+            # float32 from y_pred of about 17; and the argument they copied in was the one written,
+            # its own logs unrewritten; a review). Its argument is a local of its own, which they
+            # read: copied into each, a chain of such bindings doubled at every link (a review of
+            # the first version: minutes to emit twelve).
+            value = value.func(*(rewriter.shared(argument) for argument in value.args))
             definitions[symbol] = value
         bindings += rewriter.take_introduced()
         bindings.append((name, symbol, value))

@@ -32,6 +32,8 @@ again (use `FormulaLoss` for models that travel).
 from __future__ import annotations
 
 import atexit
+import contextlib
+import contextvars
 import hashlib
 import importlib.util
 import math
@@ -56,8 +58,25 @@ def _compile(source: str, name: str | None = None):
     from lossdsl.pipeline import compile as compile_source
 
     spec = compile_source(source, name)
-    warn_of(spec.diagnostics)  # (a Keras object is made of it: nobody reads its diagnostics)
+    if not _QUIET.get():
+        warn_of(spec.diagnostics)  # (a Keras object is made of it: nobody reads its diagnostics)
     return spec
+
+
+# Whether `_compile` keeps the checks' warnings to itself: while a saved config is read (the
+# formula was accepted when it was saved; under `-W error` the model would no longer load), and
+# while `spec.keras_metric()` builds its metric (a spec's diagnostics are at hand, as for
+# `keras_loss()`, and `metric()` has warned already).
+_QUIET = contextvars.ContextVar("lossdsl_quiet", default=False)
+
+
+@contextlib.contextmanager
+def _quietly():
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 _LOCK = threading.RLock()
@@ -107,7 +126,8 @@ def make_metric(spec, **kwargs) -> FormulaMetric:
     name = kwargs.pop("name", None)
     dtype = kwargs.pop("dtype", None)
     keras_arguments(name=name, dtype=dtype, loss=False)
-    return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)
+    with _quietly():
+        return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)
 
 
 def build_loss(source: str, name: str | None = None, **kwargs) -> keras.losses.Loss:
@@ -165,7 +185,8 @@ class FormulaLoss(keras.losses.Loss):
     @classmethod
     def from_config(cls, config):
         """A FormulaLoss from a saved config, read strictly (see the module docstring)."""
-        return cls(**_checked_config(config, ("name", "reduction", "dtype")))
+        with _quietly():
+            return cls(**_checked_config(config, ("name", "reduction", "dtype")))
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
@@ -197,7 +218,8 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
     @classmethod
     def from_config(cls, config):
         """A FormulaMetric from a saved config, read strictly (see the module docstring)."""
-        return cls(**_checked_config(config, ("name", "dtype", "class_name")))
+        with _quietly():
+            return cls(**_checked_config(config, ("name", "dtype", "class_name")))
 
 
 def _checked_config(config, base_keys: tuple[str, ...]) -> dict:

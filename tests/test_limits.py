@@ -517,6 +517,23 @@ def test_the_hang_guard_stops_a_runaway_through_the_compilers_own_handlers():
                 continue
 
 
+@pytest.mark.parametrize("head", ["sigmoid({})", "1 / (1 + exp(-({})))"])
+def test_a_chain_of_sigmoids_read_through_logs_emits_in_time(head):
+    # Each link's log rule looked through the name at the sigmoid and copied its argument in:
+    # twelve links took 30 s to emit (110 s spelled for XLA; a review). The argument is a local,
+    # and rewritten: the inner logs were left as written (`log(p0)` inside `p1`'s argument).
+    links = 12 if head.startswith("sigmoid") else 10  # (written out, twelve are past the size limit)
+    source = "\n".join(
+        [f"p0 = {head.format('y_pred + y_true * y_pred')}"]
+        + [f"p{k} = {head.format(f'log(p{k - 1}) * log(1 - p{k - 1})')}" for k in range(1, links + 1)]
+        + [f"-log(p{links})"]
+    )
+    with answers_within():
+        code = lossdsl.compile(source).python_source()
+    call = code[code.index("def call(") :]
+    assert "keras.ops.log(" not in call and "_log1p(" not in call  # every log is a softplus
+
+
 def test_a_where_chain_through_conditions_within_the_limit_keeps_its_values():
     # Four `where`s, each reading the last in its condition: folded without SymPy's search of
     # every condition (as_set), to the same values.
