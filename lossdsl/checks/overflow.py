@@ -152,7 +152,6 @@ def _places(resolved: Resolved, symbolic: SymbolicLoss, causes, bound, env: dict
     """(node, its value at `env`) for each cause: the first part of the program, outside
     conditions, that the code computes as it (the loss itself where none is)."""
     rewriter = Rewriter({}, share=False)
-    inlined = {symbol: value for symbol, value in bound}
     wanted = {}
     for cause in causes:
         whole = cause
@@ -177,7 +176,7 @@ def _places(resolved: Resolved, symbolic: SymbolicLoss, causes, bound, env: dict
     for cause in causes:
         node = found.get(cause, resolved.result)
         try:
-            beyond = compiled_rows(cause, size, per_sample=True, bound=list(inlined.items()))(env)
+            beyond = compiled_rows(cause, size, per_sample=True, bound=bound)(env)
         except (Unsupported, TypeError, ArithmeticError, RecursionError):
             beyond = math.inf
         if all(node is not seen for seen, _ in places):

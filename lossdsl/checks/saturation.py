@@ -42,8 +42,7 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 # normal number, e^-87.3; sigmoid: 1 / (1 + exp(-x)) once exp(-x) overflows, x < -88.72).
 _SATURATING = {sp.exp: ("exp", -87.3), sf.Softplus: ("softplus", -87.3), sf.Sigmoid: ("sigmoid", -88.7)}
 _EXP_RANGE = 87.3  # logits further apart than this: the smaller one's softmax entry is 0
-# The (y_true, y_pred) points probed, here and in checks/overflow
-PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (0.0, 1.0, -1.0, 5.0)]
+_PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (0.0, 1.0, -1.0, 5.0)]
 # At most this many operations are evaluated at the probe points in all (hostile programs hold
 # thousands of divisions, each over the ones inside it); past it the check stops.
 MAX_PROBED = 100_000
@@ -55,7 +54,7 @@ class _Budget:
 
     def spend(self, expr: sp.Basic) -> bool:
         """Whether the probes of `expr` fit in what is left (and if so, count them)."""
-        cost = len(PROBES) * sum(1 for _ in itertools.islice(sp.preorder_traversal(expr), MAX_PROBED))
+        cost = len(_PROBES) * sum(1 for _ in itertools.islice(sp.preorder_traversal(expr), MAX_PROBED))
         self.left -= cost
         return self.left >= 0
 
@@ -155,7 +154,7 @@ def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, 
         if not budget.spend(expr.args[0]):
             return None
         logit = compiled(expr.args[0])
-        values = [v for t, p in PROBES if math.isfinite(v := logit({**env, Y_TRUE: t, Y_PRED: p}))]
+        values = [v for t, p in _PROBES if math.isfinite(v := logit({**env, Y_TRUE: t, Y_PRED: p}))]
         return ("softmax", 0.0, 200.0) if values and max(values) - min(values) > _EXP_RANGE else None
     if type(expr) not in _SATURATING:
         return None
@@ -163,7 +162,7 @@ def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, 
     if not budget.spend(expr.args[0]):
         return None
     argument = compiled(expr.args[0])
-    for t, p in PROBES:
+    for t, p in _PROBES:
         value = argument({**env, Y_TRUE: t, Y_PRED: p})
         if math.isfinite(value) and value < below or value == -math.inf:
             return (name, t, p)
