@@ -87,19 +87,26 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     bindings: list[Binding] = []
     for name, symbol, value in symbolic.bindings:
         value = rewriter.rewrite(value)
-        if symbol is not None and isinstance(value, _HEADS):
+        if symbol is not None and (isinstance(value, _HEADS) or _power_of_head(value)):
             # A sigmoid or a softmax, written or written out: later rules look through the name at
             # it as rewritten (`log(p)` of `p = 1 / (1 + exp(-y_pred))` stayed `log(p)`, inf in
             # float32 from y_pred of about 17; and the argument they copied in was the one written,
             # its own logs unrewritten; a review). Its argument is a local of its own, which they
             # read: copied into each, a chain of such bindings doubled at every link (a review of
             # the first version: minutes to emit twelve).
-            value = value.func(*(rewriter.shared(argument) for argument in value.args))
+            # (A power of one, `p = 1 / (1 + exp(-x))^2`, as a sigmoid squared: `log(p)` is 2 log(sigmoid).)
+            head = value.base if value.is_Pow else value
+            head = head.func(*(rewriter.shared(argument) for argument in head.args))
+            value = head**value.exp if value.is_Pow else head
             definitions[symbol] = value
         bindings += rewriter.take_introduced()
         bindings.append((name, symbol, value))
     result = rewriter.rewrite(symbolic.result)
     return tuple(bindings + rewriter.take_introduced()), result
+
+
+def _power_of_head(value: sp.Basic) -> bool:
+    return value.is_Pow and value.exp.is_Number and isinstance(value.base, _HEADS)
 
 
 def reshared_stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basic]:
@@ -260,6 +267,7 @@ class Rewriter:
         power of it, `(1 + exp(-x))^-n` -> `sigmoid(x)^n` for any n > 0, as SymPy writes
         `(1 / (1 + exp(-x)))^3` (found by fuzzing)."""
         base, exponent = expr.args
+        base = self.resolve(base)  # `p = 1 / d` of `d = 1 + exp(-x)`: the textbook sigmoid in steps
         if not (exponent.is_Number and exponent < 0 and isinstance(base, sp.Add)):
             return expr
         constant, rest = base.as_coeff_Add()

@@ -410,6 +410,14 @@ def test_list_literal_is_a_constant_tensor():
         # binding became (it stayed `log(p)` and `log1p(-p)`: inf from y_pred of about 17; a review)
         ("p = 1 / (1 + exp(-y_pred))\n-(y_true*log(p) + (1-y_true)*log(1-p))", ["softplus"], ["ops.log(", "exp("]),
         ("p = exp(y_pred) / sum(exp(y_pred))\n-sum(y_true * log(p)) + 0.1 * sum(p^2)", ["log_softmax"], ["ops.log("]),
+        # ... written in steps, or a power of it (`log(p)` stayed a log of a reciprocal: inf from
+        # y_pred of about -88 in float32)
+        (
+            "t = exp(-y_pred)\nd = 1 + t\np = 1 / d\n-(y_true*log(p) + (1-y_true)*log(1-p))",
+            ["softplus"],
+            ["ops.log(", "exp("],
+        ),
+        ("d = 1 + exp(-y_pred)\np = d^-2\n-y_true * log(p) + p", ["softplus", "ops.sigmoid(y_pred)"], ["ops.log("]),
         ("mean(-y_true*log(exp(y_pred)/(1+exp(y_pred))))", ["softplus"], ["ops.exp(", "ops.log("]),
         ("-sum(y_true * log(exp(y_pred) / sum(exp(y_pred))))", ["log_softmax"], ["ops.exp(", "ops.log("]),
         ("z = exp(y_pred)\n-sum(y_true * log(z / sum(z)))", ["log_softmax"], ["ops.exp(", "ops.log("]),
@@ -463,6 +471,8 @@ def test_stable_rewrites(program, present, absent):
         ("log1p(-sigmoid(y_pred))", lambda t, p: -np.logaddexp(0, p)),
         ("log((exp(y_pred) / (1 + exp(y_pred)))^2)", lambda t, p: -2 * np.logaddexp(0, -p)),
         ("log(sigmoid(y_pred)^0.5)", lambda t, p: -0.5 * np.logaddexp(0, -p)),
+        ("t = exp(-y_pred)\nd = 1 + t\np = 1 / d\nlog(p)", lambda t, p: -np.logaddexp(0, -p)),
+        ("d = 1 + exp(-y_pred)\np = d^-2\nlog(p)", lambda t, p: -2 * np.logaddexp(0, -p)),
     ],
 )
 def test_a_written_out_logistic_under_a_power_stays_finite(program, exact):
