@@ -394,6 +394,8 @@ class Rewriter:
             # log(p^n) = n log(p) for p > 0: `log(sigmoid(x)^2)`, as SymPy keeps it, was -inf where
             # the sigmoid rounds to 0 (found by fuzzing)
             return inner.exp * self.log_rule(sp.log(self.resolve(inner.base)))
+        if isinstance(inner, sp.Mul) and (logs := self.log_of_product(inner)) is not None:
+            return logs
         if isinstance(inner, sp.Piecewise) and (pushed := self.log_of_branches(inner)) is not None:
             return pushed
         if isinstance(inner, sp.cosh):
@@ -409,6 +411,27 @@ class Rewriter:
                     return -sf.Softplus(self.resolve(-rest).args[0])
                 return sf.Log1p(rest)
         return expr
+
+    def log_of_product(self, inner: sp.Mul) -> sp.Basic | None:
+        """`log(k p^a q^b ...)` -> `log(k) + a log(p) + b log(q) + ...` where k > 0 is a number and
+        each of p, q, ... is a sigmoid, a softmax or an exp (positive: the logs add): `log(p (1 - p))`
+        of `p = sigmoid(x)` was -inf in float32 from |x| of about 88, where the product rounds to
+        0 (an addition to the table), and is `-softplus(-x) - softplus(x)`; else None."""
+        k, rest = inner.as_coeff_Mul()
+        factors = sp.Mul.make_args(rest)
+        if not (k.is_Number and k > 0 and len(factors) > 1):
+            return None
+        terms = [sp.log(k)]
+        for factor in factors:
+            base, exponent = (factor.base, factor.exp) if factor.is_Pow else (factor, sp.S.One)
+            head = self.resolve(base)
+            if exponent.is_Number and isinstance(head, sp.exp):
+                terms.append(exponent * head.args[0])
+            elif exponent.is_Number and isinstance(head, _HEADS):
+                terms.append(exponent * self.log_rule(sp.log(head)))
+            else:
+                return None
+        return sp.Add(*terms)
 
     def log_of_branches(self, inner: sp.Piecewise) -> sp.Basic | None:
         """`log(where(c, a, b))` -> `where(c, log(a), log(b))` where the log of every branch has a

@@ -439,6 +439,11 @@ def test_list_literal_is_a_constant_tensor():
         ("log1p(-sigmoid(y_pred)) * y_true", ["softplus"], ["log1p", "sigmoid"]),
         # a log of a power of either: n times its log, -inf where it rounds to 0 (found by fuzzing)
         ("-sum(y_true * log(softmax(y_pred)^3))", ["log_softmax"], ["ops.log(", "ops.exp("]),
+        # ... and of a product of them and a positive number: the sum of their logs
+        ("p = sigmoid(y_pred)\n-log(p * (1 - p)) + e^2", ["softplus"], ["ops.log(", "sigmoid"]),
+        ("-sum(y_true * log(0.5 * softmax(y_pred) * softmax(2 * y_pred)^2))", ["log_softmax"], ["ops.log("]),
+        ("log(sigmoid(y_pred) * exp(2 * y_pred))", ["softplus"], ["ops.log(", "ops.exp("]),
+        ("-log(y_true * sigmoid(y_pred))", ["ops.log("], ["softplus"]),  # y_true's sign is not known: as written
         # a softplus pair of a `where`: the argument is one local, which the pair's own condition
         # compares (SymPy no longer folds the `where` into it: `y_pred >= 0` here, seconds nested)
         (
@@ -472,6 +477,10 @@ def test_stable_rewrites(program, present, absent):
         ("log((exp(y_pred) / (1 + exp(y_pred)))^2)", lambda t, p: -2 * np.logaddexp(0, -p)),
         ("log(sigmoid(y_pred)^0.5)", lambda t, p: -0.5 * np.logaddexp(0, -p)),
         ("t = exp(-y_pred)\nd = 1 + t\np = 1 / d\nlog(p)", lambda t, p: -np.logaddexp(0, -p)),
+        (
+            "p = sigmoid(y_pred)\nlog(2 * p * (1 - p))",
+            lambda t, p: np.log(2) - np.logaddexp(0, -p) - np.logaddexp(0, p),
+        ),
         ("d = 1 + exp(-y_pred)\np = d^-2\nlog(p)", lambda t, p: -2 * np.logaddexp(0, -p)),
     ],
 )
