@@ -121,6 +121,19 @@ class Resolved:
                 continue
             stack.extend(reversed([c for c in current.children if self.of(c).pred]))
 
+    def outside_conditions(self):
+        """The nodes of the result and of the bindings' values that no condition holds (a comparison,
+        `and`, `or`, `not`: no gradient goes through one, and a comparison of inf is no hazard),
+        each once, parents before children."""
+        stack, seen = [self.result, *(st.value for st in self.bindings.values())], set()
+        while stack:
+            current = stack.pop()
+            if id(current) in seen or isinstance(current, (nodes.Compare, nodes.BoolOp, nodes.Not)):
+                continue
+            seen.add(id(current))
+            yield current
+            stack.extend(current.children)
+
     def text(self, node: nodes.Node) -> str:
         """The source text of a node for a message: `whole_text`, cut in the middle beyond
         MAX_EXCERPT characters."""

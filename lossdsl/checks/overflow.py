@@ -186,17 +186,11 @@ def _places(resolved: Resolved, symbolic: SymbolicLoss, causes, bound, env: dict
 
 def _parts(resolved: Resolved):
     """The parts of the program that read y_pred, outside conditions, in source order (each once)."""
-    parts = []
-    seen: set[int] = set()
-    stack = [resolved.result, *(st.value for st in resolved.bindings.values())]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen or isinstance(node, (nodes.Compare, nodes.BoolOp, nodes.Not)):
-            continue
-        seen.add(id(node))
-        stack.extend(node.children)
-        if resolved.of(node).pred and not isinstance(node, (nodes.Name, nodes.Number)):
-            parts.append(node)
+    parts = [
+        node
+        for node in resolved.outside_conditions()
+        if resolved.of(node).pred and not isinstance(node, (nodes.Name, nodes.Number))
+    ]
     return sorted(parts, key=lambda node: (node.span.start, -node.span.end))
 
 

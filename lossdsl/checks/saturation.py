@@ -68,18 +68,7 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     code = inlined_code_form(symbolic)  # the loss as the code computes it (None where too large)
     budget = _Budget()
     found: list[Diagnostic] = []
-    seen: set[int] = set()
-    # (node, whether it is inside a condition: a comparison of inf is no hazard, no gradient goes there)
-    stack = [(resolved.result, False), *((st.value, False) for st in resolved.bindings.values())]
-    while stack:
-        node, in_condition = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        inside = in_condition or isinstance(node, (nodes.Compare, nodes.BoolOp, nodes.Not))
-        stack.extend((child, inside) for child in node.children)
-        if inside:
-            continue
+    for node in resolved.outside_conditions():
         for target, kind in _hazards(node):
             if not resolved.of(target).pred:
                 continue  # (a value free of y_pred: no gradient through it, and the data's own NaN)
