@@ -55,11 +55,13 @@ probability `p`; this is at least as accurate as what Keras computes.
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from lossdsl import construct, rebuild
 from lossdsl import symfuncs as sf
-from lossdsl.symbolic import Y_TRUE, SymbolicLoss
+from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
 Binding = tuple[str, "sp.Symbol | None", sp.Basic]
 
@@ -239,26 +241,36 @@ class Rewriter:
         if isinstance(expr, sp.Pow):
             return self.logistic_rule(expr)
         if isinstance(expr, sp.Mul):
-            return self.normalized_exp_rule(expr)
+            expr = self.normalized_exp_rule(expr)
+            return self.quotient_power_rule(expr) if isinstance(expr, sp.Mul) else expr
         return expr
 
     def sigmoid_complement_rule(self, expr: sp.Add) -> sp.Basic:
-        """`1 - sigmoid(x)` -> `sigmoid(-x)` (an addition to the table).
+        """`1 - sigmoid(x)` -> `sigmoid(-x)` (an addition to the table), and in general
+        `c + k sigmoid(x)` -> `(c + k) - k sigmoid(-x)` where that constant is smaller than c.
 
         In float32 `1 - sigmoid(x)` is 0 for x above about 17, where `sigmoid(-x)` is still
         about 1e-8: a power of it (`(1 - p)^gamma` of a focal loss on logits, gamma < 1) had an
-        infinite derivative there, and its gradient was NaN (found by a user test)."""
+        infinite derivative there, and its gradient was NaN (found by a user test). With an eps,
+        `1 - sigmoid(x) + eps` (SymPy folds `1 + eps` to 1.0000001, which float32 reads as
+        1 + 1.19e-7) was 1.19e-7 from x of about 17 up, and its gradient 0 (a user test): now
+        `sigmoid(-x) + 1e-7`."""
         constant, rest = expr.as_coeff_Add()
-        sign = 1 if equals_number(constant, 1.0) else -1 if equals_number(constant, -1.0) else 0
-        if not sign:
+        if not constant.is_Number or constant == 0:
             return expr
         # `sigmoid(x) - 1` -> `-sigmoid(-x)` too: SymPy writes `abs(-log(1 - sigmoid(x)))` as
         # `abs(log(-(sigmoid(x) - 1)))`, and the log rule did not see its `1 - sigmoid(x)` (fuzzing)
         for term in sp.Add.make_args(rest):
             k, factor = term.as_coeff_Mul()
             resolved = self.resolve(factor)
-            if isinstance(resolved, sf.Sigmoid) and equals_number(k, -sign):
-                return sign * sf.Sigmoid(-resolved.args[0]) + (rest - term)
+            if not (isinstance(resolved, sf.Sigmoid) and k.is_Number):
+                continue
+            shifted = float(constant) + float(k)
+            if abs(shifted) >= abs(float(constant)):
+                continue
+            coefficient = -int(float(k)) if abs(float(k)) == 1.0 else -k
+            complement = coefficient * sf.Sigmoid(-resolved.args[0]) + (rest - term)
+            return complement if shifted == 0 else complement + _difference(constant, k, shifted)
         return expr
 
     def logistic_rule(self, expr: sp.Pow) -> sp.Basic:
@@ -313,6 +325,39 @@ class Rewriter:
                     rest = [f for i, f in enumerate(factors) if i not in (exps[-n * x], index)]
                     return sp.Mul(_power(sf.Softmax(x), -n), *rest)
         return expr
+
+    def quotient_power_rule(self, expr: sp.Mul) -> sp.Basic:
+        """`a^m b^-n` (integers m, n >= 2; `a` and `b` read the inputs) -> `q^n` with `q = a^(m/n) / b`
+        a local where n divides m, else `q^k a^(m - k) b^(k - n)` with `q = a / b` and k = min(m, n)
+        (an addition to the table).
+
+        SymPy distributes an integer power over a product: `(e / (1 + |e|))^8` is
+        `e^8 / (1 + |e|)^8`, whose parts overflow float32 where the quotient does not (NaN from
+        |e| of about 6.5e4; a user test); bound to a name, as `r = e / (1 + |e|)` then `r^8`, it
+        was finite. Here it is bound so.
+        """
+        if not self.share:
+            return expr
+        above = next((f for f in expr.args if self._varying_power(f, 2)), None)
+        below = next((f for f in expr.args if self._varying_power(f, -2)), None)
+        if above is None or below is None:
+            return expr
+        m, n = int(above.exp), int(-below.exp)
+        rest = [f for f in expr.args if f is not above and f is not below]
+        if m % n == 0:
+            return sp.Mul(self.shared(above.base ** (m // n) / below.base) ** n, *rest)
+        k = min(m, n)
+        quotient = self.shared(above.base / below.base)
+        return sp.Mul(quotient**k, above.base ** (m - k), below.base ** (k - n), *rest)
+
+    def _varying_power(self, factor: sp.Basic, least: int) -> bool:
+        """`factor` is `x^n` for an integer n >= `least` (<= it, for a negative `least`), of an `x`
+        that reads the inputs (directly or through bindings: not a number, nor parameters alone)."""
+        if not (factor.is_Pow and factor.exp.is_Integer):
+            return False
+        if factor.exp < least if least > 0 else factor.exp > least:
+            return False
+        return bool(factor.base.free_symbols & ({Y_PRED, Y_TRUE} | set(self.definitions)))
 
     def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:
         """`a softplus(-x) + b softplus(x)` -> `where(x >= 0, b, -a) x + (a + b) softplus(-|x|)`
@@ -516,6 +561,16 @@ class Rewriter:
             if isinstance(resolved, sp.exp) and k.is_Number and float(k) == -float(constant):
                 return k * sf.Expm1(resolved.args[0]) + (rest - term)
         return expr
+
+
+def _difference(constant: sp.Number, k: sp.Number, difference: float) -> sp.Basic:
+    """`constant + k` (= `difference`, nonzero) to the digits that survive the cancellation: SymPy
+    folds `1 + 1e-7` into 1.0000001, and `1.0000001 - 1` is 1.0000000005838672e-07 in float64, of
+    which the first 8 digits are the eps that was written."""
+    if constant.is_Rational and k.is_Rational:
+        return constant + k
+    lost = max(0, math.ceil(math.log10(abs(float(constant)) / abs(difference))))
+    return sp.Float(float(f"{difference:.{max(1, 15 - lost)}g}"))
 
 
 def _multiples(x: sp.Basic, exps: dict[sp.Basic, int]) -> list[sp.Basic]:

@@ -41,6 +41,8 @@ NO_DEPENDENCE = [
     # cancels only once expanded (a small polynomial in y_pred)
     "«(y_pred + 1)^2 - y_pred^2 - 2 * y_pred»",
     "«(e + 1)^3 - e^3 - 3 * e^2 - 3 * e + y_true»",
+    # a sigmoid's complement is one in the stable forms: `c + k sigmoid(x)` is `(c + k) - k sigmoid(-x)`
+    "«100 * sigmoid(y_pred) + 100 * sigmoid(-y_pred) - 100»",
     # a power 0 of y_pred is 1, written as a float too (SymPy kept `y_pred**0.0` unevaluated)
     "«y_pred^0»",
     "«y_pred^0.0»",
@@ -181,7 +183,7 @@ LOOKS_CONSTANT = [
     "a = tanh(y_pred)\n«a - 2 * sigmoid(2 * y_pred) + 1 + y_true^2»",
     "«where(y_pred > 1e10, y_pred, 0) + y_true»",  # beyond the values tried, as documented
     # scaled: the rounding grows with the terms (missed with a tolerance relative to the value)
-    "«100 * sigmoid(y_pred) + 100 * sigmoid(-y_pred) - 100»",
+    "«100 * sigmoid(y_pred) + 100 * sigmoid(-y_pred) + 5 * y_true»",
     "«1000 * (sin(y_pred)^2 + cos(y_pred)^2) - 1000 + y_true»",
     "«cosh(y_pred) - sinh(y_pred) - exp(-y_pred)»",
 ]
@@ -410,6 +412,12 @@ def test_steps_that_do_not_cut_y_pred_pass(source):
 
 DOMAIN = [
     # (marked input: the warned node, key words of the message)
+    # a share of a sum, where it is one, is in [0, 1): here twice one, so the log can see 0
+    (
+        "«log(1 - 2*exp(y_pred)/(1 + exp(y_pred)))»",
+        r"`log\(1 - 2\*exp\(y_pred\)/\(1 \+ exp\(y_pred\)\)\)`: the argument can reach 0 or below \(it lies in"
+        r" \(-1, 1\)\), .*",
+    ),
     (
         "«log(y_pred)»",
         r"`log\(y_pred\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), giving -inf or"
@@ -596,6 +604,11 @@ SAFE = [
     "d = y_pred - y_true\nsqrt(d*d + 1e-6)",
     "log(1 + e*e) + 1 / (1 + e*e)",
     "log(-y_pred * -y_pred + 1) + e^2",
+    # a share of a sum, `x / (x + r)` with x >= 0 and r > 0, is in [0, 1): the logistic function
+    # written `exp(a) / (1 + exp(a))` left `log(1 - s)` warned of (a user test)
+    "s = exp(y_pred) / (1 + exp(y_pred))\n-log(1 - s) - log(s)",
+    "-log(1 - exp(y_pred) / (exp(y_pred) + 1)) + e^2",
+    "log(1 - y_pred^2 / (y_pred^2 + 1)) + e^2",
     "-y_true * log(clip(y_pred, eps, 1 - eps))",
     "log(clip(y_pred, eps, 1))",
     "log(maximum(y_pred, eps))",
