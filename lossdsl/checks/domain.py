@@ -214,10 +214,38 @@ class _Ranges:
             count = powers.get(text, (operand, 0))[1]
             powers[text] = (operand, count + (1 if op == "*" else -1))
         result = Interval.point(-1.0 if negated else 1.0)
+        share = self.share_of_sum(powers)
+        if share is not None:
+            texts, value = share
+            result = iv.mul(result, value)
+            powers = {text: power for text, power in powers.items() if text not in texts}
         for operand, count in powers.values():
             value = self.range(operand)
             result = iv.mul(result, value if count == 1 else iv.power(value, count))
         return result
+
+    def share_of_sum(self, powers: dict) -> tuple[set[str], Interval] | None:
+        """For a product holding `x / (x + r)` (`x` >= 0 and `r` > 0; the same text for `x` in both
+        places: the logistic function written `exp(a) / (1 + exp(a))`), the texts of the two and
+        the range of that quotient, within [0, 1) (as independent factors, `(0, inf) / (1, inf)`
+        reached all of (0, inf), and `log(1 - s)` was warned of; a user test); else None."""
+        for text, (divisor, count) in powers.items():
+            if count != -1 or not (isinstance(divisor, nodes.Chain) and divisor.kind == "add"):
+                continue
+            if any(op != "+" for op in divisor.ops):
+                continue
+            for index, term in enumerate(divisor.operands):
+                shared = self.text(term)
+                if shared == text or powers.get(shared, (None, 0))[1] != 1:
+                    continue
+                x = self.range(term)
+                r = Interval.point(0.0)
+                for other in divisor.operands[:index] + divisor.operands[index + 1 :]:
+                    r = iv.add(r, self.range(other))
+                if x.reaches_below(0.0) or r.reaches_zero_or_below():
+                    continue
+                return {text, shared}, _share(x, r)
+        return None
 
     def range_Power(self, node: nodes.Power) -> Interval:
         base = self.range(node.base)
@@ -409,6 +437,21 @@ class _AnyParameters(_Ranges):
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, _ = self.r.refs.get(id(node), ("input", node.id))
         return iv.REALS if kind == "param" else super().range_Name(node)
+
+
+def _share(x: Interval, r: Interval) -> Interval:
+    """The range of `x / (x + r)` for x >= 0 and r > 0: rising in x, falling in r."""
+    if x.lo == 0 and not x.lo_open:
+        lo, lo_open = 0.0, False
+    elif math.isinf(r.hi):
+        lo, lo_open = 0.0, True
+    else:
+        lo, lo_open = x.lo / (x.lo + r.hi), x.lo_open or r.hi_open
+    if math.isinf(x.hi) or (r.lo == 0 and x.hi > 0):
+        hi, hi_open = 1.0, True
+    else:
+        hi, hi_open = x.hi / (x.hi + r.lo), x.hi_open or r.lo_open
+    return Interval(lo, hi, lo_open, hi_open)
 
 
 def _zero_or_below(x: Interval) -> str:
