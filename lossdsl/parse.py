@@ -265,6 +265,12 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return f"; lossdsl has no attributes or methods: write `{tok.value}(x)`, not `x.{tok.value}()`"
     if tok.type in ("NAME", "LPAR") and _NUMBER_BEFORE.search(text, 0, tok.start_pos):
         return "; a product needs `*` (`2*e`, not `2e` or `2 e`)"
+    before = text[: tok.start_pos].rstrip(" \t")
+    if tok.value == "[" and (before[-1:].isalnum() or before.endswith(("_", ")", "]"))):
+        return "; lossdsl has no indexing: a loss reads whole rows (`sum`, `mean` and `max` reduce the last axis)"
+    if tok.type in ("NAME", "LPAR", "NUMBER") and before.endswith(")"):
+        # (a user test: `(1 - y_true) log(1 - y_pred)`)
+        return "; a product needs `*` (`(1 - y_true) * log(x)`, not `(1 - y_true) log(x)`)"
     return ""
 
 

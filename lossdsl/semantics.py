@@ -721,6 +721,11 @@ _NAME_HABITS = {
 # len(e)` was offered `log`).
 _HABITS = {
     "len": "; the number of classes is not a value: `mean(x)` is `sum(x)` divided by it",
+    # (a user test: offered `sigmoid` alone)
+    **dict.fromkeys(
+        ("log_sigmoid", "logsigmoid"),
+        "; did you mean `sigmoid`? Write `log(sigmoid(x))`: the code computes it as `-softplus(-x)`, stable for any x",
+    ),
 }
 
 
@@ -730,9 +735,14 @@ def _bundled_hint(name: str) -> str:
     from lossdsl import library  # (reads the package's file names only; cached)
 
     loss = library.expand(name)
-    if loss is None:
+    if loss is not None:
+        return f" (`{loss}` is a bundled loss, a program, not a function: `lossdsl library {loss}` prints it)"
+    # the start of a bundled loss's name (`kl_div`; a user test was offered `clip` alone)
+    lowered = name.lower()
+    near = sorted(loss for loss in library.names() if len(lowered) >= 4 and loss.startswith(lowered))
+    if not near:
         return ""
-    return f" (`{loss}` is a bundled loss, a program, not a function: `lossdsl library {loss}` prints it)"
+    return f" (or the bundled loss `{near[0]}`, a program, not a function: `lossdsl library {near[0]}` prints it)"
 
 
 # Names are compared on this many characters at most (an edit distance costs their product).

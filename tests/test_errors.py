@@ -234,6 +234,22 @@ ERRORS = [
     ),
     (LossSyntaxError, "0.5«e»^2", r"unexpected name `e`: .*; a product needs `\*` .*"),
     (LossSyntaxError, "2«(»e + 1)", r"unexpected `\(`: .*; a product needs `\*` .*"),
+    # ... and after a closing parenthesis (a user test: `(1 - y_true) log(1 - y_pred)` had no hint)
+    (
+        LossSyntaxError,
+        "y_true*log(y_pred) + (1 - y_true) «log»(1 - y_pred)",
+        r"unexpected name `log`: expected an operator or the end of the statement; a product needs `\*`"
+        r" \(`\(1 - y_true\) \* log\(x\)`, not `\(1 - y_true\) log\(x\)`\)",
+    ),
+    (LossSyntaxError, "(e) «2»", r"unexpected number `2`: .*; a product needs `\*` .*"),
+    # indexing (a user test: a bare "unexpected `[`")
+    (
+        LossSyntaxError,
+        "y_pred«[»..., 0]",
+        r"unexpected `\[`: expected an operator or the end of the statement; lossdsl has no indexing: a loss"
+        r" reads whole rows \(`sum`, `mean` and `max` reduce the last axis\)",
+    ),
+    (LossSyntaxError, "w = [1, 2]\nw«[»0] * e", r"unexpected `\[`: .*; lossdsl has no indexing: .*"),
     # after a number, these read as "a product needs `*`" (a spec audit)
     (
         LossSyntaxError,
@@ -285,6 +301,20 @@ ERRORS = [
         r" `lossdsl library huber` prints it\)",
     ),
     (LossNameError, "«MSE»(e)", r"unknown function `MSE`; .* `lossdsl library mean_squared_error` prints it\)"),
+    # the start of a bundled loss's name, and a log of a sigmoid (a user test: offered `clip`, `sigmoid`)
+    (
+        LossNameError,
+        "«kl_div»(y_true, y_pred)",
+        r"unknown function `kl_div`; did you mean `clip`\? \(or the bundled loss `kl_divergence`, a program, not a"
+        r" function: `lossdsl library kl_divergence` prints it\)",
+    ),
+    (LossNameError, "«logit»(y_pred)", r"unknown function `logit`; did you mean `log`\?"),  # no loss begins so
+    (
+        LossNameError,
+        "«log_sigmoid»(y_pred)",
+        r"unknown function `log_sigmoid`; did you mean `sigmoid`\? Write `log\(sigmoid\(x\)\)`: the code computes"
+        r" it as `-softplus\(-x\)`, stable for any x",
+    ),
     (LossNameError, "«Y_PRED» ^ 2", r"unknown name `Y_PRED`; did you mean `y_pred`\?"),
     (
         LossNameError,
