@@ -860,6 +860,10 @@ AUTODIFF_POINTS = {
     # a fractional power of a product: SymPy's `1.5 b^1.5 b' / b` is 0/0 at b = 0
     "(y_pred*y_true)^1.5": ([[1.0, 0.0, 0.0, 2.0]], [[0.0, 1.0, 0.0, 0.5]]),
     "(e*y_true)^1.5": ([[1.0, 0.5, 0.0, 2.0]], [[1.0, 0.5, 0.0, 0.5]]),
+    # a select times a bound exponential: the chain rule's `m0 * where(c, 1, 0)` multiplied, inf * 0
+    # = NaN at y_pred = -87 (-inf * 0 in float32), where autodiff selects (differential fuzzing)
+    "m0 = exp(-y_pred)\nsquare(where(y_pred > 0, m0, y_pred))": ([[0.0, 0.0, 0.0, 0.0]], [[-87.0, -1.0, 0.5, 3.0]]),
+    "exp(-exp(where(y_pred > 0, y_true, y_pred)))": ([[100.0, 0.0, 1.0, 2.0]], [[1.0, -1.0, 0.5, -3.0]]),
 }
 # A maximum's step times the other side's infinite derivative (sqrt' at 0), where the step compares
 # a `where`: the product was 0 * NaN, where TensorFlow's autodiff selects (found by fuzzing,

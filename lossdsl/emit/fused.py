@@ -234,12 +234,21 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
     gathered = gradient
+    # The bindings that may be infinite, which a product with a select must select around too
+    # (`m0 = exp(-y_pred)` then `where(y_pred > 0, m0, y_pred)`: the chain rule's `m0 * where(c, 1,
+    # 0)` was inf * 0 = NaN at y_pred = -87, where autodiff selects; found by differential fuzzing).
+    unbounded = set()
+    for _, symbol, value in bindings:
+        if symbol is not None and _unbounded(value, unbounded):
+            unbounded.add(symbol)
     if gradient.has(*_STEPS, sp.Piecewise):
-        gradient = gradient.replace(_gated_sum_times_unbounded, _distributed)
+        gradient = gradient.replace(lambda e: _gated_sum_times_unbounded(e, unbounded), _distributed)
     if gradient.has(*_STEPS):
-        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), _masked)
+        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), lambda e: _masked(e, unbounded))
     if gradient.has(sp.Piecewise):
-        gradient = gradient.replace(lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e), _selected)
+        gradient = gradient.replace(
+            lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e, unbounded), _selected
+        )
     if gradient.has(sp.log):
         gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
     if gathered.has(*_STEPS, sp.Piecewise) and _size([gradient]) > MAX_NODES:
@@ -270,13 +279,13 @@ def _gated(expr: sp.Basic) -> bool:
     return expr.has(*_STEPS) or any(_selects(p) for p in expr.atoms(sp.Piecewise))
 
 
-def _gated_sum_times_unbounded(expr: sp.Basic) -> bool:
+def _gated_sum_times_unbounded(expr: sp.Basic, unbounded: set) -> bool:
     """`expr` is `(s1 A + s2 B + ...) C`: a sum whose terms hold steps or selects, times factors
     that may be infinite (`_distributed` takes it apart)."""
     if not expr.is_Mul:
         return False
     sums = [f for f in expr.args if f.is_Add and _gated(f)]
-    return bool(sums) and _unbounded(sp.Mul(*(f for f in expr.args if f is not sums[0])))
+    return bool(sums) and _unbounded(sp.Mul(*(f for f in expr.args if f is not sums[0])), unbounded)
 
 
 def _distributed(product: sp.Mul) -> sp.Expr:
@@ -289,7 +298,7 @@ def _distributed(product: sp.Mul) -> sp.Expr:
     return sp.Add(*(sp.Mul(term, *rest) for term in total.args))
 
 
-def _masked(product: sp.Mul) -> sp.Expr:
+def _masked(product: sp.Mul, unbounded: set) -> sp.Expr:
     """`A * H(z1) * H(z2)` -> `where(z1 >= 0 and z2 >= 0, A, 0)`.
 
     A select, as TensorFlow's own gradients of `relu`, `maximum` and `clip` are: where the
@@ -306,7 +315,7 @@ def _masked(product: sp.Mul) -> sp.Expr:
         # one condition per branch), evaluating the constants it builds: exp(3^1e10) ran mpmath
         # for minutes (found by a review). The select is a `_Masked`, which holds the steps'
         # operands; a product with a bounded `A` is printed as it is.
-        if not _unbounded(rest):
+        if not _unbounded(rest, unbounded):
             return product
         return _Masked(rest, *(part for step in steps for part in _step_operands(step)))
     condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
@@ -343,10 +352,15 @@ def _selects(factor: sp.Basic) -> bool:
     return isinstance(factor, sp.Piecewise) and any(value == 0 for value, _ in factor.args)
 
 
-def _unbounded(expr: sp.Basic) -> bool:
-    """`expr` holds a logarithm or a power that may be infinite or NaN (a negative or fractional
-    exponent): a product with it must select, where a product with a bounded factor may multiply."""
-    return expr.has(sp.log) or any(not (p.exp.is_Integer and p.exp >= 0) for p in expr.atoms(sp.Pow))
+def _unbounded(expr: sp.Basic, unbounded: set) -> bool:
+    """`expr` holds a logarithm, an exponential (`exp`, `sinh`, `cosh`: inf in float32 from 89), a
+    power that may be infinite or NaN (a negative or fractional exponent), or a binding of
+    `unbounded`: a product with it must select, where a product with a bounded factor may multiply."""
+    return (
+        expr.has(sp.log, sp.exp, sp.sinh, sp.cosh)
+        or any(not (p.exp.is_Integer and p.exp >= 0) for p in expr.atoms(sp.Pow))
+        or not unbounded.isdisjoint(expr.free_symbols)
+    )
 
 
 def _selected(product: sp.Mul) -> sp.Expr:
