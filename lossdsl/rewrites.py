@@ -449,6 +449,10 @@ class Rewriter:
         if isinstance(inner, sp.Add):
             constant, rest = inner.as_coeff_Add()
             softplus = self.softplus_rule(constant, rest) or self.logaddexp_rule(inner)
+            if softplus is None and (flat := self.flattened(inner)) is not None:
+                # a sum that holds a bound sum (`log(d + 1)` of `d = 1 + exp(-x)`: inf from x of
+                # about -88; differential fuzzing), read as one sum
+                softplus = self.softplus_rule(*flat.as_coeff_Add()) or self.logaddexp_rule(flat)
             if softplus is not None:
                 return softplus
             if equals_number(constant, 1.0) and rest != 0:
@@ -456,6 +460,18 @@ class Rewriter:
                     return -sf.Softplus(self.resolve(-rest).args[0])
                 return sf.Log1p(rest)
         return expr
+
+    def flattened(self, total: sp.Add) -> sp.Basic | None:
+        """`total` with each term `k s` whose binding `s` holds a sum written as `k` times that sum
+        (SymPy adds them up), or None where no term is such."""
+        terms = []
+        for term in total.args:
+            k, factor = term.as_coeff_Mul()
+            value = self.resolve(factor)
+            terms.append(k * value if factor.is_Symbol and isinstance(value, sp.Add) else None)
+        if all(t is None for t in terms):
+            return None
+        return sp.Add(*(t if t is not None else term for t, term in zip(terms, total.args, strict=True)))
 
     def log_of_product(self, inner: sp.Mul) -> sp.Basic | None:
         """`log(k p^a q^b ...)` -> `log(k) + a log(p) + b log(q) + ...` where k > 0 is a number and

@@ -443,6 +443,8 @@ def test_list_literal_is_a_constant_tensor():
         ("p = sigmoid(y_pred)\n-log(p * (1 - p)) + e^2", ["softplus"], ["ops.log(", "sigmoid"]),
         ("-sum(y_true * log(0.5 * softmax(y_pred) * softmax(2 * y_pred)^2))", ["log_softmax"], ["ops.log("]),
         ("log(sigmoid(y_pred) * exp(2 * y_pred))", ["softplus"], ["ops.log(", "ops.exp("]),
+        # a sum that holds a bound sum (differential fuzzing: inf from y_pred of about -88)
+        ("m0 = 1 + exp(-y_pred)\nlog(m0 + 1) * y_pred", ["softplus"], ["ops.log(", "ops.exp("]),
         ("-log(y_true * sigmoid(y_pred))", ["ops.log("], ["softplus"]),  # y_true's sign is not known: as written
         # a softplus pair of a `where`: the argument is one local, which the pair's own condition
         # compares (SymPy no longer folds the `where` into it: `y_pred >= 0` here, seconds nested)
@@ -482,6 +484,7 @@ def test_stable_rewrites(program, present, absent):
             lambda t, p: np.log(2) - np.logaddexp(0, -p) - np.logaddexp(0, p),
         ),
         ("d = 1 + exp(-y_pred)\np = d^-2\nlog(p)", lambda t, p: -2 * np.logaddexp(0, -p)),
+        ("m0 = 1 + exp(-y_pred)\nlog(m0 + 1)", lambda t, p: np.logaddexp(np.log(2), -p)),
     ],
 )
 def test_a_written_out_logistic_under_a_power_stays_finite(program, exact):
