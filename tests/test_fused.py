@@ -777,6 +777,17 @@ def test_a_step_compares_what_the_forward_pass_compares(source, target, predicti
     assert gradients[0] == gradients[1]
 
 
+@pytest.mark.skipif(backend() != "tensorflow", reason="XLA on the CPU flushes mu^2 to 0: JAX's autodiff is inf there")
+def test_the_chain_rule_through_a_binding_divides_by_it_once():
+    # Through `mu = exp(y_pred)`, `y_true / mu`'s gradient was `mu * (-y_true / mu^2 + ...)`: `1 / mu^2`
+    # is inf from y_pred of about -44 (and inf - inf = NaN), where autodiff, and `-y_true / mu`, are
+    # finite (the Gamma deviance with a log link; found by differential fuzzing).
+    _assert_same_at(
+        "mu = exp(y_pred)\n2*(y_true/mu - log(y_true/mu + eps) - 1)",
+        ([[1.0, 1.0, 2.0, 0.5]], [[-44.0, -43.8, 0.5, 3.0]]),
+    )
+
+
 @pytest.mark.skipif(backend() != "tensorflow", reason="ties follow TensorFlow's convention; JAX and PyTorch split them")
 @pytest.mark.parametrize("source", list(TIES_AND_POWERS))
 def test_a_tie_counts_once_and_a_zero_base_has_a_finite_gradient(source):

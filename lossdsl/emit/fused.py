@@ -217,8 +217,8 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     try:
         for _, symbol, value in bindings:
             if symbol is not None and symbol in depends:
-                derivatives[symbol] = _total(value, derivatives, wrt, originals)
-        gradient = _total(result, derivatives, wrt, originals)
+                derivatives[symbol] = _total(value, derivatives, wrt, originals, definitions)
+        gradient = _total(result, derivatives, wrt, originals, definitions)
     except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
         return None
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
@@ -436,9 +436,11 @@ def _read_by(result: sp.Basic, bindings: list) -> list:
     return [(name, symbol, value) for name, symbol, value in bindings if symbol is None or symbol in read]
 
 
-def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict) -> sp.Expr:
+def _total(
+    expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict, definitions: dict
+) -> sp.Expr:
     """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals`: as
-    `_prepared`'s)."""
+    `_prepared`'s; `definitions`: each binding symbol's value)."""
     expr = _prepared(expr, originals)
     # `derivative.differentiated`, not `sympy.diff`: SymPy differentiates `|u|` of a `u` it cannot
     # call real (`log(y_pred)` inside) through re and im, in time that doubled with each nested abs.
@@ -448,11 +450,11 @@ def _total(expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol,
     read = expr.free_symbols
     for symbol in [s for s in derivatives if s in read]:
         if derivatives[symbol] != 0:
-            total += _chained(differentiated(expr, symbol), derivatives[symbol])
+            total += _chained(differentiated(expr, symbol), derivatives[symbol], symbol, definitions.get(symbol))
     return total
 
 
-def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
+def _chained(outer: sp.Expr, inner: sp.Expr, symbol: sp.Basic = None, value: sp.Basic = None) -> sp.Expr:
     """`outer * inner` for a binding's derivative `inner`; where that is a `where` with a branch of
     0, `outer` moves into the other branches, so that the product is 0 there even where `outer` is
     infinite, as autodiff's masks make it (`a^g` with `g < 1` at a binding `a = where(c, ...,
@@ -460,7 +462,23 @@ def _chained(outer: sp.Expr, inner: sp.Expr) -> sp.Expr:
     if _selects(inner):
         pairs = [(value if value == 0 else outer * value, cond) for value, cond in inner.args]
         return sf.Where(*pairs, evaluate=False)
+    if outer.is_Add and value is not None and not value.is_Atom and inner.has(value):
+        # The binding's derivative holds its value (`mu = exp(y_pred)`, whose derivative is `mu`):
+        # into each term it divides, as the binding (the chain rule's `mu * (-y_true / mu^2 + ...)`
+        # for `y_true / mu` had `1 / mu^2`, inf from y_pred of about -44, inf - inf = NaN, where
+        # `-y_true / mu` is finite; differential fuzzing: the Gamma deviance with a log link).
+        named = inner.xreplace({value: symbol})
+        if _divides(outer, named):
+            return sp.Add(*(term * named for term in outer.args))
     return outer * inner
+
+
+def _divides(total: sp.Add, factor: sp.Expr) -> bool:
+    """Some term of `total` is divided by a power of a base that `factor` is a power of or holds."""
+    bases = {f.base if f.is_Pow else f for f in sp.Mul.make_args(factor) if not f.is_number}
+    return any(
+        f.is_Pow and f.exp.is_negative and f.base in bases for term in total.args for f in sp.Mul.make_args(term)
+    )
 
 
 def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
