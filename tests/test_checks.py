@@ -1134,6 +1134,40 @@ def test_a_where_of_constants_that_switches_the_loss_is_a_jump(marked, text, con
         lossdsl.compile(m.source, strict=True)
 
 
+# A `sign` switches between 1 and -1 where its argument changes sign: checked as a `where` of
+# constants is (a user test: `sign(e) * (e + 1)` compiled with no diagnostic). (marked sign, the
+# node named, jump size, the argument)
+SIGN_JUMPS = [
+    ("«sign(e)»*(e+1)", "sign(e)*(e+1)", "2", "e"),
+    ("mean(«sign(e)»*(abs(e) + 0.5))", "sign(e)*(abs(e) + 0.5)", "1", "e"),
+    ("s = «sign(y_pred - 1)»\ns * y_pred + e^2", "s * y_pred + e^2", "2", "y_pred - 1"),
+]
+
+
+@pytest.mark.parametrize("text, context, size, argument", SIGN_JUMPS, ids=[j[0] for j in SIGN_JUMPS])
+def test_a_sign_that_switches_the_loss_is_a_jump(marked, text, context, size, argument):
+    m = marked(text)
+    warnings = diagnostics_of(m.source, "warning", "jump")
+    assert len(warnings) == 1, warnings
+    w = warnings[0]
+    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    assert re.fullmatch(
+        rf"`{re.escape(context)}` jumps by {re.escape(size)} where `{re.escape(argument)}` changes sign"
+        r" \(e\.g\. at y_true=\S+, y_pred=\S+\); the gradient cannot see the jump, so make both sides agree"
+        r" where it is 0",
+        w.message,
+    ), w.message
+    with pytest.raises(NotDifferentiableError):
+        lossdsl.compile(m.source, strict=True)
+
+
+@pytest.mark.parametrize(
+    "source", ["sign(e) * e", "sign(y_pred) * y_pred^2 + e^2", "sign(y_true) * e^2", "abs(sign(e) * e + 1)"]
+)
+def test_a_sign_whose_sides_agree_at_0_is_no_jump(source):
+    assert diagnostics_of(source, "warning", "jump") == []
+
+
 @pytest.mark.parametrize(
     "source",
     [

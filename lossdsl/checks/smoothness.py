@@ -110,7 +110,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if not isinstance(node, nodes.Call) or node.func not in FUNCTIONS:
             continue
         info = resolved.of(node)
-        if info.ok and not info.live and info.pred and node.func == "where":
+        if info.ok and not info.live and info.pred and node.func in ("where", "sign"):
             switches.append(node)
         if not (info.ok and info.live):
             continue
@@ -254,15 +254,19 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
 
 
 def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget) -> _Switched | None:
-    """`context` with the `where` `node` taken as its first branch, less with it taken as its second;
-    None where the condition does not read y_pred (no boundary to find along it) or reads it through
-    a function over the last axis (not evaluated at a point), the branches are the same, or the
-    `where` is not in `context` as written (SymPy folded it)."""
+    """`context` with the `where` `node` taken as its first branch, less with it taken as its second
+    (a `sign` as 1 and as -1); None where the condition does not read y_pred (no boundary to find
+    along it) or reads it through a function over the last axis (not evaluated at a point), the
+    branches are the same, or the `where` is not in `context` as written (SymPy folded it:
+    `sign(e) * e` is `|e|`)."""
     condition = node_expr(symbolic, node.args[0])
     if Y_PRED not in condition.free_symbols or condition.has(sf.TensorFunction, sf.Vector):
         return None
     switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
-    a, b = (node_expr(symbolic, branch) for branch in node.args[1:])
+    if node.func == "sign":
+        a, b = sp.Integer(1), sp.Integer(-1)
+    else:
+        a, b = (node_expr(symbolic, branch) for branch in node.args[1:])
     budget.spend(_size(whole))
     if a == b or not whole.has(switch):
         return None
@@ -302,6 +306,8 @@ def _jump(
     """A warning where the value of `context` (the `where` itself, or for a `where` that y_pred
     reaches through its condition only, a node above it) differs between the `where`'s branches
     somewhere on the boundary of its condition."""
+    if node.func == "sign":
+        return _sign_jump(resolved, symbolic, node, budget, context)
     _, a, b = node.args
     cond = _comparison(resolved, node.args[0])
     compound = None
@@ -353,6 +359,33 @@ def _jump(
         f"`{resolved.text(context)}` jumps by {size:.3g} where `{resolved.text(cond)}` flips"
         f" (e.g. at y_true={t:.3g}, y_pred={p:.3g}); the gradient cannot see the jump,"
         " so make both branches agree at the boundary"
+    )
+    return Diagnostic("warning", message, span.line, span.column, "jump", span, resolved.source)
+
+
+def _sign_jump(
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
+) -> Diagnostic | None:
+    """A warning where `context`, above a `sign(x)` (a switch between 1 and -1), differs between the
+    two where x is 0: `sign(e) * (e + 1)` jumps by 2 there (it was not looked at; a user test),
+    `sign(e) * e` (SymPy's `|e|`) does not."""
+    try:
+        diff = _switched(symbolic, node, context, budget)
+        if diff is None:
+            return None
+        x = node_expr(symbolic, node.args[0])
+        gap = _Difference(x, sp.Integer(0), budget)
+        point = _boundary_jump(symbolic, gap, diff, flips=_Truth(sp.StrictGreaterThan(x, 0), budget), far_targets=False)
+    except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+        return None
+    if point is None:
+        return None
+    span = node.span
+    t, p, size = point
+    message = (
+        f"`{resolved.text(context)}` jumps by {size:.3g} where `{resolved.text(node.args[0])}` changes sign"
+        f" (e.g. at y_true={t:.3g}, y_pred={p:.3g}); the gradient cannot see the jump,"
+        " so make both sides agree where it is 0"
     )
     return Diagnostic("warning", message, span.line, span.column, "jump", span, resolved.source)
 
