@@ -101,6 +101,8 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
             head = head.func(*(rewriter.shared(argument) for argument in head.args))
             value = head**value.exp if value.is_Pow else head
             definitions[symbol] = value
+        if symbol is not None:
+            rewriter.rewritten[symbol] = value
         bindings += rewriter.take_introduced()
         bindings.append((name, symbol, value))
     result = rewriter.rewrite(symbolic.result)
@@ -178,6 +180,9 @@ class Rewriter:
         self._done: dict[sp.Basic, sp.Basic] = {}
         self._introduced: list[Binding] = []
         self._shared: dict[sp.Basic, sp.Symbol] = {}
+        # each binding's value as rewritten (`definitions` holds them as written, but for the
+        # sigmoid and softmax bindings `_rewritten` puts there as rewritten)
+        self.rewritten: dict[sp.Symbol, sp.Basic] = {}
 
     def shared(self, expr: sp.Basic) -> sp.Basic:
         """`expr`, or where it is an expression, the symbol of a new binding that holds it.
@@ -439,8 +444,10 @@ class Rewriter:
             # log(p^n) = n log(p) for p > 0: `log(sigmoid(x)^2)`, as SymPy keeps it, was -inf where
             # the sigmoid rounds to 0 (found by fuzzing)
             return inner.exp * self.log_rule(sp.log(self.resolve(inner.base)))
-        if isinstance(inner, sp.Mul) and (logs := self.log_of_product(inner)) is not None:
-            return logs
+        code = self.rewritten.get(expr.args[0], inner)  # a bound product as the code computes it
+        for product in dict.fromkeys((code, inner)):
+            if isinstance(product, sp.Mul) and (logs := self.log_of_product(product)) is not None:
+                return logs
         if isinstance(inner, sp.Piecewise) and (pushed := self.log_of_branches(inner)) is not None:
             return pushed
         if isinstance(inner, sp.cosh):
@@ -467,7 +474,7 @@ class Rewriter:
         terms = []
         for term in total.args:
             k, factor = term.as_coeff_Mul()
-            value = self.resolve(factor)
+            value = self.rewritten.get(factor, self.resolve(factor))  # (as the code computes it)
             terms.append(k * value if factor.is_Symbol and isinstance(value, sp.Add) else None)
         if all(t is None for t in terms):
             return None
@@ -484,15 +491,30 @@ class Rewriter:
             return None
         terms = [sp.log(k)]
         for factor in factors:
-            base, exponent = (factor.base, factor.exp) if factor.is_Pow else (factor, sp.S.One)
-            head = self.resolve(base)
-            if exponent.is_Number and isinstance(head, sp.exp):
-                terms.append(exponent * head.args[0])
-            elif exponent.is_Number and isinstance(head, _HEADS):
-                terms.append(exponent * self.log_rule(sp.log(head)))
-            else:
+            head, exponent = self.power_of_head(factor)
+            if head is None:
                 return None
+            if isinstance(head, sp.exp):
+                terms.append(exponent * self.rewrite(head.args[0]))  # (as the code computes it)
+            else:
+                terms.append(exponent * self.log_rule(sp.log(head)))
         return sp.Add(*terms)
+
+    def power_of_head(self, factor: sp.Basic) -> tuple[sp.Basic | None, sp.Basic]:
+        """(h, n) where `factor` is `h^n` for a number n and a sigmoid, softmax or exp h, through
+        bindings (as the code computes them: `r = p * (1 - p)` is `p sigmoid(-x)`; a review) and
+        powers of powers; (None, 0) else."""
+        exponent = sp.S.One
+        for _ in range(len(self.definitions) + 2):
+            if isinstance(factor, (*_HEADS, sp.exp)):
+                return factor, exponent
+            if factor.is_Pow and factor.exp.is_Number:
+                exponent, factor = exponent * factor.exp, factor.base
+            elif factor in self.rewritten or factor in self.definitions:
+                factor = self.rewritten.get(factor, self.definitions.get(factor))
+            else:
+                break
+        return None, sp.S.Zero
 
     def log_of_branches(self, inner: sp.Piecewise) -> sp.Basic | None:
         """`log(where(c, a, b))` -> `where(c, log(a), log(b))` where the log of every branch has a

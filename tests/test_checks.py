@@ -412,11 +412,18 @@ def test_steps_that_do_not_cut_y_pred_pass(source):
 
 DOMAIN = [
     # (marked input: the warned node, key words of the message)
-    # a share of a sum, where it is one, is in [0, 1): here twice one, so the log can see 0
+    # the logistic function written out is in (0, 1): here twice it, so the log can see 0
     (
         "«log(1 - 2*exp(y_pred)/(1 + exp(y_pred)))»",
         r"`log\(1 - 2\*exp\(y_pred\)/\(1 \+ exp\(y_pred\)\)\)`: the argument can reach 0 or below \(it lies in"
         r" \(-1, 1\)\), .*",
+    ),
+    # ... but a share of another sum is computed as written, and float32 rounds it to 1 where `x`
+    # is large (a review: `e^2 / (e^2 + 0.5)` is 1 from |e| of about 4000)
+    (
+        "«log(1 - y_pred^2/(y_pred^2 + 0.5))» + e^2",
+        r"`log\(1 - y_pred\^2/\(y_pred\^2 \+ 0\.5\)\)`: the argument can reach 0 or below \(it lies in"
+        r" \(-inf, 1\]\), .*",
     ),
     (
         "«log(y_pred)»",
@@ -604,11 +611,11 @@ SAFE = [
     "d = y_pred - y_true\nsqrt(d*d + 1e-6)",
     "log(1 + e*e) + 1 / (1 + e*e)",
     "log(-y_pred * -y_pred + 1) + e^2",
-    # a share of a sum, `x / (x + r)` with x >= 0 and r > 0, is in [0, 1): the logistic function
-    # written `exp(a) / (1 + exp(a))` left `log(1 - s)` warned of (a user test)
+    # the logistic function written `exp(a) / (1 + exp(a))` is in (0, 1), as the code's sigmoid: it
+    # left `log(1 - s)` warned of (a user test)
     "s = exp(y_pred) / (1 + exp(y_pred))\n-log(1 - s) - log(s)",
     "-log(1 - exp(y_pred) / (exp(y_pred) + 1)) + e^2",
-    "log(1 - y_pred^2 / (y_pred^2 + 1)) + e^2",
+    "x = exp(y_pred)\n-log(1 - x / (x + 1)) + e^2",
     "-y_true * log(clip(y_pred, eps, 1 - eps))",
     "log(clip(y_pred, eps, 1))",
     "log(maximum(y_pred, eps))",
@@ -899,6 +906,18 @@ def test_an_interval_prints_no_negative_zero():
     messages = [d.message for d in diagnostics_of("log(-exp(y_pred)) + sqrt(-relu(y_pred))", "warning", "domain")]
     assert len(messages) == 2
     assert "(it lies in (-inf, 0))" in messages[0] and "(it lies in (-inf, 0])" in messages[1]
+
+
+def test_a_share_of_zero_is_zero_and_the_checks_finish():
+    # `x / (x + r)` with x identically 0: the share's bounds were 0/0, a ZeroDivisionError that
+    # stopped the domain, dead-term and jump checks (a review); it is [0, 0], and dividing by it
+    # is warned of
+    source = "x = relu(-abs(y_pred))\n1/(x / (x + softplus(y_pred))) + y_pred^2"
+    messages = [d.message for d in lossdsl.check(source)]
+    assert not any("could not finish" in m for m in messages), messages
+    assert any(
+        m.startswith("division by `x / (x + softplus(y_pred))`, which can be 0 (it lies in [0, 0])") for m in messages
+    )
 
 
 @pytest.mark.parametrize("source", SAFE)

@@ -445,6 +445,11 @@ def test_list_literal_is_a_constant_tensor():
         ("log(sigmoid(y_pred) * exp(2 * y_pred))", ["softplus"], ["ops.log(", "ops.exp("]),
         # a sum that holds a bound sum (differential fuzzing: inf from y_pred of about -88)
         ("m0 = 1 + exp(-y_pred)\nlog(m0 + 1) * y_pred", ["softplus"], ["ops.log(", "ops.exp("]),
+        # ... through bindings, as the code computes them (a review: `r = p * (1 - p)` was a log)
+        ("p = sigmoid(y_pred)\nr = p*(1-p)\nlog(r) + e^2", ["softplus"], ["ops.log("]),
+        ("q = sigmoid(y_pred)^2\nlog(q*(1 - sigmoid(y_pred))) + e^2", ["softplus"], ["ops.log("]),
+        ("m1 = exp(-y_pred)\nq2 = sigmoid(-y_pred)^2\nlog(m1*q2) + e^2", ["softplus"], ["ops.log(", "exp("]),
+        ("m = exp(y_pred * log(sigmoid(y_pred)))\nlog(m * sigmoid(y_pred))", ["softplus"], ["ops.log(", "exp("]),
         ("-log(y_true * sigmoid(y_pred))", ["ops.log("], ["softplus"]),  # y_true's sign is not known: as written
         # a softplus pair of a `where`: the argument is one local, which the pair's own condition
         # compares (SymPy no longer folds the `where` into it: `y_pred >= 0` here, seconds nested)

@@ -225,10 +225,12 @@ class _Ranges:
         return result
 
     def share_of_sum(self, powers: dict) -> tuple[set[str], Interval] | None:
-        """For a product holding `x / (x + r)` (`x` >= 0 and `r` > 0; the same text for `x` in both
-        places: the logistic function written `exp(a) / (1 + exp(a))`), the texts of the two and
-        the range of that quotient, within [0, 1) (as independent factors, `(0, inf) / (1, inf)`
-        reached all of (0, inf), and `log(1 - s)` was warned of; a user test); else None."""
+        """For a product holding the logistic function written `x / (x + 1)` with `x = exp(a)` (the same
+        text for `x` in both places), the texts of the two and the range of that quotient, (0, 1)
+        (as independent factors, `(0, inf) / (1, inf)` reached all of (0, inf), and `log(1 - s)` was
+        warned of; a user test), as the code computes it: a sigmoid (`rewrites.logistic_rule`). Not
+        for another `x` or `r` (`e^2 / (e^2 + 0.5)`): float32 rounds such a quotient to 1 where x is
+        large, and the code computes it as written (a review); else None."""
         for text, (divisor, count) in powers.items():
             if count != -1 or not (isinstance(divisor, nodes.Chain) and divisor.kind == "add"):
                 continue
@@ -242,10 +244,15 @@ class _Ranges:
                 r = Interval.point(0.0)
                 for other in divisor.operands[:index] + divisor.operands[index + 1 :]:
                     r = iv.add(r, self.range(other))
-                if x.reaches_below(0.0) or r.reaches_zero_or_below():
+                if not (self.exponential(term) and r.lo == r.hi == 1.0):
                     continue
                 return {text, shared}, _share(x, r)
         return None
+
+    def exponential(self, node: nodes.Node) -> bool:
+        """`node` is a call of `exp`, or names a binding of one."""
+        value = self.r.binding_value(node) if isinstance(node, nodes.Name) else node
+        return isinstance(value, nodes.Call) and value.func == "exp"
 
     def range_Power(self, node: nodes.Power) -> Interval:
         base = self.range(node.base)
@@ -447,7 +454,9 @@ def _share(x: Interval, r: Interval) -> Interval:
         lo, lo_open = 0.0, True
     else:
         lo, lo_open = x.lo / (x.lo + r.hi), x.lo_open or r.hi_open
-    if math.isinf(x.hi) or (r.lo == 0 and x.hi > 0):
+    if x.hi == 0:
+        hi, hi_open = 0.0, False  # (x is 0: 0 / r; 0/0 was a ZeroDivisionError; a review)
+    elif math.isinf(x.hi) or r.lo == 0:
         hi, hi_open = 1.0, True
     else:
         hi, hi_open = x.hi / (x.hi + r.lo), x.hi_open or r.lo_open
