@@ -10,7 +10,8 @@ The x axis depends on the kind of loss (`infer_kind` decides; `kind=`
 overrides):
 
 * "regression": against the error `e = y - y_hat` in [-3, 3], with y = 0
-  (so y_pred = -e); one curve per loss.
+  (so y_pred = -e); one curve per loss. A parameter that sets a larger scale
+  widens it to twice the largest parameter (at most 1000).
 * "positive": against y_pred in (0, 4], for y = 1 (solid) and y = 2
   (dashed): losses on positive targets (rates, percentages, logarithms),
   where y = 0 is a degenerate case.
@@ -222,8 +223,25 @@ def _over_last_axis(spec) -> bool:
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate(spec, kind: str) -> list[Curve]:
-    """The curves of one loss for a kind of x axis, computed with its generated Keras loss."""
+# A regression loss's parameters may set a scale past [-3, 3] (a Wing loss with w = 10 changes
+# branch at |e| = 10: a user test saw one branch only): the axis reaches twice the largest, up to this.
+_MAX_REACH = 1000.0
+
+
+def x_range(specs, kind: str) -> tuple[float, float]:
+    """The x axis's range for `specs` drawn together: the kind's, and for regression losses, wide
+    enough for twice their largest parameter (at most `_MAX_REACH`)."""
+    lo, hi = _GRIDS[kind]
+    if kind != "regression":
+        return lo, hi
+    scale = max((abs(value) for spec in specs for value in spec.params.values()), default=0.0)
+    reach = min(max(hi, 2 * scale), _MAX_REACH)
+    return -reach, reach
+
+
+def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[Curve]:
+    """The curves of one loss for a kind of x axis, computed with its generated Keras loss
+    (`span`: the axis's range; default `x_range([spec], kind)`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
@@ -234,7 +252,7 @@ def evaluate(spec, kind: str) -> list[Curve]:
     import tensorflow as tf
 
     loss = spec.keras_loss()
-    lo, hi = _GRIDS[kind]
+    lo, hi = span or x_range([spec], kind)
     x = np.linspace(lo, hi, _POINTS)
     # Two classes per row, unless a list sets another width (`[0, 1, 0.5] != y_true`: a column
     # of y_pred is broadcast against it instead; found by a review).
@@ -405,7 +423,8 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
     elif kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
 
-    curves = [evaluate(s, kind) for s in specs]
+    span = x_range(specs, kind)
+    curves = [evaluate(s, kind, span) for s in specs]
     over_axis = [kind in ("probability", "logits") and _over_last_axis(s) for s in specs]
     _draw(specs, labels, curves, kind, binary=not all(over_axis), two_classes=any(over_axis), output=output)
     return output

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lossdsl
-from lossdsl.plot import KINDS, evaluate, infer_kind, legend_text, plot_losses, robust_limits
+from lossdsl.plot import KINDS, evaluate, infer_kind, legend_text, plot_losses, robust_limits, x_range
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tensorflow")
@@ -95,6 +95,23 @@ def test_regression_curves_are_the_loss_against_e():
     np.testing.assert_allclose(curve.loss, np.where(abs(e) <= 1, 0.5 * e**2, abs(e) - 0.5), rtol=1e-5, atol=1e-6)
     # y_pred = -e, so dL/dy_pred = -e inside the quadratic zone and -sign(e) outside.
     np.testing.assert_allclose(curve.gradient, np.clip(-e, -1, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_a_regression_axis_reaches_twice_the_largest_parameter():
+    # A Wing loss with w = 10 changes branch at |e| = 10: on [-3, 3] one branch showed (a user test).
+    wing = lossdsl.compile(
+        "param w = 10\nparam eps = 2\na = abs(e)\nwhere(a < w, w*log(1 + a/eps), a - (w - w*log(1 + w/eps)))"
+    )
+    (curve,) = evaluate(wing, "regression")
+    assert curve.x[0] == -20.0 and curve.x[-1] == 20.0 and 0.0 in curve.x
+    a = abs(curve.x)
+    expected = np.where(a < 10, 10 * np.log1p(a / 2), a - (10 - 10 * np.log1p(10 / 2)))
+    np.testing.assert_allclose(curve.loss, expected, rtol=1e-5, atol=1e-5)
+    huber = lossdsl.library.compile("huber")
+    assert x_range([huber], "regression") == (-3.0, 3.0)  # delta = 1: the usual axis
+    assert x_range([huber, wing], "regression") == (-20.0, 20.0)  # drawn together: one axis
+    assert x_range([lossdsl.compile("param k = 1e6\nk * e^2")], "regression") == (-1000.0, 1000.0)
+    assert x_range([wing], "logits") == (-6.0, 6.0)
 
 
 def test_probability_curves_for_both_labels():
