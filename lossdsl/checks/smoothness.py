@@ -351,16 +351,8 @@ def _jump(
             cond = node.args[0]
     except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
         return None
-    if point is None:
-        return None
-    span = node.span
-    t, p, size = point
-    message = (
-        f"`{resolved.text(context)}` jumps by {size:.3g} where `{resolved.text(cond)}` flips"
-        f" (e.g. at y_true={t:.3g}, y_pred={p:.3g}); the gradient cannot see the jump,"
-        " so make both branches agree at the boundary"
-    )
-    return Diagnostic("warning", message, span.line, span.column, "jump", span, resolved.source)
+    where = f"`{resolved.text(cond)}` flips"
+    return _jump_warning(resolved, node, context, point, where, "both branches agree at the boundary")
 
 
 def _sign_jump(
@@ -378,15 +370,20 @@ def _sign_jump(
         point = _boundary_jump(symbolic, gap, diff, flips=_Truth(sp.StrictGreaterThan(x, 0), budget), far_targets=False)
     except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
         return None
+    where = f"`{resolved.text(node.args[0])}` changes sign"
+    return _jump_warning(resolved, node, context, point, where, "both sides agree where it is 0")
+
+
+def _jump_warning(resolved: Resolved, node: nodes.Call, context: nodes.Node, point, where: str, advice: str):
+    """The warning at `node` of a jump of `context` by the size at `point` (None where none was found)."""
     if point is None:
         return None
-    span = node.span
     t, p, size = point
     message = (
-        f"`{resolved.text(context)}` jumps by {size:.3g} where `{resolved.text(node.args[0])}` changes sign"
-        f" (e.g. at y_true={t:.3g}, y_pred={p:.3g}); the gradient cannot see the jump,"
-        " so make both sides agree where it is 0"
+        f"`{resolved.text(context)}` jumps by {size:.3g} where {where} (e.g. at y_true={t:.3g},"
+        f" y_pred={p:.3g}); the gradient cannot see the jump, so make {advice}"
     )
+    span = node.span
     return Diagnostic("warning", message, span.line, span.column, "jump", span, resolved.source)
 
 
