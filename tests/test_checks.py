@@ -909,9 +909,9 @@ def test_an_interval_prints_no_negative_zero():
 
 
 def test_a_share_of_zero_is_zero_and_the_checks_finish():
-    # `x / (x + r)` with x identically 0: the share's bounds were 0/0, a ZeroDivisionError that
-    # stopped the domain, dead-term and jump checks (a review); it is [0, 0], and dividing by it
-    # is warned of
+    # `x / (x + r)` with x identically 0: a first version of the logistic's range took it for one,
+    # and its bounds were 0/0, a ZeroDivisionError that stopped the domain, dead-term and jump
+    # checks (a review); it is [0, 0], and dividing by it is warned of
     source = "x = relu(-abs(y_pred))\n1/(x / (x + softplus(y_pred))) + y_pred^2"
     messages = [d.message for d in lossdsl.check(source)]
     assert not any("could not finish" in m for m in messages), messages
@@ -1047,14 +1047,19 @@ JUMPS = [
 ]
 
 
-@pytest.mark.parametrize("text, size, flips", JUMPS, ids=[j[0].replace("\n", " ") for j in JUMPS])
-def test_where_jumps_are_warnings(marked, text, size, flips):
-    m = marked(text)
+def _the_jump_at(m):
+    """The program's one jump warning, which must stand at the marked place."""
     warnings = diagnostics_of(m.source, "warning", "jump")
     assert len(warnings) == 1, warnings
     w = warnings[0]
-    assert (w.line, w.column) == (m.line, m.column)
-    assert (w.span.start, w.span.end) == (m.start, m.end)
+    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    return w
+
+
+@pytest.mark.parametrize("text, size, flips", JUMPS, ids=[j[0].replace("\n", " ") for j in JUMPS])
+def test_where_jumps_are_warnings(marked, text, size, flips):
+    m = marked(text)
+    w = _the_jump_at(m)
     where = re.escape(m.source[m.start : m.end])
     assert re.fullmatch(
         rf"`{where}` jumps by {re.escape(size)} where `{re.escape(flips)}` flips \(e\.g\. at y_true=\S+, y_pred=\S+\);"
@@ -1133,10 +1138,7 @@ SWITCH_JUMPS = [
 )
 def test_a_where_of_constants_that_switches_the_loss_is_a_jump(marked, text, context, size, flips):
     m = marked(text)
-    warnings = diagnostics_of(m.source, "warning", "jump")
-    assert len(warnings) == 1, warnings
-    w = warnings[0]
-    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    w = _the_jump_at(m)
     quoted = re.escape(context) if context else re.escape(m.source.split("\n")[-1])
     if context is None and len(m.source) > 120:
         quoted = r"[^`]+"  # quoted in part: the start and the end around ` ... `
@@ -1166,10 +1168,7 @@ SIGN_JUMPS = [
 @pytest.mark.parametrize("text, context, size, argument", SIGN_JUMPS, ids=[j[0] for j in SIGN_JUMPS])
 def test_a_sign_that_switches_the_loss_is_a_jump(marked, text, context, size, argument):
     m = marked(text)
-    warnings = diagnostics_of(m.source, "warning", "jump")
-    assert len(warnings) == 1, warnings
-    w = warnings[0]
-    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    w = _the_jump_at(m)
     assert re.fullmatch(
         rf"`{re.escape(context)}` jumps by {re.escape(size)} where `{re.escape(argument)}` changes sign"
         r" \(e\.g\. at y_true=\S+, y_pred=\S+\); the gradient cannot see the jump, so make both sides agree"

@@ -238,15 +238,13 @@ class _Ranges:
                 continue
             for index, term in enumerate(divisor.operands):
                 shared = self.text(term)
-                if shared == text or powers.get(shared, (None, 0))[1] != 1:
+                if shared == text or powers.get(shared, (None, 0))[1] != 1 or not self.exponential(term):
                     continue
-                x = self.range(term)
                 r = Interval.point(0.0)
                 for other in divisor.operands[:index] + divisor.operands[index + 1 :]:
                     r = iv.add(r, self.range(other))
-                if not (self.exponential(term) and r.lo == r.hi == 1.0):
-                    continue
-                return {text, shared}, _share(x, r)
+                if r.lo == r.hi == 1.0:
+                    return {text, shared}, _logistic(self.range(term))
         return None
 
     def exponential(self, node: nodes.Node) -> bool:
@@ -446,21 +444,10 @@ class _AnyParameters(_Ranges):
         return iv.REALS if kind == "param" else super().range_Name(node)
 
 
-def _share(x: Interval, r: Interval) -> Interval:
-    """The range of `x / (x + r)` for x >= 0 and r > 0: rising in x, falling in r."""
-    if x.lo == 0 and not x.lo_open:
-        lo, lo_open = 0.0, False
-    elif math.isinf(r.hi):
-        lo, lo_open = 0.0, True
-    else:
-        lo, lo_open = x.lo / (x.lo + r.hi), x.lo_open or r.hi_open
-    if x.hi == 0:
-        hi, hi_open = 0.0, False  # (x is 0: 0 / r; 0/0 was a ZeroDivisionError; a review)
-    elif math.isinf(x.hi) or r.lo == 0:
-        hi, hi_open = 1.0, True
-    else:
-        hi, hi_open = x.hi / (x.hi + r.lo), x.hi_open or r.lo_open
-    return Interval(lo, hi, lo_open, hi_open)
+def _logistic(x: Interval) -> Interval:
+    """The range of `x / (x + 1)` for x > 0 (an exp's range): rising in x, within (0, 1)."""
+    hi, hi_open = (1.0, True) if math.isinf(x.hi) else (x.hi / (x.hi + 1), x.hi_open)
+    return Interval(x.lo / (x.lo + 1), hi, x.lo_open, hi_open)
 
 
 def _zero_or_below(x: Interval) -> str:
