@@ -205,6 +205,9 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
     def __init__(self, formula, name=None, dtype=None, class_name=None, **params):
         spec = _compile(_text(formula), class_name)
         values = _parameters(spec, params)
+        # (`make_metric` checked these; a saved config comes here directly: an int dtype averaged
+        # in integers, 0 for a mean of 0.25, and a name that is not text was Keras's AttributeError)
+        keras_arguments(name=name, dtype=dtype, loss=False)
         loss = loss_class(spec)(**values)
         super().__init__(fn=loss.call, name=name or snake_case(spec.name), dtype=dtype)
         self._direction = "down"  # a loss: smaller is better
@@ -247,6 +250,14 @@ def _checked_config(config, base_keys: tuple[str, ...]) -> dict:
         value = config.get(key, spec.params[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise LossTypeError(f"the saved parameter {key!r} is not a number: {value!r:.80}")
+    # The reduction, name and dtype too, here and as a LossTypeError: from the constructor they are
+    # a LossArgumentError, a TypeError, which Keras's deserialization replaced with its own
+    # "could not be deserialized properly" (a tampered config; fuzzing).
+    keyword = {key: config[key] for key in ("reduction", "name", "dtype") if key in base_keys and key in config}
+    try:
+        keras_arguments(**keyword, loss="reduction" in base_keys)
+    except LossArgumentError as err:
+        raise LossTypeError(f"the saved config: {err.message}") from None
     return dict(config)
 
 
@@ -288,11 +299,16 @@ def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None, *, l
     """LossArgumentError for a `reduction`, `name` or `dtype` Keras would refuse, or (an integer or
     boolean dtype, a loss's name with a `/`) that would fail at the first call: one error type for
     every bad argument. `loss=False`: a metric's (whose name may hold a `/`)."""
-    if reduction not in _REDUCTIONS:
+    # (type first: `in` compares with `==`, which an array or a tensor answers elementwise)
+    if not (reduction is None or isinstance(reduction, str)) or reduction not in _REDUCTIONS:
         allowed = ", ".join(repr(r) for r in _REDUCTIONS)
         raise LossArgumentError(f"reduction must be one of {allowed}, not {reduction!r:.80}")
     if name is not None and not isinstance(name, str):
         raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
+    if name is not None and not _encodable(name):
+        # a lone surrogate (`"\ud800"`) was TensorFlow's UnicodeEncodeError when a metric made its
+        # variables (fuzzing); a loss's name met it at its first call
+        raise LossArgumentError(f"name must be text that UTF-8 can encode: {name!r:.80}")
     if loss and name is not None and "/" in name:
         # Keras's Loss takes it and refuses it in its name scope at the first call (fuzzing)
         raise LossArgumentError(f"a loss's name cannot contain `/` (Keras's name scopes refuse it): {name!r:.80}")
@@ -312,6 +328,14 @@ def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None, *, l
         standard = None
     if not isinstance(standard, str) or not standard.startswith(("float", "bfloat")):
         raise LossArgumentError(f"dtype must be a float type (float32, float16, bfloat16, float64), not {dtype!r:.80}")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parameter_value(key: str, value) -> float:

@@ -427,21 +427,28 @@ class _Audit:
             self.fail(body[-1], "forward() does not return (value, backward)")
         else:
             self.sanctioned.add(id(value))
-        if len(call.body) < 5 or call.body[-5] is not forward or not self.fused_ending(call.body[-4:], self.inputs):
+        if len(call.body) < 6 or call.body[-6] is not forward or not self.fused_ending(call.body[-5:], self.inputs):
             self.fail(call.body[-1], "call() with a fused gradient does not end as the emitter writes it")
 
     def fused_ending(self, ending: list[ast.stmt], inputs: str) -> bool:
-        """After forward(): the backend switch, then `columns = y_pred.shape[-1]` and the widths the
-        fused gradient takes (`columns is None or columns != y_true.shape[-1] or columns != 4`), each
-        returning `forward(y_pred)[0]`, then `return keras.ops.custom_gradient(forward)(y_pred)`."""
-        switch, width, widths, last = ending
+        """After forward(): the backend switch, the inputs of no axis (`len(y_pred.shape) == 0 or
+        len(y_true.shape) == 0`), then `columns = y_pred.shape[-1]` and the widths the fused gradient
+        takes (`columns is None or columns != y_true.shape[-1] or columns != 4`), each returning
+        `forward(y_pred)[0]`, then `return keras.ops.custom_gradient(forward)(y_pred)`."""
+        switch, scalar, width, widths, last = ending
         fallback = f"\n    return forward({inputs})[0]"
         tests = {f"if keras.backend.backend() {test}:{fallback}" for test in ("== 'jax'", "in ('jax', 'torch')")}
+        ranks = {
+            f"if {test}:{fallback}"
+            for test in ("len(y_pred.shape) == 0", "len(y_pred.shape) == 0 or len(y_true.shape) == 0")
+        }
         if (
             ast.unparse(switch) not in tests
+            or ast.unparse(scalar) not in ranks
             or ast.unparse(last) != f"return keras.ops.custom_gradient(forward)({inputs})"
         ):
             return False
+        self.allowed_calls.add(id(scalar.body[0].value.value))
         if not (isinstance(width, ast.Assign) and ast.unparse(width.value) == "y_pred.shape[-1]"):
             return False
         columns = ast.unparse(width.targets[0])

@@ -430,6 +430,22 @@ def test_an_output_that_is_a_folder_is_exit_1(cli, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "made, why",
+    [(None, "the folder out does not exist"), ("folder", "it is a folder"), ("file", "out is not a folder")],
+)
+def test_an_output_ending_in_a_slash_names_a_folder_and_writes_nothing(cli, tmp_path, made, why):
+    # `-o out/` had its slash dropped by Path: a file called `out` was written (a new-user trial)
+    if made == "folder":
+        (tmp_path / "out").mkdir()
+    elif made == "file":
+        (tmp_path / "out").write_text("kept")
+    before = {p: p.is_file() and p.read_bytes() for p in tmp_path.rglob("*")}
+    code, out, err = cli("compile", "huber.loss", "-o", "out/")
+    assert (code, out, err) == (1, "", f"lossdsl compile: cannot write out/: {why}; give -o a file name\n")
+    assert {p: p.is_file() and p.read_bytes() for p in tmp_path.rglob("*")} == before
+
+
 def test_compile_replaces_an_output_whole_and_leaves_no_temporary_file(cli, tmp_path):
     (tmp_path / "out.py").write_text("old\n" * 10_000, encoding="utf-8")
     os.chmod(tmp_path / "out.py", 0o640)

@@ -2032,6 +2032,88 @@ def test_a_saved_config_with_a_bad_dtype_is_a_loss_type_error(keras):
     assert "float16" in str(loss(np.zeros((2, 2)), np.ones((2, 2))).dtype)
 
 
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("reduction", "bogus", "reduction must be one of None, 'none', 'sum', "),
+        ("name", 1, "name must be a str, not int"),
+        ("dtype", "int32", "dtype must be a float type (float32, float16, bfloat16, float64), not 'int32'"),
+    ],
+)
+def test_a_tampered_loss_config_is_a_loss_type_error_through_keras(keras, key, value, message):
+    # Checked in the constructor only, these were a LossArgumentError, a TypeError, which Keras's
+    # deserialization replaced with its own "could not be deserialized properly" (fuzzing)
+    config = lossdsl.FormulaLoss(formula="e^2").get_config()
+    config[key] = value
+    wrapped = {"module": None, "class_name": "FormulaLoss", "registered_name": "lossdsl>FormulaLoss", "config": config}
+    with pytest.raises(lossdsl.LossTypeError) as caught:
+        keras.losses.deserialize(wrapped)
+    assert not isinstance(caught.value, TypeError)
+    assert caught.value.message.startswith("the saved config: " + message)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("name", 1, "name must be a str, not int"),
+        ("dtype", "int32", "dtype must be a float type (float32, float16, bfloat16, float64), not 'int32'"),
+        ("dtype", "x", "dtype must be a float type (float32, float16, bfloat16, float64), not 'x'"),
+        ("name", "\ud800", "name must be text that UTF-8 can encode: '\\ud800'"),
+    ],
+)
+def test_a_metric_checks_its_name_and_dtype_from_a_config_too(keras, key, value, message):
+    from lossdsl.runtime import FormulaMetric
+
+    # From a config (as `load_model` builds it) an int dtype averaged in integers: 0 for a mean
+    # of 0.25; a name that is not text was Keras's AttributeError (fuzzing)
+    spec = lossdsl.compile("e^2")
+    config = spec.keras_metric().get_config()
+    config[key] = value
+    with pytest.raises(lossdsl.LossTypeError) as caught:
+        FormulaMetric.from_config(config)
+    assert caught.value.message == "the saved config: " + message
+    with pytest.raises(lossdsl.LossArgumentError) as caught:
+        FormulaMetric(formula="e^2", **{key: value})
+    assert caught.value.message == message
+    with pytest.raises(lossdsl.LossArgumentError) as caught:
+        spec.keras_metric(**{key: value})
+    assert caught.value.message == message
+    metric = FormulaMetric.from_config(spec.keras_metric().get_config())
+    metric.update_state(np.full((2, 3), 0.5, "float32"), np.zeros((2, 3), "float32"))
+    assert float(metric.result()) == 0.25
+
+
+def test_a_reduction_that_is_an_array_or_a_tensor_is_a_loss_argument_error(keras):
+    # `in` compared it with `==`, elementwise: NumPy's "truth value ... ambiguous", TensorFlow's
+    # TypeError, or (a 0-d array) Keras's "unhashable type" (fuzzing)
+    spec = lossdsl.compile("e^2")
+    for reduction in (np.array(["sum", "none"]), np.array("sum"), keras.ops.convert_to_tensor(1.0)):
+        for make, args in ((spec.keras_loss, {}), (lossdsl.FormulaLoss, {"formula": "e^2"})):
+            with pytest.raises(lossdsl.LossArgumentError) as caught:
+                make(reduction=reduction, **args)
+            assert caught.value.message.startswith("reduction must be one of None, 'none', 'sum', ")
+
+
+def test_a_scalar_input_broadcasts_as_in_kerass_own_losses(keras):
+    # The fused code read `y_pred.shape[-1]` of a scalar: an IndexError on TensorFlow, where Keras's
+    # own losses broadcast it; now autodiff takes inputs of no axis (fuzzing)
+    import tensorflow as tf
+
+    for source, own in (("e^2", keras.losses.MeanSquaredError()), ("abs(e)", keras.losses.MeanAbsoluteError())):
+        loss = lossdsl.loss(source)
+        for y_true, y_pred in ((np.ones(2, "float32"), 0.5), (1.0, np.array([0.5, 2.0], "float32"))):
+            y_pred = tf.Variable(y_pred)
+            with tf.GradientTape(persistent=True) as tape:
+                ours, theirs = loss(y_true, y_pred), own(y_true, y_pred)
+            assert float(ours) == float(theirs) > 0
+            assert np.allclose(tape.gradient(ours, y_pred), tape.gradient(theirs, y_pred))
+        # two scalars: no last axis to average over, TensorFlow's error as for Keras's own
+        with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid reduction dimension"):
+            own(1.0, 0.5)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid reduction dimension"):
+            loss(1.0, 0.5)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64", None])
 def test_float_dtypes_and_dtype_policies_are_taken(keras, dtype):
     spec = lossdsl.library.compile("huber")

@@ -886,6 +886,15 @@ def test_an_unknown_library_name_is_a_loss_name_error_and_a_key_error():
         lossdsl.library.compile("no_such_loss")
 
 
+@pytest.mark.parametrize("name", [np.array(["huber", "dice"]), np.array(["huber"]), None, 3])
+def test_a_library_name_that_is_not_text_is_a_loss_argument_error(name):
+    # an array was NumPy's "truth value ... ambiguous" from `in`, or pathlib's TypeError (fuzzing)
+    for ask in (lossdsl.library.source, lossdsl.library.description, lossdsl.library.compile):
+        with pytest.raises(lossdsl.LossArgumentError) as raised:
+            ask(name)
+        assert raised.value.message == f"a bundled loss's name is text (str), not {type(name).__name__}"
+
+
 @pytest.mark.parametrize(
     ("asked", "meant"),
     [

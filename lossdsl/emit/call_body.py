@@ -362,6 +362,11 @@ class CallBody:
         inputs = "y_true, y_pred" if target else "y_pred"
         if target:
             widths.append("y_true.shape != y_pred.shape")
+        # A scalar input has no last axis to read: autodiff, which broadcasts it as Keras's own
+        # losses do (`y_pred.shape[-1]` was an IndexError from here; fuzzing).
+        scalar = "len(y_pred.shape) == 0"
+        if self.uses_y_true:
+            scalar += " or len(y_true.shape) == 0"
         return [
             *self.prelude(),
             "",
@@ -369,6 +374,8 @@ class CallBody:
             *indented([*forward, *([""] if forward else []), *nested, "", f"return {value}, backward"]),
             "",
             f"if keras.backend.backend() {switch}:",
+            f"    return forward({inputs})[0]",
+            f"if {scalar}:",
             f"    return forward({inputs})[0]",
             f"{columns} = y_pred.shape[-1]",
             *if_lines(" or ".join(widths), self.indent - 2 * len(NESTED_INDENT)),

@@ -18,7 +18,7 @@ import difflib
 import functools
 from importlib import resources
 
-from lossdsl.errors import UnknownLossError, checked_arguments
+from lossdsl.errors import LossArgumentError, UnknownLossError, checked_arguments
 
 __all__ = ["class_name", "compile", "description", "expand", "names", "source", "suggest"]
 
@@ -86,9 +86,13 @@ def source(name: str) -> str:
     Raises:
         UnknownLossError: no bundled loss has that name (the message suggests the closest); a
             LossNameError and a KeyError.
+        LossArgumentError: `name` is not text.
     """
+    if not isinstance(name, str):
+        # (`in` compares an array elementwise, and pathlib refused one: neither a LossError; fuzzing)
+        raise LossArgumentError(f"a bundled loss's name is text (str), not {type(name).__name__}")
     if name not in names():
-        close = suggest(str(name))
+        close = suggest(name)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UnknownLossError(f"no bundled loss named {name!r}{hint}")
     return resources.files(__name__).joinpath(name + _SUFFIX).read_text(encoding="utf-8")
@@ -115,5 +119,6 @@ def compile(name: str, **kwargs):  # noqa: A001 - mirrors lossdsl.compile
     """The bundled loss `name`, compiled (`lossdsl.compile(source(name), class_name(name), ...)`)."""
     from lossdsl.pipeline import compile as compile_program
 
+    text = source(name)  # (first: it checks `name`)
     kwargs.setdefault("name", class_name(name))
-    return compile_program(source(name), **kwargs)
+    return compile_program(text, **kwargs)
