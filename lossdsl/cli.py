@@ -413,21 +413,15 @@ def check_output(output: str | os.PathLike, inputs: list[str], *, others: tuple 
             if name != "-" and _same_file(target, Path(name)):
                 raise _UsageError(f"refusing to write {shown}: it is the input file {name}; choose another -o")
     text = os.fspath(output)
-    if text.endswith(tuple(filter(None, (os.sep, os.altsep)))):
-        # `-o out/` names a folder, which Path drops the slash of: it wrote a file `out` (a new-user trial)
-        if path.is_dir():
-            what = "it is a folder"
-        elif path.exists():
-            what = f"{path} is not a folder"
-        else:
-            what = f"the folder {path} does not exist"
-        raise _OutputError(f"cannot write {text}: {what}; give -o a file name")
-    folder = path.parent
+    # `-o out/` names a folder, whose slash Path drops: it wrote a file `out` (a new-user trial)
+    named_folder = text.endswith(tuple(filter(None, (os.sep, os.altsep))))
+    hint = "; give -o a file name" if named_folder else ""
+    folder = path if named_folder else path.parent
     if not folder.is_dir():
         what = f"{folder} is not a folder" if folder.exists() else f"the folder {folder} does not exist"
-        raise _OutputError(f"cannot write {os.fspath(output)}: {what}")
+        raise _OutputError(f"cannot write {text}: {what}{hint}")
     if path.is_dir():
-        raise _OutputError(f"cannot write {os.fspath(output)}: it is a folder")
+        raise _OutputError(f"cannot write {text}: it is a folder{hint}")
     return path
 
 

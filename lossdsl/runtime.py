@@ -125,8 +125,7 @@ def make_metric(spec, **kwargs) -> FormulaMetric:
     unknown_arguments(spec, kwargs, ("name", "dtype"))
     name = kwargs.pop("name", None)
     dtype = kwargs.pop("dtype", None)
-    keras_arguments(name=name, dtype=dtype, loss=False)
-    with _quietly():
+    with _quietly():  # (FormulaMetric checks the name and dtype)
         return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)
 
 
@@ -205,8 +204,9 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
     def __init__(self, formula, name=None, dtype=None, class_name=None, **params):
         spec = _compile(_text(formula), class_name)
         values = _parameters(spec, params)
-        # (`make_metric` checked these; a saved config comes here directly: an int dtype averaged
-        # in integers, 0 for a mean of 0.25, and a name that is not text was Keras's AttributeError)
+        # Here, for `keras_metric()` and a saved config alike (checked in `make_metric` only, a
+        # config's int dtype averaged in integers, 0 for a mean of 0.25, and a name that is not
+        # text was Keras's AttributeError; fuzzing).
         keras_arguments(name=name, dtype=dtype, loss=False)
         loss = loss_class(spec)(**values)
         super().__init__(fn=loss.call, name=name or snake_case(spec.name), dtype=dtype)
