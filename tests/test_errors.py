@@ -888,8 +888,11 @@ def test_an_unknown_library_name_is_a_loss_name_error_and_a_key_error():
 
 @pytest.mark.parametrize("name", [np.array(["huber", "dice"]), np.array(["huber"]), None, 3])
 def test_a_library_name_that_is_not_text_is_a_loss_argument_error(name):
-    # an array was NumPy's "truth value ... ambiguous" from `in`, or pathlib's TypeError (fuzzing)
-    for ask in (lossdsl.library.source, lossdsl.library.description, lossdsl.library.compile):
+    # an array was NumPy's "truth value ... ambiguous" from `in`, or pathlib's TypeError (fuzzing); the
+    # name helpers' `.lower()` and `.split()`, an AttributeError
+    library = lossdsl.library
+    asks = (library.source, library.description, library.compile, library.class_name, library.expand, library.suggest)
+    for ask in asks:
         with pytest.raises(lossdsl.LossArgumentError) as raised:
             ask(name)
         assert raised.value.message == f"a bundled loss's name is text (str), not {type(name).__name__}"

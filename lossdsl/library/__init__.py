@@ -45,10 +45,23 @@ _ALIASES = {
 }
 
 
+def _text(name) -> str:
+    """`name`, checked to be text (`in` compares an array elementwise, pathlib refuses one and
+    `.lower()` is an AttributeError: none of them a LossError; fuzzing)."""
+    if not isinstance(name, str):
+        raise LossArgumentError(f"a bundled loss's name is text (str), not {type(name).__name__}")
+    return name
+
+
+@checked_arguments
 def expand(name: str) -> str | None:
     """The bundled loss whose name, initials or Keras alias `name` is (`mse`, `bce`, `kld`,
-    `logcosh`, `Huber`), else None."""
-    lowered = name.strip().lower().replace("-", "_")
+    `logcosh`, `Huber`), else None.
+
+    Raises:
+        LossArgumentError: `name` is not text.
+    """
+    lowered = _text(name).strip().lower().replace("-", "_")
     if lowered in _ALIASES:
         return _ALIASES[lowered]
     for loss in names():
@@ -57,11 +70,16 @@ def expand(name: str) -> str | None:
     return None
 
 
+@checked_arguments
 def suggest(name: str) -> list[str]:
     """The bundled losses a user most likely meant by `name`, best first (at most 3): the one
     `expand` finds, else those that hold it as a word (`focal`), as the start of one (`categ`) or
     anywhere (`entropy`), shortest first, else the closest spelling;
-    [] if none is near."""
+    [] if none is near.
+
+    Raises:
+        LossArgumentError: `name` is not text.
+    """
     expanded = expand(name)
     if expanded is not None:
         return [expanded]
@@ -88,10 +106,7 @@ def source(name: str) -> str:
             LossNameError and a KeyError.
         LossArgumentError: `name` is not text.
     """
-    if not isinstance(name, str):
-        # (`in` compares an array elementwise, and pathlib refused one: neither a LossError; fuzzing)
-        raise LossArgumentError(f"a bundled loss's name is text (str), not {type(name).__name__}")
-    if name not in names():
+    if _text(name) not in names():
         close = suggest(name)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UnknownLossError(f"no bundled loss named {name!r}{hint}")
@@ -109,9 +124,14 @@ def description(name: str) -> str:
     return "\n".join(lines)
 
 
+@checked_arguments
 def class_name(name: str) -> str:
-    """The class name of a bundled loss: `mean_squared_error` -> `MeanSquaredError`."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    """The class name of a bundled loss: `mean_squared_error` -> `MeanSquaredError`.
+
+    Raises:
+        LossArgumentError: `name` is not text.
+    """
+    return "".join(part[:1].upper() + part[1:] for part in _text(name).split("_"))
 
 
 @checked_arguments
