@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import select
 import shlex
 import sys
 from pathlib import Path
@@ -194,12 +195,45 @@ class _ClosedOutput(io.TextIOBase):
         raise _ClosedOutputError(f"cannot write to standard {self.name}: it is closed")
 
 
+class _Unfailing:
+    """Standard error whose writes cannot fail: where it is a closed pipe or a full disk
+    (`lossdsl check 2>/dev/full`) what is said is lost, there being nowhere to say it, and the exit
+    status stays the one it was for (the BrokenPipeError of printing a usage error made exit 2 a 1;
+    a review). Everything else is the stream's own."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):  # ValueError: a stream already closed
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     if sys.stdout is None:
         sys.stdout = _ClosedOutput("output")
     if sys.stderr is None:  # print(file=None) would write to standard output
         sys.stderr = io.StringIO()
+    stderr, sys.stderr = sys.stderr, _Unfailing(sys.stderr)
+    try:
+        return _run(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
@@ -243,6 +277,18 @@ def _write_utf8(text: str) -> None:
             raise
         sys.stdout.flush()
         buffer.write(text.encode("utf-8"))
+
+
+def _say(line: str) -> None:
+    """A status line on standard output (`wrote é.py`), what its encoding cannot hold escaped, as
+    Python escapes standard error's: under PYTHONIOENCODING=ascii a file's name past ASCII made a
+    command that had written its file report a failure, and `check` stop at that file (a review)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        line = line.encode(encoding, "backslashreplace").decode(encoding)
+    except (LookupError, UnicodeError):  # a codec Python does not know, or one that cannot escape
+        line = line.encode("ascii", "backslashreplace").decode("ascii")
+    print(line)
 
 
 def _closed_pipe() -> int:
@@ -343,11 +389,11 @@ def read_file(name: str, formula_hint: bool = True) -> tuple[str, str]:
     `formula_hint`: a missing FILE that reads as a formula says where one goes (not for `docs`,
     whose sections are named after files)."""
     if name == "-":
-        return as_read(_standard_input()), "<stdin>"
+        return as_read(_standard_input()), _label(name)
     path = Path(name)
     try:
         with path.open("rb") as stream:
-            return as_read(_decoded(stream.read(MAX_BYTES + 1), name)), name
+            return as_read(_decoded(stream.read(MAX_BYTES + 1), name)), _label(name)
     except FileNotFoundError:
         raise _UsageError(f"no such file: {name}{_formula_hint(name) if formula_hint else ''}") from None
     except IsADirectoryError:
@@ -356,6 +402,11 @@ def read_file(name: str, formula_hint: bool = True) -> tuple[str, str]:
         raise _UsageError(f"{name} is not UTF-8 text") from None
     except OSError as err:
         raise _UsageError(f"cannot read {name}: {err.strerror}") from None
+
+
+def _label(name: str) -> str:
+    """How diagnostics name the program read from FILE `name`."""
+    return "<stdin>" if name == "-" else name
 
 
 def _formula_hint(name: str) -> str:
@@ -378,9 +429,34 @@ def _standard_input() -> str:
             raise LossLimitError(f"standard input holds more than {MAX_CHARS:,} characters, the limit")
         return text
     try:
-        return _decoded(stream.read(MAX_BYTES + 1), "standard input")
+        return _decoded(_read_to_end(stream, MAX_BYTES + 1), "standard input")
     except UnicodeDecodeError:
         raise _UsageError("standard input is not UTF-8 text") from None
+
+
+def _read_to_end(stream, limit: int) -> bytes:
+    """Up to `limit` bytes of a binary stream, to its end. On a descriptor left non-blocking by the
+    process that started lossdsl, a read gives None while nothing has come and stops at what has
+    (an internal TypeError, or a program checked as the `abs(e` written so far; a review): there,
+    read on, waiting for more, to the end."""
+    try:
+        descriptor = stream.fileno()
+        blocking = os.get_blocking(descriptor)
+    except (OSError, ValueError, AttributeError):  # no descriptor: a stream in memory
+        blocking = True
+    if blocking:
+        return stream.read(limit)
+    chunks, size = [], 0
+    while size < limit:
+        chunk = stream.read(limit - size)
+        if chunk is None:  # nothing yet
+            select.select([descriptor], [], [])
+        elif not chunk:  # the end
+            break
+        else:
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
 
 
 def as_read(text: str) -> str:
@@ -417,11 +493,14 @@ def check_output(output: str | os.PathLike, inputs: list[str], *, others: tuple 
     named_folder = text.endswith(tuple(filter(None, (os.sep, os.altsep))))
     hint = "; give -o a file name" if named_folder else ""
     folder = path if named_folder else path.parent
-    if not folder.is_dir():
-        what = f"{folder} is not a folder" if folder.exists() else f"the folder {folder} does not exist"
-        raise _OutputError(f"cannot write {text}: {what}{hint}")
-    if path.is_dir():
-        raise _OutputError(f"cannot write {text}: it is a folder{hint}")
+    try:
+        if not folder.is_dir():
+            what = f"{folder} is not a folder" if folder.exists() else f"the folder {folder} does not exist"
+            raise _OutputError(f"cannot write {text}: {what}{hint}")
+        if path.is_dir():
+            raise _OutputError(f"cannot write {text}: it is a folder{hint}")
+    except OSError as err:  # a name over the system's limit: `is_dir` passes ENAMETOOLONG on (a review)
+        raise _OutputError(f"cannot write {text}: {err.strerror or err}") from None
     return path
 
 
@@ -456,24 +535,26 @@ def cmd_check(args) -> int:
     if args.programs:
         if args.files:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        sources = [lambda program=program: (_argument(program), "<-e>") for program in args.programs]
+        sources = [("<-e>", lambda program=program: (_argument(program), "<-e>")) for program in args.programs]
     elif not args.files:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     else:
         _stdin_once(args.files)
-        sources = [lambda name=name: read_file(name) for name in args.files]
+        sources = [(_label(name), lambda name=name: read_file(name)) for name in args.files]
     rejected = unreadable = 0
-    for read in sources:
-        if len(sources) == 1:
-            source, label = read()  # one program: a usage error as for every other command
+    for label, read in sources:
+        try:
+            source, label = read()
+        except _UsageError as err:
+            if len(sources) == 1:  # one program: a usage error as for every other command
+                raise
+            print(f"lossdsl check: {err}", file=sys.stderr)
+            unreadable += 1
+            continue
+        except LossLimitError as err:  # more than any program within the limit: rejected, and the next one read
+            source, diagnostics = "", [err.as_diagnostic()]
         else:
-            try:
-                source, label = read()
-            except _UsageError as err:
-                print(f"lossdsl check: {err}", file=sys.stderr)
-                unreadable += 1
-                continue
-        diagnostics = lossdsl.check(source, strict=args.strict)
+            diagnostics = lossdsl.check(source, strict=args.strict)
         _print_diagnostics(diagnostics, source, label)
         errors = sum(d.level == "error" for d in diagnostics)
         warnings = sum(d.level == "warning" for d in diagnostics)
@@ -481,7 +562,7 @@ def cmd_check(args) -> int:
             print(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})", file=sys.stderr)
             rejected += 1
         else:
-            print(f"{label}: ok ({warnings} warning{'s' if warnings != 1 else ''})")
+            _say(f"{label}: ok ({warnings} warning{'s' if warnings != 1 else ''})")
     return 2 if unreadable else (1 if rejected else 0)
 
 
@@ -504,7 +585,7 @@ def cmd_compile(args) -> int:
             write_text(output, code)
         except OSError as err:
             raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
-        print(f"wrote {args.output} (class {spec.name})")
+        _say(f"wrote {args.output} (class {spec.name})")
     else:
         _write_utf8(code)
     return 0
@@ -566,7 +647,7 @@ def cmd_plot(args) -> int:
     output = check_output(args.output, args.files)
     specs = _compile_all(sources)
     _start_keras_quietly()  # seconds: once the arguments, the output and the programs are known good
-    from lossdsl.plot import MixedKinds, plot_losses
+    from lossdsl.plot import MixedKinds, NeedsTensorFlow, plot_losses
 
     try:
         plot_losses(specs, output, labels=[label for _, label in sources], kind=args.kind)
@@ -574,12 +655,12 @@ def cmd_plot(args) -> int:
         raise
     except MixedKinds as err:  # a choice the command line asks for: a usage error
         raise _UsageError(f"these losses need different x axes: {err.listed}; choose one with --kind") from None
-    except ValueError as err:
+    except (ValueError, NeedsTensorFlow) as err:
         print(f"lossdsl plot: {err}", file=sys.stderr)
         return 1
     except OSError as err:
         raise _OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
-    print(f"wrote {args.output}")
+    _say(f"wrote {args.output}")
     return 0
 
 
@@ -591,6 +672,7 @@ def cmd_docs(args) -> int:
     _stdin_once(args.files)
     sources = [read_file(f, formula_hint=False) for f in args.files]
     from lossdsl.docs import image_paths, named_sources, write_docs
+    from lossdsl.plot import NeedsTensorFlow
 
     try:
         named_sources(sources)
@@ -611,7 +693,7 @@ def cmd_docs(args) -> int:
         written = write_docs(sources, output, image_format=args.images)
     except LossError:
         raise
-    except ValueError as err:
+    except (ValueError, NeedsTensorFlow) as err:
         print(f"lossdsl docs: {err}", file=sys.stderr)
         return 1
     except OSError as err:
@@ -620,7 +702,7 @@ def cmd_docs(args) -> int:
         named = [f for f in (err.filename2, err.filename) if isinstance(f, str)]
         where = named[0] if named else args.output
         raise _OutputError(f"cannot write {where}: {err.strerror or err}") from None
-    print(f"wrote {args.output} and {len(written) - 1} image(s)")
+    _say(f"wrote {args.output} and {len(written) - 1} image(s)")
     return 0
 
 

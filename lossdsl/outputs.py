@@ -26,7 +26,9 @@ def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = Fal
             write(handle)
         return
     path = Path(os.path.realpath(path))
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A short name of its own: the target's name in it ran past the system's limit of 255 bytes
+    # for a name that was within it (`-o` of 245 characters; a review).
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".lossdsl-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             write(handle)

@@ -103,6 +103,10 @@ class Curve:
     target: str | None
 
 
+class NeedsTensorFlow(RuntimeError):
+    """Plotting under another Keras backend: the curves' gradients come from TensorFlow's tape."""
+
+
 class MixedKinds(ValueError):
     """Losses that need different x axes, plotted together without a `kind`."""
 
@@ -246,7 +250,7 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
+        raise NeedsTensorFlow(
             f"plotting needs Keras's TensorFlow backend (KERAS_BACKEND={keras.backend.backend()} is set)"
         )
     import tensorflow as tf
@@ -266,6 +270,16 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
                 " it has no two-class plot"
             )
         raise ValueError(f"{_display_name(spec, None)} reads class ids (onehot): plot it as probability or logits")
+    across = None if two_classes else _across_one_column(spec)
+    if across is not None:
+        # One column of y_pred: a softmax of it is 1 everywhere, a normalize its sign (a flat curve,
+        # and Keras's warning of a softmax over an axis of 1; a review).
+        where = (
+            "classes: plot it as probability or logits"
+            if widths <= {2}
+            else (f"a list of {max(widths)} values: it has no two-class plot")
+        )
+        raise ValueError(f"{_display_name(spec, None)} takes {across} across {where}")
     curves = []
     for target_label, target in _TARGETS[kind]:
         # The variable differentiated: y_pred itself, or p / z of the two-class y_pred.
@@ -288,6 +302,31 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
         grads = tf.zeros_like(var) if grads is None else grads
         curves.append(Curve(x, _finite(values.numpy()), _finite(grads.numpy()), target_label))
     return curves
+
+
+def _across_one_column(spec) -> str | None:
+    """The first vector function (`softmax`, `log_softmax`, `normalize`) whose argument holds no
+    list, through bindings too: in a plot of one column of y_pred it is taken across that column."""
+    r = spec.resolved
+    for node in nodes.walk(r.program):
+        if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) == "vector":
+            if not any(_holds_list(r, arg) for arg in node.args):
+                return node.func
+    return None
+
+
+def _holds_list(r, node: nodes.Node) -> bool:
+    """Whether `node` reads a list literal, directly or through a binding."""
+    stack, seen = [node], set()
+    while stack:
+        for part in nodes.walk(stack.pop()):
+            if isinstance(part, nodes.Vector):
+                return True
+            value = r.binding_value(part) if isinstance(part, nodes.Name) else None
+            if value is not None and id(value) not in seen:
+                seen.add(id(value))
+                stack.append(value)
+    return False
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -341,6 +380,8 @@ def legend_text(spec, label: str | None, max_width: float) -> tuple[str, float]:
     from matplotlib.mathtext import MathTextParser
 
     name = _display_name(spec, label)
+    if name is not None:  # a file's `$`, as text: `$\frac{$.loss` made mathtext fail the plot (a review)
+        name = name.replace("$", r"\$")
     fallback = (name or spec.name, _LEGEND_SIZES[0])
     try:
         tex = spec.latex(inline=True)

@@ -577,6 +577,19 @@ def test_plot_rejected_program_exit_1_and_mixed_kinds_exit_2(cli, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_plot_under_another_backend_says_it_needs_tensorflow(tmp_path):
+    # "failed: RuntimeError: ..." from the last-resort handler (a review); the same words, as plot's own
+    pytest.importorskip("jax")
+    (tmp_path / "huber.loss").write_text(HUBER, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    argv = [EXECUTABLE, "plot", "huber.loss", "-o", "huber.png"]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.endswith("lossdsl plot: plotting needs Keras's TensorFlow backend (KERAS_BACKEND=jax is set)\n")
+    assert not (tmp_path / "huber.png").exists()
+
+
 @pytest.mark.parametrize("output", ["page.html", "page", "page.txt"])
 def test_docs_writes_markdown_only(cli, tmp_path, output):
     code, out, err = cli("docs", "huber.loss", "-o", output)

@@ -171,6 +171,29 @@ def test_a_list_of_three_values_is_plotted_per_column():
         evaluate(lossdsl.compile("-sum(onehot(y_true) * log_softmax(y_pred * [1, 2, 3]))"), "logits")
 
 
+@pytest.mark.parametrize(
+    ("source", "kind", "message"),
+    [
+        ("[0.3, 0.7, 0.1] * softmax(y_pred)", "logits", "softmax across a list of 3 values: it has no two-class plot"),
+        ("y_true * softmax(y_pred)", "regression", "softmax across classes: plot it as probability or logits"),
+        ("n = normalize(y_pred)\n-sum(y_true * n)", "positive", "normalize across classes: plot it as"),
+    ],
+)
+def test_a_vector_function_across_one_column_has_no_plot(source, kind, message):
+    # One column of y_pred: its softmax is 1 everywhere (a flat curve, and Keras's warning of a
+    # softmax over an axis of 1), its normalize is its sign (a review).
+    with pytest.raises(ValueError, match=f"^FormulaLoss takes {message}"):
+        evaluate(lossdsl.compile(source), kind)
+
+
+def test_a_vector_function_across_a_list_is_plotted():
+    # The list sets the width the softmax is taken across: a curve that moves.
+    spec = lossdsl.compile("l = [1, 2, 3]\n-sum(y_true * log_softmax(l * y_pred))")
+    at_one, at_zero = evaluate(spec, "logits")
+    assert at_one.target == "$y = 1$" and np.ptp(at_one.loss) > 10 and np.isfinite(at_one.gradient).all()
+    assert (at_zero.loss == 0).all()  # y_true of 0
+
+
 def test_robust_limits():
     line = np.linspace(-6, 6, 101)
     lo, hi = robust_limits([line])
@@ -200,6 +223,12 @@ def test_long_formulas_shrink_then_give_way_to_the_name():
     text, size = legend_text(spec, "binary_focal_crossentropy.loss", 680)
     assert text.startswith("binary_focal_crossentropy: $") and size == 7.0
     assert legend_text(spec, "binary_focal_crossentropy.loss", 100) == ("binary_focal_crossentropy", 9.0)
+
+
+def test_a_dollar_in_a_file_name_is_text_in_the_legend():
+    # `$\\frac{$.loss`: mathtext read the name as math and failed the plot (a review)
+    spec = lossdsl.library.compile("mean_squared_error")
+    assert legend_text(spec, "$\\frac{$.loss", 600) == (r"\$\frac{\$: $\left(y - \hat{y}\right)^{2}$", 9.0)
 
 
 class _Unparsable:
