@@ -114,7 +114,7 @@ def _claim(cls: type) -> None:
         keras.saving.register_keras_serializable(package=package, name=name)(cls)
 
 
-def make_metric(spec, **kwargs) -> FormulaMetric:
+def make_metric(spec, /, **kwargs) -> FormulaMetric:
     """A `keras.metrics.Metric` averaging the per-sample values of `spec`'s formula.
 
     Args:

@@ -1479,6 +1479,14 @@ def test_formula_loss(keras):
     for build in (lossdsl.compile, lambda text: lossdsl.FormulaLoss(formula=text)):
         with pytest.raises(lossdsl.LossTypeError, match="`source` cannot be a parameter name: lossdsl.loss"):
             build("param source = 2\nsource * square(e)")
+    # A parameter named as an argument of the metric's builder: "got multiple values for argument
+    # 'spec'", a plain TypeError (a review)
+    program = "param spec = 2.0\nspec * e^2"
+    y_true, y_pred = np.zeros((2, 3), "float32"), np.ones((2, 3), "float32")
+    for made in (lossdsl.compile(program).keras_metric(spec=3.0), lossdsl.metric(program, spec=3.0)):
+        made.update_state(y_true, y_pred)
+        assert float(made.result()) == pytest.approx(3.0)
+    assert float(lossdsl.loss(program, spec=3.0)(y_true, y_pred)) == pytest.approx(3.0)
     tampered = keras.saving.serialize_keras_object(loss)
     tampered["config"]["formula"] = "abs(e"
     with pytest.raises(lossdsl.LossSyntaxError):
