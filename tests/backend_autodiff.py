@@ -115,6 +115,44 @@ def _torch(fn, y_true, y_pred):
     return values.numpy(), y_pred.grad.detach().cpu().numpy()
 
 
+def second_derivatives(fn, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """d(sum of d(sum of the per-sample values of `fn`)/d(y_pred))/d(y_pred), on the active backend,
+    eager: the row sums of the Hessian (its diagonal, for an elementwise loss). A gradient penalty,
+    a Hessian-vector product and meta-learning differentiate the gradient so."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        p = tf.constant(y_pred)
+        with tf.GradientTape() as outer:
+            outer.watch(p)
+            with tf.GradientTape() as inner:
+                inner.watch(p)
+                total = tf.reduce_sum(fn(tf.constant(y_true), p))
+            gradient = tf.reduce_sum(inner.gradient(total, p))
+        second = outer.gradient(gradient, p)
+        return np.zeros_like(y_pred) if second is None else second.numpy()
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        t = jnp.asarray(y_true)
+        first = jax.grad(lambda p: jnp.sum(fn(t, p)))
+        return np.asarray(jax.grad(lambda p: jnp.sum(first(p)))(jnp.asarray(y_pred)))
+    if name == "torch":
+        import keras
+        import torch
+
+        t = keras.ops.convert_to_tensor(y_true)
+        p = keras.ops.convert_to_tensor(y_pred).detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(torch.sum(fn(t, p)), p, create_graph=True)
+        if not gradient.requires_grad:  # a gradient that does not depend on y_pred (or was cut off)
+            return np.zeros_like(y_pred)
+        (second,) = torch.autograd.grad(torch.sum(gradient), p)
+        return second.detach().cpu().numpy()
+    raise NotImplementedError(f"no autodiff helper for the Keras backend {name!r}")
+
+
 def target_gradients(fn, y_true: np.ndarray, y_pred: np.ndarray, mode: str = "eager") -> np.ndarray:
     """d(sum of the per-sample values of `fn`)/d(y_true), on the active backend (a target that a
     trainable model computes needs it)."""

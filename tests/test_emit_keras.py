@@ -112,11 +112,14 @@ def call_body(source: str) -> ast.FunctionDef:
 
 
 def forward_pass(source: str) -> ast.FunctionDef:
-    """call() without the backward pass of a fused gradient (the value as autodiff would see it)."""
+    """call() without the backward pass of a fused gradient and the broadcast of its inputs (the
+    value as autodiff would see it)."""
     call = call_body(source)
     for node in ast.walk(call):
         if isinstance(node, ast.FunctionDef):
             node.body = [n for n in node.body if not (isinstance(n, ast.FunctionDef) and n.name == "backward")]
+    broadcast = "None in y_true.shape or None in y_pred.shape"
+    call.body = [n for n in call.body if not (isinstance(n, ast.If) and ast.unparse(n.test) == broadcast)]
     return call
 
 

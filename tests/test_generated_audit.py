@@ -246,18 +246,31 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         ),
         ("if target.shape != y_true.shape:", "if target.shape != y_pred.shape:", "give the target y_true's"),
         ("return target, gradient", "return gradient, target", "does not end with `return (target, gradient)`"),
-        ("not args[0].requires_grad", "args[0].requires_grad", "a If statement in backward()"),
+        (  # PyTorch's skip of y_true's gradient, from when it took the fused gradient
+            "                target = -gradient\n",
+            '                if keras.backend.backend() == "torch" and not args[0].requires_grad:\n'
+            "                    return None, gradient\n"
+            "                target = -gradient\n",
+            "a If statement in backward()",
+        ),
         ("upstream=None, variables=None):", "upstream=print):", "backward(*args"),
         ("[None] * len(variables)", "[print] * len(variables)", "answer TensorFlow's variables"),
         ("(upstream,) = args", "(upstream,) = args[::-1]", "upstream unpacking"),
         ("(forward)(y_true, y_pred)", "(forward)(y_pred, y_true)", "does not end as the emitter writes it"),
         ("or y_true.shape != y_pred.shape", "or y_true.shape == y_pred.shape", "does not end as the emitter writes it"),
-        ('== "jax"', '== "torch"', "does not end as the emitter writes it"),
+        ('in ("jax", "torch")', '== "jax"', "does not end as the emitter writes it"),  # PyTorch fused
         ("columns = y_pred.shape[-1]", "columns = y_true.shape[-1]", "does not end as the emitter writes it"),
         ("len(y_true.shape) == 0:", "len(y_true.shape) == 1:", "does not end as the emitter writes it"),
         ("columns is None\n", "columns is not None\n", "does not end as the emitter writes it"),
         ("columns != y_true.shape[-1]", "columns != y_true.shape[-1] or print()", "does not end as the emitter"),
         ("if gradient.shape != y_pred.shape:", "if gradient.shape is y_pred.shape:", "give the gradient y_pred's"),
+        ("keras.ops.shape(y_true), 1)", "keras.ops.shape(y_true), 2)", "does not end as the emitter writes it"),
+        (
+            "y_pred = keras.ops.broadcast_to(y_pred, shape)",
+            "y_pred = keras.ops.broadcast_to(y_true, shape)",
+            "does not end as the emitter writes it",
+        ),
+        ("if None in y_true.shape or None", "if None in y_true.shape and None", "does not end as the emitter"),
         ("            x = y_pred - y_true", "            x, _ = y_pred - y_true, 0", "assignment to a Tuple"),
     ],
     ids=[
@@ -291,6 +304,9 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         "fused-width-is-not-none",
         "fused-width-call",
         "fused-reshape",
+        "broadcast-ones",
+        "broadcast-input",
+        "broadcast-test",
         "stray-tuple",
     ],
 )

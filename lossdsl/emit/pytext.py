@@ -88,6 +88,17 @@ def if_lines(test: str, indent: int) -> list[str]:
     return ["if (", f"    {first}", *(f"    or {part}" for part in rest), "):"]
 
 
+def call_lines(name: str, function: str, arguments: list[str], indent: int) -> list[str]:
+    """`name = function(arguments)` at `indent`, split over lines as `ruff format` splits a call
+    where it is too long: the arguments on one line of their own, else one per line."""
+    joined = ", ".join(arguments)
+    if indent + len(f"{name} = {function}({joined})") <= LINE_LENGTH:
+        return [f"{name} = {function}({joined})"]
+    if indent + len(NESTED_INDENT) + len(joined) <= LINE_LENGTH:
+        return [f"{name} = {function}(", f"{NESTED_INDENT}{joined}", ")"]
+    return [f"{name} = {function}(", *(f"{NESTED_INDENT}{a}," for a in arguments), ")"]
+
+
 def wrap(code: Code, prec: int) -> str:
     return f"({code.text})" if code.prec < prec else code.text
 
