@@ -487,7 +487,7 @@ class Rewriter:
         0 (an addition to the table), and is `-softplus(-x) - softplus(x)`; else None."""
         k, rest = inner.as_coeff_Mul()
         factors = sp.Mul.make_args(rest)
-        if not (k.is_Number and k > 0 and len(factors) > 1):
+        if not (k.is_Number and k > 0):  # (one factor beside a number too: `log(0.5 sigmoid(x))`)
             return None
         terms = [sp.log(k)]
         for factor in factors:

@@ -446,6 +446,11 @@ def test_list_literal_is_a_constant_tensor():
         ("p = sigmoid(y_pred)\n-log(p * (1 - p)) + e^2", ["softplus"], ["ops.log(", "sigmoid"]),
         ("-sum(y_true * log(0.5 * softmax(y_pred) * softmax(2 * y_pred)^2))", ["log_softmax"], ["ops.log("]),
         ("log(sigmoid(y_pred) * exp(2 * y_pred))", ["softplus"], ["ops.log(", "ops.exp("]),
+        # one of them beside the number ("log(0.5 * t0)", inf from y_pred of about -88; a review)
+        ("-log(0.5 * sigmoid(y_pred))", ["softplus"], ["ops.log(", "sigmoid"]),
+        ("p = sigmoid(y_pred)\n-log(p / 2)", ["softplus"], ["ops.log(", "sigmoid"]),
+        ("-log(3 * sigmoid(y_pred)^2)", ["softplus"], ["ops.log(", "sigmoid"]),
+        ("-sum(y_true * log(0.5 * softmax(y_pred)))", ["log_softmax"], ["ops.log(", "ops.exp("]),
         # a sum that holds a bound sum (differential fuzzing: inf from y_pred of about -88)
         ("m0 = 1 + exp(-y_pred)\nlog(m0 + 1) * y_pred", ["softplus"], ["ops.log(", "ops.exp("]),
         # ... through bindings, as the code computes them (a review: `r = p * (1 - p)` was a log)
@@ -492,6 +497,7 @@ def test_stable_rewrites(program, present, absent):
             lambda t, p: np.log(2) - np.logaddexp(0, -p) - np.logaddexp(0, p),
         ),
         ("d = 1 + exp(-y_pred)\np = d^-2\nlog(p)", lambda t, p: -2 * np.logaddexp(0, -p)),
+        ("-log(0.5 * sigmoid(y_pred))", lambda t, p: np.log(2) + np.logaddexp(0, -p)),
         ("m0 = 1 + exp(-y_pred)\nlog(m0 + 1)", lambda t, p: np.logaddexp(np.log(2), -p)),
     ],
 )
