@@ -44,9 +44,11 @@ _BLOCK_START = re.compile(r"^([#+-]|\d+[.)])(?=\s|$)")
 
 
 def loss_name(label: str) -> str:
-    """The name of a loss from its label: a file's stem (`a/huber.loss` -> `huber`), `<stdin>` -> `stdin`."""
+    """The name of a loss from its label: a file's stem (`a/huber.loss` -> `huber`), `<stdin>` -> `stdin`.
+    Letters past ASCII stay (`é.loss` was a section `loss`, and beside `日本.loss` "two programs are
+    named 'loss'"; a review); what is not a letter, a digit, `_` or `-` becomes `_`."""
     stem = Path(label.strip("<>")).stem or "loss"
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") or "loss"
+    return re.sub(r"[^\w-]+", "_", stem).strip("_") or "loss"
 
 
 def escape(text: str) -> str:

@@ -170,7 +170,16 @@ def test_errors(tmp_path):
 
 @pytest.mark.parametrize(
     ("label", "name"),
-    [("huber.loss", "huber"), ("a/b/huber.loss", "huber"), ("<stdin>", "stdin"), ("my loss.txt", "my_loss")],
+    [
+        ("huber.loss", "huber"),
+        ("a/b/huber.loss", "huber"),
+        ("<stdin>", "stdin"),
+        ("my loss.txt", "my_loss"),
+        ("\u00e9.loss", "\u00e9"),
+        ("\u65e5\u672c.loss", "\u65e5\u672c"),
+        ("\udcc3.loss", "loss"),  # a byte that is not UTF-8, as Python escapes it in a file name
+        ("a$b.loss", "a_b"),
+    ],
 )
 def test_loss_name(label, name):
     assert loss_name(label) == name
