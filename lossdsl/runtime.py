@@ -26,7 +26,8 @@ metrics that average the same formula, and `FormulaLoss`.
 
 Limits: a generated class lives as long as the process; a model saved with
 an instance of it loads in another process only where its module is imported
-again (use `FormulaLoss` for models that travel).
+again (use `FormulaLoss` for models that travel). A pickled instance does
+travel: it is rebuilt from its program and its config (`_unpickled`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import copyreg
 import hashlib
 import importlib.util
 import math
@@ -96,8 +98,20 @@ def loss_class(spec, fast: bool = True, xla: bool = False) -> type:
         if cls is None:
             cls = _import(source, spec.name)
             _CLASSES[source] = cls
+            made = (spec.source, spec.name, fast, xla)
+            copyreg.pickle(cls, lambda loss: (_unpickled, (*made, loss.get_config())))
         _claim(cls)
         return cls
+
+
+def _unpickled(formula: str, class_name: str, fast: bool, xla: bool, config: dict):
+    """A generated loss from its pickle: its program compiled again, its class made again, the
+    object built from its config. (Pickled, it was an object of a module that only the process
+    that made it had imported: another process, a `multiprocessing` or Ray worker, could not
+    load it; a review.) The formula is compiled as `FormulaLoss` compiles a saved one."""
+    with _quietly():
+        spec = _compile(_text(formula), class_name)
+    return loss_class(spec, fast=fast, xla=xla).from_config(config)
 
 
 def _claim(cls: type) -> None:

@@ -260,3 +260,42 @@ def test_tampered_formula_fails_to_load(tmp_path):
     tampered = tampered_copy(path, tmp_path / "tampered.keras", formula="abs(e")
     with pytest.raises(lossdsl.LossSyntaxError):
         keras.models.load_model(tampered)
+
+
+UNPICKLE = r"""
+import json, os, pickle, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+with open(os.path.join(sys.argv[2], "objects.pickle"), "rb") as handle:
+    loss, fused, metric = pickle.load(handle)
+y_true, y_pred = np.zeros((2, 3), "float32"), np.full((2, 3), 3.0, "float32")
+metric.update_state(y_true, y_pred)
+print(json.dumps({
+    "class": type(loss).__name__, "delta": loss.delta, "reduction": loss.reduction, "name": loss.name,
+    "value": float(loss(y_true, y_pred)), "fused": float(fused(y_true, y_pred)),
+    "metric": [metric.name, float(metric.result())],
+}))
+"""
+
+
+def test_a_pickled_generated_loss_loads_in_another_process(tmp_path):
+    # Pickled, it was an object of a module only the process that made it had imported (a review):
+    # a multiprocessing or Ray worker could not load it. It is rebuilt from its program and config.
+    import pickle
+
+    program = "param delta = 1.0\nwhere(abs(e) <= delta, 0.5 * e^2, delta * (abs(e) - 0.5 * delta))"
+    loss = lossdsl.loss(program, name="MyHuber", delta=2.0, reduction="sum")
+    fused = lossdsl.library.compile("mean_squared_error").keras_loss(name="mse_fused")
+    metric = lossdsl.metric("abs(e)", name="my_mae")
+    with open(tmp_path / "objects.pickle", "wb") as handle:
+        pickle.dump((loss, fused, metric), handle)
+    found = run_fresh(UNPICKLE, str(tmp_path))
+    assert found == {
+        "class": "MyHuber",
+        "delta": 2.0,
+        "reduction": "sum",
+        "name": "MyHuber",  # (the name names the class and the object)
+        "value": 8.0,  # 2 (3 - 1) per element, summed over two samples of mean 4
+        "fused": 9.0,
+        "metric": ["my_mae", 3.0],
+    }
