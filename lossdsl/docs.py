@@ -23,6 +23,7 @@ other names are not removed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import lossdsl
@@ -47,8 +48,15 @@ def loss_name(label: str) -> str:
     """The name of a loss from its label: a file's stem (`a/huber.loss` -> `huber`), `<stdin>` -> `stdin`.
     Letters past ASCII stay (`é.loss` was a section `loss`, and beside `日本.loss` "two programs are
     named 'loss'"; a review); what is not a letter, a digit, `_` or `-` becomes `_`."""
-    stem = Path(label.strip("<>")).stem or "loss"
-    return re.sub(r"[^\w-]+", "_", stem).strip("_") or "loss"
+    # NFC first: `e` and a combining accent, as macOS writes `é` in a file name, is one letter. A
+    # mark that stays (Devanagari's vowel signs) belongs to its word, as letters and digits do.
+    stem = unicodedata.normalize("NFC", Path(label.strip("<>")).stem or "loss")
+    kept = "".join(ch if _in_name(ch) else " " for ch in stem)
+    return "_".join(kept.split()) or "loss"
+
+
+def _in_name(ch: str) -> bool:
+    return ch.isalnum() or ch == "-" or unicodedata.category(ch).startswith("M")
 
 
 def escape(text: str) -> str:

@@ -305,28 +305,30 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
 
 
 def _across_one_column(spec) -> str | None:
-    """The first vector function (`softmax`, `log_softmax`, `normalize`) whose argument holds no
-    list, through bindings too: in a plot of one column of y_pred it is taken across that column."""
+    """The first vector function (`softmax`, `log_softmax`, `normalize`) that the loss reads,
+    of y_pred and of no list, through bindings: in a plot of one column of y_pred it is taken
+    across that column (and is flat). One of y_true alone, or in a binding the loss does not
+    read, is plotted as it was (a review)."""
     r = spec.resolved
-    for node in nodes.walk(r.program):
+    for node in _read(r, r.program.result):
         if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) == "vector":
-            if not any(_holds_list(r, arg) for arg in node.args):
+            if any(r.of(arg).pred for arg in node.args) and not any(
+                isinstance(part, nodes.Vector) for arg in node.args for part in _read(r, arg)
+            ):
                 return node.func
     return None
 
 
-def _holds_list(r, node: nodes.Node) -> bool:
-    """Whether `node` reads a list literal, directly or through a binding."""
+def _read(r, node: nodes.Node):
+    """Every node under `node`, and under the values of the bindings it reads, each value once."""
     stack, seen = [node], set()
     while stack:
         for part in nodes.walk(stack.pop()):
-            if isinstance(part, nodes.Vector):
-                return True
+            yield part
             value = r.binding_value(part) if isinstance(part, nodes.Name) else None
             if value is not None and id(value) not in seen:
                 seen.add(id(value))
                 stack.append(value)
-    return False
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -179,6 +179,8 @@ def test_errors(tmp_path):
         ("\u65e5\u672c.loss", "\u65e5\u672c"),
         ("\udcc3.loss", "loss"),  # a byte that is not UTF-8, as Python escapes it in a file name
         ("a$b.loss", "a_b"),
+        ("e\u0301.loss", "\u00e9"),  # é as macOS writes it in a file name: e and a combining accent
+        ("\u0939\u093f\u0928\u094d\u0926\u0940.loss", "\u0939\u093f\u0928\u094d\u0926\u0940"),  # Devanagari's marks
     ],
 )
 def test_loss_name(label, name):

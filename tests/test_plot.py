@@ -186,6 +186,13 @@ def test_a_vector_function_across_one_column_has_no_plot(source, kind, message):
         evaluate(lossdsl.compile(source), kind)
 
 
+@pytest.mark.parametrize("source", ["s = softmax(y_pred)\nabs(e)", "sum(softmax(y_true) * abs(e))"])
+def test_a_vector_function_the_plot_does_not_flatten_is_plotted(source):
+    # One in a binding the loss does not read, or of y_true alone: plotted as before (a review)
+    curves = evaluate(lossdsl.compile(source), "regression")
+    assert all(np.ptp(curve.loss) > 1 and np.isfinite(curve.loss).all() for curve in curves)
+
+
 def test_a_vector_function_across_a_list_is_plotted():
     # The list sets the width the softmax is taken across: a curve that moves.
     spec = lossdsl.compile("l = [1, 2, 3]\n-sum(y_true * log_softmax(l * y_pred))")
