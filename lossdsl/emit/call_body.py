@@ -368,7 +368,7 @@ class CallBody:
         if self.uses_y_true:
             ones, common = self._allocate("ones"), self._allocate("shape")
             shapes = [ones, "keras.ops.shape(y_pred)", "keras.ops.shape(y_true)"]
-            indent = self.indent - 2 * len(NESTED_INDENT) + len(NESTED_INDENT)
+            indent = self.indent - len(NESTED_INDENT)  # (the statements inside call()'s `if`)
             broadcast = [
                 "if None in y_true.shape or None in y_pred.shape:",
                 *indented(
