@@ -390,9 +390,8 @@ def read_file(name: str, formula_hint: bool = True) -> tuple[str, str]:
     whose sections are named after files)."""
     if name == "-":
         return as_read(_standard_input()), _label(name)
-    path = Path(name)
-    try:
-        with path.open("rb") as stream:
+    try:  # the name as given: Path drops a trailing slash, and `good.loss/` read the file (a review)
+        with open(name, "rb") as stream:
             return as_read(_decoded(stream.read(MAX_BYTES + 1), name)), _label(name)
     except FileNotFoundError:
         raise _UsageError(f"no such file: {name}{_formula_hint(name) if formula_hint else ''}") from None
@@ -647,7 +646,7 @@ def cmd_plot(args) -> int:
     output = check_output(args.output, args.files)
     specs = _compile_all(sources)
     _start_keras_quietly()  # seconds: once the arguments, the output and the programs are known good
-    from lossdsl.plot import MixedKinds, NeedsTensorFlow, plot_losses
+    from lossdsl.plot import KindRefused, MixedKinds, NeedsTensorFlow, plot_losses
 
     try:
         plot_losses(specs, output, labels=[label for _, label in sources], kind=args.kind)
@@ -655,6 +654,11 @@ def cmd_plot(args) -> int:
         raise
     except MixedKinds as err:  # a choice the command line asks for: a usage error
         raise _UsageError(f"these losses need different x axes: {err.listed}; choose one with --kind") from None
+    except KindRefused as err:
+        if args.kind is None:  # the kind inferred: the program has no plot as it stands
+            print(f"lossdsl plot: {err}", file=sys.stderr)
+            return 1
+        raise _UsageError(f"{err} (--kind {args.kind} was given)") from None
     except (ValueError, NeedsTensorFlow) as err:
         print(f"lossdsl plot: {err}", file=sys.stderr)
         return 1

@@ -107,6 +107,11 @@ class NeedsTensorFlow(RuntimeError):
     """Plotting under another Keras backend: the curves' gradients come from TensorFlow's tape."""
 
 
+class KindRefused(ValueError):
+    """A loss the chosen kind of x axis cannot plot where another kind can (class ids, or a softmax
+    across classes, plotted against e): with `plot --kind`, the command line's choice."""
+
+
 class MixedKinds(ValueError):
     """Losses that need different x axes, plotted together without a `kind`."""
 
@@ -269,7 +274,7 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
                 f"{_display_name(spec, None)} reads class ids (onehot) and a list of {max(widths)} values:"
                 " it has no two-class plot"
             )
-        raise ValueError(f"{_display_name(spec, None)} reads class ids (onehot): plot it as probability or logits")
+        raise KindRefused(f"{_display_name(spec, None)} reads class ids (onehot): plot it as probability or logits")
     across = None if two_classes else _across_one_column(spec)
     if across is not None:
         # One column of y_pred: a softmax of it is 1 everywhere, a normalize its sign (a flat curve,
@@ -279,7 +284,8 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
             if widths <= {2}
             else (f"a list of {max(widths)} values: it has no two-class plot")
         )
-        raise ValueError(f"{_display_name(spec, None)} takes {across} across {where}")
+        refused = KindRefused if widths <= {2} else ValueError
+        raise refused(f"{_display_name(spec, None)} takes {across} across {where}")
     curves = []
     for target_label, target in _TARGETS[kind]:
         # The variable differentiated: y_pred itself, or p / z of the two-class y_pred.

@@ -577,6 +577,27 @@ def test_plot_rejected_program_exit_1_and_mixed_kinds_exit_2(cli, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("program", "refusal"),
+    [
+        ("-sum(onehot(y_true) * log_softmax(y_pred))", "reads class ids (onehot)"),
+        ("y_true * softmax(y_pred)", "takes softmax across classes"),
+    ],
+)
+def test_plot_a_kind_that_cannot_show_the_loss_is_a_usage_error(cli, tmp_path, program, refusal):
+    # --kind regression for class ids: the command line's choice, so exit 2 as for mixed kinds
+    # (it was 1, a rejected program's status; a review); without --kind the same loss is plotted
+    code, out, err = cli("plot", "-e", program, "--kind", "regression", "-o", "x.png")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"lossdsl plot: FormulaLoss {refusal}: plot it as probability or logits (--kind regression was given)\n"
+    )
+    assert not (tmp_path / "x.png").exists()
+    code, out, err = cli("plot", "-e", program, "-o", "x.png")
+    assert (code, out) == (0, "wrote x.png\n"), err
+    assert (tmp_path / "x.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_plot_under_another_backend_says_it_needs_tensorflow(tmp_path):
     # "failed: RuntimeError: ..." from the last-resort handler (a review); the same words, as plot's own
     pytest.importorskip("jax")

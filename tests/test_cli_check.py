@@ -245,6 +245,16 @@ def test_an_unreadable_file_among_several_is_said_and_the_others_are_checked(cap
     assert code == 1
 
 
+def test_a_file_named_with_a_trailing_slash_is_not_read(capsys, tmp_path):
+    # `good.loss/` names a folder: the shell's `cat` refuses it, and so does check (pathlib drops
+    # the slash, and the file was read and passed; a review)
+    good = tmp_path / "good.loss"
+    good.write_text("abs(e)\n", encoding="utf-8")
+    code, out, err = run(capsys, "check", f"{good}/")
+    assert (code, out) == (2, "")
+    assert err == f"lossdsl check: cannot read {good}/: Not a directory\n"
+
+
 USAGE = [
     [],
     ["check"],
