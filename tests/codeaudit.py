@@ -472,8 +472,6 @@ class _Audit:
         allowed = {f"{columns} is None", f"{columns} != y_true.shape[-1]"}
         if inputs != "y_pred":
             allowed.add("y_true.shape != y_pred.shape")
-        else:
-            allowed.add("len(y_true.shape) != len(y_pred.shape)")
         if not (
             isinstance(widths, ast.If)
             and not widths.orelse

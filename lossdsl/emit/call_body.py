@@ -353,13 +353,12 @@ class CallBody:
         if self.uses_y_true:
             widths.append(f"{columns} != y_true.shape[-1]")
         widths += [f"{columns} != {n}" for n in sorted(self._list_lengths())]
-        # With y_true an input of its own (its gradient fused too), the two have one shape; read
-        # by the loss alone, one rank (for the broadcast below).
+        # With y_true an input of its own (its gradient fused too), the two have one shape. (A
+        # loss that reads y_true always has it: where y_true's gradient is not fused, neither is
+        # y_pred's, above.)
         inputs = "y_true, y_pred" if target else "y_pred"
         if target:
             widths.append("y_true.shape != y_pred.shape")
-        elif self.uses_y_true:
-            widths.append("len(y_true.shape) != len(y_pred.shape)")
         # An axis unknown while tracing (the batch's, in `fit`) may still broadcast when it runs,
         # (1, 3) against (4, 3): the fused gradient would have the wider shape, and TensorFlow took
         # it for the narrower input's (a review). Both go in broadcast to their common shape, and
