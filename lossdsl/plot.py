@@ -224,7 +224,7 @@ def _over_last_axis(spec) -> bool:
     for node in nodes.walk(r.program):
         if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) in ("reduction", "vector", "labels"):
             return True
-        if isinstance(node, nodes.Vector) or r.of(node).shape == SAMPLE:
+        if (isinstance(node, nodes.Vector) and len(node.items) > 1) or r.of(node).shape == SAMPLE:
             return True
     return False
 
@@ -265,7 +265,8 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
     x = np.linspace(lo, hi, _POINTS)
     # Two classes per row, unless a list sets another width (`[0, 1, 0.5] != y_true`: a column
     # of y_pred is broadcast against it instead; found by a review).
-    widths = {len(node.items) for node in nodes.walk(spec.resolved.program) if isinstance(node, nodes.Vector)}
+    # (A list of one value broadcasts along any row: it sets no width.)
+    widths = {len(node.items) for node in nodes.walk(spec.resolved.program) if isinstance(node, nodes.Vector)} - {1}
     two_classes = kind in ("probability", "logits") and _over_last_axis(spec) and widths <= {2}
     ids = spec.resolved.uses_onehot
     if ids and not two_classes:
@@ -319,7 +320,7 @@ def _across_one_column(spec) -> str | None:
     for node in _read(r, r.program.result):
         if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) == "vector":
             if any(r.of(arg).pred for arg in node.args) and not any(
-                isinstance(part, nodes.Vector) for arg in node.args for part in _read(r, arg)
+                isinstance(part, nodes.Vector) and len(part.items) > 1 for arg in node.args for part in _read(r, arg)
             ):
                 return node.func
     return None

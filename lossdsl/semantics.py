@@ -394,7 +394,8 @@ class _Analyzer:
                     item,
                 )
                 ok = False
-        return Info(shape=VECTOR, length=len(node.items), ok=ok)
+        # A list of one value fixes no length: it broadcasts against any, as in NumPy.
+        return Info(shape=VECTOR, length=len(node.items) if len(node.items) > 1 else None, ok=ok)
 
     def visit_Call(self, node: nodes.Call) -> Info:
         name = node.func

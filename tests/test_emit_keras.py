@@ -361,6 +361,38 @@ def test_a_list_against_another_number_of_classes_is_a_clear_error(keras, fast):
     assert lossdsl.compile("a = [1, 2] * e\nb = a\nmean(b^2)").resolved.axis_length == 2
 
 
+@pytest.mark.parametrize(
+    ("listed", "scalar"),
+    [
+        ("[0.5] * e^2", "0.5 * e^2"),
+        ("-sum(y_true * log_softmax([2] * y_pred))", "-sum(y_true * log_softmax(2 * y_pred))"),
+        ("[0.3] * y_pred^2 - [1] * y_pred", "0.3 * y_pred^2 - y_pred"),
+        # beside a list of three (it was "list literals of different lengths [1, 3] combined")
+        ("[0.5] * e^2 + [1, 2, 3] * abs(e)", "0.5 * e^2 + [1, 2, 3] * abs(e)"),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_list_of_one_value_broadcasts_along_any_number_of_classes(keras, listed, scalar, fast):
+    # As in NumPy: `[0.5] * e^2` against three columns was "the formula's lists need a last axis
+    # of 1 in y_pred, not 3", and the checks probed rows of one value, where a softmax is flat
+    # ("it looks constant in y_pred"; a review)
+    from lossdsl.runtime import loss_class
+
+    spec, plain = lossdsl.compile(listed), lossdsl.compile(scalar)
+    said = [[(d.level, d.message) for d in s.diagnostics] for s in (spec, plain)]  # (columns differ by the [])
+    assert said[0] == said[1] and spec.resolved.axis_length == plain.resolved.axis_length
+    source = spec.python_source()
+    assert source.count("raise ValueError") == plain.python_source().count("raise ValueError") and "!= 1" not in source
+    rng = np.random.default_rng(5)
+    y_true = rng.uniform(0, 1, (4, 3)).astype("float32")
+    y_pred = rng.normal(size=(4, 3)).astype("float32")
+    ours = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
+    reference = values_and_gradients(plain.keras_loss(reduction=None), y_true, y_pred)
+    for got, want in zip(ours, reference, strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_list_literal_is_a_constant_tensor():
     assert "keras.ops.convert_to_tensor([0.3, 0.7], dtype=y_pred.dtype)" in source_of("vector")
     assert "keras.ops.stack([a, 1.0 - a])" in source_of("param_vector")

@@ -176,6 +176,8 @@ def test_a_list_of_three_values_is_plotted_per_column():
     [
         ("[0.3, 0.7, 0.1] * softmax(y_pred)", "logits", "softmax across a list of 3 values: it has no two-class plot"),
         ("y_true * softmax(y_pred)", "regression", "softmax across classes: plot it as probability or logits"),
+        # a list of one value sets no width: it broadcasts along one column as along two
+        ("y_true * softmax([2] * y_pred)", "regression", "softmax across classes: plot it as probability or logits"),
         ("n = normalize(y_pred)\n-sum(y_true * n)", "positive", "normalize across classes: plot it as"),
     ],
 )

@@ -309,9 +309,9 @@ def _row(x: float, length: int) -> tuple[float, ...]:
 
 
 def _row_length(expr: sp.Basic) -> int:
-    """The length of the program's list literals (all one, or the shapes check said no), else ROW_LENGTH."""
-    vector = next(iter(expr.atoms(sf.Vector)), None)
-    return len(vector.args) if vector is not None else ROW_LENGTH
+    """The length of the program's list literals (all one but those of one value, which broadcast
+    along any row, or the shapes check said no), else ROW_LENGTH."""
+    return max((len(vector.args) for vector in expr.atoms(sf.Vector) if len(vector.args) > 1), default=ROW_LENGTH)
 
 
 def _thresholds(expr: sp.Basic, env: dict) -> list[float]:

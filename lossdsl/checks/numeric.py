@@ -442,6 +442,8 @@ def _row_closure(expr, parts, size: int):
 
         return symbol
     if isinstance(expr, sf.Vector):
+        if len(parts) == 1:  # one value: it broadcasts along the row, as in NumPy
+            return parts[0]
         if len(parts) != size:
             return _unsupported(sf.Vector)  # a list of another length than the row's
         return lambda env: parts[env[_AT]](env)

@@ -126,9 +126,9 @@ def _fits(code: sp.Basic) -> bool:
 
 def _row_size(code: sp.Basic, per_sample: bool) -> int:
     """The length of the rows probed: a list literal's, two for a loss over the last axis, else one."""
-    vector = next(iter(code.atoms(sf.Vector)), None)
-    if vector is not None:
-        return len(vector.args)
+    lengths = [len(vector.args) for vector in code.atoms(sf.Vector) if len(vector.args) > 1]
+    if lengths:  # (one value broadcasts along any row)
+        return max(lengths)
     return 2 if per_sample or code.has(sf.TensorFunction) else 1
 
 

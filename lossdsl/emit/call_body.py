@@ -402,9 +402,11 @@ class CallBody:
         ]
 
     def _list_lengths(self) -> set[int]:
-        """The lengths of the list literals the loss reads (one per program)."""
+        """The lengths of the list literals the loss reads (one per program), but 1: a list of
+        one value broadcasts against any number of columns and the gradient keeps y_pred's shape."""
         exprs = [self.result, self.gradient, self.target, *(local.value for local in self.locals)]
-        return {len(vector.args) for expr in exprs if expr is not None for vector in expr.atoms(sf.Vector)}
+        lengths = {len(vector.args) for expr in exprs if expr is not None for vector in expr.atoms(sf.Vector)}
+        return lengths - {1}
 
     def _value(self, shape: str, tail: str) -> str:
         """The per-sample loss, printed to follow `return ` (and precede `tail`)."""
@@ -548,9 +550,10 @@ class CallBody:
             # target against a (N,) prediction makes the prediction (N, 1), as in Keras's losses)
             lines += ["y_true = keras.ops.cast(y_true, y_pred.dtype)", *_SAME_RANK]
         resolved = self.spec.resolved
-        if resolved.axis_length is not None:
+        if resolved.axis_length not in (None, 1):
             # A list of weights per class against another number of classes was TensorFlow's
-            # "Incompatible shapes: [4,4] vs. [3]" (found by a user test). One column broadcasts.
+            # "Incompatible shapes: [4,4] vs. [3]" (found by a user test). One column broadcasts,
+            # and a list of one value broadcasts against any number of columns, as in NumPy.
             reads_targets = not resolved.uses_onehot and resolved.of(resolved.result).true
             inputs = ["y_pred", "y_true"] if reads_targets else ["y_pred"]
             for name in inputs:
