@@ -29,6 +29,12 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     exp(x) / (1 + exp(x))^2 -> sigmoid(x) sigmoid(-x); `sigmoid(x) - 1` -> `-sigmoid(-x)`,
     log1p(-sigmoid(x))    -> -softplus(x))
 
+    x^2.0, pow(x, 0.5)    -> x^2, x^(1/2)       (an exponent written as a decimal that is
+                                                  exactly a whole number or a fraction over 2, 4,
+                                                  8 or 16, of at most MAX_EXACT: one form for one
+                                                  power, so that `pow(x, 0.5)` and `sqrt(x)` are
+                                                  computed once)
+
     log1p(a) - log1p(b)   -> log1p_difference(a, b)   for a, b >= 0 (an addition: the
                              printer writes it as the two log1p, except where the code is
                              traced for XLA, where it takes one log1p of a quotient >= 0;
@@ -84,10 +90,11 @@ _HEADS = (sf.Sigmoid, sf.Softmax)
 
 
 def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
-    definitions = {symbol: value for _, symbol, value in symbolic.bindings if symbol is not None}
+    exact = [(name, symbol, exact_exponents(value)) for name, symbol, value in symbolic.bindings]
+    definitions = {symbol: value for _, symbol, value in exact if symbol is not None}
     rewriter = Rewriter(definitions)
     bindings: list[Binding] = []
-    for name, symbol, value in symbolic.bindings:
+    for name, symbol, value in exact:
         value = rewriter.rewrite(value)
         if symbol is not None and (isinstance(value, _HEADS) or _power_of_head(value)):
             # A sigmoid or a softmax, written or written out: later rules look through the name at
@@ -105,8 +112,31 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
             rewriter.rewritten[symbol] = value
         bindings += rewriter.take_introduced()
         bindings.append((name, symbol, value))
-    result = rewriter.rewrite(symbolic.result)
+    result = rewriter.rewrite(exact_exponents(symbolic.result))
     return tuple(bindings + rewriter.take_introduced()), result
+
+
+# The largest whole exponent written as a number (`x^3.0`) that is taken as a whole number.
+MAX_EXACT = 64
+
+
+def exact_exponents(expr: sp.Basic) -> sp.Basic:
+    """`expr` with each power whose exponent is a Float equal to a whole number or a fraction
+    over 2, 4, 8 or 16 (of size at most MAX_EXACT) raised to that Integer or Rational: `x^2.0` and
+    `x^2`, `pow(x, 0.5)` and `sqrt(x)` are then one SymPy form, which the code computes once. The
+    values are the same: such a float is exactly that number (`0.1` is not, and stays)."""
+    for _ in range(8):  # each pass reaches the outermost powers; nested ones take another
+        mapping = {}
+        for power in expr.atoms(sp.Pow):
+            exponent = power.exp
+            if exponent.is_Float and math.isfinite(exponent) and abs(exponent) <= MAX_EXACT:
+                exact = sp.Rational(float(exponent))
+                if exact.q <= 16:
+                    mapping[power] = sp.Pow(power.base, exact)
+        if not mapping:
+            break
+        expr = rebuild.substitute(expr, mapping)
+    return expr
 
 
 def _power_of_head(value: sp.Basic) -> bool:

@@ -393,6 +393,28 @@ def test_a_list_of_one_value_broadcasts_along_any_number_of_classes(keras, liste
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("source", "call", "once", "numpy"),
+    [
+        ("pow(y_pred, 0.5) + sqrt(y_pred) + y_pred", "keras.ops.sqrt(", True, lambda t, p: 2 * np.sqrt(p) + p),
+        ("y_pred^2.0 + 3 * square(y_pred)", "keras.ops.square(", True, lambda t, p: 4 * p**2),
+        ("abs(e)^1.5 + abs(e)^(3/2)", "keras.ops.power(", True, lambda t, p: 2 * np.abs(t - p) ** 1.5),
+        ("abs(e)^1.25 + abs(e)^(5/4)", "keras.ops.power(", True, lambda t, p: 2 * np.abs(t - p) ** 1.25),
+        ("abs(e)^0.3 + abs(e)^(3/10)", "keras.ops.power(", False, lambda t, p: 2 * np.abs(t - p) ** 0.3),
+    ],
+)
+def test_a_power_written_as_a_number_is_one_form_with_its_exact_spelling(keras, source, call, once, numpy):
+    # `pow(y_pred, 0.5)` and `sqrt(y_pred)` were two SymPy forms (a Float and a Rational
+    # exponent), each computed (a review); 0.3 is no exact fraction in binary, and stays
+    forward = lossdsl.compile(source).python_source().split("def backward")[0]
+    assert forward.count(call) == (1 if once else 2)
+    rng = np.random.default_rng(2)
+    y_true = rng.uniform(0, 1, (4, 3)).astype("float32")
+    y_pred = rng.uniform(0.1, 2, (4, 3)).astype("float32")
+    values = keras.ops.convert_to_numpy(lossdsl.loss(source, reduction=None)(y_true, y_pred))
+    np.testing.assert_allclose(values, numpy(y_true, y_pred).mean(axis=-1), rtol=1e-5)
+
+
 def test_list_literal_is_a_constant_tensor():
     assert "keras.ops.convert_to_tensor([0.3, 0.7], dtype=y_pred.dtype)" in source_of("vector")
     assert "keras.ops.stack([a, 1.0 - a])" in source_of("param_vector")
