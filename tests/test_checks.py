@@ -920,6 +920,35 @@ def test_a_share_of_zero_is_zero_and_the_checks_finish():
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "advice"),
+    [
+        ("where(1/(«y_pred - y_true») > 0, e^2, 2 * e^2)", "division by `y_pred - y_true`, which can be 0"),
+        ("where(«log(y_pred)» > 0 and y_true > 0, e^2, 2 * e^2)", "`log(y_pred)`: the argument can reach 0"),
+        ("d = «sqrt(y_pred)»\nwhere(not d > 1, e^2, 2 * e^2)", "`sqrt(y_pred)`: the argument can reach 0"),
+    ],
+)
+def test_a_domain_edge_that_feeds_only_a_condition_is_a_note(marked, text, advice):
+    # A NaN compares as false and an inf as the number it is: neither reaches the loss or its
+    # gradient, which does not flow through a condition. A warning (under strict, an error) was
+    # a false alarm there, and under strict an error (a review); read by a value too, the same
+    # edge is warned of.
+    m = marked(text)
+    assert diagnostics_of(m.source, "warning", "domain") == []
+    (note,) = diagnostics_of(m.source, "note", "domain")
+    assert (note.line, note.column) == (m.line, m.column)
+    assert note.message.startswith(advice)
+    assert note.message.endswith(
+        ". It feeds only a condition, though, which compares a NaN as false: no NaN reaches the loss"
+    )
+    valued = m.source.replace("2 * e^2", "2 * e^2 + y_pred / (y_pred - y_true) + log(y_pred) + sqrt(y_pred)")
+    assert len(diagnostics_of(valued, "warning", "domain")) == 3
+    if "d = " in m.source:  # the binding read by a value as well: its sqrt is warned of, once
+        (warning,) = diagnostics_of(m.source.replace("2 * e^2", "2 * e^2 + d"), "warning", "domain")
+        assert (warning.line, warning.column) == (m.line, m.column)
+        assert diagnostics_of(m.source.replace("2 * e^2", "2 * e^2 + d"), "note", "domain") == []
+
+
 @pytest.mark.parametrize("source", SAFE)
 def test_safe_counterparts_get_no_domain_warning(source):
     spec = lossdsl.compile(source, strict=True)

@@ -14,6 +14,7 @@ is narrowed where its condition compares a branch itself with a constant
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -78,10 +79,48 @@ def _clip_hint(node: nodes.Node, text: str) -> str:
 
 
 def check_domain(resolved: Resolved) -> list[Diagnostic]:
-    """Warnings where log, sqrt, division or a power can see 0 or a negative value."""
+    """Warnings where log, sqrt, division or a power can see 0 or a negative value; notes where
+    it feeds only a condition (`where(1 / e > 0, ...)`), which compares a NaN as false and an inf as
+    the number it is, so that neither reaches the loss or its gradient (a review)."""
     walker = _Ranges(resolved)
     walker.range(resolved.result)
-    return walker.found
+    valued = _in_values(resolved)
+    return [
+        found
+        if _span(node) in valued
+        else dataclasses.replace(found, level="note", message=found.message + _IN_CONDITION)
+        for node, found in walker.warned
+    ]
+
+
+_IN_CONDITION = ". It feeds only a condition, though, which compares a NaN as false: no NaN reaches the loss"
+
+
+def _span(node: nodes.Node) -> tuple[int, int]:
+    return (node.span.start, node.span.end)  # (`pow(a, b)` is warned of as the power `a^b` it is)
+
+
+def _in_values(resolved: Resolved) -> set[tuple[int, int]]:
+    """The spans of the nodes whose values the loss computes with (bindings followed), as opposed
+    to those that only feed a condition: the first argument of a `where`."""
+    found: set[tuple[int, int]] = set()
+    seen: set[int] = set()
+    stack: list[nodes.Node] = [resolved.result]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or isinstance(node, (nodes.Compare, nodes.BoolOp, nodes.Not)):
+            continue
+        seen.add(id(node))
+        found.add(_span(node))
+        if isinstance(node, nodes.Name):
+            kind, name = resolved.refs.get(id(node), ("input", node.id))
+            if kind == "binding":
+                stack.append(resolved.bindings[name].value)
+        elif isinstance(node, nodes.Call) and node.func == "where" and len(node.args) == 3:
+            stack += node.args[1:]
+        else:
+            stack += node.children
+    return found
 
 
 def value_ranges(resolved: Resolved) -> Callable[[nodes.Node], Interval]:
@@ -97,11 +136,12 @@ class _Ranges:
     def __init__(self, resolved: Resolved) -> None:
         self.r = resolved
         self.memo: dict[int, Interval] = {}
-        self.found: list[Diagnostic] = []
+        self.warned: list[tuple[nodes.Node, Diagnostic]] = []
 
     def warn(self, node: nodes.Node, message: str) -> None:
         span = node.span
-        self.found.append(Diagnostic("warning", message, span.line, span.column, "domain", span, self.r.source))
+        diagnostic = Diagnostic("warning", message, span.line, span.column, "domain", span, self.r.source)
+        self.warned.append((node, diagnostic))
 
     def text(self, node: nodes.Node) -> str:
         return self.r.text(node)
