@@ -410,6 +410,21 @@ def test_names_that_print_like_an_element_of_y_print_upright():
     assert names == {"y_c": r"\mathrm{y\_c}", "y_hat": r"\mathrm{y\_hat}", "c_1": r"\mathrm{c\_1}"}
 
 
+@pytest.mark.parametrize("first", ["a", "a_c"])
+def test_names_that_print_like_an_element_of_another_name_print_upright(first):
+    # `a_c` beside `a`, read in a sum: `\sum_{c} a_{c} + a_{c}` (a review); in either order
+    statements = {"a": "a = e^2", "a_c": "a_c = y_pred"}
+    second = "a_c" if first == "a" else "a"
+    spec = lossdsl.compile(f"{statements[first]}\n{statements[second]}\nw_x = e\nw_x_c = 1\nsum(a * w_x) + a_c * w_x_c")
+    names = {k: v.tex() for k, v in NamePolicy(spec.resolved).names.items()}
+    assert names == {"a": "a", "a_c": r"\mathrm{a\_c}", "w_x": "w_{x}", "w_x_c": r"\mathrm{w\_x\_c}"}
+    assert spec.latex().endswith(
+        r"L(y, \hat{y}) &= \sum_{c} a_{c} w_{x,c} + \mathrm{a\_c}\,\mathrm{w\_x\_c}" "\n\\end{aligned}"
+    )
+    # alone, it keeps its subscript
+    assert NamePolicy(lossdsl.compile("a_c = y_pred\nsum(a_c^2)").resolved).names["a_c"].tex() == "a_{c}"
+
+
 def test_gradient_with_every_dummy_name_taken():
     # The point of a `Subs` is named u, v, s, t or xi; with all five taken by parameters it printed
     # nothing (StopIteration) even where no `Subs` appears.

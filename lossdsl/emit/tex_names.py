@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lossdsl.emit.tex_notation import Y_HAT_TEX, Y_TEX
+from lossdsl.emit.tex_notation import Y_HAT_TEX, Y_TEX, reduction_index
 from lossdsl.semantics import Resolved
 
 GREEK = {
@@ -35,6 +35,8 @@ RESERVED = frozenset({Y_TEX, Y_HAT_TEX, "c", "C", "L", "e", r"\pi"})
 # Nor may a user name print as one of these with subscripts (`y_c` -> `\mathrm{y\_c}`, not `y_{c}`,
 # an element of y_true).
 RESERVED_HEADS = frozenset({Y_TEX, "c", "C", "L"})
+# The index a name takes in a reduction, which a user's name can hold only at the outer level.
+REDUCTION_INDEX = reduction_index(0)
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,16 @@ class NamePolicy:
     def __init__(self, resolved: Resolved) -> None:
         self.names: dict[str, TexName] = {}
         taken = set(RESERVED)
+        # Nor as another name's element: `a_c` beside `a`, whose element in a sum is `a_{c}` (a review)
+        preferred = {st.name: preferred_name(st.name) for st in resolved.program.statements}
+        elements = {n.tex(REDUCTION_INDEX) for n in preferred.values()}
         for st in resolved.program.statements:
-            candidates = [preferred_name(st.name), upright(st.name)]
-            free = (c for c in candidates if c.tex() not in taken and not (c.subs and c.head in RESERVED_HEADS))
+            candidates = [preferred[st.name], upright(st.name)]
+            free = (
+                c
+                for c in candidates
+                if c.tex() not in taken and not (c.subs and (c.head in RESERVED_HEADS or c.tex() in elements))
+            )
             choice = next(free, None)
             while choice is None or choice.tex() in taken:
                 base = choice or candidates[-1]
