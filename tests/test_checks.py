@@ -1215,6 +1215,39 @@ def test_a_sign_whose_sides_agree_at_0_is_no_jump(source):
     assert diagnostics_of(source, "warning", "jump") == []
 
 
+# `floor`, `ceil` and `round` step where their argument passes an integer (a half-integer): a loss
+# that reads one besides a smooth path to y_pred had no diagnostic (its derivative is not 0; a
+# review). (marked step, the node named, its argument, what it passes)
+STEP_JUMPS = [
+    ("e * «floor(y_pred)»", "e * floor(y_pred)", "y_pred", "an integer", "floor"),
+    ("e^2 + 0.1 * «ceil(2 * y_pred)» * e", "e^2 + 0.1 * ceil(2 * y_pred) * e", "2 * y_pred", "an integer", "ceil"),
+    ("f = y_pred - «floor(y_pred)»\nf^2 + e^2", "f^2 + e^2", "y_pred", "an integer", "floor"),
+    ("«round(y_pred^2)» * y_pred", "round(y_pred^2) * y_pred", "y_pred^2", "a half-integer", "round"),
+]
+
+
+@pytest.mark.parametrize("text, context, argument, what, step", STEP_JUMPS, ids=[j[0] for j in STEP_JUMPS])
+def test_a_step_function_that_moves_the_loss_is_a_jump(marked, text, context, argument, what, step):
+    m = marked(text)
+    w = _the_jump_at(m)
+    assert re.fullmatch(
+        rf"`{re.escape(context)}` jumps by \S+ where `{re.escape(argument)}` passes {what}"
+        r" \(e\.g\. at y_true=\S+, y_pred=\S+\); the gradient cannot see the jump, so make it agree on both"
+        rf" sides of each step, or use a smooth stand-in for `{step}`",
+        w.message,
+    ), w.message
+    with pytest.raises(NotDifferentiableError):
+        lossdsl.compile(m.source, strict=True)
+
+
+@pytest.mark.parametrize(
+    "source", ["sin(pi * y_pred) * floor(y_pred) + e^2", "floor(y_true) * e^2", "e^2 + ceil(y_true) * e"]
+)
+def test_a_step_function_whose_sides_agree_or_of_y_true_is_no_jump(source):
+    assert diagnostics_of(source, "warning", "jump") == []
+    lossdsl.compile(source, strict=True)
+
+
 @pytest.mark.parametrize(
     "source",
     [

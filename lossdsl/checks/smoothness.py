@@ -110,7 +110,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if not isinstance(node, nodes.Call) or node.func not in FUNCTIONS:
             continue
         info = resolved.of(node)
-        if info.ok and not info.live and info.pred and node.func in ("where", "sign"):
+        if info.ok and not info.live and info.pred and node.func in ("where", "sign", *_STEPS):
             switches.append(node)
         if not (info.ok and info.live):
             continue
@@ -253,7 +253,9 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
     return list(found.values())
 
 
-def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget) -> _Switched | None:
+def _switched(
+    symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget, branches: tuple | None = None
+) -> _Switched | None:
     """`context` with the `where` `node` taken as its first branch, less with it taken as its second
     (a `sign` as 1 and as -1); None where the condition does not read y_pred (no boundary to find
     along it) or reads it through a function over the last axis (not evaluated at a point), the
@@ -263,7 +265,9 @@ def _switched(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, bud
     if Y_PRED not in condition.free_symbols or condition.has(sf.TensorFunction, sf.Vector):
         return None
     switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
-    if node.func == "sign":
+    if branches is not None:  # a step function's values beside a step
+        a, b = branches
+    elif node.func == "sign":
         a, b = sp.Integer(1), sp.Integer(-1)
     else:
         a, b = (node_expr(symbolic, branch) for branch in node.args[1:])
@@ -308,6 +312,8 @@ def _jump(
     somewhere on the boundary of its condition."""
     if node.func == "sign":
         return _sign_jump(resolved, symbolic, node, budget, context)
+    if node.func in _STEPS:
+        return _step_jump(resolved, symbolic, node, budget, context)
     _, a, b = node.args
     cond = _comparison(resolved, node.args[0])
     compound = None
@@ -372,6 +378,40 @@ def _sign_jump(
         return None
     where = f"`{resolved.text(node.args[0])}` changes sign"
     return _jump_warning(resolved, node, context, point, where, "both sides agree where it is 0")
+
+
+# A step function of x: the value just past one of its steps, and just before, each in terms of x
+# there (floor steps from k - 1 to k where x reaches an integer k, ceil from k to k + 1 where x
+# passes it, round from k to k + 1 at k + 1/2), and a function of x that changes sign at each step.
+_HALF = sp.Rational(1, 2)
+_STEPS = {
+    "floor": (lambda x: x, lambda x: x - 1, lambda x: sp.sin(sp.pi * x), "an integer"),
+    "ceil": (lambda x: x + 1, lambda x: x, lambda x: sp.sin(sp.pi * x), "an integer"),
+    "round": (lambda x: x + _HALF, lambda x: x - _HALF, lambda x: sp.cos(sp.pi * x), "a half-integer"),
+}
+
+
+def _step_jump(
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
+) -> Diagnostic | None:
+    """A warning where `context`, above a `floor`, `ceil` or `round` of x, differs between the values
+    on the two sides of one of its steps: `e * floor(y_pred)` jumps by e at every integer (it had no
+    diagnostic, its derivative being -floor(y_pred), not 0; a review), `sin(pi * y_pred) *
+    floor(y_pred)` does not."""
+    after, before, crossing, what = _STEPS[node.func]
+    try:
+        x = node_expr(symbolic, node.args[0])
+        diff = _switched(symbolic, node, context, budget, branches=(after(x), before(x)))
+        if diff is None:
+            return None
+        gap = _Difference(crossing(x), sp.Integer(0), budget)
+        flips = _Truth(sp.StrictGreaterThan(crossing(x), 0), budget)
+        point = _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False)
+    except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+        return None
+    where = f"`{resolved.text(node.args[0])}` passes {what}"
+    advice = f"it agree on both sides of each step, or use a smooth stand-in for `{node.func}`"
+    return _jump_warning(resolved, node, context, point, where, advice)
 
 
 def _jump_warning(resolved: Resolved, node: nodes.Call, context: nodes.Node, point, where: str, advice: str):
