@@ -195,7 +195,8 @@ def inlined_code_form(symbolic: SymbolicLoss) -> sp.Basic | None:
 def _inlined(symbolic: SymbolicLoss) -> sp.Basic | None:
     if len(symbolic.core.atoms(sp.cosh)) > MAX_INLINED_COSH:
         return None
-    form = Rewriter({}, share=False).rewrite(symbolic.core)
+    # (with the exponents the code takes: `a = y_pred^2.0`, `b = square(y_pred)`, `a - b` is 0 there; a review)
+    form = Rewriter({}, share=False).rewrite(exact_exponents(symbolic.core))
     # A sum, mean, max or min of a difference that cancelled is one of zeros: 0 (SymPy keeps it whole)
     zeros = {node: sp.S.Zero for node in form.atoms(*_OF_ZEROS_ZERO) if node.args[0] == 0}
     return rebuild.substitute(form, zeros) if zeros else form

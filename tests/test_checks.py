@@ -92,6 +92,12 @@ NO_DEPENDENCE = [
     # pair's stable form out; the rest they do)
     "a = log(1 + y_pred)\nb = log1p(y_pred)\n«(a - b) * y_pred + softplus(where(y_true > 0, y_true, 2*y_true))"
     " + softplus(-where(y_true > 0, y_true, 2*y_true))»",
+    # ... and an exponent written as a decimal that the code takes as the exact number it is
+    # (rewrites.exact_exponents), inline and through bindings (a review: through bindings it was
+    # a warning, the code's loss 0 everywhere)
+    "«pow(y_pred, 0.5) - sqrt(y_pred)»",
+    "a = y_pred^2.0\nb = square(y_pred)\n«a - b»",
+    "a = pow(y_pred, 0.5)\nb = sqrt(y_pred)\n«a - b + y_true»",
 ]
 
 
