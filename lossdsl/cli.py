@@ -534,16 +534,16 @@ def cmd_check(args) -> int:
     if args.programs:
         if args.files:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        sources = [("<-e>", lambda program=program: (_argument(program), "<-e>")) for program in args.programs]
+        sources = [("<-e>", lambda program=program: _argument(program)) for program in args.programs]
     elif not args.files:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     else:
         _stdin_once(args.files)
-        sources = [(_label(name), lambda name=name: read_file(name)) for name in args.files]
+        sources = [(_label(name), lambda name=name: read_file(name)[0]) for name in args.files]
     rejected = unreadable = 0
-    for label, read in sources:
+    for label, read in sources:  # (label, the program's text read when its turn comes)
         try:
-            source, label = read()
+            source = read()
         except _UsageError as err:
             if len(sources) == 1:  # one program: a usage error as for every other command
                 raise
