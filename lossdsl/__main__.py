@@ -1,5 +1,5 @@
 """`python -m lossdsl` runs the command line."""
 
-from lossdsl.cli import entry
+from lossdsl.console import entry
 
 entry()

@@ -15,6 +15,7 @@ import ast
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -39,6 +40,51 @@ def find_executable() -> str | None:
 
 EXECUTABLE = find_executable()
 pytestmark = pytest.mark.skipif(EXECUTABLE is None, reason="the lossdsl console script is not installed")
+
+
+class _InterruptedImport:
+    """A finder that raises KeyboardInterrupt for `lossdsl.cli`, as a Ctrl-C during its imports does."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "lossdsl.cli":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_ctrl_c_while_the_command_line_is_imported_exits_130_quietly(monkeypatch, capsys):
+    # The console script imported `lossdsl.cli` (SymPy, Lark: the first second or so) itself, and
+    # a Ctrl-C then printed Python's traceback (a review)
+    from lossdsl.console import entry
+
+    monkeypatch.delitem(sys.modules, "lossdsl.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exited:
+        entry()
+    assert exited.value.code == 130
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.3, 3.0])
+def test_ctrl_c_exits_130_without_a_traceback(tmp_path, delay):
+    # at 0.1 s (and 0.3 s on a slower machine) while Python imports the command line, at 3 s while
+    # `check -` waits for its standard input: the same quiet 130 either way
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen(
+        [EXECUTABLE, "check", "-"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        threading.Event().wait(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out, err) == (130, "", "")
 
 
 @pytest.fixture
