@@ -945,7 +945,7 @@ def test_a_domain_edge_that_feeds_only_a_condition_is_a_note(marked, text, advic
     assert (note.line, note.column) == (m.line, m.column)
     assert note.message.startswith(advice)
     assert note.message.endswith(
-        ". It feeds only a condition, though, which compares a NaN as false: no NaN reaches the loss"
+        ". It feeds only a condition, though: a NaN there picks one branch or the other, and none reaches the loss"
     )
     valued = m.source.replace("2 * e^2", "2 * e^2 + y_pred / (y_pred - y_true) + log(y_pred) + sqrt(y_pred)")
     assert len(diagnostics_of(valued, "warning", "domain")) == 3
@@ -1229,6 +1229,21 @@ STEP_JUMPS = [
     ("e^2 + 0.1 * «ceil(2 * y_pred)» * e", "e^2 + 0.1 * ceil(2 * y_pred) * e", "2 * y_pred", "an integer", "ceil"),
     ("f = y_pred - «floor(y_pred)»\nf^2 + e^2", "f^2 + e^2", "y_pred", "an integer", "floor"),
     ("«round(y_pred^2)» * y_pred", "round(y_pred^2) * y_pred", "y_pred^2", "a half-integer", "round"),
+    # a jump near 0 only: the roots were taken up from y_pred = -10, three of them (a review)
+    (
+        "e^2 + e * «floor(y_pred)» * exp(-y_pred^2)",
+        "e^2 + e * floor(y_pred) * exp(-y_pred^2)",
+        "y_pred",
+        "an integer",
+        "floor",
+    ),
+    (
+        "e^2 + e * «round(y_pred)» * exp(-y_pred^2)",
+        "e^2 + e * round(y_pred) * exp(-y_pred^2)",
+        "y_pred",
+        "a half-integer",
+        "round",
+    ),
 ]
 
 
@@ -1246,8 +1261,25 @@ def test_a_step_function_that_moves_the_loss_is_a_jump(marked, text, context, ar
         lossdsl.compile(m.source, strict=True)
 
 
+def test_a_step_function_s_jump_is_shown_where_it_steps():
+    # `floor(clip(y_pred, 0, 4.5))` steps at 1, 2, 3 and 4, not at 0, where the example was (a review)
+    (w,) = diagnostics_of("e * floor(clip(y_pred, 0, 4.5))", "warning", "jump")
+    at = float(re.search(r"y_pred=(\S+)\)", w.message).group(1))
+    assert at in (1.0, 2.0, 3.0, 4.0), w.message
+
+
 @pytest.mark.parametrize(
-    "source", ["sin(pi * y_pred) * floor(y_pred) + e^2", "floor(y_true) * e^2", "e^2 + ceil(y_true) * e"]
+    "source",
+    [
+        "sin(pi * y_pred) * floor(y_pred) + e^2",
+        "floor(y_true) * e^2",
+        "e^2 + ceil(y_true) * e",
+        # an argument that touches an integer without passing it: the step function is 0 on both
+        # sides; two steps that cancel (a review: each was warned of)
+        "e^2 * (1 + floor(clip(y_pred, 0, 0.5)))",
+        "e^2 * (1 + floor(abs(sin(y_pred))))",
+        "e * (ceil(y_pred) - floor(y_pred))",
+    ],
 )
 def test_a_step_function_whose_sides_agree_or_of_y_true_is_no_jump(source):
     assert diagnostics_of(source, "warning", "jump") == []

@@ -19,6 +19,8 @@ overflowed the C stack, and a second analysis of a failing program by `check()`.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -415,7 +417,15 @@ def test_many_where_jumps_are_checked_within_a_budget():
     # 40 `where`s on one long condition: the jump check took 6 s; past its budget it stops and says so.
     source = LARGE["wheres-on-a-binding"]
     diagnostics = lossdsl.check(source)
-    assert any(d.code == "jump-unchecked" and d.level == "note" for d in diagnostics)
+    (note,) = [d for d in diagnostics if d.code == "jump-unchecked"]
+    assert note.level == "note"
+    assert re.fullmatch(
+        r"\d+ `where`\(s\) were not checked for jumps: the program is too large to check them all", note.message
+    )
+    # of step functions, named as what they are (it said "`where`(s)" of 300 `round`s; a review)
+    rounds = "e^2" + "".join(f"*(1+round(sin(y_pred+{i})))" for i in range(300))
+    (note,) = [d for d in lossdsl.check(rounds) if d.code == "jump-unchecked"]
+    assert re.fullmatch(r"\d+ `round`\(s\) were not checked for jumps: .*", note.message)
 
 
 def _nested(function: str, depth: int) -> str:

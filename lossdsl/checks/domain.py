@@ -80,8 +80,9 @@ def _clip_hint(node: nodes.Node, text: str) -> str:
 
 def check_domain(resolved: Resolved) -> list[Diagnostic]:
     """Warnings where log, sqrt, division or a power can see 0 or a negative value; notes where
-    it feeds only a condition (`where(1 / e > 0, ...)`), which compares a NaN as false and an inf as
-    the number it is, so that neither reaches the loss or its gradient (a review)."""
+    it feeds only a condition (`where(1 / e > 0, ...)`), where a NaN picks one branch or the other (a
+    comparison of it is false, `!=` true) and an inf compares as the number it is, so that neither
+    reaches the loss or its gradient (a review)."""
     walker = _Ranges(resolved)
     walker.range(resolved.result)
     valued = _in_values(resolved)
@@ -93,7 +94,9 @@ def check_domain(resolved: Resolved) -> list[Diagnostic]:
     ]
 
 
-_IN_CONDITION = ". It feeds only a condition, though, which compares a NaN as false: no NaN reaches the loss"
+_IN_CONDITION = (
+    ". It feeds only a condition, though: a NaN there picks one branch or the other, and none reaches the loss"
+)
 
 
 def _span(node: nodes.Node) -> tuple[int, int]:

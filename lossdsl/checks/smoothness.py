@@ -52,6 +52,11 @@ _GRID = [x / 4 for x in range(-40, 41)]
 # was not looked for (a review of the checks).
 _FAR = (10.0, 12.0, 15.0, 20.0, 30.0, 50.0, 100.0, 300.0, 1e3, 1e4, 1e6)
 _FAR_GRIDS = ([-x for x in _FAR], list(_FAR))
+# From 0 outwards, each side, up to 8 roots in each (then 3 further out): a step function has a
+# root at every integer (of its argument), and the jumps near 0 are those a loss is most likely
+# to show. At two values of y_true (not five): each root is a bisection, and a step has many.
+_OUTWARDS = ((_GRID[40:], 8), (_GRID[40::-1], 8), *((grid, 3) for grid in _FAR_GRIDS))
+_STEP_OTHERS = (-1.3, 0.4)
 _OTHERS = (-1.3, 0.0, 0.4, 1.0, 2.7)
 _FAR_OTHERS = (-9.5, 9.5)
 # A compound condition's equalities are judged by rebuilding it with each taken as true and as
@@ -138,10 +143,8 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     if unchecked:
         first = min(unchecked.values(), key=lambda n: n.span.start)
         span = first.span
-        message = (
-            f"{len(unchecked)} `where`(s) were not checked for jumps between their branches:"
-            " the program is too large to check them all"
-        )
+        kinds = "/".join(f"`{func}`" for func in sorted({n.func for n in unchecked.values()}))
+        message = f"{len(unchecked)} {kinds}(s) were not checked for jumps: the program is too large to check them all"
         found.append(Diagnostic("note", message, span.line, span.column, "jump-unchecked", span, resolved.source))
     return found
 
@@ -394,19 +397,25 @@ _STEPS = {
 def _step_jump(
     resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
 ) -> Diagnostic | None:
-    """A warning where `context`, above a `floor`, `ceil` or `round` of x, differs between the values
-    on the two sides of one of its steps: `e * floor(y_pred)` jumps by e at every integer (it had no
+    """A warning where `context`, above a `floor`, `ceil` or `round` of x, changes by a step across
+    one of the step function's steps: `e * floor(y_pred)` jumps by e at every integer (it had no
     diagnostic, its derivative being -floor(y_pred), not 0; a review), `sin(pi * y_pred) *
-    floor(y_pred)` does not."""
+    floor(y_pred)` does not. The size is that of `context` itself just past the step less just
+    before it (two steps that cancel, `ceil(x) - floor(x)`, are none), at steps where the step
+    function's value does change (not where x only touches an integer, `floor(clip(y_pred, 0,
+    0.5))`), looked for outwards from y_pred = 0 (a step at every integer would use the roots up
+    from -10 alone; a review)."""
     after, before, crossing, what = _STEPS[node.func]
     try:
         x = node_expr(symbolic, node.args[0])
-        diff = _switched(symbolic, node, context, budget, branches=(after(x), before(x)))
-        if diff is None:
+        if _switched(symbolic, node, context, budget, branches=(after(x), before(x))) is None:
             return None
+        whole = node_expr(symbolic, context)
+        if whole.has(*_ONE_COLUMN):
+            whole = _one_column(whole)
         gap = _Difference(crossing(x), sp.Integer(0), budget)
-        flips = _Truth(sp.StrictGreaterThan(crossing(x), 0), budget)
-        point = _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False)
+        steps = _Value(node_expr(symbolic, node), budget)
+        point = _boundary_jump(symbolic, gap, _Across(whole, budget), flips=steps, grids=_OUTWARDS, others=_STEP_OTHERS)
     except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
         return None
     where = f"`{resolved.text(node.args[0])}` passes {what}"
@@ -470,6 +479,46 @@ class _Switched:
         return first - whole(env)
 
 
+class _Across:
+    """`expr` just above y_pred's value in the environment less just below it, in floats: the size
+    of a step of `expr` there (a smooth change across 2e-12 of it is far below what is reported)."""
+
+    def __init__(self, expr: sp.Basic, budget: _Budget) -> None:
+        self.expr = expr
+        self.budget = budget
+        self.cost = 2 * (_size(expr) + _CALL_COST)
+        self._value = None
+
+    def at(self, env: dict) -> float:
+        self.budget.spend(self.cost)
+        if self._value is None:
+            self._value = compiled(self.expr)
+        x = env[Y_PRED]
+        step = 1e-12 * (1.0 + abs(x))
+        env[Y_PRED] = x + step
+        above = self._value(env)
+        env[Y_PRED] = x - step
+        below = self._value(env)
+        env[Y_PRED] = x
+        return above - below
+
+
+class _Value:
+    """An expression, evaluated in floats (`_flips_at` asks where it changes)."""
+
+    def __init__(self, expr: sp.Basic, budget: _Budget) -> None:
+        self.expr = expr
+        self.budget = budget
+        self.cost = _size(expr) + _CALL_COST
+        self._value = None
+
+    def at(self, env: dict) -> float:
+        self.budget.spend(self.cost)
+        if self._value is None:
+            self._value = compiled(self.expr)
+        return self._value(env)
+
+
 class _Truth:
     """A condition, evaluated in floats (compiled once into closures, on first use)."""
 
@@ -503,6 +552,8 @@ def _boundary_jump(
     flips: _Truth | None = None,
     sides: tuple[_Truth, _Truth] | None = None,
     far_targets: bool = True,
+    grids: tuple | None = None,
+    others: tuple[float, ...] | None = None,
 ):
     """A (y_true, y_pred, |jump|) on the boundary gap == 0 where diff is not 0, or None.
 
@@ -515,9 +566,9 @@ def _boundary_jump(
         return None
     axis, other = Y_PRED, Y_TRUE
     # A compound condition may hold only for larger targets (`y_pred > 1 and y_true > 5`).
-    for fixed in _OTHERS + _FAR_OTHERS if flips is not None and far_targets else _OTHERS:
+    for fixed in others or (_OTHERS + _FAR_OTHERS if flips is not None and far_targets else _OTHERS):
         env[other] = fixed
-        for root in _roots(gap, axis, env):
+        for root in _roots(gap, axis, env, grids):
             if sides is not None:
                 env[axis] = root
                 if sides[0].at(env) == sides[1].at(env):
@@ -543,12 +594,14 @@ def _flips_at(cond: _Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
     return len(values) > 1
 
 
-def _roots(gap: _Difference, axis: sp.Symbol, env: dict) -> list[float]:
-    """Up to three roots of `gap` along `axis` in [-10, 10], then up to three further out on each side."""
-    return [root for grid in (_GRID, *_FAR_GRIDS) for root in _grid_roots(gap, axis, env, grid)]
+def _roots(gap: _Difference, axis: sp.Symbol, env: dict, grids: tuple | None = None) -> list[float]:
+    """Up to three roots of `gap` along `axis` in [-10, 10], then up to three further out on each
+    side (`grids`: other grids to search in turn, each with the most roots to take from it)."""
+    searched = grids or ((_GRID, 3), *((grid, 3) for grid in _FAR_GRIDS))
+    return [root for grid, most in searched for root in _grid_roots(gap, axis, env, grid, most)]
 
 
-def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float]) -> list[float]:
+def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float], most: int = 3) -> list[float]:
     values = []
     for x in grid:
         env[axis] = x
@@ -578,6 +631,6 @@ def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float])
                 else:
                     hi = mid
             roots.append((lo + hi) / 2)
-        if len(roots) >= 3:
+        if len(roots) >= most:
             break
     return roots
