@@ -480,13 +480,14 @@ class _Switched:
 
 
 class _Across:
-    """`expr` just above y_pred's value in the environment less just below it, in floats: the size
-    of a step of `expr` there (a smooth change across 2e-12 of it is far below what is reported)."""
+    """The size of a step of `expr` at y_pred's value in the environment, in floats: its value just
+    above less just below, less the smooth change across that width (from the same difference
+    across twice the width: `2 d(h) - d(2 h)`), and 0 where that is within rounding of the values."""
 
     def __init__(self, expr: sp.Basic, budget: _Budget) -> None:
         self.expr = expr
         self.budget = budget
-        self.cost = 2 * (_size(expr) + _CALL_COST)
+        self.cost = 4 * (_size(expr) + _CALL_COST)
         self._value = None
 
     def at(self, env: dict) -> float:
@@ -495,12 +496,13 @@ class _Across:
             self._value = compiled(self.expr)
         x = env[Y_PRED]
         step = 1e-12 * (1.0 + abs(x))
-        env[Y_PRED] = x + step
-        above = self._value(env)
-        env[Y_PRED] = x - step
-        below = self._value(env)
+        values = []
+        for offset in (step, -step, 2 * step, -2 * step):
+            env[Y_PRED] = x + offset
+            values.append(self._value(env))
         env[Y_PRED] = x
-        return above - below
+        size = 2 * (values[0] - values[1]) - (values[2] - values[3])
+        return 0.0 if abs(size) <= 1e-9 * max(abs(v) for v in values) else size
 
 
 class _Value:
