@@ -506,7 +506,8 @@ class _Across:
 
 
 class _Value:
-    """An expression, evaluated in floats (`_flips_at` asks where it changes)."""
+    """An expression, evaluated in floats (compiled once into closures, on first use); a step
+    function's value, of which `_flips_at` asks where it changes."""
 
     def __init__(self, expr: sp.Basic, budget: _Budget) -> None:
         self.expr = expr
@@ -521,20 +522,11 @@ class _Value:
         return self._value(env)
 
 
-class _Truth:
-    """A condition, evaluated in floats (compiled once into closures, on first use)."""
-
-    def __init__(self, cond: sp.Basic, budget: _Budget) -> None:
-        self.cond = cond
-        self.budget = budget
-        self.cost = _size(cond) + _CALL_COST
-        self._value = None
+class _Truth(_Value):
+    """A condition, evaluated in floats: True or False."""
 
     def at(self, env: dict) -> bool:
-        self.budget.spend(self.cost)
-        if self._value is None:
-            self._value = compiled(self.cond)
-        return bool(self._value(env))
+        return bool(super().at(env))
 
 
 def _size(expr: sp.Basic) -> int:
