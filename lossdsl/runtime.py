@@ -226,6 +226,21 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
         super().__init__(fn=loss.call, name=name or snake_case(spec.name), dtype=dtype)
         self._direction = "down"  # a loss: smaller is better
         self._lossdsl = (spec.source, spec.name, values)
+        self._compute_dtype = loss.dtype
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """The formula's per-sample values of this batch, added to the mean.
+
+        Predictions of an integer or bool dtype are cast to the loss's float dtype first, as the
+        loss object's own `__call__` casts them: a metric calls the loss's `call()` directly, and
+        `log(cosh(e))` of integers was TensorFlow's "Cannot convert -2.0 to EagerTensor of dtype
+        int64" where the loss gave its value (a float prediction keeps its dtype, and its mask).
+        """
+        if not hasattr(y_pred, "dtype"):  # a list, a Python number
+            y_pred = keras.ops.convert_to_tensor(y_pred)
+        if not keras.backend.is_float_dtype(y_pred.dtype):
+            y_pred = keras.ops.cast(y_pred, self._compute_dtype)
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
         """Name, dtype, the formula, the class name and each parameter under its own name."""

@@ -95,6 +95,27 @@ def test_formula_loss_and_metric_train():
     assert_falls(history["formula_mae"], "the lossdsl metric")
 
 
+@pytest.mark.parametrize("program", ["log(cosh(e))", "abs(e)^1.5", "-sum(onehot(y_true) * log_softmax(y_pred))"])
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
+def test_a_metric_takes_integer_predictions_as_the_loss_does(program, dtype):
+    # The loss object casts integer predictions to its float dtype; the metric calls the loss's
+    # call() and cast none (log cosh of int64 was TensorFlow's "Cannot convert -2.0 to EagerTensor").
+    y_true = np.array([0, 1, 2]) if "onehot" in program else np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]])
+    y_pred = np.array([[1, 3, 0], [2, 4, 1], [0, 0, 5]][: len(y_true)]).astype(dtype)
+    exact = np.asarray(y_pred, dtype="float64")
+    if "onehot" in program:
+        logits = exact - exact.max(axis=-1, keepdims=True)
+        per_sample = -(logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True)))[np.arange(3), y_true]
+    else:
+        e = exact - y_true
+        per_sample = (np.log(np.cosh(e)) if "cosh" in program else np.abs(e) ** 1.5).mean(axis=-1)
+    metric = lossdsl.metric(program)
+    metric.update_state(y_true, y_pred)
+    metric.update_state(y_true, y_pred.tolist())  # a nested list of ints as well
+    assert float(metric.result()) == pytest.approx(per_sample.mean(), rel=1e-6)
+    assert float(lossdsl.loss(program)(y_true, y_pred)) == pytest.approx(per_sample.mean(), rel=1e-6)
+
+
 def test_integer_class_ids_train():
     loss = lossdsl.loss("-sum(onehot(y_true) * log_softmax(y_pred))", name="sparse_from_logits")
     history = train(loss, lambda rng, b, c: cp.class_ids(rng, b, c).astype("int32"), None, WIDTH)
