@@ -1,4 +1,5 @@
-"""Building Max, Min, comparisons and `where` without SymPy's costly simplifications.
+"""Building Max, Min, comparisons and `where` without SymPy's costly simplifications (and Abs
+without its complex parts).
 
 SymPy simplifies these when it builds them, through its assumptions system (see the section
 comment below); a program that holds hundreds of them is built cheaply instead, and a `where`
@@ -325,6 +326,36 @@ def maximum(*args) -> sp.Expr:
 def minimum(*args) -> sp.Expr:
     """Elementwise `min(a, b, ...)` as SymPy's Min (see `minmax`)."""
     return minmax(sp.Min, args)
+
+
+# The parts SymPy takes of a value it does not know is real; lossdsl's values are real or NaN.
+_COMPLEX_PARTS = (sp.re, sp.im, sp.arg, sp.atan2, sp.conjugate)
+
+
+def absolute(x: sp.Expr) -> sp.Expr:
+    """`abs(x)` as SymPy's Abs, except where SymPy would take the real part of a value it does not
+    know is real: `Abs(exp(z))` is `exp(re(z))` to SymPy, which for `z = sqrt(y_pred)` is
+    `exp(cos(atan2(0, y_pred) / 2) * sqrt(|y_pred|))`, a value where NumPy's is NaN, and no code
+    could be written for it. In lossdsl every value is real or NaN, so the absolute value of
+    `exp(z)` or of a power of a positive base is that value itself, a product's is the product of
+    its factors', and anything else whose absolute value SymPy would write with a real part
+    (`(-2)^z`, NaN at each non-integer `z` as in NumPy) stays `Abs(x)` unevaluated."""
+    if isinstance(x, sp.exp) or (x.is_Pow and x.base.is_extended_positive):
+        return x  # what SymPy makes of it where the exponent is real (`0.5^log(y_pred)`: NaN below 0)
+    result = sp.Abs(x)
+    if not (result.atoms(*_COMPLEX_PARTS) - x.atoms(*_COMPLEX_PARTS)) and not any(
+        map(_negative_base_power, sp.Mul.make_args(x))
+    ):
+        return result
+    if x.is_Mul:
+        return sp.Mul(*(absolute(factor) for factor in x.args))
+    return sp.Abs(x, evaluate=False)
+
+
+def _negative_base_power(x: sp.Expr) -> bool:
+    """A power of a negative base to an exponent not known to be an integer: SymPy writes its
+    absolute value as that of a real power (`abs((-2)^z)` as `2^z`), real where NumPy's is NaN."""
+    return bool(x.is_Pow and x.base.is_extended_negative and not x.exp.is_integer)
 
 
 def relation(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic:

@@ -71,7 +71,7 @@ def _elementwise(name, build, fold, smooth="smooth", n=1, doc=""):
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
-        _elementwise("abs", sp.Abs, abs, "kink"),
+        _elementwise("abs", construct.absolute, abs, "kink"),
         _elementwise("exp", sp.exp, math.exp),
         # HAZARD: log of a value that can reach 0 gives -inf; see checks/domain.py.
         _elementwise("log", sp.log, math.log),

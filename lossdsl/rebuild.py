@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import hyperbolic
-from lossdsl.construct import SettlingPiecewise, folded_condition, minmax, piecewise, relation
+from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, relation
 from lossdsl.symfuncs import Head, Round, Where, step
 
 
@@ -42,8 +42,8 @@ def _as_it_stands(node: sp.Basic, args: list) -> sp.Basic:
 
 
 def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
-    """`expr.xreplace(mapping)`, without recursion, rebuilding Max and Min through `minmax`
-    and comparisons through `relation`.
+    """`expr.xreplace(mapping)`, without recursion, rebuilding Max and Min through `minmax`,
+    comparisons through `relation` and Abs through `absolute`.
 
     (`xreplace` rebuilds a changed node with `func(*args)`, which would hand a Max of
     many arguments back to SymPy's pairwise comparisons.)
@@ -62,6 +62,8 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
             return node.func(args[0], folded_condition(args[1]))
         if type(node) is sp.Heaviside:
             return step(*args)
+        if type(node) is sp.Abs:
+            return absolute(*args)
         return node.func(*args)
 
     return _bottom_up(expr, mapping, rebuild)
@@ -265,6 +267,19 @@ def _holds_non_real_arguments(expr: sp.Basic) -> bool:
     return any(map(_takes_non_real, expr.atoms(*_NOT_REAL_ARGUMENT)))
 
 
+# An Abs of a value SymPy does not know is real, which SymPy would rewrite with its real part if
+# rebuilt (`construct.absolute`: `abs((-2)^y_pred)` as `2^y_pred`), is held through `cse` too.
+_INERT_ABS = type("Abs", (_Inert,), {"wraps": sp.Abs})
+
+
+def _unsure_abs(node: sp.Basic) -> bool:
+    return type(node) is sp.Abs and node.args[0].is_extended_real is not True
+
+
+def _holds_unsure_abs(expr: sp.Basic) -> bool:
+    return any(map(_unsure_abs, expr.atoms(sp.Abs)))
+
+
 def cse(exprs: list, symbols) -> tuple[list, list]:
     """`sympy.cse(exprs, symbols=symbols)`, without evaluating the Max and Min it rebuilds.
 
@@ -274,9 +289,12 @@ def cse(exprs: list, symbols) -> tuple[list, list]:
     and come back unevaluated, holding what cse made of their arguments (a Max or Min that
     SymPy could simplify was simplified when it was first built).
     """
-    if not any(isinstance(e, sp.Basic) and (e.has(*_INERT) or _holds_non_real_arguments(e)) for e in exprs):
+    if not any(
+        isinstance(e, sp.Basic) and (e.has(*_INERT) or _holds_non_real_arguments(e) or _holds_unsure_abs(e))
+        for e in exprs
+    ):
         return sp.cse(exprs, symbols=symbols)
-    wrapped = [_rebuild(e, _to_inert) for e in exprs]
+    wrapped = [_rebuild(e, _to_inert_for_cse) for e in exprs]
     replacements, reduced = sp.cse(wrapped, symbols=symbols)
     return [(symbol, _rebuild(value, _from_inert)) for symbol, value in replacements], [
         _rebuild(e, _from_inert) for e in reduced
@@ -316,6 +334,10 @@ def _to_inert_step(node: sp.Basic, args: list) -> sp.Basic | None:
 
 def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
     return _INERT[node.func](*args) if node.func in _INERT else _to_inert_non_real(node, args)
+
+
+def _to_inert_for_cse(node: sp.Basic, args: list) -> sp.Basic | None:
+    return _INERT_ABS(*args) if _unsure_abs(node) else _to_inert(node, args)
 
 
 def _to_inert_non_real(node: sp.Basic, args: list) -> sp.Basic | None:

@@ -21,6 +21,7 @@ Besides: `Where`, SymPy's Piecewise whose power stays a power of it, and `Held`,
 from __future__ import annotations
 
 import sys
+import threading
 
 import sympy as sp
 
@@ -470,6 +471,29 @@ class Where(sp.Piecewise):
 
     def _eval_power(self, exponent):
         return None
+
+    @classmethod
+    def eval(cls, *args):
+        """Piecewise's evaluation, which rebuilds the Where while it canonicalizes its conditions,
+        at most MAX_REBUILDS times over; past that, the Where as it then stands. For some
+        conditions SymPy's canonical form flips between two forms for ever
+        (`(y_true - y_pred)^3 >= y_true - 2*y_pred` and `2*y_pred - y_true >= -(y_true - y_pred)^3`):
+        a Where built unevaluated from such a condition (`construct.piecewise`) was rebuilt with
+        evaluation by its derivative, or by CSE, until the recursion limit (a LossLimitError
+        from `gradient()` or `python_source()` for a one-line program)."""
+        depth = getattr(_REBUILDS, "depth", 0)
+        if depth >= MAX_REBUILDS:
+            return None
+        _REBUILDS.depth = depth + 1
+        try:
+            return super().eval(*args)
+        finally:
+            _REBUILDS.depth = depth
+
+
+# How often a Where's evaluation may rebuild it (see `Where.eval`); per thread.
+MAX_REBUILDS = 50
+_REBUILDS = threading.local()
 
 
 # SymPy's printers look up a Function subclass's print method by its own name only: named as
