@@ -58,7 +58,9 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
             " condition; keep the inner value finite (e.g. clip it away from 0)"
         )
     try:
-        folded = sp.piecewise_fold(cond.xreplace(hidden) if hidden else cond)
+        # The comparisons folding makes are SymPy's own: `pi` in them is float64's, as in NumPy
+        # (`where(c, abs(pi), y_pred) < pi` would compare the float nearest pi with pi exactly).
+        folded = sp.piecewise_fold(as_floats(cond.xreplace(hidden) if hidden else cond))
     except TypeError:  # a branch SymPy cannot compare: `log(0) > -10` is `zoo > -10`
         return _held(cond)
     if isinstance(folded, sp.Piecewise):
@@ -362,12 +364,44 @@ def relation(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic:
     """`cls(left, right)` for a SymPy relational (see the section comment)."""
     if left.is_extended_real is False or right.is_extended_real is False:
         return cls(left, right, evaluate=False)
+    if (decided := _decided_in_floats(cls, left, right)) is not None:
+        return decided
     if left.is_Number and right.is_Number or (_deciding() and _small(left) and _small(right)):
         return cls(left, right)
     difference = left - right
     if difference.is_Number:
         return cls(difference, 0)
     return cls(left, right, evaluate=False)
+
+
+def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic | None:
+    """sp.true or sp.false where the two sides, holding an exact number that is no float (`pi`,
+    `pi / 4`, a fraction), differ by a number once each such number is its float64 value: decided
+    as NumPy decides it. SymPy compares `pi` exactly with a folded float, so that `abs(pi) >= pi`
+    (`abs(pi)` folds to the float nearest pi, just below it) was False, and `pi / 4 ==
+    0.7853981633974483` too, where NumPy's are True. None where that does not apply."""
+    if not (_holds_exact_constant(left) or _holds_exact_constant(right)):
+        return None
+    difference = as_floats(left) - as_floats(right)
+    if not difference.is_Number or not difference.is_finite:
+        return None
+    return cls(difference, 0)
+
+
+def _exact_constants(expr: sp.Basic) -> set:
+    """The finite numbers in `expr` that are neither floats nor integers: `pi`, fractions."""
+    return {a for a in expr.atoms(sp.Number, sp.NumberSymbol) if a.is_finite and not (a.is_Float or a.is_Integer)}
+
+
+def _holds_exact_constant(expr: sp.Basic) -> bool:
+    return bool(_exact_constants(expr))
+
+
+def as_floats(expr: sp.Basic) -> sp.Basic:
+    """`expr` with each exact number that is no float or integer (`pi`, a fraction) as the float64
+    number nearest it; SymPy's arithmetic on such floats rounds each operation as float64 does."""
+    exact = _exact_constants(expr)
+    return expr.xreplace({a: sp.Float(float(a)) for a in exact}) if exact else expr
 
 
 def where(cond: sp.Basic, a: sp.Expr, b: sp.Expr) -> sp.Expr:

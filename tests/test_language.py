@@ -332,6 +332,36 @@ def test_constant_arguments_fold(const, number):
     assert_matches(expr, lambda t, p: number * p, POINTS)
 
 
+# Comparisons of constants with pi, decided as NumPy decides them, on float64 numbers. SymPy compared
+# pi exactly with a folded float: abs(pi) folds to the float nearest pi, just below pi, so
+# `abs(pi) >= pi` was False, and a binding (`k = abs(pi)`, compared in the code at run time) gave
+# another loss than the same formula written inline.
+PI_COMPARISONS = [
+    ("abs(pi) >= pi", True),
+    ("y_true + abs(pi) >= y_true + pi", True),
+    ("k = abs(pi)\ny_true + k >= y_true + pi", True),
+    ("pi - abs(pi) == 0", True),
+    ("pi / 4 == 0.7853981633974483", True),
+    ("2 * pi > 6.283185307179586", False),
+    ("clip(pi, 0, 4) < pi", False),
+    ("0.1 <= 1 / 10", True),
+    ("y_pred + 1 > y_pred + pi", False),
+    ("where(y_true > 0.5, abs(pi), y_pred) < pi", "a where"),
+]
+
+
+@pytest.mark.parametrize("condition, numpy", PI_COMPARISONS, ids=[c[0] for c in PI_COMPARISONS])
+def test_a_comparison_with_pi_is_decided_on_float64_numbers(condition, numpy):
+    *bindings, cond = condition.split("\n")
+    program = "\n".join([*bindings, f"where({cond}, y_true / y_pred, exp(y_pred))"])
+    expr = lossdsl.compile(program).expr
+    if numpy == "a where":
+        # folded: where y_true > 0.5, the condition is abs(pi) < pi, False in float64
+        assert_matches(expr, lambda t, p: t / p if (t <= 0.5 and p < math.pi) else math.exp(p), POINTS)
+        return
+    assert expr == (T / P if numpy else sympy.exp(P))
+
+
 @pytest.mark.parametrize(
     "program, folded",
     [
