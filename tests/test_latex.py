@@ -391,6 +391,12 @@ def test_gradient_inline_has_no_environment():
         ("scale", r"\mathrm{scale}"),
         ("_x", r"\mathrm{\_x}"),
         ("a__b", r"\mathrm{a\_\_b}"),
+        # a trailing underscore stays where the rest is a function's name: `\mathrm{sin}` reads as sin()
+        ("sin_", r"\mathrm{sin\_}"),
+        ("exp__", r"\mathrm{exp\_\_}"),
+        ("max_", r"\mathrm{max\_}"),
+        ("softplus_", r"\mathrm{softplus\_}"),
+        ("beta_", r"\beta"),
     ],
 )
 def test_preferred_name(name, expected):

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from lossdsl.emit.tex_notation import Y_HAT_TEX, Y_TEX, reduction_index
+from lossdsl.functions import FUNCTIONS
 from lossdsl.semantics import Resolved
 
 GREEK = {
@@ -71,11 +72,14 @@ def preferred_name(name: str) -> TexName:
     A letter or a Greek letter name takes the rest as subscripts: `alpha` ->
     `\\alpha`, `w_1` -> `w_{1}`, `w2` -> `w_{2}`, `p_t` -> `p_{t}`, `y_hat` ->
     `y_{\\mathrm{hat}}`, `alpha_pos` -> `\\alpha_{\\mathrm{pos}}`; a trailing
-    underscore, as in Python, is dropped (`lambda_` -> `\\lambda`). Other names
+    underscore, as in Python, is dropped (`lambda_` -> `\\lambda`), unless the rest is a
+    function's name (`sin_` -> `\\mathrm{sin\\_}`, not `\\mathrm{sin}`). Other names
     print upright as a whole: `bce` -> `\\mathrm{bce}`, `class_weight` ->
     `\\mathrm{class\\_weight}`.
     """
     core = name.rstrip("_") or name
+    if core in FUNCTIONS:  # `sin_` kept whole: `\mathrm{sin}` would read as the function
+        core = name
     parts = core.split("_")
     head, subs = parts[0], parts[1:]
     digits = re.fullmatch(r"([A-Za-z]+?)(\d+)", head)
