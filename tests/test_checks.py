@@ -5,11 +5,14 @@ Expected places are marked in the input with `«` and `»` (STYLE.md section 8).
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
 import sympy as sp
 from hangguard import answers_within
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lossdsl
 from lossdsl.errors import (
@@ -891,6 +894,33 @@ def test_the_meet_of_two_intervals_keeps_which_ends_are_open():
     assert meet(Interval(0.0, 1.0), Interval(1.0, 2.0)) == Interval(1.0, 1.0)
     assert meet(Interval(0.0, 1.0, hi_open=True), Interval(1.0, 2.0)) is None
     assert meet(Interval(0.0, 1.0), Interval(2.0, 3.0)) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["max", "maximum", "min", "minimum"]),
+    st.lists(
+        st.lists(st.sampled_from([-math.inf, -2.0, -1.0, 0.0, 0.5, 1.0, 3.0, math.inf]), min_size=2, max_size=2),
+        min_size=2,
+    ),
+)
+def test_one_settles_is_the_pairwise_test_in_linear_time(func, bounds):
+    # The no-kink note asks whether one argument of a max or min always wins; it compared each
+    # with the extreme of all the others (a max of 1,387 arguments: a second). Ties included.
+    from lossdsl.checks.intervals import Interval, extreme, one_settles, settles
+
+    items = [Interval(min(ends), max(ends)) for ends in bounds]
+    pairwise = any(settles(func, top, extreme(func, items[:k] + items[k + 1 :])) for k, top in enumerate(items))
+    assert one_settles(func, items) == pairwise
+
+
+def test_a_max_of_many_arguments_one_always_winning_has_no_kink_note():
+    # `maximum(e^2, -1)`-like: e^2 is never below 0 > -1 - k for every other argument
+    source = "max(e^2, " + ", ".join(f"-{k + 1} - y_pred^2" for k in range(300)) + ")"
+    assert diagnostics_of(source, "note", "kink") == []
+    assert (
+        len(diagnostics_of("max(e^2, " + ", ".join(f"{k} - y_pred^2" for k in range(300)) + ")", "note", "kink")) == 1
+    )
 
 
 @pytest.mark.parametrize("source", ["y_true / (-exp(y_pred))", "log(1 / softplus(y_pred))", "log(-(-exp(y_pred)))"])

@@ -39,7 +39,7 @@ import sympy as sp
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import value_ranges
-from lossdsl.checks.intervals import extreme, settles
+from lossdsl.checks.intervals import one_settles
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
@@ -170,10 +170,7 @@ class _Signs:
         if node.func == "clip":
             x, lo, hi = args
             return x.lo >= lo.hi and x.hi <= hi.lo
-        return any(
-            settles(node.func, top, extreme(node.func, args[:index] + args[index + 1 :]))
-            for index, top in enumerate(args)
-        )
+        return one_settles(node.func, args)
 
 
 def _note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
