@@ -12,6 +12,7 @@ the runtime's cache, names, metrics and `FormulaLoss`.
 from __future__ import annotations
 
 import ast
+import builtins
 import dataclasses
 import functools
 import gc
@@ -37,7 +38,7 @@ from lossdsl import hyperbolic
 from lossdsl import symfuncs as sf
 from lossdsl.compiled import CompiledLoss
 from lossdsl.emit.keras import GENERATED_PACKAGE, emit_keras
-from lossdsl.emit.names import camel_case, snake_case
+from lossdsl.emit.names import BUILTINS_READ, MODULE_NAMES, RESERVED, camel_case, snake_case
 from lossdsl.errors import KerasEmitError
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 
@@ -833,7 +834,7 @@ def test_unmapped_node_raises():
         emit_keras(odd)
 
 
-@pytest.mark.parametrize("name", ["keras", "super", "len"])
+@pytest.mark.parametrize("name", ["keras", "super", "len", "getattr", "tuple"])
 def test_class_name_that_would_shadow_keras_is_refused(name):
     # by compile() itself, as every other bad class name (it was refused only when emitting)
     with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name the generated class") as raised:
@@ -841,6 +842,25 @@ def test_class_name_that_would_shadow_keras_is_refused(name):
     assert (raised.value.line, raised.value.column) == (None, None)
     # loss() and metric() name the class in CamelCase: their Keras object may be called so
     assert type(lossdsl.loss("abs(e)", name=name)).__name__ == name.capitalize()
+
+
+def test_every_builtin_the_generated_code_reads_is_kept_from_the_class_and_its_locals():
+    # A class named `getattr` replaced the builtin that the module's XLA helper reads: every loss
+    # whose module has the helper failed ("Tensor is unhashable"); a binding named `tuple` took the
+    # builtin that onehot's message is built with (a review). Every builtin any module reads:
+    programs = [lossdsl.library.source(n) for n in lossdsl.library.names()] + list(ALL.values())
+    read = set()
+    for program in programs:
+        try:
+            spec = lossdsl.compile(program)
+        except lossdsl.LossError:
+            continue
+        for options in ({}, {"fast": False}, {"xla": True}):
+            for node in ast.walk(ast.parse(spec.python_source(**options))):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and hasattr(builtins, node.id):
+                    read.add(node.id)
+    assert read <= BUILTINS_READ and {"getattr", "tuple", "len"} <= read
+    assert BUILTINS_READ <= MODULE_NAMES and MODULE_NAMES <= RESERVED
 
 
 @pytest.mark.parametrize("name", ["Ñame", "ℌuber", "1Loss", "my-loss"])
@@ -1009,6 +1029,10 @@ def test_one_hot_labels_for_onehot_say_what_onehot_reads(keras):
         ours(one_hot, logits)
     with pytest.raises(ValueError, match=message):  # as a metric too
         lossdsl.metric("-sum(onehot(y_true) * log_softmax(y_pred))").update_state(one_hot, logits)
+    # a binding named `tuple`, the builtin the message is built with, is renamed (it was an
+    # UnboundLocalError; a review)
+    with pytest.raises(ValueError, match=message):
+        lossdsl.loss("t = onehot(y_true)\ntuple = log_softmax(y_pred)\n-sum(t * tuple)")(one_hot, logits)
     # one label against one row of logits (rank 0 against rank 1): no check to make (it read
     # shape[-1] of a shape () before: an IndexError; a review)
     assert np.allclose(ours(np.int64(2), logits[0]), np.log(3.0), rtol=1e-6)

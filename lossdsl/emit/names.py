@@ -8,8 +8,10 @@ import re
 
 from lossdsl.emit.xla_forms import FUNCTION_NAMES
 
+# The builtins the generated code reads (tests/test_emit_keras.py checks the list against the code).
+BUILTINS_READ = frozenset({"super", "len", "tuple", "getattr", "ValueError", "AttributeError"})
 # Module-level names the generated code reads: the class cannot take one of them.
-MODULE_NAMES = frozenset({"keras", "super", "len", "ValueError"}) | FUNCTION_NAMES
+MODULE_NAMES = frozenset({"keras"}) | BUILTINS_READ | FUNCTION_NAMES
 # Names the generated call() cannot use for its locals.
 # `__debug__` is no keyword, but Python cannot assign to it (found by fuzzing, 2026-12-01).
 RESERVED = frozenset(keyword.kwlist) | MODULE_NAMES | {"__debug__", "self", "y_true", "y_pred", "l", "O", "I"}
