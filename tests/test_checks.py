@@ -1109,6 +1109,9 @@ JUMPS = [
     ("«where(y_pred > 11, 0, y_pred)»", "11", "y_pred > 11"),
     ("«where(y_pred < -500, y_pred + 1, y_pred)»", "1", "y_pred < -500"),
     ("param delta = 20\n«where(abs(e) <= delta, 0.5*e^2, delta*abs(e))»", "200", "abs(e) <= delta"),
+    # steep branches, and a jump all the same: larger than the slope over the root's rounding
+    ("«where(e > 0, 1e15*e + 1, -e)»", "1", "e > 0"),
+    ("«where(e > 0, 1e10*e + 1e-3, -e)»", "0.000998", "e > 0"),
 ]
 
 
@@ -1160,6 +1163,12 @@ CONTINUOUS = [
     # far out, the branches still agree to their rounding
     "param delta = 1e5\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
     "where(y_pred > 300, 2 * y_pred - 300, y_pred)",
+    # steep, but continuous: at the float nearest the boundary e is 2e-16, not 0, and the branches
+    # differ by 0.25 there (warned of as a jump; a review)
+    "where(e > 0, 1e15*e, -e)",
+    "where(e > 0, 1e17*e, -e)",
+    "where(e > 0, 1e25*e, -e)",
+    "where(y_pred > 0.3, 1e16*(y_pred - 0.3), 0)",
 ]
 
 
