@@ -863,6 +863,32 @@ def test_flat_spelling_of_fractions_and_roots():
     assert within_mathtext_depth(deep + r"\sqrt{\left(x\right)}" + closing).endswith("(x)^{1/2}" + ")" * 12)
 
 
+DEEP = "sin(" * 13 + "y_pred" + ")" * 13
+
+
+@pytest.mark.parametrize(
+    "program, flat",
+    [
+        # products of upright names run on (`\,`), as do `\log\sum` and `\log\operatorname`: as an
+        # operand each was written bare, `\hat{y}/\mathrm{foo}\,\mathrm{bar}` for y_pred / (foo * bar)
+        ("param foo = 2\nparam bar = 3\ny_pred / (foo * bar) + " + DEEP, r"\hat{y}/(\mathrm{foo}\,\mathrm{bar})"),
+        ("param foo = 2\nsqrt(foo * y_pred) + " + DEEP, r"(\mathrm{foo}\,\hat{y})^{1/2}"),
+        ("sqrt(logsumexp(y_pred)) + sum(" + DEEP + ")", r"(\log\sum_{c}\exp(\hat{y}_{c}))^{1/2}"),
+        ("logsumexp(y_pred) / 2 + sum(" + DEEP + ")", r"(\log\sum_{c}\exp(\hat{y}_{c}))/2"),
+        ("log_softmax(y_pred) / 2 + " + DEEP, r"(\log\operatorname{softmax}(\hat{y}))/2"),
+        # a factor after a flat fraction would read as part of its denominator
+        ("y_true * mean(y_pred) + " + DEEP, r"y (1/C)\sum_{c} \hat{y}_{c}"),
+        ("y_true / y_pred * y_true + " + DEEP, r"(y/\hat{y}) y + "),
+        # atoms stay bare
+        ("y_true / y_pred + " + DEEP, r"y/\hat{y} + "),
+        ("exp(y_pred) / y_true + " + DEEP, r"\exp(\hat{y})/y + "),
+    ],
+)
+def test_the_flat_spelling_keeps_what_each_operand_groups(program, flat):
+    tex = lossdsl.compile(program).latex()
+    assert nesting_depth(tex) <= MATHTEXT_MAX_DEPTH and flat in tex, tex
+
+
 def test_library_strings_keep_their_usual_spelling():
     for name in lossdsl.library.names():
         spec = lossdsl.library.compile(name)

@@ -127,6 +127,8 @@ def _flat_fractions(tex: str) -> str:
         if tex.startswith(r"\frac", start) and end + 1 < len(tex) and tex[end + 1] == "{":
             close = _closing(tex, end + 1)
             flat = f"{_operand(numerator)}/{_operand(tex[end + 2 : close])}"
+            if _factor_follows(tex, close + 1):  # `a/b c` reads as a/(b c) as well as (a/b) c
+                flat = f"({flat})"
         else:
             close = end
             flat = f"{_operand(numerator, base=True)}^{{1/2}}"
@@ -155,16 +157,61 @@ def _closing(tex: str, opening: int) -> int:
 
 
 def _operand(tex: str, base: bool = False) -> str:
-    """`tex` as an operand of `/` (or the base of `^`): in parentheses if it has a space or an
-    operator (or a superscript) outside them.
+    """`tex` as an operand of `/` (or the base of `^`): as it is where it is one atom (`x`,
+    `\\hat{y}_{c}`, `\\mathrm{foo}`, `\\exp(x)`, `(a + b)`, with a subscript, and but for a base a
+    superscript), else in parentheses: `\\mathrm{foo}\\,\\hat{y}` and `\\log\\sum_{c} x` run on
+    to the right (each was written bare: `\\hat{y}/\\mathrm{foo}\\,\\mathrm{bar}` for
+    y_pred / (foo * bar); a review).
     """
     tex = tex.strip()
-    depth = 0
-    for char in tex:
-        if char in "({":
-            depth += 1
-        elif char in ")}":
-            depth -= 1
-        elif depth == 0 and (char.isspace() or char in "+-/" or (base and char == "^")):
-            return f"({tex})"
-    return tex
+    return tex if _atomic(tex, base) else f"({tex})"
+
+
+_WORD = re.compile(r"\\[a-zA-Z]+|[A-Za-z]|\d+(?:\.\d+)?")
+
+
+def _atomic(tex: str, base: bool) -> bool:
+    """Whether `tex` is one atom (see `_operand`)."""
+    if tex.startswith("("):
+        at = _partners(tex, "(", ")").get(0)
+        if at is None:
+            return False
+        at += 1
+    else:
+        word = _WORD.match(tex)
+        if word is None:
+            return False
+        at = word.end()
+        if word.group().startswith("\\") and tex.startswith("{", at):  # `\hat{y}`, `\mathrm{foo}`
+            at = _closing(tex, at) + 1
+        if tex.startswith("(", at):  # a function's application: `\exp(x)`, `\mathrm{relu}(x)`
+            close = _partners(tex, "(", ")").get(at)
+            if close is None:
+                return False
+            at = close + 1
+    while at < len(tex):
+        mark = tex[at]
+        if mark == "'":
+            at += 1
+        elif mark == "_" or (mark == "^" and not base):
+            if tex.startswith("{", at + 1):
+                at = _closing(tex, at + 1) + 1
+            else:
+                word = _WORD.match(tex, at + 1)
+                if word is None:
+                    return False
+                at = word.end()
+        else:
+            return False
+    return True
+
+
+# What may follow a flat fraction without reading as a factor of its denominator.
+_NO_FACTOR = re.compile(
+    r"\s*(?:$|[-+=<>)\]|},&]|\\(?:right|le|leq|ge|geq|ne|neq|not|wedge|vee|lor|land|quad|\\)(?![a-zA-Z]))"
+)
+
+
+def _factor_follows(tex: str, at: int) -> bool:
+    """Whether what follows index `at` of `tex` is a factor (or a power) of what precedes it."""
+    return _NO_FACTOR.match(tex, at) is None
