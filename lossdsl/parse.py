@@ -335,7 +335,8 @@ def _expected_words(expected: set[str], bracket: str | None) -> str:
     """The expected terminals in a user's words, given the innermost open bracket."""
     words: list[str] = []
     if "NAME" in expected:
-        words.append("an expression")
+        # where no number may stand either, only a name does: after `param`
+        words.append("an expression" if "NUMBER" in expected else "a name")
     elif "NUMBER" in expected:
         words.append("a number")
     elif expected & _OPERATOR_TOKENS:

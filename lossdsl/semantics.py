@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import keyword
+import os
 from dataclasses import dataclass, field
 
 from lossdsl import nodes
@@ -699,14 +700,28 @@ def _suggest(name: str, known, parameter: bool = False) -> str:
 
 
 def _close_spelling(name: str, known) -> str | None:
-    """The known name spelled closest to `name`, in its case or any (difflib's ratio 0.6 or more),
-    `y_pred` first of equals; None if none is that close."""
-    known = sorted(known, key=lambda k: k != "y_pred")
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if not close:
-        lowered = {k.lower(): k for k in reversed(known)}
-        close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
-    return close[0] if close else None
+    """The known name spelled closest to `name`, in its case or any (difflib's ratio 0.6 or more);
+    of equals, the one that begins most as `name` does, then `y_pred`, then the first in
+    alphabetical order (difflib's own choice, the last: `cosine` was offered `sin` before `cos`,
+    `sigma` the step function `sign` before `sigmoid`); None if none is that close."""
+    close = _closest(name, list(known))
+    if close is None:
+        lowered = {k.lower(): k for k in sorted(known, key=lambda k: k != "y_pred", reverse=True)}
+        close = _closest(name.lower(), list(lowered))
+        close = lowered[close] if close is not None else None
+    return close
+
+
+def _closest(name: str, known: list[str], cutoff: float = 0.6) -> str | None:
+    def rank(candidate: str):
+        matcher = difflib.SequenceMatcher(None, candidate, name)
+        begun = len(os.path.commonprefix([candidate, name]))
+        return (-matcher.ratio(), -begun, candidate != "y_pred", candidate)
+
+    if not known:
+        return None
+    best = min(known, key=rank)
+    return best if -rank(best)[0] >= cutoff else None
 
 
 # Names a reader of the LaTeX or of other libraries reaches for (a new-user trial: `y` was offered

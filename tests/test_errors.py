@@ -69,7 +69,8 @@ ERRORS = [
     (LossSyntaxError, "max(y_pred,«)»", r"unexpected `\)`: expected an expression"),
     (LossSyntaxError, "f(y_pred«;» 2)", r"unexpected `;`: expected `\)` or `,`"),
     (LossSyntaxError, "param a = «y_pred»", r"unexpected name `y_pred`: expected a number"),
-    (LossSyntaxError, "param «=» 3", r"unexpected `=`: expected an expression"),
+    (LossSyntaxError, "param «=» 3", r"unexpected `=`: expected a name"),
+    (LossSyntaxError, "param «(»k) = 1\ne^2", r"unexpected `\(`: expected a name"),
     (LossSyntaxError, "not «=» 1", r"unexpected `=`: expected an expression"),
     (LossSyntaxError, "y_true < y_pred «<» 1", r"unexpected `<`: comparisons do not chain; join them with `and`"),
     # ---- syntax: characters outside the language
@@ -291,6 +292,14 @@ ERRORS = [
     ),
     # ---- names: unknown names suggest the closest, misuse of bound names
     (LossNameError, "«lgo»(y_pred)", r"unknown function `lgo`; did you mean `log`\?"),
+    # of names spelled as close, the one that begins as the name does (difflib offered the last in
+    # alphabetical order: `sin` for `cosine`, the step function `sign` for `sigma`; a review)
+    (
+        LossNameError,
+        "«cosine»(y_pred)",
+        r"unknown function `cosine`; did you mean `cos`\? \(or the bundled loss `cosine_similarity`.*",
+    ),
+    (LossNameError, "«sigma»(y_pred)", r"unknown function `sigma`; did you mean `sigmoid`\?"),
     (LossNameError, "y_pred * «softmax_cross»(y_true)", r"unknown function `softmax_cross`; did you mean `softmax`\?"),
     (LossNameError, "«__import__»(y_pred)", r"unknown function `__import__`; did you mean `sqrt`\?"),
     (LossNameError, "«y_prd» ^ 2", r"unknown name `y_prd`; did you mean `y_pred`\?"),  # a close spelling: no parameter
