@@ -360,6 +360,21 @@ DEAD = [
         "the term `where(y_pred > 0.5, 2, y_true - 1)`",
         "y_true - 1 + (2 - (y_true - 1)) * sigmoid((y_pred - 0.5) / 0.1)",
     ),
+    # a `where` whose branch reads y_pred through a step is not the culprit: the step is (the
+    # `where` was named, "branches that do not depend on y_pred", with a surrogate keeping the `sign`)
+    (
+        "e^2 + where(y_true > 0, «sign(y_pred)», 0)",
+        "the term `where(y_true > 0, sign(y_pred), 0)`",
+        "tanh(y_pred / 0.1)",
+    ),
+    ("where(y_true > 0, «sign(y_pred)», 0)", "the loss `where(y_true > 0, sign(y_pred), 0)`", "tanh(y_pred / 0.1)"),
+    ("e^2 + where(y_pred > 0, «floor(y_pred)», 0)", "the term `where(y_pred > 0, floor(y_pred), 0)`", "y_pred"),
+    (
+        "e^2 + where(y_true > 0, «where(y_pred > 0, 1, 0)», 0)",
+        "the term `where(y_true > 0, where(y_pred > 0, 1, 0), 0)`",
+        "sigmoid((y_pred - 0) / 0.1)",
+    ),
+    ("x = «sign(y_pred)»\ne^2 + where(y_true > 0, x, 0)", "the term `where(y_true > 0, x, 0)`", "tanh(y_pred / 0.1)"),
 ]
 
 

@@ -187,13 +187,21 @@ def _terms(resolved: Resolved, node: nodes.Node) -> list[nodes.Node]:
 
 
 def _culprit(resolved: Resolved, node: nodes.Node) -> nodes.Node:
-    """The step function or constant-branch `where` inside a dead term."""
+    """The step function or constant-branch `where` inside a dead term. A `where` is the culprit
+    where its branches do not read y_pred (its condition does); one whose branch reads y_pred,
+    dead, is not (`where(y_true > 0, sign(y_pred), 0)`: the `sign` is; the `where` was named, with
+    a surrogate that kept the `sign`; a review)."""
     for current in resolved.parts_reading_pred(node):
         if isinstance(current, nodes.Call):
             info = resolved.of(current)
             if current.func in SURROGATES and info.pred:
                 return current
-            if current.func == "where" and info.pred and not info.live:
+            if (
+                current.func == "where"
+                and info.pred
+                and not info.live
+                and not any(resolved.of(branch).pred for branch in current.args[1:])
+            ):
                 return current
     return node
 
