@@ -1058,6 +1058,23 @@ def test_kinks_that_do_not_move_with_y_pred_are_not_noted(source):
 
 
 @pytest.mark.parametrize(
+    "source, columns",
+    [
+        # a kink that feeds only a `where` condition passes no gradient (each was noted; a review)
+        ("where(abs(y_pred) > 1, e^2, 2*e^2 - 1)", []),
+        ("where(max(y_pred) > 1, e^2, 2*e^2)", []),
+        ("where(relu(y_pred) > 1, e^2, 2*e^2 - 1)", []),
+        # Huber written out: the `abs` of the condition is not noted, the one of the value is
+        ("where(abs(e) < 1, 0.5*e^2, abs(e) - 0.5)", [28]),
+        # a binding read by both: noted, at the binding
+        ("a = abs(e)\nwhere(a < 1, 0.5*a^2, a - 0.5)", [5]),
+    ],
+)
+def test_a_kink_in_a_condition_alone_is_not_noted(source, columns):
+    assert [n.column for n in diagnostics_of(source, "note", "kink")] == columns
+
+
+@pytest.mark.parametrize(
     "source",
     [
         "a = where(y_pred > 0, e^2 + 1, e^2)\ne^2",  # a jump

@@ -85,7 +85,7 @@ def check_domain(resolved: Resolved) -> list[Diagnostic]:
     reaches the loss or its gradient (a review)."""
     walker = _Ranges(resolved)
     walker.range(resolved.result)
-    valued = _in_values(resolved)
+    valued = in_values(resolved)
     return [
         found
         if _span(node) in valued
@@ -103,9 +103,10 @@ def _span(node: nodes.Node) -> tuple[int, int]:
     return (node.span.start, node.span.end)  # (`pow(a, b)` is warned of as the power `a^b` it is)
 
 
-def _in_values(resolved: Resolved) -> set[tuple[int, int]]:
+def in_values(resolved: Resolved) -> set[tuple[int, int]]:
     """The spans of the nodes whose values the loss computes with (bindings followed), as opposed
-    to those that only feed a condition: the first argument of a `where`."""
+    to those that only feed a condition: the first argument of a `where`. (The kink notes ask it
+    too: a kink in a condition passes no gradient.)"""
     found: set[tuple[int, int]] = set()
     seen: set[int] = set()
     stack: list[nodes.Node] = [resolved.result]

@@ -38,7 +38,7 @@ import sympy as sp
 
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
-from lossdsl.checks.domain import value_ranges
+from lossdsl.checks.domain import in_values, value_ranges
 from lossdsl.checks.intervals import one_settles
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
@@ -101,6 +101,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     stack: list[nodes.Node] = [resolved.result]
     switches: list[nodes.Call] = []
     signs = _Signs(resolved)
+    valued = in_values(resolved)  # a kink that feeds only a `where` condition passes no gradient
     while stack:
         node = stack.pop()
         if id(node) in seen:
@@ -119,7 +120,11 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             switches.append(node)
         if not (info.ok and info.live):
             continue
-        if FUNCTIONS[node.func].smooth == "kink" and not signs.constant(node):
+        if (
+            FUNCTIONS[node.func].smooth == "kink"
+            and (node.span.start, node.span.end) in valued
+            and not signs.constant(node)
+        ):
             found.append(_note(resolved, node))
         if node.func == "where":
             (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, node))
