@@ -261,7 +261,7 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         and text[tok.start_pos - 1 : tok.start_pos].isdigit()
     ):
         return f"; numbers have no `_` between digits (write `{_digits_joined(text, tok)}`)"
-    if tok.type == "NAME" and _NUMBER_DOT.search(text, 0, tok.start_pos):
+    if tok.type == "NAME" and called and _NUMBER_DOT.search(text, 0, tok.start_pos):  # `x^2.mean()`
         return f"; lossdsl has no attributes or methods: write `{tok.value}(x)`, not `x.{tok.value}()`"
     if tok.type in ("NAME", "LPAR") and _NUMBER_BEFORE.search(text, 0, tok.start_pos):
         return "; a product needs `*` (`2*e`, not `2e` or `2 e`)"

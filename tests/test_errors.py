@@ -234,6 +234,11 @@ ERRORS = [
         r" \(`2\*e`, not `2e` or `2 e`\)",
     ),
     (LossSyntaxError, "0.5«e»^2", r"unexpected name `e`: .*; a product needs `\*` .*"),
+    # a method call after a number's dot, and a name there that is no call (which was told to
+    # write `e(x)`, not `x.e()`; a review)
+    (LossSyntaxError, "e^2.«mean»()", r"unexpected name `mean`: .*; lossdsl has no attributes or methods: .*"),
+    (LossSyntaxError, "1.«e»", r"unexpected name `e`: .*; a product needs `\*` .*"),
+    (LossSyntaxError, "2.«y_pred»", r"unexpected name `y_pred`: .*; a product needs `\*` .*"),
     (LossSyntaxError, "2«(»e + 1)", r"unexpected `\(`: .*; a product needs `\*` .*"),
     # ... and after a closing parenthesis (a user test: `(1 - y_true) log(1 - y_pred)` had no hint)
     (
