@@ -215,9 +215,15 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
                 span=span,
                 source=text,
             )
-        bracket = _open_bracket(text, offset)
+        opened = _open_bracket(text, offset)
+        bracket = opened.type if opened is not None else None
         expected = _expected_words(set(err.expected), bracket)
-        hint = _token_hint(text, tok, bracket)
+        if opened is not None and span.line > opened.line:
+            # A newline inside brackets is no statement's end: the statement on the next line was
+            # read as part of the bracket's (`a = [1, 2` then `b = 3`: told a product needs `*`)
+            hint = f"; the `{opened.value}` at {opened.line}:{opened.column} is still open"
+        else:
+            hint = _token_hint(text, tok, bracket)
         return LossSyntaxError(f"unexpected {found}: expected {expected}{hint}", span=span, source=text)
     return LossSyntaxError(f"cannot read the program: {err}", source=text)
 
@@ -366,13 +372,13 @@ def _describe_token(tok: Token) -> str:
     return f"`{tok.value}`"
 
 
-def _open_bracket(text: str, offset: int) -> str | None:
-    """The type of the innermost bracket still open before `offset` ("LPAR", "LSQB" or None)."""
-    stack: list[str] = []
+def _open_bracket(text: str, offset: int) -> Token | None:
+    """The innermost bracket still open before `offset` (its token: type "LPAR" or "LSQB"), or None."""
+    stack: list[Token] = []
     try:
         for tok in parser().lex(text[:offset], dont_ignore=False):
             if tok.type in ("LPAR", "LSQB"):
-                stack.append(tok.type)
+                stack.append(tok)
             elif tok.type in ("RPAR", "RSQB") and stack:
                 stack.pop()
     except LarkError:

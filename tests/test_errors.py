@@ -175,7 +175,11 @@ ERRORS = [
         r"the program ends with a parameter of `b`; its last line must be the loss expression",
     ),
     # ---- syntax on later lines
-    (LossSyntaxError, "a = y_pred\nb = (a\n  + 1«»", r"unexpected end of the program: expected `\)`"),
+    (
+        LossSyntaxError,
+        "a = y_pred\nb = (a\n  + 1«»",
+        r"unexpected end of the program: expected `\)`; the `\(` at 2:5 is still open",
+    ),
     (
         LossSyntaxError,
         "a = abs(e)\nb = a «a»\nb",
@@ -238,6 +242,10 @@ ERRORS = [
     # write `e(x)`, not `x.e()`; a review)
     (LossSyntaxError, "e^2.«mean»()", r"unexpected name `mean`: .*; lossdsl has no attributes or methods: .*"),
     (LossSyntaxError, "1.«e»", r"unexpected name `e`: .*; a product needs `\*` .*"),
+    # a bracket left open on an earlier line, which the next statement was read into (it was told
+    # that a product needs `*`; a review)
+    (LossSyntaxError, "a = [1, 2\n«b» = 3\ne^2", r"unexpected name `b`: expected .*; the `\[` at 1:5 is still open"),
+    (LossSyntaxError, "x = abs(e\n«y» = 2\nx", r"unexpected name `y`: expected .*; the `\(` at 1:8 is still open"),
     (LossSyntaxError, "2.«y_pred»", r"unexpected name `y_pred`: .*; a product needs `\*` .*"),
     (LossSyntaxError, "2«(»e + 1)", r"unexpected `\(`: .*; a product needs `\*` .*"),
     # ... and after a closing parenthesis (a user test: `(1 - y_true) log(1 - y_pred)` had no hint)
