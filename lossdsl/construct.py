@@ -380,9 +380,11 @@ def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic |
     as NumPy decides it. SymPy compares `pi` exactly with a folded float, so that `abs(pi) >= pi`
     (`abs(pi)` folds to the float nearest pi, just below it) was False, and `pi / 4 ==
     0.7853981633974483` too, where NumPy's are True. None where that does not apply."""
-    if not (_holds_exact_constant(left) or _holds_exact_constant(right)):
+    exact = _exact_constants(left) | _exact_constants(right)
+    if not exact:
         return None
-    difference = as_floats(left) - as_floats(right)
+    floats = {a: sp.Float(float(a)) for a in exact}
+    difference = left.xreplace(floats) - right.xreplace(floats)
     if not difference.is_Number or not difference.is_finite:
         return None
     return cls(difference, 0)
@@ -391,10 +393,6 @@ def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic |
 def _exact_constants(expr: sp.Basic) -> set:
     """The finite numbers in `expr` that are neither floats nor integers: `pi`, fractions."""
     return {a for a in expr.atoms(sp.Number, sp.NumberSymbol) if a.is_finite and not (a.is_Float or a.is_Integer)}
-
-
-def _holds_exact_constant(expr: sp.Basic) -> bool:
-    return bool(_exact_constants(expr))
 
 
 def as_floats(expr: sp.Basic) -> sp.Basic:
