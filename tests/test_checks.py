@@ -1075,6 +1075,34 @@ def test_a_kink_in_a_condition_alone_is_not_noted(source, columns):
 
 
 @pytest.mark.parametrize(
+    "source, columns",
+    [
+        # A kink whose value there is 0, raised in every use to a constant power above 1, has a
+        # continuous gradient (`p |u|^(p - 1)` tends to 0 from both sides): the squared hinge was
+        # noted as a kink (a known gap, closed 2026-12-04).
+        ("maximum(1 - y_true * y_pred, 0)^2", []),
+        ("abs(e)^2", []),
+        ("pow(abs(e), 3)", []),
+        ("square(minimum(0, e))", []),
+        ("abs(e)^(1 + 0.5)", []),
+        ("h = relu(e)\nh^2 + square(h)", []),
+        # ... but not where one use keeps the kink, the power is 1 or less or a parameter, or the
+        # kink's value there is not 0 (`maximum(e, 1)^2`: its gradient goes from 0 to 2)
+        ("h = relu(e)\nh^2 + h", [5]),
+        ("abs(e)^1", [1]),
+        ("abs(e)^0.75 + e^2", [1]),
+        ("param p = 2\nabs(e)^p", [1]),
+        ("maximum(e, 1)^2", [1]),
+        ("clip(e, 0, 1)^2", [1]),
+        ("max(e, 0, y_true)^2", [1]),
+        ("(2 * abs(e))^2", [6]),
+    ],
+)
+def test_a_kink_squared_away_is_not_noted(source, columns):
+    assert [n.column for n in diagnostics_of(source, "note", "kink")] == columns
+
+
+@pytest.mark.parametrize(
     "source",
     [
         "a = where(y_pred > 0, e^2 + 1, e^2)\ne^2",  # a jump

@@ -102,6 +102,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     switches: list[nodes.Call] = []
     signs = _Signs(resolved)
     valued = in_values(resolved)  # a kink that feeds only a `where` condition passes no gradient
+    kinks: list[nodes.Call] = []
     while stack:
         node = stack.pop()
         if id(node) in seen:
@@ -125,9 +126,11 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             and (node.span.start, node.span.end) in valued
             and not signs.constant(node)
         ):
-            found.append(_note(resolved, node))
+            kinks.append(node)
         if node.func == "where":
             (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, node))
+    # (after the walk: whether a kink is squared away depends on every use of it)
+    found += [_note(resolved, node) for node in kinks if not _squared_away(resolved, symbolic, node, parents)]
     for node in sorted(switches, key=lambda n: n.span.start):
         switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
     unchecked: dict[int, nodes.Call] = {}
@@ -176,6 +179,54 @@ class _Signs:
             x, lo, hi = args
             return x.lo >= lo.hi and x.hi <= hi.lo
         return one_settles(node.func, args)
+
+
+def _squared_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, parents: dict) -> bool:
+    """Whether a kink whose value at the kink is 0 (`abs(u)`, `relu(u)`, `maximum(u, 0)`) is raised,
+    in every use, to a constant power above 1: `maximum(1 - y_true * y_pred, 0)^2`, the squared hinge,
+    has a gradient that is continuous there (`p |u|^(p - 1)` tends to 0 from both sides).
+    A binding's value is followed to each place that reads the binding."""
+    if kink.func in ("maximum", "minimum", "max", "min"):
+        if len(kink.args) != 2 or not any(_constant(resolved, symbolic, a) == 0 for a in kink.args):
+            return False
+    elif kink.func not in ("abs", "relu"):
+        return False  # `clip(x, lo, hi)`: the kinks are at lo and hi, not at 0
+    stack, seen = [kink], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        uses = parents.get(id(node), [])
+        if not uses:
+            return False  # the loss itself
+        for use in uses:
+            if isinstance(use, nodes.Name):
+                stack.append(use)  # a binding read: its own uses
+            elif isinstance(use, nodes.Call) and use.func == "square":
+                continue
+            elif isinstance(use, nodes.Power) and use.base is node:
+                exponent = _constant(resolved, symbolic, use.exponent)
+                if exponent is None or not exponent > 1:
+                    return False
+            elif isinstance(use, nodes.Call) and use.func == "pow" and use.args[0] is node:
+                exponent = _constant(resolved, symbolic, use.args[1])
+                if exponent is None or not exponent > 1:
+                    return False
+            else:
+                return False
+    return True
+
+
+def _constant(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> float | None:
+    """The value of a node that is a constant (not a parameter, which a user may change), or None."""
+    info = resolved.of(node)
+    if info.pred or info.true or info.length is not None:  # (a list literal is no one number)
+        return None
+    value = node_expr(symbolic, node)  # (a parameter stays a symbol)
+    if isinstance(value, sp.Expr) and value.is_number and value.is_extended_real and value.is_finite:
+        return float(value)
+    return None
 
 
 def _note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
