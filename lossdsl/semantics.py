@@ -404,7 +404,9 @@ class _Analyzer:
             if name in self.scope or name in self.later:
                 self.error(LossNameError, f"`{shorten(name)}` is not a function", node.name_span)
             else:
-                hint = _HABITS.get(name) or f"{_suggest(name, FUNCTIONS)}{_bundled_hint(name)}"
+                # (a function's name in other capitals, `Mean(e)`, is that function: no bundled loss)
+                known = name.lower() in FUNCTIONS
+                hint = _HABITS.get(name) or f"{_suggest(name, FUNCTIONS)}{'' if known else _bundled_hint(name)}"
                 self.error(LossNameError, f"unknown function `{shorten(name)}`{hint}", node.name_span)
             for arg in node.args:
                 self.visit(arg)

@@ -323,6 +323,9 @@ ERRORS = [
         r" `lossdsl library huber` prints it\)",
     ),
     (LossNameError, "«MSE»(e)", r"unknown function `MSE`; .* `lossdsl library mean_squared_error` prints it\)"),
+    # a function's name in other capitals is that function, not the start of a bundled loss's name
+    # (`Mean` was also offered `mean_absolute_error`)
+    (LossNameError, "«Mean»(e)", r"unknown function `Mean`; did you mean `mean`\?$"),
     # the start of a bundled loss's name, and a log of a sigmoid (a user test: offered `clip`, `sigmoid`)
     (
         LossNameError,
