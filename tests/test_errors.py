@@ -532,6 +532,19 @@ ERRORS = [
     (
         NoPredictionDependenceError,
         "# desc\nparam k = 2\na = y_pred * 0\n«k * y_true + a»",
+        _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
+    ),
+    # ... in words that fit how it is written: nothing cancels in a power of 0 or a product with 0
+    # (each was said to be terms that cancel)
+    (
+        NoPredictionDependenceError,
+        "«abs(e)^0»",
+        _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
+    ),
+    (NoPredictionDependenceError, "«y_pred / y_pred»", _NO_DEPENDENCE.format("its factors in y_pred cancel")),
+    (
+        NoPredictionDependenceError,
+        "a = y_pred\nb = a - y_pred\n«b^2»",
         _NO_DEPENDENCE.format("its terms in y_pred cancel"),
     ),
     # ---- dead terms

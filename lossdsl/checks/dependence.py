@@ -57,7 +57,7 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         else f"a softmax sums to 1 over the last axis: `{resolved.text(summed)}` is"
         f" {'1' if summed.func == 'sum' else '1/C (C the length of the last axis)'} whatever y_pred is"
         if summed is not None
-        else "its terms in y_pred cancel"
+        else _how_it_cancels(resolved)
         if in_code
         else "its terms in y_pred cancel once the code writes them in their stable forms:"
         " `log(1 + x)` as `log1p(x)`, `log(sigmoid(x))` as `-softplus(-x)`, ..."
@@ -73,6 +73,22 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             resolved.source,
         )
     ]
+
+
+def _how_it_cancels(resolved: Resolved) -> str:
+    """Why a loss that mentions y_pred has none left, in the words that fit how it is written: terms
+    of a sum or factors of a product that read y_pred, or (`abs(e)^0`, `y_pred * 0`) a
+    simplification, where nothing cancels."""
+    counts = {"add": 0, "mul": 0}
+    for node in resolved.parts_reading_pred(resolved.result):
+        if isinstance(node, nodes.Chain):
+            reading = sum(resolved.of(operand).pred for operand in node.operands)
+            counts[node.kind] = max(counts[node.kind], reading)
+    if counts["add"] >= 2:
+        return "its terms in y_pred cancel"
+    if counts["mul"] >= 2:
+        return "its factors in y_pred cancel"
+    return "it simplifies to a value that does not change with y_pred"
 
 
 def _summed_softmax(resolved: Resolved) -> nodes.Call | None:
