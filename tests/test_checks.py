@@ -112,7 +112,8 @@ def test_loss_without_y_pred_is_rejected(marked, text):
     assert (err.span.start, err.span.end) == (m.start, m.end)
     assert re.fullmatch(
         r"the loss does not depend on y_pred \((y_pred does not appear in it|its (terms|factors) in y_pred"
-        r" cancel|it simplifies to a value that does not change with y_pred|its mean over the last axis does not change with y_pred: a softmax sums to 1 there|a softmax sums"
+        r" cancel|it simplifies to a value that does not change with y_pred|its mean over the last axis does not"
+        r" change with y_pred: a softmax sums to 1 there|a softmax sums"
         r" to 1 over the last axis: `.*` is (1|1/C \(C the length of the last axis\)) whatever y_pred is|its terms in"
         r" y_pred cancel once the code writes them in their stable forms: `log\(1 \+ x\)`"
         r" as `log1p\(x\)`, `log\(sigmoid\(x\)\)` as `-softplus\(-x\)`, \.\.\.)\), so training cannot move"
