@@ -1173,6 +1173,16 @@ JUMPS = [
     # steep branches, and a jump all the same: larger than the slope over the root's rounding
     ("«where(e > 0, 1e15*e + 1, -e)»", "1", "e > 0"),
     ("«where(e > 0, 1e10*e + 1e-3, -e)»", "0.000998", "e > 0"),
+    # a condition whose sides are equal over a stretch: the boundary is where the stretch ends,
+    # between grid points (the grid point was taken, where nothing flips: no warning; a review)
+    ("«where(floor(y_pred) > 0, e^2 + 1, e^2)»", "1", "floor(y_pred) > 0"),
+    ("«where(relu(y_pred - 0.1) > 0, e^2 + 1, e^2)»", "1", "relu(y_pred - 0.1) > 0"),
+    ("«where(clip(y_pred, 0.1, 1) > 0.1, e^2 + 1, e^2)»", "1", "clip(y_pred, 0.1, 1) > 0.1"),
+    ("«where(floor(y_pred) >= 1, e^2 + 1, e^2)»", "1", "floor(y_pred) >= 1"),
+    # a where held in another's branch, where the outer one reads it on both sides of its boundary
+    ("where(y_pred > 1, e^2 + 100, «where(y_pred > -1, 100 + e^2, e^2)»)", "100", "y_pred > -1"),
+    # ... and a part over the last axis that a last axis of one element shows the jump of
+    ("«where(y_pred > 0, e^2 + mean(e^2), e^2)»", "1.69", "y_pred > 0"),
 ]
 
 
@@ -1230,6 +1240,12 @@ CONTINUOUS = [
     "where(e > 0, 1e17*e, -e)",
     "where(e > 0, 1e25*e, -e)",
     "where(y_pred > 0.3, 1e16*(y_pred - 0.3), 0)",
+    # a where held in another's branch, whose boundary lies where the outer one reads the other
+    # branch, or where the outer one's own boundary closes the gap (each was a jump; a review)
+    "param m = 0.1\nwhere(abs(e) <= m, 0, where(e > 0, 2*(e - m), -e - m))",  # a dead zone
+    "z = y_true*y_pred\nwhere(z > 0 and z < 1, 0.5*(1-z)^2, where(z <= 0, 0.5 - z, 0))",  # the smooth hinge
+    "where(y_pred > 1, e^2, where(y_pred > 2, 100 + e^2, e^2))",
+    "a = where(y_pred > 2, 100 + e^2, e^2)\nwhere(y_pred > 1, e^2, a)",
 ]
 
 
@@ -1237,6 +1253,50 @@ CONTINUOUS = [
 def test_continuous_wheres_get_no_jump_warning(source):
     assert diagnostics_of(source, "warning", "jump") == []
     lossdsl.compile(source, strict=True)
+
+
+@pytest.mark.parametrize(
+    "source, kind",
+    [
+        # hard-example mining: where the boundary lies depends on the other elements of the row
+        ("where(e^2 > mean(e^2), e^2, 0)", "where"),
+        ("where(y_pred > mean(y_pred), e^2 + 1, e^2)", "where"),
+        ("where(softmax(y_pred) > 0.5, e^2 + 1, e^2)", "where"),
+        ("x = y_pred - logsumexp(y_pred)\nwhere(x > -1, x^2 + 1, x^2)", "where"),
+        ("e^2 * sign(y_pred - mean(y_pred)) + e^2", "sign"),
+        # ... or what jumps is not evaluated at a point, and shows no jump for one element
+        ("where(y_pred > 0.5, -log_softmax(y_pred), 0)", "where"),
+        ("where(y_pred > 0, [1.0, 2.0]*e^2 + 1, e^2)", "where"),
+        ("where(y_pred > 0, onehot(y_true)*(y_pred + 1), onehot(y_true)*y_pred)", "where"),
+    ],
+)
+def test_a_where_over_the_last_axis_is_named_as_not_checked(source, kind):
+    # Each jumps (with y_true = 0, y_pred = [1 -+ 1e-9, 1, 1], the first goes from 0.667 to 0.333),
+    # and each passed silently: no warning, no note (found by a review).
+    notes = diagnostics_of(source, "note", "jump-unchecked")
+    assert [n.message for n in notes] == [
+        f"1 `{kind}`(s) were not checked for jumps: where their boundary lies depends on other elements of the"
+        " last axis, or on `onehot` or a list"
+    ]
+    # ... a note: nothing is claimed, and strict compiles it
+    lossdsl.compile(source, strict=True)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["where(y_true > 0.5, -log_softmax(y_pred), 0)", "sum(where(y_true > 0, 1, 2)) * e^2", "where(y_pred > 0, e^2, 0)"],
+)
+def test_a_where_whose_boundary_does_not_move_with_y_pred_over_the_axis_has_no_note(source):
+    assert diagnostics_of(source, "note", "jump-unchecked") == []
+
+
+def test_an_equality_whose_sides_jump_past_each_other_is_no_boundary():
+    # `round(...) != 0.4` always holds; the example point was there, where nothing flips (a review)
+    bce = "bce = -(y_true*log(clip(sigmoid(y_pred), eps, 1-eps)))\n"
+    source = bce + "bce * where(round(sigmoid(y_pred) + 0.2) != y_true, 2, 1)"
+    (w,) = diagnostics_of(source, "warning", "jump")
+    t, p = (float(x) for x in re.search(r"y_true=(\S+), y_pred=(\S+)\)", w.message).groups())
+    assert t in (0.0, 1.0) and p == pytest.approx(-0.847, abs=1e-3)
 
 
 # A `where` whose branches do not read y_pred jumps where its condition does: it is checked in the

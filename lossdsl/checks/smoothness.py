@@ -73,6 +73,11 @@ class _OutOfBudget(Exception):
     """The jump check has spent its MAX_EVALUATIONS."""
 
 
+class _OverAxis(Exception):
+    """A `where`, `sign` or step whose boundary moves with y_pred, but of which a part over the last
+    axis (a reduction, a vector function, `onehot`, a list) is not evaluated at a point."""
+
+
 class _Budget:
     def __init__(self, total: int) -> None:
         self.left = total
@@ -129,11 +134,18 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             kinks.append(node)
         if node.func == "where":
             (plain if _comparison(resolved, node.args[0]) is not None else compound).append((node, node))
+    # A `where` in a branch of another is checked in the outermost `where` that holds it (after the
+    # walk, which completes `parents`): the inner boundary may lie where the outer one reads the
+    # other branch (a dead zone, `where(abs(e) <= m, 0, where(e > 0, 2*(e - m), -e - m))`).
+    plain, compound = (
+        [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
+    )
     # (after the walk: whether a kink is squared away depends on every use of it)
     found += [_note(resolved, node) for node in kinks if not _squared_away(resolved, symbolic, node, parents)]
     for node in sorted(switches, key=lambda n: n.span.start):
         switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
     unchecked: dict[int, nodes.Call] = {}
+    over_axis: dict[int, nodes.Call] = {}
     warned: set[int] = set()
     for wheres in (plain, compound, switched):
         budget = _Budget(MAX_EVALUATIONS)
@@ -141,20 +153,34 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             if id(node) in warned:
                 continue  # one warning for each `where`
             try:
-                jump = _jump(resolved, symbolic, node, budget, context)
+                # (the warning quotes the node whose value jumps: for a `where` held in another's
+                # branch, the inner one, which is where the two sides disagree)
+                gated = wheres is not switched and context is not node
+                jump = _jump(resolved, symbolic, node, budget, context, gated)
             except _OutOfBudget:
                 unchecked.update((id(where), where) for where, _ in wheres[index:] if id(where) not in warned)
                 break
+            except _OverAxis:
+                over_axis[id(node)] = node
+                continue
             if jump:
                 found.append(jump)
                 warned.add(id(node))
     if unchecked:
-        first = min(unchecked.values(), key=lambda n: n.span.start)
-        span = first.span
-        kinds = "/".join(f"`{func}`" for func in sorted({n.func for n in unchecked.values()}))
-        message = f"{len(unchecked)} {kinds}(s) were not checked for jumps: the program is too large to check them all"
-        found.append(Diagnostic("note", message, span.line, span.column, "jump-unchecked", span, resolved.source))
+        found.append(_unchecked_note(resolved, unchecked, "the program is too large to check them all"))
+    # (one of several contexts may have been checked, and warned of)
+    over_axis = {key: node for key, node in over_axis.items() if key not in warned and key not in unchecked}
+    if over_axis:
+        reason = "where their boundary lies depends on other elements of the last axis, or on `onehot` or a list"
+        found.append(_unchecked_note(resolved, over_axis, reason))
     return found
+
+
+def _unchecked_note(resolved: Resolved, unchecked: dict[int, nodes.Call], reason: str) -> Diagnostic:
+    span = min(unchecked.values(), key=lambda n: n.span.start).span
+    kinds = "/".join(f"`{func}`" for func in sorted({n.func for n in unchecked.values()}))
+    message = f"{len(unchecked)} {kinds}(s) were not checked for jumps: {reason}"
+    return Diagnostic("note", message, span.line, span.column, "jump-unchecked", span, resolved.source)
 
 
 class _Signs:
@@ -309,6 +335,35 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
     return list(found.values())
 
 
+def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
+    """Where to check a `where` whose branches read y_pred: the outermost nodes reached by climbing
+    from it through the branches of other `where`s and through bindings (to each place one is
+    read); the `where` itself where nothing holds it so."""
+    found: dict[int, nodes.Node] = {}
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        above = parents.get(id(current), [])
+        for parent in above:
+            if isinstance(parent, nodes.Name) or (
+                isinstance(parent, nodes.Call) and parent.func == "where" and parent.args[0] is not current
+            ):
+                stack.append(parent)
+            else:
+                found.setdefault(id(current), current)
+        if not above:
+            found.setdefault(id(current), current)
+    # (a binding's name stands for its value: a context that is a name is the value it reads)
+    return list({id(_named(resolved, c)): _named(resolved, c) for c in found.values()}.values())
+
+
+def _named(resolved: Resolved, node: nodes.Node) -> nodes.Node:
+    return (resolved.binding_value(node) or node) if isinstance(node, nodes.Name) else node
+
+
 def _switched(
     symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget, branches: tuple | None = None
 ) -> _Switched | None:
@@ -318,8 +373,10 @@ def _switched(
     branches are the same, or the `where` is not in `context` as written (SymPy folded it:
     `sign(e) * e` is `|e|`)."""
     condition = node_expr(symbolic, node.args[0])
-    if Y_PRED not in condition.free_symbols or condition.has(sf.TensorFunction, sf.Vector):
+    if Y_PRED not in condition.free_symbols:
         return None
+    if condition.has(sf.TensorFunction, sf.Vector):
+        raise _OverAxis
     switch, whole = node_expr(symbolic, node), node_expr(symbolic, context)
     if branches is not None:  # a step function's values beside a step
         a, b = branches
@@ -361,16 +418,22 @@ def _one_column(expr: sp.Basic) -> sp.Basic:
 
 
 def _jump(
-    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
+    resolved: Resolved,
+    symbolic: SymbolicLoss,
+    node: nodes.Call,
+    budget: _Budget,
+    context: nodes.Node,
+    gated: bool = False,
 ) -> Diagnostic | None:
     """A warning where the value of `context` (the `where` itself, or for a `where` that y_pred
     reaches through its condition only, a node above it) differs between the `where`'s branches
-    somewhere on the boundary of its condition."""
+    somewhere on the boundary of its condition; with `gated`, where `context`, the outermost
+    `where` that holds this one in a branch, changes across that boundary (its own condition may
+    read the other branch on one side: no jump), and the message quotes this `where`."""
     if node.func == "sign":
         return _sign_jump(resolved, symbolic, node, budget, context)
     if node.func in _STEPS:
         return _step_jump(resolved, symbolic, node, budget, context)
-    _, a, b = node.args
     cond = _comparison(resolved, node.args[0])
     compound = None
     if cond is None:
@@ -378,43 +441,75 @@ def _jump(
         if not compound:
             return None
     try:
-        # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
-        if context is node:
-            diff = _Difference(node_expr(symbolic, a), node_expr(symbolic, b), budget)
-        else:
-            diff = _switched(symbolic, node, context, budget)
-            if diff is None:
-                return None
-        if compound is None:
-            relation = node_expr(symbolic, cond)
-            if isinstance(relation, sp.logic.boolalg.BooleanAtom):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
-                return None
-            gap = _Difference(node_expr(symbolic, cond.left), node_expr(symbolic, cond.right), budget)
-            # a root of the gap where the condition does not flip is no boundary: `tanh(y_pred) <= 1`
-            # at y_pred = 20, where tanh is 1.0 in floats (a review); an equality holds at its root
-            # alone, which bisection finds only approximately: not confirmed so
-            flips = None if isinstance(relation, (sp.Eq, sp.Ne)) else _Truth(relation, budget)
-            point = _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False)
-        else:
-            condition = node_expr(symbolic, node.args[0])
-            whole = _Truth(condition, budget)
+        point = _where_point(symbolic, node, budget, context, gated, cond, compound, form=None)
+    except Unsupported:
+        # A part over the last axis (a reduction, a softmax, `onehot`, a list) is not evaluated at
+        # a point: the `where` is checked for a last axis of one element, a jump there being one
+        # a loss over that shape has; where none shows there, it is named as not checked (it
+        # passed silently: `where(e^2 > mean(e^2), e^2, 0)` jumps; a review).
+        try:
+            point = (
+                None
+                if context is not node and not gated
+                else _where_point(symbolic, node, budget, context, gated, cond, compound, form=_one_column)
+            )
+        except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
             point = None
-            for part in compound:
-                gap = _Difference(node_expr(symbolic, part.left), node_expr(symbolic, part.right), budget)
-                relation = node_expr(symbolic, part)
-                # Where the part holds on its boundary only (an equality), no point beside the
-                # bisected root shows the condition flip: compare the condition with the part
-                # taken as true and as false instead, where SymPy kept the part as written.
-                sides = None
-                if isinstance(relation, (sp.Eq, sp.Ne)) and len(compound) <= _MAX_TAKEN and condition.has(relation):
-                    taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
-                    sides = tuple(_Truth(side, budget) for side in taken)
-                point = point or _boundary_jump(symbolic, gap, diff, flips=whole, sides=sides)
-            cond = node.args[0]
-    except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+        if point is None:
+            raise _OverAxis from None
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
         return None
-    where = f"`{resolved.text(cond)}` flips"
-    return _jump_warning(resolved, node, context, point, where, "both branches agree at the boundary")
+    shown = node.args[0] if compound is not None else cond
+    where = f"`{resolved.text(shown)}` flips"
+    return _jump_warning(
+        resolved, node, node if gated else context, point, where, "both branches agree at the boundary"
+    )
+
+
+def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context, gated, cond, compound, form):
+    """`_boundary_jump` of a `where` (see `_jump`), each part of it taken through `form` (None: as it is)."""
+
+    def expr(part: nodes.Node) -> sp.Basic:
+        value = node_expr(symbolic, part)
+        return value if form is None else form(value)
+
+    _, a, b = node.args
+    # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
+    if context is node:
+        diff = _Difference(expr(a), expr(b), budget)
+    elif gated:
+        diff = _Gated(_Difference(expr(a), expr(b), budget), _Across(expr(context), budget))
+    else:
+        diff = _switched(symbolic, node, context, budget)
+        if diff is None:
+            return None
+    if compound is None:
+        relation = expr(cond)
+        if isinstance(relation, sp.logic.boolalg.BooleanAtom):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
+            return None
+        gap = _Difference(expr(cond.left), expr(cond.right), budget)
+        # a root of the gap where the condition does not flip is no boundary: `tanh(y_pred) <= 1`
+        # at y_pred = 20, where tanh is 1.0 in floats (a review); an equality holds at its root
+        # alone, which bisection finds only approximately: not confirmed so
+        flips = None if isinstance(relation, (sp.Eq, sp.Ne)) else _Truth(relation, budget)
+        return _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False)
+    condition = expr(node.args[0])
+    if isinstance(condition, sp.logic.boolalg.BooleanAtom):
+        return None
+    whole = _Truth(condition, budget)
+    point = None
+    for part in compound:
+        gap = _Difference(expr(part.left), expr(part.right), budget)
+        relation = expr(part)
+        # Where the part holds on its boundary only (an equality), no point beside the
+        # bisected root shows the condition flip: compare the condition with the part
+        # taken as true and as false instead, where SymPy kept the part as written.
+        sides = None
+        if isinstance(relation, (sp.Eq, sp.Ne)) and len(compound) <= _MAX_TAKEN and condition.has(relation):
+            taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
+            sides = tuple(_Truth(side, budget) for side in taken)
+        point = point or _boundary_jump(symbolic, gap, diff, flips=whole, sides=sides)
+    return point
 
 
 def _sign_jump(
@@ -430,7 +525,9 @@ def _sign_jump(
         x = node_expr(symbolic, node.args[0])
         gap = _Difference(x, sp.Integer(0), budget)
         point = _boundary_jump(symbolic, gap, diff, flips=_Truth(sp.StrictGreaterThan(x, 0), budget), far_targets=False)
-    except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+    except Unsupported:
+        raise _OverAxis from None
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
         return None
     where = f"`{resolved.text(node.args[0])}` changes sign"
     return _jump_warning(resolved, node, context, point, where, "both sides agree where it is 0")
@@ -469,7 +566,9 @@ def _step_jump(
         gap = _Difference(crossing(x), sp.Integer(0), budget)
         steps = _Value(node_expr(symbolic, node), budget)
         point = _boundary_jump(symbolic, gap, _Across(whole, budget), flips=steps, grids=_OUTWARDS, others=_STEP_OTHERS)
-    except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+    except Unsupported:
+        raise _OverAxis from None
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
         return None
     where = f"`{resolved.text(node.args[0])}` passes {what}"
     advice = f"it agree on both sides of each step, or use a smooth stand-in for `{node.func}`"
@@ -558,6 +657,20 @@ class _Across:
         return 0.0 if abs(size) <= 1e-9 * max(abs(v) for v in values) else size
 
 
+class _Gated:
+    """A `where`'s jump as the outermost `where` holding it in a branch shows it: where its own
+    branches differ, the change of that outer `where` across the point (which may read another
+    branch on one side), else that difference. (The outer one is evaluated only there: it is larger.)"""
+
+    def __init__(self, own: _Difference, outer: _Across) -> None:
+        self.own, self.outer = own, outer
+        self.free_symbols = own.free_symbols | outer.expr.free_symbols
+
+    def at(self, env: dict) -> float:
+        difference = self.own.at(env)
+        return difference if difference == 0 or not math.isfinite(difference) else self.outer.at(env)
+
+
 class _Value:
     """An expression, evaluated in floats (compiled once into closures, on first use); a step
     function's value, of which `_flips_at` asks where it changes."""
@@ -622,6 +735,8 @@ def _boundary_jump(
                     continue
             elif flips is not None and not _flips_at(flips, env, axis, root):
                 continue
+            elif flips is None and not _touches_zero(gap, env, axis, root):
+                continue  # an equality's sides pass each other in a jump there, never equal
             env[axis] = root
             size = abs(diff.at(env))
             scale = 1.0 + abs(root) + abs(fixed)
@@ -645,6 +760,19 @@ def _rounding(diff: _Difference, env: dict, axis: sp.Symbol, root: float, size: 
     return math.isfinite(slope) and size <= slope * 4 * math.ulp(max(abs(root), abs(fixed), 1.0))
 
 
+def _touches_zero(gap: _Difference, env: dict, axis: sp.Symbol, root: float) -> bool:
+    """Whether `gap` is 0 (within rounding) at `root` or just beside it: a root where its two sides
+    meet, not where they jump past each other (`round(sigmoid(y_pred) + 0.2) != y_true` at y_true =
+    0.4, always true, was the example of a jump)."""
+    step = 1e-6 * (1.0 + abs(root))
+    values = []
+    for x in (root - step, root, root + step):
+        env[axis] = x
+        values.append(abs(gap.at(env)))
+    env[axis] = root
+    return min(values) <= 1e-9 * (1.0 + abs(root) + max(abs(v) for v in env.values()))
+
+
 def _flips_at(cond: _Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
     """Whether `cond` changes at `root` along `axis`: just below, at and just above it (an
     equality holds at the root alone)."""
@@ -663,6 +791,24 @@ def _roots(gap: _Difference, axis: sp.Symbol, env: dict, grids: tuple | None = N
     return [root for grid, most in searched for root in _grid_roots(gap, axis, env, grid, most)]
 
 
+def _stretch_end(gap: _Difference, axis: sp.Symbol, env: dict, zero: float, nonzero: float) -> float:
+    """The point between `zero`, where `gap` is 0, and `nonzero`, where it is not, at which it stops
+    being 0 (by bisection)."""
+    for _ in range(60):
+        mid = (zero + nonzero) / 2
+        if mid in (zero, nonzero):
+            break
+        env[axis] = mid
+        value = gap.at(env)
+        if value == 0:
+            zero = mid
+        elif math.isfinite(value):
+            nonzero = mid
+        else:
+            break
+    return (zero + nonzero) / 2
+
+
 def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float], most: int = 3) -> list[float]:
     values = []
     for x in grid:
@@ -671,14 +817,22 @@ def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float],
     roots = []
     points = list(zip(grid, values, strict=True))
     previous = math.nan
-    for (x0, g0), (x1, g1) in zip(points, points[1:], strict=False):
+    for index, ((x0, g0), (x1, g1)) in enumerate(zip(points, points[1:], strict=False)):
         before, previous = previous, g0
         if not (math.isfinite(g0) and math.isfinite(g1)):
             continue
         if g0 == 0:
             # A root at a grid point, unless the sides are equal on both sides of it too (`y_pred ==
-            # y_pred`, always true, was warned of as a jump; found by fuzzing).
-            if g1 != 0 or (math.isfinite(before) and before != 0):
+            # y_pred`, always true, was warned of as a jump; found by fuzzing). Where the sides are
+            # equal over a stretch (`floor(y_pred) > 0`, `relu(y_pred - 0.1) > 0`), the boundary is
+            # where that stretch ends, between grid points: found by bisection (the grid point
+            # was taken, where the condition does not flip, and the jump was missed; a review).
+            entering = math.isfinite(before) and before != 0
+            if g1 != 0 and not entering and index > 0:
+                roots.append(_stretch_end(gap, axis, env, x0, x1))
+            elif g1 == 0 and entering:
+                roots.append(_stretch_end(gap, axis, env, x0, grid[index - 1]))
+            elif g1 != 0 or entering:
                 roots.append(x0)
         elif g0 * g1 < 0:
             lo, hi, glo = x0, x1, g0
