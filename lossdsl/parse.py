@@ -328,6 +328,8 @@ def _unexpected_character(ch: str, before: str = "") -> str:
     ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
     if ch == "\u0177":  # ŷ, as the LaTeX writes the prediction
         hint = "; write `y_pred` (the LaTeX's ŷ)"
+    elif name.startswith("SUPERSCRIPT") and ascii_form.isdigit():  # `e²`: a power, not `e2`
+        hint = f"; write a power as `^{ascii_form}`"
     elif ascii_form and ascii_form.isprintable():
         hint = f"; did you mean `{ascii_form}`?"
     elif "MINUS" in name or "DASH" in name or "HYPHEN" in name:

@@ -144,6 +144,8 @@ ERRORS = [
         r"unexpected character U\+03B1 GREEK SMALL LETTER ALPHA; names use ASCII letters only$",
     ),
     (LossSyntaxError, "y_pred * «２»", r"unexpected character U\+FF12 FULLWIDTH DIGIT TWO; did you mean `2`\?"),
+    # a superscript digit is a power (it was offered `2`, which makes `e2`, an unknown name; a review)
+    (LossSyntaxError, "e«²»", r"unexpected character U\+00B2 SUPERSCRIPT TWO; write a power as `\^2`$"),
     (LossSyntaxError, "y_pred«\u200b» + 1", r"unexpected character U\+200B ZERO WIDTH SPACE"),
     (LossSyntaxError, "y_pred«\x00»", r"unexpected character U\+0000"),
     # ---- syntax: statement structure
