@@ -196,6 +196,8 @@ LOOKS_CONSTANT = [
     "«100 * sigmoid(y_pred) + 100 * sigmoid(-y_pred) + 5 * y_true»",
     "«1000 * (sin(y_pred)^2 + cos(y_pred)^2) - 1000 + y_true»",
     "«cosh(y_pred) - sinh(y_pred) - exp(-y_pred)»",
+    # ... also the rounding of a sum inside a product (the tolerance followed the loss's own terms)
+    "«(sin(y_pred)^2 + cos(y_pred)^2 - 1) * 1e5 * y_true + y_true»",
 ]
 
 
@@ -205,6 +207,10 @@ LOOKS_CONSTANT_OVER_THE_AXIS = [
     "«sum(exp(log_softmax(y_pred)))»",
     "«log_softmax(y_pred) - y_pred + logsumexp(y_pred) + y_true»",
     "«(logsumexp(log_softmax(y_pred * 3)) + 2) * mean(y_true)»",
+    # ... and where a row's elements cancel in the sum: the rounding is that of the elements (at
+    # y_true = -1.5 the row sums to 0.0345, 4e-14 of which the probe took for a change; a review)
+    "«sum(y_true * (sigmoid(y_pred) + sigmoid(-y_pred)))»",
+    "«mean(y_true * (sin(y_pred)^2 + cos(y_pred)^2))»",
 ]
 
 

@@ -284,7 +284,11 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     # Each term of the sum too: rounding scales with the largest of them (`100 sigmoid(x) +
     # 100 sigmoid(-x) - 100` is 100 times 1e-16 off 0).
     terms = [value_of(term) for term in sp.Add.make_args(expr)] if isinstance(expr, sp.Add) else []
-    size *= 2 if terms else 1
+    # ... and of every sum inside it, a product's or a reduction's (`sum(y_true * (sigmoid(x) +
+    # sigmoid(-x)))` is 4e-14 of its value off constant where the row's elements cancel: passed)
+    if isinstance(expr, (sp.Add, sp.Mul, sf.ReduceSum, sf.ReduceMean)):  # (else it is the value's own)
+        terms.append(value_of(_magnitude(expr)))
+    size *= 1 + bool(terms) + (len(terms) > 1)
     defaults = [float(v) for v in symbolic.resolved.params.values()]
     env = {symbol: default for symbol, default in zip(params, defaults, strict=True)}
     trues = sorted({*PROBE_TRUES, *(t + d for t in _thresholds(expr, env) for d in PROBE_OFFSETS)})
@@ -313,6 +317,16 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     except Unsupported:
         return False
     return flat
+
+
+def _magnitude(expr: sp.Basic) -> sp.Basic:
+    """A bound on the size of what `expr` adds up: each sum, product, `sum` and `mean` in it of the
+    absolute values of its parts (unevaluated: nothing cancels)."""
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return expr.func(*(_magnitude(a) for a in expr.args), evaluate=False)
+    if isinstance(expr, (sf.ReduceSum, sf.ReduceMean)):
+        return expr.func(_magnitude(expr.args[0]), evaluate=False)
+    return sp.Abs(expr, evaluate=False)
 
 
 # A row of the probe: the value tried at its first position, then values that move with it at
