@@ -309,22 +309,44 @@ DEAD = [
         "the term `beta * mean(fn)`",
         "sigmoid((y_true - y_pred) / 0.1)",
     ),
+    # a condition through a binding, `not`, `and`, `or`, `==`, `!=`: its soft truth value (each was
+    # offered the placeholder `sigmoid(k * (...)) for a soft step`, which does not compile; a review)
     (
         "c = y_pred > y_true\nmean(e^2) + «where(c, 1, 0)»",
         "the term `where(c, 1, 0)`",
-        "sigmoid(k * (...)) for a soft step",
+        "sigmoid((y_pred - y_true) / 0.1)",
+    ),
+    (
+        "e^2 + «where(not y_pred > y_true, 1, 0)»",
+        "the term `where(not y_pred > y_true, 1, 0)`",
+        "sigmoid((y_true - y_pred) / 0.1)",
+    ),
+    (
+        "e^2 + «where(y_pred == y_true, 1, 0)»",
+        "the term `where(y_pred == y_true, 1, 0)`",
+        "exp(-((y_pred - y_true) / 0.1)^2)",
+    ),
+    (
+        "e^2 + «where(y_pred > 1 and y_pred < 2, 0, 1)»",
+        "the term `where(y_pred > 1 and y_pred < 2, 0, 1)`",
+        "1 - sigmoid((y_pred - 1) / 0.1) * sigmoid((2 - y_pred) / 0.1)",
+    ),
+    (
+        "c = y_pred > y_true\nd = not c\ne^2 + «where(d or y_pred < -1, 1, 0)»",
+        "the term `where(d or y_pred < -1, 1, 0)`",
+        "1 - (1 - (1 - sigmoid((y_pred - y_true) / 0.1))) * (1 - sigmoid((-1 - y_pred) / 0.1))",
     ),
     # branches that read y_pred only until SymPy cancels it (found by a fuzzing review: the
     # loss compiled, and its gradient was None)
     (
         "«where(1 - y_pred == 0.5, 1, y_pred - y_pred)»",
         "the loss `where(1 - y_pred == 0.5, 1, y_pred - y_pred)`",
-        "sigmoid(k * (...)) for a soft step",
+        "y_pred - y_pred + (1 - (y_pred - y_pred)) * exp(-((1 - y_pred - 0.5) / 0.1)^2)",
     ),
     (
         "sqrt(«where(y_pred - y_true != 0, -1, e + y_pred)»)",
         "the loss `sqrt(where(y_pred - y_true != 0, -1, e + y_pred))`",
-        "sigmoid(k * (...)) for a soft step",
+        "e + y_pred + (-1 - (e + y_pred)) * (1 - exp(-((y_pred - y_true - 0) / 0.1)^2))",
     ),
     (
         "a = y_pred - y_pred\ne^2 + 3 * «where(y_pred > 0.5, a, 2)»",
@@ -395,6 +417,14 @@ def test_dead_terms_are_rejected_with_a_surrogate(marked, text, term, surrogate)
     assert err.message.startswith(f"{term} has zero gradient with respect to y_pred almost everywhere: ")
     assert f"use a smooth surrogate such as `{surrogate}`" in err.message
     assert err.message.endswith(f" in place of `{culprit}`")
+
+
+@pytest.mark.parametrize("text, term, surrogate", [d for d in DEAD if "«where(" in d[0]], ids=lambda v: str(v)[:40])
+def test_a_where_s_surrogate_compiles_in_its_place(marked, text, term, surrogate):
+    # the suggestion is a program's text: put in place of the `where`, it compiles with no error
+    m = marked(text)
+    spec = lossdsl.compile(m.source[: m.start] + f"({surrogate})" + m.source[m.end :])
+    assert all(d.level != "error" for d in spec.diagnostics)
 
 
 def test_seed_penalty_message_names_the_where_term():

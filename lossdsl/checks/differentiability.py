@@ -267,22 +267,64 @@ def _explain_flat(resolved: Resolved, call: nodes.Call) -> tuple[str, str, str]:
 
 
 def _soft_where(resolved: Resolved, call: nodes.Call) -> str:
-    """`where(l > r, a, b)` -> `b + (a - b) * sigmoid((l - r) / 0.1)`, simplified for 1 and 0."""
+    """`where(l > r, a, b)` -> `b + (a - b) * sigmoid((l - r) / 0.1)`, simplified for 1 and 0; a
+    condition through a binding, `not`, `and`, `or`, `==` or `!=` gets its soft truth value too
+    (see `_soft_truth`; each was offered the placeholder `sigmoid(k * (...))`; a review)."""
     cond, a, b = call.args
-    if not isinstance(cond, nodes.Compare) or cond.op not in _FLIP:
+    soft = _soft_truth(resolved, cond)
+    if soft is None:
         return "sigmoid(k * (...)) for a soft step"
-    left, right = cond.left, cond.right
-    if cond.op in ("<", "<="):
-        left, right = right, left
-    # what follows a `-` or a `/` in brackets unless a name, number or call: the surrogate of
-    # `where(y_pred > y_true + 1, 1, 0)` read `sigmoid((y_pred - y_true + 1) / 0.1)` (a review)
-    step = f"sigmoid(({resolved.text(left)} - {_operand(resolved, right)}) / 0.1)"
+    step, kind = soft
     a_text, b_text = resolved.text(a), resolved.text(b)
     if (a_text, b_text) == ("1", "0"):
         return step
     if (a_text, b_text) == ("0", "1"):
-        return f"1 - {step}"
-    return f"{b_text} + ({a_text} - {_operand(resolved, b)}) * {step}"
+        return f"1 - {_wrapped(step, kind)}"
+    return f"{b_text} + ({a_text} - {_operand(resolved, b)}) * {_wrapped(step, kind)}"
+
+
+def _soft_truth(resolved: Resolved, cond: nodes.Node, depth: int = 0) -> tuple[str, str] | None:
+    """A smooth stand-in in [0, 1] for a condition, as text, and its kind ("atom", "product" or
+    "sum": what it needs brackets in): `sigmoid((l - r) / 0.1)` for `l > r`, `exp(-((l - r) /
+    0.1)^2)` for `l == r`, one less it for `not` and `!=`, a product for `and`, `1 - (1 - s)(1 - t)`
+    for `or`. None past a few levels, or for what is no condition."""
+    if depth > 8:
+        return None
+    if isinstance(cond, nodes.Name):
+        value = resolved.binding_value(cond)
+        return None if value is None else _soft_truth(resolved, value, depth + 1)
+    if isinstance(cond, nodes.Not) and isinstance(cond.operand, nodes.Compare) and cond.operand.op in _FLIP:
+        flipped = cond.operand
+        return _soft_compare(resolved, flipped.right, flipped.left, flipped.op)
+    if isinstance(cond, nodes.Not):
+        inner = _soft_truth(resolved, cond.operand, depth + 1)
+        return None if inner is None else (f"1 - {_wrapped(*inner)}", "sum")
+    if isinstance(cond, nodes.Compare) and cond.op in _FLIP:
+        return _soft_compare(resolved, cond.left, cond.right, cond.op)
+    if isinstance(cond, nodes.Compare) and cond.op in ("==", "!="):
+        near = f"exp(-(({resolved.text(cond.left)} - {_operand(resolved, cond.right)}) / 0.1)^2)"
+        return (near, "atom") if cond.op == "==" else (f"1 - {near}", "sum")
+    if isinstance(cond, nodes.BoolOp):
+        parts = [_soft_truth(resolved, operand, depth + 1) for operand in cond.operands]
+        if any(part is None for part in parts):
+            return None
+        if cond.op == "and":
+            return " * ".join(_wrapped(*part) for part in parts), "product"
+        return "1 - " + " * ".join(f"(1 - {_wrapped(*part)})" for part in parts), "sum"
+    return None
+
+
+def _soft_compare(resolved: Resolved, left: nodes.Node, right: nodes.Node, op: str) -> tuple[str, str]:
+    if op in ("<", "<="):
+        left, right = right, left
+    # what follows a `-` or a `/` in brackets unless a name, number or call: the surrogate of
+    # `where(y_pred > y_true + 1, 1, 0)` read `sigmoid((y_pred - y_true + 1) / 0.1)` (a review)
+    return f"sigmoid(({resolved.text(left)} - {_operand(resolved, right)}) / 0.1)", "atom"
+
+
+def _wrapped(text: str, kind: str) -> str:
+    """`text` in brackets where it is a sum (as a factor, or after a `-`)."""
+    return f"({text})" if kind == "sum" else text
 
 
 def _operand(resolved: Resolved, node: nodes.Node) -> str:
