@@ -269,3 +269,31 @@ def test_a_gradient_that_doubles_with_each_nested_softmax_is_a_limit_error():
     assert lossdsl.compile(nested[10]).gradient().has(sf.Softmax)
     with pytest.raises(lossdsl.LossLimitError):
         lossdsl.compile(nested[11]).gradient()
+
+
+def test_a_sum_of_reductions_differentiates_each_stand_in_in_the_terms_that_hold_it(monkeypatch):
+    # The whole sum was differentiated once for each of its reductions: 600 `max(k*y_pred)`, 9 s.
+    from lossdsl import gradient as module
+
+    sizes = []
+    real = module.differentiated
+
+    def counting(expr, symbol):
+        sizes.append(len(sp.Add.make_args(expr)))
+        return real(expr, symbol)
+
+    monkeypatch.setattr(module, "differentiated", counting)
+    source = " - ".join(f"max({k}*y_pred)" for k in range(1, 41))
+    gradient = lossdsl.compile(source).gradient()
+    # once for y_pred (the whole sum), once for each stand-in (its own term), once inside each max
+    assert sizes[0] == 40 and sorted(sizes[1:]) == [1] * 80
+    assert gradient.count(sf.ReduceMax) == 80  # each max's step reads it twice (gap and tie count)
+
+
+def test_the_gradient_pass_counts_sizes_as_a_walk_does():
+    from lossdsl.gradient import _Sizes
+
+    a = sp.Symbol("a")
+    shared = sp.exp(a) + sp.sin(a)
+    for expr in (a, shared, shared * (shared + 1) ** 2, sf.ReduceSum(shared) * shared - a):
+        assert _Sizes().of(expr) == sum(1 for _ in sp.preorder_traversal(expr))
