@@ -528,11 +528,6 @@ DOMAIN = [
         r" on logits, `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no"
         r" cure: a softmax that has rounded to 0 in float32 has no gradient\)",
     ),
-    (  # class ids: the spelling reads them one-hot, as the program does (a review of the checks)
-        "-«log(sum(onehot(y_true) * softmax(y_pred)))»",
-        r"`log\(.*\)`: .*; or, for a cross-entropy on logits, `sum\(onehot\(y_true\) \* log_softmax\(y_pred\)\)`,"
-        r" finite .*",
-    ),
     (  # the advice stands where the argument can be negative (a review)
         "«log(sigmoid(y_pred) - 0.5)»",
         r"`log\(sigmoid\(y_pred\) - 0\.5\)`: .* \(it lies in \(-0\.5, 0\.5\)\), .* e\.g\. add eps to a value >= 0"
@@ -669,6 +664,10 @@ SAFE = [
     # a factor written twice is a square: Charbonnier's `sqrt(e*e + eps)` was warned of, and under
     # strict a LossDomainError (found by a review of the checks)
     "sqrt(e*e + eps)",
+    # the generalized cross-entropy on logits: the softmax at the label lies in (0, 1), not in [0, inf)
+    # as a sum of products (a review); a positive fractional power of its float32 0 is not warned of
+    "param q = 0.5\n(1 - sum(onehot(y_true) * softmax(y_pred))^q) / q",
+    "h = onehot(y_true)\np = sum(h * sigmoid(y_pred) * 2)\nsqrt(p)",
     "d = y_pred - y_true\nsqrt(d*d + 1e-6)",
     "log(1 + e*e) + 1 / (1 + e*e)",
     "log(-y_pred * -y_pred + 1) + e^2",
@@ -775,6 +774,15 @@ FLOAT32_ZEROS = [
     ("p = sigmoid(y_pred)\ny_true / «p»", r"`p`: in float32 the divisor rounds to 0 .*"),  # through a binding
     ("(1 / «sigmoid(y_pred)»)^2", r"`sigmoid\(y_pred\)`: in float32 the divisor .*"),  # computed as sigmoid^-2
     ("y_true / «softmax(y_pred)»", r".* where its `softmax` saturates for logits about 200 apart, dividing by 0 .*"),
+    # the softmax at the label, picked by class ids: in (0, 1) over the reals, where the domain check
+    # took the sum for one that reaches [0, inf); the advice reads the ids one-hot, as the program
+    # does (a review of the checks)
+    (
+        "-«log(sum(onehot(y_true) * softmax(y_pred)))»",
+        r"`log\(.*\)`: in float32 the argument rounds to 0 where its `softmax` saturates for logits about 200"
+        r" apart, giving -inf or NaN; for a cross-entropy on logits, `sum\(onehot\(y_true\) \* log_softmax"
+        r"\(y_pred\)\)`, finite with a gradient at any size \(eps is no cure: .*\)",
+    ),
 ]
 
 

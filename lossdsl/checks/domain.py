@@ -178,21 +178,8 @@ class _Ranges:
         compute from the logits. eps is no cure there: past logits of about +-17 to +-88 the
         probability rounds to 0 or 1 in float32 and its gradient with it (a user test)."""
         held = self.saturating_calls(node)
-        # class ids one-hot encoded where the program reads them so (`sum(y_true * ...)` would be
-        # another loss there: a review)
-        y = "onehot(y_true)" if self.r.uses_onehot else "y_true"
-        if "sigmoid" in held:
-            return (
-                f"for a cross-entropy on logits, `{y} * log(p) + (1 - {y}) * log(1 - p)` with"
-                " `p = sigmoid(...)`, which is computed from the logit, finite with a gradient at any size"
-                " (eps is no cure: a sigmoid that has rounded to 0 in float32 has no gradient)"
-            )
-        if "softmax" in held:
-            return (
-                f"for a cross-entropy on logits, `sum({y} * log_softmax(y_pred))`, finite with a gradient"
-                " at any size (eps is no cure: a softmax that has rounded to 0 in float32 has no gradient)"
-            )
-        return ""
+        function = "sigmoid" if "sigmoid" in held else "softmax" if "softmax" in held else None
+        return logits_spelling(self.r, function) if function else ""
 
     def saturating_calls(self, node: nodes.Node) -> set[str]:
         """The names among `sigmoid` and `softmax` called on y_pred inside `node`, bindings followed;
@@ -416,10 +403,34 @@ class _Ranges:
         if name in ("max", "min", "mean"):
             return x
         if name == "sum":
-            return iv.total(x)
+            picked = self.picked(node.args[0])
+            return iv.total(x) if picked is None else picked
         if name == "logsumexp":
             return Interval(x.lo, iv.INF, x.lo_open)
         return iv.REALS
+
+    def picked(self, argument: nodes.Node) -> Interval | None:
+        """The range of `sum(onehot(y_true) * x * ...)`: one element, that of the label, of the
+        product of the other factors (as a sum it reached [0, inf) for a softmax in (0, 1), and the
+        generalized cross-entropy on logits was warned of at 0). None for any other sum."""
+        node = self.bound(argument)
+        if not (isinstance(node, nodes.Chain) and node.kind == "mul" and set(node.ops) == {"*"}):
+            return None
+        others = list(node.operands)
+        hot = next((o for o in others if _is_call(self.bound(o), "onehot")), None)
+        if hot is None:
+            return None
+        others.remove(hot)
+        result = Interval.point(1.0)
+        for operand in others:
+            result = iv.mul(result, self.range(operand))
+        return result
+
+    def bound(self, node: nodes.Node) -> nodes.Node:
+        """What a name bound to a value stands for (through a chain of bindings); else `node`."""
+        while isinstance(node, nodes.Name) and self.r.refs.get(id(node), ("",))[0] == "binding":
+            node = self.r.bindings[node.id].value
+        return node
 
     def pow_call(self, node: nodes.Call, args: list[Interval]) -> Interval:
         base, exponent = args
@@ -486,6 +497,28 @@ class _AnyParameters(_Ranges):
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, _ = self.r.refs.get(id(node), ("input", node.id))
         return iv.REALS if kind == "param" else super().range_Name(node)
+
+
+def logits_spelling(resolved: Resolved, function: str) -> str:
+    """The advice for a log of a `sigmoid` or `softmax` (`function`) that float32 may round to 0:
+    the cross-entropy's spelling that the stable rewrites compute from the logits."""
+    # class ids one-hot encoded where the program reads them so (`sum(y_true * ...)` would be
+    # another loss there: a review)
+    y = "onehot(y_true)" if resolved.uses_onehot else "y_true"
+    if function == "sigmoid":
+        return (
+            f"for a cross-entropy on logits, `{y} * log(p) + (1 - {y}) * log(1 - p)` with"
+            " `p = sigmoid(...)`, which is computed from the logit, finite with a gradient at any size"
+            " (eps is no cure: a sigmoid that has rounded to 0 in float32 has no gradient)"
+        )
+    return (
+        f"for a cross-entropy on logits, `sum({y} * log_softmax(y_pred))`, finite with a gradient"
+        " at any size (eps is no cure: a softmax that has rounded to 0 in float32 has no gradient)"
+    )
+
+
+def _is_call(node: nodes.Node, func: str) -> bool:
+    return isinstance(node, nodes.Call) and node.func == func
 
 
 def _logistic(x: Interval) -> Interval:

@@ -32,6 +32,7 @@ import sympy as sp
 
 from lossdsl import nodes
 from lossdsl import symfuncs as sf
+from lossdsl.checks.domain import logits_spelling
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.rewrites import Rewriter, inlined_code_form
@@ -137,6 +138,12 @@ def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, 
         return next((found for f in expr.args if (found := _saturated(f, env, budget)) is not None), None)
     if isinstance(expr, sp.Pow) and expr.exp.is_number and float(expr.exp) > 0:
         return _saturated(expr.base, env, budget)
+    if isinstance(expr, sf.ReduceSum) and isinstance(expr.args[0], sp.Mul):
+        # `sum(onehot(y_true) * x)` is x at the label: 0 where x is (the domain check no longer
+        # takes such a sum for one that may reach 0 over the reals)
+        factors = expr.args[0].args
+        if any(isinstance(f, sf.OneHot) for f in factors):
+            return _saturated(sp.Mul(*(f for f in factors if not isinstance(f, sf.OneHot))), env, budget)
     if isinstance(expr, sf.Softmax):
         # its entries are 0 where the logits lie further apart than exp's range: the probe points
         # stand in for the columns of a row
@@ -174,6 +181,8 @@ _CONSEQUENCES = {
 def _warning(resolved: Resolved, node: nodes.Node, kind: str, point: tuple[str, float, float]) -> Diagnostic:
     function, t, p = point
     what, consequence, hint = _CONSEQUENCES[kind]
+    if kind == "log" and function in ("sigmoid", "softmax"):
+        hint = logits_spelling(resolved, function)  # (eps is no cure there)
     where = "for logits about 200 apart" if function == "softmax" else f"(e.g. at y_true={t:g}, y_pred={p:g})"
     message = (
         f"`{resolved.text(node)}`: in float32 {what} rounds to 0 where its `{function}` saturates {where},"
