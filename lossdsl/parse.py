@@ -330,6 +330,10 @@ def _unexpected_character(ch: str, before: str = "") -> str:
         hint = "; write `y_pred` (the LaTeX's ŷ)"
     elif name.startswith("SUPERSCRIPT") and ascii_form.isdigit():  # `e²`: a power, not `e2`
         hint = f"; write a power as `^{ascii_form}`"
+    elif name == "SUPERSCRIPT MINUS":  # `e⁻¹`
+        hint = "; write a power as `^-1`"
+    elif name.startswith("SUBSCRIPT") and ascii_form.isdigit():  # `e₂`: part of a name
+        hint = f"; a subscript is part of a name, written with `_`: `x_{ascii_form}`"
     elif ascii_form and ascii_form.isprintable():
         hint = f"; did you mean `{ascii_form}`?"
     elif "MINUS" in name or "DASH" in name or "HYPHEN" in name:

@@ -232,6 +232,19 @@ def test_loss_that_looks_constant_in_y_pred_is_a_warning(marked, text, tried):
     assert (err.line, err.column) == (m.line, m.column)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a factor free of y_pred rounds alike at every y_pred tried: its cancellation is no
+        # rounding of the loss's change (taken apart, it hid a change of 2e9; a review)
+        "y_pred * (1e15*sigmoid(y_true) + 1e15*sigmoid(-y_true) - 1e15 + 1)",
+        "(1e13 + sigmoid(y_pred)) * (sigmoid(y_true) + sigmoid(-y_true) - 0.9)",
+    ],
+)
+def test_a_loss_that_changes_with_y_pred_does_not_look_constant(source):
+    assert diagnostics_of(source, "warning", "no-prediction") == []
+
+
 def test_a_long_chain_of_bindings_that_converges_looks_constant():
     # cos iterated 160 times is the fixed point of cos (0.739...) for every y_pred: flat at every
     # value tried, a warning. (Its stable form was inlined binding by binding to see whether it
@@ -1227,6 +1240,25 @@ JUMPS = [
     ("where(y_pred > 1, e^2 + 100, «where(y_pred > -1, 100 + e^2, e^2)»)", "100", "y_pred > -1"),
     # ... and a part over the last axis that a last axis of one element shows the jump of
     ("«where(y_pred > 0, e^2 + mean(e^2), e^2)»", "1.69", "y_pred > 0"),
+    # a stretch at a grid's ends, or holding one grid point (a review of the stretch rule)
+    ("«where(relu(y_pred - 11) > 0, 0, e^2)»", "151", "relu(y_pred - 11) > 0"),
+    ("«where(relu(y_pred + 9.9) > 0, e^2, e^2 + 1)»", "1", "relu(y_pred + 9.9) > 0"),
+    ("«where(relu(9.9 - y_pred) > 0, e^2, e^2 + 1)»", "1", "relu(9.9 - y_pred) > 0"),
+    ("«where(relu(abs(y_pred - 1) - 0.1) > 0, e^2, e^2 + 1)»", "1", "relu(abs(y_pred - 1) - 0.1) > 0"),
+    # an equality whose sides are steep: 1e-6 off 0 at the float nearest its root, within its rounding
+    ("«where(1e9*y_pred == 3.1e9, y_pred + 1, y_pred)»", "1", "1e9*y_pred == 3.1e9"),
+    ("«where(exp(2*y_pred) == exp(18.3), y_pred + 1, y_pred)»", "1", "exp(2*y_pred) == exp(18.3)"),
+    # a nested where the outer one reads for some y_true only: a class condition is no gate, and a
+    # compound one is tried at the targets its comparisons name (each was silent; a review)
+    ("where(y_true == 2, «where(e > 0, e, e + 1)», e^2)", "1", "e > 0"),
+    ("where(y_true > 3, «where(e > 0, e, e + 1)», e^2)", "1", "e > 0"),
+    # ... an outer where not evaluated at a point: the inner one on its own (it was a note)
+    ("where(onehot(y_true) > 0, «where(y_pred > 0.5, y_pred, 1 + y_pred)», 0)", "1", "y_pred > 0.5"),
+    ("where([1, 0] > 0, «where(y_pred > 0.5, y_pred, 1 + y_pred)», 0)", "1", "y_pred > 0.5"),
+    # ... an equality, which holds at its root alone: the outer where at the root
+    ("where(y_true > 0, «where(y_pred == y_true, y_pred + 1, y_pred)», 0)", "1", "y_pred == y_true"),
+    # ... scaled by what holds it: the where's own jump
+    ("e^2 + where(y_pred > 1, 3*e + 300, 3*«where(y_pred > -1, 100 + e, e)»)", "100", "y_pred > -1"),
 ]
 
 
@@ -1290,6 +1322,9 @@ CONTINUOUS = [
     "z = y_true*y_pred\nwhere(z > 0 and z < 1, 0.5*(1-z)^2, where(z <= 0, 0.5 - z, 0))",  # the smooth hinge
     "where(y_pred > 1, e^2, where(y_pred > 2, 100 + e^2, e^2))",
     "a = where(y_pred > 2, 100 + e^2, e^2)\nwhere(y_pred > 1, e^2, a)",
+    # ... through arithmetic and bindings between the two (a review)
+    "param m = 0.5\nwhere(abs(e) <= m, 0, 3 * where(e > 0, 2*(e - m), -e - m))",
+    "param m = 0.5\nd = where(e > 0, 2*(e - m), -e - m)\nwhere(abs(e) <= m, 0, d^2)",
 ]
 
 

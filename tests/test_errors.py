@@ -146,6 +146,12 @@ ERRORS = [
     (LossSyntaxError, "y_pred * «２»", r"unexpected character U\+FF12 FULLWIDTH DIGIT TWO; did you mean `2`\?"),
     # a superscript digit is a power (it was offered `2`, which makes `e2`, an unknown name; a review)
     (LossSyntaxError, "e«²»", r"unexpected character U\+00B2 SUPERSCRIPT TWO; write a power as `\^2`$"),
+    (LossSyntaxError, "e«⁻»¹", r"unexpected character U\+207B SUPERSCRIPT MINUS; write a power as `\^-1`$"),
+    (
+        LossSyntaxError,
+        "e«₂»",
+        r"unexpected character U\+2082 SUBSCRIPT TWO; a subscript is part of a name, written with `_`: `x_2`$",
+    ),
     (LossSyntaxError, "y_pred«\u200b» + 1", r"unexpected character U\+200B ZERO WIDTH SPACE"),
     (LossSyntaxError, "y_pred«\x00»", r"unexpected character U\+0000"),
     # ---- syntax: statement structure
@@ -544,6 +550,11 @@ ERRORS = [
         _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
     ),
     (NoPredictionDependenceError, "«y_pred / y_pred»", _NO_DEPENDENCE.format("its factors in y_pred cancel")),
+    (  # a factor 0 or a power 0 says so, whatever sums stand beside it (a review)
+        NoPredictionDependenceError,
+        "«0 * (y_pred + y_pred^2) + y_true»",
+        _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
+    ),
     (
         NoPredictionDependenceError,
         "a = y_pred\nb = a - y_pred\n«b^2»",

@@ -81,6 +81,8 @@ def _how_it_cancels(resolved: Resolved) -> str:
     simplification, where nothing cancels."""
     counts = {"add": 0, "mul": 0}
     for node in resolved.parts_reading_pred(resolved.result):
+        if _zero_factor(node):
+            return "it simplifies to a value that does not change with y_pred"  # (whatever it multiplies)
         if isinstance(node, nodes.Chain):
             reading = sum(resolved.of(operand).pred for operand in node.operands)
             counts[node.kind] = max(counts[node.kind], reading)
@@ -89,6 +91,13 @@ def _how_it_cancels(resolved: Resolved) -> str:
     if counts["mul"] >= 2:
         return "its factors in y_pred cancel"
     return "it simplifies to a value that does not change with y_pred"
+
+
+def _zero_factor(node: nodes.Node) -> bool:
+    """A product with the number 0 among its factors, or a power to the number 0."""
+    if isinstance(node, nodes.Chain) and node.kind == "mul":
+        return any(isinstance(o, nodes.Number) and o.value == 0 for o in node.operands)
+    return isinstance(node, nodes.Power) and isinstance(node.exponent, nodes.Number) and node.exponent.value == 0
 
 
 def _summed_softmax(resolved: Resolved) -> nodes.Call | None:
@@ -321,7 +330,11 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
 
 def _magnitude(expr: sp.Basic) -> sp.Basic:
     """A bound on the size of what `expr` adds up: each sum, product, `sum` and `mean` in it of the
-    absolute values of its parts (unevaluated: nothing cancels)."""
+    absolute values of its parts (unevaluated: nothing cancels). A part free of y_pred is taken as
+    its value: its rounding is the same at every y_pred tried (`y_pred * (1e15 sigmoid(y_true) +
+    1e15 sigmoid(-y_true) - 1e15 + 1)` varies with y_pred; taken apart, it looked constant)."""
+    if Y_PRED not in expr.free_symbols:
+        return sp.Abs(expr, evaluate=False)
     if isinstance(expr, (sp.Add, sp.Mul)):
         return expr.func(*(_magnitude(a) for a in expr.args), evaluate=False)
     if isinstance(expr, (sf.ReduceSum, sf.ReduceMean)):

@@ -32,6 +32,7 @@ negatives): a boundary in a band narrower than the grid's step is not found.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import sympy as sp
@@ -336,28 +337,44 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
 
 
 def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
-    """Where to check a `where` whose branches read y_pred: the outermost nodes reached by climbing
-    from it through the branches of other `where`s and through bindings (to each place one is
-    read); the `where` itself where nothing holds it so."""
+    """Where to check a `where` whose branches read y_pred: climbing from it through bindings (to
+    each place one is read), elementwise arithmetic and functions, and the branches of other
+    `where`s whose condition reads y_pred (gates, which may read another branch on one side of
+    its boundary), the outermost node reached on each path that passes a gate; the `where` itself
+    on a path that passes none (`3 * where(...)` alone is checked as the `where`)."""
     found: dict[int, nodes.Node] = {}
-    stack, seen = [node], set()
+    stack, seen = [(node, False)], set()
     while stack:
-        current = stack.pop()
-        if id(current) in seen:
+        current, gated = stack.pop()
+        if (id(current), gated) in seen:
             continue
-        seen.add(id(current))
+        seen.add((id(current), gated))
         above = parents.get(id(current), [])
         for parent in above:
-            if isinstance(parent, nodes.Name) or (
-                isinstance(parent, nodes.Call) and parent.func == "where" and parent.args[0] is not current
-            ):
-                stack.append(parent)
+            gate = (
+                isinstance(parent, nodes.Call)
+                and parent.func == "where"
+                and parent.args[0] is not current
+                and resolved.of(parent.args[0]).pred  # (a class condition, `y_true == 2`, is no gate)
+            )
+            if gate or isinstance(parent, (nodes.Name, nodes.Unary, nodes.Chain, nodes.Power)) or _elementwise(parent):
+                stack.append((parent, gated or gate))
             else:
-                found.setdefault(id(current), current)
+                found.setdefault(id(current), current if gated else node)
         if not above:
-            found.setdefault(id(current), current)
+            found.setdefault(id(current), current if gated else node)
     # (a binding's name stands for its value: a context that is a name is the value it reads)
     return list({id(_named(resolved, c)): _named(resolved, c) for c in found.values()}.values())
+
+
+def _elementwise(node: nodes.Node) -> bool:
+    """A call of an elementwise function other than `where` (whose condition is no value)."""
+    return (
+        isinstance(node, nodes.Call)
+        and node.func in FUNCTIONS
+        and node.func != "where"
+        and kind_of(node.func, len(node.args)) not in ("reduction", "vector")
+    )
 
 
 def _named(resolved: Resolved, node: nodes.Node) -> nodes.Node:
@@ -441,7 +458,15 @@ def _jump(
         if not compound:
             return None
     try:
-        point = _where_point(symbolic, node, budget, context, gated, cond, compound, form=None)
+        try:
+            point = _where_point(symbolic, node, budget, context, gated, cond, compound, form=None)
+        except Unsupported:
+            if not gated:
+                raise
+            # an outer `where` that is not evaluated at a point (its condition reads `onehot`, a
+            # list, a reduction): this one on its own, as before there were gates (it was named as
+            # not checked; a review)
+            point = _where_point(symbolic, node, budget, node, False, cond, compound, form=None)
     except Unsupported:
         # A part over the last axis (a reduction, a softmax, `onehot`, a list) is not evaluated at
         # a point: the `where` is checked for a last axis of one element, a jump there being one
@@ -474,11 +499,18 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
         return value if form is None else form(value)
 
     _, a, b = node.args
+    others = None
     # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
     if context is node:
         diff = _Difference(expr(a), expr(b), budget)
     elif gated:
-        diff = _Gated(_Difference(expr(a), expr(b), budget), _Across(expr(context), budget))
+        # The outer `where` across the boundary; for an equality, which holds at its root alone
+        # (never just beside it), the outer `where` at the root with this one taken as each branch.
+        own = _Difference(expr(a), expr(b), budget)
+        equality = any(p.op in ("==", "!=") for p in ([cond] if compound is None else compound))
+        outer = _switched(symbolic, node, context, budget) if equality and form is None else None
+        diff = _Gated(own, outer or _Across(expr(context), budget))
+        others = _OTHERS + _gate_targets(symbolic, expr(context))
     else:
         diff = _switched(symbolic, node, context, budget)
         if diff is None:
@@ -492,7 +524,7 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
         # at y_pred = 20, where tanh is 1.0 in floats (a review); an equality holds at its root
         # alone, which bisection finds only approximately: not confirmed so
         flips = None if isinstance(relation, (sp.Eq, sp.Ne)) else _Truth(relation, budget)
-        return _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False)
+        return _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False, others=others)
     condition = expr(node.args[0])
     if isinstance(condition, sp.logic.boolalg.BooleanAtom):
         return None
@@ -508,8 +540,28 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
         if isinstance(relation, (sp.Eq, sp.Ne)) and len(compound) <= _MAX_TAKEN and condition.has(relation):
             taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
             sides = tuple(_Truth(side, budget) for side in taken)
-        point = point or _boundary_jump(symbolic, gap, diff, flips=whole, sides=sides)
+        point = point or _boundary_jump(
+            symbolic, gap, diff, flips=whole, sides=sides, others=None if others is None else others + _FAR_OTHERS
+        )
     return point
+
+
+def _gate_targets(symbolic: SymbolicLoss, context: sp.Basic) -> tuple[float, ...]:
+    """Values of y_true where an outer `where` may read the one it holds: each side of a comparison
+    in it that reads y_true (`y_true > 3 and e > 0`) whose other side reads neither input, and that
+    plus and minus 0.5, at the parameters' defaults (the values tried alone left such a `where`
+    never read, and its jump unseen; a review). At most 12."""
+    env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
+    found: list[float] = []
+    for relation in context.atoms(sp.Rel):
+        if not relation.has(Y_TRUE):
+            continue
+        for side in relation.args:
+            if not side.has(Y_TRUE, Y_PRED):
+                with contextlib.suppress(Unsupported, TypeError, ValueError, ArithmeticError):
+                    value = compiled(side)(env)
+                    found += [value, value + 0.5, value - 0.5] if math.isfinite(value) else []
+    return tuple(dict.fromkeys(found))[:12]
 
 
 def _sign_jump(
@@ -638,6 +690,7 @@ class _Across:
 
     def __init__(self, expr: sp.Basic, budget: _Budget) -> None:
         self.expr = expr
+        self.free_symbols = expr.free_symbols
         self.budget = budget
         self.cost = 4 * (_size(expr) + _CALL_COST)
         self._value = None
@@ -658,17 +711,21 @@ class _Across:
 
 
 class _Gated:
-    """A `where`'s jump as the outermost `where` holding it in a branch shows it: where its own
-    branches differ, the change of that outer `where` across the point (which may read another
-    branch on one side), else that difference. (The outer one is evaluated only there: it is larger.)"""
+    """A `where`'s jump as the node that holds it through a gate shows it (`_gates`): where its own
+    branches differ, that difference if the node changes across the point too (it may read another
+    branch on one side: then none). (The node is evaluated only there: it is larger.)"""
 
     def __init__(self, own: _Difference, outer: _Across) -> None:
         self.own, self.outer = own, outer
-        self.free_symbols = own.free_symbols | outer.expr.free_symbols
+        self.free_symbols = own.free_symbols | outer.free_symbols
 
     def at(self, env: dict) -> float:
         difference = self.own.at(env)
-        return difference if difference == 0 or not math.isfinite(difference) else self.outer.at(env)
+        if difference == 0 or not math.isfinite(difference):
+            return difference
+        # its own size where the loss shows a jump there (which may be larger, scaled, or shared
+        # with an outer `where` on the same boundary), none where it does not
+        return difference if self.outer.at(env) != 0 else 0.0
 
 
 class _Value:
@@ -768,9 +825,14 @@ def _touches_zero(gap: _Difference, env: dict, axis: sp.Symbol, root: float) -> 
     values = []
     for x in (root - step, root, root + step):
         env[axis] = x
-        values.append(abs(gap.at(env)))
+        values.append(gap.at(env))
     env[axis] = root
-    return min(values) <= 1e-9 * (1.0 + abs(root) + max(abs(v) for v in env.values()))
+    # within the rounding of the root where the gap is steep (`1e9*y_pred == 3.1e9` is 1e-6 off 0 at
+    # the float nearest its root: not confirmed; a review); a gap that jumps past 0 is not so close
+    slope = abs(values[2] - values[0]) / (2 * step)
+    rounding = 8 * slope * math.ulp(max(abs(root), 1.0)) if math.isfinite(slope) else 0.0
+    tolerance = max(1e-9 * (1.0 + abs(root) + max(abs(v) for v in env.values())), rounding)
+    return min(abs(v) for v in values) <= tolerance
 
 
 def _flips_at(cond: _Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
@@ -815,26 +877,11 @@ def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float],
         env[axis] = x
         values.append(gap.at(env))
     roots = []
-    points = list(zip(grid, values, strict=True))
-    previous = math.nan
-    for index, ((x0, g0), (x1, g1)) in enumerate(zip(points, points[1:], strict=False)):
-        before, previous = previous, g0
-        if not (math.isfinite(g0) and math.isfinite(g1)):
-            continue
+    for index, (x0, g0) in enumerate(zip(grid, values, strict=True)):
+        x1, g1 = (grid[index + 1], values[index + 1]) if index + 1 < len(grid) else (None, math.nan)
         if g0 == 0:
-            # A root at a grid point, unless the sides are equal on both sides of it too (`y_pred ==
-            # y_pred`, always true, was warned of as a jump; found by fuzzing). Where the sides are
-            # equal over a stretch (`floor(y_pred) > 0`, `relu(y_pred - 0.1) > 0`), the boundary is
-            # where that stretch ends, between grid points: found by bisection (the grid point
-            # was taken, where the condition does not flip, and the jump was missed; a review).
-            entering = math.isfinite(before) and before != 0
-            if g1 != 0 and not entering and index > 0:
-                roots.append(_stretch_end(gap, axis, env, x0, x1))
-            elif g1 == 0 and entering:
-                roots.append(_stretch_end(gap, axis, env, x0, grid[index - 1]))
-            elif g1 != 0 or entering:
-                roots.append(x0)
-        elif g0 * g1 < 0:
+            roots += _zero_at(gap, axis, env, grid, values, index)
+        elif math.isfinite(g0) and math.isfinite(g1) and g0 * g1 < 0:
             lo, hi, glo = x0, x1, g0
             for _ in range(60):
                 mid = (lo + hi) / 2
@@ -848,5 +895,27 @@ def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float],
                     hi = mid
             roots.append((lo + hi) / 2)
         if len(roots) >= most:
-            break
+            return roots[:most]
     return roots
+
+
+def _zero_at(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float], values: list[float], index: int):
+    """The roots a 0 of `gap` at the grid point `index` stands for: the point itself where the sides
+    differ just beside it on either side (a crossing, or the end of a stretch), and where they are
+    equal on a stretch beside it (`floor(y_pred) > 0`, `relu(y_pred - 0.1) > 0`), that stretch's end
+    between this point and a neighbour where the gap is not 0, found by bisection (the grid point
+    was taken, where the condition does not flip, and the jump was missed; reviews). Equal on both
+    sides and at both neighbours: none (`y_pred == y_pred`, always true, was warned of as a jump;
+    found by fuzzing)."""
+    x0 = grid[index]
+    step = 1e-9 * (1.0 + abs(x0))
+    flat = []
+    for x in (x0 - step, x0 + step):
+        env[axis] = x
+        flat.append(gap.at(env) == 0)
+    # the point itself where the gap is not 0 on some side (a crossing, or a stretch that ends here)
+    ends = [] if all(flat) else [x0]
+    for side, neighbour in ((0, index - 1), (1, index + 1)):
+        if flat[side] and 0 <= neighbour < len(grid) and math.isfinite(values[neighbour]) and values[neighbour] != 0:
+            ends.append(_stretch_end(gap, axis, env, x0, grid[neighbour]))
+    return ends
