@@ -156,8 +156,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             try:
                 # (the warning quotes the node whose value jumps: for a `where` held in another's
                 # branch, the inner one, which is where the two sides disagree)
-                gated = wheres is not switched and context is not node
-                jump = _jump(resolved, symbolic, node, budget, context, gated)
+                jump = _jump(resolved, symbolic, node, budget, context, valued=wheres is not switched)
             except _OutOfBudget:
                 unchecked.update((id(where), where) for where, _ in wheres[index:] if id(where) not in warned)
                 break
@@ -172,7 +171,10 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     # (one of several contexts may have been checked, and warned of)
     over_axis = {key: node for key, node in over_axis.items() if key not in warned and key not in unchecked}
     if over_axis:
-        reason = "where their boundary lies depends on other elements of the last axis, or on `onehot` or a list"
+        reason = (
+            "they read the last axis as a whole (a reduction, a softmax, `onehot` or a list),"
+            " which the check does not evaluate at a point"
+        )
         found.append(_unchecked_note(resolved, over_axis, reason))
     return found
 
@@ -230,6 +232,8 @@ def _squared_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, 
         for use in uses:
             if isinstance(use, nodes.Name):
                 stack.append(use)  # a binding read: its own uses
+            elif isinstance(use, (nodes.Compare, nodes.BoolOp, nodes.Not)):
+                continue  # a condition passes no gradient
             elif isinstance(use, nodes.Call) and use.func == "square":
                 continue
             elif isinstance(use, nodes.Power) and use.base is node:
@@ -337,32 +341,35 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
 
 
 def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
-    """Where to check a `where` whose branches read y_pred: climbing from it through bindings (to
-    each place one is read), elementwise arithmetic and functions, and the branches of other
-    `where`s whose condition reads y_pred (gates, which may read another branch on one side of
-    its boundary), the outermost node reached on each path that passes a gate; the `where` itself
-    on a path that passes none (`3 * where(...)` alone is checked as the `where`)."""
+    """Where to check a `where` whose branches read y_pred: the outermost nodes reached by climbing
+    from it through bindings (to each place one is read), elementwise arithmetic and functions, and
+    the branches of other `where`s whose condition reads y_pred (gates, which may read another
+    branch on one side of its boundary), up to the loss, the argument of a reduction or vector
+    function, a condition, or a `where` whose condition does not read y_pred (a class condition,
+    `where(y_true == 2, ...)`: each sample takes one branch whatever y_pred does, and the values of
+    y_true tried may never take this one). What holds the `where` may close its gap:
+    `where(e >= 0, e + 1, e - 1)^2` is `(|e| + 1)^2` (each was a jump; reviews)."""
     found: dict[int, nodes.Node] = {}
-    stack, seen = [(node, False)], set()
+    stack, seen = [node], set()
     while stack:
-        current, gated = stack.pop()
-        if (id(current), gated) in seen:
+        current = stack.pop()
+        if id(current) in seen:
             continue
-        seen.add((id(current), gated))
+        seen.add(id(current))
         above = parents.get(id(current), [])
         for parent in above:
             gate = (
                 isinstance(parent, nodes.Call)
                 and parent.func == "where"
                 and parent.args[0] is not current
-                and resolved.of(parent.args[0]).pred  # (a class condition, `y_true == 2`, is no gate)
+                and resolved.of(parent.args[0]).pred
             )
             if gate or isinstance(parent, (nodes.Name, nodes.Unary, nodes.Chain, nodes.Power)) or _elementwise(parent):
-                stack.append((parent, gated or gate))
+                stack.append(parent)
             else:
-                found.setdefault(id(current), current if gated else node)
+                found.setdefault(id(current), current)
         if not above:
-            found.setdefault(id(current), current if gated else node)
+            found.setdefault(id(current), current)
     # (a binding's name stands for its value: a context that is a name is the value it reads)
     return list({id(_named(resolved, c)): _named(resolved, c) for c in found.values()}.values())
 
@@ -440,13 +447,13 @@ def _jump(
     node: nodes.Call,
     budget: _Budget,
     context: nodes.Node,
-    gated: bool = False,
+    valued: bool = False,
 ) -> Diagnostic | None:
-    """A warning where the value of `context` (the `where` itself, or for a `where` that y_pred
-    reaches through its condition only, a node above it) differs between the `where`'s branches
-    somewhere on the boundary of its condition; with `gated`, where `context`, the outermost
-    `where` that holds this one in a branch, changes across that boundary (its own condition may
-    read the other branch on one side: no jump), and the message quotes this `where`."""
+    """A warning where the `where` `node` makes the loss jump somewhere on the boundary of its
+    condition. With `valued` (its branches read y_pred): where its branches differ at a point of
+    the boundary and `context`, the node above it that `_gates` found (or the `where` itself),
+    changes across that point too; the message quotes the `where`. Else (a switch, branches free of
+    y_pred): where `context`, a node above it, differs with the `where` taken as each branch."""
     if node.func == "sign":
         return _sign_jump(resolved, symbolic, node, budget, context)
     if node.func in _STEPS:
@@ -459,39 +466,46 @@ def _jump(
             return None
     try:
         try:
-            point = _where_point(symbolic, node, budget, context, gated, cond, compound, form=None)
+            point = _where_point(symbolic, node, budget, context, valued, cond, compound, form=None)
         except Unsupported:
-            if not gated:
+            if not valued:
                 raise
-            # an outer `where` that is not evaluated at a point (its condition reads `onehot`, a
-            # list, a reduction): this one on its own, as before there were gates (it was named as
-            # not checked; a review)
-            point = _where_point(symbolic, node, budget, node, False, cond, compound, form=None)
+            # A part over the last axis (a reduction, a softmax, `onehot`, a list): checked for a
+            # last axis of one element, a jump there being one a loss over that shape has.
+            try:
+                point = _where_point(symbolic, node, budget, context, valued, cond, compound, form=_one_column)
+            except Unsupported:
+                if context is node or not _pointwise(symbolic, node):
+                    raise
+                # (the node above it is not evaluated even so, `onehot` or a list in an outer
+                # condition: the `where` on its own; it was named as not checked; a review)
+                point = _where_point(symbolic, node, budget, node, valued, cond, compound, form=None)
+            if point is None and not _pointwise(symbolic, node):
+                # none there, but the `where` itself reads the last axis: named as not checked (it
+                # passed silently: `where(e^2 > mean(e^2), e^2, 0)` jumps; a review)
+                raise _OverAxis from None
     except Unsupported:
-        # A part over the last axis (a reduction, a softmax, `onehot`, a list) is not evaluated at
-        # a point: the `where` is checked for a last axis of one element, a jump there being one
-        # a loss over that shape has; where none shows there, it is named as not checked (it
-        # passed silently: `where(e^2 > mean(e^2), e^2, 0)` jumps; a review).
-        try:
-            point = (
-                None
-                if context is not node and not gated
-                else _where_point(symbolic, node, budget, context, gated, cond, compound, form=_one_column)
-            )
-        except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
-            point = None
-        if point is None:
-            raise _OverAxis from None
+        raise _OverAxis from None
     except (TypeError, ValueError, ArithmeticError, AttributeError):
         return None
     shown = node.args[0] if compound is not None else cond
     where = f"`{resolved.text(shown)}` flips"
-    return _jump_warning(
-        resolved, node, node if gated else context, point, where, "both branches agree at the boundary"
-    )
+    advice = "both branches agree at the boundary"
+    return _jump_warning(resolved, node, node if valued else context, point, where, advice)
 
 
-def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context, gated, cond, compound, form):
+def _breaks(expr: sp.Basic) -> bool:
+    """Whether `expr` may be discontinuous: it holds a `where`, a step or a rounding."""
+    return expr.has(sp.Piecewise, sp.Heaviside, sp.sign, sp.floor, sp.ceiling, sf.Round)
+
+
+def _pointwise(symbolic: SymbolicLoss, node: nodes.Call) -> bool:
+    """Whether a `where`'s condition and branches are evaluated at a point (no function over the last
+    axis, `onehot` or list in them)."""
+    return not any(node_expr(symbolic, part).has(sf.TensorFunction, sf.Vector) for part in node.args)
+
+
+def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context, valued, cond, compound, form):
     """`_boundary_jump` of a `where` (see `_jump`), each part of it taken through `form` (None: as it is)."""
 
     def expr(part: nodes.Node) -> sp.Basic:
@@ -501,16 +515,23 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
     _, a, b = node.args
     others = None
     # Differences are taken in floats: SymPy's `l - r` would re-simplify deep operands.
-    if context is node:
-        diff = _Difference(expr(a), expr(b), budget)
-    elif gated:
-        # The outer `where` across the boundary; for an equality, which holds at its root alone
-        # (never just beside it), the outer `where` at the root with this one taken as each branch.
+    if valued:
+        # Where the branches differ at the root, the node above across it (one-sided: at the root
+        # itself, a `where` in a branch on the same boundary reads either side; `where(abs(e) <= m,
+        # 0, where(e > m, e - m, -e - m))` was a jump of 1); for an equality, which holds at its
+        # root alone (never just beside it), that node at the root with the `where` taken as each
+        # branch.
         own = _Difference(expr(a), expr(b), budget)
         equality = any(p.op in ("==", "!=") for p in ([cond] if compound is None else compound))
-        outer = _switched(symbolic, node, context, budget) if equality and form is None else None
-        diff = _Gated(own, outer or _Across(expr(context), budget))
-        others = _OTHERS + _gate_targets(symbolic, expr(context))
+        if context is node and not _breaks(expr(a)) and not _breaks(expr(b)):
+            diff = own  # (exact at the root, however steep the branches: `_rounding` judges them)
+        elif equality:
+            outer = None if context is node or form is not None else _switched(symbolic, node, context, budget)
+            diff = own if context is node else _Gated(own, outer or _Across(expr(context), budget))
+        else:
+            diff = _Gated(own, _Across(expr(context), budget))
+        if context is not node:
+            others = _OTHERS + _gate_targets(symbolic, expr(context))
     else:
         diff = _switched(symbolic, node, context, budget)
         if diff is None:
@@ -548,14 +569,14 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
 
 def _gate_targets(symbolic: SymbolicLoss, context: sp.Basic) -> tuple[float, ...]:
     """Values of y_true where an outer `where` may read the one it holds: each side of a comparison
-    in it that reads y_true (`y_true > 3 and e > 0`) whose other side reads neither input, and that
+    in it that reads y_true but not y_pred (`y_true > 3 and e > 0`) that reads neither input, and that
     plus and minus 0.5, at the parameters' defaults (the values tried alone left such a `where`
     never read, and its jump unseen; a review). At most 12."""
     env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
     found: list[float] = []
     for relation in context.atoms(sp.Rel):
-        if not relation.has(Y_TRUE):
-            continue
+        if not relation.has(Y_TRUE) or relation.has(Y_PRED):
+            continue  # (a comparison that reads y_pred moves with it over the values tried)
         for side in relation.args:
             if not side.has(Y_TRUE, Y_PRED):
                 with contextlib.suppress(Unsupported, TypeError, ValueError, ArithmeticError):
@@ -706,14 +727,22 @@ class _Across:
             env[Y_PRED] = x + offset
             values.append(self._value(env))
         env[Y_PRED] = x
-        size = 2 * (values[0] - values[1]) - (values[2] - values[3])
-        return 0.0 if abs(size) <= 1e-9 * max(abs(v) for v in values) else size
+        near, far = values[0] - values[1], values[2] - values[3]
+        size = 2 * near - far
+        # within rounding: of the values, and of the arguments where the node is steep (its smooth
+        # change across the width, `far - near`, over that width); a loss 0 at the boundary (the
+        # smooth hinge's) had a step of 2e-16 against a tolerance of 1e-21 (a review)
+        slope = abs(far - near) / (2 * step)
+        reach = max([abs(x), *(abs(v) for v in env.values() if isinstance(v, float)), 1.0])
+        rounding = 4 * slope * math.ulp(reach) if math.isfinite(slope) else 0.0
+        return 0.0 if abs(size) <= max(1e-9 * max(abs(v) for v in values), rounding) else size
 
 
 class _Gated:
-    """A `where`'s jump as the node that holds it through a gate shows it (`_gates`): where its own
-    branches differ, that difference if the node changes across the point too (it may read another
-    branch on one side: then none). (The node is evaluated only there: it is larger.)"""
+    """A `where`'s jump as the node above it shows it (`_gates`; the `where` itself where nothing
+    holds it): where its own branches differ, the change of that node across the point (it may
+    read another branch on one side, or close the gap: then none). (The node is evaluated only
+    there: it is larger.)"""
 
     def __init__(self, own: _Difference, outer: _Across) -> None:
         self.own, self.outer = own, outer
@@ -723,9 +752,11 @@ class _Gated:
         difference = self.own.at(env)
         if difference == 0 or not math.isfinite(difference):
             return difference
-        # its own size where the loss shows a jump there (which may be larger, scaled, or shared
-        # with an outer `where` on the same boundary), none where it does not
-        return difference if self.outer.at(env) != 0 else 0.0
+        # the jump of the node above, where it is more than a trace of the branches' difference (a
+        # one-sided curve `c t^2` leaves `2 c h^2` across a width h: the smooth hinge, 0 at its
+        # boundary, was a jump; a review)
+        across = self.outer.at(env)
+        return across if abs(across) > 1e-12 * abs(difference) else 0.0
 
 
 class _Value:
