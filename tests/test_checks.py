@@ -1259,6 +1259,14 @@ JUMPS = [
     ("where([1, 0] > 0, «where(y_pred > 0.5, y_pred, 1 + y_pred)», 0)", "1", "y_pred > 0.5"),
     # ... an equality, which holds at its root alone: the outer where at the root
     ("where(y_true > 0, «where(y_pred == y_true, y_pred + 1, y_pred)», 0)", "1", "y_pred == y_true"),
+    # a where's value in another's condition, which SymPy writes with ITE (not evaluated: the
+    # check named them as over the last axis; a third review)
+    ("r = where(e > 0, e, 0.1*e)\n«where(r > 1, r + 1, r)»", "1", "r > 1"),
+    ("r = where(y_true > 0.5, 2*e, e)\na = abs(r)\n«where(a <= 1, 0.5*a^2, a)»", "0.5", "a <= 1"),
+    ("3*«where(where(e > 0, e, 2*e) > 1, e^2 + 1, e^2)»", "3", "where(e > 0, e, 2*e) > 1"),
+    # thresholds of y_true in a where's own branches, and far values of y_true (each was silent)
+    ("w = where(y_true == 2, 5.0, 1.0)\na = abs(e)\n«where(a < 1, 0.5*w*a^2, w*a - 0.5)»", "2", "a < 1"),
+    ("«where(e > 0, e + relu(y_true - 3), e)»", "6.5", "e > 0"),
     # ... scaled by what holds it: the jump as the loss shows it
     ("e^2 + where(y_pred > 1, 3*e + 300, 3*«where(y_pred > -1, 100 + e, e)»)", "300", "y_pred > -1"),
 ]
@@ -1351,6 +1359,14 @@ CONTINUOUS = [
     "where(e >= 0, e + 1, e - 1)^2",
     "d = where(e >= 0, e + 0.5, e - 0.5)\nd^2",
     "abs(where(e > 0, 1 + e, -1 - e))",
+    # ... a where read by a condition (it passes no value on) or cancelled by a switch on its boundary,
+    # and a steep node above a where whose branches meet (2e-16 apart at the root found in floats)
+    "d = where(e > 0, e + 1, e - 1)\nwhere(d > 0, d, -d)",
+    "r = where(e > 0, e, 0.5*e)\nwhere(abs(r) < 1, r^2, abs(r))",
+    "s = where(e > 0, 1, 0)\n(where(e > 0, e + 1, e) - s)^2",
+    "(where(e > 0, e + 1, e) - 0.5*(sign(e)+1))^2",
+    "-log(where(e > 0, e, 0) + 1e-10)",
+    "10*(where(e > 0, e, 0) + 1e-12)^0.3",
 ]
 
 

@@ -134,6 +134,8 @@ def _eval(expr, env):
         return any(_eval(a, env) for a in expr.args)
     if func is sp.Not:
         return not _eval(expr.args[0], env)
+    if func is sp.ITE:  # (SymPy's form of a condition on a `where`'s value)
+        return _eval(expr.args[1], env) if _eval(expr.args[0], env) else _eval(expr.args[2], env)
     raise Unsupported(f"cannot evaluate {func}")
 
 
@@ -254,6 +256,9 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
     if func is sp.Not:
         (inner,) = parts[:1]
         return lambda env: not inner(env)
+    if func is sp.ITE:  # (SymPy's form of a condition on a `where`'s value)
+        test, then, otherwise = parts[:3]
+        return lambda env: then(env) if test(env) else otherwise(env)
     return _unsupported(func)
 
 

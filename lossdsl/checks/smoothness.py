@@ -366,8 +366,10 @@ def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.N
             )
             if gate or isinstance(parent, (nodes.Name, nodes.Unary, nodes.Chain, nodes.Power)) or _elementwise(parent):
                 stack.append(parent)
-            else:
+            elif not isinstance(parent, (nodes.Compare, nodes.BoolOp, nodes.Not)):
                 found.setdefault(id(current), current)
+            # (a value in a condition passes no value on: `where(d > 0, d, -d)` of a `where` `d`
+            # that jumps by 2 is |d|, continuous; judged on its own, it was a jump; a review)
         if not above:
             found.setdefault(id(current), current)
     # (a binding's name stands for its value: a context that is a name is the value it reads)
@@ -411,13 +413,15 @@ def _switched(
     budget.spend(_size(whole))
     if a == b or not whole.has(switch):
         return None
+    original = whole
     if whole.has(*_ONE_COLUMN):
         # the `where` named before the reductions go (taken out, they let SymPy merge nested ones)
         named = sp.Dummy("switched", real=True)
+        original = _one_column(whole)
         switch, whole = named, _one_column(whole.xreplace({switch: named}))
         if not whole.has(switch):
             return None
-    return _Switched(whole, switch, a, b, budget)
+    return _Switched(whole, switch, a, b, budget, original)
 
 
 # For a last axis of one element: a reduction is its argument, a softmax 1, its logarithm 0, and
@@ -530,12 +534,13 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
             diff = own if context is node else _Gated(own, outer or _Across(expr(context), budget))
         else:
             diff = _Gated(own, _Across(expr(context), budget))
-        if context is not node:
-            others = _OTHERS + _gate_targets(symbolic, expr(context))
+        # (its own branches may hold thresholds; far targets, for a term such as `relu(y_true - 3)`)
+        others = _OTHERS + _FAR_OTHERS + _gate_targets(symbolic, expr(context))
     else:
-        diff = _switched(symbolic, node, context, budget)
-        if diff is None:
+        switched = _switched(symbolic, node, context, budget)
+        if switched is None:
             return None
+        diff = _Gated(switched, _Across(switched.original, budget))
     if compound is None:
         relation = expr(cond)
         if isinstance(relation, sp.logic.boolalg.BooleanAtom):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
@@ -592,9 +597,10 @@ def _sign_jump(
     two where x is 0: `sign(e) * (e + 1)` jumps by 2 there (it was not looked at; a user test),
     `sign(e) * e` (SymPy's `|e|`) does not."""
     try:
-        diff = _switched(symbolic, node, context, budget)
-        if diff is None:
+        switched = _switched(symbolic, node, context, budget)
+        if switched is None:
             return None
+        diff = _Gated(switched, _Across(switched.original, budget))
         x = node_expr(symbolic, node.args[0])
         gap = _Difference(x, sp.Integer(0), budget)
         point = _boundary_jump(symbolic, gap, diff, flips=_Truth(sp.StrictGreaterThan(x, 0), budget), far_targets=False)
@@ -681,11 +687,16 @@ class _Difference:
 
 class _Switched:
     """`context` with `switch` taken as `a`, less with it taken as `b`, in floats: compiled once, with
-    `switch` read from a symbol that takes each branch's value in turn. (Built as two expressions,
+    `switch` read from a symbol that takes each branch's value in turn. A jump is confirmed by
+    `original`, the context with the switch in it, across the point (`_Gated`: another `where` on the
+    same boundary may cancel it). (Built as two expressions,
     `3^where(y_pred > 0, 1e10, 1)` became `3^10000000000`, which SymPy computed exactly: a hang.)"""
 
-    def __init__(self, context: sp.Basic, switch: sp.Basic, a: sp.Basic, b: sp.Basic, budget: _Budget) -> None:
+    def __init__(
+        self, context: sp.Basic, switch: sp.Basic, a: sp.Basic, b: sp.Basic, budget: _Budget, original: sp.Basic
+    ) -> None:
         self.context, self.switch, self.branches = context, switch, (a, b)
+        self.original = original  # `context` as it is, the switch in it
         self.free_symbols = context.free_symbols | a.free_symbols | b.free_symbols
         self.budget = budget
         self.cost = 2 * _size(context) + _size(a) + _size(b) + 3 * _CALL_COST
@@ -750,7 +761,9 @@ class _Gated:
 
     def at(self, env: dict) -> float:
         difference = self.own.at(env)
-        if difference == 0 or not math.isfinite(difference):
+        if not math.isfinite(difference) or abs(difference) <= 1e-6 * (1.0 + abs(env[Y_PRED]) + abs(env[Y_TRUE])):
+            # no jump to confirm: at a root found in floats the branches of `where(e > 0, e, 0)`
+            # differ by 2e-16, and a steep node above (`-log(... + 1e-10)`) made that a jump (a review)
             return difference
         # the jump of the node above, where it is more than a trace of the branches' difference (a
         # one-sided curve `c t^2` leaves `2 c h^2` across a width h: the smooth hinge, 0 at its
