@@ -4,7 +4,12 @@ A kink (`abs`, `relu`, `max`, `min`, `maximum`, `minimum`, `clip` of
 something that moves with y_pred) is fine for training and only noted. A
 jump is worse: the gradient cannot see it. For `where(l op r, a, b)` the
 check finds points on the boundary `l = r` numerically (bisection along
-y_pred) and compares the two branches there. The condition may be written
+y_pred) and compares the two branches there; where they differ, the jump is
+confirmed, and sized, by the node above the `where` (`_gates`: through
+arithmetic, bindings and the branches of other `where`s that switch with
+y_pred) changing across the point, one side against the other: an outer
+`where` may read the other branch there (a dead zone), or what holds it may
+close the gap (`where(e >= 0, e + 1, e - 1)^2`). The condition may be written
 through a condition binding or under `not`; for a compound condition (`and`,
 `or`) the boundaries of each comparison in it are found, and those where the
 whole condition flips are compared. A boundary that does not move with y_pred (a condition
@@ -28,6 +33,8 @@ more (dozens of `where`s on a long condition) has its remaining `where`s left
 unchecked, and says so in a note. Boundaries are looked for along y_pred in
 [-10, 10] in steps of 0.25, then beyond it at 12, 15, 20, ... 1e6 (and their
 negatives): a boundary in a band narrower than the grid's step is not found.
+A `where` whose condition or branches read the last axis as a whole, and that
+shows no jump for a last axis of one element, is named in a note as not checked.
 """
 
 from __future__ import annotations
