@@ -289,12 +289,14 @@ def cse(exprs: list, symbols) -> tuple[list, list]:
     and come back unevaluated, holding what cse made of their arguments (a Max or Min that
     SymPy could simplify was simplified when it was first built).
     """
-    if not any(
+    many = sum(len(e.atoms(*_COMPARISONS)) for e in exprs if isinstance(e, sp.Basic)) > MAX_EVALUATED_COMPARISONS
+    if not many and not any(
         isinstance(e, sp.Basic) and (e.has(*_INERT) or _holds_non_real_arguments(e) or _holds_unsure_abs(e))
         for e in exprs
     ):
         return sp.cse(exprs, symbols=symbols)
-    wrapped = [_rebuild(e, _to_inert_for_cse) for e in exprs]
+    convert = _to_inert_for_cse_with_comparisons if many else _to_inert_for_cse
+    wrapped = [_rebuild(e, convert) for e in exprs]
     replacements, reduced = sp.cse(wrapped, symbols=symbols)
     return [(symbol, _rebuild(value, _from_inert)) for symbol, value in replacements], [
         _rebuild(e, _from_inert) for e in reduced
@@ -338,6 +340,17 @@ def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
 
 def _to_inert_for_cse(node: sp.Basic, args: list) -> sp.Basic | None:
     return _INERT_ABS(*args) if _unsure_abs(node) else _to_inert(node, args)
+
+
+# Past this many comparisons, `cse` holds them all inert: rebuilding a `where` of a compound
+# condition evaluates each comparison again, with assumption queries (368 of them: 8 s).
+MAX_EVALUATED_COMPARISONS = 32
+
+
+def _to_inert_for_cse_with_comparisons(node: sp.Basic, args: list) -> sp.Basic | None:
+    if node.func in _COMPARISONS:
+        return _NOT_REAL_ARGUMENT[node.func](*args)
+    return _to_inert_for_cse(node, args)
 
 
 def _to_inert_non_real(node: sp.Basic, args: list) -> sp.Basic | None:

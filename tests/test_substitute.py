@@ -51,3 +51,30 @@ def test_library_formulas_reshare_as_substitute_does():
         assert sp.srepr(got) == sp.srepr(in_turn(inline_result, shared)), name
         changed += got != inline_result
     assert changed >= 8
+
+
+def test_cse_of_a_where_of_many_comparisons_holds_them_inert_and_finds_what_sympy_finds(monkeypatch):
+    # Rebuilding a `where` of a compound condition evaluated each comparison again, with assumption
+    # queries: 368 of them took 8 s in python_source() (found by fuzzing). Past
+    # MAX_EVALUATED_COMPARISONS they go through cse inert, and come back as they were.
+    from lossdsl import symfuncs as sf
+    from lossdsl.symbolic import Y_PRED, Y_TRUE
+
+    count = rebuild.MAX_EVALUATED_COMPARISONS + 8
+    parts = [sp.Gt(sp.exp(-Y_PRED * k), k, evaluate=False) for k in range(1, count + 1)]
+    where = sf.Where((Y_PRED * Y_TRUE, sp.And(*parts)), (-Y_PRED, True))
+    exprs = [where + sp.exp(-Y_PRED * 3), where * 2]
+    evaluated = []
+    real = sp.StrictGreaterThan._eval_relation.__func__
+
+    def counting(cls, lhs, rhs, **options):
+        evaluated.append(lhs)
+        return real(cls, lhs, rhs, **options)
+
+    monkeypatch.setattr(sp.StrictGreaterThan, "_eval_relation", classmethod(counting))
+    ours = rebuild.cse(exprs, symbols=sp.numbered_symbols("t"))
+    assert evaluated == []  # held inert
+    monkeypatch.undo()
+    theirs = sp.cse(exprs, symbols=sp.numbered_symbols("t"))
+    assert sp.srepr(ours) == sp.srepr(theirs)
+    assert ours[0] and not ours[1][0].has(sp.Gt)  # the where is shared, its comparisons in it

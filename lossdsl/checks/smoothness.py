@@ -547,7 +547,9 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
         switched = _switched(symbolic, node, context, budget)
         if switched is None:
             return None
-        diff = _Gated(switched, _Across(switched.original, budget))
+        # (an equality holds at its root alone: across it the node does not change; as before)
+        equality = any(p.op in ("==", "!=") for p in ([cond] if compound is None else compound))
+        diff = switched if equality else _Gated(switched, _Across(switched.original, budget))
     if compound is None:
         relation = expr(cond)
         if isinstance(relation, sp.logic.boolalg.BooleanAtom):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
@@ -776,7 +778,14 @@ class _Gated:
         # one-sided curve `c t^2` leaves `2 c h^2` across a width h: the smooth hinge, 0 at its
         # boundary, was a jump; a review)
         across = self.outer.at(env)
-        return across if abs(across) > 1e-12 * abs(difference) else 0.0
+        if not abs(across) > 1e-12 * abs(difference):
+            return 0.0
+        # Its size: the node's, unless that is below the floor (`1e-7 * where(e > 0, e + 1, e)`: a
+        # jump all the same, of the branches' 1) or far past the branches' difference (a pole in the
+        # node above, `y_true / where(y_pred > 0, y_pred, 1)`: the number is where the bisection
+        # stopped). (Second review of the differential kind.)
+        floor = 1e-6 * (1.0 + abs(env[Y_PRED]) + abs(env[Y_TRUE]))
+        return across if floor < abs(across) <= 1e6 * abs(difference) else difference
 
 
 class _Value:
