@@ -1267,6 +1267,11 @@ JUMPS = [
     # thresholds of y_true in a where's own branches, and far values of y_true (each was silent)
     ("w = where(y_true == 2, 5.0, 1.0)\na = abs(e)\n«where(a < 1, 0.5*w*a^2, w*a - 0.5)»", "2", "a < 1"),
     ("«where(e > 0, e + relu(y_true - 3), e)»", "6.5", "e > 0"),
+    # ... below the floor in the node above, or past a pole there: the branches' difference (the first
+    # lost its warning, the second gave where the bisection stopped, 6e15; a differential review)
+    ("1e-7 * «where(e > 0, e + 1, e)»", "1", "e > 0"),
+    ("«where(e > 0, e + 1e-3, e)»^2", "0.001", "e > 0"),
+    ("d = «where(y_pred > 0, y_pred, 1)»\ny_true / d + sqrt(d) + d^y_true", "1", "y_pred > 0"),
     # ... scaled by what holds it: the jump as the loss shows it
     ("e^2 + where(y_pred > 1, 3*e + 300, 3*«where(y_pred > -1, 100 + e, e)»)", "300", "y_pred > -1"),
 ]
@@ -1432,6 +1437,10 @@ SWITCH_JUMPS = [
     ("w = «where(y_pred > 0.5, 3, 1)»\nw*e^2", "w*e^2", "6.48", "y_pred > 0.5"),
     ("«where(y_pred > 0 and y_true > 0, 1, 2)»*e^2", None, "0.16", "y_pred > 0 and y_true > 0"),
     ("(1 + «where(y_pred > 0, 1, 0)») * e^2", None, "1.69", "y_pred > 0"),
+    # an equality holds at its root alone: the node across it does not change, and at the root it
+    # is judged with the where taken as each branch (it lost its warning; a differential review)
+    ("«where(y_pred == y_true, 2, 1)» * (e^2 + 1)", None, "1", "y_pred == y_true"),
+    ("«where(y_pred != y_true, 1, 2)» * (e^2 + 1)", None, "1", "y_pred != y_true"),
     ("e^2 * («where(y_pred > 0, 0.5, 1)» - 0.1)", None, "0.845", "y_pred > 0"),
     ("w = «where(y_pred > 0, 1, 2)»*e^2\nw", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
     # only where the outer branch is taken: the point found has y_true > 0
