@@ -98,6 +98,9 @@ class SymbolicLoss:
     # (gradient, display) -> the LaTeX written for it: the front end is cached by program text, so
     # every CompiledLoss of one program (under any class name) shares it
     latex: dict[tuple[bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
+    # id(node) -> `node_expr`'s answer, computed once: the jump check asks for the node above each
+    # `where` (the whole loss, for a sum of `where`s), whose bindings each ask substitutes again
+    node_forms: dict[int, sp.Basic] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def per_sample(self) -> bool:
@@ -170,7 +173,14 @@ def to_sympy(resolved: Resolved) -> SymbolicLoss:
 
 
 def node_expr(symbolic: SymbolicLoss, node: nodes.Node) -> sp.Basic:
-    """The SymPy form of one node of the program, bindings inlined."""
+    """The SymPy form of one node of the program, bindings inlined (computed once per node)."""
+    form = symbolic.node_forms.get(id(node))
+    if form is None:
+        form = symbolic.node_forms[id(node)] = _node_form(symbolic, node)
+    return form
+
+
+def _node_form(symbolic: SymbolicLoss, node: nodes.Node) -> sp.Basic:
     with construct.deciding(symbolic.decide):
         known = symbolic.node_exprs.get(id(node))
         if known is not None:
