@@ -736,12 +736,12 @@ class _Across:
         self.cost = 4 * (_size(expr) + _CALL_COST)
         self._value = None
 
-    def at(self, env: dict) -> float:
+    def at(self, env: dict, widen: float = 1.0) -> float:
         self.budget.spend(self.cost)
         if self._value is None:
             self._value = compiled(self.expr)
         x = env[Y_PRED]
-        step = 1e-12 * (1.0 + abs(x))
+        step = widen * 1e-12 * (1.0 + abs(x))
         values = []
         for offset in (step, -step, 2 * step, -2 * step):
             env[Y_PRED] = x + offset
@@ -785,7 +785,12 @@ class _Gated:
         # node above, `y_true / where(y_pred > 0, y_pred, 1)`: the number is where the bisection
         # stopped). (Second review of the differential kind.)
         floor = 1e-6 * (1.0 + abs(env[Y_PRED]) + abs(env[Y_TRUE]))
-        return across if floor < abs(across) <= 1e6 * abs(difference) else difference
+        if abs(across) <= floor:
+            # A jump scaled down keeps its size over a wider width; a trace of curvature (a steep
+            # `sqrt(... + eps)` above the point, which reads 0 on one side) grows with it: no jump.
+            wider = self.outer.at(env, widen=16.0)
+            return difference if 0.5 <= wider / across <= 2.0 else 0.0
+        return across if abs(across) <= 1e6 * abs(difference) else difference
 
 
 class _Value:
