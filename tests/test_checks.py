@@ -1373,7 +1373,7 @@ CONTINUOUS = [
     "-log(where(e > 0, e, 0) + 1e-10)",
     # ... and a steep node above that reads 0 on one side: its curvature, not a jump scaled below the
     # floor (that one keeps its size over a wider width; a differential rerun)
-    "param m = 0.1\nsqrt(where(abs(e) <= m, 0, where(e > m, e - m, -e - m)) + eps)",
+    "param m = 0.1\nsqrt(maximum(where(abs(e) <= m, 0, where(e > m, e - m, -e - m)), 0) + eps)",
     "10*(where(e > 0, e, 0) + 1e-12)^0.3",
 ]
 
