@@ -118,10 +118,11 @@ def tree_size(expr: sp.Basic) -> int:
     return folded_up(expr, lambda node, sizes: 1 + sum(sizes))
 
 
-def folded_up(expr: sp.Basic, combine):
+def folded_up(expr: sp.Basic, combine, values: dict | None = None):
     """`combine(node, [the values of its arguments])` for each distinct part of `expr`, arguments
-    first; the value of `expr` itself. Without recursion."""
-    values: dict[sp.Basic, object] = {}
+    first; the value of `expr` itself. Without recursion. `values`: the parts already combined (kept
+    across calls by a caller that folds many expressions sharing parts)."""
+    values = {} if values is None else values
     stack = [(expr, False)]
     while stack:
         node, ready = stack.pop()

@@ -153,18 +153,7 @@ class _Sizes:
         _check_limit(self.of(expr))
 
     def of(self, expr: sp.Basic) -> int:
-        known = self.known
-        stack = [(expr, False)]
-        while stack:
-            node, ready = stack.pop()
-            if node in known:
-                continue
-            if ready:
-                known[node] = 1 + sum(known[arg] for arg in node.args)
-            else:
-                stack.append((node, True))
-                stack.extend((arg, False) for arg in node.args if arg not in known)
-        return known[expr]
+        return construct.folded_up(expr, lambda node, sizes: 1 + sum(sizes), self.known)
 
 
 def _check_limit(size: int) -> None:

@@ -753,8 +753,7 @@ class _Across:
         # change across the width, `far - near`, over that width); a loss 0 at the boundary (the
         # smooth hinge's) had a step of 2e-16 against a tolerance of 1e-21 (a review)
         slope = abs(far - near) / (2 * step)
-        reach = max([abs(x), *(abs(v) for v in env.values() if isinstance(v, float)), 1.0])
-        rounding = 4 * slope * math.ulp(reach) if math.isfinite(slope) else 0.0
+        rounding = _within_ulps(slope, x, *(v for v in env.values() if isinstance(v, float)))
         return 0.0 if abs(size) <= max(1e-9 * max(abs(v) for v in values), rounding) else size
 
 
@@ -879,7 +878,14 @@ def _rounding(diff: _Difference, env: dict, axis: sp.Symbol, root: float, size: 
     below = diff.at(env)
     env[axis] = root
     slope = abs(above - below) / (2 * step)
-    return math.isfinite(slope) and size <= slope * 4 * math.ulp(max(abs(root), abs(fixed), 1.0))
+    return size <= _within_ulps(slope, root, fixed)
+
+
+def _within_ulps(slope: float, *magnitudes: float, units: int = 4) -> float:
+    """How far a value of this slope moves over `units` units in the last place of the largest of
+    `magnitudes` (1 at least): the rounding of a root, or of an argument, found in floats."""
+    reach = max([1.0, *(abs(m) for m in magnitudes)])
+    return units * slope * math.ulp(reach) if math.isfinite(slope) else 0.0
 
 
 def _touches_zero(gap: _Difference, env: dict, axis: sp.Symbol, root: float) -> bool:
@@ -895,7 +901,7 @@ def _touches_zero(gap: _Difference, env: dict, axis: sp.Symbol, root: float) -> 
     # within the rounding of the root where the gap is steep (`1e9*y_pred == 3.1e9` is 1e-6 off 0 at
     # the float nearest its root: not confirmed; a review); a gap that jumps past 0 is not so close
     slope = abs(values[2] - values[0]) / (2 * step)
-    rounding = 8 * slope * math.ulp(max(abs(root), 1.0)) if math.isfinite(slope) else 0.0
+    rounding = _within_ulps(slope, root, units=8)
     tolerance = max(1e-9 * (1.0 + abs(root) + max(abs(v) for v in env.values())), rounding)
     return min(abs(v) for v in values) <= tolerance
 
