@@ -428,8 +428,8 @@ class _Ranges:
 
     def bound(self, node: nodes.Node) -> nodes.Node:
         """What a name bound to a value stands for (through a chain of bindings); else `node`."""
-        while isinstance(node, nodes.Name) and self.r.refs.get(id(node), ("",))[0] == "binding":
-            node = self.r.bindings[node.id].value
+        while isinstance(node, nodes.Name) and (value := self.r.binding_value(node)) is not None:
+            node = value
         return node
 
     def pow_call(self, node: nodes.Call, args: list[Interval]) -> Interval:
