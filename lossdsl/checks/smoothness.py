@@ -476,33 +476,38 @@ def _jump(
         if not compound:
             return None
     try:
-        try:
-            point = _where_point(symbolic, node, budget, context, valued, cond, compound, form=None)
-        except Unsupported:
-            if not valued:
-                raise
-            # A part over the last axis (a reduction, a softmax, `onehot`, a list): checked for a
-            # last axis of one element, a jump there being one a loss over that shape has.
+        for index, (checked, form) in enumerate(_attempts(symbolic, node, context, valued)):
             try:
-                point = _where_point(symbolic, node, budget, context, valued, cond, compound, form=_one_column)
+                point = _where_point(symbolic, node, budget, checked, valued, cond, compound, form)
             except Unsupported:
-                if context is node or not _pointwise(symbolic, node):
-                    raise
-                # (the node above it is not evaluated even so, `onehot` or a list in an outer
-                # condition: the `where` on its own; it was named as not checked; a review)
-                point = _where_point(symbolic, node, budget, node, valued, cond, compound, form=None)
-            if point is None and not _pointwise(symbolic, node):
+                continue
+            if index and point is None and not _pointwise(symbolic, node):
                 # none there, but the `where` itself reads the last axis: named as not checked (it
                 # passed silently: `where(e^2 > mean(e^2), e^2, 0)` jumps; a review)
-                raise _OverAxis from None
-    except Unsupported:
-        raise _OverAxis from None
+                raise _OverAxis
+            break
+        else:
+            raise _OverAxis
     except (TypeError, ValueError, ArithmeticError, AttributeError):
         return None
     shown = node.args[0] if compound is not None else cond
     where = f"`{resolved.text(shown)}` flips"
     advice = "both branches agree at the boundary"
     return _jump_warning(resolved, node, node if valued else context, point, where, advice)
+
+
+def _attempts(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, valued: bool):
+    """The ways `_jump` evaluates a `where`, in order, each the fallback of the one before where that
+    meets a part it does not evaluate at a point (a reduction, a softmax, `onehot`, a list): (the node
+    judged, the form each part is taken through). First `context` as it is. With `valued`, then
+    `context` for a last axis of one element, a jump there being one a loss over that shape has;
+    then the `where` on its own, where only the node above it holds such a part (`onehot` or a list
+    in an outer condition; it was named as not checked; a review)."""
+    yield context, None
+    if valued:
+        yield context, _one_column
+        if context is not node and _pointwise(symbolic, node):
+            yield node, None
 
 
 def _breaks(expr: sp.Basic) -> bool:
