@@ -192,7 +192,7 @@ def test_check_accepts(cli):
     code, out, err = cli("check", "huber.loss")
     assert code == 0
     assert out == "huber.loss: ok (0 warnings)\n"
-    assert "huber.loss:6:5: note: `abs(x)` has a kink" in err
+    assert err == ""  # (the Huber loss is smooth: its `abs` is read only away from its kink)
 
 
 def test_check_rejects_with_a_caret(cli):

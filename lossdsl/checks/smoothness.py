@@ -149,7 +149,8 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
     )
     # (after the walk: whether a kink is squared away depends on every use of it)
-    found += [_note(resolved, node) for node in kinks if not _squared_away(resolved, symbolic, node, parents)]
+    budget = _Budget(MAX_EVALUATIONS)
+    found += [_note(resolved, node) for node in kinks if not _smoothed_away(resolved, symbolic, node, parents, budget)]
     for node in sorted(switches, key=lambda n: n.span.start):
         switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
     unchecked: dict[int, nodes.Call] = {}
@@ -217,43 +218,125 @@ class _Signs:
         return one_settles(node.func, args)
 
 
-def _squared_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, parents: dict) -> bool:
-    """Whether a kink whose value at the kink is 0 (`abs(u)`, `relu(u)`, `maximum(u, 0)`) is raised,
-    in every use, to a constant power above 1: `maximum(1 - y_true * y_pred, 0)^2`, the squared hinge,
-    has a gradient that is continuous there (`p |u|^(p - 1)` tends to 0 from both sides).
-    A binding's value is followed to each place that reads the binding."""
+def _smoothed_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, parents: dict, budget) -> bool:
+    """Whether every use of a kink takes it where the loss's gradient is continuous all the same. A use
+    in a condition passes no gradient. A kink whose value at the kink is 0 (`abs(u)`, `relu(u)`,
+    `maximum(u, 0)`), raised to a constant power above 1: `maximum(1 - y_true * y_pred, 0)^2`, the
+    squared hinge, has a gradient `p |u|^(p - 1) u'` that tends to 0 from both sides. A kink read
+    through arithmetic only in a branch of a `where` that takes its other branch about each point of
+    the kink (`_Unread`): the Huber loss written out, `where(abs(e) <= 1, 0.5*e^2, abs(e) - 0.5)`,
+    reads its second `abs` only where |e| > 1. A binding's value is followed to each place that reads
+    the binding."""
     if kink.func in ("maximum", "minimum", "max", "min"):
-        if len(kink.args) != 2 or not any(_constant(resolved, symbolic, a) == 0 for a in kink.args):
-            return False
-    elif kink.func not in ("abs", "relu"):
-        return False  # `clip(x, lo, hi)`: the kinks are at lo and hi, not at 0
-    stack, seen = [kink], set()
+        bare = len(kink.args) == 2 and any(_constant(resolved, symbolic, a) == 0 for a in kink.args)
+    else:
+        bare = kink.func in ("abs", "relu")  # (`clip(x, lo, hi)`: the kinks are at lo and hi, not at 0)
+    unread = _Unread(symbolic, kink, budget)
+    # each entry: a node that holds the kink, and whether it is the kink's value itself (through
+    # bindings), which a power above 1 smooths
+    stack, seen = [(kink, bare)], set()
     while stack:
-        node = stack.pop()
-        if id(node) in seen:
+        node, bare = stack.pop()
+        if (id(node), bare) in seen:
             continue
-        seen.add(id(node))
+        seen.add((id(node), bare))
         uses = parents.get(id(node), [])
         if not uses:
             return False  # the loss itself
         for use in uses:
             if isinstance(use, nodes.Name):
-                stack.append(use)  # a binding read: its own uses
+                stack.append((use, bare))  # a binding read: its own uses
             elif isinstance(use, (nodes.Compare, nodes.BoolOp, nodes.Not)):
                 continue  # a condition passes no gradient
-            elif isinstance(use, nodes.Call) and use.func == "square":
+            elif bare and _raised(resolved, symbolic, use, node):
                 continue
-            elif isinstance(use, nodes.Power) and use.base is node:
-                exponent = _constant(resolved, symbolic, use.exponent)
-                if exponent is None or not exponent > 1:
-                    return False
-            elif isinstance(use, nodes.Call) and use.func == "pow" and use.args[0] is node:
-                exponent = _constant(resolved, symbolic, use.args[1])
-                if exponent is None or not exponent > 1:
-                    return False
+            elif isinstance(use, nodes.Call) and use.func == "where" and unread.by(use, node):
+                continue
             else:
-                return False
+                stack.append((use, False))
     return True
+
+
+def _raised(resolved: Resolved, symbolic: SymbolicLoss, use: nodes.Node, node: nodes.Node) -> bool:
+    """Whether `use` raises `node` to a constant power above 1."""
+    if isinstance(use, nodes.Call) and use.func == "square":
+        return True
+    if isinstance(use, nodes.Power) and use.base is node:
+        exponent = _constant(resolved, symbolic, use.exponent)
+    elif isinstance(use, nodes.Call) and use.func == "pow" and use.args[0] is node:
+        exponent = _constant(resolved, symbolic, use.args[1])
+    else:
+        return False
+    return exponent is not None and exponent > 1
+
+
+class _Unread:
+    """Whether a `where` reads a kink it holds in a branch only away from the kink: at each point of
+    the kink found (its argument's roots along y_pred, `_roots`, at the values of y_true tried, the
+    parameters at their defaults), and just beside it on each side, the `where` takes its other
+    branch. Where that is not shown (no point found, a part over the last axis, the budget spent):
+    read, and the kink keeps its note."""
+
+    def __init__(self, symbolic: SymbolicLoss, kink: nodes.Call, budget: _Budget) -> None:
+        self.symbolic, self.kink, self.budget = symbolic, kink, budget
+        self.known: dict[tuple[int, int], bool] = {}
+        self._points = None
+
+    def by(self, where: nodes.Call, node: nodes.Node) -> bool:
+        if where.args[1] is node and where.args[2] is node:
+            return False
+        branch = 1 if where.args[1] is node else 2
+        key = (id(where), branch)
+        if key not in self.known:
+            try:
+                self.known[key] = self._unread(where, branch)
+            except (_OutOfBudget, Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+                self.known[key] = False
+        return self.known[key]
+
+    def _unread(self, where: nodes.Call, branch: int) -> bool:
+        condition = node_expr(self.symbolic, where.args[0])
+        if isinstance(condition, sp.logic.boolalg.BooleanAtom):
+            return bool(condition) == (branch == 2)  # (a `where` SymPy decided)
+        points = self.points(_gate_targets(self.symbolic, condition))
+        if not points:
+            return False
+        taken = _Truth(condition, self.budget)
+        env = self.env()
+        for y_true, root in points:
+            env[Y_TRUE] = y_true
+            step = 1e-6 * (1.0 + abs(root))
+            for x in (root - step, root, root + step):
+                env[Y_PRED] = x
+                if taken.at(env) != (branch == 2):
+                    return False
+        return True
+
+    def env(self) -> dict:
+        symbolic = self.symbolic
+        return {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
+
+    def points(self, targets: tuple[float, ...]) -> list[tuple[float, float]]:
+        """(y_true, y_pred) at the kink, for the values of y_true tried and `targets`."""
+        if self._points is None:
+            args = [node_expr(self.symbolic, a) for a in self.kink.args]
+            if self.kink.func in ("abs", "relu"):
+                gaps = [(args[0], sp.Integer(0))]
+            elif self.kink.func == "clip":
+                gaps = [(args[0], args[1]), (args[0], args[2])]
+            elif len(args) == 2:
+                gaps = [(args[0], args[1])]
+            else:
+                gaps = []  # (`max(x)` over the last axis, or of three or more: not followed)
+            self._points = [_Difference(left, right, self.budget) for left, right in gaps]
+        env, found = self.env(), []
+        for gap in self._points:
+            if Y_PRED not in gap.free_symbols:
+                return []
+            for y_true in dict.fromkeys(_OTHERS + _FAR_OTHERS + targets):
+                env[Y_TRUE] = y_true
+                found += [(y_true, root) for root in _roots(gap, Y_PRED, env)]
+        return found
 
 
 def _constant(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> float | None:
