@@ -41,7 +41,7 @@ what the Keras emitter produces, which is this and nothing else:
   a local;
 * where one-hot labels are read only by softmax cross-entropies, in call()
   and in this layout alone: after the label cast to "int32",
-  `if keras.backend.backend() == "torch":` holding assignments and a return,
+  `if keras.backend.backend() in ("tensorflow", "torch"):` holding assignments and a return,
   the only place `keras.ops.sparse_categorical_crossentropy` is called, then
   `y_true = keras.ops.one_hot(...)`;
 * expressions: names, attributes, calls, keywords, constants, `+ - * /`,
@@ -102,6 +102,9 @@ KERAS_OPS = frozenset(
     square sqrt power cast convert_to_tensor expand_dims squeeze reshape one_hot shape zeros_like stack custom_gradient
     broadcast_to categorical_crossentropy sparse_categorical_crossentropy stop_gradient""".split()
 )
+# The test of the sparse cross-entropy's branch: the backends whose sparse kernel reads the true
+# class's column only.
+SPARSE_BACKENDS = "keras.backend.backend() in ('tensorflow', 'torch')"
 # The squeezes of the class ids before `onehot`, to the letter: their `in (1, None)` and `[:-1]`
 # are their own.
 ONEHOT_SQUEEZES = frozenset(
@@ -337,7 +340,7 @@ class _Audit:
         elif isinstance(node, ast.If):
             if function.name != "call" or node.orelse:
                 self.fail(node, "an if outside call(), or with an else")
-            if ast.unparse(node.test) == "keras.backend.backend() == 'torch'":
+            if ast.unparse(node.test) == SPARSE_BACKENDS:
                 self.sparse_branch(function, node)
             if self.uses_onehot and ast.unparse(node) in ONEHOT_SQUEEZES:
                 inner = list(ast.walk(node))
@@ -384,7 +387,8 @@ class _Audit:
         return False
 
     def sparse_branch(self, call: ast.FunctionDef, branch: ast.If) -> None:
-        """`if keras.backend.backend() == "torch":` (assignments, a return) between the label cast and one_hot."""
+        """`if keras.backend.backend() in ("tensorflow", "torch"):` (assignments, a return) between the label
+        cast and one_hot."""
         lines = [ast.unparse(n) for n in call.body]
         at = call.body.index(branch) if branch in call.body else -1
         cast, one_hot = "y_true = keras.ops.cast(y_true, 'int32')", "y_true = keras.ops.one_hot("
@@ -400,7 +404,9 @@ class _Audit:
             self.fail(branch, "a backend branch outside the sparse cross-entropy's layout")
             return
         self.torch_branch = branch
-        self.allowed_strings.add(id(branch.test.comparators[0]))
+        backends = branch.test.comparators[0]
+        self.allowed_strings.update(id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant))
+        self.sanctioned.update({id(backends), id(branch.test)})
         self.allowed_calls.add(id(branch.test.left))
 
     def fused(self, call: ast.FunctionDef, forward: ast.FunctionDef) -> None:
@@ -634,7 +640,7 @@ class _Audit:
             return
         if text.startswith("keras.ops.") and text.count(".") == 2 and func.attr in KERAS_OPS:
             if func.attr == "sparse_categorical_crossentropy" and not self.in_torch_branch(node):
-                self.fail(node, "a sparse cross-entropy outside its PyTorch branch")
+                self.fail(node, "a sparse cross-entropy outside its backend branch")
             if func.attr == "cast" and len(node.args) == 2 and _is_string(node.args[1]):
                 if node.args[1].value == "int32":
                     self.allowed_strings.add(id(node.args[1]))

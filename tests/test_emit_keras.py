@@ -1885,13 +1885,13 @@ def test_constant_factors_and_positive_denominators(program, present, absent, fo
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_softmax_cross_entropy_reads_class_ids_on_pytorch():
-    # PyTorch's cross_entropy reads the class ids: no one-hot matrix on that backend. The
+def test_softmax_cross_entropy_reads_class_ids_on_tensorflow_and_pytorch():
+    # TensorFlow's and PyTorch's sparse kernels read the class ids: no one-hot matrix there. The
     # branch comes before the one-hot labels are built, and what the other backends compute
     # after it (a temporary holding the dense cross-entropy) comes after them.
     source = lossdsl.compile("0.5 * -sum(onehot(y_true) * log_softmax(y_pred)) + 0.1 * mean(y_pred^2)").python_source()
     lines = [line.strip() for line in ast.unparse(call_body(source)).splitlines()]
-    branch = lines.index("if keras.backend.backend() == 'torch':")
+    branch = lines.index("if keras.backend.backend() in ('tensorflow', 'torch'):")
     one_hot = lines.index("y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])")
     dense = next(i for i, line in enumerate(lines) if "keras.ops.categorical_crossentropy(y_true, y_pred" in line)
     sparse = next(i for i, line in enumerate(lines) if "sparse_categorical_crossentropy(y_true, y_pred" in line)

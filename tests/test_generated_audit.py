@@ -329,24 +329,28 @@ def sparse():
 
 def test_the_sparse_branch_passes_only_in_its_layout(sparse, huber):
     spec, source = sparse
-    assert 'if keras.backend.backend() == "torch":' in source and audit(source, spec) == []
+    assert 'if keras.backend.backend() in ("tensorflow", "torch"):' in source and audit(source, spec) == []
     # the sparse kernel outside its branch
     dense = "return keras.ops.categorical_crossentropy(y_true, y_pred, from_logits=True)"
     assert dense in source
     moved = source.replace(dense, dense.replace("categorical", "sparse_categorical"))
-    assert any("a sparse cross-entropy outside its PyTorch branch" in f for f in audit(moved, spec))
+    assert any("a sparse cross-entropy outside its backend branch" in f for f in audit(moved, spec))
     # the branch after the one-hot labels, or in a module without them
     one_hot = "        y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])\n"
     late = source.replace(one_hot, "").replace(
-        '        if keras.backend.backend() == "torch":', one_hot + '        if keras.backend.backend() == "torch":'
+        '        if keras.backend.backend() in ("tensorflow", "torch"):',
+        one_hot + '        if keras.backend.backend() in ("tensorflow", "torch"):',
     )
     assert any("a backend branch outside the sparse cross-entropy's layout" in f for f in audit(late, spec))
-    branch = 'if keras.backend.backend() == "torch":\n            return y_pred'
+    branch = 'if keras.backend.backend() in ("tensorflow", "torch"):\n            return y_pred'
     findings = audit(_insert_into_call(huber[1], branch), huber[0])
     assert any("a backend branch outside the sparse cross-entropy's layout" in f for f in findings), findings
     # anything but assignments before its return
-    hooked = source.replace('== "torch":\n', '== "torch":\n            print(y_true)\n')
-    assert any("outside the sparse cross-entropy's layout" in f for f in audit(hooked, spec))
+    hooked = source.replace('"torch"):\n', '"torch"):\n            print(y_true)\n')
+    assert hooked != source and any("outside the sparse cross-entropy's layout" in f for f in audit(hooked, spec))
+    # another backend's test
+    jax = source.replace('in ("tensorflow", "torch"):', 'in ("jax", "torch"):')
+    assert jax != source and audit(jax, spec) != []
 
 
 # ----------------------------------------------- the module's xla_forms functions, and only those

@@ -484,14 +484,16 @@ class CallBody:
         return bool(found) and not rest.has(sf.OneHot)
 
     def _sparse_branch(self, shape: str) -> list[str]:
-        """On PyTorch, the result with each softmax cross-entropy as the sparse kernel.
+        """On TensorFlow and PyTorch, the result with each softmax cross-entropy as the sparse kernel.
 
         Printed after the locals (which do not read the labels) and before the one-hot labels.
 
-        PyTorch's `cross_entropy` reads the class ids; the one-hot matrix and the dense
-        cross-entropy cost it 2.8x the step at 8192 x 128 (bench/run.py). TensorFlow's sparse
-        kernel is slower than its dense one without XLA, JAX's builds the one-hot matrix itself:
-        they keep the dense form.
+        Each reads the true class's column only, as Keras's own sparse cross-entropy does there: a
+        logit of -inf on another class (a mask) gives a finite loss, where the dense form's
+        `0 * -inf` is NaN. PyTorch's `cross_entropy` is also faster (the one-hot matrix and the
+        dense cross-entropy cost it 2.8x the step at 8192 x 128, bench/run.py); TensorFlow's
+        sparse kernel is slower than its dense one without XLA, as fast under XLA. JAX's own
+        builds the one-hot matrix (NaN alike): it keeps the dense form.
         """
         self.class_ids = True
         self.indent += len(NESTED_INDENT)
@@ -512,7 +514,7 @@ class CallBody:
             branch[starts[-1]] = returned
         else:
             branch.append(f"return {value}")
-        return ['if keras.backend.backend() == "torch":', *indented(branch)]
+        return ['if keras.backend.backend() in ("tensorflow", "torch"):', *indented(branch)]
 
     def _one_hot(self) -> list[str]:
         return [
