@@ -150,8 +150,13 @@ _SYMBOLS = (
     (r"\sum_{c}", r"$\sum_{c}$ sums over the last axis, and $y_{c}$ is its $c$-th element"),
     (r"\frac{1}{C}", r"$C$ is the length of the last axis"),
     (r"\epsilon", r"$\epsilon$ is `eps`, $10^{-7}$, unless a parameter table gives the symbol to a parameter"),
-    (r"\theta\left(", r"$\theta(x)$ is the step function, 1 where $x > 0$ and 0 where $x < 0$"),
-    (r"\operatorname{H}\left(", r"$\operatorname{H}(x)$ is the step function, 1 where $x > 0$ and 0 where $x < 0$"),
+    (r"\theta\left(", r"$\theta(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0"),
+    (
+        r"\operatorname{H}\left(",
+        r"$\operatorname{H}(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0",
+    ),
+    (r" \geq 0\right]", r"$[P]$ is 1 where $P$ holds and 0 elsewhere"),
+    (r"\mathrm{i}", r"$\mathrm{i}$ is the imaginary unit (the value is not real there)"),
     (r"\operatorname{sign}", r"$\operatorname{sign}(x)$ is -1, 0 or 1 as $x$ is negative, 0 or positive"),
 )
 

@@ -202,7 +202,8 @@ CONDITIONS = [
     ),
     (
         "where(y_pred > 0 or y_true > 0 and y_pred < 1, y_pred, 0)",
-        r"\left[\hat{y} \;\mathrm{if}\; \hat{y} > 0 \vee y > 0 \wedge \hat{y} < 1 \;\mathrm{else}\; 0\right]",
+        r"\left[\hat{y} \;\mathrm{if}\; \hat{y} > 0 \vee \left(y > 0 \wedge \hat{y} < 1\right)"
+        r" \;\mathrm{else}\; 0\right]",
     ),
     (
         "where(not y_pred > 0, y_pred, 0)",
@@ -427,8 +428,9 @@ def test_names_that_print_like_an_element_of_another_name_print_upright(first):
     assert spec.latex().endswith(
         r"L(y, \hat{y}) &= \sum_{c} a_{c} w_{x,c} + \mathrm{a\_c}\,\mathrm{w\_x\_c}" "\n\\end{aligned}"
     )
-    # alone, it keeps its subscript
-    assert NamePolicy(lossdsl.compile("a_c = y_pred\nsum(a_c^2)").resolved).names["a_c"].tex() == "a_{c}"
+    # alone too: `a_{c}` in a sum over c reads as an element, `a_{c,c}` as a diagonal (a review)
+    assert NamePolicy(lossdsl.compile("a_c = y_pred\nsum(a_c^2)").resolved).names["a_c"].tex() == r"\mathrm{a\_c}"
+    assert NamePolicy(lossdsl.compile("a_x = y_pred\nsum(a_x^2)").resolved).names["a_x"].tex() == "a_{x}"
 
 
 def test_gradient_with_every_dummy_name_taken():
@@ -949,3 +951,46 @@ def test_factoring_the_gradient_leaves_no_whole_float_behind():
 )
 def test_the_gradient_writes_the_builtin_eps_as_epsilon(source, gradient):
     assert lossdsl.compile(source).latex(gradient=True).startswith(GRAD + gradient)
+
+
+@pytest.mark.parametrize(
+    "source, gradient, expected",
+    [
+        # A name subscripted with the sum's index read as one value per class (a review)
+        ("param w_c = 2.0\n-sum(w_c * y_true * y_pred)", False, r"-\sum_{c} \mathrm{w\_c}\,y_{c} \hat{y}_{c}"),
+        # a Greek letter that names a function, or an upright name, before parentheses: a product, not a call
+        ("param sigma = 1.0\nsigma * (1 - y_pred)", False, r"\sigma \cdot \left(1 - \hat{y}\right)"),
+        ("param theta = 1.0\ntheta * (y_pred - y_true)", False, r"\theta \cdot \left(\hat{y} - y\right)"),
+        ("param scale = 1.0\nscale * (1 - y_pred)", False, r"\mathrm{scale} \cdot \left(1 - \hat{y}\right)"),
+        ("param alpha = 1.0\nalpha * (1 - y_pred)^2", False, r"\alpha \left(1 - \hat{y}\right)^{2}"),
+        ("param sigma = 1.0\nsigma * (y_pred - y_true)^2", True, r"2 \sigma \cdot \left(\hat{y} - y\right)"),
+        # a step with its own value at 0 as the condition it tests; the imaginary unit upright
+        (
+            "max(y_pred)",
+            True,
+            r"\frac{\left[\hat{y} - \max_{c} \hat{y}_{c} \geq 0\right]}"
+            r"{\sum_{c} \left[\hat{y}_{c} - \max_{c'} \hat{y}_{c'} \geq 0\right]}",
+        ),
+        ("param i = 2\ni * y_pred + (-1)^y_pred", True, r"i + \mathrm{i} \pi \left(-1\right)^{\hat{y}}"),
+        # `cases` that more terms follow, in parentheses
+        (
+            "where(y_pred > 0, y_pred^2, y_pred) + y_pred",
+            "display",
+            r"\left(\begin{cases}"
+            "\n"
+            r"2 \hat{y} & \text{if } \hat{y} > 0 \\"
+            "\n"
+            r"1 & \text{otherwise}"
+            "\n"
+            r"\end{cases}\right) + 1",
+        ),
+    ],
+)
+def test_latex_that_could_be_misread(source, gradient, expected):
+    """Each was a formula a reader could take for another (a review of the LaTeX, 2026-12-04)."""
+    spec = lossdsl.compile(source)
+    if gradient == "display":
+        text = spec.latex(gradient=True, display=True)
+    else:
+        text = spec.latex(gradient=True) if gradient else spec.latex()
+    assert text.removeprefix(r"\frac{\partial L}{\partial \hat{y}} = ") == expected

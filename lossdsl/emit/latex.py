@@ -261,7 +261,12 @@ class LatexWriter:
     def visit_BoolOp(self, node: nodes.BoolOp) -> Fragment:
         prec = PREC_AND if node.op == "and" else PREC_OR
         parts = [self.visit(o) for o in node.operands]
-        texts = [wrap(p, prec, follow=None if i == len(parts) - 1 else "op") for i, p in enumerate(parts)]
+        # (an `and` inside an `or` keeps its parentheses: no convention binds one tighter; a review)
+        force = [node.op == "or" and p.prec == PREC_AND for p in parts]
+        texts = [
+            paren(p.text) if force[i] else wrap(p, prec, follow=None if i == len(parts) - 1 else "op")
+            for i, p in enumerate(parts)
+        ]
         return Fragment(f" {BOOL_OPS[node.op]} ".join(texts), prec, tail=tail_of(parts[-1], texts[-1]))
 
     def visit_Not(self, node: nodes.Not) -> Fragment:

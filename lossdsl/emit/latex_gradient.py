@@ -28,6 +28,7 @@ from lossdsl import construct, rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.emit.tex_names import NamePolicy
 from lossdsl.emit.tex_notation import (
+    FUNCTION_LIKE,
     GRADIENT_LHS,
     NAMED_FUNCTIONS,
     REDUCTIONS,
@@ -59,12 +60,15 @@ class GradientPrinter(LatexPrinter):
     def __init__(self, policy: NamePolicy, params: dict[str, sp.Symbol], *, display: bool) -> None:
         names = {Y_TRUE: Y_TEX, Y_PRED: Y_HAT_TEX, EPS: r"\epsilon"}
         names.update({symbol: policy.names[name].tex() for name, symbol in params.items()})
-        super().__init__({"symbol_names": names, "inv_trig_style": "full"})
+        # (`\mathrm{i}` for SymPy's imaginary unit: a parameter `i` prints as `i`; a review)
+        super().__init__({"symbol_names": names, "inv_trig_style": "full", "imaginary_unit": "ri"})
         self.display = display
         self.sigmoid = sigmoid_tex(policy.claims(r"\sigma"))
         self.heaviside = r"\operatorname{H}" if policy.claims(r"\theta") else r"\theta"
         self.dirac = r"\delta_{\mathrm{D}}" if policy.claims(r"\delta") else r"\delta"
         self.taken = set(names.values())
+        # names that read as a function before parentheses (`\sigma \left(x\right)`): a `\cdot` there
+        self.function_like = sorted(t for t in self.taken if FUNCTION_LIKE.fullmatch(t))
         self.index: str | None = None
         self.depth = 0
 
@@ -81,7 +85,26 @@ class GradientPrinter(LatexPrinter):
         # `-\left(a + b\right)` with stretchy parentheses (SymPy writes `- (a + b)`).
         if expr.could_extract_minus_sign() and (-expr).is_Add:
             return "-" + paren(self._print(-expr))
-        return super()._print_Mul(expr)
+        text = super()._print_Mul(expr)
+        for name in self.function_like:
+            text = text.replace(name + r" \left(", name + r" \cdot \left(")
+        return text
+
+    def _print_Add(self, expr, order=None):
+        # As SymPy's, with a `cases` block that more terms follow in parentheses: `\end{cases} + 1`
+        # read as part of its last row (the loss's printer did so already; a review).
+        tex = ""
+        terms = self._as_ordered_terms(expr, order=order)
+        for i, term in enumerate(terms):
+            if i and term.could_extract_minus_sign():
+                tex, term = tex + " - ", -term
+            elif i:
+                tex += " + "
+            term_tex = self._print(term)
+            if self._needs_add_brackets(term) or (i < len(terms) - 1 and term_tex.endswith(r"\end{cases}")):
+                term_tex = paren(term_tex)
+            tex += term_tex
+        return tex
 
     def _as_ordered_terms(self, expr, order=None):
         terms = super()._as_ordered_terms(expr, order=order)
@@ -132,7 +155,13 @@ class GradientPrinter(LatexPrinter):
         return rf"\left[{then} \;\mathrm{{if}}\; {cond} \;\mathrm{{else}}\; {other}\right]"
 
     def _print_Heaviside(self, expr, exp=None):
-        return self._power(self.heaviside + paren(self._print(expr.args[0])), exp)
+        # A step with its own value at 0 (1: a `max` over the last axis, whose argument is never
+        # above 0) as the condition it tests, `[x \geq 0]`: `\theta` is 1/2 there (a review).
+        x, *at_zero = expr.args
+        if at_zero and at_zero[0] in (0, 1):
+            relation = r" \geq 0" if at_zero[0] == 1 else " > 0"
+            return self._power(r"\left[" + self._print(x) + relation + r"\right]", exp)
+        return self._power(self.heaviside + paren(self._print(x)), exp)
 
     def _print_DiracDelta(self, expr, exp=None):
         return self._power(self.dirac + paren(self._print(expr.args[0])), exp)

@@ -9,8 +9,9 @@ Names after Greek letters print as Greek (`alpha` -> `\\alpha`), a letter or
 a Greek letter with a suffix takes it as subscripts (`w_1` -> `w_{1}`), other
 names print upright (`\\mathrm{bce}`). A name never prints as the notation
 itself (`y`, `\\hat{y}`, `c`, `C`, `L`, `e`, `\\pi`; RESERVED) nor as an
-element of it (`y_{c}`; RESERVED_HEADS), nor as an earlier name: such a name
-prints upright, then with primes.
+element of it (`y_{c}`; RESERVED_HEADS), nor with the reduction's index as a
+subscript (`w_c` -> `\\mathrm{w\\_c}`: `w_{c}` in a sum over c reads as one weight
+per class), nor as an earlier name: such a name prints upright, then with primes.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class NamePolicy:
             free = (
                 c
                 for c in candidates
-                if c.tex() not in taken and not (c.subs and (c.head in RESERVED_HEADS or c.tex() in elements))
+                if c.tex() not in taken
+                and not (c.subs and (c.head in RESERVED_HEADS or c.tex() in elements or REDUCTION_INDEX in c.subs))
             )
             choice = next(free, None)
             while choice is None or choice.tex() in taken:

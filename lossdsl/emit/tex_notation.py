@@ -130,9 +130,20 @@ def wrap(frag: Fragment, min_prec: int, *, force: bool = False, follow: str | No
     return frag.text
 
 
+# A name that reads as a function before parentheses: a Greek letter that names one in ML and
+# analysis (`\sigma \left(x\right)` is the sigmoid's notation, `\theta \left(x\right)` the step's,
+# `\Phi` the normal CDF, `\Gamma` the gamma function) or an upright name, subscripted or not. Other
+# letters keep the usual product, `\alpha \left(1 - p\right)^{\gamma}` (the focal loss's notation).
+FUNCTION_LIKE = re.compile(r"(\\(sigma|theta|phi|varphi|psi|Phi|Gamma)|\\mathrm\{[^{}]*\})(_\{[^{}]*\})?$")
+
+
 def juxtapose(left: str, right: str) -> str:
-    """Two factors side by side: `\\cdot` before a digit or after one before a fraction, a thin space between words."""
+    """Two factors side by side: `\\cdot` before a digit, after one before a fraction, and after a
+    Greek or upright name before parentheses (`\\sigma \\cdot \\left(1 - y\\right)`, not a call); a
+    thin space between words."""
     if right[:1].isdigit() or right[:1] == "." or (left[-1:].isdigit() and right.startswith(r"\frac")):
+        return left + r" \cdot " + right
+    if right.startswith(r"\left(") and FUNCTION_LIKE.search(left):
         return left + r" \cdot " + right
     if right.startswith(r"\mathrm{") or re.search(r"\\mathrm\{[^{}]*\}$", left):
         return left + r"\," + right
