@@ -1653,15 +1653,15 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
 @pytest.mark.parametrize(
     "source, columns",
     [
-        # A kink read by a `where` only in the branch it does not take about the kink: the loss's
-        # gradient is continuous there (the Huber loss written out was noted; closed 2026-12-04).
+        # A kink read by a `where` only in the branch its condition, a function of the kink's value,
+        # does not take about the kink: the loss's gradient is continuous there (the Huber loss
+        # written out was noted; closed 2026-12-04).
         ("where(abs(e) < 1, 0.5*e^2, abs(e) - 0.5)", []),
         ("a = abs(e)\nwhere(a < 1, 0.5*a^2, a - 0.5)", []),
-        ("where(e > 1, abs(e), e^2)", []),
-        ("where(abs(e) < 1, 0.5*e^2, maximum(e, -e) - 0.5)", []),
         ("where(abs(e) < 1, 0.5*e^2, max(abs(e), 2))", [28]),  # the inner `abs` no, the `max` at |e| = 2 yes
         ("where(abs(e) <= 1, e^2, where(e > 0, 2*abs(e) - 1, -2*e - 1))", []),  # through two `where`s
         ("where(not (abs(e) > 1), e^2, 2*abs(e) - 1)", []),
+        ("x = relu(y_pred - 1)\nwhere(x < 0.5, x^2, x - 0.25)", []),
         # read about the kink: on one side of a boundary there (`relu(e)`), in the branch taken
         # (the kink at e = 2), for some targets (a class condition), or also outside the `where`
         ("where(e > 0, abs(e), 0)", [14]),
@@ -1669,6 +1669,15 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
         ("where(y_true > 0.5, e^2, abs(e))", [26]),
         ("where(abs(e) < 1, 0.5*e^2, abs(e) - 0.5) + abs(e)", [44]),
         ("a = abs(e)\nwhere(a < 1, 0.5*a^2, a - 0.5) + a", [5]),
+        # a condition that reads the inputs otherwise is not followed, whether or not it reads the
+        # kink: sampled points missed a band of y_true (`abs(y_true - 5) < 1` reads the kink at
+        # y_true = 5), a stretch of y_pred (the kink at y_pred = y_true = 20) and a root past the
+        # first three (a review); `where(e > 1, abs(e), e^2)`, which does not read it, keeps its note
+        ("where(abs(y_true - 5) < 1, abs(e), e^2)", [28]),
+        ("where(y_true > 2 and y_true < 2.5, abs(e), e^2)", [36]),
+        ("where(y_pred > 10, abs(e), abs(10 - y_true))", [20]),
+        ("P = (y_pred-1)*(y_pred-2)*(y_pred+1)*(y_pred+2)\nwhere(y_pred > 1.5, abs(P), -P)", [21]),
+        ("where(e > 1, abs(e), e^2)", [14]),
         # a parameter is taken at its default: `delta = 0` would read the kink, the note is of the
         # loss as declared
         ("param delta = 0.5\nwhere(abs(e) <= delta, e^2, 2*delta*abs(e) - delta^2)", []),

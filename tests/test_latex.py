@@ -963,6 +963,19 @@ def test_the_gradient_writes_the_builtin_eps_as_epsilon(source, gradient):
         ("param theta = 1.0\ntheta * (y_pred - y_true)", False, r"\theta \cdot \left(\hat{y} - y\right)"),
         ("param scale = 1.0\nscale * (1 - y_pred)", False, r"\mathrm{scale} \cdot \left(1 - \hat{y}\right)"),
         ("param alpha = 1.0\nalpha * (1 - y_pred)^2", False, r"\alpha \left(1 - \hat{y}\right)^{2}"),
+        # with an upright subscript, a power or a prime too (a second review)
+        (
+            "param sigma_min = 1.0\nsigma_min*(1 - y_pred)",
+            False,
+            r"\sigma_{\mathrm{min}} \cdot \left(1 - \hat{y}\right)",
+        ),
+        ("param sigma = 1.0\nsigma^2*(1 - y_pred)", False, r"\sigma^{2} \cdot \left(1 - \hat{y}\right)"),
+        ("param sigma = 1.0\nsigma^2*(y_pred - 1)^2", True, r"2 \sigma^{2} \cdot \left(\hat{y} - 1\right)"),
+        (
+            "param bce_ = 1.0\nparam bce = 2.0\nbce*(1 - y_pred) + bce_*y_pred",
+            False,
+            r"\mathrm{bce}' \cdot \left(1 - \hat{y}\right) + \mathrm{bce}\,\hat{y}",
+        ),
         ("param sigma = 1.0\nsigma * (y_pred - y_true)^2", True, r"2 \sigma \cdot \left(\hat{y} - y\right)"),
         # a step with its own value at 0 as the condition it tests; the imaginary unit upright
         (

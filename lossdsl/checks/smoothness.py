@@ -149,8 +149,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
     )
     # (after the walk: whether a kink is squared away depends on every use of it)
-    budget = _Budget(MAX_EVALUATIONS)
-    found += [_note(resolved, node) for node in kinks if not _smoothed_away(resolved, symbolic, node, parents, budget)]
+    found += [_note(resolved, node) for node in kinks if not _smoothed_away(resolved, symbolic, node, parents)]
     for node in sorted(switches, key=lambda n: n.span.start):
         switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
     unchecked: dict[int, nodes.Call] = {}
@@ -218,20 +217,20 @@ class _Signs:
         return one_settles(node.func, args)
 
 
-def _smoothed_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, parents: dict, budget) -> bool:
+def _smoothed_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, parents: dict) -> bool:
     """Whether every use of a kink takes it where the loss's gradient is continuous all the same. A use
     in a condition passes no gradient. A kink whose value at the kink is 0 (`abs(u)`, `relu(u)`,
     `maximum(u, 0)`), raised to a constant power above 1: `maximum(1 - y_true * y_pred, 0)^2`, the
     squared hinge, has a gradient `p |u|^(p - 1) u'` that tends to 0 from both sides. A kink read
-    through arithmetic only in a branch of a `where` that takes its other branch about each point of
-    the kink (`_Unread`): the Huber loss written out, `where(abs(e) <= 1, 0.5*e^2, abs(e) - 0.5)`,
-    reads its second `abs` only where |e| > 1. A binding's value is followed to each place that reads
-    the binding."""
+    through arithmetic only in a branch of a `where` whose condition, a function of the kink's value,
+    takes its other branch about the kink (`_Unread`): the Huber loss written out,
+    `where(abs(e) <= 1, 0.5*e^2, abs(e) - 0.5)`, reads its second `abs` only where |e| > 1. A
+    binding's value is followed to each place that reads the binding."""
     if kink.func in ("maximum", "minimum", "max", "min"):
         bare = len(kink.args) == 2 and any(_constant(resolved, symbolic, a) == 0 for a in kink.args)
     else:
         bare = kink.func in ("abs", "relu")  # (`clip(x, lo, hi)`: the kinks are at lo and hi, not at 0)
-    unread = _Unread(symbolic, kink, budget)
+    unread = _Unread(symbolic, kink)
     # each entry: a node that holds the kink, and whether it is the kink's value itself (through
     # bindings), which a power above 1 smooths
     stack, seen = [(kink, bare)], set()
@@ -271,16 +270,18 @@ def _raised(resolved: Resolved, symbolic: SymbolicLoss, use: nodes.Node, node: n
 
 
 class _Unread:
-    """Whether a `where` reads a kink it holds in a branch only away from the kink: at each point of
-    the kink found (its argument's roots along y_pred, `_roots`, at the values of y_true tried, the
-    parameters at their defaults), and just beside it on each side, the `where` takes its other
-    branch. Where that is not shown (no point found, a part over the last axis, the budget spent):
-    read, and the kink keeps its note."""
+    """Whether a `where` reads a kink it holds in a branch only away from the kink: its condition
+    reads y_pred and y_true only through the kink's own value (`abs(e) <= delta`, the Huber loss's;
+    the kink's expression, bindings inlined), and with that value at the kink, and just beside it
+    on each side, takes its other branch (the parameters at their defaults). Decided at the
+    kink's values, not at sampled points: a condition that reads the inputs otherwise (`e > 1`, a
+    band of y_true) keeps the note (points sampled along y_pred at a few values of y_true missed
+    bands of y_true and y_pred where the kink is read; a review)."""
 
-    def __init__(self, symbolic: SymbolicLoss, kink: nodes.Call, budget: _Budget) -> None:
-        self.symbolic, self.kink, self.budget = symbolic, kink, budget
+    def __init__(self, symbolic: SymbolicLoss, kink: nodes.Call) -> None:
+        self.symbolic, self.kink = symbolic, kink
         self.known: dict[tuple[int, int], bool] = {}
-        self._points = None
+        self._values = None
 
     def by(self, where: nodes.Call, node: nodes.Node) -> bool:
         if where.args[1] is node and where.args[2] is node:
@@ -290,53 +291,45 @@ class _Unread:
         if key not in self.known:
             try:
                 self.known[key] = self._unread(where, branch)
-            except (_OutOfBudget, Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+            except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError):
                 self.known[key] = False
         return self.known[key]
 
     def _unread(self, where: nodes.Call, branch: int) -> bool:
-        condition = node_expr(self.symbolic, where.args[0])
-        if isinstance(condition, sp.logic.boolalg.BooleanAtom):
-            return bool(condition) == (branch == 2)  # (a `where` SymPy decided)
-        points = self.points(_gate_targets(self.symbolic, condition))
-        if not points:
+        kink, values = self.values()
+        if not values:
             return False
-        taken = _Truth(condition, self.budget)
-        env = self.env()
-        for y_true, root in points:
-            env[Y_TRUE] = y_true
-            step = 1e-6 * (1.0 + abs(root))
-            for x in (root - step, root, root + step):
-                env[Y_PRED] = x
-                if taken.at(env) != (branch == 2):
+        symbolic = self.symbolic
+        params = zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)
+        defaults = {symbol: sp.Float(value) for symbol, value in params}
+        held = sp.Dummy("kink", real=True)
+        condition = node_expr(symbolic, where.args[0]).xreplace({kink: held})
+        if condition.has(Y_PRED, Y_TRUE):
+            return False
+        condition = condition.xreplace(defaults)
+        for value in values:
+            step = 1e-6 * (1 + abs(value))
+            for x in (value - step, value, value + step):
+                taken = condition.xreplace({held: sp.Float(x)})
+                if not isinstance(taken, sp.logic.boolalg.BooleanAtom) or bool(taken) != (branch == 2):
                     return False
         return True
 
-    def env(self) -> dict:
-        symbolic = self.symbolic
-        return {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
-
-    def points(self, targets: tuple[float, ...]) -> list[tuple[float, float]]:
-        """(y_true, y_pred) at the kink, for the values of y_true tried and `targets`."""
-        if self._points is None:
-            args = [node_expr(self.symbolic, a) for a in self.kink.args]
-            if self.kink.func in ("abs", "relu"):
-                gaps = [(args[0], sp.Integer(0))]
-            elif self.kink.func == "clip":
-                gaps = [(args[0], args[1]), (args[0], args[2])]
-            elif len(args) == 2:
-                gaps = [(args[0], args[1])]
-            else:
-                gaps = []  # (`max(x)` over the last axis, or of three or more: not followed)
-            self._points = [_Difference(left, right, self.budget) for left, right in gaps]
-        env, found = self.env(), []
-        for gap in self._points:
-            if Y_PRED not in gap.free_symbols:
-                return []
-            for y_true in dict.fromkeys(_OTHERS + _FAR_OTHERS + targets):
-                env[Y_TRUE] = y_true
-                found += [(y_true, root) for root in _roots(gap, Y_PRED, env)]
-        return found
+    def values(self) -> tuple[sp.Basic, list[float]]:
+        """The kink's expression, and its values at its kinks where those are constants: 0 for
+        `abs(u)`, `relu(u)` and a two-argument `max`/`min` with the constant 0; a `clip`'s bounds."""
+        if self._values is None:
+            symbolic, kink = self.symbolic, self.kink
+            found: list[float] = []
+            if kink.func in ("abs", "relu"):
+                found = [0.0]
+            elif kink.func == "clip":
+                bounds = [_constant(symbolic.resolved, symbolic, a) for a in kink.args[1:]]
+                found = [] if None in bounds else bounds
+            elif len(kink.args) == 2 and any(_constant(symbolic.resolved, symbolic, a) == 0 for a in kink.args):
+                found = [0.0]
+            self._values = (node_expr(symbolic, kink), found)
+        return self._values
 
 
 def _constant(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> float | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -68,7 +69,12 @@ class GradientPrinter(LatexPrinter):
         self.dirac = r"\delta_{\mathrm{D}}" if policy.claims(r"\delta") else r"\delta"
         self.taken = set(names.values())
         # names that read as a function before parentheses (`\sigma \left(x\right)`): a `\cdot` there
-        self.function_like = sorted(t for t in self.taken if FUNCTION_LIKE.fullmatch(t))
+        names_like = sorted((t for t in self.taken if FUNCTION_LIKE.fullmatch(t)), key=len, reverse=True)
+        self.function_like = (
+            re.compile("(" + "|".join(map(re.escape, names_like)) + r")((?:\^\{[^{}]*\})?) \\left\(")
+            if names_like
+            else None
+        )
         self.index: str | None = None
         self.depth = 0
 
@@ -86,8 +92,8 @@ class GradientPrinter(LatexPrinter):
         if expr.could_extract_minus_sign() and (-expr).is_Add:
             return "-" + paren(self._print(-expr))
         text = super()._print_Mul(expr)
-        for name in self.function_like:
-            text = text.replace(name + r" \left(", name + r" \cdot \left(")
+        if self.function_like is not None:
+            text = self.function_like.sub(lambda m: m.group(1) + m.group(2) + r" \cdot \left(", text)
         return text
 
     def _print_Add(self, expr, order=None):

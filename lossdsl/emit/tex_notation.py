@@ -134,7 +134,11 @@ def wrap(frag: Fragment, min_prec: int, *, force: bool = False, follow: str | No
 # analysis (`\sigma \left(x\right)` is the sigmoid's notation, `\theta \left(x\right)` the step's,
 # `\Phi` the normal CDF, `\Gamma` the gamma function) or an upright name, subscripted or not. Other
 # letters keep the usual product, `\alpha \left(1 - p\right)^{\gamma}` (the focal loss's notation).
-FUNCTION_LIKE = re.compile(r"(\\(sigma|theta|phi|varphi|psi|Phi|Gamma)|\\mathrm\{[^{}]*\})(_\{[^{}]*\})?$")
+# (Primes, a subscript holding `\mathrm{...}` and a power count: `\sigma_{\mathrm{min}}`, `\mathrm{bce}'`,
+# `\sigma^{2}` before parentheses read as calls too; a review.)
+_BRACED = r"\{(?:[^{}]|\{[^{}]*\})*\}"
+_NAMED = r"(\\(sigma|theta|phi|varphi|psi|Phi|Gamma)(?![A-Za-z])|\\mathrm\{[^{}]*\})"
+FUNCTION_LIKE = re.compile(_NAMED + r"'*(_" + _BRACED + r")?(\^" + _BRACED + r")?$")
 
 
 def juxtapose(left: str, right: str) -> str:
