@@ -300,8 +300,7 @@ class _Unread:
         if not values:
             return False
         symbolic = self.symbolic
-        params = zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)
-        defaults = {symbol: sp.Float(value) for symbol, value in params}
+        defaults = {symbol: sp.Float(value) for symbol, value in _defaults(symbolic).items()}
         held = sp.Dummy("kink", real=True)
         condition = node_expr(symbolic, where.args[0]).xreplace({kink: held})
         if condition.has(Y_PRED, Y_TRUE):
@@ -330,6 +329,11 @@ class _Unread:
                 found = [0.0]
             self._values = (node_expr(symbolic, kink), found)
         return self._values
+
+
+def _defaults(symbolic: SymbolicLoss) -> dict[sp.Symbol, float]:
+    """Each parameter's symbol and its default: the values the checks take them at."""
+    return {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
 
 
 def _constant(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> float | None:
@@ -667,7 +671,7 @@ def _gate_targets(symbolic: SymbolicLoss, context: sp.Basic) -> tuple[float, ...
     in it that reads y_true but not y_pred (`y_true > 3 and e > 0`) that reads neither input, and that
     plus and minus 0.5, at the parameters' defaults (the values tried alone left such a `where`
     never read, and its jump unseen; a review). At most 12."""
-    env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
+    env = _defaults(symbolic)
     found: list[float] = []
     for relation in context.atoms(sp.Rel):
         if not relation.has(Y_TRUE) or relation.has(Y_PRED):
@@ -923,7 +927,7 @@ def _boundary_jump(
     condition takes different values on the two sides of the boundary; with `sides` (that
     condition with the comparison taken as true, and as false): only where those differ.
     """
-    env = {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
+    env = _defaults(symbolic)
     if Y_PRED not in gap.free_symbols:
         return None
     axis, other = Y_PRED, Y_TRUE
