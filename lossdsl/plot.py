@@ -19,7 +19,8 @@ overrides):
   (dashed). Programs over the last axis (reductions, vector functions,
   `onehot`) get two classes: y_pred = [p, 1 - p], y_true one-hot (or class
   ids for `onehot` programs), and "y = 1" means the first class is the true
-  one; the gradient is then the derivative along p.
+  one (labelled "y = 1 (class id 0)" where a loss reads class ids); the
+  gradient is then the derivative along p.
 * "logits": against the logit z in [-6, 6], for y = 1 and y = 0; with two
   classes y_pred = [z, 0] (so softmax gives sigmoid(z)).
 
@@ -480,6 +481,16 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
     return output
 
 
+def target_labels(specs, curves, two_classes: bool) -> list[str]:
+    """The labels of the line styles: what y_true each stands for. With two classes "y = 1" is
+    the first class's, which is class id 0 where a loss reads class ids, and says so (the bare
+    label read as class id 1; a review)."""
+    targets = [c.target for c in curves[0] if c.target]
+    if two_classes and any(spec.resolved.uses_onehot for spec in specs):
+        targets = [f"{t} (class id {i})" for i, t in enumerate(targets)]
+    return targets
+
+
 def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> None:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -500,7 +511,7 @@ def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> 
             text, size = legend_text(spec, label, max_width)
             handles.append(Line2D([], [], color=color, linewidth=1.6, label=text))
             sizes.append(size)
-        targets = [c.target for c in curves[0] if c.target]
+        targets = target_labels(specs, curves, two_classes)
         for ax, attr, title in ((ax_loss, "loss", "loss"), (ax_grad, "gradient", "gradient")):
             limits = robust_limits([getattr(c, attr) for cs in curves for c in cs])
             if limits is not None:

@@ -461,9 +461,18 @@ class Rewriter:
             # log(k sum(exp(x))) and log(k mean(exp(x))) (a log-mean-exp): exp(x) overflowed past
             # x = 88 in float32 (found by fuzzing)
             exponential = self.resolve(factor.args[0])
-            mean = isinstance(factor, sf.ReduceMean)
-            if isinstance(exponential, sp.exp) and (not mean or self.along_y_pred(exponential.args[0])):
-                return sf.LogSumExp(exponential.args[0]) + sp.log(k) - (sp.log(sf.C) if mean else 0)
+            if isinstance(exponential, sp.exp):
+                x = exponential.args[0]
+                if not isinstance(factor, sf.ReduceMean):
+                    return sf.LogSumExp(x) + sp.log(k)
+                if self.along_y_pred(x):
+                    return sf.LogSumExp(x) + sp.log(k) - sp.log(sf.C)
+                # A mean over x's own last axis, which y_true or a list may make wider than
+                # y_pred's (whose length C is): shifted by x's largest element, as logsumexp is
+                # computed, the mean is of values at most 1, one of them 1. (Left as written, a
+                # log-mean-exp of `e` was inf from e of about 88 in float32; a review.)
+                top = sf.ReduceMax(x)
+                return top + sp.log(k) + sp.log(sf.ReduceMean(sp.exp(x - top)))
         if (single := self.exponential_term(inner)) is not None:
             # log(k exp(x)) = x + log(k): `log(u + u)` of `u = exp(y_pred)` overflowed (a review)
             return single[1] + sp.log(single[0])

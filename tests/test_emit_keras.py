@@ -742,6 +742,24 @@ def test_a_log_mean_exp_is_finite_where_exp_overflows(keras):
     y_true, one_column = np.array([[0.0, 1.0, 2.0]], "float32"), np.array([[0.5]], "float32")
     expected = np.log(np.mean(np.exp(one_column - y_true), axis=-1))
     np.testing.assert_allclose(widened(y_true, one_column).numpy(), expected, rtol=1e-6)
+    # ... stable too, shifted by its largest element: a log-mean-exp of `e` was inf at e = 200
+    # and its gradient NaN (a review)
+    errors = lossdsl.loss("log(mean(exp(e)))", reduction=None)
+    y_true, y_pred = tf.constant([[0.0, 1.0], [3.0, -1.0]]), tf.constant([[-200.0, 0.0], [0.0, 0.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(y_pred)
+        values = errors(y_true, y_pred)
+        total = tf.reduce_sum(values)
+    e = (y_true - y_pred).numpy().astype("float64")
+    top = e.max(axis=-1, keepdims=True)
+    expected = top[:, 0] + np.log(np.mean(np.exp(e - top), axis=-1))
+    np.testing.assert_allclose(values.numpy(), expected, rtol=1e-6)
+    weights = np.exp(e - top) / np.exp(e - top).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(tape.gradient(total, y_pred).numpy(), -weights, rtol=1e-5, atol=1e-7)
+    wide = np.array([[300.0, 0.0, 2.0]], "float32")
+    x = one_column.astype("float64") + wide  # y_pred - y_true for y_true = -wide
+    expected = x.max() + np.log(np.mean(np.exp(x - x.max())))
+    np.testing.assert_allclose(widened(-wide, one_column).numpy(), [expected], rtol=1e-6)
 
 
 def backward_pass(source: str) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lossdsl
-from lossdsl.plot import KINDS, evaluate, infer_kind, legend_text, plot_losses, robust_limits, x_range
+from lossdsl.plot import KINDS, evaluate, infer_kind, legend_text, plot_losses, robust_limits, target_labels, x_range
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tensorflow")
@@ -216,6 +216,20 @@ def test_robust_limits():
 
 
 # ---------------------------------------------------------------- legend
+
+
+def test_the_line_styles_name_the_class_id_where_a_loss_reads_class_ids():
+    # "y = 1" is the first class true, which for class ids is id 0 (a review read it as id 1)
+    sparse = lossdsl.compile("-sum(onehot(y_true) * log(clip(y_pred, eps, 1)))")
+    binary = lossdsl.compile("-(y_true * log(y_pred) + (1 - y_true) * log(1 - y_pred))")
+    curves = [evaluate(spec, "probability", (0.01, 0.99)) for spec in (sparse, binary)]
+    assert target_labels([sparse, binary], curves, two_classes=True) == [
+        "$y = 1$ (class id 0)",
+        "$y = 0$ (class id 1)",
+    ]
+    # ... and where the first curve, class id 0 true, is the probability p of the first class
+    assert curves[0][0].loss[-1] < curves[0][0].loss[0] and curves[0][1].loss[-1] > curves[0][1].loss[0]
+    assert target_labels([binary], curves[1:], two_classes=False) == ["$y = 1$", "$y = 0$"]
 
 
 def test_legend_shows_the_formula_after_the_name():

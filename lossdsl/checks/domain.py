@@ -301,7 +301,10 @@ class _Ranges:
                 f"`{self.text(node)}` raises `{self.text(base_node)}`, which can reach {_zero_or_below(base)}"
                 f" (it lies in {base.text()}), to a varying power; keep the base above 0",
             )
-        return iv.REALS if base.lo <= 0 else Interval(0.0, iv.INF, lo_open=True)
+        if base.lo < 0:
+            return iv.REALS  # (a negative base: not a real number)
+        # (0 to a power: 0, 1, or inf for a negative one; `log(1 + abs(e)^y_true)` reads at least 1)
+        return Interval(0.0, iv.INF, lo_open=base.lo > 0)
 
     def power_hazard(self, node: nodes.Power, base: Interval, p: float) -> None:
         where = f"`{self.text(node.base)}` (it lies in {base.text()})"
@@ -380,7 +383,12 @@ class _Ranges:
         if name == "where":
             return self.where_range(node, args[1], args[2])
         if name in _MONOTONE:
-            return iv.monotone(_MONOTONE[name], args[0])
+            x = args[0]
+            if name == "sqrt" and x.lo < 0 <= x.hi:
+                # the values it takes: [0, ...) (where the argument is negative it is NaN, which
+                # `call_hazard` warns of); `log(sqrt(y_pred))` said its argument lay in (-inf, inf)
+                x = Interval(0.0, x.hi, False, x.hi_open)
+            return iv.monotone(_MONOTONE[name], x)
         if name in _RANGES:
             return _RANGES[name]
         x = args[0]
