@@ -186,9 +186,41 @@ class LogSumExp(TensorFunction):
 class Softmax(TensorFunction):
     keras_name = "softmax"
 
+    @classmethod
+    def eval(cls, *args):
+        # Of one value per sample, spread along the axis as the code spreads it (`softmax(mean(y_pred)
+        # + 0*y_pred)`, which SymPy folds to the mean): C equal values, each 1/C whatever y_pred is.
+        # Held whole, the dependence check's probe took the loss for varying (rounding at 1e6; a
+        # review).
+        if _one_per_sample(args[0]):
+            return 1 / C
+        return super().eval(*args)
+
 
 class LogSoftmax(TensorFunction):
     keras_name = "log_softmax"
+
+    @classmethod
+    def eval(cls, *args):
+        if _one_per_sample(args[0]):  # as Softmax's
+            return -sp.log(C)
+        return super().eval(*args)
+
+
+def _one_per_sample(x: sp.Basic) -> bool:
+    """Whether `x` holds one value per sample: a reduction's, with what else it holds constant
+    (every symbol, input or parameter, read inside a reduction; no list, no labels)."""
+    if not x.has(*REDUCTIONS):
+        return False
+    stack = [x]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, REDUCTIONS):
+            continue
+        if node.is_Symbol or isinstance(node, (TensorFunction, Vector)):
+            return False  # (a list, labels, a vector function: not one value per sample)
+        stack.extend(node.args)
+    return True
 
 
 class Normalize(TensorFunction):

@@ -1879,6 +1879,25 @@ def test_a_product_of_powers_too_large_to_expand_is_not_expanded():
         lossdsl.compile("(y_pred - y_true)^12 - (y_true - y_pred)^12")
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "-sum(y_true * log_softmax(mean(y_pred) + 0*y_pred))",
+        "sum(softmax(mean(y_pred) + 0*y_pred) * y_true)",
+        "-sum(onehot(y_true) * log_softmax(sum(y_pred) + 0*y_pred))",
+    ],
+)
+def test_a_softmax_of_one_value_per_sample_is_constant(source):
+    # C equal values (SymPy folds `mean(y_pred) + 0*y_pred` to the mean, and the code spreads it):
+    # a softmax of 1/C, a log-softmax of -log C, whatever y_pred is. These passed every check
+    # (the probe saw rounding at 1e6 as change; a review).
+    with pytest.raises(lossdsl.NoPredictionDependenceError):
+        lossdsl.compile(source)
+    spec = lossdsl.compile(source + " + mean(y_pred^2)")  # the term is a constant of the loss
+    assert "softmax" not in str(spec.expr).lower()
+    assert "C" in {s.name for s in spec.expr.free_symbols} and spec.diagnostics == []
+
+
 # ----------------------------------------------------------------- numbers float32 cannot hold
 
 

@@ -1322,6 +1322,31 @@ def test_the_fused_gradient_has_y_preds_shape_when_y_true_broadcasts(keras, prog
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "param k = 1.0\n-sum(onehot(y_true) * log_softmax(k * mean(y_pred) + 0*y_pred)) + mean(y_pred^2)",
+        "param k = 1.0\nx = sum(y_pred) * k + 0*y_pred\n-sum(onehot(y_true) * log_softmax(x)) + mean(y_pred^2)",
+    ],
+)
+def test_a_cross_entropy_of_one_logit_per_sample_is_not_the_sparse_kernel(keras, program):
+    # SymPy folds `k * mean(y_pred) + 0*y_pred` to one value per sample: C equal logits to the
+    # formula (the term is log C), one to the sparse kernel, which read it as one class (the value
+    # lost log C, and a class id above 0 raised; a review). Not fused, it is the formula's value
+    # and gradient. (Without the parameter the softmax folds to a constant: test_checks.)
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    assert "sparse_categorical_crossentropy" not in spec.python_source()
+    y_true = np.array([0, 2], dtype="int32")
+    y_pred = np.array([[0.5, -1.0, 2.0], [0.1, 0.2, 0.3]], dtype="float32")
+    fused = values_and_gradients(loss_class(spec)(reduction=None), y_true, y_pred)
+    autodiff = values_and_gradients(loss_class(spec, fast=False)(reduction=None), y_true, y_pred)
+    np.testing.assert_allclose(fused[0], np.log(3.0) + (y_pred.astype("float64") ** 2).mean(-1), rtol=1e-6)
+    for got, want in zip(fused, autodiff, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
 def test_a_power_of_zero_passes_no_gradient_through_its_exponent(keras):
     # `0^e * e` is 0 where e > 0. SymPy's derivative of `0^u` is `0^u log(0)`, NaN, and the forward
     # pass, written over the temporary `t0 = y_pred - y_true`, held `zoo^t0` (SymPy's `0^(-t0)`): a

@@ -70,8 +70,9 @@ class CallBody:
         bindings, result = stable_form(symbolic)
         gradient = target = None
         if fast:
-            bindings = [(name, symbol, idioms(value)) for name, symbol, value in bindings]
-            result = idioms(result)
+            bound = {symbol: value for _, symbol, value in bindings if symbol is not None}
+            bindings = [(name, symbol, idioms(value, bound)) for name, symbol, value in bindings]
+            result = idioms(result, bound)
             gradient = element_gradient(bindings, result, elementwise=not spec.per_sample)
             if gradient is not None and result.free_symbols & {Y_TRUE, *dependent_symbols(bindings, Y_TRUE)}:
                 # y_true gets its gradient too (a target computed from trainable weights needs

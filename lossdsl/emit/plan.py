@@ -135,18 +135,21 @@ def e_oriented(arg: sp.Basic) -> sp.Basic:
     return arg
 
 
-def idioms(expr: sp.Basic) -> sp.Basic:
-    """`expr` with the idioms that have a fused `keras.ops` function replaced by a head for it."""
+def idioms(expr: sp.Basic, bound: dict[sp.Symbol, sp.Basic] | None = None) -> sp.Basic:
+    """`expr` with the idioms that have a fused `keras.ops` function replaced by a head for it.
+    `bound`: each binding's symbol and value, for what `expr` reads through them."""
     if not expr.has(sf.LogSoftmax):  # a `has` walk costs less than a `replace`, which finds none
         return expr
+    bound = bound or {}
     return expr.replace(
-        lambda e: _cross_entropy_parts(e) is not None,
-        lambda e: -_SoftmaxCrossEntropy(*_cross_entropy_parts(e)),
+        lambda e: _cross_entropy_parts(e, bound) is not None,
+        lambda e: -_SoftmaxCrossEntropy(*_cross_entropy_parts(e, bound)),
     )
 
 
-def _cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
-    """(t, x) where `expr` is `sum(t * log_softmax(x))` with `t = onehot(y_true)`."""
+def _cross_entropy_parts(expr: sp.Basic, bound: dict) -> tuple[sp.Basic, sp.Basic] | None:
+    """(t, x) where `expr` is `sum(t * log_softmax(x))` with `t = onehot(y_true)` and `x` one
+    logit per class."""
     found = cross_entropy_parts(expr)
     if found is None:
         return None
@@ -156,7 +159,30 @@ def _cross_entropy_parts(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
     # is known of `onehot(y_true)` (of a valid class id), not of labels in general.
     if labels != sf.OneHot(Y_TRUE):
         return None
+    # Logits of y_pred's shape only: one value per sample (`mean(y_pred) + 0*y_pred`, which SymPy
+    # folds to the mean) is C equal logits to the formula and one to the kernel, which took it for
+    # one class (a wrong value, or an error for a class id above 0; a review).
+    if not _per_element(logits, bound):
+        return None
     return labels, logits
+
+
+def _per_element(expr: sp.Basic, bound: dict) -> bool:
+    """Whether `expr` reads y_pred outside every reduction (directly, through a function along the
+    last axis, or through a binding): its code then has y_pred's shape."""
+    seen: set[sp.Basic] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node in seen or isinstance(node, sf.REDUCTIONS):
+            continue
+        seen.add(node)
+        if node == Y_PRED:
+            return True
+        if node in bound:
+            stack.append(bound[node])
+        stack.extend(node.args)
+    return False
 
 
 def plan(
