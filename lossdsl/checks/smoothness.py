@@ -44,12 +44,11 @@ import math
 
 import sympy as sp
 
-from lossdsl import nodes, rebuild
+from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import in_values, value_ranges
 from lossdsl.checks.intervals import one_settles
 from lossdsl.checks.numeric import Unsupported, compiled
-from lossdsl.derivative import differentiated
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
 from lossdsl.semantics import Resolved
@@ -75,12 +74,6 @@ _MAX_TAKEN = 16
 # About a tenth of a second of float evaluation; each evaluation of a difference costs
 # its size plus _CALL_COST (the calls and conversions around the walk).
 MAX_EVALUATIONS = 200_000
-# Kinks `_Flat` tries in one program, at most; the operations of the loss it may differentiate
-# in all, once for each kink whose slope it differentiates (a derivative of the whole loss each).
-MAX_FLAT = 8
-MAX_FLAT_SIZE = 8_000
-# (y_true, y_pred) where `_Flat` first looks for a slope that does not tend to 0, in floats.
-_SLOPE_POINTS = ((0.4, -1.3), (1.0, 2.7), (-1.3, 0.0))
 _CALL_COST = 20
 
 
@@ -156,12 +149,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
     )
     # (after the walk: whether a kink is squared away depends on every use of it)
-    flat = _Flat(symbolic)
-    found += [
-        _note(resolved, node)
-        for node in kinks
-        if not _smoothed_away(resolved, symbolic, node, parents) and not flat.at(node)
-    ]
+    found += [_note(resolved, node) for node in kinks if not _smoothed_away(resolved, symbolic, node, parents)]
     for node in sorted(switches, key=lambda n: n.span.start):
         switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
     unchecked: dict[int, nodes.Call] = {}
@@ -347,124 +335,6 @@ class _Unread:
                 found = [0.0]
             self._values = (node_expr(symbolic, kink), found)
         return self._values
-
-
-class _Flat:
-    """Whether the loss's slope in a kink's value tends to 0 at the kink, from the side that value
-    moves to: then the gradient with respect to y_pred, that slope times the kink's own
-    (which jumps), is continuous there all the same. The kink's value is held as a symbol in the
-    whole loss and the loss differentiated in it; the slope must be a number once that value and
-    the parameters are put in, and shrink with the distance to the kink (at 1e-6 and 1e-9 of
-    it), with the parameters at their defaults, at half and at twice them (a kink that a
-    parameter's value decides, `abs(e)^p`, is noted). This decides what the rules of
-    `_smoothed_away` do not see: Keras's Huber written with `minimum` (`q = minimum(abs(e),
-    delta); 0.5*q^2 + delta*(abs(e) - q)`), whose `abs` and `minimum` are read only where the
-    slope is 0 or tends to it, and `relu(abs(e) - 0.1)^2`. A slope that still reads y_pred or
-    y_true (a `where` on `e > 1` about `abs(e)`) keeps the note, as does a loss that reads the last
-    axis as a whole (a reduction, a softmax), which the float evaluation that first rules out the
-    kinks whose slope is plain (`_steep`, nearly all) does not compute.
-
-    The value is found in the loss as SymPy built it: a kink whose value SymPy merged into another
-    node (a `maximum` inside a `maximum`, whose arguments SymPy flattens into one) is not held
-    there, so a node of the kink kinds that still takes one of its arguments keeps the note.
-    At most MAX_FLAT kinks are tried in a program, and losses of MAX_FLAT_SIZE operations in all
-    differentiated (a loss of 1,000 operations eight times, one of 4,000 twice).
-    """
-
-    _KINDS = (sp.Abs, sp.Max, sp.Min, sf.Relu, sf.Clip, sp.Heaviside, sp.sign)
-    _SCALES = (1.0, 0.5, 2.0)
-
-    def __init__(self, symbolic: SymbolicLoss) -> None:
-        self.symbolic = symbolic
-        self.tries = MAX_FLAT
-        self.budget = MAX_FLAT_SIZE
-        defaults = _defaults(symbolic)
-        self.settings = [{s: sp.Float(v * scale) for s, v in defaults.items()} for scale in self._SCALES]
-
-    def at(self, kink: nodes.Call) -> bool:
-        if kink.func in ("max", "min") and len(kink.args) < 2 or self.tries <= 0:
-            return False  # (`max(x)` over the last axis)
-        self.tries -= 1
-        try:
-            return self._flat(kink)
-        except (Unsupported, TypeError, ValueError, ArithmeticError, AttributeError, RecursionError):
-            return False
-
-    def _sides(self, kink: nodes.Call, params: dict) -> list[tuple[float, int]]:
-        """Each place of the kink as (the kink's value there, the direction that value moves from it)."""
-        if kink.func in ("abs", "relu"):
-            return [(0.0, 1)]
-        bounds = [self._number(arg, params) for arg in kink.args]
-        if kink.func == "clip":
-            lo, hi = bounds[1:]
-            return [] if lo is None or hi is None or not lo < hi else [(lo, 1), (hi, -1)]
-        if len(kink.args) != 2 or bounds.count(None) != 1:
-            return []
-        bound = bounds[0] if bounds[0] is not None else bounds[1]
-        return [(bound, 1 if kink.func in ("maximum", "max") else -1)]
-
-    def _number(self, node: nodes.Node, params: dict) -> float | None:
-        """A node's value where it does not read the inputs: a constant, or parameters at `params`."""
-        info = self.symbolic.resolved.of(node)
-        if info.pred or info.true or info.length is not None:
-            return None
-        value = node_expr(self.symbolic, node).xreplace(params)
-        if isinstance(value, sp.Expr) and value.is_number and value.is_extended_real and value.is_finite:
-            return float(value)
-        return None
-
-    def _flat(self, kink: nodes.Call) -> bool:
-        places = [self._sides(kink, params) for params in self.settings]
-        if not all(places):
-            return False
-        loss = self.symbolic.core
-        size = _size(loss)
-        if size > self.budget:
-            return False
-        value = node_expr(self.symbolic, kink)
-        held = sp.Dummy("kink", real=True)
-        if self._steep(loss, value, held, places[0]):
-            return False
-        self.budget -= size
-        loss = rebuild.replace(loss, {value: held})  # (unevaluated: only differentiated)
-        if held not in loss.free_symbols:
-            return False
-        moving = {arg for arg in value.args if arg.free_symbols & {Y_PRED, Y_TRUE}}
-        if any(moving.intersection(node.args) for node in loss.atoms(*self._KINDS)):
-            return False
-        slope = differentiated(loss, held)
-        for params, sides in zip(self.settings, places, strict=True):
-            at_params = slope.xreplace(params)
-            for at, side in sides:
-                near, nearer = (self._magnitude(at_params, held, at + side * gap) for gap in (1e-6, 1e-9))
-                if not (math.isfinite(near) and nearer <= 0.1 * near):
-                    return False
-        return True
-
-    def _steep(self, loss: sp.Basic, value: sp.Basic, held: sp.Symbol, sides: list[tuple[float, int]]) -> bool:
-        """Whether the loss, in floats with the kink's value read from `held`, has a slope of more
-        than 0.01 in it just beside the kink at one of a few points (the parameters at their
-        defaults): a kink whose slope does not tend to 0 (almost all of them), found without
-        differentiating. Raises Unsupported where the loss reads the last axis as a whole (a
-        reduction, a softmax): such a kink keeps its note."""
-        at = compiled(loss, {value: held})
-        env = {symbol: float(number) for symbol, number in self.settings[0].items()}
-        for env[Y_TRUE], env[Y_PRED] in _SLOPE_POINTS:
-            for place, side in sides:
-                env[held] = place + side * 1e-6
-                near = at(env)
-                env[held] = place + side * 2e-6
-                if abs(at(env) - near) > 1e-8:  # (NaN compares False: not steep)
-                    return True
-        return False
-
-    @staticmethod
-    def _magnitude(slope: sp.Basic, held: sp.Symbol, x: float) -> float:
-        value = slope.xreplace({held: sp.Float(x)})
-        if not isinstance(value, sp.Expr) or value.free_symbols:
-            return math.inf
-        number = complex(value)
-        return abs(number) if math.isfinite(abs(number)) and number.imag == 0 else math.inf
 
 
 def _defaults(symbolic: SymbolicLoss) -> dict[sp.Symbol, float]:
