@@ -226,10 +226,7 @@ def _smoothed_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call,
     takes its other branch about the kink (`_Unread`): the Huber loss written out,
     `where(abs(e) <= 1, 0.5*e^2, abs(e) - 0.5)`, reads its second `abs` only where |e| > 1. A
     binding's value is followed to each place that reads the binding."""
-    if kink.func in ("maximum", "minimum", "max", "min"):
-        bare = len(kink.args) == 2 and any(_constant(resolved, symbolic, a) == 0 for a in kink.args)
-    else:
-        bare = kink.func in ("abs", "relu")  # (`clip(x, lo, hi)`: the kinks are at lo and hi, not at 0)
+    bare = _zero_at_kink(symbolic, kink)
     unread = _Unread(symbolic, kink)
     # each entry: a node that holds the kink, and whether it is the kink's value itself (through
     # bindings), which a power above 1 smooths
@@ -254,6 +251,15 @@ def _smoothed_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call,
             else:
                 stack.append((use, False))
     return True
+
+
+def _zero_at_kink(symbolic: SymbolicLoss, kink: nodes.Call) -> bool:
+    """Whether the kink's value at its kink is 0: `abs(u)`, `relu(u)`, or a two-argument `maximum`,
+    `minimum`, `max` or `min` one of whose arguments is the constant 0 (`clip(x, lo, hi)`: the kinks
+    are at lo and hi)."""
+    if kink.func in ("maximum", "minimum", "max", "min"):
+        return len(kink.args) == 2 and any(_constant(symbolic.resolved, symbolic, a) == 0 for a in kink.args)
+    return kink.func in ("abs", "relu")
 
 
 def _raised(resolved: Resolved, symbolic: SymbolicLoss, use: nodes.Node, node: nodes.Node) -> bool:
@@ -326,13 +332,11 @@ class _Unread:
         if self._values is None:
             symbolic, kink = self.symbolic, self.kink
             found: list[float] = []
-            if kink.func in ("abs", "relu"):
+            if _zero_at_kink(symbolic, kink):
                 found = [0.0]
             elif kink.func == "clip":
                 bounds = [_constant(symbolic.resolved, symbolic, a) for a in kink.args[1:]]
                 found = [] if None in bounds else bounds
-            elif len(kink.args) == 2 and any(_constant(symbolic.resolved, symbolic, a) == 0 for a in kink.args):
-                found = [0.0]
             self._values = (node_expr(symbolic, kink), found)
         return self._values
 
