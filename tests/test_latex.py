@@ -939,6 +939,9 @@ def test_factoring_the_gradient_leaves_no_whole_float_behind():
         # the builtin eps reads as the loss's LaTeX writes it (a new-user trial: `10^{-7}`, `0.9999999`)
         ("log(clip(y_pred, eps, 1 - eps))", r"\frac{\theta\left(\hat{y} - \epsilon\right) \theta\left(1 - \epsilon"),
         ("1 / (y_pred^2 + eps)", r"- \frac{2 \hat{y}}{\left(\epsilon + \hat{y}^{2}\right)^{2}}"),
+        # `1 + eps`, which SymPy folds to 1.0000001 (a review)
+        ("log(1 + eps - y_pred)", r"- \frac{1}{\epsilon + 1 - \hat{y}}"),
+        ("-log(y_pred - 1 - eps)", r"- \frac{1}{\hat{y} - \epsilon - 1}"),
         # ... not where a user's name is epsilon (the loss writes eps's value there too)
         (
             "param epsilon = 0.5\nepsilon / (y_pred^2 + eps)",

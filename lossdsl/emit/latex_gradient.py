@@ -403,11 +403,11 @@ def _whole_floats(expr: sp.Basic) -> sp.Basic:
 
 def eps_named(expr: sp.Expr) -> sp.Expr:
     r"""`expr` with the builtin eps's value as `EPS` (`10^{-7}` -> `\epsilon`, `0.9999999` -> `1 -
-    \epsilon`, as the loss's LaTeX writes them; a new-user trial found a focal loss's gradient
-    unreadable in numbers). For printing only: a literal `1e-7` reads as `\epsilon` too, the same
-    value, in a program that reads the builtin eps."""
+    \epsilon`, `1.0000001` -> `1 + \epsilon`, as the loss's LaTeX writes them; a new-user trial
+    found a focal loss's gradient unreadable in numbers). For printing only: a literal `1e-7`
+    reads as `\epsilon` too, the same value, in a program that reads the builtin eps."""
     eps = BUILTIN_CONSTANTS["eps"]
-    forms = {eps: EPS, -eps: -EPS, 1 - eps: 1 - EPS, eps - 1: EPS - 1}
+    forms = {eps: EPS, -eps: -EPS, 1 - eps: 1 - EPS, eps - 1: EPS - 1, 1 + eps: 1 + EPS, -1 - eps: -1 - EPS}
     floats = {f: forms[float(f)] for f in expr.atoms(sp.Float) if float(f) in forms}
     return expr.xreplace(floats) if floats else expr
 
