@@ -65,7 +65,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import construct, rebuild
+from lossdsl import construct, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
@@ -127,7 +127,7 @@ def exact_exponents(expr: sp.Basic) -> sp.Basic:
     values are the same: such a float is exactly that number (`0.1` is not, and stays)."""
     for _ in range(8):  # each pass reaches the outermost powers; nested ones take another
         mapping = {}
-        for power in expr.atoms(sp.Pow):
+        for power in subtrees.atoms(expr, sp.Pow):
             exponent = power.exp
             if exponent.is_Float and math.isfinite(exponent) and abs(exponent) <= MAX_EXACT:
                 exact = sp.Rational(float(exponent))
@@ -193,12 +193,12 @@ def inlined_code_form(symbolic: SymbolicLoss) -> sp.Basic | None:
 
 
 def _inlined(symbolic: SymbolicLoss) -> sp.Basic | None:
-    if len(symbolic.core.atoms(sp.cosh)) > MAX_INLINED_COSH:
+    if len(subtrees.atoms(symbolic.core, sp.cosh)) > MAX_INLINED_COSH:
         return None
     # (with the exponents the code takes: `a = y_pred^2.0`, `b = square(y_pred)`, `a - b` is 0 there; a review)
     form = Rewriter({}, share=False).rewrite(exact_exponents(symbolic.core))
     # A sum, mean, max or min of a difference that cancelled is one of zeros: 0 (SymPy keeps it whole)
-    zeros = {node: sp.S.Zero for node in form.atoms(*_OF_ZEROS_ZERO) if node.args[0] == 0}
+    zeros = {node: sp.S.Zero for node in subtrees.atoms(form, *_OF_ZEROS_ZERO) if node.args[0] == 0}
     return rebuild.substitute(form, zeros) if zeros else form
 
 

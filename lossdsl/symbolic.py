@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from lossdsl import construct, nodes, rebuild
+from lossdsl import construct, nodes, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.functions import FUNCTIONS, builder, kind_of
@@ -145,9 +145,9 @@ class SymbolicLoss:
         # The derivative of a max or min of n arguments holds n steps, each against the max
         # of the other n - 1: about 2 n^2 operations (300 arguments: 180,000, four seconds,
         # and six more for its LaTeX). Over the operation limit, a LossLimitError at once.
-        terms = sum(len(m.args) ** 2 for m in self.core.atoms(sp.Max, sp.Min))
+        terms = sum(len(m.args) ** 2 for m in subtrees.atoms(self.core, sp.Max, sp.Min))
         if 2 * terms > MAX_TREE_SIZE:
-            largest = max(len(m.args) for m in self.core.atoms(sp.Max, sp.Min))
+            largest = max(len(m.args) for m in subtrees.atoms(self.core, sp.Max, sp.Min))
             raise LossLimitError(
                 f"the gradient of this loss's max or min of {largest:,} arguments would hold about"
                 f" {2 * terms:,} operations; the limit is {MAX_TREE_SIZE:,}"
@@ -435,14 +435,14 @@ def _reveal(
     """
     if inline:
         expr = rebuild.substitute(expr, inline)
-    todo = [s for s in expr.atoms(sp.Dummy) if s in hidden and s not in cache]
+    todo = [s for s in subtrees.atoms(expr, sp.Dummy) if s in hidden and s not in cache]
     while todo:
         stand_in = todo[-1]
         if stand_in in cache:
             todo.pop()
             continue
         value = rebuild.substitute(hidden[stand_in], inline)
-        missing = [s for s in value.atoms(sp.Dummy) if s in hidden and s not in cache]
+        missing = [s for s in subtrees.atoms(value, sp.Dummy) if s in hidden and s not in cache]
         if missing:
             todo.extend(missing)
             continue

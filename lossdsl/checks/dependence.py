@@ -22,7 +22,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import nodes
+from lossdsl import nodes, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic
@@ -39,8 +39,8 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     """An error when the loss does not depend on y_pred; a warning when it looks constant."""
     result = resolved.result
     in_code = True
-    written = Y_PRED in symbolic.core.free_symbols
-    per_sample = written and Y_PRED in _per_sample_split(symbolic).free_symbols
+    written = Y_PRED in subtrees.free_symbols(symbolic.core)
+    per_sample = written and Y_PRED in subtrees.free_symbols(_per_sample_split(symbolic))
     if per_sample and not _cancels_when_expanded(symbolic.core):
         in_code = _code_reads_pred(symbolic)
         if in_code and not _looks_constant(symbolic):
@@ -122,7 +122,7 @@ def _code_reads_pred(symbolic: SymbolicLoss) -> bool:
     if not _stable_form_reads_pred(symbolic):
         return False
     form = inlined_code_form(symbolic)  # (it may match fewer forms: SymPy takes a sign out of `abs`)
-    return form is None or Y_PRED in form.free_symbols
+    return form is None or Y_PRED in subtrees.free_symbols(form)
 
 
 def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from lossdsl import nodes
+from lossdsl import nodes, subtrees
 from lossdsl.checks.numeric import FLOAT32_INF_FROM
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
@@ -83,7 +83,7 @@ def _outside(expr: sp.Basic, everywhere: bool = False) -> set[float]:
     """The magnitudes of the numbers at the top of `expr` (itself, or its terms' coefficients; with
     `everywhere`, anywhere in it) that float32 cannot hold."""
     if everywhere:
-        numbers = list(expr.atoms(sp.Number))
+        numbers = list(subtrees.atoms(expr, sp.Number))
     elif not isinstance(expr, sp.Expr):
         return set()
     else:

@@ -75,6 +75,10 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 continue  # (a value free of y_pred: no gradient through it, and the data's own NaN)
             try:
                 stable = rewriter.rewrite(node_expr(symbolic, target))
+                if not stable.has(*_SATURATING, sf.Softmax):
+                    # nothing in it saturates (what `_saturated` looks for is inside `stable`); and
+                    # SymPy's `1 / stable` of 95 nested fractions took 2 s (the hostile corpus)
+                    continue
                 hazard, argument = _hazard(stable, kind, defaults, rewriter, symbolic, target)
                 if argument is None or (code is not None and not _computes(code, hazard)):
                     continue  # nothing to fear, or the code does not compute it (`log(1 / exp(x))` is -x)

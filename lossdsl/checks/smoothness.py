@@ -44,7 +44,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import nodes
+from lossdsl import nodes, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import in_values, value_ranges
 from lossdsl.checks.intervals import one_settles
@@ -683,7 +683,7 @@ def _gate_targets(symbolic: SymbolicLoss, context: sp.Basic) -> tuple[float, ...
     never read, and its jump unseen; a review). At most 12."""
     env = _defaults(symbolic)
     found: list[float] = []
-    for relation in context.atoms(sp.Rel):
+    for relation in subtrees.atoms(context, sp.Rel):
         if not relation.has(Y_TRUE) or relation.has(Y_PRED):
             continue  # (a comparison that reads y_pred moves with it over the values tried)
         for side in relation.args:

@@ -1,0 +1,32 @@
+"""Questions about a SymPy tree asked of each distinct subtree once.
+
+A binding read in many places is one object, shared wherever it is inlined; SymPy's `atoms`
+and `free_symbols` walk it again at each place. A binding of 240 terms read by 59 `where`s
+is a tree of some 14,000 nodes for them, and of some 300 here (a fuzzed program took 2 s to
+compile, most of it in such walks). Each walk is iterative (no recursion on deep trees).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+
+def atoms(expr: sp.Basic, *types: type) -> set:
+    """`expr.atoms(*types)`: the subexpressions of `expr` that are instances of `types`."""
+    found: set = set()
+    seen: set[int] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, types):
+            found.add(node)
+        stack.extend(reversed(node.args))  # (in SymPy's preorder: sets built in the same order)
+    return found
+
+
+def free_symbols(expr: sp.Basic) -> set:
+    """`expr.free_symbols` of a tree that binds no variable (lossdsl's trees bind none)."""
+    return atoms(expr, sp.Symbol)
