@@ -1093,6 +1093,9 @@ NUMBER_BRANCHES = [
     "where(e > 0 and y_pred < 1, e, -e)",
     "where(y_pred > 0.5, y_pred, 0.0)",
     "where(y_pred > 0, 2 - y_true, -y_true) * y_pred",  # printed `where(c, 2, 0) - y_true`
+    # `keras.ops.maximum(1.0, 2.0)` inside a clip with a tensor bound, float32 too (a review)
+    "y_pred * clip(2, 1, y_true)",
+    "e^2 * clip(0.5, 1, y_true)",
 ]
 
 

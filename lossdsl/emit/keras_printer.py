@@ -401,6 +401,11 @@ class KerasPrinter(Printer):
         # x first where it is not a number: TensorFlow's maximum and minimum pass the gradient of a
         # tie to their first argument, so x at a bound keeps it, as under keras.ops.clip.
         inner = self.body.child_form(expr, form)
+        if sf.is_literal(x) and sf.is_literal(lo):
+            # `clip(2, 1, y_true)`: the larger number, folded here; `keras.ops.maximum(1.0, 2.0)`
+            # is a float32 tensor, which TensorFlow's `*` would not mix with a float16 or bfloat16
+            # y_pred (a review)
+            return self._call("minimum", [self.code(sp.Max(x, lo), inner), self.code(hi, inner)])
         pair = [self.code(lo, inner), self.code(x, inner)]
         low = self._call("maximum", pair if sf.is_literal(x) else pair[::-1])
         return self._call("minimum", [low, self.code(hi, inner)])
