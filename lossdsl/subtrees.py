@@ -23,7 +23,9 @@ def atoms(expr: sp.Basic, *types: type) -> set:
         seen.add(id(node))
         if isinstance(node, types):
             found.add(node)
-        stack.extend(reversed(node.args))  # (in SymPy's preorder: sets built in the same order)
+        # in SymPy's preorder (Max, Min, And and Or by their argument sets, as SymPy walks them),
+        # so that the sets are built in the same order, and iterate alike
+        stack.extend(reversed(list(getattr(node, "_argset", node.args))))
     return found
 
 
