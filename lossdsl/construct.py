@@ -11,6 +11,7 @@ function table, the gradient and the LaTeX printer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 
 import sympy as sp
@@ -416,10 +417,14 @@ def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic |
     return cls(difference, 0)
 
 
-def _exact_constants(expr: sp.Basic) -> set:
-    """The finite numbers in `expr` that are neither floats nor integers: `pi`, fractions."""
+@functools.lru_cache(maxsize=256)
+def _exact_constants(expr: sp.Basic) -> frozenset:
+    """The finite numbers in `expr` that are neither floats nor integers: `pi`, fractions.
+
+    (Remembered: every comparison of a bound sum of 240 terms, read by 59 `where`s, asked it of
+    that sum again, each time a walk of it; fuzzing.)"""
     numbers = subtrees.atoms(expr, sp.Number, sp.NumberSymbol)
-    return {a for a in numbers if a.is_finite and not (a.is_Float or a.is_Integer)}
+    return frozenset(a for a in numbers if a.is_finite and not (a.is_Float or a.is_Integer))
 
 
 def as_floats(expr: sp.Basic) -> sp.Basic:
