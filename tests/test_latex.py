@@ -224,6 +224,14 @@ CONDITIONS = [
 NAMES = [
     ("param alpha = 0.5\nalpha*e^2", r"\alpha \left(y - \hat{y}\right)^{2}"),
     ("param Delta = 0.5\nDelta*y_pred", r"\Delta \hat{y}"),
+    # the variant forms are Greek too (a review: `\mathrm{varphi}`); `\varphi`, `\vartheta` and
+    # `\varsigma` name functions as their plain forms do, so a `\cdot` before parentheses
+    ("param varepsilon = 0.5\nvarepsilon*(1 - y_pred)", r"\varepsilon \left(1 - \hat{y}\right)"),
+    ("param varkappa = 0.5\nvarkappa*y_pred + varkappa", r"\varkappa \hat{y} + \varkappa"),
+    ("param varpi = 0.5\nparam varrho = 2\nvarpi*varrho*y_pred", r"\varpi \varrho \hat{y}"),
+    ("param varphi = 0.5\nvarphi*(1 - y_pred)", r"\varphi \cdot \left(1 - \hat{y}\right)"),
+    ("param vartheta = 0.5\nvartheta*(1 - y_pred)", r"\vartheta \cdot \left(1 - \hat{y}\right)"),
+    ("param varsigma_1 = 0.5\nvarsigma_1*(1 - y_pred)", r"\varsigma_{1} \cdot \left(1 - \hat{y}\right)"),
     ("param w_1 = 1\nw_1*y_pred", r"w_{1} \hat{y}"),
     ("param w2 = 1\nw2*y_pred", r"w_{2} \hat{y}"),
     ("param lambda_ = 1\nlambda_*y_pred", r"\lambda \hat{y}"),

@@ -28,6 +28,9 @@ GREEK = {
     for name in (
         "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau"
         " upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
+        # the variant forms KaTeX and matplotlib's mathtext both print (a review: `varphi` printed
+        # upright, `\mathrm{varphi}`)
+        " varepsilon vartheta varkappa varpi varrho varsigma varphi"
     ).split()
 }
 GREEK["eps"] = r"\epsilon"

@@ -132,12 +132,13 @@ def wrap(frag: Fragment, min_prec: int, *, force: bool = False, follow: str | No
 
 # A name that reads as a function before parentheses: a Greek letter that names one in ML and
 # analysis (`\sigma \left(x\right)` is the sigmoid's notation, `\theta \left(x\right)` the step's,
-# `\Phi` the normal CDF, `\Gamma` the gamma function) or an upright name, subscripted or not. Other
+# `\Phi` the normal CDF, `\Gamma` the gamma function; `\varsigma`, `\vartheta` and `\varphi` as their
+# plain forms) or an upright name, subscripted or not. Other
 # letters keep the usual product, `\alpha \left(1 - p\right)^{\gamma}` (the focal loss's notation).
 # (Primes, a subscript holding `\mathrm{...}` and a power count: `\sigma_{\mathrm{min}}`, `\mathrm{bce}'`,
 # `\sigma^{2}` before parentheses read as calls too; a review.)
 _BRACED = r"\{(?:[^{}]|\{[^{}]*\})*\}"
-_NAMED = r"(\\(sigma|theta|phi|varphi|psi|Phi|Gamma)(?![A-Za-z])|\\mathrm\{[^{}]*\})"
+_NAMED = r"(\\(sigma|varsigma|theta|vartheta|phi|varphi|psi|Phi|Gamma)(?![A-Za-z])|\\mathrm\{[^{}]*\})"
 FUNCTION_LIKE = re.compile(_NAMED + r"'*(_" + _BRACED + r")?(\^" + _BRACED + r")?$")
 
 
