@@ -547,9 +547,8 @@ def test_a_scaled_mean_in_the_gradient_prints_as_a_sum():
     assert spec.latex(gradient=True) == GRAD + r"\frac{e^{\hat{y}}}{\sum_{c} e^{\hat{y}_{c}}}"
     # a power of C against another power of the mean stays as it is
     assert spec.gradient().has(lossdsl.symfuncs.C)
-    assert (
-        lossdsl.compile("mean(y_pred)^2").latex(gradient=True) == GRAD + r"\frac{2 \frac{1}{C}\sum_{c} \hat{y}_{c}}{C}"
-    )
+    expected = GRAD + r"\frac{2 \cdot \frac{1}{C}\sum_{c} \hat{y}_{c}}{C}"
+    assert lossdsl.compile("mean(y_pred)^2").latex(gradient=True) == expected
 
 
 def test_unknown_node_raises_with_its_span():
@@ -1007,6 +1006,13 @@ def test_the_gradient_writes_the_builtin_eps_as_epsilon(source, gradient):
             r"1 & \text{otherwise}"
             "\n"
             r"\end{cases}\right) + 1",
+        ),
+        # a number before a mean's fraction: `2 \frac{1}{C}` read as two and 1/C (a review, 2026-12-05)
+        ("mean(e)^2", True, r"- \frac{2 \cdot \frac{1}{C}\sum_{c} \left(y_{c} - \hat{y}_{c}\right)}{C}"),
+        (
+            "3*mean(y_pred)*y_pred",
+            True,
+            r"3 \cdot \frac{1}{C}\sum_{c} \hat{y}_{c} + \frac{\sum_{c} 3 \hat{y}_{c}}{C}",
         ),
     ],
 )

@@ -412,6 +412,9 @@ def eps_named(expr: sp.Expr) -> sp.Expr:
     return expr.xreplace(floats) if floats else expr
 
 
+_NUMBER_BEFORE_FRACTION = re.compile(r"(\d) \\frac")
+
+
 def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool) -> str:
     """`\\frac{\\partial L}{\\partial \\hat{y}} = ...` for one element.
 
@@ -437,4 +440,7 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
     text = text.replace(r" \right", r"\right")
+    # A number before a fraction takes a `\cdot`, as in the loss (`juxtapose`): `2 \frac{1}{C}\sum_{c}`
+    # read as the mixed number two and 1/C (a review).
+    text = _NUMBER_BEFORE_FRACTION.sub(r"\1 \\cdot \\frac", text)
     return f"{GRADIENT_LHS} = {text}"
