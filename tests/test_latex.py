@@ -954,6 +954,16 @@ def test_factoring_the_gradient_leaves_no_whole_float_behind():
             "param epsilon = 0.5\nepsilon / (y_pred^2 + eps)",
             r"- \frac{2 \epsilon \hat{y}}{\left(\hat{y}^{2} + 10^{-7}\right)^{2}}",
         ),
+        # ... where `1 + eps` and `1 - eps` read as the loss writes them, with eps's value (a review:
+        # `1.0000001`)
+        (
+            "param epsilon = 0.1\nepsilon*abs(e) + log(1 + eps + abs(e))",
+            r"\left(\epsilon + \frac{1}{10^{-7} + \left|{\hat{y} - y}\right| + 1}\right)",
+        ),
+        (
+            "param epsilon = 0.5\nlog(clip(y_pred, eps, 1 - eps))",
+            r"\frac{\theta\left(\hat{y} - 10^{-7}\right) \theta\left(1 - 10^{-7} - \hat{y}\right)}",
+        ),
         # ... nor a program that does not read the builtin eps
         ("1 / (y_pred^2 + 1e-7)", r"- \frac{2 \hat{y}}{\left(\hat{y}^{2} + 10^{-7}\right)^{2}}"),
         ("eps = 1e-6\n1 / (y_pred^2 + eps)", r"- \frac{2 \hat{y}}{\left(\hat{y}^{2} + 10^{-6}\right)^{2}}"),

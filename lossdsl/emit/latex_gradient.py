@@ -48,6 +48,10 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 # The builtin eps, for printing: the derivative holds its value (1e-7, and 0.9999999 for `1 - eps`),
 # which reads as `\epsilon` again where the loss's LaTeX writes it so.
 EPS = sp.Symbol("eps_builtin", positive=True)
+EPS_FLOAT = BUILTIN_CONSTANTS["eps"]
+# ... and where a user's name is `\epsilon`, as its value, `10^{-7}`, as the loss's LaTeX writes it
+# there (`1 + 10^{-7}`, not `1.0000001`; a review).
+EPS_VALUE = sp.Symbol("eps_builtin_value", positive=True)
 
 
 class GradientPrinter(LatexPrinter):
@@ -59,7 +63,7 @@ class GradientPrinter(LatexPrinter):
     """
 
     def __init__(self, policy: NamePolicy, params: dict[str, sp.Symbol], *, display: bool) -> None:
-        names = {Y_TRUE: Y_TEX, Y_PRED: Y_HAT_TEX, EPS: r"\epsilon"}
+        names = {Y_TRUE: Y_TEX, Y_PRED: Y_HAT_TEX, EPS: r"\epsilon", EPS_VALUE: number_tex(repr(EPS_FLOAT)).text}
         names.update({symbol: policy.names[name].tex() for name, symbol in params.items()})
         # (`\mathrm{i}` for SymPy's imaginary unit: a parameter `i` prints as `i`; a review)
         super().__init__({"symbol_names": names, "inv_trig_style": "full", "imaginary_unit": "ri"})
@@ -401,13 +405,16 @@ def _whole_floats(expr: sp.Basic) -> sp.Basic:
     return expr.xreplace(floats) if floats else expr
 
 
-def eps_named(expr: sp.Expr) -> sp.Expr:
+def eps_named(expr: sp.Expr, name: sp.Symbol = EPS) -> sp.Expr:
     r"""`expr` with the builtin eps's value as `EPS` (`10^{-7}` -> `\epsilon`, `0.9999999` -> `1 -
     \epsilon`, `1.0000001` -> `1 + \epsilon`, as the loss's LaTeX writes them; a new-user trial
     found a focal loss's gradient unreadable in numbers). For printing only: a literal `1e-7`
-    reads as `\epsilon` too, the same value, in a program that reads the builtin eps."""
-    eps = BUILTIN_CONSTANTS["eps"]
-    forms = {eps: EPS, -eps: -EPS, 1 - eps: 1 - EPS, eps - 1: EPS - 1, 1 + eps: 1 + EPS, -1 - eps: -1 - EPS}
+    reads as `\epsilon` too, the same value, in a program that reads the builtin eps. With `name`
+    `EPS_VALUE` (a user's name is `\epsilon`), `1 - 10^{-7}` for `0.9999999`."""
+    eps = EPS_FLOAT
+    forms = {1 - eps: 1 - name, eps - 1: name - 1, 1 + eps: 1 + name, -1 - eps: -1 - name}
+    if name is EPS:
+        forms.update({eps: name, -eps: -name})  # (as a value, eps prints as `10^{-7}` already)
     floats = {f: forms[float(f)] for f in expr.atoms(sp.Float) if float(f) in forms}
     return expr.xreplace(floats) if floats else expr
 
@@ -434,8 +441,8 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
         )
     gradient = shield_powers(tidy(gradient))
     policy = NamePolicy(resolved)
-    if ("builtin", "eps") in resolved.refs.values() and not policy.claims(r"\epsilon"):
-        gradient = eps_named(gradient)
+    if ("builtin", "eps") in resolved.refs.values():
+        gradient = eps_named(gradient, EPS_VALUE if policy.claims(r"\epsilon") else EPS)
     printer = GradientPrinter(policy, symbolic.params, display=display)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
