@@ -30,5 +30,7 @@ def atoms(expr: sp.Basic, *types: type) -> set:
 
 
 def free_symbols(expr: sp.Basic) -> set:
-    """`expr.free_symbols` of a tree that binds no variable (lossdsl's trees bind none)."""
+    """`expr.free_symbols` of a tree that binds no variable (lossdsl's trees bind none): the same
+    set, not in the same order (SymPy unites its arguments' sets), so for membership and set
+    algebra, not for a loop whose order matters."""
     return atoms(expr, sp.Symbol)

@@ -227,6 +227,10 @@ NAMES = [
     # the variant forms are Greek too (a review: `\mathrm{varphi}`); `\varphi`, `\vartheta` and
     # `\varsigma` name functions as their plain forms do, so a `\cdot` before parentheses
     ("param varepsilon = 0.5\nvarepsilon*(1 - y_pred)", r"\varepsilon \left(1 - \hat{y}\right)"),
+    (
+        "param varepsilon = 0.5\nvarepsilon*clip(y_pred, eps, 1)",
+        r"\varepsilon \operatorname{clip}\left(\hat{y}, 10^{-7}, 1\right)",
+    ),
     ("param varkappa = 0.5\nvarkappa*y_pred + varkappa", r"\varkappa \hat{y} + \varkappa"),
     ("param varpi = 0.5\nparam varrho = 2\nvarpi*varrho*y_pred", r"\varpi \varrho \hat{y}"),
     ("param varphi = 0.5\nvarphi*(1 - y_pred)", r"\varphi \cdot \left(1 - \hat{y}\right)"),
@@ -963,6 +967,11 @@ def test_factoring_the_gradient_leaves_no_whole_float_behind():
         (
             "param epsilon = 0.5\nlog(clip(y_pred, eps, 1 - eps))",
             r"\frac{\theta\left(\hat{y} - 10^{-7}\right) \theta\left(1 - 10^{-7} - \hat{y}\right)}",
+        ),
+        # ... nor where a user's name is `\varepsilon`, which reads as the same letter (a review)
+        (
+            "param varepsilon = 0.2\nvarepsilon * y_pred^2 + log(y_pred + eps)",
+            r"2 \varepsilon \hat{y} + \frac{1}{\hat{y} + 10^{-7}}",
         ),
         # ... nor a program that does not read the builtin eps
         ("1 / (y_pred^2 + 1e-7)", r"- \frac{2 \hat{y}}{\left(\hat{y}^{2} + 10^{-7}\right)^{2}}"),

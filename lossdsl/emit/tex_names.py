@@ -34,6 +34,9 @@ GREEK = {
     ).split()
 }
 GREEK["eps"] = r"\epsilon"
+# A letter and the variant most readers take for it: a parameter `varepsilon` claims `\epsilon`
+# from the builtin eps as a parameter `epsilon` does (a review: the two printed side by side).
+LOOKALIKES = {r"\epsilon": r"\varepsilon"}
 # What the notation itself uses: a user name that would print as one of these
 # prints upright instead (`y` -> `\mathrm{y}`); `e` is kept for Euler's number.
 RESERVED = frozenset({Y_TEX, Y_HAT_TEX, "c", "C", "L", "e", r"\pi"})
@@ -125,5 +128,6 @@ class NamePolicy:
         self.heads = {n.head for n in self.names.values() if not n.subs}
 
     def claims(self, tex: str) -> bool:
-        """True when a user name prints as `tex` (so a builtin must print otherwise)."""
-        return tex in self.heads
+        """True when a user name prints as `tex`, or as a letter most readers take for it (so a
+        builtin must print otherwise)."""
+        return tex in self.heads or LOOKALIKES.get(tex) in self.heads
