@@ -417,12 +417,13 @@ def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic |
     return cls(difference, 0)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _exact_constants(expr: sp.Basic) -> frozenset:
     """The finite numbers in `expr` that are neither floats nor integers: `pi`, fractions.
 
     (Remembered: every comparison of a bound sum of 240 terms, read by 59 `where`s, asked it of
-    that sum again, each time a walk of it; fuzzing.)"""
+    that sum again, each time a walk of it; fuzzing. Few entries: the keys hold each compile's
+    own Dummy symbols, so they serve one compile, and the cache should not hold on to old ones.)"""
     numbers = subtrees.atoms(expr, sp.Number, sp.NumberSymbol)
     return frozenset(a for a in numbers if a.is_finite and not (a.is_Float or a.is_Integer))
 
