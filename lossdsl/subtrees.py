@@ -8,6 +8,8 @@ compile, most of it in such walks). Each walk is iterative (no recursion on deep
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import sympy as sp
 
 
@@ -34,3 +36,20 @@ def free_symbols(expr: sp.Basic) -> set:
     set, not in the same order (SymPy unites its arguments' sets), so for membership and set
     algebra, not for a loop whose order matters."""
     return atoms(expr, sp.Symbol)
+
+
+def outside(expr: sp.Basic, stop: tuple[type, ...], follow: dict | None = None) -> Iterator[sp.Basic]:
+    """The distinct subexpressions of `expr` that lie outside every node of the types `stop`
+    (those nodes themselves left out), in no set order; with `follow`, each symbol of it is read
+    through to its value as well (a binding's symbol and its value)."""
+    seen: set[int] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or isinstance(node, stop):
+            continue
+        seen.add(id(node))
+        yield node
+        if follow and node in follow:
+            stack.append(follow[node])
+        stack.extend(node.args)

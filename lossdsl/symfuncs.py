@@ -25,6 +25,8 @@ import threading
 
 import sympy as sp
 
+from lossdsl import subtrees
+
 # The size of the last axis, for the element gradient of `mean`.
 C = sp.Symbol("C", positive=True, integer=True)
 
@@ -212,15 +214,8 @@ def _one_per_sample(x: sp.Basic) -> bool:
     (every symbol, input or parameter, read inside a reduction; no list, no labels)."""
     if not x.has(*REDUCTIONS):
         return False
-    stack = [x]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, REDUCTIONS):
-            continue
-        if node.is_Symbol or isinstance(node, (TensorFunction, Vector)):
-            return False  # (a list, labels, a vector function: not one value per sample)
-        stack.extend(node.args)
-    return True
+    # (a list, labels, a vector function: not one value per sample)
+    return not any(n.is_Symbol or isinstance(n, (TensorFunction, Vector)) for n in subtrees.outside(x, REDUCTIONS))
 
 
 class Normalize(TensorFunction):

@@ -71,3 +71,18 @@ def test_a_large_binding_read_by_many_wheres_compiles():
     expected = sum(np.where(a > i, y_pred, i) for i in range(59)).mean(axis=-1)
     got = spec.keras_loss(reduction=None)(y_true.astype("float32"), y_pred.astype("float32"))
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5)
+
+
+def test_outside_leaves_out_the_stop_nodes_and_what_they_hold():
+    inner = sf.ReduceMean(x * y)
+    expr = sp.exp(inner) + k * inner + d
+    found = set(subtrees.outside(expr, sf.REDUCTIONS))
+    assert found == {expr, sp.exp(inner), k * inner, k, d}
+    # a symbol of `follow` is read through to its value, and what that holds outside the stops
+    assert set(subtrees.outside(d + 1, sf.REDUCTIONS, follow={d: y * sf.ReduceSum(x)})) == {
+        d + 1,
+        d,
+        sp.Integer(1),
+        y * sf.ReduceSum(x),
+        y,
+    }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from lossdsl import rebuild
+from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.emit.fused import cross_entropy_parts, live_symbols
 from lossdsl.rewrites import equals_number, reshared
@@ -170,19 +170,7 @@ def _cross_entropy_parts(expr: sp.Basic, bound: dict) -> tuple[sp.Basic, sp.Basi
 def _per_element(expr: sp.Basic, bound: dict) -> bool:
     """Whether `expr` reads y_pred outside every reduction (directly, through a function along the
     last axis, or through a binding): its code then has y_pred's shape."""
-    seen: set[sp.Basic] = set()
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node in seen or isinstance(node, sf.REDUCTIONS):
-            continue
-        seen.add(node)
-        if node == Y_PRED:
-            return True
-        if node in bound:
-            stack.append(bound[node])
-        stack.extend(node.args)
-    return False
+    return any(node == Y_PRED for node in subtrees.outside(expr, sf.REDUCTIONS, follow=bound))
 
 
 def plan(
