@@ -54,6 +54,9 @@ EPS_FLOAT = BUILTIN_CONSTANTS["eps"]
 EPS_VALUE = sp.Symbol("eps_builtin_value", positive=True)
 
 
+_NUMBER_BEFORE_FRACTION = re.compile(r"(\d) \\frac")
+
+
 class GradientPrinter(LatexPrinter):
     """SymPy's LaTeX printer with lossdsl's names and functions.
 
@@ -96,6 +99,9 @@ class GradientPrinter(LatexPrinter):
         if expr.could_extract_minus_sign() and (-expr).is_Add:
             return "-" + paren(self._print(-expr))
         text = super()._print_Mul(expr)
+        # A number before a fraction takes a `\cdot`, as in the loss (`juxtapose`): `2
+        # \frac{1}{C}\sum_{c}` read as the mixed number two and 1/C (a review).
+        text = _NUMBER_BEFORE_FRACTION.sub(r"\1 \\cdot \\frac", text)
         if self.function_like is not None:
             text = self.function_like.sub(lambda m: m.group(1) + m.group(2) + r" \cdot \left(", text)
         return text
@@ -419,9 +425,6 @@ def eps_named(expr: sp.Expr, name: sp.Symbol = EPS) -> sp.Expr:
     return expr.xreplace(floats) if floats else expr
 
 
-_NUMBER_BEFORE_FRACTION = re.compile(r"(\d) \\frac")
-
-
 def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool) -> str:
     """`\\frac{\\partial L}{\\partial \\hat{y}} = ...` for one element.
 
@@ -447,7 +450,4 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
     text = text.replace(r" \right", r"\right")
-    # A number before a fraction takes a `\cdot`, as in the loss (`juxtapose`): `2 \frac{1}{C}\sum_{c}`
-    # read as the mixed number two and 1/C (a review).
-    text = _NUMBER_BEFORE_FRACTION.sub(r"\1 \\cdot \\frac", text)
     return f"{GRADIENT_LHS} = {text}"
