@@ -16,7 +16,7 @@ mean(e^2) + alpha * sum(where(y_pred > y_true, 1, 0))
 """
 
 SOFT = """\
-# Squared error plus a soft count of over-predictions.
+# Squared error plus a soft fraction of over-predictions.
 param alpha = 0.5
 param tau = 0.1
 mean(e^2) + alpha * mean(sigmoid((y_pred - y_true) / tau))

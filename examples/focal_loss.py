@@ -1,7 +1,9 @@
 """Binary focal loss on an imbalanced classification problem (5% positives).
 
 The library's `binary_focal_crossentropy` matches Keras's built-in; here it
-trains a logistic model and the example prints recall on the rare class.
+trains a small network (one hidden layer, a sigmoid output: the bundled focal
+loss takes probabilities, as Keras's does by default) and the example prints
+recall on the rare class.
 """
 
 from _common import options, report

@@ -30,7 +30,9 @@ _ERRORS = [
     "UnknownLossError",
 ]
 
-__all__ = sorted([*_ERRORS, "CompiledLoss", "FormulaLoss", "check", "compile", "library", "loss", "metric"])
+__all__ = sorted(
+    [*_ERRORS, "CompiledLoss", "FormulaLoss", "FormulaMetric", "check", "compile", "library", "loss", "metric"]
+)
 
 
 def _checked(function):
@@ -110,6 +112,7 @@ _LAZY = {
     "compile": _pipeline,
     "CompiledLoss": _compiled,
     "FormulaLoss": _runtime,
+    "FormulaMetric": _runtime,
 }
 
 

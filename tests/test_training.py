@@ -350,3 +350,12 @@ def test_a_tampered_metric_config_raises_a_loss_error():
 def test_building_a_formula_loss_directly_still_raises_type_errors():
     with pytest.raises(TypeError, match="unknown parameter"):
         lossdsl.FormulaLoss(formula="abs(e)", delta=1.0)
+
+
+def test_formula_metric_is_exported_beside_formula_loss():
+    # The README names the pair; `lossdsl.FormulaMetric` was an AttributeError (a docs review).
+    assert "FormulaMetric" in lossdsl.__all__ and "FormulaMetric" in dir(lossdsl)
+    metric = lossdsl.FormulaMetric(formula="param k = 2\nk * abs(e)", k=3.0)
+    assert metric.get_config()["formula"] == "param k = 2\nk * abs(e)"
+    metric.update_state(np.array([[1.0, 2.0]], "float32"), np.array([[0.0, 0.0]], "float32"))
+    assert float(metric.result()) == pytest.approx(4.5)
