@@ -72,6 +72,17 @@ class CompiledLoss:
     def __repr__(self) -> str:
         return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
 
+    def __copy__(self) -> CompiledLoss:
+        copied = object.__new__(type(self))  # (a shallow copy shares the analysis: it stays whole)
+        copied.__dict__.update(self.__dict__)
+        return copied
+
+    def __reduce__(self):
+        # Copied or pickled, a compiled loss is compiled again from its text: the analysis keys its
+        # facts by the syntax tree's nodes, which a copy would renew (`latex()` of a deep copy was
+        # a LossInternalError; a review). The front end's cache makes it a look-up in one process.
+        return (_compiled_again, (self.source, self.name, self.strict))
+
     @property
     def per_sample(self) -> bool:
         """True when the loss is one value per sample as written (no implicit mean)."""
@@ -164,3 +175,10 @@ class CompiledLoss:
 
         blocks = [f"**{self.name}**", *paragraphs(self.description), f"$${self.latex(display=True)}$$"]
         return "\n\n".join(blocks) + "\n"
+
+
+def _compiled_again(source: str, name: str, strict: bool) -> CompiledLoss:
+    """The compiled loss of `source` (see `CompiledLoss.__reduce__`)."""
+    from lossdsl.pipeline import compile as compile_program
+
+    return compile_program(source, name, strict=strict)

@@ -367,10 +367,27 @@ def _encodable(text: str) -> bool:
     return True
 
 
+# Classes of values that change in place: keras.Variable, tf.Variable (and Keras's TensorFlow
+# Variable), a torch Parameter (Keras's torch Variable's value, which `assign` changes in place).
+_VARIABLES = {("keras", "Variable"), ("tensorflow", "Variable"), ("torch", "Parameter")}
+
+
+def _variable(value) -> bool:
+    return any((cls.__module__.split(".")[0], cls.__name__) in _VARIABLES for cls in type(value).__mro__)
+
+
 def parameter_value(key: str, value) -> float:
     """`value` as the float a parameter holds; LossTypeError for what is not a real number."""
     if isinstance(value, (str, bytes)):  # float("1.5") would pass: a parameter is a number, not text
         raise LossTypeError(f"parameter {key!r} must be a number, not {value!r:.80}")
+    if _variable(value):
+        # Read once, it was frozen silently: an annealing callback's `assign` changed nothing (a review)
+        raise LossTypeError(
+            f"parameter {key!r} must be a number, not a variable: a parameter is read once, when the loss"
+            " is built, so a later assign() would not reach it (give float(v) to freeze its value)"
+        )
+    if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
+        value = value.detach()  # (a tensor that requires a gradient warns at float())
     if isinstance(value, bool) or "bool" in str(getattr(value, "dtype", "")):  # numpy, TensorFlow, torch
         # True would pass as 1.0, where a saved config holding it is rejected: one rule for both
         raise LossTypeError(f"parameter {key!r} must be a number, not a boolean ({value!r:.80})")
@@ -401,11 +418,20 @@ def _names(name) -> tuple[str | None, str | None]:
 
 
 def _directory() -> str:
-    if not _DIRECTORY:
+    """The private folder of generated modules, made at first use and again if it has gone: a child
+    forked from this process that exits normally runs this process's exit handlers, and its removal
+    of the folder was a FileNotFoundError at the parent's next new loss (a review); so is a `/tmp`
+    cleaned by age. Only the process that made a folder removes it."""
+    if not _DIRECTORY or not os.path.isdir(_DIRECTORY[-1]):
         path = tempfile.mkdtemp(prefix="lossdsl-")
-        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        atexit.register(_remove, path, os.getpid())
         _DIRECTORY.append(path)
-    return _DIRECTORY[0]
+    return _DIRECTORY[-1]
+
+
+def _remove(path: str, owner: int) -> None:
+    if os.getpid() == owner:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _import(source: str, class_name: str) -> type:

@@ -1601,6 +1601,26 @@ def test_formula_loss(keras):
     for flag in (True, np.bool_(False)):  # as a saved config holding one is rejected
         with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a number, not a boolean"):
             lossdsl.library.compile("huber").keras_loss(delta=flag)
+    # A variable was read once and frozen: an annealing callback's assign() changed nothing (a review)
+    import tensorflow as tf
+
+    for variable in (keras.Variable(2.0), tf.Variable(2.0)):
+        for build in (
+            lambda v: lossdsl.library.compile("huber").keras_loss(delta=v),
+            lambda v: lossdsl.FormulaLoss(formula=program, delta=v),
+            lambda v: lossdsl.metric(program, delta=v),
+        ):
+            with pytest.raises(lossdsl.LossTypeError, match="parameter 'delta' must be a number, not a variable: a"):
+                build(variable)
+    assert lossdsl.library.compile("huber").keras_loss(delta=np.float32(2.0)).get_config()["delta"] == 2.0
+    # Keras's torch Variable's value is a torch Parameter, which `assign` changes in place (a review);
+    # a class of the user's that happens to be called Variable is a number like another.
+    from lossdsl.runtime import parameter_value
+
+    parameter = type("Parameter", (float,), {"__module__": "torch.nn.parameter"})
+    with pytest.raises(lossdsl.LossTypeError, match="not a variable: .* \\(give float\\(v\\) to freeze its value\\)"):
+        parameter_value("delta", parameter(2.0))
+    assert parameter_value("delta", type("Variable", (float,), {})(2.5)) == 2.5
     with pytest.raises(lossdsl.LossTypeError, match="'üüü' cannot name a loss or a metric: it needs an ASCII"):
         lossdsl.loss("abs(e)", name="üüü")
     for name in ("formula", "class_name"):  # rejected by compile(), so no use of the program meets it later

@@ -299,3 +299,66 @@ def test_a_pickled_generated_loss_loads_in_another_process(tmp_path):
         "fused": 9.0,
         "metric": ["my_mae", 3.0],
     }
+
+
+def test_a_copied_or_pickled_compiled_loss_is_whole():
+    # The analysis keys its facts by syntax-tree nodes; a deep copy or an unpickled spec held new
+    # nodes, and its latex() was a LossInternalError (a review). It is compiled again from its text.
+    import copy
+    import pickle
+
+    spec = lossdsl.compile("# Scaled.\nparam k = 2\na = abs(e)\nk * a", name="Scaled", strict=True)
+    for other in (copy.deepcopy(spec), pickle.loads(pickle.dumps(spec)), copy.copy(spec)):
+        assert (other.name, other.source, other.strict, other.params) == ("Scaled", spec.source, True, {"k": 2.0})
+        assert other.description == "Scaled."
+        assert other.latex() == spec.latex() and other.latex(inline=True) == "k \\left|y - \\hat{y}\\right|"
+        assert other.latex(gradient=True) == spec.latex(gradient=True)
+        assert other.python_source() == spec.python_source()
+        assert other.expr == spec.expr and other.gradient() == spec.gradient()
+    spec.note = "mine"  # a shallow copy is the default one, which keeps what was set on the object
+    assert copy.copy(spec).note == "mine" and copy.copy(spec).resolved is spec.resolved
+
+
+FORKED = r"""
+import json, os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import lossdsl
+from lossdsl import runtime
+lossdsl.loss("abs(e)")
+folder = runtime._directory()
+child = os.fork()
+if child == 0:
+    sys.exit(0)  # runs the exit handlers it inherited
+os.waitpid(child, 0)
+kept = os.path.isdir(folder)
+value = float(lossdsl.loss("e^2")(np.zeros((1, 2), "float32"), np.ones((1, 2), "float32")))
+print(json.dumps({"kept": kept, "value": value}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX's")
+def test_a_forked_child_leaves_the_parents_generated_modules(tmp_path):
+    # A child that exited normally removed the parent's folder of generated modules, and the
+    # parent's next new loss was a FileNotFoundError (a review).
+    assert run_fresh(FORKED, str(tmp_path)) == {"kept": True, "value": 1.0}
+
+
+GONE = r"""
+import json, os, shutil
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import lossdsl
+from lossdsl import runtime
+lossdsl.loss("abs(e) + 0.25 * e^2")
+gone = runtime._directory()
+shutil.rmtree(gone)  # as a /tmp cleaned by age would
+loss = lossdsl.loss("abs(e) + 0.75 * e^2")
+value = float(loss(np.zeros((1, 2), "float32"), np.full((1, 2), 2.0, "float32")))
+print(json.dumps({"new": runtime._directory() != gone and os.path.isdir(runtime._directory()), "value": value}))
+"""
+
+
+def test_generated_modules_are_written_again_where_their_folder_has_gone(tmp_path):
+    # (in a process of its own: this one's generated modules stay where they were written)
+    assert run_fresh(GONE, str(tmp_path)) == {"new": True, "value": 5.0}

@@ -346,7 +346,9 @@ class CallBody:
         # PyTorch keeps it too: Keras runs a custom gradient's forward pass there as a
         # torch.autograd.Function, under no_grad, so its backward pass was not differentiable
         # (a Hessian of 0, a wrong gradient penalty; torch.func refused it; a review).
-        switch = 'in ("jax", "torch")'
+        # Keras's other backends (numpy, OpenVINO) compute no gradients, and the numpy one warns
+        # at a custom gradient (a review): every backend but TensorFlow takes the forward pass.
+        switch = '!= "tensorflow"'
         # Autodiff, too, where y_pred's last axis is not known while tracing, or is not the loss's
         # own: one column broadcast against y_true's or a list's several, whose gradient sums back.
         columns = self._allocate("columns")
