@@ -526,6 +526,12 @@ def _print_diagnostics(diagnostics, source: str, label: str) -> None:
         print(f"{label}:{'' if d.line is not None else ' '}{d.format(source)}", file=sys.stderr)
 
 
+def _inline_labels(programs: list[str]) -> list[str]:
+    """How diagnostics name programs given with -e: `<-e>`, or `<-e 1>`, `<-e 2>`, ... for several
+    (each was `<-e>`; a review)."""
+    return ["<-e>"] if len(programs) == 1 else [f"<-e {i}>" for i in range(1, len(programs) + 1)]
+
+
 def cmd_check(args) -> int:
     """Each FILE (or each -e PROGRAM) checked in turn: its diagnostics, then `ok` or `rejected`. A
     FILE that cannot be read is said so where it comes, and the others are checked all the same
@@ -534,7 +540,10 @@ def cmd_check(args) -> int:
     if args.programs:
         if args.files:
             raise _UsageError("give either FILE or -e PROGRAM, not both")
-        sources = [("<-e>", lambda program=program: _argument(program)) for program in args.programs]
+        sources = [
+            (label, lambda program=program: _argument(program))
+            for label, program in zip(_inline_labels(args.programs), args.programs, strict=True)
+        ]
     elif not args.files:
         raise _UsageError("give a FILE, - for standard input, or -e PROGRAM")
     else:
@@ -640,7 +649,9 @@ def cmd_plot(args) -> int:
     _stdin_once(args.files)
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
         raise _UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
-    sources = [read_file(f) for f in args.files] + [(_argument(p), "<-e>") for p in args.programs]
+    sources = [read_file(f) for f in args.files] + [
+        (_argument(p), label) for label, p in zip(_inline_labels(args.programs), args.programs, strict=True)
+    ]
     if not sources:
         raise _UsageError("give at least one FILE or -e PROGRAM")
     output = check_output(args.output, args.files)
@@ -687,6 +698,9 @@ def cmd_docs(args) -> int:
     output = check_output(args.output, args.files, others=tuple(images))
     if output.suffix.lower() not in (".md", ".markdown"):
         raise _UsageError(f"the page is Markdown: give -o a file name ending in .md, not {args.output}")
+    folder = images[0].parent
+    if folder.exists() and not folder.is_dir():  # (it said "cannot write d_files: File exists"; a review)
+        raise _OutputError(f"cannot write the plots into {folder}: it is a file, not a folder")
     for spec, (text, label) in zip(_compile_all(sources), sources, strict=True):
         try:  # the page holds each gradient's LaTeX (as written here: built once), which may be over the size limit
             spec.latex(gradient=True, display=True)

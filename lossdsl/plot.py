@@ -467,7 +467,9 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
         kinds = [infer_kind(s) for s in specs]
         if len(set(kinds)) > 1:
             listed = ", ".join(
-                f"{_display_name(s, lab) or 'formula'} ({k})" for s, lab, k in zip(specs, labels, kinds, strict=True)
+                # (a program given inline by its label, `<-e 2>`: each was `formula`; a review)
+                f"{_display_name(s, lab) or lab or 'formula'} ({k})"
+                for s, lab, k in zip(specs, labels, kinds, strict=True)
             )
             raise MixedKinds(listed)
         kind = kinds[0]

@@ -342,7 +342,9 @@ class _Analyzer:
             )
         else:
             # (a habit gives way to a close spelling: `C` where `c` is bound, `y_hat` where `yhat` is)
-            habit = _close_spelling(name, self.scope) is None and _NAME_HABITS.get(name)
+            unclose = _close_spelling(name, self.scope) is None
+            whole = node is self.r.program.result  # (the name is the whole loss: `lossdsl.loss("mse")`)
+            habit = unclose and (_NAME_HABITS.get(name) or _bundled_name_hint(name, whole))
             suggestion = habit or _suggest(name, self.scope, parameter=name.isidentifier())
             self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)
         return UNKNOWN
@@ -761,6 +763,27 @@ def _bundled_hint(name: str) -> str:
     if not near:
         return ""
     return f" (or the bundled loss `{near[0]}`, a program, not a function: `lossdsl library {near[0]}` prints it)"
+
+
+def _bundled_name_hint(name: str, whole: bool) -> str:
+    """For a bundled loss's name, initials or Keras alias as a name (`mse`, `huber`; a review: a Keras
+    user writes `lossdsl.loss("mse")` as `keras.losses.get("mse")`): how to compile it where it is the
+    whole loss, where its formula is where it is a part (`mse + 0.1 * mae`). Not for one or two
+    letters (`h`, `p`: a parameter's name far more often than a loss's initial)."""
+    from lossdsl import library  # (reads the package's file names only; cached)
+
+    loss = library.expand(name) if len(name) >= 3 else None
+    if loss is None:
+        return ""
+    if not whole:
+        return (
+            f"; `{name}` is a bundled loss, a program, not a name in one: write its formula out"
+            f" (`lossdsl library {loss}` prints it), or declare a parameter (`param {name} = 1.0`)"
+        )
+    return (
+        f"; `{name}` is a bundled loss, a program, not a name in one:"
+        f' `lossdsl.library.compile("{loss}")` compiles it (`lossdsl library {loss}` prints it)'
+    )
 
 
 # Names are compared on this many characters at most (an edit distance costs their product).

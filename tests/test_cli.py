@@ -617,9 +617,12 @@ def test_plot_rejected_program_exit_1_and_mixed_kinds_exit_2(cli, tmp_path):
     # (after the second program's domain warning)
     assert err.startswith("<-e>:1:9: warning: `log(y_pred)`")
     assert err.endswith(
-        "\nlossdsl plot: these losses need different x axes: huber (regression), formula (probability);"
+        "\nlossdsl plot: these losses need different x axes: huber (regression), <-e> (probability);"
         " choose one with --kind\n"
     )
+    code, out, err = cli("plot", "-e", "abs(e)", "-e", "-y_true*log(y_pred)", "-o", "x.png")
+    assert (code, out) == (2, "")  # each program given inline by its label (each was `formula`; a review)
+    assert err.endswith("different x axes: <-e 1> (regression), <-e 2> (probability); choose one with --kind\n")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -700,7 +703,10 @@ def test_standard_input_is_read_once(cli, command):
 def test_docs_names_the_image_that_cannot_be_written(cli, tmp_path):
     (tmp_path / "page_files").write_text("in the way", encoding="utf-8")
     code, out, err = cli("docs", "huber.loss", "-o", "page.md")
-    assert (code, out) == (1, "") and err == "lossdsl docs: cannot write page_files: File exists\n"
+    # said before Keras starts, as the folder it is (a review: "cannot write page_files: File exists")
+    expected = "lossdsl docs: cannot write the plots into page_files: it is a file, not a folder\n"
+    assert (code, out, err) == (1, "", expected)
+    assert (tmp_path / "page_files").read_text(encoding="utf-8") == "in the way" and not (tmp_path / "page.md").exists()
     (tmp_path / "page_files").unlink()
     (tmp_path / "page_files" / "huber.svg").mkdir(parents=True)
     code, out, err = cli("docs", "huber.loss", "-o", "page.md")

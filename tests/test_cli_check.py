@@ -166,18 +166,20 @@ def test_several_files_are_checked_in_turn(capsys, tmp_path):
 def test_several_programs_are_checked_in_turn(capsys):
     code, out, err = run(capsys, "check", "-e", "abs(e)", "-e", "-log(y_pred)", "-e", "e^")
     assert code == 1
-    assert out.splitlines() == ["<-e>: ok (0 warnings)", "<-e>: ok (1 warning)"]
-    assert "<-e>:1:2: warning: `log(y_pred)`" in err
-    assert "<-e>:1:3: error: unexpected end of the program" in err
-    assert err.rstrip().endswith("<-e>: rejected (1 error)")
+    # numbered, as they were given (each was `<-e>`; a review)
+    assert out.splitlines() == ["<-e 1>: ok (0 warnings)", "<-e 2>: ok (1 warning)"]
+    assert "<-e 1>:1:1: note: `abs(e)` has a kink" in err
+    assert "<-e 2>:1:2: warning: `log(y_pred)`" in err
+    assert "<-e 3>:1:3: error: unexpected end of the program" in err
+    assert err.rstrip().endswith("<-e 3>: rejected (1 error)")
 
 
 def test_the_program_minus_e_after_e_is_a_program_not_a_second_option(capsys):
     # `-e -e`: the loss `-e` (y_pred - y_true), which argparse would read as -e without its program
     assert run(capsys, "check", "-e", "-e") == (0, "<-e>: ok (0 warnings)\n", "")
     code, out, err = run(capsys, "check", "-e", "-e", "-e", "e^")
-    assert (code, out) == (1, "<-e>: ok (0 warnings)\n")
-    assert err.startswith("<-e>:1:3: error: unexpected end of the program: expected an expression\n")
+    assert (code, out) == (1, "<-e 1>: ok (0 warnings)\n")
+    assert err.startswith("<-e 2>:1:3: error: unexpected end of the program: expected an expression\n")
 
 
 def test_a_command_of_one_program_refuses_a_second_e_in_process(capsys):

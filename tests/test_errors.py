@@ -331,6 +331,25 @@ ERRORS = [
         r" `lossdsl library huber` prints it\)",
     ),
     (LossNameError, "«MSE»(e)", r"unknown function `MSE`; .* `lossdsl library mean_squared_error` prints it\)"),
+    # a bundled loss's name as a name (a review: `lossdsl.loss("mse")`, as `keras.losses.get("mse")`)
+    (
+        LossNameError,
+        "«mse»",
+        r"unknown name `mse`; `mse` is a bundled loss, a program, not a name in one:"
+        r' `lossdsl.library.compile\("mean_squared_error"\)` compiles it \(`lossdsl library mean_squared_error`'
+        r" prints it\)$",
+    ),
+    (LossNameError, "«huber»", r'unknown name `huber`; .*`lossdsl.library.compile\("huber"\)` compiles it.*'),
+    # a part of the loss: its formula, written out (compiling the bundled loss combines nothing; a review)
+    (
+        LossNameError,
+        "0.5 * «huber»",
+        r"unknown name `huber`; `huber` is a bundled loss, a program, not a name in one: write its formula out"
+        r" \(`lossdsl library huber` prints it\), or declare a parameter \(`param huber = 1.0`\)$",
+    ),
+    # not for one or two letters (`h`, `kl`), a parameter's name more often than a loss's initials
+    (LossNameError, "«kl» * e^2", r"unknown name `kl`; did you mean `e`, or a parameter, declared.*"),
+    (LossNameError, "mse_w = 2\n«mse» * e^2", r"unknown name `mse`; did you mean `mse_w`\?$"),  # a close spelling
     # a function's name in other capitals is that function, not the start of a bundled loss's name
     # (`Mean` was also offered `mean_absolute_error`)
     (LossNameError, "«Mean»(e)", r"unknown function `Mean`; did you mean `mean`\?$"),
