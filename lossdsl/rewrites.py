@@ -275,7 +275,8 @@ class Rewriter:
             expr = self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
             return self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
         if isinstance(expr, sp.Pow):
-            return self.logistic_rule(expr)
+            expr = self.logistic_rule(expr)
+            return self.fractional_power_rule(expr) if isinstance(expr, sp.Pow) else expr
         if isinstance(expr, sp.Mul):
             expr = self.normalized_exp_rule(expr)
             return self.quotient_power_rule(expr) if isinstance(expr, sp.Mul) else expr
@@ -323,6 +324,21 @@ class Rewriter:
         if equals_number(constant, 1.0) and isinstance(resolved, sp.exp) and not resolved.args[0].is_number:
             logistic = sf.Sigmoid(-resolved.args[0])
             return logistic if equals_number(exponent, -1.0) else logistic ** (-exponent)
+        return expr
+
+    def fractional_power_rule(self, expr: sp.Pow) -> sp.Basic:
+        """`sigmoid(x)^c` -> `exp(-c softplus(-x))` and `softmax(x)^c` -> `exp(c log_softmax(x))`
+        for a number 0 < c < 1 (an addition, the same value): `sqrt(softmax(x))` has an infinite
+        slope where the softmax rounds to 0, and its gradient was NaN for logits 200 apart (the
+        Hellinger distance; a review), where the exponential of the log is 0 and its gradient too."""
+        base, exponent = expr.args
+        if not (exponent.is_Number and 0 < exponent < 1):
+            return expr
+        head = self.resolve(base)
+        if isinstance(head, sf.Sigmoid):
+            return sp.exp(-exponent * sf.Softplus(-head.args[0]))
+        if isinstance(head, sf.Softmax):
+            return sp.exp(exponent * sf.LogSoftmax(*head.args))
         return expr
 
     def normalized_exp_rule(self, expr: sp.Mul) -> sp.Basic:

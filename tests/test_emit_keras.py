@@ -456,7 +456,20 @@ def test_list_literal_is_a_constant_tensor():
         ("log(mean(exp(y_pred - y_true)))", ["ops.exp("], ["logsumexp"]),
         ("log(mean(exp(y_pred * [1, 2, 3])))", ["ops.exp("], ["logsumexp"]),
         # `1 - sigmoid(x)` as `sigmoid(-x)`, through a binding
-        ("p = sigmoid(y_pred)\ny_true * (1 - p)^0.5 + p^0.5", ["keras.ops.sigmoid(-y_pred)"], ["1.0 - p"]),
+        ("p = sigmoid(y_pred)\ny_true * (1 - p)^1.5 + p^2", ["keras.ops.sigmoid(-y_pred)"], ["1.0 - p"]),
+        # a power below 1 of a sigmoid or a softmax, as the exponential of its log (a review: an
+        # infinite slope where it rounds to 0, the Hellinger distance's NaN gradient)
+        (
+            "p = sigmoid(y_pred)\ny_true * (1 - p)^0.5 + p^0.5",
+            ["exp(-_softplus(y_pred) / 2.0)", "exp(-_softplus(t1) / 2.0)"],
+            ["1.0 - p", "sqrt", "power", "ops.sigmoid"],
+        ),
+        (
+            "1 - sum(sqrt(y_true) * sqrt(softmax(y_pred)))",
+            ["keras.ops.exp(keras.ops.log_softmax(y_pred, axis=-1) / 2.0)"],
+            ["ops.softmax", "sqrt(keras.ops.softmax"],
+        ),
+        ("sum(y_true * softmax(y_pred)^0.25)", ["keras.ops.exp(keras.ops.log_softmax(y_pred, axis=-1) / 4.0)"], []),
         # the logistic function and the softmax written out, through bindings too
         (
             "-(y_true*log(1/(1+exp(-y_pred))) + (1-y_true)*log(1 - 1/(1+exp(-y_pred))))",
@@ -1367,6 +1380,56 @@ def test_a_power_of_zero_passes_no_gradient_through_its_exponent(keras):
         values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
         np.testing.assert_allclose(values, [np.mean(y_pred)], rtol=1e-6)
         np.testing.assert_allclose(gradients, np.full_like(y_pred, 1 / 3), rtol=1e-6)
+
+
+ASYMMETRIC = """param gn = 4.0
+param gp = 0.0
+param m = 0.05
+p = sigmoid(y_pred)
+pm = maximum(p - m, 0)
+-(y_true*(1 - p)^gp*log(p) + (1 - y_true)*pm^gn*log(1 - pm))"""
+
+
+@pytest.mark.parametrize("gp", [0.0, 0.5, 2.0])
+def test_a_power_with_a_parameter_keeps_its_gradient_where_its_base_rounds_to_0(keras, gp):
+    # The asymmetric loss's `(1 - p)^gp`: the chain rule's `gp (1 - p)^(gp - 1) * (1 - p) ...` was
+    # `inf * 0 = nan` where `1 - p` rounds to 0 (a logit of 88) at the paper's gp = 0, or already at
+    # 17 with gp < 1; the loss is finite there (a review). The fused gradient writes `(1 - p)^gp`.
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(ASYMMETRIC)
+    assert "gp - 1.0" not in spec.python_source()
+    x = np.array([[0.0, 3.0, 17.0, 87.5, 89.0, 100.0]])
+    y = np.ones_like(x)
+    values, gradients = values_and_gradients(
+        loss_class(spec)(reduction=None, gp=gp), y.astype("float32"), x.astype("float32")
+    )
+    s = 1 / (1 + np.exp(x))  # 1 - p, in float64
+    expected = (gp * s**gp * (1 - s) * np.log1p(-s) - s**gp * s) / x.shape[-1]  # d/dx of -s^gp log(1 - s)
+    assert np.isfinite(values).all() and np.isfinite(gradients).all(), gradients
+    np.testing.assert_allclose(gradients, expected, rtol=2e-5, atol=1e-30)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_root_of_a_softmax_or_a_sigmoid_has_a_finite_gradient_where_it_rounds_to_0(keras, fast):
+    # `sqrt(softmax(x))` has an infinite slope where the softmax rounds to 0: the Hellinger
+    # distance's gradient was NaN for logits 200 apart (a review). It is `exp(log_softmax(x) / 2)`.
+    from lossdsl.runtime import loss_class
+
+    hellinger = lossdsl.compile("1 - sum(sqrt(y_true) * sqrt(softmax(y_pred)))")
+    y_true = np.array([[0.3, 0.7, 0.0], [0.2, 0.3, 0.5]], dtype="float32")
+    y_pred = np.array([[0.0, 200.0, -200.0], [1.0, 2.0, 3.0]], dtype="float32")
+    values, gradients = values_and_gradients(loss_class(hellinger, fast=fast)(reduction=None), y_true, y_pred)
+    p = np.exp(y_pred[1] - y_pred[1].max()) / np.exp(y_pred[1] - y_pred[1].max()).sum()
+    r = np.sqrt(y_true[1] * p)  # d/dx of -sum(sqrt(y p)) is -(r - p sum(r)) / 2
+    np.testing.assert_allclose(values, [1 - np.sqrt(0.7), 1 - r.sum()], rtol=1e-5)
+    np.testing.assert_allclose(gradients[1], -(r - p * r.sum()) / 2, rtol=1e-4)
+    np.testing.assert_allclose(gradients[0], 0.0, atol=1e-30)
+    root = lossdsl.compile("-y_true * sqrt(sigmoid(y_pred))")
+    x = np.array([[-200.0, -100.0, 0.0, 30.0]], dtype="float32")
+    values, gradients = values_and_gradients(loss_class(root, fast=fast)(reduction=None), np.ones_like(x), x)
+    s, complement = (1 / (1 + np.exp(sign * x.astype("float64"))) for sign in (-1, 1))
+    np.testing.assert_allclose(gradients, -0.5 * np.sqrt(s) * complement / 4, rtol=1e-5, atol=1e-40)
 
 
 @pytest.mark.parametrize(

@@ -231,6 +231,8 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     # unevaluated, with no `abs` left): evaluate them. (Everywhere: run only where a Piecewise was
     # differentiated, the code of such programs changed.)
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
+    if any(map(_lowered, gradient.atoms(sp.Pow))):
+        gradient = gradient.replace(_splits_a_power, _joined_powers)
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
     gathered = gradient
@@ -256,6 +258,57 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         # the gradient grew with each (53,000 characters of code for seven levels, 3 s): autodiff.
         return None
     return gradient
+
+
+def _powers(product: sp.Mul) -> dict[sp.Basic, list[sp.Basic]]:
+    """The factors of `product` by their base (`b` and `b^x` both under `b`)."""
+    found: dict[sp.Basic, list[sp.Basic]] = {}
+    for factor in product.args:
+        found.setdefault(factor.base if factor.is_Pow else factor, []).append(factor)
+    return found
+
+
+def _lowered(factor: sp.Basic) -> bool:
+    """`b^(x - c)`: a power whose exponent is not a number and has a negative number in it."""
+    return factor.is_Pow and not factor.exp.is_Number and factor.exp.as_coeff_Add()[0] < 0
+
+
+def _counted(factor: sp.Basic) -> bool:
+    """`b` or `b^k`, k a positive number."""
+    return not factor.is_Pow or (factor.exp.is_Number and factor.exp > 0)
+
+
+def _splits_a_power(node: sp.Basic) -> bool:
+    """A product of `b^(x - c)` and `b` (or `b^k`), which SymPy keeps apart: `b^(g - 1) * b`."""
+    if not node.is_Mul:
+        return False
+    return any(any(map(_lowered, factors)) and any(map(_counted, factors)) for factors in _powers(node).values())
+
+
+def _joined_powers(product: sp.Mul) -> sp.Expr:
+    """`b^(g - 1) * b` -> `b^g`, the same value where `b` is not 0, and at 0 the limit the chain
+    rule's own product lost: `0^(g - 1) * 0` is `inf * 0 = nan` at g < 1 (the asymmetric loss's
+    `(1 - p)^g` at a logit of 88, where `p` rounds to 1, with the paper's g = 0: its gradient was
+    NaN where the loss is finite; a review). Only as much of `b`'s numeric powers as the exponent
+    lacks joins it: `b^(g - 1) * b^2` is `b^g * b`, and `b^g * b` stays (a power of its own would
+    cost a `power` where the forward pass's `b^g` is shared)."""
+    factors = []
+    for base, powers in _powers(product).items():
+        lowered = [f for f in powers if _lowered(f)]
+        counted = [f for f in powers if _counted(f)]
+        if not (lowered and counted):
+            factors.extend(powers)
+            continue
+        factors.extend(f for f in powers if not _lowered(f) and not _counted(f))
+        available = sum((f.exp if f.is_Pow else sp.S.One) for f in counted)
+        for power in lowered:
+            lacking = -power.exp.as_coeff_Add()[0]
+            taken = min(lacking, available)
+            available -= taken
+            factors.append(sp.Pow(base, power.exp + taken))
+        if available:
+            factors.append(sp.Pow(base, available))
+    return sp.Mul(*factors)
 
 
 def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
