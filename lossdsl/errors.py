@@ -59,12 +59,12 @@ class LossWarning(UserWarning):
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def warn_of(diagnostics) -> None:
-    """Each diagnostic of level "warning" as a `LossWarning`, attributed to the first caller outside
-    lossdsl (notes are not warned of: a kink is usually fine)."""
+def warn_of(diagnostics, prefix: str = "") -> None:
+    """Each diagnostic of level "warning" as a `LossWarning` (its text after `prefix`), attributed to
+    the first caller outside lossdsl (notes are not warned of: a kink is usually fine)."""
     for diagnostic in diagnostics:
         if diagnostic.level == "warning":
-            warnings.warn(LossWarning(str(diagnostic)), stacklevel=_outside())
+            warnings.warn(LossWarning(f"{prefix}{diagnostic}"), stacklevel=_outside())
 
 
 def _outside() -> int:

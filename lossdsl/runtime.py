@@ -65,6 +65,28 @@ def _compile(source: str, name: str | None = None):
     return spec
 
 
+def _warn_of_values(spec, values: dict[str, float]) -> None:
+    """The checks' warnings of `spec`'s program with `values` as its parameters' defaults, those its
+    own defaults do not give: the checks judge a parameter at its default, and Barron's loss with
+    `alpha=0.0` given to `loss()` was NaN, unwarned, where a default of 0.0 is warned of (a review).
+    The program is checked again with the values written in (`check` never raises; its cache holds
+    it). Errors of that program are not reported: the object is made of the program as compiled."""
+    changed = {key: value for key, value in values.items() if value != spec.params.get(key, value)}
+    if _QUIET.get() or not changed:
+        return
+    from lossdsl.nodes import Param
+    from lossdsl.pipeline import check
+
+    text = spec.source
+    params = [st for st in spec.resolved.program.statements if isinstance(st, Param) and st.name in changed]
+    for statement in sorted(params, key=lambda st: st.value_span.start, reverse=True):
+        span = statement.value_span
+        text = text[: span.start] + repr(changed[statement.name]) + text[span.end :]
+    known = {d.message for d in spec.diagnostics if d.level == "warning"}
+    given = ", ".join(f"{key}={value!r}" for key, value in changed.items())
+    warn_of([d for d in check(text) if d.level == "warning" and d.message not in known], f"with {given}: ")
+
+
 # Whether `_compile` keeps the checks' warnings to itself: while a saved config is read (the
 # formula was accepted when it was saved; under `-W error` the model would no longer load), and
 # while `spec.keras_metric()` builds its metric (a spec's diagnostics are at hand, as for
@@ -148,7 +170,11 @@ def build_loss(source: str, name: str | None = None, **kwargs) -> keras.losses.L
     class_name, object_name = _names(name)
     if object_name is not None:
         kwargs["name"] = object_name
-    return _compile(source, class_name).keras_loss(**kwargs)
+    spec = _compile(source, class_name)
+    loss = spec.keras_loss(**kwargs)
+    config = loss.get_config()  # (each parameter under its own name)
+    _warn_of_values(spec, {key: config[key] for key in spec.params})
+    return loss
 
 
 def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetric:
@@ -156,7 +182,11 @@ def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetri
     class_name, object_name = _names(name)
     if object_name is not None:
         kwargs["name"] = object_name
-    return _compile(source, class_name).keras_metric(**kwargs)
+    spec = _compile(source, class_name)
+    metric = spec.keras_metric(**kwargs)
+    config = metric.get_config()
+    _warn_of_values(spec, {key: config[key] for key in spec.params})
+    return metric
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
@@ -180,6 +210,7 @@ class FormulaLoss(keras.losses.Loss):
         spec = _compile(_text(formula))
         values = _parameters(spec, params)
         keras_arguments(reduction, name, dtype)
+        _warn_of_values(spec, values)
         super().__init__(name=name or "formula_loss", reduction=reduction, dtype=dtype)
         self.formula = spec.source
         self._values = values
@@ -218,6 +249,7 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
     def __init__(self, formula, name=None, dtype=None, class_name=None, **params):
         spec = _compile(_text(formula), class_name)
         values = _parameters(spec, params)
+        _warn_of_values(spec, values)
         # Here, for `keras_metric()` and a saved config alike (checked in `make_metric` only, a
         # config's int dtype averaged in integers, 0 for a mean of 0.25, and a name that is not
         # text was Keras's AttributeError; fuzzing).

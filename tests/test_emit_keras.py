@@ -1622,6 +1622,46 @@ def test_a_keras_object_made_of_a_program_warns_of_the_checks_warnings(keras):
         assert keras.saving.deserialize_keras_object(saved).formula == "log(y_pred)"
 
 
+BARRON = "param alpha = 1.0\nparam c = 1.0\nb = abs(alpha - 2)\nx = (e/c)^2\nb/alpha * ((x/b + 1)^(alpha/2) - 1)"
+
+
+def test_a_keras_object_warns_of_the_warnings_of_its_parameters_values(keras):
+    # The checks judge a parameter at its default: Barron's loss with alpha=0.0 given to loss() was
+    # NaN, unwarned, where a default of 0.0 is warned of (a review). The program is checked again
+    # with the given values, and what they add is warned of, after them.
+    import warnings
+
+    from lossdsl.runtime import FormulaMetric
+
+    expected = str(lossdsl.check(BARRON.replace("alpha = 1.0", "alpha = 0.0"))[0])
+    assert expected.startswith("5:3: warning: division by `alpha`, which can be 0")
+    makers = [
+        lambda: lossdsl.loss(BARRON, alpha=0.0),
+        lambda: lossdsl.metric(BARRON, alpha=0),
+        lambda: lossdsl.FormulaLoss(formula=BARRON, alpha=np.float32(0.0), c=2.0),
+        lambda: FormulaMetric(formula=BARRON, alpha=0.0),
+    ]
+    for make in makers:
+        with pytest.warns(lossdsl.LossWarning) as record:
+            make()
+        assert [str(w.message) for w in record] in (
+            [f"with alpha=0.0: {expected}"],
+            [f"with alpha=0.0, c=2.0: {expected}"],
+        )
+        assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lossdsl.loss(BARRON, alpha=0.5, c=3.0)  # no warning at these values
+        lossdsl.loss(BARRON, alpha=1.0)  # the default
+        lossdsl.compile(BARRON).keras_loss(alpha=0.0)  # a spec's own objects do not warn, as its diagnostics
+        saved = keras.saving.serialize_keras_object(lossdsl.compile(BARRON).keras_loss(alpha=0.0))
+    # a warning the default has already is not warned of again for other values
+    with pytest.warns(lossdsl.LossWarning) as record:
+        lossdsl.loss("param k = 1.0\nk * log(y_pred)", k=2.0)
+    assert len(record) == 1 and not str(record[0].message).startswith("with")
+    assert saved["config"]["alpha"] == 0.0
+
+
 def test_loss_and_metric_names(keras):
     assert lossdsl.metric("abs(e)", name="my_mae").name == "my_mae"
     loss = lossdsl.loss("abs(e)", name="my_mae")
