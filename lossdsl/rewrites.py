@@ -332,14 +332,33 @@ class Rewriter:
         slope where the softmax rounds to 0, and its gradient was NaN for logits 200 apart (the
         Hellinger distance; a review), where the exponential of the log is 0 and its gradient too."""
         base, exponent = expr.args
+        head = self.resolve(base)
+        label = self.label_probability(head)
+        if label is not None and not (exponent.is_Number and (exponent >= 1 or exponent <= 0)):
+            # `sum(onehot(y) softmax(x))^q`, the generalized cross-entropy on logits: the label's
+            # probability rounds to 0 for logits 88 apart, and `q p^(q - 1) p'` was NaN there (a
+            # review) -> `exp(q sum(onehot(y) log_softmax(x)))`, for any q but a number outside (0, 1)
+            onehot, softmax = label
+            return sp.exp(exponent * sf.ReduceSum(onehot * sf.LogSoftmax(*softmax.args)))
         if not (exponent.is_Number and 0 < exponent < 1):
             return expr
-        head = self.resolve(base)
         if isinstance(head, sf.Sigmoid):
             return sp.exp(-exponent * sf.Softplus(-head.args[0]))
         if isinstance(head, sf.Softmax):
             return sp.exp(exponent * sf.LogSoftmax(*head.args))
         return expr
+
+    def label_probability(self, expr: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
+        """(the one-hot labels, the softmax) of `sum(onehot(y) softmax(x))`, the label's
+        probability (through bindings), else None."""
+        if not (isinstance(expr, sf.ReduceSum) and isinstance(expr.args[0], sp.Mul)):
+            return None
+        factors = [self.resolve(f) for f in expr.args[0].args]
+        labels = [f for f in factors if isinstance(f, sf.OneHot)]
+        softmaxes = [f for f in factors if isinstance(f, sf.Softmax)]
+        if len(factors) == 2 and len(labels) == 1 and len(softmaxes) == 1:
+            return labels[0], softmaxes[0]
+        return None
 
     def normalized_exp_rule(self, expr: sp.Mul) -> sp.Basic:
         """`exp(x) / sum(exp(x))` -> `softmax(x)` (`x` has a value per element: the semantics

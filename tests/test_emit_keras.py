@@ -1410,6 +1410,32 @@ def test_a_power_with_a_parameter_keeps_its_gradient_where_its_base_rounds_to_0(
     np.testing.assert_allclose(gradients, expected, rtol=2e-5, atol=1e-30)
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "param q = 0.7\npt = sum(onehot(y_true) * softmax(y_pred))\n(1 - pt^q) / q",
+        "param q = 0.7\np = softmax(y_pred)\n(1 - sum(onehot(y_true) * p)^q) / q",
+    ],
+)
+def test_the_generalized_cross_entropy_on_logits_has_a_finite_gradient_far_from_the_label(keras, program):
+    # `q pt^(q - 1) pt'` was NaN where the label's probability rounds to 0, logits 88 apart (a
+    # review): `pt^q` is `exp(q sum(onehot(y) log_softmax(x)))`, here `-expm1(-q CE) / q`.
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    assert "keras.ops.expm1(-q * t0) / q" in spec.python_source() and "power" not in spec.python_source()
+    y_true = np.array([0, 0, 2])
+    y_pred = np.array([[-87.0, 0.0, 0.0], [-200.0, 0.0, 0.0], [1.0, 2.0, 3.0]], dtype="float32")
+    values, gradients = values_and_gradients(loss_class(spec)(reduction=None), y_true, y_pred)
+    z = y_pred.astype("float64")
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    onehot = np.eye(3)[y_true]
+    pt = (onehot * p).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(values, (1 - pt[:, 0] ** 0.7) / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(gradients, -(pt**0.7) * (onehot - p), rtol=1e-5, atol=1e-38)
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_a_root_of_a_softmax_or_a_sigmoid_has_a_finite_gradient_where_it_rounds_to_0(keras, fast):
     # `sqrt(softmax(x))` has an infinite slope where the softmax rounds to 0: the Hellinger
