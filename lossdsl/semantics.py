@@ -741,6 +741,21 @@ _NAME_HABITS = {
 # len(e)` was offered `log`).
 _HABITS = {
     "len": "; the number of classes is not a value: `mean(x)` is `sum(x)` divided by it",
+    # what a NumPy user reaches for over the last axis (a review: `cumsum` was offered `sum`, `sort`
+    # `sqrt`, `std` `sin`)
+    **dict.fromkeys(
+        ("cumsum", "cumprod", "sort", "argsort", "top_k", "topk", "median", "quantile", "percentile", "gather"),
+        "; lossdsl has no such function: over the last axis it has the reductions `sum`, `mean`, `max`, `min`"
+        " and `logsumexp`, and `softmax`, `log_softmax` and `normalize`; each other function is elementwise",
+    ),
+    **dict.fromkeys(
+        ("argmax", "argmin"),
+        "; lossdsl has no such function (an index has no gradient): `max(x)` and `min(x)` are the values",
+    ),
+    "std": "; write it out: `sqrt(mean((x - mean(x))^2))` over the last axis",
+    "var": "; write it out: `mean((x - mean(x))^2)` over the last axis",
+    "prod": "; write it out for x > 0: `exp(sum(log(x)))` over the last axis",
+    "norm": "; write it out: `sqrt(sum(x^2))` over the last axis (`normalize(x)` divides x by it)",
     # (a user test: offered `sigmoid` alone)
     **dict.fromkeys(
         ("log_sigmoid", "logsigmoid"),

@@ -361,6 +361,19 @@ ERRORS = [
         r" function: `lossdsl library kl_divergence` prints it\)",
     ),
     (LossNameError, "«logit»(y_pred)", r"unknown function `logit`; did you mean `log`\?"),  # no loss begins so
+    # a NumPy user's function over the last axis: what lossdsl has instead (a review: `cumsum` was
+    # offered `sum`, `sort` `sqrt`, `std` `sin`)
+    (
+        LossNameError,
+        "sum(«cumsum»(y_pred))",
+        r"unknown function `cumsum`; lossdsl has no such function: over the last axis it has the reductions"
+        r" `sum`, `mean`, `max`, `min` and `logsumexp`, and `softmax`, `log_softmax` and `normalize`; each other"
+        r" function is elementwise",
+    ),
+    (LossNameError, "«sort»(y_pred)", r"unknown function `sort`; lossdsl has no such function: over the .*"),
+    (LossNameError, "«argmax»(y_pred)", r"unknown function `argmax`; .*\(an index has no gradient\).*"),
+    (LossNameError, "«std»(e)", r"unknown function `std`; write it out: `sqrt\(mean\(\(x - mean\(x\)\)\^2\)\)`.*"),
+    (LossNameError, "«norm»(e)", r"unknown function `norm`; write it out: `sqrt\(sum\(x\^2\)\)` over the .*"),
     (
         LossNameError,
         "«log_sigmoid»(y_pred)",
