@@ -271,6 +271,7 @@ class Rewriter:
             return self.softplus_rule(sp.S.One, expr.args[0]) or expr
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
+            expr = self.mixed_complement_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.sigmoid_complement_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
             return self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
@@ -281,6 +282,29 @@ class Rewriter:
             expr = self.normalized_exp_rule(expr)
             return self.quotient_power_rule(expr) if isinstance(expr, sp.Mul) else expr
         return expr
+
+    def mixed_complement_rule(self, expr: sp.Add) -> sp.Basic:
+        """`1 - (a sigmoid(x) + b sigmoid(-x))` -> `a sigmoid(-x) + b sigmoid(x)` where `a + b = 1`
+        (an addition, the same value): a focal loss's `1 - pt` with `pt = y p + (1 - y) (1 - p)`
+        rounded to 0 where `p` rounds to 1, a logit of 17, and its power `(1 - pt)^gamma` with
+        gamma < 1 had a NaN gradient there (a review; Keras's own focal loss on logits too)."""
+        constant, rest = expr.as_coeff_Add()
+        sign, inner = rest.as_coeff_Mul()
+        if not (equals_number(constant, 1.0) and sign == -1):
+            return expr
+        terms = sp.Add.make_args(self.rewritten.get(inner, inner))  # (a binding, as rewritten)
+        if len(terms) != 2:
+            return expr
+        parts = []  # (coefficient, the sigmoid's argument) of each term
+        for term in terms:
+            heads = [f for f in sp.Mul.make_args(term) if isinstance(self.resolve(f), sf.Sigmoid)]
+            if len(heads) != 1:
+                return expr
+            parts.append((term / heads[0], self.resolve(heads[0]).args[0]))
+        (a, x), (b, z) = parts
+        if sp.expand(x + z) != 0 or sp.expand(a + b) != 1:
+            return expr
+        return a * sf.Sigmoid(z) + b * sf.Sigmoid(x)
 
     def sigmoid_complement_rule(self, expr: sp.Add) -> sp.Basic:
         """`1 - sigmoid(x)` -> `sigmoid(-x)` (an addition to the table), and in general

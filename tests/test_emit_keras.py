@@ -1436,6 +1436,36 @@ def test_the_generalized_cross_entropy_on_logits_has_a_finite_gradient_far_from_
     np.testing.assert_allclose(gradients, -(pt**0.7) * (onehot - p), rtol=1e-5, atol=1e-38)
 
 
+FOCAL_ON_LOGITS = """param gamma = 0.5
+p = sigmoid(y_pred)
+pt = y_true*p + (1 - y_true)*(1 - p)
+ce = y_true*softplus(-y_pred) + (1 - y_true)*softplus(y_pred)
+(1 - pt)^gamma * ce"""
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_focal_loss_on_logits_keeps_its_gradient_where_p_rounds_to_1(keras, fast):
+    # `1 - pt` with `pt = y p + (1 - y) (1 - p)` rounded to 0 from a logit of 17, and `(1 - pt)^0.5`
+    # had a NaN gradient (a review; Keras's own focal loss on logits too): it is `y sigmoid(-x) + (1 -
+    # y) sigmoid(x)`, the same value.
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(FOCAL_ON_LOGITS)
+    assert "1.0 - pt" not in spec.python_source()
+    x = np.array([[0.0, 16.0, 17.0, 20.0, 50.0, -17.0]], dtype="float32")
+    z = x.astype("float64")
+    for label in (1.0, 0.0):
+        y = np.full_like(x, label)
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y, x)
+        s = 1 / (1 + np.exp(z if label else -z))  # 1 - pt, in float64: sigmoid(-x) for the label 1
+        ce = np.logaddexp(0, -z if label else z)
+        ds = -s * (1 - s) * (1 if label else -1)  # its derivative
+        dce = -s * (1 if label else -1)
+        expected = (0.5 * s**-0.5 * ds * ce + s**0.5 * dce) / x.shape[-1]
+        np.testing.assert_allclose(values, [np.mean(s**0.5 * ce)], rtol=1e-5)
+        np.testing.assert_allclose(gradients, expected, rtol=1e-4, atol=1e-38)
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_a_root_of_a_softmax_or_a_sigmoid_has_a_finite_gradient_where_it_rounds_to_0(keras, fast):
     # `sqrt(softmax(x))` has an infinite slope where the softmax rounds to 0: the Hellinger
