@@ -302,7 +302,8 @@ class Rewriter:
                 return expr
             parts.append((term / heads[0], self.resolve(heads[0]).args[0]))
         (a, x), (b, z) = parts
-        if sp.expand(x + z) != 0 or sp.expand(a + b) != 1:
+        # (as SymPy adds them, no `expand`: of a power of a long sum it took minutes; the change review)
+        if sp.Add(x, z) != 0 or sp.Add(a, b) != 1:
             return expr
         return a * sf.Sigmoid(z) + b * sf.Sigmoid(x)
 
@@ -352,9 +353,11 @@ class Rewriter:
 
     def fractional_power_rule(self, expr: sp.Pow) -> sp.Basic:
         """`sigmoid(x)^c` -> `exp(-c softplus(-x))` and `softmax(x)^c` -> `exp(c log_softmax(x))`
-        for a number 0 < c < 1 (an addition, the same value): `sqrt(softmax(x))` has an infinite
-        slope where the softmax rounds to 0, and its gradient was NaN for logits 200 apart (the
-        Hellinger distance; a review), where the exponential of the log is 0 and its gradient too."""
+        for a number c < 1 that is not whole (an addition, the same value): `sqrt(softmax(x))` has
+        an infinite slope where the softmax rounds to 0, and its gradient was NaN for logits 200
+        apart (the Hellinger distance; a review), where the exponential of the log is 0 and its
+        gradient too. (A negative c too: `1 / sqrt(sigmoid(x))` is `sigmoid(x)^-0.5`, whose divisor
+        the float32-zero check sees rewritten so, and judged the code not to compute it.)"""
         base, exponent = expr.args
         head = self.resolve(base)
         label = self.label_probability(head)
@@ -364,7 +367,7 @@ class Rewriter:
             # review) -> `exp(q sum(onehot(y) log_softmax(x)))`, for any q but a number outside (0, 1)
             onehot, softmax = label
             return sp.exp(exponent * sf.ReduceSum(onehot * sf.LogSoftmax(*softmax.args)))
-        if not (exponent.is_Number and 0 < exponent < 1):
+        if not (exponent.is_Number and exponent < 1 and not float(exponent).is_integer()):
             return expr
         if isinstance(head, sf.Sigmoid):
             return sp.exp(-exponent * sf.Softplus(-head.args[0]))

@@ -82,9 +82,12 @@ def _warn_of_values(spec, values: dict[str, float]) -> None:
     for statement in sorted(params, key=lambda st: st.value_span.start, reverse=True):
         span = statement.value_span
         text = text[: span.start] + repr(changed[statement.name]) + text[span.end :]
-    known = {d.message for d in spec.diagnostics if d.level == "warning"}
+    # A warning the defaults give at the same place is not repeated: its message may hold the
+    # value's interval (`log(clip(y_pred, lo, 1))` warned twice; the change review).
+    known = {(d.code, d.line, d.column) for d in spec.diagnostics if d.level == "warning"}
     given = ", ".join(f"{key}={value!r}" for key, value in changed.items())
-    warn_of([d for d in check(text) if d.level == "warning" and d.message not in known], f"with {given}: ")
+    fresh = [d for d in check(text) if d.level == "warning" and (d.code, d.line, d.column) not in known]
+    warn_of(fresh, f"with {given}: ")
 
 
 # Whether `_compile` keeps the checks' warnings to itself: while a saved config is read (the

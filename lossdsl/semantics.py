@@ -408,7 +408,8 @@ class _Analyzer:
             else:
                 # (a function's name in other capitals, `Mean(e)`, is that function: no bundled loss)
                 known = name.lower() in FUNCTIONS
-                hint = _HABITS.get(name) or f"{_suggest(name, FUNCTIONS)}{'' if known else _bundled_hint(name)}"
+                habit = _HABITS.get(name) or _HABITS.get(name.lower())  # (`Std(e)` too)
+                hint = habit or f"{_suggest(name, FUNCTIONS)}{'' if known else _bundled_hint(name)}"
                 self.error(LossNameError, f"unknown function `{shorten(name)}`{hint}", node.name_span)
             for arg in node.args:
                 self.visit(arg)

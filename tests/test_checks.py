@@ -780,11 +780,17 @@ FLOAT32_ZEROS = [
     # (a product of sigmoids, softmaxes and exps is a sum of their stable logs: not warned of)
     ("«log(sigmoid(y_pred) * softplus(2 * y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
     (
-        "«sigmoid(y_pred)^-0.5» * y_true",
-        r"`sigmoid\(y_pred\)\^-0\.5`: in float32 the base rounds to 0 where its `sigmoid` saturates \(e\.g\. at"
+        "«sigmoid(y_pred)^-2» * y_true",
+        r"`sigmoid\(y_pred\)\^-2`: in float32 the base rounds to 0 where its `sigmoid` saturates \(e\.g\. at"
         r" y_true=0, y_pred=-200\), where the power or its gradient is infinite or NaN; add eps to it",
     ),
+    # (`sigmoid(y_pred)^-0.5` is computed as `exp(softplus(-y_pred) / 2)`, which has no base to round
+    # to 0: finite to y_pred = -176, where the value itself overflows, and warned of so)
     ("p = sigmoid(y_pred)\ny_true / «p»", r"`p`: in float32 the divisor rounds to 0 .*"),  # through a binding
+    # a root of a sigmoid, which the code computes as `exp(-softplus(-x) / 2)` (these went unwarned
+    # once roots of sigmoids were rewritten so; the change review)
+    ("1 / «sqrt(sigmoid(y_pred))»", r"`sqrt\(sigmoid\(y_pred\)\)`: in float32 the divisor rounds to 0 where .*"),
+    ("e^2 / «sigmoid(y_pred)^0.5»", r"`sigmoid\(y_pred\)\^0\.5`: in float32 the divisor rounds to 0 where .*"),
     ("(1 / «sigmoid(y_pred)»)^2", r"`sigmoid\(y_pred\)`: in float32 the divisor .*"),  # computed as sigmoid^-2
     ("y_true / «softmax(y_pred)»", r".* where its `softmax` saturates for logits about 200 apart, dividing by 0 .*"),
     # the softmax at the label, picked by class ids: in (0, 1) over the reals, where the domain check
@@ -838,6 +844,12 @@ def test_values_that_float32_keeps_from_zero_are_not_warned_of(source):
 # A part past float32's range where the loss is not: float32 computes it as NaN or inf. (marked
 # part, message)
 OVERFLOWS = [
+    # a negative root of a sigmoid, computed as `exp(softplus(-y_pred) / 2)`: the value overflows
+    (
+        "«sigmoid(y_pred)^-0.5 * y_true»",
+        r"a part of `sigmoid\(y_pred\)\^-0\.5 \* y_true` overflows float32 \(it is about 2\.7e\+43 at y_true=0,"
+        r" y_pred=-200; float32 holds up to about 3\.4e38\).*",
+    ),
     (
         "«exp(y_pred)» / (1 + exp(y_pred))^1.5",  # computed as exp(y_pred) * sigmoid(-y_pred)^1.5: inf * 0
         r"`exp\(y_pred\)` overflows float32 \(its value is about 2\.7e\+43 at y_true=0, y_pred=100; float32 holds"

@@ -373,6 +373,7 @@ ERRORS = [
     (LossNameError, "«sort»(y_pred)", r"unknown function `sort`; lossdsl has no such function: over the .*"),
     (LossNameError, "«argmax»(y_pred)", r"unknown function `argmax`; .*\(an index has no gradient\).*"),
     (LossNameError, "«std»(e)", r"unknown function `std`; write it out: `sqrt\(mean\(\(x - mean\(x\)\)\^2\)\)`.*"),
+    (LossNameError, "«Std»(e)", r"unknown function `Std`; write it out: .*"),  # in other capitals too
     (LossNameError, "«norm»(e)", r"unknown function `norm`; write it out: `sqrt\(sum\(x\^2\)\)` over the .*"),
     (
         LossNameError,

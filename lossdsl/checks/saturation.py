@@ -35,7 +35,7 @@ from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import logits_spelling
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
-from lossdsl.rewrites import Rewriter, inlined_code_form
+from lossdsl.rewrites import Rewriter, exact_exponents, inlined_code_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
@@ -74,7 +74,9 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             if not resolved.of(target).pred:
                 continue  # (a value free of y_pred: no gradient through it, and the data's own NaN)
             try:
-                stable = rewriter.rewrite(node_expr(symbolic, target))
+                # (its exponents exact, as the code's: `sigmoid(x)^0.5` is `exp(-softplus(-x) / 2)`
+                # there, and `exp(-0.5 softplus(-x))` was not found in it; the change review)
+                stable = rewriter.rewrite(exact_exponents(node_expr(symbolic, target)))
                 if not stable.has(*_SATURATING, sf.Softmax):
                     # nothing in it saturates (what `_saturated` looks for is inside `stable`); and
                     # SymPy's `1 / stable` of 95 nested fractions took 2 s (the hostile corpus)

@@ -268,14 +268,23 @@ def _powers(product: sp.Mul) -> dict[sp.Basic, list[sp.Basic]]:
     return found
 
 
+def _whole(number: sp.Basic) -> bool:
+    return number.is_Number and float(number).is_integer()
+
+
 def _lowered(factor: sp.Basic) -> bool:
-    """`b^(x - c)`: a power whose exponent is not a number and has a negative number in it."""
-    return factor.is_Pow and not factor.exp.is_Number and factor.exp.as_coeff_Add()[0] < 0
+    """`b^(x - c)`: a power whose exponent is not a number and has a negative whole number in it.
+    (Whole numbers only: moved between powers of a negative base, a fraction made two NaNs of a
+    finite product, `b^(g - 0.5) * b^2` as `b^g * b^1.5`; the change review.)"""
+    if not factor.is_Pow or factor.exp.is_Number:
+        return False
+    shift = factor.exp.as_coeff_Add()[0]
+    return shift < 0 and _whole(shift)
 
 
 def _counted(factor: sp.Basic) -> bool:
-    """`b` or `b^k`, k a positive number."""
-    return not factor.is_Pow or (factor.exp.is_Number and factor.exp > 0)
+    """`b` or `b^k`, k a positive whole number."""
+    return not factor.is_Pow or (_whole(factor.exp) and factor.exp > 0)
 
 
 def _splits_a_power(node: sp.Basic) -> bool:
