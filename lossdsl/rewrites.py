@@ -289,9 +289,10 @@ class Rewriter:
         rounded to 0 where `p` rounds to 1, a logit of 17, and its power `(1 - pt)^gamma` with
         gamma < 1 had a NaN gradient there (a review; Keras's own focal loss on logits too)."""
         constant, rest = expr.as_coeff_Add()
-        sign, inner = rest.as_coeff_Mul()
-        if not (equals_number(constant, 1.0) and sign == -1):
+        if not equals_number(constant, 1.0):
             return expr
+        # `1 - pt` of a binding `pt`, or written inline, which SymPy distributes: `1 - y p - (1 - y)(1 - p)`
+        inner = -rest
         terms = sp.Add.make_args(self.rewritten.get(inner, inner))  # (a binding, as rewritten)
         if len(terms) != 2:
             return expr

@@ -1443,14 +1443,21 @@ ce = y_true*softplus(-y_pred) + (1 - y_true)*softplus(y_pred)
 (1 - pt)^gamma * ce"""
 
 
+FOCAL_INLINE = """param gamma = 0.5
+p = sigmoid(y_pred)
+ce = y_true*softplus(-y_pred) + (1 - y_true)*softplus(y_pred)
+(1 - (y_true*p + (1 - y_true)*(1 - p)))^gamma * ce"""
+
+
+@pytest.mark.parametrize("program", [FOCAL_ON_LOGITS, FOCAL_INLINE], ids=["binding", "inline"])
 @pytest.mark.parametrize("fast", [True, False])
-def test_a_focal_loss_on_logits_keeps_its_gradient_where_p_rounds_to_1(keras, fast):
+def test_a_focal_loss_on_logits_keeps_its_gradient_where_p_rounds_to_1(keras, fast, program):
     # `1 - pt` with `pt = y p + (1 - y) (1 - p)` rounded to 0 from a logit of 17, and `(1 - pt)^0.5`
     # had a NaN gradient (a review; Keras's own focal loss on logits too): it is `y sigmoid(-x) + (1 -
     # y) sigmoid(x)`, the same value.
     from lossdsl.runtime import loss_class
 
-    spec = lossdsl.compile(FOCAL_ON_LOGITS)
+    spec = lossdsl.compile(program)  # (inline, SymPy distributes `1 - (...)`: the rule reads it so too)
     assert "1.0 - pt" not in spec.python_source()
     x = np.array([[0.0, 16.0, 17.0, 20.0, 50.0, -17.0]], dtype="float32")
     z = x.astype("float64")
