@@ -285,11 +285,17 @@ class Rewriter:
 
     def mixed_complement_rule(self, expr: sp.Add) -> sp.Basic:
         """`1 - (a sigmoid(x) + b sigmoid(-x))` -> `a sigmoid(-x) + b sigmoid(x)` where `a + b = 1`
+        (and `c - (...)` -> that plus `c - 1`, for a constant c near 1: `1 + eps - pt`)
         (an addition, the same value): a focal loss's `1 - pt` with `pt = y p + (1 - y) (1 - p)`
         rounded to 0 where `p` rounds to 1, a logit of 17, and its power `(1 - pt)^gamma` with
         gamma < 1 had a NaN gradient there (a review; Keras's own focal loss on logits too)."""
         constant, rest = expr.as_coeff_Add()
-        if not equals_number(constant, 1.0):
+        if not constant.is_Number or constant == 0:
+            return expr
+        # (`1 + eps - pt`, as `sigmoid_complement_rule` takes `1 - sigmoid(x) + eps`: the rest of the
+        # constant is added back to the digits the fold kept)
+        shifted = float(constant) - 1.0
+        if abs(shifted) >= abs(float(constant)):
             return expr
         # `1 - pt` of a binding `pt`, or written inline, which SymPy distributes: `1 - y p - (1 - y)(1 - p)`
         inner = -rest
@@ -306,7 +312,8 @@ class Rewriter:
         # (as SymPy adds them, no `expand`: of a power of a long sum it took minutes; the change review)
         if sp.Add(x, z) != 0 or sp.Add(a, b) != 1:
             return expr
-        return a * sf.Sigmoid(z) + b * sf.Sigmoid(x)
+        complement = a * sf.Sigmoid(z) + b * sf.Sigmoid(x)
+        return complement if shifted == 0 else complement + _difference(constant, sp.S.NegativeOne, shifted)
 
     def sigmoid_complement_rule(self, expr: sp.Add) -> sp.Basic:
         """`1 - sigmoid(x)` -> `sigmoid(-x)` (an addition to the table), and in general

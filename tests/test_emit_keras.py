@@ -1473,6 +1473,23 @@ def test_a_focal_loss_on_logits_keeps_its_gradient_where_p_rounds_to_1(keras, fa
         np.testing.assert_allclose(gradients, expected, rtol=1e-4, atol=1e-38)
 
 
+def test_a_focal_complement_plus_eps_keeps_its_digits(keras):
+    # `1 + eps - pt` is `y sigmoid(-x) + (1 - y) sigmoid(x) + 1e-7`, as `1 - sigmoid(x) + eps` is
+    # `sigmoid(-x) + 1e-7`: in float32, `1.0000001 - pt` was 1.19e-7 from a logit of 17 on.
+    from lossdsl.runtime import loss_class
+
+    program = "p = sigmoid(y_pred)\npt = y_true*p + (1 - y_true)*(1 - p)\n(1 + eps - pt)^0.5 * y_true"
+    spec = lossdsl.compile(program)
+    assert "t1 + t2 + 1e-07" in spec.python_source() and "1.0000001" not in spec.python_source()
+    x = np.array([[0.0, 17.0, 20.0, 25.0]], dtype="float32")
+    values, _ = values_and_gradients(loss_class(spec)(reduction=None), np.ones_like(x), x)
+    reference = np.sqrt(1 / (1 + np.exp(x.astype("float64"))) + 1e-7)  # y = 1: 1 - pt = sigmoid(-x)
+    np.testing.assert_allclose(values, [reference.mean()], rtol=1e-6)
+    single = loss_class(lossdsl.compile(program.replace("* y_true", "* y_true + 0 * y_pred")))(reduction=None)
+    values, _ = values_and_gradients(single, np.ones((1, 1), "float32"), np.array([[20.0]], "float32"))
+    np.testing.assert_allclose(values, np.sqrt(1 / (1 + np.exp(20.0)) + 1e-7), rtol=1e-6)
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_a_root_of_a_softmax_or_a_sigmoid_has_a_finite_gradient_where_it_rounds_to_0(keras, fast):
     # `sqrt(softmax(x))` has an infinite slope where the softmax rounds to 0: the Hellinger
