@@ -174,10 +174,7 @@ def build_loss(source: str, name: str | None = None, **kwargs) -> keras.losses.L
     if object_name is not None:
         kwargs["name"] = object_name
     spec = _compile(source, class_name)
-    loss = spec.keras_loss(**kwargs)
-    config = loss.get_config()  # (each parameter under its own name)
-    _warn_of_values(spec, {key: config[key] for key in spec.params})
-    return loss
+    return _warned(spec, spec.keras_loss(**kwargs))
 
 
 def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetric:
@@ -186,10 +183,14 @@ def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetri
     if object_name is not None:
         kwargs["name"] = object_name
     spec = _compile(source, class_name)
-    metric = spec.keras_metric(**kwargs)
-    config = metric.get_config()
+    return _warned(spec, spec.keras_metric(**kwargs))
+
+
+def _warned(spec, made):
+    """`made`, a loss or metric of `spec`, once the warnings its parameters' values add are given."""
+    config = made.get_config()  # (each parameter under its own name)
     _warn_of_values(spec, {key: config[key] for key in spec.params})
-    return metric
+    return made
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
