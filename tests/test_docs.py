@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,13 @@ def test_write_docs_sorts(tmp_path):
 def test_errors(tmp_path):
     with pytest.raises(ValueError, match=r"two programs are named 'huber' \(a/huber.loss and b/huber.loss\)"):
         write_docs([("abs(e)", "a/huber.loss"), ("e^2", "b/huber.loss")], tmp_path / "p.md")
+    # plots named apart by case only are one file on macOS and Windows (a review)
+    with pytest.raises(
+        ValueError,
+        match=r"two programs are named 'A' and 'a' \(x/A.loss and a.loss\), which differ only in case: their"
+        " plots would be one file on macOS and Windows; rename one",
+    ):
+        write_docs([("abs(e)", "x/A.loss"), ("e^2", "a.loss")], tmp_path / "p.md")
     with pytest.raises(ValueError, match="unknown image format 'gif'"):
         write_docs([("abs(e)", "a.loss")], tmp_path / "p.md", image_format="gif")
     with pytest.raises(ValueError, match="no programs"):
@@ -187,6 +195,17 @@ def test_loss_name(label, name):
     assert loss_name(label) == name
 
 
+@pytest.mark.parametrize("page", ["my page (v2).md", "p(2.md", "p#1.md", "p?x=1.md", "p%41.md", "p\u00e9.md"])
+def test_plot_links_are_percent_encoded(tmp_path, page):
+    # a space or `(` ended the link, `#` and `?` began a fragment or a query, `%41` read as `A` (a review)
+    written = write_docs([("abs(e)", "a.loss")], tmp_path / page)
+    text = written[0].read_text(encoding="utf-8")
+    (link,) = re.findall(r"^!\[a: the loss and its gradient\]\(([^)\s]*)\)$", text, flags=re.M)
+    assert re.fullmatch(r"[A-Za-z0-9_.~/%-]+", link), link
+    assert tmp_path / urllib.parse.unquote(link) == written[1]
+    assert written[1].is_file()
+
+
 def test_escape():
     assert escape("y_true * log(p) <= `x` $5 \\n") == "y_true \\* log(p) &lt;= \\`x\\` \\$5 \\\\n"
     assert escape("_a_ b_c") == "\\_a\\_ b_c"
@@ -197,6 +216,9 @@ def test_escape():
         "&#91;x]&#40;javascript:alert(1)) in [eps, 1 - eps]"
     )
     assert paragraphs("[1]: javascript:alert(1)\nsee [x][1]") == ["&#91;1]: javascript:alert(1) see [x][1]"]
+    # a rule, a character reference, a strike-out in GitHub's Markdown (a review)
+    assert paragraphs("---\n\n- - -\n\na -- b - c") == ["\\---", "\\- - -", "a -- b - c"]
+    assert escape("R&amp;D &copy; ~~x~~") == "R&amp;amp;D &amp;copy; \\~\\~x\\~\\~"
 
 
 def test_descriptions_read_as_written_in_commonmark():

@@ -429,6 +429,25 @@ def test_names_that_print_like_an_element_of_y_print_upright():
     assert names == {"y_c": r"\mathrm{y\_c}", "y_hat": r"\mathrm{y\_hat}", "c_1": r"\mathrm{c\_1}"}
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize(
+    ("exact", "respelled", "upright"),
+    [("alpha", "alpha_", r"\mathrm{alpha\_}"), ("x", "x_", r"\mathrm{x\_}"), ("w_1", "w1", r"\mathrm{w1}")],
+)
+def test_a_name_spelled_as_its_form_takes_it_in_either_order(exact, respelled, upright, reverse):
+    # `alpha_` prints `\alpha` and `w1` `w_{1}` when nothing else claims the form; beside `alpha` or
+    # `w_1`, in either order, those take it (a review: the first declared took it, and a parameter
+    # named `alpha` printed upright)
+    first, second = (respelled, exact) if reverse else (exact, respelled)
+    spec = lossdsl.compile(f"param {first} = 1\nparam {second} = 2\n{first} * {second} * y_pred")
+    names = NamePolicy(spec.resolved).names
+    assert list(names) == [first, second]
+    assert names[exact].tex() == preferred_name(exact).tex() == preferred_name(respelled).tex()
+    assert names[respelled].tex() == upright
+    latex = spec.latex()
+    assert latex.startswith(names[first].tex() + r"\,") and latex.index(names[second].tex()) > 0, latex
+
+
 @pytest.mark.parametrize("first", ["a", "a_c"])
 def test_names_that_print_like_an_element_of_another_name_print_upright(first):
     # `a_c` beside `a`, read in a sum: `\sum_{c} a_{c} + a_{c}` (a review); in either order
@@ -1003,7 +1022,7 @@ def test_the_gradient_writes_the_builtin_eps_as_epsilon(source, gradient):
         (
             "param bce_ = 1.0\nparam bce = 2.0\nbce*(1 - y_pred) + bce_*y_pred",
             False,
-            r"\mathrm{bce}' \cdot \left(1 - \hat{y}\right) + \mathrm{bce}\,\hat{y}",
+            r"\mathrm{bce} \cdot \left(1 - \hat{y}\right) + \mathrm{bce\_}\,\hat{y}",
         ),
         ("param sigma = 1.0\nsigma * (y_pred - y_true)^2", True, r"2 \sigma \cdot \left(\hat{y} - y\right)"),
         # a step with its own value at 0 as the condition it tests; the imaginary unit upright

@@ -97,12 +97,23 @@ def preferred_name(name: str) -> TexName:
     return TexName(_part_tex(head), tuple(_part_tex(s) for s in subs))
 
 
+def respelled(name: str) -> bool:
+    """True when a name's preferred form drops or adds an underscore (`alpha_` -> `\\alpha`,
+    `w1` -> `w_{1}`): the name spelled as that form (`alpha`, `w_1`) has the first claim to it."""
+    core = name.rstrip("_") or name
+    return core != name or re.fullmatch(r"[A-Za-z]+?\d+", core) is not None
+
+
 class NamePolicy:
     """How each parameter and binding prints, with no two names alike.
 
-    A name whose preferred form is taken (by the notation or by an earlier
+    A name whose preferred form is taken (by the notation or by another
     name) or would read as the notation with subscripts (`y_{c}`) prints
-    upright (`\\mathrm{name}`), then with primes.
+    upright (`\\mathrm{name}`), then with primes. Names claim their forms in
+    the program's order, those spelled as their form first: `alpha` prints
+    `\\alpha` and `alpha_` `\\mathrm{alpha\\_}`, whichever is declared first (a
+    review: the first took the letter, and the parameter named `alpha` printed
+    upright).
     """
 
     def __init__(self, resolved: Resolved) -> None:
@@ -111,7 +122,8 @@ class NamePolicy:
         # Nor as another name's element: `a_c` beside `a`, whose element in a sum is `a_{c}` (a review)
         preferred = {st.name: preferred_name(st.name) for st in resolved.program.statements}
         elements = {n.tex(REDUCTION_INDEX) for n in preferred.values()}
-        for st in resolved.program.statements:
+        statements = resolved.program.statements
+        for st in sorted(statements, key=lambda st: respelled(st.name)):
             candidates = [preferred[st.name], upright(st.name)]
             free = (
                 c
@@ -125,6 +137,7 @@ class NamePolicy:
                 choice = TexName(base.head + "'", base.subs)
             self.names[st.name] = choice
             taken.add(choice.tex())
+        self.names = {st.name: self.names[st.name] for st in statements}
         self.heads = {n.head for n in self.names.values() if not n.subs}
 
     def claims(self, tex: str) -> bool:
