@@ -429,6 +429,12 @@ def test_names_that_print_like_an_element_of_y_print_upright():
     assert names == {"y_c": r"\mathrm{y\_c}", "y_hat": r"\mathrm{y\_hat}", "c_1": r"\mathrm{c\_1}"}
 
 
+def test_a_name_subscripted_with_the_axis_length_prints_upright():
+    # `x_{C}` reads as the last element of x (a review); `x_{D}` is a subscript
+    spec = lossdsl.compile("param x_C = 1\nparam x_D = 2\nsum(x_C * x_D * y_pred)")
+    assert spec.latex() == r"\sum_{c} \mathrm{x\_C}\,x_{D} \hat{y}_{c}"
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize(
     ("exact", "respelled", "upright"),

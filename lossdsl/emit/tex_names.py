@@ -11,7 +11,7 @@ names print upright (`\\mathrm{bce}`). A name never prints as the notation
 itself (`y`, `\\hat{y}`, `c`, `C`, `L`, `e`, `\\pi`; RESERVED) nor as an
 element of it (`y_{c}`; RESERVED_HEADS), nor with the reduction's index as a
 subscript (`w_c` -> `\\mathrm{w\\_c}`: `w_{c}` in a sum over c reads as one weight
-per class), nor as an earlier name: such a name prints upright, then with primes.
+per class) or the axis's length (`x_C`), nor as an earlier name: such a name prints upright, then with primes.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ RESERVED = frozenset({Y_TEX, Y_HAT_TEX, "c", "C", "L", "e", r"\pi"})
 RESERVED_HEADS = frozenset({Y_TEX, "c", "C", "L"})
 # The index a name takes in a reduction, which a user's name can hold only at the outer level.
 REDUCTION_INDEX = reduction_index(0)
+# Nor may a user name take as a subscript that index, or the axis's length (`x_C` -> `\mathrm{x\_C}`,
+# not `x_{C}`, the last element of x; a review).
+RESERVED_SUBS = frozenset({REDUCTION_INDEX, "C"})
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class NamePolicy:
                 c
                 for c in candidates
                 if c.tex() not in taken
-                and not (c.subs and (c.head in RESERVED_HEADS or c.tex() in elements or REDUCTION_INDEX in c.subs))
+                and not (c.subs and (c.head in RESERVED_HEADS or c.tex() in elements or RESERVED_SUBS & set(c.subs)))
             )
             choice = next(free, None)
             while choice is None or choice.tex() in taken:
