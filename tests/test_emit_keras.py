@@ -470,6 +470,9 @@ def test_list_literal_is_a_constant_tensor():
             ["ops.softmax", "sqrt(keras.ops.softmax"],
         ),
         ("sum(y_true * softmax(y_pred)^0.25)", ["keras.ops.exp(keras.ops.log_softmax(y_pred, axis=-1) / 4.0)"], []),
+        # ... and a softmax's power whose exponent is a parameter (a sigmoid's stays a power)
+        ("param q = 0.7\n1 - sum(y_true * softmax(y_pred)^q)", ["exp(q * keras.ops.log_softmax(y_pred"], ["power"]),
+        ("param g = 0.5\nsum(y_true * sigmoid(y_pred)^g)", ["keras.ops.power(t0, g)"], ["softplus"]),
         # the logistic function and the softmax written out, through bindings too
         (
             "-(y_true*log(1/(1+exp(-y_pred))) + (1-y_true)*log(1 - 1/(1+exp(-y_pred))))",
@@ -1505,6 +1508,14 @@ def test_a_root_of_a_softmax_or_a_sigmoid_has_a_finite_gradient_where_it_rounds_
     np.testing.assert_allclose(values, [1 - np.sqrt(0.7), 1 - r.sum()], rtol=1e-5)
     np.testing.assert_allclose(gradients[1], -(r - p * r.sum()) / 2, rtol=1e-4)
     np.testing.assert_allclose(gradients[0], 0.0, atol=1e-30)
+    # ... whatever the power, where it is a parameter: its gradient was NaN at 0.5 and 0.7 (a review)
+    for q in (0.5, 0.7, 2.0):
+        program = lossdsl.compile("param q = 1.0\n1 - sum(y_true * softmax(y_pred)^q)")
+        values, gradients = values_and_gradients(loss_class(program, fast=fast)(reduction=None, q=q), y_true, y_pred)
+        weighted = y_true[1] * p**q  # d/dx of -sum(y p^q) is -q (w - p sum(w))
+        np.testing.assert_allclose(values, [1 - 0.7, 1 - weighted.sum()], rtol=1e-5)
+        np.testing.assert_allclose(gradients[1], -q * (weighted - p * weighted.sum()), rtol=1e-4)
+        np.testing.assert_allclose(gradients[0], 0.0, atol=1e-30)
     root = lossdsl.compile("-y_true * sqrt(sigmoid(y_pred))")
     x = np.array([[-200.0, -100.0, 0.0, 30.0]], dtype="float32")
     values, gradients = values_and_gradients(loss_class(root, fast=fast)(reduction=None), np.ones_like(x), x)
