@@ -491,6 +491,12 @@ def test_steps_that_do_not_cut_y_pred_pass(source):
 
 # ----------------------------------------------------------------- domain
 
+LABELS_HINT = (
+    " (it can only for a y_true outside [0, 1]: if y_true holds labels or probabilities, write"
+    " `clip(y_true, 0, 1)` in its place and the warning goes)"
+)
+
+
 DOMAIN = [
     # (marked input: the warned node, key words of the message)
     # the logistic function written out is in (0, 1): here twice it, so the log can see 0
@@ -546,7 +552,7 @@ DOMAIN = [
         r"`log\(.*\)`: .* keep it above 0, but `sum\(y_true \* softmax\(y_pred\)\)` can be negative, so adding"
         r" eps is not enough: e\.g\. maximum\(sum\(y_true \* softmax\(y_pred\)\), eps\); or, for a cross-entropy"
         r" on logits, `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no"
-        r" cure: a softmax that has rounded to 0 in float32 has no gradient\)",
+        r" cure: a softmax that has rounded to 0 in float32 has no gradient\)" + re.escape(LABELS_HINT),
     ),
     (  # the advice stands where the argument can be negative (a review)
         "«log(sigmoid(y_pred) - 0.5)»",
@@ -639,18 +645,18 @@ DOMAIN = [
     (
         "(«sqrt(y_true)» - softplus(y_pred))^2",
         r"`sqrt\(y_true\)`: the argument can be negative \(it lies in \(-inf, inf\)\), where its value is NaN;"
-        r" keep it at 0 or above, e\.g\. abs\(\.\.\.\) or maximum\(\.\.\., 0\)",
+        r" keep it at 0 or above, e\.g\. abs\(\.\.\.\) or maximum\(\.\.\., 0\)" + re.escape(LABELS_HINT),
     ),
     (
         "«y_true^0.5» * e^2",
         r"the fractional power `y_true\^0\.5` of `y_true` \(it lies in \(-inf, inf\)\) can see a negative base,"
-        r" where it is not a real number; keep the base at 0 or above",
+        r" where it is not a real number; keep the base at 0 or above" + re.escape(LABELS_HINT),
     ),
     ("«abs(y_true)^-0.5» * e^2", r"the fractional power `abs\(y_true\)\^-0\.5` of .* can reach 0, .*"),
     (
         "«arcsin(y_true)» * e^2",
         r"`arcsin\(y_true\)`: the argument can lie beyond \+-1 \(it lies in \(-inf, inf\)\), where its value"
-        r" is NaN; clip it into \[-1, 1\]",
+        r" is NaN; clip it into \[-1, 1\]" + re.escape(LABELS_HINT),
     ),
     # the interval arithmetic's corners (a mutation audit): a product with a closed 0 reaches 0, a
     # clip to -1 reaches log1p's -1, a `where`'s other branch is read under the negated condition
@@ -678,6 +684,28 @@ def test_domain_warnings(marked, text, message):
     assert (w.span.start, w.span.end) == (m.start, m.end)
     assert re.fullmatch(message, w.message), w.message
     assert f"{m.line}:{m.column}: warning: " in str(w)
+
+
+@pytest.mark.parametrize(
+    "text, hinted",
+    [
+        # a soft Dice loss on logits: its denominator is 0 only for a negative y_true (a review)
+        ("1 - (2*sum(y_true*sigmoid(y_pred)) + 1) / («sum(y_true) + sum(sigmoid(y_pred)) + 1»)", True),
+        ("e^2 / («y_true + 0.1»)", True),
+        ("«sqrt(y_true)» * e^2", True),
+        # y_pred reaches it too, or a label of 0 does: no hint
+        ("1 - (2*sum(y_true*y_pred) + 1) / («sum(y_true) + sum(y_pred) + 1»)", False),
+        ("sum(y_true*«log(y_true)» - y_true*log(exp(y_pred) + 1))", False),
+    ],
+)
+def test_a_domain_warning_says_when_only_a_y_true_outside_0_1_reaches_it(marked, text, hinted):
+    m = marked(text)
+    (warning,) = diagnostics_of(m.source, "warning", "domain")
+    assert (warning.line, warning.column, warning.span.start, warning.span.end) == (m.line, m.column, m.start, m.end)
+    assert warning.message.endswith(LABELS_HINT) == hinted, warning.message
+    if hinted:  # ... and as the hint says, the warning goes
+        clipped = m.source.replace("y_true", "y").replace("e^2", "(y - y_pred)^2")
+        assert diagnostics_of(f"y = clip(y_true, 0, 1)\n{clipped}", "warning", "domain") == []
 
 
 SAFE = [

@@ -86,12 +86,31 @@ def check_domain(resolved: Resolved) -> list[Diagnostic]:
     walker = _Ranges(resolved)
     walker.range(resolved.result)
     valued = in_values(resolved)
+    labels = _label_spans(resolved, walker.warned) if walker.warned else set()
     return [
-        found
+        (dataclasses.replace(found, message=found.message + _LABELS) if _span(node) in labels else found)
         if _span(node) in valued
         else dataclasses.replace(found, level="note", message=found.message + _IN_CONDITION)
         for node, found in walker.warned
     ]
+
+
+_LABELS = (
+    " (it can only for a y_true outside [0, 1]: if y_true holds labels or probabilities, write"
+    " `clip(y_true, 0, 1)` in its place and the warning goes)"
+)
+
+
+def _label_spans(resolved: Resolved, warned: list) -> set[tuple[int, int]]:
+    """The spans of the nodes warned of only because y_true ranges over the reals: with y_true in
+    [0, 1] (labels, probabilities) they are safe. A soft Dice loss's `sum(y_true) +
+    sum(sigmoid(y_pred)) + 1` can be 0 only for a negative y_true, and the warning did not say so
+    (a review)."""
+    if resolved.uses_onehot:  # (then y_true holds class ids, read nowhere else)
+        return set()
+    labelled = _Labels(resolved)
+    labelled.range(resolved.result)
+    return {_span(node) for node, _ in warned} - {_span(node) for node, _ in labelled.warned}
 
 
 _IN_CONDITION = (
@@ -497,6 +516,14 @@ class _Ranges:
             fake = nodes.Power(node.args[0], node.args[1], span=node.span)
             self.memo[id(fake)] = iv.REALS
             self.power_hazard(fake, x, args[1].lo)
+
+
+class _Labels(_Ranges):
+    """`_Ranges` with y_true in [0, 1]."""
+
+    def range_Name(self, node: nodes.Name) -> Interval:
+        kind, name = self.r.refs.get(id(node), ("input", node.id))
+        return iv.UNIT if kind == "input" and name == "y_true" else super().range_Name(node)
 
 
 class _AnyParameters(_Ranges):
