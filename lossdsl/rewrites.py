@@ -14,6 +14,8 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
                                                      log(c + k exp(x)) and log(k exp(a) + m exp(b)))
     a softplus(-x) + b softplus(x) -> where(x >= 0, b, -a) x + (a + b) softplus(-|x|)
                                                (one softplus; an addition)
+    c relu(x) + c softplus(-|x|) -> c softplus(x)   (an addition: the stable binary cross-
+                                                     entropy as TensorFlow's docs write it)
     log(1 + x)            -> log1p(x)
     exp(x) - 1            -> expm1(x)          (k exp(x) - k -> k expm1(x), as SymPy orders and distributes it)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
@@ -273,6 +275,7 @@ class Rewriter:
             expr = self.expm1_rule(expr)
             expr = self.mixed_complement_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.sigmoid_complement_rule(expr) if isinstance(expr, sp.Add) else expr
+            expr = self.smooth_relu_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
             return self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
         if isinstance(expr, sp.Pow):
@@ -282,6 +285,52 @@ class Rewriter:
             expr = self.normalized_exp_rule(expr)
             return self.quotient_power_rule(expr) if isinstance(expr, sp.Mul) else expr
         return expr
+
+    def smooth_relu_rule(self, expr: sp.Add) -> sp.Basic:
+        """`c relu(x) + c softplus(-|x|)` -> `c softplus(x)` (an addition, the same value; `relu(x)` as
+        `maximum(x, 0)` too, and `-minimum(x, 0)` as `relu(-x)`): the binary cross-entropy on
+        logits as TensorFlow's documentation writes it, `max(x, 0) - x y + log(1 + exp(-abs(x)))`,
+        is smooth, but its code had two kinks, and at x = 0 TensorFlow's rule for a tie gave the
+        gradient 1 - y or -y where it is 1/2 - y (a review)."""
+        terms = list(expr.args)
+        for i, term in enumerate(terms):
+            found = self.relu_term(term)
+            if found is None:
+                continue
+            coefficient, x = found
+            for j, other in enumerate(terms):
+                softplus = self.factor_of(other, sf.Softplus)
+                if j != i and softplus is not None and softplus[0] == coefficient:
+                    magnitude = self.resolve(-softplus[1].args[0])  # (`a = abs(x)`, `softplus(-a)`)
+                    same = (sp.Abs(x), sp.Abs(self.resolve(x)))  # (|x| is |-x|: `maximum(-x, 0)`)
+                    if isinstance(magnitude, sp.Abs) and sp.Abs(self.resolve(magnitude.args[0])) in same:
+                        rest = [t for n, t in enumerate(terms) if n not in (i, j)]
+                        return sp.Add(coefficient * sf.Softplus(x), *rest)
+        return expr
+
+    def relu_term(self, term: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
+        """(c, x) where `term` is `c relu(x)`, `c maximum(x, 0)` or `-c minimum(-x, 0)`, else None."""
+        for head in (sf.Relu, sp.Max, sp.Min):
+            found = self.factor_of(term, head)
+            if found is None:
+                continue
+            coefficient, call = found
+            if isinstance(call, sf.Relu):
+                return coefficient, call.args[0]
+            if len(call.args) == 2 and any(equals_number(a, 0.0) for a in call.args):
+                x = next(a for a in call.args if not equals_number(a, 0.0))
+                return (coefficient, x) if isinstance(call, sp.Max) else (-coefficient, -x)
+        return None
+
+    def factor_of(self, term: sp.Basic, head: type) -> tuple[sp.Basic, sp.Basic] | None:
+        """(the other factors' product, the factor) where one factor of `term` is a `head` (through
+        bindings), else None."""
+        factors = sp.Mul.make_args(term)
+        for n, factor in enumerate(factors):
+            resolved = self.resolve(factor)
+            if isinstance(resolved, head):
+                return sp.Mul(*factors[:n], *factors[n + 1 :]), resolved
+        return None
 
     def mixed_complement_rule(self, expr: sp.Add) -> sp.Basic:
         """`1 - (a sigmoid(x) + b sigmoid(-x))` -> `a sigmoid(-x) + b sigmoid(x)` where `a + b = 1`
@@ -599,21 +648,31 @@ class Rewriter:
         """`log(k p^a q^b ...)` -> `log(k) + a log(p) + b log(q) + ...` where k > 0 is a number and
         each of p, q, ... is a sigmoid, a softmax or an exp (positive: the logs add): `log(p (1 - p))`
         of `p = sigmoid(x)` was -inf in float32 from |x| of about 88, where the product rounds to
-        0 (an addition to the table), and is `-softplus(-x) - softplus(x)`; else None."""
+        0 (an addition to the table), and is `-softplus(-x) - softplus(x)`. Other factors stay in
+        one log of their product and k: `log(k u p^a)` -> `log(k u) + a log(p)`. None where no
+        factor is such a head."""
         k, rest = inner.as_coeff_Mul()
-        factors = sp.Mul.make_args(rest)
-        if not (k.is_Number and k > 0):  # (one factor beside a number too: `log(0.5 sigmoid(x))`)
+        if not k.is_Number:
             return None
-        terms = [sp.log(k)]
-        for factor in factors:
+        terms, others = [], [k]
+        for factor in sp.Mul.make_args(rest):
             head, exponent = self.power_of_head(factor)
             if head is None:
-                return None
-            if isinstance(head, sp.exp):
+                others.append(factor)
+            elif isinstance(head, sp.exp):
                 terms.append(exponent * self.rewrite(head.args[0]))  # (as the code computes it)
             else:
                 terms.append(exponent * self.log_rule(sp.log(head)))
-        return sp.Add(*terms)
+        if not terms:
+            return None
+        if len(others) > 1:
+            # The other factors keep one log, whose sign is the product's (the heads are positive):
+            # `log(y_true * exp(-y_pred))` was NaN from |y_pred| of about 88 in float32 (inf times
+            # 0), and is `log(y_true) - y_pred` (a review).
+            return sp.Add(sp.log(sp.Mul(*others)), *terms)
+        if not k > 0:  # (one factor beside a number too: `log(0.5 sigmoid(x))`)
+            return None
+        return sp.Add(sp.log(k), *terms)
 
     def power_of_head(self, factor: sp.Basic) -> tuple[sp.Basic | None, sp.Basic]:
         """(h, n) where `factor` is `h^n` for a number n and a sigmoid, softmax or exp h, through

@@ -812,7 +812,8 @@ FLOAT32_ZEROS = [
         r" \(e\.g\. at y_true=0, y_pred=-200\), giving -inf or NaN; write it with `log_softmax` or `softplus`"
         r" \(`log\(sigmoid\(x\)\)` is computed as `-softplus\(-x\)`\), or add eps to it",
     ),
-    # (a product of sigmoids, softmaxes and exps is a sum of their stable logs: not warned of)
+    # (a product of sigmoids, softmaxes and exps is a sum of their stable logs: not warned of; the
+    # other factors' log is)
     ("«log(sigmoid(y_pred) * softplus(2 * y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
     (
         "«sigmoid(y_pred)^-2» * y_true",
@@ -1215,6 +1216,9 @@ def test_a_kink_in_a_condition_alone_is_not_noted(source, columns):
         ("square(minimum(0, e))", []),
         ("abs(e)^(1 + 0.5)", []),
         ("h = relu(e)\nh^2 + square(h)", []),
+        # a kink that SymPy squares away: `(2 * abs(e))^2` is `4 e^2` in the code, with no `abs` (it
+        # was noted until 2026-12-05, when notes began to ask the code)
+        ("(2 * abs(e))^2", []),
         # ... but not where one use keeps the kink, the power is 1 or less or a parameter, or the
         # kink's value there is not 0 (`maximum(e, 1)^2`: its gradient goes from 0 to 2)
         ("h = relu(e)\nh^2 + h", [5]),
@@ -1224,7 +1228,6 @@ def test_a_kink_in_a_condition_alone_is_not_noted(source, columns):
         ("maximum(e, 1)^2", [1]),
         ("clip(e, 0, 1)^2", [1]),
         ("max(e, 0, y_true)^2", [1]),
-        ("(2 * abs(e))^2", [6]),
         # a use in a condition passes no gradient: it keeps no kink (a review)
         ("h = relu(e)\nwhere(h < 1, h^2, 2*h^2 - 1)", []),
     ],

@@ -125,7 +125,10 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     if kind == "divisor":
         return 1 / stable, stable
     if kind == "log":
-        return (stable, stable.args[0]) if isinstance(stable, sp.log) else (None, None)
+        # (a log of a product is a sum of logs, the factors other than sigmoids, softmaxes and exps in
+        # one of them: `log(sigmoid(x) * softplus(2 x))` is `log(softplus(2 x)) - softplus(-x)`)
+        logs = [term for term in sp.Add.make_args(stable) if isinstance(term, sp.log)]
+        return (logs[0], logs[0].args[0]) if logs else (None, None)
     if not isinstance(stable, sp.Pow):
         return None, None
     exponent = stable.exp.xreplace(defaults)

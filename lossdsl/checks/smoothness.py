@@ -51,6 +51,7 @@ from lossdsl.checks.intervals import one_settles
 from lossdsl.checks.numeric import Unsupported, compiled
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
+from lossdsl.rewrites import reshared_stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
@@ -149,6 +150,8 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
     )
     # (after the walk: whether a kink is squared away depends on every use of it)
+    if kinks and not _code_has_kinks(symbolic):
+        kinks = []  # the stable rewrites took them away: `relu(x) + log(1 + exp(-abs(x)))` is `softplus(x)`
     found += [_note(resolved, node) for node in kinks if not _smoothed_away(resolved, symbolic, node, parents)]
     for node in sorted(switches, key=lambda n: n.span.start):
         switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
@@ -184,6 +187,29 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         )
         found.append(_unchecked_note(resolved, over_axis, reason))
     return found
+
+
+# The functions whose code has a kink (or a jump) somewhere.
+_KINKED = (sp.Abs, sp.Max, sp.Min, sf.Relu, sf.Clip, sf.ReduceMax, sf.ReduceMin, sp.Piecewise, sp.Heaviside, sp.sign)
+
+
+def _code_has_kinks(symbolic: SymbolicLoss) -> bool:
+    """Whether the loss as its code computes it (the stable rewrites applied) holds a function with a
+    kink, through the bindings the result reads. The stable binary cross-entropy on logits, `relu(x) -
+    x y + log(1 + exp(-abs(x)))`, is `softplus(x) - x y` there: its two kinks cancel, and the notes
+    said they did not (a review)."""
+    statements, result = reshared_stable_form(symbolic)
+    values = {symbol: value for _, symbol, value in statements if symbol is not None}
+    stack, seen = [result], set()
+    while stack:
+        expr = stack.pop()
+        if expr in seen:
+            continue
+        seen.add(expr)
+        if subtrees.atoms(expr, *_KINKED):
+            return True
+        stack += [values[symbol] for symbol in subtrees.free_symbols(expr) if symbol in values]
+    return False
 
 
 def _unchecked_note(resolved: Resolved, unchecked: dict[int, nodes.Call], reason: str) -> Diagnostic:
