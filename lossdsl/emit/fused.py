@@ -231,8 +231,9 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     # unevaluated, with no `abs` left): evaluate them. (Everywhere: run only where a Piecewise was
     # differentiated, the code of such programs changed.)
     gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
-    if any(map(_lowered, gradient.atoms(sp.Pow))):
-        gradient = gradient.replace(_splits_a_power, _joined_powers)
+    # (a binding's symbol and its value are one base: `p^(g - 1)` of `p = sigmoid(x)` beside the
+    # chain rule's `sigmoid(x)`, a NaN gradient at g < 1 where p rounds to 0; a review)
+    gradient = _with_joined_powers(gradient, definitions)
     # Each pass below only where what its query looks for is there (a walk of `has` costs less
     # than one of `replace`).
     gathered = gradient
@@ -251,6 +252,8 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         gradient = gradient.replace(
             lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e, unbounded), _selected
         )
+    if gradient != gathered:  # (again: the selects take sums apart, where a power may meet its base)
+        gradient = _with_joined_powers(gradient, definitions)
     if gradient.has(sp.log):
         gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
     if gathered.has(*_STEPS, sp.Piecewise) and _size([gradient]) > MAX_NODES:
@@ -260,11 +263,20 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     return gradient
 
 
-def _powers(product: sp.Mul) -> dict[sp.Basic, list[sp.Basic]]:
-    """The factors of `product` by their base (`b` and `b^x` both under `b`)."""
+def _with_joined_powers(gradient: sp.Expr, definitions: dict) -> sp.Expr:
+    """`gradient` with `_joined_powers` applied to each product that splits a power."""
+    if not any(map(_lowered, gradient.atoms(sp.Pow))):
+        return gradient
+    return gradient.replace(lambda e: _splits_a_power(e, definitions), lambda e: _joined_powers(e, definitions))
+
+
+def _powers(product: sp.Mul, definitions: dict) -> dict[sp.Basic, list[sp.Basic]]:
+    """The factors of `product` by their base (`b` and `b^x` both under `b`; a binding's symbol under
+    its value)."""
     found: dict[sp.Basic, list[sp.Basic]] = {}
     for factor in product.args:
-        found.setdefault(factor.base if factor.is_Pow else factor, []).append(factor)
+        base = factor.base if factor.is_Pow else factor
+        found.setdefault(definitions.get(base, base), []).append(factor)
     return found
 
 
@@ -287,22 +299,65 @@ def _counted(factor: sp.Basic) -> bool:
     return not factor.is_Pow or (_whole(factor.exp) and factor.exp > 0)
 
 
-def _splits_a_power(node: sp.Basic) -> bool:
-    """A product of `b^(x - c)` and `b` (or `b^k`), which SymPy keeps apart: `b^(g - 1) * b`."""
+def _splits_a_power(node: sp.Basic, definitions: dict) -> bool:
+    """A product of `b^(x - c)` and `b` (or `b^k`), which SymPy keeps apart: `b^(g - 1) * b`; or of
+    a sum whose every term holds `b^(x - c)` and `b` (`_shared_power`)."""
     if not node.is_Mul:
         return False
-    return any(any(map(_lowered, factors)) and any(map(_counted, factors)) for factors in _powers(node).values())
+    powers = _powers(node, definitions)
+    if any(any(map(_lowered, factors)) and any(map(_counted, factors)) for factors in powers.values()):
+        return True
+    return _shared_power(node, definitions) is not None
 
 
-def _joined_powers(product: sp.Mul) -> sp.Expr:
+def _shared_power(product: sp.Mul, definitions: dict) -> tuple[int, sp.Pow] | None:
+    """(the index of a sum, `b^(x - c)`) where every term of that factor of `product` holds the
+    power `b^(x - c)` and another factor is `b` or `b^k`, else None: the product rule's
+    `(g p^(g - 1) - y g p^(g - 1)) p (1 - p)` of a focal loss on logits, where `p^(g - 1)` was
+    inf and `p` 0 for a logit of -88 at g < 1, a NaN gradient (a review)."""
+
+    def based(base: sp.Basic) -> sp.Basic:
+        return definitions.get(base, base)
+
+    counted = {based(f.base if f.is_Pow else f) for f in product.args if _counted(f)}
+    for index, factor in enumerate(product.args):
+        if not factor.is_Add:
+            continue
+        shared = None
+        for term in factor.args:
+            lowered = {f for f in sp.Mul.make_args(term) if _lowered(f) and based(f.base) in counted}
+            shared = lowered if shared is None else shared & lowered
+            if not shared:
+                break
+        if shared:
+            return index, min(shared, key=sp.default_sort_key)
+    return None
+
+
+def _without(term: sp.Basic, factor: sp.Basic) -> sp.Basic:
+    """`term` with one of its factors `factor` taken out (SymPy's `term / factor` keeps `b^(1 - g)
+    b^(g - 1)`: it adds no exponents that are not numbers)."""
+    factors = list(sp.Mul.make_args(term))
+    factors.remove(factor)
+    return sp.Mul(*factors)
+
+
+def _joined_powers(product: sp.Mul, definitions: dict) -> sp.Expr:
     """`b^(g - 1) * b` -> `b^g`, the same value where `b` is not 0, and at 0 the limit the chain
     rule's own product lost: `0^(g - 1) * 0` is `inf * 0 = nan` at g < 1 (the asymmetric loss's
     `(1 - p)^g` at a logit of 88, where `p` rounds to 1, with the paper's g = 0: its gradient was
     NaN where the loss is finite; a review). Only as much of `b`'s numeric powers as the exponent
     lacks joins it: `b^(g - 1) * b^2` is `b^g * b`, and `b^g * b` stays (a power of its own would
     cost a `power` where the forward pass's `b^g` is shared)."""
+    shared = _shared_power(product, definitions)
+    if shared is not None:  # taken out of the sum, the power joins its base (SymPy adds the exponents)
+        index, power = shared
+        total = sp.Add(*(_without(term, power) for term in product.args[index].args))
+        product = sp.Mul(power, total, *product.args[:index], *product.args[index + 1 :])
+        if not product.is_Mul:
+            return product
     factors = []
-    for base, powers in _powers(product).items():
+    for powers in _powers(product, definitions).values():
         lowered = [f for f in powers if _lowered(f)]
         counted = [f for f in powers if _counted(f)]
         if not (lowered and counted):
@@ -314,9 +369,9 @@ def _joined_powers(product: sp.Mul) -> sp.Expr:
             lacking = -power.exp.as_coeff_Add()[0]
             taken = min(lacking, available)
             available -= taken
-            factors.append(sp.Pow(base, power.exp + taken))
+            factors.append(sp.Pow(power.base, power.exp + taken))  # (its own: a binding's symbol)
         if available:
-            factors.append(sp.Pow(base, available))
+            factors.append(sp.Pow(counted[0].base if counted[0].is_Pow else counted[0], available))
     return sp.Mul(*factors)
 
 
