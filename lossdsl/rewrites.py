@@ -291,7 +291,9 @@ class Rewriter:
         `maximum(x, 0)` too, and `-minimum(x, 0)` as `relu(-x)`): the binary cross-entropy on
         logits as TensorFlow's documentation writes it, `max(x, 0) - x y + log(1 + exp(-abs(x)))`,
         is smooth, but its code had two kinks, and at x = 0 TensorFlow's rule for a tie gave the
-        gradient 1 - y or -y where it is 1/2 - y (a review)."""
+        gradient 1 - y or -y where it is 1/2 - y (a review). Beside a term `-k x`, as there, the
+        three are `k softplus(-x) + (c - k) softplus(x)` in `softplus_pair`'s form, in which nothing
+        cancels (`softplus(x) - x` lost every digit at x = 15; the change review)."""
         terms = list(expr.args)
         for i, term in enumerate(terms):
             found = self.relu_term(term)
@@ -300,12 +302,18 @@ class Rewriter:
             coefficient, x = found
             for j, other in enumerate(terms):
                 softplus = self.factor_of(other, sf.Softplus)
-                if j != i and softplus is not None and softplus[0] == coefficient:
-                    magnitude = self.resolve(-softplus[1].args[0])  # (`a = abs(x)`, `softplus(-a)`)
-                    same = (sp.Abs(x), sp.Abs(self.resolve(x)))  # (|x| is |-x|: `maximum(-x, 0)`)
-                    if isinstance(magnitude, sp.Abs) and sp.Abs(self.resolve(magnitude.args[0])) in same:
-                        rest = [t for n, t in enumerate(terms) if n not in (i, j)]
-                        return sp.Add(coefficient * sf.Softplus(x), *rest)
+                if j == i or softplus is None or not (softplus[0] - coefficient).is_zero:
+                    continue
+                magnitude = self.resolve(-softplus[1].args[0])  # (`a = abs(x)`, `softplus(-a)`)
+                if magnitude not in (sp.Abs(x), sp.Abs(self.resolve(x))):  # (|2 x| is 2 |x| to SymPy)
+                    continue
+                rest = [t for n, t in enumerate(terms) if n not in (i, j)]
+                slopes = [(n, slope) for n, t in enumerate(rest) if (slope := _slope(t, x)) is not None]
+                if not slopes or x.has(sp.Piecewise):  # (see `softplus_pair_rule` for a `where` in x)
+                    return sp.Add(coefficient * sf.Softplus(x), *rest)
+                n, slope = slopes[0]
+                pair = sf.softplus_pair(x, -slope, coefficient + slope, bind=self.shared)
+                return sp.Add(pair, *rest[:n], *rest[n + 1 :])
         return expr
 
     def relu_term(self, term: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
@@ -669,7 +677,7 @@ class Rewriter:
             # The other factors keep one log, whose sign is the product's (the heads are positive):
             # `log(y_true * exp(-y_pred))` was NaN from |y_pred| of about 88 in float32 (inf times
             # 0), and is `log(y_true) - y_pred` (a review).
-            return sp.Add(sp.log(sp.Mul(*others)), *terms)
+            return sp.Add(self.log_rule(sp.log(sp.Mul(*others))), *terms)
         if not k > 0:  # (one factor beside a number too: `log(0.5 sigmoid(x))`)
             return None
         return sp.Add(sp.log(k), *terms)
@@ -824,3 +832,13 @@ def _fractional_below_one(constant: sp.Basic) -> bool:
     except (TypeError, ValueError):  # a list, a complex number
         return False
     return math.isfinite(value) and value < 1 and not value.is_integer()
+
+
+def _slope(term: sp.Basic, x: sp.Basic) -> sp.Basic | None:
+    """m where `term` is `m x` with m free of x (`-y_true y_pred` of x = y_pred: -y_true), else None."""
+    if term == x:
+        return sp.S.One
+    if not term.is_Mul:
+        return None
+    slope, rest = term.as_independent(x, as_Add=False)
+    return slope if rest == x else None

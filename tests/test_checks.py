@@ -696,6 +696,10 @@ def test_domain_warnings(marked, text, message):
         # y_pred reaches it too, or a label of 0 does: no hint
         ("1 - (2*sum(y_true*y_pred) + 1) / («sum(y_true) + sum(y_pred) + 1»)", False),
         ("sum(y_true*«log(y_true)» - y_true*log(exp(y_pred) + 1))", False),
+        # ... nor where labels take it close to 0, which float32 reaches: y_true + sigmoid(y_pred) is 0
+        # at y_true = 0 and y_pred = -110 (the change review)
+        ("1 / («y_true + sigmoid(y_pred)»)", False),
+        ("-«log(1 - y_true*sigmoid(y_pred))»", False),
     ],
 )
 def test_a_domain_warning_says_when_only_a_y_true_outside_0_1_reaches_it(marked, text, hinted):
@@ -815,6 +819,12 @@ FLOAT32_ZEROS = [
     # (a product of sigmoids, softmaxes and exps is a sum of their stable logs: not warned of; the
     # other factors' log is)
     ("«log(sigmoid(y_pred) * softplus(2 * y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
+    # ... where the factor left in a log is 0 at large |y_pred| (they lost their warning when the log
+    # of a product was taken apart; the change review)
+    ("-«log(sigmoid(-y_pred) * (1 - tanh(y_pred)))»", r".* rounds to 0 where its `tanh` saturates \(e\.g\. .*"),
+    ("-«log(sigmoid(y_pred) * (1 - exp(-exp(y_pred))))»", r".* rounds to 0 where its `exp` saturates .*"),
+    ("-«log(sigmoid(y_pred) * erf(exp(y_pred)))»", r".* rounds to 0 where its `erf` saturates .*"),
+    ("-«log(sigmoid(-y_pred) * (1 - sigmoid(3*y_pred)^2))»", r".* rounds to 0 where its `sigmoid` saturates .*"),
     (
         "«sigmoid(y_pred)^-2» * y_true",
         r"`sigmoid\(y_pred\)\^-2`: in float32 the base rounds to 0 where its `sigmoid` saturates \(e\.g\. at"

@@ -620,6 +620,40 @@ def test_relu_and_the_softplus_of_minus_abs_are_one_softplus(keras, program):
         np.testing.assert_allclose(gradients, slope, rtol=1e-5, atol=1e-9)  # (sigmoid(20) is 1 in float32)
 
 
+def test_the_stable_cross_entropy_keeps_its_digits(keras):
+    # `relu(x) - x y + softplus(-|x|)` as `softplus_pair`'s form: `softplus(x) - x y` lost every digit
+    # of the value and the gradient at y = 1 from x of about 15 in float32 (the change review)
+    from lossdsl.runtime import loss_class
+
+    x = np.array([[15.0, 30.0, -30.0]], "float32")
+    for program in STABLE_BCE[:3]:
+        spec = lossdsl.compile(program)
+        for fast in (True, False):
+            values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), np.ones_like(x), x)
+            p = x.astype("float64")
+            np.testing.assert_allclose(values, [np.logaddexp(0, -p).mean()], rtol=1e-6)
+            np.testing.assert_allclose(gradients, -1 / (1 + np.exp(p)) / 3, rtol=1e-5)
+    # ... and the forms SymPy writes otherwise: |2 x| is 2 |x|, a coefficient 1.0 is 1
+    for program in ("relu(2*y_pred) + softplus(-abs(2*y_pred))", "relu(y_pred) + 1.0*softplus(-abs(y_pred))"):
+        spec = lossdsl.compile(program)
+        assert "relu" not in ast.unparse(forward_pass(spec.python_source()))
+        assert [d for d in spec.diagnostics if d.code == "kink"] == []
+
+
+def test_a_log_of_a_product_takes_the_stable_form_of_its_other_factors(keras):
+    # `log(cosh(x) * sigmoid(x))`: the log of the other factor, `log(cosh(x))`, as LANGUAGE.md's table
+    # rewrites it (it stayed a log of a cosh, -inf at 100; the change review)
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile("-log(cosh(y_pred) * sigmoid(y_pred))")
+    x = np.array([[100.0, -100.0, 0.5]], "float32")
+    p = x.astype("float64")
+    exact = -(np.logaddexp(p, -p) - np.log(2) - np.logaddexp(0, -p))
+    values, gradients = values_and_gradients(loss_class(spec)(reduction=None), np.ones_like(x), x)
+    np.testing.assert_allclose(values, [exact.mean()], rtol=1e-6)
+    np.testing.assert_allclose(gradients, -(np.tanh(p) + 1 / (1 + np.exp(p))) / 3, rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "program, kinks",
     [

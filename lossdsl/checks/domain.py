@@ -519,7 +519,13 @@ class _Ranges:
 
 
 class _Labels(_Ranges):
-    """`_Ranges` with y_true in [0, 1]."""
+    """`_Ranges` with y_true in [0, 1], and every range closed: an end approached is an end float32
+    reaches (`y_true + sigmoid(y_pred)` lies in (0, 2) with labels, and is 0 at y_true = 0 and
+    y_pred = -110; the change review), so that only a margin from the hazard counts."""
+
+    def range(self, node: nodes.Node) -> Interval:
+        value = super().range(node)
+        return Interval(value.lo, value.hi)
 
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, name = self.r.refs.get(id(node), ("input", node.id))

@@ -196,20 +196,29 @@ _KINKED = (sp.Abs, sp.Max, sp.Min, sf.Relu, sf.Clip, sf.ReduceMax, sf.ReduceMin,
 def _code_has_kinks(symbolic: SymbolicLoss) -> bool:
     """Whether the loss as its code computes it (the stable rewrites applied) holds a function with a
     kink, through the bindings the result reads. The stable binary cross-entropy on logits, `relu(x) -
-    x y + log(1 + exp(-abs(x)))`, is `softplus(x) - x y` there: its two kinks cancel, and the notes
-    said they did not (a review)."""
+    x y + log(1 + exp(-abs(x)))`, is `softplus_pair`'s smooth form there: its two kinks cancel, and
+    the notes said they did not (a review)."""
     statements, result = reshared_stable_form(symbolic)
     values = {symbol: value for _, symbol, value in statements if symbol is not None}
-    stack, seen = [result], set()
+    stack, read = [result], set()
     while stack:
         expr = stack.pop()
-        if expr in seen:
+        if expr in read:
             continue
-        seen.add(expr)
-        if subtrees.atoms(expr, *_KINKED):
-            return True
+        read.add(expr)
         stack += [values[symbol] for symbol in subtrees.free_symbols(expr) if symbol in values]
-    return False
+    softpluses = set().union(*(subtrees.atoms(expr, sf.Softplus) for expr in read))
+    paired = {x for f in softpluses if (x := sf.negative_abs_argument(f.args[0])) is not None}
+    return any(not _pair_select(k, paired) for expr in read for k in subtrees.atoms(expr, *_KINKED))
+
+
+def _pair_select(node: sp.Basic, paired: set) -> bool:
+    """Whether `node` is a select of `symfuncs.softplus_pair`'s form, `where(x >= 0, ...)` beside its
+    `softplus(-|x|)` (`paired` holds those x): the form is smooth (`relu(x) - x y + softplus(-|x|)`)."""
+    if not isinstance(node, sp.Piecewise):
+        return False
+    condition = node.args[0].cond
+    return isinstance(condition, sp.GreaterThan) and condition.rhs == 0 and condition.lhs in paired
 
 
 def _unchecked_note(resolved: Resolved, unchecked: dict[int, nodes.Call], reason: str) -> Diagnostic:
