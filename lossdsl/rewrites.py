@@ -15,8 +15,11 @@ and result with the forms of LANGUAGE.md's table replaced by stable ones:
     a softplus(-x) + b softplus(x) -> where(x >= 0, b, -a) x + (a + b) softplus(-|x|)
                                                (one softplus; an addition)
     c relu(x) + c softplus(-|x|) -> c softplus(x)   (an addition: the stable binary cross-
-                                                     entropy as TensorFlow's docs write it)
+                                                     entropy as TensorFlow's docs write it; beside
+                                                     a term -k x, the pair form above)
     log(1 + x)            -> log1p(x)
+    log(k u p^a)          -> log(k u) + a log(p)   for p a sigmoid, softmax or exp (an addition;
+                                                     u the other factors, in one log)
     exp(x) - 1            -> expm1(x)          (k exp(x) - k -> k expm1(x), as SymPy orders and distributes it)
     log(cosh(x))          -> x + softplus(-2 x) - log(2)
     log(where(c, a, b))   -> where(c, log(a), log(b))  where each branch's log has a stable form
