@@ -712,6 +712,46 @@ def test_a_domain_warning_says_when_only_a_y_true_outside_0_1_reaches_it(marked,
         assert diagnostics_of(f"y = clip(y_true, 0, 1)\n{clipped}", "warning", "domain") == []
 
 
+GUARDED = [
+    # PyTorch's KL divergence and the Poisson loss's Stirling term: a `where` on y_true keeps the log
+    # of y_true out of the loss and of the gradient (they were warnings, errors under strict; a review)
+    "where(y_true > 0, y_true*(«log(y_true)» - y_pred), 0)",
+    "sum(where(y_true > 0, y_true*(«log(y_true)» - y_pred), 0))",
+    "exp(y_pred) - y_true*y_pred + where(y_true > 1, y_true*«log(y_true)» - y_true, 0)",
+    "where(y_true <= 0, e^2, «log(y_true)» - y_pred)",
+    "where(0 < y_true, y_true*«log(y_true)» - y_true*y_pred, y_pred^2)",
+]
+
+
+@pytest.mark.parametrize("text", GUARDED)
+def test_a_hazard_of_y_true_that_a_where_keeps_out_is_a_note(marked, text):
+    m = marked(text)
+    spec = lossdsl.compile(m.source, strict=True)
+    (note,) = [d for d in spec.diagnostics if d.code == "domain"]
+    where = m.source.index("where") + 1
+    assert (note.level, note.line, note.column) == ("note", m.line, m.column)
+    assert note.message.endswith(
+        f". The `where` at 1:{where} keeps it out of the loss, though: its condition on y_true excludes the"
+        " values that reach it, and no gradient with respect to y_pred goes through it"
+    ), note.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "where(y_true > 0, «log(y_true)»*y_pred, 0)",  # its gradient is log(y_true): 0 * -inf, NaN
+        "where(y_true > -1, «log(y_true)» + e^2, 0)",  # the condition lets 0 in
+        "where(y_true > 0, y_pred/«y_true», 0)",  # the gradient divides by y_true
+        "where(y_pred > 0, «log(y_true)» + e^2, 0)",  # a condition on y_pred
+    ],
+)
+def test_a_hazard_a_where_does_not_keep_out_stays_a_warning(marked, text):
+    m = marked(text)
+    (warning,) = diagnostics_of(m.source, "warning", "domain")
+    assert (warning.line, warning.column) == (m.line, m.column)
+    assert "keeps it out" not in warning.message
+
+
 SAFE = [
     # a factor written twice is a square: Charbonnier's `sqrt(e*e + eps)` was warned of, and under
     # strict a LossDomainError (found by a review of the checks)

@@ -34,7 +34,7 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
         found = check_dependence(resolved, symbolic)
     if not any(d.level == "error" for d in found):  # (a loss that only looks constant may have dead terms)
         found += _guarded("dead-term", lambda: check_dead_terms(resolved, symbolic), resolved)
-    domain = _guarded("domain", lambda: check_domain(resolved), resolved)
+    domain = _guarded("domain", lambda: check_domain(resolved, symbolic), resolved)
     found += domain
     # (where the real numbers reach 0 already, the domain warning says so)
     found += _apart(_guarded("float32-zero", lambda: check_saturation(resolved, symbolic), resolved), domain)

@@ -18,12 +18,15 @@ import dataclasses
 import math
 from collections.abc import Callable
 
+import sympy as sp
+
 from lossdsl import nodes
 from lossdsl.checks import intervals as iv
 from lossdsl.checks.intervals import Interval
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import float_sigmoid, float_softplus
 from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
+from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
 
 # A comparison `x op c` keeps x on one side of c: (lo_open, None) for above, (None, hi_open) for below.
 _SIDES = {">": (True, None), ">=": (False, None), "<": (None, True), "<=": (None, False)}
@@ -78,21 +81,108 @@ def _clip_hint(node: nodes.Node, text: str) -> str:
     return ""
 
 
-def check_domain(resolved: Resolved) -> list[Diagnostic]:
+def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> list[Diagnostic]:
     """Warnings where log, sqrt, division or a power can see 0 or a negative value; notes where
     it feeds only a condition (`where(1 / e > 0, ...)`), where a NaN picks one branch or the other (a
     comparison of it is false, `!=` true) and an inf compares as the number it is, so that neither
-    reaches the loss or its gradient (a review)."""
+    reaches the loss or its gradient (a review); and notes where a `where` on y_true keeps a
+    hazard of y_true alone out of the loss and of the gradient (`_guards`, given `symbolic`)."""
     walker = _Ranges(resolved)
     walker.range(resolved.result)
     valued = in_values(resolved)
     labels = _label_spans(resolved, walker.warned) if walker.warned else set()
-    return [
-        (dataclasses.replace(found, message=found.message + _LABELS) if _span(node) in labels else found)
-        if _span(node) in valued
-        else dataclasses.replace(found, level="note", message=found.message + _IN_CONDITION)
-        for node, found in walker.warned
-    ]
+    guards = _guards(resolved, symbolic, [n for n, _ in walker.warned if _span(n) in valued]) if symbolic else {}
+    found = []
+    for node, diagnostic in walker.warned:
+        if _span(node) not in valued:
+            found.append(dataclasses.replace(diagnostic, level="note", message=diagnostic.message + _IN_CONDITION))
+        elif id(node) in guards:
+            line, column = guards[id(node)].span.line, guards[id(node)].span.column
+            message = diagnostic.message + _GUARDED.format(line=line, column=column)
+            found.append(dataclasses.replace(diagnostic, level="note", message=message))
+        elif _span(node) in labels:
+            found.append(dataclasses.replace(diagnostic, message=diagnostic.message + _LABELS))
+        else:
+            found.append(diagnostic)
+    return found
+
+
+_GUARDED = (
+    ". The `where` at {line}:{column} keeps it out of the loss, though: its condition on y_true"
+    " excludes the values that reach it, and no gradient with respect to y_pred goes through it"
+)
+
+
+def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]) -> dict[int, nodes.Call]:
+    """The `where` that guards each node of `warned` it guards, by the node's id: the node reads
+    y_true and not y_pred, stands in a branch of a `where` whose condition compares y_true with a
+    constant, is safe with y_true where that branch is taken, and the branch's derivative with
+    respect to y_pred does not hold it. PyTorch's KL divergence, `where(y_true > 0, y_true *
+    (log(y_true) - y_pred), 0)`, and the Poisson loss's Stirling term were warned of, and refused
+    under `strict=True`, though their values and gradients are finite (a review). `where(y_true >
+    0, log(y_true) * y_pred, 0)` stays warned of: its gradient there is `0 * -inf`, NaN."""
+    candidates = [node for node in warned if not resolved.of(node).pred]
+    if not candidates:
+        return {}
+    wheres = [node for node in _reachable(resolved) if isinstance(node, nodes.Call) and node.func == "where"]
+    found: dict[int, nodes.Call] = {}
+    for node in candidates:
+        for where in wheres:
+            if len(where.args) != 3 or id(node) in found:
+                continue
+            for branch, holds in ((where.args[1], True), (where.args[2], False)):
+                inside = branch.span.start <= node.span.start and node.span.end <= branch.span.end
+                if inside and _safe_where(resolved, where.args[0], holds, node) and not _leaks(symbolic, branch, node):
+                    found[id(node)] = where
+    return found
+
+
+def _reachable(resolved: Resolved) -> list[nodes.Node]:
+    """Every node the loss reads, bindings followed."""
+    seen: dict[int, nodes.Node] = {}
+    stack: list[nodes.Node] = [resolved.result]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen[id(node)] = node
+        value = resolved.binding_value(node) if isinstance(node, nodes.Name) else None
+        stack += [value] if value is not None else node.children
+    return list(seen.values())
+
+
+def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, node: nodes.Node) -> bool:
+    """Whether `node` is free of hazards with y_true where `cond` (which compares y_true with a
+    constant) is `holds`."""
+    if not isinstance(cond, nodes.Compare):
+        return False
+    side = next((s for s in (cond.left, cond.right) if resolved.whole_text(s) == "y_true"), None)
+    if side is None or resolved.refs.get(id(side), ("input", "y_true")) != ("input", "y_true"):
+        return False
+    values = _Ranges(resolved).narrowed(cond, side, iv.REALS, holds)
+    if values is None or values == iv.REALS:
+        return False
+    walker = _Narrowed(resolved, values)
+    walker.range(node)
+    return all(_span(warned) != _span(node) for warned, _ in walker.warned)
+
+
+# A branch larger than this many nodes is not differentiated (its hazard stays a warning).
+MAX_GUARDED_NODES = 2_000
+
+
+def _leaks(symbolic: SymbolicLoss, branch: nodes.Node, node: nodes.Node) -> bool:
+    """Whether the derivative of `branch` with respect to y_pred holds `node`'s value (autodiff
+    multiplies the branch's zero upstream gradient by it: `0 * inf`); True where it cannot tell."""
+    try:
+        expr, hazard = node_expr(symbolic, branch), node_expr(symbolic, node)
+        if Y_PRED not in expr.free_symbols:
+            return False
+        if sum(1 for _ in sp.preorder_traversal(expr)) > MAX_GUARDED_NODES:
+            return True
+        return sp.diff(expr, Y_PRED).has(hazard)
+    except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
+        return True
 
 
 _LABELS = (
@@ -530,6 +620,18 @@ class _Labels(_Ranges):
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, name = self.r.refs.get(id(node), ("input", node.id))
         return iv.UNIT if kind == "input" and name == "y_true" else super().range_Name(node)
+
+
+class _Narrowed(_Ranges):
+    """`_Ranges` with y_true in the given interval (the values a `where`'s condition leaves it)."""
+
+    def __init__(self, resolved: Resolved, true_values: Interval) -> None:
+        super().__init__(resolved)
+        self.true_values = true_values
+
+    def range_Name(self, node: nodes.Name) -> Interval:
+        kind, name = self.r.refs.get(id(node), ("input", node.id))
+        return self.true_values if kind == "input" and name == "y_true" else super().range_Name(node)
 
 
 class _AnyParameters(_Ranges):
