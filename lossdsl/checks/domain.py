@@ -24,7 +24,7 @@ from lossdsl import nodes
 from lossdsl.checks import intervals as iv
 from lossdsl.checks.intervals import Interval
 from lossdsl.errors import Diagnostic
-from lossdsl.functions import float_sigmoid, float_softplus
+from lossdsl.functions import float_sigmoid, float_softplus, kind_of
 from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
 from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
 
@@ -132,7 +132,11 @@ def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]
                 continue
             for branch, holds in ((where.args[1], True), (where.args[2], False)):
                 inside = branch.span.start <= node.span.start and node.span.end <= branch.span.end
-                if inside and _safe_where(resolved, where.args[0], holds, node) and not _leaks(symbolic, branch, node):
+                if (
+                    inside
+                    and _safe_where(resolved, where.args[0], holds, branch, node)
+                    and not _leaks(symbolic, branch, node)
+                ):
                     found[id(node)] = where
     return found
 
@@ -151,20 +155,40 @@ def _reachable(resolved: Resolved) -> list[nodes.Node]:
     return list(seen.values())
 
 
-def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, node: nodes.Node) -> bool:
-    """Whether `node` is free of hazards with y_true where `cond` (which compares y_true with a
-    constant) is `holds`."""
-    if not isinstance(cond, nodes.Compare):
+def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes.Node, node: nodes.Node) -> bool:
+    """Whether `node`, in `branch`, is free of hazards with y_true where `cond` (which compares
+    y_true with a number) is `holds`. The whole branch is walked: a division's warning stands on
+    its divisor, a power's on its base, and only the operation above them tells (the change
+    review: `where(y_true >= 0, y_pred^2 + 1/y_true, 0)` passed). Not where `node` reads y_true
+    through a function of the whole axis, whose other elements the condition does not narrow
+    (`log(y_true / sum(y_true))`), nor where the bound holds a parameter, which may take any value
+    (`y_true > k`)."""
+    if not isinstance(cond, nodes.Compare) or _reads_axis(resolved, node):
         return False
     side = next((s for s in (cond.left, cond.right) if resolved.whole_text(s) == "y_true"), None)
     if side is None or resolved.refs.get(id(side), ("input", "y_true")) != ("input", "y_true"):
         return False
-    values = _Ranges(resolved).narrowed(cond, side, iv.REALS, holds)
+    values = _AnyParameters(resolved).narrowed(cond, side, iv.REALS, holds)
     if values is None or values == iv.REALS:
         return False
     walker = _Narrowed(resolved, values)
-    walker.range(node)
+    walker.range(branch)
     return all(_span(warned) != _span(node) for warned, _ in walker.warned)
+
+
+def _reads_axis(resolved: Resolved, node: nodes.Node) -> bool:
+    """Whether `node` holds a reduction, a vector function or `onehot` (bindings followed)."""
+    stack, seen = [node], set()
+    while stack:
+        part = stack.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        if isinstance(part, nodes.Call) and kind_of(part.func, len(part.args)) in ("reduction", "vector", "labels"):
+            return True
+        value = resolved.binding_value(part) if isinstance(part, nodes.Name) else None
+        stack += [value] if value is not None else part.children
+    return False
 
 
 # A branch larger than this many nodes is not differentiated (its hazard stays a warning).
