@@ -124,7 +124,7 @@ def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]
     candidates = [node for node in warned if not resolved.of(node).pred]
     if not candidates:
         return {}
-    wheres = [node for node in _reachable(resolved) if isinstance(node, nodes.Call) and node.func == "where"]
+    wheres = [n for n in _reachable(resolved, resolved.result) if isinstance(n, nodes.Call) and n.func == "where"]
     found: dict[int, nodes.Call] = {}
     for node in candidates:
         for where in wheres:
@@ -141,18 +141,17 @@ def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]
     return found
 
 
-def _reachable(resolved: Resolved) -> list[nodes.Node]:
-    """Every node the loss reads, bindings followed."""
-    seen: dict[int, nodes.Node] = {}
-    stack: list[nodes.Node] = [resolved.result]
+def _reachable(resolved: Resolved, start: nodes.Node):
+    """`start` and every node under it, bindings followed, each once."""
+    stack, seen = [start], set()
     while stack:
         node = stack.pop()
         if id(node) in seen:
             continue
-        seen[id(node)] = node
+        seen.add(id(node))
+        yield node
         value = resolved.binding_value(node) if isinstance(node, nodes.Name) else None
         stack += [value] if value is not None else node.children
-    return list(seen.values())
 
 
 def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes.Node, node: nodes.Node) -> bool:
@@ -178,17 +177,10 @@ def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes
 
 def _reads_axis(resolved: Resolved, node: nodes.Node) -> bool:
     """Whether `node` holds a reduction, a vector function or `onehot` (bindings followed)."""
-    stack, seen = [node], set()
-    while stack:
-        part = stack.pop()
-        if id(part) in seen:
-            continue
-        seen.add(id(part))
-        if isinstance(part, nodes.Call) and kind_of(part.func, len(part.args)) in ("reduction", "vector", "labels"):
-            return True
-        value = resolved.binding_value(part) if isinstance(part, nodes.Name) else None
-        stack += [value] if value is not None else part.children
-    return False
+    return any(
+        isinstance(part, nodes.Call) and kind_of(part.func, len(part.args)) in ("reduction", "vector", "labels")
+        for part in _reachable(resolved, node)
+    )
 
 
 # A branch larger than this many nodes is not differentiated (its hazard stays a warning).
