@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import select
 import shlex
 import sys
@@ -195,18 +196,30 @@ class _ClosedOutput(io.TextIOBase):
         raise _ClosedOutputError(f"cannot write to standard {self.name}: it is closed")
 
 
+# What a message does not carry raw: control characters (a file named `a<ESC>[2J.loss` cleared
+# the terminal when `check` named it, and one with a carriage return overwrote its own line) and
+# the bidirectional overrides, which reorder what follows them. Tab and newline stay.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """`text` with what a terminal would act on escaped as Python escapes it (`\\x1b`, `\\u202e`):
+    a message's file names, options and arguments are the user's."""
+    return _UNSHOWABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 class _Unfailing:
     """Standard error whose writes cannot fail: where it is a closed pipe or a full disk
     (`lossdsl check 2>/dev/full`) what is said is lost, there being nowhere to say it, and the exit
     status stays the one it was for (the BrokenPipeError of printing a usage error made exit 2 a 1;
-    a review). Everything else is the stream's own."""
+    a review). What is written is `shown`; everything else is the stream's own."""
 
     def __init__(self, stream) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            return self._stream.write(shown(text))
         except (OSError, ValueError):  # ValueError: a stream already closed
             return len(text)
 
@@ -282,8 +295,10 @@ def _write_utf8(text: str) -> None:
 def _say(line: str) -> None:
     """A status line on standard output (`wrote é.py`), what its encoding cannot hold escaped, as
     Python escapes standard error's: under PYTHONIOENCODING=ascii a file's name past ASCII made a
-    command that had written its file report a failure, and `check` stop at that file (a review)."""
+    command that had written its file report a failure, and `check` stop at that file (a review).
+    Control characters are `shown` escaped, as on standard error."""
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    line = shown(line)
     try:
         line = line.encode(encoding, "backslashreplace").decode(encoding)
     except (LookupError, UnicodeError):  # a codec Python does not know, or one that cannot escape

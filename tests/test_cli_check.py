@@ -512,3 +512,22 @@ def test_an_output_name_over_the_system_s_limit_is_said_and_one_within_it_writte
     code, out, err = run(capsys, "compile", str(program), "-o", str(within))
     assert (code, out) == (0, f"wrote {within} (class FormulaLoss)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mse.loss", within.name])
+
+
+def test_control_characters_in_a_file_name_are_escaped_in_messages(tmp_path, capsys, monkeypatch):
+    # A file named `a<ESC>[2J.loss` cleared the terminal when `check` named it; `\r` overwrote the
+    # line, U+202E reversed what follows. Messages show them as Python escapes them; the file is
+    # still found and written under its own name.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a\x1b[2J.loss").write_text("abs(e\n", encoding="utf-8")
+    (tmp_path / "b\r.loss").write_text("e^2\n", encoding="utf-8")
+    code, out, err = run(capsys, "check", "b\r.loss", "a\x1b[2J.loss")
+    assert code == 1
+    assert out == "b\\r.loss: ok (0 warnings)\n"
+    assert err.startswith("a\\x1b[2J.loss:1:6: error: unexpected end of the program")
+    assert err.endswith("a\\x1b[2J.loss: rejected (1 error)\n")
+    code, out, err = run(capsys, "compile", "b\r.loss", "-o", "c\u202e.py")
+    assert (code, out, err) == (0, "wrote c\\u202e.py (class FormulaLoss)\n", "")
+    assert "class FormulaLoss" in (tmp_path / "c\u202e.py").read_text(encoding="utf-8")
+    code, out, err = run(capsys, "check", "gone\x07.loss")
+    assert (code, out, err) == (2, "", "lossdsl check: no such file: gone\\x07.loss\n")
