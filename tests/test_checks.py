@@ -736,6 +736,25 @@ def test_a_hazard_of_y_true_that_a_where_keeps_out_is_a_note(marked, text):
     ), note.message
 
 
+# ... also where the hazard is a binding's that only guarded branches read (it stayed a warning)
+GUARDED_BINDINGS = [
+    ("l = «log(y_true)»\nwhere(y_true > 0, y_true*(l - y_pred), 0)", " at 2:1"),
+    (
+        "k = y_true*«log(y_true)»\nm = where(y_true > 0, k - y_true*y_pred, 0)\nm + where(y_true >= 1, k, 0)",
+        "s at 2:5 and 3:5",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "where"), GUARDED_BINDINGS)
+def test_a_hazard_in_a_binding_that_only_guarded_branches_read_is_a_note(marked, text, where):
+    m = marked(text)
+    (note,) = [d for d in lossdsl.compile(m.source, strict=True).diagnostics if d.code == "domain"]
+    assert (note.level, note.line, note.column) == ("note", m.line, m.column)
+    keep = "keep" if " and " in where else "keeps"
+    assert f". The `where`{where} {keep} it out of the loss, though:" in note.message, note.message
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -750,6 +769,10 @@ def test_a_hazard_of_y_true_that_a_where_keeps_out_is_a_note(marked, text):
         "where(y_true > 0, y_true*(«log(y_true/sum(y_true))» - y_pred), 0)",
         "where(y_true > 0, y_true*(«log(min(y_true))» - y_pred), 0)",
         "param k = 0.0\nwhere(y_true > k, y_true*(«log(y_true)» - y_pred), 0)",
+        # a binding that the loss reads outside the guarded branch too, or in a branch it does not guard
+        "l = «log(y_true)»\nwhere(y_true > 0, y_true*(l - y_pred), 0) + l*0",
+        "l = «log(y_true)»\nwhere(y_true > 0, y_true*(l - y_pred), 0) + where(y_true > -1, l, 0)",
+        "l = «log(y_true)»\nwhere(y_true > 0, l*y_pred, 0)",
     ],
 )
 def test_a_hazard_a_where_does_not_keep_out_stays_a_warning(marked, text):

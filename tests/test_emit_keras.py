@@ -702,6 +702,8 @@ def test_a_focal_loss_on_logits_has_a_finite_gradient_below_1(keras, program):
     [
         "where(y_true > 0, y_true*(log(y_true) - y_pred), 0)",
         "exp(y_pred) - y_true*y_pred + where(y_true > 1, y_true*log(y_true) - y_true, 0)",
+        "l = log(y_true)\nwhere(y_true > 0, y_true*(l - y_pred), 0)",
+        "k = y_true*log(y_true)\nm = where(y_true > 0, k - y_true*y_pred, 0)\nm + where(y_true >= 1, k, 0)",
     ],
 )
 def test_a_where_on_y_true_keeps_its_hazard_out_of_the_value_and_gradient(keras, program):

@@ -97,8 +97,7 @@ def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> li
         if _span(node) not in valued:
             found.append(dataclasses.replace(diagnostic, level="note", message=diagnostic.message + _IN_CONDITION))
         elif id(node) in guards:
-            line, column = guards[id(node)].span.line, guards[id(node)].span.column
-            message = diagnostic.message + _GUARDED.format(line=line, column=column)
+            message = diagnostic.message + _guarded(guards[id(node)])
             found.append(dataclasses.replace(diagnostic, level="note", message=message))
         elif _span(node) in labels:
             found.append(dataclasses.replace(diagnostic, message=diagnostic.message + _LABELS))
@@ -108,37 +107,66 @@ def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> li
 
 
 _GUARDED = (
-    ". The `where` at {line}:{column} keeps it out of the loss, though: its condition on y_true"
+    ". The {wheres} {keep} it out of the loss, though: {their} condition on y_true"
     " excludes the values that reach it, and no gradient with respect to y_pred goes through it"
 )
 
 
-def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]) -> dict[int, nodes.Call]:
-    """The `where` that guards each node of `warned` it guards, by the node's id: the node reads
+def _guarded(wheres: list[nodes.Call]) -> str:
+    """The note's ending that names the `where`s (`at 2:5`, `at 2:5 and 3:5`) that keep a hazard out."""
+    places = [f"{w.span.line}:{w.span.column}" for w in wheres]
+    if len(places) == 1:
+        return _GUARDED.format(wheres=f"`where` at {places[0]}", keep="keeps", their="its")
+    listed = ", ".join(places[:-1]) + " and " + places[-1]
+    return _GUARDED.format(wheres=f"`where`s at {listed}", keep="keep", their="each one's")
+
+
+def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]) -> dict[int, list[nodes.Call]]:
+    """The `where`s that guard each node of `warned` they guard, by the node's id: the node reads
     y_true and not y_pred, stands in a branch of a `where` whose condition compares y_true with a
     constant, is safe with y_true where that branch is taken, and the branch's derivative with
     respect to y_pred does not hold it. PyTorch's KL divergence, `where(y_true > 0, y_true *
     (log(y_true) - y_pred), 0)`, and the Poisson loss's Stirling term were warned of, and refused
     under `strict=True`, though their values and gradients are finite (a review). `where(y_true >
-    0, log(y_true) * y_pred, 0)` stays warned of: its gradient there is `0 * -inf`, NaN."""
+    0, log(y_true) * y_pred, 0)` stays warned of: its gradient there is `0 * -inf`, NaN. A node
+    of a binding is guarded where every way the loss reads it goes through a guarding branch."""
     candidates = [node for node in warned if not resolved.of(node).pred]
     if not candidates:
         return {}
     wheres = [n for n in _reachable(resolved, resolved.result) if isinstance(n, nodes.Call) and n.func == "where"]
-    found: dict[int, nodes.Call] = {}
+    branches = [
+        (w, b, holds) for w in wheres if len(w.args) == 3 for b, holds in ((w.args[1], True), (w.args[2], False))
+    ]
+    under = {id(b): {id(n) for n in _reachable(resolved, b)} for _, b, _ in branches}
+    found: dict[int, list[nodes.Call]] = {}
     for node in candidates:
-        for where in wheres:
-            if len(where.args) != 3 or id(node) in found:
-                continue
-            for branch, holds in ((where.args[1], True), (where.args[2], False)):
-                inside = branch.span.start <= node.span.start and node.span.end <= branch.span.end
-                if (
-                    inside
-                    and _safe_where(resolved, where.args[0], holds, branch, node)
-                    and not _leaks(symbolic, branch, node)
-                ):
-                    found[id(node)] = where
+        holding = [(w, b, holds) for w, b, holds in branches if id(node) in under[id(b)]]
+        if not holding or _reached_around(resolved, node, {id(b) for _, b, _ in holding}):
+            continue
+        guarding = [
+            (w, b)
+            for w, b, holds in holding
+            if _safe_where(resolved, w.args[0], holds, b, node) and not _leaks(symbolic, b, node)
+        ]
+        if guarding and not _reached_around(resolved, node, {id(b) for _, b in guarding}):
+            found[id(node)] = sorted({id(w): w for w, _ in guarding}.values(), key=lambda w: w.span.start)
     return found
+
+
+def _reached_around(resolved: Resolved, node: nodes.Node, branches: set[int]) -> bool:
+    """Whether `node` is reached from the loss without passing through one of `branches` (by id):
+    a binding that one guarded branch reads and the loss reads elsewhere too is not guarded."""
+    stack, seen = [resolved.result], set()
+    while stack:
+        part = stack.pop()
+        if part is node:
+            return True
+        if id(part) in seen or id(part) in branches:
+            continue
+        seen.add(id(part))
+        value = resolved.binding_value(part) if isinstance(part, nodes.Name) else None
+        stack += [value] if value is not None else part.children
+    return False
 
 
 def _reachable(resolved: Resolved, start: nodes.Node):
