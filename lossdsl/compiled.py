@@ -62,7 +62,7 @@ class CompiledLoss:
         self.name = name
         self.source = source
         self.description = resolved.program.description
-        self.params = dict(resolved.params)
+        self._params = dict(resolved.params)
         self.diagnostics = diagnostics
         self.strict = strict
         self.resolved = resolved
@@ -82,6 +82,13 @@ class CompiledLoss:
         # facts by the syntax tree's nodes, which a copy would renew (`latex()` of a deep copy was
         # a LossInternalError; a review). The front end's cache makes it a look-up in one process.
         return (_compiled_again, (self.source, self.name, self.strict))
+
+    @property
+    def params(self) -> dict[str, float]:
+        """The declared parameters and their defaults, a new dict at each read: the code, the LaTeX
+        and the checks are of the defaults compiled (a changed dict changed what `python_source()`
+        wrote next, and a value that was not a number made it a LossInternalError; a review)."""
+        return dict(self._params)
 
     @property
     def per_sample(self) -> bool:

@@ -54,12 +54,18 @@ from lossdsl.errors import LossArgumentError, LossTypeError, checked_arguments, 
 __all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
 
 
-def _compile(source: str, name: str | None = None):
+def _compile(source: str, name: str | None = None, kwargs: dict | None = None):
     """`lossdsl.compile`, imported on first use: keras_hook imports this module as soon as Keras is
-    imported, and the compiler (SymPy, Lark) would add half a second to that."""
+    imported, and the compiler (SymPy, Lark) would add half a second to that. `kwargs`, the
+    shortcuts' keywords: a `strict` is taken from them for compile() unless the program declares
+    a parameter of that name (`loss(source, strict=True)`, a shortcut for `compile(...)` and
+    `keras_loss(...)`, was an unknown parameter; a contract review)."""
     from lossdsl.pipeline import compile as compile_source
 
     spec = compile_source(source, name)
+    if kwargs is not None and "strict" in kwargs and "strict" not in spec.params:
+        strict = kwargs.pop("strict")
+        spec = compile_source(source, name, strict=strict)
     if not _QUIET.get():
         warn_of(spec.diagnostics)  # (a Keras object is made of it: nobody reads its diagnostics)
     return spec
@@ -173,7 +179,7 @@ def build_loss(source: str, name: str | None = None, **kwargs) -> keras.losses.L
     class_name, object_name = _names(name)
     if object_name is not None:
         kwargs["name"] = object_name
-    spec = _compile(source, class_name)
+    spec = _compile(source, class_name, kwargs)
     return _warned(spec, spec.keras_loss(**kwargs))
 
 
@@ -182,7 +188,7 @@ def build_metric(source: str, name: str | None = None, **kwargs) -> FormulaMetri
     class_name, object_name = _names(name)
     if object_name is not None:
         kwargs["name"] = object_name
-    spec = _compile(source, class_name)
+    spec = _compile(source, class_name, kwargs)
     return _warned(spec, spec.keras_metric(**kwargs))
 
 

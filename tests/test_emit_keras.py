@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import gc
 import importlib.util
+import inspect
 import math
 import re
 import shutil
@@ -1007,6 +1008,23 @@ def test_docstring_holds_description_and_latex_safely():
     latex = lossdsl.compile(program).latex()
     if latex:
         assert latex.splitlines()[0].strip() in doc
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "# Huber loss.\nparam delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
+        "# Penalized MAE,\n# on two lines.\nabs(e)*0.5*(1+abs(e))",
+    ],
+)
+def test_the_docstring_holds_the_latex_verbatim(keras, program):
+    # The LaTeX of several lines was an indented block: `spec.latex() in inspect.getdoc(cls)` failed
+    # (a contract review). The raw `__doc__` of Python before 3.13 keeps the source's indent.
+    spec = lossdsl.compile(program, name="Doc")
+    cls = type(spec.keras_loss())
+    doc = inspect.getdoc(cls)
+    assert spec.latex() in doc and spec.description in doc
+    assert spec.latex().replace("\n", "\n    ") in cls.__doc__ or spec.latex() in cls.__doc__
 
 
 def test_unmapped_node_raises():

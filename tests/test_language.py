@@ -608,6 +608,16 @@ PARAMS = [
 ]
 
 
+def test_params_is_a_copy_of_the_compiled_defaults():
+    # a changed `spec.params` changed the default python_source() wrote next, and a value that was not
+    # a number made it a LossInternalError (a contract review): each read is a new dict
+    spec = lossdsl.compile("param delta = 1.0\ndelta * e^2")
+    spec.params["delta"] = "x"
+    spec.params["other"] = 2.0
+    assert spec.params == {"delta": 1.0}
+    assert "delta=1.0," in spec.python_source()
+
+
 @pytest.mark.parametrize("src, params, ref", PARAMS, ids=[p[0].splitlines()[0] for p in PARAMS])
 def test_params(src, params, ref):
     spec = lossdsl.compile(src)

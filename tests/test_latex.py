@@ -509,10 +509,26 @@ def test_strict_takes_true_or_false_and_belongs_to_compile():
         lossdsl.compile("abs(e)", strict=np.float64(1))
     assert raised.value.message == "strict= takes True or False, not float64"
     assert [d.level for d in lossdsl.check("log(y_pred)", strict=1)] == ["error"]  # the domain warning, strict
-    # loss() and metric() pass their keywords to the loss object: the error says where strict= goes
-    for shortcut in (lossdsl.loss, lossdsl.metric):
+    # keras_loss() and keras_metric() take the loss object's keywords: the error says where strict= goes
+    spec = lossdsl.compile("abs(e)")
+    for method in (spec.keras_loss, spec.keras_metric):
         with pytest.raises(lossdsl.LossArgumentError, match=r"unknown parameter\(s\) strict; .*; strict= is compile"):
-            shortcut("abs(e)", strict=True)
+            method(strict=True)
+
+
+def test_the_shortcuts_take_strict_as_compile_does():
+    # loss() and metric() are compile(...) then keras_loss(...): strict= was an unknown parameter (a
+    # contract review). A program that declares a parameter `strict` gets its value there.
+    for shortcut in (lossdsl.loss, lossdsl.metric):
+        assert shortcut("e^2", strict=True).name == "formula_loss"
+        assert shortcut("log(y_pred)", strict=False).name == "formula_loss"
+        with pytest.raises(lossdsl.LossDomainError) as raised:
+            shortcut("e^2 + log(y_pred)", name="my_loss", strict=True)
+        assert (raised.value.line, raised.value.column) == (1, 7)
+        with pytest.raises(lossdsl.LossArgumentError, match="strict= takes True or False, not str"):
+            shortcut("e^2", strict="yes")
+        made = shortcut("param strict = 1.0\nstrict * e^2", strict=3.0)
+        assert made.get_config()["strict"] == 3.0
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,12 @@ def _docstring(spec) -> list[str]:
     lines = description or [f"The loss `{spec.name}`, compiled by lossdsl."]
     latex = [line for line in (_clean(raw) for raw in _latex(spec).splitlines()) if line]
     if latex:
-        lines += ["", "Formula (LaTeX):", ""] + ["    " + line for line in latex]
+        lines += [
+            "",
+            "Formula (LaTeX):",
+            "",
+            *latex,
+        ]  # at the docstring's own indent: `inspect.getdoc` holds it verbatim
     lines += ["", "Args:"]
     lines += [f"    {p}: a parameter of the formula (default {float_literal(v)})." for p, v in spec.params.items()]
     lines += [
