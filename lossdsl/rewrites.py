@@ -70,7 +70,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import construct, rebuild, subtrees
+from lossdsl import construct, hyperbolic, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
@@ -276,6 +276,8 @@ class Rewriter:
             return self.softplus_rule(sp.S.One, expr.args[0]) or expr
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
+            expr = self.branch_complement_rule(expr)
+            expr = self.tanh_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.mixed_complement_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.sigmoid_complement_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.smooth_relu_rule(expr) if isinstance(expr, sp.Add) else expr
@@ -342,6 +344,45 @@ class Rewriter:
             if isinstance(resolved, head):
                 return sp.Mul(*factors[:n], *factors[n + 1 :]), resolved
         return None
+
+    def branch_complement_rule(self, expr: sp.Add) -> sp.Basic:
+        """`c + k where(q, a, b)` -> `where(q, c + k a, c + k b)` where the rules rewrite a branch so
+        made (an addition, the same value): a binary focal loss's `1 - pt` with `pt = where(y_true >
+        0.5, p, 1 - p)` of `p = sigmoid(x)` rounded to 0 where `p` rounds to 1, a logit of 17, and
+        its power `(1 - pt)^gamma` with gamma < 1 (or set to 0) had a NaN gradient there (a review);
+        it is `where(y_true > 0.5, sigmoid(-x), p)`. Where no rule takes a branch, as written."""
+        if not isinstance(expr, sp.Add):
+            return expr
+        constant, rest = expr.as_coeff_Add()
+        k, factor = rest.as_coeff_Mul()
+        branches = self.rewritten.get(factor, factor)  # (a binding, as the code computes it)
+        if not (constant.is_Number and constant != 0 and k.is_Number and isinstance(branches, sp.Piecewise)):
+            return expr
+        pushed, changed = [], False
+        for value, condition in branches.args:
+            written = constant + k * value
+            rewritten = self.rewrite(written)
+            changed = changed or (isinstance(written, sp.Add) and rewritten != written)
+            pushed.append((rewritten, condition))
+        return construct.piecewise(pushed) if changed else expr
+
+    def tanh_rule(self, expr: sp.Add) -> sp.Basic:
+        """`c + c tanh(x)` -> `2c sigmoid(2x)` and `c - c tanh(x)` -> `2c sigmoid(-2x)` (an addition,
+        the same value): a probability written with tanh, `p = 0.5 (1 + tanh(x))`, rounded to 1 from
+        x of about 8 in float32, and a cross-entropy of it was NaN there, as `log(1 - tanh(x))` was
+        -inf from x of about 9 (a review); as a sigmoid it takes the sigmoid's rules."""
+        constant, rest = expr.as_coeff_Add()
+        if not constant.is_Number or constant == 0:
+            return expr
+        for term in sp.Add.make_args(rest):
+            k, factor = term.as_coeff_Mul()
+            resolved = self.resolve(factor)
+            if isinstance(resolved, hyperbolic.tanh) and k.is_Number and abs(k) == abs(constant):
+                sign = 1 if k == constant else -1
+                scale = 2 * float(constant)
+                scale = int(scale) if abs(scale) == 1.0 else 2 * constant  # (`p = 0.5 (1 + tanh(x))` is a sigmoid)
+                return scale * sf.Sigmoid(sign * 2 * resolved.args[0]) + (rest - term)
+        return expr
 
     def mixed_complement_rule(self, expr: sp.Add) -> sp.Basic:
         """`1 - (a sigmoid(x) + b sigmoid(-x))` -> `a sigmoid(-x) + b sigmoid(x)` where `a + b = 1`
@@ -630,16 +671,32 @@ class Rewriter:
             return x + sf.Softplus(-2 * x) - sp.log(2)
         if isinstance(inner, sp.Add):
             constant, rest = inner.as_coeff_Add()
-            softplus = self.softplus_rule(constant, rest) or self.logaddexp_rule(inner)
+            softplus, flat = self.softplus_rule(constant, rest) or self.logaddexp_rule(inner), None
             if softplus is None and (flat := self.flattened(inner)) is not None:
                 # a sum that holds a bound sum (`log(d + 1)` of `d = 1 + exp(-x)`: inf from x of
                 # about -88; differential fuzzing), read as one sum
                 softplus = self.softplus_rule(*flat.as_coeff_Add()) or self.logaddexp_rule(flat)
             if softplus is not None:
                 return softplus
+            if (
+                isinstance(flat, sp.Basic)
+                and not isinstance(flat, sp.Add)
+                and not isinstance(logged := self.log_rule(sp.log(flat)), sp.log)
+            ):
+                # the terms cancelled to one whose log the rules take: `log(1 - p)` of `p = 1 -
+                # exp(-exp(x))`, a complementary log-log link, is `-exp(x)` (it was `log1p(-p)`, inf
+                # from x of about 3; written inline, SymPy cancels it so; a review)
+                return logged
             if equals_number(constant, 1.0) and rest != 0:
                 if isinstance(self.resolve(-rest), sf.Sigmoid):
                     return -sf.Softplus(self.resolve(-rest).args[0])
+                code = self.rewritten.get(expr.args[0])
+                if code is not None and not isinstance(code, sp.Add):
+                    # a bound `1 - exp(u)` that the code computes as `-expm1(u)`: the log of that,
+                    # as written inline (`log1p(-exp(u))` of the terms was -inf where exp(u) rounds
+                    # to 1: `log(p)` of that `p` from x of about -17; a review)
+                    logged = self.log_rule(sp.log(code))
+                    return expr if logged == sp.log(code) else logged
                 return sf.Log1p(rest)
         return expr
 
@@ -650,6 +707,8 @@ class Rewriter:
         for term in total.args:
             k, factor = term.as_coeff_Mul()
             value = self.rewritten.get(factor, self.resolve(factor))  # (as the code computes it)
+            if not isinstance(value, sp.Add):  # (as written: `1 - exp(u)`, which the code computes as `-expm1(u)`)
+                value = self.resolve(factor)
             terms.append(k * value if factor.is_Symbol and isinstance(value, sp.Add) else None)
         if all(t is None for t in terms):
             return None

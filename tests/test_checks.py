@@ -2124,3 +2124,74 @@ def test_a_check_that_could_not_finish_keeps_its_note_beside_the_domain_warnings
         ("warning", "domain", 1),
     ]
     assert found[0].message == "the float32-zero check could not finish on this program (ArithmeticError)"
+
+
+# A parameter's exponent at 0 on a base that reaches 0: the gradient, `gamma * b^(gamma - 1)`, is
+# 0 times inf there. A focal loss at gamma = 0 (its cross-entropy setting) was NaN, unwarned, where
+# gamma = 0.5 was warned of (a numerics review).
+ZERO_EXPONENT = [
+    "param gamma = 0.0\np = softmax(y_pred)\n-sum(onehot(y_true)*«(1 - p)^gamma»*log(p))",
+    "param gamma = 0.0\nce = softplus(y_pred) - y_true*y_pred\npt = exp(-ce)\n«(1 - pt)^gamma»*ce",
+    "param gamma = 0.0\n«abs(e)^gamma»",
+    "param g = 2.0\n«abs(e)^(g - 2)» + e^2",
+]
+
+
+@pytest.mark.parametrize("text", ZERO_EXPONENT)
+def test_a_parameters_exponent_of_0_on_a_base_that_reaches_0_is_warned_of(marked, text):
+    m = marked(text)
+    (warning,) = diagnostics_of(m.source, "warning", "domain")
+    assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
+    assert "where its gradient at the exponent's value 0 is NaN" in warning.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "param gamma = 2.0\np = softmax(y_pred)\n-sum(onehot(y_true)*(1 - p)^gamma*log(p))",  # gamma = 2: finite
+        "abs(e)^0 + e^2",  # a written 0: folded away, nothing computed
+        "param gamma = 0.0\n(1 + e^2)^gamma + e^2",  # the base never reaches 0
+        "param gamma = 0.0\np = sigmoid(y_pred)\n(1 - p)^gamma * y_true + e^2",  # sigmoid(-x): above 0
+    ],
+)
+def test_an_exponent_of_0_that_is_safe_is_not_warned_of(text):
+    assert not [d for d in diagnostics_of(text, "warning") if "exponent's value 0" in d.message]
+
+
+def test_a_parameter_of_0_given_to_loss_is_warned_of():
+    pytest.importorskip("keras")
+    program = "param gamma = 2.0\np = softmax(y_pred)\n-sum(onehot(y_true)*(1 - p)^gamma*log(p))"
+    with pytest.warns(lossdsl.LossWarning, match="exponent's value 0 is NaN"):
+        lossdsl.loss(program, gamma=0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "function", "hint"),
+    [
+        # a probit's log: `1 + erf(x)` rounds to 0 in float32 from x of about -4 (unwarned; a review)
+        ("phi = 0.5*(1 + erf(y_pred/sqrt(2)))\n-(y_true*«log(phi)» + (1 - y_true)*log(1 - phi))", "erf", "logistic"),
+        ("-«log(1 - tanh(y_pred)^2)»", "tanh", "`4*sigmoid(2*x)*sigmoid(-2*x)`"),
+        ("y_true / («1 - tanh(y_pred)^2»)", "tanh", "add eps to it or use maximum"),
+        ("e^2 + 1 / («1 + erf(y_pred)»)", "erf", "add eps to it or use maximum"),
+    ],
+)
+def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of(marked, text, function, hint):
+    m = marked(text)
+    warnings = diagnostics_of(m.source, "warning", "float32-zero")
+    assert (m.line, m.column) in [(w.line, w.column) for w in warnings], warnings
+    (warning,) = [w for w in warnings if (w.line, w.column) == (m.line, m.column)]
+    assert f"where its `{function}` saturates" in warning.message and hint in warning.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "log(2 + tanh(y_pred)) + e^2",  # never below 1
+        "log(1 + tanh(y_pred)^2) + e^2",
+        "log(1 + erf(y_true)) + e^2",  # no y_pred: the data's own
+        "p = 0.5*(1 + tanh(y_pred))\n-(y_true*log(p) + (1 - y_true)*log(1 - p))",  # a sigmoid: stable
+        "-log(1 - tanh(y_pred))",
+    ],
+)
+def test_a_tanh_or_erf_that_cannot_round_a_log_to_0_is_not_warned_of(text):
+    assert diagnostics_of(text, "warning", "float32-zero") == []

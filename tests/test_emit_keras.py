@@ -2697,3 +2697,73 @@ def test_a_power_of_a_negative_base_keeps_its_finite_gradient(keras):
     z = -x.astype("float64")  # e = y_true - y_pred
     expected = -(2 * z * np.log1p(z**2) + z**2 * 2 * z / (1 + z**2)) / 2
     np.testing.assert_allclose(gradients, expected, rtol=1e-5)
+
+
+def _sigmoid64(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softplus64(x):
+    return np.logaddexp(0.0, x)
+
+
+# Spellings of user losses that were NaN, inf or far off in float32, unwarned (a numerics review),
+# each with its float64 value per element: (program, y_true, y_pred, value, rtol of the gradient).
+USER_SPELLINGS = [
+    # a binary focal loss's `1 - pt` of a `where`: `1 - p` rounded to 0 from a logit of 17
+    (
+        "param gamma = 0.5\np = sigmoid(y_pred)\npt = where(y_true > 0.5, p, 1 - p)\n-(1 - pt)^gamma*log(pt)",
+        [1.0, 1.0, 0.0, 1.0],
+        [10.0, 17.0, -20.0, 30.0],
+        lambda t, x: _sigmoid64(-np.where(t > 0.5, x, -x)) ** 0.5 * _softplus64(-np.where(t > 0.5, x, -x)),
+        1e-4,
+    ),
+    # a complementary log-log link through a binding: `log(p)` was log1p(-exp(-exp(x))), -inf from
+    # x of about -17, and `log(1 - p)` log1p(-p), -inf from x of about 3
+    (
+        "p = 1 - exp(-exp(y_pred))\n-(y_true*log(p) + (1 - y_true)*log(1 - p))",
+        [1.0, 1.0, 1.0, 0.0, 0.0],
+        [-14.0, -17.0, -20.0, 2.5, 3.0],
+        lambda t, x: -(t * np.log(-np.expm1(-np.exp(x))) - (1 - t) * np.exp(x)),
+        1e-5,
+    ),
+    # a probability written with tanh: `0.5 (1 + tanh(x))` rounded to 1 from x of about 8
+    (
+        "p = 0.5*(1 + tanh(y_pred))\n-(y_true*log(p) + (1 - y_true)*log(1 - p))",
+        [1.0, 1.0, 0.0, 1.0],
+        [8.0, 9.5, -9.5, -10.0],
+        lambda t, x: t * _softplus64(-2 * x) + (1 - t) * _softplus64(2 * x),
+        1e-5,
+    ),
+    ("-log(1 - tanh(y_pred))", [0.0, 0.0], [8.0, 10.0], lambda t, x: _softplus64(2 * x) - np.log(2), 1e-5),
+    # `1 - p + eps`, whose `1 + eps` SymPy folds to 1.0000001 (float32: 1 + 1.19e-7): 12% off near p = 1
+    (
+        "p = clip(y_pred, 0, 1)\n-(y_true*log(p + eps) + (1 - y_true)*log(1 - p + eps))",
+        [0.0, 0.0, 0.0],
+        [0.99999994, 0.9999999, 0.99999],
+        lambda t, x: -np.log(1 - x + 1e-7),
+        1e-2,
+    ),
+]
+# (its slope at p just below 1, where a central difference would step over the clip)
+EXACT_SLOPES = {USER_SPELLINGS[-1][0]: lambda t, x: 1 / (1 - x + 1e-7)}
+
+
+@pytest.mark.parametrize(("program", "y_true", "y_pred", "exact", "rtol"), USER_SPELLINGS)
+def test_user_spellings_are_finite_and_accurate(keras, program, y_true, y_pred, exact, rtol):
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    y_true = np.array(y_true, "float32")[:, None]
+    y_pred = np.array(y_pred, "float32")[:, None]
+    t, x = y_true[:, 0].astype("float64"), y_pred[:, 0].astype("float64")
+    values64 = exact(t, x)
+    step = 1e-6 * np.maximum(1.0, np.abs(x))
+    with np.errstate(invalid="ignore"):
+        slopes64 = (exact(t, x + step) - exact(t, x - step)) / (2 * step)
+    if program in EXACT_SLOPES:
+        slopes64 = EXACT_SLOPES[program](t, x)
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
+        np.testing.assert_allclose(values, values64, rtol=1e-5, atol=1e-30, err_msg=f"fast={fast}")
+        np.testing.assert_allclose(gradients[:, 0], slopes64, rtol=rtol, atol=1e-30, err_msg=f"fast={fast}")

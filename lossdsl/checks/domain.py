@@ -203,6 +203,14 @@ def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes
     return all(_span(warned) != _span(node) for warned, _ in walker.warned)
 
 
+def _reads_parameter(resolved: Resolved, node: nodes.Node) -> bool:
+    """Whether `node` reads a parameter (bindings followed)."""
+    return any(
+        isinstance(part, nodes.Name) and resolved.refs.get(id(part), ("", ""))[0] == "param"
+        for part in _reachable(resolved, node)
+    )
+
+
 def _reads_axis(resolved: Resolved, node: nodes.Node) -> bool:
     """Whether `node` holds a reduction, a vector function or `onehot` (bindings followed)."""
     return any(
@@ -464,6 +472,15 @@ class _Ranges:
         if float(p).is_integer():
             if p < 0 and base.reaches(0.0):
                 self.warn(node, f"`{self.text(node)}` divides by {where}, which can be 0; keep it away from 0")
+            elif p == 0 and self.r.of(node.base).pred and base.reaches(0.0) and _reads_parameter(self.r, node.exponent):
+                # (a written 0 is folded away; a parameter's 0 is computed: `gamma * b^(gamma - 1)`,
+                # 0 times inf at a base of 0. A focal loss on logits at gamma = 0, its cross-entropy
+                # setting, had a NaN gradient, unwarned, where gamma = 0.5 was warned of; a review)
+                self.warn(
+                    node,
+                    f"the power `{self.text(node)}` of {where} can reach 0, where its gradient at the"
+                    " exponent's value 0 is NaN (0 times the infinite power of 0 to -1); keep the base above 0",
+                )
             return
         if 0 < p < 1 and not self.r.of(node.base).pred and base.reaches_below(0.0):
             self.warn(

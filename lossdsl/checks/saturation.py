@@ -77,16 +77,18 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 # (its exponents exact, as the code's: `sigmoid(x)^0.5` is `exp(-softplus(-x) / 2)`
                 # there, and `exp(-0.5 softplus(-x))` was not found in it; the change review)
                 stable = rewriter.rewrite(exact_exponents(node_expr(symbolic, target)))
-                if not stable.has(*_SATURATING, sf.Softmax):
+                saturates = stable.has(*_SATURATING, sf.Softmax)
+                if not saturates and not (kind != "power" and stable.has(*_BOUNDED)):
                     # nothing in it saturates (what `_saturated` looks for is inside `stable`); and
                     # SymPy's `1 / stable` of 95 nested fractions took 2 s (the hostile corpus)
                     continue
                 hazard, argument = _hazard(stable, kind, defaults, rewriter, symbolic, target)
                 if argument is None or (code is not None and not _computes(code, hazard)):
                     continue  # nothing to fear, or the code does not compute it (`log(1 / exp(x))` is -x)
-                point = _saturated(argument, env, budget)
-                if point is None and kind == "log" and hazard is not stable:
-                    point = _vanishes(argument, env, budget)  # (a log of a product, taken apart)
+                point = _saturated(argument, env, budget) if saturates else None
+                if point is None and kind != "power" and (hazard is not stable or not saturates):
+                    # (a log of a product, taken apart; a tanh or erf that rounds to -1 or 1)
+                    point = _vanishes(argument, env, budget)
             except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
                 continue
             if budget.left < 0:
@@ -134,7 +136,7 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
         for term in (t.as_coeff_Mul()[1] for t in sp.Add.make_args(stable)):
             if isinstance(term, sp.log):
                 return term, term.args[0]
-            if isinstance(term, sf.Log1p) and stable is not term:
+            if isinstance(term, sf.Log1p) and (stable is not term or stable.has(*_BOUNDED)):
                 return term, 1 + term.args[0]
         return None, None
     if not isinstance(stable, sp.Pow):
@@ -182,6 +184,17 @@ def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, 
     return None
 
 
+# Functions that float32 rounds to -1 or 1 far from 0, so that `1 - tanh(x)` or `1 + erf(x)` is 0
+# there: a log or divisor of a sum that holds one is probed as `_vanishes` says (`log(0.5 (1 +
+# erf(x / sqrt(2))))`, a probit's log, was -inf from x of about -5.5, unwarned; a review).
+_BOUNDED = (hyperbolic.tanh, sp.erf)
+
+_BOUNDED_HINTS = {
+    "tanh": "write `1 + tanh(x)` as `2*sigmoid(2*x)` (`1 - tanh(x)^2` as `4*sigmoid(2*x)*sigmoid(-2*x)`),"
+    " whose log lossdsl computes stably, or add eps to it",
+    "erf": "add eps to it, or use a logistic link (`sigmoid`), whose log lossdsl computes stably",
+}
+
 # The functions that a factor left in a log beside the heads (`_vanishes`) is named after.
 _NAMED = {sp.exp: "exp", sf.Sigmoid: "sigmoid", sf.Softplus: "softplus", hyperbolic.tanh: "tanh", sp.erf: "erf"}
 
@@ -221,6 +234,8 @@ def _warning(resolved: Resolved, node: nodes.Node, kind: str, point: tuple[str, 
     what, consequence, hint = _CONSEQUENCES[kind]
     if kind == "log" and function in ("sigmoid", "softmax"):
         hint = logits_spelling(resolved, function)  # (eps is no cure there)
+    elif kind == "log" and function in _BOUNDED_HINTS:
+        hint = _BOUNDED_HINTS[function]
     where = "for logits about 200 apart" if function == "softmax" else f"(e.g. at y_true={t:g}, y_pred={p:g})"
     message = (
         f"`{resolved.text(node)}`: in float32 {what} rounds to 0 where its `{function}` saturates {where},"

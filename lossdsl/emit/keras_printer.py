@@ -10,6 +10,8 @@ to a temporary there.
 
 from __future__ import annotations
 
+import math
+import struct
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -105,6 +107,27 @@ KERAS_OPS: dict[type, str] = {
 }
 # Functions with more than two arguments in SymPy but two in keras.ops: nested.
 _BINARY_FOLDS = (sp.Max, sp.Min, sp.And, sp.Or)
+
+
+def near_whole(number: sp.Expr) -> tuple[sp.Integer, sp.Float] | None:
+    """(m, s) where `number` is a whole number m plus a small s that float32 would lose at least a
+    thousandth of in their sum, else None. SymPy folds the `1 + eps` of `log(1 - p + eps)` into
+    1.0000001, which float32 reads as 1 + 1.19e-7: near p = 1 the log's argument was 12% off, and
+    its gradient 11% (a review); printed `1.0 - p + 1e-07`, it is computed as written. `s` keeps
+    the digits that survive the cancellation (15 less those cancelled: 1e-07, not the float64
+    fold's 1.0000000005838672e-07)."""
+    if not isinstance(number, sp.Float):
+        return None
+    value = float(number)
+    whole = round(value)
+    small = value - whole
+    if whole == 0 or small == 0 or not math.isfinite(value) or abs(small) >= 1e-3 * abs(whole):
+        return None
+    rounded = struct.unpack("f", struct.pack("f", value))[0]  # (as float32 holds it)
+    if abs(rounded - whole - small) <= 1e-3 * abs(small):
+        return None
+    lost = max(0, math.ceil(math.log10(abs(value) / abs(small))))
+    return sp.Integer(whole), sp.Float(float(f"{small:.{max(1, 15 - lost)}g}"))
 
 
 class KerasPrinter(Printer):
@@ -203,6 +226,8 @@ class KerasPrinter(Printer):
         terms = list(expr.as_ordered_terms())
         numbers = [t for t in terms if sf.is_literal(t)]
         others = [t for t in terms if not sf.is_literal(t)]
+        if others and len(numbers) == 1 and (split := near_whole(numbers[0])) is not None:
+            numbers = list(split)  # `1 - p + eps` as written: `1.0 - p + 1e-07`, not `1.0000001 - p`
         terms = others + numbers  # numbers last, as Keras writes `x + ... - log2`
         positive = next((t for t in terms if not has_negative_coefficient(t)), None)
         if positive is not None and has_negative_coefficient(terms[0]):
