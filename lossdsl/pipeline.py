@@ -163,6 +163,11 @@ def _promote(diagnostic: Diagnostic) -> Diagnostic:
     )
 
 
+def refused(warnings: list[Diagnostic], source: str) -> LossError:
+    """The error that `warnings` of `source` are under strict=True."""
+    return _combined([_promote(d) for d in warnings], source)
+
+
 def _combined(diagnostics: list[Diagnostic], source: str) -> LossError:
     """One error of the class of the first error diagnostic, carrying all of them in order of position.
 

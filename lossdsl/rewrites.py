@@ -216,6 +216,7 @@ class Rewriter:
         self._done: dict[sp.Basic, sp.Basic] = {}
         self._introduced: list[Binding] = []
         self._shared: dict[sp.Basic, sp.Symbol] = {}
+        self._pushing = False  # within `branch_complement_rule`
         # each binding's value as rewritten (`definitions` holds them as written, but for the
         # sigmoid and softmax bindings `_rewritten` puts there as rewritten)
         self.rewritten: dict[sp.Symbol, sp.Basic] = {}
@@ -358,12 +359,22 @@ class Rewriter:
         branches = self.rewritten.get(factor, factor)  # (a binding, as the code computes it)
         if not (constant.is_Number and constant != 0 and k.is_Number and isinstance(branches, sp.Piecewise)):
             return expr
-        pushed, changed = [], False
-        for value, condition in branches.args:
-            written = constant + k * value
-            rewritten = self.rewrite(written)
-            changed = changed or (isinstance(written, sp.Add) and rewritten != written)
-            pushed.append((rewritten, condition))
+        if self._pushing:  # (one level: pushed into nested or chained `where`s, the code doubled at each)
+            return expr
+        self._pushing = True
+        try:
+            pushed, changed = [], False
+            for value, condition in branches.args:
+                written = constant + k * value
+                rewritten = self.rewrite(written)
+                if isinstance(written, sp.Add) and rewritten == written:
+                    # a branch left a difference, which `log1p` of the whole computed better (`1 -
+                    # y_pred` at y_pred = 1e-7, 19% off; the change review)
+                    return expr
+                changed = changed or rewritten != written
+                pushed.append((rewritten, condition))
+        finally:
+            self._pushing = False
         return construct.piecewise(pushed) if changed else expr
 
     def tanh_rule(self, expr: sp.Add) -> sp.Basic:
@@ -371,17 +382,12 @@ class Rewriter:
         the same value): a probability written with tanh, `p = 0.5 (1 + tanh(x))`, rounded to 1 from
         x of about 8 in float32, and a cross-entropy of it was NaN there, as `log(1 - tanh(x))` was
         -inf from x of about 9 (a review); as a sigmoid it takes the sigmoid's rules."""
-        constant, rest = expr.as_coeff_Add()
-        if not constant.is_Number or constant == 0:
-            return expr
-        for term in sp.Add.make_args(rest):
-            k, factor = term.as_coeff_Mul()
-            resolved = self.resolve(factor)
-            if isinstance(resolved, hyperbolic.tanh) and k.is_Number and abs(k) == abs(constant):
-                sign = 1 if k == constant else -1
+        for constant, rest, term, k, tanh in self.headed_terms(expr, hyperbolic.tanh):
+            if abs(float(k)) == abs(float(constant)):  # (as floats: `1.0 - tanh(x)`, `0.5 - tanh(x)/2`)
+                sign = 1 if float(k) == float(constant) else -1
                 scale = 2 * float(constant)
                 scale = int(scale) if abs(scale) == 1.0 else 2 * constant  # (`p = 0.5 (1 + tanh(x))` is a sigmoid)
-                return scale * sf.Sigmoid(sign * 2 * resolved.args[0]) + (rest - term)
+                return scale * sf.Sigmoid(sign * 2 * tanh.args[0]) + (rest - term)
         return expr
 
     def mixed_complement_rule(self, expr: sp.Add) -> sp.Basic:
@@ -426,16 +432,9 @@ class Rewriter:
         `1 - sigmoid(x) + eps` (SymPy folds `1 + eps` to 1.0000001, which float32 reads as
         1 + 1.19e-7) was 1.19e-7 from x of about 17 up, and its gradient 0 (a user test): now
         `sigmoid(-x) + 1e-7`."""
-        constant, rest = expr.as_coeff_Add()
-        if not constant.is_Number or constant == 0:
-            return expr
         # `sigmoid(x) - 1` -> `-sigmoid(-x)` too: SymPy writes `abs(-log(1 - sigmoid(x)))` as
         # `abs(log(-(sigmoid(x) - 1)))`, and the log rule did not see its `1 - sigmoid(x)` (fuzzing)
-        for term in sp.Add.make_args(rest):
-            k, factor = term.as_coeff_Mul()
-            resolved = self.resolve(factor)
-            if not (isinstance(resolved, sf.Sigmoid) and k.is_Number):
-                continue
+        for constant, rest, term, k, resolved in self.headed_terms(expr, sf.Sigmoid):
             shifted = float(constant) + float(k)
             if abs(shifted) >= abs(float(constant)):
                 continue
@@ -671,22 +670,23 @@ class Rewriter:
             return x + sf.Softplus(-2 * x) - sp.log(2)
         if isinstance(inner, sp.Add):
             constant, rest = inner.as_coeff_Add()
-            softplus, flat = self.softplus_rule(constant, rest) or self.logaddexp_rule(inner), None
-            if softplus is None and (flat := self.flattened(inner)) is not None:
+            softplus = self.softplus_rule(constant, rest) or self.logaddexp_rule(inner)
+            flat = self.flattened(inner) if softplus is None else None
+            if isinstance(flat, sp.Add):
                 # a sum that holds a bound sum (`log(d + 1)` of `d = 1 + exp(-x)`: inf from x of
                 # about -88; differential fuzzing), read as one sum
                 softplus = self.softplus_rule(*flat.as_coeff_Add()) or self.logaddexp_rule(flat)
+            elif flat is not None:
+                # ... whose terms cancelled to one: `log(1 - p)` of `p = 1 - exp(-exp(x))`, a
+                # complementary log-log link, is `-exp(x)` (it was `log1p(-p)`, inf from x of about
+                # 3; written inline, SymPy cancels it so; a review). SymPy may take the log itself
+                # (`log(exp(u))` is u, `log(1)` 0), or leave one the rules may take.
+                logged = sp.log(flat)
+                logged = self.log_rule(logged) if isinstance(logged, sp.log) else logged
+                if not (isinstance(logged, sp.log) and logged.args[0] == flat):
+                    return logged
             if softplus is not None:
                 return softplus
-            if (
-                isinstance(flat, sp.Basic)
-                and not isinstance(flat, sp.Add)
-                and not isinstance(logged := self.log_rule(sp.log(flat)), sp.log)
-            ):
-                # the terms cancelled to one whose log the rules take: `log(1 - p)` of `p = 1 -
-                # exp(-exp(x))`, a complementary log-log link, is `-exp(x)` (it was `log1p(-p)`, inf
-                # from x of about 3; written inline, SymPy cancels it so; a review)
-                return logged
             if equals_number(constant, 1.0) and rest != 0:
                 if isinstance(self.resolve(-rest), sf.Sigmoid):
                     return -sf.Softplus(self.resolve(-rest).args[0])
@@ -695,7 +695,8 @@ class Rewriter:
                     # a bound `1 - exp(u)` that the code computes as `-expm1(u)`: the log of that,
                     # as written inline (`log1p(-exp(u))` of the terms was -inf where exp(u) rounds
                     # to 1: `log(p)` of that `p` from x of about -17; a review)
-                    logged = self.log_rule(sp.log(code))
+                    logged = sp.log(code)  # (which SymPy may take itself: `log(exp(u))` is u)
+                    logged = self.log_rule(logged) if isinstance(logged, sp.log) else logged
                     return expr if logged == sp.log(code) else logged
                 return sf.Log1p(rest)
         return expr
@@ -834,15 +835,22 @@ class Rewriter:
     def expm1_rule(self, expr: sp.Add) -> sp.Basic:
         """`k exp(x) - k` -> `k expm1(x)`: `exp(x) - 1`, and as SymPy orders or distributes it,
         `1 - exp(x)` (its negation) and `2 exp(x) - 2` (`2 (exp(x) - 1)`)."""
+        for constant, rest, term, k, resolved in self.headed_terms(expr, sp.exp):
+            if float(k) == -float(constant):
+                return k * sf.Expm1(resolved.args[0]) + (rest - term)
+        return expr
+
+    def headed_terms(self, expr: sp.Add, head: type):
+        """(c, rest, term, k, call) for each term `k call` of `expr = c + rest`, c a nonzero number,
+        whose factor is a `head` (through bindings) and `k` a number."""
         constant, rest = expr.as_coeff_Add()
-        if constant == 0:
-            return expr
+        if not constant.is_Number or constant == 0:
+            return
         for term in sp.Add.make_args(rest):
             k, factor = term.as_coeff_Mul()
             resolved = self.resolve(factor)
-            if isinstance(resolved, sp.exp) and k.is_Number and float(k) == -float(constant):
-                return k * sf.Expm1(resolved.args[0]) + (rest - term)
-        return expr
+            if isinstance(resolved, head) and k.is_Number:
+                yield constant, rest, term, k, resolved
 
 
 def _difference(constant: sp.Number, k: sp.Number, difference: float) -> sp.Basic:

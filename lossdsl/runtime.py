@@ -76,7 +76,8 @@ def _warn_of_values(spec, values: dict[str, float]) -> None:
     own defaults do not give: the checks judge a parameter at its default, and Barron's loss with
     `alpha=0.0` given to `loss()` was NaN, unwarned, where a default of 0.0 is warned of (a review).
     The program is checked again with the values written in (`check` never raises; its cache holds
-    it). Errors of that program are not reported: the object is made of the program as compiled."""
+    it). Errors of that program are not reported: the object is made of the program as compiled.
+    Under `strict=True` the warnings are the error they would be with those defaults."""
     changed = {key: value for key, value in values.items() if value != spec.params.get(key, value)}
     if _QUIET.get() or not changed:
         return
@@ -93,6 +94,12 @@ def _warn_of_values(spec, values: dict[str, float]) -> None:
     known = {(d.code, d.line, d.column) for d in spec.diagnostics if d.level == "warning"}
     given = ", ".join(f"{key}={value!r}" for key, value in changed.items())
     fresh = [d for d in check(text) if d.level == "warning" and (d.code, d.line, d.column) not in known]
+    if fresh and spec.strict:
+        # `loss(source, strict=True, gamma=0.0)` is refused as the program with that default is
+        # (it made the object, with a Python warning; the change review)
+        from lossdsl.pipeline import refused
+
+        raise refused(fresh, text)
     warn_of(fresh, f"with {given}: ")
 
 

@@ -76,6 +76,9 @@ NO_DEPENDENCE = [
     "«log(1 + y_pred) - log1p(y_pred)»",
     "«log(sigmoid(y_pred)) + softplus(-y_pred)»",
     "«log(1 - sigmoid(y_pred)) + softplus(y_pred)»",
+    # ... and `1 + tanh(x)`, which the code computes as `2 sigmoid(2 x)` (a warning that it looked
+    # constant before 2026-12-05)
+    "a = tanh(y_pred)\n«a - 2 * sigmoid(2 * y_pred) + 1 + y_true^2»",
     "«log(softmax(y_pred)) - log_softmax(y_pred)»",
     "«logsumexp(y_pred) - log(sum(exp(y_pred)))»",
     "«exp(y_pred) - 1 - expm1(y_pred)»",
@@ -190,7 +193,7 @@ def test_two_spellings_that_cancel_in_part_compile_to_code(source):
 LOOKS_CONSTANT = [
     "«sin(y_pred)^2 + cos(y_pred)^2 + y_true»",
     "«sigmoid(y_pred) + sigmoid(-y_pred) + y_true»",
-    "a = tanh(y_pred)\n«a - 2 * sigmoid(2 * y_pred) + 1 + y_true^2»",
+    "a = tanh(y_pred)\n«a^2 + 1/cosh(y_pred)^2 + y_true^2»",
     "«where(y_pred > 1e10, y_pred, 0) + y_true»",  # beyond the values tried, as documented
     # scaled: the rounding grows with the terms (missed with a tolerance relative to the value)
     "«100 * sigmoid(y_pred) + 100 * sigmoid(-y_pred) + 5 * y_true»",
@@ -743,6 +746,13 @@ GUARDED_BINDINGS = [
         "k = y_true*«log(y_true)»\nm = where(y_true > 0, k - y_true*y_pred, 0)\nm + where(y_true >= 1, k, 0)",
         "s at 2:5 and 3:5",
     ),
+    # a read in a condition carries no value (a warning in the first version; the change review)
+    ("l = «log(y_true)»\nwhere(y_true > 0, y_true*(l - y_pred), 0) + where(l > -3, y_pred^2, 0)", " at 2:1"),
+    # many guarding `where`s: two named, the rest counted
+    (
+        "l = «log(y_true)»\n" + " + ".join(["where(y_true > 0, y_true*(l - y_pred), 0)"] * 5),
+        "s at 2:1, 2:45 and 3 more",
+    ),
 ]
 
 
@@ -891,7 +901,8 @@ FLOAT32_ZEROS = [
     ("«log(sigmoid(y_pred) * softplus(2 * y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
     # ... where the factor left in a log is 0 at large |y_pred| (they lost their warning when the log
     # of a product was taken apart; the change review)
-    ("-«log(sigmoid(-y_pred) * (1 - tanh(y_pred)))»", r".* rounds to 0 where its `tanh` saturates \(e\.g\. .*"),
+    # (`1 - tanh(x)` alone is `2 sigmoid(-2 x)` since 2026-12-05, and its log stable)
+    ("-«log(sigmoid(-y_pred) * (1 - tanh(y_pred)^2))»", r".* rounds to 0 where its `tanh` saturates \(e\.g\. .*"),
     ("-«log(sigmoid(y_pred) * (1 - exp(-exp(y_pred))))»", r".* rounds to 0 where its `exp` saturates .*"),
     ("-«log(sigmoid(y_pred) * erf(exp(y_pred)))»", r".* rounds to 0 where its `erf` saturates .*"),
     ("-«log(sigmoid(-y_pred) * (1 - sigmoid(3*y_pred)^2))»", r".* rounds to 0 where its `sigmoid` saturates .*"),
@@ -2173,6 +2184,9 @@ def test_a_parameter_of_0_given_to_loss_is_warned_of():
         ("-«log(1 - tanh(y_pred)^2)»", "tanh", "`4*sigmoid(2*x)*sigmoid(-2*x)`"),
         ("y_true / («1 - tanh(y_pred)^2»)", "tanh", "add eps to it or use maximum"),
         ("e^2 + 1 / («1 + erf(y_pred)»)", "erf", "add eps to it or use maximum"),
+        # ... and a negative power of one (unwarned in the first version; the change review)
+        ("«(1 + erf(y_pred))^(-1)»", "erf", "add eps to it"),
+        ("e^2 * «pow(1 - tanh(y_pred)^2, -2)»", "tanh", "add eps to it"),
     ],
 )
 def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of(marked, text, function, hint):

@@ -2735,7 +2735,25 @@ USER_SPELLINGS = [
         lambda t, x: t * _softplus64(-2 * x) + (1 - t) * _softplus64(2 * x),
         1e-5,
     ),
+    # ... through two bindings (a LossInternalError in the first version of the fix; the change review)
+    (
+        "u = -exp(y_pred)\np = 1 - exp(u)\n-(y_true*log(p) + (1 - y_true)*log(1 - p))",
+        [1.0, 1.0, 0.0],
+        [-14.0, -20.0, 3.0],
+        lambda t, x: -(t * np.log(-np.expm1(-np.exp(x))) - (1 - t) * np.exp(x)),
+        1e-5,
+    ),
     ("-log(1 - tanh(y_pred))", [0.0, 0.0], [8.0, 10.0], lambda t, x: _softplus64(2 * x) - np.log(2), 1e-5),
+    # (coefficients compared as numbers: `0.5 - tanh(x)/2` is a Float beside a Rational; the change review)
+    ("-log(0.5 - tanh(y_pred)/2)", [0.0, 0.0], [8.0, 10.0], lambda t, x: _softplus64(2 * x), 1e-5),
+    # a negative whole number beside eps: `-y_pred - 1.0 + 1e-07`, as written (the change review)
+    (
+        "-log(-y_pred - 1 + eps) + e^2",
+        [0.0, 0.0],
+        [-1.0000001, -1.5],
+        lambda t, x: -np.log(-x - 1 + 1e-7) + (t - x) ** 2,
+        1e-2,
+    ),
     # `1 - p + eps`, whose `1 + eps` SymPy folds to 1.0000001 (float32: 1 + 1.19e-7): 12% off near p = 1
     (
         "p = clip(y_pred, 0, 1)\n-(y_true*log(p + eps) + (1 - y_true)*log(1 - p + eps))",
@@ -2746,7 +2764,10 @@ USER_SPELLINGS = [
     ),
 ]
 # (its slope at p just below 1, where a central difference would step over the clip)
-EXACT_SLOPES = {USER_SPELLINGS[-1][0]: lambda t, x: 1 / (1 - x + 1e-7)}
+EXACT_SLOPES = {
+    USER_SPELLINGS[-1][0]: lambda t, x: 1 / (1 - x + 1e-7),
+    "-log(-y_pred - 1 + eps) + e^2": lambda t, x: 1 / (-x - 1 + 1e-7) - 2 * (t - x),
+}
 
 
 @pytest.mark.parametrize(("program", "y_true", "y_pred", "exact", "rtol"), USER_SPELLINGS)
@@ -2767,3 +2788,31 @@ def test_user_spellings_are_finite_and_accurate(keras, program, y_true, y_pred, 
         values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
         np.testing.assert_allclose(values, values64, rtol=1e-5, atol=1e-30, err_msg=f"fast={fast}")
         np.testing.assert_allclose(gradients[:, 0], slopes64, rtol=rtol, atol=1e-30, err_msg=f"fast={fast}")
+
+
+@pytest.mark.parametrize(
+    ("program", "returned"),
+    [
+        # a sum whose bound terms cancel to one that SymPy takes the log of itself (a LossInternalError
+        # in the first version of the fix; the change review)
+        ("a = 1 - exp(y_pred)\n-log(1 - a)", "return -keras.ops.mean(y_pred, axis=-1)"),
+        ("a = exp(y_pred) - 1\n(log(a + 1) - y_true)^2", "keras.ops.square(y_pred - y_true)"),
+        ("a = 1 - exp(y_pred)\n-log(a + exp(y_pred)) + y_pred^2", "keras.ops.square(y_pred)"),
+        # ... and to a `where` (a LossInternalError before this session too)
+        ("p = 1 - where(y_true > 0.5, y_pred, 0.5)\n-log(1 - p)", "_log1p(-p)"),
+        # a branch left a difference: the `where` is not pushed into (log1p of it is the more accurate)
+        ("pt = where(y_true > 0.5, y_pred, sigmoid(y_pred))\n-log(1 - pt)", "_log1p(-pt)"),
+    ],
+)
+def test_a_log_of_bound_sums_compiles_to_the_simpler_form(program, returned):
+    assert returned in lossdsl.compile(program).python_source(fast=False)
+
+
+def test_pushing_a_constant_into_chained_wheres_does_not_grow_the_code():
+    # `1 - p` of `p = where(q, 1 - p0, ...)` of `p0 = where(...)`, ...: pushed at each level, the code
+    # grew about 1.5 times a level, 33,500 characters for 11 (10,100 before; the change review)
+    lines = ["p0 = sigmoid(y_pred)"] + [
+        f"p{i} = where(y_true > {i / 100}, 1 - p{i - 1}, p{i - 1}*0.5)" for i in range(1, 12)
+    ]
+    source = lossdsl.compile("\n".join([*lines, "-log(1 - p11)"])).python_source()
+    assert len(source) < 12_000

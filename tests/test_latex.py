@@ -529,6 +529,12 @@ def test_the_shortcuts_take_strict_as_compile_does():
             shortcut("e^2", strict="yes")
         made = shortcut("param strict = 1.0\nstrict * e^2", strict=3.0)
         assert made.get_config()["strict"] == 3.0
+        # ... and a parameter's value given beside it is judged as a default would be (it made the
+        # object with a Python warning; the change review)
+        program = "param gamma = 2.0\np = softmax(y_pred)\n-sum(y_true*(1 - p)^gamma*log(p))"
+        with pytest.raises(lossdsl.LossDomainError, match="exponent's value 0 is NaN") as raised:
+            shortcut(program, gamma=0.0, strict=True)
+        assert (raised.value.line, raised.value.column) == (3, 13)
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,8 @@ def _guarded(wheres: list[nodes.Call]) -> str:
     places = [f"{w.span.line}:{w.span.column}" for w in wheres]
     if len(places) == 1:
         return _GUARDED.format(wheres=f"`where` at {places[0]}", keep="keeps", their="its")
+    if len(places) > 3:  # (150 of them made a note of 150 places; the change review)
+        places = [*places[:2], f"{len(places) - 2} more"]
     listed = ", ".join(places[:-1]) + " and " + places[-1]
     return _GUARDED.format(wheres=f"`where`s at {listed}", keep="keep", their="each one's")
 
@@ -161,8 +163,8 @@ def _reached_around(resolved: Resolved, node: nodes.Node, branches: set[int]) ->
         part = stack.pop()
         if part is node:
             return True
-        if id(part) in seen or id(part) in branches:
-            continue
+        if id(part) in seen or id(part) in branches or isinstance(part, nodes.Compare):
+            continue  # (a comparison picks a branch: a NaN or inf there reaches no value; a review)
         seen.add(id(part))
         value = resolved.binding_value(part) if isinstance(part, nodes.Name) else None
         stack += [value] if value is not None else part.children

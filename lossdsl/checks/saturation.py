@@ -78,7 +78,7 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 # there, and `exp(-0.5 softplus(-x))` was not found in it; the change review)
                 stable = rewriter.rewrite(exact_exponents(node_expr(symbolic, target)))
                 saturates = stable.has(*_SATURATING, sf.Softmax)
-                if not saturates and not (kind != "power" and stable.has(*_BOUNDED)):
+                if not saturates and not stable.has(*_BOUNDED):
                     # nothing in it saturates (what `_saturated` looks for is inside `stable`); and
                     # SymPy's `1 / stable` of 95 nested fractions took 2 s (the hostile corpus)
                     continue
@@ -86,7 +86,7 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 if argument is None or (code is not None and not _computes(code, hazard)):
                     continue  # nothing to fear, or the code does not compute it (`log(1 / exp(x))` is -x)
                 point = _saturated(argument, env, budget) if saturates else None
-                if point is None and kind != "power" and (hazard is not stable or not saturates):
+                if point is None and (hazard is not stable or not saturates):
                     # (a log of a product, taken apart; a tanh or erf that rounds to -1 or 1)
                     point = _vanishes(argument, env, budget)
             except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):

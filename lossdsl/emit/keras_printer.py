@@ -226,10 +226,12 @@ class KerasPrinter(Printer):
         terms = list(expr.as_ordered_terms())
         numbers = [t for t in terms if sf.is_literal(t)]
         others = [t for t in terms if not sf.is_literal(t)]
+        small = None
         if others and len(numbers) == 1 and (split := near_whole(numbers[0])) is not None:
             numbers = list(split)  # `1 - p + eps` as written: `1.0 - p + 1e-07`, not `1.0000001 - p`
+            small = split[1]  # (added last, whatever its sign: `-y_pred - 1.0 + 1e-07`)
         terms = others + numbers  # numbers last, as Keras writes `x + ... - log2`
-        positive = next((t for t in terms if not has_negative_coefficient(t)), None)
+        positive = next((t for t in terms if not has_negative_coefficient(t) and t is not small), None)
         if positive is not None and has_negative_coefficient(terms[0]):
             terms.remove(positive)  # `y_true - y_pred` and `1.0 - p`, not `-y_pred + y_true`
             terms.insert(0, positive)
