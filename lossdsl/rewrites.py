@@ -121,6 +121,9 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     return tuple(bindings + rewriter.take_introduced()), result
 
 
+# How many `where`s deep `branch_complement_rule` pushes a constant (a binding's only at the top).
+MAX_PUSHED = 3
+
 # The largest whole exponent written as a number (`x^3.0`) that is taken as a whole number.
 MAX_EXACT = 64
 
@@ -216,7 +219,7 @@ class Rewriter:
         self._done: dict[sp.Basic, sp.Basic] = {}
         self._introduced: list[Binding] = []
         self._shared: dict[sp.Basic, sp.Symbol] = {}
-        self._pushing = False  # within `branch_complement_rule`
+        self._pushing = 0  # how deep within `branch_complement_rule`
         # each binding's value as rewritten (`definitions` holds them as written, but for the
         # sigmoid and softmax bindings `_rewritten` puts there as rewritten)
         self.rewritten: dict[sp.Symbol, sp.Basic] = {}
@@ -255,6 +258,10 @@ class Rewriter:
             # `_done` answers every copy with the first one's result; rebuilt with evaluation, the
             # node was then put into SymPy's canonical form, by what the process compiled before.
             rebuilt = expr if rebuild.unchanged(args, expr.args) else _rebuilt(expr, args)
+            if isinstance(expr, sp.Pow) and isinstance(rebuilt, sp.Mul):
+                # a power of a product the rules made, which SymPy distributes (`(1 + tanh(x))^-0.5`
+                # is `2^-0.5 sigmoid(2 x)^-0.5`): its powers take the power rules (the change review)
+                rebuilt = _rebuilt(rebuilt, [self.rule(a) if isinstance(a, sp.Pow) else a for a in rebuilt.args])
             result = self.rule(rebuilt)
         self._done[expr] = result
         return result
@@ -359,23 +366,37 @@ class Rewriter:
         branches = self.rewritten.get(factor, factor)  # (a binding, as the code computes it)
         if not (constant.is_Number and constant != 0 and k.is_Number and isinstance(branches, sp.Piecewise)):
             return expr
-        if self._pushing:  # (one level: pushed into nested or chained `where`s, the code doubled at each)
+        if self._pushing and (branches is not factor or self._pushing >= MAX_PUSHED):
+            # (a binding's `where` only at the top: pushed into chained bindings, each copied the
+            # one before, and the code grew 1.5 times a level; the change review)
             return expr
-        self._pushing = True
+        outer, self._pushing = self._pushing, self._pushing + 1
         try:
             pushed, changed = [], False
             for value, condition in branches.args:
-                written = constant + k * value
-                rewritten = self.rewrite(written)
-                if isinstance(written, sp.Add) and rewritten == written:
-                    # a branch left a difference, which `log1p` of the whole computed better (`1 -
-                    # y_pred` at y_pred = 1e-7, 19% off; the change review)
+                written = constant + k * value  # (its parts rewritten: the rules at its top only)
+                rewritten = self.rule(written) if isinstance(written, sp.Add) else written
+                if isinstance(written, sp.Add) and rewritten == written and self.reads_pred(written):
+                    # a branch left a difference in y_pred, which `log1p` of the whole computed
+                    # better (`1 - y_pred` at y_pred = 1e-7, 19% off; the change review)
                     return expr
                 changed = changed or rewritten != written
                 pushed.append((rewritten, condition))
         finally:
-            self._pushing = False
+            self._pushing = outer
         return construct.piecewise(pushed) if changed else expr
+
+    def reads_pred(self, expr: sp.Basic) -> bool:
+        """Whether `expr` reads y_pred (bindings followed)."""
+        stack, seen = [expr], set()
+        while stack:
+            for symbol in stack.pop().free_symbols:
+                if symbol == Y_PRED:
+                    return True
+                if symbol in self.definitions and symbol not in seen:
+                    seen.add(symbol)
+                    stack.append(self.definitions[symbol])
+        return False
 
     def tanh_rule(self, expr: sp.Add) -> sp.Basic:
         """`c + c tanh(x)` -> `2c sigmoid(2x)` and `c - c tanh(x)` -> `2c sigmoid(-2x)` (an addition,
@@ -838,6 +859,11 @@ class Rewriter:
         for constant, rest, term, k, resolved in self.headed_terms(expr, sp.exp):
             if float(k) == -float(constant):
                 return k * sf.Expm1(resolved.args[0]) + (rest - term)
+        # ... and back: `c + c expm1(x)` -> `c exp(x)`, where a constant meets an expm1 the rules made
+        # (`1 - p` of a branch `p = 1 - exp(u)`, computed `-expm1(u)`: the change review)
+        for constant, rest, term, k, resolved in self.headed_terms(expr, sf.Expm1):
+            if float(k) == float(constant):
+                return k * sp.exp(resolved.args[0]) + (rest - term)
         return expr
 
     def headed_terms(self, expr: sp.Add, head: type):

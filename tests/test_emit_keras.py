@@ -2744,6 +2744,33 @@ USER_SPELLINGS = [
         1e-5,
     ),
     ("-log(1 - tanh(y_pred))", [0.0, 0.0], [8.0, 10.0], lambda t, x: _softplus64(2 * x) - np.log(2), 1e-5),
+    # (a second review) the pushed form reused where one `1 - pt` was met while pushing another
+    (
+        "p = sigmoid(y_pred)\npt = where(y_true > 0.5, p, 1 - p)\na = where(y_true > 2, pt, 0.5)\n"
+        "(1 - pt)^0.5 + (1 - a)^0.5",
+        [1.0, 1.0, 0.0, 0.0],
+        [17.0, 20.0, -17.0, -30.0],
+        lambda t, x: _sigmoid64(-np.where(t > 0.5, x, -x)) ** 0.5 + 0.5**0.5,
+        1e-3,
+    ),
+    # ... a branch the code computes as `-expm1(u)`, whose complement is `exp(u)`
+    (
+        "p = where(y_true > 0.5, sigmoid(y_pred), 1 - exp(-exp(y_pred)))\n-log(1 - p)",
+        [1.0, 1.0, 0.0],
+        [17.0, 20.0, 1.0],
+        lambda t, x: np.where(t > 0.5, _softplus64(x), np.exp(x)),
+        1e-5,
+    ),
+    # ... a branch of y_true alone beside the sigmoid's
+    (
+        "p = sigmoid(y_pred)\npt = where(y_true > 0.5, p, 0.5*y_true)\n(1 - pt)^0.5",
+        [1.0, 1.0, 0.2],
+        [17.0, 20.0, 3.0],
+        lambda t, x: np.where(t > 0.5, _sigmoid64(-x), 1 - 0.5 * t) ** 0.5,
+        1e-3,
+    ),
+    # ... a power of the sigmoid the tanh becomes, which SymPy distributes: its power rule
+    ("(1 + tanh(y_pred))^-0.5", [0.0, 0.0], [-30.0, -55.0], lambda t, x: (2 * _sigmoid64(2 * x)) ** -0.5, 1e-5),
     # (coefficients compared as numbers: `0.5 - tanh(x)/2` is a Float beside a Rational; the change review)
     ("-log(0.5 - tanh(y_pred)/2)", [0.0, 0.0], [8.0, 10.0], lambda t, x: _softplus64(2 * x), 1e-5),
     # a negative whole number beside eps: `-y_pred - 1.0 + 1e-07`, as written (the change review)
@@ -2802,6 +2829,9 @@ def test_user_spellings_are_finite_and_accurate(keras, program, y_true, y_pred, 
         ("p = 1 - where(y_true > 0.5, y_pred, 0.5)\n-log(1 - p)", "_log1p(-p)"),
         # a branch left a difference: the `where` is not pushed into (log1p of it is the more accurate)
         ("pt = where(y_true > 0.5, y_pred, sigmoid(y_pred))\n-log(1 - pt)", "_log1p(-pt)"),
+        # a constant float16 cannot hold beside a whole number is split too (`1.0001 - p` is 1 - p in
+        # float16, and the loss inf at p = 1 under dtype="float16"; a second review)
+        ("p = clip(y_pred, 0, 1)\n-log(1 - p + 1e-4)", "keras.ops.log(1.0 - p + 0.0001)"),
     ],
 )
 def test_a_log_of_bound_sums_compiles_to_the_simpler_form(program, returned):

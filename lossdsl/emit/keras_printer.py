@@ -123,8 +123,11 @@ def near_whole(number: sp.Expr) -> tuple[sp.Integer, sp.Float] | None:
     small = value - whole
     if whole == 0 or small == 0 or not math.isfinite(value) or abs(small) >= 1e-3 * abs(whole):
         return None
-    rounded = struct.unpack("f", struct.pack("f", value))[0]  # (as float32 holds it)
-    if abs(rounded - whole - small) <= 1e-3 * abs(small):
+    # (as float32 holds it, and float16, where a loss computes in it: `1.0001 - p` was 1 - p, inf at
+    # p = 1 under dtype="float16"; the change review)
+    kinds = ("f", "e") if abs(value) < 65504 else ("f",)  # (float16's largest)
+    held = [struct.unpack(kind, struct.pack(kind, value))[0] for kind in kinds]
+    if all(abs(rounded - whole - small) <= 1e-3 * abs(small) for rounded in held):
         return None
     lost = max(0, math.ceil(math.log10(abs(value) / abs(small))))
     return sp.Integer(whole), sp.Float(float(f"{small:.{max(1, 15 - lost)}g}"))
