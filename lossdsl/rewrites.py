@@ -121,7 +121,7 @@ def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
     return tuple(bindings + rewriter.take_introduced()), result
 
 
-# How many `where`s deep `branch_complement_rule` pushes a constant (a binding's only at the top).
+# How many `where`s deep, written or bound, `branch_complement_rule` pushes a constant.
 MAX_PUSHED = 3
 
 # The largest whole exponent written as a number (`x^3.0`) that is taken as a whole number.
@@ -284,6 +284,7 @@ class Rewriter:
             return self.softplus_rule(sp.S.One, expr.args[0]) or expr
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
+            expr = self.exp_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.branch_complement_rule(expr)
             expr = self.tanh_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.mixed_complement_rule(expr) if isinstance(expr, sp.Add) else expr
@@ -366,9 +367,9 @@ class Rewriter:
         branches = self.rewritten.get(factor, factor)  # (a binding, as the code computes it)
         if not (constant.is_Number and constant != 0 and k.is_Number and isinstance(branches, sp.Piecewise)):
             return expr
-        if self._pushing and (branches is not factor or self._pushing >= MAX_PUSHED):
-            # (a binding's `where` only at the top: pushed into chained bindings, each copied the
-            # one before, and the code grew 1.5 times a level; the change review)
+        if self._pushing >= MAX_PUSHED:
+            # (pushed into chained bindings without end, each copied the one before, and the code
+            # grew 1.5 times a level; the change review)
             return expr
         outer, self._pushing = self._pushing, self._pushing + 1
         try:
@@ -716,9 +717,11 @@ class Rewriter:
                     # a bound `1 - exp(u)` that the code computes as `-expm1(u)`: the log of that,
                     # as written inline (`log1p(-exp(u))` of the terms was -inf where exp(u) rounds
                     # to 1: `log(p)` of that `p` from x of about -17; a review)
-                    logged = sp.log(code)  # (which SymPy may take itself: `log(exp(u))` is u)
-                    logged = self.log_rule(logged) if isinstance(logged, sp.log) else logged
-                    return expr if logged == sp.log(code) else logged
+                    plain = sp.log(code)  # (which SymPy may take itself: `log(exp(u))` is u)
+                    if not isinstance(plain, sp.log):
+                        return plain
+                    logged = self.log_rule(plain)
+                    return expr if logged == plain else logged
                 return sf.Log1p(rest)
         return expr
 
@@ -859,8 +862,13 @@ class Rewriter:
         for constant, rest, term, k, resolved in self.headed_terms(expr, sp.exp):
             if float(k) == -float(constant):
                 return k * sf.Expm1(resolved.args[0]) + (rest - term)
-        # ... and back: `c + c expm1(x)` -> `c exp(x)`, where a constant meets an expm1 the rules made
-        # (`1 - p` of a branch `p = 1 - exp(u)`, computed `-expm1(u)`: the change review)
+        return expr
+
+    def exp_rule(self, expr: sp.Add) -> sp.Basic:
+        """`c + c expm1(x)` -> `c exp(x)` (an addition, the same value): where a constant meets an
+        expm1 the rules made (`1 - p` of a branch `p = 1 - exp(u)`, computed `-expm1(u)`: the change
+        review), and as written: `1 + expm1(x)` rounded to 0 from x of about -17 (a fourth review).
+        Its log is x (`log_rule`), exact near 0 too."""
         for constant, rest, term, k, resolved in self.headed_terms(expr, sf.Expm1):
             if float(k) == float(constant):
                 return k * sp.exp(resolved.args[0]) + (rest - term)

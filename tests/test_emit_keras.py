@@ -2769,6 +2769,18 @@ USER_SPELLINGS = [
         lambda t, x: np.where(t > 0.5, _sigmoid64(-x), 1 - 0.5 * t) ** 0.5,
         1e-3,
     ),
+    # ... a `where` of a `where`, both bound (a third review: NaN where the inner one was refused)
+    (
+        "p = sigmoid(y_pred)\nq = where(y_true > 0.5, p, 1 - p)\nr = where(y_true > 0.2, q, sigmoid(2*y_pred))\n"
+        "(1 - q)^0.5 + (1 - r)^0.5",
+        [1.0, 1.0, 0.3],
+        [17.0, 20.0, -17.0],
+        lambda t, x: 2 * _sigmoid64(-np.where(t > 0.5, x, -x)) ** 0.5,
+        1e-3,
+    ),
+    # ... a gradient whose terms cancel exactly as float32 computes them (a third review: split into
+    # `1.0 - 1.001 t^2 + 0.001`, it was -3.7e6 at y_pred = 30)
+    ("z = exp(y_pred)\nexpm1(1 + 1.001*tanh(z))", [0.0, 0.0], [9.0, 30.0], lambda t, x: np.expm1(2.001) + 0 * x, 1e-5),
     # ... a power of the sigmoid the tanh becomes, which SymPy distributes: its power rule
     ("(1 + tanh(y_pred))^-0.5", [0.0, 0.0], [-30.0, -55.0], lambda t, x: (2 * _sigmoid64(2 * x)) ** -0.5, 1e-5),
     # (coefficients compared as numbers: `0.5 - tanh(x)/2` is a Float beside a Rational; the change review)
@@ -2829,9 +2841,17 @@ def test_user_spellings_are_finite_and_accurate(keras, program, y_true, y_pred, 
         ("p = 1 - where(y_true > 0.5, y_pred, 0.5)\n-log(1 - p)", "_log1p(-p)"),
         # a branch left a difference: the `where` is not pushed into (log1p of it is the more accurate)
         ("pt = where(y_true > 0.5, y_pred, sigmoid(y_pred))\n-log(1 - pt)", "_log1p(-pt)"),
-        # a constant float16 cannot hold beside a whole number is split too (`1.0001 - p` is 1 - p in
-        # float16, and the loss inf at p = 1 under dtype="float16"; a second review)
-        ("p = clip(y_pred, 0, 1)\n-log(1 - p + 1e-4)", "keras.ops.log(1.0 - p + 0.0001)"),
+        # a constant float32 holds well enough stays whole (judged for float16 too, the gradient of
+        # `1.001 - 1.001 tanh(z)^2` lost its exact cancellation; a third review) ...
+        ("p = clip(y_pred, 0, 1)\n-log(1 - p + 1e-4)", "keras.ops.log(1.0001 - p)"),
+        # ... and so does one that is another term's coefficient: the two cancel as one
+        ("-log(1.0000001 - 1.0000001*sigmoid(y_pred)^2)", "1.0000001 - 1.0000001 *"),
+        # `1 + expm1(x)` is exp(x) (it rounded to 0 from x of about -17; a fourth review), and the log
+        # of a binding of it x (it was `log(exp(x))`, 16% off at 1e-7; a third review)
+        ("p = 1 + expm1(y_pred)\n1/log(p)", "keras.ops.mean(1.0 / y_pred, axis=-1)"),
+        ("p = 1 + expm1(y_pred)\np^0.5", "p = keras.ops.exp(y_pred)"),
+        # ... and a constant beside more terms than its multiple is split (a fourth review)
+        ("-log(1 + eps - y_pred + (1 + eps)*y_true)", "keras.ops.log(1.0000001 * y_true - y_pred + 1.0 + 1e-07)"),
     ],
 )
 def test_a_log_of_bound_sums_compiles_to_the_simpler_form(program, returned):

@@ -109,25 +109,23 @@ KERAS_OPS: dict[type, str] = {
 _BINARY_FOLDS = (sp.Max, sp.Min, sp.And, sp.Or)
 
 
-def near_whole(number: sp.Expr) -> tuple[sp.Integer, sp.Float] | None:
+def near_whole(number: sp.Expr, others: list[sp.Expr]) -> tuple[sp.Integer, sp.Float] | None:
     """(m, s) where `number` is a whole number m plus a small s that float32 would lose at least a
     thousandth of in their sum, else None. SymPy folds the `1 + eps` of `log(1 - p + eps)` into
     1.0000001, which float32 reads as 1 + 1.19e-7: near p = 1 the log's argument was 12% off, and
     its gradient 11% (a review); printed `1.0 - p + 1e-07`, it is computed as written. `s` keeps
     the digits that survive the cancellation (15 less those cancelled: 1e-07, not the float64
-    fold's 1.0000000005838672e-07)."""
-    if not isinstance(number, sp.Float):
+    fold's 1.0000000005838672e-07). Not where the sum is the number times one plus or minus the
+    other term, which cancels it exactly as one (`1.001 - 1.001 t^2` at t = 1; a third review)."""
+    if not isinstance(number, sp.Float) or (len(others) == 1 and abs(others[0].as_coeff_Mul()[0]) == abs(number)):
         return None
     value = float(number)
     whole = round(value)
     small = value - whole
     if whole == 0 or small == 0 or not math.isfinite(value) or abs(small) >= 1e-3 * abs(whole):
         return None
-    # (as float32 holds it, and float16, where a loss computes in it: `1.0001 - p` was 1 - p, inf at
-    # p = 1 under dtype="float16"; the change review)
-    kinds = ("f", "e") if abs(value) < 65504 else ("f",)  # (float16's largest)
-    held = [struct.unpack(kind, struct.pack(kind, value))[0] for kind in kinds]
-    if all(abs(rounded - whole - small) <= 1e-3 * abs(small) for rounded in held):
+    rounded = struct.unpack("f", struct.pack("f", value))[0]  # (as float32 holds it)
+    if abs(rounded - whole - small) <= 1e-3 * abs(small):
         return None
     lost = max(0, math.ceil(math.log10(abs(value) / abs(small))))
     return sp.Integer(whole), sp.Float(float(f"{small:.{max(1, 15 - lost)}g}"))
@@ -230,7 +228,7 @@ class KerasPrinter(Printer):
         numbers = [t for t in terms if sf.is_literal(t)]
         others = [t for t in terms if not sf.is_literal(t)]
         small = None
-        if others and len(numbers) == 1 and (split := near_whole(numbers[0])) is not None:
+        if others and len(numbers) == 1 and (split := near_whole(numbers[0], others)) is not None:
             numbers = list(split)  # `1 - p + eps` as written: `1.0 - p + 1e-07`, not `1.0000001 - p`
             small = split[1]  # (added last, whatever its sign: `-y_pred - 1.0 + 1e-07`)
         terms = others + numbers  # numbers last, as Keras writes `x + ... - log2`
