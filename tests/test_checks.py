@@ -723,6 +723,8 @@ GUARDED = [
     "exp(y_pred) - y_true*y_pred + where(y_true > 1, y_true*«log(y_true)» - y_true, 0)",
     "where(y_true <= 0, e^2, «log(y_true)» - y_pred)",
     "where(0 < y_true, y_true*«log(y_true)» - y_true*y_pred, y_pred^2)",
+    # the hazard the whole branch (a warning once bindings were followed; the review before stopping)
+    "where(y_true > 0, «log(y_true)», 0) + e^2",
 ]
 
 

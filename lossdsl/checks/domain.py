@@ -157,26 +157,24 @@ def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]
 
 def _reached_around(resolved: Resolved, node: nodes.Node, branches: set[int]) -> bool:
     """Whether `node` is reached from the loss without passing through one of `branches` (by id):
-    a binding that one guarded branch reads and the loss reads elsewhere too is not guarded."""
-    stack, seen = [resolved.result], set()
-    while stack:
-        part = stack.pop()
-        if part is node:
-            return True
-        if id(part) in seen or id(part) in branches or isinstance(part, nodes.Compare):
-            continue  # (a comparison picks a branch: a NaN or inf there reaches no value; a review)
-        seen.add(id(part))
-        value = resolved.binding_value(part) if isinstance(part, nodes.Name) else None
-        stack += [value] if value is not None else part.children
-    return False
+    a binding that one guarded branch reads and the loss reads elsewhere too is not guarded. A
+    comparison is not passed through: it picks a branch, and a NaN or inf there reaches no value (a
+    review). A node that is a whole branch is reached through it (`where(y_true > 0, log(y_true),
+    0)`)."""
+
+    def around(part: nodes.Node) -> bool:
+        return id(part) in branches or isinstance(part, nodes.Compare)
+
+    return any(part is node for part in _reachable(resolved, resolved.result, skip=around))
 
 
-def _reachable(resolved: Resolved, start: nodes.Node):
-    """`start` and every node under it, bindings followed, each once."""
+def _reachable(resolved: Resolved, start: nodes.Node, skip=None):
+    """`start` and every node under it, bindings followed, each once; none that `skip` holds true
+    of, nor any node only under those."""
     stack, seen = [start], set()
     while stack:
         node = stack.pop()
-        if id(node) in seen:
+        if id(node) in seen or (skip is not None and skip(node)):
             continue
         seen.add(id(node))
         yield node
