@@ -703,9 +703,7 @@ class Rewriter:
                 # complementary log-log link, is `-exp(x)` (it was `log1p(-p)`, inf from x of about
                 # 3; written inline, SymPy cancels it so; a review). SymPy may take the log itself
                 # (`log(exp(u))` is u, `log(1)` 0), or leave one the rules may take.
-                logged = sp.log(flat)
-                logged = self.log_rule(logged) if isinstance(logged, sp.log) else logged
-                if not (isinstance(logged, sp.log) and logged.args[0] == flat):
+                if (logged := self.log_taken(flat)) is not None:
                     return logged
             if softplus is not None:
                 return softplus
@@ -717,13 +715,19 @@ class Rewriter:
                     # a bound `1 - exp(u)` that the code computes as `-expm1(u)`: the log of that,
                     # as written inline (`log1p(-exp(u))` of the terms was -inf where exp(u) rounds
                     # to 1: `log(p)` of that `p` from x of about -17; a review)
-                    plain = sp.log(code)  # (which SymPy may take itself: `log(exp(u))` is u)
-                    if not isinstance(plain, sp.log):
-                        return plain
-                    logged = self.log_rule(plain)
-                    return expr if logged == plain else logged
+                    logged = self.log_taken(code)
+                    return expr if logged is None else logged
                 return sf.Log1p(rest)
         return expr
+
+    def log_taken(self, value: sp.Basic) -> sp.Basic | None:
+        """The log of `value` as SymPy (`log(exp(u))` is u, `log(1)` 0) or the rules take it; None
+        where it stays `log(value)`."""
+        plain = sp.log(value)
+        if not isinstance(plain, sp.log):
+            return plain
+        logged = self.log_rule(plain)
+        return None if logged == plain else logged
 
     def flattened(self, total: sp.Add) -> sp.Basic | None:
         """`total` with each term `k s` whose binding `s` holds a sum written as `k` times that sum
