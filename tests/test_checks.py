@@ -1018,6 +1018,13 @@ OVERFLOWS = [
     ("param k = 5\n«exp(k * y_pred)» / (1 + exp(k * y_pred))^1.5", r"`exp\(k \* y_pred\)` .* y_pred=20; .*"),
     # computed as exp(y_pred / 2) (a review)
     ("«sqrt(exp(y_pred))» * sigmoid(-y_pred)", r"`sqrt\(exp\(y_pred\)\)` overflows float32 .*; keep each part .*"),
+    # a column a list mask picks out, not the first: the Gaussian negative log-likelihood with a
+    # predicted log-variance was NaN from s = -89, unwarned (a review; the probe was in column 0 only)
+    (
+        "mu = sum(y_pred * [1, 0])\ns = sum(y_pred * [0, 1])\ny = sum(y_true * [1, 0])\n"
+        "0.5 * s + 0.5 * (y - mu)^2 * «exp(-s)»",
+        r"`exp\(-s\)` overflows float32 .* at y_true=\[0, 1\], y_pred=\[0, -100\]; .* the loss is NaN .* about -50; .*",
+    ),
 ]
 
 

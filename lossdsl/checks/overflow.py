@@ -13,7 +13,9 @@ each binding a local), once with each operation rounded to float32 and once
 in float64, at probe points: y_pred from +-20 to +-1e4, y_true at 0, 1, -1
 and 5, parameters at their defaults; a loss over the last axis on a row of
 two values, y_pred = [p, 0] and y_true = [t, 1 - t], or of the length of its
-list literals. Where float32 gives NaN or inf and float64 a number float32
+list literals, and with the point in each column in turn (y_pred = [0, p],
+y_true = [1 - t, t]: a list mask picks one column out, `s = sum(y_pred * [0,
+1])`, up to `MAX_COLUMNS`). Where float32 gives NaN or inf and float64 a number float32
 holds, and computed without overflowing (values past the range kept as
 they are) it is finite, the parts that overflowed there (inf from finite
 arguments) are tried one by one: each that alone, at inf, makes the loss NaN
@@ -49,6 +51,8 @@ PROBES = [
 ]
 # At most this many parts that overflowed are tried as the cause, at one probe point.
 MAX_TRIED = 8
+# The probe point is put in at most this many columns of a row, one at a time.
+MAX_COLUMNS = 4
 _GROWING_FORMS = (sp.exp, hyperbolic.cosh, hyperbolic.sinh, sf.Expm1)
 
 _EXPONENTIAL_HINT = (
@@ -73,21 +77,24 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
     """A warning at each part of the program that overflows float32 where the loss, as float32
     computes it, is NaN or inf and its value is a number float32 holds."""
     inlined = inlined_code_form(symbolic)
-    if inlined is None or not _fits(inlined):
+    if inlined is None:
+        return []
+    size = _row_size(inlined, resolved.per_sample)
+    points = [(t, p, column) for column in range(min(size, MAX_COLUMNS)) for t, p in PROBES]
+    if not _fits(inlined, len(points)):
         return []
     statements, code = reshared_stable_form(symbolic)
     bound = [(symbol, value) for _, symbol, value in statements]
     if not any(_can_overflow(value) for value in [code, *(value for _, value in bound)]):
         return []
-    size = _row_size(inlined, resolved.per_sample)
     params = {symbolic.params[name]: float(value) for name, value in resolved.params.items()}
 
     def loss(float32: bool = True, overflow: bool = True, fixed: dict | None = None):
         return compiled_rows(code, size, resolved.per_sample, float32, bound, fixed, overflow)
 
     in_float32, exact, unbounded = loss(), loss(float32=False), loss(overflow=False)
-    for t, p in PROBES:
-        env = {**params, **_rows(t, p, size)}
+    for t, p, column in points:
+        env = {**params, **_rows(t, p, size, column)}
         overflowed: list[sp.Basic] = []
         try:
             wrong = in_float32({**env, OVERFLOWED: overflowed})
@@ -118,10 +125,10 @@ def _can_overflow(code: sp.Basic) -> bool:
     return any(not p.exp.is_number or abs(p.exp) > 2 for p in code.atoms(sp.Pow))
 
 
-def _fits(code: sp.Basic) -> bool:
-    """Whether evaluating `code` twice at every probe point stays within `MAX_PROBED` operations."""
+def _fits(code: sp.Basic, points: int) -> bool:
+    """Whether evaluating `code` twice at each of `points` probe points stays within `MAX_PROBED` operations."""
     size = sum(1 for _ in itertools.islice(sp.preorder_traversal(code), MAX_PROBED))
-    return 2 * len(PROBES) * size <= MAX_PROBED
+    return 2 * points * size <= MAX_PROBED
 
 
 def _row_size(code: sp.Basic, per_sample: bool) -> int:
@@ -132,11 +139,16 @@ def _row_size(code: sp.Basic, per_sample: bool) -> int:
     return 2 if per_sample or code.has(sf.TensorFunction) else 1
 
 
-def _rows(t: float, p: float, size: int) -> dict:
-    """y_true and y_pred rows whose first entries are the probe point's (a one-hot y_true for t of 0 or 1)."""
+def _rows(t: float, p: float, size: int, column: int = 0) -> dict:
+    """y_true and y_pred rows whose entries in `column` are the probe point's (a one-hot y_true for t
+    of 0 or 1: `1 - t` in the next column, round the row)."""
     if size == 1:
         return {Y_TRUE: (t,), Y_PRED: (p,)}
-    return {Y_TRUE: (t, 1.0 - t, *[0.0] * (size - 2)), Y_PRED: (p, *[0.0] * (size - 1))}
+    true = [0.0] * size
+    true[column], true[(column + 1) % size] = t, 1.0 - t
+    pred = [0.0] * size
+    pred[column] = p
+    return {Y_TRUE: tuple(true), Y_PRED: tuple(pred)}
 
 
 def _sign(part: sp.Basic, bound, env: dict, size: int) -> float:
