@@ -665,10 +665,18 @@ class _Analyzer:
                 how.append("each `log(cosh(x))` is in its stable form, which reads x twice")
             self.error(
                 LossLimitError,
-                f"the loss holds {size:,} operations once {' and '.join(how) or 'written out'};"
+                f"the loss holds {_count(size)} operations once {' and '.join(how) or 'written out'};"
                 f" the limit is {MAX_TREE_SIZE:,}",
                 result,
             )
+
+
+def _count(size: int) -> str:
+    """`size` with thousands separators, or as a power of ten past 10^18 (400 chained bindings
+    counted 10^120 operations, which the message wrote out in 160 digits; a review)."""
+    if size < 10**18:
+        return f"{size:,}"
+    return f"more than 10^{len(str(size)) - 1}"
 
 
 _CONDITION_AS_NUMBER = (

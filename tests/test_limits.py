@@ -60,6 +60,12 @@ LIMITS = [
         (41, 1),
         "the loss holds 2,199,023,255,551 operations once its bindings are substituted; the limit is 50,000",
     ),
+    (  # 2^151 - 1 operations, written as a power of ten (all 46 digits before; a review)
+        "doubling-far",
+        "\n".join(["a1 = y_pred + y_pred"] + [f"a{k} = a{k - 1} + a{k - 1}" for k in range(2, 151)] + ["a150^2"]),
+        (151, 1),
+        "the loss holds more than 10^45 operations once its bindings are substituted; the limit is 50,000",
+    ),
     (  # the stable rewrite `x + softplus(-2 x) - log(2)` writes x twice: 2^22 copies of `e`
         "log-cosh-nest",
         "log(cosh(" * 22 + "e" + "))" * 22,
