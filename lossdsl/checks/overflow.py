@@ -13,10 +13,10 @@ each binding a local), once with each operation rounded to float32 and once
 in float64, at probe points: y_pred from +-20 to +-1e4, y_true at 0, 1, -1
 and 5, parameters at their defaults; a loss over the last axis on a row of
 two values, y_pred = [p, 0] and y_true = [t, 1 - t], or of the length of its
-list literals, and with the point in each column in turn (y_pred = [0, p],
-y_true = [1 - t, t]: a list mask picks one column out, `s = sum(y_pred * [0,
-1])`, up to `MAX_COLUMNS`). Where float32 gives NaN or inf and float64 a number float32
-holds, and computed without overflowing (values past the range kept as
+list literals, and where it has them with the point in each column in turn
+(y_pred = [0, p], y_true = [1 - t, t]: a list mask picks one column out,
+`s = sum(y_pred * [0, 1])`; up to `MAX_COLUMNS`). Where float32 gives NaN or
+inf and float64 a number float32 holds, and computed without overflowing (values past the range kept as
 they are) it is finite, the parts that overflowed there (inf from finite
 arguments) are tried one by one: each that alone, at inf, makes the loss NaN
 or inf is a cause (all of them, where none alone does; a `tanh` of an inf is
@@ -80,7 +80,9 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
     if inlined is None:
         return []
     size = _row_size(inlined, resolved.per_sample)
-    points = [(t, p, column) for column in range(min(size, MAX_COLUMNS)) for t, p in PROBES]
+    # (without list literals every column is computed alike: another column's row is a permutation)
+    columns = min(size, MAX_COLUMNS) if inlined.has(sf.Vector) else 1
+    points = [(t, p, column) for column in range(columns) for t, p in PROBES]
     if not _fits(inlined, len(points)):
         return []
     statements, code = reshared_stable_form(symbolic)
