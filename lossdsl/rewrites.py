@@ -285,7 +285,6 @@ class Rewriter:
         if isinstance(expr, sp.Add):
             expr = self.expm1_rule(expr)
             expr = self.exp_rule(expr) if isinstance(expr, sp.Add) else expr
-            expr = self.power_difference_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.branch_complement_rule(expr)
             expr = self.tanh_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.mixed_complement_rule(expr) if isinstance(expr, sp.Add) else expr
@@ -631,10 +630,11 @@ class Rewriter:
         digit from x of about 15 at y = 1 (0 for 4.1e-8 at 17, where Keras's is right; a review)."""
         terms = list(expr.args)
         for i, term in enumerate(terms):
-            heads = [f for f in sp.Mul.make_args(term) if isinstance(f, sf.Softplus)]
+            # (through a binding, `z = softplus(x)` then `z - y x`: the softplus is computed again)
+            heads = [f for f in sp.Mul.make_args(term) if isinstance(self.rewritten.get(f, f), sf.Softplus)]
             if len(heads) != 1:
                 continue
-            c, arg = term / heads[0], heads[0].args[0]
+            c, arg = term / heads[0], self.rewritten.get(heads[0], heads[0]).args[0]
             negated = arg.could_extract_minus_sign()
             x = -arg if negated else arg
             m, others = _slopes(terms[:i] + terms[i + 1 :], x)
@@ -897,30 +897,6 @@ class Rewriter:
                 return k * sp.exp(resolved.args[0]) + (rest - term)
         return expr
 
-    def power_difference_rule(self, expr: sp.Add) -> sp.Basic:
-        """`k (1 + u)^p - k` -> `k u / (sqrt(1 + u) + 1)` for p = 1/2, else `k expm1(p log1p(u))` (the
-        same value), for `p` not a whole number, or any `p` where `u >= 0` is known: the pseudo-Huber
-        loss, `d^2 (sqrt(1 + (e/d)^2) - 1)`, and Barron's general loss were 0 for residuals below
-        about 3e-4 in float32, where `1 + u` rounds to 1, and 12% off at 1e-3 (a review)."""
-        for constant, rest, term, k, resolved in self.headed_terms(expr, sp.Pow):
-            if float(k) != -float(constant):
-                continue
-            one, u = self.resolve(resolved.base).as_coeff_Add()
-            p = resolved.exp
-            if not equals_number(one, 1.0) or u == 0:
-                continue
-            inlined = rebuild.inlined(u, self.definitions)
-            if (p.is_number and float(p).is_integer()) or not (p.is_number or _nonnegative_where_defined(inlined)):
-                continue
-            u = self.rewrite(u)
-            if equals_number(p, 0.5):
-                u = self.shared(u)
-                difference = u / (sp.sqrt(1 + u) + 1)
-            else:
-                difference = sf.Expm1(p * sf.Log1p(u))
-            return k * difference + (rest - term)
-        return expr
-
     def headed_terms(self, expr: sp.Add, head: type):
         """(c, rest, term, k, call) for each term `k call` of `expr = c + rest`, c a nonzero number,
         whose factor is a `head` (through bindings) and `k` a number."""
@@ -983,19 +959,6 @@ def _fractional_below_one(constant: sp.Basic) -> bool:
     except (TypeError, ValueError):  # a list, a complex number
         return False
     return math.isfinite(value) and value < 1 and not value.is_integer()
-
-
-def _nonnegative_where_defined(expr: sp.Basic) -> bool:
-    """`expr` is known to be >= 0 where it is a number (every value of the language is real): even
-    powers, absolute values, and sums, products and powers of such parts (`x^2 / (c^2 |a|)`, which
-    SymPy does not call nonnegative, as its symbols may be complex and `c` may be 0)."""
-    if expr.is_nonnegative or isinstance(expr, sp.Abs):
-        return True
-    if isinstance(expr, (sp.Add, sp.Mul)):
-        return all(_nonnegative_where_defined(a) for a in expr.args)
-    if isinstance(expr, sp.Pow):
-        return bool(expr.exp.is_even) or _nonnegative_where_defined(expr.base)
-    return False
 
 
 def _slopes(terms: list, x: sp.Basic) -> tuple[sp.Basic | None, list]:

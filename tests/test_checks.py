@@ -1028,6 +1028,16 @@ OVERFLOWS = [
 ]
 
 
+def test_a_program_whose_columns_do_not_all_fit_the_budget_is_probed_in_the_first():
+    # Probed in four columns, 367 operations passed the budget, and the program was not checked at
+    # all, where before the column probes it was (the change review)
+    padding = "".join(f" + 0.01*sum(y_true*y_pred^2*{i + 2} + abs(y_pred - {i}))" for i in range(25))
+    source = "param k = 5\nsum([1, 0, 0, 0] * exp(k * y_pred) / (1 + exp(k * y_pred))^1.5)" + padding
+    warnings = [d for d in lossdsl.check(source) if d.code == "float32-overflow"]
+    assert [(w.line, w.column) for w in warnings] == [(2, 20)], warnings
+    assert "y_pred=[20, 0, 0, 0]" in warnings[0].message
+
+
 @pytest.mark.parametrize("text, message", OVERFLOWS, ids=[o[0].replace("\n", " ") for o in OVERFLOWS])
 def test_parts_that_overflow_float32_where_the_loss_does_not_are_warned_of(marked, text, message):
     m = marked(text)

@@ -81,10 +81,13 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
         return []
     size = _row_size(inlined, resolved.per_sample)
     # (without list literals every column is computed alike: another column's row is a permutation)
+    # (as many columns as the budget allows: the first always, where it alone fits; a review)
     columns = min(size, MAX_COLUMNS) if inlined.has(sf.Vector) else 1
-    points = [(t, p, column) for column in range(columns) for t, p in PROBES]
-    if not _fits(inlined, len(points)):
+    while columns and not _fits(inlined, columns * len(PROBES)):
+        columns -= 1
+    if not columns:
         return []
+    points = [(t, p, column) for column in range(columns) for t, p in PROBES]
     statements, code = reshared_stable_form(symbolic)
     bound = [(symbol, value) for _, symbol, value in statements]
     if not any(_can_overflow(value) for value in [code, *(value for _, value in bound)]):
