@@ -696,6 +696,12 @@ class Rewriter:
             return -sf.Softplus(-inner.args[0])
         if isinstance(inner, sf.Softmax):
             return sf.LogSoftmax(inner.args[0])
+        if (label := self.label_probability(inner)) is not None:
+            # `log(sum(onehot(y) softmax(x)))`, the sparse cross-entropy with the log outside: the
+            # label's probability rounded to 0 for logits about 90 apart, inf and a NaN gradient
+            # (a review) -> `sum(onehot(y) log_softmax(x))`, as the power rule takes its powers
+            onehot, softmax = label
+            return sf.ReduceSum(onehot * sf.LogSoftmax(*softmax.args))
         if inner.is_Pow and inner.exp.is_Number and isinstance(self.resolve(inner.base), (sf.Sigmoid, sf.Softmax)):
             # log(p^n) = n log(p) for p > 0: `log(sigmoid(x)^2)`, as SymPy keeps it, was -inf where
             # the sigmoid rounds to 0 (found by fuzzing)

@@ -648,6 +648,29 @@ def test_the_stable_cross_entropy_keeps_its_digits(keras):
         assert [d for d in spec.diagnostics if d.code == "kink"] == []
 
 
+@pytest.mark.parametrize(
+    "program",
+    ["-log(sum(onehot(y_true) * softmax(y_pred)))", "p = sum(onehot(y_true) * softmax(y_pred))\n-log(p)"],
+)
+def test_the_log_of_the_labels_softmax_probability_is_the_sparse_cross_entropy(keras, program):
+    # The label's probability rounded to 0 for logits about 90 apart: inf, and a NaN gradient (a
+    # review); it is `-sum(onehot(y_true) * log_softmax(y_pred))`, Keras's sparse cross-entropy
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    assert spec.diagnostics == []
+    y_true = np.array([0.0, 0.0, 1.0, 2.0], "float32")
+    y_pred = np.array([[0.0, 90.0, 1.0], [0.0, 200.0, 3.0], [1e4, 0.0, 0.0], [1.0, 2.0, 3.0]], "float32")
+    built_in = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    p = y_pred.astype("float64")
+    softmax = np.exp(p - p.max(axis=-1, keepdims=True))
+    softmax /= softmax.sum(axis=-1, keepdims=True)
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
+        np.testing.assert_allclose(values, np.asarray(built_in(y_true, y_pred)), rtol=1e-6)
+        np.testing.assert_allclose(gradients, softmax - np.eye(3)[y_true.astype(int)], atol=1e-6)
+
+
 def test_a_log_of_a_product_takes_the_stable_form_of_its_other_factors(keras):
     # `log(cosh(x) * sigmoid(x))`: the log of the other factor, `log(cosh(x))`, as LANGUAGE.md's table
     # rewrites it (it stayed a log of a cosh, -inf at 100; the change review)
