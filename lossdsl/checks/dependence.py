@@ -339,9 +339,13 @@ def _magnitude(expr: sp.Basic) -> sp.Basic:
         return expr.func(*(_magnitude(a) for a in expr.args), evaluate=False)
     if isinstance(expr, (sf.ReduceSum, sf.ReduceMean)):
         return expr.func(_magnitude(expr.args[0]), evaluate=False)
-    if isinstance(expr, sf.LogSumExp):  # its rounding is that of its largest element (a review:
-        # `logsumexp(y_pred - logsumexp(y_pred))`, 0 whatever y_pred is, was 1e-7 off 0 at 1e9)
-        return sp.Add(sp.Abs(expr, evaluate=False), sf.ReduceSum(_magnitude(expr.args[0])), evaluate=False)
+    if isinstance(expr, sf.LogSumExp):  # its rounding is that of its largest elements (a review:
+        # `logsumexp(y_pred - logsumexp(y_pred))`, 0 whatever y_pred is, was 1e-7 off 0 at 1e9), each
+        # element's bound weighted by its share, the softmax: an element of -1e30 adds nothing
+        # (`logsumexp(y_pred - 1e30 y_true)`, a mask, looked constant at that scale; a review)
+        x = expr.args[0]
+        share = sf.ReduceSum(sf.Softmax(x) * _magnitude(x), evaluate=False)
+        return sp.Add(sp.Abs(expr, evaluate=False), share, evaluate=False)
     return sp.Abs(expr, evaluate=False)
 
 
