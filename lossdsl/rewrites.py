@@ -675,10 +675,14 @@ class Rewriter:
         k, factor = inner.as_coeff_Mul()
         if k.is_Number and k > 0 and isinstance(factor, (sf.ReduceSum, sf.ReduceMean)):
             # log(k sum(exp(x))) and log(k mean(exp(x))) (a log-mean-exp): exp(x) overflowed past
-            # x = 88 in float32 (found by fuzzing)
-            exponential = self.resolve(factor.args[0])
-            if isinstance(exponential, sp.exp):
-                x = exponential.args[0]
+            # x = 88 in float32 (found by fuzzing). Also where each element is a product of heads,
+            # whose log is a sum: log(sum(softmax(x) exp(z))), a mixture's likelihood, and
+            # log(sum(sqrt(p q))) of two softmaxes, the Bhattacharyya distance; the product rounded
+            # to 0 where its factors did (inf, and NaN gradients; a numerics review of per-sample
+            # losses, 2026-12-05)
+            elements = self.resolve(factor.args[0])
+            x = elements.args[0] if isinstance(elements, sp.exp) else self.log_of_heads(elements)
+            if x is not None:
                 if not isinstance(factor, sf.ReduceMean):
                     return sf.LogSumExp(x) + sp.log(k)
                 if self.along_y_pred(x):
@@ -767,6 +771,19 @@ class Rewriter:
         if all(t is None for t in terms):
             return None
         return sp.Add(*(t if t is not None else term for t, term in zip(terms, total.args, strict=True)))
+
+    def log_of_heads(self, product: sp.Basic) -> sp.Basic | None:
+        """The log of `product` as `log_of_product` takes it, where every factor is a power of a
+        sigmoid, a softmax or an exp, or a number > 0 (a power of such a product too: `sqrt(p q)`);
+        else None."""
+        if product.is_Pow and product.exp.is_Number and isinstance(product.base, sp.Mul):
+            product = sp.Mul(*(factor**product.exp for factor in product.base.args))
+        if not isinstance(product, sp.Mul):
+            return None
+        k, rest = product.as_coeff_Mul()
+        if not (k.is_Number and k > 0) or any(self.power_of_head(f)[0] is None for f in sp.Mul.make_args(rest)):
+            return None
+        return self.log_of_product(product)
 
     def log_of_product(self, inner: sp.Mul) -> sp.Basic | None:
         """`log(k p^a q^b ...)` -> `log(k) + a log(p) + b log(q) + ...` where k > 0 is a number and

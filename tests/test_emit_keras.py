@@ -671,6 +671,50 @@ def test_the_log_of_the_labels_softmax_probability_is_the_sparse_cross_entropy(k
         np.testing.assert_allclose(gradients, softmax - np.eye(3)[y_true.astype(int)], atol=1e-6)
 
 
+def _log_softmax(x):
+    return x - _logsumexp(x)
+
+
+LOGS_OF_SUMS_OF_PRODUCTS = [
+    # (program, y_true, y_pred, its value in float64): each element a product of heads, which rounded
+    # to 0 where its factors did: inf, and NaN gradients (a numerics review of per-sample losses)
+    (  # a mixture's negative log-likelihood
+        "-log(sum(softmax(y_pred) * exp(-0.5 * y_true)))",
+        [[300.0, 0.0], [0.0, 0.0], [1.0, 2.0]],
+        [[0.0, -200.0], [0.0, 90.0], [3.0, 1.0]],
+        lambda t, p: -_logsumexp(_log_softmax(p) - 0.5 * t)[..., 0],
+    ),
+    (  # the Bhattacharyya distance between two softmaxes
+        "-log(sum(sqrt(softmax(y_pred) * softmax(y_true))))",
+        [[50.0, 0.0, 0.0], [0.0, 0.0, 200.0], [200.0, 0.0, 0.0]],
+        [[0.0, 50.0, 0.0], [0.0, 0.0, 200.0], [0.0, 200.0, 0.0]],
+        lambda t, p: -_logsumexp(0.5 * (_log_softmax(p) + _log_softmax(t)))[..., 0],
+    ),
+    (  # a mean, bound, reading y_true (whose last axis may be wider): shifted by its largest element
+        "p = softmax(y_pred)\nw = exp(-0.5 * y_true)\n-log(mean(p * w))",
+        [[300.0, 0.0], [0.0, 0.0], [1.0, 2.0]],
+        [[0.0, -200.0], [0.0, 90.0], [3.0, 1.0]],
+        lambda t, p: np.log(2) - _logsumexp(_log_softmax(p) - 0.5 * t)[..., 0],
+    ),
+]
+
+
+@pytest.mark.parametrize("program, y_true, y_pred, exact", LOGS_OF_SUMS_OF_PRODUCTS, ids=lambda v: str(v)[:40])
+def test_a_log_of_a_sum_of_products_of_heads_is_a_logsumexp(keras, program, y_true, y_pred, exact):
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    assert spec.diagnostics == []
+    t, p = np.array(y_true, "float32"), np.array(y_pred, "float32")
+    t64, p64 = t.astype("float64"), p.astype("float64")
+    steps = np.eye(p.shape[-1]) * 1e-6
+    slope = np.stack([(exact(t64, p64 + h) - exact(t64, p64 - h)) / 2e-6 for h in steps], axis=-1)
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), t, p)
+        np.testing.assert_allclose(values, exact(t64, p64), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(gradients, slope, atol=1e-6)
+
+
 def test_a_log_of_a_product_takes_the_stable_form_of_its_other_factors(keras):
     # `log(cosh(x) * sigmoid(x))`: the log of the other factor, `log(cosh(x))`, as LANGUAGE.md's table
     # rewrites it (it stayed a log of a cosh, -inf at 100; the change review)
