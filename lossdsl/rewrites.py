@@ -274,6 +274,18 @@ class Rewriter:
             seen += 1
         return expr
 
+    def computed(self, expr: sp.Basic) -> sp.Basic:
+        """`expr`, or the value of the binding it names as the code computes it (rewritten),
+        followed through chains of bindings; a binding not yet rewritten, as written."""
+        for _ in range(len(self.definitions) + 1):
+            if expr in self.rewritten:
+                expr = self.rewritten[expr]
+            elif expr in self.definitions:
+                expr = self.definitions[expr]
+            else:
+                break
+        return expr
+
     def rule(self, expr: sp.Basic) -> sp.Basic:
         """One rewrite at the top of `expr`, or `expr` itself."""
         if isinstance(expr, sp.log) and len(expr.args) == 1:
@@ -492,7 +504,7 @@ class Rewriter:
         the float32-zero check sees rewritten so, and judged the code not to compute it.)"""
         base, exponent = expr.args
         head = self.resolve(base)
-        label = self.label_probability(head)
+        label = self.label_probability(self.computed(base))
         if label is not None and not (exponent.is_Number and (exponent >= 1 or exponent <= 0)):
             # `sum(onehot(y) softmax(x))^q`, the generalized cross-entropy on logits: the label's
             # probability rounds to 0 for logits 88 apart, and `q p^(q - 1) p'` was NaN there (a
@@ -513,7 +525,7 @@ class Rewriter:
         probability (through bindings), else None."""
         if not (isinstance(expr, sf.ReduceSum) and isinstance(expr.args[0], sp.Mul)):
             return None
-        factors = [self.resolve(f) for f in expr.args[0].args]
+        factors = [self.computed(f) for f in expr.args[0].args]
         labels = [f for f in factors if isinstance(f, sf.OneHot)]
         softmaxes = [f for f in factors if isinstance(f, sf.Softmax)]
         if len(factors) == 2 and len(labels) == 1 and len(softmaxes) == 1:
@@ -672,7 +684,10 @@ class Rewriter:
 
     def log_rule(self, expr: sp.log) -> sp.Basic:
         inner = self.resolve(expr.args[0])
-        k, factor = inner.as_coeff_Mul()
+        # (what the code computes where the argument is bound: the rules below copy parts of it
+        # into the code, and a binding's written value holds what its rewrite took away, as
+        # `log(1 + exp(x))`: NaN at x = 100 where the bound softplus was finite; the change review)
+        k, factor = self.computed(expr.args[0]).as_coeff_Mul()
         if k.is_Number and k > 0 and isinstance(factor, (sf.ReduceSum, sf.ReduceMean)):
             # log(k sum(exp(x))) and log(k mean(exp(x))) (a log-mean-exp): exp(x) overflowed past
             # x = 88 in float32 (found by fuzzing). Also where each element is a product of heads,
@@ -680,7 +695,7 @@ class Rewriter:
             # log(sum(sqrt(p q))) of two softmaxes, the Bhattacharyya distance; the product rounded
             # to 0 where its factors did (inf, and NaN gradients; a numerics review of per-sample
             # losses, 2026-12-05)
-            elements = self.resolve(factor.args[0])
+            elements = self.computed(factor.args[0])
             x = elements.args[0] if isinstance(elements, sp.exp) else self.log_of_heads(elements)
             if x is not None:
                 if not isinstance(factor, sf.ReduceMean):
@@ -700,7 +715,7 @@ class Rewriter:
             return -sf.Softplus(-inner.args[0])
         if isinstance(inner, sf.Softmax):
             return sf.LogSoftmax(inner.args[0])
-        if (label := self.label_probability(inner)) is not None:
+        if (label := self.label_probability(self.computed(expr.args[0]))) is not None:
             # `log(sum(onehot(y) softmax(x)))`, the sparse cross-entropy with the log outside: the
             # label's probability rounded to 0 for logits about 90 apart, inf and a NaN gradient
             # (a review) -> `sum(onehot(y) log_softmax(x))`, as the power rule takes its powers

@@ -715,6 +715,48 @@ def test_a_log_of_a_sum_of_products_of_heads_is_a_logsumexp(keras, program, y_tr
         np.testing.assert_allclose(gradients, slope, atol=1e-6)
 
 
+def _log_softmax_of_softplus(p):
+    return _log_softmax(np.logaddexp(0, p))
+
+
+BOUND_ARGUMENTS = [
+    # (program, y_true, y_pred, its value in float64): the rules that take a log of a bound sum apart
+    # copy in what the code computes for it, not what was written: `log(1 + exp(x))` copied in was
+    # NaN at x = 100, where the bound softplus is finite (the change review)
+    (
+        "q = softmax(log(1 + exp(y_pred))) * exp(-y_true)\ns = sum(q)\n-log(s)",
+        [[0.0, 1.0, 2.0]],
+        [[100.0, -3.0, 200.0]],
+        lambda t, p: -_logsumexp(_log_softmax_of_softplus(p) - t)[..., 0],
+    ),
+    (
+        "s = sum(onehot(y_true) * softmax(log(1 + exp(y_pred))))\n-log(s)",
+        [1.0, 0.0],
+        [[100.0, 99.0, 98.0], [1.0, 2.0, 3.0]],
+        lambda t, p: -_log_softmax_of_softplus(p)[np.arange(len(t)), t.astype(int)],
+    ),
+    (
+        "param q = 0.5\npt = sum(onehot(y_true) * softmax(log(1 + exp(y_pred))))\n(1 - pt^q) / q",
+        [1.0, 0.0],
+        [[100.0, 99.0, 98.0], [1.0, 2.0, 3.0]],
+        lambda t, p: (1 - np.exp(0.5 * _log_softmax_of_softplus(p)[np.arange(len(t)), t.astype(int)])) / 0.5,
+    ),
+]
+
+
+@pytest.mark.parametrize("program, y_true, y_pred, exact", BOUND_ARGUMENTS, ids=lambda v: str(v)[:40])
+def test_a_log_of_a_bound_sum_reads_what_the_code_computes(keras, program, y_true, y_pred, exact):
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(program)
+    assert spec.diagnostics == []
+    t, p = np.array(y_true, "float32"), np.array(y_pred, "float32")
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), t, p)
+        np.testing.assert_allclose(values, exact(t.astype("float64"), p.astype("float64")), rtol=1e-6)
+        assert np.isfinite(gradients).all(), gradients
+
+
 def test_a_log_of_a_product_takes_the_stable_form_of_its_other_factors(keras):
     # `log(cosh(x) * sigmoid(x))`: the log of the other factor, `log(cosh(x))`, as LANGUAGE.md's table
     # rewrites it (it stayed a log of a cosh, -inf at 100; the change review)
