@@ -374,6 +374,12 @@ class _Translator:
             # `y_pred^0.0` (or `^1e-400`, 0 once read) is 1, as `y_pred^0` is: SymPy keeps a
             # Float exponent of 0 unevaluated, and the loss seemed to depend on y_pred.
             return sp.Integer(1)
+        k, rest = base.as_coeff_Mul()
+        if exponent.is_Rational and abs(exponent) > MAX_EXACT_EXPONENT and k.is_Number and abs(k) != 1:
+            # SymPy takes a whole power of a product factor by factor, its number exactly:
+            # `(2 sigmoid(x) softmax(x))^10000000000` computed 2^10000000000 (50 s before the
+            # error "too large"; a review). In floats, which hold no such power anyway.
+            return _finite(_constant_power(k, exponent, node) * rest**exponent, node)
         return _finite(base**exponent, node)
 
     def visit_Compare(self, node: nodes.Compare) -> sp.Basic:
@@ -596,6 +602,10 @@ def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: _Checked) -> sp.Ba
             _not_too_small(part, node)
             checked.finite.add(part)
     return expr
+
+
+# A product's number is raised exactly by SymPy up to this power, in floats past it.
+MAX_EXACT_EXPONENT = 1024
 
 
 def _constant_power(base: sp.Expr, exponent: sp.Expr, node: nodes.Node, exact: bool = False) -> sp.Expr:

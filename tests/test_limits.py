@@ -52,6 +52,14 @@ LIMITS = [
     ("tower", "y_pred" + "^y_pred" * 9, (1, 1), "powers are nested 9 deep in exponents (a^b^c^...); the limit is 8"),
     ("constant-tower", "y_pred * 10^10^10", (1, 10), "this constant overflows a float"),
     ("pi-power", "y_pred * pi^4140", (1, 10), "this constant overflows a float"),
+    # SymPy raised a product's number to a whole power exactly: 2^10000000000 took 50 s (a review)
+    (
+        "power-of-a-product",
+        "-log(sum((2 * sigmoid(y_pred) * softmax(y_pred))^10000000000))",
+        (1, 10),
+        "this constant overflows a float",
+    ),
+    ("negative-power-of-a-product", "(2*y_pred)^-10000000000", (1, 1), "is too small for a float (it would be 0)"),
     ("pi-power-in-max", "max(y_pred, pi^1e300)", (1, 13), "this constant overflows a float"),
     ("complex-constant", "y_pred * (pi - 4)^0.5", (1, 10), "this constant is not a finite real number"),
     (
