@@ -374,13 +374,7 @@ class _Translator:
             # `y_pred^0.0` (or `^1e-400`, 0 once read) is 1, as `y_pred^0` is: SymPy keeps a
             # Float exponent of 0 unevaluated, and the loss seemed to depend on y_pred.
             return sp.Integer(1)
-        k, rest = base.as_coeff_Mul()
-        if exponent.is_Rational and abs(exponent) > MAX_EXACT_EXPONENT and k.is_Number and abs(k) != 1:
-            # SymPy takes a whole power of a product factor by factor, its number exactly:
-            # `(2 sigmoid(x) softmax(x))^10000000000` computed 2^10000000000 (50 s before the
-            # error "too large"; a review). In floats, which hold no such power anyway.
-            return _finite(_constant_power(k, exponent, node) * rest**exponent, node)
-        return _finite(base**exponent, node)
+        return _finite(base ** _inexact(exponent), node)
 
     def visit_Compare(self, node: nodes.Compare) -> sp.Basic:
         return construct.relation(_COMPARISONS[node.op], self.visit(node.left), self.visit(node.right))
@@ -403,6 +397,8 @@ class _Translator:
             return _constant_power(*args, node)  # as `a^b` is (a Float, no `pi` kept: as pow() folded)
         if kind_of(node.func, n) == "elementwise" and fn.fold and all(a.is_number for a in args):
             return _fold(fn.fold, args, node)
+        if node.func == "pow" and n == 2:
+            args[1] = _inexact(args[1])
         return _finite(builder(node.func, n)(*args), node)
 
 
@@ -604,8 +600,18 @@ def _finite_inside(expr: sp.Basic, node: nodes.Node, checked: _Checked) -> sp.Ba
     return expr
 
 
-# A product's number is raised exactly by SymPy up to this power, in floats past it.
+# A whole or fractional exponent past this is a Float: SymPy raises a number exactly to a power of
+# a Rational, and takes a power of a product factor by factor (`(2 sigmoid(x))^10000000000`, in a
+# binding too, computed 2^10000000000 for 50 s before the error "too large"; a review), where a
+# Float's power is an arbitrary-precision float, past float's range at once.
 MAX_EXACT_EXPONENT = 1024
+
+
+def _inexact(exponent: sp.Expr) -> sp.Expr:
+    """`exponent`, a Float where it is a Rational past MAX_EXACT_EXPONENT."""
+    if exponent.is_Rational and abs(exponent) > MAX_EXACT_EXPONENT:
+        return sp.Float(exponent)
+    return exponent
 
 
 def _constant_power(base: sp.Expr, exponent: sp.Expr, node: nodes.Node, exact: bool = False) -> sp.Expr:

@@ -57,9 +57,16 @@ LIMITS = [
         "power-of-a-product",
         "-log(sum((2 * sigmoid(y_pred) * softmax(y_pred))^10000000000))",
         (1, 10),
-        "this constant overflows a float",
+        "this constant is too large for a float",
     ),
-    ("negative-power-of-a-product", "(2*y_pred)^-10000000000", (1, 1), "is too small for a float (it would be 0)"),
+    ("power-in-pow", "pow(2*y_pred, 10000000000)", (1, 1), "this constant is too large for a float"),
+    (
+        "power-of-a-bound-product",
+        "a = 2*y_pred\na^10000000000",
+        (2, 1),
+        "a constant in this expression is not a finite number once its bindings are substituted",
+    ),
+    ("negative-power-of-a-product", "(2*y_pred)^-10000000000", (1, 1), "too small for a float (it would be 0)"),
     ("pi-power-in-max", "max(y_pred, pi^1e300)", (1, 13), "this constant overflows a float"),
     ("complex-constant", "y_pred * (pi - 4)^0.5", (1, 10), "this constant is not a finite real number"),
     (
