@@ -643,10 +643,10 @@ class Rewriter:
         terms = list(expr.args)
         for i, term in enumerate(terms):
             # (through a binding, `z = softplus(x)` then `z - y x`: the softplus is computed again)
-            heads = [f for f in sp.Mul.make_args(term) if isinstance(self.rewritten.get(f, f), sf.Softplus)]
+            heads = [f for f in sp.Mul.make_args(term) if isinstance(self.computed(f), sf.Softplus)]
             if len(heads) != 1:
                 continue
-            c, arg = term / heads[0], self.rewritten.get(heads[0], heads[0]).args[0]
+            c, arg = term / heads[0], self.computed(heads[0]).args[0]
             negated = arg.could_extract_minus_sign()
             x = -arg if negated else arg
             m, others = _slopes(terms[:i] + terms[i + 1 :], x)

@@ -672,8 +672,8 @@ class _Analyzer:
 
 
 def _count(size: int) -> str:
-    """`size` with thousands separators, or as a power of ten past 10^18 (400 chained bindings
-    counted 10^120 operations, which the message wrote out in 160 digits; a review)."""
+    """`size` with thousands separators, or as a power of ten past 10^18 (150 doubling bindings
+    count 2^151 operations, which the message wrote out in 46 digits; a review)."""
     if size < 10**18:
         return f"{size:,}"
     return f"more than 10^{len(str(size)) - 1}"

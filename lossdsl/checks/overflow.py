@@ -15,9 +15,10 @@ and 5, parameters at their defaults; a loss over the last axis on a row of
 two values, y_pred = [p, 0] and y_true = [t, 1 - t], or of the length of its
 list literals, and where it has them with the point in each column in turn
 (y_pred = [0, p], y_true = [1 - t, t]: a list mask picks one column out,
-`s = sum(y_pred * [0, 1])`; up to `MAX_COLUMNS`). Where float32 gives NaN or
-inf and float64 a number float32 holds, and computed without overflowing (values past the range kept as
-they are) it is finite, the parts that overflowed there (inf from finite
+`s = sum(y_pred * [0, 1])`; up to `MAX_COLUMNS`, as many as the budget
+allows). Where float32 gives NaN or inf and float64 a number float32 holds,
+and computed without overflowing (values past the range kept as they are)
+it is finite, the parts that overflowed there (inf from finite
 arguments) are tried one by one: each that alone, at inf, makes the loss NaN
 or inf is a cause (all of them, where none alone does; a `tanh` of an inf is
 1), and is warned of at the first part of the program the code computes as
