@@ -1034,6 +1034,18 @@ OVERFLOWS = [
 ]
 
 
+@pytest.mark.parametrize(
+    "source", ["-sum(y_true * log(1 - softmax(y_pred)))", "p = softmax(y_pred)\n-sum(y_true * log(1 - p))"]
+)
+def test_a_log_of_the_other_classes_probability_is_told_its_own_spelling(source):
+    # It was told to write `sum(y_true * log_softmax(y_pred))`, the log of the label's own (a review)
+    (warning,) = [d for d in lossdsl.check(source) if d.level == "warning"]
+    assert "log_softmax" not in warning.message
+    spelling = "logsumexp(y_pred) - logsumexp(where(y_true > 0, -1e30, y_pred))"
+    assert "`logsumexp(x) - logsumexp(where(y_true > 0, -1e30, x))`" in warning.message
+    assert lossdsl.check(spelling) == []  # (the spelling it gives, for x = y_pred, is clean)
+
+
 def test_a_program_whose_columns_do_not_all_fit_the_budget_is_probed_in_the_first():
     # Probed in four columns, 367 operations passed the budget, and the program was not checked at
     # all, where before the column probes it was (the change review)

@@ -757,6 +757,25 @@ def test_a_log_of_a_bound_sum_reads_what_the_code_computes(keras, program, y_tru
         assert np.isfinite(gradients).all(), gradients
 
 
+def test_the_complementary_labels_spelling_the_checks_advise_is_its_loss(keras):
+    # `-sum(y_true * log(1 - softmax(x)))` with one-hot labels, as the domain check's advice spells it:
+    # finite with a gradient where the written form is inf (a logit 30 ahead; a review)
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile("logsumexp(y_pred) - logsumexp(where(y_true > 0, -1e30, y_pred))")
+    y_true = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "float32")
+    y_pred = np.array([[30.0, 0.0, 1.0], [1.0, 2.0, 3.0], [-5.0, 4.0, 0.5]], "float32")
+    p = y_pred.astype("float64")
+    others = np.where(y_true > 0, -np.inf, p)  # the other classes' logits
+    exact = _logsumexp(p)[:, 0] - _logsumexp(others)[:, 0]
+    slope = np.exp(p - _logsumexp(p)) - np.exp(others - _logsumexp(others))
+    for fast in (True, False):
+        values, gradients = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
+        # (a difference of two logsumexps of about 4: float32's rounding of each, 2.4e-7 absolute)
+        np.testing.assert_allclose(values, exact, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(gradients, slope, atol=1e-6)
+
+
 def test_a_log_of_a_product_takes_the_stable_form_of_its_other_factors(keras):
     # `log(cosh(x) * sigmoid(x))`: the log of the other factor, `log(cosh(x))`, as LANGUAGE.md's table
     # rewrites it (it stayed a log of a cosh, -inf at 100; the change review)

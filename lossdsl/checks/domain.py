@@ -340,7 +340,20 @@ class _Ranges:
         probability rounds to 0 or 1 in float32 and its gradient with it (a user test)."""
         held = self.saturating_calls(node)
         function = "sigmoid" if "sigmoid" in held else "softmax" if "softmax" in held else None
+        if function == "softmax" and self.softmax_complement(node):
+            return _COMPLEMENT_SPELLING
         return logits_spelling(self.r, function) if function else ""
+
+    def softmax_complement(self, node: nodes.Node) -> bool:
+        """`node` is `c - softmax(...)` (a binding of a softmax too): the other classes' probability,
+        whose log the cross-entropy's spelling does not compute (a complementary label's loss was
+        told to write `log_softmax`, the log of the label's own; a review)."""
+        if not (isinstance(node, nodes.Chain) and node.kind == "add" and node.ops == ("-",)):
+            return False
+        first, second = node.operands
+        while isinstance(second, nodes.Name) and self.r.refs.get(id(second), ("",))[0] == "binding":
+            second = self.r.bindings[second.id].value
+        return isinstance(first, nodes.Number) and _is_call(second, "softmax")
 
     def saturating_calls(self, node: nodes.Node) -> set[str]:
         """The names among `sigmoid` and `softmax` called on y_pred inside `node`, bindings followed;
@@ -701,6 +714,15 @@ class _AnyParameters(_Ranges):
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, _ = self.r.refs.get(id(node), ("input", node.id))
         return iv.REALS if kind == "param" else super().range_Name(node)
+
+
+# The advice for a log of `1 - softmax(x)`: its log has no elementwise spelling from the logits; the
+# complementary label's loss has one (`log(sum_{j != i} exp(x_j)) - logsumexp(x)`).
+_COMPLEMENT_SPELLING = (
+    "as eps leaves `1 - softmax(...)` no gradient where float32 rounds it to 0 (one logit about 17"
+    " ahead of the others), with one-hot labels write `-sum(y_true * log(1 - softmax(x)))` as"
+    " `logsumexp(x) - logsumexp(where(y_true > 0, -1e30, x))`, finite with a gradient at any size"
+)
 
 
 def logits_spelling(resolved: Resolved, function: str) -> str:
