@@ -351,9 +351,7 @@ class _Ranges:
         if not (isinstance(node, nodes.Chain) and node.kind == "add" and node.ops == ("-",)):
             return False
         first, second = node.operands
-        while isinstance(second, nodes.Name) and self.r.refs.get(id(second), ("",))[0] == "binding":
-            second = self.r.bindings[second.id].value
-        return isinstance(first, nodes.Number) and _is_call(second, "softmax")
+        return isinstance(first, nodes.Number) and _is_call(self.bound(second), "softmax")
 
     def saturating_calls(self, node: nodes.Node) -> set[str]:
         """The names among `sigmoid` and `softmax` called on y_pred inside `node`, bindings followed;
