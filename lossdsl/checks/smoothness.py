@@ -27,7 +27,7 @@ shift). A node that holds reductions or vector functions is computed for a last 
 element (a jump there is one the loss has for that shape).
 
 Limits: the bisections evaluate the condition's two sides at hundreds of
-points, so each kind of check may spend at most MAX_EVALUATIONS node evaluations
+points (`boundaries`), so each kind of check may spend at most MAX_EVALUATIONS node evaluations
 (an operation of the expression at one point); a program that needs
 more (dozens of `where`s on a long condition) has its remaining `where`s left
 unchecked, and says so in a note. Boundaries are looked for along y_pred in
@@ -46,6 +46,24 @@ import sympy as sp
 
 from lossdsl import nodes, subtrees
 from lossdsl import symfuncs as sf
+from lossdsl.checks.boundaries import (
+    FAR_GRIDS,
+    GRID,
+    MAX_EVALUATIONS,
+    Across,
+    Budget,
+    Difference,
+    Gated,
+    OutOfBudget,
+    Switched,
+    Truth,
+    Value,
+    boundary_roots,
+    flips_at,
+    operation_count,
+    root_rounding,
+    touches_zero,
+)
 from lossdsl.checks.domain import in_values, value_ranges
 from lossdsl.checks.intervals import one_settles
 from lossdsl.checks.numeric import Unsupported, compiled
@@ -55,16 +73,10 @@ from lossdsl.rewrites import reshared_stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
-_GRID = [x / 4 for x in range(-40, 41)]
-# Beyond it, sparser, searched after it: a boundary at y_pred = 11 (`where(y_pred > 11, 0, e^2)`),
-# or one that a large parameter puts far out (a Huber's `delta = 20` with its branches swapped),
-# was not looked for (a review of the checks).
-_FAR = (10.0, 12.0, 15.0, 20.0, 30.0, 50.0, 100.0, 300.0, 1e3, 1e4, 1e6)
-_FAR_GRIDS = ([-x for x in _FAR], list(_FAR))
 # From 0 outwards, each side, up to 8 roots in each (then 3 further out): a step function has a
 # root at every integer (of its argument), and the jumps near 0 are those a loss is most likely
 # to show. At two values of y_true (not five): each root is a bisection, and a step has many.
-_OUTWARDS = ((_GRID[40:], 8), (_GRID[40::-1], 8), *((grid, 3) for grid in _FAR_GRIDS))
+_OUTWARDS = ((GRID[40:], 8), (GRID[40::-1], 8), *((grid, 3) for grid in FAR_GRIDS))
 _STEP_OTHERS = (-1.3, 0.4)
 _OTHERS = (-1.3, 0.0, 0.4, 1.0, 2.7)
 _FAR_OTHERS = (-9.5, 9.5)
@@ -72,29 +84,11 @@ _FAR_OTHERS = (-9.5, 9.5)
 # false only up to this many comparisons (SymPy re-evaluates the whole `or` each time: 200
 # equalities took minutes); past it, by the points beside each root.
 _MAX_TAKEN = 16
-# About a tenth of a second of float evaluation; each evaluation of a difference costs
-# its size plus _CALL_COST (the calls and conversions around the walk).
-MAX_EVALUATIONS = 200_000
-_CALL_COST = 20
-
-
-class _OutOfBudget(Exception):
-    """The jump check has spent its MAX_EVALUATIONS."""
 
 
 class _OverAxis(Exception):
     """A `where`, `sign` or step whose boundary moves with y_pred, but of which a part over the last
     axis (a reduction, a vector function, `onehot`, a list) is not evaluated at a point."""
-
-
-class _Budget:
-    def __init__(self, total: int) -> None:
-        self.left = total
-
-    def spend(self, cost: int) -> None:
-        self.left -= cost
-        if self.left < 0:
-            raise _OutOfBudget
 
 
 def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
@@ -159,7 +153,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     over_axis: dict[int, nodes.Call] = {}
     warned: set[int] = set()
     for wheres in (plain, compound, switched):
-        budget = _Budget(MAX_EVALUATIONS)
+        budget = Budget(MAX_EVALUATIONS)
         for index, (node, context) in enumerate(wheres):
             if id(node) in warned:
                 continue  # one warning for each `where`
@@ -167,7 +161,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 # (the warning quotes the node whose value jumps: for a `where` held in another's
                 # branch, the inner one, which is where the two sides disagree)
                 jump = _jump(resolved, symbolic, node, budget, context, valued=wheres is not switched)
-            except _OutOfBudget:
+            except OutOfBudget:
                 unchecked.update((id(where), where) for where, _ in wheres[index:] if id(where) not in warned)
                 break
             except _OverAxis:
@@ -523,8 +517,8 @@ def _named(resolved: Resolved, node: nodes.Node) -> nodes.Node:
 
 
 def _switched(
-    symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: _Budget, branches: tuple | None = None
-) -> _Switched | None:
+    symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: Budget, branches: tuple | None = None
+) -> Switched | None:
     """`context` with the `where` `node` taken as its first branch, less with it taken as its second
     (a `sign` as 1 and as -1); None where the condition does not read y_pred (no boundary to find
     along it) or reads it through a function over the last axis (not evaluated at a point), the
@@ -542,7 +536,7 @@ def _switched(
         a, b = sp.Integer(1), sp.Integer(-1)
     else:
         a, b = (node_expr(symbolic, branch) for branch in node.args[1:])
-    budget.spend(_size(whole))
+    budget.spend(operation_count(whole))
     if a == b or not whole.has(switch):
         return None
     original = whole
@@ -553,7 +547,7 @@ def _switched(
         switch, whole = named, _one_column(whole.xreplace({switch: named}))
         if not whole.has(switch):
             return None
-    return _Switched(whole, switch, a, b, budget, original)
+    return Switched(whole, switch, a, b, budget, original)
 
 
 # For a last axis of one element: a reduction is its argument, a softmax 1, its logarithm 0, and
@@ -581,7 +575,7 @@ def _jump(
     resolved: Resolved,
     symbolic: SymbolicLoss,
     node: nodes.Call,
-    budget: _Budget,
+    budget: Budget,
     context: nodes.Node,
     valued: bool = False,
 ) -> Diagnostic | None:
@@ -646,7 +640,7 @@ def _pointwise(symbolic: SymbolicLoss, node: nodes.Call) -> bool:
     return not any(node_expr(symbolic, part).has(sf.TensorFunction, sf.Vector) for part in node.args)
 
 
-def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context, valued, cond, compound, form):
+def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, context, valued, cond, compound, form):
     """`_boundary_jump` of a `where` (see `_jump`), each part of it taken through `form` (None: as it is)."""
 
     def expr(part: nodes.Node) -> sp.Basic:
@@ -662,15 +656,15 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
         # 0, where(e > m, e - m, -e - m))` was a jump of 1); for an equality, which holds at its
         # root alone (never just beside it), that node at the root with the `where` taken as each
         # branch.
-        own = _Difference(expr(a), expr(b), budget)
+        own = Difference(expr(a), expr(b), budget)
         equality = any(p.op in ("==", "!=") for p in ([cond] if compound is None else compound))
         if context is node and not _breaks(expr(a)) and not _breaks(expr(b)):
-            diff = own  # (exact at the root, however steep the branches: `_rounding` judges them)
+            diff = own  # (exact at the root, however steep the branches: `root_rounding` judges them)
         elif equality:
             outer = None if context is node or form is not None else _switched(symbolic, node, context, budget)
-            diff = own if context is node else _Gated(own, outer or _Across(expr(context), budget))
+            diff = own if context is node else Gated(own, outer or Across(expr(context), budget))
         else:
-            diff = _Gated(own, _Across(expr(context), budget))
+            diff = Gated(own, Across(expr(context), budget))
         # (its own branches may hold thresholds; far targets, for a term such as `relu(y_true - 3)`)
         others = _OTHERS + _FAR_OTHERS + _gate_targets(symbolic, expr(context))
     else:
@@ -679,24 +673,24 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
             return None
         # (an equality holds at its root alone: across it the node does not change; as before)
         equality = any(p.op in ("==", "!=") for p in ([cond] if compound is None else compound))
-        diff = switched if equality else _Gated(switched, _Across(switched.original, budget))
+        diff = switched if equality else Gated(switched, Across(switched.original, budget))
     if compound is None:
         relation = expr(cond)
         if isinstance(relation, sp.logic.boolalg.BooleanAtom):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
             return None
-        gap = _Difference(expr(cond.left), expr(cond.right), budget)
+        gap = Difference(expr(cond.left), expr(cond.right), budget)
         # a root of the gap where the condition does not flip is no boundary: `tanh(y_pred) <= 1`
         # at y_pred = 20, where tanh is 1.0 in floats (a review); an equality holds at its root
         # alone, which bisection finds only approximately: not confirmed so
-        flips = None if isinstance(relation, (sp.Eq, sp.Ne)) else _Truth(relation, budget)
+        flips = None if isinstance(relation, (sp.Eq, sp.Ne)) else Truth(relation, budget)
         return _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False, others=others)
     condition = expr(node.args[0])
     if isinstance(condition, sp.logic.boolalg.BooleanAtom):
         return None
-    whole = _Truth(condition, budget)
+    whole = Truth(condition, budget)
     point = None
     for part in compound:
-        gap = _Difference(expr(part.left), expr(part.right), budget)
+        gap = Difference(expr(part.left), expr(part.right), budget)
         relation = expr(part)
         # Where the part holds on its boundary only (an equality), no point beside the
         # bisected root shows the condition flip: compare the condition with the part
@@ -704,7 +698,7 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, cont
         sides = None
         if isinstance(relation, (sp.Eq, sp.Ne)) and len(compound) <= _MAX_TAKEN and condition.has(relation):
             taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
-            sides = tuple(_Truth(side, budget) for side in taken)
+            sides = tuple(Truth(side, budget) for side in taken)
         point = point or _boundary_jump(
             symbolic, gap, diff, flips=whole, sides=sides, others=None if others is None else others + _FAR_OTHERS
         )
@@ -730,7 +724,7 @@ def _gate_targets(symbolic: SymbolicLoss, context: sp.Basic) -> tuple[float, ...
 
 
 def _sign_jump(
-    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, context: nodes.Node
 ) -> Diagnostic | None:
     """A warning where `context`, above a `sign(x)` (a switch between 1 and -1), differs between the
     two where x is 0: `sign(e) * (e + 1)` jumps by 2 there (it was not looked at; a user test),
@@ -739,10 +733,10 @@ def _sign_jump(
         switched = _switched(symbolic, node, context, budget)
         if switched is None:
             return None
-        diff = _Gated(switched, _Across(switched.original, budget))
+        diff = Gated(switched, Across(switched.original, budget))
         x = node_expr(symbolic, node.args[0])
-        gap = _Difference(x, sp.Integer(0), budget)
-        point = _boundary_jump(symbolic, gap, diff, flips=_Truth(sp.StrictGreaterThan(x, 0), budget), far_targets=False)
+        gap = Difference(x, sp.Integer(0), budget)
+        point = _boundary_jump(symbolic, gap, diff, flips=Truth(sp.StrictGreaterThan(x, 0), budget), far_targets=False)
     except Unsupported:
         raise _OverAxis from None
     except (TypeError, ValueError, ArithmeticError, AttributeError):
@@ -763,7 +757,7 @@ _STEPS = {
 
 
 def _step_jump(
-    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: _Budget, context: nodes.Node
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, context: nodes.Node
 ) -> Diagnostic | None:
     """A warning where `context`, above a `floor`, `ceil` or `round` of x, changes by a step across
     one of the step function's steps: `e * floor(y_pred)` jumps by e at every integer (it had no
@@ -781,9 +775,9 @@ def _step_jump(
         whole = node_expr(symbolic, context)
         if whole.has(*_ONE_COLUMN):
             whole = _one_column(whole)
-        gap = _Difference(crossing(x), sp.Integer(0), budget)
-        steps = _Value(node_expr(symbolic, node), budget)
-        point = _boundary_jump(symbolic, gap, _Across(whole, budget), flips=steps, grids=_OUTWARDS, others=_STEP_OTHERS)
+        gap = Difference(crossing(x), sp.Integer(0), budget)
+        steps = Value(node_expr(symbolic, node), budget)
+        point = _boundary_jump(symbolic, gap, Across(whole, budget), flips=steps, grids=_OUTWARDS, others=_STEP_OTHERS)
     except Unsupported:
         raise _OverAxis from None
     except (TypeError, ValueError, ArithmeticError, AttributeError):
@@ -806,162 +800,12 @@ def _jump_warning(resolved: Resolved, node: nodes.Call, context: nodes.Node, poi
     return Diagnostic("warning", message, span.line, span.column, "jump", span, resolved.source)
 
 
-class _Difference:
-    """`left - right`, evaluated in floats (each side compiled once into closures, on first use)."""
-
-    def __init__(self, left: sp.Basic, right: sp.Basic, budget: _Budget) -> None:
-        self.left, self.right = left, right
-        self.free_symbols = left.free_symbols | right.free_symbols
-        self.budget = budget
-        self.cost = _size(left) + _size(right) + _CALL_COST
-        self._sides = None
-
-    def at(self, env: dict) -> float:
-        self.budget.spend(self.cost)
-        if self._sides is None:
-            self._sides = (compiled(self.left), compiled(self.right))
-        left, right = self._sides
-        return left(env) - right(env)
-
-
-class _Switched:
-    """`context` with `switch` taken as `a`, less with it taken as `b`, in floats: compiled once, with
-    `switch` read from a symbol that takes each branch's value in turn. A jump is confirmed by
-    `original`, the context with the switch in it, across the point (`_Gated`: another `where` on the
-    same boundary may cancel it). (Built as two expressions,
-    `3^where(y_pred > 0, 1e10, 1)` became `3^10000000000`, which SymPy computed exactly: a hang.)"""
-
-    def __init__(
-        self, context: sp.Basic, switch: sp.Basic, a: sp.Basic, b: sp.Basic, budget: _Budget, original: sp.Basic
-    ) -> None:
-        self.context, self.switch, self.branches = context, switch, (a, b)
-        self.original = original  # `context` as it is, the switch in it
-        self.free_symbols = context.free_symbols | a.free_symbols | b.free_symbols
-        self.budget = budget
-        self.cost = 2 * _size(context) + _size(a) + _size(b) + 3 * _CALL_COST
-        self.symbol = sp.Dummy("switch", real=True)
-        self._parts = None
-
-    def at(self, env: dict) -> float:
-        self.budget.spend(self.cost)
-        if self._parts is None:
-            whole = compiled(self.context, {self.switch: self.symbol})
-            self._parts = (whole, *(compiled(branch) for branch in self.branches))
-        whole, a, b = self._parts
-        env[self.symbol] = a(env)
-        first = whole(env)
-        env[self.symbol] = b(env)
-        return first - whole(env)
-
-
-class _Across:
-    """The size of a step of `expr` at y_pred's value in the environment, in floats: its value just
-    above less just below, less the smooth change across that width (from the same difference
-    across twice the width: `2 d(h) - d(2 h)`), and 0 where that is within rounding of the values."""
-
-    def __init__(self, expr: sp.Basic, budget: _Budget) -> None:
-        self.expr = expr
-        self.free_symbols = expr.free_symbols
-        self.budget = budget
-        self.cost = 4 * (_size(expr) + _CALL_COST)
-        self._value = None
-
-    def at(self, env: dict, widen: float = 1.0) -> float:
-        self.budget.spend(self.cost)
-        if self._value is None:
-            self._value = compiled(self.expr)
-        x = env[Y_PRED]
-        step = widen * 1e-12 * (1.0 + abs(x))
-        values = []
-        for offset in (step, -step, 2 * step, -2 * step):
-            env[Y_PRED] = x + offset
-            values.append(self._value(env))
-        env[Y_PRED] = x
-        near, far = values[0] - values[1], values[2] - values[3]
-        size = 2 * near - far
-        # within rounding: of the values, and of the arguments where the node is steep (its smooth
-        # change across the width, `far - near`, over that width); a loss 0 at the boundary (the
-        # smooth hinge's) had a step of 2e-16 against a tolerance of 1e-21 (a review)
-        slope = abs(far - near) / (2 * step)
-        rounding = _within_ulps(slope, x, *(v for v in env.values() if isinstance(v, float)))
-        return 0.0 if abs(size) <= max(1e-9 * max(abs(v) for v in values), rounding) else size
-
-
-class _Gated:
-    """A `where`'s jump as the node above it shows it (`_gates`; the `where` itself where nothing
-    holds it): where its own branches differ, the change of that node across the point (it may
-    read another branch on one side, or close the gap: then none). (The node is evaluated only
-    there: it is larger.)"""
-
-    def __init__(self, own: _Difference, outer: _Across) -> None:
-        self.own, self.outer = own, outer
-        self.free_symbols = own.free_symbols | outer.free_symbols
-
-    def at(self, env: dict) -> float:
-        difference = self.own.at(env)
-        if not math.isfinite(difference) or abs(difference) <= 1e-6 * (1.0 + abs(env[Y_PRED]) + abs(env[Y_TRUE])):
-            # no jump to confirm: at a root found in floats the branches of `where(e > 0, e, 0)`
-            # differ by 2e-16, and a steep node above (`-log(... + 1e-10)`) made that a jump (a review)
-            return difference
-        # the jump of the node above, where it is more than a trace of the branches' difference (a
-        # one-sided curve `c t^2` leaves `2 c h^2` across a width h: the smooth hinge, 0 at its
-        # boundary, was a jump; a review)
-        across = self.outer.at(env)
-        if not abs(across) > 1e-12 * abs(difference):
-            return 0.0
-        # Its size: the node's, unless that is below the floor (`1e-7 * where(e > 0, e + 1, e)`: a
-        # jump all the same, of the branches' 1) or far past the branches' difference (a pole in the
-        # node above, `y_true / where(y_pred > 0, y_pred, 1)`: the number is where the bisection
-        # stopped). (Second review of the differential kind.)
-        floor = 1e-6 * (1.0 + abs(env[Y_PRED]) + abs(env[Y_TRUE]))
-        if abs(across) <= floor:
-            # A jump scaled down keeps its size over a wider width; a trace of curvature (a steep
-            # `sqrt(... + eps)` above the point, which reads 0 on one side) grows with it: no jump.
-            wider = self.outer.at(env, widen=16.0)
-            return difference if 0.5 <= wider / across <= 2.0 else 0.0
-        return across if abs(across) <= 1e6 * abs(difference) else difference
-
-
-class _Value:
-    """An expression, evaluated in floats (compiled once into closures, on first use); a step
-    function's value, of which `_flips_at` asks where it changes."""
-
-    def __init__(self, expr: sp.Basic, budget: _Budget) -> None:
-        self.expr = expr
-        self.budget = budget
-        self.cost = _size(expr) + _CALL_COST
-        self._value = None
-
-    def at(self, env: dict) -> float:
-        self.budget.spend(self.cost)
-        if self._value is None:
-            self._value = compiled(self.expr)
-        return self._value(env)
-
-
-class _Truth(_Value):
-    """A condition, evaluated in floats: True or False."""
-
-    def at(self, env: dict) -> bool:
-        return bool(super().at(env))
-
-
-def _size(expr: sp.Basic) -> int:
-    """The number of operations `evaluate` goes through (shared parts count at every use), without recursion."""
-    total, stack = 0, [expr]
-    while stack and total <= MAX_EVALUATIONS:
-        node = stack.pop()
-        total += 1
-        stack.extend(node.args)
-    return total
-
-
 def _boundary_jump(
     symbolic: SymbolicLoss,
-    gap: _Difference,
-    diff: _Difference,
-    flips: _Truth | None = None,
-    sides: tuple[_Truth, _Truth] | None = None,
+    gap: Difference,
+    diff: Difference,
+    flips: Truth | None = None,
+    sides: tuple[Truth, Truth] | None = None,
     far_targets: bool = True,
     grids: tuple | None = None,
     others: tuple[float, ...] | None = None,
@@ -979,144 +823,18 @@ def _boundary_jump(
     # A compound condition may hold only for larger targets (`y_pred > 1 and y_true > 5`).
     for fixed in others or (_OTHERS + _FAR_OTHERS if flips is not None and far_targets else _OTHERS):
         env[other] = fixed
-        for root in _roots(gap, axis, env, grids):
+        for root in boundary_roots(gap, axis, env, grids):
             if sides is not None:
                 env[axis] = root
                 if sides[0].at(env) == sides[1].at(env):
                     continue
-            elif flips is not None and not _flips_at(flips, env, axis, root):
+            elif flips is not None and not flips_at(flips, env, axis, root):
                 continue
-            elif flips is None and not _touches_zero(gap, env, axis, root):
+            elif flips is None and not touches_zero(gap, env, axis, root):
                 continue  # an equality's sides pass each other in a jump there, never equal
             env[axis] = root
             size = abs(diff.at(env))
             scale = 1.0 + abs(root) + abs(fixed)
-            if math.isfinite(size) and size > 1e-6 * scale and not _rounding(diff, env, axis, root, size, fixed):
+            if math.isfinite(size) and size > 1e-6 * scale and not root_rounding(diff, env, axis, root, size, fixed):
                 return (env[Y_TRUE], env[Y_PRED], size)
     return None
-
-
-def _rounding(diff: _Difference, env: dict, axis: sp.Symbol, root: float, size: float, fixed: float) -> bool:
-    """Whether `size`, the branches' difference at a root found in floats, is no more than the
-    difference changes over the few units in the last place by which that root is uncertain:
-    `where(e > 0, 1e15*e, -e)` is continuous, but at the float nearest its boundary `e` is 2e-16,
-    not 0, and the difference 0.25 (it was warned of as a jump; a review)."""
-    step = 1e-6 * (1.0 + abs(root))
-    env[axis] = root + step
-    above = diff.at(env)
-    env[axis] = root - step
-    below = diff.at(env)
-    env[axis] = root
-    slope = abs(above - below) / (2 * step)
-    return size <= _within_ulps(slope, root, fixed)
-
-
-def _within_ulps(slope: float, *magnitudes: float, units: int = 4) -> float:
-    """How far a value of this slope moves over `units` units in the last place of the largest of
-    `magnitudes` (1 at least): the rounding of a root, or of an argument, found in floats."""
-    reach = max([1.0, *(abs(m) for m in magnitudes)])
-    return units * slope * math.ulp(reach) if math.isfinite(slope) else 0.0
-
-
-def _touches_zero(gap: _Difference, env: dict, axis: sp.Symbol, root: float) -> bool:
-    """Whether `gap` is 0 (within rounding) at `root` or just beside it: a root where its two sides
-    meet, not where they jump past each other (`round(sigmoid(y_pred) + 0.2) != y_true` at y_true =
-    0.4, always true, was the example of a jump)."""
-    step = 1e-6 * (1.0 + abs(root))
-    values = []
-    for x in (root - step, root, root + step):
-        env[axis] = x
-        values.append(gap.at(env))
-    env[axis] = root
-    # within the rounding of the root where the gap is steep (`1e9*y_pred == 3.1e9` is 1e-6 off 0 at
-    # the float nearest its root: not confirmed; a review); a gap that jumps past 0 is not so close
-    slope = abs(values[2] - values[0]) / (2 * step)
-    rounding = _within_ulps(slope, root, units=8)
-    tolerance = max(1e-9 * (1.0 + abs(root) + max(abs(v) for v in env.values())), rounding)
-    return min(abs(v) for v in values) <= tolerance
-
-
-def _flips_at(cond: _Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
-    """Whether `cond` changes at `root` along `axis`: just below, at and just above it (an
-    equality holds at the root alone)."""
-    step = 1e-6 * (1.0 + abs(root))
-    values = set()
-    for x in (root - step, root, root + step):
-        env[axis] = x
-        values.add(cond.at(env))
-    return len(values) > 1
-
-
-def _roots(gap: _Difference, axis: sp.Symbol, env: dict, grids: tuple | None = None) -> list[float]:
-    """Up to three roots of `gap` along `axis` in [-10, 10], then up to three further out on each
-    side (`grids`: other grids to search in turn, each with the most roots to take from it)."""
-    searched = grids or ((_GRID, 3), *((grid, 3) for grid in _FAR_GRIDS))
-    return [root for grid, most in searched for root in _grid_roots(gap, axis, env, grid, most)]
-
-
-def _stretch_end(gap: _Difference, axis: sp.Symbol, env: dict, zero: float, nonzero: float) -> float:
-    """The point between `zero`, where `gap` is 0, and `nonzero`, where it is not, at which it stops
-    being 0 (by bisection)."""
-    for _ in range(60):
-        mid = (zero + nonzero) / 2
-        if mid in (zero, nonzero):
-            break
-        env[axis] = mid
-        value = gap.at(env)
-        if value == 0:
-            zero = mid
-        elif math.isfinite(value):
-            nonzero = mid
-        else:
-            break
-    return (zero + nonzero) / 2
-
-
-def _grid_roots(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float], most: int = 3) -> list[float]:
-    values = []
-    for x in grid:
-        env[axis] = x
-        values.append(gap.at(env))
-    roots = []
-    for index, (x0, g0) in enumerate(zip(grid, values, strict=True)):
-        x1, g1 = (grid[index + 1], values[index + 1]) if index + 1 < len(grid) else (None, math.nan)
-        if g0 == 0:
-            roots += _zero_at(gap, axis, env, grid, values, index)
-        elif math.isfinite(g0) and math.isfinite(g1) and g0 * g1 < 0:
-            lo, hi, glo = x0, x1, g0
-            for _ in range(60):
-                mid = (lo + hi) / 2
-                env[axis] = mid
-                gm = gap.at(env)
-                if not math.isfinite(gm):
-                    break
-                if (gm < 0) == (glo < 0):
-                    lo, glo = mid, gm
-                else:
-                    hi = mid
-            roots.append((lo + hi) / 2)
-        if len(roots) >= most:
-            return roots[:most]
-    return roots
-
-
-def _zero_at(gap: _Difference, axis: sp.Symbol, env: dict, grid: list[float], values: list[float], index: int):
-    """The roots a 0 of `gap` at the grid point `index` stands for: the point itself where the sides
-    differ just beside it on either side (a crossing, or the end of a stretch), and where they are
-    equal on a stretch beside it (`floor(y_pred) > 0`, `relu(y_pred - 0.1) > 0`), that stretch's end
-    between this point and a neighbour where the gap is not 0, found by bisection (the grid point
-    was taken, where the condition does not flip, and the jump was missed; reviews). Equal on both
-    sides and at both neighbours: none (`y_pred == y_pred`, always true, was warned of as a jump;
-    found by fuzzing)."""
-    x0 = grid[index]
-    step = 1e-9 * (1.0 + abs(x0))
-    flat = []
-    for x in (x0 - step, x0 + step):
-        env[axis] = x
-        flat.append(gap.at(env) == 0)
-    # the point itself where the gap is not 0 on some side (a crossing, or a stretch that ends here)
-    ends = [] if all(flat) else [x0]
-    for side, neighbour in ((0, index - 1), (1, index + 1)):
-        if flat[side] and 0 <= neighbour < len(grid) and math.isfinite(values[neighbour]) and values[neighbour] != 0:
-            ends.append(_stretch_end(gap, axis, env, x0, grid[neighbour]))
-    return ends
