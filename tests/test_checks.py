@@ -2117,6 +2117,27 @@ def test_a_softmax_of_one_value_per_sample_is_constant(source):
             "the loss holds the constant 1e-50 once its bindings are substituted, below float32's smallest number"
             " (about 1.4e-45): a float32 loss reads it as 0",
         ),
+        # parts of parameters alone, at their defaults: the code computes them in the loss's dtype
+        (
+            "param k = 100\n«exp(k)»*e^2",
+            "at the parameters' defaults this part holds 2.68812e+43, beyond float32's range (about 3.4e38): a"
+            " float32 loss, Keras's default, reads it as inf",
+        ),
+        (
+            "param c = 1e30\n«c*c*e^2»",
+            "at the parameters' defaults this part holds 1e+60, beyond float32's range (about 3.4e38): a float32"
+            " loss, Keras's default, reads it as inf",
+        ),
+        (
+            "param k = 200\ne^2 + «exp(-k)»*y_pred",
+            "at the parameters' defaults this part holds 1.3839e-87, below float32's smallest number (about"
+            " 1.4e-45): a float32 loss reads it as 0",
+        ),
+        (
+            "param k = 1000\ne^2 + «exp(k)»*0.001*y_pred",
+            "at the parameters' defaults this part overflows even float64: a float32 loss, Keras's default, reads"
+            " it as inf",
+        ),
     ],
 )
 def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
@@ -2138,7 +2159,12 @@ def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
         "e^2 * 3.4028235e38",
         "1e19*1e19*e^2",
         "exp(80)*e^2 + exp(-80)*y_pred",
-        "param c = 1e30\nc*c*e^2",
+        "param c = 1e15\nc*c*e^2",
+        # a division by a parameter that is 0 at its default is the domain check's; parts of
+        # parameters the loss no longer holds once folded are not in the code
+        "param k = 0\ne^2/k",
+        "param k = 100\na = exp(k)\nlog(a)*e^2",
+        "param k = 100\nexp(k)*exp(-k)*e^2",
         # folded constants the loss no longer holds once folded whole (found by a review)
         "y_pred/(1e20*1e20)",
         "e^2 - log(2^200)",

@@ -5,17 +5,21 @@ warning at every number written (or parameter default) beyond float32's range,
 which a float32 loss (Keras's default dtype) reads as inf, and at every nonzero
 one so small that it reads as 0; and likewise at every constant the compiler
 folds out of numbers that float32 holds (`1e20 * 1e20`, `exp(100)`, `2^200`),
-at the smallest part of the program that makes it. The compile itself is
+at the smallest part of the program that makes it, and at every part made of parameters alone
+whose value at their defaults is such a number (`param k = 100` then `exp(k) * e^2`: the code
+computes `exp(k)` in the loss's dtype, inf, and the loss is NaN where e is 0). The compile itself is
 exact in float64, where `1e39` is an ordinary number; the generated code
 converts each number to the loss's dtype (docs/decisions.md).
 """
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from lossdsl import nodes, subtrees
-from lossdsl.checks.numeric import FLOAT32_INF_FROM
+from lossdsl.checks.numeric import FLOAT32_INF_FROM, Unsupported, evaluate
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
@@ -23,7 +27,8 @@ from lossdsl.symbolic import SymbolicLoss
 # Half of float32's smallest subnormal (1.4e-45): anything nonzero below it rounds to 0.
 FLOAT32_ZERO_BELOW = 7.006492321624085e-46
 
-_INF = "beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf"
+_READS_INF = "a float32 loss, Keras's default, reads it as inf"
+_INF = f"beyond float32's range (about 3.4e38): {_READS_INF}"
 _ZERO = "below float32's smallest number (about 1.4e-45): a float32 loss reads it as 0"
 
 
@@ -68,7 +73,67 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
     for value in sorted(kept - warned):
         message = f"the loss holds the constant {value:.6g} once its bindings are substituted, {_problem(value)}"
         warn(message, resolved.result.span)
+    for node, value in _parameter_parts(resolved, symbolic, skipped):
+        held = f"holds {value:.6g}, {_problem(value)}"
+        if not math.isfinite(value):
+            held = f"overflows even float64: {_READS_INF}"
+        warn(f"at the parameters' defaults this part {held}", node.span)
     return found
+
+
+def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[int]) -> list:
+    """(node, value) for each smallest part of the program made of parameters alone (and numbers)
+    whose value at the parameters' defaults float32 cannot hold, where the loss still holds it."""
+    params = set(symbolic.params.values())
+    if not params:
+        return []
+    defaults = {s: float(v) for s, v in zip(symbolic.params.values(), resolved.params.values(), strict=True)}
+    # (a default float32 cannot hold is warned of at it, not again above it)
+    params = {s for s in params if not _problem(defaults[s])}
+    built = symbolic.node_exprs
+    outside: set[int] = set()  # the parts found, and every part above one
+    found = []
+    for node in reversed(list(nodes.walk(resolved.program))):  # children before parents
+        if id(node) in skipped or id(node) not in built or isinstance(node, nodes.Param):
+            continue
+        if any(id(c) in outside for c in node.children):
+            outside.add(id(node))
+            continue
+        for part in _parameter_pieces(built[id(node)], params):
+            try:
+                value = evaluate(part, defaults)
+            except Unsupported:
+                continue
+            if _problem(value) and not _pole(part, value, defaults) and symbolic.core.has(part):
+                outside.add(id(node))
+                found.append((node, value))
+                break
+    return found
+
+
+def _pole(part: sp.Expr, value: float, defaults: dict) -> bool:
+    """Whether `value`, infinite, is a division by 0 (the domain check's), not an overflow."""
+    if math.isfinite(value):
+        return False
+    powers = subtrees.atoms(part, sp.Pow)
+    return any(p.exp.is_negative and evaluate(p.base, defaults) == 0 for p in powers)
+
+
+def _parameter_pieces(expr: sp.Basic, params: set[sp.Symbol]) -> list[sp.Expr]:
+    """The parts of `expr` made of parameters alone that its code computes: `expr` itself, or its
+    terms and factors (and their factors: `k*k*e^2` is one node, whose code computes `k**2`)."""
+    if not isinstance(expr, sp.Expr) or not expr.free_symbols:
+        return []
+    if expr.free_symbols <= params:
+        return [] if expr.is_Symbol else [expr]
+    pieces = []
+    for term in sp.Add.make_args(expr):
+        if term.free_symbols and term.free_symbols <= params:
+            pieces.append(term)
+            continue
+        factors = [f for f in sp.Mul.make_args(term) if f.free_symbols and f.free_symbols <= params]
+        pieces += factors + ([sp.Mul(*factors)] if len(factors) > 1 else [])
+    return pieces
 
 
 def _problem(value: float) -> str | None:
