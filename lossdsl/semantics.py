@@ -453,12 +453,14 @@ class _Analyzer:
             shape = SAMPLE if arg.shape == ELEM else CONST
             return Info(shape=shape, pred=arg.pred, true=arg.true, live=arg.live)
         # vector functions
+        if arg.shape == VECTOR:  # of a list: a constant vector (`softmax([1, 2, 3])`, NumPy's reading)
+            return Info(shape=VECTOR, length=arg.length, pred=arg.pred, true=arg.true, live=arg.live)
         if arg.shape != ELEM:
             need = (
                 "must have a value per element, reading y_true or y_pred outside every reduction (this one is"
                 " one value per sample)"
                 if arg.shape == SAMPLE
-                else "must depend on y_true or y_pred"
+                else "must depend on y_true, y_pred or a list"
             )
             self.error(
                 LossTypeError, f"`{name}` works along the last axis of a tensor; its argument {need}", node.args[0]

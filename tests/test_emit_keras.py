@@ -417,6 +417,36 @@ def test_a_power_written_as_a_number_is_one_form_with_its_exact_spelling(keras, 
     np.testing.assert_allclose(values, numpy(y_true, y_pred).mean(axis=-1), rtol=1e-5)
 
 
+def _softmax(v):
+    z = np.exp(np.asarray(v, float) - np.max(v))
+    return z / z.sum()
+
+
+@pytest.mark.parametrize(
+    ("source", "weights"),
+    [
+        ("sum(softmax([1, 2, 3]) * e^2)", _softmax([1, 2, 3])),
+        ("sum(-log_softmax([1, 2, 3]) * e^2)", -np.log(_softmax([1, 2, 3]))),
+        ("param k = 1\nsum(normalize([k, 2, 3]) * e^2)", np.array([1, 2, 3]) / np.sqrt(14)),
+        ("w = softmax(2 * [0, 1e3, 0] + 1)\nsum(w * e^2)", np.array([0.0, 1.0, 0.0])),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_vector_function_of_a_list_is_a_constant_vector(keras, source, weights, fast):
+    # As NumPy reads it: `softmax([1, 2, 3])` weights the columns (it was "its argument must depend
+    # on y_true or y_pred", though `sum([1, 2, 3])` was accepted; a conformance review)
+    from lossdsl.runtime import loss_class
+
+    spec = lossdsl.compile(source)
+    assert spec.diagnostics == []
+    rng = np.random.default_rng(3)
+    y_true = rng.uniform(0, 1, (4, 3)).astype("float32")
+    y_pred = rng.normal(size=(4, 3)).astype("float32")
+    values, gradient = values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred)
+    np.testing.assert_allclose(values, (weights * (y_pred - y_true) ** 2).sum(axis=-1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gradient, 2 * weights * (y_pred - y_true), rtol=1e-5, atol=1e-7)
+
+
 def test_list_literal_is_a_constant_tensor():
     assert "keras.ops.convert_to_tensor([0.3, 0.7], dtype=y_pred.dtype)" in source_of("vector")
     assert "keras.ops.stack([a, 1.0 - a])" in source_of("param_vector")

@@ -533,10 +533,10 @@ ERRORS = [
         r"`softmax` works along the last axis of a tensor; its argument must have a value per element, reading"
         r" y_true or y_pred outside every reduction \(this one is one value per sample\)",
     ),
-    (
+    (  # (of a list, a constant vector: test_a_vector_function_of_a_list_is_a_constant_vector)
         LossTypeError,
-        "log_softmax(«[1, 2]»)",
-        r"`log_softmax` works along the last axis of a tensor; its argument must depend on y_true or y_pred",
+        "log_softmax(«2») * y_pred",
+        r"`log_softmax` works along the last axis of a tensor; its argument must depend on y_true, y_pred or a list$",
     ),
     (LossTypeError, "(«[1, 2] + [1, 2, 3]») * y_pred", r"list literals of different lengths \[2, 3\] combined"),
     (LossTypeError, "«[1, 2] + [1, 2, 3] * y_pred»", r"list literals of different lengths \[2, 3\] combined"),
