@@ -249,7 +249,7 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     if tok.value == "[" and _PARAM_EQUALS.search(text, 0, tok.start_pos):
         return "; a parameter is one number (a list of constants is bound without `param`: `w = [0.3, 0.7]`)"
     if tok.type == "EQUAL" and bracket == "LPAR":
-        return "; calls take no keyword arguments (every reduction is over the last axis)"
+        return _equals_hint(text, tok)
     pair = (text[tok.start_pos - 1 : tok.start_pos + 1], text[tok.start_pos : tok.start_pos + 2])
     if tok.type == "MULDIV" and any(p in ("//", "/*") for p in pair):
         return "; a comment starts with `#` (lossdsl has no `//` or `/* */`)"
@@ -257,6 +257,9 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; lossdsl has no `if`: write `where(condition, a, b)`"
     if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
+    for word in (tok.value, *re.findall(r"(\w+)[ \t]*$", text[: tok.start_pos])):
+        if word.lower() in ("and", "or", "not", "param") and word != word.lower():  # `AND`, `Param d = 1`
+            return f"; keywords are lowercase: write `{word.lower()}`"
     called = text[tok.end_pos :].lstrip(" \t").startswith("(")
     if tok.type == "NAME" and tok.value == "where" and not called:  # `e^2 where e = ...`, as in Haskell or SQL
         return "; `where` is a function, `where(condition, a, b)`, and a binding is a statement before the loss"
@@ -278,6 +281,29 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         # (a user test: `(1 - y_true) log(1 - y_pred)`)
         return "; a product needs `*` (`(1 - y_true) * log(x)`, not `(1 - y_true) log(x)`)"
     return ""
+
+
+def _equals_hint(text: str, tok: Token) -> str:
+    """For a `=` inside a call's parentheses: a comparison written with one `=` (`where(y_true = 1,
+    ...)`, a condition) or a keyword argument (`sum(x, axis=-1)`: a name alone before it)."""
+    opened = _open_bracket(text, tok.start_pos)
+    call = re.search(r"(\w+)[ \t]*$", text[: opened.start_pos]) if opened is not None else None
+    depth, commas, argument = 0, 0, []
+    try:
+        for t in parser().lex(text[opened.end_pos : tok.start_pos], dont_ignore=False) if opened else ():
+            depth += t.type in ("LPAR", "LSQB")
+            depth -= t.type in ("RPAR", "RSQB")
+            if depth == 0 and t.type == "COMMA":
+                commas, argument = commas + 1, []
+            elif t.type not in ("NEWLINE", "SEMICOLON"):
+                argument.append(t)
+    except LarkError:
+        argument = []
+    if call is not None and call[1] == "where" and commas == 0:
+        return "; a comparison is written `==` (`where(y_true == 1, a, b)`)"
+    if call is not None and len(argument) == 1 and argument[0].type == "NAME":
+        return "; calls take no keyword arguments (every reduction is over the last axis)"
+    return "; a comparison is written `==`"
 
 
 def _digits_joined(text: str, tok: Token) -> str:

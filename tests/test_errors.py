@@ -201,6 +201,24 @@ ERRORS = [
         r"unexpected `=`: expected an operator, `\)` or `,`; calls take no keyword arguments \(every reduction is"
         r" over the last axis\)",
     ),
+    # ... a comparison written with one `=` (a conformance review: it was told calls take no keywords)
+    (
+        LossSyntaxError,
+        "where(y_true «=» 1, e^2, abs(e))",
+        r"unexpected `=`: expected an operator, `\)` or `,`; a comparison is written `==` \(`where\(y_true == 1, a,"
+        r" b\)`\)$",
+    ),
+    (LossSyntaxError, "max(e^2 «=» 1, y_pred)", r".*; a comparison is written `==`$"),
+    (LossSyntaxError, "where(y_true > 0, (y_pred «=» 1), e)", r".*; a comparison is written `==`$"),
+    # ... keywords in capitals (a conformance review: `AND` was told a product needs `*`)
+    (
+        LossSyntaxError,
+        "where(e > 0 «AND» e < 1, e^2, abs(e))",
+        r"unexpected name `AND`: expected an operator, `\)` or `,`; keywords are lowercase: write `and`$",
+    ),
+    (LossSyntaxError, "where(e > 0 «Or» e < 1, e^2, abs(e))", r".*; keywords are lowercase: write `or`$"),
+    (LossSyntaxError, "where(NOT «e» > 0, e^2, abs(e))", r".*; keywords are lowercase: write `not`$"),
+    (LossSyntaxError, "Param «d» = 1\nd * e^2", r".*; keywords are lowercase: write `param`$"),
     (
         LossSyntaxError,
         "y_pred «if» y_true > 0 else 1",
