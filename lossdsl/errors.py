@@ -49,6 +49,10 @@ class Diagnostic:
     def __str__(self) -> str:
         return self.format()
 
+    def __iter__(self):
+        """`level, message, line, column = diagnostic`: the four fields INTERFACE.md names, as a tuple."""
+        return iter((self.level, self.message, self.line, self.column))
+
 
 class LossWarning(UserWarning):
     """A warning of the checks about a program made into a Keras object (`loss()`, `metric()`,

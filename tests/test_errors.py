@@ -1054,6 +1054,16 @@ def test_check_returns_diagnostics_with_places(marked, text, level):
     assert f"{m.line}:{m.column}: {level}: {first.message}" in str(first)
 
 
+def test_a_diagnostic_unpacks_as_the_four_fields_interface_md_names():
+    # "list of lossdsl.Diagnostic (level, message, line, column)": read as a tuple, as a user may
+    # (`for level, message, line, column in spec.diagnostics` was a TypeError; a conformance review)
+    (diagnostic,) = lossdsl.check("abs(e)")
+    level, message, line, column = diagnostic
+    assert (level, line, column) == ("note", 1, 1) and message == diagnostic.message
+    assert tuple(diagnostic) == (diagnostic.level, diagnostic.message, diagnostic.line, diagnostic.column)
+    assert [tuple(d)[:1] for d in lossdsl.compile("x = 1\nlog(y_pred)").diagnostics] == [("warning",)]
+
+
 def test_check_agrees_with_compile():
     source = "a = lgo(y_pred)\nb = y_prd\na + b"
     err = pytest.raises(LossError, lossdsl.compile, source).value
