@@ -2138,6 +2138,18 @@ def test_a_softmax_of_one_value_per_sample_is_constant(source):
             "at the parameters' defaults this part overflows even float64: a float32 loss, Keras's default, reads"
             " it as inf",
         ),
+        # a reduction in the branch not taken (it raised an internal error; the change review), and
+        # a binding of parameters alone, squared by the code
+        (
+            "param k = 1000\n«exp(where(k > 0, k, 1/sum([k, 1])))» * e^2",
+            "at the parameters' defaults this part overflows even float64: a float32 loss, Keras's default, reads"
+            " it as inf",
+        ),
+        (
+            "param k = 50\na = exp(k)\n«a*a*e^2»",
+            "at the parameters' defaults this part holds 2.68812e+43, beyond float32's range (about 3.4e38): a"
+            " float32 loss, Keras's default, reads it as inf",
+        ),
     ],
 )
 def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
@@ -2165,6 +2177,10 @@ def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
         "param k = 0\ne^2/k",
         "param k = 100\na = exp(k)\nlog(a)*e^2",
         "param k = 100\nexp(k)*exp(-k)*e^2",
+        # the code's stable forms compute no exp(k), and a pole by a parameter's power (the change review)
+        "param k = 100\nlog(1 + exp(k))*e^2",
+        "param k = 100\nexp(k)/(1 + exp(k))*e^2",
+        "param k = 0\nparam m = 1\ne^2 * k^(-m)",
         # folded constants the loss no longer holds once folded whole (found by a review)
         "y_pred/(1e20*1e20)",
         "e^2 - log(2^200)",

@@ -14,6 +14,7 @@ converts each number to the loss's dtype (docs/decisions.md).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import sympy as sp
@@ -21,6 +22,7 @@ import sympy as sp
 from lossdsl import nodes, subtrees
 from lossdsl.checks.numeric import FLOAT32_INF_FROM, Unsupported, evaluate
 from lossdsl.errors import Diagnostic
+from lossdsl.rewrites import reshared_stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
 
@@ -82,14 +84,16 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
 
 
 def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[int]) -> list:
-    """(node, value) for each smallest part of the program made of parameters alone (and numbers)
-    whose value at the parameters' defaults float32 cannot hold, where the loss still holds it."""
-    params = set(symbolic.params.values())
-    if not params:
+    """(node, value) for each smallest part of the program made of parameters alone (and numbers,
+    and bindings of such parts) whose value at the parameters' defaults float32 cannot hold, where
+    the code computes it (the stable rewrites applied: `log(1 + exp(k))` is `softplus(k)`)."""
+    if not symbolic.params:
         return []
     defaults = {s: float(v) for s, v in zip(symbolic.params.values(), resolved.params.values(), strict=True)}
     # (a default float32 cannot hold is warned of at it, not again above it)
-    params = {s for s in params if not _problem(defaults[s])}
+    known = {s for s in symbolic.params.values() if not _problem(defaults[s])}
+    statements, result = reshared_stable_form(symbolic)
+    env, code = _code_values(statements, result, defaults, known)
     built = symbolic.node_exprs
     outside: set[int] = set()  # the parts found, and every part above one
     found = []
@@ -99,29 +103,60 @@ def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[in
         if any(id(c) in outside for c in node.children):
             outside.add(id(node))
             continue
-        for part in _parameter_pieces(built[id(node)], params):
+        for part in _parameter_pieces(built[id(node)], known):
             try:
-                value = evaluate(part, defaults)
-            except Unsupported:
+                value = evaluate(part, env)
+                if not _problem(value) or _pole(part, value, env) or not any(e.has(part) for e in code):
+                    continue
+            except Unsupported:  # (a reduction or a list in a branch `evaluate` did not take first)
                 continue
-            if _problem(value) and not _pole(part, value, defaults) and symbolic.core.has(part):
-                outside.add(id(node))
-                found.append((node, value))
-                break
+            outside.add(id(node))
+            found.append((node, value))
+            break
     return found
 
 
-def _pole(part: sp.Expr, value: float, defaults: dict) -> bool:
+def _code_values(statements: list, result: sp.Basic, defaults: dict, known: set) -> tuple[dict, list]:
+    """The values of the parameters and of the bindings made of them alone, at the defaults (`known`
+    gets each binding whose value float32 holds), and what the code computes: the result and the
+    values of the bindings it reads."""
+    env = dict(defaults)
+    values = {}
+    for _, symbol, value in statements:
+        if symbol is None:
+            continue
+        values[symbol] = value
+        if value.free_symbols and value.free_symbols <= known:
+            with contextlib.suppress(Unsupported):
+                env[symbol] = evaluate(value, env)
+                if not _problem(env[symbol]):
+                    known.add(symbol)
+    code, stack, seen = [], [result], set()
+    while stack:
+        expr = stack.pop()
+        code.append(expr)
+        for symbol in expr.free_symbols & values.keys() - seen:
+            seen.add(symbol)
+            stack.append(values[symbol])
+    return env, code
+
+
+def _pole(part: sp.Expr, value: float, env: dict) -> bool:
     """Whether `value`, infinite, is a division by 0 (the domain check's), not an overflow."""
     if math.isfinite(value):
         return False
-    powers = subtrees.atoms(part, sp.Pow)
-    return any(p.exp.is_negative and evaluate(p.base, defaults) == 0 for p in powers)
+    for power in subtrees.atoms(part, sp.Pow):
+        # (a power `evaluate` cannot compute, a reduction's, was in a branch not taken: no pole)
+        with contextlib.suppress(Unsupported):
+            if evaluate(power.base, env) == 0 and evaluate(power.exp, env) < 0:
+                return True
+    return False
 
 
 def _parameter_pieces(expr: sp.Basic, params: set[sp.Symbol]) -> list[sp.Expr]:
-    """The parts of `expr` made of parameters alone that its code computes: `expr` itself, or its
-    terms and factors (and their factors: `k*k*e^2` is one node, whose code computes `k**2`)."""
+    """The parts of `expr` made of `params` alone (parameters, and bindings of them) that its code
+    may compute: `expr` itself, or its terms and factors (and their products: `k*k*e^2` is one
+    node, whose code computes `k**2`); not a symbol alone (judged where it is made)."""
     if not isinstance(expr, sp.Expr) or not expr.free_symbols:
         return []
     if expr.free_symbols <= params:
