@@ -678,6 +678,13 @@ DOMAIN = [
     ),
     # a quotient `x / x` is no square: the division is warned of, the log not
     ("log(exp(y_pred) * y_true / «y_true»)", r"division by `y_true`, which can be 0 \(it lies in \(-inf, inf\)\).*"),
+    # a vector function of a list has the values float32 gives it: softmax([0, 200]) is [0, 1]
+    # (it was taken to lie in (0, 1), and the log's -inf at y_pred = 0 was not warned of; a review)
+    (
+        "sum(«log(y_pred^2 + softmax([0, 200]))» * y_true)",
+        r"`log\(y_pred\^2 \+ softmax\(\[0, 200\]\)\)`: the argument can reach 0 \(it lies in \[0, inf\)\).*",
+    ),
+    ("sum(«log(normalize([1, -2, 3]))» * e^2)", r".* \(it lies in \[-0\.534522, 0\.801784\]\).*"),
 ]
 
 
@@ -799,6 +806,11 @@ def test_a_hazard_a_where_does_not_keep_out_stays_a_warning(marked, text):
 
 
 SAFE = [
+    # a vector function of a list of numbers: its values (`normalize` was taken to lie in [-1, 1], and
+    # `1 - softmax` to reach 0; the change review)
+    "sum(log(normalize([1, 2, 3])) * e^2)",
+    "sum(log(1 - softmax([1, 2, 3])) * e^2)",
+    "param k = 1\nw = softmax([k, 2])\nsum(log(w) * e^2)",
     # a factor written twice is a square: Charbonnier's `sqrt(e*e + eps)` was warned of, and under
     # strict a LossDomainError (found by a review of the checks)
     "sqrt(e*e + eps)",
@@ -1617,6 +1629,11 @@ def test_continuous_wheres_get_no_jump_warning(source):
         ("where(y_pred > 0.5, -log_softmax(y_pred), 0)", "where"),
         ("where(y_pred > 0, [1.0, 2.0]*e^2 + 1, e^2)", "where"),
         ("where(y_pred > 0, onehot(y_true)*(y_pred + 1), onehot(y_true)*y_pred)", "where"),
+        # a softmax of a list is no 1 (the list fixes the axis): a softmax([0, 0]) of 0.5 that the
+        # branch takes back was a jump of 0.5 (the change review)
+        ("where(e > 0, e + softmax([0, 0]) - 0.5, e)", "where"),
+        ("where(e > 0, e + log_softmax([0, 0]) + log(2), e)", "where"),
+        ("where(e > 0, e + softmax([1, 2]*y_pred), e)", "where"),
     ],
 )
 def test_a_where_over_the_last_axis_is_named_as_not_checked(source, kind):

@@ -21,8 +21,10 @@ from collections.abc import Callable
 import sympy as sp
 
 from lossdsl import nodes
+from lossdsl import symfuncs as sf
 from lossdsl.checks import intervals as iv
 from lossdsl.checks.intervals import Interval
+from lossdsl.checks.numeric import ALONG, to_float32
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import float_sigmoid, float_softplus, kind_of
 from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
@@ -62,6 +64,9 @@ _RANGES = {
     "onehot": iv.UNIT,
 }
 
+
+# The vector functions whose values of a list of numbers are known (`softmax([1, 2, 3])`).
+_ALONG_LIST = {"softmax": sf.Softmax, "log_softmax": sf.LogSoftmax, "normalize": sf.Normalize}
 
 _ADD_EPS = "add eps to a value >= 0 or use maximum(..., eps)"
 
@@ -570,6 +575,12 @@ class _Ranges:
                 # `call_hazard` warns of); `log(sqrt(y_pred))` said its argument lay in (-inf, inf)
                 x = Interval(0.0, x.hi, False, x.hi_open)
             return iv.monotone(_MONOTONE[name], x)
+        if name in _ALONG_LIST and isinstance(listed := self.bound(node.args[0]), nodes.Vector):
+            items = [self.range(item) for item in listed.items]
+            if all(i.lo == i.hi and math.isfinite(i.lo) for i in items):
+                # a constant vector (`softmax([1, 2, 3])`): its values, as float32 holds them
+                values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]]([i.lo for i in items])]
+                return iv.hull(*(Interval.point(v) for v in values))
         if name in _RANGES:
             return _RANGES[name]
         x = args[0]

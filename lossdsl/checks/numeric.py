@@ -428,7 +428,9 @@ def _normalize(row: list[float]) -> list[float]:
     return [x / norm for x in row]
 
 
-_ALONG = {
+# Each vector function over the last axis, from the row of its argument to its values (the domain
+# check computes a vector function of a list with them too).
+ALONG = {
     sf.Softmax: lambda row: [math.exp(x) for x in _log_softmax(row)],
     sf.LogSoftmax: _log_softmax,
     sf.Normalize: _normalize,
@@ -453,9 +455,9 @@ def _row_closure(expr, parts, size: int):
             return _unsupported(sf.Vector)  # a list of another length than the row's
         return lambda env: parts[env[_AT]](env)
     func = expr.func
-    if func in _REDUCE or func in _ALONG:
+    if func in _REDUCE or func in ALONG:
         (inner,) = parts
-        over_row = _REDUCE.get(func) or _ALONG[func]
+        over_row = _REDUCE.get(func) or ALONG[func]
 
         key = object()  # this node's entry in the row's values (the function itself would be a
         # closure that reaches itself: a cycle holding the closures below it until a collection)

@@ -566,8 +566,11 @@ _ONE_COLUMN = {
 
 def _one_column(expr: sp.Basic) -> sp.Basic:
     """`expr` for a last axis of one element (C is 1): a jump there is one a loss over that shape
-    has. `onehot` and lists stay (not evaluated at a point)."""
-    taken = expr.replace(lambda e: type(e) in _ONE_COLUMN, lambda e: _ONE_COLUMN[type(e)](e.args[0]))
+    has. `onehot` and lists stay (not evaluated at a point), and so does a function over the axis of
+    one (`softmax([1, 2, 3])` is no 1: a list fixes the axis's length; the change review)."""
+    taken = expr.replace(
+        lambda e: type(e) in _ONE_COLUMN and not e.args[0].has(sf.Vector), lambda e: _ONE_COLUMN[type(e)](e.args[0])
+    )
     return taken.xreplace({sf.C: sp.Integer(1)})
 
 
