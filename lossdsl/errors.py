@@ -49,9 +49,19 @@ class Diagnostic:
     def __str__(self) -> str:
         return self.format()
 
+    def _fields(self) -> tuple:
+        return (self.level, self.message, self.line, self.column)
+
     def __iter__(self):
-        """`level, message, line, column = diagnostic`: the four fields INTERFACE.md names, as a tuple."""
-        return iter((self.level, self.message, self.line, self.column))
+        """`level, message, line, column = diagnostic`: the four fields INTERFACE.md names, as a tuple
+        (`len()` and indexing read them too; equality stays the dataclass's, with `code`)."""
+        return iter(self._fields())
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index):
+        return self._fields()[index]
 
 
 class LossWarning(UserWarning):
@@ -107,7 +117,8 @@ class LossError(ValueError):
         self.column = column
         self.span = span
         self.source = source
-        self.diagnostics = tuple(diagnostics)
+        # (one Diagnostic is one, not the four fields it unpacks to)
+        self.diagnostics = (diagnostics,) if isinstance(diagnostics, Diagnostic) else tuple(diagnostics)
         super().__init__(message)
 
     def with_source(self, source: str) -> LossError:

@@ -248,8 +248,8 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; a program is the formula itself, not a Python function: write the expression alone (`abs(e)`)"
     if tok.value == "[" and _PARAM_EQUALS.search(text, 0, tok.start_pos):
         return "; a parameter is one number (a list of constants is bound without `param`: `w = [0.3, 0.7]`)"
-    if tok.type == "EQUAL" and bracket == "LPAR":
-        return _equals_hint(text, tok)
+    if tok.type == "EQUAL":
+        return _equals_hint(text, tok, bracket)
     pair = (text[tok.start_pos - 1 : tok.start_pos + 1], text[tok.start_pos : tok.start_pos + 2])
     if tok.type == "MULDIV" and any(p in ("//", "/*") for p in pair):
         return "; a comment starts with `#` (lossdsl has no `//` or `/* */`)"
@@ -258,7 +258,9 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
     for word in (tok.value, *re.findall(r"(\w+)[ \t]*$", text[: tok.start_pos])):
-        if word.lower() in ("and", "or", "not", "param") and word != word.lower():  # `AND`, `Param d = 1`
+        # `AND`, `Param d = 1`; not a name the program binds (`Not = 2`)
+        bound = re.search(rf"(?:^|[\r\n;])[ \t]*{re.escape(word)}[ \t]*=(?!=)", text)
+        if word.lower() in ("and", "or", "not", "param") and word != word.lower() and not bound:
             return f"; keywords are lowercase: write `{word.lower()}`"
     called = text[tok.end_pos :].lstrip(" \t").startswith("(")
     if tok.type == "NAME" and tok.value == "where" and not called:  # `e^2 where e = ...`, as in Haskell or SQL
@@ -283,9 +285,17 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     return ""
 
 
-def _equals_hint(text: str, tok: Token) -> str:
-    """For a `=` inside a call's parentheses: a comparison written with one `=` (`where(y_true = 1,
-    ...)`, a condition) or a keyword argument (`sum(x, axis=-1)`: a name alone before it)."""
+def _equals_hint(text: str, tok: Token, bracket: str | None) -> str:
+    """For an unexpected `=`: a comparison's operator misspelt (`=>`, `>==`); inside a call's
+    parentheses, a comparison written with one `=` (`where(y_true = 1, ...)`, a condition) or a
+    keyword argument (`sum(x, axis=-1)`: a name alone before it)."""
+    after, before = text[tok.end_pos : tok.end_pos + 1], text[: tok.start_pos].rstrip(" \t")
+    if after in ("<", ">"):
+        return f"; write `{after}=`"
+    if before.endswith(("<=", ">=", "==", "!=")):
+        return f"; write `{before[-2:]}`"
+    if bracket != "LPAR":
+        return ""
     opened = _open_bracket(text, tok.start_pos)
     call = re.search(r"(\w+)[ \t]*$", text[: opened.start_pos]) if opened is not None else None
     depth, commas, argument = 0, 0, []

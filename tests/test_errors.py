@@ -219,6 +219,11 @@ ERRORS = [
     (LossSyntaxError, "where(e > 0 «Or» e < 1, e^2, abs(e))", r".*; keywords are lowercase: write `or`$"),
     (LossSyntaxError, "where(NOT «e» > 0, e^2, abs(e))", r".*; keywords are lowercase: write `not`$"),
     (LossSyntaxError, "Param «d» = 1\nd * e^2", r".*; keywords are lowercase: write `param`$"),
+    # ... not for a name the program binds; and `=>`, `=<`, `>==` are told the operator (the change review)
+    (LossSyntaxError, "Not = 2\nNot «e»^2", r"unexpected name `e`: expected an operator or the end of the statement$"),
+    (LossSyntaxError, "where(y_true «=»> 1, e, 1)", r".*; write `>=`$"),
+    (LossSyntaxError, "e^2 «=»< 1", r".*; write `<=`$"),
+    (LossSyntaxError, "where(y_true >=«=» 1, e, 1)", r"unexpected `=`: expected an expression; write `>=`$"),
     (
         LossSyntaxError,
         "y_pred «if» y_true > 0 else 1",
@@ -1062,6 +1067,9 @@ def test_a_diagnostic_unpacks_as_the_four_fields_interface_md_names():
     assert (level, line, column) == ("note", 1, 1) and message == diagnostic.message
     assert tuple(diagnostic) == (diagnostic.level, diagnostic.message, diagnostic.line, diagnostic.column)
     assert [tuple(d)[:1] for d in lossdsl.compile("x = 1\nlog(y_pred)").diagnostics] == [("warning",)]
+    assert (len(diagnostic), diagnostic[0], diagnostic[2:]) == (4, "note", (1, 1))
+    # one Diagnostic given to an error is one diagnostic, not its four fields (the change review)
+    assert lossdsl.LossError("x", diagnostics=diagnostic).diagnostics == (diagnostic,)
 
 
 def test_check_agrees_with_compile():
