@@ -271,7 +271,11 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     False too where the probe cannot tell: labels (`onehot`), no finite value, or a program too
     large to evaluate everywhere within MAX_PROBE_EVALUATIONS.
     """
-    expr = symbolic.core
+    # as the code computes it (the stable forms): `log(exp(k) + exp(y_pred))` overflows float64 at
+    # every y_pred tried past its kink at k = 100, its code's softplus does not (a review)
+    expr = inlined_code_form(symbolic)
+    if expr is None:
+        expr = symbolic.core
     params = list(symbolic.params.values())
     rows = _over_axis(expr)
     if not expr.free_symbols <= {Y_TRUE, Y_PRED, *params, *([sf.C] if rows else [])}:
