@@ -259,7 +259,7 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
     for word in (tok.value, *re.findall(r"(\w+)[ \t]*$", text[: tok.start_pos])):
         # `AND`, `Param d = 1`; not a name the program binds (`Not = 2`)
-        bound = re.search(rf"(?:^|[\r\n;])[ \t]*{re.escape(word)}[ \t]*=(?!=)", text)
+        bound = re.search(rf"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?{re.escape(word)}[ \t]*=(?!=)", text)
         if word.lower() in ("and", "or", "not", "param") and word != word.lower() and not bound:
             return f"; keywords are lowercase: write `{word.lower()}`"
     called = text[tok.end_pos :].lstrip(" \t").startswith("(")
@@ -290,10 +290,12 @@ def _equals_hint(text: str, tok: Token, bracket: str | None) -> str:
     parentheses, a comparison written with one `=` (`where(y_true = 1, ...)`, a condition) or a
     keyword argument (`sum(x, axis=-1)`: a name alone before it)."""
     after, before = text[tok.end_pos : tok.end_pos + 1], text[: tok.start_pos].rstrip(" \t")
-    if after in ("<", ">"):
+    if after in ("<", ">", "!"):  # `=>`, `=<`, `=!`
         return f"; write `{after}=`"
-    if before.endswith(("<=", ">=", "==", "!=")):
+    if before.endswith(("<=", ">=", "==", "!=")):  # `>==`
         return f"; write `{before[-2:]}`"
+    if before.endswith(("<", ">")):  # `> =`
+        return f"; write `{before[-1]}=` with no space"
     if bracket != "LPAR":
         return ""
     opened = _open_bracket(text, tok.start_pos)

@@ -688,6 +688,8 @@ DOMAIN = [
         r"`log\(y_pred\^2 \+ softmax\(\[0, 200\]\)\)`: the argument can reach 0 \(it lies in \[0, inf\)\).*",
     ),
     ("sum(«log(normalize([1, -2, 3]))» * e^2)", r".* \(it lies in \[-0\.534522, 0\.801784\]\).*"),
+    # ... in float32, whose sum of squares of 1e30 is inf: normalize gives 0 (a second review)
+    ("e^2 * «log(normalize([1e30, 1e30]))»", r".*: the argument can reach 0 \(it lies in \[0, 0\]\).*"),
 ]
 
 
@@ -2170,6 +2172,17 @@ def test_a_softmax_of_one_value_per_sample_is_constant(source):
             "at the parameters' defaults this part holds 2.68812e+43, beyond float32's range (about 3.4e38): a"
             " float32 loss, Keras's default, reads it as inf",
         ),
+        # a division by a parameter's power computes the power (a second review: `k^-2` is 1e-40)
+        (
+            "param s = 1e30\nparam k = 1e20\n«s * e^2 / k^2»",
+            "at the parameters' defaults this part holds 1e+40, beyond float32's range (about 3.4e38): a float32"
+            " loss, Keras's default, reads it as inf",
+        ),
+        (
+            "param sigma = 1e-25\nexp(«-e^2/(2*sigma^2)»)",
+            "at the parameters' defaults this part holds 1e-50, below float32's smallest number (about 1.4e-45): a"
+            " float32 loss reads it as 0",
+        ),
     ],
 )
 def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
@@ -2201,6 +2214,8 @@ def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
         "param k = 100\nlog(1 + exp(k))*e^2",
         "param k = 100\nexp(k)/(1 + exp(k))*e^2",
         "param k = 0\nparam m = 1\ne^2 * k^(-m)",
+        # a part that reads as 0 where what holds it does not (as a written `1 + exp(-200)`)
+        "param k = 200\ne^2 * (1 + exp(-k))",
         # folded constants the loss no longer holds once folded whole (found by a review)
         "y_pred/(1e20*1e20)",
         "e^2 - log(2^200)",

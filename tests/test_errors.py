@@ -224,6 +224,14 @@ ERRORS = [
     (LossSyntaxError, "where(y_true «=»> 1, e, 1)", r".*; write `>=`$"),
     (LossSyntaxError, "e^2 «=»< 1", r".*; write `<=`$"),
     (LossSyntaxError, "where(y_true >=«=» 1, e, 1)", r"unexpected `=`: expected an expression; write `>=`$"),
+    # ... `> =`, `=!`, and a name bound as a parameter (a second review)
+    (LossSyntaxError, "where(y_true > «=» 1, e, 1)", r".*; write `>=` with no space$"),
+    (LossSyntaxError, "where(y_true «=»! 1, e, 1)", r".*; write `!=`$"),
+    (
+        LossSyntaxError,
+        "param Not = 2\nwhere(Not «y_true» > 0, e^2, 0)",
+        r"unexpected name `y_true`: expected an operator, `\)` or `,`$",
+    ),
     (
         LossSyntaxError,
         "y_pred «if» y_true > 0 else 1",

@@ -579,7 +579,11 @@ class _Ranges:
             items = [self.range(item) for item in listed.items]
             if all(i.lo == i.hi and math.isfinite(i.lo) for i in items):
                 # a constant vector (`softmax([1, 2, 3])`): its values, as float32 holds them
-                values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]]([i.lo for i in items])]
+                row = [to_float32(i.lo) for i in items]
+                if name == "normalize" and any(math.isinf(to_float32(v * v)) for v in row):
+                    values = [0.0] * len(row)  # its float32 sum of squares is inf (past about 1.8e19)
+                else:
+                    values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]](row)]
                 return iv.hull(*(Interval.point(v) for v in values))
         if name in _RANGES:
             return _RANGES[name]

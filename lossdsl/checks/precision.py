@@ -105,8 +105,10 @@ def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[in
             continue
         for part in _parameter_pieces(built[id(node)], known):
             try:
-                value = evaluate(part, env)
+                value = evaluate(_computed(part), env)
                 if not _problem(value) or _pole(part, value, env) or not any(e.has(part) for e in code):
+                    continue
+                if _problem(value) == _ZERO and not _zero_reaches(part, code, known, env):
                     continue
             except Unsupported:  # (a reduction or a list in a branch `evaluate` did not take first)
                 continue
@@ -114,6 +116,29 @@ def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[in
             found.append((node, value))
             break
     return found
+
+
+def _computed(part: sp.Expr) -> sp.Expr:
+    """What the code computes for `part`: a power with a negative exponent is a division by the
+    positive power (`s / k^2` is `s / square(k)`: 1e40 at k = 1e20, not 1e-40)."""
+    if isinstance(part, sp.Pow) and part.exp.is_Number and part.exp < 0:
+        return sp.Pow(part.base, -part.exp)
+    return part
+
+
+def _zero_reaches(part: sp.Expr, code: list, known: set, env: dict) -> bool:
+    """Whether a `part` that float32 reads as 0 makes a largest part of parameters alone that holds
+    it 0 too: `1 + exp(-k)` is 1 whatever `exp(-k)` reads as (as a written `1 + exp(-200)` is 1
+    once folded, and not warned of), `3 * exp(-k)` is 0."""
+    stack = list(code)
+    while stack:
+        expr = stack.pop()
+        if expr.free_symbols and expr.free_symbols <= known:
+            if expr.has(part) and _problem(evaluate(_computed(expr), env)) == _ZERO:
+                return True
+        else:
+            stack.extend(expr.args)
+    return False
 
 
 def _code_values(statements: list, result: sp.Basic, defaults: dict, known: set) -> tuple[dict, list]:
