@@ -264,6 +264,30 @@ def _softplus_pairs_inline(levels: int) -> str:
 
 
 @pytest.mark.parametrize(
+    "source, codes",
+    [
+        ("param m = 1e20\nwhere(abs(e) > sin(cosh(m)), e^2, abs(e))", {"float32"}),
+        (
+            "param k = 100\nparam m = 1e20\n"
+            "(y_pred ^ where(y_true >= sin(cosh(m)), y_pred, maximum(y_pred, y_true - softplus(k)))) + e^2",
+            {"domain", "float32", "kink"},
+        ),
+    ],
+    ids=["kink-under-a-condition", "power-of-a-where"],
+)
+def test_a_parameter_read_by_a_huge_constant_is_judged_in_floats(source, codes):
+    # The kink and saturation checks put the parameters' defaults into SymPy's expressions, where
+    # `sin(cosh(m))` at m = 1e20 was taken to the precision of its argument: a hang (a review). In
+    # floats it is NaN; the float32 check says `cosh(m)` overflows.
+    with answers_within():
+        found = lossdsl.check(source)
+    assert {d.code for d in found} == codes
+    assert [d.message for d in found if d.code == "float32"] == [
+        "at the parameters' defaults this part overflows even float64: a float32 loss, Keras's default, reads it as inf"
+    ]
+
+
+@pytest.mark.parametrize(
     "source, pairs",
     [
         (_softplus_pairs(10), 10),

@@ -33,7 +33,7 @@ import sympy as sp
 from lossdsl import hyperbolic, nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import logits_spelling
-from lossdsl.checks.numeric import Unsupported, compiled
+from lossdsl.checks.numeric import Unsupported, compiled, evaluate
 from lossdsl.errors import Diagnostic
 from lossdsl.rewrites import Rewriter, exact_exponents, inlined_code_form
 from lossdsl.semantics import Resolved
@@ -63,8 +63,7 @@ class _Budget:
 def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """A warning at each `log`, divisor or negative power whose argument float32 rounds to 0 where a
     sigmoid, exp, softplus or softmax in it saturates, and which the code computes."""
-    defaults = {symbolic.params[name]: sp.Float(value) for name, value in resolved.params.items()}
-    env = {symbol: float(value) for symbol, value in defaults.items()}
+    env = {symbolic.params[name]: float(value) for name, value in resolved.params.items()}
     rewriter = Rewriter({}, share=False)  # one for all: nested hazards share their rewritten parts
     code = inlined_code_form(symbolic)  # the loss as the code computes it (None where too large)
     budget = _Budget()
@@ -82,7 +81,7 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                     # nothing in it saturates (what `_saturated` looks for is inside `stable`); and
                     # SymPy's `1 / stable` of 95 nested fractions took 2 s (the hostile corpus)
                     continue
-                hazard, argument = _hazard(stable, kind, defaults, rewriter, symbolic, target)
+                hazard, argument = _hazard(stable, kind, env, rewriter, symbolic, target)
                 if argument is None or (code is not None and not _computes(code, hazard)):
                     continue  # nothing to fear, or the code does not compute it (`log(1 / exp(x))` is -x)
                 point = _saturated(argument, env, budget) if saturates else None
@@ -141,9 +140,10 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
         return None, None
     if not isinstance(stable, sp.Pow):
         return None, None
-    exponent = stable.exp.xreplace(defaults)
+    # (in floats: SymPy took `sin(cosh(m))` at m = 1e20 to the precision of its argument, a hang; a review)
+    exponent = evaluate(stable.exp, defaults)
     base = target.base if isinstance(target, nodes.Power) else target.args[0]
-    if exponent.is_number and float(exponent) < 0 and rewriter.rewrite(node_expr(symbolic, base)) == stable.base:
+    if exponent < 0 and rewriter.rewrite(node_expr(symbolic, base)) == stable.base:
         return stable, stable.base
     return None, None
 

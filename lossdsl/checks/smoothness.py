@@ -66,7 +66,7 @@ from lossdsl.checks.boundaries import (
 )
 from lossdsl.checks.domain import in_values, value_ranges
 from lossdsl.checks.intervals import one_settles
-from lossdsl.checks.numeric import Unsupported, compiled
+from lossdsl.checks.numeric import Unsupported, compiled, evaluate
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import FUNCTIONS, kind_of
 from lossdsl.rewrites import reshared_stable_form
@@ -341,17 +341,21 @@ class _Unread:
         if not values:
             return False
         symbolic = self.symbolic
-        defaults = {symbol: sp.Float(value) for symbol, value in _defaults(symbolic).items()}
+        env = _defaults(symbolic)
         held = sp.Dummy("kink", real=True)
         condition = node_expr(symbolic, where.args[0]).xreplace({kink: held})
         if condition.has(Y_PRED, Y_TRUE):
             return False
-        condition = condition.xreplace(defaults)
+        # (in floats: SymPy took `sin(cosh(m))` at m = 1e20 to the precision of its argument, a hang; a review)
         for value in values:
             step = 1e-6 * (1 + abs(value))
             for x in (value - step, value, value + step):
-                taken = condition.xreplace({held: sp.Float(x)})
-                if not isinstance(taken, sp.logic.boolalg.BooleanAtom) or bool(taken) != (branch == 2):
+                env[held] = x
+                try:
+                    taken = evaluate(condition, env)
+                except Unsupported:
+                    return False
+                if math.isnan(taken) or bool(taken) != (branch == 2):
                     return False
         return True
 
