@@ -140,12 +140,26 @@ LIMITS = [
         (1, 1),
         "the number 999999999999...999999 (9,000 characters) is too large for a float",
     ),
+    # a constant binding is folded in floats where it is read, as a written number is (at the part
+    # that overflows, `a * 1.5`; before, at the expression, once its bindings were substituted)
     (
         "constant-through-bindings",
         "a = pi * 5e307\ny_pred + a * 1.5",
-        (2, 1),
-        "a constant in this expression is not a finite number once its bindings are substituted",
+        (2, 10),
+        "this constant overflows a float once its bindings' values are put in",
     ),
+    # ... where SymPy's substitution hung: the sine of cosh(1e20) to the precision of its argument,
+    # and 10^10^10 exactly through a binding (a review)
+    ("sine-of-a-huge-bound-constant", "a = 1e20\nsin(cosh(a)) * e^2", (2, 5), "this constant overflows a float once"),
+    ("tower-through-a-binding", "a = 10\na^a^a * e^2", (2, 1), "this constant overflows a float once"),
+    ("tower-through-two-bindings", "a = 10\nb = a^a\ny_pred * a^b", (3, 10), "this constant overflows a float once"),
+    (
+        "root-of-a-negative-binding",
+        "a = -1\nsqrt(a) * e^2",
+        (2, 1),
+        "this constant is not a finite real number once its bindings' values are put in",
+    ),
+    ("division-by-a-zero-binding", "a = 0\nb = 1/a\nb * e^2", (2, 5), "division by the constant 0 once"),
 ]
 
 
