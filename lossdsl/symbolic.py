@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import operator
 import threading
 from dataclasses import dataclass, field
 
 import sympy as sp
 
-from lossdsl import construct, nodes, rebuild, subtrees
+from lossdsl import bound_constants, construct, nodes, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.functions import FUNCTIONS, builder, kind_of
@@ -234,11 +233,10 @@ class _Translator:
         self.hidden: dict[sp.Symbol, sp.Basic] = {}
         self._stand_ins: dict[sp.Basic, sp.Symbol] = {}
         self._depths: dict[sp.Basic, int] = {}
-        # Bindings of constants (`a = 1e20`) in floats, and each node made of numbers and them:
-        # folded as written numbers are, so that their limits hold (`sin(cosh(a))` hung SymPy, whose
-        # substitution took the sine of cosh(1e20) to the precision of its argument; a review).
+        # Bindings of constants (`a = 1e20`) in floats: a part made of numbers and them is computed
+        # so, with the limits of written numbers (`sin(cosh(a))` hung SymPy, whose substitution took
+        # the sine of cosh(1e20) to the precision of its argument; a review): `bound_constants`.
         self._constants: dict[sp.Symbol, float] = {}
-        self._floats: dict[int, float] = {}
 
     def run(self) -> SymbolicLoss:
         shallow_bindings = []
@@ -251,8 +249,9 @@ class _Translator:
                 symbol = sp.Dummy(name, real=True)
                 self.binding_symbols[name] = symbol
                 shallow_bindings.append((name, symbol, value))
-                if id(st.value) in self._floats:
-                    self._constants[symbol] = self._floats[id(st.value)]
+                if isinstance(value, sp.Expr) and value.free_symbols <= self._constants.keys():
+                    with contextlib.suppress(bound_constants.Unknown, bound_constants.NotFinite):
+                        self._constants[symbol] = bound_constants.value_of(value, self._constants)
         shallow_result = self.visit(self.r.result)
         inline: dict[sp.Symbol, sp.Basic] = {}
         for (_, symbol, value), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
@@ -310,38 +309,19 @@ class _Translator:
         return self.shallow(value)
 
     def fold_through_bindings(self, node: nodes.Node, value: sp.Basic) -> None:
-        """The value of `node` in floats where it is made of numbers and bindings of constants (in
-        `_floats`); a LossLimitError where that is not a finite real, as for written numbers."""
-        floats = self._floats
-        if isinstance(value, sp.Expr) and value.is_number:
-            with contextlib.suppress(TypeError, ValueError, OverflowError):
-                if math.isfinite(number := float(value)):
-                    floats[id(node)] = number
+        """A LossLimitError at `node` where its value, made of numbers and bindings of constants, is
+        past float's range, not a real number or a division by 0 in floats, as for written numbers."""
+        if not self._constants or not isinstance(value, sp.Expr):
             return
-        if isinstance(node, nodes.Name):
-            kind, name = self.r.refs.get(id(node), ("", ""))
-            symbol = self.binding_symbols.get(name) if kind == "binding" else None
-            if symbol in self._constants:
-                floats[id(node)] = self._constants[symbol]
+        symbols = value.free_symbols
+        if not symbols or not symbols <= self._constants.keys():
             return
-        if not node.children or not all(id(c) in floats for c in node.children):
-            return
-        args = [floats[id(c)] for c in node.children]
         try:
-            number = _float_value(node, args)
-        except ZeroDivisionError:
-            raise LossLimitError(f"division by the constant 0 {_BOUND}", span=node.span) from None
-        except OverflowError:
-            number = math.inf
-        except ValueError:
-            number = math.nan
-        if number is None:
+            bound_constants.value_of(value, self._constants)
+        except bound_constants.NotFinite as err:
+            raise LossLimitError(_BOUND_NOT_FINITE[err.kind], span=node.span) from None
+        except bound_constants.Unknown:
             return
-        if math.isinf(number):
-            raise LossLimitError(f"this constant overflows a float {_BOUND}", span=node.span)
-        if math.isnan(number):
-            raise LossLimitError(f"this constant is not a finite real number {_BOUND}", span=node.span)
-        floats[id(node)] = number
 
     def depth(self, expr: sp.Basic) -> int:
         """The depth of a SymPy expression (stand-ins count 0), memoized; no recursion."""
@@ -447,23 +427,11 @@ class _Translator:
 
 
 _BOUND = "once its bindings' values are put in"
-_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
-
-
-def _float_value(node: nodes.Node, args: list[float]) -> float | None:
-    """`node` computed in floats from its operands' values `args`; None for a kind not folded."""
-    if isinstance(node, nodes.Unary):
-        return -args[0] if node.op == "-" else args[0]
-    if isinstance(node, nodes.Power):
-        return math.pow(*args)
-    if isinstance(node, nodes.Chain):
-        total = args[0]
-        for op, arg in zip(node.ops, args[1:], strict=True):
-            total = _ARITHMETIC[op](total, arg)
-        return total
-    if isinstance(node, nodes.Call) and kind_of(node.func, len(args)) == "elementwise" and FUNCTIONS[node.func].fold:
-        return float(FUNCTIONS[node.func].fold(*args))
-    return None
+_BOUND_NOT_FINITE = {
+    "overflow": f"this constant overflows a float {_BOUND}",
+    "not real": f"this constant is not a finite real number {_BOUND}",
+    "division by 0": f"division by the constant 0 {_BOUND}",
+}
 
 
 def _number(value: float, exact: bool = False) -> sp.Expr:
