@@ -108,6 +108,10 @@ class SymbolicLoss:
         """True when the loss is already one value per sample (no implicit mean)."""
         return self.resolved.per_sample
 
+    def defaults(self) -> dict[sp.Symbol, float]:
+        """Each parameter's symbol and its default: the values the checks take them at."""
+        return {self.params[name]: float(value) for name, value in self.resolved.params.items()}
+
     def public(self, expr: sp.Basic) -> sp.Basic:
         """`expr` in plain symbols (no assumptions), as users build them with `sympy.Symbol(name)`."""
         if not self._public:
@@ -249,9 +253,9 @@ class _Translator:
                 symbol = sp.Dummy(name, real=True)
                 self.binding_symbols[name] = symbol
                 shallow_bindings.append((name, symbol, value))
-                if isinstance(value, sp.Expr) and value.free_symbols <= self._constants.keys():
-                    with contextlib.suppress(bound_constants.Unknown, bound_constants.NotFinite):
-                        self._constants[symbol] = bound_constants.value_of(value, self._constants)
+                with contextlib.suppress(bound_constants.NotFinite):  # (its node has said so)
+                    if (number := self.constant_value(value)) is not None:
+                        self._constants[symbol] = number
         shallow_result = self.visit(self.r.result)
         inline: dict[sp.Symbol, sp.Basic] = {}
         for (_, symbol, value), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
@@ -310,18 +314,27 @@ class _Translator:
 
     def fold_through_bindings(self, node: nodes.Node, value: sp.Basic) -> None:
         """A LossLimitError at `node` where its value, made of numbers and bindings of constants, is
-        past float's range, not a real number or a division by 0 in floats, as for written numbers."""
-        if not self._constants or not isinstance(value, sp.Expr):
-            return
-        symbols = value.free_symbols
-        if not symbols or not symbols <= self._constants.keys():
+        past float's range, not a real number or a division by 0 in floats, as for written numbers
+        (numbers alone were judged where they were folded)."""
+        if not self._constants or not isinstance(value, sp.Expr) or not value.free_symbols:
             return
         try:
-            bound_constants.value_of(value, self._constants)
+            self.constant_value(value)
         except bound_constants.NotFinite as err:
             raise LossLimitError(_BOUND_NOT_FINITE[err.kind], span=node.span) from None
+
+    def constant_value(self, value: sp.Basic) -> float | None:
+        """`value` in floats where it is made of numbers and bindings of constants, else None.
+
+        Raises:
+            bound_constants.NotFinite: where that value is not a finite real number.
+        """
+        if not isinstance(value, sp.Expr) or not value.free_symbols <= self._constants.keys():
+            return None
+        try:
+            return bound_constants.value_of(value, self._constants)
         except bound_constants.Unknown:
-            return
+            return None
 
     def depth(self, expr: sp.Basic) -> int:
         """The depth of a SymPy expression (stand-ins count 0), memoized; no recursion."""

@@ -93,7 +93,7 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
     bound = [(symbol, value) for _, symbol, value in statements]
     if not any(_can_overflow(value) for value in [code, *(value for _, value in bound)]):
         return []
-    params = {symbolic.params[name]: float(value) for name, value in resolved.params.items()}
+    params = symbolic.defaults()
 
     def loss(float32: bool = True, overflow: bool = True, fixed: dict | None = None):
         return compiled_rows(code, size, resolved.per_sample, float32, bound, fixed, overflow)

@@ -89,7 +89,7 @@ def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[in
     the code computes it (the stable rewrites applied: `log(1 + exp(k))` is `softplus(k)`)."""
     if not symbolic.params:
         return []
-    defaults = {s: float(v) for s, v in zip(symbolic.params.values(), resolved.params.values(), strict=True)}
+    defaults = symbolic.defaults()
     # (a default float32 cannot hold is warned of at it, not again above it)
     known = {s for s in symbolic.params.values() if not _problem(defaults[s])}
     statements, result = reshared_stable_form(symbolic)

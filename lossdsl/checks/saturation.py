@@ -63,7 +63,7 @@ class _Budget:
 def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """A warning at each `log`, divisor or negative power whose argument float32 rounds to 0 where a
     sigmoid, exp, softplus or softmax in it saturates, and which the code computes."""
-    env = {symbolic.params[name]: float(value) for name, value in resolved.params.items()}
+    env = symbolic.defaults()
     rewriter = Rewriter({}, share=False)  # one for all: nested hazards share their rewritten parts
     code = inlined_code_form(symbolic)  # the loss as the code computes it (None where too large)
     budget = _Budget()

@@ -341,7 +341,7 @@ class _Unread:
         if not values:
             return False
         symbolic = self.symbolic
-        env = _defaults(symbolic)
+        env = symbolic.defaults()
         held = sp.Dummy("kink", real=True)
         condition = node_expr(symbolic, where.args[0]).xreplace({kink: held})
         if condition.has(Y_PRED, Y_TRUE):
@@ -372,11 +372,6 @@ class _Unread:
                 found = [] if None in bounds else bounds
             self._values = (node_expr(symbolic, kink), found)
         return self._values
-
-
-def _defaults(symbolic: SymbolicLoss) -> dict[sp.Symbol, float]:
-    """Each parameter's symbol and its default: the values the checks take them at."""
-    return {s: float(v) for s, v in zip(symbolic.params.values(), symbolic.resolved.params.values(), strict=True)}
 
 
 def _constant(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> float | None:
@@ -717,7 +712,7 @@ def _gate_targets(symbolic: SymbolicLoss, context: sp.Basic) -> tuple[float, ...
     in it that reads y_true but not y_pred (`y_true > 3 and e > 0`) that reads neither input, and that
     plus and minus 0.5, at the parameters' defaults (the values tried alone left such a `where`
     never read, and its jump unseen; a review). At most 12."""
-    env = _defaults(symbolic)
+    env = symbolic.defaults()
     found: list[float] = []
     for relation in subtrees.atoms(context, sp.Rel):
         if not relation.has(Y_TRUE) or relation.has(Y_PRED):
@@ -823,7 +818,7 @@ def _boundary_jump(
     condition takes different values on the two sides of the boundary; with `sides` (that
     condition with the comparison taken as true, and as false): only where those differ.
     """
-    env = _defaults(symbolic)
+    env = symbolic.defaults()
     if Y_PRED not in gap.free_symbols:
         return None
     axis, other = Y_PRED, Y_TRUE
