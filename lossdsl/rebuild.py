@@ -50,23 +50,44 @@ def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
     """
     if not mapping:
         return expr
+    return _bottom_up(expr, mapping, _constructed)
+
+
+def _constructed(node: sp.Basic, args: list) -> sp.Basic:
+    """`node.func(*args)`, a Max or Min through `minmax`, a comparison through `relation`, a
+    `where` through `piecewise` and Abs through `absolute`."""
+    if isinstance(node, (sp.Max, sp.Min)):
+        return minmax(type(node), args)
+    if isinstance(node, sp.core.relational.Relational):
+        return relation(type(node), *args)
+    if isinstance(node, sp.Piecewise):
+        return piecewise([pair.args for pair in args])
+    if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair):
+        return node.func(args[0], folded_condition(args[1]))
+    if type(node) is sp.Heaviside:
+        return step(*args)
+    if type(node) is sp.Abs:
+        return absolute(*args)
+    return node.func(*args)
+
+
+def changed_bottom_up(expr: sp.Basic, change) -> sp.Basic:
+    """`expr` with each node, its arguments changed first, replaced by `change(node)` where that is
+    not None, and every node above a change built as `substitute` builds it; each distinct node
+    once, without recursion. A node that a change leaves as one `change` changes again (a power of
+    a power SymPy multiplies out) is changed again."""
 
     def rebuild(node: sp.Basic, args: list) -> sp.Basic:
-        if isinstance(node, (sp.Max, sp.Min)):
-            return minmax(type(node), args)
-        if isinstance(node, sp.core.relational.Relational):
-            return relation(type(node), *args)
-        if isinstance(node, sp.Piecewise):
-            return piecewise([pair.args for pair in args])
-        if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair):
-            return node.func(args[0], folded_condition(args[1]))
-        if type(node) is sp.Heaviside:
-            return step(*args)
-        if type(node) is sp.Abs:
-            return absolute(*args)
-        return node.func(*args)
+        if not unchanged(args, node.args):
+            node = _constructed(node, args)
+        for _ in range(8):
+            new = change(node)
+            if new is None:
+                break
+            node = new
+        return node
 
-    return _bottom_up(expr, mapping, rebuild)
+    return _bottom_up(expr, {}, rebuild, every=True)
 
 
 def substitute_in_turn(expr: sp.Basic, pairs) -> sp.Basic:
@@ -129,8 +150,10 @@ def each_rebuilt(expr: sp.Basic, rebuild) -> sp.Basic:
 
 def unchanged(new_args: list, old_args: tuple) -> bool:
     """Each new argument equals the old one. Equal, not the same object: a tree may hold equal
-    copies of a part, and the rebuild answers every copy with the first one's result."""
-    return all(new is old or new == old for new, old in zip(new_args, old_args, strict=True))
+    copies of a part, and the rebuild answers every copy with the first one's result. (Hashes
+    first, which SymPy keeps: `==` of two large trees that differ near their leaves walks them.)"""
+    pairs = zip(new_args, old_args, strict=True)
+    return all(new is old or (hash(new) == hash(old) and new == old) for new, old in pairs)
 
 
 def plain(expr: sp.Expr) -> sp.Expr:

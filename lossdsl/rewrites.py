@@ -132,19 +132,23 @@ def exact_exponents(expr: sp.Basic) -> sp.Basic:
     """`expr` with each power whose exponent is a Float equal to a whole number or a fraction
     over 2, 4, 8 or 16 (of size at most MAX_EXACT) raised to that Integer or Rational: `x^2.0` and
     `x^2`, `pow(x, 0.5)` and `sqrt(x)` are then one SymPy form, which the code computes once. The
-    values are the same: such a float is exactly that number (`0.1` is not, and stays)."""
-    for _ in range(8):  # each pass reaches the outermost powers; nested ones take another
-        mapping = {}
-        for power in subtrees.atoms(expr, sp.Pow):
-            exponent = power.exp
-            if exponent.is_Float and math.isfinite(exponent) and abs(exponent) <= MAX_EXACT:
-                exact = sp.Rational(float(exponent))
-                if exact.q <= 16:
-                    mapping[power] = sp.Pow(power.base, exact)
-        if not mapping:
-            break
-        expr = rebuild.substitute(expr, mapping)
-    return expr
+    values are the same: such a float is exactly that number (`0.1` is not, and stays).
+
+    In one pass from the leaves up, each distinct power once: the checks take each of a program's
+    nested powers exact in turn (97 nested `(... + 1)^-0.5` of the hostile corpus took 2.7 s when
+    each call rebuilt the whole tree once for each level it reached)."""
+    return rebuild.changed_bottom_up(expr, _exact_power)
+
+
+def _exact_power(node: sp.Basic) -> sp.Basic | None:
+    if not node.is_Pow:
+        return None
+    exponent = node.exp
+    if exponent.is_Float and math.isfinite(exponent) and abs(exponent) <= MAX_EXACT:
+        exact = sp.Rational(float(exponent))
+        if exact.q <= 16:
+            return sp.Pow(node.base, exact)
+    return None
 
 
 def _power_of_head(value: sp.Basic) -> bool:

@@ -104,6 +104,17 @@ NO_DEPENDENCE = [
     "«pow(y_pred, 0.5) - sqrt(y_pred)»",
     "a = y_pred^2.0\nb = square(y_pred)\n«a - b»",
     "a = pow(y_pred, 0.5)\nb = sqrt(y_pred)\n«a - b + y_true»",
+    # ... at any depth: the exponents were made exact from the outside in, eight levels, and the
+    # two innermost of ten nested square roots kept `pow(..., 0.5)`; the loss was accepted
+    "a = "
+    + "pow(" * 10
+    + "y_pred"
+    + " + 1, 0.5)" * 10
+    + "\nb = "
+    + "sqrt(" * 10
+    + "y_pred"
+    + " + 1)" * 10
+    + "\n«a - b»",
 ]
 
 
