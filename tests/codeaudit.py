@@ -356,20 +356,25 @@ class _Audit:
 
     def axis_check(self, function: ast.FunctionDef, branch: ast.If) -> bool:
         """Whether `branch` is, to the letter, one of call()'s checks of its inputs' last axes: against
-        the length the program's lists fix (`if y_pred.shape[-1] not in (None, 1, 3): raise
-        ValueError(...)`), or that the labels `onehot` reads are class ids, not one-hot rows; if so its
+        the length the program's lists fix (`if len(y_pred.shape) and y_pred.shape[-1] not in (None,
+        1, 3): raise ValueError(...)`), that y_pred has an axis of classes for `onehot`, or that the
+        labels `onehot` reads are class ids, not one-hot rows; if so its
         nodes are allowed, its strings and the one raise among them."""
         if function.name != "call":
             return False
         expected_texts = []
         if self.axis_length is not None:
             expected_texts += [
-                f"if {name}.shape[-1] not in (None, 1, {self.axis_length}):\n"
+                f"if len({name}.shape) and {name}.shape[-1] not in (None, 1, {self.axis_length}):\n"
                 f"    raise ValueError(f\"the formula's lists need a last axis of {self.axis_length}"
                 f' in {name}, not {{{name}.shape[-1]}}")'
                 for name in ("y_pred", "y_true")
             ]
         if self.uses_onehot:
+            expected_texts.append(
+                "if len(y_pred.shape) == 0:\n"
+                "    raise ValueError('onehot(y_true) needs a y_pred with an axis of classes')"
+            )
             expected_texts.append(
                 "if len(y_true.shape) == len(y_pred.shape) > 1 and y_true.shape[-1]:\n"
                 '    raise ValueError(f"onehot(y_true) reads class ids, one per sample; these labels have shape'

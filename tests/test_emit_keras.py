@@ -2804,6 +2804,26 @@ def test_a_scalar_input_broadcasts_as_in_kerass_own_losses(keras):
             loss(1.0, 0.5)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_scalar_input_broadcasts_against_a_formulas_list(keras, fast):
+    # The check of the last axis's length against the list's read `shape[-1]` of a scalar: an
+    # IndexError (a review). A scalar broadcasts as it does without the list.
+    from lossdsl.runtime import loss_class
+
+    rows = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]], "float32")
+    for source in ("sum([1, 2, 3] * e^2)", "mean(e^2 * [1, 2, 3])"):
+        loss = loss_class(lossdsl.compile(source), fast=fast)(reduction="none")
+        weights = np.array([1.0, 2.0, 3.0])
+        reduce = np.sum if source.startswith("sum") else np.mean
+        for y_true, y_pred in ((1.0, rows), (rows, np.float32(1.0))):
+            expected = reduce(weights * (np.asarray(y_pred) - np.asarray(y_true)) ** 2, axis=-1)
+            np.testing.assert_allclose(np.asarray(loss(y_true, y_pred)), expected, rtol=1e-6)
+    # onehot(y_true) against a scalar y_pred: no axis of classes, said so
+    loss = loss_class(lossdsl.compile("-sum(onehot(y_true) * log_softmax(y_pred))"), fast=fast)()
+    with pytest.raises(ValueError, match=r"^onehot\(y_true\) needs a y_pred with an axis of classes$"):
+        loss(np.int32(1), np.float32(0.0))
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64", None])
 def test_float_dtypes_and_dtype_policies_are_taken(keras, dtype):
     spec = lossdsl.library.compile("huber")

@@ -530,6 +530,9 @@ class CallBody:
         if self.uses_onehot:
             lines += [
                 "y_true = keras.ops.convert_to_tensor(y_true)",
+                # A scalar y_pred has no axis of classes (its shape's [-1] was an IndexError; a review)
+                "if len(y_pred.shape) == 0:",
+                '    raise ValueError("onehot(y_true) needs a y_pred with an axis of classes")',
                 # Class ids of shape (N,), (N, 1) or (N, 1, 1) against (N, C), as Keras's loss
                 # classes take them (`squeeze_or_expand_to_same_rank`, then the sparse loss's own);
                 # a last axis unknown while tracing (None) too, which must be 1 when it runs (a
@@ -563,7 +566,8 @@ class CallBody:
             inputs = ["y_pred", "y_true"] if reads_targets else ["y_pred"]
             for name in inputs:
                 lines += [
-                    f"if {name}.shape[-1] not in (None, 1, {resolved.axis_length}):",
+                    # (a scalar input broadcasts: it has no last axis to read; a review)
+                    f"if len({name}.shape) and {name}.shape[-1] not in (None, 1, {resolved.axis_length}):",
                     "    raise ValueError(",
                     f'        "the formula\'s lists need a last axis of {resolved.axis_length}"',
                     f'        f" in {name}, not {{{name}.shape[-1]}}"',
