@@ -569,8 +569,10 @@ ERRORS = [
         "log_softmax(«2») * y_pred",
         r"`log_softmax` works along the last axis of a tensor; its argument must depend on y_true, y_pred or a list$",
     ),
-    (LossTypeError, "(«[1, 2] + [1, 2, 3]») * y_pred", r"list literals of different lengths \[2, 3\] combined"),
-    (LossTypeError, "«[1, 2] + [1, 2, 3] * y_pred»", r"list literals of different lengths \[2, 3\] combined"),
+    # (at the operand that brings another length: it was the whole sum; a review)
+    (LossTypeError, "([1, 2] + «[1, 2, 3]») * y_pred", r"list literals of different lengths \[2, 3\] combined"),
+    (LossTypeError, "[1, 2] + «[1, 2, 3] * y_pred»", r"list literals of different lengths \[2, 3\] combined"),
+    (LossTypeError, "[1, 2, 3] + «[1, 2]» + [1, 2]", r"list literals of different lengths \[2, 3\] combined"),
     (
         LossTypeError,
         "a = [1, 2] * y_pred\nb = «[1, 2, 3] * y_true»\na + b",
@@ -903,6 +905,30 @@ def test_a_list_length_conflict_is_one_error_not_one_per_enclosing_node():
         )
     ]
     assert (err.span.start, err.span.end) == (28, 46)  # `[1, 2, 3] * y_true`
+
+
+@pytest.mark.parametrize(
+    ("source", "where", "first"),
+    [
+        ("e^2 + [1,2,3]*e + [1,2]*e", (1, 19), (1, 7)),
+        ("x = [1,2,3]\ny = [1,2]\ne^2*x + e*y", (3, 9), (3, 1)),
+        ("a = [1,2,3]*e\nb = [1,2]*y_pred\ne^2 + a + b", (2, 5), (1, 5)),
+    ],
+)
+def test_lists_of_two_lengths_that_meet_y_pred_and_each_other_are_one_error(source, where, first):
+    # The sum that combined them was a second error, "list literals of different lengths [2, 3]
+    # combined", at the whole sum, and it came first, so that the exception's position was the
+    # sum's (a review)
+    err = pytest.raises(LossTypeError, lossdsl.compile, source).value
+    assert [tuple(d) for d in err.diagnostics] == [
+        (
+            "error",
+            "a list literal of 2 entries meets y_true or y_pred here, but one of 3 does at"
+            f" {first[0]}:{first[1]}: the last axis has one length",
+            *where,
+        )
+    ]
+    assert (err.line, err.column) == where
 
 
 def test_a_signed_parameter_default_is_placed_at_its_sign():
