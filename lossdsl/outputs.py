@@ -2,12 +2,14 @@
 
 Each is written to a temporary file beside its target, then moved onto it, so a
 failure part way leaves the old file or none, never a partial one; the file
-gets the mode `open()` would give it. A symbolic link is written through, and
+gets the mode `open()` would give it, and a file `open()` may not write is refused as
+`open()` refuses it. A symbolic link is written through, and
 a device or FIFO written directly, as `open()` writes them.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
@@ -25,7 +27,11 @@ def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = Fal
         with open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="") as handle:
             write(handle)
         return
-    path = Path(os.path.realpath(path))
+    named, path = path, Path(os.path.realpath(path))
+    if path.is_file() and not os.access(path, os.W_OK):
+        # the move needs only the folder's permission: a file the user may not write was replaced,
+        # where `open()` and the shell's `>` refuse (a review)
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(named))
     # A short name of its own: the target's name in it ran past the system's limit of 255 bytes
     # for a name that was within it (`-o` of 245 characters; a review).
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".lossdsl-", suffix=".tmp")

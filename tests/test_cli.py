@@ -492,6 +492,28 @@ def test_an_output_ending_in_a_slash_names_a_folder_and_writes_nothing(cli, tmp_
     assert {p: p.is_file() and p.read_bytes() for p in tmp_path.rglob("*")} == before
 
 
+@pytest.mark.parametrize("command", ["compile", "plot", "docs"])
+def test_an_output_the_user_may_not_write_is_refused_as_open_refuses_it(capsys, tmp_path, monkeypatch, command):
+    # A temporary file moved onto it needs only the folder's permission: a read-only file was
+    # replaced, its mode put back (a review). As root every file is writable, so the check of
+    # access is made to answer as for another user where this runs as root (in process, for that).
+    from lossdsl import cli, outputs
+
+    name = {"compile": "x.py", "plot": "x.png", "docs": "x.md"}[command]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "huber.loss").write_text(HUBER, encoding="utf-8")
+    target = tmp_path / name
+    target.write_text("kept\n", encoding="utf-8")
+    target.chmod(0o444)
+    if os.geteuid() == 0:
+        monkeypatch.setattr(outputs.os, "access", lambda path, mode: mode != os.W_OK)
+    before = sorted(tmp_path.rglob("*"))
+    code = cli.main([command, "huber.loss", "-o", name])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (1, "", f"lossdsl {command}: cannot write {name}: Permission denied\n")
+    assert target.read_text(encoding="utf-8") == "kept\n" and sorted(tmp_path.rglob("*")) == before
+
+
 def test_compile_replaces_an_output_whole_and_leaves_no_temporary_file(cli, tmp_path):
     (tmp_path / "out.py").write_text("old\n" * 10_000, encoding="utf-8")
     os.chmod(tmp_path / "out.py", 0o640)
