@@ -55,6 +55,8 @@ EPS_VALUE = sp.Symbol("eps_builtin_value", positive=True)
 
 
 _NUMBER_BEFORE_FRACTION = re.compile(r"(\d) \\frac")
+_FACTOR_MARK = " \x00"
+_MARK_BEFORE_NUMBER = re.compile(_FACTOR_MARK + r"(?=[\d.])")
 
 
 class GradientPrinter(LatexPrinter):
@@ -70,6 +72,11 @@ class GradientPrinter(LatexPrinter):
         names.update({symbol: policy.names[name].tex() for name, symbol in params.items()})
         # (`\mathrm{i}` for SymPy's imaginary unit: a parameter `i` prints as `i`; a review)
         super().__init__({"symbol_names": names, "inv_trig_style": "full", "imaginary_unit": "ri"})
+        # Factors are joined by a mark that `_print_Mul` reads as the loss's `juxtapose` does: a
+        # `\cdot` before a digit (SymPy's own rule wants a digit before it too: `\hat{y}_{c} 3^{x}`
+        # read as a subscript c3; a review). A space before it, so that SymPy counts the words of
+        # a fraction's parts as it would count them joined by spaces.
+        self._settings["mul_symbol_latex"] = _FACTOR_MARK
         self.display = display
         self.sigmoid = sigmoid_tex(policy.claims(r"\sigma"))
         self.heaviside = r"\operatorname{H}" if policy.claims(r"\theta") else r"\theta"
@@ -99,6 +106,7 @@ class GradientPrinter(LatexPrinter):
         if expr.could_extract_minus_sign() and (-expr).is_Add:
             return "-" + paren(self._print(-expr))
         text = super()._print_Mul(expr)
+        text = _MARK_BEFORE_NUMBER.sub(r" \\cdot ", text).replace(_FACTOR_MARK, " ")
         # A number before a fraction takes a `\cdot`, as in the loss (`juxtapose`): `2
         # \frac{1}{C}\sum_{c}` read as the mixed number two and 1/C (a review).
         text = _NUMBER_BEFORE_FRACTION.sub(r"\1 \\cdot \\frac", text)

@@ -156,10 +156,10 @@ def juxtapose(left: str, right: str) -> str:
 
 
 def number_tex(text: str) -> Fragment:
-    """A literal as written: `.5` -> `0.5`, `1e-3` -> `10^{-3}`, `2.5E+2` -> `2.5 \\times 10^{2}`."""
+    """A literal as written: `.5` -> `0.5`, `007` -> `7`, `1e-3` -> `10^{-3}`, `2.5E+2` -> `2.5 \\times 10^{2}`."""
     mantissa, _, exponent = text.lower().partition("e")
-    if mantissa.startswith("."):
-        mantissa = "0" + mantissa
+    whole, point, fraction = mantissa.partition(".")
+    mantissa = (whole.lstrip("0") or "0") + point + fraction  # (`007` was printed so; a review)
     if mantissa.endswith("."):
         mantissa = mantissa[:-1]
     if not exponent:
