@@ -664,6 +664,8 @@ def cmd_plot(args) -> int:
     _stdin_once(args.files)
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
         raise _UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
+    if args.files and args.programs:  # `(FILE | -e PROGRAM)`, as `check` reads it (both were taken; a review)
+        raise _UsageError("give either FILE or -e PROGRAM, not both")
     sources = [read_file(f) for f in args.files] + [
         (_argument(p), label) for label, p in zip(_inline_labels(args.programs), args.programs, strict=True)
     ]
@@ -706,9 +708,8 @@ def cmd_docs(args) -> int:
 
     try:
         named_sources(sources)
-    except ValueError as err:
-        print(f"lossdsl docs: {err}", file=sys.stderr)
-        return 1
+    except ValueError as err:  # two FILEs that would be one section: the arguments', exit 2 (a review)
+        raise _UsageError(str(err)) from None
     images = image_paths([label for _, label in sources], args.output, args.images)
     output = check_output(args.output, args.files, others=tuple(images))
     if output.suffix.lower() not in (".md", ".markdown"):

@@ -397,6 +397,7 @@ USAGE = [
     ("plot", "-o", "x.png"),
     ("plot", "huber.loss", "-o", "x.gif"),
     ("plot", "huber.loss", "--kind", "margin", "-o", "x.png"),
+    ("plot", "huber.loss", "-e", "abs(e)", "-o", "x.png"),  # (as `check`: it was taken; a review)
     ("docs", "-o", "x.md"),
     ("docs", "huber.loss", "--images", "gif", "-o", "x.md"),
     ("demo", "--epochs", "three"),
@@ -746,22 +747,26 @@ CHAIN = "a0 = e\n" + "".join(f"a{k} = tanh(a{k - 1}) * a{k - 1}\n" for k in rang
 
 
 @pytest.mark.parametrize(
-    "files, message",
+    "files, exit_code, message",
     [
         # the page's gradient LaTeX over the size limit: named by its file, before the plots
         (
             {"chain.loss": CHAIN},
+            1,
             "chain.loss:15:1: error: the gradient of this loss would hold about 2,068,688 operations written out;"
             " the limit is 100,000",
         ),
+        # two FILEs that would be one section: a usage error, as every other clash of the
+        # arguments is (it was exit 1, a rejected program's; a review)
         (
             {"a/huber.loss": HUBER, "b/huber.loss": HUBER},
+            2,
             "lossdsl docs: two programs are named 'huber' (a/huber.loss and b/huber.loss): rename one",
         ),
     ],
     ids=["gradient-latex-limit", "same-name"],
 )
-def test_docs_finds_what_it_can_before_starting_keras(capsys, monkeypatch, tmp_path, files, message):
+def test_docs_finds_what_it_can_before_starting_keras(capsys, monkeypatch, tmp_path, files, exit_code, message):
     from lossdsl import cli
 
     def keras_started():
@@ -774,7 +779,7 @@ def test_docs_finds_what_it_can_before_starting_keras(capsys, monkeypatch, tmp_p
         (tmp_path / name).write_text(text, encoding="utf-8")
     code = cli.main(["docs", *files, "-o", "page.md"])
     out, err = capsys.readouterr()
-    assert (code, out) == (1, "")
+    assert (code, out) == (exit_code, "")
     assert err.startswith(message), err
     assert not (tmp_path / "page.md").exists() and not (tmp_path / "page_files").exists()
 
