@@ -22,6 +22,7 @@ other names are not removed.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -208,10 +209,12 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
             path = image_dir / f"{name}.{image_format}"
             existed = path.exists()
             plot_losses([spec], path, labels=[name])
-            # percent-encoded: a space or `(` ended the link, `#` and `?` began a fragment or a query
-            images[name] = quote(f"{image_dir.name}/{path.name}")
             if not existed:
                 written.append(path)
+            # percent-encoded: a space or `(` ended the link, `#` and `?` began a fragment or a query;
+            # byte by byte, as the system names the file (a name that is not UTF-8, `d\xff.md`, was
+            # a codec error, and its plots were left behind; a review)
+            images[name] = quote(os.fsencode(f"{image_dir.name}/{path.name}"))
         output.parent.mkdir(parents=True, exist_ok=True)
         write_text(output, render_page(entries, title, images))
     except BaseException:  # no half-written documentation: the plots this call created go too
