@@ -435,7 +435,7 @@ def test_a_missing_file_is_exit_2_and_named(cli, command):
         (("compile", "link.loss", "-o", "huber.loss"), "huber.loss"),
         (("compile", "huber.loss", "-o", "hard.loss"), "hard.loss"),
         (("plot", "curve.png", "-o", "curve.png"), "curve.png"),
-        (("plot", "mse.loss", "-e", "abs(e)", "-o", "link.svg"), "link.svg"),
+        (("plot", "huber.loss", "mse.loss", "-o", "link.svg"), "link.svg"),
         (("docs", "mse.loss", "huber.loss", "-o", "huber.loss"), "huber.loss"),
         (("docs", "page_files/huber.svg", "-o", "page.md"), "page_files/huber.svg"),
     ],
