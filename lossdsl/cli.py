@@ -664,8 +664,8 @@ def cmd_plot(args) -> int:
     _stdin_once(args.files)
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
         raise _UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
-    if args.files and args.programs:  # `(FILE | -e PROGRAM)`, as `check` reads it (both were taken; a review)
-        raise _UsageError("give either FILE or -e PROGRAM, not both")
+    # (FILEs and -e PROGRAMs together: one figure compares them, a file's loss and a variant of it
+    # written inline; `check` keeps to INTERFACE.md's `(FILE | -e PROGRAM)`)
     sources = [read_file(f) for f in args.files] + [
         (_argument(p), label) for label, p in zip(_inline_labels(args.programs), args.programs, strict=True)
     ]

@@ -397,7 +397,6 @@ USAGE = [
     ("plot", "-o", "x.png"),
     ("plot", "huber.loss", "-o", "x.gif"),
     ("plot", "huber.loss", "--kind", "margin", "-o", "x.png"),
-    ("plot", "huber.loss", "-e", "abs(e)", "-o", "x.png"),  # (as `check`: it was taken; a review)
     ("docs", "-o", "x.md"),
     ("docs", "huber.loss", "--images", "gif", "-o", "x.md"),
     ("demo", "--epochs", "three"),
@@ -435,7 +434,7 @@ def test_a_missing_file_is_exit_2_and_named(cli, command):
         (("compile", "link.loss", "-o", "huber.loss"), "huber.loss"),
         (("compile", "huber.loss", "-o", "hard.loss"), "hard.loss"),
         (("plot", "curve.png", "-o", "curve.png"), "curve.png"),
-        (("plot", "huber.loss", "mse.loss", "-o", "link.svg"), "link.svg"),
+        (("plot", "mse.loss", "-e", "abs(e)", "-o", "link.svg"), "link.svg"),
         (("docs", "mse.loss", "huber.loss", "-o", "huber.loss"), "huber.loss"),
         (("docs", "page_files/huber.svg", "-o", "page.md"), "page_files/huber.svg"),
     ],
