@@ -948,6 +948,16 @@ FLOAT32_ZEROS = [
     # (`sigmoid(y_pred)^-0.5` is computed as `exp(softplus(-y_pred) / 2)`, which has no base to round
     # to 0: finite to y_pred = -176, where the value itself overflows, and warned of so)
     ("p = sigmoid(y_pred)\ny_true / «p»", r"`p`: in float32 the divisor rounds to 0 .*"),  # through a binding
+    # a sum of sigmoids that all saturate: inf from y_pred of about -104, unwarned (a review)
+    (
+        "-«log(sigmoid(y_pred) + sigmoid(y_pred - 1))»",
+        r"`log\(sigmoid\(y_pred\) \+ sigmoid\(y_pred - 1\)\)`: in float32 the argument rounds to 0 where its"
+        r" `sigmoid` saturates \(e\.g\. at y_true=0, y_pred=-10000\), giving -inf or NaN; .*",
+    ),
+    (
+        "y_true / («sigmoid(y_pred) + sigmoid(y_pred + 3)»)",
+        r".* the divisor rounds to 0 where its `sigmoid` saturates .*",
+    ),
     # a root of a sigmoid, which the code computes as `exp(-softplus(-x) / 2)` (these went unwarned
     # once roots of sigmoids were rewritten so; the change review)
     ("1 / «sqrt(sigmoid(y_pred))»", r"`sqrt\(sigmoid\(y_pred\)\)`: in float32 the divisor rounds to 0 where .*"),
@@ -998,6 +1008,8 @@ def test_values_that_are_zero_in_float32_only_are_warned_of(marked, text, messag
         "1 / softmax(tanh(y_pred))",  # logits less than 2 apart
         "log(1 / exp(y_pred)^2) + e^2",  # computed as -2 y_pred
         "log(sigmoid(y_pred) * sigmoid(y_pred))",  # a power of a sigmoid: computed as -2 softplus(-y_pred)
+        "-log(sigmoid(y_pred) + 1)",  # a sum that saturates to 1, not 0
+        "log(sigmoid(y_pred) + sigmoid(-y_pred)) + e^2",  # one of the two is about 1 wherever the other is 0
     ],
 )
 def test_values_that_float32_keeps_from_zero_are_not_warned_of(source):

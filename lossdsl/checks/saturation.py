@@ -85,8 +85,10 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 if argument is None or (code is not None and not _computes(code, hazard)):
                     continue  # nothing to fear, or the code does not compute it (`log(1 / exp(x))` is -x)
                 point = _saturated(argument, env, budget) if saturates else None
-                if point is None and (hazard is not stable or not saturates):
-                    # (a log of a product, taken apart; a tanh or erf that rounds to -1 or 1)
+                if point is None and (hazard is not stable or not saturates or isinstance(argument, sp.Add)):
+                    # (a log of a product, taken apart; a tanh or erf that rounds to -1 or 1; a sum of
+                    # sigmoids that all saturate, `log(sigmoid(x) + sigmoid(x - 1))`, inf from x of
+                    # about -104 in float32, where `_saturated` reads products alone; a review)
                     point = _vanishes(argument, env, budget)
             except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
                 continue
