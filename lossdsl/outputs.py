@@ -30,7 +30,13 @@ def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = Fal
     named, path = path, Path(os.path.realpath(path))
     if path.is_file() and not os.access(path, os.W_OK):
         # the move needs only the folder's permission: a file the user may not write was replaced,
-        # where `open()` and the shell's `>` refuse (a review)
+        # where `open()` and the shell's `>` refuse (a review); refused with the system's reason
+        # (a read-only file system's is not "Permission denied"), found by opening it to write,
+        # which changes nothing (no truncation)
+        try:
+            os.close(os.open(path, os.O_WRONLY))
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, str(named)) from None
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(named))
     # A short name of its own: the target's name in it ran past the system's limit of 255 bytes
     # for a name that was within it (`-o` of 245 characters; a review).

@@ -192,8 +192,6 @@ class _Analyzer:
         self.over_limit = False
         # The length of the last axis, once a list literal meets per-element data, and where.
         self.axis_length: tuple[int, nodes.Node] | None = None
-        # The pairs of lengths already reported where a list met y_true or y_pred (one error each).
-        self.lengths_reported: set[frozenset[int]] = set()
         # The statement being read (a binding's name; None for the loss), and the length each fixes.
         self.reading: str | None = None
         self.fixed_by: dict[str | None, int] = {}
@@ -528,15 +526,11 @@ class _Analyzer:
         shapes = [i.shape for i in infos]
         lengths = {i.length for i in infos if i.shape in (VECTOR, ELEM) and i.length is not None}
         if len(lengths) > 1:
-            if frozenset(lengths) not in self.lengths_reported:
-                # at the first operand whose length differs from an earlier one's (a review: at the
-                # whole sum, and a second time where the same two lengths met y_pred)
-                listed = [
-                    (i.length, operand) for i, operand in zip(infos, operands, strict=True) if i.length in lengths
-                ]
-                culprit = next(operand for length, operand in listed if length != listed[0][0])
-                self.error(LossTypeError, f"list literals of different lengths {sorted(lengths)} combined", culprit)
-                self.lengths_reported.add(frozenset(lengths))
+            # at the first operand whose length differs from an earlier one's (it was the whole sum; a
+            # review)
+            listed = [(i.length, operand) for i, operand in zip(infos, operands, strict=True) if i.length in lengths]
+            culprit = next(operand for length, operand in listed if length != listed[0][0])
+            self.error(LossTypeError, f"list literals of different lengths {sorted(lengths)} combined", culprit)
             return max(shapes, key=_SHAPE_ORDER.__getitem__), None
         shape = max(shapes, key=_SHAPE_ORDER.__getitem__)
         if shape == SAMPLE and VECTOR in shapes:
@@ -548,14 +542,16 @@ class _Analyzer:
                 self.axis_length = (length, node)
             elif self.axis_length[0] != length:
                 first_length, first = self.axis_length
-                self.axis_length = (length, node)  # report the conflict once, not at every enclosing node
-                self.lengths_reported.add(frozenset((length, first_length)))
                 self.error(
                     LossTypeError,
                     f"a list literal of {length} entries meets y_true or y_pred here, but one of {first_length}"
                     f" does at {first.span.line}:{first.span.column}: the last axis has one length",
                     node,
                 )
+                # Reported once: the nodes around it carry no length on (each was a second error, `exp`
+                # of it another conflict, a sum of it and the first "list literals of different lengths
+                # combined"; a review). Another list that disagrees with the first is its own error.
+                return shape, None
         return shape, length
 
     # ---------------------------------------------------------- whole-program rules

@@ -115,6 +115,10 @@ NO_DEPENDENCE = [
     + "y_pred"
     + " + 1)" * 10
     + "\n«a - b»",
+    # ... and where making one exact gives SymPy a new one: `(t y^0.2)^5` is `t^5 y^1.0` (the
+    # change review: the one pass from the leaves up left `y^1.0`, and these were accepted)
+    "«(y_true * pow(y_pred, 0.2))^5.0 - y_true^5 * y_pred»",
+    "«pow(y_true * pow(y_pred, 0.1), 10.0) - y_true^10 * y_pred»",
 ]
 
 

@@ -931,6 +931,19 @@ def test_lists_of_two_lengths_that_meet_y_pred_and_each_other_are_one_error(sour
     assert (err.line, err.column) == where
 
 
+def test_two_separate_list_mistakes_are_each_reported():
+    # (the first dedupe of the review above was by the pair of lengths: the second mistake went
+    # unreported until the first was mended; the change review)
+    for source, places in [
+        ("a = [1,2] + [1,2,3]\nb = [1,2] + [1,2,3]\na*e + b*e", [(1, 13), (2, 13)]),
+        ("([1,2] + [1,2,3]) * ([1,2,3] + [1,2]) + e", [(1, 10), (1, 32)]),
+    ]:
+        err = pytest.raises(LossTypeError, lossdsl.compile, source).value
+        assert [(d.line, d.column, d.message) for d in err.diagnostics] == [
+            (*place, "list literals of different lengths [2, 3] combined") for place in places
+        ]
+
+
 def test_a_signed_parameter_default_is_placed_at_its_sign():
     source = "param a = -1e300\na * e"
     message = "`-1e300` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf"
