@@ -1302,6 +1302,26 @@ def test_a_domain_edge_that_feeds_only_a_condition_is_a_note(marked, text, advic
         assert diagnostics_of(m.source.replace("2 * e^2", "2 * e^2 + d"), "note", "domain") == []
 
 
+def test_a_negative_fractional_power_is_positive_for_the_parts_around_it():
+    # x^-0.5 of a base that reaches 0 is +inf there, not any real: the nest of the hostile corpus,
+    # `(... (y_pred + 1)^-0.5 + 1)^-0.5 ...`, was warned of at each of its 95 levels, every base
+    # "in (-inf, inf)", where the innermost power alone can see a base of 0 or below
+    source = "(" * 5 + "y_pred" + " + 1)^-0.5" * 5
+    (warning,) = diagnostics_of(source, "warning", "domain")
+    assert (warning.line, warning.column) == (1, 5)
+    assert warning.message.startswith("the fractional power `(y_pred + 1)^-0.5` of `y_pred + 1` (it lies in")
+    # ... and a log of it is of a positive value: the power's own warning says what is wrong
+    source = "log(pow(abs(e), -0.5)) + e^2"
+    assert [w.message[:40] for w in diagnostics_of(source, "warning", "domain")] == [
+        "the fractional power `pow(abs(e), -0.5)`"
+    ]
+    # a value below 0 beside it is still found
+    (warning, _) = diagnostics_of("log((y_pred + 1)^-0.5 - 1)", "warning", "domain")
+    assert warning.message.startswith(
+        "`log((y_pred + 1)^-0.5 - 1)`: the argument can reach 0 or below (it lies in (-1, inf))"
+    )
+
+
 @pytest.mark.parametrize("source", SAFE)
 def test_safe_counterparts_get_no_domain_warning(source):
     spec = lossdsl.compile(source, strict=True)

@@ -179,7 +179,13 @@ def power(a: Interval, p: float) -> Interval:
     base = Interval(max(a.lo, 0.0), max(a.hi, 0.0), a.lo_open and a.lo >= 0, a.hi_open)
     if p > 0:
         return monotone(lambda x: x**p, base)
-    return reciprocal(monotone(lambda x: x ** (-p), base))
+    magnitude = monotone(lambda x: x ** (-p), base)
+    if magnitude.reaches(0.0):
+        # A fractional power of a zero, either sign, is +inf (IEEE's pow): positive throughout, not
+        # all the reals as a reciprocal through 0 is. (`(x^-0.5 + 1)^-0.5` was warned of at every
+        # level of a nest, the base "in (-inf, inf)", where the innermost power alone is at fault.)
+        return Interval(1 / magnitude.hi if magnitude.hi != INF else 0.0, INF, lo_open=magnitude.hi_open)
+    return reciprocal(magnitude)
 
 
 def abs_(a: Interval) -> Interval:
