@@ -196,9 +196,11 @@ def description(text: str) -> str:
 
 def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
     if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        span = Span.at_offset(text, err.pos_in_stream)
-        return LossSyntaxError(_unexpected_character(ch, text[: err.pos_in_stream]), span=span, source=text)
+        offset = err.pos_in_stream
+        ch = text[offset] if offset < len(text) else ""
+        span = Span.at_offset(text, offset)
+        expected = _expected_before(text, offset)
+        return LossSyntaxError(_unexpected_character(ch, text[:offset], expected), span=span, source=text)
     if isinstance(err, UnexpectedToken):
         tok = err.token
         if tok.type == "$END":
@@ -209,7 +211,7 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
             offset = tok.start_pos
             span = Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
             found = _describe_token(tok)
-        if tok.type == "COMPARE":
+        if tok.type == "COMPARE" and "NAME" not in err.expected:  # (where an operand goes: no chain)
             return LossSyntaxError(
                 f"unexpected {found}: comparisons do not chain; join them with `and`",
                 span=span,
@@ -344,10 +346,38 @@ _NAME_BEFORE = re.compile(r"(?<![\w.])[A-Za-z_]\w*[ \t]*$")
 _PARAM_NAME = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*$")
 
 
-def _unexpected_character(ch: str, before: str = "") -> str:
-    """The message for a character the grammar has no token for; `before` is the text up to it."""
+def _expected_before(text: str, offset: int) -> str:
+    """What the grammar takes at `offset`, in a user's words (`_expected_words`), from the tokens
+    before it; "" where they cannot be read (the lexer stopped at `offset`: what precedes it lexed,
+    and the parser took it)."""
+    opened = _open_bracket(text, offset)
+    try:
+        interactive = parser().parse_interactive(text[:offset])
+        interactive.exhaust_lexer()
+        accepted = set(interactive.accepts())
+        if opened is None and "SEP" in accepted and text[:offset].rstrip(" \t").endswith(("\n", ";")):
+            # a separator before it, which `_Separators` holds back until a token follows it
+            interactive.feed_token(Token("SEP", ";"))
+            accepted = set(interactive.accepts())
+    except (LarkError, LossError):
+        return ""
+    return _expected_words(accepted, opened.type if opened is not None else None) if accepted else ""
+
+
+def _unexpected_character(ch: str, before: str = "", expected: str = "") -> str:
+    """The message for a character the grammar has no token for; `before` is the text up to it,
+    `expected` what the grammar takes there, in words ("" to leave it out)."""
     if not ch:
         return "unexpected end of the program"
+    message = _character_message(ch, before)
+    if expected:
+        found, _, hint = message.partition(";")
+        message = f"{found}: expected {expected}" + (f";{hint}" if hint else "")
+    return message
+
+
+def _character_message(ch: str, before: str) -> str:
+    """`unexpected character ...`, with a hint after a `;` where one fits."""
     if ch.isprintable() and ch.isascii():
         hint = _CHARACTER_HINTS.get(ch, "")
         if ch in "\"'`":
