@@ -60,8 +60,7 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         else f"a softmax sums to 1 over the last axis: `{resolved.text(summed)}` is"
         f" {'1' if summed.func == 'sum' else '1/C (C the length of the last axis)'} whatever y_pred is"
         if summed is not None
-        else "its derivative with respect to y_pred is exactly 0, an identity such as"
-        " `sin(x)^2 + cos(x)^2 = 1`"
+        else "its derivative with respect to y_pred is exactly 0, an identity such as `sin(x)^2 + cos(x)^2 = 1`"
         if identity
         else _how_it_cancels(resolved)
         if in_code
