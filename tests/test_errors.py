@@ -801,6 +801,20 @@ ERRORS = [
         r" spellings of one function cancel: the code would hold zoo, which is not a real number",
     ),
     (LossLimitError, "«clip(y_pred, 0, 1 / (exp(y_pred) - 1 - expm1(y_pred)))»", ZERO_IN_CODE),
+    # ... and a root or log of such a difference that rounds to just below 0: `log(cosh(x))` beside
+    # its rewrite, one `log(2)` a float and one exact (compiled, then python_source() raised a
+    # KerasEmitError with no place; a spec conformance review)
+    (
+        LossLimitError,
+        "«sqrt(log(cosh(y_pred)) - y_pred - softplus(-2*y_pred) + log(2)) + e^2»",
+        r"a root or logarithm of a constant below 0 once the code writes the loss's terms in their stable"
+        r" forms .* would hold sqrt\(0\.693147180559945 - log\(2\)\), which is not a real number",
+    ),
+    (
+        LossLimitError,
+        "«e^2 + log(log(cosh(y_pred)) - y_pred - softplus(-2*y_pred) + log(2))»",
+        r"a root or logarithm of a constant below 0 once .* would hold I\*pi, which is not a real number",
+    ),
     (LossLimitError, "«y_pred + 1 / (log(1 + y_pred) - log1p(y_pred))»", ZERO_IN_CODE),
     (LossLimitError, "a = log(1 + y_pred)\nb = log1p(y_pred)\n«y_pred / (a - b)»", r"division by, .*zoo.*"),
     # (an exponent written as a decimal, as the code takes it: through bindings, a warning and a

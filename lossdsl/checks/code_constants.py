@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from lossdsl import symfuncs as sf
 from lossdsl.errors import Diagnostic
 from lossdsl.rewrites import inlined_code_form, reshared_stable_form
 from lossdsl.semantics import Resolved
@@ -51,10 +52,15 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
             return []
     statement = resolved.bindings.get(where) if where else None
     span = statement.span if statement is not None else resolved.result.span
+    what = (
+        "division by, or the logarithm of, the constant 0"
+        if constant in _NOT_REAL
+        else "a root or logarithm of a constant below 0"
+    )
     return [
         Diagnostic(
             "error",
-            "division by, or the logarithm of, the constant 0 once the code writes the loss's terms"
+            f"{what} once the code writes the loss's terms"
             " in their stable forms (`log(1 + x)` as `log1p(x)`, `exp(x) - 1` as `expm1(x)`, ...),"
             " where two spellings of one function cancel: the code would hold"
             f" {constant}, which is not a real number",
@@ -74,10 +80,42 @@ def _first(holding: dict, expr: sp.Basic) -> tuple | None:
 
 
 def _not_real(expr: sp.Basic):
-    """The first of zoo, nan, oo, -oo that `expr` holds, or None."""
+    """The first of zoo, nan, oo, -oo that `expr` holds, or else a constant root or logarithm in it
+    that is not a real number, or None."""
     if not expr.has(*_NOT_REAL):
-        return None
+        return _complex_constant(expr)
     for constant in _NOT_REAL:
         if expr.has(constant):
             return constant
     return None
+
+
+def _complex_constant(expr: sp.Basic) -> sp.Basic | None:
+    """The first constant part of `expr` (in the order of its arguments) that is not a real number:
+    a fractional power or a logarithm of a number below 0, which the printer cannot write as a float
+    (`KerasEmitError`). The cancelled difference of two spellings is a rounding error, 0 or just
+    below: `sqrt(0.693147180559945 - log(2))` of `log(cosh(x))` written beside its rewrite, where the
+    front end folded one `log(2)` to a float and the rewrite keeps it exact; a log of it is SymPy's
+    `log(...) + I*pi` (a review). Walked once per distinct part, down to the constants."""
+    if not expr.has(sp.Pow, sp.log, sp.I):
+        return None
+    stack, seen = [expr], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if sf.is_literal(node):
+            if node.has(sp.I) or (node.has(sp.Pow, sp.log) and not _real(node)):
+                return node
+            continue
+        stack.extend(reversed(node.args))
+    return None
+
+
+def _real(number: sp.Expr) -> bool:
+    try:
+        float(sp.N(number))
+    except (TypeError, ValueError):
+        return False
+    return True
