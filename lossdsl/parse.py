@@ -59,6 +59,9 @@ TOKEN_WORDS = {
 }
 _OPERAND_TOKENS = {"NAME", "NUMBER", "LPAR", "LSQB", "SIGN", "NOT"}
 _OPERATOR_TOKENS = {"SIGN", "MULDIV", "POW", "COMPARE", "AND", "OR"}
+# Where one of these may follow, a comparison there chains onto one before it (`a < b < c`); where
+# none may (an operand's place, a parameter's declaration), it is only out of place.
+_CHAINING = {"MULDIV", "POW", "AND", "OR"}
 
 
 def grammar_text() -> str:
@@ -211,7 +214,7 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
             offset = tok.start_pos
             span = Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
             found = _describe_token(tok)
-        if tok.type == "COMPARE" and "NAME" not in err.expected:  # (where an operand goes: no chain)
+        if tok.type == "COMPARE" and set(err.expected) & _CHAINING:  # (where an operator goes)
             return LossSyntaxError(
                 f"unexpected {found}: comparisons do not chain; join them with `and`",
                 span=span,
@@ -355,7 +358,7 @@ def _expected_before(text: str, offset: int) -> str:
         interactive = parser().parse_interactive(text[:offset])
         interactive.exhaust_lexer()
         accepted = set(interactive.accepts())
-        if opened is None and "SEP" in accepted and text[:offset].rstrip(" \t").endswith(("\n", ";")):
+        if opened is None and "SEP" in accepted and text[:offset].rstrip(" \t\f").endswith(("\n", ";")):
             # a separator before it, which `_Separators` holds back until a token follows it
             interactive.feed_token(Token("SEP", ";"))
             accepted = set(interactive.accepts())

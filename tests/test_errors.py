@@ -78,6 +78,8 @@ ERRORS = [
     (LossSyntaxError, "«==» y_pred", r"unexpected `==`: expected an expression"),
     (LossSyntaxError, "abs(«<»)", r"unexpected `<`: expected an expression or `\)`"),
     (LossSyntaxError, "where(e > 1 «<» 2, 1, e)", r"unexpected `<`: comparisons do not chain; join them with `and`"),
+    (LossSyntaxError, "param x = «<» 1", r"unexpected `<`: expected a number"),
+    (LossSyntaxError, "param x = 1 «<» 2", r"unexpected `<`: expected the end of the statement"),
     # ---- syntax: characters outside the language
     (LossSyntaxError, "y_pred «$» 2", r"unexpected character `\$`: expected an operator or the end of the statement"),
     (LossSyntaxError, "y_pred * «'»abc'", r"unexpected character `'`: expected an expression; lossdsl has no strings"),
@@ -200,6 +202,11 @@ ERRORS = [
     # post-lexer until a token follows it, and none does)
     (LossSyntaxError, "x = 1; «$»", r"unexpected character `\$`: expected an expression"),
     (LossSyntaxError, "x = e\n# note\n«$»", r"unexpected character `\$`: expected an expression"),
+    (
+        LossSyntaxError,
+        "x = 1\n\f«$»",
+        r"unexpected character `\$`: expected an expression",
+    ),  # (a form feed is white space)
     (LossSyntaxError, "x = (e\n«$»", r"unexpected character `\$`: expected an operator or `\)`"),
     (LossSyntaxError, "abs(e «$»", r"unexpected character `\$`: expected an operator, `\)` or `,`"),
     (

@@ -11,7 +11,7 @@ reports a note instead of failing the compile.
 from __future__ import annotations
 
 from lossdsl.checks.code_constants import check_code_constants
-from lossdsl.checks.dependence import check_dependence
+from lossdsl.checks.dependence import IDENTITY, check_dependence
 from lossdsl.checks.differentiability import check_dead_terms
 from lossdsl.checks.domain import check_domain
 from lossdsl.checks.overflow import check_overflow
@@ -34,6 +34,11 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
         found = check_dependence(resolved, symbolic)
     if not any(d.level == "error" for d in found):  # (a loss that only looks constant may have dead terms)
         found += _guarded("dead-term", lambda: check_dead_terms(resolved, symbolic), resolved)
+    elif any(IDENTITY in d.message for d in found):
+        # a constant proved by its derivative may be a dead term, whose error names the culprit
+        # (`max(sin(y_pred)^2 + cos(y_pred)^2, 2)`: its `max` is never above 2)
+        dead = _guarded("dead-term", lambda: check_dead_terms(resolved, symbolic), resolved)
+        found = dead if any(d.level == "error" for d in dead) else found
     domain = _guarded("domain", lambda: check_domain(resolved, symbolic), resolved)
     found += domain
     # (where the real numbers reach 0 already, the domain warning says so)

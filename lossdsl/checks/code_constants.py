@@ -47,7 +47,10 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
         # through the bindings: `d = log(1 + y_pred) - log1p(y_pred)` is 0, and `y_pred / d` divides
         # by it; `a - b` of two bindings that spell one function is 0 in the code too
         inlined = inlined_code_form(symbolic)
-        constant = None if inlined is None else _not_real(inlined)
+        # (only the infinite ones: the code prints the bindings, not this form, and a root of a
+        # rounding residue here may be an exact 0 there, `a = log(cosh(y_pred))`, `b = y_pred +
+        # softplus(-2*y_pred) - log(2)`, `sqrt(a - b)`: both subtract the same float; the change review)
+        constant = None if inlined is None else _not_real(inlined, complex_too=False)
         if constant is None:
             return []
     statement = resolved.bindings.get(where) if where else None
@@ -79,11 +82,11 @@ def _first(holding: dict, expr: sp.Basic) -> tuple | None:
     return min(read, key=lambda entry: (entry[0], entry[2])) if read else None
 
 
-def _not_real(expr: sp.Basic):
-    """The first of zoo, nan, oo, -oo that `expr` holds, or else a constant root or logarithm in it
-    that is not a real number, or None."""
+def _not_real(expr: sp.Basic, complex_too: bool = True):
+    """The first of zoo, nan, oo, -oo that `expr` holds, or else (`complex_too`) a constant root or
+    logarithm in it that is not a real number, or None."""
     if not expr.has(*_NOT_REAL):
-        return _complex_constant(expr)
+        return _complex_constant(expr) if complex_too else None
     for constant in _NOT_REAL:
         if expr.has(constant):
             return constant

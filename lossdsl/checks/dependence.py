@@ -30,6 +30,12 @@ from lossdsl.rewrites import inlined_code_form, reshared_stable_form
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
+# The reason an identity gives (`run_checks` lets a dead term's error, which names the step or the
+# flat piece, stand in its place).
+IDENTITY = "its derivative with respect to y_pred is exactly 0"
+# Steps, whose derivative SymPy writes as 0: a loss read through them is a dead term's error.
+_STEPS = (sp.sign, sp.floor, sp.ceiling, sf.Round)
+
 # Expanded only up to this many nodes and this power: (a + b + c)^n has (n + 1)(n + 2)/2 terms.
 MAX_EXPANDED_NODES = 200
 MAX_EXPANDED_POWER = 12
@@ -47,7 +53,12 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             return []
         if in_code:
             # (a loss that reads y_pred only through steps is a dead term's error, which names the step)
-            identity = resolved.of(result).live and _differentiates_to_zero(symbolic)
+            # (and one with a `where` or a step whose pieces SymPy folds: `where(y_pred > 1e10, 1, 2)`)
+            identity = (
+                resolved.of(result).live
+                and not symbolic.core.has(sp.Piecewise, *_STEPS)
+                and _differentiates_to_zero(symbolic)
+            )
             if not identity:
                 return [_looks_constant_warning(resolved, symbolic)]
     mentioned = resolved.of(result).pred
@@ -60,7 +71,7 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         else f"a softmax sums to 1 over the last axis: `{resolved.text(summed)}` is"
         f" {'1' if summed.func == 'sum' else '1/C (C the length of the last axis)'} whatever y_pred is"
         if summed is not None
-        else "its derivative with respect to y_pred is exactly 0, an identity such as `sin(x)^2 + cos(x)^2 = 1`"
+        else f"{IDENTITY}, an identity such as `sin(x)^2 + cos(x)^2 = 1`"
         if identity
         else _how_it_cancels(resolved)
         if in_code
