@@ -17,8 +17,11 @@ what the Keras emitter produces, which is this and nothing else:
 * the class: its docstring (the only place for the user's text), then
   `__init__(self, <params with float defaults>, reduction=..., name=...,
   dtype=None)`, `get_config(self)` and `call(self, y_true, y_pred)`, nothing more;
-* statements: assignments, the `if`s of the squeeze before `onehot` and of
-  the checks that its labels are class ids, `return`
+* statements: assignments, the `if`s of the squeeze before `onehot` (a
+  conditional expression: squeeze an axis seen to be 1, else reshape) and of
+  the checks that its labels are class ids, `if isinstance(y_pred,
+  keras.KerasTensor):` before the parameters are filled as nodes of a
+  symbolic graph (`keras.ops.full_like`), `return`
   and the bare `super().__init__(...)` call (or `keras.losses.Loss.__init__`
   when a parameter is called `super`);
 * a fused gradient, in call() only and in this layout alone:
@@ -35,7 +38,8 @@ what the Keras emitter produces, which is this and nothing else:
   `return gradient` (or the pair `target, gradient`)),
   then `return <value>, backward`; call() then ends with
   `if keras.backend.backend() != "tensorflow": return forward(y_pred)[0]`
-  and
+  and the inputs it cannot take (no axis, or symbolic: `isinstance(y_pred,
+  keras.KerasTensor)`, the only calls of `isinstance`) the same, then
   `return keras.ops.custom_gradient(forward)(y_pred)` (or `(y_true, y_pred)`).
   Those are the only tuples, the only `is` comparison, and the only calls of
   a local;
@@ -87,19 +91,20 @@ NODE_KINDS = frozenset(
         ast.Assign, ast.Return, ast.If, ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant,
         ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.UnaryOp, ast.USub, ast.Subscript, ast.List,
         ast.Compare, ast.Eq, ast.BoolOp, ast.And, ast.Or, ast.Load, ast.Store, ast.Tuple, ast.Is, ast.NotEq, ast.In,
-        ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt, ast.Slice,
+        ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt, ast.Slice, ast.IfExp,
     }
 )  # fmt: skip
 # Allowed only in the checks of the inputs' last axes (`_Audit.axis_check`) and the squeezes of
 # class ids (ONEHOT_SQUEEZES).
-AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt, ast.Slice)
+AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt, ast.Slice, ast.IfExp)
 
 # keras.ops functions the emitter calls.
 KERAS_OPS = frozenset(
     """abs exp log log1p expm1 sin cos tan sinh cosh tanh arcsin arccos arctan erf sigmoid softplus relu clip
     sign floor ceil round maximum minimum sum mean max min logsumexp softmax log_softmax normalize less
     less_equal greater greater_equal equal not_equal logical_and logical_or logical_not logical_xor where
-    square sqrt power cast convert_to_tensor expand_dims squeeze reshape one_hot shape zeros_like stack custom_gradient
+    square sqrt power cast convert_to_tensor expand_dims squeeze reshape one_hot shape zeros_like full_like stack
+    custom_gradient
     broadcast_to categorical_crossentropy sparse_categorical_crossentropy stop_gradient""".split()
 )
 # The test of the sparse cross-entropy's branch: the backends whose sparse kernel reads the true
@@ -109,9 +114,13 @@ SPARSE_BACKENDS = "keras.backend.backend() in ('tensorflow', 'torch')"
 # are their own.
 ONEHOT_SQUEEZES = frozenset(
     f"if len(y_true.shape) == len(y_pred.shape){plus} and y_true.shape[-1] in (1, None):\n"
-    "    y_true = keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])"
+    "    y_true = keras.ops.squeeze(y_true, axis=-1) if y_true.shape[-1] == 1"
+    " else keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])"
     for plus in (" + 1", "")
 )
+# The tests of a symbolic input (`keras.Input`), to the letter: in the fused layout's test of the
+# inputs it cannot take, and before the parameters become nodes of the graph.
+SYMBOLIC_TESTS = frozenset(f"isinstance({name}, keras.KerasTensor)" for name in ("y_pred", "y_true"))
 METHODS = ("__init__", "get_config", "call")
 ARGUMENTS = {"get_config": ["self"], "call": ["self", "y_true", "y_pred"]}
 # Attributes of the Loss that a parameter must never be stored over.
@@ -175,6 +184,7 @@ class _Audit:
         self.axis_length = spec.resolved.axis_length  # the last axis the program's lists fix, or None
         self.uses_onehot = spec.resolved.uses_onehot  # call() then checks the labels are class ids
         self.axis_checked: set[int] = set()  # id() of every node of the checks of that axis
+        self.symbolic: set[int] = set()  # id() of the nodes of the SYMBOLIC_TESTS
 
     def fail(self, node: ast.AST, what: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what}")
@@ -183,6 +193,9 @@ class _Audit:
         tree, self.module_functions, self.found = without_xla_forms(tree)
         # id() of the names that are called (the function of a call), for `name_use`.
         self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node) in SYMBOLIC_TESTS:
+                self.symbolic.update(id(n) for n in ast.walk(node))
         for node in ast.walk(tree):
             if type(node) not in NODE_KINDS:
                 self.fail(node, f"a {type(node).__name__} node, which the emitter never writes")
@@ -467,7 +480,11 @@ class _Audit:
         tests = {f"if keras.backend.backend() != 'tensorflow':{fallback}"}
         ranks = {
             f"if {test}:{fallback}"
-            for test in ("len(y_pred.shape) == 0", "len(y_pred.shape) == 0 or len(y_true.shape) == 0")
+            for test in (
+                "len(y_pred.shape) == 0 or isinstance(y_pred, keras.KerasTensor)",
+                "len(y_pred.shape) == 0 or len(y_true.shape) == 0 or isinstance(y_pred, keras.KerasTensor)"
+                " or isinstance(y_true, keras.KerasTensor)",
+            )
         }
         if (
             ast.unparse(switch) not in tests
@@ -616,6 +633,8 @@ class _Audit:
             return
         if node.id in ("ValueError", "tuple") and id(node) in self.axis_checked and node.id not in local:
             return
+        if node.id == "isinstance" and id(node) in self.symbolic and node.id not in local:
+            return
         if node.id in ("super", "len"):
             if not called:
                 self.fail(node, f"the name {node.id!r} in {function.name}(), other than in a call of it")
@@ -625,7 +644,7 @@ class _Audit:
     # ---------------------------------------------------------------- expressions
 
     def call(self, node: ast.Call) -> None:
-        if id(node) in self.allowed_calls:
+        if id(node) in self.allowed_calls or id(node) in self.symbolic:
             return
         func = node.func
         text = ast.unparse(func)
@@ -670,6 +689,8 @@ class _Audit:
                 self.fail(node, f"the attribute {text}")
             return
         if text in ("keras.ops", "keras.losses", "keras.saving", "keras.losses.Loss", "super().get_config"):
+            return
+        if text == "keras.KerasTensor" and id(node) in self.symbolic:
             return
         if text in ("keras.backend", "keras.backend.backend") and (self.forward or self.in_torch_branch(node)):
             return

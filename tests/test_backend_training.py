@@ -120,3 +120,35 @@ def test_integer_class_ids_train():
     loss = lossdsl.loss("-sum(onehot(y_true) * log_softmax(y_pred))", name="sparse_from_logits")
     history = train(loss, lambda rng, b, c: cp.class_ids(rng, b, c).astype("int32"), None, WIDTH)
     assert_falls(history["loss"], "onehot of integer class ids")
+
+
+@pytest.mark.parametrize(
+    "name, ids",
+    [
+        ("mean_absolute_error", False),
+        ("huber", False),
+        ("categorical_crossentropy_from_logits", False),
+        ("sparse_categorical_crossentropy_from_logits", True),
+    ],
+)
+def test_a_loss_takes_symbolic_inputs_in_a_functional_model(name, ids):
+    # As Keras's own losses do: called on `keras.Input`s it gives a symbolic per-sample loss, and a
+    # model with it as output computes the values a direct call does. (On TensorFlow the custom
+    # gradient refused symbolic tensors and the broadcast read their unknown batch; the class ids'
+    # reshape recorded that unknown batch, (None,), and the model then failed on every backend; a
+    # review.)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 4)).astype("float32")
+    y_true = rng.integers(0, 3, size=(5, 1)) if ids else rng.normal(size=(5, 3)).astype("float32")
+    if name.startswith("categorical"):
+        y_true = np.eye(3, dtype="float32")[rng.integers(0, 3, size=5)]
+    loss = lossdsl.library.compile(name).keras_loss(reduction=None)
+    inputs, target = keras.Input((4,)), keras.Input(y_true.shape[1:])
+    output = keras.layers.Dense(3, kernel_initializer="glorot_uniform")(inputs)
+    per_sample = loss(target, output)
+    assert isinstance(per_sample, keras.KerasTensor)
+    assert tuple(per_sample.shape) == (None,)
+    model = keras.Model([inputs, target], per_sample)
+    values = model.predict([x, y_true], verbose=0)
+    direct = keras.ops.convert_to_numpy(loss(y_true, keras.Model(inputs, output).predict(x, verbose=0)))
+    np.testing.assert_allclose(values, direct, rtol=1e-5, atol=1e-6)

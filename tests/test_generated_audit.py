@@ -260,7 +260,12 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         ("or y_true.shape != y_pred.shape", "or y_true.shape == y_pred.shape", "does not end as the emitter writes it"),
         ('!= "tensorflow"', '== "jax"', "does not end as the emitter writes it"),  # PyTorch fused
         ("columns = y_pred.shape[-1]", "columns = y_true.shape[-1]", "does not end as the emitter writes it"),
-        ("len(y_true.shape) == 0:", "len(y_true.shape) == 1:", "does not end as the emitter writes it"),
+        ("len(y_true.shape) == 0\n", "len(y_true.shape) == 1\n", "does not end as the emitter writes it"),
+        (
+            "isinstance(y_true, keras.KerasTensor)\n",
+            "isinstance(y_true, keras.Variable)\n",
+            "does not end as the emitter writes it",
+        ),
         ("columns is None\n", "columns is not None\n", "does not end as the emitter writes it"),
         ("columns != y_true.shape[-1]", "columns != y_true.shape[-1] or print()", "does not end as the emitter"),
         ("if gradient.shape != y_pred.shape:", "if gradient.shape is y_pred.shape:", "give the gradient y_pred's"),
@@ -272,6 +277,12 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         ),
         ("if None in y_true.shape or None", "if None in y_true.shape and None", "does not end as the emitter"),
         ("            x = y_pred - y_true", "            x, _ = y_pred - y_true, 0", "assignment to a Tuple"),
+        (  # the parameters filled as nodes of a symbolic graph: that test, to the letter
+            "if isinstance(y_pred, keras.KerasTensor):\n            delta",
+            "if isinstance(y_pred, keras.Model):\n            delta",
+            "a call of isinstance()",
+        ),
+        ("keras.ops.full_like(keras.ops.sum(y_pred), delta)", "keras.ops.full_like(print, delta)", "'print'"),
     ],
     ids=[
         "second-import",
@@ -301,6 +312,7 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         "fused-backend",
         "fused-width-of-y-true",
         "fused-scalar-input",
+        "fused-symbolic-input",
         "fused-width-is-not-none",
         "fused-width-call",
         "fused-reshape",
@@ -308,6 +320,8 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         "broadcast-input",
         "broadcast-test",
         "stray-tuple",
+        "symbolic-parameters",
+        "symbolic-fill",
     ],
 )
 def test_the_audit_fails_on_a_changed_layout(huber, old, new, what):
@@ -325,6 +339,18 @@ def _assert_found(spec, source: str, old: str, new: str, what: str) -> None:
 def sparse():
     spec = lossdsl.library.compile("sparse_categorical_crossentropy_from_logits")
     return spec, spec.python_source()
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("keras.ops.squeeze(y_true, axis=-1)\n", "keras.ops.squeeze(y_true, axis=-2)\n"),
+        ("if y_true.shape[-1] == 1\n", "if print()\n"),
+    ],
+)
+def test_the_squeeze_of_class_ids_passes_only_as_written(sparse, old, new):
+    spec, source = sparse
+    _assert_found(spec, source, old, new, "outside the check of the last axis")
 
 
 def test_the_sparse_branch_passes_only_in_its_layout(sparse, huber):

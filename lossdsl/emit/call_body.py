@@ -387,6 +387,12 @@ class CallBody:
         scalar = "len(y_pred.shape) == 0"
         if self.uses_y_true:
             scalar += " or len(y_true.shape) == 0"
+        # A symbolic input (`keras.Input`, a functional model's graph) has no values for a custom
+        # gradient: autodiff, recorded as Keras ops (TensorFlow refused it, and the broadcast below
+        # read an unknown axis; a review). Keras's own losses take such inputs.
+        scalar += " or isinstance(y_pred, keras.KerasTensor)"
+        if self.uses_y_true:
+            scalar += " or isinstance(y_true, keras.KerasTensor)"
         return [
             *self.prelude(),
             "",
@@ -395,7 +401,7 @@ class CallBody:
             "",
             f"if keras.backend.backend() {switch}:",
             f"    return forward({inputs})[0]",
-            f"if {scalar}:",
+            *if_lines(scalar, self.indent - 2 * len(NESTED_INDENT)),
             f"    return forward({inputs})[0]",
             f"{columns} = y_pred.shape[-1]",
             *if_lines(" or ".join(widths), self.indent - 2 * len(NESTED_INDENT)),
@@ -538,10 +544,13 @@ class CallBody:
                 # a last axis unknown while tracing (None) too, which must be 1 when it runs (a
                 # reshape: Keras's squeeze refuses an axis it cannot see is 1). Kept, it broadcast
                 # the one-hot rows of (N, 1, C) against (N, C) (found by fuzzing).
+                # A last axis of 1 is squeezed: a reshape to the shape read while tracing a
+                # functional model (`keras.Input`) kept its unknown batch, (None,), which then
+                # failed when the model ran (a review).
                 "if len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] in (1, None):",
-                "    y_true = keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])",
+                *indented(_SQUEEZED),
                 "if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] in (1, None):",
-                "    y_true = keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])",
+                *indented(_SQUEEZED),
                 # One-hot labels, one column per class, were Keras's "target and output must
                 # have the same rank" from inside its cross-entropy (a user test).
                 "if len(y_true.shape) == len(y_pred.shape) > 1 and y_true.shape[-1]:",
@@ -589,10 +598,31 @@ class CallBody:
                     "    dtype=y_pred.dtype,",
                     ")",
                 ]
+        converted = [self.param_locals[name] for name in self.params if name in self.used_params]
+        if converted:
+            # In a functional model's graph (`keras.Input`s) a parameter is a node of it too: on
+            # JAX, an array times a symbolic tensor is an error (Keras's own Huber has it; a review).
+            indent = len(BODY_INDENT) + len(NESTED_INDENT)
+            filled = [
+                call_lines(local, "keras.ops.full_like", ["keras.ops.sum(y_pred)", local], indent)
+                for local in converted
+            ]
+            lines += ["if isinstance(y_pred, keras.KerasTensor):", *indented([line for f in filled for line in f])]
         return lines
 
 
 # Ranks that differ by a last axis of 1 are matched as Keras's own losses match them
+# Class ids' last axis of 1 dropped: squeezed where it is seen to be 1, else reshaped (Keras's
+# squeeze refuses an axis it cannot see is 1).
+_SQUEEZED = [
+    "y_true = (",
+    "    keras.ops.squeeze(y_true, axis=-1)",
+    "    if y_true.shape[-1] == 1",
+    "    else keras.ops.reshape(y_true, keras.ops.shape(y_true)[:-1])",
+    ")",
+]
+
+
 # (`squeeze_or_expand_to_same_rank`): a target of shape (N,) against a Dense(1) output of
 # (N, 1) would otherwise broadcast to (N, N).
 _SAME_RANK = [

@@ -9,7 +9,7 @@ import re
 from lossdsl.emit.xla_forms import FUNCTION_NAMES
 
 # The builtins the generated code reads (tests/test_emit_keras.py checks the list against the code).
-BUILTINS_READ = frozenset({"super", "len", "tuple", "getattr", "ValueError", "AttributeError"})
+BUILTINS_READ = frozenset({"super", "len", "tuple", "getattr", "isinstance", "ValueError", "AttributeError"})
 # Module-level names the generated code reads: the class cannot take one of them.
 MODULE_NAMES = frozenset({"keras"}) | BUILTINS_READ | FUNCTION_NAMES
 # Names the generated call() cannot use for its locals.
