@@ -53,3 +53,18 @@ def outside(expr: sp.Basic, stop: tuple[type, ...], follow: dict | None = None) 
         if follow and node in follow:
             stack.append(follow[node])
         stack.extend(node.args)
+
+
+def preorder(expr: sp.Basic, descend=None) -> Iterator[sp.Basic]:
+    """The distinct subexpressions of `expr`, each once, in preorder along `.args` (an order that
+    reads no hash); with `descend`, below only the nodes for which it is true."""
+    seen: set = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        yield node
+        if descend is None or descend(node):
+            stack.extend(reversed(node.args))

@@ -86,3 +86,16 @@ def test_outside_leaves_out_the_stop_nodes_and_what_they_hold():
         y * sf.ReduceSum(x),
         y,
     }
+
+
+def test_preorder_yields_each_distinct_part_once_in_the_order_of_the_arguments():
+    x, y = sp.symbols("x y")
+    shared = sp.sin(x) + 1
+    expr = sp.Function("f")(shared, sp.Function("g")(shared, y))
+    walked = list(subtrees.preorder(expr))
+    assert walked[:2] == [expr, shared]
+    assert len(walked) == len(set(walked)) and set(walked) == set(sp.preorder_traversal(expr))
+    # below the parts `descend` allows only: the constant's inside is not walked
+    constant = sp.sqrt(2) + sp.log(3)
+    inside = list(subtrees.preorder(x * constant, descend=lambda node: node.free_symbols != set()))
+    assert constant in inside and sp.sqrt(2) not in inside and sp.log(3) not in inside

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from lossdsl import subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.errors import Diagnostic
 from lossdsl.rewrites import inlined_code_form, reshared_stable_form
@@ -102,17 +103,9 @@ def _complex_constant(expr: sp.Basic) -> sp.Basic | None:
     `log(...) + I*pi` (a review). Walked once per distinct part, down to the constants."""
     if not expr.has(sp.Pow, sp.log, sp.I):
         return None
-    stack, seen = [expr], set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if sf.is_literal(node):
-            if node.has(sp.I) or (node.has(sp.Pow, sp.log) and not _real(node)):
-                return node
-            continue
-        stack.extend(reversed(node.args))
+    for node in subtrees.preorder(expr, descend=lambda node: not sf.is_literal(node)):
+        if sf.is_literal(node) and (node.has(sp.I) or (node.has(sp.Pow, sp.log) and not _real(node))):
+            return node
     return None
 
 
