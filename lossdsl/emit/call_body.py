@@ -611,7 +611,6 @@ class CallBody:
         return lines
 
 
-# Ranks that differ by a last axis of 1 are matched as Keras's own losses match them
 # Class ids' last axis of 1 dropped: squeezed where it is seen to be 1, else reshaped (Keras's
 # squeeze refuses an axis it cannot see is 1).
 _SQUEEZED = [
@@ -623,6 +622,7 @@ _SQUEEZED = [
 ]
 
 
+# Ranks that differ by a last axis of 1 are matched as Keras's own losses match them
 # (`squeeze_or_expand_to_same_rank`): a target of shape (N,) against a Dense(1) output of
 # (N, 1) would otherwise broadcast to (N, N).
 _SAME_RANK = [
