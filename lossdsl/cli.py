@@ -253,6 +253,7 @@ def _run(argv: list[str] | None) -> int:
         args, extra = parser.parse_known_args(_join_programs(argv, _options(parser, argv)))
         if extra:  # the subcommand's usage, not the top level's (`latex -o`)
             _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
+        _restore_dashes(args)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
@@ -316,6 +317,15 @@ def _closed_pipe() -> int:
     except (OSError, ValueError, AttributeError):  # stdout without a descriptor (a test's capture)
         pass
     return 128 + 13  # SIGPIPE
+
+
+def _restore_dashes(args: argparse.Namespace) -> None:
+    """The program `--` (`-e --`, joined to `-e=--`): argparse takes a value of `--` for its
+    separator and leaves an empty list in its place (an AttributeError later; a review)."""
+    for dest in ("program", "programs"):
+        values = getattr(args, dest, None)
+        if values:
+            setattr(args, dest, ["--" if value == [] else value for value in values])
 
 
 def _join_programs(argv: list[str], options: set[str]) -> list[str]:

@@ -59,10 +59,11 @@ what the Keras emitter produces, which is this and nothing else:
   module's `xla_forms` functions (positional arguments only);
 * attributes: none that starts with `_` except those `__init__`s; `self.<x>`
   only for what `__init__` stores and `dtype`; `y_pred.dtype`, `.shape`;
+  `keras.backend.result_type` only in backward()'s `WIDE_DTYPE`;
 * constants: finite numbers, True/False/None; strings only as the module and
   class docstrings, the registration's package and name, the defaults of
   `reduction` and `name`, the keys of `config[...]` (the parameter names) and
-  the "int32" of the label cast.
+  the "int32" of the label cast and the "float32" of `WIDE_DTYPE`.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ ONEHOT_SQUEEZES = frozenset(
 # The tests of a symbolic input (`keras.Input`), to the letter: in the fused layout's test of the
 # inputs it cannot take, and before the parameters become nodes of the graph.
 SYMBOLIC_TESTS = frozenset(f"isinstance({name}, keras.KerasTensor)" for name in ("y_pred", "y_true"))
+# The dtype in which backward() divides the upstream gradient by the size of the last axis (at
+# least float32: a 16-bit float holds no count past 65504), to the letter.
+WIDE_DTYPE = "wide = keras.backend.result_type(y_pred.dtype, 'float32')"
 METHODS = ("__init__", "get_config", "call")
 ARGUMENTS = {"get_config": ["self"], "call": ["self", "y_true", "y_pred"]}
 # Attributes of the Loss that a parameter must never be stored over.
@@ -185,6 +189,7 @@ class _Audit:
         self.uses_onehot = spec.resolved.uses_onehot  # call() then checks the labels are class ids
         self.axis_checked: set[int] = set()  # id() of every node of the checks of that axis
         self.symbolic: set[int] = set()  # id() of the nodes of the SYMBOLIC_TESTS
+        self.wide_dtype: set[int] = set()  # id() of the nodes of backward()'s WIDE_DTYPE
 
     def fail(self, node: ast.AST, what: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what}")
@@ -580,6 +585,11 @@ class _Audit:
         if target:
             statements += body[reshapes[0] + 1 : reshapes[-1]]
         for statement in statements:
+            if ast.unparse(statement) == WIDE_DTYPE:
+                promotion = statement.value
+                self.wide_dtype.update(id(n) for n in ast.walk(promotion))
+                self.allowed_calls.add(id(promotion))
+                self.allowed_strings.add(id(promotion.args[1]))
             if not isinstance(statement, ast.Assign):
                 self.fail(statement, f"a {type(statement).__name__} statement in backward()")
             self.statement(call, statement)
@@ -691,6 +701,8 @@ class _Audit:
         if text in ("keras.ops", "keras.losses", "keras.saving", "keras.losses.Loss", "super().get_config"):
             return
         if text == "keras.KerasTensor" and id(node) in self.symbolic:
+            return
+        if text in ("keras.backend", "keras.backend.result_type") and id(node) in self.wide_dtype:
             return
         if text in ("keras.backend", "keras.backend.backend") and (self.forward or self.in_torch_branch(node)):
             return

@@ -366,6 +366,14 @@ def test_a_program_starting_with_a_minus(cli):
     assert code == 1 and "unknown name `epochs`; did you mean `eps`?" in err
 
 
+@pytest.mark.parametrize("command", [("check", "-e", "--"), ("check", "-e=--"), ("plot", "-e", "--", "-o", "x.png")])
+def test_the_program_of_two_minus_signs_is_a_program(cli, command):
+    # argparse takes a value of `--` for its separator and left an empty list: an AttributeError
+    code, out, err = cli(*command)
+    assert (code, out) == (1, "")
+    assert err.startswith("<-e>:1:3: error: unexpected end of the program: expected an expression\n")
+
+
 def test_a_closed_standard_input_is_a_usage_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(

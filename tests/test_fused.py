@@ -689,6 +689,22 @@ def test_a_fused_gradient_divides_where_autodiff_divides(source, dtype, y_true, 
     np.testing.assert_allclose(gradients, expected_gradients, rtol=rtol, atol=1e-7)
 
 
+@pytest.mark.parametrize("source", ["e^2", "mean(e)^2"])
+def test_the_mean_over_an_axis_wider_than_float16_holds_scales_the_gradient(source):
+    # float16 holds no count past 65504: the fused gradient's 1/C was 1/inf, every gradient 0 and
+    # the loss right (a review of dtypes). Keras's mean divides in float32; 1/65536 is a subnormal.
+    rng = np.random.default_rng(5)
+    y_pred = rng.uniform(size=(2, 65536)).astype("float16")
+    y_true = (y_pred + np.float16(1.0)).astype("float16")
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source()
+    values, gradients = values_and_gradients(spec.keras_loss(reduction=None, dtype="float16"), y_true, y_pred)
+    e = y_true.astype("float64") - y_pred.astype("float64")
+    expected = -2.0 * (e if source == "e^2" else e.mean(axis=-1, keepdims=True)) / e.shape[-1]
+    np.testing.assert_allclose(np.asarray(values, "float64"), (e**2).mean(axis=-1), rtol=1e-2)
+    np.testing.assert_allclose(np.asarray(gradients, "float64"), np.broadcast_to(expected, e.shape), rtol=1e-2)
+
+
 @pytest.mark.parametrize("name", ["dice", "tversky"])
 def test_a_per_sample_quotient_divides_in_the_forward_pass(name):
     # The fused code shares the backward pass's per-sample reciprocal (`2 / d`) with the forward

@@ -283,6 +283,8 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
             "a call of isinstance()",
         ),
         ("keras.ops.full_like(keras.ops.sum(y_pred), delta)", "keras.ops.full_like(print, delta)", "'print'"),
+        # the dtype that divides by the size of the last axis: that call, to the letter
+        ('result_type(y_pred.dtype, "float32")', 'result_type(y_pred.dtype, "int8")', "keras.backend.result_type"),
     ],
     ids=[
         "second-import",
@@ -322,6 +324,7 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
         "stray-tuple",
         "symbolic-parameters",
         "symbolic-fill",
+        "wide-dtype",
     ],
 )
 def test_the_audit_fails_on_a_changed_layout(huber, old, new, what):

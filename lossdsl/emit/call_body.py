@@ -314,12 +314,16 @@ class CallBody:
             "    gradient = keras.ops.broadcast_to(gradient, keras.ops.shape(y_pred))",
         ]
         # The upstream gradient is per sample; an elementwise loss's mean over the last axis
-        # scales it by 1/C.
+        # scales it by 1/C, divided in float32 at least, as `keras.ops.mean` computes: float16
+        # holds no count past 65504 (C was inf, and every gradient 0, from C = 65520), and
+        # bfloat16 rounds 257 to 256 (a review of dtypes).
         scale = []
         if shape == ELEM:
             scale = [
-                "classes = keras.ops.cast(keras.ops.shape(y_pred)[-1], y_pred.dtype)",
-                "upstream = upstream / classes",
+                'wide = keras.backend.result_type(y_pred.dtype, "float32")',
+                "classes = keras.ops.cast(keras.ops.shape(y_pred)[-1], wide)",
+                "share = keras.ops.cast(upstream, wide) / classes",
+                "upstream = keras.ops.cast(share, y_pred.dtype)",
             ]
         nested = [
             "def backward(*args, upstream=None, variables=None):",

@@ -56,6 +56,14 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE
 if TYPE_CHECKING:
     from lossdsl.emit.call_body import CallBody
 
+
+def _count_power(expr: sp.Expr) -> int | None:
+    """k where `expr` is `C^-k`, C the size of the last axis (the gradient of `mean`), else None."""
+    if expr.is_Pow and expr.base == sf.C and expr.exp.is_Integer and expr.exp < 0:
+        return int(-expr.exp)
+    return None
+
+
 # One table: SymPy class -> keras.ops function.
 KERAS_OPS: dict[type, str] = {
     sp.Abs: "abs",
@@ -274,7 +282,9 @@ class KerasPrinter(Printer):
             factors = self._divided_before_squaring(factors, inner, numerator)
         divided = False  # the denominator divides in turn (a power of it in the backward pass)
         for factor in factors:
-            if self.body.in_backward and repeated_divisor(factor):
+            if _count_power(factor) is not None:
+                numerator.append(self._count_reciprocal(_count_power(factor)))
+            elif self.body.in_backward and repeated_divisor(factor):
                 denominator.extend(self.code(factor.base, inner) for _ in range(int(-factor.exp)))
                 divided = True
             elif factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
@@ -311,6 +321,14 @@ class KerasPrinter(Printer):
                 num = self.body.temporary(num.text)
             text = f"{wrap(num, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}"
         return Code(text, PREC_MUL)
+
+    def _count_reciprocal(self, power: int) -> Code:
+        """`1 / C^power`, C the size of the last axis, taken in Python and then cast: a 16-bit
+        float holds no C past 65504 (the gradient of `mean(e)^2` was 0 in float16 from C = 65520,
+        where 1/C is a subnormal it holds), and bfloat16 rounds 257 to 256 (a review of dtypes)."""
+        size = "keras.ops.shape(y_pred)[-1]"
+        text = f"1 / {size}" if power == 1 else f"1 / {size} ** {power}"
+        return Code(f"keras.ops.cast({text}, y_pred.dtype)")
 
     def _quotient_inside_abs(self, factors: list, inner: str, numerator: list[Code]) -> list:
         """`|x| / d` with `d > 0` prints as `abs(x / d)`, as the user wrote it before SymPy took `d` out.
@@ -377,6 +395,8 @@ class KerasPrinter(Printer):
         if base is sp.zoo:
             # SymPy writes `0^(-t)` as `zoo^t` (as `(1/0)^t`) when `t` is substituted for a temporary
             base, exponent = sp.Integer(0), -exponent
+        if _count_power(expr) is not None:
+            return self._count_reciprocal(_count_power(expr))
         if exponent.is_Number and exponent < 0:
             den = self.code(base ** (-exponent), inner)
             return self._fit([den], lambda c: f"1.0 / {wrap(c[0], PREC_MUL + 1)}", PREC_MUL)[0]

@@ -16,7 +16,7 @@ MODULE_NAMES = frozenset({"keras"}) | BUILTINS_READ | FUNCTION_NAMES
 # `__debug__` is no keyword, but Python cannot assign to it (found by fuzzing, 2026-12-01).
 RESERVED = frozenset(keyword.kwlist) | MODULE_NAMES | {"__debug__", "self", "y_true", "y_pred", "l", "O", "I"}
 # ... and the names a fused call() defines around them.
-RESERVED |= {"forward", "backward", "args", "upstream", "variables", "classes", "gradient", "target"}
+RESERVED |= {"forward", "backward", "args", "upstream", "variables", "wide", "classes", "share", "gradient", "target"}
 MAX_LOCAL_NAME = 30
 # Loss attributes a parameter must not overwrite; such parameters are stored as `self.param_<name>`.
 _LOSS_ATTRIBUTES = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction"})
