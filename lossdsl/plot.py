@@ -84,6 +84,10 @@ _X_LIMITS = {"probability": (0.0, 1.0), "positive": (0.0, 4.0)}
 _FIGSIZE = (10.0, 3.6)  # inches; each loss adds a legend line of _LEGEND_LINE
 _LEGEND_LINE = 0.4
 _LEGEND_SIZES = (9.0, 7.0)  # points: the formula's size, and a smaller one for long formulas
+# A formula this long in LaTeX fits no legend at a readable size, and mathtext's parse grows with
+# its length: 390 KB (fourteen nested `erf(x) + x`, from a program of 300 characters) took two
+# minutes (a review). The longest bundled loss's is 468 characters.
+_LEGEND_TEX_CHARS = 4000
 _RC = {
     "svg.hashsalt": "lossdsl",
     "svg.fonttype": "path",
@@ -396,6 +400,8 @@ def legend_text(spec, label: str | None, max_width: float) -> tuple[str, float]:
     try:
         tex = spec.latex(inline=True)
     except Exception:  # noqa: BLE001 - a name is always a usable label
+        return fallback
+    if len(tex) > _LEGEND_TEX_CHARS:
         return fallback
     text = f"{name}: ${tex}$" if name else f"${tex}$"
     parser = MathTextParser("path")

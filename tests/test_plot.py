@@ -248,6 +248,20 @@ def test_long_formulas_shrink_then_give_way_to_the_name():
     assert legend_text(spec, "binary_focal_crossentropy.loss", 100) == ("binary_focal_crossentropy", 9.0)
 
 
+def test_a_formula_too_long_for_any_legend_gives_the_name_unparsed(monkeypatch):
+    # Fourteen nested `erf(x) + x` (a program of 300 characters) are 390 KB of LaTeX: mathtext
+    # took two minutes to measure what could never fit (a review)
+    import matplotlib.mathtext
+
+    program = "x0 = y_pred\n" + "".join(f"x{k} = erf(x{k - 1}) + x{k - 1}\n" for k in range(1, 15)) + "x14 + e^2"
+    spec = lossdsl.compile(program)
+    assert len(spec.latex(inline=True)) > 100_000
+    parsed = []
+    monkeypatch.setattr(matplotlib.mathtext.MathTextParser, "parse", lambda *args, **kwargs: parsed.append(args))
+    assert legend_text(spec, "erf14.loss", 600) == ("erf14", 9.0)
+    assert parsed == []
+
+
 def test_a_dollar_in_a_file_name_is_text_in_the_legend():
     # `$\\frac{$.loss`: mathtext read the name as math and failed the plot (a review)
     spec = lossdsl.library.compile("mean_squared_error")
