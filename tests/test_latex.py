@@ -1070,7 +1070,14 @@ def test_the_gradient_writes_the_builtin_eps_as_epsilon(source, gradient):
             r"\frac{\left[\hat{y} - \max_{c} \hat{y}_{c} \geq 0\right]}"
             r"{\sum_{c} \left[\hat{y}_{c} - \max_{c'} \hat{y}_{c'} \geq 0\right]}",
         ),
-        ("param i = 2\ni * y_pred + (-1)^y_pred", True, r"i + \mathrm{i} \pi \left(-1\right)^{\hat{y}}"),
+        ("param i = 2\ni * y_pred + (-1)^y_pred", True, r"i + \mathrm{i}\,\pi \left(-1\right)^{\hat{y}}"),
+        # upright words side by side take a thin space, as in the loss: `\mathrm{aa} \mathrm{bb}` read aabb
+        (
+            "param aa = 1\nparam bb = 2\nparam aabb = 3\naa*bb*y_pred + aabb*y_pred^2",
+            True,
+            r"\mathrm{aa}\,\mathrm{bb} + 2\,\mathrm{aabb}\,\hat{y}",
+        ),
+        ("param lam = 2\nlam * e^2", True, r"2\,\mathrm{lam} \cdot \left(\hat{y} - y\right)"),
         # `cases` that more terms follow, in parentheses
         (
             "where(y_pred > 0, y_pred^2, y_pred) + y_pred",

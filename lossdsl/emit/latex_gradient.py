@@ -57,6 +57,10 @@ EPS_VALUE = sp.Symbol("eps_builtin_value", positive=True)
 _NUMBER_BEFORE_FRACTION = re.compile(r"(\d) \\frac")
 _FACTOR_MARK = " \x00"
 _MARK_BEFORE_NUMBER = re.compile(_FACTOR_MARK + r"(?=[\d.])")
+# ... and a thin space between upright words, as the loss's `juxtapose` writes them: `\mathrm{aa}
+# \mathrm{bb}` rendered as one word, aabb, beside a parameter `aabb` (a review of the LaTeX).
+# (Before parentheses, the `\cdot` of a name that reads as a function, below.)
+_MARK_BY_WORD = re.compile(r"(\\mathrm\{[^{}]*\})" + _FACTOR_MARK + r"(?!\\left\()|" + _FACTOR_MARK + r"(?=\\mathrm\{)")
 
 
 class GradientPrinter(LatexPrinter):
@@ -106,7 +110,8 @@ class GradientPrinter(LatexPrinter):
         if expr.could_extract_minus_sign() and (-expr).is_Add:
             return "-" + paren(self._print(-expr))
         text = super()._print_Mul(expr)
-        text = _MARK_BEFORE_NUMBER.sub(r" \\cdot ", text).replace(_FACTOR_MARK, " ")
+        text = _MARK_BEFORE_NUMBER.sub(r" \\cdot ", text)
+        text = _MARK_BY_WORD.sub(lambda m: (m.group(1) or "") + r"\,", text).replace(_FACTOR_MARK, " ")
         # A number before a fraction takes a `\cdot`, as in the loss (`juxtapose`): `2
         # \frac{1}{C}\sum_{c}` read as the mixed number two and 1/C (a review).
         text = _NUMBER_BEFORE_FRACTION.sub(r"\1 \\cdot \\frac", text)
