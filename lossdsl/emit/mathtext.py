@@ -6,8 +6,9 @@ Python's default recursion limit, and mathtext raises RecursionError: 32 nested 
 `sin(sin(...))`, which the language allows up to its depth limit of 200, did.
 
 A string nested deeper than MATHTEXT_MAX_DEPTH groups is spelled flat instead: plain
-delimiters for `\left( \right)`, `\left| \right|` and `\left[ \right]` (mathtext reads a
-plain `(` as a symbol, not a group), `a/b` for `\frac{a}{b}`, `(a)^{1/2}` for
+delimiters for `\left( \right)` and `\left[ \right]` (mathtext reads a plain `(` as a
+symbol, not a group), `\operatorname{abs}(x)` for `\left|x\right|` (plain bars nest
+ambiguously: `y |y |\hat{y}||`), `a/b` for `\frac{a}{b}`, `(a)^{1/2}` for
 `\sqrt{a}` (an operand of more than one token in parentheses), `\exp(x)` for `e^{x}`, and
 `\cos(x)` for SymPy's `\cos{(x)}`. KaTeX reads both
 spellings; strings within the depth are left as they are.
@@ -34,6 +35,8 @@ _COMMAND_BRACE = re.compile(
     r"|\\(?!(?:sqrt|frac|hat|bar|tilde|vec|overline|mathrm|mathit|mathbf|operatorname|text)(?![a-zA-Z]))[a-zA-Z]+)"
     r"(?:\^\{[^{}]*\})?\{(?=\()"
 )
+# An absolute value's braced argument: `\operatorname{abs}({`.
+_ABS_BRACE = re.compile(r"\\operatorname\{abs\}\(\{")
 # SymPy's exponential (`e^{x}`): an `e` that is not the end of a name or a command.
 _EXPONENTIAL = re.compile(r"(?<![a-zA-Z\\])e\^\{")
 _FLAT_HEADS = (r"\frac{", r"\sqrt{")
@@ -61,7 +64,9 @@ def within_mathtext_depth(tex: str) -> str:
     if nesting_depth(tex) <= MATHTEXT_MAX_DEPTH:
         return tex
     head = _DERIVATIVE if tex.startswith(_DERIVATIVE) else ""
-    flat = _SIZED_DELIMITER.sub("", tex[len(head) :])
+    # Bars nest ambiguously when plain (`y |y |\hat{y}||`, a review): an absolute value is a call.
+    flat = tex[len(head) :].replace(r"\left|", r"\operatorname{abs}\left(").replace(r"\right|", r"\right)")
+    flat = _SIZED_DELIMITER.sub("", flat)
     return head + _flat_fractions(_flat_groups(flat))
 
 
@@ -79,6 +84,11 @@ def _flat_groups(tex: str) -> str:
         opening = match.end() - 1
         closing = braces.get(opening)
         if closing is not None and parens.get(opening + 1) == closing - 1:
+            edits[opening] = edits[closing] = (1, "")
+    for match in _ABS_BRACE.finditer(tex):  # SymPy's `\left|{x}\right|`: the braces nest too
+        opening = match.end() - 1
+        closing = braces.get(opening)
+        if closing is not None and parens.get(opening - 1) == closing + 1:
             edits[opening] = edits[closing] = (1, "")
     for match in _EXPONENTIAL.finditer(tex):
         closing = braces.get(match.end() - 1)
