@@ -1510,6 +1510,37 @@ def test_a_binding_the_loss_does_not_read_has_no_diagnostics(source):
 
 
 @pytest.mark.parametrize(
+    "source, noted",
+    [
+        ("a = abs(e)\nx = square(e)\n  + a", ("x", "+", 2, 1)),
+        ("p = sigmoid(y_pred)\n-log(sigmoid(y_pred))", ("p", "-", 1, 1)),
+        ("loss = (square(e)\n)\n- abs(e)", ("loss", "-", 1, 1)),
+        ("x = y_pred\n-log(x)", None),
+        # no note: the binding is read, the sign is not at the start of its line, no sign, a param
+        ("x = 2\n- square(e) * x", None),
+        ("x = 2\ny_true - y_pred", None),
+        ("x = 2\n0 - y_pred", None),
+        ("x = 2\n\n-y_pred", None),
+        ("param k = 2\n-y_pred", None),
+    ],
+)
+def test_a_binding_the_loss_seems_to_continue_is_noted(source, noted):
+    # A statement ends with its line: the loss was `+a`, and `x` silently left out (a review)
+    notes = [d for d in lossdsl.check(source, strict=True) if d.code == "unused"]
+    if noted is None:
+        assert notes == []
+        return
+    name, sign, line, column = noted
+    (note,) = notes
+    assert (note.level, note.line, note.column) == ("note", line, column)
+    assert note.message == (
+        f"`{name}` is bound but never read, and the loss starts with `{sign}` on the next line: a statement"
+        " ends with its line; to continue one on the next, wrap it in parentheses"
+    )
+    assert note in lossdsl.compile(source, strict=True).diagnostics  # a note: strict compiles
+
+
+@pytest.mark.parametrize(
     "source",
     [
         "abs(exp(y_pred)) * y_true",

@@ -4,8 +4,9 @@
 a constant the code's stable forms make infinite, dependence on y_pred and
 dead terms (errors), domain hazards (in the reals, and values float32 rounds
 to 0), `where` jumps, numbers float32 cannot hold and parts that overflow it
-(warnings), kinks (notes). A check that cannot finish on some exotic input
-reports a note instead of failing the compile.
+(warnings), kinks and an unread binding that the loss's leading sign seems to
+continue (notes). A check that cannot finish on some exotic input reports a
+note instead of failing the compile.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lossdsl.checks.overflow import check_overflow
 from lossdsl.checks.precision import check_float32
 from lossdsl.checks.saturation import check_saturation
 from lossdsl.checks.smoothness import check_smoothness
+from lossdsl.checks.unused import check_unused
 from lossdsl.errors import Diagnostic, LossError
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SymbolicLoss
@@ -50,6 +52,7 @@ def run_checks(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     found += _guarded("float32", lambda: check_float32(resolved, symbolic), resolved)
     # (a divisor that float32 rounds to 0 is often computed as a reciprocal that overflows: one warning)
     found += _apart(_guarded("float32-overflow", lambda: check_overflow(resolved, symbolic), resolved), found)
+    found += check_unused(resolved)
     return sorted(found, key=lambda d: (d.line or 0, d.column or 0, d.level))
 
 
