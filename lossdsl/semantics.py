@@ -370,13 +370,16 @@ class _Analyzer:
 
     def conditions(self, node, operands, what: str) -> Info:
         infos = [self.visit(o) for o in operands]
+        numbers = False
         for operand, info in zip(operands, infos, strict=True):
             if info.ok and info.kind != "condition":
                 self.error(LossTypeError, f"{what} joins conditions such as `a > b`, not numbers", operand)
+                numbers = True
         merged = _merge(infos)
         # The shape of `a and b` is that of its operands (`_merge` keeps no shape).
         shape, length = self.broadcast(node, operands, infos) if merged.ok else (ELEM, None)
-        return Info("condition", shape, length, merged.pred, merged.true, False, merged.ok)
+        # (not ok where it joined numbers: `not y_pred` was also "the loss is a condition", first; a review)
+        return Info("condition", shape, length, merged.pred, merged.true, False, merged.ok and not numbers)
 
     def visit_Vector(self, node: nodes.Vector) -> Info:
         if not node.items:
@@ -489,7 +492,13 @@ class _Analyzer:
         self.r.uses_onehot = True
         if not (isinstance(arg, nodes.Name) and arg.id == "y_true" and self.kinds.get("y_true") == "input"):
             self.visit(arg)
-            self.error(LossTypeError, "`onehot` takes `y_true` itself: onehot(y_true)", arg)
+            # (a binding of y_true is a name for it, but not y_true itself: say so; a review)
+            value = arg
+            while isinstance(value, nodes.Name) and self.r.binding_value(value) is not None:
+                value = self.r.binding_value(value)
+            bound = value is not arg and isinstance(value, nodes.Name) and value.id == "y_true"
+            also = ", not a name bound to it" if bound else ""
+            self.error(LossTypeError, f"`onehot` takes `y_true` itself{also}: onehot(y_true)", arg)
             return UNKNOWN
         # (only a well-formed onehot makes y_true class ids: `onehot(y_true + 1)` is one error, not two)
         self.onehot_calls.append(node)

@@ -678,6 +678,9 @@ DOMAIN = [
         r"`y_pred\^y_true` raises `y_pred`, which can reach 0 or below \(it lies in \(-inf, inf\)\),"
         r" to a varying power; keep the base above 0",
     ),
+    # a constant base is one number: it "can reach 0 or below (it lies in [-2, -2])" (a review)
+    ("(«-2»)^y_pred", r"`\(-2\)\^y_pred` raises `-2` to a varying power; keep the base above 0"),
+    ("param b = -0.5\n«b»^y_pred", r"`b\^y_pred` raises `b` \(-0\.5\) to a varying power; keep the base above 0"),
     (
         "pow(«y_pred - 5», y_pred)",
         r"`pow\(y_pred - 5, y_pred\)` raises `y_pred - 5`, which can reach 0 or below \(it lies in"

@@ -593,6 +593,13 @@ ERRORS = [
         r"`and` joins conditions such as `a > b`, not numbers",
     ),
     (LossTypeError, "where(not «y_pred», y_pred, 0)", r"`not` joins conditions such as `a > b`, not numbers"),
+    # (one error: `not y_pred` was first "the loss is a condition", at `not`; a review)
+    (LossTypeError, "not «y_pred»", r"`not` joins conditions such as `a > b`, not numbers"),
+    (
+        LossTypeError,
+        "t = y_true\nu = t\n-sum(onehot(«u») * log_softmax(y_pred))",
+        r"`onehot` takes `y_true` itself, not a name bound to it: onehot\(y_true\)",
+    ),
     (LossTypeError, "onehot(«y_pred»)", r"`onehot` takes `y_true` itself: onehot\(y_true\)"),
     (LossTypeError, "onehot(«y_true + 1»)", r"`onehot` takes `y_true` itself: onehot\(y_true\)"),
     (

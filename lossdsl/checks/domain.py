@@ -473,10 +473,15 @@ class _Ranges:
         """The range of `base ^ exponent` (`node`, written `^` or `pow`) for an exponent that varies,
         with a warning where the base can reach 0 or below (its value or gradient is NaN there)."""
         if base.reaches_zero_or_below():
+            # (a constant base is one number: `(-2)^y_pred` "can reach 0 or below (it lies in
+            # [-2, -2])" read oddly; a review)
+            written = self.text(base_node)
+            value = f", which can reach {_zero_or_below(base)} (it lies in {base.text()}),"
+            if base.lo == base.hi:
+                number = iv.number_text(base.lo)
+                value = f" ({number})" if written != number else ""
             self.warn(
-                base_node,
-                f"`{self.text(node)}` raises `{self.text(base_node)}`, which can reach {_zero_or_below(base)}"
-                f" (it lies in {base.text()}), to a varying power; keep the base above 0",
+                base_node, f"`{self.text(node)}` raises `{written}`{value} to a varying power; keep the base above 0"
             )
         if base.lo < 0:
             return iv.REALS  # (a negative base: not a real number)

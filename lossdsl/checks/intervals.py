@@ -58,6 +58,11 @@ NONNEGATIVE = Interval(0.0, INF)
 UNIT = Interval(0.0, 1.0)
 
 
+def number_text(x: float) -> str:
+    """One end of an interval, or a number it holds alone, as the messages write it."""
+    return _fmt(x)
+
+
 def _fmt(x: float) -> str:
     if math.isinf(x):
         return "-inf" if x < 0 else "inf"
