@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--xla",
         action="store_true",
-        help="spell the code for XLA (softplus/sigmoid, log_softmax/softmax written out to share one exp)",
+        help="spell the code for XLA (softplus/sigmoid, log_softmax/softmax written out to share one exp; log1p)",
     )
 
     p = sub("latex", "print the LaTeX of a program")

@@ -46,6 +46,7 @@ class CompiledLoss:
         source: the program text as given.
         description: the leading comment lines ("" if none).
         params: declared parameters and their defaults.
+        expr: the loss as SymPy, bindings inlined (for an elementwise program, the element).
         diagnostics: warnings and notes of the checks (errors were raised).
         strict: whether warnings were treated as errors.
     """
@@ -143,7 +144,8 @@ class CompiledLoss:
         kernels for idioms): the stable form, differentiated by autodiff (see `emit.keras`).
         `xla=True` spells the code for XLA (`tf.function(jit_compile=True)`): `softplus` with
         `sigmoid`, and `log_softmax` with `softmax`, written out to share one exponential between
-        the passes, equally accurate; it runs everywhere, and its class has a registered name of
+        the passes, and `log1p` written out as a log with its rounding error, equally accurate; it
+        runs everywhere, and its class has a registered name of
         its own. (The default code takes the same `log1p` and `softplus` forms by itself while
         TensorFlow traces it for XLA: `emit.xla_forms`.)
         """

@@ -253,9 +253,11 @@ def x_range(specs, kind: str) -> tuple[float, float]:
     return -reach, reach
 
 
-def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[Curve]:
+def evaluate(spec, kind: str, span: tuple[float, float] | None = None, label: str | None = None) -> list[Curve]:
     """The curves of one loss for a kind of x axis, computed with its generated Keras loss
-    (`span`: the axis's range; default `x_range([spec], kind)`)."""
+    (`span`: the axis's range; default `x_range([spec], kind)`; `label`: as `plot_losses`'s,
+    the name an error gives the loss: a file's stem, as the legend shows it, or `<-e>`)."""
+    name = _display_name(spec, label) or label
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
@@ -277,10 +279,9 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
     if ids and not two_classes:
         if not widths <= {2}:
             raise ValueError(
-                f"{_display_name(spec, None)} reads class ids (onehot) and a list of {max(widths)} values:"
-                " it has no two-class plot"
+                f"{name} reads class ids (onehot) and a list of {max(widths)} values: it has no two-class plot"
             )
-        raise KindRefused(f"{_display_name(spec, None)} reads class ids (onehot): plot it as probability or logits")
+        raise KindRefused(f"{name} reads class ids (onehot): plot it as probability or logits")
     across = None if two_classes else _across_one_column(spec)
     if across is not None:
         # One column of y_pred: a softmax of it is 1 everywhere, a normalize its sign (a flat curve,
@@ -291,7 +292,7 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None) -> list[C
             else (f"a list of {max(widths)} values: it has no two-class plot")
         )
         refused = KindRefused if widths <= {2} else ValueError
-        raise refused(f"{_display_name(spec, None)} takes {across} across {where}")
+        raise refused(f"{name} takes {across} across {where}")
     curves = []
     for target_label, target in _TARGETS[kind]:
         # The variable differentiated: y_pred itself, or p / z of the two-class y_pred.
@@ -483,7 +484,7 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
         raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
 
     span = x_range(specs, kind)
-    curves = [evaluate(s, kind, span) for s in specs]
+    curves = [evaluate(s, kind, span, label) for s, label in zip(specs, labels, strict=True)]
     over_axis = [kind in ("probability", "logits") and _over_last_axis(s) for s in specs]
     _draw(specs, labels, curves, kind, binary=not all(over_axis), two_classes=any(over_axis), output=output)
     return output

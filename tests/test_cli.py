@@ -668,10 +668,13 @@ def test_plot_a_kind_that_cannot_show_the_loss_is_a_usage_error(cli, tmp_path, p
     # (it was 1, a rejected program's status; a review); without --kind the same loss is plotted
     code, out, err = cli("plot", "-e", program, "--kind", "regression", "-o", "x.png")
     assert (code, out) == (2, "")
-    assert err == (
-        f"lossdsl plot: FormulaLoss {refusal}: plot it as probability or logits (--kind regression was given)\n"
-    )
+    assert err == f"lossdsl plot: <-e> {refusal}: plot it as probability or logits (--kind regression was given)\n"
     assert not (tmp_path / "x.png").exists()
+    # a file's loss by the file's name, as its legend shows it (it was the class's, FormulaLoss; a review)
+    (tmp_path / "ids.loss").write_text(program + "\n", encoding="utf-8")
+    code, out, err = cli("plot", "ids.loss", "--kind", "regression", "-o", "x.png")
+    assert code == 2
+    assert err == f"lossdsl plot: ids {refusal}: plot it as probability or logits (--kind regression was given)\n"
     code, out, err = cli("plot", "-e", program, "-o", "x.png")
     assert (code, out) == (0, "wrote x.png\n"), err
     assert (tmp_path / "x.png").read_bytes().startswith(PNG_MAGIC)
