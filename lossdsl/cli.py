@@ -253,7 +253,7 @@ def _run(argv: list[str] | None) -> int:
         args, extra = parser.parse_known_args(_join_programs(argv, _options(parser, argv)))
         if extra:  # the subcommand's usage, not the top level's (`latex -o`)
             _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
-        _restore_dashes(args)
+        _restore_dashes(parser, args)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
@@ -319,13 +319,29 @@ def _closed_pipe() -> int:
     return 128 + 13  # SIGPIPE
 
 
-def _restore_dashes(args: argparse.Namespace) -> None:
-    """The program `--` (`-e --`, joined to `-e=--`): argparse takes a value of `--` for its
-    separator and leaves an empty list in its place (an AttributeError later; a review)."""
-    for dest in ("program", "programs"):
-        values = getattr(args, dest, None)
-        if values:
-            setattr(args, dest, ["--" if value == [] else value for value in values])
+def _restore_dashes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The value `--` of an option (the program of `-e --`, joined to `-e=--`; `-o=--`): argparse
+    takes it for its separator and leaves an empty list in its place, unchecked (an AttributeError
+    or a TypeError later, "failed:"; two reviews). It is put back, through the option's own type
+    and choices. Only FILEs and the programs of `-e` are lists."""
+    sub = _subparser(parser, args.command)
+    for action in sub._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in ("program", "programs"):
+            if value:
+                setattr(args, action.dest, ["--" if item == [] else item for item in value])
+            continue
+        if action.dest == "files" or value != []:
+            continue
+        name = "/".join(action.option_strings)
+        try:
+            value = action.type("--") if callable(action.type) else "--"
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
+            sub.error(f"argument {name}: {err}")
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(repr(choice) for choice in action.choices)
+            sub.error(f"argument {name}: invalid choice: '--' (choose from {choices})")
+        setattr(args, action.dest, value)
 
 
 def _join_programs(argv: list[str], options: set[str]) -> list[str]:

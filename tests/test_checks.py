@@ -681,6 +681,8 @@ DOMAIN = [
     # a constant base is one number: it "can reach 0 or below (it lies in [-2, -2])" (a review)
     ("(«-2»)^y_pred", r"`\(-2\)\^y_pred` raises `-2` to a varying power; keep the base above 0"),
     ("param b = -0.5\n«b»^y_pred", r"`b\^y_pred` raises `b` \(-0\.5\) to a varying power; keep the base above 0"),
+    ("(«-2.50»)^y_pred", r"`\(-2\.50\)\^y_pred` raises `-2\.50` to a varying power; keep the base above 0"),
+    ("inf = -1\n«inf»^y_pred", r"`inf\^y_pred` raises `inf` \(-1\) to a varying power; keep the base above 0"),
     (
         "pow(«y_pred - 5», y_pred)",
         r"`pow\(y_pred - 5, y_pred\)` raises `y_pred - 5`, which can reach 0 or below \(it lies in"
@@ -1518,6 +1520,10 @@ def test_a_binding_the_loss_does_not_read_has_no_diagnostics(source):
         ("a = abs(e)\nx = square(e)\n  + a", ("x", "+", 2, 1)),
         ("p = sigmoid(y_pred)\n-log(sigmoid(y_pred))", ("p", "-", 1, 1)),
         ("loss = (square(e)\n)\n- abs(e)", ("loss", "-", 1, 1)),
+        # the sign of the first operand, which binds tighter than `*` and `+` (the change review)
+        ("x = square(e)\n  + 0.1 * abs(e)", ("x", "+", 1, 1)),
+        ("mse = square(e)\n  - 0.5 * y_true * y_pred + y_pred^2", ("mse", "-", 1, 1)),
+        ("param a = 1.0\nx = e\n-a*y_pred", ("x", "-", 2, 1)),
         ("x = y_pred\n-log(x)", None),
         # no note: the binding is read, the sign is not at the start of its line, no sign, a param
         ("x = 2\n- square(e) * x", None),

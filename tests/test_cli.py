@@ -366,6 +366,26 @@ def test_a_program_starting_with_a_minus(cli):
     assert code == 1 and "unknown name `epochs`; did you mean `eps`?" in err
 
 
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (("plot", "-e", "abs(e)", "--kind=--", "-o", "x.png"), "argument --kind: invalid choice: '--' (choose from"),
+        (("docs", "huber.loss", "--images=--", "-o", "x.md"), "argument --images: invalid choice: '--' (choose from"),
+        (("demo", "--epochs=--"), "argument --epochs: expected a whole number of epochs, not '--'"),
+    ],
+)
+def test_an_option_given_two_minus_signs_is_checked_as_its_own_value(cli, command, message):
+    # argparse left an empty list, unchecked: "unknown kind []", "failed: ValueError" (a review)
+    code, out, err = cli(*command)
+    assert (code, out) == (2, "") and message in err, err
+
+
+def test_an_output_named_two_minus_signs_is_written(cli, tmp_path):
+    # `-o=--` failed with "failed: TypeError: expected str, bytes or os.PathLike object, not list"
+    assert cli("compile", "-e", "abs(e)", "-o=--") == (0, "wrote -- (class FormulaLoss)\n", "")
+    assert (tmp_path / "--").read_text(encoding="utf-8").startswith('"""')
+
+
 @pytest.mark.parametrize("command", [("check", "-e", "--"), ("check", "-e=--"), ("plot", "-e", "--", "-o", "x.png")])
 def test_the_program_of_two_minus_signs_is_a_program(cli, command):
     # argparse takes a value of `--` for its separator and left an empty list: an AttributeError

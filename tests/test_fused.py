@@ -705,6 +705,22 @@ def test_the_mean_over_an_axis_wider_than_float16_holds_scales_the_gradient(sour
     np.testing.assert_allclose(np.asarray(gradients, "float64"), np.broadcast_to(expected, e.shape), rtol=1e-2)
 
 
+@pytest.mark.parametrize("source", ["mean(e)^2", "sqrt(mean(e^2) + 1)"])
+def test_the_reciprocal_of_the_axis_keeps_float64_digits(source):
+    # 1/C was a cast of a Python float, which TensorFlow made float32 first: 4e-8 off in float64
+    rng = np.random.default_rng(6)
+    y_true, y_pred = rng.normal(size=(2, 3, 7)), rng.normal(size=(2, 3, 7))
+    spec = lossdsl.compile(source)
+    assert "custom_gradient" in spec.python_source()
+    _, gradients = values_and_gradients(spec.keras_loss(reduction=None, dtype="float64"), y_true, y_pred)
+    e = y_true - y_pred
+    if source == "mean(e)^2":
+        expected = -2.0 * e.mean(axis=-1, keepdims=True) / 7
+    else:
+        expected = -e / 7 / np.sqrt((e**2).mean(axis=-1, keepdims=True) + 1)
+    np.testing.assert_allclose(np.asarray(gradients), np.broadcast_to(expected, e.shape), rtol=1e-13)
+
+
 @pytest.mark.parametrize("name", ["dice", "tversky"])
 def test_a_per_sample_quotient_divides_in_the_forward_pass(name):
     # The fused code shares the backward pass's per-sample reciprocal (`2 / d`) with the forward

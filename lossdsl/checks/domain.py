@@ -479,7 +479,7 @@ class _Ranges:
             value = f", which can reach {_zero_or_below(base)} (it lies in {base.text()}),"
             if base.lo == base.hi:
                 number = iv.number_text(base.lo)
-                value = f" ({number})" if written != number else ""
+                value = "" if _is_number_text(written) else f" ({number})"  # (`-2.0` is not "-2.0 (-2)")
             self.warn(
                 base_node, f"`{self.text(node)}` raises `{written}`{value} to a varying power; keep the base above 0"
             )
@@ -769,6 +769,18 @@ def _logistic(x: Interval) -> Interval:
     """The range of `x / (x + 1)` for x > 0 (an exp's range): rising in x, within (0, 1)."""
     hi, hi_open = (1.0, True) if math.isinf(x.hi) else (x.hi / (x.hi + 1), x.hi_open)
     return Interval(x.lo / (x.lo + 1), hi, x.lo_open, hi_open)
+
+
+def _is_number_text(text: str) -> bool:
+    """`text` is a number as written (`-2.0`, `-1e3`), which needs no value beside it."""
+    text = text.replace(" ", "")
+    if not text.lstrip("+-")[:1].isdigit() and not text.lstrip("+-").startswith("."):
+        return False  # (a name: `inf`, `nan`)
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _zero_or_below(x: Interval) -> str:

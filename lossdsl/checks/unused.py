@@ -23,7 +23,9 @@ from lossdsl.span import source_line
 def check_unused(resolved: Resolved) -> list[Diagnostic]:
     """A note at the name of the binding the loss's leading sign seems to continue, if unread."""
     result = resolved.result
-    if not isinstance(result, nodes.Unary) or not resolved.program.statements:
+    # (its first token, not its node: the sign of `+ 0.1 * abs(e)` binds tighter than the product)
+    sign = resolved.source[result.span.start : result.span.start + 1]
+    if sign not in ("+", "-") or not resolved.program.statements:
         return []
     binding = resolved.program.statements[-1]
     if not isinstance(binding, nodes.Assign) or binding.name in resolved.read:
@@ -33,7 +35,7 @@ def check_unused(resolved: Resolved) -> list[Diagnostic]:
     if source_line(resolved.source, result.span.line)[: result.span.column - 1].strip():
         return []  # the sign is not the first thing on its line
     message = (
-        f"`{binding.name}` is bound but never read, and the loss starts with `{result.op}` on the next"
+        f"`{binding.name}` is bound but never read, and the loss starts with `{sign}` on the next"
         " line: a statement ends with its line; to continue one on the next, wrap it in parentheses"
     )
     span = binding.name_span

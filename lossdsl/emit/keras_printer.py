@@ -323,12 +323,19 @@ class KerasPrinter(Printer):
         return Code(text, PREC_MUL)
 
     def _count_reciprocal(self, power: int) -> Code:
-        """`1 / C^power`, C the size of the last axis, taken in Python and then cast: a 16-bit
-        float holds no C past 65504 (the gradient of `mean(e)^2` was 0 in float16 from C = 65520,
-        where 1/C is a subnormal it holds), and bfloat16 rounds 257 to 256 (a review of dtypes)."""
+        """`1 / C^power`, C the size of the last axis, taken in Python and made a tensor of y_pred's
+        dtype: a 16-bit float holds no C past 65504 (the gradient of `mean(e)^2` was 0 in float16
+        from C = 65520, where 1/C is a subnormal it holds), and bfloat16 rounds 257 to 256 (a
+        review of dtypes). Not a cast of the Python float, which TensorFlow makes float32 first
+        (float64 gradients kept float32's digits; the change review)."""
         size = "keras.ops.shape(y_pred)[-1]"
-        text = f"1 / {size}" if power == 1 else f"1 / {size} ** {power}"
-        return Code(f"keras.ops.cast({text}, y_pred.dtype)")
+        value = f"1 / {size}" if power == 1 else f"1 / {size} ** {power}"
+        inline = f"keras.ops.convert_to_tensor({value}, dtype=y_pred.dtype)"
+        if len(inline) <= self.body.inner:
+            return Code(inline)
+        name = self.body._allocate("")  # one argument per line, the form `ruff format` keeps
+        self.body.pending += [f"{name} = keras.ops.convert_to_tensor(", f"    {value},", "    dtype=y_pred.dtype,", ")"]
+        return Code(name)
 
     def _quotient_inside_abs(self, factors: list, inner: str, numerator: list[Code]) -> list:
         """`|x| / d` with `d > 0` prints as `abs(x / d)`, as the user wrote it before SymPy took `d` out.

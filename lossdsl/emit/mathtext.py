@@ -7,8 +7,9 @@ Python's default recursion limit, and mathtext raises RecursionError: 32 nested 
 
 A string nested deeper than MATHTEXT_MAX_DEPTH groups is spelled flat instead: plain
 delimiters for `\left( \right)` and `\left[ \right]` (mathtext reads a plain `(` as a
-symbol, not a group), `\operatorname{abs}(x)` for `\left|x\right|` (plain bars nest
-ambiguously: `y |y |\hat{y}||`), `a/b` for `\frac{a}{b}`, `(a)^{1/2}` for
+symbol, not a group), `\mathrm{abs}(x)` for `\left|x\right|` (plain bars nest
+ambiguously: `y |y |\hat{y}||`; `\mathrm`, since KaTeX counts each `\operatorname`
+against its 1,000 macro expansions), `a/b` for `\frac{a}{b}`, `(a)^{1/2}` for
 `\sqrt{a}` (an operand of more than one token in parentheses), `\exp(x)` for `e^{x}`, and
 `\cos(x)` for SymPy's `\cos{(x)}`. KaTeX reads both
 spellings; strings within the depth are left as they are.
@@ -35,8 +36,8 @@ _COMMAND_BRACE = re.compile(
     r"|\\(?!(?:sqrt|frac|hat|bar|tilde|vec|overline|mathrm|mathit|mathbf|operatorname|text)(?![a-zA-Z]))[a-zA-Z]+)"
     r"(?:\^\{[^{}]*\})?\{(?=\()"
 )
-# An absolute value's braced argument: `\operatorname{abs}({`.
-_ABS_BRACE = re.compile(r"\\operatorname\{abs\}\(\{")
+# An absolute value's braced argument: `\mathrm{abs}({`.
+_ABS_BRACE = re.compile(r"\\mathrm\{abs\}\(\{")
 # SymPy's exponential (`e^{x}`): an `e` that is not the end of a name or a command.
 _EXPONENTIAL = re.compile(r"(?<![a-zA-Z\\])e\^\{")
 _FLAT_HEADS = (r"\frac{", r"\sqrt{")
@@ -65,7 +66,7 @@ def within_mathtext_depth(tex: str) -> str:
         return tex
     head = _DERIVATIVE if tex.startswith(_DERIVATIVE) else ""
     # Bars nest ambiguously when plain (`y |y |\hat{y}||`, a review): an absolute value is a call.
-    flat = tex[len(head) :].replace(r"\left|", r"\operatorname{abs}\left(").replace(r"\right|", r"\right)")
+    flat = tex[len(head) :].replace(r"\left|", r"\mathrm{abs}\left(").replace(r"\right|", r"\right)")
     flat = _SIZED_DELIMITER.sub("", flat)
     return head + _flat_fractions(_flat_groups(flat))
 
