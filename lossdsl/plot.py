@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from lossdsl import nodes
+from lossdsl import nodes, rebuild
 from lossdsl.functions import kind_of
 from lossdsl.outputs import write_atomically
 from lossdsl.semantics import SAMPLE
@@ -220,7 +220,10 @@ def _function_of_e(expr: sp.Expr) -> bool:
     if y_pred is None or y_true is None:
         return False
     error = sp.Dummy("e")
-    return y_pred not in expr.xreplace({y_true: y_pred + error}).free_symbols
+    # Built bottom-up, each shared part once, a max, min or `where` as it stands: `xreplace` rebuilt
+    # a shared part wherever it is read and compared each max's arguments again (a 335-character
+    # chain of `maximum(a, 1 - a)` on y_true took `lossdsl plot` 100 s; a review)
+    return y_pred not in rebuild.inlined(expr, {y_true: y_pred + error}).free_symbols
 
 
 def _over_last_axis(spec) -> bool:
