@@ -705,6 +705,7 @@ def test_the_mean_over_an_axis_wider_than_float16_holds_scales_the_gradient(sour
     np.testing.assert_allclose(np.asarray(gradients, "float64"), np.broadcast_to(expected, e.shape), rtol=1e-2)
 
 
+@pytest.mark.skipif(backend() != "tensorflow", reason="the fused gradient is TensorFlow's; JAX is float32 without x64")
 @pytest.mark.parametrize("source", ["mean(e)^2", "sqrt(mean(e^2) + 1)"])
 def test_the_reciprocal_of_the_axis_keeps_float64_digits(source):
     # 1/C was a cast of a Python float, which TensorFlow made float32 first: 4e-8 off in float64
