@@ -937,6 +937,12 @@ def test_flat_spelling_of_fractions_and_roots():
     )
     # a root's braces are its argument, not a function's parenthesised one
     assert within_mathtext_depth(deep + r"\sqrt{\left(x\right)}" + closing).endswith("(x)^{1/2}" + ")" * 12)
+    # fractions inside fractions and roots, side by side, and a power of a root: each operand is
+    # spelled flat before its fraction is, and what follows a fraction is read as written (a
+    # fraction's head there is a factor, as its flat spelling is)
+    tex = deep + r"\frac{\frac{a}{b} + 1}{\sqrt{\frac{c}{d}}}\frac{x}{y} + \sqrt{\frac{1}{z}}^{2}" + closing
+    flat = "(" * 12 + "((a/b + 1)/(c/d)^{1/2})x/y + ((1/z)^{1/2})^{2}" + ")" * 12
+    assert within_mathtext_depth(tex) == flat
 
 
 DEEP = "sin(" * 13 + "y_pred" + ")" * 13

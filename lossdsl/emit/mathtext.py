@@ -109,62 +109,93 @@ def _partners(tex: str, open_char: str, close_char: str) -> dict[int, int]:
     """The index of each unescaped `open_char` in `tex` -> the index of the one that closes it."""
     partners: dict[int, int] = {}
     stack: list[int] = []
-    escaped = False
-    for index, char in enumerate(tex):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == open_char:
-            stack.append(index)
+    for match in _ESCAPE_OR[(open_char, close_char)].finditer(tex):
+        char = match.group()
+        if char == open_char:
+            stack.append(match.start())
         elif char == close_char and stack:
-            partners[stack.pop()] = index
+            partners[stack.pop()] = match.start()
     return partners
+
+
+def _escape_or(*chars: str) -> re.Pattern:
+    """A backslash and the character after it (an escape, or a command's first letter: never a
+    group), or one of `chars`."""
+    return re.compile(r"\\.|[" + re.escape("".join(chars)) + "]", re.DOTALL)
+
+
+_ESCAPE_OR = {pair: _escape_or(*pair) for pair in (("{", "}"), ("(", ")"))}
+# A fraction's or a root's head, a brace, or an escape (which `\\frac{` is not).
+_FLAT_TOKEN = re.compile(r"\\(?:frac|sqrt)\{|\\.|[{}]", re.DOTALL)
 
 
 def _flat_fractions(tex: str) -> str:
     r"""`tex` with every `\frac{a}{b}` as `a/b` and every `\sqrt{a}` as `a^{1/2}`, innermost first.
 
-    The rightmost head is always innermost: a fraction or root nested in another starts after
-    it. Each step replaces one head, so the loop ends.
+    One pass from left to right, with a stack of the groups open at each point: a group's text is
+    spelled flat when it closes, so an operand is flat when its fraction is (a fraction rescanned
+    for each head took 12-30 s over the 923 KB gradient of `mean(y_pred / ...)` nested 99 deep).
+    What follows a fraction is read in `tex` as written, where a later fraction is still a head: a
+    head, as its flat spelling, is a factor.
     """
-    while True:
-        start = max(tex.rfind(head) for head in _FLAT_HEADS)
-        if start < 0:
-            return tex
-        first = start + len(r"\frac")  # both heads are five characters long
-        end = _closing(tex, first)
-        numerator = tex[first + 1 : end]
-        if tex.startswith(r"\frac", start) and end + 1 < len(tex) and tex[end + 1] == "{":
-            close = _closing(tex, end + 1)
-            flat = f"{_operand(numerator)}/{_operand(tex[end + 2 : close])}"
-            if _factor_follows(tex, close + 1):  # `a/b c` reads as a/(b c) as well as (a/b) c
-                flat = f"({flat})"
+    # Each open group: its kind ("{", "frac", "over", "sqrt"), the pieces of its text, and for
+    # "over" (a denominator) the numerator's flat text.
+    stack: list[tuple[str, list[str], str]] = [("", [], "")]
+    index = 0
+    while (match := _FLAT_TOKEN.search(tex, index)) is not None:
+        stack[-1][1].append(tex[index : match.start()])
+        index = match.end()
+        token = match.group()
+        if token in (r"\frac{", r"\sqrt{"):
+            stack.append((token[1:5], [], ""))
+        elif token == "{":
+            stack.append(("{", [], ""))
+        elif token == "}" and len(stack) > 1:
+            kind, pieces, numerator = stack.pop()
+            text = "".join(pieces)
+            if kind == "{":
+                text = f"{{{text}}}"
+            elif kind == "frac" and tex.startswith("{", index):
+                stack.append(("over", [], text))
+                index += 1
+                continue
+            elif kind == "over":
+                text = f"{_operand(numerator)}/{_operand(text)}"
+                if _factor_follows(tex, index):  # `a/b c` reads as a/(b c) as well as (a/b) c
+                    text = f"({text})"
+            else:  # a root (or a fraction with no denominator)
+                text = f"{_operand(text, base=True)}^{{1/2}}"
+                if tex.startswith("^", index):  # a power of the root: `(x^{1/2})^{3}`
+                    text = f"({text})"
+            stack[-1][1].append(text)
         else:
-            close = end
-            flat = f"{_operand(numerator, base=True)}^{{1/2}}"
-            if tex.startswith("^", close + 1):  # a power of the root: `(x^{1/2})^{3}`
-                flat = f"({flat})"
-        tex = tex[:start] + flat + tex[close + 1 :]
+            stack[-1][1].append(token)
+    stack[-1][1].append(tex[index:])
+    while len(stack) > 1:  # a group left open (never in the printers' LaTeX): as it was written
+        kind, pieces, numerator = stack.pop()
+        head = {"{": "{", "frac": r"\frac{", "sqrt": r"\sqrt{", "over": rf"\frac{{{numerator}}}{{"}[kind]
+        stack[-1][1].append(head + "".join(pieces))
+    return "".join(stack[0][1])
 
 
 def _closing(tex: str, opening: int) -> int:
     """The index of the `}` that closes the `{` at `opening` (the end of `tex` if none does)."""
+    closing = _partner(tex, opening, "{", "}")
+    return len(tex) - 1 if closing is None else closing
+
+
+def _partner(tex: str, opening: int, open_char: str, close_char: str) -> int | None:
+    """The index of the `close_char` that closes the `open_char` at `opening`, if one does."""
     depth = 0
-    index = opening
-    while index < len(tex):
-        char = tex[index]
-        if char == "\\":
-            index += 2  # `\{`, `\}`, or a command's first letter: never a group
-            continue
-        if char == "{":
+    for match in _ESCAPE_OR[(open_char, close_char)].finditer(tex, opening):
+        char = match.group()
+        if char == open_char:
             depth += 1
-        elif char == "}":
+        elif char == close_char:
             depth -= 1
             if depth == 0:
-                return index
-        index += 1
-    return len(tex) - 1
+                return match.start()
+    return None
 
 
 def _operand(tex: str, base: bool = False) -> str:
@@ -184,7 +215,7 @@ _WORD = re.compile(r"\\[a-zA-Z]+|[A-Za-z]|\d+(?:\.\d+)?")
 def _atomic(tex: str, base: bool) -> bool:
     """Whether `tex` is one atom (see `_operand`)."""
     if tex.startswith("("):
-        at = _partners(tex, "(", ")").get(0)
+        at = _partner(tex, 0, "(", ")")
         if at is None:
             return False
         at += 1
@@ -196,7 +227,7 @@ def _atomic(tex: str, base: bool) -> bool:
         if word.group().startswith("\\") and tex.startswith("{", at):  # `\hat{y}`, `\mathrm{foo}`
             at = _closing(tex, at) + 1
         if tex.startswith("(", at):  # a function's application: `\exp(x)`, `\mathrm{relu}(x)`
-            close = _partners(tex, "(", ")").get(at)
+            close = _partner(tex, at, "(", ")")
             if close is None:
                 return False
             at = close + 1
