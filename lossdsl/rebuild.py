@@ -16,15 +16,20 @@ from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, min
 from lossdsl.symfuncs import Head, Round, Where, step
 
 
-def inlined(expr: sp.Basic, definitions: dict) -> sp.Basic:
+def inlined(expr: sp.Basic, definitions: dict, memo: dict | None = None) -> sp.Basic:
     """`expr` with the symbols of `definitions` replaced by their values, and theirs in turn: for
     questions about its value (sign, order), not for printing. A Max, Min, comparison or `where`
     whose arguments changed is built as it stands, not compared or folded again (with `xreplace`,
     SymPy compared each rebuilt `maximum(x, y_true)` of a nested program's large `x`: minutes for
     four levels of `softplus(maximum(...))`); sums, products and the rest are built as SymPy builds
-    them, so that `sympy.ordered` sorts what was built before as it did then."""
+    them, so that `sympy.ordered` sorts what was built before as it did then.
+
+    `memo`, a dict a caller keeps for one `definitions`, holds each node's rebuilt form from one
+    call to the next (each node's is a function of the node alone), so that asking of each part
+    of a tree in turn rebuilds each node once, not once per question."""
+    done = {} if memo is None else memo
     for _ in range(len(definitions) + 1):
-        replaced = _bottom_up(expr, definitions, _as_it_stands)
+        replaced = _bottom_up(expr, definitions, _as_it_stands, done=done)
         if replaced == expr:
             break
         expr = replaced
@@ -118,11 +123,13 @@ class _CannotRebuild(Exception):
     """`_bottom_up`'s rebuild function has no way to rebuild a node."""
 
 
-def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False) -> sp.Basic:
+def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False, done: dict | None = None) -> sp.Basic:
     """`expr` with the nodes in `mapping` replaced, every changed node above them (every node
     with arguments, if `every`) made again by `rebuild(node, new_args)` (which may raise
-    `_CannotRebuild`), without recursion."""
-    done: dict[sp.Basic, sp.Basic] = {}
+    `_CannotRebuild`), without recursion. `done` holds what earlier calls with the same mapping
+    and rebuild made, and takes what this one makes."""
+    if done is None:
+        done = {}
     stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
     while stack:
         node, ready = stack.pop()

@@ -29,6 +29,8 @@ from sympy.core.cache import clear_cache
 
 import lossdsl
 from lossdsl import derivative, pipeline, rebuild, symfuncs
+from lossdsl.emit.mathtext import MATHTEXT_MAX_DEPTH, nesting_depth
+from lossdsl.emit.tex_notation import GRADIENT_LHS
 
 LIMITS = [
     ("brackets", "(" * 201 + "y_pred" + ")" * 201, (1, 201), "brackets nested deeper than 200 levels"),
@@ -384,6 +386,33 @@ def test_a_maximum_of_two_tensors_nested_in_rewrites_is_not_compared_again(sourc
     assert [forward.count("keras.ops.maximum(") for forward in forwards] == [levels, levels]
     for head, count in heads.items():  # (the XLA spelling writes them out)
         assert forwards[0].count(head) == count
+
+
+def test_maximum_and_minimum_nested_99_deep_print_without_a_hang():
+    # The order of a two-tensor max's arguments (CallBody.tie_order) rebuilt the subtree below it
+    # for each max: about 9 s per spelling at 99 levels (a review of hangs). One memo for the
+    # body now rebuilds each node once.
+    source = "e"
+    for level in range(99):
+        source = f"maximum(e - {level % 7 + 1}, minimum(e + {level % 5 + 1}, {source}))"
+    with answers_within():
+        spec = lossdsl.compile(source)
+        texts = [spec.python_source(), spec.python_source(fast=False), spec.python_source(xla=True)]
+    for text in texts:
+        assert (text.count("keras.ops.maximum("), text.count("keras.ops.minimum(")) == (99, 99)
+
+
+def test_the_flat_gradient_latex_of_99_nested_means_is_written_without_a_hang():
+    # The inline gradient of `mean(y_pred / ...)` nested 99 deep is 923 KB of LaTeX, spelled flat
+    # past mathtext's depth: its fractions, rewritten one by one with a rescan each, took 30 s.
+    source = "y_true"
+    for _ in range(99):
+        source = f"mean(y_pred / {source})"
+    with answers_within():
+        tex = lossdsl.compile(source).latex(gradient=True, inline=True)
+    assert len(tex) == 923_399
+    assert tex.startswith(GRADIENT_LHS + " = ") and r"\frac{" not in tex.removeprefix(GRADIENT_LHS)
+    assert nesting_depth(tex) <= MATHTEXT_MAX_DEPTH
 
 
 # ----------------------------------------------------------------------------- what the fuzzer found

@@ -104,6 +104,9 @@ class CallBody:
         planned = plan(bindings, result, gradient, target)
         self.locals, self.result, self.gradient, self.target, self.forward_count, self.gradient_count = planned
         self.by_symbol = {local.symbol: local for local in self.locals}
+        # The values tie_order reads: the temporaries' definitions, and what it rebuilt of each node.
+        self._temporaries: dict | None = None
+        self._before_temporaries: dict = {}
         self._forward_values: dict[sp.Basic, sp.Basic] | None = None
         for local in self.locals:  # the user's names first; temporaries take what is left
             if local.hint:
@@ -180,8 +183,11 @@ class CallBody:
         args = sorted(args, key=sf.is_literal)
         if len(args) != 2 or sf.is_literal(args[1]):
             return args
-        temporaries = {s: local.value for s, local in self.by_symbol.items() if not local.hint}
-        before = [rebuild.inlined(arg, temporaries) for arg in args]
+        if self._temporaries is None:
+            self._temporaries = {s: local.value for s, local in self.by_symbol.items() if not local.hint}
+        # (one memo for the body: a Max nested in a Max is rebuilt once, not again for each one
+        # above it, which took 6 s for `maximum(e - k, minimum(e + k, ...))` nested 99 deep)
+        before = [rebuild.inlined(arg, self._temporaries, self._before_temporaries) for arg in args]
         return args if next(iter(sp.ordered(before))) == before[0] else args[::-1]
 
     # shapes and forms ------------------------------------------------------
