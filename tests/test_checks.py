@@ -2472,3 +2472,101 @@ def test_a_rounding_residue_of_the_inlined_form_only_is_no_error(source):
     assert not [d for d in spec.diagnostics if d.level == "error"]
     code = spec.python_source()
     assert "keras.ops.sqrt(" in code[code.index("def call") :]
+
+
+# ------------------------------------------------ diagnostics a mutation review found untested
+# Each row failed to fail when one condition of a check was changed (a review that mutated the
+# checks one condition at a time): the diagnostic, its place and its message, to the letter where
+# the message is the check's own.
+MUTATION_REVIEW = [
+    # cosh's interval is of |x| (cosh(0) = 1): `cosh(y_pred) - 1` reaches 0
+    (
+        "1/(«cosh(y_pred) - 1»)",
+        "domain",
+        "division by `cosh(y_pred) - 1`, which can be 0 (it lies in [0, inf)); keep it away from 0, e.g. add eps"
+        " to a value >= 0 or use maximum(..., eps)",
+    ),
+    # overflow that starts only far out: the probe at y_pred = 1e4
+    (
+        "s = «exp(y_pred / 100)»\n(s^2 - 1) / (s^2 + 1)",
+        "float32-overflow",
+        "`exp(y_pred / 100)` overflows float32 (its value is about 2.7e+43 at y_true=0, y_pred=10000; float32"
+        " holds up to about 3.4e38), and there the loss is NaN in float32 though its value is about 1; write it"
+        " with `sigmoid`, `softplus`, `softmax`, `log_softmax` or `logsumexp`, which do not overflow, or clip"
+        " the argument",
+    ),
+    # arcsin of a value free of y_pred that can pass 1 (decisions.md: warned of where it can go beyond +-1)
+    (
+        "«arcsin(y_true^2)» * e^2",
+        "domain",
+        "`arcsin(y_true^2)`: the argument can lie beyond +-1 (it lies in [0, inf)), where its value is NaN; clip"
+        " it into [-1, 1] (it can only for a y_true outside [0, 1]: if y_true holds labels or probabilities,"
+        " write `clip(y_true, 0, 1)` in its place and the warning goes)",
+    ),
+    # a cube overflows where a square does not
+    (
+        "x = 1e12*y_pred\n«x^3» / (1 + x^2)^1.5",
+        "float32-overflow",
+        "`x^3` overflows float32 (its value is about 8e+39 at y_true=0, y_pred=20; float32 holds up to about"
+        " 3.4e38), and there the loss is inf in float32 though its value is about 1; clip the base",
+    ),
+    # a zero base with a positive power is no pole: the overflow beside it is still said
+    (
+        "param k = 0\nparam m = 1000\n«exp(m + k^2)»*e^2",
+        "float32",
+        "at the parameters' defaults this part overflows even float64: a float32 loss, Keras's default, reads"
+        " it as inf",
+    ),
+    # the sign of the value the loss takes in float32
+    (
+        "-sqrt(«cosh(y_pred)»)",
+        "float32-overflow",
+        "`cosh(y_pred)` overflows float32 (its value is about 1.3e+43 at y_true=0, y_pred=100; float32 holds up"
+        " to about 3.4e38), and there the loss is -inf in float32 though its value is about -3.7e+21; write it"
+        " with `tanh` or `softplus` (`log(cosh(x))` is computed without overflowing), or clip the argument",
+    ),
+    # the note's caret is under the name, not the binding
+    (
+        "«x» = square(e)\n  + e^2",
+        "unused",
+        "`x` is bound but never read, and the loss starts with `+` on the next line: a statement ends with its"
+        " line; to continue one on the next, wrap it in parentheses",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, code, message", MUTATION_REVIEW)
+def test_diagnostics_a_mutation_review_found_untested(marked, text, code, message):
+    m = marked(text)
+    found = [d for d in lossdsl.check(m.source) if d.code == code]
+    assert [(d.line, d.column, d.span.start, d.span.end, d.message) for d in found] == [
+        (m.line, m.column, m.start, m.end, message)
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "log(logsumexp(softplus(y_pred)))",  # a logsumexp of values > 0 is > 0
+        "e^2 / sigmoid(100*y_true)",  # a divisor that rounds to 0 reads no y_pred: no gradient goes there
+        "x = 2\n(-y_pred)",  # the sign is not the first character of its line
+    ],
+)
+def test_programs_a_mutation_review_found_untested_have_no_diagnostics(source):
+    assert lossdsl.check(source, strict=True) == []
+
+
+def test_four_guarding_wheres_are_listed_as_two_and_two_more():
+    t = "t = log(y_true)\ne^2" + "".join(f" + where(y_true > {k}, t, 0)" for k in range(4))
+    (note,) = lossdsl.check(t)
+    assert note.message.endswith(
+        "The `where`s at 2:7, 2:33 and 2 more keep it out of the loss, though: each one's condition on y_true"
+        " excludes the values that reach it, and no gradient with respect to y_pred goes through it"
+    )
+
+
+def test_a_one_element_list_broadcasts_beside_a_longer_one():
+    # LANGUAGE.md: a list of one entry broadcasts; only lists of two or more fix the last axis
+    spec = lossdsl.compile("sum([2] * e^2) + sum([1, 3] * y_pred)")
+    assert spec.diagnostics == []
+    assert sp.srepr(spec.expr).count("Vector") == 2
