@@ -45,6 +45,13 @@ def element_gradient(core: sp.Expr, y_true: sp.Symbol, y_pred: sp.Symbol, per_sa
     return _Pass(y_true, y_pred).weighted(core, sp.Integer(1), elementwise=not per_sample)
 
 
+def sums_the_axis(core: sp.Expr, y_pred: sp.Symbol, per_sample: bool) -> bool:
+    """Whether `element_gradient` differs from the element's own derivative: an elementwise loss
+    whose element reads a reduction or vector function of y_pred (each element of the axis then
+    reaches y_pred_j through it)."""
+    return not per_sample and bool(_outermost_tensor_terms(core, y_pred))
+
+
 class _Pass:
     def __init__(self, y_true: sp.Symbol, y_pred: sp.Symbol):
         self.y_pred = y_pred

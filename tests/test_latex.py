@@ -34,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
 GOLDEN = HERE / "golden"
 GRAD = r"\frac{\partial L}{\partial \hat{y}} = "
+# ... of an elementwise loss whose element reads a reduction of y_pred: of the sum over the last axis
+SUMMED = r"\frac{\partial}{\partial \hat{y}} \sum_{c} L(y, \hat{y})_{c} = "
 
 # `\operatorname{...}` names the printers may produce; anything else is a SymPy class name leaking through.
 OPERATOR_NAMES = {"erf", "softplus", "relu", "clip", "sign", "round", "softmax", "normalize", "onehot", "sigmoid", "H"}
@@ -356,7 +358,7 @@ GRADIENTS = [
     ),
     (
         "sigmoid(y_pred)*log_softmax(y_pred)",
-        GRAD + r"\left(1 - \sigma\left(\hat{y}\right)\right)"
+        SUMMED + r"\left(1 - \sigma\left(\hat{y}\right)\right)"
         r" \left(\log\operatorname{softmax}\left(\hat{y}\right)\right) \sigma\left(\hat{y}\right)"
         r" + \sigma\left(\hat{y}\right)"
         r" - \left(\sum_{c} \sigma\left(\hat{y}_{c}\right)\right) \operatorname{softmax}\left(\hat{y}\right)",
@@ -387,6 +389,25 @@ GRADIENTS = [
 @pytest.mark.parametrize(("source", "expected"), GRADIENTS, ids=[s for s, _ in GRADIENTS])
 def test_gradient(source, expected):
     assert forms(source)["gradient"] == expected
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("e^2", GRAD + r"2 \left(\hat{y} - y\right)"),
+        ("mean(e^2)", GRAD + r"\frac{2 \left(\hat{y} - y\right)}{C}"),  # one value per sample: L is it
+        ("e^2 * sum(y_true)", GRAD + r"2 \left(\hat{y} - y\right) \sum_{c} y_{c}"),  # no reduction of y_pred
+        # the element reads a reduction of y_pred: the gradient is of the sum over the last axis, which
+        # the plain head read as the element's own derivative (`\sum_{c} \hat{y}_{c} + \hat{y}` here)
+        ("y_pred * sum(y_pred)", SUMMED + r"2 \sum_{c} \hat{y}_{c}"),
+        ("e^2 + mean(y_pred)", SUMMED + r"2 \hat{y} + 1 - 2 y"),
+    ],
+)
+def test_the_gradient_head_says_what_it_differentiates(source, expected):
+    assert lossdsl.compile(source).latex(gradient=True) == expected
+    # ... and the flat spelling past mathtext's depth keeps it as written
+    deep = lossdsl.compile("sin(" * 14 + source + ")" * 14).latex(gradient=True, inline=True)
+    assert deep.startswith(expected[: expected.index(" = ") + 3]) and nesting_depth(deep) <= MATHTEXT_MAX_DEPTH
 
 
 def test_gradient_inline_has_no_environment():
@@ -1118,4 +1139,4 @@ def test_latex_that_could_be_misread(source, gradient, expected):
         text = spec.latex(gradient=True, display=True)
     else:
         text = spec.latex(gradient=True) if gradient else spec.latex()
-    assert text.removeprefix(r"\frac{\partial L}{\partial \hat{y}} = ") == expected
+    assert text.removeprefix(SUMMED if "mean(y_pred)*" in source else GRAD) == expected

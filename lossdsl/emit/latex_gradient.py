@@ -33,6 +33,7 @@ from lossdsl.emit.tex_notation import (
     GRADIENT_LHS,
     NAMED_FUNCTIONS,
     REDUCTIONS,
+    SUMMED_GRADIENT_LHS,
     VECTOR_FUNCTIONS,
     Y_HAT_TEX,
     Y_TEX,
@@ -42,6 +43,7 @@ from lossdsl.emit.tex_notation import (
     sigmoid_tex,
 )
 from lossdsl.errors import LossLimitError
+from lossdsl.gradient import sums_the_axis
 from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss
 
@@ -463,4 +465,5 @@ def gradient_latex(resolved: Resolved, symbolic: SymbolicLoss, *, display: bool)
     text = printer.doprint(gradient)
     # SymPy writes `\left(x \right)`; drop the space before `\right`.
     text = text.replace(r" \right", r"\right")
-    return f"{GRADIENT_LHS} = {text}"
+    summed = sums_the_axis(symbolic.core, Y_PRED, symbolic.per_sample)
+    return f"{SUMMED_GRADIENT_LHS if summed else GRADIENT_LHS} = {text}"

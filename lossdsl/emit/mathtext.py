@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from lossdsl.emit.tex_notation import GRADIENT_LHS
+from lossdsl.emit.tex_notation import GRADIENT_LHS, SUMMED_GRADIENT_LHS
 
 # Nested groups a string may hold and keep its usual spelling. mathtext parsed 31 nested
 # `\left(` and 22 nested `\frac` from a fresh interpreter (matplotlib 3.10); a caller's own
@@ -41,8 +41,8 @@ _ABS_BRACE = re.compile(r"\\mathrm\{abs\}\(\{")
 # SymPy's exponential (`e^{x}`): an `e` that is not the end of a name or a command.
 _EXPONENTIAL = re.compile(r"(?<![a-zA-Z\\])e\^\{")
 _FLAT_HEADS = (r"\frac{", r"\sqrt{")
-# The head of a gradient's string: a fraction at the top level, kept as written.
-_DERIVATIVE = GRADIENT_LHS + " = "
+# The heads of a gradient's string: a fraction at the top level, kept as written.
+_DERIVATIVES = (GRADIENT_LHS + " = ", SUMMED_GRADIENT_LHS + " = ")
 
 
 def nesting_depth(tex: str) -> int:
@@ -64,7 +64,7 @@ def within_mathtext_depth(tex: str) -> str:
     """`tex`, or where it nests deeper than MATHTEXT_MAX_DEPTH groups, its flat spelling."""
     if nesting_depth(tex) <= MATHTEXT_MAX_DEPTH:
         return tex
-    head = _DERIVATIVE if tex.startswith(_DERIVATIVE) else ""
+    head = next((head for head in _DERIVATIVES if tex.startswith(head)), "")
     # Bars nest ambiguously when plain (`y |y |\hat{y}||`, a review): an absolute value is a call.
     flat = tex[len(head) :].replace(r"\left|", r"\mathrm{abs}\left(").replace(r"\right|", r"\right)")
     flat = _SIZED_DELIMITER.sub("", flat)

@@ -29,6 +29,10 @@ Y_TEX = "y"
 Y_HAT_TEX = r"\hat{y}"
 LOSS_LHS = r"L(y, \hat{y})"
 GRADIENT_LHS = r"\frac{\partial L}{\partial \hat{y}}"
+# ... of an elementwise loss whose element reads a sum, mean, ... of y_pred: its gradient is of the
+# sum over the last axis (`gradient()`: `y_pred * sum(y_pred)` -> `2 sum(y_pred)`), not of the
+# element alone, which the plain head read as (a review of the LaTeX).
+SUMMED_GRADIENT_LHS = r"\frac{\partial}{\partial \hat{y}} \sum_{c} L(y, \hat{y})_{c}"
 
 COMPARISONS = {"<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq", "==": "=", "!=": r"\neq"}
 BOOL_OPS = {"and": r"\wedge", "or": r"\vee"}
