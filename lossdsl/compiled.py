@@ -68,7 +68,6 @@ class CompiledLoss:
         self.strict = strict
         self.resolved = resolved
         self.symbolic = symbolic
-        self._python_sources: dict[tuple[bool, bool], str] = {}
 
     def __repr__(self) -> str:
         return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
@@ -150,12 +149,13 @@ class CompiledLoss:
         TensorFlow traces it for XLA: `emit.xla_forms`.)
         """
         fast, xla = require_flag("fast", fast), require_flag("xla", xla)
-        key = (fast or xla, xla)
-        if key not in self._python_sources:
+        key = (self.name, fast or xla, xla)
+        written = self.symbolic.python_sources
+        if key not in written:
             from lossdsl.emit.keras import emit_keras
 
-            self._python_sources[key] = emit_keras(self, fast=key[0], xla=key[1])
-        return self._python_sources[key]
+            written[key] = emit_keras(self, fast=key[1], xla=key[2])
+        return written[key]
 
     def keras_loss(self, *args, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""

@@ -30,6 +30,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from lossdsl import nodes
 from lossdsl.errors import LossError, LossLimitError, LossSyntaxError, require_text
+from lossdsl.forking import hold_across_fork
 from lossdsl.span import Span
 
 MAX_CHARS = 10_000
@@ -110,6 +111,7 @@ class _Separators:
 
 _parser: Lark | None = None
 _parser_lock = threading.Lock()
+hold_across_fork("parser", _parser_lock)
 
 
 def parser() -> Lark:

@@ -50,6 +50,7 @@ import keras
 
 from lossdsl.emit.names import camel_case, snake_case
 from lossdsl.errors import LossArgumentError, LossTypeError, checked_arguments, warn_of
+from lossdsl.forking import hold_across_fork
 
 __all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
 
@@ -120,6 +121,7 @@ def _quietly():
 
 
 _LOCK = threading.RLock()
+hold_across_fork("classes", _LOCK)
 _CLASSES: dict[str, type] = {}
 _DIRECTORY: list[str] = []
 
@@ -470,10 +472,17 @@ def _directory() -> str:
     """The private folder of generated modules, made at first use and again if it has gone: a child
     forked from this process that exits normally runs this process's exit handlers, and its removal
     of the folder was a FileNotFoundError at the parent's next new loss (a review); so is a `/tmp`
-    cleaned by age. Only the process that made a folder removes it."""
+    cleaned by age. Only the process that made a folder removes it: at exit, and in a worker of
+    `multiprocessing` or `concurrent.futures` forked from a process that had made none (it ends
+    with `os._exit`, which runs no exit handlers, after multiprocessing's own finalizers: each such
+    worker left its folder and modules behind; a review of concurrency)."""
     if not _DIRECTORY or not os.path.isdir(_DIRECTORY[-1]):
         path = tempfile.mkdtemp(prefix="lossdsl-")
         atexit.register(_remove, path, os.getpid())
+        if "multiprocessing" in sys.modules:  # (a worker of it has it imported; no other process needs it)
+            from multiprocessing.util import Finalize
+
+            Finalize(None, _remove, args=(path, os.getpid()), exitpriority=0)
         _DIRECTORY.append(path)
     return _DIRECTORY[-1]
 

@@ -37,6 +37,7 @@ import sympy as sp
 from lossdsl import bound_constants, construct, nodes, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossError, LossInternalError, LossLimitError
+from lossdsl.forking import hold_across_fork
 from lossdsl.functions import FUNCTIONS, builder, kind_of
 from lossdsl.gradient import MAX_GRADIENT_SIZE, derivative_size, element_gradient
 from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
@@ -49,6 +50,7 @@ from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
 # and a compile gave other code than a serial one (2 runs in 65); never in one thread. Reentrant:
 # an output may compile.
 SYMPY_LOCK = threading.RLock()
+hold_across_fork("sympy", SYMPY_LOCK)
 
 Y_TRUE = sp.Symbol("y_true", real=True)
 Y_PRED = sp.Symbol("y_pred", real=True)
@@ -99,6 +101,11 @@ class SymbolicLoss:
     # (gradient, display) -> the LaTeX written for it: the front end is cached by program text, so
     # every CompiledLoss of one program (under any class name) shares it
     latex: dict[tuple[bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
+    # The modules `python_source()` wrote, by class name, `fast` and `xla`: kept with the analysis,
+    # which the front end's cache shares among the compiles of one text, so that compiling a program
+    # again and making its loss (`loss()`, `FormulaLoss`, unpickling) does not write it again (half
+    # of a fresh compile's time; a review of scale).
+    python_sources: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
     # id(node) -> `node_expr`'s answer, computed once: the jump check asks for the node above each
     # `where` (the whole loss, for a sum of `where`s), whose bindings each ask substitutes again
     node_forms: dict[int, sp.Basic] = field(default_factory=dict, init=False, repr=False, compare=False)

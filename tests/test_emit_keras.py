@@ -1984,6 +1984,17 @@ def test_registry_names_do_not_collide(keras):
     assert keras.saving.get_registered_name(lossdsl.FormulaLoss) == "lossdsl>FormulaLoss"
 
 
+def test_a_program_compiled_again_keeps_its_written_module():
+    # compile() of a text compiled before is a look-up; its module was written again each time (half
+    # the time of a fresh compile, for `loss()`, `FormulaLoss` and unpickling; a review of scale)
+    source = "param k = 0.75\nk * abs(e)^1.25 + e^2"
+    first, again = lossdsl.compile(source, name="Written"), lossdsl.compile(source, name="Written")
+    assert first is not again and again.python_source() is first.python_source()
+    assert again.python_source(xla=True) is first.python_source(xla=True) != first.python_source()
+    other = lossdsl.compile(source, name="Other").python_source()
+    assert "class Other(keras.losses.Loss):" in other and "class Written(" not in other
+
+
 def test_registered_names_are_pinned():
     # A model saved with a generated module names its class's digest; a module written again from
     # the same program by a later lossdsl loads that model only while the digest stays. The digest

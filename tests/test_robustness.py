@@ -20,6 +20,13 @@ reproducible.
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+import threading
+import time
+import warnings
+
 import numpy as np
 import pytest
 import sympy
@@ -851,3 +858,73 @@ def test_a_gap_past_compile_is_a_loss_error(monkeypatch, method, target):
     monkeypatch.setattr(target, deep)
     with pytest.raises(lossdsl.LossLimitError, match="too intricate"):
         method(lossdsl.compile("abs(e) + 0.5 * y_pred^2"))
+
+
+def _forked_child_compiles(source: str, seconds: float) -> bool:
+    """Fork; the child compiles `source` and exits 0. Whether it did within `seconds`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # (Python 3.12: fork in a threaded process)
+        pid = os.fork()
+    if pid == 0:  # the child: nothing of pytest's runs here
+        try:
+            lossdsl.compile(source)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return False
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="fork as Linux does it")
+def test_a_process_forked_while_another_thread_compiles_can_compile():
+    # A compile holds one lock (one compile at a time); a process forked by another thread while
+    # it was held (multiprocessing's default on Linux) inherited it held, and its first compile
+    # waited for ever (a review of concurrency: 5 hangs in 5). The fork now waits for the compile.
+    stop = threading.Event()
+
+    def compile_candidates():
+        k = 0
+        while not stop.is_set():
+            lossdsl.compile(f"{1 + k / 1000} * abs(e)^1.5 + 0.3 * e^2 + {k} * sigmoid(y_pred)")
+            k += 1
+
+    worker = threading.Thread(target=compile_candidates, daemon=True)
+    worker.start()
+    try:
+        time.sleep(0.5)
+        results = [_forked_child_compiles(f"0.7 * abs(e) + {k} * e^2", 60.0) for k in range(4)]
+    finally:
+        stop.set()
+        worker.join(60)
+    assert results == [True] * 4
+
+
+def _fresh_folder(paths) -> None:
+    """In a worker: make the folder of generated modules as a process that had made none does."""
+    from lossdsl import runtime
+
+    runtime._DIRECTORY.clear()  # (inherited from the parent where it had made one)
+    paths.put(runtime._directory())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="fork as Linux does it")
+def test_a_forked_worker_removes_the_folder_it_made():
+    # A multiprocessing worker ends with os._exit, which runs no exit handlers: each worker forked
+    # from a process that had made no loss yet left its folder of modules behind (a review)
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    paths = context.Queue()
+    worker = context.Process(target=_fresh_folder, args=(paths,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # (Python 3.12: fork in a threaded process)
+        worker.start()
+    path = paths.get(timeout=60)
+    worker.join(60)
+    assert worker.exitcode == 0 and path.startswith(tempfile.gettempdir()) and not os.path.exists(path)
