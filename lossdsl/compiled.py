@@ -149,12 +149,13 @@ class CompiledLoss:
         TensorFlow traces it for XLA: `emit.xla_forms`.)
         """
         fast, xla = require_flag("fast", fast), require_flag("xla", xla)
-        key = (self.name, fast or xla, xla)
+        # (the description too: it is an attribute of this object, which a user may set; the review)
+        key = (self.name, self.description, fast or xla, xla)
         written = self.symbolic.python_sources
         if key not in written:
             from lossdsl.emit.keras import emit_keras
 
-            written[key] = emit_keras(self, fast=key[1], xla=key[2])
+            written[key] = emit_keras(self, fast=key[2], xla=key[3])
         return written[key]
 
     def keras_loss(self, *args, **kwargs):

@@ -9,7 +9,12 @@ and given back after it, in the parent and in the child: a fork waits for the co
 
 The locks are taken in the order the code nests them (`ORDER`, outermost first: a compile takes
 the parser's lock and makes a loss's class within its own) and given back in reverse, so that a
-fork never waits for one lock while holding another that its holder waits for.
+fork never waits for one of them while holding another that its holder waits for; exactly those
+taken are given back (a module imported by another thread while a fork waits may name its lock
+then: giving back a lock not taken raised, and left the others held for ever; the change review).
+Other libraries' fork handlers run before this one where they were registered later (`logging`'s
+takes its module lock), so a fork waiting for a compile may hold theirs meanwhile: a stall of
+other threads for the compile's length, not a deadlock, since no compile waits for them.
 """
 
 from __future__ import annotations
@@ -27,18 +32,18 @@ def hold_across_fork(name: str, lock) -> None:
     _locks[name] = lock
 
 
-def _held() -> list:
-    return [_locks[name] for name in ORDER if name in _locks]
+_taken: list = []  # what `_take` took, for `_give_back` (a lock may be named while a fork waits)
 
 
 def _take() -> None:
-    for lock in _held():
+    for lock in [_locks[name] for name in ORDER if name in _locks]:
         lock.acquire()
+        _taken.append(lock)
 
 
 def _give_back() -> None:
-    for lock in reversed(_held()):
-        lock.release()
+    while _taken:
+        _taken.pop().release()
 
 
 if hasattr(os, "register_at_fork"):  # (not on Windows, which does not fork)

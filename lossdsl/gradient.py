@@ -46,9 +46,10 @@ def element_gradient(core: sp.Expr, y_true: sp.Symbol, y_pred: sp.Symbol, per_sa
 
 
 def sums_the_axis(core: sp.Expr, y_pred: sp.Symbol, per_sample: bool) -> bool:
-    """Whether `element_gradient` differs from the element's own derivative: an elementwise loss
-    whose element reads a reduction or vector function of y_pred (each element of the axis then
-    reaches y_pred_j through it)."""
+    """Whether `element_gradient` is taken through the other elements of the last axis: an
+    elementwise loss whose element reads a reduction or vector function of y_pred (each element
+    may then reach y_pred_j through it; where it is read only in a `where`'s condition, the result
+    is the element's own derivative, still truly of the sum)."""
     return not per_sample and bool(_outermost_tensor_terms(core, y_pred))
 
 

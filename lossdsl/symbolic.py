@@ -101,11 +101,11 @@ class SymbolicLoss:
     # (gradient, display) -> the LaTeX written for it: the front end is cached by program text, so
     # every CompiledLoss of one program (under any class name) shares it
     latex: dict[tuple[bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
-    # The modules `python_source()` wrote, by class name, `fast` and `xla`: kept with the analysis,
+    # The modules `python_source()` wrote, by class name, description, `fast` and `xla`: kept with the analysis,
     # which the front end's cache shares among the compiles of one text, so that compiling a program
     # again and making its loss (`loss()`, `FormulaLoss`, unpickling) does not write it again (half
     # of a fresh compile's time; a review of scale).
-    python_sources: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
+    python_sources: dict[tuple[str, str, bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
     # id(node) -> `node_expr`'s answer, computed once: the jump check asks for the node above each
     # `where` (the whole loss, for a sum of `where`s), whose bindings each ask substitutes again
     node_forms: dict[int, sp.Basic] = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -1993,6 +1993,22 @@ def test_a_program_compiled_again_keeps_its_written_module():
     assert again.python_source(xla=True) is first.python_source(xla=True) != first.python_source()
     other = lossdsl.compile(source, name="Other").python_source()
     assert "class Other(keras.losses.Loss):" in other and "class Written(" not in other
+    # ... not of another object's description, which is the user's to set (the change review)
+    again.description = "A description of its own."
+    assert "A description of its own." in again.python_source()
+    assert "A description of its own." not in first.python_source()
+
+
+def test_a_description_of_wide_characters_gets_the_line_length_directive(tmp_path):
+    # ruff counts a CJK character as two columns: 50 of them are 104 columns, under 88 characters
+    wide = "損失" * 25
+    source = lossdsl.compile(f"# {wide}\ne^2", name="Wide").python_source()
+    assert "# ruff: noqa: E501, RUF100" in source
+    narrow = lossdsl.compile("# A short description.\ne^2", name="Narrow").python_source()
+    assert "# ruff: noqa" not in narrow
+    (tmp_path / "wide.py").write_text(source, encoding="utf-8")
+    proc = subprocess.run([ruff(), *RUFF_CHECK, str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_registered_names_are_pinned():

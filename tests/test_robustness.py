@@ -928,3 +928,19 @@ def test_a_forked_worker_removes_the_folder_it_made():
     path = paths.get(timeout=60)
     worker.join(60)
     assert worker.exitcode == 0 and path.startswith(tempfile.gettempdir()) and not os.path.exists(path)
+
+
+def test_a_fork_gives_back_exactly_the_locks_it_took(monkeypatch):
+    # A module imported by another thread while a fork waited named its lock then: the fork gave
+    # back a lock it had not taken, which raised, and the locks it had taken stayed held for ever
+    # (the change review)
+    from lossdsl import forking
+
+    first, later = threading.Lock(), threading.Lock()
+    monkeypatch.setattr(forking, "_locks", {"sympy": first})
+    forking._take()
+    forking.hold_across_fork("parser", later)  # named while the fork waits
+    forking._give_back()
+    assert first.acquire(blocking=False) and later.acquire(blocking=False)
+    with pytest.raises(ValueError, match="unknown lock 'other'"):
+        forking.hold_across_fork("other", threading.Lock())
