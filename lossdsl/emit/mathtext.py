@@ -40,7 +40,6 @@ _COMMAND_BRACE = re.compile(
 _ABS_BRACE = re.compile(r"\\mathrm\{abs\}\(\{")
 # SymPy's exponential (`e^{x}`): an `e` that is not the end of a name or a command.
 _EXPONENTIAL = re.compile(r"(?<![a-zA-Z\\])e\^\{")
-_FLAT_HEADS = (r"\frac{", r"\sqrt{")
 # The heads of a gradient's string: a fraction at the top level, kept as written.
 _DERIVATIVES = (GRADIENT_LHS + " = ", SUMMED_GRADIENT_LHS + " = ")
 
