@@ -8,10 +8,19 @@ produced on demand and cached.
 from __future__ import annotations
 
 import functools
+import keyword
 
 import sympy as sp
 
-from lossdsl.errors import Diagnostic, LossArgumentError, checked_arguments, contained, require_flag
+from lossdsl.emit.names import MODULE_NAMES
+from lossdsl.errors import (
+    Diagnostic,
+    LossArgumentError,
+    LossTypeError,
+    checked_arguments,
+    contained,
+    require_flag,
+)
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SYMPY_LOCK, SymbolicLoss
 
@@ -38,6 +47,18 @@ def _keywords_only(method: str, args: tuple, keywords: str) -> None:
         raise LossArgumentError(f"{method}() takes keyword arguments only ({keywords}), not {len(args)} positional")
 
 
+def validate_class_name(name: object) -> str:
+    """`name` if it can name the generated class; LossTypeError otherwise."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
+        raise LossTypeError(f"{name!r} cannot name a Python class: use an ASCII identifier that is not a keyword")
+    if name in MODULE_NAMES:
+        raise LossTypeError(f"{name!r} cannot name the generated class: the module needs that name")
+    if name.startswith("__") and name.endswith("__"):
+        # `__class__`, `__dict__`, ...: the generated module's own attributes, not its class
+        raise LossTypeError(f"{name!r} cannot name the generated class: names of the form __x__ are Python's own")
+    return name
+
+
 class CompiledLoss:
     """A compiled lossdsl program.
 
@@ -61,13 +82,43 @@ class CompiledLoss:
         strict: bool = False,
     ) -> None:
         self.name = name
-        self.source = source
+        self._source = source
         self.description = resolved.program.description
         self._params = dict(resolved.params)
         self.diagnostics = diagnostics
         self.strict = strict
         self.resolved = resolved
         self.symbolic = symbolic
+
+    @property
+    def name(self) -> str:
+        """The generated class's name; set to another, it is checked as `compile()` checks it (a
+        keyword or a name that is not an identifier made a module that did not import; a review)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: object) -> None:
+        self._name = validate_class_name(value)
+
+    @property
+    def description(self) -> str:
+        """The leading comment lines; the user's to set, as text, for the docstring and the docs."""
+        return self._description
+
+    @description.setter
+    def description(self, value: object) -> None:
+        if not isinstance(value, str):
+            raise LossTypeError(f"a description is text (a str), not {type(value).__name__}")
+        self._description = value
+
+    @property
+    def source(self) -> str:
+        """The program text as given: what was compiled, so it cannot be set (compile a new text)."""
+        return self._source
+
+    @source.setter
+    def source(self, value: object) -> None:
+        raise LossArgumentError("source is the text that was compiled: compile another with lossdsl.compile()")
 
     def __repr__(self) -> str:
         return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import copy
 import functools
-import keyword
 import sys
 import threading
 from dataclasses import dataclass
 
 from lossdsl.checks import run_checks
-from lossdsl.compiled import CompiledLoss
-from lossdsl.emit.names import MODULE_NAMES
+from lossdsl.compiled import CompiledLoss, validate_class_name
 from lossdsl.errors import (
     ERROR_CLASSES,
     Diagnostic,
     LossError,
     LossInternalError,
-    LossTypeError,
     checked_arguments,
     contained,
     require_flag,
@@ -84,18 +81,6 @@ def check(source: str, *, strict: bool = False) -> list[Diagnostic]:
         return list(front_end(source, require_flag("strict", strict)).diagnostics)
     except LossError as err:
         return list(err.diagnostics) or [err.as_diagnostic()]
-
-
-def validate_class_name(name: object) -> str:
-    """`name` if it can name the generated class; LossTypeError otherwise."""
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
-        raise LossTypeError(f"{name!r} cannot name a Python class: use an ASCII identifier that is not a keyword")
-    if name in MODULE_NAMES:
-        raise LossTypeError(f"{name!r} cannot name the generated class: the module needs that name")
-    if name.startswith("__") and name.endswith("__"):
-        # `__class__`, `__dict__`, ...: the generated module's own attributes, not its class
-        raise LossTypeError(f"{name!r} cannot name the generated class: names of the form __x__ are Python's own")
-    return name
 
 
 def front_end(source: str, strict: bool = False) -> FrontEnd:

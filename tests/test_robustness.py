@@ -944,3 +944,29 @@ def test_a_fork_gives_back_exactly_the_locks_it_took(monkeypatch):
     assert first.acquire(blocking=False) and later.acquire(blocking=False)
     with pytest.raises(ValueError, match="unknown lock 'other'"):
         forking.hold_across_fork("other", threading.Lock())
+
+
+@pytest.mark.parametrize("name", ["class", "My Loss", "__init__", "é", 123, "keras", ""])
+def test_a_name_set_after_compiling_is_checked_as_compile_checks_it(name):
+    # `python_source()` wrote `class class(keras.losses.Loss):`, and `keras_loss()` raised the
+    # import's SyntaxError (a review of robustness)
+    spec = lossdsl.compile("abs(e)", name="Kept")
+    with pytest.raises(lossdsl.LossTypeError, match="cannot name") as caught:
+        spec.name = name
+    assert (caught.value.line, caught.value.column) == (None, None)
+    assert spec.name == "Kept" and "class Kept(keras.losses.Loss):" in spec.python_source()
+    spec.name = "Renamed"
+    assert "class Renamed(keras.losses.Loss):" in spec.python_source()
+    assert repr(spec) == "<CompiledLoss Renamed: 'abs(e)'>"
+
+
+def test_a_description_is_text_and_the_source_is_what_was_compiled():
+    spec = lossdsl.compile("# First.\nabs(e)")
+    with pytest.raises(lossdsl.LossTypeError, match="a description is text .a str., not NoneType"):
+        spec.description = None
+    assert spec.description == "First." and "**FormulaLoss**\n\nFirst." in spec._repr_markdown_()
+    spec.description = "Second."
+    assert "Second." in spec.python_source() and "First." not in spec.python_source()
+    with pytest.raises(lossdsl.LossArgumentError, match="source is the text that was compiled"):
+        spec.source = "e^2"
+    assert spec.source == "# First.\nabs(e)"
