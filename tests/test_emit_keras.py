@@ -236,6 +236,9 @@ LONG_PROGRAMS = [
     # were assembled past the line without moving their argument out (found by fuzzing)
     "sum(y_pred^0 + mean(e))",
     "log1p(mean(y_pred) - (eps + 2.24) + maximum(pi, y_pred)**3.03)",
+    # y_true's gradient `1 / sqrt(...) / t1 / t1`: a short numerator over a long divisor, then a
+    # division more, put the whole quotient in one temporary, 89 columns (a review of robustness)
+    "1 / maximum(arccos(relu(y_true)), y_pred)",
 ]
 
 

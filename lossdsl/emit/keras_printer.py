@@ -309,6 +309,11 @@ class KerasPrinter(Printer):
             for den in denominator:
                 if len(quotient.text) + len(den.text) + 3 > self.body.inner and not is_short(quotient.text):
                     quotient = self.body.temporary(quotient.text)
+                if len(quotient.text) + len(den.text) + 3 > self.body.inner and not is_short(den.text):
+                    # a short numerator over a long divisor (`1.0 / sqrt(...)`, then `/ t1`): the
+                    # divisor to a temporary, or the next division put the whole over-long quotient
+                    # in one (a line past 88 columns; a review of robustness)
+                    den = self.body.temporary(den.text)
                 quotient = Code(f"{wrap(quotient, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}", PREC_MUL)
             return quotient
         den = self._product(denominator)
