@@ -300,6 +300,21 @@ class _Translator:
             revealed=revealed,
         )
 
+    def _never_real(self, node: nodes.Node) -> nodes.Node | None:
+        """The innermost part below `node` whose value SymPy holds as not real (`_never_real`), read
+        from the values already made; None where there is none."""
+        stack = [(child, False) for child in reversed(node.children)]
+        while stack:  # post-order: a part's own parts first
+            part, seen = stack.pop()
+            if not seen:
+                stack.append((part, True))
+                stack.extend((child, False) for child in reversed(part.children))
+                continue
+            value = self.exprs.get(id(part))
+            if isinstance(value, sp.Expr) and _never_real(value):
+                return part
+        return None
+
     def visit(self, node: nodes.Node) -> sp.Basic:
         try:
             value = getattr(self, "visit_" + type(node).__name__)(node)
@@ -308,6 +323,12 @@ class _Translator:
                 raise type(err)(err.message, span=node.span) from None
             raise
         except _SYMPY_FAILURES as err:
+            # A part that is never real (`log(-where(y_pred > 1, 2, 1))`, `(-exp(y_pred))^(1/3)`)
+            # under a function that compares it (`relu`, `maximum`, `sign`, a condition): SymPy
+            # refuses the comparison ("not comparable"); the error is the part's, where it is made.
+            unreal = self._never_real(node)
+            if unreal is not None:
+                raise LossLimitError(_NEVER_REAL, span=unreal.span) from None
             # SymPy gave up on this node (e.g. a Piecewise whose condition holds another
             # where over a constant vector): a gap to report, never a crash.
             raise LossInternalError(
@@ -508,6 +529,27 @@ def _reveal(
 _NOT_FINITE = (
     "a constant in this expression is not a finite number once its bindings are substituted"
     " (too large for a float, or a division by 0)"
+)
+
+
+def _never_real(value: sp.Expr) -> bool:
+    """Whether SymPy holds `value` as not real: it holds `I` or is known not real, or, through a
+    `where` (`log(-where(y_pred > 1, 2, 1))`), each of its branches is so folded out."""
+    if value.has(sp.I) or value.is_extended_real is False:
+        return True
+    if not value.has(sp.Piecewise) or len(subtrees.atoms(value, sp.Piecewise)) > 4:
+        return False
+    try:
+        folded = sp.piecewise_fold(value)
+    except _SYMPY_FAILURES:
+        return False
+    branches = [piece.expr for piece in folded.args] if isinstance(folded, sp.Piecewise) else [folded]
+    return all(branch.has(sp.I) or branch.is_extended_real is False for branch in branches)
+
+
+_NEVER_REAL = (
+    "this expression is not a real number for any input: a logarithm, root or fractional power of a"
+    " value that is never positive, or an arcsin or arccos of one beyond 1"
 )
 
 
