@@ -75,7 +75,10 @@ def escape(text: str) -> str:
 def paragraphs(description: str) -> list[str]:
     """A description as escaped Markdown paragraphs: lines joined, blank lines kept as breaks."""
     blocks, current = [], []
-    for line in [*description.splitlines(), ""]:
+    for raw in [*description.splitlines(), ""]:
+        # printable characters only, as the generated docstring keeps (an ESC of `\x1b[31m` went
+        # into the page as written, and a terminal showing the page obeyed it; a review)
+        line = "".join(ch if ch.isprintable() else " " for ch in raw)
         if line.strip():
             current.append(line.strip())
         elif current:
@@ -83,6 +86,27 @@ def paragraphs(description: str) -> list[str]:
             blocks.append(_BLOCK_START.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], text))
             current = []
     return blocks
+
+
+def _plot_page_figure(spec, path: Path, name: str) -> None:
+    """The page's plot of `spec`: on the x axis read from the program, or where that one has no plot
+    (class ids, a function across one column of classes) on the first two-class axis that has one.
+    `docs` takes no `--kind`: the page was refused with the advice to plot it as probability or
+    logits (`normalize(y_pred) * y_true`; a review of robustness)."""
+    from lossdsl.plot import KindRefused, plot_losses
+
+    try:
+        plot_losses([spec], path, labels=[name])
+        return
+    except KindRefused as refused:
+        last = refused
+    for kind in ("probability", "logits"):
+        try:
+            plot_losses([spec], path, labels=[name], kind=kind)
+            return
+        except KindRefused as refused:
+            last = refused
+    raise last
 
 
 def _bundled(name: str, text: str) -> str | None:
@@ -188,8 +212,6 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
         LossError: a program does not compile.
         ValueError: no sources, two with the same name, or an unknown image format.
     """
-    from lossdsl.plot import plot_losses
-
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"unknown image format {image_format!r}: use one of {', '.join(IMAGE_FORMATS)}")
     named = named_sources(sources)
@@ -208,7 +230,7 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
         for name, spec, _ in entries:
             path = image_dir / f"{name}.{image_format}"
             existed = path.exists()
-            plot_losses([spec], path, labels=[name])
+            _plot_page_figure(spec, path, name)
             if not existed:
                 written.append(path)
             # percent-encoded: a space or `(` ended the link, `#` and `?` began a fragment or a query;

@@ -130,6 +130,15 @@ def test_a_user_program(tmp_path):
     assert "![smooth_l1: the loss and its gradient](page_files/smooth_l1.png)" in text
 
 
+def test_a_program_without_a_plot_on_its_own_axis_takes_a_two_class_one(tmp_path):
+    # `normalize(y_pred)` across one column of classes has no plot against y_pred; `plot` advises
+    # `--kind probability`, which `docs` does not take: the page was refused (a review of robustness)
+    written = write_docs([("normalize(y_pred) * y_true", "nz.loss")], tmp_path / "p.md")
+    assert written == [tmp_path / "p.md", tmp_path / "p_files" / "nz.svg"]
+    assert "probability $p$  ($\\hat{y} = [p, 1 - p]$)" in written[1].read_text(encoding="utf-8")
+    assert "![nz: the loss and its gradient](p_files/nz.svg)" in written[0].read_text(encoding="utf-8")
+
+
 def test_a_changed_bundled_loss_claims_no_counterpart(tmp_path):
     source = lossdsl.library.source("huber").replace("0.5 * x^2", "0.5 * x^2 + 0")
     write_docs([(source, "huber.loss")], tmp_path / "p.md")
@@ -224,6 +233,9 @@ def test_escape():
     # a rule, a character reference, a strike-out in GitHub's Markdown (a review)
     assert paragraphs("---\n\n- - -\n\na -- b - c") == ["\\---", "\\- - -", "a -- b - c"]
     assert escape("R&amp;D &copy; ~~x~~") == "R&amp;amp;D &amp;copy; \\~\\~x\\~\\~"
+    # control characters as spaces, as the docstring keeps them: an ESC sequence went into the page
+    # as written (a review of robustness)
+    assert paragraphs("colour \x1b[31mred\x07 and\x00 zero") == ["colour  [31mred  and  zero"]
 
 
 def test_descriptions_read_as_written_in_commonmark():
