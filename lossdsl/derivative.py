@@ -27,6 +27,7 @@ import sympy as sp
 from sympy.core.function import ArgumentIndexError
 from sympy.ntheory.multinomial import multinomial_coefficients_iterator
 
+from lossdsl import subtrees
 from lossdsl.rebuild import swapped, with_inert_non_real
 from lossdsl.symfuncs import step
 
@@ -195,11 +196,11 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
 def _diff(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     """`sympy.diff`, through the stand-ins of `_DIFFERENTIABLE` where `_stand_in_differentiates`,
     and of `_ZeroPower`."""
-    zero_powers = {p: _ZeroPower(p.exp) for p in expr.atoms(sp.Pow) if not p.exp.is_number and p.base.is_zero}
+    zero_powers = {p: _ZeroPower(p.exp) for p in subtrees.atoms(expr, sp.Pow) if not p.exp.is_number and p.base.is_zero}
     if zero_powers:
         result = _diff(expr.xreplace(zero_powers), symbol)
         return result.xreplace({stand_in: power for power, stand_in in zero_powers.items()})
-    found = expr.atoms(sp.Max, sp.Min, sp.Abs, *_STEPS)
+    found = subtrees.atoms(expr, sp.Max, sp.Min, sp.Abs, *_STEPS)
     if not any(_stand_in_differentiates(m) for m in found):
         return derivative(expr, symbol)
     return swapped(derivative(swapped(expr, _DIFFERENTIABLE), symbol), _ORIGINAL)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from lossdsl import hyperbolic
+from lossdsl import hyperbolic, subtrees
 from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, relation
 from lossdsl.symfuncs import Head, Round, Where, step
 
@@ -155,6 +155,44 @@ def each_rebuilt(expr: sp.Basic, rebuild) -> sp.Basic:
     return _bottom_up(expr, {}, rebuild, every=True)
 
 
+def replaced(expr: sp.Basic, query, value) -> sp.Basic:
+    """`expr.replace(query, value)` for a callable `query` and `value`: bottom-up, a node whose
+    arguments changed built again with `func(*args)` (with SymPy's check that it is not what one of
+    them was changed from), then `value(node)` where `query(node)` holds and that is another
+    expression. As SymPy's, but each distinct subexpression once (`Basic.replace` walks a shared
+    one at every use, and asks `query` of it again) and without recursion: the same result, node
+    for node (each node's is a function of the node alone)."""
+    done: dict[sp.Basic, sp.Basic] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        args = getattr(node, "args", None)
+        if args is None:  # (not a SymPy node: as SymPy's, left as it is)
+            done[node] = node
+            continue
+        if args and not ready:
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(args) if a not in done)
+            continue
+        rv = node
+        if args:
+            new_args = tuple([done[a] for a in args])
+            if args != new_args:
+                rv = node.func(*new_args)
+                if any(rv == old and old != new for old, new in zip(args, new_args, strict=True)):
+                    done[node] = rv  # (SymPy's `simultaneous`: what an argument was, is not changed again)
+                    continue
+        found = query(rv)
+        if found or found == {}:
+            v = value(rv)
+            if v is not None and v != rv:
+                rv = v
+        done[node] = rv
+    return done[expr]
+
+
 def unchanged(new_args: list, old_args: tuple) -> bool:
     """Each new argument equals the old one. Equal, not the same object: a tree may hold equal
     copies of a part, and the rebuild answers every copy with the first one's result. (Hashes
@@ -294,7 +332,7 @@ def _takes_non_real(node: sp.Basic) -> bool:
 
 
 def _holds_non_real_arguments(expr: sp.Basic) -> bool:
-    return any(map(_takes_non_real, expr.atoms(*_NOT_REAL_ARGUMENT)))
+    return any(map(_takes_non_real, subtrees.atoms(expr, *_NOT_REAL_ARGUMENT)))
 
 
 # An Abs of a value SymPy does not know is real, which SymPy would rewrite with its real part if
@@ -307,7 +345,13 @@ def _unsure_abs(node: sp.Basic) -> bool:
 
 
 def _holds_unsure_abs(expr: sp.Basic) -> bool:
-    return any(map(_unsure_abs, expr.atoms(sp.Abs)))
+    return any(map(_unsure_abs, subtrees.atoms(expr, sp.Abs)))
+
+
+# What `cse` looks for before it calls SymPy's: comparisons, Max and Min, steps and Abs.
+_INERT_HEADS = tuple(_INERT)
+_NOT_REAL_HEADS = tuple(_NOT_REAL_ARGUMENT)
+_ASKED_BEFORE_CSE = (*_COMPARISONS, *_NOT_REAL_HEADS, *_INERT_HEADS, sp.Abs)
 
 
 def cse(exprs: list, symbols) -> tuple[list, list]:
@@ -319,10 +363,14 @@ def cse(exprs: list, symbols) -> tuple[list, list]:
     and come back unevaluated, holding what cse made of their arguments (a Max or Min that
     SymPy could simplify was simplified when it was first built).
     """
-    many = sum(len(e.atoms(*_COMPARISONS)) for e in exprs if isinstance(e, sp.Basic)) > MAX_EVALUATED_COMPARISONS
+    # One walk of each expression for the questions below (each distinct part once).
+    found = [subtrees.atoms(e, *_ASKED_BEFORE_CSE) for e in exprs if isinstance(e, sp.Basic)]
+    many = sum(sum(isinstance(p, _COMPARISONS) for p in parts) for parts in found) > MAX_EVALUATED_COMPARISONS
     if not many and not any(
-        isinstance(e, sp.Basic) and (e.has(*_INERT) or _holds_non_real_arguments(e) or _holds_unsure_abs(e))
-        for e in exprs
+        any(isinstance(p, _INERT_HEADS) for p in parts)
+        or any(_takes_non_real(p) for p in parts if isinstance(p, _NOT_REAL_HEADS))
+        or any(_unsure_abs(p) for p in parts if isinstance(p, sp.Abs))
+        for parts in found
     ):
         return sp.cse(exprs, symbols=symbols)
     convert = _to_inert_for_cse_with_comparisons if many else _to_inert_for_cse

@@ -224,13 +224,10 @@ def _reduced(reduction: type, arg: sp.Expr) -> sp.Expr:
 
 def _cancels_when_expanded(expr: sp.Basic) -> bool:
     """`expr` is a small polynomial in y_pred whose expansion does not hold y_pred."""
-    size = 0
-    for node in sp.preorder_traversal(expr):
-        size += 1
-        if size > MAX_EXPANDED_NODES:
-            return False
-        if isinstance(node, sp.Pow) and not (node.exp.is_Integer and 0 < node.exp <= MAX_EXPANDED_POWER):
-            return False
+    if subtrees.size(expr, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+        return False
+    if any(not (p.exp.is_Integer and 0 < p.exp <= MAX_EXPANDED_POWER) for p in subtrees.atoms(expr, sp.Pow)):
+        return False
     if not (isinstance(expr, sp.Expr) and expr.is_polynomial(Y_PRED)):
         return False
     if _expanded_terms(expr) > MAX_EXPANDED_TERMS:
@@ -306,18 +303,18 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     rows = _over_axis(expr)
     if not expr.free_symbols <= {Y_TRUE, Y_PRED, *params, *([sf.C] if rows else [])}:
         return False
-    size = 0
-    for _ in sp.preorder_traversal(expr):
-        size += 1
-        if size > MAX_PROBE_EVALUATIONS // 20:
-            return False  # not even 20 points within the budget
+    size = subtrees.size(expr, MAX_PROBE_EVALUATIONS // 20)
+    if size > MAX_PROBE_EVALUATIONS // 20:
+        return False  # not even 20 points within the budget
+    # (the terms and the bound below are made of the loss's parts: each part's closure is built once)
+    memo: dict = {}
     if rows:
         length = _row_length(expr)
         size *= length  # each position of the row (a function over the axis once for the row)
-        value_of = lambda e: compiled_rows(e, length, symbolic.per_sample)  # noqa: E731
+        value_of = lambda e: compiled_rows(e, length, symbolic.per_sample, memo=memo)  # noqa: E731
         at = lambda x: _row(x, length)  # noqa: E731
     else:
-        value_of, at = compiled, lambda x: x  # noqa: E731
+        value_of, at = lambda e: compiled(e, memo=memo), lambda x: x  # noqa: E731
     budget = MAX_PROBE_EVALUATIONS
     value_at = value_of(expr)
     # Each term of the sum too: rounding scales with the largest of them (`100 sigmoid(x) +
@@ -358,23 +355,25 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     return flat
 
 
-def _magnitude(expr: sp.Basic) -> sp.Basic:
+def _magnitude(expr: sp.Basic, reads: dict | None = None) -> sp.Basic:
     """A bound on the size of what `expr` adds up: each sum, product, `sum` and `mean` in it of the
     absolute values of its parts (unevaluated: nothing cancels). A part free of y_pred is taken as
     its value: its rounding is the same at every y_pred tried (`y_pred * (1e15 sigmoid(y_true) +
-    1e15 sigmoid(-y_true) - 1e15 + 1)` varies with y_pred; taken apart, it looked constant)."""
-    if Y_PRED not in expr.free_symbols:
+    1e15 sigmoid(-y_true) - 1e15 + 1)` varies with y_pred; taken apart, it looked constant).
+    `reads`: the free symbols of the parts asked about so far (`subtrees.known_free_symbols`)."""
+    reads = {} if reads is None else reads
+    if Y_PRED not in subtrees.known_free_symbols(expr, reads):
         return sp.Abs(expr, evaluate=False)
     if isinstance(expr, (sp.Add, sp.Mul)):
-        return expr.func(*(_magnitude(a) for a in expr.args), evaluate=False)
+        return expr.func(*(_magnitude(a, reads) for a in expr.args), evaluate=False)
     if isinstance(expr, (sf.ReduceSum, sf.ReduceMean)):
-        return expr.func(_magnitude(expr.args[0]), evaluate=False)
+        return expr.func(_magnitude(expr.args[0], reads), evaluate=False)
     if isinstance(expr, sf.LogSumExp):  # its rounding is that of its largest elements (a review:
         # `logsumexp(y_pred - logsumexp(y_pred))`, 0 whatever y_pred is, was 1e-7 off 0 at 1e9), each
         # element's bound weighted by its share, the softmax: an element of -1e30 adds nothing
         # (`logsumexp(y_pred - 1e30 y_true)`, a mask, looked constant at that scale; a review)
         x = expr.args[0]
-        share = sf.ReduceSum(sf.Softmax(x) * _magnitude(x), evaluate=False)
+        share = sf.ReduceSum(sf.Softmax(x) * _magnitude(x, reads), evaluate=False)
         return sp.Add(sp.Abs(expr, evaluate=False), share, evaluate=False)
     return sp.Abs(expr, evaluate=False)
 
@@ -391,7 +390,8 @@ def _row(x: float, length: int) -> tuple[float, ...]:
 def _row_length(expr: sp.Basic) -> int:
     """The length of the program's list literals (all one but those of one value, which broadcast
     along any row, or the shapes check said no), else ROW_LENGTH."""
-    return max((len(vector.args) for vector in expr.atoms(sf.Vector) if len(vector.args) > 1), default=ROW_LENGTH)
+    lengths = [len(vector.args) for vector in subtrees.atoms(expr, sf.Vector) if len(vector.args) > 1]
+    return max(lengths, default=ROW_LENGTH)
 
 
 def _thresholds(expr: sp.Basic, env: dict) -> list[float]:
@@ -400,12 +400,12 @@ def _thresholds(expr: sp.Basic, env: dict) -> list[float]:
     neither y_true nor y_pred (`y_true > 2 k`), at the parameters' defaults; at most
     MAX_THRESHOLDS of them, the comparisons' first."""
     found: list[float] = []
-    for relation in expr.atoms(sp.Rel):
+    for relation in subtrees.atoms(expr, sp.Rel):
         for side in relation.args:
             if not side.has(Y_TRUE, Y_PRED):
                 with contextlib.suppress(Unsupported, TypeError, ValueError, OverflowError):
                     found.append(compiled(side)(env))
-    found += [float(n) for n in expr.atoms(sp.Number) if n.is_finite]
+    found += [float(n) for n in subtrees.atoms(expr, sp.Number) if n.is_finite]
     found += list(env.values())
     signed = dict.fromkeys(x for value in found if math.isfinite(value) and abs(value) < 1e300 for x in (value, -value))
     return list(signed)[:MAX_THRESHOLDS]

@@ -139,15 +139,17 @@ def _eval(expr, env):
     raise Unsupported(f"cannot evaluate {func}")
 
 
-def compiled(expr: sp.Basic, stand_ins: dict[sp.Basic, sp.Symbol] | None = None):
+def compiled(expr: sp.Basic, stand_ins: dict[sp.Basic, sp.Symbol] | None = None, memo: dict | None = None):
     """A function `env -> float` equal to `lambda env: evaluate(expr, env)` (see the module docstring);
-    each part of `expr` that is a key of `stand_ins` is read from `env` under its symbol instead."""
+    each part of `expr` that is a key of `stand_ins` is read from `env` under its symbol instead.
+    `memo`, a dict a caller keeps for several expressions compiled without `stand_ins`, holds the
+    closure of each part (a function of the part alone), so that a part they share is built once."""
 
     def make(node: sp.Basic, parts: list):
         symbol = stand_ins.get(node)
         return _closure(node, parts) if symbol is None else _closure(symbol, [])
 
-    root = _closure_tree(expr, make if stand_ins else None)
+    root = _closure_tree(expr, make if stand_ins else None, None if stand_ins else memo)
 
     def value(env: dict[sp.Symbol, float]) -> float:
         try:
@@ -160,11 +162,12 @@ def compiled(expr: sp.Basic, stand_ins: dict[sp.Basic, sp.Symbol] | None = None)
     return value
 
 
-def _closure_tree(expr: sp.Basic, make=None):
+def _closure_tree(expr: sp.Basic, make=None, done: dict | None = None):
     """The closure computing `_eval(expr, env)`, built bottom-up without recursion (each node's by
-    `make(node, argument closures)`, `_closure` unless given)."""
+    `make(node, argument closures)`, `_closure` unless given; `done`: what earlier calls with the
+    same `make` built, which takes what this one builds)."""
     make = make or _closure
-    done: dict[sp.Basic, object] = {}
+    done = {} if done is None else done
     stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
     while stack:
         node, ready = stack.pop()
@@ -200,7 +203,7 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
         return lambda env: False
     func = expr.func
     if func is sp.Add:
-        return lambda env: math.fsum(part(env) for part in parts)
+        return lambda env: math.fsum([part(env) for part in parts])  # (a list: the same values, sooner)
     if func is sp.Mul:
 
         def product(env):
@@ -224,9 +227,9 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
         function, (inner,) = UNARY[func], parts[:1]
         return lambda env: function(inner(env))
     if func is sp.Max:
-        return lambda env: max(part(env) for part in parts)
+        return lambda env: max([part(env) for part in parts])
     if func is sp.Min:
-        return lambda env: min(part(env) for part in parts)
+        return lambda env: min([part(env) for part in parts])
     if func is sf.Clip:
 
         def clip(env):
@@ -285,6 +288,7 @@ def compiled_rows(
     bound: list[tuple[sp.Symbol, sp.Basic]] = (),
     fixed: dict[sp.Basic, float] | None = None,
     overflow: bool = True,
+    memo: dict | None = None,
 ):
     """A function `env -> float`: the per-sample loss of `expr` on one row, where `env` maps y_true
     and y_pred to tuples of `size` floats (parameters to floats): the mean over the row of an
@@ -295,7 +299,8 @@ def compiled_rows(
     without `overflow`, a value past float32's range is kept as it is, not rounded to inf.
     `bound`: (symbol, value) pairs, each value reading only earlier symbols, computed where `expr`
     reads the symbol (a program's bindings, as its code computes them). `fixed`: nodes computed as
-    the given constant instead."""
+    the given constant instead. `memo`: as `compiled`'s, for calls with the same `size`, `float32`,
+    `overflow`, `bound` and `fixed`."""
     fixed = fixed or {}
     made: dict[sp.Symbol, object] = {}
 
@@ -308,8 +313,8 @@ def compiled_rows(
         return _in_float32(node, closure, parts, overflow) if float32 and callable(closure) else closure
 
     for symbol, value in bound:
-        made[symbol] = _closure_tree(value, make)
-    root = _closure_tree(expr, make)
+        made[symbol] = _closure_tree(value, make, memo)
+    root = _closure_tree(expr, make, memo)
     positions = range(size) if not per_sample else range(1)
 
     def value(env: dict) -> float:

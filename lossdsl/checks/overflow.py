@@ -32,12 +32,11 @@ another check warns at the same place (checks/__init__). At most
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import sympy as sp
 
-from lossdsl import hyperbolic, nodes
+from lossdsl import hyperbolic, nodes, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import FLOAT32_INF_FROM, OVERFLOWED, Unsupported, compiled_rows
 from lossdsl.checks.saturation import MAX_PROBED
@@ -128,18 +127,18 @@ def _can_overflow(code: sp.Basic) -> bool:
     exponent is not a small number."""
     if code.has(*_GROWING_FORMS):
         return True
-    return any(not p.exp.is_number or abs(p.exp) > 2 for p in code.atoms(sp.Pow))
+    return any(not p.exp.is_number or abs(p.exp) > 2 for p in subtrees.atoms(code, sp.Pow))
 
 
 def _fits(code: sp.Basic, points: int) -> bool:
     """Whether evaluating `code` twice at each of `points` probe points stays within `MAX_PROBED` operations."""
-    size = sum(1 for _ in itertools.islice(sp.preorder_traversal(code), MAX_PROBED))
+    size = min(subtrees.size(code, MAX_PROBED), MAX_PROBED)
     return 2 * points * size <= MAX_PROBED
 
 
 def _row_size(code: sp.Basic, per_sample: bool) -> int:
     """The length of the rows probed: a list literal's, two for a loss over the last axis, else one."""
-    lengths = [len(vector.args) for vector in code.atoms(sf.Vector) if len(vector.args) > 1]
+    lengths = [len(vector.args) for vector in subtrees.atoms(code, sf.Vector) if len(vector.args) > 1]
     if lengths:  # (one value broadcasts along any row)
         return max(lengths)
     return 2 if per_sample or code.has(sf.TensorFunction) else 1

@@ -97,13 +97,14 @@ def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[in
     built = symbolic.node_exprs
     outside: set[int] = set()  # the parts found, and every part above one
     found = []
+    free: dict = {}  # (the free symbols of the parts asked about: each node's built form holds its children's)
     for node in reversed(list(nodes.walk(resolved.program))):  # children before parents
         if id(node) in skipped or id(node) not in built or isinstance(node, nodes.Param):
             continue
         if any(id(c) in outside for c in node.children):
             outside.add(id(node))
             continue
-        for part in _parameter_pieces(built[id(node)], known):
+        for part in _parameter_pieces(built[id(node)], known, free):
             try:
                 value = evaluate(_computed(part), env)
                 if not _problem(value) or _pole(part, value, env) or not any(e.has(part) for e in code):
@@ -178,20 +179,23 @@ def _pole(part: sp.Expr, value: float, env: dict) -> bool:
     return False
 
 
-def _parameter_pieces(expr: sp.Basic, params: set[sp.Symbol]) -> list[sp.Expr]:
+def _parameter_pieces(expr: sp.Basic, params: set[sp.Symbol], free: dict | None = None) -> list[sp.Expr]:
     """The parts of `expr` made of `params` alone (parameters, and bindings of them) that its code
     may compute: `expr` itself, or its terms and factors (and their products: `k*k*e^2` is one
-    node, whose code computes `k**2`); not a symbol alone (judged where it is made)."""
-    if not isinstance(expr, sp.Expr) or not expr.free_symbols:
+    node, whose code computes `k**2`); not a symbol alone (judged where it is made). `free`: the
+    free symbols of the parts asked about so far (`subtrees.known_free_symbols`)."""
+    free = {} if free is None else free
+    if not isinstance(expr, sp.Expr) or not subtrees.known_free_symbols(expr, free):
         return []
-    if expr.free_symbols <= params:
+    if subtrees.known_free_symbols(expr, free) <= params:
         return [] if expr.is_Symbol else [expr]
     pieces = []
     for term in sp.Add.make_args(expr):
-        if term.free_symbols and term.free_symbols <= params:
+        symbols = subtrees.known_free_symbols(term, free)
+        if symbols and symbols <= params:
             pieces.append(term)
             continue
-        factors = [f for f in sp.Mul.make_args(term) if f.free_symbols and f.free_symbols <= params]
+        factors = [f for f in sp.Mul.make_args(term) if (s := subtrees.known_free_symbols(f, free)) and s <= params]
         pieces += factors + ([sp.Mul(*factors)] if len(factors) > 1 else [])
     return pieces
 

@@ -25,12 +25,11 @@ repeated (checks/__init__).
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import sympy as sp
 
-from lossdsl import hyperbolic, nodes
+from lossdsl import hyperbolic, nodes, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import logits_spelling
 from lossdsl.checks.numeric import Unsupported, compiled, evaluate
@@ -55,7 +54,7 @@ class _Budget:
 
     def spend(self, expr: sp.Basic) -> bool:
         """Whether the probes of `expr` fit in what is left (and if so, count them)."""
-        cost = len(_PROBES) * sum(1 for _ in itertools.islice(sp.preorder_traversal(expr), MAX_PROBED))
+        cost = len(_PROBES) * min(subtrees.size(expr, MAX_PROBED), MAX_PROBED)
         self.left -= cost
         return self.left >= 0
 

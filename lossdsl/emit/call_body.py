@@ -8,9 +8,11 @@ forward pass and, where the gradient is fused, the backward pass of a
 
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 
-from lossdsl import rebuild
+from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.emit.fused import dependent_symbols, element_gradient, through_the_error
 from lossdsl.emit.keras_printer import KerasPrinter
@@ -127,7 +129,7 @@ class CallBody:
         # arguments of its softplus (a sigmoid of one of them shares its exponential).
         self.helpers: set[str] = set()
         values = [local.value for local in self.locals] + [self.result]
-        self.softplus_arguments = {f.args[0] for value in values for f in value.atoms(sf.Softplus)}
+        self.softplus_arguments = {f.args[0] for value in values for f in subtrees.atoms(value, sf.Softplus)}
         self.printer = KerasPrinter(self)
 
     # names -----------------------------------------------------------------
@@ -143,8 +145,8 @@ class CallBody:
             # A reserved name gets a trailing underscore (`lambda_`); names cut to the length
             # limit that meet an earlier one get a number.
             name = hint[:MAX_LOCAL_NAME]
-            candidates = [name, name + "_"] + [f"{name}_{n}" for n in range(2, len(self.taken) + 3)]
-            name = next(c for c in candidates if c not in self.taken)
+            numbered = (f"{name}_{n}" for n in range(2, len(self.taken) + 3))  # (made as far as needed)
+            name = next(c for c in itertools.chain((name, name + "_"), numbered) if c not in self.taken)
             self.taken.add(name)
             return name
         while f"t{self._temp_count}" in self.taken:
@@ -424,7 +426,7 @@ class CallBody:
         """The lengths of the list literals the loss reads (one per program), but 1: a list of
         one value broadcasts against any number of columns and the gradient keeps y_pred's shape."""
         exprs = [self.result, self.gradient, self.target, *(local.value for local in self.locals)]
-        lengths = {len(vector.args) for expr in exprs if expr is not None for vector in expr.atoms(sf.Vector)}
+        lengths = {len(vector.args) for expr in exprs if expr is not None for vector in subtrees.atoms(expr, sf.Vector)}
         return lengths - {1}
 
     def _value(self, shape: str, tail: str) -> str:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from lossdsl import rebuild
+from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.derivative import differentiated
 from lossdsl.symbolic import Y_PRED, Y_TRUE
@@ -203,7 +203,7 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     depends = dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
-    if any(len(m.args) > 2 for expr in exprs for m in expr.atoms(sp.Max, sp.Min)):
+    if any(len(m.args) > 2 for expr in exprs for m in subtrees.atoms(expr, sp.Max, sp.Min)):
         # The gradient of a max of n terms holds n steps, each against the max of the others.
         return None
     if any(expr.has(sf.OneHot) for expr in exprs):
@@ -230,7 +230,7 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     # `Abs` for what it simplifies inside (`abs(-maximum(e, 1))` holds `Mul(-1, y_pred - y_true)`,
     # unevaluated, with no `abs` left): evaluate them. (Everywhere: run only where a Piecewise was
     # differentiated, the code of such programs changed.)
-    gradient = gradient.replace(lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
+    gradient = rebuild.replaced(gradient, lambda e: e.is_Mul, lambda e: sp.Mul(*e.args))
     # (a binding's symbol and its value are one base: `p^(g - 1)` of `p = sigmoid(x)` beside the
     # chain rule's `sigmoid(x)`, a NaN gradient at g < 1 where p rounds to 0; a review)
     gradient = _with_joined_powers(gradient, definitions)
@@ -245,17 +245,17 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         if symbol is not None and _unbounded(value, unbounded):
             unbounded.add(symbol)
     if gradient.has(*_STEPS, sp.Piecewise):
-        gradient = gradient.replace(lambda e: _gated_sum_times_unbounded(e, unbounded), _distributed)
+        gradient = rebuild.replaced(gradient, lambda e: _gated_sum_times_unbounded(e, unbounded), _distributed)
     if gradient.has(*_STEPS):
-        gradient = gradient.replace(lambda e: e.is_Mul and e.has(*_STEPS), lambda e: _masked(e, unbounded))
+        gradient = rebuild.replaced(gradient, lambda e: e.is_Mul and e.has(*_STEPS), lambda e: _masked(e, unbounded))
     if gradient.has(sp.Piecewise):
-        gradient = gradient.replace(
-            lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e, unbounded), _selected
+        gradient = rebuild.replaced(
+            gradient, lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e, unbounded), _selected
         )
     if gradient != gathered:  # (again: the selects take sums apart, where a power may meet its base)
         gradient = _with_joined_powers(gradient, definitions)
     if gradient.has(sp.log):
-        gradient = gradient.replace(lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
+        gradient = rebuild.replaced(gradient, lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
     if gathered.has(*_STEPS, sp.Piecewise) and _size([gradient]) > MAX_NODES:
         # Taken apart and selected at every level of a nesting that reads the level below twice,
         # the gradient grew with each (53,000 characters of code for seven levels, 3 s): autodiff.
@@ -265,9 +265,11 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
 
 def _with_joined_powers(gradient: sp.Expr, definitions: dict) -> sp.Expr:
     """`gradient` with `_joined_powers` applied to each product that splits a power."""
-    if not any(map(_lowered, gradient.atoms(sp.Pow))):
+    if not any(map(_lowered, subtrees.atoms(gradient, sp.Pow))):
         return gradient
-    return gradient.replace(lambda e: _splits_a_power(e, definitions), lambda e: _joined_powers(e, definitions))
+    return rebuild.replaced(
+        gradient, lambda e: _splits_a_power(e, definitions), lambda e: _joined_powers(e, definitions)
+    )
 
 
 def _powers(product: sp.Mul, definitions: dict) -> dict[sp.Basic, list[sp.Basic]]:
@@ -532,7 +534,7 @@ def _cross_entropies(expr: sp.Basic, depends: set, logs: dict) -> sp.Basic:
             return None
         return found
 
-    return expr.replace(lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
+    return rebuild.replaced(expr, lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
 
 
 def _log_softmax_bindings(definitions: dict) -> dict:

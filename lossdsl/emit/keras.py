@@ -247,7 +247,9 @@ def _latex(spec) -> str:
 
 def _clean(line: str) -> str:
     """One docstring line: printable characters only, never three double quotes, no outer whitespace."""
-    text = "".join(ch if ch.isprintable() else " " for ch in line.replace("\t", "    "))
+    text = line.replace("\t", "    ")
+    if not text.isprintable():  # (each character in turn only where one is not)
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     while '"""' in text:
         text = text.replace('"""', "'''")
     return text.strip()

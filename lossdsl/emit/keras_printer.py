@@ -149,6 +149,7 @@ class KerasPrinter(Printer):
         # A proxy: the body holds its printer, and a printer holding the body would make the pair a
         # cycle, which keeps the program and its SymPy expressions until the garbage collector runs.
         self.body = weakref.proxy(body)
+        self._literals: dict[sp.Expr, Code] = {}  # each number printed: its code
 
     def code(self, expr: sp.Basic, form: str = DROPPED) -> Code:
         """`expr` as Python, its per-sample parts in `form`."""
@@ -175,11 +176,14 @@ class KerasPrinter(Printer):
         return Code(f"keras.ops.squeeze({local.name}, axis=-1)")
 
     def _literal(self, expr: sp.Expr) -> Code:
-        try:
-            text = float_literal(sp.N(expr))
-        except (TypeError, ValueError) as err:
-            raise KerasEmitError(f"the constant {expr} is not a real number") from err
-        return Code(text, PREC_UNARY if text.startswith("-") else PREC_ATOM)
+        code = self._literals.get(expr)  # (the same number is printed again and again: evaluated once)
+        if code is None:
+            try:
+                text = float_literal(sp.N(expr))
+            except (TypeError, ValueError) as err:
+                raise KerasEmitError(f"the constant {expr} is not a real number") from err
+            code = self._literals[expr] = Code(text, PREC_UNARY if text.startswith("-") else PREC_ATOM)
+        return code
 
     def _print_Symbol(self, expr: sp.Symbol, form: str = DROPPED) -> Code:
         if expr == Y_PRED:

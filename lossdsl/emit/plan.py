@@ -84,7 +84,7 @@ def oriented(expr: sp.Basic) -> sp.Basic:
             return _OrientedAbs(-node.args[0])
         return -_OrientedSign(-node.args[0])
 
-    return expr.replace(flips, flipped) if expr.has(sp.Abs, sp.sign) else expr
+    return rebuild.replaced(expr, flips, flipped) if expr.has(sp.Abs, sp.sign) else expr
 
 
 def reads_a_reduction(expr: sp.Basic, bindings) -> bool:
@@ -141,7 +141,8 @@ def idioms(expr: sp.Basic, bound: dict[sp.Symbol, sp.Basic] | None = None) -> sp
     if not expr.has(sf.LogSoftmax):  # a `has` walk costs less than a `replace`, which finds none
         return expr
     bound = bound or {}
-    return expr.replace(
+    return rebuild.replaced(
+        expr,
         lambda e: _cross_entropy_parts(e, bound) is not None,
         lambda e: -_SoftmaxCrossEntropy(*_cross_entropy_parts(e, bound)),
     )
