@@ -300,7 +300,7 @@ class _Translator:
             revealed=revealed,
         )
 
-    def _never_real(self, node: nodes.Node) -> nodes.Node | None:
+    def _never_real_part(self, node: nodes.Node) -> nodes.Node | None:
         """The innermost part below `node` whose value SymPy holds as not real (`_never_real`), read
         from the values already made; None where there is none."""
         stack = [(child, False) for child in reversed(node.children)]
@@ -326,7 +326,7 @@ class _Translator:
             # A part that is never real (`log(-where(y_pred > 1, 2, 1))`, `(-exp(y_pred))^(1/3)`)
             # under a function that compares it (`relu`, `maximum`, `sign`, a condition): SymPy
             # refuses the comparison ("not comparable"); the error is the part's, where it is made.
-            unreal = self._never_real(node)
+            unreal = self._never_real_part(node)
             if unreal is not None:
                 raise LossLimitError(_NEVER_REAL, span=unreal.span) from None
             # SymPy gave up on this node (e.g. a Piecewise whose condition holds another
