@@ -84,7 +84,11 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path, delay):
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert (proc.returncode, out, err) == (130, "", "")
+    assert (out, err) == ("", "")
+    # A signal that lands before the interpreter has set up its handler (0.1 s on a loaded
+    # machine) ends the process as the signal's default action does: a shell reports that as 130
+    # too. Once Python runs, lossdsl's own exit is 130.
+    assert proc.returncode == 130 or (delay < 1 and proc.returncode == -signal.SIGINT)
 
 
 @pytest.fixture
