@@ -176,7 +176,9 @@ def render_page(entries, title: str = "Losses", images: dict[str, str] | None = 
 _SYMBOLS = (
     (r"\hat{y}", r"$y$ is `y_true` and $\hat{y}$ is `y_pred`"),
     (r"\sum_{c}", r"$\sum_{c}$ sums over the last axis, and $y_{c}$ is its $c$-th element"),
-    (r"\frac{1}{C}", r"$C$ is the length of the last axis"),
+    # (`C` alone, where a mean's `\frac{1}{C}` or a gradient's `C \sum_{c}` has it; a user's `C`
+    # prints upright, `\mathrm{C}`, and no other name holds a capital C outside `\mathrm{}`; a review)
+    (re.compile(r"(?<!\\mathrm\{)(?<![\\A-Za-z_])C(?![A-Za-z])"), r"$C$ is the length of the last axis"),
     (r"\epsilon", r"$\epsilon$ is `eps`, $10^{-7}$, unless a parameter table gives the symbol to a parameter"),
     (r"\theta\left(", r"$\theta(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0"),
     (
@@ -189,9 +191,17 @@ _SYMBOLS = (
 )
 
 
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.DOTALL)
+
+
 def _notation(text: str) -> str:
     """A paragraph explaining the symbols of `_SYMBOLS` that `text` holds, or ""."""
-    used = [meaning for marker, meaning in _SYMBOLS if marker in text]
+    math = " ".join(_MATH.findall(text))  # (a pattern looks only at the formulas, not at the prose)
+    used = [
+        meaning
+        for marker, meaning in _SYMBOLS
+        if (marker.search(math) if isinstance(marker, re.Pattern) else marker in text)
+    ]
     return "Notation: " + "; ".join(used) + "." if used else ""
 
 

@@ -263,3 +263,17 @@ def test_the_page_explains_the_symbols_it_uses():
     assert r"$\theta(x)$ is the step function" in notation
     assert "sign" not in notation
     assert "Notation" not in render_page([])
+
+
+@pytest.mark.parametrize(
+    ("source", "explained"),
+    [
+        ("sum(y_pred)^2 + y_pred^2", True),  # `C` only in the gradient, `2 (C sum_c y_c + y)` (a review)
+        ("mean(e^2) + y_pred", True),  # a mean's `\frac{1}{C}`
+        ("# C classes, C as in Categorical\nparam C = 2.0\nC * e^2", False),  # the user's C and prose
+    ],
+)
+def test_the_notation_explains_C_where_a_formula_has_it(source, explained):
+    page = render_page([("loss", lossdsl.compile(source), False)])
+    notation = next(line for line in page.splitlines() if line.startswith("Notation: "))
+    assert ("$C$ is the length of the last axis" in notation) is explained

@@ -1035,3 +1035,32 @@ def test_inputs_that_broadcast_along_an_axis_unknown_while_tracing_get_their_own
         np.testing.assert_allclose(value, expected, rtol=1e-5)
         np.testing.assert_allclose(to_true, expected_true, rtol=2e-4, atol=1e-6)
         np.testing.assert_allclose(to_pred, expected_pred, rtol=2e-4, atol=1e-6)
+
+
+# A fractional power of a reduction in the gradient alone (`sqrt(sum(y_pred^2))` under a division
+# the forward pass takes with `+ eps`): at a row of zeros (an output layer initialised to 0) the
+# chain rule's product was 0 / 0 = NaN in the fused gradient, where TensorFlow's autodiff gives
+# `-y_true / eps` (its sqrt gradient of an upstream of 0 is 0): such a loss keeps autodiff. Where
+# the forward pass divides by that root too, it is not finite there either, and the loss is fused.
+ROW_ROOTS = {
+    "1 - sum(y_true * y_pred) / (sqrt(sum(y_true^2)) * sqrt(sum(y_pred^2)) + eps)": False,
+    "s = sum(y_pred^2)\nn = sqrt(s + 0.0)\n1 - sum(y_true * y_pred) / (n * sqrt(sum(y_true^2)) + eps)": False,
+    "sum(y_true * y_pred) / sqrt(sum(y_pred^2) + eps)": True,
+    "sqrt(sum(e^2) + 1)": True,
+}
+
+
+@pytest.mark.parametrize("source", sorted(ROW_ROOTS))
+def test_a_root_of_a_reduction_that_only_the_gradient_divides_by_keeps_autodiff(source):
+    spec = lossdsl.compile(source)
+    assert ("custom_gradient" in spec.python_source()) is ROW_ROOTS[source]
+    y_true = np.array([[0.5, -2.0, 1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0]], "float32")
+    y_pred = np.array([[0.0, 0.0, 0.0], [0.25, -1.0, 2.0], [0.5, 0.5, -1.0]], "float32")
+    fused, autodiff = (
+        values_and_gradients(loss_class(spec, fast=fast)(reduction=None), y_true, y_pred) for fast in (True, False)
+    )
+    np.testing.assert_allclose(fused[0], autodiff[0], rtol=1e-6)
+    np.testing.assert_allclose(fused[1], autodiff[1], rtol=1e-5)
+    if not ROW_ROOTS[source] and backend() == "tensorflow":
+        # the row of zeros: the gradient of the `+ eps` quotient alone, finite
+        np.testing.assert_allclose(fused[1][0], -y_true[0] / 1e-7, rtol=1e-5)

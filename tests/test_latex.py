@@ -314,10 +314,10 @@ DISPLAY = [
         "\\begin{aligned}\na &= \\left|y - \\hat{y}\\right| \\\\\n"
         "L(y, \\hat{y}) &= \\frac{1}{C}\\sum_{c} a_{c}^{2} + a\n\\end{aligned}",
     ),
-    (
+    (  # the notation's own letters print upright; `e`, as `\tilde{e}` (upright, it is Euler's number)
         "y = y_pred^2\ne = y - y_true\nc = e\nL = c\nL",
-        "\\begin{aligned}\n\\mathrm{y} &= \\hat{y}^{2} \\\\\n\\mathrm{e} &= \\mathrm{y} - y \\\\\n"
-        "\\mathrm{c} &= \\mathrm{e} \\\\\n\\mathrm{L} &= \\mathrm{c} \\\\\n"
+        "\\begin{aligned}\n\\mathrm{y} &= \\hat{y}^{2} \\\\\n\\tilde{e} &= \\mathrm{y} - y \\\\\n"
+        "\\mathrm{c} &= \\tilde{e} \\\\\n\\mathrm{L} &= \\mathrm{c} \\\\\n"
         "L(y, \\hat{y}) &= \\mathrm{L}\n\\end{aligned}",
     ),
     (
@@ -451,6 +451,16 @@ def test_names_the_notation_uses_print_upright():
     spec = lossdsl.compile("param w_1 = 1\nw1 = 2*y_pred\nC = w1 + w_1\nC")
     policy = NamePolicy(spec.resolved)
     assert {k: v.tex() for k, v in policy.names.items()} == {"w_1": "w_{1}", "w1": r"\mathrm{w1}", "C": r"\mathrm{C}"}
+
+
+def test_a_name_e_does_not_print_as_eulers_number():
+    # upright, `\mathrm{e}^{\hat{y}}` of a parameter e = 2 read as exp(y_pred), and its gradient's
+    # `\log(\mathrm{e})` as 1 (a review); Euler's number keeps `e`
+    spec = lossdsl.compile("param e = 2.0\ne^y_pred - y_true*y_pred + exp(y_pred)")
+    assert spec.latex() == r"\tilde{e}^{\hat{y}} - y \hat{y} + \exp\left(\hat{y}\right)"
+    assert spec.latex(gradient=True) == (
+        r"\frac{\partial L}{\partial \hat{y}} = \log{\left(\tilde{e}\right)} \tilde{e}^{\hat{y}} + e^{\hat{y}} - y"
+    )
 
 
 def test_names_that_print_like_an_element_of_y_print_upright():

@@ -260,7 +260,60 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         # Taken apart and selected at every level of a nesting that reads the level below twice,
         # the gradient grew with each (53,000 characters of code for seven levels, 3 s): autodiff.
         return None
+    if _roots_of_zero(gradient, definitions) - _roots_of_zero(exprs, definitions, forward=True):
+        return None
     return gradient
+
+
+def _roots_of_zero(exprs, definitions: dict, forward: bool = False) -> set[sp.Basic]:
+    """The bases `b` of `_row_zero` that `exprs` divide by a fractional power of (`b^(-1/2)`, through
+    bindings: `1 / n` of `n = sqrt(b)`); in the `forward` pass, by any power of them.
+
+    Where the gradient holds such a power and the forward pass does not, the forward pass is finite
+    at `b = 0` and the chain rule's product there is `0 * inf` (the chain rule of `sqrt(b)`, times
+    a factor of 0): NaN, where TensorFlow's autodiff gives 0 (its `sqrt` gradient of an upstream
+    of 0 is 0). A cosine similarity written out, `sum(y_true y_pred) / (sqrt(sum(y_true^2))
+    sqrt(sum(y_pred^2)) + eps)`, was NaN at a row of zeros (an output layer initialised to 0):
+    such a loss keeps autodiff (a review).
+    """
+    found = set()
+    for expr in exprs if isinstance(exprs, (tuple, list)) else [exprs]:
+        for power in subtrees.atoms(expr, sp.Pow):
+            if not (power.exp.is_Number and power.exp < 0):
+                continue
+            base, exponent = _root(power, definitions)
+            if (forward or not _whole(exponent)) and exponent < 0 and _row_zero(base, definitions):
+                found.add(base)
+    return found
+
+
+def _row_zero(base: sp.Basic, definitions: dict) -> bool:
+    """`base` holds a reduction (directly or through bindings), and SymPy cannot tell that it is
+    positive: a row of zeros (an output layer initialised to 0, dead units) can make it 0.
+    (Elementwise, a `where` guards such a power where it is written, and the fused gradient
+    selects as autodiff does.)"""
+    if base.is_positive is True:
+        return False
+    seen, todo = set(), [base]
+    while todo:
+        expr = todo.pop()
+        if expr.has(*sf.REDUCTIONS):
+            return True
+        fresh = [s for s in expr.free_symbols if s in definitions and s not in seen]
+        seen.update(fresh)
+        todo.extend(definitions[s] for s in fresh)
+    return False
+
+
+def _root(power: sp.Pow, definitions: dict) -> tuple[sp.Basic, sp.Number]:
+    """`power` as `b^k`, through bindings and powers of powers with numeric exponents."""
+    node, exponent = power, sp.Integer(1)
+    for _ in range(MAX_DEPTH):
+        node = definitions.get(node, node)
+        if not (node.is_Pow and node.exp.is_Number):
+            break
+        node, exponent = node.base, exponent * node.exp
+    return node, exponent
 
 
 def _with_joined_powers(gradient: sp.Expr, definitions: dict) -> sp.Expr:

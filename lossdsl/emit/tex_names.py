@@ -12,6 +12,7 @@ itself (`y`, `\\hat{y}`, `c`, `C`, `L`, `e`, `\\pi`; RESERVED) nor as an
 element of it (`y_{c}`; RESERVED_HEADS), nor with the reduction's index as a
 subscript (`w_c` -> `\\mathrm{w\\_c}`: `w_{c}` in a sum over c reads as one weight
 per class) or the axis's length (`x_C`), nor as an earlier name: such a name prints upright, then with primes.
+A name `e` prints as `\\tilde{e}`: upright, it would read as Euler's number (CONSTANT_LOOKALIKES).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ LOOKALIKES = {r"\epsilon": r"\varepsilon"}
 # What the notation itself uses: a user name that would print as one of these
 # prints upright instead (`y` -> `\mathrm{y}`); `e` is kept for Euler's number.
 RESERVED = frozenset({Y_TEX, Y_HAT_TEX, "c", "C", "L", "e", r"\pi"})
+# An upright form that is itself a constant's notation prints otherwise: `\mathrm{e}` is Euler's
+# number as ISO 80000-2 writes it (a parameter `e` of 2.0 printed `\mathrm{e}^{\hat{y}}`, which
+# reads as exp(y_pred); a review).
+CONSTANT_LOOKALIKES = {r"\mathrm{e}": r"\tilde{e}"}
 # Nor may a user name print as one of these with subscripts (`y_c` -> `\mathrm{y\_c}`, not `y_{c}`,
 # an element of y_true).
 RESERVED_HEADS = frozenset({Y_TEX, "c", "C", "L"})
@@ -127,7 +132,8 @@ class NamePolicy:
         elements = {n.tex(REDUCTION_INDEX) for n in preferred.values()}
         statements = resolved.program.statements
         for st in sorted(statements, key=lambda st: respelled(st.name)):
-            candidates = [preferred[st.name], upright(st.name)]
+            fallback = upright(st.name)
+            candidates = [preferred[st.name], TexName(CONSTANT_LOOKALIKES.get(fallback.head, fallback.head))]
             free = (
                 c
                 for c in candidates
