@@ -3101,3 +3101,19 @@ def test_pushing_a_constant_into_chained_wheres_does_not_grow_the_code():
     ]
     source = lossdsl.compile("\n".join([*lines, "-log(1 - p11)"])).python_source()
     assert len(source) < 12_000
+
+
+@pytest.mark.parametrize(
+    ("source", "printed"),
+    [
+        ("(e^2 + eps)^0.45", "0.9 * (y_pred - y_true)"),  # the gradient's `0.9 y_pred - 0.9 y_true`
+        ("(sum(e^2) + eps)^(1/3)", "2.0 * (y_pred - y_true) / 3.0"),
+        ("arctan(max(3 ^ 0.5 ** 0.25 * e))", "2.5188920327449753 * (y_true - y_pred)"),  # once, not 0.999... again
+        ("(0.3 * y_pred + 0.3)^2", "0.3 * y_pred + 0.3"),  # a number among the terms: as written
+        ("square(2 * y_pred - 2 * y_true) + y_pred", "2.0 * y_pred - 2.0 * y_true"),  # a power of 2: as before
+    ],
+)
+def test_a_number_shared_by_every_term_of_a_sum_is_taken_out(source, printed):
+    # SymPy distributes it; computed so, XLA's fused multiply-add left a gradient that was not 0 at
+    # a perfect prediction (tests/test_fused.py); taken out, the difference is computed first
+    assert printed in lossdsl.compile(source).python_source()
