@@ -239,6 +239,9 @@ LONG_PROGRAMS = [
     # y_true's gradient `1 / sqrt(...) / t1 / t1`: a short numerator over a long divisor, then a
     # division more, put the whole quotient in one temporary, 89 columns (a review of robustness)
     "1 / maximum(arccos(relu(y_true)), y_pred)",
+    # a thousand temporaries and more: `t1432 = ...` filled the width budgeted for `t123 = `, 89
+    # columns, in the XLA spelling of 122 nested softplus (a review of the generated code)
+    "\n".join(f"a{i + 1} = softplus(a{i})" for i in range(122)).replace("softplus(a0)", "softplus(y_pred)") + "\na122",
 ]
 
 

@@ -1075,6 +1075,12 @@ PERFECT_PREDICTION = [
     "(sum(e^2) + eps)^(1/3)",
     "(sum(e^2)/3 + eps)^0.5",
     "(e^2 + eps)^0.45",
+    # the pair inside a longer sum (`0.6 y_pred - 0.6 y_true + 0.4 (y_pred - y_true)^3`; a review)
+    "log(mean(0.3 * e^2 + 0.1 * e^4) + eps)",
+    "sqrt(0.3 * e^2 + 0.7 * y_true^2 * e^2 + eps)",
+    "(0.3 * e^2 + 0.1 * e^4 + eps)^0.45",
+    "3 * e^2 + 0.7 * e^2 * y_true",
+    "e^2/3 + y_true*e^2/5",
 ]
 
 

@@ -137,8 +137,11 @@ class CallBody:
     @property
     def inner(self) -> int:
         """Longest expression text a node may print before its children move to temporaries:
-        `t123 = <text>` at the body's indentation must still fit in LINE_LENGTH."""
-        return LINE_LENGTH - self.indent - len("t123 = ")
+        `t123 = <text>` at the body's indentation must still fit in LINE_LENGTH. (From `t1000` on,
+        the name's own digits: 89 columns that `ruff format` wrapped, in an XLA spelling of 122
+        nested softplus; a review. The margin of 100 covers the temporaries a node's parts take
+        before its own.)"""
+        return LINE_LENGTH - self.indent - max(len("t123 = "), len(f"t{self._temp_count + 100} = "))
 
     def _allocate(self, hint: str) -> str:
         if hint:
