@@ -262,11 +262,20 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         # Taken apart and selected at every level of a nesting that reads the level below twice,
         # the gradient grew with each (53,000 characters of code for seven levels, 3 s): autodiff.
         return None
-    if _roots_of_zero(gradient, definitions) - _roots_of_zero(exprs, definitions, forward=True):
+    roots = _roots_of_zero(gradient, definitions)
+    if roots and roots - _roots_of_zero(exprs, definitions, forward=True):
         return None
     if gradient.has(Y_TRUE):
-        gradient = rebuild.replaced(gradient, lambda e: e.is_Add and e.has(Y_PRED) and e.has(Y_TRUE), _paired_errors)
+        gradient = rebuild.replaced(gradient, _holds_a_pair, _paired_errors)
     return gradient
+
+
+def _holds_a_pair(node: sp.Basic) -> bool:
+    """`node` is a sum with a term that is a product with y_pred and one with y_true (`_paired_errors`)."""
+    if not node.is_Add:
+        return False
+    factors = [sp.Mul.make_args(term) for term in node.args]
+    return any(Y_PRED in f for f in factors) and any(Y_TRUE in f for f in factors)
 
 
 def _paired_errors(total: sp.Add) -> sp.Expr:
@@ -334,13 +343,11 @@ def _row_zero(base: sp.Basic, definitions: dict) -> bool:
     positive: a row of zeros (an output layer initialised to 0, dead units) can make it 0.
     (Elementwise, a `where` guards such a power where it is written, and the fused gradient
     selects as autodiff does.)"""
-    if base.is_positive is True:
-        return False
     seen, todo = set(), [base]
     while todo:
         expr = todo.pop()
         if expr.has(*sf.REDUCTIONS):
-            return True
+            return base.is_positive is not True
         fresh = [s for s in expr.free_symbols if s in definitions and s not in seen]
         seen.update(fresh)
         todo.extend(definitions[s] for s in fresh)
