@@ -300,7 +300,7 @@ def _paired_errors(total: sp.Add) -> sp.Expr:
         if i in paired:
             continue
         rest = term / Y_PRED
-        if rest.has(Y_PRED) or (rest.is_Number and _whole_power_of_two(rest)):
+        if rest.has(Y_PRED) or (rest.is_Number and scales_exactly(rest)):
             continue
         j = index.get(-rest * Y_TRUE)
         if j is not None and j != i and j not in paired:
@@ -311,8 +311,8 @@ def _paired_errors(total: sp.Add) -> sp.Expr:
     return sp.Add(*(term for i, term in enumerate(terms) if i not in paired), *errors)
 
 
-def _whole_power_of_two(number: sp.Number) -> bool:
-    """`number` is plus or minus a power of 2 (scaling by it is exact in binary floating point)."""
+def scales_exactly(number: sp.Number) -> bool:
+    """`number` is plus or minus a power of 2: scaling by it is exact in binary floating point."""
     return number != 0 and math.frexp(abs(float(number)))[0] == 0.5
 
 

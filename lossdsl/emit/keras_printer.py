@@ -21,6 +21,7 @@ from sympy.printing.printer import Printer
 
 from lossdsl import hyperbolic
 from lossdsl import symfuncs as sf
+from lossdsl.emit.fused import scales_exactly
 from lossdsl.emit.plan import (
     AXIS_FUNCTIONS,
     CONST,
@@ -134,7 +135,7 @@ def common_coefficient(expr: sp.Add) -> sp.Number | None:
         return None
     if any(sf.is_literal(term) for term in expr.args):
         return None
-    return None if math.frexp(float(first))[0] == 0.5 else first
+    return None if scales_exactly(first) else first
 
 
 def near_whole(number: sp.Expr, others: list[sp.Expr]) -> tuple[sp.Integer, sp.Float] | None:
