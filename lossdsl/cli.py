@@ -233,17 +233,51 @@ class _Unfailing:
         return getattr(self._stream, name)
 
 
+class _Output:
+    """Standard output whose failed writes say what failed: a full disk (`lossdsl compile x.loss >
+    /dev/full`) is `cannot write to standard output: No space left on device`, exit 1, where it was
+    the catch-all's `failed: OSError: [Errno 28] ...` (a review of robustness). A closed pipe stays
+    a BrokenPipeError, which ends the command quietly; everything else is the stream's own."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (BrokenPipeError, _OutputError):  # already said
+            raise
+        except OSError as err:
+            raise _unwritable(err) from err
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, _OutputError):  # already said
+            raise
+        except OSError as err:
+            raise _unwritable(err) from err
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _unwritable(err: OSError) -> _ClosedOutputError:
+    return _ClosedOutputError(f"cannot write to standard output: {err.strerror or err}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     if sys.stdout is None:
         sys.stdout = _ClosedOutput("output")
     if sys.stderr is None:  # print(file=None) would write to standard output
         sys.stderr = io.StringIO()
+    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     stderr, sys.stderr = sys.stderr, _Unfailing(sys.stderr)
     try:
         return _run(argv)
     finally:
-        sys.stderr = stderr
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 def _run(argv: list[str] | None) -> int:
@@ -311,12 +345,17 @@ def _closed_pipe() -> int:
     """Standard output was closed by its reader (`lossdsl library | head -1`): stop quietly, with
     the status of a process that SIGPIPE ended, as `cat` and `ls` do; what is still buffered goes
     to /dev/null, so that Python's flush at exit prints no error either."""
+    _discard_output()
+    return 128 + 13  # SIGPIPE
+
+
+def _discard_output() -> None:
+    """What standard output still buffers goes to /dev/null (its reader has gone, or its disk is full)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # stdout without a descriptor (a test's capture)
         pass
-    return 128 + 13  # SIGPIPE
 
 
 def _restore_dashes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -826,6 +865,10 @@ def entry() -> None:
         sys.stdout.flush()  # what is still buffered: its reader may have gone too
     except BrokenPipeError:
         code = _closed_pipe()
+    except OSError as err:  # a full disk, found only now: what was buffered is lost
+        _Unfailing(sys.stderr).write(f"lossdsl: {_unwritable(err)}\n")
+        _discard_output()
+        code = 1
     raise SystemExit(code)
 
 

@@ -457,6 +457,43 @@ def test_a_standard_error_that_cannot_be_written_keeps_the_exit_status(tmp_path,
     assert proc.returncode == code
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["compile", "mse.loss"], "compile"),
+        (["latex", "-e", "abs(e)"], "latex"),
+        (["library"], "library"),
+        (["check", "mse.loss"], "check"),
+    ],
+)
+def test_a_full_disk_on_standard_output_is_said_so(tmp_path, argv, command):
+    # `lossdsl compile x.loss > /dev/full` was the catch-all's "failed: OSError: [Errno 28] ..." (a review)
+    (tmp_path / "mse.loss").write_text("e^2\n", encoding="utf-8")
+    with open("/dev/full", "w") as full:
+        proc = _lossdsl(tmp_path, argv, stdout=full, stderr=subprocess.PIPE)
+    message = f"lossdsl {command}: cannot write to standard output: No space left on device\n"
+    assert (proc.returncode, proc.stderr.decode()) == (1, message)
+
+
+def test_a_full_disk_found_by_the_last_flush_is_said_so(monkeypatch, capsys):
+    # What stays buffered to the end is written by entry()'s flush: a full disk then is exit 1, said once.
+    import errno
+
+    from lossdsl import cli
+
+    class Full(io.StringIO):
+        def flush(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    monkeypatch.setattr(sys, "stdout", Full())
+    with pytest.raises(SystemExit) as exit_:
+        cli.entry()
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == "lossdsl: cannot write to standard output: No space left on device\n"
+
+
 def test_a_non_blocking_standard_input_is_read_to_its_end(tmp_path):
     # A descriptor left O_NONBLOCK by the process that started lossdsl: a read gave None (an internal
     # TypeError) or the part written so far (`abs(e` checked as the whole program; a review).
