@@ -301,7 +301,7 @@ def _run(argv: list[str] | None) -> int:
     except _Rejected as err:
         print(str(err), file=sys.stderr)
         return 1
-    except _OutputError as err:
+    except (_OutputError, _KerasUnavailable) as err:
         print(f"lossdsl {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -720,6 +720,11 @@ class _Rejected(Exception):
     """A rejected program among several, its diagnostics printed already: exit 1."""
 
 
+class _KerasUnavailable(Exception):
+    """Keras or its backend cannot start (`KERAS_BACKEND=bogus`, a backend not installed): the
+    environment's error, said as the command's own: exit 1."""
+
+
 def _stdin_once(files: list[str]) -> None:
     if files.count("-") > 1:  # the second read found nothing: "unexpected end of the program"
         raise _UsageError("standard input can be read once: give - at most once")
@@ -850,9 +855,14 @@ def _start_keras_quietly() -> None:
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-        import keras
+        try:
+            import keras
 
-        keras.ops.convert_to_tensor(0.0)  # the first operation starts the backend's devices
+            keras.ops.convert_to_tensor(0.0)  # the first operation starts the backend's devices
+        except Exception as err:  # noqa: BLE001 - the environment's, whatever it is: said, not a traceback
+            backend = os.environ.get("KERAS_BACKEND")
+            setting = f" (KERAS_BACKEND={backend})" if backend else ""
+            raise _KerasUnavailable(f"cannot start Keras{setting}: {type(err).__name__}: {err}") from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)

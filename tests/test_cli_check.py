@@ -494,6 +494,17 @@ def test_a_full_disk_found_by_the_last_flush_is_said_so(monkeypatch, capsys):
     assert capsys.readouterr().err == "lossdsl: cannot write to standard output: No space left on device\n"
 
 
+@pytest.mark.parametrize(("argv", "command"), [(["demo"], "demo"), (["plot", "-e", "abs(e)", "-o", "p.png"], "plot")])
+def test_a_keras_backend_that_cannot_start_is_said_so(tmp_path, argv, command):
+    # KERAS_BACKEND=bogus was the catch-all's "failed: ValueError: ..." (a review of robustness)
+    proc = _lossdsl(tmp_path, argv, env={"KERAS_BACKEND": "bogus"}, capture_output=True)
+    message = (
+        f"lossdsl {command}: cannot start Keras (KERAS_BACKEND=bogus): ValueError: Unable to import backend : bogus\n"
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr.decode()) == (1, b"", message)
+    assert not (tmp_path / "p.png").exists()
+
+
 def test_a_non_blocking_standard_input_is_read_to_its_end(tmp_path):
     # A descriptor left O_NONBLOCK by the process that started lossdsl: a read gave None (an internal
     # TypeError) or the part written so far (`abs(e` checked as the whole program; a review).
