@@ -460,3 +460,52 @@ def piecewise(pairs) -> sp.Expr:
     if len({value for value, _ in kept}) == 1:
         return kept[0][0]
     return Where(*kept, evaluate=False)
+
+
+# Whether this SymPy takes a sum's largest Float coefficient out of its power (before 1.14).
+_FLOATS_TAKEN_OUT = not ((sp.Float(2.0) + 4 * sp.Dummy()) ** sp.Rational(1, 2)).is_Pow
+
+
+def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+    """`sympy.Pow(base, exponent)`, built without evaluating where SymPy's evaluation is known to
+    leave it as it is: a sum that is not a number raised to a number other than 0 and 1, whose
+    terms have no imaginary part written out (`Add._eval_power` then returns None, and nothing
+    else in `Pow.__new__` applies). SymPy's evaluation first asks whether each term of the sum is
+    infinite; for nested powers over a positive base (`(2 + (2 + exp(y_pred))^-0.5)^-0.5`, twenty
+    levels) that question takes each sum's numerator and denominator (`_monotonic_sign`), whose
+    size grows at each level: seconds to minutes. (SymPy before 1.14 took the largest Float
+    coefficient out of such a sum, `(2.0 + 4 x)^0.5` as `2.0 (0.5 + x)^0.5`: there, a sum with a
+    Float coefficient is evaluated as before.)"""
+    if _stays_as_written(base, exponent):
+        return sp.Pow(base, exponent, evaluate=False)
+    return sp.Pow(base, exponent)
+
+
+def scaled(coefficient: sp.Expr, factor: sp.Expr) -> sp.Expr:
+    """`sympy.Mul(coefficient, factor)`, built without evaluating where SymPy's evaluation is known
+    to leave it as it is: a number other than 0 and 1 times a power that `power` builds so (in
+    `Mul.flatten` such a power is built again, evaluated: `(2 + 3 (2 + ...)^-0.5)^-0.5`)."""
+    if (
+        coefficient.is_Number
+        and coefficient.is_finite
+        and coefficient not in (sp.S.Zero, sp.S.One)
+        and factor.is_Pow
+        and _stays_as_written(factor.base, factor.exp)
+    ):
+        return sp.Mul(coefficient, factor, evaluate=False)
+    return sp.Mul(coefficient, factor)
+
+
+def _stays_as_written(base: sp.Expr, exponent: sp.Expr) -> bool:
+    """Whether `Pow(base, exponent)` evaluated is that power as written (`power`). (A sum of two
+    terms is asked whether one is infinite, to take `(a + I b)^e` of an infinite one: a term with
+    `I` in it is left to SymPy.)"""
+    return (
+        base.is_Add
+        and exponent.is_Number
+        and exponent.is_finite
+        and exponent not in (sp.S.Zero, sp.S.One)
+        and not base.is_number
+        and (len(base.args) != 2 or all(term.coeff(sp.S.ImaginaryUnit) == 0 for term in base.args))
+        and not (_FLOATS_TAKEN_OUT and any(term.as_coeff_Mul()[0].is_Float for term in base.args))
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import hyperbolic, subtrees
-from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, relation
+from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, power, relation, scaled
 from lossdsl.symfuncs import Head, Round, Where, step
 
 
@@ -73,6 +73,10 @@ def _constructed(node: sp.Basic, args: list) -> sp.Basic:
         return step(*args)
     if type(node) is sp.Abs:
         return absolute(*args)
+    if type(node) is sp.Pow:
+        return power(*args)
+    if type(node) is sp.Mul and len(args) == 2:
+        return scaled(*args)
     return node.func(*args)
 
 

@@ -156,7 +156,7 @@ def _exact_exponent(power: sp.Pow) -> sp.Rational | None:
 
 def _exact_power(node: sp.Basic) -> sp.Basic | None:
     exact = _exact_exponent(node) if node.is_Pow else None
-    return None if exact is None else sp.Pow(node.base, exact)
+    return None if exact is None else construct.power(node.base, exact)
 
 
 def _power_of_head(value: sp.Basic) -> bool:

@@ -161,10 +161,49 @@ def _differentiates_to_zero(symbolic: SymbolicLoss) -> bool:
     """The loss's derivative with respect to y_pred is 0 as SymPy writes it: a proof that a loss
     which looks constant (`_looks_constant`) is (`sin(y_pred)^2 + cos(y_pred)^2`, `cosh^2 - sinh^2`),
     where the probe alone leaves a warning. Asked only of such a loss, small by then."""
+    if _strictly_monotone_chain(symbolic.core):
+        return False
     try:
         return symbolic.derivative() == 0
     except LossError:
         return False
+
+
+# Functions of one argument that are strictly monotone in it, whose derivative SymPy writes as a
+# product of factors none of which is 0 (`exp(x)`, `1/x`, `sigmoid(x)`, `sigmoid(x) (1 - sigmoid(x))`).
+_MONOTONE = (sp.exp, sp.log, sf.Softplus, sf.Sigmoid)
+_INFINITE = (sp.S.Infinity, sp.S.NegativeInfinity, sp.S.ComplexInfinity, sp.S.NaN)
+
+
+def _strictly_monotone_chain(expr: sp.Basic) -> bool:
+    """Whether `expr` reads y_pred along one path of parts each strictly monotone in the one
+    argument that reads it: a sum with terms that do not read y_pred, a product with numbers, a
+    power to a number, or one of `_MONOTONE`. Its derivative is then a product of factors none
+    of which is 0 (the chain rule's at each part), which SymPy neither writes as 0 nor finds is 0
+    (the function is not constant): `_differentiates_to_zero` is False without building it.
+    (Nested powers over a base SymPy knows is positive, `(2 + (2 + exp(y_pred))^-0.5)^-0.5` 20
+    levels deep, look constant to the probe, and building their derivative asks SymPy the sign of
+    each sum, whose numerator and denominator it expands at each level: 10-30 s.)"""
+    if expr.has(*_INFINITE):
+        return False
+    memo: dict = {}
+    node = expr
+    while node != Y_PRED:
+        reading = [arg for arg in node.args if Y_PRED in subtrees.known_free_symbols(arg, memo)]
+        if len(reading) != 1:
+            return False
+        (arg,) = reading
+        kind = type(node)
+        if kind is sp.Mul:
+            monotone = all(factor.is_Number and factor.is_zero is False for factor in node.args if factor is not arg)
+        elif kind is sp.Pow:
+            monotone = arg is node.base and node.exp.is_Number and node.exp.is_zero is False
+        else:
+            monotone = kind is sp.Add or kind in _MONOTONE
+        if not monotone:
+            return False
+        node = arg
+    return True
 
 
 def _looks_constant_warning(resolved: Resolved, symbolic: SymbolicLoss) -> Diagnostic:
