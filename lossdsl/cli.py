@@ -15,12 +15,14 @@ columns an editor shows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import re
 import select
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import lossdsl
@@ -221,12 +223,23 @@ class _Unfailing:
         try:
             return self._stream.write(shown(text))
         except (OSError, ValueError):  # ValueError: a stream already closed
+            self._discard()
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except (OSError, ValueError):
+            self._discard()
+
+    def _discard(self) -> None:
+        """What the stream still buffers goes to /dev/null: Python's flush at exit failed on it
+        again, and made the exit status 120 (a review)."""
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no descriptor: a stream in memory
             pass
 
     def __getattr__(self, name: str):
@@ -243,27 +256,27 @@ class _Output:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        try:
+        with _writing_output():
             return self._stream.write(text)
-        except (BrokenPipeError, _OutputError):  # already said
-            raise
-        except OSError as err:
-            raise _unwritable(err) from err
 
     def flush(self) -> None:
-        try:
+        with _writing_output():
             self._stream.flush()
-        except (BrokenPipeError, _OutputError):  # already said
-            raise
-        except OSError as err:
-            raise _unwritable(err) from err
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
 
 
-def _unwritable(err: OSError) -> _ClosedOutputError:
-    return _ClosedOutputError(f"cannot write to standard output: {err.strerror or err}")
+@contextlib.contextmanager
+def _writing_output() -> Iterator[None]:
+    """A write to standard output, its failure said as `_Output` says it (a closed pipe, or a
+    failure said already, passed on as it is)."""
+    try:
+        yield
+    except (BrokenPipeError, _OutputError):
+        raise
+    except OSError as err:
+        raise _ClosedOutputError(f"cannot write to standard output: {err.strerror or err}") from err
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,9 +302,17 @@ def _run(argv: list[str] | None) -> int:
             _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
         _restore_dashes(parser, args)
     except SystemExit as exit_:
+        try:  # `--help` to a full disk: lost, as argparse loses a write that fails at once
+            sys.stdout.flush()
+        except (OSError, _OutputError):
+            _discard_output()
         return int(exit_.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        # What is still buffered (all of it, where standard output is a file) is written while a
+        # failure can be said as the command's; failed, it stays buffered, and is thrown away.
+        sys.stdout.flush()
+        return code
     except _UsageError as err:
         print(f"lossdsl {args.command}: {err}", file=sys.stderr)
         return 2
@@ -303,6 +324,8 @@ def _run(argv: list[str] | None) -> int:
         return 1
     except (_OutputError, _KerasUnavailable) as err:
         print(f"lossdsl {args.command}: {err}", file=sys.stderr)
+        if isinstance(err, _ClosedOutputError):
+            _discard_output()
         return 1
     except KeyboardInterrupt:
         return 130
@@ -324,7 +347,8 @@ def _write_utf8(text: str) -> None:
         if buffer is None:
             raise
         sys.stdout.flush()
-        buffer.write(text.encode("utf-8"))
+        with _writing_output():  # (the buffer is the stream's own, under `_Output`)
+            buffer.write(text.encode("utf-8"))
 
 
 def _say(line: str) -> None:
@@ -354,6 +378,7 @@ def _discard_output() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     except (OSError, ValueError, AttributeError):  # stdout without a descriptor (a test's capture)
         pass
 
@@ -875,8 +900,8 @@ def entry() -> None:
         sys.stdout.flush()  # what is still buffered: its reader may have gone too
     except BrokenPipeError:
         code = _closed_pipe()
-    except OSError as err:  # a full disk, found only now: what was buffered is lost
-        _Unfailing(sys.stderr).write(f"lossdsl: {_unwritable(err)}\n")
+    except OSError as err:  # a full disk, found only now (`main()` flushes): what was buffered is lost
+        _Unfailing(sys.stderr).write(f"lossdsl: cannot write to standard output: {err.strerror or err}\n")
         _discard_output()
         code = 1
     raise SystemExit(code)

@@ -488,8 +488,10 @@ def scaled(coefficient: sp.Expr, factor: sp.Expr) -> sp.Expr:
     if (
         coefficient.is_Number
         and coefficient.is_finite
-        and coefficient not in (sp.S.Zero, sp.S.One)
+        and coefficient.is_zero is False  # (a Float 0.0 is not `S.Zero`, and its product is 0)
+        and coefficient is not sp.S.One
         and factor.is_Pow
+        and factor.exp.is_zero is False  # (a power to 0.0 stays a power, which the product drops)
         and _stays_as_written(factor.base, factor.exp)
     ):
         return sp.Mul(coefficient, factor, evaluate=False)

@@ -448,12 +448,27 @@ def test_a_file_name_past_ascii_is_escaped_in_the_status_lines_of_an_ascii_outpu
     assert "class FormulaLoss(keras.losses.Loss)" in (tmp_path / "out_\u00e9.py").read_text(encoding="utf-8")
 
 
+# Standard output and error buffered (a file's), and not (PYTHONUNBUFFERED=1): where a write fails differs.
+BUFFERING = pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "unbuffered"])
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-@pytest.mark.parametrize(("argv", "code"), [(["frob"], 2), (["check"], 2), (["check", "-e", "lgo(e)"], 1)])
-def test_a_standard_error_that_cannot_be_written_keeps_the_exit_status(tmp_path, argv, code):
-    # `lossdsl check 2>/dev/full` (or a closed pipe): printing the usage error raised, and exit 2 was 1
+@BUFFERING
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["frob"], 2),
+        (["check"], 2),
+        (["check", "-e", "lgo(e)"], 1),
+        (["check", "-e", "mean(y_true)"], 1),
+        (["check", "-e", "e^2"], 0),
+    ],
+)
+def test_a_standard_error_that_cannot_be_written_keeps_the_exit_status(tmp_path, argv, code, unbuffered):
+    # `lossdsl check 2>/dev/full` (or a closed pipe): printing the usage error raised, and exit 2 was
+    # 1; buffered, what stayed in the buffer failed again at exit, which made the status 120 (a review)
     with open("/dev/full", "w") as full:
-        proc = _lossdsl(tmp_path, argv, stdout=subprocess.DEVNULL, stderr=full)
+        proc = _lossdsl(tmp_path, argv, stdout=subprocess.DEVNULL, stderr=full, env={"PYTHONUNBUFFERED": unbuffered})
     assert proc.returncode == code
 
 
@@ -467,13 +482,37 @@ def test_a_standard_error_that_cannot_be_written_keeps_the_exit_status(tmp_path,
         (["check", "mse.loss"], "check"),
     ],
 )
-def test_a_full_disk_on_standard_output_is_said_so(tmp_path, argv, command):
-    # `lossdsl compile x.loss > /dev/full` was the catch-all's "failed: OSError: [Errno 28] ..." (a review)
+@BUFFERING
+def test_a_full_disk_on_standard_output_is_said_so(tmp_path, argv, command, unbuffered):
+    # `lossdsl compile x.loss > /dev/full` was the catch-all's "failed: OSError: [Errno 28] ..." (a
+    # review); buffered, it is found by the flush after the command, which still names it
     (tmp_path / "mse.loss").write_text("e^2\n", encoding="utf-8")
     with open("/dev/full", "w") as full:
-        proc = _lossdsl(tmp_path, argv, stdout=full, stderr=subprocess.PIPE)
+        proc = _lossdsl(tmp_path, argv, stdout=full, stderr=subprocess.PIPE, env={"PYTHONUNBUFFERED": unbuffered})
     message = f"lossdsl {command}: cannot write to standard output: No space left on device\n"
     assert (proc.returncode, proc.stderr.decode()) == (1, message)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@BUFFERING
+def test_a_full_disk_under_an_ascii_locale_is_said_so(tmp_path, unbuffered):
+    # The module of a program with text past ASCII is written to the stream's buffer in UTF-8, which
+    # failed past the wrapper: "failed: OSError" (the change review)
+    (tmp_path / "caf\u00e9.loss").write_text("# caf\u00e9 \u00e0 la carte\ne^2\n", encoding="utf-8")
+    env = {"PYTHONIOENCODING": "ascii", "PYTHONUNBUFFERED": unbuffered}
+    with open("/dev/full", "w") as full:
+        proc = _lossdsl(tmp_path, ["compile", "caf\u00e9.loss"], stdout=full, stderr=subprocess.PIPE, env=env)
+    message = "lossdsl compile: cannot write to standard output: No space left on device\n"
+    assert (proc.returncode, proc.stderr.decode()) == (1, message)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@BUFFERING
+@pytest.mark.parametrize("argv", [["--help"], ["compile", "--help"], ["--version"]])
+def test_help_to_a_full_disk_is_lost_as_argparse_loses_it(tmp_path, argv, unbuffered):
+    with open("/dev/full", "w") as full:
+        proc = _lossdsl(tmp_path, argv, stdout=full, stderr=subprocess.PIPE, env={"PYTHONUNBUFFERED": unbuffered})
+    assert (proc.returncode, proc.stderr) == (0, b"")
 
 
 def test_a_full_disk_found_by_the_last_flush_is_said_so(monkeypatch, capsys):

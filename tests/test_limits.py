@@ -1072,6 +1072,7 @@ _X, _Y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
         sp.Integer(2),
         sp.Float(0.3),
         sp.Float(1.0),
+        sp.Float(0.0),
         sp.Integer(0),
         sp.Integer(1),
         sp.oo,
@@ -1081,6 +1082,29 @@ _X, _Y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
 def test_a_power_built_as_written_is_the_power_sympy_builds(base, exponent):
     # (construct.power, construct.scaled: unevaluated only where evaluating would change nothing)
     assert sp.srepr(construct.power(base, exponent)) == sp.srepr(sp.Pow(base, exponent))
-    for coefficient in (sp.Integer(3), sp.Float(-0.5), sp.Integer(-1), sp.Integer(1), sp.Integer(0)):
+    # (a Float 0.0 is not `S.Zero`: `0.0 * P` is 0, and `3 * P^0.0` is 3; the change review)
+    numbers = (
+        sp.Integer(3),
+        sp.Float(-0.5),
+        sp.Integer(-1),
+        sp.Integer(1),
+        sp.Integer(0),
+        sp.Float(0.0),
+        sp.Float(-0.0),
+        sp.Float(1.0),
+    )
+    for coefficient in numbers:
         power = sp.Pow(base, exponent)
         assert sp.srepr(construct.scaled(coefficient, power)) == sp.srepr(sp.Mul(coefficient, power))
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["k = 0.0\np = (2 + exp(y_pred))^-0.5\nk * p", "k = 0.0\np = (2 + exp(y_pred))^k\n3 * p"],
+)
+def test_a_zero_through_a_binding_is_said_to_simplify_away(source):
+    # A product rebuilt unevaluated kept `0.0 * P` (and `3 * P^0.0`): the error said the derivative
+    # was an identity, or that terms cancel in the stable forms (the change review).
+    with pytest.raises(lossdsl.NoPredictionDependenceError) as info:
+        lossdsl.compile(source)
+    assert "(it simplifies to a value that does not change with y_pred)" in str(info.value)
