@@ -80,15 +80,19 @@ def _constructed(node: sp.Basic, args: list) -> sp.Basic:
     return node.func(*args)
 
 
-def changed_bottom_up(expr: sp.Basic, change) -> sp.Basic:
+def changed_bottom_up(expr: sp.Basic, change, kept: frozenset | set = frozenset()) -> sp.Basic:
     """`expr` with each node, its arguments changed first, replaced by `change(node)` where that is
     not None, and every node above a change built as `substitute` builds it; each distinct node
     once, without recursion. A node that a change leaves as one `change` changes again (a power of
-    a power SymPy multiplies out) is changed again."""
+    a power SymPy multiplies out) is changed again. The nodes of `expr` in `kept` are not changed
+    (only built again where their arguments changed)."""
 
     def rebuild(node: sp.Basic, args: list) -> sp.Basic:
+        original = node
         if not unchanged(args, node.args):
             node = _constructed(node, args)
+        if original in kept:
+            return node
         for _ in range(8):
             new = change(node)
             if new is None:

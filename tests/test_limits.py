@@ -1108,3 +1108,26 @@ def test_a_zero_through_a_binding_is_said_to_simplify_away(source):
     with pytest.raises(lossdsl.NoPredictionDependenceError) as info:
         lossdsl.compile(source)
     assert "(it simplifies to a value that does not change with y_pred)" in str(info.value)
+
+
+@pytest.mark.parametrize("base", ["e", "sin(y_pred)", "y_pred", "e^3"])
+def test_powers_of_powers_compile_and_emit_without_a_hang(base):
+    # Each `(b^1.5)^1.5` SymPy built again with exact exponents worked out a branch factor for a
+    # power of a power, asking questions that built more of the tree below at each level: 12 levels
+    # (72 characters) took 40 s to compile and emit (a review of slow compiles). Such powers keep
+    # the exponents the program wrote.
+    source = "(" * 13 + f"{base}^1.5" + ")^1.5" * 13
+    with answers_within():
+        spec = lossdsl.compile(source)
+        text = spec.python_source()
+        spec.python_source(xla=True)
+    assert "keras.ops.power(keras.ops.power(" in text  # the powers as written, not multiplied out
+    assert ", 1.0)" not in text  # the gradient's `x^1.5 x^-2.5` is `x^-1`, a division
+
+
+def test_a_power_of_a_power_keeps_its_gradient_exact():
+    # (the fused gradient of a power of a power, whose exponents stay Floats, has them exact again)
+    spec = lossdsl.compile("(e^1.5)^1.5")
+    text = spec.python_source()
+    assert "gradient = -2.25 * upstream * t1 / t0" in text
+    assert "t1 = keras.ops.power(keras.ops.power(t0, 1.5), 1.5)" in text

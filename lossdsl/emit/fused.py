@@ -50,6 +50,7 @@ import sympy as sp
 from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.derivative import differentiated
+from lossdsl.rewrites import exact_exponents
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 
 # Programs with more nodes than this (bindings counted once), or nested deeper, keep autodiff.
@@ -226,6 +227,10 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
         return None
     gradient = _restored(gradient, originals)
+    if any(power.exp.is_Float for power in subtrees.atoms(gradient, sp.Pow)):
+        # A fractional power of a fractional power keeps its Float exponents (rewrites.exact_exponents),
+        # and so do the powers its derivative makes: `x^1.5 x^-2.5` is `x^-1.0`, exact again here.
+        gradient = exact_exponents(gradient)
     if gradient.has(_CrossEntropySum):
         return None
     # Differentiating a Piecewise leaves products unevaluated (`Mul(1.0, x)`), and so does SymPy's
