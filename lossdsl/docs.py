@@ -31,6 +31,7 @@ from urllib.parse import quote
 import lossdsl
 from lossdsl import library
 from lossdsl.emit.tex_names import NamePolicy
+from lossdsl.errors import LossLimitError
 from lossdsl.library.counterparts import COUNTERPARTS, NO_COUNTERPART
 from lossdsl.outputs import write_text
 
@@ -140,7 +141,11 @@ def _section(name: str, spec, image: str | None, bundled: str | None) -> list[st
         lines += ["| parameter | symbol | default |", "|---|---|---|"]
         lines += [f"| `{p}` | ${symbols[p].tex()}$ | `{v!r}` |" for p, v in spec.params.items()]
         lines.append("")
-    lines += ["Gradient with respect to the prediction:", "", "$$", spec.latex(gradient=True, display=True), "$$", ""]
+    try:
+        gradient = ["$$", spec.latex(gradient=True, display=True), "$$"]
+    except LossLimitError as err:  # the loss is on the page all the same (a review of slow emission)
+        gradient = [f"Too large to write out here: {escape(err.message)}."]
+    lines += ["Gradient with respect to the prediction:", "", *gradient, ""]
     counterpart = counterpart_text(bundled) if bundled else None
     if counterpart:
         lines += [counterpart, ""]

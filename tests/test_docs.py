@@ -277,3 +277,19 @@ def test_the_notation_explains_C_where_a_formula_has_it(source, explained):
     page = render_page([("loss", lossdsl.compile(source), False)])
     notation = next(line for line in page.splitlines() if line.startswith("Notation: "))
     assert ("$C$ is the length of the last axis" in notation) is explained
+
+
+# A chain whose loss is small and whose gradient's LaTeX is over the size limit (97,032 operations).
+CHAIN = ";".join(["a0=sin(e)", *[f"a{i}=a{i - 1}*sin(a{i - 1})" for i in range(1, 10)], "a9"])
+
+
+def test_a_gradient_too_large_to_write_is_said_so_and_the_page_written(tmp_path):
+    # `lossdsl docs` refused the whole page over one such gradient (a review of slow emission)
+    page = render_page([("chain", lossdsl.compile(CHAIN), False), ("mse", lossdsl.compile("e^2"), False)])
+    chain = page.split("## chain")[1].split("## mse")[0]
+    assert lossdsl.compile(CHAIN).latex(display=True) in chain  # the loss's own formula is there
+    assert (
+        "Gradient with respect to the prediction:\n\nToo large to write out here: the gradient's LaTeX"
+        " would write out 97,032 operations; the limit is 50,000.\n"
+    ) in chain
+    assert "\\frac{\\partial L}{\\partial \\hat{y}}" in page.split("## mse")[1]
