@@ -1094,3 +1094,25 @@ def test_the_gradient_is_zero_at_a_perfect_prediction_in_every_mode(source):
     for mode in ("eager", *compiled_modes()):
         _, gradient = values_and_gradients(loss, y_true, y_true.copy(), mode)
         assert np.all(gradient == 0), (mode, np.abs(gradient).max())
+
+
+@pytest.mark.parametrize(
+    "source, xla",
+    [
+        ("y_pred * softplus(where(cos(3*y_pred) >= cos(2*y_pred) or tan(2*y_pred) < sin(y_pred), y_pred, 3))", True),
+        ("softplus(where(sin(y_pred) < 2, y_pred + 1, 1 - y_pred) - y_true)", True),
+        ("where(cos(3*y_pred) >= cos(2*y_pred) or tan(2*y_pred) < sin(y_pred), y_true, 3)^y_pred", False),
+    ],
+)
+def test_a_condition_built_on_a_where_selects_as_the_written_code(source, xla):
+    # The fast softplus's `x >= 0` and the guard `b > 0` of b^x's gradient, on an `x` or `b` that
+    # reads a `where`, are folded as a `where`'s own condition is (not by SymPy's search, which
+    # solved periodic comparisons for a minute): values and gradients as the code written out.
+    spec = lossdsl.compile(source)
+    fast = loss_class(spec, xla=xla)(reduction=None)
+    plain = loss_class(spec, fast=False)(reduction=None)
+    rng = np.random.default_rng(7)
+    y_pred = rng.uniform(-4, 4, (B, C)).astype("float32")
+    y_true = rng.uniform(0, 2, (B, C)).astype("float32")
+    y_true[0] = 0.0  # b = 0 in b^x: the guarded log
+    _assert_same(fast, plain, y_true, y_pred, source)

@@ -1131,3 +1131,21 @@ def test_a_power_of_a_power_keeps_its_gradient_exact():
     text = spec.python_source()
     assert "gradient = -2.25 * upstream * t1 / t0" in text
     assert "t1 = keras.ops.power(keras.ops.power(t0, 1.5), 1.5)" in text
+
+
+@pytest.mark.parametrize(
+    "source, xla",
+    [
+        ("y_pred * softplus(where(cos(3*y_pred) >= cos(2*y_pred) or sin(5*y_pred) > cos(7*y_pred), y_pred, 3))", True),
+        ("softplus(where(sin(3*y_pred) > cos(5*y_pred), y_pred, where(cos(2*y_pred) > sin(7*y_pred), 2, -y_pred)))", 1),
+        ("where(sin(3*y_pred) > cos(5*y_pred), y_true, 3)^y_pred", False),
+    ],
+)
+def test_a_condition_the_code_builds_on_a_where_of_periodic_comparisons_is_not_solved(source, xla):
+    # The fast softplus under XLA (`x >= 0`) and the gradient of `b^x` (`b > 0`) built a condition
+    # on a value holding the `where`; SymPy's pair folded it and searched for a condition that
+    # always holds, solving each comparison as an inequality over a period: a minute or more
+    # for each of these (a review of slow programs). It is now folded as a `where`'s own condition is.
+    with answers_within():
+        code = lossdsl.compile(source).python_source(xla=xla)
+    assert "keras.ops.cos(3.0 * y_pred)" in code or "keras.ops.sin(3.0 * y_pred)" in code

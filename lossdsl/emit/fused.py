@@ -49,6 +49,7 @@ import sympy as sp
 
 from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
+from lossdsl.construct import folded_condition
 from lossdsl.derivative import differentiated
 from lossdsl.rewrites import exact_exponents
 from lossdsl.symbolic import Y_PRED, Y_TRUE
@@ -492,7 +493,7 @@ def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
     """
     bases = {f.base for f in product.args if f.is_Pow and not f.exp.is_Number}
     guarded = [
-        sf.Where((f, sp.StrictGreaterThan(f.args[0], 0)), (0, True))
+        sf.Where((f, folded_condition(sp.StrictGreaterThan(f.args[0], 0))), (0, True))
         if isinstance(f, sp.log) and f.args[0] in bases and not f.args[0].is_positive
         else f
         for f in product.args

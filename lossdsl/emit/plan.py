@@ -16,6 +16,7 @@ import sympy as sp
 
 from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
+from lossdsl.construct import folded_condition
 from lossdsl.emit.fused import cross_entropy_parts, live_symbols
 from lossdsl.rewrites import equals_number, reshared
 from lossdsl.symbolic import Y_PRED, Y_TRUE
@@ -360,9 +361,12 @@ def shared_exponentials(bindings, result, gradient, target=None):
         # Both kinks on the side x >= 0, so that autodiff through the written-out form (JAX;
         # PyTorch for per-sample losses) gives softplus'(0) = 1/2 whatever the backend takes
         # for relu'(0) and abs'(0) (JAX: 0 and 1, which made it -1/2).
-        u = sp.exp(sf.Where((-x, x >= 0), (x, True)))
-        rules[sf.Softplus(x)] = sf.Where((x, x >= 0), (0, True)) + sf.Log1p(u)
-        rules[sf.Sigmoid(x)] = sf.Where((1, x >= 0), (u, True)) / (1 + u)
+        # (The condition folded here, as a `where`'s own: SymPy's pair would search a `where` in x
+        # for a condition that always holds, solving its comparisons: a minute for periodic ones.)
+        up = folded_condition(x >= 0)
+        u = sp.exp(sf.Where((-x, up), (x, True)))
+        rules[sf.Softplus(x)] = sf.Where((x, up), (0, True)) + sf.Log1p(u)
+        rules[sf.Sigmoid(x)] = sf.Where((1, up), (u, True)) / (1 + u)
     for x in normalized:
         z = x - sf.ReduceMax(x)
         total = sf.ReduceSum(sp.exp(z))
