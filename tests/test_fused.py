@@ -1096,12 +1096,21 @@ def test_the_gradient_is_zero_at_a_perfect_prediction_in_every_mode(source):
         assert np.all(gradient == 0), (mode, np.abs(gradient).max())
 
 
+# A sum of eight `where`s, written out (a binding's symbol is compared as it is): `x >= 0` folds
+# into 256 cases, past the 64 a condition may hold, so the fast softplus under XLA leaves
+# `softplus(x)` to Keras's own (it took 97 s to fold them, and its code was 110,000 characters);
+# the rest of the loss keeps the fused gradient.
+_SUM = " + ".join(f"where(y_pred > {k}, y_pred, {k + 1})" for k in range(8))
+_EIGHT_WHERES = f"softplus({_SUM}) - y_true * ({_SUM})"
+
+
 @pytest.mark.parametrize(
     "source, xla",
     [
         ("y_pred * softplus(where(cos(3*y_pred) >= cos(2*y_pred) or tan(2*y_pred) < sin(y_pred), y_pred, 3))", True),
         ("softplus(where(sin(y_pred) < 2, y_pred + 1, 1 - y_pred) - y_true)", True),
         ("where(cos(3*y_pred) >= cos(2*y_pred) or tan(2*y_pred) < sin(y_pred), y_true, 3)^y_pred", False),
+        (_EIGHT_WHERES, True),
     ],
 )
 def test_a_condition_built_on_a_where_selects_as_the_written_code(source, xla):
@@ -1116,3 +1125,6 @@ def test_a_condition_built_on_a_where_selects_as_the_written_code(source, xla):
     y_true = rng.uniform(0, 2, (B, C)).astype("float32")
     y_true[0] = 0.0  # b = 0 in b^x: the guarded log
     _assert_same(fast, plain, y_true, y_pred, source)
+    if source == _EIGHT_WHERES:
+        code = spec.python_source(xla=True)
+        assert "keras.ops.softplus(" in code and "keras.ops.custom_gradient(forward)" in code

@@ -18,6 +18,7 @@ from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.construct import folded_condition
 from lossdsl.emit.fused import cross_entropy_parts, live_symbols
+from lossdsl.errors import LossLimitError
 from lossdsl.rewrites import equals_number, reshared
 from lossdsl.symbolic import Y_PRED, Y_TRUE
 from lossdsl.symfuncs import is_literal
@@ -363,7 +364,10 @@ def shared_exponentials(bindings, result, gradient, target=None):
         # for relu'(0) and abs'(0) (JAX: 0 and 1, which made it -1/2).
         # (The condition folded here, as a `where`'s own: SymPy's pair would search a `where` in x
         # for a condition that always holds, solving its comparisons: a minute for periodic ones.)
-        up = folded_condition(x >= 0)
+        try:
+            up = folded_condition(x >= 0)
+        except LossLimitError:  # (x sums more `where`s than a condition may fold: left to Keras's own)
+            continue
         u = sp.exp(sf.Where((-x, up), (x, True)))
         rules[sf.Softplus(x)] = sf.Where((x, up), (0, True)) + sf.Log1p(u)
         rules[sf.Sigmoid(x)] = sf.Where((1, up), (u, True)) / (1 + u)
