@@ -21,7 +21,7 @@ from lossdsl.errors import LossLimitError
 from lossdsl.symfuncs import Held, TensorFunction, Where, WholeInFolds
 
 
-def folded_condition(cond: sp.Basic) -> sp.Basic:
+def folded_condition(cond: sp.Basic, exact: bool = False) -> sp.Basic:
     """`cond` folded as SymPy's `ExprCondPair` folds a condition that holds a Piecewise, with
     each tensor function that holds one left whole.
 
@@ -31,6 +31,11 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
     again, until the recursion limit (a second, then a LossLimitError). Here each such tensor
     function stands aside as a symbol while the condition folds, as does each `ITE` of an earlier
     fold; the result is written as SymPy writes it (`_if_then_else`), and folds no further.
+
+    A condition the program wrote compares its numbers as float64 (`as_floats`); with `exact`, a
+    condition the code builds on a value it computes (`b > 0` of b^x's gradient) keeps SymPy's
+    exact numbers, as SymPy's pair does: folded to `y_true/7 - 3 > 0`, float64's
+    `0.14285714285714285*y_true > 3` was true where the code's `y_true / 7.0 - 3.0` is 0.
 
     Raises:
         LossLimitError: more than MAX_CASES cases, or a result over MAX_FOLDED_SIZE terms.
@@ -62,7 +67,8 @@ def folded_condition(cond: sp.Basic) -> sp.Basic:
     try:
         # The comparisons folding makes are SymPy's own: `pi` in them is float64's, as in NumPy
         # (`where(c, abs(pi), y_pred) < pi` would compare the float nearest pi with pi exactly).
-        folded = sp.piecewise_fold(as_floats(cond.xreplace(hidden) if hidden else cond))
+        unfolded = cond.xreplace(hidden) if hidden else cond
+        folded = sp.piecewise_fold(unfolded if exact else as_floats(unfolded))
     except TypeError:  # a branch SymPy cannot compare: `log(0) > -10` is `zoo > -10`
         return _held(cond)
     if isinstance(folded, sp.Piecewise):

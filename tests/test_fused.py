@@ -1128,3 +1128,26 @@ def test_a_condition_built_on_a_where_selects_as_the_written_code(source, xla):
     if source == _EIGHT_WHERES:
         code = spec.python_source(xla=True)
         assert "keras.ops.softplus(" in code and "keras.ops.custom_gradient(forward)" in code
+
+
+@pytest.mark.parametrize(
+    "source, y_true",
+    [
+        ("where(y_true > 100, 2, y_true/7 - 3)^y_pred", [21.0, 21.000002, 14.0, 28.0]),
+        ("where(y_true >= 0, y_true/10 - 0.3, 1)^y_pred", [3.0000002, 3.0, 3.0000005, 6.0]),
+        ("where(y_true > 100, 2, y_true/15 - 0.1)^y_pred", [1.5, 1.5000001, 3.0, 0.75]),
+    ],
+)
+def test_the_guard_of_a_power_s_gradient_compares_the_base_as_computed(source, y_true):
+    # d/dx b^x = b^x log(b) is guarded by `b > 0`; with a `where` in b the guard is folded. Folded
+    # with float64's numbers (`0.14285714285714285 * y_true > 3`) it was true where the code's
+    # `y_true / 7.0 - 3.0` is 0 in float32: 0 * -inf = NaN, where autodiff gives 0 (the change review).
+    spec = lossdsl.compile(source)
+    fast = loss_class(spec)(reduction=None)
+    plain = loss_class(spec, fast=False)(reduction=None)
+    y_true = np.array([y_true], dtype="float32")
+    y_pred = np.full_like(y_true, 0.5)
+    _, gradients = values_and_gradients(fast, y_true, y_pred)
+    _, expected = values_and_gradients(plain, y_true, y_pred)
+    np.testing.assert_array_equal(np.isnan(gradients), np.isnan(expected))
+    np.testing.assert_allclose(gradients, expected, rtol=1e-6, atol=0)

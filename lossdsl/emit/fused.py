@@ -493,7 +493,7 @@ def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
     """
     bases = {f.base for f in product.args if f.is_Pow and not f.exp.is_Number}
     guarded = [
-        sf.Where((f, folded_condition(sp.StrictGreaterThan(f.args[0], 0))), (0, True))
+        sf.Where((f, folded_condition(sp.StrictGreaterThan(f.args[0], 0), exact=True)), (0, True))
         if isinstance(f, sp.log) and f.args[0] in bases and not f.args[0].is_positive
         else f
         for f in product.args

@@ -365,7 +365,7 @@ def shared_exponentials(bindings, result, gradient, target=None):
         # (The condition folded here, as a `where`'s own: SymPy's pair would search a `where` in x
         # for a condition that always holds, solving its comparisons: a minute for periodic ones.)
         try:
-            up = folded_condition(x >= 0)
+            up = folded_condition(x >= 0, exact=True)
         except LossLimitError:  # (x sums more `where`s than a condition may fold: left to Keras's own)
             continue
         u = sp.exp(sf.Where((-x, up), (x, True)))
