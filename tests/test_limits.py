@@ -1137,7 +1137,10 @@ def test_a_power_of_a_power_keeps_its_gradient_exact():
     "source, xla",
     [
         ("y_pred * softplus(where(cos(3*y_pred) >= cos(2*y_pred) or sin(5*y_pred) > cos(7*y_pred), y_pred, 3))", True),
-        ("softplus(where(sin(3*y_pred) > cos(5*y_pred), y_pred, where(cos(2*y_pred) > sin(7*y_pred), 2, -y_pred)))", 1),
+        (
+            "softplus(where(sin(3*y_pred) > cos(5*y_pred), y_pred, where(cos(2*y_pred) > sin(7*y_pred), 2, -y_pred)))",
+            True,
+        ),
         ("where(sin(3*y_pred) > cos(5*y_pred), y_true, 3)^y_pred", False),
         ("softplus(" + " + ".join(f"where(y_pred > {k}, y_pred, {k + 1})" for k in range(8)) + ") - y_true", True),
     ],
