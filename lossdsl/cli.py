@@ -235,12 +235,7 @@ class _Unfailing:
     def _discard(self) -> None:
         """What the stream still buffers goes to /dev/null: Python's flush at exit failed on it
         again, and made the exit status 120 (a review)."""
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):  # no descriptor: a stream in memory
-            pass
+        _discard_output(self._stream)
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
@@ -373,13 +368,15 @@ def _closed_pipe() -> int:
     return 128 + 13  # SIGPIPE
 
 
-def _discard_output() -> None:
-    """What standard output still buffers goes to /dev/null (its reader has gone, or its disk is full)."""
+def _discard_output(stream=None) -> None:
+    """What `stream` (standard output by default) still buffers goes to /dev/null: its reader has
+    gone, or its disk is full."""
     try:
+        descriptor = (stream or sys.stdout).fileno()
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, descriptor)
         os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # stdout without a descriptor (a test's capture)
+    except (OSError, ValueError, AttributeError):  # no descriptor: a stream in memory (a test's capture)
         pass
 
 
