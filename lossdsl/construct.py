@@ -18,7 +18,7 @@ import sympy as sp
 
 from lossdsl import subtrees
 from lossdsl.errors import LossLimitError
-from lossdsl.symfuncs import Held, TensorFunction, Where, WholeInFolds
+from lossdsl.symfuncs import SELF_COMPARISONS, Held, TensorFunction, Where, WholeInFolds
 
 
 def folded_condition(cond: sp.Basic, exact: bool = False) -> sp.Basic:
@@ -389,8 +389,14 @@ def _negative_base_power(x: sp.Expr) -> bool:
     return bool(x.is_Pow and x.base.is_extended_negative and not x.exp.is_integer)
 
 
+_SELF_ORIGINAL = {v: k for k, v in SELF_COMPARISONS.items()}
+
+
 def relation(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic:
     """`cls(left, right)` for a SymPy relational (see the section comment)."""
+    cls = _SELF_ORIGINAL.get(cls, cls)
+    if left == right and cls in SELF_COMPARISONS and not left.is_number:
+        return SELF_COMPARISONS[cls](left, right)  # a NaN test: SymPy's is decided (symfuncs)
     if left.is_extended_real is False or right.is_extended_real is False:
         return cls(left, right, evaluate=False)
     if (decided := _decided_in_floats(cls, left, right)) is not None:

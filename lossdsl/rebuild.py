@@ -13,7 +13,7 @@ import sympy as sp
 
 from lossdsl import hyperbolic, subtrees
 from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, power, relation, scaled
-from lossdsl.symfuncs import Head, Round, Where, step
+from lossdsl.symfuncs import Head, Round, SelfEqual, SelfUnequal, Where, step
 
 
 def inlined(expr: sp.Basic, definitions: dict, memo: dict | None = None) -> sp.Basic:
@@ -467,10 +467,11 @@ def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
 
 def as_sympy_piecewise(expr: sp.Basic) -> sp.Basic:
     """`expr` with each `Where` as SymPy's own Piecewise, built unevaluated (a power of it stays a
-    power of it), so that the public form equals the expression a user builds."""
-    if not isinstance(expr, sp.Basic) or not expr.has(Where):
+    power of it), and each comparison of a value with itself as SymPy's own `Eq` or `Ne`,
+    unevaluated, so that the public form equals the expression a user builds."""
+    if not isinstance(expr, sp.Basic) or not expr.has(Where, SelfEqual, SelfUnequal):
         return expr
-    return swapped(expr, {Where: sp.Piecewise, SettlingPiecewise: sp.Piecewise})
+    return swapped(expr, {Where: sp.Piecewise, SettlingPiecewise: sp.Piecewise, SelfEqual: sp.Eq, SelfUnequal: sp.Ne})
 
 
 def swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:

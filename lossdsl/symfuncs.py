@@ -14,8 +14,9 @@ Two families:
   public `expr` uses. All of them evaluate on constants (numbers, and `pi`
   and expressions of it, which `Max` and `Min` must be able to compare).
 
-Besides: `Where`, SymPy's Piecewise whose power stays a power of it, and `Held`, a
-`where` that a condition reads, held whole (`construct.folded_condition` builds it).
+Besides: `Where`, SymPy's Piecewise whose power stays a power of it; `Held`, a
+`where` that a condition reads, held whole (`construct.folded_condition` builds it); and
+`SelfEqual` and `SelfUnequal`, a value compared with itself, kept as a NaN test.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 import threading
 
 import sympy as sp
+from sympy.core.sympify import _sympify as _strict  # SymPy's conversion that takes no text
 
 from lossdsl import subtrees
 
@@ -531,3 +533,59 @@ Where.__name__ = "Piecewise"
 def is_literal(expr: sp.Basic) -> bool:
     """A number (not a list, not a function of a tensor): printed as a Python float."""
     return isinstance(expr, sp.Expr) and bool(expr.is_number) and not expr.has(Vector, TensorFunction)
+
+
+# ------------------------------------------------------------------ a value compared with itself
+#
+# `x == x` is False and `x != x` True exactly where x is NaN: NumPy's test for a missing value
+# (`where(y_true != y_true, 0, e^2)` masks NaN labels). SymPy decides both before any value is
+# seen (`Eq(x, x)` is True), so the condition vanished and the loss read the NaN. These two keep
+# the comparison. `construct.relation` builds them for the same expression, not a number, on both
+# sides; rebuilt with different sides or with numbers (a substitution), they are SymPy's own.
+
+
+class SelfEqual(sp.Equality):
+    """`x == x`, kept: False where x is NaN."""
+
+    def __new__(cls, lhs, rhs, **options):
+        lhs, rhs = _strict(lhs), _strict(rhs)
+        if lhs != rhs or lhs.is_number:
+            return sp.Eq(lhs, rhs, **options)
+        return sp.Basic.__new__(cls, lhs, rhs)
+
+    @property
+    def negated(self):
+        return SelfUnequal(*self.args)
+
+    @property
+    def reversed(self):
+        return self
+
+    @property
+    def canonical(self):
+        return self
+
+
+class SelfUnequal(sp.Unequality):
+    """`x != x`, kept: True where x is NaN."""
+
+    def __new__(cls, lhs, rhs, **options):
+        lhs, rhs = _strict(lhs), _strict(rhs)
+        if lhs != rhs or lhs.is_number:
+            return sp.Ne(lhs, rhs, **options)
+        return sp.Basic.__new__(cls, lhs, rhs)
+
+    @property
+    def negated(self):
+        return SelfEqual(*self.args)
+
+    @property
+    def reversed(self):
+        return self
+
+    @property
+    def canonical(self):
+        return self
+
+
+SELF_COMPARISONS = {sp.Eq: SelfEqual, sp.Ne: SelfUnequal}

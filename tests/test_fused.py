@@ -1151,3 +1151,34 @@ def test_the_guard_of_a_power_s_gradient_compares_the_base_as_computed(source, y
     _, expected = values_and_gradients(plain, y_true, y_pred)
     np.testing.assert_array_equal(np.isnan(gradients), np.isnan(expected))
     np.testing.assert_allclose(gradients, expected, rtol=1e-6, atol=0)
+
+
+NAN_TESTS = [
+    # (program, the per-element value with t = y_true, p = y_pred, and its derivative in p)
+    ("where(y_true != y_true, 0, e^2)", lambda t, p: np.where(np.isnan(t), 0, (t - p) ** 2), "e2"),
+    ("where(y_true == y_true, e^2, 0)", lambda t, p: np.where(np.isnan(t), 0, (t - p) ** 2), "e2"),
+    ("where(not (y_true == y_true), 0, e^2)", lambda t, p: np.where(np.isnan(t), 0, (t - p) ** 2), "e2"),
+    ("missing = y_true != y_true\nwhere(missing, 0, abs(e))", lambda t, p: np.where(np.isnan(t), 0, abs(t - p)), "abs"),
+]
+
+
+@pytest.mark.parametrize("source, reference, kind", NAN_TESTS, ids=[s for s, *_ in NAN_TESTS])
+@pytest.mark.parametrize("xla", [False, True])
+def test_a_value_compared_with_itself_masks_nan_targets(source, reference, kind, xla):
+    # `x != x` is NumPy's NaN test; SymPy decided it False before any value was seen, so the
+    # `where` vanished and a NaN target made the loss NaN (a review).
+    spec = lossdsl.compile(source)
+    y_true = np.array([[np.nan, 0.5, 1.0], [0.2, np.nan, np.nan]], dtype="float32")
+    y_pred = np.array([[0.3, 0.6, 0.4], [0.1, 0.2, 0.3]], dtype="float32")
+    t, p = y_true.astype("float64"), y_pred.astype("float64")
+    values, gradients = values_and_gradients(loss_class(spec, xla=xla)(reduction=None), y_true, y_pred)
+    np.testing.assert_allclose(values, reference(t, p).mean(axis=-1), rtol=1e-6)
+    masked = np.isnan(t)
+    slope = -2 * (t - p) if kind == "e2" else -np.sign(t - p)
+    expected = np.where(masked, 0, slope) / y_pred.shape[-1]
+    np.testing.assert_allclose(gradients[~masked], expected[~masked], rtol=1e-5)
+    if backend() == "tensorflow":
+        # The fused gradient is built from the symbolic one, `where(t != t, 0, ...)`: 0 where the
+        # target is missing. Autodiff (JAX, PyTorch) multiplies the select's 0 by the untaken
+        # branch's NaN, as it does for NumPy-style code (docs/decisions.md).
+        np.testing.assert_array_equal(gradients[masked], 0.0)

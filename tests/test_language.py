@@ -770,3 +770,35 @@ def test_relu_is_max_once_substituted():
     expr = lossdsl.compile("relu(y_pred)").expr
     assert expr.subs(P, -2) == 0
     assert expr.subs(P, 3) == 3
+
+
+@pytest.mark.parametrize(
+    "source, kept",
+    [
+        ("where(y_true != y_true, 0, e^2)", sympy.Ne(T, T, evaluate=False)),
+        ("where(e == e, e^2, 0)", sympy.Eq(T - P, T - P, evaluate=False)),
+        ("where(not (y_pred != y_pred), e^2, 0)", sympy.Eq(P, P, evaluate=False)),
+        ("where(2*y_true != y_true*2, 0, e^2)", sympy.Ne(T, T, evaluate=False)),  # 2x is NaN where x is
+    ],
+)
+def test_a_value_compared_with_itself_keeps_the_comparison(source, kept):
+    # `x != x` holds where x is NaN (NumPy's NaN test), `x == x` where it is not: SymPy decides
+    # both before any value is seen. The comparison stays, as written; its value at a number is
+    # SymPy's own.
+    expr = lossdsl.compile(source).expr
+    (condition,) = [c for _, c in expr.args if c is not sympy.true]
+    assert condition == kept and type(condition) is type(kept)  # SymPy's own class, as a user builds it
+    assert expr.subs({T: 0.5, P: 0.25}) == 0.0625
+
+
+@pytest.mark.parametrize(
+    "source, folded",
+    [
+        ("where(pi != pi, y_pred, 2*y_pred)", 2 * P),  # a number is never NaN
+        ("where(y_true < y_true, y_pred, 2*y_pred)", 2 * P),  # False, NaN or not
+        ("where(y_true != y_true or y_true == y_true, y_pred, 2*y_pred)", P),  # True, NaN or not
+        ("where(y_true != y_true and y_true == y_true, y_pred, 2*y_pred)", 2 * P),  # False, NaN or not
+    ],
+)
+def test_a_comparison_with_itself_folds_where_nan_does_not_change_it(source, folded):
+    assert lossdsl.compile(source).expr == folded

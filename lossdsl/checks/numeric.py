@@ -75,6 +75,8 @@ RELATIONS = {
     sp.GreaterThan: lambda a, b: a >= b,
     sp.Equality: lambda a, b: a == b,
     sp.Unequality: lambda a, b: a != b,
+    sf.SelfEqual: lambda a, b: a == b,
+    sf.SelfUnequal: lambda a, b: a != b,
 }
 
 

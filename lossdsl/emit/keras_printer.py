@@ -107,6 +107,8 @@ KERAS_OPS: dict[type, str] = {
     sp.GreaterThan: "greater_equal",
     sp.Equality: "equal",
     sp.Unequality: "not_equal",
+    sf.SelfEqual: "equal",
+    sf.SelfUnequal: "not_equal",
     sp.And: "logical_and",
     sp.Or: "logical_or",
     sp.Not: "logical_not",
