@@ -1182,3 +1182,18 @@ def test_a_value_compared_with_itself_masks_nan_targets(source, reference, kind,
         # target is missing. Autodiff (JAX, PyTorch) multiplies the select's 0 by the untaken
         # branch's NaN, as it does for NumPy-style code (docs/decisions.md).
         np.testing.assert_array_equal(gradients[masked], 0.0)
+
+
+def test_a_mask_written_inside_too_gives_a_zero_gradient_on_every_backend():
+    # The README's spelling for autodiff: the untaken branch reads 0 where the label is missing.
+    source = "where(y_true != y_true, 0, (where(y_true != y_true, 0, y_true) - y_pred)^2)"
+    y_true = np.array([[np.nan, 0.5, 1.0], [0.2, np.nan, np.nan]], dtype="float32")
+    y_pred = np.array([[0.3, 0.6, 0.4], [0.1, 0.2, 0.3]], dtype="float32")
+    t, p = y_true.astype("float64"), y_pred.astype("float64")
+    expected_gradients = np.where(np.isnan(t), 0, -2 * (t - p)) / 3
+    for fast in (True, False):
+        values, gradients = values_and_gradients(
+            loss_class(lossdsl.compile(source), fast=fast)(reduction=None), y_true, y_pred
+        )
+        np.testing.assert_allclose(values, np.where(np.isnan(t), 0, (t - p) ** 2).mean(axis=-1), rtol=1e-6)
+        np.testing.assert_allclose(gradients, expected_gradients, rtol=1e-5, atol=1e-7)
