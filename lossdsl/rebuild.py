@@ -13,7 +13,7 @@ import sympy as sp
 
 from lossdsl import hyperbolic, subtrees
 from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, power, relation, scaled
-from lossdsl.symfuncs import Head, Round, SelfEqual, SelfUnequal, Where, step
+from lossdsl.symfuncs import Head, Round, Where, step
 
 
 def inlined(expr: sp.Basic, definitions: dict, memo: dict | None = None) -> sp.Basic:
@@ -467,11 +467,10 @@ def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
 
 def as_sympy_piecewise(expr: sp.Basic) -> sp.Basic:
     """`expr` with each `Where` as SymPy's own Piecewise, built unevaluated (a power of it stays a
-    power of it), and each comparison of a value with itself as SymPy's own `Eq` or `Ne`,
-    unevaluated, so that the public form equals the expression a user builds."""
-    if not isinstance(expr, sp.Basic) or not expr.has(Where, SelfEqual, SelfUnequal):
+    power of it), so that the public form equals the expression a user builds."""
+    if not isinstance(expr, sp.Basic) or not expr.has(Where):
         return expr
-    return swapped(expr, {Where: sp.Piecewise, SettlingPiecewise: sp.Piecewise, SelfEqual: sp.Eq, SelfUnequal: sp.Ne})
+    return swapped(expr, {Where: sp.Piecewise, SettlingPiecewise: sp.Piecewise})
 
 
 def swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:

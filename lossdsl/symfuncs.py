@@ -542,20 +542,27 @@ def is_literal(expr: sp.Basic) -> bool:
 # seen (`Eq(x, x)` is True), so the condition vanished and the loss read the NaN. These two keep
 # the comparison. `construct.relation` builds them for the same expression, not a number, on both
 # sides; rebuilt with different sides or with numbers (a substitution), they are SymPy's own.
+#
+# They are relationals, not SymPy's `Eq` and `Ne`: SymPy takes an `Eq` or `Ne` of one distinct
+# argument for a comparison of booleans in places (an `ITE` with it as its condition decided it
+# as if it held, the change review), and only the relational's own operator is needed to print it.
 
 
-class SelfEqual(sp.Equality):
-    """`x == x`, kept: False where x is NaN."""
+class SelfComparison(sp.core.relational.Relational):
+    """A value compared with itself by `==` or `!=`, kept (see the section comment)."""
+
+    __slots__ = ()
+    sympy_class: type  # SymPy's own class of the comparison
 
     def __new__(cls, lhs, rhs, **options):
         lhs, rhs = _strict(lhs), _strict(rhs)
         if lhs != rhs or lhs.is_number:
-            return sp.Eq(lhs, rhs, **options)
+            return cls.sympy_class(lhs, rhs, **options)
         return sp.Basic.__new__(cls, lhs, rhs)
 
     @property
     def negated(self):
-        return SelfUnequal(*self.args)
+        return (SelfUnequal if isinstance(self, SelfEqual) else SelfEqual)(*self.args)
 
     @property
     def reversed(self):
@@ -565,27 +572,24 @@ class SelfEqual(sp.Equality):
     def canonical(self):
         return self
 
+    def _eval_simplify(self, **kwargs):
+        return self  # (SymPy's would decide it, as a difference of 0)
 
-class SelfUnequal(sp.Unequality):
-    """`x != x`, kept: True where x is NaN."""
 
-    def __new__(cls, lhs, rhs, **options):
-        lhs, rhs = _strict(lhs), _strict(rhs)
-        if lhs != rhs or lhs.is_number:
-            return sp.Ne(lhs, rhs, **options)
-        return sp.Basic.__new__(cls, lhs, rhs)
+class SelfEqual(SelfComparison):
+    """`x == x`: False where x is NaN."""
 
-    @property
-    def negated(self):
-        return SelfEqual(*self.args)
+    __slots__ = ()
+    rel_op = "=="
+    sympy_class = sp.Eq
 
-    @property
-    def reversed(self):
-        return self
 
-    @property
-    def canonical(self):
-        return self
+class SelfUnequal(SelfComparison):
+    """`x != x`: True where x is NaN."""
+
+    __slots__ = ()
+    rel_op = "!="
+    sympy_class = sp.Ne
 
 
 SELF_COMPARISONS = {sp.Eq: SelfEqual, sp.Ne: SelfUnequal}

@@ -1197,3 +1197,20 @@ def test_a_mask_written_inside_too_gives_a_zero_gradient_on_every_backend():
         )
         np.testing.assert_allclose(values, np.where(np.isnan(t), 0, (t - p) ** 2).mean(axis=-1), rtol=1e-6)
         np.testing.assert_allclose(gradients, expected_gradients, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_a_condition_that_reads_a_masked_value_selects_as_numpy_does(xla):
+    # SymPy's ITE decided `ITE(Ne(t, t), False, t > 0.5)` as False: the code computed abs(e)
+    # everywhere, on rows with no NaN too (the change review).
+    spec = lossdsl.compile("where(where(y_true != y_true, 0, y_true) > 0.5, e^2, abs(e))")
+    y_true = np.array([[np.nan, 0.5, 1.0], [0.7, -0.3, 2.0]], dtype="float32")
+    y_pred = np.array([[0.3, 0.6, 0.4], [0.9, 0.4, 0.1]], dtype="float32")
+    t, p = y_true.astype("float64"), y_pred.astype("float64")
+    squared = np.where(np.isnan(t), 0, t) > 0.5
+    values, gradients = values_and_gradients(loss_class(spec, xla=xla)(reduction=None), y_true, y_pred)
+    np.testing.assert_allclose(values[1], np.where(squared, (t - p) ** 2, abs(t - p))[1].mean(), rtol=1e-6)
+    assert np.isnan(values[0])  # abs(e) of the NaN target, as NumPy's
+    slope = np.where(squared, -2 * (t - p), -np.sign(t - p)) / 3
+    np.testing.assert_allclose(gradients[1], slope[1], rtol=1e-5)
+    np.testing.assert_allclose(gradients[0, 1:], slope[0, 1:], rtol=1e-5)

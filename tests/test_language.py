@@ -773,22 +773,37 @@ def test_relu_is_max_once_substituted():
 
 
 @pytest.mark.parametrize(
-    "source, kept",
+    "source, kept, at_nan_target",
     [
-        ("where(y_true != y_true, 0, e^2)", sympy.Ne(T, T, evaluate=False)),
-        ("where(e == e, e^2, 0)", sympy.Eq(T - P, T - P, evaluate=False)),
-        ("where(not (y_pred != y_pred), e^2, 0)", sympy.Eq(P, P, evaluate=False)),
-        ("where(2*y_true != y_true*2, 0, e^2)", sympy.Ne(T, T, evaluate=False)),  # 2x is NaN where x is
+        ("where(y_true != y_true, 0, e^2)", "Ne(y_true, y_true)", 0.0),
+        ("where(e == e, e^2, 0)", "Eq(-y_pred + y_true, -y_pred + y_true)", 0.0),
+        ("where(not (y_pred != y_pred), e^2, 0)", "Eq(y_pred, y_pred)", math.nan),  # y_pred is no NaN
+        ("where(2*y_true != y_true*2, 0, e^2)", "Ne(y_true, y_true)", 0.0),  # 2x is NaN where x is
     ],
 )
-def test_a_value_compared_with_itself_keeps_the_comparison(source, kept):
+def test_a_value_compared_with_itself_keeps_the_comparison(source, kept, at_nan_target):
     # `x != x` holds where x is NaN (NumPy's NaN test), `x == x` where it is not: SymPy decides
-    # both before any value is seen. The comparison stays, as written; its value at a number is
-    # SymPy's own.
+    # both before any value is seen. The comparison stays, a relational that prints as SymPy's and
+    # that NumPy's printer writes as a comparison of the value with itself.
     expr = lossdsl.compile(source).expr
     (condition,) = [c for _, c in expr.args if c is not sympy.true]
-    assert condition == kept and type(condition) is type(kept)  # SymPy's own class, as a user builds it
+    assert isinstance(condition, sympy.core.relational.Relational) and str(condition) == kept
     assert expr.subs({T: 0.5, P: 0.25}) == 0.0625
+    masked = sympy.lambdify((T, P), expr, "math")
+    assert math.isclose(masked(math.nan, 0.25), at_nan_target) or math.isnan(at_nan_target)
+    assert math.isnan(masked(math.nan, 0.25)) is math.isnan(at_nan_target)
+    assert masked(0.5, 0.25) == 0.0625
+
+
+def test_a_condition_that_reads_a_masked_value_is_not_decided():
+    # SymPy's ITE takes an `Eq` or `Ne` of one distinct argument for a comparison of booleans and
+    # decided `ITE(Ne(t, t), False, t > 0.5)` as False: the loss below was abs(e) everywhere, on
+    # data with no NaN too (the change review).
+    expr = lossdsl.compile("where(where(y_true != y_true, 0, y_true) > 0.5, e^2, abs(e))").expr
+    for t, p in [(0.7, 0.9), (0.2, 0.1), (-0.3, 0.4), (2.0, 0.1)]:
+        assert close(value(expr, t, p), (t - p) ** 2 if t > 0.5 else abs(t - p))
+    kept = lossdsl.compile("t = where(y_true != y_true, 0, y_true)\nwhere(t > 0.5, (t - y_pred)^2, 0)")
+    assert close(value(kept.expr, 0.7, 0.9), 0.04) and close(value(kept.expr, 0.2, 0.9), 0.0)
 
 
 @pytest.mark.parametrize(

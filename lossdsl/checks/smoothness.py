@@ -84,6 +84,8 @@ _FAR_OTHERS = (-9.5, 9.5)
 # false only up to this many comparisons (SymPy re-evaluates the whole `or` each time: 200
 # equalities took minutes); past it, by the points beside each root.
 _MAX_TAKEN = 16
+# Comparisons that hold on their boundary alone (or, a value with itself, on no boundary).
+_EQUALITIES = (sp.Eq, sp.Ne, sf.SelfComparison)
 
 
 class _OverAxis(Exception):
@@ -684,7 +686,7 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, conte
         # a root of the gap where the condition does not flip is no boundary: `tanh(y_pred) <= 1`
         # at y_pred = 20, where tanh is 1.0 in floats (a review); an equality holds at its root
         # alone, which bisection finds only approximately: not confirmed so
-        flips = None if isinstance(relation, (sp.Eq, sp.Ne)) else Truth(relation, budget)
+        flips = None if isinstance(relation, _EQUALITIES) else Truth(relation, budget)
         return _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False, others=others)
     condition = expr(node.args[0])
     if isinstance(condition, sp.logic.boolalg.BooleanAtom):
@@ -698,7 +700,7 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, conte
         # bisected root shows the condition flip: compare the condition with the part
         # taken as true and as false instead, where SymPy kept the part as written.
         sides = None
-        if isinstance(relation, (sp.Eq, sp.Ne)) and len(compound) <= _MAX_TAKEN and condition.has(relation):
+        if isinstance(relation, _EQUALITIES) and len(compound) <= _MAX_TAKEN and condition.has(relation):
             taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
             sides = tuple(Truth(side, budget) for side in taken)
         point = point or _boundary_jump(
