@@ -2464,7 +2464,7 @@ def test_a_number_is_converted_to_a_tensor_once_per_module(name):
     if name == "mean_squared_logarithmic_error":
         body = ast.unparse(call_body(spec.python_source()))
         assert body.count("keras.ops.convert_to_tensor(1e-07, dtype=y_pred.dtype)") == 1
-        assert "keras.ops.greater_equal(y_pred, t1)" in body and "keras.ops.maximum(y_true, t1)" in body
+        assert "keras.ops.greater_equal(y_pred, t0)" in body and "keras.ops.maximum(y_true, t0)" in body
 
 
 def test_a_converted_number_is_not_shared_out_of_the_torch_branch():
@@ -2487,11 +2487,11 @@ def test_fused_code_shares_a_denominator_not_a_reciprocal():
     # written to memory and read back under XLA, a shared max(...) is not.
     source = lossdsl.library.compile("mean_absolute_percentage_error").python_source()
     body = ast.unparse(forward_pass(source))
-    assert "t0 = keras.ops.maximum(keras.ops.abs(y_true), t1)" in body
-    assert "t1 = keras.ops.convert_to_tensor(1e-07, dtype=y_pred.dtype)" in body
+    assert "t0 = keras.ops.convert_to_tensor(1e-07, dtype=y_pred.dtype)" in body
+    assert "t1 = keras.ops.maximum(keras.ops.abs(y_true), t0)" in body
     assert "100.0 / keras.ops.maximum" not in body
-    assert "keras.ops.abs(t2 / t0)" in body and "return (100.0 * keras.ops.mean(" in body
-    assert "keras.ops.sign(t2) / t0" in ast.unparse(call_body(source))
+    assert "keras.ops.abs(t2 / t1)" in body and "return (100.0 * keras.ops.mean(" in body
+    assert "keras.ops.sign(t2) / t1" in ast.unparse(call_body(source))
     # Dice's denominator is one sum per row: its reciprocal stays shared, so that the backward
     # pass multiplies each element instead of dividing it.
     dice = ast.unparse(call_body(lossdsl.library.compile("dice").python_source()))
@@ -3120,3 +3120,22 @@ def test_a_number_shared_by_every_term_of_a_sum_is_taken_out(source, printed):
     # SymPy distributes it; computed so, XLA's fused multiply-add left a gradient that was not 0 at
     # a perfect prediction (tests/test_fused.py); taken out, the difference is computed first
     assert printed in lossdsl.compile(source).python_source()
+
+
+@pytest.mark.parametrize("name", lossdsl.library.names())
+def test_temporaries_are_numbered_in_the_order_the_code_defines_them(name):
+    # A temporary was named when its statement began, and those that printing it made came above
+    # it: `t1 = keras.ops.convert_to_tensor(1e-07, ...)` then `t0 = keras.ops.maximum(..., t1)`
+    # (MAPE, Dice, the MSLE, the cross-entropy on logits).
+    spec = lossdsl.library.compile(name)
+    for variant in ({}, {"xla": True}, {"fast": False}):
+        numbers = [int(n) for n in re.findall(r"^\s+t(\d+) = ", spec.python_source(**variant), re.MULTILINE)]
+        # (increasing; a temporary the sparse kernel's branch returns at once leaves a gap)
+        assert numbers == sorted(set(numbers)), (variant, numbers)
+
+
+def test_a_long_list_opened_by_its_temporary_keeps_that_name():
+    source = lossdsl.compile("[" + ", ".join(f"{k}.25" for k in range(30)) + "] * abs(e)").python_source()
+    numbers = [int(n) for n in re.findall(r"^\s+t(\d+) = ", source, re.MULTILINE)]
+    assert numbers == list(range(len(numbers))) and "t0 = keras.ops.convert_to_tensor(\n" in source
+    assert "t1 = y_true - y_pred" in source

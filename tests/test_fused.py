@@ -402,7 +402,7 @@ def test_a_numeric_factor_of_the_gradient_scales_the_upstream_gradient():
     # Where the gradient reads a sum over the last axis, the factor stays on its per-sample
     # terms (moving it cost the Dice loss kernels under tf.function).
     dice = lossdsl.library.compile("dice").python_source()
-    assert "t5 = 2.0 * t2 / t0 / t0\n" in dice and "gradient = upstream * (t5 - y_true * t4)\n" in dice
+    assert "t5 = 2.0 * t2 / t1 / t1\n" in dice and "gradient = upstream * (t5 - y_true * t4)\n" in dice
 
 
 def test_a_fused_gradient_is_the_symbolic_one():

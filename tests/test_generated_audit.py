@@ -412,8 +412,8 @@ def test_a_module_with_xla_forms_passes(bce):
         ("_softplus(t4)", "_softplus(*[t4])", "a call of _softplus()"),
         # a local of one of their names, or a reference other than a call
         (
-            "            t1 = keras.ops.greater_equal(",
-            "            _softplus = keras.ops.exp\n            t1 = keras.ops.greater_equal(",
+            "            t0 = keras.ops.greater_equal(",
+            "            _softplus = keras.ops.exp\n            t0 = keras.ops.greater_equal(",
             "the name '_softplus'",
         ),
         ("_softplus(t4)", "keras.ops.where(t1, _softplus, t4)", "the name '_softplus'"),

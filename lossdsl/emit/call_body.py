@@ -158,6 +158,13 @@ class CallBody:
         self.taken.add(name)
         return name
 
+    def _next_temporary(self) -> str:
+        """The name `_allocate("")` gives next."""
+        count = self._temp_count
+        while f"t{count}" in self.taken:
+            count += 1
+        return f"t{count}"
+
     def temporary(self, text: str) -> Code:
         """A new local holding `text`, emitted before the statement being printed."""
         name = self._allocate("")
@@ -449,8 +456,21 @@ class CallBody:
     def _statements(self, locals_: list[Local]) -> list[str]:
         statements: list[str] = []
         for local in locals_:
-            local.name = local.name or self._allocate("")
-            code = self.statement(local.value, local.form, len(local.name) + len(" = "))
+            if local.name:
+                code = self.statement(local.value, local.form, len(local.name) + len(" = "))
+            else:
+                # Named once its value is printed: the temporaries that printing makes come before
+                # it in the code, and take the lower numbers (`t1 = ...` above `t0 = ...` read oddly).
+                code = self.statement(local.value, local.form, len(f"t{self._temp_count} = "))
+                if not sf.is_literal(local.value) and self._opening(code) is not None:
+                    local.name = code.text  # the temporary its printing opened (a long list) is the local
+                    statements += self.pending
+                    self.pending = []
+                    continue
+                overhead = len(f"{self._next_temporary()} = ")
+                if self.indent + overhead + len(code.text) > LINE_LENGTH and not is_short(code.text):
+                    code = self.temporary(code.text)  # past a tenth temporary made meanwhile: a digit more
+                local.name = self._allocate("")
             if sf.is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
                 code = typed_number(code)
             if self._adopt(local.name, code):
@@ -480,17 +500,22 @@ class CallBody:
     def _adopt(self, name: str, code: Code) -> bool:
         """Where `code` is a temporary that the pending lines open (a list or call too long for
         one line, one item per line), let `name` open them instead of `name = t1` after them."""
-        opening = f"{code.text} = "
-        if not is_name(code.text) or not self.pending or code.text in self.constants.values():
+        start = self._opening(code)
+        if start is None:
             return False
-        starts = [i for i, line in enumerate(self.pending) if line.startswith(opening)]
-        if not starts:
-            return False
-        line = f"{name} = {self.pending[starts[-1]][len(opening) :]}"
+        line = f"{name} = {self.pending[start][len(code.text) + len(' = ') :]}"
         if self.indent + len(line) > LINE_LENGTH:
             return False
-        self.pending[starts[-1]] = line
+        self.pending[start] = line
         return True
+
+    def _opening(self, code: Code) -> int | None:
+        """The pending line that opens `code`, a temporary of the statement being printed (`t1 = [`);
+        None where `code` is no such temporary."""
+        if not is_name(code.text) or not self.pending or code.text in self.constants.values():
+            return None
+        starts = [i for i, line in enumerate(self.pending) if line.startswith(f"{code.text} = ")]
+        return starts[-1] if starts else None
 
     def statement(self, expr: sp.Basic, form: str, overhead: int) -> Code:
         """`expr` printed to fit on one line after `overhead` characters."""
