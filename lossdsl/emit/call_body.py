@@ -158,13 +158,6 @@ class CallBody:
         self.taken.add(name)
         return name
 
-    def _next_temporary(self) -> str:
-        """The name `_allocate("")` gives next."""
-        count = self._temp_count
-        while f"t{count}" in self.taken:
-            count += 1
-        return f"t{count}"
-
     def temporary(self, text: str) -> Code:
         """A new local holding `text`, emitted before the statement being printed."""
         name = self._allocate("")
@@ -467,9 +460,8 @@ class CallBody:
                     statements += self.pending
                     self.pending = []
                     continue
-                overhead = len(f"{self._next_temporary()} = ")
-                if self.indent + overhead + len(code.text) > LINE_LENGTH and not is_short(code.text):
-                    code = self.temporary(code.text)  # past a tenth temporary made meanwhile: a digit more
+                # (its name may have a digit more than the one it was printed for, `t10` for `t9`: the
+                # printer's text fits `inner`, which counts the digits of a hundred temporaries more)
                 local.name = self._allocate("")
             if sf.is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
                 code = typed_number(code)
