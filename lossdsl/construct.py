@@ -429,6 +429,30 @@ def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic |
     return cls(difference, 0)
 
 
+_ORDERINGS = (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan, sp.GreaterThan)
+
+
+def negation(cond: sp.Basic) -> sp.Basic:
+    """`not cond` as NumPy computes it, where a side of a comparison may be NaN: `not (a < b)` is
+    True there, and SymPy's negation `a >= b` False. So an ordering's negation is its negated
+    ordering or a NaN test of each side that reads a tensor or a parameter (`a >= b or a != a or
+    b != b`; a constant is never NaN). `and`, `or` and `ITE` are negated through (De Morgan's
+    laws hold for booleans); equalities and decided conditions as SymPy negates them, exactly
+    (`a == b` is False at NaN, `a != b` True)."""
+    if isinstance(cond, _ORDERINGS):
+        tests = [relation(sp.Ne, side, side) for side in cond.args if subtrees.free_symbols(side)]
+        return sp.Or(relation(type(cond.negated), *cond.args), *tests)
+    if isinstance(cond, sp.And):
+        return sp.Or(*map(negation, cond.args))
+    if isinstance(cond, sp.Or):
+        return sp.And(*map(negation, cond.args))
+    if isinstance(cond, sp.Not):
+        return cond.args[0]
+    if isinstance(cond, sp.ITE):
+        return sp.ITE(cond.args[0], negation(cond.args[1]), negation(cond.args[2]))
+    return sp.Not(cond)
+
+
 @functools.lru_cache(maxsize=64)
 def _exact_constants(expr: sp.Basic) -> frozenset:
     """The finite numbers in `expr` that are neither floats nor integers: `pi`, fractions.

@@ -449,7 +449,7 @@ class _Translator:
         return sp.And(*values) if node.op == "and" else sp.Or(*values)
 
     def visit_Not(self, node: nodes.Not) -> sp.Basic:
-        return sp.Not(self.visit(node.operand))
+        return construct.negation(self.visit(node.operand))
 
     def visit_Vector(self, node: nodes.Vector) -> sp.Expr:
         return sf.Vector(*[self.visit(item) for item in node.items])

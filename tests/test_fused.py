@@ -1159,6 +1159,10 @@ NAN_TESTS = [
     ("where(y_true == y_true, e^2, 0)", lambda t, p: np.where(np.isnan(t), 0, (t - p) ** 2), "e2"),
     ("where(not (y_true == y_true), 0, e^2)", lambda t, p: np.where(np.isnan(t), 0, (t - p) ** 2), "e2"),
     ("missing = y_true != y_true\nwhere(missing, 0, abs(e))", lambda t, p: np.where(np.isnan(t), 0, abs(t - p)), "abs"),
+    ("where(y_true <= y_true, e^2, 0)", lambda t, p: np.where(np.isnan(t), 0, (t - p) ** 2), "e2"),
+    # `not` of an ordering holds where a side is NaN (the targets below are all >= 0 or NaN)
+    ("where(not (y_true >= 0), 0, e^2)", lambda t, p: np.where(np.isnan(t), 0, (t - p) ** 2), "e2"),
+    ("where(not (y_true < 5), 0, abs(e))", lambda t, p: np.where(np.isnan(t), 0, abs(t - p)), "abs"),
 ]
 
 

@@ -779,6 +779,8 @@ def test_relu_is_max_once_substituted():
         ("where(e == e, e^2, 0)", "Eq(-y_pred + y_true, -y_pred + y_true)", 0.0),
         ("where(not (y_pred != y_pred), e^2, 0)", "Eq(y_pred, y_pred)", math.nan),  # y_pred is no NaN
         ("where(2*y_true != y_true*2, 0, e^2)", "Ne(y_true, y_true)", 0.0),  # 2x is NaN where x is
+        ("where(y_true <= y_true, e^2, 0)", "y_true <= y_true", 0.0),  # False at NaN, as `==`
+        ("where(e >= e, e^2, 0)", "-y_pred + y_true >= -y_pred + y_true", 0.0),
     ],
 )
 def test_a_value_compared_with_itself_keeps_the_comparison(source, kept, at_nan_target):
@@ -813,7 +815,32 @@ def test_a_condition_that_reads_a_masked_value_is_not_decided():
         ("where(y_true < y_true, y_pred, 2*y_pred)", 2 * P),  # False, NaN or not
         ("where(y_true != y_true or y_true == y_true, y_pred, 2*y_pred)", P),  # True, NaN or not
         ("where(y_true != y_true and y_true == y_true, y_pred, 2*y_pred)", 2 * P),  # False, NaN or not
+        ("where(not (y_true > y_true), y_pred, 2*y_pred)", P),  # True, NaN or not
+        ("where(not (pi < 3), y_pred, 2*y_pred)", P),  # no NaN test of a number
     ],
 )
 def test_a_comparison_with_itself_folds_where_nan_does_not_change_it(source, folded):
     assert lossdsl.compile(source).expr == folded
+
+
+@pytest.mark.parametrize(
+    "source, reference",
+    [
+        ("where(not (y_true >= 0), 0, e^2)", lambda t, p: 0.0 if not t >= 0 else (t - p) ** 2),
+        ("where(not (y_true < 0.5), e^2, 0)", lambda t, p: (t - p) ** 2 if not t < 0.5 else 0.0),
+        ("c = y_pred > y_true\nwhere(not c, 2*e, -e)", lambda t, p: 2 * (t - p) if not p > t else p - t),
+        ("where(not (e > 0 or y_true < -1), 0, y_pred^2)", lambda t, p: 0.0 if not (t - p > 0 or t < -1) else p * p),
+        ("where(not (e > 0 and y_true < 1), 0, y_pred^2)", lambda t, p: 0.0 if not (t - p > 0 and t < 1) else p * p),
+        ("where(not not (y_true < 0.5), e^2, 0)", lambda t, p: (t - p) ** 2 if t < 0.5 else 0.0),
+        ("where(not (y_true <= y_true), 0, y_pred^2)", lambda t, p: 0.0 if not t <= t else p * p),
+    ],
+)
+def test_not_of_an_ordering_holds_where_a_side_is_nan(source, reference):
+    # `not (a < b)` is True where a or b is NaN, as NumPy's `~(a < b)`; SymPy's negation `a >= b`
+    # is False there: `where(not (y_true >= 0), 0, e^2)` read the NaN label it meant to leave out.
+    expr = lossdsl.compile(source).expr
+    computed = sympy.lambdify((T, P), expr, "math")
+    for t, p in [(math.nan, 0.25), (0.3, math.nan), (math.nan, math.nan), (0.7, 0.25), (-2.0, 0.1), (0.1, 0.4)]:
+        got, want = computed(t, p), reference(t, p)
+        assert math.isnan(got) is math.isnan(want), (t, p, got, want)
+        assert math.isnan(want) or close(got, want), (t, p, got, want)

@@ -77,6 +77,8 @@ RELATIONS = {
     sp.Unequality: lambda a, b: a != b,
     sf.SelfEqual: lambda a, b: a == b,
     sf.SelfUnequal: lambda a, b: a != b,
+    sf.SelfLessEqual: lambda a, b: a <= b,
+    sf.SelfGreaterEqual: lambda a, b: a >= b,
 }
 
 

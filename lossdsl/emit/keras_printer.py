@@ -109,6 +109,8 @@ KERAS_OPS: dict[type, str] = {
     sp.Unequality: "not_equal",
     sf.SelfEqual: "equal",
     sf.SelfUnequal: "not_equal",
+    sf.SelfLessEqual: "less_equal",
+    sf.SelfGreaterEqual: "greater_equal",
     sp.And: "logical_and",
     sp.Or: "logical_or",
     sp.Not: "logical_not",
