@@ -38,6 +38,7 @@ import contextvars
 import copyreg
 import hashlib
 import importlib.util
+import keyword
 import math
 import os
 import re
@@ -464,6 +465,10 @@ def _names(name) -> tuple[str | None, str | None]:
     if class_name[0].isdigit():  # `2fast`: said as a class name's fault, it read as if `name` were one
         raise LossTypeError(
             f"{name!r} cannot name a loss or a metric: its class name, {class_name!r}, would begin with a digit"
+        )
+    if keyword.iskeyword(class_name):  # `none` -> `None`: the message named only the class name
+        raise LossTypeError(
+            f"{name!r} cannot name a loss or a metric: its class name, {class_name!r}, is a Python keyword"
         )
     return class_name, name
 

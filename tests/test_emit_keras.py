@@ -2150,6 +2150,12 @@ def test_loss_and_metric_names(keras):
     assert lossdsl.compile("abs(e)", name="PenalizedMAE").keras_metric().name == "penalized_mae"
     with pytest.raises(lossdsl.LossTypeError, match="'1x' cannot name a loss or a metric: its class name, '1x', would"):
         lossdsl.loss("abs(e)", name="1x")
+    for name, class_name in (("none", "None"), ("True", "True")):  # the message said only 'None' before
+        with pytest.raises(
+            lossdsl.LossTypeError,
+            match=f"'{name}' cannot name a loss or a metric: its class name, '{class_name}', is a Python keyword",
+        ):
+            lossdsl.metric("abs(e)", name=name)
     for name in ("_", "__", "-"):  # nothing to make a class name of: the message quotes the user's name
         with pytest.raises(lossdsl.LossTypeError, match=f"'{name}' cannot name a loss or a metric"):
             lossdsl.loss("abs(e)", name=name)
