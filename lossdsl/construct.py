@@ -18,7 +18,7 @@ import sympy as sp
 
 from lossdsl import subtrees
 from lossdsl.errors import LossLimitError
-from lossdsl.symfuncs import SELF_COMPARISONS, Held, TensorFunction, Where, WholeInFolds
+from lossdsl.symfuncs import SELF_COMPARISONS, Held, SelfUnequal, TensorFunction, Where, WholeInFolds
 
 
 def folded_condition(cond: sp.Basic, exact: bool = False) -> sp.Basic:
@@ -445,12 +445,29 @@ def negation(cond: sp.Basic) -> sp.Basic:
     if isinstance(cond, sp.And):
         return sp.Or(*map(negation, cond.args))
     if isinstance(cond, sp.Or):
-        return sp.And(*map(negation, cond.args))
+        return sp.And(*_negated_terms(cond.args))
     if isinstance(cond, sp.Not):
         return cond.args[0]
     if isinstance(cond, sp.ITE):
         return sp.ITE(cond.args[0], negation(cond.args[1]), negation(cond.args[2]))
     return sp.Not(cond)
+
+
+def _negated_terms(terms: tuple) -> list:
+    """The negations of the terms of an `or`, where an ordering whose sides' NaN tests are terms
+    too is negated as an ordering alone: `a >= b or a != a or b != b` is `not (a < b)`, whose
+    negation is `a < b` (`not not (a < b)` stays `a < b`, where negating each term nested a level
+    per `not`). A test that such an ordering covers is left out: where `a < b` holds, a is no NaN."""
+    tests = {term.args[0] for term in terms if isinstance(term, SelfUnequal)}
+    guarded = [
+        t for t in terms if isinstance(t, _ORDERINGS) and all(s in tests for s in t.args if subtrees.free_symbols(s))
+    ]
+    covered = {side for t in guarded for side in t.args}
+    return [
+        relation(type(t.negated), *t.args) if t in guarded else negation(t)
+        for t in terms
+        if not (isinstance(t, SelfUnequal) and t.args[0] in covered)
+    ]
 
 
 @functools.lru_cache(maxsize=64)

@@ -823,6 +823,15 @@ def test_a_comparison_with_itself_folds_where_nan_does_not_change_it(source, fol
     assert lossdsl.compile(source).expr == folded
 
 
+def test_not_of_not_is_the_condition_itself():
+    # `not (a < b)` is `a >= b or a != a or b != b`; its negation is `a < b` again, not a nest of
+    # tests one level deeper per `not` (a fuzzed program held a hundred of them)
+    assert lossdsl.compile("where(not not (y_pred > 0), y_pred, 0)").expr == sympy.Piecewise((P, P > 0), (0, True))
+    once = lossdsl.compile("where(not (y_pred > 0), y_pred, 0)").expr
+    assert lossdsl.compile("where(" + "not " * 101 + "y_pred > 0, y_pred, 0)").expr == once
+    assert str(once.args[0].cond) == "(y_pred <= 0) | (Ne(y_pred, y_pred))"
+
+
 @pytest.mark.parametrize(
     "source, reference",
     [
@@ -833,6 +842,8 @@ def test_a_comparison_with_itself_folds_where_nan_does_not_change_it(source, fol
         ("where(not (e > 0 and y_true < 1), 0, y_pred^2)", lambda t, p: 0.0 if not (t - p > 0 and t < 1) else p * p),
         ("where(not not (y_true < 0.5), e^2, 0)", lambda t, p: (t - p) ** 2 if t < 0.5 else 0.0),
         ("where(not (y_true <= y_true), 0, y_pred^2)", lambda t, p: 0.0 if not t <= t else p * p),
+        ("where(not (not (y_pred < y_true) or y_true > 1), y_pred, -y_pred)", lambda t, p: p if p < t and not t > 1 else -p),
+        ("where(not (y_pred >= 0 or y_pred != y_pred or y_true > 2), 1, y_pred)", lambda t, p: 1.0 if p < 0 and not t > 2 else p),
     ],
 )
 def test_not_of_an_ordering_holds_where_a_side_is_nan(source, reference):
