@@ -436,38 +436,32 @@ def negation(cond: sp.Basic) -> sp.Basic:
     """`not cond` as NumPy computes it, where a side of a comparison may be NaN: `not (a < b)` is
     True there, and SymPy's negation `a >= b` False. So an ordering's negation is its negated
     ordering or a NaN test of each side that reads a tensor or a parameter (`a >= b or a != a or
-    b != b`; a constant is never NaN). `and`, `or` and `ITE` are negated through (De Morgan's
-    laws hold for booleans); equalities and decided conditions as SymPy negates them, exactly
-    (`a == b` is False at NaN, `a != b` True)."""
+    b != b`; a constant is never NaN), and the negation of such an `or` is the ordering again.
+    An `ITE` is negated branch by branch. Anything else is SymPy's `Not`, exact for it: equalities
+    and decided conditions are negated (`a == b` is False at NaN, `a != b` True), `and` and `or`
+    are kept whole (`not` of the whole, each shared part computed once)."""
     if isinstance(cond, _ORDERINGS):
         tests = [relation(sp.Ne, side, side) for side in cond.args if subtrees.free_symbols(side)]
         return sp.Or(relation(type(cond.negated), *cond.args), *tests)
-    if isinstance(cond, sp.And):
-        return sp.Or(*map(negation, cond.args))
-    if isinstance(cond, sp.Or):
-        return sp.And(*_negated_terms(cond.args))
-    if isinstance(cond, sp.Not):
-        return cond.args[0]
+    if isinstance(cond, sp.Or) and (orderings := _guarded_orderings(cond)):
+        return sp.And(*(relation(type(t.negated), *t.args) for t in orderings))
     if isinstance(cond, sp.ITE):
         return sp.ITE(cond.args[0], negation(cond.args[1]), negation(cond.args[2]))
     return sp.Not(cond)
 
 
-def _negated_terms(terms: tuple) -> list:
-    """The negations of the terms of an `or`, where an ordering whose sides' NaN tests are terms
-    too is negated as an ordering alone: `a >= b or a != a or b != b` is `not (a < b)`, whose
-    negation is `a < b` (`not not (a < b)` stays `a < b`, where negating each term nested a level
-    per `not`). A test that such an ordering covers is left out: where `a < b` holds, a is no NaN."""
-    tests = {term.args[0] for term in terms if isinstance(term, SelfUnequal)}
-    guarded = [
-        t for t in terms if isinstance(t, _ORDERINGS) and all(s in tests for s in t.args if subtrees.free_symbols(s))
-    ]
-    covered = {side for t in guarded for side in t.args}
-    return [
-        relation(type(t.negated), *t.args) if t in guarded else negation(t)
-        for t in terms
-        if not (isinstance(t, SelfUnequal) and t.args[0] in covered)
-    ]
+def _guarded_orderings(cond: sp.Or) -> list:
+    """The orderings of an `or` that is `not` of each, `a >= b or a != a or b != b` (every other
+    term a NaN test of a side of one of them: what `negation` makes, whoever wrote it); [] for any
+    other `or`."""
+    tests = {t.args[0] for t in cond.args if isinstance(t, SelfUnequal)}
+    orderings = [t for t in cond.args if isinstance(t, _ORDERINGS)]
+    sides = {side for t in orderings for side in t.args}
+    if len(orderings) + len(tests) != len(cond.args) or not tests <= sides:
+        return []
+    if not all(side in tests for t in orderings for side in t.args if subtrees.free_symbols(side)):
+        return []
+    return orderings
 
 
 @functools.lru_cache(maxsize=64)
