@@ -44,7 +44,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import nodes, subtrees
+from lossdsl import nodes, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.checks.boundaries import (
     FAR_GRIDS,
@@ -568,11 +568,17 @@ _ONE_COLUMN = {
 def _one_column(expr: sp.Basic) -> sp.Basic:
     """`expr` for a last axis of one element (C is 1): a jump there is one a loss over that shape
     has. `onehot` and lists stay (not evaluated at a point), and so does a function over the axis of
-    one (`softmax([1, 2, 3])` is no 1: a list fixes the axis's length; the change review)."""
-    taken = expr.replace(
-        lambda e: type(e) in _ONE_COLUMN and not e.args[0].has(sf.Vector), lambda e: _ONE_COLUMN[type(e)](e.args[0])
-    )
-    return taken.xreplace({sf.C: sp.Integer(1)})
+    one (`softmax([1, 2, 3])` is no 1: a list fixes the axis's length; the change review). Each Max
+    and Min is rebuilt unevaluated: SymPy's `replace` and `xreplace` build them again, comparing
+    their arguments (`max(..., pow(e, 447))` took seconds; found by fuzzing)."""
+
+    def taken(whole: sp.Basic) -> sp.Basic:
+        return whole.replace(
+            lambda e: type(e) in _ONE_COLUMN and not e.args[0].has(sf.Vector),
+            lambda e: _ONE_COLUMN[type(e)](e.args[0]),
+        ).xreplace({sf.C: sp.Integer(1)})
+
+    return rebuild.with_inert_minmax(taken, expr)
 
 
 def _jump(
