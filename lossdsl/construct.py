@@ -18,7 +18,16 @@ import sympy as sp
 
 from lossdsl import subtrees
 from lossdsl.errors import LossLimitError
-from lossdsl.symfuncs import SELF_COMPARISONS, Held, SelfUnequal, TensorFunction, Where, WholeInFolds
+from lossdsl.symfuncs import (
+    ORDERINGS,
+    SELF_COMPARISONS,
+    Held,
+    NegatedOrdering,
+    SelfEqual,
+    TensorFunction,
+    Where,
+    WholeInFolds,
+)
 
 
 def folded_condition(cond: sp.Basic, exact: bool = False) -> sp.Basic:
@@ -390,13 +399,15 @@ def _negative_base_power(x: sp.Expr) -> bool:
 
 
 _SELF_ORIGINAL = {v: k for k, v in SELF_COMPARISONS.items()}
+# `x <= x` and `x >= x` are `x == x`: False where x is NaN, True elsewhere
+_SELF_TESTS = {**SELF_COMPARISONS, sp.Le: SelfEqual, sp.Ge: SelfEqual}
 
 
 def relation(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic:
     """`cls(left, right)` for a SymPy relational (see the section comment)."""
     cls = _SELF_ORIGINAL.get(cls, cls)
-    if left == right and cls in SELF_COMPARISONS and not left.is_number:
-        return SELF_COMPARISONS[cls](left, right)  # a NaN test: SymPy's is decided (symfuncs)
+    if left == right and cls in _SELF_TESTS and subtrees.free_symbols(left):
+        return _SELF_TESTS[cls](left, right)  # a NaN test: SymPy's is decided (symfuncs)
     if left.is_extended_real is False or right.is_extended_real is False:
         return cls(left, right, evaluate=False)
     if (decided := _decided_in_floats(cls, left, right)) is not None:
@@ -429,39 +440,17 @@ def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic |
     return cls(difference, 0)
 
 
-_ORDERINGS = (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan, sp.GreaterThan)
-
-
 def negation(cond: sp.Basic) -> sp.Basic:
     """`not cond` as NumPy computes it, where a side of a comparison may be NaN: `not (a < b)` is
-    True there, and SymPy's negation `a >= b` False. So an ordering's negation is its negated
-    ordering or a NaN test of each side that reads a tensor or a parameter (`a >= b or a != a or
-    b != b`; a constant is never NaN), and the negation of such an `or` is the ordering again.
-    An `ITE` is negated branch by branch. Anything else is SymPy's `Not`, exact for it: equalities
-    and decided conditions are negated (`a == b` is False at NaN, `a != b` True), `and` and `or`
-    are kept whole (`not` of the whole, each shared part computed once)."""
-    if isinstance(cond, _ORDERINGS):
-        tests = [relation(sp.Ne, side, side) for side in cond.args if subtrees.free_symbols(side)]
-        return sp.Or(relation(type(cond.negated), *cond.args), *tests)
-    if isinstance(cond, sp.Or) and (orderings := _guarded_orderings(cond)):
-        return sp.And(*(relation(type(t.negated), *t.args) for t in orderings))
+    True there, and SymPy's negation, `a >= b`, False. An ordering's is `NegatedOrdering` (kept as
+    `not` of it), an `ITE`'s is taken branch by branch, and anything else's is SymPy's `Not`, exact
+    for it: `==` and `!=` are each other's negation, `not` of `not` is the condition, and `and`
+    and `or` are kept whole (the code computes `logical_not` of the whole)."""
+    if isinstance(cond, ORDERINGS):
+        return NegatedOrdering(cond)
     if isinstance(cond, sp.ITE):
         return sp.ITE(cond.args[0], negation(cond.args[1]), negation(cond.args[2]))
     return sp.Not(cond)
-
-
-def _guarded_orderings(cond: sp.Or) -> list:
-    """The orderings of an `or` that is `not` of each, `a >= b or a != a or b != b` (every other
-    term a NaN test of a side of one of them: what `negation` makes, whoever wrote it); [] for any
-    other `or`."""
-    tests = {t.args[0] for t in cond.args if isinstance(t, SelfUnequal)}
-    orderings = [t for t in cond.args if isinstance(t, _ORDERINGS)]
-    sides = {side for t in orderings for side in t.args}
-    if len(orderings) + len(tests) != len(cond.args) or not tests <= sides:
-        return []
-    if not all(side in tests for t in orderings for side in t.args if subtrees.free_symbols(side)):
-        return []
-    return orderings
 
 
 @functools.lru_cache(maxsize=64)

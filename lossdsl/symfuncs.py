@@ -537,12 +537,12 @@ def is_literal(expr: sp.Basic) -> bool:
 
 # ------------------------------------------------------------------ a value compared with itself
 #
-# `x == x`, `x <= x` and `x >= x` are False and `x != x` True exactly where x is NaN: NumPy's
-# test for a missing value (`where(y_true != y_true, 0, e^2)` masks NaN labels). SymPy decides
-# them before any value is seen (`Eq(x, x)` is True), so the condition vanished and the loss read
-# the NaN. These keep the comparison. `construct.relation` builds them for the same expression,
-# not a number, on both sides; rebuilt with different sides or with numbers (a substitution), they
-# are SymPy's own. (`x < x` and `x > x` are False at NaN too: SymPy's decision stands.)
+# `x == x` is False and `x != x` True exactly where x is NaN: NumPy's test for a missing value
+# (`where(y_true != y_true, 0, e^2)` masks NaN labels). SymPy decides both before any value is
+# seen (`Eq(x, x)` is True), so the condition vanished and the loss read the NaN. These two keep
+# the comparison. `construct.relation` builds them for the same expression on both sides where it
+# reads a tensor or a parameter (`x <= x` and `x >= x` as `x == x`, the same everywhere, NaN
+# included); rebuilt with different sides or with numbers (a substitution), they are SymPy's own.
 #
 # They are relationals, not SymPy's `Eq` and `Ne`: SymPy takes an `Eq` or `Ne` of one distinct
 # argument for a comparison of booleans in places (an `ITE` with it as its condition decided it
@@ -550,7 +550,7 @@ def is_literal(expr: sp.Basic) -> bool:
 
 
 class SelfComparison(sp.core.relational.Relational):
-    """A value compared with itself by `==`, `!=`, `<=` or `>=`, kept (see the section comment)."""
+    """A value compared with itself by `==` or `!=`, kept (see the section comment)."""
 
     __slots__ = ()
     sympy_class: type  # SymPy's own class of the comparison
@@ -563,12 +563,11 @@ class SelfComparison(sp.core.relational.Relational):
 
     @property
     def negated(self):
-        # the negation of each that holds where x is a number is `x != x`, and of `x != x`, `x == x`
-        return (SelfEqual if isinstance(self, SelfUnequal) else SelfUnequal)(*self.args)
+        return (SelfUnequal if isinstance(self, SelfEqual) else SelfEqual)(*self.args)
 
     @property
     def reversed(self):
-        return _SELF_REVERSED.get(type(self), type(self))(*self.args)
+        return self
 
     @property
     def canonical(self):
@@ -594,21 +593,24 @@ class SelfUnequal(SelfComparison):
     sympy_class = sp.Ne
 
 
-class SelfLessEqual(SelfComparison):
-    """`x <= x`: False where x is NaN."""
-
-    __slots__ = ()
-    rel_op = "<="
-    sympy_class = sp.Le
+SELF_COMPARISONS = {sp.Eq: SelfEqual, sp.Ne: SelfUnequal}
 
 
-class SelfGreaterEqual(SelfComparison):
-    """`x >= x`: False where x is NaN."""
+# ------------------------------------------------------------------ `not` of an ordering
+#
+# `not (a < b)` is True where a or b is NaN, as NumPy's `~(a < b)` is; SymPy's `Not` of a
+# comparison is the flipped comparison, `a >= b`, False there. `NegatedOrdering` is `not` of an
+# ordering kept as written: a `Not` in every other respect (printed `~(a < b)`, its `not` is the
+# ordering again), computed as `logical_not(less(a, b))`.
 
-    __slots__ = ()
-    rel_op = ">="
-    sympy_class = sp.Ge
+ORDERINGS = (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan, sp.GreaterThan)
 
 
-SELF_COMPARISONS = {sp.Eq: SelfEqual, sp.Ne: SelfUnequal, sp.Le: SelfLessEqual, sp.Ge: SelfGreaterEqual}
-_SELF_REVERSED = {SelfLessEqual: SelfGreaterEqual, SelfGreaterEqual: SelfLessEqual}
+class NegatedOrdering(sp.Not):
+    """`not` of an ordering, True where a side is NaN (see the section comment)."""
+
+    @classmethod
+    def eval(cls, arg):
+        if isinstance(arg, ORDERINGS):
+            return None
+        return sp.Not(arg)  # rebuilt with what is no ordering (decided, folded): SymPy's, exact there

@@ -2295,11 +2295,10 @@ ORACLE = {
     sp.Unequality: np.not_equal,
     sf.SelfEqual: np.equal,
     sf.SelfUnequal: np.not_equal,
-    sf.SelfLessEqual: np.less_equal,
-    sf.SelfGreaterEqual: np.greater_equal,
     sp.And: lambda *a: functools.reduce(np.logical_and, a),
     sp.Or: lambda *a: functools.reduce(np.logical_or, a),
     sp.Not: np.logical_not,
+    sf.NegatedOrdering: np.logical_not,
     sp.ITE: np.where,
 }
 

@@ -77,9 +77,8 @@ RELATIONS = {
     sp.Unequality: lambda a, b: a != b,
     sf.SelfEqual: lambda a, b: a == b,
     sf.SelfUnequal: lambda a, b: a != b,
-    sf.SelfLessEqual: lambda a, b: a <= b,
-    sf.SelfGreaterEqual: lambda a, b: a >= b,
 }
+_NOTS = (sp.Not, sf.NegatedOrdering)
 
 
 def evaluate(expr: sp.Basic, env: dict[sp.Symbol, float]) -> float:
@@ -136,7 +135,7 @@ def _eval(expr, env):
         return all(_eval(a, env) for a in expr.args)
     if func is sp.Or:
         return any(_eval(a, env) for a in expr.args)
-    if func is sp.Not:
+    if func in _NOTS:
         return not _eval(expr.args[0], env)
     if func is sp.ITE:  # (SymPy's form of a condition on a `where`'s value)
         return _eval(expr.args[1], env) if _eval(expr.args[0], env) else _eval(expr.args[2], env)
@@ -260,7 +259,7 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
         return lambda env: all(part(env) for part in parts)
     if func is sp.Or:
         return lambda env: any(part(env) for part in parts)
-    if func is sp.Not:
+    if func in _NOTS:
         (inner,) = parts[:1]
         return lambda env: not inner(env)
     if func is sp.ITE:  # (SymPy's form of a condition on a `where`'s value)

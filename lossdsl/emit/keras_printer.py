@@ -109,11 +109,10 @@ KERAS_OPS: dict[type, str] = {
     sp.Unequality: "not_equal",
     sf.SelfEqual: "equal",
     sf.SelfUnequal: "not_equal",
-    sf.SelfLessEqual: "less_equal",
-    sf.SelfGreaterEqual: "greater_equal",
     sp.And: "logical_and",
     sp.Or: "logical_or",
     sp.Not: "logical_not",
+    sf.NegatedOrdering: "logical_not",
     sp.Xor: "logical_xor",
     # SymPy turns a comparison with a piecewise operand into ITE(condition, then, else).
     sp.ITE: "where",

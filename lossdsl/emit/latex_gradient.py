@@ -165,6 +165,10 @@ class GradientPrinter(LatexPrinter):
         tail = last_value if last_cond_true else rf"{last_value} \;\mathrm{{if}}\; {last_cond}"
         return self._power(r"\left[" + chain + tail + r"\right]", exp)
 
+    def _print_NegatedOrdering(self, expr):
+        # `not (a < b)` kept (symfuncs): SymPy's `\neg a < b` reads as a comparison of `\neg a`
+        return rf"\neg \left({self._print(expr.args[0])}\right)"
+
     def _print_ITE(self, expr):
         # SymPy folds a `where` inside a condition into `ITE(c, a, b)`: `(c \wedge a) \vee (\neg c
         # \wedge b)`, which prints c twice. Where c holds another ITE that doubles at each level
