@@ -611,6 +611,20 @@ class NegatedOrdering(sp.Not):
 
     @classmethod
     def eval(cls, arg):
-        if isinstance(arg, ORDERINGS):
-            return None
-        return sp.Not(arg)  # rebuilt with what is no ordering (decided, folded): SymPy's, exact there
+        # Rebuilt with what is no ordering, it is SymPy's `Not` where that is exact: of a decided
+        # condition, an equality, an `and`, `or` or `ITE` (a folded `where`), another `Not`. Of
+        # anything else it stays: an ordering, or the inert stand-in of one that `rebuild.cse`
+        # holds in its place (SymPy's `Not` of the stand-in flipped the ordering it came back to).
+        if isinstance(arg, _NEGATED_BY_SYMPY) and not isinstance(arg, ORDERINGS):
+            return sp.Not(arg)
+        return None
+
+
+_NEGATED_BY_SYMPY = (
+    sp.logic.boolalg.BooleanAtom,
+    sp.core.relational.Relational,
+    sp.Not,
+    sp.And,
+    sp.Or,
+    sp.ITE,
+)

@@ -1218,3 +1218,22 @@ def test_a_condition_that_reads_a_masked_value_selects_as_numpy_does(xla):
     slope = np.where(squared, -2 * (t - p), -np.sign(t - p)) / 3
     np.testing.assert_allclose(gradients[1], slope[1], rtol=1e-5)
     np.testing.assert_allclose(gradients[0, 1:], slope[0, 1:], rtol=1e-5)
+
+
+def test_not_of_an_ordering_survives_the_code_s_common_subexpressions():
+    # The code's `cse` holds comparisons as inert stand-ins (past 32 of them, and always one of a
+    # value that is not real); SymPy's `Not` of a stand-in flipped the ordering it came back to, so
+    # the code computed `less(y_true, 0)` for `not (y_true >= 0)`, NaN at a NaN label (a review).
+    terms = " + ".join(f"where(y_pred > {i}, y_pred, 0)" for i in range(16))
+    masked = lossdsl.compile(f"where(not (y_true >= 0), 0, e^2) + 0.01 * ({terms})")
+    unreal = lossdsl.compile("where(not (log(-1 - y_pred^2) > 0), e^2, abs(e))")  # the log is NaN: not holds
+    y_true, y_pred = np.array([[np.nan, 1.0]], "float32"), np.array([[0.5, 0.0]], "float32")
+    for options in ({}, {"fast": False}, {"xla": True}):
+        values, gradients = values_and_gradients(loss_class(masked, **options)(reduction=None), y_true, y_pred)
+        np.testing.assert_allclose(values, [(0.0 + 1.0 + 0.01 * 0.5) / 2], rtol=1e-6)
+        if backend() == "tensorflow" and not options:
+            np.testing.assert_allclose(gradients, [[0.01 / 2, -2.0 / 2]], rtol=1e-6)
+        value = loss_class(unreal, **options)(reduction=None)(
+            np.array([[1.0]], "float32"), np.array([[3.0]], "float32")
+        )
+        np.testing.assert_allclose(np.asarray(value), [4.0])
