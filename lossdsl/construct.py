@@ -443,14 +443,10 @@ def _decided_in_floats(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic |
 def negation(cond: sp.Basic) -> sp.Basic:
     """`not cond` as NumPy computes it, where a side of a comparison may be NaN: `not (a < b)` is
     True there, and SymPy's negation, `a >= b`, False. An ordering's is `NegatedOrdering` (kept as
-    `not` of it), an `ITE`'s is taken branch by branch, and anything else's is SymPy's `Not`, exact
-    for it: `==` and `!=` are each other's negation, `not` of `not` is the condition, and `and`
-    and `or` are kept whole (the code computes `logical_not` of the whole)."""
-    if isinstance(cond, ORDERINGS):
-        return NegatedOrdering(cond)
-    if isinstance(cond, sp.ITE):
-        return sp.ITE(cond.args[0], negation(cond.args[1]), negation(cond.args[2]))
-    return sp.Not(cond)
+    `not` of it), anything else's SymPy's `Not`, exact for it: `==` and `!=` are each other's
+    negation, `not` of `not` is the condition, and `and`, `or` and `ITE` are kept whole (the code
+    computes `logical_not` of the whole)."""
+    return NegatedOrdering(cond) if isinstance(cond, ORDERINGS) else sp.Not(cond)
 
 
 @functools.lru_cache(maxsize=64)
