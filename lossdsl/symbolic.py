@@ -40,7 +40,7 @@ from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.forking import hold_across_fork
 from lossdsl.functions import FUNCTIONS, builder, kind_of
 from lossdsl.gradient import MAX_GRADIENT_SIZE, derivative_size, element_gradient
-from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, Resolved
+from lossdsl.semantics import BUILTIN_CONSTANTS, MAX_TREE_SIZE, VECTOR, Resolved
 
 # Held around every SymPy computation of a compile and of a compiled loss's outputs (pipeline.py,
 # compiled.py): SymPy is not thread-safe. Its cache hands every thread the same objects, whose
@@ -248,6 +248,8 @@ class _Translator:
         # so, with the limits of written numbers (`sin(cosh(a))` hung SymPy, whose substitution took
         # the sine of cosh(1e20) to the precision of its argument; a review): `bound_constants`.
         self._constants: dict[sp.Symbol, float] = {}
+        # Whether a binding's value holds a list (`Vector`), directly or through another binding.
+        self._lists: dict[sp.Symbol, bool] = {}
 
     def run(self) -> SymbolicLoss:
         shallow_bindings = []
@@ -259,6 +261,7 @@ class _Translator:
             else:
                 symbol = sp.Dummy(name, real=True)
                 self.binding_symbols[name] = symbol
+                self._lists[symbol] = self._holds_list(value)
                 shallow_bindings.append((name, symbol, value))
                 with contextlib.suppress(bound_constants.NotFinite):  # (its node has said so)
                     if (number := self.constant_value(value)) is not None:
@@ -464,8 +467,35 @@ class _Translator:
             return _fold(fn.fold, args, node)
         if node.func == "pow" and n == 2:
             args[1] = _inexact(args[1])
+        if kind_of(node.func, n) in ("reduction", "vector") and (length := self._same_items(node.args[0], args[0])):
+            return _finite(_OF_SAME_ITEMS[builder(node.func, n)](args[0], length), node)
         return _finite(builder(node.func, n)(*args), node)
 
+    def _holds_list(self, value: sp.Basic) -> bool:
+        return value.has(sf.Vector) or any(self._lists.get(s, False) for s in value.free_symbols)
+
+    def _same_items(self, node: nodes.Node, value: sp.Basic) -> int | None:
+        """The length of the list `node` where its value is the same number in every item, which
+        SymPy then holds as that one number (`[1, 2, 3] * 0` is 0); else None."""
+        info = self.r.of(node)
+        if info.shape != VECTOR or not info.length or not isinstance(value, sp.Expr) or self._holds_list(value):
+            return None
+        return info.length
+
+
+# A reduction or vector function over a list of n items that are all the value c, which SymPy holds
+# as c alone: of c itself, it would read the length of y_pred's last axis (`sum([1, 2, 3] * 0 + 1)`
+# was that length, not 3; `logsumexp([1, 2, 3] - [1, 2, 3])` its log, not log 3).
+_OF_SAME_ITEMS = {
+    sf.ReduceSum: lambda c, n: n * c,
+    sf.ReduceMean: lambda c, n: c,
+    sf.ReduceMax: lambda c, n: c,
+    sf.ReduceMin: lambda c, n: c,
+    sf.LogSumExp: lambda c, n: c + sp.Float(math.log(n)),
+    sf.Softmax: lambda c, n: sp.Float(1 / n),
+    sf.LogSoftmax: lambda c, n: sp.Float(-math.log(n)),
+    sf.Normalize: lambda c, n: sf.Normalize(sf.Vector(*[c] * n)),
+}
 
 _BOUND = "once its bindings' values are put in"
 _BOUND_NOT_FINITE = {

@@ -456,6 +456,27 @@ def test_a_vector_function_of_a_list_is_a_constant_vector(keras, source, weights
     np.testing.assert_allclose(gradient, 2 * weights * (y_pred - y_true), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    ("source", "factor"),
+    [
+        ("sum([1, 2, 3] * 0 + 1) * e^2", 3.0),
+        ("logsumexp([1, 2, 3] - [1, 2, 3]) * e^2", np.log(3)),
+        ("logsumexp(softmax([1, 2, 3] * 0)) * e^2", 1 / 3 + np.log(3)),
+        ("-max(log_softmax(0 * [5, 6, 7])) * e^2", np.log(3)),
+        ("v = [2, 4] - [2, 4] + 2\nparam k = 1\nsum(v * k) * e^2", 4.0),
+        ("sum(normalize([1, 2, 3] * 0 + 5)) * e^2", np.sqrt(3)),
+    ],
+)
+def test_a_reduction_of_a_list_of_equal_items_reads_the_list_s_length(keras, source, factor):
+    # SymPy holds `[1, 2, 3] * 0 + 1` as 1 alone; reduced over the last axis that read y_pred's
+    # length (5 here), not the list's 3 (a differential fuzz against a NumPy reading of the syntax tree)
+    spec = lossdsl.compile(source)
+    rng = np.random.default_rng(4)
+    y_true, y_pred = rng.normal(size=(2, 2, 5)).astype("float32")
+    values = keras.ops.convert_to_numpy(spec.keras_loss(reduction=None)(y_true, y_pred))
+    np.testing.assert_allclose(values, factor * ((y_pred - y_true) ** 2).mean(axis=-1), rtol=1e-5)
+
+
 def test_list_literal_is_a_constant_tensor():
     assert "keras.ops.convert_to_tensor([0.3, 0.7], dtype=y_pred.dtype)" in source_of("vector")
     assert "keras.ops.stack([a, 1.0 - a])" in source_of("param_vector")
