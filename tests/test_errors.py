@@ -707,6 +707,15 @@ ERRORS = [
         _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
     ),
     (NoPredictionDependenceError, "«y_pred / y_pred»", _NO_DEPENDENCE.format("its factors in y_pred cancel")),
+    # ... and where SymPy holds the fraction as written (it cancels `e / e`, not `-e / e`): passed with
+    # a warning that it looked constant, and the autodiff module failed to print (its common
+    # subexpressions made it -1; a differential fuzz)
+    (NoPredictionDependenceError, "«-e / e»", _NO_DEPENDENCE.format("its factors in y_pred cancel")),
+    (
+        NoPredictionDependenceError,
+        "«(y_pred^2 - 1) / (y_pred - 1) - y_pred»",
+        _NO_DEPENDENCE.format("its terms in y_pred cancel"),
+    ),
     (  # a factor 0 or a power 0 says so, whatever sums stand beside it (a review)
         NoPredictionDependenceError,
         "«0 * (y_pred + y_pred^2) + y_true»",

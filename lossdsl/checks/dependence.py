@@ -47,7 +47,7 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     in_code, identity = True, False
     written = Y_PRED in subtrees.free_symbols(symbolic.core)
     per_sample = written and Y_PRED in subtrees.free_symbols(_per_sample_split(symbolic))
-    if per_sample and not _cancels_when_expanded(symbolic.core):
+    if per_sample and not _cancels_when_expanded(symbolic.core) and not _cancels_as_a_fraction(symbolic.core):
         in_code = _code_reads_pred(symbolic)
         if in_code and not _looks_constant(symbolic):
             return []
@@ -274,6 +274,40 @@ def _cancels_when_expanded(expr: sp.Basic) -> bool:
         # millions of terms (15 s for five factors): too large to be a cancellation anyone wrote.
         return False
     return Y_PRED not in sp.expand(expr, power_base=False, power_exp=False, log=False).free_symbols
+
+
+def _cancels_as_a_fraction(expr: sp.Basic) -> bool:
+    """`expr` is a small fraction of polynomials in y_pred whose y_pred cancels: `-e / e`, which
+    SymPy holds as `(y_pred - y_true) / (y_true - y_pred)` (it cancels `e / e` itself), is -1
+    wherever it is defined, as `e / e` is 1. (The code's common subexpressions made it -1, and the
+    autodiff module then had no y_pred to read.)"""
+    if subtrees.size(expr, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+        return False
+    powers = subtrees.atoms(expr, sp.Pow)
+    if not any(p.exp.is_Integer and p.exp < 0 for p in powers):
+        return False  # (no division: `_cancels_when_expanded`'s)
+    if any(not (p.exp.is_Integer and 0 < abs(p.exp) <= MAX_EXPANDED_POWER) for p in powers):
+        return False
+    if not (isinstance(expr, sp.Expr) and expr.is_rational_function(Y_PRED)):
+        return False
+    # (over one denominator first: `(2 + (2 + y_pred^2)^-2)^-2` nested 30 deep is 200 nodes, and
+    # a polynomial of degree 2^31)
+    if _fraction_degree(expr) > MAX_FRACTION_DEGREE:
+        return False
+    return Y_PRED not in sp.cancel(expr).free_symbols
+
+
+MAX_FRACTION_DEGREE = 24
+
+
+def _fraction_degree(expr: sp.Basic) -> int:
+    """A bound on the degree, in all its symbols, of the numerator and the denominator of `expr`
+    written over one denominator (a sum's terms each multiply the others' denominators)."""
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return sum(_fraction_degree(a) for a in expr.args)
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
+        return min(abs(int(expr.exp)), MAX_FRACTION_DEGREE + 1) * _fraction_degree(expr.base)
+    return 0 if expr.is_number else 1
 
 
 MAX_EXPANDED_TERMS = 5_000

@@ -1,0 +1,111 @@
+"""Generated code against a NumPy reading of the syntax tree (tests/treeoracle.py), on fuzzed programs.
+
+The oracle of tests/test_emit_keras.py evaluates the SymPy form, so it shares every decision
+SymPy made while building it; this one reads the program as written, operation by operation,
+as NumPy would. Each program comes from the seeded generator (tests/fuzzgen.py, its `valid`
+family) and is computed in float64 by its default code (fused gradients, rewrites), its autodiff
+code and its XLA spelling. A value is compared where NumPy's is finite and well conditioned:
+float64's own rounding (the oracle in `np.longdouble`) and a relative change of 1e-12 in the
+inputs each move it by less than 1e-9 of its size. What is left out, and why:
+
+* numbers written past 1e300 or below 1e-300: the order in which SymPy multiplies them out
+  decides where float64 overflows, and TensorFlow flushes subnormal numbers to 0 on the CPU;
+* `erf`: TensorFlow's float64 `erf` is NaN past about 1e300 (and at inf), where NumPy's is 1
+  (its float32 `erf`, Keras's default, is 1 there);
+* a parameter whose default is -0.0: TensorFlow keeps one tensor per Python scalar it has
+  converted, and -0.0 == 0.0, so -0.0 became 0.0 once a 0.0 had been converted in the process.
+
+SymPy simplifies with what it can prove for real numbers, which NaN breaks (`min(maximum(250,
+y_true), -3)` is -3, where NumPy's is NaN for a NaN label): the inputs here are finite.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from fuzzgen import Fuzzer
+from treeoracle import evaluate
+
+import lossdsl
+
+PROGRAMS_PER_SEED = 60
+SEEDS = range(8)
+_EXTREME_NUMBER = re.compile(r"\d[eE][-+]?3\d\d|\d{301}")
+
+
+def _left_out(spec) -> bool:
+    source = spec.source
+    negative_zero = any(v == 0 and np.copysign(1, v) < 0 for v in spec.params.values())
+    return bool(_EXTREME_NUMBER.search(source)) or "erf" in source or negative_zero
+
+
+def _programs(seed: int):
+    fuzzer = Fuzzer(1_000 + seed)
+    found = 0
+    while found < PROGRAMS_PER_SEED:
+        source = fuzzer.draw("valid")
+        try:
+            spec = lossdsl.compile(source)
+        except lossdsl.LossError:
+            continue
+        if _left_out(spec):
+            continue
+        found += 1
+        yield spec
+
+
+def _inputs(spec, rng):
+    width = spec.resolved.axis_length or 4
+    shape = (5, width)
+    for low, high in ((0.05, 0.95), (None, None)):
+        if spec.resolved.uses_onehot:
+            y_true = rng.integers(0, width, shape[:-1]).astype("float64")
+        else:
+            y_true = rng.uniform(low, high, shape) if low is not None else rng.normal(0, 2, shape)
+        yield y_true, rng.uniform(low, high, shape) if low is not None else rng.normal(0, 2, shape)
+
+
+def _comparable(spec, y_true, y_pred, expected, rng) -> np.ndarray:
+    """Where NumPy's value is finite and well conditioned (see the module docstring)."""
+    wide = evaluate(spec.resolved, y_true, y_pred, dtype=np.longdouble).astype("float64")
+    wobble = 1 + 1e-12 * rng.standard_normal(y_pred.shape)
+    moved = evaluate(spec.resolved, y_true if spec.resolved.uses_onehot else y_true * wobble, y_pred * wobble)
+    scale = np.maximum(np.abs(expected), 1.0)
+    steady = (np.abs(wide - expected) <= 1e-9 * scale) & (np.abs(moved - expected) <= 1e-9 * scale)
+    return np.isfinite(expected) & (np.abs(expected) < 1e100) & steady
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_generated_code_computes_what_numpy_computes_from_the_syntax_tree(seed):
+    import keras
+
+    from lossdsl.runtime import loss_class
+
+    rng = np.random.default_rng(seed)
+    compared = 0
+    for spec in _programs(seed):
+        for y_true, y_pred in _inputs(spec, rng):
+            with np.errstate(all="ignore"):  # (NumPy's overflow and NaN: the values say so)
+                expected = evaluate(spec.resolved, y_true, y_pred)
+                where = _comparable(spec, y_true, y_pred, expected, rng)
+            for fast, xla in ((True, False), (False, False), (True, True)):
+                loss = loss_class(spec, fast=fast, xla=xla)()
+                got = keras.ops.convert_to_numpy(loss.call(y_true, y_pred))
+                assert got.shape == expected.shape, spec.source
+                with np.errstate(all="ignore"):
+                    close = np.abs(got - expected) <= 1e-6 * np.maximum(np.abs(expected), 1.0)
+                wrong = where & ~close
+                assert not wrong.any(), (spec.source, fast, xla, got[wrong], expected[wrong])
+            compared += int(where.sum())
+    # (most values are comparable: the test compares, it does not skip)
+    assert compared >= PROGRAMS_PER_SEED * 5
+
+
+def test_the_oracle_reads_the_program_as_numpy_would():
+    # a list of equal items, a where, a reduction, a binding and a parameter, by hand
+    spec = lossdsl.compile("param k = 2\nv = [1, 2, 3] * 0 + k\nwhere(y_pred > 0.5, sum(v) * y_pred, log(y_true))")
+    y_true = np.array([[1.0, np.e, 1.0]])
+    y_pred = np.array([[0.25, 1.0, 0.75]])
+    np.testing.assert_allclose(evaluate(spec.resolved, y_true, y_pred), [(0 + 6.0 + 4.5) / 3])
