@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,23 @@ def test_ctrl_c_while_the_command_line_is_imported_exits_130_quietly(monkeypatch
     assert capsys.readouterr() == ("", "")
 
 
+def _started(proc: subprocess.Popen, argv: list[str], timeout: float = 30.0) -> None:
+    """Wait until the child runs `argv` (on Linux, where /proc shows it). A signal sent between
+    the fork and the exec reaches a copy of the test's own process, whose Python handler only
+    notes it, and is lost with that copy: on a loaded machine the command then ran on, read an
+    empty standard input and said so (the 0.1 s case failed so while the suite ran beside other work)."""
+    wanted = b"\0".join(os.fsencode(a) for a in argv) + b"\0"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                if f.read().endswith(wanted):
+                    return
+        except OSError:
+            return  # (no /proc: the delay alone)
+        threading.Event().wait(0.005)
+
+
 @pytest.mark.parametrize("delay", [0.1, 0.3, 3.0])
 def test_ctrl_c_exits_130_without_a_traceback(tmp_path, delay):
     # at 0.1 s (and 0.3 s on a slower machine) while Python imports the command line, at 3 s while
@@ -79,6 +97,7 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path, delay):
         env=env,
     )
     try:
+        _started(proc, [EXECUTABLE, "check", "-"])
         threading.Event().wait(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
