@@ -472,11 +472,14 @@ class _Translator:
         return _finite(builder(node.func, n)(*args), node)
 
     def _holds_list(self, value: sp.Basic) -> bool:
-        return value.has(sf.Vector) or any(self._lists.get(s, False) for s in value.free_symbols)
+        # (one walk, each shared part once: a binding's value may be large)
+        found = subtrees.atoms(value, sf.Vector, sp.Dummy)
+        return any(isinstance(part, sf.Vector) or self._lists.get(part, False) for part in found)
 
     def _same_items(self, node: nodes.Node, value: sp.Basic) -> int | None:
-        """The length of the list `node` where its value is the same number in every item, which
-        SymPy then holds as that one number (`[1, 2, 3] * 0` is 0); else None."""
+        """The length of the list `node` where its value is the same in every item (a number, or a
+        constant expression of parameters), which SymPy then holds as that one value (`[1, 2, 3] *
+        0` is 0); else None."""
         info = self.r.of(node)
         if info.shape != VECTOR or not info.length or not isinstance(value, sp.Expr) or self._holds_list(value):
             return None
