@@ -17,6 +17,9 @@ inputs each move it by less than 1e-9 of its size. What is left out, and why:
 
 SymPy simplifies with what it can prove for real numbers, which NaN breaks (`min(maximum(250,
 y_true), -3)` is -3, where NumPy's is NaN for a NaN label): the inputs here are finite.
+
+The gradients with respect to y_pred, of the default code and of the autodiff code, are compared
+with central differences of the same oracle in `np.longdouble` (the section "gradients" below).
 """
 
 from __future__ import annotations
@@ -109,3 +112,79 @@ def test_the_oracle_reads_the_program_as_numpy_would():
     y_true = np.array([[1.0, np.e, 1.0]])
     y_pred = np.array([[0.25, 1.0, 0.75]])
     np.testing.assert_allclose(evaluate(spec.resolved, y_true, y_pred), [(0 + 6.0 + 4.5) / 3])
+
+
+# ---------------------------------------------------------------- gradients
+#
+# The gradient of the sum of the per-sample losses with respect to y_pred, as the default code
+# (fused) and the autodiff code compute it on the active backend, against central differences of
+# the oracle in `np.longdouble`. Rows are independent, so one column of every row moves at a time.
+# A difference is taken where it is trustworthy: at two step sizes the estimates agree, and the
+# value's own rounding, divided by the step, is far below the tolerance. Compared only where the
+# code's value is the oracle's (the value test above judges the rest: SymPy's `x / x` is 1 where
+# NumPy's 0 / 0 in a condition is NaN) and the code's gradient is finite (an overflow inside the
+# gradient, `x^583`, gives inf * 0 there; the overflow check looks at the value, not the gradient).
+# Left out besides: floor, ceil, round and sign (a staircase: its steps, far smaller than a
+# large argument, read as a slope to a difference) and numbers of 15 digits or more, which absorb
+# a change of the inputs (`cos(123456789012345678901234567890 - y_pred)` moves not at all in
+# float64 or long double, though its derivative is a sine).
+
+_STAIRCASE = re.compile(r"\b(floor|ceil|round|sign)\s*\(")
+_ABSORBING_NUMBER = re.compile(r"\d{15}|\d[eE]\+?(1[5-9]|[2-9]\d)")
+_STEPS = (1e-6, 2e-6)
+
+
+def _central_differences(spec, y_true, y_pred) -> np.ndarray:
+    """d(per-sample loss)/d(y_pred), NaN where it cannot be trusted (see the section comment)."""
+    wide = np.longdouble
+    y_true, y_pred = np.asarray(y_true, wide), np.asarray(y_pred, wide)
+
+    def loss(moved):
+        return evaluate(spec.resolved, y_true, moved, dtype=wide)
+
+    size = np.abs(loss(y_pred)).astype("float64")
+    found = np.full(y_pred.shape, np.nan)
+    for column in range(y_pred.shape[-1]):
+        width = 1 + np.abs(y_pred[:, column])
+        estimates = []
+        for relative in _STEPS:
+            up, down = y_pred.copy(), y_pred.copy()
+            up[:, column] += relative * width
+            down[:, column] -= relative * width
+            estimates.append(((loss(up) - loss(down)) / (2 * relative * width)).astype("float64"))
+        first, second = estimates
+        scale = np.maximum(np.abs(first), 1.0)
+        rounding = 8 * size * float(np.finfo(wide).eps) / (_STEPS[0] * width.astype("float64"))
+        trusted = (np.abs(first - second) <= 1e-7 * scale) & (rounding <= 1e-8 * scale)
+        found[:, column] = np.where(trusted, first, np.nan)
+    return found
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_code_gradients_match_central_differences_of_the_syntax_tree(seed):
+    from backend_autodiff import values_and_gradients
+
+    from lossdsl.runtime import loss_class
+
+    rng = np.random.default_rng(100 + seed)
+    compared = 0
+    for spec in _programs(seed):
+        if _STAIRCASE.search(spec.source) or _ABSORBING_NUMBER.search(spec.source):
+            continue
+        for y_true, y_pred in _inputs(spec, rng):
+            with np.errstate(all="ignore"):
+                expected = evaluate(spec.resolved, y_true, y_pred)
+                rows = _comparable(spec, y_true, y_pred, expected, rng)
+                reference = _central_differences(spec, y_true, y_pred)
+            for fast in (True, False):
+                loss = loss_class(spec, fast=fast)()
+                values, gradient = values_and_gradients(loss.call, y_true, y_pred)
+                with np.errstate(all="ignore"):
+                    same_value = np.abs(values - expected) <= 1e-6 * np.maximum(np.abs(expected), 1.0)
+                    where = (rows & same_value)[:, None] & np.isfinite(reference) & np.isfinite(gradient)
+                    close = np.abs(gradient - reference) <= 1e-5 * np.maximum(np.abs(reference), 1.0)
+                wrong = where & ~close
+                assert not wrong.any(), (spec.source, fast, gradient[wrong], reference[wrong])
+                compared += int(where.sum())
+    # (most gradients are comparable: the test compares, it does not skip)
+    assert compared >= PROGRAMS_PER_SEED * 20
