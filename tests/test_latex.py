@@ -802,28 +802,28 @@ def all_strings() -> tuple[Rendered, ...]:
     return tuple(items)
 
 
-def test_no_input_names_or_sympy_classes_leak():
-    leaks = []
-    for item in all_strings():
+def leaks(items) -> list[str]:
+    """The strings that show an input's code name, a SymPy class or a truth value."""
+    found = []
+    for item in items:
         names = set(re.findall(r"\\operatorname\{([^{}]*)\}", item.tex))
         sympy_words = "Dummy" in item.tex or r"\text{True}" in item.tex or r"\text{False}" in item.tex
         if "y_true" in item.tex or "y_pred" in item.tex or names - OPERATOR_NAMES or sympy_words:
-            leaks.append(f"{item.where}: {item.tex}")
-    assert not leaks, "\n".join(leaks)
+            found.append(f"{item.where}: {item.tex}")
+    return found
 
 
-def test_katex_renders_everything(katex):
-    items = all_strings()
+def katex_failures(items, katex) -> list[str]:
     errors = katex([(item.tex, item.display) for item in items])
-    failures = [f"{item.where}: {error}\n  {item.tex}" for item, error in zip(items, errors, strict=True) if error]
-    assert not failures, "\n".join(failures)
+    return [f"{item.where}: {error}\n  {item.tex}" for item, error in zip(items, errors, strict=True) if error]
 
 
-def test_mathtext_renders_every_inline_string():
+def mathtext_failures(items) -> list[str]:
+    """The inline strings that matplotlib's mathtext cannot parse (each asserted to be one line)."""
     mathtext = pytest.importorskip("matplotlib.mathtext")
     parser = mathtext.MathTextParser("path")
     failures = []
-    for item in all_strings():
+    for item in items:
         if not item.inline:
             continue
         assert "\n" not in item.tex, item.where
@@ -831,7 +831,49 @@ def test_mathtext_renders_every_inline_string():
             parser.parse(f"${item.tex}$")
         except ValueError as err:
             failures.append(f"{item.where}: {str(err).splitlines()[-1]}\n  {item.tex}")
+    return failures
+
+
+def test_no_input_names_or_sympy_classes_leak():
+    found = leaks(all_strings())
+    assert not found, "\n".join(found)
+
+
+def test_katex_renders_everything(katex):
+    failures = katex_failures(all_strings(), katex)
     assert not failures, "\n".join(failures)
+
+
+def test_mathtext_renders_every_inline_string():
+    failures = mathtext_failures(all_strings())
+    assert not failures, "\n".join(failures)
+
+
+FUZZED_PROGRAMS = 150
+
+
+@functools.cache
+def fuzzed_strings() -> tuple[Rendered, ...]:
+    """Every LaTeX string of FUZZED_PROGRAMS programs of the fuzzer's `valid` family that compile
+    (hostile names, comments, odd spacing, every function; tests/fuzzgen.py), its seed fixed."""
+    from fuzzgen import Fuzzer
+
+    fuzzer, items, found = Fuzzer(2026), [], 0
+    while found < FUZZED_PROGRAMS:
+        source = fuzzer.draw("valid")
+        try:
+            items += strings_of(f"fuzzed {found}", source)
+        except LossError:
+            continue
+        found += 1
+    return tuple(items)
+
+
+def test_fuzzed_programs_render_in_katex_and_mathtext(katex):
+    items = fuzzed_strings()
+    assert len(items) >= 3 * FUZZED_PROGRAMS  # each its inline, display and gradient forms
+    failures = leaks(items) + katex_failures(items, katex) + mathtext_failures(items)
+    assert not failures, "\n".join(failures[:20])
 
 
 # KaTeX expands at most 1,000 macros per string; `\operatorname` costs 3 of them (found by a
