@@ -28,6 +28,7 @@ import re
 
 import numpy as np
 import pytest
+from backend_autodiff import values_and_gradients
 from fuzzgen import Fuzzer
 from treeoracle import evaluate
 
@@ -122,15 +123,19 @@ def test_the_oracle_reads_the_program_as_numpy_would():
 # A difference is taken where it is trustworthy: at two step sizes the estimates agree, and the
 # value's own rounding, divided by the step, is far below the tolerance. Compared only where the
 # code's value is the oracle's (the value test above judges the rest: SymPy's `x / x` is 1 where
-# NumPy's 0 / 0 in a condition is NaN) and the code's gradient is finite (an overflow inside the
-# gradient, `x^583`, gives inf * 0 there; the overflow check looks at the value, not the gradient).
-# Left out besides: floor, ceil, round and sign (a staircase: its steps, far smaller than a
-# large argument, read as a slope to a difference) and numbers of 15 digits or more, which absorb
-# a change of the inputs (`cos(123456789012345678901234567890 - y_pred)` moves not at all in
-# float64 or long double, though its derivative is a sine).
+# NumPy's 0 / 0 in a condition is NaN). The autodiff code's gradient may be NaN there: a branch
+# that a `where` does not take still sends autodiff its NaN (docs/decisions.md, "A `where` that
+# guards a branch's domain"), as does an overflow inside the gradient (`x^583`, inf * 0; the
+# overflow check judges the value). The fused code's gradient must be finite there: in these
+# programs it is, and a NaN would be its derivative's fault.
+# Left out: programs that call floor, ceil, round or sign (a staircase: its steps, far smaller
+# than a large argument, read as a slope to a difference) or that write a number of 15 digits or
+# more, or of 1e15 or more, which absorbs a change of the inputs
+# (`cos(123456789012345678901234567890 - y_pred)` moves not at all in float64 or long double,
+# though its derivative is a sine).
 
 _STAIRCASE = re.compile(r"\b(floor|ceil|round|sign)\s*\(")
-_ABSORBING_NUMBER = re.compile(r"\d{15}|\d[eE]\+?(1[5-9]|[2-9]\d)")
+_ABSORBING_NUMBER = re.compile(r"(?<![.\d])\d{15}|\d\.?[eE]\+?0*(1[5-9]|[2-9]\d|[1-9]\d\d)")
 _STEPS = (1e-6, 2e-6)
 
 
@@ -162,8 +167,6 @@ def _central_differences(spec, y_true, y_pred) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_code_gradients_match_central_differences_of_the_syntax_tree(seed):
-    from backend_autodiff import values_and_gradients
-
     from lossdsl.runtime import loss_class
 
     rng = np.random.default_rng(100 + seed)
@@ -171,6 +174,7 @@ def test_code_gradients_match_central_differences_of_the_syntax_tree(seed):
     for spec in _programs(seed):
         if _STAIRCASE.search(spec.source) or _ABSORBING_NUMBER.search(spec.source):
             continue
+        fused = "custom_gradient" in spec.python_source()
         for y_true, y_pred in _inputs(spec, rng):
             with np.errstate(all="ignore"):
                 expected = evaluate(spec.resolved, y_true, y_pred)
@@ -181,10 +185,13 @@ def test_code_gradients_match_central_differences_of_the_syntax_tree(seed):
                 values, gradient = values_and_gradients(loss.call, y_true, y_pred)
                 with np.errstate(all="ignore"):
                     same_value = np.abs(values - expected) <= 1e-6 * np.maximum(np.abs(expected), 1.0)
-                    where = (rows & same_value)[:, None] & np.isfinite(reference) & np.isfinite(gradient)
+                    where = (rows & same_value)[:, None] & np.isfinite(reference)
                     close = np.abs(gradient - reference) <= 1e-5 * np.maximum(np.abs(reference), 1.0)
+                if not (fast and fused):
+                    where &= np.isfinite(gradient)
                 wrong = where & ~close
-                assert not wrong.any(), (spec.source, fast, gradient[wrong], reference[wrong])
+                context = (seed, spec.source, "fused" if fast and fused else "autodiff", y_pred[wrong.any(-1)])
+                assert not wrong.any(), (*context, gradient[wrong], reference[wrong])
                 compared += int(where.sum())
     # (most gradients are comparable: the test compares, it does not skip)
-    assert compared >= PROGRAMS_PER_SEED * 20
+    assert compared >= PROGRAMS_PER_SEED * 35
