@@ -18,8 +18,8 @@ inputs each move it by less than 1e-9 of its size. What is left out, and why:
 SymPy simplifies with what it can prove for real numbers, which NaN breaks (`min(maximum(250,
 y_true), -3)` is -3, where NumPy's is NaN for a NaN label): the inputs here are finite.
 
-The gradients with respect to y_pred, of the default code and of the autodiff code, are compared
-with central differences of the same oracle in `np.longdouble` (the section "gradients" below).
+The gradients with respect to y_pred of the same three code forms are compared with central
+differences of the same oracle in `np.longdouble` (the section "gradients" below).
 """
 
 from __future__ import annotations
@@ -118,8 +118,9 @@ def test_the_oracle_reads_the_program_as_numpy_would():
 # ---------------------------------------------------------------- gradients
 #
 # The gradient of the sum of the per-sample losses with respect to y_pred, as the default code
-# (fused) and the autodiff code compute it on the active backend, against central differences of
-# the oracle in `np.longdouble`. Rows are independent, so one column of every row moves at a time.
+# (fused), the autodiff code and the XLA spelling (run eagerly) compute it on the active backend,
+# against central differences of the oracle in `np.longdouble`. Rows are independent, so one
+# column of every row moves at a time.
 # A difference is taken where it is trustworthy: at two step sizes the estimates agree, and the
 # value's own rounding, divided by the step, is far below the tolerance. Compared only where the
 # code's value is the oracle's (the value test above judges the rest: SymPy's `x / x` is 1 where
@@ -174,23 +175,24 @@ def test_code_gradients_match_central_differences_of_the_syntax_tree(seed):
     for spec in _programs(seed):
         if _STAIRCASE.search(spec.source) or _ABSORBING_NUMBER.search(spec.source):
             continue
-        fused = "custom_gradient" in spec.python_source()
+        fused = {xla: "custom_gradient" in spec.python_source(xla=xla) for xla in (False, True)}
         for y_true, y_pred in _inputs(spec, rng):
             with np.errstate(all="ignore"):
                 expected = evaluate(spec.resolved, y_true, y_pred)
                 rows = _comparable(spec, y_true, y_pred, expected, rng)
                 reference = _central_differences(spec, y_true, y_pred)
-            for fast in (True, False):
-                loss = loss_class(spec, fast=fast)()
+            for fast, xla in ((True, False), (False, False), (True, True)):
+                loss = loss_class(spec, fast=fast, xla=xla)()
                 values, gradient = values_and_gradients(loss.call, y_true, y_pred)
                 with np.errstate(all="ignore"):
                     same_value = np.abs(values - expected) <= 1e-6 * np.maximum(np.abs(expected), 1.0)
                     where = (rows & same_value)[:, None] & np.isfinite(reference)
                     close = np.abs(gradient - reference) <= 1e-5 * np.maximum(np.abs(reference), 1.0)
-                if not (fast and fused):
+                code = ("fused" if fast and fused[xla] else "autodiff") + (", XLA spelling" if xla else "")
+                if code.startswith("autodiff"):
                     where &= np.isfinite(gradient)
                 wrong = where & ~close
-                context = (seed, spec.source, "fused" if fast and fused else "autodiff", y_pred[wrong.any(-1)])
+                context = (seed, spec.source, code, y_pred[wrong.any(-1)])
                 assert not wrong.any(), (*context, gradient[wrong], reference[wrong])
                 compared += int(where.sum())
     # (most gradients are comparable: the test compares, it does not skip)
