@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+import treeoracle
 from backend_autodiff import values_and_gradients
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -731,8 +732,8 @@ def test_the_log_of_the_labels_softmax_probability_is_the_sparse_cross_entropy(k
         np.testing.assert_allclose(gradients, softmax - np.eye(3)[y_true.astype(int)], atol=1e-6)
 
 
-def _log_softmax(x):
-    return x - _logsumexp(x)
+_logsumexp = treeoracle.OVER_THE_AXIS["logsumexp"]  # over the last axis, keeping it
+_log_softmax = treeoracle.OVER_THE_AXIS["log_softmax"]
 
 
 LOGS_OF_SUMS_OF_PRODUCTS = [
@@ -2258,64 +2259,62 @@ def test_formula_loss(keras):
 # ---------------------------------------------------------------- an independent NumPy oracle
 
 
-def _softmax(x):
-    z = np.exp(x - np.max(x, -1, keepdims=True))
-    return z / np.sum(z, -1, keepdims=True)
-
-
-def _logsumexp(x):
-    m = np.max(x, -1, keepdims=True)
-    return m + np.log(np.sum(np.exp(x - m), -1, keepdims=True))
-
-
-# Every reduction keeps its axis here, so the oracle needs no keepdims planning at all.
+# Keyed by the SymPy classes of the compiler's core form. The NumPy function of each is
+# tests/treeoracle.py's, keyed there by the language's names, so the two oracles read the
+# functions alike. Every reduction keeps its axis, so the oracle needs no keepdims planning.
+_NUMPY = {**treeoracle.ELEMENTWISE, **treeoracle.OVER_THE_AXIS, **treeoracle.COMPARISONS}
+_LANGUAGE_NAME = {
+    sf.ReduceSum: "sum",
+    sf.ReduceMean: "mean",
+    sf.ReduceMax: "max",
+    sf.ReduceMin: "min",
+    sf.LogSumExp: "logsumexp",
+    sf.Softmax: "softmax",
+    sf.LogSoftmax: "log_softmax",
+    sf.Normalize: "normalize",
+    sf.Sigmoid: "sigmoid",
+    sf.Softplus: "softplus",
+    sf.Relu: "relu",
+    sf.Clip: "clip",
+    sf.Log1p: "log1p",
+    sf.Expm1: "expm1",
+    sf.Round: "round",
+    sp.Pow: "pow",
+    sp.Abs: "abs",
+    sp.exp: "exp",
+    sp.log: "log",
+    sp.sin: "sin",
+    sp.cos: "cos",
+    sp.tan: "tan",
+    hyperbolic.sinh: "sinh",
+    hyperbolic.cosh: "cosh",
+    hyperbolic.tanh: "tanh",
+    sp.asin: "arcsin",
+    sp.acos: "arccos",
+    sp.atan: "arctan",
+    sp.erf: "erf",
+    sp.sign: "sign",
+    sp.floor: "floor",
+    sp.ceiling: "ceil",
+    sp.StrictLessThan: "<",
+    sp.LessThan: "<=",
+    sp.StrictGreaterThan: ">",
+    sp.GreaterThan: ">=",
+    sp.Equality: "==",
+    sp.Unequality: "!=",
+    sf.SelfEqual: "==",
+    sf.SelfUnequal: "!=",
+}
 ORACLE = {
-    sf.ReduceSum: lambda x: np.sum(x, -1, keepdims=True),
-    sf.ReduceMean: lambda x: np.mean(x, -1, keepdims=True),
-    sf.ReduceMax: lambda x: np.max(x, -1, keepdims=True),
-    sf.ReduceMin: lambda x: np.min(x, -1, keepdims=True),
-    sf.LogSumExp: _logsumexp,
-    sf.Softmax: _softmax,
-    sf.LogSoftmax: lambda x: x - _logsumexp(x),
-    sf.Normalize: lambda x: x / np.maximum(np.sqrt(np.sum(x * x, -1, keepdims=True)), 1e-7),
+    **{cls: _NUMPY[name] for cls, name in _LANGUAGE_NAME.items()},
+    # The core form's own nodes, with no name in the language: n-ary sums, products, extrema and
+    # logic, vectors, held values, negated orderings and Piecewise's ITE.
     sf.Vector: lambda *items: np.array(items, dtype="float64"),
-    sf.Sigmoid: lambda x: 1 / (1 + np.exp(-x)),
-    sf.Softplus: lambda x: np.logaddexp(0, x),
-    sf.Relu: lambda x: np.maximum(x, 0),
-    sf.Clip: np.clip,
-    sf.Log1p: np.log1p,
-    sf.Expm1: np.expm1,
-    sf.Round: np.round,
     sf.Held: lambda x: x,
     sp.Add: lambda *a: functools.reduce(np.add, a),
     sp.Mul: lambda *a: functools.reduce(np.multiply, a),
-    sp.Pow: lambda a, b: np.power(a, b),
     sp.Max: lambda *a: functools.reduce(np.maximum, a),
     sp.Min: lambda *a: functools.reduce(np.minimum, a),
-    sp.Abs: np.abs,
-    sp.exp: np.exp,
-    sp.log: np.log,
-    sp.sin: np.sin,
-    sp.cos: np.cos,
-    sp.tan: np.tan,
-    hyperbolic.sinh: np.sinh,
-    hyperbolic.cosh: np.cosh,
-    hyperbolic.tanh: np.tanh,
-    sp.asin: np.arcsin,
-    sp.acos: np.arccos,
-    sp.atan: np.arctan,
-    sp.erf: np.vectorize(math.erf),
-    sp.sign: np.sign,
-    sp.floor: np.floor,
-    sp.ceiling: np.ceil,
-    sp.StrictLessThan: np.less,
-    sp.LessThan: np.less_equal,
-    sp.StrictGreaterThan: np.greater,
-    sp.GreaterThan: np.greater_equal,
-    sp.Equality: np.equal,
-    sp.Unequality: np.not_equal,
-    sf.SelfEqual: np.equal,
-    sf.SelfUnequal: np.not_equal,
     sp.And: lambda *a: functools.reduce(np.logical_and, a),
     sp.Or: lambda *a: functools.reduce(np.logical_or, a),
     sp.Not: np.logical_not,
