@@ -1012,6 +1012,12 @@ def _rebuilt(expr: sp.Basic, args: list) -> sp.Basic:
     """
     if isinstance(expr, (sp.Max, sp.Min)):
         return expr.func(*args, evaluate=False)
+    # (a power of a sum, and a number times one, as SymPy's evaluation would leave them, without its
+    # sign questions: 22 levels of `(1 + ...)^-2 * 3` over `exp(y_pred)` took 7 s; `construct.power`)
+    if type(expr) is sp.Pow:
+        return construct.power(*args)
+    if type(expr) is sp.Mul and len(args) == 2:
+        return construct.scaled(*args)
     return expr.func(*args)
 
 

@@ -1042,6 +1042,43 @@ def test_nested_powers_of_sums_are_checked_without_a_hang(link, base):
     assert all(d.code in ("no-prediction", "float32-overflow") for d in spec.diagnostics)
 
 
+@pytest.mark.parametrize("link", ["2/(3 + {})^2", "(1 + {})^-2 * 3"])
+@pytest.mark.parametrize("base", ["exp(y_pred)", "exp(-y_pred)", "y_pred^2"])
+def test_nested_negative_powers_of_sums_compile_and_emit_without_a_hang(link, base):
+    # Three more places built such powers again, evaluated, asking the same sign questions (see
+    # the test above): the saturation check's `1 / divisor` (13 s for 20 levels of `2/(3 + ...)^2`
+    # over exp(y_pred)), the stable rewrites' rebuild of `(1 + ...)^-2 * 3` (7 s at 22 levels),
+    # and in `python_source()` SymPy's `cse`, which builds each negative power's positive one
+    # (17 s at 20 levels, minutes at 24), then the printer's denominator (a review of robustness).
+    source = _nested(link, base, 30)
+    with answers_within():
+        spec = lossdsl.compile(source)
+        code = spec.python_source()
+    assert spec.diagnostics == []
+    # one square per level (the divisor of each); the levels in temporaries, each reading the one before
+    assert code.count("keras.ops.square(") == 30 + (base == "y_pred^2")
+    temporaries = re.findall(r"^ +t(\d+) = (.*)$", code, flags=re.M)
+    assert len(temporaries) >= 10
+    assert all(re.search(rf"\bt{int(k) - 1}\b", value) for k, value in temporaries[1:])
+
+
+def test_cse_holds_negative_powers_of_sums_nested_past_the_limit_and_gives_them_back():
+    x = sp.Symbol("x", real=True)
+    towers = [sp.exp(x)]
+    for _ in range(rebuild.MAX_NESTED_NEGATIVE_POWERS + 1):
+        towers.append(construct.scaled(sp.Integer(2), construct.power(3 + towers[-1], sp.Integer(-2))))
+    within, past = towers[-2], towers[-1]
+    symbols = lambda: sp.numbered_symbols("t")  # noqa: E731
+    # within the limit, SymPy's own cse, which takes `b^-2` as `1 / b^2` (`opt_cse`)
+    assert rebuild.cse([within], symbols()) == sp.cse([within], symbols=symbols())
+    # past it, each such power is held whole, and comes back as it was
+    replacements, (reduced,) = rebuild.cse([past], symbols())
+    assert replacements == [] and sp.srepr(reduced) == sp.srepr(past)
+    replacements, reduced = rebuild.cse([past, past.args[1].base], symbols())  # a shared sum: a temporary
+    assert len(replacements) == 1 and replacements[0][1] == past.args[1].base
+    assert sp.srepr(reduced[0].xreplace(dict(replacements))) == sp.srepr(past)
+
+
 _X, _Y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
 
 
@@ -1096,6 +1133,10 @@ def test_a_power_built_as_written_is_the_power_sympy_builds(base, exponent):
     for coefficient in numbers:
         power = sp.Pow(base, exponent)
         assert sp.srepr(construct.scaled(coefficient, power)) == sp.srepr(sp.Mul(coefficient, power))
+    # (construct.reciprocal: `1 / b^e` is `b^-e`, as written where evaluating would change nothing)
+    power = sp.Pow(base, exponent)
+    assert sp.srepr(construct.reciprocal(power)) == sp.srepr(1 / power)
+    assert sp.srepr(construct.reciprocal(base)) == sp.srepr(1 / base)
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import hyperbolic, nodes, subtrees
+from lossdsl import construct, hyperbolic, nodes, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.checks.domain import logits_spelling
 from lossdsl.checks.numeric import Unsupported, compiled, evaluate
@@ -127,7 +127,7 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     not negative at the parameters' defaults, the power is not of the base as written: SymPy's
     `sigmoid(x)^-2` for `(1 / sigmoid(x))^2`, whose divisor is warned of)."""
     if kind == "divisor":
-        return 1 / stable, stable
+        return construct.reciprocal(stable), stable
     if kind == "log":
         # (a log of a product is a sum of logs, the factors other than sigmoids, softmaxes and exps in
         # one of them: `log(sigmoid(x) * softplus(2 x))` is `log(softplus(2 x)) - softplus(-x)`)

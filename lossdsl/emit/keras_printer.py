@@ -21,6 +21,7 @@ from sympy.printing.printer import Printer
 
 from lossdsl import hyperbolic
 from lossdsl import symfuncs as sf
+from lossdsl.construct import power
 from lossdsl.emit.fused import scales_exactly
 from lossdsl.emit.plan import (
     AXIS_FUNCTIONS,
@@ -321,7 +322,7 @@ class KerasPrinter(Printer):
                 denominator.extend(self.code(factor.base, inner) for _ in range(int(-factor.exp)))
                 divided = True
             elif factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
-                denominator.append(self.code(factor.base ** (-factor.exp), inner))
+                denominator.append(self.code(power(factor.base, -factor.exp), inner))
             else:
                 numerator.append(self.code(factor, inner))
         if not numerator:
@@ -443,7 +444,7 @@ class KerasPrinter(Printer):
         if _count_power(expr) is not None:
             return self._count_reciprocal(_count_power(expr))
         if exponent.is_Number and exponent < 0:
-            den = self.code(base ** (-exponent), inner)
+            den = self.code(power(base, -exponent), inner)  # (not evaluated where that changes nothing)
             return self._fit([den], lambda c: f"1.0 / {wrap(c[0], PREC_MUL + 1)}", PREC_MUL)[0]
         if equals_number(exponent, 2.0):
             return self._call("square", [self.code(base, inner)])
