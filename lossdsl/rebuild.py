@@ -397,6 +397,12 @@ def _deeply_nested_negative_powers(exprs: list, powers: list) -> set:
     return held if deepest > MAX_NESTED_NEGATIVE_POWERS else set()
 
 
+def negative_powers_nest_deeply(exprs: list) -> bool:
+    """Whether negative powers of sums nest in `exprs` deeper than MAX_NESTED_NEGATIVE_POWERS."""
+    powers = {p for e in exprs if isinstance(e, sp.Basic) for p in subtrees.atoms(e, sp.Pow)}
+    return bool(_deeply_nested_negative_powers(exprs, [p for p in powers if _maybe_negative_power_of_sum(p)]))
+
+
 # What `cse` looks for before it calls SymPy's: comparisons, Max and Min, steps, Abs and powers.
 _INERT_HEADS = tuple(_INERT)
 _NOT_REAL_HEADS = tuple(_NOT_REAL_ARGUMENT)

@@ -1042,24 +1042,40 @@ def test_nested_powers_of_sums_are_checked_without_a_hang(link, base):
     assert all(d.code in ("no-prediction", "float32-overflow") for d in spec.diagnostics)
 
 
-@pytest.mark.parametrize("link", ["2/(3 + {})^2", "(1 + {})^-2 * 3"])
+@pytest.mark.parametrize(
+    ("link", "op"), [("2/(3 + {})^2", "square"), ("(1 + {})^-2 * 3", "square"), ("(2 + {})^-0.5", "sqrt")]
+)
 @pytest.mark.parametrize("base", ["exp(y_pred)", "exp(-y_pred)", "y_pred^2"])
-def test_nested_negative_powers_of_sums_compile_and_emit_without_a_hang(link, base):
-    # Three more places built such powers again, evaluated, asking the same sign questions (see
-    # the test above): the saturation check's `1 / divisor` (13 s for 20 levels of `2/(3 + ...)^2`
-    # over exp(y_pred)), the stable rewrites' rebuild of `(1 + ...)^-2 * 3` (7 s at 22 levels),
-    # and in `python_source()` SymPy's `cse`, which builds each negative power's positive one
-    # (17 s at 20 levels, minutes at 24), then the printer's denominator (a review of robustness).
+def test_nested_negative_powers_of_sums_compile_and_emit_without_a_hang(link, op, base):
+    # More places built such powers again, evaluated, asking the same sign questions (see the test
+    # above): the saturation check's `1 / divisor` (13 s for 20 levels of `2/(3 + ...)^2` over
+    # exp(y_pred)), the stable rewrites' rebuild of `(1 + ...)^-2 * 3` (7 s at 22 levels), and in
+    # `python_source()` SymPy's `cse`, which builds each negative power's positive one (17 s at 20
+    # levels, minutes at 24; 8.5 minutes for 28 of `(2 + ...)^-0.5`), the printer's denominator, and
+    # its ordering of a sum's terms, which builds the root of each `(2 + ...)^-0.5` (a review of
+    # robustness).
     source = _nested(link, base, 30)
     with answers_within():
         spec = lossdsl.compile(source)
         code = spec.python_source()
     assert spec.diagnostics == []
-    # one square per level (the divisor of each); the levels in temporaries, each reading the one before
-    assert code.count("keras.ops.square(") == 30 + (base == "y_pred^2")
+    # one square or root per level (the divisor of each); the levels in temporaries, each reading the one before
+    assert code.count(f"keras.ops.{op}(") == 30 + (base == "y_pred^2" and op == "square")
     temporaries = re.findall(r"^ +t(\d+) = (.*)$", code, flags=re.M)
     assert len(temporaries) >= 10
     assert all(re.search(rf"\bt{int(k) - 1}\b", value) for k, value in temporaries[1:])
+
+
+def test_negative_powers_of_sums_nested_past_the_limit_keep_autodiff():
+    # SymPy's derivative of each such power asks the sign of the sum below (`Pow._eval_derivative`
+    # and the product with `1 / base`): 19 levels of `(2 + ...)^-0.5` over exp(y_pred) took 5 s in
+    # `python_source()`. Past the limit the loss keeps autodiff; up to it, the fused gradient.
+    depth = rebuild.MAX_NESTED_NEGATIVE_POWERS
+    within = lossdsl.compile(_nested("(2 + {})^-0.5", "exp(y_pred)", depth)).python_source()
+    assert "keras.ops.custom_gradient(forward)" in within
+    with answers_within():
+        past = lossdsl.compile(_nested("(2 + {})^-0.5", "exp(y_pred)", 19)).python_source()
+    assert "custom_gradient" not in past and past.count("keras.ops.sqrt(") == 19
 
 
 def test_cse_holds_negative_powers_of_sums_nested_past_the_limit_and_gives_them_back():

@@ -266,7 +266,12 @@ class KerasPrinter(Printer):
             rest = [sp.Mul(sp.sign(c), r) for c, r in (t.as_coeff_Mul() for t in expr.args)]
             return self._print_Mul(sp.Mul(shared, sp.Add(*rest), evaluate=False), form)
         inner = self.body.child_form(expr, form)
-        terms = list(expr.as_ordered_terms())
+        # SymPy's order of the terms decides only that of two or more that are not numbers (numbers
+        # go last, below); a number and one other term are taken as they are. (Ordering them splits
+        # each power into its base's root, `b^(-1/2)` as `sqrt(b)^-1`, built evaluated, with the
+        # sign questions of `construct.power`: 20 levels of `(2 + ...)^-0.5` took 4 s to print.)
+        literal = sum(map(sf.is_literal, expr.args))
+        terms = list(expr.args if literal <= 1 and len(expr.args) - literal <= 1 else expr.as_ordered_terms())
         numbers = [t for t in terms if sf.is_literal(t)]
         others = [t for t in terms if not sf.is_literal(t)]
         small = None
