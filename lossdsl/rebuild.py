@@ -12,18 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import hyperbolic, subtrees
-from lossdsl.construct import (
-    SettlingPiecewise,
-    absolute,
-    folded_condition,
-    folded_up,
-    minmax,
-    piecewise,
-    power,
-    relation,
-    scaled,
-    stays_as_written,
-)
+from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, power, relation, scaled
 from lossdsl.symfuncs import Head, Round, Where, step
 
 
@@ -367,46 +356,10 @@ def _holds_unsure_abs(expr: sp.Basic) -> bool:
     return any(map(_unsure_abs, subtrees.atoms(expr, sp.Abs)))
 
 
-# A negative power of a sum, nested in another more than this many levels deep, is held through
-# `cse`. SymPy's `cse` builds the positive power of each negative one (`opt_cse`), evaluated, and
-# that evaluation asks the sign of each sum below through its numerator and denominator (see
-# `construct.power`), larger at each level: 20 levels of `2 / (3 + ...)^2` over `exp(y_pred)`
-# took 17 s in `python_source()`, 28 of `(2 + ...)^-0.5` over it more than 8 minutes. Held, such
-# a power is not taken as the reciprocal of its positive power (`b^-2` is not `1 / (b^2)` in the
-# code); nested less deep, as every bundled loss's, it goes through SymPy's `cse` as it is.
-MAX_NESTED_NEGATIVE_POWERS = 10
-_INERT_POW = type("Pow", (_Inert,), {"wraps": sp.Pow})
-
-
-def _maybe_negative_power_of_sum(node: sp.Basic) -> bool:
-    return type(node) is sp.Pow and node.base.is_Add and node.exp.is_Number and node.exp.is_negative
-
-
-def _deeply_nested_negative_powers(exprs: list, powers: list) -> set:
-    """The negative powers of sums in `exprs` that `cse` holds inert (see MAX_NESTED_NEGATIVE_POWERS):
-    all of them where they nest deeper than that, else none. `powers`: the candidates found."""
-    if len(powers) <= MAX_NESTED_NEGATIVE_POWERS:
-        return set()
-    held = {p for p in powers if stays_as_written(p.base, p.exp)}
-
-    def nesting(node: sp.Basic, below: list) -> int:
-        return max(below, default=0) + (node in held)
-
-    values: dict = {}
-    deepest = max((folded_up(e, nesting, values) for e in exprs if isinstance(e, sp.Basic)), default=0)
-    return held if deepest > MAX_NESTED_NEGATIVE_POWERS else set()
-
-
-def negative_powers_nest_deeply(exprs: list) -> bool:
-    """Whether negative powers of sums nest in `exprs` deeper than MAX_NESTED_NEGATIVE_POWERS."""
-    powers = {p for e in exprs if isinstance(e, sp.Basic) for p in subtrees.atoms(e, sp.Pow)}
-    return bool(_deeply_nested_negative_powers(exprs, [p for p in powers if _maybe_negative_power_of_sum(p)]))
-
-
-# What `cse` looks for before it calls SymPy's: comparisons, Max and Min, steps, Abs and powers.
+# What `cse` looks for before it calls SymPy's: comparisons, Max and Min, steps and Abs.
 _INERT_HEADS = tuple(_INERT)
 _NOT_REAL_HEADS = tuple(_NOT_REAL_ARGUMENT)
-_ASKED_BEFORE_CSE = (*_COMPARISONS, *_NOT_REAL_HEADS, *_INERT_HEADS, sp.Abs, sp.Pow)
+_ASKED_BEFORE_CSE = (*_COMPARISONS, *_NOT_REAL_HEADS, *_INERT_HEADS, sp.Abs)
 
 
 def cse(exprs: list, symbols) -> tuple[list, list]:
@@ -421,23 +374,14 @@ def cse(exprs: list, symbols) -> tuple[list, list]:
     # One walk of each expression for the questions below (each distinct part once).
     found = [subtrees.atoms(e, *_ASKED_BEFORE_CSE) for e in exprs if isinstance(e, sp.Basic)]
     many = sum(sum(isinstance(p, _COMPARISONS) for p in parts) for parts in found) > MAX_EVALUATED_COMPARISONS
-    held_powers = _deeply_nested_negative_powers(
-        exprs, [p for parts in found for p in parts if _maybe_negative_power_of_sum(p)]
-    )
-    if (
-        not many
-        and not held_powers
-        and not any(
-            any(isinstance(p, _INERT_HEADS) for p in parts)
-            or any(_takes_non_real(p) for p in parts if isinstance(p, _NOT_REAL_HEADS))
-            or any(_unsure_abs(p) for p in parts if isinstance(p, sp.Abs))
-            for parts in found
-        )
+    if not many and not any(
+        any(isinstance(p, _INERT_HEADS) for p in parts)
+        or any(_takes_non_real(p) for p in parts if isinstance(p, _NOT_REAL_HEADS))
+        or any(_unsure_abs(p) for p in parts if isinstance(p, sp.Abs))
+        for parts in found
     ):
         return sp.cse(exprs, symbols=symbols)
     convert = _to_inert_for_cse_with_comparisons if many else _to_inert_for_cse
-    if held_powers:
-        convert = _holding(held_powers, convert)
     wrapped = [_rebuild(e, convert) for e in exprs]
     replacements, reduced = sp.cse(wrapped, symbols=symbols)
     return [(symbol, _rebuild(value, _from_inert)) for symbol, value in replacements], [
@@ -478,15 +422,6 @@ def _to_inert_step(node: sp.Basic, args: list) -> sp.Basic | None:
 
 def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
     return _INERT[node.func](*args) if node.func in _INERT else _to_inert_non_real(node, args)
-
-
-def _holding(powers: set, convert):
-    """`convert`, with each of `powers` an inert stand-in."""
-
-    def holding(node: sp.Basic, args: list) -> sp.Basic | None:
-        return _INERT_POW(*args) if node in powers else convert(node, args)
-
-    return holding
 
 
 def _to_inert_for_cse(node: sp.Basic, args: list) -> sp.Basic | None:

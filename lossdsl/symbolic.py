@@ -175,13 +175,43 @@ class SymbolicLoss:
         return element_gradient(self.core, Y_TRUE, Y_PRED, self.per_sample)
 
 
+# The deepest that powers of compound terms (a sum, a product or a power, to a number) may nest in a
+# loss, bindings inlined: `(2 + (1 + y_pred^2)^-0.5)^-2` nests 3 deep (a division by a sum, `1 / (1
+# + x)`, is one level; so is a root of one). SymPy's questions about such a power (is it 0? finite?
+# positive? its real part?) take its base over a common denominator, or into real and imaginary
+# parts, and ask again of each part: their cost grows steeply with each level. `max(..., y_pred^2)`
+# around 16 levels of `(2 + ...)^-0.5` over exp(y_pred) took 4 s to compile, 20 levels of `sqrt(1
+# + ...)` around `2 / (3 + ...)^2` minutes to print its gradient, and `sqrt(...)` around 4 levels
+# of `1 / (2 + sqrt(1 + ...))^2` over sigmoid(y_pred) (9 deep) 72 s to emit, where 3 levels took
+# 0.08 s (a review of robustness). No bundled loss, test case, example or fuzzed program nests them
+# more than 2 deep.
+MAX_NESTED_POWERS = 8
+
+
 def to_sympy(resolved: Resolved) -> SymbolicLoss:
     """Translate a resolved program into SymPy."""
     decide = decides(resolved)
     with construct.deciding(decide):
         symbolic = _Translator(resolved).run()
     symbolic.decide = decide
+    nesting = powers_nesting(symbolic.core)
+    if nesting > MAX_NESTED_POWERS:
+        raise LossLimitError(
+            f"this loss nests powers of sums, products or powers (a division by a sum, a root of one)"
+            f" {nesting} deep once its bindings are substituted; the limit is {MAX_NESTED_POWERS}",
+            span=resolved.program.result.span,
+        )
     return symbolic
+
+
+def powers_nesting(expr: sp.Basic) -> int:
+    """How deep powers of sums, products or powers to a number nest in `expr` (`(1 + (2 + x)^-1)^0.5`: 2)."""
+
+    def nesting(node: sp.Basic, below: list[int]) -> int:
+        compound = type(node) is sp.Pow and node.exp.is_Number and isinstance(node.base, (sp.Add, sp.Mul, sp.Pow))
+        return max(below, default=0) + compound
+
+    return construct.folded_up(expr, nesting) if isinstance(expr, sp.Basic) else 0
 
 
 def node_expr(symbolic: SymbolicLoss, node: nodes.Node) -> sp.Basic:

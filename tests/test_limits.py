@@ -28,7 +28,7 @@ from hangguard import NoAnswer, answers_within
 from sympy.core.cache import clear_cache
 
 import lossdsl
-from lossdsl import construct, derivative, pipeline, rebuild, symfuncs
+from lossdsl import construct, derivative, pipeline, rebuild, symbolic, symfuncs
 from lossdsl.emit.mathtext import MATHTEXT_MAX_DEPTH, nesting_depth
 from lossdsl.emit.tex_notation import GRADIENT_LHS
 
@@ -644,7 +644,9 @@ def test_a_chain_of_sigmoids_read_through_logs_emits_in_time(head):
     # Each link's log rule looked through the name at the sigmoid and copied its argument in:
     # twelve links took 30 s to emit (110 s spelled for XLA; a review). The argument is a local,
     # and rewritten: the inner logs were left as written (`log(p0)` inside `p1`'s argument).
-    links = 12 if head.startswith("sigmoid") else 10  # (written out, twelve are past the size limit)
+    # (written out, twelve are past the size limit; each `1 / (1 + ...)` is a power of a sum, which
+    # nest at most MAX_NESTED_POWERS deep)
+    links = 12 if head.startswith("sigmoid") else symbolic.MAX_NESTED_POWERS - 1
     source = "\n".join(
         [f"p0 = {head.format('y_pred + y_true * y_pred')}"]
         + [f"p{k} = {head.format(f'log(p{k - 1}) * log(1 - p{k - 1})')}" for k in range(1, links + 1)]
@@ -1034,8 +1036,8 @@ def test_nested_powers_of_sums_are_checked_without_a_hang(link, base):
     # denominator, larger at each level: 17 s at 20 levels, minutes at 30 (a review of robustness).
     # Such powers are built as written where SymPy's evaluation would leave them so; and the
     # dependence check does not differentiate a chain of strictly monotone parts to prove that its
-    # derivative is not 0.
-    source = _nested(link, base, 30)
+    # derivative is not 0. (Nested past MAX_NESTED_POWERS, such powers are refused: below.)
+    source = _nested(link, base, symbolic.MAX_NESTED_POWERS)
     with answers_within():
         spec = lossdsl.compile(source)
     assert [d.level for d in spec.diagnostics] in ([], ["warning"])  # (it looks constant from afar)
@@ -1053,46 +1055,57 @@ def test_nested_negative_powers_of_sums_compile_and_emit_without_a_hang(link, op
     # `python_source()` SymPy's `cse`, which builds each negative power's positive one (17 s at 20
     # levels, minutes at 24; 8.5 minutes for 28 of `(2 + ...)^-0.5`), the printer's denominator, and
     # its ordering of a sum's terms, which builds the root of each `(2 + ...)^-0.5` (a review of
-    # robustness).
-    source = _nested(link, base, 30)
+    # robustness). (Measured at 30 levels; MAX_NESTED_POWERS levels are the most allowed now.)
+    levels = symbolic.MAX_NESTED_POWERS
+    source = _nested(link, base, levels)
     with answers_within():
         spec = lossdsl.compile(source)
         code = spec.python_source()
     assert spec.diagnostics == []
-    # one square or root per level (the divisor of each); the levels in temporaries, each reading the one before
-    assert code.count(f"keras.ops.{op}(") == 30 + (base == "y_pred^2" and op == "square")
-    temporaries = re.findall(r"^ +t(\d+) = (.*)$", code, flags=re.M)
-    assert len(temporaries) >= 10
-    assert all(re.search(rf"\bt{int(k) - 1}\b", value) for k, value in temporaries[1:])
+    # one square or root per level (the divisor of each)
+    assert code.count(f"keras.ops.{op}(") == levels + (base == "y_pred^2" and op == "square")
 
 
-def test_negative_powers_of_sums_nested_past_the_limit_keep_autodiff():
-    # SymPy's derivative of each such power asks the sign of the sum below (`Pow._eval_derivative`
-    # and the product with `1 / base`): 19 levels of `(2 + ...)^-0.5` over exp(y_pred) took 5 s in
-    # `python_source()`. Past the limit the loss keeps autodiff; up to it, the fused gradient.
-    depth = rebuild.MAX_NESTED_NEGATIVE_POWERS
-    within = lossdsl.compile(_nested("(2 + {})^-0.5", "exp(y_pred)", depth)).python_source()
-    assert "keras.ops.custom_gradient(forward)" in within
+@pytest.mark.parametrize(
+    "link", ["2/(3 + {})^2", "(2 + {})^-0.5", "1/(1 + {}^2)", "1/(2 + sqrt(1 + {}))^2", "sqrt(1 + {})", "1/(1 + {})"]
+)
+@pytest.mark.parametrize("wrapper", ["{}", "max({}, y_pred^2)", "abs({} - y_true)", "sqrt({})", "{} * mean(y_pred)"])
+def test_powers_of_sums_nested_past_the_limit_are_a_limit_error_at_once(link, wrapper):
+    # SymPy's questions about a power of a sum (is it 0? finite? positive?) take its base over a
+    # common denominator and ask again of each part: their cost grows about 1.5 times a level.
+    # Wrapped in a `max`, an `abs` or a root, 20 levels over exp(y_pred) took seconds to minutes
+    # to compile, emit or differentiate (`1 / (2 + sqrt(1 + ...))^2`: 56 s to emit at 12; a review
+    # of robustness). Past MAX_NESTED_POWERS, a LossLimitError at the loss, at once.
+    limit = symbolic.MAX_NESTED_POWERS
+    per_level = 2 if "sqrt(1 + {})" in link and link != "sqrt(1 + {})" else 1
+    message = (
+        r"this loss nests powers of sums, products or powers \(a division by a sum, a root of one\) (\d+) deep"
+        rf" once its bindings are substituted; the limit is {limit}"
+    )
+    for levels in (limit // per_level + 1, 30):
+        source = "k = 2\n" + wrapper.format(_nested(link, "exp(y_pred)", levels))
+        with answers_within(5.0), pytest.raises(lossdsl.LossLimitError) as info:
+            lossdsl.compile(source)
+        found = re.fullmatch(message, info.value.message)
+        assert found and int(found.group(1)) >= levels * per_level, info.value.message
+        assert (info.value.line, info.value.column) == (2, 1)
+    # within it (a wrapper may add a level: the root of a power), it compiles, and its code,
+    # gradient and LaTeX come in time
     with answers_within():
-        past = lossdsl.compile(_nested("(2 + {})^-0.5", "exp(y_pred)", 19)).python_source()
-    assert "custom_gradient" not in past and past.count("keras.ops.sqrt(") == 19
+        spec = lossdsl.compile(wrapper.format(_nested(link, "exp(y_pred)", (limit - 1) // per_level)))
+        assert "def call(self, y_true, y_pred):" in spec.python_source()
+        assert spec.gradient().has(sp.Symbol("y_pred"))
+        assert spec.latex(gradient=True).startswith(r"\frac{\partial")  # (summed over c, where it reads a mean)
 
 
-def test_cse_holds_negative_powers_of_sums_nested_past_the_limit_and_gives_them_back():
-    x = sp.Symbol("x", real=True)
-    towers = [sp.exp(x)]
-    for _ in range(rebuild.MAX_NESTED_NEGATIVE_POWERS + 1):
-        towers.append(construct.scaled(sp.Integer(2), construct.power(3 + towers[-1], sp.Integer(-2))))
-    within, past = towers[-2], towers[-1]
-    symbols = lambda: sp.numbered_symbols("t")  # noqa: E731
-    # within the limit, SymPy's own cse, which takes `b^-2` as `1 / b^2` (`opt_cse`)
-    assert rebuild.cse([within], symbols()) == sp.cse([within], symbols=symbols())
-    # past it, each such power is held whole, and comes back as it was
-    replacements, (reduced,) = rebuild.cse([past], symbols())
-    assert replacements == [] and sp.srepr(reduced) == sp.srepr(past)
-    replacements, reduced = rebuild.cse([past, past.args[1].base], symbols())  # a shared sum: a temporary
-    assert len(replacements) == 1 and replacements[0][1] == past.args[1].base
-    assert sp.srepr(reduced[0].xreplace(dict(replacements))) == sp.srepr(past)
+def test_the_nesting_of_powers_of_sums_counts_through_bindings():
+    limit = symbolic.MAX_NESTED_POWERS
+    chain = [f"a{k} = 1 / (1 + a{k - 1})" for k in range(1, limit + 2)]
+    source = "\n".join(["a0 = exp(y_pred)", *chain, f"a{limit + 1} * y_true"])
+    with pytest.raises(lossdsl.LossLimitError, match=f"nests powers of .* {limit + 1} deep once its bindings"):
+        lossdsl.compile(source)
+    spec = lossdsl.compile("sqrt(1 + 1 / (2 + e^2)) * (y_pred - 1)^2")
+    assert symbolic.powers_nesting(spec.symbolic.core) == 3
 
 
 _X, _Y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
@@ -1153,6 +1166,9 @@ def test_a_power_built_as_written_is_the_power_sympy_builds(base, exponent):
     power = sp.Pow(base, exponent)
     assert sp.srepr(construct.reciprocal(power)) == sp.srepr(1 / power)
     assert sp.srepr(construct.reciprocal(base)) == sp.srepr(1 / base)
+    # (a power of such a power to an integer: the power with the product of the exponents)
+    for outer in (sp.Integer(-1), sp.Integer(2), sp.Integer(-3), sp.Integer(1), sp.Integer(0), sp.Float(2.0)):
+        assert sp.srepr(construct.power(power, outer)) == sp.srepr(sp.Pow(power, outer))
 
 
 @pytest.mark.parametrize(
@@ -1172,8 +1188,11 @@ def test_powers_of_powers_compile_and_emit_without_a_hang(base):
     # Each `(b^1.5)^1.5` SymPy built again with exact exponents worked out a branch factor for a
     # power of a power, asking questions that built more of the tree below at each level: 12 levels
     # (72 characters) took 40 s to compile and emit (a review of slow compiles). Such powers keep
-    # the exponents the program wrote.
-    source = "(" * 13 + f"{base}^1.5" + ")^1.5" * 13
+    # the exponents the program wrote. (Past MAX_NESTED_POWERS levels, a LossLimitError.)
+    levels = symbolic.MAX_NESTED_POWERS - {"e": 1, "e^3": 2}.get(base, 0)  # (`e^3`, a power of a sum, is one)
+    source = "(" * levels + f"{base}^1.5" + ")^1.5" * levels
+    with pytest.raises(lossdsl.LossLimitError, match="nests powers of"), answers_within(5.0):
+        lossdsl.compile("(" * 13 + f"{base}^1.5" + ")^1.5" * 13)
     with answers_within():
         spec = lossdsl.compile(source)
         text = spec.python_source()

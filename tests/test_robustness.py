@@ -280,9 +280,9 @@ def _join_within(parts, separator: str = " + ", limit: int = 9_990) -> str:
     return text
 
 
-def _nest(template: str, n: int) -> str:
-    """`template` applied n times around y_pred: _nest("log({})", 3) == "log(log(log(y_pred)))"."""
-    text = "y_pred"
+def _nest(template: str, n: int, inner: str = "y_pred") -> str:
+    """`template` applied n times around `inner`: _nest("log({})", 3) == "log(log(log(y_pred)))"."""
+    text = inner
     for _ in range(n):
         text = template.format(text)
     return text
@@ -312,6 +312,11 @@ ADVERSARIAL = {
     "power-of-parens": "(" * 60 + "y_pred" + "^2)" * 60,
     "power-base-nest": _nest("({} + 1)^-0.5", 95),
     "continued-fraction": _nest("1/(1 + 2*{})", 95),
+    # (powers of sums nest at most 8 deep: symbolic.MAX_NESTED_POWERS)
+    "continued-fraction-8": _nest("1/(1 + 2*{})", 8),
+    "continued-fraction-9": _nest("1/(1 + 2*{})", 9),
+    "root-of-exp-nest-8": _nest("sqrt(1 + {})", 8, "exp(y_pred)"),
+    "root-of-exp-nest-9": _nest("sqrt(1 + {})", 9, "exp(y_pred)"),
     "continued-fraction-plain": _nest("1/(1 + {})", 99),
     "exp-of-negated-nest": _nest("exp(-2*{})", 95),
     "log1p-square-nest": _nest("log(1 + {}^2)", 66),
@@ -487,8 +492,12 @@ EXPECTED = {
     "power-chain-201": lossdsl.LossLimitError,
     "power-chain-negated-8": None,
     "power-tower-scaled-8": None,
-    "power-base-nest": None,
-    "continued-fraction": None,
+    "power-base-nest": lossdsl.LossLimitError,
+    "continued-fraction": lossdsl.LossLimitError,
+    "continued-fraction-8": None,
+    "continued-fraction-9": lossdsl.LossLimitError,
+    "root-of-exp-nest-8": None,
+    "root-of-exp-nest-9": lossdsl.LossLimitError,
     "where-else-nest": None,
     "binding-chain-200": None,
     "binding-chain-201": lossdsl.LossLimitError,

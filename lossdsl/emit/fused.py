@@ -196,10 +196,6 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     if _size([result, *definitions.values()]) > MAX_NODES or _depth([result, *definitions.values()]) > MAX_DEPTH:
         # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
-    if rebuild.negative_powers_nest_deeply([result, *definitions.values()]):
-        # SymPy's derivative of each such power asks the sign of the sum below it (see
-        # `construct.power`): 5 s for 19 levels of `(2 + ...)^-0.5` over exp(y_pred). Autodiff.
-        return None
     predicted = dependent_symbols(bindings, Y_PRED)
     # A binding of a log_softmax is read through (`l = log_softmax(y_pred)`, `-sum(y_true * l)`),
     # so that its sums take the closed form too; a binding that nothing reads then is left out.
