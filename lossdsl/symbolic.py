@@ -23,6 +23,11 @@ symbol (`_Translator.shallow`); every operation still evaluates, on at most
 SHALLOW_DEPTH levels, and the stand-ins are put back at the end without
 re-evaluation (`_reveal`). A program nested less deeply than that (every
 real loss) is translated exactly as before.
+
+Powers of sums, products or powers (to a number) may nest at most
+MAX_NESTED_POWERS deep once the bindings are inlined; deeper is a
+`LossLimitError` at the loss: SymPy's questions about such powers, asked by
+the checks, the code and the gradient, cost more steeply with each level.
 """
 
 from __future__ import annotations
