@@ -185,8 +185,8 @@ class SymbolicLoss:
 # + x)`, is one level; so is a root of one). SymPy's questions about such a power (is it 0? finite?
 # positive? its real part?) take its base over a common denominator, or into real and imaginary
 # parts, and ask again of each part: their cost grows steeply with each level. `max(..., y_pred^2)`
-# around 16 levels of `(2 + ...)^-0.5` over exp(y_pred) took 4 s to compile, 20 levels of `sqrt(1
-# + ...)` around `2 / (3 + ...)^2` minutes to print its gradient, and `sqrt(...)` around 4 levels
+# around 16 levels of `(2 + ...)^-0.5` over exp(y_pred) took 4 s to compile, the gradient's LaTeX
+# of 20 levels of `2 / (3 + ...)^2` 22 s, and `sqrt(...)` around 4 levels
 # of `1 / (2 + sqrt(1 + ...))^2` over sigmoid(y_pred) (9 deep) 72 s to emit, where 3 levels took
 # 0.08 s (a review of robustness). No bundled loss, test case, example or fuzzed program nests them
 # more than 2 deep.
