@@ -105,16 +105,9 @@ NO_DEPENDENCE = [
     "a = y_pred^2.0\nb = square(y_pred)\n«a - b»",
     "a = pow(y_pred, 0.5)\nb = sqrt(y_pred)\n«a - b + y_true»",
     # ... at any depth: the exponents were made exact from the outside in, eight levels, and the
-    # two innermost of ten nested square roots kept `pow(..., 0.5)`; the loss was accepted
-    "a = "
-    + "pow(" * 10
-    + "y_pred"
-    + " + 1, 0.5)" * 10
-    + "\nb = "
-    + "sqrt(" * 10
-    + "y_pred"
-    + " + 1)" * 10
-    + "\n«a - b»",
+    # two innermost of ten nested square roots kept `pow(..., 0.5)`; the loss was accepted (roots of
+    # sums now nest at most 8 deep, symbolic.MAX_NESTED_POWERS: 8 here)
+    "a = " + "pow(" * 8 + "y_pred" + " + 1, 0.5)" * 8 + "\nb = " + "sqrt(" * 8 + "y_pred" + " + 1)" * 8 + "\n«a - b»",
     # ... and where making one exact gives SymPy a new one: `(t y^0.2)^5` is `t^5 y^1.0` (the
     # change review: the one pass from the leaves up left `y^1.0`, and these were accepted)
     "«(y_true * pow(y_pred, 0.2))^5.0 - y_true^5 * y_pred»",

@@ -925,7 +925,7 @@ DEEP_FOR_MATHTEXT = {
     "negation-150": "-" * 150 + "y_pred",
     "abs-150": "abs(" * 150 + "e" + ")" * 150,
     "sqrt-60": "sqrt(" * 60 + "abs(e)" + ")" * 60,
-    "fraction-40": "1/(1+" * 40 + "abs(y_pred)" + ")" * 40,
+    "fraction-40": "1/(2*cosh(" * 40 + "abs(y_pred)" + "))" * 40,  # (fractions of sums nest at most 8 deep)
     "exp-40": "exp(" * 40 + "y_pred" + ")" * 40,
     "softmax-6": "sum(y_true * " + "softmax(" * 6 + "y_pred" + ")" * 6 + ")",
     # SymPy's `\operatorname{erf}{(x)}`, past the KaTeX budget `\mathrm{erf}{(x)}`, and
@@ -991,7 +991,10 @@ def test_deep_strings_are_spelled_flat():
     assert inline("abs(" * 20 + "e" + ")" * 20) == "\\mathrm{abs}(" * 20 + "y - \\hat{y}" + ")" * 20
     nested = inline("y_true*abs(" * 14 + "y_pred" + ")" * 14)
     assert nested == "y \\mathrm{abs}(" * 14 + "\\hat{y}" + ")" * 14
-    assert inline("1/(1+" * 20 + "y_pred" + ")" * 20) == "1/(1 + " * 20 + "\\hat{y}" + ")" * 20
+    # (a fraction of a product, parenthesized; fractions of sums nest at most 8 deep:
+    # symbolic.MAX_NESTED_POWERS)
+    fractions = inline("1/(2*cosh(" * 20 + "y_pred" + "))" * 20)
+    assert fractions == "1/(2 \\cosh(" * 20 + "\\hat{y}" + "))" * 20
     gradient = lossdsl.compile("sin(" * 20 + "y_pred" + ")" * 20).latex(gradient=True)
     assert gradient.startswith(r"\frac{\partial L}{\partial \hat{y}} = \cos(\hat{y}) \cos(\sin(\hat{y}))")
     # ... and what fits keeps its usual spelling
