@@ -1071,11 +1071,12 @@ def test_nested_negative_powers_of_sums_compile_and_emit_without_a_hang(link, op
 )
 @pytest.mark.parametrize("wrapper", ["{}", "max({}, y_pred^2)", "abs({} - y_true)", "sqrt({})", "{} * mean(y_pred)"])
 def test_powers_of_sums_nested_past_the_limit_are_a_limit_error_at_once(link, wrapper):
-    # SymPy's questions about a power of a sum (is it 0? finite? positive?) take its base over a
-    # common denominator and ask again of each part: their cost grows about 1.5 times a level.
-    # Wrapped in a `max`, an `abs` or a root, 20 levels over exp(y_pred) took seconds to minutes
-    # to compile, emit or differentiate (`1 / (2 + sqrt(1 + ...))^2`: 56 s to emit at 12; a review
-    # of robustness). Past MAX_NESTED_POWERS, a LossLimitError at the loss, at once.
+    # SymPy's questions about a power of a sum (is it 0? finite? positive? its real part?) take
+    # its base over a common denominator, or into parts, and ask again of each: their cost grows
+    # steeply with each level. Wrapped in a `max`, an `abs` or a root, 20 levels over exp(y_pred)
+    # took seconds to minutes to compile, emit or differentiate; `sqrt(...)` around 4 levels of
+    # `1 / (2 + sqrt(1 + ...))^2` over sigmoid(y_pred) 72 s to emit, where 3 levels took 0.08 s (a
+    # review of robustness). Past MAX_NESTED_POWERS, a LossLimitError at the loss, at once.
     limit = symbolic.MAX_NESTED_POWERS
     per_level = 2 if "sqrt(1 + {})" in link and link != "sqrt(1 + {})" else 1
     message = (
