@@ -1431,8 +1431,9 @@ def test_kinks_that_do_not_move_with_y_pred_are_not_noted(source):
         ("where(relu(y_pred) > 1, e^2, 2*e^2 - 1)", []),
         # the `abs` of the condition is not noted, the one of the value (whose kink the `where` reads) is
         ("where(abs(e) < 1, e^2, abs(e - 3) - 1)", [24]),
-        # a binding read by both: noted, at the binding
-        ("a = abs(e - 3)\nwhere(a < 1, a, a^2)", [5]),
+        # a binding read by both: noted, at the binding (and the `where`, whose branches meet at a = 1
+        # with slopes 1 and 2)
+        ("a = abs(e - 3)\nwhere(a < 1, a, a^2)", [5, 1]),
     ],
 )
 def test_a_kink_in_a_condition_alone_is_not_noted(source, columns):
@@ -1464,7 +1465,8 @@ def test_a_kink_in_a_condition_alone_is_not_noted(source, columns):
         ("clip(e, 0, 1)^2", [1]),
         ("max(e, 0, y_true)^2", [1]),
         # a use in a condition passes no gradient: it keeps no kink (a review)
-        ("h = relu(e)\nwhere(h < 1, h^2, 2*h^2 - 1)", []),
+        # (its branches meet at h = 1 with one slope: `2*h^2 - 1` there is a kink of the `where`'s own)
+        ("h = relu(e)\nwhere(h < 1, h^2, 2*h - 1)", []),
     ],
 )
 def test_a_kink_squared_away_is_not_noted(source, columns):
@@ -2030,9 +2032,10 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
         ("where(not (abs(e) > 1), e^2, 2*abs(e) - 1)", []),
         ("x = relu(y_pred - 1)\nwhere(x < 0.5, x^2, x - 0.25)", []),
         # read about the kink: on one side of a boundary there (`relu(e)`), in the branch taken
-        # (the kink at e = 2), for some targets (a class condition), or also outside the `where`
-        ("where(e > 0, abs(e), 0)", [14]),
-        ("where(e > 1, abs(e - 2), e^2)", [14]),
+        # (the kink at e = 2), for some targets (a class condition), or also outside the `where`;
+        # column 1: the `where`'s own kink, where its branches meet at different slopes
+        ("where(e > 0, abs(e), 0)", [1, 14]),
+        ("where(e > 1, abs(e - 2), e^2)", [1, 14]),
         ("where(y_true > 0.5, e^2, abs(e))", [26]),
         ("where(abs(e) < 1, 0.5*e^2, abs(e) - 0.5) + abs(e)", [44]),
         ("a = abs(e)\nwhere(a < 1, 0.5*a^2, a - 0.5) + a", [5]),
@@ -2042,9 +2045,9 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
         # first three (a review); `where(e > 1, abs(e), e^2)`, which does not read it, keeps its note
         ("where(abs(y_true - 5) < 1, abs(e), e^2)", [28]),
         ("where(y_true > 2 and y_true < 2.5, abs(e), e^2)", [36]),
-        ("where(y_pred > 10, abs(e), abs(10 - y_true))", [20]),
+        ("where(y_pred > 10, abs(e), abs(10 - y_true))", [1, 20]),
         ("P = (y_pred-1)*(y_pred-2)*(y_pred+1)*(y_pred+2)\nwhere(y_pred > 1.5, abs(P), -P)", [21]),
-        ("where(e > 1, abs(e), e^2)", [14]),
+        ("where(e > 1, abs(e), e^2)", [1, 14]),
         # a parameter is taken at its default: `delta = 0` would read the kink, the note is of the
         # loss as declared
         ("param delta = 0.5\nwhere(abs(e) <= delta, e^2, 2*delta*abs(e) - delta^2)", []),
@@ -2054,6 +2057,45 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
 )
 def test_a_kink_a_where_does_not_read_about_it_is_not_noted(source, columns):
     assert [n.column for n in diagnostics_of(source, "note", "kink")] == columns
+
+
+@pytest.mark.parametrize(
+    "source, places",
+    [
+        # a `where` whose branches meet at its boundary at different slopes has a kink, as `relu` has
+        ("where(e > 0, e, 0)", [(1, 1)]),
+        ("where(y_pred > 0, y_pred, 0) + e^2", [(1, 1)]),
+        ("where(e > 0, e, 0.5*e)", [(1, 1)]),  # a leaky relu
+        ("where(not (e > 0), 0, e)", [(1, 1)]),
+        ("c = e > 0\nwhere(c, e, 0)", [(2, 1)]),
+        ("sum(where(e > 0, e, 0))", [(1, 5)]),
+        ("where(e > 0, e, 0) * mean(y_pred)", [(1, 1)]),  # for a last axis of one element
+        ("where(y_pred > 1e5, y_pred, 1e5)", [(1, 1)]),  # a boundary far out
+        # the epsilon-insensitive loss: two kinks, one of each `where`
+        ("where(e > 1, e - 1, where(e < -1, -e - 1, 0))", [(1, 1), (1, 21)]),
+        # none: the branches meet at one slope (Huber's join, where only the curvature changes; a
+        # continuation along the tangent), the node above squares the kink away, the condition is a
+        # class's (each sample keeps one branch whatever y_pred does), or a jump is warned of instead
+        ("where(abs(e) <= 1, 0.5*e^2, abs(e) - 0.5)", []),
+        ("where(y_pred > 3, exp(y_pred), exp(3)*(y_pred - 2))", []),
+        ("where(e > 0, sin(e), e)", []),
+        ("where(e > 0, e, 0)^2", []),
+        ("where(e > 0, 2*e, e)^2", []),
+        ("where(y_true > 0.5, 2*e^2, e^2)", []),
+        ("where(e >= 0, e + 1, e - 1)", []),
+        # a kink of the node above on the same boundary is not the `where`'s: noted at its `abs` only
+        ("where(e <= 0, e^2, 0) + abs(e)", [(1, 25)]),
+    ],
+)
+def test_a_where_whose_branches_meet_at_different_slopes_has_a_kink(source, places):
+    notes = diagnostics_of(source, "note", "kink")
+    assert [(n.line, n.column) for n in notes] == places
+    for n in notes:
+        assert n.message == (
+            f"`{source[n.span.start : n.span.end]}` has a kink: its gradient changes abruptly there"
+            " (usually fine for training; a smooth alternative avoids it)"
+        )
+    assert len(diagnostics_of(source, "warning", "jump")) == (source == "where(e >= 0, e + 1, e - 1)")
 
 
 def test_huber_gives_no_diagnostics():

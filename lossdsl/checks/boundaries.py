@@ -1,10 +1,10 @@
-"""Float evaluation for the jump check (`smoothness`), on a budget, and its search for boundaries.
+"""Float evaluation for the checks of `where`s (`smoothness`), on a budget, and its search for boundaries.
 
 A `where`'s condition, branches and the nodes above it are SymPy expressions; the check evaluates
 them in floats at hundreds of points (`numeric.compiled`, each compiled once on first use), and
 each evaluation spends from a `Budget` of MAX_EVALUATIONS operations (`OutOfBudget` when it is
-gone). `Difference`, `Switched`, `Across`, `Gated`, `Value` and `Truth` are the quantities the
-check asks for at a point; `boundary_roots` finds where a difference is 0 along y_pred: on a grid
+gone). `Difference`, `Switched`, `Across`, `Bend`, `Gated`, `Value` and `Truth` are the quantities
+the check asks for at a point; `boundary_roots` finds where a difference is 0 along y_pred: on a grid
 over [-10, 10] in steps of 0.25 (GRID), then further out (FAR_GRIDS), by bisection.
 """
 
@@ -124,6 +124,57 @@ class Across:
         slope = abs(far - near) / (2 * step)
         rounding = within_ulps(slope, x, *(v for v in env.values() if isinstance(v, float)))
         return 0.0 if abs(size) <= max(1e-9 * max(abs(v) for v in values), rounding) else size
+
+
+class Bend:
+    """Whether a `where` puts a kink in the node above it at y_pred's value in the environment, in
+    floats: that node (`whole`, a `Value`) changes its slope there, and so does the difference of
+    the node with the `where` taken as each branch (`switched`, a `Switched`: a kink of the node's
+    own, `abs(e)` beside `where(e <= 0, e^2, 0)` on the same boundary, is in both and not the
+    `where`'s).
+
+    Slopes are one-sided differences, over widths h and h/4 on each side. Each is off the slope at
+    the point by about 1.5 h times the curvature on its side, so a smooth function's change of slope
+    shrinks to a quarter (Huber's join of `0.5 x^2` and `|x| - 0.5`, where only the curvature
+    changes), while a kink's stays: a change counts where it keeps at least RETAINED of itself, is
+    more than RELATIVE of the node's slopes and more than their rounding."""
+
+    RETAINED = 0.6
+    RELATIVE = 1e-4
+
+    def __init__(self, whole: Value, switched: Switched) -> None:
+        self.whole, self.switched = whole, switched
+
+    def at(self, env: dict) -> bool:
+        wide = 1e-4 * (1.0 + abs(env[Y_PRED]))
+        whole = [self._slopes(self.whole, env, h) for h in (wide, wide / 4)]
+        switched = [self._slopes(self.switched, env, h) for h in (wide, wide / 4)]
+        if None in whole or None in switched:
+            return False
+        scale = 1.0 + max(abs(slope) for slope in whole[1][:2])
+        changes = [(above - below, rounding) for above, below, rounding in whole]
+        # (the switched difference: a slope on either side, the other branch's node being smooth there)
+        sides = [(slopes[0], slopes[2]) for slopes in switched] + [(slopes[1], slopes[2]) for slopes in switched]
+        return self._kept(changes, scale) and (self._kept(sides[:2], scale) or self._kept(sides[2:], scale))
+
+    def _kept(self, pair: list[tuple[float, float]], scale: float) -> bool:
+        (wide, _), (narrow, rounding) = pair
+        return abs(narrow) >= self.RETAINED * abs(wide) and abs(narrow) > max(rounding, self.RELATIVE * scale)
+
+    @staticmethod
+    def _slopes(measure, env: dict, h: float) -> tuple[float, float, float] | None:
+        """The slope of `measure` just above and just below y_pred's value over a width h, and their
+        rounding; None where a value there is not finite."""
+        x = env[Y_PRED]
+        values = []
+        for offset in (2 * h, h, -h, -2 * h):
+            env[Y_PRED] = x + offset
+            values.append(measure.at(env))
+        env[Y_PRED] = x
+        if not all(math.isfinite(v) for v in values):
+            return None
+        rounding = 8 * math.ulp(max(1.0, *(abs(v) for v in values))) / h
+        return (values[0] - values[1]) / h, (values[2] - values[3]) / h, rounding
 
 
 class Gated:
