@@ -125,9 +125,17 @@ class SymbolicLoss:
         return {self.params[name]: float(value) for name, value in self.resolved.params.items()}
 
     def public(self, expr: sp.Basic) -> sp.Basic:
-        """`expr` in plain symbols (no assumptions), as users build them with `sympy.Symbol(name)`."""
+        """`expr` in plain symbols (no assumptions), as users build them with `sympy.Symbol(name)`.
+        The size of the last axis stays `symfuncs.C`, but where a parameter is named `C` it is named
+        `C_` (underscores added until no parameter has the name): two symbols printed alike read as
+        one (`C*(2*y_pred - 2*y_true)/C`, which does not cancel)."""
         if not self._public:
             self._public = {s: sp.Symbol(s.name) for s in (Y_TRUE, Y_PRED, *self.params.values())}
+            if sf.C.name in self.params:
+                name = sf.C.name
+                while name in self.params:
+                    name += "_"
+                self._public[sf.C] = sp.Symbol(name, positive=True, integer=True)
         # Renaming symbols changes no structure: skip SymPy's re-evaluation, which
         # costs seconds on deeply nested expressions.
         return rebuild.replace(rebuild.as_sympy_piecewise(expr), self._public)

@@ -227,6 +227,21 @@ def test_the_gradient_in_closed_form(source, expected):
     assert sp.expand(gradient - expected) == 0, gradient
 
 
+def test_a_parameter_named_c_is_not_the_size_of_the_last_axis():
+    # The gradient of a mean divides by the size of the last axis, `symfuncs.C`; a parameter named `C`
+    # printed the same (`C*(2*y_pred - 2*y_true)/C`, two symbols that do not cancel). That size is
+    # `C_` there, and `C__` where a parameter takes `C_` too.
+    gradient = lossdsl.compile("param C = 2\nC*mean(e^2)").gradient()
+    assert str(gradient) == "C*(2*y_pred - 2*y_true)/C_"
+    assert sorted(s.name for s in gradient.free_symbols) == ["C", "C_", "y_pred", "y_true"]
+    size = next(s for s in gradient.free_symbols if s.name == "C_")
+    assert sp.expand(gradient.subs({sp.Symbol("C"): 2, size: 4}) - (Y_PRED - Y_TRUE)) == 0
+    gradient = lossdsl.compile("param C = 2\nparam C_ = 3\nC*C_*mean(e^2)").gradient()
+    assert sorted(s.name for s in gradient.free_symbols) == ["C", "C_", "C__", "y_pred", "y_true"]
+    # without such a parameter it is `C`, `symfuncs.C` itself
+    assert lossdsl.compile("param k = 2\nk*mean(e^2)").gradient().has(sf.C)
+
+
 @pytest.mark.parametrize("source", ["abs(y_pred^0.5)", "abs(sqrt(y_pred))", "abs(log(y_pred))", "abs(exp(y_pred) - 2)"])
 def test_the_gradient_of_abs_is_real(source):
     # Every value of a loss is real: |u|' is sign(u) u', without SymPy's re, im, arg or atan2.
