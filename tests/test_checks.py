@@ -2073,6 +2073,11 @@ def test_a_kink_a_where_does_not_read_about_it_is_not_noted(source, columns):
         ("where(y_pred > 1e5, y_pred, 1e5)", [(1, 1)]),  # a boundary far out
         # the epsilon-insensitive loss: two kinks, one of each `where`
         ("where(e > 1, e - 1, where(e < -1, -e - 1, 0))", [(1, 1), (1, 21)]),
+        # a compound condition: at a boundary of a comparison in it where the whole flips (the
+        # `abs` at 0, which the `where` does not read, keeps its own note)
+        ("where(e > -1 and e < 1, 0, abs(e) - 1)", [(1, 1), (1, 28)]),
+        ("where(e > 0 and y_true > 0.5, e, 0)", [(1, 1)]),
+        ("where(e > 0 and e < 1, e^2, where(e >= 1, 2*e - 1, 0))", []),  # two joins at one slope
         # none: the branches meet at one slope (Huber's join, where only the curvature changes; a
         # continuation along the tangent), the node above squares the kink away, the condition is a
         # class's (each sample keeps one branch whatever y_pred does), or a jump is warned of instead

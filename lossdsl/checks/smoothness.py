@@ -22,7 +22,8 @@ comes down to one comparison (not an equality), the node above it must change it
 must that node with the `where` taken as one branch less with it taken as the other (`Bend`): the
 Huber loss's join of `0.5 x^2` and `|x| - 0.5`, where only the curvature changes, is no kink, nor
 is `where(e > 0, e, 0)^2`, nor a kink of the node above on the same boundary (`where(e <= 0, e^2,
-0) + abs(e)`: the `abs`'s note). A compound condition is not looked at for kinks.
+0) + abs(e)`: the `abs`'s note). For a compound condition (`and`, `or`), at the boundaries of each
+comparison in it where the whole condition flips.
 
 A `where` that y_pred reaches through its condition only (`where(y_pred > 0, 1, 2) * e^2`)
 has branches that agree or not whatever the loss does with them: it is checked in the outermost
@@ -182,7 +183,7 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 found.append(jump)
                 warned.add(id(node))
     skipped = warned | unchecked.keys() | over_axis.keys()
-    found += [_note(resolved, node) for node in _where_kinks(resolved, symbolic, plain, skipped, valued)]
+    found += [_note(resolved, node) for node in _where_kinks(resolved, symbolic, plain + compound, skipped, valued)]
     if unchecked:
         found.append(_unchecked_note(resolved, unchecked, "the program is too large to check them all"))
     # (one of several contexts may have been checked, and warned of)
@@ -811,12 +812,12 @@ def _step_jump(
 def _where_kinks(
     resolved: Resolved, symbolic: SymbolicLoss, wheres: list, skipped: set[int], valued: set
 ) -> list[nodes.Call]:
-    """The `where`s among `wheres` (each with the node above it that `_gates` found) whose condition
-    is one comparison that moves with y_pred, at whose boundary that node, with no jump, changes its
-    slope (`Bend`): `where(e > 0, e, 0)` as `relu(e)`, where Huber's join of `0.5 x^2` and `|x| -
-    0.5` keeps its slope, and `where(e > 0, e, 0)^2` squares the kink away. Not those in `skipped`
-    (warned of a jump, or not checked), nor those that only feed a condition; on a budget of their
-    own, the rest left unnoted once it is spent."""
+    """The `where`s among `wheres` (each with the node above it that `_gates` found) where that node,
+    with no jump, changes its slope at a boundary of the condition that moves with y_pred (`Bend`):
+    `where(e > 0, e, 0)` as `relu(e)`, where Huber's join of `0.5 x^2` and `|x| - 0.5` keeps its
+    slope, and `where(e > 0, e, 0)^2` squares the kink away. Not those in `skipped` (warned of a
+    jump, or not checked), nor those that only feed a condition; on a budget of their own, the
+    rest left unnoted once it is spent."""
     budget = Budget(MAX_EVALUATIONS)
     kinked: dict[int, nodes.Call] = {}
     for node, context in wheres:
@@ -834,33 +835,42 @@ def _where_kinks(
 
 def _bends(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: Budget) -> bool:
     """Whether the `where` `node` puts a kink in `context` (`Bend`) at a point along y_pred where its
-    condition flips, at the values of y_true that the jump check tries: see `_where_kinks`."""
-    cond = _comparison(resolved, node.args[0])
-    if cond is None or cond.op in ("==", "!="):
-        return False  # (an equality holds at its boundary alone: no side to take a slope on)
-    parts = [node_expr(symbolic, part) for part in (cond, cond.left, cond.right)]
+    condition flips, on the boundary of one of its comparisons (not an equality), at the values of
+    y_true that the jump check tries: see `_where_kinks`."""
+    comparisons = _comparisons(resolved, node.args[0])
+    if not comparisons:
+        return False
+    parts = [node_expr(symbolic, node.args[0])]
+    for comparison in comparisons:
+        parts += [node_expr(symbolic, comparison.left), node_expr(symbolic, comparison.right)]
     if any(part.has(sf.TensorFunction) for part in parts):
         parts = [_one_column(part) for part in parts]
-    relation, left, right = parts
-    if isinstance(relation, sp.logic.boolalg.BooleanAtom) or any(p.has(sf.TensorFunction, sf.Vector) for p in parts):
+    if isinstance(parts[0], sp.logic.boolalg.BooleanAtom) or any(p.has(sf.TensorFunction, sf.Vector) for p in parts):
         return False
-    gap = Difference(left, right, budget)
-    if Y_PRED not in gap.free_symbols:
-        return False  # a class condition (`where(y_true > 0.5, ...)`): each sample keeps one branch
+    # (an equality holds at its boundary alone: no side to take a slope on; a class condition,
+    # `y_true > 0.5`, keeps one branch for each sample whatever y_pred does)
+    gaps = [
+        Difference(left, right, budget)
+        for comparison, left, right in zip(comparisons, parts[1::2], parts[2::2], strict=True)
+        if comparison.op not in ("==", "!=") and Y_PRED in (left.free_symbols | right.free_symbols)
+    ]
+    if not gaps:
+        return False
     # (the node above for a last axis of one element where it reads one, as the jump check takes it:
     # `where(e > 0, e, 0) * mean(y_pred)`)
     switched = _switched(symbolic, node, context, budget)
     if switched is None or switched.original.has(sf.TensorFunction, sf.Vector):
         return False
-    flips, bend = Truth(relation, budget), Bend(Value(switched.original, budget), switched)
+    flips, bend = Truth(parts[0], budget), Bend(Value(switched.original, budget), switched)
     env = symbolic.defaults()
-    for fixed in _OTHERS:
-        env[Y_TRUE] = fixed
-        for root in boundary_roots(gap, Y_PRED, env):
-            if flips_at(flips, env, Y_PRED, root):
-                env[Y_PRED] = root
-                if bend.at(env):
-                    return True
+    for gap in gaps:
+        for fixed in _OTHERS:
+            env[Y_TRUE] = fixed
+            for root in boundary_roots(gap, Y_PRED, env):
+                if flips_at(flips, env, Y_PRED, root):
+                    env[Y_PRED] = root
+                    if bend.at(env):
+                        return True
     return False
 
 
