@@ -2078,6 +2078,15 @@ def test_a_kink_a_where_does_not_read_about_it_is_not_noted(source, columns):
         ("where(e > -1 and e < 1, 0, abs(e) - 1)", [(1, 1), (1, 28)]),
         ("where(e > 0 and y_true > 0.5, e, 0)", [(1, 1)]),
         ("where(e > 0 and e < 1, e^2, where(e >= 1, 2*e - 1, 0))", []),  # two joins at one slope
+        # branches that do not read y_pred, times a node that does (the pinball loss, relu, abs)
+        ("param tau = 0.7\ne*(tau - where(e < 0, 1, 0))", [(2, 10)]),
+        ("param tau = 0.7\ne*where(e >= 0, tau, tau - 1)", [(2, 3)]),
+        ("e*where(e > 0, 1, -1)", [(1, 3)]),
+        # small kinks, and kinks beside a curving or steep node above (a review found each missed)
+        ("1e-12*where(e > 0, e, 0)", [(1, 7)]),
+        ("where(y_pred > 1e4, y_pred - 1e4, 0) + e^2", [(1, 1)]),
+        ("where(e > 0, e, 0) + 1e4*e^2", [(1, 1)]),
+        ("where(y_pred > 5, 1e-3*(y_pred - 5), 0) + e^2", [(1, 1)]),
         # none: the branches meet at one slope (Huber's join, where only the curvature changes; a
         # continuation along the tangent), the node above squares the kink away, the condition is a
         # class's (each sample keeps one branch whatever y_pred does), or a jump is warned of instead
@@ -2088,6 +2097,18 @@ def test_a_kink_a_where_does_not_read_about_it_is_not_noted(source, columns):
         ("where(e > 0, 2*e, e)^2", []),
         ("where(y_true > 0.5, 2*e^2, e^2)", []),
         ("where(e >= 0, e + 1, e - 1)", []),
+        # ... nor where the node above bends smoothly close to the boundary: a smoothing constant,
+        # a steep function, a bend far out (a review found each noted; `relu` spells them unnoted)
+        ("-log(where(e > 0, e^2, 0) + 1e-7)", []),
+        ("sqrt(where(e > 0, e, 0)^2 + 1e-8)", []),
+        ("sqrt(where(e > 0, e^2, 0) + 1e-12)", []),
+        ("where(e > 0, e^2, 0)/(where(e > 0, e^2, 0) + 1e-8)", []),
+        ("tanh(1e8*where(e > 0, e^2, 0))", []),
+        ("where(y_pred > 0, tanh(3e4*y_pred), 3e4*y_pred) + e^2", []),
+        ("where(y_pred > 1e4, sin(4*(y_pred - 1e4)), 4*(y_pred - 1e4))", []),
+        ("where(y_pred > 0, exp(50*y_pred), 1 + 50*y_pred) + e^2", []),
+        # a kink in a branch beside the boundary is the branch's own
+        ("where(e > 0, e^2 + relu(e - 1e-5), 0)", [(1, 20)]),
         # a kink of the node above on the same boundary is not the `where`'s: noted at its `abs` only
         ("where(e <= 0, e^2, 0) + abs(e)", [(1, 25)]),
     ],

@@ -133,25 +133,28 @@ class Bend:
     own, `abs(e)` beside `where(e <= 0, e^2, 0)` on the same boundary, is in both and not the
     `where`'s).
 
-    Slopes are one-sided differences, over widths h and h/4 on each side. Each is off the slope at
-    the point by about 1.5 h times the curvature on its side, so a smooth function's change of slope
-    shrinks to a quarter (Huber's join of `0.5 x^2` and `|x| - 0.5`, where only the curvature
-    changes), while a kink's stays: a change counts where it keeps at least RETAINED of itself, is
-    more than RELATIVE of the node's slopes and more than their rounding."""
+    Slopes are one-sided differences over widths h = 4e-8 (1 + |y_pred|) and h/4 on each side. Each
+    is off the slope at the point by about 1.5 h times the curvature on its side, so a smooth
+    function's change of slope shrinks to a quarter with the width (Huber's join of `0.5 x^2` and
+    `|x| - 0.5`, where only the curvature changes; `-log(where(e > 0, e^2, 0) + 1e-7)`, which bends
+    within 1e-3 of its boundary), while a kink's stays: a change counts where it keeps at least
+    RETAINED of itself, and is more than RELATIVE of the node's slopes and than their rounding. A
+    bend narrower than the widths reads as a kink, as float32 would train on it."""
 
     RETAINED = 0.6
-    RELATIVE = 1e-4
+    RELATIVE = 1e-7
+    WIDTH = 4e-8
 
     def __init__(self, whole: Value, switched: Switched) -> None:
         self.whole, self.switched = whole, switched
 
     def at(self, env: dict) -> bool:
-        wide = 1e-4 * (1.0 + abs(env[Y_PRED]))
+        wide = self.WIDTH * (1.0 + abs(env[Y_PRED]))
         whole = [self._slopes(self.whole, env, h) for h in (wide, wide / 4)]
         switched = [self._slopes(self.switched, env, h) for h in (wide, wide / 4)]
         if None in whole or None in switched:
             return False
-        scale = 1.0 + max(abs(slope) for slope in whole[1][:2])
+        scale = max(abs(slope) for slope in whole[1][:2])
         changes = [(above - below, rounding) for above, below, rounding in whole]
         # (the switched difference: a slope on either side, the other branch's node being smooth there)
         sides = [(slopes[0], slopes[2]) for slopes in switched] + [(slopes[1], slopes[2]) for slopes in switched]
@@ -173,7 +176,7 @@ class Bend:
         env[Y_PRED] = x
         if not all(math.isfinite(v) for v in values):
             return None
-        rounding = 8 * math.ulp(max(1.0, *(abs(v) for v in values))) / h
+        rounding = 8 * math.ulp(max(abs(v) for v in values)) / h
         return (values[0] - values[1]) / h, (values[2] - values[3]) / h, rounding
 
 

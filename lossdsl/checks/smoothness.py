@@ -17,13 +17,14 @@ on y_true alone, as in class weights `where(y_true > 0.5, 2 * e^2, e^2)`) is
 no jump for training: for each sample one branch holds, whatever y_pred does.
 
 A `where` with no jump whose branches meet at different slopes is a kink, noted as `relu`'s is:
-`where(e > 0, e, 0)`, or the epsilon-insensitive loss. At the boundary points of a condition that
-comes down to one comparison (not an equality), the node above it must change its slope, and so
-must that node with the `where` taken as one branch less with it taken as the other (`Bend`): the
-Huber loss's join of `0.5 x^2` and `|x| - 0.5`, where only the curvature changes, is no kink, nor
-is `where(e > 0, e, 0)^2`, nor a kink of the node above on the same boundary (`where(e <= 0, e^2,
-0) + abs(e)`: the `abs`'s note). For a compound condition (`and`, `or`), at the boundaries of each
-comparison in it where the whole condition flips.
+`where(e > 0, e, 0)`, the epsilon-insensitive loss, or branches free of y_pred that the node above
+turns into one (`e*where(e > 0, 1, -1)`). At the boundary points of each comparison in its
+condition (not an equality) where the whole condition flips, the node above it must change its
+slope, and so must that node with the `where` taken as one branch less with it taken as the other
+(`Bend`, over widths of about 1e-8): the Huber loss's join of `0.5 x^2` and `|x| - 0.5`, where only
+the curvature changes, is no kink, nor is `where(e > 0, e, 0)^2`, nor a smooth bend near the
+boundary (`-log(where(e > 0, e^2, 0) + 1e-7)`), nor a kink of the node above on the same boundary
+(`where(e <= 0, e^2, 0) + abs(e)`: the `abs`'s note).
 
 A `where` that y_pred reaches through its condition only (`where(y_pred > 0, 1, 2) * e^2`)
 has branches that agree or not whatever the loss does with them: it is checked in the outermost
@@ -183,7 +184,9 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 found.append(jump)
                 warned.add(id(node))
     skipped = warned | unchecked.keys() | over_axis.keys()
-    found += [_note(resolved, node) for node in _where_kinks(resolved, symbolic, plain + compound, skipped, valued)]
+    # (in the order written: the budget, if spent, leaves out the last ones)
+    wheres = sorted(plain + compound + switched, key=lambda pair: pair[0].span.start)
+    found += [_note(resolved, node) for node in _where_kinks(resolved, symbolic, wheres, skipped, valued)]
     if unchecked:
         found.append(_unchecked_note(resolved, unchecked, "the program is too large to check them all"))
     # (one of several contexts may have been checked, and warned of)
@@ -812,12 +815,12 @@ def _step_jump(
 def _where_kinks(
     resolved: Resolved, symbolic: SymbolicLoss, wheres: list, skipped: set[int], valued: set
 ) -> list[nodes.Call]:
-    """The `where`s among `wheres` (each with the node above it that `_gates` found) where that node,
-    with no jump, changes its slope at a boundary of the condition that moves with y_pred (`Bend`):
-    `where(e > 0, e, 0)` as `relu(e)`, where Huber's join of `0.5 x^2` and `|x| - 0.5` keeps its
-    slope, and `where(e > 0, e, 0)^2` squares the kink away. Not those in `skipped` (warned of a
-    jump, or not checked), nor those that only feed a condition; on a budget of their own, the
-    rest left unnoted once it is spent."""
+    """The `where`s among `wheres` (each with the node above it that `_gates` or, for branches free
+    of y_pred, `_switch_contexts` found) where that node, with no jump, changes its slope at a
+    boundary of the condition that moves with y_pred (`Bend`): `where(e > 0, e, 0)` as `relu(e)`,
+    where Huber's join of `0.5 x^2` and `|x| - 0.5` keeps its slope, and `where(e > 0, e, 0)^2`
+    squares the kink away. Not those in `skipped` (warned of a jump, or not checked), nor those
+    that only feed a condition; on a budget of their own, the rest left unnoted once it is spent."""
     budget = Budget(MAX_EVALUATIONS)
     kinked: dict[int, nodes.Call] = {}
     for node, context in wheres:
