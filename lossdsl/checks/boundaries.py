@@ -154,11 +154,12 @@ class Bend:
         switched = [self._slopes(self.switched, env, h) for h in (wide, wide / 4)]
         if None in whole or None in switched:
             return False
-        scale = max(abs(slope) for slope in whole[1][:2])
+        scale = max(abs(whole[1][0]), abs(whole[1][1]))
         changes = [(above - below, rounding) for above, below, rounding in whole]
         # (the switched difference: a slope on either side, the other branch's node being smooth there)
-        sides = [(slopes[0], slopes[2]) for slopes in switched] + [(slopes[1], slopes[2]) for slopes in switched]
-        return self._kept(changes, scale) and (self._kept(sides[:2], scale) or self._kept(sides[2:], scale))
+        above = [(slope, rounding) for slope, _, rounding in switched]
+        below = [(slope, rounding) for _, slope, rounding in switched]
+        return self._kept(changes, scale) and (self._kept(above, scale) or self._kept(below, scale))
 
     def _kept(self, pair: list[tuple[float, float]], scale: float) -> bool:
         (wide, _), (narrow, rounding) = pair
