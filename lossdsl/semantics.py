@@ -783,6 +783,11 @@ _HABITS = {
     "var": "; write it out: `mean((x - mean(x))^2)` over the last axis",
     "prod": "; write it out for x > 0: `exp(sum(log(x)))` over the last axis",
     "norm": "; write it out: `sqrt(sum(x^2))` over the last axis (`normalize(x)` divides x by it)",
+    # a step, as SymPy and NumPy name it (`heaviside` was offered `arcsin`): the function closest in kind
+    **dict.fromkeys(
+        ("heaviside", "step", "unit_step"),
+        "; did you mean `sign` (-1, 0 or 1)? A step is `where(x > 0, 1, 0)`",
+    ),
     # (a user test: offered `sigmoid` alone)
     **dict.fromkeys(
         ("log_sigmoid", "logsigmoid"),

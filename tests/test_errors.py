@@ -496,6 +496,13 @@ ERRORS = [
         r"unknown function `log_sigmoid`; did you mean `sigmoid`\? Write `log\(sigmoid\(x\)\)`: the code computes"
         r" it as `-softplus\(-x\)`, stable for any x",
     ),
+    # a step as SymPy and NumPy name it (`heaviside` was offered `arcsin`)
+    (
+        LossNameError,
+        "«heaviside»(e) * e",
+        r"unknown function `heaviside`; did you mean `sign` \(-1, 0 or 1\)\? A step is `where\(x > 0, 1, 0\)`$",
+    ),
+    (LossNameError, "«Heaviside»(e)", r"unknown function `Heaviside`; did you mean `sign` .*"),
     (LossNameError, "«Y_PRED» ^ 2", r"unknown name `Y_PRED`; did you mean `y_pred`\?"),
     (
         LossNameError,
