@@ -279,6 +279,10 @@ _PARAM_EQUALS = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*=[ \t]*$")
 _PYTHON_FUNCTION = re.compile(r"(?:^|[\r\n;])[ \t]*(lambda|def|return)[ \t]+$")
 
 
+# A statement that begins with Python's `if`, up to the token after it.
+_PYTHON_IF = re.compile(r"(?:^|[\r\n;])[ \t]*if[ \t]+$")
+
+
 def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     """What a Python or NumPy user most likely meant, for a token the grammar does not take there."""
     python = _PYTHON_FUNCTION.search(text, 0, tok.start_pos)
@@ -292,6 +296,12 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     if tok.type == "MULDIV" and any(p in ("//", "/*") for p in pair):
         return "; a comment starts with `#` (lossdsl has no `//` or `/* */`)"
     if tok.type == "NAME" and tok.value in ("if", "else"):
+        return "; lossdsl has no `if`: write `where(condition, a, b)`"
+    # ... or just after an `if` that begins the statement, where the grammar took it as a name (`if
+    # e > 0: e` stopped at the `e` with no hint; a review), unless the program binds that name
+    if _PYTHON_IF.search(text, 0, tok.start_pos) and not re.search(
+        r"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?if[ \t]*=", text
+    ):
         return "; lossdsl has no `if`: write `where(condition, a, b)`"
     if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"

@@ -306,6 +306,16 @@ ERRORS = [
         r"unexpected name `if`: expected an operator or the end of the statement; lossdsl has no `if`: write"
         r" `where\(condition, a, b\)`",
     ),
+    # ... and a statement that begins with `if`, where the grammar takes `if` as a name (no hint; a
+    # review), unless the program binds it
+    (
+        LossSyntaxError,
+        "if «e» > 0: e",
+        r"unexpected name `e`: expected an operator or the end of the statement; lossdsl has no `if`: write"
+        r" `where\(condition, a, b\)`$",
+    ),
+    (LossSyntaxError, "x = e; if «x» > 0", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
+    (LossSyntaxError, "if = 2\nif «e»", r"unexpected name `e`: expected an operator or the end of the statement$"),
     (
         LossSyntaxError,
         "x = e; param gamma = -2.5e-3 «*» 2\ngamma * x",
