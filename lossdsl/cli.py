@@ -49,7 +49,6 @@ EXAMPLES = {
     "demo": "lossdsl demo",
     "library": "lossdsl library\n  lossdsl library huber > huber.loss",
 }
-DEMO_SOURCE = "# Penalized absolute error (seed 000)\nabs(e)*0.5*(1+abs(e))\n"
 # `demo --epochs`: the demo compares the first epoch's loss with the last, so at least two.
 MIN_EPOCHS, MAX_EPOCHS = 2, 10_000
 

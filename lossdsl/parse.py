@@ -60,7 +60,6 @@ TOKEN_WORDS = {
     "SEP": "a new line or `;`",
     "$END": "the end of the program",
 }
-_OPERAND_TOKENS = {"NAME", "NUMBER", "LPAR", "LSQB", "SIGN", "NOT"}
 _OPERATOR_TOKENS = {"SIGN", "MULDIV", "POW", "COMPARE", "AND", "OR"}
 # Where one of these may follow, a comparison there chains onto one before it (`a < b < c`); where
 # none may (an operand's place, a parameter's declaration), it is only out of place.

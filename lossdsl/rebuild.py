@@ -352,10 +352,6 @@ def _unsure_abs(node: sp.Basic) -> bool:
     return type(node) is sp.Abs and node.args[0].is_extended_real is not True
 
 
-def _holds_unsure_abs(expr: sp.Basic) -> bool:
-    return any(map(_unsure_abs, subtrees.atoms(expr, sp.Abs)))
-
-
 # What `cse` looks for before it calls SymPy's: comparisons, Max and Min, steps and Abs.
 _INERT_HEADS = tuple(_INERT)
 _NOT_REAL_HEADS = tuple(_NOT_REAL_ARGUMENT)

@@ -54,7 +54,6 @@ class Interval:
 
 
 REALS = Interval(-INF, INF)
-NONNEGATIVE = Interval(0.0, INF)
 UNIT = Interval(0.0, 1.0)
 
 
