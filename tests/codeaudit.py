@@ -39,7 +39,8 @@ what the Keras emitter produces, which is this and nothing else:
   then `return <value>, backward`; call() then ends with
   `if keras.backend.backend() != "tensorflow": return forward(y_pred)[0]`
   and the inputs it cannot take (no axis, or symbolic: `isinstance(y_pred,
-  keras.KerasTensor)`, the only calls of `isinstance`) the same, then
+  keras.KerasTensor)`, the only calls of `isinstance`), or a parameter given
+  as a tensor (`keras.ops.is_tensor(self.<x>)`), the same, then
   `return keras.ops.custom_gradient(forward)(y_pred)` (or `(y_true, y_pred)`).
   Those are the only tuples, the only `is` comparison, and the only calls of
   a local;
@@ -105,7 +106,7 @@ KERAS_OPS = frozenset(
     sign floor ceil round maximum minimum sum mean max min logsumexp softmax log_softmax normalize less
     less_equal greater greater_equal equal not_equal logical_and logical_or logical_not logical_xor where
     square sqrt power cast convert_to_tensor expand_dims squeeze reshape one_hot shape zeros_like full_like stack
-    custom_gradient
+    custom_gradient is_tensor
     broadcast_to categorical_crossentropy sparse_categorical_crossentropy stop_gradient""".split()
 )
 # The test of the sparse cross-entropy's branch: the backends whose sparse kernel reads the true

@@ -530,6 +530,52 @@ def test_a_variable_as_y_true_is_read_as_a_target(source):
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5)
 
 
+@pytest.mark.skipif(backend() != "tensorflow", reason="tf.GradientTape is TensorFlow's")
+@pytest.mark.parametrize(
+    "source, params",
+    [
+        ("huber", {"delta": 0.5}),
+        ("param k = 2.0\nk * e^2", {"k": 3.0}),
+        ("param p = 1.5\nparam w = 1.0\nw * abs(e)^p + e^2", {"p": 1.25, "w": 2.0}),
+    ],
+)
+def test_a_parameter_given_as_a_variable_has_a_gradient(source, params):
+    # The generated class built with a keras.Variable for a parameter (a learnable delta): the
+    # fused backward pass has no gradient for it, and TensorFlow's was None where Keras's own Huber
+    # and autodiff on JAX give one (a review). Such a parameter takes autodiff; a number, the
+    # fused path, as before.
+    import tensorflow as tf
+
+    spec = lossdsl.library.compile(source) if "\n" not in source else lossdsl.compile(source)
+    y_true = tf.constant([[0.25, 1.0, 0.0], [2.0, -1.0, 0.5]])
+    y_pred = tf.constant([[0.5, 0.75, 0.125], [1.0, 1.0, -0.5]])
+    fused, autodiff = (loss_class(spec, fast=fast) for fast in (True, False))
+    assert "custom_gradient" in spec.python_source()
+    results = []
+    for cls in (fused, autodiff):
+        variables = {name: keras.Variable(value) for name, value in params.items()}
+        loss = cls(**variables)
+        for step in (lambda f: f, tf.function):
+            with tf.GradientTape() as tape:
+                tape.watch(y_pred)
+                value = step(lambda loss=loss: loss(y_true, y_pred))()
+            gradients = tape.gradient(value, [y_pred, *(v.value for v in variables.values())])
+            assert all(g is not None for g in gradients), (cls, gradients)
+            results.append([float(value), *(np.asarray(g) for g in gradients)])
+    for result in results[1:]:
+        assert result[0] == pytest.approx(results[0][0], rel=1e-6)
+        for got, want in zip(result[1:], results[0][1:], strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    if source == "huber":  # Keras's own, with the same variable
+        delta = keras.Variable(0.5)
+        with tf.GradientTape() as tape:
+            value = keras.losses.Huber(delta=delta)(y_true, y_pred)
+        assert float(tape.gradient(value, delta.value)) == pytest.approx(float(results[0][2]), rel=1e-6)
+    # with numbers, the fused path: the same values
+    for cls in (fused, autodiff):
+        assert float(cls(**params)(y_true, y_pred)) == pytest.approx(results[0][0], rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "source",
     [

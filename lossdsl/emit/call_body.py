@@ -408,6 +408,13 @@ class CallBody:
         scalar += " or isinstance(y_pred, keras.KerasTensor)"
         if self.uses_y_true:
             scalar += " or isinstance(y_true, keras.KerasTensor)"
+        # A parameter given as a tensor or a variable (a learnable `delta`, the class built with
+        # `keras.Variable(0.5)`) takes autodiff too: the backward pass has no gradient for it, and
+        # TensorFlow's was None where Keras's own Huber, and autodiff on JAX, gave one (a review).
+        # Numbers, as a config gives them, are no tensors: the fused path, as before.
+        scalar += "".join(
+            f" or keras.ops.is_tensor(self.{self.attributes[name]})" for name in self.params if name in self.used_params
+        )
         return [
             *self.prelude(),
             "",

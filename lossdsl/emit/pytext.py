@@ -85,7 +85,15 @@ def if_lines(test: str, indent: int) -> list[str]:
     if indent + len(line) <= LINE_LENGTH:
         return [line]
     first, *rest = test.split(" or ")
-    return ["if (", f"    {first}", *(f"    or {part}" for part in rest), "):"]
+    lines = ["if ("]
+    for prefix, part in (("", first), *(("or ", part) for part in rest)):
+        call = re.fullmatch(r"([\w.]+)\((.*)\)", part)
+        if call and indent + len(NESTED_INDENT) + len(prefix + part) > LINE_LENGTH:
+            # (a call too long for its line: its argument on a line of its own, as ruff puts it)
+            lines += [f"    {prefix}{call[1]}(", f"        {call[2]}", "    )"]
+        else:
+            lines.append(f"    {prefix}{part}")
+    return [*lines, "):"]
 
 
 def call_lines(name: str, function: str, arguments: list[str], indent: int) -> list[str]:
