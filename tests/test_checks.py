@@ -868,6 +868,56 @@ def test_a_hazard_a_where_does_not_keep_out_stays_a_warning(marked, text):
     assert not any("keeps it out" in w.message for w in warnings)
 
 
+# A hazard of y_pred that a `where` on y_pred keeps out of the value, not out of autodiff's gradient
+# (the branch not taken passes 0 times its infinite gradient: NaN on JAX and PyTorch): the warning
+# says why it stands beside the guard the user wrote, and which guard ends it (a review of the
+# generated code: it read "it lies in (-inf, inf)" alone). Each guarded form has no such warning.
+VALUE_GUARDED = [
+    ("where(y_pred > 0, «sqrt(y_pred)», 0) + e^2", "sqrt(where(y_pred > 0, y_pred, 1))"),
+    ("where(y_pred > 0, «log(y_pred)», y_pred - 1) + e^2", "log(where(y_pred > 0, y_pred, 1))"),
+    ("where(y_pred <= 0, e^2, «log(y_pred)»)", "log(where(y_pred <= 0, 1, y_pred))"),
+    ("where(0 < y_pred, «log(y_pred)», 0) + e^2", "log(where(0 < y_pred, y_pred, 1))"),
+    ("where(y_pred < 1, 1/(«1-y_pred»), 0) + e^2", "1-where(y_pred < 1, y_pred, 0)"),
+    ("where(y_pred > 0, «y_pred^0.5», 0) + e^2", "where(y_pred > 0, y_pred, 1)^0.5"),
+    ("where(e <= 0, 0, «sqrt(e)»)", "sqrt(where(e <= 0, 1, e))"),
+    ("p = y_pred\nwhere(p > 1e-3, «log(p)», 0) + e^2", "log(where(p > 1e-3, p, 1.001))"),
+]
+
+
+@pytest.mark.parametrize(("text", "guarded"), VALUE_GUARDED)
+def test_a_hazard_of_y_pred_a_where_keeps_out_of_the_value_says_how_to_guard_it(marked, text, guarded):
+    m = marked(text)
+    (warning,) = diagnostics_of(m.source, "warning", "domain")
+    where = m.source.splitlines()[m.line - 1].index("where") + 1
+    assert (warning.line, warning.column) == (m.line, m.column)
+    assert warning.message.endswith(
+        f". The `where` at {m.line}:{where} keeps it out of the loss's value, not out of its gradient: both"
+        " branches are computed, and autodiff multiplies the gradient of the one not taken, infinite or NaN"
+        " there, by 0, which is NaN (on JAX and PyTorch; TensorFlow's fused gradient is finite). Guard the"
+        f" argument as well: `{guarded}`"
+    ), warning.message
+    fixed = m.source[: m.start] + guarded + m.source[m.end :]
+    assert diagnostics_of(fixed, "warning", "domain") == [], fixed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "where(y_pred > -1, «log(y_pred)», 0) + e^2",  # the condition lets 0 in
+        "where(y_pred > 0, 0, «log(y_pred)») + e^2",  # the branch taken where it is 0 and below
+        "where(y_pred > 0, «log(sum(y_pred))», 0) + e^2",  # the axis read whole
+        "where(y_pred > 0, log(y_pred), 0) + «log(y_pred)»",  # read outside the branch too
+        "where(y_pred > 0, «log(y_true)» + e^2, 0)",  # a hazard of y_true, which the condition does not narrow
+        "param c = 0.5\nwhere(y_pred > c, «log(y_pred)», 0) + e^2",  # a parameter's bound may be set to any value
+    ],
+)
+def test_a_hazard_of_y_pred_a_where_does_not_keep_out_has_no_guard_advice(marked, text):
+    m = marked(text)
+    warnings = diagnostics_of(m.source, "warning", "domain")
+    (warning,) = [w for w in warnings if (w.line, w.column) == (m.line, m.column)]
+    assert "Guard the argument" not in warning.message, warning.message
+
+
 SAFE = [
     # a vector function of a list of numbers: its values (`normalize` was taken to lie in [-1, 1], and
     # `1 - softmax` to reach 0; the change review)
@@ -2111,6 +2161,13 @@ def test_a_kink_a_where_does_not_read_about_it_is_not_noted(source, columns):
         ("where(e > 0, e^2 + relu(e - 1e-5), 0)", [(1, 20)]),
         # a kink of the node above on the same boundary is not the `where`'s: noted at its `abs` only
         ("where(e <= 0, e^2, 0) + abs(e)", [(1, 25)]),
+        # a `where` in a branch of another on the same condition always takes the one branch there
+        # (a guard of a domain, as the domain check advises): noted once, at the outer `where`; the
+        # inner one was noted too
+        ("where(y_pred > 0, sqrt(where(y_pred > 0, y_pred, 1)), 0) + e^2", [(1, 1)]),
+        ("p = where(e <= 0, 1, e)\nwhere(e <= 0, 0, sqrt(p))", [(2, 1)]),
+        # ... not past a reduction, which reads the other elements (the inner one's jump is warned of)
+        ("where(y_pred > 0, sum(where(y_pred > 0, y_pred, 1)), 0) + e^2", []),
     ],
 )
 def test_a_where_whose_branches_meet_at_different_slopes_has_a_kink(source, places):
@@ -2121,7 +2178,8 @@ def test_a_where_whose_branches_meet_at_different_slopes_has_a_kink(source, plac
             f"`{source[n.span.start : n.span.end]}` has a kink: its gradient changes abruptly there"
             " (usually fine for training; a smooth alternative avoids it)"
         )
-    assert len(diagnostics_of(source, "warning", "jump")) == (source == "where(e >= 0, e + 1, e - 1)")
+    jumps = ("where(e >= 0, e + 1, e - 1)", "where(y_pred > 0, sum(where(y_pred > 0, y_pred, 1)), 0) + e^2")
+    assert len(diagnostics_of(source, "warning", "jump")) == (source in jumps)
 
 
 def test_huber_gives_no_diagnostics():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 
 import sympy as sp
@@ -106,9 +107,71 @@ def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> li
             found.append(dataclasses.replace(diagnostic, level="note", message=message))
         elif _span(node) in labels:
             found.append(dataclasses.replace(diagnostic, message=diagnostic.message + _LABELS))
+        elif (guard := _value_guard(resolved, node)) is not None:
+            found.append(dataclasses.replace(diagnostic, message=diagnostic.message + guard))
         else:
             found.append(diagnostic)
     return found
+
+
+_VALUE_GUARD = (
+    ". The `where` at {place} keeps it out of the loss's value, not out of its gradient: both branches are"
+    " computed, and autodiff multiplies the gradient of the one not taken, infinite or NaN there, by 0,"
+    " which is NaN (on JAX and PyTorch; TensorFlow's fused gradient is finite). Guard the argument"
+    " as well: `{guarded}`"
+)
+
+
+def _value_guard(resolved: Resolved, node: nodes.Node) -> str | None:
+    """For a hazard of y_pred in a branch of a `where` whose condition keeps it away (`where(y_pred
+    > 0, sqrt(y_pred), 0)`): the warning's ending that says why it stands, and the guard that ends
+    it, the compared name taken inside the node through a `where` on the same condition, with a
+    value on the branch's side (`sqrt(where(y_pred > 0, y_pred, 1))`). The warning read "it lies in
+    (-inf, inf)" beside the guard the user wrote (a review of the generated code). None where no
+    such `where` holds the node on every way the loss reads it, or the node is not safe with the
+    name narrowed so."""
+    if not resolved.of(node).pred or _reads_axis(resolved, node):
+        return None
+    for where in _reachable(resolved, resolved.result):
+        if not (isinstance(where, nodes.Call) and where.func == "where" and len(where.args) == 3):
+            continue
+        cond = where.args[0]
+        if not isinstance(cond, nodes.Compare) or cond.op not in _SIDES:
+            continue
+        for branch, holds in ((where.args[1], True), (where.args[2], False)):
+            if all(part is not node for part in _reachable(resolved, branch)):
+                continue
+            if _reached_around(resolved, node, {id(branch)}):
+                continue
+            guarded = _narrowed_guard(resolved, cond, holds, branch, node)
+            if guarded is not None:
+                return _VALUE_GUARD.format(place=f"{where.span.line}:{where.span.column}", guarded=guarded)
+    return None
+
+
+def _narrowed_guard(resolved: Resolved, cond: nodes.Compare, holds: bool, branch: nodes.Node, node: nodes.Node):
+    """`node`'s text with the name that `cond` compares with a constant guarded (see `_value_guard`),
+    where `node` in `branch` is free of hazards with that name narrowed to `cond`'s side `holds`."""
+    for side in (cond.left, cond.right):
+        key = resolved.refs.get(id(side))
+        if not isinstance(side, nodes.Name) or key is None or key[0] == "param":
+            continue
+        values = _AnyParameters(resolved).narrowed(cond, side, iv.REALS, holds)
+        if values is None or values == iv.REALS:
+            continue
+        walker = _NarrowedName(resolved, key, values)
+        walker.range(branch)
+        if any(_span(warned) == _span(node) for warned, _ in walker.warned):
+            return None
+        # a value on the branch's side, one past its end
+        inside = values.lo + 1 if math.isfinite(values.lo) else values.hi - 1
+        number = str(int(inside)) if inside == int(inside) and abs(inside) < 1e15 else repr(inside)
+        picked = (side.id, number) if holds else (number, side.id)
+        guard = f"where({resolved.text(cond)}, {picked[0]}, {picked[1]})"
+        name = re.compile(rf"(?<![\w.]){re.escape(side.id)}(?!\w)")
+        text = resolved.text(node)
+        return name.sub(guard.replace("\\", "\\\\"), text) if name.search(text) else None
+    return None
 
 
 _GUARDED = (
@@ -724,6 +787,18 @@ class _Narrowed(_Ranges):
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, name = self.r.refs.get(id(node), ("input", node.id))
         return self.true_values if kind == "input" and name == "y_true" else super().range_Name(node)
+
+
+class _NarrowedName(_Ranges):
+    """`_Ranges` with the name of `key` (an input, a builtin or a binding: its kind and name) in the
+    given interval (the values a `where`'s condition leaves it)."""
+
+    def __init__(self, resolved: Resolved, key: tuple[str, str], values: Interval) -> None:
+        super().__init__(resolved)
+        self.key, self.values = key, values
+
+    def range_Name(self, node: nodes.Name) -> Interval:
+        return self.values if self.r.refs.get(id(node)) == self.key else super().range_Name(node)
 
 
 class _AnyParameters(_Ranges):

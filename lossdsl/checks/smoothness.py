@@ -156,12 +156,16 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     plain, compound = (
         [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
     )
+    # (nor one that another on the same condition decides wherever the loss reads it)
+    decided = {id(n) for n, _ in plain + compound if _decided(resolved, symbolic, n, parents)}
+    plain, compound = ([(n, c) for n, c in wheres if id(n) not in decided] for wheres in (plain, compound))
     # (after the walk: whether a kink is squared away depends on every use of it)
     if kinks and not _code_has_kinks(symbolic):
         kinks = []  # the stable rewrites took them away: `relu(x) + log(1 + exp(-abs(x)))` is `softplus(x)`
     found += [_note(resolved, node) for node in kinks if not _smoothed_away(resolved, symbolic, node, parents)]
     for node in sorted(switches, key=lambda n: n.span.start):
-        switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
+        if node.func != "where" or not _decided(resolved, symbolic, node, parents):
+            switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
     unchecked: dict[int, nodes.Call] = {}
     over_axis: dict[int, nodes.Call] = {}
     warned: set[int] = set()
@@ -516,6 +520,40 @@ def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.N
             found.setdefault(id(current), current)
     # (a binding's name stands for its value: a context that is a name is the value it reads)
     return list({id(_named(resolved, c)): _named(resolved, c) for c in found.values()}.values())
+
+
+def _decided(
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, parents: dict[int, list[nodes.Node]]
+) -> bool:
+    """Whether every way the loss reads the `where` `node` passes, through elementwise arithmetic,
+    functions and bindings, into a branch of another `where` on the same condition: there the
+    condition is the same at each element, so `node` always takes the one branch and neither jumps
+    nor bends by itself. A guard of a domain inside a branch, `where(y_pred > 0, sqrt(where(y_pred
+    > 0, y_pred, 1)), 0)` (as the domain check advises), was noted as a kink and, beside a jump of
+    the outer `where`, warned of as a jump of its own. Not past a reduction or a vector function,
+    which reads the other elements too."""
+    condition = node_expr(symbolic, node.args[0])
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        above = parents.get(id(current), [])
+        if current is resolved.result or not above:
+            return False
+        for parent in above:
+            if isinstance(parent, nodes.Call) and kind_of(parent.func, len(parent.args)) in ("reduction", "vector"):
+                return False
+            same = (
+                isinstance(parent, nodes.Call)
+                and parent.func == "where"
+                and parent.args[0] is not current
+                and node_expr(symbolic, parent.args[0]) == condition
+            )
+            if not same:
+                stack.append(parent)
+    return True
 
 
 def _elementwise(node: nodes.Node) -> bool:
