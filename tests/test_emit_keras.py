@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import threading
 import weakref
 from pathlib import Path
@@ -1221,6 +1222,36 @@ def test_the_docstring_holds_the_latex_verbatim(keras, program):
     doc = inspect.getdoc(cls)
     assert spec.latex() in doc and spec.description in doc
     assert spec.latex().replace("\n", "\n    ") in cls.__doc__ or spec.latex() in cls.__doc__
+
+
+@pytest.mark.parametrize(
+    ("program", "shown"),
+    [
+        (
+            "# Huber loss.\nparam delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
+            ["param delta = 1.0", "a = abs(e)", "where(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))"],
+        ),
+        # blank lines at either end dropped, inside kept; a comment below the description kept;
+        # `\r\n` read as a line break, a tab as four spaces, three double quotes as single ones
+        (
+            '\n# Desc.\n\r\nx = e  # """err"""\r\n\n\tmean(\n\tx^2)\n\n',
+            ["x = e  # '''err'''", "", "    mean(", "    x^2)"],
+        ),
+        ("abs(e)", ["abs(e)"]),  # no description
+    ],
+)
+def test_the_docstring_holds_the_program_to_compile_it_again(keras, program, shown):
+    # The module named no source to make it again from (a review of shipping): its docstring holds
+    # the program's statements, below its description, as written; compiled again, they give the
+    # same class (the same registered name: the syntax tree's digest) and the same call().
+    spec = lossdsl.compile(program, name="Doc")
+    doc = inspect.getdoc(type(spec.keras_loss()))
+    block = doc.split("Program (lossdsl):\n\n", 1)[1].split("\n\nArgs:", 1)[0]
+    assert block.splitlines() == [f"    {line}" if line else "" for line in shown]
+    again = lossdsl.compile(textwrap.dedent(block), name="Doc").python_source()
+    source = spec.python_source()
+    assert re.search(r'name="Doc_[0-9a-f]{8}"', source)[0] == re.search(r'name="Doc_[0-9a-f]{8}"', again)[0]
+    assert source[source.index("    def __init__") :] == again[again.index("    def __init__") :]
 
 
 def test_unmapped_node_raises():

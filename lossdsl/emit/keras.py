@@ -54,6 +54,7 @@ from lossdsl.emit.names import MODULE_NAMES, param_attributes, snake_case
 from lossdsl.emit.pytext import BODY_INDENT, LINE_LENGTH, float_literal
 from lossdsl.emit.xla_forms import module_functions
 from lossdsl.errors import LossTypeError
+from lossdsl.parse import lexer_text
 
 GENERATED_PACKAGE = "lossdsl_generated"
 
@@ -226,6 +227,9 @@ def _docstring(spec) -> list[str]:
             "",
             *latex,
         ]  # at the docstring's own indent: `inspect.getdoc` holds it verbatim
+    program = _program(spec)
+    if program:
+        lines += ["", "Program (lossdsl):", "", *(f"    {line}" if line else "" for line in program)]
     lines += ["", "Args:"]
     lines += [f"    {p}: a parameter of the formula (default {float_literal(v)})." for p, v in spec.params.items()]
     lines += [
@@ -238,6 +242,24 @@ def _docstring(spec) -> list[str]:
     return [*body, '    """']
 
 
+def _program(spec) -> list[str]:
+    """The program's statements as written, below its description (the comment lines at its top),
+    each cleaned as a docstring line but for its indent: what `lossdsl compile` reads again to make
+    this module (a review of shipping: the module named no source to regenerate it from)."""
+    lines = [line.rstrip() for line in lexer_text(spec.source or "").split("\n")]
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    while start < len(lines) and lines[start].lstrip().startswith("#"):
+        start += 1
+    body = [_clean(line, strip=False) for line in lines[start:]]
+    while body and not body[0]:
+        body.pop(0)
+    while body and not body[-1]:
+        body.pop()
+    return body
+
+
 def _latex(spec) -> str:
     try:
         return spec.latex()
@@ -245,11 +267,12 @@ def _latex(spec) -> str:
         return ""
 
 
-def _clean(line: str) -> str:
-    """One docstring line: printable characters only, never three double quotes, no outer whitespace."""
+def _clean(line: str, strip: bool = True) -> str:
+    """One docstring line: printable characters only, never three double quotes, no outer whitespace
+    (with `strip`; else no trailing whitespace)."""
     text = line.replace("\t", "    ")
     if not text.isprintable():  # (each character in turn only where one is not)
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     while '"""' in text:
         text = text.replace('"""', "'''")
-    return text.strip()
+    return text.strip() if strip else text.rstrip()
