@@ -87,10 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", action=_Once, default=None, help="the class name (default: FormulaLoss)")
     p.add_argument("-o", dest="output", action=_Once, metavar="OUT.py", help="write here instead of standard output")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
-    p.add_argument(
+    spelling = p.add_mutually_exclusive_group()
+    spelling.add_argument(
         "--xla",
         action="store_true",
         help="spell the code for XLA (softplus/sigmoid, log_softmax/softmax written out to share one exp; log1p)",
+    )
+    spelling.add_argument(
+        "--autodiff",
+        action="store_true",
+        help="leave the gradient to Keras's autodiff: call() computes the loss alone, without the fused"
+        " backward pass (shorter to read, slower to train)",
     )
 
     p = sub("latex", "print the LaTeX of a program")

@@ -200,7 +200,7 @@ def cmd_compile(args) -> int:
     to_file = args.output not in (None, "-")
     output = check_output(args.output, [args.file] if args.file else []) if to_file else None
     spec = _compiled(source, label, name=args.name, strict=args.strict)
-    code = spec.python_source(xla=args.xla)
+    code = spec.python_source(fast=not args.autodiff, xla=args.xla)
     if output is not None:
         try:
             write_text(output, code)

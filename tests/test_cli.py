@@ -280,6 +280,18 @@ def test_compile_spelled_for_xla(cli):
     ast.parse(out)
 
 
+def test_compile_left_to_autodiff(cli):
+    # The code a team reads most easily, `python_source(fast=False)`, had no command (a review)
+    program = "param delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))"
+    code, out, err = cli("compile", "-e", program, "--name", "Huber", "--autodiff")
+    assert (code, err) == (0, "")
+    assert out == lossdsl.compile(program, name="Huber").python_source(fast=False)
+    assert "custom_gradient" not in out and "def backward" not in out and '_autodiff",' in out
+    code, out, err = cli("compile", "-e", program, "--autodiff", "--xla")
+    assert (code, out) == (2, "")
+    assert "argument --xla: not allowed with argument --autodiff" in err
+
+
 def test_compile_rejects(cli, tmp_path):
     code, out, err = cli("compile", "bad.loss", "-o", "never.py")
     assert code == 1 and out == ""
