@@ -222,7 +222,7 @@ def minimum(*items: Interval) -> Interval:
 def settles(func: str, winner: Interval, loser: Interval) -> bool:
     """Whether a `max` (`func` "maximum" or "max") or `min` of one value from each interval is
     always `winner`'s: every value of `winner` at least (for a `min`, at most) every value of
-    `loser`. The no-kink note (smoothness.py) and the dead-gradient check (differentiability.py)
+    `loser`. The no-kink note (kinks.py) and the dead-gradient check (differentiability.py)
     both ask it."""
     if func in ("maximum", "max"):
         return winner.lo >= loser.hi
