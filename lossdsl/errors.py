@@ -73,6 +73,23 @@ class LossWarning(UserWarning):
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
+# Longest excerpt of the program (a term, a name) that a message quotes whole.
+MAX_EXCERPT = 120
+
+
+def shorten(text: str, limit: int | None = None) -> str:
+    """`text`, or its start and end around ` ... ` when it is longer than `limit` (default MAX_EXCERPT).
+
+    Messages quote the user's names and terms; a program of 10,000 characters must
+    not make a message of 30,000 (a dead term is quoted three times).
+    """
+    limit = MAX_EXCERPT if limit is None else limit
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return f"{text[: limit - tail - 5].rstrip()} ... {text[-tail:].lstrip()}"
+
+
 def warn_of(diagnostics, prefix: str = "") -> None:
     """Each diagnostic of level "warning" as a `LossWarning` (its text after `prefix`), attributed to
     the first caller outside lossdsl (notes are not warned of: a kink is usually fine)."""

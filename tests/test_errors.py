@@ -48,7 +48,7 @@ NEVER_REAL = (
     r" that is never positive, or an arcsin or arccos of one beyond 1$"
 )
 ZERO_IN_CODE = r"division by, or the logarithm of, the constant 0 once .*zoo.*"
-# names longer than a message quotes whole (semantics.MAX_EXCERPT, 120), and one just within it
+# names longer than a message quotes whole (errors.MAX_EXCERPT, 120), and one just within it
 _LONG_NAME = "head" + "m" * 141 + "_tail"
 _NAME_OF_120 = "s" * 119 + "q"
 assert (len(_LONG_NAME), len(_NAME_OF_120)) == (150, 120)
