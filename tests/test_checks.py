@@ -880,7 +880,11 @@ VALUE_GUARDED = [
     ("where(y_pred < 1, 1/(«1-y_pred»), 0) + e^2", "1-where(y_pred < 1, y_pred, 0)"),
     ("where(y_pred > 0, «y_pred^0.5», 0) + e^2", "where(y_pred > 0, y_pred, 1)^0.5"),
     ("where(e <= 0, 0, «sqrt(e)»)", "sqrt(where(e <= 0, 1, e))"),
-    ("p = y_pred\nwhere(p > 1e-3, «log(p)», 0) + e^2", "log(where(p > 1e-3, p, 1.001))"),
+    ("p = y_pred\nwhere(p > 1e-3, «log(p)», 0) + e^2", "log(where(p > 1e-3, p, 1))"),
+    # the nearest whole number past the bound; past 2^52 (1e16 + 1 is 1e16), twice it
+    ("where(y_pred > -2.5, «log(y_pred + 3)», 0) + e^2", "log(where(y_pred > -2.5, y_pred, -2) + 3)"),
+    ("where(y_pred > 1e16, «log(y_pred - 1e16)», 0) + e^2", "log(where(y_pred > 1e16, y_pred, 2e+16) - 1e16)"),
+    ("l = «log(y_pred)»\nwhere(y_pred > 0, l, 0) + e^2", "log(where(y_pred > 0, y_pred, 1))"),  # in a binding
 ]
 
 
@@ -888,10 +892,11 @@ VALUE_GUARDED = [
 def test_a_hazard_of_y_pred_a_where_keeps_out_of_the_value_says_how_to_guard_it(marked, text, guarded):
     m = marked(text)
     (warning,) = diagnostics_of(m.source, "warning", "domain")
-    where = m.source.splitlines()[m.line - 1].index("where") + 1
+    line, text = next((i + 1, t) for i, t in enumerate(m.source.splitlines()) if "where(" in t)
+    place = f"{line}:{text.index('where') + 1}"
     assert (warning.line, warning.column) == (m.line, m.column)
     assert warning.message.endswith(
-        f". The `where` at {m.line}:{where} keeps it out of the loss's value, not out of its gradient: both"
+        f". The `where` at {place} keeps it out of the loss's value, not out of its gradient: both"
         " branches are computed, and autodiff multiplies the gradient of the one not taken, infinite or NaN"
         " there, by 0, which is NaN (on JAX and PyTorch; TensorFlow's fused gradient is finite). Guard the"
         f" argument as well: `{guarded}`"
@@ -909,6 +914,14 @@ def test_a_hazard_of_y_pred_a_where_keeps_out_of_the_value_says_how_to_guard_it(
         "where(y_pred > 0, log(y_pred), 0) + «log(y_pred)»",  # read outside the branch too
         "where(y_pred > 0, «log(y_true)» + e^2, 0)",  # a hazard of y_true, which the condition does not narrow
         "param c = 0.5\nwhere(y_pred > c, «log(y_pred)», 0) + e^2",  # a parameter's bound may be set to any value
+        # (the change review) past a reduction or a vector function, which reads the elements the
+        # condition does not keep; read through a binding too, which a guard in the node's text does
+        # not reach; a condition that reads a binding made after the node
+        "where(y_pred > 0, sum(«log(y_pred)»), 0) + e^2",
+        "where(y_pred > 0, sum(softmax(«log(y_pred)») * e), 0) + e^2",
+        "b = y_pred\nwhere(y_pred > 0, «log(y_pred * b)», 0) + e^2",
+        "m = e\nwhere(e > 0, «log(m * e)», 0)",
+        "l = «log(y_pred)»\nc = 1\nwhere(y_pred > c, l, 0) + e^2",
     ],
 )
 def test_a_hazard_of_y_pred_a_where_does_not_keep_out_has_no_guard_advice(marked, text):
@@ -2180,6 +2193,22 @@ def test_a_where_whose_branches_meet_at_different_slopes_has_a_kink(source, plac
         )
     jumps = ("where(e >= 0, e + 1, e - 1)", "where(y_pred > 0, sum(where(y_pred > 0, y_pred, 1)), 0) + e^2")
     assert len(diagnostics_of(source, "warning", "jump")) == (source in jumps)
+
+
+@pytest.mark.parametrize(
+    ("source", "place"),
+    [
+        ("over = where(y_pred > y_true, y_pred - y_true + 1, 0)\nwhere(y_pred > y_true, over^2, 0)", (1, 8)),
+        ("where(y_pred > 0, where(y_pred > 0, y_pred + 5, 0), 0)", (1, 19)),
+        ("where(e > 0, where(e > 0, e + 1, e^2), e^2)", (1, 14)),
+    ],
+)
+def test_a_where_another_on_its_condition_decides_is_still_checked_for_a_jump(source, place):
+    # Left out of the jump check too, its jump showed nowhere: the outer `where` is judged at its
+    # boundary, where the inner one reads its other branch (the change review). Only its kink note
+    # is left out (above).
+    jumps = diagnostics_of(source, "warning", "jump")
+    assert [(j.line, j.column) for j in jumps] == [place]
 
 
 def test_huber_gives_no_diagnostics():

@@ -129,17 +129,22 @@ def _value_guard(resolved: Resolved, node: nodes.Node) -> str | None:
     value on the branch's side (`sqrt(where(y_pred > 0, y_pred, 1))`). The warning read "it lies in
     (-inf, inf)" beside the guard the user wrote (a review of the generated code). None where no
     such `where` holds the node on every way the loss reads it, or the node is not safe with the
-    name narrowed so."""
+    name narrowed so; or where the guard would not do (the change review): the node reaches the
+    branch through a reduction or a vector function, which reads the elements the condition does
+    not keep (`where(y_pred > 0, sum(log(y_pred)), 0)`); the node reads the name through a binding
+    too, which the guard written in its text does not reach (`log(y_pred * b)` with `b = y_pred`);
+    or the condition reads a binding made after the node (the guard would read it before it is
+    made)."""
     if not resolved.of(node).pred or _reads_axis(resolved, node):
         return None
     for where in _reachable(resolved, resolved.result):
         if not (isinstance(where, nodes.Call) and where.func == "where" and len(where.args) == 3):
             continue
         cond = where.args[0]
-        if not isinstance(cond, nodes.Compare) or cond.op not in _SIDES:
+        if not isinstance(cond, nodes.Compare) or cond.op not in _SIDES or _bound_after(resolved, cond, node):
             continue
         for branch, holds in ((where.args[1], True), (where.args[2], False)):
-            if all(part is not node for part in _reachable(resolved, branch)):
+            if all(part is not node for part in _reachable(resolved, branch, skip=_over_axis)):
                 continue
             if _reached_around(resolved, node, {id(branch)}):
                 continue
@@ -159,19 +164,52 @@ def _narrowed_guard(resolved: Resolved, cond: nodes.Compare, holds: bool, branch
         values = _AnyParameters(resolved).narrowed(cond, side, iv.REALS, holds)
         if values is None or values == iv.REALS:
             continue
+        if any(
+            isinstance(part, nodes.Name)
+            and resolved.refs.get(id(part)) == key
+            and not (node.span.start <= part.span.start and part.span.end <= node.span.end)
+            for part in _reachable(resolved, node)
+        ):
+            return None  # (read through a binding too)
         walker = _NarrowedName(resolved, key, values)
         walker.range(branch)
         if any(_span(warned) == _span(node) for warned, _ in walker.warned):
             return None
-        # a value on the branch's side, one past its end
-        inside = values.lo + 1 if math.isfinite(values.lo) else values.hi - 1
-        number = str(int(inside)) if inside == int(inside) and abs(inside) < 1e15 else repr(inside)
+        number = _inside(values)
         picked = (side.id, number) if holds else (number, side.id)
         guard = f"where({resolved.text(cond)}, {picked[0]}, {picked[1]})"
         name = re.compile(rf"(?<![\w.]){re.escape(side.id)}(?!\w)")
         text = resolved.text(node)
         return name.sub(guard.replace("\\", "\\\\"), text) if name.search(text) else None
     return None
+
+
+def _over_axis(node: nodes.Node) -> bool:
+    """A call of a reduction, a vector function or `onehot`: it reads the other elements too."""
+    return isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) in ("reduction", "vector", "labels")
+
+
+def _bound_after(resolved: Resolved, cond: nodes.Node, node: nodes.Node) -> bool:
+    """Whether `cond` reads a binding whose value ends after `node` begins (made after it, or `node`
+    is part of it)."""
+    return any(
+        isinstance(part, nodes.Name)
+        and (value := resolved.binding_value(part)) is not None
+        and value.span.end > node.span.start
+        for part in _reachable(resolved, cond)
+    )
+
+
+def _inside(values: Interval) -> str:
+    """A number in `values`, which has one end finite: the nearest whole number past that end, or,
+    past 2^52, where float64 has no fractions, twice the end or half of it (1e16 + 1 is 1e16)."""
+    if math.isfinite(values.lo):
+        end, whole = values.lo, math.floor(values.lo) + 1
+        far = values.lo * 2 if values.lo > 0 else values.lo / 2
+    else:
+        end, whole = values.hi, math.ceil(values.hi) - 1
+        far = values.hi / 2 if values.hi > 0 else values.hi * 2
+    return str(whole) if abs(end) < 2**52 else repr(far)
 
 
 _GUARDED = (

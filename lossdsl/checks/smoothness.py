@@ -139,16 +139,12 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     plain, compound = (
         [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
     )
-    # (nor one that another on the same condition decides wherever the loss reads it)
-    decided = {id(n) for n, _ in plain + compound if _decided(resolved, symbolic, n, parents)}
-    plain, compound = ([(n, c) for n, c in wheres if id(n) not in decided] for wheres in (plain, compound))
     # (after the walk: whether a kink is squared away depends on every use of it)
     if kinks and not code_has_kinks(symbolic):
         kinks = []  # the stable rewrites took them away: `relu(x) + log(1 + exp(-abs(x)))` is `softplus(x)`
     found += [kink_note(resolved, node) for node in kinks if not smoothed_away(resolved, symbolic, node, parents)]
     for node in sorted(switches, key=lambda n: n.span.start):
-        if node.func != "where" or not _decided(resolved, symbolic, node, parents):
-            switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
+        switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
     unchecked: dict[int, nodes.Call] = {}
     over_axis: dict[int, nodes.Call] = {}
     warned: set[int] = set()
@@ -170,7 +166,11 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             if jump:
                 found.append(jump)
                 warned.add(id(node))
-    skipped = warned | unchecked.keys() | over_axis.keys()
+    # (nor, for a kink, one that another on the same condition decides wherever the loss reads it;
+    # its jump is still looked for: the outer `where` is judged at its boundary, where the inner one
+    # reads its other branch, and a jump of the inner one's branch showed in none (the change review))
+    decided = {id(n) for n, _ in plain + compound + switched if _decided(resolved, symbolic, n, parents)}
+    skipped = warned | unchecked.keys() | over_axis.keys() | decided
     # (in the order written: the budget, if spent, leaves out the last ones)
     wheres = sorted(plain + compound + switched, key=lambda pair: pair[0].span.start)
     found += [kink_note(resolved, node) for node in _where_kinks(resolved, symbolic, wheres, skipped, valued)]
@@ -277,10 +277,10 @@ def _decided(
     """Whether every way the loss reads the `where` `node` passes, through elementwise arithmetic,
     functions and bindings, into a branch of another `where` on the same condition: there the
     condition is the same at each element, so `node` always takes the one branch and neither jumps
-    nor bends by itself. A guard of a domain inside a branch, `where(y_pred > 0, sqrt(where(y_pred
-    > 0, y_pred, 1)), 0)` (as the domain check advises), was noted as a kink and, beside a jump of
-    the outer `where`, warned of as a jump of its own. Not past a reduction or a vector function,
-    which reads the other elements too."""
+    nor bends by itself: no kink of its own. A guard of a domain inside a branch, `where(y_pred > 0,
+    sqrt(where(y_pred > 0, y_pred, 1)), 0)` (as the domain check advises), was noted as a kink beside
+    the outer `where`. Not past a reduction or a vector function, which reads the other elements
+    too. (Its jump is still looked for: see `check_smoothness`.)"""
     condition = node_expr(symbolic, node.args[0])
     stack, seen = [node], set()
     while stack:
