@@ -537,6 +537,8 @@ def test_a_variable_as_y_true_is_read_as_a_target(source):
         ("huber", {"delta": 0.5}),
         ("param k = 2.0\nk * e^2", {"k": 3.0}),
         ("param p = 1.5\nparam w = 1.0\nw * abs(e)^p + e^2", {"p": 1.25, "w": 2.0}),
+        # in a list, which TensorFlow's `stack` refused as a variable (the change review)
+        ("param k = 2.0\n-sum([k, 1, 0.5] * y_true * log_softmax(y_pred))", {"k": 3.0}),
     ],
 )
 def test_a_parameter_given_as_a_variable_has_a_gradient(source, params):

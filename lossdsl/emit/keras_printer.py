@@ -255,6 +255,11 @@ class KerasPrinter(Printer):
         return Code(name)
 
     def _tensor(self, expr: sp.Basic, code: Code) -> Code:
+        if expr in self.body.param_symbols:
+            # a parameter given as a `keras.Variable` is that variable still (convert_to_tensor
+            # returns it as it is), which TensorFlow's `stack` refused ("'str' object has no
+            # attribute 'base_dtype'"; the change review): a cast to its own dtype makes it a tensor
+            return Code(f"keras.ops.cast({code.text}, y_pred.dtype)")
         return self.body.typed(code) if sf.is_literal(expr) else code
 
     # arithmetic ------------------------------------------------------------
