@@ -278,8 +278,8 @@ _PARAM_EQUALS = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*=[ \t]*$")
 _PYTHON_FUNCTION = re.compile(r"(?:^|[\r\n;])[ \t]*(lambda|def|return)[ \t]+$")
 
 
-# A statement that begins with Python's `if`, up to the token after it.
-_PYTHON_IF = re.compile(r"(?:^|[\r\n;])[ \t]*if[ \t]+$")
+# A statement that begins with Python's `if` (or `elif`), up to a token in it.
+_PYTHON_IF = re.compile(r"(?:^|[\r\n;])[ \t]*(?:el)?if\b[^\r\n;]*$")
 
 
 def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
@@ -296,10 +296,11 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; a comment starts with `#` (lossdsl has no `//` or `/* */`)"
     if tok.type == "NAME" and tok.value in ("if", "else"):
         return "; lossdsl has no `if`: write `where(condition, a, b)`"
-    # ... or just after an `if` that begins the statement, where the grammar took it as a name (`if
-    # e > 0: e` stopped at the `e` with no hint; a review), unless the program binds that name
+    # ... or anywhere in a statement that begins with `if` or `elif`, where the grammar took it as a
+    # name (`if e > 0: e` stopped at the `e` with no hint, `if (e > 0) e` was told a product needs
+    # `*`; reviews), unless the program binds that name
     if _PYTHON_IF.search(text, 0, tok.start_pos) and not re.search(
-        r"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?if[ \t]*=", text
+        r"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?(?:el)?if[ \t]*=", text
     ):
         return "; lossdsl has no `if`: write `where(condition, a, b)`"
     if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
@@ -433,6 +434,8 @@ def _character_message(ch: str, before: str) -> str:
             hint = "; lossdsl has no attributes (numbers are written like 0.5)"
         elif ch == ":" and _PARAM_NAME.search(before):
             hint = "; a parameter is declared with `=`: `param delta = 1.0`"
+        elif ch == ":" and _PYTHON_IF.search(before):  # `if(e > 0): e`, read as a call up to the colon
+            hint = "; lossdsl has no `if`: write `where(condition, a, b)`"
         return f"unexpected character `{ch}`{hint}"
     name = unicodedata.name(ch, "")
     code = f"U+{ord(ch):04X}"

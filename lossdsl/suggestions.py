@@ -83,6 +83,8 @@ HABITS = {
     "var": "; write it out: `mean((x - mean(x))^2)` over the last axis",
     "prod": "; write it out for x > 0: `exp(sum(log(x)))` over the last axis",
     "norm": "; write it out: `sqrt(sum(x^2))` over the last axis (`normalize(x)` divides x by it)",
+    # Python's conditional, read as a call (`if(e > 0)`)
+    **dict.fromkeys(("if", "elif"), "; lossdsl has no `if`: write `where(condition, a, b)`"),
     # a step, as SymPy and NumPy name it (`heaviside` was offered `arcsin`): the function closest in kind
     **dict.fromkeys(
         ("heaviside", "step", "unit_step"),

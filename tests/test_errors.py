@@ -316,6 +316,11 @@ ERRORS = [
     ),
     (LossSyntaxError, "x = e; if «x» > 0", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
     (LossSyntaxError, "if = 2\nif «e»", r"unexpected name `e`: expected an operator or the end of the statement$"),
+    # ... anywhere in such a statement, `elif` too, and `if` read as a call (the change review)
+    (LossSyntaxError, "if (e > 0) «e»", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
+    (LossSyntaxError, "x = e\nelif «x» > 0: x", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
+    (LossSyntaxError, "if(e > 0)«:» e", r"unexpected character `:`: .*; lossdsl has no `if`: write `where\(.*$"),
+    (LossNameError, "«if»(e > 0)", r"unknown function `if`; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
     (
         LossSyntaxError,
         "x = e; param gamma = -2.5e-3 «*» 2\ngamma * x",
