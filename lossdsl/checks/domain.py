@@ -99,6 +99,7 @@ def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> li
     labels = _label_spans(resolved, walker.warned) if walker.warned else set()
     guards = _guards(resolved, symbolic, [n for n, _ in walker.warned if _span(n) in valued]) if symbolic else {}
     found = []
+    value_guards = _ValueGuards(resolved)
     for node, diagnostic in walker.warned:
         if _span(node) not in valued:
             found.append(dataclasses.replace(diagnostic, level="note", message=diagnostic.message + _IN_CONDITION))
@@ -107,7 +108,7 @@ def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> li
             found.append(dataclasses.replace(diagnostic, level="note", message=message))
         elif _span(node) in labels:
             found.append(dataclasses.replace(diagnostic, message=diagnostic.message + _LABELS))
-        elif (guard := _value_guard(resolved, node)) is not None:
+        elif (guard := value_guards.of(node)) is not None:
             found.append(dataclasses.replace(diagnostic, message=diagnostic.message + guard))
         else:
             found.append(diagnostic)
@@ -122,7 +123,7 @@ _VALUE_GUARD = (
 )
 
 
-def _value_guard(resolved: Resolved, node: nodes.Node) -> str | None:
+class _ValueGuards:
     """For a hazard of y_pred in a branch of a `where` whose condition keeps it away (`where(y_pred
     > 0, sqrt(y_pred), 0)`): the warning's ending that says why it stands, and the guard that ends
     it, the compared name taken inside the node through a `where` on the same condition, with a
@@ -134,24 +135,38 @@ def _value_guard(resolved: Resolved, node: nodes.Node) -> str | None:
     not keep (`where(y_pred > 0, sum(log(y_pred)), 0)`); the node reads the name through a binding
     too, which the guard written in its text does not reach (`log(y_pred * b)` with `b = y_pred`);
     or the condition reads a binding made after the node (the guard would read it before it is
-    made)."""
-    if not resolved.of(node).pred or _reads_axis(resolved, node):
-        return None
-    for where in _reachable(resolved, resolved.result):
-        if not (isinstance(where, nodes.Call) and where.func == "where" and len(where.args) == 3):
-            continue
-        cond = where.args[0]
-        if not isinstance(cond, nodes.Compare) or cond.op not in _SIDES or _bound_after(resolved, cond, node):
-            continue
-        for branch, holds in ((where.args[1], True), (where.args[2], False)):
-            if all(part is not node for part in _reachable(resolved, branch, skip=_over_axis)):
+    made). The `where`s and what each branch reaches are found once for all the warnings."""
+
+    def __init__(self, resolved: Resolved) -> None:
+        self.r = resolved
+        self.branches: list[tuple[nodes.Call, nodes.Node, bool, set[int]]] | None = None
+
+    def _branches(self) -> list[tuple[nodes.Call, nodes.Node, bool, set[int]]]:
+        """(`where`, branch, whether the condition holds there, the ids the branch reaches
+        elementwise) for each `where` whose condition is one comparison of a kind that narrows."""
+        if self.branches is None:
+            self.branches = [
+                (where, branch, holds, {id(part) for part in _reachable(self.r, branch, skip=_over_axis)})
+                for where in _reachable(self.r, self.r.result)
+                if isinstance(where, nodes.Call) and where.func == "where" and len(where.args) == 3
+                if isinstance(where.args[0], nodes.Compare) and where.args[0].op in _SIDES
+                for branch, holds in ((where.args[1], True), (where.args[2], False))
+            ]
+        return self.branches
+
+    def of(self, node: nodes.Node) -> str | None:
+        """The ending for the warning at `node`, or None."""
+        if not self.r.of(node).pred or _reads_axis(self.r, node):
+            return None
+        for where, branch, holds, reached in self._branches():
+            if id(node) not in reached or _bound_after(self.r, where.args[0], node):
                 continue
-            if _reached_around(resolved, node, {id(branch)}):
+            if _reached_around(self.r, node, {id(branch)}):
                 continue
-            guarded = _narrowed_guard(resolved, cond, holds, branch, node)
+            guarded = _narrowed_guard(self.r, where.args[0], holds, branch, node)
             if guarded is not None:
                 return _VALUE_GUARD.format(place=f"{where.span.line}:{where.span.column}", guarded=guarded)
-    return None
+        return None
 
 
 def _narrowed_guard(resolved: Resolved, cond: nodes.Compare, holds: bool, branch: nodes.Node, node: nodes.Node):
@@ -304,7 +319,7 @@ def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes
     values = _AnyParameters(resolved).narrowed(cond, side, iv.REALS, holds)
     if values is None or values == iv.REALS:
         return False
-    walker = _Narrowed(resolved, values)
+    walker = _NarrowedName(resolved, ("input", "y_true"), values)
     walker.range(branch)
     return all(_span(warned) != _span(node) for warned, _ in walker.warned)
 
@@ -319,10 +334,7 @@ def _reads_parameter(resolved: Resolved, node: nodes.Node) -> bool:
 
 def _reads_axis(resolved: Resolved, node: nodes.Node) -> bool:
     """Whether `node` holds a reduction, a vector function or `onehot` (bindings followed)."""
-    return any(
-        isinstance(part, nodes.Call) and kind_of(part.func, len(part.args)) in ("reduction", "vector", "labels")
-        for part in _reachable(resolved, node)
-    )
+    return any(map(_over_axis, _reachable(resolved, node)))
 
 
 # A branch larger than this many nodes is not differentiated (its hazard stays a warning).
@@ -813,18 +825,6 @@ class _Labels(_Ranges):
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, name = self.r.refs.get(id(node), ("input", node.id))
         return iv.UNIT if kind == "input" and name == "y_true" else super().range_Name(node)
-
-
-class _Narrowed(_Ranges):
-    """`_Ranges` with y_true in the given interval (the values a `where`'s condition leaves it)."""
-
-    def __init__(self, resolved: Resolved, true_values: Interval) -> None:
-        super().__init__(resolved)
-        self.true_values = true_values
-
-    def range_Name(self, node: nodes.Name) -> Interval:
-        kind, name = self.r.refs.get(id(node), ("input", node.id))
-        return self.true_values if kind == "input" and name == "y_true" else super().range_Name(node)
 
 
 class _NarrowedName(_Ranges):
