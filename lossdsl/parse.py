@@ -215,15 +215,23 @@ def description(text: str) -> str:
     not at the other breaks of `str.splitlines`, \x0b or U+2028), and a leading BOM is ignored.
     """
     lines = []
-    for raw in lexer_text(text).split("\n"):
-        stripped = raw.strip()
-        if not stripped and not lines:
-            continue
-        if not stripped.startswith("#"):
-            break
-        body = stripped[1:]
+    for raw in split_description(text)[0]:
+        body = raw.strip()[1:]
         lines.append(body[1:] if body.startswith(" ") else body)
     return "\n".join(lines).strip()
+
+
+def split_description(text: str) -> tuple[list[str], list[str]]:
+    """The program's lines (as `description` breaks them, `\r` dropped), split where its
+    description ends: (the comment lines at its top, blank lines before them left out; the rest)."""
+    lines = [raw.rstrip("\r") for raw in lexer_text(text).split("\n")]
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    end = start
+    while end < len(lines) and lines[end].strip().startswith("#"):
+        end += 1
+    return lines[start:end], lines[end:]
 
 
 # ---------------------------------------------------------------- errors

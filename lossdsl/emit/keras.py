@@ -54,7 +54,7 @@ from lossdsl.emit.names import MODULE_NAMES, param_attributes, snake_case
 from lossdsl.emit.pytext import BODY_INDENT, LINE_LENGTH, float_literal
 from lossdsl.emit.xla_forms import module_functions
 from lossdsl.errors import LossTypeError
-from lossdsl.parse import lexer_text
+from lossdsl.parse import split_description
 
 GENERATED_PACKAGE = "lossdsl_generated"
 
@@ -246,13 +246,7 @@ def _program(spec) -> list[str]:
     """The program's statements as written, below its description (the comment lines at its top),
     each cleaned as a docstring line but for its indent: what `lossdsl compile` reads again to make
     this module (a review of shipping: the module named no source to regenerate it from)."""
-    lines = [line.rstrip() for line in lexer_text(spec.source or "").split("\n")]
-    start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    while start < len(lines) and lines[start].lstrip().startswith("#"):
-        start += 1
-    body = [_clean(line, strip=False) for line in lines[start:]]
+    body = [_clean(line, strip=False) for line in split_description(spec.source or "")[1]]
     while body and not body[0]:
         body.pop(0)
     while body and not body[-1]:
