@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import keyword
 import os
 
 from lossdsl.errors import shorten
@@ -24,6 +25,11 @@ def suggest(name: str, known, parameter: bool = False) -> str:
     nearest = _nearest(name.lower(), known)
     if parameter:
         # (no close spelling: most likely a parameter used without its declaration)
+        if keyword.iskeyword(name):  # (a parameter so named is refused: `lambda`, a regularizer's weight)
+            return (
+                f"; did you mean `{nearest}`, or a parameter, declared before its use under a name that is not"
+                f" a Python keyword (`param {shorten(name)}_ = 1.0`, read as `{shorten(name)}_`)?"
+            )
         return f"; did you mean `{nearest}`, or a parameter, declared before its use (`param {shorten(name)} = 1.0`)?"
     return f"; did you mean `{nearest}`?"
 
@@ -61,6 +67,8 @@ NAME_HABITS = {
     "yhat": "; did you mean `y_pred` (the LaTeX's ŷ)?",
     "C": "; the number of classes has no name: `mean(x)` is `sum(x)` divided by it"
     " (or, for a parameter, declare it before its use: `param C = 1.0`)",
+    # Python's conditional alone (it was offered `param if = 1.0`, which is refused: a keyword)
+    **dict.fromkeys(("if", "elif", "else"), "; lossdsl has no `if`: write `where(condition, a, b)`"),
 }
 
 

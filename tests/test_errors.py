@@ -321,6 +321,14 @@ ERRORS = [
     (LossSyntaxError, "x = e\nelif «x» > 0: x", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
     (LossSyntaxError, "if(e > 0)«:» e", r"unexpected character `:`: .*; lossdsl has no `if`: write `where\(.*$"),
     (LossNameError, "«if»(e > 0)", r"unknown function `if`; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
+    (LossNameError, "«if»", r"unknown name `if`; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
+    # a Python keyword is offered as a parameter under another name: `param lambda = ...` is refused
+    (
+        LossNameError,
+        "«lambda» * e^2",
+        r"unknown name `lambda`; did you mean `y_pred`, or a parameter, declared before its use under a name that"
+        r" is not a Python keyword \(`param lambda_ = 1\.0`, read as `lambda_`\)\?$",
+    ),
     (
         LossSyntaxError,
         "x = e; param gamma = -2.5e-3 «*» 2\ngamma * x",
