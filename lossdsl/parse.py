@@ -286,6 +286,8 @@ _PARAM_EQUALS = re.compile(r"(?:^|[\r\n;])[ \t]*param[ \t]+\w+[ \t]*=[ \t]*$")
 _PYTHON_FUNCTION = re.compile(r"(?:^|[\r\n;])[ \t]*(lambda|def|return)[ \t]+$")
 
 
+# What Python's conditional is written as (here, and for `if` as a name or a function: `suggestions`).
+NO_IF_HINT = "; lossdsl has no `if`: write `where(condition, a, b)`"
 # A statement that begins with Python's `if` (or `elif`), up to a token in it.
 _PYTHON_IF = re.compile(r"(?:^|[\r\n;])[ \t]*(?:el)?if\b[^\r\n;]*$")
 
@@ -303,14 +305,14 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     if tok.type == "MULDIV" and any(p in ("//", "/*") for p in pair):
         return "; a comment starts with `#` (lossdsl has no `//` or `/* */`)"
     if tok.type == "NAME" and tok.value in ("if", "else"):
-        return "; lossdsl has no `if`: write `where(condition, a, b)`"
+        return NO_IF_HINT
     # ... or anywhere in a statement that begins with `if` or `elif`, where the grammar took it as a
     # name (`if e > 0: e` stopped at the `e` with no hint, `if (e > 0) e` was told a product needs
     # `*`; reviews), unless the program binds that name
     if _PYTHON_IF.search(text, 0, tok.start_pos) and not re.search(
         r"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?(?:el)?if[ \t]*=", text
     ):
-        return "; lossdsl has no `if`: write `where(condition, a, b)`"
+        return NO_IF_HINT
     if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
     for word in (tok.value, *re.findall(r"(\w+)[ \t]*$", text[: tok.start_pos])):
@@ -443,7 +445,7 @@ def _character_message(ch: str, before: str) -> str:
         elif ch == ":" and _PARAM_NAME.search(before):
             hint = "; a parameter is declared with `=`: `param delta = 1.0`"
         elif ch == ":" and _PYTHON_IF.search(before):  # `if(e > 0): e`, read as a call up to the colon
-            hint = "; lossdsl has no `if`: write `where(condition, a, b)`"
+            hint = NO_IF_HINT
         return f"unexpected character `{ch}`{hint}"
     name = unicodedata.name(ch, "")
     code = f"U+{ord(ch):04X}"

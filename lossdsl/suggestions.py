@@ -8,6 +8,7 @@ import keyword
 import os
 
 from lossdsl.errors import shorten
+from lossdsl.parse import NO_IF_HINT
 
 
 def suggest(name: str, known, parameter: bool = False) -> str:
@@ -68,7 +69,7 @@ NAME_HABITS = {
     "C": "; the number of classes has no name: `mean(x)` is `sum(x)` divided by it"
     " (or, for a parameter, declare it before its use: `param C = 1.0`)",
     # Python's conditional alone (it was offered `param if = 1.0`, which is refused: a keyword)
-    **dict.fromkeys(("if", "elif", "else"), "; lossdsl has no `if`: write `where(condition, a, b)`"),
+    **dict.fromkeys(("if", "elif", "else"), NO_IF_HINT),
 }
 
 
@@ -92,7 +93,7 @@ HABITS = {
     "prod": "; write it out for x > 0: `exp(sum(log(x)))` over the last axis",
     "norm": "; write it out: `sqrt(sum(x^2))` over the last axis (`normalize(x)` divides x by it)",
     # Python's conditional, read as a call (`if(e > 0)`)
-    **dict.fromkeys(("if", "elif"), "; lossdsl has no `if`: write `where(condition, a, b)`"),
+    **dict.fromkeys(("if", "elif"), NO_IF_HINT),
     # a step, as SymPy and NumPy name it (`heaviside` was offered `arcsin`): the function closest in kind
     **dict.fromkeys(
         ("heaviside", "step", "unit_step"),
