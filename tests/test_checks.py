@@ -1450,6 +1450,9 @@ KINKS = [
     ("param k = 1\n«abs(k * y_pred^2)»", 1),  # a parameter may be negative: of either sign
     ("«maximum(e^2, 1)»", 1),  # the pieces meet at |e| = 1
     ("«clip(sigmoid(y_pred), 0.1, 1)» * y_true", 1),
+    # a sign whose sides agree where its argument is 0 but meet at different slopes (was not noted)
+    ("«sign(e)» * e", 1),
+    ("«sign(y_pred)» * sin(y_pred) + e^2", 1),
 ]
 
 
@@ -1949,6 +1952,12 @@ def _assert_a_switch_jumps(m, context: str, size: str, where: str, advice: str) 
 )
 def test_a_sign_whose_sides_agree_at_0_is_no_jump(source):
     assert diagnostics_of(source, "warning", "jump") == []
+
+
+@pytest.mark.parametrize("source", ["sign(e) * e^3", "sign(y_pred) * y_pred^2 + e^2", "sign(y_true) * e^2"])
+def test_a_sign_whose_sides_meet_at_one_slope_is_no_kink(source):
+    # |e|^3 and y_pred |y_pred| keep their slope at 0; a class sign does not move with y_pred
+    assert diagnostics_of(source, "note", "kink") == []
 
 
 # `floor`, `ceil` and `round` step where their argument passes an integer (a half-integer): a loss

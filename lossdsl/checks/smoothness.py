@@ -346,23 +346,30 @@ def _where_kinks(
 def _bends(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: Budget) -> bool:
     """Whether the `where` `node` puts a kink in `context` (`Bend`) at a point along y_pred where its
     condition flips, on the boundary of one of its comparisons (not an equality), at the values of
-    y_true that the jump check tries: see `_where_kinks`."""
-    comparisons = comparisons_of(resolved, node.args[0])
-    if not comparisons:
-        return False
-    parts = [node_expr(symbolic, node.args[0])]
-    for comparison in comparisons:
-        parts += [node_expr(symbolic, comparison.left), node_expr(symbolic, comparison.right)]
-    if any(part.has(sf.TensorFunction) for part in parts):
-        parts = [one_column(part) for part in parts]
-    if isinstance(parts[0], sp.logic.boolalg.BooleanAtom) or any(p.has(sf.TensorFunction, sf.Vector) for p in parts):
+    y_true that the jump check tries: see `_where_kinks`. A `sign` is a `where` on its argument
+    above 0: `sign(y_pred) * sin(y_pred)` is `|sin(y_pred)|` (`sign(e) * e`, which SymPy folds to
+    `|e|`, has no `sign` left in the node above to switch)."""
+    if node.func == "sign":
+        x = node_expr(symbolic, node.args[0])
+        condition, sides = sp.StrictGreaterThan(x, 0), [(">", x, sp.Integer(0))]
+    else:
+        comparisons = comparisons_of(resolved, node.args[0])
+        if not comparisons:
+            return False
+        condition = node_expr(symbolic, node.args[0])
+        sides = [(c.op, node_expr(symbolic, c.left), node_expr(symbolic, c.right)) for c in comparisons]
+    if condition.has(sf.TensorFunction) or any(side.has(sf.TensorFunction) for _, *pair in sides for side in pair):
+        condition = one_column(condition)
+        sides = [(op, one_column(left), one_column(right)) for op, left, right in sides]
+    parts = [condition, *(side for _, *pair in sides for side in pair)]
+    if isinstance(condition, sp.logic.boolalg.BooleanAtom) or any(p.has(sf.TensorFunction, sf.Vector) for p in parts):
         return False
     # (an equality holds at its boundary alone: no side to take a slope on; a class condition,
     # `y_true > 0.5`, keeps one branch for each sample whatever y_pred does)
     gaps = [
         Difference(left, right, budget)
-        for comparison, left, right in zip(comparisons, parts[1::2], parts[2::2], strict=True)
-        if comparison.op not in ("==", "!=") and Y_PRED in (left.free_symbols | right.free_symbols)
+        for op, left, right in sides
+        if op not in ("==", "!=") and Y_PRED in (left.free_symbols | right.free_symbols)
     ]
     if not gaps:
         return False
@@ -371,7 +378,7 @@ def _bends(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, context
     switched = switched_context(symbolic, node, context, budget)
     if switched is None or switched.original.has(sf.TensorFunction, sf.Vector):
         return False
-    flips, bend = Truth(parts[0], budget), Bend(Value(switched.original, budget), switched)
+    flips, bend = Truth(condition, budget), Bend(Value(switched.original, budget), switched)
     env = symbolic.defaults()
     for gap in gaps:
         for fixed in OTHERS:
