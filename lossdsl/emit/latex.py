@@ -177,6 +177,13 @@ class LatexWriter:
         parts = [self.visit(o) for o in node.operands]
         if node.kind == "add":
             return self.sum_chain(parts, node.ops)
+        lead = node.operands[0]
+        if "/" in node.ops and isinstance(lead, nodes.Unary):
+            # the lead's sign before the fraction it heads: `-y_pred/2` as `-\frac{\hat{y}}{2}`, as an
+            # author writes it, not `\frac{-\hat{y}}{2}` (a LaTeX review)
+            chain = self.product_chain([self.visit(lead.operand), *parts[1:]], node.ops)
+            text = lead.op + wrap(chain, PREC_MUL, sign_ok=False)
+            return Fragment(text, PREC_NEG, sign=True, tail=tail_of(chain, text[1:]))
         return self.product_chain(parts, node.ops)
 
     def sum_chain(self, parts: list[Fragment], ops: tuple[str, ...]) -> Fragment:
@@ -332,9 +339,10 @@ class LatexWriter:
 
 
 def one_plus(frag: Fragment) -> str:
-    """`1 + x`, or `1 - x` for a negated product such as `-a b` (not for `-a + b`)."""
-    if frag.prec == PREC_NEG and frag.text.startswith("-"):
-        return "1 - " + frag.text[1:]
+    """`1 + x`, with x's own leading sign where it has one: `1 - a b` for `-a b`, and `1 - a + b` for
+    `-a + b` (it was `1 + \left(-a + b\right)`; a LaTeX review)."""
+    if frag.sign and frag.prec in (PREC_NEG, PREC_ADD) and frag.text[:1] in ("-", "+"):
+        return f"1 {frag.text[0]} {frag.text[1:]}"
     return "1 + " + wrap(frag, PREC_ADD, sign_ok=False)
 
 
