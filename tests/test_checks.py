@@ -2603,7 +2603,32 @@ def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of
 @pytest.mark.parametrize(
     "text",
     [
+        # a log of 1 - u, computed as log1p(-u), where u rounds to 1 with its sigmoid: -inf from
+        # y_pred of about 17 in float32 (unwarned; a review)
+        "«log(1 - sigmoid(y_pred)^2)»",
+        "«log(1 - sigmoid(y_pred)^3)» + y_pred",
+        "-«log(1 - sigmoid(y_pred)*sigmoid(y_pred))»*y_true",
+    ],
+)
+def test_a_log_of_one_less_a_saturating_sigmoid_power_is_warned_of(marked, text):
+    m = marked(text)
+    (warning,) = diagnostics_of(m.source, "warning", "float32-zero")
+    assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
+    assert "the argument rounds to 0 where its `sigmoid` saturates (e.g. at y_true=0, y_pred=200)" in warning.message
+    assert warning.message.endswith(
+        "take the log of `1 - p` apart from the rest (`log(1 - p^2)` as `log(1 - p) + log(1 + p)`):"
+        " `log(1 - sigmoid(x))` is computed as `-softplus(x)`, finite at any x"
+    )
+    # ... and the advice, taken, leaves nothing to warn of
+    assert diagnostics_of("log(1 - sigmoid(y_pred)) + log(1 + sigmoid(y_pred))", "warning") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "log(2 + tanh(y_pred)) + e^2",  # never below 1
+        "log(1 + sigmoid(y_pred)) + e^2",  # never below 1
+        "log(2 - sigmoid(y_pred)) + e^2",
         "log(1 + tanh(y_pred)^2) + e^2",
         "log(1 + erf(y_true)) + e^2",  # no y_pred: the data's own
         "p = 0.5*(1 + tanh(y_pred))\n-(y_true*log(p) + (1 - y_true)*log(1 - p))",  # a sigmoid: stable

@@ -94,7 +94,7 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             if budget.left < 0:
                 break
             if point is not None:
-                found.append(_warning(resolved, target, kind, point))
+                found.append(_warning(resolved, target, kind, point, complement=isinstance(hazard, sf.Log1p)))
     return found
 
 
@@ -136,7 +136,7 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
         for term in (t.as_coeff_Mul()[1] for t in sp.Add.make_args(stable)):
             if isinstance(term, sp.log):
                 return term, term.args[0]
-            if isinstance(term, sf.Log1p) and (stable is not term or stable.has(*_BOUNDED)):
+            if isinstance(term, sf.Log1p) and (stable is not term or stable.has(*_BOUNDED, *_SATURATING)):
                 return term, 1 + term.args[0]
         return None, None
     if not isinstance(stable, sp.Pow):
@@ -230,10 +230,23 @@ _CONSEQUENCES = {
 }
 
 
-def _warning(resolved: Resolved, node: nodes.Node, kind: str, point: tuple[str, float, float]) -> Diagnostic:
+# A log of `1 - u` whose u rounds to 1 where a sigmoid, exp or softplus in it saturates (`log(1 -
+# sigmoid(x)^2)`, -inf from x of about 17 in float32, was not warned of; a review).
+_COMPLEMENT_HINT = (
+    "take the log of `1 - p` apart from the rest (`log(1 - p^2)` as `log(1 - p) + log(1 + p)`):"
+    " `log(1 - sigmoid(x))` is computed as `-softplus(x)`, finite at any x"
+)
+
+
+def _warning(
+    resolved: Resolved, node: nodes.Node, kind: str, point: tuple[str, float, float], *, complement: bool = False
+) -> Diagnostic:
+    """The warning at `node`; `complement`: the log is of `1 + u`, a `log1p(u)` in the code."""
     function, t, p = point
     what, consequence, hint = _CONSEQUENCES[kind]
-    if kind == "log" and function in ("sigmoid", "softmax"):
+    if complement and function in ("sigmoid", "exp", "softplus"):
+        hint = _COMPLEMENT_HINT
+    elif kind == "log" and function in ("sigmoid", "softmax"):
         hint = logits_spelling(resolved, function)  # (eps is no cure there)
     elif kind == "log" and function in _BOUNDED_HINTS:
         hint = _BOUNDED_HINTS[function]
