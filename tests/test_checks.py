@@ -2624,6 +2624,36 @@ def test_a_log_of_one_less_a_saturating_sigmoid_power_is_warned_of(marked, text)
 
 
 @pytest.mark.parametrize(
+    ("text", "function", "at"),
+    [
+        # the gradient divides by sqrt(1 - x^2): NaN where x rounds to 1 (unwarned; a review)
+        ("«arcsin(sigmoid(y_pred))»", "sigmoid", "y_pred=200"),
+        ("«arccos(sigmoid(y_pred))»*y_true", "sigmoid", "y_pred=200"),
+        ("«arccos(2*sigmoid(y_pred) - 1)»", "sigmoid", "y_pred=-200"),
+        ("«arcsin(tanh(y_pred))»", "tanh", "y_pred=-200"),  # NaN on JAX and PyTorch
+        ("e^2 + «arccos(erf(y_pred))»", "erf", "y_pred=-200"),
+    ],
+)
+def test_an_arcsin_or_arccos_of_a_value_saturating_to_1_is_warned_of(marked, text, function, at):
+    m = marked(text)
+    (warning,) = diagnostics_of(m.source, "warning", "float32-zero")
+    assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
+    assert warning.message == (
+        f"`{m.source[m.start : m.end]}`: in float32 `1 - x^2` of its argument x rounds to 0 where its"
+        f" `{function}` saturates (e.g. at y_true=0, {at}), where its gradient divides by 0 (inf or NaN);"
+        " keep the argument off -1 and 1, e.g. `(1 - eps) * x`"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["arcsin((1 - eps)*sigmoid(y_pred))", "arcsin(0.5*sigmoid(y_pred))", "arcsin(sigmoid(y_true))*y_pred"],
+)
+def test_an_arcsin_kept_off_1_is_not_warned_of(text):
+    assert diagnostics_of(text, "warning") == []
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "log(2 + tanh(y_pred)) + e^2",  # never below 1

@@ -1,4 +1,5 @@
-"""Check: a logarithm, divisor or negative power of a value that float32 rounds to 0 where it saturates.
+"""Check: a logarithm, divisor or negative power of a value that float32 rounds to 0 where it saturates
+(and an `arcsin` or `arccos` of one that it rounds to -1 or 1).
 
 The domain check reasons over the real numbers, where `sigmoid`, `exp`,
 `softplus` and `softmax` never reach 0. In float32 they do: `exp(x)` is 0
@@ -119,6 +120,8 @@ def _hazards(node: nodes.Node):
                 yield operand, "divisor"
     elif isinstance(node, nodes.Power) or (isinstance(node, nodes.Call) and node.func == "pow" and len(node.args) == 2):
         yield node, "power"
+    elif isinstance(node, nodes.Call) and node.func in ("arcsin", "arccos") and len(node.args) == 1:
+        yield node, "arc"
 
 
 def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, symbolic: SymbolicLoss, target):
@@ -128,6 +131,11 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     `sigmoid(x)^-2` for `(1 / sigmoid(x))^2`, whose divisor is warned of)."""
     if kind == "divisor":
         return construct.reciprocal(stable), stable
+    if kind == "arc":
+        # (its gradient divides by sqrt(1 - x^2): `arcsin(sigmoid(x))` is NaN there from x of about 17)
+        if isinstance(stable, (sp.asin, sp.acos)):
+            return stable, 1 - stable.args[0] ** 2
+        return None, None
     if kind == "log":
         # (a log of a product is a sum of logs, the factors other than sigmoids, softmaxes and exps in
         # one of them: `log(sigmoid(x) * softplus(2 x))` is `log(softplus(2 x)) - softplus(-x)`)
@@ -227,6 +235,11 @@ _CONSEQUENCES = {
     ),
     "power": ("the base", "where the power or its gradient is infinite or NaN", "add eps to it"),
     "divisor": ("the divisor", "dividing by 0 (inf or NaN)", "add eps to it or use maximum(..., eps)"),
+    "arc": (
+        "`1 - x^2` of its argument x",
+        "where its gradient divides by 0 (inf or NaN)",
+        "keep the argument off -1 and 1, e.g. `(1 - eps) * x`",
+    ),
 }
 
 
