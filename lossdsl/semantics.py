@@ -285,6 +285,15 @@ class _Analyzer:
             return False
         if name in REBINDABLE and name in self.used:
             use = self.used[name].span
+            if isinstance(st, nodes.Assign) and st.value.span.start <= use.start and use.end <= st.value.span.end:
+                # (`e = 2*e` was told it rebinds `e` after its use on line 1, the use in itself; a review)
+                self.error(
+                    LossNameError,
+                    f"`{name}` is read in its own rebinding, where it is still the builtin;"
+                    f" bind the new value to another name (`{name}2 = ...`)",
+                    use,
+                )
+                return False
             self.error(
                 LossNameError,
                 f"`{name}` is rebound after its use on line {use.line} as the builtin; rebind it before its first use",

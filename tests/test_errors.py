@@ -595,6 +595,17 @@ ERRORS = [
     ),
     (
         LossNameError,
+        "e = 2*«e»\ne^2",
+        r"`e` is read in its own rebinding, where it is still the builtin; bind the new value to another name"
+        r" \(`e2 = \.\.\.`\)",
+    ),
+    (
+        LossNameError,
+        "x = y_true + e\n«e» = 2*e\nx + e^2",  # the first use, line 1, is the one named
+        r"`e` is rebound after its use on line 1 as the builtin; rebind it before its first use",
+    ),
+    (
+        LossNameError,
         "x = eps * y_pred\nparam «eps» = 0.1\nx",
         r"`eps` is rebound after its use on line 1 as the builtin; rebind it before its first use",
     ),

@@ -340,7 +340,7 @@ class LatexWriter:
 
 def one_plus(frag: Fragment) -> str:
     """`1 + x`, with x's own leading sign where it has one: `1 - a b` for `-a b`, and `1 - a + b` for
-    `-a + b` (it was `1 + \left(-a + b\right)`; a LaTeX review)."""
+    `-a + b` (it was `1 + (-a + b)`; a LaTeX review)."""
     if frag.sign and frag.prec in (PREC_NEG, PREC_ADD) and frag.text[:1] in ("-", "+"):
         return f"1 {frag.text[0]} {frag.text[1:]}"
     return "1 + " + wrap(frag, PREC_ADD, sign_ok=False)
