@@ -464,9 +464,28 @@ def _character_message(ch: str, before: str) -> str:
         hint = f"; did you mean `{ascii_form}`?"
     elif "MINUS" in name or "DASH" in name or "HYPHEN" in name:
         hint = "; did you mean `-`?"
+    elif ch in _MATH_SIGNS:  # `e × 2`, `a ≤ b`, as a document or a word processor writes them (a review)
+        hint = f"; did you mean `{_MATH_SIGNS[ch]}`?"
     elif name.startswith(("CYRILLIC", "GREEK")):
         hint = "; names use ASCII letters only"
     return f"unexpected character {label}{hint}"
+
+
+# Signs of typeset math with an ASCII spelling in the language.
+_MATH_SIGNS = {
+    "\u00d7": "*",  # ×
+    "\u00b7": "*",  # ·
+    "\u22c5": "*",  # ⋅ (dot operator)
+    "\u2217": "*",  # ∗ (asterisk operator)
+    "\u00f7": "/",  # ÷
+    "\u2215": "/",  # ∕ (division slash)
+    "\u2264": "<=",  # ≤
+    "\u2265": ">=",  # ≥
+    "\u2260": "!=",  # ≠
+    "\u2227": "and",  # ∧
+    "\u2228": "or",  # ∨
+    "\u00ac": "not",  # ¬
+}
 
 
 def _expected_words(expected: set[str], bracket: str | None) -> str:

@@ -162,6 +162,25 @@ ERRORS = [
         r"unexpected character U\+2212 MINUS SIGN: expected an operator or the end of the statement;"
         r" did you mean `-`\?",
     ),
+    # the signs of typeset math (they had no hint; a review)
+    (
+        LossSyntaxError,
+        "e «×» 2",
+        r"unexpected character U\+00D7 MULTIPLICATION SIGN: expected an operator or the end of the statement;"
+        r" did you mean `\*`\?$",
+    ),
+    (
+        LossSyntaxError,
+        "e «÷» 2",
+        r"unexpected character U\+00F7 DIVISION SIGN: expected an operator or the end of the statement;"
+        r" did you mean `/`\?$",
+    ),
+    (
+        LossSyntaxError,
+        "where(e «≥» 0, e, 0)",
+        r"unexpected character U\+2265 GREATER-THAN OR EQUAL TO: expected an operator, `\)` or `,`;"
+        r" did you mean `>=`\?$",
+    ),
     (
         LossSyntaxError,
         "y_pred «\u2010» y_true",
