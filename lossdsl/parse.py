@@ -333,6 +333,9 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     if tok.type == "NAME" and called and _NUMBER_DOT.search(text, 0, tok.start_pos):  # `x^2.mean()`
         return f"; lossdsl has no attributes or methods: write `{tok.value}(x)`, not `x.{tok.value}()`"
     if tok.type in ("NAME", "LPAR") and _NUMBER_BEFORE.search(text, 0, tok.start_pos):
+        if tok.value in ("e", "E") and text[tok.start_pos - 1 : tok.start_pos] in (*"0123456789", "."):
+            # `1e * e`, `1e-e`: as likely an exponent with no digits (a review)
+            return "; a product needs `*` (`2*e`, not `2e`), and a number's exponent needs digits (`1e-3`)"
         return "; a product needs `*` (`2*e`, not `2e` or `2 e`)"
     before = text[: tok.start_pos].rstrip(" \t")
     if tok.value == "[" and (before[-1:].isalnum() or before.endswith(("_", ")", "]"))):

@@ -403,6 +403,13 @@ ERRORS = [
         r" \(`2\*e`, not `2e` or `2 e`\)",
     ),
     (LossSyntaxError, "0.5«e»^2", r"unexpected name `e`: .*; a product needs `\*` .*"),
+    # `1e` may be an exponent left without digits as well (it was told of the product alone; a review)
+    (
+        LossSyntaxError,
+        "1«e» * e",
+        r"unexpected name `e`: expected an operator or the end of the statement; a product needs `\*`"
+        r" \(`2\*e`, not `2e`\), and a number's exponent needs digits \(`1e-3`\)$",
+    ),
     # a method call after a number's dot, and a name there that is no call (which was told to
     # write `e(x)`, not `x.e()`; a review)
     (LossSyntaxError, "e^2.«mean»()", r"unexpected name `mean`: .*; lossdsl has no attributes or methods: .*"),
