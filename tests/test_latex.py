@@ -346,6 +346,9 @@ GRADIENTS = [
     # as a subscript c3, `\log{\left(2\right)} 2^{x}` as a log of 22; a review)
     ("2^-y_pred", GRAD + r"- \log{\left(2\right)} \cdot 2^{- \hat{y}}"),
     ("y_true*10^y_pred", GRAD + r"y \log{\left(10\right)} \cdot 10^{\hat{y}}"),
+    # a decimal base needs no brackets (it had them; a LaTeX review), a negative one does
+    ("y_true*0.5^y_pred", GRAD + r"- 0.693147180559945 y \cdot 0.5^{\hat{y}}"),
+    ("y_true*(-0.5)^y_pred", GRAD + r"y \left(\mathrm{i}\,\pi - 0.693147180559945\right) \left(-0.5\right)^{\hat{y}}"),
     ("sum(y_pred * 3^y_pred)", GRAD + r"\left(\hat{y} \log{\left(3\right)} + 1\right) \cdot 3^{\hat{y}}"),
     ("mean(e^2)", GRAD + r"\frac{2 \left(\hat{y} - y\right)}{C}"),
     ("param alpha = 0.5\nalpha*y_pred^2", GRAD + r"2 \alpha \hat{y}"),

@@ -335,7 +335,11 @@ class GradientPrinter(LatexPrinter):
 
     def _print_Pow(self, expr, *args, **kwargs):
         if expr.base.is_Float:
-            return paren(self._print(expr.base)) + "^{" + self._print(expr.exp) + "}"
+            # (a plain decimal needs no brackets, `0.5^{\hat{y}}`; a negative one or one written
+            # `10^{-3}` or with `\times` does; a LaTeX review)
+            base = self._print(expr.base)
+            base = base if re.fullmatch(r"[0-9.]+", base) else paren(base)
+            return base + "^{" + self._print(expr.exp) + "}"
         return super()._print_Pow(expr, *args, **kwargs)
 
 
