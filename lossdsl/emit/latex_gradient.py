@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from lossdsl import construct, rebuild
+from lossdsl import construct, hyperbolic, rebuild
 from lossdsl import symfuncs as sf
 from lossdsl.emit.tex_names import NamePolicy
 from lossdsl.emit.tex_notation import (
@@ -389,7 +389,7 @@ def tidy(expr: sp.Basic) -> sp.Basic:
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
-    expr = _whole_floats(_sums_for_scaled_means(expr))
+    expr = _whole_floats(_sums_for_scaled_means(_tanh_quotients(expr)))
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
         try:
             # (and whole floats again: factoring makes them, `0.5 * (2 x - 2 y)` -> `1.0 (x - y)`)
@@ -400,6 +400,27 @@ def _tidied(expr: sp.Basic) -> sp.Basic:
             # y_pred^2)^0.5` once factored as `I (1 + y_pred^2)^0.5`. Printed as it is.
             pass
     return expr
+
+
+def _tanh_quotients(expr: sp.Basic) -> sp.Basic:
+    """`sinh(x)^k / cosh(x)^k` in a product as `tanh(x)^k`: the gradient of the log-cosh loss read
+    `\\frac{\\sinh(\\hat{y} - y)}{\\cosh(\\hat{y} - y)}` (a LaTeX review)."""
+    if not expr.has(hyperbolic.sinh) or not expr.has(hyperbolic.cosh):
+        return expr
+
+    def merged(product: sp.Mul) -> sp.Basic:
+        factors = list(product.args)
+        for i, factor in enumerate(factors):
+            base, k = factor.as_base_exp()
+            if not isinstance(base, hyperbolic.sinh):
+                continue
+            quotient = hyperbolic.cosh(base.args[0]) ** -k
+            if quotient in factors:
+                factors[i] = hyperbolic.tanh(base.args[0]) ** k
+                factors.remove(quotient)
+        return sp.Mul(*factors)
+
+    return expr.replace(lambda e: isinstance(e, sp.Mul) and e.has(hyperbolic.sinh), merged)
 
 
 def _sums_for_scaled_means(expr: sp.Basic) -> sp.Basic:
