@@ -389,7 +389,7 @@ def tidy(expr: sp.Basic) -> sp.Basic:
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
-    expr = _whole_floats(_sums_for_scaled_means(_tanh_quotients(expr)))
+    expr = _whole_floats(_sums_for_scaled_means(_power_quotients(_tanh_quotients(expr))))
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
         try:
             # (and whole floats again: factoring makes them, `0.5 * (2 x - 2 y)` -> `1.0 (x - y)`)
@@ -421,6 +421,36 @@ def _tanh_quotients(expr: sp.Basic) -> sp.Basic:
         return sp.Mul(*factors)
 
     return expr.replace(lambda e: isinstance(e, sp.Mul) and e.has(hyperbolic.sinh), merged)
+
+
+def _power_quotients(expr: sp.Basic) -> sp.Basic:
+    """`b^k / b^n` in a product, k symbolic and n a whole number, as `b^{k - n}`: the derivative of
+    `y_pred^k` read `\\frac{k \\hat{y}^{k}}{\\hat{y}}`, and a focal loss's `(1 - p)^{\\gamma}` over
+    `1 - p` (a LaTeX review)."""
+
+    def merged(product: sp.Mul) -> sp.Basic:
+        factors = list(product.args)
+        symbolic = {}
+        for i, factor in enumerate(factors):
+            base, k = factor.as_base_exp()
+            if not k.is_number:
+                symbolic.setdefault(base, i)
+        for j, factor in enumerate(factors):
+            base, n = factor.as_base_exp()
+            if base in symbolic and n.is_Integer and n < 0:
+                i = symbolic[base]
+                factors[i] = sp.Pow(base, factors[i].as_base_exp()[1] + n)
+                factors[j] = sp.Integer(1)
+        return sp.Mul(*factors)
+
+    def has_pair(e: sp.Basic) -> bool:
+        if not isinstance(e, sp.Mul):
+            return False
+        bases = [f.as_base_exp() for f in e.args]
+        symbolic = {b for b, k in bases if not k.is_number}
+        return any(b in symbolic and k.is_Integer and k < 0 for b, k in bases)
+
+    return expr.replace(has_pair, merged)
 
 
 def _sums_for_scaled_means(expr: sp.Basic) -> sp.Basic:
