@@ -389,7 +389,7 @@ def tidy(expr: sp.Basic) -> sp.Basic:
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
-    expr = _whole_floats(_sums_for_scaled_means(_power_quotients(_tanh_quotients(expr))))
+    expr = _whole_floats(_sums_for_scaled_means(_sum_coefficients(_power_quotients(_tanh_quotients(expr)))))
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
         try:
             # (and whole floats again: factoring makes them, `0.5 * (2 x - 2 y)` -> `1.0 (x - y)`)
@@ -421,6 +421,21 @@ def _tanh_quotients(expr: sp.Basic) -> sp.Basic:
         return sp.Mul(*factors)
 
     return expr.replace(lambda e: isinstance(e, sp.Mul) and e.has(hyperbolic.sinh), merged)
+
+
+def _sum_coefficients(expr: sp.Basic) -> sp.Basic:
+    """A number that multiplies what a sum or mean over the last axis reads, before it: `\\sum_{c}
+    2 x_{c}` as `2 \\sum_{c} x_{c}`, and the categorical cross-entropy's `- \\sum_{c} \\left(-
+    \\frac{...}{...}\\right)` as `+ \\sum_{c} \\frac{...}{...}` (a LaTeX review)."""
+
+    def scaled(e: sp.Basic) -> bool:
+        return isinstance(e, (sf.ReduceSum, sf.ReduceMean)) and e.args[0].as_coeff_Mul()[0] != 1
+
+    def pulled(e: sp.Basic) -> sp.Basic:
+        coefficient, rest = e.args[0].as_coeff_Mul()
+        return coefficient * type(e)(rest)
+
+    return expr.replace(scaled, pulled) if expr.has(sf.ReduceSum, sf.ReduceMean) else expr
 
 
 def _power_quotients(expr: sp.Basic) -> sp.Basic:
