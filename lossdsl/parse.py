@@ -463,12 +463,14 @@ def _character_message(ch: str, before: str) -> str:
         hint = "; write a power as `^-1`"
     elif name.startswith("SUBSCRIPT") and ascii_form.isdigit():  # `e₂`: part of a name
         hint = f"; a subscript is part of a name, written with `_`: `x_{ascii_form}`"
+    elif ch in _MATH_SIGNS:  # `e × 2`, `a ≤ b`, as a document or a word processor writes them (a review)
+        hint = f"; did you mean `{_MATH_SIGNS[ch]}`?"
+    elif "\u0338" in unicodedata.normalize("NFKD", ch):  # `≮`: a negated sign, not its ASCII base
+        hint = ""
     elif ascii_form and ascii_form.isprintable():
         hint = f"; did you mean `{ascii_form}`?"
     elif "MINUS" in name or "DASH" in name or "HYPHEN" in name:
         hint = "; did you mean `-`?"
-    elif ch in _MATH_SIGNS:  # `e × 2`, `a ≤ b`, as a document or a word processor writes them (a review)
-        hint = f"; did you mean `{_MATH_SIGNS[ch]}`?"
     elif name.startswith(("CYRILLIC", "GREEK")):
         hint = "; names use ASCII letters only"
     return f"unexpected character {label}{hint}"
@@ -480,11 +482,16 @@ _MATH_SIGNS = {
     "\u00b7": "*",  # ·
     "\u22c5": "*",  # ⋅ (dot operator)
     "\u2217": "*",  # ∗ (asterisk operator)
+    "\u2219": "*",  # ∙ (bullet operator)
+    "\u2a7d": "<=",  # ⩽
+    "\u2a7e": ">=",  # ⩾
     "\u00f7": "/",  # ÷
     "\u2215": "/",  # ∕ (division slash)
     "\u2264": "<=",  # ≤
     "\u2265": ">=",  # ≥
     "\u2260": "!=",  # ≠
+    "\u226e": ">=",  # ≮ (not less than)
+    "\u226f": "<=",  # ≯
     "\u2227": "and",  # ∧
     "\u2228": "or",  # ∨
     "\u00ac": "not",  # ¬

@@ -175,6 +175,17 @@ ERRORS = [
         r"unexpected character U\+00F7 DIVISION SIGN: expected an operator or the end of the statement;"
         r" did you mean `/`\?$",
     ),
+    # (a negated sign was offered its base: `≠` as `=`, `≮` as `<`; the change review)
+    (
+        LossSyntaxError,
+        "where(e «≠» 0, e, 0)",
+        r"unexpected character U\+2260 NOT EQUAL TO: expected an operator, `\)` or `,`; did you mean `!=`\?$",
+    ),
+    (
+        LossSyntaxError,
+        "where(e «≮» 0, e, 0)",
+        r"unexpected character U\+226E NOT LESS-THAN: expected an operator, `\)` or `,`; did you mean `>=`\?$",
+    ),
     (
         LossSyntaxError,
         "where(e «≥» 0, e, 0)",
