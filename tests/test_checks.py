@@ -2619,6 +2619,21 @@ def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of
     assert f"where its `{function}` saturates" in warning.message and hint in warning.message
 
 
+def test_a_log1p_of_minus_a_saturating_power_is_warned_of(marked):
+    # as the log of one less it (a log1p as written was not looked at; the change review)
+    m = marked("«log1p(-sigmoid(y_pred)^2)»")
+    (warning,) = diagnostics_of(m.source, "warning", "float32-zero")
+    assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
+    assert warning.message.startswith(
+        "`log1p(-sigmoid(y_pred)^2)`: in float32 `1 + x` of its argument x rounds to 0 where its `sigmoid`"
+        " saturates (e.g. at y_true=0, y_pred=200), giving -inf or NaN; take the log of `1 - p` apart"
+    )
+    (tanh,) = diagnostics_of("log1p(-tanh(y_pred)^2)", "warning", "float32-zero")
+    assert "`4*sigmoid(2*x)*sigmoid(-2*x)`" in tanh.message
+    for sound in ("log1p(-sigmoid(y_pred))", "log1p(sigmoid(y_pred))", "log1p(y_pred^2)"):
+        assert diagnostics_of(sound, "warning") == [], sound
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -2651,6 +2666,10 @@ def test_a_log_of_one_less_a_saturating_sigmoid_power_is_warned_of(marked, text)
         ("«arccos(2*sigmoid(y_pred) - 1)»", "sigmoid", "y_pred=-200"),
         ("«arcsin(tanh(y_pred))»", "tanh", "y_pred=-200"),  # NaN on JAX and PyTorch
         ("e^2 + «arccos(erf(y_pred))»", "erf", "y_pred=-200"),
+        # SymPy's `arcsin(-x)` is `-asin(x)` (they were missed; the change review)
+        ("«arcsin(-sigmoid(y_pred))»", "sigmoid", "y_pred=200"),
+        ("«arcsin(sigmoid(y_pred) - 1)»", "sigmoid", "y_pred=-200"),
+        ("«arccos(-sigmoid(y_pred))»", "sigmoid", "y_pred=200"),
     ],
 )
 def test_an_arcsin_or_arccos_of_a_value_saturating_to_1_is_warned_of(marked, text, function, at):

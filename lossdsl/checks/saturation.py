@@ -112,8 +112,8 @@ def _computes(code: sp.Basic, hazard: sp.Basic) -> bool:
 def _hazards(node: nodes.Node):
     """(node, kind) for each place in `node` where a value of 0 is infinite: the `log` call, the
     divisor, the power (kept where its exponent is negative)."""
-    if isinstance(node, nodes.Call) and node.func == "log" and len(node.args) == 1:
-        yield node, "log"
+    if isinstance(node, nodes.Call) and node.func in ("log", "log1p") and len(node.args) == 1:
+        yield node, node.func
     elif isinstance(node, nodes.Chain) and node.kind == "mul":
         for op, operand in zip(node.ops, node.operands[1:], strict=True):
             if op == "/":
@@ -132,11 +132,11 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     if kind == "divisor":
         return construct.reciprocal(stable), stable
     if kind == "arc":
-        # (its gradient divides by sqrt(1 - x^2): `arcsin(sigmoid(x))` is NaN there from x of about 17)
-        if isinstance(stable, (sp.asin, sp.acos)):
-            return stable, 1 - stable.args[0] ** 2
-        return None, None
-    if kind == "log":
+        # (its gradient divides by sqrt(1 - x^2): `arcsin(sigmoid(x))` is NaN there from x of about 17;
+        # SymPy's `arcsin(-x)` is `-asin(x)`, its `arccos(-x)` `pi - acos(x)`: the change review)
+        arc = next(iter(subtrees.atoms(stable, sp.asin, sp.acos)), None)
+        return (arc, 1 - arc.args[0] ** 2) if arc is not None else (None, None)
+    if kind in ("log", "log1p"):
         # (a log of a product is a sum of logs, the factors other than sigmoids, softmaxes and exps in
         # one of them: `log(sigmoid(x) * softplus(2 x))` is `log(softplus(2 x)) - softplus(-x)`)
         # (and that log in its stable form, a `log1p(u)` whose 1 + u must not be 0: `log(sigmoid(-x)
@@ -233,6 +233,7 @@ _CONSEQUENCES = {
         "write it with `log_softmax` or `softplus` (`log(sigmoid(x))` is computed as `-softplus(-x)`),"
         " or add eps to it",
     ),
+    "log1p": ("`1 + x` of its argument x", "giving -inf or NaN", "add eps to it"),
     "power": ("the base", "where the power or its gradient is infinite or NaN", "add eps to it"),
     "divisor": ("the divisor", "dividing by 0 (inf or NaN)", "add eps to it or use maximum(..., eps)"),
     "arc": (
@@ -261,7 +262,7 @@ def _warning(
         hint = _COMPLEMENT_HINT
     elif kind == "log" and function in ("sigmoid", "softmax"):
         hint = logits_spelling(resolved, function)  # (eps is no cure there)
-    elif kind == "log" and function in _BOUNDED_HINTS:
+    elif kind in ("log", "log1p") and function in _BOUNDED_HINTS:
         hint = _BOUNDED_HINTS[function]
     where = "for logits about 200 apart" if function == "softmax" else f"(e.g. at y_true={t:g}, y_pred={p:g})"
     message = (
