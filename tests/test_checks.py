@@ -1922,6 +1922,10 @@ SIGN_JUMPS = [
     ("«sign(e)»*(e+1)", "sign(e)*(e+1)", "2", "e"),
     ("mean(«sign(e)»*(abs(e) + 0.5))", "sign(e)*(abs(e) + 0.5)", "1", "e"),
     ("s = «sign(y_pred - 1)»\ns * y_pred + e^2", "s * y_pred + e^2", "2", "y_pred - 1"),
+    # SymPy's `sign(-x)` is `-sign(x)`, which was not found in the node above (the change review)
+    ("«sign(-y_pred)»*(y_pred+1)", "sign(-y_pred)*(y_pred+1)", "2", "-y_pred"),
+    # a sign of a sign: warned of once, at the outer one (the inner one was warned of too)
+    ("«sign(sign(y_pred))»*(y_pred+1)", "sign(sign(y_pred))*(y_pred+1)", "2", "sign(y_pred)"),
 ]
 
 
@@ -1964,15 +1968,22 @@ def test_a_sign_whose_sides_agree_at_0_is_no_jump(source):
         ("param tau = 0.7\ne*(tau - «where(e < 0, 1, 0)»)", "e*(tau - where(e < 0, 1, 0))", "`e < 0` changes"),
         ("param tau = 0.7\ne*«where(e >= 0, tau, tau - 1)»", "e*where(e >= 0, tau, tau - 1)", "`e >= 0` changes"),
         ("e*«where(e > 0, 1, -1)»", "e*where(e > 0, 1, -1)", "`e > 0` changes"),
+        # a sign of a negated argument, SymPy's `-sign(x)` (missed; the change review)
+        ("«sign(-y_pred)»*y_pred", "sign(-y_pred)*y_pred", "`-y_pred` changes sign"),
+        # a switch of a switch: one note, of the outer one (each had one; the change review)
+        ("«sign(sign(y_pred))»*y_pred", "sign(sign(y_pred))*y_pred", "`sign(y_pred)` changes sign"),
     ],
 )
 def test_a_switch_that_puts_a_kink_in_the_node_above_is_noted_there(marked, text, quoted, where):
+    # (`quoted`: the node above, which has the kink; the note quotes the switch, since the node
+    # above may be the whole loss or on another line)
     m = marked(text)
+    assert quoted in m.source
     (note,) = diagnostics_of(m.source, "note", "kink")
     assert (note.line, note.column, note.span.end) == (m.line, m.column, m.end)
     assert note.message == (
-        f"`{quoted}` has a kink where {where}: its gradient changes abruptly there"
-        " (usually fine for training; a smooth alternative avoids it)"
+        f"`{m.source[m.start : m.end]}` switches where {where} and puts a kink in the loss there: its gradient"
+        " changes abruptly (usually fine for training; a smooth alternative avoids it)"
     )
 
 

