@@ -287,10 +287,12 @@ class _Analyzer:
             use = self.used[name].span
             if isinstance(st, nodes.Assign) and st.value.span.start <= use.start and use.end <= st.value.span.end:
                 # (`e = 2*e` was told it rebinds `e` after its use on line 1, the use in itself; a review)
+                taken = {s.name for s in self.r.program.statements if isinstance(s, (nodes.Assign, nodes.Param))}
+                other = next(f"{name}{k}" for k in range(2, len(taken) + 3) if f"{name}{k}" not in taken)
                 self.error(
                     LossNameError,
                     f"`{name}` is read in its own rebinding, where it is still the builtin;"
-                    f" bind the new value to another name (`{name}2 = ...`)",
+                    f" bind the new value to another name (`{other} = ...`)",
                     use,
                 )
                 return False

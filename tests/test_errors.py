@@ -636,6 +636,12 @@ ERRORS = [
         r"`e` is read in its own rebinding, where it is still the builtin; bind the new value to another name"
         r" \(`e2 = \.\.\.`\)",
     ),
+    (  # ... a name the program does not bind (it offered `e2` beside `e2 = 1`; the change review)
+        LossNameError,
+        "e2 = 1\ne3 = 2\ne = 2*«e»\ne^2 + e2 + e3",
+        r"`e` is read in its own rebinding, where it is still the builtin; bind the new value to another name"
+        r" \(`e4 = \.\.\.`\)",
+    ),
     (
         LossNameError,
         "x = y_true + e\n«e» = 2*e\nx + e^2",  # the first use, line 1, is the one named
