@@ -370,8 +370,7 @@ def _bends(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, context
     """Whether the `where` `node` puts a kink in `context` (`Bend`) at a point along y_pred where its
     condition flips, on the boundary of one of its comparisons (not an equality), at the values of
     y_true that the jump check tries: see `_where_kinks`. A `sign` is a `where` on its argument
-    above 0: `sign(y_pred) * sin(y_pred)` is `|sin(y_pred)|` (`sign(e) * e`, which SymPy folds to
-    `|e|`, has no `sign` left in the node above to switch)."""
+    above 0: `sign(y_pred) * sin(y_pred)` is `|sin(y_pred)|` near 0."""
     if node.func == "sign":
         x = node_expr(symbolic, node.args[0])
         condition, sides = sp.StrictGreaterThan(x, 0), [(">", x, sp.Integer(0))]

@@ -410,14 +410,13 @@ def _tanh_quotients(expr: sp.Basic) -> sp.Basic:
 
     def merged(product: sp.Mul) -> sp.Basic:
         factors = list(product.args)
-        for i, factor in enumerate(factors):
+        for factor in product.args:
             base, k = factor.as_base_exp()
-            if not isinstance(base, hyperbolic.sinh):
-                continue
-            quotient = hyperbolic.cosh(base.args[0]) ** -k
-            if quotient in factors:
-                factors[i] = hyperbolic.tanh(base.args[0]) ** k
+            quotient = hyperbolic.cosh(base.args[0]) ** -k if isinstance(base, hyperbolic.sinh) else None
+            if quotient is not None and quotient in factors and factor in factors:
+                factors.remove(factor)
                 factors.remove(quotient)
+                factors.append(hyperbolic.tanh(base.args[0]) ** k)
         return sp.Mul(*factors)
 
     return expr.replace(lambda e: isinstance(e, sp.Mul) and e.has(hyperbolic.sinh), merged)
