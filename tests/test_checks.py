@@ -2653,6 +2653,10 @@ def test_a_log1p_of_minus_a_saturating_power_is_warned_of(marked):
         "«log(1 - sigmoid(y_pred)^2)»",
         "«log(1 - sigmoid(y_pred)^3)» + y_pred",
         "-«log(1 - sigmoid(y_pred)*sigmoid(y_pred))»*y_true",
+        # ... and one that is not computed as a log1p, whose terms cancel (it had the advice for a
+        # cross-entropy; the change review)
+        "«log(0.5 - 0.5*sigmoid(y_pred)^2)»",
+        "«log(2*(1 - sigmoid(y_pred)^2))»",
     ],
 )
 def test_a_log_of_one_less_a_saturating_sigmoid_power_is_warned_of(marked, text):

@@ -95,8 +95,26 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             if budget.left < 0:
                 break
             if point is not None:
-                found.append(_warning(resolved, target, kind, point, complement=isinstance(hazard, sf.Log1p)))
+                complement = kind in ("log", "log1p") and (
+                    isinstance(hazard, sf.Log1p) or _cancels(argument, env, point)
+                )
+                found.append(_warning(resolved, target, kind, point, complement=complement))
     return found
+
+
+def _cancels(argument: sp.Basic, env: dict, point: tuple[str, float, float]) -> bool:
+    """Whether `argument`, a sum, is 0 at `point` because its terms cancel (`1 - sigmoid(x)^2`, one
+    term rounding to 1), not because each rounds to 0 (`sigmoid(x) + sigmoid(x - 1)`): a log of it
+    is taken apart as `log(1 - p)` is (`log(0.5 - 0.5 sigmoid(x)^2)` was given the cross-entropy's
+    advice; the change review)."""
+    terms = sp.Add.make_args(argument.as_coeff_Mul()[1])  # (`2 (1 - p^2)`: the sum; not expanded)
+    if len(terms) < 2:
+        return False
+    at = {**env, Y_TRUE: point[1], Y_PRED: point[2]}
+    try:
+        return any(compiled(term)(at) != 0.0 for term in terms)
+    except (Unsupported, TypeError, ValueError, ArithmeticError):
+        return False
 
 
 def _computes(code: sp.Basic, hazard: sp.Basic) -> bool:
