@@ -2630,6 +2630,40 @@ def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of
     assert f"where its `{function}` saturates" in warning.message and hint in warning.message
 
 
+@pytest.mark.parametrize(
+    ("text", "what", "function", "at"),
+    [
+        # a root whose derivative, as SymPy writes it, is 0 / 0 where its base rounds to 0: NaN on
+        # every backend (unwarned: roots were left out whole; a review)
+        ("«sqrt(1 - tanh(y_pred)^2)»", "the argument", "tanh", "y_pred=-200"),
+        ("«(1 - tanh(y_pred)^2)^0.5»", "the base", "tanh", "y_pred=-200"),
+        ("e^2 + «sqrt(1 - erf(y_pred))»", "the argument", "erf", "y_pred=200"),
+        ("«sqrt(1 - sigmoid(y_pred)^2)»", "the argument", "sigmoid", "y_pred=200"),
+    ],
+)
+def test_a_root_whose_gradient_is_0_over_0_where_it_saturates_is_warned_of(marked, text, what, function, at):
+    m = marked(text)
+    (warning,) = diagnostics_of(m.source, "warning", "float32-zero")
+    assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
+    assert warning.message == (
+        f"`{m.source[m.start : m.end]}`: in float32 {what} rounds to 0 where its `{function}` saturates"
+        f" (e.g. at y_true=0, {at}), where the gradient of the root is 0 over 0 (NaN); add eps to it"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sqrt(sigmoid(y_pred))",  # its derivative, sqrt(s) (1 - s) / 2, is finite
+        "param gamma = 0.5\n-y_true * log(sigmoid(y_pred)) * (1 - sigmoid(y_pred))^gamma",
+        "sqrt(1 - tanh(y_pred)^2 + eps)",  # the advice taken
+        "(1 - tanh(y_pred)^2)^1.5",  # a power above 1: its gradient is 0 there
+    ],
+)
+def test_a_root_whose_gradient_stays_finite_is_not_warned_of(text):
+    assert diagnostics_of(text, "warning") == []
+
+
 def test_a_log1p_of_minus_a_saturating_power_is_warned_of(marked):
     # as the log of one less it (a log1p as written was not looked at; the change review)
     m = marked("«log1p(-sigmoid(y_pred)^2)»")

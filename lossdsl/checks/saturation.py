@@ -20,8 +20,10 @@ Not warned of: a `where` in the argument (a guard such as `log(where(y_pred >
 gradient goes through it), roots and positive fractional powers (their value
 at 0 is 0; the fused gradient is finite where SymPy simplifies it, as in
 `sqrt(sigmoid(x))`, and autodiff's is NaN: backend by backend, not the
-program's). A warning the domain check already gives at the same place is not
-repeated (checks/__init__).
+program's) unless their base is 0 there in float64 too, where their
+derivative as SymPy writes it is 0 over 0 (`sqrt(1 - tanh(x)^2)`). A warning
+the domain check already gives at the same place is not repeated
+(checks/__init__).
 """
 
 from __future__ import annotations
@@ -94,6 +96,14 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                 continue
             if budget.left < 0:
                 break
+            if point is not None and kind == "power" and evaluate(hazard.exp, env) > 0:
+                # (a root or fractional power: its value at 0 is 0; warned of where its gradient is not finite)
+                try:
+                    if not budget.spend(argument) or not _root_at_zero(argument, env, point):
+                        continue
+                except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
+                    continue
+                kind = "root"
             if point is not None:
                 complement = kind in ("log", "log1p") and (
                     isinstance(hazard, sf.Log1p) or _cancels(argument, env, point)
@@ -140,6 +150,8 @@ def _hazards(node: nodes.Node):
         yield node, "power"
     elif isinstance(node, nodes.Call) and node.func in ("arcsin", "arccos") and len(node.args) == 1:
         yield node, "arc"
+    elif isinstance(node, nodes.Call) and node.func == "sqrt" and len(node.args) == 1:
+        yield node, "power"
 
 
 def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, symbolic: SymbolicLoss, target):
@@ -170,9 +182,19 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     # (in floats: SymPy took `sin(cosh(m))` at m = 1e20 to the precision of its argument, a hang; a review)
     exponent = evaluate(stable.exp, defaults)
     base = target.base if isinstance(target, nodes.Power) else target.args[0]
-    if exponent < 0 and rewriter.rewrite(node_expr(symbolic, base)) == stable.base:
+    if (exponent < 0 or 0 < exponent < 1) and rewriter.rewrite(node_expr(symbolic, base)) == stable.base:
         return stable, stable.base
     return None, None
+
+
+def _root_at_zero(argument: sp.Basic, env: dict, point) -> bool:
+    """Whether the base `argument` of a root or fractional power is 0 at `point` even in float64, so
+    that its derivative as SymPy writes it, `u' / (2 sqrt(u))`, is 0 over 0 (or u' over 0): NaN
+    on every backend, the fused gradient's too (`sqrt(1 - tanh(x)^2)` from x of about 10; unwarned,
+    a review). A root's value at 0 is 0, and `sqrt(sigmoid(x))`, computed as `exp(-softplus(-x) /
+    2)`, is not a power at all; a base that float64 keeps above 0 is left alone, as before (a
+    SymPy derivative, to test whether the code's is finite, cost 20 ms a root)."""
+    return compiled(argument)({**env, Y_TRUE: point[1], Y_PRED: point[2]}) == 0.0
 
 
 def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, float, float] | None:
@@ -253,6 +275,7 @@ _CONSEQUENCES = {
     ),
     "log1p": ("`1 + x` of its argument x", "giving -inf or NaN", "add eps to it"),
     "power": ("the base", "where the power or its gradient is infinite or NaN", "add eps to it"),
+    "root": ("the base", "where the gradient of the root is 0 over 0 (NaN)", "add eps to it"),
     "divisor": ("the divisor", "dividing by 0 (inf or NaN)", "add eps to it or use maximum(..., eps)"),
     "arc": (
         "`1 - x^2` of its argument x",
@@ -276,6 +299,8 @@ def _warning(
     """The warning at `node`; `complement`: the log is of `1 + u`, a `log1p(u)` in the code."""
     function, t, p = point
     what, consequence, hint = _CONSEQUENCES[kind]
+    if kind == "root" and isinstance(node, nodes.Call):
+        what = "the argument"  # (of `sqrt(x)`; the base of `x^0.5`)
     if complement and function in ("sigmoid", "exp", "softplus"):
         hint = _COMPLEMENT_HINT
     elif kind == "log" and function in ("sigmoid", "softmax"):
