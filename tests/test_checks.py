@@ -2639,6 +2639,9 @@ def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of
         ("«(1 - tanh(y_pred)^2)^0.5»", "the base", "tanh", "y_pred=-200"),
         ("e^2 + «sqrt(1 - erf(y_pred))»", "the argument", "erf", "y_pred=200"),
         ("«sqrt(1 - sigmoid(y_pred)^2)»", "the argument", "sigmoid", "y_pred=200"),
+        # ... at any probe: float64 keeps softplus(-200) above 0, not softplus(-1e4) (the second review)
+        ("«sqrt(softplus(y_pred))»", "the argument", "softplus", "y_pred=-10000"),
+        ("«(sigmoid(y_pred)*(1 - sigmoid(y_pred)))^0.25»", "the base", "sigmoid", "y_pred=-10000"),
     ],
 )
 def test_a_root_whose_gradient_is_0_over_0_where_it_saturates_is_warned_of(marked, text, what, function, at):
@@ -2658,6 +2661,8 @@ def test_a_root_whose_gradient_is_0_over_0_where_it_saturates_is_warned_of(marke
         "param gamma = 0.5\n-y_true * log(sigmoid(y_pred)) * (1 - sigmoid(y_pred))^gamma",
         "sqrt(1 - tanh(y_pred)^2 + eps)",  # the advice taken
         "(1 - tanh(y_pred)^2)^1.5",  # a power above 1: its gradient is 0 there
+        # SymPy's derivative cancels the root: `-tanh(x) sqrt(2 - 2 tanh(x)^2)`, finite
+        "sqrt(2*(1 - tanh(y_pred)^2))",
     ],
 )
 def test_a_root_whose_gradient_stays_finite_is_not_warned_of(text):
@@ -2738,6 +2743,28 @@ def test_an_arcsin_or_arccos_of_a_value_saturating_to_1_is_warned_of(marked, tex
 )
 def test_an_arcsin_kept_off_1_is_not_warned_of(text):
     assert diagnostics_of(text, "warning") == []
+
+
+def test_an_arcsin_of_an_arcsin_is_warned_of_at_the_inner_one_alone():
+    # the outer one's argument stays in [0, pi/4]: it was warned of too, as a set of atoms came
+    # (the second review)
+    source = "arcsin(0.5*arcsin(sigmoid(y_pred)))"
+    assert [(w.line, w.column) for w in diagnostics_of(source, "warning")] == [(1, 12)]
+
+
+@pytest.mark.parametrize(
+    ("source", "size"),
+    [
+        ("floor(sign(y_pred))*(y_pred + 1)", "2"),
+        ("floor(2*sign(y_pred))*(y_pred + 1)", "4"),
+        ("round(where(y_pred > 0, 3, 1))*(y_pred + 1)", "2"),
+    ],
+)
+def test_a_switch_inside_a_step_is_still_checked_for_its_jump(source, size):
+    # a step's own check looks for its argument passing an integer, which one that jumps from one
+    # integer to another never does: these had no warning once the inner switch was left to it
+    (warning,) = diagnostics_of(source, "warning", "jump")
+    assert f"jumps by {size} where" in warning.message
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,9 @@ Not warned of: a `where` in the argument (a guard such as `log(where(y_pred >
 gradient goes through it), roots and positive fractional powers (their value
 at 0 is 0; the fused gradient is finite where SymPy simplifies it, as in
 `sqrt(sigmoid(x))`, and autodiff's is NaN: backend by backend, not the
-program's) unless their base is 0 there in float64 too, where their
-derivative as SymPy writes it is 0 over 0 (`sqrt(1 - tanh(x)^2)`). A warning
+program's) unless their base is 0 at a probe in float64 too and their
+derivative as SymPy writes it is not finite there (`sqrt(1 - tanh(x)^2)`,
+`sqrt(softplus(x))`: 0 over 0). A warning
 the domain check already gives at the same place is not repeated
 (checks/__init__).
 """
@@ -49,11 +50,14 @@ _PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (0.0, 1.0, -1.0, 
 # At most this many operations are evaluated at the probe points in all (hostile programs hold
 # thousands of divisions, each over the ones inside it); past it the check stops.
 MAX_PROBED = 100_000
+# At most this many roots' derivatives are taken (about 20 ms each); past it a root is not warned of.
+MAX_ROOT_DERIVATIVES = 25
 
 
 class _Budget:
     def __init__(self) -> None:
         self.left = MAX_PROBED
+        self.derivatives = MAX_ROOT_DERIVATIVES
 
     def spend(self, expr: sp.Basic) -> bool:
         """Whether the probes of `expr` fit in what is left (and if so, count them)."""
@@ -99,11 +103,15 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             if point is not None and kind == "power" and evaluate(hazard.exp, env) > 0:
                 # (a root or fractional power: its value at 0 is 0; warned of where its gradient is not finite)
                 try:
-                    if not budget.spend(argument) or not _root_at_zero(argument, env, point):
+                    zero = _root_at_zero(argument, env) if budget.spend(argument) else None
+                    if zero is None or budget.derivatives <= 0:
                         continue
+                    budget.derivatives -= 1
+                    if _finite_derivative(symbolic, target, env, zero):
+                        continue  # (the focal loss's `(1 - p)^0.5`: SymPy's derivative is `p^0.5 ...`)
                 except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
                     continue
-                kind = "root"
+                kind, point = "root", (point[0], *zero)
             if point is not None:
                 complement = kind in ("log", "log1p") and (
                     isinstance(hazard, sf.Log1p) or _cancels(argument, env, point)
@@ -164,8 +172,12 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     if kind == "arc":
         # (its gradient divides by sqrt(1 - x^2): `arcsin(sigmoid(x))` is NaN there from x of about 17;
         # SymPy's `arcsin(-x)` is `-asin(x)`, its `arccos(-x)` `pi - acos(x)`: the change review)
-        arc = next(iter(subtrees.atoms(stable, sp.asin, sp.acos)), None)
-        return (arc, 1 - arc.args[0] ** 2) if arc is not None else (None, None)
+        # (the arc at the top, not one inside its argument: `arcsin(0.5 * arcsin(sigmoid(x)))` was
+        # warned of twice, as the set of atoms came; the second review)
+        terms = [t.as_coeff_Mul()[1] for t in sp.Add.make_args(stable) if not t.is_number]
+        if len(terms) == 1 and isinstance(terms[0], (sp.asin, sp.acos)):
+            return terms[0], 1 - terms[0].args[0] ** 2
+        return None, None
     if kind in ("log", "log1p"):
         # (a log of a product is a sum of logs, the factors other than sigmoids, softmaxes and exps in
         # one of them: `log(sigmoid(x) * softplus(2 x))` is `log(softplus(2 x)) - softplus(-x)`)
@@ -187,14 +199,24 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     return None, None
 
 
-def _root_at_zero(argument: sp.Basic, env: dict, point) -> bool:
-    """Whether the base `argument` of a root or fractional power is 0 at `point` even in float64, so
-    that its derivative as SymPy writes it, `u' / (2 sqrt(u))`, is 0 over 0 (or u' over 0): NaN
-    on every backend, the fused gradient's too (`sqrt(1 - tanh(x)^2)` from x of about 10; unwarned,
-    a review). A root's value at 0 is 0, and `sqrt(sigmoid(x))`, computed as `exp(-softplus(-x) /
-    2)`, is not a power at all; a base that float64 keeps above 0 is left alone, as before (a
-    SymPy derivative, to test whether the code's is finite, cost 20 ms a root)."""
-    return compiled(argument)({**env, Y_TRUE: point[1], Y_PRED: point[2]}) == 0.0
+def _root_at_zero(argument: sp.Basic, env: dict) -> tuple[float, float] | None:
+    """(y_true, y_pred) of a probe where the base `argument` of a root or fractional power is 0 even
+    in float64, where the derivative of the root, `u' / (2 sqrt(u))`, may be 0 over 0 (or u' over
+    0): NaN (`sqrt(1 - tanh(x)^2)` from x of about 10, `sqrt(softplus(x))` from -90; unwarned, two
+    reviews), unless SymPy's form of it cancels (`_finite_derivative`);
+    else None. A root's value at 0 is 0, and `sqrt(sigmoid(x))`, computed as `exp(-softplus(-x) /
+    2)`, is not a power at all."""
+    value = compiled(argument)
+    return next(((t, p) for t, p in _PROBES if value({**env, Y_TRUE: t, Y_PRED: p}) == 0.0), None)
+
+
+def _finite_derivative(symbolic: SymbolicLoss, target: nodes.Node, env: dict, at: tuple[float, float]) -> bool:
+    """Whether the derivative along y_pred of the root `target`, as SymPy writes it (the fused
+    gradient's form), is finite at `at`, where its base is 0: that of the focal loss's `(1 -
+    sigmoid(x))^0.5` keeps a power of the base, `-0.5 sigmoid(-x)^0.5 sigmoid(x)`, 0 there, while
+    `sqrt(softplus(x))`'s is `sigmoid(x) / (2 sqrt(softplus(x)))`, 0 over 0 (the second review)."""
+    derivative = sp.diff(node_expr(symbolic, target), Y_PRED)
+    return math.isfinite(compiled(derivative)({**env, Y_TRUE: at[0], Y_PRED: at[1]}))
 
 
 def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, float, float] | None:

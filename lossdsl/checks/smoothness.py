@@ -231,9 +231,11 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
                     found[id(top)] = top
                 elif kind == "reduction":
                     stack.append((parent, True))  # `sum(where(y_pred > 0, 1, 2)) * e^2`: a switch still
-            elif isinstance(parent, nodes.Call) and parent.func in ("sign", *STEPS):
-                continue  # as a condition: that switch is checked itself (`sign(sign(y_pred)) * y_pred`
-                # had a note of each; the change review)
+            elif isinstance(parent, nodes.Call) and parent.func == "sign":
+                continue  # as a condition: that `sign` is checked itself, at its argument's change of
+                # sign (`sign(sign(y_pred)) * y_pred` had a note of each; the change review). Not a
+                # step's: its check looks for an argument passing an integer, which one that jumps
+                # from -1 to 1 never does (`floor(sign(y_pred)) * (y_pred + 1)`; the second review)
             elif isinstance(parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
                 stack.append((parent, uniform))
             # else: a comparison, `and`, `or`, `not` (a value in a condition reaches a `where` only
