@@ -30,6 +30,7 @@ the domain check already gives at the same place is not repeated
 from __future__ import annotations
 
 import math
+import re
 
 import sympy as sp
 
@@ -266,6 +267,9 @@ _BOUNDED_HINTS = {
     "erf": "add eps to it, or use a logistic link (`sigmoid`), whose log lossdsl computes stably",
 }
 
+# The saturating functions a warning may name, as a program writes them.
+_WRITTEN = ("sigmoid", "softmax", "softplus", "exp", "tanh", "erf")
+
 # The functions that a factor left in a log beside the heads (`_vanishes`) is named after.
 _NAMED = {sp.exp: "exp", sf.Sigmoid: "sigmoid", sf.Softplus: "softplus", hyperbolic.tanh: "tanh", sp.erf: "erf"}
 
@@ -320,6 +324,11 @@ def _warning(
 ) -> Diagnostic:
     """The warning at `node`; `complement`: the log is of `1 + u`, a `log1p(u)` in the code."""
     function, t, p = point
+    written = resolved.text(node)
+    if not re.search(rf"\b{function}\(", written):
+        # (named as the program writes it: the code's form of `arcsin(sqrt(sigmoid(x)))` holds an
+        # `exp`, and the warning said its `exp` saturates; the second review)
+        function = next((f for f in _WRITTEN if re.search(rf"\b{f}\(", written)), function)
     what, consequence, hint = _CONSEQUENCES[kind]
     if kind == "root" and isinstance(node, nodes.Call):
         what = "the argument"  # (of `sqrt(x)`; the base of `x^0.5`)
