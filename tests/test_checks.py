@@ -1295,6 +1295,56 @@ def test_the_meet_of_two_intervals_keeps_which_ends_are_open():
     assert meet(Interval(0.0, 1.0), Interval(2.0, 3.0)) is None
 
 
+@pytest.mark.parametrize(
+    ("source", "column"),
+    [
+        ("(-1 - y_pred^2)^-0.5", 1),
+        ("min(y_pred, -1)^-0.5", 1),
+        ("(-abs(y_pred) - 1)^-1.5", 1),
+        ("(-1 - y_pred^2)^(-1/3)", 1),
+        ("e^2 + (-1 - y_pred^2)^-0.5", 7),
+    ],
+)
+def test_a_negative_fractional_power_of_a_base_below_zero_is_warned_of(source, column):
+    # The base's range clamped to 0 was [0, 0], and the reciprocal of its magnitude divided by 0:
+    # the domain check gave up in a note with no place, and strict=True compiled a loss that is NaN
+    # everywhere (a conformance review)
+    found = lossdsl.check(source)
+    assert not any("could not finish" in d.message for d in found), [d.message for d in found]
+    domain = diagnostics_of(source, "warning", "domain")
+    assert [(d.line, d.column) for d in domain] == [(1, column)]
+    assert "(it lies in (-inf, -1])" in domain[0].message
+    with pytest.raises(lossdsl.LossDomainError):
+        lossdsl.compile(source, strict=True)
+
+
+def test_interval_operations_take_every_end_without_dividing_by_zero():
+    # A power of an interval that underflows to 0 (`(sigmoid(y_pred) - 0.5)^-2000`), or one whose
+    # ends are open at 0, divided by that 0 (a review): each operation over every pair of ends,
+    # open or closed, returns an interval
+    import itertools
+
+    from lossdsl.checks import intervals
+
+    inf = math.inf
+    ends = [-inf, -1e308, -2.0, -0.5, 0.0, 0.5, 2.0, 1e308, inf]
+    items = [
+        intervals.Interval(lo, hi, lo_open, hi_open)
+        for lo, hi in itertools.combinations_with_replacement(ends, 2)
+        for lo_open in (False, True)
+        for hi_open in (False, True)
+    ]
+    for item in items:
+        assert isinstance(intervals.reciprocal(item), intervals.Interval)
+        for p in (-2000.0, -3.0, -2.0, -1.0, -0.5, 0.3, 1.5, 2.0, 3.0, 2000.0):
+            assert isinstance(intervals.power(item, p), intervals.Interval), (item, p)
+    assert intervals.power(intervals.Interval(-2.0, -0.5), -0.5) == intervals.Interval(0.0, inf, lo_open=True)
+    assert intervals.reciprocal(intervals.Interval(0.0, 0.0, lo_open=True)).lo == inf
+    assert lossdsl.check("(sigmoid(y_pred) - 0.5)^-2000")[0].message.startswith(
+        "`(sigmoid(y_pred) - 0.5)^-2000` divides by `sigmoid(y_pred) - 0.5`"
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(["max", "maximum", "min", "minimum"]),

@@ -137,12 +137,20 @@ def mul(a: Interval, b: Interval) -> Interval:
 def reciprocal(a: Interval) -> Interval:
     """1/a; the whole real line when a can be 0."""
     if a.lo > 0 or (a.lo == 0 and a.lo_open):
-        lo = (1 / a.hi if a.hi != INF else 0.0, a.hi_open)
-        hi = (1 / a.lo if a.lo != 0 else INF, a.lo_open)
+        lo = (_inverse(a.hi), a.hi_open)
+        hi = (_inverse(a.lo), a.lo_open)
         return _make(_end(*lo), _end(*hi))
     if a.hi < 0 or (a.hi == 0 and a.hi_open):
         return neg(reciprocal(neg(a)))
     return REALS
+
+
+def _inverse(x: float) -> float:
+    """1/x of an end at or above 0, its limit at 0 and inf (an end that underflowed to 0, as in
+    `(0, 0.5^2000)`, divided by 0: a review)."""
+    if x == 0:
+        return INF
+    return 0.0 if x == INF else 1 / x
 
 
 def monotone(f, a: Interval, increasing: bool = True) -> Interval:
@@ -180,7 +188,10 @@ def power(a: Interval, p: float) -> Interval:
             return monotone(lambda x: x**n, a)
         low = abs_(a)
         return monotone(lambda x: x**n, low)
-    base = Interval(max(a.lo, 0.0), max(a.hi, 0.0), a.lo_open and a.lo >= 0, a.hi_open)
+    if a.hi < 0 or (a.hi == 0 and a.hi_open):
+        base = Interval.point(0.0)  # below 0 throughout: NaN, taken as the nearest real base
+    else:
+        base = Interval(max(a.lo, 0.0), a.hi, a.lo_open and a.lo >= 0, a.hi_open)
     if p > 0:
         return monotone(lambda x: x**p, base)
     magnitude = monotone(lambda x: x ** (-p), base)
@@ -188,7 +199,11 @@ def power(a: Interval, p: float) -> Interval:
         # A fractional power of a zero, either sign, is +inf (IEEE's pow): positive throughout, not
         # all the reals as a reciprocal through 0 is. (`(x^-0.5 + 1)^-0.5` was warned of at every
         # level of a nest, the base "in (-inf, inf)", where the innermost power alone is at fault.)
-        return Interval(1 / magnitude.hi if magnitude.hi != INF else 0.0, INF, lo_open=magnitude.hi_open)
+        # A base never above 0 (`(-1 - y_pred^2)^-0.5`) leaves a magnitude of 0 alone: positive, as an
+        # over-approximation (it divided by that 0, and the domain check gave up; a review).
+        if magnitude.hi == 0:
+            return Interval(0.0, INF, lo_open=True)
+        return Interval(_inverse(magnitude.hi), INF, lo_open=magnitude.hi_open)
     return reciprocal(magnitude)
 
 
