@@ -424,7 +424,7 @@ class _Analyzer:
             return self.where(node)
         if kind == "labels":
             return self.onehot(node)
-        infos = self.number_args(node.args)
+        infos = self.number_args(node.args, node)
         merged = _merge(infos)
         if not merged.ok:
             return UNKNOWN
@@ -475,7 +475,7 @@ class _Analyzer:
                 "the first argument of `where` must be a condition such as `a > b`",
                 cond,
             )
-        ai, bi = self.number_args((a, b))
+        ai, bi = self.number_args((a, b), node)
         merged = _merge([ci, ai, bi])
         if not merged.ok:
             return UNKNOWN
@@ -501,12 +501,20 @@ class _Analyzer:
         self.r.info[id(arg)] = Info(shape=ELEM, true=True)
         return Info(shape=ELEM, true=True)
 
-    def number_args(self, args) -> list[Info]:
+    def number_args(self, args, call: nodes.Call | None = None) -> list[Info]:
+        """The infos of `args`, each a number; a condition among them is an error at `call`, the
+        function that takes it (LANGUAGE.md: "... or a condition where a number belongs is an error
+        at the call"), its message quoting the argument; an operator's operand, at the condition."""
         infos = []
         for arg in args:
             info = self.visit(arg)
             if info.ok and info.kind == "condition":
-                self.error(LossTypeError, _CONDITION_AS_NUMBER, arg)
+                if call is None:
+                    self.error(LossTypeError, _CONDITION_AS_NUMBER, arg)
+                else:
+                    head, tail = _CONDITION_AS_NUMBER.split("; ", 1)
+                    message = f"{head}: `{call.func}` is given `{self.r.text(arg)}`; {tail}"
+                    self.error(LossTypeError, message, call.name_span)
                 info = UNKNOWN
             infos.append(info)
         return infos

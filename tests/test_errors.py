@@ -40,6 +40,10 @@ _CONDITION_AS_NUMBER = (
     r"a condition cannot be used as a number; conditions stand only as the first argument of"
     r" where\(condition, a, b\)"
 )
+_CONDITION_GIVEN = (
+    r"a condition cannot be used as a number: `{}` is given `{}`; conditions stand only as the first argument"
+    r" of where\(condition, a, b\)"
+)
 
 # (class, marked input, whole-message regex)
 # a 0 that only the code's stable forms show (checks/code_constants.py)
@@ -672,7 +676,13 @@ ERRORS = [
         r"the loss is a condition, not a number; use where\(condition, a, b\) to choose a value",
     ),
     (LossTypeError, "(«y_pred > 0») + 1", _CONDITION_AS_NUMBER),
-    (LossTypeError, "log(«y_pred > 0»)", _CONDITION_AS_NUMBER),
+    # ... as a function's argument, at the call (LANGUAGE.md: "... or a condition where a number
+    # belongs is an error at the call"; it was at the argument: a conformance review)
+    (LossTypeError, "«log»(y_pred > 0)", _CONDITION_GIVEN.format("log", "y_pred > 0")),
+    (LossTypeError, "y_pred * «max»(y_pred, y_true<1)", _CONDITION_GIVEN.format("max", "y_true<1")),
+    (LossTypeError, "«where»(e > 0, e > 1, e)", _CONDITION_GIVEN.format("where", "e > 1")),
+    (LossTypeError, "c = y_pred > 0\n«sigmoid»(c)", _CONDITION_GIVEN.format("sigmoid", "c")),
+    (LossTypeError, "mean(«abs»(y_pred <= 0))", _CONDITION_GIVEN.format("abs", "y_pred <= 0")),
     (LossTypeError, "[«y_pred > 0», 1] * y_pred", _CONDITION_AS_NUMBER),
     (LossTypeError, "where(«y_pred», 1, y_pred)", r"the first argument of `where` must be a condition such as `a > b`"),
     (
