@@ -196,7 +196,7 @@ class Softmax(TensorFunction):
         # + 0*y_pred)`, which SymPy folds to the mean): C equal values, each 1/C whatever y_pred is.
         # Held whole, the dependence check's probe took the loss for varying (rounding at 1e6; a
         # review).
-        if _one_per_sample(args[0]):
+        if one_per_sample(args[0]):
             return 1 / C
         return super().eval(*args)
 
@@ -206,12 +206,12 @@ class LogSoftmax(TensorFunction):
 
     @classmethod
     def eval(cls, *args):
-        if _one_per_sample(args[0]):  # as Softmax's
+        if one_per_sample(args[0]):  # as Softmax's
             return -sp.log(C)
         return super().eval(*args)
 
 
-def _one_per_sample(x: sp.Basic) -> bool:
+def one_per_sample(x: sp.Basic) -> bool:
     """Whether `x` holds one value per sample: a reduction's, with what else it holds constant
     (every symbol, input or parameter, read inside a reduction; no list, no labels)."""
     if not x.has(*REDUCTIONS):

@@ -3,11 +3,13 @@
 Judged on SymPy's canonical form, in which `y_pred - y_pred` has already
 cancelled, and for a small polynomial in y_pred on its expansion, where
 `(y_pred + 1)^2 - y_pred^2 - 2 y_pred` cancels too: an error. An identity
-SymPy does not apply (`sin(y_pred)^2 + cos(y_pred)^2`, `sigmoid(y_pred) +
-sigmoid(-y_pred)`) is found by evaluating the loss at y_pred from -1e9 to 1e9:
-the same value at every point is a warning, not an error, since a loss flat
-at any finite set of points may still depend on y_pred (`where(y_pred > 1e10,
-y_pred, 0)`).
+SymPy does not apply (`sin(2 y_pred) - 2 sin(y_pred) cos(y_pred)`) is found by
+evaluating the loss at y_pred from -1e9 to 1e9: the same value at every point
+is a warning, not an error, since a loss flat at any finite set of points may
+still depend on y_pred (`where(y_pred > 1e10, y_pred, 0)`); an error again
+where that is proved, by a derivative SymPy writes as 0 (`sin(y_pred)^2 +
+cos(y_pred)^2`) or by the loss written in exponentials and absolute values
+(`sigmoid(y_pred) + sigmoid(-y_pred)`).
 
 The loss judged is the per-sample one: a sum or mean over the last axis is
 taken term by term, and a softmax sums to 1 over it, so `y_pred - mean(y_pred)`
@@ -22,7 +24,7 @@ import math
 
 import sympy as sp
 
-from lossdsl import nodes, subtrees
+from lossdsl import nodes, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.checks.numeric import Unsupported, compiled, compiled_rows
 from lossdsl.errors import Diagnostic, LossError
@@ -158,15 +160,83 @@ def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
 
 
 def _differentiates_to_zero(symbolic: SymbolicLoss) -> bool:
-    """The loss's derivative with respect to y_pred is 0 as SymPy writes it: a proof that a loss
-    which looks constant (`_looks_constant`) is (`sin(y_pred)^2 + cos(y_pred)^2`, `cosh^2 - sinh^2`),
-    where the probe alone leaves a warning. Asked only of such a loss, small by then."""
+    """The loss's derivative with respect to y_pred is 0 as SymPy writes it, or the loss written in
+    exponentials and absolute values has no y_pred (`_constant_in_exponentials`): a proof that a
+    loss which looks constant (`_looks_constant`) is (`sin(y_pred)^2 + cos(y_pred)^2`, `cosh^2 -
+    sinh^2`, `sigmoid(y_pred) + sigmoid(-y_pred)`), where the probe alone leaves a warning. Asked
+    only of such a loss, small by then."""
     if _strictly_monotone_chain(symbolic.core):
         return False
     try:
-        return symbolic.derivative() == 0
+        if symbolic.derivative() == 0:
+            return True
     except LossError:
+        pass
+    return _constant_in_exponentials(symbolic.core)
+
+
+def _constant_in_exponentials(core: sp.Expr) -> bool:
+    """Whether `core`, rewritten by exact identities, holds no y_pred: each head as plain SymPy
+    (`sigmoid(x)` as `1 / (1 + exp(-x))`), `tanh`, `sinh` and `cosh` in exponentials, a
+    `log_softmax(x)` as `x - logsumexp(x)`, a two-argument `max(a, b)` as `(a + b + |a - b|) / 2`
+    (and `min`), `logsumexp(x + c)` as `logsumexp(x) + c` for `c` one value per sample; then,
+    where y_pred is left only in exponentials `exp(k y_pred + c)` of whole `k`, each as `t^k
+    exp(c)` for `t = exp(y_pred)`, each fraction of polynomials in `t` cancelled. The identities
+    SymPy's derivative leaves uncancelled: `sigmoid(y_pred) + sigmoid(-y_pred)` (1),
+    `relu(y_pred) - relu(-y_pred) - y_pred` (0), `cosh(y_pred) - sinh(y_pred) - exp(-y_pred)`,
+    `log_softmax(y_pred) - y_pred + logsumexp(y_pred)`, `logsumexp(log_softmax(y_pred))` (a
+    conformance review: each was a "looks constant" warning where the spec has an error)."""
+    if subtrees.size(core, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
         return False
+    form = rebuild.plain(core)
+    form = form.replace(lambda x: isinstance(x, (sp.tanh, sp.sinh, sp.cosh)), lambda x: x.rewrite(sp.exp)).replace(
+        lambda x: isinstance(x, sf.LogSoftmax) and len(x.args) == 1, lambda x: x.args[0] - sf.LogSumExp(x.args[0])
+    )
+    form = form.replace(lambda x: isinstance(x, sf.LogSumExp) and isinstance(x.args[0], sp.Add), _shifts_out)
+    form = form.replace(lambda x: isinstance(x, (sp.Max, sp.Min)) and len(x.args) == 2, _as_absolute_values)
+    if Y_PRED not in subtrees.free_symbols(form):
+        return True
+    t = sp.Dummy("t", positive=True)
+    powers = {}
+    for power in subtrees.atoms(form, sp.exp):
+        constant, scaled = sp.expand(power.args[0]).as_independent(Y_PRED, as_Add=True)
+        k = scaled / Y_PRED
+        if not (k.is_Integer and abs(k) <= MAX_EXPANDED_POWER):
+            if Y_PRED in subtrees.free_symbols(power):
+                return False  # y_pred in an exponent other than `k y_pred`
+            continue
+        powers[power] = t**k * sp.exp(constant)
+    in_t = form.xreplace(powers)
+    if Y_PRED in subtrees.free_symbols(in_t):
+        return False
+    return t not in _cancelled(in_t, t).free_symbols
+
+
+def _cancelled(expr: sp.Basic, t: sp.Symbol) -> sp.Basic:
+    """`expr` with each largest part that is a small fraction of polynomials in `t` cancelled
+    (`sum(y_true * (1 / (1 + 1/t) + 1 / (1 + t)))` is `sum(y_true)`)."""
+    if t not in expr.free_symbols:
+        return expr
+    if isinstance(expr, sp.Expr) and expr.is_rational_function(t):
+        return sp.cancel(expr) if _fraction_degree(expr) <= MAX_FRACTION_DEGREE else expr
+    return expr.func(*(_cancelled(arg, t) for arg in expr.args)) if expr.args else expr
+
+
+def _shifts_out(logsumexp: sf.LogSumExp) -> sp.Expr:
+    """`logsumexp(x + c)` as `logsumexp(x) + c` for the terms `c` of its argument that are one value
+    per sample (a number, a reduction): `logsumexp(y_pred - logsumexp(y_pred))` is 0."""
+    shifts, rest = [], []
+    for term in logsumexp.args[0].args:
+        (shifts if term.is_number or sf.one_per_sample(term) else rest).append(term)
+    if not shifts or not rest:
+        return logsumexp
+    return sf.LogSumExp(sp.Add(*rest)) + sp.Add(*shifts)
+
+
+def _as_absolute_values(extreme: sp.Basic) -> sp.Expr:
+    a, b = extreme.args
+    sign = 1 if isinstance(extreme, sp.Max) else -1
+    return (a + b + sign * sp.Abs(a - b)) / 2
 
 
 # Functions of one argument that are strictly monotone in it, whose derivative SymPy writes as a
