@@ -51,13 +51,40 @@ CORPUS = ROOT / "tests" / "corpus" / "hostile.json"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="how long to run (default 10)")
-    parser.add_argument("--seed", type=int, default=int(time.time()), help="the generator's seed (default: the time)")
-    parser.add_argument("--out", default="fuzz-failures.json", help="where to write failing inputs")
-    parser.add_argument("--emit", action="store_true", help="also emit and audit the Keras module of each program")
-    parser.add_argument("--emit-timeout", type=int, default=10, help="seconds one emission may take (default 10)")
-    parser.add_argument("--corpus", action="store_true", help="time the hostile corpus instead of fuzzing")
-    parser.add_argument("--families", nargs="+", choices=fuzzgen.FAMILIES, default=list(fuzzgen.FAMILIES))
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="how long to run (default 10)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=int(time.time()),
+        help="the generator's seed (default: the time)",
+    )
+    parser.add_argument(
+        "--out", default="fuzz-failures.json", help="where to write failing inputs"
+    )
+    parser.add_argument(
+        "--emit",
+        action="store_true",
+        help="also emit and audit the Keras module of each program",
+    )
+    parser.add_argument(
+        "--emit-timeout",
+        type=int,
+        default=10,
+        help="seconds one emission may take (default 10)",
+    )
+    parser.add_argument(
+        "--corpus",
+        action="store_true",
+        help="time the hostile corpus instead of fuzzing",
+    )
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        choices=fuzzgen.FAMILIES,
+        default=list(fuzzgen.FAMILIES),
+    )
     return parser.parse_args(argv)
 
 
@@ -71,9 +98,15 @@ def emit_failure(spec, timeout: int) -> tuple[str | None, str]:
     except NoAnswer:
         return f"python_source() took over {timeout}s", traceback.format_exc()
     except lossdsl.LossError as err:
-        return f"python_source() raised {type(err).__name__}: {err.message}", traceback.format_exc()
+        return (
+            f"python_source() raised {type(err).__name__}: {err.message}",
+            traceback.format_exc(),
+        )
     except Exception as err:  # noqa: BLE001 - what the fuzzer hunts for
-        return f"python_source() raised {type(err).__name__}: {err}", traceback.format_exc()
+        return (
+            f"python_source() raised {type(err).__name__}: {err}",
+            traceback.format_exc(),
+        )
     try:
         findings = codeaudit.audit(source, spec)
     except SyntaxError as err:
@@ -94,15 +127,26 @@ def time_corpus(out: str) -> int:
         timed.append((outcome.seconds, source))
         problem = fuzzgen.failure(outcome, fuzzgen.TIME_LIMIT)
         if problem is not None:
-            failures.append({"family": "corpus", "failure": problem, "source": source, "traceback": outcome.trace})
+            failures.append(
+                {
+                    "family": "corpus",
+                    "failure": problem,
+                    "source": source,
+                    "traceback": outcome.trace,
+                }
+            )
             print(f"FAIL {problem}: {source[:120]!r}", flush=True)
     seconds = sorted(t for t, _ in timed)
-    print(f"{len(inputs)} corpus inputs: median {1000 * statistics.median(seconds):.1f} ms, total {sum(seconds):.1f} s")
+    print(
+        f"{len(inputs)} corpus inputs: median {1000 * statistics.median(seconds):.1f} ms, total {sum(seconds):.1f} s"
+    )
     print("slowest:")
     for elapsed, source in sorted(timed, key=lambda item: -item[0])[:10]:
         print(f"  {elapsed:6.3f}s {source[:100]!r}")
     if failures:
-        Path(out).write_text(json.dumps(failures, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
+        Path(out).write_text(
+            json.dumps(failures, indent=1, ensure_ascii=True) + "\n", encoding="utf-8"
+        )
         print(f"failing inputs written to {out}")
         return 1
     return 0
@@ -115,7 +159,9 @@ def main(argv=None) -> int:
     fuzzer = fuzzgen.Fuzzer(args.seed)
     lossdsl.compile("abs(e)")  # build the parser outside the timings
     deadline = time.monotonic() + 60 * args.minutes
-    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    counts: dict[str, collections.Counter] = collections.defaultdict(
+        collections.Counter
+    )
     slowest: list[tuple[float, str, str]] = []
     failures: list[dict] = []
     total = 0
@@ -130,15 +176,28 @@ def main(argv=None) -> int:
         source = fuzzer.draw(family)
         outcome = fuzzgen.probe(source, fuzzgen.TIME_LIMIT)
         total += 1
-        counts[family]["compiled" if outcome.compiled else type(outcome.result).__name__] += 1
-        slowest = sorted([*slowest, (outcome.seconds, family, source)], key=lambda item: -item[0])[:5]
+        counts[family][
+            "compiled" if outcome.compiled else type(outcome.result).__name__
+        ] += 1
+        slowest = sorted(
+            [*slowest, (outcome.seconds, family, source)], key=lambda item: -item[0]
+        )[:5]
         problem, trace = fuzzgen.failure(outcome, fuzzgen.TIME_LIMIT), outcome.trace
         if problem is None and args.emit and outcome.compiled:
             problem, trace = emit_failure(outcome.result, args.emit_timeout)
         if problem is not None:
-            failures.append({"family": family, "failure": problem, "source": source, "traceback": trace})
+            failures.append(
+                {
+                    "family": family,
+                    "failure": problem,
+                    "source": source,
+                    "traceback": trace,
+                }
+            )
             print(f"FAIL [{family}] {problem}: {source[:120]!r}", flush=True)
-    print(f"\n{total:,} programs in {args.minutes:g} min (seed {args.seed}); {len(failures)} failed")
+    print(
+        f"\n{total:,} programs in {args.minutes:g} min (seed {args.seed}); {len(failures)} failed"
+    )
     for family in args.families:
         outcomes = ", ".join(f"{name} {n}" for name, n in counts[family].most_common())
         print(f"  {family:<11} {sum(counts[family].values()):>7,}  {outcomes}")
@@ -146,7 +205,9 @@ def main(argv=None) -> int:
     for seconds, family, source in slowest:
         print(f"  {seconds:6.3f}s [{family}] {source[:100]!r}")
     if failures:
-        Path(args.out).write_text(json.dumps(failures, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
+        Path(args.out).write_text(
+            json.dumps(failures, indent=1, ensure_ascii=True) + "\n", encoding="utf-8"
+        )
         print(f"failing inputs written to {args.out}")
         return 1
     return 0

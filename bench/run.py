@@ -63,16 +63,34 @@ BACKEND_MODES = {
     "torch": (("eager", False), ("torch.compile", True)),
 }
 # Column headings where they differ from the mode's name.
-LABELS = {"xla": "XLA", SPELLED: "XLA, xla=True code", JAX_SPELLED: "jax.jit, xla=True code"}
+LABELS = {
+    "xla": "XLA",
+    SPELLED: "XLA, xla=True code",
+    JAX_SPELLED: "jax.jit, xla=True code",
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes and few pairs: a smoke test")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes and few pairs: a smoke test"
+    )
     parser.add_argument("--json", metavar="OUT.json", help="write all numbers as JSON")
-    parser.add_argument("--markdown", metavar="OUT.md", help="write the table as Markdown")
-    parser.add_argument("--pairs", type=int, default=None, help="timed A/B pairs per case (default 25; quick 5)")
-    parser.add_argument("--only", nargs="*", default=None, help="bundled loss names to run (default: all)")
+    parser.add_argument(
+        "--markdown", metavar="OUT.md", help="write the table as Markdown"
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="timed A/B pairs per case (default 25; quick 5)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="bundled loss names to run (default: all)",
+    )
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -104,14 +122,22 @@ def select_backend(backend: str, argv) -> None:
     if keras.backend.backend() == backend:
         return
     if argv is not None:
-        raise SystemExit(f"Keras is already imported with the {keras.backend.backend()} backend, not {backend}")
+        raise SystemExit(
+            f"Keras is already imported with the {keras.backend.backend()} backend, not {backend}"
+        )
     env = {**os.environ, "KERAS_BACKEND": backend}
-    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+    os.execve(
+        sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env
+    )
 
 
 def geomean(values) -> float:
     values = [v for v in values if v and math.isfinite(v)]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+    return (
+        math.exp(sum(math.log(v) for v in values) / len(values))
+        if values
+        else float("nan")
+    )
 
 
 def step_function(tf, fn, jit: bool):
@@ -132,7 +158,9 @@ def jax_step_function(fn, jit: bool):
     import jax
     import jax.numpy as jnp
 
-    step = jax.value_and_grad(lambda y_true, y_pred: jnp.sum(fn(y_true, y_pred)), argnums=1)
+    step = jax.value_and_grad(
+        lambda y_true, y_pred: jnp.sum(fn(y_true, y_pred)), argnums=1
+    )
     return jax.jit(step) if jit else step
 
 
@@ -230,25 +258,47 @@ def bench_losses(args) -> list[dict]:
                 y_true = to_tensor(backend, case.make_true(rng, b, c))
                 y_pred = to_tensor(backend, case.make_pred(rng, b, c))
                 spec = lossdsl.library.compile(name)
-                ours = loss_class(spec, xla=mode in (SPELLED, JAX_SPELLED))(**case.params).call
+                ours = loss_class(spec, xla=mode in (SPELLED, JAX_SPELLED))(
+                    **case.params
+                ).call
                 reference = getattr(keras.losses, case.keras_name)
                 kwargs = dict(case.keras_kwargs)
                 theirs = lambda t, p, f=reference, kw=kwargs: f(t, p, **kw)  # noqa: E731
                 key = (mode, tuple(y_pred.shape), str(y_pred.dtype))
-                if key not in floors:  # one compiled floor step per mode and shape, timed with each case
+                if (
+                    key not in floors
+                ):  # one compiled floor step per mode and shape, timed with each case
                     floors[key] = make_step(backend, floor_fn, jit)
-                steps = (make_step(backend, ours, jit), make_step(backend, theirs, jit), floors[key])
-                timed.append({"mode": mode, "loss": name, "steps": steps, "args": (y_true, y_pred)})
+                steps = (
+                    make_step(backend, ours, jit),
+                    make_step(backend, theirs, jit),
+                    floors[key],
+                )
+                timed.append(
+                    {
+                        "mode": mode,
+                        "loss": name,
+                        "steps": steps,
+                        "args": (y_true, y_pred),
+                    }
+                )
         for round_ in range(rounds):
             warmup = 3 if round_ == 0 else 1
             for case in timed:
-                ta, tb, tf = rotation_times(case["steps"], case["args"], per_round, warmup)
+                ta, tb, tf = rotation_times(
+                    case["steps"], case["args"], per_round, warmup
+                )
                 case.setdefault("ta", []).extend(ta)
                 case.setdefault("tb", []).extend(tb)
                 case.setdefault("tf", []).extend(tf)
         for case in timed:
-            ratio = statistics.median(a / b for a, b in zip(case["ta"], case["tb"], strict=True))
-            t_ours, t_theirs = statistics.median(case["ta"]), statistics.median(case["tb"])
+            ratio = statistics.median(
+                a / b for a, b in zip(case["ta"], case["tb"], strict=True)
+            )
+            t_ours, t_theirs = (
+                statistics.median(case["ta"]),
+                statistics.median(case["tb"]),
+            )
             floor = statistics.median(case["tf"])
             rows.append(
                 {
@@ -264,7 +314,10 @@ def bench_losses(args) -> list[dict]:
                 }
             )
             label = f"{case['mode']:12s} {b}x{c} {case['loss']:45s}"
-            print(f"  {label} ours/keras {ratio:5.2f}  ours/floor {t_ours / floor:5.2f}", file=sys.stderr)
+            print(
+                f"  {label} ours/keras {ratio:5.2f}  ours/floor {t_ours / floor:5.2f}",
+                file=sys.stderr,
+            )
     return rows
 
 
@@ -356,7 +409,12 @@ def markdown(result: dict) -> str:
         lines += [
             f"### {b} x {c}",
             "",
-            "| loss | " + " | ".join([f"ours/Keras {m}" for m in labels] + [f"ours/floor {m}" for m in labels]) + " |",
+            "| loss | "
+            + " | ".join(
+                [f"ours/Keras {m}" for m in labels]
+                + [f"ours/floor {m}" for m in labels]
+            )
+            + " |",
             "|---|" + "---:|" * (2 * len(modes)),
         ]
         by_loss: dict[str, dict] = {}
@@ -371,7 +429,12 @@ def markdown(result: dict) -> str:
         means = [f"**{summary[m]['geomean']:.2f}**" for m in modes]
         floor_means = [f"{summary[m]['floor_geomean']:.2f}" for m in modes]
         lines.append("| **geometric mean** | " + " | ".join(means + floor_means) + " |")
-        lines.append("| max | " + " | ".join(f"{summary[m]['max']:.2f}" for m in modes) + " |" + " |" * len(modes))
+        lines.append(
+            "| max | "
+            + " | ".join(f"{summary[m]['max']:.2f}" for m in modes)
+            + " |"
+            + " |" * len(modes)
+        )
         lines.append("")
     comp = result["compile"]
     lines += [
@@ -390,7 +453,9 @@ def summarize(rows: list[dict], modes=MODES) -> dict:
     for b, c in {(r["batch"], r["classes"]) for r in rows}:
         per_mode = {}
         for mode, _ in modes:
-            sel = [r for r in rows if (r["batch"], r["classes"], r["mode"]) == (b, c, mode)]
+            sel = [
+                r for r in rows if (r["batch"], r["classes"], r["mode"]) == (b, c, mode)
+            ]
             per_mode[mode] = {
                 "geomean": geomean(r["ratio"] for r in sel),
                 "max": max(r["ratio"] for r in sel),

@@ -11,7 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def options(description: str) -> argparse.Namespace:
     """Parse the examples' one option, --quick (few epochs, small data: for tests)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--quick", action="store_true", help="a fast run with little data")
+    parser.add_argument(
+        "--quick", action="store_true", help="a fast run with little data"
+    )
     return parser.parse_args()
 
 

@@ -44,8 +44,16 @@ def main() -> None:
     y = (x[:, :1] * 2 + x[:, 1:2] + 0.3 * rng.normal(size=(n, 1))).astype("float32")
 
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=spec.keras_loss(alpha=0.5))
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss=spec.keras_loss(alpha=0.5)
+    )
     first, last = report(model.fit(x, y, epochs=epochs, batch_size=64, verbose=0))
     over = float(np.mean(model.predict(x, verbose=0) > y))
     print(f"share of over-predictions after training: {over:.2f}")

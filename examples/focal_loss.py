@@ -28,9 +28,15 @@ def main() -> None:
 
     keras.utils.set_random_seed(4)
     model = keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=spec.keras_loss(gamma=2.0))
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss=spec.keras_loss(gamma=2.0)
+    )
     first, last = report(model.fit(x, y, epochs=epochs, batch_size=128, verbose=0))
     pred = model.predict(x, verbose=0) > 0.5
     recall = float((pred & (y > 0.5)).sum() / max(1, (y > 0.5).sum()))

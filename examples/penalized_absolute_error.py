@@ -28,11 +28,21 @@ def main() -> None:
     n, epochs = (256, 3) if args.quick else (2048, 40)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 3)).astype("float32")
-    y = (x @ np.array([[2.0], [-1.0], [0.5]]) + 0.2 * rng.standard_t(3, size=(n, 1))).astype("float32")
+    y = (
+        x @ np.array([[2.0], [-1.0], [0.5]]) + 0.2 * rng.standard_t(3, size=(n, 1))
+    ).astype("float32")
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=spec.keras_loss(), metrics=["mae"])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss=spec.keras_loss(), metrics=["mae"]
+    )
     first, last = report(model.fit(x, y, epochs=epochs, batch_size=64, verbose=0))
 
     out = Path(tempfile.mkdtemp()) / "penalized_absolute_error.py"

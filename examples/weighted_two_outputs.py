@@ -21,10 +21,18 @@ def main() -> None:
     n, epochs = (256, 3) if args.quick else (2048, 40)
     rng = np.random.default_rng(1)
     x = rng.normal(size=(n, 5)).astype("float32")
-    y = np.stack([x[:, 0] - x[:, 1], np.tanh(x[:, 2]) + 0.5 * x[:, 3]], axis=-1).astype("float32")
+    y = np.stack([x[:, 0] - x[:, 1], np.tanh(x[:, 2]) + 0.5 * x[:, 3]], axis=-1).astype(
+        "float32"
+    )
 
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(2),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss, metrics=[mae])
     history = model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     first, last = report(history)

@@ -31,7 +31,17 @@ _ERRORS = [
 ]
 
 __all__ = sorted(
-    [*_ERRORS, "CompiledLoss", "FormulaLoss", "FormulaMetric", "check", "compile", "library", "loss", "metric"]
+    [
+        *_ERRORS,
+        "CompiledLoss",
+        "FormulaLoss",
+        "FormulaMetric",
+        "check",
+        "compile",
+        "library",
+        "loss",
+        "metric",
+    ]
 )
 
 

@@ -59,11 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  lossdsl demo\n  lossdsl check -e 'abs(e)*0.5*(1+abs(e))'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"lossdsl {lossdsl.__version__}")
-    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument(
+        "--version", action="version", version=f"lossdsl {lossdsl.__version__}"
+    )
+    subs = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
     subs.required = True
 
-    def sub(name: str, help_text: str, program_input: bool = True) -> argparse.ArgumentParser:
+    def sub(
+        name: str, help_text: str, program_input: bool = True
+    ) -> argparse.ArgumentParser:
         p = subs.add_parser(
             name,
             help=help_text,
@@ -72,20 +78,52 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if program_input:
-            p.add_argument("file", nargs="?", metavar="FILE", help="a .loss file, or - for standard input")
-            p.add_argument("-e", dest="program", action="append", metavar="PROGRAM", help="the program text itself")
+            p.add_argument(
+                "file",
+                nargs="?",
+                metavar="FILE",
+                help="a .loss file, or - for standard input",
+            )
+            p.add_argument(
+                "-e",
+                dest="program",
+                action="append",
+                metavar="PROGRAM",
+                help="the program text itself",
+            )
         return p
 
     p = sub("check", "check programs and print their diagnostics", program_input=False)
-    p.add_argument("files", nargs="*", metavar="FILE", help=".loss files, each checked in turn (- for standard input)")
     p.add_argument(
-        "-e", dest="programs", action="append", default=[], metavar="PROGRAM", help="a program text (repeatable)"
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help=".loss files, each checked in turn (- for standard input)",
+    )
+    p.add_argument(
+        "-e",
+        dest="programs",
+        action="append",
+        default=[],
+        metavar="PROGRAM",
+        help="a program text (repeatable)",
     )
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     p = sub("compile", "write the Keras loss module for a program")
-    p.add_argument("--name", action=_Once, default=None, help="the class name (default: FormulaLoss)")
-    p.add_argument("-o", dest="output", action=_Once, metavar="OUT.py", help="write here instead of standard output")
+    p.add_argument(
+        "--name",
+        action=_Once,
+        default=None,
+        help="the class name (default: FormulaLoss)",
+    )
+    p.add_argument(
+        "-o",
+        dest="output",
+        action=_Once,
+        metavar="OUT.py",
+        help="write here instead of standard output",
+    )
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     spelling = p.add_mutually_exclusive_group()
     spelling.add_argument(
@@ -101,15 +139,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub("latex", "print the LaTeX of a program")
-    p.add_argument("--gradient", action="store_true", help="the gradient with respect to y_pred")
+    p.add_argument(
+        "--gradient", action="store_true", help="the gradient with respect to y_pred"
+    )
     form = p.add_mutually_exclusive_group()
-    form.add_argument("--inline", action="store_true", help="one line, bindings substituted")
-    form.add_argument("--display", action="store_true", help="bindings as lines of an aligned block")
+    form.add_argument(
+        "--inline", action="store_true", help="one line, bindings substituted"
+    )
+    form.add_argument(
+        "--display", action="store_true", help="bindings as lines of an aligned block"
+    )
 
     p = sub("plot", "plot losses and their gradients", program_input=False)
-    p.add_argument("files", nargs="*", metavar="FILE", help=".loss files (- for standard input)")
-    p.add_argument("-e", dest="programs", action="append", default=[], metavar="PROGRAM", help="a program text")
-    p.add_argument("-o", dest="output", action=_Once, required=True, metavar="OUT.(png|svg)", help="the image to write")
+    p.add_argument(
+        "files", nargs="*", metavar="FILE", help=".loss files (- for standard input)"
+    )
+    p.add_argument(
+        "-e",
+        dest="programs",
+        action="append",
+        default=[],
+        metavar="PROGRAM",
+        help="a program text",
+    )
+    p.add_argument(
+        "-o",
+        dest="output",
+        action=_Once,
+        required=True,
+        metavar="OUT.(png|svg)",
+        help="the image to write",
+    )
     p.add_argument(
         "--kind",
         action=_Once,
@@ -120,11 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub("docs", "write a Markdown page for .loss files", program_input=False)
-    p.add_argument("files", nargs="*", metavar="FILE", help=".loss files (the file names name the losses)")
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help=".loss files (the file names name the losses)",
+    )
     # A page names each loss after its file: -e is answered with that (a user test tried it).
-    p.add_argument("-e", dest="programs", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument(
+        "-e", dest="programs", action="append", default=[], help=argparse.SUPPRESS
+    )
     p.usage = f"%(prog)s [-h] -o OUT.md [--images {{{','.join(IMAGE_FORMATS)}}}] FILE [FILE ...]"
-    p.add_argument("-o", dest="output", action=_Once, required=True, metavar="OUT.md", help="the page to write")
+    p.add_argument(
+        "-o",
+        dest="output",
+        action=_Once,
+        required=True,
+        metavar="OUT.md",
+        help="the page to write",
+    )
     p.add_argument(
         "--images",
         action=_Once,
@@ -133,10 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="format of the plots written to OUT_files/ beside the page (default svg)",
     )
 
-    p = sub("library", "list the bundled losses, or print one's program (a file to start from)", False)
-    p.add_argument("name", nargs="?", metavar="NAME", help="a bundled loss (default: list their names)")
+    p = sub(
+        "library",
+        "list the bundled losses, or print one's program (a file to start from)",
+        False,
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="a bundled loss (default: list their names)",
+    )
 
-    p = sub("demo", "compile the seed formula, train a small model with it, show what happened", False)
+    p = sub(
+        "demo",
+        "compile the seed formula, train a small model with it, show what happened",
+        False,
+    )
     p.add_argument(
         "--epochs",
         action=_Once,
@@ -152,7 +239,9 @@ def _epochs(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of epochs, not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of epochs, not {text!r}"
+        ) from None
     if not MIN_EPOCHS <= value <= MAX_EPOCHS:
         raise argparse.ArgumentTypeError(
             f"{value} is out of range: give {MIN_EPOCHS} to {MAX_EPOCHS:,} epochs"
@@ -171,7 +260,9 @@ def restore_dashes(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         value = getattr(args, action.dest, None)
         if action.dest in ("program", "programs"):
             if value:
-                setattr(args, action.dest, ["--" if item == [] else item for item in value])
+                setattr(
+                    args, action.dest, ["--" if item == [] else item for item in value]
+                )
             continue
         if action.dest == "files" or value != []:
             continue
@@ -196,7 +287,11 @@ def join_programs(argv: list[str], options: set[str]) -> list[str]:
     while i < len(argv):
         arg = argv[i]
         # `-e -e`: the program `-e` (minus the error), which argparse would take for a second -e
-        if arg == "-e" and i + 1 < len(argv) and (argv[i + 1] == "-e" or _looks_like_program(argv[i + 1], options)):
+        if (
+            arg == "-e"
+            and i + 1 < len(argv)
+            and (argv[i + 1] == "-e" or _looks_like_program(argv[i + 1], options))
+        ):
             joined.append("-e=" + argv[i + 1])
             i += 2
             continue
@@ -212,17 +307,25 @@ def _looks_like_program(arg: str, options: set[str]) -> bool:
 
 def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     """The parser of the subcommand `command`."""
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    action = next(
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
     return action.choices[command]
 
 
 def program_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
     """The option strings of `parser` and of the subcommand `argv` names (`check`: `-e`, `--strict`)."""
     found: set[str] = set()
-    for action in parser._actions:  # argparse keeps its actions here; there is no public list
+    for (
+        action
+    ) in parser._actions:  # argparse keeps its actions here; there is no public list
         found.update(action.option_strings)
         if isinstance(action, argparse._SubParsersAction):
             command = next((arg for arg in argv if arg in action.choices), None)
             if command is not None:
-                found.update(o for a in action.choices[command]._actions for o in a.option_strings)
+                found.update(
+                    o
+                    for a in action.choices[command]._actions
+                    for o in a.option_strings
+                )
     return found

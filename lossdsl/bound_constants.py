@@ -38,7 +38,9 @@ class Unknown(Exception):
 
 # Each elementwise function by its SymPy class, and its float form.
 _FOLDS = {
-    f.build: f.fold for f in FUNCTIONS.values() if f.kind == "elementwise" and f.fold and isinstance(f.build, type)
+    f.build: f.fold
+    for f in FUNCTIONS.values()
+    if f.kind == "elementwise" and f.fold and isinstance(f.build, type)
 }
 
 

@@ -21,9 +21,23 @@ from pathlib import Path
 
 import lossdsl
 from lossdsl import library
-from lossdsl.arguments import UsageError, build_parser, join_programs, program_options, restore_dashes, subparser
+from lossdsl.arguments import (
+    UsageError,
+    build_parser,
+    join_programs,
+    program_options,
+    restore_dashes,
+    subparser,
+)
 from lossdsl.errors import LossError, LossLimitError, UnknownLossError
-from lossdsl.inputs import file_label, inline_labels, read_argument, read_file, read_program, stdin_once
+from lossdsl.inputs import (
+    file_label,
+    inline_labels,
+    read_argument,
+    read_file,
+    read_program,
+    stdin_once,
+)
 from lossdsl.outputs import write_text
 from lossdsl.pipeline import validate_class_name
 from lossdsl.streams import (
@@ -59,9 +73,13 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
-        args, extra = parser.parse_known_args(join_programs(argv, program_options(parser, argv)))
+        args, extra = parser.parse_known_args(
+            join_programs(argv, program_options(parser, argv))
+        )
         if extra:  # the subcommand's usage, not the top level's (`latex -o`)
-            subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
+            subparser(parser, args.command).error(
+                f"unrecognized arguments: {' '.join(extra)}"
+            )
         restore_dashes(parser, args)
     except SystemExit as exit_:
         try:  # `--help` to a full disk: lost, as argparse loses a write that fails at once
@@ -94,14 +112,19 @@ def _run(argv: list[str] | None) -> int:
     except BrokenPipeError:
         return closed_pipe()
     except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
-        print(f"lossdsl {args.command}: failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(
+            f"lossdsl {args.command}: failed: {type(err).__name__}: {err}",
+            file=sys.stderr,
+        )
         return 1
 
 
 # ---------------------------------------------------------------- outputs
 
 
-def check_output(output: str | os.PathLike, inputs: list[str], *, others: tuple = ()) -> Path:
+def check_output(
+    output: str | os.PathLike, inputs: list[str], *, others: tuple = ()
+) -> Path:
     """The path to write, once it is known to be writable without harm.
 
     `UsageError` (exit 2) if it is one of the input files (a FILE, not `-`),
@@ -111,10 +134,15 @@ def check_output(output: str | os.PathLike, inputs: list[str], *, others: tuple 
     would write (the plots of `docs`), checked against the inputs alike.
     """
     path = Path(output)
-    for target, shown in ((path, os.fspath(output)), *((other, str(other)) for other in others)):
+    for target, shown in (
+        (path, os.fspath(output)),
+        *((other, str(other)) for other in others),
+    ):
         for name in inputs:
             if name != "-" and _same_file(target, Path(name)):
-                raise UsageError(f"refusing to write {shown}: it is the input file {name}; choose another -o")
+                raise UsageError(
+                    f"refusing to write {shown}: it is the input file {name}; choose another -o"
+                )
     text = os.fspath(output)
     # `-o out/` names a folder, whose slash Path drops: it wrote a file `out` (a new-user trial)
     named_folder = text.endswith(tuple(filter(None, (os.sep, os.altsep))))
@@ -122,7 +150,11 @@ def check_output(output: str | os.PathLike, inputs: list[str], *, others: tuple 
     folder = path if named_folder else path.parent
     try:
         if not folder.is_dir():
-            what = f"{folder} is not a folder" if folder.exists() else f"the folder {folder} does not exist"
+            what = (
+                f"{folder} is not a folder"
+                if folder.exists()
+                else f"the folder {folder} does not exist"
+            )
             raise OutputError(f"cannot write {text}: {what}{hint}")
         if path.is_dir():
             raise OutputError(f"cannot write {text}: it is a folder{hint}")
@@ -142,7 +174,10 @@ def _same_file(a: Path, b: Path) -> bool:
 def _print_diagnostics(diagnostics, source: str, label: str) -> None:
     for d in diagnostics:
         # `FILE:line:column: level: ...`, as compilers print it; `FILE: level: ...` without a place
-        print(f"{label}:{'' if d.line is not None else ' '}{d.format(source)}", file=sys.stderr)
+        print(
+            f"{label}:{'' if d.line is not None else ' '}{d.format(source)}",
+            file=sys.stderr,
+        )
 
 
 def cmd_check(args) -> int:
@@ -155,19 +190,26 @@ def cmd_check(args) -> int:
             raise UsageError("give either FILE or -e PROGRAM, not both")
         sources = [
             (label, lambda program=program: read_argument(program))
-            for label, program in zip(inline_labels(args.programs), args.programs, strict=True)
+            for label, program in zip(
+                inline_labels(args.programs), args.programs, strict=True
+            )
         ]
     elif not args.files:
         raise UsageError("give a FILE, - for standard input, or -e PROGRAM")
     else:
         stdin_once(args.files)
-        sources = [(file_label(name), lambda name=name: read_file(name)[0]) for name in args.files]
+        sources = [
+            (file_label(name), lambda name=name: read_file(name)[0])
+            for name in args.files
+        ]
     rejected = unreadable = 0
     for label, read in sources:  # (label, the program's text read when its turn comes)
         try:
             source = read()
         except UsageError as err:
-            if len(sources) == 1:  # one program: a usage error as for every other command
+            if (
+                len(sources) == 1
+            ):  # one program: a usage error as for every other command
                 raise
             print(f"lossdsl check: {err}", file=sys.stderr)
             unreadable += 1
@@ -180,7 +222,10 @@ def cmd_check(args) -> int:
         errors = sum(d.level == "error" for d in diagnostics)
         warnings = sum(d.level == "warning" for d in diagnostics)
         if errors:
-            print(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})", file=sys.stderr)
+            print(
+                f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})",
+                file=sys.stderr,
+            )
             rejected += 1
         else:
             say(f"{label}: ok ({warnings} warning{'s' if warnings != 1 else ''})")
@@ -190,7 +235,9 @@ def cmd_check(args) -> int:
 def cmd_compile(args) -> int:
     source, label = read_program(args)
     if args.output == "":
-        raise UsageError("-o takes a file name (without -o, the code goes to standard output)")
+        raise UsageError(
+            "-o takes a file name (without -o, the code goes to standard output)"
+        )
     if args.name is not None:  # an option's value, not the program: a usage error
         try:
             validate_class_name(args.name)
@@ -198,14 +245,18 @@ def cmd_compile(args) -> int:
             raise UsageError(f"--name: {err.message}") from None
     # `-o -` is standard output, as FILE `-` is standard input
     to_file = args.output not in (None, "-")
-    output = check_output(args.output, [args.file] if args.file else []) if to_file else None
+    output = (
+        check_output(args.output, [args.file] if args.file else []) if to_file else None
+    )
     spec = _compiled(source, label, name=args.name, strict=args.strict)
     code = spec.python_source(fast=not args.autodiff, xla=args.xla)
     if output is not None:
         try:
             write_text(output, code)
         except OSError as err:
-            raise OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
+            raise OutputError(
+                f"cannot write {args.output}: {err.strerror or err}"
+            ) from None
         say(f"wrote {args.output} (class {spec.name})")
     else:
         write_utf8(code)
@@ -237,7 +288,9 @@ def _compiled(text: str, label: str, **options):
     except LossError as err:
         _reject(err, text, label)
     # Accepted: its warnings (not its notes) printed as `check` prints them, and the command goes on.
-    _print_diagnostics([d for d in spec.diagnostics if d.level == "warning"], text, label)
+    _print_diagnostics(
+        [d for d in spec.diagnostics if d.level == "warning"], text, label
+    )
     return spec
 
 
@@ -246,7 +299,9 @@ def _reject(err: LossError, text: str, label: str):
     diagnostics = list(err.diagnostics) or [err.as_diagnostic()]
     _print_diagnostics(diagnostics, text, label)
     errors = sum(d.level == "error" for d in diagnostics)
-    raise _Rejected(f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})") from None
+    raise _Rejected(
+        f"{label}: rejected ({errors} error{'s' if errors != 1 else ''})"
+    ) from None
 
 
 class _Rejected(Exception):
@@ -261,11 +316,14 @@ class _KerasUnavailable(Exception):
 def cmd_plot(args) -> int:
     stdin_once(args.files)
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
-        raise UsageError(f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg")
+        raise UsageError(
+            f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg"
+        )
     # (FILEs and -e PROGRAMs together: one figure compares them, a file's loss and a variant of it
     # written inline; `check` keeps to INTERFACE.md's `(FILE | -e PROGRAM)`)
     sources = [read_file(f) for f in args.files] + [
-        (read_argument(p), label) for label, p in zip(inline_labels(args.programs), args.programs, strict=True)
+        (read_argument(p), label)
+        for label, p in zip(inline_labels(args.programs), args.programs, strict=True)
     ]
     if not sources:
         raise UsageError("give at least one FILE or -e PROGRAM")
@@ -275,11 +333,15 @@ def cmd_plot(args) -> int:
     from lossdsl.plot import KindRefused, MixedKinds, NeedsTensorFlow, plot_losses
 
     try:
-        plot_losses(specs, output, labels=[label for _, label in sources], kind=args.kind)
+        plot_losses(
+            specs, output, labels=[label for _, label in sources], kind=args.kind
+        )
     except LossError:
         raise
     except MixedKinds as err:  # a choice the command line asks for: a usage error
-        raise UsageError(f"these losses need different x axes: {err.listed}; choose one with --kind") from None
+        raise UsageError(
+            f"these losses need different x axes: {err.listed}; choose one with --kind"
+        ) from None
     except KindRefused as err:
         if args.kind is None:  # the kind inferred: the program has no plot as it stands
             print(f"lossdsl plot: {err}", file=sys.stderr)
@@ -289,16 +351,22 @@ def cmd_plot(args) -> int:
         print(f"lossdsl plot: {err}", file=sys.stderr)
         return 1
     except OSError as err:
-        raise OutputError(f"cannot write {args.output}: {err.strerror or err}") from None
+        raise OutputError(
+            f"cannot write {args.output}: {err.strerror or err}"
+        ) from None
     say(f"wrote {args.output}")
     return 0
 
 
 def cmd_docs(args) -> int:
     if args.programs:
-        raise UsageError("a page names each loss after its file: save the program as NAME.loss and give the file")
+        raise UsageError(
+            "a page names each loss after its file: save the program as NAME.loss and give the file"
+        )
     if not args.files:
-        raise UsageError("give the .loss FILEs to document (lossdsl docs huber.loss -o page.md)")
+        raise UsageError(
+            "give the .loss FILEs to document (lossdsl docs huber.loss -o page.md)"
+        )
     stdin_once(args.files)
     sources = [read_file(f, formula_hint=False) for f in args.files]
     from lossdsl.docs import image_paths, named_sources, write_docs
@@ -306,15 +374,23 @@ def cmd_docs(args) -> int:
 
     try:
         named_sources(sources)
-    except ValueError as err:  # two FILEs that would be one section: the arguments', exit 2 (a review)
+    except (
+        ValueError
+    ) as err:  # two FILEs that would be one section: the arguments', exit 2 (a review)
         raise UsageError(str(err)) from None
     images = image_paths([label for _, label in sources], args.output, args.images)
     output = check_output(args.output, args.files, others=tuple(images))
     if output.suffix.lower() not in (".md", ".markdown"):
-        raise UsageError(f"the page is Markdown: give -o a file name ending in .md, not {args.output}")
+        raise UsageError(
+            f"the page is Markdown: give -o a file name ending in .md, not {args.output}"
+        )
     folder = images[0].parent
-    if folder.exists() and not folder.is_dir():  # (it said "cannot write d_files: File exists"; a review)
-        raise OutputError(f"cannot write the plots into {folder}: it is a file, not a folder")
+    if (
+        folder.exists() and not folder.is_dir()
+    ):  # (it said "cannot write d_files: File exists"; a review)
+        raise OutputError(
+            f"cannot write the plots into {folder}: it is a file, not a folder"
+        )
     for spec, (text, label) in zip(_compile_all(sources), sources, strict=True):
         try:  # the page holds each gradient's LaTeX (as written here: built once)
             spec.latex(gradient=True, display=True)
@@ -388,11 +464,15 @@ def _start_keras_quietly() -> None:
         try:
             import keras
 
-            keras.ops.convert_to_tensor(0.0)  # the first operation starts the backend's devices
+            keras.ops.convert_to_tensor(
+                0.0
+            )  # the first operation starts the backend's devices
         except Exception as err:  # noqa: BLE001 - the environment's, whatever it is: said, not a traceback
             backend = os.environ.get("KERAS_BACKEND")
             setting = f" (KERAS_BACKEND={backend})" if backend else ""
-            raise _KerasUnavailable(f"cannot start Keras{setting}: {type(err).__name__}: {err}") from None
+            raise _KerasUnavailable(
+                f"cannot start Keras{setting}: {type(err).__name__}: {err}"
+            ) from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -406,7 +486,9 @@ def entry() -> None:
     except BrokenPipeError:
         code = closed_pipe()
     except OSError as err:  # a full disk, found only now (`main()` flushes): what was buffered is lost
-        Unfailing(sys.stderr).write(f"lossdsl: cannot write to standard output: {err.strerror or err}\n")
+        Unfailing(sys.stderr).write(
+            f"lossdsl: cannot write to standard output: {err.strerror or err}\n"
+        )
         discard_output()
         code = 1
     raise SystemExit(code)

@@ -32,7 +32,9 @@ def _contained(what: str):
     def wrap(method):
         @checked_arguments
         @functools.wraps(method)
-        def contained_method(*args, **kwargs):  # `self` too, so that `latex(self=1)` is bound here
+        def contained_method(
+            *args, **kwargs
+        ):  # `self` too, so that `latex(self=1)` is bound here
             with SYMPY_LOCK, contained(what, args[0].source):
                 return method(*args, **kwargs)
 
@@ -44,18 +46,31 @@ def _contained(what: str):
 def _keywords_only(method: str, args: tuple, keywords: str) -> None:
     """A LossArgumentError for positional arguments to a method that takes keywords only."""
     if args:
-        raise LossArgumentError(f"{method}() takes keyword arguments only ({keywords}), not {len(args)} positional")
+        raise LossArgumentError(
+            f"{method}() takes keyword arguments only ({keywords}), not {len(args)} positional"
+        )
 
 
 def validate_class_name(name: object) -> str:
     """`name` if it can name the generated class; LossTypeError otherwise."""
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
-        raise LossTypeError(f"{name!r} cannot name a Python class: use an ASCII identifier that is not a keyword")
+    if (
+        not isinstance(name, str)
+        or not name.isidentifier()
+        or keyword.iskeyword(name)
+        or not name.isascii()
+    ):
+        raise LossTypeError(
+            f"{name!r} cannot name a Python class: use an ASCII identifier that is not a keyword"
+        )
     if name in MODULE_NAMES:
-        raise LossTypeError(f"{name!r} cannot name the generated class: the module needs that name")
+        raise LossTypeError(
+            f"{name!r} cannot name the generated class: the module needs that name"
+        )
     if name.startswith("__") and name.endswith("__"):
         # `__class__`, `__dict__`, ...: the generated module's own attributes, not its class
-        raise LossTypeError(f"{name!r} cannot name the generated class: names of the form __x__ are Python's own")
+        raise LossTypeError(
+            f"{name!r} cannot name the generated class: names of the form __x__ are Python's own"
+        )
     return name
 
 
@@ -108,7 +123,9 @@ class CompiledLoss:
     @description.setter
     def description(self, value: object) -> None:
         if not isinstance(value, str):
-            raise LossTypeError(f"a description is text (a str), not {type(value).__name__}")
+            raise LossTypeError(
+                f"a description is text (a str), not {type(value).__name__}"
+            )
         self._description = value
 
     @property
@@ -118,13 +135,19 @@ class CompiledLoss:
 
     @source.setter
     def source(self, value: object) -> None:
-        raise LossArgumentError("source is the text that was compiled: compile another with lossdsl.compile()")
+        raise LossArgumentError(
+            "source is the text that was compiled: compile another with lossdsl.compile()"
+        )
 
     def __repr__(self) -> str:
-        return f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
+        return (
+            f"<CompiledLoss {self.name}: {self.source.strip().splitlines()[-1][:60]!r}>"
+        )
 
     def __copy__(self) -> CompiledLoss:
-        copied = object.__new__(type(self))  # (a shallow copy shares the analysis: it stays whole)
+        copied = object.__new__(
+            type(self)
+        )  # (a shallow copy shares the analysis: it stays whole)
         copied.__dict__.update(self.__dict__)
         return copied
 
@@ -163,7 +186,13 @@ class CompiledLoss:
         return self.symbolic.public(self.symbolic.gradient())
 
     @_contained("write as LaTeX")
-    def latex(self, gradient: bool = False, *, display: bool | None = None, inline: bool | None = None) -> str:
+    def latex(
+        self,
+        gradient: bool = False,
+        *,
+        display: bool | None = None,
+        inline: bool | None = None,
+    ) -> str:
         """LaTeX of the loss as written (or of its gradient).
 
         Args:
@@ -177,13 +206,19 @@ class CompiledLoss:
         display = None if display is None else require_flag("display", display)
         inline = None if inline is None else require_flag("inline", inline)
         if display is not None and inline is not None and display == inline:
-            raise LossArgumentError(f"display={display!r} and inline={inline!r} contradict: give one of them")
+            raise LossArgumentError(
+                f"display={display!r} and inline={inline!r} contradict: give one of them"
+            )
         if display is None:
-            display = (not inline) if inline is not None else bool(self.resolved.bindings)
+            display = (
+                (not inline) if inline is not None else bool(self.resolved.bindings)
+            )
         key = (gradient, display)
         written = self.symbolic.latex
         if key not in written:
-            written[key] = emit_latex(self.resolved, self.symbolic, gradient=key[0], display=key[1])
+            written[key] = emit_latex(
+                self.resolved, self.symbolic, gradient=key[0], display=key[1]
+            )
         return written[key]
 
     @_contained("write as Keras code")
@@ -211,13 +246,21 @@ class CompiledLoss:
 
     def keras_loss(self, *args, **kwargs):
         """An instance of the generated class; kwargs: params and Loss's reduction, name, dtype."""
-        from lossdsl.runtime import keras_arguments, loss_class, parameter_value, unknown_arguments
+        from lossdsl.runtime import (
+            keras_arguments,
+            loss_class,
+            parameter_value,
+            unknown_arguments,
+        )
 
         _keywords_only("keras_loss", args, "parameters, reduction, name, dtype")
         # The generated class stores what it is given, as Keras's own classes do; through
         # lossdsl a parameter is checked here, so that a bad one fails now, not at the first call.
         unknown_arguments(self, kwargs, ("reduction", "name", "dtype"))
-        kwargs = {k: parameter_value(k, v) if k in self.params else v for k, v in kwargs.items()}
+        kwargs = {
+            k: parameter_value(k, v) if k in self.params else v
+            for k, v in kwargs.items()
+        }
         keras_arguments(**{k: v for k, v in kwargs.items() if k not in self.params})
         return loss_class(self)(**kwargs)
 
@@ -234,7 +277,11 @@ class CompiledLoss:
     def _repr_markdown_(self) -> str:
         from lossdsl.docs import paragraphs
 
-        blocks = [f"**{self.name}**", *paragraphs(self.description), f"$${self.latex(display=True)}$$"]
+        blocks = [
+            f"**{self.name}**",
+            *paragraphs(self.description),
+            f"$${self.latex(display=True)}$$",
+        ]
         return "\n\n".join(blocks) + "\n"
 
 

@@ -65,7 +65,9 @@ def folded_condition(cond: sp.Basic, exact: bool = False) -> sp.Basic:
             hidden.setdefault(node, sp.Dummy())
             continue
         stack.extend(node.args)
-    if any(isinstance(node, Held) for node in hidden) and cond.xreplace(hidden).has(sp.Piecewise):
+    if any(isinstance(node, Held) for node in hidden) and cond.xreplace(hidden).has(
+        sp.Piecewise
+    ):
         # Folded into cases, a condition that holds a `Held` one sends SymPy's `piecewise_fold` round
         # and round (its own `has` sees into the Held) to the recursion limit.
         raise LossLimitError(
@@ -121,7 +123,9 @@ def _if_then_else(folded: sp.Piecewise) -> sp.Basic:
     last = pairs[-1].expr
     for value, cond in reversed(pairs[:-1]):
         last = sp.ITE(cond, value, last)
-    return last.xreplace({r: r.canonical for r in last.atoms(sp.core.relational.Relational)})
+    return last.xreplace(
+        {r: r.canonical for r in last.atoms(sp.core.relational.Relational)}
+    )
 
 
 # A folded condition's size (nodes, a shared part counted at each use) past which the checks and the
@@ -253,7 +257,9 @@ class SettlingPiecewise(Where):
     def eval(cls, *args):
         depth = getattr(_state, "settle", 0)
         if depth >= MAX_SETTLE:
-            raise Unsettled("SymPy's canonical form of this `where` condition does not settle")
+            raise Unsettled(
+                "SymPy's canonical form of this `where` condition does not settle"
+            )
         _state.settle = depth + 1
         try:
             return super().eval(*args)
@@ -282,7 +288,10 @@ def minmax(cls: type, args) -> sp.Expr:
         # queries themselves 1.8 ms there, where `_takes_both_signs` sees at once that neither holds.
         if _takes_both_signs(x - number):
             return cls(x, number, evaluate=False)
-        above, below = (x - number).is_extended_nonnegative, (x - number).is_extended_nonpositive
+        above, below = (
+            (x - number).is_extended_nonnegative,
+            (x - number).is_extended_nonpositive,
+        )
         if above or below:
             return x if bool(above) == (cls is sp.Max) else number
         return cls(x, number, evaluate=False)
@@ -309,13 +318,17 @@ def _takes_both_signs(expr: sp.Basic) -> bool:
     for term in expr.args:
         factors = sp.Mul.make_args(term)
         for s in factors:
-            if not (s.is_Symbol and s.is_extended_real and s.is_extended_positive is None):
+            if not (
+                s.is_Symbol and s.is_extended_real and s.is_extended_positive is None
+            ):
                 continue
             if s.is_extended_negative is not None or s.is_zero is not None:
                 continue
             if not all(_nonzero_factor(f) for f in factors if f is not s):
                 continue
-            if not any(s in other.free_symbols for other in expr.args if other is not term):
+            if not any(
+                s in other.free_symbols for other in expr.args if other is not term
+            ):
                 return True
     return False
 
@@ -324,7 +337,11 @@ def _nonzero_factor(factor: sp.Basic) -> bool:
     """A finite nonzero number, or a real symbol that may be nonzero."""
     if factor.is_Number:
         return bool(factor.is_finite) and not factor.is_zero
-    return factor.is_Symbol and bool(factor.is_extended_real) and factor.is_zero is not True
+    return (
+        factor.is_Symbol
+        and bool(factor.is_extended_real)
+        and factor.is_zero is not True
+    )
 
 
 def _against_a_number(flat: list) -> tuple[sp.Expr, sp.Number] | None:
@@ -333,7 +350,12 @@ def _against_a_number(flat: list) -> tuple[sp.Expr, sp.Number] | None:
     if len(flat) != 2:
         return None
     number, x = flat if flat[0].is_Number else flat[::-1]
-    if not number.is_Number or not number.is_finite or x.is_number or x.has(sp.Max, sp.Min):
+    if (
+        not number.is_Number
+        or not number.is_finite
+        or x.is_number
+        or x.has(sp.Max, sp.Min)
+    ):
         return None
     return x, number
 
@@ -362,7 +384,9 @@ def absolute(x: sp.Expr) -> sp.Expr:
     (`(-2)^z`, NaN at each non-integer `z` as in NumPy) stays `Abs(x)` unevaluated."""
     if isinstance(x, sp.exp) or (x.is_Pow and x.base.is_extended_positive):
         return x  # what SymPy makes of it where the exponent is real (`0.5^log(y_pred)`: NaN below 0)
-    if _unsigned_linear(x):  # what SymPy makes of it (its sign taken out), without its sign queries
+    if _unsigned_linear(
+        x
+    ):  # what SymPy makes of it (its sign taken out), without its sign queries
         return sp.Abs(-x if x.could_extract_minus_sign() else x, evaluate=False)
     result = sp.Abs(x)
     if not (result.atoms(*_COMPLEX_PARTS) - x.atoms(*_COMPLEX_PARTS)) and not any(
@@ -386,9 +410,17 @@ def _unsigned_linear(x: sp.Expr) -> bool:
         if term.is_Number:
             continue
         factor, symbol = term.as_coeff_Mul()
-        if not (symbol.is_Symbol and symbol.is_extended_real and factor.is_Number and factor.is_nonzero):
+        if not (
+            symbol.is_Symbol
+            and symbol.is_extended_real
+            and factor.is_Number
+            and factor.is_nonzero
+        ):
             return False
-        unsigned = unsigned or (symbol.is_extended_nonnegative is None and symbol.is_extended_nonpositive is None)
+        unsigned = unsigned or (
+            symbol.is_extended_nonnegative is None
+            and symbol.is_extended_nonpositive is None
+        )
     return unsigned
 
 
@@ -407,12 +439,18 @@ def relation(cls: type, left: sp.Basic, right: sp.Basic) -> sp.Basic:
     """`cls(left, right)` for a SymPy relational (see the section comment)."""
     cls = _SELF_ORIGINAL.get(cls, cls)
     if left == right and cls in _SELF_TESTS and subtrees.free_symbols(left):
-        return _SELF_TESTS[cls](left, right)  # a NaN test: SymPy's is decided (symfuncs)
+        return _SELF_TESTS[cls](
+            left, right
+        )  # a NaN test: SymPy's is decided (symfuncs)
     if left.is_extended_real is False or right.is_extended_real is False:
         return cls(left, right, evaluate=False)
     if (decided := _decided_in_floats(cls, left, right)) is not None:
         return decided
-    if left.is_Number and right.is_Number or (_deciding() and _small(left) and _small(right)):
+    if (
+        left.is_Number
+        and right.is_Number
+        or (_deciding() and _small(left) and _small(right))
+    ):
         return cls(left, right)
     if any(side.is_Number and side.is_finite for side in (left, right)):
         # a finite number and an expression that is no number differ by no number (and a large sum
@@ -457,7 +495,9 @@ def _exact_constants(expr: sp.Basic) -> frozenset:
     that sum again, each time a walk of it; fuzzing. Few entries: the keys hold each compile's
     own Dummy symbols, so they serve one compile, and the cache should not hold on to old ones.)"""
     numbers = subtrees.atoms(expr, sp.Number, sp.NumberSymbol)
-    return frozenset(a for a in numbers if a.is_finite and not (a.is_Float or a.is_Integer))
+    return frozenset(
+        a for a in numbers if a.is_finite and not (a.is_Float or a.is_Integer)
+    )
 
 
 def as_floats(expr: sp.Basic) -> sp.Basic:
@@ -517,7 +557,9 @@ def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
         return sp.Pow(base, exponent, evaluate=False)
     if base.is_Pow and exponent.is_Integer and exponent not in (sp.S.Zero, sp.S.One):
         product = base.exp * exponent
-        if stays_as_written(base.base, product):  # (a sum: `as_base_exp` is its base and exponent)
+        if stays_as_written(
+            base.base, product
+        ):  # (a sum: `as_base_exp` is its base and exponent)
             return sp.Pow(base.base, product, evaluate=False)
     return sp.Pow(base, exponent)
 
@@ -528,7 +570,9 @@ def reciprocal(x: sp.Expr) -> sp.Expr:
     sign questions of its evaluation (the saturation check's divisor `(3 + ...)^2` over
     `exp(y_pred)`, twenty levels: 13 s). A sum that `power` builds to the power -1 as written is
     built so too (the divisor `1 + (1 / (1 + ...))^2`, 28 levels: 36 s)."""
-    if x.is_Pow and x.exp.is_zero is False and stays_as_written(x.base, -x.exp):  # (1 / b^0.0 is 1)
+    if (
+        x.is_Pow and x.exp.is_zero is False and stays_as_written(x.base, -x.exp)
+    ):  # (1 / b^0.0 is 1)
         return sp.Pow(x.base, -x.exp, evaluate=False)
     if stays_as_written(x, sp.S.NegativeOne):
         return sp.Pow(x, sp.S.NegativeOne, evaluate=False)
@@ -542,10 +586,12 @@ def scaled(coefficient: sp.Expr, factor: sp.Expr) -> sp.Expr:
     if (
         coefficient.is_Number
         and coefficient.is_finite
-        and coefficient.is_zero is False  # (a Float 0.0 is not `S.Zero`, and its product is 0)
+        and coefficient.is_zero
+        is False  # (a Float 0.0 is not `S.Zero`, and its product is 0)
         and coefficient is not sp.S.One
         and factor.is_Pow
-        and factor.exp.is_zero is False  # (a power to 0.0 stays a power, which the product drops)
+        and factor.exp.is_zero
+        is False  # (a power to 0.0 stays a power, which the product drops)
         and stays_as_written(factor.base, factor.exp)
     ):
         return sp.Mul(coefficient, factor, evaluate=False)
@@ -562,6 +608,12 @@ def stays_as_written(base: sp.Expr, exponent: sp.Expr) -> bool:
         and exponent.is_finite
         and exponent not in (sp.S.Zero, sp.S.One)
         and not base.is_number
-        and (len(base.args) != 2 or all(term.coeff(sp.S.ImaginaryUnit) == 0 for term in base.args))
-        and not (_FLOATS_TAKEN_OUT and any(term.as_coeff_Mul()[0].is_Float for term in base.args))
+        and (
+            len(base.args) != 2
+            or all(term.coeff(sp.S.ImaginaryUnit) == 0 for term in base.args)
+        )
+        and not (
+            _FLOATS_TAKEN_OUT
+            and any(term.as_coeff_Mul()[0].is_Float for term in base.args)
+        )
     )

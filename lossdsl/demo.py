@@ -26,7 +26,9 @@ def run_demo(epochs: int = 30, out=None) -> int:
     Raises ValueError for fewer than 2 epochs (the demo compares the first epoch's loss with the last).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 2:
-        raise ValueError(f"the demo needs a whole number of epochs, at least 2, not {epochs!r}")
+        raise ValueError(
+            f"the demo needs a whole number of epochs, at least 2, not {epochs!r}"
+        )
     out = out or sys.stdout
     spec = lossdsl.compile(SEED_SOURCE, name="PenalizedAbsoluteError")
 
@@ -72,10 +74,16 @@ def _train(spec, epochs: int, out) -> list[float]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1024, 4)).astype("float32")
     weights = np.array([[1.5], [-2.0], [0.5], [3.0]], dtype="float32")
-    y = (x @ weights + 0.5 * np.sin(3 * x[:, :1]) + 0.1 * rng.normal(size=(1024, 1))).astype("float32")
+    y = (
+        x @ weights + 0.5 * np.sin(3 * x[:, :1]) + 0.1 * rng.normal(size=(1024, 1))
+    ).astype("float32")
 
     model = keras.Sequential(
-        [keras.Input(shape=(4,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)]
+        [
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(1),
+        ]
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=0.01),
@@ -85,7 +93,10 @@ def _train(spec, epochs: int, out) -> list[float]:
     history = model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     losses = [float(v) for v in history.history["loss"]]
     maes = [float(v) for v in history.history["mae"]]
-    shown = sorted({0, 1, 2, len(losses) // 2, len(losses) - 2, len(losses) - 1} & set(range(len(losses))))
+    shown = sorted(
+        {0, 1, 2, len(losses) // 2, len(losses) - 2, len(losses) - 1}
+        & set(range(len(losses)))
+    )
     for i in shown:
         print(f"  epoch {i + 1:3d}  loss {losses[i]:.4f}  mae {maes[i]:.4f}", file=out)
     return losses

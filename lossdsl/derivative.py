@@ -40,7 +40,10 @@ _INFINITE = (sp.S.Infinity, sp.S.NegativeInfinity, sp.S.ComplexInfinity, sp.S.Na
 
 def by_chain_rule(node: sp.Basic) -> bool:
     """SymPy differentiates `node` by the chain rule, `sum_i f_i'(args) args_i'` (`fdiff`)."""
-    return isinstance(node, (sp.Function, sp.Max, sp.Min)) and type(node)._eval_derivative in _CHAIN_RULES
+    return (
+        isinstance(node, (sp.Function, sp.Max, sp.Min))
+        and type(node)._eval_derivative in _CHAIN_RULES
+    )
 
 
 def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
@@ -53,7 +56,9 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
         found = reads.get(node)
         if found is None:
             if node.is_Atom or type(node).free_symbols is not sp.Basic.free_symbols:
-                found = symbol in node.free_symbols  # a bound variable is not free (Derivative, Lambda)
+                found = (
+                    symbol in node.free_symbols
+                )  # a bound variable is not free (Derivative, Lambda)
             else:
                 found = any(depends(arg) for arg in node.args)
             reads[node] = found
@@ -68,10 +73,17 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
         kind = type(node)
         if kind is sp.Add:  # Add._eval_derivative
             return sp.Add(*[d(arg) for arg in node.args])
-        if kind is sp.Mul:  # Mul._eval_derivative_n_times: the Leibniz rule, in its order
+        if (
+            kind is sp.Mul
+        ):  # Mul._eval_derivative_n_times: the Leibniz rule, in its order
             terms = []
-            for orders, coefficient in multinomial_coefficients_iterator(len(node.args), 1):
-                factors = [d(arg) if order else arg for order, arg in zip(orders, node.args, strict=True)]
+            for orders, coefficient in multinomial_coefficients_iterator(
+                len(node.args), 1
+            ):
+                factors = [
+                    d(arg) if order else arg
+                    for order, arg in zip(orders, node.args, strict=True)
+                ]
                 if finite and any(f is sp.S.Zero for f in factors):
                     continue  # 0 times finite factors: SymPy's product asks each factor whether it is finite
                 terms.append(coefficient * sp.Mul(*factors))
@@ -84,7 +96,9 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
                 # the logarithm (its evaluation asks about the base) and asks the product whether it is.
                 return node * (d(base) * exponent / base)
             return node * (d_exponent * sp.log(base) + d(base) * exponent / base)
-        if kind is sp.Abs and node.args[0].is_extended_real:  # Abs._eval_derivative, for a real argument
+        if (
+            kind is sp.Abs and node.args[0].is_extended_real
+        ):  # Abs._eval_derivative, for a real argument
             # (taken here: SymPy's own takes the conjugate of the argument and differentiates it
             # again with its own rules, at every level of nested `abs`: seconds for 16 levels)
             (argument,) = node.args
@@ -112,7 +126,9 @@ def derivative(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
         # (every node of the expression) until the garbage collector runs. Cleared, it is freed now.
         d = depends = None
     if result.has(sp.Derivative):  # as Derivative leaves what it could not take
-        result = result.replace(lambda x: isinstance(x, sp.Derivative), lambda x: x.canonical)
+        result = result.replace(
+            lambda x: isinstance(x, sp.Derivative), lambda x: x.canonical
+        )
     return result
 
 
@@ -157,10 +173,16 @@ def _zero_derivative(self, x):
 # respect to a reduction (`y_pred * floor(sum(y_pred))`: "Can't calculate derivative wrt
 # ReduceSum(y_pred)"), and took `sign`'s as a DiracDelta. Stand-ins of the same name sort alike.
 _FLAT_STEPS = {
-    cls: type(cls.__name__, (cls,), {"_eval_derivative": _zero_derivative}) for cls in (sp.floor, sp.ceiling, sp.sign)
+    cls: type(cls.__name__, (cls,), {"_eval_derivative": _zero_derivative})
+    for cls in (sp.floor, sp.ceiling, sp.sign)
 }
 _STEPS = tuple(_FLAT_STEPS)
-_DIFFERENTIABLE = {sp.Max: _ArgumentsMax, sp.Min: _ArgumentsMin, sp.Abs: _RealAbs, **_FLAT_STEPS}
+_DIFFERENTIABLE = {
+    sp.Max: _ArgumentsMax,
+    sp.Min: _ArgumentsMin,
+    sp.Abs: _RealAbs,
+    **_FLAT_STEPS,
+}
 _ORIGINAL = {stand_in: cls for cls, stand_in in _DIFFERENTIABLE.items()}
 
 
@@ -185,7 +207,9 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     expr = _chains_folded(expr, stand_ins)
     try:
         result = with_inert_non_real(lambda e: _diff(e, symbol), expr)
-        while stand_ins and result.has(_Chain):  # a chain inside another's argument: once per level
+        while stand_ins and result.has(
+            _Chain
+        ):  # a chain inside another's argument: once per level
             result = result.xreplace(stand_ins)
     finally:
         for stand_in in stand_ins:
@@ -196,10 +220,16 @@ def differentiated(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
 def _diff(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic:
     """`sympy.diff`, through the stand-ins of `_DIFFERENTIABLE` where `_stand_in_differentiates`,
     and of `_ZeroPower`."""
-    zero_powers = {p: _ZeroPower(p.exp) for p in subtrees.atoms(expr, sp.Pow) if not p.exp.is_number and p.base.is_zero}
+    zero_powers = {
+        p: _ZeroPower(p.exp)
+        for p in subtrees.atoms(expr, sp.Pow)
+        if not p.exp.is_number and p.base.is_zero
+    }
     if zero_powers:
         result = _diff(expr.xreplace(zero_powers), symbol)
-        return result.xreplace({stand_in: power for power, stand_in in zero_powers.items()})
+        return result.xreplace(
+            {stand_in: power for power, stand_in in zero_powers.items()}
+        )
     found = subtrees.atoms(expr, sp.Max, sp.Min, sp.Abs, *_STEPS)
     if not any(_stand_in_differentiates(m) for m in found):
         return derivative(expr, symbol)
@@ -237,7 +267,9 @@ class _Chain(sp.Function):
     def fdiff(self, argindex=1):
         if argindex != 1:
             return sp.Integer(0)
-        return sp.Mul(*(_link_derivative(link) for link in _CHAIN_LINKS[int(self.args[1])]))
+        return sp.Mul(
+            *(_link_derivative(link) for link in _CHAIN_LINKS[int(self.args[1])])
+        )
 
 
 def _chain_inner(node: sp.Basic) -> int | None:
@@ -260,7 +292,9 @@ def _link_derivative(link: sp.Basic) -> sp.Expr:
 def _chains_folded(expr: sp.Basic, stand_ins: dict) -> sp.Basic:
     """`expr` with each chain of at least MIN_CHAIN links as a `_Chain` of its innermost argument
     (itself folded so); each stand-in -> its chain goes into `stand_ins`."""
-    found: dict[sp.Basic, tuple[list[sp.Basic], sp.Basic]] = {}  # chain -> its links, its argument
+    found: dict[
+        sp.Basic, tuple[list[sp.Basic], sp.Basic]
+    ] = {}  # chain -> its links, its argument
     stack, seen = [expr], set()
     while stack:
         node = stack.pop()

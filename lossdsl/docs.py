@@ -84,7 +84,9 @@ def paragraphs(description: str) -> list[str]:
             current.append(line.strip())
         elif current:
             text = escape(" ".join(current))
-            blocks.append(_BLOCK_START.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], text))
+            blocks.append(
+                _BLOCK_START.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], text)
+            )
             current = []
     return blocks
 
@@ -116,7 +118,9 @@ def _bundled(name: str, text: str) -> str | None:
     trial); else None."""
     if name in library.names() and text == library.source(name):
         return name
-    return next((loss for loss in library.names() if text == library.source(loss)), None)
+    return next(
+        (loss for loss in library.names() if text == library.source(loss)), None
+    )
 
 
 def counterpart_text(name: str) -> str | None:
@@ -126,7 +130,10 @@ def counterpart_text(name: str) -> str | None:
     match = COUNTERPARTS.get(name)
     if match is None:
         return None
-    args = ", ".join(["y_true", "y_pred"] + [f"{key}={value!r}" for key, value in match.keras_kwargs.items()])
+    args = ", ".join(
+        ["y_true", "y_pred"]
+        + [f"{key}={value!r}" for key, value in match.keras_kwargs.items()]
+    )
     return f"Keras counterpart: `keras.losses.{match.keras_name}({args})`."
 
 
@@ -139,11 +146,16 @@ def _section(name: str, spec, image: str | None, bundled: str | None) -> list[st
     if spec.params:
         symbols = NamePolicy(spec.resolved).names
         lines += ["| parameter | symbol | default |", "|---|---|---|"]
-        lines += [f"| `{p}` | ${symbols[p].tex()}$ | `{v!r}` |" for p, v in spec.params.items()]
+        lines += [
+            f"| `{p}` | ${symbols[p].tex()}$ | `{v!r}` |"
+            for p, v in spec.params.items()
+        ]
         lines.append("")
     try:
         gradient = ["$$", spec.latex(gradient=True, display=True), "$$"]
-    except LossLimitError as err:  # the loss is on the page all the same (a review of slow emission)
+    except (
+        LossLimitError
+    ) as err:  # the loss is on the page all the same (a review of slow emission)
         gradient = [f"Too large to write out here: {escape(err.message)}."]
     lines += ["Gradient with respect to the prediction:", "", *gradient, ""]
     counterpart = counterpart_text(bundled) if bundled else None
@@ -154,7 +166,9 @@ def _section(name: str, spec, image: str | None, bundled: str | None) -> list[st
     return lines
 
 
-def render_page(entries, title: str = "Losses", images: dict[str, str] | None = None) -> str:
+def render_page(
+    entries, title: str = "Losses", images: dict[str, str] | None = None
+) -> str:
     """The Markdown text of a page.
 
     Args:
@@ -166,7 +180,10 @@ def render_page(entries, title: str = "Losses", images: dict[str, str] | None = 
     images = images or {}
     lines = [HEADER, "", f"# {escape(title)}", ""]
     count = len(entries)
-    lines += [f"{count} loss{'es' if count != 1 else ''}: the formula, the gradient and a plot of each.", ""]
+    lines += [
+        f"{count} loss{'es' if count != 1 else ''}: the formula, the gradient and a plot of each.",
+        "",
+    ]
     sections: list[str] = []
     for name, spec, bundled in entries:
         sections += _section(name, spec, images.get(name), bundled)
@@ -180,19 +197,37 @@ def render_page(entries, title: str = "Losses", images: dict[str, str] | None = 
 # the gradients' step function was unexplained, and `eps` printed as 10^{-7} there).
 _SYMBOLS = (
     (r"\hat{y}", r"$y$ is `y_true` and $\hat{y}$ is `y_pred`"),
-    (r"\sum_{c}", r"$\sum_{c}$ sums over the last axis, and $y_{c}$ is its $c$-th element"),
+    (
+        r"\sum_{c}",
+        r"$\sum_{c}$ sums over the last axis, and $y_{c}$ is its $c$-th element",
+    ),
     # (`C` alone, where a mean's `\frac{1}{C}` or a gradient's `C \sum_{c}` has it; a user's `C`
     # prints upright, `\mathrm{C}`, and no other name holds a capital C outside `\mathrm{}`; a review)
-    (re.compile(r"(?<!\\mathrm\{)(?<![\\A-Za-z_])C(?![A-Za-z])"), r"$C$ is the length of the last axis"),
-    (r"\epsilon", r"$\epsilon$ is `eps`, $10^{-7}$, unless a parameter table gives the symbol to a parameter"),
-    (r"\theta\left(", r"$\theta(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0"),
+    (
+        re.compile(r"(?<!\\mathrm\{)(?<![\\A-Za-z_])C(?![A-Za-z])"),
+        r"$C$ is the length of the last axis",
+    ),
+    (
+        r"\epsilon",
+        r"$\epsilon$ is `eps`, $10^{-7}$, unless a parameter table gives the symbol to a parameter",
+    ),
+    (
+        r"\theta\left(",
+        r"$\theta(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0",
+    ),
     (
         r"\operatorname{H}\left(",
         r"$\operatorname{H}(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0",
     ),
     (r" \geq 0\right]", r"$[P]$ is 1 where $P$ holds and 0 elsewhere"),
-    (r"\mathrm{i}", r"$\mathrm{i}$ is the imaginary unit (the value is not real there)"),
-    (r"\operatorname{sign}", r"$\operatorname{sign}(x)$ is -1, 0 or 1 as $x$ is negative, 0 or positive"),
+    (
+        r"\mathrm{i}",
+        r"$\mathrm{i}$ is the imaginary unit (the value is not real there)",
+    ),
+    (
+        r"\operatorname{sign}",
+        r"$\operatorname{sign}(x)$ is -1, 0 or 1 as $x$ is negative, 0 or positive",
+    ),
 )
 
 
@@ -201,7 +236,9 @@ _MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.DOTALL)
 
 def _notation(text: str) -> str:
     """A paragraph explaining the symbols of `_SYMBOLS` that `text` holds, or ""."""
-    math = " ".join(_MATH.findall(text))  # (a pattern looks only at the formulas, not at the prose)
+    math = " ".join(
+        _MATH.findall(text)
+    )  # (a pattern looks only at the formulas, not at the prose)
     used = [
         meaning
         for marker, meaning in _SYMBOLS
@@ -210,7 +247,9 @@ def _notation(text: str) -> str:
     return "Notation: " + "; ".join(used) + "." if used else ""
 
 
-def write_docs(sources, output, *, title: str = "Losses", image_format: str = "svg") -> list[Path]:
+def write_docs(
+    sources, output, *, title: str = "Losses", image_format: str = "svg"
+) -> list[Path]:
     """Write a Markdown page for lossdsl programs, with a plot of each beside it.
 
     Args:
@@ -228,7 +267,9 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
         ValueError: no sources, two with the same name, or an unknown image format.
     """
     if image_format not in IMAGE_FORMATS:
-        raise ValueError(f"unknown image format {image_format!r}: use one of {', '.join(IMAGE_FORMATS)}")
+        raise ValueError(
+            f"unknown image format {image_format!r}: use one of {', '.join(IMAGE_FORMATS)}"
+        )
     named = named_sources(sources)
     entries = []
     for name in sorted(named):
@@ -254,7 +295,9 @@ def write_docs(sources, output, *, title: str = "Losses", image_format: str = "s
             images[name] = quote(os.fsencode(f"{image_dir.name}/{path.name}"))
         output.parent.mkdir(parents=True, exist_ok=True)
         write_text(output, render_page(entries, title, images))
-    except BaseException:  # no half-written documentation: the plots this call created go too
+    except (
+        BaseException
+    ):  # no half-written documentation: the plots this call created go too
         for path in written:
             path.unlink(missing_ok=True)
         if new_dir and image_dir.is_dir() and not any(image_dir.iterdir()):
@@ -276,7 +319,9 @@ def named_sources(sources) -> dict[str, tuple[str, str]]:
         name = loss_name(label)
         other = folded.get(name.casefold())
         if other == name:
-            raise ValueError(f"two programs are named {name!r} ({named[name][1]} and {label}): rename one")
+            raise ValueError(
+                f"two programs are named {name!r} ({named[name][1]} and {label}): rename one"
+            )
         if other is not None:
             raise ValueError(
                 f"two programs are named {other!r} and {name!r} ({named[other][1]} and {label}), which differ"

@@ -101,7 +101,9 @@ def warn_of(diagnostics, prefix: str = "") -> None:
 def _outside() -> int:
     """The `stacklevel` of `warnings.warn`, called from `warn_of`, that names the first frame outside lossdsl."""
     level, frame = 1, sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _PACKAGE
+    ):
         level, frame = level + 1, frame.f_back
     return level
 
@@ -135,7 +137,11 @@ class LossError(ValueError):
         self.span = span
         self.source = source
         # (one Diagnostic is one, not the four fields it unpacks to)
-        self.diagnostics = (diagnostics,) if isinstance(diagnostics, Diagnostic) else tuple(diagnostics)
+        self.diagnostics = (
+            (diagnostics,)
+            if isinstance(diagnostics, Diagnostic)
+            else tuple(diagnostics)
+        )
         super().__init__(message)
 
     def with_source(self, source: str) -> LossError:
@@ -153,7 +159,15 @@ class LossError(ValueError):
 
     def as_diagnostic(self) -> Diagnostic:
         """This error as an "error" diagnostic."""
-        return Diagnostic("error", self.message, self.line, self.column, self.code, self.span, self.source)
+        return Diagnostic(
+            "error",
+            self.message,
+            self.line,
+            self.column,
+            self.code,
+            self.span,
+            self.source,
+        )
 
     def __str__(self) -> str:
         others = [d for d in self.diagnostics if d.level == "error"]
@@ -162,7 +176,11 @@ class LossError(ValueError):
         return "\n".join(d.format(self.source) for d in others)
 
     def __reduce__(self):
-        kwargs = {"span": self.span, "source": self.source, "diagnostics": self.diagnostics}
+        kwargs = {
+            "span": self.span,
+            "source": self.source,
+            "diagnostics": self.diagnostics,
+        }
         return (_rebuild, (type(self), self.message, self.line, self.column, kwargs))
 
 
@@ -199,7 +217,9 @@ class LossArgumentError(LossTypeError, TypeError):
 def require_text(source: object) -> str:
     """`source` if it is a program's text (a str); LossArgumentError otherwise."""
     if not isinstance(source, str):
-        raise LossArgumentError(f"a lossdsl program is text (str), not {type(source).__name__}")
+        raise LossArgumentError(
+            f"a lossdsl program is text (str), not {type(source).__name__}"
+        )
     return source
 
 
@@ -207,7 +227,10 @@ def require_flag(name: str, value: object) -> bool:
     """`value` as a bool, for a keyword that takes True or False (an int, or a NumPy scalar of
     one, too); anything else is a LossArgumentError: `bool("no")` is True, and `bool()` of an
     array of two raises NumPy's ValueError."""
-    scalar = getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", "") in "bi"
+    scalar = (
+        getattr(value, "shape", None) == ()
+        and getattr(getattr(value, "dtype", None), "kind", "") in "bi"
+    )
     if isinstance(value, int) or scalar:
         return bool(value)
     raise LossArgumentError(f"{name}= takes True or False, not {type(value).__name__}")
@@ -219,7 +242,11 @@ def checked_arguments(function):
     (`compile("abs(e)", foo=1)`; fuzzing)."""
     signature = inspect.signature(function)
     # (a constructor by its class's name: `FormulaLoss(): missing a required argument: 'formula'`)
-    label = function.__qualname__.rsplit(".", 2)[-2] if function.__name__ == "__init__" else function.__name__
+    label = (
+        function.__qualname__.rsplit(".", 2)[-2]
+        if function.__name__ == "__init__"
+        else function.__name__
+    )
     accepts = _binds(signature)
 
     @functools.wraps(function)
@@ -243,7 +270,9 @@ def _binds(signature: inspect.Signature):
     parameters = list(signature.parameters.values())
     if any(p.kind not in kinds for p in parameters):
         return None
-    positional = tuple(p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = tuple(
+        p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )
     names = frozenset(p.name for p in parameters)
     required = tuple(p.name for p in parameters if p.default is inspect.Parameter.empty)
 
@@ -326,7 +355,10 @@ def contained(what: str, source: str, too_deep: str = ""):
     except LossError:
         raise
     except RecursionError:
-        message = too_deep or f"the program is too intricate to {what} (SymPy ran past its recursion limit)"
+        message = (
+            too_deep
+            or f"the program is too intricate to {what} (SymPy ran past its recursion limit)"
+        )
         raise LossLimitError(message, source=source) from None
     except Exception as err:  # noqa: BLE001 - the contract: nothing but a LossError escapes
         raise LossInternalError(

@@ -28,7 +28,9 @@ _locks: dict[str, object] = {}
 def hold_across_fork(name: str, lock) -> None:
     """Take `lock` (one of `ORDER`) before every fork of this process and give it back after."""
     if name not in ORDER:
-        raise ValueError(f"unknown lock {name!r}: its place in ORDER decides when a fork takes it")
+        raise ValueError(
+            f"unknown lock {name!r}: its place in ORDER decides when a fork takes it"
+        )
     _locks[name] = lock
 
 
@@ -47,4 +49,6 @@ def _give_back() -> None:
 
 
 if hasattr(os, "register_at_fork"):  # (not on Windows, which does not fork)
-    os.register_at_fork(before=_take, after_in_parent=_give_back, after_in_child=_give_back)
+    os.register_at_fork(
+        before=_take, after_in_parent=_give_back, after_in_child=_give_back
+    )

@@ -93,8 +93,15 @@ FUNCTIONS: dict[str, Function] = {
         _elementwise("sigmoid", sf.Sigmoid, float_sigmoid),
         _elementwise("softplus", sf.Softplus, float_softplus),
         _elementwise("relu", sf.Relu, lambda x: max(x, 0.0), "kink"),
-        _elementwise("clip", sf.Clip, lambda x, lo, hi: min(max(x, lo), hi), "kink", n=3),
-        _elementwise("pow", lambda a, b: sp.Integer(1) if b.is_Number and b.is_zero else a**b, math.pow, n=2),
+        _elementwise(
+            "clip", sf.Clip, lambda x, lo, hi: min(max(x, lo), hi), "kink", n=3
+        ),
+        _elementwise(
+            "pow",
+            lambda a, b: sp.Integer(1) if b.is_Number and b.is_zero else a**b,
+            math.pow,
+            n=2,
+        ),
         _elementwise("maximum", construct.maximum, max, "kink", n=2),
         _elementwise("minimum", construct.minimum, min, "kink", n=2),
         Function("max", 1, None, "elementwise", "kink", construct.maximum, max),

@@ -40,9 +40,13 @@ from lossdsl.errors import LossLimitError
 from lossdsl.semantics import MAX_TREE_SIZE
 
 
-def element_gradient(core: sp.Expr, y_true: sp.Symbol, y_pred: sp.Symbol, per_sample: bool) -> sp.Expr:
+def element_gradient(
+    core: sp.Expr, y_true: sp.Symbol, y_pred: sp.Symbol, per_sample: bool
+) -> sp.Expr:
     """d(core)/d(y_pred_j) (per sample) or d(sum over the last axis of core)/d(y_pred_j) (elementwise)."""
-    return _Pass(y_true, y_pred).weighted(core, sp.Integer(1), elementwise=not per_sample)
+    return _Pass(y_true, y_pred).weighted(
+        core, sp.Integer(1), elementwise=not per_sample
+    )
 
 
 def sums_the_axis(core: sp.Expr, y_pred: sp.Symbol, per_sample: bool) -> bool:
@@ -78,7 +82,9 @@ class _Pass:
             for symbol in addend.free_symbols & holding.keys():
                 holding[symbol].append(addend)
         for term, symbol in stand_ins.items():
-            upstream = rebuild.substitute(weight * differentiated(sp.Add(*holding[symbol]), symbol), back)
+            upstream = rebuild.substitute(
+                weight * differentiated(sp.Add(*holding[symbol]), symbol), back
+            )
             if upstream == 0:
                 continue
             self.sizes.check(upstream)
@@ -105,7 +111,9 @@ class _Pass:
             # SymPy folds a condition that holds a Piecewise (`max(where(...))`) without end.
             gap = argument - term if isinstance(term, sf.ReduceMax) else term - argument
             at_extreme = sf.step(gap, sp.Integer(1))
-            return self.weighted(argument, at_extreme / sf.ReduceSum(at_extreme), elementwise=True)
+            return self.weighted(
+                argument, at_extreme / sf.ReduceSum(at_extreme), elementwise=True
+            )
         raise TypeError(f"no element gradient for {type(term).__name__}")
 
     def vector_product(self, term: sp.Expr, upstream: sp.Expr) -> sp.Expr:
@@ -113,15 +121,23 @@ class _Pass:
         (argument,) = term.args
         if isinstance(term, sf.Softmax):
             if not self.varies_along_axis(upstream):
-                return sp.Integer(0)  # softmax sums to 1: a constant upstream passes nothing
-            weight = term * upstream - term * sf.ReduceSum(upstream * term)  # distributed: s (y / s) is y
+                return sp.Integer(
+                    0
+                )  # softmax sums to 1: a constant upstream passes nothing
+            weight = term * upstream - term * sf.ReduceSum(
+                upstream * term
+            )  # distributed: s (y / s) is y
         elif isinstance(term, sf.LogSoftmax):
             weight = upstream - sf.Softmax(argument) * self.summed(upstream, True)
         elif isinstance(term, sf.Normalize):
-            weight = (upstream - term * sf.ReduceSum(upstream * term)) / sp.sqrt(sf.ReduceSum(argument**2))
+            weight = (upstream - term * sf.ReduceSum(upstream * term)) / sp.sqrt(
+                sf.ReduceSum(argument**2)
+            )
         else:
             raise TypeError(f"no element gradient for {type(term).__name__}")
-        self.sizes.check(weight)  # it reads the upstream twice: nested vector functions double it
+        self.sizes.check(
+            weight
+        )  # it reads the upstream twice: nested vector functions double it
         return self.weighted(argument, weight, elementwise=True)
 
     def summed(self, expr: sp.Expr, elementwise: bool) -> sp.Expr:
@@ -197,9 +213,13 @@ def derivative_size(expr: sp.Basic, wrt: sp.Symbol) -> int:
         live = [(s, d) for s, d in parts if d]
         if not node.args:
             derivative = 1 if node == wrt else 0
-        elif not live or isinstance(node, sp.logic.boolalg.Boolean):  # a condition selects, no more
+        elif not live or isinstance(
+            node, sp.logic.boolalg.Boolean
+        ):  # a condition selects, no more
             derivative = 0
-        elif isinstance(node, ExprCondPair):  # a branch: its derivative, under its condition
+        elif isinstance(
+            node, ExprCondPair
+        ):  # a branch: its derivative, under its condition
             derivative = parts[0][1] + parts[1][0] if parts[0][1] else 0
         elif isinstance(node, sp.Piecewise):
             derivative = sum(d for _, d in live) + len(node.args)

@@ -19,8 +19,12 @@ def read_program(args) -> tuple[str, str]:
     if getattr(args, "program", None) is not None:
         if args.file is not None:
             raise UsageError("give either FILE or -e PROGRAM, not both")
-        if len(args.program) > 1:  # the last one alone was compiled, silently (a spec audit)
-            raise UsageError(f"give one -e PROGRAM, not {len(args.program)}: `{args.command}` takes one program")
+        if (
+            len(args.program) > 1
+        ):  # the last one alone was compiled, silently (a spec audit)
+            raise UsageError(
+                f"give one -e PROGRAM, not {len(args.program)}: `{args.command}` takes one program"
+            )
         return read_argument(args.program[0]), "<-e>"
     if args.file is None:
         raise UsageError("give a FILE, - for standard input, or -e PROGRAM")
@@ -36,7 +40,9 @@ def _decoded(data: bytes, label: str) -> str:
     """`data` (at most MAX_BYTES + 1 bytes read) as UTF-8 text, or LossLimitError where it is longer
     than any program within the limit."""
     if len(data) > MAX_BYTES:
-        raise LossLimitError(f"{label} holds more than {MAX_BYTES:,} bytes; the limit is {MAX_CHARS:,} characters")
+        raise LossLimitError(
+            f"{label} holds more than {MAX_BYTES:,} bytes; the limit is {MAX_CHARS:,} characters"
+        )
     return data.decode("utf-8-sig")
 
 
@@ -63,7 +69,9 @@ def read_file(name: str, formula_hint: bool = True) -> tuple[str, str]:
         with open(name, "rb") as stream:
             return as_read(_decoded(stream.read(MAX_BYTES + 1), name)), file_label(name)
     except FileNotFoundError:
-        raise UsageError(f"no such file: {name}{_formula_hint(name) if formula_hint else ''}") from None
+        raise UsageError(
+            f"no such file: {name}{_formula_hint(name) if formula_hint else ''}"
+        ) from None
     except IsADirectoryError:
         raise UsageError(f"{name} is a directory, not a .loss file") from None
     except UnicodeDecodeError:
@@ -94,7 +102,9 @@ def _standard_input() -> str:
     if stream is None:  # replaced by a text stream (a test, an embedding application)
         text = sys.stdin.read(MAX_CHARS + 2)
         if len(text) > MAX_CHARS + 1:  # a BOM, then more than the limit
-            raise LossLimitError(f"standard input holds more than {MAX_CHARS:,} characters, the limit")
+            raise LossLimitError(
+                f"standard input holds more than {MAX_CHARS:,} characters, the limit"
+            )
         return text
     try:
         return _decoded(_read_to_end(stream, MAX_BYTES + 1), "standard input")
@@ -142,9 +152,15 @@ def as_read(text: str) -> str:
 def inline_labels(programs: list[str]) -> list[str]:
     """How diagnostics name programs given with -e: `<-e>`, or `<-e 1>`, `<-e 2>`, ... for several
     (each was `<-e>`; a review)."""
-    return ["<-e>"] if len(programs) == 1 else [f"<-e {i}>" for i in range(1, len(programs) + 1)]
+    return (
+        ["<-e>"]
+        if len(programs) == 1
+        else [f"<-e {i}>" for i in range(1, len(programs) + 1)]
+    )
 
 
 def stdin_once(files: list[str]) -> None:
-    if files.count("-") > 1:  # the second read found nothing: "unexpected end of the program"
+    if (
+        files.count("-") > 1
+    ):  # the second read found nothing: "unexpected end of the program"
         raise UsageError("standard input can be read once: give - at most once")

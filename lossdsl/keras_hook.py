@@ -21,7 +21,9 @@ from __future__ import annotations
 import _thread
 import sys
 
-_lock = _thread.allocate_lock()  # not `threading`: this module is imported at every start-up (lossdsl.pth)
+_lock = (
+    _thread.allocate_lock()
+)  # not `threading`: this module is imported at every start-up (lossdsl.pth)
 
 
 # The installed lossdsl modules that `install_at_startup` imported, then set aside.
@@ -40,7 +42,9 @@ def _register() -> None:
     except Exception as err:  # noqa: BLE001 - never break `import keras` for lossdsl's sake
         import warnings
 
-        warnings.warn(f"lossdsl could not register FormulaLoss with Keras: {err!r}", stacklevel=2)
+        warnings.warn(
+            f"lossdsl could not register FormulaLoss with Keras: {err!r}", stacklevel=2
+        )
 
 
 class _AfterKerasImport:

@@ -168,7 +168,9 @@ class Param(Node):
     text: str
     span: Span = field(default=_NO_SPAN, compare=False, repr=False)
     name_span: Span = field(default=_NO_SPAN, compare=False, repr=False)
-    value_span: Span = field(default=_NO_SPAN, compare=False, repr=False)  # the default's number
+    value_span: Span = field(
+        default=_NO_SPAN, compare=False, repr=False
+    )  # the default's number
 
 
 @dataclass(frozen=True)

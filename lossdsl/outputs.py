@@ -17,14 +17,22 @@ from pathlib import Path
 from typing import IO
 
 
-def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
+def write_atomically(
+    path: Path, write: Callable[[IO], None], binary: bool = False
+) -> None:
     """Call `write(handle)` on a temporary file beside `path`, then move the file onto `path`.
 
     As `open()` would: through a symbolic link (onto the file it names, the link kept), and into
     what is not a regular file (`/dev/null`, a FIFO) directly, which a move would replace.
     """
-    if path.exists() and not path.is_file() and not path.is_dir():  # through links: /dev/stdout
-        with open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="") as handle:
+    if (
+        path.exists() and not path.is_file() and not path.is_dir()
+    ):  # through links: /dev/stdout
+        with (
+            open(path, "wb")
+            if binary
+            else open(path, "w", encoding="utf-8", newline="") as handle
+        ):
             write(handle)
         return
     named, path = path, Path(os.path.realpath(path))
@@ -42,7 +50,11 @@ def write_atomically(path: Path, write: Callable[[IO], None], binary: bool = Fal
     # for a name that was within it (`-o` of 245 characters; a review).
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".lossdsl-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with (
+            os.fdopen(fd, "wb")
+            if binary
+            else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle
+        ):
             write(handle)
         os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)

@@ -26,7 +26,13 @@ from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.parse_tree_builder import ExpandSingleChild, PropagatePositions
 from lark.visitors import Transformer_NonRecursive
 
@@ -69,7 +75,12 @@ _CHAINING = {"MULDIV", "POW", "AND", "OR"}
 def grammar_text() -> str:
     """The grammar, from the installed package first, then from the checkout."""
     try:
-        return resources.files("lossdsl").joinpath("grammar").joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
+        return (
+            resources.files("lossdsl")
+            .joinpath("grammar")
+            .joinpath(GRAMMAR_FILE)
+            .read_text(encoding="utf-8")
+        )
     except (FileNotFoundError, NotADirectoryError, OSError):
         pass
     checkout = Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE
@@ -100,7 +111,10 @@ class _Separators:
             if tok.type in ("LPAR", "LSQB"):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise LossLimitError(f"brackets nested deeper than {MAX_DEPTH} levels", span=_tok_span(tok))
+                    raise LossLimitError(
+                        f"brackets nested deeper than {MAX_DEPTH} levels",
+                        span=_tok_span(tok),
+                    )
             elif tok.type in ("RPAR", "RSQB"):
                 depth = max(0, depth - 1)
             if pending is not None:
@@ -159,7 +173,9 @@ def _pass_through_unwrapped(built: Lark) -> None:
             and callback.node_filter is None
             and isinstance(callback.node_builder, ExpandSingleChild)
         ):
-            callbacks[rule] = operator.itemgetter(0)  # (its one child, as ExpandSingleChild returns it)
+            callbacks[rule] = operator.itemgetter(
+                0
+            )  # (its one child, as ExpandSingleChild returns it)
 
 
 BOM = "\ufeff"
@@ -200,7 +216,9 @@ def parse(text: str) -> nodes.Program:
         inner = err.orig_exc
         if isinstance(inner, LossError):
             raise inner.with_source(given) from None
-        raise LossSyntaxError(f"cannot read the program: {inner}", source=given) from None
+        raise LossSyntaxError(
+            f"cannot read the program: {inner}", source=given
+        ) from None
     except LossError as err:
         raise err.with_source(given) from None
     except LarkError as err:  # any other parser failure is still a syntax error
@@ -243,7 +261,9 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
         ch = text[offset] if offset < len(text) else ""
         span = Span.at_offset(text, offset)
         expected = _expected_before(text, offset)
-        return LossSyntaxError(_unexpected_character(ch, text[:offset], expected), span=span, source=text)
+        return LossSyntaxError(
+            _unexpected_character(ch, text[:offset], expected), span=span, source=text
+        )
     if isinstance(err, UnexpectedToken):
         tok = err.token
         if tok.type == "$END":
@@ -252,9 +272,18 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
             found = "end of the program"
         else:
             offset = tok.start_pos
-            span = Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
+            span = Span(
+                tok.start_pos,
+                tok.end_pos,
+                tok.line,
+                tok.column,
+                tok.end_line,
+                tok.end_column,
+            )
             found = _describe_token(tok)
-        if tok.type == "COMPARE" and set(err.expected) & _CHAINING:  # (where an operator goes)
+        if (
+            tok.type == "COMPARE" and set(err.expected) & _CHAINING
+        ):  # (where an operator goes)
             return LossSyntaxError(
                 f"unexpected {found}: comparisons do not chain; join them with `and`",
                 span=span,
@@ -266,10 +295,14 @@ def _syntax_error(text: str, err: UnexpectedInput) -> LossSyntaxError:
         if opened is not None and span.line > opened.line:
             # A newline inside brackets is no statement's end: the statement on the next line was
             # read as part of the bracket's (`a = [1, 2` then `b = 3`: told a product needs `*`)
-            hint = f"; the `{opened.value}` at {opened.line}:{opened.column} is still open"
+            hint = (
+                f"; the `{opened.value}` at {opened.line}:{opened.column} is still open"
+            )
         else:
             hint = _token_hint(text, tok, bracket)
-        return LossSyntaxError(f"unexpected {found}: expected {expected}{hint}", span=span, source=text)
+        return LossSyntaxError(
+            f"unexpected {found}: expected {expected}{hint}", span=span, source=text
+        )
     return LossSyntaxError(f"cannot read the program: {err}", source=text)
 
 
@@ -295,13 +328,18 @@ _PYTHON_IF = re.compile(r"(?:^|[\r\n;])[ \t]*(?:el)?if\b[^\r\n;]*$")
 def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
     """What a Python or NumPy user most likely meant, for a token the grammar does not take there."""
     python = _PYTHON_FUNCTION.search(text, 0, tok.start_pos)
-    if python and not re.search(rf"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?{python[1]}[ \t]*=", text):
+    if python and not re.search(
+        rf"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?{python[1]}[ \t]*=", text
+    ):
         return "; a program is the formula itself, not a Python function: write the expression alone (`abs(e)`)"
     if tok.value == "[" and _PARAM_EQUALS.search(text, 0, tok.start_pos):
         return "; a parameter is one number (a list of constants is bound without `param`: `w = [0.3, 0.7]`)"
     if tok.type == "EQUAL":
         return _equals_hint(text, tok, bracket)
-    pair = (text[tok.start_pos - 1 : tok.start_pos + 1], text[tok.start_pos : tok.start_pos + 2])
+    pair = (
+        text[tok.start_pos - 1 : tok.start_pos + 1],
+        text[tok.start_pos : tok.start_pos + 2],
+    )
     if tok.type == "MULDIV" and any(p in ("//", "/*") for p in pair):
         return "; a comment starts with `#` (lossdsl has no `//` or `/* */`)"
     if tok.type == "NAME" and tok.value in ("if", "else"):
@@ -313,15 +351,25 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         r"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?(?:el)?if[ \t]*=", text
     ):
         return NO_IF_HINT
-    if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(text, 0, tok.start_pos):
+    if tok.type in ("SIGN", "MULDIV", "POW", "NAME", "LPAR") and _PARAM_PREFIX.search(
+        text, 0, tok.start_pos
+    ):
         return "; a parameter's default is one number (`param k = 0.5`); compute with it in a binding"
     for word in (tok.value, *re.findall(r"(\w+)[ \t]*$", text[: tok.start_pos])):
         # `AND`, `Param d = 1`; not a name the program binds (`Not = 2`)
-        bound = re.search(rf"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?{re.escape(word)}[ \t]*=(?!=)", text)
-        if word.lower() in ("and", "or", "not", "param") and word != word.lower() and not bound:
+        bound = re.search(
+            rf"(?:^|[\r\n;])[ \t]*(?:param[ \t]+)?{re.escape(word)}[ \t]*=(?!=)", text
+        )
+        if (
+            word.lower() in ("and", "or", "not", "param")
+            and word != word.lower()
+            and not bound
+        ):
             return f"; keywords are lowercase: write `{word.lower()}`"
     called = text[tok.end_pos :].lstrip(" \t").startswith("(")
-    if tok.type == "NAME" and tok.value == "where" and not called:  # `e^2 where e = ...`, as in Haskell or SQL
+    if (
+        tok.type == "NAME" and tok.value == "where" and not called
+    ):  # `e^2 where e = ...`, as in Haskell or SQL
         return "; `where` is a function, `where(condition, a, b)`, and a binding is a statement before the loss"
     if (
         tok.type == "NAME"
@@ -330,10 +378,15 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         and text[tok.start_pos - 1 : tok.start_pos].isdigit()
     ):
         return f"; numbers have no `_` between digits (write `{_digits_joined(text, tok)}`)"
-    if tok.type == "NAME" and called and _NUMBER_DOT.search(text, 0, tok.start_pos):  # `x^2.mean()`
+    if (
+        tok.type == "NAME" and called and _NUMBER_DOT.search(text, 0, tok.start_pos)
+    ):  # `x^2.mean()`
         return f"; lossdsl has no attributes or methods: write `{tok.value}(x)`, not `x.{tok.value}()`"
     if tok.type in ("NAME", "LPAR") and _NUMBER_BEFORE.search(text, 0, tok.start_pos):
-        if tok.value in ("e", "E") and text[tok.start_pos - 1 : tok.start_pos] in (*"0123456789", "."):
+        if tok.value in ("e", "E") and text[tok.start_pos - 1 : tok.start_pos] in (
+            *"0123456789",
+            ".",
+        ):
             # `1e * e`, `1e-e`: as likely an exponent with no digits (a review)
             return "; a product needs `*` (`2*e`, not `2e`), and a number's exponent needs digits (`1e-3`)"
         return "; a product needs `*` (`2*e`, not `2e` or `2 e`)"
@@ -342,7 +395,9 @@ def _token_hint(text: str, tok: Token, bracket: str | None) -> str:
         return "; lossdsl has no indexing: a loss reads whole rows (`sum`, `mean` and `max` reduce the last axis)"
     if tok.type in ("NAME", "LPAR", "NUMBER") and before.endswith(")"):
         # (a user test: `(1 - y_true) log(1 - y_pred)`)
-        return "; a product needs `*` (`(1 - y_true) * log(x)`, not `(1 - y_true) log(x)`)"
+        return (
+            "; a product needs `*` (`(1 - y_true) * log(x)`, not `(1 - y_true) log(x)`)"
+        )
     return ""
 
 
@@ -350,7 +405,10 @@ def _equals_hint(text: str, tok: Token, bracket: str | None) -> str:
     """For an unexpected `=`: a comparison's operator misspelt (`=>`, `>==`); inside a call's
     parentheses, a comparison written with one `=` (`where(y_true = 1, ...)`, a condition) or a
     keyword argument (`sum(x, axis=-1)`: a name alone before it)."""
-    after, before = text[tok.end_pos : tok.end_pos + 1], text[: tok.start_pos].rstrip(" \t")
+    after, before = (
+        text[tok.end_pos : tok.end_pos + 1],
+        text[: tok.start_pos].rstrip(" \t"),
+    )
     if after in ("<", ">", "!"):  # `=>`, `=<`, `=!`
         return f"; write `{after}=`"
     if before.endswith(("<=", ">=", "==", "!=")):  # `>==`
@@ -360,10 +418,18 @@ def _equals_hint(text: str, tok: Token, bracket: str | None) -> str:
     if bracket != "LPAR":
         return ""
     opened = _open_bracket(text, tok.start_pos)
-    call = re.search(r"(\w+)[ \t]*$", text[: opened.start_pos]) if opened is not None else None
+    call = (
+        re.search(r"(\w+)[ \t]*$", text[: opened.start_pos])
+        if opened is not None
+        else None
+    )
     depth, commas, argument = 0, 0, []
     try:
-        for t in parser().lex(text[opened.end_pos : tok.start_pos], dont_ignore=False) if opened else ():
+        for t in (
+            parser().lex(text[opened.end_pos : tok.start_pos], dont_ignore=False)
+            if opened
+            else ()
+        ):
             depth += t.type in ("LPAR", "LSQB")
             depth -= t.type in ("RPAR", "RSQB")
             if depth == 0 and t.type == "COMMA":
@@ -375,13 +441,17 @@ def _equals_hint(text: str, tok: Token, bracket: str | None) -> str:
     if call is not None and call[1] == "where" and commas == 0:
         return "; a comparison is written `==` (`where(y_true == 1, a, b)`)"
     if call is not None and len(argument) == 1 and argument[0].type == "NAME":
-        return "; calls take no keyword arguments (every reduction is over the last axis)"
+        return (
+            "; calls take no keyword arguments (every reduction is over the last axis)"
+        )
     return "; a comparison is written `==`"
 
 
 def _digits_joined(text: str, tok: Token) -> str:
     """`1_000` as `1000`: the number before `tok` and the digits of `tok` (`_000`), without `_`."""
-    number = re.search(r"[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?$", text[: tok.start_pos]).group()
+    number = re.search(
+        r"[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?$", text[: tok.start_pos]
+    ).group()
     return (number + tok.value).replace("_", "")
 
 
@@ -414,13 +484,21 @@ def _expected_before(text: str, offset: int) -> str:
         interactive = parser().parse_interactive(text[:offset])
         interactive.exhaust_lexer()
         accepted = set(interactive.accepts())
-        if opened is None and "SEP" in accepted and text[:offset].rstrip(" \t\f").endswith(("\n", ";")):
+        if (
+            opened is None
+            and "SEP" in accepted
+            and text[:offset].rstrip(" \t\f").endswith(("\n", ";"))
+        ):
             # a separator before it, which `_Separators` holds back until a token follows it
             interactive.feed_token(Token("SEP", ";"))
             accepted = set(interactive.accepts())
     except (LarkError, LossError):
         return ""
-    return _expected_words(accepted, opened.type if opened is not None else None) if accepted else ""
+    return (
+        _expected_words(accepted, opened.type if opened is not None else None)
+        if accepted
+        else ""
+    )
 
 
 def _unexpected_character(ch: str, before: str = "", expected: str = "") -> str:
@@ -447,7 +525,9 @@ def _character_message(ch: str, before: str) -> str:
             hint = "; lossdsl has no attributes (numbers are written like 0.5)"
         elif ch == ":" and _PARAM_NAME.search(before):
             hint = "; a parameter is declared with `=`: `param delta = 1.0`"
-        elif ch == ":" and _PYTHON_IF.search(before):  # `if(e > 0): e`, read as a call up to the colon
+        elif ch == ":" and _PYTHON_IF.search(
+            before
+        ):  # `if(e > 0): e`, read as a call up to the colon
             hint = NO_IF_HINT
         return f"unexpected character `{ch}`{hint}"
     name = unicodedata.name(ch, "")
@@ -457,15 +537,21 @@ def _character_message(ch: str, before: str) -> str:
     ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
     if ch == "\u0177":  # ŷ, as the LaTeX writes the prediction
         hint = "; write `y_pred` (the LaTeX's ŷ)"
-    elif name.startswith("SUPERSCRIPT") and ascii_form.isdigit():  # `e²`: a power, not `e2`
+    elif (
+        name.startswith("SUPERSCRIPT") and ascii_form.isdigit()
+    ):  # `e²`: a power, not `e2`
         hint = f"; write a power as `^{ascii_form}`"
     elif name == "SUPERSCRIPT MINUS":  # `e⁻¹`
         hint = "; write a power as `^-1`"
     elif name.startswith("SUBSCRIPT") and ascii_form.isdigit():  # `e₂`: part of a name
         hint = f"; a subscript is part of a name, written with `_`: `x_{ascii_form}`"
-    elif ch in _MATH_SIGNS:  # `e × 2`, `a ≤ b`, as a document or a word processor writes them (a review)
+    elif (
+        ch in _MATH_SIGNS
+    ):  # `e × 2`, `a ≤ b`, as a document or a word processor writes them (a review)
         hint = f"; did you mean `{_MATH_SIGNS[ch]}`?"
-    elif "\u0338" in unicodedata.normalize("NFKD", ch):  # `≮`: a negated sign, not its ASCII base
+    elif "\u0338" in unicodedata.normalize(
+        "NFKD", ch
+    ):  # `≮`: a negated sign, not its ASCII base
         hint = ""
     elif ascii_form and ascii_form.isprintable():
         hint = f"; did you mean `{ascii_form}`?"
@@ -514,7 +600,11 @@ def _expected_words(expected: set[str], bracket: str | None) -> str:
         words.append("`]`")
     if bracket and "COMMA" in expected:
         words.append("`,`")
-    if bracket is None and (expected & {"SEP", "$END"}) and not (expected & {"NAME", "NUMBER"}):
+    if (
+        bracket is None
+        and (expected & {"SEP", "$END"})
+        and not (expected & {"NAME", "NUMBER"})
+    ):
         words.append("the end of the statement")
     if not words:
         words = sorted(TOKEN_WORDS.get(t, t) for t in expected)
@@ -562,11 +652,20 @@ def _end_of_last_token(text: str) -> int:
 
 
 def _span(meta) -> Span:
-    return Span(meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column)
+    return Span(
+        meta.start_pos,
+        meta.end_pos,
+        meta.line,
+        meta.column,
+        meta.end_line,
+        meta.end_column,
+    )
 
 
 def _tok_span(tok: Token) -> Span:
-    return Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
+    return Span(
+        tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column
+    )
 
 
 def _number(tok: Token, sign: str = "", span: Span | None = None) -> nodes.Number:
@@ -575,10 +674,15 @@ def _number(tok: Token, sign: str = "", span: Span | None = None) -> nodes.Numbe
     value = float(text)
     span = span or _tok_span(tok)
     if value in (float("inf"), float("-inf")):
-        raise LossLimitError(f"the number {_shown(text)} is too large for a float", span=span)
+        raise LossLimitError(
+            f"the number {_shown(text)} is too large for a float", span=span
+        )
     if value == 0 and any(digit in "123456789" for digit in text.lower().split("e")[0]):
         # 1e-400 is 0 in floats: said here, not as "its terms in y_pred cancel" (found by fuzzing)
-        raise LossLimitError(f"the number {_shown(text)} is too small for a float (it would be 0)", span=span)
+        raise LossLimitError(
+            f"the number {_shown(text)} is too small for a float (it would be 0)",
+            span=span,
+        )
     return nodes.Number(value, text, span=span)
 
 
@@ -604,7 +708,10 @@ class _ToNodes(Transformer_NonRecursive):
         # Levels of operations: a name or a number is 0, `abs(y_pred)` 1, 200 nested calls 200.
         depth = 1 + max((self.depth.get(id(c), 0) for c in node.children), default=-1)
         if depth > MAX_DEPTH:
-            raise LossLimitError(f"the expression is nested deeper than {MAX_DEPTH} levels", span=node.span)
+            raise LossLimitError(
+                f"the expression is nested deeper than {MAX_DEPTH} levels",
+                span=node.span,
+            )
         self.depth[id(node)] = depth
         return node
 
@@ -660,7 +767,9 @@ class _ToNodes(Transformer_NonRecursive):
     def call(self, meta, children):
         name = children[0]
         args = children[1] if len(children) > 1 else ()
-        return self._node(nodes.Call(name.value, args, span=_span(meta), name_span=_tok_span(name)))
+        return self._node(
+            nodes.Call(name.value, args, span=_span(meta), name_span=_tok_span(name))
+        )
 
     def vector(self, meta, children):
         items = children[0] if children else ()
@@ -669,7 +778,9 @@ class _ToNodes(Transformer_NonRecursive):
     # ---- statements
     def assign(self, meta, children):
         name, value = children
-        return nodes.Assign(name.value, value, span=_span(meta), name_span=_tok_span(name))
+        return nodes.Assign(
+            name.value, value, span=_span(meta), name_span=_tok_span(name)
+        )
 
     def param(self, meta, children):
         name, number = children
@@ -694,7 +805,9 @@ class _ToNodes(Transformer_NonRecursive):
                 f" of `{last.name}`; its last line must be the loss expression",
                 span=last.span,
             )
-        return nodes.Program(tuple(statements), last, description(self.text), span=_span(meta))
+        return nodes.Program(
+            tuple(statements), last, description(self.text), span=_span(meta)
+        )
 
 
 def _not_last(last: nodes.Node) -> str:

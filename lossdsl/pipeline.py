@@ -42,7 +42,11 @@ DEFAULT_NAME = "FormulaLoss"
 # Python's RecursionError could stop it.
 _RECURSION_LIMIT = 4000
 # Warnings that `strict=True` promotes, by diagnostic code -> error class code.
-_STRICT = {"domain": "domain", "jump": "not-differentiable", "no-prediction": "no-prediction"}
+_STRICT = {
+    "domain": "domain",
+    "jump": "not-differentiable",
+    "no-prediction": "no-prediction",
+}
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,9 @@ class FrontEnd:
 
 
 @checked_arguments
-def compile(source: str, name: str | None = None, *, strict: bool = False) -> CompiledLoss:  # noqa: A001
+def compile(
+    source: str, name: str | None = None, *, strict: bool = False
+) -> CompiledLoss:  # noqa: A001
     """Compile a lossdsl program into a `CompiledLoss`.
 
     Args:
@@ -70,7 +76,14 @@ def compile(source: str, name: str | None = None, *, strict: bool = False) -> Co
     class_name = validate_class_name(DEFAULT_NAME if name is None else name)
     strict = require_flag("strict", strict)
     front = front_end(source, strict)
-    return CompiledLoss(class_name, source, front.resolved, front.symbolic, list(front.diagnostics), strict)
+    return CompiledLoss(
+        class_name,
+        source,
+        front.resolved,
+        front.symbolic,
+        list(front.diagnostics),
+        strict,
+    )
 
 
 @checked_arguments

@@ -49,13 +49,24 @@ from lossdsl.functions import kind_of
 from lossdsl.outputs import write_atomically
 from lossdsl.semantics import SAMPLE
 
-__all__ = ["FORMATS", "KINDS", "Curve", "evaluate", "infer_kind", "legend_text", "plot_losses", "robust_limits"]
+__all__ = [
+    "FORMATS",
+    "KINDS",
+    "Curve",
+    "evaluate",
+    "infer_kind",
+    "legend_text",
+    "plot_losses",
+    "robust_limits",
+]
 
 KINDS = ("regression", "positive", "probability", "logits")
 FORMATS = (".png", ".svg")
 
 # Functions that read y_pred as logits (or scores) when applied to it directly.
-LOGIT_FUNCTIONS = frozenset({"sigmoid", "softmax", "log_softmax", "logsumexp", "softplus"})
+LOGIT_FUNCTIONS = frozenset(
+    {"sigmoid", "softmax", "log_softmax", "logsumexp", "softplus"}
+)
 # Bundled losses whose program carries no signal `infer_kind` reads; keyed by name,
 # used only while the program text is the bundled one.
 BUNDLED_KINDS = {
@@ -83,7 +94,10 @@ _STYLES = ("-", "--")
 _X_LIMITS = {"probability": (0.0, 1.0), "positive": (0.0, 4.0)}
 _FIGSIZE = (10.0, 3.6)  # inches; each loss adds a legend line of _LEGEND_LINE
 _LEGEND_LINE = 0.4
-_LEGEND_SIZES = (9.0, 7.0)  # points: the formula's size, and a smaller one for long formulas
+_LEGEND_SIZES = (
+    9.0,
+    7.0,
+)  # points: the formula's size, and a smaller one for long formulas
 # A formula this long in LaTeX fits no legend at a readable size, and mathtext's parse grows with
 # its length: 390 KB (fourteen nested `erf(x) + x`, from a program of 300 characters) took two
 # minutes (a review). The longest bundled loss's is 468 characters.
@@ -122,7 +136,9 @@ class MixedKinds(ValueError):
 
     def __init__(self, listed: str) -> None:
         self.listed = listed  # each loss with its kind: "huber (regression), formula (probability)"
-        super().__init__(f"these losses need different x axes: {listed}; choose one with kind=")
+        super().__init__(
+            f"these losses need different x axes: {listed}; choose one with kind="
+        )
 
 
 def infer_kind(spec) -> str:
@@ -151,11 +167,16 @@ def infer_kind(spec) -> str:
 
     if (
         any(c.func == "clip" and c.args and pred_only(c.args[0]) for c in calls)
-        or any(c.func == "log" and c.args and _probability_like(r, c.args[0]) for c in calls)
+        or any(
+            c.func == "log" and c.args and _probability_like(r, c.args[0])
+            for c in calls
+        )
         or any(_one_minus_pred(r, n) for n in every)
     ):
         return "probability"
-    if any(c.func in LOGIT_FUNCTIONS and c.args and pred_only(c.args[0]) for c in calls):
+    if any(
+        c.func in LOGIT_FUNCTIONS and c.args and pred_only(c.args[0]) for c in calls
+    ):
         return "logits"
     if r.uses_onehot:
         return "probability"
@@ -230,9 +251,15 @@ def _over_last_axis(spec) -> bool:
     """True when the program works across the last axis (reductions, vector functions, onehot)."""
     r = spec.resolved
     for node in nodes.walk(r.program):
-        if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) in ("reduction", "vector", "labels"):
+        if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) in (
+            "reduction",
+            "vector",
+            "labels",
+        ):
             return True
-        if (isinstance(node, nodes.Vector) and len(node.items) > 1) or r.of(node).shape == SAMPLE:
+        if (isinstance(node, nodes.Vector) and len(node.items) > 1) or r.of(
+            node
+        ).shape == SAMPLE:
             return True
     return False
 
@@ -251,12 +278,16 @@ def x_range(specs, kind: str) -> tuple[float, float]:
     lo, hi = _GRIDS[kind]
     if kind != "regression":
         return lo, hi
-    scale = max((abs(value) for spec in specs for value in spec.params.values()), default=0.0)
+    scale = max(
+        (abs(value) for spec in specs for value in spec.params.values()), default=0.0
+    )
     reach = min(max(hi, 2 * scale), _MAX_REACH)
     return -reach, reach
 
 
-def evaluate(spec, kind: str, span: tuple[float, float] | None = None, label: str | None = None) -> list[Curve]:
+def evaluate(
+    spec, kind: str, span: tuple[float, float] | None = None, label: str | None = None
+) -> list[Curve]:
     """The curves of one loss for a kind of x axis, computed with its generated Keras loss
     (`span`: the axis's range; default `x_range([spec], kind)`; `label`: as `plot_losses`'s,
     the name an error gives the loss: a file's stem, as the legend shows it, or `<-e>`)."""
@@ -276,15 +307,23 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None, label: st
     # Two classes per row, unless a list sets another width (`[0, 1, 0.5] != y_true`: a column
     # of y_pred is broadcast against it instead; found by a review).
     # (A list of one value broadcasts along any row: it sets no width.)
-    widths = {len(node.items) for node in nodes.walk(spec.resolved.program) if isinstance(node, nodes.Vector)} - {1}
-    two_classes = kind in ("probability", "logits") and _over_last_axis(spec) and widths <= {2}
+    widths = {
+        len(node.items)
+        for node in nodes.walk(spec.resolved.program)
+        if isinstance(node, nodes.Vector)
+    } - {1}
+    two_classes = (
+        kind in ("probability", "logits") and _over_last_axis(spec) and widths <= {2}
+    )
     ids = spec.resolved.uses_onehot
     if ids and not two_classes:
         if not widths <= {2}:
             raise ValueError(
                 f"{name} reads class ids (onehot) and a list of {max(widths)} values: it has no two-class plot"
             )
-        raise KindRefused(f"{name} reads class ids (onehot): plot it as probability or logits")
+        raise KindRefused(
+            f"{name} reads class ids (onehot): plot it as probability or logits"
+        )
     across = None if two_classes else _across_one_column(spec)
     if across is not None:
         # One column of y_pred: a softmax of it is 1 everywhere, a normalize its sign (a flat curve,
@@ -302,7 +341,11 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None, label: st
         var = tf.constant(-x if kind == "regression" else x, dtype="float32")
         if two_classes:
             first = 0 if target == 1.0 else 1
-            y_true = np.full(len(x), first, "int32") if ids else np.eye(2, dtype="float32")[[first] * len(x)]
+            y_true = (
+                np.full(len(x), first, "int32")
+                if ids
+                else np.eye(2, dtype="float32")[[first] * len(x)]
+            )
         else:
             y_true = np.full((len(x), 1), target, "float32")
         with tf.GradientTape() as tape:
@@ -316,7 +359,9 @@ def evaluate(spec, kind: str, span: tuple[float, float] | None = None, label: st
             values = tf.reshape(loss.call(tf.constant(y_true), y_pred), [-1])
         grads = tape.gradient(values, var)
         grads = tf.zeros_like(var) if grads is None else grads
-        curves.append(Curve(x, _finite(values.numpy()), _finite(grads.numpy()), target_label))
+        curves.append(
+            Curve(x, _finite(values.numpy()), _finite(grads.numpy()), target_label)
+        )
     return curves
 
 
@@ -327,9 +372,14 @@ def _across_one_column(spec) -> str | None:
     read, is plotted as it was (a review)."""
     r = spec.resolved
     for node in _read(r, r.program.result):
-        if isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) == "vector":
+        if (
+            isinstance(node, nodes.Call)
+            and kind_of(node.func, len(node.args)) == "vector"
+        ):
             if any(r.of(arg).pred for arg in node.args) and not any(
-                isinstance(part, nodes.Vector) and len(part.items) > 1 for arg in node.args for part in _read(r, arg)
+                isinstance(part, nodes.Vector) and len(part.items) > 1
+                for arg in node.args
+                for part in _read(r, arg)
             ):
                 return node.func
     return None
@@ -357,7 +407,9 @@ def robust_limits(arrays: list[np.ndarray]) -> tuple[float, float] | None:
 
     Returns None when there is nothing finite to show.
     """
-    values = np.concatenate([a[np.isfinite(a)] for a in arrays]) if arrays else np.array([])
+    values = (
+        np.concatenate([a[np.isfinite(a)] for a in arrays]) if arrays else np.array([])
+    )
     if values.size == 0:
         return None
     full_lo, full_hi = float(values.min()), float(values.max())
@@ -398,7 +450,9 @@ def legend_text(spec, label: str | None, max_width: float) -> tuple[str, float]:
     from matplotlib.mathtext import MathTextParser
 
     name = _display_name(spec, label)
-    if name is not None:  # a file's `$`, as text: `$\frac{$.loss` made mathtext fail the plot (a review)
+    if (
+        name is not None
+    ):  # a file's `$`, as text: `$\frac{$.loss` made mathtext fail the plot (a review)
         name = name.replace("$", r"\$")
     fallback = (name or spec.name, _LEGEND_SIZES[0])
     try:
@@ -412,7 +466,10 @@ def legend_text(spec, label: str | None, max_width: float) -> tuple[str, float]:
     for size in _LEGEND_SIZES:
         try:
             width = parser.parse(text, dpi=72, prop=FontProperties(size=size)).width
-        except (ValueError, RecursionError):  # mathtext's parser recurses into every group
+        except (
+            ValueError,
+            RecursionError,
+        ):  # mathtext's parser recurses into every group
             return fallback
         if width <= max_width:
             return text, size
@@ -429,10 +486,14 @@ _X_LABELS = {
 
 def _x_label(kind: str, binary: bool, two_classes: bool) -> str:
     if kind == "probability":
-        forms = ([r"$\hat{y} = p$"] if binary else []) + ([r"$\hat{y} = [p, 1 - p]$"] if two_classes else [])
+        forms = ([r"$\hat{y} = p$"] if binary else []) + (
+            [r"$\hat{y} = [p, 1 - p]$"] if two_classes else []
+        )
         return _X_LABELS[kind] + "  (" + " or ".join(forms) + ")"
     if kind == "logits":
-        forms = ([r"$\hat{y} = z$"] if binary else []) + ([r"$\hat{y} = [z, 0]$"] if two_classes else [])
+        forms = ([r"$\hat{y} = z$"] if binary else []) + (
+            [r"$\hat{y} = [z, 0]$"] if two_classes else []
+        )
         return _X_LABELS[kind] + "  (" + " or ".join(forms) + ")"
     return _X_LABELS[kind]
 
@@ -466,7 +527,9 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"cannot write a plot as {output.name!r}: give a file name ending in .png or .svg")
+        raise ValueError(
+            f"cannot write a plot as {output.name!r}: give a file name ending in .png or .svg"
+        )
     specs = list(specs)
     if not specs:
         raise ValueError("nothing to plot: give at least one loss")
@@ -487,9 +550,21 @@ def plot_losses(specs, output, labels=None, *, kind: str | None = None) -> Path:
         raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
 
     span = x_range(specs, kind)
-    curves = [evaluate(s, kind, span, label) for s, label in zip(specs, labels, strict=True)]
-    over_axis = [kind in ("probability", "logits") and _over_last_axis(s) for s in specs]
-    _draw(specs, labels, curves, kind, binary=not all(over_axis), two_classes=any(over_axis), output=output)
+    curves = [
+        evaluate(s, kind, span, label) for s, label in zip(specs, labels, strict=True)
+    ]
+    over_axis = [
+        kind in ("probability", "logits") and _over_last_axis(s) for s in specs
+    ]
+    _draw(
+        specs,
+        labels,
+        curves,
+        kind,
+        binary=not all(over_axis),
+        two_classes=any(over_axis),
+        output=output,
+    )
     return output
 
 
@@ -510,21 +585,33 @@ def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> 
     from matplotlib.lines import Line2D
 
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(_FIGSIZE[0], _FIGSIZE[1] + _LEGEND_LINE * len(specs)), layout="constrained")
+        fig = Figure(
+            figsize=(_FIGSIZE[0], _FIGSIZE[1] + _LEGEND_LINE * len(specs)),
+            layout="constrained",
+        )
         FigureCanvasAgg(fig)
         ax_loss, ax_grad = fig.subplots(1, 2)
         handles, sizes = [], []
         max_width = _FIGSIZE[0] * 72 - 40
-        for i, (spec, label, loss_curves) in enumerate(zip(specs, labels, curves, strict=True)):
+        for i, (spec, label, loss_curves) in enumerate(
+            zip(specs, labels, curves, strict=True)
+        ):
             color = f"C{i % 10}"
             for style, curve in zip(_STYLES, loss_curves, strict=False):
-                ax_loss.plot(curve.x, curve.loss, color=color, linestyle=style, linewidth=1.6)
-                ax_grad.plot(curve.x, curve.gradient, color=color, linestyle=style, linewidth=1.6)
+                ax_loss.plot(
+                    curve.x, curve.loss, color=color, linestyle=style, linewidth=1.6
+                )
+                ax_grad.plot(
+                    curve.x, curve.gradient, color=color, linestyle=style, linewidth=1.6
+                )
             text, size = legend_text(spec, label, max_width)
             handles.append(Line2D([], [], color=color, linewidth=1.6, label=text))
             sizes.append(size)
         targets = target_labels(specs, curves, two_classes)
-        for ax, attr, title in ((ax_loss, "loss", "loss"), (ax_grad, "gradient", "gradient")):
+        for ax, attr, title in (
+            (ax_loss, "loss", "loss"),
+            (ax_grad, "gradient", "gradient"),
+        ):
             limits = robust_limits([getattr(c, attr) for cs in curves for c in cs])
             if limits is not None:
                 ax.set_ylim(*limits)
@@ -539,11 +626,21 @@ def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> 
                 Line2D([], [], color="0.25", linestyle=s, linewidth=1.6, label=t)
                 for s, t in zip(_STYLES, targets, strict=False)
             ]
-            fig.legend(handles=keys, loc="outside upper center", ncols=len(keys), frameon=False)
-        legend = fig.legend(handles=handles, loc="outside lower center", ncols=1, frameon=False, fontsize=sizes[0])
+            fig.legend(
+                handles=keys, loc="outside upper center", ncols=len(keys), frameon=False
+            )
+        legend = fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=1,
+            frameon=False,
+            fontsize=sizes[0],
+        )
         for text, size in zip(legend.get_texts(), sizes, strict=True):
             text.set_fontsize(size)
-        output.parent.mkdir(parents=True, exist_ok=True)  # `lossdsl plot` checks the folder exists first
+        output.parent.mkdir(
+            parents=True, exist_ok=True
+        )  # `lossdsl plot` checks the folder exists first
         _save(fig, output)
 
 

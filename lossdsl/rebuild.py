@@ -12,7 +12,16 @@ from __future__ import annotations
 import sympy as sp
 
 from lossdsl import hyperbolic, subtrees
-from lossdsl.construct import SettlingPiecewise, absolute, folded_condition, minmax, piecewise, power, relation, scaled
+from lossdsl.construct import (
+    SettlingPiecewise,
+    absolute,
+    folded_condition,
+    minmax,
+    piecewise,
+    power,
+    relation,
+    scaled,
+)
 from lossdsl.symfuncs import Head, Round, Where, step
 
 
@@ -40,7 +49,9 @@ def _as_it_stands(node: sp.Basic, args: list) -> sp.Basic:
     if isinstance(node, (sp.Max, sp.Min, sp.core.relational.Relational)):
         return node.func(*args, evaluate=False)
     if isinstance(node, (sp.Piecewise, sp.functions.elementary.piecewise.ExprCondPair)):
-        return sp.Basic.__new__(type(node), *args)  # (SymPy folds a `where` in a condition)
+        return sp.Basic.__new__(
+            type(node), *args
+        )  # (SymPy folds a `where` in a condition)
     if type(node) is sp.Heaviside:
         return step(*args)
     return node.func(*args)
@@ -80,7 +91,9 @@ def _constructed(node: sp.Basic, args: list) -> sp.Basic:
     return node.func(*args)
 
 
-def changed_bottom_up(expr: sp.Basic, change, kept: frozenset | set = frozenset()) -> sp.Basic:
+def changed_bottom_up(
+    expr: sp.Basic, change, kept: frozenset | set = frozenset()
+) -> sp.Basic:
     """`expr` with each node, its arguments changed first, replaced by `change(node)` where that is
     not None, and every node above a change built as `substitute` builds it; each distinct node
     once, without recursion. A node that a change leaves as one `change` changes again (a power of
@@ -131,7 +144,13 @@ class _CannotRebuild(Exception):
     """`_bottom_up`'s rebuild function has no way to rebuild a node."""
 
 
-def _bottom_up(expr: sp.Basic, mapping: dict, rebuild, every: bool = False, done: dict | None = None) -> sp.Basic:
+def _bottom_up(
+    expr: sp.Basic,
+    mapping: dict,
+    rebuild,
+    every: bool = False,
+    done: dict | None = None,
+) -> sp.Basic:
     """`expr` with the nodes in `mapping` replaced, every changed node above them (every node
     with arguments, if `every`) made again by `rebuild(node, new_args)` (which may raise
     `_CannotRebuild`), without recursion. `done` holds what earlier calls with the same mapping
@@ -189,8 +208,13 @@ def replaced(expr: sp.Basic, query, value) -> sp.Basic:
             new_args = tuple([done[a] for a in args])
             if args != new_args:
                 rv = node.func(*new_args)
-                if any(rv == old and old != new for old, new in zip(args, new_args, strict=True)):
-                    done[node] = rv  # (SymPy's `simultaneous`: what an argument was, is not changed again)
+                if any(
+                    rv == old and old != new
+                    for old, new in zip(args, new_args, strict=True)
+                ):
+                    done[node] = (
+                        rv  # (SymPy's `simultaneous`: what an argument was, is not changed again)
+                    )
                     continue
         found = query(rv)
         if found or found == {}:
@@ -206,7 +230,9 @@ def unchanged(new_args: list, old_args: tuple) -> bool:
     copies of a part, and the rebuild answers every copy with the first one's result. (Hashes
     first, which SymPy keeps: `==` of two large trees that differ near their leaves walks them.)"""
     pairs = zip(new_args, old_args, strict=True)
-    return all(new is old or (hash(new) == hash(old) and new == old) for new, old in pairs)
+    return all(
+        new is old or (hash(new) == hash(old) and new == old) for new, old in pairs
+    )
 
 
 def plain(expr: sp.Expr) -> sp.Expr:
@@ -219,7 +245,9 @@ def plain(expr: sp.Expr) -> sp.Expr:
         # nested clips holds each inner clip in every factor: 4 s).
         if tuple(args) != node.args:
             node = node.func(*args)
-        if isinstance(node, (Head, *hyperbolic.CLASSES)) and not isinstance(node, Round):
+        if isinstance(node, (Head, *hyperbolic.CLASSES)) and not isinstance(
+            node, Round
+        ):
             return node.plain()
         return node
 
@@ -235,7 +263,14 @@ def plain(expr: sp.Expr) -> sp.Expr:
 # global setting itself (boolean operators, a condition that holds a Piecewise), they fall back
 # to the block.
 
-_EXPLICITLY_UNEVALUATED = (sp.Add, sp.Mul, sp.Pow, sp.Function, sp.Piecewise, sp.core.relational.Relational)
+_EXPLICITLY_UNEVALUATED = (
+    sp.Add,
+    sp.Mul,
+    sp.Pow,
+    sp.Function,
+    sp.Piecewise,
+    sp.core.relational.Relational,
+)
 
 
 def _unevaluated(node: sp.Basic, args: list) -> sp.Basic | None:
@@ -244,7 +279,9 @@ def _unevaluated(node: sp.Basic, args: list) -> sp.Basic | None:
         if any(pair.cond.has(sp.Piecewise) for pair in args):
             return None
         return node.func(*args, evaluate=False)
-    if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair) and args[1].has(sp.Piecewise):
+    if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair) and args[1].has(
+        sp.Piecewise
+    ):
         cond = folded_condition(args[1])
         # Built alike either way once the condition is folded; SymPy's fold of what is left
         # (a Piecewise under an axis) returns it as it is.
@@ -307,7 +344,9 @@ class _Inert(sp.Function):
         return cls.wraps.class_key()
 
 
-_INERT: dict[type, type] = {cls: type(cls.__name__, (_Inert,), {"wraps": cls}) for cls in (sp.Max, sp.Min)}
+_INERT: dict[type, type] = {
+    cls: type(cls.__name__, (_Inert,), {"wraps": cls}) for cls in (sp.Max, sp.Min)
+}
 
 
 class _InertCondition(sp.logic.boolalg.BooleanFunction):
@@ -330,13 +369,18 @@ class _InertCondition(sp.logic.boolalg.BooleanFunction):
 # stand-ins where SymPy rebuilds what holds them (`cse`, `derivative.differentiated`).
 _COMPARISONS = (sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge)
 _NOT_REAL_ARGUMENT: dict[type, type] = {
-    **{cls: type(cls.__name__, (_InertCondition,), {"wraps": cls}) for cls in _COMPARISONS},
+    **{
+        cls: type(cls.__name__, (_InertCondition,), {"wraps": cls})
+        for cls in _COMPARISONS
+    },
     sp.Heaviside: type("Heaviside", (_Inert,), {"wraps": sp.Heaviside}),
 }
 
 
 def _takes_non_real(node: sp.Basic) -> bool:
-    return node.func in _NOT_REAL_ARGUMENT and any(arg.is_extended_real is False for arg in node.args)
+    return node.func in _NOT_REAL_ARGUMENT and any(
+        arg.is_extended_real is False for arg in node.args
+    )
 
 
 def _holds_non_real_arguments(expr: sp.Basic) -> bool:
@@ -368,8 +412,13 @@ def cse(exprs: list, symbols) -> tuple[list, list]:
     SymPy could simplify was simplified when it was first built).
     """
     # One walk of each expression for the questions below (each distinct part once).
-    found = [subtrees.atoms(e, *_ASKED_BEFORE_CSE) for e in exprs if isinstance(e, sp.Basic)]
-    many = sum(sum(isinstance(p, _COMPARISONS) for p in parts) for parts in found) > MAX_EVALUATED_COMPARISONS
+    found = [
+        subtrees.atoms(e, *_ASKED_BEFORE_CSE) for e in exprs if isinstance(e, sp.Basic)
+    ]
+    many = (
+        sum(sum(isinstance(p, _COMPARISONS) for p in parts) for parts in found)
+        > MAX_EVALUATED_COMPARISONS
+    )
     if not many and not any(
         any(isinstance(p, _INERT_HEADS) for p in parts)
         or any(_takes_non_real(p) for p in parts if isinstance(p, _NOT_REAL_HEADS))
@@ -389,7 +438,11 @@ def with_inert_minmax(transform, expr: sp.Basic) -> sp.Basic:
     """`transform(expr)` with each Max and Min in `expr` passed through it as an inert stand-in and
     rebuilt unevaluated (a `replace` rebuilds them with evaluation, comparing their arguments again:
     seconds for a gradient with thousands of `minimum`s)."""
-    return _through_inert(transform, expr, _to_inert) if expr.has(*_INERT) else transform(expr)
+    return (
+        _through_inert(transform, expr, _to_inert)
+        if expr.has(*_INERT)
+        else transform(expr)
+    )
 
 
 def with_inert_non_real(transform, expr: sp.Basic) -> sp.Basic:
@@ -404,7 +457,11 @@ def with_inert_steps(transform, expr: sp.Basic) -> sp.Basic:
     """`transform(expr)` with each Heaviside passed through it as an inert stand-in and rebuilt
     unevaluated: SymPy's Heaviside, rebuilt with evaluation, takes `im` of its argument, which
     expands a power of a sum (`maximum(e, a)^987` with `a` a power of `e`: minutes; see `symfuncs.step`)."""
-    return _through_inert(transform, expr, _to_inert_step) if expr.has(sp.Heaviside) else transform(expr)
+    return (
+        _through_inert(transform, expr, _to_inert_step)
+        if expr.has(sp.Heaviside)
+        else transform(expr)
+    )
 
 
 def _through_inert(transform, expr: sp.Basic, to_inert) -> sp.Basic:
@@ -413,11 +470,17 @@ def _through_inert(transform, expr: sp.Basic, to_inert) -> sp.Basic:
 
 
 def _to_inert_step(node: sp.Basic, args: list) -> sp.Basic | None:
-    return _NOT_REAL_ARGUMENT[sp.Heaviside](*args) if type(node) is sp.Heaviside else None
+    return (
+        _NOT_REAL_ARGUMENT[sp.Heaviside](*args) if type(node) is sp.Heaviside else None
+    )
 
 
 def _to_inert(node: sp.Basic, args: list) -> sp.Basic | None:
-    return _INERT[node.func](*args) if node.func in _INERT else _to_inert_non_real(node, args)
+    return (
+        _INERT[node.func](*args)
+        if node.func in _INERT
+        else _to_inert_non_real(node, args)
+    )
 
 
 def _to_inert_for_cse(node: sp.Basic, args: list) -> sp.Basic | None:
@@ -440,7 +503,11 @@ def _to_inert_non_real(node: sp.Basic, args: list) -> sp.Basic | None:
 
 
 def _from_inert(node: sp.Basic, args: list) -> sp.Basic | None:
-    return node.wraps(*args, evaluate=False) if isinstance(node, (_Inert, _InertCondition)) else None
+    return (
+        node.wraps(*args, evaluate=False)
+        if isinstance(node, (_Inert, _InertCondition))
+        else None
+    )
 
 
 def _rebuild(expr: sp.Basic, convert) -> sp.Basic:
@@ -477,7 +544,9 @@ def swapped(expr: sp.Basic, table: dict[type, type]) -> sp.Basic:
             return table[type(node)](*args, evaluate=False)
         if unchanged(args, node.args):
             return node
-        rebuilt = _unevaluated(node, args)  # a relational has no truth value: no `or` here
+        rebuilt = _unevaluated(
+            node, args
+        )  # a relational has no truth value: no `or` here
         return node.func(*args) if rebuilt is None else rebuilt
 
     return _bottom_up(expr, {}, rebuild, every=True)

@@ -95,7 +95,10 @@ _HEADS = (sf.Sigmoid, sf.Softmax)
 
 
 def _rewritten(symbolic: SymbolicLoss) -> tuple[tuple[Binding, ...], sp.Basic]:
-    exact = [(name, symbol, exact_exponents(value)) for name, symbol, value in symbolic.bindings]
+    exact = [
+        (name, symbol, exact_exponents(value))
+        for name, symbol, value in symbolic.bindings
+    ]
     definitions = {symbol: value for _, symbol, value in exact if symbol is not None}
     rewriter = Rewriter(definitions)
     bindings: list[Binding] = []
@@ -141,7 +144,11 @@ def exact_exponents(expr: sp.Basic) -> sp.Basic:
     for _ in range(8):
         powers = subtrees.atoms(expr, sp.Pow)
         chained = {q for p in powers if _power_of_power(p) for q in (p, p.base)}
-        if not any(_exact_exponent(power) is not None for power in powers if power not in chained):
+        if not any(
+            _exact_exponent(power) is not None
+            for power in powers
+            if power not in chained
+        ):
             break
         expr = rebuild.changed_bottom_up(expr, _exact_power, kept=chained)
     return expr
@@ -191,14 +198,19 @@ def reshared_stable_form(symbolic: SymbolicLoss) -> tuple[list[Binding], sp.Basi
     return list(statements), result
 
 
-def reshared(bindings: list[Binding], *exprs: sp.Basic | None) -> tuple[list[Binding], list]:
+def reshared(
+    bindings: list[Binding], *exprs: sp.Basic | None
+) -> tuple[list[Binding], list]:
     """The bindings and `exprs` where each later expression that holds an earlier binding's value
     verbatim reads the binding instead (conditions are inlined by the front half, users repeat
     themselves, and two spellings of one function are one in the stable forms). Condition
     bindings get a symbol of their own, so that they can be named locals too. The emitter
     (emit/plan.py) prints this; the checks judge it (checks/dependence.py, code_constants.py).
     """
-    statements = [(name, symbol if symbol is not None else sp.Dummy(name), value) for name, symbol, value in bindings]
+    statements = [
+        (name, symbol if symbol is not None else sp.Dummy(name), value)
+        for name, symbol, value in bindings
+    ]
     shared: list[tuple[sp.Basic, sp.Symbol]] = []
     out = []
     for name, symbol, value in statements:
@@ -206,7 +218,10 @@ def reshared(bindings: list[Binding], *exprs: sp.Basic | None) -> tuple[list[Bin
         out.append((name, symbol, rebuild.substitute_in_turn(value, shared)))
         if not value.is_Atom:
             shared.insert(0, (value, symbol))
-    return out, [None if expr is None else rebuild.substitute_in_turn(expr, shared) for expr in exprs]
+    return out, [
+        None if expr is None else rebuild.substitute_in_turn(expr, shared)
+        for expr in exprs
+    ]
 
 
 # Nested `log(cosh(x))` rewrites read `x` twice each: written out (`inlined_code_form`), more than
@@ -236,14 +251,20 @@ def _inlined(symbolic: SymbolicLoss) -> sp.Basic | None:
     # (with the exponents the code takes: `a = y_pred^2.0`, `b = square(y_pred)`, `a - b` is 0 there; a review)
     form = Rewriter({}, share=False).rewrite(exact_exponents(symbolic.core))
     # A sum, mean, max or min of a difference that cancelled is one of zeros: 0 (SymPy keeps it whole)
-    zeros = {node: sp.S.Zero for node in subtrees.atoms(form, *_OF_ZEROS_ZERO) if node.args[0] == 0}
+    zeros = {
+        node: sp.S.Zero
+        for node in subtrees.atoms(form, *_OF_ZEROS_ZERO)
+        if node.args[0] == 0
+    }
     return rebuild.substitute(form, zeros) if zeros else form
 
 
 class Rewriter:
     """Applies the rewrite rules bottom-up, looking through binding symbols."""
 
-    def __init__(self, definitions: dict[sp.Symbol, sp.Basic], share: bool = True) -> None:
+    def __init__(
+        self, definitions: dict[sp.Symbol, sp.Basic], share: bool = True
+    ) -> None:
         self.definitions = definitions
         self.share = share
         self._done: dict[sp.Basic, sp.Basic] = {}
@@ -287,11 +308,19 @@ class Rewriter:
             # (SymPy's cache hands back an equal object that an earlier program built), and
             # `_done` answers every copy with the first one's result; rebuilt with evaluation, the
             # node was then put into SymPy's canonical form, by what the process compiled before.
-            rebuilt = expr if rebuild.unchanged(args, expr.args) else _rebuilt(expr, args)
+            rebuilt = (
+                expr if rebuild.unchanged(args, expr.args) else _rebuilt(expr, args)
+            )
             if isinstance(expr, sp.Pow) and isinstance(rebuilt, sp.Mul):
                 # a power of a product the rules made, which SymPy distributes (`(1 + tanh(x))^-0.5`
                 # is `2^-0.5 sigmoid(2 x)^-0.5`): its powers take the power rules (the change review)
-                rebuilt = _rebuilt(rebuilt, [self.rule(a) if isinstance(a, sp.Pow) else a for a in rebuilt.args])
+                rebuilt = _rebuilt(
+                    rebuilt,
+                    [
+                        self.rule(a) if isinstance(a, sp.Pow) else a
+                        for a in rebuilt.args
+                    ],
+                )
             result = self.rule(rebuilt)
         self._done[expr] = result
         return result
@@ -321,7 +350,9 @@ class Rewriter:
         if isinstance(expr, sp.log) and len(expr.args) == 1:
             return self.log_rule(expr)
         if isinstance(expr, sf.Log1p):
-            if isinstance(self.resolve(-expr.args[0]), sf.Sigmoid):  # log1p(-sigmoid(x)) = -softplus(x)
+            if isinstance(
+                self.resolve(-expr.args[0]), sf.Sigmoid
+            ):  # log1p(-sigmoid(x)) = -softplus(x)
                 return -sf.Softplus(self.resolve(-expr.args[0]).args[0])
             return self.softplus_rule(sp.S.One, expr.args[0]) or expr
         if isinstance(expr, sp.Add):
@@ -329,14 +360,22 @@ class Rewriter:
             expr = self.exp_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.branch_complement_rule(expr)
             expr = self.tanh_rule(expr) if isinstance(expr, sp.Add) else expr
-            expr = self.mixed_complement_rule(expr) if isinstance(expr, sp.Add) else expr
-            expr = self.sigmoid_complement_rule(expr) if isinstance(expr, sp.Add) else expr
+            expr = (
+                self.mixed_complement_rule(expr) if isinstance(expr, sp.Add) else expr
+            )
+            expr = (
+                self.sigmoid_complement_rule(expr) if isinstance(expr, sp.Add) else expr
+            )
             expr = self.smooth_relu_rule(expr) if isinstance(expr, sp.Add) else expr
             expr = self.softplus_pair_rule(expr) if isinstance(expr, sp.Add) else expr
-            return self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
+            return (
+                self.log1p_difference_rule(expr) if isinstance(expr, sp.Add) else expr
+            )
         if isinstance(expr, sp.Pow):
             expr = self.logistic_rule(expr)
-            return self.fractional_power_rule(expr) if isinstance(expr, sp.Pow) else expr
+            return (
+                self.fractional_power_rule(expr) if isinstance(expr, sp.Pow) else expr
+            )
         if isinstance(expr, sp.Mul):
             expr = self.normalized_exp_rule(expr)
             return self.quotient_power_rule(expr) if isinstance(expr, sp.Mul) else expr
@@ -358,16 +397,30 @@ class Rewriter:
             coefficient, x = found
             for j, other in enumerate(terms):
                 softplus = self.factor_of(other, sf.Softplus)
-                if j == i or softplus is None or not (softplus[0] - coefficient).is_zero:
+                if (
+                    j == i
+                    or softplus is None
+                    or not (softplus[0] - coefficient).is_zero
+                ):
                     continue
-                magnitude = self.resolve(-softplus[1].args[0])  # (`a = abs(x)`, `softplus(-a)`)
-                if magnitude not in (sp.Abs(x), sp.Abs(self.resolve(x))):  # (|2 x| is 2 |x| to SymPy)
+                magnitude = self.resolve(
+                    -softplus[1].args[0]
+                )  # (`a = abs(x)`, `softplus(-a)`)
+                if magnitude not in (
+                    sp.Abs(x),
+                    sp.Abs(self.resolve(x)),
+                ):  # (|2 x| is 2 |x| to SymPy)
                     continue
                 rest = [t for n, t in enumerate(terms) if n not in (i, j)]
                 slope, others = _slopes(rest, x)
-                if slope is None or x.has(sp.Piecewise):  # (see `softplus_pair_rule` for a `where` in x)
+                if slope is None or x.has(
+                    sp.Piecewise
+                ):  # (see `softplus_pair_rule` for a `where` in x)
                     return sp.Add(coefficient * sf.Softplus(x), *rest)
-                return sp.Add(sf.softplus_pair(x, -slope, coefficient + slope, bind=self.shared), *others)
+                return sp.Add(
+                    sf.softplus_pair(x, -slope, coefficient + slope, bind=self.shared),
+                    *others,
+                )
         return expr
 
     def relu_term(self, term: sp.Basic) -> tuple[sp.Basic, sp.Basic] | None:
@@ -381,7 +434,9 @@ class Rewriter:
                 return coefficient, call.args[0]
             if len(call.args) == 2 and any(equals_number(a, 0.0) for a in call.args):
                 x = next(a for a in call.args if not equals_number(a, 0.0))
-                return (coefficient, x) if isinstance(call, sp.Max) else (-coefficient, -x)
+                return (
+                    (coefficient, x) if isinstance(call, sp.Max) else (-coefficient, -x)
+                )
         return None
 
     def factor_of(self, term: sp.Basic, head: type) -> tuple[sp.Basic, sp.Basic] | None:
@@ -404,8 +459,15 @@ class Rewriter:
             return expr
         constant, rest = expr.as_coeff_Add()
         k, factor = rest.as_coeff_Mul()
-        branches = self.rewritten.get(factor, factor)  # (a binding, as the code computes it)
-        if not (constant.is_Number and constant != 0 and k.is_Number and isinstance(branches, sp.Piecewise)):
+        branches = self.rewritten.get(
+            factor, factor
+        )  # (a binding, as the code computes it)
+        if not (
+            constant.is_Number
+            and constant != 0
+            and k.is_Number
+            and isinstance(branches, sp.Piecewise)
+        ):
             return expr
         if self._pushing >= MAX_PUSHED:
             # (pushed into chained bindings without end, each copied the one before, and the code
@@ -415,9 +477,17 @@ class Rewriter:
         try:
             pushed, changed = [], False
             for value, condition in branches.args:
-                written = constant + k * value  # (its parts rewritten: the rules at its top only)
-                rewritten = self.rule(written) if isinstance(written, sp.Add) else written
-                if isinstance(written, sp.Add) and rewritten == written and self.reads_pred(written):
+                written = (
+                    constant + k * value
+                )  # (its parts rewritten: the rules at its top only)
+                rewritten = (
+                    self.rule(written) if isinstance(written, sp.Add) else written
+                )
+                if (
+                    isinstance(written, sp.Add)
+                    and rewritten == written
+                    and self.reads_pred(written)
+                ):
                     # a branch left a difference in y_pred, which `log1p` of the whole computed
                     # better (`1 - y_pred` at y_pred = 1e-7, 19% off; the change review)
                     return expr
@@ -445,10 +515,14 @@ class Rewriter:
         x of about 8 in float32, and a cross-entropy of it was NaN there, as `log(1 - tanh(x))` was
         -inf from x of about 9 (a review); as a sigmoid it takes the sigmoid's rules."""
         for constant, rest, term, k, tanh in self.headed_terms(expr, hyperbolic.tanh):
-            if abs(float(k)) == abs(float(constant)):  # (as floats: `1.0 - tanh(x)`, `0.5 - tanh(x)/2`)
+            if abs(float(k)) == abs(
+                float(constant)
+            ):  # (as floats: `1.0 - tanh(x)`, `0.5 - tanh(x)/2`)
                 sign = 1 if float(k) == float(constant) else -1
                 scale = 2 * float(constant)
-                scale = int(scale) if abs(scale) == 1.0 else 2 * constant  # (`p = 0.5 (1 + tanh(x))` is a sigmoid)
+                scale = (
+                    int(scale) if abs(scale) == 1.0 else 2 * constant
+                )  # (`p = 0.5 (1 + tanh(x))` is a sigmoid)
                 return scale * sf.Sigmoid(sign * 2 * tanh.args[0]) + (rest - term)
         return expr
 
@@ -468,12 +542,18 @@ class Rewriter:
             return expr
         # `1 - pt` of a binding `pt`, or written inline, which SymPy distributes: `1 - y p - (1 - y)(1 - p)`
         inner = -rest
-        terms = sp.Add.make_args(self.rewritten.get(inner, inner))  # (a binding, as rewritten)
+        terms = sp.Add.make_args(
+            self.rewritten.get(inner, inner)
+        )  # (a binding, as rewritten)
         if len(terms) != 2:
             return expr
         parts = []  # (coefficient, the sigmoid's argument) of each term
         for term in terms:
-            heads = [f for f in sp.Mul.make_args(term) if isinstance(self.resolve(f), sf.Sigmoid)]
+            heads = [
+                f
+                for f in sp.Mul.make_args(term)
+                if isinstance(self.resolve(f), sf.Sigmoid)
+            ]
             if len(heads) != 1:
                 return expr
             parts.append((term / heads[0], self.resolve(heads[0]).args[0]))
@@ -482,7 +562,11 @@ class Rewriter:
         if sp.Add(x, z) != 0 or sp.Add(a, b) != 1:
             return expr
         complement = a * sf.Sigmoid(z) + b * sf.Sigmoid(x)
-        return complement if shifted == 0 else complement + _difference(constant, sp.S.NegativeOne, shifted)
+        return (
+            complement
+            if shifted == 0
+            else complement + _difference(constant, sp.S.NegativeOne, shifted)
+        )
 
     def sigmoid_complement_rule(self, expr: sp.Add) -> sp.Basic:
         """`1 - sigmoid(x)` -> `sigmoid(-x)` (an addition to the table), and in general
@@ -502,7 +586,11 @@ class Rewriter:
                 continue
             coefficient = -int(float(k)) if abs(float(k)) == 1.0 else -k
             complement = coefficient * sf.Sigmoid(-resolved.args[0]) + (rest - term)
-            return complement if shifted == 0 else complement + _difference(constant, k, shifted)
+            return (
+                complement
+                if shifted == 0
+                else complement + _difference(constant, k, shifted)
+            )
         return expr
 
     def logistic_rule(self, expr: sp.Pow) -> sp.Basic:
@@ -511,14 +599,22 @@ class Rewriter:
         power of it, `(1 + exp(-x))^-n` -> `sigmoid(x)^n` for any n > 0, as SymPy writes
         `(1 / (1 + exp(-x)))^3` (found by fuzzing)."""
         base, exponent = expr.args
-        base = self.resolve(base)  # `p = 1 / d` of `d = 1 + exp(-x)`: the textbook sigmoid in steps
+        base = self.resolve(
+            base
+        )  # `p = 1 / d` of `d = 1 + exp(-x)`: the textbook sigmoid in steps
         if not (exponent.is_Number and exponent < 0 and isinstance(base, sp.Add)):
             return expr
         constant, rest = base.as_coeff_Add()
         resolved = self.resolve(rest)
-        if equals_number(constant, 1.0) and isinstance(resolved, sp.exp) and not resolved.args[0].is_number:
+        if (
+            equals_number(constant, 1.0)
+            and isinstance(resolved, sp.exp)
+            and not resolved.args[0].is_number
+        ):
             logistic = sf.Sigmoid(-resolved.args[0])
-            return logistic if equals_number(exponent, -1.0) else logistic ** (-exponent)
+            return (
+                logistic if equals_number(exponent, -1.0) else logistic ** (-exponent)
+            )
         return expr
 
     def fractional_power_rule(self, expr: sp.Pow) -> sp.Basic:
@@ -535,12 +631,16 @@ class Rewriter:
         base, exponent = expr.args
         head = self.resolve(base)
         label = self.label_probability(self.computed(base))
-        if label is not None and not (exponent.is_Number and (exponent >= 1 or exponent <= 0)):
+        if label is not None and not (
+            exponent.is_Number and (exponent >= 1 or exponent <= 0)
+        ):
             # `sum(onehot(y) softmax(x))^q`, the generalized cross-entropy on logits: the label's
             # probability rounds to 0 for logits 88 apart, and `q p^(q - 1) p'` was NaN there (a
             # review) -> `exp(q sum(onehot(y) log_softmax(x)))`, for any q but a number outside (0, 1)
             onehot, softmax = label
-            return sp.exp(exponent * sf.ReduceSum(onehot * sf.LogSoftmax(*softmax.args)))
+            return sp.exp(
+                exponent * sf.ReduceSum(onehot * sf.LogSoftmax(*softmax.args))
+            )
         constant = not exponent.free_symbols
         if constant and not _fractional_below_one(exponent):
             return expr
@@ -579,23 +679,48 @@ class Rewriter:
             # a power n of either, as SymPy writes `(exp(x) / (1 + exp(x)))^2`: `exp(2 x)
             # sigmoid(-x)^2` -> `sigmoid(x)^2`, and `exp(2 x) / sum(exp(x))^2` -> `softmax(x)^2`
             # (found by fuzzing)
-            head, n = (factor.args[0], factor.args[1]) if factor.is_Pow else (factor, sp.S.One)
+            head, n = (
+                (factor.args[0], factor.args[1])
+                if factor.is_Pow
+                else (factor, sp.S.One)
+            )
             if isinstance(head, sf.Sigmoid) and n.is_Number and n > 0:
                 # `exp(m x) sigmoid(-x)^n` -> `sigmoid(x)^m sigmoid(-x)^(n - m)` (`exp(x) / (1 +
                 # exp(x))^2`, the logistic function's derivative written out), for m >= 1 and n - m
                 # 0 or at least 1: a power in (0, 1) of a sigmoid that rounds to 0 has an infinite
                 # slope there (and its value loses what exp kept; a review)
                 x = -head.args[0]
-                m = next((m for m in _multiples(x, exps) if 1 <= m <= n and (m == n or n - m >= 1)), None)
+                m = next(
+                    (
+                        m
+                        for m in _multiples(x, exps)
+                        if 1 <= m <= n and (m == n or n - m >= 1)
+                    ),
+                    None,
+                )
                 if m is not None:
-                    rest = [f for i, f in enumerate(factors) if i not in (exps[m * x], index)]
+                    rest = [
+                        f
+                        for i, f in enumerate(factors)
+                        if i not in (exps[m * x], index)
+                    ]
                     return sp.Mul(_power(sf.Sigmoid(x), m), _power(head, n - m), *rest)
-            elif factor.is_Pow and n.is_Number and n <= -1:  # `sqrt(softmax(x))`: NaN where it is 0
+            elif (
+                factor.is_Pow and n.is_Number and n <= -1
+            ):  # `sqrt(softmax(x))`: NaN where it is 0
                 total = self.resolve(head)
-                summed = self.resolve(total.args[0]) if isinstance(total, sf.ReduceSum) else None
+                summed = (
+                    self.resolve(total.args[0])
+                    if isinstance(total, sf.ReduceSum)
+                    else None
+                )
                 if isinstance(summed, sp.exp) and -n * summed.args[0] in exps:
                     x = summed.args[0]
-                    rest = [f for i, f in enumerate(factors) if i not in (exps[-n * x], index)]
+                    rest = [
+                        f
+                        for i, f in enumerate(factors)
+                        if i not in (exps[-n * x], index)
+                    ]
                     return sp.Mul(_power(sf.Softmax(x), -n), *rest)
         return expr
 
@@ -630,7 +755,9 @@ class Rewriter:
             return False
         if factor.exp < least if least > 0 else factor.exp > least:
             return False
-        return bool(factor.base.free_symbols & ({Y_PRED, Y_TRUE} | set(self.definitions)))
+        return bool(
+            factor.base.free_symbols & ({Y_PRED, Y_TRUE} | set(self.definitions))
+        )
 
     def softplus_pair_rule(self, expr: sp.Add) -> sp.Basic:
         """`a softplus(-x) + b softplus(x)` -> `where(x >= 0, b, -a) x + (a + b) softplus(-|x|)`
@@ -646,7 +773,9 @@ class Rewriter:
             if len(heads) == 1:
                 arg = heads[0].args[0]
                 negated = arg.could_extract_minus_sign()
-                found.setdefault(-arg if negated else arg, {True: [], False: []})[negated].append(term)
+                found.setdefault(-arg if negated else arg, {True: [], False: []})[
+                    negated
+                ].append(term)
         for x, sides in found.items():
             if len(sides[True]) == 1 and len(sides[False]) == 1:
                 (negative,), (positive,) = sides[True], sides[False]
@@ -673,14 +802,20 @@ class Rewriter:
         terms = list(expr.args)
         for i, term in enumerate(terms):
             # (through a binding, `z = softplus(x)` then `z - y x`: the softplus is computed again)
-            heads = [f for f in sp.Mul.make_args(term) if isinstance(self.computed(f), sf.Softplus)]
+            heads = [
+                f
+                for f in sp.Mul.make_args(term)
+                if isinstance(self.computed(f), sf.Softplus)
+            ]
             if len(heads) != 1:
                 continue
             c, arg = term / heads[0], self.computed(heads[0]).args[0]
             negated = arg.could_extract_minus_sign()
             x = -arg if negated else arg
             m, others = _slopes(terms[:i] + terms[i + 1 :], x)
-            if m is None or x.has(sp.Piecewise):  # (see `softplus_pair_rule` for a `where` in x)
+            if m is None or x.has(
+                sp.Piecewise
+            ):  # (see `softplus_pair_rule` for a `where` in x)
                 continue
             a, b = (c - m, m) if negated else (-m, c + m)
             return sp.Add(sf.softplus_pair(x, a, b, bind=self.shared), *others)
@@ -694,10 +829,17 @@ class Rewriter:
         element, which XLA's CPU backend computes at about twice the cost of Keras's `log(x + 1)`.
         """
         logs = [(term.as_coeff_Mul(), term) for term in expr.args]
-        logs = [(c, f.args[0], term) for (c, f), term in logs if isinstance(f, sf.Log1p)]
+        logs = [
+            (c, f.args[0], term) for (c, f), term in logs if isinstance(f, sf.Log1p)
+        ]
         for c, a, first in logs:
             for d, b, second in logs:
-                if d == -c and first is not second and self.nonnegative(a) and self.nonnegative(b):
+                if (
+                    d == -c
+                    and first is not second
+                    and self.nonnegative(a)
+                    and self.nonnegative(b)
+                ):
                     rest = [t for t in expr.args if t is not first and t is not second]
                     return sp.Add(c * sf.Log1pDiff(a, b), *rest)
         return expr
@@ -726,7 +868,11 @@ class Rewriter:
             # to 0 where its factors did (inf, and NaN gradients; a numerics review of per-sample
             # losses, 2026-12-05)
             elements = self.computed(factor.args[0])
-            x = elements.args[0] if isinstance(elements, sp.exp) else self.log_of_heads(elements)
+            x = (
+                elements.args[0]
+                if isinstance(elements, sp.exp)
+                else self.log_of_heads(elements)
+            )
             if x is not None:
                 if not isinstance(factor, sf.ReduceMean):
                     return sf.LogSumExp(x) + sp.log(k)
@@ -751,15 +897,27 @@ class Rewriter:
             # (a review) -> `sum(onehot(y) log_softmax(x))`, as the power rule takes its powers
             onehot, softmax = label
             return sf.ReduceSum(onehot * sf.LogSoftmax(*softmax.args))
-        if inner.is_Pow and inner.exp.is_Number and isinstance(self.resolve(inner.base), (sf.Sigmoid, sf.Softmax)):
+        if (
+            inner.is_Pow
+            and inner.exp.is_Number
+            and isinstance(self.resolve(inner.base), (sf.Sigmoid, sf.Softmax))
+        ):
             # log(p^n) = n log(p) for p > 0: `log(sigmoid(x)^2)`, as SymPy keeps it, was -inf where
             # the sigmoid rounds to 0 (found by fuzzing)
             return inner.exp * self.log_rule(sp.log(self.resolve(inner.base)))
-        code = self.rewritten.get(expr.args[0], inner)  # a bound product as the code computes it
+        code = self.rewritten.get(
+            expr.args[0], inner
+        )  # a bound product as the code computes it
         for product in dict.fromkeys((code, inner)):
-            if isinstance(product, sp.Mul) and (logs := self.log_of_product(product)) is not None:
+            if (
+                isinstance(product, sp.Mul)
+                and (logs := self.log_of_product(product)) is not None
+            ):
                 return logs
-        if isinstance(inner, sp.Piecewise) and (pushed := self.log_of_branches(inner)) is not None:
+        if (
+            isinstance(inner, sp.Piecewise)
+            and (pushed := self.log_of_branches(inner)) is not None
+        ):
             return pushed
         if isinstance(inner, sp.cosh):
             x = self.shared(inner.args[0])
@@ -771,7 +929,9 @@ class Rewriter:
             if isinstance(flat, sp.Add):
                 # a sum that holds a bound sum (`log(d + 1)` of `d = 1 + exp(-x)`: inf from x of
                 # about -88; differential fuzzing), read as one sum
-                softplus = self.softplus_rule(*flat.as_coeff_Add()) or self.logaddexp_rule(flat)
+                softplus = self.softplus_rule(
+                    *flat.as_coeff_Add()
+                ) or self.logaddexp_rule(flat)
             elif flat is not None:
                 # ... whose terms cancelled to one: `log(1 - p)` of `p = 1 - exp(-exp(x))`, a
                 # complementary log-log link, is `-exp(x)` (it was `log1p(-p)`, inf from x of about
@@ -809,24 +969,41 @@ class Rewriter:
         terms = []
         for term in total.args:
             k, factor = term.as_coeff_Mul()
-            value = self.rewritten.get(factor, self.resolve(factor))  # (as the code computes it)
-            if not isinstance(value, sp.Add):  # (as written: `1 - exp(u)`, which the code computes as `-expm1(u)`)
+            value = self.rewritten.get(
+                factor, self.resolve(factor)
+            )  # (as the code computes it)
+            if not isinstance(
+                value, sp.Add
+            ):  # (as written: `1 - exp(u)`, which the code computes as `-expm1(u)`)
                 value = self.resolve(factor)
-            terms.append(k * value if factor.is_Symbol and isinstance(value, sp.Add) else None)
+            terms.append(
+                k * value if factor.is_Symbol and isinstance(value, sp.Add) else None
+            )
         if all(t is None for t in terms):
             return None
-        return sp.Add(*(t if t is not None else term for t, term in zip(terms, total.args, strict=True)))
+        return sp.Add(
+            *(
+                t if t is not None else term
+                for t, term in zip(terms, total.args, strict=True)
+            )
+        )
 
     def log_of_heads(self, product: sp.Basic) -> sp.Basic | None:
         """The log of `product` as `log_of_product` takes it, where every factor is a power of a
         sigmoid, a softmax or an exp, or a number > 0 (a power of such a product too: `sqrt(p q)`);
         else None."""
-        if product.is_Pow and product.exp.is_Number and isinstance(product.base, sp.Mul):
+        if (
+            product.is_Pow
+            and product.exp.is_Number
+            and isinstance(product.base, sp.Mul)
+        ):
             product = sp.Mul(*(factor**product.exp for factor in product.base.args))
         if not isinstance(product, sp.Mul):
             return None
         k, rest = product.as_coeff_Mul()
-        if not (k.is_Number and k > 0) or any(self.power_of_head(f)[0] is None for f in sp.Mul.make_args(rest)):
+        if not (k.is_Number and k > 0) or any(
+            self.power_of_head(f)[0] is None for f in sp.Mul.make_args(rest)
+        ):
             return None
         return self.log_of_product(product)
 
@@ -846,7 +1023,9 @@ class Rewriter:
             if head is None:
                 others.append(factor)
             elif isinstance(head, sp.exp):
-                terms.append(exponent * self.rewrite(head.args[0]))  # (as the code computes it)
+                terms.append(
+                    exponent * self.rewrite(head.args[0])
+                )  # (as the code computes it)
             else:
                 terms.append(exponent * self.log_rule(sp.log(head)))
         if not terms:
@@ -885,9 +1064,15 @@ class Rewriter:
         `log` (inf times the 0 the `where` passes it) NaN."""
         branches = []
         for value, condition in inner.args:
-            logged = sp.log(value)  # a number where SymPy folds it (`log(1)` is 0, `log(0)` zoo)
+            logged = sp.log(
+                value
+            )  # a number where SymPy folds it (`log(1)` is 0, `log(0)` zoo)
             logged = self.log_rule(logged) if isinstance(logged, sp.log) else logged
-            stable = logged.is_finite and logged.is_real if logged.is_number else not logged.has(sp.log, sf.Log1p)
+            stable = (
+                logged.is_finite and logged.is_real
+                if logged.is_number
+                else not logged.has(sp.log, sf.Log1p)
+            )
             if not stable:
                 return None
             branches.append((logged, condition))
@@ -897,7 +1082,12 @@ class Rewriter:
         """`(k, x)` where `term` is `k exp(x)` (through bindings) for a number `k > 0`; else None."""
         k, factor = term.as_coeff_Mul()
         exponential = self.resolve(factor)
-        if k.is_Number and k > 0 and isinstance(exponential, sp.exp) and not exponential.args[0].is_number:
+        if (
+            k.is_Number
+            and k > 0
+            and isinstance(exponential, sp.exp)
+            and not exponential.args[0].is_number
+        ):
             return k, exponential.args[0]
         return None
 
@@ -934,7 +1124,9 @@ class Rewriter:
         first, second = (self.exponential_term(term) for term in inner.args)
         if first is None or second is None:
             return None
-        return self.logaddexp(first[1] + sp.log(first[0]), second[1] + sp.log(second[0]))
+        return self.logaddexp(
+            first[1] + sp.log(first[0]), second[1] + sp.log(second[0])
+        )
 
     def logaddexp(self, a: sp.Basic, b: sp.Basic) -> sp.Basic | None:
         """`log(exp(a) + exp(b))` as `logaddexp_rule` writes it; None where `a - b` holds a `where`
@@ -993,7 +1185,10 @@ def _multiples(x: sp.Basic, exps: dict[sp.Basic, int]) -> list[sp.Basic]:
     2 y_pred` for `x = y_true - y_pred`, whose common factor `as_coeff_Mul` does not see)."""
     found = []
     for argument in exps:
-        for m in {argument.as_coeff_Mul()[0] / x.as_coeff_Mul()[0], argument.primitive()[0] / x.primitive()[0]}:
+        for m in {
+            argument.as_coeff_Mul()[0] / x.as_coeff_Mul()[0],
+            argument.primitive()[0] / x.primitive()[0],
+        }:
             if m.is_Number and argument == m * x:
                 found.append(m)
     return found
@@ -1042,7 +1237,9 @@ def _slopes(terms: list, x: sp.Basic) -> tuple[sp.Basic | None, list]:
     slopes = [_slope(t, x) for t in terms]
     if all(slope is None for slope in slopes):
         return None, terms
-    return sp.Add(*(s for s in slopes if s is not None)), [t for t, s in zip(terms, slopes, strict=True) if s is None]
+    return sp.Add(*(s for s in slopes if s is not None)), [
+        t for t, s in zip(terms, slopes, strict=True) if s is None
+    ]
 
 
 def _slope(term: sp.Basic, x: sp.Basic) -> sp.Basic | None:

@@ -53,7 +53,14 @@ from lossdsl.emit.names import camel_case, snake_case
 from lossdsl.errors import LossArgumentError, LossTypeError, checked_arguments, warn_of
 from lossdsl.forking import hold_across_fork
 
-__all__ = ["FormulaLoss", "FormulaMetric", "build_loss", "build_metric", "loss_class", "make_metric"]
+__all__ = [
+    "FormulaLoss",
+    "FormulaMetric",
+    "build_loss",
+    "build_metric",
+    "loss_class",
+    "make_metric",
+]
 
 
 def _compile(source: str, name: str | None = None, kwargs: dict | None = None):
@@ -69,7 +76,9 @@ def _compile(source: str, name: str | None = None, kwargs: dict | None = None):
         strict = kwargs.pop("strict")
         spec = compile_source(source, name, strict=strict)
     if not _QUIET.get():
-        warn_of(spec.diagnostics)  # (a Keras object is made of it: nobody reads its diagnostics)
+        warn_of(
+            spec.diagnostics
+        )  # (a Keras object is made of it: nobody reads its diagnostics)
     return spec
 
 
@@ -80,22 +89,36 @@ def _warn_of_values(spec, values: dict[str, float]) -> None:
     The program is checked again with the values written in (`check` never raises; its cache holds
     it). Errors of that program are not reported: the object is made of the program as compiled.
     Under `strict=True` the warnings are the error they would be with those defaults."""
-    changed = {key: value for key, value in values.items() if value != spec.params.get(key, value)}
+    changed = {
+        key: value
+        for key, value in values.items()
+        if value != spec.params.get(key, value)
+    }
     if _QUIET.get() or not changed:
         return
     from lossdsl.nodes import Param
     from lossdsl.pipeline import check
 
     text = spec.source
-    params = [st for st in spec.resolved.program.statements if isinstance(st, Param) and st.name in changed]
+    params = [
+        st
+        for st in spec.resolved.program.statements
+        if isinstance(st, Param) and st.name in changed
+    ]
     for statement in sorted(params, key=lambda st: st.value_span.start, reverse=True):
         span = statement.value_span
         text = text[: span.start] + repr(changed[statement.name]) + text[span.end :]
     # A warning the defaults give at the same place is not repeated: its message may hold the
     # value's interval (`log(clip(y_pred, lo, 1))` warned twice; the change review).
-    known = {(d.code, d.line, d.column) for d in spec.diagnostics if d.level == "warning"}
+    known = {
+        (d.code, d.line, d.column) for d in spec.diagnostics if d.level == "warning"
+    }
     given = ", ".join(f"{key}={value!r}" for key, value in changed.items())
-    fresh = [d for d in check(text) if d.level == "warning" and (d.code, d.line, d.column) not in known]
+    fresh = [
+        d
+        for d in check(text)
+        if d.level == "warning" and (d.code, d.line, d.column) not in known
+    ]
     if fresh and spec.strict:
         # `loss(source, strict=True, gamma=0.0)` is refused as the program with that default is
         # (it made the object, with a Python warning; the change review)
@@ -181,7 +204,9 @@ def make_metric(spec, /, **kwargs) -> FormulaMetric:
     name = kwargs.pop("name", None)
     dtype = kwargs.pop("dtype", None)
     with _quietly():  # (FormulaMetric checks the name and dtype)
-        return FormulaMetric(formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs)
+        return FormulaMetric(
+            formula=spec.source, class_name=spec.name, name=name, dtype=dtype, **kwargs
+        )
 
 
 def build_loss(source: str, name: str | None = None, **kwargs) -> keras.losses.Loss:
@@ -226,7 +251,9 @@ class FormulaLoss(keras.losses.Loss):
     """
 
     @checked_arguments
-    def __init__(self, formula, reduction="sum_over_batch_size", name=None, dtype=None, **params):
+    def __init__(
+        self, formula, reduction="sum_over_batch_size", name=None, dtype=None, **params
+    ):
         spec = _compile(_text(formula))
         values = _parameters(spec, params)
         keras_arguments(reduction, name, dtype)
@@ -297,7 +324,13 @@ class FormulaMetric(keras.metrics.MeanMetricWrapper):
     def get_config(self):
         """Name, dtype, the formula, the class name and each parameter under its own name."""
         formula, class_name, values = self._lossdsl
-        return {"name": self.name, "dtype": self.dtype, "formula": formula, "class_name": class_name, **values}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "formula": formula,
+            "class_name": class_name,
+            **values,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -315,12 +348,20 @@ def _checked_config(config, base_keys: tuple[str, ...]) -> dict:
         LossError: the formula does not compile.
     """
     if not isinstance(config, dict):
-        raise LossTypeError(f"a saved lossdsl config is a dict, not {type(config).__name__}")
+        raise LossTypeError(
+            f"a saved lossdsl config is a dict, not {type(config).__name__}"
+        )
     formula = config.get("formula")
     if not isinstance(formula, str):
-        raise LossTypeError(f"the saved config holds no formula text (formula={formula!r:.80})")
-    spec = _compile(formula, config.get("class_name") if "class_name" in base_keys else None)
-    unknown = sorted(str(key) for key in set(config) - {"formula", *base_keys, *spec.params})
+        raise LossTypeError(
+            f"the saved config holds no formula text (formula={formula!r:.80})"
+        )
+    spec = _compile(
+        formula, config.get("class_name") if "class_name" in base_keys else None
+    )
+    unknown = sorted(
+        str(key) for key in set(config) - {"formula", *base_keys, *spec.params}
+    )
     if unknown:
         declared = ", ".join(spec.params) or "none"
         raise LossTypeError(
@@ -330,11 +371,17 @@ def _checked_config(config, base_keys: tuple[str, ...]) -> dict:
     for key in spec.params:
         value = config.get(key, spec.params[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise LossTypeError(f"the saved parameter {key!r} is not a number: {value!r:.80}")
+            raise LossTypeError(
+                f"the saved parameter {key!r} is not a number: {value!r:.80}"
+            )
     # The reduction, name and dtype too, here and as a LossTypeError: from the constructor they are
     # a LossArgumentError, a TypeError, which Keras's deserialization replaced with its own
     # "could not be deserialized properly" (a tampered config; fuzzing).
-    keyword = {key: config[key] for key in ("reduction", "name", "dtype") if key in base_keys and key in config}
+    keyword = {
+        key: config[key]
+        for key in ("reduction", "name", "dtype")
+        if key in base_keys and key in config
+    }
     try:
         keras_arguments(**keyword, loss="reduction" in base_keys)
     except LossArgumentError as err:
@@ -344,14 +391,19 @@ def _checked_config(config, base_keys: tuple[str, ...]) -> dict:
 
 def _text(formula) -> str:
     if not isinstance(formula, str):
-        raise LossArgumentError(f"formula must be lossdsl program text (str), not {type(formula).__name__}")
+        raise LossArgumentError(
+            f"formula must be lossdsl program text (str), not {type(formula).__name__}"
+        )
     return formula
 
 
 def _parameters(spec, given: dict) -> dict[str, float]:
     """The formula's parameters with the given values in place of the defaults, as floats."""
     unknown_arguments(spec, given)
-    return {key: parameter_value(key, given.get(key, default)) for key, default in spec.params.items()}
+    return {
+        key: parameter_value(key, given.get(key, default))
+        for key, default in spec.params.items()
+    }
 
 
 def unknown_arguments(spec, given: dict, takes: tuple[str, ...] = ()) -> None:
@@ -368,7 +420,14 @@ def unknown_arguments(spec, given: dict, takes: tuple[str, ...] = ()) -> None:
 
 
 # The batch reductions of keras.losses.Loss (Keras 3's `standardize_reduction`).
-_REDUCTIONS = (None, "none", "sum", "sum_over_batch_size", "mean", "mean_with_sample_weight")
+_REDUCTIONS = (
+    None,
+    "none",
+    "sum",
+    "sum_over_batch_size",
+    "mean",
+    "mean_with_sample_weight",
+)
 
 
 # A name TensorFlow's graph takes as a root name scope, as a loss called in a user's own
@@ -376,24 +435,40 @@ _REDUCTIONS = (None, "none", "sum", "sum_over_batch_size", "mean", "mean_with_sa
 _TF_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.>-]*")
 
 
-def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None, *, loss: bool = True) -> None:
+def keras_arguments(
+    reduction="sum_over_batch_size", name=None, dtype=None, *, loss: bool = True
+) -> None:
     """LossArgumentError for a `reduction`, `name` or `dtype` Keras would refuse, or (an integer or
     boolean dtype, a loss's name with a `/`) that would fail at the first call: one error type for
     every bad argument. `loss=False`: a metric's (whose name may hold a `/`)."""
     # (type first: `in` compares with `==`, which an array or a tensor answers elementwise)
-    if not (reduction is None or isinstance(reduction, str)) or reduction not in _REDUCTIONS:
+    if (
+        not (reduction is None or isinstance(reduction, str))
+        or reduction not in _REDUCTIONS
+    ):
         allowed = ", ".join(repr(r) for r in _REDUCTIONS)
-        raise LossArgumentError(f"reduction must be one of {allowed}, not {reduction!r:.80}")
+        raise LossArgumentError(
+            f"reduction must be one of {allowed}, not {reduction!r:.80}"
+        )
     if name is not None and not isinstance(name, str):
         raise LossArgumentError(f"name must be a str, not {type(name).__name__}")
     if name is not None and not _encodable(name):
         # a lone surrogate (`"\ud800"`) was TensorFlow's UnicodeEncodeError when a metric made its
         # variables (fuzzing); a loss's name met it at its first call
-        raise LossArgumentError(f"name must be text that UTF-8 can encode: {name!r:.80}")
+        raise LossArgumentError(
+            f"name must be text that UTF-8 can encode: {name!r:.80}"
+        )
     if loss and name is not None and "/" in name:
         # Keras's Loss takes it and refuses it in its name scope at the first call (fuzzing)
-        raise LossArgumentError(f"a loss's name cannot contain `/` (Keras's name scopes refuse it): {name!r:.80}")
-    if loss and name and keras.backend.backend() == "tensorflow" and not _TF_SCOPE_NAME.fullmatch(name):
+        raise LossArgumentError(
+            f"a loss's name cannot contain `/` (Keras's name scopes refuse it): {name!r:.80}"
+        )
+    if (
+        loss
+        and name
+        and keras.backend.backend() == "tensorflow"
+        and not _TF_SCOPE_NAME.fullmatch(name)
+    ):
         # TensorFlow's name scopes refuse them at the first call, as for Keras's own losses (a review)
         raise LossArgumentError(
             "on the TensorFlow backend a loss's name begins with an ASCII letter, a digit or `.`, and holds"
@@ -408,7 +483,9 @@ def keras_arguments(reduction="sum_over_batch_size", name=None, dtype=None, *, l
     except (ValueError, TypeError, KeyError, AttributeError):
         standard = None
     if not isinstance(standard, str) or not standard.startswith(("float", "bfloat")):
-        raise LossArgumentError(f"dtype must be a float type (float32, float16, bfloat16, float64), not {dtype!r:.80}")
+        raise LossArgumentError(
+            f"dtype must be a float type (float32, float16, bfloat16, float64), not {dtype!r:.80}"
+        )
 
 
 def _encodable(text: str) -> bool:
@@ -425,12 +502,17 @@ _VARIABLES = {("keras", "Variable"), ("tensorflow", "Variable"), ("torch", "Para
 
 
 def _variable(value) -> bool:
-    return any((cls.__module__.split(".")[0], cls.__name__) in _VARIABLES for cls in type(value).__mro__)
+    return any(
+        (cls.__module__.split(".")[0], cls.__name__) in _VARIABLES
+        for cls in type(value).__mro__
+    )
 
 
 def parameter_value(key: str, value) -> float:
     """`value` as the float a parameter holds; LossTypeError for what is not a real number."""
-    if isinstance(value, (str, bytes)):  # float("1.5") would pass: a parameter is a number, not text
+    if isinstance(
+        value, (str, bytes)
+    ):  # float("1.5") would pass: a parameter is a number, not text
         raise LossTypeError(f"parameter {key!r} must be a number, not {value!r:.80}")
     if _variable(value):
         # Read once, it was frozen silently: an annealing callback's `assign` changed nothing (a review)
@@ -440,15 +522,23 @@ def parameter_value(key: str, value) -> float:
         )
     if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
         value = value.detach()  # (a tensor that requires a gradient warns at float())
-    if isinstance(value, bool) or "bool" in str(getattr(value, "dtype", "")):  # numpy, TensorFlow, torch
+    if isinstance(value, bool) or "bool" in str(
+        getattr(value, "dtype", "")
+    ):  # numpy, TensorFlow, torch
         # True would pass as 1.0, where a saved config holding it is rejected: one rule for both
-        raise LossTypeError(f"parameter {key!r} must be a number, not a boolean ({value!r:.80})")
+        raise LossTypeError(
+            f"parameter {key!r} must be a number, not a boolean ({value!r:.80})"
+        )
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         number = math.nan
-    if not math.isfinite(number):  # NaN made every value NaN; inf, NaN where a where unselects it
-        raise LossTypeError(f"parameter {key!r} must be a real number within float range, not {value!r:.80}")
+    if not math.isfinite(
+        number
+    ):  # NaN made every value NaN; inf, NaN where a where unselects it
+        raise LossTypeError(
+            f"parameter {key!r} must be a real number within float range, not {value!r:.80}"
+        )
     return number
 
 
@@ -458,15 +548,21 @@ def _names(name) -> tuple[str | None, str | None]:
         return None, None
     keras_arguments(name=name, loss=False)  # a loss's name is checked by keras_loss()
     class_name = camel_case(name)
-    if not class_name:  # `_`, `__`, `-`, `üüü`: no ASCII letters or digits to make a class name of
+    if (
+        not class_name
+    ):  # `_`, `__`, `-`, `üüü`: no ASCII letters or digits to make a class name of
         raise LossTypeError(
             f"{name!r} cannot name a loss or a metric: it needs an ASCII letter or digit for its class name"
         )
-    if class_name[0].isdigit():  # `2fast`: said as a class name's fault, it read as if `name` were one
+    if class_name[
+        0
+    ].isdigit():  # `2fast`: said as a class name's fault, it read as if `name` were one
         raise LossTypeError(
             f"{name!r} cannot name a loss or a metric: its class name, {class_name!r}, would begin with a digit"
         )
-    if keyword.iskeyword(class_name):  # `none` -> `None`: the message named only the class name
+    if keyword.iskeyword(
+        class_name
+    ):  # `none` -> `None`: the message named only the class name
         raise LossTypeError(
             f"{name!r} cannot name a loss or a metric: its class name, {class_name!r}, is a Python keyword"
         )
@@ -484,7 +580,9 @@ def _directory() -> str:
     if not _DIRECTORY or not os.path.isdir(_DIRECTORY[-1]):
         path = tempfile.mkdtemp(prefix="lossdsl-")
         atexit.register(_remove, path, os.getpid())
-        if "multiprocessing" in sys.modules:  # (a worker of it has it imported; no other process needs it)
+        if (
+            "multiprocessing" in sys.modules
+        ):  # (a worker of it has it imported; no other process needs it)
             from multiprocessing.util import Finalize
 
             Finalize(None, _remove, args=(path, os.getpid()), exitpriority=0)
@@ -499,7 +597,9 @@ def _remove(path: str, owner: int) -> None:
 
 def _import(source: str, class_name: str) -> type:
     """Write `source` to a module file and import it; the class it defines."""
-    module_name = "lossdsl_generated_" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    module_name = (
+        "lossdsl_generated_" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    )
     module = sys.modules.get(module_name)
     if module is None:
         path = os.path.join(_directory(), module_name + ".py")

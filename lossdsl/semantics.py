@@ -24,10 +24,23 @@ import keyword
 from dataclasses import dataclass, field
 
 from lossdsl import nodes
-from lossdsl.errors import LossError, LossLimitError, LossNameError, LossTypeError, shorten
+from lossdsl.errors import (
+    LossError,
+    LossLimitError,
+    LossNameError,
+    LossTypeError,
+    shorten,
+)
 from lossdsl.functions import FUNCTIONS, kind_of
 from lossdsl.parse import MAX_DEPTH
-from lossdsl.suggestions import HABITS, NAME_HABITS, bundled_hint, bundled_name_hint, close_spelling, suggest
+from lossdsl.suggestions import (
+    HABITS,
+    NAME_HABITS,
+    bundled_hint,
+    bundled_name_hint,
+    close_spelling,
+    suggest,
+)
 
 MAX_TREE_SIZE = 50_000
 MAX_TOWER = 8
@@ -126,7 +139,9 @@ class Resolved:
         stack, seen = [self.result, *(st.value for st in self.bindings.values())], set()
         while stack:
             current = stack.pop()
-            if id(current) in seen or isinstance(current, (nodes.Compare, nodes.BoolOp, nodes.Not)):
+            if id(current) in seen or isinstance(
+                current, (nodes.Compare, nodes.BoolOp, nodes.Not)
+            ):
                 continue
             seen.add(id(current))
             yield current
@@ -161,7 +176,12 @@ class _Analyzer:
             "eps": Info(),
             "pi": Info(),
         }
-        self.kinds: dict[str, str] = {"y_true": "input", "y_pred": "input", "e": "builtin", "eps": "builtin"}
+        self.kinds: dict[str, str] = {
+            "y_true": "input",
+            "y_pred": "input",
+            "e": "builtin",
+            "eps": "builtin",
+        }
         self.kinds["pi"] = "builtin"
         self.bound_at: dict[str, nodes.Node] = {}
         self.used: dict[str, nodes.Name] = {}
@@ -203,7 +223,11 @@ class _Analyzer:
         # The generated code checks the last axis against a length only a binding the loss reads
         # fixes (`a = [1, 2] * e` unused, the check refused every input of 3 classes; fuzzing).
         used = self.r.read = self.used_bindings(result)
-        lengths = [length for owner, length in self.fixed_by.items() if owner is None or owner in used]
+        lengths = [
+            length
+            for owner, length in self.fixed_by.items()
+            if owner is None or owner in used
+        ]
         self.r.axis_length = lengths[0] if lengths else None
         return self.r
 
@@ -213,8 +237,15 @@ class _Analyzer:
         stack = [result]
         while stack:
             for node in nodes.walk(stack.pop()):
-                ref = self.r.refs.get(id(node)) if isinstance(node, nodes.Name) else None
-                if ref and ref[0] == "binding" and ref[1] not in used and ref[1] in self.r.bindings:
+                ref = (
+                    self.r.refs.get(id(node)) if isinstance(node, nodes.Name) else None
+                )
+                if (
+                    ref
+                    and ref[0] == "binding"
+                    and ref[1] not in used
+                    and ref[1] in self.r.bindings
+                ):
                     used.add(ref[1])
                     stack.append(self.r.bindings[ref[1]].value)
         return used
@@ -242,7 +273,11 @@ class _Analyzer:
             self.measures[st.name] = self.check_nesting(st.value)
 
     def check_param_name(self, st: nodes.Param) -> None:
-        if keyword.iskeyword(st.name) or st.name in RESERVED_PARAMS or st.name in FORMULA_ARGUMENTS:
+        if (
+            keyword.iskeyword(st.name)
+            or st.name in RESERVED_PARAMS
+            or st.name in FORMULA_ARGUMENTS
+        ):
             reason = (
                 "it is a Python keyword"
                 if keyword.iskeyword(st.name)
@@ -270,10 +305,18 @@ class _Analyzer:
         name = st.name
         what = "parameter" if isinstance(st, nodes.Param) else "name"
         if name in INPUTS or name == "pi":
-            self.error(LossNameError, f"`{name}` is built in and cannot be rebound", st.name_span)
+            self.error(
+                LossNameError,
+                f"`{name}` is built in and cannot be rebound",
+                st.name_span,
+            )
             return False
         if name in FUNCTIONS:
-            self.error(LossNameError, f"`{name}` is a function and cannot be bound as a {what}", st.name_span)
+            self.error(
+                LossNameError,
+                f"`{name}` is a function and cannot be bound as a {what}",
+                st.name_span,
+            )
             return False
         if name in self.bound_at:
             first = self.bound_at[name].span
@@ -285,10 +328,22 @@ class _Analyzer:
             return False
         if name in REBINDABLE and name in self.used:
             use = self.used[name].span
-            if isinstance(st, nodes.Assign) and st.value.span.start <= use.start and use.end <= st.value.span.end:
+            if (
+                isinstance(st, nodes.Assign)
+                and st.value.span.start <= use.start
+                and use.end <= st.value.span.end
+            ):
                 # (`e = 2*e` was told it rebinds `e` after its use on line 1, the use in itself; a review)
-                taken = {s.name for s in self.r.program.statements if isinstance(s, (nodes.Assign, nodes.Param))}
-                other = next(f"{name}{k}" for k in range(2, len(taken) + 3) if f"{name}{k}" not in taken)
+                taken = {
+                    s.name
+                    for s in self.r.program.statements
+                    if isinstance(s, (nodes.Assign, nodes.Param))
+                }
+                other = next(
+                    f"{name}{k}"
+                    for k in range(2, len(taken) + 3)
+                    if f"{name}{k}" not in taken
+                )
                 self.error(
                     LossNameError,
                     f"`{name}` is read in its own rebinding, where it is still the builtin;"
@@ -325,10 +380,18 @@ class _Analyzer:
             return self.scope[name]
         if name in self.later:
             line = self.later[name].span.line
-            self.error(LossNameError, f"`{shorten(name)}` is used before its binding on line {line}", node)
+            self.error(
+                LossNameError,
+                f"`{shorten(name)}` is used before its binding on line {line}",
+                node,
+            )
         elif name in FUNCTIONS:
-            self.error(LossNameError, f"`{name}` is a function; call it as `{name}(...)`", node)
-        elif name == self.reading:  # `a = a + 1`: not unknown, but not bound yet (a spec audit)
+            self.error(
+                LossNameError, f"`{name}` is a function; call it as `{name}(...)`", node
+            )
+        elif (
+            name == self.reading
+        ):  # `a = a + 1`: not unknown, but not bound yet (a spec audit)
             self.error(
                 LossNameError,
                 f"`{shorten(name)}` is used in its own binding, before it has a value; a binding reads"
@@ -338,10 +401,18 @@ class _Analyzer:
         else:
             # (a habit gives way to a close spelling: `C` where `c` is bound, `y_hat` where `yhat` is)
             unclose = close_spelling(name, self.scope) is None
-            whole = node is self.r.program.result  # (the name is the whole loss: `lossdsl.loss("mse")`)
-            habit = unclose and (NAME_HABITS.get(name) or bundled_name_hint(name, whole))
-            suggestion = habit or suggest(name, self.scope, parameter=name.isidentifier())
-            self.error(LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node)
+            whole = (
+                node is self.r.program.result
+            )  # (the name is the whole loss: `lossdsl.loss("mse")`)
+            habit = unclose and (
+                NAME_HABITS.get(name) or bundled_name_hint(name, whole)
+            )
+            suggestion = habit or suggest(
+                name, self.scope, parameter=name.isidentifier()
+            )
+            self.error(
+                LossNameError, f"unknown name `{shorten(name)}`{suggestion}", node
+            )
         return UNKNOWN
 
     def visit_Unary(self, node: nodes.Unary) -> Info:
@@ -355,7 +426,9 @@ class _Analyzer:
 
     def visit_Compare(self, node: nodes.Compare) -> Info:
         info = self.numbers(node, [node.left, node.right])
-        return Info("condition", info.shape, info.length, info.pred, info.true, False, info.ok)
+        return Info(
+            "condition", info.shape, info.length, info.pred, info.true, False, info.ok
+        )
 
     def visit_BoolOp(self, node: nodes.BoolOp) -> Info:
         return self.conditions(node, node.operands, f"`{node.op}`")
@@ -368,13 +441,27 @@ class _Analyzer:
         numbers = False
         for operand, info in zip(operands, infos, strict=True):
             if info.ok and info.kind != "condition":
-                self.error(LossTypeError, f"{what} joins conditions such as `a > b`, not numbers", operand)
+                self.error(
+                    LossTypeError,
+                    f"{what} joins conditions such as `a > b`, not numbers",
+                    operand,
+                )
                 numbers = True
         merged = _merge(infos)
         # The shape of `a and b` is that of its operands (`_merge` keeps no shape).
-        shape, length = self.broadcast(node, operands, infos) if merged.ok else (ELEM, None)
+        shape, length = (
+            self.broadcast(node, operands, infos) if merged.ok else (ELEM, None)
+        )
         # (not ok where it joined numbers: `not y_pred` was also "the loss is a condition", first; a review)
-        return Info("condition", shape, length, merged.pred, merged.true, False, merged.ok and not numbers)
+        return Info(
+            "condition",
+            shape,
+            length,
+            merged.pred,
+            merged.true,
+            False,
+            merged.ok and not numbers,
+        )
 
     def visit_Vector(self, node: nodes.Vector) -> Info:
         if not node.items:
@@ -396,26 +483,43 @@ class _Analyzer:
                 )
                 ok = False
         # A list of one value fixes no length: it broadcasts against any, as in NumPy.
-        return Info(shape=VECTOR, length=len(node.items) if len(node.items) > 1 else None, ok=ok)
+        return Info(
+            shape=VECTOR, length=len(node.items) if len(node.items) > 1 else None, ok=ok
+        )
 
     def visit_Call(self, node: nodes.Call) -> Info:
         name = node.func
         if name not in FUNCTIONS:
             if name in self.scope or name in self.later:
-                self.error(LossNameError, f"`{shorten(name)}` is not a function", node.name_span)
+                self.error(
+                    LossNameError,
+                    f"`{shorten(name)}` is not a function",
+                    node.name_span,
+                )
             else:
                 # (a function's name in other capitals, `Mean(e)`, is that function: no bundled loss)
                 known = name.lower() in FUNCTIONS
                 habit = HABITS.get(name) or HABITS.get(name.lower())  # (`Std(e)` too)
-                hint = habit or f"{suggest(name, FUNCTIONS)}{'' if known else bundled_hint(name)}"
-                self.error(LossNameError, f"unknown function `{shorten(name)}`{hint}", node.name_span)
+                hint = (
+                    habit
+                    or f"{suggest(name, FUNCTIONS)}{'' if known else bundled_hint(name)}"
+                )
+                self.error(
+                    LossNameError,
+                    f"unknown function `{shorten(name)}`{hint}",
+                    node.name_span,
+                )
             for arg in node.args:
                 self.visit(arg)
             return UNKNOWN
         fn = FUNCTIONS[name]
         n = len(node.args)
         if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
-            self.error(LossTypeError, f"`{name}` takes {fn.arity_text()}; {n} given", node.name_span)
+            self.error(
+                LossTypeError,
+                f"`{name}` takes {fn.arity_text()}; {n} given",
+                node.name_span,
+            )
             for arg in node.args:
                 self.visit(arg)
             return UNKNOWN
@@ -431,7 +535,14 @@ class _Analyzer:
         live = merged.live and fn.smooth != "step"
         if kind == "elementwise":
             shape, length = self.broadcast(node, node.args, infos)
-            return Info(shape=shape, length=length, pred=merged.pred, true=merged.true, live=live, ok=True)
+            return Info(
+                shape=shape,
+                length=length,
+                pred=merged.pred,
+                true=merged.true,
+                live=live,
+                ok=True,
+            )
         arg = infos[0]
         if kind == "reduction":
             if arg.shape == SAMPLE:
@@ -451,8 +562,16 @@ class _Analyzer:
             shape = SAMPLE if arg.shape == ELEM else CONST
             return Info(shape=shape, pred=arg.pred, true=arg.true, live=arg.live)
         # vector functions
-        if arg.shape == VECTOR:  # of a list: a constant vector (`softmax([1, 2, 3])`, NumPy's reading)
-            return Info(shape=VECTOR, length=arg.length, pred=arg.pred, true=arg.true, live=arg.live)
+        if (
+            arg.shape == VECTOR
+        ):  # of a list: a constant vector (`softmax([1, 2, 3])`, NumPy's reading)
+            return Info(
+                shape=VECTOR,
+                length=arg.length,
+                pred=arg.pred,
+                true=arg.true,
+                live=arg.live,
+            )
         if arg.shape != ELEM:
             need = (
                 "must have a value per element, reading y_true or y_pred outside every reduction (this one is"
@@ -461,7 +580,9 @@ class _Analyzer:
                 else "must depend on y_true, y_pred or a list"
             )
             self.error(
-                LossTypeError, f"`{name}` works along the last axis of a tensor; its argument {need}", node.args[0]
+                LossTypeError,
+                f"`{name}` works along the last axis of a tensor; its argument {need}",
+                node.args[0],
             )
             return UNKNOWN
         return Info(shape=ELEM, pred=arg.pred, true=arg.true, live=arg.live)
@@ -480,20 +601,41 @@ class _Analyzer:
         if not merged.ok:
             return UNKNOWN
         shape, length = self.broadcast(node, node.args, [ci, ai, bi])
-        return Info(shape=shape, length=length, pred=merged.pred, true=merged.true, live=ai.live or bi.live)
+        return Info(
+            shape=shape,
+            length=length,
+            pred=merged.pred,
+            true=merged.true,
+            live=ai.live or bi.live,
+        )
 
     def onehot(self, node: nodes.Call) -> Info:
         arg = node.args[0]
         self.r.uses_onehot = True
-        if not (isinstance(arg, nodes.Name) and arg.id == "y_true" and self.kinds.get("y_true") == "input"):
+        if not (
+            isinstance(arg, nodes.Name)
+            and arg.id == "y_true"
+            and self.kinds.get("y_true") == "input"
+        ):
             self.visit(arg)
             # (a binding of y_true is a name for it, but not y_true itself: say so; a review)
             value = arg
-            while isinstance(value, nodes.Name) and self.r.binding_value(value) is not None:
+            while (
+                isinstance(value, nodes.Name)
+                and self.r.binding_value(value) is not None
+            ):
                 value = self.r.binding_value(value)
-            bound = value is not arg and isinstance(value, nodes.Name) and value.id == "y_true"
+            bound = (
+                value is not arg
+                and isinstance(value, nodes.Name)
+                and value.id == "y_true"
+            )
             also = ", not a name bound to it" if bound else ""
-            self.error(LossTypeError, f"`onehot` takes `y_true` itself{also}: onehot(y_true)", arg)
+            self.error(
+                LossTypeError,
+                f"`onehot` takes `y_true` itself{also}: onehot(y_true)",
+                arg,
+            )
             return UNKNOWN
         # (only a well-formed onehot makes y_true class ids: `onehot(y_true + 1)` is one error, not two)
         self.onehot_calls.append(node)
@@ -513,7 +655,9 @@ class _Analyzer:
                     self.error(LossTypeError, _CONDITION_AS_NUMBER, arg)
                 else:
                     head, tail = _CONDITION_AS_NUMBER.split("; ", 1)
-                    message = f"{head}: `{call.func}` is given `{self.r.text(arg)}`; {tail}"
+                    message = (
+                        f"{head}: `{call.func}` is given `{self.r.text(arg)}`; {tail}"
+                    )
                     self.error(LossTypeError, message, call.name_span)
                 info = UNKNOWN
             infos.append(info)
@@ -525,7 +669,13 @@ class _Analyzer:
         if not merged.ok:
             return UNKNOWN
         shape, length = self.broadcast(node, operands, infos)
-        return Info(shape=shape, length=length, pred=merged.pred, true=merged.true, live=merged.live)
+        return Info(
+            shape=shape,
+            length=length,
+            pred=merged.pred,
+            true=merged.true,
+            live=merged.live,
+        )
 
     def broadcast(self, node, operands, infos) -> tuple[str, int | None]:
         """The shape of combining `infos`, and the last-axis length a list literal in them fixes.
@@ -536,13 +686,27 @@ class _Analyzer:
         meet per-element values anywhere in the program must agree as well.
         """
         shapes = [i.shape for i in infos]
-        lengths = {i.length for i in infos if i.shape in (VECTOR, ELEM) and i.length is not None}
+        lengths = {
+            i.length
+            for i in infos
+            if i.shape in (VECTOR, ELEM) and i.length is not None
+        }
         if len(lengths) > 1:
             # at the first operand whose length differs from an earlier one's (it was the whole sum; a
             # review)
-            listed = [(i.length, operand) for i, operand in zip(infos, operands, strict=True) if i.length in lengths]
-            culprit = next(operand for length, operand in listed if length != listed[0][0])
-            self.error(LossTypeError, f"list literals of different lengths {sorted(lengths)} combined", culprit)
+            listed = [
+                (i.length, operand)
+                for i, operand in zip(infos, operands, strict=True)
+                if i.length in lengths
+            ]
+            culprit = next(
+                operand for length, operand in listed if length != listed[0][0]
+            )
+            self.error(
+                LossTypeError,
+                f"list literals of different lengths {sorted(lengths)} combined",
+                culprit,
+            )
             return max(shapes, key=_SHAPE_ORDER.__getitem__), None
         shape = max(shapes, key=_SHAPE_ORDER.__getitem__)
         if shape == SAMPLE and VECTOR in shapes:
@@ -591,7 +755,9 @@ class _Analyzer:
                 continue
             if isinstance(current, nodes.Name):
                 ref = self.r.refs.get(id(current))
-                sizes[id(current)] = self.sizes.get(ref[1], 1) if ref and ref[0] == "binding" else 1
+                sizes[id(current)] = (
+                    self.sizes.get(ref[1], 1) if ref and ref[0] == "binding" else 1
+                )
                 continue
             if not ready:
                 stack.append((current, True))
@@ -601,13 +767,19 @@ class _Analyzer:
             cosh = self._cosh_under_log(current)
             if cosh is not None:
                 argument = cosh.args[0]
-                size += sizes[id(argument)] if id(argument) in sizes else self.tree_size(argument)
+                size += (
+                    sizes[id(argument)]
+                    if id(argument) in sizes
+                    else self.tree_size(argument)
+                )
             sizes[id(current)] = size
         return sizes[id(node)]
 
     def _cosh_under_log(self, node: nodes.Node) -> nodes.Call | None:
         """The `cosh(x)` of `log(cosh(x))` at `node`, looking through bindings, or None."""
-        if not (isinstance(node, nodes.Call) and node.func == "log" and len(node.args) == 1):
+        if not (
+            isinstance(node, nodes.Call) and node.func == "log" and len(node.args) == 1
+        ):
             return None
         inner = node.args[0]
         for _ in range(len(self.r.bindings) + 1):
@@ -615,7 +787,11 @@ class _Analyzer:
             if not (ref and ref[0] == "binding" and ref[1] in self.r.bindings):
                 break
             inner = self.r.bindings[ref[1]].value
-        if isinstance(inner, nodes.Call) and inner.func == "cosh" and len(inner.args) == 1:
+        if (
+            isinstance(inner, nodes.Call)
+            and inner.func == "cosh"
+            and len(inner.args) == 1
+        ):
             return inner
         return None
 
@@ -630,7 +806,9 @@ class _Analyzer:
             if isinstance(current, nodes.Name):
                 ref = self.r.refs.get(id(current))
                 binding = ref is not None and ref[0] == "binding"
-                memo[id(current)] = self.measures.get(ref[1], (0, 0)) if binding else (0, 0)
+                memo[id(current)] = (
+                    self.measures.get(ref[1], (0, 0)) if binding else (0, 0)
+                )
                 continue
             children = current.children
             if not ready:
@@ -640,7 +818,9 @@ class _Analyzer:
             # Levels of operations, as the parser counts them: a name or a number is 0.
             depth = 1 + max((memo[id(c)][0] for c in children), default=-1)
             tower = max((memo[id(c)][1] for c in children), default=0)
-            if isinstance(current, nodes.Power) or (isinstance(current, nodes.Call) and current.func == "pow"):
+            if isinstance(current, nodes.Power) or (
+                isinstance(current, nodes.Call) and current.func == "pow"
+            ):
                 if len(children) == 2:
                     tower = max(tower, 1 + memo[id(children[1])][1])
             memo[id(current)] = (depth, tower)
@@ -681,9 +861,15 @@ class _Analyzer:
                     if isinstance(node, nodes.Name) and node.id in self.r.bindings:
                         reads[node.id] = reads.get(node.id, 0) + 1
                     stable_cosh = stable_cosh or self._cosh_under_log(node) is not None
-            how = ["its bindings are substituted"] if any(count > 1 for count in reads.values()) else []
+            how = (
+                ["its bindings are substituted"]
+                if any(count > 1 for count in reads.values())
+                else []
+            )
             if stable_cosh:
-                how.append("each `log(cosh(x))` is in its stable form, which reads x twice")
+                how.append(
+                    "each `log(cosh(x))` is in its stable form, which reads x twice"
+                )
             self.error(
                 LossLimitError,
                 f"the loss holds {_count(size)} operations once {' and '.join(how) or 'written out'};"
@@ -701,7 +887,8 @@ def _count(size: int) -> str:
 
 
 _CONDITION_AS_NUMBER = (
-    "a condition cannot be used as a number; conditions stand only as the first argument of where(condition, a, b)"
+    "a condition cannot be used as a number; conditions stand only as the first"
+    " argument of where(condition, a, b)"
 )
 
 

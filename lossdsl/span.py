@@ -36,7 +36,14 @@ class Span:
         """The smallest span covering both."""
         first = self if self.start <= other.start else other
         last = self if self.end >= other.end else other
-        return Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
+        return Span(
+            first.start,
+            last.end,
+            first.line,
+            first.column,
+            last.end_line,
+            last.end_column,
+        )
 
 
 def source_lines(text: str) -> list[str]:
@@ -81,7 +88,11 @@ def caret_block(text: str, line: int | None, column: int | None, width: int = 1)
     if len(src) > WINDOW:
         # Show a window of the line around the column.
         first = max(0, min(column - 1 - WINDOW // 2, len(src) - WINDOW))
-        src = ("..." if first else "") + src[first : first + WINDOW] + ("..." if first + WINDOW < len(src) else "")
+        src = (
+            ("..." if first else "")
+            + src[first : first + WINDOW]
+            + ("..." if first + WINDOW < len(src) else "")
+        )
         column = column - first + (3 if first else 0)
     pad = "".join("\t" if ch == "\t" else " " for ch in src[: column - 1])
     pad += " " * max(0, column - 1 - len(src))

@@ -103,7 +103,9 @@ def _writing_output() -> Iterator[None]:
     except (BrokenPipeError, OutputError):
         raise
     except OSError as err:
-        raise ClosedOutputError(f"cannot write to standard output: {err.strerror or err}") from err
+        raise ClosedOutputError(
+            f"cannot write to standard output: {err.strerror or err}"
+        ) from err
 
 
 def write_utf8(text: str) -> None:
@@ -112,7 +114,9 @@ def write_utf8(text: str) -> None:
     description could not be encoded, and `lossdsl compile x.loss > x.py` failed."""
     try:
         sys.stdout.write(text)
-    except UnicodeEncodeError:  # the whole text failed to encode: nothing of it was written
+    except (
+        UnicodeEncodeError
+    ):  # the whole text failed to encode: nothing of it was written
         buffer = getattr(sys.stdout, "buffer", None)
         if buffer is None:
             raise
@@ -130,7 +134,10 @@ def say(line: str) -> None:
     line = shown(line)
     try:
         line = line.encode(encoding, "backslashreplace").decode(encoding)
-    except (LookupError, UnicodeError):  # a codec Python does not know, or one that cannot escape
+    except (
+        LookupError,
+        UnicodeError,
+    ):  # a codec Python does not know, or one that cannot escape
         line = line.encode("ascii", "backslashreplace").decode("ascii")
     print(line)
 
@@ -151,7 +158,11 @@ def discard_output(stream=None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, descriptor)
         os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # no descriptor: a stream in memory (a test's capture)
+    except (
+        OSError,
+        ValueError,
+        AttributeError,
+    ):  # no descriptor: a stream in memory (a test's capture)
         pass
 
 

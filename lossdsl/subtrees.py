@@ -91,7 +91,9 @@ def _union_of_arguments(cls: type) -> bool:
 _FREE_SYMBOLS_OF: dict[type, bool] = {}
 
 
-def outside(expr: sp.Basic, stop: tuple[type, ...], follow: dict | None = None) -> Iterator[sp.Basic]:
+def outside(
+    expr: sp.Basic, stop: tuple[type, ...], follow: dict | None = None
+) -> Iterator[sp.Basic]:
     """The distinct subexpressions of `expr` that lie outside every node of the types `stop`
     (those nodes themselves left out), in no set order; with `follow`, each symbol of it is read
     through to its value as well (a binding's symbol and its value)."""

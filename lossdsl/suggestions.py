@@ -17,7 +17,9 @@ def suggest(name: str, known, parameter: bool = False) -> str:
     (`y` -> `y_pred`) or holds (`reduce_sum` -> `sum`; names of three letters or more); else the
     fewest edits (`x` -> `e`). With `parameter`, a name with no close spelling is offered as a
     parameter too."""
-    known = sorted(known, key=lambda k: k != "y_pred")  # the input a loss must read, first of equals
+    known = sorted(
+        known, key=lambda k: k != "y_pred"
+    )  # the input a loss must read, first of equals
     if not known:
         return ""
     close = close_spelling(name, known)
@@ -26,7 +28,9 @@ def suggest(name: str, known, parameter: bool = False) -> str:
     nearest = _nearest(name.lower(), known)
     if parameter:
         # (no close spelling: most likely a parameter used without its declaration)
-        if keyword.iskeyword(name):  # (a parameter so named is refused: `lambda`, a regularizer's weight)
+        if keyword.iskeyword(
+            name
+        ):  # (a parameter so named is refused: `lambda`, a regularizer's weight)
             return (
                 f"; did you mean `{nearest}`, or a parameter, declared before its use under a name that is not"
                 f" a Python keyword (`param {shorten(name)}_ = 1.0`, read as `{shorten(name)}_`)?"
@@ -42,7 +46,10 @@ def close_spelling(name: str, known) -> str | None:
     `sigma` the step function `sign` before `sigmoid`); None if none is that close."""
     close = _closest(name, list(known))
     if close is None:
-        lowered = {k.lower(): k for k in sorted(known, key=lambda k: k != "y_pred", reverse=True)}
+        lowered = {
+            k.lower(): k
+            for k in sorted(known, key=lambda k: k != "y_pred", reverse=True)
+        }
         close = _closest(name.lower(), list(lowered))
         close = lowered[close] if close is not None else None
     return close
@@ -80,7 +87,18 @@ HABITS = {
     # what a NumPy user reaches for over the last axis (a review: `cumsum` was offered `sum`, `sort`
     # `sqrt`, `std` `sin`)
     **dict.fromkeys(
-        ("cumsum", "cumprod", "sort", "argsort", "top_k", "topk", "median", "quantile", "percentile", "gather"),
+        (
+            "cumsum",
+            "cumprod",
+            "sort",
+            "argsort",
+            "top_k",
+            "topk",
+            "median",
+            "quantile",
+            "percentile",
+            "gather",
+        ),
         "; lossdsl has no such function: over the last axis it has the reductions `sum`, `mean`, `max`, `min`"
         " and `logsumexp`, and `softmax`, `log_softmax` and `normalize`; each other function is elementwise",
     ),
@@ -117,7 +135,11 @@ def bundled_hint(name: str) -> str:
         return f" (`{loss}` is a bundled loss, a program, not a function: `lossdsl library {loss}` prints it)"
     # the start of a bundled loss's name (`kl_div`; a user test was offered `clip` alone)
     lowered = name.lower()
-    near = sorted(loss for loss in library.names() if len(lowered) >= 4 and loss.startswith(lowered))
+    near = sorted(
+        loss
+        for loss in library.names()
+        if len(lowered) >= 4 and loss.startswith(lowered)
+    )
     if not near:
         return ""
     return f" (or the bundled loss `{near[0]}`, a program, not a function: `lossdsl library {near[0]}` prints it)"
@@ -165,6 +187,8 @@ def _edits(a: str, b: str) -> int:
     for i, x in enumerate(a, 1):
         current = [i]
         for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            )
         previous = current
     return previous[-1]

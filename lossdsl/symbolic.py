@@ -62,9 +62,23 @@ Y_PRED = sp.Symbol("y_pred", real=True)
 _EXACT_INT = 2**53
 
 # Exceptions SymPy raises when it cannot build or canonicalise an expression.
-_SYMPY_FAILURES = (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, NotImplementedError)
+_SYMPY_FAILURES = (
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    NotImplementedError,
+)
 
-_COMPARISONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
+_COMPARISONS = {
+    "<": sp.Lt,
+    "<=": sp.Le,
+    ">": sp.Gt,
+    ">=": sp.Ge,
+    "==": sp.Eq,
+    "!=": sp.Ne,
+}
 SHALLOW_DEPTH = 16
 # Programs with more comparisons, `where`s, `max`es and `min`s than this are built without
 # SymPy's simplification of them (see `decides` and `construct.deciding`).
@@ -105,15 +119,21 @@ class SymbolicLoss:
     inlined: tuple | None = field(default=None, init=False, repr=False, compare=False)
     # (gradient, display) -> the LaTeX written for it: the front end is cached by program text, so
     # every CompiledLoss of one program (under any class name) shares it
-    latex: dict[tuple[bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
+    latex: dict[tuple[bool, bool], str] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     # The modules `python_source()` wrote, by class name, description, `fast` and `xla`: kept with the analysis,
     # which the front end's cache shares among the compiles of one text, so that compiling a program
     # again and making its loss (`loss()`, `FormulaLoss`, unpickling) does not write it again (half
     # of a fresh compile's time; a review of scale).
-    python_sources: dict[tuple[str, str, bool, bool], str] = field(default_factory=dict, repr=False, compare=False)
+    python_sources: dict[tuple[str, str, bool, bool], str] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     # id(node) -> `node_expr`'s answer, computed once: the jump check asks for the node above each
     # `where` (the whole loss, for a sum of `where`s), whose bindings each ask substitutes again
-    node_forms: dict[int, sp.Basic] = field(default_factory=dict, init=False, repr=False, compare=False)
+    node_forms: dict[int, sp.Basic] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def per_sample(self) -> bool:
@@ -122,7 +142,10 @@ class SymbolicLoss:
 
     def defaults(self) -> dict[sp.Symbol, float]:
         """Each parameter's symbol and its default: the values the checks take them at."""
-        return {self.params[name]: float(value) for name, value in self.resolved.params.items()}
+        return {
+            self.params[name]: float(value)
+            for name, value in self.resolved.params.items()
+        }
 
     def public(self, expr: sp.Basic) -> sp.Basic:
         """`expr` in plain symbols (no assumptions), as users build them with `sympy.Symbol(name)`.
@@ -130,7 +153,9 @@ class SymbolicLoss:
         `C_` (underscores added until no parameter has the name): two symbols printed alike read as
         one (`C*(2*y_pred - 2*y_true)/C`, which does not cancel)."""
         if not self._public:
-            self._public = {s: sp.Symbol(s.name) for s in (Y_TRUE, Y_PRED, *self.params.values())}
+            self._public = {
+                s: sp.Symbol(s.name) for s in (Y_TRUE, Y_PRED, *self.params.values())
+            }
             if sf.C.name in self.params:
                 name = sf.C.name
                 while name in self.params:
@@ -152,7 +177,9 @@ class SymbolicLoss:
         Differentiated in the core form, whose heads have closed-form
         derivatives (Sigmoid' = Sigmoid (1 - Sigmoid)), then made plain.
         """
-        derivative = self.derivative()  # outside the block: differentiating must evaluate
+        derivative = (
+            self.derivative()
+        )  # outside the block: differentiating must evaluate
         with sp.evaluate(False):
             return rebuild.plain(derivative)
 
@@ -161,8 +188,12 @@ class SymbolicLoss:
         if self._derivative is None:
             try:
                 self._derivative = self._differentiate()
-            except LossLimitError as err:  # a limit found inside the gradient's code has no place
-                raise err.placed(self.resolved.program.result.span, self.resolved.source) from None
+            except (
+                LossLimitError
+            ) as err:  # a limit found inside the gradient's code has no place
+                raise err.placed(
+                    self.resolved.program.result.span, self.resolved.source
+                ) from None
         return self._derivative
 
     def _differentiate(self) -> sp.Expr:
@@ -172,7 +203,9 @@ class SymbolicLoss:
         # and six more for its LaTeX). Over the operation limit, a LossLimitError at once.
         terms = sum(len(m.args) ** 2 for m in subtrees.atoms(self.core, sp.Max, sp.Min))
         if 2 * terms > MAX_TREE_SIZE:
-            largest = max(len(m.args) for m in subtrees.atoms(self.core, sp.Max, sp.Min))
+            largest = max(
+                len(m.args) for m in subtrees.atoms(self.core, sp.Max, sp.Min)
+            )
             raise LossLimitError(
                 f"the gradient of this loss's max or min of {largest:,} arguments would hold about"
                 f" {2 * terms:,} operations; the limit is {MAX_TREE_SIZE:,}"
@@ -221,7 +254,11 @@ def powers_nesting(expr: sp.Basic) -> int:
     """How deep powers of sums, products or powers to a number nest in `expr` (`(1 + (2 + x)^-1)^0.5`: 2)."""
 
     def nesting(node: sp.Basic, below: list[int]) -> int:
-        compound = type(node) is sp.Pow and node.exp.is_Number and isinstance(node.base, (sp.Add, sp.Mul, sp.Pow))
+        compound = (
+            type(node) is sp.Pow
+            and node.exp.is_Number
+            and isinstance(node.base, (sp.Add, sp.Mul, sp.Pow))
+        )
         return max(below, default=0) + compound
 
     return construct.folded_up(expr, nesting) if isinstance(expr, sp.Basic) else 0
@@ -306,32 +343,54 @@ class _Translator:
                 self.binding_symbols[name] = symbol
                 self._lists[symbol] = self._holds_list(value)
                 shallow_bindings.append((name, symbol, value))
-                with contextlib.suppress(bound_constants.NotFinite):  # (its node has said so)
+                with contextlib.suppress(
+                    bound_constants.NotFinite
+                ):  # (its node has said so)
                     if (number := self.constant_value(value)) is not None:
                         self._constants[symbol] = number
         shallow_result = self.visit(self.r.result)
         inline: dict[sp.Symbol, sp.Basic] = {}
-        for (_, symbol, value), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
+        for (_, symbol, value), st in zip(
+            shallow_bindings, self.r.bindings.values(), strict=True
+        ):
             if symbol is not None:
-                inline[symbol] = self.shallow(_guarded(lambda v=value: rebuild.substitute(v, inline), st.value))
+                inline[symbol] = self.shallow(
+                    _guarded(lambda v=value: rebuild.substitute(v, inline), st.value)
+                )
         # Put the stand-ins back: in the bindings as written, and in the inlined forms.
         as_written: dict[sp.Symbol, sp.Basic] = {}
         # (Guarded: folding a condition on the way may meet a limit, which then has its place.)
         bindings = [
-            (n, sym, _guarded(lambda v=v: _reveal(v, self.hidden, {}, as_written), st.value))
-            for (n, sym, v), st in zip(shallow_bindings, self.r.bindings.values(), strict=True)
+            (
+                n,
+                sym,
+                _guarded(lambda v=v: _reveal(v, self.hidden, {}, as_written), st.value),
+            )
+            for (n, sym, v), st in zip(
+                shallow_bindings, self.r.bindings.values(), strict=True
+            )
         ]
-        result = _guarded(lambda: _reveal(shallow_result, self.hidden, {}, as_written), self.r.result)
+        result = _guarded(
+            lambda: _reveal(shallow_result, self.hidden, {}, as_written), self.r.result
+        )
         revealed: dict[sp.Basic, sp.Basic] = {}
         checked = _Checked()
         substitutions: dict[sp.Symbol, sp.Basic] = {}
-        for (_, symbol, _), st in zip(shallow_bindings, self.r.bindings.values(), strict=True):
+        for (_, symbol, _), st in zip(
+            shallow_bindings, self.r.bindings.values(), strict=True
+        ):
             if symbol is not None:
-                value = _guarded(lambda s=symbol: _reveal(inline[s], self.hidden, inline, revealed), st.value)
+                value = _guarded(
+                    lambda s=symbol: _reveal(inline[s], self.hidden, inline, revealed),
+                    st.value,
+                )
                 substitutions[symbol] = _finite_inside(value, st.value, checked)
                 # Later bindings hold this one's inlined form: reveal it once.
                 revealed[inline[symbol]] = value
-        core = _guarded(lambda: _reveal(shallow_result, self.hidden, inline, revealed), self.r.result)
+        core = _guarded(
+            lambda: _reveal(shallow_result, self.hidden, inline, revealed),
+            self.r.result,
+        )
         core = _finite_inside(core, self.r.result, checked)
         return SymbolicLoss(
             self.r,
@@ -365,7 +424,9 @@ class _Translator:
         try:
             value = getattr(self, "visit_" + type(node).__name__)(node)
         except LossError as err:
-            if err.line is None and err.span is None:  # raised below the nodes: this one is its place
+            if (
+                err.line is None and err.span is None
+            ):  # raised below the nodes: this one is its place
                 raise type(err)(err.message, span=node.span) from None
             raise
         except _SYMPY_FAILURES as err:
@@ -390,7 +451,11 @@ class _Translator:
         """A LossLimitError at `node` where its value, made of numbers and bindings of constants, is
         past float's range, not a real number or a division by 0 in floats, as for written numbers
         (numbers alone were judged where they were folded)."""
-        if not self._constants or not isinstance(value, sp.Expr) or not value.free_symbols:
+        if (
+            not self._constants
+            or not isinstance(value, sp.Expr)
+            or not value.free_symbols
+        ):
             return
         try:
             self.constant_value(value)
@@ -403,7 +468,10 @@ class _Translator:
         Raises:
             bound_constants.NotFinite: where that value is not a finite real number.
         """
-        if not isinstance(value, sp.Expr) or not value.free_symbols <= self._constants.keys():
+        if (
+            not isinstance(value, sp.Expr)
+            or not value.free_symbols <= self._constants.keys()
+        ):
             return None
         try:
             return bound_constants.value_of(value, self._constants)
@@ -429,7 +497,11 @@ class _Translator:
 
     def shallow(self, expr: sp.Basic) -> sp.Basic:
         """`expr`, or a stand-in symbol for it when it is deeper than SHALLOW_DEPTH (the same one each time)."""
-        if not isinstance(expr, sp.Expr) or not expr.args or self.depth(expr) <= SHALLOW_DEPTH:
+        if (
+            not isinstance(expr, sp.Expr)
+            or not expr.args
+            or self.depth(expr) <= SHALLOW_DEPTH
+        ):
             return expr
         stand_in = self._stand_ins.get(expr)
         if stand_in is None:
@@ -439,7 +511,9 @@ class _Translator:
         return stand_in
 
     def visit_Number(self, node: nodes.Number) -> sp.Expr:
-        return _number(node.value, exact="." not in node.text and "e" not in node.text.lower())
+        return _number(
+            node.value, exact="." not in node.text and "e" not in node.text.lower()
+        )
 
     def visit_Name(self, node: nodes.Name) -> sp.Basic:
         kind, name = self.r.refs[id(node)]
@@ -449,7 +523,11 @@ class _Translator:
             return self.params[name]
         if kind == "binding":
             # A condition binding stands for its (inlined) relational; `or` would ask for its truth value.
-            return self.conditions[name] if name in self.conditions else self.binding_symbols[name]
+            return (
+                self.conditions[name]
+                if name in self.conditions
+                else self.binding_symbols[name]
+            )
         if name == "e":
             return Y_TRUE - Y_PRED
         if name == "pi":
@@ -463,14 +541,20 @@ class _Translator:
     def visit_Chain(self, node: nodes.Chain) -> sp.Expr:
         values = [self.visit(o) for o in node.operands]
         parts = [values[0]]
-        for op, operand, value in zip(node.ops, node.operands[1:], values[1:], strict=True):
+        for op, operand, value in zip(
+            node.ops, node.operands[1:], values[1:], strict=True
+        ):
             if op == "+" or op == "*":
                 parts.append(value)
             elif op == "-":
                 parts.append(-value)
             else:
-                if value.is_Number and value.is_zero:  # `Float(0.0) == 0` is False in SymPy
-                    raise LossLimitError("division by the constant 0", span=operand.span)
+                if (
+                    value.is_Number and value.is_zero
+                ):  # `Float(0.0) == 0` is False in SymPy
+                    raise LossLimitError(
+                        "division by the constant 0", span=operand.span
+                    )
                 parts.append(1 / value)
         result = sp.Add(*parts) if node.kind == "add" else sp.Mul(*parts)
         return _finite(result, node)
@@ -478,7 +562,9 @@ class _Translator:
     def visit_Power(self, node: nodes.Power) -> sp.Expr:
         base, exponent = self.visit(node.base), self.visit(node.exponent)
         if _is_constant_expression(base) and _is_constant_expression(exponent):
-            folded = _constant_power(base, exponent, node, exact=base.is_Integer and exponent.is_Integer)
+            folded = _constant_power(
+                base, exponent, node, exact=base.is_Integer and exponent.is_Integer
+            )
             if base.is_Number and exponent.is_Number:
                 return folded
         if exponent.is_Number and exponent.is_zero:
@@ -488,7 +574,9 @@ class _Translator:
         return _finite(base ** _inexact(exponent), node)
 
     def visit_Compare(self, node: nodes.Compare) -> sp.Basic:
-        return construct.relation(_COMPARISONS[node.op], self.visit(node.left), self.visit(node.right))
+        return construct.relation(
+            _COMPARISONS[node.op], self.visit(node.left), self.visit(node.right)
+        )
 
     def visit_BoolOp(self, node: nodes.BoolOp) -> sp.Basic:
         values = [self.visit(o) for o in node.operands]
@@ -505,26 +593,42 @@ class _Translator:
         n = len(args)
         fn = FUNCTIONS[node.func]
         if node.func == "pow" and n == 2 and all(a.is_number for a in args):
-            return _constant_power(*args, node)  # as `a^b` is (a Float, no `pi` kept: as pow() folded)
-        if kind_of(node.func, n) == "elementwise" and fn.fold and all(a.is_number for a in args):
+            return _constant_power(
+                *args, node
+            )  # as `a^b` is (a Float, no `pi` kept: as pow() folded)
+        if (
+            kind_of(node.func, n) == "elementwise"
+            and fn.fold
+            and all(a.is_number for a in args)
+        ):
             return _fold(fn.fold, args, node)
         if node.func == "pow" and n == 2:
             args[1] = _inexact(args[1])
-        if kind_of(node.func, n) in ("reduction", "vector") and (length := self._same_items(node.args[0], args[0])):
+        if kind_of(node.func, n) in ("reduction", "vector") and (
+            length := self._same_items(node.args[0], args[0])
+        ):
             return _finite(_OF_SAME_ITEMS[builder(node.func, n)](args[0], length), node)
         return _finite(builder(node.func, n)(*args), node)
 
     def _holds_list(self, value: sp.Basic) -> bool:
         # (one walk, each shared part once: a binding's value may be large)
         found = subtrees.atoms(value, sf.Vector, sp.Dummy)
-        return any(isinstance(part, sf.Vector) or self._lists.get(part, False) for part in found)
+        return any(
+            isinstance(part, sf.Vector) or self._lists.get(part, False)
+            for part in found
+        )
 
     def _same_items(self, node: nodes.Node, value: sp.Basic) -> int | None:
         """The length of the list `node` where its value is the same in every item (a number, or a
         constant expression of parameters), which SymPy then holds as that one value (`[1, 2, 3] *
         0` is 0); else None."""
         info = self.r.of(node)
-        if info.shape != VECTOR or not info.length or not isinstance(value, sp.Expr) or self._holds_list(value):
+        if (
+            info.shape != VECTOR
+            or not info.length
+            or not isinstance(value, sp.Expr)
+            or self._holds_list(value)
+        ):
             return None
         return info.length
 
@@ -593,7 +697,9 @@ def _reveal(
             todo.pop()
             continue
         value = rebuild.substitute(hidden[stand_in], inline)
-        missing = [s for s in subtrees.atoms(value, sp.Dummy) if s in hidden and s not in cache]
+        missing = [
+            s for s in subtrees.atoms(value, sp.Dummy) if s in hidden and s not in cache
+        ]
         if missing:
             todo.extend(missing)
             continue
@@ -619,8 +725,14 @@ def _never_real(value: sp.Expr) -> bool:
         folded = sp.piecewise_fold(value)
     except _SYMPY_FAILURES:
         return False
-    branches = [piece.expr for piece in folded.args] if isinstance(folded, sp.Piecewise) else [folded]
-    return all(branch.has(sp.I) or branch.is_extended_real is False for branch in branches)
+    branches = (
+        [piece.expr for piece in folded.args]
+        if isinstance(folded, sp.Piecewise)
+        else [folded]
+    )
+    return all(
+        branch.has(sp.I) or branch.is_extended_real is False for branch in branches
+    )
 
 
 _NEVER_REAL = (
@@ -639,7 +751,11 @@ def _unreal(number: sp.Expr) -> str:
     """The message for a constant that is not real (SymPy writes `sqrt(-x)` of an `x` it knows is
     positive, `sum(exp(y_pred))` say, as `I sqrt(x)`; "too large for a float" said otherwise: a
     review), or "" for another."""
-    if number.is_extended_real is not False or number.is_finite is False or number.has(sp.zoo, sp.nan):
+    if (
+        number.is_extended_real is not False
+        or number.is_finite is False
+        or number.has(sp.zoo, sp.nan)
+    ):
         return ""  # real, or a division by 0 (`1/0` is zoo, complex infinity)
     return (
         "this expression is not a real number for any input: it takes a root or a fractional power of"
@@ -665,7 +781,9 @@ def _guarded(substitute, node: nodes.Node) -> sp.Basic:
             raise type(err)(err.message, span=node.span) from None
         raise
     except construct.Unsettled as err:
-        raise LossInternalError(f"lossdsl cannot represent this part in SymPy: {err}", span=node.span) from None
+        raise LossInternalError(
+            f"lossdsl cannot represent this part in SymPy: {err}", span=node.span
+        ) from None
     except (TypeError, ValueError, ArithmeticError):
         raise LossLimitError(_NOT_FINITE, span=node.span) from None
 
@@ -706,7 +824,10 @@ def _finite(expr: sp.Basic, node: nodes.Node) -> sp.Basic:
             number = factor.exp if factor.is_Pow else factor
             if _is_constant(number):
                 if not _is_finite(number):
-                    raise LossLimitError(_unreal(number) or "this constant is too large for a float", span=node.span)
+                    raise LossLimitError(
+                        _unreal(number) or "this constant is too large for a float",
+                        span=node.span,
+                    )
                 _not_too_small(number, node)
     return expr
 
@@ -784,7 +905,9 @@ def _inexact(exponent: sp.Expr) -> sp.Expr:
     return exponent
 
 
-def _constant_power(base: sp.Expr, exponent: sp.Expr, node: nodes.Node, exact: bool = False) -> sp.Expr:
+def _constant_power(
+    base: sp.Expr, exponent: sp.Expr, node: nodes.Node, exact: bool = False
+) -> sp.Expr:
     """`base^exponent` of constants folded in floats, where it must be a finite real and not 0 as a
     float where it is not 0 (`pi^4140`, `(pi - 4)^0.5` are rejected; `2^-1080` was 0 silently, and
     `pi^-1000`, which SymPy keeps exact, was rejected at the expression holding it, with a message
@@ -792,7 +915,10 @@ def _constant_power(base: sp.Expr, exponent: sp.Expr, node: nodes.Node, exact: b
     folded = _fold(math.pow, (base, exponent), node, exact=exact)
     if folded.is_zero and base.is_zero is False:
         shown = _shown_power(base, exponent)
-        raise LossLimitError(f"this constant, {shown}, is too small for a float (it would be 0)", span=node.span)
+        raise LossLimitError(
+            f"this constant, {shown}, is too small for a float (it would be 0)",
+            span=node.span,
+        )
     return folded
 
 
@@ -809,7 +935,9 @@ def _shown_power(base: sp.Expr, exponent: sp.Expr) -> str:
     if len(value) <= 24:
         return value
     # each number with all its digits (SymPy's 15 made `0.9999999999999999^1e300` read `1.0**1.0e+300`)
-    base_text, exponent_text = (repr(float(x)) if x.is_Float else sp.sstr(x) for x in (base, exponent))
+    base_text, exponent_text = (
+        repr(float(x)) if x.is_Float else sp.sstr(x) for x in (base, exponent)
+    )
     if "-" in base_text or "/" in base_text:
         base_text = f"({base_text})"
     if "/" in exponent_text:
@@ -822,9 +950,13 @@ def _fold(function, args, node: nodes.Node, exact: bool = False) -> sp.Expr:
     try:
         value = float(function(*[float(a) for a in args]))
     except OverflowError:
-        raise LossLimitError("this constant overflows a float", span=node.span) from None
+        raise LossLimitError(
+            "this constant overflows a float", span=node.span
+        ) from None
     except (ValueError, ZeroDivisionError, TypeError):
-        raise LossLimitError("this constant is not a finite real number", span=node.span) from None
+        raise LossLimitError(
+            "this constant is not a finite real number", span=node.span
+        ) from None
     if not math.isfinite(value):
         raise LossLimitError("this constant overflows a float", span=node.span)
     return _number(value, exact=exact)

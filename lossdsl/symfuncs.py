@@ -25,7 +25,9 @@ import sys
 import threading
 
 import sympy as sp
-from sympy.core.sympify import _sympify as _strict  # SymPy's conversion that takes no text
+from sympy.core.sympify import (
+    _sympify as _strict,
+)  # SymPy's conversion that takes no text
 
 from lossdsl import subtrees
 
@@ -83,7 +85,10 @@ _PIECEWISE_MODULE = sys.modules[sp.piecewise_fold.__module__].__dict__
 def _called_from_piecewise_fold(frame) -> bool:
     """`frame` runs SymPy's `piecewise_fold` (or a generator expression inside it)."""
     code = frame.f_code
-    return frame.f_globals is _PIECEWISE_MODULE and code.co_qualname.split(".")[0] == "piecewise_fold"
+    return (
+        frame.f_globals is _PIECEWISE_MODULE
+        and code.co_qualname.split(".")[0] == "piecewise_fold"
+    )
 
 
 class Held(WholeInFolds):
@@ -105,7 +110,9 @@ class Held(WholeInFolds):
         return self.args[0].diff(symbol)
 
     def _print_held(self, printer, **options) -> str:
-        return printer._print(self.args[0], **options)  # options: LaTeX's `exp` of a power
+        return printer._print(
+            self.args[0], **options
+        )  # options: LaTeX's `exp` of a power
 
     _sympystr = _latex = _numpycode = _pythoncode = _print_held
 
@@ -115,7 +122,9 @@ def _flat_piecewise(expr: sp.Basic) -> sp.Basic:
     `Piecewise((Piecewise((a, c), (b, True)), d), (f, True))` is `Piecewise((a, d & c), (b, d), (f, True))`."""
 
     def nested(node: sp.Basic) -> bool:
-        return isinstance(node, sp.Piecewise) and any(isinstance(pair.expr, sp.Piecewise) for pair in node.args)
+        return isinstance(node, sp.Piecewise) and any(
+            isinstance(pair.expr, sp.Piecewise) for pair in node.args
+        )
 
     def merged(node: sp.Piecewise) -> sp.Piecewise:
         pairs = []
@@ -127,7 +136,11 @@ def _flat_piecewise(expr: sp.Basic) -> sp.Basic:
                 pairs.append((value, cond))
         return node.func(*pairs, evaluate=False)
 
-    return expr.replace(nested, merged) if any(nested(node) for node in sp.preorder_traversal(expr)) else expr
+    return (
+        expr.replace(nested, merged)
+        if any(nested(node) for node in sp.preorder_traversal(expr))
+        else expr
+    )
 
 
 class ReduceSum(TensorFunction):
@@ -217,7 +230,10 @@ def one_per_sample(x: sp.Basic) -> bool:
     if not x.has(*REDUCTIONS):
         return False
     # (a list, labels, a vector function: not one value per sample)
-    return not any(n.is_Symbol or isinstance(n, (TensorFunction, Vector)) for n in subtrees.outside(x, REDUCTIONS))
+    return not any(
+        n.is_Symbol or isinstance(n, (TensorFunction, Vector))
+        for n in subtrees.outside(x, REDUCTIONS)
+    )
 
 
 class Normalize(TensorFunction):
@@ -398,7 +414,9 @@ class Log1pDiff(Head):
         return sp.log(1 + a) - sp.log(1 + b)
 
 
-def softplus_pair(x: sp.Expr, a: sp.Expr, b: sp.Expr, bind=lambda value: value) -> sp.Expr:
+def softplus_pair(
+    x: sp.Expr, a: sp.Expr, b: sp.Expr, bind=lambda value: value
+) -> sp.Expr:
     """`a softplus(-x) + b softplus(x)` (the binary cross-entropy on logits: a = y, b = 1 - y) with
     one softplus, as Keras's `sigmoid_cross_entropy_with_logits` computes it, `relu(x) - y x +
     log1p(exp(-|x|))`, but with `relu(x) - y x` as `where(x >= 0, 1 - y, -y) x`:
@@ -476,7 +494,11 @@ class Round(Head):
         if x.is_number:
             try:
                 return sp.Integer(round(float(x)))
-            except (TypeError, ValueError, OverflowError):  # zoo, nan, inf: leave it to the finiteness check
+            except (
+                TypeError,
+                ValueError,
+                OverflowError,
+            ):  # zoo, nan, inf: leave it to the finiteness check
                 return None
         return None
 
@@ -532,7 +554,11 @@ Where.__name__ = "Piecewise"
 
 def is_literal(expr: sp.Basic) -> bool:
     """A number (not a list, not a function of a tensor): printed as a Python float."""
-    return isinstance(expr, sp.Expr) and bool(expr.is_number) and not expr.has(Vector, TensorFunction)
+    return (
+        isinstance(expr, sp.Expr)
+        and bool(expr.is_number)
+        and not expr.has(Vector, TensorFunction)
+    )
 
 
 # ------------------------------------------------------------------ a value compared with itself

@@ -34,14 +34,20 @@ def to_numpy(x) -> np.ndarray:
     """A backend tensor (or anything array-like) as a NumPy array."""
     import keras
 
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor: Keras's conversion warns on NumPy 2
+    if hasattr(x, "detach") and hasattr(
+        x, "cpu"
+    ):  # a torch tensor: Keras's conversion warns on NumPy 2
         return x.detach().cpu().numpy()
     return np.asarray(keras.ops.convert_to_numpy(x))
 
 
 # Compiled modes per backend, besides "eager": TensorFlow's graph (with its graph optimizer)
 # and XLA, and jax.jit.
-COMPILED_MODES = {"tensorflow": ("tf.function", "XLA"), "jax": ("jax.jit",), "torch": ()}
+COMPILED_MODES = {
+    "tensorflow": ("tf.function", "XLA"),
+    "jax": ("jax.jit",),
+    "torch": (),
+}
 
 
 def compiled_modes() -> tuple[str, ...]:
@@ -146,14 +152,18 @@ def second_derivatives(fn, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray
         t = keras.ops.convert_to_tensor(y_true)
         p = keras.ops.convert_to_tensor(y_pred).detach().requires_grad_(True)
         (gradient,) = torch.autograd.grad(torch.sum(fn(t, p)), p, create_graph=True)
-        if not gradient.requires_grad:  # a gradient that does not depend on y_pred (or was cut off)
+        if (
+            not gradient.requires_grad
+        ):  # a gradient that does not depend on y_pred (or was cut off)
             return np.zeros_like(y_pred)
         (second,) = torch.autograd.grad(torch.sum(gradient), p)
         return second.detach().cpu().numpy()
     raise NotImplementedError(f"no autodiff helper for the Keras backend {name!r}")
 
 
-def target_gradients(fn, y_true: np.ndarray, y_pred: np.ndarray, mode: str = "eager") -> np.ndarray:
+def target_gradients(
+    fn, y_true: np.ndarray, y_pred: np.ndarray, mode: str = "eager"
+) -> np.ndarray:
     """d(sum of the per-sample values of `fn`)/d(y_true), on the active backend (a target that a
     trainable model computes needs it)."""
     name = backend()
@@ -169,7 +179,9 @@ def target_gradients(fn, y_true: np.ndarray, y_pred: np.ndarray, mode: str = "ea
         if mode != "eager":
             step = tf.function(step, jit_compile=mode == "XLA")
         gradient = step(tf.constant(y_true), tf.constant(y_pred))
-        return np.zeros_like(y_true) if gradient is None else gradient.numpy()  # None: no path (int labels)
+        return (
+            np.zeros_like(y_true) if gradient is None else gradient.numpy()
+        )  # None: no path (int labels)
     if name == "jax":
         import jax
         import jax.numpy as jnp
@@ -192,5 +204,9 @@ def target_gradients(fn, y_true: np.ndarray, y_pred: np.ndarray, mode: str = "ea
         if not total.requires_grad:
             return np.zeros_like(y_true)
         total.backward()
-        return np.zeros_like(y_true) if t.grad is None else t.grad.detach().cpu().to(torch.float32).numpy()
+        return (
+            np.zeros_like(y_true)
+            if t.grad is None
+            else t.grad.detach().cpu().to(torch.float32).numpy()
+        )
     raise NotImplementedError(f"no autodiff helper for the Keras backend {name!r}")

@@ -98,7 +98,15 @@ NODE_KINDS = frozenset(
 )  # fmt: skip
 # Allowed only in the checks of the inputs' last axes (`_Audit.axis_check`) and the squeezes of
 # class ids (ONEHOT_SQUEEZES).
-AXIS_CHECK_KINDS = (ast.NotIn, ast.Raise, ast.JoinedStr, ast.FormattedValue, ast.Gt, ast.Slice, ast.IfExp)
+AXIS_CHECK_KINDS = (
+    ast.NotIn,
+    ast.Raise,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.Gt,
+    ast.Slice,
+    ast.IfExp,
+)
 
 # keras.ops functions the emitter calls.
 KERAS_OPS = frozenset(
@@ -122,16 +130,22 @@ ONEHOT_SQUEEZES = frozenset(
 )
 # The tests of a symbolic input (`keras.Input`), to the letter: in the fused layout's test of the
 # inputs it cannot take, and before the parameters become nodes of the graph.
-SYMBOLIC_TESTS = frozenset(f"isinstance({name}, keras.KerasTensor)" for name in ("y_pred", "y_true"))
+SYMBOLIC_TESTS = frozenset(
+    f"isinstance({name}, keras.KerasTensor)" for name in ("y_pred", "y_true")
+)
 # The dtype in which backward() divides the upstream gradient by the size of the last axis (at
 # least float32: a 16-bit float holds no count past 65504), to the letter.
 WIDE_DTYPE = "wide = keras.backend.result_type(y_pred.dtype, 'float32')"
 METHODS = ("__init__", "get_config", "call")
 ARGUMENTS = {"get_config": ["self"], "call": ["self", "y_true", "y_pred"]}
 # Attributes of the Loss that a parameter must never be stored over.
-LOSS_API = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction", "compute_dtype"})
+LOSS_API = frozenset(
+    {"call", "get_config", "from_config", "dtype", "name", "reduction", "compute_dtype"}
+)
 # <class name>_<digest>, and for the code spelled for XLA or left to autodiff, a suffix.
-_REGISTERED = re.compile(r"(?P<cls>[A-Za-z_][A-Za-z0-9_]*)_[0-9a-f]{8}(_xla|_autodiff)?")
+_REGISTERED = re.compile(
+    r"(?P<cls>[A-Za-z_][A-Za-z0-9_]*)_[0-9a-f]{8}(_xla|_autodiff)?"
+)
 
 
 # The test of a parameter given as a tensor (a variable: its gradient is autodiff's), to the letter.
@@ -141,13 +155,19 @@ _PARAMETER_TEST = re.compile(r"keras\.ops\.is_tensor\(self\.[A-Za-z_][A-Za-z0-9_
 def _without_parameter_tests(scalar: ast.stmt) -> str:
     """The fused layout's test of the inputs it cannot take, as text, without the tests of the
     parameters that end it (`or keras.ops.is_tensor(self.delta)`, one for each)."""
-    if not (isinstance(scalar, ast.If) and isinstance(scalar.test, ast.BoolOp) and isinstance(scalar.test.op, ast.Or)):
+    if not (
+        isinstance(scalar, ast.If)
+        and isinstance(scalar.test, ast.BoolOp)
+        and isinstance(scalar.test.op, ast.Or)
+    ):
         return ast.unparse(scalar)
     values = list(scalar.test.values)
     while len(values) > 1 and _PARAMETER_TEST.fullmatch(ast.unparse(values[-1])):
         values.pop()
     test = " or ".join(ast.unparse(v) for v in values)
-    return f"if {test}:\n" + "\n".join("    " + ast.unparse(line) for line in scalar.body)
+    return f"if {test}:\n" + "\n".join(
+        "    " + ast.unparse(line) for line in scalar.body
+    )
 
 
 def without_xla_forms(tree: ast.Module) -> tuple[ast.Module, list[str], list[str]]:
@@ -163,10 +183,16 @@ def without_xla_forms(tree: ast.Module) -> tuple[ast.Module, list[str], list[str
             body.append(node)
             continue
         if any(isinstance(n, ast.ClassDef) for n in body):
-            found.append(f"line {node.lineno}: a module-level function {node.name}() after the class")
+            found.append(
+                f"line {node.lineno}: a module-level function {node.name}() after the class"
+            )
         elif node.name not in order:
-            found.append(f"line {node.lineno}: a module-level function {node.name}() that xla_forms does not hold")
-        elif ast.dump(node) != ast.dump(ast.parse(xla_forms.function_source(node.name)).body[0]):
+            found.append(
+                f"line {node.lineno}: a module-level function {node.name}() that xla_forms does not hold"
+            )
+        elif ast.dump(node) != ast.dump(
+            ast.parse(xla_forms.function_source(node.name)).body[0]
+        ):
             found.append(f"line {node.lineno}: {node.name}() is not xla_forms's text")
         elif taken and order.index(node.name) <= order.index(taken[-1]):
             found.append(f"line {node.lineno}: {node.name}() out of xla_forms's order")
@@ -195,18 +221,36 @@ class _Audit:
         self.name = spec.name
         self.params = list(spec.params)
         self.found: list[str] = []
-        self.allowed_strings: set[int] = set()  # id() of the Constant nodes whose strings are in place
+        self.allowed_strings: set[int] = (
+            set()
+        )  # id() of the Constant nodes whose strings are in place
         self.stored: set[str] = set()  # attributes __init__ stores on self
-        self.forward: ast.FunctionDef | None = None  # the fused gradient's forward function
-        self.sanctioned: set[int] = set()  # id() of the tuples and `is` comparisons of that layout
-        self.allowed_calls: set[int] = set()  # id() of that layout's calls of a local or of the backend
+        self.forward: ast.FunctionDef | None = (
+            None  # the fused gradient's forward function
+        )
+        self.sanctioned: set[int] = (
+            set()
+        )  # id() of the tuples and `is` comparisons of that layout
+        self.allowed_calls: set[int] = (
+            set()
+        )  # id() of that layout's calls of a local or of the backend
         self.torch_branch: ast.If | None = None  # the sparse cross-entropy's branch
-        self.module_functions: list[str] = []  # the xla_forms functions the module defines
-        self.axis_length = spec.resolved.axis_length  # the last axis the program's lists fix, or None
-        self.uses_onehot = spec.resolved.uses_onehot  # call() then checks the labels are class ids
-        self.axis_checked: set[int] = set()  # id() of every node of the checks of that axis
+        self.module_functions: list[
+            str
+        ] = []  # the xla_forms functions the module defines
+        self.axis_length = (
+            spec.resolved.axis_length
+        )  # the last axis the program's lists fix, or None
+        self.uses_onehot = (
+            spec.resolved.uses_onehot
+        )  # call() then checks the labels are class ids
+        self.axis_checked: set[int] = (
+            set()
+        )  # id() of every node of the checks of that axis
         self.symbolic: set[int] = set()  # id() of the nodes of the SYMBOLIC_TESTS
-        self.wide_dtype: set[int] = set()  # id() of the nodes of backward()'s WIDE_DTYPE
+        self.wide_dtype: set[int] = (
+            set()
+        )  # id() of the nodes of backward()'s WIDE_DTYPE
 
     def fail(self, node: ast.AST, what: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {what}")
@@ -214,23 +258,37 @@ class _Audit:
     def run(self, tree: ast.Module) -> list[str]:
         tree, self.module_functions, self.found = without_xla_forms(tree)
         # id() of the names that are called (the function of a call), for `name_use`.
-        self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        self.called = {
+            id(n.func)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and ast.unparse(node) in SYMBOLIC_TESTS:
                 self.symbolic.update(id(n) for n in ast.walk(node))
         for node in ast.walk(tree):
             if type(node) not in NODE_KINDS:
-                self.fail(node, f"a {type(node).__name__} node, which the emitter never writes")
+                self.fail(
+                    node,
+                    f"a {type(node).__name__} node, which the emitter never writes",
+                )
         self.module(tree)
         for node in ast.walk(tree):
             if isinstance(node, AXIS_CHECK_KINDS) and id(node) not in self.axis_checked:
-                self.fail(node, f"a {type(node).__name__} node outside the check of the last axis")
+                self.fail(
+                    node,
+                    f"a {type(node).__name__} node outside the check of the last axis",
+                )
         for node in ast.walk(tree):
             if isinstance(node, ast.Tuple) or (
-                isinstance(node, ast.Compare) and any(type(op) in (ast.Is, ast.NotEq, ast.In) for op in node.ops)
+                isinstance(node, ast.Compare)
+                and any(type(op) in (ast.Is, ast.NotEq, ast.In) for op in node.ops)
             ):
                 if id(node) not in self.sanctioned:
-                    self.fail(node, f"{ast.unparse(node)}: a tuple or `is` outside the fused layout")
+                    self.fail(
+                        node,
+                        f"{ast.unparse(node)}: a tuple or `is` outside the fused layout",
+                    )
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant):
                 self.constant(node)
@@ -248,7 +306,10 @@ class _Audit:
         body = tree.body
         kinds = [type(n).__name__ for n in body]
         if kinds != ["Expr", "Import", "ClassDef"]:
-            self.fail(tree, f"the module holds {kinds}, not a docstring, `import keras` and one class")
+            self.fail(
+                tree,
+                f"the module holds {kinds}, not a docstring, `import keras` and one class",
+            )
             return
         doc, imp, cls = body
         if not (_is_string(doc.value) and doc.value.value == MODULE_DOCSTRING):
@@ -265,13 +326,17 @@ class _Audit:
             self.fail(cls, "the class does not derive from keras.losses.Loss alone")
         self.decorator(cls)
         body = cls.body
-        if not body or not (isinstance(body[0], ast.Expr) and _is_string(body[0].value)):
+        if not body or not (
+            isinstance(body[0], ast.Expr) and _is_string(body[0].value)
+        ):
             self.fail(cls, "the class has no docstring")
         else:
             self.allowed_strings.add(id(body[0].value))
             body = body[1:]
         names = [getattr(n, "name", type(n).__name__) for n in body]
-        if names != list(METHODS) or not all(isinstance(n, ast.FunctionDef) for n in body):
+        if names != list(METHODS) or not all(
+            isinstance(n, ast.FunctionDef) for n in body
+        ):
             self.fail(cls, f"the class body holds {names}, not {list(METHODS)}")
             return
         for function in body:
@@ -283,7 +348,10 @@ class _Audit:
             self.fail(cls, "the class is not decorated by the registration alone")
             return
         call = decorators[0]
-        if ast.unparse(call.func) != "keras.saving.register_keras_serializable" or call.args:
+        if (
+            ast.unparse(call.func) != "keras.saving.register_keras_serializable"
+            or call.args
+        ):
             self.fail(call, f"the decorator is {ast.unparse(call.func)}")
             return
         keywords = {k.arg: k.value for k in call.keywords}
@@ -302,10 +370,22 @@ class _Audit:
 
     def function(self, function: ast.FunctionDef) -> None:
         args = function.args
-        if function.decorator_list or function.returns or args.vararg or args.kwarg or args.kwonlyargs:
-            self.fail(function, f"{function.name} has decorators, annotations or starred arguments")
+        if (
+            function.decorator_list
+            or function.returns
+            or args.vararg
+            or args.kwarg
+            or args.kwonlyargs
+        ):
+            self.fail(
+                function,
+                f"{function.name} has decorators, annotations or starred arguments",
+            )
         if args.posonlyargs or args.kw_defaults or any(a.annotation for a in args.args):
-            self.fail(function, f"{function.name} has positional-only, keyword-only or annotated arguments")
+            self.fail(
+                function,
+                f"{function.name} has positional-only, keyword-only or annotated arguments",
+            )
         names = [a.arg for a in args.args]
         if function.name == "__init__":
             self.init_arguments(function, names)
@@ -315,7 +395,9 @@ class _Audit:
         for node in ast.walk(function):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 local.add(node.id)
-            elif isinstance(node, ast.FunctionDef) and node is not function:  # the fused layout's
+            elif (
+                isinstance(node, ast.FunctionDef) and node is not function
+            ):  # the fused layout's
                 local.add(node.name)
                 arguments = node.args
                 local.update(a.arg for a in [*arguments.args, *arguments.kwonlyargs])
@@ -340,7 +422,9 @@ class _Audit:
             return
         for param, default in zip(self.params, defaults, strict=False):
             number = (
-                default.operand if isinstance(default, ast.UnaryOp) and isinstance(default.op, ast.USub) else default
+                default.operand
+                if isinstance(default, ast.UnaryOp) and isinstance(default.op, ast.USub)
+                else default
             )
             if not (isinstance(number, ast.Constant) and type(number.value) is float):
                 self.fail(default, f"the default of {param} is not a float")
@@ -365,8 +449,14 @@ class _Audit:
             elif not isinstance(target, ast.Name):
                 self.fail(node, f"an assignment to a {type(target).__name__}")
         elif isinstance(node, ast.Expr):
-            if not (function.name == "__init__" and isinstance(node.value, ast.Call) and _is_base_init(node.value)):
-                self.fail(node, "an expression statement other than the base class's __init__")
+            if not (
+                function.name == "__init__"
+                and isinstance(node.value, ast.Call)
+                and _is_base_init(node.value)
+            ):
+                self.fail(
+                    node, "an expression statement other than the base class's __init__"
+                )
         elif isinstance(node, ast.Return):
             if function.name == "__init__" or node.value is None:
                 self.fail(node, "a return in __init__, or a bare return")
@@ -380,7 +470,9 @@ class _Audit:
             if self.uses_onehot and ast.unparse(node) in ONEHOT_SQUEEZES:
                 inner = list(ast.walk(node))
                 self.axis_checked.update(id(n) for n in inner)
-                self.sanctioned.update(id(n) for n in inner if isinstance(n, (ast.Tuple, ast.Compare)))
+                self.sanctioned.update(
+                    id(n) for n in inner if isinstance(n, (ast.Tuple, ast.Compare))
+                )
                 return
             if self.axis_check(function, node):
                 return
@@ -420,9 +512,15 @@ class _Audit:
             if ast.unparse(branch) == expected:
                 inner = list(ast.walk(branch))
                 self.axis_checked.update(id(n) for n in inner)
-                self.sanctioned.update(id(n) for n in inner if isinstance(n, (ast.Tuple, ast.Compare)))
-                self.allowed_strings.update(id(n) for n in inner if isinstance(n, ast.Constant))
-                self.allowed_calls.update(id(n) for n in inner if isinstance(n, ast.Call))
+                self.sanctioned.update(
+                    id(n) for n in inner if isinstance(n, (ast.Tuple, ast.Compare))
+                )
+                self.allowed_strings.update(
+                    id(n) for n in inner if isinstance(n, ast.Constant)
+                )
+                self.allowed_calls.update(
+                    id(n) for n in inner if isinstance(n, ast.Call)
+                )
                 return True
         return False
 
@@ -431,7 +529,10 @@ class _Audit:
         cast and one_hot."""
         lines = [ast.unparse(n) for n in call.body]
         at = call.body.index(branch) if branch in call.body else -1
-        cast, one_hot = "y_true = keras.ops.cast(y_true, 'int32')", "y_true = keras.ops.one_hot("
+        cast, one_hot = (
+            "y_true = keras.ops.cast(y_true, 'int32')",
+            "y_true = keras.ops.one_hot(",
+        )
         if (
             self.torch_branch is not None
             or at < 0
@@ -441,11 +542,15 @@ class _Audit:
             or not isinstance(branch.body[-1], ast.Return)
             or not all(isinstance(n, ast.Assign) for n in branch.body[:-1])
         ):
-            self.fail(branch, "a backend branch outside the sparse cross-entropy's layout")
+            self.fail(
+                branch, "a backend branch outside the sparse cross-entropy's layout"
+            )
             return
         self.torch_branch = branch
         backends = branch.test.comparators[0]
-        self.allowed_strings.update(id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant))
+        self.allowed_strings.update(
+            id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant)
+        )
         self.sanctioned.update({id(backends), id(branch.test)})
         self.allowed_calls.add(id(branch.test.left))
 
@@ -458,30 +563,53 @@ class _Audit:
         if forward.decorator_list:
             self.fail(forward, "forward() is decorated")
         inputs = [a.arg for a in forward.args.args]
-        if inputs not in (["y_pred"], ["y_true", "y_pred"]) or not _plain_arguments(forward.args, inputs):
-            self.fail(forward, "forward() does not take y_pred alone, or y_true and y_pred")
+        if inputs not in (["y_pred"], ["y_true", "y_pred"]) or not _plain_arguments(
+            forward.args, inputs
+        ):
+            self.fail(
+                forward, "forward() does not take y_pred alone, or y_true and y_pred"
+            )
             return
         if forward.returns:
             self.fail(forward, "forward() is annotated")
         self.inputs = ", ".join(inputs)
         body = forward.body
         nested = [n for n in body if isinstance(n, ast.FunctionDef)]
-        if len(nested) != 1 or len(body) < 2 or body[-2] is not nested[0] or not isinstance(body[-1], ast.Return):
-            self.fail(forward, "forward() does not end with `def backward` and its return")
+        if (
+            len(nested) != 1
+            or len(body) < 2
+            or body[-2] is not nested[0]
+            or not isinstance(body[-1], ast.Return)
+        ):
+            self.fail(
+                forward, "forward() does not end with `def backward` and its return"
+            )
             return
         for statement in body[:-2]:
             if not isinstance(statement, ast.Assign):
-                self.fail(statement, f"a {type(statement).__name__} statement in forward()")
+                self.fail(
+                    statement, f"a {type(statement).__name__} statement in forward()"
+                )
             self.statement(call, statement)
         self.backward(call, nested[0])
         value = body[-1].value
-        if not (isinstance(value, ast.Tuple) and len(value.elts) == 2 and ast.unparse(value.elts[1]) == "backward"):
+        if not (
+            isinstance(value, ast.Tuple)
+            and len(value.elts) == 2
+            and ast.unparse(value.elts[1]) == "backward"
+        ):
             self.fail(body[-1], "forward() does not return (value, backward)")
         else:
             self.sanctioned.add(id(value))
-        at = next((i for i, statement in enumerate(call.body) if statement is forward), len(call.body))
+        at = next(
+            (i for i, statement in enumerate(call.body) if statement is forward),
+            len(call.body),
+        )
         if not self.fused_ending(call.body[at + 1 :], self.inputs):
-            self.fail(call.body[-1], "call() with a fused gradient does not end as the emitter writes it")
+            self.fail(
+                call.body[-1],
+                "call() with a fused gradient does not end as the emitter writes it",
+            )
 
     def fused_ending(self, ending: list[ast.stmt], inputs: str) -> bool:
         """After forward(): the backend switch, the inputs of no axis (`len(y_pred.shape) == 0 or
@@ -511,14 +639,20 @@ class _Audit:
         if (
             ast.unparse(switch) not in tests
             or _without_parameter_tests(scalar) not in ranks
-            or ast.unparse(last) != f"return keras.ops.custom_gradient(forward)({inputs})"
+            or ast.unparse(last)
+            != f"return keras.ops.custom_gradient(forward)({inputs})"
         ):
             return False
         self.allowed_calls.add(id(scalar.body[0].value.value))
-        if not (isinstance(width, ast.Assign) and ast.unparse(width.value) == "y_pred.shape[-1]"):
+        if not (
+            isinstance(width, ast.Assign)
+            and ast.unparse(width.value) == "y_pred.shape[-1]"
+        ):
             return False
         columns = ast.unparse(width.targets[0])
-        parts = widths.test.values if isinstance(widths.test, ast.BoolOp) else [widths.test]
+        parts = (
+            widths.test.values if isinstance(widths.test, ast.BoolOp) else [widths.test]
+        )
         allowed = {f"{columns} is None", f"{columns} != y_true.shape[-1]"}
         if inputs != "y_pred":
             allowed.add("y_true.shape != y_pred.shape")
@@ -529,26 +663,43 @@ class _Audit:
             and len(widths.body) == 1
             and ast.unparse(parts[0]) == f"{columns} is None"
             and all(
-                ast.unparse(p) in allowed or re.fullmatch(rf"{columns} != [1-9][0-9]*", ast.unparse(p)) for p in parts
+                ast.unparse(p) in allowed
+                or re.fullmatch(rf"{columns} != [1-9][0-9]*", ast.unparse(p))
+                for p in parts
             )
-            and (not isinstance(widths.test, ast.BoolOp) or isinstance(widths.test.op, ast.Or))
+            and (
+                not isinstance(widths.test, ast.BoolOp)
+                or isinstance(widths.test.op, ast.Or)
+            )
         ):
             return False
         backends = switch.test.comparators[0]
-        self.allowed_strings.update(id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant))
+        self.allowed_strings.update(
+            id(n) for n in ast.walk(backends) if isinstance(n, ast.Constant)
+        )
         self.sanctioned.add(id(switch.test))  # `backend() != "tensorflow"`
         self.sanctioned.update(id(p) for p in parts)
         self.allowed_calls.update(
-            {id(switch.test.left), id(switch.body[0].value.value), id(widths.body[0].value.value)}
+            {
+                id(switch.test.left),
+                id(switch.body[0].value.value),
+                id(widths.body[0].value.value),
+            }
         )
         self.allowed_calls.update({id(last.value), id(last.value.func)})
         return True
 
     def broadcast(self, block: ast.stmt) -> bool:
         """Whether `block` is BROADCAST, with names of its own for the two locals."""
-        if not (isinstance(block, ast.If) and len(block.body) == 4 and not block.orelse):
+        if not (
+            isinstance(block, ast.If) and len(block.body) == 4 and not block.orelse
+        ):
             return False
-        names = [s.targets[0] for s in block.body[:2] if isinstance(s, ast.Assign) and len(s.targets) == 1]
+        names = [
+            s.targets[0]
+            for s in block.body[:2]
+            if isinstance(s, ast.Assign) and len(s.targets) == 1
+        ]
         if len(names) != 2 or not all(isinstance(n, ast.Name) for n in names):
             return False
         ones, shape = (n.id for n in names)
@@ -556,7 +707,9 @@ class _Audit:
             return False
         if ast.unparse(block) != BROADCAST.format(ones=ones, shape=shape):
             return False
-        self.sanctioned.update(id(test) for test in block.test.values)  # the two `None in ...`
+        self.sanctioned.update(
+            id(test) for test in block.test.values
+        )  # the two `None in ...`
         return True
 
     def backward(self, call: ast.FunctionDef, backward: ast.FunctionDef) -> None:
@@ -575,7 +728,10 @@ class _Audit:
             or upstream != ["upstream", "variables"]
             or defaults != ["None", "None"]
         ):
-            self.fail(backward, "the backward pass is not `def backward(*args, upstream=None, variables=None)`")
+            self.fail(
+                backward,
+                "the backward pass is not `def backward(*args, upstream=None, variables=None)`",
+            )
             return
         body = backward.body
         first = body[0] if body else None
@@ -584,19 +740,28 @@ class _Audit:
             and ast.unparse(first.test) == "upstream is None"
             and not first.orelse
             and len(first.body) == 1
-            and ast.unparse(first.body[0]).replace("(", "").replace(")", "") == "upstream, = args"
+            and ast.unparse(first.body[0]).replace("(", "").replace(")", "")
+            == "upstream, = args"
             and isinstance(body[-1], ast.Return)
             and len(body) >= 4
         ):
-            self.fail(backward, "backward() does not start with the upstream unpacking and end with a return")
+            self.fail(
+                backward,
+                "backward() does not start with the upstream unpacking and end with a return",
+            )
             return
         self.sanctioned.update({id(first.test), id(first.body[0].targets[0])})
         target = self.inputs != "y_pred"  # y_true's gradient is fused too
         reshapes = [
-            i for i, node in enumerate(body) if isinstance(node, ast.If) and ast.unparse(node.test).endswith(".shape")
+            i
+            for i, node in enumerate(body)
+            if isinstance(node, ast.If) and ast.unparse(node.test).endswith(".shape")
         ]
         if len(reshapes) != 1 + target or len(body) < reshapes[-1] + 3:
-            self.fail(backward, "backward() does not reshape its gradients as the emitter does")
+            self.fail(
+                backward,
+                "backward() does not reshape its gradients as the emitter does",
+            )
             return
         statements = body[1 : reshapes[0]]
         if target:
@@ -608,20 +773,38 @@ class _Audit:
                 self.allowed_calls.add(id(promotion))
                 self.allowed_strings.add(id(promotion.args[1]))
             if not isinstance(statement, ast.Assign):
-                self.fail(statement, f"a {type(statement).__name__} statement in backward()")
+                self.fail(
+                    statement, f"a {type(statement).__name__} statement in backward()"
+                )
             self.statement(call, statement)
-        for index, (name, of) in zip(reshapes, [("gradient", "y_pred"), ("target", "y_true")], strict=False):
+        for index, (name, of) in zip(
+            reshapes, [("gradient", "y_pred"), ("target", "y_true")], strict=False
+        ):
             reshape = (
-                f"if {name}.shape != {of}.shape:\n    {name} = keras.ops.broadcast_to({name}, keras.ops.shape({of}))"
+                f"if {name}.shape != {of}.shape:\n"
+                f"    {name} = keras.ops.broadcast_to({name}, keras.ops.shape({of}))"
             )
             if ast.unparse(body[index]) != reshape:
-                self.fail(body[index], f"backward() does not give the {name} {of}'s shape as the emitter does")
+                self.fail(
+                    body[index],
+                    f"backward() does not give the {name} {of}'s shape as the emitter does",
+                )
             else:
                 self.sanctioned.add(id(body[index].test))
-        variables, last = body[reshapes[-1] + 1 :] if len(body) == reshapes[-1] + 3 else (body[-2], body[-1])
+        variables, last = (
+            body[reshapes[-1] + 1 :]
+            if len(body) == reshapes[-1] + 3
+            else (body[-2], body[-1])
+        )
         returned = "(target, gradient)" if target else "gradient"
-        if ast.unparse(variables) != f"if variables:\n    return ({returned}, [None] * len(variables))":
-            self.fail(variables, "backward() does not answer TensorFlow's variables as the emitter does")
+        if (
+            ast.unparse(variables)
+            != f"if variables:\n    return ({returned}, [None] * len(variables))"
+        ):
+            self.fail(
+                variables,
+                "backward() does not answer TensorFlow's variables as the emitter does",
+            )
         else:
             self.sanctioned.add(id(variables.body[0].value))
             if target:
@@ -631,11 +814,16 @@ class _Audit:
         elif target:
             self.sanctioned.add(id(last.value))
         if len(body) != reshapes[-1] + 3:
-            self.fail(backward, "backward() holds more than the emitter writes after its reshapes")
+            self.fail(
+                backward,
+                "backward() holds more than the emitter writes after its reshapes",
+            )
 
     def self_store(self, function: ast.FunctionDef, target: ast.Attribute) -> None:
         if function.name != "__init__" or ast.unparse(target.value) != "self":
-            self.fail(target, f"an assignment to {ast.unparse(target)} outside __init__")
+            self.fail(
+                target, f"an assignment to {ast.unparse(target)} outside __init__"
+            )
         elif target.attr in LOSS_API or target.attr.startswith("_"):
             self.fail(target, f"__init__ stores a parameter over self.{target.attr}")
         else:
@@ -643,30 +831,62 @@ class _Audit:
 
     def config_store(self, function: ast.FunctionDef, target: ast.Subscript) -> None:
         key = target.slice
-        if function.name != "get_config" or ast.unparse(target.value) != "config" or not _is_string(key):
+        if (
+            function.name != "get_config"
+            or ast.unparse(target.value) != "config"
+            or not _is_string(key)
+        ):
             self.fail(target, f"an assignment to {ast.unparse(target)}")
         elif key.value not in (*self.params, "dtype"):
-            self.fail(target, f"get_config writes the key {key.value!r}, which is not a parameter")
+            self.fail(
+                target,
+                f"get_config writes the key {key.value!r}, which is not a parameter",
+            )
         else:
             self.allowed_strings.add(id(key))
 
-    def name_use(self, function: ast.FunctionDef, node: ast.Name, local: set[str]) -> None:
-        called = isinstance(node.ctx, ast.Load) and id(node) in self.called  # how: checked with the calls
-        if node.id in xla_forms.FUNCTION_NAMES:  # the module's own, called only, never bound as a local
-            if not (called and node.id in self.module_functions and node.id not in local):
-                self.fail(node, f"the name {node.id!r} in {function.name}(), other than in a call of the function")
+    def name_use(
+        self, function: ast.FunctionDef, node: ast.Name, local: set[str]
+    ) -> None:
+        called = (
+            isinstance(node.ctx, ast.Load) and id(node) in self.called
+        )  # how: checked with the calls
+        if (
+            node.id in xla_forms.FUNCTION_NAMES
+        ):  # the module's own, called only, never bound as a local
+            if not (
+                called and node.id in self.module_functions and node.id not in local
+            ):
+                self.fail(
+                    node,
+                    f"the name {node.id!r} in {function.name}(), other than in a call of the function",
+                )
             return
         if node.id in ("keras", "self") or node.id in local:
             return
-        if node.id in ("ValueError", "tuple") and id(node) in self.axis_checked and node.id not in local:
+        if (
+            node.id in ("ValueError", "tuple")
+            and id(node) in self.axis_checked
+            and node.id not in local
+        ):
             return
-        if node.id == "isinstance" and id(node) in self.symbolic and node.id not in local:
+        if (
+            node.id == "isinstance"
+            and id(node) in self.symbolic
+            and node.id not in local
+        ):
             return
         if node.id in ("super", "len"):
             if not called:
-                self.fail(node, f"the name {node.id!r} in {function.name}(), other than in a call of it")
+                self.fail(
+                    node,
+                    f"the name {node.id!r} in {function.name}(), other than in a call of it",
+                )
             return
-        self.fail(node, f"the name {node.id!r} in {function.name}(), which is neither an argument nor a local")
+        self.fail(
+            node,
+            f"the name {node.id!r} in {function.name}(), which is neither an argument nor a local",
+        )
 
     # ---------------------------------------------------------------- expressions
 
@@ -688,21 +908,35 @@ class _Audit:
         if not isinstance(func, ast.Attribute):
             self.fail(node, f"a call of {text}")
             return
-        if text.startswith("keras.ops.") and text.count(".") == 2 and func.attr in KERAS_OPS:
-            if func.attr == "sparse_categorical_crossentropy" and not self.in_torch_branch(node):
+        if (
+            text.startswith("keras.ops.")
+            and text.count(".") == 2
+            and func.attr in KERAS_OPS
+        ):
+            if (
+                func.attr == "sparse_categorical_crossentropy"
+                and not self.in_torch_branch(node)
+            ):
                 self.fail(node, "a sparse cross-entropy outside its backend branch")
             if func.attr == "cast" and len(node.args) == 2 and _is_string(node.args[1]):
                 if node.args[1].value == "int32":
                     self.allowed_strings.add(id(node.args[1]))
             return
-        if text == "keras.saving.register_keras_serializable" or _is_base_init(node) or _is_base_get_config(node):
+        if (
+            text == "keras.saving.register_keras_serializable"
+            or _is_base_init(node)
+            or _is_base_get_config(node)
+        ):
             return
         self.fail(node, f"a call of {text}")
 
     def attribute(self, node: ast.Attribute) -> None:
         text = ast.unparse(node)
         if node.attr.startswith("_"):
-            if node.attr == "__init__" and text in ("super().__init__", "keras.losses.Loss.__init__"):
+            if node.attr == "__init__" and text in (
+                "super().__init__",
+                "keras.losses.Loss.__init__",
+            ):
                 return
             self.fail(node, f"the attribute {text}")
             return
@@ -711,31 +945,59 @@ class _Audit:
             if node.attr not in self.stored and node.attr != "dtype":
                 self.fail(node, f"self.{node.attr}, which __init__ does not store")
             return
-        if isinstance(base, ast.Name) and base.id in ("y_true", "y_pred", "gradient", "target"):
+        if isinstance(base, ast.Name) and base.id in (
+            "y_true",
+            "y_pred",
+            "gradient",
+            "target",
+        ):
             if node.attr not in ("dtype", "shape"):
                 self.fail(node, f"the attribute {text}")
             return
-        if text in ("keras.ops", "keras.losses", "keras.saving", "keras.losses.Loss", "super().get_config"):
+        if text in (
+            "keras.ops",
+            "keras.losses",
+            "keras.saving",
+            "keras.losses.Loss",
+            "super().get_config",
+        ):
             return
         if text == "keras.KerasTensor" and id(node) in self.symbolic:
             return
-        if text in ("keras.backend", "keras.backend.result_type") and id(node) in self.wide_dtype:
+        if (
+            text in ("keras.backend", "keras.backend.result_type")
+            and id(node) in self.wide_dtype
+        ):
             return
-        if text in ("keras.backend", "keras.backend.backend") and (self.forward or self.in_torch_branch(node)):
+        if text in ("keras.backend", "keras.backend.backend") and (
+            self.forward or self.in_torch_branch(node)
+        ):
             return
-        if text in ("keras.saving.register_keras_serializable", "keras.losses.Loss.get_config"):
+        if text in (
+            "keras.saving.register_keras_serializable",
+            "keras.losses.Loss.get_config",
+        ):
             return
-        if text.startswith("keras.ops.") and node.attr in KERAS_OPS and text.count(".") == 2:
+        if (
+            text.startswith("keras.ops.")
+            and node.attr in KERAS_OPS
+            and text.count(".") == 2
+        ):
             return
         self.fail(node, f"the attribute {text}")
 
     def in_torch_branch(self, node: ast.AST) -> bool:
-        return self.torch_branch is not None and any(n is node for n in ast.walk(self.torch_branch))
+        return self.torch_branch is not None and any(
+            n is node for n in ast.walk(self.torch_branch)
+        )
 
     def subscript(self, node: ast.Subscript) -> None:
         if id(node.slice) in self.allowed_strings:
             return  # a config key
-        if id(node) in self.axis_checked and ast.unparse(node) == "keras.ops.shape(y_true)[:-1]":
+        if (
+            id(node) in self.axis_checked
+            and ast.unparse(node) == "keras.ops.shape(y_true)[:-1]"
+        ):
             return  # a squeeze of class ids
         index = node.slice
         if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub):
@@ -747,7 +1009,10 @@ class _Audit:
         value = node.value
         if isinstance(value, str):
             if id(node) not in self.allowed_strings:
-                self.fail(node, f"the string constant {value[:60]!r} outside the docstring and the config keys")
+                self.fail(
+                    node,
+                    f"the string constant {value[:60]!r} outside the docstring and the config keys",
+                )
         elif isinstance(value, bool) or value is None:
             return
         elif type(value) in (int, float):
@@ -762,7 +1027,12 @@ def _plain_arguments(arguments: ast.arguments, names: list[str]) -> bool:
     return (
         [a.arg for a in arguments.args] == names
         and not any(a.annotation for a in arguments.args)
-        and not (arguments.vararg or arguments.kwarg or arguments.kwonlyargs or arguments.defaults)
+        and not (
+            arguments.vararg
+            or arguments.kwarg
+            or arguments.kwonlyargs
+            or arguments.defaults
+        )
         and not arguments.posonlyargs
     )
 
@@ -776,4 +1046,7 @@ def _is_base_init(call: ast.Call) -> bool:
 
 
 def _is_base_get_config(call: ast.Call) -> bool:
-    return ast.unparse(call.func) in ("super().get_config", "keras.losses.Loss.get_config")
+    return ast.unparse(call.func) in (
+        "super().get_config",
+        "keras.losses.Loss.get_config",
+    )

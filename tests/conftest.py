@@ -46,13 +46,23 @@ def install_katex(npm: str) -> None:
     if (KATEX_PREFIX / "node_modules" / "katex" / "package.json").is_file():
         return
     proc = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(KATEX_PREFIX), "katex"],
+        [
+            npm,
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(KATEX_PREFIX),
+            "katex",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     if proc.returncode != 0:
-        pytest.fail(f"could not install KaTeX into {KATEX_PREFIX}:\n{proc.stderr[-2000:]}")
+        pytest.fail(
+            f"could not install KaTeX into {KATEX_PREFIX}:\n{proc.stderr[-2000:]}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +78,9 @@ def katex():
         install_katex(npm)
 
     def render(items: list[tuple[str, bool]]) -> list[str | None]:
-        payload = json.dumps([{"tex": tex, "display": display} for tex, display in items])
+        payload = json.dumps(
+            [{"tex": tex, "display": display} for tex, display in items]
+        )
         proc = subprocess.run(
             [node, str(KATEX_SCRIPT), str(KATEX_PREFIX)],
             input=payload,
@@ -98,7 +110,9 @@ class Marked:
 
 def parse_marks(text: str) -> Marked:
     """Strip one `«...»` pair from `text`; the span lies between them."""
-    assert text.count(OPEN) == 1 and text.count(CLOSE) == 1, f"one «» pair expected in {text!r}"
+    assert text.count(OPEN) == 1 and text.count(CLOSE) == 1, (
+        f"one «» pair expected in {text!r}"
+    )
     start = text.index(OPEN)
     end = text.index(CLOSE) - 1
     source = text.replace(OPEN, "", 1).replace(CLOSE, "", 1)

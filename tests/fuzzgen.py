@@ -53,13 +53,49 @@ TIME_LIMIT = 1.0  # bench/fuzz.py's goal: every program answered within a second
 INPUTS = ["y_true", "y_pred", "e", "eps", "pi"]
 COMPARE_OPS = ["<", "<=", ">", ">=", "==", "!="]
 BINARY_OPS = ["+", "-", "*", "/", "^", "**"]
-ONE_ARG = sorted(n for n, f in FUNCTIONS.items() if f.min_args <= 1 and (f.max_args is None or f.max_args >= 1))
+ONE_ARG = sorted(
+    n
+    for n, f in FUNCTIONS.items()
+    if f.min_args <= 1 and (f.max_args is None or f.max_args >= 1)
+)
 ONE_ARG.remove("onehot")
-FIXED = {n: f.min_args for n, f in FUNCTIONS.items() if f.min_args == f.max_args and f.min_args > 1 and n != "where"}
-SMOOTH = ["exp", "log", "log1p", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus", "abs", "square", "erf"]
+FIXED = {
+    n: f.min_args
+    for n, f in FUNCTIONS.items()
+    if f.min_args == f.max_args and f.min_args > 1 and n != "where"
+}
+SMOOTH = [
+    "exp",
+    "log",
+    "log1p",
+    "sqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "abs",
+    "square",
+    "erf",
+]
 
 # Names for bindings and parameters: plain ones, and ones that collide with Python or the generated class.
-PLAIN_NAMES = ["a", "b", "c", "x", "z", "p", "q", "k", "w", "delta", "alpha", "gamma", "margin", "scale"]
+PLAIN_NAMES = [
+    "a",
+    "b",
+    "c",
+    "x",
+    "z",
+    "p",
+    "q",
+    "k",
+    "w",
+    "delta",
+    "alpha",
+    "gamma",
+    "margin",
+    "scale",
+]
 HOSTILE_NAMES = [
     *keyword.kwlist,
     *"eval exec compile open print len super object type getattr setattr globals locals vars input".split(),
@@ -95,7 +131,24 @@ INJECTIONS = [
     "' OR 1=1 --", "DROP TABLE x", "/* */", "<script>", "\\x00", "\\u0041", "sympify('x')", "Symbol('x')", "oo",
     "zoo", "nan", "inf", "None", "True", "b'x'", "0x1F", "0b101", "0o17", "1_000", "1j", "1e", "1e+", ".",
 ]  # fmt: skip
-OPERATOR_TOKENS = ["+", "-", "*", "/", "^", "**", "<", "<=", ">", ">=", "==", "!=", "=", "and", "or", "not"]
+OPERATOR_TOKENS = [
+    "+",
+    "-",
+    "*",
+    "/",
+    "^",
+    "**",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "==",
+    "!=",
+    "=",
+    "and",
+    "or",
+    "not",
+]
 SOUP_TOKENS = [
     *"y_true y_pred e eps pi x alpha param and or not where onehot".split(),
     *OPERATOR_TOKENS, "(", ")", "[", "]", ",", ";", "\n", "#", " ", "\t",
@@ -107,7 +160,9 @@ DESCRIPTIONS = [
     "# unicode: \u03b1\u03b2 \u2212 \U0001f525 \u202e\n", '# "\n# ""\n', "# r\"\"\"\n", '#"""\n',
 ]  # fmt: skip
 
-_TOKEN = re.compile(r"\s+|[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|[A-Za-z_]\w*|\*\*|<=|>=|==|!=|.", re.S)
+_TOKEN = re.compile(
+    r"\s+|[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|[A-Za-z_]\w*|\*\*|<=|>=|==|!=|.", re.S
+)
 _ALPHABETS = [
     "abcdefghijklmnopqrstuvwxyz_ABCXYZ0123456789",
     "+-*/^()[],;=<>!#. \n\t",
@@ -183,13 +238,21 @@ def failure(outcome: Outcome, time_limit: float | None = None) -> str | None:
         try:
             str(result)
         except Exception as err:  # noqa: BLE001
-            return f"str() of {type(result).__name__} raised {type(err).__name__}: {err}"
+            return (
+                f"str() of {type(result).__name__} raised {type(err).__name__}: {err}"
+            )
     elif not isinstance(result.expr, sympy.Expr):
         return f"compiled, but expr is a {type(result.expr).__name__}"
     for d in diagnostics:
-        if not isinstance(d, lossdsl.Diagnostic) or d.level not in ("error", "warning", "note") or not d.message:
+        if (
+            not isinstance(d, lossdsl.Diagnostic)
+            or d.level not in ("error", "warning", "note")
+            or not d.message
+        ):
             return f"check returned {d!r}"
-    if any(d.level == "error" for d in diagnostics) != isinstance(result, lossdsl.LossError):
+    if any(d.level == "error" for d in diagnostics) != isinstance(
+        result, lossdsl.LossError
+    ):
         return "check() and compile() disagree on whether the program has errors"
     return None
 
@@ -219,9 +282,31 @@ class Fuzzer:
         r = self.rng
         pick = r.random()
         if pick < 0.5:
-            return r.choice(["0", "1", "2", "3", "0.5", "0.1", ".5", "1.", "10", "0.25", "1e-3", "2.5E+2", "1e-7"])
+            return r.choice(
+                [
+                    "0",
+                    "1",
+                    "2",
+                    "3",
+                    "0.5",
+                    "0.1",
+                    ".5",
+                    "1.",
+                    "10",
+                    "0.25",
+                    "1e-3",
+                    "2.5E+2",
+                    "1e-7",
+                ]
+            )
         if pick < 0.8:
-            return r.choice([str(r.randint(0, 1000)), f"{r.uniform(0, 1e4):.3f}", f"{r.uniform(0, 1e4):.2e}"])
+            return r.choice(
+                [
+                    str(r.randint(0, 1000)),
+                    f"{r.uniform(0, 1e4):.3f}",
+                    f"{r.uniform(0, 1e4):.2e}",
+                ]
+            )
         return r.choice(NUMBERS)
 
     def name_for(self, index: int) -> str:
@@ -261,7 +346,12 @@ class Fuzzer:
             return f"{r.choice(['sum', 'mean', 'max', 'min', 'logsumexp'])}({sub()} * {r.choice(['y_pred', 'e'])})"
         # One length per program mostly (the last axis has one length); parameters are constants too.
         length = self.length if r.random() < 0.9 else r.choice([1, 2, 3, 4])
-        items = [self.number() if not self.params or r.random() < 0.6 else r.choice(self.params) for _ in range(length)]
+        items = [
+            self.number()
+            if not self.params or r.random() < 0.6
+            else r.choice(self.params)
+            for _ in range(length)
+        ]
         return f"[{', '.join(items)}]"
 
     def condition(self, names: list[str], budget: int) -> str:
@@ -279,7 +369,11 @@ class Fuzzer:
         r = self.rng
         # A program that reads labels with onehot(y_true) may not use y_true (or e) anywhere else.
         labels = r.random() < 0.08
-        self.inputs = ["y_pred", "y_pred", "onehot(y_true)", "eps", "pi"] if labels else ["y_pred", "e", "y_true"]
+        self.inputs = (
+            ["y_pred", "y_pred", "onehot(y_true)", "eps", "pi"]
+            if labels
+            else ["y_pred", "e", "y_true"]
+        )
         self.params: list[str] = []
         self.length = r.choice([2, 3, 4])
         names = ["y_pred", "eps", "pi"] if labels else list(INPUTS)
@@ -348,18 +442,22 @@ class Fuzzer:
     def hostile(self) -> str:
         r = self.rng
         tokens = self.tokens(self.valid())
-        fragment = r.choice([LOOKALIKES, INVISIBLE, CONTROL, INJECTIONS, INJECTIONS, INJECTIONS])
+        fragment = r.choice(
+            [LOOKALIKES, INVISIBLE, CONTROL, INJECTIONS, INJECTIONS, INJECTIONS]
+        )
         piece = r.choice(fragment)
-        how = r.choice(["insert", "insert", "replace", "wrap", "append", "line", "name"])
+        how = r.choice(
+            ["insert", "insert", "replace", "wrap", "append", "line", "name"]
+        )
         i = r.randrange(len(tokens) + 1)
         if how == "insert":
             tokens.insert(i, piece)
         elif how == "replace" and tokens:
             tokens[min(i, len(tokens) - 1)] = piece
         elif how == "wrap":
-            return r.choice(["{0}({1})", "({1}){0}", "{1}.{0}", "{0} + {1}", "{1}; {0}", "{1}\n{0}"]).format(
-                piece, "".join(tokens)
-            )
+            return r.choice(
+                ["{0}({1})", "({1}){0}", "{1}.{0}", "{0} + {1}", "{1}; {0}", "{1}\n{0}"]
+            ).format(piece, "".join(tokens))
         elif how == "append":
             tokens.append(piece)
         elif how == "line":
@@ -380,7 +478,15 @@ class Fuzzer:
         kind = r.choice(["parens", "calls", "unary", "power", "tower", "where", "not", "lists", "binding-chain",
                          "doubling", "flat", "list", "bindings", "params", "length", "number", "mixed", "minmax",
                          "conditions", "wheres", "reuse"])  # fmt: skip
-        term = r.choice(["y_pred*{k}", "e^{k}", "sin(y_pred+{k})", "y_pred + {k}", "exp(-y_pred*{k})"])
+        term = r.choice(
+            [
+                "y_pred*{k}",
+                "e^{k}",
+                "sin(y_pred+{k})",
+                "y_pred + {k}",
+                "exp(-y_pred*{k})",
+            ]
+        )
         count = r.choice([r.randint(2, 12), r.randint(20, 100), 2_000])
         if kind == "parens":
             return "(" * n + r.choice(["y_pred", "e", "1"]) + ")" * n
@@ -390,7 +496,9 @@ class Fuzzer:
         if kind == "unary":
             return r.choice(["-", "+", "- ", "-+"]) * n + "y_pred"
         if kind == "power":
-            return "y_pred" + r.choice(["^y_pred", "^-y_pred", "**2", "^0.5", "^e"]) * r.choice([n, r.randint(5, 12)])
+            return "y_pred" + r.choice(
+                ["^y_pred", "^-y_pred", "**2", "^0.5", "^e"]
+            ) * r.choice([n, r.randint(5, 12)])
         if kind == "tower":
             base = r.choice(["2", "9", "10", "1.0001", "0.5", "y_pred", "e"])
             return "y_pred * " + "^".join([base] * r.randint(2, 12))
@@ -407,24 +515,45 @@ class Fuzzer:
         if kind == "doubling":
             op = r.choice(["*", "+", "-", "/"])
             m = r.randint(5, 45)
-            lines = ["a1 = y_pred + y_true"] + [f"a{k} = a{k - 1} {op} a{k - 1}" for k in range(2, m + 1)]
+            lines = ["a1 = y_pred + y_true"] + [
+                f"a{k} = a{k - 1} {op} a{k - 1}" for k in range(2, m + 1)
+            ]
             return "\n".join(lines + [f"a{m}"])
         if kind == "flat":
-            term = r.choice(["y_pred", "y_pred*y_true/2", "sin(y_pred)", "where(y_pred > 0, y_pred, -y_pred)"])
+            term = r.choice(
+                [
+                    "y_pred",
+                    "y_pred*y_true/2",
+                    "sin(y_pred)",
+                    "where(y_pred > 0, y_pred, -y_pred)",
+                ]
+            )
             op = r.choice(["+", "-", "*"])
             count = r.randint(10, 10_000 // len(term))
             return op.join([term] * count)
         if kind == "list":
-            count = r.choice([r.randint(1, 50), r.randint(1000, 3400), r.randint(3300, 3400)])
+            count = r.choice(
+                [r.randint(1, 50), r.randint(1000, 3400), r.randint(3300, 3400)]
+            )
             item = r.choice(["1", "0.5", "2", "eps", "pi"])
-            return "[" + ",".join([item] * count) + "] * " + r.choice(["y_pred", "e^2", "softmax(y_pred)"])
+            return (
+                "["
+                + ",".join([item] * count)
+                + "] * "
+                + r.choice(["y_pred", "e^2", "softmax(y_pred)"])
+            )
         if kind == "bindings":
             count = r.randint(10, 900)
             lines = [f"b{k} = y_pred * {k}" for k in range(count)]
-            return "\n".join(lines + [" + ".join(f"b{k}" for k in range(0, count, max(1, count // 50)))])
+            return "\n".join(
+                lines
+                + [" + ".join(f"b{k}" for k in range(0, count, max(1, count // 50)))]
+            )
         if kind == "params":
             count = r.randint(10, 900)
-            return "\n".join([f"param p{k} = {k}" for k in range(count)] + [f"y_pred * p{count - 1}"])
+            return "\n".join(
+                [f"param p{k} = {k}" for k in range(count)] + [f"y_pred * p{count - 1}"]
+            )
         if kind == "length":
             size = r.choice([9_999, 10_000, 10_001, r.randint(9_000, 12_000)])
             loss = "abs(e)"
@@ -433,24 +562,50 @@ class Fuzzer:
         if kind == "number":
             digits = r.choice(["9", "1", "0", "3"]) * r.randint(300, 9_000)
             return r.choice(
-                ["{0} * y_pred", "0.{0} * y_pred", "y_pred / 0.{0}", "y_pred^{0}", "y_pred * 1e-{0}"]
+                [
+                    "{0} * y_pred",
+                    "0.{0} * y_pred",
+                    "y_pred / 0.{0}",
+                    "y_pred^{0}",
+                    "y_pred * 1e-{0}",
+                ]
             ).format(digits[:9_900])
         if kind == "minmax":
             return _within(r.choice(["max(", "min(", "maximum(", "minimum("]), [term.format(k=k) for k in range(count)],
                            ", ", ")")  # fmt: skip
         if kind == "conditions":
             join = r.choice([" or ", " and ", " or not "])
-            items = [f"{term.format(k=k)} {r.choice(COMPARE_OPS)} {k}" for k in range(count)]
+            items = [
+                f"{term.format(k=k)} {r.choice(COMPARE_OPS)} {k}" for k in range(count)
+            ]
             return _within("where(", items, join, ", y_pred, -y_pred)")
         if kind == "wheres":
-            items = [f"where({term.format(k=k)} > {k}, {r.choice(['y_pred', 'e^2'])}, {k})" for k in range(count)]
+            items = [
+                f"where({term.format(k=k)} > {k}, {r.choice(['y_pred', 'e^2'])}, {k})"
+                for k in range(count)
+            ]
             return _within("", items, r.choice([" + ", " * ", " - "]), "")
         if kind == "reuse":
-            shared = _within("a = ", [term.format(k=k) for k in range(r.randint(10, 300))], " + ", "\n")
+            shared = _within(
+                "a = ",
+                [term.format(k=k) for k in range(r.randint(10, 300))],
+                " + ",
+                "\n",
+            )
             uses = [f"where(a > {k}, y_pred, {k})" for k in range(count)]
             return _within(shared, uses, " + ", "")
-        parts = [r.choice(["(", "-", "abs(", "[", "sum(", "exp(", "-("]) for _ in range(n)]
-        closing = {"(": ")", "-": "", "abs(": ")", "[": "]", "sum(": ")", "exp(": ")", "-(": ")"}
+        parts = [
+            r.choice(["(", "-", "abs(", "[", "sum(", "exp(", "-("]) for _ in range(n)
+        ]
+        closing = {
+            "(": ")",
+            "-": "",
+            "abs(": ")",
+            "[": "]",
+            "sum(": ")",
+            "exp(": ")",
+            "-(": ")",
+        }
         return "".join(parts) + "y_pred" + "".join(closing[p] for p in reversed(parts))
 
     # -------------------------------------------------------------- noise
@@ -465,7 +620,9 @@ class Fuzzer:
         return "".join(r.choice(SOUP_TOKENS) for _ in range(r.randint(0, 30)))
 
 
-def _within(head: str, items: list[str], separator: str, tail: str, limit: int = 9_990) -> str:
+def _within(
+    head: str, items: list[str], separator: str, tail: str, limit: int = 9_990
+) -> str:
     """`head + separator.join(items) + tail`, with as many items as keep it within `limit` characters."""
     text = ""
     for item in items:

@@ -20,7 +20,9 @@ from lossdsl.library import counterparts as cp
 keras = pytest.importorskip("keras")
 
 # Keras (on NumPy 2; PyTorch's tensors in particular) warns about its own `__array__` use; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation:DeprecationWarning"
+)
 
 SAMPLES, FEATURES, WIDTH, EPOCHS = 32, 3, 4, 6
 
@@ -54,36 +56,54 @@ def test_every_bundled_loss_has_a_case():
     assert set(CASES) == set(lossdsl.library.names())
 
 
-def train(loss, make_true, activation, width: int, metrics=()) -> dict[str, list[float]]:
+def train(
+    loss, make_true, activation, width: int, metrics=()
+) -> dict[str, list[float]]:
     """Fit a one-layer model with `loss` for EPOCHS full-batch steps; the history."""
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(5)
     x = rng.normal(size=(SAMPLES, FEATURES)).astype("float32")
     y = make_true(rng, SAMPLES, width)
     if y.dtype.kind == "f":
-        y = np.clip(y, -10.0, 10.0)  # the makers' edges (targets of 100) only slow a smoke test down
+        y = np.clip(
+            y, -10.0, 10.0
+        )  # the makers' edges (targets of 100) only slow a smoke test down
     model = keras.Sequential(
         [
             keras.Input((FEATURES,)),
             keras.layers.Dense(
-                width, activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+                width,
+                activation=activation,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=3),
             ),
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05), loss=loss, metrics=list(metrics))
-    history = model.fit(x, y, epochs=EPOCHS, batch_size=SAMPLES, verbose=0, shuffle=False)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.05),
+        loss=loss,
+        metrics=list(metrics),
+    )
+    history = model.fit(
+        x, y, epochs=EPOCHS, batch_size=SAMPLES, verbose=0, shuffle=False
+    )
     return history.history
 
 
 def assert_falls(values: list[float], what: str) -> None:
-    assert np.isfinite(values).all(), f"{what}: not finite on {keras.backend.backend()}: {values}"
-    assert values[-1] < values[0], f"{what}: did not fall on {keras.backend.backend()}: {values}"
+    assert np.isfinite(values).all(), (
+        f"{what}: not finite on {keras.backend.backend()}: {values}"
+    )
+    assert values[-1] < values[0], (
+        f"{what}: did not fall on {keras.backend.backend()}: {values}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bundled_loss_trains(name):
     make_true, activation, width = CASES[name]
-    history = train(lossdsl.library.compile(name).keras_loss(), make_true, activation, width)
+    history = train(
+        lossdsl.library.compile(name).keras_loss(), make_true, activation, width
+    )
     assert_falls(history["loss"], name)
 
 
@@ -95,30 +115,47 @@ def test_formula_loss_and_metric_train():
     assert_falls(history["formula_mae"], "the lossdsl metric")
 
 
-@pytest.mark.parametrize("program", ["log(cosh(e))", "abs(e)^1.5", "-sum(onehot(y_true) * log_softmax(y_pred))"])
+@pytest.mark.parametrize(
+    "program",
+    ["log(cosh(e))", "abs(e)^1.5", "-sum(onehot(y_true) * log_softmax(y_pred))"],
+)
 @pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
 def test_a_metric_takes_integer_predictions_as_the_loss_does(program, dtype):
     # The loss object casts integer predictions to its float dtype; the metric calls the loss's
     # call() and cast none (log cosh of int64 was TensorFlow's "Cannot convert -2.0 to EagerTensor").
-    y_true = np.array([0, 1, 2]) if "onehot" in program else np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]])
+    y_true = (
+        np.array([0, 1, 2])
+        if "onehot" in program
+        else np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]])
+    )
     y_pred = np.array([[1, 3, 0], [2, 4, 1], [0, 0, 5]][: len(y_true)]).astype(dtype)
     exact = np.asarray(y_pred, dtype="float64")
     if "onehot" in program:
         logits = exact - exact.max(axis=-1, keepdims=True)
-        per_sample = -(logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True)))[np.arange(3), y_true]
+        per_sample = -(logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True)))[
+            np.arange(3), y_true
+        ]
     else:
         e = exact - y_true
-        per_sample = (np.log(np.cosh(e)) if "cosh" in program else np.abs(e) ** 1.5).mean(axis=-1)
+        per_sample = (
+            np.log(np.cosh(e)) if "cosh" in program else np.abs(e) ** 1.5
+        ).mean(axis=-1)
     metric = lossdsl.metric(program)
     metric.update_state(y_true, y_pred)
     metric.update_state(y_true, y_pred.tolist())  # a nested list of ints as well
     assert float(metric.result()) == pytest.approx(per_sample.mean(), rel=1e-6)
-    assert float(lossdsl.loss(program)(y_true, y_pred)) == pytest.approx(per_sample.mean(), rel=1e-6)
+    assert float(lossdsl.loss(program)(y_true, y_pred)) == pytest.approx(
+        per_sample.mean(), rel=1e-6
+    )
 
 
 def test_integer_class_ids_train():
-    loss = lossdsl.loss("-sum(onehot(y_true) * log_softmax(y_pred))", name="sparse_from_logits")
-    history = train(loss, lambda rng, b, c: cp.class_ids(rng, b, c).astype("int32"), None, WIDTH)
+    loss = lossdsl.loss(
+        "-sum(onehot(y_true) * log_softmax(y_pred))", name="sparse_from_logits"
+    )
+    history = train(
+        loss, lambda rng, b, c: cp.class_ids(rng, b, c).astype("int32"), None, WIDTH
+    )
     assert_falls(history["loss"], "onehot of integer class ids")
 
 
@@ -139,7 +176,11 @@ def test_a_loss_takes_symbolic_inputs_in_a_functional_model(name, ids):
     # review.)
     rng = np.random.default_rng(3)
     x = rng.normal(size=(5, 4)).astype("float32")
-    y_true = rng.integers(0, 3, size=(5, 1)) if ids else rng.normal(size=(5, 3)).astype("float32")
+    y_true = (
+        rng.integers(0, 3, size=(5, 1))
+        if ids
+        else rng.normal(size=(5, 3)).astype("float32")
+    )
     if name.startswith("categorical"):
         y_true = np.eye(3, dtype="float32")[rng.integers(0, 3, size=5)]
     loss = lossdsl.library.compile(name).keras_loss(reduction=None)
@@ -150,5 +191,7 @@ def test_a_loss_takes_symbolic_inputs_in_a_functional_model(name, ids):
     assert tuple(per_sample.shape) == (None,)
     model = keras.Model([inputs, target], per_sample)
     values = model.predict([x, y_true], verbose=0)
-    direct = keras.ops.convert_to_numpy(loss(y_true, keras.Model(inputs, output).predict(x, verbose=0)))
+    direct = keras.ops.convert_to_numpy(
+        loss(y_true, keras.Model(inputs, output).predict(x, verbose=0))
+    )
     np.testing.assert_allclose(values, direct, rtol=1e-5, atol=1e-6)

@@ -35,12 +35,22 @@ import lossdsl
 keras = pytest.importorskip("keras")
 
 # Keras on NumPy 2 warns about its own `__array__` use while evaluating; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation:DeprecationWarning"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKEND_NEUTRAL = ["tests/test_parity.py", "tests/test_backend_training.py", "tests/test_fused.py"]
+BACKEND_NEUTRAL = [
+    "tests/test_parity.py",
+    "tests/test_backend_training.py",
+    "tests/test_fused.py",
+]
 # Backend name -> the package it needs, and the extra that installs it.
-PACKAGES = {"tensorflow": ("tensorflow", ""), "jax": ("jax", "jax"), "torch": ("torch", "torch")}
+PACKAGES = {
+    "tensorflow": ("tensorflow", ""),
+    "jax": ("jax", "jax"),
+    "torch": ("torch", "torch"),
+}
 OTHER_BACKENDS = [name for name in PACKAGES if name != keras.backend.backend()]
 TIMEOUT_S = 600
 
@@ -50,28 +60,52 @@ def require(backend: str) -> None:
     package, extra = PACKAGES[backend]
     if importlib.util.find_spec(package) is None:
         how = f'pip install ".[{extra}]"' if extra else "pip install tensorflow"
-        pytest.skip(f"{package} is not installed, so the {backend} backend is not tested ({how})")
+        pytest.skip(
+            f"{package} is not installed, so the {backend} backend is not tested ({how})"
+        )
 
 
-def run_under(backend: str, args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_under(
+    backend: str, args: list[str], cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     """`python <args>` in a fresh process with KERAS_BACKEND=backend, without the installed
     lossdsl.pth's `import lossdsl` at start-up (as where lossdsl is not installed: the scripts
     import it themselves where they use it)."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "LOSSDSL_NO_KERAS_HOOK": "1"}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "LOSSDSL_NO_KERAS_HOOK": "1",
+    }
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_backend_neutral_tests_pass_on(backend):
     require(backend)
-    proc = run_under(backend, ["-m", "pytest", *BACKEND_NEUTRAL, "-q", "-p", "no:cacheprovider"])
+    proc = run_under(
+        backend, ["-m", "pytest", *BACKEND_NEUTRAL, "-q", "-p", "no:cacheprovider"]
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, (
-        f"KERAS_BACKEND={backend} python -m pytest {' '.join(BACKEND_NEUTRAL)}:\n" + output[-12000:]
+        f"KERAS_BACKEND={backend} python -m pytest {' '.join(BACKEND_NEUTRAL)}:\n"
+        + output[-12000:]
     )
     summary = proc.stdout.strip().splitlines()[-1]
     passed = re.search(r"(\d+) passed", summary)
-    assert passed and int(passed.group(1)) > 0 and "failed" not in summary and "error" not in summary, output[-4000:]
+    assert (
+        passed
+        and int(passed.group(1)) > 0
+        and "failed" not in summary
+        and "error" not in summary
+    ), output[-4000:]
 
 
 # --------------------------------------------------------------------- saved on one backend, trained on another
@@ -115,9 +149,15 @@ def regression_data() -> tuple[np.ndarray, np.ndarray]:
 def trained_model(loss, metrics=()):
     keras.utils.set_random_seed(2)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss=loss, metrics=list(metrics))
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.05),
+        loss=loss,
+        metrics=list(metrics),
+    )
     x, y = regression_data()
-    model.fit(x, y, epochs=1, batch_size=32, verbose=0)  # the optimizer's state travels too
+    model.fit(
+        x, y, epochs=1, batch_size=32, verbose=0
+    )  # the optimizer's state travels too
     return model
 
 
@@ -142,7 +182,9 @@ def saved_models(tmp_path_factory):
         ),
     }
     for name, model in models.items():
-        expected[name] = model.evaluate(x, y, verbose=0, batch_size=32, return_dict=True)
+        expected[name] = model.evaluate(
+            x, y, verbose=0, batch_size=32, return_dict=True
+        )
         model.save(saved / f"{name}.keras")
     np.savez(saved / "data.npz", x=x, y=y)
     return generated, saved, expected
@@ -152,19 +194,33 @@ def saved_models(tmp_path_factory):
 def test_saved_model_reloads_and_trains_on(backend, saved_models):
     require(backend)
     generated, saved, expected = saved_models
-    proc = run_under(backend, ["-c", LOAD_AND_TRAIN, str(generated), str(saved)], cwd=saved)
+    proc = run_under(
+        backend, ["-c", LOAD_AND_TRAIN, str(generated), str(saved)], cwd=saved
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-8000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     assert results["backend"] == backend
     assert results["lossdsl_imported"] is False
-    assert results["generated"]["loss_type"] == "Huber" and results["formula"]["loss_type"] == "FormulaLoss"
+    assert (
+        results["generated"]["loss_type"] == "Huber"
+        and results["formula"]["loss_type"] == "FormulaLoss"
+    )
     for name in ("generated", "formula"):
         before = results[name]["before"]
         assert set(before) == set(expected[name]), name
         for key, value in expected[name].items():
-            assert np.isclose(before[key], value, rtol=1e-5), (name, key, before[key], value)
+            assert np.isclose(before[key], value, rtol=1e-5), (
+                name,
+                key,
+                before[key],
+                value,
+            )
         losses = results[name]["history"]["loss"]
-        assert np.isfinite(losses).all() and losses[-1] < losses[0], (name, backend, losses)
+        assert np.isfinite(losses).all() and losses[-1] < losses[0], (
+            name,
+            backend,
+            losses,
+        )
     assert "formula_mae" in results["formula"]["history"]
 
 

@@ -26,7 +26,11 @@ from lossdsl.errors import (
 
 def diagnostics_of(source: str, level: str, code: str | None = None):
     spec = lossdsl.compile(source)
-    return [d for d in spec.diagnostics if d.level == level and (code is None or d.code == code)]
+    return [
+        d
+        for d in spec.diagnostics
+        if d.level == level and (code is None or d.code == code)
+    ]
 
 
 # ----------------------------------------------------------------- dependence on y_pred
@@ -107,7 +111,15 @@ NO_DEPENDENCE = [
     # ... at any depth: the exponents were made exact from the outside in, eight levels, and the
     # two innermost of ten nested square roots kept `pow(..., 0.5)`; the loss was accepted (roots of
     # sums now nest at most 8 deep, symbolic.MAX_NESTED_POWERS: 8 here)
-    "a = " + "pow(" * 8 + "y_pred" + " + 1, 0.5)" * 8 + "\nb = " + "sqrt(" * 8 + "y_pred" + " + 1)" * 8 + "\n«a - b»",
+    "a = "
+    + "pow(" * 8
+    + "y_pred"
+    + " + 1, 0.5)" * 8
+    + "\nb = "
+    + "sqrt(" * 8
+    + "y_pred"
+    + " + 1)" * 8
+    + "\n«a - b»",
     # ... and where making one exact gives SymPy a new one: `(t y^0.2)^5` is `t^5 y^1.0` (the
     # change review: the one pass from the leaves up left `y^1.0`, and these were accepted)
     "«(y_true * pow(y_pred, 0.2))^5.0 - y_true^5 * y_pred»",
@@ -193,7 +205,9 @@ def test_loss_with_y_pred_passes(source):
 )
 def test_two_spellings_that_cancel_in_part_compile_to_code(source):
     spec = lossdsl.compile(source)
-    assert not [d for d in spec.diagnostics if d.level == "error" or d.code == "no-prediction"]
+    assert not [
+        d for d in spec.diagnostics if d.level == "error" or d.code == "no-prediction"
+    ]
     for options in ({}, {"fast": False}, {"xla": True}):
         code = spec.python_source(**options)
         compile(code, "<generated>", "exec")
@@ -291,35 +305,48 @@ def test_loss_whose_derivative_is_zero_is_an_error(marked, text):
         ("floor(y_pred/1e10 + 0.5) + y_pred - y_pred", "floor(y_pred/1e10 + 0.5)"),
         ("sign(y_pred - 1e10) + abs(y_pred) - abs(y_pred)", "sign(y_pred - 1e10)"),
         # ... and a flat piece, where the dead term's error is found too: it stands in the identity's place
-        ("max(sin(y_pred)^2 + cos(y_pred)^2, 2)", "max(sin(y_pred)^2 + cos(y_pred)^2, 2)"),
+        (
+            "max(sin(y_pred)^2 + cos(y_pred)^2, 2)",
+            "max(sin(y_pred)^2 + cos(y_pred)^2, 2)",
+        ),
     ],
 )
 def test_a_step_or_flat_piece_is_a_dead_term_not_an_identity(source, term):
     err = pytest.raises(NotDifferentiableError, lossdsl.compile, source).value
-    assert f"`{term}` has zero gradient with respect to y_pred almost everywhere" in err.message
+    assert (
+        f"`{term}` has zero gradient with respect to y_pred almost everywhere"
+        in err.message
+    )
 
 
 def test_a_where_that_switches_between_constants_only_looks_constant():
     # 2 below 1e10 and 1 above: it depends on y_pred, past every value tried (a warning, as before)
     spec = lossdsl.compile("where(y_pred > 1e10, sin(y_pred)^2 + cos(y_pred)^2, 2)")
-    assert [(d.level, d.code) for d in spec.diagnostics] == [("warning", "no-prediction")]
+    assert [(d.level, d.code) for d in spec.diagnostics] == [
+        ("warning", "no-prediction")
+    ]
 
 
 @pytest.mark.parametrize(
     "text, tried",
-    [(text, "values") for text in LOOKS_CONSTANT] + [(text, "rows") for text in LOOKS_CONSTANT_OVER_THE_AXIS],
+    [(text, "values") for text in LOOKS_CONSTANT]
+    + [(text, "rows") for text in LOOKS_CONSTANT_OVER_THE_AXIS],
 )
 def test_loss_that_looks_constant_in_y_pred_is_a_warning(marked, text, tried):
     m = marked(text)
     spec = lossdsl.compile(m.source)
     found = [d for d in spec.diagnostics if d.code == "no-prediction"]
-    assert [(d.level, d.line, d.column) for d in found] == [("warning", m.line, m.column)]
+    assert [(d.level, d.line, d.column) for d in found] == [
+        ("warning", m.line, m.column)
+    ]
     assert found[0].message == (
         f"the loss has the same value at all 35 {tried} of y_pred tried (from -1e9 to 1e9, for several"
         " y_true and parameter values): it looks constant in y_pred (terms that cancel?), so training"
         " cannot move the predictions"
     )
-    err = pytest.raises(NoPredictionDependenceError, lossdsl.compile, m.source, strict=True).value
+    err = pytest.raises(
+        NoPredictionDependenceError, lossdsl.compile, m.source, strict=True
+    ).value
     assert (err.line, err.column) == (m.line, m.column)
 
 
@@ -363,11 +390,22 @@ def test_rows_are_evaluated_as_keras_computes_the_functions_over_the_axis():
     p, t = np.array(pred), np.array(true)
     softmax = np.exp(p) / np.exp(p).sum()
     cases = {
-        "y_true * log(softmax(y_pred)) + mean(y_pred)": np.mean(t * np.log(softmax) + p.mean()),
-        "max(y_pred) - logsumexp(y_pred) * y_true": np.mean(p.max() - np.log(np.exp(p).sum()) * t),
-        "-sum(y_true * log_softmax(y_pred))": -np.sum(t * (p - np.log(np.exp(p).sum()))),
-        "sum(normalize(y_pred) * [1, 2, 3]) + min(y_true)": np.sum(p / np.linalg.norm(p) * [1, 2, 3]) + t.min(),
-        "where(y_pred > mean(y_pred), y_pred, 0)": np.mean(np.where(p > p.mean(), p, 0)),
+        "y_true * log(softmax(y_pred)) + mean(y_pred)": np.mean(
+            t * np.log(softmax) + p.mean()
+        ),
+        "max(y_pred) - logsumexp(y_pred) * y_true": np.mean(
+            p.max() - np.log(np.exp(p).sum()) * t
+        ),
+        "-sum(y_true * log_softmax(y_pred))": -np.sum(
+            t * (p - np.log(np.exp(p).sum()))
+        ),
+        "sum(normalize(y_pred) * [1, 2, 3]) + min(y_true)": np.sum(
+            p / np.linalg.norm(p) * [1, 2, 3]
+        )
+        + t.min(),
+        "where(y_pred > mean(y_pred), y_pred, 0)": np.mean(
+            np.where(p > p.mean(), p, 0)
+        ),
     }
     for source, expected in cases.items():
         symbolic = lossdsl.compile(source).symbolic
@@ -375,7 +413,10 @@ def test_rows_are_evaluated_as_keras_computes_the_functions_over_the_axis():
         assert value == pytest.approx(expected, rel=1e-12), source
 
 
-@pytest.mark.parametrize("source", ["sign(y_pred - 1e10) + y_true", "where(y_pred > 1e10, 1, 0) * y_true + y_true^2"])
+@pytest.mark.parametrize(
+    "source",
+    ["sign(y_pred - 1e10) + y_true", "where(y_pred > 1e10, 1, 0) * y_true + y_true^2"],
+)
 def test_a_dead_term_is_an_error_when_the_loss_also_looks_constant(source):
     # the dead-term check ran only where the dependence check found nothing, and the constancy
     # warning is something: the error became a warning
@@ -385,7 +426,11 @@ def test_a_dead_term_is_an_error_when_the_loss_also_looks_constant(source):
 
 def test_library_losses_do_not_look_constant():
     for name in lossdsl.library.names():
-        assert not [d for d in lossdsl.library.compile(name).diagnostics if d.code == "no-prediction"], name
+        assert not [
+            d
+            for d in lossdsl.library.compile(name).diagnostics
+            if d.code == "no-prediction"
+        ], name
 
 
 # ----------------------------------------------------------------- dead terms
@@ -397,11 +442,27 @@ DEAD = [
     ("«ceil(y_pred)»", "the loss `ceil(y_pred)`", "y_pred"),
     ("«round(y_pred)»", "the loss `round(y_pred)`", "y_pred"),
     ("e^2 + «sign(e)»", "the term `sign(e)`", "tanh(e / 0.1)"),
-    ("e^2 - 0.1 * «round(y_pred * 10)»", "the term `0.1 * round(y_pred * 10)`", "y_pred * 10"),
+    (
+        "e^2 - 0.1 * «round(y_pred * 10)»",
+        "the term `0.1 * round(y_pred * 10)`",
+        "y_pred * 10",
+    ),
     ("mean(e^2) + «floor(y_pred)»^2", "the term `floor(y_pred)^2`", "y_pred"),
-    ("«where(y_pred > y_true, 1, 0)»", "the loss `where(y_pred > y_true, 1, 0)`", "sigmoid((y_pred - y_true) / 0.1)"),
-    ("e^2 + «where(y_pred < 0.5, 1, 0)»", "the term `where(y_pred < 0.5, 1, 0)`", "sigmoid((0.5 - y_pred) / 0.1)"),
-    ("e^2 + «where(y_pred > 0.5, 0, 1)»", "the term `where(y_pred > 0.5, 0, 1)`", "1 - sigmoid((y_pred - 0.5) / 0.1)"),
+    (
+        "«where(y_pred > y_true, 1, 0)»",
+        "the loss `where(y_pred > y_true, 1, 0)`",
+        "sigmoid((y_pred - y_true) / 0.1)",
+    ),
+    (
+        "e^2 + «where(y_pred < 0.5, 1, 0)»",
+        "the term `where(y_pred < 0.5, 1, 0)`",
+        "sigmoid((0.5 - y_pred) / 0.1)",
+    ),
+    (
+        "e^2 + «where(y_pred > 0.5, 0, 1)»",
+        "the term `where(y_pred > 0.5, 0, 1)`",
+        "1 - sigmoid((y_pred - 0.5) / 0.1)",
+    ),
     (
         "e^2 + «where(y_pred > 0, 2, -1)»",
         "the term `where(y_pred > 0, 2, -1)`",
@@ -467,20 +528,56 @@ DEAD = [
     # fuzzing), also where the 0 is folded from a binding or a sum
     ("e^2 + «0^e»", "the term `0^e`", "exp(-e / 0.1)"),
     ("«0.0^abs(e)» + y_pred", "the term `0.0^abs(e)`", "exp(-abs(e) / 0.1)"),
-    ("a = 0\nsquare(e) + «a^(y_pred - 1)»", "the term `a^(y_pred - 1)`", "exp(-(y_pred - 1) / 0.1)"),
-    ("«(1 - 1)^y_pred» * y_true + e^2", "the term `(1 - 1)^y_pred * y_true`", "exp(-y_pred / 0.1)"),
+    (
+        "a = 0\nsquare(e) + «a^(y_pred - 1)»",
+        "the term `a^(y_pred - 1)`",
+        "exp(-(y_pred - 1) / 0.1)",
+    ),
+    (
+        "«(1 - 1)^y_pred» * y_true + e^2",
+        "the term `(1 - 1)^y_pred * y_true`",
+        "exp(-y_pred / 0.1)",
+    ),
     # a relu, clip, maximum or minimum that is constant over every value its argument takes (found
     # by fuzzing: they compiled, the whole loss with a "looks constant" warning only)
     ("«clip(y_pred, 2, 1)» + square(e)", "the term `clip(y_pred, 2, 1)`", "y_pred"),
-    ("«clip(y_pred, 1, 0)» * y_true", "the loss `clip(y_pred, 1, 0) * y_true`", "y_pred"),  # bounds reversed
-    ("«clip(sigmoid(y_pred), 2, 3)» + abs(e)", "the term `clip(sigmoid(y_pred), 2, 3)`", "sigmoid(y_pred)"),
-    ("«relu(-square(e))» + abs(e)", "the term `relu(-square(e))`", "softplus(-square(e))"),
-    ("«relu(-y_pred*y_pred)» + e^2", "the term `relu(-y_pred*y_pred)`", "softplus(-y_pred*y_pred)"),
+    (
+        "«clip(y_pred, 1, 0)» * y_true",
+        "the loss `clip(y_pred, 1, 0) * y_true`",
+        "y_pred",
+    ),  # bounds reversed
+    (
+        "«clip(sigmoid(y_pred), 2, 3)» + abs(e)",
+        "the term `clip(sigmoid(y_pred), 2, 3)`",
+        "sigmoid(y_pred)",
+    ),
+    (
+        "«relu(-square(e))» + abs(e)",
+        "the term `relu(-square(e))`",
+        "softplus(-square(e))",
+    ),
+    (
+        "«relu(-y_pred*y_pred)» + e^2",
+        "the term `relu(-y_pred*y_pred)`",
+        "softplus(-y_pred*y_pred)",
+    ),
     # log's limit at 0 is -inf (Python's math.log raises there: the range was all the reals; a review)
-    ("«relu(log(sigmoid(y_pred)))» + e^2", "the term `relu(log(sigmoid(y_pred)))`", "softplus(log(sigmoid(y_pred)))"),
+    (
+        "«relu(log(sigmoid(y_pred)))» + e^2",
+        "the term `relu(log(sigmoid(y_pred)))`",
+        "softplus(log(sigmoid(y_pred)))",
+    ),
     ("a = «relu(-abs(e) - 1)»\na + e^2", "the term `a`", "softplus(-abs(e) - 1)"),
-    ("«min(softplus(y_pred), 0)» + square(e)", "the term `min(softplus(y_pred), 0)`", "-softplus(-softplus(y_pred))"),
-    ("«maximum(sigmoid(y_pred), 2)»", "the loss `maximum(sigmoid(y_pred), 2)`", "2 + softplus(sigmoid(y_pred) - 2)"),
+    (
+        "«min(softplus(y_pred), 0)» + square(e)",
+        "the term `min(softplus(y_pred), 0)`",
+        "-softplus(-softplus(y_pred))",
+    ),
+    (
+        "«maximum(sigmoid(y_pred), 2)»",
+        "the loss `maximum(sigmoid(y_pred), 2)`",
+        "2 + softplus(sigmoid(y_pred) - 2)",
+    ),
     (
         "«minimum(exp(y_pred) + 1, 1)» + e^2",
         "the term `minimum(exp(y_pred) + 1, 1)`",
@@ -488,7 +585,11 @@ DEAD = [
     ),
     # a sum after a `-` or before a `/` in brackets: `tanh(y_pred - y_true / 0.1)` was suggested
     # for `sign(y_pred - y_true)` (found by a review of the checks)
-    ("«sign(y_pred - y_true)» + e^2", "the term `sign(y_pred - y_true)`", "tanh((y_pred - y_true) / 0.1)"),
+    (
+        "«sign(y_pred - y_true)» + e^2",
+        "the term `sign(y_pred - y_true)`",
+        "tanh((y_pred - y_true) / 0.1)",
+    ),
     (
         "«where(y_pred > y_true + 1, 1, 0)» + e^2",
         "the term `where(y_pred > y_true + 1, 1, 0)`",
@@ -506,30 +607,50 @@ DEAD = [
         "the term `where(y_true > 0, sign(y_pred), 0)`",
         "tanh(y_pred / 0.1)",
     ),
-    ("where(y_true > 0, «sign(y_pred)», 0)", "the loss `where(y_true > 0, sign(y_pred), 0)`", "tanh(y_pred / 0.1)"),
-    ("e^2 + where(y_pred > 0, «floor(y_pred)», 0)", "the term `where(y_pred > 0, floor(y_pred), 0)`", "y_pred"),
+    (
+        "where(y_true > 0, «sign(y_pred)», 0)",
+        "the loss `where(y_true > 0, sign(y_pred), 0)`",
+        "tanh(y_pred / 0.1)",
+    ),
+    (
+        "e^2 + where(y_pred > 0, «floor(y_pred)», 0)",
+        "the term `where(y_pred > 0, floor(y_pred), 0)`",
+        "y_pred",
+    ),
     (
         "e^2 + where(y_true > 0, «where(y_pred > 0, 1, 0)», 0)",
         "the term `where(y_true > 0, where(y_pred > 0, 1, 0), 0)`",
         "sigmoid((y_pred - 0) / 0.1)",
     ),
-    ("x = «sign(y_pred)»\ne^2 + where(y_true > 0, x, 0)", "the term `where(y_true > 0, x, 0)`", "tanh(y_pred / 0.1)"),
+    (
+        "x = «sign(y_pred)»\ne^2 + where(y_true > 0, x, 0)",
+        "the term `where(y_true > 0, x, 0)`",
+        "tanh(y_pred / 0.1)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("text, term, surrogate", DEAD, ids=[d[0].replace("\n", " ")[:50] for d in DEAD])
+@pytest.mark.parametrize(
+    "text, term, surrogate", DEAD, ids=[d[0].replace("\n", " ")[:50] for d in DEAD]
+)
 def test_dead_terms_are_rejected_with_a_surrogate(marked, text, term, surrogate):
     m = marked(text)
     err = pytest.raises(NotDifferentiableError, lossdsl.compile, m.source).value
     assert (err.line, err.column) == (m.line, m.column)
     assert (err.span.start, err.span.end) == (m.start, m.end)
     culprit = m.source[m.start : m.end]
-    assert err.message.startswith(f"{term} has zero gradient with respect to y_pred almost everywhere: ")
+    assert err.message.startswith(
+        f"{term} has zero gradient with respect to y_pred almost everywhere: "
+    )
     assert f"use a smooth surrogate such as `{surrogate}`" in err.message
     assert err.message.endswith(f" in place of `{culprit}`")
 
 
-@pytest.mark.parametrize("text, term, surrogate", [d for d in DEAD if "«where(" in d[0]], ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize(
+    "text, term, surrogate",
+    [d for d in DEAD if "«where(" in d[0]],
+    ids=lambda v: str(v)[:40],
+)
 def test_a_where_s_surrogate_compiles_in_its_place(marked, text, term, surrogate):
     # the suggestion is a program's text: put in place of the `where`, it compiles with no error
     m = marked(text)
@@ -543,7 +664,12 @@ def test_seed_penalty_message_names_the_where_term():
     assert re.search(r"`where\(y_pred > y_true, 1, 0\)`", err.message)
     assert re.search(r"smooth surrogate such as `sigmoid\(", err.message)
     assert (err.line, err.column) == (2, 25)
-    assert "    mean(e^2) + alpha * sum(where(y_pred > y_true, 1, 0))\n" + " " * 28 + "^~~~" in str(err)
+    assert (
+        "    mean(e^2) + alpha * sum(where(y_pred > y_true, 1, 0))\n"
+        + " " * 28
+        + "^~~~"
+        in str(err)
+    )
 
 
 LIVE = [
@@ -568,7 +694,9 @@ LIVE = [
     "clip(sigmoid(y_pred), 0.5, 2) + e^2",
     # a condition and a branch that differ in the middle only: their texts, cut short for
     # messages, were alike, and the `where` was narrowed by the wrong one (found by fuzzing)
-    "relu(-where(y_pred{s}+1000{s} > 0, y_pred{s}-1000{s}, 1))".format(s="+0*y_true" * 12),
+    "relu(-where(y_pred{s}+1000{s} > 0, y_pred{s}-1000{s}, 1))".format(
+        s="+0*y_true" * 12
+    ),
     "minimum(softplus(y_pred), 1e-3) + e^2",
 ]
 
@@ -620,14 +748,32 @@ DOMAIN = [
         r"division by `e \+ eps`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0, but `e` can be"
         r" negative, so adding eps is not enough: e\.g\. maximum\(e, eps\)",
     ),
-    ("«sqrt(e^2 + y_pred + eps)»", r"`sqrt\(.*\)`: .* keep it above 0, but `e\^2 \+ y_pred` can be negative, .*"),
+    (
+        "«sqrt(e^2 + y_pred + eps)»",
+        r"`sqrt\(.*\)`: .* keep it above 0, but `e\^2 \+ y_pred` can be negative, .*",
+    ),
     # ... eps first, in the middle, or a parameter of that name (told to add eps; a review of the checks)
-    ("«log(eps + y_pred)»", r".* keep it above 0, but `y_pred` can be negative, so adding eps is not enough: .*"),
-    ("«log(y_true + eps + y_pred)»", r".* above 0, but `y_true \+ y_pred` can be negative, so adding eps .*"),
-    ("param eps = 1e-6\n«log(y_pred + eps)»", r".* keep it above 0, but `y_pred` can be negative, so adding eps .*"),
+    (
+        "«log(eps + y_pred)»",
+        r".* keep it above 0, but `y_pred` can be negative, so adding eps is not enough: .*",
+    ),
+    (
+        "«log(y_true + eps + y_pred)»",
+        r".* above 0, but `y_true \+ y_pred` can be negative, so adding eps .*",
+    ),
+    (
+        "param eps = 1e-6\n«log(y_pred + eps)»",
+        r".* keep it above 0, but `y_pred` can be negative, so adding eps .*",
+    ),
     # ... only where eps is above 0: here `e^2` is not negative, eps is not positive (a review)
-    ("param eps = 0\n«log(e^2 + eps)»", r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*"),
-    ("eps = y_true\n«log(e^2 + eps)»", r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*"),
+    (
+        "param eps = 0\n«log(e^2 + eps)»",
+        r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*",
+    ),
+    (
+        "eps = y_true\n«log(e^2 + eps)»",
+        r".* keep it above 0, e\.g\. add eps to a value >= 0 or use maximum.*",
+    ),
     (  # a focal loss's pt mixes a sigmoid into a sum: the logits' spelling after the advice (a user
         # test followed "add eps", and a confidently wrong prediction got no gradient)
         "p = sigmoid(y_pred)\npt = y_true * p + (1 - y_true) * (1 - p)\n-(1 - pt)^2 * «log(pt)»",
@@ -642,14 +788,18 @@ DOMAIN = [
         r"`log\(.*\)`: .* keep it above 0, but `sum\(y_true \* softmax\(y_pred\)\)` can be negative, so adding"
         r" eps is not enough: e\.g\. maximum\(sum\(y_true \* softmax\(y_pred\)\), eps\); or, for a cross-entropy"
         r" on logits, `sum\(y_true \* log_softmax\(y_pred\)\)`, finite with a gradient at any size \(eps is no"
-        r" cure: a softmax that has rounded to 0 in float32 has no gradient\)" + re.escape(LABELS_HINT),
+        r" cure: a softmax that has rounded to 0 in float32 has no gradient\)"
+        + re.escape(LABELS_HINT),
     ),
     (  # the advice stands where the argument can be negative (a review)
         "«log(sigmoid(y_pred) - 0.5)»",
         r"`log\(sigmoid\(y_pred\) - 0\.5\)`: .* \(it lies in \(-0\.5, 0\.5\)\), .* e\.g\. add eps to a value >= 0"
         r" or use maximum\(\.\.\., eps\); or, for a cross-entropy on logits, .*",
     ),
-    ("e^2 + «log(1 - y_pred)»", r"`log\(1 - y_pred\)`: .*clip\(1 - y_pred, eps, 1 - eps\) as Keras does.*"),
+    (
+        "e^2 + «log(1 - y_pred)»",
+        r"`log\(1 - y_pred\)`: .*clip\(1 - y_pred, eps, 1 - eps\) as Keras does.*",
+    ),
     (
         "y_true / «y_pred»",
         r"division by `y_pred`, which can be 0 \(it lies in \(-inf, inf\)\); keep it away from 0,"
@@ -657,7 +807,10 @@ DOMAIN = [
         r" or use maximum\(\.\.\., eps\)",
     ),
     ("x = e\ny_true / «x»", r"division by `x`, which can be 0 .*"),
-    ("y_true / («e^2»)", r"division by `e\^2`, which can be 0 \(it lies in \[0, inf\)\).*"),
+    (
+        "y_true / («e^2»)",
+        r"division by `e\^2`, which can be 0 \(it lies in \[0, inf\)\).*",
+    ),
     (
         "«sqrt(y_pred)»",
         r"`sqrt\(y_pred\)`: the argument can reach 0 or below \(it lies in \(-inf, inf\)\), where the"
@@ -673,13 +826,19 @@ DOMAIN = [
         r"`sqrt\(sum\(y_pred\^2\)\)`: the argument can reach 0 \(it lies in \[0, inf\)\), where the"
         r" gradient is infinite or NaN; keep it above 0, e\.g\. add eps to a value >= 0 \(sqrt\(x\^2 \+ eps\)\)",
     ),
-    ("«sqrt(e^2)»", r"`sqrt\(e\^2\)`: the argument can reach 0 \(it lies in \[0, inf\)\).*"),
+    (
+        "«sqrt(e^2)»",
+        r"`sqrt\(e\^2\)`: the argument can reach 0 \(it lies in \[0, inf\)\).*",
+    ),
     (
         "«y_pred^0.5»",
         r"the fractional power `y_pred\^0\.5` of `y_pred` \(it lies in \(-inf, inf\)\) can reach 0 or"
         r" below, where its value or gradient is not finite; keep the base above 0",
     ),
-    ("«abs(e)^0.5»", r"the fractional power `abs\(e\)\^0\.5` of `abs\(e\)` \(it lies in \[0, inf\)\) can reach 0.*"),
+    (
+        "«abs(e)^0.5»",
+        r"the fractional power `abs\(e\)\^0\.5` of `abs\(e\)` \(it lies in \[0, inf\)\) can reach 0.*",
+    ),
     (
         "«y_pred^1.5»",
         r"the fractional power `y_pred\^1\.5` of `y_pred` .* can see a negative base, where it is not a"
@@ -692,17 +851,32 @@ DOMAIN = [
     ),
     ("«e^-2»", r"`e\^-2` divides by `e` .*"),
     ("«y_pred^-1.5»", r"the fractional power `y_pred\^-1\.5` .*can reach 0 or below.*"),
-    ("«pow(y_pred, 0.5)»", r"the fractional power `pow\(y_pred, 0\.5\)` of `y_pred` .*"),
+    (
+        "«pow(y_pred, 0.5)»",
+        r"the fractional power `pow\(y_pred, 0\.5\)` of `y_pred` .*",
+    ),
     (
         "«y_pred»^y_true",
         r"`y_pred\^y_true` raises `y_pred`, which can reach 0 or below \(it lies in \(-inf, inf\)\),"
         r" to a varying power; keep the base above 0",
     ),
     # a constant base is one number: it "can reach 0 or below (it lies in [-2, -2])" (a review)
-    ("(«-2»)^y_pred", r"`\(-2\)\^y_pred` raises `-2` to a varying power; keep the base above 0"),
-    ("param b = -0.5\n«b»^y_pred", r"`b\^y_pred` raises `b` \(-0\.5\) to a varying power; keep the base above 0"),
-    ("(«-2.50»)^y_pred", r"`\(-2\.50\)\^y_pred` raises `-2\.50` to a varying power; keep the base above 0"),
-    ("inf = -1\n«inf»^y_pred", r"`inf\^y_pred` raises `inf` \(-1\) to a varying power; keep the base above 0"),
+    (
+        "(«-2»)^y_pred",
+        r"`\(-2\)\^y_pred` raises `-2` to a varying power; keep the base above 0",
+    ),
+    (
+        "param b = -0.5\n«b»^y_pred",
+        r"`b\^y_pred` raises `b` \(-0\.5\) to a varying power; keep the base above 0",
+    ),
+    (
+        "(«-2.50»)^y_pred",
+        r"`\(-2\.50\)\^y_pred` raises `-2\.50` to a varying power; keep the base above 0",
+    ),
+    (
+        "inf = -1\n«inf»^y_pred",
+        r"`inf\^y_pred` raises `inf` \(-1\) to a varying power; keep the base above 0",
+    ),
     (
         "pow(«y_pred - 5», y_pred)",
         r"`pow\(y_pred - 5, y_pred\)` raises `y_pred - 5`, which can reach 0 or below \(it lies in"
@@ -713,20 +887,35 @@ DOMAIN = [
         r"`log1p\(y_pred\)`: the argument can reach -1 or below \(it lies in \(-inf, inf\)\); keep it"
         r" above -1",
     ),
-    ("«log1p(-y_pred^2)»", r"`log1p\(-y_pred\^2\)`: the argument can reach -1 or below \(it lies in \(-inf, 0\]\).*"),
+    (
+        "«log1p(-y_pred^2)»",
+        r"`log1p\(-y_pred\^2\)`: the argument can reach -1 or below \(it lies in \(-inf, 0\]\).*",
+    ),
     (
         "«arcsin(y_pred)»",
         r"`arcsin\(y_pred\)`: the argument can reach \+-1 or beyond \(it lies in \(-inf, inf\)\),"
         r" where the gradient is infinite or NaN; clip it inside \(-1, 1\)",
     ),
-    ("«arccos(tanh(y_pred) * 2)»", r"`arccos\(tanh\(y_pred\) \* 2\)`: the argument can reach \+-1 or beyond.*"),
-    ("«arcsin(clip(y_pred, -1, 1))»", r"`arcsin\(clip\(y_pred, -1, 1\)\)`: .*\[-1, 1\].*"),
-    ("param d = 0\ny_true / («e^2 + d»)", r"division by `e\^2 \+ d`, which can be 0 \(it lies in \[0, inf\)\).*"),
+    (
+        "«arccos(tanh(y_pred) * 2)»",
+        r"`arccos\(tanh\(y_pred\) \* 2\)`: the argument can reach \+-1 or beyond.*",
+    ),
+    (
+        "«arcsin(clip(y_pred, -1, 1))»",
+        r"`arcsin\(clip\(y_pred, -1, 1\)\)`: .*\[-1, 1\].*",
+    ),
+    (
+        "param d = 0\ny_true / («e^2 + d»)",
+        r"division by `e\^2 \+ d`, which can be 0 \(it lies in \[0, inf\)\).*",
+    ),
     (
         "param d = -1\n«log(e^2 + d)»",
         r"`log\(e\^2 \+ d\)`: the argument can reach 0 or below \(it lies in \[-1, inf\)\).*",
     ),
-    ("«log(clip(y_pred, 0, 1))»", r"`log\(clip\(y_pred, 0, 1\)\)`: .*\(it lies in \[0, 1\]\).*"),
+    (
+        "«log(clip(y_pred, 0, 1))»",
+        r"`log\(clip\(y_pred, 0, 1\)\)`: .*\(it lies in \[0, 1\]\).*",
+    ),
     ("«log(y_pred + eps)»", r"`log\(y_pred \+ eps\)`: .*"),
     # Both branches of a where are analysed: Keras evaluates both.
     ("where(y_pred > 0, «log(y_pred)», 0)", r"`log\(y_pred\)`: .*"),
@@ -735,19 +924,27 @@ DOMAIN = [
         "«log(where(y_pred >= 0, y_pred, 1))»",
         r"`log\(where\(y_pred >= 0, y_pred, 1\)\)`: .*\(it lies in \[0, inf\)\).*",
     ),
-    ("«log(where(y_pred > 0, y_pred, y_true))»", r"`log\(where\(.*\)\)`: .*\(it lies in \(-inf, inf\)\).*"),
+    (
+        "«log(where(y_pred > 0, y_pred, y_true))»",
+        r"`log\(where\(.*\)\)`: .*\(it lies in \(-inf, inf\)\).*",
+    ),
     # free of y_pred: 0 is in the domain (the value is 0, no gradient goes through it), below 0 is not
     (
         "(«sqrt(y_true)» - softplus(y_pred))^2",
         r"`sqrt\(y_true\)`: the argument can be negative \(it lies in \(-inf, inf\)\), where its value is NaN;"
-        r" keep it at 0 or above, e\.g\. abs\(\.\.\.\) or maximum\(\.\.\., 0\)" + re.escape(LABELS_HINT),
+        r" keep it at 0 or above, e\.g\. abs\(\.\.\.\) or maximum\(\.\.\., 0\)"
+        + re.escape(LABELS_HINT),
     ),
     (
         "«y_true^0.5» * e^2",
         r"the fractional power `y_true\^0\.5` of `y_true` \(it lies in \(-inf, inf\)\) can see a negative base,"
-        r" where it is not a real number; keep the base at 0 or above" + re.escape(LABELS_HINT),
+        r" where it is not a real number; keep the base at 0 or above"
+        + re.escape(LABELS_HINT),
     ),
-    ("«abs(y_true)^-0.5» * e^2", r"the fractional power `abs\(y_true\)\^-0\.5` of .* can reach 0, .*"),
+    (
+        "«abs(y_true)^-0.5» * e^2",
+        r"the fractional power `abs\(y_true\)\^-0\.5` of .* can reach 0, .*",
+    ),
     (
         "«arcsin(y_true)» * e^2",
         r"`arcsin\(y_true\)`: the argument can lie beyond \+-1 \(it lies in \(-inf, inf\)\), where its value"
@@ -755,7 +952,10 @@ DOMAIN = [
     ),
     # the interval arithmetic's corners (a mutation audit): a product with a closed 0 reaches 0, a
     # clip to -1 reaches log1p's -1, a `where`'s other branch is read under the negated condition
-    ("«log(y_true^2 * exp(y_pred))»", r"`log\(y_true\^2 \* exp\(y_pred\)\)`: .* \(it lies in \[0, inf\)\), .*"),
+    (
+        "«log(y_true^2 * exp(y_pred))»",
+        r"`log\(y_true\^2 \* exp\(y_pred\)\)`: .* \(it lies in \[0, inf\)\), .*",
+    ),
     (
         "«log1p(clip(y_pred, -1, 1))»",
         r"`log1p\(clip\(y_pred, -1, 1\)\)`: .* reach -1 or below \(it lies in \[-1, 1\]\).*",
@@ -765,20 +965,31 @@ DOMAIN = [
         r"`sqrt\(where\(y_pred > 0, 1, y_pred\)\)`: .* \(it lies in \(-inf, 1\]\).*",
     ),
     # a quotient `x / x` is no square: the division is warned of, the log not
-    ("log(exp(y_pred) * y_true / «y_true»)", r"division by `y_true`, which can be 0 \(it lies in \(-inf, inf\)\).*"),
+    (
+        "log(exp(y_pred) * y_true / «y_true»)",
+        r"division by `y_true`, which can be 0 \(it lies in \(-inf, inf\)\).*",
+    ),
     # a vector function of a list has the values float32 gives it: softmax([0, 200]) is [0, 1]
     # (it was taken to lie in (0, 1), and the log's -inf at y_pred = 0 was not warned of; a review)
     (
         "sum(«log(y_pred^2 + softmax([0, 200]))» * y_true)",
         r"`log\(y_pred\^2 \+ softmax\(\[0, 200\]\)\)`: the argument can reach 0 \(it lies in \[0, inf\)\).*",
     ),
-    ("sum(«log(normalize([1, -2, 3]))» * e^2)", r".* \(it lies in \[-0\.534522, 0\.801784\]\).*"),
+    (
+        "sum(«log(normalize([1, -2, 3]))» * e^2)",
+        r".* \(it lies in \[-0\.534522, 0\.801784\]\).*",
+    ),
     # ... in float32, whose sum of squares of 1e30 is inf: normalize gives 0 (a second review)
-    ("e^2 * «log(normalize([1e30, 1e30]))»", r".*: the argument can reach 0 \(it lies in \[0, 0\]\).*"),
+    (
+        "e^2 * «log(normalize([1e30, 1e30]))»",
+        r".*: the argument can reach 0 \(it lies in \[0, 0\]\).*",
+    ),
 ]
 
 
-@pytest.mark.parametrize("text, message", DOMAIN, ids=[d[0].replace("\n", " ") for d in DOMAIN])
+@pytest.mark.parametrize(
+    "text, message", DOMAIN, ids=[d[0].replace("\n", " ") for d in DOMAIN]
+)
 def test_domain_warnings(marked, text, message):
     m = marked(text)
     warnings = diagnostics_of(m.source, "warning", "domain")
@@ -794,7 +1005,10 @@ def test_domain_warnings(marked, text, message):
     "text, hinted",
     [
         # a soft Dice loss on logits: its denominator is 0 only for a negative y_true (a review)
-        ("1 - (2*sum(y_true*sigmoid(y_pred)) + 1) / («sum(y_true) + sum(sigmoid(y_pred)) + 1»)", True),
+        (
+            "1 - (2*sum(y_true*sigmoid(y_pred)) + 1) / («sum(y_true) + sum(sigmoid(y_pred)) + 1»)",
+            True,
+        ),
         ("e^2 / («y_true + 0.1»)", True),
         ("«sqrt(y_true)» * e^2", True),
         # y_pred reaches it too, or a label of 0 does: no hint
@@ -806,14 +1020,24 @@ def test_domain_warnings(marked, text, message):
         ("-«log(1 - y_true*sigmoid(y_pred))»", False),
     ],
 )
-def test_a_domain_warning_says_when_only_a_y_true_outside_0_1_reaches_it(marked, text, hinted):
+def test_a_domain_warning_says_when_only_a_y_true_outside_0_1_reaches_it(
+    marked, text, hinted
+):
     m = marked(text)
     (warning,) = diagnostics_of(m.source, "warning", "domain")
-    assert (warning.line, warning.column, warning.span.start, warning.span.end) == (m.line, m.column, m.start, m.end)
+    assert (warning.line, warning.column, warning.span.start, warning.span.end) == (
+        m.line,
+        m.column,
+        m.start,
+        m.end,
+    )
     assert warning.message.endswith(LABELS_HINT) == hinted, warning.message
     if hinted:  # ... and as the hint says, the warning goes
         clipped = m.source.replace("y_true", "y").replace("e^2", "(y - y_pred)^2")
-        assert diagnostics_of(f"y = clip(y_true, 0, 1)\n{clipped}", "warning", "domain") == []
+        assert (
+            diagnostics_of(f"y = clip(y_true, 0, 1)\n{clipped}", "warning", "domain")
+            == []
+        )
 
 
 GUARDED = [
@@ -850,22 +1074,34 @@ GUARDED_BINDINGS = [
         "s at 2:5 and 3:5",
     ),
     # a read in a condition carries no value (a warning in the first version; the change review)
-    ("l = «log(y_true)»\nwhere(y_true > 0, y_true*(l - y_pred), 0) + where(l > -3, y_pred^2, 0)", " at 2:1"),
+    (
+        "l = «log(y_true)»\nwhere(y_true > 0, y_true*(l - y_pred), 0) + where(l > -3, y_pred^2, 0)",
+        " at 2:1",
+    ),
     # many guarding `where`s: two named, the rest counted
     (
-        "l = «log(y_true)»\n" + " + ".join(["where(y_true > 0, y_true*(l - y_pred), 0)"] * 5),
+        "l = «log(y_true)»\n"
+        + " + ".join(["where(y_true > 0, y_true*(l - y_pred), 0)"] * 5),
         "s at 2:1, 2:45 and 3 more",
     ),
 ]
 
 
 @pytest.mark.parametrize(("text", "where"), GUARDED_BINDINGS)
-def test_a_hazard_in_a_binding_that_only_guarded_branches_read_is_a_note(marked, text, where):
+def test_a_hazard_in_a_binding_that_only_guarded_branches_read_is_a_note(
+    marked, text, where
+):
     m = marked(text)
-    (note,) = [d for d in lossdsl.compile(m.source, strict=True).diagnostics if d.code == "domain"]
+    (note,) = [
+        d
+        for d in lossdsl.compile(m.source, strict=True).diagnostics
+        if d.code == "domain"
+    ]
     assert (note.level, note.line, note.column) == ("note", m.line, m.column)
     keep = "keep" if " and " in where else "keeps"
-    assert f". The `where`{where} {keep} it out of the loss, though:" in note.message, note.message
+    assert f". The `where`{where} {keep} it out of the loss, though:" in note.message, (
+        note.message
+    )
 
 
 @pytest.mark.parametrize(
@@ -900,8 +1136,14 @@ def test_a_hazard_a_where_does_not_keep_out_stays_a_warning(marked, text):
 # says why it stands beside the guard the user wrote, and which guard ends it (a review of the
 # generated code: it read "it lies in (-inf, inf)" alone). Each guarded form has no such warning.
 VALUE_GUARDED = [
-    ("where(y_pred > 0, «sqrt(y_pred)», 0) + e^2", "sqrt(where(y_pred > 0, y_pred, 1))"),
-    ("where(y_pred > 0, «log(y_pred)», y_pred - 1) + e^2", "log(where(y_pred > 0, y_pred, 1))"),
+    (
+        "where(y_pred > 0, «sqrt(y_pred)», 0) + e^2",
+        "sqrt(where(y_pred > 0, y_pred, 1))",
+    ),
+    (
+        "where(y_pred > 0, «log(y_pred)», y_pred - 1) + e^2",
+        "log(where(y_pred > 0, y_pred, 1))",
+    ),
     ("where(y_pred <= 0, e^2, «log(y_pred)»)", "log(where(y_pred <= 0, 1, y_pred))"),
     ("where(0 < y_pred, «log(y_pred)», 0) + e^2", "log(where(0 < y_pred, y_pred, 1))"),
     ("where(y_pred < 1, 1/(«1-y_pred»), 0) + e^2", "1-where(y_pred < 1, y_pred, 0)"),
@@ -909,17 +1151,30 @@ VALUE_GUARDED = [
     ("where(e <= 0, 0, «sqrt(e)»)", "sqrt(where(e <= 0, 1, e))"),
     ("p = y_pred\nwhere(p > 1e-3, «log(p)», 0) + e^2", "log(where(p > 1e-3, p, 1))"),
     # the nearest whole number past the bound; past 2^52 (1e16 + 1 is 1e16), twice it
-    ("where(y_pred > -2.5, «log(y_pred + 3)», 0) + e^2", "log(where(y_pred > -2.5, y_pred, -2) + 3)"),
-    ("where(y_pred > 1e16, «log(y_pred - 1e16)», 0) + e^2", "log(where(y_pred > 1e16, y_pred, 2e+16) - 1e16)"),
-    ("l = «log(y_pred)»\nwhere(y_pred > 0, l, 0) + e^2", "log(where(y_pred > 0, y_pred, 1))"),  # in a binding
+    (
+        "where(y_pred > -2.5, «log(y_pred + 3)», 0) + e^2",
+        "log(where(y_pred > -2.5, y_pred, -2) + 3)",
+    ),
+    (
+        "where(y_pred > 1e16, «log(y_pred - 1e16)», 0) + e^2",
+        "log(where(y_pred > 1e16, y_pred, 2e+16) - 1e16)",
+    ),
+    (
+        "l = «log(y_pred)»\nwhere(y_pred > 0, l, 0) + e^2",
+        "log(where(y_pred > 0, y_pred, 1))",
+    ),  # in a binding
 ]
 
 
 @pytest.mark.parametrize(("text", "guarded"), VALUE_GUARDED)
-def test_a_hazard_of_y_pred_a_where_keeps_out_of_the_value_says_how_to_guard_it(marked, text, guarded):
+def test_a_hazard_of_y_pred_a_where_keeps_out_of_the_value_says_how_to_guard_it(
+    marked, text, guarded
+):
     m = marked(text)
     (warning,) = diagnostics_of(m.source, "warning", "domain")
-    line, text = next((i + 1, t) for i, t in enumerate(m.source.splitlines()) if "where(" in t)
+    line, text = next(
+        (i + 1, t) for i, t in enumerate(m.source.splitlines()) if "where(" in t
+    )
     place = f"{line}:{text.index('where') + 1}"
     assert (warning.line, warning.column) == (m.line, m.column)
     assert warning.message.endswith(
@@ -1037,7 +1292,11 @@ SAFE = [
     "source, sum_text, value",
     [
         ("«sum(softmax(y_pred))»", "sum(softmax(y_pred))", "1"),
-        ("«mean(softmax(y_pred * 2)) + y_true»", "mean(softmax(y_pred * 2))", "1/C (C the length of the last axis)"),
+        (
+            "«mean(softmax(y_pred * 2)) + y_true»",
+            "mean(softmax(y_pred * 2))",
+            "1/C (C the length of the last axis)",
+        ),
         ("p = softmax(y_pred)\n«-sum(p) * y_true»", "sum(p)", "1"),  # through a binding
     ],
 )
@@ -1060,7 +1319,10 @@ FLOAT32_ZEROS = [
         r"`sigmoid\(y_pred\)`: in float32 the divisor rounds to 0 where its `sigmoid` saturates \(e\.g\. at"
         r" y_true=0, y_pred=-200\), dividing by 0 \(inf or NaN\); add eps to it or use maximum\(\.\.\., eps\)",
     ),
-    ("y_true / «exp(y_pred)»", r"`exp\(y_pred\)`: in float32 the divisor rounds to 0 where its `exp` saturates .*"),
+    (
+        "y_true / «exp(y_pred)»",
+        r"`exp\(y_pred\)`: in float32 the divisor rounds to 0 where its `exp` saturates .*",
+    ),
     (
         "«log(softplus(y_pred))»",
         r"`log\(softplus\(y_pred\)\)`: in float32 the argument rounds to 0 where its `softplus` saturates"
@@ -1069,14 +1331,29 @@ FLOAT32_ZEROS = [
     ),
     # (a product of sigmoids, softmaxes and exps is a sum of their stable logs: not warned of; the
     # other factors' log is)
-    ("«log(sigmoid(y_pred) * softplus(2 * y_pred))»", r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*"),
+    (
+        "«log(sigmoid(y_pred) * softplus(2 * y_pred))»",
+        r"`log\(sigmoid.*`: in float32 the argument rounds to 0 .*",
+    ),
     # ... where the factor left in a log is 0 at large |y_pred| (they lost their warning when the log
     # of a product was taken apart; the change review)
     # (`1 - tanh(x)` alone is `2 sigmoid(-2 x)` since 2026-12-05, and its log stable)
-    ("-«log(sigmoid(-y_pred) * (1 - tanh(y_pred)^2))»", r".* rounds to 0 where its `tanh` saturates \(e\.g\. .*"),
-    ("-«log(sigmoid(y_pred) * (1 - exp(-exp(y_pred))))»", r".* rounds to 0 where its `exp` saturates .*"),
-    ("-«log(sigmoid(y_pred) * erf(exp(y_pred)))»", r".* rounds to 0 where its `erf` saturates .*"),
-    ("-«log(sigmoid(-y_pred) * (1 - sigmoid(3*y_pred)^2))»", r".* rounds to 0 where its `sigmoid` saturates .*"),
+    (
+        "-«log(sigmoid(-y_pred) * (1 - tanh(y_pred)^2))»",
+        r".* rounds to 0 where its `tanh` saturates \(e\.g\. .*",
+    ),
+    (
+        "-«log(sigmoid(y_pred) * (1 - exp(-exp(y_pred))))»",
+        r".* rounds to 0 where its `exp` saturates .*",
+    ),
+    (
+        "-«log(sigmoid(y_pred) * erf(exp(y_pred)))»",
+        r".* rounds to 0 where its `erf` saturates .*",
+    ),
+    (
+        "-«log(sigmoid(-y_pred) * (1 - sigmoid(3*y_pred)^2))»",
+        r".* rounds to 0 where its `sigmoid` saturates .*",
+    ),
     (
         "«sigmoid(y_pred)^-2» * y_true",
         r"`sigmoid\(y_pred\)\^-2`: in float32 the base rounds to 0 where its `sigmoid` saturates \(e\.g\. at"
@@ -1084,7 +1361,10 @@ FLOAT32_ZEROS = [
     ),
     # (`sigmoid(y_pred)^-0.5` is computed as `exp(softplus(-y_pred) / 2)`, which has no base to round
     # to 0: finite to y_pred = -176, where the value itself overflows, and warned of so)
-    ("p = sigmoid(y_pred)\ny_true / «p»", r"`p`: in float32 the divisor rounds to 0 .*"),  # through a binding
+    (
+        "p = sigmoid(y_pred)\ny_true / «p»",
+        r"`p`: in float32 the divisor rounds to 0 .*",
+    ),  # through a binding
     # a sum of sigmoids that all saturate: inf from y_pred of about -104, unwarned (a review)
     (
         "-«log(sigmoid(y_pred) + sigmoid(y_pred - 1))»",
@@ -1097,10 +1377,22 @@ FLOAT32_ZEROS = [
     ),
     # a root of a sigmoid, which the code computes as `exp(-softplus(-x) / 2)` (these went unwarned
     # once roots of sigmoids were rewritten so; the change review)
-    ("1 / «sqrt(sigmoid(y_pred))»", r"`sqrt\(sigmoid\(y_pred\)\)`: in float32 the divisor rounds to 0 where .*"),
-    ("e^2 / «sigmoid(y_pred)^0.5»", r"`sigmoid\(y_pred\)\^0\.5`: in float32 the divisor rounds to 0 where .*"),
-    ("(1 / «sigmoid(y_pred)»)^2", r"`sigmoid\(y_pred\)`: in float32 the divisor .*"),  # computed as sigmoid^-2
-    ("y_true / «softmax(y_pred)»", r".* where its `softmax` saturates for logits about 200 apart, dividing by 0 .*"),
+    (
+        "1 / «sqrt(sigmoid(y_pred))»",
+        r"`sqrt\(sigmoid\(y_pred\)\)`: in float32 the divisor rounds to 0 where .*",
+    ),
+    (
+        "e^2 / «sigmoid(y_pred)^0.5»",
+        r"`sigmoid\(y_pred\)\^0\.5`: in float32 the divisor rounds to 0 where .*",
+    ),
+    (
+        "(1 / «sigmoid(y_pred)»)^2",
+        r"`sigmoid\(y_pred\)`: in float32 the divisor .*",
+    ),  # computed as sigmoid^-2
+    (
+        "y_true / «softmax(y_pred)»",
+        r".* where its `softmax` saturates for logits about 200 apart, dividing by 0 .*",
+    ),
     # the softmax at the label, picked by class ids: in (0, 1) over the reals, where the domain check
     # took the sum for one that reaches [0, inf); the advice reads the ids one-hot, as the program
     # does (a review of the checks). (Its log alone is computed as the cross-entropy on logits since
@@ -1114,13 +1406,22 @@ FLOAT32_ZEROS = [
 ]
 
 
-@pytest.mark.parametrize("text, message", FLOAT32_ZEROS, ids=[z[0].replace("\n", " ") for z in FLOAT32_ZEROS])
+@pytest.mark.parametrize(
+    "text, message", FLOAT32_ZEROS, ids=[z[0].replace("\n", " ") for z in FLOAT32_ZEROS]
+)
 def test_values_that_are_zero_in_float32_only_are_warned_of(marked, text, message):
     m = marked(text)
     warnings = lossdsl.check(m.source)
-    assert [(w.level, w.code) for w in warnings if w.level != "note"] == [("warning", "float32-zero")]
+    assert [(w.level, w.code) for w in warnings if w.level != "note"] == [
+        ("warning", "float32-zero")
+    ]
     w = next(w for w in warnings if w.code == "float32-zero")
-    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    assert (w.line, w.column, w.span.start, w.span.end) == (
+        m.line,
+        m.column,
+        m.start,
+        m.end,
+    )
     assert re.fullmatch(message, w.message), w.message
 
 
@@ -1191,16 +1492,34 @@ OVERFLOWS = [
     ),
     # as the code computes it: the binding is a local, squared (SymPy's inlined form folds it into
     # `exp(2 e)`, and the rewrites into an `expm1` and a sigmoid; a review)
-    ("s = «exp(e)»\n(s^2 - 1) / (s^2 + 1)", r"`exp\(e\)` overflows float32 .* y_pred=-100; .* the loss is NaN .*"),
-    ("x = exp(y_pred / 4)\n«x^2» / (1 + x^2)", r"`x\^2` overflows float32 .* y_pred=200; .*; clip the base"),
+    (
+        "s = «exp(e)»\n(s^2 - 1) / (s^2 + 1)",
+        r"`exp\(e\)` overflows float32 .* y_pred=-100; .* the loss is NaN .*",
+    ),
+    (
+        "x = exp(y_pred / 4)\n«x^2» / (1 + x^2)",
+        r"`x\^2` overflows float32 .* y_pred=200; .*; clip the base",
+    ),
     # the one whose inf makes the loss NaN: `-inf / 1.3e43` would be -inf, `-1.3e43 / inf` is 0
-    ("«sinh(e)» / cosh(e)", r"`sinh\(e\)` overflows .*; write it with `tanh` \(`sinh\(x\) / cosh\(x\)`\), .*"),
+    (
+        "«sinh(e)» / cosh(e)",
+        r"`sinh\(e\)` overflows .*; write it with `tanh` \(`sinh\(x\) / cosh\(x\)`\), .*",
+    ),
     # not the exp: the tanh of its inf is 1 (a review)
-    ("tanh(exp(-y_pred)) + «cosh(e)» / (1 + cosh(e))", r"`cosh\(e\)` overflows float32 .*"),
+    (
+        "tanh(exp(-y_pred)) + «cosh(e)» / (1 + cosh(e))",
+        r"`cosh\(e\)` overflows float32 .*",
+    ),
     # where the exp overflows float32 only: at y_pred = 20
-    ("param k = 5\n«exp(k * y_pred)» / (1 + exp(k * y_pred))^1.5", r"`exp\(k \* y_pred\)` .* y_pred=20; .*"),
+    (
+        "param k = 5\n«exp(k * y_pred)» / (1 + exp(k * y_pred))^1.5",
+        r"`exp\(k \* y_pred\)` .* y_pred=20; .*",
+    ),
     # computed as exp(y_pred / 2) (a review)
-    ("«sqrt(exp(y_pred))» * sigmoid(-y_pred)", r"`sqrt\(exp\(y_pred\)\)` overflows float32 .*; keep each part .*"),
+    (
+        "«sqrt(exp(y_pred))» * sigmoid(-y_pred)",
+        r"`sqrt\(exp\(y_pred\)\)` overflows float32 .*; keep each part .*",
+    ),
     # a column a list mask picks out, not the first: the Gaussian negative log-likelihood with a
     # predicted log-variance was NaN from s = -89, unwarned (a review; the probe was in column 0 only)
     (
@@ -1212,7 +1531,11 @@ OVERFLOWS = [
 
 
 @pytest.mark.parametrize(
-    "source", ["-sum(y_true * log(1 - softmax(y_pred)))", "p = softmax(y_pred)\n-sum(y_true * log(1 - p))"]
+    "source",
+    [
+        "-sum(y_true * log(1 - softmax(y_pred)))",
+        "p = softmax(y_pred)\n-sum(y_true * log(1 - p))",
+    ],
 )
 def test_a_log_of_the_other_classes_probability_is_told_its_own_spelling(source):
     # It was told to write `sum(y_true * log_softmax(y_pred))`, the log of the label's own (a review)
@@ -1220,26 +1543,43 @@ def test_a_log_of_the_other_classes_probability_is_told_its_own_spelling(source)
     assert "log_softmax" not in warning.message
     spelling = "logsumexp(y_pred) - logsumexp(where(y_true > 0, -1e30, y_pred))"
     assert "`logsumexp(x) - logsumexp(where(y_true > 0, -1e30, x))`" in warning.message
-    assert lossdsl.check(spelling) == []  # (the spelling it gives, for x = y_pred, is clean)
+    assert (
+        lossdsl.check(spelling) == []
+    )  # (the spelling it gives, for x = y_pred, is clean)
 
 
 def test_a_program_whose_columns_do_not_all_fit_the_budget_is_probed_in_the_first():
     # Probed in four columns, 367 operations passed the budget, and the program was not checked at
     # all, where before the column probes it was (the change review)
-    padding = "".join(f" + 0.01*sum(y_true*y_pred^2*{i + 2} + abs(y_pred - {i}))" for i in range(25))
-    source = "param k = 5\nsum([1, 0, 0, 0] * exp(k * y_pred) / (1 + exp(k * y_pred))^1.5)" + padding
+    padding = "".join(
+        f" + 0.01*sum(y_true*y_pred^2*{i + 2} + abs(y_pred - {i}))" for i in range(25)
+    )
+    source = (
+        "param k = 5\nsum([1, 0, 0, 0] * exp(k * y_pred) / (1 + exp(k * y_pred))^1.5)"
+        + padding
+    )
     warnings = [d for d in lossdsl.check(source) if d.code == "float32-overflow"]
     assert [(w.line, w.column) for w in warnings] == [(2, 20)], warnings
     assert "y_pred=[20, 0, 0, 0]" in warnings[0].message
 
 
-@pytest.mark.parametrize("text, message", OVERFLOWS, ids=[o[0].replace("\n", " ") for o in OVERFLOWS])
-def test_parts_that_overflow_float32_where_the_loss_does_not_are_warned_of(marked, text, message):
+@pytest.mark.parametrize(
+    "text, message", OVERFLOWS, ids=[o[0].replace("\n", " ") for o in OVERFLOWS]
+)
+def test_parts_that_overflow_float32_where_the_loss_does_not_are_warned_of(
+    marked, text, message
+):
     m = marked(text)
     warnings = [w for w in lossdsl.check(m.source) if w.code == "float32-overflow"]
     assert len(warnings) == 1, warnings  # one for each part, at its first place
     w = warnings[0]
-    assert (w.level, w.line, w.column, w.span.start, w.span.end) == ("warning", m.line, m.column, m.start, m.end)
+    assert (w.level, w.line, w.column, w.span.start, w.span.end) == (
+        "warning",
+        m.line,
+        m.column,
+        m.start,
+        m.end,
+    )
     assert re.fullmatch(message, w.message), w.message
 
 
@@ -1278,14 +1618,20 @@ def test_the_float32_evaluator_rounds_each_operation_as_float32_does():
         return compiled_rows(expr, 1, False, float32=float32)({Y_PRED: (value,)})
 
     assert at(sp.exp(x), 88.0) == pytest.approx(1.65e38, rel=1e-3)
-    assert at(sp.exp(x), 89.0) == float("inf") and at(sp.exp(x), 89.0, float32=False) == pytest.approx(4.49e38, 1e-3)
-    assert at(sp.exp(x), 800.0) == float("inf")  # past Python's own float: inf, not an error
+    assert at(sp.exp(x), 89.0) == float("inf") and at(
+        sp.exp(x), 89.0, float32=False
+    ) == pytest.approx(4.49e38, 1e-3)
+    assert at(sp.exp(x), 800.0) == float(
+        "inf"
+    )  # past Python's own float: inf, not an error
     assert at(sp.exp(x) * sp.exp(-x), 100.0) == 1.0  # SymPy folds it to 1
     product = sp.Mul(sp.exp(x), sp.exp(-2 * x), evaluate=False)
     assert str(at(product, 100.0)) == "nan"  # inf * 0
     assert at(product, 100.0, float32=False) == pytest.approx(3.72e-44, rel=1e-2)
     assert at(sp.floor(-sp.exp(x)), 800.0) == float("-inf")  # floor(-inf) is -inf
-    assert at(x**3, -1e13) == float("-inf")  # past float32's range: -inf, keeping its sign
+    assert at(x**3, -1e13) == float(
+        "-inf"
+    )  # past float32's range: -inf, keeping its sign
     assert at(x**3, -1e200) == float("-inf")  # past Python's own float too
     assert at(x**4, -1e200) == float("inf")
     assert at(sp.log(x), 0.0) == float("-inf")
@@ -1299,13 +1645,30 @@ def test_the_float32_evaluator_computes_bindings_records_overflows_and_can_leave
     s = sp.Symbol("s")
     code, bound, env = s**2 / (s**2 + 1), [(s, sp.exp(Y_PRED))], {Y_PRED: (100.0,)}
     overflowed = []
-    assert str(compiled_rows(code, 1, False, float32=True, bound=bound)({**env, OVERFLOWED: overflowed})) == "nan"
-    assert set(overflowed) == {sp.exp(Y_PRED)}  # where the inf began; the square of inf is none
-    scaled = s * sp.Float(1e-10)  # e^100 (2.7e43) past float32's range, then back within it
-    assert compiled_rows(scaled, 1, False, float32=True, bound=bound)(env) == float("inf")
-    kept = compiled_rows(scaled, 1, False, float32=True, bound=bound, overflow=False)(env)
+    assert (
+        str(
+            compiled_rows(code, 1, False, float32=True, bound=bound)(
+                {**env, OVERFLOWED: overflowed}
+            )
+        )
+        == "nan"
+    )
+    assert set(overflowed) == {
+        sp.exp(Y_PRED)
+    }  # where the inf began; the square of inf is none
+    scaled = s * sp.Float(
+        1e-10
+    )  # e^100 (2.7e43) past float32's range, then back within it
+    assert compiled_rows(scaled, 1, False, float32=True, bound=bound)(env) == float(
+        "inf"
+    )
+    kept = compiled_rows(scaled, 1, False, float32=True, bound=bound, overflow=False)(
+        env
+    )
     assert kept == pytest.approx(2.69e33, 1e-3)
-    fixed = compiled_rows(code, 1, False, float32=True, bound=bound, fixed={sp.exp(Y_PRED): 2.0})(env)
+    fixed = compiled_rows(
+        code, 1, False, float32=True, bound=bound, fixed={sp.exp(Y_PRED): 2.0}
+    )(env)
     assert fixed == 0.800000011920929  # 4 / 5 in float32
     assert compiled_rows(code, 1, False, bound=bound)(env) == 1.0  # float64 holds e^200
 
@@ -1314,9 +1677,15 @@ def test_the_meet_of_two_intervals_keeps_which_ends_are_open():
     from lossdsl.checks.intervals import Interval, meet
 
     inf = float("inf")
-    assert meet(Interval(-inf, inf), Interval(0.0, inf, lo_open=True)) == Interval(0.0, inf, True, True)
-    assert meet(Interval(0.0, 2.0), Interval(0.0, 1.0, lo_open=True)) == Interval(0.0, 1.0, True, False)
-    assert meet(Interval(0.0, 1.0, hi_open=True), Interval(-1.0, 1.0)) == Interval(0.0, 1.0, False, True)
+    assert meet(Interval(-inf, inf), Interval(0.0, inf, lo_open=True)) == Interval(
+        0.0, inf, True, True
+    )
+    assert meet(Interval(0.0, 2.0), Interval(0.0, 1.0, lo_open=True)) == Interval(
+        0.0, 1.0, True, False
+    )
+    assert meet(Interval(0.0, 1.0, hi_open=True), Interval(-1.0, 1.0)) == Interval(
+        0.0, 1.0, False, True
+    )
     assert meet(Interval(0.0, 1.0), Interval(1.0, 2.0)) == Interval(1.0, 1.0)
     assert meet(Interval(0.0, 1.0, hi_open=True), Interval(1.0, 2.0)) is None
     assert meet(Interval(0.0, 1.0), Interval(2.0, 3.0)) is None
@@ -1337,7 +1706,9 @@ def test_a_negative_fractional_power_of_a_base_below_zero_is_warned_of(source, c
     # the domain check gave up in a note with no place, and strict=True compiled a loss that is NaN
     # everywhere (a conformance review)
     found = lossdsl.check(source)
-    assert not any("could not finish" in d.message for d in found), [d.message for d in found]
+    assert not any("could not finish" in d.message for d in found), [
+        d.message for d in found
+    ]
     domain = diagnostics_of(source, "warning", "domain")
     assert [(d.line, d.column) for d in domain] == [(1, column)]
     assert "(it lies in (-inf, -1])" in domain[0].message
@@ -1365,7 +1736,9 @@ def test_interval_operations_take_every_end_without_dividing_by_zero():
         assert isinstance(intervals.reciprocal(item), intervals.Interval)
         for p in (-2000.0, -3.0, -2.0, -1.0, -0.5, 0.3, 1.5, 2.0, 3.0, 2000.0):
             assert isinstance(intervals.power(item, p), intervals.Interval), (item, p)
-    assert intervals.power(intervals.Interval(-2.0, -0.5), -0.5) == intervals.Interval(0.0, inf, lo_open=True)
+    assert intervals.power(intervals.Interval(-2.0, -0.5), -0.5) == intervals.Interval(
+        0.0, inf, lo_open=True
+    )
     assert intervals.reciprocal(intervals.Interval(0.0, 0.0, lo_open=True)).lo == inf
     assert lossdsl.check("(sigmoid(y_pred) - 0.5)^-2000")[0].message.startswith(
         "`(sigmoid(y_pred) - 0.5)^-2000` divides by `sigmoid(y_pred) - 0.5`"
@@ -1376,7 +1749,11 @@ def test_interval_operations_take_every_end_without_dividing_by_zero():
 @given(
     st.sampled_from(["max", "maximum", "min", "minimum"]),
     st.lists(
-        st.lists(st.sampled_from([-math.inf, -2.0, -1.0, 0.0, 0.5, 1.0, 3.0, math.inf]), min_size=2, max_size=2),
+        st.lists(
+            st.sampled_from([-math.inf, -2.0, -1.0, 0.0, 0.5, 1.0, 3.0, math.inf]),
+            min_size=2,
+            max_size=2,
+        ),
         min_size=2,
     ),
 )
@@ -1386,7 +1763,10 @@ def test_one_settles_is_the_pairwise_test_in_linear_time(func, bounds):
     from lossdsl.checks.intervals import Interval, extreme, one_settles, settles
 
     items = [Interval(min(ends), max(ends)) for ends in bounds]
-    pairwise = any(settles(func, top, extreme(func, items[:k] + items[k + 1 :])) for k, top in enumerate(items))
+    pairwise = any(
+        settles(func, top, extreme(func, items[:k] + items[k + 1 :]))
+        for k, top in enumerate(items)
+    )
     assert one_settles(func, items) == pairwise
 
 
@@ -1395,33 +1775,55 @@ def test_a_max_of_many_arguments_one_always_winning_has_no_kink_note():
     source = "max(e^2, " + ", ".join(f"-{k + 1} - y_pred^2" for k in range(300)) + ")"
     assert diagnostics_of(source, "note", "kink") == []
     assert (
-        len(diagnostics_of("max(e^2, " + ", ".join(f"{k} - y_pred^2" for k in range(300)) + ")", "note", "kink")) == 1
+        len(
+            diagnostics_of(
+                "max(e^2, " + ", ".join(f"{k} - y_pred^2" for k in range(300)) + ")",
+                "note",
+                "kink",
+            )
+        )
+        == 1
     )
 
 
-@pytest.mark.parametrize("source", ["y_true / (-exp(y_pred))", "log(1 / softplus(y_pred))", "log(-(-exp(y_pred)))"])
+@pytest.mark.parametrize(
+    "source",
+    ["y_true / (-exp(y_pred))", "log(1 / softplus(y_pred))", "log(-(-exp(y_pred)))"],
+)
 def test_open_ends_at_zero_are_not_zero(source):
     # `-exp(y_pred)` lies in (-inf, 0), `1 / softplus(y_pred)` in (0, inf): neither reaches 0 (a
     # mutation audit); float32's rounding to 0 is another check's
     assert diagnostics_of(source, "warning", "domain") == []
-    assert [d.code for d in lossdsl.check(source) if d.level == "warning"] in ([], ["float32-zero"])
+    assert [d.code for d in lossdsl.check(source) if d.level == "warning"] in (
+        [],
+        ["float32-zero"],
+    )
 
 
 def test_a_varying_power_of_what_reaches_zero_is_warned_of_twice():
     # the log of it, and the power itself (a mutation audit)
-    found = [(d.line, d.column) for d in diagnostics_of("log(square(y_pred)^y_true)", "warning", "domain")]
+    found = [
+        (d.line, d.column)
+        for d in diagnostics_of("log(square(y_pred)^y_true)", "warning", "domain")
+    ]
     assert found == [(1, 1), (1, 5)]
 
 
 @pytest.mark.parametrize(
     "source",
-    ["log(1 + abs(e)^y_true)", "1 / (1 + pow(abs(e), y_true))", "p = 1 - y_true\nlog(1 + pow(abs(e) / 2, p))"],
+    [
+        "log(1 + abs(e)^y_true)",
+        "1 / (1 + pow(abs(e), y_true))",
+        "p = 1 - y_true\nlog(1 + pow(abs(e) / 2, p))",
+    ],
 )
 def test_a_varying_power_of_a_base_from_zero_is_at_least_zero(source):
     # 0, 1 or inf where the base is 0: the log's argument is at least 1, the divisor too (they
     # were warned of as reaching 0, an error under strict=True: the adaptive Wing loss; a review)
     found = diagnostics_of(source, "warning", "domain")
-    assert [d.message.split("`")[3] for d in found] == ["abs(e)" if "2" not in source else "abs(e) / 2"]
+    assert [d.message.split("`")[3] for d in found] == [
+        "abs(e)" if "2" not in source else "abs(e) / 2"
+    ]
     assert "to a varying power" in found[0].message
 
 
@@ -1429,7 +1831,9 @@ def test_a_square_root_lies_at_zero_or_above():
     # where its argument is negative it is NaN (warned of at the sqrt); the values it takes are
     # [0, inf): the log of it said its argument lay in (-inf, inf) (a review)
     found = diagnostics_of("log(sqrt(y_pred))", "warning", "domain")
-    assert [(d.column, d.message.split("(it lies in ")[1].split(")")[0]) for d in found] == [
+    assert [
+        (d.column, d.message.split("(it lies in ")[1].split(")")[0]) for d in found
+    ] == [
         (1, "[0, inf"),
         (5, "(-inf, inf"),
     ]
@@ -1439,9 +1843,17 @@ def test_a_square_root_lies_at_zero_or_above():
 
 def test_an_interval_prints_no_negative_zero():
     # `(-inf, -0)` (a mutation audit)
-    messages = [d.message for d in diagnostics_of("log(-exp(y_pred)) + sqrt(-relu(y_pred))", "warning", "domain")]
+    messages = [
+        d.message
+        for d in diagnostics_of(
+            "log(-exp(y_pred)) + sqrt(-relu(y_pred))", "warning", "domain"
+        )
+    ]
     assert len(messages) == 2
-    assert "(it lies in (-inf, 0))" in messages[0] and "(it lies in (-inf, 0])" in messages[1]
+    assert (
+        "(it lies in (-inf, 0))" in messages[0]
+        and "(it lies in (-inf, 0])" in messages[1]
+    )
 
 
 def test_a_share_of_zero_is_zero_and_the_checks_finish():
@@ -1452,16 +1864,28 @@ def test_a_share_of_zero_is_zero_and_the_checks_finish():
     messages = [d.message for d in lossdsl.check(source)]
     assert not any("could not finish" in m for m in messages), messages
     assert any(
-        m.startswith("division by `x / (x + softplus(y_pred))`, which can be 0 (it lies in [0, 0])") for m in messages
+        m.startswith(
+            "division by `x / (x + softplus(y_pred))`, which can be 0 (it lies in [0, 0])"
+        )
+        for m in messages
     )
 
 
 @pytest.mark.parametrize(
     ("text", "advice"),
     [
-        ("where(1/(«y_pred - y_true») > 0, e^2, 2 * e^2)", "division by `y_pred - y_true`, which can be 0"),
-        ("where(«log(y_pred)» > 0 and y_true > 0, e^2, 2 * e^2)", "`log(y_pred)`: the argument can reach 0"),
-        ("d = «sqrt(y_pred)»\nwhere(not d > 1, e^2, 2 * e^2)", "`sqrt(y_pred)`: the argument can reach 0"),
+        (
+            "where(1/(«y_pred - y_true») > 0, e^2, 2 * e^2)",
+            "division by `y_pred - y_true`, which can be 0",
+        ),
+        (
+            "where(«log(y_pred)» > 0 and y_true > 0, e^2, 2 * e^2)",
+            "`log(y_pred)`: the argument can reach 0",
+        ),
+        (
+            "d = «sqrt(y_pred)»\nwhere(not d > 1, e^2, 2 * e^2)",
+            "`sqrt(y_pred)`: the argument can reach 0",
+        ),
     ],
 )
 def test_a_domain_edge_that_feeds_only_a_condition_is_a_note(marked, text, advice):
@@ -1477,12 +1901,21 @@ def test_a_domain_edge_that_feeds_only_a_condition_is_a_note(marked, text, advic
     assert note.message.endswith(
         ". It feeds only a condition, though: a NaN there picks one branch or the other, and none reaches the loss"
     )
-    valued = m.source.replace("2 * e^2", "2 * e^2 + y_pred / (y_pred - y_true) + log(y_pred) + sqrt(y_pred)")
+    valued = m.source.replace(
+        "2 * e^2", "2 * e^2 + y_pred / (y_pred - y_true) + log(y_pred) + sqrt(y_pred)"
+    )
     assert len(diagnostics_of(valued, "warning", "domain")) == 3
-    if "d = " in m.source:  # the binding read by a value as well: its sqrt is warned of, once
-        (warning,) = diagnostics_of(m.source.replace("2 * e^2", "2 * e^2 + d"), "warning", "domain")
+    if (
+        "d = " in m.source
+    ):  # the binding read by a value as well: its sqrt is warned of, once
+        (warning,) = diagnostics_of(
+            m.source.replace("2 * e^2", "2 * e^2 + d"), "warning", "domain"
+        )
         assert (warning.line, warning.column) == (m.line, m.column)
-        assert diagnostics_of(m.source.replace("2 * e^2", "2 * e^2 + d"), "note", "domain") == []
+        assert (
+            diagnostics_of(m.source.replace("2 * e^2", "2 * e^2 + d"), "note", "domain")
+            == []
+        )
 
 
 def test_a_negative_fractional_power_is_positive_for_the_parts_around_it():
@@ -1492,7 +1925,9 @@ def test_a_negative_fractional_power_is_positive_for_the_parts_around_it():
     source = "(" * 5 + "y_pred" + " + 1)^-0.5" * 5
     (warning,) = diagnostics_of(source, "warning", "domain")
     assert (warning.line, warning.column) == (1, 5)
-    assert warning.message.startswith("the fractional power `(y_pred + 1)^-0.5` of `y_pred + 1` (it lies in")
+    assert warning.message.startswith(
+        "the fractional power `(y_pred + 1)^-0.5` of `y_pred + 1` (it lies in"
+    )
     # ... and a log of it is of a positive value: the power's own warning says what is wrong
     source = "log(pow(abs(e), -0.5)) + e^2"
     assert [w.message[:40] for w in diagnostics_of(source, "warning", "domain")] == [
@@ -1524,7 +1959,10 @@ KINKS = [
     ("«max(e^2)»", 1),
     ("a = «abs(e)»\na * (1 + a)", 1),
     ("«abs(sigmoid(y_pred) - 0.5)»", 1),
-    ("param k = 1\n«abs(k * y_pred^2)»", 1),  # a parameter may be negative: of either sign
+    (
+        "param k = 1\n«abs(k * y_pred^2)»",
+        1,
+    ),  # a parameter may be negative: of either sign
     ("«maximum(e^2, 1)»", 1),  # the pieces meet at |e| = 1
     ("«clip(sigmoid(y_pred), 0.1, 1)» * y_true", 1),
 ]
@@ -1556,7 +1994,13 @@ def test_kinks_are_notes(text, count):
 
 @pytest.mark.parametrize(
     "source",
-    ["abs(y_true) * y_pred", "relu(y_true) * y_pred^2", "e^2 * max(y_true, 0)", "sqrt(e^2 + eps)", "softplus(e)"],
+    [
+        "abs(y_true) * y_pred",
+        "relu(y_true) * y_pred^2",
+        "e^2 * max(y_true, 0)",
+        "sqrt(e^2 + eps)",
+        "softplus(e)",
+    ],
 )
 def test_kinks_that_do_not_move_with_y_pred_are_not_noted(source):
     assert diagnostics_of(source, "note", "kink") == []
@@ -1628,7 +2072,9 @@ def test_a_kink_squared_away_is_not_noted(source, columns):
     ],
 )
 def test_a_kink_multiplied_by_itself_is_not_noted(source, places):
-    assert [(n.line, n.column) for n in diagnostics_of(source, "note", "kink")] == places
+    assert [
+        (n.line, n.column) for n in diagnostics_of(source, "note", "kink")
+    ] == places
 
 
 @pytest.mark.parametrize(
@@ -1645,7 +2091,9 @@ def test_a_binding_the_loss_does_not_read_has_no_diagnostics(source):
     # what is the mean squared error (found by a review of the checks)
     assert lossdsl.check(source, strict=True) == []
     # read, through another binding, it has them again
-    read = source.replace("\ne^2", "\nc = a\nc + e^2").replace("b = log(a)\nc = a", "b = log(a)\nc = b")
+    read = source.replace("\ne^2", "\nc = a\nc + e^2").replace(
+        "b = log(a)\nc = a", "b = log(a)\nc = b"
+    )
     assert lossdsl.check(read) != []
 
 
@@ -1681,7 +2129,9 @@ def test_a_binding_the_loss_seems_to_continue_is_noted(source, noted):
         f"`{name}` is bound but never read, and the loss starts with `{sign}` on the next line: a statement"
         " ends with its line; to continue one on the next, wrap it in parentheses"
     )
-    assert note in lossdsl.compile(source, strict=True).diagnostics  # a note: strict compiles
+    assert (
+        note in lossdsl.compile(source, strict=True).diagnostics
+    )  # a note: strict compiles
 
 
 @pytest.mark.parametrize(
@@ -1713,26 +2163,62 @@ JUMPS = [
     ("c = y_pred > 0\n«where(c, y_pred, 1 + y_pred)»", "1", "y_pred > 0"),
     ("«where(not y_pred > 0.5, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
     ("param k = 2\nmean(«where(e > 0, k * e, e + 1)»)", "1", "e > 0"),
-    ("c = y_pred > 0.5\nd = not c\n«where(not not d, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
+    (
+        "c = y_pred > 0.5\nd = not c\n«where(not not d, y_pred, y_pred + 1)»",
+        "1",
+        "y_pred > 0.5",
+    ),
     # compound conditions (were not checked; found by a conformance review): the boundaries of
     # each comparison, where the whole condition flips
     ("«where(y_pred > 1 and y_pred > 1, y_pred, 0)»", "1", "y_pred > 1 and y_pred > 1"),
     ("«where(y_pred > 0 and y_pred < 1, y_pred, 0)»", "1", "y_pred > 0 and y_pred < 1"),
     ("«where(y_pred > 0 or y_pred < -1, y_pred, 0)»", "1", "y_pred > 0 or y_pred < -1"),
-    ("«where(y_pred >= -1 and y_pred <= 1, y_pred^2, 2)»", "1", "y_pred >= -1 and y_pred <= 1"),
-    ("«where(not (y_pred > 1 and y_true > 5), 0, y_pred)»", "1", "not (y_pred > 1 and y_true > 5)"),
+    (
+        "«where(y_pred >= -1 and y_pred <= 1, y_pred^2, 2)»",
+        "1",
+        "y_pred >= -1 and y_pred <= 1",
+    ),
+    (
+        "«where(not (y_pred > 1 and y_true > 5), 0, y_pred)»",
+        "1",
+        "not (y_pred > 1 and y_true > 5)",
+    ),
     ("c = y_pred > 2\n«where(c or y_pred < -2, e, e + 1)»", "1", "c or y_pred < -2"),
     # an equality holds at its boundary alone: the condition differs there, not on either side
-    ("«where(y_pred == 1 or y_true > 100, 0, y_pred)»", "1", "y_pred == 1 or y_true > 100"),
-    ("«where(y_pred != 1 and y_true < 100, y_pred, 0)»", "1", "y_pred != 1 and y_true < 100"),
+    (
+        "«where(y_pred == 1 or y_true > 100, 0, y_pred)»",
+        "1",
+        "y_pred == 1 or y_true > 100",
+    ),
+    (
+        "«where(y_pred != 1 and y_true < 100, y_pred, 0)»",
+        "1",
+        "y_pred != 1 and y_true < 100",
+    ),
     # ... also where bisection finds the root only approximately (a second review)
-    ("«where(y_pred == 0.3 or y_true > 100, 0, y_pred)»", "0.3", "y_pred == 0.3 or y_true > 100"),
-    ("«where(y_pred * 3 == 1 or y_true > 100, 0, y_pred)»", "0.333", "y_pred * 3 == 1 or y_true > 100"),
-    ("«where(y_pred != 0.3 and y_true < 100, y_pred, 0)»", "0.3", "y_pred != 0.3 and y_true < 100"),
+    (
+        "«where(y_pred == 0.3 or y_true > 100, 0, y_pred)»",
+        "0.3",
+        "y_pred == 0.3 or y_true > 100",
+    ),
+    (
+        "«where(y_pred * 3 == 1 or y_true > 100, 0, y_pred)»",
+        "0.333",
+        "y_pred * 3 == 1 or y_true > 100",
+    ),
+    (
+        "«where(y_pred != 0.3 and y_true < 100, y_pred, 0)»",
+        "0.3",
+        "y_pred != 0.3 and y_true < 100",
+    ),
     # boundaries beyond y_pred = +-10, found on a sparser grid after it (were not looked for; a review)
     ("«where(y_pred > 11, 0, y_pred)»", "11", "y_pred > 11"),
     ("«where(y_pred < -500, y_pred + 1, y_pred)»", "1", "y_pred < -500"),
-    ("param delta = 20\n«where(abs(e) <= delta, 0.5*e^2, delta*abs(e))»", "200", "abs(e) <= delta"),
+    (
+        "param delta = 20\n«where(abs(e) <= delta, 0.5*e^2, delta*abs(e))»",
+        "200",
+        "abs(e) <= delta",
+    ),
     # steep branches, and a jump all the same: larger than the slope over the root's rounding
     ("«where(e > 0, 1e15*e + 1, -e)»", "1", "e > 0"),
     ("«where(e > 0, 1e10*e + 1e-3, -e)»", "0.000998", "e > 0"),
@@ -1740,44 +2226,92 @@ JUMPS = [
     # between grid points (the grid point was taken, where nothing flips: no warning; a review)
     ("«where(floor(y_pred) > 0, e^2 + 1, e^2)»", "1", "floor(y_pred) > 0"),
     ("«where(relu(y_pred - 0.1) > 0, e^2 + 1, e^2)»", "1", "relu(y_pred - 0.1) > 0"),
-    ("«where(clip(y_pred, 0.1, 1) > 0.1, e^2 + 1, e^2)»", "1", "clip(y_pred, 0.1, 1) > 0.1"),
+    (
+        "«where(clip(y_pred, 0.1, 1) > 0.1, e^2 + 1, e^2)»",
+        "1",
+        "clip(y_pred, 0.1, 1) > 0.1",
+    ),
     ("«where(floor(y_pred) >= 1, e^2 + 1, e^2)»", "1", "floor(y_pred) >= 1"),
     # a where held in another's branch, where the outer one reads it on both sides of its boundary
-    ("where(y_pred > 1, e^2 + 100, «where(y_pred > -1, 100 + e^2, e^2)»)", "100", "y_pred > -1"),
+    (
+        "where(y_pred > 1, e^2 + 100, «where(y_pred > -1, 100 + e^2, e^2)»)",
+        "100",
+        "y_pred > -1",
+    ),
     # ... and a part over the last axis that a last axis of one element shows the jump of
     ("«where(y_pred > 0, e^2 + mean(e^2), e^2)»", "1.69", "y_pred > 0"),
     # a stretch at a grid's ends, or holding one grid point (a review of the stretch rule)
     ("«where(relu(y_pred - 11) > 0, 0, e^2)»", "151", "relu(y_pred - 11) > 0"),
     ("«where(relu(y_pred + 9.9) > 0, e^2, e^2 + 1)»", "1", "relu(y_pred + 9.9) > 0"),
     ("«where(relu(9.9 - y_pred) > 0, e^2, e^2 + 1)»", "1", "relu(9.9 - y_pred) > 0"),
-    ("«where(relu(abs(y_pred - 1) - 0.1) > 0, e^2, e^2 + 1)»", "1", "relu(abs(y_pred - 1) - 0.1) > 0"),
+    (
+        "«where(relu(abs(y_pred - 1) - 0.1) > 0, e^2, e^2 + 1)»",
+        "1",
+        "relu(abs(y_pred - 1) - 0.1) > 0",
+    ),
     # an equality whose sides are steep: 1e-6 off 0 at the float nearest its root, within its rounding
     ("«where(1e9*y_pred == 3.1e9, y_pred + 1, y_pred)»", "1", "1e9*y_pred == 3.1e9"),
-    ("«where(exp(2*y_pred) == exp(18.3), y_pred + 1, y_pred)»", "1", "exp(2*y_pred) == exp(18.3)"),
+    (
+        "«where(exp(2*y_pred) == exp(18.3), y_pred + 1, y_pred)»",
+        "1",
+        "exp(2*y_pred) == exp(18.3)",
+    ),
     # a nested where the outer one reads for some y_true only: a class condition is no gate, and a
     # compound one is tried at the targets its comparisons name (each was silent; a review)
     ("where(y_true == 2, «where(e > 0, e, e + 1)», e^2)", "1", "e > 0"),
     ("where(y_true > 3, «where(e > 0, e, e + 1)», e^2)", "1", "e > 0"),
     # ... an outer where not evaluated at a point: the inner one on its own (it was a note)
-    ("where(onehot(y_true) > 0, «where(y_pred > 0.5, y_pred, 1 + y_pred)», 0)", "1", "y_pred > 0.5"),
-    ("where([1, 0] > 0, «where(y_pred > 0.5, y_pred, 1 + y_pred)», 0)", "1", "y_pred > 0.5"),
+    (
+        "where(onehot(y_true) > 0, «where(y_pred > 0.5, y_pred, 1 + y_pred)», 0)",
+        "1",
+        "y_pred > 0.5",
+    ),
+    (
+        "where([1, 0] > 0, «where(y_pred > 0.5, y_pred, 1 + y_pred)», 0)",
+        "1",
+        "y_pred > 0.5",
+    ),
     # ... an equality, which holds at its root alone: the outer where at the root
-    ("where(y_true > 0, «where(y_pred == y_true, y_pred + 1, y_pred)», 0)", "1", "y_pred == y_true"),
+    (
+        "where(y_true > 0, «where(y_pred == y_true, y_pred + 1, y_pred)», 0)",
+        "1",
+        "y_pred == y_true",
+    ),
     # a where's value in another's condition, which SymPy writes with ITE (not evaluated: the
     # check named them as over the last axis; a third review)
     ("r = where(e > 0, e, 0.1*e)\n«where(r > 1, r + 1, r)»", "1", "r > 1"),
-    ("r = where(y_true > 0.5, 2*e, e)\na = abs(r)\n«where(a <= 1, 0.5*a^2, a)»", "0.5", "a <= 1"),
-    ("3*«where(where(e > 0, e, 2*e) > 1, e^2 + 1, e^2)»", "3", "where(e > 0, e, 2*e) > 1"),
+    (
+        "r = where(y_true > 0.5, 2*e, e)\na = abs(r)\n«where(a <= 1, 0.5*a^2, a)»",
+        "0.5",
+        "a <= 1",
+    ),
+    (
+        "3*«where(where(e > 0, e, 2*e) > 1, e^2 + 1, e^2)»",
+        "3",
+        "where(e > 0, e, 2*e) > 1",
+    ),
     # thresholds of y_true in a where's own branches, and far values of y_true (each was silent)
-    ("w = where(y_true == 2, 5.0, 1.0)\na = abs(e)\n«where(a < 1, 0.5*w*a^2, w*a - 0.5)»", "2", "a < 1"),
+    (
+        "w = where(y_true == 2, 5.0, 1.0)\na = abs(e)\n«where(a < 1, 0.5*w*a^2, w*a - 0.5)»",
+        "2",
+        "a < 1",
+    ),
     ("«where(e > 0, e + relu(y_true - 3), e)»", "6.5", "e > 0"),
     # ... below the floor in the node above, or past a pole there: the branches' difference (the first
     # lost its warning, the second gave where the bisection stopped, 6e15; a differential review)
     ("1e-7 * «where(e > 0, e + 1, e)»", "1", "e > 0"),
     ("«where(e > 0, e + 1e-3, e)»^2", "0.001", "e > 0"),
-    ("d = «where(y_pred > 0, y_pred, 1)»\ny_true / d + sqrt(d) + d^y_true", "1", "y_pred > 0"),
+    (
+        "d = «where(y_pred > 0, y_pred, 1)»\ny_true / d + sqrt(d) + d^y_true",
+        "1",
+        "y_pred > 0",
+    ),
     # ... scaled by what holds it: the jump as the loss shows it
-    ("e^2 + where(y_pred > 1, 3*e + 300, 3*«where(y_pred > -1, 100 + e, e)»)", "300", "y_pred > -1"),
+    (
+        "e^2 + where(y_pred > 1, 3*e + 300, 3*«where(y_pred > -1, 100 + e, e)»)",
+        "300",
+        "y_pred > -1",
+    ),
 ]
 
 
@@ -1785,8 +2319,12 @@ def test_two_wheres_on_one_boundary_each_give_the_loss_s_jump():
     # the loss goes from -2.3 to 5.29 at y_pred = 1 (y_true = -1.3): the outer where's branches
     # differ by 1 at the root and the inner's by 8.59; each was given as the jump (a review). Both
     # are warned of (known: docs/decisions.md).
-    warnings = diagnostics_of("where(y_pred > 1, e^2, where(2*y_pred > 2, 1 + e^2, e))", "warning", "jump")
-    assert [(w.column, re.search(r"jumps by (\S+)", w.message).group(1)) for w in warnings] == [
+    warnings = diagnostics_of(
+        "where(y_pred > 1, e^2, where(2*y_pred > 2, 1 + e^2, e))", "warning", "jump"
+    )
+    assert [
+        (w.column, re.search(r"jumps by (\S+)", w.message).group(1)) for w in warnings
+    ] == [
         (1, "7.59"),
         (24, "7.59"),
     ]
@@ -1797,11 +2335,18 @@ def _the_jump_at(m):
     warnings = diagnostics_of(m.source, "warning", "jump")
     assert len(warnings) == 1, warnings
     w = warnings[0]
-    assert (w.line, w.column, w.span.start, w.span.end) == (m.line, m.column, m.start, m.end)
+    assert (w.line, w.column, w.span.start, w.span.end) == (
+        m.line,
+        m.column,
+        m.start,
+        m.end,
+    )
     return w
 
 
-@pytest.mark.parametrize("text, size, flips", JUMPS, ids=[j[0].replace("\n", " ") for j in JUMPS])
+@pytest.mark.parametrize(
+    "text, size, flips", JUMPS, ids=[j[0].replace("\n", " ") for j in JUMPS]
+)
 def test_where_jumps_are_warnings(marked, text, size, flips):
     m = marked(text)
     w = _the_jump_at(m)
@@ -1900,7 +2445,10 @@ def test_continuous_wheres_get_no_jump_warning(source):
         # ... or what jumps is not evaluated at a point, and shows no jump for one element
         ("where(y_pred > 0.5, -log_softmax(y_pred), 0)", "where"),
         ("where(y_pred > 0, [1.0, 2.0]*e^2 + 1, e^2)", "where"),
-        ("where(y_pred > 0, onehot(y_true)*(y_pred + 1), onehot(y_true)*y_pred)", "where"),
+        (
+            "where(y_pred > 0, onehot(y_true)*(y_pred + 1), onehot(y_true)*y_pred)",
+            "where",
+        ),
         # a softmax of a list is no 1 (the list fixes the axis): a softmax([0, 0]) of 0.5 that the
         # branch takes back was a jump of 0.5 (the change review)
         ("where(e > 0, e + softmax([0, 0]) - 0.5, e)", "where"),
@@ -1922,9 +2470,15 @@ def test_a_where_over_the_last_axis_is_named_as_not_checked(source, kind):
 
 @pytest.mark.parametrize(
     "source",
-    ["where(y_true > 0.5, -log_softmax(y_pred), 0)", "sum(where(y_true > 0, 1, 2)) * e^2", "where(y_pred > 0, e^2, 0)"],
+    [
+        "where(y_true > 0.5, -log_softmax(y_pred), 0)",
+        "sum(where(y_true > 0, 1, 2)) * e^2",
+        "where(y_pred > 0, e^2, 0)",
+    ],
 )
-def test_a_where_whose_boundary_does_not_move_with_y_pred_over_the_axis_has_no_note(source):
+def test_a_where_whose_boundary_does_not_move_with_y_pred_over_the_axis_has_no_note(
+    source,
+):
     assert diagnostics_of(source, "note", "jump-unchecked") == []
 
 
@@ -1933,7 +2487,9 @@ def test_an_equality_whose_sides_jump_past_each_other_is_no_boundary():
     bce = "bce = -(y_true*log(clip(sigmoid(y_pred), eps, 1-eps)))\n"
     source = bce + "bce * where(round(sigmoid(y_pred) + 0.2) != y_true, 2, 1)"
     (w,) = diagnostics_of(source, "warning", "jump")
-    t, p = (float(x) for x in re.search(r"y_true=(\S+), y_pred=(\S+)\)", w.message).groups())
+    t, p = (
+        float(x) for x in re.search(r"y_true=(\S+), y_pred=(\S+)\)", w.message).groups()
+    )
     assert t in (0.0, 1.0) and p == pytest.approx(-0.847, abs=1e-3)
 
 
@@ -1942,38 +2498,93 @@ def test_an_equality_whose_sides_jump_past_each_other_is_no_boundary():
 # names (found by a conformance review: none was given; then by a review of that: sums, enclosing
 # `abs` and `where`s). (marked where, the node named in the message, jump size, condition)
 SWITCH_JUMPS = [
-    ("«where(y_pred > 0, 1, 2)»*e^2", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
-    ("y_pred*«where(y_pred > 0.5, 1, 0)»", "y_pred*where(y_pred > 0.5, 1, 0)", "0.5", "y_pred > 0.5"),
-    ("mean(«where(y_pred > 0.2, 1, 2)»*e^2)", "where(y_pred > 0.2, 1, 2)*e^2", "2.25", "y_pred > 0.2"),
-    ("exp(«where(y_pred > 0, 0, 1)»)*e^2", "exp(where(y_pred > 0, 0, 1))*e^2", "2.9", "y_pred > 0"),
+    (
+        "«where(y_pred > 0, 1, 2)»*e^2",
+        "where(y_pred > 0, 1, 2)*e^2",
+        "1.69",
+        "y_pred > 0",
+    ),
+    (
+        "y_pred*«where(y_pred > 0.5, 1, 0)»",
+        "y_pred*where(y_pred > 0.5, 1, 0)",
+        "0.5",
+        "y_pred > 0.5",
+    ),
+    (
+        "mean(«where(y_pred > 0.2, 1, 2)»*e^2)",
+        "where(y_pred > 0.2, 1, 2)*e^2",
+        "2.25",
+        "y_pred > 0.2",
+    ),
+    (
+        "exp(«where(y_pred > 0, 0, 1)»)*e^2",
+        "exp(where(y_pred > 0, 0, 1))*e^2",
+        "2.9",
+        "y_pred > 0",
+    ),
     ("w = «where(y_pred > 0.5, 3, 1)»\nw*e^2", "w*e^2", "6.48", "y_pred > 0.5"),
-    ("«where(y_pred > 0 and y_true > 0, 1, 2)»*e^2", None, "0.16", "y_pred > 0 and y_true > 0"),
+    (
+        "«where(y_pred > 0 and y_true > 0, 1, 2)»*e^2",
+        None,
+        "0.16",
+        "y_pred > 0 and y_true > 0",
+    ),
     ("(1 + «where(y_pred > 0, 1, 0)») * e^2", None, "1.69", "y_pred > 0"),
     # an equality holds at its root alone: the node across it does not change, and at the root it
     # is judged with the where taken as each branch (it lost its warning; a differential review)
     ("«where(y_pred == y_true, 2, 1)» * (e^2 + 1)", None, "1", "y_pred == y_true"),
     ("«where(y_pred != y_true, 1, 2)» * (e^2 + 1)", None, "1", "y_pred != y_true"),
     ("e^2 * («where(y_pred > 0, 0.5, 1)» - 0.1)", None, "0.845", "y_pred > 0"),
-    ("w = «where(y_pred > 0, 1, 2)»*e^2\nw", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
+    (
+        "w = «where(y_pred > 0, 1, 2)»*e^2\nw",
+        "where(y_pred > 0, 1, 2)*e^2",
+        "1.69",
+        "y_pred > 0",
+    ),
     # only where the outer branch is taken: the point found has y_true > 0
-    ("where(y_true > 0, e^2 * «where(y_pred > 0, 1, 2)», e^2)", None, "0.16", "y_pred > 0"),
+    (
+        "where(y_true > 0, e^2 * «where(y_pred > 0, 1, 2)», e^2)",
+        None,
+        "0.16",
+        "y_pred > 0",
+    ),
     # a binding read 30 times: one warning
-    ("w = «where(y_pred > 0, 1, 2)»\n" + " + ".join(f"w*e^{k}" for k in range(2, 32)), None, None, "y_pred > 0"),
+    (
+        "w = «where(y_pred > 0, 1, 2)»\n"
+        + " + ".join(f"w*e^{k}" for k in range(2, 32)),
+        None,
+        None,
+        "y_pred > 0",
+    ),
     # read through a reduction only: checked above it, for a last axis of one element (a jump there
     # is one the loss has for that shape); other reductions in the node too
     ("sum(«where(y_pred > 0, 1, 2)»)*e^2", None, "1.69", "y_pred > 0"),
     ("max(«where(y_pred > 0, 1, 2)»)*e^2", None, "1.69", "y_pred > 0"),
-    ("w = mean(«where(y_pred > 0, 1, 3)»)\nw*e^2 + mean(w*y_pred^2)", "w*e^2 + mean(w*y_pred^2)", "3.38", "y_pred > 0"),
+    (
+        "w = mean(«where(y_pred > 0, 1, 3)»)\nw*e^2 + mean(w*y_pred^2)",
+        "w*e^2 + mean(w*y_pred^2)",
+        "3.38",
+        "y_pred > 0",
+    ),
     ("«where(y_pred > 0, 1, 2)»*e^2*mean(e^2)", None, "2.86", "y_pred > 0"),
     ("«where(y_pred > 0, 1, 2)»*e^2*sum(softmax(y_pred))", None, "1.69", "y_pred > 0"),
-    ("y_true * log_softmax(«where(y_pred > 0, 1, 2)»*e^2)", "where(y_pred > 0, 1, 2)*e^2", "1.69", "y_pred > 0"),
+    (
+        "y_true * log_softmax(«where(y_pred > 0, 1, 2)»*e^2)",
+        "where(y_pred > 0, 1, 2)*e^2",
+        "1.69",
+        "y_pred > 0",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "text, context, size, flips", SWITCH_JUMPS, ids=[j[0].replace("\n", " ")[:60] for j in SWITCH_JUMPS]
+    "text, context, size, flips",
+    SWITCH_JUMPS,
+    ids=[j[0].replace("\n", " ")[:60] for j in SWITCH_JUMPS],
 )
-def test_a_where_of_constants_that_switches_the_loss_is_a_jump(marked, text, context, size, flips):
+def test_a_where_of_constants_that_switches_the_loss_is_a_jump(
+    marked, text, context, size, flips
+):
     m = marked(text)
     w = _the_jump_at(m)
     quoted = re.escape(context) if context else re.escape(m.source.split("\n")[-1])
@@ -2002,14 +2613,23 @@ SIGN_JUMPS = [
     # SymPy's `sign(-x)` is `-sign(x)`, which was not found in the node above (the change review)
     ("«sign(-y_pred)»*(y_pred+1)", "sign(-y_pred)*(y_pred+1)", "2", "-y_pred"),
     # a sign of a sign: warned of once, at the outer one (the inner one was warned of too)
-    ("«sign(sign(y_pred))»*(y_pred+1)", "sign(sign(y_pred))*(y_pred+1)", "2", "sign(y_pred)"),
+    (
+        "«sign(sign(y_pred))»*(y_pred+1)",
+        "sign(sign(y_pred))*(y_pred+1)",
+        "2",
+        "sign(y_pred)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("text, context, size, argument", SIGN_JUMPS, ids=[j[0] for j in SIGN_JUMPS])
+@pytest.mark.parametrize(
+    "text, context, size, argument", SIGN_JUMPS, ids=[j[0] for j in SIGN_JUMPS]
+)
 def test_a_sign_that_switches_the_loss_is_a_jump(marked, text, context, size, argument):
     where = rf"`{re.escape(argument)}` changes sign"
-    _assert_a_switch_jumps(marked(text), context, re.escape(size), where, "both sides agree where it is 0")
+    _assert_a_switch_jumps(
+        marked(text), context, re.escape(size), where, "both sides agree where it is 0"
+    )
 
 
 def _assert_a_switch_jumps(m, context: str, size: str, where: str, advice: str) -> None:
@@ -2026,7 +2646,13 @@ def _assert_a_switch_jumps(m, context: str, size: str, where: str, advice: str) 
 
 
 @pytest.mark.parametrize(
-    "source", ["sign(e) * e", "sign(y_pred) * y_pred^2 + e^2", "sign(y_true) * e^2", "abs(sign(e) * e + 1)"]
+    "source",
+    [
+        "sign(e) * e",
+        "sign(y_pred) * y_pred^2 + e^2",
+        "sign(y_true) * e^2",
+        "abs(sign(e) * e + 1)",
+    ],
 )
 def test_a_sign_whose_sides_agree_at_0_is_no_jump(source):
     assert diagnostics_of(source, "warning", "jump") == []
@@ -2037,21 +2663,39 @@ def test_a_sign_whose_sides_agree_at_0_is_no_jump(source):
     [
         # a sign whose sides agree where its argument is 0 but meet at different slopes (not noted)
         ("«sign(e)» * e", "sign(e) * e", "`e` changes sign"),
-        ("«sign(y_pred)» * sin(y_pred) + e^2", "sign(y_pred) * sin(y_pred) + e^2", "`y_pred` changes sign"),
+        (
+            "«sign(y_pred)» * sin(y_pred) + e^2",
+            "sign(y_pred) * sin(y_pred) + e^2",
+            "`y_pred` changes sign",
+        ),
         # a `where` of constants: the kink is the product's (the note said the `where` had it; a review)
         ("«where(e > 0, 1, -1)» * e", "where(e > 0, 1, -1) * e", "`e > 0` changes"),
         ("a = «where(e > 0, 1, -1)»\na * e + e^2", "a * e + e^2", "`e > 0` changes"),
         # the pinball loss, relu, abs
-        ("param tau = 0.7\ne*(tau - «where(e < 0, 1, 0)»)", "e*(tau - where(e < 0, 1, 0))", "`e < 0` changes"),
-        ("param tau = 0.7\ne*«where(e >= 0, tau, tau - 1)»", "e*where(e >= 0, tau, tau - 1)", "`e >= 0` changes"),
+        (
+            "param tau = 0.7\ne*(tau - «where(e < 0, 1, 0)»)",
+            "e*(tau - where(e < 0, 1, 0))",
+            "`e < 0` changes",
+        ),
+        (
+            "param tau = 0.7\ne*«where(e >= 0, tau, tau - 1)»",
+            "e*where(e >= 0, tau, tau - 1)",
+            "`e >= 0` changes",
+        ),
         ("e*«where(e > 0, 1, -1)»", "e*where(e > 0, 1, -1)", "`e > 0` changes"),
         # a sign of a negated argument, SymPy's `-sign(x)` (missed; the change review)
         ("«sign(-y_pred)»*y_pred", "sign(-y_pred)*y_pred", "`-y_pred` changes sign"),
         # a switch of a switch: one note, of the outer one (each had one; the change review)
-        ("«sign(sign(y_pred))»*y_pred", "sign(sign(y_pred))*y_pred", "`sign(y_pred)` changes sign"),
+        (
+            "«sign(sign(y_pred))»*y_pred",
+            "sign(sign(y_pred))*y_pred",
+            "`sign(y_pred)` changes sign",
+        ),
     ],
 )
-def test_a_switch_that_puts_a_kink_in_the_node_above_is_noted_there(marked, text, quoted, where):
+def test_a_switch_that_puts_a_kink_in_the_node_above_is_noted_there(
+    marked, text, quoted, where
+):
     # (`quoted`: the node above, which has the kink; the note quotes the switch, since the node
     # above may be the whole loss or on another line)
     m = marked(text)
@@ -2064,7 +2708,9 @@ def test_a_switch_that_puts_a_kink_in_the_node_above_is_noted_there(marked, text
     )
 
 
-@pytest.mark.parametrize("source", ["sign(e) * e^3", "sign(y_pred) * y_pred^2 + e^2", "sign(y_true) * e^2"])
+@pytest.mark.parametrize(
+    "source", ["sign(e) * e^3", "sign(y_pred) * y_pred^2 + e^2", "sign(y_true) * e^2"]
+)
 def test_a_sign_whose_sides_meet_at_one_slope_is_no_kink(source):
     # |e|^3 and y_pred |y_pred| keep their slope at 0; a class sign does not move with y_pred
     assert diagnostics_of(source, "note", "kink") == []
@@ -2075,9 +2721,27 @@ def test_a_sign_whose_sides_meet_at_one_slope_is_no_kink(source):
 # review). (marked step, the node named, its argument, what it passes)
 STEP_JUMPS = [
     ("e * «floor(y_pred)»", "e * floor(y_pred)", "y_pred", "an integer", "floor"),
-    ("e^2 + 0.1 * «ceil(2 * y_pred)» * e", "e^2 + 0.1 * ceil(2 * y_pred) * e", "2 * y_pred", "an integer", "ceil"),
-    ("f = y_pred - «floor(y_pred)»\nf^2 + e^2", "f^2 + e^2", "y_pred", "an integer", "floor"),
-    ("«round(y_pred^2)» * y_pred", "round(y_pred^2) * y_pred", "y_pred^2", "a half-integer", "round"),
+    (
+        "e^2 + 0.1 * «ceil(2 * y_pred)» * e",
+        "e^2 + 0.1 * ceil(2 * y_pred) * e",
+        "2 * y_pred",
+        "an integer",
+        "ceil",
+    ),
+    (
+        "f = y_pred - «floor(y_pred)»\nf^2 + e^2",
+        "f^2 + e^2",
+        "y_pred",
+        "an integer",
+        "floor",
+    ),
+    (
+        "«round(y_pred^2)» * y_pred",
+        "round(y_pred^2) * y_pred",
+        "y_pred^2",
+        "a half-integer",
+        "round",
+    ),
     # a jump near 0 only: the roots were taken up from y_pred = -10, three of them (a review)
     (
         "e^2 + e * «floor(y_pred)» * exp(-y_pred^2)",
@@ -2096,10 +2760,18 @@ STEP_JUMPS = [
 ]
 
 
-@pytest.mark.parametrize("text, context, argument, what, step", STEP_JUMPS, ids=[j[0] for j in STEP_JUMPS])
-def test_a_step_function_that_moves_the_loss_is_a_jump(marked, text, context, argument, what, step):
-    advice = f"it agree on both sides of each step, or use a smooth stand-in for `{step}`"
-    _assert_a_switch_jumps(marked(text), context, r"\S+", rf"`{re.escape(argument)}` passes {what}", advice)
+@pytest.mark.parametrize(
+    "text, context, argument, what, step", STEP_JUMPS, ids=[j[0] for j in STEP_JUMPS]
+)
+def test_a_step_function_that_moves_the_loss_is_a_jump(
+    marked, text, context, argument, what, step
+):
+    advice = (
+        f"it agree on both sides of each step, or use a smooth stand-in for `{step}`"
+    )
+    _assert_a_switch_jumps(
+        marked(text), context, r"\S+", rf"`{re.escape(argument)}` passes {what}", advice
+    )
 
 
 def test_a_step_function_s_jump_is_shown_where_it_steps():
@@ -2158,7 +2830,10 @@ def test_a_where_of_constants_is_no_jump_where_the_loss_does_not_jump(source):
 
 @pytest.mark.parametrize(
     "source",
-    ["exp(3^where(y_pred > 0, 1e10, 1)) * e^2", "clip(0, e, cosh(pow(3, where(y_pred > 0, 1e10, 1))))"],
+    [
+        "exp(3^where(y_pred > 0, 1e10, 1)) * e^2",
+        "clip(0, e, cosh(pow(3, where(y_pred > 0, 1e10, 1))))",
+    ],
 )
 def test_a_where_of_huge_constants_is_switched_in_floats(source):
     # Built as an expression with the branch in its place, the first was 3^10000000000, which SymPy
@@ -2170,7 +2845,11 @@ def test_a_where_of_huge_constants_is_switched_in_floats(source):
 @pytest.mark.parametrize(
     "source, live, column",
     [
-        ("e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * (1 - y_true)", "e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * e^2", 13),
+        (
+            "e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * (1 - y_true)",
+            "e^2 + 0.1 * where(y_pred > 0.5, 1, 0) * e^2",
+            13,
+        ),
         # through a reduction (the README's example)
         (
             "mean(e^2) + 0.5 * sum(where(y_pred > y_true, 1, 0))",
@@ -2179,15 +2858,21 @@ def test_a_where_of_huge_constants_is_switched_in_floats(source):
         ),
     ],
 )
-def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_alone(source, live, column):
+def test_a_where_of_constants_as_a_term_of_its_own_is_the_dead_term_error_alone(
+    source, live, column
+):
     # The error names the `where` as a step function; a jump warning at the same place said it again.
     found = lossdsl.check(source)
-    assert [(d.level, d.code, d.column) for d in found] == [("error", "not-differentiable", column)]
+    assert [(d.level, d.code, d.column) for d in found] == [
+        ("error", "not-differentiable", column)
+    ]
     # the same `where` scaling a term that is not dead jumps, and is warned of
     assert [(d.code, d.column) for d in lossdsl.check(live)] == [("jump", column)]
 
 
-BIG_COMPOUND = "where(" + " or ".join(f"y_pred > {i}" for i in range(60)) + ", y_pred, 0)"
+BIG_COMPOUND = (
+    "where(" + " or ".join(f"y_pred > {i}" for i in range(60)) + ", y_pred, 0)"
+)
 
 
 @pytest.mark.parametrize("order", ["jump first", "compound first"])
@@ -2195,7 +2880,11 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
     # compound conditions shared the plain ones' evaluation budget: one with 60 comparisons
     # used it up, and a jump after it went unchecked (found by a review)
     jump = "where(y_pred > 0, y_pred, y_pred + 1)"
-    source = f"{jump} + {BIG_COMPOUND}" if order == "jump first" else f"{BIG_COMPOUND} + {jump}"
+    source = (
+        f"{jump} + {BIG_COMPOUND}"
+        if order == "jump first"
+        else f"{BIG_COMPOUND} + {jump}"
+    )
     assert len(diagnostics_of(source, "warning", "jump")) == 1
     with pytest.raises(NotDifferentiableError):
         lossdsl.compile(source, strict=True)
@@ -2209,8 +2898,14 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
         # written out was noted; closed 2026-12-04).
         ("where(abs(e) < 1, 0.5*e^2, abs(e) - 0.5)", []),
         ("a = abs(e)\nwhere(a < 1, 0.5*a^2, a - 0.5)", []),
-        ("where(abs(e) < 1, 0.5*e^2, max(abs(e), 2))", [28]),  # the inner `abs` no, the `max` at |e| = 2 yes
-        ("where(abs(e) <= 1, e^2, where(e > 0, 2*abs(e) - 1, -2*e - 1))", []),  # through two `where`s
+        (
+            "where(abs(e) < 1, 0.5*e^2, max(abs(e), 2))",
+            [28],
+        ),  # the inner `abs` no, the `max` at |e| = 2 yes
+        (
+            "where(abs(e) <= 1, e^2, where(e > 0, 2*abs(e) - 1, -2*e - 1))",
+            [],
+        ),  # through two `where`s
         ("where(not (abs(e) > 1), e^2, 2*abs(e) - 1)", []),
         ("x = relu(y_pred - 1)\nwhere(x < 0.5, x^2, x - 0.25)", []),
         # read about the kink: on one side of a boundary there (`relu(e)`), in the branch taken
@@ -2228,11 +2923,17 @@ def test_a_large_compound_condition_leaves_the_other_wheres_checked(order):
         ("where(abs(y_true - 5) < 1, abs(e), e^2)", [28]),
         ("where(y_true > 2 and y_true < 2.5, abs(e), e^2)", [36]),
         ("where(y_pred > 10, abs(e), abs(10 - y_true))", [1, 20]),
-        ("P = (y_pred-1)*(y_pred-2)*(y_pred+1)*(y_pred+2)\nwhere(y_pred > 1.5, abs(P), -P)", [21]),
+        (
+            "P = (y_pred-1)*(y_pred-2)*(y_pred+1)*(y_pred+2)\nwhere(y_pred > 1.5, abs(P), -P)",
+            [21],
+        ),
         ("where(e > 1, abs(e), e^2)", [1, 14]),
         # a parameter is taken at its default: `delta = 0` would read the kink, the note is of the
         # loss as declared
-        ("param delta = 0.5\nwhere(abs(e) <= delta, e^2, 2*delta*abs(e) - delta^2)", []),
+        (
+            "param delta = 0.5\nwhere(abs(e) <= delta, e^2, 2*delta*abs(e) - delta^2)",
+            [],
+        ),
         # over the last axis: not evaluated at a point, the note stays
         ("where(abs(e) < mean(abs(e)), e^2, abs(e))", [35]),
     ],
@@ -2251,7 +2952,10 @@ def test_a_kink_a_where_does_not_read_about_it_is_not_noted(source, columns):
         ("where(not (e > 0), 0, e)", [(1, 1)]),
         ("c = e > 0\nwhere(c, e, 0)", [(2, 1)]),
         ("sum(where(e > 0, e, 0))", [(1, 5)]),
-        ("where(e > 0, e, 0) * mean(y_pred)", [(1, 1)]),  # for a last axis of one element
+        (
+            "where(e > 0, e, 0) * mean(y_pred)",
+            [(1, 1)],
+        ),  # for a last axis of one element
         ("where(y_pred > 1e5, y_pred, 1e5)", [(1, 1)]),  # a boundary far out
         # the epsilon-insensitive loss: two kinks, one of each `where`
         ("where(e > 1, e - 1, where(e < -1, -e - 1, 0))", [(1, 1), (1, 21)]),
@@ -2259,7 +2963,10 @@ def test_a_kink_a_where_does_not_read_about_it_is_not_noted(source, columns):
         # `abs` at 0, which the `where` does not read, keeps its own note)
         ("where(e > -1 and e < 1, 0, abs(e) - 1)", [(1, 1), (1, 28)]),
         ("where(e > 0 and y_true > 0.5, e, 0)", [(1, 1)]),
-        ("where(e > 0 and e < 1, e^2, where(e >= 1, 2*e - 1, 0))", []),  # two joins at one slope
+        (
+            "where(e > 0 and e < 1, e^2, where(e >= 1, 2*e - 1, 0))",
+            [],
+        ),  # two joins at one slope
         # (branches that do not read y_pred: `test_a_switch_that_puts_a_kink_in_the_node_above_is_noted_there`)
         # small kinks, and kinks beside a curving or steep node above (a review found each missed)
         ("1e-12*where(e > 0, e, 0)", [(1, 7)]),
@@ -2307,19 +3014,27 @@ def test_a_where_whose_branches_meet_at_different_slopes_has_a_kink(source, plac
             f"`{source[n.span.start : n.span.end]}` has a kink: its gradient changes abruptly there"
             " (usually fine for training; a smooth alternative avoids it)"
         )
-    jumps = ("where(e >= 0, e + 1, e - 1)", "where(y_pred > 0, sum(where(y_pred > 0, y_pred, 1)), 0) + e^2")
+    jumps = (
+        "where(e >= 0, e + 1, e - 1)",
+        "where(y_pred > 0, sum(where(y_pred > 0, y_pred, 1)), 0) + e^2",
+    )
     assert len(diagnostics_of(source, "warning", "jump")) == (source in jumps)
 
 
 @pytest.mark.parametrize(
     ("source", "place"),
     [
-        ("over = where(y_pred > y_true, y_pred - y_true + 1, 0)\nwhere(y_pred > y_true, over^2, 0)", (1, 8)),
+        (
+            "over = where(y_pred > y_true, y_pred - y_true + 1, 0)\nwhere(y_pred > y_true, over^2, 0)",
+            (1, 8),
+        ),
         ("where(y_pred > 0, where(y_pred > 0, y_pred + 5, 0), 0)", (1, 19)),
         ("where(e > 0, where(e > 0, e + 1, e^2), e^2)", (1, 14)),
     ],
 )
-def test_a_where_another_on_its_condition_decides_is_still_checked_for_a_jump(source, place):
+def test_a_where_another_on_its_condition_decides_is_still_checked_for_a_jump(
+    source, place
+):
     # Left out of the jump check too, its jump showed nowhere: the outer `where` is judged at its
     # boundary, where the inner one reads its other branch (the change review). Only its kink note
     # is left out (above).
@@ -2370,7 +3085,10 @@ def test_strict_compiles_the_keras_style_cross_entropy():
 def test_strict_reports_every_warning():
     source = "log(y_pred) + sqrt(y_pred)"
     err = pytest.raises(LossDomainError, lossdsl.compile, source, strict=True).value
-    assert [(d.level, d.column) for d in err.diagnostics] == [("error", 1), ("error", 15)]
+    assert [(d.level, d.column) for d in err.diagnostics] == [
+        ("error", 1),
+        ("error", 15),
+    ]
 
 
 # ----------------------------------------------------------------- size
@@ -2379,7 +3097,9 @@ def test_strict_reports_every_warning():
 def test_ten_thousand_characters_are_allowed_and_one_more_is_not():
     loss = "abs(e)"
     lossdsl.compile(" " * (10_000 - len(loss)) + loss)
-    err = pytest.raises(LossLimitError, lossdsl.compile, " " * (10_001 - len(loss)) + loss).value
+    err = pytest.raises(
+        LossLimitError, lossdsl.compile, " " * (10_001 - len(loss)) + loss
+    ).value
     assert err.message == "the program is 10,001 characters long; the limit is 10,000"
     assert (err.line, err.column) == (1, 10_001)
 
@@ -2387,16 +3107,28 @@ def test_ten_thousand_characters_are_allowed_and_one_more_is_not():
 def test_a_long_program_over_many_lines_points_past_the_limit():
     source = "a = abs(e)\n" + "# padding\n" * 1000 + "a"
     err = pytest.raises(LossLimitError, lossdsl.compile, source).value
-    assert err.message == f"the program is {len(source):,} characters long; the limit is 10,000"
-    assert (err.line, err.column) == (1000, 10)  # where character 10,001 is (the end of a padding line)
+    assert (
+        err.message
+        == f"the program is {len(source):,} characters long; the limit is 10,000"
+    )
+    assert (err.line, err.column) == (
+        1000,
+        10,
+    )  # where character 10,001 is (the end of a padding line)
 
 
 @pytest.mark.parametrize(
     "build, limit_hit",
     [
-        (lambda n: "(" * n + "y_pred" + ")" * n, "brackets nested deeper than 200 levels"),
+        (
+            lambda n: "(" * n + "y_pred" + ")" * n,
+            "brackets nested deeper than 200 levels",
+        ),
         (lambda n: "abs(" * n + "y_pred" + ")" * n, None),
-        (lambda n: "-" * n + "y_pred", "the expression is nested deeper than 200 levels"),
+        (
+            lambda n: "-" * n + "y_pred",
+            "the expression is nested deeper than 200 levels",
+        ),
         (lambda n: "[" * n + "1" + "]" * n + " * y_pred", None),
     ],
     ids=["parens", "calls", "unary-minus", "lists"],
@@ -2410,7 +3142,12 @@ def test_nesting_deeper_than_200_is_a_limit_error(build, limit_hit):
 
 
 @pytest.mark.parametrize(
-    "source", ["(" * 199 + "y_pred" + ")" * 199, "abs(" * 199 + "y_pred" + ")" * 199, "-" * 199 + "y_pred"]
+    "source",
+    [
+        "(" * 199 + "y_pred" + ")" * 199,
+        "abs(" * 199 + "y_pred" + ")" * 199,
+        "-" * 199 + "y_pred",
+    ],
 )
 def test_nesting_of_199_compiles(source):
     lossdsl.compile(source)
@@ -2421,23 +3158,34 @@ def test_bindings_do_not_get_around_the_depth_limit():
     source = "\n".join(lines + ["a299"])
     err = pytest.raises(LossLimitError, lossdsl.compile, source).value
     assert (
-        err.message == "this expression is nested 201 levels deep once its bindings are substituted; the limit is 200"
+        err.message
+        == "this expression is nested 201 levels deep once its bindings are substituted; the limit is 200"
     )
     assert (err.line, err.column) == (202, 8)  # a201 = sin(a200): the 201st sin
 
 
 def test_bindings_that_double_are_a_limit_error():
-    lines = ["a1 = y_pred + y_true"] + [f"a{k} = a{k - 1} * a{k - 1} + a{k - 1}" for k in range(2, 30)]
-    err = pytest.raises(LossLimitError, lossdsl.compile, "\n".join(lines + ["a29"])).value
+    lines = ["a1 = y_pred + y_true"] + [
+        f"a{k} = a{k - 1} * a{k - 1} + a{k - 1}" for k in range(2, 30)
+    ]
+    err = pytest.raises(
+        LossLimitError, lossdsl.compile, "\n".join(lines + ["a29"])
+    ).value
     assert re.fullmatch(
-        r"the loss holds [\d,]+ operations once its bindings are substituted; the limit is 50,000", err.message
+        r"the loss holds [\d,]+ operations once its bindings are substituted; the limit is 50,000",
+        err.message,
     )
 
 
 def test_towers_of_powers_are_a_limit_error():
     lossdsl.compile("y_pred" + "^y_pred" * 8)
-    err = pytest.raises(LossLimitError, lossdsl.compile, "y_pred" + "^-y_pred" * 9).value
-    assert err.message == "powers are nested 9 deep in exponents (a^b^c^...); the limit is 8"
+    err = pytest.raises(
+        LossLimitError, lossdsl.compile, "y_pred" + "^-y_pred" * 9
+    ).value
+    assert (
+        err.message
+        == "powers are nested 9 deep in exponents (a^b^c^...); the limit is 8"
+    )
 
 
 def test_diagnostics_are_sorted_by_position():
@@ -2473,7 +3221,9 @@ def test_a_softmax_of_one_value_per_sample_is_constant(source):
     # (the probe saw rounding at 1e6 as change; a review).
     with pytest.raises(lossdsl.NoPredictionDependenceError):
         lossdsl.compile(source)
-    spec = lossdsl.compile(source + " + mean(y_pred^2)")  # the term is a constant of the loss
+    spec = lossdsl.compile(
+        source + " + mean(y_pred^2)"
+    )  # the term is a constant of the loss
     assert "softmax" not in str(spec.expr).lower()
     assert "C" in {s.name for s in spec.expr.free_symbols} and spec.diagnostics == []
 
@@ -2496,7 +3246,10 @@ def test_a_softmax_of_one_value_per_sample_is_constant(source):
             "param a = «1e300»\na*e^2",
             "`1e300` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf",
         ),
-        ("e^2/«1e-46»", "`1e-46` is below float32's smallest number (about 1.4e-45): a float32 loss reads it as 0"),
+        (
+            "e^2/«1e-46»",
+            "`1e-46` is below float32's smallest number (about 1.4e-45): a float32 loss reads it as 0",
+        ),
         # constants the compiler folds, at the smallest part that makes them (the emitted code
         # holds the folded number: inf in float32)
         (
@@ -2584,7 +3337,9 @@ def test_a_softmax_of_one_value_per_sample_is_constant(source):
 def test_a_number_float32_cannot_hold_is_a_warning_at_it(marked, text, message):
     m = marked(text)
     found = [d for d in lossdsl.check(m.source) if d.code == "float32"]
-    assert [(d.level, d.message, d.line, d.column) for d in found] == [("warning", message, m.line, m.column)]
+    assert [(d.level, d.message, d.line, d.column) for d in found] == [
+        ("warning", message, m.line, m.column)
+    ]
     assert (found[0].span.start, found[0].span.end) == (m.start, m.end)
     with pytest.raises(lossdsl.LossError, match="float32"):
         lossdsl.compile(m.source, strict=True)
@@ -2624,7 +3379,9 @@ def test_numbers_float32_holds_are_not_warned_of(source):
     assert [d for d in lossdsl.check(source) if d.code == "float32"] == []
 
 
-def test_a_check_that_could_not_finish_keeps_its_note_beside_the_domain_warnings(monkeypatch):
+def test_a_check_that_could_not_finish_keeps_its_note_beside_the_domain_warnings(
+    monkeypatch,
+):
     # The float32-zero warnings are left out where the domain check warns at the same place; a note
     # without a place (a check that could not finish) is kept, not read for its span.
     import lossdsl.checks as checks
@@ -2644,7 +3401,10 @@ def test_a_check_that_could_not_finish_keeps_its_note_beside_the_domain_warnings
         ("note", "float32-zero", None),
         ("warning", "domain", 1),
     ]
-    assert found[0].message == "the float32-zero check could not finish on this program (ArithmeticError)"
+    assert (
+        found[0].message
+        == "the float32-zero check could not finish on this program (ArithmeticError)"
+    )
 
 
 # A parameter's exponent at 0 on a base that reaches 0: the gradient, `gamma * b^(gamma - 1)`, is
@@ -2676,7 +3436,9 @@ def test_a_parameters_exponent_of_0_on_a_base_that_reaches_0_is_warned_of(marked
     ],
 )
 def test_an_exponent_of_0_that_is_safe_is_not_warned_of(text):
-    assert not [d for d in diagnostics_of(text, "warning") if "exponent's value 0" in d.message]
+    assert not [
+        d for d in diagnostics_of(text, "warning") if "exponent's value 0" in d.message
+    ]
 
 
 def test_a_parameter_of_0_given_to_loss_is_warned_of():
@@ -2690,7 +3452,11 @@ def test_a_parameter_of_0_given_to_loss_is_warned_of():
     ("text", "function", "hint"),
     [
         # a probit's log: `1 + erf(x)` rounds to 0 in float32 from x of about -4 (unwarned; a review)
-        ("phi = 0.5*(1 + erf(y_pred/sqrt(2)))\n-(y_true*«log(phi)» + (1 - y_true)*log(1 - phi))", "erf", "logistic"),
+        (
+            "phi = 0.5*(1 + erf(y_pred/sqrt(2)))\n-(y_true*«log(phi)» + (1 - y_true)*log(1 - phi))",
+            "erf",
+            "logistic",
+        ),
         ("-«log(1 - tanh(y_pred)^2)»", "tanh", "`4*sigmoid(2*x)*sigmoid(-2*x)`"),
         ("y_true / («1 - tanh(y_pred)^2»)", "tanh", "add eps to it or use maximum"),
         ("e^2 + 1 / («1 + erf(y_pred)»)", "erf", "add eps to it or use maximum"),
@@ -2699,12 +3465,17 @@ def test_a_parameter_of_0_given_to_loss_is_warned_of():
         ("e^2 * «pow(1 - tanh(y_pred)^2, -2)»", "tanh", "add eps to it"),
     ],
 )
-def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of(marked, text, function, hint):
+def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of(
+    marked, text, function, hint
+):
     m = marked(text)
     warnings = diagnostics_of(m.source, "warning", "float32-zero")
     assert (m.line, m.column) in [(w.line, w.column) for w in warnings], warnings
     (warning,) = [w for w in warnings if (w.line, w.column) == (m.line, m.column)]
-    assert f"where its `{function}` saturates" in warning.message and hint in warning.message
+    assert (
+        f"where its `{function}` saturates" in warning.message
+        and hint in warning.message
+    )
 
 
 @pytest.mark.parametrize(
@@ -2718,10 +3489,17 @@ def test_a_log_or_divisor_that_a_saturating_tanh_or_erf_rounds_to_0_is_warned_of
         ("«sqrt(1 - sigmoid(y_pred)^2)»", "the argument", "sigmoid", "y_pred=200"),
         # ... at any probe: float64 keeps softplus(-200) above 0, not softplus(-1e4) (the second review)
         ("«sqrt(softplus(y_pred))»", "the argument", "softplus", "y_pred=-10000"),
-        ("«(sigmoid(y_pred)*(1 - sigmoid(y_pred)))^0.25»", "the base", "sigmoid", "y_pred=-10000"),
+        (
+            "«(sigmoid(y_pred)*(1 - sigmoid(y_pred)))^0.25»",
+            "the base",
+            "sigmoid",
+            "y_pred=-10000",
+        ),
     ],
 )
-def test_a_root_whose_gradient_is_0_over_0_where_it_saturates_is_warned_of(marked, text, what, function, at):
+def test_a_root_whose_gradient_is_0_over_0_where_it_saturates_is_warned_of(
+    marked, text, what, function, at
+):
     m = marked(text)
     (warning,) = diagnostics_of(m.source, "warning", "float32-zero")
     assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
@@ -2757,7 +3535,11 @@ def test_a_log1p_of_minus_a_saturating_power_is_warned_of(marked):
     )
     (tanh,) = diagnostics_of("log1p(-tanh(y_pred)^2)", "warning", "float32-zero")
     assert "`4*sigmoid(2*x)*sigmoid(-2*x)`" in tanh.message
-    for sound in ("log1p(-sigmoid(y_pred))", "log1p(sigmoid(y_pred))", "log1p(y_pred^2)"):
+    for sound in (
+        "log1p(-sigmoid(y_pred))",
+        "log1p(sigmoid(y_pred))",
+        "log1p(y_pred^2)",
+    ):
         assert diagnostics_of(sound, "warning") == [], sound
 
 
@@ -2779,13 +3561,19 @@ def test_a_log_of_one_less_a_saturating_sigmoid_power_is_warned_of(marked, text)
     m = marked(text)
     (warning,) = diagnostics_of(m.source, "warning", "float32-zero")
     assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
-    assert "the argument rounds to 0 where its `sigmoid` saturates (e.g. at y_true=0, y_pred=200)" in warning.message
+    assert (
+        "the argument rounds to 0 where its `sigmoid` saturates (e.g. at y_true=0, y_pred=200)"
+        in warning.message
+    )
     assert warning.message.endswith(
         "take the log of `1 - p` apart from the rest (`log(1 - p^2)` as `log(1 - p) + log(1 + p)`):"
         " `log(1 - sigmoid(x))` is computed as `-softplus(x)`, finite at any x"
     )
     # ... and the advice, taken, leaves nothing to warn of
-    assert diagnostics_of("log(1 - sigmoid(y_pred)) + log(1 + sigmoid(y_pred))", "warning") == []
+    assert (
+        diagnostics_of("log(1 - sigmoid(y_pred)) + log(1 + sigmoid(y_pred))", "warning")
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -2803,7 +3591,9 @@ def test_a_log_of_one_less_a_saturating_sigmoid_power_is_warned_of(marked, text)
         ("«arccos(-sigmoid(y_pred))»", "sigmoid", "y_pred=200"),
     ],
 )
-def test_an_arcsin_or_arccos_of_a_value_saturating_to_1_is_warned_of(marked, text, function, at):
+def test_an_arcsin_or_arccos_of_a_value_saturating_to_1_is_warned_of(
+    marked, text, function, at
+):
     m = marked(text)
     (warning,) = diagnostics_of(m.source, "warning", "float32-zero")
     assert (warning.line, warning.column, warning.span.end) == (m.line, m.column, m.end)
@@ -2816,7 +3606,11 @@ def test_an_arcsin_or_arccos_of_a_value_saturating_to_1_is_warned_of(marked, tex
 
 @pytest.mark.parametrize(
     "text",
-    ["arcsin((1 - eps)*sigmoid(y_pred))", "arcsin(0.5*sigmoid(y_pred))", "arcsin(sigmoid(y_true))*y_pred"],
+    [
+        "arcsin((1 - eps)*sigmoid(y_pred))",
+        "arcsin(0.5*sigmoid(y_pred))",
+        "arcsin(sigmoid(y_true))*y_pred",
+    ],
 )
 def test_an_arcsin_kept_off_1_is_not_warned_of(text):
     assert diagnostics_of(text, "warning") == []
@@ -2960,7 +3754,9 @@ def test_programs_a_mutation_review_found_untested_have_no_diagnostics(source):
 
 
 def test_four_guarding_wheres_are_listed_as_two_and_two_more():
-    t = "t = log(y_true)\ne^2" + "".join(f" + where(y_true > {k}, t, 0)" for k in range(4))
+    t = "t = log(y_true)\ne^2" + "".join(
+        f" + where(y_true > {k}, t, 0)" for k in range(4)
+    )
     (note,) = lossdsl.check(t)
     assert note.message.endswith(
         "The `where`s at 2:7, 2:33 and 2 more keep it out of the loss, though: each one's condition on y_true"

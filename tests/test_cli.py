@@ -35,12 +35,16 @@ SUBCOMMANDS = ("check", "compile", "latex", "plot", "docs", "demo", "library")
 
 def find_executable() -> str | None:
     """The `lossdsl` script of the running interpreter's environment, else the one on PATH."""
-    here = Path(sys.executable).parent / ("lossdsl.exe" if os.name == "nt" else "lossdsl")
+    here = Path(sys.executable).parent / (
+        "lossdsl.exe" if os.name == "nt" else "lossdsl"
+    )
     return str(here) if here.is_file() else shutil.which("lossdsl")
 
 
 EXECUTABLE = find_executable()
-pytestmark = pytest.mark.skipif(EXECUTABLE is None, reason="the lossdsl console script is not installed")
+pytestmark = pytest.mark.skipif(
+    EXECUTABLE is None, reason="the lossdsl console script is not installed"
+)
 
 
 class _InterruptedImport:
@@ -52,7 +56,9 @@ class _InterruptedImport:
         return None
 
 
-def test_ctrl_c_while_the_command_line_is_imported_exits_130_quietly(monkeypatch, capsys):
+def test_ctrl_c_while_the_command_line_is_imported_exits_130_quietly(
+    monkeypatch, capsys
+):
     # The console script imported `lossdsl.cli` (SymPy, Lark: the first second or so) itself, and
     # a Ctrl-C then printed Python's traceback (a review)
     from lossdsl.console import entry
@@ -126,7 +132,9 @@ def cli(tmp_path):
             timeout=300,
             env=env,
         )
-        assert "Traceback" not in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stdout and "Traceback" not in proc.stderr, (
+            proc.stderr
+        )
         return proc.returncode, proc.stdout, proc.stderr
 
     (tmp_path / "huber.loss").write_text(HUBER, encoding="utf-8")
@@ -183,7 +191,10 @@ def test_library_of_an_unknown_name_is_a_usage_error(cli):
         "lossdsl library: no bundled loss named 'focal'; did you mean 'binary_focal_crossentropy' or "
         "'categorical_focal_crossentropy'? (`lossdsl library` lists them)\n"
     )
-    assert cli("library", "zzzz")[2] == "lossdsl library: no bundled loss named 'zzzz' (`lossdsl library` lists them)\n"
+    assert (
+        cli("library", "zzzz")[2]
+        == "lossdsl library: no bundled loss named 'zzzz' (`lossdsl library` lists them)\n"
+    )
 
 
 def test_an_endless_or_huge_input_is_read_no_further_than_the_limit(cli, tmp_path):
@@ -198,24 +209,47 @@ def test_an_endless_or_huge_input_is_read_no_further_than_the_limit(cli, tmp_pat
     assert (code, out) == (1, "") and f"error: standard input holds {limit}" in err
     # Within the byte limit, the character limit is the parser's, with its place.
     code, out, err = cli("check", "-", stdin="e+" * 10_000 + "e")
-    assert code == 1 and "1:10001: error: the program is 20,001 characters long; the limit is 10,000" in err
+    assert (
+        code == 1
+        and "1:10001: error: the program is 20,001 characters long; the limit is 10,000"
+        in err
+    )
 
 
 def test_a_program_argument_that_is_not_utf8_is_a_usage_error_as_a_file_is(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([EXECUTABLE, "check", "-e", b"abs(e)\xff"], capture_output=True, env=env, timeout=60)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (2, b"", b"lossdsl check: -e PROGRAM is not UTF-8 text\n")
     proc = subprocess.run(
-        [EXECUTABLE, "plot", "-e", b"abs(e)\xff", "-o", "x.png"], capture_output=True, env=env, timeout=60, cwd=tmp_path
+        [EXECUTABLE, "check", "-e", b"abs(e)\xff"],
+        capture_output=True,
+        env=env,
+        timeout=60,
     )
-    assert (proc.returncode, proc.stdout, proc.stderr) == (2, b"", b"lossdsl plot: -e PROGRAM is not UTF-8 text\n")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        b"",
+        b"lossdsl check: -e PROGRAM is not UTF-8 text\n",
+    )
+    proc = subprocess.run(
+        [EXECUTABLE, "plot", "-e", b"abs(e)\xff", "-o", "x.png"],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        b"",
+        b"lossdsl plot: -e PROGRAM is not UTF-8 text\n",
+    )
 
 
 def test_check_accepts(cli):
     code, out, err = cli("check", "huber.loss")
     assert code == 0
     assert out == "huber.loss: ok (0 warnings)\n"
-    assert err == ""  # (the Huber loss is smooth: its `abs` is read only away from its kink)
+    assert (
+        err == ""
+    )  # (the Huber loss is smooth: its `abs` is read only away from its kink)
 
 
 def test_check_rejects_with_a_caret(cli):
@@ -258,7 +292,9 @@ def test_compile_default_name_and_stdin(cli):
 
 
 def test_compile_to_a_file(cli, tmp_path):
-    code, out, err = cli("compile", "-e", "abs(e)*0.5*(1+abs(e))", "--name", "Seed", "-o", "seed_loss.py")
+    code, out, err = cli(
+        "compile", "-e", "abs(e)*0.5*(1+abs(e))", "--name", "Seed", "-o", "seed_loss.py"
+    )
     assert code == 0
     assert out == "wrote seed_loss.py (class Seed)\n"
     text = (tmp_path / "seed_loss.py").read_text(encoding="utf-8")
@@ -271,10 +307,16 @@ def test_compile_spelled_for_xla(cli):
     code, default, _ = cli("compile", "-e", program)
     assert code == 0 and "keras.ops.softplus(" in default and '_xla"' not in default
     code, out, _ = cli("compile", "-e", program, "--xla")
-    assert code == 0 and "keras.ops.softplus(" not in out and "keras.ops.sigmoid(" not in out
+    assert (
+        code == 0
+        and "keras.ops.softplus(" not in out
+        and "keras.ops.sigmoid(" not in out
+    )
     # exp(-|x|), with -|x| as x times the sign 1 - 2 step(x) that the backward pass reads too
     compare = re.search(r"(t\d+) = keras\.ops\.greater_equal\(y_pred, 0\.0\)", out)
-    step = compare and re.search(rf"(t\d+) = keras\.ops\.cast\({compare[1]}, y_pred\.dtype\)", out)
+    step = compare and re.search(
+        rf"(t\d+) = keras\.ops\.cast\({compare[1]}, y_pred\.dtype\)", out
+    )
     sign = step and re.search(rf"(t\d+) = 1\.0 - 2\.0 \* {step[1]}\n", out)
     assert sign and f"keras.ops.exp(y_pred * {sign[1]})" in out and '_xla",' in out
     ast.parse(out)
@@ -286,7 +328,11 @@ def test_compile_left_to_autodiff(cli):
     code, out, err = cli("compile", "-e", program, "--name", "Huber", "--autodiff")
     assert (code, err) == (0, "")
     assert out == lossdsl.compile(program, name="Huber").python_source(fast=False)
-    assert "custom_gradient" not in out and "def backward" not in out and '_autodiff",' in out
+    assert (
+        "custom_gradient" not in out
+        and "def backward" not in out
+        and '_autodiff",' in out
+    )
     code, out, err = cli("compile", "-e", program, "--autodiff", "--xla")
     assert (code, out) == (2, "")
     assert "argument --xla: not allowed with argument --autodiff" in err
@@ -299,7 +345,9 @@ def test_compile_rejects(cli, tmp_path):
     assert not (tmp_path / "never.py").exists()
 
 
-@pytest.mark.parametrize("source", [("bad.loss",), ("-e", "x = e\nlgo(x)")], ids=["file", "-e"])
+@pytest.mark.parametrize(
+    "source", [("bad.loss",), ("-e", "x = e\nlgo(x)")], ids=["file", "-e"]
+)
 def test_check_compile_and_latex_report_a_rejected_program_alike(cli, source):
     # compile and latex printed `3:1: error: ...` with no label and no "rejected" line.
     label = "bad.loss" if source[0] == "bad.loss" else "<-e>"
@@ -314,8 +362,14 @@ def test_check_compile_and_latex_report_a_rejected_program_alike(cli, source):
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("class", "'class' cannot name a Python class: use an ASCII identifier that is not a keyword"),
-        ("keras", "'keras' cannot name the generated class: the module needs that name"),
+        (
+            "class",
+            "'class' cannot name a Python class: use an ASCII identifier that is not a keyword",
+        ),
+        (
+            "keras",
+            "'keras' cannot name the generated class: the module needs that name",
+        ),
     ],
 )
 def test_compile_bad_class_name_is_a_usage_error(cli, name, message):
@@ -330,7 +384,9 @@ def test_a_command_of_one_program_refuses_a_second_e(cli, command):
     # argparse kept the last -e and dropped the first, silently (found by a spec audit)
     code, out, err = cli(command, "-e", "e^2", "-e", "abs(e)")
     assert code == 2 and out == ""
-    assert err.splitlines() == [f"lossdsl {command}: give one -e PROGRAM, not 2: `{command}` takes one program"]
+    assert err.splitlines() == [
+        f"lossdsl {command}: give one -e PROGRAM, not 2: `{command}` takes one program"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -338,17 +394,38 @@ def test_a_command_of_one_program_refuses_a_second_e(cli, command):
     [
         (("compile", "-e", "e^2", "-o", "a.py", "-o", "b.py"), "-o"),
         (("compile", "-e", "e^2", "--name", "A", "--name", "B"), "--name"),
-        (("plot", "-e", "e^2", "--kind", "logits", "--kind", "regression", "-o", "p.svg"), "--kind"),
+        (
+            (
+                "plot",
+                "-e",
+                "e^2",
+                "--kind",
+                "logits",
+                "--kind",
+                "regression",
+                "-o",
+                "p.svg",
+            ),
+            "--kind",
+        ),
         (("plot", "-e", "e^2", "-o", "p.svg", "-o", "q.svg"), "-o"),
-        (("docs", "mse.loss", "-o", "a.md", "--images", "png", "--images", "svg"), "--images"),
+        (
+            ("docs", "mse.loss", "-o", "a.md", "--images", "png", "--images", "svg"),
+            "--images",
+        ),
         (("demo", "--epochs", "3", "--epochs", "4"), "--epochs"),
     ],
 )
-def test_an_option_of_one_value_given_twice_is_a_usage_error(cli, tmp_path, args, option):
+def test_an_option_of_one_value_given_twice_is_a_usage_error(
+    cli, tmp_path, args, option
+):
     # argparse kept the last value silently: `-o a.py -o b.py` wrote b.py alone (fuzzing)
     code, out, err = cli(*args)
     assert (code, out) == (2, "")
-    assert err.splitlines()[-1] == f"lossdsl {args[0]}: error: {option} given twice: give it once"
+    assert (
+        err.splitlines()[-1]
+        == f"lossdsl {args[0]}: error: {option} given twice: give it once"
+    )
     assert not any(tmp_path.glob("*.py")) and not any(tmp_path.glob("*.svg"))
 
 
@@ -373,13 +450,24 @@ def test_latex_display_and_inline(cli):
 def test_latex_gradient(cli):
     code, out, _ = cli("latex", "-e", "e^2", "--gradient")
     assert code == 0
-    assert out == "\\frac{\\partial L}{\\partial \\hat{y}} = 2 \\left(\\hat{y} - y\\right)\n"
+    assert (
+        out
+        == "\\frac{\\partial L}{\\partial \\hat{y}} = 2 \\left(\\hat{y} - y\\right)\n"
+    )
     code, out, _ = cli("latex", "huber.loss", "--gradient", "--inline")
-    assert code == 0 and out.startswith(r"\frac{\partial L}{\partial \hat{y}} = ") and "cases" not in out
+    assert (
+        code == 0
+        and out.startswith(r"\frac{\partial L}{\partial \hat{y}} = ")
+        and "cases" not in out
+    )
 
 
 def test_latex_over_katex_limits_is_a_rejection_with_the_file_name(cli, tmp_path):
-    chain = "a0 = y_pred\n" + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145)) + "\na144"
+    chain = (
+        "a0 = y_pred\n"
+        + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145))
+        + "\na144"
+    )
     (tmp_path / "erf.loss").write_text(chain, encoding="utf-8")
     code, out, err = cli("latex", "erf.loss", "--gradient")
     assert (code, out) == (1, "")
@@ -393,8 +481,16 @@ def test_a_program_starting_with_a_minus(cli):
     code, out, _ = cli("latex", "-e", "-y_true*log(y_pred)")
     assert (code, out) == (0, "-y \\log\\left(\\hat{y}\\right)\n")
     # two minus signs, and the program `-e`, were read as options (a usage error, exit 2)
-    assert cli("latex", "-e", "--y_pred", "--inline") == (0, "-\\left(-\\hat{y}\\right)\n", "")
-    assert cli("latex", "-e", "-e", "--inline") == (0, "-\\left(y - \\hat{y}\\right)\n", "")
+    assert cli("latex", "-e", "--y_pred", "--inline") == (
+        0,
+        "-\\left(-\\hat{y}\\right)\n",
+        "",
+    )
+    assert cli("latex", "-e", "-e", "--inline") == (
+        0,
+        "-\\left(y - \\hat{y}\\right)\n",
+        "",
+    )
     assert cli("check", "-e", "--strict")[0] == 2  # an option is still an option
     # another command's option is a program here: `check` has no --epochs
     code, _, err = cli("check", "-e", "--epochs")
@@ -404,12 +500,23 @@ def test_a_program_starting_with_a_minus(cli):
 @pytest.mark.parametrize(
     "command, message",
     [
-        (("plot", "-e", "abs(e)", "--kind=--", "-o", "x.png"), "argument --kind: invalid choice: '--' (choose from"),
-        (("docs", "huber.loss", "--images=--", "-o", "x.md"), "argument --images: invalid choice: '--' (choose from"),
-        (("demo", "--epochs=--"), "argument --epochs: expected a whole number of epochs, not '--'"),
+        (
+            ("plot", "-e", "abs(e)", "--kind=--", "-o", "x.png"),
+            "argument --kind: invalid choice: '--' (choose from",
+        ),
+        (
+            ("docs", "huber.loss", "--images=--", "-o", "x.md"),
+            "argument --images: invalid choice: '--' (choose from",
+        ),
+        (
+            ("demo", "--epochs=--"),
+            "argument --epochs: expected a whole number of epochs, not '--'",
+        ),
     ],
 )
-def test_an_option_given_two_minus_signs_is_checked_as_its_own_value(cli, command, message):
+def test_an_option_given_two_minus_signs_is_checked_as_its_own_value(
+    cli, command, message
+):
     # argparse left an empty list, unchecked: "unknown kind []", "failed: ValueError" (a review)
     code, out, err = cli(*command)
     assert (code, out) == (2, "") and message in err, err
@@ -417,16 +524,25 @@ def test_an_option_given_two_minus_signs_is_checked_as_its_own_value(cli, comman
 
 def test_an_output_named_two_minus_signs_is_written(cli, tmp_path):
     # `-o=--` failed with "failed: TypeError: expected str, bytes or os.PathLike object, not list"
-    assert cli("compile", "-e", "abs(e)", "-o=--") == (0, "wrote -- (class FormulaLoss)\n", "")
+    assert cli("compile", "-e", "abs(e)", "-o=--") == (
+        0,
+        "wrote -- (class FormulaLoss)\n",
+        "",
+    )
     assert (tmp_path / "--").read_text(encoding="utf-8").startswith('"""')
 
 
-@pytest.mark.parametrize("command", [("check", "-e", "--"), ("check", "-e=--"), ("plot", "-e", "--", "-o", "x.png")])
+@pytest.mark.parametrize(
+    "command",
+    [("check", "-e", "--"), ("check", "-e=--"), ("plot", "-e", "--", "-o", "x.png")],
+)
 def test_the_program_of_two_minus_signs_is_a_program(cli, command):
     # argparse takes a value of `--` for its separator and left an empty list: an AttributeError
     code, out, err = cli(*command)
     assert (code, out) == (1, "")
-    assert err.startswith("<-e>:1:3: error: unexpected end of the program: expected an expression\n")
+    assert err.startswith(
+        "<-e>:1:3: error: unexpected end of the program: expected an expression\n"
+    )
 
 
 def test_a_closed_standard_input_is_a_usage_error(tmp_path):
@@ -439,7 +555,11 @@ def test_a_closed_standard_input_is_a_usage_error(tmp_path):
         env=env,
         preexec_fn=lambda: os.close(0),
     )
-    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", "lossdsl check: standard input is closed\n")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        "",
+        "lossdsl check: standard input is closed\n",
+    )
 
 
 def test_latex_from_standard_input(cli):
@@ -479,7 +599,13 @@ def test_usage_errors_exit_2(cli, tmp_path, argv):
 
 @pytest.mark.parametrize("command", ["check", "compile", "latex", "plot", "docs"])
 def test_a_missing_file_is_exit_2_and_named(cli, command):
-    extra = ("-o", "x.png") if command == "plot" else ("-o", "x.md") if command == "docs" else ()
+    extra = (
+        ("-o", "x.png")
+        if command == "plot"
+        else ("-o", "x.md")
+        if command == "docs"
+        else ()
+    )
     code, out, err = cli(command, "nowhere.loss", *extra)
     assert code == 2 and out == ""
     assert err == f"lossdsl {command}: no such file: nowhere.loss\n"
@@ -507,14 +633,18 @@ def test_an_output_that_is_an_input_is_refused(cli, tmp_path, argv, target):
     (tmp_path / "sub").mkdir()
     (tmp_path / "link.loss").symlink_to("huber.loss")
     os.link(tmp_path / "huber.loss", tmp_path / "hard.loss")
-    (tmp_path / "curve.png").write_text(MSE, encoding="utf-8")  # a program with an odd name
+    (tmp_path / "curve.png").write_text(
+        MSE, encoding="utf-8"
+    )  # a program with an odd name
     (tmp_path / "link.svg").symlink_to("mse.loss")
     (tmp_path / "page_files").mkdir()
     (tmp_path / "page_files" / "huber.svg").write_text(HUBER, encoding="utf-8")
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     code, out, err = cli(*argv)
     assert (code, out) == (2, "")
-    assert err.startswith(f"lossdsl {argv[0]}: refusing to write {target}: it is the input file ")
+    assert err.startswith(
+        f"lossdsl {argv[0]}: refusing to write {target}: it is the input file "
+    )
     assert err.endswith("; choose another -o\n")
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before  # the input untouched, nothing else written
@@ -522,12 +652,18 @@ def test_an_output_that_is_an_input_is_refused(cli, tmp_path, argv, target):
 
 @pytest.mark.parametrize("command", ["compile", "plot", "docs"])
 @pytest.mark.parametrize("folder", ["missing", "missing/deeper", "huber.loss"])
-def test_an_output_in_a_missing_folder_is_exit_1_and_creates_nothing(cli, tmp_path, command, folder):
+def test_an_output_in_a_missing_folder_is_exit_1_and_creates_nothing(
+    cli, tmp_path, command, folder
+):
     name = {"compile": "x.py", "plot": "x.png", "docs": "x.md"}[command]
     before = sorted(tmp_path.rglob("*"))
     code, out, err = cli(command, "huber.loss", "-o", f"{folder}/{name}")
     assert (code, out) == (1, "")
-    why = f"{folder} is not a folder" if folder == "huber.loss" else f"the folder {folder} does not exist"
+    why = (
+        f"{folder} is not a folder"
+        if folder == "huber.loss"
+        else f"the folder {folder} does not exist"
+    )
     assert err == f"lossdsl {command}: cannot write {folder}/{name}: {why}\n"
     assert sorted(tmp_path.rglob("*")) == before  # no folder made, no partial file
 
@@ -535,15 +671,25 @@ def test_an_output_in_a_missing_folder_is_exit_1_and_creates_nothing(cli, tmp_pa
 def test_an_output_that_is_a_folder_is_exit_1(cli, tmp_path):
     (tmp_path / "out").mkdir()
     code, out, err = cli("compile", "huber.loss", "-o", "out")
-    assert (code, out, err) == (1, "", "lossdsl compile: cannot write out: it is a folder\n")
+    assert (code, out, err) == (
+        1,
+        "",
+        "lossdsl compile: cannot write out: it is a folder\n",
+    )
     assert list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize(
     "made, why",
-    [(None, "the folder out does not exist"), ("folder", "it is a folder"), ("file", "out is not a folder")],
+    [
+        (None, "the folder out does not exist"),
+        ("folder", "it is a folder"),
+        ("file", "out is not a folder"),
+    ],
 )
-def test_an_output_ending_in_a_slash_names_a_folder_and_writes_nothing(cli, tmp_path, made, why):
+def test_an_output_ending_in_a_slash_names_a_folder_and_writes_nothing(
+    cli, tmp_path, made, why
+):
     # `-o out/` had its slash dropped by Path: a file called `out` was written (a new-user trial)
     if made == "folder":
         (tmp_path / "out").mkdir()
@@ -551,12 +697,18 @@ def test_an_output_ending_in_a_slash_names_a_folder_and_writes_nothing(cli, tmp_
         (tmp_path / "out").write_text("kept")
     before = {p: p.is_file() and p.read_bytes() for p in tmp_path.rglob("*")}
     code, out, err = cli("compile", "huber.loss", "-o", "out/")
-    assert (code, out, err) == (1, "", f"lossdsl compile: cannot write out/: {why}; give -o a file name\n")
+    assert (code, out, err) == (
+        1,
+        "",
+        f"lossdsl compile: cannot write out/: {why}; give -o a file name\n",
+    )
     assert {p: p.is_file() and p.read_bytes() for p in tmp_path.rglob("*")} == before
 
 
 @pytest.mark.parametrize("command", ["compile", "plot", "docs"])
-def test_an_output_the_user_may_not_write_is_refused_as_open_refuses_it(capsys, tmp_path, monkeypatch, command):
+def test_an_output_the_user_may_not_write_is_refused_as_open_refuses_it(
+    capsys, tmp_path, monkeypatch, command
+):
     # A temporary file moved onto it needs only the folder's permission: a read-only file was
     # replaced, its mode put back (a review). As root every file is writable, so the check of
     # access is made to answer as for another user where this runs as root (in process, for that).
@@ -573,8 +725,15 @@ def test_an_output_the_user_may_not_write_is_refused_as_open_refuses_it(capsys, 
     before = sorted(tmp_path.rglob("*"))
     code = cli.main([command, "huber.loss", "-o", name])
     out, err = capsys.readouterr()
-    assert (code, out, err) == (1, "", f"lossdsl {command}: cannot write {name}: Permission denied\n")
-    assert target.read_text(encoding="utf-8") == "kept\n" and sorted(tmp_path.rglob("*")) == before
+    assert (code, out, err) == (
+        1,
+        "",
+        f"lossdsl {command}: cannot write {name}: Permission denied\n",
+    )
+    assert (
+        target.read_text(encoding="utf-8") == "kept\n"
+        and sorted(tmp_path.rglob("*")) == before
+    )
 
 
 def test_compile_replaces_an_output_whole_and_leaves_no_temporary_file(cli, tmp_path):
@@ -584,8 +743,15 @@ def test_compile_replaces_an_output_whole_and_leaves_no_temporary_file(cli, tmp_
     assert (code, out) == (0, "wrote out.py (class FormulaLoss)\n")
     text = (tmp_path / "out.py").read_text(encoding="utf-8")
     assert "old" not in text and "class FormulaLoss(keras.losses.Loss):" in text
-    assert (tmp_path / "out.py").stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.loss", "huber.loss", "mse.loss", "out.py"]
+    assert (
+        tmp_path / "out.py"
+    ).stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bad.loss",
+        "huber.loss",
+        "mse.loss",
+        "out.py",
+    ]
 
 
 def test_an_output_through_a_symbolic_link_is_written_where_it_points(cli, tmp_path):
@@ -593,15 +759,21 @@ def test_an_output_through_a_symbolic_link_is_written_where_it_points(cli, tmp_p
     (tmp_path / "link.py").symlink_to("real.py")
     code, out, _ = cli("compile", "huber.loss", "-o", "link.py")
     assert (code, out) == (0, "wrote link.py (class FormulaLoss)\n")
-    assert (tmp_path / "link.py").is_symlink() and os.readlink(tmp_path / "link.py") == "real.py"
-    assert "class FormulaLoss(keras.losses.Loss):" in (tmp_path / "real.py").read_text(encoding="utf-8")
+    assert (tmp_path / "link.py").is_symlink() and os.readlink(
+        tmp_path / "link.py"
+    ) == "real.py"
+    assert "class FormulaLoss(keras.losses.Loss):" in (tmp_path / "real.py").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_an_output_of_dev_stdout_into_a_pipe_is_written_there(cli):
     # /dev/stdout resolves to /proc/self/fd/1, then to "pipe:[N]", which is no path to write beside.
     code, out, err = cli("compile", "huber.loss", "-o", "/dev/stdout")
     assert (code, err) == (0, "")
-    assert "class FormulaLoss(keras.losses.Loss):" in out and out.endswith("wrote /dev/stdout (class FormulaLoss)\n")
+    assert "class FormulaLoss(keras.losses.Loss):" in out and out.endswith(
+        "wrote /dev/stdout (class FormulaLoss)\n"
+    )
 
 
 def test_an_output_that_is_a_fifo_is_written_into_not_replaced(cli, tmp_path):
@@ -609,7 +781,9 @@ def test_an_output_that_is_a_fifo_is_written_into_not_replaced(cli, tmp_path):
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
     received: list[str] = []
-    reader = threading.Thread(target=lambda: received.append(fifo.read_text(encoding="utf-8")), daemon=True)
+    reader = threading.Thread(
+        target=lambda: received.append(fifo.read_text(encoding="utf-8")), daemon=True
+    )
     reader.start()
     code, out, _ = cli("compile", "huber.loss", "-o", "out.fifo")
     reader.join(timeout=30)
@@ -627,11 +801,31 @@ def test_an_output_that_is_a_fifo_is_written_into_not_replaced(cli, tmp_path):
 @pytest.mark.parametrize(
     "program, head, caret",
     [
-        ("x = 1\r\n  abs(e", "2:8: error: unexpected end of the program", "      abs(e\n           ^"),
-        ("x = 1\r  abs(e", "2:8: error: unexpected end of the program", "      abs(e\n           ^"),
-        ("x = 1\r\ny = 2\rabs(e) +* x", "3:9: error: unexpected `*`", "    abs(e) +* x\n            ^"),
-        ("\ufeffabs(e", "1:6: error: unexpected end of the program", "    abs(e\n         ^"),
-        ("\ufeffx = 1\r\nlgo(x)", "2:1: error: unknown function `lgo`", "    lgo(x)\n    ^~~"),
+        (
+            "x = 1\r\n  abs(e",
+            "2:8: error: unexpected end of the program",
+            "      abs(e\n           ^",
+        ),
+        (
+            "x = 1\r  abs(e",
+            "2:8: error: unexpected end of the program",
+            "      abs(e\n           ^",
+        ),
+        (
+            "x = 1\r\ny = 2\rabs(e) +* x",
+            "3:9: error: unexpected `*`",
+            "    abs(e) +* x\n            ^",
+        ),
+        (
+            "\ufeffabs(e",
+            "1:6: error: unexpected end of the program",
+            "    abs(e\n         ^",
+        ),
+        (
+            "\ufeffx = 1\r\nlgo(x)",
+            "2:1: error: unknown function `lgo`",
+            "    lgo(x)\n    ^~~",
+        ),
     ],
     ids=["crlf", "cr", "mixed", "bom", "bom-crlf"],
 )
@@ -646,29 +840,47 @@ def test_file_stdin_and_e_read_a_program_alike(cli, tmp_path, program, head, car
     for label, (code, out, err) in results.items():
         assert (code, out) == (1, ""), label
         assert f"{label}:{head}" in err and caret in err, err
-    errs = {label: err.replace(label, "LABEL") for label, (_, _, err) in results.items()}
+    errs = {
+        label: err.replace(label, "LABEL") for label, (_, _, err) in results.items()
+    }
     assert len(set(errs.values())) == 1, errs
 
 
-def test_bytes_that_are_not_utf8_are_a_usage_error_from_stdin_as_from_a_file(cli, tmp_path):
+def test_bytes_that_are_not_utf8_are_a_usage_error_from_stdin_as_from_a_file(
+    cli, tmp_path
+):
     # Standard input was read with the locale's codec, whose escapes of such bytes reached the
     # parser: "unexpected character U+DCFE", exit 1, where the same bytes in a FILE are exit 2.
     data = b"abs(e)\xfe\xff"
     (tmp_path / "binary.loss").write_bytes(data)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    piped = subprocess.run([EXECUTABLE, "check", "-"], input=data, capture_output=True, cwd=tmp_path, env=env)
+    piped = subprocess.run(
+        [EXECUTABLE, "check", "-"],
+        input=data,
+        capture_output=True,
+        cwd=tmp_path,
+        env=env,
+    )
     assert (piped.returncode, piped.stdout, piped.stderr) == (
         2,
         b"",
         b"lossdsl check: standard input is not UTF-8 text\n",
     )
-    assert cli("check", "binary.loss") == (2, "", "lossdsl check: binary.loss is not UTF-8 text\n")
+    assert cli("check", "binary.loss") == (
+        2,
+        "",
+        "lossdsl check: binary.loss is not UTF-8 text\n",
+    )
 
 
 def test_a_program_with_a_bom_and_cr_line_breaks_compiles_alike(cli, tmp_path):
     program = "\ufeff# Absolute error.\ra = e\r\nabs(a)\r"
     (tmp_path / "p.loss").write_bytes(program.encode("utf-8"))
-    outputs = [cli("compile", "p.loss"), cli("compile", "-", stdin=program), cli("compile", "-e", program)]
+    outputs = [
+        cli("compile", "p.loss"),
+        cli("compile", "-", stdin=program),
+        cli("compile", "-e", program),
+    ]
     assert outputs[0][0] == 0 and "Absolute error." in outputs[0][1]
     assert outputs[1:] == [outputs[0]] * 2
 
@@ -686,7 +898,9 @@ def test_plot_png(cli, tmp_path):
 
 
 def test_plot_two_files_and_a_program_to_svg(cli, tmp_path):
-    code, out, err = cli("plot", "mse.loss", "huber.loss", "-e", "log(cosh(e))", "-o", "cmp.svg")
+    code, out, err = cli(
+        "plot", "mse.loss", "huber.loss", "-e", "log(cosh(e))", "-o", "cmp.svg"
+    )
     assert (code, out) == (0, "wrote cmp.svg\n"), err
     text = (tmp_path / "cmp.svg").read_text(encoding="utf-8")
     assert text.startswith("<?xml") and "<svg" in text
@@ -697,17 +911,28 @@ def test_plot_rejected_program_exit_1_and_mixed_kinds_exit_2(cli, tmp_path):
     assert code == 1 and out == ""
     assert "bad.loss:3:1: error: unknown function `lgo`" in err and "^~~" in err
     assert err.rstrip().endswith("bad.loss: rejected (1 error)")
-    code, out, err = cli("plot", "huber.loss", "-e", "-y_true*log(y_pred)", "-o", "x.png")
-    assert code == 2 and out == ""  # the choice of --kind is the command line's (exit 1 until a user test)
+    code, out, err = cli(
+        "plot", "huber.loss", "-e", "-y_true*log(y_pred)", "-o", "x.png"
+    )
+    assert (
+        code == 2 and out == ""
+    )  # the choice of --kind is the command line's (exit 1 until a user test)
     # (after the second program's domain warning)
     assert err.startswith("<-e>:1:9: warning: `log(y_pred)`")
     assert err.endswith(
         "\nlossdsl plot: these losses need different x axes: huber (regression), <-e> (probability);"
         " choose one with --kind\n"
     )
-    code, out, err = cli("plot", "-e", "abs(e)", "-e", "-y_true*log(y_pred)", "-o", "x.png")
-    assert (code, out) == (2, "")  # each program given inline by its label (each was `formula`; a review)
-    assert err.endswith("different x axes: <-e 1> (regression), <-e 2> (probability); choose one with --kind\n")
+    code, out, err = cli(
+        "plot", "-e", "abs(e)", "-e", "-y_true*log(y_pred)", "-o", "x.png"
+    )
+    assert (code, out) == (
+        2,
+        "",
+    )  # each program given inline by its label (each was `formula`; a review)
+    assert err.endswith(
+        "different x axes: <-e 1> (regression), <-e 2> (probability); choose one with --kind\n"
+    )
     assert not (tmp_path / "x.png").exists()
 
 
@@ -718,18 +943,26 @@ def test_plot_rejected_program_exit_1_and_mixed_kinds_exit_2(cli, tmp_path):
         ("y_true * softmax(y_pred)", "takes softmax across classes"),
     ],
 )
-def test_plot_a_kind_that_cannot_show_the_loss_is_a_usage_error(cli, tmp_path, program, refusal):
+def test_plot_a_kind_that_cannot_show_the_loss_is_a_usage_error(
+    cli, tmp_path, program, refusal
+):
     # --kind regression for class ids: the command line's choice, so exit 2 as for mixed kinds
     # (it was 1, a rejected program's status; a review); without --kind the same loss is plotted
     code, out, err = cli("plot", "-e", program, "--kind", "regression", "-o", "x.png")
     assert (code, out) == (2, "")
-    assert err == f"lossdsl plot: <-e> {refusal}: plot it as probability or logits (--kind regression was given)\n"
+    assert (
+        err
+        == f"lossdsl plot: <-e> {refusal}: plot it as probability or logits (--kind regression was given)\n"
+    )
     assert not (tmp_path / "x.png").exists()
     # a file's loss by the file's name, as its legend shows it (it was the class's, FormulaLoss; a review)
     (tmp_path / "ids.loss").write_text(program + "\n", encoding="utf-8")
     code, out, err = cli("plot", "ids.loss", "--kind", "regression", "-o", "x.png")
     assert code == 2
-    assert err == f"lossdsl plot: ids {refusal}: plot it as probability or logits (--kind regression was given)\n"
+    assert (
+        err
+        == f"lossdsl plot: ids {refusal}: plot it as probability or logits (--kind regression was given)\n"
+    )
     code, out, err = cli("plot", "-e", program, "-o", "x.png")
     assert (code, out) == (0, "wrote x.png\n"), err
     assert (tmp_path / "x.png").read_bytes().startswith(PNG_MAGIC)
@@ -742,9 +975,13 @@ def test_plot_under_another_backend_says_it_needs_tensorflow(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
     argv = [EXECUTABLE, "plot", "huber.loss", "-o", "huber.png"]
-    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        argv, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+    )
     assert (proc.returncode, proc.stdout) == (1, "")
-    assert proc.stderr.endswith("lossdsl plot: plotting needs Keras's TensorFlow backend (KERAS_BACKEND=jax is set)\n")
+    assert proc.stderr.endswith(
+        "lossdsl plot: plotting needs Keras's TensorFlow backend (KERAS_BACKEND=jax is set)\n"
+    )
     assert not (tmp_path / "huber.png").exists()
 
 
@@ -752,7 +989,10 @@ def test_plot_under_another_backend_says_it_needs_tensorflow(tmp_path):
 def test_docs_writes_markdown_only(cli, tmp_path, output):
     code, out, err = cli("docs", "huber.loss", "-o", output)
     assert (code, out) == (2, "")
-    assert err == f"lossdsl docs: the page is Markdown: give -o a file name ending in .md, not {output}\n"
+    assert (
+        err
+        == f"lossdsl docs: the page is Markdown: give -o a file name ending in .md, not {output}\n"
+    )
     assert not (tmp_path / output).exists()
 
 
@@ -784,8 +1024,14 @@ def test_docs(cli, tmp_path):
 
 @pytest.mark.parametrize("command", ["plot", "docs"])
 def test_standard_input_is_read_once(cli, command):
-    code, out, err = cli(command, "-", "-", "-o", "x.png" if command == "plot" else "x.md", stdin=HUBER)
-    assert (code, out, err) == (2, "", f"lossdsl {command}: standard input can be read once: give - at most once\n")
+    code, out, err = cli(
+        command, "-", "-", "-o", "x.png" if command == "plot" else "x.md", stdin=HUBER
+    )
+    assert (code, out, err) == (
+        2,
+        "",
+        f"lossdsl {command}: standard input can be read once: give - at most once\n",
+    )
 
 
 def test_docs_names_the_image_that_cannot_be_written(cli, tmp_path):
@@ -794,11 +1040,15 @@ def test_docs_names_the_image_that_cannot_be_written(cli, tmp_path):
     # said before Keras starts, as the folder it is (a review: "cannot write page_files: File exists")
     expected = "lossdsl docs: cannot write the plots into page_files: it is a file, not a folder\n"
     assert (code, out, err) == (1, "", expected)
-    assert (tmp_path / "page_files").read_text(encoding="utf-8") == "in the way" and not (tmp_path / "page.md").exists()
+    assert (tmp_path / "page_files").read_text(
+        encoding="utf-8"
+    ) == "in the way" and not (tmp_path / "page.md").exists()
     (tmp_path / "page_files").unlink()
     (tmp_path / "page_files" / "huber.svg").mkdir(parents=True)
     code, out, err = cli("docs", "huber.loss", "-o", "page.md")
-    assert (code, out) == (1, "") and err.endswith("page_files/huber.svg: Is a directory\n"), err
+    assert (code, out) == (1, "") and err.endswith(
+        "page_files/huber.svg: Is a directory\n"
+    ), err
 
 
 def test_docs_rejected_program_exit_1(cli, tmp_path):
@@ -808,10 +1058,16 @@ def test_docs_rejected_program_exit_1(cli, tmp_path):
     assert not (tmp_path / "x.md").exists()
 
 
-CHAIN = "a0 = e\n" + "".join(f"a{k} = tanh(a{k - 1}) * a{k - 1}\n" for k in range(1, 14)) + "a13\n"
+CHAIN = (
+    "a0 = e\n"
+    + "".join(f"a{k} = tanh(a{k - 1}) * a{k - 1}\n" for k in range(1, 14))
+    + "a13\n"
+)
 
 
-def test_docs_of_a_gradient_over_the_size_limit_writes_the_page_without_it(cli, tmp_path):
+def test_docs_of_a_gradient_over_the_size_limit_writes_the_page_without_it(
+    cli, tmp_path
+):
     # The whole page was refused (exit 1) over one gradient too large to write out, where the loss
     # compiles and its code runs (a review of slow emission): the page says so in its place.
     (tmp_path / "chain.loss").write_text(CHAIN, encoding="utf-8")
@@ -839,7 +1095,9 @@ def test_docs_of_a_gradient_over_the_size_limit_writes_the_page_without_it(cli, 
     ],
     ids=["same-name"],
 )
-def test_docs_finds_what_it_can_before_starting_keras(capsys, monkeypatch, tmp_path, files, exit_code, message):
+def test_docs_finds_what_it_can_before_starting_keras(
+    capsys, monkeypatch, tmp_path, files, exit_code, message
+):
     from lossdsl import cli
 
     def keras_started():
@@ -854,10 +1112,14 @@ def test_docs_finds_what_it_can_before_starting_keras(capsys, monkeypatch, tmp_p
     out, err = capsys.readouterr()
     assert (code, out) == (exit_code, "")
     assert err.startswith(message), err
-    assert not (tmp_path / "page.md").exists() and not (tmp_path / "page_files").exists()
+    assert (
+        not (tmp_path / "page.md").exists() and not (tmp_path / "page_files").exists()
+    )
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "1", "1.5", "10001", "99999999999999999999", ""])
+@pytest.mark.parametrize(
+    "value", ["0", "-1", "1", "1.5", "10001", "99999999999999999999", ""]
+)
 def test_demo_epochs_out_of_range_is_a_usage_error(capsys, value):
     from lossdsl.cli import main
 
@@ -866,7 +1128,10 @@ def test_demo_epochs_out_of_range_is_a_usage_error(capsys, value):
     assert (code, out) == (2, "")
     assert err.startswith("usage: lossdsl demo ")
     assert "lossdsl demo: error: argument --epochs: " in err
-    assert "give 2 to 10,000 epochs" in err or f"expected a whole number of epochs, not {value!r}" in err
+    assert (
+        "give 2 to 10,000 epochs" in err
+        or f"expected a whole number of epochs, not {value!r}" in err
+    )
     assert "KeyError" not in err and "failed" not in err
 
 
@@ -874,14 +1139,19 @@ def test_demo_epochs_out_of_range_is_a_usage_error(capsys, value):
 def test_run_demo_refuses_a_bad_number_of_epochs(epochs):
     from lossdsl.demo import run_demo
 
-    with pytest.raises(ValueError, match=r"the demo needs a whole number of epochs, at least 2, not "):
+    with pytest.raises(
+        ValueError, match=r"the demo needs a whole number of epochs, at least 2, not "
+    ):
         run_demo(epochs=epochs)
 
 
 def test_demo(cli):
     code, out, err = cli("demo", "--epochs", "3")
     assert code == 0, err
-    assert "== program" in out and "== generated Keras class (PenalizedAbsoluteError)" in out
+    assert (
+        "== program" in out
+        and "== generated Keras class (PenalizedAbsoluteError)" in out
+    )
     assert "loss fell from" in out and "over 3 epochs" in out
     assert err == ""
 
@@ -900,19 +1170,29 @@ def test_repr_markdown():
     head, description, formula = text.split("\n\n")
     assert head == "**Huber**"
     assert description.startswith("Huber loss: 0.5 x^2 where |x| &lt;= delta")
-    assert formula.startswith("$$\\begin{aligned}") and formula.endswith("\\end{aligned}$$\n")
+    assert formula.startswith("$$\\begin{aligned}") and formula.endswith(
+        "\\end{aligned}$$\n"
+    )
     plain = lossdsl.compile("e^2 * 2")._repr_markdown_()
     assert plain.split("\n\n")[0] == "**FormulaLoss**" and plain.count("$$") == 2
 
 
 @pytest.mark.parametrize("command", [("compile", "-o", "x.py"), ("latex",)])
-def test_an_accepted_program_with_warnings_prints_them_and_goes_on(cli, tmp_path, command):
+def test_an_accepted_program_with_warnings_prints_them_and_goes_on(
+    cli, tmp_path, command
+):
     # compile, latex, plot and docs said nothing of a warning (found by a new-user walkthrough)
     code, out, err = cli(command[0], "-e", "log(y_pred)", *command[1:])
     assert code == 0
-    assert err.splitlines()[0].startswith("<-e>:1:1: warning: `log(y_pred)`: the argument can reach 0 or below")
+    assert err.splitlines()[0].startswith(
+        "<-e>:1:1: warning: `log(y_pred)`: the argument can reach 0 or below"
+    )
     assert err.splitlines()[1:] == ["    log(y_pred)", "    ^~~~~~~~~~~"]
-    assert out == ("wrote x.py (class FormulaLoss)\n" if command[0] == "compile" else "\\log\\left(\\hat{y}\\right)\n")
+    assert out == (
+        "wrote x.py (class FormulaLoss)\n"
+        if command[0] == "compile"
+        else "\\log\\left(\\hat{y}\\right)\n"
+    )
     # notes (a kink) are for `check`
     code, out, err = cli(command[0], "-e", "abs(e)", *command[1:])
     assert (code, err) == (0, "")

@@ -51,13 +51,19 @@ def test_strict_rejects_warnings(capsys):
     code, out, err = run(capsys, "check", "--strict", "-e", "log(y_pred)")
     assert code == 1
     assert out == ""
-    assert "<-e>:1:1: error: `log(y_pred)`" in err and "(an error under strict=True)" in err
+    assert (
+        "<-e>:1:1: error: `log(y_pred)`" in err
+        and "(an error under strict=True)" in err
+    )
     assert err.rstrip().endswith("<-e>: rejected (1 error)")
 
 
 def test_a_file(capsys, tmp_path):
     path = tmp_path / "mae.loss"
-    path.write_text("# Mean absolute error.\nparam scale = 1.0\na = abs(e)\nscale * a\n", encoding="utf-8")
+    path.write_text(
+        "# Mean absolute error.\nparam scale = 1.0\na = abs(e)\nscale * a\n",
+        encoding="utf-8",
+    )
     code, out, err = run(capsys, "check", str(path))
     assert code == 0
     assert out == f"{path}: ok (0 warnings)\n"
@@ -107,9 +113,21 @@ def test_a_file_that_is_not_utf8_is_exit_2(capsys, tmp_path):
 
 
 REJECTED = [
-    ("abs(e", "1:6: error: unexpected end of the program: expected `)` or `,`", "    abs(e\n         ^"),
-    ("lgo(y_pred)", "1:1: error: unknown function `lgo`; did you mean `log`?", "    lgo(y_pred)\n    ^~~"),
-    ("a = e\nb = a^2\ny_true^2", "3:1: error: the loss does not depend on y_pred", "    y_true^2\n    ^~~~~~~~"),
+    (
+        "abs(e",
+        "1:6: error: unexpected end of the program: expected `)` or `,`",
+        "    abs(e\n         ^",
+    ),
+    (
+        "lgo(y_pred)",
+        "1:1: error: unknown function `lgo`; did you mean `log`?",
+        "    lgo(y_pred)\n    ^~~",
+    ),
+    (
+        "a = e\nb = a^2\ny_true^2",
+        "3:1: error: the loss does not depend on y_pred",
+        "    y_true^2\n    ^~~~~~~~",
+    ),
     (
         "e^2 + sign(y_pred)",
         "1:7: error: the term `sign(y_pred)` has zero gradient",
@@ -145,11 +163,18 @@ def test_a_rejected_file(capsys, tmp_path):
     path.write_text("# bad\nx = e\nx + \n", encoding="utf-8")
     code, out, err = run(capsys, "check", str(path))
     assert code == 1
-    assert f"{path}:3:4: error: unexpected end of the program: expected an expression" in err
+    assert (
+        f"{path}:3:4: error: unexpected end of the program: expected an expression"
+        in err
+    )
 
 
 def test_several_files_are_checked_in_turn(capsys, tmp_path):
-    good, bad, warned = tmp_path / "huber.loss", tmp_path / "bad.loss", tmp_path / "root.loss"
+    good, bad, warned = (
+        tmp_path / "huber.loss",
+        tmp_path / "bad.loss",
+        tmp_path / "root.loss",
+    )
     good.write_text(HUBER, encoding="utf-8")
     bad.write_text("x = e\nx + \n", encoding="utf-8")
     warned.write_text("sqrt(y_pred)\n", encoding="utf-8")
@@ -164,7 +189,9 @@ def test_several_files_are_checked_in_turn(capsys, tmp_path):
 
 
 def test_several_programs_are_checked_in_turn(capsys):
-    code, out, err = run(capsys, "check", "-e", "abs(e)", "-e", "-log(y_pred)", "-e", "e^")
+    code, out, err = run(
+        capsys, "check", "-e", "abs(e)", "-e", "-log(y_pred)", "-e", "e^"
+    )
     assert code == 1
     # numbered, as they were given (each was `<-e>`; a review)
     assert out.splitlines() == ["<-e 1>: ok (0 warnings)", "<-e 2>: ok (1 warning)"]
@@ -179,7 +206,9 @@ def test_the_program_minus_e_after_e_is_a_program_not_a_second_option(capsys):
     assert run(capsys, "check", "-e", "-e") == (0, "<-e>: ok (0 warnings)\n", "")
     code, out, err = run(capsys, "check", "-e", "-e", "-e", "e^")
     assert (code, out) == (1, "<-e 1>: ok (0 warnings)\n")
-    assert err.startswith("<-e 2>:1:3: error: unexpected end of the program: expected an expression\n")
+    assert err.startswith(
+        "<-e 2>:1:3: error: unexpected end of the program: expected an expression\n"
+    )
 
 
 def test_a_command_of_one_program_refuses_a_second_e_in_process(capsys):
@@ -200,7 +229,9 @@ def test_a_lone_carriage_return_in_a_program_argument_is_a_line_break(capsys):
     # `\r` alone is a line break, as in a FILE: the program compiles to the very module of its
     # `\n` spelling (the class's registered name is a hash of the program text)...
     compiled = run(capsys, "compile", "-e", "# Absolute error.\ra = e\rabs(a)\r")
-    assert compiled == run(capsys, "compile", "-e", "# Absolute error.\na = e\nabs(a)\n")
+    assert compiled == run(
+        capsys, "compile", "-e", "# Absolute error.\na = e\nabs(a)\n"
+    )
     assert compiled[0] == 0 and 'r"""Absolute error.\n' in compiled[1]
     # ... and the caret block shows line 2 as an editor does
     code, out, err = run(capsys, "check", "-e", "x = e^2\rfoo")
@@ -214,14 +245,27 @@ def test_a_lone_carriage_return_in_a_program_argument_is_a_line_break(capsys):
     )
 
 
-def test_a_diagnostic_without_a_place_follows_the_label_after_a_space(capsys, tmp_path, monkeypatch):
+def test_a_diagnostic_without_a_place_follows_the_label_after_a_space(
+    capsys, tmp_path, monkeypatch
+):
     from lossdsl.cli import _print_diagnostics
     from lossdsl.errors import Diagnostic
 
-    _print_diagnostics([Diagnostic("note", "m", None, None), Diagnostic("note", "n", 1, 1)], "abs(e)", "x.loss")
-    assert capsys.readouterr() == ("", "x.loss: note: m\nx.loss:1:1: note: n\n    abs(e)\n    ^\n")
+    _print_diagnostics(
+        [Diagnostic("note", "m", None, None), Diagnostic("note", "n", 1, 1)],
+        "abs(e)",
+        "x.loss",
+    )
+    assert capsys.readouterr() == (
+        "",
+        "x.loss: note: m\nx.loss:1:1: note: n\n    abs(e)\n    ^\n",
+    )
     # as `latex` prints a limit of the LaTeX, which has no place in the program
-    chain = "a0 = y_pred\n" + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145)) + "\na144"
+    chain = (
+        "a0 = y_pred\n"
+        + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145))
+        + "\na144"
+    )
     (tmp_path / "erf.loss").write_text(chain, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "latex", "erf.loss", "--gradient") == (
@@ -232,16 +276,26 @@ def test_a_diagnostic_without_a_place_follows_the_label_after_a_space(capsys, tm
     )
 
 
-def test_an_unreadable_file_among_several_is_said_and_the_others_are_checked(capsys, tmp_path):
+def test_an_unreadable_file_among_several_is_said_and_the_others_are_checked(
+    capsys, tmp_path
+):
     # as linters go on past a missing file (a user test: one typo hid every other file's result)
     good, bad = tmp_path / "huber.loss", tmp_path / "bad.loss"
     good.write_text(HUBER, encoding="utf-8")
     bad.write_text("e^\n", encoding="utf-8")
     missing = tmp_path / "missing.loss"
-    code, out, err = run(capsys, "check", str(missing), str(good), str(tmp_path), str(bad))
-    assert code == 2  # a file that cannot be read is a usage error, before a rejected program's 1
+    code, out, err = run(
+        capsys, "check", str(missing), str(good), str(tmp_path), str(bad)
+    )
+    assert (
+        code == 2
+    )  # a file that cannot be read is a usage error, before a rejected program's 1
     assert out == f"{good}: ok (0 warnings)\n"
-    lines = [line for line in err.splitlines() if line.startswith("lossdsl check:") or "rejected" in line]
+    lines = [
+        line
+        for line in err.splitlines()
+        if line.startswith("lossdsl check:") or "rejected" in line
+    ]
     assert lines == [
         f"lossdsl check: no such file: {missing}",
         f"lossdsl check: {tmp_path} is a directory, not a .loss file",
@@ -287,7 +341,9 @@ def test_help_and_version_exit_0(capsys, argv):
     assert "lossdsl" in out
 
 
-@pytest.mark.parametrize("program", ["\x00", "у_pred", "(" * 300, "9^9^9^9", "y_pred" * 2000, "'; rm -rf /"])
+@pytest.mark.parametrize(
+    "program", ["\x00", "у_pred", "(" * 300, "9^9^9^9", "y_pred" * 2000, "'; rm -rf /"]
+)
 def test_hostile_programs_never_print_a_traceback(capsys, program):
     code, out, err = run(capsys, "check", "-e", program)
     assert code == 1
@@ -310,7 +366,9 @@ def test_installed_module_runs_from_any_directory(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("argv", [["library"], ["library", "huber"], ["check", "-e", "e^2"]])
+@pytest.mark.parametrize(
+    "argv", [["library"], ["library", "huber"], ["check", "-e", "e^2"]]
+)
 def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path, argv):
     # `lossdsl library | head -1`: the reader goes; exit as SIGPIPE ends `cat` (141), without a
     # message (was `failed: BrokenPipeError`, exit 1, found by a user test).
@@ -332,7 +390,9 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path, argv):
     assert (proc.returncode, proc.stderr) == (141, "")
 
 
-def _run_with_standard_output_closed(tmp_path, argv: list[str]) -> subprocess.CompletedProcess:
+def _run_with_standard_output_closed(
+    tmp_path, argv: list[str]
+) -> subprocess.CompletedProcess:
     """`lossdsl ARGV >&-`: the command in a child whose descriptor 1 is closed."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
@@ -349,14 +409,24 @@ def _run_with_standard_output_closed(tmp_path, argv: list[str]) -> subprocess.Co
 
 @pytest.mark.parametrize(
     ("argv", "wrote"),
-    [(["latex", "-e", "abs(e)"], False), (["compile", "-e", "abs(e)", "-o", "out.py"], True)],
+    [
+        (["latex", "-e", "abs(e)"], False),
+        (["compile", "-e", "abs(e)", "-o", "out.py"], True),
+    ],
 )
-def test_a_closed_standard_output_is_an_error_without_a_traceback(tmp_path, argv, wrote):
+def test_a_closed_standard_output_is_an_error_without_a_traceback(
+    tmp_path, argv, wrote
+):
     # `lossdsl latex -e X >&-`: Python's sys.stdout is None; it was `failed: AttributeError` and a
     # traceback from the last flush (found by fuzzing). As `cat` says "write error", exit 1.
     proc = _run_with_standard_output_closed(tmp_path, argv)
-    assert (proc.returncode, proc.stderr) == (1, f"lossdsl {argv[0]}: cannot write to standard output: it is closed\n")
-    assert (tmp_path / "out.py").exists() == wrote  # -o was written before the closing line failed
+    assert (proc.returncode, proc.stderr) == (
+        1,
+        f"lossdsl {argv[0]}: cannot write to standard output: it is closed\n",
+    )
+    assert (
+        tmp_path / "out.py"
+    ).exists() == wrote  # -o was written before the closing line failed
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["latex", "--help"], ["--version"]])
@@ -372,11 +442,20 @@ def test_a_utf8_program_under_a_c_locale_is_read_as_given(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(LANG="C", LC_ALL="C", PYTHONUTF8="0")
     run = [sys.executable, "-m", "lossdsl", "check", "-e"]
-    given = subprocess.run([*run, "abs(\u00e9)"], cwd=tmp_path, capture_output=True, timeout=120, env=env)
+    given = subprocess.run(
+        [*run, "abs(\u00e9)"], cwd=tmp_path, capture_output=True, timeout=120, env=env
+    )
     assert given.returncode == 1
-    assert b"unexpected character U+00E9 LATIN SMALL LETTER E WITH ACUTE" in given.stderr
-    broken = subprocess.run([*run, b"abs(\xff)"], cwd=tmp_path, capture_output=True, timeout=120, env=env)
-    assert (broken.returncode, broken.stderr) == (2, b"lossdsl check: -e PROGRAM is not UTF-8 text\n")
+    assert (
+        b"unexpected character U+00E9 LATIN SMALL LETTER E WITH ACUTE" in given.stderr
+    )
+    broken = subprocess.run(
+        [*run, b"abs(\xff)"], cwd=tmp_path, capture_output=True, timeout=120, env=env
+    )
+    assert (broken.returncode, broken.stderr) == (
+        2,
+        b"lossdsl check: -e PROGRAM is not UTF-8 text\n",
+    )
 
 
 def test_a_non_ascii_description_compiles_to_an_ascii_standard_output(tmp_path):
@@ -386,11 +465,16 @@ def test_a_non_ascii_description_compiles_to_an_ascii_standard_output(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(LANG="C", LC_ALL="C", PYTHONUTF8="0", PYTHONIOENCODING="ascii")
     program = tmp_path / "u.loss"
-    program.write_text("# Pseudo-Huber \u03b4 loss, d\u00e9j\u00e0 vu\nabs(y_pred - y_true)\n", encoding="utf-8")
+    program.write_text(
+        "# Pseudo-Huber \u03b4 loss, d\u00e9j\u00e0 vu\nabs(y_pred - y_true)\n",
+        encoding="utf-8",
+    )
     run = [sys.executable, "-m", "lossdsl", "compile", "u.loss"]
     proc = subprocess.run(run, cwd=tmp_path, capture_output=True, timeout=120, env=env)
     assert (proc.returncode, proc.stderr) == (0, b"")
-    subprocess.run([*run, "-o", "written.py"], cwd=tmp_path, check=True, timeout=120, env=env)
+    subprocess.run(
+        [*run, "-o", "written.py"], cwd=tmp_path, check=True, timeout=120, env=env
+    )
     assert proc.stdout == (tmp_path / "written.py").read_bytes()
     assert "Pseudo-Huber \u03b4 loss, d\u00e9j\u00e0 vu" in proc.stdout.decode("utf-8")
 
@@ -407,7 +491,9 @@ def test_an_unknown_option_shows_the_subcommand_s_usage(capsys, argv, usage, unk
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(usage)
-    assert err.rstrip().endswith(f"lossdsl {argv[0]}: error: unrecognized arguments: {unknown}")
+    assert err.rstrip().endswith(
+        f"lossdsl {argv[0]}: error: unrecognized arguments: {unknown}"
+    )
 
 
 def test_compile_to_an_empty_file_name_is_a_usage_error(capsys):
@@ -424,7 +510,10 @@ def test_compile_to_a_dash_writes_standard_output(capsys, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "compile", "-e", "abs(e)", "--name", "Dash", "-o", "-")
     assert (code, err) == (0, "")
-    assert out.startswith('"""A Keras loss generated by lossdsl') and "class Dash(keras.losses.Loss)" in out
+    assert (
+        out.startswith('"""A Keras loss generated by lossdsl')
+        and "class Dash(keras.losses.Loss)" in out
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -432,24 +521,45 @@ def _lossdsl(tmp_path, argv, **options) -> subprocess.CompletedProcess:
     """`python -m lossdsl ARGV` in tmp_path, its output as bytes."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(options.pop("env", {}))
-    return subprocess.run([sys.executable, "-m", "lossdsl", *argv], cwd=tmp_path, timeout=120, env=env, **options)
+    return subprocess.run(
+        [sys.executable, "-m", "lossdsl", *argv],
+        cwd=tmp_path,
+        timeout=120,
+        env=env,
+        **options,
+    )
 
 
-def test_a_file_name_past_ascii_is_escaped_in_the_status_lines_of_an_ascii_output(tmp_path):
+def test_a_file_name_past_ascii_is_escaped_in_the_status_lines_of_an_ascii_output(
+    tmp_path,
+):
     # Under PYTHONIOENCODING=ascii the `ok` and `wrote` lines could not encode the name: "failed:
     # UnicodeEncodeError", exit 1, after the file was written, and `check` stopped at it (a review).
     (tmp_path / "\u00e9.loss").write_text("abs(e)\n", encoding="utf-8")
     (tmp_path / "mse.loss").write_text("e^2\n", encoding="utf-8")
     ascii_out = {"env": {"PYTHONIOENCODING": "ascii"}, "capture_output": True}
     proc = _lossdsl(tmp_path, ["check", "\u00e9.loss", "mse.loss"], **ascii_out)
-    assert (proc.returncode, proc.stdout) == (0, b"\\xe9.loss: ok (0 warnings)\nmse.loss: ok (0 warnings)\n")
-    proc = _lossdsl(tmp_path, ["compile", "mse.loss", "-o", "out_\u00e9.py"], **ascii_out)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"wrote out_\\xe9.py (class FormulaLoss)\n", b"")
-    assert "class FormulaLoss(keras.losses.Loss)" in (tmp_path / "out_\u00e9.py").read_text(encoding="utf-8")
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        b"\\xe9.loss: ok (0 warnings)\nmse.loss: ok (0 warnings)\n",
+    )
+    proc = _lossdsl(
+        tmp_path, ["compile", "mse.loss", "-o", "out_\u00e9.py"], **ascii_out
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        0,
+        b"wrote out_\\xe9.py (class FormulaLoss)\n",
+        b"",
+    )
+    assert "class FormulaLoss(keras.losses.Loss)" in (
+        tmp_path / "out_\u00e9.py"
+    ).read_text(encoding="utf-8")
 
 
 # Standard output and error buffered (a file's), and not (PYTHONUNBUFFERED=1): where a write fails differs.
-BUFFERING = pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "unbuffered"])
+BUFFERING = pytest.mark.parametrize(
+    "unbuffered", ["", "1"], ids=["buffered", "unbuffered"]
+)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -464,11 +574,19 @@ BUFFERING = pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "u
         (["check", "-e", "e^2"], 0),
     ],
 )
-def test_a_standard_error_that_cannot_be_written_keeps_the_exit_status(tmp_path, argv, code, unbuffered):
+def test_a_standard_error_that_cannot_be_written_keeps_the_exit_status(
+    tmp_path, argv, code, unbuffered
+):
     # `lossdsl check 2>/dev/full` (or a closed pipe): printing the usage error raised, and exit 2 was
     # 1; buffered, what stayed in the buffer failed again at exit, which made the status 120 (a review)
     with open("/dev/full", "w") as full:
-        proc = _lossdsl(tmp_path, argv, stdout=subprocess.DEVNULL, stderr=full, env={"PYTHONUNBUFFERED": unbuffered})
+        proc = _lossdsl(
+            tmp_path,
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=full,
+            env={"PYTHONUNBUFFERED": unbuffered},
+        )
     assert proc.returncode == code
 
 
@@ -488,8 +606,16 @@ def test_a_full_disk_on_standard_output_is_said_so(tmp_path, argv, command, unbu
     # review); buffered, it is found by the flush after the command, which still names it
     (tmp_path / "mse.loss").write_text("e^2\n", encoding="utf-8")
     with open("/dev/full", "w") as full:
-        proc = _lossdsl(tmp_path, argv, stdout=full, stderr=subprocess.PIPE, env={"PYTHONUNBUFFERED": unbuffered})
-    message = f"lossdsl {command}: cannot write to standard output: No space left on device\n"
+        proc = _lossdsl(
+            tmp_path,
+            argv,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env={"PYTHONUNBUFFERED": unbuffered},
+        )
+    message = (
+        f"lossdsl {command}: cannot write to standard output: No space left on device\n"
+    )
     assert (proc.returncode, proc.stderr.decode()) == (1, message)
 
 
@@ -498,11 +624,21 @@ def test_a_full_disk_on_standard_output_is_said_so(tmp_path, argv, command, unbu
 def test_a_full_disk_under_an_ascii_locale_is_said_so(tmp_path, unbuffered):
     # The module of a program with text past ASCII is written to the stream's buffer in UTF-8, which
     # failed past the wrapper: "failed: OSError" (the change review)
-    (tmp_path / "caf\u00e9.loss").write_text("# caf\u00e9 \u00e0 la carte\ne^2\n", encoding="utf-8")
+    (tmp_path / "caf\u00e9.loss").write_text(
+        "# caf\u00e9 \u00e0 la carte\ne^2\n", encoding="utf-8"
+    )
     env = {"PYTHONIOENCODING": "ascii", "PYTHONUNBUFFERED": unbuffered}
     with open("/dev/full", "w") as full:
-        proc = _lossdsl(tmp_path, ["compile", "caf\u00e9.loss"], stdout=full, stderr=subprocess.PIPE, env=env)
-    message = "lossdsl compile: cannot write to standard output: No space left on device\n"
+        proc = _lossdsl(
+            tmp_path,
+            ["compile", "caf\u00e9.loss"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+    message = (
+        "lossdsl compile: cannot write to standard output: No space left on device\n"
+    )
     assert (proc.returncode, proc.stderr.decode()) == (1, message)
 
 
@@ -511,7 +647,13 @@ def test_a_full_disk_under_an_ascii_locale_is_said_so(tmp_path, unbuffered):
 @pytest.mark.parametrize("argv", [["--help"], ["compile", "--help"], ["--version"]])
 def test_help_to_a_full_disk_is_lost_as_argparse_loses_it(tmp_path, argv, unbuffered):
     with open("/dev/full", "w") as full:
-        proc = _lossdsl(tmp_path, argv, stdout=full, stderr=subprocess.PIPE, env={"PYTHONUNBUFFERED": unbuffered})
+        proc = _lossdsl(
+            tmp_path,
+            argv,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env={"PYTHONUNBUFFERED": unbuffered},
+        )
     assert (proc.returncode, proc.stderr) == (0, b"")
 
 
@@ -530,15 +672,22 @@ def test_a_full_disk_found_by_the_last_flush_is_said_so(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.entry()
     assert exit_.value.code == 1
-    assert capsys.readouterr().err == "lossdsl: cannot write to standard output: No space left on device\n"
+    assert (
+        capsys.readouterr().err
+        == "lossdsl: cannot write to standard output: No space left on device\n"
+    )
 
 
-@pytest.mark.parametrize(("argv", "command"), [(["demo"], "demo"), (["plot", "-e", "abs(e)", "-o", "p.png"], "plot")])
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [(["demo"], "demo"), (["plot", "-e", "abs(e)", "-o", "p.png"], "plot")],
+)
 def test_a_keras_backend_that_cannot_start_is_said_so(tmp_path, argv, command):
     # KERAS_BACKEND=bogus was the catch-all's "failed: ValueError: ..." (a review of robustness)
     proc = _lossdsl(tmp_path, argv, env={"KERAS_BACKEND": "bogus"}, capture_output=True)
     message = (
-        f"lossdsl {command}: cannot start Keras (KERAS_BACKEND=bogus): ValueError: Unable to import backend : bogus\n"
+        f"lossdsl {command}: cannot start Keras (KERAS_BACKEND=bogus):"
+        " ValueError: Unable to import backend : bogus\n"
     )
     assert (proc.returncode, proc.stdout, proc.stderr.decode()) == (1, b"", message)
     assert not (tmp_path / "p.png").exists()
@@ -569,11 +718,16 @@ def test_a_non_blocking_standard_input_is_read_to_its_end(tmp_path):
     assert b"1:1: note: `abs(e)` has a kink" in err
 
 
-def test_a_file_over_the_size_limit_among_several_is_rejected_and_the_others_checked(capsys, tmp_path):
+def test_a_file_over_the_size_limit_among_several_is_rejected_and_the_others_checked(
+    capsys, tmp_path
+):
     # It stopped the command, unlabelled, and the files after it went unchecked (a review).
     (tmp_path / "good.loss").write_text("e^2\n", encoding="utf-8")
     (tmp_path / "big.loss").write_bytes(b"e+" * 50_000 + b"e")
-    files = [str(tmp_path / name) for name in ("good.loss", "big.loss", "missing.loss", "good.loss")]
+    files = [
+        str(tmp_path / name)
+        for name in ("good.loss", "big.loss", "missing.loss", "good.loss")
+    ]
     code, out, err = run(capsys, "check", *files)
     assert code == 2  # the missing file
     assert out == f"{files[0]}: ok (0 warnings)\n" * 2
@@ -587,21 +741,31 @@ def test_a_file_over_the_size_limit_among_several_is_rejected_and_the_others_che
     assert (code, out) == (1, "") and err.endswith(f"{big}: rejected (1 error)\n")
 
 
-def test_an_output_name_over_the_system_s_limit_is_said_and_one_within_it_written(capsys, tmp_path):
+def test_an_output_name_over_the_system_s_limit_is_said_and_one_within_it_written(
+    capsys, tmp_path
+):
     # 300 characters: `is_dir`'s "File name too long" was "failed: OSError"; 245: the temporary file
     # beside it took the name and ran past 255 bytes (a review).
     program = tmp_path / "mse.loss"
     program.write_text("e^2\n", encoding="utf-8")
     too_long = str(tmp_path / ("a" * 300 + ".py"))
     code, out, err = run(capsys, "compile", str(program), "-o", too_long)
-    assert (code, out, err) == (1, "", f"lossdsl compile: cannot write {too_long}: File name too long\n")
+    assert (code, out, err) == (
+        1,
+        "",
+        f"lossdsl compile: cannot write {too_long}: File name too long\n",
+    )
     within = tmp_path / ("b" * 245 + ".py")
     code, out, err = run(capsys, "compile", str(program), "-o", str(within))
     assert (code, out) == (0, f"wrote {within} (class FormulaLoss)\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mse.loss", within.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["mse.loss", within.name]
+    )
 
 
-def test_control_characters_in_a_file_name_are_escaped_in_messages(tmp_path, capsys, monkeypatch):
+def test_control_characters_in_a_file_name_are_escaped_in_messages(
+    tmp_path, capsys, monkeypatch
+):
     # A file named `a<ESC>[2J.loss` cleared the terminal when `check` named it; `\r` overwrote the
     # line, U+202E reversed what follows. Messages show them as Python escapes them; the file is
     # still found and written under its own name.

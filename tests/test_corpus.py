@@ -49,7 +49,9 @@ def test_the_corpus_is_large_and_distinct():
     assert len(set(INPUTS)) == len(INPUTS)
 
 
-@pytest.mark.parametrize("index", range(len(INPUTS)), ids=[f"{i:03d}" for i in range(len(INPUTS))])
+@pytest.mark.parametrize(
+    "index", range(len(INPUTS)), ids=[f"{i:03d}" for i in range(len(INPUTS))]
+)
 def test_hostile_input(index):
     text = INPUTS[index]
     pipeline._front_end_cached.cache_clear()
@@ -71,7 +73,9 @@ def test_hostile_input(index):
 
 def test_the_corpus_covers_every_outcome():
     if len(OUTCOMES) < len(INPUTS):
-        pytest.skip(f"only {len(OUTCOMES)} of the {len(INPUTS)} corpus inputs ran in this session")
+        pytest.skip(
+            f"only {len(OUTCOMES)} of the {len(INPUTS)} corpus inputs ran in this session"
+        )
     assert set(OUTCOMES.values()) >= {
         "compiles",
         "LossSyntaxError",

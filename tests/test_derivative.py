@@ -62,7 +62,10 @@ def library_expressions():
 
 
 def symbols_of(expr: sp.Basic) -> list[sp.Symbol]:
-    return sorted((s for s in expr.free_symbols if isinstance(s, sp.Symbol)), key=sp.default_sort_key)
+    return sorted(
+        (s for s in expr.free_symbols if isinstance(s, sp.Symbol)),
+        key=sp.default_sort_key,
+    )
 
 
 @pytest.mark.parametrize("expr", EXPRESSIONS, ids=str)
@@ -86,7 +89,9 @@ def test_nested_abs_is_differentiated_without_sympys_own_rule(monkeypatch):
     for _ in range(16):
         expr = sp.Abs(expr - Y_TRUE)
     expected = sp.diff(expr, Y_PRED)
-    monkeypatch.setattr(sp.Abs, "_eval_derivative", lambda self, s: 1 / 0)  # not reached
+    monkeypatch.setattr(
+        sp.Abs, "_eval_derivative", lambda self, s: 1 / 0
+    )  # not reached
     assert sp.srepr(derivative(expr, Y_PRED)) == sp.srepr(expected)
 
 

@@ -67,17 +67,34 @@ def _inputs(spec, rng):
         if spec.resolved.uses_onehot:
             y_true = rng.integers(0, width, shape[:-1]).astype("float64")
         else:
-            y_true = rng.uniform(low, high, shape) if low is not None else rng.normal(0, 2, shape)
-        yield y_true, rng.uniform(low, high, shape) if low is not None else rng.normal(0, 2, shape)
+            y_true = (
+                rng.uniform(low, high, shape)
+                if low is not None
+                else rng.normal(0, 2, shape)
+            )
+        yield (
+            y_true,
+            rng.uniform(low, high, shape)
+            if low is not None
+            else rng.normal(0, 2, shape),
+        )
 
 
 def _comparable(spec, y_true, y_pred, expected, rng) -> np.ndarray:
     """Where NumPy's value is finite and well conditioned (see the module docstring)."""
-    wide = evaluate(spec.resolved, y_true, y_pred, dtype=np.longdouble).astype("float64")
+    wide = evaluate(spec.resolved, y_true, y_pred, dtype=np.longdouble).astype(
+        "float64"
+    )
     wobble = 1 + 1e-12 * rng.standard_normal(y_pred.shape)
-    moved = evaluate(spec.resolved, y_true if spec.resolved.uses_onehot else y_true * wobble, y_pred * wobble)
+    moved = evaluate(
+        spec.resolved,
+        y_true if spec.resolved.uses_onehot else y_true * wobble,
+        y_pred * wobble,
+    )
     scale = np.maximum(np.abs(expected), 1.0)
-    steady = (np.abs(wide - expected) <= 1e-9 * scale) & (np.abs(moved - expected) <= 1e-9 * scale)
+    steady = (np.abs(wide - expected) <= 1e-9 * scale) & (
+        np.abs(moved - expected) <= 1e-9 * scale
+    )
     return np.isfinite(expected) & (np.abs(expected) < 1e100) & steady
 
 
@@ -91,7 +108,9 @@ def test_generated_code_computes_what_numpy_computes_from_the_syntax_tree(seed):
     for number, spec in enumerate(_programs(seed)):
         rng = np.random.default_rng([seed, number])  # (each program its own inputs)
         for y_true, y_pred in _inputs(spec, rng):
-            with np.errstate(all="ignore"):  # (NumPy's overflow and NaN: the values say so)
+            with np.errstate(
+                all="ignore"
+            ):  # (NumPy's overflow and NaN: the values say so)
                 expected = evaluate(spec.resolved, y_true, y_pred)
                 where = _comparable(spec, y_true, y_pred, expected, rng)
             for fast, xla in ((True, False), (False, False), (True, True)):
@@ -99,9 +118,17 @@ def test_generated_code_computes_what_numpy_computes_from_the_syntax_tree(seed):
                 got = keras.ops.convert_to_numpy(loss.call(y_true, y_pred))
                 assert got.shape == expected.shape, spec.source
                 with np.errstate(all="ignore"):
-                    close = np.abs(got - expected) <= 1e-6 * np.maximum(np.abs(expected), 1.0)
+                    close = np.abs(got - expected) <= 1e-6 * np.maximum(
+                        np.abs(expected), 1.0
+                    )
                 wrong = where & ~close
-                assert not wrong.any(), (spec.source, fast, xla, got[wrong], expected[wrong])
+                assert not wrong.any(), (
+                    spec.source,
+                    fast,
+                    xla,
+                    got[wrong],
+                    expected[wrong],
+                )
             compared += int(where.sum())
     # (most values are comparable: the test compares, it does not skip)
     assert compared >= PROGRAMS_PER_SEED * 5
@@ -109,10 +136,14 @@ def test_generated_code_computes_what_numpy_computes_from_the_syntax_tree(seed):
 
 def test_the_oracle_reads_the_program_as_numpy_would():
     # a list of equal items, a where, a reduction, a binding and a parameter, by hand
-    spec = lossdsl.compile("param k = 2\nv = [1, 2, 3] * 0 + k\nwhere(y_pred > 0.5, sum(v) * y_pred, log(y_true))")
+    spec = lossdsl.compile(
+        "param k = 2\nv = [1, 2, 3] * 0 + k\nwhere(y_pred > 0.5, sum(v) * y_pred, log(y_true))"
+    )
     y_true = np.array([[1.0, np.e, 1.0]])
     y_pred = np.array([[0.25, 1.0, 0.75]])
-    np.testing.assert_allclose(evaluate(spec.resolved, y_true, y_pred), [(0 + 6.0 + 4.5) / 3])
+    np.testing.assert_allclose(
+        evaluate(spec.resolved, y_true, y_pred), [(0 + 6.0 + 4.5) / 3]
+    )
 
 
 # ---------------------------------------------------------------- gradients
@@ -136,7 +167,9 @@ def test_the_oracle_reads_the_program_as_numpy_would():
 # though its derivative is a sine).
 
 _STAIRCASE = re.compile(r"\b(floor|ceil|round|sign)\s*\(")
-_ABSORBING_NUMBER = re.compile(r"(?<![.\d])\d{15}|\d\.?[eE]\+?0*(1[5-9]|[2-9]\d|[1-9]\d\d)")
+_ABSORBING_NUMBER = re.compile(
+    r"(?<![.\d])\d{15}|\d\.?[eE]\+?0*(1[5-9]|[2-9]\d|[1-9]\d\d)"
+)
 _STEPS = (1e-6, 2e-6)
 
 
@@ -157,10 +190,14 @@ def _central_differences(spec, y_true, y_pred) -> np.ndarray:
             up, down = y_pred.copy(), y_pred.copy()
             up[:, column] += relative * width
             down[:, column] -= relative * width
-            estimates.append(((loss(up) - loss(down)) / (2 * relative * width)).astype("float64"))
+            estimates.append(
+                ((loss(up) - loss(down)) / (2 * relative * width)).astype("float64")
+            )
         first, second = estimates
         scale = np.maximum(np.abs(first), 1.0)
-        rounding = 8 * size * float(np.finfo(wide).eps) / (_STEPS[0] * width.astype("float64"))
+        rounding = (
+            8 * size * float(np.finfo(wide).eps) / (_STEPS[0] * width.astype("float64"))
+        )
         trusted = (np.abs(first - second) <= 1e-7 * scale) & (rounding <= 1e-8 * scale)
         found[:, column] = np.where(trusted, first, np.nan)
     return found
@@ -174,8 +211,13 @@ def test_code_gradients_match_central_differences_of_the_syntax_tree(seed):
     for number, spec in enumerate(_programs(seed)):
         if _STAIRCASE.search(spec.source) or _ABSORBING_NUMBER.search(spec.source):
             continue
-        rng = np.random.default_rng([100 + seed, number])  # (each program its own: a filter moves none)
-        fused = {xla: "custom_gradient" in spec.python_source(xla=xla) for xla in (False, True)}
+        rng = np.random.default_rng(
+            [100 + seed, number]
+        )  # (each program its own: a filter moves none)
+        fused = {
+            xla: "custom_gradient" in spec.python_source(xla=xla)
+            for xla in (False, True)
+        }
         for y_true, y_pred in _inputs(spec, rng):
             with np.errstate(all="ignore"):
                 expected = evaluate(spec.resolved, y_true, y_pred)
@@ -185,12 +227,18 @@ def test_code_gradients_match_central_differences_of_the_syntax_tree(seed):
                 loss = loss_class(spec, fast=fast, xla=xla)()
                 values, gradient = values_and_gradients(loss.call, y_true, y_pred)
                 with np.errstate(all="ignore"):
-                    same_value = np.abs(values - expected) <= 1e-6 * np.maximum(np.abs(expected), 1.0)
+                    same_value = np.abs(values - expected) <= 1e-6 * np.maximum(
+                        np.abs(expected), 1.0
+                    )
                     where = (rows & same_value)[:, None] & np.isfinite(reference)
-                    close = np.abs(gradient - reference) <= 1e-5 * np.maximum(np.abs(reference), 1.0)
+                    close = np.abs(gradient - reference) <= 1e-5 * np.maximum(
+                        np.abs(reference), 1.0
+                    )
                 if not (fast and fused[xla]):  # autodiff's NaN: see the section comment
                     where &= np.isfinite(gradient)
-                code = ("fused" if fast and fused[xla] else "autodiff") + (", XLA spelling" if xla else "")
+                code = ("fused" if fast and fused[xla] else "autodiff") + (
+                    ", XLA spelling" if xla else ""
+                )
                 wrong = where & ~close
                 context = (seed, spec.source, code, y_pred[wrong.any(-1)])
                 assert not wrong.any(), (*context, gradient[wrong], reference[wrong])

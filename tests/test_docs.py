@@ -49,7 +49,14 @@ def svg_mismatch(expected: str, actual: str) -> str | None:
     """Where two SVG texts differ beyond rounding (None when they agree)."""
     exp_text, act_text = NUMBER.split(expected), NUMBER.split(actual)
     if exp_text != act_text:
-        at = next((i for i, (a, b) in enumerate(zip(exp_text, act_text, strict=False)) if a != b), len(exp_text))
+        at = next(
+            (
+                i
+                for i, (a, b) in enumerate(zip(exp_text, act_text, strict=False))
+                if a != b
+            ),
+            len(exp_text),
+        )
         return f"the markup differs near {''.join(act_text[max(at - 2, 0) : at + 1])[-200:]!r}"
     for a, b in zip(NUMBER.findall(expected), NUMBER.findall(actual), strict=True):
         if a != b and abs(float(a) - float(b)) > 1e-3:
@@ -60,10 +67,14 @@ def svg_mismatch(expected: str, actual: str) -> str | None:
 def test_committed_page_is_up_to_date(regenerated):
     hint = f"docs/losses.md is out of date: regenerate it from the repository root with `{REGENERATE}`"
     assert PAGE.is_file(), hint
-    assert PAGE.read_text(encoding="utf-8") == regenerated.read_text(encoding="utf-8"), hint
+    assert PAGE.read_text(encoding="utf-8") == regenerated.read_text(
+        encoding="utf-8"
+    ), hint
     fresh = regenerated.parent / "losses_files"
     committed_names = sorted(p.name for p in IMAGES.iterdir())
-    assert committed_names == sorted(p.name for p in fresh.iterdir()), f"{hint} (delete docs/losses_files/ first)"
+    assert committed_names == sorted(p.name for p in fresh.iterdir()), (
+        f"{hint} (delete docs/losses_files/ first)"
+    )
     import matplotlib
 
     for name in committed_names:
@@ -77,21 +88,39 @@ def test_committed_page_is_up_to_date(regenerated):
 
 def page_formulas(text: str) -> list[tuple[str, bool]]:
     """Every formula of a page: ($$ blocks, display) and ($...$ in tables, inline)."""
-    blocks = [(m.group(1).strip(), True) for m in re.finditer(r"^\$\$\n(.*?)\n\$\$$", text, re.S | re.M)]
+    blocks = [
+        (m.group(1).strip(), True)
+        for m in re.finditer(r"^\$\$\n(.*?)\n\$\$$", text, re.S | re.M)
+    ]
     rest = re.sub(r"^\$\$\n.*?\n\$\$$", "", text, flags=re.S | re.M)
-    inline = [(m.group(1), False) for m in re.finditer(r"(?<![\\$])\$([^$\n]+)\$", rest)]
+    inline = [
+        (m.group(1), False) for m in re.finditer(r"(?<![\\$])\$([^$\n]+)\$", rest)
+    ]
     return blocks + inline
 
 
 def test_every_formula_on_the_page_renders_in_katex(katex):
     formulas = page_formulas(PAGE.read_text(encoding="utf-8"))
     names = lossdsl.library.names()
-    assert sum(display for _, display in formulas) == 2 * len(names)  # the loss and its gradient
-    notation = next(line for line in PAGE.read_text(encoding="utf-8").splitlines() if line.startswith("Notation: "))
+    assert sum(display for _, display in formulas) == 2 * len(
+        names
+    )  # the loss and its gradient
+    notation = next(
+        line
+        for line in PAGE.read_text(encoding="utf-8").splitlines()
+        if line.startswith("Notation: ")
+    )
     in_tables = sum(len(lossdsl.library.compile(n).params) for n in names)
-    assert sum(not display for _, display in formulas) == in_tables + notation.count("$") // 2
+    assert (
+        sum(not display for _, display in formulas)
+        == in_tables + notation.count("$") // 2
+    )
     errors = katex(formulas)
-    failures = [(tex, err) for (tex, _), err in zip(formulas, errors, strict=True) if err is not None]
+    failures = [
+        (tex, err)
+        for (tex, _), err in zip(formulas, errors, strict=True)
+        if err is not None
+    ]
     assert not failures, failures
 
 
@@ -108,7 +137,10 @@ def test_page_has_a_section_per_bundled_loss():
     assert "| `delta` | $\\delta$ | `1.0` |" in huber
     assert "\\frac{\\partial L}{\\partial \\hat{y}} = " in huber
     assert "Keras counterpart: `keras.losses.huber(y_true, y_pred)`." in huber
-    assert "Keras counterpart: `keras.losses.binary_crossentropy(y_true, y_pred, from_logits=True)`." in text
+    assert (
+        "Keras counterpart: `keras.losses.binary_crossentropy(y_true, y_pred, from_logits=True)`."
+        in text
+    )
     poly1 = text.split("## poly1\n", 1)[1].split("\n## ", 1)[0]
     assert "Keras counterpart: none." in poly1
     assert "| `epsilon` | $\\epsilon$ | `1.0` |" in poly1
@@ -119,7 +151,12 @@ def test_page_has_a_section_per_bundled_loss():
 
 def test_a_user_program(tmp_path):
     source = "# Smooth L1:\n# |x| with a rounded tip (see *notes*).\n\nparam beta = 1.0\nsqrt(e^2 + beta^2) - beta\n"
-    written = write_docs([(source, "my losses/smooth l1.loss")], tmp_path / "page.md", title="Mine", image_format="png")
+    written = write_docs(
+        [(source, "my losses/smooth l1.loss")],
+        tmp_path / "page.md",
+        title="Mine",
+        image_format="png",
+    )
     assert written == [tmp_path / "page.md", tmp_path / "page_files" / "smooth_l1.png"]
     assert written[1].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     text = written[0].read_text(encoding="utf-8")
@@ -135,8 +172,12 @@ def test_a_program_without_a_plot_on_its_own_axis_takes_a_two_class_one(tmp_path
     # `--kind probability`, which `docs` does not take: the page was refused (a review of robustness)
     written = write_docs([("normalize(y_pred) * y_true", "nz.loss")], tmp_path / "p.md")
     assert written == [tmp_path / "p.md", tmp_path / "p_files" / "nz.svg"]
-    assert "probability $p$  ($\\hat{y} = [p, 1 - p]$)" in written[1].read_text(encoding="utf-8")
-    assert "![nz: the loss and its gradient](p_files/nz.svg)" in written[0].read_text(encoding="utf-8")
+    assert "probability $p$  ($\\hat{y} = [p, 1 - p]$)" in written[1].read_text(
+        encoding="utf-8"
+    )
+    assert "![nz: the loss and its gradient](p_files/nz.svg)" in written[0].read_text(
+        encoding="utf-8"
+    )
 
 
 def test_a_changed_bundled_loss_claims_no_counterpart(tmp_path):
@@ -147,16 +188,26 @@ def test_a_changed_bundled_loss_claims_no_counterpart(tmp_path):
 
 def test_a_bundled_loss_under_another_file_name_has_its_counterpart(tmp_path):
     # `lossdsl library binary_crossentropy > bce.loss` (the README's) had no counterpart line
-    write_docs([(lossdsl.library.source("binary_crossentropy"), "bce.loss")], tmp_path / "p.md", image_format="png")
+    write_docs(
+        [(lossdsl.library.source("binary_crossentropy"), "bce.loss")],
+        tmp_path / "p.md",
+        image_format="png",
+    )
     text = (tmp_path / "p.md").read_text(encoding="utf-8")
     assert "\n## bce\n" in text
-    assert "Keras counterpart: `keras.losses.binary_crossentropy(y_true, y_pred)`." in text
+    assert (
+        "Keras counterpart: `keras.losses.binary_crossentropy(y_true, y_pred)`." in text
+    )
 
 
 def test_sections_are_sorted_whatever_the_order_given():
-    entries = [(n, lossdsl.library.compile(n), n) for n in ("mean_squared_error", "huber")]
+    entries = [
+        (n, lossdsl.library.compile(n), n) for n in ("mean_squared_error", "huber")
+    ]
     page = render_page(entries)
-    assert page.index("## mean_squared_error") < page.index("## huber")  # render_page keeps the order it is given
+    assert page.index("## mean_squared_error") < page.index(
+        "## huber"
+    )  # render_page keeps the order it is given
     assert page.endswith("\n") and not page.endswith("\n\n")
 
 
@@ -168,8 +219,13 @@ def test_write_docs_sorts(tmp_path):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"two programs are named 'huber' \(a/huber.loss and b/huber.loss\)"):
-        write_docs([("abs(e)", "a/huber.loss"), ("e^2", "b/huber.loss")], tmp_path / "p.md")
+    with pytest.raises(
+        ValueError,
+        match=r"two programs are named 'huber' \(a/huber.loss and b/huber.loss\)",
+    ):
+        write_docs(
+            [("abs(e)", "a/huber.loss"), ("e^2", "b/huber.loss")], tmp_path / "p.md"
+        )
     # plots named apart by case only are one file on macOS and Windows (a review)
     with pytest.raises(
         ValueError,
@@ -195,10 +251,19 @@ def test_errors(tmp_path):
         ("my loss.txt", "my_loss"),
         ("\u00e9.loss", "\u00e9"),
         ("\u65e5\u672c.loss", "\u65e5\u672c"),
-        ("\udcc3.loss", "loss"),  # a byte that is not UTF-8, as Python escapes it in a file name
+        (
+            "\udcc3.loss",
+            "loss",
+        ),  # a byte that is not UTF-8, as Python escapes it in a file name
         ("a$b.loss", "a_b"),
-        ("e\u0301.loss", "\u00e9"),  # é as macOS writes it in a file name: e and a combining accent
-        ("\u0939\u093f\u0928\u094d\u0926\u0940.loss", "\u0939\u093f\u0928\u094d\u0926\u0940"),  # Devanagari's marks
+        (
+            "e\u0301.loss",
+            "\u00e9",
+        ),  # é as macOS writes it in a file name: e and a combining accent
+        (
+            "\u0939\u093f\u0928\u094d\u0926\u0940.loss",
+            "\u0939\u093f\u0928\u094d\u0926\u0940",
+        ),  # Devanagari's marks
     ],
 )
 def test_loss_name(label, name):
@@ -206,7 +271,16 @@ def test_loss_name(label, name):
 
 
 @pytest.mark.parametrize(
-    "page", ["my page (v2).md", "p(2.md", "p#1.md", "p?x=1.md", "p%41.md", "p\u00e9.md", "p\udcff.md"]
+    "page",
+    [
+        "my page (v2).md",
+        "p(2.md",
+        "p#1.md",
+        "p?x=1.md",
+        "p%41.md",
+        "p\u00e9.md",
+        "p\udcff.md",
+    ],
 )
 def test_plot_links_are_percent_encoded(tmp_path, page):
     # a space or `(` ended the link, `#` and `?` began a fragment or a query, `%41` read as `A` (a review);
@@ -214,14 +288,21 @@ def test_plot_links_are_percent_encoded(tmp_path, page):
     # behind (a review): encoded byte by byte, as the system names the file
     written = write_docs([("abs(e)", "a.loss")], tmp_path / page)
     text = written[0].read_text(encoding="utf-8")
-    (link,) = re.findall(r"^!\[a: the loss and its gradient\]\(([^)\s]*)\)$", text, flags=re.M)
+    (link,) = re.findall(
+        r"^!\[a: the loss and its gradient\]\(([^)\s]*)\)$", text, flags=re.M
+    )
     assert re.fullmatch(r"[A-Za-z0-9_.~/%-]+", link), link
-    assert os.fsencode(tmp_path) + b"/" + urllib.parse.unquote_to_bytes(link) == os.fsencode(written[1])
+    assert os.fsencode(tmp_path) + b"/" + urllib.parse.unquote_to_bytes(
+        link
+    ) == os.fsencode(written[1])
     assert written[1].is_file()
 
 
 def test_escape():
-    assert escape("y_true * log(p) <= `x` $5 \\n") == "y_true \\* log(p) &lt;= \\`x\\` \\$5 \\\\n"
+    assert (
+        escape("y_true * log(p) <= `x` $5 \\n")
+        == "y_true \\* log(p) &lt;= \\`x\\` \\$5 \\\\n"
+    )
     assert escape("_a_ b_c") == "\\_a\\_ b_c"
     assert paragraphs("- a\nb\n\n1. c\n\n\n# d") == ["\\- a b", "1\\. c", "\\# d"]
     assert paragraphs("-(x) and 0.5 y") == ["-(x) and 0.5 y"]
@@ -229,35 +310,53 @@ def test_escape():
     assert escape("[x](javascript:alert(1)) in [eps, 1 - eps]") == (
         "&#91;x]&#40;javascript:alert(1)) in [eps, 1 - eps]"
     )
-    assert paragraphs("[1]: javascript:alert(1)\nsee [x][1]") == ["&#91;1]: javascript:alert(1) see [x][1]"]
+    assert paragraphs("[1]: javascript:alert(1)\nsee [x][1]") == [
+        "&#91;1]: javascript:alert(1) see [x][1]"
+    ]
     # a rule, a character reference, a strike-out in GitHub's Markdown (a review)
-    assert paragraphs("---\n\n- - -\n\na -- b - c") == ["\\---", "\\- - -", "a -- b - c"]
+    assert paragraphs("---\n\n- - -\n\na -- b - c") == [
+        "\\---",
+        "\\- - -",
+        "a -- b - c",
+    ]
     assert escape("R&amp;D &copy; ~~x~~") == "R&amp;amp;D &amp;copy; \\~\\~x\\~\\~"
     # control characters as spaces, as the docstring keeps them: an ESC sequence went into the page
     # as written (a review of robustness)
-    assert paragraphs("colour \x1b[31mred\x07 and\x00 zero") == ["colour  [31mred  and  zero"]
+    assert paragraphs("colour \x1b[31mred\x07 and\x00 zero") == [
+        "colour  [31mred  and  zero"
+    ]
 
 
 def test_descriptions_read_as_written_in_commonmark():
     markdown_it = pytest.importorskip("markdown_it")
     text = PAGE.read_text(encoding="utf-8")
-    text = re.sub(r"^\$\$\n.*?\n\$\$$", "", text, flags=re.S | re.M)  # math is the math plugins' business
+    text = re.sub(
+        r"^\$\$\n.*?\n\$\$$", "", text, flags=re.S | re.M
+    )  # math is the math plugins' business
     text = re.sub(r"\$[^$\n]+\$", "", text)
     rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(text)
     assert "<em>" not in rendered and "<strong>" not in rendered
     plain = html.unescape(re.sub(r"<[^>]+>", "", rendered))
     for name in lossdsl.library.names():
-        description = " ".join(line.strip() for line in lossdsl.library.description(name).splitlines())
+        description = " ".join(
+            line.strip() for line in lossdsl.library.description(name).splitlines()
+        )
         assert description in plain, name
 
 
 def test_the_page_explains_the_symbols_it_uses():
     # the step function of a gradient and `eps` printed as 10^{-7} were unexplained (a review)
     plain = render_page([("mse", lossdsl.compile("e^2"), False)])
-    notation = next(line for line in plain.splitlines() if line.startswith("Notation: "))
+    notation = next(
+        line for line in plain.splitlines() if line.startswith("Notation: ")
+    )
     assert notation == r"Notation: $y$ is `y_true` and $\hat{y}$ is `y_pred`."
-    kinked = render_page([("clipped", lossdsl.compile("sum(y_true * log(clip(y_pred, eps, 1)))"), False)])
-    notation = next(line for line in kinked.splitlines() if line.startswith("Notation: "))
+    kinked = render_page(
+        [("clipped", lossdsl.compile("sum(y_true * log(clip(y_pred, eps, 1)))"), False)]
+    )
+    notation = next(
+        line for line in kinked.splitlines() if line.startswith("Notation: ")
+    )
     assert r"$\sum_{c}$ sums over the last axis" in notation
     assert r"$\epsilon$ is `eps`, $10^{-7}$" in notation
     assert r"$\theta(x)$ is the step function" in notation
@@ -268,9 +367,15 @@ def test_the_page_explains_the_symbols_it_uses():
 @pytest.mark.parametrize(
     ("source", "explained"),
     [
-        ("sum(y_pred)^2 + y_pred^2", True),  # `C` only in the gradient, `2 (C sum_c y_c + y)` (a review)
+        (
+            "sum(y_pred)^2 + y_pred^2",
+            True,
+        ),  # `C` only in the gradient, `2 (C sum_c y_c + y)` (a review)
         ("mean(e^2) + y_pred", True),  # a mean's `\frac{1}{C}`
-        ("# C classes, C as in Categorical\nparam C = 2.0\nC * e^2", False),  # the user's C and prose
+        (
+            "# C classes, C as in Categorical\nparam C = 2.0\nC * e^2",
+            False,
+        ),  # the user's C and prose
     ],
 )
 def test_the_notation_explains_C_where_a_formula_has_it(source, explained):
@@ -280,14 +385,23 @@ def test_the_notation_explains_C_where_a_formula_has_it(source, explained):
 
 
 # A chain whose loss is small and whose gradient's LaTeX is over the size limit (97,032 operations).
-CHAIN = ";".join(["a0=sin(e)", *[f"a{i}=a{i - 1}*sin(a{i - 1})" for i in range(1, 10)], "a9"])
+CHAIN = ";".join(
+    ["a0=sin(e)", *[f"a{i}=a{i - 1}*sin(a{i - 1})" for i in range(1, 10)], "a9"]
+)
 
 
 def test_a_gradient_too_large_to_write_is_said_so_and_the_page_written(tmp_path):
     # `lossdsl docs` refused the whole page over one such gradient (a review of slow emission)
-    page = render_page([("chain", lossdsl.compile(CHAIN), False), ("mse", lossdsl.compile("e^2"), False)])
+    page = render_page(
+        [
+            ("chain", lossdsl.compile(CHAIN), False),
+            ("mse", lossdsl.compile("e^2"), False),
+        ]
+    )
     chain = page.split("## chain")[1].split("## mse")[0]
-    assert lossdsl.compile(CHAIN).latex(display=True) in chain  # the loss's own formula is there
+    assert (
+        lossdsl.compile(CHAIN).latex(display=True) in chain
+    )  # the loss's own formula is there
     assert (
         "Gradient with respect to the prediction:\n\nToo large to write out here: the gradient's LaTeX"
         " would write out 97,032 operations; the limit is 50,000.\n"

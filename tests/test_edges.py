@@ -25,7 +25,10 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 pytestmark = [
-    pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="gradients through tf.GradientTape"),
+    pytest.mark.skipif(
+        keras.backend.backend() != "tensorflow",
+        reason="gradients through tf.GradientTape",
+    ),
     pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
 ]
 
@@ -52,7 +55,9 @@ KEYS = sorted(cp.COUNTERPARTS)
 def edge_rows(edges: list[float], rows: int | None = None) -> np.ndarray:
     """Rows of one edge value throughout (0 gives an all-zero row), then rows that cycle through them."""
     k = len(edges)
-    grid = [[v] * C for v in edges] + [[edges[(i + j) % k] for j in range(C)] for i in range(k)]
+    grid = [[v] * C for v in edges] + [
+        [edges[(i + j) % k] for j in range(C)] for i in range(k)
+    ]
     grid = np.array(grid, dtype="float32")
     return grid if rows is None else np.resize(grid, (rows, C))
 
@@ -88,7 +93,9 @@ def test_every_bundled_loss_is_covered():
 @pytest.mark.parametrize("key", KEYS)
 def test_finite_at_the_edges_wherever_keras_is(key):
     case = cp.COUNTERPARTS[key]
-    ours = lossdsl.library.compile(cp.library_name(key)).keras_loss(reduction=None, **case.params)
+    ours = lossdsl.library.compile(cp.library_name(key)).keras_loss(
+        reduction=None, **case.params
+    )
     builtin = getattr(keras.losses, case.keras_name)
 
     def reference(y_true, y_pred):
@@ -100,10 +107,21 @@ def test_finite_at_the_edges_wherever_keras_is(key):
         expected, expected_gradients = values_and_gradients(reference, y_true, y_pred)
         assert values.shape == expected.shape and gradients.shape == y_pred.shape
         bad = np.isfinite(expected) & ~np.isfinite(values)
-        assert not bad.any(), (what, y_true[bad][:2], y_pred[bad][:2], values[bad][:2], expected[bad][:2])
+        assert not bad.any(), (
+            what,
+            y_true[bad][:2],
+            y_pred[bad][:2],
+            values[bad][:2],
+            expected[bad][:2],
+        )
         bad = np.isfinite(expected_gradients) & ~np.isfinite(gradients)
         rows = bad.any(axis=-1)
-        assert not bad.any(), (what, y_true[rows][:2], y_pred[rows][:2], gradients[rows][:2])
+        assert not bad.any(), (
+            what,
+            y_true[rows][:2],
+            y_pred[rows][:2],
+            gradients[rows][:2],
+        )
         # The edges Keras handles are most of them: the test is not vacuous.
         assert np.isfinite(expected).mean() > 0.9
 
@@ -118,9 +136,15 @@ def _no_counterpart_data(name: str):
     if name == "poly1":
         y_pred = edge_rows(edges)
         one_hot = cp.one_hot(np.random.default_rng(3), len(y_pred), C)
-        return [("one-hot", one_hot, y_pred), ("all-zero labels", np.zeros_like(y_pred), y_pred)]
+        return [
+            ("one-hot", one_hot, y_pred),
+            ("all-zero labels", np.zeros_like(y_pred), y_pred),
+        ]
     y_pred = edge_rows(edges)
-    return [("edges", np.flip(y_pred, axis=0).copy(), y_pred), ("zeros", np.zeros_like(y_pred), y_pred)]
+    return [
+        ("edges", np.flip(y_pred, axis=0).copy(), y_pred),
+        ("zeros", np.zeros_like(y_pred), y_pred),
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(cp.NO_COUNTERPART))
@@ -129,7 +153,11 @@ def test_losses_without_a_counterpart_are_finite_at_the_edges(name):
     for what, y_true, y_pred in _no_counterpart_data(name):
         values, gradients = values_and_gradients(ours, y_true, y_pred)
         assert values.shape == y_pred.shape[:1], what
-        assert np.isfinite(values).all() and np.isfinite(gradients).all(), (what, values, gradients)
+        assert np.isfinite(values).all() and np.isfinite(gradients).all(), (
+            what,
+            values,
+            gradients,
+        )
 
 
 def test_the_focal_spelling_the_domain_warning_offers_keeps_a_gradient_at_any_logit():
@@ -146,10 +174,16 @@ def test_the_focal_spelling_the_domain_warning_offers_keeps_a_gradient_at_any_lo
         reduction=None,
     )
     y_true = np.array([[0.0, 1.0]], dtype="float32")
-    y_pred = np.array([[100.0, -100.0]], dtype="float32")  # both wrong, by a logit of 100
+    y_pred = np.array(
+        [[100.0, -100.0]], dtype="float32"
+    )  # both wrong, by a logit of 100
     values, gradients = values_and_gradients(offered, y_true, y_pred)
-    np.testing.assert_allclose(values, [100.0], rtol=1e-6)  # (1 - pt)^2 = 1, -log(p) = 100: the mean of two
-    np.testing.assert_allclose(gradients, [[0.5, -0.5]], rtol=1e-6)  # d/dx of softplus(x) / 2, saturated
+    np.testing.assert_allclose(
+        values, [100.0], rtol=1e-6
+    )  # (1 - pt)^2 = 1, -log(p) = 100: the mean of two
+    np.testing.assert_allclose(
+        gradients, [[0.5, -0.5]], rtol=1e-6
+    )  # d/dx of softplus(x) / 2, saturated
     values, gradients = values_and_gradients(with_eps, y_true, y_pred)
     np.testing.assert_allclose(values, [-np.log(np.float32(1e-7))], rtol=1e-5)
     assert (gradients == 0).all()
@@ -168,14 +202,24 @@ def test_the_focal_spelling_the_domain_warning_offers_keeps_a_gradient_at_any_lo
         "sqrt(exp(y_pred)) * sigmoid(-y_pred)",
     ],
 )
-def test_an_overflow_warning_names_a_point_where_keras_computes_no_number_in_float32_and_one_in_float64(source):
+def test_an_overflow_warning_names_a_point_where_keras_computes_no_number_in_float32_and_one_in_float64(
+    source,
+):
     import re
 
     (warning,) = [d for d in lossdsl.check(source) if d.code == "float32-overflow"]
-    point = re.search(r"at y_true=(\[.*?\]|[^,]+), y_pred=(\[.*?\]|[^;]+);", warning.message)
-    y_true, y_pred = ([[float(v) for v in text.strip("[]").split(",")]] for text in point.groups())
-    stated = float(re.search(r"though its value is about (\S+);", warning.message).group(1))
-    in_float32 = lossdsl.loss(source, reduction=None)(np.array(y_true, "float32"), np.array(y_pred, "float32"))
+    point = re.search(
+        r"at y_true=(\[.*?\]|[^,]+), y_pred=(\[.*?\]|[^;]+);", warning.message
+    )
+    y_true, y_pred = (
+        [[float(v) for v in text.strip("[]").split(",")]] for text in point.groups()
+    )
+    stated = float(
+        re.search(r"though its value is about (\S+);", warning.message).group(1)
+    )
+    in_float32 = lossdsl.loss(source, reduction=None)(
+        np.array(y_true, "float32"), np.array(y_pred, "float32")
+    )
     in_float64 = lossdsl.loss(source, reduction=None, dtype="float64")(
         np.array(y_true, "float64"), np.array(y_pred, "float64")
     )

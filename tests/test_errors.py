@@ -59,40 +59,116 @@ assert (len(_LONG_NAME), len(_NAME_OF_120)) == (150, 120)
 
 ERRORS = [
     # ---- syntax: unexpected tokens name what was expected
-    (LossSyntaxError, "abs(e«»", r"unexpected end of the program: expected `\)` or `,`"),
-    (LossSyntaxError, "y_pred +«»", r"unexpected end of the program: expected an expression"),
-    (LossSyntaxError, "y_pred ^«»", r"unexpected end of the program: expected an expression"),
+    (
+        LossSyntaxError,
+        "abs(e«»",
+        r"unexpected end of the program: expected `\)` or `,`",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred +«»",
+        r"unexpected end of the program: expected an expression",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred ^«»",
+        r"unexpected end of the program: expected an expression",
+    ),
     (LossSyntaxError, "(y_pred«»", r"unexpected end of the program: expected `\)`"),
-    (LossSyntaxError, "[1, 2«»", r"unexpected end of the program: expected `\]` or `,`"),
-    (LossSyntaxError, "where(y_pred > 0«»", r"unexpected end of the program: expected `\)` or `,`"),
+    (
+        LossSyntaxError,
+        "[1, 2«»",
+        r"unexpected end of the program: expected `\]` or `,`",
+    ),
+    (
+        LossSyntaxError,
+        "where(y_pred > 0«»",
+        r"unexpected end of the program: expected `\)` or `,`",
+    ),
     (LossSyntaxError, "«»", r"unexpected end of the program: expected an expression"),
-    (LossSyntaxError, "«»# only a comment", r"unexpected end of the program: expected an expression"),
-    (LossSyntaxError, "y_pred «)»", r"unexpected `\)`: expected an operator or the end of the statement"),
-    (LossSyntaxError, "y_pred «y_true»", r"unexpected name `y_true`: expected an operator or the end of the statement"),
-    (LossSyntaxError, "y_pred «2»", r"unexpected number `2`: expected an operator or the end of the statement"),
-    (LossSyntaxError, "y_pred «,» 1", r"unexpected `,`: expected an operator or the end of the statement"),
+    (
+        LossSyntaxError,
+        "«»# only a comment",
+        r"unexpected end of the program: expected an expression",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred «)»",
+        r"unexpected `\)`: expected an operator or the end of the statement",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred «y_true»",
+        r"unexpected name `y_true`: expected an operator or the end of the statement",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred «2»",
+        r"unexpected number `2`: expected an operator or the end of the statement",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred «,» 1",
+        r"unexpected `,`: expected an operator or the end of the statement",
+    ),
     (LossSyntaxError, "y_pred ** «**» 2", r"unexpected `\*\*`: expected an expression"),
     (LossSyntaxError, "«*» y_pred", r"unexpected `\*`: expected an expression"),
     (LossSyntaxError, "y_pred / «/» 2", r"unexpected `/`: expected an expression"),
     (LossSyntaxError, "max(y_pred,«)»", r"unexpected `\)`: expected an expression"),
     (LossSyntaxError, "f(y_pred«;» 2)", r"unexpected `;`: expected `\)` or `,`"),
-    (LossSyntaxError, "param a = «y_pred»", r"unexpected name `y_pred`: expected a number"),
+    (
+        LossSyntaxError,
+        "param a = «y_pred»",
+        r"unexpected name `y_pred`: expected a number",
+    ),
     (LossSyntaxError, "param «=» 3", r"unexpected `=`: expected a name"),
     (LossSyntaxError, "param «(»k) = 1\ne^2", r"unexpected `\(`: expected a name"),
     (LossSyntaxError, "not «=» 1", r"unexpected `=`: expected an expression"),
-    (LossSyntaxError, "y_true < y_pred «<» 1", r"unexpected `<`: comparisons do not chain; join them with `and`"),
+    (
+        LossSyntaxError,
+        "y_true < y_pred «<» 1",
+        r"unexpected `<`: comparisons do not chain; join them with `and`",
+    ),
     # ... a comparison where an operand goes is no chain: what the grammar takes there (a review)
-    (LossSyntaxError, "where(y_pred > 0 and «<» 1, e, e)", r"unexpected `<`: expected an expression"),
+    (
+        LossSyntaxError,
+        "where(y_pred > 0 and «<» 1, e, e)",
+        r"unexpected `<`: expected an expression",
+    ),
     (LossSyntaxError, "«==» y_pred", r"unexpected `==`: expected an expression"),
     (LossSyntaxError, "abs(«<»)", r"unexpected `<`: expected an expression or `\)`"),
-    (LossSyntaxError, "where(e > 1 «<» 2, 1, e)", r"unexpected `<`: comparisons do not chain; join them with `and`"),
+    (
+        LossSyntaxError,
+        "where(e > 1 «<» 2, 1, e)",
+        r"unexpected `<`: comparisons do not chain; join them with `and`",
+    ),
     (LossSyntaxError, "param x = «<» 1", r"unexpected `<`: expected a number"),
-    (LossSyntaxError, "param x = 1 «<» 2", r"unexpected `<`: expected the end of the statement"),
+    (
+        LossSyntaxError,
+        "param x = 1 «<» 2",
+        r"unexpected `<`: expected the end of the statement",
+    ),
     # ---- syntax: characters outside the language
-    (LossSyntaxError, "y_pred «$» 2", r"unexpected character `\$`: expected an operator or the end of the statement"),
-    (LossSyntaxError, "y_pred * «'»abc'", r"unexpected character `'`: expected an expression; lossdsl has no strings"),
-    (LossSyntaxError, 'y_pred * «"»abc"', r'unexpected character `"`: expected an expression; lossdsl has no strings'),
-    (LossSyntaxError, "y_pred * «`»2`", r"unexpected character ```: expected an expression; lossdsl has no strings$"),
+    (
+        LossSyntaxError,
+        "y_pred «$» 2",
+        r"unexpected character `\$`: expected an operator or the end of the statement",
+    ),
+    (
+        LossSyntaxError,
+        "y_pred * «'»abc'",
+        r"unexpected character `'`: expected an expression; lossdsl has no strings",
+    ),
+    (
+        LossSyntaxError,
+        'y_pred * «"»abc"',
+        r'unexpected character `"`: expected an expression; lossdsl has no strings',
+    ),
+    (
+        LossSyntaxError,
+        "y_pred * «`»2`",
+        r"unexpected character ```: expected an expression; lossdsl has no strings$",
+    ),
     (
         LossSyntaxError,
         "y_pred«.»__class__",
@@ -136,7 +212,11 @@ ERRORS = [
         r"unexpected name `y_true`: expected an operator or the end of the statement; a program is the formula"
         r" itself, not a Python function: write the expression alone \(`abs\(e\)`\)$",
     ),
-    (LossSyntaxError, "x = e\n  return «abs»(x)", r"unexpected name `abs`: .*; a program is the formula itself, .*"),
+    (
+        LossSyntaxError,
+        "x = e\n  return «abs»(x)",
+        r"unexpected name `abs`: .*; a program is the formula itself, .*",
+    ),
     (
         LossSyntaxError,
         "lambda = 0.5 «0.3»\ne",
@@ -148,7 +228,11 @@ ERRORS = [
         "param lambda = 0.1\nlambda «abs»(e)",
         r"unexpected name `abs`: expected an operator .* statement$",
     ),
-    (LossSyntaxError, "def = 2\ndef «e»", r"unexpected name `e`: expected an operator or the end of the statement$"),
+    (
+        LossSyntaxError,
+        "def = 2\ndef «e»",
+        r"unexpected name `e`: expected an operator or the end of the statement$",
+    ),
     (
         LossSyntaxError,
         "param w = «[»0.3, 0.7]\nsum(w * e^2)",
@@ -238,15 +322,31 @@ ERRORS = [
     ),
     # ... a character after a separator: a new statement's start (the separator is held back by the
     # post-lexer until a token follows it, and none does)
-    (LossSyntaxError, "x = 1; «$»", r"unexpected character `\$`: expected an expression"),
-    (LossSyntaxError, "x = e\n# note\n«$»", r"unexpected character `\$`: expected an expression"),
+    (
+        LossSyntaxError,
+        "x = 1; «$»",
+        r"unexpected character `\$`: expected an expression",
+    ),
+    (
+        LossSyntaxError,
+        "x = e\n# note\n«$»",
+        r"unexpected character `\$`: expected an expression",
+    ),
     (
         LossSyntaxError,
         "x = 1\n\f«$»",
         r"unexpected character `\$`: expected an expression",
     ),  # (a form feed is white space)
-    (LossSyntaxError, "x = (e\n«$»", r"unexpected character `\$`: expected an operator or `\)`"),
-    (LossSyntaxError, "abs(e «$»", r"unexpected character `\$`: expected an operator, `\)` or `,`"),
+    (
+        LossSyntaxError,
+        "x = (e\n«$»",
+        r"unexpected character `\$`: expected an operator or `\)`",
+    ),
+    (
+        LossSyntaxError,
+        "abs(e «$»",
+        r"unexpected character `\$`: expected an operator, `\)` or `,`",
+    ),
     (
         LossSyntaxError,
         "y_pred«\x00»",
@@ -311,21 +411,45 @@ ERRORS = [
         r" b\)`\)$",
     ),
     (LossSyntaxError, "max(e^2 «=» 1, y_pred)", r".*; a comparison is written `==`$"),
-    (LossSyntaxError, "where(y_true > 0, (y_pred «=» 1), e)", r".*; a comparison is written `==`$"),
+    (
+        LossSyntaxError,
+        "where(y_true > 0, (y_pred «=» 1), e)",
+        r".*; a comparison is written `==`$",
+    ),
     # ... keywords in capitals (a conformance review: `AND` was told a product needs `*`)
     (
         LossSyntaxError,
         "where(e > 0 «AND» e < 1, e^2, abs(e))",
         r"unexpected name `AND`: expected an operator, `\)` or `,`; keywords are lowercase: write `and`$",
     ),
-    (LossSyntaxError, "where(e > 0 «Or» e < 1, e^2, abs(e))", r".*; keywords are lowercase: write `or`$"),
-    (LossSyntaxError, "where(NOT «e» > 0, e^2, abs(e))", r".*; keywords are lowercase: write `not`$"),
-    (LossSyntaxError, "Param «d» = 1\nd * e^2", r".*; keywords are lowercase: write `param`$"),
+    (
+        LossSyntaxError,
+        "where(e > 0 «Or» e < 1, e^2, abs(e))",
+        r".*; keywords are lowercase: write `or`$",
+    ),
+    (
+        LossSyntaxError,
+        "where(NOT «e» > 0, e^2, abs(e))",
+        r".*; keywords are lowercase: write `not`$",
+    ),
+    (
+        LossSyntaxError,
+        "Param «d» = 1\nd * e^2",
+        r".*; keywords are lowercase: write `param`$",
+    ),
     # ... not for a name the program binds; and `=>`, `=<`, `>==` are told the operator (the change review)
-    (LossSyntaxError, "Not = 2\nNot «e»^2", r"unexpected name `e`: expected an operator or the end of the statement$"),
+    (
+        LossSyntaxError,
+        "Not = 2\nNot «e»^2",
+        r"unexpected name `e`: expected an operator or the end of the statement$",
+    ),
     (LossSyntaxError, "where(y_true «=»> 1, e, 1)", r".*; write `>=`$"),
     (LossSyntaxError, "e^2 «=»< 1", r".*; write `<=`$"),
-    (LossSyntaxError, "where(y_true >=«=» 1, e, 1)", r"unexpected `=`: expected an expression; write `>=`$"),
+    (
+        LossSyntaxError,
+        "where(y_true >=«=» 1, e, 1)",
+        r"unexpected `=`: expected an expression; write `>=`$",
+    ),
     # ... `> =`, `=!`, and a name bound as a parameter (a second review)
     (LossSyntaxError, "where(y_true > «=» 1, e, 1)", r".*; write `>=` with no space$"),
     (LossSyntaxError, "where(y_true «=»! 1, e, 1)", r".*; write `!=`$"),
@@ -348,14 +472,42 @@ ERRORS = [
         r"unexpected name `e`: expected an operator or the end of the statement; lossdsl has no `if`: write"
         r" `where\(condition, a, b\)`$",
     ),
-    (LossSyntaxError, "x = e; if «x» > 0", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
-    (LossSyntaxError, "if = 2\nif «e»", r"unexpected name `e`: expected an operator or the end of the statement$"),
+    (
+        LossSyntaxError,
+        "x = e; if «x» > 0",
+        r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$",
+    ),
+    (
+        LossSyntaxError,
+        "if = 2\nif «e»",
+        r"unexpected name `e`: expected an operator or the end of the statement$",
+    ),
     # ... anywhere in such a statement, `elif` too, and `if` read as a call (the change review)
-    (LossSyntaxError, "if (e > 0) «e»", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
-    (LossSyntaxError, "x = e\nelif «x» > 0: x", r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
-    (LossSyntaxError, "if(e > 0)«:» e", r"unexpected character `:`: .*; lossdsl has no `if`: write `where\(.*$"),
-    (LossNameError, "«if»(e > 0)", r"unknown function `if`; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
-    (LossNameError, "«if»", r"unknown name `if`; lossdsl has no `if`: write `where\(condition, a, b\)`$"),
+    (
+        LossSyntaxError,
+        "if (e > 0) «e»",
+        r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$",
+    ),
+    (
+        LossSyntaxError,
+        "x = e\nelif «x» > 0: x",
+        r".*; lossdsl has no `if`: write `where\(condition, a, b\)`$",
+    ),
+    (
+        LossSyntaxError,
+        "if(e > 0)«:» e",
+        r"unexpected character `:`: .*; lossdsl has no `if`: write `where\(.*$",
+    ),
+    (
+        LossNameError,
+        "«if»(e > 0)",
+        r"unknown function `if`; lossdsl has no `if`: write `where\(condition, a, b\)`$",
+    ),
+    (
+        LossNameError,
+        "«if»",
+        r"unknown name `if`; lossdsl has no `if`: write `where\(condition, a, b\)`$",
+    ),
     # a Python keyword is offered as a parameter under another name: `param lambda = ...` is refused
     (
         LossNameError,
@@ -427,13 +579,29 @@ ERRORS = [
     ),
     # a method call after a number's dot, and a name there that is no call (which was told to
     # write `e(x)`, not `x.e()`; a review)
-    (LossSyntaxError, "e^2.«mean»()", r"unexpected name `mean`: .*; lossdsl has no attributes or methods: .*"),
+    (
+        LossSyntaxError,
+        "e^2.«mean»()",
+        r"unexpected name `mean`: .*; lossdsl has no attributes or methods: .*",
+    ),
     (LossSyntaxError, "1.«e»", r"unexpected name `e`: .*; a product needs `\*` .*"),
     # a bracket left open on an earlier line, which the next statement was read into (it was told
     # that a product needs `*`; a review)
-    (LossSyntaxError, "a = [1, 2\n«b» = 3\ne^2", r"unexpected name `b`: expected .*; the `\[` at 1:5 is still open"),
-    (LossSyntaxError, "x = abs(e\n«y» = 2\nx", r"unexpected name `y`: expected .*; the `\(` at 1:8 is still open"),
-    (LossSyntaxError, "2.«y_pred»", r"unexpected name `y_pred`: .*; a product needs `\*` .*"),
+    (
+        LossSyntaxError,
+        "a = [1, 2\n«b» = 3\ne^2",
+        r"unexpected name `b`: expected .*; the `\[` at 1:5 is still open",
+    ),
+    (
+        LossSyntaxError,
+        "x = abs(e\n«y» = 2\nx",
+        r"unexpected name `y`: expected .*; the `\(` at 1:8 is still open",
+    ),
+    (
+        LossSyntaxError,
+        "2.«y_pred»",
+        r"unexpected name `y_pred`: .*; a product needs `\*` .*",
+    ),
     (LossSyntaxError, "2«(»e + 1)", r"unexpected `\(`: .*; a product needs `\*` .*"),
     # ... and after a closing parenthesis (a user test: `(1 - y_true) log(1 - y_pred)` had no hint)
     (
@@ -450,7 +618,11 @@ ERRORS = [
         r"unexpected `\[`: expected an operator or the end of the statement; lossdsl has no indexing: a loss"
         r" reads whole rows \(`sum`, `mean` and `max` reduce the last axis\)",
     ),
-    (LossSyntaxError, "w = [1, 2]\nw«[»0] * e", r"unexpected `\[`: .*; lossdsl has no indexing: .*"),
+    (
+        LossSyntaxError,
+        "w = [1, 2]\nw«[»0] * e",
+        r"unexpected `\[`: .*; lossdsl has no indexing: .*",
+    ),
     # after a number, these read as "a product needs `*`" (a spec audit)
     (
         LossSyntaxError,
@@ -459,8 +631,16 @@ ERRORS = [
         r" `where\(condition, a, b\)`, and a binding is a statement before the loss$",
     ),
     # ... but a `where` called after a number is a missing `*`, and `_a` no digits (a review)
-    (LossSyntaxError, "e^2 + 0.5 «where»(y_pred > 0, 1, 0)", r"unexpected name `where`: .*; a product needs `\*` .*"),
-    (LossSyntaxError, "2«_a» * e", r"unexpected name `_a`: .*; a product needs `\*` .*"),
+    (
+        LossSyntaxError,
+        "e^2 + 0.5 «where»(y_pred > 0, 1, 0)",
+        r"unexpected name `where`: .*; a product needs `\*` .*",
+    ),
+    (
+        LossSyntaxError,
+        "2«_a» * e",
+        r"unexpected name `_a`: .*; a product needs `\*` .*",
+    ),
     (
         LossSyntaxError,
         "1«_000»*y_pred",
@@ -482,9 +662,21 @@ ERRORS = [
         "mean(e^2) /«/» squared error",
         r"unexpected `/`: expected an expression; a comment starts with `#` \(lossdsl has no `//` or `/\* \*/`\)$",
     ),
-    (LossSyntaxError, "e /«*» note */", r"unexpected `\*`: expected an expression; a comment starts with `#` .*"),
-    (LossSyntaxError, "e / «/»2", r"unexpected `/`: expected an expression$"),  # not adjacent: no hint
-    (LossSyntaxError, "«/»/ huber\nabs(e)", r"unexpected `/`: expected an expression; a comment starts with `#` .*"),
+    (
+        LossSyntaxError,
+        "e /«*» note */",
+        r"unexpected `\*`: expected an expression; a comment starts with `#` .*",
+    ),
+    (
+        LossSyntaxError,
+        "e / «/»2",
+        r"unexpected `/`: expected an expression$",
+    ),  # not adjacent: no hint
+    (
+        LossSyntaxError,
+        "«/»/ huber\nabs(e)",
+        r"unexpected `/`: expected an expression; a comment starts with `#` .*",
+    ),
     (  # no hint where none fits
         LossSyntaxError,
         "x2 «y_pred»",
@@ -499,17 +691,37 @@ ERRORS = [
         "«cosine»(y_pred)",
         r"unknown function `cosine`; did you mean `cos`\? \(or the bundled loss `cosine_similarity`.*",
     ),
-    (LossNameError, "«sigma»(y_pred)", r"unknown function `sigma`; did you mean `sigmoid`\?"),
-    (LossNameError, "y_pred * «softmax_cross»(y_true)", r"unknown function `softmax_cross`; did you mean `softmax`\?"),
-    (LossNameError, "«__import__»(y_pred)", r"unknown function `__import__`; did you mean `sqrt`\?"),
-    (LossNameError, "«y_prd» ^ 2", r"unknown name `y_prd`; did you mean `y_pred`\?"),  # a close spelling: no parameter
+    (
+        LossNameError,
+        "«sigma»(y_pred)",
+        r"unknown function `sigma`; did you mean `sigmoid`\?",
+    ),
+    (
+        LossNameError,
+        "y_pred * «softmax_cross»(y_true)",
+        r"unknown function `softmax_cross`; did you mean `softmax`\?",
+    ),
+    (
+        LossNameError,
+        "«__import__»(y_pred)",
+        r"unknown function `__import__`; did you mean `sqrt`\?",
+    ),
+    (
+        LossNameError,
+        "«y_prd» ^ 2",
+        r"unknown name `y_prd`; did you mean `y_pred`\?",
+    ),  # a close spelling: no parameter
     (
         LossNameError,
         "«huber»(e)",
         r"unknown function `huber`; did you mean `where`\? \(`huber` is a bundled loss, a program, not a function:"
         r" `lossdsl library huber` prints it\)",
     ),
-    (LossNameError, "«MSE»(e)", r"unknown function `MSE`; .* `lossdsl library mean_squared_error` prints it\)"),
+    (
+        LossNameError,
+        "«MSE»(e)",
+        r"unknown function `MSE`; .* `lossdsl library mean_squared_error` prints it\)",
+    ),
     # a bundled loss's name as a name (a review: `lossdsl.loss("mse")`, as `keras.losses.get("mse")`)
     (
         LossNameError,
@@ -518,7 +730,11 @@ ERRORS = [
         r' `lossdsl.library.compile\("mean_squared_error"\)` compiles it \(`lossdsl library mean_squared_error`'
         r" prints it\)$",
     ),
-    (LossNameError, "«huber»", r'unknown name `huber`; .*`lossdsl.library.compile\("huber"\)` compiles it.*'),
+    (
+        LossNameError,
+        "«huber»",
+        r'unknown name `huber`; .*`lossdsl.library.compile\("huber"\)` compiles it.*',
+    ),
     # a part of the loss: its formula, written out (compiling the bundled loss combines nothing; a review)
     (
         LossNameError,
@@ -527,8 +743,16 @@ ERRORS = [
         r" \(`lossdsl library huber` prints it\), or declare a parameter \(`param huber = 1.0`\)$",
     ),
     # not for one or two letters (`h`, `kl`), a parameter's name more often than a loss's initials
-    (LossNameError, "«kl» * e^2", r"unknown name `kl`; did you mean `e`, or a parameter, declared.*"),
-    (LossNameError, "mse_w = 2\n«mse» * e^2", r"unknown name `mse`; did you mean `mse_w`\?$"),  # a close spelling
+    (
+        LossNameError,
+        "«kl» * e^2",
+        r"unknown name `kl`; did you mean `e`, or a parameter, declared.*",
+    ),
+    (
+        LossNameError,
+        "mse_w = 2\n«mse» * e^2",
+        r"unknown name `mse`; did you mean `mse_w`\?$",
+    ),  # a close spelling
     # a function's name in other capitals is that function, not the start of a bundled loss's name
     # (`Mean` was also offered `mean_absolute_error`)
     (LossNameError, "«Mean»(e)", r"unknown function `Mean`; did you mean `mean`\?$"),
@@ -539,7 +763,11 @@ ERRORS = [
         r"unknown function `kl_div`; did you mean `clip`\? \(or the bundled loss `kl_divergence`, a program, not a"
         r" function: `lossdsl library kl_divergence` prints it\)",
     ),
-    (LossNameError, "«logit»(y_pred)", r"unknown function `logit`; did you mean `log`\?"),  # no loss begins so
+    (
+        LossNameError,
+        "«logit»(y_pred)",
+        r"unknown function `logit`; did you mean `log`\?",
+    ),  # no loss begins so
     # a NumPy user's function over the last axis: what lossdsl has instead (a review: `cumsum` was
     # offered `sum`, `sort` `sqrt`, `std` `sin`)
     (
@@ -549,11 +777,31 @@ ERRORS = [
         r" `sum`, `mean`, `max`, `min` and `logsumexp`, and `softmax`, `log_softmax` and `normalize`; each other"
         r" function is elementwise",
     ),
-    (LossNameError, "«sort»(y_pred)", r"unknown function `sort`; lossdsl has no such function: over the .*"),
-    (LossNameError, "«argmax»(y_pred)", r"unknown function `argmax`; .*\(an index has no gradient\).*"),
-    (LossNameError, "«std»(e)", r"unknown function `std`; write it out: `sqrt\(mean\(\(x - mean\(x\)\)\^2\)\)`.*"),
-    (LossNameError, "«Std»(e)", r"unknown function `Std`; write it out: .*"),  # in other capitals too
-    (LossNameError, "«norm»(e)", r"unknown function `norm`; write it out: `sqrt\(sum\(x\^2\)\)` over the .*"),
+    (
+        LossNameError,
+        "«sort»(y_pred)",
+        r"unknown function `sort`; lossdsl has no such function: over the .*",
+    ),
+    (
+        LossNameError,
+        "«argmax»(y_pred)",
+        r"unknown function `argmax`; .*\(an index has no gradient\).*",
+    ),
+    (
+        LossNameError,
+        "«std»(e)",
+        r"unknown function `std`; write it out: `sqrt\(mean\(\(x - mean\(x\)\)\^2\)\)`.*",
+    ),
+    (
+        LossNameError,
+        "«Std»(e)",
+        r"unknown function `Std`; write it out: .*",
+    ),  # in other capitals too
+    (
+        LossNameError,
+        "«norm»(e)",
+        r"unknown function `norm`; write it out: `sqrt\(sum\(x\^2\)\)` over the .*",
+    ),
     (
         LossNameError,
         "«log_sigmoid»(y_pred)",
@@ -566,7 +814,11 @@ ERRORS = [
         "«heaviside»(e) * e",
         r"unknown function `heaviside`; did you mean `sign` \(-1, 0 or 1\)\? A step is `where\(x > 0, 1, 0\)`$",
     ),
-    (LossNameError, "«Heaviside»(e)", r"unknown function `Heaviside`; did you mean `sign` .*"),
+    (
+        LossNameError,
+        "«Heaviside»(e)",
+        r"unknown function `Heaviside`; did you mean `sign` .*",
+    ),
     (LossNameError, "«Y_PRED» ^ 2", r"unknown name `Y_PRED`; did you mean `y_pred`\?"),
     (
         LossNameError,
@@ -579,18 +831,34 @@ ERRORS = [
         r"`a` is used in its own binding, before it has a value; a binding reads only names bound before it"
         r" \(a parameter: declare it first, `param a = 1\.0`\)$",
     ),
-    (LossNameError, "a = y_pred\nb = a^2\n«c» + b", r"unknown name `c`; did you mean `e`, or a parameter, .*\?"),
+    (
+        LossNameError,
+        "a = y_pred\nb = a^2\n«c» + b",
+        r"unknown name `c`; did you mean `e`, or a parameter, .*\?",
+    ),
     # ... every one of them, spelled close or not (LANGUAGE.md; these had no suggestion, found by a
     # conformance review): a name it begins, one it holds, the fewest edits; a binding in its case
-    (LossNameError, "«x» ^ 2", r"unknown name `x`; did you mean `e`, or a parameter, .*\(`param x = 1\.0`\)\?"),
+    (
+        LossNameError,
+        "«x» ^ 2",
+        r"unknown name `x`; did you mean `e`, or a parameter, .*\(`param x = 1\.0`\)\?",
+    ),
     # ... where the LaTeX's names are read back (a new-user trial: `y` was offered `y_pred`)
     (
         LossNameError,
         "«y» * y_pred",
         r"unknown name `y`; did you mean `y_true` \(the LaTeX's y\), or `y_pred` \(its ŷ\)\?$",
     ),
-    (LossNameError, "y_true - «y_hat»", r"unknown name `y_hat`; did you mean `y_pred` \(the LaTeX's ŷ\)\?$"),
-    (LossNameError, "c = 3\nsum(y_pred) / «C»", r"unknown name `C`; did you mean `c`\?$"),
+    (
+        LossNameError,
+        "y_true - «y_hat»",
+        r"unknown name `y_hat`; did you mean `y_pred` \(the LaTeX's ŷ\)\?$",
+    ),
+    (
+        LossNameError,
+        "c = 3\nsum(y_pred) / «C»",
+        r"unknown name `C`; did you mean `c`\?$",
+    ),
     (
         LossNameError,
         "yhat = sigmoid(y_pred)\nmean((y_true - «y_hat»)^2)",
@@ -602,8 +870,16 @@ ERRORS = [
         r"unknown name `C`; the number of classes has no name: `mean\(x\)` is `sum\(x\)` divided by it \(or,"
         r" for a parameter, declare it before its use: `param C = 1\.0`\)$",
     ),
-    (LossNameError, "«reduce_sum»(y_pred)", r"unknown function `reduce_sum`; did you mean `sum`\?"),
-    (LossNameError, "MYBINDING = y_pred\n«mybinding»", r"unknown name `mybinding`; did you mean `MYBINDING`\?"),
+    (
+        LossNameError,
+        "«reduce_sum»(y_pred)",
+        r"unknown function `reduce_sum`; did you mean `sum`\?",
+    ),
+    (
+        LossNameError,
+        "MYBINDING = y_pred\n«mybinding»",
+        r"unknown name `mybinding`; did you mean `MYBINDING`\?",
+    ),
     # a known name inside the unknown one counts from 3 letters (not `e` in `temperature`); the longest wins
     (
         LossNameError,
@@ -622,13 +898,37 @@ ERRORS = [
         f"«{_LONG_NAME}»(y_pred)",
         rf"unknown function `head{'m' * 81} \.\.\. {'m' * 25}_tail`; did you mean `[a-z_]+`\?$",
     ),
-    (LossNameError, f"«{_NAME_OF_120}»(y_pred)", rf"unknown function `{_NAME_OF_120}`; did you mean `[a-z_]+`\?$"),
-    (LossNameError, "b = «a» + y_pred\na = 1\nb", r"`a` is used before its binding on line 2"),
-    (LossNameError, "a = y_pred\n«a» = 2\na", r"`a` is already bound on line 1; a name is bound only once"),
-    (LossNameError, "«y_pred» = 1\ny_true", r"`y_pred` is built in and cannot be rebound"),
+    (
+        LossNameError,
+        f"«{_NAME_OF_120}»(y_pred)",
+        rf"unknown function `{_NAME_OF_120}`; did you mean `[a-z_]+`\?$",
+    ),
+    (
+        LossNameError,
+        "b = «a» + y_pred\na = 1\nb",
+        r"`a` is used before its binding on line 2",
+    ),
+    (
+        LossNameError,
+        "a = y_pred\n«a» = 2\na",
+        r"`a` is already bound on line 1; a name is bound only once",
+    ),
+    (
+        LossNameError,
+        "«y_pred» = 1\ny_true",
+        r"`y_pred` is built in and cannot be rebound",
+    ),
     (LossNameError, "«pi» = 3\ny_pred", r"`pi` is built in and cannot be rebound"),
-    (LossNameError, "«log» = 1\nlog(y_pred)", r"`log` is a function and cannot be bound as a name"),
-    (LossNameError, "param «sum» = 1\ny_pred", r"`sum` is a function and cannot be bound as a parameter"),
+    (
+        LossNameError,
+        "«log» = 1\nlog(y_pred)",
+        r"`log` is a function and cannot be bound as a name",
+    ),
+    (
+        LossNameError,
+        "param «sum» = 1\ny_pred",
+        r"`sum` is a function and cannot be bound as a parameter",
+    ),
     (
         LossNameError,
         "x = e^2\n«e» = y_pred\nx + e",
@@ -656,14 +956,22 @@ ERRORS = [
         "x = eps * y_pred\nparam «eps» = 0.1\nx",
         r"`eps` is rebound after its use on line 1 as the builtin; rebind it before its first use",
     ),
-    (LossNameError, "«sin» + y_pred", r"`sin` is a function; call it as `sin\(\.\.\.\)`"),
+    (
+        LossNameError,
+        "«sin» + y_pred",
+        r"`sin` is a function; call it as `sin\(\.\.\.\)`",
+    ),
     (LossNameError, "x = y_pred\n«x»(y_pred)", r"`x` is not a function"),
     # ---- types: arity, conditions as numbers, onehot, parameters, shapes
     (LossTypeError, "«log»(y_pred, 2)", r"`log` takes 1 argument; 2 given"),
     (LossTypeError, "«clip»(y_pred)", r"`clip` takes 3 arguments; 1 given"),
     (LossTypeError, "«abs»()", r"`abs` takes 1 argument; 0 given"),
     (LossTypeError, "«max»()", r"`max` takes 1 or more arguments; 0 given"),
-    (LossTypeError, "«where»(y_pred > 0, y_pred)", r"`where` takes 3 arguments; 2 given"),
+    (
+        LossTypeError,
+        "«where»(y_pred > 0, y_pred)",
+        r"`where` takes 3 arguments; 2 given",
+    ),
     (LossTypeError, "y_true * «pow»(y_pred)", r"`pow` takes 2 arguments; 1 given"),
     (
         LossTypeError,
@@ -679,27 +987,63 @@ ERRORS = [
     # ... as a function's argument, at the call (LANGUAGE.md: "... or a condition where a number
     # belongs is an error at the call"; it was at the argument: a conformance review)
     (LossTypeError, "«log»(y_pred > 0)", _CONDITION_GIVEN.format("log", "y_pred > 0")),
-    (LossTypeError, "y_pred * «max»(y_pred, y_true<1)", _CONDITION_GIVEN.format("max", "y_true<1")),
-    (LossTypeError, "«where»(e > 0, e > 1, e)", _CONDITION_GIVEN.format("where", "e > 1")),
-    (LossTypeError, "c = y_pred > 0\n«sigmoid»(c)", _CONDITION_GIVEN.format("sigmoid", "c")),
-    (LossTypeError, "mean(«abs»(y_pred <= 0))", _CONDITION_GIVEN.format("abs", "y_pred <= 0")),
+    (
+        LossTypeError,
+        "y_pred * «max»(y_pred, y_true<1)",
+        _CONDITION_GIVEN.format("max", "y_true<1"),
+    ),
+    (
+        LossTypeError,
+        "«where»(e > 0, e > 1, e)",
+        _CONDITION_GIVEN.format("where", "e > 1"),
+    ),
+    (
+        LossTypeError,
+        "c = y_pred > 0\n«sigmoid»(c)",
+        _CONDITION_GIVEN.format("sigmoid", "c"),
+    ),
+    (
+        LossTypeError,
+        "mean(«abs»(y_pred <= 0))",
+        _CONDITION_GIVEN.format("abs", "y_pred <= 0"),
+    ),
     (LossTypeError, "[«y_pred > 0», 1] * y_pred", _CONDITION_AS_NUMBER),
-    (LossTypeError, "where(«y_pred», 1, y_pred)", r"the first argument of `where` must be a condition such as `a > b`"),
+    (
+        LossTypeError,
+        "where(«y_pred», 1, y_pred)",
+        r"the first argument of `where` must be a condition such as `a > b`",
+    ),
     (
         LossTypeError,
         "where(y_pred > 0 and «y_pred», y_pred, 0)",
         r"`and` joins conditions such as `a > b`, not numbers",
     ),
-    (LossTypeError, "where(not «y_pred», y_pred, 0)", r"`not` joins conditions such as `a > b`, not numbers"),
+    (
+        LossTypeError,
+        "where(not «y_pred», y_pred, 0)",
+        r"`not` joins conditions such as `a > b`, not numbers",
+    ),
     # (one error: `not y_pred` was first "the loss is a condition", at `not`; a review)
-    (LossTypeError, "not «y_pred»", r"`not` joins conditions such as `a > b`, not numbers"),
+    (
+        LossTypeError,
+        "not «y_pred»",
+        r"`not` joins conditions such as `a > b`, not numbers",
+    ),
     (
         LossTypeError,
         "t = y_true\nu = t\n-sum(onehot(«u») * log_softmax(y_pred))",
         r"`onehot` takes `y_true` itself, not a name bound to it: onehot\(y_true\)",
     ),
-    (LossTypeError, "onehot(«y_pred»)", r"`onehot` takes `y_true` itself: onehot\(y_true\)"),
-    (LossTypeError, "onehot(«y_true + 1»)", r"`onehot` takes `y_true` itself: onehot\(y_true\)"),
+    (
+        LossTypeError,
+        "onehot(«y_pred»)",
+        r"`onehot` takes `y_true` itself: onehot\(y_true\)",
+    ),
+    (
+        LossTypeError,
+        "onehot(«y_true + 1»)",
+        r"`onehot` takes `y_true` itself: onehot\(y_true\)",
+    ),
     (
         LossTypeError,
         "sum(onehot(y_true) * y_pred) + «y_true»",
@@ -755,9 +1099,21 @@ ERRORS = [
         r"`log_softmax` works along the last axis of a tensor; its argument must depend on y_true, y_pred or a list$",
     ),
     # (at the operand that brings another length: it was the whole sum; a review)
-    (LossTypeError, "([1, 2] + «[1, 2, 3]») * y_pred", r"list literals of different lengths \[2, 3\] combined"),
-    (LossTypeError, "[1, 2] + «[1, 2, 3] * y_pred»", r"list literals of different lengths \[2, 3\] combined"),
-    (LossTypeError, "[1, 2, 3] + «[1, 2]» + [1, 2]", r"list literals of different lengths \[2, 3\] combined"),
+    (
+        LossTypeError,
+        "([1, 2] + «[1, 2, 3]») * y_pred",
+        r"list literals of different lengths \[2, 3\] combined",
+    ),
+    (
+        LossTypeError,
+        "[1, 2] + «[1, 2, 3] * y_pred»",
+        r"list literals of different lengths \[2, 3\] combined",
+    ),
+    (
+        LossTypeError,
+        "[1, 2, 3] + «[1, 2]» + [1, 2]",
+        r"list literals of different lengths \[2, 3\] combined",
+    ),
     (
         LossTypeError,
         "a = [1, 2] * y_pred\nb = «[1, 2, 3] * y_true»\na + b",
@@ -771,14 +1127,28 @@ ERRORS = [
         r" the last axis has one length",
     ),
     # ---- no dependence on y_pred
-    (NoPredictionDependenceError, "«y_true^2»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
-    (NoPredictionDependenceError, "«y_pred - y_pred + y_true»", _NO_DEPENDENCE.format("its terms in y_pred cancel")),
-    (NoPredictionDependenceError, "«1»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
+    (
+        NoPredictionDependenceError,
+        "«y_true^2»",
+        _NO_DEPENDENCE.format("y_pred does not appear in it"),
+    ),
+    (
+        NoPredictionDependenceError,
+        "«y_pred - y_pred + y_true»",
+        _NO_DEPENDENCE.format("its terms in y_pred cancel"),
+    ),
+    (
+        NoPredictionDependenceError,
+        "«1»",
+        _NO_DEPENDENCE.format("y_pred does not appear in it"),
+    ),
     # ... a mean over the last axis that is constant (a new-user trial: nothing there cancels)
     (
         NoPredictionDependenceError,
         "«softmax(y_pred)»",
-        _NO_DEPENDENCE.format("its mean over the last axis does not change with y_pred: a softmax sums to 1 there"),
+        _NO_DEPENDENCE.format(
+            "its mean over the last axis does not change with y_pred: a softmax sums to 1 there"
+        ),
     ),
     # ... and only with a softmax: sums that cancel term by term are said to (a review)
     (
@@ -786,25 +1156,45 @@ ERRORS = [
         "«sum(2*y_pred) - 2*sum(y_pred)»",
         _NO_DEPENDENCE.format("its terms in y_pred cancel"),
     ),
-    (NoPredictionDependenceError, "«y_pred - mean(y_pred)»", _NO_DEPENDENCE.format("its terms in y_pred cancel")),
-    (NoPredictionDependenceError, "a = y_true\n«a^2 + 1»", _NO_DEPENDENCE.format("y_pred does not appear in it")),
+    (
+        NoPredictionDependenceError,
+        "«y_pred - mean(y_pred)»",
+        _NO_DEPENDENCE.format("its terms in y_pred cancel"),
+    ),
+    (
+        NoPredictionDependenceError,
+        "a = y_true\n«a^2 + 1»",
+        _NO_DEPENDENCE.format("y_pred does not appear in it"),
+    ),
     (
         NoPredictionDependenceError,
         "# desc\nparam k = 2\na = y_pred * 0\n«k * y_true + a»",
-        _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
+        _NO_DEPENDENCE.format(
+            "it simplifies to a value that does not change with y_pred"
+        ),
     ),
     # ... in words that fit how it is written: nothing cancels in a power of 0 or a product with 0
     # (each was said to be terms that cancel)
     (
         NoPredictionDependenceError,
         "«abs(e)^0»",
-        _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
+        _NO_DEPENDENCE.format(
+            "it simplifies to a value that does not change with y_pred"
+        ),
     ),
-    (NoPredictionDependenceError, "«y_pred / y_pred»", _NO_DEPENDENCE.format("its factors in y_pred cancel")),
+    (
+        NoPredictionDependenceError,
+        "«y_pred / y_pred»",
+        _NO_DEPENDENCE.format("its factors in y_pred cancel"),
+    ),
     # ... and where SymPy holds the fraction as written (it cancels `e / e`, not `-e / e`): passed with
     # a warning that it looked constant, and the autodiff module failed to print (its common
     # subexpressions made it -1; a differential fuzz)
-    (NoPredictionDependenceError, "«-e / e»", _NO_DEPENDENCE.format("its factors in y_pred cancel")),
+    (
+        NoPredictionDependenceError,
+        "«-e / e»",
+        _NO_DEPENDENCE.format("its factors in y_pred cancel"),
+    ),
     (
         NoPredictionDependenceError,
         "«(y_pred^2 - 1) / (y_pred - 1) - y_pred»",
@@ -813,7 +1203,9 @@ ERRORS = [
     (  # a factor 0 or a power 0 says so, whatever sums stand beside it (a review)
         NoPredictionDependenceError,
         "«0 * (y_pred + y_pred^2) + y_true»",
-        _NO_DEPENDENCE.format("it simplifies to a value that does not change with y_pred"),
+        _NO_DEPENDENCE.format(
+            "it simplifies to a value that does not change with y_pred"
+        ),
     ),
     (
         NoPredictionDependenceError,
@@ -848,13 +1240,21 @@ ERRORS = [
     (LossLimitError, "9^«9^9^9»", r"this constant overflows a float"),
     (LossLimitError, "«1e309» * y_pred", r"the number 1e309 is too large for a float"),
     # a parameter's signed default is placed at its sign, as the float32 warning is (a mutation audit)
-    (LossLimitError, "param a = «-1e309»\na * e", r"the number -1e309 is too large for a float$"),
+    (
+        LossLimitError,
+        "param a = «-1e309»\na * e",
+        r"the number -1e309 is too large for a float$",
+    ),
     (
         LossLimitError,
         "param a = «-0.5e-330»\na * e",
         r"the number -0\.5e-330 is too small for a float \(it would be 0\)$",
     ),
-    (LossLimitError, "«10^308 * y_pred * 10»", r"this constant is too large for a float"),
+    (
+        LossLimitError,
+        "«10^308 * y_pred * 10»",
+        r"this constant is too large for a float",
+    ),
     # ... and too small: SymPy multiplies the numbers out, and the code printed `0.0 * y_pred^120`
     # (a loss of 0 and a gradient of 0, NaN past y_pred = 500; found by fuzzing)
     (
@@ -863,30 +1263,86 @@ ERRORS = [
         r"the numbers of this expression multiply out to 1\.0e-360, too small for a float \(it would be 0\):"
         r" SymPy multiplies a product's numbers together, and takes a power of a product factor by factor$",
     ),
-    (LossLimitError, "e^2 + «(eps*y_pred)^50»", r"the numbers of this expression multiply out to 1\.0e-350, too .*"),
-    (LossLimitError, "«1e-200 * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
-    (LossLimitError, "«1e-200 * y_pred * 1e-200»", r"the numbers of this expression multiply out to 1\.0e-400, too .*"),
-    (LossLimitError, "a = y_pred / 1000\n«a^120»", r"the numbers of this expression multiply out to 1\.0e-360, too .*"),
+    (
+        LossLimitError,
+        "e^2 + «(eps*y_pred)^50»",
+        r"the numbers of this expression multiply out to 1\.0e-350, too .*",
+    ),
+    (
+        LossLimitError,
+        "«1e-200 * 1e-200»",
+        r"the numbers of this expression multiply out to 1\.0e-400, too .*",
+    ),
+    (
+        LossLimitError,
+        "«1e-200 * y_pred * 1e-200»",
+        r"the numbers of this expression multiply out to 1\.0e-400, too .*",
+    ),
+    (
+        LossLimitError,
+        "a = y_pred / 1000\n«a^120»",
+        r"the numbers of this expression multiply out to 1\.0e-360, too .*",
+    ),
     # a constant power that is 0 as a float, at the power: `2^-1080` was 0 silently, `pi^-1000`
     # rejected at the whole loss, with the message of a product (a third fuzzing round)
-    (LossLimitError, "e^2 + «2^-1080»", r"^this constant, 7\.7e-326, is too small for a float \(it would be 0\)$"),
-    (LossLimitError, "e^2 + «0.1^400»", r"^this constant, 1\.0e-400, is too small for a float \(it would be 0\)$"),
+    (
+        LossLimitError,
+        "e^2 + «2^-1080»",
+        r"^this constant, 7\.7e-326, is too small for a float \(it would be 0\)$",
+    ),
+    (
+        LossLimitError,
+        "e^2 + «0.1^400»",
+        r"^this constant, 1\.0e-400, is too small for a float \(it would be 0\)$",
+    ),
     (
         LossLimitError,
         "e^2 + «pi^-1000»",
         r"^this constant, pi\*\*\(-1000\), is too small for a float \(it would be 0\)$",
     ),
-    (LossLimitError, "e^2 + y_pred * «pi^-700»", r"^this constant, pi\*\*\(-700\), is too small .*"),
-    (LossLimitError, "sum(y_pred * «pow(pi, -1000)»)", r"^this constant, pi\*\*\(-1000\), is too small .*"),
-    (LossLimitError, "e^2 + «pow(0.1, 400)»", r"^this constant, 1\.0e-400, is too small .*"),
+    (
+        LossLimitError,
+        "e^2 + y_pred * «pi^-700»",
+        r"^this constant, pi\*\*\(-700\), is too small .*",
+    ),
+    (
+        LossLimitError,
+        "sum(y_pred * «pow(pi, -1000)»)",
+        r"^this constant, pi\*\*\(-1000\), is too small .*",
+    ),
+    (
+        LossLimitError,
+        "e^2 + «pow(0.1, 400)»",
+        r"^this constant, 1\.0e-400, is too small .*",
+    ),
     # its value shown in arbitrary-precision floats: SymPy's exact 3^-123456789012 ran out of memory
     # (a review); the power as written where the value would be longer
-    (LossLimitError, "y_pred * «(1/3)^123456789012»", r"^this constant, 8\.6e-58903858078, is too small .*"),
-    (LossLimitError, "y_pred * «pow(2, -123456789012)»", r"^this constant, 1\.1e-37164196661, is too small .*"),
-    (LossLimitError, "y_pred * «2^-1e300»", r"^this constant, 2\^-1e\+300, is too small .*"),
+    (
+        LossLimitError,
+        "y_pred * «(1/3)^123456789012»",
+        r"^this constant, 8\.6e-58903858078, is too small .*",
+    ),
+    (
+        LossLimitError,
+        "y_pred * «pow(2, -123456789012)»",
+        r"^this constant, 1\.1e-37164196661, is too small .*",
+    ),
+    (
+        LossLimitError,
+        "y_pred * «2^-1e300»",
+        r"^this constant, 2\^-1e\+300, is too small .*",
+    ),
     # ... each number with all its digits (`1.0**1.0e+300`; a review)
-    (LossLimitError, "abs(e) + «0.9999999999999999^1e300»", r"^this constant, 0\.9999999999999999\^1e\+300, is .*"),
-    (LossLimitError, "y_pred * «(2/3)^1e300»", r"^this constant, \(2/3\)\^1e\+300, is too small .*"),
+    (
+        LossLimitError,
+        "abs(e) + «0.9999999999999999^1e300»",
+        r"^this constant, 0\.9999999999999999\^1e\+300, is .*",
+    ),
+    (
+        LossLimitError,
+        "y_pred * «(2/3)^1e300»",
+        r"^this constant, \(2/3\)\^1e\+300, is too small .*",
+    ),
     # a root of what is never positive: imaginary to SymPy, which said "too large for a float" (a review)
     (
         LossLimitError,
@@ -894,13 +1350,29 @@ ERRORS = [
         r"this expression is not a real number for any input: it takes a root or a fractional power of a value"
         r" that is never positive",
     ),
-    (LossLimitError, "a = -exp(y_pred)\n«sqrt(a)»", r"this expression is not a real number for any input: .*"),
+    (
+        LossLimitError,
+        "a = -exp(y_pred)\n«sqrt(a)»",
+        r"this expression is not a real number for any input: .*",
+    ),
     # ... under a function that compares it (`relu`, `maximum`, `sign`, a condition), where SymPy
     # refuses the comparison: a LossInternalError, "a gap in lossdsl", at 1:1 (a review of robustness)
-    (LossLimitError, "where(relu(«log(-where(y_pred > 1, 2, 1))») > 1, y_pred, 1)", NEVER_REAL),
+    (
+        LossLimitError,
+        "where(relu(«log(-where(y_pred > 1, 2, 1))») > 1, y_pred, 1)",
+        NEVER_REAL,
+    ),
     (LossLimitError, "maximum(y_pred, sign(«(-exp(y_pred))^(1/3)»))", NEVER_REAL),
-    (LossLimitError, "where(«arcsin(2+(-where(y_pred > 1, 2, 1))^2)» > 1, y_pred, 1)", NEVER_REAL),
-    (LossLimitError, "where(minimum(«(-where(y_pred > 1, 2, 1))^0.5», 3) > 1, y_pred, e)", NEVER_REAL),
+    (
+        LossLimitError,
+        "where(«arcsin(2+(-where(y_pred > 1, 2, 1))^2)» > 1, y_pred, 1)",
+        NEVER_REAL,
+    ),
+    (
+        LossLimitError,
+        "where(minimum(«(-where(y_pred > 1, 2, 1))^0.5», 3) > 1, y_pred, e)",
+        NEVER_REAL,
+    ),
     (LossLimitError, "y_pred / «0»", r"division by the constant 0"),
     (LossLimitError, "y_pred / «0.»", r"division by the constant 0"),
     (LossLimitError, "y_pred * (0.0 / «0.0»)", r"division by the constant 0"),
@@ -916,7 +1388,11 @@ ERRORS = [
         r"a constant in this expression is not a finite number once its bindings are substituted"
         r" \(too large for a float, or a division by 0\)",
     ),
-    (LossLimitError, "x = 1\ny_pred * «log(0)»", r"this constant is not a finite real number"),
+    (
+        LossLimitError,
+        "x = 1\ny_pred * «log(0)»",
+        r"this constant is not a finite real number",
+    ),
     # ... and a division by 0 that only the code's stable forms show: two spellings of one function
     # (python_source() raised a KerasEmitError, or a LossInternalError from a complex clip bound,
     # on programs that compiled; found by fuzzing)
@@ -927,7 +1403,11 @@ ERRORS = [
         r" stable forms \(`log\(1 \+ x\)` as `log1p\(x\)`, `exp\(x\) - 1` as `expm1\(x\)`, \.\.\.\), where two"
         r" spellings of one function cancel: the code would hold zoo, which is not a real number",
     ),
-    (LossLimitError, "«clip(y_pred, 0, 1 / (exp(y_pred) - 1 - expm1(y_pred)))»", ZERO_IN_CODE),
+    (
+        LossLimitError,
+        "«clip(y_pred, 0, 1 / (exp(y_pred) - 1 - expm1(y_pred)))»",
+        ZERO_IN_CODE,
+    ),
     # ... and a root or log of such a difference that rounds to just below 0: `log(cosh(x))` beside
     # its rewrite, one `log(2)` a float and one exact (compiled, then python_source() raised a
     # KerasEmitError with no place; a spec conformance review)
@@ -943,12 +1423,24 @@ ERRORS = [
         r"a root or logarithm of a constant below 0 once .* would hold I\*pi, which is not a real number",
     ),
     (LossLimitError, "«y_pred + 1 / (log(1 + y_pred) - log1p(y_pred))»", ZERO_IN_CODE),
-    (LossLimitError, "a = log(1 + y_pred)\nb = log1p(y_pred)\n«y_pred / (a - b)»", r"division by, .*zoo.*"),
+    (
+        LossLimitError,
+        "a = log(1 + y_pred)\nb = log1p(y_pred)\n«y_pred / (a - b)»",
+        r"division by, .*zoo.*",
+    ),
     # (an exponent written as a decimal, as the code takes it: through bindings, a warning and a
     # loss of inf everywhere; a review)
-    (LossLimitError, "a = y_pred^2.0\nb = square(y_pred)\n«1 / (a - b) + y_pred»", r"division by, .*zoo.*"),
+    (
+        LossLimitError,
+        "a = y_pred^2.0\nb = square(y_pred)\n«1 / (a - b) + y_pred»",
+        r"division by, .*zoo.*",
+    ),
     (LossLimitError, "d = log(1 + y_pred) - log1p(y_pred)\n«y_pred / d»", ZERO_IN_CODE),
-    (LossLimitError, "«sum(y_pred) / sum(log(1 + y_pred) - log1p(y_pred))»", ZERO_IN_CODE),
+    (
+        LossLimitError,
+        "«sum(y_pred) / sum(log(1 + y_pred) - log1p(y_pred))»",
+        ZERO_IN_CODE,
+    ),
     (
         LossLimitError,
         "«a = 2 / (log(sigmoid(y_pred)) + softplus(-y_pred))»\nb = a + 1\nwhere(y_pred > 0, y_pred, b)",
@@ -957,7 +1449,11 @@ ERRORS = [
     # a logarithm of such a 0 (it is the same zoo); a binding that reads the zero through a binding
     # the rewrites made (the `log(cosh(u))` form shares `u`) is the binding the error is at; of
     # several, the first (they were found in the order of a set: the line moved with the hash seed)
-    (LossLimitError, "«y_pred + log(abs(log(1 + y_pred) - log1p(y_pred)))»", ZERO_IN_CODE),
+    (
+        LossLimitError,
+        "«y_pred + log(abs(log(1 + y_pred) - log1p(y_pred)))»",
+        ZERO_IN_CODE,
+    ),
     (
         LossLimitError,
         "b = 3\n«a = log(cosh(y_pred / (log(1 + y_pred) - log1p(y_pred))))»\nq = y_pred^2\na * q",
@@ -985,7 +1481,11 @@ ERRORS = [
         " + (1-y_true)*softplus(where(y_pred > 0, y_pred, 2*y_pred))»",
         ZERO_IN_CODE,
     ),
-    (LossLimitError, "(" * 200 + "«(»" + "y_pred" + ")" * 201, r"brackets nested deeper than 200 levels"),
+    (
+        LossLimitError,
+        "(" * 200 + "«(»" + "y_pred" + ")" * 201,
+        r"brackets nested deeper than 200 levels",
+    ),
     (
         LossLimitError,
         "«y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred^y_pred»",
@@ -1004,7 +1504,9 @@ def assert_caret(err: LossError, source: str, line: int, column: int) -> None:
     head, *block = text.split("\n")[:3]
     assert head == f"{line}:{column}: error: {err.message}", text
     if not source:
-        assert block == ["    ", "    ^"], text  # an empty line 1, and the caret under its start
+        assert block == ["    ", "    ^"], (
+            text
+        )  # an empty line 1, and the caret under its start
         return
     src_line = source.split("\n")[line - 1].rstrip("\r")
     shown = "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in src_line)
@@ -1013,9 +1515,13 @@ def assert_caret(err: LossError, source: str, line: int, column: int) -> None:
     caret = len(caret_line) - len(caret_line.lstrip(" \t"))
     if len(shown) <= 76:
         assert shown_line == "    " + shown, text
-        pad = "".join("\t" if ch == "\t" else " " for ch in shown[: column - 1]).ljust(column - 1)
+        pad = "".join("\t" if ch == "\t" else " " for ch in shown[: column - 1]).ljust(
+            column - 1
+        )
         assert caret_line.startswith("    " + pad + "^"), text
-    if column <= len(shown):  # a long line is shown in a window: the caret is still under the right character
+    if column <= len(
+        shown
+    ):  # a long line is shown in a window: the caret is still under the right character
         assert shown_line[caret] == shown[column - 1], text
 
 
@@ -1034,16 +1540,26 @@ def test_error_place_message_and_caret(marked, cls, text, message):
     assert_caret(err, m.source, m.line, m.column)
 
 
-MULTILINE = [r for r in ERRORS if "\n" in r[1]] + [(LossSyntaxError, "x = «»\nabs(e)", "")]
+MULTILINE = [r for r in ERRORS if "\n" in r[1]] + [
+    (LossSyntaxError, "x = «»\nabs(e)", "")
+]
 
 
-@pytest.mark.parametrize("cls, text, message", MULTILINE, ids=[_id(r) for r in MULTILINE])
+@pytest.mark.parametrize(
+    "cls, text, message", MULTILINE, ids=[_id(r) for r in MULTILINE]
+)
 def test_an_error_has_the_same_place_with_crlf_line_endings(marked, cls, text, message):
     # The lexer's white space took the `\r` of `\r\n`: a place at the end of a line was one
     # column past it, with the caret after the line (found by fuzzing)
     unix = pytest.raises(cls, lossdsl.compile, marked(text).source).value
-    windows = pytest.raises(cls, lossdsl.compile, marked(text).source.replace("\n", "\r\n")).value
-    assert (windows.line, windows.column, windows.message) == (unix.line, unix.column, unix.message)
+    windows = pytest.raises(
+        cls, lossdsl.compile, marked(text).source.replace("\n", "\r\n")
+    ).value
+    assert (windows.line, windows.column, windows.message) == (
+        unix.line,
+        unix.column,
+        unix.message,
+    )
     assert str(windows) == str(unix)
 
 
@@ -1058,14 +1574,19 @@ def test_every_error_class_on_a_later_line(cls):
 
 
 def test_the_span_is_long_enough_for_the_caret():
-    err = pytest.raises(LossNameError, lossdsl.compile, "y_pred * softmax_cross(y_true)").value
+    err = pytest.raises(
+        LossNameError, lossdsl.compile, "y_pred * softmax_cross(y_true)"
+    ).value
     assert "    y_pred * softmax_cross(y_true)\n             ^~~~~~~~~~~~~" in str(err)
 
 
 def test_an_empty_program_has_its_caret_too():
     for source in ("", "\n"):
         err = pytest.raises(lossdsl.LossSyntaxError, lossdsl.compile, source).value
-        assert str(err) == "1:1: error: unexpected end of the program: expected an expression\n    \n    ^"
+        assert (
+            str(err)
+            == "1:1: error: unexpected end of the program: expected an expression\n    \n    ^"
+        )
 
 
 def test_caret_line_keeps_tabs():
@@ -1097,12 +1618,17 @@ def test_several_errors_are_all_reported():
     assert "did you mean `log`?" in text and "did you mean `y_pred`?" in text
 
 
-@pytest.mark.parametrize("source", ["onehot(y_true + 1) * y_pred", "sum(onehot(2 * y_true) * y_pred) + y_true"])
+@pytest.mark.parametrize(
+    "source",
+    ["onehot(y_true + 1) * y_pred", "sum(onehot(2 * y_true) * y_pred) + y_true"],
+)
 def test_a_malformed_onehot_is_one_error(source):
     # it was reported twice: the y_true in its argument also counted as a use "elsewhere"
     # (found by a conformance review)
     err = pytest.raises(LossTypeError, lossdsl.compile, source).value
-    assert [d.message for d in err.diagnostics] == ["`onehot` takes `y_true` itself: onehot(y_true)"]
+    assert [d.message for d in err.diagnostics] == [
+        "`onehot` takes `y_true` itself: onehot(y_true)"
+    ]
 
 
 def test_a_list_length_conflict_is_one_error_not_one_per_enclosing_node():
@@ -1129,7 +1655,9 @@ def test_a_list_length_conflict_is_one_error_not_one_per_enclosing_node():
         ("a = [1,2,3]*e\nb = [1,2]*y_pred\ne^2 + a + b", (2, 5), (1, 5)),
     ],
 )
-def test_lists_of_two_lengths_that_meet_y_pred_and_each_other_are_one_error(source, where, first):
+def test_lists_of_two_lengths_that_meet_y_pred_and_each_other_are_one_error(
+    source, where, first
+):
     # The sum that combined them was a second error, "list literals of different lengths [2, 3]
     # combined", at the whole sum, and it came first, so that the exception's position was the
     # sum's (a review)
@@ -1154,23 +1682,29 @@ def test_two_separate_list_mistakes_are_each_reported():
     ]:
         err = pytest.raises(LossTypeError, lossdsl.compile, source).value
         assert [(d.line, d.column, d.message) for d in err.diagnostics] == [
-            (*place, "list literals of different lengths [2, 3] combined") for place in places
+            (*place, "list literals of different lengths [2, 3] combined")
+            for place in places
         ]
 
 
 def test_a_signed_parameter_default_is_placed_at_its_sign():
     source = "param a = -1e300\na * e"
     message = "`-1e300` is beyond float32's range (about 3.4e38): a float32 loss, Keras's default, reads it as inf"
-    assert lossdsl.check(source) == [lossdsl.Diagnostic("warning", message, 1, 11, "float32")]
+    assert lossdsl.check(source) == [
+        lossdsl.Diagnostic("warning", message, 1, 11, "float32")
+    ]
     err = pytest.raises(LossError, lossdsl.compile, source, strict=True).value
     assert (err.line, err.column, err.span.start, err.span.end) == (1, 11, 10, 16)
     assert (
-        str(err) == f"1:11: error: {message} (an error under strict=True)\n    param a = -1e300\n              ^~~~~~"
+        str(err)
+        == f"1:11: error: {message} (an error under strict=True)\n    param a = -1e300\n              ^~~~~~"
     )
 
 
 def test_the_first_error_by_position_sets_the_class():
-    err = pytest.raises(LossError, lossdsl.compile, "x = log(y_pred, 1)\nx + y_prd").value
+    err = pytest.raises(
+        LossError, lossdsl.compile, "x = log(y_pred, 1)\nx + y_prd"
+    ).value
     assert type(err) is LossTypeError
     assert [d.code for d in err.diagnostics] == ["type", "name"]
 
@@ -1186,14 +1720,21 @@ def test_errors_are_value_errors_and_loss_errors(cls):
 
 
 @pytest.mark.parametrize(
-    "cls, text, message", ERRORS[::7] + ERRORS[-6:], ids=[_id(r) for r in ERRORS[::7] + ERRORS[-6:]]
+    "cls, text, message",
+    ERRORS[::7] + ERRORS[-6:],
+    ids=[_id(r) for r in ERRORS[::7] + ERRORS[-6:]],
 )
 def test_errors_pickle_round_trip(marked, cls, text, message):
     m = marked(text)
     err = pytest.raises(cls, lossdsl.compile, m.source).value
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is cls
-    assert (again.line, again.column, again.message, again.source) == (err.line, err.column, err.message, err.source)
+    assert (again.line, again.column, again.message, again.source) == (
+        err.line,
+        err.column,
+        err.message,
+        err.source,
+    )
     assert again.span == err.span
     assert again.diagnostics == err.diagnostics
     assert str(again) == str(err)
@@ -1209,7 +1750,10 @@ def test_a_bare_error_pickles_and_prints_without_a_place():
 # ----------------------------------------------------------------- class names
 
 
-@pytest.mark.parametrize("name", ["", "class", "lambda", "None", "True", "1abc", "my-loss", "has space", "Ünïcode"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "class", "lambda", "None", "True", "1abc", "my-loss", "has space", "Ünïcode"],
+)
 def test_bad_class_names_are_type_errors(name):
     with pytest.raises(LossTypeError) as info:
         lossdsl.compile("abs(e)", name=name)
@@ -1231,42 +1775,69 @@ def test_good_class_names(name):
     assert lossdsl.compile("abs(e)", name=name).name == name
 
 
-@pytest.mark.parametrize("given, kind", [(b"abs(e)", "bytes"), (None, "NoneType"), (3, "int"), (["abs(e)"], "list")])
+@pytest.mark.parametrize(
+    "given, kind",
+    [(b"abs(e)", "bytes"), (None, "NoneType"), (3, "int"), (["abs(e)"], "list")],
+)
 def test_a_program_that_is_not_text_is_a_loss_error_and_a_type_error(given, kind):
     message = f"a lossdsl program is text (str), not {kind}"
     with pytest.raises(lossdsl.LossArgumentError) as raised:
         lossdsl.compile(given)
-    assert isinstance(raised.value, LossTypeError) and isinstance(raised.value, TypeError)
+    assert isinstance(raised.value, LossTypeError) and isinstance(
+        raised.value, TypeError
+    )
     assert raised.value.message == message and raised.value.line is None
     # check() never raises: the same error as its one diagnostic.
     (diagnostic,) = lossdsl.check(given)
-    assert (diagnostic.level, diagnostic.message, diagnostic.line, diagnostic.column) == ("error", message, None, None)
+    assert (
+        diagnostic.level,
+        diagnostic.message,
+        diagnostic.line,
+        diagnostic.column,
+    ) == ("error", message, None, None)
 
 
 def test_a_formula_loss_of_no_text_is_a_loss_error_and_a_type_error():
-    with pytest.raises(lossdsl.LossArgumentError, match=r"formula must be lossdsl program text \(str\), not int"):
+    with pytest.raises(
+        lossdsl.LossArgumentError,
+        match=r"formula must be lossdsl program text \(str\), not int",
+    ):
         lossdsl.FormulaLoss(formula=3)
 
 
 def test_an_unknown_library_name_is_a_loss_name_error_and_a_key_error():
     with pytest.raises(lossdsl.UnknownLossError) as raised:
         lossdsl.library.source("hubr")
-    assert isinstance(raised.value, lossdsl.LossNameError) and isinstance(raised.value, KeyError)
+    assert isinstance(raised.value, lossdsl.LossNameError) and isinstance(
+        raised.value, KeyError
+    )
     assert raised.value.message == "no bundled loss named 'hubr'; did you mean 'huber'?"
     with pytest.raises(KeyError):
         lossdsl.library.compile("no_such_loss")
 
 
-@pytest.mark.parametrize("name", [np.array(["huber", "dice"]), np.array(["huber"]), None, 3])
+@pytest.mark.parametrize(
+    "name", [np.array(["huber", "dice"]), np.array(["huber"]), None, 3]
+)
 def test_a_library_name_that_is_not_text_is_a_loss_argument_error(name):
     # an array was NumPy's "truth value ... ambiguous" from `in`, or pathlib's TypeError (fuzzing); the
     # name helpers' `.lower()` and `.split()`, an AttributeError
     library = lossdsl.library
-    asks = (library.source, library.description, library.compile, library.class_name, library.expand, library.suggest)
+    asks = (
+        library.source,
+        library.description,
+        library.compile,
+        library.class_name,
+        library.expand,
+        library.suggest,
+    )
     for ask in asks:
         with pytest.raises(lossdsl.LossArgumentError) as raised:
             ask(name)
-        assert raised.value.message == f"a bundled loss's name is text (str), not {type(name).__name__}"
+        assert (
+            raised.value.message
+            == f"a bundled loss's name is text (str), not {type(name).__name__}"
+        )
 
 
 @pytest.mark.parametrize(
@@ -1278,10 +1849,20 @@ def test_a_library_name_that_is_not_text_is_a_loss_argument_error(name):
         ("logcosh", ["log_cosh"]),
         ("bce", ["binary_crossentropy"]),
         ("scce", ["sparse_categorical_crossentropy"]),
-        ("focal", ["binary_focal_crossentropy", "categorical_focal_crossentropy"]),  # a word of the name
+        (
+            "focal",
+            ["binary_focal_crossentropy", "categorical_focal_crossentropy"],
+        ),  # a word of the name
         ("hinge", ["hinge"]),
         ("kl", ["kl_divergence"]),
-        ("categ", ["categorical_hinge", "categorical_crossentropy", "categorical_focal_crossentropy"]),  # a start
+        (
+            "categ",
+            [
+                "categorical_hinge",
+                "categorical_crossentropy",
+                "categorical_focal_crossentropy",
+            ],
+        ),  # a start
         ("hubr", ["huber"]),  # a spelling
         ("zzzz", []),
     ],
@@ -1289,7 +1870,9 @@ def test_a_library_name_that_is_not_text_is_a_loss_argument_error(name):
 def test_the_library_suggests_the_loss_a_short_or_misspelt_name_means(asked, meant):
     assert lossdsl.library.suggest(asked) == meant
     if meant and len(meant) == 1 and asked.lower() != meant[0]:
-        with pytest.raises(lossdsl.UnknownLossError, match=f"did you mean {meant[0]!r}"):
+        with pytest.raises(
+            lossdsl.UnknownLossError, match=f"did you mean {meant[0]!r}"
+        ):
             lossdsl.library.source(asked)
 
 
@@ -1303,7 +1886,10 @@ CHECKED = [
     ("e^2 + «sign(y_pred)»", "error"),
     ("y_pred * «10^10^10»", "error"),
     ("x = 1\n«log(y_pred)»", "warning"),
-    ("param a = «-1e300»\na * e", "warning"),  # the place of a signed number is its sign
+    (
+        "param a = «-1e300»\na * e",
+        "warning",
+    ),  # the place of a signed number is its sign
     ("«abs(e)»", "note"),
 ]
 
@@ -1326,8 +1912,15 @@ def test_a_diagnostic_unpacks_as_the_four_fields_interface_md_names():
     (diagnostic,) = lossdsl.check("abs(e)")
     level, message, line, column = diagnostic
     assert (level, line, column) == ("note", 1, 1) and message == diagnostic.message
-    assert tuple(diagnostic) == (diagnostic.level, diagnostic.message, diagnostic.line, diagnostic.column)
-    assert [tuple(d)[:1] for d in lossdsl.compile("x = 1\nlog(y_pred)").diagnostics] == [("warning",)]
+    assert tuple(diagnostic) == (
+        diagnostic.level,
+        diagnostic.message,
+        diagnostic.line,
+        diagnostic.column,
+    )
+    assert [
+        tuple(d)[:1] for d in lossdsl.compile("x = 1\nlog(y_pred)").diagnostics
+    ] == [("warning",)]
     assert (len(diagnostic), diagnostic[0], diagnostic[2:]) == (4, "note", (1, 1))
     # one Diagnostic given to an error is one diagnostic, not its four fields (the change review)
     assert lossdsl.LossError("x", diagnostics=diagnostic).diagnostics == (diagnostic,)
@@ -1346,7 +1939,18 @@ def test_check_of_a_good_program_has_no_errors():
 
 @pytest.mark.parametrize(
     "source",
-    ["", "(((", "\x00", "y_pred" * 3000, "(" * 500, "-" * 500 + "y_pred", "9^9^9^9", "у_pred", "@#$%", "\ud800"],
+    [
+        "",
+        "(((",
+        "\x00",
+        "y_pred" * 3000,
+        "(" * 500,
+        "-" * 500 + "y_pred",
+        "9^9^9^9",
+        "у_pred",
+        "@#$%",
+        "\ud800",
+    ],
 )
 def test_check_never_raises(source):
     diagnostics = lossdsl.check(source)
@@ -1386,8 +1990,14 @@ def test_a_sympy_gap_is_a_loss_internal_error_at_its_node(monkeypatch):
     with pytest.raises(lossdsl.LossInternalError) as caught:
         lossdsl.compile(source)
     err = caught.value
-    assert isinstance(err, lossdsl.LossError) and (err.line, err.column) == (1, 18)  # the inner where
-    assert "gap in lossdsl" in err.message and "NotImplementedError: SymPy cannot fold this" in err.message
+    assert isinstance(err, lossdsl.LossError) and (err.line, err.column) == (
+        1,
+        18,
+    )  # the inner where
+    assert (
+        "gap in lossdsl" in err.message
+        and "NotImplementedError: SymPy cannot fold this" in err.message
+    )
     assert [d.level for d in lossdsl.check(source)] == ["error"]
     pipeline._front_end_cached.cache_clear()
 
@@ -1404,12 +2014,21 @@ def test_contained_lets_only_loss_errors_out():
     with pytest.raises(LossLimitError) as caught, errors.contained("print", "abs(e)"):
         raise RecursionError("maximum recursion depth exceeded")
     assert type(caught.value) is LossLimitError
-    assert caught.value.message == "the program is too intricate to print (SymPy ran past its recursion limit)"
+    assert (
+        caught.value.message
+        == "the program is too intricate to print (SymPy ran past its recursion limit)"
+    )
     assert caught.value.source == "abs(e)"
-    with pytest.raises(LossLimitError) as caught, errors.contained("print", "abs(e)", too_deep="too deep"):
+    with (
+        pytest.raises(LossLimitError) as caught,
+        errors.contained("print", "abs(e)", too_deep="too deep"),
+    ):
         raise RecursionError
     assert caught.value.message == "too deep"
-    with pytest.raises(lossdsl.LossInternalError) as caught, errors.contained("print", "abs(e)"):
+    with (
+        pytest.raises(lossdsl.LossInternalError) as caught,
+        errors.contained("print", "abs(e)"),
+    ):
         raise ValueError("no such form")
     assert caught.value.message == (
         "lossdsl could not print this program (ValueError: no such form); this is a gap in lossdsl, not"
@@ -1421,11 +2040,15 @@ def test_contained_lets_only_loss_errors_out():
 def test_a_where_over_a_list_in_a_condition_compiles_to_its_values():
     # SymPy's own fold could not canonicalise this condition (a where over a constant list in it),
     # and it was a LossInternalError; lossdsl's fold (construct.folded_condition) handles it.
-    source = "where(where(0.5 > [0.3, 0.7], 0.5, y_pred) > y_pred, y_pred, 0) + y_pred^2"
+    source = (
+        "where(where(0.5 > [0.3, 0.7], 0.5, y_pred) > y_pred, y_pred, 0) + y_pred^2"
+    )
     spec = lossdsl.compile(source)
     y_pred = np.array([[0.2, 0.4], [0.9, -1.0], [0.5, 0.5]], "float32")
     inner = np.where(0.5 > np.array([0.3, 0.7]), 0.5, y_pred)
-    expected = (np.where(inner > y_pred, y_pred, 0) + y_pred.astype("float64") ** 2).mean(axis=-1)
+    expected = (
+        np.where(inner > y_pred, y_pred, 0) + y_pred.astype("float64") ** 2
+    ).mean(axis=-1)
     got = np.asarray(spec.keras_loss(reduction=None)(np.zeros_like(y_pred), y_pred))
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 

@@ -13,7 +13,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 # script -> lines its output must contain
 EXPECTED = {
-    "penalized_absolute_error.py": ["expr: 0.5*(Abs(y_pred - y_true) + 1)*Abs(y_pred - y_true)", "generated module:"],
+    "penalized_absolute_error.py": [
+        "expr: 0.5*(Abs(y_pred - y_true) + 1)*Abs(y_pred - y_true)",
+        "generated module:",
+    ],
     "weighted_two_outputs.py": ["formula_mae:", "per-sample loss of 4 rows:"],
     "false_positive_penalty.py": [
         "rejected, as it should be:",

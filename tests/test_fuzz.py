@@ -36,7 +36,9 @@ PLAN = {
     "text": (500, 1),
     "soup": (500, 1),
 }
-CHUNKS = [(family, chunk) for family, (_, chunks) in PLAN.items() for chunk in range(chunks)]
+CHUNKS = [
+    (family, chunk) for family, (_, chunks) in PLAN.items() for chunk in range(chunks)
+]
 
 GENERATED: collections.Counter = collections.Counter()
 STARTED: set[tuple[str, int]] = set()
@@ -71,16 +73,25 @@ def test_generated_programs_compile_or_raise_loss_errors(family, chunk):
         problem = failure(outcome)
         if problem:
             failures.append(f"{problem}: {source[:200]!r}\n{outcome.trace[-1500:]}")
-    assert not failures, f"{len(failures)} of {PLAN[family][0]} failed; the first:\n" + "\n".join(failures[:3])
+    assert not failures, (
+        f"{len(failures)} of {PLAN[family][0]} failed; the first:\n"
+        + "\n".join(failures[:3])
+    )
     if family == "valid":
         # The generator must mostly produce programs that get through every stage.
         assert compiled >= PLAN[family][0] // 3, compiled
 
 
 def test_the_fuzz_suite_generated_enough_programs():
-    missing = [f"{family}-{chunk}" for family, chunk in CHUNKS if (family, chunk) not in STARTED]
+    missing = [
+        f"{family}-{chunk}"
+        for family, chunk in CHUNKS
+        if (family, chunk) not in STARTED
+    ]
     if missing:
-        pytest.skip(f"not every fuzz chunk ran in this session (missing: {', '.join(missing[:5])})")
+        pytest.skip(
+            f"not every fuzz chunk ran in this session (missing: {', '.join(missing[:5])})"
+        )
     total = sum(GENERATED.values())
     assert total >= MIN_PROGRAMS, dict(GENERATED)
     assert set(GENERATED) == set(FAMILIES)

@@ -55,7 +55,9 @@ CRAFTED = [
 
 def _specs() -> list:
     specs = [lossdsl.library.compile(name) for name in lossdsl.library.names()]
-    specs += [lossdsl.compile(source, name=f"Crafted{i}") for i, source in enumerate(CRAFTED)]
+    specs += [
+        lossdsl.compile(source, name=f"Crafted{i}") for i, source in enumerate(CRAFTED)
+    ]
     fuzzer = Fuzzer(777)
     fuzzed = []
     while len(fuzzed) < FUZZED:
@@ -104,11 +106,20 @@ ALIAS_PROGRAMS = [
 
 def _aliases(spec, source: str) -> list[str]:
     """Assignments `t1 = t0` of one local to another that the user did not write (`a = b` is kept)."""
-    bound = {name.rstrip("_") for name in re.findall(r"(?:^|;)\s*([A-Za-z_]\w*)\s*=(?!=)", spec.source, re.M)}
+    bound = {
+        name.rstrip("_")
+        for name in re.findall(r"(?:^|;)\s*([A-Za-z_]\w*)\s*=(?!=)", spec.source, re.M)
+    }
     found = []
     for node in ast.walk(ast.parse(source)):
-        local = isinstance(node, ast.Assign) and all(isinstance(target, ast.Name) for target in node.targets)
-        if local and isinstance(node.value, ast.Name) and node.targets[0].id.rstrip("_") not in bound:
+        local = isinstance(node, ast.Assign) and all(
+            isinstance(target, ast.Name) for target in node.targets
+        )
+        if (
+            local
+            and isinstance(node.value, ast.Name)
+            and node.targets[0].id.rstrip("_") not in bound
+        ):
             found.append(ast.unparse(node))
     return found
 
@@ -118,11 +129,18 @@ def test_no_local_is_a_second_name_for_another(generated):
     for program in ALIAS_PROGRAMS:
         spec = lossdsl.compile(program)
         pairs += [(spec, spec.python_source()), (spec, spec.python_source(xla=True))]
-    aliases = {spec.source: found for spec, source in pairs if (found := _aliases(spec, source))}
+    aliases = {
+        spec.source: found
+        for spec, source in pairs
+        if (found := _aliases(spec, source))
+    }
     assert not aliases, aliases
     # The shared denominator is divided by at each use; a list too long for a line opens its local.
     body = lossdsl.compile(ALIAS_PROGRAMS[0]).python_source()
-    assert "t0 = keras.ops.minimum(y_pred, y_true)" in body and "keras.ops.log(t1 / t0)" in body
+    assert (
+        "t0 = keras.ops.minimum(y_pred, y_true)" in body
+        and "keras.ops.log(t1 / t0)" in body
+    )
     body = lossdsl.compile(ALIAS_PROGRAMS[2]).python_source()
     assert "t0 = keras.ops.convert_to_tensor(\n" in body and "upstream * t0" in body
 
@@ -131,7 +149,9 @@ def test_the_whitelist_is_what_the_emitter_writes(generated):
     # Outside the functions of xla_forms, which the audit compares with that module's text.
     trees = [without_xla_forms(ast.parse(source))[0] for _, source in generated]
     kinds = {type(node) for tree in trees for node in ast.walk(tree)}
-    assert kinds == NODE_KINDS, {"unused": sorted(k.__name__ for k in NODE_KINDS - kinds)}
+    assert kinds == NODE_KINDS, {
+        "unused": sorted(k.__name__ for k in NODE_KINDS - kinds)
+    }
 
 
 def test_every_allowed_op_is_a_keras_op():
@@ -147,7 +167,11 @@ def test_user_text_reaches_only_the_docstring(generated):
     cls = next(node for node in tree.body if isinstance(node, ast.ClassDef))
     assert marker in ast.get_docstring(cls, clean=False)
     assert source.count("pwned") == 1
-    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    strings = [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
     assert sum("pwned" in text for text in strings) == 1
 
 
@@ -215,18 +239,46 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
 @pytest.mark.parametrize(
     "old, new, what",
     [
-        ("import keras\n", "import keras\nimport os\n", "not a docstring, `import keras` and one class"),
+        (
+            "import keras\n",
+            "import keras\nimport os\n",
+            "not a docstring, `import keras` and one class",
+        ),
         ("import keras\n", "import keras, os\n", "not keras alone"),
         ('package="lossdsl_generated"', 'package="evil"', "registration package"),
-        ("class Huber(keras.losses.Loss):", "class Huber(keras.losses.Loss, object):", "derive"),
+        (
+            "class Huber(keras.losses.Loss):",
+            "class Huber(keras.losses.Loss, object):",
+            "derive",
+        ),
         ('reduction="sum_over_batch_size"', 'reduction="none"', "default reduction"),
         ("        dtype=None,\n", '        dtype="float64",\n', "default dtype"),
-        ("    def get_config(self):", "    x = 1\n\n    def get_config(self):", "the class body holds"),
-        ("delta=1.0,", "delta=__import__('os'),", "the default of delta is not a float"),
+        (
+            "    def get_config(self):",
+            "    x = 1\n\n    def get_config(self):",
+            "the class body holds",
+        ),
+        (
+            "delta=1.0,",
+            "delta=__import__('os'),",
+            "the default of delta is not a float",
+        ),
         ('config["delta"]', 'config["__class__"]', "which is not a parameter"),
-        ("self.delta = delta", "self.call = delta", "stores a parameter over self.call"),
-        ("    def call(self, y_true, y_pred):", "    @staticmethod\n    def call(self, y_true, y_pred):", "decorators"),
-        ("    def call(self, y_true, y_pred):", "    def call(self, y_true, y_pred, *args):", "starred"),
+        (
+            "self.delta = delta",
+            "self.call = delta",
+            "stores a parameter over self.call",
+        ),
+        (
+            "    def call(self, y_true, y_pred):",
+            "    @staticmethod\n    def call(self, y_true, y_pred):",
+            "decorators",
+        ),
+        (
+            "    def call(self, y_true, y_pred):",
+            "    def call(self, y_true, y_pred, *args):",
+            "starred",
+        ),
         (
             '"""A Keras loss generated by lossdsl; this module imports only keras."""',
             '"""A Keras loss."""\nimport os',
@@ -238,14 +290,26 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
             "        @print\n        def forward(y_true, y_pred):",
             "is decorated",
         ),
-        ("def forward(y_true, y_pred):", "def forward(y_true, y_pred, hook=print):", "does not take y_pred alone"),
+        (
+            "def forward(y_true, y_pred):",
+            "def forward(y_true, y_pred, hook=print):",
+            "does not take y_pred alone",
+        ),
         (
             "                target = -gradient\n",
             "                target = gradient\n                print()\n",
             "a Expr",
         ),
-        ("if target.shape != y_true.shape:", "if target.shape != y_pred.shape:", "give the target y_true's"),
-        ("return target, gradient", "return gradient, target", "does not end with `return (target, gradient)`"),
+        (
+            "if target.shape != y_true.shape:",
+            "if target.shape != y_pred.shape:",
+            "give the target y_true's",
+        ),
+        (
+            "return target, gradient",
+            "return gradient, target",
+            "does not end with `return (target, gradient)`",
+        ),
         (  # PyTorch's skip of y_true's gradient, from when it took the fused gradient
             "                target = -gradient\n",
             '                if keras.backend.backend() == "torch" and not args[0].requires_grad:\n'
@@ -254,37 +318,93 @@ def test_the_audit_fails_on_a_forbidden_construct(huber, line, what):
             "a If statement in backward()",
         ),
         ("upstream=None, variables=None):", "upstream=print):", "backward(*args"),
-        ("[None] * len(variables)", "[print] * len(variables)", "answer TensorFlow's variables"),
+        (
+            "[None] * len(variables)",
+            "[print] * len(variables)",
+            "answer TensorFlow's variables",
+        ),
         ("(upstream,) = args", "(upstream,) = args[::-1]", "upstream unpacking"),
-        ("(forward)(y_true, y_pred)", "(forward)(y_pred, y_true)", "does not end as the emitter writes it"),
-        ("or y_true.shape != y_pred.shape", "or y_true.shape == y_pred.shape", "does not end as the emitter writes it"),
-        ('!= "tensorflow"', '== "jax"', "does not end as the emitter writes it"),  # PyTorch fused
-        ("columns = y_pred.shape[-1]", "columns = y_true.shape[-1]", "does not end as the emitter writes it"),
-        ("len(y_true.shape) == 0\n", "len(y_true.shape) == 1\n", "does not end as the emitter writes it"),
+        (
+            "(forward)(y_true, y_pred)",
+            "(forward)(y_pred, y_true)",
+            "does not end as the emitter writes it",
+        ),
+        (
+            "or y_true.shape != y_pred.shape",
+            "or y_true.shape == y_pred.shape",
+            "does not end as the emitter writes it",
+        ),
+        (
+            '!= "tensorflow"',
+            '== "jax"',
+            "does not end as the emitter writes it",
+        ),  # PyTorch fused
+        (
+            "columns = y_pred.shape[-1]",
+            "columns = y_true.shape[-1]",
+            "does not end as the emitter writes it",
+        ),
+        (
+            "len(y_true.shape) == 0\n",
+            "len(y_true.shape) == 1\n",
+            "does not end as the emitter writes it",
+        ),
         (
             "isinstance(y_true, keras.KerasTensor)\n",
             "isinstance(y_true, keras.Variable)\n",
             "does not end as the emitter writes it",
         ),
-        ("columns is None\n", "columns is not None\n", "does not end as the emitter writes it"),
-        ("columns != y_true.shape[-1]", "columns != y_true.shape[-1] or print()", "does not end as the emitter"),
-        ("if gradient.shape != y_pred.shape:", "if gradient.shape is y_pred.shape:", "give the gradient y_pred's"),
-        ("keras.ops.shape(y_true), 1)", "keras.ops.shape(y_true), 2)", "does not end as the emitter writes it"),
+        (
+            "columns is None\n",
+            "columns is not None\n",
+            "does not end as the emitter writes it",
+        ),
+        (
+            "columns != y_true.shape[-1]",
+            "columns != y_true.shape[-1] or print()",
+            "does not end as the emitter",
+        ),
+        (
+            "if gradient.shape != y_pred.shape:",
+            "if gradient.shape is y_pred.shape:",
+            "give the gradient y_pred's",
+        ),
+        (
+            "keras.ops.shape(y_true), 1)",
+            "keras.ops.shape(y_true), 2)",
+            "does not end as the emitter writes it",
+        ),
         (
             "y_pred = keras.ops.broadcast_to(y_pred, shape)",
             "y_pred = keras.ops.broadcast_to(y_true, shape)",
             "does not end as the emitter writes it",
         ),
-        ("if None in y_true.shape or None", "if None in y_true.shape and None", "does not end as the emitter"),
-        ("            x = y_pred - y_true", "            x, _ = y_pred - y_true, 0", "assignment to a Tuple"),
+        (
+            "if None in y_true.shape or None",
+            "if None in y_true.shape and None",
+            "does not end as the emitter",
+        ),
+        (
+            "            x = y_pred - y_true",
+            "            x, _ = y_pred - y_true, 0",
+            "assignment to a Tuple",
+        ),
         (  # the parameters filled as nodes of a symbolic graph: that test, to the letter
             "if isinstance(y_pred, keras.KerasTensor):\n            delta",
             "if isinstance(y_pred, keras.Model):\n            delta",
             "a call of isinstance()",
         ),
-        ("keras.ops.full_like(keras.ops.sum(y_pred), delta)", "keras.ops.full_like(print, delta)", "'print'"),
+        (
+            "keras.ops.full_like(keras.ops.sum(y_pred), delta)",
+            "keras.ops.full_like(print, delta)",
+            "'print'",
+        ),
         # the dtype that divides by the size of the last axis: that call, to the letter
-        ('result_type(y_pred.dtype, "float32")', 'result_type(y_pred.dtype, "int8")', "keras.backend.result_type"),
+        (
+            'result_type(y_pred.dtype, "float32")',
+            'result_type(y_pred.dtype, "int8")',
+            "keras.backend.result_type",
+        ),
     ],
     ids=[
         "second-import",
@@ -347,7 +467,10 @@ def sparse():
 @pytest.mark.parametrize(
     "old, new",
     [
-        ("keras.ops.squeeze(y_true, axis=-1)\n", "keras.ops.squeeze(y_true, axis=-2)\n"),
+        (
+            "keras.ops.squeeze(y_true, axis=-1)\n",
+            "keras.ops.squeeze(y_true, axis=-2)\n",
+        ),
         ("if y_true.shape[-1] == 1\n", "if print()\n"),
     ],
 )
@@ -358,25 +481,43 @@ def test_the_squeeze_of_class_ids_passes_only_as_written(sparse, old, new):
 
 def test_the_sparse_branch_passes_only_in_its_layout(sparse, huber):
     spec, source = sparse
-    assert 'if keras.backend.backend() in ("tensorflow", "torch"):' in source and audit(source, spec) == []
+    assert (
+        'if keras.backend.backend() in ("tensorflow", "torch"):' in source
+        and audit(source, spec) == []
+    )
     # the sparse kernel outside its branch
-    dense = "return keras.ops.categorical_crossentropy(y_true, y_pred, from_logits=True)"
+    dense = (
+        "return keras.ops.categorical_crossentropy(y_true, y_pred, from_logits=True)"
+    )
     assert dense in source
     moved = source.replace(dense, dense.replace("categorical", "sparse_categorical"))
-    assert any("a sparse cross-entropy outside its backend branch" in f for f in audit(moved, spec))
+    assert any(
+        "a sparse cross-entropy outside its backend branch" in f
+        for f in audit(moved, spec)
+    )
     # the branch after the one-hot labels, or in a module without them
-    one_hot = "        y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])\n"
+    one_hot = (
+        "        y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])\n"
+    )
     late = source.replace(one_hot, "").replace(
         '        if keras.backend.backend() in ("tensorflow", "torch"):',
         one_hot + '        if keras.backend.backend() in ("tensorflow", "torch"):',
     )
-    assert any("a backend branch outside the sparse cross-entropy's layout" in f for f in audit(late, spec))
+    assert any(
+        "a backend branch outside the sparse cross-entropy's layout" in f
+        for f in audit(late, spec)
+    )
     branch = 'if keras.backend.backend() in ("tensorflow", "torch"):\n            return y_pred'
     findings = audit(_insert_into_call(huber[1], branch), huber[0])
-    assert any("a backend branch outside the sparse cross-entropy's layout" in f for f in findings), findings
+    assert any(
+        "a backend branch outside the sparse cross-entropy's layout" in f
+        for f in findings
+    ), findings
     # anything but assignments before its return
     hooked = source.replace('"torch"):\n', '"torch"):\n            print(y_true)\n')
-    assert hooked != source and any("outside the sparse cross-entropy's layout" in f for f in audit(hooked, spec))
+    assert hooked != source and any(
+        "outside the sparse cross-entropy's layout" in f for f in audit(hooked, spec)
+    )
     # another backend's test
     jax = source.replace('in ("tensorflow", "torch"):', 'in ("jax", "torch"):')
     assert jax != source and audit(jax, spec) != []
@@ -402,11 +543,27 @@ def test_a_module_with_xla_forms_passes(bce):
     "old, new, what",
     [
         # a changed statement, a changed name, a changed attribute read
-        ("        return keras.ops.softplus(x)\n", "        return print(x)\n", "_softplus() is not xla_forms's"),
-        ("def _sigmoid(x):", "def _sigmoid_(x):", "a module-level function _sigmoid_()"),
-        ("context.IsXLAContext()", "context.__class__()", "_traced_for_xla() is not xla_forms's"),
+        (
+            "        return keras.ops.softplus(x)\n",
+            "        return print(x)\n",
+            "_softplus() is not xla_forms's",
+        ),
+        (
+            "def _sigmoid(x):",
+            "def _sigmoid_(x):",
+            "a module-level function _sigmoid_()",
+        ),
+        (
+            "context.IsXLAContext()",
+            "context.__class__()",
+            "_traced_for_xla() is not xla_forms's",
+        ),
         # a function xla_forms does not hold (its text otherwise _sigmoid's)
-        ("\n\ndef _sigmoid(x):", "\n\ndef _unused(x):", "a module-level function _unused()"),
+        (
+            "\n\ndef _sigmoid(x):",
+            "\n\ndef _unused(x):",
+            "a module-level function _unused()",
+        ),
         # a call of a name the module does not define as one of them
         ("_softplus(t4)", "print(t4)", "a call of print()"),
         ("_softplus(t4)", "_softplus(*[t4])", "a call of _softplus()"),
@@ -419,7 +576,17 @@ def test_a_module_with_xla_forms_passes(bce):
         ("_softplus(t4)", "keras.ops.where(t1, _softplus, t4)", "the name '_softplus'"),
         ("[None] * len(variables)", "[None] * len", "the name 'len'"),
     ],
-    ids=["statement", "name", "attribute", "unknown", "undefined-call", "starred-call", "shadowed", "reference", "len"],
+    ids=[
+        "statement",
+        "name",
+        "attribute",
+        "unknown",
+        "undefined-call",
+        "starred-call",
+        "shadowed",
+        "reference",
+        "len",
+    ],
 )
 def test_the_audit_fails_on_a_changed_xla_form(bce, old, new, what):
     _assert_found(*bce, old, new, what)
@@ -431,7 +598,9 @@ def test_the_audit_fails_on_an_xla_form_after_the_class(bce):
     end = source.index("\n\n@keras.saving")
     moved = source[:start] + source[end:] + source[start:end] + "\n"
     findings = audit(moved, spec)
-    assert any("_sigmoid() after the class" in finding for finding in findings), findings
+    assert any("_sigmoid() after the class" in finding for finding in findings), (
+        findings
+    )
 
 
 # ----------------------------------------------- the check of the last axis against the lists
@@ -456,6 +625,8 @@ def test_the_check_of_the_lists_axis_passes_only_as_written(weighted, huber):
         _assert_found(spec, source, old, new, "")
     raised = _insert_into_call(huber[1], 'raise ValueError(f"{y_pred}")')
     findings = audit(raised, huber[0])
-    assert any("a Raise node outside the check of the last axis" in f for f in findings), findings
+    assert any(
+        "a Raise node outside the check of the last axis" in f for f in findings
+    ), findings
     # a program without lists has no such check
     assert "raise" not in huber[1]

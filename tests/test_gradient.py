@@ -24,7 +24,9 @@ from lossdsl import library
 from lossdsl import symfuncs as sf
 
 C = 4  # the last axis, unless a list literal sets it
-WIDTH = "<C>"  # where `values` holds the last axis's size (not a name a program can use)
+WIDTH = (
+    "<C>"  # where `values` holds the last axis's size (not a name a program can use)
+)
 STEP = 1e-6
 
 PROGRAMS = [
@@ -105,7 +107,11 @@ def evaluate(expr: sp.Basic, values: dict[str, np.ndarray], k: int):
     if isinstance(expr, sp.Pow):
         return args[0] ** args[1]
     if isinstance(expr, sp.Heaviside):
-        return 1.0 if args[0] > 0 else (0.0 if args[0] < 0 else (args[1] if len(args) > 1 else 0.5))
+        return (
+            1.0
+            if args[0] > 0
+            else (0.0 if args[0] < 0 else (args[1] if len(args) > 1 else 0.5))
+        )
     return ELEMENTWISE[type(expr)](*args)
 
 
@@ -137,7 +143,9 @@ ELEMENTWISE = {
 def _tensor(expr: sp.Basic, values: dict, k: int):
     if isinstance(expr, sf.Vector):
         return float(expr.args[k])
-    vector = np.array([evaluate(expr.args[0], values, c) for c in range(values[WIDTH])], dtype=float)
+    vector = np.array(
+        [evaluate(expr.args[0], values, c) for c in range(values[WIDTH])], dtype=float
+    )
     if isinstance(expr, sf.ReduceSum):
         return math.fsum(vector)
     if isinstance(expr, sf.ReduceMean):
@@ -173,7 +181,9 @@ def points(spec, seed: int):
     for _ in range(3):
         y_true = rng.uniform(0.1, 0.9, width)
         if spec.expr.has(sf.OneHot):
-            y_true = np.full(width, float(rng.integers(0, width)))  # a class id, the same along the axis
+            y_true = np.full(
+                width, float(rng.integers(0, width))
+            )  # a class id, the same along the axis
         yield {WIDTH: width, "y_true": y_true, "y_pred": rng.uniform(0.1, 0.9, width)}
 
 
@@ -191,9 +201,15 @@ def assert_gradient_matches_differences(source: str) -> None:
             up[j] += STEP
             down[j] -= STEP
             numeric.append(
-                (loss_value(spec, {**values, "y_pred": up}) - loss_value(spec, {**values, "y_pred": down})) / (2 * STEP)
+                (
+                    loss_value(spec, {**values, "y_pred": up})
+                    - loss_value(spec, {**values, "y_pred": down})
+                )
+                / (2 * STEP)
             )
-        np.testing.assert_allclose(symbolic, numeric, rtol=1e-5, atol=1e-6, err_msg=f"{source} at {point}")
+        np.testing.assert_allclose(
+            symbolic, numeric, rtol=1e-5, atol=1e-6, err_msg=f"{source} at {point}"
+        )
 
 
 @pytest.mark.parametrize("source", PROGRAMS)
@@ -215,8 +231,14 @@ Y_TRUE, Y_PRED = sp.Symbol("y_true"), sp.Symbol("y_pred")
         # an elementwise loss that reads a sum: every element's term reads it
         ("y_pred*sum(y_pred)", 2 * sf.ReduceSum(Y_PRED)),
         # the softmax cross-entropy: softmax(y_pred) sum(y_true) - y_true
-        ("-sum(y_true*log_softmax(y_pred))", sf.ReduceSum(Y_TRUE) * sf.Softmax(Y_PRED) - Y_TRUE),
-        ("-sum(y_true*log(softmax(y_pred)))", sf.ReduceSum(Y_TRUE) * sf.Softmax(Y_PRED) - Y_TRUE),
+        (
+            "-sum(y_true*log_softmax(y_pred))",
+            sf.ReduceSum(Y_TRUE) * sf.Softmax(Y_PRED) - Y_TRUE,
+        ),
+        (
+            "-sum(y_true*log(softmax(y_pred)))",
+            sf.ReduceSum(Y_TRUE) * sf.Softmax(Y_PRED) - Y_TRUE,
+        ),
         # no reduction: SymPy's derivative as before
         ("e^2", 2 * Y_PRED - 2 * Y_TRUE),
     ],
@@ -233,16 +255,37 @@ def test_a_parameter_named_c_is_not_the_size_of_the_last_axis():
     # `C_` there, and `C__` where a parameter takes `C_` too.
     gradient = lossdsl.compile("param C = 2\nC*mean(e^2)").gradient()
     assert str(gradient) == "C*(2*y_pred - 2*y_true)/C_"
-    assert sorted(s.name for s in gradient.free_symbols) == ["C", "C_", "y_pred", "y_true"]
+    assert sorted(s.name for s in gradient.free_symbols) == [
+        "C",
+        "C_",
+        "y_pred",
+        "y_true",
+    ]
     size = next(s for s in gradient.free_symbols if s.name == "C_")
-    assert sp.expand(gradient.subs({sp.Symbol("C"): 2, size: 4}) - (Y_PRED - Y_TRUE)) == 0
+    assert (
+        sp.expand(gradient.subs({sp.Symbol("C"): 2, size: 4}) - (Y_PRED - Y_TRUE)) == 0
+    )
     gradient = lossdsl.compile("param C = 2\nparam C_ = 3\nC*C_*mean(e^2)").gradient()
-    assert sorted(s.name for s in gradient.free_symbols) == ["C", "C_", "C__", "y_pred", "y_true"]
+    assert sorted(s.name for s in gradient.free_symbols) == [
+        "C",
+        "C_",
+        "C__",
+        "y_pred",
+        "y_true",
+    ]
     # without such a parameter it is `C`, `symfuncs.C` itself
     assert lossdsl.compile("param k = 2\nk*mean(e^2)").gradient().has(sf.C)
 
 
-@pytest.mark.parametrize("source", ["abs(y_pred^0.5)", "abs(sqrt(y_pred))", "abs(log(y_pred))", "abs(exp(y_pred) - 2)"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "abs(y_pred^0.5)",
+        "abs(sqrt(y_pred))",
+        "abs(log(y_pred))",
+        "abs(exp(y_pred) - 2)",
+    ],
+)
 def test_the_gradient_of_abs_is_real(source):
     # Every value of a loss is real: |u|' is sign(u) u', without SymPy's re, im, arg or atan2.
     gradient = lossdsl.compile(source).gradient()
@@ -253,7 +296,10 @@ def test_the_gradient_of_abs_is_real(source):
     "source, expected",
     [
         ("y_pred * floor(sum(y_pred))", sp.floor(sf.ReduceSum(Y_PRED))),
-        ("mean(floor(min(0.5 * y_pred)) * y_pred)", sp.floor(sf.ReduceMin(sp.Float(0.5) * Y_PRED)) / sf.C),
+        (
+            "mean(floor(min(0.5 * y_pred)) * y_pred)",
+            sp.floor(sf.ReduceMin(sp.Float(0.5) * Y_PRED)) / sf.C,
+        ),
         ("y_pred * ceil(max(y_pred))", sp.ceiling(sf.ReduceMax(Y_PRED))),
         ("y_pred * sign(mean(y_pred))", sp.sign(sf.ReduceMean(Y_PRED))),
         ("y_pred * floor(y_pred) + e^2", sp.floor(Y_PRED) + 2 * Y_PRED - 2 * Y_TRUE),
@@ -269,7 +315,9 @@ def test_a_step_passes_no_gradient(source, expected):
     gradient = spec.gradient()
     assert sp.expand(gradient - expected) == 0, gradient
     assert not gradient.has(sp.Derivative, sp.DiracDelta)
-    assert r"\frac{d}{d" not in spec.latex(gradient=True) and r"\delta" not in spec.latex(gradient=True)
+    assert r"\frac{d}{d" not in spec.latex(
+        gradient=True
+    ) and r"\delta" not in spec.latex(gradient=True)
     assert_gradient_matches_differences(source)
 
 
@@ -277,16 +325,22 @@ def test_a_gradient_that_doubles_with_each_nested_softmax_is_a_limit_error():
     # Each softmax's vector-Jacobian product reads its upstream twice: 40 nested ones would be 2^40 terms.
     source = "sum(y_true*" + "softmax(" * 40 + "y_pred" + ")" * 40 + ")"
     spec = lossdsl.compile(source)
-    with pytest.raises(lossdsl.LossLimitError, match="gradient of this loss would hold more than"):
+    with pytest.raises(
+        lossdsl.LossLimitError, match="gradient of this loss would hold more than"
+    ):
         spec.gradient()
     # The limit falls between 10 nested softmaxes and 11 (docs/decisions.md).
-    nested = {n: "sum(y_true*" + "softmax(" * n + "y_pred" + ")" * n + ")" for n in (10, 11)}
+    nested = {
+        n: "sum(y_true*" + "softmax(" * n + "y_pred" + ")" * n + ")" for n in (10, 11)
+    }
     assert lossdsl.compile(nested[10]).gradient().has(sf.Softmax)
     with pytest.raises(lossdsl.LossLimitError):
         lossdsl.compile(nested[11]).gradient()
 
 
-def test_a_sum_of_reductions_differentiates_each_stand_in_in_the_terms_that_hold_it(monkeypatch):
+def test_a_sum_of_reductions_differentiates_each_stand_in_in_the_terms_that_hold_it(
+    monkeypatch,
+):
     # The whole sum was differentiated once for each of its reductions: 600 `max(k*y_pred)`, 9 s.
     from lossdsl import gradient as module
 
@@ -302,7 +356,9 @@ def test_a_sum_of_reductions_differentiates_each_stand_in_in_the_terms_that_hold
     gradient = lossdsl.compile(source).gradient()
     # once for y_pred (the whole sum), once for each stand-in (its own term), once inside each max
     assert sizes[0] == 40 and sorted(sizes[1:]) == [1] * 80
-    assert gradient.count(sf.ReduceMax) == 80  # each max's step reads it twice (gap and tie count)
+    assert (
+        gradient.count(sf.ReduceMax) == 80
+    )  # each max's step reads it twice (gap and tie count)
 
 
 def test_the_gradient_pass_counts_sizes_as_a_walk_does():
@@ -310,5 +366,10 @@ def test_the_gradient_pass_counts_sizes_as_a_walk_does():
 
     a = sp.Symbol("a")
     shared = sp.exp(a) + sp.sin(a)
-    for expr in (a, shared, shared * (shared + 1) ** 2, sf.ReduceSum(shared) * shared - a):
+    for expr in (
+        a,
+        shared,
+        shared * (shared + 1) ** 2,
+        sf.ReduceSum(shared) * shared - a,
+    ):
         assert _Sizes().of(expr) == sum(1 for _ in sp.preorder_traversal(expr))

@@ -25,7 +25,15 @@ P = sympy.Symbol("y_pred")
 POINTS = [(0.3, 0.7), (1.5, -0.4), (-2.0, 0.9), (0.8, 0.1), (-0.6, -1.7), (2.25, 1.25)]
 UNIT = [(0.3, 0.7), (1.0, 0.2), (0.0, 0.95), (0.5, 0.5), (0.9, 0.05)]
 # Points on and around comparison boundaries (y_true == y_pred, y_pred == 0).
-EDGES = [(0.5, 0.5), (0.3, 0.7), (0.7, 0.3), (0.0, 0.0), (-1.0, 0.0), (1.0, -1.0), (-0.5, 0.25)]
+EDGES = [
+    (0.5, 0.5),
+    (0.3, 0.7),
+    (0.7, 0.3),
+    (0.0, 0.0),
+    (-1.0, 0.0),
+    (1.0, -1.0),
+    (-0.5, 0.25),
+]
 
 
 def value(expr: sympy.Basic, t: float, p: float, **params: float) -> float:
@@ -44,7 +52,9 @@ def assert_matches(expr, ref, points, **params):
     for t, p in points:
         got = value(expr, t, p, **params)
         want = ref(t, p, **params) if params else ref(t, p)
-        assert close(got, want), f"at y_true={t}, y_pred={p}, {params}: got {got}, want {want} ({expr})"
+        assert close(got, want), (
+            f"at y_true={t}, y_pred={p}, {params}: got {got}, want {want} ({expr})"
+        )
 
 
 def sigmoid(x: float) -> float:
@@ -76,7 +86,11 @@ OPERATORS = [
     ("minus-looser-than-power", "-y_pred^2", lambda t, p: -(p**2)),
     ("minus-looser-than-stars", "-y_pred**2", lambda t, p: -(p**2)),
     ("minus-in-exponent", "2^-y_pred", lambda t, p: 2 ** (-p)),
-    ("minus-in-exponent-nested", "abs(y_true)^2^-1 * y_pred", lambda t, p: abs(t) ** 0.5 * p),
+    (
+        "minus-in-exponent-nested",
+        "abs(y_true)^2^-1 * y_pred",
+        lambda t, p: abs(t) ** 0.5 * p,
+    ),
     ("power-right-assoc", "2^3^y_pred", lambda t, p: 2 ** (3**p)),
     ("power-right-assoc-folded", "2^3^2 * y_pred", lambda t, p: 512 * p),
     ("power-tighter-than-mul", "2 * y_pred ^ 2", lambda t, p: 2 * p**2),
@@ -92,7 +106,11 @@ OPERATORS = [
     ("mul-by-negated", "y_true * -y_pred", lambda t, p: t * -p),
     ("div-by-negated", "y_true / -y_pred", lambda t, p: t / -p),
     ("sub-negated", "y_pred - -y_true", lambda t, p: p + t),
-    ("long-chain", "y_true + y_pred * 3 - y_pred / 2 + 1", lambda t, p: t + p * 3 - p / 2 + 1),
+    (
+        "long-chain",
+        "y_true + y_pred * 3 - y_pred / 2 + 1",
+        lambda t, p: t + p * 3 - p / 2 + 1,
+    ),
     ("nested-parens", "((y_true) - ((y_pred)))", lambda t, p: t - p),
     ("e", "e", lambda t, p: t - p),
     ("e-expr", "e^2 / 2", lambda t, p: (t - p) ** 2 / 2),
@@ -102,7 +120,9 @@ OPERATORS = [
 ]
 
 
-@pytest.mark.parametrize("src, ref", [r[1:] for r in OPERATORS], ids=[r[0] for r in OPERATORS])
+@pytest.mark.parametrize(
+    "src, ref", [r[1:] for r in OPERATORS], ids=[r[0] for r in OPERATORS]
+)
 def test_operators_and_precedence(src, ref):
     expr = lossdsl.compile(src).expr
     assert isinstance(expr, sympy.Expr)
@@ -113,15 +133,47 @@ def test_operators_and_precedence(src, ref):
 
 CONDITIONS = [
     ("lt", "where(y_pred < y_true, y_pred, -y_pred)", lambda t, p: p if p < t else -p),
-    ("le", "where(y_pred <= y_true, y_pred, -y_pred)", lambda t, p: p if p <= t else -p),
+    (
+        "le",
+        "where(y_pred <= y_true, y_pred, -y_pred)",
+        lambda t, p: p if p <= t else -p,
+    ),
     ("gt", "where(y_pred > y_true, y_pred, -y_pred)", lambda t, p: p if p > t else -p),
-    ("ge", "where(y_pred >= y_true, y_pred, -y_pred)", lambda t, p: p if p >= t else -p),
-    ("eq", "where(y_pred == y_true, y_pred, -y_pred)", lambda t, p: p if p == t else -p),
-    ("ne", "where(y_pred != y_true, y_pred, -y_pred)", lambda t, p: p if p != t else -p),
-    ("and", "where(y_pred > 0 and y_true > 0, y_pred, 2 * y_pred)", lambda t, p: p if p > 0 and t > 0 else 2 * p),
-    ("or", "where(y_pred > 0 or y_true > 0, y_pred, 2 * y_pred)", lambda t, p: p if p > 0 or t > 0 else 2 * p),
-    ("not", "where(not y_pred > 0, y_pred, 2 * y_pred)", lambda t, p: p if not p > 0 else 2 * p),
-    ("not-not", "where(not not y_pred > 0, y_pred, 2 * y_pred)", lambda t, p: p if p > 0 else 2 * p),
+    (
+        "ge",
+        "where(y_pred >= y_true, y_pred, -y_pred)",
+        lambda t, p: p if p >= t else -p,
+    ),
+    (
+        "eq",
+        "where(y_pred == y_true, y_pred, -y_pred)",
+        lambda t, p: p if p == t else -p,
+    ),
+    (
+        "ne",
+        "where(y_pred != y_true, y_pred, -y_pred)",
+        lambda t, p: p if p != t else -p,
+    ),
+    (
+        "and",
+        "where(y_pred > 0 and y_true > 0, y_pred, 2 * y_pred)",
+        lambda t, p: p if p > 0 and t > 0 else 2 * p,
+    ),
+    (
+        "or",
+        "where(y_pred > 0 or y_true > 0, y_pred, 2 * y_pred)",
+        lambda t, p: p if p > 0 or t > 0 else 2 * p,
+    ),
+    (
+        "not",
+        "where(not y_pred > 0, y_pred, 2 * y_pred)",
+        lambda t, p: p if not p > 0 else 2 * p,
+    ),
+    (
+        "not-not",
+        "where(not not y_pred > 0, y_pred, 2 * y_pred)",
+        lambda t, p: p if p > 0 else 2 * p,
+    ),
     (
         "and-tighter-than-or",
         "where(y_pred > 0 or y_true > 0 and y_pred < -0.5, y_pred, 2 * y_pred)",
@@ -152,13 +204,21 @@ CONDITIONS = [
         "big = abs(e) > 1\nwhere(big, abs(e), e^2)",
         lambda t, p: abs(t - p) if abs(t - p) > 1 else (t - p) ** 2,
     ),
-    ("negated-condition-binding", "c = y_pred > 0; where(not c, y_pred, -y_pred)", lambda t, p: p if not p > 0 else -p),
+    (
+        "negated-condition-binding",
+        "c = y_pred > 0; where(not c, y_pred, -y_pred)",
+        lambda t, p: p if not p > 0 else -p,
+    ),
     (
         "condition-binding-joined",
         "c = y_pred > 0; d = y_true > 0\nwhere(c and d, y_pred, 0)",
         lambda t, p: p if p > 0 and t > 0 else 0.0,
     ),
-    ("where-in-arithmetic", "1 + 2 * where(y_pred > 0, y_pred, 0)", lambda t, p: 1 + 2 * (p if p > 0 else 0.0)),
+    (
+        "where-in-arithmetic",
+        "1 + 2 * where(y_pred > 0, y_pred, 0)",
+        lambda t, p: 1 + 2 * (p if p > 0 else 0.0),
+    ),
     (
         "nested-where",
         "where(y_pred > 0, where(y_true > 0, y_pred, 2 * y_pred), 3 * y_pred)",
@@ -167,7 +227,9 @@ CONDITIONS = [
 ]
 
 
-@pytest.mark.parametrize("src, ref", [r[1:] for r in CONDITIONS], ids=[r[0] for r in CONDITIONS])
+@pytest.mark.parametrize(
+    "src, ref", [r[1:] for r in CONDITIONS], ids=[r[0] for r in CONDITIONS]
+)
 def test_conditions(src, ref):
     expr = lossdsl.compile(src).expr
     assert isinstance(expr, sympy.Expr)
@@ -239,26 +301,62 @@ ELEMENTWISE = [
     ("sigmoid", "sigmoid(y_pred)", lambda t, p: sigmoid(p), POINTS),
     ("softplus", "softplus(y_pred)", lambda t, p: softplus(p), POINTS),
     ("relu", "relu(y_pred)", lambda t, p: max(p, 0.0), POINTS + EDGES),
-    ("clip", "clip(y_pred, -0.5, 0.5)", lambda t, p: min(max(p, -0.5), 0.5), POINTS + EDGES),
-    ("clip-by-inputs", "clip(y_pred, y_true - 1, y_true + 1)", lambda t, p: min(max(p, t - 1), t + 1), POINTS),
+    (
+        "clip",
+        "clip(y_pred, -0.5, 0.5)",
+        lambda t, p: min(max(p, -0.5), 0.5),
+        POINTS + EDGES,
+    ),
+    (
+        "clip-by-inputs",
+        "clip(y_pred, y_true - 1, y_true + 1)",
+        lambda t, p: min(max(p, t - 1), t + 1),
+        POINTS,
+    ),
     ("pow", "pow(y_pred, 3)", lambda t, p: p**3, POINTS),
-    ("pow-varying", "pow(abs(y_true) + 1, y_pred)", lambda t, p: (abs(t) + 1) ** p, POINTS),
+    (
+        "pow-varying",
+        "pow(abs(y_true) + 1, y_pred)",
+        lambda t, p: (abs(t) + 1) ** p,
+        POINTS,
+    ),
     ("maximum", "maximum(y_pred, y_true)", lambda t, p: max(p, t), POINTS + EDGES),
     ("minimum", "minimum(y_pred, y_true)", lambda t, p: min(p, t), POINTS + EDGES),
     ("max-2", "max(y_pred, y_true)", lambda t, p: max(p, t), POINTS + EDGES),
     ("max-3", "max(y_pred, y_true, 0.5)", lambda t, p: max(p, t, 0.5), POINTS + EDGES),
-    ("max-4", "max(y_pred, -y_pred, y_true, 2 * y_true)", lambda t, p: max(p, -p, t, 2 * t), POINTS),
+    (
+        "max-4",
+        "max(y_pred, -y_pred, y_true, 2 * y_true)",
+        lambda t, p: max(p, -p, t, 2 * t),
+        POINTS,
+    ),
     ("min-2", "min(y_pred, y_true)", lambda t, p: min(p, t), POINTS + EDGES),
     ("min-3", "min(y_pred, y_true, 0.5)", lambda t, p: min(p, t, 0.5), POINTS + EDGES),
     # Step functions are rejected as dead terms of y_pred; applied to y_true they compute.
-    ("sign", "sign(y_true) * y_pred", lambda t, p: ((t > 0) - (t < 0)) * p, EDGES + POINTS),
-    ("floor", "floor(y_true) * y_pred", lambda t, p: math.floor(t) * p, POINTS + [(2.0, 1.0), (-2.5, 1.0)]),
-    ("ceil", "ceil(y_true) * y_pred", lambda t, p: math.ceil(t) * p, POINTS + [(2.0, 1.0), (-2.5, 1.0)]),
+    (
+        "sign",
+        "sign(y_true) * y_pred",
+        lambda t, p: ((t > 0) - (t < 0)) * p,
+        EDGES + POINTS,
+    ),
+    (
+        "floor",
+        "floor(y_true) * y_pred",
+        lambda t, p: math.floor(t) * p,
+        POINTS + [(2.0, 1.0), (-2.5, 1.0)],
+    ),
+    (
+        "ceil",
+        "ceil(y_true) * y_pred",
+        lambda t, p: math.ceil(t) * p,
+        POINTS + [(2.0, 1.0), (-2.5, 1.0)],
+    ),
     (
         "round-half-even",
         "round(y_true) * y_pred",
         lambda t, p: round_half_even(t) * p,
-        POINTS + [(2.5, 1.0), (1.5, 1.0), (0.5, 1.0), (-0.5, 1.0), (-2.5, 1.0), (0.49, 1.0)],
+        POINTS
+        + [(2.5, 1.0), (1.5, 1.0), (0.5, 1.0), (-0.5, 1.0), (-2.5, 1.0), (0.49, 1.0)],
     ),
     (
         "composed",
@@ -266,11 +364,18 @@ ELEMENTWISE = [
         lambda t, p: math.log(math.cosh(t - p)) + math.sqrt((t - p) ** 2 + 1),
         POINTS,
     ),
-    ("seed", "abs(e)*0.5*(1+abs(e))", lambda t, p: abs(t - p) * 0.5 * (1 + abs(t - p)), POINTS),
+    (
+        "seed",
+        "abs(e)*0.5*(1+abs(e))",
+        lambda t, p: abs(t - p) * 0.5 * (1 + abs(t - p)),
+        POINTS,
+    ),
 ]
 
 
-@pytest.mark.parametrize("src, ref, points", [r[1:] for r in ELEMENTWISE], ids=[r[0] for r in ELEMENTWISE])
+@pytest.mark.parametrize(
+    "src, ref, points", [r[1:] for r in ELEMENTWISE], ids=[r[0] for r in ELEMENTWISE]
+)
 def test_elementwise_functions(src, ref, points):
     spec = lossdsl.compile(src)
     assert isinstance(spec.expr, sympy.Expr)
@@ -325,7 +430,9 @@ CONSTANT_CALLS = [
 ]
 
 
-@pytest.mark.parametrize("const, number", CONSTANT_CALLS, ids=[c[0] for c in CONSTANT_CALLS])
+@pytest.mark.parametrize(
+    "const, number", CONSTANT_CALLS, ids=[c[0] for c in CONSTANT_CALLS]
+)
 def test_constant_arguments_fold(const, number):
     expr = lossdsl.compile(f"({const}) * y_pred").expr
     assert expr.free_symbols == {P}
@@ -350,14 +457,20 @@ PI_COMPARISONS = [
 ]
 
 
-@pytest.mark.parametrize("condition, numpy", PI_COMPARISONS, ids=[c[0] for c in PI_COMPARISONS])
+@pytest.mark.parametrize(
+    "condition, numpy", PI_COMPARISONS, ids=[c[0] for c in PI_COMPARISONS]
+)
 def test_a_comparison_with_pi_is_decided_on_float64_numbers(condition, numpy):
     *bindings, cond = condition.split("\n")
     program = "\n".join([*bindings, f"where({cond}, y_true / y_pred, exp(y_pred))"])
     expr = lossdsl.compile(program).expr
     if numpy == "a where":
         # folded: where y_true > 0.5, the condition is abs(pi) < pi, False in float64
-        assert_matches(expr, lambda t, p: t / p if (t <= 0.5 and p < math.pi) else math.exp(p), POINTS)
+        assert_matches(
+            expr,
+            lambda t, p: t / p if (t <= 0.5 and p < math.pi) else math.exp(p),
+            POINTS,
+        )
         return
     assert expr == (T / P if numpy else sympy.exp(P))
 
@@ -369,11 +482,16 @@ def test_a_comparison_with_pi_is_decided_on_float64_numbers(condition, numpy):
         ("minimum(0.5, y_pred^2 + 1) * y_pred", 0.5 * P),
         ("maximum(-1, -y_pred^2 - 2) * y_pred", -P),
         ("minimum(y_pred^2, -0.5) * y_pred", -0.5 * P),
-        ("maximum(1 - y_true * y_pred, 0)", sympy.Max(1 - T * P, 0, evaluate=False)),  # undecided
+        (
+            "maximum(1 - y_true * y_pred, 0)",
+            sympy.Max(1 - T * P, 0, evaluate=False),
+        ),  # undecided
         ("minimum(y_pred, 2)", sympy.Min(P, 2, evaluate=False)),
     ],
 )
-def test_maximum_of_a_value_known_to_lie_on_one_side_of_a_number_is_that_side(program, folded):
+def test_maximum_of_a_value_known_to_lie_on_one_side_of_a_number_is_that_side(
+    program, folded
+):
     # Two assumptions queries decide it, as SymPy's Max would (in 1.5-6 ms of pairwise comparisons).
     expr = lossdsl.compile(program).expr
     assert expr == folded
@@ -393,7 +511,9 @@ def _unwrap(expr, classes):
     found = []
     for i, cls in enumerate(classes):
         instances = list(expr.atoms(cls))
-        assert len(instances) == 1, f"expected one {cls.__name__} in {expr}, found {instances}"
+        assert len(instances) == 1, (
+            f"expected one {cls.__name__} in {expr}, found {instances}"
+        )
         found.append(instances[0])
         expr = expr.xreplace({instances[0]: R[i]})
     return found, expr
@@ -402,12 +522,54 @@ def _unwrap(expr, classes):
 TENSOR_ROWS = [
     # (id, program, classes innermost first, [reference of each instance's argument], reference of the rest,
     #  per_sample)
-    ("sum", "sum(e^2)", [sf.ReduceSum], [lambda t, p, r: (t - p) ** 2], lambda t, p, r: r[0], True),
-    ("mean", "mean(abs(e))", [sf.ReduceMean], [lambda t, p, r: abs(t - p)], lambda t, p, r: r[0], True),
-    ("max-1", "max(e^2)", [sf.ReduceMax], [lambda t, p, r: (t - p) ** 2], lambda t, p, r: r[0], True),
-    ("min-1", "min(e^2)", [sf.ReduceMin], [lambda t, p, r: (t - p) ** 2], lambda t, p, r: r[0], True),
-    ("logsumexp", "logsumexp(y_pred)", [sf.LogSumExp], [lambda t, p, r: p], lambda t, p, r: r[0], True),
-    ("rmse", "sqrt(mean(e^2))", [sf.ReduceMean], [lambda t, p, r: (t - p) ** 2], lambda t, p, r: math.sqrt(r[0]), True),
+    (
+        "sum",
+        "sum(e^2)",
+        [sf.ReduceSum],
+        [lambda t, p, r: (t - p) ** 2],
+        lambda t, p, r: r[0],
+        True,
+    ),
+    (
+        "mean",
+        "mean(abs(e))",
+        [sf.ReduceMean],
+        [lambda t, p, r: abs(t - p)],
+        lambda t, p, r: r[0],
+        True,
+    ),
+    (
+        "max-1",
+        "max(e^2)",
+        [sf.ReduceMax],
+        [lambda t, p, r: (t - p) ** 2],
+        lambda t, p, r: r[0],
+        True,
+    ),
+    (
+        "min-1",
+        "min(e^2)",
+        [sf.ReduceMin],
+        [lambda t, p, r: (t - p) ** 2],
+        lambda t, p, r: r[0],
+        True,
+    ),
+    (
+        "logsumexp",
+        "logsumexp(y_pred)",
+        [sf.LogSumExp],
+        [lambda t, p, r: p],
+        lambda t, p, r: r[0],
+        True,
+    ),
+    (
+        "rmse",
+        "sqrt(mean(e^2))",
+        [sf.ReduceMean],
+        [lambda t, p, r: (t - p) ** 2],
+        lambda t, p, r: math.sqrt(r[0]),
+        True,
+    ),
     (
         "scaled-mean",
         "2 * mean(e^2) + 1",
@@ -424,7 +586,14 @@ TENSOR_ROWS = [
         lambda t, p, r: ((t - p) ** 2 - r[0]) ** 2,
         False,
     ),
-    ("softmax", "softmax(y_pred) * y_true", [sf.Softmax], [lambda t, p, r: p], lambda t, p, r: r[0] * t, False),
+    (
+        "softmax",
+        "softmax(y_pred) * y_true",
+        [sf.Softmax],
+        [lambda t, p, r: p],
+        lambda t, p, r: r[0] * t,
+        False,
+    ),
     (
         "log_softmax",
         "-sum(y_true * log_softmax(y_pred))",
@@ -433,7 +602,14 @@ TENSOR_ROWS = [
         lambda t, p, r: -r[1],
         True,
     ),
-    ("normalize", "sum(normalize(y_true) * normalize(y_pred))", [sf.ReduceSum], [None], lambda t, p, r: r[0], True),
+    (
+        "normalize",
+        "sum(normalize(y_true) * normalize(y_pred))",
+        [sf.ReduceSum],
+        [None],
+        lambda t, p, r: r[0],
+        True,
+    ),
     (
         "onehot",
         "-sum(onehot(y_true) * log_softmax(y_pred))",
@@ -450,7 +626,14 @@ TENSOR_ROWS = [
         lambda t, p, r: r[0] * (p - 1) ** 2,
         False,
     ),
-    ("list", "[0.3, 0.7] * e^2", [sf.Vector], [None], lambda t, p, r: r[0] * (t - p) ** 2, False),
+    (
+        "list",
+        "[0.3, 0.7] * e^2",
+        [sf.Vector],
+        [None],
+        lambda t, p, r: r[0] * (t - p) ** 2,
+        False,
+    ),
     (
         "list-in-mean",
         "mean([1, 2, 3] * abs(e))",
@@ -479,7 +662,9 @@ TENSOR_ROWS = [
 
 
 @pytest.mark.parametrize(
-    "src, classes, arg_refs, rest_ref, per_sample", [r[1:] for r in TENSOR_ROWS], ids=[r[0] for r in TENSOR_ROWS]
+    "src, classes, arg_refs, rest_ref, per_sample",
+    [r[1:] for r in TENSOR_ROWS],
+    ids=[r[0] for r in TENSOR_ROWS],
 )
 def test_tensor_functions(src, classes, arg_refs, rest_ref, per_sample):
     spec = lossdsl.compile(src)
@@ -505,7 +690,9 @@ def test_constant_tensors_compare_with_elements():
     assert {v.args for v in spec.expr.atoms(sf.Vector)} == {(1, 2), (0.5, 1)}
     (total, vector), rest = _unwrap(spec.expr, [sf.ReduceSum, sf.Vector])
     assert total.args == (sf.Vector(1, 2),) and vector.args == (0.5, 1)
-    rest = rest.xreplace({R[0]: sympy.Integer(3), R[1]: sympy.Float(0.75)})  # the sum, one entry of the list
+    rest = rest.xreplace(
+        {R[0]: sympy.Integer(3), R[1]: sympy.Float(0.75)}
+    )  # the sum, one entry of the list
     for t, p in POINTS:
         assert close(value(rest, t, p), max(3, p) + min(0.75, t))
 
@@ -536,7 +723,9 @@ def test_list_literals(src, items):
 def test_list_literal_holds_parameters():
     spec = lossdsl.compile("param w = 2\nmean([w, 1 - w] * e^2)")
     (vector, _), _ = _unwrap(spec.expr, [sf.Vector, sf.ReduceMean])
-    assert vector.args[0] == sympy.Symbol("w")  # a parameter stays a symbol inside the list
+    assert vector.args[0] == sympy.Symbol(
+        "w"
+    )  # a parameter stays a symbol inside the list
     assert [value(a, 0, 0, w=3.0) for a in vector.args] == [3.0, -2.0]
     assert spec.params == {"w": 2.0}
 
@@ -546,9 +735,17 @@ def test_list_literal_holds_parameters():
 STATEMENTS = [
     ("semicolons", "a = e; b = a^2; b / 2", lambda t, p: (t - p) ** 2 / 2),
     ("newlines", "a = e\nb = a^2\nb / 2", lambda t, p: (t - p) ** 2 / 2),
-    ("blank-lines-and-indent", "\n\n   a = e\n\n\t b = a^2  \n\n  b / 2\n\n", lambda t, p: (t - p) ** 2 / 2),
+    (
+        "blank-lines-and-indent",
+        "\n\n   a = e\n\n\t b = a^2  \n\n  b / 2\n\n",
+        lambda t, p: (t - p) ** 2 / 2,
+    ),
     ("crlf", "a = e\r\nb = a^2\r\n\r\nb / 2\r\n", lambda t, p: (t - p) ** 2 / 2),
-    ("mixed-separators", "a = e;\n;b = a^2 ;;\n\nb / 2;", lambda t, p: (t - p) ** 2 / 2),
+    (
+        "mixed-separators",
+        "a = e;\n;b = a^2 ;;\n\nb / 2;",
+        lambda t, p: (t - p) ** 2 / 2,
+    ),
     ("trailing-comment", "e^2  # the squared error", lambda t, p: (t - p) ** 2),
     (
         "comment-lines-between",
@@ -556,18 +753,44 @@ STATEMENTS = [
         lambda t, p: (3 * (t - p)) ** 2,
     ),
     ("call-over-lines", "maximum(\n  y_pred,\n  y_true\n)", lambda t, p: max(p, t)),
-    ("operator-over-lines-in-parens", "(y_true\n - y_pred\n)^2", lambda t, p: (t - p) ** 2),
-    ("binding-used-twice", "a = abs(e)\na * (1 + a)", lambda t, p: abs(t - p) * (1 + abs(t - p))),
-    ("binding-of-binding", "a = e\nb = a * 2\nc = b + a\nc^2", lambda t, p: (3 * (t - p)) ** 2),
+    (
+        "operator-over-lines-in-parens",
+        "(y_true\n - y_pred\n)^2",
+        lambda t, p: (t - p) ** 2,
+    ),
+    (
+        "binding-used-twice",
+        "a = abs(e)\na * (1 + a)",
+        lambda t, p: abs(t - p) * (1 + abs(t - p)),
+    ),
+    (
+        "binding-of-binding",
+        "a = e\nb = a * 2\nc = b + a\nc^2",
+        lambda t, p: (3 * (t - p)) ** 2,
+    ),
     ("rebind-e", "e = y_pred - y_true\ne^2 + e", lambda t, p: (p - t) ** 2 + (p - t)),
-    ("rebind-eps", "eps = 0.01\nsqrt(e^2 + eps)", lambda t, p: math.sqrt((t - p) ** 2 + 0.01)),
-    ("names-with-digits", "a1 = e; a_2 = a1^2; A3 = a_2 + 1; A3", lambda t, p: (t - p) ** 2 + 1),
-    ("keyword-prefixed-names", "param2 = e; android = param2^2; notable = android; notable", lambda t, p: (t - p) ** 2),
+    (
+        "rebind-eps",
+        "eps = 0.01\nsqrt(e^2 + eps)",
+        lambda t, p: math.sqrt((t - p) ** 2 + 0.01),
+    ),
+    (
+        "names-with-digits",
+        "a1 = e; a_2 = a1^2; A3 = a_2 + 1; A3",
+        lambda t, p: (t - p) ** 2 + 1,
+    ),
+    (
+        "keyword-prefixed-names",
+        "param2 = e; android = param2^2; notable = android; notable",
+        lambda t, p: (t - p) ** 2,
+    ),
     ("tabs", "a\t=\te\n\ta^2", lambda t, p: (t - p) ** 2),
 ]
 
 
-@pytest.mark.parametrize("src, ref", [r[1:] for r in STATEMENTS], ids=[r[0] for r in STATEMENTS])
+@pytest.mark.parametrize(
+    "src, ref", [r[1:] for r in STATEMENTS], ids=[r[0] for r in STATEMENTS]
+)
 def test_statement_forms(src, ref):
     spec = lossdsl.compile(src)
     assert spec.source == src
@@ -593,17 +816,37 @@ def test_description_is_the_leading_comment_block(src, description):
 
 
 PARAMS = [
-    ("param delta = 1.0\ndelta * abs(e)", {"delta": 1.0}, lambda t, p, delta: delta * abs(t - p)),
+    (
+        "param delta = 1.0\ndelta * abs(e)",
+        {"delta": 1.0},
+        lambda t, p, delta: delta * abs(t - p),
+    ),
     ("param b = -0.5\nb * e^2", {"b": -0.5}, lambda t, p, b: b * (t - p) ** 2),
     ("param b = +2\nb * e^2", {"b": 2.0}, lambda t, p, b: b * (t - p) ** 2),
     ("param k = 3\ne^2 * k", {"k": 3.0}, lambda t, p, k: (t - p) ** 2 * k),
-    ("param small = 1e-3\nsqrt(e^2 + small)", {"small": 1e-3}, lambda t, p, small: math.sqrt((t - p) ** 2 + small)),
-    ("param eps = 0.001\nsqrt(e^2 + eps)", {"eps": 0.001}, lambda t, p, eps: math.sqrt((t - p) ** 2 + eps)),
-    ("param a = 1; param b = 2\na * y_pred + b * y_true", {"a": 1.0, "b": 2.0}, lambda t, p, a, b: a * p + b * t),
+    (
+        "param small = 1e-3\nsqrt(e^2 + small)",
+        {"small": 1e-3},
+        lambda t, p, small: math.sqrt((t - p) ** 2 + small),
+    ),
+    (
+        "param eps = 0.001\nsqrt(e^2 + eps)",
+        {"eps": 0.001},
+        lambda t, p, eps: math.sqrt((t - p) ** 2 + eps),
+    ),
+    (
+        "param a = 1; param b = 2\na * y_pred + b * y_true",
+        {"a": 1.0, "b": 2.0},
+        lambda t, p, a, b: a * p + b * t,
+    ),
     (
         "# Huber loss.\nparam delta = 1.0\na = abs(e)\nwhere(a <= delta, 0.5 * a^2, delta * (a - 0.5 * delta))",
         {"delta": 1.0},
-        lambda t, p, delta: 0.5 * (t - p) ** 2 if abs(t - p) <= delta else delta * (abs(t - p) - 0.5 * delta),
+        lambda t, p, delta: (
+            0.5 * (t - p) ** 2
+            if abs(t - p) <= delta
+            else delta * (abs(t - p) - 0.5 * delta)
+        ),
     ),
 ]
 
@@ -618,12 +861,16 @@ def test_params_is_a_copy_of_the_compiled_defaults():
     assert "delta=1.0," in spec.python_source()
 
 
-@pytest.mark.parametrize("src, params, ref", PARAMS, ids=[p[0].splitlines()[0] for p in PARAMS])
+@pytest.mark.parametrize(
+    "src, params, ref", PARAMS, ids=[p[0].splitlines()[0] for p in PARAMS]
+)
 def test_params(src, params, ref):
     spec = lossdsl.compile(src)
     assert spec.params == params
     assert all(type(v) is float for v in spec.params.values())
-    assert {s.name for s in spec.expr.free_symbols} - {"y_true", "y_pred"} == set(params)
+    assert {s.name for s in spec.expr.free_symbols} - {"y_true", "y_pred"} == set(
+        params
+    )
     # At the defaults and at other values: the parameters stay symbols in expr.
     for values in (params, {k: v * 1.7 + 0.3 for k, v in params.items()}):
         assert_matches(spec.expr, ref, POINTS, **values)
@@ -742,7 +989,9 @@ def test_gradient_through_parameters():
     spec = lossdsl.compile("param delta = 2.0\ndelta * e^2")
     grad = spec.gradient()
     for t, p in POINTS:
-        assert math.isclose(value(grad, t, p, delta=0.5), -2 * 0.5 * (t - p), rel_tol=1e-12)
+        assert math.isclose(
+            value(grad, t, p, delta=0.5), -2 * 0.5 * (t - p), rel_tol=1e-12
+        )
 
 
 # ----------------------------------------------------------------- the public surface of a compile
@@ -777,9 +1026,21 @@ def test_relu_is_max_once_substituted():
     [
         ("where(y_true != y_true, 0, e^2)", "Ne(y_true, y_true)", 0.0),
         ("where(e == e, e^2, 0)", "Eq(-y_pred + y_true, -y_pred + y_true)", 0.0),
-        ("where(not (y_pred != y_pred), e^2, 0)", "Eq(y_pred, y_pred)", math.nan),  # y_pred is no NaN
-        ("where(2*y_true != y_true*2, 0, e^2)", "Ne(y_true, y_true)", 0.0),  # 2x is NaN where x is
-        ("where(y_true <= y_true, e^2, 0)", "Eq(y_true, y_true)", 0.0),  # False at NaN, as `==` is
+        (
+            "where(not (y_pred != y_pred), e^2, 0)",
+            "Eq(y_pred, y_pred)",
+            math.nan,
+        ),  # y_pred is no NaN
+        (
+            "where(2*y_true != y_true*2, 0, e^2)",
+            "Ne(y_true, y_true)",
+            0.0,
+        ),  # 2x is NaN where x is
+        (
+            "where(y_true <= y_true, e^2, 0)",
+            "Eq(y_true, y_true)",
+            0.0,
+        ),  # False at NaN, as `==` is
         ("where(e >= e, e^2, 0)", "Eq(-y_pred + y_true, -y_pred + y_true)", 0.0),
     ],
 )
@@ -789,10 +1050,15 @@ def test_a_value_compared_with_itself_keeps_the_comparison(source, kept, at_nan_
     # that NumPy's printer writes as a comparison of the value with itself.
     expr = lossdsl.compile(source).expr
     (condition,) = [c for _, c in expr.args if c is not sympy.true]
-    assert isinstance(condition, sympy.core.relational.Relational) and str(condition) == kept
+    assert (
+        isinstance(condition, sympy.core.relational.Relational)
+        and str(condition) == kept
+    )
     assert expr.subs({T: 0.5, P: 0.25}) == 0.0625
     masked = sympy.lambdify((T, P), expr, "math")
-    assert math.isclose(masked(math.nan, 0.25), at_nan_target) or math.isnan(at_nan_target)
+    assert math.isclose(masked(math.nan, 0.25), at_nan_target) or math.isnan(
+        at_nan_target
+    )
     assert math.isnan(masked(math.nan, 0.25)) is math.isnan(at_nan_target)
     assert masked(0.5, 0.25) == 0.0625
 
@@ -801,11 +1067,17 @@ def test_a_condition_that_reads_a_masked_value_is_not_decided():
     # SymPy's ITE takes an `Eq` or `Ne` of one distinct argument for a comparison of booleans and
     # decided `ITE(Ne(t, t), False, t > 0.5)` as False: the loss below was abs(e) everywhere, on
     # data with no NaN too (the change review).
-    expr = lossdsl.compile("where(where(y_true != y_true, 0, y_true) > 0.5, e^2, abs(e))").expr
+    expr = lossdsl.compile(
+        "where(where(y_true != y_true, 0, y_true) > 0.5, e^2, abs(e))"
+    ).expr
     for t, p in [(0.7, 0.9), (0.2, 0.1), (-0.3, 0.4), (2.0, 0.1)]:
         assert close(value(expr, t, p), (t - p) ** 2 if t > 0.5 else abs(t - p))
-    kept = lossdsl.compile("t = where(y_true != y_true, 0, y_true)\nwhere(t > 0.5, (t - y_pred)^2, 0)")
-    assert close(value(kept.expr, 0.7, 0.9), 0.04) and close(value(kept.expr, 0.2, 0.9), 0.0)
+    kept = lossdsl.compile(
+        "t = where(y_true != y_true, 0, y_true)\nwhere(t > 0.5, (t - y_pred)^2, 0)"
+    )
+    assert close(value(kept.expr, 0.7, 0.9), 0.04) and close(
+        value(kept.expr, 0.2, 0.9), 0.0
+    )
 
 
 @pytest.mark.parametrize(
@@ -813,8 +1085,14 @@ def test_a_condition_that_reads_a_masked_value_is_not_decided():
     [
         ("where(pi != pi, y_pred, 2*y_pred)", 2 * P),  # a number is never NaN
         ("where(y_true < y_true, y_pred, 2*y_pred)", 2 * P),  # False, NaN or not
-        ("where(y_true != y_true or y_true == y_true, y_pred, 2*y_pred)", P),  # True, NaN or not
-        ("where(y_true != y_true and y_true == y_true, y_pred, 2*y_pred)", 2 * P),  # False, NaN or not
+        (
+            "where(y_true != y_true or y_true == y_true, y_pred, 2*y_pred)",
+            P,
+        ),  # True, NaN or not
+        (
+            "where(y_true != y_true and y_true == y_true, y_pred, 2*y_pred)",
+            2 * P,
+        ),  # False, NaN or not
         ("where(not (y_true > y_true), y_pred, 2*y_pred)", P),  # True, NaN or not
         ("where(not (pi < 3), y_pred, 2*y_pred)", P),  # no NaN test of a number
     ],
@@ -825,15 +1103,29 @@ def test_a_comparison_with_itself_folds_where_nan_does_not_change_it(source, fol
 
 def test_not_of_not_is_the_condition_itself():
     # `not (a < b)` is kept as `not` of the ordering; its negation is the ordering again
-    assert lossdsl.compile("where(not not (y_pred > 0), y_pred, 0)").expr == sympy.Piecewise((P, P > 0), (0, True))
+    assert lossdsl.compile(
+        "where(not not (y_pred > 0), y_pred, 0)"
+    ).expr == sympy.Piecewise((P, P > 0), (0, True))
     once = lossdsl.compile("where(not (y_pred > 0), y_pred, 0)").expr
-    assert lossdsl.compile("where(" + "not " * 101 + "y_pred > 0, y_pred, 0)").expr == once
+    assert (
+        lossdsl.compile("where(" + "not " * 101 + "y_pred > 0, y_pred, 0)").expr == once
+    )
     assert str(once.args[0].cond) == "~(y_pred > 0)"
     # `and` and `or` stay whole under `not`, sharing their parts with the condition itself: negated
     # term by term, twelve levels of `c1 = not (c0 or ...) or not (c0 and ...)` took 10 s (a review)
-    kept = lossdsl.compile("c = y_pred > 0.5 and y_true > 0\nwhere(not c, e^2, abs(e)) + where(c, y_pred, 0)").expr
-    conditions = {piece.cond for term in kept.args for piece in term.args if piece.cond is not sympy.true}
-    assert conditions == {sympy.And(P > 0.5, T > 0), sympy.Not(sympy.And(P > 0.5, T > 0))}
+    kept = lossdsl.compile(
+        "c = y_pred > 0.5 and y_true > 0\nwhere(not c, e^2, abs(e)) + where(c, y_pred, 0)"
+    ).expr
+    conditions = {
+        piece.cond
+        for term in kept.args
+        for piece in term.args
+        if piece.cond is not sympy.true
+    }
+    assert conditions == {
+        sympy.And(P > 0.5, T > 0),
+        sympy.Not(sympy.And(P > 0.5, T > 0)),
+    }
 
 
 def _where_chain(t: float, p: float) -> float:
@@ -849,13 +1141,34 @@ _WHERE_CHAIN = "a = where(y_true > 0, y_pred, 0)\nb = where(y_true > 1, a, 1)\nc
 @pytest.mark.parametrize(
     "source, reference",
     [
-        ("where(not (y_true >= 0), 0, e^2)", lambda t, p: 0.0 if not t >= 0 else (t - p) ** 2),
-        ("where(not (y_true < 0.5), e^2, 0)", lambda t, p: (t - p) ** 2 if not t < 0.5 else 0.0),
-        ("c = y_pred > y_true\nwhere(not c, 2*e, -e)", lambda t, p: 2 * (t - p) if not p > t else p - t),
-        ("where(not (e > 0 or y_true < -1), 0, y_pred^2)", lambda t, p: 0.0 if not (t - p > 0 or t < -1) else p * p),
-        ("where(not (e > 0 and y_true < 1), 0, y_pred^2)", lambda t, p: 0.0 if not (t - p > 0 and t < 1) else p * p),
-        ("where(not not (y_true < 0.5), e^2, 0)", lambda t, p: (t - p) ** 2 if t < 0.5 else 0.0),
-        ("where(not (y_true <= y_true), 0, y_pred^2)", lambda t, p: 0.0 if not t <= t else p * p),
+        (
+            "where(not (y_true >= 0), 0, e^2)",
+            lambda t, p: 0.0 if not t >= 0 else (t - p) ** 2,
+        ),
+        (
+            "where(not (y_true < 0.5), e^2, 0)",
+            lambda t, p: (t - p) ** 2 if not t < 0.5 else 0.0,
+        ),
+        (
+            "c = y_pred > y_true\nwhere(not c, 2*e, -e)",
+            lambda t, p: 2 * (t - p) if not p > t else p - t,
+        ),
+        (
+            "where(not (e > 0 or y_true < -1), 0, y_pred^2)",
+            lambda t, p: 0.0 if not (t - p > 0 or t < -1) else p * p,
+        ),
+        (
+            "where(not (e > 0 and y_true < 1), 0, y_pred^2)",
+            lambda t, p: 0.0 if not (t - p > 0 and t < 1) else p * p,
+        ),
+        (
+            "where(not not (y_true < 0.5), e^2, 0)",
+            lambda t, p: (t - p) ** 2 if t < 0.5 else 0.0,
+        ),
+        (
+            "where(not (y_true <= y_true), 0, y_pred^2)",
+            lambda t, p: 0.0 if not t <= t else p * p,
+        ),
         (
             "where(not (not (y_pred < y_true) or y_true > 1), y_pred, -y_pred)",
             lambda t, p: p if p < t and not t > 1 else -p,
@@ -874,8 +1187,21 @@ def test_not_of_an_ordering_holds_where_a_side_is_nan(source, reference):
     # is False there: `where(not (y_true >= 0), 0, e^2)` read the NaN label it meant to leave out.
     expr = lossdsl.compile(source).expr
     computed = sympy.lambdify((T, P), expr, "math")
-    points = [(math.nan, 0.25), (0.3, math.nan), (math.nan, math.nan), (0.7, 0.25), (-2.0, 0.1), (0.1, 0.4)]
-    for t, p in points + [(3.0, 0.2), (3.0, 0.7), (1.5, 0.2), (-1.0, 0.3), (3.0, math.nan)]:
+    points = [
+        (math.nan, 0.25),
+        (0.3, math.nan),
+        (math.nan, math.nan),
+        (0.7, 0.25),
+        (-2.0, 0.1),
+        (0.1, 0.4),
+    ]
+    for t, p in points + [
+        (3.0, 0.2),
+        (3.0, 0.7),
+        (1.5, 0.2),
+        (-1.0, 0.3),
+        (3.0, math.nan),
+    ]:
         got, want = computed(t, p), reference(t, p)
         assert math.isnan(got) is math.isnan(want), (t, p, got, want)
         assert math.isnan(want) or close(got, want), (t, p, got, want)
@@ -886,4 +1212,6 @@ def test_a_value_compared_with_itself_or_unequal_to_itself_is_always_true():
     # the constant 3 (a first version kept `x >= x` apart, and only warned that it looked constant)
     with pytest.raises(lossdsl.NoPredictionDependenceError):
         lossdsl.compile("where(y_pred >= y_pred or y_pred != y_pred, 3, y_pred)")
-    assert lossdsl.compile("where([0.1, 0.5] >= [0.1, 0.5], y_pred, 0)").expr == P  # a list is never NaN
+    assert (
+        lossdsl.compile("where([0.1, 0.5] >= [0.1, 0.5], y_pred, 0)").expr == P
+    )  # a list is never NaN

@@ -33,25 +33,64 @@ from lossdsl.emit.mathtext import MATHTEXT_MAX_DEPTH, nesting_depth
 from lossdsl.emit.tex_notation import GRADIENT_LHS
 
 LIMITS = [
-    ("brackets", "(" * 201 + "y_pred" + ")" * 201, (1, 201), "brackets nested deeper than 200 levels"),
-    ("calls", "exp(" * 201 + "y_pred" + ")" * 201, (1, 804), "brackets nested deeper than 200 levels"),
-    ("lists", "[" * 201 + "1" + "]" * 201, (1, 201), "brackets nested deeper than 200 levels"),
-    ("unary", "-" * 201 + "y_pred", (1, 1), "the expression is nested deeper than 200 levels"),
-    ("not", "where(" + "not " * 300 + "y_pred > 0, y_pred, 0)", (1, 407), "nested deeper than 200 levels"),
+    (
+        "brackets",
+        "(" * 201 + "y_pred" + ")" * 201,
+        (1, 201),
+        "brackets nested deeper than 200 levels",
+    ),
+    (
+        "calls",
+        "exp(" * 201 + "y_pred" + ")" * 201,
+        (1, 804),
+        "brackets nested deeper than 200 levels",
+    ),
+    (
+        "lists",
+        "[" * 201 + "1" + "]" * 201,
+        (1, 201),
+        "brackets nested deeper than 200 levels",
+    ),
+    (
+        "unary",
+        "-" * 201 + "y_pred",
+        (1, 1),
+        "the expression is nested deeper than 200 levels",
+    ),
+    (
+        "not",
+        "where(" + "not " * 300 + "y_pred > 0, y_pred, 0)",
+        (1, 407),
+        "nested deeper than 200 levels",
+    ),
     (
         "binding-chain",
-        "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 202)] + ["a201"]),
+        "\n".join(
+            ["a0 = y_pred"]
+            + [f"a{k} = log(a{k - 1})" for k in range(1, 202)]
+            + ["a201"]
+        ),
         (202, 8),
         "this expression is nested 201 levels deep once its bindings are substituted; the limit is 200",
     ),
-    ("length", " " * 9995 + "abs(e)", (1, 10001), "the program is 10,001 characters long; the limit is 10,000"),
+    (
+        "length",
+        " " * 9995 + "abs(e)",
+        (1, 10001),
+        "the program is 10,001 characters long; the limit is 10,000",
+    ),
     (
         "list-length",
         "[" + ",".join(["1"] * 5001) + "] * y_pred",
         (1, 10001),
         "the program is 10,012 characters long; the limit is 10,000",
     ),
-    ("tower", "y_pred" + "^y_pred" * 9, (1, 1), "powers are nested 9 deep in exponents (a^b^c^...); the limit is 8"),
+    (
+        "tower",
+        "y_pred" + "^y_pred" * 9,
+        (1, 1),
+        "powers are nested 9 deep in exponents (a^b^c^...); the limit is 8",
+    ),
     ("constant-tower", "y_pred * 10^10^10", (1, 10), "this constant overflows a float"),
     ("pi-power", "y_pred * pi^4140", (1, 10), "this constant overflows a float"),
     # SymPy raised a product's number to a whole power exactly: 2^10000000000 took 50 s (a review)
@@ -61,25 +100,53 @@ LIMITS = [
         (1, 10),
         "this constant is too large for a float",
     ),
-    ("power-in-pow", "pow(2*y_pred, 10000000000)", (1, 1), "this constant is too large for a float"),
+    (
+        "power-in-pow",
+        "pow(2*y_pred, 10000000000)",
+        (1, 1),
+        "this constant is too large for a float",
+    ),
     (
         "power-of-a-bound-product",
         "a = 2*y_pred\na^10000000000",
         (2, 1),
         "a constant in this expression is not a finite number once its bindings are substituted",
     ),
-    ("negative-power-of-a-product", "(2*y_pred)^-10000000000", (1, 1), "too small for a float (it would be 0)"),
-    ("pi-power-in-max", "max(y_pred, pi^1e300)", (1, 13), "this constant overflows a float"),
-    ("complex-constant", "y_pred * (pi - 4)^0.5", (1, 10), "this constant is not a finite real number"),
+    (
+        "negative-power-of-a-product",
+        "(2*y_pred)^-10000000000",
+        (1, 1),
+        "too small for a float (it would be 0)",
+    ),
+    (
+        "pi-power-in-max",
+        "max(y_pred, pi^1e300)",
+        (1, 13),
+        "this constant overflows a float",
+    ),
+    (
+        "complex-constant",
+        "y_pred * (pi - 4)^0.5",
+        (1, 10),
+        "this constant is not a finite real number",
+    ),
     (
         "doubling",
-        "\n".join(["a1 = y_pred + y_pred"] + [f"a{k} = a{k - 1} * a{k - 1}" for k in range(2, 41)] + ["a40"]),
+        "\n".join(
+            ["a1 = y_pred + y_pred"]
+            + [f"a{k} = a{k - 1} * a{k - 1}" for k in range(2, 41)]
+            + ["a40"]
+        ),
         (41, 1),
         "the loss holds 2,199,023,255,551 operations once its bindings are substituted; the limit is 50,000",
     ),
     (  # 2^151 - 1 operations, written as a power of ten (all 46 digits before; a review)
         "doubling-far",
-        "\n".join(["a1 = y_pred + y_pred"] + [f"a{k} = a{k - 1} + a{k - 1}" for k in range(2, 151)] + ["a150^2"]),
+        "\n".join(
+            ["a1 = y_pred + y_pred"]
+            + [f"a{k} = a{k - 1} + a{k - 1}" for k in range(2, 151)]
+            + ["a150^2"]
+        ),
         (151, 1),
         "the loss holds more than 10^45 operations once its bindings are substituted; the limit is 50,000",
     ),
@@ -92,7 +159,9 @@ LIMITS = [
     ),
     (
         "log-cosh-bindings",
-        "a0 = e\n" + "\n".join(f"a{k} = log(cosh(a{k - 1}))" for k in range(1, 31)) + "\na30",
+        "a0 = e\n"
+        + "\n".join(f"a{k} = log(cosh(a{k - 1}))" for k in range(1, 31))
+        + "\na30",
         (32, 1),
         # (each binding is read once: substituting them adds nothing; the stable forms double it)
         "the loss holds 3,221,225,470 operations once each `log(cosh(x))` is in its stable form, which reads x"
@@ -100,7 +169,9 @@ LIMITS = [
     ),
     (  # a binding read twice, and `log(cosh(x))`: both named
         "log-cosh-shared-bindings",
-        "a0 = e\n" + "\n".join(f"a{k} = log(cosh(a{k - 1})) + a{k - 1}" for k in range(1, 16)) + "\na15",
+        "a0 = e\n"
+        + "\n".join(f"a{k} = log(cosh(a{k - 1})) + a{k - 1}" for k in range(1, 16))
+        + "\na15",
         (17, 1),
         "the loss holds 35,872,266 operations once its bindings are substituted and each `log(cosh(x))` is in its"
         " stable form, which reads x twice; the limit is 50,000",
@@ -108,7 +179,10 @@ LIMITS = [
     (  # each where in a condition doubles the cases SymPy folds it into: 2^9 took 3.7 s, 2^10 minutes
         "wheres-in-a-condition",
         "where("
-        + " + ".join(f"where(y_true < {k}*y_pred, y_pred, max(where(y_pred < 3, 0, y_pred)))" for k in range(1, 11))
+        + " + ".join(
+            f"where(y_true < {k}*y_pred, y_pred, max(where(y_pred < 3, 0, y_pred)))"
+            for k in range(1, 11)
+        )
         + " <= 1, 2, e) * y_pred",
         (1, 1),
         "this `where` condition holds 10 `where`s, 1,024 cases once folded; the limit is 64",
@@ -117,7 +191,10 @@ LIMITS = [
         "where-chain",
         "\n".join(
             ["s0 = y_pred"]
-            + [f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)" for k in range(8)]
+            + [
+                f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)"
+                for k in range(8)
+            ]
             + ["s8"]
         ),
         (9, 6),
@@ -127,15 +204,28 @@ LIMITS = [
         "where-chain-terms",
         "\n".join(
             ["s0 = y_pred"]
-            + [f"s{k + 1} = where(not (s{k} != {k}) or y_true == {k}, s{k} + 1, y_pred)" for k in range(6)]
+            + [
+                f"s{k + 1} = where(not (s{k} != {k}) or y_true == {k}, s{k} + 1, y_pred)"
+                for k in range(6)
+            ]
             + ["s6"]
         ),
         (7, 6),
         "this `where` condition reads `where`s whose conditions read `where`s in turn: folded into one"
         " condition it has over 2,000 terms; the limit is 2,000",
     ),
-    ("underflow", "y_pred * 1e-400", (1, 10), "the number 1e-400 is too small for a float (it would be 0)"),
-    ("underflow-param", "param a = -0.5e-330\na * e^2", (1, 11), "the number -0.5e-330 is too small for a float"),
+    (
+        "underflow",
+        "y_pred * 1e-400",
+        (1, 10),
+        "the number 1e-400 is too small for a float (it would be 0)",
+    ),
+    (
+        "underflow-param",
+        "param a = -0.5e-330\na * e^2",
+        (1, 11),
+        "the number -0.5e-330 is too small for a float",
+    ),
     (
         "digits",
         "9" * 9000 + " * y_pred",
@@ -152,20 +242,55 @@ LIMITS = [
     ),
     # ... where SymPy's substitution hung: the sine of cosh(1e20) to the precision of its argument,
     # and 10^10^10 exactly through a binding (a review)
-    ("sine-of-a-huge-bound-constant", "a = 1e20\nsin(cosh(a)) * e^2", (2, 5), "this constant overflows a float once"),
-    ("tower-through-a-binding", "a = 10\na^a^a * e^2", (2, 1), "this constant overflows a float once"),
-    ("tower-through-two-bindings", "a = 10\nb = a^a\ny_pred * a^b", (3, 10), "this constant overflows a float once"),
+    (
+        "sine-of-a-huge-bound-constant",
+        "a = 1e20\nsin(cosh(a)) * e^2",
+        (2, 5),
+        "this constant overflows a float once",
+    ),
+    (
+        "tower-through-a-binding",
+        "a = 10\na^a^a * e^2",
+        (2, 1),
+        "this constant overflows a float once",
+    ),
+    (
+        "tower-through-two-bindings",
+        "a = 10\nb = a^a\ny_pred * a^b",
+        (3, 10),
+        "this constant overflows a float once",
+    ),
     (
         "root-of-a-negative-binding",
         "a = -1\nsqrt(a) * e^2",
         (2, 1),
         "this constant is not a finite real number once its bindings' values are put in",
     ),
-    ("division-by-a-zero-binding", "a = 0\nb = 1/a\nb * e^2", (2, 5), "division by the constant 0 once"),
+    (
+        "division-by-a-zero-binding",
+        "a = 0\nb = 1/a\nb * e^2",
+        (2, 5),
+        "division by the constant 0 once",
+    ),
     # ... judged on SymPy's form of the part, where the inputs have cancelled (a second review)
-    ("a-where-of-one-binding", "a = 1e20\ne^2 * sin(cosh(where(y_pred > 0, a, a)))", (2, 11), "overflows a float once"),
-    ("a-cancelled-input", "a = 1e20\nb = a * y_pred / y_pred\nsin(cosh(b)) * e^2", (3, 5), "overflows a float once"),
-    ("a-tower-of-a-cancelled-sum", "a = 10\nb = a + e - e\nb^b^b * e^2", (3, 1), "overflows a float once"),
+    (
+        "a-where-of-one-binding",
+        "a = 1e20\ne^2 * sin(cosh(where(y_pred > 0, a, a)))",
+        (2, 11),
+        "overflows a float once",
+    ),
+    (
+        "a-cancelled-input",
+        "a = 1e20\nb = a * y_pred / y_pred\nsin(cosh(b)) * e^2",
+        (3, 5),
+        "overflows a float once",
+    ),
+    (
+        "a-tower-of-a-cancelled-sum",
+        "a = 10\nb = a + e - e\nb^b^b * e^2",
+        (3, 1),
+        "overflows a float once",
+    ),
 ]
 
 
@@ -189,7 +314,9 @@ def test_a_constant_binding_is_computed_as_the_part_that_reads_it(source):
     assert not [d for d in spec.diagnostics if d.level == "error"]
 
 
-@pytest.mark.parametrize("source, place, message", [c[1:] for c in LIMITS], ids=[c[0] for c in LIMITS])
+@pytest.mark.parametrize(
+    "source, place, message", [c[1:] for c in LIMITS], ids=[c[0] for c in LIMITS]
+)
 def test_an_attack_on_a_limit_is_a_clear_limit_error(source, place, message):
     pipeline._front_end_cached.cache_clear()
     clear_cache()
@@ -207,8 +334,12 @@ LARGE = {
     "params-650": ";".join(f"param p{k}={k}" for k in range(650)) + "\ny_pred * p649",
     "max-800": "max(" + ", ".join(f"y_pred*{k}" for k in range(800)) + ")",
     "max-powers": "max(" + ", ".join(f"e^{k}" for k in range(1300)) + ")",
-    "comparisons": "where(" + " or ".join(f"exp(-y_pred*{k}) > {k}" for k in range(380)) + ", y_pred, 0)",
-    "wheres": " + ".join(f"where(exp(-y_pred*{k}) > {k}, y_pred, {k})" for k in range(220)),
+    "comparisons": "where("
+    + " or ".join(f"exp(-y_pred*{k}) > {k}" for k in range(380))
+    + ", y_pred, 0)",
+    "wheres": " + ".join(
+        f"where(exp(-y_pred*{k}) > {k}, y_pred, {k})" for k in range(220)
+    ),
     "wheres-on-a-binding": "a = "
     + " + ".join(f"sin(y_pred*{k})" for k in range(200))
     + "\n"
@@ -231,11 +362,15 @@ AT_THE_DEPTH_LIMIT = {
     "brackets": "(" * 200 + "y_pred" + ")" * 200,
     "calls": "abs(" * 200 + "y_pred" + ")" * 200,
     "unary": "-" * 200 + "y_pred",
-    "bindings": "\n".join(["a0 = y_pred"] + [f"a{k} = abs(a{k - 1})" for k in range(1, 201)] + ["a200"]),
+    "bindings": "\n".join(
+        ["a0 = y_pred"] + [f"a{k} = abs(a{k - 1})" for k in range(1, 201)] + ["a200"]
+    ),
 }
 
 
-@pytest.mark.parametrize("source", list(AT_THE_DEPTH_LIMIT.values()), ids=list(AT_THE_DEPTH_LIMIT))
+@pytest.mark.parametrize(
+    "source", list(AT_THE_DEPTH_LIMIT.values()), ids=list(AT_THE_DEPTH_LIMIT)
+)
 def test_nesting_of_200_levels_is_within_the_limit(source):
     # LANGUAGE.md: an error for "nesting deeper than 200". A name counted as a level of its own,
     # so 200 nested calls (or minus signs) were "deeper than 200"; 200 brackets were not.
@@ -252,13 +387,19 @@ def program_of_operations(extra: int) -> str:
     or a number is one, an operation one more than its operands): `a` is 100, `b` 2,001, the loss
     1 + 24 * 2,001 + `extra`."""
     return "\n".join(
-        ["a = " + "+".join(["e"] * 99), "b = " + "+".join(["a"] * 20), "+".join(["b"] * 24 + ["e"] * extra)]
+        [
+            "a = " + "+".join(["e"] * 99),
+            "b = " + "+".join(["a"] * 20),
+            "+".join(["b"] * 24 + ["e"] * extra),
+        ]
     )
 
 
 def test_a_loss_of_exactly_the_size_limit_compiles_and_one_more_operation_does_not():
     at_limit = lossdsl.compile(program_of_operations(1975))  # 50,000 operations
-    assert str(at_limit.expr) == "-49495*y_pred + 49495*y_true"  # 24 * 20 * 99 + 1,975 copies of e
+    assert (
+        str(at_limit.expr) == "-49495*y_pred + 49495*y_true"
+    )  # 24 * 20 * 99 + 1,975 copies of e
     assert lossdsl.check(program_of_operations(1975)) == []
     with pytest.raises(lossdsl.LossLimitError) as info:
         lossdsl.compile(program_of_operations(1976))
@@ -273,7 +414,12 @@ NEST = "log(cosh(" * 13 + "e" + "))" * 13  # the deepest nest within the size li
 
 @pytest.mark.parametrize(
     "source",
-    [NEST, f"log(1 + {NEST}) - log(1 + y_true^2)", f"y_pred / (1 + {NEST})", f"sqrt({NEST}) + abs(e) / {NEST}"],
+    [
+        NEST,
+        f"log(1 + {NEST}) - log(1 + y_true^2)",
+        f"y_pred / (1 + {NEST})",
+        f"sqrt({NEST}) + abs(e) / {NEST}",
+    ],
     ids=["nest", "log1p-difference", "denominator", "sqrt-and-quotient"],
 )
 def test_a_rewrite_that_copies_its_argument_emits_in_linear_time(source):
@@ -282,7 +428,11 @@ def test_a_rewrite_that_copies_its_argument_emits_in_linear_time(source):
     # took two minutes.
     with answers_within():
         spec = lossdsl.compile(source)
-        texts = [spec.python_source(), spec.python_source(xla=True), spec.python_source(fast=False)]
+        texts = [
+            spec.python_source(),
+            spec.python_source(xla=True),
+            spec.python_source(fast=False),
+        ]
         spec.latex(gradient=True)
     # One softplus per level in the forward pass; the backward pass (y_true's gradient) may hold
     # its own, no more than as many again.
@@ -331,7 +481,12 @@ def test_a_parameter_read_by_a_huge_constant_is_judged_in_floats(source, codes):
     "source, pairs",
     [
         (_softplus_pairs(10), 10),
-        (_softplus_pairs(10, "softplus(maximum({a}, 0.5)) + softplus(-maximum({a}, 0.5))"), 10),
+        (
+            _softplus_pairs(
+                10, "softplus(maximum({a}, 0.5)) + softplus(-maximum({a}, 0.5))"
+            ),
+            10,
+        ),
         (_softplus_pairs_inline(7), 14),
     ],
     ids=["pairs", "pairs-of-maximum", "written-out"],
@@ -350,7 +505,11 @@ def test_nested_softplus_pairs_are_checked_without_a_hang(source, pairs):
     # one softplus per pair in the forward pass (the module's `_softplus`, keras.ops's outside XLA);
     # written out, a pair and its negation are rewritten apart, two softplus a level at most
     forward = text.split("def forward")[1].split("def backward")[0]
-    assert forward.count("_softplus(") == pairs if "\n" in source else forward.count("_softplus(") <= pairs
+    assert (
+        forward.count("_softplus(") == pairs
+        if "\n" in source
+        else forward.count("_softplus(") <= pairs
+    )
 
 
 def _pairs_of_maximum(levels: int) -> str:
@@ -368,10 +527,15 @@ def _log1p_differences_of_maximum(links: int) -> str:
 
 @pytest.mark.parametrize(
     "source, levels, heads",
-    [(_pairs_of_maximum(5), 5, {"_softplus(": 5}), (_log1p_differences_of_maximum(8), 8, {"_log1p(": 16})],
+    [
+        (_pairs_of_maximum(5), 5, {"_softplus(": 5}),
+        (_log1p_differences_of_maximum(8), 8, {"_log1p(": 16}),
+    ],
     ids=["softplus-pairs", "log1p-differences"],
 )
-def test_a_maximum_of_two_tensors_nested_in_rewrites_is_not_compared_again(source, levels, heads):
+def test_a_maximum_of_two_tensors_nested_in_rewrites_is_not_compared_again(
+    source, levels, heads
+):
     # A `maximum(x, y_true)` at each level of a nested rewrite: the questions the code generator
     # and the rewrites ask of it (its sign, the order of its arguments: rebuild.inlined) and the
     # fused gradient's stand-ins (fused._prepared, _restored) rebuilt every Max above a changed
@@ -383,7 +547,10 @@ def test_a_maximum_of_two_tensors_nested_in_rewrites_is_not_compared_again(sourc
         texts = [spec.python_source(), spec.python_source(xla=True)]
         spec.latex()
     forwards = [text.split("def forward")[1].split("def backward")[0] for text in texts]
-    assert [forward.count("keras.ops.maximum(") for forward in forwards] == [levels, levels]
+    assert [forward.count("keras.ops.maximum(") for forward in forwards] == [
+        levels,
+        levels,
+    ]
     for head, count in heads.items():  # (the XLA spelling writes them out)
         assert forwards[0].count(head) == count
 
@@ -397,9 +564,16 @@ def test_maximum_and_minimum_nested_99_deep_print_without_a_hang():
         source = f"maximum(e - {level % 7 + 1}, minimum(e + {level % 5 + 1}, {source}))"
     with answers_within():
         spec = lossdsl.compile(source)
-        texts = [spec.python_source(), spec.python_source(fast=False), spec.python_source(xla=True)]
+        texts = [
+            spec.python_source(),
+            spec.python_source(fast=False),
+            spec.python_source(xla=True),
+        ]
     for text in texts:
-        assert (text.count("keras.ops.maximum("), text.count("keras.ops.minimum(")) == (99, 99)
+        assert (text.count("keras.ops.maximum("), text.count("keras.ops.minimum(")) == (
+            99,
+            99,
+        )
 
 
 def test_the_flat_gradient_latex_of_99_nested_means_is_written_without_a_hang():
@@ -410,8 +584,12 @@ def test_the_flat_gradient_latex_of_99_nested_means_is_written_without_a_hang():
         source = f"mean(y_pred / {source})"
     with answers_within():
         tex = lossdsl.compile(source).latex(gradient=True, inline=True)
-    assert len(tex) == 923_007  # (923,399 before a number before a sum stood outside it, 2026-12-07)
-    assert tex.startswith(GRADIENT_LHS + " = ") and r"\frac{" not in tex.removeprefix(GRADIENT_LHS)
+    assert (
+        len(tex) == 923_007
+    )  # (923,399 before a number before a sum stood outside it, 2026-12-07)
+    assert tex.startswith(GRADIENT_LHS + " = ") and r"\frac{" not in tex.removeprefix(
+        GRADIENT_LHS
+    )
     assert nesting_depth(tex) <= MATHTEXT_MAX_DEPTH
 
 
@@ -421,7 +599,12 @@ def test_the_flat_gradient_latex_of_99_nested_means_is_written_without_a_hang():
 def test_messages_quote_long_program_text_shortened():
     long_name = "a" * 5000
     term = "+".join(["y_pred"] * 1300)
-    for source in [f"{long_name} * y_pred", f"sign({term})", f"log({term})", f"abs({term})"]:
+    for source in [
+        f"{long_name} * y_pred",
+        f"sign({term})",
+        f"log({term})",
+        f"abs({term})",
+    ]:
         for d in lossdsl.check(source):
             assert len(d.message) < 700, (source[:20], len(d.message))
             assert " ... " in d.message
@@ -431,7 +614,9 @@ def test_messages_quote_long_program_text_shortened():
 def test_parameters_that_python_reserves_inside_a_class_are_rejected(name):
     # `param __x` made a constructor argument that Python renames to `_FormulaLoss__x` (so
     # `cls(**config)` failed), and `param __class__` broke `super()` in the generated class.
-    with pytest.raises(lossdsl.LossTypeError, match="Python reserves names that start with `__`"):
+    with pytest.raises(
+        lossdsl.LossTypeError, match="Python reserves names that start with `__`"
+    ):
         lossdsl.compile(f"param {name} = 1\ny_pred * {name}")
 
 
@@ -457,7 +642,9 @@ def test_a_constant_past_float_range_never_reaches_the_printer(source):
 
 def test_constants_within_float_range_stay_exact():
     assert str(lossdsl.compile("y_pred + pi^2").expr) == "y_pred + pi**2"
-    assert lossdsl.compile("y_pred * 1e308 * pi").expr.has(lossdsl.compile("y_pred * pi").expr.args[0])
+    assert lossdsl.compile("y_pred * 1e308 * pi").expr.has(
+        lossdsl.compile("y_pred * pi").expr.args[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -486,7 +673,10 @@ def test_a_sympy_loop_is_cut_short_and_the_where_built_as_written(source):
         inner = e if e != 1e-7 else t
         condition = (p - e != inner) or ("2289" in source and e <= 1e-7)
         expected = (high if condition else t) * p
-        assert float(expr.subs({y_true: t, y_pred: p})) == pytest.approx(expected), (t, p)
+        assert float(expr.subs({y_true: t, y_pred: p})) == pytest.approx(expected), (
+            t,
+            p,
+        )
 
 
 def test_the_recursion_limit_leaves_room_on_the_c_stack():
@@ -518,10 +708,17 @@ def test_a_program_far_over_the_size_limit_is_not_cached():
     pipeline._front_end_cached.cache_clear()
     for n in range(3):
         source = "e+" * 50_000 + str(n)
-        with pytest.raises(lossdsl.LossLimitError, match="the program is 100,001 characters long; the limit is 10,000"):
+        with pytest.raises(
+            lossdsl.LossLimitError,
+            match="the program is 100,001 characters long; the limit is 10,000",
+        ):
             lossdsl.compile(source)
         (diagnostic,) = lossdsl.check(source)
-        assert (diagnostic.level, diagnostic.line, diagnostic.column) == ("error", 1, 10_001)
+        assert (diagnostic.level, diagnostic.line, diagnostic.column) == (
+            "error",
+            1,
+            10_001,
+        )
     assert pipeline._front_end_cached.cache_info().currsize == 0
 
 
@@ -532,12 +729,15 @@ def test_many_where_jumps_are_checked_within_a_budget():
     (note,) = [d for d in diagnostics if d.code == "jump-unchecked"]
     assert note.level == "note"
     assert re.fullmatch(
-        r"\d+ `where`\(s\) were not checked for jumps: the program is too large to check them all", note.message
+        r"\d+ `where`\(s\) were not checked for jumps: the program is too large to check them all",
+        note.message,
     )
     # of step functions, named as what they are (it said "`where`(s)" of 300 `round`s; a review)
     rounds = "e^2" + "".join(f"*(1+round(sin(y_pred+{i})))" for i in range(300))
     (note,) = [d for d in lossdsl.check(rounds) if d.code == "jump-unchecked"]
-    assert re.fullmatch(r"\d+ `round`\(s\) were not checked for jumps: .*", note.message)
+    assert re.fullmatch(
+        r"\d+ `round`\(s\) were not checked for jumps: .*", note.message
+    )
 
 
 def _nested(function: str, depth: int) -> str:
@@ -549,14 +749,24 @@ def _nested(function: str, depth: int) -> str:
 
 # name -> (program, the keras.ops function it prints, how many calls of it the loss needs)
 MANY_ARGUMENTS = {
-    "max-300": ("max(" + ", ".join(f"y_pred*{k}" for k in range(300)) + ")", "maximum", 299),
-    "min-300": ("min(" + ", ".join(f"y_pred*{k}" for k in range(300)) + ")", "minimum", 299),
+    "max-300": (
+        "max(" + ", ".join(f"y_pred*{k}" for k in range(300)) + ")",
+        "maximum",
+        299,
+    ),
+    "min-300": (
+        "min(" + ", ".join(f"y_pred*{k}" for k in range(300)) + ")",
+        "minimum",
+        299,
+    ),
     "maximum-nested-100": (_nested("maximum", 100), "maximum", 100),
     "minimum-nested-100": (_nested("minimum", 100), "minimum", 100),
 }
 
 
-@pytest.mark.parametrize("source, op, calls", list(MANY_ARGUMENTS.values()), ids=list(MANY_ARGUMENTS))
+@pytest.mark.parametrize(
+    "source, op, calls", list(MANY_ARGUMENTS.values()), ids=list(MANY_ARGUMENTS)
+)
 def test_a_max_of_many_arguments_prints_without_comparing_them_again(source, op, calls):
     # `max` of 300 terms compiled at once but took minutes to print: sympy.cse and the stable rewrites
     # rebuilt the Max with evaluation, which compares every pair of its arguments (quadratic, each
@@ -579,7 +789,9 @@ def test_a_max_of_many_arguments_prints_without_comparing_them_again(source, op,
     ],
     ids=["max-30", "min-30", "three-and-two"],
 )
-def test_the_gradient_of_a_max_of_many_arguments_does_not_compare_them_again(source, y_true, y_pred, expected):
+def test_the_gradient_of_a_max_of_many_arguments_does_not_compare_them_again(
+    source, y_true, y_pred, expected
+):
     # SymPy differentiates max(a1..an) as sum_i H(ai - max(others)), each max(others) built evaluated:
     # n^3 comparisons, 10 s for 30 arguments (gradient() and latex(gradient=True), `lossdsl docs`).
     with answers_within():
@@ -605,7 +817,9 @@ def test_the_gradient_of_a_max_of_hundreds_of_arguments_is_a_limit_error_at_once
         assert (info.value.line, info.value.column) == (1, 1)  # the loss's expression
     # within the limit, the gradient is there
     small = lossdsl.compile("max(" + ", ".join(f"y_pred*{k}" for k in range(40)) + ")")
-    assert float(small.gradient().subs(small.gradient().free_symbols.pop(), 2.0)) == 39.0
+    assert (
+        float(small.gradient().subs(small.gradient().free_symbols.pop(), 2.0)) == 39.0
+    )
 
 
 def test_nested_vector_functions_past_the_gradient_limit_are_a_limit_error_with_a_place():
@@ -649,13 +863,18 @@ def test_a_chain_of_sigmoids_read_through_logs_emits_in_time(head):
     links = 12 if head.startswith("sigmoid") else symbolic.MAX_NESTED_POWERS - 1
     source = "\n".join(
         [f"p0 = {head.format('y_pred + y_true * y_pred')}"]
-        + [f"p{k} = {head.format(f'log(p{k - 1}) * log(1 - p{k - 1})')}" for k in range(1, links + 1)]
+        + [
+            f"p{k} = {head.format(f'log(p{k - 1}) * log(1 - p{k - 1})')}"
+            for k in range(1, links + 1)
+        ]
         + [f"-log(p{links})"]
     )
     with answers_within():
         code = lossdsl.compile(source).python_source()
     call = code[code.index("def call(") :]
-    assert "keras.ops.log(" not in call and "_log1p(" not in call  # every log is a softplus
+    assert (
+        "keras.ops.log(" not in call and "_log1p(" not in call
+    )  # every log is a softplus
 
 
 def test_a_where_chain_through_conditions_within_the_limit_keeps_its_values():
@@ -663,7 +882,10 @@ def test_a_where_chain_through_conditions_within_the_limit_keeps_its_values():
     # every condition (as_set), to the same values.
     source = "\n".join(
         ["s0 = y_pred"]
-        + [f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)" for k in range(4)]
+        + [
+            f"s{k + 1} = where(y_pred == {k} or s{k} > {k}, s{k}, 1 - y_pred)"
+            for k in range(4)
+        ]
         + ["s4"]
     )
     with answers_within():
@@ -717,7 +939,9 @@ def test_a_limit_met_while_deep_parts_are_put_back_has_its_place():
     with answers_within(), pytest.raises(lossdsl.LossLimitError) as info:
         lossdsl.compile(source)
     assert (info.value.line, info.value.column) == (2, 1)
-    assert "holds 8 `where`s, 256 cases once folded; the limit is 64" in info.value.message
+    assert (
+        "holds 8 `where`s, 256 cases once folded; the limit is 64" in info.value.message
+    )
 
 
 @pytest.mark.parametrize("head", ["sigmoid", "tanh", "erf"])
@@ -795,7 +1019,9 @@ def test_plain_rewrites_each_shared_head_once(monkeypatch):
     product = sp.Mul(*(sp.Heaviside(level - sp.Rational(1, 3)) for level in levels))
     calls = []
     rewrite = symfuncs.Clip.plain
-    monkeypatch.setattr(symfuncs.Clip, "plain", lambda self: calls.append(self) or rewrite(self))
+    monkeypatch.setattr(
+        symfuncs.Clip, "plain", lambda self: calls.append(self) or rewrite(self)
+    )
     plain = rebuild.plain(product)
     assert len(calls) == 30 and not plain.has(symfuncs.Clip)
     assert plain.has(sp.Min(sp.Max(y, -1), 1))
@@ -823,14 +1049,22 @@ def test_nested_hyperbolic_functions_compile_and_emit_without_a_hang(source):
     # minutes in compile() or python_source().
     with answers_within():
         spec = lossdsl.compile(source)
-        texts = [spec.python_source(), spec.python_source(xla=True), spec.python_source(fast=False)]
+        texts = [
+            spec.python_source(),
+            spec.python_source(xla=True),
+            spec.python_source(fast=False),
+        ]
         spec.latex()
     heads = {name: source.count(f"{name}(") for name in ("sinh", "cosh", "tanh")}
     forward = texts[2].split("def backward")[0]
     for name, count in heads.items():
         assert forward.count(f"keras.ops.{name}(") == count
     # What users get back holds SymPy's own functions, as they would build them.
-    found = [node for node in sp.preorder_traversal(spec.expr) if isinstance(node, (sp.sinh, sp.cosh, sp.tanh))]
+    found = [
+        node
+        for node in sp.preorder_traversal(spec.expr)
+        if isinstance(node, (sp.sinh, sp.cosh, sp.tanh))
+    ]
     assert len(found) == sum(heads.values())
     assert {type(node) for node in found} <= {sp.sinh, sp.cosh, sp.tanh}
 
@@ -851,20 +1085,30 @@ def test_nested_abs_of_what_sympy_cannot_call_real_emits_without_a_hang():
         text = spec.python_source()
         spec.python_source(xla=True)
     assert "custom_gradient" in text and text.count("keras.ops.abs(") == 19
-    assert text.split("def backward")[1].count("keras.ops.sign(") == 19  # |u|' = sign(u) u', as for a real u
+    assert (
+        text.split("def backward")[1].count("keras.ops.sign(") == 19
+    )  # |u|' = sign(u) u', as for a real u
 
 
 def _doubling_chain(link: str, depth: int) -> str:
-    lines = ["a0 = y_pred"] + [f"a{k} = " + link.format(a=f"a{k - 1}") for k in range(1, depth + 1)]
+    lines = ["a0 = y_pred"] + [
+        f"a{k} = " + link.format(a=f"a{k - 1}") for k in range(1, depth + 1)
+    ]
     return "\n".join(lines) + f"\na{depth}\n"
 
 
 @pytest.mark.parametrize(
     "link, depth, estimate",
-    [("erf({a}) + {a}", 14, 315_423), ("{a} * exp({a})", 14, 1_822_928), ("clip({a}, -1, 1) * {a}", 13, 1_486_926)],
+    [
+        ("erf({a}) + {a}", 14, 315_423),
+        ("{a} * exp({a})", 14, 1_822_928),
+        ("clip({a}, -1, 1) * {a}", 13, 1_486_926),
+    ],
     ids=["erf", "exp", "clip"],
 )
-def test_a_gradient_that_doubles_at_each_binding_is_a_limit_error_at_once(link, depth, estimate):
+def test_a_gradient_that_doubles_at_each_binding_is_a_limit_error_at_once(
+    link, depth, estimate
+):
     # Each binding reads the one before twice, so the written-out gradient doubles at each: SymPy
     # took 27-40 s over these (and spent them before the LaTeX limit said no). The loss itself
     # compiles and emits (code keeps the bindings as locals).
@@ -916,11 +1160,15 @@ def test_the_gradient_latex_does_not_compare_a_min_s_arguments_again(monkeypatch
     calls = _comparisons_counted(monkeypatch, sp.Min)
     shielded = latex_gradient.shield_powers(slope)
     assert calls == []
-    assert shielded.count(latex_gradient.ExpOf) == slope.count(sp.exp) > 20 and not shielded.has(sp.exp)
+    assert shielded.count(latex_gradient.ExpOf) == slope.count(
+        sp.exp
+    ) > 20 and not shielded.has(sp.exp)
     assert shielded.count(sp.Min) == slope.count(sp.Min)
 
 
-def test_the_gradient_latex_does_not_compare_a_max_s_arguments_again_when_it_tidies(monkeypatch):
+def test_the_gradient_latex_does_not_compare_a_max_s_arguments_again_when_it_tidies(
+    monkeypatch,
+):
     # Factoring the gradient for print rebuilt each `max` with evaluation, comparing every pair of
     # its arguments again: 213 characters, a max of 20 terms with square roots, took 20 s in
     # latex(gradient=True) (found by fuzzing). Now they pass through as inert stand-ins.
@@ -932,7 +1180,9 @@ def test_the_gradient_latex_does_not_compare_a_max_s_arguments_again_when_it_tid
     calls = _comparisons_counted(monkeypatch, sp.Max)
     tidied = latex_gradient.tidy(slope)
     assert calls == []
-    assert tidied.count(sp.Max) == slope.count(sp.Max) == 19  # one step for each term in p
+    assert (
+        tidied.count(sp.Max) == slope.count(sp.Max) == 19
+    )  # one step for each term in p
     monkeypatch.undo()
     with answers_within():
         tex = spec.latex(gradient=True)
@@ -967,7 +1217,11 @@ def test_generated_code_does_not_depend_on_what_the_process_compiled_before():
     corpus = str(Path(__file__).resolve().parent / "corpus" / "hostile.json")
     digests = [
         subprocess.run(
-            [sys.executable, "-c", _HISTORY, corpus, history], capture_output=True, text=True, check=True, timeout=300
+            [sys.executable, "-c", _HISTORY, corpus, history],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
         ).stdout
         for history in ("fresh", "primed")
     ]
@@ -994,15 +1248,25 @@ def test_a_step_of_a_high_power_is_built_without_expanding_the_power():
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-c", _POWER_UNDER_A_STEP], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", _POWER_UNDER_A_STEP],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     steps, tex = result.stdout.split(" ", 1)
     # (of the sum over the last axis: the element reads `mean(e * y_pred)`)
-    assert int(steps) >= 2 and tex.startswith(r"\frac{\partial}{\partial \hat{y}} \sum_{c}")
+    assert int(steps) >= 2 and tex.startswith(
+        r"\frac{\partial}{\partial \hat{y}} \sum_{c}"
+    )
 
 
 def _erf_chain(links: int) -> str:
-    return "a0 = y_pred\n" + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, links)) + f"\na{links - 1}"
+    return (
+        "a0 = y_pred\n"
+        + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, links))
+        + f"\na{links - 1}"
+    )
 
 
 def test_latex_with_a_group_too_long_for_katex_is_a_limit_error(katex):
@@ -1019,7 +1283,9 @@ def test_latex_with_a_group_too_long_for_katex_is_a_limit_error(katex):
     within = lossdsl.compile(_erf_chain(120)).latex(gradient=True, display=True)
     assert 80_000 < longest_group(within) <= MAX_GROUP_TOKENS
     assert katex([(within, True)]) == [None]
-    assert longest_group(r"{\mathrm{x} + y} \{" + "z" * 10 + r"\}") == 8  # \mathrm { x } ' ' + ' ' y
+    assert (
+        longest_group(r"{\mathrm{x} + y} \{" + "z" * 10 + r"\}") == 8
+    )  # \mathrm { x } ' ' + ' ' y
 
 
 def _nested(link: str, base: str, levels: int) -> str:
@@ -1028,7 +1294,9 @@ def _nested(link: str, base: str, levels: int) -> str:
     return base
 
 
-@pytest.mark.parametrize("link", ["(2 + {})^-0.5", "(2 + 3*{})^-0.5", "(2 + {})^-2", "sqrt(2 + {})"])
+@pytest.mark.parametrize(
+    "link", ["(2 + {})^-0.5", "(2 + 3*{})^-0.5", "(2 + {})^-2", "sqrt(2 + {})"]
+)
 @pytest.mark.parametrize("base", ["exp(y_pred)", "y_pred^2"])
 def test_nested_powers_of_sums_are_checked_without_a_hang(link, base):
     # Building `(2 + P)^-0.5` again (exact exponents, the rebuilds) asked SymPy whether each term of
@@ -1040,12 +1308,22 @@ def test_nested_powers_of_sums_are_checked_without_a_hang(link, base):
     source = _nested(link, base, symbolic.MAX_NESTED_POWERS)
     with answers_within():
         spec = lossdsl.compile(source)
-    assert [d.level for d in spec.diagnostics] in ([], ["warning"])  # (it looks constant from afar)
-    assert all(d.code in ("no-prediction", "float32-overflow") for d in spec.diagnostics)
+    assert [d.level for d in spec.diagnostics] in (
+        [],
+        ["warning"],
+    )  # (it looks constant from afar)
+    assert all(
+        d.code in ("no-prediction", "float32-overflow") for d in spec.diagnostics
+    )
 
 
 @pytest.mark.parametrize(
-    ("link", "op"), [("2/(3 + {})^2", "square"), ("(1 + {})^-2 * 3", "square"), ("(2 + {})^-0.5", "sqrt")]
+    ("link", "op"),
+    [
+        ("2/(3 + {})^2", "square"),
+        ("(1 + {})^-2 * 3", "square"),
+        ("(2 + {})^-0.5", "sqrt"),
+    ],
 )
 @pytest.mark.parametrize("base", ["exp(y_pred)", "exp(-y_pred)", "y_pred^2"])
 def test_nested_negative_powers_of_sums_compile_and_emit_without_a_hang(link, op, base):
@@ -1063,13 +1341,26 @@ def test_nested_negative_powers_of_sums_compile_and_emit_without_a_hang(link, op
         code = spec.python_source()
     assert spec.diagnostics == []
     # one square or root per level (the divisor of each)
-    assert code.count(f"keras.ops.{op}(") == levels + (base == "y_pred^2" and op == "square")
+    assert code.count(f"keras.ops.{op}(") == levels + (
+        base == "y_pred^2" and op == "square"
+    )
 
 
 @pytest.mark.parametrize(
-    "link", ["2/(3 + {})^2", "(2 + {})^-0.5", "1/(1 + {}^2)", "1/(2 + sqrt(1 + {}))^2", "sqrt(1 + {})", "1/(1 + {})"]
+    "link",
+    [
+        "2/(3 + {})^2",
+        "(2 + {})^-0.5",
+        "1/(1 + {}^2)",
+        "1/(2 + sqrt(1 + {}))^2",
+        "sqrt(1 + {})",
+        "1/(1 + {})",
+    ],
 )
-@pytest.mark.parametrize("wrapper", ["{}", "max({}, y_pred^2)", "abs({} - y_true)", "sqrt({})", "{} * mean(y_pred)"])
+@pytest.mark.parametrize(
+    "wrapper",
+    ["{}", "max({}, y_pred^2)", "abs({} - y_true)", "sqrt({})", "{} * mean(y_pred)"],
+)
 def test_powers_of_sums_nested_past_the_limit_are_a_limit_error_at_once(link, wrapper):
     # SymPy's questions about a power of a sum (is it 0? finite? positive? its real part?) take
     # its base over a common denominator, or into parts, and ask again of each: their cost grows
@@ -1093,17 +1384,24 @@ def test_powers_of_sums_nested_past_the_limit_are_a_limit_error_at_once(link, wr
     # within it (a wrapper may add a level: the root of a power), it compiles, and its code,
     # gradient and LaTeX come in time
     with answers_within():
-        spec = lossdsl.compile(wrapper.format(_nested(link, "exp(y_pred)", (limit - 1) // per_level)))
+        spec = lossdsl.compile(
+            wrapper.format(_nested(link, "exp(y_pred)", (limit - 1) // per_level))
+        )
         assert "def call(self, y_true, y_pred):" in spec.python_source()
         assert spec.gradient().has(sp.Symbol("y_pred"))
-        assert spec.latex(gradient=True).startswith(r"\frac{\partial")  # (summed over c, where it reads a mean)
+        assert spec.latex(gradient=True).startswith(
+            r"\frac{\partial"
+        )  # (summed over c, where it reads a mean)
 
 
 def test_the_nesting_of_powers_of_sums_counts_through_bindings():
     limit = symbolic.MAX_NESTED_POWERS
     chain = [f"a{k} = 1 / (1 + a{k - 1})" for k in range(1, limit + 2)]
     source = "\n".join(["a0 = exp(y_pred)", *chain, f"a{limit + 1} * y_true"])
-    with pytest.raises(lossdsl.LossLimitError, match=f"nests powers of .* {limit + 1} deep once its bindings"):
+    with pytest.raises(
+        lossdsl.LossLimitError,
+        match=f"nests powers of .* {limit + 1} deep once its bindings",
+    ):
         lossdsl.compile(source)
     spec = lossdsl.compile("sqrt(1 + 1 / (2 + e^2)) * (y_pred - 1)^2")
     assert symbolic.powers_nesting(spec.symbolic.core) == 3
@@ -1162,26 +1460,40 @@ def test_a_power_built_as_written_is_the_power_sympy_builds(base, exponent):
     )
     for coefficient in numbers:
         power = sp.Pow(base, exponent)
-        assert sp.srepr(construct.scaled(coefficient, power)) == sp.srepr(sp.Mul(coefficient, power))
+        assert sp.srepr(construct.scaled(coefficient, power)) == sp.srepr(
+            sp.Mul(coefficient, power)
+        )
     # (construct.reciprocal: `1 / b^e` is `b^-e`, as written where evaluating would change nothing)
     power = sp.Pow(base, exponent)
     assert sp.srepr(construct.reciprocal(power)) == sp.srepr(1 / power)
     assert sp.srepr(construct.reciprocal(base)) == sp.srepr(1 / base)
     # (a power of such a power to an integer: the power with the product of the exponents)
-    for outer in (sp.Integer(-1), sp.Integer(2), sp.Integer(-3), sp.Integer(1), sp.Integer(0), sp.Float(2.0)):
+    for outer in (
+        sp.Integer(-1),
+        sp.Integer(2),
+        sp.Integer(-3),
+        sp.Integer(1),
+        sp.Integer(0),
+        sp.Float(2.0),
+    ):
         assert sp.srepr(construct.power(power, outer)) == sp.srepr(sp.Pow(power, outer))
 
 
 @pytest.mark.parametrize(
     "source",
-    ["k = 0.0\np = (2 + exp(y_pred))^-0.5\nk * p", "k = 0.0\np = (2 + exp(y_pred))^k\n3 * p"],
+    [
+        "k = 0.0\np = (2 + exp(y_pred))^-0.5\nk * p",
+        "k = 0.0\np = (2 + exp(y_pred))^k\n3 * p",
+    ],
 )
 def test_a_zero_through_a_binding_is_said_to_simplify_away(source):
     # A product rebuilt unevaluated kept `0.0 * P` (and `3 * P^0.0`): the error said the derivative
     # was an identity, or that terms cancel in the stable forms (the change review).
     with pytest.raises(lossdsl.NoPredictionDependenceError) as info:
         lossdsl.compile(source)
-    assert "(it simplifies to a value that does not change with y_pred)" in str(info.value)
+    assert "(it simplifies to a value that does not change with y_pred)" in str(
+        info.value
+    )
 
 
 @pytest.mark.parametrize("base", ["e", "sin(y_pred)", "y_pred", "e^3"])
@@ -1190,15 +1502,22 @@ def test_powers_of_powers_compile_and_emit_without_a_hang(base):
     # power of a power, asking questions that built more of the tree below at each level: 12 levels
     # (72 characters) took 40 s to compile and emit (a review of slow compiles). Such powers keep
     # the exponents the program wrote. (Past MAX_NESTED_POWERS levels, a LossLimitError.)
-    levels = symbolic.MAX_NESTED_POWERS - {"e": 1, "e^3": 2}.get(base, 0)  # (`e^3`, a power of a sum, is one)
+    levels = symbolic.MAX_NESTED_POWERS - {"e": 1, "e^3": 2}.get(
+        base, 0
+    )  # (`e^3`, a power of a sum, is one)
     source = "(" * levels + f"{base}^1.5" + ")^1.5" * levels
-    with pytest.raises(lossdsl.LossLimitError, match="nests powers of"), answers_within(5.0):
+    with (
+        pytest.raises(lossdsl.LossLimitError, match="nests powers of"),
+        answers_within(5.0),
+    ):
         lossdsl.compile("(" * 13 + f"{base}^1.5" + ")^1.5" * 13)
     with answers_within():
         spec = lossdsl.compile(source)
         text = spec.python_source()
         spec.python_source(xla=True)
-    assert "keras.ops.power(keras.ops.power(" in text  # the powers as written, not multiplied out
+    assert (
+        "keras.ops.power(keras.ops.power(" in text
+    )  # the powers as written, not multiplied out
     assert ", 1.0)" not in text  # the gradient's `x^1.5 x^-2.5` is `x^-1`, a division
 
 
@@ -1213,16 +1532,26 @@ def test_a_power_of_a_power_keeps_its_gradient_exact():
 @pytest.mark.parametrize(
     "source, xla",
     [
-        ("y_pred * softplus(where(cos(3*y_pred) >= cos(2*y_pred) or sin(5*y_pred) > cos(7*y_pred), y_pred, 3))", True),
+        (
+            "y_pred * softplus(where(cos(3*y_pred) >= cos(2*y_pred) or sin(5*y_pred) > cos(7*y_pred), y_pred, 3))",
+            True,
+        ),
         (
             "softplus(where(sin(3*y_pred) > cos(5*y_pred), y_pred, where(cos(2*y_pred) > sin(7*y_pred), 2, -y_pred)))",
             True,
         ),
         ("where(sin(3*y_pred) > cos(5*y_pred), y_true, 3)^y_pred", False),
-        ("softplus(" + " + ".join(f"where(y_pred > {k}, y_pred, {k + 1})" for k in range(8)) + ") - y_true", True),
+        (
+            "softplus("
+            + " + ".join(f"where(y_pred > {k}, y_pred, {k + 1})" for k in range(8))
+            + ") - y_true",
+            True,
+        ),
     ],
 )
-def test_a_condition_the_code_builds_on_a_where_of_periodic_comparisons_is_not_solved(source, xla):
+def test_a_condition_the_code_builds_on_a_where_of_periodic_comparisons_is_not_solved(
+    source, xla
+):
     # The fast softplus under XLA (`x >= 0`) and the gradient of `b^x` (`b > 0`) built a condition
     # on a value holding the `where`; SymPy's pair folded it and searched for a condition that
     # always holds, solving each comparison as an inequality over a period: a minute or more
@@ -1232,7 +1561,9 @@ def test_a_condition_the_code_builds_on_a_where_of_periodic_comparisons_is_not_s
     assert "3.0 * y_pred" in code or "keras.ops.softplus(" in code
 
 
-def test_the_smoothness_check_does_not_compare_a_max_s_arguments_again_for_one_column(monkeypatch):
+def test_the_smoothness_check_does_not_compare_a_max_s_arguments_again_for_one_column(
+    monkeypatch,
+):
     # The jump check takes the last axis as one column (a reduction as its argument) by `replace`,
     # which rebuilt every `max` above a reduction with evaluation, comparing its arguments again:
     # a fuzzed program whose `max` held `pow(e, 447)` spent 1.3 of its 3 s there.
@@ -1243,4 +1574,6 @@ def test_the_smoothness_check_does_not_compare_a_max_s_arguments_again_for_one_c
     column = jumps.one_column(expr)
     assert calls == []
     t, p = sp.Symbol("y_true"), sp.Symbol("y_pred")
-    assert set(column.args) == {(t - p) ** 2, p**3, t - 1, p / 2} and isinstance(column, sp.Max)
+    assert set(column.args) == {(t - p) ** 2, p**3, t - 1, p / 2} and isinstance(
+        column, sp.Max
+    )

@@ -41,11 +41,15 @@ EXPRESSIONS = [
 @pytest.mark.parametrize("number", [0, sp.Float(1e-7), -3])
 @pytest.mark.parametrize("which", ["max", "min"])
 def test_a_pair_with_a_number_decides_as_sympy(x, number, which):
-    ours, theirs = (construct.maximum, sp.Max) if which == "max" else (construct.minimum, sp.Min)
+    ours, theirs = (
+        (construct.maximum, sp.Max) if which == "max" else (construct.minimum, sp.Min)
+    )
     with construct.deciding(True):
         got = ours(x, sp.sympify(number))
     expected = theirs(x, number)
-    if isinstance(expected, theirs):  # SymPy keeps the pair: so does lossdsl, unevaluated
+    if isinstance(
+        expected, theirs
+    ):  # SymPy keeps the pair: so does lossdsl, unevaluated
         assert isinstance(got, theirs)
         assert set(got.args) == set(expected.args)
     else:

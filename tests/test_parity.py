@@ -73,9 +73,13 @@ def assert_parity(ours, reference, y_true, y_pred):
     expected, expected_gradients = values_and_gradients(reference, y_true, y_pred)
     assert values.shape == expected.shape
     assert np.isfinite(values)[np.isfinite(expected)].all(), "not finite where Keras is"
-    assert np.isfinite(gradients)[np.isfinite(expected_gradients)].all(), "gradient not finite where Keras's is"
+    assert np.isfinite(gradients)[np.isfinite(expected_gradients)].all(), (
+        "gradient not finite where Keras's is"
+    )
     np.testing.assert_allclose(values, expected, rtol=RTOL, atol=ATOL)
-    np.testing.assert_allclose(gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(
+        gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL
+    )
 
 
 # Keras built-ins that compute a different formula on some backend (keras/src/backend/<name>/nn.py),
@@ -106,14 +110,18 @@ def unclipped_probabilities(rng, b: int, c: int) -> np.ndarray:
     return (p / p.sum(axis=-1, keepdims=True)).astype("float32")
 
 
-def sparse_categorical_crossentropy_reference(ids: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sparse_categorical_crossentropy_reference(
+    ids: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The library formula -log(c_t) + log(sum(c)), c = clip(p, eps, 1 - eps), and its gradient, in float64.
 
     The gradient is (1 / sum(c) - [j == t] / c_t) where eps < p_j < 1 - eps, 0 where p_j is clipped
     (the bounds as float32 holds them: the data has no entry exactly on one).
     """
     lo, hi = np.float32(1e-7), np.float32(1 - 1e-7)
-    assert not np.isin(p, [lo, hi]).any(), "an entry on a clipping bound: the gradient there is a convention"
+    assert not np.isin(p, [lo, hi]).any(), (
+        "an entry on a clipping bound: the gradient there is a convention"
+    )
     inside = (p > lo) & (p < hi)
     c = np.clip(p.astype("float64"), float(lo), float(hi))
     total = c.sum(axis=-1, keepdims=True)
@@ -130,7 +138,9 @@ def assert_matches_reference(ours, reference, y_true, y_pred):
     assert values.shape == expected.shape
     assert np.isfinite(values).all() and np.isfinite(gradients).all()
     np.testing.assert_allclose(values, expected, rtol=RTOL, atol=ATOL)
-    np.testing.assert_allclose(gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(
+        gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL
+    )
 
 
 @pytest.mark.parametrize("key", sorted(COUNTERPARTS))
@@ -144,8 +154,12 @@ def test_library_loss_matches_keras(key):
     if backend_difference(key) is None:
         assert_parity(ours.call, theirs, y_true, y_pred)
         return
-    assert key == "sparse_categorical_crossentropy", "a new backend difference needs its NumPy reference"
-    assert_matches_reference(ours.call, sparse_categorical_crossentropy_reference, y_true, y_pred)
+    assert key == "sparse_categorical_crossentropy", (
+        "a new backend difference needs its NumPy reference"
+    )
+    assert_matches_reference(
+        ours.call, sparse_categorical_crossentropy_reference, y_true, y_pred
+    )
     assert_parity(ours.call, theirs, y_true, unclipped_probabilities(rng, B, C))
 
 
@@ -155,10 +169,14 @@ def test_sparse_categorical_crossentropy_reference():
     ids, p = class_ids(rng, B, C), probabilities(rng, B, C)
     assert ((p < 1e-7) | (p > 1 - 1e-7)).any(), "the data must reach the clipped region"
     ours = lossdsl.library.compile("sparse_categorical_crossentropy").keras_loss()
-    assert_matches_reference(ours.call, sparse_categorical_crossentropy_reference, ids, p)
+    assert_matches_reference(
+        ours.call, sparse_categorical_crossentropy_reference, ids, p
+    )
 
 
-@pytest.mark.parametrize("key", sorted({k for table in BACKEND_DIFFERENCES.values() for k in table}))
+@pytest.mark.parametrize(
+    "key", sorted({k for table in BACKEND_DIFFERENCES.values() for k in table})
+)
 def test_backend_differences_table_is_exact(key):
     """Keras's built-in differs from the bundled loss on its own data where the table says so, and only there."""
     case = COUNTERPARTS[key]
@@ -171,10 +189,14 @@ def test_backend_differences_table_is_exact(key):
         lambda t, p: reference(t, p, **case.keras_kwargs), y_true, y_pred
     )
     same_values = np.allclose(values, expected, rtol=RTOL, atol=ATOL)
-    same_gradients = np.allclose(gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    same_gradients = np.allclose(
+        gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL
+    )
     listed = backend_difference(key) is not None
     now = f"{key} on {keras.backend.backend()} {'now matches' if listed else 'differs'}"
-    assert (same_values and same_gradients) != listed, f"{now}: update BACKEND_DIFFERENCES"
+    assert (same_values and same_gradients) != listed, (
+        f"{now}: update BACKEND_DIFFERENCES"
+    )
 
 
 def test_reduction_and_sample_weight_match_keras_classes():
@@ -182,10 +204,14 @@ def test_reduction_and_sample_weight_match_keras_classes():
     y_true, y_pred = real(rng, B, C), real(rng, B, C)
     weights = rng.uniform(0, 2, B).astype("float32")
     for reduction in ("sum_over_batch_size", "sum", None):
-        ours = lossdsl.library.compile("huber").keras_loss(delta=2.5, reduction=reduction)
+        ours = lossdsl.library.compile("huber").keras_loss(
+            delta=2.5, reduction=reduction
+        )
         theirs = L.Huber(delta=2.5, reduction=reduction)
         np.testing.assert_allclose(
-            to_numpy(ours(y_true, y_pred, weights)), to_numpy(theirs(y_true, y_pred, weights)), rtol=RTOL
+            to_numpy(ours(y_true, y_pred, weights)),
+            to_numpy(theirs(y_true, y_pred, weights)),
+            rtol=RTOL,
         )
 
 
@@ -199,12 +225,21 @@ def test_naive_binary_crossentropy_on_logits_is_stable(labels):
     y_true, y_pred = labels(rng, B, C), logits(rng, B, C)
     assert np.abs(y_pred).max() == 200.0
     ours = lossdsl.compile(NAIVE_BCE).keras_loss()
-    assert_parity(ours.call, lambda t, p: L.binary_crossentropy(t, p, from_logits=True), y_true, y_pred)
+    assert_parity(
+        ours.call,
+        lambda t, p: L.binary_crossentropy(t, p, from_logits=True),
+        y_true,
+        y_pred,
+    )
 
 
-@pytest.mark.parametrize("source", [NAIVE_BCE, lossdsl.library.source("binary_crossentropy_from_logits")])
+@pytest.mark.parametrize(
+    "source", [NAIVE_BCE, lossdsl.library.source("binary_crossentropy_from_logits")]
+)
 @pytest.mark.parametrize("fast", [True, False], ids=["fused", "autodiff"])
-def test_binary_crossentropy_on_logits_keeps_its_digits_where_the_prediction_is_right(source, fast):
+def test_binary_crossentropy_on_logits_keeps_its_digits_where_the_prediction_is_right(
+    source, fast
+):
     # `softplus(x) - y x` (the one-softplus rewrite until 2026-12-01) cancelled at y = 1 and a large
     # logit: 0 for 3.1e-7 at x = 15 in float32, 4.58e-5 for 4.54e-5 at 10, the gradient 2.6% off
     # (found by a differential review). Keras's TensorFlow formula, `(relu(x) - y x) +
@@ -220,9 +255,14 @@ def test_binary_crossentropy_on_logits_keeps_its_digits_where_the_prediction_is_
         y_true = np.full_like(x, y)
         values, gradients = values_and_gradients(ours, y_true, x)
         expected = np.maximum(exact, 0) - exact * y + np.log1p(np.exp(-np.abs(exact)))
-        up, down = np.where(exact >= 0, 1 - low, low), np.where(exact >= 0, low, 1 - low)  # sigmoid(x), sigmoid(-x)
+        up, down = (
+            np.where(exact >= 0, 1 - low, low),
+            np.where(exact >= 0, low, 1 - low),
+        )  # sigmoid(x), sigmoid(-x)
         np.testing.assert_allclose(values, expected.ravel(), rtol=2e-6, atol=0)
-        np.testing.assert_allclose(gradients, (1 - y) * up - y * down, rtol=2e-6, atol=0)
+        np.testing.assert_allclose(
+            gradients, (1 - y) * up - y * down, rtol=2e-6, atol=0
+        )
 
 
 MIRRORED_BCE = [
@@ -233,7 +273,9 @@ MIRRORED_BCE = [
 
 @pytest.mark.parametrize("source", MIRRORED_BCE)
 @pytest.mark.parametrize("fast", [True, False], ids=["fused", "autodiff"])
-def test_binary_crossentropy_with_the_labels_the_other_way_round_keeps_small_labels(source, fast):
+def test_binary_crossentropy_with_the_labels_the_other_way_round_keeps_small_labels(
+    source, fast
+):
     # With a = 1 - y on softplus(-x), the coefficient of x written `step(x) - (1 - y)` printed
     # `t0 + y_true - 1.0`, which lost a label of 1e-8 in 1 (0 for 1e-4 at x = 1e4; found by a
     # review): it stays the selection `where(x >= 0, y, y - 1)`.
@@ -250,9 +292,15 @@ def test_binary_crossentropy_with_the_labels_the_other_way_round_keeps_small_lab
         y_true = np.full_like(x, y)
         values, gradients = values_and_gradients(ours, y_true, x)
         expected = (1 - y) * softplus(-exact) + y * softplus(exact)
-        slope = -(1 - y) / (1 + np.exp(np.minimum(exact, 700))) + y / (1 + np.exp(-exact))
-        np.testing.assert_allclose(values, expected.ravel(), rtol=2e-6, atol=0, err_msg=f"y = {y}")
-        np.testing.assert_allclose(gradients, slope, rtol=2e-6, atol=1e-30, err_msg=f"y = {y}")
+        slope = -(1 - y) / (1 + np.exp(np.minimum(exact, 700))) + y / (
+            1 + np.exp(-exact)
+        )
+        np.testing.assert_allclose(
+            values, expected.ravel(), rtol=2e-6, atol=0, err_msg=f"y = {y}"
+        )
+        np.testing.assert_allclose(
+            gradients, slope, rtol=2e-6, atol=1e-30, err_msg=f"y = {y}"
+        )
 
 
 @pytest.mark.parametrize("labels", [one_hot, probabilities])
@@ -260,24 +308,44 @@ def test_naive_categorical_crossentropy_on_logits_is_stable(labels):
     rng = _rng()
     y_true, y_pred = labels(rng, B, C), logits(rng, B, C)
     ours = lossdsl.compile(NAIVE_CCE).keras_loss()
-    assert_parity(ours.call, lambda t, p: L.categorical_crossentropy(t, p, from_logits=True), y_true, y_pred)
+    assert_parity(
+        ours.call,
+        lambda t, p: L.categorical_crossentropy(t, p, from_logits=True),
+        y_true,
+        y_pred,
+    )
 
 
 def test_losses_without_counterpart_follow_their_formulas():
     rng = _rng()
     y_true, y_pred = real(rng, B, C), real(rng, B, C)
     e = y_true - y_pred
-    penalized = to_numpy(lossdsl.library.compile("penalized_absolute_error").keras_loss().call(y_true, y_pred))
-    np.testing.assert_allclose(penalized, np.mean(np.abs(e) * 0.5 * (1 + np.abs(e)), axis=-1), rtol=1e-5)
+    penalized = to_numpy(
+        lossdsl.library.compile("penalized_absolute_error")
+        .keras_loss()
+        .call(y_true, y_pred)
+    )
+    np.testing.assert_allclose(
+        penalized, np.mean(np.abs(e) * 0.5 * (1 + np.abs(e)), axis=-1), rtol=1e-5
+    )
     two_true, two_pred = y_true[:, :2], y_pred[:, :2]
-    weighted = to_numpy(lossdsl.library.compile("weighted_mean_squared_error").keras_loss().call(two_true, two_pred))
-    expected = 0.3 * (two_true[:, 0] - two_pred[:, 0]) ** 2 + 0.7 * (two_true[:, 1] - two_pred[:, 1]) ** 2
+    weighted = to_numpy(
+        lossdsl.library.compile("weighted_mean_squared_error")
+        .keras_loss()
+        .call(two_true, two_pred)
+    )
+    expected = (
+        0.3 * (two_true[:, 0] - two_pred[:, 0]) ** 2
+        + 0.7 * (two_true[:, 1] - two_pred[:, 1]) ** 2
+    )
     np.testing.assert_allclose(weighted, expected, rtol=1e-5)
     labels, scores = one_hot(rng, B, C), logits(rng, B, C)
     poly = lossdsl.library.compile("poly1").keras_loss(epsilon=2.0)
     ce = to_numpy(L.categorical_crossentropy(labels, scores, from_logits=True))
     p_t = np.sum(labels * to_numpy(keras.ops.softmax(scores, axis=-1)), axis=-1)
-    np.testing.assert_allclose(to_numpy(poly.call(labels, scores)), ce + 2.0 * (1 - p_t), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        to_numpy(poly.call(labels, scores)), ce + 2.0 * (1 - p_t), rtol=RTOL, atol=ATOL
+    )
 
 
 def test_softmax_cross_entropy_in_a_larger_loss_matches_keras():
@@ -286,7 +354,9 @@ def test_softmax_cross_entropy_in_a_larger_loss_matches_keras():
     rng = _rng()
     ids, scores = class_ids(rng, B, C), logits(rng, B, C) / 20
     # elementwise: the per-sample loss is the mean of `0.5 * cross-entropy + 0.1 * y_pred^2` over the classes
-    ours = lossdsl.compile("0.5 * -sum(onehot(y_true) * log_softmax(2 * y_pred)) + 0.1 * y_pred^2").keras_loss()
+    ours = lossdsl.compile(
+        "0.5 * -sum(onehot(y_true) * log_softmax(2 * y_pred)) + 0.1 * y_pred^2"
+    ).keras_loss()
 
     def theirs(t, p):
         cross_entropy = L.sparse_categorical_crossentropy(t, 2 * p, from_logits=True)
@@ -295,25 +365,33 @@ def test_softmax_cross_entropy_in_a_larger_loss_matches_keras():
     assert_parity(ours.call, theirs, ids, scores)
 
 
-@pytest.mark.parametrize("name", ["sparse_categorical_crossentropy_from_logits", "softmax_in_a_larger_loss"])
+@pytest.mark.parametrize(
+    "name", ["sparse_categorical_crossentropy_from_logits", "softmax_in_a_larger_loss"]
+)
 def test_sparse_cross_entropy_with_classes_masked_by_minus_infinity_matches_keras(name):
     """Logits of -inf on classes other than the true one (a mask): Keras's sparse cross-entropy reads
     the true class's column only on TensorFlow and PyTorch, a finite loss; the generated code's dense
     form there was NaN (`0 * -inf`; found by a parity review). On JAX Keras's is NaN as well."""
     rng = _rng()
     ids, scores = class_ids(rng, B, C), logits(rng, B, C) / 20
-    masked = np.where(np.arange(C) == (ids[:, None] + 1) % C, -np.inf, scores).astype("float32")
+    masked = np.where(np.arange(C) == (ids[:, None] + 1) % C, -np.inf, scores).astype(
+        "float32"
+    )
     if name == "sparse_categorical_crossentropy_from_logits":
         ours = lossdsl.library.compile(name).keras_loss()
 
         def theirs(t, p):
             return L.sparse_categorical_crossentropy(t, p, from_logits=True)
     else:
-        ours = lossdsl.compile("0.5 * -sum(onehot(y_true) * log_softmax(y_pred)) + 0.1 * sigmoid(y_pred)").keras_loss()
+        ours = lossdsl.compile(
+            "0.5 * -sum(onehot(y_true) * log_softmax(y_pred)) + 0.1 * sigmoid(y_pred)"
+        ).keras_loss()
 
         def theirs(t, p):
             cross_entropy = L.sparse_categorical_crossentropy(t, p, from_logits=True)
-            return 0.5 * cross_entropy + 0.1 * keras.ops.mean(keras.ops.sigmoid(p), axis=-1)
+            return 0.5 * cross_entropy + 0.1 * keras.ops.mean(
+                keras.ops.sigmoid(p), axis=-1
+            )
 
     expected, _ = values_and_gradients(theirs, ids, masked)
     if keras.backend.backend() != "jax":
@@ -328,13 +406,18 @@ RANKS = [((B,), (B, 1)), ((B, 1), (B,)), ((B, C), (B, C, 1)), ((B, C, 1), (B, C)
 ELEMENTWISE = sorted(
     key
     for key, case in COUNTERPARTS.items()
-    if case.make_true in (real, binary, soft) or case.keras_name in ("hinge", "squared_hinge", "log_cosh")
+    if case.make_true in (real, binary, soft)
+    or case.keras_name in ("hinge", "squared_hinge", "log_cosh")
 )
 
 
 @pytest.mark.parametrize("key", ELEMENTWISE)
-@pytest.mark.parametrize("true_shape, pred_shape", RANKS, ids=[f"{t}-vs-{p}" for t, p in RANKS])
-def test_ranks_that_differ_by_a_last_axis_of_one_match_keras(key, true_shape, pred_shape):
+@pytest.mark.parametrize(
+    "true_shape, pred_shape", RANKS, ids=[f"{t}-vs-{p}" for t, p in RANKS]
+)
+def test_ranks_that_differ_by_a_last_axis_of_one_match_keras(
+    key, true_shape, pred_shape
+):
     case = COUNTERPARTS[key]
     rng = _rng()
     y_true = case.make_true(rng, B, C)[:, : true_shape[1] if len(true_shape) > 1 else 1]
@@ -344,7 +427,9 @@ def test_ranks_that_differ_by_a_last_axis_of_one_match_keras(key, true_shape, pr
         spec = lossdsl.library.compile(library_name(key))
         ours = lossdsl.runtime.loss_class(spec, fast=fast)(**case.params)
         # Keras's loss classes match the ranks (LossFunctionWrapper.call); some functions do not.
-        theirs = getattr(L, case.keras_name.title().replace("_", ""))(reduction=None, **case.keras_kwargs)
+        theirs = getattr(L, case.keras_name.title().replace("_", ""))(
+            reduction=None, **case.keras_kwargs
+        )
         assert_parity(ours.call, theirs.call, y_true, y_pred)
 
 
@@ -355,11 +440,18 @@ def test_ranks_that_differ_by_a_last_axis_of_one_match_keras(key, true_shape, pr
     "source, reference",
     [
         ("y_pred^2", lambda p: keras.ops.mean(keras.ops.square(p), axis=-1)),
-        ("logsumexp(y_pred) - y_pred", lambda p: keras.ops.logsumexp(p, axis=-1) - keras.ops.mean(p, axis=-1)),
+        (
+            "logsumexp(y_pred) - y_pred",
+            lambda p: keras.ops.logsumexp(p, axis=-1) - keras.ops.mean(p, axis=-1),
+        ),
     ],
 )
-@pytest.mark.parametrize("true_shape, pred_shape", RANKS, ids=[f"{t}-vs-{p}" for t, p in RANKS])
-def test_ranks_are_matched_for_losses_that_do_not_read_y_true(source, reference, true_shape, pred_shape):
+@pytest.mark.parametrize(
+    "true_shape, pred_shape", RANKS, ids=[f"{t}-vs-{p}" for t, p in RANKS]
+)
+def test_ranks_are_matched_for_losses_that_do_not_read_y_true(
+    source, reference, true_shape, pred_shape
+):
     rng = _rng()
     y_true = rng.normal(size=true_shape).astype("float32")
     y_pred = rng.normal(size=pred_shape).astype("float32")

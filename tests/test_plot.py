@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 import lossdsl
-from lossdsl.plot import KINDS, evaluate, infer_kind, legend_text, plot_losses, robust_limits, target_labels, x_range
+from lossdsl.plot import (
+    KINDS,
+    evaluate,
+    infer_kind,
+    legend_text,
+    plot_losses,
+    robust_limits,
+    target_labels,
+    x_range,
+)
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tensorflow")
@@ -67,7 +76,10 @@ def test_kind_of_bundled_losses(name):
         ("-(y_true*log(y_pred) + (1-y_true)*log(1-y_pred))", "probability"),
         ("p = y_pred\n-y_true*log(p)", "probability"),
         ("(y_pred - y_true)^2 * (1 - y_pred)", "probability"),
-        ("-(y_true*log(sigmoid(y_pred)) + (1-y_true)*log(1-sigmoid(y_pred)))", "logits"),
+        (
+            "-(y_true*log(sigmoid(y_pred)) + (1-y_true)*log(1-sigmoid(y_pred)))",
+            "logits",
+        ),
         ("logsumexp(y_pred) - sum(y_true*y_pred)", "logits"),
         ("1 - sum(onehot(y_true) * y_pred)", "probability"),
         ("-sum(onehot(y_true) * log_softmax(y_pred))", "logits"),
@@ -92,7 +104,12 @@ def test_regression_curves_are_the_loss_against_e():
     (curve,) = evaluate(lossdsl.library.compile("huber"), "regression")
     e = curve.x
     assert curve.target is None and e[0] == -3.0 and e[-1] == 3.0
-    np.testing.assert_allclose(curve.loss, np.where(abs(e) <= 1, 0.5 * e**2, abs(e) - 0.5), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        curve.loss,
+        np.where(abs(e) <= 1, 0.5 * e**2, abs(e) - 0.5),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # y_pred = -e, so dL/dy_pred = -e inside the quadratic zone and -sign(e) outside.
     np.testing.assert_allclose(curve.gradient, np.clip(-e, -1, 1), rtol=1e-5, atol=1e-6)
 
@@ -109,8 +126,14 @@ def test_a_regression_axis_reaches_twice_the_largest_parameter():
     np.testing.assert_allclose(curve.loss, expected, rtol=1e-5, atol=1e-5)
     huber = lossdsl.library.compile("huber")
     assert x_range([huber], "regression") == (-3.0, 3.0)  # delta = 1: the usual axis
-    assert x_range([huber, wing], "regression") == (-20.0, 20.0)  # drawn together: one axis
-    assert x_range([lossdsl.compile("param k = 1e6\nk * e^2")], "regression") == (-1000.0, 1000.0)
+    assert x_range([huber, wing], "regression") == (
+        -20.0,
+        20.0,
+    )  # drawn together: one axis
+    assert x_range([lossdsl.compile("param k = 1e6\nk * e^2")], "regression") == (
+        -1000.0,
+        1000.0,
+    )
     assert x_range([wing], "logits") == (-6.0, 6.0)
 
 
@@ -126,17 +149,23 @@ def test_probability_curves_for_both_labels():
 
 
 def test_two_class_programs_use_p_and_one_minus_p():
-    one, zero = evaluate(lossdsl.library.compile("categorical_crossentropy"), "probability")
+    one, zero = evaluate(
+        lossdsl.library.compile("categorical_crossentropy"), "probability"
+    )
     np.testing.assert_allclose(one.loss, -np.log(one.x), rtol=1e-4)
     np.testing.assert_allclose(zero.loss, -np.log1p(-zero.x), rtol=1e-4)
     # Class ids for `onehot` programs give the same curves.
-    ids_one, ids_zero = evaluate(lossdsl.library.compile("sparse_categorical_crossentropy"), "probability")
+    ids_one, ids_zero = evaluate(
+        lossdsl.library.compile("sparse_categorical_crossentropy"), "probability"
+    )
     np.testing.assert_allclose(ids_one.loss, one.loss, rtol=1e-4)
     np.testing.assert_allclose(ids_zero.loss, zero.loss, rtol=1e-4)
 
 
 def test_two_class_logits_are_z_and_zero():
-    one, zero = evaluate(lossdsl.library.compile("categorical_crossentropy_from_logits"), "logits")
+    one, zero = evaluate(
+        lossdsl.library.compile("categorical_crossentropy_from_logits"), "logits"
+    )
     z = one.x
     sigmoid = 1 / (1 + np.exp(-z))
     np.testing.assert_allclose(one.loss, np.logaddexp(0, -z), rtol=1e-4, atol=1e-6)
@@ -153,32 +182,57 @@ def test_non_finite_values_are_left_out():
 
 def test_class_ids_need_two_classes():
     spec = lossdsl.library.compile("sparse_categorical_crossentropy_from_logits")
-    with pytest.raises(ValueError, match=r"reads class ids \(onehot\): plot it as probability or logits"):
+    with pytest.raises(
+        ValueError,
+        match=r"reads class ids \(onehot\): plot it as probability or logits",
+    ):
         evaluate(spec, "regression")
 
 
 def test_a_list_of_three_values_is_plotted_per_column():
     # Two classes per row met the list's three columns (TensorFlow: incompatible shapes [201,2]
     # vs. [3]); a column of y_pred is broadcast against the list instead (found by a review).
-    spec = lossdsl.compile("where([0, 1, 0.5] != y_true or y_pred > 0, y_pred^2, y_pred)")
+    spec = lossdsl.compile(
+        "where([0, 1, 0.5] != y_true or y_pred > 0, y_pred^2, y_pred)"
+    )
     kind = infer_kind(spec)
     curves = evaluate(spec, kind)
     for curve in curves:
         assert curve.loss.shape == curve.x.shape and np.isfinite(curve.loss).all()
     with pytest.raises(
-        ValueError, match=r"reads class ids \(onehot\) and a list of 3 values: it has no two-class plot"
+        ValueError,
+        match=r"reads class ids \(onehot\) and a list of 3 values: it has no two-class plot",
     ):
-        evaluate(lossdsl.compile("-sum(onehot(y_true) * log_softmax(y_pred * [1, 2, 3]))"), "logits")
+        evaluate(
+            lossdsl.compile("-sum(onehot(y_true) * log_softmax(y_pred * [1, 2, 3]))"),
+            "logits",
+        )
 
 
 @pytest.mark.parametrize(
     ("source", "kind", "message"),
     [
-        ("[0.3, 0.7, 0.1] * softmax(y_pred)", "logits", "softmax across a list of 3 values: it has no two-class plot"),
-        ("y_true * softmax(y_pred)", "regression", "softmax across classes: plot it as probability or logits"),
+        (
+            "[0.3, 0.7, 0.1] * softmax(y_pred)",
+            "logits",
+            "softmax across a list of 3 values: it has no two-class plot",
+        ),
+        (
+            "y_true * softmax(y_pred)",
+            "regression",
+            "softmax across classes: plot it as probability or logits",
+        ),
         # a list of one value sets no width: it broadcasts along one column as along two
-        ("y_true * softmax([2] * y_pred)", "regression", "softmax across classes: plot it as probability or logits"),
-        ("n = normalize(y_pred)\n-sum(y_true * n)", "positive", "normalize across classes: plot it as"),
+        (
+            "y_true * softmax([2] * y_pred)",
+            "regression",
+            "softmax across classes: plot it as probability or logits",
+        ),
+        (
+            "n = normalize(y_pred)\n-sum(y_true * n)",
+            "positive",
+            "normalize across classes: plot it as",
+        ),
     ],
 )
 def test_a_vector_function_across_one_column_has_no_plot(source, kind, message):
@@ -188,18 +242,26 @@ def test_a_vector_function_across_one_column_has_no_plot(source, kind, message):
         evaluate(lossdsl.compile(source), kind)
 
 
-@pytest.mark.parametrize("source", ["s = softmax(y_pred)\nabs(e)", "sum(softmax(y_true) * abs(e))"])
+@pytest.mark.parametrize(
+    "source", ["s = softmax(y_pred)\nabs(e)", "sum(softmax(y_true) * abs(e))"]
+)
 def test_a_vector_function_the_plot_does_not_flatten_is_plotted(source):
     # One in a binding the loss does not read, or of y_true alone: plotted as before (a review)
     curves = evaluate(lossdsl.compile(source), "regression")
-    assert all(np.ptp(curve.loss) > 1 and np.isfinite(curve.loss).all() for curve in curves)
+    assert all(
+        np.ptp(curve.loss) > 1 and np.isfinite(curve.loss).all() for curve in curves
+    )
 
 
 def test_a_vector_function_across_a_list_is_plotted():
     # The list sets the width the softmax is taken across: a curve that moves.
     spec = lossdsl.compile("l = [1, 2, 3]\n-sum(y_true * log_softmax(l * y_pred))")
     at_one, at_zero = evaluate(spec, "logits")
-    assert at_one.target == "$y = 1$" and np.ptp(at_one.loss) > 10 and np.isfinite(at_one.gradient).all()
+    assert (
+        at_one.target == "$y = 1$"
+        and np.ptp(at_one.loss) > 10
+        and np.isfinite(at_one.gradient).all()
+    )
     assert (at_zero.loss == 0).all()  # y_true of 0
 
 
@@ -228,8 +290,14 @@ def test_the_line_styles_name_the_class_id_where_a_loss_reads_class_ids():
         "$y = 0$ (class id 1)",
     ]
     # ... and where the first curve, class id 0 true, is the probability p of the first class
-    assert curves[0][0].loss[-1] < curves[0][0].loss[0] and curves[0][1].loss[-1] > curves[0][1].loss[0]
-    assert target_labels([binary], curves[1:], two_classes=False) == ["$y = 1$", "$y = 0$"]
+    assert (
+        curves[0][0].loss[-1] < curves[0][0].loss[0]
+        and curves[0][1].loss[-1] > curves[0][1].loss[0]
+    )
+    assert target_labels([binary], curves[1:], two_classes=False) == [
+        "$y = 1$",
+        "$y = 0$",
+    ]
 
 
 def test_legend_shows_the_formula_after_the_name():
@@ -245,18 +313,27 @@ def test_long_formulas_shrink_then_give_way_to_the_name():
     spec = lossdsl.library.compile("binary_focal_crossentropy")
     text, size = legend_text(spec, "binary_focal_crossentropy.loss", 680)
     assert text.startswith("binary_focal_crossentropy: $") and size == 7.0
-    assert legend_text(spec, "binary_focal_crossentropy.loss", 100) == ("binary_focal_crossentropy", 9.0)
+    assert legend_text(spec, "binary_focal_crossentropy.loss", 100) == (
+        "binary_focal_crossentropy",
+        9.0,
+    )
 
 
-def test_the_kind_of_a_chain_of_maxima_is_found_without_comparing_them_again(monkeypatch):
+def test_the_kind_of_a_chain_of_maxima_is_found_without_comparing_them_again(
+    monkeypatch,
+):
     # `xreplace` rebuilt each shared `maximum` wherever it was read and compared its arguments
     # again: 13 links of `maximum(a, 1 - a)` on y_true took `lossdsl plot` minutes (a review)
     import sympy
 
-    links = "".join(f"a{k} = maximum(a{k - 1}, 1 - a{k - 1}) + {k}\n" for k in range(1, 14))
+    links = "".join(
+        f"a{k} = maximum(a{k - 1}, 1 - a{k - 1}) + {k}\n" for k in range(1, 14)
+    )
     spec = lossdsl.compile("a0 = y_true\n" + links + "(y_pred - a13)^2")
     of_e = lossdsl.compile("x = y_true - y_pred\nmaximum(x, 1 - x)^2")
-    monkeypatch.setattr(sympy.Basic, "xreplace", lambda *args, **kwargs: pytest.fail("xreplace"))
+    monkeypatch.setattr(
+        sympy.Basic, "xreplace", lambda *args, **kwargs: pytest.fail("xreplace")
+    )
     assert infer_kind(spec) == "positive"
     assert infer_kind(of_e) == "regression"
 
@@ -266,11 +343,19 @@ def test_a_formula_too_long_for_any_legend_gives_the_name_unparsed(monkeypatch):
     # took two minutes to measure what could never fit (a review)
     import matplotlib.mathtext
 
-    program = "x0 = y_pred\n" + "".join(f"x{k} = erf(x{k - 1}) + x{k - 1}\n" for k in range(1, 15)) + "x14 + e^2"
+    program = (
+        "x0 = y_pred\n"
+        + "".join(f"x{k} = erf(x{k - 1}) + x{k - 1}\n" for k in range(1, 15))
+        + "x14 + e^2"
+    )
     spec = lossdsl.compile(program)
     assert len(spec.latex(inline=True)) > 100_000
     parsed = []
-    monkeypatch.setattr(matplotlib.mathtext.MathTextParser, "parse", lambda *args, **kwargs: parsed.append(args))
+    monkeypatch.setattr(
+        matplotlib.mathtext.MathTextParser,
+        "parse",
+        lambda *args, **kwargs: parsed.append(args),
+    )
     assert legend_text(spec, "erf14.loss", 600) == ("erf14", 9.0)
     assert parsed == []
 
@@ -278,7 +363,10 @@ def test_a_formula_too_long_for_any_legend_gives_the_name_unparsed(monkeypatch):
 def test_a_dollar_in_a_file_name_is_text_in_the_legend():
     # `$\\frac{$.loss`: mathtext read the name as math and failed the plot (a review)
     spec = lossdsl.library.compile("mean_squared_error")
-    assert legend_text(spec, "$\\frac{$.loss", 600) == (r"\$\frac{\$: $\left(y - \hat{y}\right)^{2}$", 9.0)
+    assert legend_text(spec, "$\\frac{$.loss", 600) == (
+        r"\$\frac{\$: $\left(y - \hat{y}\right)^{2}$",
+        9.0,
+    )
 
 
 class _Unparsable:
@@ -303,7 +391,9 @@ def test_png(tmp_path):
 
 
 def test_svg_is_deterministic(tmp_path):
-    specs = [lossdsl.library.compile(n) for n in ("mean_squared_error", "huber", "log_cosh")]
+    specs = [
+        lossdsl.library.compile(n) for n in ("mean_squared_error", "huber", "log_cosh")
+    ]
     first = plot_losses(specs, tmp_path / "a.svg").read_text(encoding="utf-8")
     second = plot_losses(specs, tmp_path / "b.SVG").read_text(encoding="utf-8")
     assert first == second
@@ -312,7 +402,9 @@ def test_svg_is_deterministic(tmp_path):
 
 
 def test_missing_folders_are_created(tmp_path):
-    out = plot_losses([lossdsl.compile("abs(e)")], tmp_path / "a" / "b" / "x.png", labels=["<-e>"])
+    out = plot_losses(
+        [lossdsl.compile("abs(e)")], tmp_path / "a" / "b" / "x.png", labels=["<-e>"]
+    )
     assert out.is_file()
 
 
@@ -324,9 +416,15 @@ def test_only_png_and_svg(tmp_path, name):
 
 
 def test_losses_of_different_kinds_need_a_kind(tmp_path):
-    specs = [lossdsl.library.compile("huber"), lossdsl.library.compile("binary_crossentropy")]
+    specs = [
+        lossdsl.library.compile("huber"),
+        lossdsl.library.compile("binary_crossentropy"),
+    ]
     labels = ["huber.loss", "bce.loss"]
-    with pytest.raises(ValueError, match=r"huber \(regression\), bce \(probability\); choose one with kind="):
+    with pytest.raises(
+        ValueError,
+        match=r"huber \(regression\), bce \(probability\); choose one with kind=",
+    ):
         plot_losses(specs, tmp_path / "x.png", labels)
     assert plot_losses(specs, tmp_path / "x.png", labels, kind="probability").is_file()
 

@@ -43,7 +43,11 @@ SETTINGS = {
     "deadline": None,
     "derandomize": True,
     "database": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 }
 
 
@@ -60,8 +64,12 @@ def assert_only_loss_errors(source: str) -> None:
     if isinstance(result, lossdsl.LossError):
         assert isinstance(result, ValueError)
         assert isinstance(result.message, str) and result.message
-        assert result.line is None or (isinstance(result.line, int) and result.line >= 1)
-        assert result.column is None or (isinstance(result.column, int) and result.column >= 1)
+        assert result.line is None or (
+            isinstance(result.line, int) and result.line >= 1
+        )
+        assert result.column is None or (
+            isinstance(result.column, int) and result.column >= 1
+        )
         str(result)  # renders
     else:
         assert isinstance(result.expr, sympy.Expr)
@@ -71,7 +79,9 @@ def assert_only_loss_errors(source: str) -> None:
         assert isinstance(d, lossdsl.Diagnostic)
         assert d.level in ("error", "warning", "note")
         str(d)
-    assert any(d.level == "error" for d in diagnostics) == isinstance(result, lossdsl.LossError)
+    assert any(d.level == "error" for d in diagnostics) == isinstance(
+        result, lossdsl.LossError
+    )
 
 
 # ----------------------------------------------------------------- (a) well-formed programs
@@ -80,17 +90,25 @@ INPUT_NAMES = ["y_true", "y_pred", "e", "eps", "pi"]
 COMPARE_OPS = ["<", "<=", ">", ">=", "==", "!="]
 # One-argument names: elementwise functions, reductions (incl. max/min with one argument), vector functions.
 UNARY_FUNCS = sorted(
-    name for name, fn in FUNCTIONS.items() if fn.min_args <= 1 and (fn.max_args is None or fn.max_args >= 1)
+    name
+    for name, fn in FUNCTIONS.items()
+    if fn.min_args <= 1 and (fn.max_args is None or fn.max_args >= 1)
 )
 UNARY_FUNCS.remove("onehot")  # onehot(y_true) is generated on its own
-FIXED_ARITY = {name: fn.min_args for name, fn in FUNCTIONS.items() if fn.min_args == fn.max_args and fn.min_args > 1}
+FIXED_ARITY = {
+    name: fn.min_args
+    for name, fn in FUNCTIONS.items()
+    if fn.min_args == fn.max_args and fn.min_args > 1
+}
 FIXED_ARITY.pop("where")
 
 
 def number_text():
     """Numbers in every written form: 1, 0.5, .5, 1., 1e-3, 2.5E+2."""
     ints = st.integers(min_value=0, max_value=1000).map(str)
-    floats = st.floats(min_value=0, max_value=1e4, allow_nan=False, allow_infinity=False)
+    floats = st.floats(
+        min_value=0, max_value=1e4, allow_nan=False, allow_infinity=False
+    )
     return st.one_of(
         ints,
         floats.map(lambda x: f"{x:.3f}"),
@@ -102,7 +120,18 @@ def number_text():
 
 
 BINARY_OPS = ["+", "-", "*", "/", "^", "**"]
-FORMS = ["binary", "binary", "unary", "paren", "call", "call", "fixed", "maxmin", "where", "list"]
+FORMS = [
+    "binary",
+    "binary",
+    "unary",
+    "paren",
+    "call",
+    "call",
+    "fixed",
+    "maxmin",
+    "where",
+    "list",
+]
 
 
 @st.composite
@@ -115,7 +144,9 @@ def expressions(draw, names: list[str], budget: int = 4):
         if pick < 6:
             return draw(number_text())
         if pick < 14:
-            return draw(st.sampled_from(["y_pred", "e"]))  # most programs should depend on y_pred
+            return draw(
+                st.sampled_from(["y_pred", "e"])
+            )  # most programs should depend on y_pred
         return draw(st.sampled_from(names))
 
     def sub() -> str:
@@ -161,7 +192,11 @@ def programs(draw):
     """A program: parameters and bindings (each may use the ones before), then the loss."""
     names = list(INPUT_NAMES)
     lines = []
-    description = draw(st.sampled_from(["", "# A loss.\n", "# Two\n# lines\n", "#\n", "\n# After a blank line\n"]))
+    description = draw(
+        st.sampled_from(
+            ["", "# A loss.\n", "# Two\n# lines\n", "#\n", "\n# After a blank line\n"]
+        )
+    )
     for i in range(draw(st.integers(min_value=0, max_value=3))):
         if draw(st.booleans()):
             sign = draw(st.sampled_from(["", "-", "+"]))
@@ -244,7 +279,26 @@ def test_token_soup_raises_only_loss_errors(text):
 def test_mutated_programs_raise_only_loss_errors(source, data):
     i = data.draw(st.integers(min_value=0, max_value=max(0, len(source) - 1)))
     j = data.draw(st.integers(min_value=i, max_value=min(len(source), i + 5)))
-    junk = data.draw(st.sampled_from(["", "(", ")", ",", "^", "=", "\x00", "\u2212", "<", "[", "]", "not", "#", ";"]))
+    junk = data.draw(
+        st.sampled_from(
+            [
+                "",
+                "(",
+                ")",
+                ",",
+                "^",
+                "=",
+                "\x00",
+                "\u2212",
+                "<",
+                "[",
+                "]",
+                "not",
+                "#",
+                ";",
+            ]
+        )
+    )
     assert_only_loss_errors(source[:i] + junk + source[j:])
 
 
@@ -259,7 +313,9 @@ def _doubling(n: int, op: str = "*") -> str:
 
 def _growing(n: int) -> str:
     lines = ["a1 = y_pred + y_true"]
-    lines += [f"a{k} = sin(a{k - 1}) + cos(a{k - 1}) * a{k - 1}" for k in range(2, n + 1)]
+    lines += [
+        f"a{k} = sin(a{k - 1}) + cos(a{k - 1}) * a{k - 1}" for k in range(2, n + 1)
+    ]
     return "\n".join(lines + [f"a{n}"])
 
 
@@ -323,8 +379,12 @@ ADVERSARIAL = {
     "tanh-affine-nest": _nest("tanh(1 - {} / 2)", 66),
     "where-else-nest": _nest("where(y_pred > y_true, y_pred, {})", 99),
     # 200 and 201 levels of log once the bindings are substituted
-    "binding-chain-200": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 201)] + ["a200"]),
-    "binding-chain-201": "\n".join(["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 202)] + ["a201"]),
+    "binding-chain-200": "\n".join(
+        ["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 201)] + ["a200"]
+    ),
+    "binding-chain-201": "\n".join(
+        ["a0 = y_pred"] + [f"a{k} = log(a{k - 1})" for k in range(1, 202)] + ["a201"]
+    ),
     "mean-nest": "mean(" + "abs(" * 150 + "e" + ")" * 150 + ")",
     "where-nest-60": "where(y_pred > 0, " * 60 + "y_pred" + ", 0)" * 60,
     "where-nest-99": "where(y_pred > 0, " * 99 + "y_pred" + ", 0)" * 99,
@@ -369,19 +429,25 @@ ADVERSARIAL = {
     "newlines-10000": "\n" * 9994 + "abs(e)",
     "sum-flat": "+".join(["y_pred"] * 1400),
     "sum-distinct-terms": _join_within(f"y_pred^{k}" for k in range(1, 5000)),
-    "sum-distinct-products": _join_within(f"{k}*y_pred*y_true^{k}" for k in range(1, 5000)),
+    "sum-distinct-products": _join_within(
+        f"{k}*y_pred*y_true^{k}" for k in range(1, 5000)
+    ),
     "product-flat": "*".join(["y_pred"] * 1400),
     "mixed-flat": "-".join(["y_pred*y_true/2"] * 600),
     "where-flat": " + ".join(["where(y_pred > 0, y_pred, -y_pred)"] * 280),
     "many-functions": _join_within(
-        f"{f}({k} * y_pred)" for k in range(1, 5000) for f in ("sin", "cos", "tanh", "exp", "sigmoid", "log", "sqrt")
+        f"{f}({k} * y_pred)"
+        for k in range(1, 5000)
+        for f in ("sin", "cos", "tanh", "exp", "sigmoid", "log", "sqrt")
     ),
     # bindings that double in size each line
     "doubling-10": _doubling(10),
     "doubling-16": _doubling(16),
     "doubling-40": _doubling(40),
     "doubling-add": _doubling(40, "+"),
-    "doubling-float": "a1 = y_pred * 10.5\n" + "\n".join(f"a{k} = a{k - 1} * a{k - 1}" for k in range(2, 14)) + "\na13",
+    "doubling-float": "a1 = y_pred * 10.5\n"
+    + "\n".join(f"a{k} = a{k - 1} * a{k - 1}" for k in range(2, 14))
+    + "\na13",
     "growing-10": _growing(10),
     "growing-14": _growing(14),
     "growing-30": _growing(30),
@@ -390,7 +456,11 @@ ADVERSARIAL = {
     # huge list literals
     "list-3000": "[" + ",".join(["1"] * 3000) + "] * y_pred",
     "list-floats": "[" + ",".join(["0.5"] * 2400) + "] * e^2",
-    "list-mismatch": "[" + ",".join(["1"] * 1000) + "] + [" + ",".join(["1"] * 999) + "] * y_pred",
+    "list-mismatch": "["
+    + ",".join(["1"] * 1000)
+    + "] + ["
+    + ",".join(["1"] * 999)
+    + "] * y_pred",
     "list-in-sum": "sum([" + ",".join(["2"] * 3000) + "] * y_pred)",
     # unicode look-alikes and invisible characters
     "cyrillic-y": "у_pred ^ 2",
@@ -595,13 +665,19 @@ def test_a_comment_ends_at_a_lone_carriage_return():
     ],
     ids=["crlf", "cr", "cr-crlf", "mixed"],
 )
-def test_an_error_after_other_line_breaks_has_the_right_line_and_column(source, line, column, token):
+def test_an_error_after_other_line_breaks_has_the_right_line_and_column(
+    source, line, column, token
+):
     err = outcome(source)
     assert isinstance(err, lossdsl.LossError)
     assert (err.line, err.column) == (line, column)
     assert err.source == source
-    assert source[err.span.start : err.span.start + len(token)] == token  # offsets index the text as given
-    assert [(d.line, d.column) for d in lossdsl.check(source) if d.level == "error"] == [(line, column)]
+    assert (
+        source[err.span.start : err.span.start + len(token)] == token
+    )  # offsets index the text as given
+    assert [
+        (d.line, d.column) for d in lossdsl.check(source) if d.level == "error"
+    ] == [(line, column)]
     # the caret block shows the line that line:column names, under the column
     shown = str(err).split("\n")
     assert shown[1] == "    " + _line_of(source, line)
@@ -617,7 +693,9 @@ def test_a_leading_bom_is_ignored_and_counts_as_the_column_it_takes():
     spec = lossdsl.compile(source)
     assert spec.source == source and spec.description == "Absolute error."
     assert spec.expr == lossdsl.compile("abs(e)").expr
-    assert [(d.code, d.line, d.column) for d in lossdsl.check("\ufeffabs(e)")] == [("kink", 1, 2)]
+    assert [(d.code, d.line, d.column) for d in lossdsl.check("\ufeffabs(e)")] == [
+        ("kink", 1, 2)
+    ]
     # The BOM is a character of the str given: column 1 of line 1, shown as `?` in the caret line,
     # so the caret is under the character the column names. Later lines are not shifted.
     err = outcome("\ufeffabs(e")
@@ -627,11 +705,15 @@ def test_a_leading_bom_is_ignored_and_counts_as_the_column_it_takes():
     assert (err.line, err.column) == (2, 6)
 
 
-@pytest.mark.parametrize("source", ["abs(e)\ufeff", "x = 1\n\ufeffabs(e)", "\ufeff\ufeffabs(e)"])
+@pytest.mark.parametrize(
+    "source", ["abs(e)\ufeff", "x = 1\n\ufeffabs(e)", "\ufeff\ufeffabs(e)"]
+)
 def test_a_bom_anywhere_but_first_is_still_an_error(source):
     err = outcome(source)
     assert isinstance(err, lossdsl.LossSyntaxError)
-    assert err.message.startswith("unexpected character U+FEFF ZERO WIDTH NO-BREAK SPACE: expected ")
+    assert err.message.startswith(
+        "unexpected character U+FEFF ZERO WIDTH NO-BREAK SPACE: expected "
+    )
     assert source[err.span.start] == "\ufeff"
 
 
@@ -640,8 +722,14 @@ def test_a_bom_anywhere_but_first_is_still_an_error(source):
     [
         # (y_true, y_pred, d/dy_pred) at each point
         ("where(max(1, y_true, y_pred) > 2, 1, y_pred)", [(0, 0.5, 1), (0, 3, 0)]),
-        ("where(y_pred > min(1, y_true, y_pred), y_pred, 1)", [(0, 0.5, 1), (2, -1, 0)]),
-        ("where(eps == eps * y_pred, min(eps, y_true, 1) + y_pred, 0)", [(0.5, 1, 1), (0.5, 2, 0)]),
+        (
+            "where(y_pred > min(1, y_true, y_pred), y_pred, 1)",
+            [(0, 0.5, 1), (2, -1, 0)],
+        ),
+        (
+            "where(eps == eps * y_pred, min(eps, y_true, 1) + y_pred, 0)",
+            [(0.5, 1, 1), (0.5, 2, 0)],
+        ),
     ],
 )
 def test_a_condition_on_a_max_of_three_differentiates(source, points):
@@ -652,9 +740,14 @@ def test_a_condition_on_a_max_of_three_differentiates(source, points):
     gradient = spec.gradient()
     symbols = {s.name: s for s in gradient.free_symbols}
     for y_true, y_pred, expected in points:
-        values = {symbols["y_pred"]: y_pred, **({symbols["y_true"]: y_true} if "y_true" in symbols else {})}
+        values = {
+            symbols["y_pred"]: y_pred,
+            **({symbols["y_true"]: y_true} if "y_true" in symbols else {}),
+        }
         assert float(gradient.subs(values)) == expected, (source, y_true, y_pred)
-    assert spec.latex(gradient=True).startswith(r"\frac{\partial L}{\partial \hat{y}} = \left[")
+    assert spec.latex(gradient=True).startswith(
+        r"\frac{\partial L}{\partial \hat{y}} = \left["
+    )
 
 
 @pytest.mark.parametrize(
@@ -668,20 +761,32 @@ def test_a_condition_on_a_max_of_three_differentiates(source, points):
         # it built the `where`, its code's common subexpressions, or its derivative. In Keras
         # the comparison of NaN or -inf is False everywhere: the loss is the other branch.
         ("where(log(-1 - y_pred^2) > 0, 1, y_pred)", 7, [-1.0, 0.0, 2.0], 1 / 3, 1 / 3),
-        ("where(log(minimum(y_pred, 0)) >= -1, y_pred, 2 * y_pred)", 7, [-1.0, 0.0, 2.0], 2 / 3, 2 / 3),
+        (
+            "where(log(minimum(y_pred, 0)) >= -1, y_pred, 2 * y_pred)",
+            7,
+            [-1.0, 0.0, 2.0],
+            2 / 3,
+            2 / 3,
+        ),
     ],
 )
-def test_a_value_sympy_knows_is_never_real_compiles_with_its_domain_diagnostic(source, column, y_pred, value, slope):
+def test_a_value_sympy_knows_is_never_real_compiles_with_its_domain_diagnostic(
+    source, column, y_pred, value, slope
+):
     keras = pytest.importorskip("keras")
     tf = pytest.importorskip("tensorflow")
     spec = lossdsl.compile(source)
     domain = [d for d in spec.diagnostics if d.code == "domain"]
-    assert [(d.line, d.column) for d in domain] == [(1, column)] and "0 or below" in domain[0].message
+    assert [(d.line, d.column) for d in domain] == [
+        (1, column)
+    ] and "0 or below" in domain[0].message
     # in a condition alone, a note: the comparison of NaN or -inf reaches no value (checks/domain.py)
     assert domain[0].level == ("note" if source.startswith("where") else "warning")
     gradient = spec.gradient()
     assert gradient.has(sympy.Symbol("y_pred")) and not gradient.has(sympy.I)
-    assert spec.latex(gradient=True).startswith(r"\frac{\partial L}{\partial \hat{y}} =")
+    assert spec.latex(gradient=True).startswith(
+        r"\frac{\partial L}{\partial \hat{y}} ="
+    )
     if keras.backend.backend() != "tensorflow":
         return
     loss = spec.keras_loss(reduction=None)
@@ -689,7 +794,9 @@ def test_a_value_sympy_knows_is_never_real_compiles_with_its_domain_diagnostic(s
     with tf.GradientTape() as tape:
         total = tf.reduce_sum(loss(tf.zeros_like(x), x))
     assert total.numpy() == pytest.approx(value)
-    assert tape.gradient(total, x).numpy()[0].tolist() == pytest.approx([slope] * len(y_pred))
+    assert tape.gradient(total, x).numpy()[0].tolist() == pytest.approx(
+        [slope] * len(y_pred)
+    )
 
 
 @pytest.mark.parametrize(
@@ -713,9 +820,16 @@ def test_the_gradient_of_a_step_of_a_never_real_value_is_written(source):
     tex = spec.latex(gradient=True)
     # (a step with its own value at 0, a `max` over the last axis, prints as `\left[x \geq 0\right]`)
     steps = tex.count(r"\theta") + tex.count(r" \geq 0\right]")
-    head = r"\sum_{c} L(y, \hat{y})_{c} =" if source.endswith("+ y_pred") else r"\frac{\partial L}{\partial \hat{y}} ="
+    head = (
+        r"\sum_{c} L(y, \hat{y})_{c} ="
+        if source.endswith("+ y_pred")
+        else r"\frac{\partial L}{\partial \hat{y}} ="
+    )
     assert head in tex and steps == 2
-    assert "keras.ops.sqrt" in spec.python_source() or "keras.ops.log" in spec.python_source()
+    assert (
+        "keras.ops.sqrt" in spec.python_source()
+        or "keras.ops.log" in spec.python_source()
+    )
 
 
 @pytest.mark.parametrize(
@@ -730,11 +844,27 @@ def test_the_gradient_of_a_step_of_a_never_real_value_is_written(source):
             "-y_pred*y_true + exp(sqrt(y_pred))",
         ),
         ("abs(2^sqrt(y_pred))", lambda t, p: 2 ** np.sqrt(p), "2**(sqrt(y_pred))"),
-        ("abs(exp(log(y_pred)^2)) * y_true", lambda t, p: np.exp(np.log(p) ** 2) * t, "y_true*exp(log(y_pred)**2)"),
-        ("abs(y_true * exp(y_pred^1.5))", lambda t, p: np.abs(t * np.exp(p**1.5)), "exp(y_pred**1.5)*Abs(y_true)"),
-        ("a = exp(sqrt(y_pred))\nabs(a) * y_true", lambda t, p: np.exp(np.sqrt(p)) * t, "y_true*exp(sqrt(y_pred))"),
+        (
+            "abs(exp(log(y_pred)^2)) * y_true",
+            lambda t, p: np.exp(np.log(p) ** 2) * t,
+            "y_true*exp(log(y_pred)**2)",
+        ),
+        (
+            "abs(y_true * exp(y_pred^1.5))",
+            lambda t, p: np.abs(t * np.exp(p**1.5)),
+            "exp(y_pred**1.5)*Abs(y_true)",
+        ),
+        (
+            "a = exp(sqrt(y_pred))\nabs(a) * y_true",
+            lambda t, p: np.exp(np.sqrt(p)) * t,
+            "y_true*exp(sqrt(y_pred))",
+        ),
         # SymPy's real part of log(y_pred) is log(|y_pred|), a value below 0 where NumPy's is NaN
-        ("abs(pow(0.5, log(y_pred))) * y_true", lambda t, p: 0.5 ** np.log(p) * t, "0.5**log(y_pred)*y_true"),
+        (
+            "abs(pow(0.5, log(y_pred))) * y_true",
+            lambda t, p: 0.5 ** np.log(p) * t,
+            "0.5**log(y_pred)*y_true",
+        ),
         # SymPy's abs((-2)^z) is 2^z, a value at each non-integer z where NumPy's is NaN
         ("abs((-2)^y_pred)", lambda t, p: np.abs((-2.0) ** p), "Abs((-2)**y_pred)"),
         # and abs(sqrt(-1 - y_pred^2)) was sqrt(1 + y_pred^2), where NumPy's is NaN at every point
@@ -750,7 +880,9 @@ def test_the_gradient_of_a_step_of_a_never_real_value_is_written(source):
         ),
     ],
 )
-def test_the_absolute_value_of_a_value_sympy_does_not_know_is_real_is_numpys(source, reference, expr):
+def test_the_absolute_value_of_a_value_sympy_does_not_know_is_real_is_numpys(
+    source, reference, expr
+):
     keras = pytest.importorskip("keras")
     spec = lossdsl.compile(source)
     assert str(spec.expr) == expr
@@ -775,10 +907,15 @@ def test_the_absolute_value_of_a_value_sympy_does_not_know_is_real_is_numpys(sou
     # the gradient against a central difference in float64, where the loss is a number on both sides
     step = 1e-6
     with np.errstate(all="ignore"):
-        slopes = (reference(y_true, y_pred + step) - reference(y_true, y_pred - step)) / (2 * step)
+        slopes = (
+            reference(y_true, y_pred + step) - reference(y_true, y_pred - step)
+        ) / (2 * step)
     for column in range(y_pred.shape[1]):
         if np.isfinite(slopes[0, column]):
-            assert values[column][1] == pytest.approx(slopes[0, column], rel=1e-3), (source, column)
+            assert values[column][1] == pytest.approx(slopes[0, column], rel=1e-3), (
+                source,
+                column,
+            )
         elif np.isnan(expected[0, column]):  # no value, so no slope either
             assert not np.isfinite(values[column][1]), (source, column)
 
@@ -786,14 +923,21 @@ def test_the_absolute_value_of_a_value_sympy_does_not_know_is_real_is_numpys(sou
 @pytest.mark.parametrize(
     "source, reference",
     [
-        ("where(e^3 >= y_true - 2*y_pred, y_pred, 0)", lambda t, p: np.where((t - p) ** 3 >= t - 2 * p, p, 0)),
+        (
+            "where(e^3 >= y_true - 2*y_pred, y_pred, 0)",
+            lambda t, p: np.where((t - p) ** 3 >= t - 2 * p, p, 0),
+        ),
         (
             "where(abs(e) < y_true - 2*y_pred, e^2, abs(e))",
-            lambda t, p: np.where(np.abs(t - p) < t - 2 * p, (t - p) ** 2, np.abs(t - p)),
+            lambda t, p: np.where(
+                np.abs(t - p) < t - 2 * p, (t - p) ** 2, np.abs(t - p)
+            ),
         ),
         (
             "where(exp(e) - 1 < y_true - 2*y_pred, e^2, abs(e))",
-            lambda t, p: np.where(np.exp(t - p) - 1 < t - 2 * p, (t - p) ** 2, np.abs(t - p)),
+            lambda t, p: np.where(
+                np.exp(t - p) - 1 < t - 2 * p, (t - p) ** 2, np.abs(t - p)
+            ),
         ),
         (
             "where(log(1 + e) >= y_true - 2*y_pred, y_pred, 0)",
@@ -805,7 +949,9 @@ def test_the_absolute_value_of_a_value_sympy_does_not_know_is_real_is_numpys(sou
         ),
     ],
 )
-def test_a_where_whose_condition_sympy_never_settles_differentiates_and_is_written(source, reference):
+def test_a_where_whose_condition_sympy_never_settles_differentiates_and_is_written(
+    source, reference
+):
     # SymPy's canonical form of `(y_true - y_pred)^3 >= y_true - 2*y_pred` is
     # `2*y_pred - y_true >= -(y_true - y_pred)^3`, and that one's is the first again: a where built
     # from it unevaluated was rebuilt with evaluation by its derivative or by CSE until the
@@ -815,7 +961,9 @@ def test_a_where_whose_condition_sympy_never_settles_differentiates_and_is_writt
     spec = lossdsl.compile(source)
     assert not [d.message for d in spec.diagnostics if "could not finish" in d.message]
     assert spec.gradient().has(sympy.Symbol("y_pred"))
-    assert spec.latex(gradient=True).startswith(r"\frac{\partial L}{\partial \hat{y}} =")
+    assert spec.latex(gradient=True).startswith(
+        r"\frac{\partial L}{\partial \hat{y}} ="
+    )
     code = spec.python_source()
     assert "keras.ops.where" in code
     if keras.backend.backend() != "tensorflow":
@@ -831,8 +979,12 @@ def test_a_where_whose_condition_sympy_never_settles_differentiates_and_is_writt
     with np.errstate(all="ignore"):
         expected = reference(y_true, y_pred)
         step = 1e-6
-        slopes = (reference(y_true, y_pred + step) - reference(y_true, y_pred - step)) / (2 * step)
-    np.testing.assert_allclose(values.numpy(), expected.mean(axis=-1), rtol=1e-5, atol=1e-6, equal_nan=True)
+        slopes = (
+            reference(y_true, y_pred + step) - reference(y_true, y_pred - step)
+        ) / (2 * step)
+    np.testing.assert_allclose(
+        values.numpy(), expected.mean(axis=-1), rtol=1e-5, atol=1e-6, equal_nan=True
+    )
     # the per-sample loss is the mean over the last axis (4 elements)
     gradient = 4 * tape.gradient(total, x).numpy()
     finite = np.isfinite(slopes)
@@ -872,7 +1024,9 @@ def test_a_gap_past_compile_is_a_loss_error(monkeypatch, method, target):
 def _forked_child_compiles(source: str, seconds: float) -> bool:
     """Fork; the child compiles `source` and exits 0. Whether it did within `seconds`."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # (Python 3.12: fork in a threaded process)
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # (Python 3.12: fork in a threaded process)
         pid = os.fork()
     if pid == 0:  # the child: nothing of pytest's runs here
         try:
@@ -890,7 +1044,9 @@ def _forked_child_compiles(source: str, seconds: float) -> bool:
     return False
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="fork as Linux does it")
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or sys.platform == "darwin", reason="fork as Linux does it"
+)
 def test_a_process_forked_while_another_thread_compiles_can_compile():
     # A compile holds one lock (one compile at a time); a process forked by another thread while
     # it was held (multiprocessing's default on Linux) inherited it held, and its first compile
@@ -900,14 +1056,18 @@ def test_a_process_forked_while_another_thread_compiles_can_compile():
     def compile_candidates():
         k = 0
         while not stop.is_set():
-            lossdsl.compile(f"{1 + k / 1000} * abs(e)^1.5 + 0.3 * e^2 + {k} * sigmoid(y_pred)")
+            lossdsl.compile(
+                f"{1 + k / 1000} * abs(e)^1.5 + 0.3 * e^2 + {k} * sigmoid(y_pred)"
+            )
             k += 1
 
     worker = threading.Thread(target=compile_candidates, daemon=True)
     worker.start()
     try:
         time.sleep(0.5)
-        results = [_forked_child_compiles(f"0.7 * abs(e) + {k} * e^2", 60.0) for k in range(4)]
+        results = [
+            _forked_child_compiles(f"0.7 * abs(e) + {k} * e^2", 60.0) for k in range(4)
+        ]
     finally:
         stop.set()
         worker.join(60)
@@ -922,7 +1082,9 @@ def _fresh_folder(paths) -> None:
     paths.put(runtime._directory())
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="fork as Linux does it")
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or sys.platform == "darwin", reason="fork as Linux does it"
+)
 def test_a_forked_worker_removes_the_folder_it_made():
     # A multiprocessing worker ends with os._exit, which runs no exit handlers: each worker forked
     # from a process that had made no loss yet left its folder of modules behind (a review)
@@ -932,11 +1094,17 @@ def test_a_forked_worker_removes_the_folder_it_made():
     paths = context.Queue()
     worker = context.Process(target=_fresh_folder, args=(paths,))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # (Python 3.12: fork in a threaded process)
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # (Python 3.12: fork in a threaded process)
         worker.start()
     path = paths.get(timeout=60)
     worker.join(60)
-    assert worker.exitcode == 0 and path.startswith(tempfile.gettempdir()) and not os.path.exists(path)
+    assert (
+        worker.exitcode == 0
+        and path.startswith(tempfile.gettempdir())
+        and not os.path.exists(path)
+    )
 
 
 def test_a_fork_gives_back_exactly_the_locks_it_took(monkeypatch):
@@ -955,7 +1123,9 @@ def test_a_fork_gives_back_exactly_the_locks_it_took(monkeypatch):
         forking.hold_across_fork("other", threading.Lock())
 
 
-@pytest.mark.parametrize("name", ["class", "My Loss", "__init__", "é", 123, "keras", ""])
+@pytest.mark.parametrize(
+    "name", ["class", "My Loss", "__init__", "é", 123, "keras", ""]
+)
 def test_a_name_set_after_compiling_is_checked_as_compile_checks_it(name):
     # `python_source()` wrote `class class(keras.losses.Loss):`, and `keras_loss()` raised the
     # import's SyntaxError (a review of robustness)
@@ -963,7 +1133,9 @@ def test_a_name_set_after_compiling_is_checked_as_compile_checks_it(name):
     with pytest.raises(lossdsl.LossTypeError, match="cannot name") as caught:
         spec.name = name
     assert (caught.value.line, caught.value.column) == (None, None)
-    assert spec.name == "Kept" and "class Kept(keras.losses.Loss):" in spec.python_source()
+    assert (
+        spec.name == "Kept" and "class Kept(keras.losses.Loss):" in spec.python_source()
+    )
     spec.name = "Renamed"
     assert "class Renamed(keras.losses.Loss):" in spec.python_source()
     assert repr(spec) == "<CompiledLoss Renamed: 'abs(e)'>"
@@ -971,11 +1143,18 @@ def test_a_name_set_after_compiling_is_checked_as_compile_checks_it(name):
 
 def test_a_description_is_text_and_the_source_is_what_was_compiled():
     spec = lossdsl.compile("# First.\nabs(e)")
-    with pytest.raises(lossdsl.LossTypeError, match="a description is text .a str., not NoneType"):
+    with pytest.raises(
+        lossdsl.LossTypeError, match="a description is text .a str., not NoneType"
+    ):
         spec.description = None
-    assert spec.description == "First." and "**FormulaLoss**\n\nFirst." in spec._repr_markdown_()
+    assert (
+        spec.description == "First."
+        and "**FormulaLoss**\n\nFirst." in spec._repr_markdown_()
+    )
     spec.description = "Second."
     assert "Second." in spec.python_source() and "First." not in spec.python_source()
-    with pytest.raises(lossdsl.LossArgumentError, match="source is the text that was compiled"):
+    with pytest.raises(
+        lossdsl.LossArgumentError, match="source is the text that was compiled"
+    ):
         spec.source = "e^2"
     assert spec.source == "# First.\nabs(e)"

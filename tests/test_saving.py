@@ -29,7 +29,9 @@ import lossdsl
 keras = pytest.importorskip("keras")
 
 # Keras on NumPy 2 warns about its own `__array__` use while evaluating; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation:DeprecationWarning"
+)
 
 # The fresh interpreter must import the package from this checkout even when it is not installed.
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +86,13 @@ def data(name: str) -> tuple[np.ndarray, np.ndarray, str]:
     else:
         y = (rng.normal(size=(16, width)) + 2.0).astype("float32")
     activation = (
-        "softmax" if name in SOFTMAX else "sigmoid" if name in SIGMOID else "softplus" if name in SOFTPLUS else None
+        "softmax"
+        if name in SOFTMAX
+        else "sigmoid"
+        if name in SIGMOID
+        else "softplus"
+        if name in SOFTPLUS
+        else None
     )
     return x, y, activation
 
@@ -94,7 +102,9 @@ def model_with(loss, width: int, activation, metrics=()):
         [
             keras.Input((3,)),
             keras.layers.Dense(
-                width, activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+                width,
+                activation=activation,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=3),
             ),
         ]
     )
@@ -108,7 +118,11 @@ def run_fresh(script: str, *args: str, startup_hook: bool = True) -> dict:
     `startup_hook=False`: without the installed lossdsl.pth's `import lossdsl` at start-up (as
     where lossdsl is not installed), by its switch LOSSDSL_NO_KERAS_HOOK."""
     env_path = str(ROOT)
-    env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": ""} if startup_hook else {**os.environ, "LOSSDSL_NO_KERAS_HOOK": "1"}
+    env = (
+        {**os.environ, "LOSSDSL_NO_KERAS_HOOK": ""}
+        if startup_hook
+        else {**os.environ, "LOSSDSL_NO_KERAS_HOOK": "1"}
+    )
     proc = subprocess.run(
         [sys.executable, "-c", script, env_path, *args],
         capture_output=True,
@@ -153,7 +167,9 @@ def keras_registry():
     keras.saving.get_custom_objects().update(saved)
 
 
-def test_generated_modules_reload_in_a_fresh_process(library_modules, tmp_path, keras_registry):
+def test_generated_modules_reload_in_a_fresh_process(
+    library_modules, tmp_path, keras_registry
+):
     saved = tmp_path / "saved"
     saved.mkdir()
     expected = {}
@@ -220,7 +236,9 @@ def test_formula_loss_reloads_with_only_lossdsl(tmp_path, order):
     expected = model.evaluate(x, y, verbose=0, batch_size=16, return_dict=True)
     model.save(tmp_path / "formula.keras")
     np.savez(tmp_path / "formula.npz", x=x, y=y)
-    results = run_fresh(LOAD_FORMULA.replace("IMPORTS", IMPORT_ORDERS[order]), str(tmp_path))
+    results = run_fresh(
+        LOAD_FORMULA.replace("IMPORTS", IMPORT_ORDERS[order]), str(tmp_path)
+    )
     assert results["type"] == "FormulaLoss"
     assert results["config"]["formula"] == program and results["config"]["delta"] == 2.0
     assert set(results["values"]) == set(expected) and "formula_mae" in expected
@@ -228,7 +246,9 @@ def test_formula_loss_reloads_with_only_lossdsl(tmp_path, order):
         assert np.isclose(results["values"][key], value, rtol=1e-6), key
 
 
-def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current_one(tmp_path):
+def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current_one(
+    tmp_path,
+):
     # lossdsl.pth imports lossdsl at start-up to set the hook, before the script's folder is on
     # sys.path; it forgets that import again, so a script run in a checkout's folder imports the
     # checkout's lossdsl, as it would with no hook (it imported the installed copy).
@@ -238,7 +258,12 @@ def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current
     script = "import lossdsl; print(getattr(lossdsl, 'WHERE', 'installed'))"
     env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": ""}
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "checkout"
@@ -247,10 +272,18 @@ def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current
     (package / "__init__.py").write_text('print("the folder\'s lossdsl ran")\n')
     script = "import keras; print(keras.saving.get_registered_object('lossdsl>FormulaLoss').__module__)"
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "lossdsl.runtime" and "could not register" not in proc.stderr
+    assert (
+        proc.stdout.strip() == "lossdsl.runtime"
+        and "could not register" not in proc.stderr
+    )
 
 
 def test_tampered_formula_fails_to_load(tmp_path):
@@ -307,11 +340,25 @@ def test_a_copied_or_pickled_compiled_loss_is_whole():
     import copy
     import pickle
 
-    spec = lossdsl.compile("# Scaled.\nparam k = 2\na = abs(e)\nk * a", name="Scaled", strict=True)
-    for other in (copy.deepcopy(spec), pickle.loads(pickle.dumps(spec)), copy.copy(spec)):
-        assert (other.name, other.source, other.strict, other.params) == ("Scaled", spec.source, True, {"k": 2.0})
+    spec = lossdsl.compile(
+        "# Scaled.\nparam k = 2\na = abs(e)\nk * a", name="Scaled", strict=True
+    )
+    for other in (
+        copy.deepcopy(spec),
+        pickle.loads(pickle.dumps(spec)),
+        copy.copy(spec),
+    ):
+        assert (other.name, other.source, other.strict, other.params) == (
+            "Scaled",
+            spec.source,
+            True,
+            {"k": 2.0},
+        )
         assert other.description == "Scaled."
-        assert other.latex() == spec.latex() and other.latex(inline=True) == "k \\left|y - \\hat{y}\\right|"
+        assert (
+            other.latex() == spec.latex()
+            and other.latex(inline=True) == "k \\left|y - \\hat{y}\\right|"
+        )
         assert other.latex(gradient=True) == spec.latex(gradient=True)
         assert other.python_source() == spec.python_source()
         assert other.expr == spec.expr and other.gradient() == spec.gradient()

@@ -44,9 +44,16 @@ def test_library_formulas_reshare_as_substitute_does():
     changed = 0
     for name in library.names():
         bindings, result = stable_form(library.compile(name).symbolic)
-        definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-        shared = [(rebuild.inlined(value, definitions), symbol) for symbol, value in definitions.items()]
-        shared = [(value, symbol) for value, symbol in reversed(shared) if not value.is_Atom]
+        definitions = {
+            symbol: value for _, symbol, value in bindings if symbol is not None
+        }
+        shared = [
+            (rebuild.inlined(value, definitions), symbol)
+            for symbol, value in definitions.items()
+        ]
+        shared = [
+            (value, symbol) for value, symbol in reversed(shared) if not value.is_Atom
+        ]
         inline_result = rebuild.inlined(result, definitions)
         got = rebuild.substitute_in_turn(inline_result, shared)
         assert sp.srepr(got) == sp.srepr(in_turn(inline_result, shared)), name
@@ -54,7 +61,9 @@ def test_library_formulas_reshare_as_substitute_does():
     assert changed >= 8
 
 
-def test_cse_of_a_where_of_many_comparisons_holds_them_inert_and_finds_what_sympy_finds(monkeypatch):
+def test_cse_of_a_where_of_many_comparisons_holds_them_inert_and_finds_what_sympy_finds(
+    monkeypatch,
+):
     # Rebuilding a `where` of a compound condition evaluated each comparison again, with assumption
     # queries: 368 of them took 8 s in python_source() (found by fuzzing). Past
     # MAX_EVALUATED_COMPARISONS they go through cse inert, and come back as they were.
@@ -78,7 +87,9 @@ def test_cse_of_a_where_of_many_comparisons_holds_them_inert_and_finds_what_symp
     monkeypatch.undo()
     theirs = sp.cse(exprs, symbols=sp.numbered_symbols("t"))
     assert sp.srepr(ours) == sp.srepr(theirs)
-    assert ours[0] and not ours[1][0].has(sp.Gt)  # the where is shared, its comparisons in it
+    assert ours[0] and not ours[1][0].has(
+        sp.Gt
+    )  # the where is shared, its comparisons in it
 
 
 def test_a_node_s_sympy_form_is_computed_once():
@@ -88,7 +99,9 @@ def test_a_node_s_sympy_form_is_computed_once():
 
     from lossdsl import symbolic as sym
 
-    spec = lossdsl.compile("a = e^2 + e^3\nwhere(a > 1, y_pred, 1) + where(a > 2, y_pred, 2)")
+    spec = lossdsl.compile(
+        "a = e^2 + e^3\nwhere(a > 1, y_pred, 1) + where(a > 2, y_pred, 2)"
+    )
     loss = spec.symbolic
     result = loss.resolved.result
     first = sym.node_expr(loss, result)

@@ -23,7 +23,14 @@ EXPRESSIONS = [
     sf.ReduceSum(x * sf.Softplus(y - k)) / sp.sqrt(d + 4),
     sp.And(x > 0, sp.Or(y < 1, sp.Ne(k, 2))),
 ]
-TYPES = [(sp.Symbol,), (sp.Number,), (sp.Number, sp.NumberSymbol), (sp.Dummy,), (sp.Rel,), (sp.Pow, sp.exp)]
+TYPES = [
+    (sp.Symbol,),
+    (sp.Number,),
+    (sp.Number, sp.NumberSymbol),
+    (sp.Dummy,),
+    (sp.Rel,),
+    (sp.Pow, sp.exp),
+]
 
 
 @pytest.mark.parametrize("expr", EXPRESSIONS, ids=str)
@@ -59,17 +66,23 @@ def test_a_large_binding_read_by_many_wheres_compiles():
     # binding again at each `where` that reads it; a guard against hangs, not a speed goal
     # (bench/fuzz.py measures that).
     binding = " + ".join(f"e^{i}" for i in range(48))
-    source = f"a = {binding}\n" + " + ".join(f"where(a > {i}, y_pred, {i})" for i in range(59))
+    source = f"a = {binding}\n" + " + ".join(
+        f"where(a > {i}, y_pred, {i})" for i in range(59)
+    )
     with answers_within():
         spec = lossdsl.compile(source)
         module = spec.python_source()
-    assert [(d.level, d.code, d.line) for d in spec.diagnostics] == [("note", "jump-unchecked", 2)]
+    assert [(d.level, d.code, d.line) for d in spec.diagnostics] == [
+        ("note", "jump-unchecked", 2)
+    ]
     assert "a = " in module and module.count("keras.ops.where(") >= 59
     # its value, against the formula read in Python: e = y_true - y_pred
     y_true, y_pred = np.array([[0.0, 0.5, 2.0]]), np.array([[0.9, -0.5, 0.0]])
     a = sum((y_true - y_pred) ** i for i in range(48))
     expected = sum(np.where(a > i, y_pred, i) for i in range(59)).mean(axis=-1)
-    got = spec.keras_loss(reduction=None)(y_true.astype("float32"), y_pred.astype("float32"))
+    got = spec.keras_loss(reduction=None)(
+        y_true.astype("float32"), y_pred.astype("float32")
+    )
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5)
 
 
@@ -79,7 +92,9 @@ def test_outside_leaves_out_the_stop_nodes_and_what_they_hold():
     found = set(subtrees.outside(expr, sf.REDUCTIONS))
     assert found == {expr, sp.exp(inner), k * inner, k, d}
     # a symbol of `follow` is read through to its value, and what that holds outside the stops
-    assert set(subtrees.outside(d + 1, sf.REDUCTIONS, follow={d: y * sf.ReduceSum(x)})) == {
+    assert set(
+        subtrees.outside(d + 1, sf.REDUCTIONS, follow={d: y * sf.ReduceSum(x)})
+    ) == {
         d + 1,
         d,
         sp.Integer(1),
@@ -94,8 +109,12 @@ def test_preorder_yields_each_distinct_part_once_in_the_order_of_the_arguments()
     expr = sp.Function("f")(shared, sp.Function("g")(shared, y))
     walked = list(subtrees.preorder(expr))
     assert walked[:2] == [expr, shared]
-    assert len(walked) == len(set(walked)) and set(walked) == set(sp.preorder_traversal(expr))
+    assert len(walked) == len(set(walked)) and set(walked) == set(
+        sp.preorder_traversal(expr)
+    )
     # below the parts `descend` allows only: the constant's inside is not walked
     constant = sp.sqrt(2) + sp.log(3)
-    inside = list(subtrees.preorder(x * constant, descend=lambda node: node.free_symbols != set()))
+    inside = list(
+        subtrees.preorder(x * constant, descend=lambda node: node.free_symbols != set())
+    )
     assert constant in inside and sp.sqrt(2) not in inside and sp.log(3) not in inside

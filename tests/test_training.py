@@ -44,7 +44,9 @@ from lossdsl import parse, pipeline
 
 keras = pytest.importorskip("keras")
 
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation:DeprecationWarning"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,14 +73,20 @@ BROKEN = [
 COMPILING = [
     "y_pred * pi^2 + where(y_pred > y_true, e^2, abs(e))",
     "max(" + ", ".join(f"e^{k}" for k in range(1, 30)) + ")",
-    "a = y_pred\n" + "\n".join(f"a{k} = sin(a{k - 1 if k > 1 else ''})" for k in range(1, 60)) + "\na59",
+    "a = y_pred\n"
+    + "\n".join(f"a{k} = sin(a{k - 1 if k > 1 else ''})" for k in range(1, 60))
+    + "\na59",
     "param _init = 2\n__class__ = y_pred\n__class__ * _init",
     "log(y_pred)",
 ]
 
 
 def _programs() -> list[str]:
-    return [lossdsl.library.source(name) for name in lossdsl.library.names()] + BROKEN + COMPILING
+    return (
+        [lossdsl.library.source(name) for name in lossdsl.library.names()]
+        + BROKEN
+        + COMPILING
+    )
 
 
 def _result(source: str):
@@ -86,8 +94,20 @@ def _result(source: str):
     try:
         spec = lossdsl.compile(source)
     except lossdsl.LossError as err:
-        return ("error", type(err).__name__, err.line, err.column, err.message, tuple(lossdsl.check(source)))
-    return ("compiled", sp.srepr(spec.expr), tuple(spec.diagnostics), spec.python_source())
+        return (
+            "error",
+            type(err).__name__,
+            err.line,
+            err.column,
+            err.message,
+            tuple(lossdsl.check(source)),
+        )
+    return (
+        "compiled",
+        sp.srepr(spec.expr),
+        tuple(spec.diagnostics),
+        spec.python_source(),
+    )
 
 
 def _clear_caches() -> None:
@@ -107,7 +127,9 @@ def test_compiling_from_many_threads_gives_the_serial_results():
 
     def work(index: int) -> None:
         order = list(programs)
-        random.Random(index).shuffle(order)  # each thread meets the programs in its own order
+        random.Random(index).shuffle(
+            order
+        )  # each thread meets the programs in its own order
         try:
             barrier.wait()
             results[index] = {source: _result(source) for source in order}
@@ -141,7 +163,12 @@ def _train(loss, kind: str) -> tuple[list[float], str]:
     x, y = _data(kind)
     keras.utils.set_random_seed(3)
     model = keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(seed=3))]
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(
+                4, kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+            ),
+        ]
     )
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
     history = model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0)
@@ -160,18 +187,27 @@ def mixed_precision():
     assert keras.mixed_precision.global_policy().name == before
 
 
-MIXED = [("huber", "real"), ("sparse_categorical_crossentropy_from_logits", "ids"), ("log_cosh", "real")]
+MIXED = [
+    ("huber", "real"),
+    ("sparse_categorical_crossentropy_from_logits", "ids"),
+    ("log_cosh", "real"),
+]
 
 
 @pytest.fixture(scope="module")
 def float32_runs():
     """Per-epoch losses in float32 of each loss of MIXED, trained with the generated class."""
     assert keras.mixed_precision.global_policy().name == "float32"
-    return {name: _train(lossdsl.library.compile(name).keras_loss(), kind) for name, kind in MIXED}
+    return {
+        name: _train(lossdsl.library.compile(name).keras_loss(), kind)
+        for name, kind in MIXED
+    }
 
 
 @pytest.mark.parametrize("name, kind", MIXED)
-def test_mixed_float16_training_follows_float32(float32_runs, mixed_precision, name, kind):
+def test_mixed_float16_training_follows_float32(
+    float32_runs, mixed_precision, name, kind
+):
     expected, dtype = float32_runs[name]
     assert dtype == "float32"
     spec = lossdsl.library.compile(name)
@@ -186,7 +222,9 @@ def test_the_policy_is_float32_again():
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
-@pytest.mark.parametrize("name", ["huber", "binary_crossentropy_from_logits", "categorical_crossentropy"])
+@pytest.mark.parametrize(
+    "name", ["huber", "binary_crossentropy_from_logits", "categorical_crossentropy"]
+)
 def test_a_loss_asked_for_float16_computes_in_float16(name):
     rng = np.random.default_rng(1)
     if name == "categorical_crossentropy":
@@ -202,7 +240,9 @@ def test_a_loss_asked_for_float16_computes_in_float16(name):
     assert keras.backend.standardize_dtype(values.dtype) == "float16"
     values = keras.ops.convert_to_numpy(values).astype("float32")
     assert np.all(np.isfinite(values))
-    np.testing.assert_allclose(values, keras.ops.convert_to_numpy(full(y_true, y_pred)), rtol=2e-2, atol=2e-3)
+    np.testing.assert_allclose(
+        values, keras.ops.convert_to_numpy(full(y_true, y_pred)), rtol=2e-2, atol=2e-3
+    )
 
 
 # ------------------------------------------------------------------------------------ MirroredStrategy
@@ -268,9 +308,14 @@ def test_mirrored_strategy_over_two_devices_matches_one_device(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out.pop("replicas") == 2 and out.pop("devices") == 2
     for name, runs in out.items():
-        (mirrored_losses, mirrored_weights), (single_losses, single_weights) = runs["mirrored"], runs["single"]
+        (mirrored_losses, mirrored_weights), (single_losses, single_weights) = (
+            runs["mirrored"],
+            runs["single"],
+        )
         assert np.all(np.isfinite(mirrored_losses)), name
-        np.testing.assert_allclose(mirrored_losses, single_losses, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            mirrored_losses, single_losses, rtol=1e-5, err_msg=name
+        )
         for a, b in zip(mirrored_weights, single_weights, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
 
@@ -285,26 +330,67 @@ def serialized_huber():
 
 
 TAMPERED = [
-    ("python", {"formula": "__import__('os').system('touch {marker}')"}, lossdsl.LossSyntaxError, "no strings"),
-    ("attribute", {"formula": "y_pred.__class__.__bases__[0].__subclasses__()"}, lossdsl.LossSyntaxError, "attributes"),
-    ("other-loss", {"formula": "abs(e)"}, lossdsl.LossTypeError, "unknown key(s) delta"),
-    ("other-params", {"formula": "param gamma = 2\nabs(e)^gamma"}, lossdsl.LossTypeError, "unknown key(s) delta"),
-    ("unknown-key", {"evil": "__import__('os')"}, lossdsl.LossTypeError, "unknown key(s) evil"),
-    ("string-param", {"delta": "__import__('os')"}, lossdsl.LossTypeError, "is not a number"),
+    (
+        "python",
+        {"formula": "__import__('os').system('touch {marker}')"},
+        lossdsl.LossSyntaxError,
+        "no strings",
+    ),
+    (
+        "attribute",
+        {"formula": "y_pred.__class__.__bases__[0].__subclasses__()"},
+        lossdsl.LossSyntaxError,
+        "attributes",
+    ),
+    (
+        "other-loss",
+        {"formula": "abs(e)"},
+        lossdsl.LossTypeError,
+        "unknown key(s) delta",
+    ),
+    (
+        "other-params",
+        {"formula": "param gamma = 2\nabs(e)^gamma"},
+        lossdsl.LossTypeError,
+        "unknown key(s) delta",
+    ),
+    (
+        "unknown-key",
+        {"evil": "__import__('os')"},
+        lossdsl.LossTypeError,
+        "unknown key(s) evil",
+    ),
+    (
+        "string-param",
+        {"delta": "__import__('os')"},
+        lossdsl.LossTypeError,
+        "is not a number",
+    ),
     ("bool-param", {"delta": True}, lossdsl.LossTypeError, "is not a number"),
     ("list-formula", {"formula": ["abs(e)"]}, lossdsl.LossTypeError, "no formula text"),
     ("no-formula", {"formula": None}, lossdsl.LossTypeError, "no formula text"),
     ("bad-formula", {"formula": "abs(e"}, lossdsl.LossSyntaxError, "expected"),
-    ("no-prediction", {"formula": "y_true^2"}, lossdsl.NoPredictionDependenceError, "does not depend"),
+    (
+        "no-prediction",
+        {"formula": "y_true^2"},
+        lossdsl.NoPredictionDependenceError,
+        "does not depend",
+    ),
 ]
 
 
-@pytest.mark.parametrize("changes, error, message", [t[1:] for t in TAMPERED], ids=[t[0] for t in TAMPERED])
-def test_a_tampered_config_raises_a_loss_error(serialized_huber, tmp_path, changes, error, message):
+@pytest.mark.parametrize(
+    "changes, error, message", [t[1:] for t in TAMPERED], ids=[t[0] for t in TAMPERED]
+)
+def test_a_tampered_config_raises_a_loss_error(
+    serialized_huber, tmp_path, changes, error, message
+):
     marker = tmp_path / "pwned"
     tampered = copy.deepcopy(serialized_huber)
     for key, value in changes.items():
-        tampered["config"][key] = value.format(marker=marker) if isinstance(value, str) else value
+        tampered["config"][key] = (
+            value.format(marker=marker) if isinstance(value, str) else value
+        )
     with pytest.raises(error) as info:
         keras.saving.deserialize_keras_object(tampered)
     assert message in info.value.message
@@ -314,27 +400,46 @@ def test_a_tampered_config_raises_a_loss_error(serialized_huber, tmp_path, chang
 def test_a_saved_model_with_a_tampered_formula_runs_nothing(tmp_path):
     x, y = _data("real")
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
-    model.compile(optimizer="sgd", loss=lossdsl.FormulaLoss(formula=lossdsl.library.source("huber"), delta=2.0))
+    model.compile(
+        optimizer="sgd",
+        loss=lossdsl.FormulaLoss(formula=lossdsl.library.source("huber"), delta=2.0),
+    )
     path = tmp_path / "model.keras"
     model.save(path)
     marker = tmp_path / "pwned"
     for formula, extra, error in [
         (f"__import__('os').system('touch {marker}')", {}, lossdsl.LossSyntaxError),
-        ("abs(e)", {}, lossdsl.LossTypeError),  # a valid loss that does not declare the saved `delta`
+        (
+            "abs(e)",
+            {},
+            lossdsl.LossTypeError,
+        ),  # a valid loss that does not declare the saved `delta`
         (lossdsl.library.source("huber"), {"evil": 1}, lossdsl.LossTypeError),
     ]:
-        tampered = tampered_copy(path, tmp_path / "tampered.keras", formula=formula, **extra)
+        tampered = tampered_copy(
+            path, tmp_path / "tampered.keras", formula=formula, **extra
+        )
         with pytest.raises(error):
             keras.models.load_model(tampered)
         assert not marker.exists()
     reloaded = keras.models.load_model(path)
-    assert isinstance(reloaded.loss, lossdsl.FormulaLoss) and reloaded.loss.get_config()["delta"] == 2.0
+    assert (
+        isinstance(reloaded.loss, lossdsl.FormulaLoss)
+        and reloaded.loss.get_config()["delta"] == 2.0
+    )
     assert np.isfinite(reloaded.evaluate(x, y, verbose=0))
 
 
 def test_a_tampered_metric_config_raises_a_loss_error():
-    serialized = keras.saving.serialize_keras_object(lossdsl.metric("param k = 2\nk * abs(e)", name="m"))
-    assert keras.saving.deserialize_keras_object(copy.deepcopy(serialized)).get_config()["k"] == 2.0
+    serialized = keras.saving.serialize_keras_object(
+        lossdsl.metric("param k = 2\nk * abs(e)", name="m")
+    )
+    assert (
+        keras.saving.deserialize_keras_object(copy.deepcopy(serialized)).get_config()[
+            "k"
+        ]
+        == 2.0
+    )
     for key, value, error in [
         ("evil", 1, lossdsl.LossTypeError),
         ("k", "x", lossdsl.LossTypeError),
@@ -357,5 +462,7 @@ def test_formula_metric_is_exported_beside_formula_loss():
     assert "FormulaMetric" in lossdsl.__all__ and "FormulaMetric" in dir(lossdsl)
     metric = lossdsl.FormulaMetric(formula="param k = 2\nk * abs(e)", k=3.0)
     assert metric.get_config()["formula"] == "param k = 2\nk * abs(e)"
-    metric.update_state(np.array([[1.0, 2.0]], "float32"), np.array([[0.0, 0.0]], "float32"))
+    metric.update_state(
+        np.array([[1.0, 2.0]], "float32"), np.array([[0.0, 0.0]], "float32")
+    )
     assert float(metric.result()) == pytest.approx(4.5)

@@ -73,7 +73,9 @@ OVER_THE_AXIS = {
     "logsumexp": _logsumexp,
     "softmax": _softmax,
     "log_softmax": lambda x: x - _logsumexp(x),
-    "normalize": lambda x: x / np.maximum(np.sqrt(np.sum(x * x, -1, keepdims=True)), 1e-7),
+    "normalize": lambda x: (
+        x / np.maximum(np.sqrt(np.sum(x * x, -1, keepdims=True)), 1e-7)
+    ),
 }
 ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
 COMPARISONS = {
@@ -95,7 +97,9 @@ def evaluate(resolved, y_true, y_pred, dtype=np.float64):
 
     def spread(x):
         x = np.asarray(x, dtype)
-        return x if x.ndim == 1 else np.broadcast_to(x, shape)  # (a list keeps its own length)
+        return (
+            x if x.ndim == 1 else np.broadcast_to(x, shape)
+        )  # (a list keeps its own length)
 
     def name(node):
         kind, name = resolved.refs[id(node)]
@@ -115,13 +119,19 @@ def evaluate(resolved, y_true, y_pred, dtype=np.float64):
         if node.func == "where":
             return np.where(*[value(a) for a in node.args])
         if node.func == "onehot":
-            return np.eye(shape[-1], dtype=dtype)[y_true.reshape(shape[:-1]).astype(int)]
+            return np.eye(shape[-1], dtype=dtype)[
+                y_true.reshape(shape[:-1]).astype(int)
+            ]
         args = [value(a) for a in node.args]
         if node.func in ("max", "min") and len(args) > 1:
-            return functools.reduce(np.maximum if node.func == "max" else np.minimum, args)
+            return functools.reduce(
+                np.maximum if node.func == "max" else np.minimum, args
+            )
         if node.func in OVER_THE_AXIS:
             return OVER_THE_AXIS[node.func](spread(args[0]))
-        return ELEMENTWISE[node.func](*[dtype(a) if np.ndim(a) == 0 else a for a in args])
+        return ELEMENTWISE[node.func](
+            *[dtype(a) if np.ndim(a) == 0 else a for a in args]
+        )
 
     def value(node):
         kind = type(node)
@@ -139,7 +149,9 @@ def evaluate(resolved, y_true, y_pred, dtype=np.float64):
             return result
         if kind is nodes.Power:
             base = value(node.base)
-            return np.power(dtype(base) if np.ndim(base) == 0 else base, value(node.exponent))
+            return np.power(
+                dtype(base) if np.ndim(base) == 0 else base, value(node.exponent)
+            )
         if kind is nodes.Compare:
             return COMPARISONS[node.op](value(node.left), value(node.right))
         if kind is nodes.BoolOp:
@@ -148,7 +160,9 @@ def evaluate(resolved, y_true, y_pred, dtype=np.float64):
         if kind is nodes.Not:
             return np.logical_not(value(node.operand))
         if kind is nodes.Vector:
-            return np.array([np.asarray(value(item), dtype) for item in node.items], dtype)
+            return np.array(
+                [np.asarray(value(item), dtype) for item in node.items], dtype
+            )
         if kind is nodes.Call:
             return call(node)
         raise TypeError(f"no value for {node!r}")

@@ -71,13 +71,24 @@ class Switched:
     `3^where(y_pred > 0, 1e10, 1)` became `3^10000000000`, which SymPy computed exactly: a hang.)"""
 
     def __init__(
-        self, context: sp.Basic, switch: sp.Basic, a: sp.Basic, b: sp.Basic, budget: Budget, original: sp.Basic
+        self,
+        context: sp.Basic,
+        switch: sp.Basic,
+        a: sp.Basic,
+        b: sp.Basic,
+        budget: Budget,
+        original: sp.Basic,
     ) -> None:
         self.context, self.switch, self.branches = context, switch, (a, b)
         self.original = original  # `context` as it is, the switch in it
         self.free_symbols = context.free_symbols | a.free_symbols | b.free_symbols
         self.budget = budget
-        self.cost = 2 * operation_count(context) + operation_count(a) + operation_count(b) + 3 * CALL_COST
+        self.cost = (
+            2 * operation_count(context)
+            + operation_count(a)
+            + operation_count(b)
+            + 3 * CALL_COST
+        )
         self.symbol = sp.Dummy("switch", real=True)
         self._parts = None
 
@@ -122,8 +133,14 @@ class Across:
         # change across the width, `far - near`, over that width); a loss 0 at the boundary (the
         # smooth hinge's) had a step of 2e-16 against a tolerance of 1e-21 (a review)
         slope = abs(far - near) / (2 * step)
-        rounding = within_ulps(slope, x, *(v for v in env.values() if isinstance(v, float)))
-        return 0.0 if abs(size) <= max(1e-9 * max(abs(v) for v in values), rounding) else size
+        rounding = within_ulps(
+            slope, x, *(v for v in env.values() if isinstance(v, float))
+        )
+        return (
+            0.0
+            if abs(size) <= max(1e-9 * max(abs(v) for v in values), rounding)
+            else size
+        )
 
 
 class Bend:
@@ -159,11 +176,15 @@ class Bend:
         # (the switched difference: a slope on either side, the other branch's node being smooth there)
         above = [(slope, rounding) for slope, _, rounding in switched]
         below = [(slope, rounding) for _, slope, rounding in switched]
-        return self._kept(changes, scale) and (self._kept(above, scale) or self._kept(below, scale))
+        return self._kept(changes, scale) and (
+            self._kept(above, scale) or self._kept(below, scale)
+        )
 
     def _kept(self, pair: list[tuple[float, float]], scale: float) -> bool:
         (wide, _), (narrow, rounding) = pair
-        return abs(narrow) >= self.RETAINED * abs(wide) and abs(narrow) > max(rounding, self.RELATIVE * scale)
+        return abs(narrow) >= self.RETAINED * abs(wide) and abs(narrow) > max(
+            rounding, self.RELATIVE * scale
+        )
 
     @staticmethod
     def _slopes(measure, env: dict, h: float) -> tuple[float, float, float] | None:
@@ -193,7 +214,9 @@ class Gated:
 
     def at(self, env: dict) -> float:
         difference = self.own.at(env)
-        if not math.isfinite(difference) or abs(difference) <= 1e-6 * (1.0 + abs(env[Y_PRED]) + abs(env[Y_TRUE])):
+        if not math.isfinite(difference) or abs(difference) <= 1e-6 * (
+            1.0 + abs(env[Y_PRED]) + abs(env[Y_TRUE])
+        ):
             # no jump to confirm: at a root found in floats the branches of `where(e > 0, e, 0)`
             # differ by 2e-16, and a steep node above (`-log(... + 1e-10)`) made that a jump (a review)
             return difference
@@ -250,7 +273,9 @@ def operation_count(expr: sp.Basic) -> int:
     return total
 
 
-def root_rounding(diff: Difference, env: dict, axis: sp.Symbol, root: float, size: float, fixed: float) -> bool:
+def root_rounding(
+    diff: Difference, env: dict, axis: sp.Symbol, root: float, size: float, fixed: float
+) -> bool:
     """Whether `size`, the branches' difference at a root found in floats, is no more than the
     difference changes over the few units in the last place by which that root is uncertain:
     `where(e > 0, 1e15*e, -e)` is continuous, but at the float nearest its boundary `e` is 2e-16,
@@ -286,7 +311,9 @@ def touches_zero(gap: Difference, env: dict, axis: sp.Symbol, root: float) -> bo
     # the float nearest its root: not confirmed; a review); a gap that jumps past 0 is not so close
     slope = abs(values[2] - values[0]) / (2 * step)
     rounding = within_ulps(slope, root, units=8)
-    tolerance = max(1e-9 * (1.0 + abs(root) + max(abs(v) for v in env.values())), rounding)
+    tolerance = max(
+        1e-9 * (1.0 + abs(root) + max(abs(v) for v in env.values())), rounding
+    )
     return min(abs(v) for v in values) <= tolerance
 
 
@@ -301,14 +328,22 @@ def flips_at(cond: Truth, env: dict, axis: sp.Symbol, root: float) -> bool:
     return len(values) > 1
 
 
-def boundary_roots(gap: Difference, axis: sp.Symbol, env: dict, grids: tuple | None = None) -> list[float]:
+def boundary_roots(
+    gap: Difference, axis: sp.Symbol, env: dict, grids: tuple | None = None
+) -> list[float]:
     """Up to three roots of `gap` along `axis` in [-10, 10], then up to three further out on each
     side (`grids`: other grids to search in turn, each with the most roots to take from it)."""
     searched = grids or ((GRID, 3), *((grid, 3) for grid in FAR_GRIDS))
-    return [root for grid, most in searched for root in grid_roots(gap, axis, env, grid, most)]
+    return [
+        root
+        for grid, most in searched
+        for root in grid_roots(gap, axis, env, grid, most)
+    ]
 
 
-def stretch_end(gap: Difference, axis: sp.Symbol, env: dict, zero: float, nonzero: float) -> float:
+def stretch_end(
+    gap: Difference, axis: sp.Symbol, env: dict, zero: float, nonzero: float
+) -> float:
     """The point between `zero`, where `gap` is 0, and `nonzero`, where it is not, at which it stops
     being 0 (by bisection)."""
     for _ in range(60):
@@ -326,14 +361,20 @@ def stretch_end(gap: Difference, axis: sp.Symbol, env: dict, zero: float, nonzer
     return (zero + nonzero) / 2
 
 
-def grid_roots(gap: Difference, axis: sp.Symbol, env: dict, grid: list[float], most: int = 3) -> list[float]:
+def grid_roots(
+    gap: Difference, axis: sp.Symbol, env: dict, grid: list[float], most: int = 3
+) -> list[float]:
     values = []
     for x in grid:
         env[axis] = x
         values.append(gap.at(env))
     roots = []
     for index, (x0, g0) in enumerate(zip(grid, values, strict=True)):
-        x1, g1 = (grid[index + 1], values[index + 1]) if index + 1 < len(grid) else (None, math.nan)
+        x1, g1 = (
+            (grid[index + 1], values[index + 1])
+            if index + 1 < len(grid)
+            else (None, math.nan)
+        )
         if g0 == 0:
             roots += zero_at(gap, axis, env, grid, values, index)
         elif math.isfinite(g0) and math.isfinite(g1) and g0 * g1 < 0:
@@ -354,7 +395,14 @@ def grid_roots(gap: Difference, axis: sp.Symbol, env: dict, grid: list[float], m
     return roots
 
 
-def zero_at(gap: Difference, axis: sp.Symbol, env: dict, grid: list[float], values: list[float], index: int):
+def zero_at(
+    gap: Difference,
+    axis: sp.Symbol,
+    env: dict,
+    grid: list[float],
+    values: list[float],
+    index: int,
+):
     """The roots a 0 of `gap` at the grid point `index` stands for: the point itself where the sides
     differ just beside it on either side (a crossing, or the end of a stretch), and where they are
     equal on a stretch beside it (`floor(y_pred) > 0`, `relu(y_pred - 0.1) > 0`), that stretch's end
@@ -371,6 +419,11 @@ def zero_at(gap: Difference, axis: sp.Symbol, env: dict, grid: list[float], valu
     # the point itself where the gap is not 0 on some side (a crossing, or a stretch that ends here)
     ends = [] if all(flat) else [x0]
     for side, neighbour in ((0, index - 1), (1, index + 1)):
-        if flat[side] and 0 <= neighbour < len(grid) and math.isfinite(values[neighbour]) and values[neighbour] != 0:
+        if (
+            flat[side]
+            and 0 <= neighbour < len(grid)
+            and math.isfinite(values[neighbour])
+            and values[neighbour] != 0
+        ):
             ends.append(stretch_end(gap, axis, env, x0, grid[neighbour]))
     return ends

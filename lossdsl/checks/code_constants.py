@@ -25,7 +25,9 @@ from lossdsl.symbolic import SymbolicLoss
 _NOT_REAL = (sp.S.ComplexInfinity, sp.S.NaN, sp.S.Infinity, sp.S.NegativeInfinity)
 
 
-def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
+def check_code_constants(
+    resolved: Resolved, symbolic: SymbolicLoss
+) -> list[Diagnostic]:
     """An error when the code's form of the loss, through the bindings it reads, holds zoo, nan or
     oo; placed at the first binding that holds one, or at the loss."""
     statements, result = reshared_stable_form(symbolic)  # as the emitter re-shares them
@@ -34,7 +36,9 @@ def check_code_constants(resolved: Resolved, symbolic: SymbolicLoss) -> list[Dia
     holding: dict[sp.Symbol, tuple[int, sp.Basic, str]] = {}
     for index, (name, symbol, value) in enumerate(statements):
         constant = _not_real(value)
-        held = (index, constant, name) if constant is not None else _first(holding, value)
+        held = (
+            (index, constant, name) if constant is not None else _first(holding, value)
+        )
         if held is not None:
             # (a user's binding that reads a rewrite's holds it itself, at its own place)
             holding[symbol] = held if held[2] else (index, held[1], name)
@@ -104,7 +108,9 @@ def _complex_constant(expr: sp.Basic) -> sp.Basic | None:
     if not expr.has(sp.Pow, sp.log, sp.I):
         return None
     for node in subtrees.preorder(expr, descend=lambda node: not sf.is_literal(node)):
-        if sf.is_literal(node) and (node.has(sp.I) or (node.has(sp.Pow, sp.log) and not _real(node))):
+        if sf.is_literal(node) and (
+            node.has(sp.I) or (node.has(sp.Pow, sp.log) and not _real(node))
+        ):
             return node
     return None
 

@@ -48,8 +48,14 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     result = resolved.result
     in_code, identity = True, False
     written = Y_PRED in subtrees.free_symbols(symbolic.core)
-    per_sample = written and Y_PRED in subtrees.free_symbols(_per_sample_split(symbolic))
-    if per_sample and not _cancels_when_expanded(symbolic.core) and not _cancels_as_a_fraction(symbolic.core):
+    per_sample = written and Y_PRED in subtrees.free_symbols(
+        _per_sample_split(symbolic)
+    )
+    if (
+        per_sample
+        and not _cancels_when_expanded(symbolic.core)
+        and not _cancels_as_a_fraction(symbolic.core)
+    ):
         in_code = _code_reads_pred(symbolic)
         if in_code and not _looks_constant(symbolic):
             return []
@@ -115,14 +121,22 @@ def _zero_factor(node: nodes.Node) -> bool:
     """A product with the number 0 among its factors, or a power to the number 0."""
     if isinstance(node, nodes.Chain) and node.kind == "mul":
         return any(isinstance(o, nodes.Number) and o.value == 0 for o in node.operands)
-    return isinstance(node, nodes.Power) and isinstance(node.exponent, nodes.Number) and node.exponent.value == 0
+    return (
+        isinstance(node, nodes.Power)
+        and isinstance(node.exponent, nodes.Number)
+        and node.exponent.value == 0
+    )
 
 
 def _summed_softmax(resolved: Resolved) -> nodes.Call | None:
     """The first `sum` or `mean` of the program whose argument is a `softmax` (directly or through
     a binding): SymPy folds it to 1 or 1/C, so the loss has no y_pred left for that reason."""
     for node in resolved.parts_reading_pred(resolved.result):
-        if isinstance(node, nodes.Call) and node.func in ("sum", "mean") and len(node.args) == 1:
+        if (
+            isinstance(node, nodes.Call)
+            and node.func in ("sum", "mean")
+            and len(node.args) == 1
+        ):
             argument = node.args[0]
             if isinstance(argument, nodes.Name):
                 argument = resolved.binding_value(argument) or argument
@@ -139,7 +153,9 @@ def _code_reads_pred(symbolic: SymbolicLoss) -> bool:
     may have taken a sign out of an `abs` (`1 - exp(x) + expm1(x)`, which no rewrite matches)."""
     if not _stable_form_reads_pred(symbolic):
         return False
-    form = inlined_code_form(symbolic)  # (it may match fewer forms: SymPy takes a sign out of `abs`)
+    form = inlined_code_form(
+        symbolic
+    )  # (it may match fewer forms: SymPy takes a sign out of `abs`)
     return form is None or Y_PRED in subtrees.free_symbols(form)
 
 
@@ -189,11 +205,21 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
     if subtrees.size(core, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
         return False
     form = rebuild.plain(core)
-    form = form.replace(lambda x: isinstance(x, (sp.tanh, sp.sinh, sp.cosh)), lambda x: x.rewrite(sp.exp)).replace(
-        lambda x: isinstance(x, sf.LogSoftmax) and len(x.args) == 1, lambda x: x.args[0] - sf.LogSumExp(x.args[0])
+    form = form.replace(
+        lambda x: isinstance(x, (sp.tanh, sp.sinh, sp.cosh)),
+        lambda x: x.rewrite(sp.exp),
+    ).replace(
+        lambda x: isinstance(x, sf.LogSoftmax) and len(x.args) == 1,
+        lambda x: x.args[0] - sf.LogSumExp(x.args[0]),
     )
-    form = form.replace(lambda x: isinstance(x, sf.LogSumExp) and isinstance(x.args[0], sp.Add), _shifts_out)
-    form = form.replace(lambda x: isinstance(x, (sp.Max, sp.Min)) and len(x.args) == 2, _as_absolute_values)
+    form = form.replace(
+        lambda x: isinstance(x, sf.LogSumExp) and isinstance(x.args[0], sp.Add),
+        _shifts_out,
+    )
+    form = form.replace(
+        lambda x: isinstance(x, (sp.Max, sp.Min)) and len(x.args) == 2,
+        _as_absolute_values,
+    )
     if Y_PRED not in subtrees.free_symbols(form):
         return True
     t = sp.Dummy("t", positive=True)
@@ -218,7 +244,9 @@ def _cancelled(expr: sp.Basic, t: sp.Symbol) -> sp.Basic:
     if t not in expr.free_symbols:
         return expr
     if isinstance(expr, sp.Expr) and expr.is_rational_function(t):
-        return sp.cancel(expr) if _fraction_degree(expr) <= MAX_FRACTION_DEGREE else expr
+        return (
+            sp.cancel(expr) if _fraction_degree(expr) <= MAX_FRACTION_DEGREE else expr
+        )
     return expr.func(*(_cancelled(arg, t) for arg in expr.args)) if expr.args else expr
 
 
@@ -259,15 +287,23 @@ def _strictly_monotone_chain(expr: sp.Basic) -> bool:
     memo: dict = {}
     node = expr
     while node != Y_PRED:
-        reading = [arg for arg in node.args if Y_PRED in subtrees.known_free_symbols(arg, memo)]
+        reading = [
+            arg for arg in node.args if Y_PRED in subtrees.known_free_symbols(arg, memo)
+        ]
         if len(reading) != 1:
             return False
         (arg,) = reading
         kind = type(node)
         if kind is sp.Mul:
-            monotone = all(factor.is_Number and factor.is_zero is False for factor in node.args if factor is not arg)
+            monotone = all(
+                factor.is_Number and factor.is_zero is False
+                for factor in node.args
+                if factor is not arg
+            )
         elif kind is sp.Pow:
-            monotone = arg is node.base and node.exp.is_Number and node.exp.is_zero is False
+            monotone = (
+                arg is node.base and node.exp.is_Number and node.exp.is_zero is False
+            )
         else:
             monotone = kind is sp.Add or kind in _MONOTONE
         if not monotone:
@@ -327,7 +363,9 @@ def _reduced(reduction: type, arg: sp.Expr) -> sp.Expr:
         # the sum of a factor constant along the axis is C times it; a mean as a sum over C, so
         # that `sum(y_pred - mean(y_pred))` cancels (and a softmax sums to 1: `ReduceSum.eval`)
         value = sf.ReduceSum(_split(sp.Mul(*inside))) if inside else sf.C
-        terms.append(sp.Mul(*outside, value if reduction is sf.ReduceSum else value / sf.C))
+        terms.append(
+            sp.Mul(*outside, value if reduction is sf.ReduceSum else value / sf.C)
+        )
     return sp.Add(*terms)
 
 
@@ -335,7 +373,10 @@ def _cancels_when_expanded(expr: sp.Basic) -> bool:
     """`expr` is a small polynomial in y_pred whose expansion does not hold y_pred."""
     if subtrees.size(expr, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
         return False
-    if any(not (p.exp.is_Integer and 0 < p.exp <= MAX_EXPANDED_POWER) for p in subtrees.atoms(expr, sp.Pow)):
+    if any(
+        not (p.exp.is_Integer and 0 < p.exp <= MAX_EXPANDED_POWER)
+        for p in subtrees.atoms(expr, sp.Pow)
+    ):
         return False
     if not (isinstance(expr, sp.Expr) and expr.is_polynomial(Y_PRED)):
         return False
@@ -343,7 +384,12 @@ def _cancels_when_expanded(expr: sp.Basic) -> bool:
         # A product of powers of sums (`(e + 1)^9 (y_true + y_pred + 5)^9 ...`) expands to
         # millions of terms (15 s for five factors): too large to be a cancellation anyone wrote.
         return False
-    return Y_PRED not in sp.expand(expr, power_base=False, power_exp=False, log=False).free_symbols
+    return (
+        Y_PRED
+        not in sp.expand(
+            expr, power_base=False, power_exp=False, log=False
+        ).free_symbols
+    )
 
 
 def _cancels_as_a_fraction(expr: sp.Basic) -> bool:
@@ -356,7 +402,9 @@ def _cancels_as_a_fraction(expr: sp.Basic) -> bool:
     powers = subtrees.atoms(expr, sp.Pow)
     if not any(p.exp.is_Integer and p.exp < 0 for p in powers):
         return False  # (no division: `_cancels_when_expanded`'s)
-    if any(not (p.exp.is_Integer and 0 < abs(p.exp) <= MAX_EXPANDED_POWER) for p in powers):
+    if any(
+        not (p.exp.is_Integer and 0 < abs(p.exp) <= MAX_EXPANDED_POWER) for p in powers
+    ):
         return False
     if not (isinstance(expr, sp.Expr) and expr.is_rational_function(Y_PRED)):
         return False
@@ -376,7 +424,9 @@ def _fraction_degree(expr: sp.Basic) -> int:
     if isinstance(expr, (sp.Add, sp.Mul)):
         return sum(_fraction_degree(a) for a in expr.args)
     if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
-        return min(abs(int(expr.exp)), MAX_FRACTION_DEGREE + 1) * _fraction_degree(expr.base)
+        return min(abs(int(expr.exp)), MAX_FRACTION_DEGREE + 1) * _fraction_degree(
+            expr.base
+        )
     return 0 if expr.is_number else 1
 
 
@@ -395,8 +445,14 @@ def _expanded_terms(expr: sp.Basic) -> int:
             if total > MAX_EXPANDED_TERMS:
                 break
     elif isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
-        base = _expanded_terms(expr.base)  # (a_1 + ... + a_n)^k has at most C(n + k - 1, k) terms
-        total = math.comb(base + int(expr.exp) - 1, int(expr.exp)) if base < MAX_EXPANDED_TERMS else base
+        base = _expanded_terms(
+            expr.base
+        )  # (a_1 + ... + a_n)^k has at most C(n + k - 1, k) terms
+        total = (
+            math.comb(base + int(expr.exp) - 1, int(expr.exp))
+            if base < MAX_EXPANDED_TERMS
+            else base
+        )
     else:
         total = 1
     return min(total, MAX_EXPANDED_TERMS + 1)
@@ -406,7 +462,26 @@ def _expanded_terms(expr: sp.Basic) -> int:
 # shifts below; both signs, from far below 1 to far above, and the values of a probability.
 PROBE_PREDICTIONS = tuple(
     sign * x
-    for x in (0.0, 1e-6, 1e-3, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999, 1.0, 1.5, 2.0, 3.0, 7.0, 30.0, 1e3, 1e6, 1e9)
+    for x in (
+        0.0,
+        1e-6,
+        1e-3,
+        0.1,
+        0.25,
+        0.5,
+        0.75,
+        0.9,
+        0.999,
+        1.0,
+        1.5,
+        2.0,
+        3.0,
+        7.0,
+        30.0,
+        1e3,
+        1e6,
+        1e9,
+    )
     for sign in ((1.0,) if x == 0 else (1.0, -1.0))
 )
 PROBE_TRUES = (0.0, 1.0, 0.4, -1.3, 2.7)
@@ -462,19 +537,30 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     value_at = value_of(expr)
     # Each term of the sum too: rounding scales with the largest of them (`100 sigmoid(x) +
     # 100 sigmoid(-x) - 100` is 100 times 1e-16 off 0).
-    terms = [value_of(term) for term in sp.Add.make_args(expr)] if isinstance(expr, sp.Add) else []
+    terms = (
+        [value_of(term) for term in sp.Add.make_args(expr)]
+        if isinstance(expr, sp.Add)
+        else []
+    )
     # ... and of every sum inside it, a product's or a reduction's (`sum(y_true * (sigmoid(x) +
     # sigmoid(-x)))` is 4e-14 of its value off constant where the row's elements cancel: passed)
-    if isinstance(expr, (sp.Add, sp.Mul, sf.ReduceSum, sf.ReduceMean, sf.LogSumExp)):  # (else the value's own)
+    if isinstance(
+        expr, (sp.Add, sp.Mul, sf.ReduceSum, sf.ReduceMean, sf.LogSumExp)
+    ):  # (else the value's own)
         terms.append(value_of(_magnitude(expr)))
     size *= 1 + bool(terms) + (len(terms) > 1)
     defaults = [float(v) for v in symbolic.resolved.params.values()]
     env = {symbol: default for symbol, default in zip(params, defaults, strict=True)}
-    trues = sorted({*PROBE_TRUES, *(t + d for t in _thresholds(expr, env) for d in PROBE_OFFSETS)})
+    trues = sorted(
+        {*PROBE_TRUES, *(t + d for t in _thresholds(expr, env) for d in PROBE_OFFSETS)}
+    )
     flat = False
     try:
         for shift in PARAM_SHIFTS:
-            env = {symbol: default + shift for symbol, default in zip(params, defaults, strict=True)}
+            env = {
+                symbol: default + shift
+                for symbol, default in zip(params, defaults, strict=True)
+            }
             for y_true in trues:
                 env[Y_TRUE] = at(y_true)
                 first, finite = None, 0
@@ -490,7 +576,9 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
                     scale = max([abs(value), *(abs(term(env)) for term in terms)])
                     if first is None:
                         first, first_scale = value, scale
-                    elif abs(value - first) > SAME_VALUE * max(scale, first_scale, abs(first)):
+                    elif abs(value - first) > SAME_VALUE * max(
+                        scale, first_scale, abs(first)
+                    ):
                         return False
                 flat = flat or finite >= MIN_FINITE
     except Unsupported:
@@ -511,7 +599,9 @@ def _magnitude(expr: sp.Basic, reads: dict | None = None) -> sp.Basic:
         return expr.func(*(_magnitude(a, reads) for a in expr.args), evaluate=False)
     if isinstance(expr, (sf.ReduceSum, sf.ReduceMean)):
         return expr.func(_magnitude(expr.args[0], reads), evaluate=False)
-    if isinstance(expr, sf.LogSumExp):  # its rounding is that of its largest elements (a review:
+    if isinstance(
+        expr, sf.LogSumExp
+    ):  # its rounding is that of its largest elements (a review:
         # `logsumexp(y_pred - logsumexp(y_pred))`, 0 whatever y_pred is, was 1e-7 off 0 at 1e9), each
         # element's bound weighted by its share, the softmax: an element of -1e30 adds nothing
         # (`logsumexp(y_pred - 1e30 y_true)`, a mask, looked constant at that scale; a review)
@@ -533,7 +623,11 @@ def _row(x: float, length: int) -> tuple[float, ...]:
 def _row_length(expr: sp.Basic) -> int:
     """The length of the program's list literals (all one but those of one value, which broadcast
     along any row, or the shapes check said no), else ROW_LENGTH."""
-    lengths = [len(vector.args) for vector in subtrees.atoms(expr, sf.Vector) if len(vector.args) > 1]
+    lengths = [
+        len(vector.args)
+        for vector in subtrees.atoms(expr, sf.Vector)
+        if len(vector.args) > 1
+    ]
     return max(lengths, default=ROW_LENGTH)
 
 
@@ -546,9 +640,16 @@ def _thresholds(expr: sp.Basic, env: dict) -> list[float]:
     for relation in subtrees.atoms(expr, sp.Rel):
         for side in relation.args:
             if not side.has(Y_TRUE, Y_PRED):
-                with contextlib.suppress(Unsupported, TypeError, ValueError, OverflowError):
+                with contextlib.suppress(
+                    Unsupported, TypeError, ValueError, OverflowError
+                ):
                     found.append(compiled(side)(env))
     found += [float(n) for n in subtrees.atoms(expr, sp.Number) if n.is_finite]
     found += list(env.values())
-    signed = dict.fromkeys(x for value in found if math.isfinite(value) and abs(value) < 1e300 for x in (value, -value))
+    signed = dict.fromkeys(
+        x
+        for value in found
+        if math.isfinite(value) and abs(value) < 1e300
+        for x in (value, -value)
+    )
     return list(signed)[:MAX_THRESHOLDS]

@@ -63,7 +63,9 @@ def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if culprit is None and info.pred:
             culprit = flat.culprit(node)
         if culprit is not None:
-            found.append(_dead(resolved, node, whole=node is resolved.result, culprit=culprit))
+            found.append(
+                _dead(resolved, node, whole=node is resolved.result, culprit=culprit)
+            )
             continue
         stack.extend(reversed(_terms(resolved, node)))
     return found
@@ -94,7 +96,9 @@ class _FlatPieces:
         """y_pred reaches `node` through a differentiable path that passes no flat piece."""
         key = id(node)
         if key not in self._live:
-            self._live[key] = False  # (a cycle cannot occur: bindings read only earlier ones)
+            self._live[key] = (
+                False  # (a cycle cannot occur: bindings read only earlier ones)
+            )
             info = self.r.of(node)
             if key in self.flat or not info.live:
                 live = False
@@ -123,12 +127,18 @@ def _flat(resolved: Resolved, call: nodes.Call, ranges) -> bool:
     if call.func == "clip" or len(spans) < 2 or all(reads):
         return False
     # the arguments that do not read y_pred always win over those that do
-    constant = extreme(call.func, [s for s, pred in zip(spans, reads, strict=True) if not pred])
-    varying = extreme(call.func, [s for s, pred in zip(spans, reads, strict=True) if pred])
+    constant = extreme(
+        call.func, [s for s, pred in zip(spans, reads, strict=True) if not pred]
+    )
+    varying = extreme(
+        call.func, [s for s, pred in zip(spans, reads, strict=True) if pred]
+    )
     return settles(call.func, constant, varying)
 
 
-def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> nodes.Node | None:
+def _flat_once_simplified(
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node
+) -> nodes.Node | None:
     """The `where` condition or power of 0 in `node` that reads y_pred, where the SymPy form of
     `node` reads y_pred nowhere else (or None)."""
     culprit = _deciding_where(resolved, node) or _zero_power(resolved, symbolic, node)
@@ -143,7 +153,9 @@ def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: node
         seen.add(current)
         if current == Y_PRED:
             return None
-        if isinstance(current, sp.logic.boolalg.Boolean) or (isinstance(current, sp.Pow) and current.base.is_zero):
+        if isinstance(current, sp.logic.boolalg.Boolean) or (
+            isinstance(current, sp.Pow) and current.base.is_zero
+        ):
             continue  # a condition, a power of 0: flat in y_pred almost everywhere
         if isinstance(current, sp.functions.elementary.piecewise.ExprCondPair):
             stack.append(current.expr)
@@ -155,12 +167,18 @@ def _flat_once_simplified(resolved: Resolved, symbolic: SymbolicLoss, node: node
 def _deciding_where(resolved: Resolved, node: nodes.Node) -> nodes.Call | None:
     """The first `where` in `node` (through bindings) whose condition reads y_pred, or None."""
     for current in resolved.parts_reading_pred(node):
-        if isinstance(current, nodes.Call) and current.func == "where" and resolved.of(current.args[0]).pred:
+        if (
+            isinstance(current, nodes.Call)
+            and current.func == "where"
+            and resolved.of(current.args[0]).pred
+        ):
             return current
     return None
 
 
-def _zero_power(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> nodes.Power | None:
+def _zero_power(
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node
+) -> nodes.Power | None:
     """The first power in `node` (through bindings) whose exponent reads y_pred and whose base is 0."""
     for current in resolved.parts_reading_pred(node):
         if isinstance(current, nodes.Power) and resolved.of(current.exponent).pred:
@@ -206,7 +224,9 @@ def _culprit(resolved: Resolved, node: nodes.Node) -> nodes.Node:
     return node
 
 
-def _dead(resolved: Resolved, term: nodes.Node, whole: bool, culprit: nodes.Node | None = None) -> Diagnostic:
+def _dead(
+    resolved: Resolved, term: nodes.Node, whole: bool, culprit: nodes.Node | None = None
+) -> Diagnostic:
     culprit = culprit or _culprit(resolved, term)
     term_text = resolved.text(term)
     culprit_text = resolved.text(culprit)
@@ -217,7 +237,15 @@ def _dead(resolved: Resolved, term: nodes.Node, whole: bool, culprit: nodes.Node
     why, surrogate, remark = _explain(resolved, culprit)
     message = f"{head}: {why}; use a smooth surrogate such as `{surrogate}`{remark} in place of `{culprit_text}`"
     span = culprit.span
-    return Diagnostic("error", message, span.line, span.column, "not-differentiable", span, resolved.source)
+    return Diagnostic(
+        "error",
+        message,
+        span.line,
+        span.column,
+        "not-differentiable",
+        span,
+        resolved.source,
+    )
 
 
 def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
@@ -226,7 +254,11 @@ def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
         why = f"`{culprit.func}` is a step function (flat between its jumps)"
         surrogate, remark = SURROGATES[culprit.func]
         x = culprit.args[0]
-        return why, surrogate.format(x=resolved.text(x), operand=_operand(resolved, x)), remark
+        return (
+            why,
+            surrogate.format(x=resolved.text(x), operand=_operand(resolved, x)),
+            remark,
+        )
     if isinstance(culprit, nodes.Call) and culprit.func == "where":
         why = "this `where` picks between branches that do not depend on y_pred, so it is a step function"
         return why, _soft_where(resolved, culprit), ""
@@ -238,7 +270,11 @@ def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:
             x = f"({x})"
         why = "a power of 0 is a step function of its exponent (0 where it is positive, 1 at 0, inf below)"
         return why, f"exp(-{x} / 0.1)", ""
-    return "it depends on y_pred only through flat pieces", "a smooth function of y_pred", ""
+    return (
+        "it depends on y_pred only through flat pieces",
+        "a smooth function of y_pred",
+        "",
+    )
 
 
 def _explain_flat(resolved: Resolved, call: nodes.Call) -> tuple[str, str, str]:
@@ -248,7 +284,11 @@ def _explain_flat(resolved: Resolved, call: nodes.Call) -> tuple[str, str, str]:
     rest = [t for a, t in zip(call.args, texts, strict=True) if not resolved.of(a).pred]
     x = pred[0]
     # `other` and `x` inside a larger expression: parenthesised unless a name, number or call
-    simple = {t for a, t in zip(call.args, texts, strict=True) if isinstance(a, (nodes.Name, nodes.Number, nodes.Call))}
+    simple = {
+        t
+        for a, t in zip(call.args, texts, strict=True)
+        if isinstance(a, (nodes.Name, nodes.Number, nodes.Call))
+    }
     if call.func == "relu":
         return f"`{x}` is never above 0, where relu is 0", f"softplus({x})", ""
     if call.func == "clip":
@@ -261,9 +301,21 @@ def _explain_flat(resolved: Resolved, call: nodes.Call) -> tuple[str, str, str]:
     inner_x, inner_other = (t if t in simple else f"({t})" for t in (x, other))
     if call.func in ("maximum", "max"):
         why = f"`{x}` is never above `{other}`, so the {call.func} is always `{other}`"
-        return why, f"softplus({x})" if other == "0" else f"{other} + softplus({x} - {inner_other})", ""
+        return (
+            why,
+            f"softplus({x})"
+            if other == "0"
+            else f"{other} + softplus({x} - {inner_other})",
+            "",
+        )
     why = f"`{x}` is never below `{other}`, so the {call.func} is always `{other}`"
-    return why, f"-softplus(-{inner_x})" if other == "0" else f"{other} - softplus({other} - {inner_x})", ""
+    return (
+        why,
+        f"-softplus(-{inner_x})"
+        if other == "0"
+        else f"{other} - softplus({other} - {inner_x})",
+        "",
+    )
 
 
 def _soft_where(resolved: Resolved, call: nodes.Call) -> str:
@@ -283,7 +335,9 @@ def _soft_where(resolved: Resolved, call: nodes.Call) -> str:
     return f"{b_text} + ({a_text} - {_operand(resolved, b)}) * {_wrapped(step, kind)}"
 
 
-def _soft_truth(resolved: Resolved, cond: nodes.Node, depth: int = 0) -> tuple[str, str] | None:
+def _soft_truth(
+    resolved: Resolved, cond: nodes.Node, depth: int = 0
+) -> tuple[str, str] | None:
     """A smooth stand-in in [0, 1] for a condition, as text, and its kind ("atom", "product" or
     "sum": what it needs brackets in): `sigmoid((l - r) / 0.1)` for `l > r`, `exp(-((l - r) /
     0.1)^2)` for `l == r`, one less it for `not` and `!=`, a product for `and`, `1 - (1 - s)(1 - t)`
@@ -293,7 +347,11 @@ def _soft_truth(resolved: Resolved, cond: nodes.Node, depth: int = 0) -> tuple[s
     if isinstance(cond, nodes.Name):
         value = resolved.binding_value(cond)
         return None if value is None else _soft_truth(resolved, value, depth + 1)
-    if isinstance(cond, nodes.Not) and isinstance(cond.operand, nodes.Compare) and cond.operand.op in _FLIP:
+    if (
+        isinstance(cond, nodes.Not)
+        and isinstance(cond.operand, nodes.Compare)
+        and cond.operand.op in _FLIP
+    ):
         flipped = cond.operand
         return _soft_compare(resolved, flipped.right, flipped.left, flipped.op)
     if isinstance(cond, nodes.Not):
@@ -314,12 +372,17 @@ def _soft_truth(resolved: Resolved, cond: nodes.Node, depth: int = 0) -> tuple[s
     return None
 
 
-def _soft_compare(resolved: Resolved, left: nodes.Node, right: nodes.Node, op: str) -> tuple[str, str]:
+def _soft_compare(
+    resolved: Resolved, left: nodes.Node, right: nodes.Node, op: str
+) -> tuple[str, str]:
     if op in ("<", "<="):
         left, right = right, left
     # what follows a `-` or a `/` in brackets unless a name, number or call: the surrogate of
     # `where(y_pred > y_true + 1, 1, 0)` read `sigmoid((y_pred - y_true + 1) / 0.1)` (a review)
-    return f"sigmoid(({resolved.text(left)} - {_operand(resolved, right)}) / 0.1)", "atom"
+    return (
+        f"sigmoid(({resolved.text(left)} - {_operand(resolved, right)}) / 0.1)",
+        "atom",
+    )
 
 
 def _wrapped(text: str, kind: str) -> str:
@@ -330,4 +393,8 @@ def _wrapped(text: str, kind: str) -> str:
 def _operand(resolved: Resolved, node: nodes.Node) -> str:
     """The text of `node` as the operand of a `-`, `*` or `/`: in brackets unless a name, number or call."""
     text = resolved.text(node)
-    return text if isinstance(node, (nodes.Name, nodes.Number, nodes.Call)) else f"({text})"
+    return (
+        text
+        if isinstance(node, (nodes.Name, nodes.Number, nodes.Call))
+        else f"({text})"
+    )

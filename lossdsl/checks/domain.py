@@ -32,7 +32,12 @@ from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
 from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
 
 # A comparison `x op c` keeps x on one side of c: (lo_open, None) for above, (None, hi_open) for below.
-_SIDES = {">": (True, None), ">=": (False, None), "<": (None, True), "<=": (None, False)}
+_SIDES = {
+    ">": (True, None),
+    ">=": (False, None),
+    "<": (None, True),
+    "<=": (None, False),
+}
 _MIRRORED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}  # c op x is x op' c
 _NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}  # where the comparison fails
 
@@ -67,7 +72,11 @@ _RANGES = {
 
 
 # The vector functions whose values of a list of numbers are known (`softmax([1, 2, 3])`).
-_ALONG_LIST = {"softmax": sf.Softmax, "log_softmax": sf.LogSoftmax, "normalize": sf.Normalize}
+_ALONG_LIST = {
+    "softmax": sf.Softmax,
+    "log_softmax": sf.LogSoftmax,
+    "normalize": sf.Normalize,
+}
 
 _ADD_EPS = "add eps to a value >= 0 or use maximum(..., eps)"
 
@@ -87,7 +96,9 @@ def _clip_hint(node: nodes.Node, text: str) -> str:
     return ""
 
 
-def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> list[Diagnostic]:
+def check_domain(
+    resolved: Resolved, symbolic: SymbolicLoss | None = None
+) -> list[Diagnostic]:
     """Warnings where log, sqrt, division or a power can see 0 or a negative value; notes where
     it feeds only a condition (`where(1 / e > 0, ...)`), where a NaN picks one branch or the other (a
     comparison of it is false, `!=` true) and an inf compares as the number it is, so that neither
@@ -97,19 +108,31 @@ def check_domain(resolved: Resolved, symbolic: SymbolicLoss | None = None) -> li
     walker.range(resolved.result)
     valued = in_values(resolved)
     labels = _label_spans(resolved, walker.warned) if walker.warned else set()
-    guards = _guards(resolved, symbolic, [n for n, _ in walker.warned if _span(n) in valued]) if symbolic else {}
+    guards = (
+        _guards(resolved, symbolic, [n for n, _ in walker.warned if _span(n) in valued])
+        if symbolic
+        else {}
+    )
     found = []
     value_guards = _ValueGuards(resolved)
     for node, diagnostic in walker.warned:
         if _span(node) not in valued:
-            found.append(dataclasses.replace(diagnostic, level="note", message=diagnostic.message + _IN_CONDITION))
+            found.append(
+                dataclasses.replace(
+                    diagnostic, level="note", message=diagnostic.message + _IN_CONDITION
+                )
+            )
         elif id(node) in guards:
             message = diagnostic.message + _guarded(guards[id(node)])
             found.append(dataclasses.replace(diagnostic, level="note", message=message))
         elif _span(node) in labels:
-            found.append(dataclasses.replace(diagnostic, message=diagnostic.message + _LABELS))
+            found.append(
+                dataclasses.replace(diagnostic, message=diagnostic.message + _LABELS)
+            )
         elif (guard := value_guards.of(node)) is not None:
-            found.append(dataclasses.replace(diagnostic, message=diagnostic.message + guard))
+            found.append(
+                dataclasses.replace(diagnostic, message=diagnostic.message + guard)
+            )
         else:
             found.append(diagnostic)
     return found
@@ -146,10 +169,18 @@ class _ValueGuards:
         elementwise) for each `where` whose condition is one comparison of a kind that narrows."""
         if self.branches is None:
             self.branches = [
-                (where, branch, holds, {id(part) for part in _reachable(self.r, branch, skip=_over_axis)})
+                (
+                    where,
+                    branch,
+                    holds,
+                    {id(part) for part in _reachable(self.r, branch, skip=_over_axis)},
+                )
                 for where in _reachable(self.r, self.r.result)
-                if isinstance(where, nodes.Call) and where.func == "where" and len(where.args) == 3
-                if isinstance(where.args[0], nodes.Compare) and where.args[0].op in _SIDES
+                if isinstance(where, nodes.Call)
+                and where.func == "where"
+                and len(where.args) == 3
+                if isinstance(where.args[0], nodes.Compare)
+                and where.args[0].op in _SIDES
                 for branch, holds in ((where.args[1], True), (where.args[2], False))
             ]
         return self.branches
@@ -165,11 +196,19 @@ class _ValueGuards:
                 continue
             guarded = _narrowed_guard(self.r, where.args[0], holds, branch, node)
             if guarded is not None:
-                return _VALUE_GUARD.format(place=f"{where.span.line}:{where.span.column}", guarded=guarded)
+                return _VALUE_GUARD.format(
+                    place=f"{where.span.line}:{where.span.column}", guarded=guarded
+                )
         return None
 
 
-def _narrowed_guard(resolved: Resolved, cond: nodes.Compare, holds: bool, branch: nodes.Node, node: nodes.Node):
+def _narrowed_guard(
+    resolved: Resolved,
+    cond: nodes.Compare,
+    holds: bool,
+    branch: nodes.Node,
+    node: nodes.Node,
+):
     """`node`'s text with the name that `cond` compares with a constant guarded (see `_value_guard`),
     where `node` in `branch` is free of hazards with that name narrowed to `cond`'s side `holds`."""
     for side in (cond.left, cond.right):
@@ -182,7 +221,9 @@ def _narrowed_guard(resolved: Resolved, cond: nodes.Compare, holds: bool, branch
         if any(
             isinstance(part, nodes.Name)
             and resolved.refs.get(id(part)) == key
-            and not (node.span.start <= part.span.start and part.span.end <= node.span.end)
+            and not (
+                node.span.start <= part.span.start and part.span.end <= node.span.end
+            )
             for part in _reachable(resolved, node)
         ):
             return None  # (read through a binding too)
@@ -195,13 +236,19 @@ def _narrowed_guard(resolved: Resolved, cond: nodes.Compare, holds: bool, branch
         guard = f"where({resolved.text(cond)}, {picked[0]}, {picked[1]})"
         name = re.compile(rf"(?<![\w.]){re.escape(side.id)}(?!\w)")
         text = resolved.text(node)
-        return name.sub(guard.replace("\\", "\\\\"), text) if name.search(text) else None
+        return (
+            name.sub(guard.replace("\\", "\\\\"), text) if name.search(text) else None
+        )
     return None
 
 
 def _over_axis(node: nodes.Node) -> bool:
     """A call of a reduction, a vector function or `onehot`: it reads the other elements too."""
-    return isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) in ("reduction", "vector", "labels")
+    return isinstance(node, nodes.Call) and kind_of(node.func, len(node.args)) in (
+        "reduction",
+        "vector",
+        "labels",
+    )
 
 
 def _bound_after(resolved: Resolved, cond: nodes.Node, node: nodes.Node) -> bool:
@@ -237,14 +284,20 @@ def _guarded(wheres: list[nodes.Call]) -> str:
     """The note's ending that names the `where`s (`at 2:5`, `at 2:5 and 3:5`) that keep a hazard out."""
     places = [f"{w.span.line}:{w.span.column}" for w in wheres]
     if len(places) == 1:
-        return _GUARDED.format(wheres=f"`where` at {places[0]}", keep="keeps", their="its")
+        return _GUARDED.format(
+            wheres=f"`where` at {places[0]}", keep="keeps", their="its"
+        )
     if len(places) > 3:  # (150 of them made a note of 150 places; the change review)
         places = [*places[:2], f"{len(places) - 2} more"]
     listed = ", ".join(places[:-1]) + " and " + places[-1]
-    return _GUARDED.format(wheres=f"`where`s at {listed}", keep="keep", their="each one's")
+    return _GUARDED.format(
+        wheres=f"`where`s at {listed}", keep="keep", their="each one's"
+    )
 
 
-def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]) -> dict[int, list[nodes.Call]]:
+def _guards(
+    resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]
+) -> dict[int, list[nodes.Call]]:
     """The `where`s that guard each node of `warned` they guard, by the node's id: the node reads
     y_true and not y_pred, stands in a branch of a `where` whose condition compares y_true with a
     constant, is safe with y_true where that branch is taken, and the branch's derivative with
@@ -256,23 +309,39 @@ def _guards(resolved: Resolved, symbolic: SymbolicLoss, warned: list[nodes.Node]
     candidates = [node for node in warned if not resolved.of(node).pred]
     if not candidates:
         return {}
-    wheres = [n for n in _reachable(resolved, resolved.result) if isinstance(n, nodes.Call) and n.func == "where"]
+    wheres = [
+        n
+        for n in _reachable(resolved, resolved.result)
+        if isinstance(n, nodes.Call) and n.func == "where"
+    ]
     branches = [
-        (w, b, holds) for w in wheres if len(w.args) == 3 for b, holds in ((w.args[1], True), (w.args[2], False))
+        (w, b, holds)
+        for w in wheres
+        if len(w.args) == 3
+        for b, holds in ((w.args[1], True), (w.args[2], False))
     ]
     under = {id(b): {id(n) for n in _reachable(resolved, b)} for _, b, _ in branches}
     found: dict[int, list[nodes.Call]] = {}
     for node in candidates:
-        holding = [(w, b, holds) for w, b, holds in branches if id(node) in under[id(b)]]
-        if not holding or _reached_around(resolved, node, {id(b) for _, b, _ in holding}):
+        holding = [
+            (w, b, holds) for w, b, holds in branches if id(node) in under[id(b)]
+        ]
+        if not holding or _reached_around(
+            resolved, node, {id(b) for _, b, _ in holding}
+        ):
             continue
         guarding = [
             (w, b)
             for w, b, holds in holding
-            if _safe_where(resolved, w.args[0], holds, b, node) and not _leaks(symbolic, b, node)
+            if _safe_where(resolved, w.args[0], holds, b, node)
+            and not _leaks(symbolic, b, node)
         ]
-        if guarding and not _reached_around(resolved, node, {id(b) for _, b in guarding}):
-            found[id(node)] = sorted({id(w): w for w, _ in guarding}.values(), key=lambda w: w.span.start)
+        if guarding and not _reached_around(
+            resolved, node, {id(b) for _, b in guarding}
+        ):
+            found[id(node)] = sorted(
+                {id(w): w for w, _ in guarding}.values(), key=lambda w: w.span.start
+            )
     return found
 
 
@@ -286,7 +355,9 @@ def _reached_around(resolved: Resolved, node: nodes.Node, branches: set[int]) ->
     def around(part: nodes.Node) -> bool:
         return id(part) in branches or isinstance(part, nodes.Compare)
 
-    return any(part is node for part in _reachable(resolved, resolved.result, skip=around))
+    return any(
+        part is node for part in _reachable(resolved, resolved.result, skip=around)
+    )
 
 
 def _reachable(resolved: Resolved, start: nodes.Node, skip=None):
@@ -303,7 +374,13 @@ def _reachable(resolved: Resolved, start: nodes.Node, skip=None):
         stack += [value] if value is not None else node.children
 
 
-def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes.Node, node: nodes.Node) -> bool:
+def _safe_where(
+    resolved: Resolved,
+    cond: nodes.Node,
+    holds: bool,
+    branch: nodes.Node,
+    node: nodes.Node,
+) -> bool:
     """Whether `node`, in `branch`, is free of hazards with y_true where `cond` (which compares
     y_true with a number) is `holds`. The whole branch is walked: a division's warning stands on
     its divisor, a power's on its base, and only the operation above them tells (the change
@@ -313,8 +390,13 @@ def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes
     (`y_true > k`)."""
     if not isinstance(cond, nodes.Compare) or _reads_axis(resolved, node):
         return False
-    side = next((s for s in (cond.left, cond.right) if resolved.whole_text(s) == "y_true"), None)
-    if side is None or resolved.refs.get(id(side), ("input", "y_true")) != ("input", "y_true"):
+    side = next(
+        (s for s in (cond.left, cond.right) if resolved.whole_text(s) == "y_true"), None
+    )
+    if side is None or resolved.refs.get(id(side), ("input", "y_true")) != (
+        "input",
+        "y_true",
+    ):
         return False
     values = _AnyParameters(resolved).narrowed(cond, side, iv.REALS, holds)
     if values is None or values == iv.REALS:
@@ -327,7 +409,8 @@ def _safe_where(resolved: Resolved, cond: nodes.Node, holds: bool, branch: nodes
 def _reads_parameter(resolved: Resolved, node: nodes.Node) -> bool:
     """Whether `node` reads a parameter (bindings followed)."""
     return any(
-        isinstance(part, nodes.Name) and resolved.refs.get(id(part), ("", ""))[0] == "param"
+        isinstance(part, nodes.Name)
+        and resolved.refs.get(id(part), ("", ""))[0] == "param"
         for part in _reachable(resolved, node)
     )
 
@@ -370,16 +453,22 @@ def _label_spans(resolved: Resolved, warned: list) -> set[tuple[int, int]]:
         return set()
     labelled = _Labels(resolved)
     labelled.range(resolved.result)
-    return {_span(node) for node, _ in warned} - {_span(node) for node, _ in labelled.warned}
+    return {_span(node) for node, _ in warned} - {
+        _span(node) for node, _ in labelled.warned
+    }
 
 
 _IN_CONDITION = (
-    ". It feeds only a condition, though: a NaN there picks one branch or the other, and none reaches the loss"
+    ". It feeds only a condition, though: a NaN there picks one branch or the other,"
+    " and none reaches the loss"
 )
 
 
 def _span(node: nodes.Node) -> tuple[int, int]:
-    return (node.span.start, node.span.end)  # (`pow(a, b)` is warned of as the power `a^b` it is)
+    return (
+        node.span.start,
+        node.span.end,
+    )  # (`pow(a, b)` is warned of as the power `a^b` it is)
 
 
 def in_values(resolved: Resolved) -> set[tuple[int, int]]:
@@ -391,7 +480,9 @@ def in_values(resolved: Resolved) -> set[tuple[int, int]]:
     stack: list[nodes.Node] = [resolved.result]
     while stack:
         node = stack.pop()
-        if id(node) in seen or isinstance(node, (nodes.Compare, nodes.BoolOp, nodes.Not)):
+        if id(node) in seen or isinstance(
+            node, (nodes.Compare, nodes.BoolOp, nodes.Not)
+        ):
             continue
         seen.add(id(node))
         found.add(_span(node))
@@ -399,7 +490,11 @@ def in_values(resolved: Resolved) -> set[tuple[int, int]]:
             kind, name = resolved.refs.get(id(node), ("input", node.id))
             if kind == "binding":
                 stack.append(resolved.bindings[name].value)
-        elif isinstance(node, nodes.Call) and node.func == "where" and len(node.args) == 3:
+        elif (
+            isinstance(node, nodes.Call)
+            and node.func == "where"
+            and len(node.args) == 3
+        ):
             stack += node.args[1:]
         else:
             stack += node.children
@@ -423,7 +518,9 @@ class _Ranges:
 
     def warn(self, node: nodes.Node, message: str) -> None:
         span = node.span
-        diagnostic = Diagnostic("warning", message, span.line, span.column, "domain", span, self.r.source)
+        diagnostic = Diagnostic(
+            "warning", message, span.line, span.column, "domain", span, self.r.source
+        )
         self.warned.append((node, diagnostic))
 
     def text(self, node: nodes.Node) -> str:
@@ -435,7 +532,9 @@ class _Ranges:
         if isinstance(node, nodes.Chain) and set(node.ops) == {"+"}:
             # eps anywhere in the sum, the builtin or a parameter or binding of that name (`eps +
             # y_pred` was told to add eps; a review of the checks)
-            eps = [o for o in node.operands if isinstance(o, nodes.Name) and o.id == "eps"]
+            eps = [
+                o for o in node.operands if isinstance(o, nodes.Name) and o.id == "eps"
+            ]
             # only an eps above 0 tells that the rest can be negative (`param eps = 0`, `eps = y_true`
             # were told so of `e^2`; a review)
             if eps and not self.range(eps[0]).reaches_zero_or_below():
@@ -457,7 +556,9 @@ class _Ranges:
         compute from the logits. eps is no cure there: past logits of about +-17 to +-88 the
         probability rounds to 0 or 1 in float32 and its gradient with it (a user test)."""
         held = self.saturating_calls(node)
-        function = "sigmoid" if "sigmoid" in held else "softmax" if "softmax" in held else None
+        function = (
+            "sigmoid" if "sigmoid" in held else "softmax" if "softmax" in held else None
+        )
         if function == "softmax" and self.softmax_complement(node):
             return _COMPLEMENT_SPELLING
         return logits_spelling(self.r, function) if function else ""
@@ -466,10 +567,14 @@ class _Ranges:
         """`node` is `c - softmax(...)` (a binding of a softmax too): the other classes' probability,
         whose log the cross-entropy's spelling does not compute (a complementary label's loss was
         told to write `log_softmax`, the log of the label's own; a review)."""
-        if not (isinstance(node, nodes.Chain) and node.kind == "add" and node.ops == ("-",)):
+        if not (
+            isinstance(node, nodes.Chain) and node.kind == "add" and node.ops == ("-",)
+        ):
             return False
         first, second = node.operands
-        return isinstance(first, nodes.Number) and _is_call(self.bound(second), "softmax")
+        return isinstance(first, nodes.Number) and _is_call(
+            self.bound(second), "softmax"
+        )
 
     def saturating_calls(self, node: nodes.Node) -> set[str]:
         """The names among `sigmoid` and `softmax` called on y_pred inside `node`, bindings followed;
@@ -528,7 +633,9 @@ class _Ranges:
                     f"division by `{self.text(operand)}`, which can be 0 (it lies in {value.text()});"
                     f" keep it away from 0, {self.advice(operand, _ADD_EPS)}",
                 )
-            while isinstance(operand, nodes.Unary):  # `-y_pred * y_pred`: a sign, and y_pred twice
+            while isinstance(
+                operand, nodes.Unary
+            ):  # `-y_pred * y_pred`: a sign, and y_pred twice
                 negated ^= operand.op == "-"
                 operand = operand.operand
             text = self.text(operand)  # the same text in one expression: the same value
@@ -539,7 +646,9 @@ class _Ranges:
         if share is not None:
             texts, value = share
             result = iv.mul(result, value)
-            powers = {text: power for text, power in powers.items() if text not in texts}
+            powers = {
+                text: power for text, power in powers.items() if text not in texts
+            }
         for operand, count in powers.values():
             value = self.range(operand)
             result = iv.mul(result, value if count == 1 else iv.power(value, count))
@@ -553,13 +662,19 @@ class _Ranges:
         for another `x` or `r` (`e^2 / (e^2 + 0.5)`): float32 rounds such a quotient to 1 where x is
         large, and the code computes it as written (a review); else None."""
         for text, (divisor, count) in powers.items():
-            if count != -1 or not (isinstance(divisor, nodes.Chain) and divisor.kind == "add"):
+            if count != -1 or not (
+                isinstance(divisor, nodes.Chain) and divisor.kind == "add"
+            ):
                 continue
             if any(op != "+" for op in divisor.ops):
                 continue
             for index, term in enumerate(divisor.operands):
                 shared = self.text(term)
-                if shared == text or powers.get(shared, (None, 0))[1] != 1 or not self.exponential(term):
+                if (
+                    shared == text
+                    or powers.get(shared, (None, 0))[1] != 1
+                    or not self.exponential(term)
+                ):
                     continue
                 r = Interval.point(0.0)
                 for other in divisor.operands[:index] + divisor.operands[index + 1 :]:
@@ -582,19 +697,26 @@ class _Ranges:
         self.power_hazard(node, base, p)
         return iv.power(base, p)
 
-    def varying_power(self, node: nodes.Node, base_node: nodes.Node, base: Interval) -> Interval:
+    def varying_power(
+        self, node: nodes.Node, base_node: nodes.Node, base: Interval
+    ) -> Interval:
         """The range of `base ^ exponent` (`node`, written `^` or `pow`) for an exponent that varies,
         with a warning where the base can reach 0 or below (its value or gradient is NaN there)."""
         if base.reaches_zero_or_below():
             # (a constant base is one number: `(-2)^y_pred` "can reach 0 or below (it lies in
             # [-2, -2])" read oddly; a review)
             written = self.text(base_node)
-            value = f", which can reach {_zero_or_below(base)} (it lies in {base.text()}),"
+            value = (
+                f", which can reach {_zero_or_below(base)} (it lies in {base.text()}),"
+            )
             if base.lo == base.hi:
                 number = iv.number_text(base.lo)
-                value = "" if _is_number_text(written) else f" ({number})"  # (`-2.0` is not "-2.0 (-2)")
+                value = (
+                    "" if _is_number_text(written) else f" ({number})"
+                )  # (`-2.0` is not "-2.0 (-2)")
             self.warn(
-                base_node, f"`{self.text(node)}` raises `{written}`{value} to a varying power; keep the base above 0"
+                base_node,
+                f"`{self.text(node)}` raises `{written}`{value} to a varying power; keep the base above 0",
             )
         if base.lo < 0:
             return iv.REALS  # (a negative base: not a real number)
@@ -605,8 +727,16 @@ class _Ranges:
         where = f"`{self.text(node.base)}` (it lies in {base.text()})"
         if float(p).is_integer():
             if p < 0 and base.reaches(0.0):
-                self.warn(node, f"`{self.text(node)}` divides by {where}, which can be 0; keep it away from 0")
-            elif p == 0 and self.r.of(node.base).pred and base.reaches(0.0) and _reads_parameter(self.r, node.exponent):
+                self.warn(
+                    node,
+                    f"`{self.text(node)}` divides by {where}, which can be 0; keep it away from 0",
+                )
+            elif (
+                p == 0
+                and self.r.of(node.base).pred
+                and base.reaches(0.0)
+                and _reads_parameter(self.r, node.exponent)
+            ):
                 # (a written 0 is folded away; a parameter's 0 is computed: `gamma * b^(gamma - 1)`,
                 # 0 times inf at a base of 0. A focal loss on logits at gamma = 0, its cross-entropy
                 # setting, had a NaN gradient, unwarned, where gamma = 0.5 was warned of; a review)
@@ -622,7 +752,11 @@ class _Ranges:
                 f"the fractional power `{self.text(node)}` of {where} can see a negative base,"
                 " where it is not a real number; keep the base at 0 or above",
             )
-        elif p < 1 and (self.r.of(node.base).pred or p < 0) and base.reaches_zero_or_below():
+        elif (
+            p < 1
+            and (self.r.of(node.base).pred or p < 0)
+            and base.reaches_zero_or_below()
+        ):
             self.warn(
                 node,
                 f"the fractional power `{self.text(node)}` of {where} can reach {_zero_or_below(base)},"
@@ -655,11 +789,16 @@ class _Ranges:
     def where_range(self, node: nodes.Call, a: Interval, b: Interval) -> Interval:
         """The values `where(cond, a, b)` takes: a branch that the condition compares with a constant
         takes only the values on its side (`where(y_pred > 0, y_pred, 1)` is above 0)."""
-        kept = [self.narrowed(node.args[0], node.args[1], a, True), self.narrowed(node.args[0], node.args[2], b, False)]
+        kept = [
+            self.narrowed(node.args[0], node.args[1], a, True),
+            self.narrowed(node.args[0], node.args[2], b, False),
+        ]
         kept = [k for k in kept if k is not None]
         return iv.hull(*kept) if kept else iv.hull(a, b)
 
-    def narrowed(self, cond: nodes.Node, branch: nodes.Node, values: Interval, holds: bool) -> Interval | None:
+    def narrowed(
+        self, cond: nodes.Node, branch: nodes.Node, values: Interval, holds: bool
+    ) -> Interval | None:
         """`values` of `branch` where `cond` is `holds`: narrowed when `cond` compares the branch
         itself with a constant (`x > c`, `c <= x`), else as they are; None when none is left."""
         if not isinstance(cond, nodes.Compare) or cond.op not in _SIDES:
@@ -669,7 +808,11 @@ class _Ranges:
         if self.r.whole_text(right) == written:
             op, left, right = _MIRRORED[op], right, left
         bound = self.range(right)
-        if self.r.whole_text(left) != written or bound.lo != bound.hi or math.isinf(bound.lo):
+        if (
+            self.r.whole_text(left) != written
+            or bound.lo != bound.hi
+            or math.isinf(bound.lo)
+        ):
             return values
         if not holds:
             op = _NEGATED[op]
@@ -693,13 +836,19 @@ class _Ranges:
                 # `call_hazard` warns of); `log(sqrt(y_pred))` said its argument lay in (-inf, inf)
                 x = Interval(0.0, x.hi, False, x.hi_open)
             return iv.monotone(_MONOTONE[name], x)
-        if name in _ALONG_LIST and isinstance(listed := self.bound(node.args[0]), nodes.Vector):
+        if name in _ALONG_LIST and isinstance(
+            listed := self.bound(node.args[0]), nodes.Vector
+        ):
             items = [self.range(item) for item in listed.items]
             if all(i.lo == i.hi and math.isfinite(i.lo) for i in items):
                 # a constant vector (`softmax([1, 2, 3])`): its values, as float32 holds them
                 row = [to_float32(i.lo) for i in items]
-                if name == "normalize" and any(math.isinf(to_float32(v * v)) for v in row):
-                    values = [0.0] * len(row)  # its float32 sum of squares is inf (past about 1.8e19)
+                if name == "normalize" and any(
+                    math.isinf(to_float32(v * v)) for v in row
+                ):
+                    values = [0.0] * len(
+                        row
+                    )  # its float32 sum of squares is inf (past about 1.8e19)
                 else:
                     values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]](row)]
                 return iv.hull(*(Interval.point(v) for v in values))
@@ -736,7 +885,11 @@ class _Ranges:
         product of the other factors (as a sum it reached [0, inf) for a softmax in (0, 1), and the
         generalized cross-entropy on logits was warned of at 0). None for any other sum."""
         node = self.bound(argument)
-        if not (isinstance(node, nodes.Chain) and node.kind == "mul" and set(node.ops) == {"*"}):
+        if not (
+            isinstance(node, nodes.Chain)
+            and node.kind == "mul"
+            and set(node.ops) == {"*"}
+        ):
             return None
         others = list(node.operands)
         hot = next((o for o in others if _is_call(self.bound(o), "onehot")), None)
@@ -750,7 +903,10 @@ class _Ranges:
 
     def bound(self, node: nodes.Node) -> nodes.Node:
         """What a name bound to a value stands for (through a chain of bindings); else `node`."""
-        while isinstance(node, nodes.Name) and (value := self.r.binding_value(node)) is not None:
+        while (
+            isinstance(node, nodes.Name)
+            and (value := self.r.binding_value(node)) is not None
+        ):
             node = value
         return node
 
@@ -772,26 +928,40 @@ class _Ranges:
                 f"`log({arg})`: the argument can reach {_zero_or_below(x)} (it lies in {x.text()}), giving -inf or NaN;"
                 f" keep it above 0, {self.log_advice(node.args[0])}",
             )
-        elif name == "sqrt" and not self.r.of(node.args[0]).pred and x.reaches_below(0.0):
+        elif (
+            name == "sqrt" and not self.r.of(node.args[0]).pred and x.reaches_below(0.0)
+        ):
             # Free of y_pred (`sqrt(y_true)`): 0 is fine (its value is 0, and no gradient goes through it).
             self.warn(
                 node,
                 f"`sqrt({arg})`: the argument can be negative (it lies in {x.text()}), where its value is"
                 " NaN; keep it at 0 or above, e.g. abs(...) or maximum(..., 0)",
             )
-        elif name == "sqrt" and self.r.of(node.args[0]).pred and x.reaches_zero_or_below():
+        elif (
+            name == "sqrt"
+            and self.r.of(node.args[0]).pred
+            and x.reaches_zero_or_below()
+        ):
             self.warn(
                 node,
                 f"`sqrt({arg})`: the argument can reach {_zero_or_below(x)} (it lies in {x.text()}),"
                 " where the gradient is infinite or NaN; keep it above 0,"
                 f" {self.advice(node.args[0], 'add eps to a value >= 0 (sqrt(x^2 + eps))')}",
             )
-        elif name == "log1p" and x.reaches_below(-1.0) or (name == "log1p" and x.reaches(-1.0)):
+        elif (
+            name == "log1p"
+            and x.reaches_below(-1.0)
+            or (name == "log1p" and x.reaches(-1.0))
+        ):
             self.warn(
                 node,
                 f"`log1p({arg})`: the argument can reach -1 or below (it lies in {x.text()}); keep it above -1",
             )
-        elif name in ("arcsin", "arccos") and not self.r.of(node.args[0]).pred and (x.lo < -1 or x.hi > 1):
+        elif (
+            name in ("arcsin", "arccos")
+            and not self.r.of(node.args[0]).pred
+            and (x.lo < -1 or x.hi > 1)
+        ):
             self.warn(
                 node,
                 f"`{name}({arg})`: the argument can lie beyond +-1 (it lies in {x.text()}), where its value"
@@ -824,19 +994,29 @@ class _Labels(_Ranges):
 
     def range_Name(self, node: nodes.Name) -> Interval:
         kind, name = self.r.refs.get(id(node), ("input", node.id))
-        return iv.UNIT if kind == "input" and name == "y_true" else super().range_Name(node)
+        return (
+            iv.UNIT
+            if kind == "input" and name == "y_true"
+            else super().range_Name(node)
+        )
 
 
 class _NarrowedName(_Ranges):
     """`_Ranges` with the name of `key` (an input, a builtin or a binding: its kind and name) in the
     given interval (the values a `where`'s condition leaves it)."""
 
-    def __init__(self, resolved: Resolved, key: tuple[str, str], values: Interval) -> None:
+    def __init__(
+        self, resolved: Resolved, key: tuple[str, str], values: Interval
+    ) -> None:
         super().__init__(resolved)
         self.key, self.values = key, values
 
     def range_Name(self, node: nodes.Name) -> Interval:
-        return self.values if self.r.refs.get(id(node)) == self.key else super().range_Name(node)
+        return (
+            self.values
+            if self.r.refs.get(id(node)) == self.key
+            else super().range_Name(node)
+        )
 
 
 class _AnyParameters(_Ranges):

@@ -100,7 +100,9 @@ def hull(*intervals: Interval) -> Interval:
 
 def meet(a: Interval, b: Interval) -> Interval | None:
     """The values in both `a` and `b`, or None when they share none."""
-    lo = max((a.lo, a.lo_open), (b.lo, b.lo_open))  # at one end, an open one excludes more
+    lo = max(
+        (a.lo, a.lo_open), (b.lo, b.lo_open)
+    )  # at one end, an open one excludes more
     hi = min((a.hi, not a.hi_open), (b.hi, not b.hi_open))
     if lo[0] > hi[0] or (lo[0] == hi[0] and (lo[1] or not hi[1])):
         return None
@@ -189,7 +191,9 @@ def power(a: Interval, p: float) -> Interval:
         low = abs_(a)
         return monotone(lambda x: x**n, low)
     if a.hi < 0 or (a.hi == 0 and a.hi_open):
-        base = Interval.point(0.0)  # below 0 throughout: NaN, taken as the nearest real base
+        base = Interval.point(
+            0.0
+        )  # below 0 throughout: NaN, taken as the nearest real base
     else:
         base = Interval(max(a.lo, 0.0), a.hi, a.lo_open and a.lo >= 0, a.hi_open)
     if p > 0:
@@ -250,13 +254,22 @@ def one_settles(func: str, items: list[Interval]) -> bool:
     number (a `max` of 1,387 arguments took the no-kink note a second, each compared with the
     extreme of all the others)."""
     if any(math.isnan(i.lo) or math.isnan(i.hi) for i in items):
-        return any(settles(func, top, extreme(func, items[:k] + items[k + 1 :])) for k, top in enumerate(items))
+        return any(
+            settles(func, top, extreme(func, items[:k] + items[k + 1 :]))
+            for k, top in enumerate(items)
+        )
     if func in ("maximum", "max"):
         # each item against the highest top of the others: the highest of all, or the next one
         tops = sorted(range(len(items)), key=lambda k: items[k].hi, reverse=True)[:2]
-        return any(items[k].lo >= items[tops[1] if k == tops[0] else tops[0]].hi for k in range(len(items)))
+        return any(
+            items[k].lo >= items[tops[1] if k == tops[0] else tops[0]].hi
+            for k in range(len(items))
+        )
     bottoms = sorted(range(len(items)), key=lambda k: items[k].lo)[:2]
-    return any(items[k].hi <= items[bottoms[1] if k == bottoms[0] else bottoms[0]].lo for k in range(len(items)))
+    return any(
+        items[k].hi <= items[bottoms[1] if k == bottoms[0] else bottoms[0]].lo
+        for k in range(len(items))
+    )
 
 
 def extreme(func: str, items: list[Interval]) -> Interval:

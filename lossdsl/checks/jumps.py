@@ -65,7 +65,9 @@ class OverAxis(Exception):
 
 def comparison_of(resolved: Resolved, cond: nodes.Node) -> nodes.Compare | None:
     """The comparison a condition comes down to, through condition bindings and `not`."""
-    while True:  # ends: `not` has finite depth and a binding refers only to earlier bindings
+    while (
+        True
+    ):  # ends: `not` has finite depth and a binding refers only to earlier bindings
         if isinstance(cond, nodes.Not):
             cond = cond.operand
         elif isinstance(cond, nodes.Name) and resolved.binding_value(cond) is not None:
@@ -84,7 +86,10 @@ def comparisons_of(resolved: Resolved, cond: nodes.Node) -> list[nodes.Compare] 
             stack.extend(reversed(current.operands))
         elif isinstance(current, nodes.Not):
             stack.append(current.operand)
-        elif isinstance(current, nodes.Name) and resolved.binding_value(current) is not None:
+        elif (
+            isinstance(current, nodes.Name)
+            and resolved.binding_value(current) is not None
+        ):
             stack.append(resolved.binding_value(current))
         elif isinstance(current, nodes.Compare):
             found.append(current)
@@ -94,7 +99,11 @@ def comparisons_of(resolved: Resolved, cond: nodes.Node) -> list[nodes.Compare] 
 
 
 def switched_context(
-    symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: Budget, branches: tuple | None = None
+    symbolic: SymbolicLoss,
+    node: nodes.Call,
+    context: nodes.Node,
+    budget: Budget,
+    branches: tuple | None = None,
 ) -> Switched | None:
     """`context` with the `where` `node` taken as its first branch, less with it taken as its second
     (a `sign` as 1 and as -1); None where the condition does not read y_pred (no boundary to find
@@ -187,9 +196,13 @@ def jump_of(
         if not compound:
             return None
     try:
-        for index, (checked, form) in enumerate(_attempts(symbolic, node, context, valued)):
+        for index, (checked, form) in enumerate(
+            _attempts(symbolic, node, context, valued)
+        ):
             try:
-                point = _where_point(symbolic, node, budget, checked, valued, cond, compound, form)
+                point = _where_point(
+                    symbolic, node, budget, checked, valued, cond, compound, form
+                )
             except Unsupported:
                 continue
             if index and point is None and not _pointwise(symbolic, node):
@@ -204,10 +217,14 @@ def jump_of(
     shown = node.args[0] if compound is not None else cond
     where = f"`{resolved.text(shown)}` flips"
     advice = "both branches agree at the boundary"
-    return _jump_warning(resolved, node, node if valued else context, point, where, advice)
+    return _jump_warning(
+        resolved, node, node if valued else context, point, where, advice
+    )
 
 
-def _attempts(symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, valued: bool):
+def _attempts(
+    symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, valued: bool
+):
     """The ways `jump_of` evaluates a `where`, in order, each the fallback of the one before where that
     meets a part it does not evaluate at a point (a reduction, a softmax, `onehot`, a list): (the node
     judged, the form each part is taken through). First `context` as it is. With `valued`, then
@@ -229,10 +246,22 @@ def _breaks(expr: sp.Basic) -> bool:
 def _pointwise(symbolic: SymbolicLoss, node: nodes.Call) -> bool:
     """Whether a `where`'s condition and branches are evaluated at a point (no function over the last
     axis, `onehot` or list in them)."""
-    return not any(node_expr(symbolic, part).has(sf.TensorFunction, sf.Vector) for part in node.args)
+    return not any(
+        node_expr(symbolic, part).has(sf.TensorFunction, sf.Vector)
+        for part in node.args
+    )
 
 
-def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, context, valued, cond, compound, form):
+def _where_point(
+    symbolic: SymbolicLoss,
+    node: nodes.Call,
+    budget: Budget,
+    context,
+    valued,
+    cond,
+    compound,
+    form,
+):
     """`_boundary_jump` of a `where` (see `jump_of`), each part of it taken through `form` (None: as it is)."""
 
     def expr(part: nodes.Node) -> sp.Basic:
@@ -249,12 +278,22 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, conte
         # root alone (never just beside it), that node at the root with the `where` taken as each
         # branch.
         own = Difference(expr(a), expr(b), budget)
-        equality = any(p.op in ("==", "!=") for p in ([cond] if compound is None else compound))
+        equality = any(
+            p.op in ("==", "!=") for p in ([cond] if compound is None else compound)
+        )
         if context is node and not _breaks(expr(a)) and not _breaks(expr(b)):
             diff = own  # (exact at the root, however steep the branches: `root_rounding` judges them)
         elif equality:
-            outer = None if context is node or form is not None else switched_context(symbolic, node, context, budget)
-            diff = own if context is node else Gated(own, outer or Across(expr(context), budget))
+            outer = (
+                None
+                if context is node or form is not None
+                else switched_context(symbolic, node, context, budget)
+            )
+            diff = (
+                own
+                if context is node
+                else Gated(own, outer or Across(expr(context), budget))
+            )
         else:
             diff = Gated(own, Across(expr(context), budget))
         # (its own branches may hold thresholds; far targets, for a term such as `relu(y_true - 3)`)
@@ -264,18 +303,26 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, conte
         if switched is None:
             return None
         # (an equality holds at its root alone: across it the node does not change; as before)
-        equality = any(p.op in ("==", "!=") for p in ([cond] if compound is None else compound))
-        diff = switched if equality else Gated(switched, Across(switched.original, budget))
+        equality = any(
+            p.op in ("==", "!=") for p in ([cond] if compound is None else compound)
+        )
+        diff = (
+            switched if equality else Gated(switched, Across(switched.original, budget))
+        )
     if compound is None:
         relation = expr(cond)
-        if isinstance(relation, sp.logic.boolalg.BooleanAtom):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
+        if isinstance(
+            relation, sp.logic.boolalg.BooleanAtom
+        ):  # SymPy decided it (`exp(y_pred) >= 0`): no boundary
             return None
         gap = Difference(expr(cond.left), expr(cond.right), budget)
         # a root of the gap where the condition does not flip is no boundary: `tanh(y_pred) <= 1`
         # at y_pred = 20, where tanh is 1.0 in floats (a review); an equality holds at its root
         # alone, which bisection finds only approximately: not confirmed so
         flips = None if isinstance(relation, _EQUALITIES) else Truth(relation, budget)
-        return _boundary_jump(symbolic, gap, diff, flips=flips, far_targets=False, others=others)
+        return _boundary_jump(
+            symbolic, gap, diff, flips=flips, far_targets=False, others=others
+        )
     condition = expr(node.args[0])
     if isinstance(condition, sp.logic.boolalg.BooleanAtom):
         return None
@@ -288,11 +335,22 @@ def _where_point(symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, conte
         # bisected root shows the condition flip: compare the condition with the part
         # taken as true and as false instead, where SymPy kept the part as written.
         sides = None
-        if isinstance(relation, _EQUALITIES) and len(compound) <= _MAX_TAKEN and condition.has(relation):
-            taken = (condition.xreplace({relation: value}) for value in (sp.true, sp.false))
+        if (
+            isinstance(relation, _EQUALITIES)
+            and len(compound) <= _MAX_TAKEN
+            and condition.has(relation)
+        ):
+            taken = (
+                condition.xreplace({relation: value}) for value in (sp.true, sp.false)
+            )
             sides = tuple(Truth(side, budget) for side in taken)
         point = point or _boundary_jump(
-            symbolic, gap, diff, flips=whole, sides=sides, others=None if others is None else others + _FAR_OTHERS
+            symbolic,
+            gap,
+            diff,
+            flips=whole,
+            sides=sides,
+            others=None if others is None else others + _FAR_OTHERS,
         )
     return point
 
@@ -309,14 +367,24 @@ def _gate_targets(symbolic: SymbolicLoss, context: sp.Basic) -> tuple[float, ...
             continue  # (a comparison that reads y_pred moves with it over the values tried)
         for side in relation.args:
             if not side.has(Y_TRUE, Y_PRED):
-                with contextlib.suppress(Unsupported, TypeError, ValueError, ArithmeticError):
+                with contextlib.suppress(
+                    Unsupported, TypeError, ValueError, ArithmeticError
+                ):
                     value = compiled(side)(env)
-                    found += [value, value + 0.5, value - 0.5] if math.isfinite(value) else []
+                    found += (
+                        [value, value + 0.5, value - 0.5]
+                        if math.isfinite(value)
+                        else []
+                    )
     return tuple(dict.fromkeys(found))[:12]
 
 
 def _sign_jump(
-    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, context: nodes.Node
+    resolved: Resolved,
+    symbolic: SymbolicLoss,
+    node: nodes.Call,
+    budget: Budget,
+    context: nodes.Node,
 ) -> Diagnostic | None:
     """A warning where `context`, above a `sign(x)` (a switch between 1 and -1), differs between the
     two where x is 0: `sign(e) * (e + 1)` jumps by 2 there (it was not looked at; a user test),
@@ -328,13 +396,21 @@ def _sign_jump(
         diff = Gated(switched, Across(switched.original, budget))
         x = node_expr(symbolic, node.args[0])
         gap = Difference(x, sp.Integer(0), budget)
-        point = _boundary_jump(symbolic, gap, diff, flips=Truth(sp.StrictGreaterThan(x, 0), budget), far_targets=False)
+        point = _boundary_jump(
+            symbolic,
+            gap,
+            diff,
+            flips=Truth(sp.StrictGreaterThan(x, 0), budget),
+            far_targets=False,
+        )
     except Unsupported:
         raise OverAxis from None
     except (TypeError, ValueError, ArithmeticError, AttributeError):
         return None
     where = f"`{resolved.text(node.args[0])}` changes sign"
-    return _jump_warning(resolved, node, context, point, where, "both sides agree where it is 0")
+    return _jump_warning(
+        resolved, node, context, point, where, "both sides agree where it is 0"
+    )
 
 
 # A step function of x: the value just past one of its steps, and just before, each in terms of x
@@ -346,12 +422,21 @@ _HALF = sp.Rational(1, 2)
 STEPS = {
     "floor": (lambda x: x, lambda x: x - 1, lambda x: sp.sin(sp.pi * x), "an integer"),
     "ceil": (lambda x: x + 1, lambda x: x, lambda x: sp.sin(sp.pi * x), "an integer"),
-    "round": (lambda x: x + _HALF, lambda x: x - _HALF, lambda x: sp.cos(sp.pi * x), "a half-integer"),
+    "round": (
+        lambda x: x + _HALF,
+        lambda x: x - _HALF,
+        lambda x: sp.cos(sp.pi * x),
+        "a half-integer",
+    ),
 }
 
 
 def _step_jump(
-    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, budget: Budget, context: nodes.Node
+    resolved: Resolved,
+    symbolic: SymbolicLoss,
+    node: nodes.Call,
+    budget: Budget,
+    context: nodes.Node,
 ) -> Diagnostic | None:
     """A warning where `context`, above a `floor`, `ceil` or `round` of x, changes by a step across
     one of the step function's steps: `e * floor(y_pred)` jumps by e at every integer (it had no
@@ -364,14 +449,26 @@ def _step_jump(
     after, before, crossing, what = STEPS[node.func]
     try:
         x = node_expr(symbolic, node.args[0])
-        if switched_context(symbolic, node, context, budget, branches=(after(x), before(x))) is None:
+        if (
+            switched_context(
+                symbolic, node, context, budget, branches=(after(x), before(x))
+            )
+            is None
+        ):
             return None
         whole = node_expr(symbolic, context)
         if whole.has(*_ONE_COLUMN):
             whole = one_column(whole)
         gap = Difference(crossing(x), sp.Integer(0), budget)
         steps = Value(node_expr(symbolic, node), budget)
-        point = _boundary_jump(symbolic, gap, Across(whole, budget), flips=steps, grids=_OUTWARDS, others=_STEP_OTHERS)
+        point = _boundary_jump(
+            symbolic,
+            gap,
+            Across(whole, budget),
+            flips=steps,
+            grids=_OUTWARDS,
+            others=_STEP_OTHERS,
+        )
     except Unsupported:
         raise OverAxis from None
     except (TypeError, ValueError, ArithmeticError, AttributeError):
@@ -381,7 +478,14 @@ def _step_jump(
     return _jump_warning(resolved, node, context, point, where, advice)
 
 
-def _jump_warning(resolved: Resolved, node: nodes.Call, context: nodes.Node, point, where: str, advice: str):
+def _jump_warning(
+    resolved: Resolved,
+    node: nodes.Call,
+    context: nodes.Node,
+    point,
+    where: str,
+    advice: str,
+):
     """The warning at `node` of a jump of `context` by the size at `point` (None where none was found)."""
     if point is None:
         return None
@@ -391,7 +495,9 @@ def _jump_warning(resolved: Resolved, node: nodes.Call, context: nodes.Node, poi
         f" y_pred={p:.3g}); the gradient cannot see the jump, so make {advice}"
     )
     span = node.span
-    return Diagnostic("warning", message, span.line, span.column, "jump", span, resolved.source)
+    return Diagnostic(
+        "warning", message, span.line, span.column, "jump", span, resolved.source
+    )
 
 
 def _boundary_jump(
@@ -415,7 +521,9 @@ def _boundary_jump(
         return None
     axis, other = Y_PRED, Y_TRUE
     # A compound condition may hold only for larger targets (`y_pred > 1 and y_true > 5`).
-    for fixed in others or (OTHERS + _FAR_OTHERS if flips is not None and far_targets else OTHERS):
+    for fixed in others or (
+        OTHERS + _FAR_OTHERS if flips is not None and far_targets else OTHERS
+    ):
         env[other] = fixed
         for root in boundary_roots(gap, axis, env, grids):
             if sides is not None:
@@ -429,6 +537,10 @@ def _boundary_jump(
             env[axis] = root
             size = abs(diff.at(env))
             scale = 1.0 + abs(root) + abs(fixed)
-            if math.isfinite(size) and size > 1e-6 * scale and not root_rounding(diff, env, axis, root, size, fixed):
+            if (
+                math.isfinite(size)
+                and size > 1e-6 * scale
+                and not root_rounding(diff, env, axis, root, size, fixed)
+            ):
                 return (env[Y_TRUE], env[Y_PRED], size)
     return None

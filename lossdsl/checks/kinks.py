@@ -20,7 +20,18 @@ from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
 # The functions whose code has a kink (or a jump) somewhere.
-_KINKED = (sp.Abs, sp.Max, sp.Min, sf.Relu, sf.Clip, sf.ReduceMax, sf.ReduceMin, sp.Piecewise, sp.Heaviside, sp.sign)
+_KINKED = (
+    sp.Abs,
+    sp.Max,
+    sp.Min,
+    sf.Relu,
+    sf.Clip,
+    sf.ReduceMax,
+    sf.ReduceMin,
+    sp.Piecewise,
+    sp.Heaviside,
+    sp.sign,
+)
 
 
 def code_has_kinks(symbolic: SymbolicLoss) -> bool:
@@ -36,10 +47,18 @@ def code_has_kinks(symbolic: SymbolicLoss) -> bool:
         if expr in read:
             continue
         read.add(expr)
-        stack += [values[symbol] for symbol in subtrees.free_symbols(expr) if symbol in values]
+        stack += [
+            values[symbol] for symbol in subtrees.free_symbols(expr) if symbol in values
+        ]
     softpluses = set().union(*(subtrees.atoms(expr, sf.Softplus) for expr in read))
-    paired = {x for f in softpluses if (x := sf.negative_abs_argument(f.args[0])) is not None}
-    return any(not _pair_select(k, paired) for expr in read for k in subtrees.atoms(expr, *_KINKED))
+    paired = {
+        x for f in softpluses if (x := sf.negative_abs_argument(f.args[0])) is not None
+    }
+    return any(
+        not _pair_select(k, paired)
+        for expr in read
+        for k in subtrees.atoms(expr, *_KINKED)
+    )
 
 
 def _pair_select(node: sp.Basic, paired: set) -> bool:
@@ -48,7 +67,11 @@ def _pair_select(node: sp.Basic, paired: set) -> bool:
     if not isinstance(node, sp.Piecewise):
         return False
     condition = node.args[0].cond
-    return isinstance(condition, sp.GreaterThan) and condition.rhs == 0 and condition.lhs in paired
+    return (
+        isinstance(condition, sp.GreaterThan)
+        and condition.rhs == 0
+        and condition.lhs in paired
+    )
 
 
 class Signs:
@@ -62,7 +85,10 @@ class Signs:
         self.ranges = None
 
     def constant(self, node: nodes.Call) -> bool:
-        if node.func not in ("abs", "relu", "clip", "maximum", "minimum") and len(node.args) < 2:
+        if (
+            node.func not in ("abs", "relu", "clip", "maximum", "minimum")
+            and len(node.args) < 2
+        ):
             return False  # `max(x)` over the last axis: a kink where two elements tie
         if self.ranges is None:  # computed once, where a program has such a call
             self.ranges = value_ranges(self.resolved)
@@ -75,7 +101,9 @@ class Signs:
         return one_settles(node.func, args)
 
 
-def smoothed_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, parents: dict) -> bool:
+def smoothed_away(
+    resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, parents: dict
+) -> bool:
     """Whether every use of a kink takes it where the loss's gradient is continuous all the same. A use
     in a condition passes no gradient. A kink whose value at the kink is 0 (`abs(u)`, `relu(u)`,
     `maximum(u, 0)`), raised to a constant power above 1: `maximum(1 - y_true * y_pred, 0)^2`, the
@@ -104,7 +132,11 @@ def smoothed_away(resolved: Resolved, symbolic: SymbolicLoss, kink: nodes.Call, 
                 continue  # a condition passes no gradient
             elif bare and _raised(resolved, symbolic, use, node):
                 continue
-            elif isinstance(use, nodes.Call) and use.func == "where" and unread.by(use, node):
+            elif (
+                isinstance(use, nodes.Call)
+                and use.func == "where"
+                and unread.by(use, node)
+            ):
                 continue
             else:
                 stack.append((use, False))
@@ -116,11 +148,15 @@ def _zero_at_kink(symbolic: SymbolicLoss, kink: nodes.Call) -> bool:
     `minimum`, `max` or `min` one of whose arguments is the constant 0 (`clip(x, lo, hi)`: the kinks
     are at lo and hi)."""
     if kink.func in ("maximum", "minimum", "max", "min"):
-        return len(kink.args) == 2 and any(_constant(symbolic.resolved, symbolic, a) == 0 for a in kink.args)
+        return len(kink.args) == 2 and any(
+            _constant(symbolic.resolved, symbolic, a) == 0 for a in kink.args
+        )
     return kink.func in ("abs", "relu")
 
 
-def _raised(resolved: Resolved, symbolic: SymbolicLoss, use: nodes.Node, node: nodes.Node) -> bool:
+def _raised(
+    resolved: Resolved, symbolic: SymbolicLoss, use: nodes.Node, node: nodes.Node
+) -> bool:
     """Whether `use` raises `node` to a constant power above 1: `square`, a power, or a product
     that multiplies by it twice or more and divides by it nowhere (`a*a`, a binding read twice, or
     `abs(e)*abs(e)`: operands compared as trees)."""
@@ -128,7 +164,9 @@ def _raised(resolved: Resolved, symbolic: SymbolicLoss, use: nodes.Node, node: n
         return True
     if isinstance(use, nodes.Chain) and use.kind == "mul":
         ops = ("*", *use.ops)
-        same = [op for op, operand in zip(ops, use.operands, strict=True) if operand == node]
+        same = [
+            op for op, operand in zip(ops, use.operands, strict=True) if operand == node
+        ]
         return len(same) >= 2 and "/" not in same
     if isinstance(use, nodes.Power) and use.base is node:
         exponent = _constant(resolved, symbolic, use.exponent)
@@ -161,7 +199,13 @@ class _Unread:
         if key not in self.known:
             try:
                 self.known[key] = self._unread(where, branch)
-            except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError):
+            except (
+                TypeError,
+                ValueError,
+                ArithmeticError,
+                AttributeError,
+                RecursionError,
+            ):
                 self.known[key] = False
         return self.known[key]
 
@@ -197,19 +241,30 @@ class _Unread:
             if _zero_at_kink(symbolic, kink):
                 found = [0.0]
             elif kink.func == "clip":
-                bounds = [_constant(symbolic.resolved, symbolic, a) for a in kink.args[1:]]
+                bounds = [
+                    _constant(symbolic.resolved, symbolic, a) for a in kink.args[1:]
+                ]
                 found = [] if None in bounds else bounds
             self._values = (node_expr(symbolic, kink), found)
         return self._values
 
 
-def _constant(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node) -> float | None:
+def _constant(
+    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Node
+) -> float | None:
     """The value of a node that is a constant (not a parameter, which a user may change), or None."""
     info = resolved.of(node)
-    if info.pred or info.true or info.length is not None:  # (a list literal is no one number)
+    if (
+        info.pred or info.true or info.length is not None
+    ):  # (a list literal is no one number)
         return None
     value = node_expr(symbolic, node)  # (a parameter stays a symbol)
-    if isinstance(value, sp.Expr) and value.is_number and value.is_extended_real and value.is_finite:
+    if (
+        isinstance(value, sp.Expr)
+        and value.is_number
+        and value.is_extended_real
+        and value.is_finite
+    ):
         return float(value)
     return None
 
@@ -220,4 +275,6 @@ def kink_note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
         f"`{resolved.text(node)}` has a kink: its gradient changes abruptly there"
         " (usually fine for training; a smooth alternative avoids it)"
     )
-    return Diagnostic("note", message, span.line, span.column, "kink", span, resolved.source)
+    return Diagnostic(
+        "note", message, span.line, span.column, "kink", span, resolved.source
+    )

@@ -138,11 +138,19 @@ def _eval(expr, env):
     if func in _NOTS:
         return not _eval(expr.args[0], env)
     if func is sp.ITE:  # (SymPy's form of a condition on a `where`'s value)
-        return _eval(expr.args[1], env) if _eval(expr.args[0], env) else _eval(expr.args[2], env)
+        return (
+            _eval(expr.args[1], env)
+            if _eval(expr.args[0], env)
+            else _eval(expr.args[2], env)
+        )
     raise Unsupported(f"cannot evaluate {func}")
 
 
-def compiled(expr: sp.Basic, stand_ins: dict[sp.Basic, sp.Symbol] | None = None, memo: dict | None = None):
+def compiled(
+    expr: sp.Basic,
+    stand_ins: dict[sp.Basic, sp.Symbol] | None = None,
+    memo: dict | None = None,
+):
     """A function `env -> float` equal to `lambda env: evaluate(expr, env)` (see the module docstring);
     each part of `expr` that is a key of `stand_ins` is read from `env` under its symbol instead.
     `memo`, a dict a caller keeps for several expressions compiled without `stand_ins`, holds the
@@ -206,7 +214,9 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
         return lambda env: False
     func = expr.func
     if func is sp.Add:
-        return lambda env: math.fsum([part(env) for part in parts])  # (a list: the same values, sooner)
+        return lambda env: math.fsum(
+            [part(env) for part in parts]
+        )  # (a list: the same values, sooner)
     if func is sp.Mul:
 
         def product(env):
@@ -251,7 +261,9 @@ def _closure(expr, parts):  # noqa: C901 - one branch per case of `_eval`, in it
 
         return piecewise
     if isinstance(expr, ExprCondPair):
-        return tuple(parts)  # read by the Piecewise above; `_eval` never evaluates a pair by itself
+        return tuple(
+            parts
+        )  # read by the Piecewise above; `_eval` never evaluates a pair by itself
     if func in RELATIONS:
         relation, (left, right) = RELATIONS[func], parts[:2]
         return lambda env: relation(left(env), right(env))
@@ -313,7 +325,11 @@ def compiled_rows(
         if node in made:
             return made[node]
         closure = _row_closure(node, parts, size)
-        return _in_float32(node, closure, parts, overflow) if float32 and callable(closure) else closure
+        return (
+            _in_float32(node, closure, parts, overflow)
+            if float32 and callable(closure)
+            else closure
+        )
 
     for symbol, value in bound:
         made[symbol] = _closure_tree(value, make, memo)
@@ -357,7 +373,10 @@ def _in_float32(node: sp.Basic, closure, parts, overflow: bool = True):
     (inf with its sign); where it raises a domain error, NaN (a logarithm of 0: -inf). Without
     `overflow`, a value past float32's range stays as it is."""
 
-    last: list = [None, None]  # (env, value) of the last call: a part is asked again for its value
+    last: list = [
+        None,
+        None,
+    ]  # (env, value) of the last call: a part is asked again for its value
     # where its parent overflows (`_finite`), which without this doubles the work at each level
 
     def rounded(env):
@@ -373,7 +392,9 @@ def _in_float32(node: sp.Basic, closure, parts, overflow: bool = True):
         except OverflowError:
             value = _overflow(node, parts, env)
         except (ValueError, ZeroDivisionError):
-            if node.func in (sp.log, sf.Log1p) and parts[0](env) == (0.0 if node.func is sp.log else -1.0):
+            if node.func in (sp.log, sf.Log1p) and parts[0](env) == (
+                0.0 if node.func is sp.log else -1.0
+            ):
                 return -math.inf
             return math.nan
         if isinstance(value, bool):
@@ -382,7 +403,11 @@ def _in_float32(node: sp.Basic, closure, parts, overflow: bool = True):
         if not overflow and abs(value) >= FLOAT32_INF_FROM:
             return value
         value = to_float32(value)
-        if math.isinf(value) and OVERFLOWED in env and all(_finite(part, env) for part in parts):
+        if (
+            math.isinf(value)
+            and OVERFLOWED in env
+            and all(_finite(part, env) for part in parts)
+        ):
             env[OVERFLOWED].append(node)
         return value
 
@@ -404,7 +429,11 @@ def _overflow(node: sp.Basic, parts, env) -> float:
         return -math.inf if base < 0 and odd else math.inf
     if node.func is hyperbolic.sinh:
         return math.copysign(math.inf, parts[0](env))
-    if node.func in (sp.floor, sp.ceiling, sf.Round):  # of an infinite value: that value
+    if node.func in (
+        sp.floor,
+        sp.ceiling,
+        sf.Round,
+    ):  # of an infinite value: that value
         return parts[0](env)
     return math.inf
 
@@ -467,7 +496,9 @@ def _row_closure(expr, parts, size: int):
         (inner,) = parts
         over_row = _REDUCE.get(func) or ALONG[func]
 
-        key = object()  # this node's entry in the row's values (the function itself would be a
+        key = (
+            object()
+        )  # this node's entry in the row's values (the function itself would be a
         # closure that reaches itself: a cycle holding the closures below it until a collection)
 
         def computed(env):

@@ -38,7 +38,12 @@ import sympy as sp
 
 from lossdsl import hyperbolic, nodes, subtrees
 from lossdsl import symfuncs as sf
-from lossdsl.checks.numeric import FLOAT32_INF_FROM, OVERFLOWED, Unsupported, compiled_rows
+from lossdsl.checks.numeric import (
+    FLOAT32_INF_FROM,
+    OVERFLOWED,
+    Unsupported,
+    compiled_rows,
+)
 from lossdsl.checks.saturation import MAX_PROBED
 from lossdsl.errors import Diagnostic
 from lossdsl.rewrites import Rewriter, inlined_code_form, reshared_stable_form
@@ -47,7 +52,10 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
 # (y_true, y_pred) points: y_pred where exp of it, or of a few times it, overflows float32 but not float64
 PROBES = [
-    (t, sign * p) for p in (20.0, 100.0, 200.0, 500.0, 1e4) for sign in (1.0, -1.0) for t in (0.0, 1.0, -1.0, 5.0)
+    (t, sign * p)
+    for p in (20.0, 100.0, 200.0, 500.0, 1e4)
+    for sign in (1.0, -1.0)
+    for t in (0.0, 1.0, -1.0, 5.0)
 ]
 # At most this many parts that overflowed are tried as the cause, at one probe point.
 MAX_TRIED = 8
@@ -90,12 +98,16 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
     points = [(t, p, column) for column in range(columns) for t, p in PROBES]
     statements, code = reshared_stable_form(symbolic)
     bound = [(symbol, value) for _, symbol, value in statements]
-    if not any(_can_overflow(value) for value in [code, *(value for _, value in bound)]):
+    if not any(
+        _can_overflow(value) for value in [code, *(value for _, value in bound)]
+    ):
         return []
     params = symbolic.defaults()
 
     def loss(float32: bool = True, overflow: bool = True, fixed: dict | None = None):
-        return compiled_rows(code, size, resolved.per_sample, float32, bound, fixed, overflow)
+        return compiled_rows(
+            code, size, resolved.per_sample, float32, bound, fixed, overflow
+        )
 
     in_float32, exact, unbounded = loss(), loss(float32=False), loss(overflow=False)
     for t, p, column in points:
@@ -111,14 +123,24 @@ def check_overflow(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnosti
             if not overflowed or not math.isfinite(unbounded(env)):
                 continue  # no overflow made it NaN or inf: float32's range is not the matter
             # (each tried rebuilds the evaluator: the first few, in the order they overflowed)
-            signs = {part: _sign(part, bound, env, size) for part in list(dict.fromkeys(overflowed))[:MAX_TRIED]}
+            signs = {
+                part: _sign(part, bound, env, size)
+                for part in list(dict.fromkeys(overflowed))[:MAX_TRIED]
+            }
             causes = [
-                part for part in signs if not math.isfinite(loss(overflow=False, fixed={part: signs[part]})(env))
+                part
+                for part in signs
+                if not math.isfinite(
+                    loss(overflow=False, fixed={part: signs[part]})(env)
+                )
             ] or list(signs)
         except (Unsupported, TypeError, ArithmeticError, RecursionError):
             return []
         places = _places(resolved, symbolic, causes, bound, env, size)
-        return [_warning(resolved, node, env, wrong, value, beyond) for node, beyond in places]
+        return [
+            _warning(resolved, node, env, wrong, value, beyond)
+            for node, beyond in places
+        ]
     return []
 
 
@@ -127,7 +149,9 @@ def _can_overflow(code: sp.Basic) -> bool:
     exponent is not a small number."""
     if code.has(*_GROWING_FORMS):
         return True
-    return any(not p.exp.is_number or abs(p.exp) > 2 for p in subtrees.atoms(code, sp.Pow))
+    return any(
+        not p.exp.is_number or abs(p.exp) > 2 for p in subtrees.atoms(code, sp.Pow)
+    )
 
 
 def _fits(code: sp.Basic, points: int) -> bool:
@@ -138,7 +162,11 @@ def _fits(code: sp.Basic, points: int) -> bool:
 
 def _row_size(code: sp.Basic, per_sample: bool) -> int:
     """The length of the rows probed: a list literal's, two for a loss over the last axis, else one."""
-    lengths = [len(vector.args) for vector in subtrees.atoms(code, sf.Vector) if len(vector.args) > 1]
+    lengths = [
+        len(vector.args)
+        for vector in subtrees.atoms(code, sf.Vector)
+        if len(vector.args) > 1
+    ]
     if lengths:  # (one value broadcasts along any row)
         return max(lengths)
     return 2 if per_sample or code.has(sf.TensorFunction) else 1
@@ -159,13 +187,17 @@ def _rows(t: float, p: float, size: int, column: int = 0) -> dict:
 def _sign(part: sp.Basic, bound, env: dict, size: int) -> float:
     """The infinite float32 value of `part` at `env` (inf where its sign cannot be told)."""
     try:
-        value = compiled_rows(part, size, per_sample=True, float32=True, bound=bound)(env)
+        value = compiled_rows(part, size, per_sample=True, float32=True, bound=bound)(
+            env
+        )
     except (Unsupported, TypeError, ArithmeticError, RecursionError):
         return math.inf
     return -math.inf if value < 0 else math.inf
 
 
-def _places(resolved: Resolved, symbolic: SymbolicLoss, causes, bound, env: dict, size: int):
+def _places(
+    resolved: Resolved, symbolic: SymbolicLoss, causes, bound, env: dict, size: int
+):
     """(node, its value at `env`) for each cause: the first part of the program, outside
     conditions, that the code computes as it (the loss itself where none is)."""
     rewriter = Rewriter({}, share=False)
@@ -173,11 +205,20 @@ def _places(resolved: Resolved, symbolic: SymbolicLoss, causes, bound, env: dict
     for cause in causes:
         whole = cause
         for symbol, value in reversed(bound):  # each value reads only earlier symbols
-            whole = whole.xreplace({symbol: value}) if symbol in whole.free_symbols else whole
+            whole = (
+                whole.xreplace({symbol: value})
+                if symbol in whole.free_symbols
+                else whole
+            )
         forms = {cause, whole, rewriter.rewrite(whole)}
         # (SymPy takes a sign out, `sinh(-x)` is `-sinh(x)`, and a division is a product with a
         # reciprocal: `y_true / exp(y_pred)` is computed as `y_true * exp(-y_pred)`)
-        wanted[cause] = {sign * form**power for form in forms for sign in (1, -1) for power in (1, -1)}
+        wanted[cause] = {
+            sign * form**power
+            for form in forms
+            for sign in (1, -1)
+            for power in (1, -1)
+        }
     found: dict[sp.Basic, nodes.Node] = {}
     for node in _parts(resolved):
         if len(found) == len(causes):
@@ -222,7 +263,9 @@ def _hint(node: nodes.Node, resolved: Resolved) -> str:
     return _GENERAL_HINT
 
 
-def _warning(resolved, node, env: dict, wrong: float, value: float, beyond: float) -> Diagnostic:
+def _warning(
+    resolved, node, env: dict, wrong: float, value: float, beyond: float
+) -> Diagnostic:
     where = f"y_true={_shown_row(env[Y_TRUE])}, y_pred={_shown_row(env[Y_PRED])}"
     part = "inf" if math.isinf(beyond) or math.isnan(beyond) else f"about {beyond:.2g}"
     if node is resolved.result:
@@ -234,11 +277,21 @@ def _warning(resolved, node, env: dict, wrong: float, value: float, beyond: floa
         f" float32 though its value is about {value:.2g}; {_hint(node, resolved)}"
     )
     span = node.span
-    return Diagnostic("warning", message, span.line, span.column, "float32-overflow", span, resolved.source)
+    return Diagnostic(
+        "warning",
+        message,
+        span.line,
+        span.column,
+        "float32-overflow",
+        span,
+        resolved.source,
+    )
 
 
 def _shown_row(row: tuple) -> str:
-    return f"{row[0]:g}" if len(row) == 1 else "[" + ", ".join(f"{v:g}" for v in row) + "]"
+    return (
+        f"{row[0]:g}" if len(row) == 1 else "[" + ", ".join(f"{v:g}" for v in row) + "]"
+    )
 
 
 def _shown(value: float) -> str:

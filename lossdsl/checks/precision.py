@@ -39,7 +39,17 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
     found = []
 
     def warn(message: str, span) -> None:
-        found.append(Diagnostic("warning", message, span.line, span.column, "float32", span, resolved.source))
+        found.append(
+            Diagnostic(
+                "warning",
+                message,
+                span.line,
+                span.column,
+                "float32",
+                span,
+                resolved.source,
+            )
+        )
 
     built = symbolic.node_exprs
     # Only what the loss still holds once folded whole: `y_pred / (1e20 * 1e20)` holds 1e-40,
@@ -47,7 +57,11 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
     kept = _outside(symbolic.core, everywhere=True)
     # not in a binding the loss does not read, which the code leaves out (`a = 1e39 * y_pred`
     # then `e^2` was warned of; a review)
-    unread = [st for st in resolved.program.statements if isinstance(st, nodes.Assign) and st.name not in resolved.read]
+    unread = [
+        st
+        for st in resolved.program.statements
+        if isinstance(st, nodes.Assign) and st.name not in resolved.read
+    ]
     skipped = {id(node) for st in unread for node in nodes.walk(st)}
     warned: set[float] = set()
     for node in nodes.walk(resolved.program):
@@ -68,7 +82,10 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
             warned |= _outside(built[id(node)])
             continue
         for value in sorted(_outside(built[id(node)]) & kept):
-            warn(f"this part holds the constant {value:.6g} once folded, {_problem(value)}", node.span)
+            warn(
+                f"this part holds the constant {value:.6g} once folded, {_problem(value)}",
+                node.span,
+            )
             warned.add(value)
     # Made only where bindings meet (`a = 1e20` then `e^2 * a * a`: the code's `a * a` is inf in
     # float32), so no part holds it: at the loss (a review of the checks).
@@ -83,7 +100,9 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
     return found
 
 
-def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[int]) -> list:
+def _parameter_parts(
+    resolved: Resolved, symbolic: SymbolicLoss, skipped: set[int]
+) -> list:
     """(node, value) for each smallest part of the program made of parameters alone (and numbers,
     and bindings of such parts) whose value at the parameters' defaults float32 cannot hold, where
     the code computes it (the stable rewrites applied: `log(1 + exp(k))` is `softplus(k)`)."""
@@ -99,7 +118,11 @@ def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[in
     found = []
     free: dict = {}  # (the free symbols of the parts asked about: each node's built form holds its children's)
     for node in reversed(list(nodes.walk(resolved.program))):  # children before parents
-        if id(node) in skipped or id(node) not in built or isinstance(node, nodes.Param):
+        if (
+            id(node) in skipped
+            or id(node) not in built
+            or isinstance(node, nodes.Param)
+        ):
             continue
         if any(id(c) in outside for c in node.children):
             outside.add(id(node))
@@ -107,11 +130,19 @@ def _parameter_parts(resolved: Resolved, symbolic: SymbolicLoss, skipped: set[in
         for part in _parameter_pieces(built[id(node)], known, free):
             try:
                 value = evaluate(_computed(part), env)
-                if not _problem(value) or _pole(part, value, env) or not any(e.has(part) for e in code):
+                if (
+                    not _problem(value)
+                    or _pole(part, value, env)
+                    or not any(e.has(part) for e in code)
+                ):
                     continue
-                if _problem(value) == _ZERO and not _zero_reaches(part, code, known, env):
+                if _problem(value) == _ZERO and not _zero_reaches(
+                    part, code, known, env
+                ):
                     continue
-            except Unsupported:  # (a reduction or a list in a branch `evaluate` did not take first)
+            except (
+                Unsupported
+            ):  # (a reduction or a list in a branch `evaluate` did not take first)
                 continue
             outside.add(id(node))
             found.append((node, value))
@@ -142,7 +173,9 @@ def _zero_reaches(part: sp.Expr, code: list, known: set, env: dict) -> bool:
     return False
 
 
-def _code_values(statements: list, result: sp.Basic, defaults: dict, known: set) -> tuple[dict, list]:
+def _code_values(
+    statements: list, result: sp.Basic, defaults: dict, known: set
+) -> tuple[dict, list]:
     """The values of the parameters and of the bindings made of them alone, at the defaults (`known`
     gets each binding whose value float32 holds), and what the code computes: the result and the
     values of the bindings it reads."""
@@ -179,7 +212,9 @@ def _pole(part: sp.Expr, value: float, env: dict) -> bool:
     return False
 
 
-def _parameter_pieces(expr: sp.Basic, params: set[sp.Symbol], free: dict | None = None) -> list[sp.Expr]:
+def _parameter_pieces(
+    expr: sp.Basic, params: set[sp.Symbol], free: dict | None = None
+) -> list[sp.Expr]:
     """The parts of `expr` made of `params` alone (parameters, and bindings of them) that its code
     may compute: `expr` itself, or its terms and factors (and their products: `k*k*e^2` is one
     node, whose code computes `k**2`); not a symbol alone (judged where it is made). `free`: the
@@ -195,7 +230,11 @@ def _parameter_pieces(expr: sp.Basic, params: set[sp.Symbol], free: dict | None 
         if symbols and symbols <= params:
             pieces.append(term)
             continue
-        factors = [f for f in sp.Mul.make_args(term) if (s := subtrees.known_free_symbols(f, free)) and s <= params]
+        factors = [
+            f
+            for f in sp.Mul.make_args(term)
+            if (s := subtrees.known_free_symbols(f, free)) and s <= params
+        ]
         pieces += factors + ([sp.Mul(*factors)] if len(factors) > 1 else [])
     return pieces
 
@@ -216,5 +255,9 @@ def _outside(expr: sp.Basic, everywhere: bool = False) -> set[float]:
     elif not isinstance(expr, sp.Expr):
         return set()
     else:
-        numbers = [expr] if expr.is_Number else [term.as_coeff_Mul()[0] for term in sp.Add.make_args(expr)]
+        numbers = (
+            [expr]
+            if expr.is_Number
+            else [term.as_coeff_Mul()[0] for term in sp.Add.make_args(expr)]
+        )
     return {abs(float(n)) for n in numbers if n.is_Number and _problem(float(n))}

@@ -45,8 +45,14 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 
 # Each function's name, and the argument below which float32 rounds it to 0 (exp: its smallest
 # normal number, e^-87.3; sigmoid: 1 / (1 + exp(-x)) once exp(-x) overflows, x < -88.72).
-_SATURATING = {sp.exp: ("exp", -87.3), sf.Softplus: ("softplus", -87.3), sf.Sigmoid: ("sigmoid", -88.7)}
-_EXP_RANGE = 87.3  # logits further apart than this: the smaller one's softmax entry is 0
+_SATURATING = {
+    sp.exp: ("exp", -87.3),
+    sf.Softplus: ("softplus", -87.3),
+    sf.Sigmoid: ("sigmoid", -88.7),
+}
+_EXP_RANGE = (
+    87.3  # logits further apart than this: the smaller one's softmax entry is 0
+)
 _PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (0.0, 1.0, -1.0, 5.0)]
 # At most this many operations are evaluated at the probe points in all (hostile programs hold
 # thousands of divisions, each over the ones inside it); past it the check stops.
@@ -71,8 +77,12 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     """A warning at each `log`, divisor or negative power whose argument float32 rounds to 0 where a
     sigmoid, exp, softplus or softmax in it saturates, and which the code computes."""
     env = symbolic.defaults()
-    rewriter = Rewriter({}, share=False)  # one for all: nested hazards share their rewritten parts
-    code = inlined_code_form(symbolic)  # the loss as the code computes it (None where too large)
+    rewriter = Rewriter(
+        {}, share=False
+    )  # one for all: nested hazards share their rewritten parts
+    code = inlined_code_form(
+        symbolic
+    )  # the loss as the code computes it (None where too large)
     budget = _Budget()
     found: list[Diagnostic] = []
     for node in resolved.outside_conditions():
@@ -88,36 +98,60 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                     # nothing in it saturates (what `_saturated` looks for is inside `stable`); and
                     # SymPy's `1 / stable` of 95 nested fractions took 2 s (the hostile corpus)
                     continue
-                hazard, argument = _hazard(stable, kind, env, rewriter, symbolic, target)
-                if argument is None or (code is not None and not _computes(code, hazard)):
+                hazard, argument = _hazard(
+                    stable, kind, env, rewriter, symbolic, target
+                )
+                if argument is None or (
+                    code is not None and not _computes(code, hazard)
+                ):
                     continue  # nothing to fear, or the code does not compute it (`log(1 / exp(x))` is -x)
                 point = _saturated(argument, env, budget) if saturates else None
-                if point is None and (hazard is not stable or not saturates or isinstance(argument, sp.Add)):
+                if point is None and (
+                    hazard is not stable
+                    or not saturates
+                    or isinstance(argument, sp.Add)
+                ):
                     # (a log of a product, taken apart; a tanh or erf that rounds to -1 or 1; a sum of
                     # sigmoids that all saturate, `log(sigmoid(x) + sigmoid(x - 1))`, inf from x of
                     # about -104 in float32, where `_saturated` reads products alone; a review)
                     point = _vanishes(argument, env, budget)
-            except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
+            except (
+                Unsupported,
+                TypeError,
+                ValueError,
+                ArithmeticError,
+                RecursionError,
+            ):
                 continue
             if budget.left < 0:
                 break
             if point is not None and kind == "power" and evaluate(hazard.exp, env) > 0:
                 # (a root or fractional power: its value at 0 is 0; warned of where its gradient is not finite)
                 try:
-                    zero = _root_at_zero(argument, env) if budget.spend(argument) else None
+                    zero = (
+                        _root_at_zero(argument, env) if budget.spend(argument) else None
+                    )
                     if zero is None or budget.derivatives <= 0:
                         continue
                     budget.derivatives -= 1
                     if _finite_derivative(symbolic, target, env, zero):
                         continue  # (the focal loss's `(1 - p)^0.5`: SymPy's derivative is `p^0.5 ...`)
-                except (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError):
+                except (
+                    Unsupported,
+                    TypeError,
+                    ValueError,
+                    ArithmeticError,
+                    RecursionError,
+                ):
                     continue
                 kind, point = "root", (point[0], *zero)
             if point is not None:
                 complement = kind in ("log", "log1p") and (
                     isinstance(hazard, sf.Log1p) or _cancels(argument, env, point)
                 )
-                found.append(_warning(resolved, target, kind, point, complement=complement))
+                found.append(
+                    _warning(resolved, target, kind, point, complement=complement)
+                )
     return found
 
 
@@ -126,7 +160,9 @@ def _cancels(argument: sp.Basic, env: dict, point: tuple[str, float, float]) -> 
     term rounding to 1), not because each rounds to 0 (`sigmoid(x) + sigmoid(x - 1)`): a log of it
     is taken apart as `log(1 - p)` is (`log(0.5 - 0.5 sigmoid(x)^2)` was given the cross-entropy's
     advice; the change review)."""
-    terms = sp.Add.make_args(argument.as_coeff_Mul()[1])  # (`2 (1 - p^2)`: the sum; not expanded)
+    terms = sp.Add.make_args(
+        argument.as_coeff_Mul()[1]
+    )  # (`2 (1 - p^2)`: the sum; not expanded)
     if len(terms) < 2:
         return False
     at = {**env, Y_TRUE: point[1], Y_PRED: point[2]}
@@ -142,28 +178,47 @@ def _computes(code: sp.Basic, hazard: sp.Basic) -> bool:
     if code.has(hazard):
         return True
     if isinstance(hazard, sp.Pow) and hazard.exp.is_negative:
-        return any(p.base == hazard.base and p.exp.is_negative for p in code.atoms(sp.Pow))
+        return any(
+            p.base == hazard.base and p.exp.is_negative for p in code.atoms(sp.Pow)
+        )
     return False
 
 
 def _hazards(node: nodes.Node):
     """(node, kind) for each place in `node` where a value of 0 is infinite: the `log` call, the
     divisor, the power (kept where its exponent is negative)."""
-    if isinstance(node, nodes.Call) and node.func in ("log", "log1p") and len(node.args) == 1:
+    if (
+        isinstance(node, nodes.Call)
+        and node.func in ("log", "log1p")
+        and len(node.args) == 1
+    ):
         yield node, node.func
     elif isinstance(node, nodes.Chain) and node.kind == "mul":
         for op, operand in zip(node.ops, node.operands[1:], strict=True):
             if op == "/":
                 yield operand, "divisor"
-    elif isinstance(node, nodes.Power) or (isinstance(node, nodes.Call) and node.func == "pow" and len(node.args) == 2):
+    elif isinstance(node, nodes.Power) or (
+        isinstance(node, nodes.Call) and node.func == "pow" and len(node.args) == 2
+    ):
         yield node, "power"
-    elif isinstance(node, nodes.Call) and node.func in ("arcsin", "arccos") and len(node.args) == 1:
+    elif (
+        isinstance(node, nodes.Call)
+        and node.func in ("arcsin", "arccos")
+        and len(node.args) == 1
+    ):
         yield node, "arc"
     elif isinstance(node, nodes.Call) and node.func == "sqrt" and len(node.args) == 1:
         yield node, "power"
 
 
-def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, symbolic: SymbolicLoss, target):
+def _hazard(
+    stable: sp.Basic,
+    kind: str,
+    defaults: dict,
+    rewriter: Rewriter,
+    symbolic: SymbolicLoss,
+    target,
+):
     """(what the code computes, what must not be 0 in it) for a hazard whose computed form is
     `stable`; (None, None) where nothing must be (the rewrites took the `log` away, the exponent is
     not negative at the parameters' defaults, the power is not of the base as written: SymPy's
@@ -175,7 +230,9 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
         # SymPy's `arcsin(-x)` is `-asin(x)`, its `arccos(-x)` `pi - acos(x)`: the change review)
         # (the arc at the top, not one inside its argument: `arcsin(0.5 * arcsin(sigmoid(x)))` was
         # warned of twice, as the set of atoms came; the second review)
-        terms = [t.as_coeff_Mul()[1] for t in sp.Add.make_args(stable) if not t.is_number]
+        terms = [
+            t.as_coeff_Mul()[1] for t in sp.Add.make_args(stable) if not t.is_number
+        ]
         if len(terms) == 1 and isinstance(terms[0], (sp.asin, sp.acos)):
             return terms[0], 1 - terms[0].args[0] ** 2
         return None, None
@@ -187,7 +244,9 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
         for term in (t.as_coeff_Mul()[1] for t in sp.Add.make_args(stable)):
             if isinstance(term, sp.log):
                 return term, term.args[0]
-            if isinstance(term, sf.Log1p) and (stable is not term or stable.has(*_BOUNDED, *_SATURATING)):
+            if isinstance(term, sf.Log1p) and (
+                stable is not term or stable.has(*_BOUNDED, *_SATURATING)
+            ):
                 return term, 1 + term.args[0]
         return None, None
     if not isinstance(stable, sp.Pow):
@@ -195,7 +254,9 @@ def _hazard(stable: sp.Basic, kind: str, defaults: dict, rewriter: Rewriter, sym
     # (in floats: SymPy took `sin(cosh(m))` at m = 1e20 to the precision of its argument, a hang; a review)
     exponent = evaluate(stable.exp, defaults)
     base = target.base if isinstance(target, nodes.Power) else target.args[0]
-    if (exponent < 0 or 0 < exponent < 1) and rewriter.rewrite(node_expr(symbolic, base)) == stable.base:
+    if (exponent < 0 or 0 < exponent < 1) and rewriter.rewrite(
+        node_expr(symbolic, base)
+    ) == stable.base:
         return stable, stable.base
     return None, None
 
@@ -208,10 +269,15 @@ def _root_at_zero(argument: sp.Basic, env: dict) -> tuple[float, float] | None:
     else None. A root's value at 0 is 0, and `sqrt(sigmoid(x))`, computed as `exp(-softplus(-x) /
     2)`, is not a power at all."""
     value = compiled(argument)
-    return next(((t, p) for t, p in _PROBES if value({**env, Y_TRUE: t, Y_PRED: p}) == 0.0), None)
+    return next(
+        ((t, p) for t, p in _PROBES if value({**env, Y_TRUE: t, Y_PRED: p}) == 0.0),
+        None,
+    )
 
 
-def _finite_derivative(symbolic: SymbolicLoss, target: nodes.Node, env: dict, at: tuple[float, float]) -> bool:
+def _finite_derivative(
+    symbolic: SymbolicLoss, target: nodes.Node, env: dict, at: tuple[float, float]
+) -> bool:
     """Whether the derivative along y_pred of the root `target`, as SymPy writes it (the fused
     gradient's form), is finite at `at`, where its base is 0: that of the focal loss's `(1 -
     sigmoid(x))^0.5` keeps a power of the base, `-0.5 sigmoid(-x)^0.5 sigmoid(x)`, 0 there, while
@@ -220,13 +286,22 @@ def _finite_derivative(symbolic: SymbolicLoss, target: nodes.Node, env: dict, at
     return math.isfinite(compiled(derivative)({**env, Y_TRUE: at[0], Y_PRED: at[1]}))
 
 
-def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, float, float] | None:
+def _saturated(
+    expr: sp.Basic | None, env: dict, budget: _Budget
+) -> tuple[str, float, float] | None:
     """(function, y_true, y_pred) where `expr` is 0 in float32 because that function in it saturates:
     `expr` a product or positive power of such functions (either branch of a `where`); else None."""
     if expr is None:
         return None
     if isinstance(expr, sp.Mul):
-        return next((found for f in expr.args if (found := _saturated(f, env, budget)) is not None), None)
+        return next(
+            (
+                found
+                for f in expr.args
+                if (found := _saturated(f, env, budget)) is not None
+            ),
+            None,
+        )
     if isinstance(expr, sp.Pow) and expr.exp.is_number and float(expr.exp) > 0:
         return _saturated(expr.base, env, budget)
     if isinstance(expr, sf.ReduceSum) and isinstance(expr.args[0], sp.Mul):
@@ -234,15 +309,27 @@ def _saturated(expr: sp.Basic | None, env: dict, budget: _Budget) -> tuple[str, 
         # takes such a sum for one that may reach 0 over the reals)
         factors = expr.args[0].args
         if any(isinstance(f, sf.OneHot) for f in factors):
-            return _saturated(sp.Mul(*(f for f in factors if not isinstance(f, sf.OneHot))), env, budget)
+            return _saturated(
+                sp.Mul(*(f for f in factors if not isinstance(f, sf.OneHot))),
+                env,
+                budget,
+            )
     if isinstance(expr, sf.Softmax):
         # its entries are 0 where the logits lie further apart than exp's range: the probe points
         # stand in for the columns of a row
         if not budget.spend(expr.args[0]):
             return None
         logit = compiled(expr.args[0])
-        values = [v for t, p in _PROBES if math.isfinite(v := logit({**env, Y_TRUE: t, Y_PRED: p}))]
-        return ("softmax", 0.0, 200.0) if values and max(values) - min(values) > _EXP_RANGE else None
+        values = [
+            v
+            for t, p in _PROBES
+            if math.isfinite(v := logit({**env, Y_TRUE: t, Y_PRED: p}))
+        ]
+        return (
+            ("softmax", 0.0, 200.0)
+            if values and max(values) - min(values) > _EXP_RANGE
+            else None
+        )
     if type(expr) not in _SATURATING:
         return None
     name, below = _SATURATING[type(expr)]
@@ -271,22 +358,37 @@ _BOUNDED_HINTS = {
 _WRITTEN = ("sigmoid", "softmax", "softplus", "exp", "tanh", "erf")
 
 # The functions that a factor left in a log beside the heads (`_vanishes`) is named after.
-_NAMED = {sp.exp: "exp", sf.Sigmoid: "sigmoid", sf.Softplus: "softplus", hyperbolic.tanh: "tanh", sp.erf: "erf"}
+_NAMED = {
+    sp.exp: "exp",
+    sf.Sigmoid: "sigmoid",
+    sf.Softplus: "softplus",
+    hyperbolic.tanh: "tanh",
+    sp.erf: "erf",
+}
 
 
-def _vanishes(expr: sp.Basic, env: dict, budget: _Budget) -> tuple[str, float, float] | None:
+def _vanishes(
+    expr: sp.Basic, env: dict, budget: _Budget
+) -> tuple[str, float, float] | None:
     """(function, y_true, y_pred) where `expr`, the factors a log of a product keeps beside its
     sigmoids, softmaxes and exps, is 0 at a probe point though not at y_pred = 0, and holds one of
     `_NAMED` of y_pred (the first is named); else None. `log(sigmoid(-x) * (1 - tanh(x)))` is
     `log(1 - tanh(x)) - softplus(x)`, -inf from x of about 10 in float32: warned of through its
     sigmoid before the log was taken apart, and not after (the change review). (In float64: a zero
     of float32 only, `erf(exp(x))` at x = -200, is found at -1e4.)"""
-    names = [name for f in sp.preorder_traversal(expr) if (name := _NAMED.get(type(f))) and f.has(Y_PRED)]
+    names = [
+        name
+        for f in sp.preorder_traversal(expr)
+        if (name := _NAMED.get(type(f))) and f.has(Y_PRED)
+    ]
     if not names or not budget.spend(expr):
         return None
     value = compiled(expr)
     for t, p in _PROBES:
-        if value({**env, Y_TRUE: t, Y_PRED: p}) == 0.0 and value({**env, Y_TRUE: t, Y_PRED: 0.0}) != 0.0:
+        if (
+            value({**env, Y_TRUE: t, Y_PRED: p}) == 0.0
+            and value({**env, Y_TRUE: t, Y_PRED: 0.0}) != 0.0
+        ):
             return names[0], t, p
     return None
 
@@ -300,9 +402,21 @@ _CONSEQUENCES = {
         " or add eps to it",
     ),
     "log1p": ("`1 + x` of its argument x", "giving -inf or NaN", "add eps to it"),
-    "power": ("the base", "where the power or its gradient is infinite or NaN", "add eps to it"),
-    "root": ("the base", "where the gradient of the root is 0 over 0 (NaN)", "add eps to it"),
-    "divisor": ("the divisor", "dividing by 0 (inf or NaN)", "add eps to it or use maximum(..., eps)"),
+    "power": (
+        "the base",
+        "where the power or its gradient is infinite or NaN",
+        "add eps to it",
+    ),
+    "root": (
+        "the base",
+        "where the gradient of the root is 0 over 0 (NaN)",
+        "add eps to it",
+    ),
+    "divisor": (
+        "the divisor",
+        "dividing by 0 (inf or NaN)",
+        "add eps to it or use maximum(..., eps)",
+    ),
     "arc": (
         "`1 - x^2` of its argument x",
         "where its gradient divides by 0 (inf or NaN)",
@@ -320,7 +434,12 @@ _COMPLEMENT_HINT = (
 
 
 def _warning(
-    resolved: Resolved, node: nodes.Node, kind: str, point: tuple[str, float, float], *, complement: bool = False
+    resolved: Resolved,
+    node: nodes.Node,
+    kind: str,
+    point: tuple[str, float, float],
+    *,
+    complement: bool = False,
 ) -> Diagnostic:
     """The warning at `node`; `complement`: the log is of `1 + u`, a `log1p(u)` in the code."""
     function, t, p = point
@@ -329,7 +448,9 @@ def _warning(
         # (not a softmax's: its warning speaks of logits apart, whatever spells it)
         # (named as the program writes it: the code's form of `arcsin(sqrt(sigmoid(x)))` holds an
         # `exp`, and the warning said its `exp` saturates; the second review)
-        function = next((f for f in _WRITTEN if re.search(rf"\b{f}\(", written)), function)
+        function = next(
+            (f for f in _WRITTEN if re.search(rf"\b{f}\(", written)), function
+        )
     what, consequence, hint = _CONSEQUENCES[kind]
     if kind == "root" and isinstance(node, nodes.Call):
         what = "the argument"  # (of `sqrt(x)`; the base of `x^0.5`)
@@ -339,10 +460,22 @@ def _warning(
         hint = logits_spelling(resolved, function)  # (eps is no cure there)
     elif kind in ("log", "log1p") and function in _BOUNDED_HINTS:
         hint = _BOUNDED_HINTS[function]
-    where = "for logits about 200 apart" if function == "softmax" else f"(e.g. at y_true={t:g}, y_pred={p:g})"
+    where = (
+        "for logits about 200 apart"
+        if function == "softmax"
+        else f"(e.g. at y_true={t:g}, y_pred={p:g})"
+    )
     message = (
         f"`{resolved.text(node)}`: in float32 {what} rounds to 0 where its `{function}` saturates {where},"
         f" {consequence}; {hint}"
     )
     span = node.span
-    return Diagnostic("warning", message, span.line, span.column, "float32-zero", span, resolved.source)
+    return Diagnostic(
+        "warning",
+        message,
+        span.line,
+        span.column,
+        "float32-zero",
+        span,
+        resolved.source,
+    )

@@ -105,7 +105,9 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     stack: list[nodes.Node] = [resolved.result]
     switches: list[nodes.Call] = []
     signs = Signs(resolved)
-    valued = in_values(resolved)  # a kink that feeds only a `where` condition passes no gradient
+    valued = in_values(
+        resolved
+    )  # a kink that feeds only a `where` condition passes no gradient
     kinks: list[nodes.Call] = []
     while stack:
         node = stack.pop()
@@ -121,7 +123,12 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if not isinstance(node, nodes.Call) or node.func not in FUNCTIONS:
             continue
         info = resolved.of(node)
-        if info.ok and not info.live and info.pred and node.func in ("where", "sign", *STEPS):
+        if (
+            info.ok
+            and not info.live
+            and info.pred
+            and node.func in ("where", "sign", *STEPS)
+        ):
             switches.append(node)
         if not (info.ok and info.live):
             continue
@@ -132,19 +139,28 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         ):
             kinks.append(node)
         if node.func == "where":
-            (plain if comparison_of(resolved, node.args[0]) is not None else compound).append((node, node))
+            (
+                plain if comparison_of(resolved, node.args[0]) is not None else compound
+            ).append((node, node))
     # A `where` in a branch of another is checked in the outermost `where` that holds it (after the
     # walk, which completes `parents`): the inner boundary may lie where the outer one reads the
     # other branch (a dead zone, `where(abs(e) <= m, 0, where(e > 0, 2*(e - m), -e - m))`).
     plain, compound = (
-        [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)] for wheres in (plain, compound)
+        [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)]
+        for wheres in (plain, compound)
     )
     # (after the walk: whether a kink is squared away depends on every use of it)
     if kinks and not code_has_kinks(symbolic):
         kinks = []  # the stable rewrites took them away: `relu(x) + log(1 + exp(-abs(x)))` is `softplus(x)`
-    found += [kink_note(resolved, node) for node in kinks if not smoothed_away(resolved, symbolic, node, parents)]
+    found += [
+        kink_note(resolved, node)
+        for node in kinks
+        if not smoothed_away(resolved, symbolic, node, parents)
+    ]
     for node in sorted(switches, key=lambda n: n.span.start):
-        switched += [(node, context) for context in _switch_contexts(resolved, node, parents)]
+        switched += [
+            (node, context) for context in _switch_contexts(resolved, node, parents)
+        ]
     unchecked: dict[int, nodes.Call] = {}
     over_axis: dict[int, nodes.Call] = {}
     warned: set[int] = set()
@@ -156,9 +172,20 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             try:
                 # (the warning quotes the node whose value jumps: for a `where` held in another's
                 # branch, the inner one, which is where the two sides disagree)
-                jump = jump_of(resolved, symbolic, node, budget, context, valued=wheres is not switched)
+                jump = jump_of(
+                    resolved,
+                    symbolic,
+                    node,
+                    budget,
+                    context,
+                    valued=wheres is not switched,
+                )
             except OutOfBudget:
-                unchecked.update((id(where), where) for where, _ in wheres[index:] if id(where) not in warned)
+                unchecked.update(
+                    (id(where), where)
+                    for where, _ in wheres[index:]
+                    if id(where) not in warned
+                )
                 break
             except OverAxis:
                 over_axis[id(node)] = node
@@ -169,18 +196,32 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     # (nor, for a kink, one that another on the same condition decides wherever the loss reads it;
     # its jump is still looked for: the outer `where` is judged at its boundary, where the inner one
     # reads its other branch, and a jump of the inner one's branch showed in none (the change review))
-    decided = {id(n) for n, _ in plain + compound + switched if _decided(resolved, symbolic, n, parents)}
+    decided = {
+        id(n)
+        for n, _ in plain + compound + switched
+        if _decided(resolved, symbolic, n, parents)
+    }
     skipped = warned | unchecked.keys() | over_axis.keys() | decided
     # (in the order written: the budget, if spent, leaves out the last ones)
     wheres = sorted(plain + compound + switched, key=lambda pair: pair[0].span.start)
     found += [
-        switch_kink_note(resolved, node) if not resolved.of(node).live else kink_note(resolved, node)
+        switch_kink_note(resolved, node)
+        if not resolved.of(node).live
+        else kink_note(resolved, node)
         for node in _where_kinks(resolved, symbolic, wheres, skipped, valued)
     ]
     if unchecked:
-        found.append(_unchecked_note(resolved, unchecked, "the program is too large to check them all"))
+        found.append(
+            _unchecked_note(
+                resolved, unchecked, "the program is too large to check them all"
+            )
+        )
     # (one of several contexts may have been checked, and warned of)
-    over_axis = {key: node for key, node in over_axis.items() if key not in warned and key not in unchecked}
+    over_axis = {
+        key: node
+        for key, node in over_axis.items()
+        if key not in warned and key not in unchecked
+    }
     if over_axis:
         reason = (
             "they read the last axis as a whole (a reduction, a softmax, `onehot` or a list),"
@@ -190,14 +231,22 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
     return found
 
 
-def _unchecked_note(resolved: Resolved, unchecked: dict[int, nodes.Call], reason: str) -> Diagnostic:
+def _unchecked_note(
+    resolved: Resolved, unchecked: dict[int, nodes.Call], reason: str
+) -> Diagnostic:
     span = min(unchecked.values(), key=lambda n: n.span.start).span
-    kinds = "/".join(f"`{func}`" for func in sorted({n.func for n in unchecked.values()}))
+    kinds = "/".join(
+        f"`{func}`" for func in sorted({n.func for n in unchecked.values()})
+    )
     message = f"{len(unchecked)} {kinds}(s) were not checked for jumps: {reason}"
-    return Diagnostic("note", message, span.line, span.column, "jump-unchecked", span, resolved.source)
+    return Diagnostic(
+        "note", message, span.line, span.column, "jump-unchecked", span, resolved.source
+    )
 
 
-def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
+def _switch_contexts(
+    resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]
+) -> list[nodes.Node]:
     """Where to check a `where` that y_pred reaches through its condition only (`where(y_pred > 0, 1,
     2) * e^2`): the outermost nodes above it, climbing through sums, products, powers, signs,
     elementwise functions, the branches of a `where` and bindings (to each place one is read), up
@@ -223,27 +272,41 @@ def _switch_contexts(resolved: Resolved, node: nodes.Call, parents: dict[int, li
         for parent in above:
             if isinstance(parent, nodes.Call) and parent.func not in FUNCTIONS:
                 continue
-            kind = kind_of(parent.func, len(parent.args)) if isinstance(parent, nodes.Call) else None
+            kind = (
+                kind_of(parent.func, len(parent.args))
+                if isinstance(parent, nodes.Call)
+                else None
+            )
             if parent is None or (kind in ("reduction", "vector") and not uniform):
-                top = resolved.binding_value(current) if isinstance(current, nodes.Name) else current
+                top = (
+                    resolved.binding_value(current)
+                    if isinstance(current, nodes.Name)
+                    else current
+                )
                 info = resolved.of(top) if top is not None else None
                 if info is not None and info.ok and info.live:
                     found[id(top)] = top
                 elif kind == "reduction":
-                    stack.append((parent, True))  # `sum(where(y_pred > 0, 1, 2)) * e^2`: a switch still
+                    stack.append(
+                        (parent, True)
+                    )  # `sum(where(y_pred > 0, 1, 2)) * e^2`: a switch still
             elif isinstance(parent, nodes.Call) and parent.func == "sign":
                 continue  # as a condition: that `sign` is checked itself, at its argument's change of
                 # sign (`sign(sign(y_pred)) * y_pred` had a note of each; the change review). Not a
                 # step's: its check looks for an argument passing an integer, which one that jumps
                 # from -1 to 1 never does (`floor(sign(y_pred)) * (y_pred + 1)`; the second review)
-            elif isinstance(parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)):
+            elif isinstance(
+                parent, (nodes.Chain, nodes.Unary, nodes.Power, nodes.Call, nodes.Name)
+            ):
                 stack.append((parent, uniform))
             # else: a comparison, `and`, `or`, `not` (a value in a condition reaches a `where` only
             # through one of them), a list: not followed
     return list(found.values())
 
 
-def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]) -> list[nodes.Node]:
+def _gates(
+    resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.Node]]
+) -> list[nodes.Node]:
     """Where to check a `where` whose branches read y_pred: the outermost nodes reached by climbing
     from it through bindings (to each place one is read), elementwise arithmetic and functions, and
     the branches of other `where`s whose condition reads y_pred (gates, which may read another
@@ -267,7 +330,13 @@ def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.N
                 and parent.args[0] is not current
                 and resolved.of(parent.args[0]).pred
             )
-            if gate or isinstance(parent, (nodes.Name, nodes.Unary, nodes.Chain, nodes.Power)) or _elementwise(parent):
+            if (
+                gate
+                or isinstance(
+                    parent, (nodes.Name, nodes.Unary, nodes.Chain, nodes.Power)
+                )
+                or _elementwise(parent)
+            ):
                 stack.append(parent)
             elif not isinstance(parent, (nodes.Compare, nodes.BoolOp, nodes.Not)):
                 found.setdefault(id(current), current)
@@ -276,11 +345,16 @@ def _gates(resolved: Resolved, node: nodes.Call, parents: dict[int, list[nodes.N
         if not above:
             found.setdefault(id(current), current)
     # (a binding's name stands for its value: a context that is a name is the value it reads)
-    return list({id(_named(resolved, c)): _named(resolved, c) for c in found.values()}.values())
+    return list(
+        {id(_named(resolved, c)): _named(resolved, c) for c in found.values()}.values()
+    )
 
 
 def _decided(
-    resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, parents: dict[int, list[nodes.Node]]
+    resolved: Resolved,
+    symbolic: SymbolicLoss,
+    node: nodes.Call,
+    parents: dict[int, list[nodes.Node]],
 ) -> bool:
     """Whether every way the loss reads the `where` `node` passes, through elementwise arithmetic,
     functions and bindings, into a branch of another `where` on the same condition: there the
@@ -300,7 +374,9 @@ def _decided(
         if current is resolved.result or not above:
             return False
         for parent in above:
-            if isinstance(parent, nodes.Call) and kind_of(parent.func, len(parent.args)) in ("reduction", "vector"):
+            if isinstance(parent, nodes.Call) and kind_of(
+                parent.func, len(parent.args)
+            ) in ("reduction", "vector"):
                 return False
             same = (
                 isinstance(parent, nodes.Call)
@@ -324,11 +400,17 @@ def _elementwise(node: nodes.Node) -> bool:
 
 
 def _named(resolved: Resolved, node: nodes.Node) -> nodes.Node:
-    return (resolved.binding_value(node) or node) if isinstance(node, nodes.Name) else node
+    return (
+        (resolved.binding_value(node) or node) if isinstance(node, nodes.Name) else node
+    )
 
 
 def _where_kinks(
-    resolved: Resolved, symbolic: SymbolicLoss, wheres: list, skipped: set[int], valued: set
+    resolved: Resolved,
+    symbolic: SymbolicLoss,
+    wheres: list,
+    skipped: set[int],
+    valued: set,
 ) -> list[nodes.Call]:
     """The `where`s among `wheres` (each with the node above it that `_gates` or, for branches free
     of y_pred, `_switch_contexts` found) where that node, with no jump, changes its slope at a
@@ -339,14 +421,25 @@ def _where_kinks(
     budget = Budget(MAX_EVALUATIONS)
     kinked: dict[int, nodes.Call] = {}
     for node, context in wheres:
-        if id(node) in skipped or id(node) in kinked or (node.span.start, node.span.end) not in valued:
+        if (
+            id(node) in skipped
+            or id(node) in kinked
+            or (node.span.start, node.span.end) not in valued
+        ):
             continue
         try:
             if _bends(resolved, symbolic, node, context, budget):
                 kinked[id(node)] = node
         except OutOfBudget:
             break
-        except (OverAxis, Unsupported, TypeError, ValueError, ArithmeticError, AttributeError):
+        except (
+            OverAxis,
+            Unsupported,
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            AttributeError,
+        ):
             continue
     return list(kinked.values())
 
@@ -365,10 +458,18 @@ def switch_kink_note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
         f"`{resolved.text(node)}` switches where {where} and puts a kink in the loss there: its gradient"
         " changes abruptly (usually fine for training; a smooth alternative avoids it)"
     )
-    return Diagnostic("note", message, span.line, span.column, "kink", span, resolved.source)
+    return Diagnostic(
+        "note", message, span.line, span.column, "kink", span, resolved.source
+    )
 
 
-def _bends(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, context: nodes.Node, budget: Budget) -> bool:
+def _bends(
+    resolved: Resolved,
+    symbolic: SymbolicLoss,
+    node: nodes.Call,
+    context: nodes.Node,
+    budget: Budget,
+) -> bool:
     """Whether the `where` `node` puts a kink in `context` (`Bend`) at a point along y_pred where its
     condition flips, on the boundary of one of its comparisons (not an equality), at the values of
     y_true that the jump check tries: see `_where_kinks`. A `sign` is a `where` on its argument
@@ -381,12 +482,19 @@ def _bends(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, context
         if not comparisons:
             return False
         condition = node_expr(symbolic, node.args[0])
-        sides = [(c.op, node_expr(symbolic, c.left), node_expr(symbolic, c.right)) for c in comparisons]
-    if condition.has(sf.TensorFunction) or any(side.has(sf.TensorFunction) for _, *pair in sides for side in pair):
+        sides = [
+            (c.op, node_expr(symbolic, c.left), node_expr(symbolic, c.right))
+            for c in comparisons
+        ]
+    if condition.has(sf.TensorFunction) or any(
+        side.has(sf.TensorFunction) for _, *pair in sides for side in pair
+    ):
         condition = one_column(condition)
         sides = [(op, one_column(left), one_column(right)) for op, left, right in sides]
     parts = [condition, *(side for _, *pair in sides for side in pair)]
-    if isinstance(condition, sp.logic.boolalg.BooleanAtom) or any(p.has(sf.TensorFunction, sf.Vector) for p in parts):
+    if isinstance(condition, sp.logic.boolalg.BooleanAtom) or any(
+        p.has(sf.TensorFunction, sf.Vector) for p in parts
+    ):
         return False
     # (an equality holds at its boundary alone: no side to take a slope on; a class condition,
     # `y_true > 0.5`, keeps one branch for each sample whatever y_pred does)
@@ -402,7 +510,10 @@ def _bends(resolved: Resolved, symbolic: SymbolicLoss, node: nodes.Call, context
     switched = switched_context(symbolic, node, context, budget)
     if switched is None or switched.original.has(sf.TensorFunction, sf.Vector):
         return False
-    flips, bend = Truth(condition, budget), Bend(Value(switched.original, budget), switched)
+    flips, bend = (
+        Truth(condition, budget),
+        Bend(Value(switched.original, budget), switched),
+    )
     env = symbolic.defaults()
     for gap in gaps:
         for fixed in OTHERS:

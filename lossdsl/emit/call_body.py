@@ -72,25 +72,40 @@ class CallBody:
         bindings, result = stable_form(symbolic)
         gradient = target = None
         if fast:
-            bound = {symbol: value for _, symbol, value in bindings if symbol is not None}
-            bindings = [(name, symbol, idioms(value, bound)) for name, symbol, value in bindings]
+            bound = {
+                symbol: value for _, symbol, value in bindings if symbol is not None
+            }
+            bindings = [
+                (name, symbol, idioms(value, bound)) for name, symbol, value in bindings
+            ]
             result = idioms(result, bound)
-            gradient = element_gradient(bindings, result, elementwise=not spec.per_sample)
-            if gradient is not None and result.free_symbols & {Y_TRUE, *dependent_symbols(bindings, Y_TRUE)}:
+            gradient = element_gradient(
+                bindings, result, elementwise=not spec.per_sample
+            )
+            if gradient is not None and result.free_symbols & {
+                Y_TRUE,
+                *dependent_symbols(bindings, Y_TRUE),
+            }:
                 # y_true gets its gradient too (a target computed from trainable weights needs
                 # it); where it cannot be fused, neither is y_pred's: autodiff gives both. A loss of
                 # `y_pred - y_true` alone has y_pred's negated (printed as one negation, below).
                 if through_the_error(bindings, result):
                     target = -gradient
                 else:
-                    target = element_gradient(bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE)
+                    target = element_gradient(
+                        bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE
+                    )
                 gradient = None if target is None else gradient
             if gradient is not None:
-                bindings = [(name, symbol, oriented(value)) for name, symbol, value in bindings]
+                bindings = [
+                    (name, symbol, oriented(value)) for name, symbol, value in bindings
+                ]
                 result, gradient = oriented(result), oriented(gradient)
                 target = None if target is None else oriented(target)
                 if xla:
-                    bindings, result, gradient, target = shared_exponentials(bindings, result, gradient, target)
+                    bindings, result, gradient, target = shared_exponentials(
+                        bindings, result, gradient, target
+                    )
         self.gradient_factor = sp.Integer(1)
         if gradient is not None and not reads_a_reduction(gradient, bindings):
             self.gradient_factor, gradient = numeric_factor(gradient)
@@ -104,13 +119,22 @@ class CallBody:
             self.indent += 2 * len(NESTED_INDENT)  # backward() sits inside forward()
         self.fused_target = target is not None or self.target_factor is not None
         planned = plan(bindings, result, gradient, target)
-        self.locals, self.result, self.gradient, self.target, self.forward_count, self.gradient_count = planned
+        (
+            self.locals,
+            self.result,
+            self.gradient,
+            self.target,
+            self.forward_count,
+            self.gradient_count,
+        ) = planned
         self.by_symbol = {local.symbol: local for local in self.locals}
         # The values tie_order reads: the temporaries' definitions, and what it rebuilt of each node.
         self._temporaries: dict | None = None
         self._before_temporaries: dict = {}
         self._forward_values: dict[sp.Basic, sp.Basic] | None = None
-        for local in self.locals:  # the user's names first; temporaries take what is left
+        for (
+            local
+        ) in self.locals:  # the user's names first; temporaries take what is left
             if local.hint:
                 local.name = self._allocate(local.hint)
         self.shapes: dict[sp.Basic, str] = {}
@@ -129,7 +153,9 @@ class CallBody:
         # arguments of its softplus (a sigmoid of one of them shares its exponential).
         self.helpers: set[str] = set()
         values = [local.value for local in self.locals] + [self.result]
-        self.softplus_arguments = {f.args[0] for value in values for f in subtrees.atoms(value, sf.Softplus)}
+        self.softplus_arguments = {
+            f.args[0] for value in values for f in subtrees.atoms(value, sf.Softplus)
+        }
         self.printer = KerasPrinter(self)
 
     # names -----------------------------------------------------------------
@@ -141,15 +167,25 @@ class CallBody:
         the name's own digits: 89 columns that `ruff format` wrapped, in an XLA spelling of 122
         nested softplus; a review. The margin of 100 covers the temporaries a node's parts take
         before its own.)"""
-        return LINE_LENGTH - self.indent - max(len("t123 = "), len(f"t{self._temp_count + 100} = "))
+        return (
+            LINE_LENGTH
+            - self.indent
+            - max(len("t123 = "), len(f"t{self._temp_count + 100} = "))
+        )
 
     def _allocate(self, hint: str) -> str:
         if hint:
             # A reserved name gets a trailing underscore (`lambda_`); names cut to the length
             # limit that meet an earlier one get a number.
             name = hint[:MAX_LOCAL_NAME]
-            numbered = (f"{name}_{n}" for n in range(2, len(self.taken) + 3))  # (made as far as needed)
-            name = next(c for c in itertools.chain((name, name + "_"), numbered) if c not in self.taken)
+            numbered = (
+                f"{name}_{n}" for n in range(2, len(self.taken) + 3)
+            )  # (made as far as needed)
+            name = next(
+                c
+                for c in itertools.chain((name, name + "_"), numbered)
+                if c not in self.taken
+            )
             self.taken.add(name)
             return name
         while f"t{self._temp_count}" in self.taken:
@@ -176,7 +212,9 @@ class CallBody:
         """The forward pass's local whose value is `expr`, else `expr` (for what the printer builds
         after cse: the backward pass reads such a value rather than computing it again)."""
         if self._forward_values is None:
-            self._forward_values = {local.value: local.symbol for local in self.locals[: self.forward_count]}
+            self._forward_values = {
+                local.value: local.symbol for local in self.locals[: self.forward_count]
+            }
         return self._forward_values.get(expr, expr)
 
     def tie_order(self, args: list) -> list:
@@ -189,17 +227,26 @@ class CallBody:
         if len(args) != 2 or sf.is_literal(args[1]):
             return args
         if self._temporaries is None:
-            self._temporaries = {s: local.value for s, local in self.by_symbol.items() if not local.hint}
+            self._temporaries = {
+                s: local.value for s, local in self.by_symbol.items() if not local.hint
+            }
         # (one memo for the body: a Max nested in a Max is rebuilt once, not again for each one
         # above it, which took 6 s for `maximum(e - k, minimum(e + k, ...))` nested 99 deep)
-        before = [rebuild.inlined(arg, self._temporaries, self._before_temporaries) for arg in args]
+        before = [
+            rebuild.inlined(arg, self._temporaries, self._before_temporaries)
+            for arg in args
+        ]
         return args if next(iter(sp.ordered(before))) == before[0] else args[::-1]
 
     # shapes and forms ------------------------------------------------------
 
     def positive(self, expr: sp.Basic) -> bool:
         """`expr` is known to be > 0 (SymPy's assumptions, through the locals it reads)."""
-        return bool(rebuild.inlined(expr, {s: local.value for s, local in self.by_symbol.items()}).is_positive)
+        return bool(
+            rebuild.inlined(
+                expr, {s: local.value for s, local in self.by_symbol.items()}
+            ).is_positive
+        )
 
     def shape(self, expr: sp.Basic) -> str:
         """CONST, VECTOR, SAMPLE or ELEM: the shape of `expr`'s value."""
@@ -231,7 +278,9 @@ class CallBody:
 
     def child_form(self, expr: sp.Basic, form: str) -> str:
         """The form in which the per-sample children of `expr` are needed."""
-        if self.shape(expr) == ELEM or isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS, _SoftmaxCrossEntropy)):
+        if self.shape(expr) == ELEM or isinstance(
+            expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS, _SoftmaxCrossEntropy)
+        ):
             return KEPT
         return form
 
@@ -270,12 +319,20 @@ class CallBody:
         forward = self._statements(self.locals[: self.forward_count])
         shape = self.shape(self.result)
         if shape in (CONST, VECTOR):
-            raise KerasEmitError(f"the loss simplifies to {self.result}, which does not depend on y_pred")
+            raise KerasEmitError(
+                f"the loss simplifies to {self.result}, which does not depend on y_pred"
+            )
         if self.spec.per_sample and shape != SAMPLE:
-            raise KerasEmitError(f"the loss has shape {shape!r} but per_sample is {self.spec.per_sample}")
+            raise KerasEmitError(
+                f"the loss has shape {shape!r} but per_sample is {self.spec.per_sample}"
+            )
         tail = "" if self.gradient is None else ", backward"
         # Printed before the value, whose temporaries may read the one-hot labels built after it.
-        sparse = self._sparse_branch(shape) if self.gradient is None and self._class_ids_suffice() else []
+        sparse = (
+            self._sparse_branch(shape)
+            if self.gradient is None and self._class_ids_suffice()
+            else []
+        )
         value = self._value(shape, tail)
         # The return line (in forward() where fused) too long with a name in it that cannot be
         # split: the value to a local first, as `ruff format` would otherwise split the call.
@@ -283,13 +340,22 @@ class CallBody:
         if depth + len(f"return {value}{tail}") > LINE_LENGTH:
             value = self.temporary(value).text
         if sparse:
-            return self.prelude(one_hot=False) + forward + sparse + self._one_hot() + self.pending + [f"return {value}"]
+            return (
+                self.prelude(one_hot=False)
+                + forward
+                + sparse
+                + self._one_hot()
+                + self.pending
+                + [f"return {value}"]
+            )
         forward += self.pending
         self.pending = []
         if self.gradient is None:
             return self.prelude() + forward + [f"return {value}"]
         self.in_backward = True
-        backward = self._statements(self.locals[self.forward_count : self.gradient_count])
+        backward = self._statements(
+            self.locals[self.forward_count : self.gradient_count]
+        )
         # A numeric factor of the gradient, its sign included, scales the upstream (one value
         # per sample), not the elements.
         factor, elements = self.gradient_factor, self.gradient
@@ -298,13 +364,17 @@ class CallBody:
         scale = f"{wrap(self.printer.code(factor), PREC_MUL)} * "
         if equals_number(factor, 1.0) or equals_number(factor, -1.0):
             scale = "" if factor > 0 else "-"
-        code = self.statement(elements, KEPT, len("gradient = upstream * ()") + len(scale))
+        code = self.statement(
+            elements, KEPT, len("gradient = upstream * ()") + len(scale)
+        )
         backward += self.pending
         self.pending = []
         gradient = [f"gradient = {scale}upstream * {wrap(code, PREC_MUL)}"]
         target: list[str] = []
         if self.target is not None:
-            target = self._statements(self.locals[self.gradient_count :])  # what only the target reads
+            target = self._statements(
+                self.locals[self.gradient_count :]
+            )  # what only the target reads
             code = self.statement(self.target, KEPT, len("target = upstream * ()"))
             target += [*self.pending, f"target = upstream * {wrap(code, PREC_MUL)}"]
             self.pending = []
@@ -385,7 +455,9 @@ class CallBody:
         if self.uses_y_true:
             ones, common = self._allocate("ones"), self._allocate("shape")
             shapes = [ones, "keras.ops.shape(y_pred)", "keras.ops.shape(y_true)"]
-            indent = self.indent - len(NESTED_INDENT)  # (the statements inside call()'s `if`)
+            indent = self.indent - len(
+                NESTED_INDENT
+            )  # (the statements inside call()'s `if`)
             broadcast = [
                 "if None in y_true.shape or None in y_pred.shape:",
                 *indented(
@@ -413,13 +485,23 @@ class CallBody:
         # TensorFlow's was None where Keras's own Huber, and autodiff on JAX, gave one (a review).
         # Numbers, as a config gives them, are no tensors: the fused path, as before.
         scalar += "".join(
-            f" or keras.ops.is_tensor(self.{self.attributes[name]})" for name in self.params if name in self.used_params
+            f" or keras.ops.is_tensor(self.{self.attributes[name]})"
+            for name in self.params
+            if name in self.used_params
         )
         return [
             *self.prelude(),
             "",
             f"def forward({inputs}):",
-            *indented([*forward, *([""] if forward else []), *nested, "", f"return {value}, backward"]),
+            *indented(
+                [
+                    *forward,
+                    *([""] if forward else []),
+                    *nested,
+                    "",
+                    f"return {value}, backward",
+                ]
+            ),
             "",
             f"if keras.backend.backend() {switch}:",
             f"    return forward({inputs})[0]",
@@ -435,8 +517,18 @@ class CallBody:
     def _list_lengths(self) -> set[int]:
         """The lengths of the list literals the loss reads (one per program), but 1: a list of
         one value broadcasts against any number of columns and the gradient keeps y_pred's shape."""
-        exprs = [self.result, self.gradient, self.target, *(local.value for local in self.locals)]
-        lengths = {len(vector.args) for expr in exprs if expr is not None for vector in subtrees.atoms(expr, sf.Vector)}
+        exprs = [
+            self.result,
+            self.gradient,
+            self.target,
+            *(local.value for local in self.locals),
+        ]
+        lengths = {
+            len(vector.args)
+            for expr in exprs
+            if expr is not None
+            for vector in subtrees.atoms(expr, sf.Vector)
+        }
         return lengths - {1}
 
     def _value(self, shape: str, tail: str) -> str:
@@ -449,7 +541,15 @@ class CallBody:
         factor, elements = self.result.as_coeff_Mul()
         if not factor.is_Number or elements.is_Number or self.shape(elements) != ELEM:
             factor, elements = sp.Integer(1), self.result
-        scale = "" if factor == 1 else ("-" if factor == -1 else f"{wrap(self.printer.code(factor), PREC_MUL)} * ")
+        scale = (
+            ""
+            if factor == 1
+            else (
+                "-"
+                if factor == -1
+                else f"{wrap(self.printer.code(factor), PREC_MUL)} * "
+            )
+        )
         overhead = len("return  * keras.ops.mean(, axis=-1)") + len(scale) + len(tail)
         return f"{scale}keras.ops.mean({self.statement(elements, KEPT, overhead).text}, axis=-1)"
 
@@ -457,25 +557,35 @@ class CallBody:
         statements: list[str] = []
         for local in locals_:
             if local.name:
-                code = self.statement(local.value, local.form, len(local.name) + len(" = "))
+                code = self.statement(
+                    local.value, local.form, len(local.name) + len(" = ")
+                )
             else:
                 # Named once its value is printed: the temporaries that printing makes come before
                 # it in the code, and take the lower numbers (`t1 = ...` above `t0 = ...` read oddly).
-                code = self.statement(local.value, local.form, len(f"t{self._temp_count} = "))
+                code = self.statement(
+                    local.value, local.form, len(f"t{self._temp_count} = ")
+                )
                 if not sf.is_literal(local.value) and self._opening(code) is not None:
-                    local.name = code.text  # the temporary its printing opened (a long list) is the local
+                    local.name = (
+                        code.text
+                    )  # the temporary its printing opened (a long list) is the local
                     statements += self.pending
                     self.pending = []
                     continue
                 # (its name may have a digit more than the one it was printed for, `t10` for `t9`: the
                 # printer's text fits `inner`, which counts the digits of a hundred temporaries more)
                 local.name = self._allocate("")
-            if sf.is_literal(local.value):  # a constant binding: a tensor of y_pred's dtype, as every local is
+            if sf.is_literal(
+                local.value
+            ):  # a constant binding: a tensor of y_pred's dtype, as every local is
                 code = typed_number(code)
             if self._adopt(local.name, code):
                 statements += self.pending
             else:
-                statements += self.pending + self._assignment_lines(local.name, code.text)
+                statements += self.pending + self._assignment_lines(
+                    local.name, code.text
+                )
                 self.constants.setdefault(code.text, local.name)
             self.pending = []
         return statements
@@ -487,7 +597,12 @@ class CallBody:
         typed = TYPED_NUMBER.fullmatch(text)
         if typed is None or self.statement_indent + len(line) <= LINE_LENGTH:
             return [line]
-        return [f"{name} = keras.ops.convert_to_tensor(", f"    {typed.group(1)},", "    dtype=y_pred.dtype,", ")"]
+        return [
+            f"{name} = keras.ops.convert_to_tensor(",
+            f"    {typed.group(1)},",
+            "    dtype=y_pred.dtype,",
+            ")",
+        ]
 
     @property
     def statement_indent(self) -> int:
@@ -511,15 +626,25 @@ class CallBody:
     def _opening(self, code: Code) -> int | None:
         """The pending line that opens `code`, a temporary of the statement being printed (`t1 = [`);
         None where `code` is no such temporary."""
-        if not is_name(code.text) or not self.pending or code.text in self.constants.values():
+        if (
+            not is_name(code.text)
+            or not self.pending
+            or code.text in self.constants.values()
+        ):
             return None
-        starts = [i for i, line in enumerate(self.pending) if line.startswith(f"{code.text} = ")]
+        starts = [
+            i
+            for i, line in enumerate(self.pending)
+            if line.startswith(f"{code.text} = ")
+        ]
         return starts[-1] if starts else None
 
     def statement(self, expr: sp.Basic, form: str, overhead: int) -> Code:
         """`expr` printed to fit on one line after `overhead` characters."""
         code = self.printer.code(expr, form)
-        if self.indent + overhead + len(code.text) > LINE_LENGTH and not is_short(code.text):
+        if self.indent + overhead + len(code.text) > LINE_LENGTH and not is_short(
+            code.text
+        ):
             code = self.temporary(code.text)
         return code
 
@@ -558,11 +683,17 @@ class CallBody:
         starts = [i for i, line in enumerate(branch) if not line.startswith((" ", ")"))]
         last = branch[starts[-1]] if starts else ""
         returned = "return " + last[len(f"{value} = ") :]
-        if last.startswith(f"{value} = ") and self.indent + len(NESTED_INDENT) + len(returned) <= LINE_LENGTH:
+        if (
+            last.startswith(f"{value} = ")
+            and self.indent + len(NESTED_INDENT) + len(returned) <= LINE_LENGTH
+        ):
             branch[starts[-1]] = returned
         else:
             branch.append(f"return {value}")
-        return ['if keras.backend.backend() in ("tensorflow", "torch"):', *indented(branch)]
+        return [
+            'if keras.backend.backend() in ("tensorflow", "torch"):',
+            *indented(branch),
+        ]
 
     def _one_hot(self) -> list[str]:
         return [
@@ -610,7 +741,9 @@ class CallBody:
             # A list of weights per class against another number of classes was TensorFlow's
             # "Incompatible shapes: [4,4] vs. [3]" (found by a user test). One column broadcasts,
             # and a list of one value broadcasts against any number of columns, as in NumPy.
-            reads_targets = not resolved.uses_onehot and resolved.of(resolved.result).true
+            reads_targets = (
+                not resolved.uses_onehot and resolved.of(resolved.result).true
+            )
             inputs = ["y_pred", "y_true"] if reads_targets else ["y_pred"]
             for name in inputs:
                 lines += [
@@ -637,16 +770,26 @@ class CallBody:
                     "    dtype=y_pred.dtype,",
                     ")",
                 ]
-        converted = [self.param_locals[name] for name in self.params if name in self.used_params]
+        converted = [
+            self.param_locals[name] for name in self.params if name in self.used_params
+        ]
         if converted:
             # In a functional model's graph (`keras.Input`s) a parameter is a node of it too: on
             # JAX, an array times a symbolic tensor is an error (Keras's own Huber has it; a review).
             indent = len(BODY_INDENT) + len(NESTED_INDENT)
             filled = [
-                call_lines(local, "keras.ops.full_like", ["keras.ops.sum(y_pred)", local], indent)
+                call_lines(
+                    local,
+                    "keras.ops.full_like",
+                    ["keras.ops.sum(y_pred)", local],
+                    indent,
+                )
                 for local in converted
             ]
-            lines += ["if isinstance(y_pred, keras.KerasTensor):", *indented([line for f in filled for line in f])]
+            lines += [
+                "if isinstance(y_pred, keras.KerasTensor):",
+                *indented([line for f in filled for line in f]),
+            ]
         return lines
 
 

@@ -181,7 +181,9 @@ class _Power(sp.Function):
         return _Power(base, exponent) * sp.log(base)
 
 
-def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol = Y_PRED) -> sp.Expr | None:
+def element_gradient(
+    bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol = Y_PRED
+) -> sp.Expr | None:
     """The element gradient of the per-sample loss through `bindings`, or None where it is not fused.
 
     Args:
@@ -193,21 +195,29 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
             from trainable weights needs it too).
     """
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
-    if _size([result, *definitions.values()]) > MAX_NODES or _depth([result, *definitions.values()]) > MAX_DEPTH:
+    if (
+        _size([result, *definitions.values()]) > MAX_NODES
+        or _depth([result, *definitions.values()]) > MAX_DEPTH
+    ):
         # The chain rule through 200 nested sigmoids takes SymPy seconds and gives a product of 200.
         return None
     predicted = dependent_symbols(bindings, Y_PRED)
     # A binding of a log_softmax is read through (`l = log_softmax(y_pred)`, `-sum(y_true * l)`),
     # so that its sums take the closed form too; a binding that nothing reads then is left out.
     logs = _log_softmax_bindings(definitions)
-    bindings = [(name, symbol, _cross_entropies(value, predicted, logs)) for name, symbol, value in bindings]
+    bindings = [
+        (name, symbol, _cross_entropies(value, predicted, logs))
+        for name, symbol, value in bindings
+    ]
     result = _cross_entropies(result, predicted, logs)
     if logs:
         bindings = _read_by(result, bindings)
     depends = dependent_symbols(bindings, wrt)
     definitions = {symbol: value for _, symbol, value in bindings if symbol is not None}
     exprs = (result, *definitions.values())
-    if any(len(m.args) > 2 for expr in exprs for m in subtrees.atoms(expr, sp.Max, sp.Min)):
+    if any(
+        len(m.args) > 2 for expr in exprs for m in subtrees.atoms(expr, sp.Max, sp.Min)
+    ):
         # The gradient of a max of n terms holds n steps, each against the max of the others.
         return None
     if any(expr.has(sf.OneHot) for expr in exprs):
@@ -221,11 +231,16 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
     try:
         for _, symbol, value in bindings:
             if symbol is not None and symbol in depends:
-                derivatives[symbol] = _total(value, derivatives, wrt, originals, definitions)
+                derivatives[symbol] = _total(
+                    value, derivatives, wrt, originals, definitions
+                )
         gradient = _total(result, derivatives, wrt, originals, definitions)
     except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError):
         return None
-    if gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta) or _size([gradient]) > MAX_NODES:
+    if (
+        gradient.has(sp.Derivative, sp.Subs, sp.DiracDelta)
+        or _size([gradient]) > MAX_NODES
+    ):
         return None
     gradient = _restored(gradient, originals)
     if any(power.exp.is_Float for power in subtrees.atoms(gradient, sp.Pow)):
@@ -253,17 +268,31 @@ def element_gradient(bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symb
         if symbol is not None and _unbounded(value, unbounded):
             unbounded.add(symbol)
     if gradient.has(*_STEPS, sp.Piecewise):
-        gradient = rebuild.replaced(gradient, lambda e: _gated_sum_times_unbounded(e, unbounded), _distributed)
+        gradient = rebuild.replaced(
+            gradient, lambda e: _gated_sum_times_unbounded(e, unbounded), _distributed
+        )
     if gradient.has(*_STEPS):
-        gradient = rebuild.replaced(gradient, lambda e: e.is_Mul and e.has(*_STEPS), lambda e: _masked(e, unbounded))
+        gradient = rebuild.replaced(
+            gradient,
+            lambda e: e.is_Mul and e.has(*_STEPS),
+            lambda e: _masked(e, unbounded),
+        )
     if gradient.has(sp.Piecewise):
         gradient = rebuild.replaced(
-            gradient, lambda e: e.is_Mul and any(map(_selects, e.args)) and _unbounded(e, unbounded), _selected
+            gradient,
+            lambda e: (
+                e.is_Mul and any(map(_selects, e.args)) and _unbounded(e, unbounded)
+            ),
+            _selected,
         )
-    if gradient != gathered:  # (again: the selects take sums apart, where a power may meet its base)
+    if (
+        gradient != gathered
+    ):  # (again: the selects take sums apart, where a power may meet its base)
         gradient = _with_joined_powers(gradient, definitions)
     if gradient.has(sp.log):
-        gradient = rebuild.replaced(gradient, lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases)
+        gradient = rebuild.replaced(
+            gradient, lambda e: e.is_Mul and e.has(sp.log), _guarded_logs_of_bases
+        )
     if gathered.has(*_STEPS, sp.Piecewise) and _size([gradient]) > MAX_NODES:
         # Taken apart and selected at every level of a nesting that reads the level below twice,
         # the gradient grew with each (53,000 characters of code for seven levels, 3 s): autodiff.
@@ -339,7 +368,11 @@ def _roots_of_zero(exprs, definitions: dict, forward: bool = False) -> set[sp.Ba
             if not (power.exp.is_Number and power.exp < 0):
                 continue
             base, exponent = _root(power, definitions)
-            if (forward or not _whole(exponent)) and exponent < 0 and _row_zero(base, definitions):
+            if (
+                (forward or not _whole(exponent))
+                and exponent < 0
+                and _row_zero(base, definitions)
+            ):
                 found.add(base)
     return found
 
@@ -376,7 +409,9 @@ def _with_joined_powers(gradient: sp.Expr, definitions: dict) -> sp.Expr:
     if not any(map(_lowered, subtrees.atoms(gradient, sp.Pow))):
         return gradient
     return rebuild.replaced(
-        gradient, lambda e: _splits_a_power(e, definitions), lambda e: _joined_powers(e, definitions)
+        gradient,
+        lambda e: _splits_a_power(e, definitions),
+        lambda e: _joined_powers(e, definitions),
     )
 
 
@@ -415,7 +450,10 @@ def _splits_a_power(node: sp.Basic, definitions: dict) -> bool:
     if not node.is_Mul:
         return False
     powers = _powers(node, definitions)
-    if any(any(map(_lowered, factors)) and any(map(_counted, factors)) for factors in powers.values()):
+    if any(
+        any(map(_lowered, factors)) and any(map(_counted, factors))
+        for factors in powers.values()
+    ):
         return True
     return _shared_power(node, definitions) is not None
 
@@ -435,7 +473,11 @@ def _shared_power(product: sp.Mul, definitions: dict) -> tuple[int, sp.Pow] | No
             continue
         shared = None
         for term in factor.args:
-            lowered = {f for f in sp.Mul.make_args(term) if _lowered(f) and based(f.base) in counted}
+            lowered = {
+                f
+                for f in sp.Mul.make_args(term)
+                if _lowered(f) and based(f.base) in counted
+            }
             shared = lowered if shared is None else shared & lowered
             if not shared:
                 break
@@ -460,10 +502,14 @@ def _joined_powers(product: sp.Mul, definitions: dict) -> sp.Expr:
     lacks joins it: `b^(g - 1) * b^2` is `b^g * b`, and `b^g * b` stays (a power of its own would
     cost a `power` where the forward pass's `b^g` is shared)."""
     shared = _shared_power(product, definitions)
-    if shared is not None:  # taken out of the sum, the power joins its base (SymPy adds the exponents)
+    if (
+        shared is not None
+    ):  # taken out of the sum, the power joins its base (SymPy adds the exponents)
         index, power = shared
         total = sp.Add(*(_without(term, power) for term in product.args[index].args))
-        product = sp.Mul(power, total, *product.args[:index], *product.args[index + 1 :])
+        product = sp.Mul(
+            power, total, *product.args[:index], *product.args[index + 1 :]
+        )
         if not product.is_Mul:
             return product
     factors = []
@@ -479,9 +525,13 @@ def _joined_powers(product: sp.Mul, definitions: dict) -> sp.Expr:
             lacking = -power.exp.as_coeff_Add()[0]
             taken = min(lacking, available)
             available -= taken
-            factors.append(sp.Pow(power.base, power.exp + taken))  # (its own: a binding's symbol)
+            factors.append(
+                sp.Pow(power.base, power.exp + taken)
+            )  # (its own: a binding's symbol)
         if available:
-            factors.append(sp.Pow(counted[0].base if counted[0].is_Pow else counted[0], available))
+            factors.append(
+                sp.Pow(counted[0].base if counted[0].is_Pow else counted[0], available)
+            )
     return sp.Mul(*factors)
 
 
@@ -493,7 +543,10 @@ def _guarded_logs_of_bases(product: sp.Mul) -> sp.Expr:
     """
     bases = {f.base for f in product.args if f.is_Pow and not f.exp.is_Number}
     guarded = [
-        sf.Where((f, folded_condition(sp.StrictGreaterThan(f.args[0], 0), exact=True)), (0, True))
+        sf.Where(
+            (f, folded_condition(sp.StrictGreaterThan(f.args[0], 0), exact=True)),
+            (0, True),
+        )
         if isinstance(f, sp.log) and f.args[0] in bases and not f.args[0].is_positive
         else f
         for f in product.args
@@ -512,7 +565,9 @@ def _gated_sum_times_unbounded(expr: sp.Basic, unbounded: set) -> bool:
     if not expr.is_Mul:
         return False
     sums = [f for f in expr.args if f.is_Add and _gated(f)]
-    return bool(sums) and _unbounded(sp.Mul(*(f for f in expr.args if f is not sums[0])), unbounded)
+    return bool(sums) and _unbounded(
+        sp.Mul(*(f for f in expr.args if f is not sums[0])), unbounded
+    )
 
 
 def _distributed(product: sp.Mul) -> sp.Expr:
@@ -545,7 +600,9 @@ def _masked(product: sp.Mul, unbounded: set) -> sp.Expr:
         if not _unbounded(rest, unbounded):
             return product
         return _Masked(rest, *(part for step in steps for part in _step_operands(step)))
-    condition = conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
+    condition = (
+        conditions[0] if len(conditions) == 1 else sp.And(*conditions, evaluate=False)
+    )
     return sf.Where((rest, condition), (sp.Integer(0), True), evaluate=False)
 
 
@@ -576,7 +633,9 @@ def _step_operands(step: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Integer]:
 
 def _selects(factor: sp.Basic) -> bool:
     """`factor` is a `where` with a branch of 0 (the derivative of a `where` with a constant branch)."""
-    return isinstance(factor, sp.Piecewise) and any(value == 0 for value, _ in factor.args)
+    return isinstance(factor, sp.Piecewise) and any(
+        value == 0 for value, _ in factor.args
+    )
 
 
 def _unbounded(expr: sp.Basic, unbounded: set) -> bool:
@@ -617,7 +676,9 @@ def _step_condition(step: sp.Basic) -> sp.Basic:
     return relation(rest, -constant, evaluate=False)
 
 
-def cross_entropy_parts(expr: sp.Basic, aliases: dict | None = None) -> tuple[sp.Basic, sp.Basic] | None:
+def cross_entropy_parts(
+    expr: sp.Basic, aliases: dict | None = None
+) -> tuple[sp.Basic, sp.Basic] | None:
     """(t, x) where `expr` is `sum(t * log_softmax(x))` over the last axis, or None (`aliases`:
     binding symbols read as the log_softmax they hold)."""
     if type(expr) is not sf.ReduceSum:
@@ -638,11 +699,19 @@ def _cross_entropies(expr: sp.Basic, depends: set, logs: dict) -> sp.Basic:
 
     def parts(node: sp.Basic):
         found = cross_entropy_parts(node, logs)
-        if found is None or found[0].free_symbols & pred or found[0].has(sf.TensorFunction):
+        if (
+            found is None
+            or found[0].free_symbols & pred
+            or found[0].has(sf.TensorFunction)
+        ):
             return None
         return found
 
-    return rebuild.replaced(expr, lambda node: parts(node) is not None, lambda node: _CrossEntropySum(*parts(node)))
+    return rebuild.replaced(
+        expr,
+        lambda node: parts(node) is not None,
+        lambda node: _CrossEntropySum(*parts(node)),
+    )
 
 
 def _log_softmax_bindings(definitions: dict) -> dict:
@@ -660,11 +729,19 @@ def _log_softmax_bindings(definitions: dict) -> dict:
 def _read_by(result: sp.Basic, bindings: list) -> list:
     """The bindings that `result` reads, directly or through others (and those without a symbol)."""
     read = live_symbols(bindings, result.free_symbols)
-    return [(name, symbol, value) for name, symbol, value in bindings if symbol is None or symbol in read]
+    return [
+        (name, symbol, value)
+        for name, symbol, value in bindings
+        if symbol is None or symbol in read
+    ]
 
 
 def _total(
-    expr: sp.Basic, derivatives: dict[sp.Basic, sp.Expr], wrt: sp.Symbol, originals: dict, definitions: dict
+    expr: sp.Basic,
+    derivatives: dict[sp.Basic, sp.Expr],
+    wrt: sp.Symbol,
+    originals: dict,
+    definitions: dict,
 ) -> sp.Expr:
     """d expr / d wrt, where the binding symbols in `derivatives` depend on `wrt` (`originals`: as
     `_prepared`'s; `definitions`: each binding symbol's value)."""
@@ -677,17 +754,26 @@ def _total(
     read = expr.free_symbols
     for symbol in [s for s in derivatives if s in read]:
         if derivatives[symbol] != 0:
-            total += _chained(differentiated(expr, symbol), derivatives[symbol], symbol, definitions.get(symbol))
+            total += _chained(
+                differentiated(expr, symbol),
+                derivatives[symbol],
+                symbol,
+                definitions.get(symbol),
+            )
     return total
 
 
-def _chained(outer: sp.Expr, inner: sp.Expr, symbol: sp.Basic = None, value: sp.Basic = None) -> sp.Expr:
+def _chained(
+    outer: sp.Expr, inner: sp.Expr, symbol: sp.Basic = None, value: sp.Basic = None
+) -> sp.Expr:
     """`outer * inner` for a binding's derivative `inner`; where that is a `where` with a branch of
     0, `outer` moves into the other branches, so that the product is 0 there even where `outer` is
     infinite, as autodiff's masks make it (`a^g` with `g < 1` at a binding `a = where(c, ...,
     y_true)` of 0: `inf * 0` was NaN; found by a differential review)."""
     if _selects(inner):
-        pairs = [(value if value == 0 else outer * value, cond) for value, cond in inner.args]
+        pairs = [
+            (value if value == 0 else outer * value, cond) for value, cond in inner.args
+        ]
         return sf.Where(*pairs, evaluate=False)
     if outer.is_Add and value is not None and not value.is_Atom and inner.has(value):
         # The binding's derivative holds its value (`mu = exp(y_pred)`, whose derivative is `mu`):
@@ -702,9 +788,13 @@ def _chained(outer: sp.Expr, inner: sp.Expr, symbol: sp.Basic = None, value: sp.
 
 def _divides(total: sp.Add, factor: sp.Expr) -> bool:
     """Some term of `total` is divided by a power of a base that `factor` is a power of or holds."""
-    bases = {f.base if f.is_Pow else f for f in sp.Mul.make_args(factor) if not f.is_number}
+    bases = {
+        f.base if f.is_Pow else f for f in sp.Mul.make_args(factor) if not f.is_number
+    }
     return any(
-        f.is_Pow and f.exp.is_negative and f.base in bases for term in total.args for f in sp.Mul.make_args(term)
+        f.is_Pow and f.exp.is_negative and f.base in bases
+        for term in total.args
+        for f in sp.Mul.make_args(term)
     )
 
 
@@ -722,7 +812,9 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
     def power(node: sp.Basic) -> bool:
         # A fractional power of a product too: SymPy's `b^a a b' / b` divides by one factor of
         # b (`1 / (y_pred y_true)` is `1 / y_pred * 1 / y_true`), 0/0 where `a b^(a - 1) b'` is 0.
-        return node.is_Pow and (not node.exp.is_Number or node.base.is_Mul and not node.exp.is_Integer)
+        return node.is_Pow and (
+            not node.exp.is_Number or node.base.is_Mul and not node.exp.is_Integer
+        )
 
     def prepared(node: sp.Basic, args: list) -> sp.Basic:
         if type(node) is sf.Relu:
@@ -732,7 +824,9 @@ def _prepared(expr: sp.Basic, originals: dict) -> sp.Basic:
         elif isinstance(node, sf.Clip):
             head = _TieClip(*args)
         elif isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2:
-            first, second = sorted(args, key=sf.is_literal)  # as the printer orders them
+            first, second = sorted(
+                args, key=sf.is_literal
+            )  # as the printer orders them
             head = (_TieMax if isinstance(node, sp.Max) else _TieMin)(first, second)
         else:
             return node if rebuild.unchanged(args, node.args) else node.func(*args)
@@ -810,7 +904,9 @@ def dependent_symbols(bindings, wrt: sp.Symbol) -> set[sp.Basic]:
     return found
 
 
-def _diagonal(expr: sp.Basic, definitions: dict, depends: set, inside: bool, wrt: sp.Symbol) -> bool:
+def _diagonal(
+    expr: sp.Basic, definitions: dict, depends: set, inside: bool, wrt: sp.Symbol
+) -> bool:
     """No tensor function of `wrt` but `sum`/`mean`, and those not inside another reduction.
 
     `inside`: `expr` is already under a reduction (the implicit mean of an elementwise loss).

@@ -22,7 +22,16 @@ from lossdsl.errors import LossLimitError
 # KaTeX 0.16); everything else (`\\frac`, `\\left`, `\\mathrm`, `\\ `, symbols) costs nothing.
 KATEX_MAX_EXPAND = 1000
 _MACRO = re.compile(r"\\(operatorname|neq|not|quad|iff)(?![a-zA-Z])|\\[;,!]")
-_MACRO_COST = {r"\operatorname": 3, r"\neq": 4, r"\not": 2, r"\quad": 1, r"\iff": 8, r"\;": 3, r"\,": 3, r"\!": 3}
+_MACRO_COST = {
+    r"\operatorname": 3,
+    r"\neq": 4,
+    r"\not": 2,
+    r"\quad": 1,
+    r"\iff": 8,
+    r"\;": 3,
+    r"\,": 3,
+    r"\!": 3,
+}
 # The spelling for a string past the budget, which mathtext reads too: upright names without an
 # operator's spacing, plain spaces, `\not=` for `\neq`.
 _CHEAP = {
@@ -60,7 +69,9 @@ def longest_group(tex: str) -> int:
         if m.group() == "{":
             opened.append(m.start() + 1)
         elif m.group() == "}" and opened:
-            inside = bisect.bisect_left(starts, m.start()) - bisect.bisect_left(starts, opened.pop())
+            inside = bisect.bisect_left(starts, m.start()) - bisect.bisect_left(
+                starts, opened.pop()
+            )
             longest = max(longest, inside)
     return longest
 

@@ -82,7 +82,9 @@ def emit_keras(spec, fast: bool = True, xla: bool = False) -> str:
         LossTypeError: the class name would shadow a name the module needs.
     """
     if spec.name in MODULE_NAMES:
-        raise LossTypeError(f"{spec.name!r} cannot name the generated class: the module needs that name")
+        raise LossTypeError(
+            f"{spec.name!r} cannot name the generated class: the module needs that name"
+        )
     lines = None
     fast = fast or xla
     if fast:
@@ -95,7 +97,9 @@ def emit_keras(spec, fast: bool = True, xla: bool = False) -> str:
     if lines is None:
         body = CallBody(spec, xla=xla)
         lines = body.lines()
-    return _module(spec, lines, registered_name(spec, fast, xla), module_functions(body.helpers))
+    return _module(
+        spec, lines, registered_name(spec, fast, xla), module_functions(body.helpers)
+    )
 
 
 def registered_name(spec, fast: bool = True, xla: bool = False) -> str:
@@ -107,8 +111,12 @@ def registered_name(spec, fast: bool = True, xla: bool = False) -> str:
     autodiff-only class (`fast=False`) and the class spelled for XLA (`xla=True`) have names of
     their own, so that loading one does not replace the default class in Keras's registry.
     """
-    program = dataclasses.replace(spec.resolved.program, description="")  # (a repr holds no positions)
-    digest = hashlib.sha256(repr(program).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    program = dataclasses.replace(
+        spec.resolved.program, description=""
+    )  # (a repr holds no positions)
+    digest = hashlib.sha256(repr(program).encode("utf-8", "surrogatepass")).hexdigest()[
+        :8
+    ]
     if xla:
         return f"{spec.name}_{digest}_xla"
     return f"{spec.name}_{digest}" if fast else f"{spec.name}_{digest}_autodiff"
@@ -137,7 +145,10 @@ def _module(spec, body: list[str], registered: str, functions: list[str]) -> str
         "",
         "    def __init__(",
         "        self,",
-        *(f"        {p}={float_literal(v)},{_E741 if p in ('l', 'O', 'I') else ''}" for p, v in params.items()),
+        *(
+            f"        {p}={float_literal(v)},{_E741 if p in ('l', 'O', 'I') else ''}"
+            for p, v in params.items()
+        ),
         '        reduction="sum_over_batch_size",',
         f'        name="{snake_case(name)}",',
         "        dtype=None,",
@@ -145,16 +156,26 @@ def _module(spec, body: list[str], registered: str, functions: list[str]) -> str
     ]
     base = "keras.losses.Loss" if "super" in params else None
     if base:
-        out.append(f"        {base}.__init__(self, name=name, reduction=reduction, dtype=dtype)")
+        out.append(
+            f"        {base}.__init__(self, name=name, reduction=reduction, dtype=dtype)"
+        )
     else:
-        out.append("        super().__init__(name=name, reduction=reduction, dtype=dtype)")
+        out.append(
+            "        super().__init__(name=name, reduction=reduction, dtype=dtype)"
+        )
     for p in params:
         out += _assignment(f"self.{attributes[p]}", p)
     out += [
         "",
         "    def get_config(self):",
-        f"        config = {base}.get_config(self)" if base else "        config = super().get_config()",
-        *(line for p in params for line in _assignment(f'config["{p}"]', f"self.{attributes[p]}")),
+        f"        config = {base}.get_config(self)"
+        if base
+        else "        config = super().get_config()",
+        *(
+            line
+            for p in params
+            for line in _assignment(f'config["{p}"]', f"self.{attributes[p]}")
+        ),
         '        config["dtype"] = self.dtype',
         "        return config",
         "",
@@ -171,14 +192,18 @@ def _module(spec, body: list[str], registered: str, functions: list[str]) -> str
 # does) would see it reported. The file's directive names RUF100 too, which reports it as unused
 # where E501 is off (ruff 0.17's defaults). Only where a line is wider than ruff's default line
 # length: the code itself is laid out within it.
-_LONG_LINES = "# ruff: noqa: E501, RUF100 - the docstring keeps its LaTeX and comments unwrapped"
+_LONG_LINES = (
+    "# ruff: noqa: E501, RUF100 - the docstring keeps its LaTeX and comments unwrapped"
+)
 
 
 def _width(line: str) -> int:
     """The columns `line` takes, as ruff counts them for E501: a wide character (CJK) takes two (a
     description of 88 such characters is 114 columns wide; the change review). Combining marks
     count one here, where ruff counts none: the directive is then written where it was not needed."""
-    if line.isascii():  # (each character one column; the per-character count was a tenth of a compile)
+    if (
+        line.isascii()
+    ):  # (each character one column; the per-character count was a tenth of a compile)
         return len(line)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
 
@@ -219,7 +244,9 @@ def _docstring(spec) -> list[str]:
     while description and not description[0]:
         description.pop(0)
     lines = description or [f"The loss `{spec.name}`, compiled by lossdsl."]
-    latex = [line for line in (_clean(raw) for raw in _latex(spec).splitlines()) if line]
+    latex = [
+        line for line in (_clean(raw) for raw in _latex(spec).splitlines()) if line
+    ]
     if latex:
         lines += [
             "",
@@ -229,16 +256,26 @@ def _docstring(spec) -> list[str]:
         ]  # at the docstring's own indent: `inspect.getdoc` holds it verbatim
     program = _program(spec)
     if program:
-        lines += ["", "Program (lossdsl):", "", *(f"    {line}" if line else "" for line in program)]
+        lines += [
+            "",
+            "Program (lossdsl):",
+            "",
+            *(f"    {line}" if line else "" for line in program),
+        ]
     lines += ["", "Args:"]
-    lines += [f"    {p}: a parameter of the formula (default {float_literal(v)})." for p, v in spec.params.items()]
+    lines += [
+        f"    {p}: a parameter of the formula (default {float_literal(v)})."
+        for p, v in spec.params.items()
+    ]
     lines += [
         "    reduction: the batch reduction, as in `keras.losses.Loss`.",
         "    name: the name of the loss object.",
         "    dtype: the dtype the loss computes in (default: Keras's floatx).",
     ]
     body = [("    " + line).rstrip() for line in lines]
-    body[0] = '    r"""' + (" " if lines[0].startswith('"') else "") + lines[0]  # as `ruff format` writes it
+    body[0] = (
+        '    r"""' + (" " if lines[0].startswith('"') else "") + lines[0]
+    )  # as `ruff format` writes it
     return [*body, '    """']
 
 
@@ -246,7 +283,9 @@ def _program(spec) -> list[str]:
     """The program's statements as written, below its description (the comment lines at its top),
     each cleaned as a docstring line but for its indent: what `lossdsl compile` reads again to make
     this module (a review of shipping: the module named no source to regenerate it from)."""
-    body = [_clean(line, strip=False) for line in split_description(spec.source or "")[1]]
+    body = [
+        _clean(line, strip=False) for line in split_description(spec.source or "")[1]
+    ]
     while body and not body[0]:
         body.pop(0)
     while body and not body[-1]:

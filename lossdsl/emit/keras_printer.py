@@ -135,14 +135,20 @@ def common_coefficient(expr: sp.Add) -> sp.Number | None:
     """
     coefficients = [term.as_coeff_Mul()[0] for term in expr.args]
     first = abs(coefficients[0])
-    if first == 1 or not first.is_finite or any(abs(c) != first for c in coefficients[1:]):
+    if (
+        first == 1
+        or not first.is_finite
+        or any(abs(c) != first for c in coefficients[1:])
+    ):
         return None
     if any(sf.is_literal(term) for term in expr.args):
         return None
     return None if scales_exactly(first) else first
 
 
-def near_whole(number: sp.Expr, others: list[sp.Expr]) -> tuple[sp.Integer, sp.Float] | None:
+def near_whole(
+    number: sp.Expr, others: list[sp.Expr]
+) -> tuple[sp.Integer, sp.Float] | None:
     """(m, s) where `number` is a whole number m plus a small s that float32 would lose at least a
     thousandth of in their sum, else None. SymPy folds the `1 + eps` of `log(1 - p + eps)` into
     1.0000001, which float32 reads as 1 + 1.19e-7: near p = 1 the log's argument was 12% off, and
@@ -150,12 +156,19 @@ def near_whole(number: sp.Expr, others: list[sp.Expr]) -> tuple[sp.Integer, sp.F
     the digits that survive the cancellation (15 less those cancelled: 1e-07, not the float64
     fold's 1.0000000005838672e-07). Not where the sum is the number times one plus or minus the
     other term, which cancels it exactly as one (`1.001 - 1.001 t^2` at t = 1; a third review)."""
-    if not isinstance(number, sp.Float) or (len(others) == 1 and abs(others[0].as_coeff_Mul()[0]) == abs(number)):
+    if not isinstance(number, sp.Float) or (
+        len(others) == 1 and abs(others[0].as_coeff_Mul()[0]) == abs(number)
+    ):
         return None
     value = float(number)
     whole = round(value)
     small = value - whole
-    if whole == 0 or small == 0 or not math.isfinite(value) or abs(small) >= 1e-3 * abs(whole):
+    if (
+        whole == 0
+        or small == 0
+        or not math.isfinite(value)
+        or abs(small) >= 1e-3 * abs(whole)
+    ):
         return None
     rounded = struct.unpack("f", struct.pack("f", value))[0]  # (as float32 holds it)
     if abs(rounded - whole - small) <= 1e-3 * abs(small):
@@ -201,13 +214,19 @@ class KerasPrinter(Printer):
         return Code(f"keras.ops.squeeze({local.name}, axis=-1)")
 
     def _literal(self, expr: sp.Expr) -> Code:
-        code = self._literals.get(expr)  # (the same number is printed again and again: evaluated once)
+        code = self._literals.get(
+            expr
+        )  # (the same number is printed again and again: evaluated once)
         if code is None:
             try:
                 text = float_literal(sp.N(expr))
             except (TypeError, ValueError) as err:
-                raise KerasEmitError(f"the constant {expr} is not a real number") from err
-            code = self._literals[expr] = Code(text, PREC_UNARY if text.startswith("-") else PREC_ATOM)
+                raise KerasEmitError(
+                    f"the constant {expr} is not a real number"
+                ) from err
+            code = self._literals[expr] = Code(
+                text, PREC_UNARY if text.startswith("-") else PREC_ATOM
+            )
         return code
 
     def _print_Symbol(self, expr: sp.Symbol, form: str = DROPPED) -> Code:
@@ -222,7 +241,9 @@ class KerasPrinter(Printer):
             name = self.body.param_symbols[expr]
             self.body.used_params.add(name)
             return Code(self.body.param_locals[name])
-        raise KerasEmitError(f"the Keras printer does not know the symbol {expr.name!r}")
+        raise KerasEmitError(
+            f"the Keras printer does not know the symbol {expr.name!r}"
+        )
 
     # SymPy folds some conditions to constants (`ITE(c, x > y, False)`).
     def _print_BooleanTrue(self, expr, form: str = DROPPED) -> Code:
@@ -242,14 +263,23 @@ class KerasPrinter(Printer):
         if all(sf.is_literal(item) for item in expr.args):
             head, tail = "keras.ops.convert_to_tensor(", "dtype=y_pred.dtype"
         else:
-            items = [self._tensor(item, code) for item, code in zip(expr.args, items, strict=True)]
+            items = [
+                self._tensor(item, code)
+                for item, code in zip(expr.args, items, strict=True)
+            ]
             head, tail = "keras.ops.stack(", ""
-        inline = f"{head}[{', '.join(c.text for c in items)}]{', ' + tail if tail else ''})"
+        inline = (
+            f"{head}[{', '.join(c.text for c in items)}]{', ' + tail if tail else ''})"
+        )
         if len(inline) <= self.body.inner:
             return Code(inline)
         # Too long for one line: a temporary, one item per line (the form `ruff format` keeps).
         name = self.body._allocate("")
-        lines = [f"{name} = {head}", "    ["] + [f"        {c.text}," for c in items] + ["    ],"]
+        lines = (
+            [f"{name} = {head}", "    ["]
+            + [f"        {c.text}," for c in items]
+            + ["    ],"]
+        )
         lines += [f"    {tail},", ")"] if tail else [")"]
         self.body.pending += lines
         return Code(name)
@@ -268,7 +298,9 @@ class KerasPrinter(Printer):
         shared = common_coefficient(expr)
         if shared is not None:
             # (each term's rest, with its sign: dividing a Float coefficient by itself left 0.999...)
-            rest = [sp.Mul(sp.sign(c), r) for c, r in (t.as_coeff_Mul() for t in expr.args)]
+            rest = [
+                sp.Mul(sp.sign(c), r) for c, r in (t.as_coeff_Mul() for t in expr.args)
+            ]
             return self._print_Mul(sp.Mul(shared, sp.Add(*rest), evaluate=False), form)
         inner = self.body.child_form(expr, form)
         # SymPy's order of the terms decides only that of two or more that are not numbers (numbers
@@ -276,17 +308,32 @@ class KerasPrinter(Printer):
         # each power into its base's root, `b^(-1/2)` as `sqrt(b)^-1`, built evaluated, with the
         # sign questions of `construct.power`: 20 levels of `(2 + ...)^-0.5` took 4 s to print.)
         literal = sum(map(sf.is_literal, expr.args))
-        terms = list(expr.args if literal <= 1 and len(expr.args) - literal <= 1 else expr.as_ordered_terms())
+        terms = list(
+            expr.args
+            if literal <= 1 and len(expr.args) - literal <= 1
+            else expr.as_ordered_terms()
+        )
         numbers = [t for t in terms if sf.is_literal(t)]
         others = [t for t in terms if not sf.is_literal(t)]
         small = None
-        if others and len(numbers) == 1 and (split := near_whole(numbers[0], others)) is not None:
-            numbers = list(split)  # `1 - p + eps` as written: `1.0 - p + 1e-07`, not `1.0000001 - p`
+        if (
+            others
+            and len(numbers) == 1
+            and (split := near_whole(numbers[0], others)) is not None
+        ):
+            numbers = list(
+                split
+            )  # `1 - p + eps` as written: `1.0 - p + 1e-07`, not `1.0000001 - p`
             small = split[1]  # (added last, whatever its sign: `-y_pred - 1.0 + 1e-07`)
         terms = others + numbers  # numbers last, as Keras writes `x + ... - log2`
-        positive = next((t for t in terms if not has_negative_coefficient(t) and t is not small), None)
+        positive = next(
+            (t for t in terms if not has_negative_coefficient(t) and t is not small),
+            None,
+        )
         if positive is not None and has_negative_coefficient(terms[0]):
-            terms.remove(positive)  # `y_true - y_pred` and `1.0 - p`, not `-y_pred + y_true`
+            terms.remove(
+                positive
+            )  # `y_true - y_pred` and `1.0 - p`, not `-y_pred + y_true`
             terms.insert(0, positive)
         first = self.code(terms[0], inner)
         signed = []
@@ -298,7 +345,9 @@ class KerasPrinter(Printer):
             candidate = f"{text} {'-' if negative else '+'} {wrap(code, PREC_ADD + 1)}"
             if len(candidate) > self.body.inner and not is_short(text):
                 text = self.body.temporary(text).text
-                candidate = f"{text} {'-' if negative else '+'} {wrap(code, PREC_ADD + 1)}"
+                candidate = (
+                    f"{text} {'-' if negative else '+'} {wrap(code, PREC_ADD + 1)}"
+                )
             if len(candidate) > self.body.inner and not is_short(code.text):
                 code = self.body.temporary(code.text)
                 candidate = f"{text} {'-' if negative else '+'} {code.text}"
@@ -308,7 +357,9 @@ class KerasPrinter(Printer):
     def _print_Mul(self, expr: sp.Mul, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
         coefficient, factors = expr.as_coeff_mul()
-        if factors and factors[0].is_Number and coefficient == 1:  # an unevaluated Mul(1.0, x)
+        if (
+            factors and factors[0].is_Number and coefficient == 1
+        ):  # an unevaluated Mul(1.0, x)
             coefficient, factors = factors[0] * coefficient, factors[1:]
         negative = coefficient < 0
         coefficient = -coefficient if negative else coefficient
@@ -329,7 +380,9 @@ class KerasPrinter(Printer):
             if _count_power(factor) is not None:
                 numerator.append(self._count_reciprocal(_count_power(factor)))
             elif self.body.in_backward and repeated_divisor(factor):
-                denominator.extend(self.code(factor.base, inner) for _ in range(int(-factor.exp)))
+                denominator.extend(
+                    self.code(factor.base, inner) for _ in range(int(-factor.exp))
+                )
                 divided = True
             elif factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
                 denominator.append(self.code(power(factor.base, -factor.exp), inner))
@@ -351,20 +404,30 @@ class KerasPrinter(Printer):
         if divided:
             quotient = num
             for den in denominator:
-                if len(quotient.text) + len(den.text) + 3 > self.body.inner and not is_short(quotient.text):
+                if len(quotient.text) + len(
+                    den.text
+                ) + 3 > self.body.inner and not is_short(quotient.text):
                     quotient = self.body.temporary(quotient.text)
-                if len(quotient.text) + len(den.text) + 3 > self.body.inner and not is_short(den.text):
+                if len(quotient.text) + len(
+                    den.text
+                ) + 3 > self.body.inner and not is_short(den.text):
                     # a short numerator over a long divisor (`1.0 / sqrt(...)`, then `/ t1`): the
                     # divisor to a temporary, or the next division put the whole over-long quotient
                     # in one (a line past 88 columns; a review of robustness)
                     den = self.body.temporary(den.text)
-                quotient = Code(f"{wrap(quotient, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}", PREC_MUL)
+                quotient = Code(
+                    f"{wrap(quotient, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}", PREC_MUL
+                )
             return quotient
         den = self._product(denominator)
         text = f"{wrap(num, PREC_MUL)} / {wrap(den, PREC_MUL + 1)}"
-        while len(text) > self.body.inner and not (is_short(num.text) and is_short(den.text)):
+        while len(text) > self.body.inner and not (
+            is_short(num.text) and is_short(den.text)
+        ):
             # The longer side to a temporary, then the other if it still does not fit.
-            if not is_short(den.text) and (len(den.text) > len(num.text) or is_short(num.text)):
+            if not is_short(den.text) and (
+                len(den.text) > len(num.text) or is_short(num.text)
+            ):
                 den = self.body.temporary(den.text)
             else:
                 num = self.body.temporary(num.text)
@@ -382,11 +445,20 @@ class KerasPrinter(Printer):
         inline = f"keras.ops.convert_to_tensor({value}, dtype=y_pred.dtype)"
         if len(inline) <= self.body.inner:
             return Code(inline)
-        name = self.body._allocate("")  # one argument per line, the form `ruff format` keeps
-        self.body.pending += [f"{name} = keras.ops.convert_to_tensor(", f"    {value},", "    dtype=y_pred.dtype,", ")"]
+        name = self.body._allocate(
+            ""
+        )  # one argument per line, the form `ruff format` keeps
+        self.body.pending += [
+            f"{name} = keras.ops.convert_to_tensor(",
+            f"    {value},",
+            "    dtype=y_pred.dtype,",
+            ")",
+        ]
         return Code(name)
 
-    def _quotient_inside_abs(self, factors: list, inner: str, numerator: list[Code]) -> list:
+    def _quotient_inside_abs(
+        self, factors: list, inner: str, numerator: list[Code]
+    ) -> list:
         """`|x| / d` with `d > 0` prints as `abs(x / d)`, as the user wrote it before SymPy took `d` out.
 
         (The mean absolute percentage error, `abs(e / maximum(abs(y_true), eps))`.) JAX's jit
@@ -396,16 +468,26 @@ class KerasPrinter(Printer):
         """
         absolute = [f for f in factors if type(f) in (sp.Abs, _OrientedAbs)]
         below = [f for f in factors if f.is_Pow and f.exp.is_Number and f.exp < 0]
-        if len(absolute) != 1 or not below or not all(self.body.positive(f.base) for f in below):
+        if (
+            len(absolute) != 1
+            or not below
+            or not all(self.body.positive(f.base) for f in below)
+        ):
             return factors
         arg = absolute[0].args[0]
         if type(absolute[0]) is sp.Abs:
             arg = e_oriented(arg)  # as `_print_Abs` prints it
         quotient = sp.Mul(arg, *below, evaluate=False)
         numerator.append(self._call("abs", [self.code(quotient, inner)]))
-        return [f for f in factors if f is not absolute[0] and not any(f is b for b in below)]
+        return [
+            f
+            for f in factors
+            if f is not absolute[0] and not any(f is b for b in below)
+        ]
 
-    def _divided_before_squaring(self, factors: list, inner: str, numerator: list[Code]) -> list:
+    def _divided_before_squaring(
+        self, factors: list, inner: str, numerator: list[Code]
+    ) -> list:
         """In the backward pass, `a b / d^2` prints as `a / d * b / d`, and `a^2 / d^2` (or
         `exp(2 x) / d^2`) as `square(a / d)` (`d^3` and `d^4` as divisions in turn, after the
         first factor's): the quotient rule's `d^2` overflows where `d` does not (at `y_pred` = 45
@@ -419,11 +501,18 @@ class KerasPrinter(Printer):
             if below.exp == -2 and squared is not None:
                 # Read from the forward pass where it holds them: `exp(x)` (SymPy made `exp(2 x)` of
                 # `exp(x)^2`) and the quotient itself (`square(t2)` for the logistic's `t2 = t0 / t1`).
-                quotient = self.body.named(sp.Mul(self.body.named(_square_root(squared)), sp.Pow(below.base, -1)))
+                quotient = self.body.named(
+                    sp.Mul(
+                        self.body.named(_square_root(squared)), sp.Pow(below.base, -1)
+                    )
+                )
                 numerator.append(self._call("square", [self.code(quotient, inner)]))
                 factors = [f for f in rest if f is not squared]
                 continue
-            first = next((f for f in rest if not (f.is_Pow and f.exp.is_Number and f.exp < 0)), None)
+            first = next(
+                (f for f in rest if not (f.is_Pow and f.exp.is_Number and f.exp < 0)),
+                None,
+            )
             if first is None:
                 continue
             numerator.append(self.code(sp.Mul(first, sp.Pow(below.base, -1)), inner))
@@ -454,8 +543,12 @@ class KerasPrinter(Printer):
         if _count_power(expr) is not None:
             return self._count_reciprocal(_count_power(expr))
         if exponent.is_Number and exponent < 0:
-            den = self.code(power(base, -exponent), inner)  # (not evaluated where that changes nothing)
-            return self._fit([den], lambda c: f"1.0 / {wrap(c[0], PREC_MUL + 1)}", PREC_MUL)[0]
+            den = self.code(
+                power(base, -exponent), inner
+            )  # (not evaluated where that changes nothing)
+            return self._fit(
+                [den], lambda c: f"1.0 / {wrap(c[0], PREC_MUL + 1)}", PREC_MUL
+            )[0]
         if equals_number(exponent, 2.0):
             return self._call("square", [self.code(base, inner)])
         if equals_number(exponent, 0.5):
@@ -476,7 +569,11 @@ class KerasPrinter(Printer):
         # is a name (printed again, an expression would be computed again), and not in the
         # forward pass (a user's `exp(log_softmax(x))` there would leave the log_softmax unread).
         local = self.body.by_symbol.get(expr.args[0])
-        if self.body.in_backward and local is not None and isinstance(local.value, sf.LogSoftmax):
+        if (
+            self.body.in_backward
+            and local is not None
+            and isinstance(local.value, sf.LogSoftmax)
+        ):
             (x,) = local.value.args
             if isinstance(x, sp.Symbol):
                 return self._print(sf.Softmax(x), form=form)
@@ -489,12 +586,19 @@ class KerasPrinter(Printer):
         # `e`'s orientation, y_true - y_pred (as Keras writes its own losses), is printed.
         oriented = e_oriented(expr.args[0])
         if oriented is not expr.args[0]:
-            return self._call("abs", [self.code(oriented, self.body.child_form(expr, form))])
+            return self._call(
+                "abs", [self.code(oriented, self.body.child_form(expr, form))]
+            )
         return self._generic(expr, form)
 
     def _print_Clip(self, expr: sf.Clip, form: str = DROPPED) -> Code:
         x, lo, hi = expr.args
-        if self.body.shape(x) == ELEM and sf.is_literal(lo) and sf.is_literal(hi) and float(lo) <= float(hi):
+        if (
+            self.body.shape(x) == ELEM
+            and sf.is_literal(lo)
+            and sf.is_literal(hi)
+            and float(lo) <= float(hi)
+        ):
             return self._generic(expr, form)
         # `clip(1, y_pred, 2)`, `clip([0.5, 2], y_pred, 1.5)`: keras.ops.clip takes its first
         # argument for a tensor (TensorFlow reads its dtype) of the result's shape (TensorFlow
@@ -509,21 +613,29 @@ class KerasPrinter(Printer):
             # `clip(2, 1, y_true)`: the larger number, folded here; `keras.ops.maximum(1.0, 2.0)`
             # is a float32 tensor, which TensorFlow's `*` would not mix with a float16 or bfloat16
             # y_pred (a review)
-            return self._call("minimum", [self.code(sp.Max(x, lo), inner), self.code(hi, inner)])
+            return self._call(
+                "minimum", [self.code(sp.Max(x, lo), inner), self.code(hi, inner)]
+            )
         pair = [self.code(lo, inner), self.code(x, inner)]
         low = self._call("maximum", pair if sf.is_literal(x) else pair[::-1])
         return self._call("minimum", [low, self.code(hi, inner)])
 
     def _print_Log1p(self, expr: sf.Log1p, form: str = DROPPED) -> Code:
         if not self.body.xla:
-            return self._xla_form("_log1p", [self.code(expr.args[0], self.body.child_form(expr, form))])
+            return self._xla_form(
+                "_log1p", [self.code(expr.args[0], self.body.child_form(expr, form))]
+            )
         x = expr.args[0]
         if x.could_extract_minus_sign():
-            return self._log1p_of_negated(self.code(-x, self.body.child_form(expr, form)))
+            return self._log1p_of_negated(
+                self.code(-x, self.body.child_form(expr, form))
+            )
         # `x * -1.0`, not `-x`: TensorFlow's graph optimizer turns `1 - (-x)` into `1 + x`, then
         # `log(1 + x)` into `log1p(x)`, and the correction would count twice.
         x = self.code(x, self.body.child_form(expr, form))
-        negated = self._fit([x], lambda c: f"{wrap(c[0], PREC_MUL)} * -1.0", PREC_MUL)[0]
+        negated = self._fit([x], lambda c: f"{wrap(c[0], PREC_MUL)} * -1.0", PREC_MUL)[
+            0
+        ]
         return self._log1p_of_negated(self.body.temporary(negated.text))
 
     def _log1p_of_negated(self, a: Code) -> Code:
@@ -547,7 +659,10 @@ class KerasPrinter(Printer):
             a = self.body.temporary(a.text)
         u = self.body.temporary(f"1.0 - {a.text}")
         small = self._call("less_equal", [u, Code("2.0")])
-        correction = self._call("where", [small, Code(f"(1.0 - {u.text}) - {a.text}", PREC_ADD), Code("0.0")])
+        correction = self._call(
+            "where",
+            [small, Code(f"(1.0 - {u.text}) - {a.text}", PREC_ADD), Code("0.0")],
+        )
         # The correction's derivative is 0, and autodiff would make it `g - g`: NaN for an
         # infinite upstream `g` (`sqrt(log1p(x))` at x = 0), where log1p's gradient is inf.
         correction = self._call("stop_gradient", [correction])
@@ -559,28 +674,45 @@ class KerasPrinter(Printer):
         a, b = (self.code(arg, inner) for arg in expr.args)
         if not self.body.xla:
             return self._xla_form("_log1p_difference", [a, b])
-        difference, _ = self._fit([a, b], lambda c: f"{wrap(c[0], PREC_ADD)} - {wrap(c[1], PREC_ADD + 1)}", PREC_ADD)
+        difference, _ = self._fit(
+            [a, b],
+            lambda c: f"{wrap(c[0], PREC_ADD)} - {wrap(c[1], PREC_ADD + 1)}",
+            PREC_ADD,
+        )
         d = self.body.temporary(difference.text)
         up = self.body.temporary(self._call("greater_equal", [d, Code("0.0")]).text)
         negated = self._call("where", [up, Code(f"-{d.text}", PREC_UNARY), d])
         denominator = self._call(
-            "where", [up, Code(f"{wrap(b, PREC_ADD)} + 1.0", PREC_ADD), Code(f"{wrap(a, PREC_ADD)} + 1.0", PREC_ADD)]
+            "where",
+            [
+                up,
+                Code(f"{wrap(b, PREC_ADD)} + 1.0", PREC_ADD),
+                Code(f"{wrap(a, PREC_ADD)} + 1.0", PREC_ADD),
+            ],
         )
         # log1p(|d| / (1 + the smaller side)), as log1p(-(-|d| / ...))
-        quotient, _ = self._fit([negated, denominator], lambda c: f"{c[0].text} / {c[1].text}", PREC_MUL)
+        quotient, _ = self._fit(
+            [negated, denominator], lambda c: f"{c[0].text} / {c[1].text}", PREC_MUL
+        )
         r = self.body.temporary(self._log1p_of_negated(quotient).text)
         return self._call("where", [up, r, Code(f"-{r.text}", PREC_UNARY)])
 
     def _print_Softplus(self, expr: sf.Softplus, form: str = DROPPED) -> Code:
-        if self.body.xla:  # `shared_exponentials` wrote out the ones the backward pass shares
+        if (
+            self.body.xla
+        ):  # `shared_exponentials` wrote out the ones the backward pass shares
             return self._generic(expr, form)
-        return self._xla_form("_softplus", [self.code(expr.args[0], self.body.child_form(expr, form))])
+        return self._xla_form(
+            "_softplus", [self.code(expr.args[0], self.body.child_form(expr, form))]
+        )
 
     def _print_Sigmoid(self, expr: sf.Sigmoid, form: str = DROPPED) -> Code:
         # With a softplus of the same argument only: alone, XLA's own sigmoid is faster.
         if self.body.xla or expr.args[0] not in self.body.softplus_arguments:
             return self._generic(expr, form)
-        return self._xla_form("_sigmoid", [self.code(expr.args[0], self.body.child_form(expr, form))])
+        return self._xla_form(
+            "_sigmoid", [self.code(expr.args[0], self.body.child_form(expr, form))]
+        )
 
     def _print_re(self, expr: sp.re, form: str = DROPPED) -> Code:
         # SymPy writes `abs(c^x)` as `c^re(x)` when it cannot prove x real; every tensor here is.
@@ -590,18 +722,30 @@ class KerasPrinter(Printer):
         return self.code(expr.args[0], form)
 
     def _print__OrientedAbs(self, expr: _OrientedAbs, form: str = DROPPED) -> Code:
-        return self._call("abs", [self.code(expr.args[0], self.body.child_form(expr, form))])
+        return self._call(
+            "abs", [self.code(expr.args[0], self.body.child_form(expr, form))]
+        )
 
     def _print__OrientedSign(self, expr: _OrientedSign, form: str = DROPPED) -> Code:
-        return self._call("sign", [self.code(expr.args[0], self.body.child_form(expr, form))])
+        return self._call(
+            "sign", [self.code(expr.args[0], self.body.child_form(expr, form))]
+        )
 
-    def _print__SoftmaxCrossEntropy(self, expr: _SoftmaxCrossEntropy, form: str = DROPPED) -> Code:
+    def _print__SoftmaxCrossEntropy(
+        self, expr: _SoftmaxCrossEntropy, form: str = DROPPED
+    ) -> Code:
         logits = self.code(expr.args[1], KEPT)
         if self.body.class_ids:
-            code = self._call("sparse_categorical_crossentropy", [Code("y_true"), logits], ["from_logits=True"])
+            code = self._call(
+                "sparse_categorical_crossentropy",
+                [Code("y_true"), logits],
+                ["from_logits=True"],
+            )
         else:
             labels = self.code(expr.args[0], KEPT)
-            code = self._call("categorical_crossentropy", [labels, logits], ["from_logits=True"])
+            code = self._call(
+                "categorical_crossentropy", [labels, logits], ["from_logits=True"]
+            )
         return self._call("expand_dims", [code], ["axis=-1"]) if form == KEPT else code
 
     def _print_Heaviside(self, expr: sp.Heaviside, form: str = DROPPED) -> Code:
@@ -613,7 +757,11 @@ class KerasPrinter(Printer):
         if has_negative_coefficient(rest):  # c - r >= 0: r <= c
             op, left, right = ("less" if strict else "less_equal"), -rest, constant
         else:
-            op, left, right = ("greater" if strict else "greater_equal"), rest, -constant
+            op, left, right = (
+                ("greater" if strict else "greater_equal"),
+                rest,
+                -constant,
+            )
         test = self._call(op, [self.code(left, inner), self.code(right, inner)])
         return self._call("cast", [test, Code("y_pred.dtype")])
 
@@ -625,8 +773,14 @@ class KerasPrinter(Printer):
         for index in range(0, len(operands), 3):
             left, right, strict = operands[index : index + 3]
             op = "greater" if strict else "greater_equal"
-            comparison = self._call(op, [self.code(left, inner), self.code(right, inner)])
-            test = comparison if test is None else self._call("logical_and", [test, comparison])
+            comparison = self._call(
+                op, [self.code(left, inner), self.code(right, inner)]
+            )
+            test = (
+                comparison
+                if test is None
+                else self._call("logical_and", [test, comparison])
+            )
         return self._call("where", [test, self.code(value, inner), Code("0.0")])
 
     def _print__AtLeast(self, expr: sp.Basic, form: str = DROPPED) -> Code:
@@ -654,15 +808,23 @@ class KerasPrinter(Printer):
     def _generic(self, expr: sp.Basic, form: str) -> Code:
         op = KERAS_OPS.get(type(expr))
         if op is None:
-            raise KerasEmitError(f"the Keras printer has no rule for {type(expr).__name__}")
+            raise KerasEmitError(
+                f"the Keras printer has no rule for {type(expr).__name__}"
+            )
         inner = self.body.child_form(expr, form)
         args = list(expr.args)
         if isinstance(expr, (sp.Max, sp.Min)):
-            args = self.body.tie_order(args)  # tensors first: `keras.ops.maximum(x, 0.0)`
+            args = self.body.tie_order(
+                args
+            )  # tensors first: `keras.ops.maximum(x, 0.0)`
         codes = [self.code(a, inner) for a in args]
-        if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self._spread(expr, args[0]):
+        if isinstance(expr, (*sf.REDUCTIONS, *AXIS_FUNCTIONS)) and self._spread(
+            expr, args[0]
+        ):
             codes[0] = self._fit(
-                codes[:1], lambda c: f"keras.ops.zeros_like(y_pred) + {wrap(c[0], PREC_ADD + 1)}", PREC_ADD
+                codes[:1],
+                lambda c: f"keras.ops.zeros_like(y_pred) + {wrap(c[0], PREC_ADD + 1)}",
+                PREC_ADD,
             )[0]
         if isinstance(expr, _BINARY_FOLDS):
             result = codes[-1]
@@ -689,7 +851,9 @@ class KerasPrinter(Printer):
         shape = self.body.shape(arg)
         if shape == CONST:
             return True
-        return shape == SAMPLE and not isinstance(expr, (sf.ReduceMean, sf.ReduceMax, sf.ReduceMin))
+        return shape == SAMPLE and not isinstance(
+            expr, (sf.ReduceMean, sf.ReduceMax, sf.ReduceMin)
+        )
 
     def _print_Piecewise(self, expr: sp.Piecewise, form: str = DROPPED) -> Code:
         inner = self.body.child_form(expr, form)
@@ -699,16 +863,23 @@ class KerasPrinter(Printer):
         if len(pieces) == 2 and pieces[0].expr == 1 and pieces[1].expr == 0:
             # `where(c, 1, 0)` as the condition cast to the loss's dtype: the same values, and
             # a selection is a slow kernel on PyTorch's CPU (2 ms for 8192 x 128, a cast 0.3).
-            return self._call("cast", [self.code(pieces[0].cond, inner), Code("y_pred.dtype")])
+            return self._call(
+                "cast", [self.code(pieces[0].cond, inner), Code("y_pred.dtype")]
+            )
         if (step := _step_of(pieces)) is not None:
             # `where(c, q + k, q)` as `where(c, k, 0) + q`, k a number and q one term: the same
             # value (one rounding either way) with one kernel fewer without XLA, as the binary
             # cross-entropy's `where(x >= 0, 1 - y, -y)` (docs/decisions.md).
             default = pieces[-1].expr
             negative = has_negative_coefficient(default)
-            selection = self.code(sf.Where((step, pieces[0].cond), (0, True), evaluate=False), inner)
+            selection = self.code(
+                sf.Where((step, pieces[0].cond), (0, True), evaluate=False), inner
+            )
             rest = self.code(-default if negative else default, inner)
-            return Code(f"{wrap(selection, PREC_ADD)} {'-' if negative else '+'} {wrap(rest, PREC_ADD + 1)}", PREC_ADD)
+            return Code(
+                f"{wrap(selection, PREC_ADD)} {'-' if negative else '+'} {wrap(rest, PREC_ADD + 1)}",
+                PREC_ADD,
+            )
         result = self.code(pieces[-1].expr, inner)
         numbers = sf.is_literal(pieces[-1].expr)
         for piece in reversed(pieces[:-1]):
@@ -722,7 +893,9 @@ class KerasPrinter(Printer):
             result = self._call("where", [condition, value, result])
         return result
 
-    def _call(self, op: str, args: list[Code], keywords: list[str] | None = None) -> Code:
+    def _call(
+        self, op: str, args: list[Code], keywords: list[str] | None = None
+    ) -> Code:
         return self._apply(f"keras.ops.{op}", args, keywords)
 
     def _xla_form(self, function: str, args: list[Code]) -> Code:
@@ -731,27 +904,47 @@ class KerasPrinter(Printer):
         self.body.helpers.add(function)
         return self._apply(function, args)
 
-    def _apply(self, function: str, args: list[Code], keywords: list[str] | None = None) -> Code:
+    def _apply(
+        self, function: str, args: list[Code], keywords: list[str] | None = None
+    ) -> Code:
         keywords = keywords or []
-        args = [self.body.typed(a) if is_number_text(a.text) and not exact_in_float32(a.text) else a for a in args]
+        args = [
+            self.body.typed(a)
+            if is_number_text(a.text) and not exact_in_float32(a.text)
+            else a
+            for a in args
+        ]
         extra = "".join(", " + k for k in keywords)
         head = f"{function}("
-        code, args = self._fit(args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", PREC_ATOM)
+        code, args = self._fit(
+            args, lambda c: head + ", ".join(a.text for a in c) + extra + ")", PREC_ATOM
+        )
         if len(code.text) <= self.body.inner:
             return code
         # Only names are left and they still do not fit: one argument per line, with the
         # trailing comma that makes `ruff format` keep that layout.
         name = self.body._allocate("")
-        lines = [f"{name} = {head}", *(f"    {a.text}," for a in args), *(f"    {k}," for k in keywords), ")"]
+        lines = [
+            f"{name} = {head}",
+            *(f"    {a.text}," for a in args),
+            *(f"    {k}," for k in keywords),
+            ")",
+        ]
         self.body.pending += lines
         return Code(name)
 
-    def _fit(self, codes: list[Code], assemble: Callable[[list[Code]], str], prec: int) -> tuple[Code, list[Code]]:
+    def _fit(
+        self, codes: list[Code], assemble: Callable[[list[Code]], str], prec: int
+    ) -> tuple[Code, list[Code]]:
         """Assemble `codes`; while the text is too long, move the longest argument to a temporary."""
         codes = list(codes)
         text = assemble(codes)
         while len(text) > self.body.inner:
-            candidates = [i for i, c in enumerate(codes) if not is_name(c.text) and not is_number_text(c.text)]
+            candidates = [
+                i
+                for i, c in enumerate(codes)
+                if not is_name(c.text) and not is_number_text(c.text)
+            ]
             if not candidates:
                 break
             longest = max(candidates, key=lambda i: len(codes[i].text))

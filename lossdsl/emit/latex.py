@@ -92,7 +92,11 @@ class LatexWriter:
         self.names = NamePolicy(resolved)
         self.sigmoid = sigmoid_tex(self.names.claims(r"\sigma"))
         # The builtin eps prints as its value when a user name is epsilon.
-        self.eps = number_tex(repr(BUILTIN_CONSTANTS["eps"])) if self.names.claims(r"\epsilon") else None
+        self.eps = (
+            number_tex(repr(BUILTIN_CONSTANTS["eps"]))
+            if self.names.claims(r"\epsilon")
+            else None
+        )
         # The index of the last axis inside a reduction (None outside one) and the reduction depth.
         self.index: str | None = None
         self.depth = 0
@@ -108,7 +112,9 @@ class LatexWriter:
         for st in self.r.program.statements:
             if isinstance(st, nodes.Assign):
                 relation = r"\iff" if self.r.of(st.value).kind == "condition" else "="
-                lines.append(f"{self.names.names[st.name].tex()} &{relation} {self.visit(st.value).text}")
+                lines.append(
+                    f"{self.names.names[st.name].tex()} &{relation} {self.visit(st.value).text}"
+                )
         lines.append(f"{LOSS_LHS} &= {self.visit(self.r.result).text}")
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
@@ -135,10 +141,14 @@ class LatexWriter:
     def visit_Name(self, node: nodes.Name) -> Fragment:
         kind, name = self.r.refs[id(node)]
         if kind == "input":
-            return Fragment(self.indexed(Y_TEX if name == "y_true" else Y_HAT_TEX), PREC_ATOM)
+            return Fragment(
+                self.indexed(Y_TEX if name == "y_true" else Y_HAT_TEX), PREC_ATOM
+            )
         if kind == "builtin":
             if name == "e":
-                return Fragment(f"{self.indexed(Y_TEX)} - {self.indexed(Y_HAT_TEX)}", PREC_ADD)
+                return Fragment(
+                    f"{self.indexed(Y_TEX)} - {self.indexed(Y_HAT_TEX)}", PREC_ADD
+                )
             if name == "pi":
                 return Fragment(r"\pi", PREC_ATOM)
             return self.eps or Fragment(r"\epsilon", PREC_ATOM)
@@ -147,8 +157,12 @@ class LatexWriter:
             if key not in self._memo:
                 self._memo[key] = self.visit(self.r.bindings[name].value)
             return self._memo[key]
-        per_element = kind == "binding" and self.r.of(self.r.bindings[name].value).shape in (ELEM, VECTOR)
-        return Fragment(self.names.names[name].tex(self.index if per_element else None), PREC_ATOM)
+        per_element = kind == "binding" and self.r.of(
+            self.r.bindings[name].value
+        ).shape in (ELEM, VECTOR)
+        return Fragment(
+            self.names.names[name].tex(self.index if per_element else None), PREC_ATOM
+        )
 
     def indexed(self, tex: str) -> str:
         """`tex` with the current reduction index as a subscript (if any)."""
@@ -171,7 +185,9 @@ class LatexWriter:
     def visit_Unary(self, node: nodes.Unary) -> Fragment:
         operand = self.visit(node.operand)
         text = wrap(operand, PREC_MUL, sign_ok=False)
-        return Fragment(node.op + text, PREC_NEG, sign=True, tail=tail_of(operand, text))
+        return Fragment(
+            node.op + text, PREC_NEG, sign=True, tail=tail_of(operand, text)
+        )
 
     def visit_Chain(self, node: nodes.Chain) -> Fragment:
         parts = [self.visit(o) for o in node.operands]
@@ -218,16 +234,31 @@ class LatexWriter:
             if denominator:
                 top = self.factors(numerator, lead, follow=None, braced=True)
                 bottom = self.factors(denominator, False, follow=None, braced=True)
-                pieces.append(Fragment(r"\frac{" + top.text + "}{" + bottom.text + "}", PREC_MUL))
+                pieces.append(
+                    Fragment(r"\frac{" + top.text + "}{" + bottom.text + "}", PREC_MUL)
+                )
             else:
-                pieces.append(self.factors(numerator, lead, follow="mul" if s < len(segments) - 1 else None))
+                pieces.append(
+                    self.factors(
+                        numerator, lead, follow="mul" if s < len(segments) - 1 else None
+                    )
+                )
         text = pieces[0].text
         for piece in pieces[1:]:
             text = juxtapose(text, piece.text)
         signed = pieces[0].sign
-        return Fragment(text, PREC_NEG if signed else PREC_MUL, sign=signed, tail=pieces[-1].tail)
+        return Fragment(
+            text, PREC_NEG if signed else PREC_MUL, sign=signed, tail=pieces[-1].tail
+        )
 
-    def factors(self, parts: list[Fragment], lead: bool, *, follow: str | None, braced: bool = False) -> Fragment:
+    def factors(
+        self,
+        parts: list[Fragment],
+        lead: bool,
+        *,
+        follow: str | None,
+        braced: bool = False,
+    ) -> Fragment:
         """Factors side by side.
 
         Args:
@@ -242,7 +273,11 @@ class LatexWriter:
         for i, part in enumerate(parts):
             signed = lead and i == 0
             after = follow if i == len(parts) - 1 else "mul"
-            texts.append(wrap(part, PREC_NEG if signed else PREC_MUL, follow=after, sign_ok=signed))
+            texts.append(
+                wrap(
+                    part, PREC_NEG if signed else PREC_MUL, follow=after, sign_ok=signed
+                )
+            )
         text = texts[0]
         for t in texts[1:]:
             text = juxtapose(text, t)
@@ -255,7 +290,10 @@ class LatexWriter:
     @staticmethod
     def power(base: Fragment, exponent: str) -> Fragment:
         """`base^{exponent}`; the base is parenthesized unless it is an atom."""
-        return Fragment(f"{wrap(base, PREC_ATOM, follow='mul', sign_ok=False)}^{{{exponent}}}", PREC_POW)
+        return Fragment(
+            f"{wrap(base, PREC_ATOM, follow='mul', sign_ok=False)}^{{{exponent}}}",
+            PREC_POW,
+        )
 
     # ---- conditions
 
@@ -263,7 +301,11 @@ class LatexWriter:
         left = wrap(self.visit(node.left), PREC_ADD, follow="op")
         right_frag = self.visit(node.right)
         right = wrap(right_frag, PREC_ADD)
-        return Fragment(f"{left} {COMPARISONS[node.op]} {right}", PREC_CMP, tail=tail_of(right_frag, right))
+        return Fragment(
+            f"{left} {COMPARISONS[node.op]} {right}",
+            PREC_CMP,
+            tail=tail_of(right_frag, right),
+        )
 
     def visit_BoolOp(self, node: nodes.BoolOp) -> Fragment:
         prec = PREC_AND if node.op == "and" else PREC_OR
@@ -271,15 +313,23 @@ class LatexWriter:
         # (an `and` inside an `or` keeps its parentheses: no convention binds one tighter; a review)
         force = [node.op == "or" and p.prec == PREC_AND for p in parts]
         texts = [
-            paren(p.text) if force[i] else wrap(p, prec, follow=None if i == len(parts) - 1 else "op")
+            paren(p.text)
+            if force[i]
+            else wrap(p, prec, follow=None if i == len(parts) - 1 else "op")
             for i, p in enumerate(parts)
         ]
-        return Fragment(f" {BOOL_OPS[node.op]} ".join(texts), prec, tail=tail_of(parts[-1], texts[-1]))
+        return Fragment(
+            f" {BOOL_OPS[node.op]} ".join(texts),
+            prec,
+            tail=tail_of(parts[-1], texts[-1]),
+        )
 
     def visit_Not(self, node: nodes.Not) -> Fragment:
         operand = self.visit(node.operand)
         # `\neg(a > b)`, not `\neg a > b`, although precedence would allow it.
-        text = operand.text if isinstance(node.operand, nodes.Not) else paren(operand.text)
+        text = (
+            operand.text if isinstance(node.operand, nodes.Not) else paren(operand.text)
+        )
         return Fragment(r"\neg " + text, PREC_NOT)
 
     # ---- calls
@@ -292,7 +342,9 @@ class LatexWriter:
         if kind == "reduction":
             return self.reduction(name, args[0])
         if name in VECTOR_FUNCTIONS:
-            text = self.indexed(VECTOR_FUNCTIONS[name] + paren(self.unindexed(args[0]).text))
+            text = self.indexed(
+                VECTOR_FUNCTIONS[name] + paren(self.unindexed(args[0]).text)
+            )
             if name == "log_softmax":
                 # `\log` runs to the right: `\log\operatorname{softmax}(x)^{2}` or `... y` would read as
                 # the log of a square or of a product.
@@ -302,7 +354,10 @@ class LatexWriter:
         if name in SPECIAL_FUNCTIONS:
             return SPECIAL_FUNCTIONS[name](self, frags)
         if name in NAMED_FUNCTIONS:
-            return Fragment(NAMED_FUNCTIONS[name] + paren(", ".join(f.text for f in frags)), PREC_ATOM)
+            return Fragment(
+                NAMED_FUNCTIONS[name] + paren(", ".join(f.text for f in frags)),
+                PREC_ATOM,
+            )
         raise self.gap(f"the function `{name}`", node)
 
     def reduction(self, name: str, arg: nodes.Node) -> Fragment:
@@ -315,7 +370,9 @@ class LatexWriter:
         finally:
             self.index, self.depth = saved, self.depth - 1
         if name == "logsumexp":
-            return Fragment(REDUCTIONS[name] % index + paren(operand.text), PREC_MUL, tail="big")
+            return Fragment(
+                REDUCTIONS[name] % index + paren(operand.text), PREC_MUL, tail="big"
+            )
         body = wrap(operand, PREC_MUL, sign_ok=False)
         # A `cases` block at the end keeps its stricter tail: nothing may follow it.
         tail = "cases" if tail_of(operand, body) == "cases" else "big"
@@ -333,8 +390,15 @@ class LatexWriter:
         if self.display:
             lines = [f"{value} & \\text{{if }} {cond}" for value, cond in rows]
             lines.append(f"{otherwise} & \\text{{otherwise}}")
-            return Fragment("\\begin{cases}\n" + " \\\\\n".join(lines) + "\n\\end{cases}", PREC_ATOM, tail="cases")
-        chain = "".join(rf"{value} \;\mathrm{{if}}\; {cond} \;\mathrm{{else}}\; " for value, cond in rows)
+            return Fragment(
+                "\\begin{cases}\n" + " \\\\\n".join(lines) + "\n\\end{cases}",
+                PREC_ATOM,
+                tail="cases",
+            )
+        chain = "".join(
+            rf"{value} \;\mathrm{{if}}\; {cond} \;\mathrm{{else}}\; "
+            for value, cond in rows
+        )
         return Fragment(r"\left[" + chain + otherwise + r"\right]", PREC_ATOM)
 
 
@@ -354,8 +418,12 @@ SPECIAL_FUNCTIONS = {
     "pow": lambda w, f: w.power(f[0], f[1].text),
     "log1p": lambda w, f: Fragment(r"\log" + paren(one_plus(f[0])), PREC_ATOM),
     "expm1": lambda w, f: Fragment(r"\exp" + paren(f[0].text) + " - 1", PREC_ADD),
-    "floor": lambda w, f: Fragment(r"\left\lfloor " + f[0].text + r" \right\rfloor", PREC_ATOM),
-    "ceil": lambda w, f: Fragment(r"\left\lceil " + f[0].text + r" \right\rceil", PREC_ATOM),
+    "floor": lambda w, f: Fragment(
+        r"\left\lfloor " + f[0].text + r" \right\rfloor", PREC_ATOM
+    ),
+    "ceil": lambda w, f: Fragment(
+        r"\left\lceil " + f[0].text + r" \right\rceil", PREC_ATOM
+    ),
     "sigmoid": lambda w, f: Fragment(w.sigmoid + paren(f[0].text), PREC_ATOM),
 }
 
@@ -363,7 +431,13 @@ SPECIAL_FUNCTIONS = {
 # ---------------------------------------------------------------- entry
 
 
-def emit_latex(resolved: Resolved, symbolic: SymbolicLoss, *, gradient: bool = False, display: bool = False) -> str:
+def emit_latex(
+    resolved: Resolved,
+    symbolic: SymbolicLoss,
+    *,
+    gradient: bool = False,
+    display: bool = False,
+) -> str:
     """The LaTeX of a checked program.
 
     Args:
@@ -382,6 +456,8 @@ def emit_latex(resolved: Resolved, symbolic: SymbolicLoss, *, gradient: bool = F
         else:
             tex = LatexWriter(resolved, display=display).loss()
     except RecursionError:
-        raise LossLimitError("the program is nested too deeply to print as LaTeX", source=resolved.source) from None
+        raise LossLimitError(
+            "the program is nested too deeply to print as LaTeX", source=resolved.source
+        ) from None
     tex = within_katex_budget(tex)
     return within_katex_groups(tex if display else within_mathtext_depth(tex))

@@ -62,7 +62,13 @@ _MARK_BEFORE_NUMBER = re.compile(_FACTOR_MARK + r"(?=[\d.])")
 # ... and a thin space between upright words, as the loss's `juxtapose` writes them: `\mathrm{aa}
 # \mathrm{bb}` rendered as one word, aabb, beside a parameter `aabb` (a review of the LaTeX).
 # (Before parentheses, the `\cdot` of a name that reads as a function, below.)
-_MARK_BY_WORD = re.compile(r"(\\mathrm\{[^{}]*\})" + _FACTOR_MARK + r"(?!\\left\()|" + _FACTOR_MARK + r"(?=\\mathrm\{)")
+_MARK_BY_WORD = re.compile(
+    r"(\\mathrm\{[^{}]*\})"
+    + _FACTOR_MARK
+    + r"(?!\\left\()|"
+    + _FACTOR_MARK
+    + r"(?=\\mathrm\{)"
+)
 
 
 class GradientPrinter(LatexPrinter):
@@ -73,11 +79,22 @@ class GradientPrinter(LatexPrinter):
     or `[a if c else b]` (inline); sums put positive terms first.
     """
 
-    def __init__(self, policy: NamePolicy, params: dict[str, sp.Symbol], *, display: bool) -> None:
-        names = {Y_TRUE: Y_TEX, Y_PRED: Y_HAT_TEX, EPS: r"\epsilon", EPS_VALUE: number_tex(repr(EPS_FLOAT)).text}
-        names.update({symbol: policy.names[name].tex() for name, symbol in params.items()})
+    def __init__(
+        self, policy: NamePolicy, params: dict[str, sp.Symbol], *, display: bool
+    ) -> None:
+        names = {
+            Y_TRUE: Y_TEX,
+            Y_PRED: Y_HAT_TEX,
+            EPS: r"\epsilon",
+            EPS_VALUE: number_tex(repr(EPS_FLOAT)).text,
+        }
+        names.update(
+            {symbol: policy.names[name].tex() for name, symbol in params.items()}
+        )
         # (`\mathrm{i}` for SymPy's imaginary unit: a parameter `i` prints as `i`; a review)
-        super().__init__({"symbol_names": names, "inv_trig_style": "full", "imaginary_unit": "ri"})
+        super().__init__(
+            {"symbol_names": names, "inv_trig_style": "full", "imaginary_unit": "ri"}
+        )
         # Factors are joined by a mark that `_print_Mul` reads as the loss's `juxtapose` does: a
         # `\cdot` before a digit (SymPy's own rule wants a digit before it too: `\hat{y}_{c} 3^{x}`
         # read as a subscript c3; a review). A space before it, so that SymPy counts the words of
@@ -89,9 +106,15 @@ class GradientPrinter(LatexPrinter):
         self.dirac = r"\delta_{\mathrm{D}}" if policy.claims(r"\delta") else r"\delta"
         self.taken = set(names.values())
         # names that read as a function before parentheses (`\sigma \left(x\right)`): a `\cdot` there
-        names_like = sorted((t for t in self.taken if FUNCTION_LIKE.fullmatch(t)), key=len, reverse=True)
+        names_like = sorted(
+            (t for t in self.taken if FUNCTION_LIKE.fullmatch(t)), key=len, reverse=True
+        )
         self.function_like = (
-            re.compile("(" + "|".join(map(re.escape, names_like)) + r")((?:\^\{[^{}]*\})?) \\left\(")
+            re.compile(
+                "("
+                + "|".join(map(re.escape, names_like))
+                + r")((?:\^\{[^{}]*\})?) \\left\("
+            )
             if names_like
             else None
         )
@@ -101,7 +124,9 @@ class GradientPrinter(LatexPrinter):
     def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
         # A reduction, a derivative or `\log\operatorname{softmax}` runs to the right: `(\sum_{c} x) y`,
         # not `\sum_{c} x y`.
-        if not last and isinstance(expr, (*sf.REDUCTIONS, sf.LogSoftmax, sp.Derivative, sp.Subs)):
+        if not last and isinstance(
+            expr, (*sf.REDUCTIONS, sf.LogSoftmax, sp.Derivative, sp.Subs)
+        ):
             return True
         if isinstance(expr, sp.Piecewise) and not self.display:
             return False  # `[a if c else b]` is closed
@@ -113,12 +138,16 @@ class GradientPrinter(LatexPrinter):
             return "-" + paren(self._print(-expr))
         text = super()._print_Mul(expr)
         text = _MARK_BEFORE_NUMBER.sub(r" \\cdot ", text)
-        text = _MARK_BY_WORD.sub(lambda m: (m.group(1) or "") + r"\,", text).replace(_FACTOR_MARK, " ")
+        text = _MARK_BY_WORD.sub(lambda m: (m.group(1) or "") + r"\,", text).replace(
+            _FACTOR_MARK, " "
+        )
         # A number before a fraction takes a `\cdot`, as in the loss (`juxtapose`): `2
         # \frac{1}{C}\sum_{c}` read as the mixed number two and 1/C (a review).
         text = _NUMBER_BEFORE_FRACTION.sub(r"\1 \\cdot \\frac", text)
         if self.function_like is not None:
-            text = self.function_like.sub(lambda m: m.group(1) + m.group(2) + r" \cdot \left(", text)
+            text = self.function_like.sub(
+                lambda m: m.group(1) + m.group(2) + r" \cdot \left(", text
+            )
         return text
 
     def _print_Add(self, expr, order=None):
@@ -132,7 +161,9 @@ class GradientPrinter(LatexPrinter):
             elif i:
                 tex += " + "
             term_tex = self._print(term)
-            if self._needs_add_brackets(term) or (i < len(terms) - 1 and term_tex.endswith(r"\end{cases}")):
+            if self._needs_add_brackets(term) or (
+                i < len(terms) - 1 and term_tex.endswith(r"\end{cases}")
+            ):
                 term_tex = paren(term_tex)
             tex += term_tex
         return tex
@@ -158,11 +189,26 @@ class GradientPrinter(LatexPrinter):
         last_cond_true = pairs[-1].cond == sp.true
         if self.display:
             lines = [f"{v} & \\text{{if }} {c}" for v, c in conditional]
-            lines.append(f"{last_value} & " + ("\\text{otherwise}" if last_cond_true else f"\\text{{if }} {last_cond}"))
+            lines.append(
+                f"{last_value} & "
+                + (
+                    "\\text{otherwise}"
+                    if last_cond_true
+                    else f"\\text{{if }} {last_cond}"
+                )
+            )
             cases = "\\begin{cases}\n" + " \\\\\n".join(lines) + "\n\\end{cases}"
-            return self._power(cases, exp, closed=False)  # a power of a `where` (symfuncs.Where)
-        chain = "".join(rf"{v} \;\mathrm{{if}}\; {c} \;\mathrm{{else}}\; " for v, c in conditional)
-        tail = last_value if last_cond_true else rf"{last_value} \;\mathrm{{if}}\; {last_cond}"
+            return self._power(
+                cases, exp, closed=False
+            )  # a power of a `where` (symfuncs.Where)
+        chain = "".join(
+            rf"{v} \;\mathrm{{if}}\; {c} \;\mathrm{{else}}\; " for v, c in conditional
+        )
+        tail = (
+            last_value
+            if last_cond_true
+            else rf"{last_value} \;\mathrm{{if}}\; {last_cond}"
+        )
         return self._power(r"\left[" + chain + tail + r"\right]", exp)
 
     def _print_NegatedOrdering(self, expr):
@@ -187,7 +233,9 @@ class GradientPrinter(LatexPrinter):
             if (a is None or then == a) and (b is None or other == b):
                 return self._print(form())
         cond, then, other = (self._print(arg) for arg in (cond, then, other))
-        return rf"\left[{then} \;\mathrm{{if}}\; {cond} \;\mathrm{{else}}\; {other}\right]"
+        return (
+            rf"\left[{then} \;\mathrm{{if}}\; {cond} \;\mathrm{{else}}\; {other}\right]"
+        )
 
     def _print_Heaviside(self, expr, exp=None):
         # A step with its own value at 0 (1: a `max` over the last axis, whose argument is never
@@ -202,7 +250,9 @@ class GradientPrinter(LatexPrinter):
         return self._power(self.dirac + paren(self._print(expr.args[0])), exp)
 
     def _print_sign(self, expr, exp=None):
-        return self._power(NAMED_FUNCTIONS["sign"] + paren(self._print(expr.args[0])), exp)
+        return self._power(
+            NAMED_FUNCTIONS["sign"] + paren(self._print(expr.args[0])), exp
+        )
 
     @staticmethod
     def _power(tex: str, exp, *, closed: bool = True) -> str:
@@ -214,7 +264,11 @@ class GradientPrinter(LatexPrinter):
     def _dummy(self) -> str:
         """The name of a `Subs` point: the first of u, v, s, t, \\xi, u', u'', ... that nothing else prints as."""
         primed = ("u" + "'" * k for k in itertools.count(1))
-        return next(n for n in itertools.chain(("u", "v", "s", "t", r"\xi"), primed) if n not in self.taken)
+        return next(
+            n
+            for n in itertools.chain(("u", "v", "s", "t", r"\xi"), primed)
+            if n not in self.taken
+        )
 
     def _print_Subs(self, subs):
         expr, old, new = subs.args
@@ -234,7 +288,11 @@ class GradientPrinter(LatexPrinter):
             arg = self._print(operand)
         finally:
             self.index, self.depth = saved, self.depth - 1
-        if not closed and (operand.is_Add or operand.could_extract_minus_sign() or isinstance(operand, sp.Piecewise)):
+        if not closed and (
+            operand.is_Add
+            or operand.could_extract_minus_sign()
+            or isinstance(operand, sp.Piecewise)
+        ):
             arg = paren(arg)
         return REDUCTIONS[name] % index + (paren(arg) if closed else " " + arg)
 
@@ -259,7 +317,9 @@ class GradientPrinter(LatexPrinter):
     def _vector(self, name: str, expr, exp=None) -> str:
         index, self.index = self.index, None
         try:
-            text = VECTOR_FUNCTIONS[name] + paren(", ".join(self._print(a) for a in expr.args))
+            text = VECTOR_FUNCTIONS[name] + paren(
+                ", ".join(self._print(a) for a in expr.args)
+            )
         finally:
             self.index = index
         if index:
@@ -287,12 +347,16 @@ class GradientPrinter(LatexPrinter):
         return self._power(text + (f"_{{{index}}}" if index else ""), exp)
 
     def _print_Round(self, expr, exp=None):
-        return self._power(NAMED_FUNCTIONS["round"] + paren(self._print(expr.args[0])), exp)
+        return self._power(
+            NAMED_FUNCTIONS["round"] + paren(self._print(expr.args[0])), exp
+        )
 
     # ---- the elementwise heads the loss keeps whole (their derivatives are heads too)
 
     def _named(self, name: str, expr, exp=None) -> str:
-        return self._power(name + paren(", ".join(self._print(a) for a in expr.args)), exp)
+        return self._power(
+            name + paren(", ".join(self._print(a) for a in expr.args)), exp
+        )
 
     def _print_Sigmoid(self, expr, exp=None):
         return self._named(self.sigmoid, expr, exp)
@@ -328,10 +392,14 @@ class GradientPrinter(LatexPrinter):
         return ("-" if value < 0 else "") + number_tex(f"{abs(value):.15g}").text
 
     def _print_ExpOf(self, expr, exp=None):
-        return self._power(self._print(sp.exp(expr.args[0], evaluate=False)), exp, closed=False)
+        return self._power(
+            self._print(sp.exp(expr.args[0], evaluate=False)), exp, closed=False
+        )
 
     def _print_PowerOf(self, expr, exp=None):
-        return self._power(self._print(sp.Pow(*expr.args, evaluate=False)), exp, closed=False)
+        return self._power(
+            self._print(sp.Pow(*expr.args, evaluate=False)), exp, closed=False
+        )
 
     def _print_Pow(self, expr, *args, **kwargs):
         if expr.base.is_Float:
@@ -367,10 +435,17 @@ def shield_powers(expr: sp.Basic) -> sp.Basic:
     """
 
     def shielded(expr: sp.Basic) -> sp.Basic:
-        expr = expr.replace(lambda e: isinstance(e, sp.exp) and not e.args[0].is_number, lambda e: ExpOf(e.args[0]))
-        return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp))
+        expr = expr.replace(
+            lambda e: isinstance(e, sp.exp) and not e.args[0].is_number,
+            lambda e: ExpOf(e.args[0]),
+        )
+        return expr.replace(
+            lambda e: e.is_Pow and not e.exp.is_number, lambda e: PowerOf(e.base, e.exp)
+        )
 
-    return rebuild.with_inert_steps(lambda e: rebuild.with_inert_minmax(shielded, e), expr)
+    return rebuild.with_inert_steps(
+        lambda e: rebuild.with_inert_minmax(shielded, e), expr
+    )
 
 
 # Past this many nodes the gradient is printed as SymPy gives it (factoring costs time).
@@ -385,11 +460,17 @@ def tidy(expr: sp.Basic) -> sp.Basic:
     """
     # Max and Min pass through as inert stand-ins: factored, each was rebuilt with evaluation, which
     # compares every pair of its arguments (a `max` of 20 terms with square roots: 20 s).
-    return rebuild.with_inert_steps(lambda e: rebuild.with_inert_minmax(_tidied, e), expr)
+    return rebuild.with_inert_steps(
+        lambda e: rebuild.with_inert_minmax(_tidied, e), expr
+    )
 
 
 def _tidied(expr: sp.Basic) -> sp.Basic:
-    expr = _whole_floats(_sums_for_scaled_means(_sum_coefficients(_power_quotients(_tanh_quotients(expr)))))
+    expr = _whole_floats(
+        _sums_for_scaled_means(
+            _sum_coefficients(_power_quotients(_tanh_quotients(expr)))
+        )
+    )
     if sum(1 for _ in sp.preorder_traversal(expr)) <= TIDY_LIMIT:
         try:
             # (and whole floats again: factoring makes them, `0.5 * (2 x - 2 y)` -> `1.0 (x - y)`)
@@ -412,14 +493,20 @@ def _tanh_quotients(expr: sp.Basic) -> sp.Basic:
         factors = list(product.args)
         for factor in product.args:
             base, k = factor.as_base_exp()
-            quotient = hyperbolic.cosh(base.args[0]) ** -k if isinstance(base, hyperbolic.sinh) else None
+            quotient = (
+                hyperbolic.cosh(base.args[0]) ** -k
+                if isinstance(base, hyperbolic.sinh)
+                else None
+            )
             if quotient is not None and quotient in factors and factor in factors:
                 factors.remove(factor)
                 factors.remove(quotient)
                 factors.append(hyperbolic.tanh(base.args[0]) ** k)
         return sp.Mul(*factors)
 
-    return expr.replace(lambda e: isinstance(e, sp.Mul) and e.has(hyperbolic.sinh), merged)
+    return expr.replace(
+        lambda e: isinstance(e, sp.Mul) and e.has(hyperbolic.sinh), merged
+    )
 
 
 def _sum_coefficients(expr: sp.Basic) -> sp.Basic:
@@ -428,13 +515,18 @@ def _sum_coefficients(expr: sp.Basic) -> sp.Basic:
     \\frac{...}{...}\\right)` as `+ \\sum_{c} \\frac{...}{...}` (a LaTeX review)."""
 
     def scaled(e: sp.Basic) -> bool:
-        return isinstance(e, (sf.ReduceSum, sf.ReduceMean)) and e.args[0].as_coeff_Mul()[0] != 1
+        return (
+            isinstance(e, (sf.ReduceSum, sf.ReduceMean))
+            and e.args[0].as_coeff_Mul()[0] != 1
+        )
 
     def pulled(e: sp.Basic) -> sp.Basic:
         coefficient, rest = e.args[0].as_coeff_Mul()
         return coefficient * type(e)(rest)
 
-    return expr.replace(scaled, pulled) if expr.has(sf.ReduceSum, sf.ReduceMean) else expr
+    return (
+        expr.replace(scaled, pulled) if expr.has(sf.ReduceSum, sf.ReduceMean) else expr
+    )
 
 
 def _power_quotients(expr: sp.Basic) -> sp.Basic:
@@ -480,7 +572,13 @@ def _sums_for_scaled_means(expr: sp.Basic) -> sp.Basic:
             return None, None
         k = scale.as_base_exp()[1]
         mean = next(
-            (a for a in e.args if isinstance(a.as_base_exp()[0], sf.ReduceMean) and a.as_base_exp()[1] == k), None
+            (
+                a
+                for a in e.args
+                if isinstance(a.as_base_exp()[0], sf.ReduceMean)
+                and a.as_base_exp()[1] == k
+            ),
+            None,
         )
         return (scale, mean) if mean is not None else (None, None)
 
@@ -490,12 +588,18 @@ def _sums_for_scaled_means(expr: sp.Basic) -> sp.Basic:
         rest = [a for a in e.args if a is not scale and a is not mean]
         return sp.Mul(*rest, sp.Pow(sf.ReduceSum(*base.args), k))
 
-    return expr.replace(lambda e: isinstance(e, sp.Mul) and powers(e)[0] is not None, as_sum)
+    return expr.replace(
+        lambda e: isinstance(e, sp.Mul) and powers(e)[0] is not None, as_sum
+    )
 
 
 def _whole_floats(expr: sp.Basic) -> sp.Basic:
     """`expr` with each float of an integer value as that integer (`1.0 x` -> `x`)."""
-    floats = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer() and abs(f) < 2**53}
+    floats = {
+        f: sp.Integer(int(f))
+        for f in expr.atoms(sp.Float)
+        if float(f).is_integer() and abs(f) < 2**53
+    }
     return expr.xreplace(floats) if floats else expr
 
 
@@ -506,9 +610,16 @@ def eps_named(expr: sp.Expr, name: sp.Symbol = EPS) -> sp.Expr:
     reads as `\epsilon` too, the same value, in a program that reads the builtin eps. With `name`
     `EPS_VALUE` (a user's name is `\epsilon`), `1 - 10^{-7}` for `0.9999999`."""
     eps = EPS_FLOAT
-    forms = {1 - eps: 1 - name, eps - 1: name - 1, 1 + eps: 1 + name, -1 - eps: -1 - name}
+    forms = {
+        1 - eps: 1 - name,
+        eps - 1: name - 1,
+        1 + eps: 1 + name,
+        -1 - eps: -1 - name,
+    }
     if name is EPS:
-        forms.update({eps: name, -eps: -name})  # (as a value, eps prints as `10^{-7}` already)
+        forms.update(
+            {eps: name, -eps: -name}
+        )  # (as a value, eps prints as `10^{-7}` already)
     floats = {f: forms[float(f)] for f in expr.atoms(sp.Float) if float(f) in forms}
     return expr.xreplace(floats) if floats else expr
 

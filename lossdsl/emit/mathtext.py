@@ -65,7 +65,11 @@ def within_mathtext_depth(tex: str) -> str:
         return tex
     head = next((head for head in _DERIVATIVES if tex.startswith(head)), "")
     # Bars nest ambiguously when plain (`y |y |\hat{y}||`, a review): an absolute value is a call.
-    flat = tex[len(head) :].replace(r"\left|", r"\mathrm{abs}\left(").replace(r"\right|", r"\right)")
+    flat = (
+        tex[len(head) :]
+        .replace(r"\left|", r"\mathrm{abs}\left(")
+        .replace(r"\right|", r"\right)")
+    )
     flat = _SIZED_DELIMITER.sub("", flat)
     return head + _flat_fractions(_flat_groups(flat))
 
@@ -79,13 +83,17 @@ def _flat_groups(tex: str) -> str:
     """
     braces = _partners(tex, "{", "}")
     parens = _partners(tex, "(", ")")
-    edits: dict[int, tuple[int, str]] = {}  # index -> (characters replaced, replacement)
+    edits: dict[
+        int, tuple[int, str]
+    ] = {}  # index -> (characters replaced, replacement)
     for match in _COMMAND_BRACE.finditer(tex):
         opening = match.end() - 1
         closing = braces.get(opening)
         if closing is not None and parens.get(opening + 1) == closing - 1:
             edits[opening] = edits[closing] = (1, "")
-    for match in _ABS_BRACE.finditer(tex):  # SymPy's `\left|{x}\right|`: the braces nest too
+    for match in _ABS_BRACE.finditer(
+        tex
+    ):  # SymPy's `\left|{x}\right|`: the braces nest too
         opening = match.end() - 1
         closing = braces.get(opening)
         if closing is not None and parens.get(opening - 1) == closing + 1:
@@ -160,7 +168,9 @@ def _flat_fractions(tex: str) -> str:
                 continue
             elif kind == "over":
                 text = f"{_operand(numerator)}/{_operand(text)}"
-                if _factor_follows(tex, index):  # `a/b c` reads as a/(b c) as well as (a/b) c
+                if _factor_follows(
+                    tex, index
+                ):  # `a/b c` reads as a/(b c) as well as (a/b) c
                     text = f"({text})"
             else:  # a root (or a fraction with no denominator)
                 text = f"{_operand(text, base=True)}^{{1/2}}"
@@ -170,9 +180,16 @@ def _flat_fractions(tex: str) -> str:
         else:
             stack[-1][1].append(token)
     stack[-1][1].append(tex[index:])
-    while len(stack) > 1:  # a group left open (never in the printers' LaTeX): as it was written
+    while (
+        len(stack) > 1
+    ):  # a group left open (never in the printers' LaTeX): as it was written
         kind, pieces, numerator = stack.pop()
-        head = {"{": "{", "frac": r"\frac{", "sqrt": r"\sqrt{", "over": rf"\frac{{{numerator}}}{{"}[kind]
+        head = {
+            "{": "{",
+            "frac": r"\frac{",
+            "sqrt": r"\sqrt{",
+            "over": rf"\frac{{{numerator}}}{{",
+        }[kind]
         stack[-1][1].append(head + "".join(pieces))
     return "".join(stack[0][1])
 
@@ -223,9 +240,13 @@ def _atomic(tex: str, base: bool) -> bool:
         if word is None:
             return False
         at = word.end()
-        if word.group().startswith("\\") and tex.startswith("{", at):  # `\hat{y}`, `\mathrm{foo}`
+        if word.group().startswith("\\") and tex.startswith(
+            "{", at
+        ):  # `\hat{y}`, `\mathrm{foo}`
             at = _closing(tex, at) + 1
-        if tex.startswith("(", at):  # a function's application: `\exp(x)`, `\mathrm{relu}(x)`
+        if tex.startswith(
+            "(", at
+        ):  # a function's application: `\exp(x)`, `\mathrm{relu}(x)`
             close = _partner(tex, at, "(", ")")
             if close is None:
                 return False

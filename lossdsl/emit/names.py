@@ -9,17 +9,36 @@ import re
 from lossdsl.emit.xla_forms import FUNCTION_NAMES
 
 # The builtins the generated code reads (tests/test_emit_keras.py checks the list against the code).
-BUILTINS_READ = frozenset({"super", "len", "tuple", "getattr", "isinstance", "ValueError", "AttributeError"})
+BUILTINS_READ = frozenset(
+    {"super", "len", "tuple", "getattr", "isinstance", "ValueError", "AttributeError"}
+)
 # Module-level names the generated code reads: the class cannot take one of them.
 MODULE_NAMES = frozenset({"keras"}) | BUILTINS_READ | FUNCTION_NAMES
 # Names the generated call() cannot use for its locals.
 # `__debug__` is no keyword, but Python cannot assign to it (found by fuzzing, 2026-12-01).
-RESERVED = frozenset(keyword.kwlist) | MODULE_NAMES | {"__debug__", "self", "y_true", "y_pred", "l", "O", "I"}
+RESERVED = (
+    frozenset(keyword.kwlist)
+    | MODULE_NAMES
+    | {"__debug__", "self", "y_true", "y_pred", "l", "O", "I"}
+)
 # ... and the names a fused call() defines around them.
-RESERVED |= {"forward", "backward", "args", "upstream", "variables", "wide", "classes", "share", "gradient", "target"}
+RESERVED |= {
+    "forward",
+    "backward",
+    "args",
+    "upstream",
+    "variables",
+    "wide",
+    "classes",
+    "share",
+    "gradient",
+    "target",
+}
 MAX_LOCAL_NAME = 30
 # Loss attributes a parameter must not overwrite; such parameters are stored as `self.param_<name>`.
-_LOSS_ATTRIBUTES = frozenset({"call", "get_config", "from_config", "dtype", "name", "reduction"})
+_LOSS_ATTRIBUTES = frozenset(
+    {"call", "get_config", "from_config", "dtype", "name", "reduction"}
+)
 
 
 def snake_case(name: str) -> str:

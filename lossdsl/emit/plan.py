@@ -79,7 +79,10 @@ def oriented(expr: sp.Basic) -> sp.Basic:
     """`expr` with `abs` and `sign` of differences in `e`'s orientation, `y_true - y_pred`."""
 
     def flips(node: sp.Basic) -> bool:
-        return isinstance(node, (sp.Abs, sp.sign)) and e_oriented(node.args[0]) is not node.args[0]
+        return (
+            isinstance(node, (sp.Abs, sp.sign))
+            and e_oriented(node.args[0]) is not node.args[0]
+        )
 
     def flipped(node: sp.Basic) -> sp.Basic:
         if isinstance(node, sp.Abs):
@@ -97,8 +100,12 @@ def reads_a_reduction(expr: sp.Basic, bindings) -> bool:
     reads: dict[sp.Basic, bool] = {}
     for _, symbol, value in bindings:
         if symbol is not None:
-            reads[symbol] = value.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in value.free_symbols)
-    return expr.has(*sf.REDUCTIONS) or any(reads.get(s, False) for s in expr.free_symbols)
+            reads[symbol] = value.has(*sf.REDUCTIONS) or any(
+                reads.get(s, False) for s in value.free_symbols
+            )
+    return expr.has(*sf.REDUCTIONS) or any(
+        reads.get(s, False) for s in expr.free_symbols
+    )
 
 
 def numeric_factor(expr: sp.Basic) -> tuple[sp.Number, sp.Basic]:
@@ -114,12 +121,18 @@ def numeric_factor(expr: sp.Basic) -> tuple[sp.Number, sp.Basic]:
     """
     if isinstance(expr, sp.Mul):
         factor, rest = expr.as_coeff_Mul()
-        return (factor, rest) if factor.is_Number and not equals_number(factor, 1.0) else (sp.Integer(1), expr)
+        return (
+            (factor, rest)
+            if factor.is_Number and not equals_number(factor, 1.0)
+            else (sp.Integer(1), expr)
+        )
     if not isinstance(expr, sp.Add):
         return sp.Integer(1), expr
     terms = [term.as_coeff_Mul() for term in expr.args]
     size = abs(terms[0][0])
-    if equals_number(size, 1.0) or any(abs(c) != size or rest.is_Number for c, rest in terms):
+    if equals_number(size, 1.0) or any(
+        abs(c) != size or rest.is_Number for c, rest in terms
+    ):
         return sp.Integer(1), expr
     rest = sp.Add(*(r if c > 0 else -r for c, r in terms))
     oriented = e_oriented(rest)
@@ -132,7 +145,11 @@ def e_oriented(arg: sp.Basic) -> sp.Basic:
     The value of `abs` or `sign` does not care, but the gradient at 0 is a backend convention,
     so the printed difference keeps `e`'s orientation, `y_true - y_pred`, as Keras writes it.
     """
-    if isinstance(arg, sp.Add) and has_negative_coefficient(arg.coeff(Y_TRUE)) and isinstance(-arg, sp.Add):
+    if (
+        isinstance(arg, sp.Add)
+        and has_negative_coefficient(arg.coeff(Y_TRUE))
+        and isinstance(-arg, sp.Add)
+    ):
         return -arg
     return arg
 
@@ -140,7 +157,9 @@ def e_oriented(arg: sp.Basic) -> sp.Basic:
 def idioms(expr: sp.Basic, bound: dict[sp.Symbol, sp.Basic] | None = None) -> sp.Basic:
     """`expr` with the idioms that have a fused `keras.ops` function replaced by a head for it.
     `bound`: each binding's symbol and value, for what `expr` reads through them."""
-    if not expr.has(sf.LogSoftmax):  # a `has` walk costs less than a `replace`, which finds none
+    if not expr.has(
+        sf.LogSoftmax
+    ):  # a `has` walk costs less than a `replace`, which finds none
         return expr
     bound = bound or {}
     return rebuild.replaced(
@@ -150,7 +169,9 @@ def idioms(expr: sp.Basic, bound: dict[sp.Symbol, sp.Basic] | None = None) -> sp
     )
 
 
-def _cross_entropy_parts(expr: sp.Basic, bound: dict) -> tuple[sp.Basic, sp.Basic] | None:
+def _cross_entropy_parts(
+    expr: sp.Basic, bound: dict
+) -> tuple[sp.Basic, sp.Basic] | None:
     """(t, x) where `expr` is `sum(t * log_softmax(x))` with `t = onehot(y_true)` and `x` one
     logit per class."""
     found = cross_entropy_parts(expr)
@@ -173,7 +194,9 @@ def _cross_entropy_parts(expr: sp.Basic, bound: dict) -> tuple[sp.Basic, sp.Basi
 def _per_element(expr: sp.Basic, bound: dict) -> bool:
     """Whether `expr` reads y_pred outside every reduction (directly, through a function along the
     last axis, or through a binding): its code then has y_pred's shape."""
-    return any(node == Y_PRED for node in subtrees.outside(expr, sf.REDUCTIONS, follow=bound))
+    return any(
+        node == Y_PRED for node in subtrees.outside(expr, sf.REDUCTIONS, follow=bound)
+    )
 
 
 def plan(
@@ -187,32 +210,56 @@ def plan(
         y_true's (None when it is not printed on its own) needs, in the backward pass.
     """
     # Re-share: where a later expression holds a binding's value verbatim, read the binding.
-    statements, (result, gradient, target) = reshared(bindings, result, gradient, target)
+    statements, (result, gradient, target) = reshared(
+        bindings, result, gradient, target
+    )
     outputs = [result] if gradient is None else [result, gradient]
     # Keep only the bindings that the result (or its gradients) reads, directly or through others.
     read = [*outputs, *([target] if target is not None else [])]
-    live = live_symbols(statements, set().union(*(output.free_symbols for output in read)))
+    live = live_symbols(
+        statements, set().union(*(output.free_symbols for output in read))
+    )
     forward_live = live_symbols(statements, set(result.free_symbols))
-    kept = [(name, symbol, value) for name, symbol, value in statements if symbol in live]
+    kept = [
+        (name, symbol, value) for name, symbol, value in statements if symbol in live
+    ]
     temporaries = sp.numbered_symbols("t", cls=sp.Dummy)
     # Max and Min come back from cse unevaluated (SymPy would compare all their arguments again).
-    replacements, reduced = rebuild.cse([value for _, _, value in kept] + outputs, symbols=temporaries)
+    replacements, reduced = rebuild.cse(
+        [value for _, _, value in kept] + outputs, symbols=temporaries
+    )
     # A repeated constant (`cos(1)`, `-pi`) is no subexpression worth a local: put it back as a number.
     numbers = {symbol: value for symbol, value in replacements if is_literal(value)}
     if numbers:
-        replacements = [(s, rebuild.substitute(value, numbers)) for s, value in replacements if s not in numbers]
+        replacements = [
+            (s, rebuild.substitute(value, numbers))
+            for s, value in replacements
+            if s not in numbers
+        ]
         reduced = [rebuild.substitute(value, numbers) for value in reduced]
     kept, replacements, reduced, aliases = _without_aliases(kept, replacements, reduced)
     if target is not None:
         target = rebuild.substitute(target, aliases)
     if gradient is not None:
-        bound = {symbol: value for (_, symbol, _), value in zip(kept, reduced, strict=False)}
+        bound = {
+            symbol: value for (_, symbol, _), value in zip(kept, reduced, strict=False)
+        }
         replacements, reduced = _share_denominators(replacements, reduced, bound)
-        replacements, reduced = _divided_in_forward(replacements, reduced, bound, kept, forward_live)
+        replacements, reduced = _divided_in_forward(
+            replacements, reduced, bound, kept, forward_live
+        )
         # What the forward pass reads keeps its locals (a loss written with `1 / d^2` computes it so).
-        forward = [value for (_, symbol, _), value in zip(kept, reduced, strict=False) if symbol in forward_live]
-        reads = set().union(*(value.free_symbols for value in [*forward, reduced[len(kept)]]))
-        keep = live_symbols([(None, symbol, value) for symbol, value in replacements], reads)
+        forward = [
+            value
+            for (_, symbol, _), value in zip(kept, reduced, strict=False)
+            if symbol in forward_live
+        ]
+        reads = set().union(
+            *(value.free_symbols for value in [*forward, reduced[len(kept)]])
+        )
+        keep = live_symbols(
+            [(None, symbol, value) for symbol, value in replacements], reads
+        )
         replacements, reduced = _divided_at_each_use(replacements, reduced, keep)
     definitions = {symbol: value for symbol, value in replacements}
     ordered: list[Local] = []
@@ -250,7 +297,9 @@ def plan(
     need(result)
     forward_count = len(ordered)
     if gradient is None:
-        need = define = None  # `need` calls itself through its closure: cleared, as in `derivative`
+        need = define = (
+            None  # `need` calls itself through its closure: cleared, as in `derivative`
+        )
         return ordered, result, None, None, forward_count, forward_count
     define(forward=False)
     gradient = reduced[len(kept) + 1]
@@ -260,17 +309,23 @@ def plan(
         # temporaries where it holds their values, and shares what it can with y_pred's gradient.
         target = _reuse_temporaries(target, replacements)
         extra, (gradient, target) = rebuild.cse([gradient, target], symbols=temporaries)
-        extra, (gradient, target) = _divided_at_each_use(extra, [gradient, target], set())
+        extra, (gradient, target) = _divided_at_each_use(
+            extra, [gradient, target], set()
+        )
         definitions.update(extra)
     need(gradient)
     gradient_count = len(ordered)
     if target is not None:
         need(target)
-    need = define = None  # `need` calls itself through its closure: cleared, as in `derivative`
+    need = define = (
+        None  # `need` calls itself through its closure: cleared, as in `derivative`
+    )
     return ordered, result, gradient, target, forward_count, gradient_count
 
 
-def _without_aliases(kept: list, replacements: list, reduced: list) -> tuple[list, list, list, dict]:
+def _without_aliases(
+    kept: list, replacements: list, reduced: list
+) -> tuple[list, list, list, dict]:
     """A binding made by a rewrite whose value is, after CSE, a symbol (a local, an input, a
     parameter) is that symbol.
 
@@ -285,9 +340,15 @@ def _without_aliases(kept: list, replacements: list, reduced: list) -> tuple[lis
             aliases[symbol] = aliases.get(value, value)
     if not aliases:
         return kept, replacements, reduced, aliases
-    rest = [(binding, value) for binding, value in zip(kept, reduced, strict=False) if binding[1] not in aliases]
+    rest = [
+        (binding, value)
+        for binding, value in zip(kept, reduced, strict=False)
+        if binding[1] not in aliases
+    ]
     outputs = [rebuild.substitute(value, aliases) for value in reduced[len(kept) :]]
-    replacements = [(symbol, rebuild.substitute(value, aliases)) for symbol, value in replacements]
+    replacements = [
+        (symbol, rebuild.substitute(value, aliases)) for symbol, value in replacements
+    ]
     return (
         [binding for binding, _ in rest],
         replacements,
@@ -299,10 +360,17 @@ def _without_aliases(kept: list, replacements: list, reduced: list) -> tuple[lis
 def repeated_divisor(factor: sp.Basic) -> bool:
     """`d^-n` for n from 2 to 4 and a `d` that is not a number: in the backward pass, divided by `d`
     n times rather than by `d^n` (keras_printer's `_divided_before_squaring`)."""
-    return factor.is_Pow and factor.exp.is_Integer and -4 <= factor.exp <= -2 and not factor.base.is_number
+    return (
+        factor.is_Pow
+        and factor.exp.is_Integer
+        and -4 <= factor.exp <= -2
+        and not factor.base.is_number
+    )
 
 
-def _divided_at_each_use(replacements: list, outputs: list, keep: set) -> tuple[list, list]:
+def _divided_at_each_use(
+    replacements: list, outputs: list, keep: set
+) -> tuple[list, list]:
     """The temporaries of `replacements` that hold `d^-n` (`repeated_divisor`) put back into their
     uses, except those in `keep` (what the forward pass reads).
 
@@ -311,10 +379,18 @@ def _divided_at_each_use(replacements: list, outputs: list, keep: set) -> tuple[
     y_pred = 45 for `exp(y_pred) / (1 + exp(y_pred) + y_true)` in float32: NaN where autodiff,
     which divides twice, is finite). Put back, each use divides by `d` in turn.
     """
-    inline = {s: value for s, value in replacements if s not in keep and repeated_divisor(value)}
+    inline = {
+        s: value
+        for s, value in replacements
+        if s not in keep and repeated_divisor(value)
+    }
     if not inline:
         return replacements, outputs
-    replacements = [(s, rebuild.substitute(value, inline)) for s, value in replacements if s not in inline]
+    replacements = [
+        (s, rebuild.substitute(value, inline))
+        for s, value in replacements
+        if s not in inline
+    ]
     return replacements, [rebuild.substitute(value, inline) for value in outputs]
 
 
@@ -324,7 +400,9 @@ def _reuse_temporaries(expr: sp.Basic, replacements: list) -> sp.Basic:
     for symbol, value in replacements:
         full[symbol] = rebuild.substitute(value, full)
     largest_first = sorted(full.items(), key=lambda item: -sp.count_ops(item[1]))
-    return rebuild.substitute_in_turn(expr, [(value, symbol) for symbol, value in largest_first if not value.is_Atom])
+    return rebuild.substitute_in_turn(
+        expr, [(value, symbol) for symbol, value in largest_first if not value.is_Atom]
+    )
 
 
 def shared_exponentials(bindings, result, gradient, target=None):
@@ -348,13 +426,20 @@ def shared_exponentials(bindings, result, gradient, target=None):
     log_softmax = {f.args[0] for value in forward for f in value.atoms(sf.LogSoftmax)}
     gradients = [gradient] if target is None else [gradient, target]
     logistic = {f.args[0] for g in gradients for f in g.atoms(sf.Sigmoid)} & softplus
-    normalized = {f.args[0].args[0] for g in gradients for f in g.atoms(sp.exp) if isinstance(f.args[0], sf.LogSoftmax)}
+    normalized = {
+        f.args[0].args[0]
+        for g in gradients
+        for f in g.atoms(sp.exp)
+        if isinstance(f.args[0], sf.LogSoftmax)
+    }
     normalized &= log_softmax
     if not logistic and not normalized:
         return bindings, result, gradient, target
     rules: dict[sp.Basic, sp.Basic] = {}
     for x in logistic:
-        if sf.negative_abs_argument(x) is not None:  # `softplus_pair`'s softplus(-|x|): x <= 0
+        if (
+            sf.negative_abs_argument(x) is not None
+        ):  # `softplus_pair`'s softplus(-|x|): x <= 0
             u = sp.exp(x)
             rules[sf.Softplus(x)] = sf.Log1p(u)
             rules[sf.Sigmoid(x)] = u / (1 + u)
@@ -366,7 +451,9 @@ def shared_exponentials(bindings, result, gradient, target=None):
         # for a condition that always holds, solving its comparisons: a minute for periodic ones.)
         try:
             up = folded_condition(x >= 0, exact=True)
-        except LossLimitError:  # (x sums more `where`s than a condition may fold: left to Keras's own)
+        except (
+            LossLimitError
+        ):  # (x sums more `where`s than a condition may fold: left to Keras's own)
             continue
         u = sp.exp(sf.Where((-x, up), (x, True)))
         rules[sf.Softplus(x)] = sf.Where((x, up), (0, True)) + sf.Log1p(u)
@@ -376,12 +463,22 @@ def shared_exponentials(bindings, result, gradient, target=None):
         total = sf.ReduceSum(sp.exp(z))
         rules[sp.exp(sf.LogSoftmax(x))] = sp.exp(z) / total
         rules[sf.LogSoftmax(x)] = z - sp.log(total)
-    bindings = [(name, symbol, rebuild.substitute(value, rules)) for name, symbol, value in bindings]
+    bindings = [
+        (name, symbol, rebuild.substitute(value, rules))
+        for name, symbol, value in bindings
+    ]
     target = None if target is None else rebuild.substitute(target, rules)
-    return bindings, rebuild.substitute(result, rules), rebuild.substitute(gradient, rules), target
+    return (
+        bindings,
+        rebuild.substitute(result, rules),
+        rebuild.substitute(gradient, rules),
+        target,
+    )
 
 
-def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple[list, list]:
+def _share_denominators(
+    replacements: list, reduced: list, bound: dict
+) -> tuple[list, list]:
     """Fused code: a shared `c / d` (c a number, d a full tensor) becomes a shared `d`, divided at each use.
 
     Under XLA a value that both the forward and the backward pass read is written to memory
@@ -399,7 +496,9 @@ def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple
         if (quotient := _number_over(value)) is None:
             continue
         # Not a power with a symbolic exponent (`2^(-x)`, whose `1 / 2^x` overflows where it is 0).
-        powers = [f for f in sp.Mul.make_args(quotient[1]) if f.is_Pow and not f.exp.is_Number]
+        powers = [
+            f for f in sp.Mul.make_args(quotient[1]) if f.is_Pow and not f.exp.is_Number
+        ]
         if not powers and _elementwise(quotient[1], definitions):
             scaled[symbol] = quotient
     if not scaled:
@@ -411,14 +510,19 @@ def _share_denominators(replacements: list, reduced: list, bound: dict) -> tuple
         for symbol, (numerator, denominator) in scaled.items()
     }
     replacements = [
-        (symbol, rebuild.substitute(scaled[symbol][1] if symbol in scaled else value, uses))
+        (
+            symbol,
+            rebuild.substitute(scaled[symbol][1] if symbol in scaled else value, uses),
+        )
         for symbol, value in replacements
         if not (symbol in scaled and scaled[symbol][1].is_Symbol)
     ]
     return replacements, [rebuild.substitute(value, uses) for value in reduced]
 
 
-def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: list, forward_live: set):
+def _divided_in_forward(
+    replacements: list, reduced: list, bound: dict, kept: list, forward_live: set
+):
     """Fused code: the forward pass divides by a per-sample `d` where cse shared `c / d` with the backward.
 
     The backward pass multiplies every element by the reciprocal (`_share_denominators` keeps it);
@@ -433,19 +537,29 @@ def _divided_in_forward(replacements: list, reduced: list, bound: dict, kept: li
         quotient = _number_over(value)
         if quotient is not None and not _elementwise(quotient[1], definitions):
             reciprocals[symbol] = value
-    forward = [i for i, (_, symbol, _) in enumerate(kept) if symbol in forward_live] + [len(kept)]
+    forward = [i for i, (_, symbol, _) in enumerate(kept) if symbol in forward_live] + [
+        len(kept)
+    ]
     reads = set().union(*(reduced[i].free_symbols for i in forward))
-    temporaries = live_symbols([(None, symbol, value) for symbol, value in replacements], reads)
-    put_back = {symbol: value for symbol, value in reciprocals.items() if symbol in temporaries}
+    temporaries = live_symbols(
+        [(None, symbol, value) for symbol, value in replacements], reads
+    )
+    put_back = {
+        symbol: value for symbol, value in reciprocals.items() if symbol in temporaries
+    }
     if not put_back:
         return replacements, reduced
     replacements = [
-        (symbol, rebuild.substitute(value, put_back) if symbol in temporaries else value)
+        (
+            symbol,
+            rebuild.substitute(value, put_back) if symbol in temporaries else value,
+        )
         for symbol, value in replacements
     ]
     forward = set(forward)
     return replacements, [
-        rebuild.substitute(value, put_back) if i in forward else value for i, value in enumerate(reduced)
+        rebuild.substitute(value, put_back) if i in forward else value
+        for i, value in enumerate(reduced)
     ]
 
 
@@ -454,7 +568,11 @@ def _number_over(value: sp.Basic) -> tuple[sp.Number, sp.Basic] | None:
     if not isinstance(value, (sp.Mul, sp.Pow)):
         return None
     numerator, denominator = value.as_numer_denom()
-    return (numerator, denominator) if numerator.is_Number and not denominator.is_number else None
+    return (
+        (numerator, denominator)
+        if numerator.is_Number and not denominator.is_number
+        else None
+    )
 
 
 def _elementwise(expr: sp.Basic, definitions: dict) -> bool:

@@ -64,10 +64,14 @@ def typed_number(code: Code) -> Code:
     pass's clip kept the exact bound and the backward pass's comparison did not). Every number
     that float32 does not hold exactly is passed so, so that the passes agree on every backend.
     """
-    return Code(f"keras.ops.convert_to_tensor({code.text}, dtype=y_pred.dtype)", PREC_ATOM)
+    return Code(
+        f"keras.ops.convert_to_tensor({code.text}, dtype=y_pred.dtype)", PREC_ATOM
+    )
 
 
-TYPED_NUMBER = re.compile(r"keras\.ops\.convert_to_tensor\(([-0-9.e]+), dtype=y_pred\.dtype\)")
+TYPED_NUMBER = re.compile(
+    r"keras\.ops\.convert_to_tensor\(([-0-9.e]+), dtype=y_pred\.dtype\)"
+)
 
 
 def exact_in_float32(text: str) -> bool:
@@ -96,7 +100,9 @@ def if_lines(test: str, indent: int) -> list[str]:
     return [*lines, "):"]
 
 
-def call_lines(name: str, function: str, arguments: list[str], indent: int) -> list[str]:
+def call_lines(
+    name: str, function: str, arguments: list[str], indent: int
+) -> list[str]:
     """`name = function(arguments)` at `indent`, split over lines as `ruff format` splits a call
     where it is too long: the arguments on one line of their own, else one per line."""
     joined = ", ".join(arguments)

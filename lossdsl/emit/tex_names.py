@@ -93,7 +93,9 @@ def preferred_name(name: str) -> TexName:
     `\\mathrm{class\\_weight}`.
     """
     core = name.rstrip("_") or name
-    if core in FUNCTIONS:  # `sin_` kept whole: `\mathrm{sin}` would read as the function
+    if (
+        core in FUNCTIONS
+    ):  # `sin_` kept whole: `\mathrm{sin}` would read as the function
         core = name
     parts = core.split("_")
     head, subs = parts[0], parts[1:]
@@ -128,17 +130,29 @@ class NamePolicy:
         self.names: dict[str, TexName] = {}
         taken = set(RESERVED)
         # Nor as another name's element: `a_c` beside `a`, whose element in a sum is `a_{c}` (a review)
-        preferred = {st.name: preferred_name(st.name) for st in resolved.program.statements}
+        preferred = {
+            st.name: preferred_name(st.name) for st in resolved.program.statements
+        }
         elements = {n.tex(REDUCTION_INDEX) for n in preferred.values()}
         statements = resolved.program.statements
         for st in sorted(statements, key=lambda st: respelled(st.name)):
             fallback = upright(st.name)
-            candidates = [preferred[st.name], TexName(CONSTANT_LOOKALIKES.get(fallback.head, fallback.head))]
+            candidates = [
+                preferred[st.name],
+                TexName(CONSTANT_LOOKALIKES.get(fallback.head, fallback.head)),
+            ]
             free = (
                 c
                 for c in candidates
                 if c.tex() not in taken
-                and not (c.subs and (c.head in RESERVED_HEADS or c.tex() in elements or RESERVED_SUBS & set(c.subs)))
+                and not (
+                    c.subs
+                    and (
+                        c.head in RESERVED_HEADS
+                        or c.tex() in elements
+                        or RESERVED_SUBS & set(c.subs)
+                    )
+                )
             )
             choice = next(free, None)
             while choice is None or choice.tex() in taken:

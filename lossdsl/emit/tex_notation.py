@@ -23,7 +23,17 @@ from dataclasses import dataclass
 
 # Loosest to tightest. NEG is a leading sign (`-x`, `-a b`): tighter than a
 # sum, looser than a product, so `a (-b)` and `-(-x)` get parentheses.
-PREC_OR, PREC_AND, PREC_NOT, PREC_CMP, PREC_ADD, PREC_NEG, PREC_MUL, PREC_POW, PREC_ATOM = range(1, 10)
+(
+    PREC_OR,
+    PREC_AND,
+    PREC_NOT,
+    PREC_CMP,
+    PREC_ADD,
+    PREC_NEG,
+    PREC_MUL,
+    PREC_POW,
+    PREC_ATOM,
+) = range(1, 10)
 
 Y_TEX = "y"
 Y_HAT_TEX = r"\hat{y}"
@@ -34,7 +44,14 @@ GRADIENT_LHS = r"\frac{\partial L}{\partial \hat{y}}"
 # element alone, which the plain head read as (a review of the LaTeX).
 SUMMED_GRADIENT_LHS = r"\frac{\partial}{\partial \hat{y}} \sum_{c} L(y, \hat{y})_{c}"
 
-COMPARISONS = {"<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq", "==": "=", "!=": r"\neq"}
+COMPARISONS = {
+    "<": "<",
+    "<=": r"\leq",
+    ">": ">",
+    ">=": r"\geq",
+    "==": "=",
+    "!=": r"\neq",
+}
 BOOL_OPS = {"and": r"\wedge", "or": r"\vee"}
 
 # Elementwise functions printed as `NAME\left(args\right)`. Mathtext knows
@@ -117,7 +134,14 @@ def tail_of(frag: Fragment, text: str) -> str | None:
     return frag.tail if text == frag.text else None
 
 
-def wrap(frag: Fragment, min_prec: int, *, force: bool = False, follow: str | None = None, sign_ok: bool = True) -> str:
+def wrap(
+    frag: Fragment,
+    min_prec: int,
+    *,
+    force: bool = False,
+    follow: str | None = None,
+    sign_ok: bool = True,
+) -> str:
     """The fragment's text, parenthesized only where its position needs it.
 
     Args:
@@ -128,8 +152,15 @@ def wrap(frag: Fragment, min_prec: int, *, force: bool = False, follow: str | No
             "mul" (a juxtaposed factor or an exponent), "op" (a binary operator).
         sign_ok: whether a leading sign may stand here (`a + -b` may not).
     """
-    blocked = (frag.tail == "big" and follow == "mul") or (frag.tail == "cases" and follow is not None)
-    if frag.prec < min_prec or (force and frag.prec <= min_prec) or (frag.sign and not sign_ok) or blocked:
+    blocked = (frag.tail == "big" and follow == "mul") or (
+        frag.tail == "cases" and follow is not None
+    )
+    if (
+        frag.prec < min_prec
+        or (force and frag.prec <= min_prec)
+        or (frag.sign and not sign_ok)
+        or blocked
+    ):
         return paren(frag.text)
     return frag.text
 
@@ -150,7 +181,11 @@ def juxtapose(left: str, right: str) -> str:
     """Two factors side by side: `\\cdot` before a digit, after one before a fraction, and after a
     Greek or upright name before parentheses (`\\sigma \\cdot \\left(1 - y\\right)`, not a call); a
     thin space between words."""
-    if right[:1].isdigit() or right[:1] == "." or (left[-1:].isdigit() and right.startswith(r"\frac")):
+    if (
+        right[:1].isdigit()
+        or right[:1] == "."
+        or (left[-1:].isdigit() and right.startswith(r"\frac"))
+    ):
         return left + r" \cdot " + right
     if right.startswith(r"\left(") and FUNCTION_LIKE.search(left):
         return left + r" \cdot " + right
@@ -163,7 +198,9 @@ def number_tex(text: str) -> Fragment:
     """A literal as written: `.5` -> `0.5`, `007` -> `7`, `1e-3` -> `10^{-3}`, `2.5E+2` -> `2.5 \\times 10^{2}`."""
     mantissa, _, exponent = text.lower().partition("e")
     whole, point, fraction = mantissa.partition(".")
-    mantissa = (whole.lstrip("0") or "0") + point + fraction  # (`007` was printed so; a review)
+    mantissa = (
+        (whole.lstrip("0") or "0") + point + fraction
+    )  # (`007` was printed so; a review)
     if mantissa.endswith("."):
         mantissa = mantissa[:-1]
     if not exponent:

@@ -20,7 +20,15 @@ from importlib import resources
 
 from lossdsl.errors import LossArgumentError, UnknownLossError, checked_arguments
 
-__all__ = ["class_name", "compile", "description", "expand", "names", "source", "suggest"]
+__all__ = [
+    "class_name",
+    "compile",
+    "description",
+    "expand",
+    "names",
+    "source",
+    "suggest",
+]
 
 _SUFFIX = ".loss"
 
@@ -30,7 +38,9 @@ _SUFFIX = ".loss"
 def names() -> tuple[str, ...]:
     """The names of the bundled losses, sorted."""
     files = resources.files(__name__).iterdir()
-    return tuple(sorted(f.name[: -len(_SUFFIX)] for f in files if f.name.endswith(_SUFFIX)))
+    return tuple(
+        sorted(f.name[: -len(_SUFFIX)] for f in files if f.name.endswith(_SUFFIX))
+    )
 
 
 # Short names that are not a bundled name's initials: Keras's own (`keras.losses.get("kld")`)
@@ -49,7 +59,9 @@ def _text(name) -> str:
     """`name`, checked to be text (`in` compares an array elementwise, pathlib refuses one and
     `.lower()` is an AttributeError: none of them a LossError; fuzzing)."""
     if not isinstance(name, str):
-        raise LossArgumentError(f"a bundled loss's name is text (str), not {type(name).__name__}")
+        raise LossArgumentError(
+            f"a bundled loss's name is text (str), not {type(name).__name__}"
+        )
     return name
 
 
@@ -65,7 +77,11 @@ def expand(name: str) -> str | None:
     if lowered in _ALIASES:
         return _ALIASES[lowered]
     for loss in names():
-        if lowered in (loss, loss.replace("_", ""), "".join(w[0] for w in loss.split("_"))):
+        if lowered in (
+            loss,
+            loss.replace("_", ""),
+            "".join(w[0] for w in loss.split("_")),
+        ):
             return loss
     return None
 
@@ -88,7 +104,9 @@ def suggest(name: str) -> list[str]:
         words = {loss: loss.split("_") for loss in names()}
         for holds in (
             lambda loss: lowered in words[loss],  # a word: `hinge`, `focal`
-            lambda loss: any(word.startswith(lowered) for word in words[loss]),  # its start: `categ`
+            lambda loss: any(
+                word.startswith(lowered) for word in words[loss]
+            ),  # its start: `categ`
             lambda loss: len(lowered) >= 4 and lowered in loss,  # inside: `entropy`
         ):
             holding = [loss for loss in names() if holds(loss)]
@@ -110,7 +128,9 @@ def source(name: str) -> str:
         close = suggest(name)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UnknownLossError(f"no bundled loss named {name!r}{hint}")
-    return resources.files(__name__).joinpath(name + _SUFFIX).read_text(encoding="utf-8")
+    return (
+        resources.files(__name__).joinpath(name + _SUFFIX).read_text(encoding="utf-8")
+    )
 
 
 @checked_arguments

@@ -117,8 +117,12 @@ _LOGITS = {"from_logits": True}
 COUNTERPARTS: dict[str, Counterpart] = {
     "mean_squared_error": Counterpart("mean_squared_error", real, real),
     "mean_absolute_error": Counterpart("mean_absolute_error", real, real),
-    "mean_absolute_percentage_error": Counterpart("mean_absolute_percentage_error", real, real),
-    "mean_squared_logarithmic_error": Counterpart("mean_squared_logarithmic_error", positive, positive),
+    "mean_absolute_percentage_error": Counterpart(
+        "mean_absolute_percentage_error", real, real
+    ),
+    "mean_squared_logarithmic_error": Counterpart(
+        "mean_squared_logarithmic_error", positive, positive
+    ),
     "hinge": Counterpart("hinge", signs, real),
     "hinge/binary": Counterpart("hinge", binary, real),
     "squared_hinge": Counterpart("squared_hinge", signs, real),
@@ -127,18 +131,32 @@ COUNTERPARTS: dict[str, Counterpart] = {
     "log_cosh": Counterpart("log_cosh", real, real),
     "huber": Counterpart("huber", real, real),
     "huber/delta": Counterpart("huber", real, real, {"delta": 2.5}, {"delta": 2.5}),
-    "categorical_crossentropy": Counterpart("categorical_crossentropy", one_hot, probabilities),
-    "categorical_crossentropy/soft": Counterpart("categorical_crossentropy", probabilities, probabilities),
-    "categorical_crossentropy_from_logits": Counterpart("categorical_crossentropy", one_hot, logits, {}, _LOGITS),
-    "sparse_categorical_crossentropy": Counterpart("sparse_categorical_crossentropy", class_ids, probabilities),
+    "categorical_crossentropy": Counterpart(
+        "categorical_crossentropy", one_hot, probabilities
+    ),
+    "categorical_crossentropy/soft": Counterpart(
+        "categorical_crossentropy", probabilities, probabilities
+    ),
+    "categorical_crossentropy_from_logits": Counterpart(
+        "categorical_crossentropy", one_hot, logits, {}, _LOGITS
+    ),
+    "sparse_categorical_crossentropy": Counterpart(
+        "sparse_categorical_crossentropy", class_ids, probabilities
+    ),
     "sparse_categorical_crossentropy_from_logits": Counterpart(
         "sparse_categorical_crossentropy", class_ids, logits, {}, _LOGITS
     ),
     "binary_crossentropy": Counterpart("binary_crossentropy", binary, unit_interval),
     "binary_crossentropy/soft": Counterpart("binary_crossentropy", soft, unit_interval),
-    "binary_crossentropy_from_logits": Counterpart("binary_crossentropy", binary, logits, {}, _LOGITS),
-    "binary_crossentropy_from_logits/soft": Counterpart("binary_crossentropy", soft, logits, {}, _LOGITS),
-    "binary_focal_crossentropy": Counterpart("binary_focal_crossentropy", binary, unit_interval),
+    "binary_crossentropy_from_logits": Counterpart(
+        "binary_crossentropy", binary, logits, {}, _LOGITS
+    ),
+    "binary_crossentropy_from_logits/soft": Counterpart(
+        "binary_crossentropy", soft, logits, {}, _LOGITS
+    ),
+    "binary_focal_crossentropy": Counterpart(
+        "binary_focal_crossentropy", binary, unit_interval
+    ),
     "binary_focal_crossentropy/params": Counterpart(
         "binary_focal_crossentropy",
         binary,
@@ -146,7 +164,9 @@ COUNTERPARTS: dict[str, Counterpart] = {
         {"gamma": 3.0, "alpha": 0.3, "apply_class_balancing": 1.0},
         {"gamma": 3.0, "alpha": 0.3, "apply_class_balancing": True},
     ),
-    "categorical_focal_crossentropy": Counterpart("categorical_focal_crossentropy", one_hot, probabilities),
+    "categorical_focal_crossentropy": Counterpart(
+        "categorical_focal_crossentropy", one_hot, probabilities
+    ),
     "categorical_focal_crossentropy/params": Counterpart(
         "categorical_focal_crossentropy",
         one_hot,
@@ -160,18 +180,32 @@ COUNTERPARTS: dict[str, Counterpart] = {
     "dice": Counterpart("dice", binary, unit_interval, {}, {"axis": -1}),
     "tversky": Counterpart("tversky", binary, unit_interval, {}, {"axis": -1}),
     "tversky/params": Counterpart(
-        "tversky", binary, unit_interval, {"alpha": 0.3, "beta": 0.7}, {"alpha": 0.3, "beta": 0.7, "axis": -1}
+        "tversky",
+        binary,
+        unit_interval,
+        {"alpha": 0.3, "beta": 0.7},
+        {"alpha": 0.3, "beta": 0.7, "axis": -1},
     ),
     "categorical_generalized_cross_entropy": Counterpart(
-        "categorical_generalized_cross_entropy", class_ids, smooth_probabilities, {}, {"q": 0.5}
+        "categorical_generalized_cross_entropy",
+        class_ids,
+        smooth_probabilities,
+        {},
+        {"q": 0.5},
     ),
     "categorical_generalized_cross_entropy/q": Counterpart(
-        "categorical_generalized_cross_entropy", class_ids, smooth_probabilities, {"q": 0.7}, {"q": 0.7}
+        "categorical_generalized_cross_entropy",
+        class_ids,
+        smooth_probabilities,
+        {"q": 0.7},
+        {"q": 0.7},
     ),
 }
 
 # Bundled losses with no Keras built-in to compare with.
-NO_COUNTERPART = frozenset({"penalized_absolute_error", "weighted_mean_squared_error", "poly1"})
+NO_COUNTERPART = frozenset(
+    {"penalized_absolute_error", "weighted_mean_squared_error", "poly1"}
+)
 
 
 def library_name(key: str) -> str:
