@@ -538,6 +538,11 @@ class Where(sp.Piecewise):
         _REBUILDS.depth = depth + 1
         try:
             return super().eval(*args)
+        except TypeError:
+            # SymPy's canonical form of a condition may compare NaN or zoo on the way ("Invalid
+            # NaN comparison": the derivative of 17 `where`s nested in conditions, a review):
+            # the Where is then kept as it stands, the same value.
+            return None
         finally:
             _REBUILDS.depth = depth
 

@@ -1158,3 +1158,25 @@ def test_a_description_is_text_and_the_source_is_what_was_compiled():
     ):
         spec.source = "e^2"
     assert spec.source == "# First.\nabs(e)"
+
+
+@pytest.mark.parametrize("depth", [17, 24])
+def test_the_gradient_of_wheres_nested_in_conditions_is_taken(depth):
+    # From 17 levels SymPy's canonical form of a condition in the derivative's Piecewise compared
+    # NaN ("Invalid NaN comparison"): gradient() and latex(gradient=True) raised
+    # LossInternalError for a program that compiles (a conformance review); the Where is kept as
+    # it stands there
+    source = (
+        "where(" * depth
+        + "y_pred > 0"
+        + ", y_pred, 0) > 0" * (depth - 1)
+        + ", y_pred, 0)"
+    )
+    spec = lossdsl.compile(source)
+    gradient = spec.gradient()
+    y_true, y_pred = sympy.Symbol("y_true"), sympy.Symbol("y_pred")
+    values = [gradient.subs({y_pred: v, y_true: 0}) for v in (0.5, -0.5, 2)]
+    assert values == [1, 0, 1]
+    assert spec.latex(gradient=True).startswith(
+        r"\frac{\partial L}{\partial \hat{y}} = [1 \;\mathrm{if}\; "
+    )
