@@ -2,14 +2,18 @@
 
 Input: nothing; `install()` is called by `import lossdsl`, and
 `install_at_startup()` by the installed wheel's `lossdsl.pth` at every
-interpreter start-up (unless LOSSDSL_NO_KERAS_HOOK is set). Output: when `keras` is (or becomes) imported,
+interpreter start-up (unless LOSSDSL_NO_KERAS_HOOK is set). Output: when `keras`
+is (or becomes) imported in a process that has imported lossdsl,
 `lossdsl.runtime` is loaded, whose decorators register `FormulaLoss` and
-`FormulaMetric` under the package `lossdsl`. So where lossdsl is installed,
-`keras.models.load_model` rebuilds a saved `FormulaLoss` with no `import
-lossdsl` at all (INTERFACE.md: "reloads wherever lossdsl is importable"), and
-`import lossdsl` is enough in either import order elsewhere; `import lossdsl`
-alone imports neither Keras (seconds) nor the compiler (SymPy and Lark, half a
-second), so start-up pays about 2 ms. An error while
+`FormulaMetric` under the package `lossdsl`. In a process that has not (one
+that only runs a generated module, or loads a saved model), two stand-ins take
+their registered names (`_Deferred`), and lossdsl is imported only when a
+saved config asks for one of them: so `keras.models.load_model` rebuilds a
+saved `FormulaLoss` with no `import lossdsl` at all (INTERFACE.md: "reloads
+wherever lossdsl is importable"), while `import keras` alone leaves lossdsl out
+of `sys.modules` (INTERFACE.md: a generated module "does not import lossdsl").
+`import lossdsl` alone imports neither Keras (seconds) nor the compiler (SymPy
+and Lark, half a second), so start-up pays about 2 ms. An error while
 registering is a warning: `import keras` never fails for lossdsl's sake.
 
 Limits: it wraps only Keras's own module loader (the `keras` package), once;
@@ -31,12 +35,11 @@ _set_aside: dict[str, object] = {}
 
 
 def _register() -> None:
-    # A script that has not imported lossdsl by the time Keras loads gets the installed copy that
-    # start-up found, never a folder named lossdsl that happens to be on the path then (a plain
-    # `import keras` would have run it); one that has imported its own keeps it.
     if "lossdsl" not in sys.modules:
-        for name, module in _set_aside.items():
-            sys.modules.setdefault(name, module)
+        _defer()  # (a process that has not imported lossdsl: stand-ins until one is asked for)
+        return
+    if sys.modules["lossdsl"] is None:
+        return  # import blocked on purpose (`sys.modules["lossdsl"] = None`): no word
     try:
         from lossdsl import runtime  # noqa: F401 - importing it registers the classes
     except Exception as err:  # noqa: BLE001 - never break `import keras` for lossdsl's sake
@@ -45,6 +48,54 @@ def _register() -> None:
         warnings.warn(
             f"lossdsl could not register FormulaLoss with Keras: {err!r}", stacklevel=2
         )
+
+
+def _defer() -> None:
+    """Put a `_Deferred` under each of lossdsl's registered names that Keras does not hold yet."""
+    try:
+        import keras
+
+        objects = keras.saving.get_custom_objects()
+    except Exception as err:  # noqa: BLE001 - never break `import keras` for lossdsl's sake
+        import warnings
+
+        warnings.warn(
+            f"lossdsl could not register FormulaLoss with Keras: {err!r}", stacklevel=2
+        )
+        return
+    for name in ("FormulaLoss", "FormulaMetric"):
+        objects.setdefault(f"lossdsl>{name}", _Deferred(name))
+
+
+class _Deferred:
+    """A stand-in for `lossdsl.runtime.<name>` in Keras's registry of custom objects, where Keras
+    was imported by a process that has not imported lossdsl: Keras's deserialization calls its
+    `from_config`, which imports lossdsl's runtime (whose classes then take their names
+    themselves) and builds the object from the real class. Importing Keras put lossdsl's
+    runtime in every such process before (a generated module's, which "does not import
+    lossdsl": a conformance review)."""
+
+    def __init__(self, name: str) -> None:
+        self.__name__ = self.__qualname__ = name
+
+    def __repr__(self) -> str:
+        return f"<lossdsl's {self.__name__}, imported when a saved config asks for it>"
+
+    def resolve(self) -> type:
+        # The installed copy that start-up found, never a folder named lossdsl that happens to
+        # be on the path by then (a plain `import keras` would have run it).
+        if "lossdsl" not in sys.modules:
+            for name, module in _set_aside.items():
+                sys.modules.setdefault(name, module)
+        from lossdsl import runtime
+
+        return getattr(runtime, self.__name__)
+
+    def from_config(self, config: dict):
+        return self.resolve().from_config(config)
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
 
 
 class _AfterKerasImport:

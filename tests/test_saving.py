@@ -189,7 +189,10 @@ def test_generated_modules_reload_in_a_fresh_process(
         np.savez(saved / f"{name}.npz", x=x, y=y)
     (saved / "names.json").write_text(json.dumps(sorted(library_modules)))
     generated = next(iter(library_modules.values())).parent
-    results = run_fresh(LOAD_GENERATED, str(generated), str(saved), startup_hook=False)
+    # With the start-up hook that an installed lossdsl has: importing Keras puts stand-ins under
+    # lossdsl's registered names, and nothing of lossdsl is imported (INTERFACE.md: a generated
+    # module "does not import lossdsl"; `import keras` imported lossdsl's runtime: a review)
+    results = run_fresh(LOAD_GENERATED, str(generated), str(saved), startup_hook=True)
     assert results.pop("__lossdsl_imported__") is False
     assert sorted(results) == sorted(library_modules)
     for name, value in results.items():
@@ -270,7 +273,11 @@ def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current
     # ... while Keras, imported first, registers the installed lossdsl's FormulaLoss and never runs
     # the folder's (a plain `import keras` ran it, and then warned that it had no runtime).
     (package / "__init__.py").write_text('print("the folder\'s lossdsl ran")\n')
-    script = "import keras; print(keras.saving.get_registered_object('lossdsl>FormulaLoss').__module__)"
+    script = (
+        "import sys, keras\n"
+        "stand_in = keras.saving.get_registered_object('lossdsl>FormulaLoss')\n"
+        "print('lossdsl' in sys.modules, type(stand_in.from_config({'formula': 'abs(e)'})).__module__)"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
@@ -281,9 +288,32 @@ def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current
     )
     assert proc.returncode == 0, proc.stderr
     assert (
-        proc.stdout.strip() == "lossdsl.runtime"
+        proc.stdout.strip() == "False lossdsl.runtime"
         and "could not register" not in proc.stderr
     )
+
+
+def test_keras_imported_where_lossdsl_is_blocked_says_nothing_of_it():
+    # `sys.modules["lossdsl"] = None`, the usual way to show that code runs without a package:
+    # the start-up hook warned "lossdsl could not register FormulaLoss" at `import keras`, an
+    # error under `-W error` (a conformance review)
+    script = (
+        "import sys, warnings\n"
+        "sys.modules['lossdsl'] = None\n"
+        "import keras\n"
+        "print(keras.saving.get_registered_object('lossdsl>FormulaLoss'))"
+    )
+    env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "lossdsl" not in proc.stderr
+    assert proc.stdout.strip() == "None"
 
 
 def test_tampered_formula_fails_to_load(tmp_path):
