@@ -646,14 +646,17 @@ class _Analyzer:
     def number_args(self, args, call: nodes.Call | None = None) -> list[Info]:
         """The infos of `args`, each a number; a condition among them is an error at `call`, the
         function that takes it (LANGUAGE.md: "... or a condition where a number belongs is an error
-        at the call"), its message quoting the argument; an operator's operand, at the condition."""
+        at the call"), its message quoting the argument, once for the call (`max(y_pred > 0, y_pred
+        < 1)` had two errors at one place); an operator's operand, at the condition."""
         infos = []
+        told = False
         for arg in args:
             info = self.visit(arg)
             if info.ok and info.kind == "condition":
                 if call is None:
                     self.error(LossTypeError, _CONDITION_AS_NUMBER, arg)
-                else:
+                elif not told:
+                    told = True
                     head, tail = _CONDITION_AS_NUMBER.split("; ", 1)
                     message = (
                         f"{head}: `{call.func}` is given `{self.r.text(arg)}`; {tail}"

@@ -1007,6 +1007,12 @@ ERRORS = [
         "mean(«abs»(y_pred <= 0))",
         _CONDITION_GIVEN.format("abs", "y_pred <= 0"),
     ),
+    # ... one error for the call, quoting the first (two at one place before; the change review)
+    (
+        LossTypeError,
+        "«max»(y_pred > 0, y_pred < 1)",
+        _CONDITION_GIVEN.format("max", "y_pred > 0"),
+    ),
     (LossTypeError, "[«y_pred > 0», 1] * y_pred", _CONDITION_AS_NUMBER),
     (
         LossTypeError,
@@ -2055,3 +2061,10 @@ def test_a_where_over_a_list_in_a_condition_compiles_to_its_values():
 
 def test_description_breaks_only_at_newlines():
     assert lossdsl.compile("# a\x0bb\n# c\ny_pred").description == "a\x0bb\nc"
+
+
+def test_a_call_given_two_conditions_has_one_error():
+    # one error at the call, quoting the first condition (two at one place before; the change
+    # review of 2026-12-07)
+    found = lossdsl.check("max(y_pred > 0, y_pred < 1)")
+    assert [(d.level, d.line, d.column) for d in found] == [("error", 1, 1)]

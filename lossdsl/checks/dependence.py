@@ -46,7 +46,7 @@ MAX_EXPANDED_POWER = 12
 def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """An error when the loss does not depend on y_pred; a warning when it looks constant."""
     result = resolved.result
-    in_code, identity = True, False
+    in_code, identity = True, None
     written = Y_PRED in subtrees.free_symbols(symbolic.core)
     per_sample = written and Y_PRED in subtrees.free_symbols(
         _per_sample_split(symbolic)
@@ -80,6 +80,9 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         f" {'1' if summed.func == 'sum' else '1/C (C the length of the last axis)'} whatever y_pred is"
         if summed is not None
         else f"{IDENTITY}, an identity such as `sin(x)^2 + cos(x)^2 = 1`"
+        if identity == "derivative"
+        else f"{IDENTITY}: written in exponentials it is constant, an identity such as"
+        " `sigmoid(x) + sigmoid(-x) = 1`"
         if identity
         else _how_it_cancels(resolved)
         if in_code
@@ -175,20 +178,21 @@ def _stable_form_reads_pred(symbolic: SymbolicLoss) -> bool:
     return bool(result.free_symbols & reading)
 
 
-def _differentiates_to_zero(symbolic: SymbolicLoss) -> bool:
+def _differentiates_to_zero(symbolic: SymbolicLoss) -> str | None:
     """The loss's derivative with respect to y_pred is 0 as SymPy writes it, or the loss written in
     exponentials and absolute values has no y_pred (`_constant_in_exponentials`): a proof that a
     loss which looks constant (`_looks_constant`) is (`sin(y_pred)^2 + cos(y_pred)^2`, `cosh^2 -
     sinh^2`, `sigmoid(y_pred) + sigmoid(-y_pred)`), where the probe alone leaves a warning. Asked
-    only of such a loss, small by then."""
+    only of such a loss, small by then. Which proof holds ("derivative", "exponentials"), or
+    None."""
     if _strictly_monotone_chain(symbolic.core):
-        return False
+        return None
     try:
         if symbolic.derivative() == 0:
-            return True
+            return "derivative"
     except LossError:
         pass
-    return _constant_in_exponentials(symbolic.core)
+    return "exponentials" if _constant_in_exponentials(symbolic.core) else None
 
 
 def _constant_in_exponentials(core: sp.Expr) -> bool:
@@ -205,6 +209,16 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
     if subtrees.size(core, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
         return False
     form = rebuild.plain(core)
+    # (a `tanh` in exponentials holds its argument four times: nested, 4^n nodes, and a nest of
+    # ten took minutes; the change review)
+    if _rewritten_size(form, {}) > MAX_REWRITTEN_NODES:
+        return False
+    # Each float as the exact value it holds: cancelled in floats, a term below the rounding of
+    # the rest vanished (`1e20 + sigmoid(y_pred) * sigmoid(-y_pred)` was "proved" constant; the
+    # change review).
+    form = form.xreplace(
+        {f: sp.Rational(*float(f).as_integer_ratio()) for f in form.atoms(sp.Float)}
+    )
     form = form.replace(
         lambda x: isinstance(x, (sp.tanh, sp.sinh, sp.cosh)),
         lambda x: x.rewrite(sp.exp),
@@ -248,6 +262,28 @@ def _cancelled(expr: sp.Basic, t: sp.Symbol) -> sp.Basic:
             sp.cancel(expr) if _fraction_degree(expr) <= MAX_FRACTION_DEGREE else expr
         )
     return expr.func(*(_cancelled(arg, t) for arg in expr.args)) if expr.args else expr
+
+
+# The largest loss, in nodes, that `_constant_in_exponentials` rewrites.
+MAX_REWRITTEN_NODES = 800
+_COPIES = {sp.tanh: 4, sp.sinh: 2, sp.cosh: 2, sp.Max: 2, sp.Min: 2, sf.LogSoftmax: 2}
+
+
+def _rewritten_size(expr: sp.Basic, memo: dict) -> int:
+    """A bound on the nodes of `expr` rewritten as `_constant_in_exponentials` does: a `tanh`'s
+    argument four times over, a `sinh`'s, `cosh`'s, `log_softmax`'s or two-argument `max`'s or
+    `min`'s twice; past MAX_REWRITTEN_NODES, just past it."""
+    if not expr.args:
+        return 1
+    if expr in memo:
+        return memo[expr]
+    inner = sum(_rewritten_size(arg, memo) for arg in expr.args)
+    copies = _COPIES.get(type(expr), 1)
+    if copies > 1 and isinstance(expr, (sp.Max, sp.Min)) and len(expr.args) != 2:
+        copies = 1
+    size = min(copies * inner + 4, MAX_REWRITTEN_NODES + 1)
+    memo[expr] = size
+    return size
 
 
 def _shifts_out(logsumexp: sf.LogSumExp) -> sp.Expr:
