@@ -314,6 +314,15 @@ def test_loss_whose_derivative_is_zero_is_an_error(marked, text):
     assert found == [("error", "no-prediction")]
 
 
+def test_a_tiny_float_exponent_is_not_taken_as_an_exact_fraction():
+    # The floats of a loss that looks constant, as exact rationals, had SymPy take the sign of
+    # `cosh(y_pred^(1e-7))` through polynomials in a 17-digit denominator: 45 s, and memory
+    # without bound (a fuzzed program of the diagnostics digest); each is a symbol now
+    with answers_within(60):
+        found = lossdsl.check("-min(cosh(pow(y_pred, eps)), 1e-7, y_true)")
+    assert [d.code for d in found if d.level == "error"] == ["not-differentiable"]
+
+
 @pytest.mark.parametrize("text", PROVED_IN_EXPONENTIALS)
 def test_loss_constant_in_exponentials_is_an_error(marked, text):
     m = marked(text)

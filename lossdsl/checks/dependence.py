@@ -213,12 +213,22 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
     # ten took minutes; the change review)
     if _rewritten_size(form, {}) > MAX_REWRITTEN_NODES:
         return False
-    # Each float as the exact value it holds: cancelled in floats, a term below the rounding of
-    # the rest vanished (`1e20 + sigmoid(y_pred) * sigmoid(-y_pred)` was "proved" constant; the
-    # change review).
-    form = form.xreplace(
-        {f: sp.Rational(*float(f).as_integer_ratio()) for f in form.atoms(sp.Float)}
-    )
+    # Each float as a symbol of its own, one for each value: cancelled in floats, a term below
+    # the rounding of the rest vanished (`1e20 + sigmoid(y_pred) * sigmoid(-y_pred)` was "proved"
+    # constant; the change review), and as the exact rational it holds, SymPy's evaluation took
+    # `cosh(y_pred^(1e-7))`'s sign through polynomials in its 17-digit denominator until memory
+    # ran out. A symbol cancels only against itself, or its negative: `0.3 sigmoid(x) + 0.3
+    # sigmoid(-x)` is 0.3 (a float factor of a sum is not spread over its terms, as a number
+    # is: `0.1 relu(x) - 0.1 relu(-x) - 0.1 x` stays a warning).
+    magnitudes: dict[float, sp.Dummy] = {}
+
+    def symbol_for(value: float) -> sp.Expr:
+        if value == 0 or not math.isfinite(value):
+            return sp.Float(value)
+        symbol = magnitudes.setdefault(abs(value), sp.Dummy("c", positive=True))
+        return symbol if value > 0 else -symbol
+
+    form = form.xreplace({f: symbol_for(float(f)) for f in form.atoms(sp.Float)})
     form = form.replace(
         lambda x: isinstance(x, (sp.tanh, sp.sinh, sp.cosh)),
         lambda x: x.rewrite(sp.exp),
