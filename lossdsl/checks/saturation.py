@@ -53,6 +53,8 @@ _SATURATING = {
 _EXP_RANGE = (
     87.3  # logits further apart than this: the smaller one's softmax entry is 0
 )
+# What a float evaluation of a part at a probe may raise: the part is then passed over.
+_UNEVALUATED = (Unsupported, TypeError, ValueError, ArithmeticError, RecursionError)
 _PROBES = [(t, p) for p in (-200.0, 200.0, -1e4, 1e4) for t in (0.0, 1.0, -1.0, 5.0)]
 # At most this many operations are evaluated at the probe points in all (hostile programs hold
 # thousands of divisions, each over the ones inside it); past it the check stops.
@@ -115,13 +117,7 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                     # sigmoids that all saturate, `log(sigmoid(x) + sigmoid(x - 1))`, inf from x of
                     # about -104 in float32, where `_saturated` reads products alone; a review)
                     point = _vanishes(argument, env, budget)
-            except (
-                Unsupported,
-                TypeError,
-                ValueError,
-                ArithmeticError,
-                RecursionError,
-            ):
+            except _UNEVALUATED:
                 continue
             if budget.left < 0:
                 break
@@ -136,13 +132,7 @@ def check_saturation(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
                     budget.derivatives -= 1
                     if _finite_derivative(symbolic, target, env, zero):
                         continue  # (the focal loss's `(1 - p)^0.5`: SymPy's derivative is `p^0.5 ...`)
-                except (
-                    Unsupported,
-                    TypeError,
-                    ValueError,
-                    ArithmeticError,
-                    RecursionError,
-                ):
+                except _UNEVALUATED:
                     continue
                 kind, point = "root", (point[0], *zero)
             if point is not None:
