@@ -249,6 +249,19 @@ def test_formula_loss_reloads_with_only_lossdsl(tmp_path, order):
         assert np.isclose(results["values"][key], value, rtol=1e-6), key
 
 
+def with_startup_hook(script: str, cwd=None, flags=()) -> subprocess.CompletedProcess:
+    """`script` run by a fresh interpreter with the installed lossdsl.pth's hook on."""
+    env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, *flags, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
 def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current_one(
     tmp_path,
 ):
@@ -259,15 +272,7 @@ def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current
     package.mkdir()
     (package / "__init__.py").write_text('WHERE = "checkout"\n')
     script = "import lossdsl; print(getattr(lossdsl, 'WHERE', 'installed'))"
-    env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": ""}
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=60,
-    )
+    proc = with_startup_hook(script, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "checkout"
     # ... while Keras, imported first, registers the installed lossdsl's FormulaLoss and never runs
@@ -278,14 +283,7 @@ def test_the_startup_hook_neither_hides_nor_runs_a_lossdsl_folder_in_the_current
         "stand_in = keras.saving.get_registered_object('lossdsl>FormulaLoss')\n"
         "print('lossdsl' in sys.modules, type(stand_in.from_config({'formula': 'abs(e)'})).__module__)"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    proc = with_startup_hook(script, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (
         proc.stdout.strip() == "False lossdsl.runtime"
@@ -303,14 +301,7 @@ def test_keras_imported_where_lossdsl_is_blocked_says_nothing_of_it():
         "import keras\n"
         "print(keras.saving.get_registered_object('lossdsl>FormulaLoss'))"
     )
-    env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(
-        [sys.executable, "-W", "error::UserWarning", "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = with_startup_hook(script, flags=("-W", "error::UserWarning"))
     assert proc.returncode == 0, proc.stderr
     assert "lossdsl" not in proc.stderr
     assert proc.stdout.strip() == "None"
