@@ -218,8 +218,8 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
     # constant; the change review), and as the exact rational it holds, SymPy's evaluation took
     # `cosh(y_pred^(1e-7))`'s sign through polynomials in its 17-digit denominator until memory
     # ran out. A symbol cancels only against itself, or its negative: `0.3 sigmoid(x) + 0.3
-    # sigmoid(-x)` is 0.3 (a float factor of a sum is not spread over its terms, as a number
-    # is: `0.1 relu(x) - 0.1 relu(-x) - 0.1 x` stays a warning).
+    # sigmoid(-x)` is 0.3. SymPy spreads a number over a sum, not a symbol: products are
+    # multiplied out below (`0.1 relu(x) - 0.1 relu(-x) - 0.1 x` was a warning).
     magnitudes: dict[float, sp.Dummy] = {}
 
     def symbol_for(value: float) -> sp.Expr:
@@ -244,6 +244,8 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
         lambda x: isinstance(x, (sp.Max, sp.Min)) and len(x.args) == 2,
         _as_absolute_values,
     )
+    if _distributed_terms(form, {}) <= MAX_EXPANDED_TERMS:
+        form = sp.expand_mul(form)
     if Y_PRED not in subtrees.free_symbols(form):
         return True
     t = sp.Dummy("t", positive=True)
@@ -294,6 +296,26 @@ def _rewritten_size(expr: sp.Basic, memo: dict) -> int:
     size = min(copies * inner + 4, MAX_REWRITTEN_NODES + 1)
     memo[expr] = size
     return size
+
+
+def _distributed_terms(expr: sp.Basic, memo: dict) -> int:
+    """A bound on the terms of `expr` with its products multiplied out, inside function
+    arguments too (`sp.expand_mul`; powers are left as they are): a sum's terms add, a product's
+    multiply, and anything else is one term whose arguments must each stay within
+    MAX_EXPANDED_TERMS. Past MAX_EXPANDED_TERMS, just past it."""
+    if not expr.args:
+        return 1
+    if expr in memo:
+        return memo[expr]
+    inner = [_distributed_terms(arg, memo) for arg in expr.args]
+    if isinstance(expr, sp.Add):
+        total = sum(inner)
+    elif isinstance(expr, sp.Mul):
+        total = math.prod(inner)
+    else:
+        total = 1 if max(inner) <= MAX_EXPANDED_TERMS else MAX_EXPANDED_TERMS + 1
+    memo[expr] = min(total, MAX_EXPANDED_TERMS + 1)
+    return memo[expr]
 
 
 def _shifts_out(logsumexp: sf.LogSumExp) -> sp.Expr:
@@ -597,12 +619,24 @@ def _looks_constant(symbolic: SymbolicLoss) -> bool:
     size *= 1 + bool(terms) + (len(terms) > 1)
     defaults = [float(v) for v in symbolic.resolved.params.values()]
     env = {symbol: default for symbol, default in zip(params, defaults, strict=True)}
-    trues = sorted(
-        {*PROBE_TRUES, *(t + d for t in _thresholds(expr, env) for d in PROBE_OFFSETS)}
+    # (an elementwise loss that does not read y_true, or has no parameter, is probed once over
+    # y_pred, not once for each y_true or shift: `0.1 (relu(x) - relu(-x) - x) + 0.2 (sigmoid(x)
+    # + sigmoid(-x))`, 18 nodes, spent the budget on y_true values it never read. Not a loss over
+    # the axis: there the budget keeps the rows' false alarms in check, a `min` over a row whose
+    # elements move apart always meeting one of them below eps, say; a digest of fuzzed programs)
+    trues = (
+        sorted(
+            {
+                *PROBE_TRUES,
+                *(t + d for t in _thresholds(expr, env) for d in PROBE_OFFSETS),
+            }
+        )
+        if Y_TRUE in expr.free_symbols or rows
+        else [PROBE_TRUES[0]]
     )
     flat = False
     try:
-        for shift in PARAM_SHIFTS:
+        for shift in PARAM_SHIFTS if params or rows else PARAM_SHIFTS[:1]:
             env = {
                 symbol: default + shift
                 for symbol, default in zip(params, defaults, strict=True)
