@@ -1104,10 +1104,12 @@ def strings_of(where: str, source: str) -> list[Rendered]:
         Rendered(f"{where}: inline", found["inline"], False, True),
         Rendered(f"{where}: display", found["display"], True, False),
     ]
-    # Without a separate inline gradient, the gradient is one line and serves both.
-    single_line = "gradient, inline" not in found
-    items.append(Rendered(f"{where}: gradient", found["gradient"], True, single_line))
-    if not single_line:
+    # A gradient of one line is an inline string too, display or not (with a binding, the display
+    # gradient of 70 nested `sin`s was one line past mathtext's depth; a review).
+    gradient = found["gradient"]
+    single_line = "\n" not in gradient and r"\begin{" not in gradient
+    items.append(Rendered(f"{where}: gradient", gradient, True, single_line))
+    if "gradient, inline" in found:
         items.append(
             Rendered(
                 f"{where}: gradient, inline", found["gradient, inline"], False, True
@@ -1284,6 +1286,8 @@ DEEP_FOR_MATHTEXT = {
     "abs-of-products-14": "y_true*abs(" * 14 + "y_pred" + ")" * 14,
     # ... spelled `\mathrm{abs}`: 333 `\operatorname`s exhaust KaTeX's 1,000 macro expansions (the change review)
     "clip-abs-12": "clip(abs(" * 12 + "y_pred" + "), 0, 1)*y_true" * 12,
+    # a binding makes the gradient's default display, still one line without a `where`
+    "binding-sin-70": "x = y_pred\n" + "sin(" * 70 + "x" + ")" * 70,
 }
 
 

@@ -460,4 +460,7 @@ def emit_latex(
             "the program is nested too deeply to print as LaTeX", source=resolved.source
         ) from None
     tex = within_katex_budget(tex)
-    return within_katex_groups(tex if display else within_mathtext_depth(tex))
+    # Any string of one line, display or not (a display gradient with no `cases` is one: 70
+    # nested `sin`s under a binding nested 141 groups deep, past mathtext's recursion; a review)
+    one_line = "\n" not in tex and r"\begin{" not in tex
+    return within_katex_groups(within_mathtext_depth(tex) if one_line else tex)
