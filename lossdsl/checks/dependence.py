@@ -237,7 +237,7 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
         lambda x: x.args[0] - sf.LogSumExp(x.args[0]),
     )
     form = form.replace(
-        lambda x: isinstance(x, sf.LogSumExp) and isinstance(x.args[0], sp.Add),
+        lambda x: isinstance(x, _SHIFTABLE) and isinstance(x.args[0], sp.Add),
         _shifts_out,
     )
     form = form.replace(
@@ -318,15 +318,20 @@ def _distributed_terms(expr: sp.Basic, memo: dict) -> int:
     return memo[expr]
 
 
-def _shifts_out(logsumexp: sf.LogSumExp) -> sp.Expr:
-    """`logsumexp(x + c)` as `logsumexp(x) + c` for the terms `c` of its argument that are one value
-    per sample (a number, a reduction): `logsumexp(y_pred - logsumexp(y_pred))` is 0."""
+# The reductions that a shift by one value per sample passes through.
+_SHIFTABLE = (sf.LogSumExp, sf.ReduceMax, sf.ReduceMin)
+
+
+def _shifts_out(reduction: sp.Basic) -> sp.Expr:
+    """`logsumexp(x + c)` as `logsumexp(x) + c`, and `max` and `min` over the axis likewise, for
+    the terms `c` of the argument that are one value per sample (a number, a reduction):
+    `logsumexp(y_pred - logsumexp(y_pred))` and `max(y_pred - max(y_pred))` are 0."""
     shifts, rest = [], []
-    for term in logsumexp.args[0].args:
+    for term in reduction.args[0].args:
         (shifts if term.is_number or sf.one_per_sample(term) else rest).append(term)
     if not shifts or not rest:
-        return logsumexp
-    return sf.LogSumExp(sp.Add(*rest)) + sp.Add(*shifts)
+        return reduction
+    return reduction.func(sp.Add(*rest)) + sp.Add(*shifts)
 
 
 def _as_absolute_values(extreme: sp.Basic) -> sp.Expr:
