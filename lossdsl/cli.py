@@ -69,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = stdout, stderr
 
 
+def _unrecognized(extra: list[str]) -> str:
+    """What argparse left over, said: the options alone where there are any (`latex -o f.tex
+    huber.loss` took `f.tex` for FILE and left `-o huber.loss`, naming the real input as the
+    option's value; a review)."""
+    options = [item for item in extra if item.startswith("-") and item != "-"]
+    if not options:
+        return f"unrecognized arguments: {' '.join(extra)}"
+    return f"unrecognized option{'s' * (len(options) > 1)}: {' '.join(options)}"
+
+
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
@@ -77,9 +87,7 @@ def _run(argv: list[str] | None) -> int:
             join_programs(argv, program_options(parser, argv))
         )
         if extra:  # the subcommand's usage, not the top level's (`latex -o`)
-            subparser(parser, args.command).error(
-                f"unrecognized arguments: {' '.join(extra)}"
-            )
+            subparser(parser, args.command).error(_unrecognized(extra))
         restore_dashes(parser, args)
     except SystemExit as exit_:
         try:  # `--help` to a full disk: lost, as argparse loses a write that fails at once
@@ -313,11 +321,23 @@ class _KerasUnavailable(Exception):
     environment's error, said as the command's own: exit 1."""
 
 
+def _no_extension(output: str, stem: str, extensions) -> str:
+    """Where `output`'s name is only an extension (`-o .md`, a hidden file's name, whose suffix
+    is none), a word on it, with a name to give: the message named `.md` as what it was not (a
+    review)."""
+    name = Path(output).name
+    if not name.startswith(".") or Path(output).suffix:
+        return ""
+    extension = name.lower() if name.lower() in extensions else extensions[0]
+    return f" (`{name}` names a hidden file, with no extension: say {stem}{extension})"
+
+
 def cmd_plot(args) -> int:
     stdin_once(args.files)
     if Path(args.output).suffix.lower() not in PLOT_FORMATS:
         raise UsageError(
             f"cannot write a plot as {args.output}: give -o a file name ending in .png or .svg"
+            + _no_extension(args.output, "loss", PLOT_FORMATS)
         )
     # (FILEs and -e PROGRAMs together: one figure compares them, a file's loss and a variant of it
     # written inline; `check` keeps to INTERFACE.md's `(FILE | -e PROGRAM)`)
@@ -383,6 +403,7 @@ def cmd_docs(args) -> int:
     if output.suffix.lower() not in (".md", ".markdown"):
         raise UsageError(
             f"the page is Markdown: give -o a file name ending in .md, not {args.output}"
+            + _no_extension(args.output, "losses", (".md",))
         )
     folder = images[0].parent
     if (

@@ -110,6 +110,10 @@ def _standard_input() -> str:
         return _decoded(_read_to_end(stream, MAX_BYTES + 1), "standard input")
     except UnicodeDecodeError:
         raise UsageError("standard input is not UTF-8 text") from None
+    except (
+        OSError
+    ) as err:  # open but not for reading (`lossdsl check - 0>/dev/null`), as a FILE
+        raise UsageError(f"cannot read standard input: {err.strerror or err}") from None
 
 
 def _read_to_end(stream, limit: int) -> bytes:

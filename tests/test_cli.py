@@ -466,7 +466,8 @@ def test_latex_over_katex_limits_is_a_rejection_with_the_file_name(cli, tmp_path
     chain = (
         "a0 = y_pred\n"
         + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145))
-        + "\na144"
+        # (in `cases`: a gradient of one line takes the flat spelling, whose groups are small)
+        + "\nwhere(y_true > 0, a144, -a144)"
     )
     (tmp_path / "erf.loss").write_text(chain, encoding="utf-8")
     code, out, err = cli("latex", "erf.loss", "--gradient")
@@ -559,6 +560,28 @@ def test_a_closed_standard_input_is_a_usage_error(tmp_path):
         2,
         "",
         "lossdsl check: standard input is closed\n",
+    )
+
+
+def test_a_standard_input_open_for_writing_only_is_a_usage_error(tmp_path):
+    # (`0>/dev/null`: a read fails with EBADF; it was "failed: OSError", exit 1, and the FILEs
+    # after it went unchecked; a review)
+    good = tmp_path / "good.loss"
+    good.write_text("abs(e)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with open(os.devnull, "w") as sink:
+        proc = subprocess.run(
+            [EXECUTABLE, "check", "-", str(good)],
+            stdin=sink,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+    assert (proc.returncode, proc.stdout) == (2, f"{good}: ok (0 warnings)\n")
+    assert proc.stderr.startswith(
+        "lossdsl check: cannot read standard input: Bad file descriptor\n"
+        f"{good}:1:1: note: `abs(e)` has a kink"
     )
 
 
@@ -993,6 +1016,39 @@ def test_docs_writes_markdown_only(cli, tmp_path, output):
         err
         == f"lossdsl docs: the page is Markdown: give -o a file name ending in .md, not {output}\n"
     )
+    assert not (tmp_path / output).exists()
+
+
+@pytest.mark.parametrize(
+    "command, output, message",
+    [
+        # a name that is only an extension has none (pathlib's suffix of `.md` is ""): the message
+        # said `.md` was not a name ending in .md (a review)
+        (
+            "docs",
+            ".md",
+            "lossdsl docs: the page is Markdown: give -o a file name ending in .md, not .md"
+            " (`.md` names a hidden file, with no extension: say losses.md)",
+        ),
+        (
+            "plot",
+            ".SVG",
+            "lossdsl plot: cannot write a plot as .SVG: give -o a file name ending in .png or"
+            " .svg (`.SVG` names a hidden file, with no extension: say loss.svg)",
+        ),
+        (
+            "plot",
+            "x.pdf",
+            "lossdsl plot: cannot write a plot as x.pdf: give -o a file name ending in .png or"
+            " .svg",
+        ),
+    ],
+)
+def test_an_output_name_without_extension_is_said_so(
+    cli, tmp_path, command, output, message
+):
+    code, out, err = cli(command, "huber.loss", "-o", output)
+    assert (code, out, err) == (2, "", message + "\n")
     assert not (tmp_path / output).exists()
 
 

@@ -264,7 +264,8 @@ def test_a_diagnostic_without_a_place_follows_the_label_after_a_space(
     chain = (
         "a0 = y_pred\n"
         + "\n".join(f"a{i} = erf(a{i - 1})" for i in range(1, 145))
-        + "\na144"
+        # (in `cases`: a gradient of one line takes the flat spelling, whose groups are small)
+        + "\nwhere(y_true > 0, a144, -a144)"
     )
     (tmp_path / "erf.loss").write_text(chain, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
@@ -482,8 +483,26 @@ def test_a_non_ascii_description_compiles_to_an_ascii_standard_output(tmp_path):
 @pytest.mark.parametrize(
     "argv, usage, unknown",
     [
-        (["latex", "-e", "abs(e)", "-o", "f.tex"], "usage: lossdsl latex ", "-o"),
-        (["check", "-e", "abs(e)", "--frob"], "usage: lossdsl check ", "--frob"),
+        (
+            ["latex", "-e", "abs(e)", "-o", "f.tex"],
+            "usage: lossdsl latex ",
+            "option: -o",
+        ),
+        (
+            ["check", "-e", "abs(e)", "--frob"],
+            "usage: lossdsl check ",
+            "option: --frob",
+        ),
+        (
+            ["check", "--frob", "--zap"],
+            "usage: lossdsl check ",
+            "options: --frob --zap",
+        ),
+        # argparse takes `f.tex` for FILE and leaves `-o huber.loss`: the option alone is named
+        # (it named the real input as the option's value; a review)
+        (["latex", "-o", "f.tex", "huber.loss"], "usage: lossdsl latex ", "option: -o"),
+        # ... and where no option is left, what is
+        (["latex", "a.loss", "b.loss"], "usage: lossdsl latex ", "arguments: b.loss"),
     ],
 )
 def test_an_unknown_option_shows_the_subcommand_s_usage(capsys, argv, usage, unknown):
@@ -491,9 +510,7 @@ def test_an_unknown_option_shows_the_subcommand_s_usage(capsys, argv, usage, unk
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(usage)
-    assert err.rstrip().endswith(
-        f"lossdsl {argv[0]}: error: unrecognized arguments: {unknown}"
-    )
+    assert err.rstrip().endswith(f"lossdsl {argv[0]}: error: unrecognized {unknown}")
 
 
 def test_compile_to_an_empty_file_name_is_a_usage_error(capsys):
