@@ -155,7 +155,11 @@ class CompiledLoss:
         # Copied or pickled, a compiled loss is compiled again from its text: the analysis keys its
         # facts by the syntax tree's nodes, which a copy would renew (`latex()` of a deep copy was
         # a LossInternalError; a review). The front end's cache makes it a look-up in one process.
-        return (_compiled_again, (self.source, self.name, self.strict))
+        # A description set since goes along (it was lost; a review).
+        return (
+            _compiled_again,
+            (self.source, self.name, self.strict, self.description),
+        )
 
     @property
     def params(self) -> dict[str, float]:
@@ -285,8 +289,14 @@ class CompiledLoss:
         return "\n\n".join(blocks) + "\n"
 
 
-def _compiled_again(source: str, name: str, strict: bool) -> CompiledLoss:
-    """The compiled loss of `source` (see `CompiledLoss.__reduce__`)."""
+def _compiled_again(
+    source: str, name: str, strict: bool, description: str | None = None
+) -> CompiledLoss:
+    """The compiled loss of `source`, with `description` where given (see
+    `CompiledLoss.__reduce__`; a pickle from before it has none)."""
     from lossdsl.pipeline import compile as compile_program
 
-    return compile_program(source, name, strict=strict)
+    compiled = compile_program(source, name, strict=strict)
+    if description is not None:
+        compiled.description = description
+    return compiled

@@ -215,12 +215,14 @@ class LossArgumentError(LossTypeError, TypeError):
 
 
 def require_text(source: object) -> str:
-    """`source` if it is a program's text (a str); LossArgumentError otherwise."""
+    """`source` as a plain str if it is a program's text (a str or a subclass, whose own methods
+    do not run later: a `__hash__` that raised came out of the cache's look-up; a review);
+    LossArgumentError otherwise."""
     if not isinstance(source, str):
         raise LossArgumentError(
             f"a lossdsl program is text (str), not {type(source).__name__}"
         )
-    return source
+    return source if type(source) is str else str.__str__(source)
 
 
 def require_flag(name: str, value: object) -> bool:

@@ -198,7 +198,7 @@ def lexer_text(text: str) -> str:
 
 def parse(text: str) -> nodes.Program:
     """Parse a program into nodes; raises `LossSyntaxError` or `LossLimitError`."""
-    require_text(text)
+    text = require_text(text)
     given, text = text, lexer_text(text)
     if len(text) > MAX_CHARS:
         span = Span.at_offset(text, MAX_CHARS)

@@ -75,6 +75,7 @@ def compile(
     """
     class_name = validate_class_name(DEFAULT_NAME if name is None else name)
     strict = require_flag("strict", strict)
+    source = require_text(source)
     front = front_end(source, strict)
     return CompiledLoss(
         class_name,
@@ -98,7 +99,7 @@ def check(source: str, *, strict: bool = False) -> list[Diagnostic]:
 
 def front_end(source: str, strict: bool = False) -> FrontEnd:
     """Parse, analyze, translate and check `source`; raise once if there are errors."""
-    require_text(source)
+    source = require_text(source)
     with SYMPY_LOCK:
         if len(source) > 2 * MAX_CHARS:
             # Over the limit even with every `\r\n` read as one character: rejected, and not cached

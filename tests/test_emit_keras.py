@@ -1846,6 +1846,11 @@ def test_dunder_class_names_are_refused(name):
 def test_names():
     assert snake_case("FormulaLoss") == "formula_loss"
     assert snake_case("BinaryFocalCrossentropy") == "binary_focal_crossentropy"
+    assert (snake_case("_Private"), snake_case("__MyLoss"), snake_case("_")) == (
+        "private",
+        "my_loss",
+        "_",
+    )
     assert (
         camel_case("my_mae") == "MyMae"
         and camel_case("MyMAE") == "MyMAE"
@@ -3821,6 +3826,24 @@ def test_a_loss_name_tensorflow_takes_is_taken(keras, name):
         np.ones((2, 2), "float32"), np.zeros((2, 2), "float32")
     )
     assert (loss.name, float(value)) == (name, 1.0)
+
+
+@pytest.mark.parametrize(
+    "class_name, default", [("_Private", "private"), ("__x", "x"), ("_1", "1")]
+)
+def test_a_class_name_with_leading_underscores_gives_a_default_name_tensorflow_takes(
+    keras, class_name, default
+):
+    # `__private` is no root name scope: the default name failed at the first call under
+    # tf.function, where the same name given was refused up front (a review)
+    import tensorflow as tf
+
+    spec = lossdsl.compile("e^2", name=class_name)
+    assert f'name="{default}",' in spec.python_source()
+    loss = spec.keras_loss()
+    y, y_hat = np.ones((2, 2), "float32"), np.zeros((2, 2), "float32")
+    value = tf.function(lambda a, b: loss(a, b))(y, y_hat)
+    assert (type(loss).__name__, loss.name, float(value)) == (class_name, default, 1.0)
 
 
 def test_a_saved_config_with_a_bad_dtype_is_a_loss_type_error(keras):

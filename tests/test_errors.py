@@ -1781,6 +1781,25 @@ def test_good_class_names(name):
     assert lossdsl.compile("abs(e)", name=name).name == name
 
 
+class _Hostile(str):
+    """Text whose own methods raise: lossdsl takes it as the plain str it holds."""
+
+    def __hash__(self):
+        raise RuntimeError("hash")
+
+    def __len__(self):
+        raise RuntimeError("len")
+
+
+def test_a_str_subclass_is_read_as_plain_text():
+    # its `__hash__` ran in the cache's look-up, and its error came out of check() (a review)
+    spec = lossdsl.compile(_Hostile("abs(e)"))
+    assert (type(spec.source), spec.source) == (str, "abs(e)")
+    assert [d.code for d in lossdsl.check(_Hostile("abs(e)"))] == ["kink"]
+    (found,) = lossdsl.check(_Hostile("log("))
+    assert (found.level, found.line, found.column) == ("error", 1, 5)
+
+
 @pytest.mark.parametrize(
     "given, kind",
     [(b"abs(e)", "bytes"), (None, "NoneType"), (3, "int"), (["abs(e)"], "list")],
@@ -1809,6 +1828,18 @@ def test_a_formula_loss_of_no_text_is_a_loss_error_and_a_type_error():
         match=r"formula must be lossdsl program text \(str\), not int",
     ):
         lossdsl.FormulaLoss(formula=3)
+
+
+def test_a_bundled_loss_compiles_under_a_class_name_given():
+    # the loss's own argument was called `name`, and took `name=` for itself: "multiple values
+    # for argument 'name'" (a review)
+    spec = lossdsl.library.compile("huber", name="MyHuber", strict=True)
+    assert (spec.name, spec.strict, spec.params) == ("MyHuber", True, {"delta": 1.0})
+    assert lossdsl.library.compile("huber").name == "Huber"
+    with pytest.raises(
+        lossdsl.LossArgumentError, match="unexpected keyword argument 'foo'"
+    ):
+        lossdsl.library.compile("huber", foo=1)
 
 
 def test_an_unknown_library_name_is_a_loss_name_error_and_a_key_error():

@@ -385,6 +385,12 @@ def test_a_copied_or_pickled_compiled_loss_is_whole():
         assert other.expr == spec.expr and other.gradient() == spec.gradient()
     spec.note = "mine"  # a shallow copy is the default one, which keeps what was set on the object
     assert copy.copy(spec).note == "mine" and copy.copy(spec).resolved is spec.resolved
+    # ... and a description set since goes along (it went back to the comment's; a review)
+    spec.description = "Set by hand."
+    for other in (copy.deepcopy(spec), pickle.loads(pickle.dumps(spec))):
+        assert other.description == "Set by hand."
+        assert "Set by hand." in other.python_source()
+    assert lossdsl.compile(spec.source, name="Scaled").description == "Scaled."
 
 
 FORKED = r"""

@@ -42,10 +42,13 @@ _LOSS_ATTRIBUTES = frozenset(
 
 
 def snake_case(name: str) -> str:
-    """`FormulaLoss` -> `formula_loss`, as Keras names its own objects."""
+    """`FormulaLoss` -> `formula_loss`, as Keras names its own objects; without leading
+    underscores (`_Private` -> `private`: TensorFlow refuses `__private` as a root name scope,
+    and the default name failed at the first call under `tf.function`; a review)."""
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    snake = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return snake.lstrip("_") or snake
 
 
 def camel_case(name: str) -> str:

@@ -155,10 +155,13 @@ def class_name(name: str) -> str:
 
 
 @checked_arguments
-def compile(name: str, **kwargs):  # noqa: A001 - mirrors lossdsl.compile
-    """The bundled loss `name`, compiled (`lossdsl.compile(source(name), class_name(name), ...)`)."""
+def compile(loss: str, /, **kwargs):  # noqa: A001 - mirrors lossdsl.compile
+    """The bundled loss `loss`, compiled (`lossdsl.compile(source(loss), class_name(loss),
+    ...)`); `name=` names the class, as `lossdsl.compile`'s does. (The loss's own argument is
+    positional only: named `name`, it took `name=` for itself, and a class name given was
+    "multiple values for argument 'name'"; a review.)"""
     from lossdsl.pipeline import compile as compile_program
 
-    text = source(name)  # (first: it checks `name`)
-    kwargs.setdefault("name", class_name(name))
+    text = source(loss)  # (first: it checks `loss`)
+    kwargs.setdefault("name", class_name(loss))
     return compile_program(text, **kwargs)
