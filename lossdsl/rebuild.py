@@ -1,8 +1,9 @@
 """Rebuilding SymPy trees bottom-up, without recursion and without SymPy's costly re-evaluation.
 
 `substitute` replaces nodes and builds what changed through `construct` (a Max is not compared
-again); `inlined` builds it as it stands; `replace` builds what `with sympy.evaluate(False)`
-builds without clearing SymPy's cache; `cse` and the `with_inert_*` wrappers pass Max, Min and
+again); `inlined` builds it as it stands; `xreplaced` builds what `with sympy.evaluate(False)`
+builds of an `xreplace`, without clearing SymPy's cache, and `replaced` what SymPy's `replace`
+builds, each node once; `cse` and the `with_inert_*` wrappers pass Max, Min and
 steps through SymPy's own transformations as inert stand-ins; `plain` writes lossdsl's heads as
 ordinary SymPy, and `as_sympy_piecewise` each `Where` as SymPy's own Piecewise.
 """
@@ -294,7 +295,7 @@ def _unevaluated(node: sp.Basic, args: list) -> sp.Basic | None:
     return None
 
 
-def replace(expr: sp.Basic, mapping: dict) -> sp.Basic:
+def xreplaced(expr: sp.Basic, mapping: dict) -> sp.Basic:
     """`expr.xreplace(mapping)` under `sympy.evaluate(False)`, without clearing SymPy's cache.
 
     Entries that map a node to itself change nothing and are skipped. Without recursion.

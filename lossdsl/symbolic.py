@@ -163,7 +163,7 @@ class SymbolicLoss:
                 self._public[sf.C] = sp.Symbol(name, positive=True, integer=True)
         # Renaming symbols changes no structure: skip SymPy's re-evaluation, which
         # costs seconds on deeply nested expressions.
-        return rebuild.replace(rebuild.as_sympy_piecewise(expr), self._public)
+        return rebuild.xreplaced(rebuild.as_sympy_piecewise(expr), self._public)
 
     def plain(self) -> sp.Expr:
         """The inlined loss in plain SymPy, still in real symbols."""
@@ -685,7 +685,7 @@ def _reveal(
 
     The substitution of bindings evaluates (all its parts are shallow); putting
     stand-ins back does not (each part was evaluated when it was built), and
-    does not clear SymPy's cache either (`rebuild.replace`). `cache` holds the
+    does not clear SymPy's cache either (`rebuild.xreplaced`). `cache` holds the
     stand-ins (and other parts) already put back for this `inline`.
     """
     if inline:
@@ -703,9 +703,9 @@ def _reveal(
         if missing:
             todo.extend(missing)
             continue
-        cache[stand_in] = rebuild.replace(value, cache)
+        cache[stand_in] = rebuild.xreplaced(value, cache)
         todo.pop()
-    return rebuild.replace(expr, cache)
+    return rebuild.xreplaced(expr, cache)
 
 
 _NOT_FINITE = (

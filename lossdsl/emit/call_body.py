@@ -14,7 +14,7 @@ import sympy as sp
 
 from lossdsl import rebuild, subtrees
 from lossdsl import symfuncs as sf
-from lossdsl.emit.fused import dependent_symbols, element_gradient, through_the_error
+from lossdsl.emit.fused import dependent_symbols, fused_gradient, through_the_error
 from lossdsl.emit.keras_printer import KerasPrinter
 from lossdsl.emit.names import MAX_LOCAL_NAME, RESERVED, param_attributes
 from lossdsl.emit.plan import (
@@ -79,9 +79,7 @@ class CallBody:
                 (name, symbol, idioms(value, bound)) for name, symbol, value in bindings
             ]
             result = idioms(result, bound)
-            gradient = element_gradient(
-                bindings, result, elementwise=not spec.per_sample
-            )
+            gradient = fused_gradient(bindings, result, elementwise=not spec.per_sample)
             if gradient is not None and result.free_symbols & {
                 Y_TRUE,
                 *dependent_symbols(bindings, Y_TRUE),
@@ -92,7 +90,7 @@ class CallBody:
                 if through_the_error(bindings, result):
                     target = -gradient
                 else:
-                    target = element_gradient(
+                    target = fused_gradient(
                         bindings, result, elementwise=not spec.per_sample, wrt=Y_TRUE
                     )
                 gradient = None if target is None else gradient

@@ -181,7 +181,7 @@ class _Power(sp.Function):
         return _Power(base, exponent) * sp.log(base)
 
 
-def element_gradient(
+def fused_gradient(
     bindings, result: sp.Basic, elementwise: bool, wrt: sp.Symbol = Y_PRED
 ) -> sp.Expr | None:
     """The element gradient of the per-sample loss through `bindings`, or None where it is not fused.

@@ -68,7 +68,7 @@ from lossdsl.emit.tex_notation import (
     tail_of,
     wrap,
 )
-from lossdsl.errors import LossError, LossLimitError
+from lossdsl.errors import LossInternalError, LossLimitError
 from lossdsl.functions import kind_of
 from lossdsl.semantics import BUILTIN_CONSTANTS, ELEM, VECTOR, Resolved
 from lossdsl.symbolic import SymbolicLoss
@@ -125,9 +125,9 @@ class LatexWriter:
             raise self.gap(f"a {type(node).__name__} node", node)
         return method(node)
 
-    def gap(self, what: str, node: nodes.Node) -> LossError:
+    def gap(self, what: str, node: nodes.Node) -> LossInternalError:
         """The error for something this printer does not know (a gap in lossdsl, not a user mistake)."""
-        return LossError(
+        return LossInternalError(
             f"lossdsl cannot print {what} as LaTeX (a gap in lossdsl)",
             span=getattr(node, "span", None),
             source=self.r.source,

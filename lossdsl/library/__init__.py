@@ -135,13 +135,11 @@ def source(name: str) -> str:
 
 @checked_arguments
 def description(name: str) -> str:
-    """The leading comment lines of the bundled loss `name`, as text."""
-    lines = []
-    for line in source(name).splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line[1:].strip())
-    return "\n".join(lines)
+    """The leading comment lines of the bundled loss `name`, as text: its compiled
+    `description`, read by the parser's one rule."""
+    from lossdsl.parse import description as program_description
+
+    return program_description(source(name))
 
 
 @checked_arguments

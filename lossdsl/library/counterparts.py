@@ -4,7 +4,8 @@ Input: nothing (a table). Output: `COUNTERPARTS`, bundled-loss name ->
 `Counterpart` (the `keras.losses` function name, keyword arguments for it
 and for the lossdsl class, and the makers of `y_true`/`y_pred` data from the
 loss's domain). The parity tests and the benchmark both read this table, so
-what is benchmarked is what is proven equal. Data makers use NumPy only and
+what is benchmarked is what is proven equal; `lossdsl docs` reads it for the
+Keras counterpart it names. Data makers use NumPy only and
 take `(rng, batch, classes)`; they include the edges of each domain (0 and 1
 for probabilities, logits of +-200, tiny and large regression errors).
 """
