@@ -38,6 +38,14 @@ class Diagnostic:
         if self.level not in LEVELS:
             raise ValueError(f"unknown diagnostic level {self.level!r}")
 
+    @classmethod
+    def at(
+        cls, level: str, code: str, message: str, span: Span, source: str
+    ) -> Diagnostic:
+        """A finding at `span` of `source`, its line and column the span's: how each check
+        makes one."""
+        return cls(level, message, span.line, span.column, code, span, source)
+
     def format(self, source: str | None = None) -> str:
         """`line:column: level: message`, then the source line with a caret."""
         text = self.source if source is None else source

@@ -66,15 +66,13 @@ def check_code_constants(
         else "a root or logarithm of a constant below 0"
     )
     return [
-        Diagnostic(
+        Diagnostic.at(
             "error",
+            "limit",
             f"{what} once the code writes the loss's terms"
             " in their stable forms (`log(1 + x)` as `log1p(x)`, `exp(x) - 1` as `expm1(x)`, ...),"
             " where two spellings of one function cancel: the code would hold"
             f" {constant}, which is not a real number",
-            span.line,
-            span.column,
-            "limit",
             span,
             resolved.source,
         )

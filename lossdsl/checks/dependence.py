@@ -90,12 +90,10 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         " `log(1 + x)` as `log1p(x)`, `log(sigmoid(x))` as `-softplus(-x)`, ..."
     )
     return [
-        Diagnostic(
+        Diagnostic.at(
             "error",
-            f"the loss does not depend on y_pred ({reason}), so training cannot move the predictions",
-            result.span.line,
-            result.span.column,
             "no-prediction",
+            f"the loss does not depend on y_pred ({reason}), so training cannot move the predictions",
             result.span,
             resolved.source,
         )
@@ -388,14 +386,12 @@ def _strictly_monotone_chain(expr: sp.Basic) -> bool:
 def _looks_constant_warning(resolved: Resolved, symbolic: SymbolicLoss) -> Diagnostic:
     result = resolved.result
     tried = "rows" if _over_axis(symbolic.core) else "values"
-    return Diagnostic(
+    return Diagnostic.at(
         "warning",
+        "no-prediction",
         f"the loss has the same value at all {len(PROBE_PREDICTIONS)} {tried} of y_pred tried"
         " (from -1e9 to 1e9, for several y_true and parameter values): it looks constant in"
         " y_pred (terms that cancel?), so training cannot move the predictions",
-        result.span.line,
-        result.span.column,
-        "no-prediction",
         result.span,
         resolved.source,
     )

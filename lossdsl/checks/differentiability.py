@@ -237,15 +237,7 @@ def _dead(
     why, surrogate, remark = _explain(resolved, culprit)
     message = f"{head}: {why}; use a smooth surrogate such as `{surrogate}`{remark} in place of `{culprit_text}`"
     span = culprit.span
-    return Diagnostic(
-        "error",
-        message,
-        span.line,
-        span.column,
-        "not-differentiable",
-        span,
-        resolved.source,
-    )
+    return Diagnostic.at("error", "not-differentiable", message, span, resolved.source)
 
 
 def _explain(resolved: Resolved, culprit: nodes.Node) -> tuple[str, str, str]:

@@ -518,9 +518,7 @@ class _Ranges:
 
     def warn(self, node: nodes.Node, message: str) -> None:
         span = node.span
-        diagnostic = Diagnostic(
-            "warning", message, span.line, span.column, "domain", span, self.r.source
-        )
+        diagnostic = Diagnostic.at("warning", "domain", message, span, self.r.source)
         self.warned.append((node, diagnostic))
 
     def text(self, node: nodes.Node) -> str:

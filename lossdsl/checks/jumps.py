@@ -495,9 +495,7 @@ def _jump_warning(
         f" y_pred={p:.3g}); the gradient cannot see the jump, so make {advice}"
     )
     span = node.span
-    return Diagnostic(
-        "warning", message, span.line, span.column, "jump", span, resolved.source
-    )
+    return Diagnostic.at("warning", "jump", message, span, resolved.source)
 
 
 def _boundary_jump(

@@ -275,6 +275,4 @@ def kink_note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
         f"`{resolved.text(node)}` has a kink: its gradient changes abruptly there"
         " (usually fine for training; a smooth alternative avoids it)"
     )
-    return Diagnostic(
-        "note", message, span.line, span.column, "kink", span, resolved.source
-    )
+    return Diagnostic.at("note", "kink", message, span, resolved.source)

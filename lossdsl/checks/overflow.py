@@ -277,15 +277,7 @@ def _warning(
         f" float32 though its value is about {value:.2g}; {_hint(node, resolved)}"
     )
     span = node.span
-    return Diagnostic(
-        "warning",
-        message,
-        span.line,
-        span.column,
-        "float32-overflow",
-        span,
-        resolved.source,
-    )
+    return Diagnostic.at("warning", "float32-overflow", message, span, resolved.source)
 
 
 def _shown_row(row: tuple) -> str:

@@ -40,15 +40,7 @@ def check_float32(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic
 
     def warn(message: str, span) -> None:
         found.append(
-            Diagnostic(
-                "warning",
-                message,
-                span.line,
-                span.column,
-                "float32",
-                span,
-                resolved.source,
-            )
+            Diagnostic.at("warning", "float32", message, span, resolved.source)
         )
 
     built = symbolic.node_exprs

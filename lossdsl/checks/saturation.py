@@ -460,12 +460,4 @@ def _warning(
         f" {consequence}; {hint}"
     )
     span = node.span
-    return Diagnostic(
-        "warning",
-        message,
-        span.line,
-        span.column,
-        "float32-zero",
-        span,
-        resolved.source,
-    )
+    return Diagnostic.at("warning", "float32-zero", message, span, resolved.source)

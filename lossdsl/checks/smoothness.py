@@ -239,9 +239,7 @@ def _unchecked_note(
         f"`{func}`" for func in sorted({n.func for n in unchecked.values()})
     )
     message = f"{len(unchecked)} {kinds}(s) were not checked for jumps: {reason}"
-    return Diagnostic(
-        "note", message, span.line, span.column, "jump-unchecked", span, resolved.source
-    )
+    return Diagnostic.at("note", "jump-unchecked", message, span, resolved.source)
 
 
 def _switch_contexts(
@@ -458,9 +456,7 @@ def switch_kink_note(resolved: Resolved, node: nodes.Call) -> Diagnostic:
         f"`{resolved.text(node)}` switches where {where} and puts a kink in the loss there: its gradient"
         " changes abruptly (usually fine for training; a smooth alternative avoids it)"
     )
-    return Diagnostic(
-        "note", message, span.line, span.column, "kink", span, resolved.source
-    )
+    return Diagnostic.at("note", "kink", message, span, resolved.source)
 
 
 def _bends(

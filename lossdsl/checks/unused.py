@@ -39,8 +39,4 @@ def check_unused(resolved: Resolved) -> list[Diagnostic]:
         " line: a statement ends with its line; to continue one on the next, wrap it in parentheses"
     )
     span = binding.name_span
-    return [
-        Diagnostic(
-            "note", message, span.line, span.column, "unused", span, resolved.source
-        )
-    ]
+    return [Diagnostic.at("note", "unused", message, span, resolved.source)]
