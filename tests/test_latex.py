@@ -896,7 +896,7 @@ def test_the_shortcuts_take_strict_as_compile_does():
         ),
         (
             lambda spec: lossdsl.library.compile(),
-            r"compile\(\): missing a required argument: 'name'",
+            r"compile\(\): missing a required argument: 'loss'",
         ),
         (
             lambda spec: lossdsl.library.description("huber", 1),
