@@ -350,6 +350,52 @@ class CallBody:
         self.pending = []
         if self.gradient is None:
             return self.prelude() + forward + [f"return {value}"]
+        return self._fused_lines(shape, forward, value)
+
+    def _fused_lines(self, shape: str, forward: list[str], value: str) -> list[str]:
+        """call() with a custom gradient: `forward()` returns the value and `backward()`, taken
+        where the fused path can serve, autodiff of `forward()` elsewhere."""
+        nested, fused_target = self._backward_def(shape)
+        # With y_true an input of its own (its gradient fused too), the two have one shape.
+        inputs = "y_true, y_pred" if fused_target else "y_pred"
+        # JAX keeps autodiff: jax.jit fuses the elementwise chain by itself, and JAX's autodiff
+        # has its own conventions at kinks (abs'(0) = 1), which Keras's losses on JAX follow.
+        # PyTorch keeps it too: Keras runs a custom gradient's forward pass there as a
+        # torch.autograd.Function, under no_grad, so its backward pass was not differentiable
+        # (a Hessian of 0, a wrong gradient penalty; torch.func refused it; a review).
+        # Keras's other backends (numpy, OpenVINO) compute no gradients, and the numpy one warns
+        # at a custom gradient (a review): every backend but TensorFlow takes the forward pass.
+        switch = '!= "tensorflow"'
+        columns, widths = self._other_widths(fused_target)
+        broadcast = self._broadcast_unknown_axes()
+        outer = self.indent - 2 * len(NESTED_INDENT)
+        return [
+            *self.prelude(),
+            "",
+            f"def forward({inputs}):",
+            *indented(
+                [
+                    *forward,
+                    *([""] if forward else []),
+                    *nested,
+                    "",
+                    f"return {value}, backward",
+                ]
+            ),
+            "",
+            f"if keras.backend.backend() {switch}:",
+            f"    return forward({inputs})[0]",
+            *if_lines(self._autodiff_inputs(), outer),
+            f"    return forward({inputs})[0]",
+            f"{columns} = y_pred.shape[-1]",
+            *if_lines(" or ".join(widths), outer),
+            f"    return forward({inputs})[0]",
+            *broadcast,
+            f"return keras.ops.custom_gradient(forward)({inputs})",
+        ]
+
+    def _backward_def(self, shape: str) -> tuple[list[str], bool]:
+        """The lines of `def backward(...)`, and whether it returns y_true's gradient too."""
         self.in_backward = True
         backward = self._statements(
             self.locals[self.forward_count : self.gradient_count]
@@ -368,22 +414,7 @@ class CallBody:
         backward += self.pending
         self.pending = []
         gradient = [f"gradient = {scale}upstream * {wrap(code, PREC_MUL)}"]
-        target: list[str] = []
-        if self.target is not None:
-            target = self._statements(
-                self.locals[self.gradient_count :]
-            )  # what only the target reads
-            code = self.statement(self.target, KEPT, len("target = upstream * ()"))
-            target += [*self.pending, f"target = upstream * {wrap(code, PREC_MUL)}"]
-            self.pending = []
-        elif self.fused_target:
-            target = ["target = -gradient"]
-        if target:
-            target = [
-                *target,
-                "if target.shape != y_true.shape:",
-                "    target = keras.ops.broadcast_to(target, keras.ops.shape(y_true))",
-            ]
+        target = self._target_lines()
         returned = "target, gradient" if target else "gradient"
         # call() takes this path only where y_pred's last axis is known and is the loss's own (y_true's,
         # a list's): the gradient then has y_pred's shape, or broadcasts to it (one value per sample,
@@ -396,9 +427,9 @@ class CallBody:
         # scales it by 1/C, divided in float32 at least, as `keras.ops.mean` computes: float16
         # holds no count past 65504 (C was inf, and every gradient 0, from C = 65520), and
         # bfloat16 rounds 257 to 256 (a review of dtypes).
-        scale = []
+        per_element = []
         if shape == ELEM:
-            scale = [
+            per_element = [
                 'wide = keras.backend.result_type(y_pred.dtype, "float32")',
                 "classes = keras.ops.cast(keras.ops.shape(y_pred)[-1], wide)",
                 "share = keras.ops.cast(upstream, wide) / classes",
@@ -411,7 +442,7 @@ class CallBody:
                     "if upstream is None:",
                     "    (upstream,) = args",
                     "upstream = keras.ops.expand_dims(upstream, axis=-1)",
-                    *scale,
+                    *per_element,
                     *backward,
                     *gradient,
                     *reshaped,
@@ -424,49 +455,71 @@ class CallBody:
                 ]
             ),
         ]
-        # JAX keeps autodiff: jax.jit fuses the elementwise chain by itself, and JAX's autodiff
-        # has its own conventions at kinks (abs'(0) = 1), which Keras's losses on JAX follow.
-        # PyTorch keeps it too: Keras runs a custom gradient's forward pass there as a
-        # torch.autograd.Function, under no_grad, so its backward pass was not differentiable
-        # (a Hessian of 0, a wrong gradient penalty; torch.func refused it; a review).
-        # Keras's other backends (numpy, OpenVINO) compute no gradients, and the numpy one warns
-        # at a custom gradient (a review): every backend but TensorFlow takes the forward pass.
-        switch = '!= "tensorflow"'
-        # Autodiff, too, where y_pred's last axis is not known while tracing, or is not the loss's
-        # own: one column broadcast against y_true's or a list's several, whose gradient sums back.
+        return nested, bool(target)
+
+    def _target_lines(self) -> list[str]:
+        """The backward pass's lines for y_true's gradient, `target`; none where it has none."""
+        target: list[str] = []
+        if self.target is not None:
+            target = self._statements(
+                self.locals[self.gradient_count :]
+            )  # what only the target reads
+            code = self.statement(self.target, KEPT, len("target = upstream * ()"))
+            target += [*self.pending, f"target = upstream * {wrap(code, PREC_MUL)}"]
+            self.pending = []
+        elif self.fused_target:
+            target = ["target = -gradient"]
+        if not target:
+            return []
+        return [
+            *target,
+            "if target.shape != y_true.shape:",
+            "    target = keras.ops.broadcast_to(target, keras.ops.shape(y_true))",
+        ]
+
+    def _other_widths(self, fused_target: bool) -> tuple[str, list[str]]:
+        """The local that holds y_pred's last axis, and the tests that it is not the loss's own.
+
+        Autodiff, too, where y_pred's last axis is not known while tracing, or is not the loss's
+        own: one column broadcast against y_true's or a list's several, whose gradient sums back.
+        """
         columns = self._allocate("columns")
         widths = [f"{columns} is None"]
         if self.uses_y_true:
             widths.append(f"{columns} != y_true.shape[-1]")
         widths += [f"{columns} != {n}" for n in sorted(self._list_lengths())]
-        # With y_true an input of its own (its gradient fused too), the two have one shape. (A
-        # loss that reads y_true always has it: where y_true's gradient is not fused, neither is
-        # y_pred's, above.)
-        inputs = "y_true, y_pred" if target else "y_pred"
-        if target:
+        # (A loss that reads y_true always has it: where y_true's gradient is not fused, neither
+        # is y_pred's, above.)
+        if fused_target:
             widths.append("y_true.shape != y_pred.shape")
-        # An axis unknown while tracing (the batch's, in `fit`) may still broadcast when it runs,
-        # (1, 3) against (4, 3): the fused gradient would have the wider shape, and TensorFlow took
-        # it for the narrower input's (a review). Both go in broadcast to their common shape, and
-        # TensorFlow's gradient of that broadcast sums each back to its own.
-        broadcast: list[str] = []
-        if self.uses_y_true:
-            ones, common = self._allocate("ones"), self._allocate("shape")
-            shapes = [ones, "keras.ops.shape(y_pred)", "keras.ops.shape(y_true)"]
-            indent = self.indent - len(
-                NESTED_INDENT
-            )  # (the statements inside call()'s `if`)
-            broadcast = [
-                "if None in y_true.shape or None in y_pred.shape:",
-                *indented(
-                    [
-                        f"{ones} = keras.ops.equal(keras.ops.shape(y_true), 1)",
-                        *call_lines(common, "keras.ops.where", shapes, indent),
-                        f"y_true = keras.ops.broadcast_to(y_true, {common})",
-                        f"y_pred = keras.ops.broadcast_to(y_pred, {common})",
-                    ]
-                ),
-            ]
+        return columns, widths
+
+    def _broadcast_unknown_axes(self) -> list[str]:
+        """An axis unknown while tracing (the batch's, in `fit`) may still broadcast when it runs,
+        (1, 3) against (4, 3): the fused gradient would have the wider shape, and TensorFlow took
+        it for the narrower input's (a review). Both go in broadcast to their common shape, and
+        TensorFlow's gradient of that broadcast sums each back to its own."""
+        if not self.uses_y_true:
+            return []
+        ones, common = self._allocate("ones"), self._allocate("shape")
+        shapes = [ones, "keras.ops.shape(y_pred)", "keras.ops.shape(y_true)"]
+        indent = self.indent - len(
+            NESTED_INDENT
+        )  # (the statements inside call()'s `if`)
+        return [
+            "if None in y_true.shape or None in y_pred.shape:",
+            *indented(
+                [
+                    f"{ones} = keras.ops.equal(keras.ops.shape(y_true), 1)",
+                    *call_lines(common, "keras.ops.where", shapes, indent),
+                    f"y_true = keras.ops.broadcast_to(y_true, {common})",
+                    f"y_pred = keras.ops.broadcast_to(y_pred, {common})",
+                ]
+            ),
+        ]
+
+    def _autodiff_inputs(self) -> str:
+        """The condition under which call() takes autodiff of `forward()` whatever the widths."""
         # A scalar input has no last axis to read: autodiff, which broadcasts it as Keras's own
         # losses do (`y_pred.shape[-1]` was an IndexError from here; fuzzing).
         scalar = "len(y_pred.shape) == 0"
@@ -482,35 +535,11 @@ class CallBody:
         # `keras.Variable(0.5)`) takes autodiff too: the backward pass has no gradient for it, and
         # TensorFlow's was None where Keras's own Huber, and autodiff on JAX, gave one (a review).
         # Numbers, as a config gives them, are no tensors: the fused path, as before.
-        scalar += "".join(
+        return scalar + "".join(
             f" or keras.ops.is_tensor(self.{self.attributes[name]})"
             for name in self.params
             if name in self.used_params
         )
-        return [
-            *self.prelude(),
-            "",
-            f"def forward({inputs}):",
-            *indented(
-                [
-                    *forward,
-                    *([""] if forward else []),
-                    *nested,
-                    "",
-                    f"return {value}, backward",
-                ]
-            ),
-            "",
-            f"if keras.backend.backend() {switch}:",
-            f"    return forward({inputs})[0]",
-            *if_lines(scalar, self.indent - 2 * len(NESTED_INDENT)),
-            f"    return forward({inputs})[0]",
-            f"{columns} = y_pred.shape[-1]",
-            *if_lines(" or ".join(widths), self.indent - 2 * len(NESTED_INDENT)),
-            f"    return forward({inputs})[0]",
-            *broadcast,
-            f"return keras.ops.custom_gradient(forward)({inputs})",
-        ]
 
     def _list_lengths(self) -> set[int]:
         """The lengths of the list literals the loss reads (one per program), but 1: a list of
