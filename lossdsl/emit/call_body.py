@@ -117,14 +117,10 @@ class CallBody:
             self.indent += 2 * len(NESTED_INDENT)  # backward() sits inside forward()
         self.fused_target = target is not None or self.target_factor is not None
         planned = plan(bindings, result, gradient, target)
-        (
-            self.locals,
-            self.result,
-            self.gradient,
-            self.target,
-            self.forward_count,
-            self.gradient_count,
-        ) = planned
+        self.locals, self.result = planned.locals, planned.result
+        self.gradient, self.target = planned.gradient, planned.target
+        self.forward_count = planned.forward_count
+        self.gradient_count = planned.gradient_count
         self.by_symbol = {local.symbol: local for local in self.locals}
         # The values tie_order reads: the temporaries' definitions, and what it rebuilt of each node.
         self._temporaries: dict | None = None

@@ -41,6 +41,21 @@ class Local:
     form: str = DROPPED
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What call() computes, in order: `locals[:forward_count]` is what the result needs;
+    up to `gradient_count`, what y_pred's gradient needs besides (None when not fused); the
+    rest, what only y_true's gradient (`target`: None when it is not printed on its own) needs,
+    in the backward pass."""
+
+    locals: list[Local]
+    result: sp.Basic
+    gradient: sp.Basic | None
+    target: sp.Basic | None
+    forward_count: int
+    gradient_count: int
+
+
 # The heads below keep their leading underscore although other modules read them: SymPy
 # orders a product's factors by class name, so the name decides the printed order.
 
@@ -199,16 +214,9 @@ def _per_element(expr: sp.Basic, bound: dict) -> bool:
     )
 
 
-def plan(
-    bindings, result, gradient=None, target=None
-) -> tuple[list[Local], sp.Basic, sp.Basic | None, sp.Basic | None, int, int]:
-    """Bindings and common subexpressions as locals, in an order that defines each before use.
-
-    Returns:
-        (locals, result, gradient, target, n, m): the first `n` locals are what the result needs;
-        up to `m`, what y_pred's gradient needs besides (None when not fused); the rest, what only
-        y_true's (None when it is not printed on its own) needs, in the backward pass.
-    """
+def plan(bindings, result, gradient=None, target=None) -> Plan:
+    """Bindings and common subexpressions as locals, in an order that defines each before use
+    (`Plan`)."""
     # Re-share: where a later expression holds a binding's value verbatim, read the binding.
     statements, (result, gradient, target) = reshared(
         bindings, result, gradient, target
@@ -300,7 +308,7 @@ def plan(
         need = define = (
             None  # `need` calls itself through its closure: cleared, as in `derivative`
         )
-        return ordered, result, None, None, forward_count, forward_count
+        return Plan(ordered, result, None, None, forward_count, forward_count)
     define(forward=False)
     gradient = reduced[len(kept) + 1]
     if target is not None:
@@ -320,7 +328,7 @@ def plan(
     need = define = (
         None  # `need` calls itself through its closure: cleared, as in `derivative`
     )
-    return ordered, result, gradient, target, forward_count, gradient_count
+    return Plan(ordered, result, gradient, target, forward_count, gradient_count)
 
 
 def _without_aliases(
