@@ -53,6 +53,8 @@ kink of a `where` whose branches meet at different slopes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import sympy as sp
 
 from lossdsl import nodes
@@ -90,25 +92,96 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE, SymbolicLoss, node_expr
 def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnostic]:
     """Notes for kinks in y_pred, warnings for `where` jumps."""
     found: list[Diagnostic] = []
-    seen: set[int] = set()
-    # Conditions that come down to one comparison first, then compound ones (`and`, `or`), then the
-    # `where`s whose branches do not read y_pred (`_switch_contexts`), each kind with a budget of its
-    # own: the many comparisons of a compound condition cannot use up the budget of a plain `where`
-    # met after it. Each entry: a `where` and the node whose jump is checked (the `where` itself, or
-    # for a switch, a node above it).
-    plain: list[tuple[nodes.Call, nodes.Node]] = []
-    compound: list[tuple[nodes.Call, nodes.Node]] = []
+    walked = _walk(resolved)
+    parents, valued, kinks = walked.parents, walked.valued, walked.kinks
+    # A `where` in a branch of another is checked in the outermost `where` that holds it (after the
+    # walk, which completes `parents`): the inner boundary may lie where the outer one reads the
+    # other branch (a dead zone, `where(abs(e) <= m, 0, where(e > 0, 2*(e - m), -e - m))`).
+    plain, compound = (
+        [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)]
+        for wheres in (walked.plain, walked.compound)
+    )
+    # (after the walk: whether a kink is squared away depends on every use of it)
+    if kinks and not code_has_kinks(symbolic):
+        kinks = []  # the stable rewrites took them away: `relu(x) + log(1 + exp(-abs(x)))` is `softplus(x)`
+    found += [
+        kink_note(resolved, node)
+        for node in kinks
+        if not smoothed_away(resolved, symbolic, node, parents)
+    ]
     switched: list[tuple[nodes.Call, nodes.Node]] = []
-    parents: dict[int, list[nodes.Node]] = {}
-    # from the loss, through the bindings it reads: a binding nothing reads is not in the code
-    # (`a = where(y_pred > 0, e^2 + 1, e^2)` then `e^2` was warned of a jump; a review)
-    stack: list[nodes.Node] = [resolved.result]
-    switches: list[nodes.Call] = []
+    for node in sorted(walked.switches, key=lambda n: n.span.start):
+        switched += [
+            (node, context) for context in _switch_contexts(resolved, node, parents)
+        ]
+    jumps = _Jumps(resolved, symbolic, (plain, compound, switched))
+    found += jumps.found
+    warned, unchecked = jumps.warned, jumps.unchecked
+    # (nor, for a kink, one that another on the same condition decides wherever the loss reads it;
+    # its jump is still looked for: the outer `where` is judged at its boundary, where the inner one
+    # reads its other branch, and a jump of the inner one's branch showed in none (the change review))
+    decided = {
+        id(n)
+        for n, _ in plain + compound + switched
+        if _decided(resolved, symbolic, n, parents)
+    }
+    skipped = warned | unchecked.keys() | jumps.over_axis.keys() | decided
+    # (in the order written: the budget, if spent, leaves out the last ones)
+    wheres = sorted(plain + compound + switched, key=lambda pair: pair[0].span.start)
+    found += [
+        switch_kink_note(resolved, node)
+        if not resolved.of(node).live
+        else kink_note(resolved, node)
+        for node in _where_kinks(resolved, symbolic, wheres, skipped, valued)
+    ]
+    if unchecked:
+        found.append(
+            _unchecked_note(
+                resolved, unchecked, "the program is too large to check them all"
+            )
+        )
+    # (one of several contexts may have been checked, and warned of)
+    over_axis = {
+        key: node
+        for key, node in jumps.over_axis.items()
+        if key not in warned and key not in unchecked
+    }
+    if over_axis:
+        reason = (
+            "they read the last axis as a whole (a reduction, a softmax, `onehot` or a list),"
+            " which the check does not evaluate at a point"
+        )
+        found.append(_unchecked_note(resolved, over_axis, reason))
+    return found
+
+
+@dataclass
+class _Walked:
+    """What the walk from the loss finds. Conditions that come down to one comparison first
+    (`plain`), then compound ones (`and`, `or`), then the `where`s whose branches do not read
+    y_pred (`switches`, checked in `_switch_contexts`), each kind with a budget of its own: the
+    many comparisons of a compound condition cannot use up the budget of a plain `where` met
+    after it. Each entry of `plain` and `compound`: a `where` and the node whose jump is
+    checked (the `where` itself, or for a switch, a node above it)."""
+
+    plain: list[tuple[nodes.Call, nodes.Node]] = field(default_factory=list)
+    compound: list[tuple[nodes.Call, nodes.Node]] = field(default_factory=list)
+    switches: list[nodes.Call] = field(default_factory=list)
+    kinks: list[nodes.Call] = field(default_factory=list)
+    parents: dict[int, list[nodes.Node]] = field(default_factory=dict)
+    valued: set = field(default_factory=set)
+
+
+def _walk(resolved: Resolved) -> _Walked:
+    """The `where`s, steps and kinks the loss reads, from the loss through the bindings it reads:
+    a binding nothing reads is not in the code (`a = where(y_pred > 0, e^2 + 1, e^2)` then `e^2`
+    was warned of a jump; a review)."""
+    # a kink that feeds only a `where` condition passes no gradient
+    walked = _Walked(valued=in_values(resolved))
+    parents = walked.parents
     signs = Signs(resolved)
-    valued = in_values(
-        resolved
-    )  # a kink that feeds only a `where` condition passes no gradient
-    kinks: list[nodes.Call] = []
+    seen: set[int] = set()
+    stack: list[nodes.Node] = [resolved.result]
     while stack:
         node = stack.pop()
         if id(node) in seen:
@@ -129,106 +202,61 @@ def check_smoothness(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
             and info.pred
             and node.func in ("where", "sign", *STEPS)
         ):
-            switches.append(node)
+            walked.switches.append(node)
         if not (info.ok and info.live):
             continue
         if (
             FUNCTIONS[node.func].smooth == "kink"
-            and (node.span.start, node.span.end) in valued
+            and (node.span.start, node.span.end) in walked.valued
             and not signs.constant(node)
         ):
-            kinks.append(node)
+            walked.kinks.append(node)
         if node.func == "where":
-            (
-                plain if comparison_of(resolved, node.args[0]) is not None else compound
-            ).append((node, node))
-    # A `where` in a branch of another is checked in the outermost `where` that holds it (after the
-    # walk, which completes `parents`): the inner boundary may lie where the outer one reads the
-    # other branch (a dead zone, `where(abs(e) <= m, 0, where(e > 0, 2*(e - m), -e - m))`).
-    plain, compound = (
-        [(n, c) for n, _ in wheres for c in _gates(resolved, n, parents)]
-        for wheres in (plain, compound)
-    )
-    # (after the walk: whether a kink is squared away depends on every use of it)
-    if kinks and not code_has_kinks(symbolic):
-        kinks = []  # the stable rewrites took them away: `relu(x) + log(1 + exp(-abs(x)))` is `softplus(x)`
-    found += [
-        kink_note(resolved, node)
-        for node in kinks
-        if not smoothed_away(resolved, symbolic, node, parents)
-    ]
-    for node in sorted(switches, key=lambda n: n.span.start):
-        switched += [
-            (node, context) for context in _switch_contexts(resolved, node, parents)
-        ]
-    unchecked: dict[int, nodes.Call] = {}
-    over_axis: dict[int, nodes.Call] = {}
-    warned: set[int] = set()
-    for wheres in (plain, compound, switched):
-        budget = Budget(MAX_EVALUATIONS)
-        for index, (node, context) in enumerate(wheres):
-            if id(node) in warned:
-                continue  # one warning for each `where`
-            try:
-                # (the warning quotes the node whose value jumps: for a `where` held in another's
-                # branch, the inner one, which is where the two sides disagree)
-                jump = jump_of(
-                    resolved,
-                    symbolic,
-                    node,
-                    budget,
-                    context,
-                    valued=wheres is not switched,
-                )
-            except OutOfBudget:
-                unchecked.update(
-                    (id(where), where)
-                    for where, _ in wheres[index:]
-                    if id(where) not in warned
-                )
-                break
-            except OverAxis:
-                over_axis[id(node)] = node
-                continue
-            if jump:
-                found.append(jump)
-                warned.add(id(node))
-    # (nor, for a kink, one that another on the same condition decides wherever the loss reads it;
-    # its jump is still looked for: the outer `where` is judged at its boundary, where the inner one
-    # reads its other branch, and a jump of the inner one's branch showed in none (the change review))
-    decided = {
-        id(n)
-        for n, _ in plain + compound + switched
-        if _decided(resolved, symbolic, n, parents)
-    }
-    skipped = warned | unchecked.keys() | over_axis.keys() | decided
-    # (in the order written: the budget, if spent, leaves out the last ones)
-    wheres = sorted(plain + compound + switched, key=lambda pair: pair[0].span.start)
-    found += [
-        switch_kink_note(resolved, node)
-        if not resolved.of(node).live
-        else kink_note(resolved, node)
-        for node in _where_kinks(resolved, symbolic, wheres, skipped, valued)
-    ]
-    if unchecked:
-        found.append(
-            _unchecked_note(
-                resolved, unchecked, "the program is too large to check them all"
-            )
-        )
-    # (one of several contexts may have been checked, and warned of)
-    over_axis = {
-        key: node
-        for key, node in over_axis.items()
-        if key not in warned and key not in unchecked
-    }
-    if over_axis:
-        reason = (
-            "they read the last axis as a whole (a reduction, a softmax, `onehot` or a list),"
-            " which the check does not evaluate at a point"
-        )
-        found.append(_unchecked_note(resolved, over_axis, reason))
-    return found
+            plain = comparison_of(resolved, node.args[0]) is not None
+            (walked.plain if plain else walked.compound).append((node, node))
+    return walked
+
+
+class _Jumps:
+    """The jump warnings of each kind of `where` in turn, each kind within a budget of its own:
+    `found`, the warnings; `warned`, the `where`s warned of (one warning each); `unchecked`,
+    those the budget left; `over_axis`, those that read the last axis as a whole."""
+
+    def __init__(self, resolved: Resolved, symbolic: SymbolicLoss, kinds) -> None:
+        self.found: list[Diagnostic] = []
+        self.unchecked: dict[int, nodes.Call] = {}
+        self.over_axis: dict[int, nodes.Call] = {}
+        self.warned: set[int] = set()
+        switched = kinds[-1]
+        for wheres in kinds:
+            budget = Budget(MAX_EVALUATIONS)
+            for index, (node, context) in enumerate(wheres):
+                if id(node) in self.warned:
+                    continue  # one warning for each `where`
+                try:
+                    # (the warning quotes the node whose value jumps: for a `where` held in
+                    # another's branch, the inner one, which is where the two sides disagree)
+                    jump = jump_of(
+                        resolved,
+                        symbolic,
+                        node,
+                        budget,
+                        context,
+                        valued=wheres is not switched,
+                    )
+                except OutOfBudget:
+                    self.unchecked.update(
+                        (id(where), where)
+                        for where, _ in wheres[index:]
+                        if id(where) not in self.warned
+                    )
+                    break
+                except OverAxis:
+                    self.over_axis[id(node)] = node
+                    continue
+                if jump:
+                    self.found.append(jump)
+                    self.warned.add(id(node))
 
 
 def _unchecked_note(
