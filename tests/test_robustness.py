@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 import pytest
 import sympy
+from fuzzgen import BINARY_OPS, COMPARE_OPS, FIXED, INPUTS, ONE_ARG
 from hangguard import answers_within
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -86,21 +87,10 @@ def assert_only_loss_errors(source: str) -> None:
 
 # ----------------------------------------------------------------- (a) well-formed programs
 
-INPUT_NAMES = ["y_true", "y_pred", "e", "eps", "pi"]
-COMPARE_OPS = ["<", "<=", ">", ">=", "==", "!="]
-# One-argument names: elementwise functions, reductions (incl. max/min with one argument), vector functions.
-UNARY_FUNCS = sorted(
-    name
-    for name, fn in FUNCTIONS.items()
-    if fn.min_args <= 1 and (fn.max_args is None or fn.max_args >= 1)
-)
-UNARY_FUNCS.remove("onehot")  # onehot(y_true) is generated on its own
-FIXED_ARITY = {
-    name: fn.min_args
-    for name, fn in FUNCTIONS.items()
-    if fn.min_args == fn.max_args and fn.min_args > 1
-}
-FIXED_ARITY.pop("where")
+# The fuzzer's tables (tests/fuzzgen.py): one-argument names (elementwise functions, reductions,
+# max/min with one argument, vector functions; onehot(y_true) is generated on its own), and the
+# functions of a fixed arity past one but `where`.
+INPUT_NAMES, UNARY_FUNCS, FIXED_ARITY = INPUTS, ONE_ARG, FIXED
 
 
 def number_text():
@@ -119,7 +109,6 @@ def number_text():
     )
 
 
-BINARY_OPS = ["+", "-", "*", "/", "^", "**"]
 FORMS = [
     "binary",
     "binary",
