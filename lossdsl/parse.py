@@ -11,9 +11,9 @@ The tree is transformed without recursion, so no input can exhaust the stack.
 
 Every entry point (the API, the command line's `-e`, standard input and
 files) comes through `parse`, so the text's normalization lives here
-(`lexer_text`): a leading byte-order mark is ignored, and `\r\n`, `\r` and
-`\n` are line breaks alike (Python's universal newlines). It keeps the
-text's length, so every offset, line and column is one of the text as given.
+(`source_text.lexer_text`): a leading byte-order mark is ignored, and `\r\n`,
+`\r` and `\n` are line breaks alike (Python's universal newlines). It keeps
+the text's length, so every offset, line and column is one of the text as given.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from lark.visitors import Transformer_NonRecursive
 from lossdsl import nodes
 from lossdsl.errors import LossError, LossLimitError, LossSyntaxError, require_text
 from lossdsl.forking import hold_across_fork
+from lossdsl.source_text import description, lexer_text
 from lossdsl.span import Span
 
 MAX_CHARS = 10_000
@@ -178,24 +179,6 @@ def _pass_through_unwrapped(built: Lark) -> None:
             )  # (its one child, as ExpandSingleChild returns it)
 
 
-BOM = "\ufeff"
-_LONE_CR = re.compile(r"\r(?!\n)")
-
-
-def lexer_text(text: str) -> str:
-    """`text` as the lexer reads it: a leading BOM as a space, every `\r` not before `\n` as `\n`.
-
-    The result has the length of `text`, character for character, so the
-    offsets, lines and columns found in it are those of `text` as given (a
-    BOM at the start is column 1 of line 1: it is a character of the str).
-    """
-    if text.startswith(BOM):
-        text = " " + text[1:]
-    if "\r" in text:
-        text = _LONE_CR.sub("\n", text)
-    return text
-
-
 def parse(text: str) -> nodes.Program:
     """Parse a program into nodes; raises `LossSyntaxError` or `LossLimitError`."""
     text = require_text(text)
@@ -224,32 +207,6 @@ def parse(text: str) -> nodes.Program:
     except LarkError as err:  # any other parser failure is still a syntax error
         raise LossSyntaxError(f"cannot read the program: {err}", source=given) from None
     return program
-
-
-def description(text: str) -> str:
-    """The leading comment lines of a program, without their `#` markers.
-
-    Lines break where the parser breaks them (`lexer_text`: `\n`, `\r\n`, `\r`;
-    not at the other breaks of `str.splitlines`, \x0b or U+2028), and a leading BOM is ignored.
-    """
-    lines = []
-    for raw in split_description(text)[0]:
-        body = raw.strip()[1:]
-        lines.append(body[1:] if body.startswith(" ") else body)
-    return "\n".join(lines).strip()
-
-
-def split_description(text: str) -> tuple[list[str], list[str]]:
-    """The program's lines (as `description` breaks them, `\r` dropped), split where its
-    description ends: (the comment lines at its top, blank lines before them left out; the rest)."""
-    lines = [raw.rstrip("\r") for raw in lexer_text(text).split("\n")]
-    start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    end = start
-    while end < len(lines) and lines[end].strip().startswith("#"):
-        end += 1
-    return lines[start:end], lines[end:]
 
 
 # ---------------------------------------------------------------- errors

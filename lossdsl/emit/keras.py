@@ -54,7 +54,7 @@ from lossdsl.emit.names import MODULE_NAMES, param_attributes, snake_case
 from lossdsl.emit.pytext import BODY_INDENT, LINE_LENGTH, float_literal
 from lossdsl.emit.xla_forms import module_functions
 from lossdsl.errors import LossTypeError
-from lossdsl.parse import split_description
+from lossdsl.source_text import split_description
 
 GENERATED_PACKAGE = "lossdsl_generated"
 

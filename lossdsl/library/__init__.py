@@ -137,7 +137,7 @@ def source(name: str) -> str:
 def description(name: str) -> str:
     """The leading comment lines of the bundled loss `name`, as text: its compiled
     `description`, read by the parser's one rule."""
-    from lossdsl.parse import description as program_description
+    from lossdsl.source_text import description as program_description
 
     return program_description(source(name))
 
