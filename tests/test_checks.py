@@ -270,6 +270,11 @@ PROVED_IN_EXPONENTIALS = [
     # a float factor of a sum, multiplied out (they were warnings; the second, which reads no
     # y_true, ran out of the probe's budget over y_true values it never read: no word at all)
     "«0.1*relu(y_pred) - 0.1*relu(-y_pred) - 0.1*y_pred»",
+    # ... and products of such identities, and fractions of them (multiplying out every product
+    # made their fractions too large to cancel, and they were warnings; the change review)
+    "«(sigmoid(y_pred) + sigmoid(-y_pred)) * (sigmoid(2*y_pred) + sigmoid(-2*y_pred))»",
+    "«(0.3*y_true + 0.7) * (sigmoid(y_pred) + sigmoid(-y_pred)) * (0.2*y_true + 0.1)»",
+    "«1 / ((sigmoid(y_pred) + sigmoid(-y_pred) + 1.5) * (tanh(y_pred)^2 + 1/cosh(y_pred)^2))»",
     # max and min over the axis pass a shift as logsumexp does (a warning; a review)
     "«max(y_pred - max(y_pred))»",
     "«min(y_pred - min(y_pred)) + y_true»",
@@ -303,6 +308,23 @@ T10 = "tanh(" * 10 + "y_pred" + ")" * 10
         ("1 + sigmoid(y_pred) / (1 + 1e300 * (exp(y_pred) - 1.3)^2)", ["warning"]),
         # nested tanh, 4^n nodes in exponentials: not rewritten (a nest of ten took minutes)
         ("sigmoid(" + T10 + ") + sigmoid(-" + T10 + ")", ["warning"]),
+        # products of a dozen sums, and a fraction of seven: multiplied out, they took minutes
+        # (the change review); too large to cancel, they stay warnings
+        (
+            "*".join(
+                f"(sigmoid({k}*y_pred) + sigmoid(-{k}*y_pred))" for k in range(1, 13)
+            ),
+            ["warning"],
+        ),
+        (
+            "1/("
+            + "*".join(
+                f"(sigmoid({k}*y_pred) + sigmoid(-{k}*y_pred) + {k}.5)"
+                for k in range(1, 8)
+            )
+            + ")",
+            ["warning"],
+        ),
         ("1e20 + " + T10 + "^2", ["warning"]),
     ],
 )

@@ -216,8 +216,8 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
     # constant; the change review), and as the exact rational it holds, SymPy's evaluation took
     # `cosh(y_pred^(1e-7))`'s sign through polynomials in its 17-digit denominator until memory
     # ran out. A symbol cancels only against itself, or its negative: `0.3 sigmoid(x) + 0.3
-    # sigmoid(-x)` is 0.3. SymPy spreads a number over a sum, not a symbol: products are
-    # multiplied out below (`0.1 relu(x) - 0.1 relu(-x) - 0.1 x` was a warning).
+    # sigmoid(-x)` is 0.3. SymPy spreads a number over a sum, not a symbol: such a symbol is
+    # spread below as the number would be (`0.1 relu(x) - 0.1 relu(-x) - 0.1 x` was a warning).
     magnitudes: dict[float, sp.Dummy] = {}
 
     def symbol_for(value: float) -> sp.Expr:
@@ -242,8 +242,7 @@ def _constant_in_exponentials(core: sp.Expr) -> bool:
         lambda x: isinstance(x, (sp.Max, sp.Min)) and len(x.args) == 2,
         _as_absolute_values,
     )
-    if _distributed_terms(form, {}) <= MAX_EXPANDED_TERMS:
-        form = sp.expand_mul(form)
+    form = _coefficients_spread(form, set(magnitudes.values()))
     if Y_PRED not in subtrees.free_symbols(form):
         return True
     t = sp.Dummy("t", positive=True)
@@ -296,24 +295,27 @@ def _rewritten_size(expr: sp.Basic, memo: dict) -> int:
     return size
 
 
-def _distributed_terms(expr: sp.Basic, memo: dict) -> int:
-    """A bound on the terms of `expr` with its products multiplied out, inside function
-    arguments too (`sp.expand_mul`; powers are left as they are): a sum's terms add, a product's
-    multiply, and anything else is one term whose arguments must each stay within
-    MAX_EXPANDED_TERMS. Past MAX_EXPANDED_TERMS, just past it."""
-    if not expr.args:
-        return 1
-    if expr in memo:
-        return memo[expr]
-    inner = [_distributed_terms(arg, memo) for arg in expr.args]
-    if isinstance(expr, sp.Add):
-        total = sum(inner)
-    elif isinstance(expr, sp.Mul):
-        total = math.prod(inner)
-    else:
-        total = 1 if max(inner) <= MAX_EXPANDED_TERMS else MAX_EXPANDED_TERMS + 1
-    memo[expr] = min(total, MAX_EXPANDED_TERMS + 1)
-    return memo[expr]
+def _coefficients_spread(expr: sp.Basic, coefficients: set) -> sp.Basic:
+    """`expr` with each product of numbers and `coefficients` (the floats' symbols) and one sum
+    written as a sum, the factor on each term, as SymPy writes a number times a sum: `c (x +
+    |x|) / 2 - c x` is `c |x| / 2 - c x / 2`. (Only those products: multiplying out every
+    product took minutes on products of a dozen sums of sigmoids, and made fractions of a degree
+    that `_cancelled` no longer takes on; a review.)"""
+
+    def spreads(node: sp.Basic) -> bool:
+        if not isinstance(node, sp.Mul):
+            return False
+        sums = [f for f in node.args if isinstance(f, sp.Add)]
+        return len(sums) == 1 and all(
+            f.is_Number or f in coefficients for f in node.args if f is not sums[0]
+        )
+
+    def spread(node: sp.Mul) -> sp.Expr:
+        (total,) = [f for f in node.args if isinstance(f, sp.Add)]
+        factor = sp.Mul(*(f for f in node.args if f is not total))
+        return sp.Add(*(factor * term for term in total.args))
+
+    return expr.replace(spreads, spread)
 
 
 # The reductions that a shift by one value per sample passes through.
