@@ -363,8 +363,8 @@ def test_loss_constant_in_exponentials_is_an_error(marked, text):
     assert (err.line, err.column) == (m.line, m.column)
     assert err.message == (
         "the loss does not depend on y_pred (its derivative with respect to y_pred is exactly 0:"
-        " written in exponentials it is constant, an identity such as `sigmoid(x) + sigmoid(-x)"
-        " = 1`), so training cannot move the predictions"
+        " rewritten by exact identities it is constant, as `sigmoid(x) + sigmoid(-x) = 1` and"
+        " `max(x - max(x)) = 0` are), so training cannot move the predictions"
     )
     found = [(d.level, d.code) for d in lossdsl.check(m.source) if d.level == "error"]
     assert found == [("error", "no-prediction")]

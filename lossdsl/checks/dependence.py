@@ -81,8 +81,8 @@ def check_dependence(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if summed is not None
         else f"{IDENTITY}, an identity such as `sin(x)^2 + cos(x)^2 = 1`"
         if identity == "derivative"
-        else f"{IDENTITY}: written in exponentials it is constant, an identity such as"
-        " `sigmoid(x) + sigmoid(-x) = 1`"
+        else f"{IDENTITY}: rewritten by exact identities it is constant, as"
+        " `sigmoid(x) + sigmoid(-x) = 1` and `max(x - max(x)) = 0` are"
         if identity
         else _how_it_cancels(resolved)
         if in_code
