@@ -478,6 +478,16 @@ class _Translator:
         except bound_constants.Unknown:
             return None
 
+    def _bound_constant(self, value: sp.Basic) -> float | None:
+        """`constant_value(value)` of a value that reads bindings of constants, None for any other
+        (or one that is not finite: its own node says so)."""
+        if not self._constants or not value.free_symbols:
+            return None
+        try:
+            return self.constant_value(value)
+        except bound_constants.NotFinite:
+            return None
+
     def depth(self, expr: sp.Basic) -> int:
         """The depth of a SymPy expression (stand-ins count 0), memoized; no recursion."""
         depths = self._depths
@@ -555,8 +565,28 @@ class _Translator:
                     raise LossLimitError(
                         "division by the constant 0", span=operand.span
                     )
+                if self._bound_constant(value) == 0:
+                    # `a = 0` then `y_pred / a`: at the divisor, as `1 / a` has it (the loss as a
+                    # whole was "not a finite number"; a review of the language)
+                    raise LossLimitError(
+                        _BOUND_NOT_FINITE["division by 0"], span=operand.span
+                    )
                 parts.append(1 / value)
         result = sp.Add(*parts) if node.kind == "add" else sp.Mul(*parts)
+        if node.kind == "mul" and self._constants and result.free_symbols:
+            # The factors of bound constants that SymPy gathered (`a = 1e200` then `e^2*a*a`, whose
+            # `a^2` overflows), judged as a constant node is (`fold_through_bindings`).
+            gathered = [
+                f
+                for f in sp.Mul.make_args(result)
+                if f.free_symbols and f.free_symbols <= self._constants.keys()
+            ]
+            try:
+                self.constant_value(sp.Mul(*gathered))
+            except bound_constants.NotFinite as err:
+                raise LossLimitError(
+                    _BOUND_NOT_FINITE[err.kind], span=node.span
+                ) from None
         return _finite(result, node)
 
     def visit_Power(self, node: nodes.Power) -> sp.Expr:

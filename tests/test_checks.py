@@ -704,6 +704,107 @@ DEAD = [
 ]
 
 
+# A `where` whose condition the ranges of its sides decide takes one branch everywhere: dead where
+# that branch does not read y_pred (these passed with no word; a review of the language).
+DECIDED = [
+    (
+        "e^2 + «where(sigmoid(y_pred) > 2, y_pred, 1)»",
+        "the term",
+        "sigmoid(y_pred) > 2",
+        "never",
+        "1",
+    ),
+    (
+        "e^2 + «where(y_pred^2 < 0, y_pred, 1)»",
+        "the term",
+        "y_pred^2 < 0",
+        "never",
+        "1",
+    ),
+    (
+        "e^2 + 3*«where(abs(y_pred) >= 0, 1, y_pred)»",
+        "the term",
+        "abs(y_pred) >= 0",
+        "always",
+        "1",
+    ),
+    (
+        "«where(sigmoid(y_pred) > 2, y_pred, 1)»",
+        "the loss",
+        "sigmoid(y_pred) > 2",
+        "never",
+        "1",
+    ),
+    (
+        "c = sigmoid(y_pred) > 2\ne^2 + «where(not c, 1, y_pred)»",
+        "the term",
+        "not c",
+        "always",
+        "1",
+    ),
+    (
+        "e^2 + «where(exp(y_pred) < 0 or y_true > 0, 0, 2)»",
+        "the term",
+        "exp(y_pred) < 0 or y_true > 0",
+        None,
+        None,
+    ),
+    (
+        "e^2 + «where(cos(y_pred) > 1.5 and y_pred > 0, y_pred, 0)»",
+        "the term",
+        "cos(y_pred) > 1.5 and y_pred > 0",
+        "never",
+        "0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "text, what, cond, holds, taken",
+    DECIDED,
+    ids=[d[0].replace("\n", " ") for d in DECIDED],
+)
+def test_a_where_whose_condition_never_changes_is_a_dead_term(
+    marked, text, what, cond, holds, taken
+):
+    m = marked(text)
+    err = pytest.raises(NotDifferentiableError, lossdsl.compile, m.source).value
+    assert (err.line, err.column, err.span.start, err.span.end) == (
+        m.line,
+        m.column,
+        m.start,
+        m.end,
+    )
+    if holds is None:
+        # (an `or` with y_true's comparison is undecided: the branches' own step is the culprit)
+        assert (
+            "this `where` picks between branches that do not depend on y_pred"
+            in err.message
+        )
+        return
+    assert err.message.endswith(
+        f": `{cond}` {holds} holds, so this `where` is always `{taken}`; write a condition that"
+        " can change with y_pred, or leave the term out"
+    )
+    assert err.message.startswith(f"{what} `")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # float32 rounds sigmoid onto 1 past y_pred = 17: an open end is not taken as never reached
+        "e^2 + where(sigmoid(y_pred) >= 1, y_pred, 1)",
+        # the branch always taken reads y_pred: the term lives through it
+        "e^2 + where(sigmoid(y_pred) < 2, y_pred, 1)",
+        # a condition on y_true alone, or one the ranges cannot decide
+        "e^2 + where(y_true > 2, y_pred, 1)",
+        "e^2 + where(sin(y_pred) > 0.5, y_pred, 1)",
+    ],
+)
+def test_a_where_whose_condition_may_change_or_that_takes_y_pred_is_not_dead(source):
+    assert [d for d in lossdsl.check(source) if d.code == "not-differentiable"] == []
+
+
 @pytest.mark.parametrize(
     "text, term, surrogate", DEAD, ids=[d[0].replace("\n", " ")[:50] for d in DEAD]
 )
@@ -1292,6 +1393,10 @@ SAFE = [
     # `1 - softmax` to reach 0; the change review)
     "sum(log(normalize([1, 2, 3])) * e^2)",
     "sum(log(1 - softmax([1, 2, 3])) * e^2)",
+    # `normalize` keeps its argument's sign: in [0, 1] where it is at least 0 (it was said to "be
+    # negative, so adding eps is not enough"; a review of the language)
+    "log(normalize(abs(y_pred)) + eps)",
+    "log(normalize(y_pred^2) + eps) + log(eps - normalize(-abs(y_true - y_pred)))",
     "param k = 1\nw = softmax([k, 2])\nsum(log(w) * e^2)",
     # a factor written twice is a square: Charbonnier's `sqrt(e*e + eps)` was warned of, and under
     # strict a LossDomainError (found by a review of the checks)
@@ -2231,6 +2336,11 @@ def test_an_abs_or_relu_of_one_sign_has_no_kink(source):
 
 JUMPS = [
     ("«where(y_pred > 0.5, y_pred, y_pred + 1)»", "1", "y_pred > 0.5"),
+    # boundaries past 1e6, out to 1e30 (the search stopped at 1e6; a review of the language)
+    ("«where(y_pred > 1e7, y_pred + 1e5, y_pred)»", "1e+05", "y_pred > 1e7"),
+    ("«where(y_pred > 7e6, y_pred + 10, y_pred)»", "10", "y_pred > 7e6"),
+    ("«where(y_pred < -3e12, 2*y_pred, y_pred)»", "3e+12", "y_pred < -3e12"),
+    ("«where(y_pred > 1e20, y_pred*2, y_pred)»", "1e+20", "y_pred > 1e20"),
     ("«where(y_pred > 0.5, y_pred^2, y_pred)»", "0.25", "y_pred > 0.5"),
     ("«where(abs(e) < 1, 0.5*e^2, abs(e))»", "0.5", "abs(e) < 1"),
     ("«where(y_pred > y_true, y_pred, 0)»", "1.3", "y_pred > y_true"),
@@ -2430,6 +2540,20 @@ def test_where_jumps_are_warnings(marked, text, size, flips):
         r" the gradient cannot see the jump, so make both branches agree at the boundary",
         w.message,
     ), w.message
+
+
+def test_a_jump_within_a_millionth_of_its_point_is_not_warned_of():
+    # the absolute floor of docs/decisions.md: a jump of 1 at y_pred = 1e6 is rounding's size
+    assert (
+        diagnostics_of("where(y_pred > 1e6, y_pred + 1, y_pred)", "warning", "jump")
+        == []
+    )
+    assert (
+        len(
+            diagnostics_of("where(y_pred > 1e6, y_pred + 3, y_pred)", "warning", "jump")
+        )
+        == 1
+    )
 
 
 CONTINUOUS = [

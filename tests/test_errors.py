@@ -1385,7 +1385,7 @@ ERRORS = [
     # (a binding whose value is a number, 0 here, is folded where it is read, as a written one)
     (
         LossLimitError,
-        "a = y_pred - y_pred\nb = max(«1 / a», y_pred)\nb",
+        "a = y_pred - y_pred\nb = max(1 / «a», y_pred)\nb",
         r"division by the constant 0 once its bindings' values are put in",
     ),
     (

@@ -269,8 +269,29 @@ LIMITS = [
     (
         "division-by-a-zero-binding",
         "a = 0\nb = 1/a\nb * e^2",
-        (2, 5),
+        (2, 7),
         "division by the constant 0 once",
+    ),
+    # ... at the divisor, where the quotient reads y_pred too (it was the whole loss's "a constant
+    # in this expression is not a finite number"; a review of the language)
+    (
+        "a-prediction-divided-by-a-zero-binding",
+        "a = 0\ny_pred/a",
+        (2, 8),
+        "division by the constant 0 once its bindings' values are put in",
+    ),
+    (
+        "division-by-a-difference-of-bindings",
+        "a = 2\ne^2/(a - 2)",
+        (2, 6),
+        "division by the constant 0 once its bindings' values are put in",
+    ),
+    # ... and the factors of bound constants that SymPy gathers in a product that reads y_pred
+    (
+        "a-product-of-bound-constants-beside-the-error",
+        "a = 1e200\ne^2*a*a",
+        (2, 1),
+        "this constant overflows a float once its bindings' values are put in",
     ),
     # ... judged on SymPy's form of the part, where the inputs have cancelled (a second review)
     (

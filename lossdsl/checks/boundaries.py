@@ -20,8 +20,12 @@ from lossdsl.symbolic import Y_PRED, Y_TRUE
 GRID = [x / 4 for x in range(-40, 41)]
 # Beyond it, sparser, searched after it: a boundary at y_pred = 11 (`where(y_pred > 11, 0, e^2)`),
 # or one that a large parameter puts far out (a Huber's `delta = 20` with its branches swapped),
-# was not looked for (a review of the checks).
-FAR = (10.0, 12.0, 15.0, 20.0, 30.0, 50.0, 100.0, 300.0, 1e3, 1e4, 1e6)
+# was not looked for (a review of the checks); out to 1e30, within float32 (a boundary at
+# 1e7, `where(y_pred > 1e7, y_pred + 1e5, y_pred)`, was not looked for; a review of the language).
+FAR = (
+    *(10.0, 12.0, 15.0, 20.0, 30.0, 50.0, 100.0, 300.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8),
+    *(1e10, 1e12, 1e15, 1e20, 1e30),
+)
 FAR_GRIDS = ([-x for x in FAR], list(FAR))
 
 

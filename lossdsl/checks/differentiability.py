@@ -10,8 +10,10 @@ pointing at the step that kills it, with a smooth surrogate to use instead.
 
 So is a term that reads y_pred only through pieces that are constant over every
 value their arguments can take (interval arithmetic, every parameter anywhere):
-`relu(x)` of an `x <= 0`, `maximum(x, c)` of an `x <= c`, `minimum` likewise, and
-`clip(x, lo, hi)` of an `x` outside `[lo, hi]` or with `lo >= hi`.
+`relu(x)` of an `x <= 0`, `maximum(x, c)` of an `x <= c`, `minimum` likewise,
+`clip(x, lo, hi)` of an `x` outside `[lo, hi]` or with `lo >= hi`, and a `where`
+whose condition holds everywhere or nowhere (`sigmoid(y_pred) > 2`), taking a
+branch that does not read y_pred.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sympy as sp
 
 from lossdsl import nodes
 from lossdsl.checks.domain import value_ranges
-from lossdsl.checks.intervals import Interval, extreme, settles
+from lossdsl.checks.intervals import Interval, compared, extreme, settles
 from lossdsl.errors import Diagnostic
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import Y_PRED, SymbolicLoss, node_expr
@@ -63,9 +65,8 @@ def check_dead_terms(resolved: Resolved, symbolic: SymbolicLoss) -> list[Diagnos
         if culprit is None and info.pred:
             culprit = flat.culprit(node)
         if culprit is not None:
-            found.append(
-                _dead(resolved, node, whole=node is resolved.result, culprit=culprit)
-            )
+            whole = node is resolved.result
+            found.append(_dead(resolved, node, whole, culprit, flat.decided))
             continue
         stack.extend(reversed(_terms(resolved, node)))
     return found
@@ -77,13 +78,24 @@ class _FlatPieces:
 
     def __init__(self, resolved: Resolved) -> None:
         self.r = resolved
-        capped = [
-            n
-            for n in nodes.walk(resolved.program)
-            if isinstance(n, nodes.Call) and n.func in _CAPPED and resolved.of(n).pred
+        calls = [n for n in nodes.walk(resolved.program) if isinstance(n, nodes.Call)]
+        capped = [n for n in calls if n.func in _CAPPED and resolved.of(n).pred]
+        switches = [
+            n for n in calls if n.func == "where" and resolved.of(n.args[0]).pred
         ]
-        ranges = value_ranges(resolved) if capped else None
+        ranges = value_ranges(resolved) if capped or switches else None
         self.flat = {id(n) for n in capped if _flat(resolved, n, ranges)}
+        # A `where` whose condition holds everywhere or nowhere: whether it holds, and the branch
+        # taken; flat where that branch does not read y_pred (`e^2 + where(sigmoid(y_pred) > 2,
+        # y_pred, 1)` is `e^2 + 1`, and passed; a review of the language).
+        self.decided: dict[int, tuple[bool, nodes.Node]] = {}
+        for n in switches:
+            holds = _truth(resolved, n.args[0], ranges)
+            if holds is not None:
+                taken = n.args[1] if holds else n.args[2]
+                self.decided[id(n)] = (holds, taken)
+                if not resolved.of(taken).pred:
+                    self.flat.add(id(n))
         self._live: dict[int, bool] = {}
 
     def culprit(self, node: nodes.Node) -> nodes.Call | None:
@@ -106,13 +118,38 @@ class _FlatPieces:
                 value = self.r.binding_value(node)
                 live = True if value is None else self.live(value)
             elif isinstance(node, nodes.Call) and node.func == "where":
-                live = any(self.live(branch) for branch in node.args[1:])
+                decided = self.decided.get(key)
+                taken = node.args[1:] if decided is None else decided[1:]
+                live = any(self.live(branch) for branch in taken)
             elif node.children:
                 live = any(self.live(child) for child in node.children)
             else:
                 live = True
             self._live[key] = live
         return self._live[key]
+
+
+def _truth(resolved: Resolved, cond: nodes.Node, ranges, depth: int = 0) -> bool | None:
+    """Whether `cond` holds for every input and parameter value (True), for none (False), or
+    neither (None), by the ranges of its comparisons' sides, through condition bindings, `not`,
+    `and` and `or`."""
+    if depth > 50:
+        return None
+    if isinstance(cond, nodes.Name):
+        value = resolved.binding_value(cond)
+        return None if value is None else _truth(resolved, value, ranges, depth + 1)
+    if isinstance(cond, nodes.Not):
+        inner = _truth(resolved, cond.operand, ranges, depth + 1)
+        return None if inner is None else not inner
+    if isinstance(cond, nodes.Compare):
+        return compared(cond.op, ranges(cond.left), ranges(cond.right))
+    if isinstance(cond, nodes.BoolOp):
+        parts = [_truth(resolved, o, ranges, depth + 1) for o in cond.operands]
+        decisive = cond.op == "or"  # (an `or` with a true operand holds; an `and` with a false one fails)
+        if decisive in parts:
+            return decisive
+        return None if None in parts else not decisive
+    return None
 
 
 def _flat(resolved: Resolved, call: nodes.Call, ranges) -> bool:
@@ -225,7 +262,11 @@ def _culprit(resolved: Resolved, node: nodes.Node) -> nodes.Node:
 
 
 def _dead(
-    resolved: Resolved, term: nodes.Node, whole: bool, culprit: nodes.Node | None = None
+    resolved: Resolved,
+    term: nodes.Node,
+    whole: bool,
+    culprit: nodes.Node | None = None,
+    decided: dict | None = None,
 ) -> Diagnostic:
     culprit = culprit or _culprit(resolved, term)
     term_text = resolved.text(term)
@@ -234,6 +275,17 @@ def _dead(
         head = f"the loss `{term_text}` has zero gradient with respect to y_pred almost everywhere"
     else:
         head = f"the term `{term_text}` has zero gradient with respect to y_pred almost everywhere"
+    if decided and id(culprit) in decided:
+        # (a `where` that always takes one branch: no surrogate of a step to offer)
+        holds, taken = decided[id(culprit)]
+        message = (
+            f"{head}: `{resolved.text(culprit.args[0])}` {'always' if holds else 'never'} holds,"
+            f" so this `where` is always `{resolved.text(taken)}`; write a condition that can"
+            " change with y_pred, or leave the term out"
+        )
+        return Diagnostic.at(
+            "error", "not-differentiable", message, culprit.span, resolved.source
+        )
     why, surrogate, remark = _explain(resolved, culprit)
     message = f"{head}: {why}; use a smooth surrogate such as `{surrogate}`{remark} in place of `{culprit_text}`"
     span = culprit.span

@@ -850,6 +850,10 @@ class _Ranges:
                 else:
                     values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]](row)]
                 return iv.hull(*(Interval.point(v) for v in values))
+        if name == "normalize" and (args[0].lo >= 0 or args[0].hi <= 0):
+            # each element keeps its sign: `log(normalize(abs(y_pred)) + eps)` was warned that its
+            # argument "can be negative" (a review of the language)
+            return Interval(0.0, 1.0) if args[0].lo >= 0 else Interval(-1.0, 0.0)
         if name in _RANGES:
             return _RANGES[name]
         x = args[0]

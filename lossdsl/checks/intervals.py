@@ -248,6 +248,27 @@ def settles(func: str, winner: Interval, loser: Interval) -> bool:
     return winner.hi <= loser.lo
 
 
+_MIRRORED = {"<": ">", "<=": ">="}
+
+
+def compared(op: str, left: Interval, right: Interval) -> bool | None:
+    """Whether `l op r` holds for every value `l` of `left` and `r` of `right` (True), for none
+    (False), or neither (None). Judged on the closed intervals: float32 rounds a value onto an open
+    end (`sigmoid(x)` is 1.0 past 17), so `sigmoid(x) >= 1` is not taken as never true."""
+    if op in _MIRRORED:
+        op, left, right = _MIRRORED[op], right, left
+    if op == ">":
+        return True if left.lo > right.hi else False if left.hi <= right.lo else None
+    if op == ">=":
+        return True if left.lo >= right.hi else False if left.hi < right.lo else None
+    if op not in ("==", "!="):
+        return None
+    apart = left.hi < right.lo or right.hi < left.lo
+    same = math.isfinite(left.lo) and left.lo == left.hi == right.lo == right.hi
+    equal = True if same else False if apart else None
+    return equal if op == "==" or equal is None else not equal
+
+
 def one_settles(func: str, items: list[Interval]) -> bool:
     """Whether one of two or more `items` always wins the `max` or `min` (`func`) of one value from
     each: `settles(func, item, extreme(func, the others))` for some item, in time linear in their

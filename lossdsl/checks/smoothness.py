@@ -41,7 +41,7 @@ points (`boundaries`), so each kind of check may spend at most MAX_EVALUATIONS n
 (an operation of the expression at one point); a program that needs
 more (dozens of `where`s on a long condition) has its remaining `where`s left
 unchecked, and says so in a note. Boundaries are looked for along y_pred in
-[-10, 10] in steps of 0.25, then beyond it at 12, 15, 20, ... 1e6 (and their
+[-10, 10] in steps of 0.25, then beyond it at 12, 15, 20, ... 1e30 (and their
 negatives): a boundary in a band narrower than the grid's step is not found.
 A `where` whose condition or branches read the last axis as a whole, and that
 shows no jump for a last axis of one element, is named in a note as not checked.
