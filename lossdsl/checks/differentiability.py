@@ -145,7 +145,8 @@ def _truth(resolved: Resolved, cond: nodes.Node, ranges, depth: int = 0) -> bool
         return compared(cond.op, ranges(cond.left), ranges(cond.right))
     if isinstance(cond, nodes.BoolOp):
         parts = [_truth(resolved, o, ranges, depth + 1) for o in cond.operands]
-        decisive = cond.op == "or"  # (an `or` with a true operand holds; an `and` with a false one fails)
+        # an `or` with a true operand holds; an `and` with a false one fails
+        decisive = cond.op == "or"
         if decisive in parts:
             return decisive
         return None if None in parts else not decisive
