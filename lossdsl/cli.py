@@ -14,6 +14,7 @@ a failed write to standard output or error in one line.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import sys
@@ -450,7 +451,9 @@ def cmd_library(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    _start_keras_quietly()
+    # (`fit` reads NumPy arrays through tf.data where TensorFlow is installed, whatever the
+    # backend: started here, quietly, its lines did not appear under JAX and PyTorch; a review)
+    _start_keras_quietly(tensorflow_too=True)
     from lossdsl.demo import run_demo
 
     return run_demo(epochs=args.epochs)
@@ -467,8 +470,9 @@ COMMANDS = {
 }
 
 
-def _start_keras_quietly() -> None:
-    """Import Keras and start its backend with the process's native standard error closed.
+def _start_keras_quietly(tensorflow_too: bool = False) -> None:
+    """Import Keras and start its backend with the process's native standard error closed (and,
+    with `tensorflow_too`, import TensorFlow where it is installed and is not the backend).
 
     TensorFlow's C++ side prints its start-up lines (oneDNN, CUDA drivers, `cuInit` on a
     machine without a GPU) before its logging reads TF_CPP_MIN_LOG_LEVEL, which TensorFlow
@@ -488,6 +492,8 @@ def _start_keras_quietly() -> None:
             keras.ops.convert_to_tensor(
                 0.0
             )  # the first operation starts the backend's devices
+            if tensorflow_too and importlib.util.find_spec("tensorflow") is not None:
+                import tensorflow  # noqa: F401
         except Exception as err:  # noqa: BLE001 - the environment's, whatever it is: said, not a traceback
             backend = os.environ.get("KERAS_BACKEND")
             setting = f" (KERAS_BACKEND={backend})" if backend else ""

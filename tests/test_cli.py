@@ -1212,6 +1212,28 @@ def test_demo(cli):
     assert err == ""
 
 
+def test_demo_under_jax_keeps_tensorflow_s_start_up_lines_out(tmp_path):
+    # Keras's `fit` reads NumPy arrays through tf.data where TensorFlow is installed, whatever the
+    # backend: TensorFlow's native lines (oneDNN, CUDA drivers) came after the demo's own start
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    env["KERAS_BACKEND"] = "jax"
+    proc = subprocess.run(
+        [EXECUTABLE, "demo", "--epochs", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "over 2 epochs" in proc.stdout
+    assert proc.stderr == ""
+
+
 # ---------------------------------------------------------------- notebook display
 
 
