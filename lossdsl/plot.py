@@ -615,6 +615,19 @@ def _draw(specs, labels, curves, kind, *, binary, two_classes, output: Path) -> 
             limits = robust_limits([getattr(c, attr) for cs in curves for c in cs])
             if limits is not None:
                 ax.set_ylim(*limits)
+            else:
+                # (`log(y_pred - 10)` over [0, 4]: an empty panel beside a finite gradient, said
+                # nothing; a review)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"the {title} is not a finite number\nanywhere on this range",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    color="0.3",
+                )
+                ax.set_yticks([])
             ax.set_xlim(*_X_LIMITS.get(kind, (curves[0][0].x[0], curves[0][0].x[-1])))
             ax.set_xlabel(_x_label(kind, binary, two_classes))
             ax.set_title(title)

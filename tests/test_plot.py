@@ -437,3 +437,20 @@ def test_bad_arguments(tmp_path):
         plot_losses([], tmp_path / "x.png")
     with pytest.raises(ValueError, match="2 labels for 1 losses"):
         plot_losses([spec], tmp_path / "x.png", labels=["a", "b"])
+
+
+def test_a_panel_with_no_finite_value_says_so(tmp_path, monkeypatch):
+    # `log(y_pred - 10)` over the regression axis: NaN everywhere, beside a finite gradient
+    # (`y_true / (y_pred - 10) + 1`); the loss panel was empty with no word (a review)
+    import lossdsl.plot as plot_module
+
+    figures = []
+    monkeypatch.setattr(plot_module, "_save", lambda fig, output: figures.append(fig))
+    spec = lossdsl.compile("log(y_pred - 10)*y_true + y_pred")
+    plot_losses([spec], tmp_path / "x.png", kind="regression")
+    loss_axes, gradient_axes = figures[0].axes
+    assert [t.get_text() for t in loss_axes.texts] == [
+        "the loss is not a finite number\nanywhere on this range"
+    ]
+    assert list(gradient_axes.texts) == []
+    assert list(loss_axes.get_yticks()) == []
