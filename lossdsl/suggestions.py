@@ -8,7 +8,7 @@ import keyword
 import os
 
 from lossdsl.errors import shorten
-from lossdsl.parse import NO_IF_HINT
+from lossdsl.syntax_errors import NO_IF_HINT
 
 
 def suggest(name: str, known, parameter: bool = False) -> str:
