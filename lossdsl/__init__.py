@@ -46,12 +46,14 @@ __all__ = sorted(
 
 
 def _checked(function):
-    """`function`, its arguments checked as `errors.checked_arguments` does (`loss()` was Python's
-    bare TypeError; a review), the errors module imported and the check made at the first call."""
+    """`function`, its arguments checked as `api_arguments.checked_arguments` does (`loss()` was
+    Python's bare TypeError; a review), that module imported and the check made at the first call."""
 
     @_functools.cache
     def check():
-        return _errors().checked_arguments(function)
+        from lossdsl.api_arguments import checked_arguments
+
+        return checked_arguments(function)
 
     @_functools.wraps(function)
     def checked(*args, **kwargs):

@@ -12,15 +12,9 @@ import keyword
 
 import sympy as sp
 
+from lossdsl.api_arguments import checked_arguments, require_flag
 from lossdsl.emit.names import MODULE_NAMES
-from lossdsl.errors import (
-    Diagnostic,
-    LossArgumentError,
-    LossTypeError,
-    checked_arguments,
-    contained,
-    require_flag,
-)
+from lossdsl.errors import Diagnostic, LossArgumentError, LossTypeError, contained
 from lossdsl.semantics import Resolved
 from lossdsl.symbolic import SYMPY_LOCK, SymbolicLoss
 

@@ -30,7 +30,8 @@ from lark.parse_tree_builder import ExpandSingleChild, PropagatePositions
 from lark.visitors import Transformer_NonRecursive
 
 from lossdsl import nodes
-from lossdsl.errors import LossError, LossLimitError, LossSyntaxError, require_text
+from lossdsl.api_arguments import require_text
+from lossdsl.errors import LossError, LossLimitError, LossSyntaxError
 from lossdsl.forking import hold_across_fork
 from lossdsl.source_text import description, lexer_text
 from lossdsl.span import Span

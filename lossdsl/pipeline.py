@@ -15,6 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from lossdsl.api_arguments import checked_arguments, require_flag, require_text
 from lossdsl.checks import run_checks
 from lossdsl.compiled import CompiledLoss, validate_class_name
 from lossdsl.errors import (
@@ -22,10 +23,7 @@ from lossdsl.errors import (
     Diagnostic,
     LossError,
     LossInternalError,
-    checked_arguments,
     contained,
-    require_flag,
-    require_text,
 )
 from lossdsl.parse import MAX_CHARS, parse
 from lossdsl.semantics import Resolved, analyze

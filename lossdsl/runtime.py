@@ -49,8 +49,9 @@ import threading
 
 import keras
 
+from lossdsl.api_arguments import checked_arguments
 from lossdsl.emit.names import camel_case, snake_case
-from lossdsl.errors import LossArgumentError, LossTypeError, checked_arguments, warn_of
+from lossdsl.errors import LossArgumentError, LossTypeError, warn_of
 from lossdsl.forking import hold_across_fork
 
 __all__ = [

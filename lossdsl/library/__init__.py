@@ -18,7 +18,8 @@ import difflib
 import functools
 from importlib import resources
 
-from lossdsl.errors import LossArgumentError, UnknownLossError, checked_arguments
+from lossdsl.api_arguments import checked_arguments
+from lossdsl.errors import LossArgumentError, UnknownLossError
 
 __all__ = [
     "class_name",
