@@ -1396,6 +1396,17 @@ SAFE = [
     # `normalize` keeps its argument's sign: in [0, 1] where it is at least 0 (it was said to "be
     # negative, so adding eps is not enough"; a review of the language)
     "log(normalize(abs(y_pred)) + eps)",
+    # a sum or product of bounded parts, each once in a term, read as a polynomial in them (the
+    # soft Jaccard loss, the focal loss's p_t; interval arithmetic took each occurrence on its own
+    # and they were warned of; a review with losses from practice)
+    "param smooth = 1.0\nt = clip(y_true, 0, 1)\np = clip(y_pred, 0, 1)\ni = sum(t*p)\n"
+    "1 - (i + smooth)/(sum(t) + sum(p) - i + smooth)",
+    "t = clip(y_true, 0, 1)\np = sigmoid(y_pred)\ni = mean(t*p)\n"
+    "1 - (i + eps)/(mean(t) + mean(p) - i + eps)",
+    "t = clip(y_true, 0, 1)\np = sigmoid(y_pred)\n-log(sum(t*p) + eps) + log(sum(t + p - t*p) + eps)",
+    "param gamma = 1.5\np = sigmoid(y_pred)\ny = clip(y_true, 0, 1)\npt = p*y + (1-p)*(1-y)\n"
+    "(1 - pt)^gamma * (softplus(y_pred) - y*y_pred)",
+    "y = clip(y_true,0,1)\np = clip(y_pred,eps,1-eps)\npt = y*p + (1-y)*(1-p)\n-(1-pt)^2*log(pt)",
     "log(normalize(y_pred^2) + eps) + log(eps - normalize(-abs(y_true - y_pred)))",
     "param k = 1\nw = softmax([k, 2])\nsum(log(w) * e^2)",
     # a factor written twice is a square: Charbonnier's `sqrt(e*e + eps)` was warned of, and under
@@ -2117,6 +2128,34 @@ def test_a_negative_fractional_power_is_positive_for_the_parts_around_it():
     assert warning.message.startswith(
         "`log((y_pred + 1)^-0.5 - 1)`: the argument can reach 0 or below (it lies in (-1, inf))"
     )
+
+
+# ... and where the polynomial does reach the hazard, or is none, the warning stays
+STILL_WARNED = [
+    (
+        "t = clip(y_true, 0, 1)\np = clip(y_pred, 0, 1)\n1 - sum(t*p)/(«sum(t) - sum(p)»)",
+        "(-inf, inf)",
+    ),
+    (
+        "t = clip(y_true, 0, 1)\np = clip(y_pred, 0, 1)\n«log(t*p - p + eps)»",
+        "[-1, 1e-07]",
+    ),
+    ("p = sigmoid(y_pred)\ny = clip(y_true, 0, 1)\n«(y - p)^1.5»", "(-1, 1)"),
+    # a part squared is no multilinear polynomial: interval arithmetic's range
+    ("p = clip(y_pred, 0, 1)\n«log(p*p - p + 0.25)»", "[-0.75, 1.25]"),
+    # nor a part without bounds
+    ("y = clip(y_true, 0, 1)\n«log(softplus(y_pred) - y*y_pred + eps)»", "(-inf, inf)"),
+]
+
+
+@pytest.mark.parametrize(
+    "text, shown", STILL_WARNED, ids=[w[0].split("\n")[-1] for w in STILL_WARNED]
+)
+def test_a_polynomial_that_reaches_the_hazard_is_still_warned_of(marked, text, shown):
+    m = marked(text)
+    warnings = diagnostics_of(m.source, "warning", "domain")
+    (warning,) = [w for w in warnings if (w.line, w.column) == (m.line, m.column)]
+    assert f"(it lies in {shown})" in warning.message, warning.message
 
 
 @pytest.mark.parametrize("source", SAFE)

@@ -25,6 +25,7 @@ from lossdsl import nodes
 from lossdsl import symfuncs as sf
 from lossdsl.checks import intervals as iv
 from lossdsl.checks.intervals import Interval
+from lossdsl.checks.multilinear import multilinear_range
 from lossdsl.checks.numeric import ALONG, to_float32
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import float_sigmoid, float_softplus, kind_of
@@ -610,12 +611,15 @@ class _Ranges:
 
     def range_Chain(self, node: nodes.Chain) -> Interval:
         if node.kind == "mul":
-            return self.product(node)
-        result = self.range(node.operands[0])
-        for op, operand in zip(node.ops, node.operands[1:], strict=True):
-            value = self.range(operand)
-            result = iv.add(result, value if op == "+" else iv.neg(value))
-        return result
+            result = self.product(node)
+        else:
+            result = self.range(node.operands[0])
+            for op, operand in zip(node.ops, node.operands[1:], strict=True):
+                value = self.range(operand)
+                result = iv.add(result, value if op == "+" else iv.neg(value))
+        # each part once, where it appears more than once (`multilinear`): within both ranges
+        tighter = multilinear_range(node, self) if result.lo != result.hi else None
+        return (iv.meet(result, tighter) or result) if tighter is not None else result
 
     def product(self, node: nodes.Chain) -> Interval:
         """A product's range, an operand written more than once taken as its power: `e*e` is
