@@ -1388,6 +1388,18 @@ def test_a_hazard_of_y_pred_a_where_does_not_keep_out_has_no_guard_advice(marked
     assert "Guard the argument" not in warning.message, warning.message
 
 
+# The Tversky index of clipped labels and predictions, as a binding `ti`.
+TVERSKY = """param alpha = 0.3
+param beta = 0.7
+param smooth = 1.0
+t = clip(y_true, 0, 1)
+p = clip(y_pred, 0, 1)
+tp = sum(t*p)
+fp = sum((1 - t)*p)
+fn = sum(t*(1 - p))
+ti = (tp + smooth)/(tp + alpha*fp + beta*fn + smooth)
+"""
+
 SAFE = [
     # a vector function of a list of numbers: its values (`normalize` was taken to lie in [-1, 1], and
     # `1 - softmax` to reach 0; the change review)
@@ -1407,6 +1419,8 @@ SAFE = [
     "param gamma = 1.5\np = sigmoid(y_pred)\ny = clip(y_true, 0, 1)\npt = p*y + (1-p)*(1-y)\n"
     "(1 - pt)^gamma * (softplus(y_pred) - y*y_pred)",
     "y = clip(y_true,0,1)\np = clip(y_pred,eps,1-eps)\npt = y*p + (1-y)*(1-p)\n-(1-pt)^2*log(pt)",
+    # a quotient `a / b` of such polynomials with 0 <= a <= b lies in [0, 1]: the focal Tversky loss
+    TVERSKY + "(1 - ti)^(1/0.75)",
     "log(normalize(y_pred^2) + eps) + log(eps - normalize(-abs(y_true - y_pred)))",
     "param k = 1\nw = softmax([k, 2])\nsum(log(w) * e^2)",
     # a factor written twice is a square: Charbonnier's `sqrt(e*e + eps)` was warned of, and under
@@ -2141,6 +2155,8 @@ STILL_WARNED = [
         "[-1, 1e-07]",
     ),
     ("p = sigmoid(y_pred)\ny = clip(y_true, 0, 1)\n«(y - p)^1.5»", "(-1, 1)"),
+    # 1 - ti reaches 0 at a perfect prediction (ti in [0, 1]), where a log is -inf
+    (TVERSKY + "«log(1 - ti)»", "[0, 1)"),
     # a part squared is no multilinear polynomial: interval arithmetic's range
     ("p = clip(y_pred, 0, 1)\n«log(p*p - p + 0.25)»", "[-0.75, 1.25]"),
     # nor a part without bounds

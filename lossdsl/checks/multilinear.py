@@ -172,20 +172,38 @@ class _Builder:
 
 def multilinear_range(node: nodes.Chain, ranges) -> Interval | None:
     """A range of the values of `node` (a sum or product) from its polynomial's corners, or None
-    where it is no multilinear polynomial of at most MAX_PARTS bounded parts."""
+    where it is no multilinear polynomial of at most MAX_PARTS bounded parts. A quotient `a / b` of
+    such polynomials where `0 <= a <= b` (`b - a` is one too) lies in [0, 1]: the Tversky index
+    `(tp + s) / (tp + alpha fp + beta fn + s)` (its focal form's `(1 - ti)^(4/3)` was warned of a
+    negative base; a review)."""
     builder = _Builder(ranges)
     try:
+        if node.kind == "mul" and node.ops == ("/",):
+            return _quotient(builder, *node.operands)
         # (the chain itself, never as a part: its range is what is being made)
-        polynomial = builder.chain(node)
+        return _range(builder.chain(node), builder.parts)
     except _NotMultilinear:
         return None
-    keys = sorted(builder.parts)
+
+
+def _quotient(
+    builder: _Builder, top: nodes.Node, bottom: nodes.Node
+) -> Interval | None:
+    numerator, denominator = builder.of(top), builder.of(bottom)
+    above = _range(numerator, builder.parts)
+    gap = _range(_plus(denominator, numerator.scaled(-1.0)), builder.parts)
+    if above is None or gap is None or above.lo < 0 or gap.lo < 0:
+        return None
+    return Interval(0.0, 1.0)
+
+
+def _range(polynomial: _Polynomial, parts: dict[str, Interval]) -> Interval | None:
+    """The hull of `polynomial`'s values at the corners of the box of `parts`' ranges."""
+    keys = sorted(k for k in parts if any(k in term for term in polynomial.terms))
     if not keys:
         return None
     values = []
-    for corner in itertools.product(
-        *((builder.parts[k].lo, builder.parts[k].hi) for k in keys)
-    ):
+    for corner in itertools.product(*((parts[k].lo, parts[k].hi) for k in keys)):
         at = dict(zip(keys, corner, strict=True))
         values.append(
             sum(c * math.prod(at[p] for p in k) for k, c in polynomial.terms.items())
