@@ -902,8 +902,8 @@ DOMAIN = [
     # is large (a review: `e^2 / (e^2 + 0.5)` is 1 from |e| of about 4000)
     (
         "«log(1 - y_pred^2/(y_pred^2 + 0.5))» + e^2",
-        r"`log\(1 - y_pred\^2/\(y_pred\^2 \+ 0\.5\)\)`: the argument can reach 0 or below \(it lies in"
-        r" \(-inf, 1\]\), .*",
+        r"`log\(1 - y_pred\^2/\(y_pred\^2 \+ 0\.5\)\)`: the argument can reach 0 \(it lies in"
+        r" \[0, 1\]\), .*",
     ),
     (
         "«log(y_pred)»",
@@ -1421,6 +1421,9 @@ SAFE = [
     "y = clip(y_true,0,1)\np = clip(y_pred,eps,1-eps)\npt = y*p + (1-y)*(1-p)\n-(1-pt)^2*log(pt)",
     # a quotient `a / b` of such polynomials with 0 <= a <= b lies in [0, 1]: the focal Tversky loss
     TVERSKY + "(1 - ti)^(1/0.75)",
+    # ... with fp and fn as differences of sums, which combine (one shape: LANGUAGE.md)
+    "t = clip(y_true,0,1)\np = sigmoid(y_pred)\ntp = sum(t*p)\nfn = sum(t) - tp\nfp = sum(p) - tp\n"
+    "ti = (tp + 1)/(tp + 0.3*fp + 0.7*fn + 1)\n(1 - ti)^(4/3)",
     "log(normalize(y_pred^2) + eps) + log(eps - normalize(-abs(y_true - y_pred)))",
     "param k = 1\nw = softmax([k, 2])\nsum(log(w) * e^2)",
     # a factor written twice is a square: Charbonnier's `sqrt(e*e + eps)` was warned of, and under
@@ -2157,6 +2160,19 @@ STILL_WARNED = [
     ("p = sigmoid(y_pred)\ny = clip(y_true, 0, 1)\n«(y - p)^1.5»", "(-1, 1)"),
     # 1 - ti reaches 0 at a perfect prediction (ti in [0, 1]), where a log is -inf
     (TVERSKY + "«log(1 - ti)»", "[0, 1)"),
+    # a list's sum has a length of its own: no sum of one with y_pred's (a review of these ranges)
+    ("p = sigmoid(y_pred)\n«(sum([1, 1]) - sum(p))^1.5»", "(-inf, inf)"),
+    # a divisor equal to the dividend only in the reals: float32 can put the quotient above 1
+    (
+        "param alpha = 0.1\nt = clip(y_true,0,1)\np = clip(y_pred,0,1)\n"
+        "ti = (sum(t*p)+eps)/(alpha*sum(p) + (1-alpha)*sum(t) + eps)\n«(1 - ti)^(4/3)»",
+        "(-inf, 1)",
+    ),
+    # terms that cancel in the polynomial but overflow float32 on the way (`a*b` of two exps)
+    (
+        "a = exp(clip(y_pred,-50,50))\nb = exp(clip(y_true,-50,50))\n«log(a*b + (1 - a)*b + 1)»",
+        "[-2.68812e+43, 2.68812e+43]",
+    ),
     # a part squared is no multilinear polynomial: interval arithmetic's range
     ("p = clip(y_pred, 0, 1)\n«log(p*p - p + 0.25)»", "[-0.75, 1.25]"),
     # nor a part without bounds

@@ -11,9 +11,16 @@ least and largest values at corners of the box: evaluated there, they bound it. 
 depend on each other (`p` and `y` both read y_pred): their values lie inside the box, so the
 bound holds all the same.
 
-Sums and means over the last axis combine as the reductions do: `sum(t) + sum(p) - sum(t*p)`
-is `sum(t + p - t*p)` (the soft Jaccard loss's union, which was warned to reach 0; a review), a
-sum of values in [0, 1] anywhere in [0, inf).
+Sums and means over the last axis combine as the reductions do, where each one's argument has the
+inputs' shape (LANGUAGE.md: y_true and y_pred are of one shape, `(batch, ..., C)`): `sum(t) +
+sum(p) - sum(t*p)` is `sum(t + p - t*p)` (the soft Jaccard loss's union, which was warned to
+reach 0; a review), a sum of values in [0, 1] anywhere in [0, inf). A list has a length of its
+own, and its sum stays a part (`sum([1, 1]) - sum(p)` reaches below 0; a review of this module).
+
+Cancelled terms are no bound on what the code computes on the way: `a*b + (1 - a)*b` is `b`, and
+overflows float32 where `a*b` does (a review of this module). So each step's value, with its
+terms' sizes added and not cancelled, must stay below MAX_MAGNITUDE (per element of a sum: one
+of 10^8 elements stays within float32), or the interval arithmetic's range stands alone.
 
 The bound is met with the interval arithmetic's (`domain._Ranges.range_Chain`): both hold every
 value the expression takes, so their intersection does too.
@@ -27,10 +34,13 @@ import math
 from lossdsl import nodes
 from lossdsl.checks import intervals as iv
 from lossdsl.checks.intervals import Interval
+from lossdsl.semantics import ELEM
 
 # Corners: 2^MAX_PARTS evaluations of at most MAX_TERMS terms.
 MAX_PARTS = 8
 MAX_TERMS = 64
+# The largest value a step may reach, its terms' sizes added (float32's largest is about 3.4e38).
+MAX_MAGNITUDE = 1e30
 _REDUCTIONS = ("sum", "mean")
 
 
@@ -41,18 +51,26 @@ class _NotMultilinear(Exception):
 class _Polynomial:
     """`terms`: a coefficient for each set of parts multiplied together (the empty set: the
     constant), in one of three forms: elementwise (`reduction` None), or a `sum` or `mean` over
-    the last axis of the elementwise `terms`, plus the constant `offset`."""
+    the last axis of the elementwise `terms`, plus the constant `offset`. `magnitude`: a bound on
+    the size of every value the steps that made it reach (no cancellation counted)."""
 
-    def __init__(self, terms: dict, reduction: str | None = None, offset: float = 0.0):
-        if len(terms) > MAX_TERMS:
+    def __init__(
+        self,
+        terms: dict,
+        magnitude: float,
+        reduction: str | None = None,
+        offset: float = 0.0,
+    ):
+        if len(terms) > MAX_TERMS or not magnitude <= MAX_MAGNITUDE:
             raise _NotMultilinear
         self.terms = {k: c for k, c in terms.items() if c != 0.0}
+        self.magnitude = magnitude
         self.reduction = reduction
         self.offset = offset
 
     @classmethod
     def constant(cls, value: float) -> _Polynomial:
-        return cls({frozenset(): value})
+        return cls({frozenset(): value}, abs(value))
 
     def is_constant(self) -> bool:
         return self.reduction is None and set(self.terms) <= {frozenset()}
@@ -62,24 +80,27 @@ class _Polynomial:
 
     def scaled(self, factor: float) -> _Polynomial:
         terms = {k: c * factor for k, c in self.terms.items()}
-        return _Polynomial(terms, self.reduction, self.offset * factor)
+        return _Polynomial(
+            terms, self.magnitude * abs(factor), self.reduction, self.offset * factor
+        )
 
 
 def _plus(a: _Polynomial, b: _Polynomial) -> _Polynomial:
+    magnitude = a.magnitude + b.magnitude
     if a.reduction is None and b.reduction is None:
         terms = dict(a.terms)
         for k, c in b.terms.items():
             terms[k] = terms.get(k, 0.0) + c
-        return _Polynomial(terms)
+        return _Polynomial(terms, magnitude)
     # a reduction and a constant, or two of one kind: `sum(a) + c`, `sum(a) + sum(b)`
     if b.reduction is None:
         a, b = b, a
     if a.is_constant():
-        return _Polynomial(b.terms, b.reduction, b.offset + a.value())
+        return _Polynomial(b.terms, magnitude, b.reduction, b.offset + a.value())
     if a.reduction != b.reduction:
         raise _NotMultilinear
-    inner = _plus(_Polynomial(a.terms), _Polynomial(b.terms))
-    return _Polynomial(inner.terms, a.reduction, a.offset + b.offset)
+    inner = _plus(_Polynomial(a.terms, a.magnitude), _Polynomial(b.terms, b.magnitude))
+    return _Polynomial(inner.terms, magnitude, a.reduction, a.offset + b.offset)
 
 
 def _times(a: _Polynomial, b: _Polynomial) -> _Polynomial:
@@ -95,7 +116,7 @@ def _times(a: _Polynomial, b: _Polynomial) -> _Polynomial:
             raise _NotMultilinear  # a part squared
         key = ka | kb
         terms[key] = terms.get(key, 0.0) + ca * cb
-    return _Polynomial(terms)
+    return _Polynomial(terms, a.magnitude * b.magnitude)
 
 
 class _Builder:
@@ -135,10 +156,12 @@ class _Builder:
             return self._part(node)
 
     def _reduced(self, node: nodes.Call) -> _Polynomial:
+        if self.ranges.r.of(node.args[0]).shape != ELEM:
+            raise _NotMultilinear  # (a list's length is its own)
         inner = self.of(node.args[0])
         if inner.reduction is not None:
             raise _NotMultilinear
-        return _Polynomial(inner.terms, node.func)
+        return _Polynomial(inner.terms, inner.magnitude, node.func)
 
     def chain(self, node: nodes.Chain) -> _Polynomial:
         total = self.of(node.operands[0])
@@ -167,47 +190,31 @@ class _Builder:
         self.parts[key] = values
         if len(self.parts) > MAX_PARTS:
             raise _NotMultilinear
-        return _Polynomial({frozenset([key]): 1.0})
+        return _Polynomial({frozenset([key]): 1.0}, max(-values.lo, values.hi))
 
 
 def multilinear_range(node: nodes.Chain, ranges) -> Interval | None:
     """A range of the values of `node` (a sum or product) from its polynomial's corners, or None
-    where it is no multilinear polynomial of at most MAX_PARTS bounded parts. A quotient `a / b` of
-    such polynomials where `0 <= a <= b` (`b - a` is one too) lies in [0, 1]: the Tversky index
-    `(tp + s) / (tp + alpha fp + beta fn + s)` (its focal form's `(1 - ti)^(4/3)` was warned of a
-    negative base; a review)."""
+    where it is no multilinear polynomial of at most MAX_PARTS bounded parts."""
     builder = _Builder(ranges)
     try:
-        if node.kind == "mul" and node.ops == ("/",):
-            return _quotient(builder, *node.operands)
         # (the chain itself, never as a part: its range is what is being made)
-        return _range(builder.chain(node), builder.parts)
+        polynomial = builder.chain(node)
     except _NotMultilinear:
         return None
-
-
-def _quotient(
-    builder: _Builder, top: nodes.Node, bottom: nodes.Node
-) -> Interval | None:
-    numerator, denominator = builder.of(top), builder.of(bottom)
-    above = _range(numerator, builder.parts)
-    gap = _range(_plus(denominator, numerator.scaled(-1.0)), builder.parts)
-    if above is None or gap is None or above.lo < 0 or gap.lo < 0:
-        return None
-    return Interval(0.0, 1.0)
-
-
-def _range(polynomial: _Polynomial, parts: dict[str, Interval]) -> Interval | None:
-    """The hull of `polynomial`'s values at the corners of the box of `parts`' ranges."""
-    keys = sorted(k for k in parts if any(k in term for term in polynomial.terms))
+    keys = sorted(k for k in builder.parts if any(k in t for t in polynomial.terms))
     if not keys:
         return None
     values = []
-    for corner in itertools.product(*((parts[k].lo, parts[k].hi) for k in keys)):
+    for corner in itertools.product(
+        *((builder.parts[k].lo, builder.parts[k].hi) for k in keys)
+    ):
         at = dict(zip(keys, corner, strict=True))
         values.append(
             sum(c * math.prod(at[p] for p in k) for k, c in polynomial.terms.items())
         )
+    if not all(math.isfinite(v) for v in values):
+        return None
     inner = Interval(min(values), max(values))
     if polynomial.reduction == "sum":
         inner = iv.total(inner)
