@@ -263,13 +263,6 @@ def _bound_after(resolved: Resolved, cond: nodes.Node, node: nodes.Node) -> bool
     )
 
 
-def _addends(node: nodes.Node) -> list[nodes.Node] | None:
-    """The terms a sum adds, in order (None where one is subtracted); a node that is no sum, alone."""
-    if isinstance(node, nodes.Chain) and node.kind == "add":
-        return None if "-" in node.ops else list(node.operands)
-    return [node]
-
-
 def _inside(values: Interval) -> str:
     """A number in `values`, which has one end finite: the nearest whole number past that end, or,
     past 2^52, where float64 has no fractions, twice the end or half of it (1e16 + 1 is 1e16)."""
@@ -626,29 +619,7 @@ class _Ranges:
                 result = iv.add(result, value if op == "+" else iv.neg(value))
         # each part once, where it appears more than once (`multilinear`): within both ranges
         tighter = multilinear_range(node, self) if result.lo != result.hi else None
-        if node.ops == ("/",) and self.within_its_divisor(*node.operands):
-            tighter = Interval(0.0, 1.0)
         return (iv.meet(result, tighter) or result) if tighter is not None else result
-
-    def within_its_divisor(self, top: nodes.Node, bottom: nodes.Node) -> bool:
-        """Whether `top / bottom` lies in [0, 1], in floats too: `top` is never negative, and
-        `bottom` adds terms that are never negative to `top`'s, which it holds in their order (the
-        Tversky index `(tp + s) / (tp + alpha*fp + beta*fn + s)`, whose focal form `(1 - ti)^(4/3)`
-        was warned of a negative base; a review with losses from practice). Rounding is monotone,
-        so each of `bottom`'s partial sums is at least `top`'s at its place; a divisor equal to the
-        dividend only in the reals (`(sum(t*p) + eps) / (0.1*sum(p) + 0.9*sum(t) + eps)`) can be
-        below it in float32 at a perfect prediction (a review of these ranges)."""
-        mine, theirs = _addends(top), _addends(bottom)
-        if mine is None or theirs is None or self.range(top).lo < 0:
-            return False
-        wanted = [self.r.whole_text(n) for n in mine]
-        extra = []
-        for term in theirs:
-            if wanted and self.r.whole_text(term) == wanted[0]:
-                wanted.pop(0)
-            else:
-                extra.append(term)
-        return not wanted and all(self.range(term).lo >= 0 for term in extra)
 
     def product(self, node: nodes.Chain) -> Interval:
         """A product's range, an operand written more than once taken as its power: `e*e` is

@@ -22,6 +22,11 @@ overflows float32 where `a*b` does (a review of this module). So each step's val
 terms' sizes added and not cancelled, must stay below MAX_MAGNITUDE (per element of a sum: one
 of 10^8 elements stays within float32), or the interval arithmetic's range stands alone.
 
+The range is float32's: each corner's value is widened by the rounding of every step, taken on
+the same steps with nothing cancelled (`multilinear_range`), so that a polynomial whose least
+value, 0, comes of terms that cancel is not taken as never negative (`100 - 10 p - 10 q + p q`;
+a second review of this module).
+
 The bound is met with the interval arithmetic's (`domain._Ranges.range_Chain`): both hold every
 value the expression takes, so their intersection does too.
 """
@@ -41,6 +46,9 @@ MAX_PARTS = 8
 MAX_TERMS = 64
 # The largest value a step may reach, its terms' sizes added (float32's largest is about 3.4e38).
 MAX_MAGNITUDE = 1e30
+# Corners and crossings of 0 evaluated at most; float32's unit of rounding.
+MAX_CORNERS = 6561
+_UNIT_ROUNDOFF = 2.0**-24
 _REDUCTIONS = ("sum", "mean")
 
 
@@ -51,26 +59,32 @@ class _NotMultilinear(Exception):
 class _Polynomial:
     """`terms`: a coefficient for each set of parts multiplied together (the empty set: the
     constant), in one of three forms: elementwise (`reduction` None), or a `sum` or `mean` over
-    the last axis of the elementwise `terms`, plus the constant `offset`. `magnitude`: a bound on
-    the size of every value the steps that made it reach (no cancellation counted)."""
+    the last axis of the elementwise `terms`, plus the constant `offset`. `absolute`: the same
+    steps with every coefficient's size and nothing cancelled (`1 - y` is `1 + y` there): float32's
+    error at a point is at most `steps` units of rounding times its value there. `magnitude`: a
+    bound on the size of every value the steps reach."""
 
     def __init__(
         self,
         terms: dict,
+        absolute: dict,
         magnitude: float,
+        steps: int,
         reduction: str | None = None,
         offset: float = 0.0,
     ):
-        if len(terms) > MAX_TERMS or not magnitude <= MAX_MAGNITUDE:
+        if len(absolute) > MAX_TERMS or not magnitude <= MAX_MAGNITUDE:
             raise _NotMultilinear
         self.terms = {k: c for k, c in terms.items() if c != 0.0}
+        self.absolute = absolute
         self.magnitude = magnitude
+        self.steps = steps
         self.reduction = reduction
         self.offset = offset
 
     @classmethod
     def constant(cls, value: float) -> _Polynomial:
-        return cls({frozenset(): value}, abs(value))
+        return cls({frozenset(): value}, {frozenset(): abs(value)}, abs(value), 0)
 
     def is_constant(self) -> bool:
         return self.reduction is None and set(self.terms) <= {frozenset()}
@@ -79,28 +93,55 @@ class _Polynomial:
         return self.terms.get(frozenset(), 0.0)
 
     def scaled(self, factor: float) -> _Polynomial:
-        terms = {k: c * factor for k, c in self.terms.items()}
         return _Polynomial(
-            terms, self.magnitude * abs(factor), self.reduction, self.offset * factor
+            {k: c * factor for k, c in self.terms.items()},
+            {k: c * abs(factor) for k, c in self.absolute.items()},
+            self.magnitude * abs(factor),
+            self.steps + 1,
+            self.reduction,
+            self.offset * factor,
         )
+
+    def elementwise(self) -> _Polynomial:
+        return _Polynomial(self.terms, self.absolute, self.magnitude, self.steps)
+
+
+def _added(a: dict, b: dict) -> dict:
+    total = dict(a)
+    for k, c in b.items():
+        total[k] = total.get(k, 0.0) + c
+    return total
 
 
 def _plus(a: _Polynomial, b: _Polynomial) -> _Polynomial:
-    magnitude = a.magnitude + b.magnitude
+    magnitude, steps = a.magnitude + b.magnitude, a.steps + b.steps + 1
     if a.reduction is None and b.reduction is None:
-        terms = dict(a.terms)
-        for k, c in b.terms.items():
-            terms[k] = terms.get(k, 0.0) + c
-        return _Polynomial(terms, magnitude)
+        return _Polynomial(
+            _added(a.terms, b.terms), _added(a.absolute, b.absolute), magnitude, steps
+        )
     # a reduction and a constant, or two of one kind: `sum(a) + c`, `sum(a) + sum(b)`
     if b.reduction is None:
         a, b = b, a
     if a.is_constant():
-        return _Polynomial(b.terms, magnitude, b.reduction, b.offset + a.value())
+        offset = b.offset + a.value()
+        return _Polynomial(b.terms, b.absolute, magnitude, steps, b.reduction, offset)
     if a.reduction != b.reduction:
         raise _NotMultilinear
-    inner = _plus(_Polynomial(a.terms, a.magnitude), _Polynomial(b.terms, b.magnitude))
-    return _Polynomial(inner.terms, magnitude, a.reduction, a.offset + b.offset)
+    inner = _plus(a.elementwise(), b.elementwise())
+    offset = a.offset + b.offset
+    return _Polynomial(
+        inner.terms, inner.absolute, magnitude, steps, a.reduction, offset
+    )
+
+
+def _product(a: dict, b: dict) -> dict:
+    terms: dict = {}
+    for (ka, ca), (kb, cb) in itertools.product(a.items(), b.items()):
+        if ka & kb:
+            raise _NotMultilinear  # a part squared
+        key = ka | kb
+        terms[key] = terms.get(key, 0.0) + ca * cb
+    return terms
 
 
 def _times(a: _Polynomial, b: _Polynomial) -> _Polynomial:
@@ -110,13 +151,12 @@ def _times(a: _Polynomial, b: _Polynomial) -> _Polynomial:
         return b.scaled(a.value())
     if a.reduction is not None or b.reduction is not None:
         raise _NotMultilinear
-    terms: dict = {}
-    for (ka, ca), (kb, cb) in itertools.product(a.terms.items(), b.terms.items()):
-        if ka & kb:
-            raise _NotMultilinear  # a part squared
-        key = ka | kb
-        terms[key] = terms.get(key, 0.0) + ca * cb
-    return _Polynomial(terms, a.magnitude * b.magnitude)
+    return _Polynomial(
+        _product(a.terms, b.terms),
+        _product(a.absolute, b.absolute),
+        a.magnitude * b.magnitude,
+        a.steps + b.steps + 1,
+    )
 
 
 class _Builder:
@@ -161,7 +201,9 @@ class _Builder:
         inner = self.of(node.args[0])
         if inner.reduction is not None:
             raise _NotMultilinear
-        return _Polynomial(inner.terms, inner.magnitude, node.func)
+        return _Polynomial(
+            inner.terms, inner.absolute, inner.magnitude, inner.steps, node.func
+        )
 
     def chain(self, node: nodes.Chain) -> _Polynomial:
         total = self.of(node.operands[0])
@@ -190,32 +232,53 @@ class _Builder:
         self.parts[key] = values
         if len(self.parts) > MAX_PARTS:
             raise _NotMultilinear
-        return _Polynomial({frozenset([key]): 1.0}, max(-values.lo, values.hi))
+        # (a part's own rounding: one step)
+        term = {frozenset([key]): 1.0}
+        return _Polynomial(term, dict(term), max(-values.lo, values.hi), 1)
 
 
 def multilinear_range(node: nodes.Chain, ranges) -> Interval | None:
-    """A range of the values of `node` (a sum or product) from its polynomial's corners, or None
-    where it is no multilinear polynomial of at most MAX_PARTS bounded parts."""
+    """A range of the values of `node` (a sum or product) as float32 computes it, from its
+    polynomial's corners, or None where it is no multilinear polynomial of at most MAX_PARTS
+    bounded parts.
+
+    At a point `x`, float32's value is within `gamma * A(|x|)` of the polynomial's `P(x)`, `A` the
+    absolute polynomial and `gamma` the steps' units of rounding: `P(x) - gamma A(|x|)` is
+    multilinear in each orthant, so its least value lies at a corner of the box or where a part
+    crosses 0, and so does the largest of `P(x) + gamma A(|x|)`. Without it, `100 - 10 p - 10 q +
+    p q` of `p` and `q` in [0, 10] was taken as never negative, and is -7.6e-6 in float32 (a second
+    review of these ranges)."""
     builder = _Builder(ranges)
     try:
         # (the chain itself, never as a part: its range is what is being made)
         polynomial = builder.chain(node)
     except _NotMultilinear:
         return None
-    keys = sorted(k for k in builder.parts if any(k in t for t in polynomial.terms))
+    used = set().union(*polynomial.absolute)
+    keys = sorted(k for k in builder.parts if k in used)
     if not keys:
         return None
-    values = []
-    for corner in itertools.product(
-        *((builder.parts[k].lo, builder.parts[k].hi) for k in keys)
-    ):
-        at = dict(zip(keys, corner, strict=True))
-        values.append(
-            sum(c * math.prod(at[p] for p in k) for k, c in polynomial.terms.items())
-        )
-    if not all(math.isfinite(v) for v in values):
+    points = [
+        sorted({v.lo, v.hi, *((0.0,) if v.lo < 0 < v.hi else ())})
+        for v in (builder.parts[k] for k in keys)
+    ]
+    if math.prod(len(p) for p in points) > MAX_CORNERS:
         return None
-    inner = Interval(min(values), max(values))
+    gamma = (polynomial.steps + 2) * _UNIT_ROUNDOFF
+    lows, highs = [], []
+    for corner in itertools.product(*points):
+        at = dict(zip(keys, corner, strict=True))
+        value = sum(
+            c * math.prod(at[p] for p in k) for k, c in polynomial.terms.items()
+        )
+        error = gamma * sum(
+            c * math.prod(abs(at[p]) for p in k) for k, c in polynomial.absolute.items()
+        )
+        lows.append(value - error)
+        highs.append(value + error)
+    if not all(math.isfinite(v) for v in lows + highs):
+        return None
+    inner = Interval(min(lows), max(highs))
     if polynomial.reduction == "sum":
         inner = iv.total(inner)
     return iv.add(inner, Interval.point(polynomial.offset))
