@@ -232,9 +232,9 @@ class _Builder:
         self.parts[key] = values
         if len(self.parts) > MAX_PARTS:
             raise _NotMultilinear
-        # (a part's own rounding: one step)
+        # (a part's own rounding, a function's of a few units: as four steps)
         term = {frozenset([key]): 1.0}
-        return _Polynomial(term, dict(term), max(-values.lo, values.hi), 1)
+        return _Polynomial(term, dict(term), max(-values.lo, values.hi), 4)
 
 
 def multilinear_range(node: nodes.Chain, ranges) -> Interval | None:
