@@ -1413,8 +1413,8 @@ SAFE = [
     # review with losses from practice)
     "param smooth = 1.0\nt = clip(y_true, 0, 1)\np = clip(y_pred, 0, 1)\ni = sum(t*p)\n"
     "1 - (i + smooth)/(sum(t) + sum(p) - i + smooth)",
-    "t = clip(y_true, 0, 1)\np = sigmoid(y_pred)\ni = mean(t*p)\n"
-    "1 - (i + eps)/(mean(t) + mean(p) - i + eps)",
+    "t = clip(y_true, 0, 1)\np = sigmoid(y_pred)\ni = sum(t*p)\n"
+    "1 - (i + eps)/(sum(t) + sum(p) - i + eps)",
     "t = clip(y_true, 0, 1)\np = sigmoid(y_pred)\n-log(sum(t*p) + eps) + log(sum(t + p - t*p) + eps)",
     "log(normalize(y_pred^2) + eps) + log(eps - normalize(-abs(y_true - y_pred)))",
     "param k = 1\nw = softmax([k, 2])\nsum(log(w) * e^2)",
