@@ -1,9 +1,8 @@
 """Stage 1: program text -> `nodes.Program`.
 
-The grammar (grammar/lossdsl.lark, LALR) is loaded once from the installed
-package or from the checkout. A post-lexer turns newlines and `;` into
-statement separators (newlines inside brackets are dropped). Lark's errors
-become `LossSyntaxError`s that name the expected tokens in words
+The parser (`lark_parser.py`: grammar/lossdsl.lark, LALR, with a post-lexer
+for statement separators) reads the text; its tree becomes nodes here. Lark's
+errors become `LossSyntaxError`s that name the expected tokens in words
 (`syntax_errors.py` writes the message and its hint).
 
 Limits enforced here: 10,000 characters of text and a nesting depth of 200
@@ -19,132 +18,19 @@ the text's length, so every offset, line and column is one of the text as given.
 
 from __future__ import annotations
 
-import operator
-import threading
-from importlib import resources
-from pathlib import Path
-
-from lark import Lark, Token, v_args
+from lark import Token, v_args
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
-from lark.parse_tree_builder import ExpandSingleChild, PropagatePositions
 from lark.visitors import Transformer_NonRecursive
 
 from lossdsl import nodes
 from lossdsl.api_arguments import require_text
 from lossdsl.errors import LossError, LossLimitError, LossSyntaxError
-from lossdsl.forking import hold_across_fork
+from lossdsl.lark_parser import MAX_DEPTH, parser, token_span
 from lossdsl.source_text import description, lexer_text
 from lossdsl.span import Span
+from lossdsl.syntax_errors import syntax_error
 
 MAX_CHARS = 10_000
-MAX_DEPTH = 200
-GRAMMAR_FILE = "lossdsl.lark"
-
-
-def grammar_text() -> str:
-    """The grammar, from the installed package first, then from the checkout."""
-    try:
-        return (
-            resources.files("lossdsl")
-            .joinpath("grammar")
-            .joinpath(GRAMMAR_FILE)
-            .read_text(encoding="utf-8")
-        )
-    except (FileNotFoundError, NotADirectoryError, OSError):
-        pass
-    checkout = Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE
-    return checkout.read_text(encoding="utf-8")
-
-
-class _Separators:
-    """Post-lexer: newlines and `;` become SEP; newlines inside brackets vanish.
-
-    Runs of separators collapse into one, and separators before the first and
-    after the last statement are dropped. Bracket nesting beyond MAX_DEPTH
-    raises `LossLimitError` here, before any tree is built.
-    """
-
-    always_accept = ("NEWLINE", "SEMICOLON")
-
-    def process(self, stream):
-        depth = 0
-        pending = None
-        started = False
-        for tok in stream:
-            if tok.type in ("NEWLINE", "SEMICOLON"):
-                if tok.type == "NEWLINE" and depth > 0:
-                    continue
-                if started and pending is None:
-                    pending = Token.new_borrow_pos("SEP", tok.value, tok)
-                continue
-            if tok.type in ("LPAR", "LSQB"):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise LossLimitError(
-                        f"brackets nested deeper than {MAX_DEPTH} levels",
-                        span=_tok_span(tok),
-                    )
-            elif tok.type in ("RPAR", "RSQB"):
-                depth = max(0, depth - 1)
-            if pending is not None:
-                yield pending
-                pending = None
-            started = True
-            yield tok
-
-
-_parser: Lark | None = None
-_parser_lock = threading.Lock()
-hold_across_fork("parser", _parser_lock)
-
-
-def parser() -> Lark:
-    """The shared LALR parser, built on first use (thread-safe)."""
-    global _parser
-    if _parser is None:
-        with _parser_lock:
-            if _parser is None:
-                built = Lark(
-                    grammar_text(),
-                    start="program",
-                    parser="lalr",
-                    lexer="basic",
-                    propagate_positions=True,
-                    postlex=_Separators(),
-                    maybe_placeholders=False,
-                )
-                _pass_through_unwrapped(built)
-                _parser = built
-    return _parser
-
-
-def _pass_through_unwrapped(built: Lark) -> None:
-    """Drop the position bookkeeping of the rules that only pass their one child up (`?expr: or_test`
-    and the rest of the chain from `expr` down to `atom`, which every operand goes through).
-
-    Lark wraps each rule's callback to set the positions of the tree it returns from its children;
-    for such a rule that tree is the child itself, whose positions (and those of the brackets around
-    it) it set when it was built: the wrapper recomputes each from itself, the same value, at every
-    level of the chain. Without it, and with the child passed up by `itemgetter` (the reduction of a
-    rule of one symbol has one child), the tree is the same, and Lark's parse about a fifth faster. (Where
-    a Lark version builds its callbacks otherwise, nothing is changed.)"""
-    callbacks = getattr(built, "_callbacks", None)
-    if not isinstance(callbacks, dict):
-        return
-    for rule, callback in list(callbacks.items()):
-        expansion = getattr(rule, "expansion", ())
-        if (
-            getattr(rule.options, "expand1", False)
-            and not rule.alias
-            and len(expansion) == 1
-            and not expansion[0].is_term
-            and isinstance(callback, PropagatePositions)
-            and callback.node_filter is None
-            and isinstance(callback.node_builder, ExpandSingleChild)
-        ):
-            callbacks[rule] = operator.itemgetter(
-                0
-            )  # (its one child, as ExpandSingleChild returns it)
 
 
 def parse(text: str) -> nodes.Program:
@@ -162,9 +48,6 @@ def parse(text: str) -> nodes.Program:
         tree = parser().parse(text)
         program = _ToNodes(text).transform(tree)
     except UnexpectedInput as err:
-        # (imported here: the messages read the text again with `parser()`, so that module imports this one)
-        from lossdsl.syntax_errors import syntax_error
-
         raise syntax_error(text, err).with_source(given) from None
     except VisitError as err:
         inner = err.orig_exc
@@ -194,17 +77,11 @@ def _span(meta) -> Span:
     )
 
 
-def _tok_span(tok: Token) -> Span:
-    return Span(
-        tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column
-    )
-
-
 def _number(tok: Token, sign: str = "", span: Span | None = None) -> nodes.Number:
     """The number of `tok`, with `sign` before it; `span` covers both (the token's by default)."""
     text = sign + tok.value
     value = float(text)
-    span = span or _tok_span(tok)
+    span = span or token_span(tok)
     if value in (float("inf"), float("-inf")):
         raise LossLimitError(
             f"the number {_shown(text)} is too large for a float", span=span
@@ -258,7 +135,7 @@ class _ToNodes(Transformer_NonRecursive):
         return _number(tok, sign.value, span=_span(meta))
 
     def name(self, meta, children):
-        return self._node(nodes.Name(children[0].value, span=_tok_span(children[0])))
+        return self._node(nodes.Name(children[0].value, span=token_span(children[0])))
 
     # ---- operators
     def add_chain(self, meta, children):
@@ -300,7 +177,7 @@ class _ToNodes(Transformer_NonRecursive):
         name = children[0]
         args = children[1] if len(children) > 1 else ()
         return self._node(
-            nodes.Call(name.value, args, span=_span(meta), name_span=_tok_span(name))
+            nodes.Call(name.value, args, span=_span(meta), name_span=token_span(name))
         )
 
     def vector(self, meta, children):
@@ -311,7 +188,7 @@ class _ToNodes(Transformer_NonRecursive):
     def assign(self, meta, children):
         name, value = children
         return nodes.Assign(
-            name.value, value, span=_span(meta), name_span=_tok_span(name)
+            name.value, value, span=_span(meta), name_span=token_span(name)
         )
 
     def param(self, meta, children):
@@ -321,7 +198,7 @@ class _ToNodes(Transformer_NonRecursive):
             number.value,
             number.text,
             span=_span(meta),
-            name_span=_tok_span(name),
+            name_span=token_span(name),
             value_span=number.span,
         )
 

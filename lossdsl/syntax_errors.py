@@ -20,7 +20,7 @@ from lark.exceptions import (
 )
 
 from lossdsl.errors import LossError, LossSyntaxError
-from lossdsl.parse import parser
+from lossdsl.lark_parser import parser
 from lossdsl.span import Span
 
 # How each terminal is named in an error message.
