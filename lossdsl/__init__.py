@@ -8,7 +8,9 @@ subclass (live and as a standalone module) and the formula's LaTeX.
     spec.expr, spec.diagnostics, spec.latex(), spec.python_source()
 """
 
+import atexit as _atexit
 import functools as _functools
+import sys as _sys
 
 from lossdsl import keras_hook as _keras_hook
 
@@ -145,6 +147,22 @@ def __getattr__(attr: str):
 # Keras is loaded, or as soon as it is (see keras_hook), so `import lossdsl` is enough to load a
 # saved model in either import order, while Keras stays unimported until someone imports it.
 _keras_hook.install()
+
+
+def _sweep_at_exit() -> None:
+    """Remove the folders of generated modules that processes killed before their exit handlers
+    left behind (a `multiprocessing.Pool`'s workers, terminated as `with Pool(...)` ends): at the
+    exit of a process that imported lossdsl (see module_folder; `keras_hook.install_at_startup`,
+    which imports this package at every start-up, takes the registration back). Only where
+    `multiprocessing` was imported: other processes' leftovers go when a process makes its folder."""
+    if "multiprocessing" not in _sys.modules:
+        return
+    from lossdsl import module_folder
+
+    module_folder.sweep()
+
+
+_atexit.register(_sweep_at_exit)
 
 
 def __dir__() -> list[str]:

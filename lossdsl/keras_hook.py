@@ -2,7 +2,8 @@
 
 Input: nothing; `install()` is called by `import lossdsl`, and
 `install_at_startup()` by the installed wheel's `lossdsl.pth` at every
-interpreter start-up (unless LOSSDSL_NO_KERAS_HOOK is set). Output: when `keras`
+interpreter start-up (unless LOSSDSL_NO_KERAS_HOOK is set), which then takes
+back the exit handler that `import lossdsl` registers (`_sweep_at_exit`). Output: when `keras`
 is (or becomes) imported in a process that has imported lossdsl,
 `lossdsl.runtime` is loaded, whose decorators register `FormulaLoss` and
 `FormulaMetric` under the package `lossdsl`. In a process that has not (one
@@ -153,6 +154,13 @@ def install_at_startup() -> None:
     gets the installed copy back (`_register`).
     """
     install()
+    package = sys.modules.get("lossdsl")
+    if package is not None and hasattr(package, "_sweep_at_exit"):
+        import atexit
+
+        atexit.unregister(
+            package._sweep_at_exit
+        )  # (a process that imports lossdsl registers it)
     for name in ("lossdsl.keras_hook", "lossdsl"):
         if name in sys.modules:
             _set_aside[name] = sys.modules.pop(name)

@@ -4,8 +4,8 @@ Input: a `CompiledLoss` (or program text). Output: the generated loss class,
 metrics that average the same formula, and `FormulaLoss`.
 
 * `loss_class(spec)` writes `spec.python_source()` to a module file in a
-  private temporary directory (created with `tempfile.mkdtemp`, removed at
-  exit) and imports it with `importlib`; nothing is passed to `exec` or
+  private temporary directory (`module_folder`: made with `tempfile.mkdtemp`,
+  removed at exit) and imports it with `importlib`; nothing is passed to `exec` or
   `eval`. Classes are cached by source text, behind a lock.
 * Generated classes are registered with Keras under the package
   "lossdsl_generated" (and a name that carries a digest of the program);
@@ -32,7 +32,6 @@ travel: it is rebuilt from its program and its config (`_unpickled`).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import contextvars
 import copyreg
@@ -42,13 +41,12 @@ import keyword
 import math
 import os
 import re
-import shutil
 import sys
-import tempfile
 import threading
 
 import keras
 
+from lossdsl import module_folder
 from lossdsl.api_arguments import checked_arguments
 from lossdsl.emit.names import camel_case, snake_case
 from lossdsl.errors import LossArgumentError, LossTypeError, warn_of
@@ -148,7 +146,6 @@ def _quietly():
 _LOCK = threading.RLock()
 hold_across_fork("classes", _LOCK)
 _CLASSES: dict[str, type] = {}
-_DIRECTORY: list[str] = []
 
 
 def loss_class(spec, fast: bool = True, xla: bool = False) -> type:
@@ -534,6 +531,10 @@ def parameter_value(key: str, value) -> float:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         number = math.nan
+    if not isinstance(number, float):
+        # A graph tensor inside the user's `tf.function`: autograph turns this `float()` into a
+        # cast, which returns a tensor (math.isfinite raised TypeError on it; a Keras review)
+        number = math.nan
     if not math.isfinite(
         number
     ):  # NaN made every value NaN; inf, NaN where a where unselects it
@@ -570,32 +571,6 @@ def _names(name) -> tuple[str | None, str | None]:
     return class_name, name
 
 
-def _directory() -> str:
-    """The private folder of generated modules, made at first use and again if it has gone: a child
-    forked from this process that exits normally runs this process's exit handlers, and its removal
-    of the folder was a FileNotFoundError at the parent's next new loss (a review); so is a `/tmp`
-    cleaned by age. Only the process that made a folder removes it: at exit, and in a worker of
-    `multiprocessing` or `concurrent.futures` forked from a process that had made none (it ends
-    with `os._exit`, which runs no exit handlers, after multiprocessing's own finalizers: each such
-    worker left its folder and modules behind; a review of concurrency)."""
-    if not _DIRECTORY or not os.path.isdir(_DIRECTORY[-1]):
-        path = tempfile.mkdtemp(prefix="lossdsl-")
-        atexit.register(_remove, path, os.getpid())
-        if (
-            "multiprocessing" in sys.modules
-        ):  # (a worker of it has it imported; no other process needs it)
-            from multiprocessing.util import Finalize
-
-            Finalize(None, _remove, args=(path, os.getpid()), exitpriority=0)
-        _DIRECTORY.append(path)
-    return _DIRECTORY[-1]
-
-
-def _remove(path: str, owner: int) -> None:
-    if os.getpid() == owner:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def _import(source: str, class_name: str) -> type:
     """Write `source` to a module file and import it; the class it defines."""
     module_name = (
@@ -603,7 +578,7 @@ def _import(source: str, class_name: str) -> type:
     )
     module = sys.modules.get(module_name)
     if module is None:
-        path = os.path.join(_directory(), module_name + ".py")
+        path = os.path.join(module_folder.folder(), module_name + ".py")
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(source)
         module_spec = importlib.util.spec_from_file_location(module_name, path)

@@ -3093,6 +3093,19 @@ def test_formula_loss(keras):
                 match="parameter 'delta' must be a number, not a variable: a",
             ):
                 build(variable)
+    # A tensor of the user's own `tf.function`: autograph made `float()` a cast, and the check
+    # raised a bare TypeError (a Keras review); on JAX, a traced value was the LossTypeError
+    # already. Autograph wraps an error of a type it does not know in its StagingError.
+    spec = lossdsl.library.compile("huber")
+    zeros = np.zeros((2, 2), "float32")
+    with pytest.raises(
+        Exception,
+        match="LossTypeError: .*parameter 'delta' must be a real number within float range,"
+        " not <tf.Tensor",
+    ):
+        tf.function(lambda d: spec.keras_loss(delta=d)(zeros, zeros + 1))(
+            tf.constant(0.5)
+        )
     assert (
         lossdsl.library.compile("huber")
         .keras_loss(delta=np.float32(2.0))

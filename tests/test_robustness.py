@@ -1065,10 +1065,10 @@ def test_a_process_forked_while_another_thread_compiles_can_compile():
 
 def _fresh_folder(paths) -> None:
     """In a worker: make the folder of generated modules as a process that had made none does."""
-    from lossdsl import runtime
+    from lossdsl import module_folder
 
-    runtime._DIRECTORY.clear()  # (inherited from the parent where it had made one)
-    paths.put(runtime._directory())
+    module_folder.forget()  # (inherited from the parent where it had made one)
+    paths.put(module_folder.folder())
 
 
 @pytest.mark.skipif(

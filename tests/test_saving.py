@@ -398,9 +398,9 @@ import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import lossdsl
-from lossdsl import runtime
+from lossdsl import module_folder
 lossdsl.loss("abs(e)")
-folder = runtime._directory()
+folder = module_folder.folder()
 child = os.fork()
 if child == 0:
     sys.exit(0)  # runs the exit handlers it inherited
@@ -423,13 +423,14 @@ import json, os, shutil
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import lossdsl
-from lossdsl import runtime
+from lossdsl import module_folder
 lossdsl.loss("abs(e) + 0.25 * e^2")
-gone = runtime._directory()
+gone = module_folder.folder()
 shutil.rmtree(gone)  # as a /tmp cleaned by age would
 loss = lossdsl.loss("abs(e) + 0.75 * e^2")
 value = float(loss(np.zeros((1, 2), "float32"), np.full((1, 2), 2.0, "float32")))
-print(json.dumps({"new": runtime._directory() != gone and os.path.isdir(runtime._directory()), "value": value}))
+now = module_folder.folder()
+print(json.dumps({"new": now != gone and os.path.isdir(now), "value": value}))
 """
 
 
