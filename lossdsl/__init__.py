@@ -157,9 +157,12 @@ def _sweep_at_exit() -> None:
     `multiprocessing` was imported: other processes' leftovers go when a process makes its folder."""
     if "multiprocessing" not in _sys.modules:
         return
-    from lossdsl import module_folder
+    try:
+        from lossdsl import module_folder
 
-    module_folder.sweep()
+        module_folder.sweep_at_exit()
+    except Exception:  # noqa: BLE001 - nothing of this is the user's business at exit
+        pass
 
 
 _atexit.register(_sweep_at_exit)

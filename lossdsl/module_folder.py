@@ -16,12 +16,18 @@ It runs when a process makes its folder, and at the exit of a process that impor
 
 The lock file is locked under a temporary name and then renamed, so a folder that holds
 `owner` was locked before any sweep could see it: a sweep leaves alone a folder being made (no
-`owner` yet), one made by an older lossdsl, and every folder where `fcntl` is missing (Windows).
+`owner` yet), one made by an older lossdsl, one where the file system refused the lock (NFS
+without its lock daemon), and every folder where `fcntl` is missing (Windows). A process that
+closed the descriptor it inherited (a daemon's `closerange`) locks its folder again at its next
+new loss, and a module written into a folder removed meanwhile goes into a new one (`write`).
+Sweeps never raise. A review of this module found the exit's order, the refused lock, the daemon
+and a traceback at exit where no temporary folder was usable.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import stat
@@ -37,26 +43,50 @@ PREFIX = "lossdsl-"
 OWNER = "owner"
 
 _made: list[str] = []  # the folders this process made (the last one is in use)
-_held: list[int] = []  # their locked owner files, open for as long as the process lives
+# Each folder's locked owner file: its descriptor, device and inode, held open for as long as
+# the process lives (and by its forked children, who inherit it).
+_held: dict[str, tuple[int, int, int]] = {}
 
 
 def folder() -> str:
     """This process's folder of generated modules, made at first use and again if it has gone.
 
     A child forked from a process that made one writes into its parent's folder."""
-    if not _made or not os.path.isdir(_made[-1]):
-        sweep()
-        path = tempfile.mkdtemp(prefix=PREFIX)
-        _lock(path)
-        atexit.register(_remove, path, os.getpid())
-        if "multiprocessing" in sys.modules:
-            # A worker of `multiprocessing` or `concurrent.futures` ends with `os._exit`, which
-            # runs no exit handlers, after multiprocessing's own finalizers (a review of concurrency)
-            from multiprocessing.util import Finalize
+    if _made and os.path.isdir(_made[-1]):
+        path = _made[-1]
+        if path in _held and not _still_held(path):
+            # (a daemon's `closerange` closed the descriptor it inherited: lock it again)
+            _lock(path)
+        return path
+    for gone in list(_held):  # (gone, or a parent's that a forked child forgot)
+        _let_go(gone)
+    sweep()
+    path = tempfile.mkdtemp(prefix=PREFIX)
+    _lock(path)
+    atexit.register(_remove, path, os.getpid())
+    if "multiprocessing" in sys.modules:
+        # A worker of `multiprocessing` or `concurrent.futures` ends with `os._exit`, which
+        # runs no exit handlers, after multiprocessing's own finalizers (a review of concurrency)
+        from multiprocessing.util import Finalize
 
-            Finalize(None, _remove, args=(path, os.getpid()), exitpriority=0)
-        _made.append(path)
-    return _made[-1]
+        Finalize(None, _remove, args=(path, os.getpid()), exitpriority=0)
+    _made.append(path)
+    return path
+
+
+def write(name: str, text: str) -> str:
+    """Write `text` to the file `name` in this process's folder; its path. A folder removed
+    meanwhile (by a `/tmp` cleaner, or a sweep that found its lock let go) is made again."""
+    for attempt in (1, 2):
+        path = os.path.join(folder(), name)
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return path
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def forget() -> None:
@@ -66,13 +96,46 @@ def forget() -> None:
 
 
 def _lock(path: str) -> None:
+    """Lock a new owner file, then give it its name: a sweep never sees an unlocked `owner`. Where
+    the file system refuses locks (NFS without its lock daemon: ENOLCK), the folder stays
+    unlocked and has no owner file, which no sweep removes."""
     if fcntl is None:
         return
     staging = os.path.join(path, f".{OWNER}-{os.getpid()}")
-    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.rename(staging, os.path.join(path, OWNER))
-    _held.append(descriptor)
+    try:
+        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        status = os.fstat(descriptor)
+        os.rename(staging, os.path.join(path, OWNER))
+    except OSError:
+        os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
+        return
+    _held[path] = (descriptor, status.st_dev, status.st_ino)
+
+
+def _still_held(path: str) -> bool:
+    """Whether the descriptor held for `path` is still open on its owner file."""
+    descriptor, device, inode = _held[path]
+    try:
+        held = os.fstat(descriptor)
+        named = os.stat(os.path.join(path, OWNER))
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (device, inode) == (named.st_dev, named.st_ino)
+
+
+def _let_go(path: str) -> None:
+    """Close the descriptor held for a folder no longer in use, if it is still the one opened."""
+    descriptor, device, inode = _held.pop(path)
+    with contextlib.suppress(OSError):
+        held = os.fstat(descriptor)
+        if (held.st_dev, held.st_ino) == (device, inode):
+            os.close(descriptor)
 
 
 def _remove(path: str, owner: int) -> None:
@@ -80,17 +143,34 @@ def _remove(path: str, owner: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def sweep_at_exit() -> None:
+    """`sweep()` at the exit of a process, once its pools' workers have ended.
+
+    `multiprocessing`'s exit handler terminates and joins the daemonic children (an unclosed
+    pool's workers); where it was registered after the caller's (Keras imports it before
+    lossdsl), it runs after it, and the workers still held their locks: here the sweep goes
+    last among its finalizers then."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and getattr(util, "_exiting", True) is False:
+        util.Finalize(None, sweep, exitpriority=-1)
+    else:
+        sweep()
+
+
 def sweep() -> None:
-    """Remove the folders of this user's processes that have ended without removing theirs."""
+    """Remove the folders of this user's processes that have ended without removing theirs.
+    Never raises: it runs at exit and before a new loss, where an error is not the user's."""
     if fcntl is None:
         return
-    root = tempfile.gettempdir()
     try:
-        entries = [entry for entry in os.scandir(root) if entry.name.startswith(PREFIX)]
-    except OSError:
+        root = tempfile.gettempdir()
+        entries = [
+            entry.name for entry in os.scandir(root) if entry.name.startswith(PREFIX)
+        ]
+    except Exception:  # noqa: BLE001 - (no usable temporary folder, or not readable)
         return
-    for entry in entries:
-        path = os.path.join(root, entry.name)
+    for name in entries:
+        path = os.path.join(root, name)
         if path not in _made and _abandoned(path):
             shutil.rmtree(path, ignore_errors=True)
 
@@ -105,7 +185,8 @@ def _abandoned(path: str) -> bool:
     except OSError:  # (gone meanwhile, not readable, no owner file)
         return False
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # (shared: NFS's emulation of flock takes it on a file opened for reading)
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:  # (held: its process, or a child of it, lives)
         return False
     finally:

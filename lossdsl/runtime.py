@@ -39,7 +39,6 @@ import hashlib
 import importlib.util
 import keyword
 import math
-import os
 import re
 import sys
 import threading
@@ -578,9 +577,7 @@ def _import(source: str, class_name: str) -> type:
     )
     module = sys.modules.get(module_name)
     if module is None:
-        path = os.path.join(module_folder.folder(), module_name + ".py")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(source)
+        path = module_folder.write(module_name + ".py", source)
         module_spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
