@@ -219,6 +219,10 @@ _SYMBOLS = (
         r"\operatorname{H}\left(",
         r"$\operatorname{H}(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0",
     ),
+    (
+        r"\operatorname{step}\left(",
+        r"$\operatorname{step}(x)$ is the step function, 1 where $x > 0$, 0 where $x < 0$, 1/2 at 0",
+    ),
     (r" \geq 0\right]", r"$[P]$ is 1 where $P$ holds and 0 elsewhere"),
     (
         r"\mathrm{i}",

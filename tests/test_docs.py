@@ -362,6 +362,14 @@ def test_the_page_explains_the_symbols_it_uses():
     assert r"$\theta(x)$ is the step function" in notation
     assert "sign" not in notation
     assert "Notation" not in render_page([])
+    # where names print as theta and H, the step function prints as `step` (a LaTeX review)
+    named = lossdsl.compile("param theta = 1\nparam H = 2\nH*relu(y_pred)*theta")
+    notation = next(
+        line
+        for line in render_page([("named", named, False)]).splitlines()
+        if line.startswith("Notation: ")
+    )
+    assert r"$\operatorname{step}(x)$ is the step function" in notation
 
 
 @pytest.mark.parametrize(

@@ -440,6 +440,10 @@ GRADIENTS = [
         "param theta = 1\ntheta*relu(y_pred)",
         GRAD + r"\theta \operatorname{H}\left(\hat{y}\right)",
     ),
+    (
+        "param theta = 1\nparam H = 2\nH*relu(y_pred)*theta",
+        GRAD + r"H \theta \operatorname{step}\left(\hat{y}\right)",
+    ),
     ("arcsin(y_pred/2)", GRAD + r"\frac{1}{2 \sqrt{1 - \frac{\hat{y}^{2}}{4}}}"),
     ("param w_1 = 1\nw_1 * y_pred^2", GRAD + r"2 w_{1} \hat{y}"),
     (

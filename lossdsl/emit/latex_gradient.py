@@ -102,7 +102,15 @@ class GradientPrinter(LatexPrinter):
         self._settings["mul_symbol_latex"] = _FACTOR_MARK
         self.display = display
         self.sigmoid = sigmoid_tex(policy.claims(r"\sigma"))
-        self.heaviside = r"\operatorname{H}" if policy.claims(r"\theta") else r"\theta"
+        # (`\operatorname{step}` where a name prints as H as well: `H \theta \operatorname{H}`
+        # read as one letter twice; a LaTeX review)
+        self.heaviside = (
+            r"\theta"
+            if not policy.claims(r"\theta")
+            else r"\operatorname{step}"
+            if policy.claims("H")
+            else r"\operatorname{H}"
+        )
         self.dirac = r"\delta_{\mathrm{D}}" if policy.claims(r"\delta") else r"\delta"
         self.taken = set(names.values())
         # names that read as a function before parentheses (`\sigma \left(x\right)`): a `\cdot` there
