@@ -88,6 +88,12 @@ class _Deferred:
         if "lossdsl" not in sys.modules:
             for name, module in _set_aside.items():
                 sys.modules.setdefault(name, module)
+            package = sys.modules.get("lossdsl")
+            if hasattr(package, "_sweep_at_exit"):
+                import atexit
+
+                # (what `import lossdsl` registers, and start-up took back: a review)
+                atexit.register(package._sweep_at_exit)
         from lossdsl import runtime
 
         return getattr(runtime, self.__name__)

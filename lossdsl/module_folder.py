@@ -8,20 +8,20 @@ review), and a folder that has gone (a `/tmp` cleaned by age, too) is made again
 A process killed before its exit handlers run (SIGKILL, or SIGTERM as `multiprocessing.Pool`'s
 `terminate()` sends its workers, which `with Pool(...)` does on leaving the block) cannot remove
 its folder: each worker of such a pool left its folder and modules behind (a review of the
-README's claims). So each folder holds an `owner` file locked (`fcntl.flock`) for as long as its
-maker, or a child that inherited the lock, lives: the kernel lets go of the lock when they have
-all ended, however they ended. `sweep()` removes this user's folders whose lock it can take.
-It runs when a process makes its folder, and at the exit of a process that imported lossdsl and
-`multiprocessing`, so that a pool's parent removes its terminated workers' folders as it ends.
+README's claims). So each folder holds an owner file, `owner-<pid>`, locked (`fcntl.flock`) for
+as long as its maker, or a child that inherited the lock, lives: the kernel lets go of the lock
+when they have all ended, however they ended. `sweep()` removes this user's folders whose owner
+files' locks it can all take. It runs when a process makes its folder, and at the exit of a
+process that imported lossdsl and `multiprocessing`, so that a pool's parent removes its
+terminated workers' folders as it ends.
 
-The lock file is locked under a temporary name and then renamed, so a folder that holds
-`owner` was locked before any sweep could see it: a sweep leaves alone a folder being made (no
-`owner` yet), one made by an older lossdsl, one where the file system refused the lock (NFS
-without its lock daemon), and every folder where `fcntl` is missing (Windows). A process that
-closed the descriptor it inherited (a daemon's `closerange`) locks its folder again at its next
-new loss, and a module written into a folder removed meanwhile goes into a new one (`write`).
-Sweeps never raise. A review of this module found the exit's order, the refused lock, the daemon
-and a traceback at exit where no temporary folder was usable.
+An owner file is locked under a temporary name and then renamed, so a sweep never sees one
+unlocked. A sweep leaves alone a folder being made (no owner file yet), one made by an older
+lossdsl, one where the file system refused the lock (NFS without its lock daemon), and every
+folder where `fcntl` is missing (Windows). A process that closed the descriptor it inherited (a
+daemon's `closerange`) locks the folder again at its next new loss, with an owner file of its
+own (renamed over its parent's, it let the parent's folder be swept: a second review). A module
+written into a folder removed meanwhile goes into a new one (`write`). Sweeps never raise.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ PREFIX = "lossdsl-"
 OWNER = "owner"
 
 _made: list[str] = []  # the folders this process made (the last one is in use)
-# Each folder's locked owner file: its descriptor, device and inode, held open for as long as
-# the process lives (and by its forked children, who inherit it).
-_held: dict[str, tuple[int, int, int]] = {}
+# Each folder's locked owner file: its descriptor, device, inode and name, held open for as long
+# as the process lives (and by its forked children, who inherit it).
+_held: dict[str, tuple[int, int, int, str]] = {}
 
 
 def folder() -> str:
@@ -55,7 +55,8 @@ def folder() -> str:
     if _made and os.path.isdir(_made[-1]):
         path = _made[-1]
         if path in _held and not _still_held(path):
-            # (a daemon's `closerange` closed the descriptor it inherited: lock it again)
+            # (a daemon's `closerange` closed the descriptor it inherited: a lock of its own)
+            _let_go(path)
             _lock(path)
         return path
     for gone in list(_held):  # (gone, or a parent's that a forked child forgot)
@@ -75,13 +76,17 @@ def folder() -> str:
 
 
 def write(name: str, text: str) -> str:
-    """Write `text` to the file `name` in this process's folder; its path. A folder removed
-    meanwhile (by a `/tmp` cleaner, or a sweep that found its lock let go) is made again."""
+    """Write `text` to the file `name` in this process's folder; its path. The file appears
+    whole (written under another name, then renamed): forked processes that share a folder and
+    build the same loss at once imported a file the other was writing (a review). A folder
+    removed meanwhile (by a `/tmp` cleaner, or a sweep that found its lock let go) is made again."""
     for attempt in (1, 2):
         path = os.path.join(folder(), name)
+        staging = f"{path}.{os.getpid()}.tmp"
         try:
-            with open(path, "w", encoding="utf-8") as handle:
+            with open(staging, "w", encoding="utf-8") as handle:
                 handle.write(text)
+            os.replace(staging, path)
             return path
         except FileNotFoundError:
             if attempt == 2:
@@ -96,12 +101,15 @@ def forget() -> None:
 
 
 def _lock(path: str) -> None:
-    """Lock a new owner file, then give it its name: a sweep never sees an unlocked `owner`. Where
-    the file system refuses locks (NFS without its lock daemon: ENOLCK), the folder stays
-    unlocked and has no owner file, which no sweep removes."""
+    """Lock a new owner file of this process's (`owner-<pid>`), then give it its name: a sweep
+    never sees an unlocked owner file, and a process that shares the folder (a forked child
+    locking again) never replaces another's. Where the file system refuses locks (NFS without
+    its lock daemon: ENOLCK), the folder stays unlocked and has no owner file, which no sweep
+    removes."""
     if fcntl is None:
         return
-    staging = os.path.join(path, f".{OWNER}-{os.getpid()}")
+    name = f"{OWNER}-{os.getpid()}"
+    staging = os.path.join(path, f".{name}")
     try:
         descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError:
@@ -109,21 +117,21 @@ def _lock(path: str) -> None:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         status = os.fstat(descriptor)
-        os.rename(staging, os.path.join(path, OWNER))
+        os.rename(staging, os.path.join(path, name))
     except OSError:
         os.close(descriptor)
         with contextlib.suppress(OSError):
             os.unlink(staging)
         return
-    _held[path] = (descriptor, status.st_dev, status.st_ino)
+    _held[path] = (descriptor, status.st_dev, status.st_ino, name)
 
 
 def _still_held(path: str) -> bool:
     """Whether the descriptor held for `path` is still open on its owner file."""
-    descriptor, device, inode = _held[path]
+    descriptor, device, inode, name = _held[path]
     try:
         held = os.fstat(descriptor)
-        named = os.stat(os.path.join(path, OWNER))
+        named = os.stat(os.path.join(path, name))
     except OSError:
         return False
     return (held.st_dev, held.st_ino) == (device, inode) == (named.st_dev, named.st_ino)
@@ -131,7 +139,7 @@ def _still_held(path: str) -> bool:
 
 def _let_go(path: str) -> None:
     """Close the descriptor held for a folder no longer in use, if it is still the one opened."""
-    descriptor, device, inode = _held.pop(path)
+    descriptor, device, inode, _ = _held.pop(path)
     with contextlib.suppress(OSError):
         held = os.fstat(descriptor)
         if (held.st_dev, held.st_ino) == (device, inode):
@@ -176,13 +184,23 @@ def sweep() -> None:
 
 
 def _abandoned(path: str) -> bool:
-    """Whether `path` is this user's folder (not a link) whose owner file no process holds."""
+    """Whether `path` is this user's folder (not a link) with owner files, none of which a process
+    holds."""
     try:
         status = os.lstat(path)
         if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
             return False
-        descriptor = os.open(os.path.join(path, OWNER), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:  # (gone meanwhile, not readable, no owner file)
+        owners = [n for n in os.listdir(path) if n.startswith(OWNER + "-")]
+    except OSError:  # (gone meanwhile, not readable)
+        return False
+    return bool(owners) and all(_free(os.path.join(path, n)) for n in owners)
+
+
+def _free(owner: str) -> bool:
+    """Whether no process holds the lock of the owner file `owner`."""
+    try:
+        descriptor = os.open(owner, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # (gone meanwhile: its folder is being removed, or not readable)
         return False
     try:
         # (shared: NFS's emulation of flock takes it on a file opened for reading)

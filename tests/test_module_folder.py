@@ -235,7 +235,7 @@ def test_a_file_system_that_refuses_locks_leaves_a_folder_unlocked_and_kept(
 
     monkeypatch.setattr(module_folder.fcntl, "flock", refuse)
     path = module_folder.write("lossdsl_generated_0.py", "# a module\n")
-    assert os.listdir(os.path.dirname(path)) == ["lossdsl_generated_0.py"]
+    assert os.listdir(os.path.dirname(path)) == ["lossdsl_generated_0.py"]  # (no owner)
     assert module_folder._held == {}
     monkeypatch.undo()  # (the fixture's private folder too: sweep it by name)
     module_folder.forget()
@@ -257,6 +257,48 @@ def test_a_closed_lock_is_taken_again_and_a_removed_folder_made_again():
     shutil.rmtree(first)  # as a `/tmp` cleaner removes it
     path = module_folder.write("lossdsl_generated_1.py", "# a module\n")
     assert os.path.dirname(path) != first and os.path.isfile(path)
+
+
+def test_a_child_that_locks_again_keeps_its_parents_folder_locked():
+    # A forked child that had closed the descriptor it inherited (a daemon's `closerange`) locked
+    # the shared folder again by renaming its owner file over the parent's: once the child ended,
+    # the living parent's folder was swept (a second review)
+    path = module_folder.folder()
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # (Python 3.12: fork, threads)
+        child = os.fork()
+    if child == 0:
+        code = 2
+        try:
+            os.close(module_folder._held[path][0])
+            code = 0 if module_folder.folder() == path else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    owners = sorted(n for n in os.listdir(path) if n.startswith("owner-"))
+    assert owners == sorted([f"owner-{os.getpid()}", f"owner-{child}"])
+    assert not module_folder._abandoned(
+        path
+    )  # (the parent's lock holds, the child's is free)
+
+
+def test_a_module_file_appears_whole():
+    # Forked processes sharing a folder and building the same loss at once: one truncated the file
+    # the other was importing (a second review). A reader of the file before keeps what it read.
+    path = module_folder.write("lossdsl_generated_2.py", "# first\n" * 1000)
+    with open(path, encoding="utf-8") as reading:
+        path_again = module_folder.write("lossdsl_generated_2.py", "# second\n")
+        assert path_again == path
+        assert reading.read() == "# first\n" * 1000
+    with open(path, encoding="utf-8") as reading:
+        assert reading.read() == "# second\n"
+    assert sorted(os.listdir(os.path.dirname(path))) == [
+        "lossdsl_generated_2.py",
+        f"owner-{os.getpid()}",
+    ]
 
 
 def test_a_sweep_never_raises(monkeypatch):

@@ -249,6 +249,31 @@ def test_formula_loss_reloads_with_only_lossdsl(tmp_path, order):
         assert np.isclose(results["values"][key], value, rtol=1e-6), key
 
 
+LEFT_AFTER_LOAD = r"""
+import tempfile
+left = tempfile.mkdtemp(prefix="lossdsl-")  # as a killed process leaves its folder
+open(os.path.join(left, "owner-1"), "w").close()  # (an owner file that no process holds)
+print(json.dumps({"left": left, "loaded": "lossdsl" in sys.modules}))
+"""
+
+
+def test_a_process_that_only_loads_a_saved_formula_loss_sweeps_at_exit(
+    tmp_path, monkeypatch
+):
+    # The start-up hook takes back the exit sweep that `import lossdsl` registers; a process that
+    # had lossdsl only from a saved config (the hook's stand-in) never swept (a review)
+    program, model, x, y = formula_model()
+    model.save(tmp_path / "formula.keras")
+    np.savez(tmp_path / "formula.npz", x=x, y=y)
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setenv("TMPDIR", str(root))
+    script = LOAD_FORMULA.replace("IMPORTS", "import keras") + LEFT_AFTER_LOAD
+    results = run_fresh(script, str(tmp_path))
+    assert results["loaded"] is True and results["left"].startswith(str(root))
+    assert not os.path.exists(results["left"])
+
+
 def with_startup_hook(script: str, cwd=None, flags=()) -> subprocess.CompletedProcess:
     """`script` run by a fresh interpreter with the installed lossdsl.pth's hook on."""
     env = {**os.environ, "LOSSDSL_NO_KERAS_HOOK": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
