@@ -54,6 +54,7 @@ OPERATOR_NAMES = {
     "onehot",
     "sigmoid",
     "H",
+    "step",
 }
 
 
