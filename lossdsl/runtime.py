@@ -517,6 +517,14 @@ def parameter_value(key: str, value) -> float:
             f"parameter {key!r} must be a number, not a variable: a parameter is read once, when the loss"
             " is built, so a later assign() would not reach it (give float(v) to freeze its value)"
         )
+    axes = _axes(value)
+    if axes:
+        # PyTorch's float() took a tensor of one element, NumPy's, TensorFlow's and JAX's did
+        # not; every backend's array now has the same answer (a Keras review)
+        raise LossTypeError(
+            f"parameter {key!r} must be one number, not an array of shape {axes}"
+            f" ({value!r:.80}); give float(x[0]) for its one element"
+        )
     if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
         value = value.detach()  # (a tensor that requires a gradient warns at float())
     if isinstance(value, bool) or "bool" in str(
@@ -541,6 +549,18 @@ def parameter_value(key: str, value) -> float:
             f"parameter {key!r} must be a real number within float range, not {value!r:.80}"
         )
     return number
+
+
+def _axes(value) -> tuple | None:
+    """The shape of an array of one axis or more (NumPy, a backend's tensor), else None."""
+    shape = getattr(value, "shape", None)
+    if shape is None or isinstance(value, type):
+        return None
+    try:
+        axes = tuple(shape)
+    except (TypeError, ValueError):  # (a graph tensor of unknown rank)
+        return None
+    return axes or None
 
 
 def _names(name) -> tuple[str | None, str | None]:

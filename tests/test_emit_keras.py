@@ -3106,6 +3106,23 @@ def test_formula_loss(keras):
         tf.function(lambda d: spec.keras_loss(delta=d)(zeros, zeros + 1))(
             tf.constant(0.5)
         )
+    # An array of one element: PyTorch's float() took it, NumPy's and TensorFlow's did not, and
+    # the message said "a real number" of what is one (a Keras review); a 0-d array is a number
+    for array in (np.array([0.5]), tf.constant([0.5]), np.zeros((1, 1))):
+        with pytest.raises(
+            lossdsl.LossTypeError,
+            match=r"parameter 'delta' must be one number, not an array of shape \(1,",
+        ):
+            spec.keras_loss(delta=array)
+    one_element = type(  # (as a torch tensor of shape (1,), whose float() takes it)
+        "Tensor",
+        (),
+        {"__module__": "torch", "shape": (1,), "__float__": lambda self: 0.5},
+    )()
+    with pytest.raises(lossdsl.LossTypeError, match="not an array of shape \\(1,\\)"):
+        spec.keras_loss(delta=one_element)
+    assert spec.keras_loss(delta=np.array(0.25)).get_config()["delta"] == 0.25
+    assert spec.keras_loss(delta=tf.constant(0.75)).get_config()["delta"] == 0.75
     assert (
         lossdsl.library.compile("huber")
         .keras_loss(delta=np.float32(2.0))
