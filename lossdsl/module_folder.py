@@ -80,18 +80,19 @@ def write(name: str, text: str) -> str:
     whole (written under another name, then renamed): forked processes that share a folder and
     build the same loss at once imported a file the other was writing (a review). A folder
     removed meanwhile (by a `/tmp` cleaner, or a sweep that found its lock let go) is made again."""
-    for attempt in (1, 2):
-        path = os.path.join(folder(), name)
-        staging = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(staging, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(staging, path)
-            return path
-        except FileNotFoundError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _write_once(name, text)
+    except FileNotFoundError:  # the folder went: `folder()` makes it again
+        return _write_once(name, text)
+
+
+def _write_once(name: str, text: str) -> str:
+    path = os.path.join(folder(), name)
+    staging = f"{path}.{os.getpid()}.tmp"
+    with open(staging, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(staging, path)
+    return path
 
 
 def forget() -> None:
