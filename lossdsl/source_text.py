@@ -41,12 +41,14 @@ def description(text: str) -> str:
 
 def split_description(text: str) -> tuple[list[str], list[str]]:
     """The program's lines (as `description` breaks them, `\r` dropped), split where its
-    description ends: (the comment lines at its top, blank lines before them left out; the rest)."""
+    description ends: (the comment lines at its top, the blank lines among them left out, as
+    LANGUAGE.md says blank lines carry no meaning; the rest, from the first line that is
+    neither)."""
     lines = [raw.rstrip("\r") for raw in lexer_text(text).split("\n")]
-    start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    end = start
-    while end < len(lines) and lines[end].strip().startswith("#"):
-        end += 1
-    return lines[start:end], lines[end:]
+    end = 0
+    for number, line in enumerate(lines):
+        if line.strip() and not line.strip().startswith("#"):
+            break
+        if line.strip():
+            end = number + 1
+    return [line for line in lines[:end] if line.strip()], lines[end:]

@@ -806,7 +806,10 @@ DESCRIPTIONS = [
     ("abs(e)  # not a description", ""),
     ("abs(e)", ""),
     ("a = abs(e)\n# later comment\na", ""),
-    ("# first\n\n# second block\nabs(e)", "first"),
+    # LANGUAGE.md: blank lines carry no meaning, so they neither end nor break the description
+    ("# first\n\n# second block\nabs(e)", "first\nsecond block"),
+    ("\n# first\n  \n\n# second\n\nabs(e)", "first\nsecond"),
+    ("# first\n#\n# second paragraph\nabs(e)", "first\n\nsecond paragraph"),
 ]
 
 
