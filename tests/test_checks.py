@@ -1008,7 +1008,15 @@ DOMAIN = [
     (
         "«y_pred^0.5»",
         r"the fractional power `y_pred\^0\.5` of `y_pred` \(it lies in \(-inf, inf\)\) can reach 0 or"
-        r" below, where its value or gradient is not finite; keep the base above 0",
+        r" below, where its value or gradient is not finite; keep the base above 0, e\.g\. clip\(y_pred,"
+        r" eps, 1 - eps\) as Keras does for probabilities, or add eps to a value >= 0 or use"
+        r" maximum\(\.\.\., eps\)",
+    ),
+    (  # the base is not y_pred or 1 - y_pred: no clip to 1 - eps
+        "«abs(e)^-0.5»",
+        r"the fractional power `abs\(e\)\^-0\.5` of `abs\(e\)` \(it lies in \[0, inf\)\) can reach 0,"
+        r" where its value or gradient is not finite; keep the base above 0, e\.g\. add eps to a value"
+        r" >= 0 or use maximum\(\.\.\., eps\)",
     ),
     (
         "«abs(e)^0.5»",
@@ -1022,7 +1030,8 @@ DOMAIN = [
     (
         "«y_pred^-1»",
         r"`y_pred\^-1` divides by `y_pred` \(it lies in \(-inf, inf\)\), which can be 0; keep it away"
-        r" from 0",
+        r" from 0, e\.g\. clip\(y_pred, eps, 1 - eps\) as Keras does for probabilities, or add eps to a"
+        r" value >= 0 or use maximum\(\.\.\., eps\)",
     ),
     ("«e^-2»", r"`e\^-2` divides by `e` .*"),
     ("«y_pred^-1.5»", r"the fractional power `y_pred\^-1\.5` .*can reach 0 or below.*"),

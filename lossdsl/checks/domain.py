@@ -731,7 +731,8 @@ class _Ranges:
             if p < 0 and base.reaches(0.0):
                 self.warn(
                     node,
-                    f"`{self.text(node)}` divides by {where}, which can be 0; keep it away from 0",
+                    f"`{self.text(node)}` divides by {where}, which can be 0; keep it away from 0,"
+                    f" {self.advice(node.base, _ADD_EPS)}",
                 )
             elif (
                 p == 0
@@ -762,7 +763,8 @@ class _Ranges:
             self.warn(
                 node,
                 f"the fractional power `{self.text(node)}` of {where} can reach {_zero_or_below(base)},"
-                " where its value or gradient is not finite; keep the base above 0",
+                " where its value or gradient is not finite; keep the base above 0,"
+                f" {self.advice(node.base, _ADD_EPS)}",
             )
         elif p > 1 and base.reaches_below(0.0):
             self.warn(
