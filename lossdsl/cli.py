@@ -351,7 +351,7 @@ def cmd_plot(args) -> int:
     output = check_output(args.output, args.files)
     specs = _compile_all(sources)
     _start_keras_quietly()  # seconds: once the arguments, the output and the programs are known good
-    from lossdsl.plot import KindRefused, MixedKinds, NeedsTensorFlow, plot_losses
+    from lossdsl.plot import KindRefused, MixedKinds, NeedsAutodiff, plot_losses
 
     try:
         plot_losses(
@@ -368,7 +368,7 @@ def cmd_plot(args) -> int:
             print(f"lossdsl plot: {err}", file=sys.stderr)
             return 1
         raise UsageError(f"{err} (--kind {args.kind} was given)") from None
-    except (ValueError, NeedsTensorFlow) as err:
+    except (ValueError, NeedsAutodiff) as err:
         print(f"lossdsl plot: {err}", file=sys.stderr)
         return 1
     except OSError as err:
@@ -391,7 +391,7 @@ def cmd_docs(args) -> int:
     stdin_once(args.files)
     sources = [read_file(f, formula_hint=False) for f in args.files]
     from lossdsl.docs import image_paths, named_sources, write_docs
-    from lossdsl.plot import NeedsTensorFlow
+    from lossdsl.plot import NeedsAutodiff
 
     try:
         named_sources(sources)
@@ -425,7 +425,7 @@ def cmd_docs(args) -> int:
         written = write_docs(sources, output, image_format=args.images)
     except LossError:
         raise
-    except (ValueError, NeedsTensorFlow) as err:
+    except (ValueError, NeedsAutodiff) as err:
         print(f"lossdsl docs: {err}", file=sys.stderr)
         return 1
     except OSError as err:
@@ -454,6 +454,17 @@ def cmd_demo(args) -> int:
     # (`fit` reads NumPy arrays through tf.data where TensorFlow is installed, whatever the
     # backend: started here, quietly, its lines did not appear under JAX and PyTorch; a review)
     _start_keras_quietly(tensorflow_too=True)
+    import keras
+
+    if keras.backend.backend() not in ("tensorflow", "jax", "torch"):
+        # (Keras's NumPy backend has no `fit`: the demo printed its sections, then "failed:
+        # NotImplementedError" from the last-resort handler)
+        print(
+            "lossdsl demo: the demo trains a model, which needs the Keras backend tensorflow,"
+            f" jax or torch (KERAS_BACKEND={keras.backend.backend()} is set)",
+            file=sys.stderr,
+        )
+        return 1
     from lossdsl.demo import run_demo
 
     return run_demo(epochs=args.epochs)

@@ -3,8 +3,9 @@
 Input: one or more `CompiledLoss` objects. Output: one PNG or SVG file (by
 the output's extension) with two panels, the loss and its gradient, one
 colour per loss. The values come from the generated Keras loss itself
-(`keras_loss().call` on small float32 tensors, gradients by
-`tf.GradientTape`), so the picture shows what users ship.
+(`keras_loss().call` on small float32 tensors, gradients by the active Keras
+backend's own autodiff: `tf.GradientTape`, `jax.grad`, `torch.autograd`), so
+the picture shows what users ship.
 
 The x axis depends on the kind of loss (`infer_kind` decides; `kind=`
 overrides):
@@ -31,7 +32,7 @@ the formula (`spec.latex(inline=True)` in mathtext), or the name when
 mathtext cannot parse it or it is too wide for the figure. SVG output is
 deterministic (fixed hash salt, no date), so it can be compared in tests.
 
-Limits: needs the TensorFlow backend of Keras (for `tf.GradientTape`);
+Limits: needs a Keras backend with autodiff (TensorFlow, JAX or PyTorch);
 losses of different kinds share a figure only with `kind=` given.
 """
 
@@ -122,8 +123,9 @@ class Curve:
     target: str | None
 
 
-class NeedsTensorFlow(RuntimeError):
-    """Plotting under another Keras backend: the curves' gradients come from TensorFlow's tape."""
+class NeedsAutodiff(RuntimeError):
+    """Plotting under a Keras backend whose gradients lossdsl cannot take (not TensorFlow, JAX or
+    PyTorch: OpenVINO, say)."""
 
 
 class KindRefused(ValueError):
@@ -295,11 +297,11 @@ def evaluate(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        raise NeedsTensorFlow(
-            f"plotting needs Keras's TensorFlow backend (KERAS_BACKEND={keras.backend.backend()} is set)"
+    if keras.backend.backend() not in _AUTODIFF:
+        raise NeedsAutodiff(
+            "plotting needs a Keras backend with gradients: tensorflow, jax or torch"
+            f" (KERAS_BACKEND={keras.backend.backend()} is set)"
         )
-    import tensorflow as tf
 
     loss = spec.keras_loss()
     lo, hi = span or x_range([spec], kind)
@@ -338,7 +340,7 @@ def evaluate(
     curves = []
     for target_label, target in _TARGETS[kind]:
         # The variable differentiated: y_pred itself, or p / z of the two-class y_pred.
-        var = tf.constant(-x if kind == "regression" else x, dtype="float32")
+        along = (-x if kind == "regression" else x).astype("float32")
         if two_classes:
             first = 0 if target == 1.0 else 1
             y_true = (
@@ -348,21 +350,66 @@ def evaluate(
             )
         else:
             y_true = np.full((len(x), 1), target, "float32")
-        with tf.GradientTape() as tape:
-            tape.watch(var)
+        labels = keras.ops.convert_to_tensor(y_true)
+
+        def per_sample(var, labels=labels):
             if not two_classes:
                 y_pred = var[:, None]
             elif kind == "probability":
-                y_pred = tf.stack([var, 1.0 - var], axis=-1)
+                y_pred = keras.ops.stack([var, 1.0 - var], axis=-1)
             else:
-                y_pred = tf.stack([var, tf.zeros_like(var)], axis=-1)
-            values = tf.reshape(loss.call(tf.constant(y_true), y_pred), [-1])
-        grads = tape.gradient(values, var)
-        grads = tf.zeros_like(var) if grads is None else grads
-        curves.append(
-            Curve(x, _finite(values.numpy()), _finite(grads.numpy()), target_label)
-        )
+                y_pred = keras.ops.stack([var, keras.ops.zeros_like(var)], axis=-1)
+            return keras.ops.reshape(loss.call(labels, y_pred), [-1])
+
+        values, grads = _AUTODIFF[keras.backend.backend()](per_sample, along)
+        curves.append(Curve(x, _finite(values), _finite(grads), target_label))
     return curves
+
+
+def _tensorflow_autodiff(function, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`function(x)` (one value per element of `x`) and the gradient of their sum, as NumPy
+    arrays, by TensorFlow's tape (a loss that does not read `x` has the gradient 0)."""
+    import tensorflow as tf
+
+    var = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(var)
+        values = function(var)
+    grads = tape.gradient(values, var)
+    return values.numpy(), (np.zeros_like(x) if grads is None else grads.numpy())
+
+
+def _jax_autodiff(function, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As `_tensorflow_autodiff`, by `jax.value_and_grad` of the sum (the values carried along)."""
+    import jax
+    import jax.numpy as jnp
+
+    def total(var):
+        values = function(var)
+        return jnp.sum(values), values
+
+    (_, values), grads = jax.value_and_grad(total, has_aux=True)(jnp.asarray(x))
+    return np.asarray(values), np.asarray(grads)
+
+
+def _torch_autodiff(function, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As `_tensorflow_autodiff`, by `torch.autograd.grad` of the sum (on Keras's device)."""
+    import keras
+    import torch
+
+    var = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+    values = function(var)
+    (grads,) = torch.autograd.grad(values.sum(), var, allow_unused=True)
+    grads = torch.zeros_like(var) if grads is None else grads
+    return values.detach().cpu().numpy(), grads.detach().cpu().numpy()
+
+
+# Each Keras backend's autodiff, by `keras.backend.backend()`.
+_AUTODIFF = {
+    "tensorflow": _tensorflow_autodiff,
+    "jax": _jax_autodiff,
+    "torch": _torch_autodiff,
+}
 
 
 def _across_one_column(spec) -> str | None:
