@@ -510,7 +510,7 @@ def parameter_value(key: str, value) -> float:
     if isinstance(
         value, (str, bytes)
     ):  # float("1.5") would pass: a parameter is a number, not text
-        raise LossTypeError(f"parameter {key!r} must be a number, not {value!r:.80}")
+        raise LossTypeError(f"parameter {key!r} must be a number, not {_shown(value)}")
     if _variable(value):
         # Read once, it was frozen silently: an annealing callback's `assign` changed nothing (a review)
         raise LossTypeError(
@@ -523,20 +523,27 @@ def parameter_value(key: str, value) -> float:
         # not; every backend's array now has the same answer (a Keras review)
         raise LossTypeError(
             f"parameter {key!r} must be one number, not an array of shape {axes}"
-            f" ({value!r:.80}); give float(x[0]) for its one element"
+            f" ({_shown(value)}); give float(x[0]) for its one element"
         )
     if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
         value = value.detach()  # (a tensor that requires a gradient warns at float())
-    if isinstance(value, bool) or "bool" in str(
-        getattr(value, "dtype", "")
-    ):  # numpy, TensorFlow, torch
+    dtype = _dtype_name(value)
+    if isinstance(value, bool) or "bool" in dtype:  # numpy, TensorFlow, torch
         # True would pass as 1.0, where a saved config holding it is rejected: one rule for both
         raise LossTypeError(
-            f"parameter {key!r} must be a number, not a boolean ({value!r:.80})"
+            f"parameter {key!r} must be a number, not a boolean ({_shown(value)})"
+        )
+    if any(kind in dtype for kind in _NOT_REAL_DTYPES):
+        # float() of a complex NumPy scalar or TensorFlow tensor dropped its imaginary part with a
+        # ComplexWarning, and of a NumPy array of text read the text (a review of bad input)
+        raise LossTypeError(
+            f"parameter {key!r} must be a real number, not one of dtype {dtype} ({_shown(value)})"
         )
     try:
         number = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except (
+        Exception
+    ):  # (whatever an object's own __float__ raises: a review of bad input)
         number = math.nan
     if not isinstance(number, float):
         # A graph tensor inside the user's `tf.function`: autograph turns this `float()` into a
@@ -546,9 +553,34 @@ def parameter_value(key: str, value) -> float:
         number
     ):  # NaN made every value NaN; inf, NaN where a where unselects it
         raise LossTypeError(
-            f"parameter {key!r} must be a real number within float range, not {value!r:.80}"
+            f"parameter {key!r} must be a real number within float range, not {_shown(value)}"
         )
     return number
+
+
+# Parts of the names of dtypes that hold no real number (NumPy's `str32`, `bytes8`, `object`;
+# TensorFlow's `string`; every library's `complex64`).
+_NOT_REAL_DTYPES = ("complex", "str", "bytes", "object", "void")
+
+
+def _dtype_name(value) -> str:
+    """The name of `value`'s dtype (NumPy, a backend's tensor), or "" where it has none."""
+    try:
+        dtype = getattr(value, "dtype", None)
+        if dtype is None or isinstance(value, type):
+            return ""
+        return str(getattr(dtype, "name", None) or dtype)  # (torch's dtypes have no name)
+    except Exception:  # (an object whose `dtype` raises: none)
+        return ""
+
+
+def _shown(value) -> str:
+    """`repr(value)` cut to 80 characters, as the messages show a value; an object whose repr
+    raises is named by its type."""
+    try:
+        return f"{value!r:.80}"
+    except Exception:
+        return f"a {type(value).__name__} object"
 
 
 def _axes(value) -> tuple | None:

@@ -3122,6 +3122,39 @@ def test_formula_loss(keras):
     with pytest.raises(lossdsl.LossTypeError, match="not an array of shape \\(1,\\)"):
         spec.keras_loss(delta=one_element)
     assert spec.keras_loss(delta=np.array(0.25)).get_config()["delta"] == 0.25
+    # float() of a complex NumPy scalar or TensorFlow tensor kept its real part, with only NumPy's
+    # ComplexWarning, and of a 0-d array of text read the text (a review of bad input)
+    for value, dtype in (
+        (np.complex128(2 + 3j), "complex128"),
+        (tf.constant(2 + 3j), "complex128"),
+        (np.array(0.5 + 0j), "complex128"),
+        (np.array("2"), "str32"),
+        (np.array(b"2"), "bytes8"),
+        (np.array(None, dtype=object), "object"),
+    ):
+        for build in (
+            lambda v: spec.keras_loss(delta=v),
+            lambda v: lossdsl.FormulaLoss(formula=program, delta=v),
+            lambda v: lossdsl.metric(program, delta=v),
+        ):
+            with pytest.raises(
+                lossdsl.LossTypeError,
+                match=f"parameter 'delta' must be a real number, not one of dtype {dtype} ",
+            ):
+                build(value)
+
+    class Unreadable:  # its own __float__ and __repr__ raise: that error leaked (a review)
+        def __float__(self):
+            raise RuntimeError("no float")
+
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    with pytest.raises(
+        lossdsl.LossTypeError,
+        match="parameter 'delta' must be a real number within float range, not an? Unreadable object$",
+    ):
+        spec.keras_loss(delta=Unreadable())
     assert spec.keras_loss(delta=tf.constant(0.75)).get_config()["delta"] == 0.75
     assert (
         lossdsl.library.compile("huber")
