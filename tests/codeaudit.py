@@ -653,7 +653,11 @@ class _Audit:
         parts = (
             widths.test.values if isinstance(widths.test, ast.BoolOp) else [widths.test]
         )
-        allowed = {f"{columns} is None", f"{columns} != y_true.shape[-1]"}
+        allowed = {
+            f"{columns} is None",
+            f"{columns} == 0",
+            f"{columns} != y_true.shape[-1]",
+        }
         if inputs != "y_pred":
             allowed.add("y_true.shape != y_pred.shape")
         if not (

@@ -1660,3 +1660,33 @@ def test_not_of_an_ordering_survives_the_code_s_common_subexpressions():
             np.array([[1.0]], "float32"), np.array([[3.0]], "float32")
         )
         np.testing.assert_allclose(np.asarray(value), [4.0])
+
+
+@pytest.mark.parametrize("program", ["mean(e^2)", "mean(e)^2", "mean(abs(e))*sum(e^2)"])
+def test_an_empty_last_axis_takes_autodiff(program):
+    # The fused backward pass of a mean multiplies by `1 / keras.ops.shape(y_pred)[-1]`, a Python
+    # ZeroDivisionError for a last axis of 0 known while tracing (a review of bad input); autodiff
+    # gives what Keras's own mean squared error gives there: NaN, and an empty gradient.
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the fused gradient runs on TensorFlow")
+    import tensorflow as tf
+
+    spec = lossdsl.compile(program)
+    assert "columns is None or columns == 0 or columns != y_true.shape[-1]" in " ".join(
+        spec.python_source().split()
+    )
+    loss = spec.keras_loss()
+    y_true = tf.zeros((4, 0))
+    y_pred = tf.Variable(tf.zeros((4, 0)))
+
+    def step():
+        with tf.GradientTape() as tape:
+            value = loss(y_true, y_pred)
+        return value, tape.gradient(value, y_pred)
+
+    expected = float(keras.losses.MeanSquaredError()(y_true, y_pred))
+    assert np.isnan(expected)
+    for run in (step, tf.function(step)):
+        value, gradient = run()
+        assert np.isnan(float(value))
+        assert tuple(gradient.shape) == (4, 0)

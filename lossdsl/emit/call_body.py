@@ -480,7 +480,9 @@ class CallBody:
         own: one column broadcast against y_true's or a list's several, whose gradient sums back.
         """
         columns = self._allocate("columns")
-        widths = [f"{columns} is None"]
+        # (an empty last axis: the backward pass's `1 / keras.ops.shape(y_pred)[-1]` of a mean
+        # divided by a Python 0, a ZeroDivisionError; autodiff gives Keras's NaN. A review)
+        widths = [f"{columns} is None", f"{columns} == 0"]
         if self.uses_y_true:
             widths.append(f"{columns} != y_true.shape[-1]")
         widths += [f"{columns} != {n}" for n in sorted(self._list_lengths())]
