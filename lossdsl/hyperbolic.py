@@ -12,12 +12,20 @@ questions from the argument's own assumptions alone: real where the argument is 
 otherwise "unknown", which SymPy reads as "may be complex", the safe side. They carry the same
 names as SymPy's (printers, LaTeX and SymPy's ordering of terms read the class name), and
 `rebuild.plain` turns them back into SymPy's own for `spec.expr` and `spec.gradient()`.
+
+Those hold SymPy's own classes over plain symbols (no assumptions), where the same queries came
+back: `str(spec.expr)` of `tanh(sigmoid(...))` nested four deep took 11 s, five deep more than
+five minutes (a review of bad input). `settle` records, on each such node, "unknown" for the
+facts whose SymPy handlers expand the argument's real and imaginary parts: the answer those
+handlers reach for an argument of plain symbols, without the expansion.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
+
+from lossdsl import subtrees
 
 
 class _ByArgument:
@@ -73,3 +81,36 @@ class tanh(_ByArgument, sp.tanh):
 
 
 CLASSES = (sinh, cosh, tanh)
+
+# The facts whose handlers in SymPy's own classes call `as_real_imag` of the argument (SymPy 1.14).
+_EXPANDING = {
+    sp.sinh: ("real",),
+    sp.cosh: ("real", "positive", "nonnegative", "zero"),
+    sp.tanh: ("real", "finite", "negative", "zero"),
+}
+
+
+def settle(expr: sp.Basic) -> sp.Basic:
+    """`expr`, each of SymPy's own sinh, cosh and tanh in it whose argument holds a symbol of no
+    assumptions told "unknown" for `_EXPANDING`'s facts (where it knows nothing yet); returned
+    for chaining. A fact some other rule decides later replaces the "unknown"."""
+    seen: set[int] = set()
+    stack = [expr]
+    while (
+        stack
+    ):  # (each object once: a binding read twice is one object in both places)
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(node.args)
+        facts = _EXPANDING.get(type(node))
+        if facts is None or all(
+            s.is_real is not None for s in subtrees.free_symbols(node.args[0])
+        ):
+            continue
+        if node._assumptions is node.default_assumptions:
+            node._assumptions = node.default_assumptions.copy()
+        for fact in facts:
+            node._assumptions.setdefault(fact, None)
+    return expr

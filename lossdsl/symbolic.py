@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from lossdsl import bound_constants, construct, nodes, rebuild, subtrees
+from lossdsl import bound_constants, construct, hyperbolic, nodes, rebuild, subtrees
 from lossdsl import symfuncs as sf
 from lossdsl.errors import LossError, LossInternalError, LossLimitError
 from lossdsl.forking import hold_across_fork
@@ -163,7 +163,8 @@ class SymbolicLoss:
                 self._public[sf.C] = sp.Symbol(name, positive=True, integer=True)
         # Renaming symbols changes no structure: skip SymPy's re-evaluation, which
         # costs seconds on deeply nested expressions.
-        return rebuild.xreplaced(rebuild.as_sympy_piecewise(expr), self._public)
+        public = rebuild.xreplaced(rebuild.as_sympy_piecewise(expr), self._public)
+        return hyperbolic.settle(public)
 
     def plain(self) -> sp.Expr:
         """The inlined loss in plain SymPy, still in real symbols."""

@@ -1090,6 +1090,41 @@ def test_nested_hyperbolic_functions_compile_and_emit_without_a_hang(source):
     assert {type(node) for node in found} <= {sp.sinh, sp.cosh, sp.tanh}
 
 
+@pytest.mark.parametrize(
+    "heads",
+    [["tanh", "sigmoid"] * 6, ["cosh", "sigmoid", "sinh", "sigmoid", "tanh"] * 2],
+)
+def test_the_public_expression_of_nested_hyperbolic_functions_prints_without_a_hang(
+    heads,
+):
+    # `spec.expr` holds SymPy's own sinh, cosh and tanh over plain symbols, whose assumption
+    # queries expanded each level's real and imaginary parts again: `str(spec.expr)` of four
+    # tanh(sigmoid(...)) took 11 s, of five more than five minutes (a review of bad input).
+    import math
+
+    spec = lossdsl.compile("".join(f"{h}(" for h in heads) + "e" + ")" * len(heads))
+    y_true, y_pred = sp.Symbol("y_true"), sp.Symbol("y_pred")
+    point = {y_true: sp.Float(0.3), y_pred: sp.Float(0.5)}
+    value = 0.3 - 0.5
+    for head in reversed(heads):
+        value = (
+            1 / (1 + math.exp(-value))
+            if head == "sigmoid"
+            else getattr(math, head)(value)
+        )
+    with answers_within():
+        text = str(spec.expr)
+        gradient = str(spec.gradient())
+        assert float(spec.expr.xreplace(point)) == pytest.approx(value, rel=1e-12)
+    assert text.count("exp(") == heads.count("sigmoid")
+    assert "y_pred" in gradient and len(gradient) > len(text)
+    assert {type(n) for n in sp.preorder_traversal(spec.expr)} & {
+        sp.tanh,
+        sp.sinh,
+        sp.cosh,
+    }
+
+
 def _nested_abs(depth: int) -> str:
     source = "y_pred"
     for _ in range(depth):
