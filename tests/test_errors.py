@@ -1201,6 +1201,18 @@ ERRORS = [
         "«-e / e»",
         _NO_DEPENDENCE.format("its factors in y_pred cancel"),
     ),
+    # ... and inside a function or a sum (a warning that it looked constant, and the autodiff
+    # module's KerasEmitError with no position; a review of bad input)
+    (
+        NoPredictionDependenceError,
+        "«cos(-e / e)»",
+        _NO_DEPENDENCE.format("its factors in y_pred cancel"),
+    ),
+    (
+        NoPredictionDependenceError,
+        "«log(2 + e / (y_pred - y_true))»",
+        _NO_DEPENDENCE.format("its factors in y_pred cancel"),
+    ),
     (
         NoPredictionDependenceError,
         "«(y_pred^2 - 1) / (y_pred - 1) - y_pred»",

@@ -464,12 +464,27 @@ def _cancels_when_expanded(expr: sp.Basic) -> bool:
 
 
 def _cancels_as_a_fraction(expr: sp.Basic) -> bool:
-    """`expr` is a small fraction of polynomials in y_pred whose y_pred cancels: `-e / e`, which
-    SymPy holds as `(y_pred - y_true) / (y_true - y_pred)` (it cancels `e / e` itself), is -1
-    wherever it is defined, as `e / e` is 1. (The code's common subexpressions made it -1, and the
-    autodiff module then had no y_pred to read.)"""
+    """`expr`, or each part of it that is a small fraction of polynomials in y_pred, has no y_pred
+    once that fraction is cancelled: `-e / e`, which SymPy holds as `(y_pred - y_true) / (y_true -
+    y_pred)` (it cancels `e / e` itself), is -1 wherever it is defined, as `e / e` is 1, and so is
+    `cos(-e / e)` cos(-1) (the code's common subexpressions made it so, and the autodiff module
+    then had no y_pred to read; inside a function, found by a review of bad input)."""
     if subtrees.size(expr, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
         return False
+    if _fraction_cancels(expr):
+        return True
+    cancelled = {
+        part: sp.Integer(0)  # (a stand-in: what matters is that no y_pred is left)
+        for part in subtrees.preorder(expr)
+        if part is not expr
+        and Y_PRED in subtrees.free_symbols(part)
+        and _fraction_cancels(part)
+    }
+    return bool(cancelled) and Y_PRED not in expr.xreplace(cancelled).free_symbols
+
+
+def _fraction_cancels(expr: sp.Basic) -> bool:
+    """`expr` is a small fraction of polynomials in y_pred whose y_pred cancels."""
     powers = subtrees.atoms(expr, sp.Pow)
     if not any(p.exp.is_Integer and p.exp < 0 for p in powers):
         return False  # (no division: `_cancels_when_expanded`'s)
