@@ -331,6 +331,10 @@ class _Translator:
         self._constants: dict[sp.Symbol, float] = {}
         # Whether a binding's value holds a list (`Vector`), directly or through another binding.
         self._lists: dict[sp.Symbol, bool] = {}
+        # Whether the program writes a list at all (most do not: no list's items to check)
+        self._writes_lists = any(
+            isinstance(node, nodes.Vector) for node in nodes.walk(resolved.program)
+        )
 
     def run(self) -> SymbolicLoss:
         shallow_bindings = []
@@ -446,6 +450,8 @@ class _Translator:
             ) from None
         self.exprs[id(node)] = value
         self.fold_through_bindings(node, value)
+        if self._writes_lists:
+            _check_constant_list(node, value)
         return self.shallow(value)
 
     def fold_through_bindings(self, node: nodes.Node, value: sp.Basic) -> None:
@@ -684,6 +690,43 @@ _BOUND_NOT_FINITE = {
     "not real": f"this constant is not a finite real number {_BOUND}",
     "division by 0": f"division by the constant 0 {_BOUND}",
 }
+
+
+_LIST_NOT_FINITE = {
+    "overflow": "this constant overflows a float",
+    "not real": "this constant is not a finite real number",
+    "division by 0": "division by the constant 0",
+}
+
+
+def _check_constant_list(node: nodes.Node, value: sp.Basic) -> None:
+    """A LossLimitError at `node` where its value is a function of lists of numbers alone and one
+    of its items is not a finite float, as for a single number (`log(0)`): `log([1, 0, 2])` was
+    -inf in every sample, `1 / [0, 1]` inf, with only the domain check's warning (a review of bad
+    input). A list of numbers alone was folded where it was written."""
+    if (
+        isinstance(value, sf.Vector)
+        or not isinstance(value, sp.Expr)
+        or value.free_symbols
+        or not value.has(sf.Vector)
+    ):
+        return
+    lists = subtrees.atoms(value, sf.Vector)
+    length = max(len(v.args) for v in lists)
+    if any(len(v.args) not in (1, length) for v in lists):
+        return  # (lists of different lengths: the semantics stage's error)
+    for item in range(length):
+        try:
+            # (each item put in without evaluation: SymPy makes `log(0)` zoo, unknown to value_of)
+            items = {v: v.args[min(item, len(v.args) - 1)] for v in lists}
+            bound_constants.value_of(rebuild.xreplaced(value, items), {})
+        except bound_constants.NotFinite as err:
+            raise LossLimitError(
+                f"{_LIST_NOT_FINITE[err.kind]} (item {item + 1} of the list)",
+                span=node.span,
+            ) from None
+        except bound_constants.Unknown:
+            return
 
 
 def _number(value: float, exact: bool = False) -> sp.Expr:

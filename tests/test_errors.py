@@ -1411,6 +1411,23 @@ ERRORS = [
         "x = 1\ny_pred * «log(0)»",
         r"this constant is not a finite real number",
     ),
+    # ... and so is an item of a list of numbers (-inf, inf or NaN in every sample, with only the
+    # domain check's warning; a review of bad input)
+    (
+        LossLimitError,
+        "e^2 + sum(«log([1, 0, 2])»)",
+        r"this constant is not a finite real number \(item 2 of the list\)",
+    ),
+    (
+        LossLimitError,
+        "e^2 * sum(«1 / [0, 1]»)",
+        r"division by the constant 0 \(item 1 of the list\)",
+    ),
+    (
+        LossLimitError,
+        "sum(«exp([1, 800])» * e^2)",
+        r"this constant overflows a float \(item 2 of the list\)",
+    ),
     # ... and a division by 0 that only the code's stable forms show: two spellings of one function
     # (python_source() raised a KerasEmitError, or a LossInternalError from a complex clip bound,
     # on programs that compiled; found by fuzzing)
