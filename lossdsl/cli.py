@@ -80,10 +80,25 @@ def _unrecognized(extra: list[str]) -> str:
     return f"unrecognized option{'s' * (len(options) > 1)}: {' '.join(options)}"
 
 
+def _unknown_top_level_option(item: str) -> bool:
+    """`item`, the first argument, is an option the top level does not take (it takes `-h`,
+    `--help` and `--version`, or an abbreviation of them, as argparse does)."""
+    if not item.startswith("-") or item in ("-", "--"):
+        return False
+    return not any(option.startswith(item) for option in ("-h", "--help", "--version"))
+
+
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
+        if argv and _unknown_top_level_option(argv[0]):
+            # (argparse said "the following arguments are required: COMMAND" of `lossdsl --bogus`,
+            # naming no option; a review of bad input)
+            parser.error(
+                f"unrecognized option: {argv[0]} (a COMMAND comes first; `lossdsl COMMAND --help`"
+                " lists its options)"
+            )
         args, extra = parser.parse_known_args(
             join_programs(argv, program_options(parser, argv))
         )

@@ -1332,3 +1332,32 @@ def test_a_missing_file_that_reads_as_a_formula_in_docs_gets_no_e_hint(cli, tmp_
     # `docs` names each section after its file and refuses -e: the hint would send a user there (a review)
     code, out, err = cli("docs", "log(y_pred)", "-o", str(tmp_path / "x.md"))
     assert (code, out, err) == (2, "", "lossdsl docs: no such file: log(y_pred)\n")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--bogus"], ["--bogus", "check", "-e", "abs(e)"], ["-e", "abs(e)"], ["-x"]],
+)
+def test_an_option_before_the_command_is_named(capsys, argv):
+    # argparse said "the following arguments are required: COMMAND" of `lossdsl --bogus`, and
+    # "invalid choice: 'abs(e)'" of `lossdsl -e abs(e)`, naming no option (a review of bad input)
+    from lossdsl.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: lossdsl [-h] [--version] COMMAND ...\n")
+    assert err.endswith(
+        f"lossdsl: error: unrecognized option: {argv[0]} (a COMMAND comes first;"
+        " `lossdsl COMMAND --help` lists its options)\n"
+    )
+
+
+@pytest.mark.parametrize("argv", [["--vers"], ["--version"]])
+def test_the_top_levels_own_options_and_their_abbreviations_still_work(capsys, argv):
+    from lossdsl.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"lossdsl \d+\.\d+\.\d+\n", out)
