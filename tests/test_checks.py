@@ -185,6 +185,12 @@ def test_loss_without_y_pred_is_rejected(marked, text):
         # constant, an error under strict=True; a review)
         "logsumexp(y_pred) - logsumexp(y_pred - 1e30 * y_true)",
         "param big = 1e30\nlogsumexp(y_pred) - logsumexp(y_pred - big * y_true)",
+        # a fraction whose y_pred cancels, beside or over what does read y_pred (a first version of
+        # the check put 0 for the fraction, which took the product or the power with it; a review)
+        "y_pred * (2 - e/(y_pred - y_true))",
+        "r = e/(y_pred - y_true)\ne^2 * (2 + r)",
+        "log(y_pred) * (1 + (y_pred-y_true)/(y_true-y_pred) + 1)",
+        "(y_pred + 1)^(3 + e/(y_pred - y_true))",
     ],
 )
 def test_loss_with_y_pred_passes(source):

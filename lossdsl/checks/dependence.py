@@ -474,7 +474,7 @@ def _cancels_as_a_fraction(expr: sp.Basic) -> bool:
     if _fraction_cancels(expr):
         return True
     cancelled = {
-        part: sp.Integer(0)  # (a stand-in: what matters is that no y_pred is left)
+        part: sp.cancel(part)  # (its value: a stand-in 0 took a product or a power with it)
         for part in subtrees.preorder(expr)
         if part is not expr
         and Y_PRED in subtrees.free_symbols(part)
