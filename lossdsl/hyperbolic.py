@@ -25,8 +25,6 @@ from __future__ import annotations
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
-from lossdsl import subtrees
-
 
 class _ByArgument:
     """What the three share: real where the argument is real, SymPy's own class for `plain()`, and
@@ -82,35 +80,43 @@ class tanh(_ByArgument, sp.tanh):
 
 CLASSES = (sinh, cosh, tanh)
 
-# The facts whose handlers in SymPy's own classes call `as_real_imag` of the argument (SymPy 1.14).
+# The facts whose handlers in SymPy's own classes expand the argument's real and imaginary parts,
+# through `as_real_imag` or through one another (SymPy 1.14).
 _EXPANDING = {
-    sp.sinh: ("real",),
+    sp.sinh: ("real", "extended_real"),
     sp.cosh: ("real", "positive", "nonnegative", "zero"),
-    sp.tanh: ("real", "finite", "negative", "zero"),
+    sp.tanh: ("real", "extended_real", "finite", "negative", "zero"),
 }
 
 
 def settle(expr: sp.Basic) -> sp.Basic:
-    """`expr`, each of SymPy's own sinh, cosh and tanh in it whose argument holds a symbol of no
-    assumptions told "unknown" for `_EXPANDING`'s facts (where it knows nothing yet); returned
-    for chaining. A fact some other rule decides later replaces the "unknown"."""
-    seen: set[int] = set()
-    stack = [expr]
-    while (
-        stack
-    ):  # (each object once: a binding read twice is one object in both places)
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.extend(node.args)
+    """`expr`, each of SymPy's own sinh, cosh and tanh in it whose argument SymPy cannot call
+    real told "unknown" for `_EXPANDING`'s facts (where it knows nothing yet); returned for
+    chaining. Inner nodes first, so that asking whether an argument is real is cheap; one that
+    is real (`tanh(abs(e))`) keeps what SymPy decides of it (a review: a "unknown" there lost
+    `cosh(abs(e))` its positivity, in the user's equal expressions too, SymPy's cache sharing
+    them). A fact some other rule decides later replaces the "unknown"."""
+    for node in _postorder(expr):
         facts = _EXPANDING.get(type(node))
-        if facts is None or all(
-            s.is_real is not None for s in subtrees.free_symbols(node.args[0])
-        ):
+        if facts is None or node.args[0].is_extended_real:
             continue
         if node._assumptions is node.default_assumptions:
             node._assumptions = node.default_assumptions.copy()
         for fact in facts:
             node._assumptions.setdefault(fact, None)
     return expr
+
+
+def _postorder(expr: sp.Basic):
+    """Each object of `expr` once, its arguments before it (a binding read twice is one object in
+    both places). Without recursion."""
+    seen: set[int] = set()
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if ready:
+            yield node
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in node.args)
