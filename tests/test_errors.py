@@ -1428,6 +1428,12 @@ ERRORS = [
         "sum(«exp([1, 800])» * e^2)",
         r"this constant overflows a float \(item 2 of the list\)",
     ),
+    # ... through bindings, as a single number's (a review)
+    (
+        LossLimitError,
+        "a = [1, 0, 2]\nb = a * 2\nsum(y_pred * «log(b)»)",
+        r"this constant is not a finite real number \(item 2 of the list\)",
+    ),
     # ... and a division by 0 that only the code's stable forms show: two spellings of one function
     # (python_source() raised a KerasEmitError, or a LossInternalError from a complex clip bound,
     # on programs that compiled; found by fuzzing)
