@@ -541,10 +541,11 @@ def parameter_value(key: str, value) -> float:
         )
     try:
         number = float(value)
-    except (
-        Exception
-    ):  # (whatever an object's own __float__ raises: a review of bad input)
-        number = math.nan
+    except Exception:
+        # (whatever an object's own __float__ raises, its own error leaked; a review of bad input)
+        raise LossTypeError(
+            f"parameter {key!r} must be a real number, not {_shown(value)}"
+        ) from None
     if not isinstance(number, float):
         # A graph tensor inside the user's `tf.function`: autograph turns this `float()` into a
         # cast, which returns a tensor (math.isfinite raised TypeError on it; a Keras review)
@@ -569,7 +570,8 @@ def _dtype_name(value) -> str:
         dtype = getattr(value, "dtype", None)
         if dtype is None or isinstance(value, type):
             return ""
-        return str(getattr(dtype, "name", None) or dtype)  # (torch's dtypes have no name)
+        # (torch's dtypes have no name)
+        return str(getattr(dtype, "name", None) or dtype)
     except Exception:  # (an object whose `dtype` raises: none)
         return ""
 
