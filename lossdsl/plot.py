@@ -4,7 +4,7 @@ Input: one or more `CompiledLoss` objects. Output: one PNG or SVG file (by
 the output's extension) with two panels, the loss and its gradient, one
 colour per loss. The values come from the generated Keras loss itself
 (`keras_loss().call` on small float32 tensors, gradients by the active Keras
-backend's own autodiff: `tf.GradientTape`, `jax.grad`, `torch.autograd`), so
+backend's own autodiff: `tf.GradientTape`, `jax.value_and_grad`, `torch.autograd`), so
 the picture shows what users ship.
 
 The x axis depends on the kind of loss (`infer_kind` decides; `kind=`
