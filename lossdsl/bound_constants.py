@@ -29,6 +29,7 @@ class NotFinite(ArithmeticError):
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
         self.kind = kind  # "overflow", "not real" or "division by 0"
+        self.item: int | None = None  # the item of a list it is at, where one is (`symbolic`)
 
 
 class Unknown(Exception):

@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lossdsl.span import Span, caret_block
 
@@ -151,8 +151,13 @@ class LossError(ValueError):
         super().__init__(message)
 
     def with_source(self, source: str) -> LossError:
-        """Attach the program text (for the caret) and return self."""
+        """Attach the program text (for the caret), to the error and to each of its diagnostics
+        made without it, and return self. (A diagnostic of an error raised before the text was at
+        hand printed an empty line over its caret: `str(check("log([1, 0, 2]) * e")[0])`.)"""
         self.source = source
+        self.diagnostics = tuple(
+            d if d.source else replace(d, source=source) for d in self.diagnostics
+        )
         return self
 
     def placed(self, span: Span | None, source: str) -> LossError:

@@ -470,6 +470,14 @@ class _Translator:
             return value
         return rebuild.xreplaced(value, self._list_values)
 
+    def _zero_list_item(self, value: sp.Basic) -> int | None:
+        """Where `value` (bindings of lists put in) is made of lists and numbers alone, the first of
+        its items that is 0 (counted from 1); else None."""
+        value = self._with_list_bindings(value)
+        if not _is_list_constant(value) or subtrees.atoms(value, sf.TensorFunction):
+            return None
+        return _zero_item(value)
+
     def _note_list_part(self, node: nodes.Node, value: sp.Basic) -> None:
         """Keep `node` as a part to check where its value is made of lists and numbers alone; the
         parts it holds are then within it, and checked with it."""
@@ -612,6 +620,13 @@ class _Translator:
                     raise LossLimitError(
                         _BOUND_NOT_FINITE["division by 0"], span=operand.span
                     )
+                if self._writes_lists and (item := self._zero_list_item(value)):
+                    # ... and a list of numbers with an item 0, in any chain (`[1, 2] / [3, 0] * e`,
+                    # `e^2 / [3, 0]`: only warned of, where `([1, 2] / [3, 0]) * e` was this error)
+                    raise LossLimitError(
+                        f"division by the constant 0 (item {item} of the list)",
+                        span=operand.span,
+                    )
                 parts.append(1 / value)
         result = sp.Add(*parts) if node.kind == "add" else sp.Mul(*parts)
         if node.kind == "mul" and self._constants and result.free_symbols:
@@ -746,25 +761,52 @@ def _check_constant_list(node: nodes.Node, value: sp.Basic) -> None:
     """A LossLimitError at `node` where its value is a function of lists of numbers alone and one
     of its items is not a finite float, as for a single number (`log(0)`): `log([1, 0, 2])` was
     -inf in every sample, `1 / [0, 1]` inf, with only the domain check's warning (a review of bad
-    input). A list of numbers alone was folded where it was written."""
-    if isinstance(value, sf.Vector) or not _is_list_constant(value):
+    input). A list of numbers alone was folded where it was written. (Its caller has made sure
+    that `value` is made of lists and numbers alone.)"""
+    if isinstance(value, sf.Vector):
         return
+    try:
+        for _ in _item_values(value):
+            pass
+    except bound_constants.NotFinite as err:
+        raise LossLimitError(
+            f"{_LIST_NOT_FINITE[err.kind]} (item {err.item} of the list)",
+            span=node.span,
+        ) from None
+    except bound_constants.Unknown:
+        return
+
+
+def _zero_item(value: sp.Basic) -> int | None:
+    """The first item (counted from 1) at which `value`, made of lists and numbers alone, is
+    exactly 0 in floats; None where none is, or where an item cannot be computed (the list check
+    says why, at the part that cannot)."""
+    try:
+        for item, number in _item_values(value):
+            if number == 0:
+                return item
+    except (bound_constants.NotFinite, bound_constants.Unknown):
+        return None
+    return None
+
+
+def _item_values(value: sp.Basic):
+    """(item, its float) for each item of `value`, made of lists and numbers alone, counted from 1;
+    none for lists of different lengths (the semantics stage's error). `NotFinite`, with the item
+    on it as `item`, where an item's is not a finite float; `Unknown` where it cannot be computed."""
     lists = subtrees.atoms(value, sf.Vector)
     length = max(len(v.args) for v in lists)
     if any(len(v.args) not in (1, length) for v in lists):
-        return  # (lists of different lengths: the semantics stage's error)
+        return
     for item in range(length):
+        # (each item put in without evaluation: SymPy makes `log(0)` zoo, unknown to value_of)
+        items = {v: v.args[min(item, len(v.args) - 1)] for v in lists}
         try:
-            # (each item put in without evaluation: SymPy makes `log(0)` zoo, unknown to value_of)
-            items = {v: v.args[min(item, len(v.args) - 1)] for v in lists}
-            bound_constants.value_of(rebuild.xreplaced(value, items), {})
+            number = bound_constants.value_of(rebuild.xreplaced(value, items), {})
         except bound_constants.NotFinite as err:
-            raise LossLimitError(
-                f"{_LIST_NOT_FINITE[err.kind]} (item {item + 1} of the list)",
-                span=node.span,
-            ) from None
-        except bound_constants.Unknown:
-            return
+            err.item = item + 1
+            raise
+        yield item + 1, number
 
 
 def _number(value: float, exact: bool = False) -> sp.Expr:

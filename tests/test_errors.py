@@ -1420,7 +1420,24 @@ ERRORS = [
     ),
     (
         LossLimitError,
-        "e^2 * sum(«1 / [0, 1]»)",
+        "e^2 * sum(1 / «[0, 1]»)",
+        r"division by the constant 0 \(item 1 of the list\)",
+    ),
+    # ... at the divisor, in any chain of products, as for a single 0 (`[1, 2] / [3, 0] * e` and
+    # `e^2 / [3, 0]` were only warned of, where `([1, 2] / [3, 0]) * e` was this error)
+    (
+        LossLimitError,
+        "[1, 2] / «[3, 0]» * e",
+        r"division by the constant 0 \(item 2 of the list\)",
+    ),
+    (
+        LossLimitError,
+        "e^2 / «[3, 1 - 1]»",
+        r"division by the constant 0 \(item 2 of the list\)",
+    ),
+    (
+        LossLimitError,
+        "a = [3, 0]\nb = a - 3\ne^2 / «b»",
         r"division by the constant 0 \(item 1 of the list\)",
     ),
     (
@@ -1579,6 +1596,11 @@ def test_error_place_message_and_caret(marked, cls, text, message):
     assert re.fullmatch(message, err.message), err.message
     assert err.source == m.source
     assert_caret(err, m.source, m.line, m.column)
+    # ... and each of its diagnostics, and check()'s, prints the line itself (an error raised
+    # before the text was at hand, a list item's `log(0)`, printed an empty line over its caret)
+    assert all(d.source == m.source for d in err.diagnostics), text
+    checked = [d for d in lossdsl.check(m.source) if d.level == "error"]
+    assert checked and all(str(d) == d.format(m.source) for d in checked), text
 
 
 MULTILINE = [r for r in ERRORS if "\n" in r[1]] + [
