@@ -29,7 +29,8 @@ class NotFinite(ArithmeticError):
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
         self.kind = kind  # "overflow", "not real" or "division by 0"
-        self.item: int | None = None  # the item of a list it is at, where one is (`symbolic`)
+        # the item of a list it is at, where one is (`symbolic`)
+        self.item: int | None = None
 
 
 class Unknown(Exception):

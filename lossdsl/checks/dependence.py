@@ -473,8 +473,9 @@ def _cancels_as_a_fraction(expr: sp.Basic) -> bool:
         return False
     if _fraction_cancels(expr):
         return True
+    # (each part replaced by its value: a stand-in 0 took a product or a power with it)
     cancelled = {
-        part: sp.cancel(part)  # (its value: a stand-in 0 took a product or a power with it)
+        part: sp.cancel(part)
         for part in subtrees.preorder(expr)
         if part is not expr
         and Y_PRED in subtrees.free_symbols(part)
