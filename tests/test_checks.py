@@ -1420,6 +1420,9 @@ SAFE = [
     # `1 - softmax` to reach 0; the change review)
     "sum(log(normalize([1, 2, 3])) * e^2)",
     "sum(log(1 - softmax([1, 2, 3])) * e^2)",
+    # ... and a reduction of one: its value (`sum([1, 0])` "can be 0 (it lies in [0, inf))")
+    "e^2 / sum([1, 0])",
+    "w = [1, 0]\ne^2 / mean(w) + log(max(w))",
     # `normalize` keeps its argument's sign: in [0, 1] where it is at least 0 (it was said to "be
     # negative, so adding eps is not enough"; a review of the language)
     "log(normalize(abs(y_pred)) + eps)",
@@ -2179,8 +2182,12 @@ STILL_WARNED = [
         "«(1 - pt)^gamma» * (softplus(y_pred) - y*y_pred)",
         "[-7.45058e-06, 1]",
     ),
-    # a list's sum has a length of its own: no sum of one with y_pred's (a review of these ranges)
-    ("p = sigmoid(y_pred)\n«(sum([1, 1]) - sum(p))^1.5»", "(-inf, inf)"),
+    # a list's sum has a length of its own: no sum of one with y_pred's (a review of these ranges);
+    # a constant list's is its value (2 here), `sum(p)` of sigmoids in (0, inf)
+    ("p = sigmoid(y_pred)\n«(sum([1, 1]) - sum(p))^1.5»", "(-inf, 2)"),
+    # a constant list's smallest item, and a sum that float32 may round to 0 in some order
+    ("e^2 / «min([1, 0])»", "[0, 0]"),
+    ("e^2 / «sum([1e8, 1, -1e8])»", "[-22.8419, 24.8419]"),
     # a divisor equal to the dividend only in the reals: float32 can put the quotient above 1
     (
         "param alpha = 0.1\nt = clip(y_true,0,1)\np = clip(y_pred,0,1)\n"

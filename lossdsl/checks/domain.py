@@ -82,6 +82,21 @@ _ALONG_LIST = {
 _ADD_EPS = "add eps to a value >= 0 or use maximum(..., eps)"
 
 
+def _reduced_row(name: str, row: list[float]) -> Interval:
+    """The values `sum`, `mean`, `max` or `min` of a row of float32 numbers takes in float32: the
+    largest and the smallest are exact; a sum is its exact value widened by the bound on the
+    rounding of float32 additions in any order, (n - 1) 2^-24 times the sum of the magnitudes
+    (`[1e8, 1, -1e8]` may sum to 0)."""
+    if name in ("max", "min"):
+        return Interval.point(max(row) if name == "max" else min(row))
+    exact = math.fsum(row)
+    slack = (len(row) - 1) * 2.0**-24 * math.fsum(abs(v) for v in row)
+    lo, hi = exact - slack, exact + slack
+    if name == "mean":
+        lo, hi = lo / len(row), hi / len(row)
+    return Interval(lo, hi)
+
+
 def _clip_hint(node: nodes.Node, text: str) -> str:
     """Keras's clip, for `y_pred` or `1 - y_pred` (a probability, as Keras clips them); not for other
     values, which may be a norm or a sum (clipped to 1 - eps, `sqrt(sum(y_pred^2))` would be capped at 1)."""
@@ -840,22 +855,18 @@ class _Ranges:
                 # `call_hazard` warns of); `log(sqrt(y_pred))` said its argument lay in (-inf, inf)
                 x = Interval(0.0, x.hi, False, x.hi_open)
             return iv.monotone(_MONOTONE[name], x)
-        if name in _ALONG_LIST and isinstance(
-            listed := self.bound(node.args[0]), nodes.Vector
-        ):
-            items = [self.range(item) for item in listed.items]
-            if all(i.lo == i.hi and math.isfinite(i.lo) for i in items):
-                # a constant vector (`softmax([1, 2, 3])`): its values, as float32 holds them
-                row = [to_float32(i.lo) for i in items]
-                if name == "normalize" and any(
-                    math.isinf(to_float32(v * v)) for v in row
-                ):
-                    values = [0.0] * len(
-                        row
-                    )  # its float32 sum of squares is inf (past about 1.8e19)
-                else:
-                    values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]](row)]
-                return iv.hull(*(Interval.point(v) for v in values))
+        row = self.constant_row(node.args[0])
+        if name in _ALONG_LIST and row is not None:
+            # a constant vector (`softmax([1, 2, 3])`): its values, as float32 holds them
+            if name == "normalize" and any(math.isinf(to_float32(v * v)) for v in row):
+                # its float32 sum of squares is inf (past about 1.8e19)
+                values = [0.0] * len(row)
+            else:
+                values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]](row)]
+            return iv.hull(*(Interval.point(v) for v in values))
+        if name in ("sum", "mean", "max", "min") and row is not None:
+            # ... and a reduction of one (`e^2 / sum([1, 0])` "can be 0" where it is 1)
+            return _reduced_row(name, row)
         if name == "normalize" and (args[0].lo >= 0 or args[0].hi <= 0):
             # each element keeps its sign: `log(normalize(abs(y_pred)) + eps)` was warned that its
             # argument "can be negative" (a review of the language)
@@ -887,6 +898,17 @@ class _Ranges:
         if name == "logsumexp":
             return Interval(x.lo, iv.INF, x.lo_open)
         return iv.REALS
+
+    def constant_row(self, argument: nodes.Node) -> list[float] | None:
+        """The items of a list of constants, as float32 holds them, where `argument` is one
+        (written, or through a binding); else None."""
+        listed = self.bound(argument)
+        if not isinstance(listed, nodes.Vector):
+            return None
+        items = [self.range(item) for item in listed.items]
+        if not all(i.lo == i.hi and math.isfinite(i.lo) for i in items):
+            return None
+        return [to_float32(i.lo) for i in items]
 
     def picked(self, argument: nodes.Node) -> Interval | None:
         """The range of `sum(onehot(y_true) * x * ...)`: one element, that of the label, of the
