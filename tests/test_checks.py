@@ -1423,6 +1423,8 @@ SAFE = [
     # ... and a reduction of one: its value (`sum([1, 0])` "can be 0 (it lies in [0, inf))")
     "e^2 / sum([1, 0])",
     "w = [1, 0]\ne^2 / mean(w) + log(max(w))",
+    # (`max` of two lists is their elementwise maximum, not a reduction of the first)
+    "e^2 / max([0, 0], [1, 1])",
     # `normalize` keeps its argument's sign: in [0, 1] where it is at least 0 (it was said to "be
     # negative, so adding eps is not enough"; a review of the language)
     "log(normalize(abs(y_pred)) + eps)",

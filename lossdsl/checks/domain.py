@@ -82,6 +82,9 @@ _ALONG_LIST = {
 _ADD_EPS = "add eps to a value >= 0 or use maximum(..., eps)"
 
 
+_REDUCED_ROWS = ("sum", "mean", "max", "min")
+
+
 def _reduced_row(name: str, row: list[float]) -> Interval:
     """The values `sum`, `mean`, `max` or `min` of a row of float32 numbers takes in float32: the
     largest and the smallest are exact; a sum is its exact value widened by the bound on the
@@ -855,7 +858,11 @@ class _Ranges:
                 # `call_hazard` warns of); `log(sqrt(y_pred))` said its argument lay in (-inf, inf)
                 x = Interval(0.0, x.hi, False, x.hi_open)
             return iv.monotone(_MONOTONE[name], x)
-        row = self.constant_row(node.args[0])
+        row = (
+            self.constant_row(node.args[0])
+            if name in _ALONG_LIST or name in _REDUCED_ROWS
+            else None
+        )
         if name in _ALONG_LIST and row is not None:
             # a constant vector (`softmax([1, 2, 3])`): its values, as float32 holds them
             if name == "normalize" and any(math.isinf(to_float32(v * v)) for v in row):
@@ -864,7 +871,7 @@ class _Ranges:
             else:
                 values = [to_float32(v) for v in ALONG[_ALONG_LIST[name]](row)]
             return iv.hull(*(Interval.point(v) for v in values))
-        if name in ("sum", "mean", "max", "min") and row is not None:
+        if name in _REDUCED_ROWS and row is not None and len(node.args) == 1:
             # ... and a reduction of one (`e^2 / sum([1, 0])` "can be 0" where it is 1)
             return _reduced_row(name, row)
         if name == "normalize" and (args[0].lo >= 0 or args[0].hi <= 0):
