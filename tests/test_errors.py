@@ -1420,11 +1420,11 @@ ERRORS = [
     ),
     (
         LossLimitError,
-        "e^2 * sum(1 / «[0, 1]»)",
+        "e^2 * sum(«1 / [0, 1]»)",
         r"division by the constant 0 \(item 1 of the list\)",
     ),
-    # ... at the divisor, in any chain of products, as for a single 0 (`[1, 2] / [3, 0] * e` and
-    # `e^2 / [3, 0]` were only warned of, where `([1, 2] / [3, 0]) * e` was this error)
+    # ... at the divisor, in a chain of products that reads y_pred, as for a single 0 (`[1, 2] /
+    # [3, 0] * e` and `e^2 / [3, 0]` were only warned of, where `([1, 2] / [3, 0]) * e` was this error)
     (
         LossLimitError,
         "[1, 2] / «[3, 0]» * e",
