@@ -2517,7 +2517,7 @@ def test_the_generalized_cross_entropy_on_logits_has_a_finite_gradient_far_from_
 
     spec = lossdsl.compile(program)
     assert (
-        "keras.ops.expm1(-q * t0) / q" in spec.python_source()
+        re.search(r"keras\.ops\.expm1\(-q \* t\d+\) / q", spec.python_source())
         and "power" not in spec.python_source()
     )
     y_true = np.array([0, 0, 2])
@@ -3573,15 +3573,17 @@ def test_softmax_cross_entropy_reads_class_ids_on_tensorflow_and_pytorch():
     one_hot = lines.index(
         "y_true = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1])"
     )
+    # (the logits through `_logits`, a local: Keras's TensorFlow kernel reads a softmax's input)
+    logits = r"(y_pred|t\d+)"
     dense = next(
         i
         for i, line in enumerate(lines)
-        if "keras.ops.categorical_crossentropy(y_true, y_pred" in line
+        if re.search(rf"keras\.ops\.categorical_crossentropy\(y_true, {logits}", line)
     )
     sparse = next(
         i
         for i, line in enumerate(lines)
-        if "sparse_categorical_crossentropy(y_true, y_pred" in line
+        if re.search(rf"sparse_categorical_crossentropy\(y_true, {logits}", line)
     )
     assert (
         lines.index("y_true = keras.ops.cast(y_true, 'int32')")

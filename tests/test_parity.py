@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backend_autodiff import to_numpy, values_and_gradients
+from backend_autodiff import compiled_modes, to_numpy, values_and_gradients
 
 import lossdsl
 from lossdsl.library.counterparts import (
@@ -363,6 +363,52 @@ def test_softmax_cross_entropy_in_a_larger_loss_matches_keras():
         return 0.5 * cross_entropy + 0.1 * keras.ops.mean(keras.ops.square(p), axis=-1)
 
     assert_parity(ours.call, theirs, ids, scores)
+
+
+# A softmax cross-entropy of probabilities: the program, and what its y_pred is made of.
+OF_PROBABILITIES = {
+    "softmax in the program": ("log_softmax(softmax(y_pred))", None),
+    "sigmoid in the program": ("log_softmax(sigmoid(y_pred))", None),
+    "a softmax layer's output": ("log_softmax(y_pred)", "softmax"),
+}
+
+
+@pytest.mark.parametrize("labels", ["class ids", "one-hot"])
+@pytest.mark.parametrize("case", sorted(OF_PROBABILITIES))
+def test_a_softmax_cross_entropy_of_probabilities_computes_its_formula(case, labels):
+    """The formula's value and gradient where the logits are themselves a softmax or a sigmoid, in
+    the program or made by the model: Keras's TensorFlow kernel computed from the input of that
+    softmax or sigmoid instead (Keras keeps it on the tensor), the value of `log_softmax(y_pred)`
+    (found by a differential review). Eager and compiled alike."""
+    rng = _rng()
+    ids, scores = class_ids(rng, B, C), logits(rng, B, C) / 20
+    logits_of, activation = OF_PROBABILITIES[case]
+    read = "onehot(y_true)" if labels == "class ids" else "y_true"
+    ours = lossdsl.compile(f"-sum({read} * {logits_of})").keras_loss()
+    target = ids if labels == "class ids" else np.eye(C, dtype="float32")[ids]
+    inner = {"softmax": keras.ops.softmax, "sigmoid": keras.ops.sigmoid}
+
+    def made(p):  # what the model hands the loss
+        return p if activation is None else keras.ops.softmax(p, axis=-1)
+
+    def formula(t, p):
+        q = made(p)
+        if activation is None:
+            q = inner[logits_of.split("(")[1]](q)
+        rows = keras.ops.one_hot(t, C) if labels == "class ids" else t
+        return -keras.ops.sum(rows * keras.ops.log_softmax(q, axis=-1), axis=-1)
+
+    for mode in ["eager", *compiled_modes()]:
+        values, gradients = values_and_gradients(
+            lambda t, p: ours.call(t, made(p)), target, scores, mode
+        )
+        expected, expected_gradients = values_and_gradients(
+            formula, target, scores, mode
+        )
+        np.testing.assert_allclose(values, expected, rtol=RTOL, atol=ATOL, err_msg=mode)
+        np.testing.assert_allclose(
+            gradients, expected_gradients, rtol=GRAD_RTOL, atol=GRAD_ATOL, err_msg=mode
+        )
 
 
 @pytest.mark.parametrize(

@@ -734,7 +734,9 @@ class KerasPrinter(Printer):
     def _print__SoftmaxCrossEntropy(
         self, expr: _SoftmaxCrossEntropy, form: str = DROPPED
     ) -> Code:
-        logits = self.code(expr.args[1], KEPT)
+        # (through `_logits`: Keras's TensorFlow kernel reads the input of a softmax or sigmoid
+        # that made its argument in place of it; found by a differential review)
+        logits = self._xla_form("_logits", [self.code(expr.args[1], KEPT)])
         if self.body.class_ids:
             code = self._call(
                 "sparse_categorical_crossentropy",

@@ -19,6 +19,11 @@ context TensorFlow enters while tracing a function compiled with XLA. It reads a
 (the module still imports nothing but `keras`); where anything is missing (eager tensors, other
 backends, another TensorFlow) the answer is False and the plain `keras.ops` call is made.
 
+`_logits(x)` hands the softmax cross-entropy kernel its logits as a tensor of their own on
+TensorFlow (a copy, which TensorFlow's graph optimizer and XLA remove): Keras's TensorFlow
+cross-entropy otherwise computes from the input of the softmax or sigmoid that made them, so
+`log_softmax(softmax(y_pred))`, or a `y_pred` from a softmax layer, lost that softmax.
+
 `_sigmoid` is called only where the program also takes the `softplus` of the same argument (the
 fused binary cross-entropy on logits: `softplus` forward, `sigmoid` backward): both are written
 with `exp(-|x|)`, which XLA's CSE computes once. A `sigmoid` alone is faster as XLA's own.
@@ -127,6 +132,20 @@ def _sigmoid(x):
     return keras.ops.where(up, 1.0, u) / (1.0 + u)
 '''
 
+_LOGITS = '''
+def _logits(x):
+    """`x`, as a tensor of its own on TensorFlow, for Keras's softmax cross-entropy.
+
+    On TensorFlow, Keras's cross-entropies compute from the input of the softmax or
+    sigmoid that made their argument (kept on the tensor, or the graph's Softmax op)
+    in place of the argument. A copy is the value the formula names; the graph
+    optimizer and XLA drop it. The other backends read the argument as it is.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return x
+    return keras.ops.copy(x)
+'''
+
 # name -> (source, the functions it calls), in the order they are printed.
 _FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "_traced_for_xla": (_TRACED_FOR_XLA, ()),
@@ -135,6 +154,7 @@ _FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "_log1p_difference": (_LOG1P_DIFFERENCE, ("_traced_for_xla", "_log_one_minus")),
     "_softplus": (_SOFTPLUS, ("_traced_for_xla", "_log_one_minus")),
     "_sigmoid": (_SIGMOID, ("_traced_for_xla",)),
+    "_logits": (_LOGITS, ()),
 }
 
 # What the printer may call, and the names no local or class may take.
