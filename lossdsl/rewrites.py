@@ -1213,6 +1213,11 @@ def _rebuilt(expr: sp.Basic, args: list) -> sp.Basic:
         return construct.power(*args)
     if type(expr) is sp.Mul and len(args) == 2:
         return construct.scaled(*args)
+    if isinstance(expr, sp.functions.elementary.piecewise.ExprCondPair):
+        # A condition that came to hold a `where` is folded as `rebuild.substitute` folds it: SymPy's
+        # own fold of `not (abs(c) != y_pred and sum(c) <= 0.5)`, `c` a cross-entropy, ran to the
+        # recursion limit, 4 s a time (20 s to check; found by a differential review).
+        return expr.func(args[0], construct.folded_condition(args[1]))
     return expr.func(*args)
 
 

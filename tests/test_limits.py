@@ -1634,3 +1634,26 @@ def test_the_smoothness_check_does_not_compare_a_max_s_arguments_again_for_one_c
     assert set(column.args) == {(t - p) ** 2, p**3, t - 1, p / 2} and isinstance(
         column, sp.Max
     )
+
+
+def test_a_where_whose_condition_reads_a_rewritten_cross_entropy_is_checked_whole():
+    # The rewrites rebuilt the `where`'s condition, which then held a `where` of their own, with
+    # SymPy's fold of conditions: it ran to the recursion limit, 4 s a time (20 s to check, three
+    # checks "could not finish", and python_source() raised a LossLimitError; a differential review).
+    c = "-(y_true * log(sigmoid(b0)) + (1 - y_true) * log(1 - sigmoid(b0)))"
+    source = (
+        "b0 = sqrt(3 * y_true + y_pred^2 + eps)\n"
+        f"where(not (abs({c}) != y_pred and sum({c}) <= 0.5), {c}, eps)"
+    )
+    pipeline._front_end_cached.cache_clear()
+    clear_cache()
+    with answers_within():
+        diagnostics = lossdsl.check(source)
+        spec = lossdsl.compile(source)
+        fused, autodiff = spec.python_source(), spec.python_source(fast=False)
+    assert not [d for d in diagnostics if "could not finish" in d.message]
+    assert [(d.level, d.code) for d in diagnostics] == [
+        ("warning", "domain"),
+        ("warning", "jump"),
+    ]
+    assert all("keras.ops.where(" in code for code in (fused, autodiff))
