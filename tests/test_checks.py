@@ -2190,6 +2190,13 @@ STILL_WARNED = [
     # a constant list's smallest item, and a sum that float32 may round to 0 in some order
     ("e^2 / «min([1, 0])»", "[0, 0]"),
     ("e^2 / «sum([1e8, 1, -1e8])»", "[-22.8419, 24.8419]"),
+    # ... a mean by its division's rounding too (float32's mean is 1677723.25 here: inf), and a sum
+    # that passes float32's range is inf there (a review of these ranges)
+    (
+        "e^2 / («mean([8388608, 1.5, 1.5, 1.5, 1.5]) - 1677723.25»)",
+        "[-0.95, 0.0500005]",
+    ),
+    ("y_pred + «log(sum([3e38, 3e38]) - sum([3e38, 3e38, -1e38]))»", "(-inf, inf)"),
     # a divisor equal to the dividend only in the reals: float32 can put the quotient above 1
     (
         "param alpha = 0.1\nt = clip(y_true,0,1)\np = clip(y_pred,0,1)\n"
@@ -4066,3 +4073,15 @@ def test_a_one_element_list_broadcasts_beside_a_longer_one():
     spec = lossdsl.compile("sum([2] * e^2) + sum([1, 3] * y_pred)")
     assert spec.diagnostics == []
     assert sp.srepr(spec.expr).count("Vector") == 2
+
+
+def test_a_constant_list_past_float32_range_leaves_the_domain_check_whole():
+    # Its items are inf in float32, and `fsum([inf, -inf])` raised: the domain check "could not
+    # finish", and the warning of `log(y_pred)` was lost (a review of the constant lists' ranges).
+    diagnostics = lossdsl.check("log(y_pred) + sum([1e39, -1e39])")
+    assert not [d for d in diagnostics if "could not finish" in d.message]
+    assert [(d.code, d.column) for d in diagnostics] == [
+        ("domain", 1),
+        ("float32", 20),
+        ("float32", 27),
+    ]

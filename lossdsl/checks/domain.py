@@ -26,7 +26,7 @@ from lossdsl import symfuncs as sf
 from lossdsl.checks import intervals as iv
 from lossdsl.checks.intervals import Interval
 from lossdsl.checks.multilinear import multilinear_range
-from lossdsl.checks.numeric import ALONG, to_float32
+from lossdsl.checks.numeric import ALONG, FLOAT32_INF_FROM, to_float32
 from lossdsl.errors import Diagnostic
 from lossdsl.functions import float_sigmoid, float_softplus, kind_of
 from lossdsl.semantics import BUILTIN_CONSTANTS, Resolved
@@ -86,17 +86,26 @@ _REDUCED_ROWS = ("sum", "mean", "max", "min")
 
 
 def _reduced_row(name: str, row: list[float]) -> Interval:
-    """The values `sum`, `mean`, `max` or `min` of a row of float32 numbers takes in float32: the
-    largest and the smallest are exact; a sum is its exact value widened by the bound on the
-    rounding of float32 additions in any order, (n - 1) 2^-24 times the sum of the magnitudes
-    (`[1e8, 1, -1e8]` may sum to 0)."""
+    """The values `sum`, `mean`, `max` or `min` of a row of finite float32 numbers takes in
+    float32: the largest and the smallest are exact; a sum is its exact value widened by the bound
+    on the rounding of float32 additions in any order, gamma_(n-1) = (n - 1) u / (1 - (n - 1) u)
+    times the sum of the magnitudes, u = 2^-24 (`[1e8, 1, -1e8]` may sum to 0), and a mean that by
+    one rounding more, its division's; any real value where the additions may pass float32's range
+    (`sum([3e38, 3e38])` is inf). (A review of the first form: a mean's division, and overflow.)"""
     if name in ("max", "min"):
         return Interval.point(max(row) if name == "max" else min(row))
+    u, steps = 2.0**-24, len(row) - 1
+    magnitude = math.fsum(abs(v) for v in row)
+    if steps * u >= 0.5:
+        return iv.REALS
+    slack = steps * u / (1 - steps * u) * magnitude
+    if magnitude + slack >= FLOAT32_INF_FROM:
+        return iv.REALS
     exact = math.fsum(row)
-    slack = (len(row) - 1) * 2.0**-24 * math.fsum(abs(v) for v in row)
     lo, hi = exact - slack, exact + slack
     if name == "mean":
         lo, hi = lo / len(row), hi / len(row)
+        lo, hi = lo - abs(lo) * u, hi + abs(hi) * u
     return Interval(lo, hi)
 
 
@@ -915,7 +924,9 @@ class _Ranges:
         items = [self.range(item) for item in listed.items]
         if not all(i.lo == i.hi and math.isfinite(i.lo) for i in items):
             return None
-        return [to_float32(i.lo) for i in items]
+        row = [to_float32(i.lo) for i in items]
+        # (an item past float32's range is inf there: no value to compute with; a review)
+        return row if all(math.isfinite(v) for v in row) else None
 
     def picked(self, argument: nodes.Node) -> Interval | None:
         """The range of `sum(onehot(y_true) * x * ...)`: one element, that of the label, of the
