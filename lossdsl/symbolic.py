@@ -483,7 +483,7 @@ class _Translator:
             return
         for operand, value in divisors:
             value = self._with_list_bindings(value)
-            if not _is_list_constant(value) or subtrees.atoms(value, sf.TensorFunction):
+            if not _is_item_by_item(value):
                 continue
             item = _zero_item(value)
             if item is not None:
@@ -496,8 +496,8 @@ class _Translator:
         """Keep `node` as a part to check where its value is made of lists and numbers alone; the
         parts it holds are then within it, and checked with it."""
         value = self._with_list_bindings(value)
-        if not _is_list_constant(value) or subtrees.atoms(value, sf.TensorFunction):
-            return  # (a reduction or a vector function is not computed item by item)
+        if not _is_item_by_item(value):
+            return
         for child in node.children:
             self._list_parts.pop(id(child), None)
         self._list_parts[id(node)] = (node, value)
@@ -767,6 +767,12 @@ def _is_list_constant(value: sp.Basic) -> bool:
         and not subtrees.free_symbols(value)
         and bool(subtrees.atoms(value, sf.Vector))
     )
+
+
+def _is_item_by_item(value: sp.Basic) -> bool:
+    """`value` is made of lists and numbers alone, and computed item by item (no reduction or
+    vector function in it): each item's value is a number of its own."""
+    return _is_list_constant(value) and not subtrees.atoms(value, sf.TensorFunction)
 
 
 def _check_constant_list(node: nodes.Node, value: sp.Basic) -> None:
